@@ -1,0 +1,48 @@
+# kafka-compat: `make run` starts a single-node broker; `make test` runs every test.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SPECS_SRC ?= ../shared/kafka-specs
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-deps specs specs-import specs-check fuzz bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+# The real clients the conformance suite drives: kcat (Debian) and KafkaJS (npm).
+test-deps: install
+	@command -v kcat >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq kcat >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq kcat)); \
+	  else echo "kcat missing and not root: kcat scenarios will fail" >&2; fi; }
+	@if [ -f conformance/node/package.json ]; then \
+	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
+
+specs-import: install
+	$(BIN)/kafka-compat specs import $(SPECS_SRC)
+
+specs: install
+	$(BIN)/kafka-compat specs generate
+
+specs-check: install
+	$(BIN)/kafka-compat specs generate --check
+
+test: test-deps specs-check
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+fuzz: install
+	FUZZ_ITERATIONS=20000 $(BIN)/pytest -q tests/protocol/test_fuzz.py
+
+bench: install
+	$(BIN)/python benchmarks/codec.py
+	@for b in benchmarks/storage.py benchmarks/e2e.py; do [ ! -f $$b ] || $(BIN)/python $$b; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

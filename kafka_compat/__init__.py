@@ -1,0 +1,3 @@
+"""kafka-compat: a broker that speaks the Apache Kafka wire protocol."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,180 @@
+"""Frames and headers: the 4-byte size prefix, request headers v0-v2, response headers v0-v1.
+
+Sans-I/O. `FrameReader` turns received bytes into whole frames (enforcing a maximum size before
+anything is allocated for the frame); `read_request` splits a request frame into its header and the
+offset of its body; `response_frame`/`request_frame` put a message on the wire as a list of
+buffers with its size prefix, ready for a gather write.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from kafka_compat.protocol import messages
+from kafka_compat.protocol.messages import ApiKey, RequestHeader, ResponseHeader
+from kafka_compat.protocol.primitives import DecodeError, Message
+
+SIZE = struct.Struct(">i")
+# The first fields of every request header version: api key, api version, correlation id.
+API_PREFIX = struct.Struct(">hhi")
+
+
+class FrameTooLarge(Exception):
+    """A peer announced a frame bigger than allowed (or a negative size)."""
+
+    def __init__(self, size: int, limit: int):
+        self.size, self.limit = size, limit
+        super().__init__(f"frame of {size} bytes exceeds the limit of {limit} bytes")
+
+
+def request_header_version(api_key: int, api_version: int) -> int:
+    """v2 for flexible versions, else v1; ControlledShutdown v0 alone used header v0."""
+    if api_key == ApiKey.CONTROLLED_SHUTDOWN and api_version == 0:
+        return 0
+    return 2 if messages.request_class(api_key).flexible(api_version) else 1
+
+
+def response_header_version(api_key: int, api_version: int) -> int:
+    """v1 for flexible versions, else v0; ApiVersions always answers with v0 so that a client
+    that does not yet know the broker's versions can read the answer."""
+    if api_key == ApiKey.API_VERSIONS:
+        return 0
+    return 1 if messages.response_class(api_key).flexible(api_version) else 0
+
+
+class FrameReader:
+    """Reassembles size-prefixed frames from received chunks, copying each frame's bytes once."""
+
+    def __init__(self, max_frame: int):
+        self.max_frame = max_frame
+        self._chunks: list[bytes] = []
+        self._offset = 0  # bytes of _chunks[0] already consumed
+        self._buffered = 0
+        self._need: int | None = None  # body size of the frame being read
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(data)
+            self._buffered += len(data)
+
+    def next_frame(self) -> bytes | None:
+        """The next whole frame body (without its size), or None until more data arrives.
+
+        Raises FrameTooLarge as soon as a size above the limit is read, before buffering it."""
+        if self._need is None:
+            if self._buffered < 4:
+                return None
+            (size,) = SIZE.unpack(self._take(4))
+            if size < 0 or size > self.max_frame:
+                raise FrameTooLarge(size, self.max_frame)
+            self._need = size
+        if self._buffered < self._need:
+            return None
+        frame = self._take(self._need)
+        self._need = None
+        return frame
+
+    def _take(self, n: int) -> bytes:
+        if n == 0:
+            return b""
+        self._buffered -= n
+        first, off = self._chunks[0], self._offset
+        if len(first) - off > n:
+            self._offset = off + n
+            return first[off:off + n]
+        if len(first) - off == n:
+            self._chunks.pop(0)
+            self._offset = 0
+            return first if off == 0 else first[off:]
+        parts = []  # views, so that the join below is the only copy
+        while n:
+            first, off = self._chunks[0], self._offset
+            avail = len(first) - off
+            if avail > n:
+                parts.append(memoryview(first)[off:off + n])
+                self._offset = off + n
+                break
+            parts.append(memoryview(first)[off:])
+            self._chunks.pop(0)
+            self._offset = 0
+            n -= avail
+        return b"".join(parts)
+
+
+@dataclass(slots=True)
+class RequestFrame:
+    """A request frame whose header is read and whose body is not (yet)."""
+
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    header: RequestHeader | None  # None while the API or version is not one we can decode
+    body_offset: int
+    frame: bytes
+
+    def decode_body(self, cls: type[Message]) -> Message:
+        return cls.decode(self.frame, self.api_version, self.body_offset)
+
+
+def peek_request(frame: bytes) -> tuple[int, int, int]:
+    """(api key, api version, correlation id): present at the start of every header version."""
+    if len(frame) < API_PREFIX.size:
+        raise DecodeError("frame shorter than a request header", len(frame), "RequestHeader")
+    return API_PREFIX.unpack_from(frame, 0)
+
+
+def read_request(frame: bytes) -> RequestFrame:
+    """Read the request header. For an API key or version the codecs do not know, only the
+    fields every header version starts with are read (`header` is None), so that the caller can
+    still answer or log with the correlation id."""
+    api_key, api_version, correlation_id = peek_request(frame)
+    cls = messages.REQUESTS.get(api_key)
+    if cls is None:
+        return RequestFrame(api_key, api_version, correlation_id, None, None, len(frame), frame)
+    lo, hi = messages.request_class(api_key).VALID_VERSIONS
+    if not lo <= api_version <= hi:
+        return RequestFrame(api_key, api_version, correlation_id, None, None, len(frame), frame)
+    hv = request_header_version(api_key, api_version)
+    header, end = RequestHeader.decode_prefix(frame, hv, 0)
+    if end > len(frame):
+        raise DecodeError("request header runs past the end of the frame", len(frame), "RequestHeader", hv)
+    return RequestFrame(api_key, api_version, correlation_id, header.client_id, header, end, frame)
+
+
+def _framed(parts: list) -> list:
+    size = 0
+    for p in parts:
+        size += len(p)
+    parts.insert(0, SIZE.pack(size))
+    return parts
+
+
+def response_frame(response: Message, api_version: int, correlation_id: int) -> list:
+    """Size prefix + response header + body, as a list of buffers (records are not copied)."""
+    hv = response_header_version(response.API_KEY, api_version)
+    parts = ResponseHeader(correlation_id=correlation_id).encode_parts(hv)
+    parts += response.encode_parts(api_version)
+    return _framed(parts)
+
+
+def request_frame(request: Message, api_version: int, correlation_id: int, client_id: str | None) -> list:
+    """Size prefix + request header + body, as a list of buffers."""
+    hv = request_header_version(request.API_KEY, api_version)
+    header = RequestHeader(request_api_key=request.API_KEY, request_api_version=api_version,
+                           correlation_id=correlation_id, client_id=client_id)
+    parts = header.encode_parts(hv)
+    parts += request.encode_parts(api_version)
+    return _framed(parts)
+
+
+def read_response(frame: bytes, api_key: int, api_version: int) -> tuple[int, Message]:
+    """(correlation id, response) from a response frame body."""
+    hv = response_header_version(api_key, api_version)
+    header, end = ResponseHeader.decode_prefix(frame, hv, 0)
+    return header.correlation_id, messages.response_class(api_key).decode(frame, api_version, end)

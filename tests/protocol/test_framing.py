@@ -1,0 +1,75 @@
+"""Frames and headers: size prefixes, header versions, reassembly from arbitrary chunks."""
+
+import os
+
+import pytest
+
+from kafka_compat.protocol import framing
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.primitives import join
+
+
+def frames_of(data: bytes, reader: framing.FrameReader) -> list[bytes]:
+    out = []
+    while (f := reader.next_frame()) is not None:
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 4096])
+def test_frame_reader_reassembles_frames_split_anywhere(chunk):
+    frames = [os.urandom(n) for n in (0, 1, 10, 5000, 3)]
+    wire = b"".join(framing.SIZE.pack(len(f)) + f for f in frames)
+    reader, got = framing.FrameReader(1 << 20), []
+    for i in range(0, len(wire), chunk):
+        reader.feed(wire[i:i + chunk])
+        got += frames_of(wire, reader)
+    assert got == frames and reader.buffered == 0
+
+
+def test_frame_larger_than_the_limit_is_rejected_from_its_size_alone():
+    reader = framing.FrameReader(100)
+    reader.feed(framing.SIZE.pack(101))
+    with pytest.raises(framing.FrameTooLarge):
+        reader.next_frame()
+    reader = framing.FrameReader(100)
+    reader.feed(framing.SIZE.pack(-1))
+    with pytest.raises(framing.FrameTooLarge):
+        reader.next_frame()
+
+
+def test_header_versions_follow_flexibility():
+    assert framing.request_header_version(m.ApiKey.METADATA, 8) == 1
+    assert framing.request_header_version(m.ApiKey.METADATA, 9) == 2
+    assert framing.request_header_version(m.ApiKey.CONTROLLED_SHUTDOWN, 0) == 0
+    assert framing.response_header_version(m.ApiKey.METADATA, 9) == 1
+    assert framing.response_header_version(m.ApiKey.API_VERSIONS, 3) == 0  # always v0
+
+
+def test_request_round_trip_through_a_frame():
+    req = m.ListOffsetsRequest(replica_id=-1, topics=[m.ListOffsetsRequest.ListOffsetsTopic(name="t", partitions=[
+        m.ListOffsetsRequest.ListOffsetsPartition(partition_index=2, timestamp=-2)])])
+    wire = join(framing.request_frame(req, 7, correlation_id=42, client_id="tester"))
+    reader = framing.FrameReader(1 << 20)
+    reader.feed(wire)
+    frame = reader.next_frame()
+    rf = framing.read_request(frame)
+    assert (rf.api_key, rf.api_version, rf.correlation_id, rf.client_id) == (2, 7, 42, "tester")
+    assert rf.decode_body(m.ListOffsetsRequest) == req
+
+
+def test_response_round_trip_through_a_frame():
+    resp = m.ApiVersionsResponse(error_code=35, api_keys=[m.ApiVersionsResponse.ApiVersion(api_key=18, min_version=0, max_version=4)])
+    wire = join(framing.response_frame(resp, 3, correlation_id=9))
+    assert framing.SIZE.unpack_from(wire)[0] == len(wire) - 4
+    cid, back = framing.read_response(wire[4:], m.ApiKey.API_VERSIONS, 3)
+    assert cid == 9 and back == resp
+
+
+def test_unknown_api_or_version_keeps_the_correlation_id():
+    frame = framing.API_PREFIX.pack(999, 0, 77) + b"\xff\xff"
+    rf = framing.read_request(frame)
+    assert (rf.api_key, rf.correlation_id, rf.header) == (999, 77, None)
+    frame = framing.API_PREFIX.pack(m.ApiKey.API_VERSIONS, 99, 78) + b"\xff\xff"
+    rf = framing.read_request(frame)
+    assert (rf.api_version, rf.correlation_id, rf.header) == (99, 78, None)
