@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SPECS_SRC ?= ../shared/kafka-specs
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-deps specs specs-import specs-check fuzz bench clean
+.PHONY: install run test test-deps specs specs-import specs-check fuzz bench clean sim
 
 install: $(STAMP)
 
@@ -46,3 +46,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+SEEDS ?= 200
+sim: install
+	$(BIN)/python -m kafka_compat.testing.raft_sim --seeds $(SEEDS)

@@ -10,6 +10,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from kafka_compat.cli import server as _server  # noqa: E402
 from kafka_compat.cli import specs as _specs  # noqa: E402
 
+app.command("start")(_server.start)
+app.command("format")(_server.format_)
 app.add_typer(_specs.app, name="specs")
+
+from kafka_compat.cli import dump_log as _dump_log  # noqa: E402
+
+app.command("dump-log")(_dump_log.dump_log)

@@ -498,6 +498,7 @@ def class_source(name: str, fields: list[FieldSpec], base: str, extra: list[str]
     values = {attr(f): f.default_repr() for f in fields if f.default_repr() != "[]" and not f.default_repr().endswith("()")}
     factories = {attr(f): ("list" if f.default_repr() == "[]" else f.default_repr()[:-2])
                  for f in fields if attr(f) not in values}
+    lines.append("    _versions = {" + ", ".join(f"{attr(f)!r}: {version_range(f.versions)!r}" for f in fields) + "}")
     lines.append("    _defaults = {" + ", ".join(f"{k!r}: {v}" for k, v in list(values.items()) + [("_unknown_tags", "None")]) + "}")
     lines.append("    _factories = {" + ", ".join(f"{k!r}: {v}" for k, v in factories.items()) + "}")
     lines.append(f"    def __init__(self, *, {', '.join(params)}):")

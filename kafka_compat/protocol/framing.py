@@ -62,7 +62,7 @@ class FrameReader:
             self._chunks.append(data)
             self._buffered += len(data)
 
-    def next_frame(self) -> bytes | None:
+    def next_frame(self) -> bytearray | None:
         """The next whole frame body (without its size), or None until more data arrives.
 
         Raises FrameTooLarge as soon as a size above the limit is read, before buffering it."""
@@ -79,31 +79,23 @@ class FrameReader:
         self._need = None
         return frame
 
-    def _take(self, n: int) -> bytes:
-        if n == 0:
-            return b""
-        self._buffered -= n
-        first, off = self._chunks[0], self._offset
-        if len(first) - off > n:
-            self._offset = off + n
-            return first[off:off + n]
-        if len(first) - off == n:
-            self._chunks.pop(0)
-            self._offset = 0
-            return first if off == 0 else first[off:]
-        parts = []  # views, so that the join below is the only copy
-        while n:
+    def _take(self, n: int) -> bytearray:
+        """The next `n` buffered bytes as a new bytearray: writable, so that produce data can be
+        patched in place (offsets, leader epochs) without another copy."""
+        out = bytearray(n)
+        view, got = memoryview(out), 0
+        while got < n:
             first, off = self._chunks[0], self._offset
-            avail = len(first) - off
-            if avail > n:
-                parts.append(memoryview(first)[off:off + n])
-                self._offset = off + n
-                break
-            parts.append(memoryview(first)[off:])
-            self._chunks.pop(0)
-            self._offset = 0
-            n -= avail
-        return b"".join(parts)
+            take = min(len(first) - off, n - got)
+            view[got:got + take] = memoryview(first)[off:off + take]
+            got += take
+            if off + take == len(first):
+                self._chunks.pop(0)
+                self._offset = 0
+            else:
+                self._offset = off + take
+        self._buffered -= n
+        return out
 
 
 @dataclass(slots=True)
@@ -116,10 +108,15 @@ class RequestFrame:
     client_id: str | None
     header: RequestHeader | None  # None while the API or version is not one we can decode
     body_offset: int
-    frame: bytes
+    frame: bytes | bytearray
 
     def decode_body(self, cls: type[Message]) -> Message:
-        return cls.decode(self.frame, self.api_version, self.body_offset)
+        """The request body. Bytes after it are ignored, as Kafka ignores them: librdkafka's
+        all-topics Metadata request (v9+) carries three (an unshrunk 4-byte count placeholder)."""
+        body, end = cls.decode_prefix(self.frame, self.api_version, self.body_offset)
+        if end > len(self.frame):
+            raise DecodeError("a length runs past the end of the frame", len(self.frame), cls.NAME, self.api_version)
+        return body
 
 
 def peek_request(frame: bytes) -> tuple[int, int, int]:

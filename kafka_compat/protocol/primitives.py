@@ -186,6 +186,12 @@ class Struct:
     _fields: tuple[str, ...] = ()
     _defaults: dict = {}  # field -> immutable default
     _factories: dict = {}  # field -> callable making a fresh mutable default (list, a struct class)
+    _versions: dict = {}  # field -> (first, last) version that carries it
+
+    @classmethod
+    def has_field(cls, name: str, version: int) -> bool:
+        lo, hi = cls._versions.get(name, (0, -1))
+        return lo <= version <= hi
 
     def __getattr__(self, name: str):
         # Only reached when normal lookup failed: an unset slot, or a name that is no field.

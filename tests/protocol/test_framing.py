@@ -73,3 +73,20 @@ def test_unknown_api_or_version_keeps_the_correlation_id():
     frame = framing.API_PREFIX.pack(m.ApiKey.API_VERSIONS, 99, 78) + b"\xff\xff"
     rf = framing.read_request(frame)
     assert (rf.api_version, rf.correlation_id, rf.header) == (99, 78, None)
+
+
+def test_bytes_after_a_request_body_are_ignored_as_kafka_does():
+    # librdkafka's all-topics Metadata v12: a 4-byte count placeholder of which only the first
+    # byte (compact null) is meaningful, then AllowAutoTopicCreation=true, IncludeTopicAuthorizedOperations, tags.
+    frame = bytes.fromhex("0003000c00000004000772646b61666b6100" + "00000000010000")
+    rf = framing.read_request(frame)
+    req = rf.decode_body(m.MetadataRequest)
+    assert req.topics is None
+
+
+def test_a_request_body_running_past_its_frame_is_malformed():
+    from kafka_compat.protocol.primitives import DecodeError
+
+    frame = bytes.fromhex("0003000c00000004000772646b61666b6100") + b"\x05ab"
+    with pytest.raises(DecodeError):
+        framing.read_request(frame).decode_body(m.MetadataRequest)

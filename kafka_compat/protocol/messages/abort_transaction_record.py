@@ -37,6 +37,7 @@ class AbortTransactionRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'reason': (0, 32767)}
     _defaults = {'reason': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, reason=None, _unknown_tags=None):

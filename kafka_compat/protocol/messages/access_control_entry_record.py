@@ -43,6 +43,7 @@ class AccessControlEntryRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'id': (0, 32767), 'resource_type': (0, 32767), 'resource_name': (0, 32767), 'pattern_type': (0, 32767), 'principal': (0, 32767), 'host': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
     _defaults = {'id': ZERO_UUID, 'resource_type': 0, 'resource_name': '', 'pattern_type': 0, 'principal': '', 'host': '', 'operation': 0, 'permission_type': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, id=ZERO_UUID, resource_type=0, resource_name='', pattern_type=0, principal='', host='', operation=0, permission_type=0, _unknown_tags=None):

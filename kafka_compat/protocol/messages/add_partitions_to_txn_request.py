@@ -36,6 +36,7 @@ _S6 = _StructFmt('>qh?')
 class AddPartitionsToTxnTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -47,6 +48,7 @@ class AddPartitionsToTxnTopic(_Struct):
 class AddPartitionsToTxnTransaction(_Struct):
     __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics', '_unknown_tags')
     _fields = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics')
+    _versions = {'transactional_id': (4, 32767), 'producer_id': (4, 32767), 'producer_epoch': (4, 32767), 'verify_only': (4, 32767), 'topics': (4, 32767)}
     _defaults = {'transactional_id': '', 'producer_id': 0, 'producer_epoch': 0, 'verify_only': False, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, transactional_id='', producer_id=0, producer_epoch=0, verify_only=False, topics=_NO, _unknown_tags=None):
@@ -71,6 +73,7 @@ class AddPartitionsToTxnRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     AddPartitionsToTxnTopic = AddPartitionsToTxnTopic
     AddPartitionsToTxnTransaction = AddPartitionsToTxnTransaction
+    _versions = {'transactions': (4, 32767), 'v3_and_below_transactional_id': (0, 3), 'v3_and_below_producer_id': (0, 3), 'v3_and_below_producer_epoch': (0, 3), 'v3_and_below_topics': (0, 3)}
     _defaults = {'v3_and_below_transactional_id': '', 'v3_and_below_producer_id': 0, 'v3_and_below_producer_epoch': 0, '_unknown_tags': None}
     _factories = {'transactions': list, 'v3_and_below_topics': list}
     def __init__(self, *, transactions=_NO, v3_and_below_transactional_id='', v3_and_below_producer_id=0, v3_and_below_producer_epoch=0, v3_and_below_topics=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>ihB')
 class AddPartitionsToTxnPartitionResult(_Struct):
     __slots__ = ('partition_index', 'partition_error_code', '_unknown_tags')
     _fields = ('partition_index', 'partition_error_code')
+    _versions = {'partition_index': (0, 32767), 'partition_error_code': (0, 32767)}
     _defaults = {'partition_index': 0, 'partition_error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, partition_error_code=0, _unknown_tags=None):
@@ -46,6 +47,7 @@ class AddPartitionsToTxnPartitionResult(_Struct):
 class AddPartitionsToTxnTopicResult(_Struct):
     __slots__ = ('name', 'results_by_partition', '_unknown_tags')
     _fields = ('name', 'results_by_partition')
+    _versions = {'name': (0, 32767), 'results_by_partition': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'results_by_partition': list}
     def __init__(self, *, name='', results_by_partition=_NO, _unknown_tags=None):
@@ -57,6 +59,7 @@ class AddPartitionsToTxnTopicResult(_Struct):
 class AddPartitionsToTxnResult(_Struct):
     __slots__ = ('transactional_id', 'topic_results', '_unknown_tags')
     _fields = ('transactional_id', 'topic_results')
+    _versions = {'transactional_id': (4, 32767), 'topic_results': (4, 32767)}
     _defaults = {'transactional_id': '', '_unknown_tags': None}
     _factories = {'topic_results': list}
     def __init__(self, *, transactional_id='', topic_results=_NO, _unknown_tags=None):
@@ -79,6 +82,7 @@ class AddPartitionsToTxnResponse(_Message):
     AddPartitionsToTxnPartitionResult = AddPartitionsToTxnPartitionResult
     AddPartitionsToTxnTopicResult = AddPartitionsToTxnTopicResult
     AddPartitionsToTxnResult = AddPartitionsToTxnResult
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (4, 32767), 'results_by_transaction': (4, 32767), 'results_by_topic_v3_and_below': (0, 3)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'results_by_transaction': list, 'results_by_topic_v3_and_below': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, results_by_transaction=_NO, results_by_topic_v3_and_below=_NO, _unknown_tags=None):

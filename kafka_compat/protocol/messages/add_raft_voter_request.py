@@ -33,6 +33,7 @@ _S3 = _StructFmt('>H')
 class Listener(_Struct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
+    _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, _unknown_tags=None):
@@ -54,6 +55,7 @@ class AddRaftVoterRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('controller', 'broker')
     Listener = Listener
+    _versions = {'cluster_id': (0, 32767), 'timeout_ms': (0, 32767), 'voter_id': (0, 32767), 'voter_directory_id': (0, 32767), 'listeners': (0, 32767)}
     _defaults = {'cluster_id': '', 'timeout_ms': 0, 'voter_id': 0, 'voter_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'listeners': list}
     def __init__(self, *, cluster_id='', timeout_ms=0, voter_id=0, voter_directory_id=ZERO_UUID, listeners=_NO, _unknown_tags=None):

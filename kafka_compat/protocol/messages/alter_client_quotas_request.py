@@ -35,6 +35,7 @@ _S5 = _StructFmt('>?B')
 class EntityData(_Struct):
     __slots__ = ('entity_type', 'entity_name', '_unknown_tags')
     _fields = ('entity_type', 'entity_name')
+    _versions = {'entity_type': (0, 32767), 'entity_name': (0, 32767)}
     _defaults = {'entity_type': '', 'entity_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, entity_type='', entity_name='', _unknown_tags=None):
@@ -46,6 +47,7 @@ class EntityData(_Struct):
 class OpData(_Struct):
     __slots__ = ('key', 'value', 'remove', '_unknown_tags')
     _fields = ('key', 'value', 'remove')
+    _versions = {'key': (0, 32767), 'value': (0, 32767), 'remove': (0, 32767)}
     _defaults = {'key': '', 'value': 0.0, 'remove': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, key='', value=0.0, remove=False, _unknown_tags=None):
@@ -58,6 +60,7 @@ class OpData(_Struct):
 class EntryData(_Struct):
     __slots__ = ('entity', 'ops', '_unknown_tags')
     _fields = ('entity', 'ops')
+    _versions = {'entity': (0, 32767), 'ops': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'entity': list, 'ops': list}
     def __init__(self, *, entity=_NO, ops=_NO, _unknown_tags=None):
@@ -80,6 +83,7 @@ class AlterClientQuotasRequest(_Message):
     EntityData = EntityData
     OpData = OpData
     EntryData = EntryData
+    _versions = {'entries': (0, 32767), 'validate_only': (0, 32767)}
     _defaults = {'validate_only': False, '_unknown_tags': None}
     _factories = {'entries': list}
     def __init__(self, *, entries=_NO, validate_only=False, _unknown_tags=None):

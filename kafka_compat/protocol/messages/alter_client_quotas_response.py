@@ -35,6 +35,7 @@ _S5 = _StructFmt('>hB')
 class EntityData(_Struct):
     __slots__ = ('entity_type', 'entity_name', '_unknown_tags')
     _fields = ('entity_type', 'entity_name')
+    _versions = {'entity_type': (0, 32767), 'entity_name': (0, 32767)}
     _defaults = {'entity_type': '', 'entity_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, entity_type='', entity_name='', _unknown_tags=None):
@@ -46,6 +47,7 @@ class EntityData(_Struct):
 class EntryData(_Struct):
     __slots__ = ('error_code', 'error_message', 'entity', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'entity')
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'entity': (0, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'entity': list}
     def __init__(self, *, error_code=0, error_message='', entity=_NO, _unknown_tags=None):
@@ -68,6 +70,7 @@ class AlterClientQuotasResponse(_Message):
     LISTENERS = ()
     EntityData = EntityData
     EntryData = EntryData
+    _versions = {'throttle_time_ms': (0, 32767), 'entries': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'entries': list}
     def __init__(self, *, throttle_time_ms=0, entries=_NO, _unknown_tags=None):

@@ -36,6 +36,7 @@ _S6 = _StructFmt('>b')
 class AlterableConfig(_Struct):
     __slots__ = ('name', 'value', '_unknown_tags')
     _fields = ('name', 'value')
+    _versions = {'name': (0, 32767), 'value': (0, 32767)}
     _defaults = {'name': '', 'value': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', value='', _unknown_tags=None):
@@ -47,6 +48,7 @@ class AlterableConfig(_Struct):
 class AlterConfigsResource(_Struct):
     __slots__ = ('resource_type', 'resource_name', 'configs', '_unknown_tags')
     _fields = ('resource_type', 'resource_name', 'configs')
+    _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'configs': (0, 32767)}
     _defaults = {'resource_type': 0, 'resource_name': '', '_unknown_tags': None}
     _factories = {'configs': list}
     def __init__(self, *, resource_type=0, resource_name='', configs=_NO, _unknown_tags=None):
@@ -69,6 +71,7 @@ class AlterConfigsRequest(_Message):
     LISTENERS = ('zkBroker', 'broker', 'controller')
     AlterableConfig = AlterableConfig
     AlterConfigsResource = AlterConfigsResource
+    _versions = {'resources': (0, 32767), 'validate_only': (0, 32767)}
     _defaults = {'validate_only': False, '_unknown_tags': None}
     _factories = {'resources': list}
     def __init__(self, *, resources=_NO, validate_only=False, _unknown_tags=None):

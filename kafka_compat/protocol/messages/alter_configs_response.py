@@ -38,6 +38,7 @@ _S8 = _StructFmt('>b')
 class AlterConfigsResourceResponse(_Struct):
     __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'resource_type', 'resource_name')
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'resource_type': (0, 32767), 'resource_name': (0, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', 'resource_type': 0, 'resource_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, error_message='', resource_type=0, resource_name='', _unknown_tags=None):
@@ -60,6 +61,7 @@ class AlterConfigsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     AlterConfigsResourceResponse = AlterConfigsResourceResponse
+    _versions = {'throttle_time_ms': (0, 32767), 'responses': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'responses': list}
     def __init__(self, *, throttle_time_ms=0, responses=_NO, _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>i')
 class ReassignablePartition(_Struct):
     __slots__ = ('partition_index', 'replicas', '_unknown_tags')
     _fields = ('partition_index', 'replicas')
+    _versions = {'partition_index': (0, 32767), 'replicas': (0, 32767)}
     _defaults = {'partition_index': 0, 'replicas': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, replicas=None, _unknown_tags=None):
@@ -42,6 +43,7 @@ class ReassignablePartition(_Struct):
 class ReassignableTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -63,6 +65,7 @@ class AlterPartitionReassignmentsRequest(_Message):
     LISTENERS = ('broker', 'controller', 'zkBroker')
     ReassignablePartition = ReassignablePartition
     ReassignableTopic = ReassignableTopic
+    _versions = {'timeout_ms': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'timeout_ms': 60000, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, timeout_ms=60000, topics=_NO, _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>ih')
 class ReassignablePartitionResponse(_Struct):
     __slots__ = ('partition_index', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, error_code=0, error_message='', _unknown_tags=None):
@@ -43,6 +44,7 @@ class ReassignablePartitionResponse(_Struct):
 class ReassignableTopicResponse(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -64,6 +66,7 @@ class AlterPartitionReassignmentsResponse(_Message):
     LISTENERS = ()
     ReassignablePartitionResponse = ReassignablePartitionResponse
     ReassignableTopicResponse = ReassignableTopicResponse
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'responses': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'responses': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', responses=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ _S9 = _StructFmt('>16s')
 class BrokerState(_Struct):
     __slots__ = ('broker_id', 'broker_epoch', '_unknown_tags')
     _fields = ('broker_id', 'broker_epoch')
+    _versions = {'broker_id': (3, 32767), 'broker_epoch': (3, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, broker_id=0, broker_epoch=-1, _unknown_tags=None):
@@ -50,6 +51,7 @@ class BrokerState(_Struct):
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch', '_unknown_tags')
     _fields = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch')
+    _versions = {'partition_index': (0, 32767), 'leader_epoch': (0, 32767), 'new_isr': (0, 2), 'new_isr_with_epochs': (3, 32767), 'leader_recovery_state': (1, 32767), 'partition_epoch': (0, 32767)}
     _defaults = {'partition_index': 0, 'leader_epoch': 0, 'leader_recovery_state': 0, 'partition_epoch': 0, '_unknown_tags': None}
     _factories = {'new_isr': list, 'new_isr_with_epochs': list}
     def __init__(self, *, partition_index=0, leader_epoch=0, new_isr=_NO, new_isr_with_epochs=_NO, leader_recovery_state=0, partition_epoch=0, _unknown_tags=None):
@@ -65,6 +67,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partitions')
+    _versions = {'topic_name': (0, 1), 'topic_id': (2, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -88,6 +91,7 @@ class AlterPartitionRequest(_Message):
     BrokerState = BrokerState
     PartitionData = PartitionData
     TopicData = TopicData
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': -1, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, broker_id=0, broker_epoch=-1, topics=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ _S9 = _StructFmt('>16s')
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'isr': (0, 32767), 'leader_recovery_state': (1, 32767), 'partition_epoch': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'leader_id': 0, 'leader_epoch': 0, 'leader_recovery_state': 0, 'partition_epoch': 0, '_unknown_tags': None}
     _factories = {'isr': list}
     def __init__(self, *, partition_index=0, error_code=0, leader_id=0, leader_epoch=0, isr=_NO, leader_recovery_state=0, partition_epoch=0, _unknown_tags=None):
@@ -55,6 +56,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partitions')
+    _versions = {'topic_name': (0, 1), 'topic_id': (2, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -77,6 +79,7 @@ class AlterPartitionResponse(_Message):
     LISTENERS = ()
     PartitionData = PartitionData
     TopicData = TopicData
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, topics=_NO, _unknown_tags=None):

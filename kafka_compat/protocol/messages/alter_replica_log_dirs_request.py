@@ -31,6 +31,7 @@ _S1 = _StructFmt('>h')
 class AlterReplicaLogDirTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -42,6 +43,7 @@ class AlterReplicaLogDirTopic(_Struct):
 class AlterReplicaLogDir(_Struct):
     __slots__ = ('path', 'topics', '_unknown_tags')
     _fields = ('path', 'topics')
+    _versions = {'path': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'path': '', '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, path='', topics=_NO, _unknown_tags=None):
@@ -63,6 +65,7 @@ class AlterReplicaLogDirsRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     AlterReplicaLogDirTopic = AlterReplicaLogDirTopic
     AlterReplicaLogDir = AlterReplicaLogDir
+    _versions = {'dirs': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'dirs': list}
     def __init__(self, *, dirs=_NO, _unknown_tags=None):

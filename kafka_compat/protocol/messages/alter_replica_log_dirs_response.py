@@ -35,6 +35,7 @@ _S5 = _StructFmt('>ihB')
 class AlterReplicaLogDirPartitionResult(_Struct):
     __slots__ = ('partition_index', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'error_code')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, error_code=0, _unknown_tags=None):
@@ -46,6 +47,7 @@ class AlterReplicaLogDirPartitionResult(_Struct):
 class AlterReplicaLogDirTopicResult(_Struct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
+    _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -67,6 +69,7 @@ class AlterReplicaLogDirsResponse(_Message):
     LISTENERS = ()
     AlterReplicaLogDirPartitionResult = AlterReplicaLogDirPartitionResult
     AlterReplicaLogDirTopicResult = AlterReplicaLogDirTopicResult
+    _versions = {'throttle_time_ms': (0, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, results=_NO, _unknown_tags=None):

@@ -33,6 +33,7 @@ _S3 = _StructFmt('>bi')
 class ScramCredentialDeletion(_Struct):
     __slots__ = ('name', 'mechanism', '_unknown_tags')
     _fields = ('name', 'mechanism')
+    _versions = {'name': (0, 32767), 'mechanism': (0, 32767)}
     _defaults = {'name': '', 'mechanism': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', mechanism=0, _unknown_tags=None):
@@ -44,6 +45,7 @@ class ScramCredentialDeletion(_Struct):
 class ScramCredentialUpsertion(_Struct):
     __slots__ = ('name', 'mechanism', 'iterations', 'salt', 'salted_password', '_unknown_tags')
     _fields = ('name', 'mechanism', 'iterations', 'salt', 'salted_password')
+    _versions = {'name': (0, 32767), 'mechanism': (0, 32767), 'iterations': (0, 32767), 'salt': (0, 32767), 'salted_password': (0, 32767)}
     _defaults = {'name': '', 'mechanism': 0, 'iterations': 0, 'salt': b'', 'salted_password': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', mechanism=0, iterations=0, salt=b'', salted_password=b'', _unknown_tags=None):
@@ -68,6 +70,7 @@ class AlterUserScramCredentialsRequest(_Message):
     LISTENERS = ('zkBroker', 'broker', 'controller')
     ScramCredentialDeletion = ScramCredentialDeletion
     ScramCredentialUpsertion = ScramCredentialUpsertion
+    _versions = {'deletions': (0, 32767), 'upsertions': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'deletions': list, 'upsertions': list}
     def __init__(self, *, deletions=_NO, upsertions=_NO, _unknown_tags=None):

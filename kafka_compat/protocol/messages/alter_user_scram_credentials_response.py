@@ -33,6 +33,7 @@ _S3 = _StructFmt('>h')
 class AlterUserScramCredentialsResult(_Struct):
     __slots__ = ('user', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('user', 'error_code', 'error_message')
+    _versions = {'user': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
     _defaults = {'user': '', 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, user='', error_code=0, error_message='', _unknown_tags=None):
@@ -54,6 +55,7 @@ class AlterUserScramCredentialsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     AlterUserScramCredentialsResult = AlterUserScramCredentialsResult
+    _versions = {'throttle_time_ms': (0, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, results=_NO, _unknown_tags=None):

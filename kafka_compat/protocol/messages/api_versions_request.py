@@ -37,6 +37,7 @@ class ApiVersionsRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
+    _versions = {'client_software_name': (3, 32767), 'client_software_version': (3, 32767)}
     _defaults = {'client_software_name': '', 'client_software_version': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, client_software_name='', client_software_version='', _unknown_tags=None):

@@ -40,6 +40,7 @@ _S10 = _StructFmt('>hh')
 class ApiVersion(_Struct):
     __slots__ = ('api_key', 'min_version', 'max_version', '_unknown_tags')
     _fields = ('api_key', 'min_version', 'max_version')
+    _versions = {'api_key': (0, 32767), 'min_version': (0, 32767), 'max_version': (0, 32767)}
     _defaults = {'api_key': 0, 'min_version': 0, 'max_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, api_key=0, min_version=0, max_version=0, _unknown_tags=None):
@@ -52,6 +53,7 @@ class ApiVersion(_Struct):
 class SupportedFeatureKey(_Struct):
     __slots__ = ('name', 'min_version', 'max_version', '_unknown_tags')
     _fields = ('name', 'min_version', 'max_version')
+    _versions = {'name': (3, 32767), 'min_version': (3, 32767), 'max_version': (3, 32767)}
     _defaults = {'name': '', 'min_version': 0, 'max_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', min_version=0, max_version=0, _unknown_tags=None):
@@ -64,6 +66,7 @@ class SupportedFeatureKey(_Struct):
 class FinalizedFeatureKey(_Struct):
     __slots__ = ('name', 'max_version_level', 'min_version_level', '_unknown_tags')
     _fields = ('name', 'max_version_level', 'min_version_level')
+    _versions = {'name': (3, 32767), 'max_version_level': (3, 32767), 'min_version_level': (3, 32767)}
     _defaults = {'name': '', 'max_version_level': 0, 'min_version_level': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', max_version_level=0, min_version_level=0, _unknown_tags=None):
@@ -87,6 +90,7 @@ class ApiVersionsResponse(_Message):
     ApiVersion = ApiVersion
     SupportedFeatureKey = SupportedFeatureKey
     FinalizedFeatureKey = FinalizedFeatureKey
+    _versions = {'error_code': (0, 32767), 'api_keys': (0, 32767), 'throttle_time_ms': (1, 32767), 'supported_features': (3, 32767), 'finalized_features_epoch': (3, 32767), 'finalized_features': (3, 32767), 'zk_migration_ready': (3, 32767)}
     _defaults = {'error_code': 0, 'throttle_time_ms': 0, 'finalized_features_epoch': -1, 'zk_migration_ready': False, '_unknown_tags': None}
     _factories = {'api_keys': list, 'supported_features': list, 'finalized_features': list}
     def __init__(self, *, error_code=0, api_keys=_NO, throttle_time_ms=0, supported_features=_NO, finalized_features_epoch=-1, finalized_features=_NO, zk_migration_ready=False, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>i')
 class PartitionData(_Struct):
     __slots__ = ('partition_index', '_unknown_tags')
     _fields = ('partition_index',)
+    _versions = {'partition_index': (0, 32767)}
     _defaults = {'partition_index': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, _unknown_tags=None):
@@ -45,6 +46,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -56,6 +58,7 @@ class TopicData(_Struct):
 class DirectoryData(_Struct):
     __slots__ = ('id', 'topics', '_unknown_tags')
     _fields = ('id', 'topics')
+    _versions = {'id': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, id=ZERO_UUID, topics=_NO, _unknown_tags=None):
@@ -78,6 +81,7 @@ class AssignReplicasToDirsRequest(_Message):
     PartitionData = PartitionData
     TopicData = TopicData
     DirectoryData = DirectoryData
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'directories': (0, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': -1, '_unknown_tags': None}
     _factories = {'directories': list}
     def __init__(self, *, broker_id=0, broker_epoch=-1, directories=_NO, _unknown_tags=None):

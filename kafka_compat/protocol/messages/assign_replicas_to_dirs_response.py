@@ -33,6 +33,7 @@ _S3 = _StructFmt('>16s')
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'error_code')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, error_code=0, _unknown_tags=None):
@@ -44,6 +45,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -55,6 +57,7 @@ class TopicData(_Struct):
 class DirectoryData(_Struct):
     __slots__ = ('id', 'topics', '_unknown_tags')
     _fields = ('id', 'topics')
+    _versions = {'id': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, id=ZERO_UUID, topics=_NO, _unknown_tags=None):
@@ -77,6 +80,7 @@ class AssignReplicasToDirsResponse(_Message):
     PartitionData = PartitionData
     TopicData = TopicData
     DirectoryData = DirectoryData
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'directories': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'directories': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, directories=_NO, _unknown_tags=None):

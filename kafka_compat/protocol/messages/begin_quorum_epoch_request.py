@@ -37,6 +37,7 @@ _S7 = _StructFmt('>H')
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch')
+    _versions = {'partition_index': (0, 32767), 'voter_directory_id': (1, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
     _defaults = {'partition_index': 0, 'voter_directory_id': ZERO_UUID, 'leader_id': 0, 'leader_epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, voter_directory_id=ZERO_UUID, leader_id=0, leader_epoch=0, _unknown_tags=None):
@@ -50,6 +51,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
+    _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -61,6 +63,7 @@ class TopicData(_Struct):
 class LeaderEndpoint(_Struct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
+    _versions = {'name': (1, 32767), 'host': (1, 32767), 'port': (1, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, _unknown_tags=None):
@@ -84,6 +87,7 @@ class BeginQuorumEpochRequest(_Message):
     PartitionData = PartitionData
     TopicData = TopicData
     LeaderEndpoint = LeaderEndpoint
+    _versions = {'cluster_id': (0, 32767), 'voter_id': (1, 32767), 'topics': (0, 32767), 'leader_endpoints': (1, 32767)}
     _defaults = {'cluster_id': None, 'voter_id': -1, '_unknown_tags': None}
     _factories = {'topics': list, 'leader_endpoints': list}
     def __init__(self, *, cluster_id=None, voter_id=-1, topics=_NO, leader_endpoints=_NO, _unknown_tags=None):

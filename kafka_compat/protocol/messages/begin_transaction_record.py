@@ -37,6 +37,7 @@ class BeginTransactionRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'name': (0, 32767)}
     _defaults = {'name': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name=None, _unknown_tags=None):

@@ -40,6 +40,7 @@ class BrokerHeartbeatRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('controller',)
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'current_metadata_offset': (0, 32767), 'want_fence': (0, 32767), 'want_shut_down': (0, 32767), 'offline_log_dirs': (1, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': -1, 'current_metadata_offset': 0, 'want_fence': False, 'want_shut_down': False, '_unknown_tags': None}
     _factories = {'offline_log_dirs': list}
     def __init__(self, *, broker_id=0, broker_epoch=-1, current_metadata_offset=0, want_fence=False, want_shut_down=False, offline_log_dirs=_NO, _unknown_tags=None):

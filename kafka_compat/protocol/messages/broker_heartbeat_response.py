@@ -39,6 +39,7 @@ class BrokerHeartbeatResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'is_caught_up': (0, 32767), 'is_fenced': (0, 32767), 'should_shut_down': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'is_caught_up': False, 'is_fenced': True, 'should_shut_down': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, throttle_time_ms=0, error_code=0, is_caught_up=False, is_fenced=True, should_shut_down=False, _unknown_tags=None):

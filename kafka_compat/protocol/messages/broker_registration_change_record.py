@@ -41,6 +41,7 @@ class BrokerRegistrationChangeRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'fenced': (0, 32767), 'in_controlled_shutdown': (1, 32767), 'log_dirs': (2, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': 0, 'fenced': 0, 'in_controlled_shutdown': 0, '_unknown_tags': None}
     _factories = {'log_dirs': list}
     def __init__(self, *, broker_id=0, broker_epoch=0, fenced=0, in_controlled_shutdown=0, log_dirs=_NO, _unknown_tags=None):

@@ -41,6 +41,7 @@ _S11 = _StructFmt('>q')
 class Listener(_Struct):
     __slots__ = ('name', 'host', 'port', 'security_protocol', '_unknown_tags')
     _fields = ('name', 'host', 'port', 'security_protocol')
+    _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'security_protocol': (0, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, 'security_protocol': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, security_protocol=0, _unknown_tags=None):
@@ -54,6 +55,7 @@ class Listener(_Struct):
 class Feature(_Struct):
     __slots__ = ('name', 'min_supported_version', 'max_supported_version', '_unknown_tags')
     _fields = ('name', 'min_supported_version', 'max_supported_version')
+    _versions = {'name': (0, 32767), 'min_supported_version': (0, 32767), 'max_supported_version': (0, 32767)}
     _defaults = {'name': '', 'min_supported_version': 0, 'max_supported_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', min_supported_version=0, max_supported_version=0, _unknown_tags=None):
@@ -76,6 +78,7 @@ class BrokerRegistrationRequest(_Message):
     LISTENERS = ('controller',)
     Listener = Listener
     Feature = Feature
+    _versions = {'broker_id': (0, 32767), 'cluster_id': (0, 32767), 'incarnation_id': (0, 32767), 'listeners': (0, 32767), 'features': (0, 32767), 'rack': (0, 32767), 'is_migrating_zk_broker': (1, 32767), 'log_dirs': (2, 32767), 'previous_broker_epoch': (3, 32767)}
     _defaults = {'broker_id': 0, 'cluster_id': '', 'incarnation_id': ZERO_UUID, 'rack': '', 'is_migrating_zk_broker': False, 'previous_broker_epoch': -1, '_unknown_tags': None}
     _factories = {'listeners': list, 'features': list, 'log_dirs': list}
     def __init__(self, *, broker_id=0, cluster_id='', incarnation_id=ZERO_UUID, listeners=_NO, features=_NO, rack='', is_migrating_zk_broker=False, log_dirs=_NO, previous_broker_epoch=-1, _unknown_tags=None):

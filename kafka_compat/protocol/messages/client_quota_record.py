@@ -31,6 +31,7 @@ _S1 = _StructFmt('>d?')
 class EntityData(_Struct):
     __slots__ = ('entity_type', 'entity_name', '_unknown_tags')
     _fields = ('entity_type', 'entity_name')
+    _versions = {'entity_type': (0, 32767), 'entity_name': (0, 32767)}
     _defaults = {'entity_type': '', 'entity_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, entity_type='', entity_name='', _unknown_tags=None):
@@ -51,6 +52,7 @@ class ClientQuotaRecord(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     EntityData = EntityData
+    _versions = {'entity': (0, 32767), 'key': (0, 32767), 'value': (0, 32767), 'remove': (0, 32767)}
     _defaults = {'key': '', 'value': 0.0, 'remove': False, '_unknown_tags': None}
     _factories = {'entity': list}
     def __init__(self, *, entity=_NO, key='', value=0.0, remove=False, _unknown_tags=None):

@@ -39,6 +39,7 @@ class ConfigRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'name': (0, 32767), 'value': (0, 32767)}
     _defaults = {'resource_type': 0, 'resource_name': '', 'name': '', 'value': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, resource_type=0, resource_name='', name='', value='', _unknown_tags=None):

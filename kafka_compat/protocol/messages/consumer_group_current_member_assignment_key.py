@@ -38,6 +38,7 @@ class ConsumerGroupCurrentMemberAssignmentKey(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'group_id': (8, 8), 'member_id': (8, 8)}
     _defaults = {'group_id': '', 'member_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', member_id='', _unknown_tags=None):

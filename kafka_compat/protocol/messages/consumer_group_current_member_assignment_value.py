@@ -33,6 +33,7 @@ _S3 = _StructFmt('>16s')
 class TopicPartitions(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -53,6 +54,7 @@ class ConsumerGroupCurrentMemberAssignmentValue(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     TopicPartitions = TopicPartitions
+    _versions = {'member_epoch': (0, 32767), 'previous_member_epoch': (0, 32767), 'state': (0, 32767), 'assigned_partitions': (0, 32767), 'partitions_pending_revocation': (0, 32767)}
     _defaults = {'member_epoch': 0, 'previous_member_epoch': 0, 'state': 0, '_unknown_tags': None}
     _factories = {'assigned_partitions': list, 'partitions_pending_revocation': list}
     def __init__(self, *, member_epoch=0, previous_member_epoch=0, state=0, assigned_partitions=_NO, partitions_pending_revocation=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class ConsumerGroupDescribeRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'group_ids': (0, 32767), 'include_authorized_operations': (0, 32767)}
     _defaults = {'include_authorized_operations': False, '_unknown_tags': None}
     _factories = {'group_ids': list}
     def __init__(self, *, group_ids=_NO, include_authorized_operations=False, _unknown_tags=None):

@@ -33,6 +33,7 @@ _S3 = _StructFmt('>16s')
 class TopicPartitions(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -53,6 +54,7 @@ class ConsumerGroupHeartbeatRequest(_Message):
     LATEST_VERSION_UNSTABLE = True
     LISTENERS = ('zkBroker', 'broker')
     TopicPartitions = TopicPartitions
+    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'member_epoch': (0, 32767), 'instance_id': (0, 32767), 'rack_id': (0, 32767), 'rebalance_timeout_ms': (0, 32767), 'subscribed_topic_names': (0, 32767), 'subscribed_topic_regex': (1, 32767), 'server_assignor': (0, 32767), 'topic_partitions': (0, 32767)}
     _defaults = {'group_id': '', 'member_id': '', 'member_epoch': 0, 'instance_id': None, 'rack_id': None, 'rebalance_timeout_ms': -1, 'subscribed_topic_names': None, 'subscribed_topic_regex': None, 'server_assignor': None, 'topic_partitions': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', member_id='', member_epoch=0, instance_id=None, rack_id=None, rebalance_timeout_ms=-1, subscribed_topic_names=None, subscribed_topic_regex=None, server_assignor=None, topic_partitions=None, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>16s')
 class TopicPartitions(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -46,6 +47,7 @@ class TopicPartitions(_Struct):
 class Assignment(_Struct):
     __slots__ = ('topic_partitions', '_unknown_tags')
     _fields = ('topic_partitions',)
+    _versions = {'topic_partitions': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'topic_partitions': list}
     def __init__(self, *, topic_partitions=_NO, _unknown_tags=None):
@@ -66,6 +68,7 @@ class ConsumerGroupHeartbeatResponse(_Message):
     LISTENERS = ()
     TopicPartitions = TopicPartitions
     Assignment = Assignment
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'member_id': (0, 32767), 'member_epoch': (0, 32767), 'heartbeat_interval_ms': (0, 32767), 'assignment': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, 'member_id': None, 'member_epoch': 0, 'heartbeat_interval_ms': 0, 'assignment': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, member_id=None, member_epoch=0, heartbeat_interval_ms=0, assignment=None, _unknown_tags=None):

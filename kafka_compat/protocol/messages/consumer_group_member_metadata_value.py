@@ -32,6 +32,7 @@ _S2 = _StructFmt('>i')
 class ClassicProtocol(_Struct):
     __slots__ = ('name', 'metadata', '_unknown_tags')
     _fields = ('name', 'metadata')
+    _versions = {'name': (0, 32767), 'metadata': (0, 32767)}
     _defaults = {'name': '', 'metadata': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', metadata=b'', _unknown_tags=None):
@@ -43,6 +44,7 @@ class ClassicProtocol(_Struct):
 class ClassicMemberMetadata(_Struct):
     __slots__ = ('session_timeout_ms', 'supported_protocols', '_unknown_tags')
     _fields = ('session_timeout_ms', 'supported_protocols')
+    _versions = {'session_timeout_ms': (0, 32767), 'supported_protocols': (0, 32767)}
     _defaults = {'session_timeout_ms': 0, '_unknown_tags': None}
     _factories = {'supported_protocols': list}
     def __init__(self, *, session_timeout_ms=0, supported_protocols=_NO, _unknown_tags=None):
@@ -64,6 +66,7 @@ class ConsumerGroupMemberMetadataValue(_Message):
     LISTENERS = ()
     ClassicProtocol = ClassicProtocol
     ClassicMemberMetadata = ClassicMemberMetadata
+    _versions = {'instance_id': (0, 32767), 'rack_id': (0, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'subscribed_topic_names': (0, 32767), 'subscribed_topic_regex': (0, 32767), 'rebalance_timeout_ms': (0, 32767), 'server_assignor': (0, 32767), 'classic_member_metadata': (0, 32767)}
     _defaults = {'instance_id': '', 'rack_id': '', 'client_id': '', 'client_host': '', 'subscribed_topic_regex': '', 'rebalance_timeout_ms': -1, 'server_assignor': '', 'classic_member_metadata': None, '_unknown_tags': None}
     _factories = {'subscribed_topic_names': list}
     def __init__(self, *, instance_id='', rack_id='', client_id='', client_host='', subscribed_topic_names=_NO, subscribed_topic_regex='', rebalance_timeout_ms=-1, server_assignor='', classic_member_metadata=None, _unknown_tags=None):

@@ -39,6 +39,7 @@ class ConsumerGroupMetadataValue(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'epoch': (0, 32767)}
     _defaults = {'epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, epoch=0, _unknown_tags=None):

@@ -38,6 +38,7 @@ class ConsumerGroupPartitionMetadataKey(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'group_id': (4, 4)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', _unknown_tags=None):

@@ -38,6 +38,7 @@ class ConsumerGroupTargetAssignmentMemberKey(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'group_id': (7, 7), 'member_id': (7, 7)}
     _defaults = {'group_id': '', 'member_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', member_id='', _unknown_tags=None):

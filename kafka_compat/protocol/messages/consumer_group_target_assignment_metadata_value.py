@@ -39,6 +39,7 @@ class ConsumerGroupTargetAssignmentMetadataValue(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'assignment_epoch': (0, 32767)}
     _defaults = {'assignment_epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, assignment_epoch=0, _unknown_tags=None):

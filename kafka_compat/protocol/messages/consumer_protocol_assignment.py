@@ -31,6 +31,7 @@ _S1 = _StructFmt('>h')
 class TopicPartition(_Struct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
+    _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', partitions=_NO, _unknown_tags=None):
@@ -51,6 +52,7 @@ class ConsumerProtocolAssignment(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     TopicPartition = TopicPartition
+    _versions = {'assigned_partitions': (0, 32767), 'user_data': (0, 32767)}
     _defaults = {'user_data': None, '_unknown_tags': None}
     _factories = {'assigned_partitions': list}
     def __init__(self, *, assigned_partitions=_NO, user_data=None, _unknown_tags=None):

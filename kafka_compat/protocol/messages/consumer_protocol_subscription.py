@@ -32,6 +32,7 @@ _S2 = _StructFmt('>ih')
 class TopicPartition(_Struct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
+    _versions = {'topic': (1, 32767), 'partitions': (1, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', partitions=_NO, _unknown_tags=None):
@@ -52,6 +53,7 @@ class ConsumerProtocolSubscription(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     TopicPartition = TopicPartition
+    _versions = {'topics': (0, 32767), 'user_data': (0, 32767), 'owned_partitions': (1, 32767), 'generation_id': (2, 32767), 'rack_id': (3, 32767)}
     _defaults = {'user_data': None, 'generation_id': -1, 'rack_id': None, '_unknown_tags': None}
     _factories = {'topics': list, 'owned_partitions': list}
     def __init__(self, *, topics=_NO, user_data=None, owned_partitions=_NO, generation_id=-1, rack_id=None, _unknown_tags=None):

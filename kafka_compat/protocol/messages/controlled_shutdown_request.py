@@ -40,6 +40,7 @@ class ControlledShutdownRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'controller')
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (2, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, broker_id=0, broker_epoch=-1, _unknown_tags=None):

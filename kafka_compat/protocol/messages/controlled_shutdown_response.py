@@ -34,6 +34,7 @@ _S4 = _StructFmt('>iB')
 class RemainingPartition(_Struct):
     __slots__ = ('topic_name', 'partition_index', '_unknown_tags')
     _fields = ('topic_name', 'partition_index')
+    _versions = {'topic_name': (0, 32767), 'partition_index': (0, 32767)}
     _defaults = {'topic_name': '', 'partition_index': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_name='', partition_index=0, _unknown_tags=None):
@@ -54,6 +55,7 @@ class ControlledShutdownResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     RemainingPartition = RemainingPartition
+    _versions = {'error_code': (0, 32767), 'remaining_partitions': (0, 32767)}
     _defaults = {'error_code': 0, '_unknown_tags': None}
     _factories = {'remaining_partitions': list}
     def __init__(self, *, error_code=0, remaining_partitions=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>hh')
 class Listener(_Struct):
     __slots__ = ('name', 'host', 'port', 'security_protocol', '_unknown_tags')
     _fields = ('name', 'host', 'port', 'security_protocol')
+    _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'security_protocol': (0, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, 'security_protocol': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, security_protocol=0, _unknown_tags=None):
@@ -48,6 +49,7 @@ class Listener(_Struct):
 class Feature(_Struct):
     __slots__ = ('name', 'min_supported_version', 'max_supported_version', '_unknown_tags')
     _fields = ('name', 'min_supported_version', 'max_supported_version')
+    _versions = {'name': (0, 32767), 'min_supported_version': (0, 32767), 'max_supported_version': (0, 32767)}
     _defaults = {'name': '', 'min_supported_version': 0, 'max_supported_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', min_supported_version=0, max_supported_version=0, _unknown_tags=None):
@@ -70,6 +72,7 @@ class ControllerRegistrationRequest(_Message):
     LISTENERS = ('controller',)
     Listener = Listener
     Feature = Feature
+    _versions = {'controller_id': (0, 32767), 'incarnation_id': (0, 32767), 'zk_migration_ready': (0, 32767), 'listeners': (0, 32767), 'features': (0, 32767)}
     _defaults = {'controller_id': 0, 'incarnation_id': ZERO_UUID, 'zk_migration_ready': False, '_unknown_tags': None}
     _factories = {'listeners': list, 'features': list}
     def __init__(self, *, controller_id=0, incarnation_id=ZERO_UUID, zk_migration_ready=False, listeners=_NO, features=_NO, _unknown_tags=None):

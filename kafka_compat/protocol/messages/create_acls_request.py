@@ -36,6 +36,7 @@ _S6 = _StructFmt('>b')
 class AclCreation(_Struct):
     __slots__ = ('resource_type', 'resource_name', 'resource_pattern_type', 'principal', 'host', 'operation', 'permission_type', '_unknown_tags')
     _fields = ('resource_type', 'resource_name', 'resource_pattern_type', 'principal', 'host', 'operation', 'permission_type')
+    _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'resource_pattern_type': (1, 32767), 'principal': (0, 32767), 'host': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
     _defaults = {'resource_type': 0, 'resource_name': '', 'resource_pattern_type': 3, 'principal': '', 'host': '', 'operation': 0, 'permission_type': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, resource_type=0, resource_name='', resource_pattern_type=3, principal='', host='', operation=0, permission_type=0, _unknown_tags=None):
@@ -61,6 +62,7 @@ class CreateAclsRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     AclCreation = AclCreation
+    _versions = {'creations': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'creations': list}
     def __init__(self, *, creations=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>i')
 class AclCreationResult(_Struct):
     __slots__ = ('error_code', 'error_message', '_unknown_tags')
     _fields = ('error_code', 'error_message')
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, error_message='', _unknown_tags=None):
@@ -55,6 +56,7 @@ class CreateAclsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     AclCreationResult = AclCreationResult
+    _versions = {'throttle_time_ms': (0, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, results=_NO, _unknown_tags=None):

@@ -33,6 +33,7 @@ _S3 = _StructFmt('>qB')
 class CreatableRenewers(_Struct):
     __slots__ = ('principal_type', 'principal_name', '_unknown_tags')
     _fields = ('principal_type', 'principal_name')
+    _versions = {'principal_type': (0, 32767), 'principal_name': (0, 32767)}
     _defaults = {'principal_type': '', 'principal_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, principal_type='', principal_name='', _unknown_tags=None):
@@ -53,6 +54,7 @@ class CreateDelegationTokenRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     CreatableRenewers = CreatableRenewers
+    _versions = {'owner_principal_type': (3, 32767), 'owner_principal_name': (3, 32767), 'renewers': (0, 32767), 'max_lifetime_ms': (0, 32767)}
     _defaults = {'owner_principal_type': '', 'owner_principal_name': '', 'max_lifetime_ms': 0, '_unknown_tags': None}
     _factories = {'renewers': list}
     def __init__(self, *, owner_principal_type='', owner_principal_name='', renewers=_NO, max_lifetime_ms=0, _unknown_tags=None):

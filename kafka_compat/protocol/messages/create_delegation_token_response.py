@@ -45,6 +45,7 @@ class CreateDelegationTokenResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'error_code': (0, 32767), 'principal_type': (0, 32767), 'principal_name': (0, 32767), 'token_requester_principal_type': (3, 32767), 'token_requester_principal_name': (3, 32767), 'issue_timestamp_ms': (0, 32767), 'expiry_timestamp_ms': (0, 32767), 'max_timestamp_ms': (0, 32767), 'token_id': (0, 32767), 'hmac': (0, 32767), 'throttle_time_ms': (0, 32767)}
     _defaults = {'error_code': 0, 'principal_type': '', 'principal_name': '', 'token_requester_principal_type': '', 'token_requester_principal_name': '', 'issue_timestamp_ms': 0, 'expiry_timestamp_ms': 0, 'max_timestamp_ms': 0, 'token_id': '', 'hmac': b'', 'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, principal_type='', principal_name='', token_requester_principal_type='', token_requester_principal_name='', issue_timestamp_ms=0, expiry_timestamp_ms=0, max_timestamp_ms=0, token_id='', hmac=b'', throttle_time_ms=0, _unknown_tags=None):

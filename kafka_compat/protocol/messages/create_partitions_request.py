@@ -35,6 +35,7 @@ _S5 = _StructFmt('>i?B')
 class CreatePartitionsAssignment(_Struct):
     __slots__ = ('broker_ids', '_unknown_tags')
     _fields = ('broker_ids',)
+    _versions = {'broker_ids': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'broker_ids': list}
     def __init__(self, *, broker_ids=_NO, _unknown_tags=None):
@@ -45,6 +46,7 @@ class CreatePartitionsAssignment(_Struct):
 class CreatePartitionsTopic(_Struct):
     __slots__ = ('name', 'count', 'assignments', '_unknown_tags')
     _fields = ('name', 'count', 'assignments')
+    _versions = {'name': (0, 32767), 'count': (0, 32767), 'assignments': (0, 32767)}
     _defaults = {'name': '', 'count': 0, '_unknown_tags': None}
     _factories = {'assignments': list}
     def __init__(self, *, name='', count=0, assignments=_NO, _unknown_tags=None):
@@ -67,6 +69,7 @@ class CreatePartitionsRequest(_Message):
     LISTENERS = ('zkBroker', 'broker', 'controller')
     CreatePartitionsAssignment = CreatePartitionsAssignment
     CreatePartitionsTopic = CreatePartitionsTopic
+    _versions = {'topics': (0, 32767), 'timeout_ms': (0, 32767), 'validate_only': (0, 32767)}
     _defaults = {'timeout_ms': 0, 'validate_only': False, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, timeout_ms=0, validate_only=False, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>i')
 class CreatePartitionsTopicResult(_Struct):
     __slots__ = ('name', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('name', 'error_code', 'error_message')
+    _versions = {'name': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
     _defaults = {'name': '', 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', error_code=0, error_message=None, _unknown_tags=None):
@@ -56,6 +57,7 @@ class CreatePartitionsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     CreatePartitionsTopicResult = CreatePartitionsTopicResult
+    _versions = {'throttle_time_ms': (0, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, results=_NO, _unknown_tags=None):

@@ -38,6 +38,7 @@ _S8 = _StructFmt('>ih')
 class CreatableReplicaAssignment(_Struct):
     __slots__ = ('partition_index', 'broker_ids', '_unknown_tags')
     _fields = ('partition_index', 'broker_ids')
+    _versions = {'partition_index': (0, 32767), 'broker_ids': (0, 32767)}
     _defaults = {'partition_index': 0, '_unknown_tags': None}
     _factories = {'broker_ids': list}
     def __init__(self, *, partition_index=0, broker_ids=_NO, _unknown_tags=None):
@@ -49,6 +50,7 @@ class CreatableReplicaAssignment(_Struct):
 class CreatableTopicConfig(_Struct):
     __slots__ = ('name', 'value', '_unknown_tags')
     _fields = ('name', 'value')
+    _versions = {'name': (0, 32767), 'value': (0, 32767)}
     _defaults = {'name': '', 'value': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', value='', _unknown_tags=None):
@@ -60,6 +62,7 @@ class CreatableTopicConfig(_Struct):
 class CreatableTopic(_Struct):
     __slots__ = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs', '_unknown_tags')
     _fields = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs')
+    _versions = {'name': (0, 32767), 'num_partitions': (0, 32767), 'replication_factor': (0, 32767), 'assignments': (0, 32767), 'configs': (0, 32767)}
     _defaults = {'name': '', 'num_partitions': 0, 'replication_factor': 0, '_unknown_tags': None}
     _factories = {'assignments': list, 'configs': list}
     def __init__(self, *, name='', num_partitions=0, replication_factor=0, assignments=_NO, configs=_NO, _unknown_tags=None):
@@ -85,6 +88,7 @@ class CreateTopicsRequest(_Message):
     CreatableReplicaAssignment = CreatableReplicaAssignment
     CreatableTopicConfig = CreatableTopicConfig
     CreatableTopic = CreatableTopic
+    _versions = {'topics': (0, 32767), 'timeout_ms': (0, 32767), 'validate_only': (1, 32767)}
     _defaults = {'timeout_ms': 60000, 'validate_only': False, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, timeout_ms=60000, validate_only=False, _unknown_tags=None):

@@ -41,6 +41,7 @@ _S11 = _StructFmt('>16sh')
 class CreatableTopicConfigs(_Struct):
     __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_sensitive', '_unknown_tags')
     _fields = ('name', 'value', 'read_only', 'config_source', 'is_sensitive')
+    _versions = {'name': (5, 32767), 'value': (5, 32767), 'read_only': (5, 32767), 'config_source': (5, 32767), 'is_sensitive': (5, 32767)}
     _defaults = {'name': '', 'value': '', 'read_only': False, 'config_source': -1, 'is_sensitive': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', value='', read_only=False, config_source=-1, is_sensitive=False, _unknown_tags=None):
@@ -55,6 +56,7 @@ class CreatableTopicConfigs(_Struct):
 class CreatableTopicResult(_Struct):
     __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs', '_unknown_tags')
     _fields = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs')
+    _versions = {'name': (0, 32767), 'topic_id': (7, 32767), 'error_code': (0, 32767), 'error_message': (1, 32767), 'topic_config_error_code': (5, 32767), 'num_partitions': (5, 32767), 'replication_factor': (5, 32767), 'configs': (5, 32767)}
     _defaults = {'name': '', 'topic_id': ZERO_UUID, 'error_code': 0, 'error_message': '', 'topic_config_error_code': 0, 'num_partitions': -1, 'replication_factor': -1, '_unknown_tags': None}
     _factories = {'configs': list}
     def __init__(self, *, name='', topic_id=ZERO_UUID, error_code=0, error_message='', topic_config_error_code=0, num_partitions=-1, replication_factor=-1, configs=_NO, _unknown_tags=None):
@@ -82,6 +84,7 @@ class CreateTopicsResponse(_Message):
     LISTENERS = ()
     CreatableTopicConfigs = CreatableTopicConfigs
     CreatableTopicResult = CreatableTopicResult
+    _versions = {'throttle_time_ms': (2, 32767), 'topics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, topics=_NO, _unknown_tags=None):

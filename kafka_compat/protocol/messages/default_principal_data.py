@@ -39,6 +39,7 @@ class DefaultPrincipalData(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'type': (0, 32767), 'name': (0, 32767), 'token_authenticated': (0, 32767)}
     _defaults = {'type': '', 'name': '', 'token_authenticated': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, type='', name='', token_authenticated=False, _unknown_tags=None):

@@ -39,6 +39,7 @@ class DelegationTokenRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'owner': (0, 32767), 'requester': (0, 32767), 'renewers': (0, 32767), 'issue_timestamp': (0, 32767), 'max_timestamp': (0, 32767), 'expiration_timestamp': (0, 32767), 'token_id': (0, 32767)}
     _defaults = {'owner': '', 'requester': '', 'issue_timestamp': 0, 'max_timestamp': 0, 'expiration_timestamp': 0, 'token_id': '', '_unknown_tags': None}
     _factories = {'renewers': list}
     def __init__(self, *, owner='', requester='', renewers=_NO, issue_timestamp=0, max_timestamp=0, expiration_timestamp=0, token_id='', _unknown_tags=None):

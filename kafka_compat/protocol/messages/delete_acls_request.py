@@ -36,6 +36,7 @@ _S6 = _StructFmt('>bbB')
 class DeleteAclsFilter(_Struct):
     __slots__ = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type', '_unknown_tags')
     _fields = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type')
+    _versions = {'resource_type_filter': (0, 32767), 'resource_name_filter': (0, 32767), 'pattern_type_filter': (1, 32767), 'principal_filter': (0, 32767), 'host_filter': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
     _defaults = {'resource_type_filter': 0, 'resource_name_filter': '', 'pattern_type_filter': 3, 'principal_filter': '', 'host_filter': '', 'operation': 0, 'permission_type': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, resource_type_filter=0, resource_name_filter='', pattern_type_filter=3, principal_filter='', host_filter='', operation=0, permission_type=0, _unknown_tags=None):
@@ -61,6 +62,7 @@ class DeleteAclsRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     DeleteAclsFilter = DeleteAclsFilter
+    _versions = {'filters': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'filters': list}
     def __init__(self, *, filters=_NO, _unknown_tags=None):

@@ -40,6 +40,7 @@ _S10 = _StructFmt('>b')
 class DeleteAclsMatchingAcl(_Struct):
     __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type')
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'resource_type': (0, 32767), 'resource_name': (0, 32767), 'pattern_type': (1, 32767), 'principal': (0, 32767), 'host': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', 'resource_type': 0, 'resource_name': '', 'pattern_type': 3, 'principal': '', 'host': '', 'operation': 0, 'permission_type': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, error_message='', resource_type=0, resource_name='', pattern_type=3, principal='', host='', operation=0, permission_type=0, _unknown_tags=None):
@@ -58,6 +59,7 @@ class DeleteAclsMatchingAcl(_Struct):
 class DeleteAclsFilterResult(_Struct):
     __slots__ = ('error_code', 'error_message', 'matching_acls', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'matching_acls')
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'matching_acls': (0, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'matching_acls': list}
     def __init__(self, *, error_code=0, error_message='', matching_acls=_NO, _unknown_tags=None):
@@ -80,6 +82,7 @@ class DeleteAclsResponse(_Message):
     LISTENERS = ()
     DeleteAclsMatchingAcl = DeleteAclsMatchingAcl
     DeleteAclsFilterResult = DeleteAclsFilterResult
+    _versions = {'throttle_time_ms': (0, 32767), 'filter_results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'filter_results': list}
     def __init__(self, *, throttle_time_ms=0, filter_results=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class DeleteGroupsRequest(_Message):
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'groups_names': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'groups_names': list}
     def __init__(self, *, groups_names=_NO, _unknown_tags=None):

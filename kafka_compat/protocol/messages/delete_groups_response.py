@@ -34,6 +34,7 @@ _S4 = _StructFmt('>i')
 class DeletableGroupResult(_Struct):
     __slots__ = ('group_id', 'error_code', '_unknown_tags')
     _fields = ('group_id', 'error_code')
+    _versions = {'group_id': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'group_id': '', 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', error_code=0, _unknown_tags=None):
@@ -54,6 +55,7 @@ class DeleteGroupsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     DeletableGroupResult = DeletableGroupResult
+    _versions = {'throttle_time_ms': (0, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, results=_NO, _unknown_tags=None):

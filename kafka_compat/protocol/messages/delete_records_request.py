@@ -34,6 +34,7 @@ _S4 = _StructFmt('>iB')
 class DeleteRecordsPartition(_Struct):
     __slots__ = ('partition_index', 'offset', '_unknown_tags')
     _fields = ('partition_index', 'offset')
+    _versions = {'partition_index': (0, 32767), 'offset': (0, 32767)}
     _defaults = {'partition_index': 0, 'offset': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, offset=0, _unknown_tags=None):
@@ -45,6 +46,7 @@ class DeleteRecordsPartition(_Struct):
 class DeleteRecordsTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -66,6 +68,7 @@ class DeleteRecordsRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     DeleteRecordsPartition = DeleteRecordsPartition
     DeleteRecordsTopic = DeleteRecordsTopic
+    _versions = {'topics': (0, 32767), 'timeout_ms': (0, 32767)}
     _defaults = {'timeout_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, timeout_ms=0, _unknown_tags=None):

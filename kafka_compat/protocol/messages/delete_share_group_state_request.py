@@ -33,6 +33,7 @@ _S3 = _StructFmt('>i')
 class PartitionData(_Struct):
     __slots__ = ('partition', '_unknown_tags')
     _fields = ('partition',)
+    _versions = {'partition': (0, 32767)}
     _defaults = {'partition': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition=0, _unknown_tags=None):
@@ -43,6 +44,7 @@ class PartitionData(_Struct):
 class DeleteStateData(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -64,6 +66,7 @@ class DeleteShareGroupStateRequest(_Message):
     LISTENERS = ('broker',)
     PartitionData = PartitionData
     DeleteStateData = DeleteStateData
+    _versions = {'group_id': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id='', topics=_NO, _unknown_tags=None):

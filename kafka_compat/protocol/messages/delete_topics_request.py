@@ -34,6 +34,7 @@ _S4 = _StructFmt('>16s')
 class DeleteTopicState(_Struct):
     __slots__ = ('name', 'topic_id', '_unknown_tags')
     _fields = ('name', 'topic_id')
+    _versions = {'name': (6, 32767), 'topic_id': (6, 32767)}
     _defaults = {'name': None, 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name=None, topic_id=ZERO_UUID, _unknown_tags=None):
@@ -54,6 +55,7 @@ class DeleteTopicsRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     DeleteTopicState = DeleteTopicState
+    _versions = {'topics': (6, 32767), 'topic_names': (0, 5), 'timeout_ms': (0, 32767)}
     _defaults = {'timeout_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list, 'topic_names': list}
     def __init__(self, *, topics=_NO, topic_names=_NO, timeout_ms=0, _unknown_tags=None):

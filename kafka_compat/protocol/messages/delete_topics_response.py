@@ -36,6 +36,7 @@ _S6 = _StructFmt('>16sh')
 class DeletableTopicResult(_Struct):
     __slots__ = ('name', 'topic_id', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('name', 'topic_id', 'error_code', 'error_message')
+    _versions = {'name': (0, 32767), 'topic_id': (6, 32767), 'error_code': (0, 32767), 'error_message': (5, 32767)}
     _defaults = {'name': '', 'topic_id': ZERO_UUID, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', topic_id=ZERO_UUID, error_code=0, error_message=None, _unknown_tags=None):
@@ -58,6 +59,7 @@ class DeleteTopicsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     DeletableTopicResult = DeletableTopicResult
+    _versions = {'throttle_time_ms': (1, 32767), 'responses': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'responses': list}
     def __init__(self, *, throttle_time_ms=0, responses=_NO, _unknown_tags=None):

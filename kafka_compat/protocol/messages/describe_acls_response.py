@@ -40,6 +40,7 @@ _S10 = _StructFmt('>b')
 class AclDescription(_Struct):
     __slots__ = ('principal', 'host', 'operation', 'permission_type', '_unknown_tags')
     _fields = ('principal', 'host', 'operation', 'permission_type')
+    _versions = {'principal': (0, 32767), 'host': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
     _defaults = {'principal': '', 'host': '', 'operation': 0, 'permission_type': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, principal='', host='', operation=0, permission_type=0, _unknown_tags=None):
@@ -53,6 +54,7 @@ class AclDescription(_Struct):
 class DescribeAclsResource(_Struct):
     __slots__ = ('resource_type', 'resource_name', 'pattern_type', 'acls', '_unknown_tags')
     _fields = ('resource_type', 'resource_name', 'pattern_type', 'acls')
+    _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'pattern_type': (1, 32767), 'acls': (0, 32767)}
     _defaults = {'resource_type': 0, 'resource_name': '', 'pattern_type': 3, '_unknown_tags': None}
     _factories = {'acls': list}
     def __init__(self, *, resource_type=0, resource_name='', pattern_type=3, acls=_NO, _unknown_tags=None):
@@ -76,6 +78,7 @@ class DescribeAclsResponse(_Message):
     LISTENERS = ()
     AclDescription = AclDescription
     DescribeAclsResource = DescribeAclsResource
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'resources': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'resources': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', resources=_NO, _unknown_tags=None):

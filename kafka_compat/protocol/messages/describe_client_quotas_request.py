@@ -36,6 +36,7 @@ _S6 = _StructFmt('>?B')
 class ComponentData(_Struct):
     __slots__ = ('entity_type', 'match_type', 'match', '_unknown_tags')
     _fields = ('entity_type', 'match_type', 'match')
+    _versions = {'entity_type': (0, 32767), 'match_type': (0, 32767), 'match': (0, 32767)}
     _defaults = {'entity_type': '', 'match_type': 0, 'match': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, entity_type='', match_type=0, match='', _unknown_tags=None):
@@ -57,6 +58,7 @@ class DescribeClientQuotasRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
     ComponentData = ComponentData
+    _versions = {'components': (0, 32767), 'strict': (0, 32767)}
     _defaults = {'strict': False, '_unknown_tags': None}
     _factories = {'components': list}
     def __init__(self, *, components=_NO, strict=False, _unknown_tags=None):

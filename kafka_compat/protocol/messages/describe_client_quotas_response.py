@@ -36,6 +36,7 @@ _S6 = _StructFmt('>dB')
 class EntityData(_Struct):
     __slots__ = ('entity_type', 'entity_name', '_unknown_tags')
     _fields = ('entity_type', 'entity_name')
+    _versions = {'entity_type': (0, 32767), 'entity_name': (0, 32767)}
     _defaults = {'entity_type': '', 'entity_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, entity_type='', entity_name='', _unknown_tags=None):
@@ -47,6 +48,7 @@ class EntityData(_Struct):
 class ValueData(_Struct):
     __slots__ = ('key', 'value', '_unknown_tags')
     _fields = ('key', 'value')
+    _versions = {'key': (0, 32767), 'value': (0, 32767)}
     _defaults = {'key': '', 'value': 0.0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, key='', value=0.0, _unknown_tags=None):
@@ -58,6 +60,7 @@ class ValueData(_Struct):
 class EntryData(_Struct):
     __slots__ = ('entity', 'values', '_unknown_tags')
     _fields = ('entity', 'values')
+    _versions = {'entity': (0, 32767), 'values': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'entity': list, 'values': list}
     def __init__(self, *, entity=_NO, values=_NO, _unknown_tags=None):
@@ -80,6 +83,7 @@ class DescribeClientQuotasResponse(_Message):
     EntityData = EntityData
     ValueData = ValueData
     EntryData = EntryData
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'entries': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'entries': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', entries=_NO, _unknown_tags=None):

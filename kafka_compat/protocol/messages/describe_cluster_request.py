@@ -41,6 +41,7 @@ class DescribeClusterRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
+    _versions = {'include_cluster_authorized_operations': (0, 32767), 'endpoint_type': (1, 32767)}
     _defaults = {'include_cluster_authorized_operations': False, 'endpoint_type': 1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, include_cluster_authorized_operations=False, endpoint_type=1, _unknown_tags=None):

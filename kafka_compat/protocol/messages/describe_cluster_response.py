@@ -35,6 +35,7 @@ _S5 = _StructFmt('>b')
 class DescribeClusterBroker(_Struct):
     __slots__ = ('broker_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('broker_id', 'host', 'port', 'rack')
+    _versions = {'broker_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767)}
     _defaults = {'broker_id': 0, 'host': '', 'port': 0, 'rack': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, broker_id=0, host='', port=0, rack=None, _unknown_tags=None):
@@ -57,6 +58,7 @@ class DescribeClusterResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     DescribeClusterBroker = DescribeClusterBroker
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'endpoint_type': (1, 32767), 'cluster_id': (0, 32767), 'controller_id': (0, 32767), 'brokers': (0, 32767), 'cluster_authorized_operations': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, 'endpoint_type': 1, 'cluster_id': '', 'controller_id': -1, 'cluster_authorized_operations': -2147483648, '_unknown_tags': None}
     _factories = {'brokers': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, endpoint_type=1, cluster_id='', controller_id=-1, brokers=_NO, cluster_authorized_operations=-2147483648, _unknown_tags=None):

@@ -37,6 +37,7 @@ _S7 = _StructFmt('>b')
 class DescribeConfigsResource(_Struct):
     __slots__ = ('resource_type', 'resource_name', 'configuration_keys', '_unknown_tags')
     _fields = ('resource_type', 'resource_name', 'configuration_keys')
+    _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'configuration_keys': (0, 32767)}
     _defaults = {'resource_type': 0, 'resource_name': '', '_unknown_tags': None}
     _factories = {'configuration_keys': list}
     def __init__(self, *, resource_type=0, resource_name='', configuration_keys=_NO, _unknown_tags=None):
@@ -58,6 +59,7 @@ class DescribeConfigsRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     DescribeConfigsResource = DescribeConfigsResource
+    _versions = {'resources': (0, 32767), 'include_synonyms': (1, 32767), 'include_documentation': (3, 32767)}
     _defaults = {'include_synonyms': False, 'include_documentation': False, '_unknown_tags': None}
     _factories = {'resources': list}
     def __init__(self, *, resources=_NO, include_synonyms=False, include_documentation=False, _unknown_tags=None):

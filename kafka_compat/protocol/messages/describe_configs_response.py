@@ -42,6 +42,7 @@ _S12 = _StructFmt('>?b?')
 class DescribeConfigsSynonym(_Struct):
     __slots__ = ('name', 'value', 'source', '_unknown_tags')
     _fields = ('name', 'value', 'source')
+    _versions = {'name': (1, 32767), 'value': (1, 32767), 'source': (1, 32767)}
     _defaults = {'name': '', 'value': '', 'source': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', value='', source=0, _unknown_tags=None):
@@ -54,6 +55,7 @@ class DescribeConfigsSynonym(_Struct):
 class DescribeConfigsResourceResult(_Struct):
     __slots__ = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation', '_unknown_tags')
     _fields = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation')
+    _versions = {'name': (0, 32767), 'value': (0, 32767), 'read_only': (0, 32767), 'is_default': (0, 0), 'config_source': (1, 32767), 'is_sensitive': (0, 32767), 'synonyms': (1, 32767), 'config_type': (3, 32767), 'documentation': (3, 32767)}
     _defaults = {'name': '', 'value': '', 'read_only': False, 'is_default': False, 'config_source': -1, 'is_sensitive': False, 'config_type': 0, 'documentation': '', '_unknown_tags': None}
     _factories = {'synonyms': list}
     def __init__(self, *, name='', value='', read_only=False, is_default=False, config_source=-1, is_sensitive=False, synonyms=_NO, config_type=0, documentation='', _unknown_tags=None):
@@ -72,6 +74,7 @@ class DescribeConfigsResourceResult(_Struct):
 class DescribeConfigsResult(_Struct):
     __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs')
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'resource_type': (0, 32767), 'resource_name': (0, 32767), 'configs': (0, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', 'resource_type': 0, 'resource_name': '', '_unknown_tags': None}
     _factories = {'configs': list}
     def __init__(self, *, error_code=0, error_message='', resource_type=0, resource_name='', configs=_NO, _unknown_tags=None):
@@ -97,6 +100,7 @@ class DescribeConfigsResponse(_Message):
     DescribeConfigsSynonym = DescribeConfigsSynonym
     DescribeConfigsResourceResult = DescribeConfigsResourceResult
     DescribeConfigsResult = DescribeConfigsResult
+    _versions = {'throttle_time_ms': (0, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, results=_NO, _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>h')
 class DescribeDelegationTokenOwner(_Struct):
     __slots__ = ('principal_type', 'principal_name', '_unknown_tags')
     _fields = ('principal_type', 'principal_name')
+    _versions = {'principal_type': (0, 32767), 'principal_name': (0, 32767)}
     _defaults = {'principal_type': '', 'principal_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, principal_type='', principal_name='', _unknown_tags=None):
@@ -51,6 +52,7 @@ class DescribeDelegationTokenRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     DescribeDelegationTokenOwner = DescribeDelegationTokenOwner
+    _versions = {'owners': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'owners': list}
     def __init__(self, *, owners=_NO, _unknown_tags=None):

@@ -37,6 +37,7 @@ _S7 = _StructFmt('>qqq')
 class DescribedDelegationTokenRenewer(_Struct):
     __slots__ = ('principal_type', 'principal_name', '_unknown_tags')
     _fields = ('principal_type', 'principal_name')
+    _versions = {'principal_type': (0, 32767), 'principal_name': (0, 32767)}
     _defaults = {'principal_type': '', 'principal_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, principal_type='', principal_name='', _unknown_tags=None):
@@ -48,6 +49,7 @@ class DescribedDelegationTokenRenewer(_Struct):
 class DescribedDelegationToken(_Struct):
     __slots__ = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers', '_unknown_tags')
     _fields = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers')
+    _versions = {'principal_type': (0, 32767), 'principal_name': (0, 32767), 'token_requester_principal_type': (3, 32767), 'token_requester_principal_name': (3, 32767), 'issue_timestamp': (0, 32767), 'expiry_timestamp': (0, 32767), 'max_timestamp': (0, 32767), 'token_id': (0, 32767), 'hmac': (0, 32767), 'renewers': (0, 32767)}
     _defaults = {'principal_type': '', 'principal_name': '', 'token_requester_principal_type': '', 'token_requester_principal_name': '', 'issue_timestamp': 0, 'expiry_timestamp': 0, 'max_timestamp': 0, 'token_id': '', 'hmac': b'', '_unknown_tags': None}
     _factories = {'renewers': list}
     def __init__(self, *, principal_type='', principal_name='', token_requester_principal_type='', token_requester_principal_name='', issue_timestamp=0, expiry_timestamp=0, max_timestamp=0, token_id='', hmac=b'', renewers=_NO, _unknown_tags=None):
@@ -77,6 +79,7 @@ class DescribeDelegationTokenResponse(_Message):
     LISTENERS = ()
     DescribedDelegationTokenRenewer = DescribedDelegationTokenRenewer
     DescribedDelegationToken = DescribedDelegationToken
+    _versions = {'error_code': (0, 32767), 'tokens': (0, 32767), 'throttle_time_ms': (0, 32767)}
     _defaults = {'error_code': 0, 'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'tokens': list}
     def __init__(self, *, error_code=0, tokens=_NO, throttle_time_ms=0, _unknown_tags=None):

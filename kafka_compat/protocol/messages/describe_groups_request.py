@@ -41,6 +41,7 @@ class DescribeGroupsRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'groups': (0, 32767), 'include_authorized_operations': (3, 32767)}
     _defaults = {'include_authorized_operations': False, '_unknown_tags': None}
     _factories = {'groups': list}
     def __init__(self, *, groups=_NO, include_authorized_operations=False, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>hB')
 class DescribedGroupMember(_Struct):
     __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment')
+    _versions = {'member_id': (0, 32767), 'group_instance_id': (4, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'member_metadata': (0, 32767), 'member_assignment': (0, 32767)}
     _defaults = {'member_id': '', 'group_instance_id': None, 'client_id': '', 'client_host': '', 'member_metadata': b'', 'member_assignment': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, member_id='', group_instance_id=None, client_id='', client_host='', member_metadata=b'', member_assignment=b'', _unknown_tags=None):
@@ -50,6 +51,7 @@ class DescribedGroupMember(_Struct):
 class DescribedGroup(_Struct):
     __slots__ = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations')
+    _versions = {'error_code': (0, 32767), 'group_id': (0, 32767), 'group_state': (0, 32767), 'protocol_type': (0, 32767), 'protocol_data': (0, 32767), 'members': (0, 32767), 'authorized_operations': (3, 32767)}
     _defaults = {'error_code': 0, 'group_id': '', 'group_state': '', 'protocol_type': '', 'protocol_data': '', 'authorized_operations': -2147483648, '_unknown_tags': None}
     _factories = {'members': list}
     def __init__(self, *, error_code=0, group_id='', group_state='', protocol_type='', protocol_data='', members=_NO, authorized_operations=-2147483648, _unknown_tags=None):
@@ -76,6 +78,7 @@ class DescribeGroupsResponse(_Message):
     LISTENERS = ()
     DescribedGroupMember = DescribedGroupMember
     DescribedGroup = DescribedGroup
+    _versions = {'throttle_time_ms': (1, 32767), 'groups': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'groups': list}
     def __init__(self, *, throttle_time_ms=0, groups=_NO, _unknown_tags=None):

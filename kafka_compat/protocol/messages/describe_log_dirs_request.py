@@ -31,6 +31,7 @@ _S1 = _StructFmt('>h')
 class DescribableLogDirTopic(_Struct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
+    _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', partitions=_NO, _unknown_tags=None):
@@ -51,6 +52,7 @@ class DescribeLogDirsRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
     DescribableLogDirTopic = DescribableLogDirTopic
+    _versions = {'topics': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, _unknown_tags=None):

@@ -41,6 +41,7 @@ _S11 = _StructFmt('>qq')
 class DescribeLogDirsPartition(_Struct):
     __slots__ = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key', '_unknown_tags')
     _fields = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key')
+    _versions = {'partition_index': (0, 32767), 'partition_size': (0, 32767), 'offset_lag': (0, 32767), 'is_future_key': (0, 32767)}
     _defaults = {'partition_index': 0, 'partition_size': 0, 'offset_lag': 0, 'is_future_key': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, partition_size=0, offset_lag=0, is_future_key=False, _unknown_tags=None):
@@ -54,6 +55,7 @@ class DescribeLogDirsPartition(_Struct):
 class DescribeLogDirsTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -65,6 +67,7 @@ class DescribeLogDirsTopic(_Struct):
 class DescribeLogDirsResult(_Struct):
     __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes', '_unknown_tags')
     _fields = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes')
+    _versions = {'error_code': (0, 32767), 'log_dir': (0, 32767), 'topics': (0, 32767), 'total_bytes': (4, 32767), 'usable_bytes': (4, 32767)}
     _defaults = {'error_code': 0, 'log_dir': '', 'total_bytes': -1, 'usable_bytes': -1, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, error_code=0, log_dir='', topics=_NO, total_bytes=-1, usable_bytes=-1, _unknown_tags=None):
@@ -90,6 +93,7 @@ class DescribeLogDirsResponse(_Message):
     DescribeLogDirsPartition = DescribeLogDirsPartition
     DescribeLogDirsTopic = DescribeLogDirsTopic
     DescribeLogDirsResult = DescribeLogDirsResult
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (3, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, results=_NO, _unknown_tags=None):

@@ -29,6 +29,7 @@ _CA_bool = _COMPACT_ARRAY['?']
 class TopicRequest(_Struct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
+    _versions = {'name': (0, 32767), 'partition_indexes': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_indexes': list}
     def __init__(self, *, name='', partition_indexes=_NO, _unknown_tags=None):
@@ -49,6 +50,7 @@ class DescribeProducersRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
     TopicRequest = TopicRequest
+    _versions = {'topics': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, _unknown_tags=None):

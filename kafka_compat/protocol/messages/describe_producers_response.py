@@ -35,6 +35,7 @@ _S5 = _StructFmt('>qiiqiq')
 class ProducerState(_Struct):
     __slots__ = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset', '_unknown_tags')
     _fields = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset')
+    _versions = {'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'last_sequence': (0, 32767), 'last_timestamp': (0, 32767), 'coordinator_epoch': (0, 32767), 'current_txn_start_offset': (0, 32767)}
     _defaults = {'producer_id': 0, 'producer_epoch': 0, 'last_sequence': -1, 'last_timestamp': -1, 'coordinator_epoch': 0, 'current_txn_start_offset': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, producer_id=0, producer_epoch=0, last_sequence=-1, last_timestamp=-1, coordinator_epoch=0, current_txn_start_offset=-1, _unknown_tags=None):
@@ -50,6 +51,7 @@ class ProducerState(_Struct):
 class PartitionResponse(_Struct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'active_producers', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'active_producers')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'active_producers': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {'active_producers': list}
     def __init__(self, *, partition_index=0, error_code=0, error_message=None, active_producers=_NO, _unknown_tags=None):
@@ -63,6 +65,7 @@ class PartitionResponse(_Struct):
 class TopicResponse(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -85,6 +88,7 @@ class DescribeProducersResponse(_Message):
     ProducerState = ProducerState
     PartitionResponse = PartitionResponse
     TopicResponse = TopicResponse
+    _versions = {'throttle_time_ms': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, topics=_NO, _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>i')
 class PartitionData(_Struct):
     __slots__ = ('partition_index', '_unknown_tags')
     _fields = ('partition_index',)
+    _versions = {'partition_index': (0, 32767)}
     _defaults = {'partition_index': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, _unknown_tags=None):
@@ -41,6 +42,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
+    _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -62,6 +64,7 @@ class DescribeQuorumRequest(_Message):
     LISTENERS = ('broker', 'controller')
     PartitionData = PartitionData
     TopicData = TopicData
+    _versions = {'topics': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, _unknown_tags=None):

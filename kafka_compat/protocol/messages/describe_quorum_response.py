@@ -47,6 +47,7 @@ _S17 = _StructFmt('>H')
 class ReplicaState(_Struct):
     __slots__ = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp', '_unknown_tags')
     _fields = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp')
+    _versions = {'replica_id': (0, 32767), 'replica_directory_id': (2, 32767), 'log_end_offset': (0, 32767), 'last_fetch_timestamp': (1, 32767), 'last_caught_up_timestamp': (1, 32767)}
     _defaults = {'replica_id': 0, 'replica_directory_id': ZERO_UUID, 'log_end_offset': 0, 'last_fetch_timestamp': -1, 'last_caught_up_timestamp': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, replica_id=0, replica_directory_id=ZERO_UUID, log_end_offset=0, last_fetch_timestamp=-1, last_caught_up_timestamp=-1, _unknown_tags=None):
@@ -61,6 +62,7 @@ class ReplicaState(_Struct):
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (2, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'high_watermark': (0, 32767), 'current_voters': (0, 32767), 'observers': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'error_message': '', 'leader_id': 0, 'leader_epoch': 0, 'high_watermark': 0, '_unknown_tags': None}
     _factories = {'current_voters': list, 'observers': list}
     def __init__(self, *, partition_index=0, error_code=0, error_message='', leader_id=0, leader_epoch=0, high_watermark=0, current_voters=_NO, observers=_NO, _unknown_tags=None):
@@ -78,6 +80,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
+    _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -89,6 +92,7 @@ class TopicData(_Struct):
 class Listener(_Struct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
+    _versions = {'name': (2, 32767), 'host': (2, 32767), 'port': (2, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, _unknown_tags=None):
@@ -101,6 +105,7 @@ class Listener(_Struct):
 class Node(_Struct):
     __slots__ = ('node_id', 'listeners', '_unknown_tags')
     _fields = ('node_id', 'listeners')
+    _versions = {'node_id': (2, 32767), 'listeners': (2, 32767)}
     _defaults = {'node_id': 0, '_unknown_tags': None}
     _factories = {'listeners': list}
     def __init__(self, *, node_id=0, listeners=_NO, _unknown_tags=None):
@@ -125,6 +130,7 @@ class DescribeQuorumResponse(_Message):
     TopicData = TopicData
     Listener = Listener
     Node = Node
+    _versions = {'error_code': (0, 32767), 'error_message': (2, 32767), 'topics': (0, 32767), 'nodes': (2, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'topics': list, 'nodes': list}
     def __init__(self, *, error_code=0, error_message='', topics=_NO, nodes=_NO, _unknown_tags=None):

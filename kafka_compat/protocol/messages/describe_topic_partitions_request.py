@@ -32,6 +32,7 @@ _S2 = _StructFmt('>i')
 class TopicRequest(_Struct):
     __slots__ = ('name', '_unknown_tags')
     _fields = ('name',)
+    _versions = {'name': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', _unknown_tags=None):
@@ -42,6 +43,7 @@ class TopicRequest(_Struct):
 class Cursor(_Struct):
     __slots__ = ('topic_name', 'partition_index', '_unknown_tags')
     _fields = ('topic_name', 'partition_index')
+    _versions = {'topic_name': (0, 32767), 'partition_index': (0, 32767)}
     _defaults = {'topic_name': '', 'partition_index': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_name='', partition_index=0, _unknown_tags=None):
@@ -63,6 +65,7 @@ class DescribeTopicPartitionsRequest(_Message):
     LISTENERS = ('broker',)
     TopicRequest = TopicRequest
     Cursor = Cursor
+    _versions = {'topics': (0, 32767), 'response_partition_limit': (0, 32767), 'cursor': (0, 32767)}
     _defaults = {'response_partition_limit': 2000, 'cursor': None, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, response_partition_limit=2000, cursor=None, _unknown_tags=None):

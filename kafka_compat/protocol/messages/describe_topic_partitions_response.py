@@ -38,6 +38,7 @@ _S8 = _StructFmt('>hiii')
 class DescribeTopicPartitionsResponsePartition(_Struct):
     __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas', '_unknown_tags')
     _fields = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas')
+    _versions = {'error_code': (0, 32767), 'partition_index': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'replica_nodes': (0, 32767), 'isr_nodes': (0, 32767), 'eligible_leader_replicas': (0, 32767), 'last_known_elr': (0, 32767), 'offline_replicas': (0, 32767)}
     _defaults = {'error_code': 0, 'partition_index': 0, 'leader_id': 0, 'leader_epoch': -1, 'eligible_leader_replicas': None, 'last_known_elr': None, '_unknown_tags': None}
     _factories = {'replica_nodes': list, 'isr_nodes': list, 'offline_replicas': list}
     def __init__(self, *, error_code=0, partition_index=0, leader_id=0, leader_epoch=-1, replica_nodes=_NO, isr_nodes=_NO, eligible_leader_replicas=None, last_known_elr=None, offline_replicas=_NO, _unknown_tags=None):
@@ -56,6 +57,7 @@ class DescribeTopicPartitionsResponsePartition(_Struct):
 class DescribeTopicPartitionsResponseTopic(_Struct):
     __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations')
+    _versions = {'error_code': (0, 32767), 'name': (0, 32767), 'topic_id': (0, 32767), 'is_internal': (0, 32767), 'partitions': (0, 32767), 'topic_authorized_operations': (0, 32767)}
     _defaults = {'error_code': 0, 'name': '', 'topic_id': ZERO_UUID, 'is_internal': False, 'topic_authorized_operations': -2147483648, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, error_code=0, name='', topic_id=ZERO_UUID, is_internal=False, partitions=_NO, topic_authorized_operations=-2147483648, _unknown_tags=None):
@@ -71,6 +73,7 @@ class DescribeTopicPartitionsResponseTopic(_Struct):
 class Cursor(_Struct):
     __slots__ = ('topic_name', 'partition_index', '_unknown_tags')
     _fields = ('topic_name', 'partition_index')
+    _versions = {'topic_name': (0, 32767), 'partition_index': (0, 32767)}
     _defaults = {'topic_name': '', 'partition_index': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_name='', partition_index=0, _unknown_tags=None):
@@ -93,6 +96,7 @@ class DescribeTopicPartitionsResponse(_Message):
     DescribeTopicPartitionsResponsePartition = DescribeTopicPartitionsResponsePartition
     DescribeTopicPartitionsResponseTopic = DescribeTopicPartitionsResponseTopic
     Cursor = Cursor
+    _versions = {'throttle_time_ms': (0, 32767), 'topics': (0, 32767), 'next_cursor': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'next_cursor': None, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, topics=_NO, next_cursor=None, _unknown_tags=None):

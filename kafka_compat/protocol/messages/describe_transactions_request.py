@@ -37,6 +37,7 @@ class DescribeTransactionsRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'transactional_ids': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'transactional_ids': list}
     def __init__(self, *, transactional_ids=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>iqqh')
 class TopicData(_Struct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
+    _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', partitions=_NO, _unknown_tags=None):
@@ -46,6 +47,7 @@ class TopicData(_Struct):
 class TransactionState(_Struct):
     __slots__ = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics', '_unknown_tags')
     _fields = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics')
+    _versions = {'error_code': (0, 32767), 'transactional_id': (0, 32767), 'transaction_state': (0, 32767), 'transaction_timeout_ms': (0, 32767), 'transaction_start_time_ms': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'error_code': 0, 'transactional_id': '', 'transaction_state': '', 'transaction_timeout_ms': 0, 'transaction_start_time_ms': 0, 'producer_id': 0, 'producer_epoch': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, error_code=0, transactional_id='', transaction_state='', transaction_timeout_ms=0, transaction_start_time_ms=0, producer_id=0, producer_epoch=0, topics=_NO, _unknown_tags=None):
@@ -73,6 +75,7 @@ class DescribeTransactionsResponse(_Message):
     LISTENERS = ()
     TopicData = TopicData
     TransactionState = TransactionState
+    _versions = {'throttle_time_ms': (0, 32767), 'transaction_states': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'transaction_states': list}
     def __init__(self, *, throttle_time_ms=0, transaction_states=_NO, _unknown_tags=None):

@@ -29,6 +29,7 @@ _CA_bool = _COMPACT_ARRAY['?']
 class UserName(_Struct):
     __slots__ = ('name', '_unknown_tags')
     _fields = ('name',)
+    _versions = {'name': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', _unknown_tags=None):
@@ -48,6 +49,7 @@ class DescribeUserScramCredentialsRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     UserName = UserName
+    _versions = {'users': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'users': list}
     def __init__(self, *, users=_NO, _unknown_tags=None):

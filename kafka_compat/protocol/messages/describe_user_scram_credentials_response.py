@@ -35,6 +35,7 @@ _S5 = _StructFmt('>bi')
 class CredentialInfo(_Struct):
     __slots__ = ('mechanism', 'iterations', '_unknown_tags')
     _fields = ('mechanism', 'iterations')
+    _versions = {'mechanism': (0, 32767), 'iterations': (0, 32767)}
     _defaults = {'mechanism': 0, 'iterations': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, mechanism=0, iterations=0, _unknown_tags=None):
@@ -46,6 +47,7 @@ class CredentialInfo(_Struct):
 class DescribeUserScramCredentialsResult(_Struct):
     __slots__ = ('user', 'error_code', 'error_message', 'credential_infos', '_unknown_tags')
     _fields = ('user', 'error_code', 'error_message', 'credential_infos')
+    _versions = {'user': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'credential_infos': (0, 32767)}
     _defaults = {'user': '', 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'credential_infos': list}
     def __init__(self, *, user='', error_code=0, error_message='', credential_infos=_NO, _unknown_tags=None):
@@ -69,6 +71,7 @@ class DescribeUserScramCredentialsResponse(_Message):
     LISTENERS = ()
     CredentialInfo = CredentialInfo
     DescribeUserScramCredentialsResult = DescribeUserScramCredentialsResult
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', results=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>iB')
 class TopicPartitions(_Struct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
+    _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', partitions=_NO, _unknown_tags=None):
@@ -55,6 +56,7 @@ class ElectLeadersRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     TopicPartitions = TopicPartitions
+    _versions = {'election_type': (1, 32767), 'topic_partitions': (0, 32767), 'timeout_ms': (0, 32767)}
     _defaults = {'election_type': 0, 'timeout_ms': 60000, '_unknown_tags': None}
     _factories = {'topic_partitions': list}
     def __init__(self, *, election_type=0, topic_partitions=_NO, timeout_ms=60000, _unknown_tags=None):

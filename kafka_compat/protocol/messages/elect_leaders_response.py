@@ -36,6 +36,7 @@ _S6 = _StructFmt('>ihB')
 class PartitionResult(_Struct):
     __slots__ = ('partition_id', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('partition_id', 'error_code', 'error_message')
+    _versions = {'partition_id': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
     _defaults = {'partition_id': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_id=0, error_code=0, error_message='', _unknown_tags=None):
@@ -48,6 +49,7 @@ class PartitionResult(_Struct):
 class ReplicaElectionResult(_Struct):
     __slots__ = ('topic', 'partition_result', '_unknown_tags')
     _fields = ('topic', 'partition_result')
+    _versions = {'topic': (0, 32767), 'partition_result': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partition_result': list}
     def __init__(self, *, topic='', partition_result=_NO, _unknown_tags=None):
@@ -69,6 +71,7 @@ class ElectLeadersResponse(_Message):
     LISTENERS = ()
     PartitionResult = PartitionResult
     ReplicaElectionResult = ReplicaElectionResult
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (1, 32767), 'replica_election_results': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'replica_election_results': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, replica_election_results=_NO, _unknown_tags=None):

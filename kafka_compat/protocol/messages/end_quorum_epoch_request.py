@@ -38,6 +38,7 @@ _S8 = _StructFmt('>H')
 class ReplicaInfo(_Struct):
     __slots__ = ('candidate_id', 'candidate_directory_id', '_unknown_tags')
     _fields = ('candidate_id', 'candidate_directory_id')
+    _versions = {'candidate_id': (1, 32767), 'candidate_directory_id': (1, 32767)}
     _defaults = {'candidate_id': 0, 'candidate_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, candidate_id=0, candidate_directory_id=ZERO_UUID, _unknown_tags=None):
@@ -49,6 +50,7 @@ class ReplicaInfo(_Struct):
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates', '_unknown_tags')
     _fields = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates')
+    _versions = {'partition_index': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'preferred_successors': (0, 0), 'preferred_candidates': (1, 32767)}
     _defaults = {'partition_index': 0, 'leader_id': 0, 'leader_epoch': 0, '_unknown_tags': None}
     _factories = {'preferred_successors': list, 'preferred_candidates': list}
     def __init__(self, *, partition_index=0, leader_id=0, leader_epoch=0, preferred_successors=_NO, preferred_candidates=_NO, _unknown_tags=None):
@@ -63,6 +65,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
+    _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -74,6 +77,7 @@ class TopicData(_Struct):
 class LeaderEndpoint(_Struct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
+    _versions = {'name': (1, 32767), 'host': (1, 32767), 'port': (1, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, _unknown_tags=None):
@@ -98,6 +102,7 @@ class EndQuorumEpochRequest(_Message):
     PartitionData = PartitionData
     TopicData = TopicData
     LeaderEndpoint = LeaderEndpoint
+    _versions = {'cluster_id': (0, 32767), 'topics': (0, 32767), 'leader_endpoints': (1, 32767)}
     _defaults = {'cluster_id': None, '_unknown_tags': None}
     _factories = {'topics': list, 'leader_endpoints': list}
     def __init__(self, *, cluster_id=None, topics=_NO, leader_endpoints=_NO, _unknown_tags=None):

@@ -40,6 +40,7 @@ class EndTxnRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = True
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'transactional_id': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'committed': (0, 32767)}
     _defaults = {'transactional_id': '', 'producer_id': 0, 'producer_epoch': 0, 'committed': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, transactional_id='', producer_id=0, producer_epoch=0, committed=False, _unknown_tags=None):

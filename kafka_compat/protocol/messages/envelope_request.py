@@ -37,6 +37,7 @@ class EnvelopeRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('controller', 'zkBroker')
+    _versions = {'request_data': (0, 32767), 'request_principal': (0, 32767), 'client_host_address': (0, 32767)}
     _defaults = {'request_data': b'', 'request_principal': b'', 'client_host_address': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, request_data=b'', request_principal=b'', client_host_address=b'', _unknown_tags=None):

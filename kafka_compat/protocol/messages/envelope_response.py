@@ -39,6 +39,7 @@ class EnvelopeResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'response_data': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'response_data': None, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, response_data=None, error_code=0, _unknown_tags=None):

@@ -40,6 +40,7 @@ class ExpireDelegationTokenRequest(_Message):
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
+    _versions = {'hmac': (0, 32767), 'expiry_time_period_ms': (0, 32767)}
     _defaults = {'hmac': b'', 'expiry_time_period_ms': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, hmac=b'', expiry_time_period_ms=0, _unknown_tags=None):

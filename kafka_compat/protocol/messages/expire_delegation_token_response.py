@@ -39,6 +39,7 @@ class ExpireDelegationTokenResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'error_code': (0, 32767), 'expiry_timestamp_ms': (0, 32767), 'throttle_time_ms': (0, 32767)}
     _defaults = {'error_code': 0, 'expiry_timestamp_ms': 0, 'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, expiry_timestamp_ms=0, throttle_time_ms=0, _unknown_tags=None):

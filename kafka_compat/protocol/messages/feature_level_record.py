@@ -39,6 +39,7 @@ class FeatureLevelRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'name': (0, 32767), 'feature_level': (0, 32767)}
     _defaults = {'name': '', 'feature_level': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', feature_level=0, _unknown_tags=None):

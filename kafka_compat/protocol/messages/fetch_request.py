@@ -48,6 +48,7 @@ _S18 = _StructFmt('>iq')
 class ReplicaState(_Struct):
     __slots__ = ('replica_id', 'replica_epoch', '_unknown_tags')
     _fields = ('replica_id', 'replica_epoch')
+    _versions = {'replica_id': (15, 32767), 'replica_epoch': (15, 32767)}
     _defaults = {'replica_id': -1, 'replica_epoch': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, replica_id=-1, replica_epoch=-1, _unknown_tags=None):
@@ -59,6 +60,7 @@ class ReplicaState(_Struct):
 class FetchPartition(_Struct):
     __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id', '_unknown_tags')
     _fields = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id')
+    _versions = {'partition': (0, 32767), 'current_leader_epoch': (9, 32767), 'fetch_offset': (0, 32767), 'last_fetched_epoch': (12, 32767), 'log_start_offset': (5, 32767), 'partition_max_bytes': (0, 32767), 'replica_directory_id': (17, 32767)}
     _defaults = {'partition': 0, 'current_leader_epoch': -1, 'fetch_offset': 0, 'last_fetched_epoch': -1, 'log_start_offset': -1, 'partition_max_bytes': 0, 'replica_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition=0, current_leader_epoch=-1, fetch_offset=0, last_fetched_epoch=-1, log_start_offset=-1, partition_max_bytes=0, replica_directory_id=ZERO_UUID, _unknown_tags=None):
@@ -75,6 +77,7 @@ class FetchPartition(_Struct):
 class FetchTopic(_Struct):
     __slots__ = ('topic', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic', 'topic_id', 'partitions')
+    _versions = {'topic': (0, 12), 'topic_id': (13, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -87,6 +90,7 @@ class FetchTopic(_Struct):
 class ForgottenTopic(_Struct):
     __slots__ = ('topic', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic', 'topic_id', 'partitions')
+    _versions = {'topic': (7, 12), 'topic_id': (13, 32767), 'partitions': (7, 32767)}
     _defaults = {'topic': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -111,6 +115,7 @@ class FetchRequest(_Message):
     FetchPartition = FetchPartition
     FetchTopic = FetchTopic
     ForgottenTopic = ForgottenTopic
+    _versions = {'cluster_id': (12, 32767), 'replica_id': (0, 14), 'replica_state': (15, 32767), 'max_wait_ms': (0, 32767), 'min_bytes': (0, 32767), 'max_bytes': (3, 32767), 'isolation_level': (4, 32767), 'session_id': (7, 32767), 'session_epoch': (7, 32767), 'topics': (0, 32767), 'forgotten_topics_data': (7, 32767), 'rack_id': (11, 32767)}
     _defaults = {'cluster_id': None, 'replica_id': -1, 'max_wait_ms': 0, 'min_bytes': 0, 'max_bytes': 2147483647, 'isolation_level': 0, 'session_id': 0, 'session_epoch': -1, 'rack_id': '', '_unknown_tags': None}
     _factories = {'replica_state': ReplicaState, 'topics': list, 'forgotten_topics_data': list}
     def __init__(self, *, cluster_id=None, replica_id=-1, replica_state=_NO, max_wait_ms=0, min_bytes=0, max_bytes=2147483647, isolation_level=0, session_id=0, session_epoch=-1, topics=_NO, forgotten_topics_data=_NO, rack_id='', _unknown_tags=None):

@@ -52,6 +52,7 @@ _S22 = _StructFmt('>16s')
 class EpochEndOffset(_Struct):
     __slots__ = ('epoch', 'end_offset', '_unknown_tags')
     _fields = ('epoch', 'end_offset')
+    _versions = {'epoch': (12, 32767), 'end_offset': (12, 32767)}
     _defaults = {'epoch': -1, 'end_offset': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, epoch=-1, end_offset=-1, _unknown_tags=None):
@@ -63,6 +64,7 @@ class EpochEndOffset(_Struct):
 class LeaderIdAndEpoch(_Struct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
+    _versions = {'leader_id': (12, 32767), 'leader_epoch': (12, 32767)}
     _defaults = {'leader_id': -1, 'leader_epoch': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, leader_id=-1, leader_epoch=-1, _unknown_tags=None):
@@ -74,6 +76,7 @@ class LeaderIdAndEpoch(_Struct):
 class SnapshotId(_Struct):
     __slots__ = ('end_offset', 'epoch', '_unknown_tags')
     _fields = ('end_offset', 'epoch')
+    _versions = {'end_offset': (0, 32767), 'epoch': (0, 32767)}
     _defaults = {'end_offset': -1, 'epoch': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, end_offset=-1, epoch=-1, _unknown_tags=None):
@@ -85,6 +88,7 @@ class SnapshotId(_Struct):
 class AbortedTransaction(_Struct):
     __slots__ = ('producer_id', 'first_offset', '_unknown_tags')
     _fields = ('producer_id', 'first_offset')
+    _versions = {'producer_id': (4, 32767), 'first_offset': (4, 32767)}
     _defaults = {'producer_id': 0, 'first_offset': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, producer_id=0, first_offset=0, _unknown_tags=None):
@@ -96,6 +100,7 @@ class AbortedTransaction(_Struct):
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'high_watermark': (0, 32767), 'last_stable_offset': (4, 32767), 'log_start_offset': (5, 32767), 'diverging_epoch': (12, 32767), 'current_leader': (12, 32767), 'snapshot_id': (12, 32767), 'aborted_transactions': (4, 32767), 'preferred_read_replica': (11, 32767), 'records': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'high_watermark': 0, 'last_stable_offset': -1, 'log_start_offset': -1, 'preferred_read_replica': -1, 'records': None, '_unknown_tags': None}
     _factories = {'diverging_epoch': EpochEndOffset, 'current_leader': LeaderIdAndEpoch, 'snapshot_id': SnapshotId, 'aborted_transactions': list}
     def __init__(self, *, partition_index=0, error_code=0, high_watermark=0, last_stable_offset=-1, log_start_offset=-1, diverging_epoch=_NO, current_leader=_NO, snapshot_id=_NO, aborted_transactions=_NO, preferred_read_replica=-1, records=None, _unknown_tags=None):
@@ -116,6 +121,7 @@ class PartitionData(_Struct):
 class FetchableTopicResponse(_Struct):
     __slots__ = ('topic', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic', 'topic_id', 'partitions')
+    _versions = {'topic': (0, 12), 'topic_id': (13, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -128,6 +134,7 @@ class FetchableTopicResponse(_Struct):
 class NodeEndpoint(_Struct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
+    _versions = {'node_id': (16, 32767), 'host': (16, 32767), 'port': (16, 32767), 'rack': (16, 32767)}
     _defaults = {'node_id': 0, 'host': '', 'port': 0, 'rack': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, node_id=0, host='', port=0, rack=None, _unknown_tags=None):
@@ -156,6 +163,7 @@ class FetchResponse(_Message):
     PartitionData = PartitionData
     FetchableTopicResponse = FetchableTopicResponse
     NodeEndpoint = NodeEndpoint
+    _versions = {'throttle_time_ms': (1, 32767), 'error_code': (7, 32767), 'session_id': (7, 32767), 'responses': (0, 32767), 'node_endpoints': (16, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'session_id': 0, '_unknown_tags': None}
     _factories = {'responses': list, 'node_endpoints': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, session_id=0, responses=_NO, node_endpoints=_NO, _unknown_tags=None):

@@ -36,6 +36,7 @@ _S6 = _StructFmt('>16s')
 class SnapshotId(_Struct):
     __slots__ = ('end_offset', 'epoch', '_unknown_tags')
     _fields = ('end_offset', 'epoch')
+    _versions = {'end_offset': (0, 32767), 'epoch': (0, 32767)}
     _defaults = {'end_offset': 0, 'epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, end_offset=0, epoch=0, _unknown_tags=None):
@@ -47,6 +48,7 @@ class SnapshotId(_Struct):
 class PartitionSnapshot(_Struct):
     __slots__ = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id', '_unknown_tags')
     _fields = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id')
+    _versions = {'partition': (0, 32767), 'current_leader_epoch': (0, 32767), 'snapshot_id': (0, 32767), 'position': (0, 32767), 'replica_directory_id': (1, 32767)}
     _defaults = {'partition': 0, 'current_leader_epoch': 0, 'position': 0, 'replica_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'snapshot_id': SnapshotId}
     def __init__(self, *, partition=0, current_leader_epoch=0, snapshot_id=_NO, position=0, replica_directory_id=ZERO_UUID, _unknown_tags=None):
@@ -61,6 +63,7 @@ class PartitionSnapshot(_Struct):
 class TopicSnapshot(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -83,6 +86,7 @@ class FetchSnapshotRequest(_Message):
     SnapshotId = SnapshotId
     PartitionSnapshot = PartitionSnapshot
     TopicSnapshot = TopicSnapshot
+    _versions = {'cluster_id': (0, 32767), 'replica_id': (0, 32767), 'max_bytes': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'cluster_id': None, 'replica_id': -1, 'max_bytes': 2147483647, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, cluster_id=None, replica_id=-1, max_bytes=2147483647, topics=_NO, _unknown_tags=None):

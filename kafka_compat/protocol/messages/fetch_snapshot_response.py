@@ -41,6 +41,7 @@ _S11 = _StructFmt('>H')
 class SnapshotId(_Struct):
     __slots__ = ('end_offset', 'epoch', '_unknown_tags')
     _fields = ('end_offset', 'epoch')
+    _versions = {'end_offset': (0, 32767), 'epoch': (0, 32767)}
     _defaults = {'end_offset': 0, 'epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, end_offset=0, epoch=0, _unknown_tags=None):
@@ -52,6 +53,7 @@ class SnapshotId(_Struct):
 class LeaderIdAndEpoch(_Struct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
+    _versions = {'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
     _defaults = {'leader_id': 0, 'leader_epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, leader_id=0, leader_epoch=0, _unknown_tags=None):
@@ -63,6 +65,7 @@ class LeaderIdAndEpoch(_Struct):
 class PartitionSnapshot(_Struct):
     __slots__ = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records', '_unknown_tags')
     _fields = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records')
+    _versions = {'index': (0, 32767), 'error_code': (0, 32767), 'snapshot_id': (0, 32767), 'current_leader': (0, 32767), 'size': (0, 32767), 'position': (0, 32767), 'unaligned_records': (0, 32767)}
     _defaults = {'index': 0, 'error_code': 0, 'size': 0, 'position': 0, 'unaligned_records': None, '_unknown_tags': None}
     _factories = {'snapshot_id': SnapshotId, 'current_leader': LeaderIdAndEpoch}
     def __init__(self, *, index=0, error_code=0, snapshot_id=_NO, current_leader=_NO, size=0, position=0, unaligned_records=None, _unknown_tags=None):
@@ -79,6 +82,7 @@ class PartitionSnapshot(_Struct):
 class TopicSnapshot(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -90,6 +94,7 @@ class TopicSnapshot(_Struct):
 class NodeEndpoint(_Struct):
     __slots__ = ('node_id', 'host', 'port', '_unknown_tags')
     _fields = ('node_id', 'host', 'port')
+    _versions = {'node_id': (1, 32767), 'host': (1, 32767), 'port': (1, 32767)}
     _defaults = {'node_id': 0, 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, node_id=0, host='', port=0, _unknown_tags=None):
@@ -115,6 +120,7 @@ class FetchSnapshotResponse(_Message):
     PartitionSnapshot = PartitionSnapshot
     TopicSnapshot = TopicSnapshot
     NodeEndpoint = NodeEndpoint
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'topics': (0, 32767), 'node_endpoints': (1, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'topics': list, 'node_endpoints': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, topics=_NO, node_endpoints=_NO, _unknown_tags=None):

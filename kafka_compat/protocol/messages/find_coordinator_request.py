@@ -40,6 +40,7 @@ class FindCoordinatorRequest(_Message):
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'key': (0, 3), 'key_type': (1, 32767), 'coordinator_keys': (4, 32767)}
     _defaults = {'key': '', 'key_type': 0, '_unknown_tags': None}
     _factories = {'coordinator_keys': list}
     def __init__(self, *, key='', key_type=0, coordinator_keys=_NO, _unknown_tags=None):

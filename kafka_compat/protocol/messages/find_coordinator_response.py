@@ -36,6 +36,7 @@ _S6 = _StructFmt('>iB')
 class Coordinator(_Struct):
     __slots__ = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message')
+    _versions = {'key': (4, 32767), 'node_id': (4, 32767), 'host': (4, 32767), 'port': (4, 32767), 'error_code': (4, 32767), 'error_message': (4, 32767)}
     _defaults = {'key': '', 'node_id': 0, 'host': '', 'port': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, key='', node_id=0, host='', port=0, error_code=0, error_message='', _unknown_tags=None):
@@ -60,6 +61,7 @@ class FindCoordinatorResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     Coordinator = Coordinator
+    _versions = {'throttle_time_ms': (1, 32767), 'error_code': (0, 3), 'error_message': (1, 3), 'node_id': (0, 3), 'host': (0, 3), 'port': (0, 3), 'coordinators': (4, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', 'node_id': 0, 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {'coordinators': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', node_id=0, host='', port=0, coordinators=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class GetTelemetrySubscriptionsRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
+    _versions = {'client_instance_id': (0, 32767)}
     _defaults = {'client_instance_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, client_instance_id=ZERO_UUID, _unknown_tags=None):

@@ -41,6 +41,7 @@ class GetTelemetrySubscriptionsResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'client_instance_id': (0, 32767), 'subscription_id': (0, 32767), 'accepted_compression_types': (0, 32767), 'push_interval_ms': (0, 32767), 'telemetry_max_bytes': (0, 32767), 'delta_temporality': (0, 32767), 'requested_metrics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'client_instance_id': ZERO_UUID, 'subscription_id': 0, 'push_interval_ms': 0, 'telemetry_max_bytes': 0, 'delta_temporality': False, '_unknown_tags': None}
     _factories = {'accepted_compression_types': list, 'requested_metrics': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, client_instance_id=ZERO_UUID, subscription_id=0, accepted_compression_types=_NO, push_interval_ms=0, telemetry_max_bytes=0, delta_temporality=False, requested_metrics=_NO, _unknown_tags=None):

@@ -38,6 +38,7 @@ class GroupMetadataKey(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'group': (2, 2)}
     _defaults = {'group': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group='', _unknown_tags=None):

@@ -39,6 +39,7 @@ _S9 = _StructFmt('>q')
 class MemberMetadata(_Struct):
     __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'rebalance_timeout', 'session_timeout', 'subscription', 'assignment', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'rebalance_timeout', 'session_timeout', 'subscription', 'assignment')
+    _versions = {'member_id': (0, 32767), 'group_instance_id': (3, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'rebalance_timeout': (1, 32767), 'session_timeout': (0, 32767), 'subscription': (0, 32767), 'assignment': (0, 32767)}
     _defaults = {'member_id': '', 'group_instance_id': None, 'client_id': '', 'client_host': '', 'rebalance_timeout': -1, 'session_timeout': 0, 'subscription': b'', 'assignment': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, member_id='', group_instance_id=None, client_id='', client_host='', rebalance_timeout=-1, session_timeout=0, subscription=b'', assignment=b'', _unknown_tags=None):
@@ -65,6 +66,7 @@ class GroupMetadataValue(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     MemberMetadata = MemberMetadata
+    _versions = {'protocol_type': (0, 32767), 'generation': (0, 32767), 'protocol': (0, 32767), 'leader': (0, 32767), 'current_state_timestamp': (2, 32767), 'members': (0, 32767)}
     _defaults = {'protocol_type': '', 'generation': 0, 'protocol': '', 'leader': '', 'current_state_timestamp': -1, '_unknown_tags': None}
     _factories = {'members': list}
     def __init__(self, *, protocol_type='', generation=0, protocol='', leader='', current_state_timestamp=-1, members=_NO, _unknown_tags=None):

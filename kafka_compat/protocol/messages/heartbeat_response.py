@@ -40,6 +40,7 @@ class HeartbeatResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'throttle_time_ms': (1, 32767), 'error_code': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, throttle_time_ms=0, error_code=0, _unknown_tags=None):

@@ -36,6 +36,7 @@ _S6 = _StructFmt('>?B')
 class AlterableConfig(_Struct):
     __slots__ = ('name', 'config_operation', 'value', '_unknown_tags')
     _fields = ('name', 'config_operation', 'value')
+    _versions = {'name': (0, 32767), 'config_operation': (0, 32767), 'value': (0, 32767)}
     _defaults = {'name': '', 'config_operation': 0, 'value': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', config_operation=0, value='', _unknown_tags=None):
@@ -48,6 +49,7 @@ class AlterableConfig(_Struct):
 class AlterConfigsResource(_Struct):
     __slots__ = ('resource_type', 'resource_name', 'configs', '_unknown_tags')
     _fields = ('resource_type', 'resource_name', 'configs')
+    _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'configs': (0, 32767)}
     _defaults = {'resource_type': 0, 'resource_name': '', '_unknown_tags': None}
     _factories = {'configs': list}
     def __init__(self, *, resource_type=0, resource_name='', configs=_NO, _unknown_tags=None):
@@ -70,6 +72,7 @@ class IncrementalAlterConfigsRequest(_Message):
     LISTENERS = ('zkBroker', 'broker', 'controller')
     AlterableConfig = AlterableConfig
     AlterConfigsResource = AlterConfigsResource
+    _versions = {'resources': (0, 32767), 'validate_only': (0, 32767)}
     _defaults = {'validate_only': False, '_unknown_tags': None}
     _factories = {'resources': list}
     def __init__(self, *, resources=_NO, validate_only=False, _unknown_tags=None):

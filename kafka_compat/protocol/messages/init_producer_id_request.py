@@ -42,6 +42,7 @@ class InitProducerIdRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'transactional_id': (0, 32767), 'transaction_timeout_ms': (0, 32767), 'producer_id': (3, 32767), 'producer_epoch': (3, 32767)}
     _defaults = {'transactional_id': '', 'transaction_timeout_ms': 0, 'producer_id': -1, 'producer_epoch': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, transactional_id='', transaction_timeout_ms=0, producer_id=-1, producer_epoch=-1, _unknown_tags=None):

@@ -33,6 +33,7 @@ _S3 = _StructFmt('>iiq')
 class PartitionData(_Struct):
     __slots__ = ('partition', 'state_epoch', 'start_offset', '_unknown_tags')
     _fields = ('partition', 'state_epoch', 'start_offset')
+    _versions = {'partition': (0, 32767), 'state_epoch': (0, 32767), 'start_offset': (0, 32767)}
     _defaults = {'partition': 0, 'state_epoch': 0, 'start_offset': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition=0, state_epoch=0, start_offset=0, _unknown_tags=None):
@@ -45,6 +46,7 @@ class PartitionData(_Struct):
 class InitializeStateData(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -66,6 +68,7 @@ class InitializeShareGroupStateRequest(_Message):
     LISTENERS = ('broker',)
     PartitionData = PartitionData
     InitializeStateData = InitializeStateData
+    _versions = {'group_id': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id='', topics=_NO, _unknown_tags=None):

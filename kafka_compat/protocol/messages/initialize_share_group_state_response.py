@@ -33,6 +33,7 @@ _S3 = _StructFmt('>ih')
 class PartitionResult(_Struct):
     __slots__ = ('partition', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('partition', 'error_code', 'error_message')
+    _versions = {'partition': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
     _defaults = {'partition': 0, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition=0, error_code=0, error_message=None, _unknown_tags=None):
@@ -45,6 +46,7 @@ class PartitionResult(_Struct):
 class InitializeStateResult(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -66,6 +68,7 @@ class InitializeShareGroupStateResponse(_Message):
     LISTENERS = ()
     PartitionResult = PartitionResult
     InitializeStateResult = InitializeStateResult
+    _versions = {'results': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, results=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>ii')
 class JoinGroupRequestProtocol(_Struct):
     __slots__ = ('name', 'metadata', '_unknown_tags')
     _fields = ('name', 'metadata')
+    _versions = {'name': (0, 32767), 'metadata': (0, 32767)}
     _defaults = {'name': '', 'metadata': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', metadata=b'', _unknown_tags=None):
@@ -55,6 +56,7 @@ class JoinGroupRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
     JoinGroupRequestProtocol = JoinGroupRequestProtocol
+    _versions = {'group_id': (0, 32767), 'session_timeout_ms': (0, 32767), 'rebalance_timeout_ms': (1, 32767), 'member_id': (0, 32767), 'group_instance_id': (5, 32767), 'protocol_type': (0, 32767), 'protocols': (0, 32767), 'reason': (8, 32767)}
     _defaults = {'group_id': '', 'session_timeout_ms': 0, 'rebalance_timeout_ms': -1, 'member_id': '', 'group_instance_id': None, 'protocol_type': '', 'reason': None, '_unknown_tags': None}
     _factories = {'protocols': list}
     def __init__(self, *, group_id='', session_timeout_ms=0, rebalance_timeout_ms=-1, member_id='', group_instance_id=None, protocol_type='', protocols=_NO, reason=None, _unknown_tags=None):

@@ -37,6 +37,7 @@ _S7 = _StructFmt('>?')
 class JoinGroupResponseMember(_Struct):
     __slots__ = ('member_id', 'group_instance_id', 'metadata', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'metadata')
+    _versions = {'member_id': (0, 32767), 'group_instance_id': (5, 32767), 'metadata': (0, 32767)}
     _defaults = {'member_id': '', 'group_instance_id': None, 'metadata': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, member_id='', group_instance_id=None, metadata=b'', _unknown_tags=None):
@@ -58,6 +59,7 @@ class JoinGroupResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     JoinGroupResponseMember = JoinGroupResponseMember
+    _versions = {'throttle_time_ms': (2, 32767), 'error_code': (0, 32767), 'generation_id': (0, 32767), 'protocol_type': (7, 32767), 'protocol_name': (0, 32767), 'leader': (0, 32767), 'skip_assignment': (9, 32767), 'member_id': (0, 32767), 'members': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'generation_id': -1, 'protocol_type': None, 'protocol_name': '', 'leader': '', 'skip_assignment': False, 'member_id': '', '_unknown_tags': None}
     _factories = {'members': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, generation_id=-1, protocol_type=None, protocol_name='', leader='', skip_assignment=False, member_id='', members=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class KRaftVersionRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'version': (0, 32767), 'k_raft_version': (0, 32767)}
     _defaults = {'version': 0, 'k_raft_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, version=0, k_raft_version=0, _unknown_tags=None):

@@ -51,6 +51,7 @@ _S21 = _StructFmt('>i?iqb')
 class LeaderAndIsrPartitionState(_Struct):
     __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state', '_unknown_tags')
     _fields = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state')
+    _versions = {'topic_name': (0, 1), 'partition_index': (0, 32767), 'controller_epoch': (0, 32767), 'leader': (0, 32767), 'leader_epoch': (0, 32767), 'isr': (0, 32767), 'partition_epoch': (0, 32767), 'replicas': (0, 32767), 'adding_replicas': (3, 32767), 'removing_replicas': (3, 32767), 'is_new': (1, 32767), 'leader_recovery_state': (6, 32767)}
     _defaults = {'topic_name': '', 'partition_index': 0, 'controller_epoch': 0, 'leader': 0, 'leader_epoch': 0, 'partition_epoch': 0, 'is_new': False, 'leader_recovery_state': 0, '_unknown_tags': None}
     _factories = {'isr': list, 'replicas': list, 'adding_replicas': list, 'removing_replicas': list}
     def __init__(self, *, topic_name='', partition_index=0, controller_epoch=0, leader=0, leader_epoch=0, isr=_NO, partition_epoch=0, replicas=_NO, adding_replicas=_NO, removing_replicas=_NO, is_new=False, leader_recovery_state=0, _unknown_tags=None):
@@ -72,6 +73,7 @@ class LeaderAndIsrPartitionState(_Struct):
 class LeaderAndIsrTopicState(_Struct):
     __slots__ = ('topic_name', 'topic_id', 'partition_states', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partition_states')
+    _versions = {'topic_name': (2, 32767), 'topic_id': (5, 32767), 'partition_states': (2, 32767)}
     _defaults = {'topic_name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partition_states': list}
     def __init__(self, *, topic_name='', topic_id=ZERO_UUID, partition_states=_NO, _unknown_tags=None):
@@ -84,6 +86,7 @@ class LeaderAndIsrTopicState(_Struct):
 class LeaderAndIsrLiveLeader(_Struct):
     __slots__ = ('broker_id', 'host_name', 'port', '_unknown_tags')
     _fields = ('broker_id', 'host_name', 'port')
+    _versions = {'broker_id': (0, 32767), 'host_name': (0, 32767), 'port': (0, 32767)}
     _defaults = {'broker_id': 0, 'host_name': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, broker_id=0, host_name='', port=0, _unknown_tags=None):
@@ -107,6 +110,7 @@ class LeaderAndIsrRequest(_Message):
     LeaderAndIsrPartitionState = LeaderAndIsrPartitionState
     LeaderAndIsrTopicState = LeaderAndIsrTopicState
     LeaderAndIsrLiveLeader = LeaderAndIsrLiveLeader
+    _versions = {'controller_id': (0, 32767), 'is_k_raft_controller': (7, 32767), 'controller_epoch': (0, 32767), 'broker_epoch': (2, 32767), 'type': (5, 32767), 'ungrouped_partition_states': (0, 1), 'topic_states': (2, 32767), 'live_leaders': (0, 32767)}
     _defaults = {'controller_id': 0, 'is_k_raft_controller': False, 'controller_epoch': 0, 'broker_epoch': -1, 'type': 0, '_unknown_tags': None}
     _factories = {'ungrouped_partition_states': list, 'topic_states': list, 'live_leaders': list}
     def __init__(self, *, controller_id=0, is_k_raft_controller=False, controller_epoch=0, broker_epoch=-1, type=0, ungrouped_partition_states=_NO, topic_states=_NO, live_leaders=_NO, _unknown_tags=None):

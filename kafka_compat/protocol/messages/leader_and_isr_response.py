@@ -36,6 +36,7 @@ _S6 = _StructFmt('>16s')
 class LeaderAndIsrPartitionError(_Struct):
     __slots__ = ('topic_name', 'partition_index', 'error_code', '_unknown_tags')
     _fields = ('topic_name', 'partition_index', 'error_code')
+    _versions = {'topic_name': (0, 4), 'partition_index': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'topic_name': '', 'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_name='', partition_index=0, error_code=0, _unknown_tags=None):
@@ -48,6 +49,7 @@ class LeaderAndIsrPartitionError(_Struct):
 class LeaderAndIsrTopicError(_Struct):
     __slots__ = ('topic_id', 'partition_errors', '_unknown_tags')
     _fields = ('topic_id', 'partition_errors')
+    _versions = {'topic_id': (5, 32767), 'partition_errors': (5, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partition_errors': list}
     def __init__(self, *, topic_id=ZERO_UUID, partition_errors=_NO, _unknown_tags=None):
@@ -69,6 +71,7 @@ class LeaderAndIsrResponse(_Message):
     LISTENERS = ()
     LeaderAndIsrPartitionError = LeaderAndIsrPartitionError
     LeaderAndIsrTopicError = LeaderAndIsrTopicError
+    _versions = {'error_code': (0, 32767), 'partition_errors': (0, 4), 'topics': (5, 32767)}
     _defaults = {'error_code': 0, '_unknown_tags': None}
     _factories = {'partition_errors': list, 'topics': list}
     def __init__(self, *, error_code=0, partition_errors=_NO, topics=_NO, _unknown_tags=None):

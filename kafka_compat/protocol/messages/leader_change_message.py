@@ -35,6 +35,7 @@ _S5 = _StructFmt('>i16s')
 class Voter(_Struct):
     __slots__ = ('voter_id', 'voter_directory_id', '_unknown_tags')
     _fields = ('voter_id', 'voter_directory_id')
+    _versions = {'voter_id': (0, 32767), 'voter_directory_id': (1, 32767)}
     _defaults = {'voter_id': 0, 'voter_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, voter_id=0, voter_directory_id=ZERO_UUID, _unknown_tags=None):
@@ -55,6 +56,7 @@ class LeaderChangeMessage(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     Voter = Voter
+    _versions = {'version': (0, 32767), 'leader_id': (0, 32767), 'voters': (0, 32767), 'granting_voters': (0, 32767)}
     _defaults = {'version': 0, 'leader_id': 0, '_unknown_tags': None}
     _factories = {'voters': list, 'granting_voters': list}
     def __init__(self, *, version=0, leader_id=0, voters=_NO, granting_voters=_NO, _unknown_tags=None):

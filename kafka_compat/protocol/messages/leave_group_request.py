@@ -31,6 +31,7 @@ _S1 = _StructFmt('>i')
 class MemberIdentity(_Struct):
     __slots__ = ('member_id', 'group_instance_id', 'reason', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'reason')
+    _versions = {'member_id': (3, 32767), 'group_instance_id': (3, 32767), 'reason': (5, 32767)}
     _defaults = {'member_id': '', 'group_instance_id': None, 'reason': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, member_id='', group_instance_id=None, reason=None, _unknown_tags=None):
@@ -52,6 +53,7 @@ class LeaveGroupRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
     MemberIdentity = MemberIdentity
+    _versions = {'group_id': (0, 32767), 'member_id': (0, 2), 'members': (3, 32767)}
     _defaults = {'group_id': '', 'member_id': '', '_unknown_tags': None}
     _factories = {'members': list}
     def __init__(self, *, group_id='', member_id='', members=_NO, _unknown_tags=None):

@@ -34,6 +34,7 @@ _S4 = _StructFmt('>hB')
 class MemberResponse(_Struct):
     __slots__ = ('member_id', 'group_instance_id', 'error_code', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'error_code')
+    _versions = {'member_id': (3, 32767), 'group_instance_id': (3, 32767), 'error_code': (3, 32767)}
     _defaults = {'member_id': '', 'group_instance_id': '', 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, member_id='', group_instance_id='', error_code=0, _unknown_tags=None):
@@ -55,6 +56,7 @@ class LeaveGroupResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     MemberResponse = MemberResponse
+    _versions = {'throttle_time_ms': (1, 32767), 'error_code': (0, 32767), 'members': (3, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'members': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, members=_NO, _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>ih')
 class ClientMetricsResource(_Struct):
     __slots__ = ('name', '_unknown_tags')
     _fields = ('name',)
+    _versions = {'name': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', _unknown_tags=None):
@@ -50,6 +51,7 @@ class ListClientMetricsResourcesResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     ClientMetricsResource = ClientMetricsResource
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'client_metrics_resources': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'client_metrics_resources': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, client_metrics_resources=_NO, _unknown_tags=None):

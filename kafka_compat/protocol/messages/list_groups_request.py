@@ -37,6 +37,7 @@ class ListGroupsRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'states_filter': (4, 32767), 'types_filter': (5, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'states_filter': list, 'types_filter': list}
     def __init__(self, *, states_filter=_NO, types_filter=_NO, _unknown_tags=None):

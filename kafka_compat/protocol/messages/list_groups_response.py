@@ -34,6 +34,7 @@ _S4 = _StructFmt('>ih')
 class ListedGroup(_Struct):
     __slots__ = ('group_id', 'protocol_type', 'group_state', 'group_type', '_unknown_tags')
     _fields = ('group_id', 'protocol_type', 'group_state', 'group_type')
+    _versions = {'group_id': (0, 32767), 'protocol_type': (0, 32767), 'group_state': (4, 32767), 'group_type': (5, 32767)}
     _defaults = {'group_id': '', 'protocol_type': '', 'group_state': '', 'group_type': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', protocol_type='', group_state='', group_type='', _unknown_tags=None):
@@ -56,6 +57,7 @@ class ListGroupsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     ListedGroup = ListedGroup
+    _versions = {'throttle_time_ms': (1, 32767), 'error_code': (0, 32767), 'groups': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'groups': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, groups=_NO, _unknown_tags=None):

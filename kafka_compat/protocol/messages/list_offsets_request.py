@@ -40,6 +40,7 @@ _S10 = _StructFmt('>iB')
 class ListOffsetsPartition(_Struct):
     __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets', '_unknown_tags')
     _fields = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets')
+    _versions = {'partition_index': (0, 32767), 'current_leader_epoch': (4, 32767), 'timestamp': (0, 32767), 'max_num_offsets': (0, 0)}
     _defaults = {'partition_index': 0, 'current_leader_epoch': -1, 'timestamp': 0, 'max_num_offsets': 1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, current_leader_epoch=-1, timestamp=0, max_num_offsets=1, _unknown_tags=None):
@@ -53,6 +54,7 @@ class ListOffsetsPartition(_Struct):
 class ListOffsetsTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -74,6 +76,7 @@ class ListOffsetsRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     ListOffsetsPartition = ListOffsetsPartition
     ListOffsetsTopic = ListOffsetsTopic
+    _versions = {'replica_id': (0, 32767), 'isolation_level': (2, 32767), 'topics': (0, 32767), 'timeout_ms': (10, 32767)}
     _defaults = {'replica_id': 0, 'isolation_level': 0, 'timeout_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, replica_id=0, isolation_level=0, topics=_NO, timeout_ms=0, _unknown_tags=None):

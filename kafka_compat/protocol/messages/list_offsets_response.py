@@ -37,6 +37,7 @@ _S7 = _StructFmt('>ihqqiB')
 class ListOffsetsPartitionResponse(_Struct):
     __slots__ = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'old_style_offsets': (0, 0), 'timestamp': (1, 32767), 'offset': (1, 32767), 'leader_epoch': (4, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'timestamp': -1, 'offset': -1, 'leader_epoch': -1, '_unknown_tags': None}
     _factories = {'old_style_offsets': list}
     def __init__(self, *, partition_index=0, error_code=0, old_style_offsets=_NO, timestamp=-1, offset=-1, leader_epoch=-1, _unknown_tags=None):
@@ -52,6 +53,7 @@ class ListOffsetsPartitionResponse(_Struct):
 class ListOffsetsTopicResponse(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -73,6 +75,7 @@ class ListOffsetsResponse(_Message):
     LISTENERS = ()
     ListOffsetsPartitionResponse = ListOffsetsPartitionResponse
     ListOffsetsTopicResponse = ListOffsetsTopicResponse
+    _versions = {'throttle_time_ms': (2, 32767), 'topics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, topics=_NO, _unknown_tags=None):

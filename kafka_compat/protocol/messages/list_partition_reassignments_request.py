@@ -31,6 +31,7 @@ _S1 = _StructFmt('>i')
 class ListPartitionReassignmentsTopics(_Struct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
+    _versions = {'name': (0, 32767), 'partition_indexes': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_indexes': list}
     def __init__(self, *, name='', partition_indexes=_NO, _unknown_tags=None):
@@ -51,6 +52,7 @@ class ListPartitionReassignmentsRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker', 'controller', 'zkBroker')
     ListPartitionReassignmentsTopics = ListPartitionReassignmentsTopics
+    _versions = {'timeout_ms': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'timeout_ms': 60000, 'topics': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, timeout_ms=60000, topics=None, _unknown_tags=None):

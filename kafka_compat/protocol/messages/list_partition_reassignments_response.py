@@ -33,6 +33,7 @@ _S3 = _StructFmt('>i')
 class OngoingPartitionReassignment(_Struct):
     __slots__ = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas', '_unknown_tags')
     _fields = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas')
+    _versions = {'partition_index': (0, 32767), 'replicas': (0, 32767), 'adding_replicas': (0, 32767), 'removing_replicas': (0, 32767)}
     _defaults = {'partition_index': 0, '_unknown_tags': None}
     _factories = {'replicas': list, 'adding_replicas': list, 'removing_replicas': list}
     def __init__(self, *, partition_index=0, replicas=_NO, adding_replicas=_NO, removing_replicas=_NO, _unknown_tags=None):
@@ -46,6 +47,7 @@ class OngoingPartitionReassignment(_Struct):
 class OngoingTopicReassignment(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -67,6 +69,7 @@ class ListPartitionReassignmentsResponse(_Message):
     LISTENERS = ()
     OngoingPartitionReassignment = OngoingPartitionReassignment
     OngoingTopicReassignment = OngoingTopicReassignment
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', topics=_NO, _unknown_tags=None):

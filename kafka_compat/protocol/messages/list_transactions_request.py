@@ -39,6 +39,7 @@ class ListTransactionsRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
+    _versions = {'state_filters': (0, 32767), 'producer_id_filters': (0, 32767), 'duration_filter': (1, 32767)}
     _defaults = {'duration_filter': -1, '_unknown_tags': None}
     _factories = {'state_filters': list, 'producer_id_filters': list}
     def __init__(self, *, state_filters=_NO, producer_id_filters=_NO, duration_filter=-1, _unknown_tags=None):

@@ -33,6 +33,7 @@ _S3 = _StructFmt('>q')
 class TransactionState(_Struct):
     __slots__ = ('transactional_id', 'producer_id', 'transaction_state', '_unknown_tags')
     _fields = ('transactional_id', 'producer_id', 'transaction_state')
+    _versions = {'transactional_id': (0, 32767), 'producer_id': (0, 32767), 'transaction_state': (0, 32767)}
     _defaults = {'transactional_id': '', 'producer_id': 0, 'transaction_state': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, transactional_id='', producer_id=0, transaction_state='', _unknown_tags=None):
@@ -54,6 +55,7 @@ class ListTransactionsResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     TransactionState = TransactionState
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'unknown_state_filters': (0, 32767), 'transaction_states': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'unknown_state_filters': list, 'transaction_states': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, unknown_state_filters=_NO, transaction_states=_NO, _unknown_tags=None):

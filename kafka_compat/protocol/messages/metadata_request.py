@@ -38,6 +38,7 @@ _S8 = _StructFmt('>??')
 class MetadataRequestTopic(_Struct):
     __slots__ = ('topic_id', 'name', '_unknown_tags')
     _fields = ('topic_id', 'name')
+    _versions = {'topic_id': (10, 32767), 'name': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, 'name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_id=ZERO_UUID, name='', _unknown_tags=None):
@@ -58,6 +59,7 @@ class MetadataRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
     MetadataRequestTopic = MetadataRequestTopic
+    _versions = {'topics': (0, 32767), 'allow_auto_topic_creation': (4, 32767), 'include_cluster_authorized_operations': (8, 10), 'include_topic_authorized_operations': (8, 32767)}
     _defaults = {'allow_auto_topic_creation': True, 'include_cluster_authorized_operations': False, 'include_topic_authorized_operations': False, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, allow_auto_topic_creation=True, include_cluster_authorized_operations=False, include_topic_authorized_operations=False, _unknown_tags=None):

@@ -44,6 +44,7 @@ _S14 = _StructFmt('>16s?')
 class MetadataResponseBroker(_Struct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
+    _versions = {'node_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (1, 32767)}
     _defaults = {'node_id': 0, 'host': '', 'port': 0, 'rack': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, node_id=0, host='', port=0, rack=None, _unknown_tags=None):
@@ -57,6 +58,7 @@ class MetadataResponseBroker(_Struct):
 class MetadataResponsePartition(_Struct):
     __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas', '_unknown_tags')
     _fields = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas')
+    _versions = {'error_code': (0, 32767), 'partition_index': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (7, 32767), 'replica_nodes': (0, 32767), 'isr_nodes': (0, 32767), 'offline_replicas': (5, 32767)}
     _defaults = {'error_code': 0, 'partition_index': 0, 'leader_id': 0, 'leader_epoch': -1, '_unknown_tags': None}
     _factories = {'replica_nodes': list, 'isr_nodes': list, 'offline_replicas': list}
     def __init__(self, *, error_code=0, partition_index=0, leader_id=0, leader_epoch=-1, replica_nodes=_NO, isr_nodes=_NO, offline_replicas=_NO, _unknown_tags=None):
@@ -73,6 +75,7 @@ class MetadataResponsePartition(_Struct):
 class MetadataResponseTopic(_Struct):
     __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations')
+    _versions = {'error_code': (0, 32767), 'name': (0, 32767), 'topic_id': (10, 32767), 'is_internal': (1, 32767), 'partitions': (0, 32767), 'topic_authorized_operations': (8, 32767)}
     _defaults = {'error_code': 0, 'name': '', 'topic_id': ZERO_UUID, 'is_internal': False, 'topic_authorized_operations': -2147483648, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, error_code=0, name='', topic_id=ZERO_UUID, is_internal=False, partitions=_NO, topic_authorized_operations=-2147483648, _unknown_tags=None):
@@ -99,6 +102,7 @@ class MetadataResponse(_Message):
     MetadataResponseBroker = MetadataResponseBroker
     MetadataResponsePartition = MetadataResponsePartition
     MetadataResponseTopic = MetadataResponseTopic
+    _versions = {'throttle_time_ms': (3, 32767), 'brokers': (0, 32767), 'cluster_id': (2, 32767), 'controller_id': (1, 32767), 'topics': (0, 32767), 'cluster_authorized_operations': (8, 10)}
     _defaults = {'throttle_time_ms': 0, 'cluster_id': None, 'controller_id': -1, 'cluster_authorized_operations': -2147483648, '_unknown_tags': None}
     _factories = {'brokers': list, 'topics': list}
     def __init__(self, *, throttle_time_ms=0, brokers=_NO, cluster_id=None, controller_id=-1, topics=_NO, cluster_authorized_operations=-2147483648, _unknown_tags=None):

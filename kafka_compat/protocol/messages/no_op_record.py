@@ -37,6 +37,7 @@ class NoOpRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {}
     _defaults = {'_unknown_tags': None}
     _factories = {}
     def __init__(self, *, _unknown_tags=None):

@@ -39,6 +39,7 @@ class OffsetCommitKey(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'group': (0, 1), 'topic': (0, 1), 'partition': (0, 1)}
     _defaults = {'group': '', 'topic': '', 'partition': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group='', topic='', partition=0, _unknown_tags=None):

@@ -41,6 +41,7 @@ _S11 = _StructFmt('>iqiB')
 class OffsetCommitRequestPartition(_Struct):
     __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata', '_unknown_tags')
     _fields = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata')
+    _versions = {'partition_index': (0, 32767), 'committed_offset': (0, 32767), 'committed_leader_epoch': (6, 32767), 'commit_timestamp': (1, 1), 'committed_metadata': (0, 32767)}
     _defaults = {'partition_index': 0, 'committed_offset': 0, 'committed_leader_epoch': -1, 'commit_timestamp': -1, 'committed_metadata': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, committed_offset=0, committed_leader_epoch=-1, commit_timestamp=-1, committed_metadata='', _unknown_tags=None):
@@ -55,6 +56,7 @@ class OffsetCommitRequestPartition(_Struct):
 class OffsetCommitRequestTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -76,6 +78,7 @@ class OffsetCommitRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     OffsetCommitRequestPartition = OffsetCommitRequestPartition
     OffsetCommitRequestTopic = OffsetCommitRequestTopic
+    _versions = {'group_id': (0, 32767), 'generation_id_or_member_epoch': (1, 32767), 'member_id': (1, 32767), 'group_instance_id': (7, 32767), 'retention_time_ms': (2, 4), 'topics': (0, 32767)}
     _defaults = {'group_id': '', 'generation_id_or_member_epoch': -1, 'member_id': '', 'group_instance_id': None, 'retention_time_ms': -1, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id='', generation_id_or_member_epoch=-1, member_id='', group_instance_id=None, retention_time_ms=-1, topics=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>ihB')
 class OffsetCommitResponsePartition(_Struct):
     __slots__ = ('partition_index', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'error_code')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, error_code=0, _unknown_tags=None):
@@ -46,6 +47,7 @@ class OffsetCommitResponsePartition(_Struct):
 class OffsetCommitResponseTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -67,6 +69,7 @@ class OffsetCommitResponse(_Message):
     LISTENERS = ()
     OffsetCommitResponsePartition = OffsetCommitResponsePartition
     OffsetCommitResponseTopic = OffsetCommitResponseTopic
+    _versions = {'throttle_time_ms': (3, 32767), 'topics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, topics=_NO, _unknown_tags=None):

@@ -44,6 +44,7 @@ class OffsetCommitValue(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'offset': (0, 32767), 'leader_epoch': (3, 32767), 'metadata': (0, 32767), 'commit_timestamp': (0, 32767), 'expire_timestamp': (1, 1)}
     _defaults = {'offset': 0, 'leader_epoch': -1, 'metadata': '', 'commit_timestamp': 0, 'expire_timestamp': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, offset=0, leader_epoch=-1, metadata='', commit_timestamp=0, expire_timestamp=-1, _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>i')
 class OffsetDeleteRequestPartition(_Struct):
     __slots__ = ('partition_index', '_unknown_tags')
     _fields = ('partition_index',)
+    _versions = {'partition_index': (0, 32767)}
     _defaults = {'partition_index': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, _unknown_tags=None):
@@ -41,6 +42,7 @@ class OffsetDeleteRequestPartition(_Struct):
 class OffsetDeleteRequestTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -62,6 +64,7 @@ class OffsetDeleteRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     OffsetDeleteRequestPartition = OffsetDeleteRequestPartition
     OffsetDeleteRequestTopic = OffsetDeleteRequestTopic
+    _versions = {'group_id': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id='', topics=_NO, _unknown_tags=None):

@@ -33,6 +33,7 @@ _S3 = _StructFmt('>ih')
 class OffsetDeleteResponsePartition(_Struct):
     __slots__ = ('partition_index', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'error_code')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, error_code=0, _unknown_tags=None):
@@ -44,6 +45,7 @@ class OffsetDeleteResponsePartition(_Struct):
 class OffsetDeleteResponseTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -65,6 +67,7 @@ class OffsetDeleteResponse(_Message):
     LISTENERS = ()
     OffsetDeleteResponsePartition = OffsetDeleteResponsePartition
     OffsetDeleteResponseTopic = OffsetDeleteResponseTopic
+    _versions = {'error_code': (0, 32767), 'throttle_time_ms': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'error_code': 0, 'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, error_code=0, throttle_time_ms=0, topics=_NO, _unknown_tags=None):

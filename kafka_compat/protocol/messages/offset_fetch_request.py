@@ -34,6 +34,7 @@ _S4 = _StructFmt('>iB')
 class OffsetFetchRequestTopic(_Struct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
+    _versions = {'name': (0, 7), 'partition_indexes': (0, 7)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_indexes': list}
     def __init__(self, *, name='', partition_indexes=_NO, _unknown_tags=None):
@@ -45,6 +46,7 @@ class OffsetFetchRequestTopic(_Struct):
 class OffsetFetchRequestTopics(_Struct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
+    _versions = {'name': (8, 32767), 'partition_indexes': (8, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_indexes': list}
     def __init__(self, *, name='', partition_indexes=_NO, _unknown_tags=None):
@@ -56,6 +58,7 @@ class OffsetFetchRequestTopics(_Struct):
 class OffsetFetchRequestGroup(_Struct):
     __slots__ = ('group_id', 'member_id', 'member_epoch', 'topics', '_unknown_tags')
     _fields = ('group_id', 'member_id', 'member_epoch', 'topics')
+    _versions = {'group_id': (8, 32767), 'member_id': (9, 32767), 'member_epoch': (9, 32767), 'topics': (8, 32767)}
     _defaults = {'group_id': '', 'member_id': None, 'member_epoch': -1, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id='', member_id=None, member_epoch=-1, topics=_NO, _unknown_tags=None):
@@ -80,6 +83,7 @@ class OffsetFetchRequest(_Message):
     OffsetFetchRequestTopic = OffsetFetchRequestTopic
     OffsetFetchRequestTopics = OffsetFetchRequestTopics
     OffsetFetchRequestGroup = OffsetFetchRequestGroup
+    _versions = {'group_id': (0, 7), 'topics': (0, 7), 'groups': (8, 32767), 'require_stable': (7, 32767)}
     _defaults = {'group_id': '', 'require_stable': False, '_unknown_tags': None}
     _factories = {'topics': list, 'groups': list}
     def __init__(self, *, group_id='', topics=_NO, groups=_NO, require_stable=False, _unknown_tags=None):

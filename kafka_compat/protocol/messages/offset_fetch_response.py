@@ -39,6 +39,7 @@ _S9 = _StructFmt('>hB')
 class OffsetFetchResponsePartition(_Struct):
     __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code')
+    _versions = {'partition_index': (0, 7), 'committed_offset': (0, 7), 'committed_leader_epoch': (5, 7), 'metadata': (0, 7), 'error_code': (0, 7)}
     _defaults = {'partition_index': 0, 'committed_offset': 0, 'committed_leader_epoch': -1, 'metadata': '', 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, committed_offset=0, committed_leader_epoch=-1, metadata='', error_code=0, _unknown_tags=None):
@@ -53,6 +54,7 @@ class OffsetFetchResponsePartition(_Struct):
 class OffsetFetchResponseTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 7), 'partitions': (0, 7)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -64,6 +66,7 @@ class OffsetFetchResponseTopic(_Struct):
 class OffsetFetchResponsePartitions(_Struct):
     __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code')
+    _versions = {'partition_index': (8, 32767), 'committed_offset': (8, 32767), 'committed_leader_epoch': (8, 32767), 'metadata': (8, 32767), 'error_code': (8, 32767)}
     _defaults = {'partition_index': 0, 'committed_offset': 0, 'committed_leader_epoch': -1, 'metadata': '', 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, committed_offset=0, committed_leader_epoch=-1, metadata='', error_code=0, _unknown_tags=None):
@@ -78,6 +81,7 @@ class OffsetFetchResponsePartitions(_Struct):
 class OffsetFetchResponseTopics(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (8, 32767), 'partitions': (8, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -89,6 +93,7 @@ class OffsetFetchResponseTopics(_Struct):
 class OffsetFetchResponseGroup(_Struct):
     __slots__ = ('group_id', 'topics', 'error_code', '_unknown_tags')
     _fields = ('group_id', 'topics', 'error_code')
+    _versions = {'group_id': (8, 32767), 'topics': (8, 32767), 'error_code': (8, 32767)}
     _defaults = {'group_id': '', 'error_code': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id='', topics=_NO, error_code=0, _unknown_tags=None):
@@ -114,6 +119,7 @@ class OffsetFetchResponse(_Message):
     OffsetFetchResponsePartitions = OffsetFetchResponsePartitions
     OffsetFetchResponseTopics = OffsetFetchResponseTopics
     OffsetFetchResponseGroup = OffsetFetchResponseGroup
+    _versions = {'throttle_time_ms': (3, 32767), 'topics': (0, 7), 'error_code': (2, 7), 'groups': (8, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'topics': list, 'groups': list}
     def __init__(self, *, throttle_time_ms=0, topics=_NO, error_code=0, groups=_NO, _unknown_tags=None):

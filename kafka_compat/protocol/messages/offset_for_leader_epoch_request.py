@@ -35,6 +35,7 @@ _S5 = _StructFmt('>iiiB')
 class OffsetForLeaderPartition(_Struct):
     __slots__ = ('partition', 'current_leader_epoch', 'leader_epoch', '_unknown_tags')
     _fields = ('partition', 'current_leader_epoch', 'leader_epoch')
+    _versions = {'partition': (0, 32767), 'current_leader_epoch': (2, 32767), 'leader_epoch': (0, 32767)}
     _defaults = {'partition': 0, 'current_leader_epoch': -1, 'leader_epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition=0, current_leader_epoch=-1, leader_epoch=0, _unknown_tags=None):
@@ -47,6 +48,7 @@ class OffsetForLeaderPartition(_Struct):
 class OffsetForLeaderTopic(_Struct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
+    _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', partitions=_NO, _unknown_tags=None):
@@ -68,6 +70,7 @@ class OffsetForLeaderEpochRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     OffsetForLeaderPartition = OffsetForLeaderPartition
     OffsetForLeaderTopic = OffsetForLeaderTopic
+    _versions = {'replica_id': (3, 32767), 'topics': (0, 32767)}
     _defaults = {'replica_id': -2, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, replica_id=-2, topics=_NO, _unknown_tags=None):

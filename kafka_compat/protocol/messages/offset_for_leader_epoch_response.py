@@ -36,6 +36,7 @@ _S6 = _StructFmt('>hiiqB')
 class EpochEndOffset(_Struct):
     __slots__ = ('error_code', 'partition', 'leader_epoch', 'end_offset', '_unknown_tags')
     _fields = ('error_code', 'partition', 'leader_epoch', 'end_offset')
+    _versions = {'error_code': (0, 32767), 'partition': (0, 32767), 'leader_epoch': (1, 32767), 'end_offset': (0, 32767)}
     _defaults = {'error_code': 0, 'partition': 0, 'leader_epoch': -1, 'end_offset': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, partition=0, leader_epoch=-1, end_offset=-1, _unknown_tags=None):
@@ -49,6 +50,7 @@ class EpochEndOffset(_Struct):
 class OffsetForLeaderTopicResult(_Struct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
+    _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic='', partitions=_NO, _unknown_tags=None):
@@ -70,6 +72,7 @@ class OffsetForLeaderEpochResponse(_Message):
     LISTENERS = ()
     EpochEndOffset = EpochEndOffset
     OffsetForLeaderTopicResult = OffsetForLeaderTopicResult
+    _versions = {'throttle_time_ms': (2, 32767), 'topics': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, throttle_time_ms=0, topics=_NO, _unknown_tags=None):

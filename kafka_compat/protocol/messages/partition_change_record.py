@@ -42,6 +42,7 @@ class PartitionChangeRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'partition_id': (0, 32767), 'topic_id': (0, 32767), 'isr': (0, 32767), 'leader': (0, 32767), 'replicas': (0, 32767), 'removing_replicas': (0, 32767), 'adding_replicas': (0, 32767), 'leader_recovery_state': (0, 32767), 'directories': (1, 32767), 'eligible_leader_replicas': (2, 32767), 'last_known_elr': (2, 32767)}
     _defaults = {'partition_id': -1, 'topic_id': ZERO_UUID, 'isr': None, 'leader': -2, 'replicas': None, 'removing_replicas': None, 'adding_replicas': None, 'leader_recovery_state': -1, 'directories': None, 'eligible_leader_replicas': None, 'last_known_elr': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_id=-1, topic_id=ZERO_UUID, isr=None, leader=-2, replicas=None, removing_replicas=None, adding_replicas=None, leader_recovery_state=-1, directories=None, eligible_leader_replicas=None, last_known_elr=None, _unknown_tags=None):

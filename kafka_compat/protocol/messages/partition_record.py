@@ -43,6 +43,7 @@ class PartitionRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'partition_id': (0, 32767), 'topic_id': (0, 32767), 'replicas': (0, 32767), 'isr': (0, 32767), 'removing_replicas': (0, 32767), 'adding_replicas': (0, 32767), 'leader': (0, 32767), 'leader_recovery_state': (0, 32767), 'leader_epoch': (0, 32767), 'partition_epoch': (0, 32767), 'directories': (1, 32767), 'eligible_leader_replicas': (2, 32767), 'last_known_elr': (2, 32767)}
     _defaults = {'partition_id': -1, 'topic_id': ZERO_UUID, 'leader': -1, 'leader_recovery_state': 0, 'leader_epoch': -1, 'partition_epoch': -1, 'eligible_leader_replicas': None, 'last_known_elr': None, '_unknown_tags': None}
     _factories = {'replicas': list, 'isr': list, 'removing_replicas': list, 'adding_replicas': list, 'directories': list}
     def __init__(self, *, partition_id=-1, topic_id=ZERO_UUID, replicas=_NO, isr=_NO, removing_replicas=_NO, adding_replicas=_NO, leader=-1, leader_recovery_state=0, leader_epoch=-1, partition_epoch=-1, directories=_NO, eligible_leader_replicas=None, last_known_elr=None, _unknown_tags=None):

@@ -36,6 +36,7 @@ _S6 = _StructFmt('>hi')
 class PartitionProduceData(_Struct):
     __slots__ = ('index', 'records', '_unknown_tags')
     _fields = ('index', 'records')
+    _versions = {'index': (0, 32767), 'records': (0, 32767)}
     _defaults = {'index': 0, 'records': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, index=0, records=None, _unknown_tags=None):
@@ -47,6 +48,7 @@ class PartitionProduceData(_Struct):
 class TopicProduceData(_Struct):
     __slots__ = ('name', 'partition_data', '_unknown_tags')
     _fields = ('name', 'partition_data')
+    _versions = {'name': (0, 32767), 'partition_data': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_data': list}
     def __init__(self, *, name='', partition_data=_NO, _unknown_tags=None):
@@ -68,6 +70,7 @@ class ProduceRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     PartitionProduceData = PartitionProduceData
     TopicProduceData = TopicProduceData
+    _versions = {'transactional_id': (3, 32767), 'acks': (0, 32767), 'timeout_ms': (0, 32767), 'topic_data': (0, 32767)}
     _defaults = {'transactional_id': None, 'acks': 0, 'timeout_ms': 0, '_unknown_tags': None}
     _factories = {'topic_data': list}
     def __init__(self, *, transactional_id=None, acks=0, timeout_ms=0, topic_data=_NO, _unknown_tags=None):

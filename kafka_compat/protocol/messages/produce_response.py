@@ -40,6 +40,7 @@ _S10 = _StructFmt('>ii')
 class BatchIndexAndErrorMessage(_Struct):
     __slots__ = ('batch_index', 'batch_index_error_message', '_unknown_tags')
     _fields = ('batch_index', 'batch_index_error_message')
+    _versions = {'batch_index': (8, 32767), 'batch_index_error_message': (8, 32767)}
     _defaults = {'batch_index': 0, 'batch_index_error_message': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, batch_index=0, batch_index_error_message=None, _unknown_tags=None):
@@ -51,6 +52,7 @@ class BatchIndexAndErrorMessage(_Struct):
 class LeaderIdAndEpoch(_Struct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
+    _versions = {'leader_id': (10, 32767), 'leader_epoch': (10, 32767)}
     _defaults = {'leader_id': -1, 'leader_epoch': -1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, leader_id=-1, leader_epoch=-1, _unknown_tags=None):
@@ -62,6 +64,7 @@ class LeaderIdAndEpoch(_Struct):
 class PartitionProduceResponse(_Struct):
     __slots__ = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader', '_unknown_tags')
     _fields = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader')
+    _versions = {'index': (0, 32767), 'error_code': (0, 32767), 'base_offset': (0, 32767), 'log_append_time_ms': (2, 32767), 'log_start_offset': (5, 32767), 'record_errors': (8, 32767), 'error_message': (8, 32767), 'current_leader': (10, 32767)}
     _defaults = {'index': 0, 'error_code': 0, 'base_offset': 0, 'log_append_time_ms': -1, 'log_start_offset': -1, 'error_message': None, '_unknown_tags': None}
     _factories = {'record_errors': list, 'current_leader': LeaderIdAndEpoch}
     def __init__(self, *, index=0, error_code=0, base_offset=0, log_append_time_ms=-1, log_start_offset=-1, record_errors=_NO, error_message=None, current_leader=_NO, _unknown_tags=None):
@@ -79,6 +82,7 @@ class PartitionProduceResponse(_Struct):
 class TopicProduceResponse(_Struct):
     __slots__ = ('name', 'partition_responses', '_unknown_tags')
     _fields = ('name', 'partition_responses')
+    _versions = {'name': (0, 32767), 'partition_responses': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_responses': list}
     def __init__(self, *, name='', partition_responses=_NO, _unknown_tags=None):
@@ -90,6 +94,7 @@ class TopicProduceResponse(_Struct):
 class NodeEndpoint(_Struct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
+    _versions = {'node_id': (10, 32767), 'host': (10, 32767), 'port': (10, 32767), 'rack': (10, 32767)}
     _defaults = {'node_id': 0, 'host': '', 'port': 0, 'rack': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, node_id=0, host='', port=0, rack=None, _unknown_tags=None):
@@ -116,6 +121,7 @@ class ProduceResponse(_Message):
     PartitionProduceResponse = PartitionProduceResponse
     TopicProduceResponse = TopicProduceResponse
     NodeEndpoint = NodeEndpoint
+    _versions = {'responses': (0, 32767), 'throttle_time_ms': (1, 32767), 'node_endpoints': (10, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'responses': list, 'node_endpoints': list}
     def __init__(self, *, responses=_NO, throttle_time_ms=0, node_endpoints=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class ProducerIdsRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'next_producer_id': (0, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': -1, 'next_producer_id': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, broker_id=0, broker_epoch=-1, next_producer_id=0, _unknown_tags=None):

@@ -39,6 +39,7 @@ class PushTelemetryRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
+    _versions = {'client_instance_id': (0, 32767), 'subscription_id': (0, 32767), 'terminating': (0, 32767), 'compression_type': (0, 32767), 'metrics': (0, 32767)}
     _defaults = {'client_instance_id': ZERO_UUID, 'subscription_id': 0, 'terminating': False, 'compression_type': 0, 'metrics': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, client_instance_id=ZERO_UUID, subscription_id=0, terminating=False, compression_type=0, metrics=b'', _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>iii16s')
 class Voter(_Struct):
     __slots__ = ('voter_id', '_unknown_tags')
     _fields = ('voter_id',)
+    _versions = {'voter_id': (0, 0)}
     _defaults = {'voter_id': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, voter_id=0, _unknown_tags=None):
@@ -54,6 +55,7 @@ class QuorumStateData(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     Voter = Voter
+    _versions = {'cluster_id': (0, 0), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'voted_id': (0, 32767), 'voted_directory_id': (1, 32767), 'applied_offset': (0, 0), 'current_voters': (0, 0)}
     _defaults = {'cluster_id': '', 'leader_id': -1, 'leader_epoch': -1, 'voted_id': -1, 'voted_directory_id': ZERO_UUID, 'applied_offset': 0, '_unknown_tags': None}
     _factories = {'current_voters': list}
     def __init__(self, *, cluster_id='', leader_id=-1, leader_epoch=-1, voted_id=-1, voted_directory_id=ZERO_UUID, applied_offset=0, current_voters=_NO, _unknown_tags=None):

@@ -37,6 +37,7 @@ _S7 = _StructFmt('>qqbh')
 class StateBatch(_Struct):
     __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count')
+    _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'delivery_state': (0, 32767), 'delivery_count': (0, 32767)}
     _defaults = {'first_offset': 0, 'last_offset': 0, 'delivery_state': 0, 'delivery_count': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, first_offset=0, last_offset=0, delivery_state=0, delivery_count=0, _unknown_tags=None):
@@ -50,6 +51,7 @@ class StateBatch(_Struct):
 class PartitionResult(_Struct):
     __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', 'state_batches', '_unknown_tags')
     _fields = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', 'state_batches')
+    _versions = {'partition': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'state_epoch': (0, 32767), 'start_offset': (0, 32767), 'state_batches': (0, 32767)}
     _defaults = {'partition': 0, 'error_code': 0, 'error_message': None, 'state_epoch': 0, 'start_offset': 0, '_unknown_tags': None}
     _factories = {'state_batches': list}
     def __init__(self, *, partition=0, error_code=0, error_message=None, state_epoch=0, start_offset=0, state_batches=_NO, _unknown_tags=None):
@@ -65,6 +67,7 @@ class PartitionResult(_Struct):
 class ReadStateResult(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -87,6 +90,7 @@ class ReadShareGroupStateResponse(_Message):
     StateBatch = StateBatch
     PartitionResult = PartitionResult
     ReadStateResult = ReadStateResult
+    _versions = {'results': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, results=_NO, _unknown_tags=None):

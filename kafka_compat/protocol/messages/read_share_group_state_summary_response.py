@@ -35,6 +35,7 @@ _S5 = _StructFmt('>iq')
 class PartitionResult(_Struct):
     __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', '_unknown_tags')
     _fields = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset')
+    _versions = {'partition': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'state_epoch': (0, 32767), 'start_offset': (0, 32767)}
     _defaults = {'partition': 0, 'error_code': 0, 'error_message': None, 'state_epoch': 0, 'start_offset': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition=0, error_code=0, error_message=None, state_epoch=0, start_offset=0, _unknown_tags=None):
@@ -49,6 +50,7 @@ class PartitionResult(_Struct):
 class ReadStateSummaryResult(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -70,6 +72,7 @@ class ReadShareGroupStateSummaryResponse(_Message):
     LISTENERS = ()
     PartitionResult = PartitionResult
     ReadStateSummaryResult = ReadStateSummaryResult
+    _versions = {'results': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, results=_NO, _unknown_tags=None):

@@ -42,6 +42,7 @@ _S12 = _StructFmt('>16s')
 class BrokerEndpoint(_Struct):
     __slots__ = ('name', 'host', 'port', 'security_protocol', '_unknown_tags')
     _fields = ('name', 'host', 'port', 'security_protocol')
+    _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'security_protocol': (0, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, 'security_protocol': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, security_protocol=0, _unknown_tags=None):
@@ -55,6 +56,7 @@ class BrokerEndpoint(_Struct):
 class BrokerFeature(_Struct):
     __slots__ = ('name', 'min_supported_version', 'max_supported_version', '_unknown_tags')
     _fields = ('name', 'min_supported_version', 'max_supported_version')
+    _versions = {'name': (0, 32767), 'min_supported_version': (0, 32767), 'max_supported_version': (0, 32767)}
     _defaults = {'name': '', 'min_supported_version': 0, 'max_supported_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', min_supported_version=0, max_supported_version=0, _unknown_tags=None):
@@ -77,6 +79,7 @@ class RegisterBrokerRecord(_Message):
     LISTENERS = ()
     BrokerEndpoint = BrokerEndpoint
     BrokerFeature = BrokerFeature
+    _versions = {'broker_id': (0, 32767), 'is_migrating_zk_broker': (2, 32767), 'incarnation_id': (0, 32767), 'broker_epoch': (0, 32767), 'end_points': (0, 32767), 'features': (0, 32767), 'rack': (0, 32767), 'fenced': (0, 32767), 'in_controlled_shutdown': (1, 32767), 'log_dirs': (3, 32767)}
     _defaults = {'broker_id': 0, 'is_migrating_zk_broker': False, 'incarnation_id': ZERO_UUID, 'broker_epoch': 0, 'rack': '', 'fenced': True, 'in_controlled_shutdown': False, '_unknown_tags': None}
     _factories = {'end_points': list, 'features': list, 'log_dirs': list}
     def __init__(self, *, broker_id=0, is_migrating_zk_broker=False, incarnation_id=ZERO_UUID, broker_epoch=0, end_points=_NO, features=_NO, rack='', fenced=True, in_controlled_shutdown=False, log_dirs=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class RemoveAccessControlEntryRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'id': (0, 32767)}
     _defaults = {'id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, id=ZERO_UUID, _unknown_tags=None):

@@ -37,6 +37,7 @@ class RemoveDelegationTokenRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'token_id': (0, 32767)}
     _defaults = {'token_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, token_id='', _unknown_tags=None):

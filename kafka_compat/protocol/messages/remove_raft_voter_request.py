@@ -39,6 +39,7 @@ class RemoveRaftVoterRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('controller', 'broker')
+    _versions = {'cluster_id': (0, 32767), 'voter_id': (0, 32767), 'voter_directory_id': (0, 32767)}
     _defaults = {'cluster_id': '', 'voter_id': 0, 'voter_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, cluster_id='', voter_id=0, voter_directory_id=ZERO_UUID, _unknown_tags=None):

@@ -39,6 +39,7 @@ class RemoveTopicRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'topic_id': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_id=ZERO_UUID, _unknown_tags=None):

@@ -39,6 +39,7 @@ class RemoveUserScramCredentialRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'name': (0, 32767), 'mechanism': (0, 32767)}
     _defaults = {'name': '', 'mechanism': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', mechanism=0, _unknown_tags=None):

@@ -40,6 +40,7 @@ class RequestHeader(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'request_api_key': (0, 32767), 'request_api_version': (0, 32767), 'correlation_id': (0, 32767), 'client_id': (1, 32767)}
     _defaults = {'request_api_key': 0, 'request_api_version': 0, 'correlation_id': 0, 'client_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, request_api_key=0, request_api_version=0, correlation_id=0, client_id='', _unknown_tags=None):

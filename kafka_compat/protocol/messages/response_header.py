@@ -39,6 +39,7 @@ class ResponseHeader(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'correlation_id': (0, 32767)}
     _defaults = {'correlation_id': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, correlation_id=0, _unknown_tags=None):

@@ -38,6 +38,7 @@ class SaslAuthenticateRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
+    _versions = {'auth_bytes': (0, 32767)}
     _defaults = {'auth_bytes': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, auth_bytes=b'', _unknown_tags=None):

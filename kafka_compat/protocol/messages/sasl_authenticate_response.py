@@ -43,6 +43,7 @@ class SaslAuthenticateResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'auth_bytes': (0, 32767), 'session_lifetime_ms': (1, 32767)}
     _defaults = {'error_code': 0, 'error_message': '', 'auth_bytes': b'', 'session_lifetime_ms': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, error_message='', auth_bytes=b'', session_lifetime_ms=0, _unknown_tags=None):

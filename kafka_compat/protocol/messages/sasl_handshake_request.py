@@ -38,6 +38,7 @@ class SaslHandshakeRequest(_Message):
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
+    _versions = {'mechanism': (0, 32767)}
     _defaults = {'mechanism': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, mechanism='', _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>qq')
 class AcknowledgementBatch(_Struct):
     __slots__ = ('first_offset', 'last_offset', 'acknowledge_types', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'acknowledge_types')
+    _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'acknowledge_types': (0, 32767)}
     _defaults = {'first_offset': 0, 'last_offset': 0, '_unknown_tags': None}
     _factories = {'acknowledge_types': list}
     def __init__(self, *, first_offset=0, last_offset=0, acknowledge_types=_NO, _unknown_tags=None):
@@ -47,6 +48,7 @@ class AcknowledgementBatch(_Struct):
 class AcknowledgePartition(_Struct):
     __slots__ = ('partition_index', 'acknowledgement_batches', '_unknown_tags')
     _fields = ('partition_index', 'acknowledgement_batches')
+    _versions = {'partition_index': (0, 32767), 'acknowledgement_batches': (0, 32767)}
     _defaults = {'partition_index': 0, '_unknown_tags': None}
     _factories = {'acknowledgement_batches': list}
     def __init__(self, *, partition_index=0, acknowledgement_batches=_NO, _unknown_tags=None):
@@ -58,6 +60,7 @@ class AcknowledgePartition(_Struct):
 class AcknowledgeTopic(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -80,6 +83,7 @@ class ShareAcknowledgeRequest(_Message):
     AcknowledgementBatch = AcknowledgementBatch
     AcknowledgePartition = AcknowledgePartition
     AcknowledgeTopic = AcknowledgeTopic
+    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'share_session_epoch': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'group_id': None, 'member_id': '', 'share_session_epoch': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id=None, member_id='', share_session_epoch=0, topics=_NO, _unknown_tags=None):

@@ -37,6 +37,7 @@ _S7 = _StructFmt('>i')
 class LeaderIdAndEpoch(_Struct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
+    _versions = {'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
     _defaults = {'leader_id': 0, 'leader_epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, leader_id=0, leader_epoch=0, _unknown_tags=None):
@@ -48,6 +49,7 @@ class LeaderIdAndEpoch(_Struct):
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'current_leader', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'current_leader')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'current_leader': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {'current_leader': LeaderIdAndEpoch}
     def __init__(self, *, partition_index=0, error_code=0, error_message=None, current_leader=_NO, _unknown_tags=None):
@@ -61,6 +63,7 @@ class PartitionData(_Struct):
 class ShareAcknowledgeTopicResponse(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -72,6 +75,7 @@ class ShareAcknowledgeTopicResponse(_Struct):
 class NodeEndpoint(_Struct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
+    _versions = {'node_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767)}
     _defaults = {'node_id': 0, 'host': '', 'port': 0, 'rack': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, node_id=0, host='', port=0, rack=None, _unknown_tags=None):
@@ -97,6 +101,7 @@ class ShareAcknowledgeResponse(_Message):
     PartitionData = PartitionData
     ShareAcknowledgeTopicResponse = ShareAcknowledgeTopicResponse
     NodeEndpoint = NodeEndpoint
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'responses': (0, 32767), 'node_endpoints': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {'responses': list, 'node_endpoints': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, responses=_NO, node_endpoints=_NO, _unknown_tags=None):

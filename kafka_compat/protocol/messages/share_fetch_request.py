@@ -37,6 +37,7 @@ _S7 = _StructFmt('>qq')
 class AcknowledgementBatch(_Struct):
     __slots__ = ('first_offset', 'last_offset', 'acknowledge_types', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'acknowledge_types')
+    _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'acknowledge_types': (0, 32767)}
     _defaults = {'first_offset': 0, 'last_offset': 0, '_unknown_tags': None}
     _factories = {'acknowledge_types': list}
     def __init__(self, *, first_offset=0, last_offset=0, acknowledge_types=_NO, _unknown_tags=None):
@@ -49,6 +50,7 @@ class AcknowledgementBatch(_Struct):
 class FetchPartition(_Struct):
     __slots__ = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches', '_unknown_tags')
     _fields = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches')
+    _versions = {'partition_index': (0, 32767), 'partition_max_bytes': (0, 32767), 'acknowledgement_batches': (0, 32767)}
     _defaults = {'partition_index': 0, 'partition_max_bytes': 0, '_unknown_tags': None}
     _factories = {'acknowledgement_batches': list}
     def __init__(self, *, partition_index=0, partition_max_bytes=0, acknowledgement_batches=_NO, _unknown_tags=None):
@@ -61,6 +63,7 @@ class FetchPartition(_Struct):
 class FetchTopic(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -72,6 +75,7 @@ class FetchTopic(_Struct):
 class ForgottenTopic(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -95,6 +99,7 @@ class ShareFetchRequest(_Message):
     FetchPartition = FetchPartition
     FetchTopic = FetchTopic
     ForgottenTopic = ForgottenTopic
+    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'share_session_epoch': (0, 32767), 'max_wait_ms': (0, 32767), 'min_bytes': (0, 32767), 'max_bytes': (0, 32767), 'topics': (0, 32767), 'forgotten_topics_data': (0, 32767)}
     _defaults = {'group_id': None, 'member_id': '', 'share_session_epoch': 0, 'max_wait_ms': 0, 'min_bytes': 0, 'max_bytes': 2147483647, '_unknown_tags': None}
     _factories = {'topics': list, 'forgotten_topics_data': list}
     def __init__(self, *, group_id=None, member_id='', share_session_epoch=0, max_wait_ms=0, min_bytes=0, max_bytes=2147483647, topics=_NO, forgotten_topics_data=_NO, _unknown_tags=None):

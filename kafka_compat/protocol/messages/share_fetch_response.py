@@ -41,6 +41,7 @@ _S11 = _StructFmt('>i')
 class LeaderIdAndEpoch(_Struct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
+    _versions = {'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
     _defaults = {'leader_id': 0, 'leader_epoch': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, leader_id=0, leader_epoch=0, _unknown_tags=None):
@@ -52,6 +53,7 @@ class LeaderIdAndEpoch(_Struct):
 class AcquiredRecords(_Struct):
     __slots__ = ('first_offset', 'last_offset', 'delivery_count', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'delivery_count')
+    _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'delivery_count': (0, 32767)}
     _defaults = {'first_offset': 0, 'last_offset': 0, 'delivery_count': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, first_offset=0, last_offset=0, delivery_count=0, _unknown_tags=None):
@@ -64,6 +66,7 @@ class AcquiredRecords(_Struct):
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'acknowledge_error_code': (0, 32767), 'acknowledge_error_message': (0, 32767), 'current_leader': (0, 32767), 'records': (0, 32767), 'acquired_records': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'error_message': None, 'acknowledge_error_code': 0, 'acknowledge_error_message': None, 'records': None, '_unknown_tags': None}
     _factories = {'current_leader': LeaderIdAndEpoch, 'acquired_records': list}
     def __init__(self, *, partition_index=0, error_code=0, error_message=None, acknowledge_error_code=0, acknowledge_error_message=None, current_leader=_NO, records=None, acquired_records=_NO, _unknown_tags=None):
@@ -81,6 +84,7 @@ class PartitionData(_Struct):
 class ShareFetchableTopicResponse(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -92,6 +96,7 @@ class ShareFetchableTopicResponse(_Struct):
 class NodeEndpoint(_Struct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
+    _versions = {'node_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767)}
     _defaults = {'node_id': 0, 'host': '', 'port': 0, 'rack': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, node_id=0, host='', port=0, rack=None, _unknown_tags=None):
@@ -118,6 +123,7 @@ class ShareFetchResponse(_Message):
     PartitionData = PartitionData
     ShareFetchableTopicResponse = ShareFetchableTopicResponse
     NodeEndpoint = NodeEndpoint
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'responses': (0, 32767), 'node_endpoints': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {'responses': list, 'node_endpoints': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, responses=_NO, node_endpoints=_NO, _unknown_tags=None):

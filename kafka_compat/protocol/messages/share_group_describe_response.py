@@ -37,6 +37,7 @@ _S7 = _StructFmt('>16s')
 class TopicPartitions(_Struct):
     __slots__ = ('topic_id', 'topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'topic_name', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, 'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -49,6 +50,7 @@ class TopicPartitions(_Struct):
 class Assignment(_Struct):
     __slots__ = ('topic_partitions', '_unknown_tags')
     _fields = ('topic_partitions',)
+    _versions = {'topic_partitions': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'topic_partitions': list}
     def __init__(self, *, topic_partitions=_NO, _unknown_tags=None):
@@ -59,6 +61,7 @@ class Assignment(_Struct):
 class Member(_Struct):
     __slots__ = ('member_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'assignment', '_unknown_tags')
     _fields = ('member_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'assignment')
+    _versions = {'member_id': (0, 32767), 'rack_id': (0, 32767), 'member_epoch': (0, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'subscribed_topic_names': (0, 32767), 'assignment': (0, 32767)}
     _defaults = {'member_id': '', 'rack_id': None, 'member_epoch': 0, 'client_id': '', 'client_host': '', '_unknown_tags': None}
     _factories = {'subscribed_topic_names': list, 'assignment': Assignment}
     def __init__(self, *, member_id='', rack_id=None, member_epoch=0, client_id='', client_host='', subscribed_topic_names=_NO, assignment=_NO, _unknown_tags=None):
@@ -75,6 +78,7 @@ class Member(_Struct):
 class DescribedGroup(_Struct):
     __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations')
+    _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'group_id': (0, 32767), 'group_state': (0, 32767), 'group_epoch': (0, 32767), 'assignment_epoch': (0, 32767), 'assignor_name': (0, 32767), 'members': (0, 32767), 'authorized_operations': (0, 32767)}
     _defaults = {'error_code': 0, 'error_message': None, 'group_id': '', 'group_state': '', 'group_epoch': 0, 'assignment_epoch': 0, 'assignor_name': '', 'authorized_operations': -2147483648, '_unknown_tags': None}
     _factories = {'members': list}
     def __init__(self, *, error_code=0, error_message=None, group_id='', group_state='', group_epoch=0, assignment_epoch=0, assignor_name='', members=_NO, authorized_operations=-2147483648, _unknown_tags=None):
@@ -105,6 +109,7 @@ class ShareGroupDescribeResponse(_Message):
     Assignment = Assignment
     Member = Member
     DescribedGroup = DescribedGroup
+    _versions = {'throttle_time_ms': (0, 32767), 'groups': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, '_unknown_tags': None}
     _factories = {'groups': list}
     def __init__(self, *, throttle_time_ms=0, groups=_NO, _unknown_tags=None):

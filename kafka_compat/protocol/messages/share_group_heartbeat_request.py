@@ -39,6 +39,7 @@ class ShareGroupHeartbeatRequest(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = True
     LISTENERS = ('broker',)
+    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'member_epoch': (0, 32767), 'rack_id': (0, 32767), 'subscribed_topic_names': (0, 32767)}
     _defaults = {'group_id': '', 'member_id': '', 'member_epoch': 0, 'rack_id': None, 'subscribed_topic_names': None, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', member_id='', member_epoch=0, rack_id=None, subscribed_topic_names=None, _unknown_tags=None):

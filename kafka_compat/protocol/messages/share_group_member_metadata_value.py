@@ -37,6 +37,7 @@ class ShareGroupMemberMetadataValue(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'rack_id': (0, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'subscribed_topic_names': (0, 32767)}
     _defaults = {'rack_id': '', 'client_id': '', 'client_host': '', '_unknown_tags': None}
     _factories = {'subscribed_topic_names': list}
     def __init__(self, *, rack_id='', client_id='', client_host='', subscribed_topic_names=_NO, _unknown_tags=None):

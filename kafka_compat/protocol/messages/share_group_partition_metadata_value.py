@@ -33,6 +33,7 @@ _S3 = _StructFmt('>i')
 class PartitionMetadata(_Struct):
     __slots__ = ('partition', 'racks', '_unknown_tags')
     _fields = ('partition', 'racks')
+    _versions = {'partition': (0, 32767), 'racks': (0, 32767)}
     _defaults = {'partition': 0, '_unknown_tags': None}
     _factories = {'racks': list}
     def __init__(self, *, partition=0, racks=_NO, _unknown_tags=None):
@@ -44,6 +45,7 @@ class PartitionMetadata(_Struct):
 class TopicMetadata(_Struct):
     __slots__ = ('topic_id', 'topic_name', 'num_partitions', 'partition_metadata', '_unknown_tags')
     _fields = ('topic_id', 'topic_name', 'num_partitions', 'partition_metadata')
+    _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767), 'num_partitions': (0, 32767), 'partition_metadata': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, 'topic_name': '', 'num_partitions': 0, '_unknown_tags': None}
     _factories = {'partition_metadata': list}
     def __init__(self, *, topic_id=ZERO_UUID, topic_name='', num_partitions=0, partition_metadata=_NO, _unknown_tags=None):
@@ -67,6 +69,7 @@ class ShareGroupPartitionMetadataValue(_Message):
     LISTENERS = ()
     PartitionMetadata = PartitionMetadata
     TopicMetadata = TopicMetadata
+    _versions = {'topics': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, topics=_NO, _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>16s')
 class TopicPartitionsInfo(_Struct):
     __slots__ = ('topic_id', 'topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'topic_name', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, 'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -43,6 +44,7 @@ class TopicPartitionsInfo(_Struct):
 class TopicInfo(_Struct):
     __slots__ = ('topic_id', 'topic_name', '_unknown_tags')
     _fields = ('topic_id', 'topic_name')
+    _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, 'topic_name': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_id=ZERO_UUID, topic_name='', _unknown_tags=None):
@@ -64,6 +66,7 @@ class ShareGroupStatePartitionMetadataValue(_Message):
     LISTENERS = ()
     TopicPartitionsInfo = TopicPartitionsInfo
     TopicInfo = TopicInfo
+    _versions = {'initialized_topics': (0, 32767), 'deleting_topics': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'initialized_topics': list, 'deleting_topics': list}
     def __init__(self, *, initialized_topics=_NO, deleting_topics=_NO, _unknown_tags=None):

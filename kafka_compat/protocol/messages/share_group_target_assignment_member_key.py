@@ -38,6 +38,7 @@ class ShareGroupTargetAssignmentMemberKey(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'group_id': (13, 13), 'member_id': (13, 13)}
     _defaults = {'group_id': '', 'member_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', member_id='', _unknown_tags=None):

@@ -31,6 +31,7 @@ _S1 = _StructFmt('>16s')
 class TopicPartition(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -51,6 +52,7 @@ class ShareGroupTargetAssignmentMemberValue(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     TopicPartition = TopicPartition
+    _versions = {'topic_partitions': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'topic_partitions': list}
     def __init__(self, *, topic_partitions=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class SnapshotHeaderRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'version': (0, 32767), 'last_contained_log_timestamp': (0, 32767)}
     _defaults = {'version': 0, 'last_contained_log_timestamp': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, version=0, last_contained_log_timestamp=0, _unknown_tags=None):

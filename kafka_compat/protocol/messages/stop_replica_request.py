@@ -41,6 +41,7 @@ _S11 = _StructFmt('>i?iq')
 class StopReplicaPartitionV0(_Struct):
     __slots__ = ('topic_name', 'partition_index', '_unknown_tags')
     _fields = ('topic_name', 'partition_index')
+    _versions = {'topic_name': (0, 0), 'partition_index': (0, 0)}
     _defaults = {'topic_name': '', 'partition_index': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_name='', partition_index=0, _unknown_tags=None):
@@ -52,6 +53,7 @@ class StopReplicaPartitionV0(_Struct):
 class StopReplicaTopicV1(_Struct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
+    _versions = {'name': (1, 2), 'partition_indexes': (1, 2)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_indexes': list}
     def __init__(self, *, name='', partition_indexes=_NO, _unknown_tags=None):
@@ -63,6 +65,7 @@ class StopReplicaTopicV1(_Struct):
 class StopReplicaPartitionState(_Struct):
     __slots__ = ('partition_index', 'leader_epoch', 'delete_partition', '_unknown_tags')
     _fields = ('partition_index', 'leader_epoch', 'delete_partition')
+    _versions = {'partition_index': (3, 32767), 'leader_epoch': (3, 32767), 'delete_partition': (3, 32767)}
     _defaults = {'partition_index': 0, 'leader_epoch': -1, 'delete_partition': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, leader_epoch=-1, delete_partition=False, _unknown_tags=None):
@@ -75,6 +78,7 @@ class StopReplicaPartitionState(_Struct):
 class StopReplicaTopicState(_Struct):
     __slots__ = ('topic_name', 'partition_states', '_unknown_tags')
     _fields = ('topic_name', 'partition_states')
+    _versions = {'topic_name': (3, 32767), 'partition_states': (3, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partition_states': list}
     def __init__(self, *, topic_name='', partition_states=_NO, _unknown_tags=None):
@@ -98,6 +102,7 @@ class StopReplicaRequest(_Message):
     StopReplicaTopicV1 = StopReplicaTopicV1
     StopReplicaPartitionState = StopReplicaPartitionState
     StopReplicaTopicState = StopReplicaTopicState
+    _versions = {'controller_id': (0, 32767), 'is_k_raft_controller': (4, 32767), 'controller_epoch': (0, 32767), 'broker_epoch': (1, 32767), 'delete_partitions': (0, 2), 'ungrouped_partitions': (0, 0), 'topics': (1, 2), 'topic_states': (3, 32767)}
     _defaults = {'controller_id': 0, 'is_k_raft_controller': False, 'controller_epoch': 0, 'broker_epoch': -1, 'delete_partitions': False, '_unknown_tags': None}
     _factories = {'ungrouped_partitions': list, 'topics': list, 'topic_states': list}
     def __init__(self, *, controller_id=0, is_k_raft_controller=False, controller_epoch=0, broker_epoch=-1, delete_partitions=False, ungrouped_partitions=_NO, topics=_NO, topic_states=_NO, _unknown_tags=None):

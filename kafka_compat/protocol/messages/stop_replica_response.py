@@ -34,6 +34,7 @@ _S4 = _StructFmt('>ihB')
 class StopReplicaPartitionError(_Struct):
     __slots__ = ('topic_name', 'partition_index', 'error_code', '_unknown_tags')
     _fields = ('topic_name', 'partition_index', 'error_code')
+    _versions = {'topic_name': (0, 32767), 'partition_index': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'topic_name': '', 'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, topic_name='', partition_index=0, error_code=0, _unknown_tags=None):
@@ -55,6 +56,7 @@ class StopReplicaResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     StopReplicaPartitionError = StopReplicaPartitionError
+    _versions = {'error_code': (0, 32767), 'partition_errors': (0, 32767)}
     _defaults = {'error_code': 0, '_unknown_tags': None}
     _factories = {'partition_errors': list}
     def __init__(self, *, error_code=0, partition_errors=_NO, _unknown_tags=None):

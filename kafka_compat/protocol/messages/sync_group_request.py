@@ -33,6 +33,7 @@ _S3 = _StructFmt('>iB')
 class SyncGroupRequestAssignment(_Struct):
     __slots__ = ('member_id', 'assignment', '_unknown_tags')
     _fields = ('member_id', 'assignment')
+    _versions = {'member_id': (0, 32767), 'assignment': (0, 32767)}
     _defaults = {'member_id': '', 'assignment': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, member_id='', assignment=b'', _unknown_tags=None):
@@ -53,6 +54,7 @@ class SyncGroupRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker')
     SyncGroupRequestAssignment = SyncGroupRequestAssignment
+    _versions = {'group_id': (0, 32767), 'generation_id': (0, 32767), 'member_id': (0, 32767), 'group_instance_id': (3, 32767), 'protocol_type': (5, 32767), 'protocol_name': (5, 32767), 'assignments': (0, 32767)}
     _defaults = {'group_id': '', 'generation_id': 0, 'member_id': '', 'group_instance_id': None, 'protocol_type': None, 'protocol_name': None, '_unknown_tags': None}
     _factories = {'assignments': list}
     def __init__(self, *, group_id='', generation_id=0, member_id='', group_instance_id=None, protocol_type=None, protocol_name=None, assignments=_NO, _unknown_tags=None):

@@ -41,6 +41,7 @@ class SyncGroupResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'throttle_time_ms': (1, 32767), 'error_code': (0, 32767), 'protocol_type': (5, 32767), 'protocol_name': (5, 32767), 'assignment': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'protocol_type': None, 'protocol_name': None, 'assignment': b'', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, throttle_time_ms=0, error_code=0, protocol_type=None, protocol_name=None, assignment=b'', _unknown_tags=None):

@@ -39,6 +39,7 @@ class TopicRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'name': (0, 32767), 'topic_id': (0, 32767)}
     _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', topic_id=ZERO_UUID, _unknown_tags=None):

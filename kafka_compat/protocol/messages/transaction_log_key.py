@@ -38,6 +38,7 @@ class TransactionLogKey(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'transactional_id': (0, 0)}
     _defaults = {'transactional_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, transactional_id='', _unknown_tags=None):

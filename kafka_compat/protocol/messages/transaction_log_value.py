@@ -37,6 +37,7 @@ _S7 = _StructFmt('>q')
 class PartitionsSchema(_Struct):
     __slots__ = ('topic', 'partition_ids', '_unknown_tags')
     _fields = ('topic', 'partition_ids')
+    _versions = {'topic': (0, 32767), 'partition_ids': (0, 32767)}
     _defaults = {'topic': '', '_unknown_tags': None}
     _factories = {'partition_ids': list}
     def __init__(self, *, topic='', partition_ids=_NO, _unknown_tags=None):
@@ -57,6 +58,7 @@ class TransactionLogValue(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     PartitionsSchema = PartitionsSchema
+    _versions = {'producer_id': (0, 32767), 'previous_producer_id': (1, 32767), 'next_producer_id': (1, 32767), 'producer_epoch': (0, 32767), 'transaction_timeout_ms': (0, 32767), 'transaction_status': (0, 32767), 'transaction_partitions': (0, 32767), 'transaction_last_update_timestamp_ms': (0, 32767), 'transaction_start_timestamp_ms': (0, 32767), 'client_transaction_version': (1, 32767)}
     _defaults = {'producer_id': 0, 'previous_producer_id': -1, 'next_producer_id': -1, 'producer_epoch': 0, 'transaction_timeout_ms': 0, 'transaction_status': 0, 'transaction_last_update_timestamp_ms': 0, 'transaction_start_timestamp_ms': 0, 'client_transaction_version': 0, '_unknown_tags': None}
     _factories = {'transaction_partitions': list}
     def __init__(self, *, producer_id=0, previous_producer_id=-1, next_producer_id=-1, producer_epoch=0, transaction_timeout_ms=0, transaction_status=0, transaction_partitions=_NO, transaction_last_update_timestamp_ms=0, transaction_start_timestamp_ms=0, client_transaction_version=0, _unknown_tags=None):

@@ -38,6 +38,7 @@ _S8 = _StructFmt('>iqiB')
 class TxnOffsetCommitRequestPartition(_Struct):
     __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata', '_unknown_tags')
     _fields = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata')
+    _versions = {'partition_index': (0, 32767), 'committed_offset': (0, 32767), 'committed_leader_epoch': (2, 32767), 'committed_metadata': (0, 32767)}
     _defaults = {'partition_index': 0, 'committed_offset': 0, 'committed_leader_epoch': -1, 'committed_metadata': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, committed_offset=0, committed_leader_epoch=-1, committed_metadata='', _unknown_tags=None):
@@ -51,6 +52,7 @@ class TxnOffsetCommitRequestPartition(_Struct):
 class TxnOffsetCommitRequestTopic(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -72,6 +74,7 @@ class TxnOffsetCommitRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     TxnOffsetCommitRequestPartition = TxnOffsetCommitRequestPartition
     TxnOffsetCommitRequestTopic = TxnOffsetCommitRequestTopic
+    _versions = {'transactional_id': (0, 32767), 'group_id': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'generation_id': (3, 32767), 'member_id': (3, 32767), 'group_instance_id': (3, 32767), 'topics': (0, 32767)}
     _defaults = {'transactional_id': '', 'group_id': '', 'producer_id': 0, 'producer_epoch': 0, 'generation_id': -1, 'member_id': '', 'group_instance_id': None, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, transactional_id='', group_id='', producer_id=0, producer_epoch=0, generation_id=-1, member_id='', group_instance_id=None, topics=_NO, _unknown_tags=None):

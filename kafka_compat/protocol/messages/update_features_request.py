@@ -37,6 +37,7 @@ _S7 = _StructFmt('>?')
 class FeatureUpdateKey(_Struct):
     __slots__ = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type', '_unknown_tags')
     _fields = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type')
+    _versions = {'feature': (0, 32767), 'max_version_level': (0, 32767), 'allow_downgrade': (0, 0), 'upgrade_type': (1, 32767)}
     _defaults = {'feature': '', 'max_version_level': 0, 'allow_downgrade': False, 'upgrade_type': 1, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, feature='', max_version_level=0, allow_downgrade=False, upgrade_type=1, _unknown_tags=None):
@@ -59,6 +60,7 @@ class UpdateFeaturesRequest(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('zkBroker', 'broker', 'controller')
     FeatureUpdateKey = FeatureUpdateKey
+    _versions = {'timeout_ms': (0, 32767), 'feature_updates': (0, 32767), 'validate_only': (1, 32767)}
     _defaults = {'timeout_ms': 60000, 'validate_only': False, '_unknown_tags': None}
     _factories = {'feature_updates': list}
     def __init__(self, *, timeout_ms=60000, feature_updates=_NO, validate_only=False, _unknown_tags=None):

@@ -33,6 +33,7 @@ _S3 = _StructFmt('>h')
 class UpdatableFeatureResult(_Struct):
     __slots__ = ('feature', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('feature', 'error_code', 'error_message')
+    _versions = {'feature': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
     _defaults = {'feature': '', 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, feature='', error_code=0, error_message='', _unknown_tags=None):
@@ -54,6 +55,7 @@ class UpdateFeaturesResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     UpdatableFeatureResult = UpdatableFeatureResult
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'results': (0, 1)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'results': list}
     def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', results=_NO, _unknown_tags=None):

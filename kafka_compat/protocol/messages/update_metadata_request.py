@@ -47,6 +47,7 @@ _S17 = _StructFmt('>i?iq')
 class UpdateMetadataPartitionState(_Struct):
     __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas', '_unknown_tags')
     _fields = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas')
+    _versions = {'topic_name': (0, 4), 'partition_index': (0, 32767), 'controller_epoch': (0, 32767), 'leader': (0, 32767), 'leader_epoch': (0, 32767), 'isr': (0, 32767), 'zk_version': (0, 32767), 'replicas': (0, 32767), 'offline_replicas': (4, 32767)}
     _defaults = {'topic_name': '', 'partition_index': 0, 'controller_epoch': 0, 'leader': 0, 'leader_epoch': 0, 'zk_version': 0, '_unknown_tags': None}
     _factories = {'isr': list, 'replicas': list, 'offline_replicas': list}
     def __init__(self, *, topic_name='', partition_index=0, controller_epoch=0, leader=0, leader_epoch=0, isr=_NO, zk_version=0, replicas=_NO, offline_replicas=_NO, _unknown_tags=None):
@@ -65,6 +66,7 @@ class UpdateMetadataPartitionState(_Struct):
 class UpdateMetadataTopicState(_Struct):
     __slots__ = ('topic_name', 'topic_id', 'partition_states', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partition_states')
+    _versions = {'topic_name': (5, 32767), 'topic_id': (7, 32767), 'partition_states': (5, 32767)}
     _defaults = {'topic_name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partition_states': list}
     def __init__(self, *, topic_name='', topic_id=ZERO_UUID, partition_states=_NO, _unknown_tags=None):
@@ -77,6 +79,7 @@ class UpdateMetadataTopicState(_Struct):
 class UpdateMetadataEndpoint(_Struct):
     __slots__ = ('port', 'host', 'listener', 'security_protocol', '_unknown_tags')
     _fields = ('port', 'host', 'listener', 'security_protocol')
+    _versions = {'port': (1, 32767), 'host': (1, 32767), 'listener': (3, 32767), 'security_protocol': (1, 32767)}
     _defaults = {'port': 0, 'host': '', 'listener': '', 'security_protocol': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, port=0, host='', listener='', security_protocol=0, _unknown_tags=None):
@@ -90,6 +93,7 @@ class UpdateMetadataEndpoint(_Struct):
 class UpdateMetadataBroker(_Struct):
     __slots__ = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack', '_unknown_tags')
     _fields = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack')
+    _versions = {'id': (0, 32767), 'v0_host': (0, 0), 'v0_port': (0, 0), 'endpoints': (1, 32767), 'rack': (2, 32767)}
     _defaults = {'id': 0, 'v0_host': '', 'v0_port': 0, 'rack': '', '_unknown_tags': None}
     _factories = {'endpoints': list}
     def __init__(self, *, id=0, v0_host='', v0_port=0, endpoints=_NO, rack='', _unknown_tags=None):
@@ -116,6 +120,7 @@ class UpdateMetadataRequest(_Message):
     UpdateMetadataTopicState = UpdateMetadataTopicState
     UpdateMetadataEndpoint = UpdateMetadataEndpoint
     UpdateMetadataBroker = UpdateMetadataBroker
+    _versions = {'controller_id': (0, 32767), 'is_k_raft_controller': (8, 32767), 'type': (8, 32767), 'controller_epoch': (0, 32767), 'broker_epoch': (5, 32767), 'ungrouped_partition_states': (0, 4), 'topic_states': (5, 32767), 'live_brokers': (0, 32767)}
     _defaults = {'controller_id': 0, 'is_k_raft_controller': False, 'type': 0, 'controller_epoch': 0, 'broker_epoch': -1, '_unknown_tags': None}
     _factories = {'ungrouped_partition_states': list, 'topic_states': list, 'live_brokers': list}
     def __init__(self, *, controller_id=0, is_k_raft_controller=False, type=0, controller_epoch=0, broker_epoch=-1, ungrouped_partition_states=_NO, topic_states=_NO, live_brokers=_NO, _unknown_tags=None):

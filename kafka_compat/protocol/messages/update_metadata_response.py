@@ -39,6 +39,7 @@ class UpdateMetadataResponse(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'error_code': (0, 32767)}
     _defaults = {'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, error_code=0, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>hh')
 class Listener(_Struct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
+    _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, _unknown_tags=None):
@@ -47,6 +48,7 @@ class Listener(_Struct):
 class KRaftVersionFeature(_Struct):
     __slots__ = ('min_supported_version', 'max_supported_version', '_unknown_tags')
     _fields = ('min_supported_version', 'max_supported_version')
+    _versions = {'min_supported_version': (0, 32767), 'max_supported_version': (0, 32767)}
     _defaults = {'min_supported_version': 0, 'max_supported_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, min_supported_version=0, max_supported_version=0, _unknown_tags=None):
@@ -68,6 +70,7 @@ class UpdateRaftVoterRequest(_Message):
     LISTENERS = ('controller',)
     Listener = Listener
     KRaftVersionFeature = KRaftVersionFeature
+    _versions = {'cluster_id': (0, 32767), 'current_leader_epoch': (0, 32767), 'voter_id': (0, 32767), 'voter_directory_id': (0, 32767), 'listeners': (0, 32767), 'k_raft_version_feature': (0, 32767)}
     _defaults = {'cluster_id': '', 'current_leader_epoch': 0, 'voter_id': 0, 'voter_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'listeners': list, 'k_raft_version_feature': KRaftVersionFeature}
     def __init__(self, *, cluster_id='', current_leader_epoch=0, voter_id=0, voter_directory_id=ZERO_UUID, listeners=_NO, k_raft_version_feature=_NO, _unknown_tags=None):

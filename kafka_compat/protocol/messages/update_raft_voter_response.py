@@ -35,6 +35,7 @@ _S5 = _StructFmt('>i')
 class CurrentLeader(_Struct):
     __slots__ = ('leader_id', 'leader_epoch', 'host', 'port', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch', 'host', 'port')
+    _versions = {'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'host': (0, 32767), 'port': (0, 32767)}
     _defaults = {'leader_id': -1, 'leader_epoch': -1, 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, leader_id=-1, leader_epoch=-1, host='', port=0, _unknown_tags=None):
@@ -57,6 +58,7 @@ class UpdateRaftVoterResponse(_Message):
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     CurrentLeader = CurrentLeader
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'current_leader': (0, 32767)}
     _defaults = {'throttle_time_ms': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {'current_leader': CurrentLeader}
     def __init__(self, *, throttle_time_ms=0, error_code=0, current_leader=_NO, _unknown_tags=None):

@@ -41,6 +41,7 @@ class UserScramCredentialRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'name': (0, 32767), 'mechanism': (0, 32767), 'salt': (0, 32767), 'stored_key': (0, 32767), 'server_key': (0, 32767), 'iterations': (0, 32767)}
     _defaults = {'name': '', 'mechanism': 0, 'salt': b'', 'stored_key': b'', 'server_key': b'', 'iterations': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', mechanism=0, salt=b'', stored_key=b'', server_key=b'', iterations=0, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>iii16s16siq')
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset', '_unknown_tags')
     _fields = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset')
+    _versions = {'partition_index': (0, 32767), 'candidate_epoch': (0, 32767), 'candidate_id': (0, 32767), 'candidate_directory_id': (1, 32767), 'voter_directory_id': (1, 32767), 'last_offset_epoch': (0, 32767), 'last_offset': (0, 32767)}
     _defaults = {'partition_index': 0, 'candidate_epoch': 0, 'candidate_id': 0, 'candidate_directory_id': ZERO_UUID, 'voter_directory_id': ZERO_UUID, 'last_offset_epoch': 0, 'last_offset': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, candidate_epoch=0, candidate_id=0, candidate_directory_id=ZERO_UUID, voter_directory_id=ZERO_UUID, last_offset_epoch=0, last_offset=0, _unknown_tags=None):
@@ -51,6 +52,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
+    _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -72,6 +74,7 @@ class VoteRequest(_Message):
     LISTENERS = ('controller',)
     PartitionData = PartitionData
     TopicData = TopicData
+    _versions = {'cluster_id': (0, 32767), 'voter_id': (1, 32767), 'topics': (0, 32767)}
     _defaults = {'cluster_id': None, 'voter_id': -1, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, cluster_id=None, voter_id=-1, topics=_NO, _unknown_tags=None):

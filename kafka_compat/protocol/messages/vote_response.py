@@ -37,6 +37,7 @@ _S7 = _StructFmt('>H')
 class PartitionData(_Struct):
     __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'vote_granted', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'vote_granted')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'vote_granted': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, 'leader_id': 0, 'leader_epoch': 0, 'vote_granted': False, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, error_code=0, leader_id=0, leader_epoch=0, vote_granted=False, _unknown_tags=None):
@@ -51,6 +52,7 @@ class PartitionData(_Struct):
 class TopicData(_Struct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
+    _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_name='', partitions=_NO, _unknown_tags=None):
@@ -62,6 +64,7 @@ class TopicData(_Struct):
 class NodeEndpoint(_Struct):
     __slots__ = ('node_id', 'host', 'port', '_unknown_tags')
     _fields = ('node_id', 'host', 'port')
+    _versions = {'node_id': (1, 32767), 'host': (1, 32767), 'port': (1, 32767)}
     _defaults = {'node_id': 0, 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, node_id=0, host='', port=0, _unknown_tags=None):
@@ -85,6 +88,7 @@ class VoteResponse(_Message):
     PartitionData = PartitionData
     TopicData = TopicData
     NodeEndpoint = NodeEndpoint
+    _versions = {'error_code': (0, 32767), 'topics': (0, 32767), 'node_endpoints': (1, 32767)}
     _defaults = {'error_code': 0, '_unknown_tags': None}
     _factories = {'topics': list, 'node_endpoints': list}
     def __init__(self, *, error_code=0, topics=_NO, node_endpoints=_NO, _unknown_tags=None):

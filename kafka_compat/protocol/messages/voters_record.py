@@ -37,6 +37,7 @@ _S7 = _StructFmt('>hh')
 class Endpoint(_Struct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
+    _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767)}
     _defaults = {'name': '', 'host': '', 'port': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, name='', host='', port=0, _unknown_tags=None):
@@ -49,6 +50,7 @@ class Endpoint(_Struct):
 class KRaftVersionFeature(_Struct):
     __slots__ = ('min_supported_version', 'max_supported_version', '_unknown_tags')
     _fields = ('min_supported_version', 'max_supported_version')
+    _versions = {'min_supported_version': (0, 32767), 'max_supported_version': (0, 32767)}
     _defaults = {'min_supported_version': 0, 'max_supported_version': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, min_supported_version=0, max_supported_version=0, _unknown_tags=None):
@@ -60,6 +62,7 @@ class KRaftVersionFeature(_Struct):
 class Voter(_Struct):
     __slots__ = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature', '_unknown_tags')
     _fields = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature')
+    _versions = {'voter_id': (0, 32767), 'voter_directory_id': (0, 32767), 'endpoints': (0, 32767), 'k_raft_version_feature': (0, 32767)}
     _defaults = {'voter_id': 0, 'voter_directory_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'endpoints': list, 'k_raft_version_feature': KRaftVersionFeature}
     def __init__(self, *, voter_id=0, voter_directory_id=ZERO_UUID, endpoints=_NO, k_raft_version_feature=_NO, _unknown_tags=None):
@@ -84,6 +87,7 @@ class VotersRecord(_Message):
     Endpoint = Endpoint
     KRaftVersionFeature = KRaftVersionFeature
     Voter = Voter
+    _versions = {'version': (0, 32767), 'voters': (0, 32767)}
     _defaults = {'version': 0, '_unknown_tags': None}
     _factories = {'voters': list}
     def __init__(self, *, version=0, voters=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>qqbh')
 class StateBatch(_Struct):
     __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count')
+    _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'delivery_state': (0, 32767), 'delivery_count': (0, 32767)}
     _defaults = {'first_offset': 0, 'last_offset': 0, 'delivery_state': 0, 'delivery_count': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, first_offset=0, last_offset=0, delivery_state=0, delivery_count=0, _unknown_tags=None):
@@ -48,6 +49,7 @@ class StateBatch(_Struct):
 class PartitionData(_Struct):
     __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches', '_unknown_tags')
     _fields = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches')
+    _versions = {'partition': (0, 32767), 'state_epoch': (0, 32767), 'leader_epoch': (0, 32767), 'start_offset': (0, 32767), 'state_batches': (0, 32767)}
     _defaults = {'partition': 0, 'state_epoch': 0, 'leader_epoch': 0, 'start_offset': 0, '_unknown_tags': None}
     _factories = {'state_batches': list}
     def __init__(self, *, partition=0, state_epoch=0, leader_epoch=0, start_offset=0, state_batches=_NO, _unknown_tags=None):
@@ -62,6 +64,7 @@ class PartitionData(_Struct):
 class WriteStateData(_Struct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
@@ -84,6 +87,7 @@ class WriteShareGroupStateRequest(_Message):
     StateBatch = StateBatch
     PartitionData = PartitionData
     WriteStateData = WriteStateData
+    _versions = {'group_id': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, group_id='', topics=_NO, _unknown_tags=None):

@@ -35,6 +35,7 @@ _S5 = _StructFmt('>qh?')
 class WritableTxnMarkerTopic(_Struct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
+    _versions = {'name': (0, 32767), 'partition_indexes': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partition_indexes': list}
     def __init__(self, *, name='', partition_indexes=_NO, _unknown_tags=None):
@@ -46,6 +47,7 @@ class WritableTxnMarkerTopic(_Struct):
 class WritableTxnMarker(_Struct):
     __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch', '_unknown_tags')
     _fields = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch')
+    _versions = {'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'transaction_result': (0, 32767), 'topics': (0, 32767), 'coordinator_epoch': (0, 32767)}
     _defaults = {'producer_id': 0, 'producer_epoch': 0, 'transaction_result': False, 'coordinator_epoch': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, producer_id=0, producer_epoch=0, transaction_result=False, topics=_NO, coordinator_epoch=0, _unknown_tags=None):
@@ -70,6 +72,7 @@ class WriteTxnMarkersRequest(_Message):
     LISTENERS = ('zkBroker', 'broker')
     WritableTxnMarkerTopic = WritableTxnMarkerTopic
     WritableTxnMarker = WritableTxnMarker
+    _versions = {'markers': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'markers': list}
     def __init__(self, *, markers=_NO, _unknown_tags=None):

@@ -36,6 +36,7 @@ _S6 = _StructFmt('>q')
 class WritableTxnMarkerPartitionResult(_Struct):
     __slots__ = ('partition_index', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'error_code')
+    _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767)}
     _defaults = {'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, partition_index=0, error_code=0, _unknown_tags=None):
@@ -47,6 +48,7 @@ class WritableTxnMarkerPartitionResult(_Struct):
 class WritableTxnMarkerTopicResult(_Struct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
+    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
     _defaults = {'name': '', '_unknown_tags': None}
     _factories = {'partitions': list}
     def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
@@ -58,6 +60,7 @@ class WritableTxnMarkerTopicResult(_Struct):
 class WritableTxnMarkerResult(_Struct):
     __slots__ = ('producer_id', 'topics', '_unknown_tags')
     _fields = ('producer_id', 'topics')
+    _versions = {'producer_id': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'producer_id': 0, '_unknown_tags': None}
     _factories = {'topics': list}
     def __init__(self, *, producer_id=0, topics=_NO, _unknown_tags=None):
@@ -80,6 +83,7 @@ class WriteTxnMarkersResponse(_Message):
     WritableTxnMarkerPartitionResult = WritableTxnMarkerPartitionResult
     WritableTxnMarkerTopicResult = WritableTxnMarkerTopicResult
     WritableTxnMarkerResult = WritableTxnMarkerResult
+    _versions = {'markers': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'markers': list}
     def __init__(self, *, markers=_NO, _unknown_tags=None):

@@ -39,6 +39,7 @@ class ZkMigrationStateRecord(_Message):
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
+    _versions = {'zk_migration_state': (0, 32767)}
     _defaults = {'zk_migration_state': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, zk_migration_state=0, _unknown_tags=None):

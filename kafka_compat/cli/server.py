@@ -1,0 +1,70 @@
+"""`kafka-compat start` and `kafka-compat format`: run a node, or prepare its data directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from kafka_compat.server.config import ConfigError, load_config
+
+CONFIG = typer.Option(None, "--config", "-c", help="A server.properties file (Kafka's keys).", exists=True, dir_okay=False)
+OVERRIDE = typer.Option(None, "--override", "-o", help="key=value, overriding the file and KAFKA_* variables. Repeatable.")
+
+
+def _config(config: Optional[Path], override: Optional[List[str]]):
+    try:
+        return load_config(config, overrides=override or [])
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+
+
+def start(
+    config: Optional[Path] = CONFIG,
+    override: Optional[List[str]] = OVERRIDE,
+    log_format: str = typer.Option("console", help="console (human) or json (one JSON object a line)."),
+    log_level: str = typer.Option("info", help="debug shows one line per request."),
+) -> None:
+    """Start a node: formats empty data directories, recovers the logs and serves until SIGTERM/SIGINT."""
+    import trio
+
+    from kafka_compat import logs
+    from kafka_compat.server.broker import Broker, run_until_signalled
+
+    cfg = _config(config, override)
+    logs.configure(log_format, log_level)
+    try:
+        broker = Broker(cfg)
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    for key in cfg.unused:
+        import structlog
+
+        structlog.get_logger("kafka_compat.server").info("config_not_used", key=key)
+    trio.run(run_until_signalled, broker)
+
+
+def format_(
+    config: Optional[Path] = CONFIG,
+    override: Optional[List[str]] = OVERRIDE,
+    cluster_id: Optional[str] = typer.Option(None, "--cluster-id", "-t", help="Cluster id (a new random one if omitted)."),
+    ignore_formatted: bool = typer.Option(False, "--ignore-formatted", "-g", help="Succeed if already formatted."),
+) -> None:
+    """Write meta.properties into the node's log directories (as `kafka-storage format`)."""
+    from kafka_compat.metadata.quorum import read_meta_properties
+    from kafka_compat.server.broker import format_log_dirs
+
+    cfg = _config(config, override)
+    already = [d for d in cfg.log_dirs if read_meta_properties(Path(d))]
+    if already and not ignore_formatted:
+        typer.echo(f"error: {already[0]} is already formatted (use --ignore-formatted)", err=True)
+        raise typer.Exit(1)
+    try:
+        cid = format_log_dirs(cfg, cluster_id, ignore_formatted=ignore_formatted)
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Formatted {', '.join(cfg.log_dirs)} for cluster {cid}, node {cfg.node_id}")

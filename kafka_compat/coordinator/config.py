@@ -1,0 +1,67 @@
+"""The group coordinator's settings, read from the broker configuration by Kafka's key names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+INT_MAX = (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """Everything the coordinator reads from the broker's configuration (Kafka's defaults)."""
+
+    offsets_topic_num_partitions: int = 50
+    group_initial_rebalance_delay_ms: int = 3000
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1800000
+    group_max_size: int = INT_MAX
+    offset_metadata_max_bytes: int = 4096
+    offsets_retention_ms: int = 10080 * 60 * 1000
+    offsets_retention_check_interval_ms: int = 600000
+    rebalance_protocols: tuple[str, ...] = ("classic", "consumer")
+    consumer_session_timeout_ms: int = 45000
+    consumer_heartbeat_interval_ms: int = 5000
+    consumer_assignors: tuple[str, ...] = ("uniform", "range")
+    consumer_max_size: int = INT_MAX
+    # Not broker keys in Kafka either (internal constants there):
+    # a new classic member's JoinGroup is dropped after this long (Kafka: 5 minutes) ...
+    classic_new_member_join_timeout_ms: int = 5 * 60 * 1000
+    # ... and a consumer group re-reads its subscribed topics' metadata at least this often.
+    consumer_metadata_refresh_interval_ms: int = 5 * 60 * 1000
+
+    @classmethod
+    def from_broker(cls, config: Mapping[str, Any] | Any) -> "GroupConfig":
+        """Read Kafka's keys from a broker config (anything with `.get(key, default)`)."""
+
+        def get(key: str, default):
+            value = config.get(key, default)
+            return default if value is None else value
+
+        retention_minutes = int(get("offsets.retention.minutes", 10080))
+        return cls(
+            offsets_topic_num_partitions=int(get("offsets.topic.num.partitions", 50)),
+            group_initial_rebalance_delay_ms=int(get("group.initial.rebalance.delay.ms", 3000)),
+            group_min_session_timeout_ms=int(get("group.min.session.timeout.ms", 6000)),
+            group_max_session_timeout_ms=int(get("group.max.session.timeout.ms", 1800000)),
+            group_max_size=int(get("group.max.size", INT_MAX)),
+            offset_metadata_max_bytes=int(get("offset.metadata.max.bytes", 4096)),
+            offsets_retention_ms=retention_minutes * 60 * 1000,
+            offsets_retention_check_interval_ms=int(get("offsets.retention.check.interval.ms", 600000)),
+            rebalance_protocols=tuple(_as_list(get("group.coordinator.rebalance.protocols", ["classic", "consumer"]))),
+            consumer_session_timeout_ms=int(get("group.consumer.session.timeout.ms", 45000)),
+            consumer_heartbeat_interval_ms=int(get("group.consumer.heartbeat.interval.ms", 5000)),
+            consumer_assignors=tuple(_as_list(get("group.consumer.assignors", ["uniform", "range"]))),
+            consumer_max_size=int(get("group.consumer.max.size", INT_MAX)),
+        )
+
+    @property
+    def consumer_protocol_enabled(self) -> bool:
+        return "consumer" in self.rebalance_protocols
+
+
+def _as_list(value) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v).strip() for v in value]

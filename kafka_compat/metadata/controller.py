@@ -1,0 +1,371 @@
+"""The controller: turns admin requests into metadata records, checked against the current image.
+
+Sans-I/O, in the shape of KRaft's QuorumController: each operation takes the image and the
+request data and returns the records to append plus the response to send once they are committed.
+Nothing here appends or waits; the metadata log driver does (and, for a quorum, only on the
+leader). Validation follows Kafka's rules and error codes.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage, SECURITY_PROTOCOLS
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.protocol.primitives import Message, Uuid
+from kafka_compat.storage.config import TOPIC_CONFIGS, LogConfig
+from kafka_compat.storage.errors import InvalidConfigError
+
+MAX_TOPIC_NAME = 249
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
+METADATA_VERSION = 21  # metadata.version level written at bootstrap (Kafka 3.9's IBP_3_9_IV0)
+
+# IncrementalAlterConfigs operation codes.
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+
+
+@dataclass
+class ControllerDefaults:
+    num_partitions: int = 1
+    replication_factor: int = 1
+    dynamic_broker_keys: frozenset[str] = frozenset()
+    broker_key_check: Callable[[str, str], str | None] | None = None  # (key, value) -> problem
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Kafka's topic name rules; the sentence Kafka answers with, or None when legal."""
+    if not name:
+        return "Topic name is illegal, it can't be empty"
+    if name in (".", ".."):
+        return "Topic name cannot be \".\" or \"..\""
+    if len(name) > MAX_TOPIC_NAME:
+        return f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters, topic name: {name}"
+    if not _LEGAL.match(name):
+        return (f"Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, "
+                "'.', '_' and '-'")
+    return None
+
+
+def collision(image: MetadataImage, name: str) -> str | None:
+    """Kafka refuses names that differ from an existing one only by '.' vs '_' (metric names clash)."""
+    if "." not in name and "_" not in name:
+        return None
+    folded = name.replace(".", "_")
+    for other in image.topics:
+        if other != name and other.replace(".", "_") == folded:
+            return f"Topic '{name}' collides with existing topic: {other}"
+    return None
+
+
+class Controller:
+    def __init__(self, defaults: ControllerDefaults | None = None, rng: random.Random | None = None):
+        self.defaults = defaults or ControllerDefaults()
+        self.rng = rng or random.Random()
+
+    def _uuid(self) -> Uuid:
+        while True:
+            u = Uuid(self.rng.randbytes(16))
+            if u[0] >> 2 != 62 and u != Uuid() and u != Uuid(bytes(15) + b"\x01"):
+                return u
+
+    # -- topics ---------------------------------------------------------------------------
+
+    def place_replicas(self, image: MetadataImage, partitions: int, rf: int, first: int = 0) -> list[list[int]]:
+        """Round-robin over live brokers from a random start (Kafka's striped placement, no racks)."""
+        brokers = sorted(b.node_id for b in image.live_brokers())
+        start = self.rng.randrange(len(brokers))
+        return [[brokers[(start + p + i) % len(brokers)] for i in range(rf)] for p in range(first, first + partitions)]
+
+    def new_topic(self, image: MetadataImage, name: str, assignment: list[list[int]], configs: dict[str, str],
+                  topic_id: Uuid | None = None) -> list[Message]:
+        topic_id = topic_id or self._uuid()
+        records: list[Message] = [m.TopicRecord(name=name, topic_id=topic_id)]
+        for key, value in configs.items():
+            records.append(m.ConfigRecord(resource_type=TOPIC_RESOURCE, resource_name=name, name=key, value=value))
+        for p, replicas in enumerate(assignment):
+            records.append(self._partition(image, topic_id, p, replicas))
+        return records
+
+    def _partition(self, image: MetadataImage, topic_id: Uuid, p: int, replicas: list[int]) -> Message:
+        live = {b.node_id for b in image.live_brokers()}
+        leader = next((r for r in replicas if r in live), -1)
+        return m.PartitionRecord(partition_id=p, topic_id=topic_id, replicas=list(replicas), isr=list(replicas),
+                                 leader=leader, leader_epoch=0, partition_epoch=0)
+
+    def check_new_topic(self, image: MetadataImage, name: str, partitions: int, rf: int,
+                        assignments: list, configs: dict[str, str]) -> tuple[ErrorCode, str | None, list[list[int]] | None]:
+        """(error, message, replica assignment) for a topic to create."""
+        problem = topic_name_problem(name)
+        if problem:
+            return ErrorCode.INVALID_TOPIC_EXCEPTION, problem, None
+        if name in image.topics:
+            return ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.", None
+        problem = collision(image, name)
+        if problem:
+            return ErrorCode.INVALID_TOPIC_EXCEPTION, problem, None
+        try:
+            LogConfig.from_dict(configs)
+        except InvalidConfigError as e:
+            return ErrorCode.INVALID_CONFIG, e.message, None
+        live = {b.node_id for b in image.live_brokers()}
+        if assignments:
+            if partitions != -1 or rf != -1:
+                return (ErrorCode.INVALID_REQUEST,
+                        "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.", None)
+            by_index = {a.partition_index: list(a.broker_ids) for a in assignments}
+            if sorted(by_index) != list(range(len(by_index))):
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Partitions must be numbered consecutively from 0.", None
+            plan = [by_index[i] for i in range(len(by_index))]
+            for i, replicas in enumerate(plan):
+                if not replicas:
+                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes an empty replica list.", None
+                if len(set(replicas)) != len(replicas):
+                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes the broker {replicas[0]} more than once.", None
+                unknown = [r for r in replicas if r not in image.brokers]
+                if unknown:
+                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.", None
+                if len(replicas) != len(plan[0]):
+                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "All partitions in the manual partition assignment must have the same number of replicas.", None
+            return ErrorCode.NONE, None, plan
+        partitions = self.defaults.num_partitions if partitions == -1 else partitions
+        rf = self.defaults.replication_factor if rf == -1 else rf
+        if partitions <= 0:
+            return ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.", None
+        if rf <= 0:
+            return ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.", None
+        if rf > len(live):
+            return (ErrorCode.INVALID_REPLICATION_FACTOR,
+                    f"Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be "
+                    f"reached because only {len(live)} broker(s) are registered.", None)
+        return ErrorCode.NONE, None, self.place_replicas(image, partitions, rf)
+
+    def create_topics(self, image: MetadataImage, req: Message) -> tuple[list[Message], Message]:
+        R = m.CreateTopicsResponse
+        records: list[Message] = []
+        results = []
+        seen: set[str] = set()
+        for t in req.topics:
+            configs = {c.name: c.value for c in t.configs}
+            result = R.CreatableTopicResult(name=t.name)
+            if t.name in seen:
+                result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, "Duplicate topic name."
+                results.append(result)
+                continue
+            seen.add(t.name)
+            code, message, plan = self.check_new_topic(image, t.name, t.num_partitions, t.replication_factor,
+                                                       list(t.assignments), configs)
+            result.error_code, result.error_message = code, message
+            if code == ErrorCode.NONE:
+                topic_records = self.new_topic(image, t.name, plan, configs)
+                result.topic_id = topic_records[0].topic_id
+                result.num_partitions, result.replication_factor = len(plan), len(plan[0])
+                if not req.validate_only:
+                    records += topic_records
+                    image = image.apply(topic_records)  # later topics in the same request see this one
+            else:
+                result.num_partitions = result.replication_factor = -1
+                result.topic_config_error_code = code if code == ErrorCode.INVALID_CONFIG else 0
+            results.append(result)
+        return records, R(topics=results)
+
+    def delete_topics(self, image: MetadataImage, req: Message, version: int) -> tuple[list[Message], Message]:
+        R = m.DeleteTopicsResponse
+        records, results = [], []
+        wanted = []  # (name or None, id or None)
+        if version >= 6:
+            wanted = [(t.name, t.topic_id) for t in req.topics]
+        else:
+            wanted = [(n, None) for n in req.topic_names]
+        for name, topic_id in wanted:
+            result = R.DeletableTopicResult(name=name, topic_id=topic_id or Uuid())
+            topic = None
+            if topic_id and topic_id != Uuid():
+                topic = image.topics_by_id.get(topic_id)
+                if topic is None:
+                    result.error_code, result.error_message = ErrorCode.UNKNOWN_TOPIC_ID, "Topic id not found."
+            elif name is not None:
+                topic = image.topics.get(name)
+                if topic is None:
+                    result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    result.error_message = "This server does not host this topic-partition."
+            else:
+                result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, "Neither topic name nor id was given."
+            if topic is not None:
+                result.name, result.topic_id = topic.name, topic.topic_id
+                if not any(r.topic_id == topic.topic_id for r in records):
+                    records.append(m.RemoveTopicRecord(topic_id=topic.topic_id))
+            results.append(result)
+        return records, R(responses=results)
+
+    def create_partitions(self, image: MetadataImage, req: Message) -> tuple[list[Message], Message]:
+        R = m.CreatePartitionsResponse
+        records, results = [], []
+        live = {b.node_id for b in image.live_brokers()}
+        for t in req.topics:
+            result = R.CreatePartitionsTopicResult(name=t.name)
+            results.append(result)
+            topic = image.topics.get(t.name)
+            if topic is None:
+                result.error_code, result.error_message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The topic does not exist."
+                continue
+            current = len(topic.partitions)
+            rf = len(next(iter(topic.partitions.values())).replicas)
+            if t.count < current:
+                result.error_code = ErrorCode.INVALID_PARTITIONS
+                result.error_message = f"The topic {t.name} currently has {current} partition(s); {t.count} would not be an increase."
+                continue
+            if t.count == current:
+                result.error_code = ErrorCode.INVALID_PARTITIONS
+                result.error_message = f"Topic already has {current} partition(s)."
+                continue
+            new = t.count - current
+            if t.assignments is not None:
+                if len(t.assignments) != new:
+                    result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
+                    result.error_message = f"Attempted to add {new} additional partition(s), but only {len(t.assignments)} assignment(s) were specified."
+                    continue
+                plan = [list(a.broker_ids) for a in t.assignments]
+                bad = next((b for p in plan for b in p if b not in image.brokers), None)
+                if bad is not None or any(len(p) != rf or len(set(p)) != len(p) for p in plan):
+                    result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
+                    result.error_message = "The manual partition assignment is invalid."
+                    continue
+            else:
+                if rf > len(live):
+                    result.error_code = ErrorCode.INVALID_REPLICATION_FACTOR
+                    result.error_message = f"Unable to replicate the partition {rf} time(s): only {len(live)} broker(s) are registered."
+                    continue
+                plan = self.place_replicas(image, new, rf, current)
+            if not req.validate_only:
+                records += [self._partition(image, topic.topic_id, current + i, replicas) for i, replicas in enumerate(plan)]
+        return records, R(results=results)
+
+    # -- configs ----------------------------------------------------------------------------
+
+    def _check_config(self, image: MetadataImage, rtype: int, rname: str, key: str, value: str | None) -> str | None:
+        if rtype == TOPIC_RESOURCE:
+            if rname not in image.topics:
+                return None  # answered as UNKNOWN_TOPIC_OR_PARTITION by the caller
+            if key not in TOPIC_CONFIGS:
+                return f"Unknown topic config name: {key}"
+            if value is not None:
+                try:
+                    LogConfig.from_dict({key: value})
+                except InvalidConfigError as e:
+                    return e.message
+            return None
+        if key not in self.defaults.dynamic_broker_keys:
+            return f"Cannot update these configs dynamically: Set({key})"
+        if value is not None and self.defaults.broker_key_check:
+            return self.defaults.broker_key_check(key, value)
+        return None
+
+    def _resource_error(self, image: MetadataImage, rtype: int, rname: str, node_id: int) -> tuple[ErrorCode, str] | None:
+        if rtype == TOPIC_RESOURCE:
+            if rname not in image.topics:
+                return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{rname}' does not exist."
+        elif rtype == BROKER_RESOURCE:
+            if rname not in ("", str(node_id)) and not (rname.isdigit() and int(rname) in image.brokers):
+                return ErrorCode.INVALID_REQUEST, f"Unexpected broker id {rname}"
+        else:
+            return ErrorCode.INVALID_REQUEST, f"Unsupported resource type {rtype}"
+        return None
+
+    def alter_configs(self, image: MetadataImage, req: Message, node_id: int) -> tuple[list[Message], Message]:
+        """AlterConfigs: replaces the whole set of a resource's overrides."""
+        R = m.AlterConfigsResponse
+        records, results = [], []
+        for res in req.resources:
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            results.append(result)
+            err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
+            if err:
+                result.error_code, result.error_message = err
+                continue
+            new = {c.name: c.value for c in res.configs}
+            problem = next((p for k, v in new.items() if (p := self._check_config(image, res.resource_type, res.resource_name, k, v))), None)
+            if problem:
+                result.error_code, result.error_message = self._config_error(problem), problem
+                continue
+            old = image.configs.get((res.resource_type, res.resource_name), {})
+            if not req.validate_only:
+                for key in old:
+                    if key not in new:
+                        records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name, name=key, value=None))
+                for key, value in new.items():
+                    records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name, name=key, value=value))
+        return records, R(responses=results)
+
+    @staticmethod
+    def _config_error(problem: str) -> ErrorCode:
+        return ErrorCode.INVALID_REQUEST if problem.startswith("Cannot update") else ErrorCode.INVALID_CONFIG
+
+    def incremental_alter_configs(self, image: MetadataImage, req: Message, node_id: int) -> tuple[list[Message], Message]:
+        R = m.IncrementalAlterConfigsResponse
+        records, results = [], []
+        for res in req.resources:
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            results.append(result)
+            err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
+            if err:
+                result.error_code, result.error_message = err
+                continue
+            current = dict(image.configs.get((res.resource_type, res.resource_name), {}))
+            changes: dict[str, str | None] = {}
+            problem = None
+            for c in res.configs:
+                key = c.name
+                if c.config_operation == SET:
+                    changes[key] = c.value
+                elif c.config_operation == DELETE:
+                    changes[key] = None
+                elif c.config_operation in (APPEND, SUBTRACT):
+                    spec = TOPIC_CONFIGS.get(key) if res.resource_type == TOPIC_RESOURCE else None
+                    if spec is None or spec.type != "LIST":
+                        problem = f"Config {key} does not support the APPEND or SUBTRACT operation (it is not a list)."
+                        break
+                    base = changes.get(key, current.get(key))
+                    items = [x for x in (base.split(",") if base else ",".join(spec.default).split(",")) if x]
+                    extra = [x.strip() for x in (c.value or "").split(",") if x.strip()]
+                    if c.config_operation == APPEND:
+                        items += [x for x in extra if x not in items]
+                    else:
+                        items = [x for x in items if x not in extra]
+                    changes[key] = ",".join(items)
+                else:
+                    problem = f"Unknown config operation {c.config_operation}"
+                    break
+                problem = self._check_config(image, res.resource_type, res.resource_name, key, changes[key])
+                if problem:
+                    break
+            if problem:
+                result.error_code, result.error_message = self._config_error(problem), problem
+                continue
+            if not req.validate_only:
+                for key, value in changes.items():
+                    if value is None and key not in current:
+                        continue
+                    records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name, name=key, value=value))
+        return records, R(responses=results)
+
+    # -- brokers and bootstrap --------------------------------------------------------------
+
+    def bootstrap(self) -> list[Message]:
+        """Records a new cluster's log starts with."""
+        return [m.FeatureLevelRecord(name="metadata.version", feature_level=METADATA_VERSION)]
+
+    def register_broker(self, node_id: int, epoch: int, incarnation_id: Uuid, endpoints: list[tuple[str, str, int, str]],
+                        rack: str | None) -> list[Message]:
+        """A broker registration that leaves it unfenced (a single node has nothing to catch up on)."""
+        R = m.RegisterBrokerRecord
+        return [
+            R(broker_id=node_id, incarnation_id=incarnation_id, broker_epoch=epoch, rack=rack, fenced=False,
+              end_points=[R.BrokerEndpoint(name=n, host=h, port=p, security_protocol=SECURITY_PROTOCOLS[sp])
+                          for n, h, p, sp in endpoints],
+              features=[R.BrokerFeature(name="metadata.version", min_supported_version=1,
+                                        max_supported_version=METADATA_VERSION)]),
+        ]

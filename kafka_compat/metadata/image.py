@@ -1,0 +1,217 @@
+"""The cluster's metadata as an immutable image, built by applying metadata records in log order.
+
+Handlers read the current `MetadataImage`; nothing mutates one. `image.apply(records, offset)`
+returns a new image that shares every unchanged topic and broker with the old one, so applying a
+record costs in proportion to what it changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping
+
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.primitives import Message, Uuid
+
+# ConfigResource types, as Kafka numbers them.
+TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4
+SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
+NO_LEADER = -1
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionImage:
+    partition: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int
+    partition_epoch: int
+    eligible_leader_replicas: tuple[int, ...] = ()
+    last_known_elr: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicImage:
+    name: str
+    topic_id: Uuid
+    partitions: Mapping[int, PartitionImage]
+
+    @property
+    def internal(self) -> bool:
+        return self.name in ("__consumer_offsets", "__transaction_state")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    listener: str
+    host: str
+    port: int
+    security_protocol: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerImage:
+    node_id: int
+    epoch: int
+    incarnation_id: Uuid
+    endpoints: tuple[Endpoint, ...]
+    rack: str | None
+    fenced: bool
+    in_controlled_shutdown: bool = False
+
+    def endpoint(self, listener: str) -> Endpoint | None:
+        for e in self.endpoints:
+            if e.listener == listener:
+                return e
+        return None
+
+
+@dataclass(frozen=True)
+class MetadataImage:
+    cluster_id: str
+    offset: int = -1  # of the last record applied
+    topics: Mapping[str, TopicImage] = field(default_factory=dict)
+    topics_by_id: Mapping[Uuid, TopicImage] = field(default_factory=dict)
+    brokers: Mapping[int, BrokerImage] = field(default_factory=dict)
+    configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=dict)
+    features: Mapping[str, int] = field(default_factory=dict)
+    next_producer_id: int = 0
+
+    def topic_configs(self, topic: str) -> Mapping[str, str]:
+        return self.configs.get((TOPIC_RESOURCE, topic), {})
+
+    def live_brokers(self) -> list[BrokerImage]:
+        return [b for b in self.brokers.values() if not b.fenced]
+
+    def apply(self, records: Iterable[Message], offset: int | None = None) -> "MetadataImage":
+        """A new image with `records` applied in order (the last at `offset`)."""
+        delta = _Delta(self)
+        for record in records:
+            delta.apply(record)
+        return delta.image(self.offset if offset is None else offset)
+
+
+class _Delta:
+    """Copy-on-write changes on top of an image; `image()` freezes them into a new one."""
+
+    def __init__(self, base: MetadataImage):
+        self.base = base
+        self.topics: dict[str, TopicImage] | None = None
+        self.by_id: dict[Uuid, TopicImage] | None = None
+        self.brokers: dict[int, BrokerImage] | None = None
+        self.configs: dict | None = None
+        self.features: dict | None = None
+        self.next_producer_id = base.next_producer_id
+
+    def _topics(self) -> tuple[dict, dict]:
+        if self.topics is None:
+            self.topics, self.by_id = dict(self.base.topics), dict(self.base.topics_by_id)
+        return self.topics, self.by_id
+
+    def _brokers(self) -> dict:
+        if self.brokers is None:
+            self.brokers = dict(self.base.brokers)
+        return self.brokers
+
+    def _put_topic(self, topic: TopicImage) -> None:
+        topics, by_id = self._topics()
+        topics[topic.name] = topic
+        by_id[topic.topic_id] = topic
+
+    def apply(self, r: Message) -> None:
+        kind = type(r)
+        if kind is m.TopicRecord:
+            self._put_topic(TopicImage(r.name, r.topic_id, {}))
+        elif kind is m.PartitionRecord:
+            topics, by_id = self._topics()
+            topic = by_id[r.topic_id]
+            parts = dict(topic.partitions)
+            parts[r.partition_id] = PartitionImage(r.partition_id, tuple(r.replicas), tuple(r.isr), r.leader,
+                                                   r.leader_epoch, r.partition_epoch,
+                                                   tuple(r.eligible_leader_replicas or ()), tuple(r.last_known_elr or ()))
+            self._put_topic(replace(topic, partitions=parts))
+        elif kind is m.PartitionChangeRecord:
+            topics, by_id = self._topics()
+            topic = by_id[r.topic_id]
+            old = topic.partitions[r.partition_id]
+            new = old
+            if r.isr is not None:
+                new = replace(new, isr=tuple(r.isr))
+            if r.replicas is not None:
+                new = replace(new, replicas=tuple(r.replicas))
+            if r.leader != -2:  # -2: leader unchanged; a new leader (or none) starts a new epoch
+                new = replace(new, leader=r.leader, leader_epoch=old.leader_epoch + 1)
+            if r.eligible_leader_replicas is not None:
+                new = replace(new, eligible_leader_replicas=tuple(r.eligible_leader_replicas))
+            if r.last_known_elr is not None:
+                new = replace(new, last_known_elr=tuple(r.last_known_elr))
+            new = replace(new, partition_epoch=old.partition_epoch + 1)
+            parts = dict(topic.partitions)
+            parts[r.partition_id] = new
+            self._put_topic(replace(topic, partitions=parts))
+        elif kind is m.RemoveTopicRecord:
+            topics, by_id = self._topics()
+            topic = by_id.pop(r.topic_id, None)
+            if topic is not None:
+                topics.pop(topic.name, None)
+                if self.configs is None:
+                    self.configs = dict(self.base.configs)
+                self.configs.pop((TOPIC_RESOURCE, topic.name), None)
+        elif kind is m.ConfigRecord:
+            if self.configs is None:
+                self.configs = dict(self.base.configs)
+            key = (r.resource_type, r.resource_name)
+            entries = dict(self.configs.get(key, {}))
+            if r.value is None:
+                entries.pop(r.name, None)
+            else:
+                entries[r.name] = r.value
+            if entries:
+                self.configs[key] = entries
+            else:
+                self.configs.pop(key, None)
+        elif kind is m.RegisterBrokerRecord:
+            endpoints = tuple(Endpoint(e.name, e.host, e.port, e.security_protocol) for e in r.end_points)
+            self._brokers()[r.broker_id] = BrokerImage(r.broker_id, r.broker_epoch, r.incarnation_id, endpoints,
+                                                       r.rack, r.fenced, r.in_controlled_shutdown)
+        elif kind is m.UnregisterBrokerRecord:
+            self._brokers().pop(r.broker_id, None)
+        elif kind in (m.FenceBrokerRecord, m.UnfenceBrokerRecord):
+            brokers = self._brokers()
+            if r.id in brokers:
+                brokers[r.id] = replace(brokers[r.id], fenced=kind is m.FenceBrokerRecord)
+        elif kind is m.BrokerRegistrationChangeRecord:
+            brokers = self._brokers()
+            b = brokers.get(r.broker_id)
+            if b is not None:
+                if r.fenced:  # 1 fence, -1 unfence, 0 no change
+                    b = replace(b, fenced=r.fenced == 1)
+                if r.in_controlled_shutdown:
+                    b = replace(b, in_controlled_shutdown=True)
+                brokers[r.broker_id] = b
+        elif kind is m.FeatureLevelRecord:
+            if self.features is None:
+                self.features = dict(self.base.features)
+            if r.feature_level == 0:
+                self.features.pop(r.name, None)
+            else:
+                self.features[r.name] = r.feature_level
+        elif kind is m.ProducerIdsRecord:
+            self.next_producer_id = max(self.next_producer_id, r.next_producer_id)
+        # Other record types (ACLs, SCRAM, quotas, delegation tokens, NoOp) carry nothing
+        # this broker uses yet; they stay in the log for when it does.
+
+    def image(self, offset: int) -> MetadataImage:
+        b = self.base
+        return MetadataImage(
+            cluster_id=b.cluster_id,
+            offset=offset,
+            topics=b.topics if self.topics is None else self.topics,
+            topics_by_id=b.topics_by_id if self.by_id is None else self.by_id,
+            brokers=b.brokers if self.brokers is None else self.brokers,
+            configs=b.configs if self.configs is None else self.configs,
+            features=b.features if self.features is None else self.features,
+            next_producer_id=self.next_producer_id,
+        )

@@ -1,0 +1,32 @@
+"""Metadata records as KRaft frames them in `__cluster_metadata` record values.
+
+A value is: frame version (unsigned varint, 1), record type (the record schema's apiKey, unsigned
+varint), record version (unsigned varint), then the record at that version. Keys are null.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.protocol import messages
+from kafka_compat.protocol.primitives import DecodeError, Message, read_uvarint, uvarint
+
+FRAME_VERSION = 1
+
+
+def encode_record(record: Message, version: int | None = None) -> bytes:
+    """Frame a metadata record (at its latest version unless told otherwise)."""
+    if version is None:
+        version = record.VALID_VERSIONS[1]
+    return uvarint(FRAME_VERSION) + uvarint(record.API_KEY) + uvarint(version) + record.encode(version)
+
+
+def decode_record(value: bytes) -> tuple[Message, int]:
+    """(record, version) from a framed value; DecodeError for an unknown frame or type."""
+    value = bytes(value)
+    frame, p = read_uvarint(value, 0)
+    if frame != FRAME_VERSION:
+        raise DecodeError(f"metadata record frame version {frame} (only {FRAME_VERSION} is known)", 0)
+    kind, p = read_uvarint(value, p)
+    version, p = read_uvarint(value, p)
+    if kind not in messages.METADATA_RECORDS:
+        raise DecodeError(f"unknown metadata record type {kind}", 0)
+    return messages.metadata_record_class(kind).decode(value, version, p), version

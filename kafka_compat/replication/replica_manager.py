@@ -1,0 +1,101 @@
+"""The partitions this broker hosts, kept in step with the metadata image.
+
+`apply_image` runs after every metadata change: it opens logs for new replicas, applies leadership
+and ISR changes, pushes config changes into the logs and deletes the logs of removed topics.
+Handlers find partitions here and wait in its purgatory.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Mapping
+
+import structlog
+
+from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage, TopicImage
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.replication.partition import Partition
+from kafka_compat.replication.purgatory import Purgatory
+from kafka_compat.storage.config import LogConfig
+from kafka_compat.storage.log_manager import LogManager
+
+log = structlog.get_logger("kafka_compat.replication")
+
+
+class ReplicaManager:
+    def __init__(self, node_id: int, logs: LogManager, broker_defaults: Callable[[MetadataImage], LogConfig]):
+        self.node_id = node_id
+        self.logs = logs
+        self.broker_defaults = broker_defaults  # static + dynamic broker-wide topic defaults
+        self.partitions: dict[tuple[str, int], Partition] = {}
+        self.purgatory = Purgatory()
+        self._topic_ids: dict[str, object] = {}
+
+    def __iter__(self) -> Iterator[Partition]:
+        return iter(self.partitions.values())
+
+    def get(self, topic: str, index: int) -> Partition:
+        """The partition, or KafkaError UNKNOWN_TOPIC_OR_PARTITION if this broker has no replica."""
+        p = self.partitions.get((topic, index))
+        if p is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return p
+
+    def leader(self, topic: str, index: int, current_leader_epoch: int = -1) -> Partition:
+        p = self.get(topic, index)
+        p.check_leader(current_leader_epoch)
+        return p
+
+    def log_config(self, image: MetadataImage, topic: str) -> LogConfig:
+        return self.broker_defaults(image).with_overrides(image.topic_configs(topic))
+
+    def _changed(self, partition: Partition) -> None:
+        self.purgatory.notify(partition.key)
+
+    def apply_image(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """Make local replicas match the image (called after each metadata change, and at start)."""
+        defaults_changed = old is None or old.configs.get((BROKER_RESOURCE, "")) != new.configs.get((BROKER_RESOURCE, "")) \
+            or old.configs.get((BROKER_RESOURCE, str(self.node_id))) != new.configs.get((BROKER_RESOURCE, str(self.node_id)))
+        for name, topic in new.topics.items():
+            before = old.topics.get(name) if old is not None else None
+            if before is not None and before.topic_id != topic.topic_id:
+                self._drop_topic(before)  # deleted and created again under the same name
+                before = None
+            if before is topic and not defaults_changed:
+                continue
+            config = None
+            for index, state in topic.partitions.items():
+                if self.node_id not in state.replicas:
+                    if (name, index) in self.partitions:
+                        self._drop(name, index)
+                    continue
+                p = self.partitions.get((name, index))
+                if p is None:
+                    config = config or self.log_config(new, name)
+                    p = Partition(name, index, topic.topic_id, self.logs.create(name, index, config),
+                                  self.node_id, self._changed)
+                    self.partitions[(name, index)] = p
+                    log.info("replica_created", topic=name, partition=index, leader=state.leader,
+                             leader_epoch=state.leader_epoch)
+                p.update(state)
+            if before is not None and (defaults_changed or old.topic_configs(name) != new.topic_configs(name)):
+                config = config or self.log_config(new, name)
+                for index in topic.partitions:
+                    p = self.partitions.get((name, index))
+                    if p is not None:
+                        p.log.update_config(config)
+        if old is not None:
+            for name, topic in old.topics.items():
+                current = new.topics.get(name)
+                if current is None or current.topic_id != topic.topic_id:
+                    self._drop_topic(topic)
+
+    def _drop_topic(self, topic: TopicImage) -> None:
+        for index in topic.partitions:
+            if (topic.name, index) in self.partitions:
+                self._drop(topic.name, index)
+
+    def _drop(self, name: str, index: int) -> None:
+        p = self.partitions.pop((name, index))
+        self.logs.delete(name, index)
+        self.purgatory.notify(p.key)  # parked fetches re-check and see the partition gone
+        log.info("replica_deleted", topic=name, partition=index)

@@ -1,0 +1,373 @@
+"""Broker configuration with Kafka's keys: a server.properties file, KAFKA_* variables, overrides.
+
+Precedence, lowest first: the defaults below, the properties file, `KAFKA_*` environment variables
+(mapped as Kafka's container images map them: strip the prefix, lower-case, `___` -> `-`,
+`__` -> `_`, `_` -> `.`), then `--override key=value`. Every key is checked: an unknown key or a
+bad value is a `ConfigError` naming it, raised before anything starts. Keys Kafka knows that this
+broker does not act on are accepted (a user's existing server.properties works) and reported as
+unused.
+
+Defaults are Kafka's, except where Kafka has none or assumes a multi-node cluster: a node started
+with nothing configured is a single combined broker+controller (node.id 1, listening on
+127.0.0.1:9092) whose internal topics have replication factor 1.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from kafka_compat.storage import config as storage_config
+from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, STRING, TOPIC_CONFIGS
+from kafka_compat.storage.errors import InvalidConfigError
+
+
+class ConfigError(Exception):
+    """A configuration problem, as one line naming the key."""
+
+
+@dataclass(frozen=True)
+class BrokerKey:
+    name: str
+    type: str
+    default: Any
+    check: Callable[[Any], str | None] | None = None
+    dynamic: bool = False  # settable at run time through AlterConfigs (Kafka: cluster-wide or per broker)
+    used: bool = True
+
+
+def _at_least(n):
+    return lambda v: None if v >= n else f"must be at least {n}"
+
+
+def _between(lo, hi):
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+
+def _one_of(*allowed):
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+
+def _roles(v):
+    bad = [r for r in v if r not in ("broker", "controller")]
+    if bad or not v:
+        return "must be a list of broker and/or controller"
+    return None
+
+
+_KEYS = [
+    BrokerKey("node.id", INT, 1, _at_least(0)),
+    BrokerKey("broker.id", INT, -1),
+    BrokerKey("process.roles", LIST, ["broker", "controller"], _roles),
+    BrokerKey("listeners", LIST, ["PLAINTEXT://127.0.0.1:9092"]),
+    BrokerKey("advertised.listeners", LIST, []),
+    BrokerKey("listener.security.protocol.map", LIST,
+              ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"]),
+    BrokerKey("inter.broker.listener.name", STRING, None),
+    BrokerKey("controller.listener.names", LIST, ["CONTROLLER"]),
+    BrokerKey("controller.quorum.voters", LIST, []),
+    BrokerKey("controller.quorum.bootstrap.servers", LIST, []),
+    BrokerKey("controller.quorum.election.timeout.ms", INT, 1000, _at_least(1)),
+    BrokerKey("controller.quorum.fetch.timeout.ms", INT, 2000, _at_least(1)),
+    BrokerKey("controller.quorum.election.backoff.max.ms", INT, 1000, _at_least(1)),
+    BrokerKey("controller.quorum.request.timeout.ms", INT, 2000, _at_least(1)),
+    BrokerKey("broker.heartbeat.interval.ms", INT, 2000, _at_least(1)),
+    BrokerKey("broker.session.timeout.ms", INT, 9000, _at_least(1)),
+    BrokerKey("broker.rack", STRING, None),
+    BrokerKey("log.dirs", LIST, []),
+    BrokerKey("log.dir", STRING, "/tmp/kafka-logs"),
+    BrokerKey("metadata.log.dir", STRING, None),
+    BrokerKey("num.partitions", INT, 1, _at_least(1), dynamic=True),
+    BrokerKey("default.replication.factor", INT, 1, _at_least(1)),
+    BrokerKey("auto.create.topics.enable", BOOLEAN, True),
+    BrokerKey("delete.topic.enable", BOOLEAN, True),
+    BrokerKey("message.max.bytes", INT, 1048588, _at_least(0), dynamic=True),
+    BrokerKey("socket.request.max.bytes", INT, 104857600, _at_least(1)),
+    BrokerKey("connections.max.idle.ms", LONG, 600000, _at_least(-1)),
+    BrokerKey("queued.max.requests", INT, 500, _at_least(1)),
+    BrokerKey("fetch.max.bytes", INT, 57671680, _at_least(1024)),
+    BrokerKey("max.incremental.fetch.session.cache.slots", INT, 1000, _at_least(0)),
+    BrokerKey("log.retention.check.interval.ms", LONG, 300000, _at_least(1)),
+    BrokerKey("log.flush.scheduler.interval.ms", LONG, LONG_MAX, _at_least(0)),
+    BrokerKey("log.flush.offset.checkpoint.interval.ms", INT, 60000, _at_least(0)),
+    BrokerKey("log.cleaner.enable", BOOLEAN, True),
+    BrokerKey("log.cleaner.backoff.ms", LONG, 15000, _at_least(0)),
+    BrokerKey("log.fsync.on.append", BOOLEAN, False),  # not Kafka's: fsync every append before acking
+    BrokerKey("log.retention.hours", INT, 168, _at_least(-1), dynamic=True),
+    BrokerKey("log.retention.minutes", INT, None, dynamic=True),
+    BrokerKey("log.roll.hours", INT, 168, _at_least(1), dynamic=True),
+    BrokerKey("min.insync.replicas", INT, 1, _at_least(1), dynamic=True),
+    BrokerKey("offsets.topic.num.partitions", INT, 50, _at_least(1)),
+    BrokerKey("offsets.topic.replication.factor", INT, 1, _at_least(1)),
+    BrokerKey("offsets.topic.segment.bytes", INT, 104857600, _at_least(1)),
+    BrokerKey("offsets.retention.minutes", INT, 10080, _at_least(1)),
+    BrokerKey("offsets.retention.check.interval.ms", LONG, 600000, _at_least(1)),
+    BrokerKey("offsets.load.buffer.size", INT, 5242880, _at_least(1)),
+    BrokerKey("offset.metadata.max.bytes", INT, 4096),
+    BrokerKey("offsets.commit.timeout.ms", INT, 5000, _at_least(1)),
+    BrokerKey("group.initial.rebalance.delay.ms", INT, 3000, _at_least(0)),
+    BrokerKey("group.min.session.timeout.ms", INT, 6000),
+    BrokerKey("group.max.session.timeout.ms", INT, 1800000),
+    BrokerKey("group.max.size", INT, INT_MAX, _at_least(1)),
+    BrokerKey("group.coordinator.rebalance.protocols", LIST, ["classic", "consumer"]),
+    BrokerKey("group.consumer.session.timeout.ms", INT, 45000, _at_least(1)),
+    BrokerKey("group.consumer.heartbeat.interval.ms", INT, 5000, _at_least(1)),
+    BrokerKey("group.consumer.assignors", LIST, ["uniform", "range"]),
+    BrokerKey("group.consumer.max.size", INT, INT_MAX, _at_least(1)),
+    BrokerKey("transaction.state.log.replication.factor", INT, 1, _at_least(1)),
+    BrokerKey("transaction.state.log.min.isr", INT, 1, _at_least(1)),
+    BrokerKey("transaction.state.log.num.partitions", INT, 50, _at_least(1)),
+    BrokerKey("replica.lag.time.max.ms", LONG, 30000, _at_least(0)),
+    BrokerKey("replica.fetch.max.bytes", INT, 1048576, _at_least(0)),
+    BrokerKey("replica.fetch.wait.max.ms", INT, 500, _at_least(0)),
+    BrokerKey("unclean.leader.election.enable", BOOLEAN, False, dynamic=True),
+    BrokerKey("auto.leader.rebalance.enable", BOOLEAN, True),
+]
+
+# Broker-wide defaults of topic configs (log.segment.bytes ...): same type and default as the
+# topic key they stand for, unless listed above.
+_BY_NAME: dict[str, BrokerKey] = {k.name: k for k in _KEYS}
+for _t in TOPIC_CONFIGS.values():
+    if _t.broker_key and _t.broker_key not in _BY_NAME:
+        _BY_NAME[_t.broker_key] = BrokerKey(_t.broker_key, _t.type, _t.default, _t.check, dynamic=True)
+BROKER_CONFIGS: dict[str, BrokerKey] = _BY_NAME
+
+# Keys Kafka's broker knows that this broker accepts and does not act on (yet).
+KNOWN_UNUSED = frozenset("""
+alter.config.policy.class.name alter.log.dirs.replication.quota.window.num
+alter.log.dirs.replication.quota.window.size.seconds authorizer.class.name background.threads
+broker.id.generation.enable client.quota.callback.class compression.gzip.level
+connection.failed.authentication.delay.ms connections.max.reauth.ms control.plane.listener.name
+controlled.shutdown.enable controlled.shutdown.max.retries controlled.shutdown.retry.backoff.ms
+controller.quota.window.num controller.quota.window.size.seconds controller.socket.timeout.ms
+create.topic.policy.class.name delegation.token.expiry.check.interval.ms
+delegation.token.expiry.time.ms delegation.token.max.lifetime.ms delegation.token.secret.key
+fetch.purgatory.purge.interval.requests group.coordinator.new.enable group.coordinator.threads
+initial.broker.registration.timeout.ms leader.imbalance.check.interval.seconds
+leader.imbalance.per.broker.percentage log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor
+log.cleaner.io.buffer.size log.cleaner.io.max.bytes.per.second log.cleaner.threads
+log.dir.failure.timeout.ms log.initial.task.delay.ms log.message.downconversion.enable
+log.message.format.version log.recovery.per.partition log.roll.jitter.hours
+max.connection.creation.rate max.connections max.connections.per.ip max.connections.per.ip.overrides
+metadata.log.max.record.bytes.between.snapshots metadata.log.max.snapshot.interval.ms
+metadata.log.segment.bytes metadata.log.segment.ms metadata.max.idle.interval.ms
+metadata.max.retention.bytes metadata.max.retention.ms metric.reporters metrics.num.samples
+metrics.recording.level metrics.sample.window.ms num.io.threads num.network.threads
+num.recovery.threads.per.data.dir num.replica.alter.log.dirs.threads num.replica.fetchers
+offsets.commit.required.acks principal.builder.class producer.id.expiration.check.interval.ms
+producer.id.expiration.ms producer.purgatory.purge.interval.requests queued.max.request.bytes
+quota.window.num quota.window.size.seconds remote.log.storage.system.enable replica.fetch.backoff.ms
+replica.fetch.min.bytes replica.fetch.response.max.bytes replica.high.watermark.checkpoint.interval.ms
+replica.selector.class replica.socket.receive.buffer.bytes replica.socket.timeout.ms
+replication.quota.window.num replication.quota.window.size.seconds request.timeout.ms
+reserved.broker.max.id sasl.enabled.mechanisms sasl.mechanism.controller.protocol
+sasl.mechanism.inter.broker.protocol security.inter.broker.protocol socket.connection.setup.timeout.max.ms
+socket.connection.setup.timeout.ms socket.listen.backlog.size socket.receive.buffer.bytes
+socket.send.buffer.bytes super.users transaction.abort.timed.out.transaction.cleanup.interval.ms
+transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interval.ms
+transaction.state.log.load.buffer.size transaction.state.log.segment.bytes
+transactional.id.expiration.ms zookeeper.connect
+""".split())
+# Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL).
+KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.", "remote.log.")
+
+
+def env_key(var: str) -> str | None:
+    """`KAFKA_LOG_DIRS` -> `log.dirs` (the mapping Kafka's container images use)."""
+    if not var.startswith("KAFKA_"):
+        return None
+    name = var[len("KAFKA_"):]
+    return name.lower().replace("___", "-").replace("__", "\0").replace("_", ".").replace("\0", "_")
+
+
+# Variables of Kafka's images that are not configs.
+_NOT_CONFIG_ENV = {"KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_LOG4J_OPTS",
+                   "KAFKA_JMX_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_DEBUG", "KAFKA_VERSION", "KAFKA_HOME"}
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """Java-style properties: `key=value` or `key: value`, `#`/`!` comments, `\\` continuations."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    pending = ""
+    for raw in lines:
+        line = pending + raw.strip()
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if sep < 0:
+            raise ConfigError(f"{path}: line '{raw.strip()}' is not key=value")
+        out[line[:sep].strip()] = line[sep + 1:].strip()
+    return out
+
+
+def parse_value(key: BrokerKey, text: str) -> Any:
+    """Parse a string value by the key's type; ConfigError naming the key when it does not fit."""
+    try:
+        return storage_config.parse_value(key, text)
+    except InvalidConfigError as e:
+        raise ConfigError(e.message) from None
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    host: str
+    port: int
+    security_protocol: str
+
+    @property
+    def bind_host(self) -> str:
+        return self.host or "0.0.0.0"
+
+
+def parse_listeners(entries: Iterable[str], key: str) -> list[tuple[str, str, int]]:
+    out = []
+    for e in entries:
+        if "://" not in e:
+            raise ConfigError(f"invalid value '{e}' for {key}: expected NAME://host:port")
+        name, rest = e.split("://", 1)
+        host, _, port = rest.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        try:
+            port_n = int(port)
+            if not 0 <= port_n <= 65535:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"invalid value '{e}' for {key}: bad port '{port}'") from None
+        if not name or not name.replace("_", "").isalnum():
+            raise ConfigError(f"invalid value '{e}' for {key}: bad listener name '{name}'")
+        out.append((name.upper(), host, port_n))
+    names = [n for n, _, _ in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"invalid value for {key}: each listener name may appear once")
+    return out
+
+
+@dataclass
+class BrokerConfig:
+    """Parsed static broker configuration; `config[key]` gives the typed value."""
+
+    values: dict[str, Any]
+    explicit: dict[str, str] = field(default_factory=dict)  # key -> the string that set it
+    unused: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def is_default(self, key: str) -> bool:
+        return key not in self.explicit
+
+    @property
+    def node_id(self) -> int:
+        return self.values["node.id"]
+
+    @property
+    def log_dirs(self) -> list[str]:
+        return self.values["log.dirs"] or [self.values["log.dir"]]
+
+    @property
+    def metadata_log_dir(self) -> str:
+        return self.values["metadata.log.dir"] or self.log_dirs[0]
+
+    @property
+    def roles(self) -> set[str]:
+        return set(self.values["process.roles"])
+
+    def security_protocols(self) -> dict[str, str]:
+        out = {}
+        for entry in self.values["listener.security.protocol.map"]:
+            name, _, proto = entry.partition(":")
+            out[name.strip().upper()] = proto.strip().upper()
+        for name in self.values["controller.listener.names"]:
+            out.setdefault(name.upper(), "PLAINTEXT")
+        return out
+
+    @property
+    def listeners(self) -> list[Listener]:
+        protos = self.security_protocols()
+        return [Listener(n, h, p, protos[n]) for n, h, p in parse_listeners(self.values["listeners"], "listeners")]
+
+    @property
+    def advertised_listeners(self) -> list[Listener]:
+        """What clients are told; defaults to the listeners (a wildcard host becomes 127.0.0.1)."""
+        entries = self.values["advertised.listeners"]
+        if not entries:
+            controllers = {n.upper() for n in self.values["controller.listener.names"]}
+            return [Listener(l.name, l.host if l.host not in ("", "0.0.0.0", "::") else "127.0.0.1", l.port,
+                             l.security_protocol) for l in self.listeners if l.name not in controllers]
+        protos = self.security_protocols()
+        return [Listener(n, h, p, protos.get(n, "PLAINTEXT")) for n, h, p in parse_listeners(entries, "advertised.listeners")]
+
+    @property
+    def broker_listener_names(self) -> list[str]:
+        controllers = {n.upper() for n in self.values["controller.listener.names"]}
+        return [l.name for l in self.listeners if l.name not in controllers]
+
+
+def load_config(properties: Path | None = None, env: Mapping[str, str] | None = None,
+                overrides: Iterable[str] = ()) -> BrokerConfig:
+    """Read, merge and check the configuration; raise ConfigError (one line) on any problem."""
+    raw: dict[str, str] = {}
+    if properties is not None:
+        raw.update(read_properties(properties))
+    for var, text in (os.environ if env is None else env).items():
+        key = env_key(var)
+        if key and var not in _NOT_CONFIG_ENV:
+            raw[key] = text
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not key=value")
+        raw[key.strip()] = text.strip()
+    values = {k.name: k.default for k in BROKER_CONFIGS.values()}
+    unused = []
+    for key, text in raw.items():
+        spec = BROKER_CONFIGS.get(key)
+        if spec is None:
+            if key in KNOWN_UNUSED or key.startswith(KNOWN_PREFIXES):
+                unused.append(key)
+                values[key] = text
+                continue
+            raise ConfigError(f"unknown config key '{key}'")
+        values[key] = parse_value(spec, text)
+    config = BrokerConfig(values, dict(raw), sorted(unused))
+    _check(config)
+    return config
+
+
+def _check(config: BrokerConfig) -> None:
+    """Checks that involve several keys."""
+    listeners = config.listeners
+    if not listeners:
+        raise ConfigError("listeners must name at least one listener")
+    names = {l.name for l in listeners}
+    protos = config.security_protocols()
+    for l in listeners:
+        if l.name not in protos:
+            raise ConfigError(f"listener {l.name} has no entry in listener.security.protocol.map")
+        if l.security_protocol != "PLAINTEXT":
+            raise ConfigError(f"listener {l.name}: security protocol {l.security_protocol} is not supported yet")
+    for l in config.advertised_listeners:
+        if l.name not in names:
+            raise ConfigError(f"advertised.listeners names {l.name}, which is not in listeners")
+    if "broker" in config.roles and not config.broker_listener_names:
+        raise ConfigError("a broker needs a listener that is not a controller listener")
+    broker_id = config["broker.id"]
+    if broker_id not in (-1, config.node_id) and "broker.id" in config.explicit and "node.id" in config.explicit:
+        raise ConfigError("broker.id and node.id differ; set only node.id")
+    if broker_id != -1 and "node.id" not in config.explicit:
+        config.values["node.id"] = broker_id

@@ -1,0 +1,128 @@
+"""DescribeConfigs (v0-v4), AlterConfigs (v0-v2), IncrementalAlterConfigs (v0-v1): topics and brokers.
+
+A value is reported with where it came from, as Kafka reports it: a topic override
+(TOPIC_CONFIG), a dynamic per-broker or cluster-wide broker config, server.properties
+(STATIC_BROKER_CONFIG) or the default; with `include_synonyms`, every level that sets it.
+Static broker configs are read-only; dynamic ones and all topic configs can be altered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.server.config import BROKER_CONFIGS
+from kafka_compat.server.handlers import RequestContext, handles
+from kafka_compat.storage.config import TOPIC_CONFIGS, format_value
+
+# ConfigSource and ConfigType codes of DescribeConfigs.
+TOPIC_CONFIG, DYNAMIC_BROKER, DYNAMIC_DEFAULT_BROKER, STATIC_BROKER, DEFAULT = 1, 2, 3, 4, 5
+TYPES = {"BOOLEAN": 1, "STRING": 2, "INT": 3, "SHORT": 4, "LONG": 5, "DOUBLE": 6, "LIST": 7, "CLASS": 8, "PASSWORD": 9}
+
+
+def _fmt(key, value: Any) -> str | None:
+    return None if value is None else format_value(key, value)
+
+
+def broker_levels(ctx: RequestContext, image: MetadataImage, key: str) -> list[tuple[str, str | None, int]]:
+    """(name, value, source) of a broker key at every level that sets it, highest first."""
+    broker = ctx.broker
+    spec = BROKER_CONFIGS[key]
+    out = []
+    per_node = image.configs.get((BROKER_RESOURCE, str(broker.node_id)), {})
+    cluster = image.configs.get((BROKER_RESOURCE, ""), {})
+    if key in per_node:
+        out.append((key, per_node[key], DYNAMIC_BROKER))
+    if key in cluster:
+        out.append((key, cluster[key], DYNAMIC_DEFAULT_BROKER))
+    if not broker.config.is_default(key):
+        out.append((key, _fmt(spec, broker.config[key]), STATIC_BROKER))
+    out.append((key, _fmt(spec, spec.default), DEFAULT))
+    return out
+
+
+def topic_levels(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str], key: str) -> list[tuple[str, str | None, int]]:
+    spec = TOPIC_CONFIGS[key]
+    out = []
+    if key in overrides:
+        out.append((key, overrides[key], TOPIC_CONFIG))
+    if spec.broker_key and spec.broker_key in BROKER_CONFIGS:
+        out += [lvl for lvl in broker_levels(ctx, image, spec.broker_key) if lvl[2] != DEFAULT]
+    out.append((key, _fmt(spec, spec.default), DEFAULT))
+    return out
+
+
+def topic_entries(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str], keys=None):
+    """[(name, value, source, synonyms)] for a topic's configs."""
+    out = []
+    for key in sorted(TOPIC_CONFIGS) if keys is None else keys:
+        if key not in TOPIC_CONFIGS:
+            continue
+        levels = topic_levels(ctx, image, overrides, key)
+        out.append((key, levels[0][1], levels[0][2], levels))
+    return out
+
+
+def _describe(ctx: RequestContext, req, image: MetadataImage, res):
+    R = m.DescribeConfigsResponse
+    v = ctx.api_version
+    result = R.DescribeConfigsResult(error_code=ErrorCode.NONE, resource_type=res.resource_type,
+                                     resource_name=res.resource_name, configs=[])
+    keys = res.configuration_keys
+    if res.resource_type == TOPIC_RESOURCE:
+        if res.resource_name not in image.topics:
+            result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            result.error_message = f"Topic {res.resource_name} does not exist."
+            return result
+        entries = [(k, val, src, lv, False, TOPIC_CONFIGS[k].type)
+                   for k, val, src, lv in topic_entries(ctx, image, dict(image.topic_configs(res.resource_name)), keys)]
+    elif res.resource_type == BROKER_RESOURCE:
+        if res.resource_name not in ("", str(ctx.broker.node_id)):
+            result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, f"Unexpected broker id {res.resource_name}"
+            return result
+        entries = []
+        for k in sorted(BROKER_CONFIGS) if keys is None else keys:
+            spec = BROKER_CONFIGS.get(k)
+            if spec is None:
+                continue
+            levels = broker_levels(ctx, image, k)
+            if res.resource_name == "":  # the cluster-wide default resource shows dynamic defaults only
+                levels = [lv for lv in levels if lv[2] == DYNAMIC_DEFAULT_BROKER]
+                if not levels:
+                    continue
+            entries.append((k, levels[0][1], levels[0][2], levels, not spec.dynamic, spec.type))
+    else:
+        result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}"
+        return result
+    for name, value, source, levels, read_only, kind in entries:
+        c = R.DescribeConfigsResourceResult(name=name, value=value, read_only=read_only, is_sensitive=False)
+        if v == 0:
+            c.is_default = source == DEFAULT
+        else:
+            c.config_source = source
+        if v >= 3:
+            c.config_type = TYPES.get(kind, 0)
+        if v >= 1 and req.include_synonyms:
+            c.synonyms = [R.DescribeConfigsSynonym(name=n, value=val, source=src) for n, val, src in levels]
+        result.configs.append(c)
+    return result
+
+
+@handles(m.ApiKey.DESCRIBE_CONFIGS, versions=(0, 4))
+async def describe_configs(ctx: RequestContext, req: m.DescribeConfigsRequest) -> m.DescribeConfigsResponse:
+    image = ctx.broker.metadata
+    return m.DescribeConfigsResponse(throttle_time_ms=0, results=[_describe(ctx, req, image, r) for r in req.resources])
+
+
+@handles(m.ApiKey.ALTER_CONFIGS, versions=(0, 2))
+async def alter_configs(ctx: RequestContext, req: m.AlterConfigsRequest) -> m.AlterConfigsResponse:
+    broker = ctx.broker
+    return await broker.controller_write(lambda image: broker.controller.alter_configs(image, req, broker.node_id))
+
+
+@handles(m.ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
+async def incremental_alter_configs(ctx: RequestContext, req: m.IncrementalAlterConfigsRequest) -> m.IncrementalAlterConfigsResponse:
+    broker = ctx.broker
+    return await broker.controller_write(lambda image: broker.controller.incremental_alter_configs(image, req, broker.node_id))

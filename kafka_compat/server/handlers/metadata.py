@@ -1,0 +1,106 @@
+"""Metadata (v0-v12): brokers on the caller's listener, topics by name or id, auto-creation.
+
+v0 asks for all topics with an empty list; v1+ with null. A topic that does not exist is created
+when the request allows it (v4+ `allow_auto_topic_creation`, always before) and the broker's
+`auto.create.topics.enable` is on; it is answered with its new metadata at once.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.metadata.controller import topic_name_problem
+from kafka_compat.metadata.image import MetadataImage, TopicImage
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.protocol.primitives import Uuid
+from kafka_compat.server.handlers import RequestContext, handles
+
+R = m.MetadataResponse
+NO_OPERATIONS = -2147483648
+# READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: allowed without an authorizer.
+TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
+CLUSTER_OPERATIONS = sum(1 << op for op in (4, 5, 7, 8, 9, 10, 11, 12))
+
+
+async def auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
+    """Create missing topics with the broker's defaults (as auto-creation does); return the image."""
+    broker = ctx.broker
+
+    def decide(image: MetadataImage):
+        records = []
+        for name in names:
+            if name in image.topics or topic_name_problem(name):
+                continue
+            code, _, plan = broker.controller.check_new_topic(image, name, -1, -1, [], {})
+            if code == ErrorCode.NONE:
+                new = broker.controller.new_topic(image, name, plan, {})
+                records += new
+                image = image.apply(new)
+        return records, None
+
+    await broker.controller_write(decide)
+    return broker.metadata
+
+
+def topic_metadata(ctx: RequestContext, image: MetadataImage, topic: TopicImage, include_ops: bool) -> R.MetadataResponseTopic:
+    parts = []
+    live = {b.node_id for b in image.live_brokers()}
+    for index in sorted(topic.partitions):
+        p = topic.partitions[index]
+        leader = p.leader if p.leader in live else -1
+        parts.append(R.MetadataResponsePartition(
+            error_code=ErrorCode.NONE if leader >= 0 else ErrorCode.LEADER_NOT_AVAILABLE,
+            partition_index=index, leader_id=leader, leader_epoch=p.leader_epoch,
+            replica_nodes=list(p.replicas), isr_nodes=list(p.isr),
+            offline_replicas=[r for r in p.replicas if r not in image.brokers]))
+    return R.MetadataResponseTopic(error_code=ErrorCode.NONE, name=topic.name, topic_id=topic.topic_id,
+                                   is_internal=topic.internal, partitions=parts,
+                                   topic_authorized_operations=TOPIC_OPERATIONS if include_ops else NO_OPERATIONS)
+
+
+def brokers_on(ctx: RequestContext, image: MetadataImage) -> list:
+    out = []
+    for b in sorted(image.live_brokers(), key=lambda b: b.node_id):
+        e = b.endpoint(ctx.listener)
+        if e is not None:
+            out.append(R.MetadataResponseBroker(node_id=b.node_id, host=e.host, port=e.port, rack=b.rack))
+    return out
+
+
+@handles(m.ApiKey.METADATA, versions=(0, 12))
+async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
+    v = ctx.api_version
+    broker = ctx.broker
+    image = broker.metadata
+    include_ops = v >= 8 and req.include_topic_authorized_operations
+    all_topics = req.topics is None or (v == 0 and not req.topics)
+    topics = []
+    if all_topics:
+        topics = [topic_metadata(ctx, image, t, include_ops) for t in sorted(image.topics.values(), key=lambda t: t.name)]
+    else:
+        allow_create = (v < 4 or req.allow_auto_topic_creation) and broker.config["auto.create.topics.enable"]
+        missing = [t.name for t in req.topics if t.name is not None and t.name not in image.topics
+                   and not (v >= 10 and t.topic_id != Uuid())]
+        if allow_create and missing:
+            image = await auto_create(ctx, missing)
+        for t in req.topics:
+            if v >= 10 and t.topic_id != Uuid() and t.name is None:
+                found = image.topics_by_id.get(t.topic_id)
+                if found is None:
+                    topics.append(R.MetadataResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None,
+                                                          topic_id=t.topic_id))
+                    continue
+            else:
+                found = image.topics.get(t.name)
+            if found is not None:
+                topics.append(topic_metadata(ctx, image, found, include_ops))
+                continue
+            problem = topic_name_problem(t.name or "")
+            code = ErrorCode.INVALID_TOPIC_EXCEPTION if problem else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            topics.append(R.MetadataResponseTopic(error_code=code, name=t.name, is_internal=False))
+    return R(
+        brokers=brokers_on(ctx, image),
+        cluster_id=image.cluster_id,
+        controller_id=broker.node_id,  # KRaft brokers name a live broker; clients send admin requests there
+        topics=topics,
+        cluster_authorized_operations=CLUSTER_OPERATIONS if (8 <= v <= 10 and req.include_cluster_authorized_operations) else NO_OPERATIONS,
+    )

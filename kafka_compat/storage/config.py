@@ -1,0 +1,235 @@
+"""Topic (log) configuration: Kafka's topic config keys, types, defaults and validation, in one table.
+
+`TOPIC_CONFIGS` is the single source for DescribeConfigs (name, type, default, broker synonym,
+sensitivity) and for validation. `LogConfig` holds parsed values as attributes named after the keys
+with dots as underscores (segment.bytes -> segment_bytes). Defaults are Kafka 3.9's.
+
+Not a Kafka key: the broker-level `log.fsync.on.append` (see `LogManager(fsync_on_append=...)`),
+which fsyncs every append before it is acknowledged, for single-node deployments that want each
+acknowledged write on disk. Kafka's nearest equivalent is flush.messages=1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from kafka_compat.storage.errors import InvalidConfigError
+
+LONG_MAX = (1 << 63) - 1
+INT_MAX = (1 << 31) - 1
+
+BOOLEAN, INT, LONG, DOUBLE, STRING, LIST = "BOOLEAN", "INT", "LONG", "DOUBLE", "STRING", "LIST"
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One topic config: `type` is Kafka's ConfigDef type name, `default` the parsed default,
+    `check` a validator returning an error sentence or None, `broker_key` the broker-wide default's
+    name (DescribeConfigs reports it as a synonym)."""
+
+    name: str
+    type: str
+    default: Any
+    check: Callable[[Any], str | None] | None = None
+    broker_key: str | None = None
+
+
+def _at_least(n):
+    return lambda v: None if v >= n else f"must be at least {n}"
+
+
+def _between(lo, hi):
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+
+def _one_of(*allowed):
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+
+def _subset_of(*allowed):
+    def check(v):
+        if not v:
+            return "must not be empty"
+        bad = [x for x in v if x not in allowed]
+        return f"unknown value {bad[0]!r}; allowed: {', '.join(allowed)}" if bad else None
+    return check
+
+
+def _gzip_level(v):
+    return None if v == -1 or 1 <= v <= 9 else "must be -1 or between 1 and 9"
+
+
+_COMPRESSIONS = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+
+TOPIC_CONFIGS: dict[str, ConfigKey] = {k.name: k for k in [
+    ConfigKey("cleanup.policy", LIST, ["delete"], _subset_of("delete", "compact"), "log.cleanup.policy"),
+    ConfigKey("compression.type", STRING, "producer", _one_of(*_COMPRESSIONS), "compression.type"),
+    ConfigKey("compression.gzip.level", INT, -1, _gzip_level, "compression.gzip.level"),
+    ConfigKey("compression.lz4.level", INT, 9, _between(1, 17), "compression.lz4.level"),
+    ConfigKey("compression.zstd.level", INT, 3, _between(-131072, 22), "compression.zstd.level"),
+    ConfigKey("delete.retention.ms", LONG, 86400000, _at_least(0), "log.cleaner.delete.retention.ms"),
+    ConfigKey("file.delete.delay.ms", LONG, 60000, _at_least(0), "log.segment.delete.delay.ms"),
+    ConfigKey("flush.messages", LONG, LONG_MAX, _at_least(1), "log.flush.interval.messages"),
+    ConfigKey("flush.ms", LONG, LONG_MAX, _at_least(0), "log.flush.interval.ms"),
+    ConfigKey("follower.replication.throttled.replicas", LIST, [], None, "follower.replication.throttled.replicas"),
+    ConfigKey("index.interval.bytes", INT, 4096, _at_least(0), "log.index.interval.bytes"),
+    ConfigKey("leader.replication.throttled.replicas", LIST, [], None, "leader.replication.throttled.replicas"),
+    ConfigKey("local.retention.bytes", LONG, -2, _at_least(-2), "log.local.retention.bytes"),
+    ConfigKey("local.retention.ms", LONG, -2, _at_least(-2), "log.local.retention.ms"),
+    ConfigKey("max.compaction.lag.ms", LONG, LONG_MAX, _at_least(1), "log.cleaner.max.compaction.lag.ms"),
+    ConfigKey("max.message.bytes", INT, 1048588, _at_least(0), "message.max.bytes"),
+    ConfigKey("message.downconversion.enable", BOOLEAN, True, None, "log.message.downconversion.enable"),
+    ConfigKey("message.timestamp.after.max.ms", LONG, LONG_MAX, _at_least(0), "log.message.timestamp.after.max.ms"),
+    ConfigKey("message.timestamp.before.max.ms", LONG, LONG_MAX, _at_least(0), "log.message.timestamp.before.max.ms"),
+    ConfigKey("message.timestamp.type", STRING, "CreateTime", _one_of("CreateTime", "LogAppendTime"),
+              "log.message.timestamp.type"),
+    ConfigKey("min.cleanable.dirty.ratio", DOUBLE, 0.5, _between(0.0, 1.0), "log.cleaner.min.cleanable.ratio"),
+    ConfigKey("min.compaction.lag.ms", LONG, 0, _at_least(0), "log.cleaner.min.compaction.lag.ms"),
+    ConfigKey("min.insync.replicas", INT, 1, _at_least(1), "min.insync.replicas"),
+    ConfigKey("preallocate", BOOLEAN, False, None, "log.preallocate"),
+    ConfigKey("remote.storage.enable", BOOLEAN, False, None, None),
+    ConfigKey("retention.bytes", LONG, -1, None, "log.retention.bytes"),
+    ConfigKey("retention.ms", LONG, 604800000, _at_least(-1), "log.retention.ms"),
+    ConfigKey("segment.bytes", INT, 1073741824, _at_least(14), "log.segment.bytes"),
+    ConfigKey("segment.index.bytes", INT, 10485760, _at_least(8), "log.index.size.max.bytes"),
+    ConfigKey("segment.jitter.ms", LONG, 0, _at_least(0), "log.roll.jitter.ms"),
+    ConfigKey("segment.ms", LONG, 604800000, _at_least(1), "log.roll.ms"),
+    ConfigKey("unclean.leader.election.enable", BOOLEAN, False, None, "unclean.leader.election.enable"),
+]}
+
+
+def parse_value(key: ConfigKey, text: str) -> Any:
+    """Parse and check one string value; raises InvalidConfigError naming the key."""
+    raw = text.strip()
+    try:
+        if key.type == BOOLEAN:
+            if raw.lower() not in ("true", "false"):
+                raise ValueError
+            value: Any = raw.lower() == "true"
+        elif key.type in (INT, LONG):
+            value = int(raw)
+            lo, hi = (-(1 << 31), INT_MAX) if key.type == INT else (-(1 << 63), LONG_MAX)
+            if not lo <= value <= hi:
+                raise ValueError
+        elif key.type == DOUBLE:
+            value = float(raw)
+        elif key.type == LIST:
+            value = [x.strip() for x in raw.split(",") if x.strip()]
+        else:
+            value = raw
+    except ValueError:
+        raise InvalidConfigError(f"Invalid value {text!r} for configuration {key.name}: expected {key.type.lower()}") from None
+    problem = key.check(value) if key.check else None
+    if problem:
+        raise InvalidConfigError(f"Invalid value {text!r} for configuration {key.name}: {problem}")
+    return value
+
+
+def format_value(key: ConfigKey, value: Any) -> str:
+    """The string form Kafka reports (booleans lower case, lists comma-joined)."""
+    if key.type == BOOLEAN:
+        return "true" if value else "false"
+    if key.type == LIST:
+        return ",".join(value)
+    return str(value)
+
+
+class LogConfig:
+    """Parsed topic config. Build with `LogConfig.from_dict({"segment.bytes": "1048576"})`, or
+    `base.with_overrides({...})` for a topic's overrides on top of the broker's defaults.
+
+    Attributes are the keys with dots as underscores. `overrides` is the set of keys given
+    explicitly (DescribeConfigs reports those as topic-level configs). Instances are treated as
+    immutable: a config change builds a new LogConfig and hands it to `Log.update_config`.
+    """
+
+    cleanup_policy: list[str]
+    compression_type: str
+    compression_gzip_level: int
+    compression_lz4_level: int
+    compression_zstd_level: int
+    delete_retention_ms: int
+    file_delete_delay_ms: int
+    flush_messages: int
+    flush_ms: int
+    index_interval_bytes: int
+    max_compaction_lag_ms: int
+    max_message_bytes: int
+    message_downconversion_enable: bool
+    message_timestamp_after_max_ms: int
+    message_timestamp_before_max_ms: int
+    message_timestamp_type: str
+    min_cleanable_dirty_ratio: float
+    min_compaction_lag_ms: int
+    min_insync_replicas: int
+    preallocate: bool
+    retention_bytes: int
+    retention_ms: int
+    segment_bytes: int
+    segment_index_bytes: int
+    segment_jitter_ms: int
+    segment_ms: int
+
+    def __init__(self, values: Mapping[str, Any] | None = None, overrides: frozenset[str] = frozenset()):
+        self._values = {name: key.default for name, key in TOPIC_CONFIGS.items()}
+        if values:
+            self._values.update(values)
+        self.overrides = overrides
+        for name, value in self._values.items():
+            setattr(self, name.replace(".", "_"), value)
+
+    @classmethod
+    def from_dict(cls, props: Mapping[str, str]) -> "LogConfig":
+        """Parse string values (as in CreateTopics / AlterConfigs); unknown keys and bad values
+        raise InvalidConfigError (error INVALID_CONFIG) with a one-line message naming the key."""
+        return cls().with_overrides(props)
+
+    @classmethod
+    def from_broker(cls, props: Mapping[str, str]) -> "LogConfig":
+        """Broker-wide defaults from server.properties keys (log.segment.bytes, log.retention.ms,
+        ...); keys that are not log defaults are ignored. Overrides are empty: these are defaults."""
+        by_broker_key = {k.broker_key: k for k in TOPIC_CONFIGS.values() if k.broker_key}
+        values = {}
+        for bkey, text in props.items():
+            key = by_broker_key.get(bkey)
+            if key is not None:
+                values[key.name] = parse_value(key, str(text))
+        # Kafka's coarser retention and roll keys apply when the ms form is absent.
+        for unit_key, ms_key, factor in (("log.retention.minutes", "retention.ms", 60000),
+                                         ("log.retention.hours", "retention.ms", 3600000),
+                                         ("log.roll.hours", "segment.ms", 3600000)):
+            if TOPIC_CONFIGS[ms_key].broker_key not in props and unit_key in props and ms_key not in values:
+                values[ms_key] = parse_value(TOPIC_CONFIGS[ms_key], str(int(props[unit_key]) * factor))
+        return cls(values)
+
+    def with_overrides(self, props: Mapping[str, str]) -> "LogConfig":
+        values = dict(self._values)
+        for name, text in props.items():
+            key = TOPIC_CONFIGS.get(name)
+            if key is None:
+                raise InvalidConfigError(f"Unknown topic config name: {name}")
+            values[name] = parse_value(key, str(text))
+        return LogConfig(values, self.overrides | frozenset(props))
+
+    def get(self, name: str) -> Any:
+        return self._values[name]
+
+    def to_dict(self) -> dict[str, str]:
+        """Every key with its value as Kafka would print it."""
+        return {name: format_value(TOPIC_CONFIGS[name], v) for name, v in self._values.items()}
+
+    @property
+    def compact(self) -> bool:
+        return "compact" in self.cleanup_policy
+
+    @property
+    def delete(self) -> bool:
+        return "delete" in self.cleanup_policy
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LogConfig) and self._values == other._values
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self._values.items() if v != TOPIC_CONFIGS[k].default}
+        return f"LogConfig({changed})"
