@@ -294,7 +294,7 @@ class RaftNode:
             snapshot=self._snapshot_to_load,
             committed=self._take_committed(),
             leader=leader if leader != self._reported_leader else None,
-            deadline_ms=self._deadline(),
+            deadline_ms=self.next_deadline(),
             log_end_offset=self.log.end_offset,
         )
         self._messages = []
@@ -323,7 +323,8 @@ class RaftNode:
             self._next_apply = b.next_offset
         return out
 
-    def _deadline(self) -> int:
+    def next_deadline(self) -> int:
+        """When `tick` must be called next (NEVER if nothing is scheduled)."""
         s = self.state
         times = [p.deadline for p in self._pending.values()]
         times += [t for t in self._retry_at.values() if t > self.now]
@@ -433,8 +434,11 @@ class RaftNode:
                 self._become_follower(epoch, leader_id)
             else:
                 self._become_unattached(epoch)
-        elif (epoch == s.epoch and leader_id >= 0 and leader_id != self.id
-              and isinstance(s, (Unattached, Prospective, Candidate))):
+        elif epoch == s.epoch and leader_id >= 0 and leader_id != self.id and (
+                isinstance(s, (Unattached, Candidate))
+                # A prospective already knows its old leader: hearing of it is no news (a voter
+                # that has not timed out yet), and must not end the pre-vote round.
+                or isinstance(s, Prospective) and s.prior_leader != leader_id):
             self._become_follower(epoch, leader_id)
 
     # The poll: what each role does when time passes or after any input.
@@ -475,6 +479,12 @@ class RaftNode:
             self._poll()
             return
         if s.backoff_until is None and (s.lost(voters, majority) or self.now >= s.election_deadline):
+            if isinstance(s, Prospective) and s.prior_leader >= 0:
+                # The quorum still believes in the old leader: follow it again (and, having not
+                # reached it yet, grant other pre-votes) until the fetch timeout says otherwise.
+                self._become_follower(s.epoch, s.prior_leader)
+                self._poll()
+                return
             s.retries += 1
             s.backoff_until = self.now + self._election_backoff(s.retries)
         if s.backoff_until is not None:

@@ -359,9 +359,11 @@ class Log:
     # --- truncation and deletion ---------------------------------------------------------------
 
     def truncate_to(self, offset: int) -> bool:
-        """Replication: drop every batch whose last offset is >= `offset` (a batch holding it goes
-        whole) and set the log end offset to `offset`. Below the log start offset this is
-        `truncate_fully_and_start_at`. Returns False if there was nothing above `offset`."""
+        """Replication: drop every batch whose last offset is >= `offset` and make `offset` the log
+        end offset. If `offset` falls inside a batch, the batch goes whole and the log ends at its
+        base offset instead (what the files say, so a restart agrees; Kafka keeps `offset` in
+        memory). Below the log start offset this is `truncate_fully_and_start_at`. Returns False
+        if there was nothing at or above `offset`."""
         with self._lock:
             if offset >= self._next_offset:
                 return False
@@ -377,7 +379,8 @@ class Log:
             for s in doomed:
                 self._retire(s, "truncation")
             active = self._segments[-1]
-            removed = active.truncate_to(offset)
+            removed, offset = active.truncate_to(offset)
+            offset = max(offset, self._log_start_offset)
             self._next_offset = offset
             self._recovery_point = min(self._recovery_point, offset)
             self._high_watermark = min(self._high_watermark, offset)

@@ -339,13 +339,14 @@ class LogSegment:
 
     # --- truncation, flush, files --------------------------------------------------------------
 
-    def truncate_to(self, offset: int) -> int:
+    def truncate_to(self, offset: int) -> tuple[int, int]:
         """Remove batches whose last offset is >= `offset` (a batch holding `offset` goes whole).
-        Returns the number of bytes removed."""
+        Returns (bytes removed, the offset the segment now ends at: `offset`, or the base offset of
+        a batch that held it)."""
         found = self.translate_offset(offset)
         if found is None:
-            return 0
-        position = found[0]
+            return 0, offset
+        position, first_removed = found
         removed = self.size - position
         os.ftruncate(self.file.fd, position)
         self.size = position
@@ -362,7 +363,7 @@ class LogSegment:
         if position == 0:
             self.first_batch_timestamp = None
         self.needs_flush = True
-        return removed
+        return removed, min(offset, first_removed.base_offset)
 
     def flush(self) -> None:
         """fsync the log and index files."""

@@ -287,3 +287,12 @@ def test_high_watermark_is_clamped_to_the_log(tmp_path):
     produce(log, b"a")
     log.high_watermark = 99
     assert log.high_watermark == 1
+
+
+def test_truncate_inside_a_batch_removes_it_whole_and_ends_the_log_at_its_base(tmp_path):
+    log = new_log(tmp_path)
+    produce(log, b"a")
+    produce(log, b"b", b"c", b"d")
+    assert log.truncate_to(2) and log.log_end_offset == 1
+    log.close()
+    assert Log(tmp_path / "t-0", log.config).log_end_offset == 1

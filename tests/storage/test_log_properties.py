@@ -64,8 +64,9 @@ class LogMachine(RuleBasedStateMachine):
             return
         k = data.draw(st.integers(hw, self.end - 1))
         self.log.truncate_to(k)
+        straddling = [b[0][0] for b in self.batches if b[0][0] < k <= b[-1][0]]
         self.batches = [b for b in self.batches if b[-1][0] < k]
-        self.end = k
+        self.end = max(min([k] + straddling), self.start)
 
     @rule(data=st.data())
     def delete_records(self, data):
@@ -88,6 +89,23 @@ class LogMachine(RuleBasedStateMachine):
                        high_watermark=hw, clean_shutdown=clean)
         self.log.clean_offset = cleaned
 
+    @rule(data=st.data())
+    def crash_tearing_the_last_batch(self, data):
+        """An unclean stop that leaves the newest (unacknowledged) batch cut short on disk."""
+        seg = self.log.active_segment
+        if not self.batches or seg.size == 0 or self.batches[-1][0][0] < max(self.log.high_watermark, self.start, 1):
+            return
+        raw = seg.log_path.read_bytes()
+        last_start = [p for p, _ in iter_headers(raw)][-1]
+        cut = data.draw(st.integers(last_start, len(raw) - 1))
+        hw, path, cleaned = self.log.high_watermark, seg.log_path, self.log.clean_offset
+        del self.log, seg
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+        self.end = self.batches.pop()[0][0]
+        self.log = Log(self.dir / "t-0", CONFIG, log_start_offset=self.start, high_watermark=hw)
+        self.log.clean_offset = cleaned  # the cleaner checkpoint survives a crash
+
     @invariant()
     def offsets_and_contents_match_the_model(self):
         log = self.log
@@ -107,6 +125,6 @@ class LogMachine(RuleBasedStateMachine):
         assert [r for r in got if r[0] >= log.clean_offset] == [r for r in model if r[0] >= log.clean_offset]
 
 
-LogMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None,
+LogMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None,
                                         suppress_health_check=[HealthCheck.too_slow])
 test_log_behaves_like_its_model = LogMachine.TestCase

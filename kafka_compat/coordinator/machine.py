@@ -1,0 +1,626 @@
+"""The group coordinator as a sans-I/O state machine (no trio, no sockets, no files).
+
+Inputs are method calls: requests (each with a driver-chosen `token`, the API version and the
+current time), `tick(now_ms)`, partition lifecycle (`begin_load` / `load_records` / `finish_load`
+/ `unload`), `append_done`, `set_topics`. Outputs are pulled by the driver:
+
+- a request method returns its response, or None when the response is parked; it then comes out
+  of `take_completions()` as `(token, response)` later (a JoinGroup waiting for the rebalance, a
+  SyncGroup waiting for the leader, a commit waiting for its append);
+- `take_work()` returns, in order, the `Append`s to write to `__consumer_offsets` partitions and
+  the `Load`s to perform (read a partition and feed its records back). The driver runs one
+  partition's work strictly in order and reports each append with `append_done(id, error)`;
+- `next_deadline()` says when to call `tick` next.
+
+Responses are the generated message objects, already fitted to the request's version.
+
+State changes are applied when decided (and their records emitted); a response that depends on
+records being durable is released only when the partition's pending appends are done, as Kafka's
+runtime does. Committed offsets are read from a separate store that only changes when an append
+succeeds, so OffsetFetch reads what is durable. If an append fails, the requests waiting on it get
+the mapped error and the partition is reloaded from its log (the log is the truth).
+
+Per `__consumer_offsets` partition, a `Shard` holds the groups and offsets that hash to it; a
+partition this coordinator does not lead answers NOT_COORDINATOR, one being loaded
+COORDINATOR_LOAD_IN_PROGRESS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Hashable, Iterable, Mapping, NamedTuple
+
+import structlog
+
+from kafka_compat.coordinator import records as R
+from kafka_compat.coordinator.classic import ClassicGroup, ClassicMember, ClassicState
+from kafka_compat.coordinator.config import GroupConfig
+from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerMember, MemberState, TopicMetadata
+from kafka_compat.coordinator.hashing import partition_for
+from kafka_compat.coordinator.offsets import OffsetStore
+from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS, append_error, error_response, fit
+from kafka_compat.coordinator.timer import Timer
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.protocol.primitives import Message, Uuid
+
+log = structlog.get_logger("kafka_compat.coordinator")
+
+Group = ClassicGroup | ConsumerGroup
+TopicsMapping = Mapping[str, tuple[Uuid, int]]  # topic name -> (topic id, partition count)
+E = ErrorCode
+
+
+class Append(NamedTuple):
+    """Records to append to `__consumer_offsets` partition `partition`; report with append_done(id)."""
+
+    id: int
+    partition: int
+    records: list[tuple[bytes, bytes | None]]
+
+
+class Load(NamedTuple):
+    """Read partition `partition` from the start; feed load_records(partition, epoch, ...) then
+    finish_load(partition, epoch, now)."""
+
+    partition: int
+    epoch: int
+
+
+class ShardState(Enum):
+    LOADING = "loading"
+    LOADED = "loaded"
+
+
+@dataclass(eq=False)
+class PendingAppend:
+    id: int
+    records: list[R.CoordinatorRecord]
+    callbacks: list[Callable[[ErrorCode | None], None]] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Shard:
+    """Everything of one `__consumer_offsets` partition."""
+
+    partition: int
+    epoch: int
+    state: ShardState = ShardState.LOADING
+    groups: dict[str, Group] = field(default_factory=dict)
+    offsets: OffsetStore = field(default_factory=OffsetStore)  # latest (what was decided)
+    committed: OffsetStore = field(default_factory=OffsetStore)  # durable (what OffsetFetch reads)
+    pending: dict[int, PendingAppend] = field(default_factory=dict)  # in append order
+
+
+class GroupCoordinator:
+    """Classic and consumer groups, offsets, and their persistence; see the module docstring."""
+
+    def __init__(self, config: GroupConfig | None = None, *, topics: TopicsMapping | None = None,
+                 new_uuid: Callable[[], uuid.UUID] = uuid.uuid4, now_ms: int = 0):
+        from kafka_compat.coordinator.classic_ops import ClassicManager
+        from kafka_compat.coordinator.consumer_ops import ConsumerManager
+        from kafka_compat.coordinator.offset_ops import OffsetManager
+
+        self.config = config or GroupConfig()
+        self.now = now_ms
+        self.new_uuid = new_uuid
+        self.timer = Timer()
+        self.shards: dict[int, Shard] = {}
+        self.topics: TopicsMapping | None = None
+        self.topic_names: dict[Uuid, str] = {}
+        self._epochs: dict[int, int] = {}
+        self._next_append_id = 0
+        self._work: list[Append | Load] = []
+        self._completions: list[tuple[Hashable, Message]] = []
+        self.classic = ClassicManager(self)
+        self.consumer = ConsumerManager(self)
+        self.offsets = OffsetManager(self)
+        if topics is not None:
+            self.set_topics(topics, now_ms)
+
+    # == outputs ===================================================================================
+
+    def take_work(self) -> list[Append | Load]:
+        work, self._work = self._work, []
+        return work
+
+    def take_completions(self) -> list[tuple[Hashable, Message]]:
+        done, self._completions = self._completions, []
+        return done
+
+    def next_deadline(self) -> int | None:
+        return self.timer.next_deadline()
+
+    # == time ======================================================================================
+
+    def _advance(self, now_ms: int | None) -> None:
+        if now_ms is not None and now_ms > self.now:
+            self.now = now_ms
+
+    def tick(self, now_ms: int) -> None:
+        """Run every deadline that is due at `now_ms`."""
+        self._advance(now_ms)
+        while (fn := self.timer.pop_due(self.now)) is not None:
+            fn()
+
+    # == topics ====================================================================================
+
+    def set_topics(self, topics: TopicsMapping, now_ms: int | None = None) -> None:
+        """The broker's current topics: {name: (topic id, partition count)}. Consumer groups
+        re-read their subscribed topics (and re-resolve regexes) on their next heartbeat."""
+        self._advance(now_ms)
+        changed = self.topics is None or dict(self.topics) != dict(topics)
+        self.topics = topics
+        self.topic_names = {tid: name for name, (tid, _) in topics.items()}
+        if changed:
+            for shard in self.shards.values():
+                for group in shard.groups.values():
+                    if isinstance(group, ConsumerGroup):
+                        group.metadata_refresh_deadline_ms = 0
+
+    def topic_exists(self, topic: str, partition: int | None = None) -> bool:
+        if self.topics is None:
+            return True
+        info = self.topics.get(topic)
+        if info is None:
+            return False
+        return partition is None or 0 <= partition < info[1]
+
+    # == partitions ================================================================================
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.config.offsets_topic_num_partitions)
+
+    def shard_for(self, group_id: str) -> Shard | None:
+        return self.shards.get(self.partition_for(group_id))
+
+    def coordinator_error(self, group_id: str) -> ErrorCode:
+        """NONE when this coordinator serves the group now; else why not."""
+        shard = self.shard_for(group_id)
+        if shard is None:
+            return E.NOT_COORDINATOR
+        if shard.state is ShardState.LOADING:
+            return E.COORDINATOR_LOAD_IN_PROGRESS
+        return E.NONE
+
+    def owned_partitions(self) -> list[int]:
+        return sorted(self.shards)
+
+    def is_loaded(self, partition: int) -> bool:
+        shard = self.shards.get(partition)
+        return shard is not None and shard.state is ShardState.LOADED
+
+    def begin_load(self, partition: int, now_ms: int | None = None) -> None:
+        """This broker now leads `partition`: start loading it (a `Load` comes out of take_work).
+        Requests for its groups answer COORDINATOR_LOAD_IN_PROGRESS until finish_load."""
+        self._advance(now_ms)
+        if partition in self.shards:
+            self._drop_shard(partition, E.NOT_COORDINATOR)
+        epoch = self._epochs.get(partition, 0) + 1
+        self._epochs[partition] = epoch
+        self.shards[partition] = Shard(partition, epoch)
+        self._work.append(Load(partition, epoch))
+
+    def load_records(self, partition: int, epoch: int, pairs: Iterable[tuple[bytes | None, bytes | None]]) -> bool:
+        """Replay records read from the partition (in log order). False when this load is stale
+        (the partition was unloaded or reloaded meanwhile): stop reading."""
+        shard = self.shards.get(partition)
+        if shard is None or shard.epoch != epoch or shard.state is not ShardState.LOADING:
+            return False
+        for key, value in pairs:
+            if key is None:
+                continue
+            try:
+                rec = R.decode(key, value)
+            except R.RecordError as e:
+                log.warning("coordinator_record_skipped", partition=partition, error=str(e))
+                continue
+            if rec is not None:
+                self.replay(shard, rec, committed=True)
+        return True
+
+    def finish_load(self, partition: int, epoch: int, now_ms: int | None = None) -> bool:
+        """The whole partition was replayed: start serving its groups (timers, expiry job)."""
+        self._advance(now_ms)
+        shard = self.shards.get(partition)
+        if shard is None or shard.epoch != epoch or shard.state is not ShardState.LOADING:
+            return False
+        shard.state = ShardState.LOADED
+        for group in list(shard.groups.values()):
+            if isinstance(group, ClassicGroup):
+                self.classic.on_loaded(group)
+            else:
+                self.consumer.on_loaded(group)
+        self.offsets.schedule_expiration(partition)
+        log.info("coordinator_partition_loaded", partition=partition, groups=len(shard.groups),
+                 offsets=len(shard.committed))
+        return True
+
+    def unload(self, partition: int, now_ms: int | None = None) -> None:
+        """This broker no longer leads `partition` (or loading it failed): parked requests of its
+        groups are answered NOT_COORDINATOR and its state is dropped."""
+        self._advance(now_ms)
+        if partition in self.shards:
+            self._drop_shard(partition, E.NOT_COORDINATOR)
+            self._epochs[partition] = self._epochs.get(partition, 0) + 1
+            log.info("coordinator_partition_unloaded", partition=partition)
+
+    def _drop_shard(self, partition: int, error: ErrorCode) -> None:
+        shard = self.shards.pop(partition)
+        for group in shard.groups.values():
+            if isinstance(group, ClassicGroup):
+                self.classic.on_unloaded(group, error)
+        for pending in shard.pending.values():
+            for cb in pending.callbacks:
+                cb(error)
+        shard.pending.clear()
+        self.timer.cancel_where(lambda k: isinstance(k, tuple) and len(k) > 1 and k[1] == partition)
+
+    # == groups ====================================================================================
+
+    def group(self, group_id: str) -> Group | None:
+        shard = self.shard_for(group_id)
+        return None if shard is None else shard.groups.get(group_id)
+
+    def add_group(self, group: Group) -> None:
+        shard = self.shard_for(group.group_id)
+        assert shard is not None
+        shard.groups[group.group_id] = group
+
+    def remove_group(self, group_id: str) -> None:
+        shard = self.shard_for(group_id)
+        if shard is None:
+            return
+        group = shard.groups.pop(group_id, None)
+        if isinstance(group, ClassicGroup):
+            if group.state is not ClassicState.DEAD:
+                group.transition_to(ClassicState.DEAD, self.now)
+        p = shard.partition
+        self.timer.cancel_where(lambda k: isinstance(k, tuple) and len(k) > 2 and k[1] == p and k[2] == group_id)
+
+    def get_or_create_simple_group(self, group_id: str) -> ClassicGroup:
+        group = self.group(group_id)
+        if group is None:
+            group = ClassicGroup(group_id, self.now)
+            self.add_group(group)
+        return group  # type: ignore[return-value]
+
+    # == records ===================================================================================
+
+    def replay(self, shard: Shard, rec: R.CoordinatorRecord, *, committed: bool = False) -> None:
+        """Apply one record to the shard's state (at load, and live for the records whose effect
+        is their replay). `committed` also applies offset records to the durable store."""
+        t = rec.type
+        if t <= R.OFFSET_COMMIT:
+            k = rec.key
+            if rec.value is not None:
+                if k.group not in shard.groups:
+                    shard.groups[k.group] = ClassicGroup(k.group, self.now)
+                om = R.offset_from_value(rec.value, rec.value_version)
+                shard.offsets.put(k.group, k.topic, k.partition, om)
+                if committed:
+                    shard.committed.put(k.group, k.topic, k.partition, om)
+            else:
+                shard.offsets.remove(k.group, k.topic, k.partition)
+                if committed:
+                    shard.committed.remove(k.group, k.topic, k.partition)
+        elif t == R.GROUP_METADATA:
+            gid = rec.key.group
+            if rec.value is None:
+                group = shard.groups.pop(gid, None)
+                if isinstance(group, ClassicGroup) and group.state is not ClassicState.DEAD:
+                    group.transition_to(ClassicState.DEAD, self.now)
+            else:
+                shard.groups[gid] = self.classic.group_from_record(gid, rec.value)
+        else:
+            self.consumer.replay(shard, rec)
+
+    def apply_committed(self, shard: Shard, rec: R.CoordinatorRecord) -> None:
+        """A record is durable: offsets become visible to OffsetFetch."""
+        if rec.type <= R.OFFSET_COMMIT:
+            k = rec.key
+            if rec.value is not None:
+                shard.committed.put(k.group, k.topic, k.partition, R.offset_from_value(rec.value, rec.value_version))
+            else:
+                shard.committed.remove(k.group, k.topic, k.partition)
+
+    def emit(self, group_id: str, recs: list[R.CoordinatorRecord], *, replay: bool = True,
+             on_done: Callable[[ErrorCode | None], None] | None = None) -> PendingAppend | None:
+        """Queue `recs` for the group's partition. With `replay`, apply them to the state now (the
+        effect of consumer-group and offset records is their replay; classic groups are changed
+        directly and write GroupMetadata with replay=False). `on_done(error)` runs when the
+        append completes (error None) or fails."""
+        shard = self.shard_for(group_id)
+        if shard is None or not recs:
+            return None
+        if replay:
+            for rec in recs:
+                self.replay(shard, rec)
+        self._next_append_id += 1
+        pending = PendingAppend(self._next_append_id, list(recs))
+        if on_done is not None:
+            pending.callbacks.append(on_done)
+        shard.pending[pending.id] = pending
+        self._work.append(Append(pending.id, shard.partition, [r.to_bytes() for r in recs]))
+        return pending
+
+    def append_done(self, append_id: int, error: ErrorCode | None = None, now_ms: int | None = None) -> None:
+        """The driver appended (error None: durable) or failed to append the `Append` `append_id`."""
+        self._advance(now_ms)
+        for shard in self.shards.values():
+            pending = shard.pending.pop(append_id, None)
+            if pending is not None:
+                break
+        else:
+            return  # the partition was unloaded meanwhile: its waiters were answered then
+        if error is None or error == E.NONE:
+            for rec in pending.records:
+                self.apply_committed(shard, rec)
+            for cb in pending.callbacks:
+                cb(None)
+            return
+        log.warning("coordinator_append_failed", partition=shard.partition, error=ErrorCode(error).name)
+        mapped = append_error(ErrorCode(error))
+        for cb in pending.callbacks:
+            cb(mapped)
+        # The in-memory state may now be ahead of the log: rebuild the partition from the log.
+        self.begin_load(shard.partition)
+
+    # == completing requests =======================================================================
+
+    def complete(self, token: Hashable, version: int, response: Message) -> None:
+        self._completions.append((token, fit(response, version)))
+
+    def respond(self, group_id: str, token: Hashable, version: int, response: Message,
+                on_error: Callable[[ErrorCode], Message]) -> Message | None:
+        """Answer a write request: now if nothing is pending for the group's partition, else once
+        everything appended so far is durable (Kafka answers writes at the committed offset)."""
+        shard = self.shard_for(group_id)
+        last = next(reversed(shard.pending.values()), None) if shard is not None and shard.pending else None
+        if last is None:
+            return fit(response, version)
+
+        def done(error: ErrorCode | None) -> None:
+            self.complete(token, version, response if error is None else on_error(error))
+
+        last.callbacks.append(done)
+        return None
+
+    def respond_many(self, group_ids: Iterable[str], token: Hashable, version: int,
+                     build: Callable[[dict[str, ErrorCode]], Message]) -> Message | None:
+        """Like `respond` for a request that wrote to several partitions: `build(errors)` makes
+        the response from each group's append error (groups absent from `errors` succeeded)."""
+        waits: dict[int, tuple[PendingAppend, list[str]]] = {}
+        for gid in group_ids:
+            shard = self.shard_for(gid)
+            if shard is not None and shard.pending:
+                last = next(reversed(shard.pending.values()))
+                waits.setdefault(last.id, (last, []))[1].append(gid)
+        if not waits:
+            return fit(build({}), version)
+        errors: dict[str, ErrorCode] = {}
+        remaining = [len(waits)]
+
+        def one_done(gids: list[str]) -> Callable[[ErrorCode | None], None]:
+            def done(error: ErrorCode | None) -> None:
+                if error is not None:
+                    errors.update((g, error) for g in gids)
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    self.complete(token, version, build(errors))
+            return done
+
+        for last, gids in waits.values():
+            last.callbacks.append(one_done(gids))
+        return None
+
+    # == requests ==================================================================================
+    # Each takes the driver's token, the request, its version, the time, and who sent it; each
+    # returns the response, or None when it will come out of take_completions() under `token`.
+
+    def join_group(self, token: Hashable, request: m.JoinGroupRequest, version: int, now_ms: int,
+                   client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.classic.join(token, request, version, client_id or "", client_host)
+
+    def sync_group(self, token: Hashable, request: m.SyncGroupRequest, version: int, now_ms: int,
+                   client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.classic.sync(token, request, version)
+
+    def heartbeat(self, token: Hashable, request: m.HeartbeatRequest, version: int, now_ms: int,
+                  client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.classic.heartbeat(token, request, version)
+
+    def leave_group(self, token: Hashable, request: m.LeaveGroupRequest, version: int, now_ms: int,
+                    client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.classic.leave(token, request, version)
+
+    def offset_commit(self, token: Hashable, request: m.OffsetCommitRequest, version: int, now_ms: int,
+                      client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.offsets.commit(token, request, version)
+
+    def offset_fetch(self, token: Hashable, request: m.OffsetFetchRequest, version: int, now_ms: int,
+                     client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.offsets.fetch(token, request, version)
+
+    def offset_delete(self, token: Hashable, request: m.OffsetDeleteRequest, version: int, now_ms: int,
+                      client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.offsets.delete(token, request, version)
+
+    def consumer_group_heartbeat(self, token: Hashable, request: m.ConsumerGroupHeartbeatRequest, version: int,
+                                 now_ms: int, client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        return self.consumer.heartbeat(token, request, version, client_id or "", client_host)
+
+    def consumer_group_describe(self, token: Hashable, request: m.ConsumerGroupDescribeRequest, version: int,
+                                now_ms: int, client_id: str = "", client_host: str = "",
+                                authorized_operations: Callable[[str], int] | None = None) -> Message | None:
+        self._advance(now_ms)
+        return self.consumer.describe(request, version, authorized_operations)
+
+    # -- admin -------------------------------------------------------------------------------------
+
+    def list_groups(self, token: Hashable, request: m.ListGroupsRequest, version: int, now_ms: int,
+                    client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        R_ = m.ListGroupsResponse
+        if any(s.state is ShardState.LOADING for s in self.shards.values()):
+            return fit(R_(error_code=E.COORDINATOR_LOAD_IN_PROGRESS), version)
+        states = {s.strip().lower() for s in request.states_filter} if version >= 4 else set()
+        types = {t.strip().lower() for t in request.types_filter} if version >= 5 else set()
+        listed = []
+        for shard in sorted(self.shards.values(), key=lambda s: s.partition):
+            for group in shard.groups.values():
+                if states and group.state_name.lower() not in states:
+                    continue
+                if types and group.type not in types:
+                    continue
+                protocol_type = group.protocol_type or ""
+                listed.append(R_.ListedGroup(group_id=group.group_id, protocol_type=protocol_type,
+                                             group_state=group.state_name, group_type=group.type))
+        return fit(R_(groups=listed), version)
+
+    def describe_groups(self, token: Hashable, request: m.DescribeGroupsRequest, version: int, now_ms: int,
+                        client_id: str = "", client_host: str = "",
+                        authorized_operations: Callable[[str], int] | None = None) -> Message | None:
+        self._advance(now_ms)
+        R_ = m.DescribeGroupsResponse
+        include_ops = version >= 3 and request.include_authorized_operations
+        described = []
+        for gid in request.groups:
+            error = self.coordinator_error(gid)
+            if error != E.NONE:
+                described.append(R_.DescribedGroup(group_id=gid, error_code=error))
+                continue
+            group = self.group(gid)
+            if not isinstance(group, ClassicGroup):
+                # Unknown, or a consumer group (described by ConsumerGroupDescribe): Kafka says Dead.
+                d = R_.DescribedGroup(group_id=gid, group_state=ClassicState.DEAD.value)
+            else:
+                stable = group.state is ClassicState.STABLE
+                members = [R_.DescribedGroupMember(
+                    member_id=mb.member_id, group_instance_id=mb.group_instance_id, client_id=mb.client_id,
+                    client_host=mb.client_host,
+                    member_metadata=mb.metadata(group.protocol_name) if stable else b"",
+                    member_assignment=mb.assignment if stable else b"") for mb in group.members.values()]
+                d = R_.DescribedGroup(group_id=gid, group_state=group.state_name,
+                                      protocol_type=group.protocol_type or "",
+                                      protocol_data=(group.protocol_name or "") if stable else "", members=members)
+            if include_ops:
+                d.authorized_operations = (authorized_operations or _all_group_ops)(gid)
+            described.append(d)
+        return fit(R_(groups=described), version)
+
+    def delete_groups(self, token: Hashable, request: m.DeleteGroupsRequest, version: int, now_ms: int,
+                      client_id: str = "", client_host: str = "") -> Message | None:
+        self._advance(now_ms)
+        R_ = m.DeleteGroupsResponse
+        results: dict[str, ErrorCode] = {}
+        written: list[str] = []
+        for gid in request.groups_names:
+            if gid in results:
+                continue
+            error = self.coordinator_error(gid)
+            if error == E.NONE:
+                error = self._validate_delete(gid)
+            results[gid] = error
+            if error != E.NONE:
+                continue
+            shard = self.shard_for(gid)
+            recs = [R.offset_commit_tombstone(gid, t, p) for t, p, _ in shard.offsets.items(gid)]
+            recs += self.group_tombstones(self.group(gid))
+            self.emit(gid, recs)
+            written.append(gid)
+            log.info("group_deleted", group_id=gid)
+
+        def build(errors: dict[str, ErrorCode]) -> Message:
+            return R_(results=[R_.DeletableGroupResult(group_id=gid, error_code=errors.get(gid, code))
+                               for gid, code in results.items()])
+
+        return self.respond_many(written, token, version, build)
+
+    def _validate_delete(self, group_id: str) -> ErrorCode:
+        group = self.group(group_id)
+        if group is None:
+            return E.GROUP_ID_NOT_FOUND
+        if isinstance(group, ClassicGroup):
+            if group.state is ClassicState.DEAD:
+                return E.GROUP_ID_NOT_FOUND
+            if group.state is not ClassicState.EMPTY:
+                return E.NON_EMPTY_GROUP
+        elif not group.is_empty:
+            return E.NON_EMPTY_GROUP
+        return E.NONE
+
+    def group_tombstones(self, group: Group | None) -> list[R.CoordinatorRecord]:
+        """The records that delete a group (not its offsets)."""
+        if group is None:
+            return []
+        if isinstance(group, ClassicGroup):
+            return [R.group_metadata_tombstone(group.group_id)]
+        gid = group.group_id
+        recs = [R.consumer_group_current_assignment_tombstone(gid, mid) for mid in group.members]
+        recs += [R.consumer_group_target_assignment_tombstone(gid, mid) for mid in group.members]
+        recs.append(R.consumer_group_target_assignment_epoch_tombstone(gid))
+        recs += [R.consumer_group_member_subscription_tombstone(gid, mid) for mid in group.members]
+        recs.append(R.consumer_group_subscription_metadata_tombstone(gid))
+        recs.append(R.consumer_group_epoch_tombstone(gid))
+        return recs
+
+    # -- FindCoordinator ---------------------------------------------------------------------------
+
+    def find_coordinator(self, request: m.FindCoordinatorRequest, version: int,
+                         locate: Callable[[int], tuple[int, str, int] | None]) -> Message:
+        """Answer FindCoordinator: `locate(partition)` gives the (node id, host, port) leading a
+        `__consumer_offsets` partition, or None when it has no leader (yet)."""
+        R_ = m.FindCoordinatorResponse
+        key_type = request.key_type if version >= 1 else 0
+
+        def one(key: str) -> tuple[ErrorCode, tuple[int, str, int]]:
+            if key_type == 1:  # TRANSACTION: no transaction coordinator yet
+                return E.COORDINATOR_NOT_AVAILABLE, (-1, "", -1)
+            node = locate(self.partition_for(key))
+            if node is None:
+                return E.COORDINATOR_NOT_AVAILABLE, (-1, "", -1)
+            return E.NONE, node
+
+        if key_type not in (0, 1):
+            return error_response(m.ApiKey.FIND_COORDINATOR, request, version, E.INVALID_REQUEST,
+                                  f"unknown coordinator key type {key_type}")
+        if version >= 4:
+            coordinators = []
+            for key in request.coordinator_keys:
+                error, (node_id, host, port) = one(key)
+                coordinators.append(R_.Coordinator(key=key, node_id=node_id, host=host, port=port, error_code=error,
+                                                   error_message=None if error == E.NONE else _message(error)))
+            return fit(R_(coordinators=coordinators), version)
+        error, (node_id, host, port) = one(request.key)
+        return fit(R_(error_code=error, error_message=None if error == E.NONE else _message(error),
+                      node_id=node_id, host=host, port=port), version)
+
+
+def _all_group_ops(group_id: str) -> int:
+    return GROUP_AUTHORIZED_OPERATIONS
+
+
+_MESSAGES = {
+    E.COORDINATOR_NOT_AVAILABLE: "The coordinator is not available.",
+    E.NOT_COORDINATOR: "This is not the correct coordinator.",
+    E.COORDINATOR_LOAD_IN_PROGRESS: "The coordinator is loading and hence can't process requests.",
+}
+
+
+def _message(error: ErrorCode) -> str:
+    return _MESSAGES.get(error, error.name)
+
+
+__all__ = ["Append", "GroupCoordinator", "Load", "Shard", "ShardState", "TopicMetadata", "ConsumerMember",
+           "MemberState", "ClassicMember"]

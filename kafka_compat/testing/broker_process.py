@@ -1,0 +1,133 @@
+"""A real `kafka-compat start` process on 127.0.0.1, for tests, conformance scenarios and benchmarks.
+
+The process gets its own data directory and a free port, writes JSON logs to `<data>/broker.log`,
+and is stopped with SIGTERM (or killed with SIGKILL, for crash tests). `start()` returns once the
+broker answers an ApiVersions request on its port.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kafka_compat.protocol import framing, messages as m
+from kafka_compat.protocol.primitives import join
+
+CLI = str(Path(sys.executable).parent / "kafka-compat")
+# Settings that make a test broker quick to use (Kafka's own test harness does the same).
+TEST_DEFAULTS = {
+    "group.initial.rebalance.delay.ms": "0",
+    "offsets.topic.num.partitions": "5",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if a broker answers ApiVersions v0 on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(join(framing.request_frame(m.ApiVersionsRequest(), 0, 1, "probe")))
+            size = framing.SIZE.unpack(_recv(s, 4))[0]
+            cid, resp = framing.read_response(_recv(s, size), m.ApiKey.API_VERSIONS, 0)
+            return cid == 1 and resp.error_code == 0
+    except OSError:
+        return False
+
+
+def _recv(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise OSError("closed")
+        buf += chunk
+    return buf
+
+
+class BrokerProcess:
+    def __init__(self, data_dir: Path, port: int | None = None, overrides: dict[str, str] | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.overrides = {**TEST_DEFAULTS, **(overrides or {})}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    def command(self) -> list[str]:
+        settings = {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "log.dirs": str(self.data_dir / "logs"),
+            **self.overrides,
+        }
+        cmd = [CLI, "start", "--log-format", "json"]
+        for k, v in settings.items():
+            cmd += ["--override", f"{k}={v}"]
+        return cmd
+
+    def start(self, timeout: float = 30.0) -> "BrokerProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.tail()}")
+            if api_versions_ok("127.0.0.1", self.port, 0.5):
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"broker did not answer within {timeout}s:\n{self.tail()}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM and wait: the graceful path (flush, checkpoint, clean-shutdown marker)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: an unclean stop, for crash tests."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, *, clean: bool = True) -> "BrokerProcess":
+        self.stop() if clean else self.kill()
+        return self.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> "BrokerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
