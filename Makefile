@@ -25,6 +25,10 @@ test-deps: install
 	@if [ -f conformance/node/package.json ]; then \
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
 
+# A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).
+run: install
+	$(BIN)/kafka-compat start --config config/server.properties
+
 specs-import: install
 	$(BIN)/kafka-compat specs import $(SPECS_SRC)
 

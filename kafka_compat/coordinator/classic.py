@@ -127,13 +127,13 @@ class ClassicGroup:
 
     type = "classic"
 
-    def __init__(self, group_id: str, now_ms: int, *, state: ClassicState = S.EMPTY, generation: int = 0,
-                 protocol_type: str | None = None, protocol_name: str | None = None, leader_id: str | None = None,
-                 state_timestamp_ms: int | None = None):
+    def __init__(self, group_id: str, state_timestamp_ms: int | None, *, state: ClassicState = S.EMPTY,
+                 generation: int = 0, protocol_type: str | None = None, protocol_name: str | None = None,
+                 leader_id: str | None = None):
         self.group_id = group_id
         self.state = state
         self.previous_state = state
-        self.state_timestamp_ms = now_ms if state_timestamp_ms is None else state_timestamp_ms
+        self.state_timestamp_ms = state_timestamp_ms  # when it entered its state (None: unknown, old records)
         self.generation = generation
         self.protocol_type = protocol_type
         self.protocol_name = protocol_name

@@ -335,6 +335,10 @@ class GroupCoordinator:
         shard = self.shard_for(group_id)
         if shard is None or not recs:
             return None
+        return self.emit_to(shard, recs, replay=replay, on_done=on_done)
+
+    def emit_to(self, shard: Shard, recs: list[R.CoordinatorRecord], *, replay: bool = True,
+                on_done: Callable[[ErrorCode | None], None] | None = None) -> PendingAppend:
         if replay:
             for rec in recs:
                 self.replay(shard, rec)

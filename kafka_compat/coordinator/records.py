@@ -167,7 +167,7 @@ def group_metadata(group, assignment: Mapping[str, bytes]) -> CoordinatorRecord:
     return CoordinatorRecord(
         GROUP_METADATA, m.GroupMetadataKey(group=group.group_id),
         V(protocol_type=group.protocol_type or "", generation=group.generation, protocol=group.protocol_name,
-          leader=group.leader_id if members else None, current_state_timestamp=group.state_timestamp_ms,
+          leader=group.leader_id if members else None, current_state_timestamp=-1 if group.state_timestamp_ms is None else group.state_timestamp_ms,
           members=members),
         GROUP_METADATA_VALUE_VERSION)
 

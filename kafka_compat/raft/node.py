@@ -47,7 +47,6 @@ from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import RecordsError
 from kafka_compat.records.record import Record, iter_records
 
-log = structlog.get_logger("kafka_compat.raft")
 
 E = ErrorCode
 NEVER = 1 << 62
@@ -118,11 +117,13 @@ class _Pending:
 class RaftNode:
     """One replica of `__cluster_metadata-0`: a voter if its id is in `config.voters`, else an
     observer. `election` is the state read back from disk (None on first start); `rng` drives
-    election timeouts and backoffs, so a seeded one makes the node deterministic."""
+    election timeouts and backoffs, so a seeded one makes the node deterministic. `logger` is a
+    structlog logger (the simulator passes a quiet one)."""
 
     def __init__(self, node_id: int, config: QuorumConfig, raft_log: RaftLog, snapshots: SnapshotStore,
-                 election: ElectionState | None, now_ms: int, rng: random.Random | None = None):
+                 election: ElectionState | None, now_ms: int, rng: random.Random | None = None, logger=None):
         self.id = node_id
+        self.logger = (logger or structlog.get_logger("kafka_compat.raft")).bind(node=node_id)
         self.config = config
         self.log = raft_log
         self.snapshots = snapshots
@@ -142,6 +143,7 @@ class RaftNode:
         self._snapshot_to_load: OffsetAndEpoch | None = None
         self._reported_leader: LeaderAndEpoch | None = None
         self._discovery_at = now_ms
+        self._discovered_from = -1
 
         latest = snapshots.latest()
         if latest is not None and latest.offset > raft_log.end_offset:
@@ -329,7 +331,10 @@ class RaftNode:
         times = [p.deadline for p in self._pending.values()]
         times += [t for t in self._retry_at.values() if t > self.now]
         if isinstance(s, Unattached):
-            times.append(s.election_deadline if self.is_voter else self._discovery_at)
+            if self.is_voter:
+                times.append(s.election_deadline)
+            elif not self._pending:
+                times.append(self._discovery_at)
         elif isinstance(s, (Prospective, Candidate)):
             times.append(s.backoff_until if s.backoff_until is not None else s.election_deadline)
         elif isinstance(s, Follower):
@@ -379,7 +384,7 @@ class RaftNode:
         self._pending.clear()
         self._retry_at.clear()
         if type(old) is not type(state) or old.epoch != state.epoch:
-            log.debug("raft_transition", node=self.id, role=state.name, epoch=state.epoch,
+            self.logger.debug("raft_transition", role=state.name, epoch=state.epoch,
                       leader=self.leader_id, previous=old.name)
 
     def _become_unattached(self, epoch: int, voted_id: int = -1) -> None:
@@ -414,7 +419,7 @@ class RaftNode:
         message = control.leader_change(self.id, self.config.voters, leader.granting)
         batch = control.control_batch(message, base_offset=start, epoch=leader.epoch, timestamp=self.now)
         self._append(split_batches(batch))
-        log.info("raft_elected", node=self.id, epoch=leader.epoch, start_offset=start)
+        self.logger.info("raft_elected", epoch=leader.epoch, start_offset=start)
 
     def _become_resigned(self) -> None:
         s = self.state
@@ -522,7 +527,7 @@ class RaftNode:
 
     def _poll_leader(self, s: Leader) -> None:
         if len(self.config.voters) > 1 and self.now >= s.check_quorum_deadline:
-            log.warning("raft_check_quorum_failed", node=self.id, epoch=s.epoch, fetched=sorted(s.fetched_voters))
+            self.logger.warning("raft_check_quorum_failed", epoch=s.epoch, fetched=sorted(s.fetched_voters))
             self._become_resigned()
             self._poll()
             return
@@ -536,9 +541,11 @@ class RaftNode:
         if self.now < self._discovery_at or any(p.api_key == ApiKey.FETCH for p in self._pending.values()):
             return
         targets = sorted(self.config.voters - {self.id}) or list(self.config.bootstrap)
+        if len(targets) > 1 and self._discovered_from in targets:
+            targets.remove(self._discovered_from)  # it did not answer: try another
         if not targets:
             return
-        target = self.rng.choice(targets)
+        target = self._discovered_from = self.rng.choice(targets)
         self._discovery_at = self.now + self._discovery_backoff()
         self._send(target, wire.fetch_request(
             self.config.cluster_id, self.id, self.epoch, self.log.end, self.log.start_offset, 0,
@@ -830,7 +837,7 @@ class RaftNode:
         if p.diverging_epoch.epoch >= 0 or p.diverging_epoch.end_offset >= 0:
             diverging = OffsetAndEpoch(p.diverging_epoch.end_offset, p.diverging_epoch.epoch)
             if diverging.offset < self.high_watermark:
-                log.error("raft_divergence_below_high_watermark", node=self.id, diverging=diverging,
+                self.logger.error("raft_divergence_below_high_watermark", diverging=diverging,
                           high_watermark=self.high_watermark)
                 return
             self._flushed_end = min(self._flushed_end, self.log.truncate_to_end_offset(diverging))
@@ -845,7 +852,7 @@ class RaftNode:
                 for b in batches:
                     check_crc(b.data, 0, read_header(b.data))
             except RecordsError as e:
-                log.warning("raft_fetch_corrupt", node=self.id, leader=source, error=str(e))
+                self.logger.warning("raft_fetch_corrupt", leader=source, error=str(e))
                 self._backoff(pending)
                 return
             if batches and batches[0].base_offset != self.log.end_offset:
@@ -913,7 +920,7 @@ class RaftNode:
         try:
             snapshot_files.read_values(data)
         except (ValueError, RecordsError) as e:
-            log.warning("raft_snapshot_invalid", node=self.id, snapshot=sid, error=str(e))
+            self.logger.warning("raft_snapshot_invalid", snapshot=sid, error=str(e))
             return
         self.snapshots.write(sid, data)
         self.log.reset(sid)
@@ -923,7 +930,7 @@ class RaftNode:
         self.high_watermark = max(self.high_watermark, sid.offset)
         self._next_apply = sid.offset
         self._snapshot_to_load = sid
-        log.info("raft_snapshot_loaded", node=self.id, snapshot=sid)
+        self.logger.info("raft_snapshot_loaded", snapshot=sid)
 
     # DescribeQuorum
 

@@ -23,8 +23,7 @@ from typing import Callable, NamedTuple
 
 import structlog
 
-from kafka_compat.records.batch import HEADER, NO_TIMESTAMP, check_crc, iter_headers
-from kafka_compat.records.record import iter_records
+from kafka_compat.records.batch import NO_TIMESTAMP, check_crc, iter_headers
 from kafka_compat.records.validator import ValidatedRecords
 from kafka_compat.storage import checkpoint
 from kafka_compat.storage.config import LogConfig

@@ -86,7 +86,6 @@ class LogManager:
                 continue  # not ours (-future, -stray, or foreign directories)
             if tp[0] == METADATA_TOPIC:
                 continue  # the metadata quorum's log, which the quorum opens itself
-
             lg = Log(path, self._config(tp[0]), recovery_point=recovery.get(tp, 0), log_start_offset=starts.get(tp, 0),
                      high_watermark=hws.get(tp, 0), clean_shutdown=clean, fsync_on_append=self.fsync_on_append,
                      clock=self.clock)

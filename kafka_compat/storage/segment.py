@@ -106,7 +106,7 @@ class LogSegment:
         if not self.offset_index.loaded:
             self.ensure_indexes()
         if self.first_batch_timestamp is None:
-            self.first_batch_timestamp = entries[0][3]
+            self.first_batch_timestamp = entries[0][3] if start == 0 else next(self.headers(0))[1].max_timestamp
         interval = self.index_interval_bytes
         for pos, size, last_offset, max_ts in entries:
             if max_ts > self._max_timestamp:
@@ -162,16 +162,15 @@ class LogSegment:
 
     @property
     def max_timestamp(self) -> int:
-        """Largest record timestamp in the segment (NO_TIMESTAMP if none)."""
+        """Largest record timestamp in the segment (NO_TIMESTAMP if none); loads the indexes."""
         if not self._max_known:
             self.ensure_indexes()
-            if not self._max_known:
-                self.rebuild(verify=False)
         return self._max_timestamp
 
     @property
     def offset_of_max_timestamp(self) -> int:
-        self.max_timestamp  # noqa: B018 (loads it)
+        if not self._max_known:
+            self.ensure_indexes()
         return self._offset_of_max_timestamp
 
     def rebuild(self, verify: bool) -> tuple[int, int]:

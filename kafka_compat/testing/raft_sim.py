@@ -20,10 +20,13 @@ a failure prints the one-line command that replays it.
 from __future__ import annotations
 
 import heapq
+import logging
 import random
 import sys
 import time
 from dataclasses import dataclass, field
+
+import structlog
 
 from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as protocol_messages
@@ -35,6 +38,9 @@ from kafka_compat.raft.quorum_state import MemoryQuorumStateStore
 from kafka_compat.raft.snapshots import MemorySnapshotStore, read_values
 
 VOTER_COUNTS = (1, 3, 5)
+# Nodes log only errors here: thousands of elections would drown a failure's report.
+QUIET = structlog.wrap_logger(structlog.PrintLogger(sys.stderr),
+                              wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
 
 
 class InvariantViolation(AssertionError):
@@ -97,6 +103,7 @@ class Host:
     node: RaftNode | None = None
     sm: HistoryStateMachine | None = None
     tick_generation: int = 0
+    tick_at: int = -1
     torn_crash: str | None = None  # crash halfway through the next Ready: "before-state" / "before-flush"
     last_epoch: int = 0
     disk_epoch: int = 0
@@ -171,7 +178,7 @@ class Simulation:
 
     def start(self, h: Host) -> None:
         rng = random.Random(self.rng.getrandbits(64))
-        h.node = self.cfg.node_class(h.id, self.quorum, h.log, h.snapshots, h.store.read(), self.now, rng)
+        h.node = self.cfg.node_class(h.id, self.quorum, h.log, h.snapshots, h.store.read(), self.now, rng, QUIET)
         h.sm = HistoryStateMachine()
         h.log.on_truncate = lambda end, h=h: self.check_truncation(h, end)
         h.last_epoch = h.node.epoch
@@ -186,6 +193,7 @@ class Simulation:
         h.log = h.log.crash(keep_unflushed)
         h.node = h.sm = None
         h.tick_generation += 1
+        h.tick_at = -1
         h.torn_crash = None
         self.at(self.now + self.rng.randint(100, 3000), "restart", h.id)
 
@@ -212,8 +220,11 @@ class Simulation:
             self.apply(h, rd)
             node.advance(rd)
         self.check_node(h)
-        h.tick_generation += 1
-        self.at(max(node.next_deadline(), self.now + 1), "tick", h.id, h.tick_generation)
+        deadline = max(node.next_deadline(), self.now + 1)
+        if deadline != h.tick_at:
+            h.tick_generation += 1
+            h.tick_at = deadline
+            self.at(deadline, "tick", h.id, h.tick_generation)
 
     # Network
 
@@ -272,7 +283,9 @@ class Simulation:
             return
         up = [h for h in self.hosts.values() if h.node is not None]
         if up:
-            h = self.rng.choice(up)
+            # Leaders half the time: their crashes are the interesting ones.
+            leaders = [h for h in up if h.node.is_leader]
+            h = self.rng.choice(leaders if leaders and self.rng.random() < 0.5 else up)
             if self.rng.random() < 0.5:
                 h.torn_crash = self.rng.choice(["before-state", "before-flush"])
             else:
@@ -288,8 +301,12 @@ class Simulation:
         if not self.chaos:
             return
         ids = list(self.hosts)
+        leaders = [h.id for h in self.hosts.values() if h.node is not None and h.node.is_leader]
         if self.groups or self.rng.random() < 0.3:
             self.groups = {}
+        elif leaders and self.rng.random() < 0.5:
+            self.groups = {leaders[0]: 1}  # cut the leader off, alone or with an observer or two
+            self.groups.update({o: self.rng.randint(0, 1) for o in self.observer_ids})
         else:
             self.groups = {i: self.rng.randint(0, 1) for i in ids}
         self.at(self.exp(self.partition_every), "partition")

@@ -296,3 +296,13 @@ def test_truncate_inside_a_batch_removes_it_whole_and_ends_the_log_at_its_base(t
     assert log.truncate_to(2) and log.log_end_offset == 1
     log.close()
     assert Log(tmp_path / "t-0", log.config).log_end_offset == 1
+
+
+def test_segment_ms_counts_from_the_first_batch_across_a_restart(tmp_path):
+    log = new_log(tmp_path, segment_ms=1000)
+    produce(log, b"a", ts=NOW)
+    log.close()
+    log = Log(tmp_path / "t-0", log.config, clean_shutdown=True)
+    produce(log, b"b", ts=NOW + 600)
+    produce(log, b"c", ts=NOW + 1200)
+    assert [s.base_offset for s in log.segments] == [0, 2]

