@@ -1,25 +1,75 @@
 """A small synchronous client for the Kafka protocol, built on the project's codecs.
 
-For the CLI's admin commands and for tests that speak the wire protocol directly. One
-`BrokerConnection` is one TCP connection to one broker; requests go at the highest version both
-sides support unless a version is given.
+For the CLI's commands and for tests that speak the wire protocol directly. It talks to any
+Kafka-compatible cluster, not only this project's broker.
+
+- `BrokerConnection`: one TCP connection to one broker; requests go at the highest version both
+  sides support unless a version is given.
+- `Cluster`: connections to a whole cluster from a bootstrap list. It learns brokers and partition
+  leaders from Metadata, sends Produce, Fetch and ListOffsets to each partition's leader (retrying
+  after a metadata refresh when leadership moved), admin requests to any broker, and group offset
+  requests to the group's coordinator.
+- `murmur2` / `partition_for_key`: the Java producer's partitioner for keyed records.
+- `iter_fetched` / `fetched_end`: the records of a Fetch response's record bytes, whatever their
+  format, and where the next fetch starts.
+
+Failures surface as `KafkaError` (a Kafka error code, by name), `BrokerUnreachable` (naming the
+address) or `UnsupportedApi`.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 from kafka_compat.protocol import framing, messages as m
-from kafka_compat.protocol.primitives import Message, join
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.protocol.primitives import Message, Uuid, join
+from kafka_compat.records import Record, iter_headers, iter_legacy_records, iter_records
+from kafka_compat.records.batch import LOG_OVERHEAD, MAGIC_OFFSET
+
+EARLIEST = -2  # ListOffsets timestamps that mean "log start" and "high watermark"
+LATEST = -1
 
 
-class ConnectionClosed(ConnectionError):
+class BrokerUnreachable(ConnectionError):
+    """A broker could not be reached, did not answer in time or dropped the connection."""
+
+
+class ConnectionClosed(BrokerUnreachable):
     """The broker closed the connection instead of answering."""
+
+
+class UnsupportedApi(RuntimeError):
+    """The broker does not serve an API (or no version of it this client knows)."""
+
+
+def error_code(n: int) -> ErrorCode:
+    try:
+        return ErrorCode(n)
+    except ValueError:  # a code newer than our table: keep the number visible
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """'host:port' (or '[v6]:port') -> (host, port); ValueError naming the address otherwise."""
+    host, _, port = address.strip().rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"bad broker address {address!r}: expected host:port")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class BrokerConnection:
     def __init__(self, host: str, port: int, client_id: str = "kafka-compat", timeout: float = 30.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.address = f"{host}:{port}"
+        try:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as e:
+            raise BrokerUnreachable(f"cannot connect to {self.address}: {e.strerror or e}") from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client_id = client_id
         self._cid = 0
@@ -27,15 +77,19 @@ class BrokerConnection:
 
     @classmethod
     def to(cls, bootstrap: str, **kw) -> "BrokerConnection":
-        host, _, port = bootstrap.rpartition(":")
-        return cls(host or "127.0.0.1", int(port), **kw)
+        return cls(*split_address(bootstrap), **kw)
 
     def _recv(self, n: int) -> bytes:
         chunks, got = [], 0
         while got < n:
-            chunk = self.sock.recv(min(n - got, 1 << 20))
+            try:
+                chunk = self.sock.recv(min(n - got, 1 << 20))
+            except TimeoutError:
+                raise BrokerUnreachable(f"{self.address} did not answer within {self.sock.gettimeout()}s") from None
+            except OSError as e:
+                raise BrokerUnreachable(f"lost the connection to {self.address}: {e.strerror or e}") from None
             if not chunk:
-                raise ConnectionClosed("the broker closed the connection")
+                raise ConnectionClosed(f"the broker at {self.address} closed the connection")
             chunks.append(chunk)
             got += len(chunk)
         return b"".join(chunks)
@@ -43,7 +97,10 @@ class BrokerConnection:
     def send(self, request: Message, version: int) -> int:
         """Send without waiting for an answer; returns the correlation id."""
         self._cid += 1
-        self.sock.sendall(join(framing.request_frame(request, version, self._cid, self.client_id)))
+        try:
+            self.sock.sendall(join(framing.request_frame(request, version, self._cid, self.client_id)))
+        except OSError as e:
+            raise BrokerUnreachable(f"lost the connection to {self.address}: {e.strerror or e}") from None
         return self._cid
 
     def receive(self, api_key: int, version: int) -> tuple[int, Message]:
@@ -60,11 +117,12 @@ class BrokerConnection:
 
     def version_for(self, cls: type[Message]) -> int:
         lo, hi = self.versions().get(cls.API_KEY, (None, None))
+        name = cls.NAME.removesuffix("Request")
         if lo is None:
-            raise RuntimeError(f"the broker does not support {cls.NAME}")
+            raise UnsupportedApi(f"the broker at {self.address} does not support {name}")
         ours_lo, ours_hi = cls.VALID_VERSIONS
         if ours_hi < lo or hi < ours_lo:
-            raise RuntimeError(f"no common version of {cls.NAME}: broker {lo}-{hi}, ours {ours_lo}-{ours_hi}")
+            raise UnsupportedApi(f"no common version of {name}: broker {lo}-{hi}, ours {ours_lo}-{ours_hi}")
         return min(hi, ours_hi)
 
     def request(self, request: Message, version: int | None = None) -> Message:
@@ -85,3 +143,462 @@ class BrokerConnection:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# --- cluster metadata ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Node:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PartitionMeta:
+    partition: int
+    leader: int
+    leader_epoch: int
+    replicas: list[int]
+    isr: list[int]
+    offline: list[int]
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class TopicMeta:
+    name: str
+    topic_id: Uuid
+    internal: bool
+    partitions: dict[int, PartitionMeta]
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class ClusterMeta:
+    cluster_id: str | None
+    controller_id: int
+    nodes: dict[int, Node]
+    topics: dict[str, TopicMeta]
+
+
+def _cluster_meta(resp: m.MetadataResponse) -> ClusterMeta:
+    nodes = {b.node_id: Node(b.node_id, b.host, b.port, b.rack) for b in resp.brokers}
+    topics = {}
+    for t in resp.topics:
+        parts = {p.partition_index: PartitionMeta(p.partition_index, p.leader_id, p.leader_epoch, list(p.replica_nodes),
+                                                  list(p.isr_nodes), list(p.offline_replicas), error_code(p.error_code))
+                 for p in t.partitions}
+        topics[t.name] = TopicMeta(t.name, t.topic_id, t.is_internal, dict(sorted(parts.items())), error_code(t.error_code))
+    return ClusterMeta(resp.cluster_id, resp.controller_id, nodes, topics)
+
+
+# Partition errors that mean "ask the (new) leader": refresh metadata and send again. Nothing was
+# written or read, so resending is safe.
+LEADER_MOVED = frozenset({
+    ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.UNKNOWN_LEADER_EPOCH, ErrorCode.REPLICA_NOT_AVAILABLE,
+})
+COORDINATOR_MOVED = frozenset({ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                               ErrorCode.COORDINATOR_LOAD_IN_PROGRESS})
+
+
+class Cluster:
+    """Connections to the brokers of one cluster, opened on first use and kept until `close()`.
+
+    `bootstrap` is a comma-separated list of host:port; the first that answers is used to learn
+    the rest. Leader-routed calls retry `retries` times, with exponential back-off from `backoff`
+    seconds, then raise the last error.
+    """
+
+    def __init__(self, bootstrap: str, *, client_id: str = "kafka-compat", timeout: float = 30.0,
+                 retries: int = 6, backoff: float = 0.05):
+        self.bootstrap = [split_address(a) for a in bootstrap.split(",") if a.strip()]
+        if not self.bootstrap:
+            raise ValueError("no broker addresses given")
+        self.client_id, self.timeout, self.retries, self.backoff = client_id, timeout, retries, backoff
+        self.nodes: dict[int, Node] = {}
+        self.topics: dict[str, TopicMeta] = {}
+        self._conns: dict[int | None, BrokerConnection] = {}  # None: the bootstrap connection
+        self._coordinators: dict[str, int] = {}
+
+    # connections
+
+    def _open(self, host: str, port: int) -> BrokerConnection:
+        return BrokerConnection(host, port, client_id=self.client_id, timeout=self.timeout)
+
+    def connection(self, node_id: int | None = None) -> BrokerConnection:
+        """A connection to broker `node_id`, or to any broker for None."""
+        if node_id is None and self._conns:
+            return next(iter(self._conns.values()))
+        if node_id in self._conns:
+            return self._conns[node_id]
+        if node_id is None:
+            errors = []
+            for host, port in self.bootstrap:
+                try:
+                    conn = self._conns[None] = self._open(host, port)
+                    return conn
+                except BrokerUnreachable as e:
+                    errors.append(e)
+            if len(errors) == 1:
+                raise errors[0]
+            raise BrokerUnreachable("cannot connect to any bootstrap broker: " + "; ".join(map(str, errors)))
+        if node_id not in self.nodes:
+            self.metadata([])
+        node = self.nodes.get(node_id)
+        if node is None:
+            raise BrokerUnreachable(f"broker {node_id} is not in the cluster's metadata")
+        conn = self._conns[node_id] = self._open(node.host, node.port)
+        return conn
+
+    def _drop(self, conn: BrokerConnection) -> None:
+        for key, c in list(self._conns.items()):
+            if c is conn:
+                del self._conns[key]
+        conn.close()
+
+    @contextmanager
+    def _using(self, conn: BrokerConnection) -> Iterator[BrokerConnection]:
+        """Drop `conn` if what is done with it breaks off: a connection that failed, timed out or
+        was interrupted mid-request is in an unknown state. The next call reconnects."""
+        try:
+            yield conn
+        except UnsupportedApi:
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+
+    def request(self, msg: Message, node_id: int | None = None, version: int | None = None) -> Message:
+        """Send `msg` to broker `node_id` (any broker for None) and return the response. Failures
+        are raised, not retried: admin requests may have taken effect."""
+        with self._using(self.connection(node_id)) as conn:
+            return conn.request(msg, version)
+
+    def version(self, cls: type[Message], node_id: int | None = None) -> int:
+        with self._using(self.connection(node_id)) as conn:
+            return conn.version_for(cls)
+
+    def supports(self, cls: type[Message]) -> bool:
+        try:
+            self.version(cls)
+            return True
+        except UnsupportedApi:
+            return False
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _sleep(self, attempt: int) -> None:
+        time.sleep(min(self.backoff * 2 ** attempt, 2.0))
+
+    # metadata
+
+    def metadata(self, topics: list[str] | None = None, *, auto_create: bool = False) -> ClusterMeta:
+        """Metadata for `topics` (all topics for None, none for []); updates the cached brokers
+        and topics."""
+        version = self.version(m.MetadataRequest)
+        wanted = None if topics is None else [m.MetadataRequest.MetadataRequestTopic(name=t) for t in topics]
+        if wanted is None and version == 0:
+            wanted = []  # v0 spells "all topics" as an empty list
+        req = m.MetadataRequest(topics=wanted)
+        if version >= 4:  # before v4 the broker's setting alone decides
+            req.allow_auto_topic_creation = auto_create
+        resp = self.request(req, version=version)
+        meta = _cluster_meta(resp)
+        self.nodes = meta.nodes
+        self.topics.update(meta.topics)
+        return meta
+
+    def topic(self, name: str, *, refresh: bool = False, auto_create: bool = False) -> TopicMeta:
+        """A topic's metadata; waits out LEADER_NOT_AVAILABLE (a topic being created), raises
+        KafkaError for other topic errors."""
+        for attempt in range(self.retries + 1):
+            if refresh or attempt or name not in self.topics:
+                self.metadata([name], auto_create=auto_create)
+            t = self.topics.get(name)
+            code = t.error if t else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if code == ErrorCode.NONE:
+                return t
+            if code != ErrorCode.LEADER_NOT_AVAILABLE or attempt == self.retries:
+                self.topics.pop(name, None)
+                raise KafkaError(code, f"topic {name!r}")
+            self._sleep(attempt)
+        raise AssertionError("unreachable")
+
+    # leader-routed data requests
+
+    def _routed(self, topic: str, items: dict[int, object], send: Callable[[int, dict], dict[int, object]]) -> dict[int, object]:
+        """Group `items` (partition -> request part) by leader, call `send(leader, part_items)` for
+        each leader, and resend the partitions whose answer has a LEADER_MOVED error after a
+        metadata refresh. Returns partition -> answer (whose error_code the caller checks)."""
+        answers: dict[int, object] = {}
+        pending = dict(items)
+        for attempt in range(self.retries + 1):
+            retry: dict[int, object] = {}
+            by_leader: dict[int, dict] = {}
+            last: Exception = KafkaError(ErrorCode.LEADER_NOT_AVAILABLE, f"topic {topic!r}")
+            try:
+                meta = self.topic(topic, refresh=attempt > 0)
+            except BrokerUnreachable as e:
+                retry, last = dict(pending), e
+            else:
+                for p, item in pending.items():
+                    if p not in meta.partitions:
+                        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"topic {topic!r} has no partition {p}")
+                    by_leader.setdefault(meta.partitions[p].leader, {})[p] = item
+            for leader, part_items in by_leader.items():
+                if leader < 0:
+                    retry.update(part_items)
+                    continue
+                try:
+                    got = send(leader, part_items)
+                except BrokerUnreachable as e:
+                    retry.update(part_items)
+                    last = e
+                    continue
+                for p, answer in got.items():
+                    code = error_code(answer.error_code)
+                    if code in LEADER_MOVED:
+                        retry[p] = part_items[p]
+                        last = KafkaError(code, f"{topic}[{p}]")
+                    else:
+                        answers[p] = answer
+            if not retry:
+                return answers
+            if attempt == self.retries:
+                raise last
+            pending = retry
+            self._sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def produce(self, topic: str, batches: dict[int, bytes], *, acks: int = -1,
+                timeout_ms: int = 30_000) -> dict[int, m.ProduceResponse.PartitionProduceResponse]:
+        """Send one record batch per partition; returns each partition's answer (none for acks=0)."""
+        P = m.ProduceRequest
+
+        def send(leader: int, parts: dict[int, bytes]) -> dict:
+            req = P(acks=acks, timeout_ms=timeout_ms, topic_data=[P.TopicProduceData(
+                name=topic, partition_data=[P.PartitionProduceData(index=p, records=b) for p, b in parts.items()])])
+            if acks == 0:  # the broker sends no response
+                with self._using(self.connection(leader)) as conn:
+                    conn.send(req, conn.version_for(P))
+                return {}
+            resp = self.request(req, leader)
+            return {r.index: r for t in resp.responses for r in t.partition_responses}
+
+        return self._routed(topic, batches, send)
+
+    def fetch(self, topic: str, offsets: dict[int, int], *, max_wait_ms: int = 500, min_bytes: int = 1,
+              max_bytes: int = 50 << 20, partition_max_bytes: int = 1 << 20) -> dict[int, m.FetchResponse.PartitionData]:
+        """Fetch from each partition's offset (read_uncommitted); returns each partition's answer."""
+        F = m.FetchRequest
+
+        def send(leader: int, parts: dict[int, int]) -> dict:
+            version = self.version(F, leader)
+            # v13+ names topics by id only.
+            ident = dict(topic_id=self.topics[topic].topic_id) if version >= 13 else dict(topic=topic)
+            req = F(replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes, isolation_level=0,
+                    session_id=0, session_epoch=-1, topics=[F.FetchTopic(**ident, partitions=[
+                        F.FetchPartition(partition=p, fetch_offset=o, partition_max_bytes=partition_max_bytes)
+                        for p, o in parts.items()])])
+            resp = self.request(req, leader, version)
+            if resp.error_code:
+                raise KafkaError(error_code(resp.error_code), "fetch")
+            return {p.partition_index: p for t in resp.responses for p in t.partitions}
+
+        return self._routed(topic, offsets, send)
+
+    def list_offsets(self, topic: str, timestamps: dict[int, int]) -> dict[int, int]:
+        """Partition -> the first offset at or after each timestamp (EARLIEST, LATEST, or ms since
+        the epoch; -1 when no record is that recent)."""
+        L = m.ListOffsetsRequest
+
+        def send(leader: int, parts: dict[int, int]) -> dict:
+            # replica_id -1: a consumer, which sees offsets up to the high watermark.
+            req = L(replica_id=-1, isolation_level=0, topics=[L.ListOffsetsTopic(name=topic, partitions=[
+                L.ListOffsetsPartition(partition_index=p, timestamp=ts) for p, ts in parts.items()])])
+            return {p.partition_index: p for t in self.request(req, leader).topics for p in t.partitions}
+
+        out = {}
+        for p, answer in self._routed(topic, timestamps, send).items():
+            if answer.error_code:
+                raise KafkaError(error_code(answer.error_code), f"listing offsets of {topic}[{p}]")
+            out[p] = answer.offset
+        return out
+
+    def watermarks(self, topic: str, partitions: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """Partition -> (log start offset, high watermark)."""
+        partitions = list(partitions)
+        low = self.list_offsets(topic, {p: EARLIEST for p in partitions})
+        high = self.list_offsets(topic, {p: LATEST for p in partitions})
+        return {p: (low[p], high[p]) for p in partitions}
+
+    # group offsets (a "simple" consumer: no membership, generation -1)
+
+    def coordinator(self, group: str, *, refresh: bool = False) -> int:
+        """The node id of `group`'s coordinator (FindCoordinator)."""
+        if not refresh and group in self._coordinators:
+            return self._coordinators[group]
+        F = m.FindCoordinatorRequest
+        for attempt in range(self.retries + 1):
+            version = self.version(F)
+            # v4+ batches keys; an encoder refuses a field the version lacks, so set one or the other.
+            req = F(key_type=0, coordinator_keys=[group]) if version >= 4 else F(key=group)
+            resp = self.request(req, version=version)
+            c = resp.coordinators[0] if version >= 4 else resp
+            code = error_code(c.error_code)
+            if code == ErrorCode.NONE:
+                self.nodes.setdefault(c.node_id, Node(c.node_id, c.host, c.port))
+                self._coordinators[group] = c.node_id
+                return c.node_id
+            if code not in COORDINATOR_MOVED or attempt == self.retries:
+                raise KafkaError(code, c.error_message or f"finding the coordinator of group {group!r}")
+            self._sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def _to_coordinator(self, group: str, call: Callable[[int], ErrorCode]) -> None:
+        """Run `call(coordinator)` (which returns an error code, NONE when done), finding the
+        coordinator again while it moves."""
+        for attempt in range(self.retries + 1):
+            code = call(self.coordinator(group, refresh=attempt > 0))
+            if code not in COORDINATOR_MOVED:
+                return
+            self._sleep(attempt)
+        raise KafkaError(code, f"group {group!r}")
+
+    def committed(self, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """Partition -> committed offset, for the partitions that have one (OffsetFetch)."""
+        O = m.OffsetFetchRequest
+        partitions = list(partitions)
+        out: dict[int, int] = {}
+
+        def call(node: int) -> ErrorCode:
+            version = self.version(O, node)
+            if version >= 8:
+                req = O(groups=[O.OffsetFetchRequestGroup(group_id=group, topics=[
+                    O.OffsetFetchRequestTopics(name=topic, partition_indexes=partitions)])])
+            else:
+                req = O(group_id=group, topics=[O.OffsetFetchRequestTopic(name=topic, partition_indexes=partitions)])
+            resp = self.request(req, node, version)
+            answer = resp.groups[0] if version >= 8 else resp
+            code = error_code(answer.error_code)
+            for t in answer.topics:
+                for p in t.partitions:
+                    if p.error_code:
+                        code = error_code(p.error_code)
+                    elif p.committed_offset >= 0:
+                        out[p.partition_index] = p.committed_offset
+            if code not in (ErrorCode.NONE, *COORDINATOR_MOVED):
+                raise KafkaError(code, f"fetching the offsets of group {group!r}")
+            return code
+
+        self._to_coordinator(group, call)
+        return out
+
+    def commit(self, group: str, topic: str, offsets: dict[int, int]) -> None:
+        """Commit offsets for `group` as a simple consumer (OffsetCommit, generation -1)."""
+        C = m.OffsetCommitRequest
+
+        def call(node: int) -> ErrorCode:
+            req = C(group_id=group, generation_id_or_member_epoch=-1, member_id="", topics=[C.OffsetCommitRequestTopic(
+                name=topic, partitions=[C.OffsetCommitRequestPartition(partition_index=p, committed_offset=o)
+                                        for p, o in offsets.items()])])
+            codes = {error_code(p.error_code) for t in self.request(req, node).topics for p in t.partitions}
+            code = next((c for c in codes if c != ErrorCode.NONE), ErrorCode.NONE)
+            if code not in (ErrorCode.NONE, *COORDINATOR_MOVED):
+                raise KafkaError(code, f"committing offsets for group {group!r}")
+            return code
+
+        self._to_coordinator(group, call)
+
+
+# --- partitioning -------------------------------------------------------------------------------
+
+_M32 = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's `Utils.murmur2`: 32-bit MurmurHash2 with seed 0x9747b28c, as a signed int.
+
+    The Java producer's default partitioner and librdkafka's `murmur2_random` both put a keyed
+    record in `partition_for_key`, so matching this bit for bit keeps keys where other clients put
+    them.
+    """
+    m_, length = 0x5BD1E995, len(data)
+    h = (0x9747B28C ^ length) & _M32
+    n4 = length // 4
+    for k in struct.unpack_from(f"<{n4}I", data):
+        k = (k * m_) & _M32
+        k ^= k >> 24
+        h = ((h * m_) & _M32) ^ ((k * m_) & _M32)
+    tail = data[n4 * 4:]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h = ((h ^ tail[0]) * m_) & _M32
+    h ^= h >> 13
+    h = (h * m_) & _M32
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for_key(key: bytes, num_partitions: int) -> int:
+    """The partition of a keyed record: `toPositive(murmur2(key)) % numPartitions`."""
+    return (murmur2(key) & 0x7FFFFFFF) % num_partitions
+
+
+# --- fetched records ----------------------------------------------------------------------------
+
+def _entries(data) -> Iterator[memoryview]:
+    """Each complete batch or legacy entry; a batch cut off at the end of a Fetch response (the
+    broker's size limit) is left out, as consumers leave it."""
+    view = memoryview(data or b"")
+    pos = 0
+    while pos + LOG_OVERHEAD <= len(view):
+        size = LOG_OVERHEAD + int.from_bytes(view[pos + 8:pos + 12], "big", signed=True)
+        if size <= MAGIC_OFFSET or pos + size > len(view):
+            return
+        yield view[pos:pos + size]
+        pos += size
+
+
+def iter_fetched(data) -> Iterator[Record]:
+    """The data records in a Fetch response's record bytes, in offset order; control batches
+    (transaction markers) are skipped. Legacy message sets (magic 0/1) from old brokers are read
+    too. Raises RecordsError for a corrupt batch."""
+    for entry in _entries(data):
+        if entry[MAGIC_OFFSET] < 2:
+            yield from (r for _, r in iter_legacy_records(entry, 1 << 30))
+            continue
+        for _, header in iter_headers(entry):  # checks the header's structure
+            if not header.is_control:
+                yield from iter_records(entry, 0, header)
+
+
+def fetched_end(data) -> int | None:
+    """The offset after the last complete batch in a Fetch response's record bytes (None if there
+    is none): where the next fetch starts even when the batch ended with no data records."""
+    last = None
+    for entry in _entries(data):
+        if entry[MAGIC_OFFSET] < 2:
+            last = int.from_bytes(entry[:8], "big", signed=True) + 1  # a wrapper carries its last offset
+        else:
+            last = next(iter_headers(entry))[1].next_offset
+    return last

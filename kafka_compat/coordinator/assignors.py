@@ -68,7 +68,7 @@ def uniform(members: Mapping[str, MemberSpec], partitions: Mapping[Uuid, int]) -
                     owner[tp] = mid
                     owned[mid].add(tp)
     subscribed = {t for spec in members.values() for t in spec.topics if t in topics}
-    homogeneous = len({spec.topics & topics.keys() for spec in members.values()}) == 1
+    homogeneous = len({frozenset(spec.topics & topics.keys()) for spec in members.values()}) == 1
     if homogeneous:
         return _freeze(_uniform_homogeneous(order, owned, owner, sorted(subscribed), topics))
     return _freeze(_uniform_heterogeneous(members, order, owned, owner, topics))

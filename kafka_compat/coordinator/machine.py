@@ -234,8 +234,9 @@ class GroupCoordinator:
             else:
                 self.consumer.on_loaded(group)
         self.offsets.schedule_expiration(partition)
-        log.info("coordinator_partition_loaded", partition=partition, groups=len(shard.groups),
-                 offsets=len(shard.committed))
+        if shard.groups:
+            log.info("coordinator_partition_loaded", partition=partition, groups=len(shard.groups),
+                     offsets=len(shard.committed))
         return True
 
     def unload(self, partition: int, now_ms: int | None = None) -> None:

@@ -226,10 +226,11 @@ class OffsetManager:
         core.timer.schedule(("expire", partition), core.now + core.config.offsets_retention_check_interval_ms,
                             lambda: self.expire(partition))
 
-    def expire(self, partition: int) -> int:
+    def expire(self, partition: int, now_ms: int | None = None) -> int:
         """Delete expired offsets and empty groups without offsets in one partition; returns how
         many tombstones were written. Runs on its interval; callable directly (tests, tools)."""
         core = self.core
+        core._advance(now_ms)
         shard = core.shards.get(partition)
         if shard is None or not core.is_loaded(partition):
             return 0

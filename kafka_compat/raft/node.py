@@ -35,7 +35,7 @@ from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.messages import ApiKey
 from kafka_compat.protocol.primitives import Message
 from kafka_compat.raft import control, snapshots as snapshot_files, wire
-from kafka_compat.raft.config import QuorumConfig
+from kafka_compat.raft.config import Endpoint, QuorumConfig
 from kafka_compat.raft.log import OffsetAndEpoch, RaftLog, split_batches
 from kafka_compat.raft.quorum_state import ElectionState
 from kafka_compat.raft.snapshots import SnapshotStore
@@ -143,7 +143,7 @@ class RaftNode:
         self._snapshot_to_load: OffsetAndEpoch | None = None
         self._reported_leader: LeaderAndEpoch | None = None
         self._discovery_at = now_ms
-        self._discovered_from = -1
+        self._discovery_targets: list[int] = []
 
         latest = snapshots.latest()
         if latest is not None and latest.offset > raft_log.end_offset:
@@ -217,14 +217,26 @@ class RaftNode:
                 return
             response = handler(self, source, message, correlation_id, version)
             if response is not None:
-                self._messages.append(Outbound(source, response, correlation_id))
+                self._messages.append(Outbound(source, self._with_leader_endpoint(response, version), correlation_id))
         else:
             pending = self._pending.get(correlation_id)
             if pending is None or pending.dest != source or pending.api_key != message.API_KEY:
                 return  # late, duplicated or unknown: nothing waits for it
             del self._pending[correlation_id]
+            for ep in getattr(message, "node_endpoints", ()):
+                self.endpoints[ep.node_id] = Endpoint(ep.host, ep.port)
             self._RESPONSE_HANDLERS[message.API_KEY](self, source, message, pending)
         self._poll()
+
+    def _with_leader_endpoint(self, response: Message, version: int) -> Message:
+        """Name the leader's address in responses that can carry it (KIP-853), so that a replica
+        that knows only bootstrap servers can reach the leader."""
+        endpoint = self.endpoints.get(self.leader_id)
+        lo, hi = getattr(type(response), "_versions", {}).get("node_endpoints", (1, 0))
+        if endpoint is not None and lo <= version <= hi:
+            response.node_endpoints = [type(response).NodeEndpoint(node_id=self.leader_id, host=endpoint.host,
+                                                                   port=endpoint.port)]
+        return response
 
     def request_failed(self, correlation_id: int, now_ms: int) -> None:
         """The transport gave up on a request (connection refused or lost): retry after a backoff
@@ -540,16 +552,20 @@ class RaftNode:
         then: the answer names the leader."""
         if self.now < self._discovery_at or any(p.api_key == ApiKey.FETCH for p in self._pending.values()):
             return
-        targets = sorted(self.config.voters - {self.id}) or list(self.config.bootstrap)
-        if len(targets) > 1 and self._discovered_from in targets:
-            targets.remove(self._discovered_from)  # it did not answer: try another
-        if not targets:
-            return
-        target = self._discovered_from = self.rng.choice(targets)
+        if not self._discovery_targets:
+            # Every target once per pass, in a random order: a few unreachable ones cannot keep
+            # an observer from the rest.
+            self._discovery_targets = sorted(self.config.voters - {self.id}) or list(self.config.bootstrap)
+            self.rng.shuffle(self._discovery_targets)
+            if not self._discovery_targets:
+                return
+        target = self._discovery_targets.pop()
         self._discovery_at = self.now + self._discovery_backoff()
+        # The answer needs no waiting on the other side, so do not wait long for it either.
         self._send(target, wire.fetch_request(
             self.config.cluster_id, self.id, self.epoch, self.log.end, self.log.start_offset, 0,
-            self.config.fetch_max_bytes), epoch=self.epoch, fetch_offset=self.log.end_offset)
+            self.config.fetch_max_bytes), timeout=self.config.fetch_max_wait_ms, epoch=self.epoch,
+            fetch_offset=self.log.end_offset)
 
     # Requests out
 
@@ -558,10 +574,11 @@ class RaftNode:
             return False
         return not any(p.dest == dest and p.api_key == api_key for p in self._pending.values())
 
-    def _send(self, dest: int, request: Message, **context) -> None:
+    def _send(self, dest: int, request: Message, timeout: int | None = None, **context) -> None:
         self._next_correlation += 1
         corr = self._next_correlation
-        self._pending[corr] = _Pending(dest, request.API_KEY, self.now + self.config.request_timeout_ms, context)
+        deadline = self.now + (self.config.request_timeout_ms if timeout is None else timeout)
+        self._pending[corr] = _Pending(dest, request.API_KEY, deadline, context)
         self._messages.append(Outbound(dest, request, corr))
 
     def _forget(self, correlation_id: int) -> None:

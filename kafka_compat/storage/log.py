@@ -151,7 +151,7 @@ class Log:
             self.config = config
             for s in self._segments:
                 s.index_interval_bytes = config.index_interval_bytes
-                s.roll_bytes = 0  # re-armed by the next append's slow path
+                s.fast_size_limit = -1  # re-armed by the next append's slow path
 
     # --- appends -----------------------------------------------------------------------------
 
@@ -172,7 +172,8 @@ class Log:
             first = self._next_offset
             last = first + validated.offset_count - 1
             seg = self._segments[-1]
-            if not seg.can_take(len(buf), validated.max_timestamp, last):
+            if (seg.size + len(buf) > seg.fast_size_limit or validated.max_timestamp > seg.fast_timestamp_limit
+                    or last > seg.fast_offset_limit):
                 seg = self._maybe_roll(len(buf), validated.max_timestamp, first, last)
             entries = []
             offset = first
@@ -242,8 +243,12 @@ class Log:
         if (seg.size + size > cfg.segment_bytes or waited > cfg.segment_ms - cfg.segment_jitter_ms
                 or seg.index_full() or last - seg.base_offset > INT32_MAX):
             seg = self._roll(max(first, self._next_offset))
-        # Arm the segment's own fast check (can_take) with the current limits.
-        seg.roll_bytes, seg.roll_ms = cfg.segment_bytes, cfg.segment_ms - cfg.segment_jitter_ms
+        # Arm the fast check in `append` once the segment's first batch timestamp is known.
+        first_ts = seg.first_batch_timestamp
+        if seg.size > 0 and first_ts is not None and first_ts >= 0 and not seg.index_full():
+            seg.fast_size_limit = cfg.segment_bytes
+            seg.fast_timestamp_limit = first_ts + cfg.segment_ms - cfg.segment_jitter_ms
+            seg.fast_offset_limit = seg.base_offset + INT32_MAX
         return seg
 
     def roll(self) -> LogSegment:

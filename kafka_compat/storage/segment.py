@@ -62,9 +62,9 @@ class LogSegment:
         # The first batch's max timestamp: segment.ms counts from it (Kafka's rolling-based timestamp).
         self.first_batch_timestamp: int | None = None
         self.needs_flush = False
-        # Roll limits (segment.bytes, segment.ms - segment.jitter.ms), set by the Log from its config.
-        self.roll_bytes = 0
-        self.roll_ms = 0
+        # The append fast path's roll check, armed by the Log's slow path (Log._maybe_roll): below
+        # these size, max timestamp and last offset limits an append needs no roll. -1 = unarmed.
+        self.fast_size_limit = self.fast_timestamp_limit = self.fast_offset_limit = -1
 
     @classmethod
     def create(cls, directory: Path, base_offset: int, index_interval_bytes: int, index_max_bytes: int,
@@ -115,17 +115,10 @@ class LogSegment:
                 self.offset_index.append(last_offset, start + pos)
                 self.time_index.maybe_append(self._max_timestamp, self._offset_of_max_timestamp)
                 self._bytes_since_index = 0
+                if self.offset_index.is_full or self.time_index.is_full:
+                    self.fast_size_limit = -1  # the next append takes the slow path, which rolls
             self._bytes_since_index += size
         self.needs_flush = True
-
-    def can_take(self, size: int, max_timestamp: int, last_offset: int) -> bool:
-        """The append fast path's check: True when `size` more bytes up to `last_offset` surely go
-        into this segment without a roll (False means: ask Log._maybe_roll)."""
-        first_ts = self.first_batch_timestamp
-        return (0 < self.size and self.size + size <= self.roll_bytes and first_ts is not None and first_ts >= 0
-                and max_timestamp - first_ts <= self.roll_ms and last_offset - self.base_offset <= INT32_MAX
-                and self.offset_index.loaded and len(self.offset_index) < self.offset_index.max_entries
-                and len(self.time_index) < self.time_index.max_entries)
 
     def on_roll(self) -> None:
         """The segment stops being active: its newest max timestamp goes into the time index (so a
@@ -361,6 +354,7 @@ class LogSegment:
         self._bytes_since_index = self._bytes_after_last_index_entry()
         if position == 0:
             self.first_batch_timestamp = None
+        self.fast_size_limit = -1
         self.needs_flush = True
         return removed, min(offset, first_removed.base_offset)
 

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from kafka_compat.protocol import messages as m
 from kafka_compat.raft import wire
 from kafka_compat.raft.config import QuorumConfig
-from kafka_compat.raft.log import MemoryLog
+from kafka_compat.raft.log import MemoryLog, OffsetAndEpoch, split_batches
 from kafka_compat.raft.node import Outbound, RaftNode, Ready
 from kafka_compat.raft.quorum_state import MemoryQuorumStateStore
 from kafka_compat.raft.snapshots import MemorySnapshotStore
 from kafka_compat.raft.state_machine import KeyValueStateMachine, deliver
+from kafka_compat.records.builder import build_batch
+from kafka_compat.records.record import Record
 
 Q = "__cluster_metadata"
 
@@ -52,7 +54,7 @@ class Envelope:
 
 
 class Cluster:
-    def __init__(self, voters=(1, 2, 3), observers=(), seed=0, **config):
+    def __init__(self, voters=(1, 2, 3), observers=(), seed=0, logs=None, elections=None, **config):
         self.now = 0
         self.config = QuorumConfig(voters=frozenset(voters), cluster_id="test-cluster", **config)
         self.rng = random.Random(seed)
@@ -60,7 +62,10 @@ class Cluster:
         self.in_flight: list[Envelope] = []
         self.cut: set[frozenset] = set()  # pairs that cannot talk
         for i in list(voters) + list(observers):
-            self.members[i] = Member(i, None, MemoryLog(), MemorySnapshotStore(), MemoryQuorumStateStore())
+            store = MemoryQuorumStateStore()
+            if elections and i in elections:
+                store.write(elections[i])
+            self.members[i] = Member(i, None, (logs or {}).get(i) or MemoryLog(), MemorySnapshotStore(), store)
             self.start(i)
 
     def __getitem__(self, node_id: int) -> RaftNode:
@@ -142,15 +147,19 @@ class Cluster:
         leaders = [mb.node for mb in self.members.values() if mb.node is not None and mb.node.is_leader]
         return max(leaders, key=lambda n: n.epoch) if leaders else None
 
-    def elect(self, node_id: int) -> RaftNode:
-        """Make `node_id` stand now (its election timer runs out first) and let the votes flow."""
+    def elect(self, node_id: int, only_elections: bool = False) -> RaftNode:
+        """Make `node_id` stand now (its election timer runs out first) and let the votes flow;
+        with `only_elections`, nothing else (no Fetch) is delivered."""
         node = self[node_id]
         node.state.election_deadline = self.now
         if hasattr(node.state, "fetch_deadline"):
             node.state.fetch_deadline = self.now
         node.tick(self.now)
         self.flush(node_id)
-        self.stabilize()
+        electoral = (m.VoteRequest, m.VoteResponse, m.BeginQuorumEpochRequest, m.BeginQuorumEpochResponse)
+        for _ in range(20):
+            if not self.deliver((lambda e: isinstance(e.message, electoral)) if only_elections else (lambda e: True)):
+                break
         assert node.is_leader, f"node {node_id} is {node.role}"
         return node
 
@@ -159,6 +168,17 @@ class Cluster:
         last = leader.propose([v.encode() for v in values], self.now)
         self.flush(leader.id)
         return last.offset
+
+
+def log_with(*epochs, flushed=True) -> MemoryLog:
+    """A log holding one single-record batch per epoch given."""
+    lg = MemoryLog()
+    for offset, epoch in enumerate(epochs):
+        lg.append(split_batches(build_batch([Record(None, b"x%d" % offset)], base_offset=offset,
+                                            partition_leader_epoch=epoch)))
+    if flushed:
+        lg.flush()
+    return lg
 
 
 def requests(rd_or_list, cls) -> list[Outbound]:
@@ -178,8 +198,7 @@ def take(node: RaftNode, store: MemoryQuorumStateStore | None = None) -> Ready:
 
 
 def vote(candidate: int, epoch: int, last_offset: int = 0, last_epoch: int = 0, pre_vote: bool = False, voter=1):
-    return wire.vote_request("test-cluster", candidate, epoch, wire.OffsetAndEpoch(last_offset, last_epoch), voter,
-                             pre_vote)
+    return wire.vote_request("test-cluster", candidate, epoch, OffsetAndEpoch(last_offset, last_epoch), voter, pre_vote)
 
 
 def vote_partition(out: Outbound) -> m.VoteResponse.PartitionData:

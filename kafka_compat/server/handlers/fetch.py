@@ -10,12 +10,13 @@ down-converted to magic 0/1.
 
 from __future__ import annotations
 
+import structlog
 import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
-from kafka_compat.records import down_convert
+from kafka_compat.records import RecordsError, down_convert
 from kafka_compat.server.connection import Deferred
 from kafka_compat.server.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, CachedPartition
 from kafka_compat.server.handlers import RequestContext, handles
@@ -64,10 +65,16 @@ def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool
     log = p.log
     hw, lso = p.high_watermark, p.last_stable_offset
     bound = lso if isolation == READ_COMMITTED else hw
+    if ctx.api_version < 4 and not log.config.message_downconversion_enable:
+        return _Read(entry, ErrorCode.UNSUPPORTED_VERSION, hw, lso, log.log_start_offset)
     try:
         slices = log.read(entry.fetch_offset, limit, max_offset=bound, min_one_batch=min_one) if limit > 0 or min_one else []
     except OffsetOutOfRangeError:
         return _Read(entry, ErrorCode.OFFSET_OUT_OF_RANGE, hw, lso, log.log_start_offset)
+    except RecordsError as e:  # the data on disk is damaged: the log directory's problem, not the client's
+        structlog.get_logger("kafka_compat.server").error("log_read_failed", topic=entry.topic, partition=entry.partition,
+                                                          reason=e.message)
+        return _Read(entry, ErrorCode.KAFKA_STORAGE_ERROR, hw, lso, log.log_start_offset)
     # One segment's range per fetch, as Kafka does: the next fetch continues in the next segment.
     return _Read(entry, ErrorCode.NONE, hw, lso, log.log_start_offset, slices[0] if slices else b"")
 

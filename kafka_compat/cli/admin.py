@@ -1,0 +1,59 @@
+"""What the commands that talk to a cluster share: the brokers option, turning failures into one
+line on stderr and a non-zero exit, key=value parsing, and plain tables.
+
+The commands work against any Kafka-compatible cluster, so everything goes over the wire through
+`kafka_compat.client.Cluster`; nothing here imports the server.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, NoReturn, Sequence
+
+import typer
+
+from kafka_compat.client import BrokerUnreachable, Cluster, UnsupportedApi
+from kafka_compat.protocol.errors import KafkaError
+from kafka_compat.records import RecordsError
+
+BROKERS = typer.Option(
+    "127.0.0.1:9092", "--brokers", "-b", envvar="KAFKA_COMPAT_BROKERS",
+    help="Bootstrap brokers, host:port[,host:port...].")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def connect(brokers: str) -> Iterator[Cluster]:
+    """A `Cluster` for the command's body; its failures become `error: ...` and exit code 1."""
+    try:
+        cluster = Cluster(brokers)
+    except ValueError as e:  # a malformed address
+        fail(str(e), 2)
+    try:
+        with cluster:
+            yield cluster
+    except (KafkaError, BrokerUnreachable, UnsupportedApi, RecordsError) as e:
+        fail(str(e))
+
+
+def key_values(pairs: Sequence[str] | None, what: str) -> list[tuple[str, str]]:
+    """['k=v', ...] -> [(k, v), ...]; a usage error (exit 2) for an entry without '='."""
+    out = []
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint=what)
+        out.append((key, value))
+    return out
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, err: bool = False) -> None:
+    """Left-aligned columns two spaces apart, upper-case headers (rpk's look)."""
+    cells = [[str(h).upper() for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for row in cells:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), err=err)

@@ -1,0 +1,107 @@
+"""Snapshots (KIP-630): the file format, the store, and a follower catching up through one."""
+
+import pytest
+
+from kafka_compat.protocol import messages as m
+from kafka_compat.raft import control, snapshots
+from kafka_compat.raft.log import OffsetAndEpoch, split_batches
+from kafka_compat.raft.snapshots import FileSnapshotStore
+from kafka_compat.records.batch import read_header
+from kafka_compat.records.record import iter_records
+
+from .cluster import Cluster
+
+SID = OffsetAndEpoch(1234, 5)
+
+
+def test_file_name_is_offset_and_epoch_zero_padded():
+    assert snapshots.file_name(SID) == "00000000000000001234-0000000005.checkpoint"
+    assert snapshots.parse_file_name("00000000000000001234-0000000005.checkpoint") == SID
+    assert snapshots.parse_file_name("00000000000000001234-0000000005.checkpoint.part") is None
+
+
+def test_a_snapshot_is_framed_by_header_and_footer_control_records():
+    values = [b"k%d=v" % i for i in range(2500)]
+    data = snapshots.build(SID, values, last_timestamp=42)
+    batches = split_batches(data)
+    first, last = (list(iter_records(b.data, 0, read_header(b.data))) for b in (batches[0], batches[-1]))
+    assert read_header(batches[0].data).is_control and read_header(batches[-1].data).is_control
+    assert isinstance(control.parse(first[0]), m.SnapshotHeaderRecord)
+    assert control.parse(first[0]).last_contained_log_timestamp == 42
+    assert isinstance(control.parse(last[0]), m.SnapshotFooterRecord)
+    assert all(b.epoch == SID.epoch for b in batches)
+    assert snapshots.read_values(data) == values
+
+
+def test_a_snapshot_without_its_footer_is_refused():
+    data = snapshots.build(SID, [b"a=1"], 0)
+    without_footer = b"".join(b.data for b in split_batches(data)[:-1])
+    with pytest.raises(ValueError):
+        snapshots.read_values(without_footer)
+
+
+def test_file_store_writes_whole_snapshots_and_forgets_partial_ones(tmp_path):
+    store = FileSnapshotStore(tmp_path)
+    store.write(OffsetAndEpoch(10, 1), b"old")
+    store.write(SID, b"snapshot-bytes")
+    (tmp_path / "00000000000000009999-0000000009.checkpoint.part").write_bytes(b"torn")
+    again = FileSnapshotStore(tmp_path)
+    assert again.ids() == [OffsetAndEpoch(10, 1), SID] and again.latest() == SID
+    assert again.read(SID, 9, 100) == b"bytes" and again.size(SID) == 14
+    assert not list(tmp_path.glob("*.part"))
+    again.delete_before(SID)
+    assert again.ids() == [SID] and sorted(p.name for p in tmp_path.iterdir()) == [snapshots.file_name(SID)]
+
+
+def snapshot_now(c, node_id):
+    mb = c.members[node_id]
+    end, values = mb.sm.snapshot()
+    sid = mb.node.create_snapshot(end, values, c.now)
+    c.flush(node_id)
+    return sid
+
+
+def test_a_follower_behind_the_log_start_fetches_the_snapshot():
+    c = Cluster(voters=(1, 2, 3), snapshot_chunk_bytes=64)
+    c.elect(1)
+    c.isolate(3)
+    for i in range(10):
+        c.propose(f"key{i}=value{i}")
+        c.run(20)
+    sid = snapshot_now(c, 1)
+    leader_log = c.members[1].log
+    assert leader_log.start_offset == sid.offset > c[3].log.end_offset
+    c.propose("after=snapshot")
+    c.run(100)
+    c.heal()
+    c.run(4000)
+    assert c.members[3].sm.data == c.members[1].sm.data and c.members[3].sm.data["after"] == "snapshot"
+    assert c.members[3].snapshots.latest() == sid
+    assert any(rd.snapshot == sid for rd in c.members[3].readies)
+    fetches = [o for rd in c.members[3].readies for o in rd.messages if isinstance(o.message, m.FetchSnapshotRequest)]
+    assert len(fetches) > 1  # 64-byte chunks
+
+
+def test_a_restarted_node_loads_its_latest_snapshot_first():
+    c = Cluster(voters=(1,))
+    c.run_until(lambda: c.leader() is not None)
+    for i in range(5):
+        c.propose(f"k{i}={i}")
+    sid = snapshot_now(c, 1)
+    c.propose("k9=9")
+    c.stop(1)
+    before = len(c.members[1].readies)
+    c.start(1)
+    assert c.members[1].readies[before].snapshot == sid
+    c.run_until(lambda: c.members[1].sm.data.get("k9") == "9")
+    assert c.members[1].sm.data == {**{f"k{i}": str(i) for i in range(5)}, "k9": "9"}
+
+
+def test_a_snapshot_cannot_cover_uncommitted_offsets():
+    c = Cluster(voters=(1, 2, 3))
+    leader = c.elect(1)
+    c.isolate(2)
+    c.isolate(3)
+    c.propose("a=1")
+    with pytest.raises(ValueError):
+        leader.create_snapshot(leader.log.end_offset, [], c.now)
