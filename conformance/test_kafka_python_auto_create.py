@@ -1,6 +1,6 @@
 """kafka-python and topic auto-creation (auto.create.topics.enable defaults to true): sending to a
-missing topic creates it with the broker's defaults (one partition); a consumer asking for a
-missing topic's partitions (allow_auto_create_topics=False) creates nothing."""
+missing topic creates it with the broker's defaults (one partition), and so does a consumer's
+metadata request naming a missing topic."""
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -31,18 +31,22 @@ def test_produce_creates_the_topic(broker, unique):
     assert (got.key, got.value) == (b"k", b"first")
 
 
-def test_consumer_metadata_does_not_create(broker, unique):
-    topic = unique("kp-no-auto")
-    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, allow_auto_create_topics=False,
-                      fetch_max_wait_ms=100)
+def test_consumer_metadata_request_creates_the_topic(broker, unique):
+    """kafka-python's metadata requests always carry allow_auto_topic_creation=true (even with
+    allow_auto_create_topics=False), so an assigned missing topic is created and read from."""
+    topic = unique("kp-auto-md")
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, fetch_max_wait_ms=100,
+                      auto_offset_reset="earliest")
     try:
-        c.assign([TopicPartition(topic, 0)])  # a metadata request naming the topic, without creation
-        assert c.poll(timeout_ms=500) == {}
-        assert c.partitions_for_topic(topic) == set()
+        c.assign([TopicPartition(topic, 0)])
+        assert c.poll(timeout_ms=300) == {}
+        assert c.partitions_for_topic(topic) == {0}
+        assert c.end_offsets([TopicPartition(topic, 0)]) == {TopicPartition(topic, 0): 0}
     finally:
         c.close()
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
-        assert topic not in admin.list_topics()
+        [desc] = admin.describe_topics([topic])
+        assert (desc["error_code"], [q["partition_index"] for q in desc["partitions"]]) == (0, [0])
     finally:
         admin.close()

@@ -82,6 +82,7 @@ class Producer:
         self.sticky: int | None = None
         self.sent: dict[int, list[int]] = {}  # partition -> [records, first offset, last offset]
         self._progress_at = time.monotonic()
+        self.progress_shown = False
 
     def _choose(self, key: bytes | None) -> int:
         if self.partition is not None:
@@ -119,17 +120,14 @@ class Producer:
         self.pending.clear()
         self.sizes.clear()
         self.sticky = None
-        if time.monotonic() - self._progress_at > 1 and _stderr_is_tty():
+        if time.monotonic() - self._progress_at > 1 and typer.get_text_stream("stderr").isatty():
             typer.echo(f"\r{self.count} records produced...", err=True, nl=False)
             self._progress_at = time.monotonic()
+            self.progress_shown = True
 
     @property
     def count(self) -> int:
         return sum(s[0] for s in self.sent.values())
-
-
-def _stderr_is_tty() -> bool:
-    return typer.get_text_stream("stderr").isatty()
 
 
 def produce(
@@ -161,7 +159,9 @@ def produce(
             producer.add(Record(key=key, value=value, timestamp=ts, headers=headers))
         producer.flush()
     n = producer.count
-    typer.echo(f"\rProduced {n} record{'s' * (n != 1)} to {topic} (acks={acks.value}, compression={compression.value})",
+    if producer.progress_shown:
+        typer.echo("\r\033[K", err=True, nl=False)  # erase the progress line
+    typer.echo(f"Produced {n} record{'s' * (n != 1)} to {topic} (acks={acks.value}, compression={compression.value})",
                err=True)
     if producer.sent:
         table(["partition", "records", "first-offset", "last-offset"],

@@ -25,6 +25,7 @@ class RaftProcess:
         self.dir = Path(data_dir)
         self.extra_args = list(extra_args)
         self.proc: subprocess.Popen | None = None
+        self.paused = False
 
     @property
     def log_path(self) -> Path:
@@ -65,19 +66,21 @@ class RaftProcess:
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # a stopped process must run to die promptly
             self.proc.kill()
             self.proc.wait()
 
     def pause(self) -> None:
         self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
 
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        """Running and not stopped: it can answer."""
+        return self.proc is not None and self.proc.poll() is None and not self.paused
 
     def tail(self, lines: int = 30) -> str:
         try:

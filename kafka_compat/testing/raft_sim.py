@@ -192,6 +192,7 @@ class Simulation:
         self.crashes += 1
         h.log.on_truncate = None
         h.log = h.log.crash(keep_unflushed)
+        self.check_majority_holds_committed()
         h.node = h.sm = None
         h.tick_generation += 1
         h.tick_at = -1
@@ -369,13 +370,13 @@ class Simulation:
             if epoch == node.epoch and node.high_watermark < hw:
                 self.fail(f"leader {h.id} high watermark went back from {hw} to {node.high_watermark}")
             h.leader_hw = (node.epoch, node.high_watermark)
-        self.check_majority_holds_committed()
 
     def record_committed(self, h: Host) -> None:
         """Everything below a node's high watermark is committed: it must agree with what other
         nodes reported committed."""
         node = h.node
         end = min(node.high_watermark, h.log.end_offset)
+        committed_end = self.committed_end
         for b in h.log.batches(max(h.checked_to, h.log.start_offset), end):
             known = self.committed.get(b.base_offset)
             if known is None:
@@ -388,6 +389,8 @@ class Simulation:
             elif known != b.data:
                 self.fail(f"node {h.id} has a different committed batch at offset {b.base_offset}")
             h.checked_to = b.next_offset
+        if self.committed_end != committed_end:
+            self.check_majority_holds_committed()
 
     def check_truncation(self, h: Host, new_end: int) -> None:
         for b in h.log.batches(new_end, h.log.end_offset):
@@ -395,6 +398,8 @@ class Simulation:
                 self.fail(f"node {h.id} truncates committed batch at offset {b.base_offset}")
 
     def check_majority_holds_committed(self) -> None:
+        """Checked when the committed log grows and when a crash loses data: the rest (a
+        truncation, a snapshot load) cannot remove committed batches unnoticed."""
         if not self.committed_end:
             return
         last = max(self.committed)

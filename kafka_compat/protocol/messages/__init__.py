@@ -352,6 +352,9 @@ METADATA_RECORDS = {0: 'RegisterBrokerRecord', 1: 'UnregisterBrokerRecord', 2: '
 
 
 def __getattr__(name):
+    cls = globals().get(name)
+    if cls is not None:
+        return cls
     try:
         module = _MODULES[name]
     except KeyError:
