@@ -133,7 +133,7 @@ class Producer:
 def produce(
     topic: str = typer.Argument(..., help="The topic to write to."),
     key_separator: Optional[str] = typer.Option(
-        None, "--key-separator", "-K", help="Split each line at the first SEP into key and value (a line without SEP gets a null key)."),
+        None, "--key-separator", "-K", metavar="SEP", help="Split each line at the first SEP into key and value (a line without SEP gets a null key)."),
     header: Optional[List[str]] = typer.Option(None, "--header", "-H", help="A header key=value for every record. Repeatable."),
     partition: Optional[int] = typer.Option(None, "--partition", "-p", help="Write to this partition (default: by key, murmur2)."),
     compression: Compression = typer.Option(Compression.none, "--compression", "-z", help="Batch compression."),

@@ -454,10 +454,23 @@ def default_config(seed: int, voters: int | None = None, observers: int | None =
     return SimConfig(seed=seed, voters=voters, observers=observers, **kw)
 
 
+def run_many(configs, out=print) -> tuple[list[SimConfig], int]:
+    """Run every config; print a failure with its replay command. Returns (failed, events)."""
+    failures, events = [], 0
+    for cfg in configs:
+        try:
+            events += run(cfg).events
+        except Exception as e:  # any exception is a finding: print the replay line
+            failures.append(cfg)
+            out(f"FAIL seed {cfg.seed} ({cfg.voters} voters, {cfg.observers} observers): {type(e).__name__}: {e}")
+            out(f"  replay: {cfg.replay_command()}")
+    return failures, events
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="python -m kafka_compat.testing.raft_sim", description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, help="run seeds 0..N-1 across 1, 3 and 5 voters")
+    parser.add_argument("--seeds", type=int, default=100, help="run seeds 0..N-1 across 1, 3 and 5 voters")
     parser.add_argument("--seed", type=int, help="run (replay) one seed")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--voters", type=int)
@@ -465,27 +478,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos-ms", type=int, default=SimConfig.chaos_ms)
     parser.add_argument("--settle-ms", type=int, default=SimConfig.settle_ms)
     args = parser.parse_args(argv)
-    if args.seed is not None:
-        seeds = [args.seed]
-    else:
-        seeds = range(args.first_seed, args.first_seed + (args.seeds if args.seeds is not None else 100))
+    seeds = [args.seed] if args.seed is not None else range(args.first_seed, args.first_seed + args.seeds)
+    configs = [default_config(seed, args.voters, args.observers, chaos_ms=args.chaos_ms, settle_ms=args.settle_ms)
+               for seed in seeds]
     started = time.perf_counter()
-    failures, events = [], 0
-    for seed in seeds:
-        cfg = default_config(seed, args.voters, args.observers, chaos_ms=args.chaos_ms, settle_ms=args.settle_ms)
-        try:
-            result = run(cfg)
-            events += result.events
-            if args.seed is not None:
-                print(f"seed {seed}: ok, {result.events} events, {result.elections} epochs with a leader, "
-                      f"{result.crashes} crashes, committed up to offset {result.committed_offset}")
-        except Exception as e:  # any exception is a finding: print the replay line
-            failures.append(seed)
-            print(f"FAIL seed {seed} ({cfg.voters} voters, {cfg.observers} observers): {type(e).__name__}: {e}")
-            print(f"  replay: {cfg.replay_command()}")
+    failures, events = run_many(configs)
     elapsed = time.perf_counter() - started
-    print(f"{len(seeds)} seeds, {len(failures)} failed, {events} events, {elapsed:.1f} s"
-          + (f"; failing seeds: {' '.join(map(str, failures))}" if failures else ""))
+    print(f"{len(configs)} seeds ({configs[0].seed}..{configs[-1].seed}; "
+          f"{', '.join(f'{v} voters' for v in sorted({c.voters for c in configs}))}), "
+          f"{len(failures)} failed, {events} events, {elapsed:.1f} s"
+          + (f"; failing seeds: {' '.join(str(c.seed) for c in failures)}" if failures else ""))
     return 1 if failures else 0
 
 
