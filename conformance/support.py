@@ -220,9 +220,12 @@ def aiokafka_read(*args, **kwargs) -> list[Got]:
 
 # -- kcat and node -----------------------------------------------------------------------------------
 
-def kcat(*args: str, input: bytes | None = None, timeout: float = TIMEOUT, check: bool = True) -> subprocess.CompletedProcess:
-    """Run kcat (quiet, a bounded metadata wait); fail with its stderr when `check` and it fails."""
-    r = subprocess.run(["kcat", "-q", "-m", "5", *args], input=input, capture_output=True, timeout=timeout)
+def kcat(*args: str, input: bytes | None = None, timeout: float = TIMEOUT, check: bool = True,
+         quiet: bool = True) -> subprocess.CompletedProcess:
+    """Run kcat (quiet unless told, a bounded metadata wait); fail with its stderr when `check` and
+    it fails."""
+    r = subprocess.run(["kcat", *(["-q"] if quiet else []), "-m", "5", *args], input=input, capture_output=True,
+                       timeout=timeout)
     if check:
         assert r.returncode == 0, f"kcat {' '.join(args)} exited {r.returncode}: {r.stderr.decode(errors='replace')}"
     return r
@@ -254,15 +257,22 @@ def kcat_read(bootstrap: str, topic: str, starts: dict[int, int], count: int, ti
     return out
 
 
-def node_available() -> bool:
-    return (NODE_DIR / "node_modules" / "kafkajs").is_dir()
+def records_json(records: list[Rec]) -> bytes:
+    """Records for a node scenario's stdin (keys, values and header values as UTF-8 text)."""
+    text = lambda b: None if b is None else b.decode()  # noqa: E731
+    return json.dumps([{"partition": r.partition, "key": text(r.key), "value": text(r.value),
+                        "headers": [[n, v.decode()] for n, v in r.headers], "timestamp": r.timestamp}
+                       for r in records]).encode()
 
 
-def run_node(script: str, *args: str, timeout: float = 60.0) -> dict:
-    """Run `node conformance/node/<script>` and return the JSON object it prints on stdout."""
-    r = subprocess.run(["node", str(NODE_DIR / script), *args], capture_output=True, timeout=timeout, cwd=NODE_DIR)
+def run_node(script: str, *args: str, input: bytes = b"", timeout: float = 60.0, check: bool = True) -> dict:
+    """Run `node conformance/node/<script> ARGS` (`input` on its stdin) and return the JSON object it
+    prints on stdout; with `check`, fail unless it exited 0."""
+    assert (NODE_DIR / "node_modules" / "kafkajs").is_dir(), "KafkaJS is not installed: run `make test-deps`"
+    r = subprocess.run(["node", str(NODE_DIR / script), *args], input=input, capture_output=True, timeout=timeout,
+                       cwd=NODE_DIR)
     out = r.stdout.decode(errors="replace").strip()
-    assert r.returncode == 0, f"node {script} exited {r.returncode}\nstdout: {out}\nstderr: {r.stderr.decode(errors='replace')[-3000:]}"
+    assert r.returncode == 0 or not check, f"node {script} exited {r.returncode}\nstdout: {out}\nstderr: {r.stderr.decode(errors='replace')[-3000:]}"
     try:
         return json.loads(out.splitlines()[-1])
     except (ValueError, IndexError):

@@ -43,3 +43,27 @@ def test_idempotent_acks_all(broker, unique):
     assert len(pids) == 1 and pids.pop() >= 0
 
     check_partition_order(records, confluent_read(broker.bootstrap, topic, {0: 0, 1: 0, 2: 0}, 30))
+
+
+def test_acks_all_needs_min_insync_replicas(broker, unique):
+    """With min.insync.replicas=2 and one replica, acks=all is refused with NOT_ENOUGH_REPLICAS and
+    nothing is stored; acks=1 does not wait for the ISR and is taken."""
+    from confluent_kafka import KafkaError
+
+    topic = create_topic(broker.bootstrap, unique("cfk-misr"), configs={"min.insync.replicas": "2"})
+    reports = []
+
+    def send(acks: str) -> None:
+        p = Producer({"bootstrap.servers": broker.bootstrap, "acks": acks, "retries": 0,
+                      "message.timeout.ms": int(TIMEOUT * 1000)})
+        p.produce(topic, value=b"acks=" + acks.encode(), partition=0,
+                  on_delivery=lambda err, msg: reports.append((err and err.code(), msg.offset())))
+        assert p.flush(TIMEOUT) == 0
+
+    send("all")
+    assert reports[0][0] == KafkaError.NOT_ENOUGH_REPLICAS
+    assert stored_batches(log_dirs_of(broker), topic, 0) == []
+    send("1")
+    assert reports[1] == (None, 0)
+    [got] = confluent_read(broker.bootstrap, topic, {0: 0}, 1)
+    assert got.value == b"acks=1"

@@ -2,10 +2,10 @@
 CreateTimes); the broker keeps the producer's codec; confluent-kafka and kcat read it all back."""
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from conformance.support import (CODEC_IDS, CODECS, TIMEOUT, check_partition_order, confluent_read, create_topic, kcat_read,
-                                 log_dirs_of, sample_records, stored_batches)
+                                 log_dirs_of, now_ms, sample_records, stored_batches)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,3 +43,41 @@ def test_compression_roundtrip(broker, unique, codec):
 
     check_partition_order(records, confluent_read(broker.bootstrap, topic, {0: 0, 1: 0}, 12))
     check_partition_order(records, kcat_read(broker.bootstrap, topic, {0: 0, 1: 0}, 12))
+
+
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_log_append_time_topics_stamp_the_broker_time(broker, unique, codec):
+    """message.timestamp.type=LogAppendTime, set at creation or altered on a live topic: every record
+    reads back with the broker's append time (the same for a whole batch) instead of its CreateTime."""
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    created = create_topic(broker.bootstrap, unique(f"cfk-lat-{codec}"), configs={"message.timestamp.type": "LogAppendTime"})
+    altered = create_topic(broker.bootstrap, unique(f"cfk-lat-alt-{codec}"))
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    res = ConfigResource(ResourceType.TOPIC, altered, incremental_configs=[
+        ConfigEntry("message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET)])
+    assert admin.incremental_alter_configs([res], request_timeout=TIMEOUT)[res].result(TIMEOUT) is None
+
+    for topic in (created, altered):
+        records = sample_records(6, partitions=1)
+        before = now_ms()
+        p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec, "linger.ms": 50})
+        reports = []
+        for r in records:
+            p.produce(topic, key=r.key, value=r.value, partition=0, headers=list(r.headers), timestamp=r.timestamp,
+                      on_delivery=lambda err, msg: reports.append((err, msg.timestamp())))
+        assert p.flush(TIMEOUT) == 0
+        after = now_ms()
+        assert [e for e, _ in reports] == [None] * 6
+        assert {ts_type for _, (ts_type, _) in reports} == {TIMESTAMP_LOG_APPEND_TIME}, topic
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "conformance-never-joined",
+                      "enable.auto.commit": False})
+        try:
+            c.assign([TopicPartition(topic, 0, 0)])
+            got = [c.poll(TIMEOUT) for _ in range(6)]
+        finally:
+            c.close()
+        assert [(m.offset(), m.value()) for m in got] == [(i, r.value) for i, r in enumerate(records)]
+        stamps = {m.timestamp() for m in got}
+        assert all(ts_type == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after for ts_type, ts in stamps), (topic, stamps)

@@ -41,3 +41,31 @@ def test_record_above_topic_limit_is_refused_by_the_broker(broker, unique):
     assert (err, offset) == (None, 0)
     [got] = confluent_read(broker.bootstrap, small, {0: 0}, 1)
     assert (got.offset, got.value) == (0, fits)
+
+
+def test_the_limit_follows_altered_topic_configs(broker, unique):
+    """max.message.bytes altered on a live topic applies to the next produce, both ways."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    topic = create_topic(broker.bootstrap, unique("cfk-grow-limit"), configs={"max.message.bytes": "10000"})
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+
+    def set_limit(value: str) -> None:
+        res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+            ConfigEntry("max.message.bytes", value, incremental_operation=AlterConfigOpType.SET)])
+        assert admin.incremental_alter_configs([res], request_timeout=TIMEOUT)[res].result(TIMEOUT) is None
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": "none", "linger.ms": 0, "retries": 0,
+                  "message.timeout.ms": int(TIMEOUT * 1000)})
+    big = os.urandom(20_000)
+    err, _ = _send(p, topic, big)
+    assert err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+
+    set_limit("30000")
+    assert _send(p, topic, big) == (None, 0)
+
+    set_limit("10000")
+    err, _ = _send(p, topic, big)
+    assert err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+    [got] = confluent_read(broker.bootstrap, topic, {0: 0}, 1)
+    assert got.value == big

@@ -1,23 +1,21 @@
-"""kafka-python across a broker restart: records acknowledged by an idempotent acks=all producer
+"""kafka-python across a broker restart: records acknowledged by its idempotent acks=all producer
 are all there, at the same offsets, after a graceful stop (SIGTERM) and after a crash (SIGKILL
-right after the acknowledgements); a new producer appends after them."""
+right after the acknowledgements). The same producer goes on afterwards with its producer id and
+next sequence numbers (the broker rebuilt its producer state from the log)."""
 
 import pytest
 from kafka import KafkaProducer
 
-from conformance.support import TIMEOUT, check_partition_order, create_topic, kafka_python_read, sample_records
+from conformance.support import (TIMEOUT, check_partition_order, create_topic, kafka_python_read, log_dirs_of,
+                                 sample_records, stored_batches)
 
 pytestmark = pytest.mark.timeout(90)
 
 
-def _produce(bootstrap: str, topic: str, records) -> list[tuple[int, int]]:
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, request_timeout_ms=int(TIMEOUT * 1000))
-    try:
-        futures = [p.send(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers),
-                          timestamp_ms=r.timestamp) for r in records]
-        return [(m.partition, m.offset) for m in (f.get(TIMEOUT) for f in futures)]
-    finally:
-        p.close(TIMEOUT)
+def _produce(p: KafkaProducer, topic: str, records) -> list[tuple[int, int]]:
+    futures = [p.send(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers),
+                      timestamp_ms=r.timestamp) for r in records]
+    return [(m.partition, m.offset) for m in (f.get(TIMEOUT) for f in futures)]
 
 
 @pytest.mark.parametrize("clean", [True, False], ids=["sigterm", "sigkill"])
@@ -25,11 +23,21 @@ def test_acknowledged_records_survive_a_restart(broker_factory, unique, clean):
     b = broker_factory()
     topic = create_topic(b.bootstrap, unique("kp-restart"), partitions=2)
     records = sample_records(40, partitions=2)
-    assert _produce(b.bootstrap, topic, records) == [(r.partition, i // 2) for i, r in enumerate(records)]
+    p = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all", linger_ms=5, compression_type="gzip",
+                      request_timeout_ms=int(TIMEOUT * 1000), reconnect_backoff_max_ms=200)
+    try:
+        assert _produce(p, topic, records) == [(r.partition, i // 2) for i, r in enumerate(records)]
 
-    b.restart(clean=clean)
+        b.restart(clean=clean)
 
-    check_partition_order(records, kafka_python_read(b.bootstrap, topic, {0: 0, 1: 0}, 40))
-    more = sample_records(4, partitions=2, tag="after")
-    assert _produce(b.bootstrap, topic, more) == [(0, 20), (1, 20), (0, 21), (1, 21)]
+        check_partition_order(records, kafka_python_read(b.bootstrap, topic, {0: 0, 1: 0}, 40))
+        more = sample_records(4, partitions=2, tag="after")
+        assert _produce(p, topic, more) == [(0, 20), (1, 20), (0, 21), (1, 21)]
+    finally:
+        p.close(TIMEOUT)
     check_partition_order(more, kafka_python_read(b.bootstrap, topic, {0: 20, 1: 20}, 4), first_offsets={0: 20, 1: 20})
+    for part in (0, 1):
+        batches = stored_batches(log_dirs_of(b), topic, part)
+        assert len({(x.producer_id, x.producer_epoch) for x in batches}) == 1, "one producer id and epoch throughout"
+        assert [x.base_sequence for x in batches] == [sum(y.record_count for y in batches[:i]) for i in range(len(batches))]
+        assert sum(x.record_count for x in batches) == 22

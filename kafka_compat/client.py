@@ -51,7 +51,7 @@ class UnsupportedApi(RuntimeError):
 def error_code(n: int) -> ErrorCode:
     try:
         return ErrorCode(n)
-    except ValueError:  # a code newer than our table: keep the number visible
+    except ValueError:  # a code newer than this table
         return ErrorCode.UNKNOWN_SERVER_ERROR
 
 
@@ -154,10 +154,6 @@ class Node:
     port: int
     rack: str | None = None
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
 
 @dataclass(frozen=True)
 class PartitionMeta:
@@ -194,7 +190,8 @@ def _cluster_meta(resp: m.MetadataResponse) -> ClusterMeta:
         parts = {p.partition_index: PartitionMeta(p.partition_index, p.leader_id, p.leader_epoch, list(p.replica_nodes),
                                                   list(p.isr_nodes), list(p.offline_replicas), error_code(p.error_code))
                  for p in t.partitions}
-        topics[t.name] = TopicMeta(t.name, t.topic_id, t.is_internal, dict(sorted(parts.items())), error_code(t.error_code))
+        topics[t.name] = TopicMeta(t.name, t.topic_id, t.is_internal, dict(sorted(parts.items())),
+                                   error_code(t.error_code))
     return ClusterMeta(resp.cluster_id, resp.controller_id, nodes, topics)
 
 
@@ -342,7 +339,8 @@ class Cluster:
 
     # leader-routed data requests
 
-    def _routed(self, topic: str, items: dict[int, object], send: Callable[[int, dict], dict[int, object]]) -> dict[int, object]:
+    def _routed(self, topic: str, items: dict[int, object],
+                send: Callable[[int, dict], dict[int, object]]) -> dict[int, object]:
         """Group `items` (partition -> request part) by leader, call `send(leader, part_items)` for
         each leader, and resend the partitions whose answer has a LEADER_MOVED error after a
         metadata refresh. Returns partition -> answer (whose error_code the caller checks)."""
@@ -404,7 +402,7 @@ class Cluster:
         return self._routed(topic, batches, send)
 
     def fetch(self, topic: str, offsets: dict[int, int], *, max_wait_ms: int = 500, min_bytes: int = 1,
-              max_bytes: int = 50 << 20, partition_max_bytes: int = 1 << 20) -> dict[int, m.FetchResponse.PartitionData]:
+              partition_max_bytes: int = 1 << 20) -> dict[int, m.FetchResponse.PartitionData]:
         """Fetch from each partition's offset (read_uncommitted); returns each partition's answer."""
         F = m.FetchRequest
 
@@ -412,8 +410,8 @@ class Cluster:
             version = self.version(F, leader)
             # v13+ names topics by id only.
             ident = dict(topic_id=self.topics[topic].topic_id) if version >= 13 else dict(topic=topic)
-            req = F(replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes, isolation_level=0,
-                    session_id=0, session_epoch=-1, topics=[F.FetchTopic(**ident, partitions=[
+            # No fetch session (epoch -1), read_uncommitted, the response's size capped per partition.
+            req = F(max_wait_ms=max_wait_ms, min_bytes=min_bytes, topics=[F.FetchTopic(**ident, partitions=[
                         F.FetchPartition(partition=p, fetch_offset=o, partition_max_bytes=partition_max_bytes)
                         for p, o in parts.items()])])
             resp = self.request(req, leader, version)

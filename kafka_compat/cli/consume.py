@@ -17,7 +17,7 @@ from typing import BinaryIO, Callable, List, Optional
 import typer
 
 from kafka_compat.cli.admin import BROKERS, connect, fail
-from kafka_compat.client import EARLIEST, LATEST, Cluster, UnsupportedApi, error_code, fetched_end, iter_fetched
+from kafka_compat.client import EARLIEST, Cluster, UnsupportedApi, error_code, fetched_end, iter_fetched
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import Record
 
@@ -78,23 +78,23 @@ def compile_format(spec: str) -> Formatter:
     return lambda t, p, r: b"".join(x if type(x) is bytes else x(t, p, r) for x in parts)
 
 
-def parse_offset(value: str | None) -> int | str | None:
-    """beginning|end|N|-N -> EARLIEST, LATEST, N, or the string '-N' (counted back from the end)."""
+def parse_offset(value: str | None) -> tuple[str, int] | None:
+    """beginning|end|N|-N -> ("beginning", 0), ("end", 0), ("at", N) or ("back", N)."""
     if value is None:
         return None
-    aliases = {"beginning": EARLIEST, "start": EARLIEST, "oldest": EARLIEST, "end": LATEST, "newest": LATEST}
+    aliases = {"beginning": "beginning", "start": "beginning", "oldest": "beginning", "end": "end", "newest": "end"}
     if value in aliases:
-        return aliases[value]
+        return aliases[value], 0
     try:
         n = int(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r}: expected beginning, end, N or -N") from None
-    return value if n < 0 else n
+        raise typer.BadParameter(f"{value!r}: expected beginning, end, N or -N", param_hint="--offset") from None
+    return ("back", -n) if n < 0 else ("at", n)
 
 
-def start_positions(cluster: Cluster, topic: str, partitions: list[int], offset, timestamp: int | None,
-                    committed: dict[int, int]) -> tuple[dict[int, int], dict[int, int]]:
-    """(start offset, high watermark now) per partition."""
+def start_positions(cluster: Cluster, topic: str, partitions: list[int], offset: tuple[str, int] | None,
+                    timestamp: int | None, committed: dict[int, int]) -> tuple[dict[int, int], dict[int, int]]:
+    """(start offset, high watermark now) per partition; explicit offsets are kept within the log."""
     marks = cluster.watermarks(topic, partitions)
     by_time = cluster.list_offsets(topic, {p: timestamp for p in partitions}) if timestamp is not None else {}
     starts, ends = {}, {}
@@ -104,15 +104,10 @@ def start_positions(cluster: Cluster, topic: str, partitions: list[int], offset,
             start = by_time[p] if by_time[p] >= 0 else high  # every record is older: start at the end
         elif offset is None:
             start = committed.get(p, low)
-        elif offset == EARLIEST:
-            start = low
-        elif offset == LATEST:
-            start = high
-        elif isinstance(offset, str):  # -N: the last N records
-            start = max(high + int(offset), low)
         else:
-            start = min(max(offset, low), high)
-        starts[p], ends[p] = start, high
+            kind, n = offset
+            start = {"beginning": low, "end": high, "at": n, "back": high - n}[kind]
+        starts[p], ends[p] = min(max(start, low), high), high
     return starts, ends
 
 
@@ -122,10 +117,13 @@ def consume(
         None, "--offset", "-o", metavar="beginning|end|N|-N",
         help="Where to start: beginning, end, offset N, or -N for the last N records of each partition. "
              "Default: the group's committed offset with --group, else beginning."),
-    timestamp: Optional[int] = typer.Option(None, "--timestamp", help="Start at the first record at or after this time (ms since the epoch)."),
-    partition: Optional[List[int]] = typer.Option(None, "--partition", "-p", help="Read only this partition. Repeatable."),
+    timestamp: Optional[int] = typer.Option(
+        None, "--timestamp", min=0, help="Start at the first record at or after this time (ms since the epoch)."),
+    partition: Optional[List[int]] = typer.Option(
+        None, "--partition", "-p", help="Read only this partition. Repeatable."),
     num: Optional[int] = typer.Option(None, "--num", "-n", min=1, help="Stop after this many records."),
-    follow: bool = typer.Option(False, "--follow/--no-follow", help="Keep waiting for new records instead of stopping at the end."),
+    follow: bool = typer.Option(
+        False, "--follow/--no-follow", help="Keep waiting for new records instead of stopping at the end."),
     fmt: str = typer.Option("%v\\n", "--format", "-f", help=FORMAT_HELP),
     group: Optional[str] = typer.Option(None, "--group", "-g", help="Start from and commit to this group's offsets."),
     brokers: str = BROKERS,

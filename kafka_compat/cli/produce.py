@@ -18,7 +18,7 @@ from typing import BinaryIO, Iterator, List, Optional
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail, key_values, table
+from kafka_compat.cli.admin import BROKERS, connect, key_values, table
 from kafka_compat.client import Cluster, error_code, partition_for_key
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import Record, build_batch
@@ -79,6 +79,7 @@ class Producer:
                              f"topic {topic!r} has {self.num_partitions} partitions, no partition {partition}")
         self.pending: dict[int, list[Record]] = {}
         self.sizes: dict[int, int] = {}
+        self.pending_bytes = 0
         self.sticky: int | None = None
         self.sent: dict[int, list[int]] = {}  # partition -> [records, first offset, last offset]
         self._progress_at = time.monotonic()
@@ -99,7 +100,8 @@ class Producer:
         size = RECORD_OVERHEAD + len(record.key or b"") + len(record.value or b"") + sum(
             len(k) + len(v or b"") for k, v in record.headers)
         self.sizes[p] = self.sizes.get(p, 0) + size
-        if self.sizes[p] >= BATCH_BYTES or sum(self.sizes.values()) >= PENDING_BYTES:
+        self.pending_bytes += size
+        if self.sizes[p] >= BATCH_BYTES or self.pending_bytes >= PENDING_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -112,13 +114,15 @@ class Producer:
             answer = answers.get(p)  # none with acks=0: no offsets to report
             if answer is not None:
                 if answer.error_code:
-                    raise KafkaError(error_code(answer.error_code), answer.error_message or f"producing to {self.topic}[{p}]")
+                    raise KafkaError(error_code(answer.error_code),
+                                     answer.error_message or f"producing to {self.topic}[{p}]")
                 if stats[1] < 0:
                     stats[1] = answer.base_offset
                 stats[2] = answer.base_offset + len(recs) - 1
             stats[0] += len(recs)
         self.pending.clear()
         self.sizes.clear()
+        self.pending_bytes = 0
         self.sticky = None
         if time.monotonic() - self._progress_at > 1 and typer.get_text_stream("stderr").isatty():
             typer.echo(f"\r{self.count} records produced...", err=True, nl=False)
@@ -133,12 +137,17 @@ class Producer:
 def produce(
     topic: str = typer.Argument(..., help="The topic to write to."),
     key_separator: Optional[str] = typer.Option(
-        None, "--key-separator", "-K", metavar="SEP", help="Split each line at the first SEP into key and value (a line without SEP gets a null key)."),
-    header: Optional[List[str]] = typer.Option(None, "--header", "-H", help="A header key=value for every record. Repeatable."),
-    partition: Optional[int] = typer.Option(None, "--partition", "-p", help="Write to this partition (default: by key, murmur2)."),
+        None, "--key-separator", "-K", metavar="SEP",
+        help="Split each line at the first SEP into key and value (a line without SEP gets a null key)."),
+    header: Optional[List[str]] = typer.Option(
+        None, "--header", "-H", help="A header key=value for every record. Repeatable."),
+    partition: Optional[int] = typer.Option(
+        None, "--partition", "-p", help="Write to this partition (default: by key, murmur2)."),
     compression: Compression = typer.Option(Compression.none, "--compression", "-z", help="Batch compression."),
-    acks: Acks = typer.Option(Acks.all, "--acks", help="Acknowledgements to wait for: all (-1), 1 (the leader) or 0 (none)."),
-    timestamp: Optional[int] = typer.Option(None, "--timestamp", help="Record timestamp in ms since the epoch (default: now)."),
+    acks: Acks = typer.Option(
+        Acks.all, "--acks", help="Acknowledgements to wait for: all (-1), 1 (the leader) or 0 (none)."),
+    timestamp: Optional[int] = typer.Option(
+        None, "--timestamp", help="Record timestamp in ms since the epoch (default: now)."),
     brokers: str = BROKERS,
 ) -> None:
     """Produce the lines of stdin to TOPIC, one record a line; prints a summary to stderr."""
@@ -146,17 +155,21 @@ def produce(
     sep = key_separator.encode() if key_separator else None
     codec = codecs.BY_TOPIC_NAME[compression.value]
     acks_n = -1 if acks == Acks.all else int(acks.value)
+    interrupted = False
     with connect(brokers) as cluster:
         producer = Producer(cluster, topic, partition=partition, codec=codec, acks=acks_n)
-        for line in read_lines(typer.get_binary_stream("stdin")):
-            if line is None:
-                producer.flush()
-                continue
-            key, value = None, line
-            if sep is not None and sep in line:
-                key, value = line.split(sep, 1)
-            ts = timestamp if timestamp is not None else int(time.time() * 1000)
-            producer.add(Record(key=key, value=value, timestamp=ts, headers=headers))
+        try:
+            for line in read_lines(typer.get_binary_stream("stdin")):
+                if line is None:
+                    producer.flush()
+                    continue
+                key, value = None, line
+                if sep is not None and sep in line:
+                    key, value = line.split(sep, 1)
+                ts = timestamp if timestamp is not None else int(time.time() * 1000)
+                producer.add(Record(key=key, value=value, timestamp=ts, headers=headers))
+        except KeyboardInterrupt:  # Ctrl-C: send what was read, then stop
+            interrupted = True
         producer.flush()
     n = producer.count
     if producer.progress_shown:
@@ -165,5 +178,8 @@ def produce(
                err=True)
     if producer.sent:
         table(["partition", "records", "first-offset", "last-offset"],
-              [[p, s[0], s[1] if s[1] >= 0 else "-", s[2] if s[2] >= 0 else "-"] for p, s in sorted(producer.sent.items())],
+              [[p, count, first if first >= 0 else "-", last if last >= 0 else "-"]
+               for p, (count, first, last) in sorted(producer.sent.items())],
               err=True)
+    if interrupted:
+        raise typer.Exit(130)

@@ -7,13 +7,14 @@ from typing import List, Optional
 
 import typer
 
-from kafka_compat.server.config import ConfigError, load_config
-
 CONFIG = typer.Option(None, "--config", "-c", help="A server.properties file (Kafka's keys).", exists=True, dir_okay=False)
 OVERRIDE = typer.Option(None, "--override", "-o", help="key=value, overriding the file and KAFKA_* variables. Repeatable.")
 
 
 def _config(config: Optional[Path], override: Optional[List[str]]):
+    # Imported here: the broker's modules are heavy, and other commands should start fast.
+    from kafka_compat.server.config import ConfigError, load_config
+
     try:
         return load_config(config, overrides=override or [])
     except ConfigError as e:
@@ -32,6 +33,8 @@ def start(
 
     from kafka_compat import logs
     from kafka_compat.server.broker import Broker, run_until_signalled
+
+    from kafka_compat.server.config import ConfigError
 
     cfg = _config(config, override)
     logs.configure(log_format, log_level)
@@ -56,6 +59,7 @@ def format_(
     """Write meta.properties into the node's log directories (as `kafka-storage format`)."""
     from kafka_compat.metadata.quorum import read_meta_properties
     from kafka_compat.server.broker import format_log_dirs
+    from kafka_compat.server.config import ConfigError
 
     cfg = _config(config, override)
     already = [d for d in cfg.log_dirs if read_meta_properties(Path(d))]

@@ -13,7 +13,7 @@ import typer
 from kafka_compat.cli.admin import BROKERS, connect, fail, key_values, table
 from kafka_compat.client import BrokerUnreachable, Cluster, error_code
 from kafka_compat.protocol import messages as m
-from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.protocol.errors import KafkaError
 
 app = typer.Typer(help="Create, list, describe, alter and delete topics.", no_args_is_help=True)
 
@@ -27,11 +27,13 @@ SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3  # IncrementalAlterConfigs operations
 TIMEOUT_MS = 30_000
 
 
-def _report(results: list[tuple[str, int, str | None]], ok_rows: list[list], headers: list[str]) -> None:
-    """Print the rows of the topics that worked, an error line per topic that did not; exit 1 if any did not."""
-    if ok_rows:
-        table(headers, ok_rows)
-    failed = [(name, code, msg) for name, code, msg in results if code]
+def _report(headers: list[str], results: list[tuple[str, int, str | None, list]]) -> None:
+    """Results are (topic, error code, error message, row): print the rows of the topics that
+    worked, an error line for each that did not, and exit 1 if any did not."""
+    ok = [row for _, code, _, row in results if not code]
+    if ok:
+        table(headers, ok)
+    failed = [(name, code, msg) for name, code, msg, _ in results if code]
     for name, code, msg in failed:
         typer.echo(f"error: {name}: {error_code(code).name}" + (f": {msg}" if msg else ""), err=True)
     if failed:
@@ -59,18 +61,21 @@ def create(
     C = m.CreateTopicsRequest
     configs = [C.CreatableTopicConfig(name=k, value=v) for k, v in key_values(config, "--config")]
     with connect(brokers) as cluster:
-        version = cluster.version(C)
+        node = _controller(cluster)
+        version = cluster.version(C, node)
         if version < 4 and (partitions < 0 or replication_factor < 0):
             fail(f"this broker's CreateTopics (v{version}) has no defaults: give -p and -r")
         req = C(timeout_ms=TIMEOUT_MS, validate_only=dry_run, topics=[
             C.CreatableTopic(name=n, num_partitions=partitions, replication_factor=replication_factor, configs=configs)
             for n in names])
-        resp = cluster.request(req, _controller(cluster), version)
+        resp = cluster.request(req, node, version)
     status = "OK (dry run)" if dry_run else "OK"
-    rows = [[t.name, t.num_partitions if t.num_partitions >= 0 else partitions,
-             t.replication_factor if t.replication_factor >= 0 else replication_factor, status]
-            for t in resp.topics if not t.error_code]
-    _report([(t.name, t.error_code, t.error_message) for t in resp.topics], rows, ["topic", "partitions", "replicas", "status"])
+    results = []
+    for t in resp.topics:  # v5+ answers with the counts the broker chose
+        count = t.num_partitions if t.num_partitions >= 0 else partitions
+        replicas = t.replication_factor if t.replication_factor >= 0 else replication_factor
+        results.append((t.name, t.error_code, t.error_message, [t.name, count, replicas, status]))
+    _report(["topic", "partitions", "replicas", "status"], results)
 
 
 @app.command("list")
@@ -96,7 +101,7 @@ def describe(
     all_configs: bool = typer.Option(False, "--all-configs", "-a", help="Show every config, defaults included."),
     brokers: str = BROKERS,
 ) -> None:
-    """Show a topic: summary, non-default configs with their source, and each partition's leader, replicas, ISR and watermarks."""
+    """Show a topic: summary, non-default configs and their source, partition leaders, replicas, ISR, watermarks."""
     D = m.DescribeConfigsRequest
     with connect(brokers) as cluster:
         t = cluster.topic(name)
@@ -114,10 +119,12 @@ def describe(
 
     replicas = max((len(p.replicas) for p in t.partitions.values()), default=0)
     typer.echo("SUMMARY")
-    table(["name", "id", "partitions", "replicas", "internal"], [[name, t.topic_id, len(t.partitions), replicas, "yes" if t.internal else "no"]])
+    table(["name", "id", "partitions", "replicas", "internal"],
+          [[name, t.topic_id, len(t.partitions), replicas, "yes" if t.internal else "no"]])
     typer.echo("\nCONFIGS")
-    table(["key", "value", "source"], [[c.name, "(sensitive)" if c.is_sensitive else c.value,
-                                        SOURCES.get(c.config_source, c.config_source)] for c in sorted(configs, key=lambda c: c.name)])
+    table(["key", "value", "source"],
+          [[c.name, "(sensitive)" if c.is_sensitive else c.value, SOURCES.get(c.config_source, c.config_source)]
+           for c in sorted(configs, key=lambda c: c.name)])
     typer.echo("\nPARTITIONS")
     rows = []
     for p in t.partitions.values():
@@ -142,15 +149,15 @@ def delete(names: List[str] = typer.Argument(..., help="Topics to delete."), bro
     """Delete topics (DeleteTopics)."""
     D = m.DeleteTopicsRequest
     with connect(brokers) as cluster:
-        version = cluster.version(D)
+        node = _controller(cluster)
+        version = cluster.version(D, node)
         req = D(timeout_ms=TIMEOUT_MS)
         if version >= 6:
             req.topics = [D.DeleteTopicState(name=n) for n in names]
         else:
             req.topic_names = names
-        resp = cluster.request(req, _controller(cluster), version)
-    _report([(r.name, r.error_code, r.error_message) for r in resp.responses],
-            [[r.name, "OK"] for r in resp.responses if not r.error_code], ["topic", "status"])
+        resp = cluster.request(req, node, version)
+    _report(["topic", "status"], [(r.name, r.error_code, r.error_message, [r.name, "OK"]) for r in resp.responses])
 
 
 @app.command("alter-config")
@@ -159,14 +166,16 @@ def alter_config(
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="key=value to set. Repeatable."),
     delete: Optional[List[str]] = typer.Option(None, "--delete", "-d", help="A key to reset to its default. Repeatable."),
     append: Optional[List[str]] = typer.Option(None, "--append", help="key=value to add to a list config. Repeatable."),
-    subtract: Optional[List[str]] = typer.Option(None, "--subtract", help="key=value to remove from a list config. Repeatable."),
+    subtract: Optional[List[str]] = typer.Option(
+        None, "--subtract", help="key=value to remove from a list config. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the change."),
     brokers: str = BROKERS,
 ) -> None:
     """Change a topic's configs in place (IncrementalAlterConfigs): keys not named stay as they are."""
     A = m.IncrementalAlterConfigsRequest
     ops = [A.AlterableConfig(name=k, config_operation=op, value=v)
-           for op, given, what in ((SET, set_, "--set"), (APPEND, append, "--append"), (SUBTRACT, subtract, "--subtract"))
+           for op, given, what in ((SET, set_, "--set"), (APPEND, append, "--append"),
+                                   (SUBTRACT, subtract, "--subtract"))
            for k, v in key_values(given, what)]
     ops += [A.AlterableConfig(name=k, config_operation=DELETE, value=None) for k in delete or ()]
     if not ops:
@@ -175,7 +184,7 @@ def alter_config(
         resp = cluster.request(A(validate_only=dry_run, resources=[A.AlterConfigsResource(
             resource_type=TOPIC_RESOURCE, resource_name=name, configs=ops)]))
     r = resp.responses[0]
-    _report([(name, r.error_code, r.error_message)], [[name, "OK (dry run)" if dry_run else "OK"]], ["topic", "status"])
+    _report(["topic", "status"], [(name, r.error_code, r.error_message, [name, "OK (dry run)" if dry_run else "OK"])])
 
 
 @app.command("add-partitions")
@@ -191,4 +200,4 @@ def add_partitions(
         resp = cluster.request(C(timeout_ms=TIMEOUT_MS, validate_only=False, topics=[
             C.CreatePartitionsTopic(name=name, count=total, assignments=None)]), _controller(cluster))
     r = resp.results[0]
-    _report([(name, r.error_code, r.error_message)], [[name, total, "OK"]], ["topic", "partitions", "status"])
+    _report(["topic", "partitions", "status"], [(name, r.error_code, r.error_message, [name, total, "OK"])])

@@ -44,7 +44,7 @@ from kafka_compat.raft import wire
 from kafka_compat.raft.config import QuorumConfig
 from kafka_compat.raft.file_log import DIR_NAME, FileLog
 from kafka_compat.raft.log import OffsetAndEpoch
-from kafka_compat.raft.node import Batch, LeaderAndEpoch, NotLeaderError, Outbound, RaftNode
+from kafka_compat.raft.node import Batch, LeaderAndEpoch, Outbound, RaftNode
 from kafka_compat.raft.quorum_state import FILE_NAME as QUORUM_STATE_FILE
 from kafka_compat.raft.quorum_state import FileQuorumStateStore
 from kafka_compat.raft.snapshots import FileSnapshotStore
@@ -197,8 +197,8 @@ class RaftDriver:
                 log.info("raft_leader", node=self.id, leader=rd.leader.leader_id, epoch=rd.leader.epoch)
                 if self.on_leader_change is not None:
                     self.on_leader_change(rd.leader)
-            async with self._changed:
-                self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
         if self._snapshot_requested or (self.snapshot_every and self._applied_since_snapshot >= self.snapshot_every):
             await self._take_snapshot()
 
@@ -325,6 +325,15 @@ class RaftDriver:
 
     async def resign(self) -> None:
         await self._call(lambda: self.node.resign(monotonic_ms()))
+
+    async def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop the driver. A leader first resigns and waits (at most `timeout` seconds) until the
+        voters acknowledged, so that they elect a successor without waiting out a fetch timeout."""
+        if self.node.is_leader:
+            with trio.move_on_after(timeout):
+                await self.resign()
+                await self.wait_for(lambda: self.node.role != "resigned" or not self.node.state.unacknowledged)
+        self._nursery.cancel_scope.cancel()
 
     async def snapshot(self) -> None:
         """Snapshot the state machine at its applied offset (after the current Ready)."""

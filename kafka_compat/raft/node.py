@@ -26,29 +26,26 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
 
 import structlog
 
-from kafka_compat.protocol import messages as m
-from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.protocol.errors import ErrorCode as E
 from kafka_compat.protocol.messages import ApiKey
 from kafka_compat.protocol.primitives import Message
 from kafka_compat.raft import control, snapshots as snapshot_files, wire
 from kafka_compat.raft.config import Endpoint, QuorumConfig
+from kafka_compat.raft.election import Election
 from kafka_compat.raft.log import OffsetAndEpoch, RaftLog, split_batches
 from kafka_compat.raft.quorum_state import ElectionState
+from kafka_compat.raft.ready import Batch, LeaderAndEpoch, Outbound, Ready
+from kafka_compat.raft.replication import Replication
 from kafka_compat.raft.snapshots import SnapshotStore
-from kafka_compat.raft.states import (
-    Candidate, Follower, Leader, ParkedFetch, Prospective, ReplicaProgress, Resigned, SnapshotFetch, Unattached,
-)
-from kafka_compat.records.batch import check_crc, read_header
+from kafka_compat.raft.states import Candidate, Follower, Leader, Prospective, ReplicaProgress, Resigned, Unattached
+from kafka_compat.records.batch import read_header
 from kafka_compat.records.builder import build_batch
-from kafka_compat.records.errors import RecordsError
 from kafka_compat.records.record import Record, iter_records
 
-
-E = ErrorCode
+__all__ = ["Batch", "LeaderAndEpoch", "NotLeaderError", "Outbound", "RaftNode", "Ready"]
 NEVER = 1 << 62
 RETRY_BACKOFF_BASE_MS = 100
 CHECK_QUORUM_FACTOR = 1.5
@@ -62,59 +59,17 @@ class NotLeaderError(Exception):
         super().__init__(f"not the leader (leader {leader_id}, epoch {epoch})")
 
 
-class Outbound(NamedTuple):
-    dest: int | None
-    message: Message
-    correlation_id: int
-
-    @property
-    def is_request(self) -> bool:
-        return self.message.KIND == "request"
-
-
-class Batch(NamedTuple):
-    """A committed batch for the state machine: data records' values, or a control batch (with
-    no values) that still moves the applied offset."""
-
-    base_offset: int
-    last_offset: int
-    epoch: int
-    append_time_ms: int
-    values: list[bytes]
-    is_control: bool
-
-
-class LeaderAndEpoch(NamedTuple):
-    leader_id: int
-    epoch: int
-
-
 @dataclass
-class Ready:
-    quorum_state: ElectionState | None
-    flush: bool
-    messages: list[Outbound]
-    snapshot: OffsetAndEpoch | None
-    committed: list[Batch]
-    leader: LeaderAndEpoch | None
-    deadline_ms: int
-    log_end_offset: int = 0
+class InFlight:
+    """A request sent and not yet answered, with what its answer must be checked against."""
 
-    @property
-    def empty(self) -> bool:
-        return not (self.quorum_state or self.flush or self.messages or self.snapshot or self.committed
-                    or self.leader)
-
-
-@dataclass
-class _Pending:
     dest: int
     api_key: int
     deadline: int
     context: dict = field(default_factory=dict)
 
 
-class RaftNode:
+class RaftNode(Election, Replication):
     """One replica of `__cluster_metadata-0`: a voter if its id is in `config.voters`, else an
     observer. `election` is the state read back from disk (None on first start); `rng` drives
     election timeouts and backoffs, so a seeded one makes the node deterministic. `logger` is a
@@ -135,11 +90,10 @@ class RaftNode:
         # Added to timestamps in DescribeQuorum when `now` is a monotonic clock.
         self.wall_clock_offset_ms = 0
         self._messages: list[Outbound] = []
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, InFlight] = {}
         self._retry_at: dict[tuple[int, int], int] = {}
         self._next_correlation = 0
         self._log_dirty = False
-        self._flushed_end = raft_log.end_offset
         self._snapshot_to_load: OffsetAndEpoch | None = None
         self._reported_leader: LeaderAndEpoch | None = None
         self._discovery_at = now_ms
@@ -155,6 +109,7 @@ class RaftNode:
             self._snapshot_to_load = latest
             self.high_watermark = latest.offset
         self._next_apply = latest.offset if latest is not None else raft_log.start_offset
+        self._flushed_end = raft_log.end_offset  # what the leader may count as its own (see advance)
 
         self._persisted = election
         election = election or ElectionState(0)
@@ -396,8 +351,8 @@ class RaftNode:
         self._pending.clear()
         self._retry_at.clear()
         if type(old) is not type(state) or old.epoch != state.epoch:
-            self.logger.debug("raft_transition", role=state.name, epoch=state.epoch,
-                      leader=self.leader_id, previous=old.name)
+            self.logger.debug("raft_transition", role=state.name, epoch=state.epoch, leader=self.leader_id,
+                              previous=old.name)
 
     def _become_unattached(self, epoch: int, voted_id: int = -1) -> None:
         self._transition(Unattached(epoch, voted_id, self._election_deadline()))
@@ -443,8 +398,9 @@ class RaftNode:
     def _check_quorum_timeout(self) -> int:
         return int(self.config.fetch_timeout_ms * CHECK_QUORUM_FACTOR)
 
-    def _maybe_transition(self, leader_id: int, epoch: int) -> None:
-        """Follow what a peer says about the epoch and its leader, if it tells us something new."""
+    def _maybe_transition(self, leader_id: int, epoch: int, from_leader: bool = False) -> None:
+        """Follow what a peer says about the epoch and its leader, if it tells us something new.
+        `from_leader`: the leader itself is speaking (BeginQuorumEpoch, EndQuorumEpoch)."""
         s = self.state
         if epoch > s.epoch:
             if leader_id >= 0 and leader_id != self.id:
@@ -453,9 +409,10 @@ class RaftNode:
                 self._become_unattached(epoch)
         elif epoch == s.epoch and leader_id >= 0 and leader_id != self.id and (
                 isinstance(s, (Unattached, Candidate))
-                # A prospective already knows its old leader: hearing of it is no news (a voter
-                # that has not timed out yet), and must not end the pre-vote round.
-                or isinstance(s, Prospective) and s.prior_leader != leader_id):
+                # A prospective already knows its old leader: a voter naming it is no news (that
+                # voter has not timed out yet) and must not end the pre-vote round; the leader
+                # itself speaking is.
+                or isinstance(s, Prospective) and (s.prior_leader != leader_id or from_leader)):
             self._become_follower(epoch, leader_id)
 
     # The poll: what each role does when time passes or after any input.
@@ -485,88 +442,6 @@ class RaftNode:
                     self._send(voter, wire.end_quorum_epoch_request(self.config.cluster_id, self.id, s.epoch,
                                                                    s.successors))
 
-    def _poll_election(self, s: Prospective | Candidate) -> None:
-        voters = len(self.config.voters)
-        majority = self.config.majority
-        if s.won(majority):
-            if isinstance(s, Prospective):
-                self._become_candidate()
-            else:
-                self._become_leader()
-            self._poll()
-            return
-        if s.backoff_until is None and (s.lost(voters, majority) or self.now >= s.election_deadline):
-            if isinstance(s, Prospective) and s.prior_leader >= 0:
-                # The quorum still believes in the old leader: follow it again (and, having not
-                # reached it yet, grant other pre-votes) until the fetch timeout says otherwise.
-                self._become_follower(s.epoch, s.prior_leader)
-                self._poll()
-                return
-            s.retries += 1
-            s.backoff_until = self.now + self._election_backoff(s.retries)
-        if s.backoff_until is not None:
-            if self.now >= s.backoff_until:
-                self._become_prospective(s.retries)
-                self._poll()
-            return
-        pre_vote = isinstance(s, Prospective)
-        epoch = s.epoch + 1 if pre_vote else s.epoch
-        for voter in sorted(self.config.voters - {self.id} - s.granted - s.rejected):
-            if self._can_send(voter, ApiKey.VOTE):
-                request = wire.vote_request(self.config.cluster_id, self.id, epoch, self.log.end, voter, pre_vote)
-                self._send(voter, request, pre_vote=pre_vote, round=s.round, epoch=s.epoch)
-
-    def _poll_follower(self, s: Follower) -> None:
-        if self.now >= s.fetch_deadline:
-            if self.is_voter:
-                self._become_prospective()
-            else:
-                self._become_unattached(s.epoch)
-            self._poll()
-            return
-        if not self._can_send(s.leader_id, ApiKey.FETCH) or not self._can_send(s.leader_id, ApiKey.FETCH_SNAPSHOT):
-            return
-        if s.snapshot is not None:
-            sid = s.snapshot.snapshot_id
-            self._send(s.leader_id, wire.fetch_snapshot_request(
-                self.config.cluster_id, self.id, s.epoch, sid, len(s.snapshot.data), self.config.snapshot_chunk_bytes),
-                epoch=s.epoch)
-        else:
-            self._send(s.leader_id, wire.fetch_request(
-                self.config.cluster_id, self.id, s.epoch, self.log.end, self.log.start_offset,
-                self.config.fetch_max_wait_ms, self.config.fetch_max_bytes),
-                epoch=s.epoch, fetch_offset=self.log.end_offset)
-
-    def _poll_leader(self, s: Leader) -> None:
-        if len(self.config.voters) > 1 and self.now >= s.check_quorum_deadline:
-            self.logger.warning("raft_check_quorum_failed", epoch=s.epoch, fetched=sorted(s.fetched_voters))
-            self._become_resigned()
-            self._poll()
-            return
-        for voter in sorted(s.unacknowledged):
-            if self._can_send(voter, ApiKey.BEGIN_QUORUM_EPOCH):
-                self._send(voter, wire.begin_quorum_epoch_request(self.config.cluster_id, self.id, s.epoch, voter))
-
-    def _discover_leader(self) -> None:
-        """An observer without a leader fetches from any voter (or bootstrap server), now and
-        then: the answer names the leader."""
-        if self.now < self._discovery_at or any(p.api_key == ApiKey.FETCH for p in self._pending.values()):
-            return
-        if not self._discovery_targets:
-            # Every target once per pass, in a random order: a few unreachable ones cannot keep
-            # an observer from the rest.
-            self._discovery_targets = sorted(self.config.voters - {self.id}) or list(self.config.bootstrap)
-            self.rng.shuffle(self._discovery_targets)
-            if not self._discovery_targets:
-                return
-        target = self._discovery_targets.pop()
-        self._discovery_at = self.now + self._discovery_backoff()
-        # The answer needs no waiting on the other side, so do not wait long for it either.
-        self._send(target, wire.fetch_request(
-            self.config.cluster_id, self.id, self.epoch, self.log.end, self.log.start_offset, 0,
-            self.config.fetch_max_bytes), timeout=self.config.fetch_max_wait_ms, epoch=self.epoch,
-            fetch_offset=self.log.end_offset)
-
     # Requests out
 
     def _can_send(self, dest: int, api_key: int) -> bool:
@@ -578,14 +453,14 @@ class RaftNode:
         self._next_correlation += 1
         corr = self._next_correlation
         deadline = self.now + (self.config.request_timeout_ms if timeout is None else timeout)
-        self._pending[corr] = _Pending(dest, request.API_KEY, deadline, context)
+        self._pending[corr] = InFlight(dest, request.API_KEY, deadline, context)
         self._messages.append(Outbound(dest, request, corr))
 
     def _forget(self, correlation_id: int) -> None:
         p = self._pending.pop(correlation_id)
         self._retry_at[(p.dest, p.api_key)] = self.now + self.config.retry_backoff_ms
 
-    def _backoff(self, pending: _Pending) -> None:
+    def _backoff(self, pending: InFlight) -> None:
         self._retry_at[(pending.dest, pending.api_key)] = self.now + self.config.retry_backoff_ms
 
     def _append(self, batches) -> None:
@@ -627,370 +502,19 @@ class RaftNode:
             return error == E.NONE
         return True
 
-    # Vote
-
-    def _on_vote_request(self, source, req: m.VoteRequest, corr: int, version: int):
-        if not self._cluster_ok(req.cluster_id):
-            return wire.vote_response(E.INCONSISTENT_CLUSTER_ID, -1, -1, False)
-        p = wire.partition_of(req)
-        if p is None:
-            return wire.vote_response(E.INVALID_REQUEST, -1, -1, False)
-        candidate, epoch = p.candidate_id, p.candidate_epoch
-        if not self.is_voter or candidate not in self.config.voters:
-            return wire.vote_response(E.NONE, self.leader_id, self.epoch, False, E.INCONSISTENT_VOTER_SET)
-        log_ok = OffsetAndEpoch(p.last_offset, p.last_offset_epoch).up_to_date_with(self.log.end)
-        if wire.is_pre_vote(p):
-            granted = epoch > self.epoch and self.state.grants_pre_vote(log_ok)
-            return wire.vote_response(E.NONE, self.leader_id, self.epoch, granted)
-        if epoch < self.epoch:
-            return wire.vote_response(E.NONE, self.leader_id, self.epoch, False, E.FENCED_LEADER_EPOCH)
-        if epoch > self.epoch:
-            self._become_unattached(epoch)
-        granted = self._grants_vote(candidate, log_ok)
-        if granted and isinstance(self.state, Unattached) and self.state.voted_id == -1:
-            self._transition(Unattached(epoch, candidate, self._election_deadline()))
-        return wire.vote_response(E.NONE, self.leader_id, self.epoch, granted)
-
-    def _grants_vote(self, candidate: int, log_ok: bool) -> bool:
-        return self.state.can_grant_vote(candidate, log_ok)
-
-    def _on_vote_response(self, source, resp: m.VoteResponse, pending: _Pending) -> None:
-        p = wire.partition_of(resp)
-        if p is None or resp.error_code:
-            self._backoff(pending)
-            return
-        if not self._common_response(p, p.error_code):
-            return
-        s, ctx = self.state, pending.context
-        if ctx["pre_vote"]:
-            if isinstance(s, Prospective) and s.round == ctx["round"]:
-                s.record(source, p.vote_granted)
-        elif isinstance(s, Candidate) and s.epoch == ctx["epoch"]:
-            s.record(source, p.vote_granted)
-
-    # BeginQuorumEpoch
-
-    def _on_begin_quorum_epoch_request(self, source, req, corr: int, version: int):
-        if not self._cluster_ok(req.cluster_id):
-            return wire.begin_quorum_epoch_response(E.INCONSISTENT_CLUSTER_ID, -1, -1)
-        p = wire.partition_of(req)
-        if p is None:
-            return wire.begin_quorum_epoch_response(E.INVALID_REQUEST, -1, -1)
-        if p.leader_epoch < self.epoch:
-            return wire.begin_quorum_epoch_response(E.NONE, self.leader_id, self.epoch, E.FENCED_LEADER_EPOCH)
-        self._maybe_transition(p.leader_id, p.leader_epoch)
-        return wire.begin_quorum_epoch_response(E.NONE, self.leader_id, self.epoch)
-
-    def _on_begin_quorum_epoch_response(self, source, resp, pending: _Pending) -> None:
-        p = wire.partition_of(resp)
-        error = wire.response_error(resp, p)
-        if p is None or not self._common_response(p, error):
-            return
-        if error:
-            self._backoff(pending)
-        elif isinstance(self.state, Leader):
-            self.state.unacknowledged.discard(source)
-
-    # EndQuorumEpoch
-
-    def _on_end_quorum_epoch_request(self, source, req, corr: int, version: int):
-        if not self._cluster_ok(req.cluster_id):
-            return wire.end_quorum_epoch_response(E.INCONSISTENT_CLUSTER_ID, -1, -1)
-        p = wire.partition_of(req)
-        if p is None:
-            return wire.end_quorum_epoch_response(E.INVALID_REQUEST, -1, -1)
-        if p.leader_epoch < self.epoch:
-            return wire.end_quorum_epoch_response(E.NONE, self.leader_id, self.epoch, E.FENCED_LEADER_EPOCH)
-        self._maybe_transition(p.leader_id, p.leader_epoch)
-        s = self.state
-        if isinstance(s, Follower) and s.leader_id == p.leader_id and s.epoch == p.leader_epoch:
-            s.leader_resigned = True
-            delay = self._successor_backoff(wire.preferred_successors(p, version))
-            s.fetch_deadline = min(s.fetch_deadline, self.now + delay)
-        return wire.end_quorum_epoch_response(E.NONE, self.leader_id, self.epoch)
-
-    def _on_end_quorum_epoch_response(self, source, resp, pending: _Pending) -> None:
-        p = wire.partition_of(resp)
-        error = wire.response_error(resp, p)
-        if p is None or not self._common_response(p, error):
-            return
-        if error:
-            self._backoff(pending)
-        elif isinstance(self.state, Resigned):
-            self.state.unacknowledged.discard(source)
-
-    # Fetch: the leader's side
-
-    def _on_fetch_request(self, source, req: m.FetchRequest, corr: int, version: int):
-        s = self.state
-        if not self._cluster_ok(req.cluster_id):
-            return wire.fetch_response(E.INCONSISTENT_CLUSTER_ID, -1, -1)
-        p = wire.partition_of(req)
-        if p is None:
-            return wire.fetch_response(E.INVALID_REQUEST, -1, -1)
-        error = self._leader_epoch_error(p.current_leader_epoch)
-        if error:
-            return wire.fetch_response(E.NONE, self.leader_id, self.epoch, partition_error=error)
-        if p.fetch_offset < 0 or p.last_fetched_epoch < 0:
-            return wire.fetch_response(E.NONE, self.id, s.epoch, partition_error=E.INVALID_REQUEST)
-        replica = wire.fetch_replica_id(req, version)
-        answer = self._validate_fetch_position(OffsetAndEpoch(p.fetch_offset, p.last_fetched_epoch))
-        if answer is not None:
-            return answer
-        progress = self._fetched(s, replica, p.fetch_offset)
-        if p.fetch_offset < self.log.end_offset or req.max_wait_ms <= 0 or progress is None \
-                or progress.sent_high_watermark != self.high_watermark:
-            return self._fetch_answer(progress, p.fetch_offset)
-        wait = min(req.max_wait_ms, self.config.fetch_max_wait_ms)
-        s.parked.append(ParkedFetch(source, corr, p.fetch_offset, self.now + wait))
-        return None
-
-    def _validate_fetch_position(self, position: OffsetAndEpoch) -> m.FetchResponse | None:
-        """None if the follower's log agrees with ours up to `position`; else the answer that
-        sends it to a snapshot or tells it where to truncate (KIP-595, KIP-630)."""
-        lg = self.log
-        if lg.start_offset == 0 and position.offset == 0:
-            return None
-        if lg.start_offset > 0 and (position.offset < lg.start_offset or position.epoch < lg.start_epoch or (
-                position.offset == lg.start_offset and position.epoch != lg.start_epoch)):
-            return wire.fetch_response(E.NONE, self.id, self.epoch, high_watermark=self.high_watermark,
-                                       log_start=lg.start_offset, snapshot=self.snapshots.latest())
-        end = lg.end_offset_for_epoch(position.epoch)
-        if end.epoch != position.epoch or end.offset < position.offset:
-            return wire.fetch_response(E.NONE, self.id, self.epoch, high_watermark=self.high_watermark,
-                                       log_start=lg.start_offset, diverging=end)
-        return None
-
-    def _fetched(self, s: Leader, replica: int, offset: int) -> ReplicaProgress | None:
-        """Record a valid fetch position; a voter's may move the high watermark."""
-        if replica < 0:
-            return None
-        if replica in s.voters:
-            progress = s.voters[replica]
-            s.unacknowledged.discard(replica)
-            s.fetched_voters.add(replica)
-            if len(s.fetched_voters | {self.id}) >= self.config.majority:
-                s.check_quorum_deadline = self.now + self._check_quorum_timeout()
-                s.fetched_voters.clear()
-        else:
-            progress = s.observers.setdefault(replica, ReplicaProgress(replica))
-        progress.fetched(offset, self.now, self.log.end_offset)
-        if replica in s.voters:
-            self._maybe_advance_high_watermark()
-        return progress
-
-    def _fetch_answer(self, progress: ReplicaProgress | None, offset: int) -> m.FetchResponse:
-        records = self.log.read(offset, self.config.fetch_max_bytes) if offset < self.log.end_offset else b""
-        if progress is not None:
-            progress.sent_high_watermark = self.high_watermark
-        return wire.fetch_response(E.NONE, self.id, self.epoch, high_watermark=self.high_watermark,
-                                   log_start=self.log.start_offset, records=records)
-
-    def _maybe_advance_high_watermark(self) -> None:
-        s = self.state
-        s.voters[self.id].fetched(min(self._flushed_end, self.log.end_offset), self.now, self.log.end_offset)
-        offsets = sorted((p.end_offset for p in s.voters.values()), reverse=True)
-        candidate = offsets[len(offsets) // 2]
-        # Only past this epoch's LeaderChangeMessage: committing an entry of its own epoch is what
-        # lets a leader count older entries as committed (Raft §5.4.2).
-        if candidate > s.epoch_start_offset and candidate > self.high_watermark:
-            self.high_watermark = candidate
-            self._complete_parked()
-
-    def _complete_parked(self) -> None:
-        s = self.state
-        if not isinstance(s, Leader) or not s.parked:
-            return
-        still = []
-        for f in s.parked:
-            progress = s.voters.get(f.source) or s.observers.get(f.source)
-            if f.fetch_offset < self.log.end_offset or (progress and progress.sent_high_watermark != self.high_watermark):
-                self._messages.append(Outbound(f.source, self._fetch_answer(progress, f.fetch_offset), f.correlation_id))
-            else:
-                still.append(f)
-        s.parked = still
-
-    def _expire_parked(self) -> None:
-        s = self.state
-        due = [f for f in s.parked if f.deadline <= self.now]
-        if due:
-            s.parked = [f for f in s.parked if f.deadline > self.now]
-            for f in due:
-                progress = s.voters.get(f.source) or s.observers.get(f.source)
-                self._messages.append(Outbound(f.source, self._fetch_answer(progress, f.fetch_offset), f.correlation_id))
-        for replica in [r for r, p in s.observers.items()
-                        if p.last_fetch_ms + self.config.observer_session_timeout_ms <= self.now]:
-            del s.observers[replica]
-
-    def _abandon_parked(self, old: Leader) -> None:
-        for f in old.parked:
-            self._messages.append(Outbound(f.source, wire.fetch_response(
-                E.NONE, self.leader_id, self.epoch, partition_error=E.NOT_LEADER_OR_FOLLOWER), f.correlation_id))
-        old.parked = []
-
-    # Fetch: the follower's side
-
-    def _on_fetch_response(self, source, resp: m.FetchResponse, pending: _Pending) -> None:
-        p = wire.partition_of(resp)
-        if p is None or resp.error_code:
-            self._backoff(pending)
-            return
-        error = p.error_code
-        if not self._common_response(p, error):
-            return
-        s = self.state
-        if not isinstance(s, Follower) or s.leader_id != source or s.epoch != pending.context["epoch"]:
-            self._backoff(pending)
-            return
-        if error:
-            if error == E.NOT_LEADER_OR_FOLLOWER:
-                s.leader_resigned = True  # our leader stepped down: grant pre-votes from now on
-            self._backoff(pending)
-            return
-        s.fetched_ok = True
-        s.fetch_deadline = self.now + self.config.fetch_timeout_ms
-        if pending.context["fetch_offset"] != self.log.end_offset:
-            return  # the log changed under this fetch (a snapshot loaded meanwhile)
-        if p.diverging_epoch.epoch >= 0 or p.diverging_epoch.end_offset >= 0:
-            diverging = OffsetAndEpoch(p.diverging_epoch.end_offset, p.diverging_epoch.epoch)
-            if diverging.offset < self.high_watermark:
-                self.logger.error("raft_divergence_below_high_watermark", diverging=diverging,
-                          high_watermark=self.high_watermark)
-                return
-            self._flushed_end = min(self._flushed_end, self.log.truncate_to_end_offset(diverging))
-            self._log_dirty = True
-            return
-        if p.snapshot_id.epoch >= 0 and p.snapshot_id.end_offset >= 0:
-            s.snapshot = SnapshotFetch(OffsetAndEpoch(p.snapshot_id.end_offset, p.snapshot_id.epoch))
-            return
-        if p.records:
-            try:
-                batches = [b for b in split_batches(p.records) if b.last_offset >= self.log.end_offset]
-                for b in batches:
-                    check_crc(b.data, 0, read_header(b.data))
-            except RecordsError as e:
-                self.logger.warning("raft_fetch_corrupt", leader=source, error=str(e))
-                self._backoff(pending)
-                return
-            if batches and batches[0].base_offset != self.log.end_offset:
-                self._backoff(pending)
-                return
-            if batches:
-                self._append(batches)
-        hw = min(p.high_watermark, self.log.end_offset)
-        if hw > self.high_watermark:
-            self.high_watermark = hw
-
-    # FetchSnapshot
-
-    def _on_fetch_snapshot_request(self, source, req: m.FetchSnapshotRequest, corr: int, version: int):
-        if not self._cluster_ok(req.cluster_id):
-            return wire.fetch_snapshot_response(E.INCONSISTENT_CLUSTER_ID, -1, -1)
-        p = wire.partition_of(req)
-        if p is None:
-            return wire.fetch_snapshot_response(E.INVALID_REQUEST, -1, -1)
-        error = self._leader_epoch_error(p.current_leader_epoch)
-        if error:
-            return wire.fetch_snapshot_response(E.NONE, self.leader_id, self.epoch, partition_error=error)
-        s = self.state
-        sid = OffsetAndEpoch(p.snapshot_id.end_offset, p.snapshot_id.epoch)
-        if sid not in self.snapshots.ids():
-            return wire.fetch_snapshot_response(E.NONE, self.id, s.epoch, partition_error=E.SNAPSHOT_NOT_FOUND,
-                                                snapshot_id=sid)
-        size = self.snapshots.size(sid)
-        if not 0 <= p.position < size:
-            return wire.fetch_snapshot_response(E.NONE, self.id, s.epoch, partition_error=E.POSITION_OUT_OF_RANGE,
-                                                snapshot_id=sid, size=size)
-        if req.replica_id in s.voters:
-            s.fetched_voters.add(req.replica_id)
-            s.unacknowledged.discard(req.replica_id)
-        max_bytes = max(1, min(req.max_bytes, self.config.snapshot_chunk_bytes))
-        data = self.snapshots.read(sid, p.position, max_bytes)
-        return wire.fetch_snapshot_response(E.NONE, self.id, s.epoch, snapshot_id=sid, size=size,
-                                            position=p.position, data=data)
-
-    def _on_fetch_snapshot_response(self, source, resp: m.FetchSnapshotResponse, pending: _Pending) -> None:
-        p = wire.partition_of(resp)
-        if p is None or resp.error_code:
-            self._backoff(pending)
-            return
-        if not self._common_response(p, p.error_code):
-            self._backoff(pending)
-            return
-        s = self.state
-        if not isinstance(s, Follower) or s.leader_id != source or s.snapshot is None:
-            return
-        if p.error_code:
-            s.snapshot = None  # the leader moved on to a newer snapshot: Fetch again to learn it
-            self._backoff(pending)
-            return
-        s.fetched_ok = True
-        s.fetch_deadline = self.now + self.config.fetch_timeout_ms
-        sid = OffsetAndEpoch(p.snapshot_id.end_offset, p.snapshot_id.epoch)
-        if sid != s.snapshot.snapshot_id or p.position != len(s.snapshot.data):
-            return
-        s.snapshot.data += bytes(p.unaligned_records or b"")
-        if len(s.snapshot.data) < p.size:
-            return
-        data = bytes(s.snapshot.data)
-        s.snapshot = None
-        try:
-            snapshot_files.read_values(data)
-        except (ValueError, RecordsError) as e:
-            self.logger.warning("raft_snapshot_invalid", snapshot=sid, error=str(e))
-            return
-        self.snapshots.write(sid, data)
-        self.log.reset(sid)
-        self._flushed_end = sid.offset
-        self.snapshots.delete_before(sid)
-        self._log_dirty = True
-        self.high_watermark = max(self.high_watermark, sid.offset)
-        self._next_apply = sid.offset
-        self._snapshot_to_load = sid
-        self.logger.info("raft_snapshot_loaded", snapshot=sid)
-
-    # DescribeQuorum
-
-    def _on_describe_quorum_request(self, source, req, corr: int, version: int):
-        return self.describe_quorum()
-
-    def describe_quorum(self) -> m.DescribeQuorumResponse:
-        """The leader's view of the quorum (NOT_LEADER_OR_FOLLOWER elsewhere)."""
-        R = m.DescribeQuorumResponse
-        s = self.state
-        if not isinstance(s, Leader):
-            p = R.PartitionData(partition_index=wire.METADATA_PARTITION, error_code=E.NOT_LEADER_OR_FOLLOWER,
-                                leader_id=self.leader_id, leader_epoch=self.epoch, high_watermark=self.high_watermark)
-            return R(topics=[R.TopicData(topic_name=wire.METADATA_TOPIC, partitions=[p])])
-        wall = self.wall_clock_offset_ms
-        me = ReplicaProgress(self.id, self.log.end_offset, self.now, self.now)
-
-        def replica(p: ReplicaProgress):
-            def ts(t):
-                return t + wall if t >= 0 else -1
-            return R.ReplicaState(replica_id=p.replica_id, log_end_offset=p.end_offset,
-                                  last_fetch_timestamp=ts(p.last_fetch_ms), last_caught_up_timestamp=ts(p.last_caught_up_ms))
-
-        p = R.PartitionData(partition_index=wire.METADATA_PARTITION, leader_id=self.id, leader_epoch=s.epoch,
-                            high_watermark=self.high_watermark,
-                            current_voters=[replica(me if v == self.id else s.voters[v]) for v in sorted(s.voters)],
-                            observers=[replica(s.observers[o]) for o in sorted(s.observers)])
-        nodes = [R.Node(node_id=v, listeners=[R.Listener(name=self.config.listener_name, host=ep.host, port=ep.port)])
-                 for v in sorted(self.config.voters) if (ep := self.endpoints.get(v)) is not None]
-        return R(topics=[R.TopicData(topic_name=wire.METADATA_TOPIC, partitions=[p])], nodes=nodes)
-
-    _REQUEST_HANDLERS: dict[int, Callable] = {
-        ApiKey.VOTE: _on_vote_request,
-        ApiKey.BEGIN_QUORUM_EPOCH: _on_begin_quorum_epoch_request,
-        ApiKey.END_QUORUM_EPOCH: _on_end_quorum_epoch_request,
-        ApiKey.FETCH: _on_fetch_request,
-        ApiKey.FETCH_SNAPSHOT: _on_fetch_snapshot_request,
-        ApiKey.DESCRIBE_QUORUM: _on_describe_quorum_request,
+    # The handlers live in `election` and `replication`, by API.
+    _REQUEST_HANDLERS = {
+        ApiKey.VOTE: Election._on_vote_request,
+        ApiKey.BEGIN_QUORUM_EPOCH: Election._on_begin_quorum_epoch_request,
+        ApiKey.END_QUORUM_EPOCH: Election._on_end_quorum_epoch_request,
+        ApiKey.FETCH: Replication._on_fetch_request,
+        ApiKey.FETCH_SNAPSHOT: Replication._on_fetch_snapshot_request,
+        ApiKey.DESCRIBE_QUORUM: Replication._on_describe_quorum_request,
     }
-    _RESPONSE_HANDLERS: dict[int, Callable] = {
-        ApiKey.VOTE: _on_vote_response,
-        ApiKey.BEGIN_QUORUM_EPOCH: _on_begin_quorum_epoch_response,
-        ApiKey.END_QUORUM_EPOCH: _on_end_quorum_epoch_response,
-        ApiKey.FETCH: _on_fetch_response,
-        ApiKey.FETCH_SNAPSHOT: _on_fetch_snapshot_response,
+    _RESPONSE_HANDLERS = {
+        ApiKey.VOTE: Election._on_vote_response,
+        ApiKey.BEGIN_QUORUM_EPOCH: Election._on_begin_quorum_epoch_response,
+        ApiKey.END_QUORUM_EPOCH: Election._on_end_quorum_epoch_response,
+        ApiKey.FETCH: Replication._on_fetch_response,
+        ApiKey.FETCH_SNAPSHOT: Replication._on_fetch_snapshot_response,
     }

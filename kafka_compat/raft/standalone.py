@@ -12,12 +12,16 @@ one JSON object per line, told apart by their first byte (`{`, which no Kafka fr
     {"op": "propose", "values": ["k=v"]}   append on the leader, answer once committed
     {"op": "log"}                          the committed records and a digest of the committed log
     {"op": "resign"} / {"op": "snapshot"}  graceful resignation / a snapshot now
+
+SIGTERM (or ^C) stops it gracefully: a leader resigns first, so the others need not wait out a
+fetch timeout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import signal
 from pathlib import Path
 
 import trio
@@ -119,7 +123,12 @@ def main(
         driver = RaftDriver(node_id, config, data_dir, KeyValueStateMachine(), listen=address,
                             snapshot_every=snapshot_every)
         driver.admin = Admin(driver)
-        await driver.run()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    await driver.shutdown()  # a leader hands over before it goes
+                    return
 
     trio.run(run)
 

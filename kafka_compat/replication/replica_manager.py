@@ -60,7 +60,9 @@ class ReplicaManager:
             if before is not None and before.topic_id != topic.topic_id:
                 self._drop_topic(before)  # deleted and created again under the same name
                 before = None
-            if before is topic and not defaults_changed:
+            # Topic configs live beside the topic in the image: an altered config leaves `topic` as it was.
+            configs_changed = before is not None and old.topic_configs(name) != new.topic_configs(name)
+            if before is topic and not defaults_changed and not configs_changed:
                 continue
             config = None
             for index, state in topic.partitions.items():
@@ -77,7 +79,7 @@ class ReplicaManager:
                     log.info("replica_created", topic=name, partition=index, leader=state.leader,
                              leader_epoch=state.leader_epoch)
                 p.update(state)
-            if before is not None and (defaults_changed or old.topic_configs(name) != new.topic_configs(name)):
+            if before is not None and (defaults_changed or configs_changed):
                 config = config or self.log_config(new, name)
                 for index in topic.partitions:
                     p = self.partitions.get((name, index))

@@ -64,6 +64,17 @@ class RaftProcess:
         except (OSError, ValueError):
             return None
 
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM: the graceful path (a leader resigns first)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.returncode
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

@@ -88,3 +88,11 @@ def test_usage_errors_exit_2(invoke, unique):
     assert invoke("topic", "create", unique(), "-c", "novalue").code == 2
     assert invoke("topic", "alter-config", unique()).code == 2
     assert invoke("topic", "list", brokers="no-port-here").code == 2
+
+
+def test_a_failed_change_prints_no_ok_row(invoke, unique):
+    missing = unique()
+    for args in (("alter-config", missing, "--set", "retention.ms=1"), ("add-partitions", missing, "-n", "1"),
+                 ("delete", missing)):
+        r = invoke("topic", *args)
+        assert r.code == 1 and r.stdout == "" and "UNKNOWN_TOPIC_OR_PARTITION" in r.stderr, args

@@ -4,7 +4,7 @@ import pytest
 
 from kafka_compat.raft.file_log import DIR_NAME, FileLog
 from kafka_compat.raft.log import MemoryLog, OffsetAndEpoch, split_batches
-from kafka_compat.raft.snapshots import FileSnapshotStore, MemorySnapshotStore
+from kafka_compat.raft.snapshots import FileSnapshotStore
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.record import Record
 

@@ -1,0 +1,89 @@
+"""The trio driver: three nodes in one process over loopback TCP, and a Kafka client on the listener."""
+
+import pytest
+import trio
+
+from kafka_compat.protocol import framing
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.framing import FrameReader
+from kafka_compat.protocol.messages import ApiKey
+from kafka_compat.raft import wire
+from kafka_compat.raft.config import Endpoint, QuorumConfig
+from kafka_compat.raft.driver import RaftDriver
+from kafka_compat.raft.node import NotLeaderError
+from kafka_compat.raft.state_machine import KeyValueStateMachine
+from kafka_compat.testing.broker_process import free_port
+
+
+async def kafka_call(port, request, version, correlation_id=1):
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+        await stream.send_all(b"".join(framing.request_frame(request, version, correlation_id, "test")))
+        reader = FrameReader(1 << 24)
+        while (frame := reader.next_frame()) is None:
+            reader.feed(await stream.receive_some(65536))
+        corr, response = framing.read_response(frame, request.API_KEY, version)
+        assert corr == correlation_id
+        return response
+
+
+@pytest.fixture
+async def drivers(tmp_path, nursery):
+    endpoints = {i: Endpoint("127.0.0.1", free_port()) for i in (1, 2, 3)}
+    config = QuorumConfig(voters=frozenset(endpoints), endpoints=endpoints, cluster_id="driver-test",
+                          election_timeout_ms=300, fetch_timeout_ms=600)
+    started = {}
+    for i, ep in endpoints.items():
+        d = RaftDriver(i, config, tmp_path / f"node-{i}", KeyValueStateMachine(), listen=(ep.host, ep.port))
+        await nursery.start(d.run)
+        started[i] = d
+    return started
+
+
+async def agreed_leader(drivers) -> RaftDriver:
+    with trio.fail_after(10):
+        while True:
+            views = {d.leader for d in drivers.values()}
+            if len(views) == 1 and (leader := views.pop()).leader_id in drivers:
+                return drivers[leader.leader_id]
+            await trio.sleep(0.02)
+
+
+async def test_drivers_elect_a_leader_and_replicate_proposals(drivers):
+    leader = await agreed_leader(drivers)
+    with trio.fail_after(10):
+        for i in range(5):
+            await leader.propose([f"k{i}=v{i}".encode()])
+        for d in drivers.values():
+            await d.wait_for(lambda d=d: d.state_machine.data.get("k4") == "v4")
+    assert all(d.state_machine.data == {f"k{i}": f"v{i}" for i in range(5)} for d in drivers.values())
+    follower = next(d for d in drivers.values() if d is not leader)
+    with pytest.raises(NotLeaderError) as e:
+        await follower.propose([b"x=1"])
+    assert e.value.leader_id == leader.id
+
+
+async def test_the_listener_answers_kafka_clients(drivers):
+    leader = await agreed_leader(drivers)
+    versions = await kafka_call(leader.port, m.ApiVersionsRequest(client_software_name="t",
+                                                                 client_software_version="1"), 3)
+    served = {k.api_key: (k.min_version, k.max_version) for k in versions.api_keys}
+    assert served[ApiKey.DESCRIBE_QUORUM] == (0, 2) and served[ApiKey.VOTE] == (0, 1)
+    for version in (0, 1, 2):
+        described = await kafka_call(leader.port, wire.describe_quorum_request(), version)
+        p = wire.partition_of(described)
+        assert (p.error_code, p.leader_id) == (0, leader.id)
+        assert sorted(v.replica_id for v in p.current_voters) == [1, 2, 3]
+    assert [n.node_id for n in described.nodes] == [1, 2, 3]
+
+
+async def test_graceful_resignation_moves_leadership(drivers):
+    leader = await agreed_leader(drivers)
+    epoch = leader.leader.epoch
+    await leader.resign()
+    with trio.fail_after(5):
+        while True:
+            new = await agreed_leader(drivers)
+            if new.leader.epoch > epoch:
+                break
+            await trio.sleep(0.02)
+    assert new is not leader
