@@ -100,6 +100,17 @@ def wait_until(predicate, what: str, timeout: float = TIMEOUT, interval: float =
         time.sleep(interval)
 
 
+def create_topic(bootstrap: str, name: str, partitions: int = 1, configs: dict[str, str] | None = None) -> str:
+    """Set-up helper (confluent-kafka's admin client): create a topic and wait until it is created."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+                                            config=configs or {})], request_timeout=TIMEOUT)
+    futures[name].result(TIMEOUT)
+    return name
+
+
 # -- what the broker stored ------------------------------------------------------------------------
 
 _BATCH_HEAD = struct.Struct(">qiiBIhiqqqhii")  # the 61-byte magic-2 batch header
@@ -245,13 +256,11 @@ def kcat_json_records(stdout: bytes) -> list[Got]:
     return out
 
 
-def kcat_read(bootstrap: str, topic: str, starts: dict[int, int], count: int, timeout: float = TIMEOUT,
-              *extra: str) -> list[Got]:
+def kcat_read(bootstrap: str, topic: str, starts: dict[int, int], count: int, timeout: float = TIMEOUT) -> list[Got]:
     """`kcat -C` (no group) from an offset in each partition, `count` records in total."""
     out = []
     for p, off in sorted(starts.items()):
-        r = kcat("-b", bootstrap, "-C", "-t", topic, "-p", str(p), "-o", str(off), "-e", "-J", *extra,
-                 timeout=timeout)
+        r = kcat("-b", bootstrap, "-C", "-t", topic, "-p", str(p), "-o", str(off), "-e", "-J", timeout=timeout)
         out += kcat_json_records(r.stdout)
     assert len(out) == count, f"kcat read {len(out)} of {count} records"
     return out
@@ -272,32 +281,20 @@ def run_node(script: str, *args: str, input: bytes = b"", timeout: float = 60.0,
     r = subprocess.run(["node", str(NODE_DIR / script), *args], input=input, capture_output=True, timeout=timeout,
                        cwd=NODE_DIR)
     out = r.stdout.decode(errors="replace").strip()
-    assert r.returncode == 0 or not check, f"node {script} exited {r.returncode}\nstdout: {out}\nstderr: {r.stderr.decode(errors='replace')[-3000:]}"
+    assert r.returncode == 0 or not check, \
+        f"node {script} exited {r.returncode}\nstdout: {out}\nstderr: {r.stderr.decode(errors='replace')[-3000:]}"
     try:
         return json.loads(out.splitlines()[-1])
     except (ValueError, IndexError):
         raise AssertionError(f"node {script} printed no JSON object: {out!r}") from None
 
-
-
-def create_topic(bootstrap: str, name: str, partitions: int = 1, configs: dict[str, str] | None = None) -> str:
-    """Set-up helper (confluent-kafka's admin client): create a topic and wait until it is created."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
-                                            config=configs or {})], request_timeout=TIMEOUT)
-    futures[name].result(TIMEOUT)
-    return name
+KCAT_HEADERS = (("dup", b"first"), ("dup", b"second"))
 
 
 def kcat_records(n: int = 12, partitions: int = 2, tag: str = "") -> list[Rec]:
     """`sample_records` as kcat can send them: the same keys and values (kcat -Z sends an empty key
     or value as null), the headers every record gets from `-H`, no CreateTime of our choosing."""
     return [Rec(r.partition, r.key, r.value, KCAT_HEADERS, None) for r in sample_records(n, partitions, tag=tag)]
-
-
-KCAT_HEADERS = (("dup", b"first"), ("dup", b"second"))
 
 
 def kcat_produce(bootstrap: str, topic: str, records: list[Rec], *extra: str) -> None:

@@ -1,5 +1,6 @@
 """aiokafka seeking without a group: seek() to an explicit offset, seek_to_beginning/end, and
-offsets_for_times (ListOffsets by timestamp) with the timestamp of the record found."""
+offsets_for_times (ListOffsets by timestamp) with the timestamp of the record found; the records
+sit in zstd batches, so lookups and reads land inside compressed batches."""
 
 import asyncio
 import time
@@ -25,7 +26,7 @@ async def _poll(c: AIOKafkaConsumer, n: int) -> list[Got]:
 async def scenario(bootstrap: str, topic: str) -> None:
     ts0 = now_ms() - 600_000
     records = sample_records(20, partitions=2, ts0=ts0)
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, compression_type="zstd")
     await asyncio.wait_for(p.start(), TIMEOUT)
     try:
         futures = [await p.send(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers),

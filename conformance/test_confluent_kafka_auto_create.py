@@ -22,7 +22,8 @@ def test_produce_creates_the_topic(broker, unique):
     assert topic not in _topics(broker.bootstrap)
     p = Producer({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": int(TIMEOUT * 1000)})
     reports = []
-    p.produce(topic, key=b"k", value=b"first", on_delivery=lambda err, msg: reports.append((err, msg.partition(), msg.offset())))
+    p.produce(topic, key=b"k", value=b"first",
+              on_delivery=lambda err, msg: reports.append((err, msg.partition(), msg.offset())))
     assert p.flush(TIMEOUT) == 0
     assert reports == [(None, 0, 0)]
     md = _topics(broker.bootstrap)[topic]

@@ -52,7 +52,8 @@ def test_log_append_time_topics_stamp_the_broker_time(broker, unique, codec):
     from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-    created = create_topic(broker.bootstrap, unique(f"cfk-lat-{codec}"), configs={"message.timestamp.type": "LogAppendTime"})
+    created = create_topic(broker.bootstrap, unique(f"cfk-lat-{codec}"),
+                           configs={"message.timestamp.type": "LogAppendTime"})
     altered = create_topic(broker.bootstrap, unique(f"cfk-lat-alt-{codec}"))
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     res = ConfigResource(ResourceType.TOPIC, altered, incremental_configs=[
@@ -80,4 +81,5 @@ def test_log_append_time_topics_stamp_the_broker_time(broker, unique, codec):
             c.close()
         assert [(m.offset(), m.value()) for m in got] == [(i, r.value) for i, r in enumerate(records)]
         stamps = {m.timestamp() for m in got}
-        assert all(ts_type == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after for ts_type, ts in stamps), (topic, stamps)
+        assert all(ts_type == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after for ts_type, ts in stamps), \
+            (topic, stamps)

@@ -1,8 +1,9 @@
 """confluent-kafka seeking without a group: assign at an explicit offset, seek() back and forth, and
-offsets_for_times (ListOffsets by timestamp) to the first record at or after a time."""
+offsets_for_times (ListOffsets by timestamp) to the first record at or after a time; the records sit
+in lz4 batches, so lookups and reads land inside compressed batches."""
 
 import pytest
-from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
 
 from conformance.support import (TIMEOUT, Got, check_partition_order, create_topic, now_ms, sample_records)
 
@@ -24,7 +25,7 @@ def test_seek_by_offset_and_timestamp(broker, unique):
     topic = create_topic(broker.bootstrap, unique("cfk-seek"), partitions=2)
     ts0 = now_ms() - 600_000
     records = sample_records(20, partitions=2, ts0=ts0)  # partition 0: ts0, ts0+2s, ...; partition 1: ts0+1s, ...
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "compression.type": "lz4"})
     for r in records:
         p.produce(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers), timestamp=r.timestamp)
     assert p.flush(TIMEOUT) == 0
@@ -56,6 +57,12 @@ def test_seek_by_offset_and_timestamp(broker, unique):
         c.assign(found)
         p1 = [r for r in records if r.partition == 1]
         check_partition_order(p0[3:] + p1[3:], _poll(c, 14), first_offsets={0: 3, 1: 3})
+
+        # past the end: the broker answers OFFSET_OUT_OF_RANGE, which auto.offset.reset=error surfaces
+        c.assign([TopicPartition(topic, 0, 50)])
+        msg = c.poll(TIMEOUT)
+        assert msg is not None and msg.error() is not None and msg.error().code() == KafkaError._AUTO_OFFSET_RESET
+        assert "Offset out of range" in msg.error().str()
     finally:
         c.close()
 

@@ -22,7 +22,7 @@ def test_topic_lifecycle(broker, unique):
         created = admin.create_topics([NewTopic(name, 2, 1, topic_configs={"retention.ms": "3600000",
                                                                          "cleanup.policy": "compact"})])
         [result] = created["topics"]
-        assert (result["name"], result["error_code"], result["num_partitions"], result["replication_factor"]) == (name, 0, 2, 1)
+        assert [result[k] for k in ("name", "error_code", "num_partitions", "replication_factor")] == [name, 0, 2, 1]
         assert result["configs"]["retention.ms"]["value"] == "3600000"
         assert result["configs"]["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG"
         with pytest.raises(TopicAlreadyExistsError):

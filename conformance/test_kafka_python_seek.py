@@ -1,10 +1,12 @@
 """kafka-python seeking without a group: seek() to an explicit offset, seek_to_beginning/end, and
-offsets_for_times (ListOffsets by timestamp) with the timestamp of the record found."""
+offsets_for_times (ListOffsets by timestamp) with the timestamp of the record found; the records
+sit in gzip batches, so lookups and reads land inside compressed batches."""
 
 import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import OffsetOutOfRangeError
 
 from conformance.support import TIMEOUT, Got, check_partition_order, create_topic, now_ms, sample_records
 
@@ -25,7 +27,7 @@ def test_seek_by_offset_and_timestamp(broker, unique):
     topic = create_topic(broker.bootstrap, unique("kp-seek"), partitions=2)
     ts0 = now_ms() - 600_000
     records = sample_records(20, partitions=2, ts0=ts0)
-    p = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20, compression_type="gzip")
     try:
         for f in [p.send(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers),
                          timestamp_ms=r.timestamp) for r in records]:
@@ -62,5 +64,13 @@ def test_seek_by_offset_and_timestamp(broker, unique):
         check_partition_order(p0[3:] + p1[3:], _poll(c, 14), first_offsets={0: 3, 1: 3})
         c.seek_to_end(tp1)
         assert c.position(tp1) == 10
+
+        # past the end: the broker answers OFFSET_OUT_OF_RANGE, which auto_offset_reset="none" surfaces
+        c.assign([tp0])
+        c.seek(tp0, 50)
+        with pytest.raises(OffsetOutOfRangeError) as e:
+            for _ in range(25):
+                c.poll(timeout_ms=200)
+        assert e.value.args[0] == {tp0: 50}
     finally:
         c.close()

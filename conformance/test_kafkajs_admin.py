@@ -25,7 +25,8 @@ def test_topic_lifecycle(broker, unique):
     entries = out["configs"]["entries"]
     assert entries["retention.ms"] == {"value": "3600000", "source": TOPIC_CONFIG, "isDefault": False, "readOnly": False}
     assert entries["cleanup.policy"] == {"value": "compact", "source": TOPIC_CONFIG, "isDefault": False, "readOnly": False}
-    assert entries["max.message.bytes"] == {"value": "1048588", "source": DEFAULT_CONFIG, "isDefault": True, "readOnly": False}
+    assert entries["max.message.bytes"] == {"value": "1048588", "source": DEFAULT_CONFIG, "isDefault": True,
+                                            "readOnly": False}
 
     assert out["shrink"]["error"]["type"] == "INVALID_PARTITIONS"
     assert out["partitionsAfterGrowth"] == [0, 1, 2, 3]
@@ -33,7 +34,8 @@ def test_topic_lifecycle(broker, unique):
     assert out["altered"] == [{"errorCode": 0, "name": topic}]
     entries = out["configsAfterAlter"]["entries"]
     assert entries["retention.ms"]["value"] == "7200000"
-    assert (entries["cleanup.policy"]["value"], entries["cleanup.policy"]["source"]) == ("delete", DEFAULT_CONFIG)  # AlterConfigs replaces all
+    # AlterConfigs (not incremental) replaces the whole set of overrides
+    assert (entries["cleanup.policy"]["value"], entries["cleanup.policy"]["source"]) == ("delete", DEFAULT_CONFIG)
 
     assert out["deleted"] == {}  # deleteTopics resolves with nothing
     assert out["listedAfterDelete"] is False

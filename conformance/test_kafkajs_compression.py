@@ -16,8 +16,7 @@ def test_compression_roundtrip(broker, unique, codec):
     topic = create_topic(broker.bootstrap, unique(f"kjs-{codec}"), partitions=2)
     records = sample_records(12, partitions=2, tag=codec)
     out = run_node("produce.js", broker.bootstrap, topic, f"--codec={codec}", "--chunk=6", input=records_json(records))
-    assert out["acks"] == [[{"partition": 0, "errorCode": 0, "baseOffset": 0}, {"partition": 1, "errorCode": 0, "baseOffset": 0}],
-                           [{"partition": 0, "errorCode": 0, "baseOffset": 3}, {"partition": 1, "errorCode": 0, "baseOffset": 3}]]
+    assert out["acks"] == [[{"partition": p, "errorCode": 0, "baseOffset": base} for p in (0, 1)] for base in (0, 3)]
 
     batches = [b for part in (0, 1) for b in stored_batches(log_dirs_of(broker), topic, part)]
     assert [b.record_count for b in batches] == [3, 3, 3, 3]

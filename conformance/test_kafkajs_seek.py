@@ -1,7 +1,7 @@
 """KafkaJS and seeking: KafkaJS positions consumers only inside a group (that lands with the groups
 issue), so here its ListOffsets lookups are checked: fetchTopicOffsets (earliest/latest) and
 fetchTopicOffsetsByTimestamp (exact hit, between records, before all, after all), on records
-KafkaJS produced with CreateTimes; confluent-kafka then reads from the offsets KafkaJS found."""
+KafkaJS produced (gzip) with CreateTimes; confluent-kafka then reads from the offsets KafkaJS found."""
 
 import pytest
 
@@ -15,7 +15,7 @@ def test_offsets_by_timestamp(broker, unique):
     topic = create_topic(broker.bootstrap, unique("kjs-seek"), partitions=2)
     ts0 = now_ms() - 600_000
     records = sample_records(20, partitions=2, ts0=ts0)  # partition 0 at ts0 + 0, 2, 4 .. s; 1 at 1, 3, 5 .. s
-    run_node("produce.js", broker.bootstrap, topic, "--chunk=5", input=records_json(records))
+    run_node("produce.js", broker.bootstrap, topic, "--chunk=5", "--codec=gzip", input=records_json(records))
 
     asked = [ts0 + 6000, ts0 + 6500, ts0 - 60_000, ts0 + 3_600_000]
     out = run_node("offsets.js", broker.bootstrap, topic, *map(str, asked))

@@ -1,5 +1,6 @@
 """kcat seeking (no group): -o <offset>, -o -<n> (from the end), -o s@<ts> (by timestamp,
-ListOffsets), -o e@<ts> (stop at a timestamp), and -Q (offset for a timestamp)."""
+ListOffsets), -o e@<ts> (stop at a timestamp), and -Q (offset for a timestamp), on records in snappy
+batches (produced by confluent-kafka)."""
 
 import pytest
 from confluent_kafka import Producer
@@ -18,7 +19,7 @@ def test_seek_by_offset_and_timestamp(broker, unique):
     topic = create_topic(broker.bootstrap, unique("kcat-seek"), partitions=2)
     ts0 = now_ms() - 600_000
     records = sample_records(20, partitions=2, ts0=ts0)  # partition 0 at ts0 + 0, 2, 4 .. s; 1 at 1, 3, 5 .. s
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "compression.type": "snappy"})
     for r in records:
         p.produce(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers), timestamp=r.timestamp)
     assert p.flush(TIMEOUT) == 0

@@ -120,9 +120,11 @@ class GroupCoordinatorRuntime:
                     else:
                         with trio.move_on_after(max(0, deadline - self._clock()) / 1000):
                             await self._wake.wait()
-                    self._wake = trio.Event()
                     self.machine.tick(self._clock())
                     self._pump()
+                    # Reset after pumping (which sets it): only input arriving from now on must wake
+                    # the loop early, and nothing can arrive between here and the next wait.
+                    self._wake = trio.Event()
         finally:
             self._running = False
             self._nursery = None

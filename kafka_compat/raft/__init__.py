@@ -21,8 +21,8 @@ from kafka_compat.raft.snapshots import FileSnapshotStore, MemorySnapshotStore, 
 from kafka_compat.raft.state_machine import KeyValueStateMachine, StateMachine, deliver
 
 __all__ = [
-    "Batch", "ElectionState", "Endpoint", "FileLog", "FileQuorumStateStore", "FileSnapshotStore", "KeyValueStateMachine",
-    "LeaderAndEpoch", "MemoryLog", "MemoryQuorumStateStore", "MemorySnapshotStore", "NotLeaderError", "OffsetAndEpoch",
-    "Outbound", "QuorumConfig", "RaftLog", "RaftNode", "Ready", "SnapshotStore", "StateMachine", "deliver",
-    "parse_bootstrap_servers", "parse_voters",
+    "Batch", "ElectionState", "Endpoint", "FileLog", "FileQuorumStateStore", "FileSnapshotStore",
+    "KeyValueStateMachine", "LeaderAndEpoch", "MemoryLog", "MemoryQuorumStateStore", "MemorySnapshotStore",
+    "NotLeaderError", "OffsetAndEpoch", "Outbound", "QuorumConfig", "RaftLog", "RaftNode", "Ready", "SnapshotStore",
+    "StateMachine", "deliver", "parse_bootstrap_servers", "parse_voters",
 ]

@@ -32,6 +32,11 @@ class Election:
             return wire.vote_response(E.NONE, self.leader_id, self.epoch, False, E.INCONSISTENT_VOTER_SET)
         log_ok = OffsetAndEpoch(p.last_offset, p.last_offset_epoch).up_to_date_with(self.log.end)
         if wire.is_pre_vote(p):
+            # A pre-vote asks about epoch + 1 and bumps nothing. But the asker's own epoch is real
+            # (a candidate started it), and a node already in it can never follow a leader of an
+            # older one: move up to it, as Raft does with any newer term.
+            if epoch - 1 > self.epoch:
+                self._become_unattached(epoch - 1)
             granted = epoch > self.epoch and self.state.grants_pre_vote(log_ok)
             return wire.vote_response(E.NONE, self.leader_id, self.epoch, granted)
         if epoch < self.epoch:

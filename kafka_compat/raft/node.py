@@ -100,8 +100,11 @@ class RaftNode(Election, Replication):
         self._discovery_targets: list[int] = []
 
         latest = snapshots.latest()
-        if latest is not None and latest.offset > raft_log.end_offset:
-            raft_log.reset(latest)  # the snapshot is newer than anything in the log
+        if latest is not None and not self._log_agrees_with(latest):
+            # Raft's rule for an installed snapshot: keep the log only if it holds the snapshot's
+            # last entry (same offset, same epoch); otherwise it is older or another history
+            # (a crash after a snapshot was stored but before the log reset was flushed).
+            raft_log.reset(latest)
             self._log_dirty = True
         if raft_log.start_offset > 0 and latest is None:
             raise ValueError(f"log starts at {raft_log.start_offset} but there is no snapshot")
@@ -124,6 +127,16 @@ class RaftNode(Election, Replication):
             deadline = now_ms if config.voters == {node_id} else self._election_deadline()
             self.state = Unattached(election.epoch, election.voted_id, deadline)
         self._poll()
+
+    def _log_agrees_with(self, snapshot_id: OffsetAndEpoch) -> bool:
+        lg = self.log
+        if snapshot_id.offset < lg.start_offset:
+            return True  # trimmed past it: the log starts at a newer snapshot's end
+        if snapshot_id.offset > lg.end_offset:
+            return False
+        if snapshot_id.offset == lg.start_offset:
+            return lg.start_epoch == snapshot_id.epoch
+        return lg.epoch_of(snapshot_id.offset - 1) == snapshot_id.epoch
 
     # Introspection
 

@@ -115,11 +115,15 @@ class Replication:
         still = []
         for f in s.parked:
             progress = s.voters.get(f.source) or s.observers.get(f.source)
-            if f.fetch_offset < self.log.end_offset or (progress and progress.sent_high_watermark != self.high_watermark):
-                self._messages.append(Outbound(f.source, self._fetch_answer(progress, f.fetch_offset), f.correlation_id))
+            stale_hw = progress is not None and progress.sent_high_watermark != self.high_watermark
+            if f.fetch_offset < self.log.end_offset or stale_hw:
+                self._answer_parked(f, progress)
             else:
                 still.append(f)
         s.parked = still
+
+    def _answer_parked(self, f: ParkedFetch, progress: ReplicaProgress | None) -> None:
+        self._messages.append(Outbound(f.source, self._fetch_answer(progress, f.fetch_offset), f.correlation_id))
 
     def _expire_parked(self) -> None:
         s = self.state
@@ -127,8 +131,7 @@ class Replication:
         if due:
             s.parked = [f for f in s.parked if f.deadline > self.now]
             for f in due:
-                progress = s.voters.get(f.source) or s.observers.get(f.source)
-                self._messages.append(Outbound(f.source, self._fetch_answer(progress, f.fetch_offset), f.correlation_id))
+                self._answer_parked(f, s.voters.get(f.source) or s.observers.get(f.source))
         for replica in [r for r, p in s.observers.items()
                         if p.last_fetch_ms + self.config.observer_session_timeout_ms <= self.now]:
             del s.observers[replica]
@@ -168,9 +171,12 @@ class Replication:
         if self.now < self._discovery_at or any(p.api_key == ApiKey.FETCH for p in self._pending.values()):
             return
         if not self._discovery_targets:
-            # Every target once per pass, in a random order: a few unreachable ones cannot keep
-            # an observer from the rest.
-            self._discovery_targets = sorted(self.config.voters - {self.id}) or list(self.config.bootstrap)
+            # Voters whose address is known, else the bootstrap servers (KIP-853), else voters as
+            # they are (a transport that needs no addresses). Each once per pass, in a random
+            # order: a few unreachable ones cannot keep an observer from the rest.
+            voters = sorted(self.config.voters - {self.id})
+            known = [v for v in voters if v in self.endpoints]
+            self._discovery_targets = known or list(self.config.bootstrap) or voters
             self.rng.shuffle(self._discovery_targets)
             if not self._discovery_targets:
                 return
@@ -323,7 +329,8 @@ class Replication:
             def ts(t):
                 return t + wall if t >= 0 and version >= 1 else -1
             return R.ReplicaState(replica_id=p.replica_id, log_end_offset=p.end_offset,
-                                  last_fetch_timestamp=ts(p.last_fetch_ms), last_caught_up_timestamp=ts(p.last_caught_up_ms))
+                                  last_fetch_timestamp=ts(p.last_fetch_ms),
+                                  last_caught_up_timestamp=ts(p.last_caught_up_ms))
 
         p = R.PartitionData(partition_index=wire.METADATA_PARTITION, leader_id=self.id, leader_epoch=s.epoch,
                             high_watermark=self.high_watermark,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from kafka_compat.raft import snapshots as snapshot_files
-from kafka_compat.raft.node import Batch, Ready
+from kafka_compat.raft.ready import Batch, Ready
 from kafka_compat.raft.snapshots import SnapshotStore
 
 

@@ -1,14 +1,14 @@
 """The KRaft RPCs as the node builds and reads them, for the one partition `__cluster_metadata-0`.
 
-Versions spoken (all flexible): Vote v1, BeginQuorumEpoch v1, EndQuorumEpoch v1,
-DescribeQuorum v2, Fetch v17 (topic id, `replica_state`, `cluster_id`), FetchSnapshot v1.
-Requests from peers are accepted at any version the codecs know; answers use the request's.
+Versions sent (all flexible): Vote v1, BeginQuorumEpoch v1, EndQuorumEpoch v1,
+DescribeQuorum v2, Fetch v17 (topic id, `replica_state`, `cluster_id`), FetchSnapshot v1. The
+handlers read older versions too (the driver lists which it serves); answers use the request's.
 
 Pre-vote (KIP-996) arrived with Vote v2 (a `PreVote` field) in Kafka 4.0; the protocol specs here
 are Kafka 3.9's, which stop at v1. Until they are re-imported, a pre-vote is a Vote v1 carrying
 the tagged field PRE_VOTE_TAG (value 0x01) in its partition: a peer that does not know the tag
 ignores it, as flexible versions require. `is_pre_vote`/`vote_request` are the only places that
-know this.
+know this. Its candidate epoch is the asker's epoch + 1, the epoch it would stand in.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ VERSIONS = {
     ApiKey.FETCH: 17,
     ApiKey.FETCH_SNAPSHOT: 1,
 }
-RAFT_APIS = frozenset(VERSIONS)
 NONE = ErrorCode.NONE
 
 

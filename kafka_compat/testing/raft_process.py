@@ -130,7 +130,8 @@ class RaftQuorum:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def wait_for_leader(self, among=None, *, newer_than: int = 0, timeout: float = 15.0, poll: float = 0.02) -> tuple[int, int]:
+    def wait_for_leader(self, among=None, *, newer_than: int = 0, timeout: float = 15.0,
+                        poll: float = 0.02) -> tuple[int, int]:
         """(leader id, epoch) once every node in `among` (default: all alive) names the same leader
         in the same epoch, above `newer_than`."""
         deadline = time.monotonic() + timeout

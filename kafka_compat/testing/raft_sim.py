@@ -6,8 +6,8 @@ persisting a Ready, losing the unflushed log tail and an unsaved quorum state) a
 what was durable. Every message goes through the generated codecs and the request/response
 framing, so the codecs see real traffic.
 
-After every event the invariants are checked: one leader per epoch; epochs never go back on a
-node (nor on its disk); the high watermark never goes back on a leader within its leadership;
+After every event the invariants are checked: one leader per epoch; observers never stand;
+epochs never go back on a node (nor on its disk); the high watermark never goes back on a leader within its leadership;
 committed batches never change, are never truncated, and always live on a majority of voters
 (in their logs or snapshots); every node applies exactly the committed batches, in order. At the
 end the faults stop (a minority of voters may stay cut off) and liveness is required: a leader
@@ -24,6 +24,7 @@ import logging
 import random
 import sys
 import time
+from ast import literal_eval
 from dataclasses import dataclass, field
 
 import structlog
@@ -88,7 +89,6 @@ class HistoryStateMachine:
         return self.end_offset, [repr(b).encode() for b in self.batches]
 
     def restore(self, end_offset: int, values: list[bytes]) -> None:
-        from ast import literal_eval
         self.batches = [literal_eval(v.decode()) for v in values]
         self.end_offset = end_offset
 
@@ -125,6 +125,7 @@ class Simulation:
         self.partition_every = r.choice([3000, 6000])
         self.snapshot_every = r.choice([1500, 4000])
         self.propose_every = r.choice([50, 150, 300])
+        self.slow_messages = 0.01  # delayed up to 3 s: stale by the time they arrive
         self.voter_ids = list(range(1, config.voters + 1))
         self.observer_ids = list(range(100, 100 + config.observers))
         self.quorum = QuorumConfig(voters=frozenset(self.voter_ids), cluster_id="sim-cluster")
@@ -245,7 +246,8 @@ class Simulation:
         data = b"".join(frame)
         copies = 0 if self.rng.random() < self.drop else 2 if self.rng.random() < self.duplicate else 1
         for _ in range(copies):
-            delay = self.rng.randint(1, 3000) if self.rng.random() < 0.01 else self.rng.randint(1, self.max_delay)
+            slow = self.rng.random() < self.slow_messages
+            delay = self.rng.randint(1, 3000) if slow else self.rng.randint(1, self.max_delay)
             self.at(self.now + delay, "deliver", src, dst, out.is_request, msg.API_KEY, version, data)
 
     def on_deliver(self, src, dst, is_request, api_key, version, data) -> None:
@@ -327,7 +329,7 @@ class Simulation:
         """Faults stop; sometimes a minority of voters stays cut off for the rest of the run."""
         self.chaos = False
         self.groups = {}
-        self.drop = 0.0
+        self.drop = self.slow_messages = 0.0
         minority = (len(self.voter_ids) - 1) // 2
         if minority and self.rng.random() < 0.5:
             self.isolated = set(self.rng.sample(self.voter_ids, minority))
@@ -363,6 +365,8 @@ class Simulation:
         if node.high_watermark < h.last_hw:
             self.fail(f"node {h.id} high watermark went back from {h.last_hw} to {node.high_watermark}")
         h.last_hw = node.high_watermark
+        if h.id in self.observer_ids and node.role not in ("unattached", "follower"):
+            self.fail(f"observer {h.id} became {node.role}")
         if node.is_leader:
             if self.leaders.setdefault(node.epoch, h.id) != h.id:
                 self.fail(f"two leaders in epoch {node.epoch}: {self.leaders[node.epoch]} and {h.id}")
@@ -383,7 +387,8 @@ class Simulation:
                 if b.base_offset < self.committed_end:
                     self.fail(f"node {h.id} commits a batch at {b.base_offset} inside the committed log")
                 if b.base_offset != self.committed_end:
-                    self.fail(f"node {h.id} commits a batch at {b.base_offset}, leaving a gap after {self.committed_end}")
+                    self.fail(f"node {h.id} commits a batch at {b.base_offset}, "
+                              f"leaving a gap after {self.committed_end}")
                 self.committed[b.base_offset] = b.data
                 self.committed_end = b.next_offset
             elif known != b.data:

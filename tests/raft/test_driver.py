@@ -26,11 +26,13 @@ async def kafka_call(port, request, version, correlation_id=1):
         return response
 
 
+FAST = dict(cluster_id="driver-test", election_timeout_ms=300, fetch_timeout_ms=600)
+
+
 @pytest.fixture
 async def drivers(tmp_path, nursery):
     endpoints = {i: Endpoint("127.0.0.1", free_port()) for i in (1, 2, 3)}
-    config = QuorumConfig(voters=frozenset(endpoints), endpoints=endpoints, cluster_id="driver-test",
-                          election_timeout_ms=300, fetch_timeout_ms=600)
+    config = QuorumConfig(voters=frozenset(endpoints), endpoints=endpoints, **FAST)
     started = {}
     for i, ep in endpoints.items():
         d = RaftDriver(i, config, tmp_path / f"node-{i}", KeyValueStateMachine(), listen=(ep.host, ep.port))
@@ -87,3 +89,19 @@ async def test_graceful_resignation_moves_leadership(drivers):
                 break
             await trio.sleep(0.02)
     assert new is not leader
+
+
+async def test_an_observer_finds_the_leader_through_a_bootstrap_server(drivers, tmp_path, nursery):
+    leader = await agreed_leader(drivers)
+    follower = next(d for d in drivers.values() if d is not leader)
+    # It knows the voters' ids but not one address: only a bootstrap server (KIP-853).
+    config = QuorumConfig(voters=frozenset(drivers), endpoints={-2: Endpoint("127.0.0.1", follower.port)},
+                          bootstrap=(-2,), **FAST)
+    observer = RaftDriver(10, config, tmp_path / "observer", KeyValueStateMachine(), listen=("127.0.0.1", 0))
+    await nursery.start(observer.run)
+    await leader.propose([b"seen=yes"])
+    with trio.fail_after(10):
+        await observer.wait_for(lambda: observer.state_machine.data.get("seen") == "yes")
+    assert observer.leader.leader_id == leader.id and observer.node.role == "follower"
+    described = wire.partition_of(await leader.describe_quorum())
+    assert [o.replica_id for o in described.observers] == [10]

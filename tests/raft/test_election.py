@@ -112,6 +112,17 @@ def test_pre_vote_does_not_bump_epochs():
     assert wire.is_pre_vote(p) and p.candidate_epoch == 4
 
 
+def test_a_pre_vote_from_a_newer_epoch_brings_the_receiver_to_that_epoch_only():
+    # The asker is in epoch 4 (a candidacy there failed); it asks about 5. A leader of epoch 3
+    # can never be followed by it again, so it moves to 4 (Raft's newer-term rule), never to 5.
+    c = Cluster()
+    leader = c.elect(1)
+    assert leader.epoch == 1
+    rd, out = answer(leader, vote(candidate=3, epoch=3, last_offset=0, last_epoch=0, pre_vote=True), source=3)
+    assert not vote_partition(out).vote_granted  # its log is behind
+    assert leader.role == "unattached" and leader.epoch == 2 and rd.quorum_state == ElectionState(2)
+
+
 def test_a_pre_vote_survives_the_codec():
     request = vote(candidate=2, epoch=4, pre_vote=True)
     decoded = m.VoteRequest.decode(request.encode(1), 1)

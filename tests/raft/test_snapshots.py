@@ -4,12 +4,14 @@ import pytest
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.raft import control, snapshots
+from kafka_compat.raft.config import QuorumConfig
 from kafka_compat.raft.log import OffsetAndEpoch, split_batches
-from kafka_compat.raft.snapshots import FileSnapshotStore
+from kafka_compat.raft.node import RaftNode
+from kafka_compat.raft.snapshots import FileSnapshotStore, MemorySnapshotStore
 from kafka_compat.records.batch import read_header
 from kafka_compat.records.record import iter_records
 
-from .cluster import Cluster
+from .cluster import Cluster, log_with
 
 SID = OffsetAndEpoch(1234, 5)
 
@@ -105,3 +107,19 @@ def test_a_snapshot_cannot_cover_uncommitted_offsets():
     c.propose("a=1")
     with pytest.raises(ValueError):
         leader.create_snapshot(leader.log.end_offset, [], c.now)
+
+
+def test_a_restart_discards_a_log_that_does_not_hold_the_snapshots_last_entry():
+    # A crash after a fetched snapshot was stored but before the log reset reached the disk:
+    # the log still holds another history below the snapshot (Raft's InstallSnapshot rule).
+    stale = log_with(1, 1, 1, 1)
+    store = MemorySnapshotStore()
+    sid = OffsetAndEpoch(2, 2)
+    store.write(sid, snapshots.build(sid, [b"a=1"], 0))
+    node = RaftNode(1, QuorumConfig(voters=frozenset({1, 2, 3})), stale, store, None, 0)
+    assert (stale.start_offset, stale.end) == (2, sid)
+    assert node.ready().snapshot == sid
+    # A log that does hold it is kept.
+    agreeing = log_with(1, 2, 2)
+    RaftNode(1, QuorumConfig(voters=frozenset({1, 2, 3})), agreeing, store, None, 0)
+    assert agreeing.end_offset == 3

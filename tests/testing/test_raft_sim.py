@@ -27,7 +27,8 @@ def test_the_seeds_cover_one_three_and_five_voters_and_observers():
 def test_a_seed_replays_identically():
     a = raft_sim.run(raft_sim.default_config(7))
     b = raft_sim.run(raft_sim.default_config(7))
-    assert (a.events, a.committed_offset, a.elections, a.crashes) == (b.events, b.committed_offset, b.elections, b.crashes)
+    assert (a.events, a.committed_offset, a.elections, a.crashes) == \
+        (b.events, b.committed_offset, b.elections, b.crashes)
     assert a.committed_offset > 0 and a.events > 500
 
 
