@@ -24,6 +24,7 @@ from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, configure_socket
 from kafka_compat.server.fetch_session import FetchSessionCache
+from kafka_compat.server.group_log import start_group_coordinator
 from kafka_compat.server.handlers import load_all
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
@@ -173,7 +174,7 @@ class Broker:
                     self.listening[l.name] = socks[0].socket.getsockname()[1]
                     listeners.append((l, socks))
                 await self._bootstrap()
-                await self._start_groups(nursery)
+                self.groups = await start_group_coordinator(self, nursery)
                 nursery.start_soon(self._serve, listeners, nursery)
                 nursery.start_soon(self._maintenance)
                 log.info("broker_started", node_id=self.node_id, cluster_id=self.cluster_id,
@@ -204,9 +205,6 @@ class Broker:
                 configure_socket(stream.socket)
                 peer = "%s:%s" % stream.socket.getpeername()[:2]
                 conns.start_soon(Connection(self, stream, listener, peer).serve)
-
-    async def _start_groups(self, nursery: trio.Nursery) -> None:
-        pass
 
     async def _maintenance(self) -> None:
         """Retention, flushing, file deletion, checkpoints and compaction, on Kafka's intervals."""

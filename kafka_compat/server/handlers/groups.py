@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from kafka_compat.coordinator.responses import error_response
 from kafka_compat.protocol import messages as m
-from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.server.group_log import ensure_offsets_topic
 from kafka_compat.server.handlers import RequestContext, handles
 
 A = m.ApiKey
@@ -41,6 +42,11 @@ async def find_coordinator(ctx: RequestContext, request: m.FindCoordinatorReques
     groups = ctx.broker.groups
     if groups is None:
         return _unavailable(A.FIND_COORDINATOR, ctx, request)
+    if request.key_type == 0:  # a group: Kafka creates the offsets topic on the first lookup
+        try:
+            await ensure_offsets_topic(ctx.broker)
+        except KafkaError as e:
+            return error_response(A.FIND_COORDINATOR, request, ctx.api_version, e.code, e.message)
     return groups.find_coordinator(request, ctx)
 
 
