@@ -525,6 +525,88 @@ class Cluster:
         self._to_coordinator(group, call)
 
 
+    def group_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> committed offset, for every partition `group` has committed
+        (OffsetFetch with null topics, v2+)."""
+        O = m.OffsetFetchRequest
+        out: dict[tuple[str, int], int] = {}
+
+        def call(node: int) -> ErrorCode:
+            version = self.version(O, node)
+            if version < 2:
+                raise UnsupportedApi("OffsetFetch for all of a group's topics needs v2 or later")
+            req = O(groups=[O.OffsetFetchRequestGroup(group_id=group, topics=None)]) if version >= 8 \
+                else O(group_id=group, topics=None)
+            resp = self.request(req, node, version)
+            answer = resp.groups[0] if version >= 8 else resp
+            code = error_code(answer.error_code)
+            if code == ErrorCode.NONE:
+                out.update({(t.name, p.partition_index): p.committed_offset for t in answer.topics
+                            for p in t.partitions if not p.error_code and p.committed_offset >= 0})
+            elif code not in COORDINATOR_MOVED:
+                raise KafkaError(code, f"fetching the offsets of group {group!r}")
+            return code
+
+        self._to_coordinator(group, call)
+        return out
+
+    # group administration
+
+    def list_groups(self) -> list[m.ListGroupsResponse.ListedGroup]:
+        """Every group of the cluster: ListGroups to each broker, which lists those it coordinates."""
+        groups = []
+        for node in sorted(self.metadata([]).nodes):
+            resp = self.request(m.ListGroupsRequest(), node)
+            if resp.error_code:
+                raise KafkaError(error_code(resp.error_code), f"listing the groups of broker {node}")
+            groups += resp.groups
+        return sorted(groups, key=lambda g: g.group_id)
+
+    def describe_group(self, group: str) -> m.DescribeGroupsResponse.DescribedGroup:
+        """A classic group's state and members (DescribeGroups); KIP-848 consumer groups answer Dead."""
+        found = []
+
+        def call(node: int) -> ErrorCode:
+            (d,) = self.request(m.DescribeGroupsRequest(groups=[group]), node).groups
+            code = error_code(d.error_code)
+            if code == ErrorCode.NONE:
+                found.append(d)
+            elif code not in COORDINATOR_MOVED:
+                raise KafkaError(code, f"describing group {group!r}")
+            return code
+
+        self._to_coordinator(group, call)
+        return found[0]
+
+    def describe_consumer_group(self, group: str) -> m.ConsumerGroupDescribeResponse.DescribedGroup:
+        """A KIP-848 consumer group's members and assignments (ConsumerGroupDescribe)."""
+        found = []
+
+        def call(node: int) -> ErrorCode:
+            (d,) = self.request(m.ConsumerGroupDescribeRequest(group_ids=[group]), node).groups
+            code = error_code(d.error_code)
+            if code == ErrorCode.NONE:
+                found.append(d)
+            elif code not in COORDINATOR_MOVED:
+                raise KafkaError(code, d.error_message or f"describing group {group!r}")
+            return code
+
+        self._to_coordinator(group, call)
+        return found[0]
+
+    def delete_group(self, group: str) -> None:
+        """Delete an empty group and its offsets (DeleteGroups)."""
+
+        def call(node: int) -> ErrorCode:
+            (r,) = self.request(m.DeleteGroupsRequest(groups_names=[group]), node).results
+            code = error_code(r.error_code)
+            if code not in (ErrorCode.NONE, *COORDINATOR_MOVED):
+                raise KafkaError(code, f"group {group!r}")
+            return code
+
+        self._to_coordinator(group, call)
+
+
 # --- partitioning -------------------------------------------------------------------------------
 
 _M32 = 0xFFFFFFFF

@@ -22,9 +22,10 @@ from kafka_compat.cli import dump_log as _dump_log  # noqa: E402
 app.command("dump-log")(_dump_log.dump_log)
 
 from kafka_compat.cli import cluster as _cluster, consume as _consume  # noqa: E402
-from kafka_compat.cli import produce as _produce, topic as _topic  # noqa: E402
+from kafka_compat.cli import group as _group, produce as _produce, topic as _topic  # noqa: E402
 
 app.add_typer(_topic.app, name="topic")
 app.command("produce")(_produce.produce)
 app.command("consume")(_consume.consume)
 app.add_typer(_cluster.app, name="cluster")
+app.add_typer(_group.app, name="group")

@@ -1,0 +1,181 @@
+"""`kafka-compat group ...`: list, describe (with lag), delete consumer groups and reset their offsets.
+
+What `kafka-consumer-groups.sh` does, over the wire: ListGroups to every broker, DescribeGroups or
+ConsumerGroupDescribe and OffsetFetch at the group's coordinator, ListOffsets for the log end
+offsets that lag is measured against, OffsetCommit (as a simple consumer) for a reset.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from kafka_compat.cli.admin import BROKERS, connect, fail, table
+from kafka_compat.client import LATEST, Cluster
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import KafkaError
+from kafka_compat.protocol.primitives import DecodeError
+
+app = typer.Typer(help="List, describe and delete consumer groups; reset their offsets.", no_args_is_help=True)
+
+INACTIVE = ("Empty", "Dead")
+
+
+@app.command("list")
+def list_(brokers: str = BROKERS) -> None:
+    """Every group in the cluster, with its state and type (ListGroups)."""
+    with connect(brokers) as cluster:
+        groups = cluster.list_groups()
+    table(["group", "state", "type", "protocol-type"],
+          [[g.group_id, g.group_state or "-", g.group_type or "-", g.protocol_type or "-"] for g in groups])
+
+
+def _assignment(data: bytes) -> list[tuple[str, int]]:
+    """The partitions of a classic consumer's assignment (ConsumerProtocolAssignment: an int16
+    version, then fields whose version-0 prefix every version shares)."""
+    if len(data) < 2:
+        return []
+    try:
+        a, _ = m.ConsumerProtocolAssignment.decode_prefix(bytes(data), 0, 2)
+    except DecodeError:
+        return []
+    return [(tp.topic, p) for tp in a.assigned_partitions for p in tp.partitions]
+
+
+def _members(cluster: Cluster, group: str) -> tuple[str, str, list[tuple[str, str, str, list[tuple[str, int]]]]]:
+    """(state, protocol, [(member id, client id, host, [(topic, partition)])])."""
+    d = cluster.describe_group(group)
+    if d.group_state != "Dead" or not cluster.supports(m.ConsumerGroupDescribeRequest):
+        consumer = d.protocol_type in ("consumer", "")
+        return d.group_state, d.protocol_data or "-", [
+            (mb.member_id, mb.client_id, mb.client_host, _assignment(mb.member_assignment) if consumer else [])
+            for mb in d.members]
+    try:  # Dead to DescribeGroups: it may be a KIP-848 consumer group
+        c = cluster.describe_consumer_group(group)
+    except KafkaError:
+        return d.group_state, "-", []
+    return c.group_state, c.assignor_name or "-", [
+        (mb.member_id, mb.client_id, mb.client_host,
+         [(tp.topic_name, p) for tp in mb.assignment.topic_partitions for p in tp.partitions])
+        for mb in c.members]
+
+
+@app.command()
+def describe(groups: List[str] = typer.Argument(..., help="Groups to describe."), brokers: str = BROKERS) -> None:
+    """State, members and, per partition, the committed offset, log end offset and lag."""
+    with connect(brokers) as cluster:
+        for n, group in enumerate(groups):
+            state, protocol, members = _members(cluster, group)
+            committed = cluster.group_offsets(group)
+            owner = {tp: mb for mb in members for tp in mb[3]}
+            partitions = sorted(set(committed) | set(owner))
+            ends: dict[tuple[str, int], int] = {}
+            for topic in sorted({t for t, _ in partitions}):
+                try:
+                    wanted = {p: LATEST for t, p in partitions if t == topic}
+                    ends.update({(topic, p): o for p, o in cluster.list_offsets(topic, wanted).items()})
+                except KafkaError:
+                    pass  # a deleted topic: its offsets stay listed, without an end
+            lags = {tp: ends[tp] - committed[tp] for tp in partitions if tp in committed and tp in ends}
+            if n:
+                typer.echo("")
+            table(["group", "coordinator", "state", "protocol", "members", "total-lag"],
+                  [[group, cluster.coordinator(group), state, protocol, len(members), sum(lags.values())]])
+            rows = []
+            for tp in partitions:
+                member_id, client_id, host, _ = owner.get(tp, ("-", "-", "-", None))
+                rows.append([tp[0], tp[1], committed.get(tp, "-"), ends.get(tp, "-"), lags.get(tp, "-"),
+                             member_id, client_id, host])
+            for member_id, client_id, host, assigned in members:
+                if not assigned:
+                    rows.append(["-", "-", "-", "-", "-", member_id, client_id, host])
+            if rows:
+                typer.echo("")
+                table(["topic", "partition", "current-offset", "log-end-offset", "lag", "member-id", "client-id",
+                       "host"], rows)
+
+
+@app.command()
+def delete(groups: List[str] = typer.Argument(..., help="Groups to delete."), brokers: str = BROKERS) -> None:
+    """Delete empty groups and their committed offsets (DeleteGroups)."""
+    failed = False
+    with connect(brokers) as cluster:
+        for group in groups:
+            try:
+                cluster.delete_group(group)
+                typer.echo(f"deleted {group}")
+            except KafkaError as e:
+                typer.echo(f"error: {e}", err=True)
+                failed = True
+    if failed:
+        raise typer.Exit(1)
+
+
+def _topic_partitions(cluster: Cluster, spec: str) -> tuple[str, list[int]]:
+    """'topic' (every partition) or 'topic:0,2'."""
+    topic, _, parts = spec.partition(":")
+    known = sorted(cluster.topic(topic).partitions)
+    if not parts:
+        return topic, known
+    try:
+        chosen = sorted({int(p) for p in parts.split(",")})
+    except ValueError:
+        raise typer.BadParameter(f"{spec!r}: partitions are numbers, as in topic:0,1", param_hint="--topic") from None
+    missing = [p for p in chosen if p not in known]
+    if missing:
+        fail(f"topic {topic!r} has no partition {missing[0]}")
+    return topic, chosen
+
+
+@app.command("reset-offsets")
+def reset_offsets(
+    group: str = typer.Argument(..., help="The group, which must have no active members."),
+    topics: List[str] = typer.Option(..., "--topic", "-t", help="topic or topic:p,p,... Repeatable."),
+    to_earliest: bool = typer.Option(False, "--to-earliest", help="To each partition's log start offset."),
+    to_latest: bool = typer.Option(False, "--to-latest", help="To each partition's log end offset."),
+    to_offset: Optional[int] = typer.Option(None, "--to-offset", help="To this offset (kept within the log)."),
+    to_timestamp: Optional[int] = typer.Option(None, "--to-timestamp",
+                                               help="To the first record at or after this time (ms since the epoch)."),
+    shift_by: Optional[int] = typer.Option(None, "--shift-by", help="Move the committed offsets by N (may be < 0)."),
+    execute: bool = typer.Option(False, "--execute", help="Commit the new offsets; without it, only show them."),
+    brokers: str = BROKERS,
+) -> None:
+    """Set a group's committed offsets (OffsetCommit), as kafka-consumer-groups --reset-offsets does."""
+    chosen = [to_earliest, to_latest, to_offset is not None, to_timestamp is not None, shift_by is not None]
+    if sum(chosen) != 1:
+        fail("give exactly one of --to-earliest, --to-latest, --to-offset, --to-timestamp, --shift-by", 2)
+    with connect(brokers) as cluster:
+        state, _, _ = _members(cluster, group)
+        if state not in INACTIVE:
+            fail(f"assignments can only be reset if the group {group!r} is inactive, but the current state is {state}")
+        committed = cluster.group_offsets(group) if shift_by is not None else {}
+        plan: dict[str, dict[int, int]] = {}
+        for spec in topics:
+            topic, partitions = _topic_partitions(cluster, spec)
+            bounds = cluster.watermarks(topic, partitions)
+            if to_timestamp is not None:
+                found = cluster.list_offsets(topic, {p: to_timestamp for p in partitions})
+            new = {}
+            for p in partitions:
+                low, high = bounds[p]
+                if to_earliest:
+                    target = low
+                elif to_latest:
+                    target = high
+                elif to_offset is not None:
+                    target = to_offset
+                elif to_timestamp is not None:
+                    target = found[p] if found[p] >= 0 else high  # nothing at or after it: the end
+                else:
+                    target = committed.get((topic, p), low) + shift_by
+                new[p] = min(max(target, low), high)
+            plan.setdefault(topic, {}).update(new)
+        if execute:
+            for topic, offsets in plan.items():
+                cluster.commit(group, topic, offsets)
+    table(["group", "topic", "partition", "new-offset"],
+          [[group, topic, p, o] for topic, offsets in plan.items() for p, o in sorted(offsets.items())])
+    if not execute:
+        typer.echo("dry run: nothing committed (add --execute)", err=True)
+
