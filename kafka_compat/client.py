@@ -562,49 +562,35 @@ class Cluster:
             groups += resp.groups
         return sorted(groups, key=lambda g: g.group_id)
 
-    def describe_group(self, group: str) -> m.DescribeGroupsResponse.DescribedGroup:
-        """A classic group's state and members (DescribeGroups); KIP-848 consumer groups answer Dead."""
+    def _group_answer(self, group: str, request: Message, pick: Callable[[Message], Message], what: str) -> Message:
+        """Send `request` to `group`'s coordinator (again while it moves) and return the part of
+        the response that `pick` selects, whose error code must be NONE."""
         found = []
 
         def call(node: int) -> ErrorCode:
-            (d,) = self.request(m.DescribeGroupsRequest(groups=[group]), node).groups
-            code = error_code(d.error_code)
+            part = pick(self.request(request, node))
+            code = error_code(part.error_code)
             if code == ErrorCode.NONE:
-                found.append(d)
+                found.append(part)
             elif code not in COORDINATOR_MOVED:
-                raise KafkaError(code, f"describing group {group!r}")
+                raise KafkaError(code, getattr(part, "error_message", None) or f"{what} group {group!r}")
             return code
 
         self._to_coordinator(group, call)
         return found[0]
+
+    def describe_group(self, group: str) -> m.DescribeGroupsResponse.DescribedGroup:
+        """A classic group's state and members (DescribeGroups); KIP-848 consumer groups answer Dead."""
+        return self._group_answer(group, m.DescribeGroupsRequest(groups=[group]), lambda r: r.groups[0], "describing")
 
     def describe_consumer_group(self, group: str) -> m.ConsumerGroupDescribeResponse.DescribedGroup:
         """A KIP-848 consumer group's members and assignments (ConsumerGroupDescribe)."""
-        found = []
-
-        def call(node: int) -> ErrorCode:
-            (d,) = self.request(m.ConsumerGroupDescribeRequest(group_ids=[group]), node).groups
-            code = error_code(d.error_code)
-            if code == ErrorCode.NONE:
-                found.append(d)
-            elif code not in COORDINATOR_MOVED:
-                raise KafkaError(code, d.error_message or f"describing group {group!r}")
-            return code
-
-        self._to_coordinator(group, call)
-        return found[0]
+        return self._group_answer(group, m.ConsumerGroupDescribeRequest(group_ids=[group]), lambda r: r.groups[0],
+                                  "describing")
 
     def delete_group(self, group: str) -> None:
         """Delete an empty group and its offsets (DeleteGroups)."""
-
-        def call(node: int) -> ErrorCode:
-            (r,) = self.request(m.DeleteGroupsRequest(groups_names=[group]), node).results
-            code = error_code(r.error_code)
-            if code not in (ErrorCode.NONE, *COORDINATOR_MOVED):
-                raise KafkaError(code, f"group {group!r}")
-            return code
-
-        self._to_coordinator(group, call)
+        self._group_answer(group, m.DeleteGroupsRequest(groups_names=[group]), lambda r: r.results[0], "deleting")
 
 
 # --- partitioning -------------------------------------------------------------------------------
