@@ -199,3 +199,77 @@ def split_and_rebalance(bootstrap: str, topic: str, spawn, partitions: int = 6, 
     finally:
         for mb in members:
             mb.kill()
+
+
+# -- committed offsets across consumer and broker restarts ------------------------------------------
+
+def _expect(sent: list[tuple[int, str]], start: dict[int, int] | None = None, base: int = 0):
+    """The records of `sent` (as `produce` made them: the i-th of a partition went to offset
+    `base + i`) at or after offset `start[partition]`, as sorted (partition, offset, value)."""
+    out = []
+    for part, value in sent:
+        offset = base + int(value.rsplit("-", 1)[1])
+        if offset >= (start or {}).get(part, 0):
+            out.append((part, offset, value))
+    return sorted(out)
+
+
+def committed_offsets_survive_restarts(broker, topic: str, open_consumer) -> None:
+    """The offsets scenario every client runs, on a broker of its own (`broker_factory`) and a
+    topic of two partitions. `open_consumer()` returns a group member (of one group, always the
+    same) with `consume(n)` -> [(partition, offset, value)], `commit({partition: (offset,
+    metadata)})`, `committed()` -> {partition: (offset, metadata or None where the client does not
+    return it)} and `close()`.
+
+    - a consumer commits offsets (with metadata) and closes; the next one finds them and resumes there;
+    - the broker stops (SIGTERM) and starts: the offsets are there, consumption resumes at them;
+    - a consumer commits, then the broker is killed (SIGKILL) under it and starts again: the
+      acknowledged commit is there, and the same consumer goes on consuming and committing.
+    """
+    b = broker
+    first = produce(b.bootstrap, topic, 2, 10, "a")
+    c = open_consumer()
+    try:
+        assert sorted(c.consume(20)) == _expect(first)
+        c.commit({0: (4, "one-0"), 1: (7, "one-1")})
+        assert c.committed() == _meta({0: (4, "one-0"), 1: (7, "one-1")}, c)
+    finally:
+        c.close()
+
+    c = open_consumer()  # a restarted consumer: it resumes at the committed offsets
+    try:
+        assert c.committed() == _meta({0: (4, "one-0"), 1: (7, "one-1")}, c)
+        assert sorted(c.consume(9)) == _expect(first, {0: 4, 1: 7})
+        c.commit({0: (10, "two-0"), 1: (8, "two-1")})
+    finally:
+        c.close()
+
+    b.restart(clean=True)
+    c = open_consumer()
+    try:
+        assert c.committed() == _meta({0: (10, "two-0"), 1: (8, "two-1")}, c)
+        assert sorted(c.consume(2)) == _expect(first, {0: 10, 1: 8})
+        c.commit({0: (6, "three-0"), 1: (10, "three-1")})  # a commit may go backwards
+
+        b.restart(clean=False)  # the consumer stays, in its group, through the crash
+
+        assert c.committed() == _meta({0: (6, "three-0"), 1: (10, "three-1")}, c)
+        more = produce(b.bootstrap, topic, 2, 2, "b")
+        assert sorted(c.consume(4)) == _expect(more, base=10)
+        c.commit({0: (12, "four-0"), 1: (11, "four-1")})
+    finally:
+        c.close()
+
+    c = open_consumer()
+    try:
+        assert c.committed() == _meta({0: (12, "four-0"), 1: (11, "four-1")}, c)
+        assert sorted(c.consume(1)) == [(1, 11, "b-1-1")]
+    finally:
+        c.close()
+
+
+def _meta(expected: dict, consumer) -> dict:
+    """What `committed()` returns for a client that does not return metadata."""
+    if getattr(consumer, "returns_metadata", True):
+        return expected
+    return {p: (off, None) for p, (off, _) in expected.items()}
