@@ -1,4 +1,4 @@
-"""aiokafka consumer groups (classic protocol, its default `range` assignor): three members split a
+"""aiokafka consumer groups (classic protocol, its default `roundrobin` assignor): three members split a
 topic's partitions and consume every record once; when one closes (LeaveGroup) the others take its
 partitions over; when one is killed, the coordinator expires it after its session timeout and the
 last member owns everything."""

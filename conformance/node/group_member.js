@@ -39,7 +39,8 @@ async function main () {
       if (!batch.messages.length) return
       const last = batch.messages[batch.messages.length - 1]
       await consumer.commitOffsets([{ topic, partition: batch.partition, offset: String(Number(last.offset) + 1) }])
-      emit({ records: batch.messages.map((m) => [batch.partition, Number(m.offset), m.value === null ? null : m.value.toString()]) })
+      const value = (m) => m.value === null ? null : m.value.toString()
+      emit({ records: batch.messages.map((m) => [batch.partition, Number(m.offset), value(m)]) })
     },
   })
 }
