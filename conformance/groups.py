@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from conformance.support import NODE_DIR, TIMEOUT, wait_until
@@ -37,7 +38,7 @@ class Member:
         self.records: list[tuple[int, int, str | None]] = []
         self.errors: list[str] = []
         self.closed = False
-        self.stderr = b""
+        self.stderr_tail: deque[str] = deque(maxlen=20)
         self._out = threading.Thread(target=self._read, daemon=True)
         self._out.start()
         self._err = threading.Thread(target=self._read_stderr, daemon=True)
@@ -62,7 +63,12 @@ class Member:
                     self.closed = True
 
     def _read_stderr(self) -> None:
-        self.stderr = self.proc.stderr.read()
+        for line in self.proc.stderr:
+            self.stderr_tail.append(line.decode(errors="replace").rstrip())
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.stderr_tail)
 
     def check(self) -> None:
         """Fail the scenario if the member reported an error or died by itself."""
@@ -73,7 +79,7 @@ class Member:
         if code is not None and code != 0 and code != -signal.SIGKILL:
             self._out.join(1)
             self._err.join(1)
-            raise AssertionError(f"member {self.name} exited {code}: {self.stderr.decode(errors='replace')[-2000:]}")
+            raise AssertionError(f"member {self.name} exited {code}:\n{self.stderr}")
 
     def consumed(self, tag: str) -> list[tuple[int, int, str | None]]:
         with self.lock:
@@ -85,8 +91,7 @@ class Member:
         code = self.proc.wait(timeout)
         self._out.join(timeout)
         self._err.join(1)
-        assert code == 0 and self.closed, \
-            f"member {self.name} exited {code} on SIGTERM: {self.stderr.decode(errors='replace')[-2000:]}"
+        assert code == 0 and self.closed, f"member {self.name} exited {code} on SIGTERM:\n{self.stderr}"
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -126,7 +131,7 @@ def wait_split(members: list[Member], partitions: int, timeout: float = TIMEOUT)
     try:
         return wait_until(split, f"{len(members)} members to split {partitions} partitions", timeout)
     except AssertionError as e:
-        raise AssertionError(f"{e}; they own {{{', '.join(f'{mb.name}: {mb.assigned}' for mb in members)}}}") from None
+        raise AssertionError(f"{e}; {_diagnose(members)}") from None
 
 
 def produce(bootstrap: str, topic: str, partitions: int, per_partition: int, tag: str) -> list[tuple[int, str]]:
@@ -158,7 +163,7 @@ def wait_consumed_once(members: list[Member], sent: list[tuple[int, str]], tag: 
         wait_until(done, f"{len(want)} records tagged {tag!r}", timeout)
     except AssertionError as e:
         got = sum(len(mb.consumed(tag)) for mb in members)
-        raise AssertionError(f"{e}: got {got}; assignments {[(mb.name, mb.assigned) for mb in members]}") from None
+        raise AssertionError(f"{e}: got {got}; {_diagnose(members)}") from None
     time.sleep(0.3)  # a duplicate would arrive right behind the last record
     got = sorted((r[0], r[2]) for mb in members for r in mb.consumed(tag))
     assert got == want, f"records tagged {tag!r}: {len(got)} consumed for {len(want)} sent (duplicates or strays)"
@@ -166,6 +171,12 @@ def wait_consumed_once(members: list[Member], sent: list[tuple[int, str]], tag: 
         for mb in members:
             strays = [r for r in mb.consumed(tag) if r[0] not in owners[mb.name]]
             assert not strays, f"member {mb.name} consumed from partitions it does not own: {strays[:3]}"
+
+
+def _diagnose(members: list[Member]) -> str:
+    """What the members own, and the last lines each wrote on stderr (client logs)."""
+    return "; ".join(f"{mb.name} owns {mb.assigned}" for mb in members) + "".join(
+        f"\n--- {mb.name} stderr:\n{mb.stderr}" for mb in members if mb.stderr_tail)
 
 
 def split_and_rebalance(bootstrap: str, topic: str, spawn, partitions: int = 6, after_split=None) -> None:
@@ -195,7 +206,6 @@ def split_and_rebalance(bootstrap: str, topic: str, spawn, partitions: int = 6, 
         after_split(members[2:])
         sent = produce(bootstrap, topic, partitions, 5, "three")
         wait_consumed_once(members[2:], sent, "three", owners)
-        members[2].close()
     finally:
         for mb in members:
             mb.kill()
