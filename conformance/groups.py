@@ -174,8 +174,9 @@ def wait_consumed_once(members: list[Member], sent: list[tuple[int, str]], tag: 
 
 
 def _diagnose(members: list[Member]) -> str:
-    """What the members own, and the last lines each wrote on stderr (client logs)."""
-    return "; ".join(f"{mb.name} owns {mb.assigned}" for mb in members) + "".join(
+    """What the members own, whether they still run, and the last lines each wrote on stderr."""
+    state = lambda mb: "running" if mb.proc.poll() is None else f"exited {mb.proc.returncode}"  # noqa: E731
+    return "; ".join(f"{mb.name} ({state(mb)}) owns {mb.assigned}" for mb in members) + "".join(
         f"\n--- {mb.name} stderr:\n{mb.stderr}" for mb in members if mb.stderr_tail)
 
 
