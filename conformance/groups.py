@@ -1,5 +1,6 @@
-"""What the consumer-group scenarios share: member processes, the split-and-rebalance scenario,
-records to count, lag.
+"""What the consumer-group scenarios share: member processes, checks of who owns and consumed
+what, and the two scenarios every client runs (split and rebalance; committed offsets across
+consumer and broker restarts).
 
 A group member is a process (`conformance/group_member.py` for the Python clients,
 `conformance/node/group_member.js` for KafkaJS) that reports its assignment and the records it

@@ -7,10 +7,12 @@ revoked; when one is killed, the coordinator fences it after the group's session
 everything."""
 
 import pytest
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType
+from confluent_kafka.admin import AdminClient
 from kafka.admin import KafkaAdminClient
 
 from conformance.groups import SESSION_TIMEOUT_MS, python_member, split_and_rebalance
-from conformance.support import create_topic
+from conformance.support import TIMEOUT, create_topic
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -27,5 +29,17 @@ def test_group_splits_and_rebalances(broker_factory, unique):
 
     topic = create_topic(b.bootstrap, unique("cfk-cgroup"), partitions=6)
     group = unique("cfk-cgroup")
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+
+    def after_split(members):
+        # A consumer group (ConsumerGroupDescribe): the coordinator's view matches the members'.
+        [d] = admin.describe_consumer_groups([group], request_timeout=TIMEOUT).values()
+        d = d.result(TIMEOUT)
+        assert (d.type, d.state, d.partition_assignor) == (ConsumerGroupType.CONSUMER, ConsumerGroupState.STABLE,
+                                                           "uniform")
+        assert {m.member_id: sorted(tp.partition for tp in m.assignment.topic_partitions) for m in d.members} == \
+            {mb.member_id: mb.assigned for mb in members}
+
     split_and_rebalance(b.bootstrap, topic, lambda name: python_member(
-        "confluent-kafka", b.bootstrap, topic, group, name, **{"client.id": f"cfk-{name}", "group.protocol": "consumer"}))
+        "confluent-kafka", b.bootstrap, topic, group, name, **{"client.id": f"cfk-{name}", "group.protocol": "consumer"}),
+        after_split=after_split)
