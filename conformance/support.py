@@ -3,8 +3,8 @@
 A scenario produces `Rec`s with one client and reads them back as `Got`s with the same or another
 client; `check_partition_order` then demands exactly the records sent, in order, at consecutive
 offsets. Every wait here is bounded (`TIMEOUT`), so a broken broker fails a scenario quickly
-instead of hanging it. Readers never join a consumer group (groups are a later issue): they
-assign partitions and seek.
+instead of hanging it. Readers never join a consumer group: they assign partitions and seek (the
+consumer-group scenarios share `conformance/groups.py`).
 """
 
 from __future__ import annotations

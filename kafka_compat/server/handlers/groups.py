@@ -14,7 +14,7 @@
     ListGroups              v0-v5   states filter v4, types filter v5
     DescribeGroups          v0-v5   authorized operations from v3
     DeleteGroups            v0-v2
-    ConsumerGroupHeartbeat  v0      KIP-848, server-side assignors uniform and range
+    ConsumerGroupHeartbeat  v0-v1   KIP-848, server-side assignors uniform and range; topic regex v1
     ConsumerGroupDescribe   v0
 
 Before the coordinator runs (`ctx.broker.groups` is None) every API answers
@@ -130,7 +130,7 @@ async def delete_groups(ctx: RequestContext, request: m.DeleteGroupsRequest):
     return await groups.delete_groups(request, ctx)
 
 
-@handles(A.CONSUMER_GROUP_HEARTBEAT, versions=(0, 0))
+@handles(A.CONSUMER_GROUP_HEARTBEAT, versions=(0, 1))
 async def consumer_group_heartbeat(ctx: RequestContext, request: m.ConsumerGroupHeartbeatRequest):
     groups = ctx.broker.groups
     if groups is None:
