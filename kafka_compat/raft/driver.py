@@ -29,7 +29,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
 import structlog
 import trio
@@ -96,13 +96,16 @@ class RaftDriver:
     that many records were applied since the last one (0: never; `snapshot()` on demand).
     `on_leader_change` is called with a LeaderAndEpoch each time the known leader changes.
     `admin` handles connections whose first byte cannot start a Kafka frame (the standalone
-    node's JSON commands); None closes them.
+    node's JSON commands); None closes them. `apis` adds the APIs other than Raft's that the
+    listener serves (a controller's): api key -> ((min, max) versions, `async fn(request, version)`
+    returning the response).
     """
 
     def __init__(self, node_id: int, config: QuorumConfig, data_dir: Path, state_machine: StateMachine, *,
                  listen: tuple[str, int] | None = None, snapshot_every: int = 0,
                  on_leader_change: Callable[[LeaderAndEpoch], None] | None = None,
                  admin: Callable[[trio.SocketStream, bytes], Awaitable[None]] | None = None,
+                 apis: Mapping[int, tuple[tuple[int, int], Callable[[object, int], Awaitable[object]]]] | None = None,
                  rng: random.Random | None = None):
         self.id = node_id
         self.config = config
@@ -112,6 +115,7 @@ class RaftDriver:
         self.snapshot_every = snapshot_every
         self.on_leader_change = on_leader_change
         self.admin = admin
+        self.apis = dict(apis or {})
         self.snapshots = FileSnapshotStore(self.dir)
         self.log = FileLog(self.dir, self.snapshots)
         self.store = FileQuorumStateStore(self.dir / QUORUM_STATE_FILE, config.voters)
@@ -282,10 +286,11 @@ class RaftDriver:
 
     async def _answer(self, frame: bytes) -> list | None:
         rf = framing.read_request(frame)
-        lo, hi = SERVED_VERSIONS.get(rf.api_key, (0, -1))
+        served = {**SERVED_VERSIONS, **{k: versions for k, (versions, _) in self.apis.items()}}
+        lo, hi = served.get(rf.api_key, (0, -1))
         if rf.api_key == ApiKey.API_VERSIONS:
             keys = [m.ApiVersionsResponse.ApiVersion(api_key=k, min_version=a, max_version=b)
-                    for k, (a, b) in sorted(SERVED_VERSIONS.items())]
+                    for k, (a, b) in sorted(served.items())]
             error = ErrorCode.NONE if lo <= rf.api_version <= hi else ErrorCode.UNSUPPORTED_VERSION
             version = rf.api_version if error == ErrorCode.NONE else 0
             return framing.response_frame(m.ApiVersionsResponse(error_code=error, api_keys=keys), version,
@@ -294,7 +299,14 @@ class RaftDriver:
             log.info("raft_unsupported_request", node=self.id, api_key=rf.api_key, version=rf.api_version)
             return None
         request = rf.decode_body(m.request_class(rf.api_key))
-        response = await self.handle_request(request, rf.api_version)
+        if rf.api_key in self.apis:
+            try:
+                response = await self.apis[rf.api_key][1](request, rf.api_version)
+            except Exception:  # a bug in a handler closes this connection, not the listener
+                log.exception("controller_api_failed", node=self.id, api_key=rf.api_key, version=rf.api_version)
+                return None
+        else:
+            response = await self.handle_request(request, rf.api_version)
         return framing.response_frame(response, rf.api_version, rf.correlation_id)
 
     # The application's side
@@ -341,8 +353,8 @@ class RaftDriver:
             self._snapshot_requested = True
         await self._call(request)
 
-    async def describe_quorum(self) -> m.DescribeQuorumResponse:
-        return await self._call(self.node.describe_quorum)
+    async def describe_quorum(self, version: int = wire.VERSIONS[ApiKey.DESCRIBE_QUORUM]) -> m.DescribeQuorumResponse:
+        return await self._call(lambda: self.node.describe_quorum(version))
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Wait until `predicate()` (checked after each Ready) holds."""
