@@ -28,3 +28,7 @@ app.add_typer(_topic.app, name="topic")
 app.command("produce")(_produce.produce)
 app.command("consume")(_consume.consume)
 app.add_typer(_cluster.app, name="cluster")
+
+from kafka_compat.cli import quorum as _quorum  # noqa: E402
+
+app.add_typer(_quorum.app, name="quorum")

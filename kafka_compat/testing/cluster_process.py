@@ -14,6 +14,8 @@ Metadata plus ApiVersions (the image's offset) for comparing what nodes know.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -91,11 +93,25 @@ class ClusterProcess:
             n.wait_ready(timeout)
         return self
 
-    def stop(self) -> None:
-        for n in self.nodes.values():
+    def stop(self, timeout: float = 15.0) -> dict[int, int]:
+        """SIGTERM every node at once (one by one, the last ones would each wait for a quorum that
+        is gone) and wait; returns the exit codes."""
+        running = [n for n in self.nodes.values() if n.proc is not None and n.proc.poll() is None]
+        for n in running:
             if n.paused:
                 n.resume()
-            n.stop()
+            n.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        codes = {}
+        for n in self.nodes.values():
+            if n.proc is None:
+                continue
+            try:
+                codes[n.id] = n.proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                n.kill()
+                codes[n.id] = n.proc.returncode
+        return codes
 
     def close(self) -> None:
         for n in self.nodes.values():
