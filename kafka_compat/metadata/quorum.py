@@ -35,12 +35,12 @@ class MetadataQuorum:
     broker-only node, and on a single node that needs none)."""
 
     def __init__(self, node_id: int, config: QuorumConfig, directory: Path, cluster_id: str, *,
-                 listen: tuple[str, int] | None = None, snapshot_every: int = 0):
+                 listen: tuple[str, int] | None = None, snapshot_every_bytes: int = 0):
         self.node_id = node_id
         self.config = config
         self.state = MetadataStateMachine(cluster_id)
         self.driver = RaftDriver(node_id, config, Path(directory), self.state, listen=listen,
-                                 snapshot_every=snapshot_every)
+                                 snapshot_every_bytes=snapshot_every_bytes)
 
     def serve(self, apis: Mapping) -> None:
         """Serve these APIs (the controller's) on the controller listener too, beside Raft's."""

@@ -93,7 +93,9 @@ class RaftDriver:
     `state_machine` receives committed batches (and snapshots) from the driver's task, in order.
     `listen` is the controller listener to bind (None when a broker routes raft requests to
     `handle_request` itself). `snapshot_every` takes a snapshot of the state machine whenever
-    that many records were applied since the last one (0: never; `snapshot()` on demand).
+    that many records were applied since the last one, `snapshot_every_bytes` whenever that many
+    bytes of record values were (KRaft's metadata.log.max.record.bytes.between.snapshots);
+    0: never (`snapshot()` takes one on demand).
     `on_leader_change` is called with a LeaderAndEpoch each time the known leader changes.
     `admin` handles connections whose first byte cannot start a Kafka frame (the standalone
     node's JSON commands); None closes them. `apis` adds the APIs other than Raft's that the
@@ -102,7 +104,7 @@ class RaftDriver:
     """
 
     def __init__(self, node_id: int, config: QuorumConfig, data_dir: Path, state_machine: StateMachine, *,
-                 listen: tuple[str, int] | None = None, snapshot_every: int = 0,
+                 listen: tuple[str, int] | None = None, snapshot_every: int = 0, snapshot_every_bytes: int = 0,
                  on_leader_change: Callable[[LeaderAndEpoch], None] | None = None,
                  admin: Callable[[trio.SocketStream, bytes], Awaitable[None]] | None = None,
                  apis: Mapping[int, tuple[tuple[int, int], Callable[[object, int], Awaitable[object]]]] | None = None,
@@ -113,6 +115,7 @@ class RaftDriver:
         self.state_machine = state_machine
         self.listen = listen
         self.snapshot_every = snapshot_every
+        self.snapshot_every_bytes = snapshot_every_bytes
         self.on_leader_change = on_leader_change
         self.admin = admin
         self.apis = dict(apis or {})
@@ -128,6 +131,7 @@ class RaftDriver:
         self._tokens = itertools.count(1)
         self._waiters: list[_Waiter] = []
         self._applied_since_snapshot = 0
+        self._applied_bytes_since_snapshot = 0
         self._snapshot_requested = False
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Condition()
@@ -203,11 +207,14 @@ class RaftDriver:
                     self.on_leader_change(rd.leader)
         async with self._changed:
             self._changed.notify_all()
-        if self._snapshot_requested or (self.snapshot_every and self._applied_since_snapshot >= self.snapshot_every):
+        if self._snapshot_requested or (self.snapshot_every and self._applied_since_snapshot >= self.snapshot_every) \
+                or (self.snapshot_every_bytes and self._applied_bytes_since_snapshot >= self.snapshot_every_bytes):
             await self._take_snapshot()
 
     def _committed(self, batch: Batch) -> None:
         self._applied_since_snapshot += len(batch.values)
+        if self.snapshot_every_bytes:
+            self._applied_bytes_since_snapshot += sum(map(len, batch.values))
         still = []
         for w in self._waiters:
             if batch.base_offset <= w.offset.offset <= batch.last_offset:
@@ -221,7 +228,7 @@ class RaftDriver:
 
     async def _take_snapshot(self) -> None:
         end, values = self.state_machine.snapshot()
-        self._applied_since_snapshot = 0
+        self._applied_since_snapshot = self._applied_bytes_since_snapshot = 0
         self._snapshot_requested = False
         if end > self.log.start_offset and end <= self.node.applied_offset:
             snapshot_id = await trio.to_thread.run_sync(self.node.create_snapshot, end, values, monotonic_ms())

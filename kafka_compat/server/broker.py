@@ -92,7 +92,8 @@ class Broker:
         controller_listener = config.controller_listener if "controller" in config.roles else None
         listen = (controller_listener.bind_host, controller_listener.port) if controller_listener else None
         self.quorum = MetadataQuorum(self.node_id, config.quorum_config(self.cluster_id), Path(config.metadata_log_dir),
-                                     self.cluster_id, listen=listen)
+                                     self.cluster_id, listen=listen,
+                                     snapshot_every_bytes=config["metadata.log.max.record.bytes.between.snapshots"])
         if "controller" in config.roles:
             self.quorum_controller = QuorumController(
                 self.node_id, self.quorum, self.controller,

@@ -82,6 +82,7 @@ _KEYS = [
     BrokerKey("log.dirs", LIST, []),
     BrokerKey("log.dir", STRING, "/tmp/kafka-logs"),
     BrokerKey("metadata.log.dir", STRING, None),
+    BrokerKey("metadata.log.max.record.bytes.between.snapshots", LONG, 20971520, _at_least(1)),
     BrokerKey("num.partitions", INT, 1, _at_least(1), dynamic=True),
     BrokerKey("default.replication.factor", INT, 1, _at_least(1)),
     BrokerKey("auto.create.topics.enable", BOOLEAN, True),
@@ -154,7 +155,7 @@ log.cleaner.io.buffer.size log.cleaner.io.max.bytes.per.second log.cleaner.threa
 log.dir.failure.timeout.ms log.initial.task.delay.ms log.message.downconversion.enable
 log.message.format.version log.recovery.per.partition log.roll.jitter.hours
 max.connection.creation.rate max.connections max.connections.per.ip max.connections.per.ip.overrides
-metadata.log.max.record.bytes.between.snapshots metadata.log.max.snapshot.interval.ms
+metadata.log.max.snapshot.interval.ms
 metadata.log.segment.bytes metadata.log.segment.ms metadata.max.idle.interval.ms
 metadata.max.retention.bytes metadata.max.retention.ms metric.reporters metrics.num.samples
 metrics.recording.level metrics.sample.window.ms num.io.threads num.network.threads

@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from kafka_compat.raft.snapshots import parse_file_name
 from kafka_compat.testing.cluster_process import ClusterProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -20,12 +21,21 @@ FAST = {
     "broker.heartbeat.interval.ms": "250",
     "broker.session.timeout.ms": "2000",
 }
+# Snapshots of the metadata image (and the log trimmed behind them) every few hundred bytes of
+# records, so that a node that was away catches up from a snapshot.
+SNAPSHOTS = {"metadata.log.max.record.bytes.between.snapshots": "300"}
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    with ClusterProcess(tmp_path, 3, overrides=FAST) as c:
+    with ClusterProcess(tmp_path, 3, overrides={**FAST, **SNAPSHOTS}) as c:
         yield c
+
+
+def latest_snapshot(node) -> int:
+    """The end offset of the newest metadata snapshot in a node's data directory (0: none)."""
+    ids = [parse_file_name(p.name) for p in (node.data_dir / "data" / "__cluster_metadata-0").iterdir()]
+    return max((i.offset for i in ids if i is not None), default=0)
 
 
 def create_topic(bootstrap: str, name: str, partitions: int) -> None:
@@ -78,6 +88,8 @@ def test_kill_9_the_controller_leader_then_any_node_creates_topics_and_the_kille
     view = cluster.wait_for_same_metadata()
     assert sorted(leaders(view, "spread").values()) == [1, 1, 2, 2, 3, 3]  # placed over the live brokers
     round_trip(cluster.bootstrap, "spread", list(range(6)))
+    quorum = cluster.describe_quorum(old).topics[0].partitions[0]
+    old_end = next(v.log_end_offset for v in quorum.current_voters if v.replica_id == old)
 
     cluster[old].kill()
     survivors = [i for i in cluster.nodes if i != old]
@@ -96,6 +108,8 @@ def test_kill_9_the_controller_leader_then_any_node_creates_topics_and_the_kille
     round_trip(",".join(cluster[i].bootstrap for i in survivors), "spread",
                [p for p in range(6) if p not in orphaned])
 
+    # The survivors' logs now start past the killed node's end: it can only catch up from a snapshot.
+    wait_until(lambda: latest_snapshot(cluster[new]) > old_end, what="a snapshot past the killed node's log")
     cluster[old].start()  # catches up from the new leader, registers again, is unfenced
     view = cluster.wait_for_same_metadata()
     assert [b[0] for b in view["brokers"]] == [1, 2, 3]
@@ -103,6 +117,7 @@ def test_kill_9_the_controller_leader_then_any_node_creates_topics_and_the_kille
     assert sorted(leaders(view, "spread").values()) == [1, 1, 2, 2, 3, 3]
     round_trip(cluster.bootstrap, "spread", list(range(6)))
     assert cluster.raft_view(old) == (new, new_epoch)
+    assert latest_snapshot(cluster[old]) > old_end  # fetched from the leader (FetchSnapshot)
 
 
 def test_sigstop_the_controller_leader_it_steps_down_and_rejoins(cluster):
