@@ -30,6 +30,7 @@ from kafka_compat.metadata.quorum import MetadataQuorum, read_meta_properties, w
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
+from kafka_compat.raft import wire
 from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, configure_socket
@@ -49,6 +50,7 @@ MAINTENANCE_INTERVAL_S = 1.0
 FORWARD_TIMEOUT_S = 30.0  # how long a forwarded admin request may look for an active controller
 CATCH_UP_WAIT_S = 5.0  # how long a forwarding broker waits to see the change in its own image
 PRODUCER_IDS_VERSION = 0
+CREATE_TOPICS_VERSION = 7
 
 
 def format_log_dirs(config: BrokerConfig, cluster_id: str | None = None, *, ignore_formatted: bool = True) -> str:
@@ -164,15 +166,33 @@ class Broker:
         this node's controller is the active one, else forwarded in an Envelope. `seen(image,
         response)`, if given, says when this node's own image shows the change; the answer waits for it
         (briefly), so that a client's next request here sees what it just did."""
+        return await self._forward(request, ctx.api_version, ctx.correlation_id, ctx.client_id, ctx.principal,
+                                   ctx.client_host, seen)
+
+    async def create_topics(self, topics: list[m.CreateTopicsRequest.CreatableTopic]) -> m.CreateTopicsResponse:
+        """CreateTopics on this broker's own behalf (auto-creation, internal topics such as
+        __consumer_offsets), as Kafka's AutoTopicCreationManager sends it to the active
+        controller. Returns once this node's image holds every topic that now exists (or after a
+        short wait); TOPIC_ALREADY_EXISTS is an answer like any other."""
+        request = m.CreateTopicsRequest(topics=topics, timeout_ms=int(FORWARD_TIMEOUT_S * 1000))
+
+        def seen(image: MetadataImage, response: m.CreateTopicsResponse) -> bool:
+            return all(r.name in image.topics for r in response.topics
+                       if r.error_code in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS))
+        return await self._forward(request, CREATE_TOPICS_VERSION, 0, f"broker-{self.node_id}", "User:ANONYMOUS",
+                                   "", seen)
+
+    async def _forward(self, request: Message, version: int, correlation_id: int, client_id: str | None,
+                       principal: str, client_host: str, seen) -> Message:
         try:
-            response = await self.forwarding.forward(request, ctx.api_version, correlation_id=ctx.correlation_id,
-                                                     client_id=ctx.client_id, principal=ctx.principal,
-                                                     client_host=ctx.client_host, timeout=FORWARD_TIMEOUT_S)
+            response = await self.forwarding.forward(request, version, correlation_id=correlation_id,
+                                                     client_id=client_id, principal=principal,
+                                                     client_host=client_host, timeout=FORWARD_TIMEOUT_S)
         except (trio.TooSlowError, WriteTimeout):
-            return item_error_response(request, ctx.api_version, ErrorCode.REQUEST_TIMED_OUT,
+            return item_error_response(request, version, ErrorCode.REQUEST_TIMED_OUT,
                                        "No active controller handled the request in time.")
         except KafkaError as e:
-            return item_error_response(request, ctx.api_version, e.code, e.message)
+            return item_error_response(request, version, e.code, e.message)
         if seen is not None:
             with trio.move_on_after(CATCH_UP_WAIT_S):
                 await self.quorum.wait_for(lambda: seen(self.quorum.image, response))
@@ -215,7 +235,7 @@ class Broker:
         if self.quorum.leader.leader_id == self.node_id:
             return await self.quorum.describe_quorum(version)
         try:
-            return await self.forwarding.call(m.DescribeQuorumRequest(), version, FORWARD_TIMEOUT_S)
+            return await self.forwarding.call(wire.describe_quorum_request(), version, FORWARD_TIMEOUT_S)
         except trio.TooSlowError:
             return m.DescribeQuorumResponse(error_code=ErrorCode.REQUEST_TIMED_OUT)
 

@@ -165,6 +165,7 @@ def test_separate_roles_one_controller_two_brokers(tmp_path):
         assert [b[0] for b in view["brokers"]] == [2, 3]
         assert sorted(leaders(view, "split").values()) == [2, 2, 3, 3]
         round_trip(cluster.bootstrap, "split", [0, 1, 2, 3])
+        round_trip(cluster[3].bootstrap, "made-on-first-use", [0])  # auto-created through broker 3
         quorum = cluster.describe_quorum(3).topics[0].partitions[0]
         assert quorum.leader_id == 1 and [v.replica_id for v in quorum.current_voters] == [1]
         assert sorted(o.replica_id for o in quorum.observers) == [2, 3]

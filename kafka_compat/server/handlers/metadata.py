@@ -21,21 +21,14 @@ TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
 CLUSTER_OPERATIONS = sum(1 << op for op in (4, 5, 7, 8, 9, 10, 11, 12))
 
 
-CREATE_TOPICS_VERSION = 7
-
-
 async def auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
-    """Create missing topics with the broker's defaults, as Kafka's auto-creation does: a
-    CreateTopics request of its own to the active controller. Returns the image afterwards."""
+    """Create missing topics with the broker's defaults, as Kafka's auto-creation does (a
+    CreateTopics of the broker's own to the active controller); return the image afterwards."""
     C = m.CreateTopicsRequest
     wanted = [n for n in names if not topic_name_problem(n)]
     if wanted:
-        request = C(topics=[C.CreatableTopic(name=n, num_partitions=-1, replication_factor=-1) for n in wanted],
-                    timeout_ms=30000)
-        own = RequestContext(ctx.broker, m.ApiKey.CREATE_TOPICS, CREATE_TOPICS_VERSION, 0, "auto-topic-creation",
-                             ctx.client_host, ctx.listener, ctx.principal)
-        await ctx.broker.controller_request(own, request, seen=lambda image, response: all(
-            r.name in image.topics for r in response.topics if r.error_code in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS)))
+        await ctx.broker.create_topics([C.CreatableTopic(name=n, num_partitions=-1, replication_factor=-1)
+                                        for n in wanted])
     return ctx.broker.metadata
 
 
