@@ -144,7 +144,15 @@ def test_sigstop_the_controller_leader_it_steps_down_and_rejoins(cluster):
     round_trip(cluster.bootstrap, "before", [0, 1, 2])
 
 
-def test_kafka_python_describes_the_quorum_through_any_broker(cluster):
+@pytest.fixture(scope="module")
+def steady_cluster(tmp_path_factory):
+    """A cluster the tests below only read from and add topics to (nothing is killed)."""
+    with ClusterProcess(tmp_path_factory.mktemp("steady"), 3, overrides=FAST) as c:
+        yield c
+
+
+def test_kafka_python_describes_the_quorum_through_any_broker(steady_cluster):
+    cluster = steady_cluster
     leader, epoch = cluster.wait_for_leader()
     for i in cluster.nodes:
         admin = KafkaAdminClient(bootstrap_servers=cluster[i].bootstrap)
@@ -169,3 +177,46 @@ def test_separate_roles_one_controller_two_brokers(tmp_path):
         quorum = cluster.describe_quorum(3).topics[0].partitions[0]
         assert quorum.leader_id == 1 and [v.replica_id for v in quorum.current_voters] == [1]
         assert sorted(o.replica_id for o in quorum.observers) == [2, 3]
+
+
+def test_librdkafka_admin_creates_and_deletes_topics_through_any_broker(steady_cluster):
+    from confluent_kafka.admin import AdminClient, NewTopic as RdNewTopic
+    cluster = steady_cluster
+    for i in cluster.nodes:
+        admin = AdminClient({"bootstrap.servers": cluster[i].bootstrap})
+        name = f"rd-{i}"
+        admin.create_topics([RdNewTopic(name, 3, 1)], request_timeout=30)[name].result(timeout=30)
+        refused = admin.create_topics([RdNewTopic(f"{name}-rf3", 1, 3)], request_timeout=30)[f"{name}-rf3"]
+        with pytest.raises(Exception, match="does not replicate partition data"):
+            refused.result(timeout=30)
+        assert name in admin.list_topics(timeout=10).topics
+    view = cluster.wait_for_same_metadata()
+    assert {"rd-1", "rd-2", "rd-3"} <= set(view["topics"])
+    admin = AdminClient({"bootstrap.servers": cluster[2].bootstrap})
+    admin.delete_topics(["rd-1", "rd-3"], request_timeout=30)["rd-1"].result(timeout=30)
+
+    def deleted():
+        v = cluster.wait_for_same_metadata()
+        return v if "rd-1" not in v["topics"] else None
+    view = wait_until(deleted, what="the deletion to reach every node")
+    assert "rd-2" in view["topics"] and "rd-3" not in view["topics"]
+
+
+def test_only_the_active_controller_takes_controller_requests_on_its_listener(steady_cluster):
+    from kafka_compat.client import BrokerConnection
+    from kafka_compat.protocol import messages as m
+    from kafka_compat.protocol.errors import ErrorCode
+    from kafka_compat.server.quorum_controller import request_bytes
+    cluster = steady_cluster
+    leader, _ = cluster.wait_for_leader()
+    C = m.CreateTopicsRequest
+    request = C(topics=[C.CreatableTopic(name="direct", num_partitions=1, replication_factor=1)], timeout_ms=5000)
+    for i in cluster.nodes:
+        with BrokerConnection("127.0.0.1", cluster[i].controller_port) as conn:
+            result = conn.request(request, 7).topics[0]
+            envelope = conn.request(m.EnvelopeRequest(request_data=request_bytes(m.DescribeClusterRequest(), 0, 9, "x")), 0)
+        if i == leader:  # the controller's own API (KIP-919's admin path); then it exists
+            assert result.error_code in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS)
+        else:
+            assert result.error_code == ErrorCode.NOT_CONTROLLER
+        assert envelope.error_code == ErrorCode.INVALID_REQUEST  # not an API brokers forward
