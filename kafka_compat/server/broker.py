@@ -344,7 +344,7 @@ class Broker:
             return
         self._closed = True
         self.forwarding.close()
-        self.lifecycle.channel.close()
+        self.lifecycle.close()
         self.logs.close()
         log.info("broker_stopped", node_id=self.node_id)
 

@@ -38,7 +38,7 @@ BACKOFF_S = (0.05, 0.5)
 _LOST = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, DecodeError, framing.FrameTooLarge, EOFError)
 
 
-def not_controller(response: Message) -> bool:
+def says_not_controller(response: Message) -> bool:
     """True if the controller said it is not the active one (anywhere in the response)."""
     if getattr(response, "error_code", 0) == ErrorCode.NOT_CONTROLLER:
         return True
@@ -126,7 +126,7 @@ class ControllerChannel:
                         if endpoint is None:
                             raise NotController
                         response = await remote(endpoint)
-                    if not not_controller(response):
+                    if not says_not_controller(response):
                         return response
                 except NotController:
                     pass

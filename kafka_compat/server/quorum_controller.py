@@ -103,31 +103,31 @@ class QuorumController:
 
     async def handle(self, request: Message, version: int) -> Message:
         """Answer one controller request (the broker's own, or one from the controller listener)."""
-        k = request.API_KEY
-        c, cluster = self.controller, self.cluster
-        if k == A.DESCRIBE_QUORUM:
+        if request.API_KEY == A.DESCRIBE_QUORUM:
             return await self.quorum.describe_quorum(version)
-        if k == A.ENVELOPE:
+        if request.API_KEY == A.ENVELOPE:
             return await self._envelope(request)
+        return await self.write(lambda image: self._decide(image, request, version))
+
+    def _decide(self, image: MetadataImage, request: Message, version: int) -> tuple[list[Message], Message]:
+        k, c = request.API_KEY, self.controller
         if k == A.CREATE_TOPICS:
-            decide = lambda image: c.create_topics(image, request)  # noqa: E731
-        elif k == A.DELETE_TOPICS:
-            decide = lambda image: c.delete_topics(image, request, version)  # noqa: E731
-        elif k == A.CREATE_PARTITIONS:
-            decide = lambda image: c.create_partitions(image, request)  # noqa: E731
-        elif k == A.ALTER_CONFIGS:
-            decide = lambda image: c.alter_configs(image, request, self.node_id)  # noqa: E731
-        elif k == A.INCREMENTAL_ALTER_CONFIGS:
-            decide = lambda image: c.incremental_alter_configs(image, request, self.node_id)  # noqa: E731
-        elif k == A.BROKER_REGISTRATION:
-            decide = lambda image: cluster.register(image, request, self.quorum.next_offset, now_ms())  # noqa: E731
-        elif k == A.BROKER_HEARTBEAT:
-            decide = lambda image: cluster.heartbeat(image, request, now_ms())  # noqa: E731
-        elif k == A.ALLOCATE_PRODUCER_IDS:
-            decide = lambda image: c.allocate_producer_ids(image, request)  # noqa: E731
-        else:
-            raise ValueError(f"not a controller API: {k}")
-        return await self.write(decide)
+            return c.create_topics(image, request)
+        if k == A.DELETE_TOPICS:
+            return c.delete_topics(image, request, version)
+        if k == A.CREATE_PARTITIONS:
+            return c.create_partitions(image, request)
+        if k == A.ALTER_CONFIGS:
+            return c.alter_configs(image, request, self.node_id)
+        if k == A.INCREMENTAL_ALTER_CONFIGS:
+            return c.incremental_alter_configs(image, request, self.node_id)
+        if k == A.ALLOCATE_PRODUCER_IDS:
+            return c.allocate_producer_ids(image, request)
+        if k == A.BROKER_REGISTRATION:
+            return self.cluster.register(image, request, self.quorum.next_offset, now_ms())
+        if k == A.BROKER_HEARTBEAT:
+            return self.cluster.heartbeat(image, request, now_ms())
+        raise ValueError(f"not a controller API: {k}")
 
     async def _envelope(self, envelope: m.EnvelopeRequest) -> m.EnvelopeResponse:
         """A client's request forwarded by a broker: answered in full inside the envelope."""

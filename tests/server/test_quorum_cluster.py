@@ -78,6 +78,12 @@ def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
     return result
 
 
+def all_back(cluster):
+    """The metadata every node agrees on, once it lists all three brokers (else None)."""
+    view = cluster.wait_for_same_metadata()
+    return view if [b[0] for b in view["brokers"]] == [1, 2, 3] else None
+
+
 def leaders(view: dict, topic: str) -> dict[int, int]:
     return {p: state[0] for p, state in view["topics"][topic][1].items()}
 
@@ -111,8 +117,7 @@ def test_kill_9_the_controller_leader_then_any_node_creates_topics_and_the_kille
     # The survivors' logs now start past the killed node's end: it can only catch up from a snapshot.
     wait_until(lambda: latest_snapshot(cluster[new]) > old_end, what="a snapshot past the killed node's log")
     cluster[old].start()  # catches up from the new leader, registers again, is unfenced
-    view = cluster.wait_for_same_metadata()
-    assert [b[0] for b in view["brokers"]] == [1, 2, 3]
+    view = wait_until(lambda: all_back(cluster), what=f"broker {old} to be back everywhere")
     assert set(view["topics"]) == {"spread", *(f"after-kill-{i}" for i in survivors)}
     assert sorted(leaders(view, "spread").values()) == [1, 1, 2, 2, 3, 3]
     round_trip(cluster.bootstrap, "spread", list(range(6)))
@@ -137,8 +142,7 @@ def test_sigstop_the_controller_leader_it_steps_down_and_rejoins(cluster):
     # Back, it learns of the newer epoch and follows; its broker is unfenced again.
     wait_until(lambda: (view := cluster.raft_view(old)) and view[1] >= new_epoch and view[0] in survivors,
                what=f"node {old} to follow the new leader")
-    view = cluster.wait_for_same_metadata()
-    assert [b[0] for b in view["brokers"]] == [1, 2, 3]
+    view = wait_until(lambda: all_back(cluster), what=f"broker {old} to be unfenced again")
     assert set(view["topics"]) == {"before", *(f"while-stopped-{i}" for i in survivors)}
     assert all(leader != -1 for t in view["topics"] for leader in leaders(view, t).values())
     round_trip(cluster.bootstrap, "before", [0, 1, 2])
