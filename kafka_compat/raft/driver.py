@@ -361,7 +361,7 @@ class RaftDriver:
         await self._call(request)
 
     async def describe_quorum(self, version: int = wire.VERSIONS[ApiKey.DESCRIBE_QUORUM]) -> m.DescribeQuorumResponse:
-        return await self._call(lambda: self.node.describe_quorum(version))
+        return await self._call(lambda: self.node.describe_quorum(version, monotonic_ms()))
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Wait until `predicate()` (checked after each Ready) holds."""
