@@ -28,7 +28,7 @@ log = structlog.get_logger("kafka_compat.server")
 REGISTRATION_VERSION = 2
 HEARTBEAT_VERSION = 1
 FENCED_HEARTBEAT_S = 0.05
-SHUTDOWN_TIMEOUT_S = 5.0
+SHUTDOWN_TIMEOUT_S = 3.0  # a controlled shutdown commits in milliseconds when a quorum is there
 
 
 class BrokerLifecycleManager:
