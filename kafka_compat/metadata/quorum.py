@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-import structlog
 import trio
 
 from kafka_compat.metadata.image import MetadataImage
@@ -26,9 +25,6 @@ from kafka_compat.raft.config import Endpoint, QuorumConfig
 from kafka_compat.raft.driver import RaftDriver
 from kafka_compat.raft.node import LeaderAndEpoch
 from kafka_compat.raft.states import Leader
-
-log = structlog.get_logger("kafka_compat.metadata")
-
 
 class MetadataQuorum:
     """This node's replica of the metadata log. `listen`: the controller listener to bind (None on a
