@@ -1,7 +1,12 @@
 """`kafka-compat cluster info`: what a cluster says about itself (DescribeCluster where the
-brokers serve it, else Metadata)."""
+brokers serve it, else Metadata). `kafka-compat cluster up`: a local multi-node cluster of
+combined broker+controller processes on 127.0.0.1, for development."""
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -33,3 +38,50 @@ def info(brokers: str = BROKERS) -> None:
     typer.echo("\nBROKERS")
     table(["id", "host", "port", "rack"],
           [[f"{i}*" if i == controller else i, host, port, rack or "-"] for i, host, port, rack in sorted(nodes)])
+
+
+@app.command()
+def up(
+    nodes: int = typer.Option(3, "--nodes", "-n", min=1, help="How many broker+controller nodes."),
+    data_dir: Path = typer.Option(Path("cluster-data"), "--dir", "-d", help="Each node's data and log under DIR/node-<id>."),
+    port: int = typer.Option(9092, "--port", "-p", help="Node i listens for clients on PORT+2(i-1) and for the quorum on the next port."),
+    override: Optional[List[str]] = typer.Option(None, "--override", "-o", help="key=value for every node. Repeatable."),
+) -> None:
+    """Start a local cluster (one process per node, sharing a Raft metadata quorum); Ctrl-C stops it.
+    Data directories are kept, so the same command starts the same cluster again."""
+    from kafka_compat.metadata.quorum import read_meta_properties
+    from kafka_compat.testing.cluster_process import COMBINED, ClusterProcess
+
+    settings = {}
+    for item in override or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--override")
+        settings[key] = value
+    existing = read_meta_properties(data_dir / "node-1" / "data")
+    ports = {i: (port + 2 * (i - 1), port + 2 * (i - 1) + 1) for i in range(1, nodes + 1)}
+    cluster = ClusterProcess(data_dir, roles={i: COMBINED for i in ports}, overrides=settings, ports=ports,
+                             cluster_id=existing["cluster.id"] if existing else None, log_format="console")
+    typer.echo(f"Starting {nodes} nodes of cluster {cluster.cluster_id} under {data_dir}/ ...")
+    try:
+        try:
+            cluster.start(timeout=120)
+        except RuntimeError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1)
+        for n in cluster.nodes.values():
+            typer.echo(f"  node {n.id}: clients 127.0.0.1:{n.broker_port}, controller 127.0.0.1:{n.controller_port}, "
+                       f"log {n.log_path}")
+        typer.echo(f"Bootstrap servers: {cluster.bootstrap}")
+        typer.echo("Ctrl-C stops the cluster.", err=True)
+        while True:
+            time.sleep(0.5)
+            for n in cluster.nodes.values():
+                if n.proc is not None and n.proc.poll() is not None and not getattr(n, "reported", False):
+                    n.reported = True
+                    typer.echo(f"node {n.id} exited with {n.proc.returncode}; see {n.log_path}", err=True)
+    except KeyboardInterrupt:
+        typer.echo("Stopping ...", err=True)
+        cluster.stop()
+    finally:
+        cluster.close()

@@ -29,3 +29,7 @@ app.command("produce")(_produce.produce)
 app.command("consume")(_consume.consume)
 app.add_typer(_cluster.app, name="cluster")
 app.add_typer(_group.app, name="group")
+
+from kafka_compat.cli import quorum as _quorum  # noqa: E402
+
+app.add_typer(_quorum.app, name="quorum")

@@ -27,6 +27,9 @@ def start(
     override: Optional[List[str]] = OVERRIDE,
     log_format: str = typer.Option("console", help="console (human) or json (one JSON object a line)."),
     log_level: str = typer.Option("info", help="debug shows one line per request."),
+    cluster_id: Optional[str] = typer.Option(
+        None, "--cluster-id", "-t", envvar="CLUSTER_ID",
+        help="Format empty data directories for this cluster id (every node of a multi-node cluster needs the same)."),
 ) -> None:
     """Start a node: formats empty data directories, recovers the logs and serves until SIGTERM/SIGINT."""
     import trio
@@ -39,7 +42,7 @@ def start(
     cfg = _config(config, override)
     logs.configure(log_format, log_level)
     try:
-        broker = Broker(cfg)
+        broker = Broker(cfg, cluster_id)
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)

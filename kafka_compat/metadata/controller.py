@@ -23,6 +23,7 @@ from kafka_compat.storage.errors import InvalidConfigError
 MAX_TOPIC_NAME = 249
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 METADATA_VERSION = 21  # metadata.version level written at bootstrap (Kafka 3.9's IBP_3_9_IV0)
+PRODUCER_ID_BLOCK = 1000  # ids handed to a broker per AllocateProducerIds, as Kafka does
 
 # IncrementalAlterConfigs operation codes.
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
@@ -34,6 +35,16 @@ class ControllerDefaults:
     replication_factor: int = 1
     dynamic_broker_keys: frozenset[str] = frozenset()
     broker_key_check: Callable[[str, str], str | None] | None = None  # (key, value) -> problem
+    # The most replicas a partition may have (None: no limit). The broker sets 1: partition data is
+    # not replicated between brokers, so a second replica would only pretend to be one.
+    max_replication_factor: int | None = None
+
+
+def replication_factor_problem(rf: int, limit: int | None) -> str | None:
+    if limit is None or rf <= limit:
+        return None
+    return (f"Replication factor {rf} is not supported: this cluster does not replicate partition data between "
+            f"brokers, so a partition can have at most {limit} replica(s).")
 
 
 def topic_name_problem(name: str) -> str | None:
@@ -130,6 +141,9 @@ class Controller:
                     return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.", None
                 if len(replicas) != len(plan[0]):
                     return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "All partitions in the manual partition assignment must have the same number of replicas.", None
+            problem = replication_factor_problem(len(plan[0]), self.defaults.max_replication_factor)
+            if problem:
+                return ErrorCode.INVALID_REPLICATION_FACTOR, problem, None
             return ErrorCode.NONE, None, plan
         partitions = self.defaults.num_partitions if partitions == -1 else partitions
         rf = self.defaults.replication_factor if rf == -1 else rf
@@ -141,6 +155,9 @@ class Controller:
             return (ErrorCode.INVALID_REPLICATION_FACTOR,
                     f"Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be "
                     f"reached because only {len(live)} broker(s) are registered.", None)
+        problem = replication_factor_problem(rf, self.defaults.max_replication_factor)
+        if problem:
+            return ErrorCode.INVALID_REPLICATION_FACTOR, problem, None
         return ErrorCode.NONE, None, self.place_replicas(image, partitions, rf)
 
     def create_topics(self, image: MetadataImage, req: Message) -> tuple[list[Message], Message]:
@@ -357,6 +374,19 @@ class Controller:
     def bootstrap(self) -> list[Message]:
         """Records a new cluster's log starts with."""
         return [m.FeatureLevelRecord(name="metadata.version", feature_level=METADATA_VERSION)]
+
+    def allocate_producer_ids(self, image: MetadataImage, req: m.AllocateProducerIdsRequest) -> tuple[list[Message], Message]:
+        """A block of producer ids never handed out before (ProducerIdsRecord moves the mark)."""
+        R = m.AllocateProducerIdsResponse
+        broker = image.brokers.get(req.broker_id)
+        if broker is None:
+            return [], R(error_code=ErrorCode.BROKER_ID_NOT_REGISTERED, producer_id_start=-1, producer_id_len=0)
+        if req.broker_epoch != broker.epoch:
+            return [], R(error_code=ErrorCode.STALE_BROKER_EPOCH, producer_id_start=-1, producer_id_len=0)
+        start = image.next_producer_id
+        record = m.ProducerIdsRecord(broker_id=req.broker_id, broker_epoch=req.broker_epoch,
+                                     next_producer_id=start + PRODUCER_ID_BLOCK)
+        return [record], R(error_code=ErrorCode.NONE, producer_id_start=start, producer_id_len=PRODUCER_ID_BLOCK)
 
     def register_broker(self, node_id: int, epoch: int, incarnation_id: Uuid, endpoints: list[tuple[str, str, int, str]],
                         rack: str | None) -> list[Message]:

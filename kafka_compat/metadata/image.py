@@ -85,6 +85,34 @@ class MetadataImage:
     def live_brokers(self) -> list[BrokerImage]:
         return [b for b in self.brokers.values() if not b.fenced]
 
+    def records(self) -> list[Message]:
+        """Records that rebuild this image from an empty one: what a snapshot of the metadata
+        log holds (`MetadataImage(cluster_id).apply(image.records(), image.offset)` equals it)."""
+        out: list[Message] = [m.FeatureLevelRecord(name=n, feature_level=v) for n, v in sorted(self.features.items())]
+        R = m.RegisterBrokerRecord
+        for b in sorted(self.brokers.values(), key=lambda b: b.node_id):
+            out.append(R(broker_id=b.node_id, incarnation_id=b.incarnation_id, broker_epoch=b.epoch, rack=b.rack,
+                         fenced=b.fenced, in_controlled_shutdown=b.in_controlled_shutdown,
+                         end_points=[R.BrokerEndpoint(name=e.listener, host=e.host, port=e.port,
+                                                      security_protocol=e.security_protocol) for e in b.endpoints]))
+        for (rtype, rname), entries in sorted(self.configs.items()):
+            if rtype != TOPIC_RESOURCE:
+                out += [m.ConfigRecord(resource_type=rtype, resource_name=rname, name=k, value=v)
+                        for k, v in sorted(entries.items())]
+        for t in sorted(self.topics.values(), key=lambda t: t.name):
+            out.append(m.TopicRecord(name=t.name, topic_id=t.topic_id))
+            out += [m.ConfigRecord(resource_type=TOPIC_RESOURCE, resource_name=t.name, name=k, value=v)
+                    for k, v in sorted(self.topic_configs(t.name).items())]
+            for p in sorted(t.partitions.values(), key=lambda p: p.partition):
+                out.append(m.PartitionRecord(partition_id=p.partition, topic_id=t.topic_id, replicas=list(p.replicas),
+                                             isr=list(p.isr), leader=p.leader, leader_epoch=p.leader_epoch,
+                                             partition_epoch=p.partition_epoch,
+                                             eligible_leader_replicas=list(p.eligible_leader_replicas),
+                                             last_known_elr=list(p.last_known_elr)))
+        if self.next_producer_id:
+            out.append(m.ProducerIdsRecord(broker_id=-1, broker_epoch=-1, next_producer_id=self.next_producer_id))
+        return out
+
     def apply(self, records: Iterable[Message], offset: int | None = None) -> "MetadataImage":
         """A new image with `records` applied in order (the last at `offset`)."""
         delta = _Delta(self)

@@ -1,88 +1,103 @@
-"""The metadata log as a one-voter quorum: `__cluster_metadata-0` on local disk.
+"""The metadata log `__cluster_metadata-0`, replicated by the Raft quorum, and the image built from it.
 
-Every change to what the cluster knows is a batch of metadata records appended here, fsynced, and
-only then applied to the MetadataImage that handlers read. On start the whole log is replayed.
-With one voter, "committed" means "on this node's disk"; the Raft quorum replaces this class with
-the same surface (`write`, `image`, `add_listener`).
+`MetadataQuorum` runs this node's Raft replica (a voter on a controller, an observer on a broker
+that is only a broker) with the metadata state machine: every committed batch of metadata records
+is applied, in log order, to the MetadataImage that handlers read, on every node. Records enter
+the log only through `propose`, on the leader, which is where the active controller runs. A single
+node with no voters configured is a one-voter quorum: it elects itself at once and commits as soon
+as a batch is on its own disk.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
-import structlog
 import trio
 
 from kafka_compat.metadata.image import MetadataImage
-from kafka_compat.metadata.records import decode_record, encode_record
+from kafka_compat.metadata.records import encode_record
+from kafka_compat.metadata.state_machine import Listener, MetadataStateMachine
+from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import Message
-from kafka_compat.records import Record, build_batch, iter_headers, iter_records
-from kafka_compat.storage.config import LogConfig
-from kafka_compat.storage.log import Log
+from kafka_compat.raft.config import Endpoint, QuorumConfig
+from kafka_compat.raft.driver import RaftDriver
+from kafka_compat.raft.node import LeaderAndEpoch
+from kafka_compat.raft.states import Leader
 
-log = structlog.get_logger("kafka_compat.metadata")
+class MetadataQuorum:
+    """This node's replica of the metadata log. `listen`: the controller listener to bind (None on a
+    broker-only node, and on a single node that needs none)."""
 
-from kafka_compat.storage.log_manager import METADATA_TOPIC
-Listener = Callable[[MetadataImage, MetadataImage], None]
+    def __init__(self, node_id: int, config: QuorumConfig, directory: Path, cluster_id: str, *,
+                 listen: tuple[str, int] | None = None, snapshot_every_bytes: int = 0):
+        self.node_id = node_id
+        self.config = config
+        self.state = MetadataStateMachine(cluster_id)
+        self.driver = RaftDriver(node_id, config, Path(directory), self.state, listen=listen,
+                                 snapshot_every_bytes=snapshot_every_bytes)
 
+    def serve(self, apis: Mapping) -> None:
+        """Serve these APIs (the controller's) on the controller listener too, beside Raft's."""
+        self.driver.apis.update(apis)
 
-class SingleVoterQuorum:
-    """Owns the metadata log of a single-node cluster. `write` is the only way in."""
-
-    def __init__(self, directory: Path, cluster_id: str, epoch: int = 1):
-        self.dir = Path(directory) / f"{METADATA_TOPIC}-0"
-        self.log = Log(self.dir, LogConfig.from_dict({"segment.bytes": str(64 << 20)}))
-        self.epoch = epoch
-        self.image = MetadataImage(cluster_id=cluster_id)
-        self._listeners: list[Listener] = []
-        self._lock = trio.Lock()
-        self._replay()
-
-    def _replay(self) -> None:
-        data = self.log.read_bytes(self.log.log_start_offset, 1 << 62) if self.log.log_end_offset else b""
-        view = memoryview(data)
-        records, last = [], -1
-        for pos, header in iter_headers(view):
-            if header.is_control:
-                continue
-            for r in iter_records(view, pos, header):
-                records.append(decode_record(r.value)[0])
-            last = header.last_offset
-        if records:
-            self.image = self.image.apply(records, last)
-            log.info("metadata_replayed", records=len(records), offset=last, topics=len(self.image.topics))
-        self.log.high_watermark = self.log.log_end_offset
-
-    def add_listener(self, listener: Listener) -> None:
-        """Called with (old image, new image) after each applied write, in the writer's task."""
-        self._listeners.append(listener)
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await self.driver.run(task_status=task_status)
 
     @property
-    def lock(self) -> trio.Lock:
-        """Held while deciding records from the current image and writing them, so that two
-        admin requests cannot both pass their checks against the same image."""
-        return self._lock
+    def image(self) -> MetadataImage:
+        return self.state.image
 
-    async def write(self, records: Iterable[Message]) -> int:
-        """Append `records` as one batch, make it durable, apply it; return its last offset."""
-        records = list(records)
-        if not records:
-            return self.image.offset
-        base = self.log.log_end_offset
-        batch = build_batch([Record(value=encode_record(r)) for r in records], base_offset=base,
-                            partition_leader_epoch=self.epoch)
-        info = self.log.append_as_follower(batch)
-        await trio.to_thread.run_sync(self.log.flush)
-        self.log.high_watermark = info.last_offset + 1
-        old, self.image = self.image, self.image.apply(records, info.last_offset)
-        for listener in self._listeners:
-            listener(old, self.image)
-        return info.last_offset
+    def add_listener(self, listener: Listener) -> None:
+        """Called with (old image, new image) after each committed batch is applied."""
+        self.state.add_listener(listener)
 
-    def close(self) -> None:
-        self.log.close()
+    @property
+    def leader(self) -> LeaderAndEpoch:
+        return self.driver.leader
+
+    @property
+    def is_voter(self) -> bool:
+        return self.driver.node.is_voter
+
+    @property
+    def active(self) -> bool:
+        """Leader, with everything committed before its epoch applied: the image a controller
+        decides against is the whole committed log."""
+        s = self.driver.node.state
+        return isinstance(s, Leader) and self.driver.node.applied_offset > s.epoch_start_offset
+
+    @property
+    def applied_offset(self) -> int:
+        """The offset of the last batch applied here (-1 before any)."""
+        return self.state.end_offset - 1
+
+    @property
+    def next_offset(self) -> int:
+        """Where the next proposed record lands (meaningful on the leader)."""
+        return self.driver.log.end_offset
+
+    def endpoint(self, node_id: int) -> Endpoint | None:
+        return self.driver.node.endpoints.get(node_id)
+
+    async def propose(self, records: Iterable[Message]) -> int:
+        """Append `records` as one batch (leader only) and return its last offset once committed
+        and applied here. Raises NotLeaderError or CommitLost; callers bound the wait."""
+        offset = await self.driver.propose([encode_record(r) for r in records])
+        return offset.offset
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Until `predicate()` holds (checked whenever the quorum's state or the image changed)."""
+        await self.driver.wait_for(predicate)
+
+    async def describe_quorum(self, version: int) -> m.DescribeQuorumResponse:
+        return await self.driver.describe_quorum(version)
+
+    async def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop; a leader resigns first so that the others elect a successor without waiting out a
+        fetch timeout."""
+        await self.driver.shutdown(timeout)
 
 
 def read_meta_properties(log_dir: Path) -> dict[str, str] | None:

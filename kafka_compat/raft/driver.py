@@ -29,7 +29,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
 import structlog
 import trio
@@ -93,16 +93,21 @@ class RaftDriver:
     `state_machine` receives committed batches (and snapshots) from the driver's task, in order.
     `listen` is the controller listener to bind (None when a broker routes raft requests to
     `handle_request` itself). `snapshot_every` takes a snapshot of the state machine whenever
-    that many records were applied since the last one (0: never; `snapshot()` on demand).
+    that many records were applied since the last one, `snapshot_every_bytes` whenever that many
+    bytes of record values were (KRaft's metadata.log.max.record.bytes.between.snapshots);
+    0: never (`snapshot()` takes one on demand).
     `on_leader_change` is called with a LeaderAndEpoch each time the known leader changes.
     `admin` handles connections whose first byte cannot start a Kafka frame (the standalone
-    node's JSON commands); None closes them.
+    node's JSON commands); None closes them. `apis` adds the APIs other than Raft's that the
+    listener serves (a controller's): api key -> ((min, max) versions, `async fn(request, version)`
+    returning the response).
     """
 
     def __init__(self, node_id: int, config: QuorumConfig, data_dir: Path, state_machine: StateMachine, *,
-                 listen: tuple[str, int] | None = None, snapshot_every: int = 0,
+                 listen: tuple[str, int] | None = None, snapshot_every: int = 0, snapshot_every_bytes: int = 0,
                  on_leader_change: Callable[[LeaderAndEpoch], None] | None = None,
                  admin: Callable[[trio.SocketStream, bytes], Awaitable[None]] | None = None,
+                 apis: Mapping[int, tuple[tuple[int, int], Callable[[object, int], Awaitable[object]]]] | None = None,
                  rng: random.Random | None = None):
         self.id = node_id
         self.config = config
@@ -110,8 +115,10 @@ class RaftDriver:
         self.state_machine = state_machine
         self.listen = listen
         self.snapshot_every = snapshot_every
+        self.snapshot_every_bytes = snapshot_every_bytes
         self.on_leader_change = on_leader_change
         self.admin = admin
+        self.apis = dict(apis or {})
         self.snapshots = FileSnapshotStore(self.dir)
         self.log = FileLog(self.dir, self.snapshots)
         self.store = FileQuorumStateStore(self.dir / QUORUM_STATE_FILE, config.voters)
@@ -124,6 +131,7 @@ class RaftDriver:
         self._tokens = itertools.count(1)
         self._waiters: list[_Waiter] = []
         self._applied_since_snapshot = 0
+        self._applied_bytes_since_snapshot = 0
         self._snapshot_requested = False
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Condition()
@@ -199,11 +207,14 @@ class RaftDriver:
                     self.on_leader_change(rd.leader)
         async with self._changed:
             self._changed.notify_all()
-        if self._snapshot_requested or (self.snapshot_every and self._applied_since_snapshot >= self.snapshot_every):
+        if self._snapshot_requested or (self.snapshot_every and self._applied_since_snapshot >= self.snapshot_every) \
+                or (self.snapshot_every_bytes and self._applied_bytes_since_snapshot >= self.snapshot_every_bytes):
             await self._take_snapshot()
 
     def _committed(self, batch: Batch) -> None:
         self._applied_since_snapshot += len(batch.values)
+        if self.snapshot_every_bytes:
+            self._applied_bytes_since_snapshot += sum(map(len, batch.values))
         still = []
         for w in self._waiters:
             if batch.base_offset <= w.offset.offset <= batch.last_offset:
@@ -217,7 +228,7 @@ class RaftDriver:
 
     async def _take_snapshot(self) -> None:
         end, values = self.state_machine.snapshot()
-        self._applied_since_snapshot = 0
+        self._applied_since_snapshot = self._applied_bytes_since_snapshot = 0
         self._snapshot_requested = False
         if end > self.log.start_offset and end <= self.node.applied_offset:
             snapshot_id = await trio.to_thread.run_sync(self.node.create_snapshot, end, values, monotonic_ms())
@@ -282,10 +293,11 @@ class RaftDriver:
 
     async def _answer(self, frame: bytes) -> list | None:
         rf = framing.read_request(frame)
-        lo, hi = SERVED_VERSIONS.get(rf.api_key, (0, -1))
+        served = {**SERVED_VERSIONS, **{k: versions for k, (versions, _) in self.apis.items()}}
+        lo, hi = served.get(rf.api_key, (0, -1))
         if rf.api_key == ApiKey.API_VERSIONS:
             keys = [m.ApiVersionsResponse.ApiVersion(api_key=k, min_version=a, max_version=b)
-                    for k, (a, b) in sorted(SERVED_VERSIONS.items())]
+                    for k, (a, b) in sorted(served.items())]
             error = ErrorCode.NONE if lo <= rf.api_version <= hi else ErrorCode.UNSUPPORTED_VERSION
             version = rf.api_version if error == ErrorCode.NONE else 0
             return framing.response_frame(m.ApiVersionsResponse(error_code=error, api_keys=keys), version,
@@ -294,7 +306,14 @@ class RaftDriver:
             log.info("raft_unsupported_request", node=self.id, api_key=rf.api_key, version=rf.api_version)
             return None
         request = rf.decode_body(m.request_class(rf.api_key))
-        response = await self.handle_request(request, rf.api_version)
+        if rf.api_key in self.apis:
+            try:
+                response = await self.apis[rf.api_key][1](request, rf.api_version)
+            except Exception:  # a bug in a handler closes this connection, not the listener
+                log.exception("controller_api_failed", node=self.id, api_key=rf.api_key, version=rf.api_version)
+                return None
+        else:
+            response = await self.handle_request(request, rf.api_version)
         return framing.response_frame(response, rf.api_version, rf.correlation_id)
 
     # The application's side
@@ -341,8 +360,8 @@ class RaftDriver:
             self._snapshot_requested = True
         await self._call(request)
 
-    async def describe_quorum(self) -> m.DescribeQuorumResponse:
-        return await self._call(self.node.describe_quorum)
+    async def describe_quorum(self, version: int = wire.VERSIONS[ApiKey.DESCRIBE_QUORUM]) -> m.DescribeQuorumResponse:
+        return await self._call(lambda: self.node.describe_quorum(version, monotonic_ms()))
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Wait until `predicate()` (checked after each Ready) holds."""

@@ -116,15 +116,15 @@ class RaftNode(Election, Replication):
 
         self._persisted = election
         election = election or ElectionState(0)
+        lone_voter = config.voters == {node_id}  # has nobody to wait for
         if election.leader_id == node_id:
-            self.state = Resigned(election.epoch, self._election_deadline(),
+            self.state = Resigned(election.epoch, now_ms if lone_voter else self._election_deadline(),
                                   unacknowledged=set(config.voters) - {node_id})
         elif election.leader_id >= 0:
             self.state = Follower(election.epoch, election.leader_id, election.voted_id,
                                   fetch_deadline=now_ms + config.fetch_timeout_ms)
         else:
-            # A lone voter has nobody to wait for.
-            deadline = now_ms if config.voters == {node_id} else self._election_deadline()
+            deadline = now_ms if lone_voter else self._election_deadline()
             self.state = Unattached(election.epoch, election.voted_id, deadline)
         self._poll()
 

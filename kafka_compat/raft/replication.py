@@ -313,9 +313,12 @@ class Replication:
     def _on_describe_quorum_request(self, source, req, corr: int, version: int):
         return self.describe_quorum(version)
 
-    def describe_quorum(self, version: int = wire.VERSIONS[ApiKey.DESCRIBE_QUORUM]) -> m.DescribeQuorumResponse:
+    def describe_quorum(self, version: int = wire.VERSIONS[ApiKey.DESCRIBE_QUORUM],
+                        now_ms: int | None = None) -> m.DescribeQuorumResponse:
         """The leader's view of the quorum (NOT_LEADER_OR_FOLLOWER elsewhere), with what
-        `version` can carry (timestamps from v1, node endpoints from v2)."""
+        `version` can carry (timestamps from v1, node endpoints from v2), as of `now_ms` if given."""
+        if now_ms is not None:
+            self._advance_clock(now_ms)
         R = m.DescribeQuorumResponse
         s = self.state
         if not isinstance(s, Leader):

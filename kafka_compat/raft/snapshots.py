@@ -149,7 +149,8 @@ class FileSnapshotStore(SnapshotStore):
     def read(self, snapshot_id: OffsetAndEpoch, position: int = 0, max_bytes: int = 1 << 62) -> bytes:
         with open(self._path(snapshot_id), "rb") as f:
             f.seek(position)
-            return f.read(max_bytes)
+            # read(n) allocates n bytes up front: ask for no more than the file holds
+            return f.read(min(max_bytes, max(os.fstat(f.fileno()).st_size - position, 0)))
 
     def write(self, snapshot_id: OffsetAndEpoch, data: bytes) -> None:
         final = self._path(snapshot_id)

@@ -29,14 +29,19 @@ class ReplicaManager:
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.purgatory = Purgatory()
         self._topic_ids: dict[str, object] = {}
+        self.image: MetadataImage | None = None  # the last one applied
 
     def __iter__(self) -> Iterator[Partition]:
         return iter(self.partitions.values())
 
     def get(self, topic: str, index: int) -> Partition:
-        """The partition, or KafkaError UNKNOWN_TOPIC_OR_PARTITION if this broker has no replica."""
+        """The partition, or KafkaError: NOT_LEADER_OR_FOLLOWER if it exists on other brokers only
+        (the client's metadata is stale), UNKNOWN_TOPIC_OR_PARTITION if it does not exist."""
         p = self.partitions.get((topic, index))
         if p is None:
+            t = self.image.topics.get(topic) if self.image is not None else None
+            if t is not None and index in t.partitions:
+                raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return p
 
@@ -53,6 +58,7 @@ class ReplicaManager:
 
     def apply_image(self, old: MetadataImage | None, new: MetadataImage) -> None:
         """Make local replicas match the image (called after each metadata change, and at start)."""
+        self.image = new
         defaults_changed = old is None or old.configs.get((BROKER_RESOURCE, "")) != new.configs.get((BROKER_RESOURCE, "")) \
             or old.configs.get((BROKER_RESOURCE, str(self.node_id))) != new.configs.get((BROKER_RESOURCE, str(self.node_id)))
         for name, topic in new.topics.items():
@@ -73,8 +79,10 @@ class ReplicaManager:
                 p = self.partitions.get((name, index))
                 if p is None:
                     config = config or self.log_config(new, name)
-                    p = Partition(name, index, topic.topic_id, self.logs.create(name, index, config),
-                                  self.node_id, self._changed)
+                    lg = self.logs.create(name, index, config)
+                    if lg.config != config:  # a log found on disk at start was opened with the defaults
+                        lg.update_config(config)
+                    p = Partition(name, index, topic.topic_id, lg, self.node_id, self._changed)
                     self.partitions[(name, index)] = p
                     log.info("replica_created", topic=name, partition=index, leader=state.leader,
                              leader_epoch=state.leader_epoch)

@@ -1,8 +1,16 @@
-"""A broker process: the metadata log, the partition logs, the listeners and the background work.
+"""A node process: the metadata quorum, the controller and/or the broker, under one nursery.
 
-`Broker.run()` starts everything under one nursery and serves until cancelled; on the way out it
-stops accepting, lets in-flight requests finish (briefly), flushes and checkpoints every log and
-marks the shutdown clean. Handlers reach everything through `ctx.broker`.
+`process.roles` says which: a controller runs a voter of the metadata quorum and the
+`QuorumController` on its controller listener; a broker registers with the active controller,
+applies the committed metadata log to its image, hosts partition logs and serves clients; a
+combined node does both (the default, and with no voters configured a one-voter quorum whose
+controller runs in process). Admin requests that change metadata go to the active controller:
+in process when this node's controller is the active one, else forwarded in an Envelope.
+
+`Broker.run()` starts everything and serves until cancelled; `shutdown()` (on SIGTERM) stops
+accepting, lets in-flight requests finish (briefly), asks the controller for a controlled
+shutdown and hands quorum leadership over; on the way out every log is flushed and checkpointed
+and the shutdown marked clean. Handlers reach everything through `ctx.broker`.
 """
 
 from __future__ import annotations
@@ -15,14 +23,21 @@ from typing import Callable
 import structlog
 import trio
 
-from kafka_compat.metadata.controller import Controller, ControllerDefaults
+from kafka_compat.metadata.cluster_control import ClusterControl
+from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage
-from kafka_compat.metadata.quorum import SingleVoterQuorum, read_meta_properties, write_meta_properties
+from kafka_compat.metadata.quorum import MetadataQuorum, read_meta_properties, write_meta_properties
 from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
+from kafka_compat.raft import wire
 from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, configure_socket
+from kafka_compat.server.controller_channel import ControllerChannel
+from kafka_compat.server.errors import item_error_response
+from kafka_compat.server.lifecycle import BrokerLifecycleManager
+from kafka_compat.server.quorum_controller import NotController, QuorumController, WriteTimeout
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_log import start_group_coordinator
 from kafka_compat.server.handlers import load_all
@@ -32,13 +47,17 @@ from kafka_compat.storage.log_manager import LogManager
 log = structlog.get_logger("kafka_compat.server")
 
 SHUTDOWN_GRACE_S = 5.0
-PRODUCER_ID_BLOCK = 1000
 MAINTENANCE_INTERVAL_S = 1.0
+FORWARD_TIMEOUT_S = 30.0  # how long a forwarded admin request may look for an active controller
+CATCH_UP_WAIT_S = 5.0  # how long a forwarding broker waits to see the change in its own image
+PRODUCER_IDS_VERSION = 0
+CREATE_TOPICS_VERSION = 7
 
 
 def format_log_dirs(config: BrokerConfig, cluster_id: str | None = None, *, ignore_formatted: bool = True) -> str:
     """Write meta.properties into every log dir (as `kafka-storage format` does); return the
-    cluster id. Dirs already formatted must agree on node id and cluster id."""
+    cluster id. Dirs already formatted must agree on node id and cluster id. Unformatted dirs of
+    a node that is not alone in its quorum need the cluster id (every node must share it)."""
     dirs = [Path(d) for d in config.log_dirs]
     if config.metadata_log_dir not in config.log_dirs:
         dirs.append(Path(config.metadata_log_dir))
@@ -46,10 +65,13 @@ def format_log_dirs(config: BrokerConfig, cluster_id: str | None = None, *, igno
     ids = {p["cluster.id"] for p in existing.values() if p}
     if len(ids) > 1:
         raise ConfigError(f"log dirs belong to different clusters: {', '.join(sorted(ids))}")
-    if ids and cluster_id and cluster_id not in ids:
-        if not ignore_formatted:
-            raise ConfigError(f"log dirs are already formatted for cluster {ids.pop()}")
-    cluster = cluster_id or (ids.pop() if ids else str(Uuid.random()))
+    formatted = ids.pop() if ids else None
+    if formatted and cluster_id and cluster_id != formatted and not ignore_formatted:
+        raise ConfigError(f"log dirs are already formatted for cluster {formatted}")
+    if not formatted and not cluster_id and not config.single_node:
+        raise ConfigError(f"{dirs[0]} is not formatted: this node is one of several in a metadata quorum, so every "
+                          "node needs the same cluster id; pass --cluster-id (or run `kafka-compat format --cluster-id`)")
+    cluster = formatted or cluster_id or str(Uuid.random())
     for d, props in existing.items():
         if props is None:
             write_meta_properties(d, config.node_id, cluster, str(Uuid.random()))
@@ -59,17 +81,35 @@ def format_log_dirs(config: BrokerConfig, cluster_id: str | None = None, *, igno
 
 
 class Broker:
-    def __init__(self, config: BrokerConfig):
+    def __init__(self, config: BrokerConfig, cluster_id: str | None = None):
         self.config = config
         self.node_id = config.node_id
+        self.is_broker = "broker" in config.roles
         load_all()
-        self.cluster_id = format_log_dirs(config)
-        self.incarnation_id = Uuid.random()
-        self.quorum = SingleVoterQuorum(Path(config.metadata_log_dir), self.cluster_id)
+        self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
         dynamic = frozenset(k for k, v in BROKER_CONFIGS.items() if v.dynamic)
         self.controller = Controller(ControllerDefaults(
             num_partitions=config["num.partitions"], replication_factor=config["default.replication.factor"],
-            dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value))
+            dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value, max_replication_factor=1))
+        self.quorum_controller: QuorumController | None = None
+        controller_listener = config.controller_listener if "controller" in config.roles else None
+        listen = (controller_listener.bind_host, controller_listener.port) if controller_listener else None
+        self.quorum = MetadataQuorum(self.node_id, config.quorum_config(self.cluster_id), Path(config.metadata_log_dir),
+                                     self.cluster_id, listen=listen,
+                                     snapshot_every_bytes=config["metadata.log.max.record.bytes.between.snapshots"])
+        if "controller" in config.roles:
+            self.quorum_controller = QuorumController(
+                self.node_id, self.quorum, self.controller,
+                ClusterControl(self.cluster_id, config["broker.session.timeout.ms"], METADATA_VERSION))
+            self.quorum.serve(self.quorum_controller.listener_apis())
+        # Two channels, as Kafka has: heartbeats never queue behind a slow forwarded request.
+        self.forwarding = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "forwarding")
+        self.lifecycle = BrokerLifecycleManager(
+            self.node_id, self.cluster_id, self.quorum,
+            ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "heartbeat"),
+            heartbeat_interval_ms=config["broker.heartbeat.interval.ms"],
+            request_timeout_ms=config["controller.quorum.request.timeout.ms"], rack=config["broker.rack"])
+        self.incarnation_id = self.lifecycle.incarnation_id
         self.logs = LogManager(config.log_dirs, self._log_defaults(self.quorum.image),
                                fsync_on_append=config["log.fsync.on.append"])
         self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults)
@@ -77,10 +117,12 @@ class Broker:
         self.groups = None  # the group coordinator runtime, started in run()
         self.listening: dict[str, int] = {}  # listener name -> bound port (port 0 picks one)
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
+        self._producer_ids_lock = trio.Lock()
         self.in_flight = 0  # requests read and not yet answered, across connections
         self._drained = trio.Event()
         self._accepting = trio.CancelScope()
-        self.quorum.add_listener(self.replicas.apply_image)
+        if self.is_broker:
+            self.quorum.add_listener(self.replicas.apply_image)
 
     # -- what handlers use ------------------------------------------------------------------
 
@@ -118,26 +160,85 @@ class Broker:
             while self.in_flight:
                 await self._drained.wait()
 
+    async def controller_request(self, ctx, request: Message, *,
+                                 seen: Callable[[MetadataImage, Message], bool] | None = None) -> Message:
+        """Have the active controller handle an admin request (CreateTopics, DeleteTopics,
+        CreatePartitions, AlterConfigs, IncrementalAlterConfigs, DescribeQuorum): in process when
+        this node's controller is the active one, else forwarded in an Envelope. `seen(image,
+        response)`, if given, says when this node's own image shows the change; the answer waits for it
+        (briefly), so that a client's next request here sees what it just did."""
+        return await self._forward(request, ctx.api_version, ctx.correlation_id, ctx.client_id, ctx.principal,
+                                   ctx.client_host, seen)
+
+    async def create_topics(self, topics: list[m.CreateTopicsRequest.CreatableTopic]) -> m.CreateTopicsResponse:
+        """CreateTopics on this broker's own behalf (auto-creation, internal topics such as
+        __consumer_offsets), as Kafka's AutoTopicCreationManager sends it to the active
+        controller. Returns once this node's image holds every topic that now exists (or after a
+        short wait); TOPIC_ALREADY_EXISTS is an answer like any other."""
+        request = m.CreateTopicsRequest(topics=topics, timeout_ms=int(FORWARD_TIMEOUT_S * 1000))
+
+        def seen(image: MetadataImage, response: m.CreateTopicsResponse) -> bool:
+            return all(r.name in image.topics for r in response.topics
+                       if r.error_code in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS))
+        return await self._forward(request, CREATE_TOPICS_VERSION, 0, f"broker-{self.node_id}", "User:ANONYMOUS",
+                                   "", seen)
+
+    async def _forward(self, request: Message, version: int, correlation_id: int, client_id: str | None,
+                       principal: str, client_host: str, seen) -> Message:
+        try:
+            response = await self.forwarding.forward(request, version, correlation_id=correlation_id,
+                                                     client_id=client_id, principal=principal,
+                                                     client_host=client_host, timeout=FORWARD_TIMEOUT_S)
+        except (trio.TooSlowError, WriteTimeout):
+            return item_error_response(request, version, ErrorCode.REQUEST_TIMED_OUT,
+                                       "No active controller handled the request in time.")
+        except KafkaError as e:
+            return item_error_response(request, version, e.code, e.message)
+        if seen is not None:
+            with trio.move_on_after(CATCH_UP_WAIT_S):
+                await self.quorum.wait_for(lambda: seen(self.quorum.image, response))
+        return response
+
     async def controller_write(self, decide: Callable[[MetadataImage], tuple[list[Message], object]]):
-        """Run a controller decision against the current image and commit its records; returns
-        the decision's response once the records are applied (so the caller sees its change)."""
-        async with self.quorum.lock:
-            records, response = decide(self.metadata)
-            if records:
-                await self.quorum.write(records)
-            return response
+        """Run a controller decision on this node's own controller and commit its records; returns
+        the decision's response once they are applied. Only where this node's controller is the
+        active one (always on a single node); elsewhere KafkaError(NOT_CONTROLLER): requests that
+        must work on any broker go through `controller_request`, which forwards."""
+        if self.quorum_controller is None:
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, "this node has no controller role")
+        try:
+            return await self.quorum_controller.write(decide)
+        except NotController:
+            raise KafkaError(ErrorCode.NOT_CONTROLLER, "this node's controller is not the active one") from None
+        except WriteTimeout:
+            raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, "the metadata change was not committed in time") from None
 
     async def new_producer_id(self) -> int:
-        """A producer id never handed out before: blocks of 1000 are reserved in the metadata log
-        (ProducerIdsRecord), so ids stay unique across restarts."""
-        async with self.quorum.lock:
+        """A producer id never handed out before: the controller hands out blocks of them
+        (AllocateProducerIds, recorded with ProducerIdsRecord), so ids stay unique across brokers
+        and restarts."""
+        async with self._producer_ids_lock:
             start, end = self._producer_ids
             if start >= end:
-                start = self.metadata.next_producer_id
-                end = start + PRODUCER_ID_BLOCK
-                await self.quorum.write([m.ProducerIdsRecord(broker_id=self.node_id, broker_epoch=-1, next_producer_id=end)])
+                request = m.AllocateProducerIdsRequest(broker_id=self.node_id, broker_epoch=self.lifecycle.epoch)
+                try:
+                    response = await self.forwarding.call(request, PRODUCER_IDS_VERSION, FORWARD_TIMEOUT_S)
+                except (trio.TooSlowError, WriteTimeout):
+                    raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, "no producer ids from the controller in time") from None
+                if response.error_code:
+                    raise KafkaError(ErrorCode(response.error_code), "the controller handed out no producer ids")
+                start, end = response.producer_id_start, response.producer_id_start + response.producer_id_len
             self._producer_ids = (start + 1, end)
             return start
+
+    async def describe_quorum(self, version: int) -> m.DescribeQuorumResponse:
+        """The quorum as its leader describes it (Kafka brokers forward DescribeQuorum)."""
+        if self.quorum.leader.leader_id == self.node_id:
+            return await self.quorum.describe_quorum(version)
+        try:
+            return await self.forwarding.call(wire.describe_quorum_request(), version, FORWARD_TIMEOUT_S)
+        except trio.TooSlowError:
+            return m.DescribeQuorumResponse(error_code=ErrorCode.REQUEST_TIMED_OUT)
 
     def advertised(self, listener: str) -> tuple[str, int]:
         for l in self.config.advertised_listeners:
@@ -148,42 +249,46 @@ class Broker:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def _bootstrap(self) -> None:
-        """First start: the cluster's features; every start: this broker's registration."""
-        async with self.quorum.lock:
-            if "metadata.version" not in self.metadata.features:
-                await self.quorum.write(self.controller.bootstrap())
-            endpoints = []
-            for l in self.config.advertised_listeners:
-                port = self.listening.get(l.name, l.port) if l.port == 0 else l.port
-                endpoints.append((l.name, l.host, port, l.security_protocol))
-            epoch = self.quorum.log.log_end_offset  # Kafka: the offset of the registration record
-            await self.quorum.write(self.controller.register_broker(
-                self.node_id, epoch, self.incarnation_id, endpoints, self.config["broker.rack"]))
-        self.replicas.apply_image(None, self.metadata)
-
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled. `task_status.started()` fires once the listeners accept."""
+        """Serve until cancelled. `task_status.started()` fires once the listeners accept (a
+        broker: once it is registered, caught up and unfenced)."""
         try:
             async with trio.open_nursery() as nursery:
                 listeners = []
-                for l in self.config.listeners:
-                    if l.name in (n.upper() for n in self.config["controller.listener.names"]):
-                        continue
-                    socks = await trio.open_tcp_listeners(l.port, host=l.bind_host)
-                    self.listening[l.name] = socks[0].socket.getsockname()[1]
-                    listeners.append((l, socks))
-                await self._bootstrap()
-                self.groups = await start_group_coordinator(self, nursery)
-                nursery.start_soon(self._serve, listeners, nursery)
-                nursery.start_soon(self._maintenance)
-                log.info("broker_started", node_id=self.node_id, cluster_id=self.cluster_id,
-                         listeners={n: p for n, p in self.listening.items()}, topics=len(self.metadata.topics))
+                if self.is_broker:
+                    for l in self.config.listeners:
+                        if l.name not in self.config.broker_listener_names:
+                            continue
+                        socks = await trio.open_tcp_listeners(l.port, host=l.bind_host)
+                        self.listening[l.name] = socks[0].socket.getsockname()[1]
+                        listeners.append((l, socks))
+                await nursery.start(self.quorum.run)
+                if self.quorum_controller is not None:
+                    await nursery.start(self.quorum_controller.run)
+                if self.is_broker:
+                    self.lifecycle.endpoints = [
+                        (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port, l.security_protocol)
+                        for l in self.config.advertised_listeners]
+                    await nursery.start(self.lifecycle.run)
+                    self.groups = await start_group_coordinator(self, nursery)
+                    nursery.start_soon(self._serve, listeners, nursery)
+                    nursery.start_soon(self._maintenance)
+                log.info("broker_started" if self.is_broker else "controller_started", node_id=self.node_id,
+                         cluster_id=self.cluster_id, roles=sorted(self.config.roles),
+                         listeners={n: p for n, p in self.listening.items()}, controller_port=self.quorum.driver.port,
+                         topics=len(self.metadata.topics))
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
                 self.close()
+
+    async def shutdown(self) -> None:
+        """Before cancelling `run`: a controlled shutdown at the controller (this broker's
+        leaderships move away), then hand quorum leadership over."""
+        if self.is_broker:
+            await self.lifecycle.shutdown()
+        await self.quorum.shutdown()
 
     async def _serve(self, listeners: list[tuple[Listener, list]], nursery: trio.Nursery) -> None:
         async with trio.open_nursery() as conns:
@@ -236,8 +341,9 @@ class Broker:
         if getattr(self, "_closed", False):
             return
         self._closed = True
+        self.forwarding.close()
+        self.lifecycle.close()
         self.logs.close()
-        self.quorum.close()
         log.info("broker_stopped", node_id=self.node_id)
 
 
@@ -249,5 +355,6 @@ async def run_until_signalled(broker: Broker) -> None:
             async for sig in signals:
                 log.info("shutdown_requested", signal=signal.Signals(sig).name, in_flight=broker.in_flight)
                 await broker.drain(SHUTDOWN_GRACE_S)
+                await broker.shutdown()
                 nursery.cancel_scope.cancel()
                 break

@@ -9,7 +9,9 @@ unused.
 
 Defaults are Kafka's, except where Kafka has none or assumes a multi-node cluster: a node started
 with nothing configured is a single combined broker+controller (node.id 1, listening on
-127.0.0.1:9092) whose internal topics have replication factor 1.
+127.0.0.1:9092) whose internal topics have replication factor 1. Such a node, with no
+`controller.quorum.voters` and no CONTROLLER listener, is a one-voter metadata quorum whose
+controller runs in process; with voters configured it is a KRaft node like Kafka's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from kafka_compat.raft.config import Endpoint, QuorumConfig, parse_bootstrap_servers, parse_voters
 from kafka_compat.storage import config as storage_config
 from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, STRING, TOPIC_CONFIGS
 from kafka_compat.storage.errors import InvalidConfigError
@@ -79,6 +82,7 @@ _KEYS = [
     BrokerKey("log.dirs", LIST, []),
     BrokerKey("log.dir", STRING, "/tmp/kafka-logs"),
     BrokerKey("metadata.log.dir", STRING, None),
+    BrokerKey("metadata.log.max.record.bytes.between.snapshots", LONG, 20971520, _at_least(1)),
     BrokerKey("num.partitions", INT, 1, _at_least(1), dynamic=True),
     BrokerKey("default.replication.factor", INT, 1, _at_least(1)),
     BrokerKey("auto.create.topics.enable", BOOLEAN, True),
@@ -151,7 +155,7 @@ log.cleaner.io.buffer.size log.cleaner.io.max.bytes.per.second log.cleaner.threa
 log.dir.failure.timeout.ms log.initial.task.delay.ms log.message.downconversion.enable
 log.message.format.version log.recovery.per.partition log.roll.jitter.hours
 max.connection.creation.rate max.connections max.connections.per.ip max.connections.per.ip.overrides
-metadata.log.max.record.bytes.between.snapshots metadata.log.max.snapshot.interval.ms
+metadata.log.max.snapshot.interval.ms
 metadata.log.segment.bytes metadata.log.segment.ms metadata.max.idle.interval.ms
 metadata.max.retention.bytes metadata.max.retention.ms metric.reporters metrics.num.samples
 metrics.recording.level metrics.sample.window.ms num.io.threads num.network.threads
@@ -317,6 +321,36 @@ class BrokerConfig:
         controllers = {n.upper() for n in self.values["controller.listener.names"]}
         return [l.name for l in self.listeners if l.name not in controllers]
 
+    @property
+    def controller_listener(self) -> Listener | None:
+        """The listener the controller serves (the first of controller.listener.names in listeners)."""
+        by_name = {l.name: l for l in self.listeners}
+        return next((by_name[n.upper()] for n in self.values["controller.listener.names"] if n.upper() in by_name), None)
+
+    @property
+    def voters(self) -> dict[int, Endpoint]:
+        return parse_voters(",".join(self.values["controller.quorum.voters"]))
+
+    @property
+    def single_node(self) -> bool:
+        """This node alone is the metadata quorum (no other voter, no bootstrap controller)."""
+        return set(self.voters) <= {self.node_id} and not self.values["controller.quorum.bootstrap.servers"]
+
+    def quorum_config(self, cluster_id: str | None) -> QuorumConfig:
+        """The metadata quorum's configuration. With no voters configured this node is the only one
+        (the single-node default): it votes for itself and needs no controller listener."""
+        voters = self.voters or {self.node_id: None}
+        bootstrap = parse_bootstrap_servers(",".join(self.values["controller.quorum.bootstrap.servers"]))
+        endpoints = {**{i: e for i, e in voters.items() if e is not None}, **bootstrap}
+        listener = self.controller_listener
+        return QuorumConfig(
+            voters=frozenset(voters), endpoints=endpoints, bootstrap=tuple(bootstrap), cluster_id=cluster_id,
+            election_timeout_ms=self.values["controller.quorum.election.timeout.ms"],
+            fetch_timeout_ms=self.values["controller.quorum.fetch.timeout.ms"],
+            election_backoff_max_ms=self.values["controller.quorum.election.backoff.max.ms"],
+            request_timeout_ms=self.values["controller.quorum.request.timeout.ms"],
+            listener_name=listener.name if listener is not None else "CONTROLLER")
+
 
 def load_config(properties: Path | None = None, env: Mapping[str, str] | None = None,
                 overrides: Iterable[str] = ()) -> BrokerConfig:
@@ -366,8 +400,38 @@ def _check(config: BrokerConfig) -> None:
             raise ConfigError(f"advertised.listeners names {l.name}, which is not in listeners")
     if "broker" in config.roles and not config.broker_listener_names:
         raise ConfigError("a broker needs a listener that is not a controller listener")
+    _check_quorum(config)
     broker_id = config["broker.id"]
     if broker_id not in (-1, config.node_id) and "broker.id" in config.explicit and "node.id" in config.explicit:
         raise ConfigError("broker.id and node.id differ; set only node.id")
     if broker_id != -1 and "node.id" not in config.explicit:
         config.values["node.id"] = broker_id
+
+
+def _check_quorum(config: BrokerConfig) -> None:
+    """KRaft's rules for process.roles, the voters and the controller listener (Kafka's wording)."""
+    try:
+        voters = config.voters
+        parse_bootstrap_servers(",".join(config["controller.quorum.bootstrap.servers"]))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    node, listener = config.node_id, config.controller_listener
+    voter_list = ",".join(config["controller.quorum.voters"])
+    if "controller" in config.roles:
+        if voters and node not in voters:
+            raise ConfigError(f"If process.roles contains controller, the node id {node} must be included in the set "
+                              f"of voters controller.quorum.voters={voter_list}")
+        if not config.single_node and listener is None:
+            raise ConfigError("controller.listener.names must contain at least one value appearing in the 'listeners' "
+                              "configuration when running the KRaft controller role")
+    else:
+        if node in voters:
+            raise ConfigError(f"If process.roles contains just the 'broker' role, the node id {node} must not be "
+                              f"included in the set of voters controller.quorum.voters={voter_list}")
+        if not voters and not config["controller.quorum.bootstrap.servers"]:
+            raise ConfigError("If using process.roles, either controller.quorum.bootstrap.servers must contain the set "
+                              "of bootstrap controllers or controller.quorum.voters must contain a parseable set of "
+                              "controllers.")
+        if listener is not None:
+            raise ConfigError("controller.listener.names must not contain a value appearing in the 'listeners' "
+                              "configuration when running KRaft with just the broker role")

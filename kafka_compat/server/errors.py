@@ -18,3 +18,38 @@ def error_response(api_key: int, version: int, request: Message | None, code: Er
     if message is not None and cls.has_field("error_message", version):
         response.error_message = message
     return response
+
+
+def item_error_response(request: Message, version: int, code: ErrorCode, message: str | None) -> Message | None:
+    """A response to a controller request (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+    IncrementalAlterConfigs) with `code` on every item, as Kafka's getErrorResponse builds it; other
+    APIs get `error_response`."""
+    k = request.API_KEY
+    A = messages.ApiKey
+    if k == A.CREATE_TOPICS:
+        R = messages.CreateTopicsResponse
+        return R(topics=[R.CreatableTopicResult(name=t.name, error_code=code, error_message=message, num_partitions=-1,
+                                                replication_factor=-1) for t in request.topics])
+    if k == A.DELETE_TOPICS:
+        R = messages.DeleteTopicsResponse
+        if version >= 6:
+            items = [(t.name, t.topic_id) for t in request.topics]
+        else:
+            items = [(n, None) for n in request.topic_names]
+        results = []
+        for name, topic_id in items:
+            r = R.DeletableTopicResult(name=name, error_code=code, error_message=message)
+            if topic_id is not None:
+                r.topic_id = topic_id
+            results.append(r)
+        return R(responses=results)
+    if k == A.CREATE_PARTITIONS:
+        R = messages.CreatePartitionsResponse
+        return R(results=[R.CreatePartitionsTopicResult(name=t.name, error_code=code, error_message=message)
+                          for t in request.topics])
+    if k in (A.ALTER_CONFIGS, A.INCREMENTAL_ALTER_CONFIGS):
+        R = messages.response_class(k)
+        return R(responses=[R.AlterConfigsResourceResponse(error_code=code, error_message=message,
+                                                           resource_type=r.resource_type, resource_name=r.resource_name)
+                            for r in request.resources])
+    return error_response(k, version, request, code, message)

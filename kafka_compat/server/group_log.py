@@ -7,7 +7,8 @@ step with the metadata image: topics for KIP-848 subscriptions, and which `__con
 partitions this broker leads (each is loaded when led, dropped when lost).
 
 `__consumer_offsets` is created on the first FindCoordinator, as Kafka does, with
-`offsets.topic.num.partitions`, `offsets.topic.replication.factor` and a compacted log.
+`offsets.topic.num.partitions`, `offsets.topic.replication.factor` and a compacted log, by the
+active controller (forwarded there from any broker).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import trio
 
 from kafka_compat.coordinator.runtime import GroupCoordinatorRuntime, records_to_batch
 from kafka_compat.metadata.image import MetadataImage
+from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import RecordsError, iter_headers, iter_records
 
@@ -53,24 +55,21 @@ async def start_group_coordinator(broker: "Broker", nursery: trio.Nursery) -> Gr
 
 
 async def ensure_offsets_topic(broker: "Broker") -> None:
-    """Create `__consumer_offsets` if it does not exist yet."""
+    """Create `__consumer_offsets` (through the active controller) if it does not exist yet."""
     if OFFSETS_TOPIC in broker.metadata.topics:
         return
     cfg = broker.config
-
-    def decide(image: MetadataImage):
-        if OFFSETS_TOPIC in image.topics:
-            return [], None
-        configs = {"cleanup.policy": "compact", "compression.type": "producer",
-                   "segment.bytes": str(cfg["offsets.topic.segment.bytes"])}
-        code, message, plan = broker.controller.check_new_topic(
-            image, OFFSETS_TOPIC, cfg["offsets.topic.num.partitions"], cfg["offsets.topic.replication.factor"],
-            [], configs)
-        if code != ErrorCode.NONE:  # e.g. fewer live brokers than the replication factor: clients retry
-            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, message)
-        return broker.controller.new_topic(image, OFFSETS_TOPIC, plan, configs), None
-
-    await broker.controller_write(decide)
+    C = m.CreateTopicsRequest
+    configs = {"cleanup.policy": "compact", "compression.type": "producer",
+               "segment.bytes": str(cfg["offsets.topic.segment.bytes"])}
+    response = await broker.create_topics([C.CreatableTopic(
+        name=OFFSETS_TOPIC, num_partitions=cfg["offsets.topic.num.partitions"],
+        replication_factor=cfg["offsets.topic.replication.factor"],
+        configs=[C.CreatableTopicConfig(name=k, value=v) for k, v in configs.items()])])
+    (result,) = response.topics
+    if result.error_code not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
+        # e.g. fewer live brokers than the replication factor: clients retry FindCoordinator
+        raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, result.error_message)
 
 
 def _topics(image: MetadataImage) -> dict:

@@ -54,11 +54,18 @@ def _recv(s: socket.socket, n: int) -> bytes:
 
 
 class BrokerProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, overrides: dict[str, str] | None = None):
+    """`overrides` replace the defaults (listeners on `port`, log.dirs under `data_dir`);
+    `cluster_id` formats empty data directories for that cluster (`start --cluster-id`)."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, overrides: dict[str, str] | None = None,
+                 cluster_id: str | None = None, log_format: str = "json"):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.overrides = {**TEST_DEFAULTS, **(overrides or {})}
+        self.cluster_id = cluster_id
+        self.log_format = log_format
         self.proc: subprocess.Popen | None = None
+        self.paused = False
 
     @property
     def bootstrap(self) -> str:
@@ -75,16 +82,26 @@ class BrokerProcess:
             "log.dirs": str(self.data_dir / "logs"),
             **self.overrides,
         }
-        cmd = [CLI, "start", "--log-format", "json"]
+        cmd = [CLI, "start", "--log-format", self.log_format]
+        if self.cluster_id:
+            cmd += ["--cluster-id", self.cluster_id]
         for k, v in settings.items():
             cmd += ["--override", f"{k}={v}"]
         return cmd
 
     def start(self, timeout: float = 30.0) -> "BrokerProcess":
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "BrokerProcess":
+        """Start the process without waiting for it (nodes of a quorum start together)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.paused = False
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> "BrokerProcess":
+        """Return once the broker answers ApiVersions (it is registered and unfenced by then)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -99,6 +116,8 @@ class BrokerProcess:
         """SIGTERM and wait: the graceful path (flush, checkpoint, clean-shutdown marker)."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
+        if self.paused:
+            self.resume()
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
@@ -111,6 +130,17 @@ class BrokerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.paused = False
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stops answering without closing anything (a partition, as its
+        peers see it)."""
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
 
     def restart(self, *, clean: bool = True) -> "BrokerProcess":
         self.stop() if clean else self.kill()
@@ -118,7 +148,8 @@ class BrokerProcess:
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        """Running and not stopped: it can answer."""
+        return self.proc is not None and self.proc.poll() is None and not self.paused
 
     def tail(self, lines: int = 40) -> str:
         try:

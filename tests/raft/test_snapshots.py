@@ -50,6 +50,7 @@ def test_file_store_writes_whole_snapshots_and_forgets_partial_ones(tmp_path):
     again = FileSnapshotStore(tmp_path)
     assert again.ids() == [OffsetAndEpoch(10, 1), SID] and again.latest() == SID
     assert again.read(SID, 9, 100) == b"bytes" and again.size(SID) == 14
+    assert again.read(SID) == b"snapshot-bytes"  # the whole file, however large max_bytes is
     assert not list(tmp_path.glob("*.part"))
     again.delete_before(SID)
     assert again.ids() == [SID] and sorted(p.name for p in tmp_path.iterdir()) == [snapshots.file_name(SID)]

@@ -66,3 +66,37 @@ def test_controller_listener_is_not_advertised_to_clients():
 
 def test_broker_id_is_a_synonym_of_node_id():
     assert load_config(env={}, overrides=["broker.id=7"]).node_id == 7
+
+
+def kraft(*overrides):
+    return load_config(env={}, overrides=list(overrides))
+
+
+def test_a_node_with_no_voters_is_a_one_voter_quorum_of_its_own():
+    c = kraft("node.id=4")
+    q = c.quorum_config("cid")
+    assert c.single_node and q.voters == {4} and q.endpoints == {} and c.controller_listener is None
+
+
+def test_kafka_kraft_settings_give_the_quorum_its_voters_and_controller_listener():
+    c = kraft("node.id=2", "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+              "controller.quorum.voters=1@h1:9093,2@h2:9093,3@h3:9093", "controller.quorum.fetch.timeout.ms=3000")
+    q = c.quorum_config("cid")
+    assert not c.single_node and q.voters == {1, 2, 3} and q.endpoints[3] == ("h3", 9093)
+    assert q.fetch_timeout_ms == 3000 and q.cluster_id == "cid" and q.listener_name == "CONTROLLER"
+    assert c.controller_listener.port == 9093 and c.broker_listener_names == ["PLAINTEXT"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["node.id=4", "controller.quorum.voters=1@h:1,2@h:2", "listeners=PLAINTEXT://:1,CONTROLLER://:2"],
+     "the node id 4 must be included in the set of voters"),
+    (["controller.quorum.voters=1@h:1,2@h:2"], "controller.listener.names must contain at least one value"),
+    (["process.roles=broker", "node.id=1", "controller.quorum.voters=1@h:1"], "must not be included in the set of voters"),
+    (["process.roles=broker"], "either controller.quorum.bootstrap.servers must contain"),
+    (["process.roles=broker", "node.id=3", "controller.quorum.voters=1@h:1",
+      "listeners=PLAINTEXT://:1,CONTROLLER://:2"], "must not contain a value appearing in the 'listeners'"),
+    (["controller.quorum.voters=1@nohostport"], "expected host:port"),
+])
+def test_kraft_role_rules_are_checked_at_start(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        kraft(*overrides)

@@ -27,6 +27,7 @@ FAMILIES = (
     "configs",
     "cluster",
     "groups",
+    "quorum",
 )
 
 

@@ -118,11 +118,9 @@ async def describe_configs(ctx: RequestContext, req: m.DescribeConfigsRequest) -
 
 @handles(m.ApiKey.ALTER_CONFIGS, versions=(0, 2))
 async def alter_configs(ctx: RequestContext, req: m.AlterConfigsRequest) -> m.AlterConfigsResponse:
-    broker = ctx.broker
-    return await broker.controller_write(lambda image: broker.controller.alter_configs(image, req, broker.node_id))
+    return await ctx.broker.controller_request(ctx, req)
 
 
 @handles(m.ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
 async def incremental_alter_configs(ctx: RequestContext, req: m.IncrementalAlterConfigsRequest) -> m.IncrementalAlterConfigsResponse:
-    broker = ctx.broker
-    return await broker.controller_write(lambda image: broker.controller.incremental_alter_configs(image, req, broker.node_id))
+    return await ctx.broker.controller_request(ctx, req)

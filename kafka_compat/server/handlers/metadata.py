@@ -22,23 +22,14 @@ CLUSTER_OPERATIONS = sum(1 << op for op in (4, 5, 7, 8, 9, 10, 11, 12))
 
 
 async def auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
-    """Create missing topics with the broker's defaults (as auto-creation does); return the image."""
-    broker = ctx.broker
-
-    def decide(image: MetadataImage):
-        records = []
-        for name in names:
-            if name in image.topics or topic_name_problem(name):
-                continue
-            code, _, plan = broker.controller.check_new_topic(image, name, -1, -1, [], {})
-            if code == ErrorCode.NONE:
-                new = broker.controller.new_topic(image, name, plan, {})
-                records += new
-                image = image.apply(new)
-        return records, None
-
-    await broker.controller_write(decide)
-    return broker.metadata
+    """Create missing topics with the broker's defaults, as Kafka's auto-creation does (a
+    CreateTopics of the broker's own to the active controller); return the image afterwards."""
+    C = m.CreateTopicsRequest
+    wanted = [n for n in names if not topic_name_problem(n)]
+    if wanted:
+        await ctx.broker.create_topics([C.CreatableTopic(name=n, num_partitions=-1, replication_factor=-1)
+                                        for n in wanted])
+    return ctx.broker.metadata
 
 
 def topic_metadata(ctx: RequestContext, image: MetadataImage, topic: TopicImage, include_ops: bool) -> R.MetadataResponseTopic:

@@ -1,7 +1,8 @@
 """CreateTopics (v0-v7), DeleteTopics (v0-v6), CreatePartitions (v0-v3), DeleteRecords (v0-v2).
 
-The first three go through the controller and the metadata log: the response is sent once the
-change is committed and applied, so a Metadata request that follows sees it.
+The first three go to the active controller (forwarded if it runs on another node) and through
+the metadata log: the response is sent once the change is committed and applied here, so a
+Metadata request that follows sees it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from kafka_compat.storage.errors import StorageError
 @handles(m.ApiKey.CREATE_TOPICS, versions=(0, 7))
 async def create_topics(ctx: RequestContext, req: m.CreateTopicsRequest) -> m.CreateTopicsResponse:
     broker = ctx.broker
-    response = await broker.controller_write(lambda image: broker.controller.create_topics(image, req))
+    response = await broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
+        r.name in image.topics for r in response.topics if r.error_code == ErrorCode.NONE))
     if ctx.api_version >= 5:
         image = broker.metadata
         requested = {t.name: {c.name: c.value for c in t.configs} for t in req.topics}
@@ -38,13 +40,16 @@ async def delete_topics(ctx: RequestContext, req: m.DeleteTopicsRequest) -> m.De
         names = [(t.name, t.topic_id) for t in req.topics] if ctx.api_version >= 6 else [(n, None) for n in req.topic_names]
         return R(responses=[R.DeletableTopicResult(name=n, topic_id=i or Uuid(), error_code=ErrorCode.TOPIC_DELETION_DISABLED)
                             for n, i in names])
-    return await broker.controller_write(lambda image: broker.controller.delete_topics(image, req, ctx.api_version))
+    return await broker.controller_request(ctx, req, seen=lambda image, response: all(
+        r.name not in image.topics for r in response.responses if r.error_code == ErrorCode.NONE and r.name))
 
 
 @handles(m.ApiKey.CREATE_PARTITIONS, versions=(0, 3))
 async def create_partitions(ctx: RequestContext, req: m.CreatePartitionsRequest) -> m.CreatePartitionsResponse:
-    broker = ctx.broker
-    return await broker.controller_write(lambda image: broker.controller.create_partitions(image, req))
+    counts = {t.name: t.count for t in req.topics}
+    return await ctx.broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
+        len(image.topics[r.name].partitions) >= counts[r.name] for r in response.results
+        if r.error_code == ErrorCode.NONE and r.name in image.topics))
 
 
 @handles(m.ApiKey.DELETE_RECORDS, versions=(0, 2))

@@ -1,0 +1,199 @@
+"""The controller role: on the node that leads the metadata quorum, decide and commit.
+
+Every controller node runs one `QuorumController`; it acts only while its Raft replica is the
+leader and has applied the whole committed log (`MetadataQuorum.active`), and answers
+NOT_CONTROLLER otherwise (brokers then retry at the new leader). While active it
+
+- serves the controller APIs on the controller listener (and in process, to its own broker):
+  BrokerRegistration, BrokerHeartbeat, AllocateProducerIds, the admin requests brokers forward
+  (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), and
+  Envelope, which wraps a client's request forwarded by a broker;
+- decides each request against the current image with the sans-I/O `Controller` and
+  `ClusterControl`, proposes the records and answers once they are committed and applied, one
+  decision at a time (so that two requests never pass their checks against the same image);
+- fences brokers whose sessions expire, and on activation writes the bootstrap records of a new
+  cluster (metadata.version).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import structlog
+import trio
+
+from kafka_compat.metadata.cluster_control import ClusterControl
+from kafka_compat.metadata.controller import Controller
+from kafka_compat.metadata.image import MetadataImage
+from kafka_compat.metadata.quorum import MetadataQuorum
+from kafka_compat.protocol import framing
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.protocol.primitives import DecodeError, Message, join
+from kafka_compat.raft.driver import CommitLost
+from kafka_compat.raft.node import NotLeaderError
+from kafka_compat.server.errors import item_error_response
+
+log = structlog.get_logger("kafka_compat.controller")
+
+A = m.ApiKey
+# Requests a broker forwards to the controller inside an Envelope.
+FORWARDED = {A.CREATE_TOPICS: (0, 7), A.DELETE_TOPICS: (0, 6), A.CREATE_PARTITIONS: (0, 3),
+             A.ALTER_CONFIGS: (0, 2), A.INCREMENTAL_ALTER_CONFIGS: (0, 1), A.DESCRIBE_QUORUM: (0, 2)}
+# What the controller listener serves besides Raft's APIs.
+CONTROLLER_APIS = {A.BROKER_REGISTRATION: (0, 4), A.BROKER_HEARTBEAT: (0, 1), A.ALLOCATE_PRODUCER_IDS: (0, 0),
+                   A.ENVELOPE: (0, 0), **{k: v for k, v in FORWARDED.items() if k != A.DESCRIBE_QUORUM}}
+WRITE_TIMEOUT_S = 10.0
+MAX_EXPIRY_CHECK_S = 1.0
+
+
+def now_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+class NotController(Exception):
+    """This node's controller is not the active one (or stopped being it during the request)."""
+
+
+class WriteTimeout(Exception):
+    """Records were proposed but not committed in time: whether they will be is unknown."""
+
+
+def request_bytes(request: Message, version: int, correlation_id: int, client_id: str | None) -> bytes:
+    """A request with its header and without the size prefix: what an Envelope carries."""
+    return join(framing.request_frame(request, version, correlation_id, client_id)[1:])
+
+
+def response_bytes(response: Message, version: int, correlation_id: int) -> bytes:
+    return join(framing.response_frame(response, version, correlation_id)[1:])
+
+
+class QuorumController:
+    def __init__(self, node_id: int, quorum: MetadataQuorum, controller: Controller, cluster: ClusterControl):
+        self.node_id = node_id
+        self.quorum = quorum
+        self.controller = controller
+        self.cluster = cluster
+        self._lock = trio.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.quorum.active
+
+    # -- deciding and committing ------------------------------------------------------------
+
+    async def write(self, decide: Callable[[MetadataImage], tuple[list[Message], object]]):
+        """Decide against the current image and commit the records; return the decision's response
+        once they are applied. NotController if this node is not (or stops being) the active
+        controller before they commit; WriteTimeout if they are not committed in time."""
+        async with self._lock:
+            if not self.active:
+                raise NotController
+            records, response = decide(self.quorum.image)
+            if records:
+                try:
+                    with trio.fail_after(WRITE_TIMEOUT_S):
+                        await self.quorum.propose(records)
+                except (NotLeaderError, CommitLost):
+                    raise NotController from None
+                except trio.TooSlowError:
+                    raise WriteTimeout from None
+            return response
+
+    async def handle(self, request: Message, version: int) -> Message:
+        """Answer one controller request (the broker's own, or one from the controller listener)."""
+        if request.API_KEY == A.DESCRIBE_QUORUM:
+            return await self.quorum.describe_quorum(version)
+        if request.API_KEY == A.ENVELOPE:
+            return await self._envelope(request)
+        return await self.write(lambda image: self._decide(image, request, version))
+
+    def _decide(self, image: MetadataImage, request: Message, version: int) -> tuple[list[Message], Message]:
+        k, c = request.API_KEY, self.controller
+        if k == A.CREATE_TOPICS:
+            return c.create_topics(image, request)
+        if k == A.DELETE_TOPICS:
+            return c.delete_topics(image, request, version)
+        if k == A.CREATE_PARTITIONS:
+            return c.create_partitions(image, request)
+        if k == A.ALTER_CONFIGS:
+            return c.alter_configs(image, request, self.node_id)
+        if k == A.INCREMENTAL_ALTER_CONFIGS:
+            return c.incremental_alter_configs(image, request, self.node_id)
+        if k == A.ALLOCATE_PRODUCER_IDS:
+            return c.allocate_producer_ids(image, request)
+        if k == A.BROKER_REGISTRATION:
+            return self.cluster.register(image, request, self.quorum.next_offset, now_ms())
+        if k == A.BROKER_HEARTBEAT:
+            return self.cluster.heartbeat(image, request, now_ms())
+        raise ValueError(f"not a controller API: {k}")
+
+    async def _envelope(self, envelope: m.EnvelopeRequest) -> m.EnvelopeResponse:
+        """A client's request forwarded by a broker: answered in full inside the envelope."""
+        try:
+            rf = framing.read_request(bytes(envelope.request_data))
+            lo, hi = FORWARDED.get(rf.api_key, (0, -1))
+            if rf.header is None or not lo <= rf.api_version <= hi:
+                return m.EnvelopeResponse(error_code=ErrorCode.INVALID_REQUEST)
+            inner = rf.decode_body(m.request_class(rf.api_key))
+        except DecodeError:
+            return m.EnvelopeResponse(error_code=ErrorCode.INVALID_REQUEST)
+        try:
+            response = await self.handle(inner, rf.api_version)
+        except NotController:
+            return m.EnvelopeResponse(error_code=ErrorCode.NOT_CONTROLLER)
+        except WriteTimeout:
+            response = item_error_response(inner, rf.api_version, ErrorCode.REQUEST_TIMED_OUT,
+                                           "The metadata change was not committed in time.")
+        return m.EnvelopeResponse(response_data=response_bytes(response, rf.api_version, rf.correlation_id))
+
+    def listener_apis(self) -> dict:
+        """The controller listener's APIs, for the Raft driver's listener."""
+        async def serve(request: Message, version: int) -> Message:
+            try:
+                return await self.handle(request, version)
+            except NotController:
+                code, message = ErrorCode.NOT_CONTROLLER, "This is not the active controller."
+            except WriteTimeout:
+                code, message = ErrorCode.REQUEST_TIMED_OUT, "The metadata change was not committed in time."
+            return item_error_response(request, version, code, message)
+        return {k: (versions, serve) for k, versions in CONTROLLER_APIS.items()}
+
+    # -- the active controller's own work ---------------------------------------------------
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Each time this node becomes the active controller: bootstrap a new cluster, give every
+        broker a fresh session, then fence brokers whose sessions expire, until it is no longer."""
+        task_status.started()
+        while True:
+            await self.quorum.wait_for(lambda: self.quorum.active)
+            epoch = self.quorum.leader.epoch
+            try:
+                await self.write(self._activate)
+            except (NotController, WriteTimeout):
+                continue
+            log.info("controller_activated", node=self.node_id, epoch=epoch, brokers=len(self.quorum.image.brokers),
+                     topics=len(self.quorum.image.topics))
+            while self.quorum.active and self.quorum.leader.epoch == epoch:
+                expiry = self.cluster.next_expiry(self.quorum.image)
+                delay = MAX_EXPIRY_CHECK_S if expiry is None else (expiry - now_ms()) / 1000
+                await trio.sleep(min(max(delay, 0.0), MAX_EXPIRY_CHECK_S))
+                try:
+                    await self.write(self._expire)
+                except (NotController, WriteTimeout):
+                    break
+            log.info("controller_deactivated", node=self.node_id, epoch=epoch)
+
+    def _activate(self, image: MetadataImage):
+        self.cluster.activate(image, now_ms())
+        if "metadata.version" not in image.features:
+            return self.controller.bootstrap(), None
+        return [], None
+
+    def _expire(self, image: MetadataImage):
+        records = self.cluster.expire_sessions(image, now_ms())
+        for r in records:
+            if isinstance(r, m.BrokerRegistrationChangeRecord):
+                log.info("broker_fenced", broker=r.broker_id, reason="session expired")
+        return records, None
