@@ -1,16 +1,25 @@
 """Generate the message codecs: one module per spec, one straight-line encoder and decoder per version.
 
 The output does no per-field interpretation at run time. For each version the generator walks the
-fields present in that version and emits Python that reads or writes them directly:
+fields present in that version and emits Python that reads or writes them directly. What costs in
+CPython is the number of calls and bytecodes per field, so:
 
 - consecutive fixed-width fields, and the length prefix of the variable-length field after them,
-  become ONE precompiled `struct.Struct` call (a compact prefix is read as one byte there, with a
-  fallback for the rare multi-byte varint);
-- nested structs are inlined into their parent's loop (no call, no tuple per element);
-- decoders assign straight into the new object's slots; encoders append buffers to a list, so
-  `records` values pass through without a copy (gather writes);
+  become ONE precompiled `struct.Struct` call (bound method, no lookup); a compact prefix is read as
+  one byte there, with a fallback for the rare multi-byte varint, except for byte strings, whose
+  2-3 byte lengths (record sets) are read ahead and decoded inline;
+- after a nullable field (null is the common case: aborted transactions, transactional ids) the next
+  group is read with it, and read again only if the field was not null;
+- arrays of fixed-width values are one unpack from a table indexed by the count byte; arrays of
+  structs make their elements in one C-level `map`, then the loop fills them in, inlined (no call);
+- decoders assign straight into the new objects' slots; encoders extend one bytearray, except that
+  `records` values pass through as parts of their own (gather writes, never copied);
+- an encoder writes a run of fixed-width fields, compact arrays of fixed-width values and compact
+  strings with one pack, from a table of Structs by the run's shape (PackShapes), and the empty
+  tagged-field section joins the last pack;
 - lengths that run past the end are caught by comparing the final position with the buffer end,
-  which every overrun moves past; negative lengths and counts are checked where they are read.
+  which every overrun moves past; negative lengths and counts are checked where they are read; reads
+  ahead never go further than any valid message reaches (a truncated one fails as truncated).
 
 Versions whose generated code is identical share one function.
 """
@@ -44,16 +53,36 @@ def module_name(spec: MessageSpec) -> str:
 
 
 class Module:
-    """Per-module state: the shared Struct constants and a counter for fresh local names."""
+    """Per-module state: the shared Struct constants (with the bound methods generated code calls)
+    and a counter for fresh local names."""
 
     def __init__(self) -> None:
         self.structs: dict[str, str] = {}
+        self.bound: dict[str, tuple[str, str]] = {}  # name -> (struct name, method)
+        self.tables: dict[tuple[str, ...], str] = {}
         self.n = 0
 
     def struct(self, fmt: str) -> str:
         if fmt not in self.structs:
             self.structs[fmt] = f"_S{len(self.structs)}"
         return self.structs[fmt]
+
+    def unpack(self, fmt: str) -> str:
+        """The name of `Struct(fmt).unpack_from`, bound once per module."""
+        s = self.struct(fmt)
+        self.bound[s + "u"] = (s, "unpack_from")
+        return s + "u"
+
+    def pack(self, fmt: str) -> str:
+        s = self.struct(fmt)
+        self.bound[s + "p"] = (s, "pack")
+        return s + "p"
+
+    def shapes(self, pieces: tuple[str, ...]) -> str:
+        """The name of a PackShapes table for this run layout."""
+        if pieces not in self.tables:
+            self.tables[pieces] = f"_R{len(self.tables)}"
+        return self.tables[pieces]
 
     def var(self, prefix: str) -> str:
         self.n += 1
@@ -99,6 +128,10 @@ class Version:
     def min_size(self, fields: list[FieldSpec]) -> int:
         """Smallest encoding of a struct in this version (bounds array counts against the buffer)."""
         regular, _, _ = self.split(fields)
+        return self.min_rest(regular)
+
+    def min_rest(self, regular: list[FieldSpec]) -> int:
+        """Smallest encoding of these regular fields followed by the struct's tagged-field section."""
         size = 1 if self.flex else 0
         for f in regular:
             t = f.type
@@ -125,49 +158,110 @@ def prefix_code(vi: Version, f: FieldSpec) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # Decoders
+#
+# Locals: `b` the buffer, `p` the position, `mv` a memoryview of `b` (made once, if anything is
+# decoded zero-copy). A prefix read as one byte of a fixed-width group holds its raw value; for a
+# compact prefix that is only the first byte of a varint, so `p` already points past it.
 
 
 class Decoder:
     def __init__(self, mod: Module, vi: Version, out: Lines) -> None:
         self.mod, self.vi, self.out = mod, vi, out
 
-    def obj(self, cls: str, fields: list[FieldSpec], target: str, ind: int) -> None:
-        """Emit code that decodes a struct at `p` into a new object bound to `target`."""
+    def obj(self, cls: str, fields: list[FieldSpec], target: str, ind: int, create: bool = True, tail: int = 0) -> None:
+        """Emit code that decodes a struct at `p` into `target` (a new object unless `create` is off:
+        array elements are made all at once, in C, by the array). `tail` is how many bytes any valid
+        message has after this struct (what the enclosing structs still need at least)."""
         vi, out = self.vi, self.out
-        out(ind, f"{target} = _new({cls})")
+        if create:
+            out(ind, f"{target} = _new({cls})")
         # Fields this version lacks, and tagged fields not sent, stay unset: the first read of one
         # takes its default (Struct.__getattr__), so decoding does no work for them.
         regular, tagged, _ = vi.split(fields)
         group: list[tuple[str, str]] = []  # (assignment target, struct code)
-        post: list[str] = []  # fix-ups after the group read (uuid wrapping)
-        for f in regular:
+        post: list[str] = []  # assignments after the group read (uuid wrapping)
+        # A nullable compact field whose prefix is read but not yet decoded: null is the common case
+        # (no aborted transactions, no transactional id), so the next group is read along with it.
+        pending: tuple | None = None
+
+        def settle(group2: list, post2: list, ahead2: int = 0) -> None:
+            nonlocal pending
+            if pending is None:
+                self.flush(group2, post2, ind, ahead2)
+                return
+            group1, post1, f1, n1, after1 = pending
+            pending = None
+            size1 = struct.calcsize(">" + "".join(c for _, c in group1))
+            size2 = struct.calcsize(">" + "".join(c for _, c in group2))
+            if not group2 or size2 > after1:  # a valid message may end sooner: no read ahead
+                self.flush(group1, post1, ind)
+                self.variable(f1, n1, f"{target}.{attr(f1)}", ind, after1)
+                self.flush(group2, post2, ind, ahead2)
+                return
+            targets = ", ".join(t for t, _ in group1 + group2)
+            out(ind, f"{targets} = {self.mod.unpack('>' + ''.join(c for _, c in group1 + group2))}(b, p)")
+            out(ind, f"if not {n1}:")
+            out(ind + 1, f"{target}.{attr(f1)} = None")
+            out(ind + 1, f"p += {size1 + size2 - ahead2}")
+            for line in post1 + post2:
+                out(ind + 1, line)
+            out(ind, "else:")
+            out(ind + 1, f"p += {size1}")
+            for line in post1:
+                out(ind + 1, line)
+            self.variable(f1, n1, f"{target}.{attr(f1)}", ind + 1, after1)
+            self.flush(group2, post2, ind + 1, ahead2)
+
+        for i, f in enumerate(regular):
+            after = vi.min_rest(regular[i + 1:]) + tail  # bytes a valid message has after this field
             t = f.type
             if t.is_primitive and not t.is_array and t.name in FMT:
-                group.append((f"{target}.{attr(f)}", FMT[t.name]))
                 if t.name == "uuid":
-                    post.append(f"{target}.{attr(f)} = _bnew(_Uuid, {target}.{attr(f)})")
+                    u = self.mod.var("u")
+                    group.append((u, FMT[t.name]))
+                    post.append(f"{target}.{attr(f)} = _bnew(_Uuid, {u})")
+                else:
+                    group.append((f"{target}.{attr(f)}", FMT[t.name]))
                 continue
             code = prefix_code(vi, f)
             if code is None:  # a non-nullable struct: no prefix
-                self.flush(group, post, None, ind)
+                settle(group, post)
                 group, post = [], []
-                self.struct_field(f, f"{target}.{attr(f)}", ind)
+                self.struct_field(f, f"{target}.{attr(f)}", ind, after)
                 continue
             n = self.mod.var("n")
             group.append((n, code))
-            self.flush(group, post, code, ind)
+            ahead = None
+            if code == "B" and not t.is_array and t.name in ("bytes", "records") and after >= 2:
+                # A byte-string length is often 2-3 varint bytes: read two more with the group, as
+                # far as every valid message has them (the value's bytes or what follows it).
+                ahead = self.mod.var("c"), self.mod.var("d")
+                group += [(ahead[0], "B"), (ahead[1], "B")]
+            elif code == "B" and pending is None and f.nullable(vi.v) and not (t.is_struct and not t.is_array):
+                pending = (group, post, f, n, after)
+                group, post = [], []
+                continue
+            settle(group, post, 2 if ahead else 0)
             group, post = [], []
-            self.variable(f, n, f"{target}.{attr(f)}", ind)
-        if vi.flex:
+            self.variable(f, n, f"{target}.{attr(f)}", ind, after, ahead)
+        if not vi.flex:
+            settle(group, post)
+        elif group or pending:
+            # The tagged-field count joins the fixed-width read; an empty section costs one test.
             n = self.mod.var("n")
             group.append((n, "B"))
-            self.flush(group, post, "B", ind)
-            self.tags(tagged, n, target, ind)
+            settle(group, post)
+            out(ind, f"if {n}:")
+            self.tags(tagged, target, "p - 1", ind + 1)
         else:
-            self.flush(group, post, None, ind)
+            out(ind, "if b[p]:")
+            self.tags(tagged, target, "p", ind + 1)
+            out(ind, "else:")
+            out(ind + 1, "p += 1")
 
-    def flush(self, group: list, post: list, last_code: str | None, ind: int) -> None:
-        """Read a group of fixed-width values with one unpack (a lone byte by indexing)."""
+    def flush(self, group: list, post: list, ind: int, ahead: int = 0) -> None:
+        """Read a group of fixed-width values with one unpack (a lone byte by indexing); the last
+        `ahead` bytes are read ahead, not consumed."""
         out = self.out
         fmt = "".join(code for _, code in group)
         if not fmt:
@@ -176,16 +270,11 @@ class Decoder:
             out(ind, f"{group[0][0]} = b[p]")
             out(ind, "p += 1")
         else:
-            s = self.mod.struct(">" + fmt)
             targets = ", ".join(t for t, _ in group)
             if len(group) == 1:
                 targets += ","
-            out(ind, f"{targets} = {s}.unpack_from(b, p)")
-            out(ind, f"p += {struct.calcsize('>' + fmt)}")
-        if last_code == "B":
-            n = group[-1][0]
-            out(ind, f"if {n} & 0x80:")
-            out(ind + 1, f"{n}, p = _read_uvarint(b, p - 1)")
+            out(ind, f"{targets} = {self.mod.unpack('>' + fmt)}(b, p)")
+            out(ind, f"p += {struct.calcsize('>' + fmt) - ahead}")
         for line in post:
             out(ind, line)
 
@@ -193,8 +282,7 @@ class Decoder:
         """Decode one field with its own prefix (tagged fields, array elements)."""
         t = f.type
         if t.is_primitive and not t.is_array and t.name in FMT:
-            s = self.mod.struct(">" + FMT[t.name])
-            self.out(ind, f"{target}, = {s}.unpack_from(b, p)")
+            self.out(ind, f"{target}, = {self.mod.unpack('>' + FMT[t.name])}(b, p)")
             self.out(ind, f"p += {FIXED_WIDTH[t.name]}")
             if t.name == "uuid":
                 self.out(ind, f"{target} = _bnew(_Uuid, {target})")
@@ -204,14 +292,44 @@ class Decoder:
             self.struct_field(f, target, ind)
             return
         n = self.mod.var("n")
-        self.flush([(n, code)], [], code, ind)
+        self.flush([(n, code)], [], ind)
         self.variable(f, n, target, ind)
 
-    def struct_field(self, f: FieldSpec, target: str, ind: int) -> None:
-        fields = self.vi.fields_of(f)
+    def struct_field(self, f: FieldSpec, target: str, ind: int, tail: int = 0) -> None:
         tmp = self.mod.var("o")
-        self.obj(f.type.name, fields, tmp, ind)
+        self.obj(f.type.name, self.vi.fields_of(f), tmp, ind, tail=tail)
         self.out(ind, f"{target} = {tmp}")
+
+    def long_varint(self, n: str, ind: int) -> None:
+        """A compact prefix longer than its first byte (rare: strings and arrays of 127+)."""
+        self.out(ind, f"if {n} > 127: {n}, p = _read_uvarint(b, p - 1)")
+
+    def byte_string(self, f: FieldSpec, n: str, target: str, ind: int, ahead: tuple[str, str] | None) -> None:
+        """A compact bytes/records value. Its length takes up to three varint bytes inline (record
+        sets up to 2 MiB), which saves a call per partition on produce and fetch; a length of two
+        bytes or more is never null. `ahead` holds the two bytes after the first, if the group
+        read them."""
+        out = self.out
+        value = f"mv[p:p + {n}]" if f.type.name == "records" or f.zero_copy else f"bytes(b[p:p + {n}])"
+        c, d = ahead if ahead else (self.mod.var("c"), "b[p + 1]")
+        out(ind, f"if {n} < 128:")
+        body = self.null_check(f, n, target, ind + 1, True)
+        out(body, f"{target} = {value}")
+        out(body, f"p += {n}")
+        out(ind, "else:")
+        if not ahead:
+            out(ind + 1, f"{c} = b[p]")
+        out(ind + 1, f"if {c} < 128:")
+        out(ind + 2, f"{n} += ({c} << 7) - 129")
+        out(ind + 2, "p += 1")
+        out(ind + 1, f"elif {d} < 128:")
+        out(ind + 2, f"{n} += ({c} << 7) + ({d} << 14) - 16513")
+        out(ind + 2, "p += 2")
+        out(ind + 1, "else:")
+        out(ind + 2, f"{n}, p = _read_uvarint(b, p - 1)")
+        out(ind + 2, f"{n} -= 1")
+        out(ind + 1, f"{target} = {value}")
+        out(ind + 1, f"p += {n}")
 
     def null_check(self, f: FieldSpec, n: str, target: str, ind: int, flex: bool) -> int:
         """Emit the null / negative-length branch; return the indent for the non-null body."""
@@ -228,97 +346,139 @@ class Decoder:
         out(ind, f"if {n} < 0: raise _DecodeError('null or negative length in a non-nullable field', p)")
         return ind
 
-    def variable(self, f: FieldSpec, n: str, target: str, ind: int) -> None:
-        """Decode the part after the prefix `n` (raw value as read: compact values still +1)."""
+    def variable(self, f: FieldSpec, n: str, target: str, ind: int, tail: int = 0,
+                 ahead: tuple[str, str] | None = None) -> None:
+        """Decode the part after the prefix `n` (raw value as read: compact values still +1);
+        `tail` bytes follow it in any valid message."""
         vi, out, t = self.vi, self.out, f.type
         flex = vi.field_flex(f)
         if t.is_struct and not t.is_array:  # nullable struct: int8 marker
             out(ind, f"if {n} < 0:")
             out(ind + 1, f"{target} = None")
             out(ind, "else:")
-            self.struct_field(f, target, ind + 1)
+            self.struct_field(f, target, ind + 1, tail)
             return
+        elem = t.name
+        if t.is_array and elem in ARRAY_CODES:
+            # Up to 63 elements: one unpack from a table indexed by the count as read; the rest
+            # (null, negative, long or multi-byte counts) in a helper.
+            code, width, null = ARRAY_CODES[elem], FIXED_WIDTH[elem], f.nullable(vi.v)
+            if flex:
+                out(ind, f"if 0 < {n} < 65:")
+                out(ind + 1, f"{target} = [*_CU_{elem}[{n}](b, p)]")
+                out(ind + 1, f"p += {width} * {n} - {width}")
+                out(ind, "else:")
+                out(ind + 1, f"{target}, p = _read_array(b, p - 1, {code!r}, True, {null})")
+            else:
+                out(ind, f"if 0 <= {n} < 64:")
+                out(ind + 1, f"{target} = [*_AU_{elem}[{n}](b, p)]")
+                out(ind + 1, f"p += {width} * {n}" if width > 1 else f"p += {n}")
+                out(ind, "else:")
+                out(ind + 1, f"{target}, p = _read_array(b, p - 4, {code!r}, False, {null})")
+            return
+        if flex and not t.is_array and elem in ("bytes", "records"):
+            self.byte_string(f, n, target, ind, ahead)
+            return
+        if flex:
+            self.long_varint(n, ind)
         body = self.null_check(f, n, target, ind, flex)
         if not t.is_array:
-            if t.name == "string":
+            if elem == "string":
                 out(body, f"{target} = b[p:p + {n}].decode()")
-            elif t.name == "records" or f.zero_copy:
-                out(body, f"{target} = _view(b)[p:p + {n}]")
+            elif elem == "records" or f.zero_copy:
+                out(body, f"{target} = mv[p:p + {n}]")
             else:
                 out(body, f"{target} = bytes(b[p:p + {n}])")
             out(body, f"p += {n}")
             return
-        elem = t.name
-        if elem in ARRAY_CODES:
-            code = ARRAY_CODES[elem]
-            out(body, f"{target} = [*(_A_{elem}[{n}] if {n} < 64 else _array_struct('{code}', {n})).unpack_from(b, p)]")
-            out(body, f"p += {FIXED_WIDTH[elem]} * {n}")
-            return
-        min_size = 16 if elem == "uuid" else (1 if elem in ("string", "bytes") else vi.min_size(vi.fields_of(f)))
+        min_size = 16 if elem == "uuid" else (1 if elem in ("string", "bytes", "records") else vi.min_size(vi.fields_of(f)))
         out(body, f"if {n} * {max(min_size, 1)} > len(b) - p: raise _DecodeError('array count past the end', p)")
-        lst, ap, x = self.mod.var("l"), self.mod.var("ap"), self.mod.var("x")
+        x = self.mod.var("x")
+        if t.is_struct:
+            # The elements are made in one C-level pass; the loop only fills them in.
+            lst = self.mod.var("l")
+            out(body, f"{target} = {lst} = [*_map(_new, ({elem},) * {n})]")
+            out(body, f"for {x} in {lst}:")
+            self.obj(elem, vi.fields_of(f), x, body + 1, create=False, tail=tail)
+            return
+        lst, ap = self.mod.var("l"), self.mod.var("ap")
         out(body, f"{lst} = []")
         out(body, f"{ap} = {lst}.append")
         out(body, f"for _ in range({n}):")
-        if t.is_struct:
-            self.obj(elem, vi.fields_of(f), x, body + 1)
-        else:
-            elem_field = FieldSpec(f.name, type(f.type)(elem), f.versions, flexible_versions=f.flexible_versions)
-            self.standalone(elem_field, x, body + 1)
+        elem_field = FieldSpec(f.name, type(f.type)(elem), f.versions, flexible_versions=f.flexible_versions,
+                               zero_copy=f.zero_copy)
+        self.standalone(elem_field, x, body + 1)
         out(body + 1, f"{ap}({x})")
         out(body, f"{target} = {lst}")
 
-    def tags(self, tagged: list[FieldSpec], n: str, target: str, ind: int) -> None:
+    def tags(self, tagged: list[FieldSpec], target: str, at: str, ind: int) -> None:
+        """A non-empty tagged-field section whose count starts at `at`."""
         out = self.out
-        out(ind, f"if {n}:")
+        if not tagged:
+            out(ind, f"p = _read_unknown_tags(b, {at}, {target})")
+            return
+        n, u, tag, size, end = (self.mod.var(v) for v in ("n", "u", "t", "z", "e"))
+        out(ind, f"{n}, p = _read_uvarint(b, {at})")
+        out(ind, f"{u} = None")
+        out(ind, f"for _ in range({n}):")
         b = ind + 1
-        u, tag, size, end = self.mod.var("u"), self.mod.var("t"), self.mod.var("z"), self.mod.var("e")
-        out(b, f"{u} = None")
-        out(b, f"for _ in range({n}):")
-        out(b + 1, f"{tag}, p = _read_uvarint(b, p)")
-        out(b + 1, f"{size}, p = _read_uvarint(b, p)")
-        out(b + 1, f"{end} = p + {size}")
+        out(b, f"{tag}, p = _read_uvarint(b, p)")
+        out(b, f"{size}, p = _read_uvarint(b, p)")
+        out(b, f"{end} = p + {size}")
         kw = "if"
         for f in tagged:
-            out(b + 1, f"{kw} {tag} == {f.tag}:")
-            self.standalone(f, f"{target}.{attr(f)}", b + 2)
-            out(b + 2, f"if p > {end}: raise _DecodeError('tagged field longer than its size', p)")
-            out(b + 2, f"p = {end}")
+            out(b, f"{kw} {tag} == {f.tag}:")
+            self.standalone(f, f"{target}.{attr(f)}", b + 1)
+            out(b + 1, f"if p > {end}: raise _DecodeError('tagged field longer than its size', p)")
+            out(b + 1, f"p = {end}")
             kw = "elif"
-        if tagged:
-            out(b + 1, "else:")
-            inner = b + 2
-        else:
-            inner = b + 1
-        out(inner, f"if {u} is None: {u} = []")
-        out(inner, f"{u}.append(({tag}, bytes(b[p:{end}])))")
-        out(inner, f"p = {end}")
-        out(b, f"{target}._unknown_tags = {u}")
+        out(b, "else:")
+        out(b + 1, f"if {u} is None: {u} = []")
+        out(b + 1, f"{u}.append(({tag}, bytes(b[p:{end}])))")
+        out(b + 1, f"p = {end}")
+        out(ind, f"if {u} is not None: {target}._unknown_tags = {u}")
 
 
 # --------------------------------------------------------------------------------------------
 # Encoders
+#
+# Locals: `buf` a bytearray that takes everything small, `ext` its extend method, `parts` the list
+# handed back. A `records` value is not copied: the bytes so far and the value each become a part
+# and a new `buf` starts (gather writes), so a message has 2 parts per record set plus one.
 
 
 class Encoder:
-    def __init__(self, mod: Module, vi: Version, out: Lines) -> None:
-        self.mod, self.vi, self.out = mod, vi, out
+    def __init__(self, mod: Module, vi: Version, out: Lines, gather: bool = True) -> None:
+        self.mod, self.vi, self.out, self.gather = mod, vi, out, gather
 
     def obj(self, fields: list[FieldSpec], src: str, w: str, ind: int) -> None:
-        """Emit code that writes the struct bound to `src` through the append function `w`."""
+        """Emit code that writes the struct bound to `src` through the extend function `w`."""
         vi, out = self.vi, self.out
         regular, tagged, absent = vi.split(fields)
         for f in absent:
             if not f.ignorable:
                 out(ind, f"if {self.not_default(f, f'{src}.{attr(f)}')}:")
                 out(ind + 1, f"raise _EncodeError('field {f.name} is not in version {vi.v} and not ignorable')")
-        group: list[tuple[str, str]] = []  # (value expression, struct code)
+        # A run of (value expression, struct code) items, and (value, element code, length) items
+        # for compact arrays and strings, written with one pack (see PackShapes).
+        group: list[tuple] = []
         for f in regular:
             t, value = f.type, f"{src}.{attr(f)}"
             if t.is_primitive and not t.is_array and t.name in FMT:
                 group.append((value, FMT[t.name]))
                 continue
             code = prefix_code(vi, f)
+            fusable = (t.is_array and t.name in ARRAY_CODES) or (t.name == "string" and not t.is_array)
+            if code == "B" and fusable and not f.nullable(vi.v):
+                tmp, k = self.mod.var("v"), self.mod.var("k")
+                if t.is_array:
+                    out(ind, f"{tmp} = {value}")
+                    group.append((tmp, ARRAY_CODES[t.name], k))
+                else:
+                    out(ind, f"{tmp} = {value}.encode()")
+                    group.append((tmp, "s", k))
+                out(ind, f"{k} = len({tmp})")
+                continue
             if code in ("h", "i") and not f.nullable(vi.v):
                 # A fixed-width prefix of a non-null value joins the group.
                 tmp = self.mod.var("v")
@@ -331,9 +491,21 @@ class Encoder:
                 group = []
                 self.body(f, tmp, w, ind)
                 continue
+            if code == "B" and not t.is_array and t.name in ("bytes", "records"):
+                self.byte_string(f, value, group, w, ind)
+                group = []
+                continue
             self.flush(group, w, ind)
             group = []
             self.standalone(f, value, w, ind)
+        if vi.flex and group and not tagged:
+            # The empty tagged-field section joins the last fixed-width write.
+            out(ind, f"if {src}._unknown_tags:")
+            self.flush(group, w, ind + 1)
+            out(ind + 1, f"_write_tags({w}, (), {src}._unknown_tags)")
+            out(ind, "else:")
+            self.flush(group + [("0", "B")], w, ind + 1)
+            return
         self.flush(group, w, ind)
         if vi.flex:
             self.tags(tagged, src, w, ind)
@@ -341,9 +513,44 @@ class Encoder:
     def flush(self, group: list, w: str, ind: int) -> None:
         if not group:
             return
-        fmt = ">" + "".join(code for _, code in group)
-        s = self.mod.struct(fmt)
-        self.out(ind, f"{w}({s}.pack({', '.join(v for v, _ in group)}))")
+        if all(len(g) == 2 for g in group):
+            fmt = ">" + "".join(code for _, code in group)
+            self.out(ind, f"{w}({self.mod.pack(fmt)}({', '.join(v for v, _ in group)}))")
+            return
+        pieces, args, keys = [""], [], []
+        for g in group:
+            if len(g) == 2:
+                pieces[-1] += g[1]
+                args.append(g[0])
+            else:
+                tmp, code, k = g
+                pieces += [code, ""]
+                args += [f"{k} + 1", tmp if code == "s" else f"*{tmp}"]
+                keys.append(k)
+        table = self.mod.shapes(tuple(pieces))
+        self.out(ind, f"{w}({table}[{', '.join(keys)}]({', '.join(args)}))")
+
+    def byte_string(self, f: FieldSpec, value: str, group: list, w: str, ind: int) -> None:
+        """A compact bytes/records field: its length varint (up to three bytes, record sets up to
+        2 MiB) joins the group's pack, then the value follows (not copied, for records)."""
+        out, tmp, k = self.out, self.mod.var("v"), self.mod.var("k")
+        out(ind, f"{tmp} = {value}")
+        if f.nullable(self.vi.v):
+            out(ind, f"if {tmp} is None:")
+            self.flush(group + [("0", "B")], w, ind + 1)
+            out(ind, "else:")
+            ind += 1
+        out(ind, f"{k} = len({tmp}) + 1")
+        out(ind, f"if {k} < 128:")
+        self.flush(group + [(k, "B")], w, ind + 1)
+        out(ind, f"elif {k} < 16384:")
+        self.flush(group + [(f"{k} & 127 | 128", "B"), (f"{k} >> 7", "B")], w, ind + 1)
+        out(ind, f"elif {k} < 2097152:")
+        self.flush(group + [(f"{k} & 127 | 128", "B"), (f"{k} >> 7 & 127 | 128", "B"), (f"{k} >> 14", "B")], w, ind + 1)
+        out(ind, "else:")
+        self.flush(group, w, ind + 1)
+        out(ind + 1, f"{w}(_uvarint({k}))")
+        self.body(f, tmp, w, ind)
 
     def not_default(self, f: FieldSpec, value: str) -> str:
         """A cheap expression that is true when `value` differs from the field's default."""
@@ -364,13 +571,13 @@ class Encoder:
             self.out(ind, f"{w}(_UV1[{length}] if {length} < 128 else _uvarint({length}))")
         else:
             code = prefix_code(self.vi, f)
-            self.out(ind, f"{w}({self.mod.struct('>' + code)}.pack({length}))")
+            self.out(ind, f"{w}({self.mod.pack('>' + code)}({length}))")
 
     def standalone(self, f: FieldSpec, value: str, w: str, ind: int) -> None:
         """Write one field with its own prefix."""
         vi, out, t = self.vi, self.out, f.type
         if t.is_primitive and not t.is_array and t.name in FMT:
-            out(ind, f"{w}({self.mod.struct('>' + FMT[t.name])}.pack({value}))")
+            out(ind, f"{w}({self.mod.pack('>' + FMT[t.name])}({value}))")
             return
         flex = vi.field_flex(f)
         if t.is_struct and not t.is_array:
@@ -384,37 +591,24 @@ class Encoder:
                 self.obj(vi.fields_of(f), value, w, ind)
             return
         tmp = self.mod.var("v")
+        out(ind, f"{tmp} = {value}")
+        if f.nullable(vi.v):
+            out(ind, f"if {tmp} is None:")
+            self.null(f, w, ind + 1)
+            out(ind, "else:")
+            ind += 1
         if t.is_array and t.name in ARRAY_CODES and flex:
             # Count and elements in one pack.
-            out(ind, f"{tmp} = {value}")
-            if f.nullable(vi.v):
-                out(ind, f"if {tmp} is None:")
-                self.null(f, w, ind + 1)
-                out(ind, "else:")
-                ind += 1
             code, k = ARRAY_CODES[t.name], self.mod.var("k")
             out(ind, f"{k} = len({tmp})")
             out(ind, f"if {k} < 64:")
-            out(ind + 1, f"{w}(_CA_{t.name}[{k}].pack({k} + 1, *{tmp}))")
+            out(ind + 1, f"{w}(_CP_{t.name}[{k}]({k} + 1, *{tmp}))")
             out(ind, "else:")
             out(ind + 1, f"{w}(_uvarint({k} + 1))")
             out(ind + 1, f"{w}(_array_struct('{code}', {k}).pack(*{tmp}))")
             return
         if t.name == "string" and not t.is_array:
-            out(ind, f"{tmp} = {value}")
-            if f.nullable(vi.v):
-                out(ind, f"if {tmp} is None:")
-                self.null(f, w, ind + 1)
-                out(ind, "else:")
-                ind += 1
             out(ind, f"{tmp} = {tmp}.encode()")
-        else:
-            out(ind, f"{tmp} = {value}")
-            if f.nullable(vi.v):
-                out(ind, f"if {tmp} is None:")
-                self.null(f, w, ind + 1)
-                out(ind, "else:")
-                ind += 1
         if flex:
             ln = self.mod.var("k")
             out(ind, f"{ln} = len({tmp}) + 1")
@@ -428,13 +622,18 @@ class Encoder:
             self.out(ind, f"{w}(b'\\x00')")
         else:
             code = prefix_code(self.vi, f)
-            self.out(ind, f"{w}({self.mod.struct('>' + code)}.pack(-1))")
+            self.out(ind, f"{w}({self.mod.pack('>' + code)}(-1))")
 
     def body(self, f: FieldSpec, tmp: str, w: str, ind: int) -> None:
         """Write what follows the prefix: the bytes, or the array elements."""
         vi, out, t = self.vi, self.out, f.type
         if not t.is_array:
-            out(ind, f"{w}({tmp})")
+            if t.name == "records" and self.gather:
+                out(ind, f"parts += buf, {tmp}")
+                out(ind, "buf = bytearray()")
+                out(ind, f"{w} = buf.extend")
+            else:
+                out(ind, f"{w}({tmp})")
             return
         elem = t.name
         if elem in ARRAY_CODES:
@@ -460,14 +659,16 @@ class Encoder:
             return
         tg = self.mod.var("tg")
         out(ind, f"{tg} = []")
+        # A tagged value is written to a buffer of its own first: its size precedes it.
+        sub_encoder = Encoder(self.mod, self.vi, self.out, gather=False)
         for f in tagged:
             value = f"{src}.{attr(f)}"
             out(ind, f"if {self.not_default(f, value)}:")
             sub, sw = self.mod.var("sub"), self.mod.var("sw")
-            out(ind + 1, f"{sub} = []")
-            out(ind + 1, f"{sw} = {sub}.append")
-            self.standalone(f, value, sw, ind + 1)
-            out(ind + 1, f"{tg}.append(({f.tag}, b''.join({sub})))")
+            out(ind + 1, f"{sub} = bytearray()")
+            out(ind + 1, f"{sw} = {sub}.extend")
+            sub_encoder.standalone(f, value, sw, ind + 1)
+            out(ind + 1, f"{tg}.append(({f.tag}, {sub}))")
         out(ind, f"if {tg} or {src}._unknown_tags:")
         out(ind + 1, f"_write_tags({w}, {tg}, {src}._unknown_tags)")
         out(ind, "else:")
@@ -537,19 +738,26 @@ def generate_module(spec: MessageSpec) -> str:
         vi = Version(spec, v, structs)
         for kind, table in (("decode", decoders), ("encode", encoders)):
             mod.n = 0
-            out = Lines()
+            body = Lines()
             if kind == "decode":
+                Decoder(mod, vi, body).obj(spec.name, spec.fields, "o", 2)
+                out = Lines()
                 out(0, "def {name}(b, p):")
                 out(1, "try:")
-                Decoder(mod, vi, out).obj(spec.name, spec.fields, "o", 2)
+                if any("mv[" in line for line in body.out):
+                    out(2, "mv = _view(b)")
+                out.out += body.out
                 out(1, "except Exception as x:")
                 out(2, "raise _decode_failure(x, p) from None")
                 out(1, "return o, p")
             else:
-                out(0, "def {name}(o, w):")
-                Encoder(mod, vi, out).obj(spec.fields, "o", "w", 1)
-                if len(out.out) == 1:
-                    out(1, "pass")
+                Encoder(mod, vi, body).obj(spec.fields, "o", "ext", 1)
+                out = Lines()
+                out(0, "def {name}(o, parts):")
+                out(1, "buf = bytearray()")
+                out(1, "ext = buf.extend")
+                out.out += body.out
+                out(1, "parts.append(buf)")
             text = "\n".join(out.out)
             key = kind + hashlib.sha1(text.encode()).hexdigest()
             if key not in seen:
@@ -560,21 +768,27 @@ def generate_module(spec: MessageSpec) -> str:
 
     head = [HEADER.format(source=spec.source), "# fmt: off", "# ruff: noqa", ""]
     head.append(
-        "from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, "
-        "EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, "
-        "UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, "
-        "decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, "
-        "write_tags as _write_tags"
+        "from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, "
+        "COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, "
+        "DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, "
+        "Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, "
+        "decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, "
+        "read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags"
     )
-    head += ["", "_new = object.__new__", "_bnew = bytes.__new__", "_view = memoryview", "_NO = object()"]
-    head += [f"_A_{t} = _ARRAY[{c!r}]" for t, c in ARRAY_CODES.items()]
-    head += [f"_CA_{t} = _COMPACT_ARRAY[{c!r}]" for t, c in ARRAY_CODES.items()]
+    head += ["", "_new = object.__new__", "_bnew = bytes.__new__", "_view = memoryview", "_map = map", "_NO = object()"]
+    text = "".join(functions)
+    for t, c in ARRAY_CODES.items():
+        for prefix, table in (("_AU_", "_ARRAY_UNPACK"), ("_CU_", "_COMPACT_ARRAY_UNPACK"), ("_CP_", "_COMPACT_ARRAY_PACK")):
+            if f"{prefix}{t}[" in text:
+                head.append(f"{prefix}{t} = {table}[{c!r}]")
     head += [f"{name} = _StructFmt({fmt!r})" for fmt, name in mod.structs.items()]
+    head += [f"{name} = _PackShapes{pieces!r}" for pieces, name in mod.tables.items()]
+    head += [f"{name} = {s}.{method}" for name, (s, method) in sorted(mod.bound.items(), key=lambda kv: (int(kv[0][2:-1]), kv[0]))]
     tail = [
         f"{spec.name}._decoders = {{{', '.join(f'{v}: {n}' for v, n in decoders.items())}}}",
         f"{spec.name}._encoders = {{{', '.join(f'{v}: {n}' for v, n in encoders.items())}}}",
     ]
-    return "\n".join(head) + "\n\n\n" + "\n".join(classes) + "\n\n\n" + "".join(functions) + "\n".join(tail) + "\n"
+    return "\n".join(head) + "\n\n\n" + "\n".join(classes) + "\n\n\n" + text + "\n".join(tail) + "\n"
 
 
 def registry_source(specs: list[MessageSpec]) -> str:

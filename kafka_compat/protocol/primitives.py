@@ -1,7 +1,7 @@
 """What the generated codecs stand on: errors, the Uuid type, varints, struct tables, base classes.
 
 Generated code does no per-field interpretation at run time; it calls into this module only for
-the rare or bulky cases (long varints, tagged-field sections, arrays of more than a few items).
+tables of Structs and the rare or bulky cases (long varints, tagged-field sections, long arrays).
 """
 
 from __future__ import annotations
@@ -95,16 +95,129 @@ def array_struct(code: str, n: int) -> struct.Struct:
     return ARRAY[code][n] if n < _SMALL else Struct_(f">{n}{code}")
 
 
+# The same tables as bound methods, which generated code calls without a method lookup:
+# ARRAY_UNPACK[code][n] reads n elements; COMPACT_ARRAY_UNPACK[code][r] reads r - 1 elements, indexed by
+# the raw compact count byte r (1..64) so the decoder needs no subtraction; COMPACT_ARRAY_PACK[code][n]
+# writes the count byte n + 1 and n elements.
+ARRAY_UNPACK = {code: [s.unpack_from for s in table] for code, table in ARRAY.items()}
+COMPACT_ARRAY_UNPACK = {code: [None] + [s.unpack_from for s in table] for code, table in ARRAY.items()}
+COMPACT_ARRAY_PACK = {code: [s.pack for s in table] for code, table in COMPACT_ARRAY.items()}
+
+
+class PackShapes(dict):
+    """`Struct.pack` functions for a run of fields (fixed-width values, compact arrays of fixed-width
+    values, compact strings) by the shape of the run: the lengths of its arrays (elements) and
+    strings (bytes), an int for one, a tuple for several. Each is made on first use; a shape with a
+    length over 126 (a multi-byte count) gets a slower packer that writes varints. Generated encoders
+    write the run with one call: the fixed values in order, each array as its count + 1 then its
+    elements (a string as its length + 1 then its bytes).
+
+    `pieces` alternate fixed-width struct codes and element codes: ("hiii", "i", "", "i", "B")
+    is four fixed values, an int32 array, another int32 array, one byte."""
+
+    __slots__ = ("pieces",)
+    LIMIT = 4096  # shapes kept; beyond, start over (a bound for adversarial variety)
+
+    def __init__(self, *pieces: str):
+        super().__init__()
+        self.pieces = pieces
+
+    def __missing__(self, key):
+        lengths = key if type(key) is tuple else (key,)
+        if len(self) >= self.LIMIT:
+            self.clear()
+        pieces = self.pieces
+        if max(lengths) < 127:
+            fmt = ">" + pieces[0] + "".join(f"B{n}{code}{fixed}" for n, code, fixed in zip(lengths, pieces[1::2], pieces[2::2]))
+            pack = Struct_(fmt).pack
+        else:
+            pack = _long_packer(pieces, lengths)
+        self[key] = pack
+        return pack
+
+
+def _long_packer(pieces: tuple, lengths: tuple):
+    """A packer for a shape with multi-byte counts: the same arguments, written piece by piece."""
+    steps = []  # (Struct, values taken) for fixed pieces; (None, n) for a count then n values
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            if piece:
+                fixed = Struct_(">" + piece)
+                steps.append((fixed, len(fixed.unpack(bytes(fixed.size)))))
+        else:
+            n = lengths[i // 2]
+            steps.append((None, 0))
+            steps.append((Struct_(f">{n}{piece}"), 1 if piece == "s" else n))
+
+    def pack(*args):
+        out = bytearray()
+        i = 0
+        for st, take in steps:
+            if st is None:
+                out += uvarint(args[i])
+                i += 1
+            else:
+                out += st.pack(*args[i:i + take])
+                i += take
+        return bytes(out)
+
+    return pack
+
+
+def read_array(buf, pos: int, code: str, compact: bool, nullable: bool) -> tuple[list | None, int]:
+    """An array of fixed-width values with its count at `pos`: the rare cases generated decoders
+    leave out of their fast path (null, long, negative or multi-byte counts)."""
+    if compact:
+        n, pos = read_uvarint(buf, pos)
+        n -= 1
+    else:
+        n = INT32.unpack_from(buf, pos)[0]
+        pos += 4
+    if n < 0:
+        if nullable and n == -1:
+            return None, pos
+        raise DecodeError("negative length" if nullable else "null or negative length in a non-nullable field", pos)
+    end = pos + n * struct.calcsize(">" + code)
+    if end > len(buf):
+        raise DecodeError("array count past the end", pos)
+    return [*array_struct(code, n).unpack_from(buf, pos)], end
+
+
+def read_unknown_tags(buf, pos: int, obj) -> int:
+    """Read a tagged-field section at `pos` whose tags the struct does not know; keep them on `obj`."""
+    n, pos = read_uvarint(buf, pos)
+    tags = []
+    for _ in range(n):
+        tag, pos = read_uvarint(buf, pos)
+        size, pos = read_uvarint(buf, pos)
+        end = pos + size
+        if end > len(buf):
+            raise DecodeError("tagged field runs past the end", pos)
+        tags.append((tag, bytes(buf[pos:end])))
+        pos = end
+    if tags:
+        obj._unknown_tags = tags
+    return pos
+
+
 # One-byte unsigned varints, pre-built: the lengths of almost every compact string and array.
 UVARINT1 = [bytes((i,)) for i in range(128)]
+_UV2 = Struct_(">BB").pack
+_UV3 = Struct_(">BBB").pack
 
 
 def uvarint(value: int) -> bytes:
-    """Unsigned varint (compact lengths, tags); negative values are an EncodeError."""
-    if value < 0:
-        raise EncodeError(f"unsigned varint cannot hold {value}")
+    """Unsigned varint (compact lengths, tags); negative values are an EncodeError.
+
+    Unrolled to three bytes: record lengths (up to 2 MiB) take this path once per partition."""
     if value < 0x80:
+        if value < 0:
+            raise EncodeError(f"unsigned varint cannot hold {value}")
         return UVARINT1[value]
+    if value < 0x4000:
+        return _UV2(value & 0x7F | 0x80, value >> 7)
+    if value < 0x200000:
+        return _UV3(value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14)
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -221,9 +334,9 @@ class Struct:
 class Message(Struct):
     """Base of generated top-level messages: versioned encode/decode.
 
-    `encode(version)` returns bytes; `encode_parts(version)` returns the list of buffers the encoder
-    wrote, `records` values included as given, so a large record blob is never copied (write them
-    with a gather write). `decode(buf, version)` reads the whole buffer (bytes or bytearray; a
+    `encode(version)` returns bytes; `encode_parts(version)` returns the buffers for a gather write:
+    `records` values as given, so a large record blob is never copied, and one bytearray for each
+    stretch before, between and after them. `decode(buf, version)` reads the whole buffer (bytes or bytearray; a
     memoryview is copied first): `records` values come out as memoryviews into it, not copies.
     """
 
@@ -252,7 +365,7 @@ class Message(Struct):
             raise EncodeError(f"{self.NAME} has no version {version} (valid {self.VALID_VERSIONS})") from None
         parts: list = []
         try:
-            enc(self, parts.append)
+            enc(self, parts)
         except EncodeError as e:
             raise EncodeError(f"{self.NAME} v{version}: {e}") from None
         except (struct.error, AttributeError, TypeError, ValueError, OverflowError, UnicodeError) as e:
@@ -267,7 +380,14 @@ class Message(Struct):
         """Decode `buf[offset:]` entirely; raise DecodeError for anything malformed or left over."""
         if type(buf) is memoryview:
             buf = buf.tobytes()  # decoders slice strings out of bytes; pass bytes to avoid this copy
-        obj, end = cls.decode_prefix(buf, version, offset)
+        try:
+            dec = cls._decoders[version]
+        except KeyError:
+            raise cls._no_version(version) from None
+        try:
+            obj, end = dec(buf, offset)  # not via decode_prefix: one call less on every request
+        except DecodeError as e:
+            raise cls._located(e, buf, version) from None
         if end != len(buf):
             # Every over-long length moves the position past the end, so this also catches those.
             reason = "a length runs past the end" if end > len(buf) else f"{len(buf) - end} trailing bytes"
@@ -281,14 +401,22 @@ class Message(Struct):
         try:
             dec = cls._decoders[version]
         except KeyError:
-            raise DecodeError(f"no version {version} (valid {cls.VALID_VERSIONS})", None, cls.NAME, version) from None
+            raise cls._no_version(version) from None
         try:
             return dec(buf, offset)
         except DecodeError as e:
-            e.api, e.version = cls.NAME, version
-            if e.offset is not None and e.offset > len(buf):  # an over-long length ran past the end
-                e.offset = len(buf)
-            raise
+            raise cls._located(e, buf, version) from None
+
+    @classmethod
+    def _no_version(cls, version: int) -> DecodeError:
+        return DecodeError(f"no version {version} (valid {cls.VALID_VERSIONS})", None, cls.NAME, version)
+
+    @classmethod
+    def _located(cls, e: DecodeError, buf, version: int) -> DecodeError:
+        e.api, e.version = cls.NAME, version
+        if e.offset is not None and e.offset > len(buf):  # an over-long length ran past the end
+            e.offset = len(buf)
+        return e
 
 
 def decode_failure(exc: Exception, pos: int) -> DecodeError:

@@ -38,6 +38,18 @@ def test_unknown_tagged_fields_are_kept_and_written_back_unchanged():
     assert header.encode(2) == with_tags
 
 
+def test_unknown_tagged_fields_survive_in_nested_structs():
+    M = m.MetadataResponse
+    part = M.MetadataResponsePartition(replica_nodes=[1, 2], isr_nodes=[1], _unknown_tags=[(7, b"seven"), (9, b"")])
+    topic = M.MetadataResponseTopic(name="t", partitions=[part, M.MetadataResponsePartition()], _unknown_tags=[(3, b"x")])
+    resp = M(topics=[topic])
+    data = resp.encode(12)
+    back = M.decode(data, 12)
+    assert back.topics[0].partitions[0]._unknown_tags == [(7, b"seven"), (9, b"")]
+    assert back.topics[0]._unknown_tags == [(3, b"x")]
+    assert back == resp and back.encode(12) == data
+
+
 def test_absent_non_ignorable_field_with_a_value_is_an_encode_error():
     resp = m.MetadataResponse(cluster_authorized_operations=5)  # versions 8-10, not ignorable
     with pytest.raises(EncodeError, match="ClusterAuthorizedOperations"):
@@ -85,6 +97,43 @@ def test_encode_parts_passes_records_through_without_copying():
     parts = resp.encode_parts(11)
     assert any(p is blob for p in parts)
     assert join(parts) == resp.encode(11)
+
+
+def test_encode_parts_is_one_buffer_per_gap_between_record_sets():
+    blobs = [bytes([i]) * (1000 + i) for i in range(5)]
+    req = m.ProduceRequest(acks=-1, timeout_ms=1000, topic_data=[m.ProduceRequest.TopicProduceData(
+        name="t", partition_data=[m.ProduceRequest.PartitionProduceData(index=i, records=blob) for i, blob in enumerate(blobs)])])
+    parts = req.encode_parts(9)
+    assert len(parts) == 2 * len(blobs) + 1 and [p for p in parts[1::2]] == blobs and all(p is b for p, b in zip(parts[1::2], blobs))
+    assert len(m.MetadataResponse(topics=[m.MetadataResponse.MetadataResponseTopic(name="t", partitions=[
+        m.MetadataResponse.MetadataResponsePartition(replica_nodes=[1, 2])] * 50)]).encode_parts(12)) == 1
+
+
+@pytest.mark.parametrize("size", [0, 1, 126, 127, 128, 16382, 16383, 16384, (1 << 21) - 2, (1 << 21) - 1, 1 << 21, 3 << 20])
+@pytest.mark.parametrize("version", [8, 9])
+def test_records_lengths_around_varint_boundaries(size, version):
+    blob = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    P = m.ProduceRequest
+    req = P(acks=1, timeout_ms=5, topic_data=[P.TopicProduceData(name="t", partition_data=[
+        P.PartitionProduceData(index=7, records=blob), P.PartitionProduceData(index=8, records=None)])])
+    data = req.encode(version)
+    back = P.decode(data, version)
+    assert back == req and back.encode(version) == data
+    assert back.topic_data[0].partition_data[0].records == blob
+
+
+@pytest.mark.parametrize("n", [0, 1, 62, 63, 64, 125, 126, 127, 128, 300])
+def test_arrays_and_strings_of_any_length_in_one_run(n):
+    # Fixed-width fields, int32 arrays and strings around the one-byte count limits, which generated
+    # code writes with one pack up to 126 and by a slower path beyond.
+    M = m.MetadataResponse
+    resp = M(brokers=[M.MetadataResponseBroker(node_id=1, host="h" * n, port=9092)], topics=[M.MetadataResponseTopic(
+        name="t", partitions=[M.MetadataResponsePartition(partition_index=3, replica_nodes=list(range(n)),
+                                                          isr_nodes=list(range(-n, 0)), offline_replicas=[n] * (n % 3))])])
+    for version in (9, 12):
+        data = resp.encode(version)
+        back = M.decode(data, version)
+        assert back == resp and back.encode(version) == data
 
 
 @pytest.mark.parametrize("bad, reason", [

@@ -4,32 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>16sbB')
 _S1 = _StructFmt('>bB')
 _S2 = _StructFmt('>bbB')
-_S3 = _StructFmt('>16sb')
-_S4 = _StructFmt('>b')
-_S5 = _StructFmt('>bb')
+_R0 = _PackShapes('16sb', 's', 'b', 's', '', 's', 'bb')
+_R1 = _PackShapes('16sb', 's', 'b', 's', '', 's', 'bbB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
 
 
 class AccessControlEntryRecord(_Message):
@@ -61,72 +50,51 @@ class AccessControlEntryRecord(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AccessControlEntryRecord)
-        o.id, o.resource_type, n1 = _S0.unpack_from(b, p)
+        u1, o.resource_type, n2 = _S0u(b, p)
         p += 18
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.id = _bnew(_Uuid, o.id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.resource_name = b[p:p + n1].decode()
-        p += n1
-        o.pattern_type, n2 = _S1.unpack_from(b, p)
-        p += 2
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        o.id = _bnew(_Uuid, u1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.principal = b[p:p + n2].decode()
+        o.resource_name = b[p:p + n2].decode()
         p += n2
-        n3 = b[p]
-        p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        o.pattern_type, n3 = _S1u(b, p)
+        p += 2
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.host = b[p:p + n3].decode()
+        o.principal = b[p:p + n3].decode()
         p += n3
-        o.operation, o.permission_type, n4 = _S2.unpack_from(b, p)
+        n4 = b[p]
+        p += 1
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+        n4 -= 1
+        if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.host = b[p:p + n4].decode()
+        p += n4
+        o.operation, o.permission_type, n5 = _S2u(b, p)
         p += 3
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        if n4:
-            u5 = None
-            for _ in range(n4):
-                t6, p = _read_uvarint(b, p)
-                z7, p = _read_uvarint(b, p)
-                e8 = p + z7
-                if u5 is None: u5 = []
-                u5.append((t6, bytes(b[p:e8])))
-                p = e8
-            o._unknown_tags = u5
+        if n5:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S3.pack(o.id, o.resource_type))
-    v1 = o.resource_name
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S4.pack(o.pattern_type))
-    v3 = o.principal
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    v5 = o.host
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    w(_S5.pack(o.operation, o.permission_type))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.resource_name.encode()
+    k2 = len(v1)
+    v3 = o.principal.encode()
+    k4 = len(v3)
+    v5 = o.host.encode()
+    k6 = len(v5)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_R0[k2, k4, k6](o.id, o.resource_type, k2 + 1, v1, o.pattern_type, k4 + 1, v3, k6 + 1, v5, o.operation, o.permission_type))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_R1[k2, k4, k6](o.id, o.resource_type, k2 + 1, v1, o.pattern_type, k4 + 1, v3, k6 + 1, v5, o.operation, o.permission_type, 0))
+    parts.append(buf)
 
 AccessControlEntryRecord._decoders = {0: _decode_v0}
 AccessControlEntryRecord._encoders = {0: _encode_v0}

@@ -4,33 +4,32 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>qhi')
 _S2 = _StructFmt('>i')
 _S3 = _StructFmt('>qhB')
-_S4 = _StructFmt('>qh')
-_S5 = _StructFmt('>qh?B')
-_S6 = _StructFmt('>qh?')
+_S4 = _StructFmt('>qh?B')
+_R0 = _PackShapes('', 's', 'qh')
+_R1 = _PackShapes('', 's', '', 'i', '')
+_R2 = _PackShapes('', 's', '', 'i', 'B')
+_R3 = _PackShapes('', 's', 'qh?')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
 
 
 class AddPartitionsToTxnTopic(_Struct):
@@ -88,292 +87,223 @@ class AddPartitionsToTxnRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AddPartitionsToTxnRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.v3_and_below_transactional_id = b[p:p + n1].decode()
         p += n1
-        o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, n2 = _S1.unpack_from(b, p)
+        o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, n2 = _S1u(b, p)
         p += 14
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(AddPartitionsToTxnTopic)
-            n6, = _S0.unpack_from(b, p)
+        o.v3_and_below_topics = l4 = [*_map(_new, (AddPartitionsToTxnTopic,) * n2)]
+        for x3 in l4:
+            n5, = _S0u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S2u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.partitions = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            ap4(x5)
-        o.v3_and_below_topics = l3
+            if 0 <= n6 < 64:
+                x3.partitions = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x3.partitions, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.transactions:
         raise _EncodeError('field Transactions is not in version 0 and not ignorable')
     v1 = o.v3_and_below_transactional_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.v3_and_below_topics
-    w(_S1.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, len(v2)))
+    ext(_S1p(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partitions
-        w(_S2.pack(len(v5)))
+        ext(_S2p(len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.transactions:
         raise _EncodeError('field Transactions is not in version 1 and not ignorable')
     v1 = o.v3_and_below_transactional_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.v3_and_below_topics
-    w(_S1.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, len(v2)))
+    ext(_S1p(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partitions
-        w(_S2.pack(len(v5)))
+        ext(_S2p(len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.transactions:
         raise _EncodeError('field Transactions is not in version 2 and not ignorable')
     v1 = o.v3_and_below_transactional_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.v3_and_below_topics
-    w(_S1.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, len(v2)))
+    ext(_S1p(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partitions
-        w(_S2.pack(len(v5)))
+        ext(_S2p(len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(AddPartitionsToTxnRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.v3_and_below_transactional_id = b[p:p + n1].decode()
         p += n1
-        o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, n2 = _S3.unpack_from(b, p)
+        o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, n2 = _S3u(b, p)
         p += 11
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(AddPartitionsToTxnTopic)
+        o.v3_and_below_topics = l4 = [*_map(_new, (AddPartitionsToTxnTopic,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
+            if 0 < n6 < 65:
+                x3.partitions = [*_CU_int32[n6](b, p)]
+                p += 4 * n6 - 4
+            else:
+                x3.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.partitions = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            n8 = b[p]
-            p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.v3_and_below_topics = l3
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.transactions:
         raise _EncodeError('field Transactions is not in version 3 and not ignorable')
-    v1 = o.v3_and_below_transactional_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S4.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch))
+    v1 = o.v3_and_below_transactional_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1, o.v3_and_below_producer_id, o.v3_and_below_producer_epoch))
     v3 = o.v3_and_below_topics
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.name.encode()
+        k7 = len(v6)
         v8 = x5.partitions
         k9 = len(v8)
-        if k9 < 64:
-            w(_CA_int32[k9].pack(k9 + 1, *v8))
-        else:
-            w(_uvarint(k9 + 1))
-            w(_array_struct('i', k9).pack(*v8))
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, *v8))
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R2[k7, k9](k7 + 1, v6, k9 + 1, *v8, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(AddPartitionsToTxnRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AddPartitionsToTxnTransaction)
-            n5 = b[p]
+        o.transactions = l3 = [*_map(_new, (AddPartitionsToTxnTransaction,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.transactional_id = b[p:p + n4].decode()
+            p += n4
+            x2.producer_id, x2.producer_epoch, x2.verify_only, n5 = _S4u(b, p)
+            p += 12
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.transactional_id = b[p:p + n5].decode()
-            p += n5
-            x4.producer_id, x4.producer_epoch, x4.verify_only, n6 = _S5.unpack_from(b, p)
-            p += 12
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(AddPartitionsToTxnTopic)
-                n10 = b[p]
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (AddPartitionsToTxnTopic,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11 = b[p]
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.partitions = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12 = b[p]
+                if 0 < n9 < 65:
+                    x6.partitions = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x6.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                if n12:
-                    u13 = None
-                    for _ in range(n12):
-                        t14, p = _read_uvarint(b, p)
-                        z15, p = _read_uvarint(b, p)
-                        e16 = p + z15
-                        if u13 is None: u13 = []
-                        u13.append((t14, bytes(b[p:e16])))
-                        p = e16
-                    x9._unknown_tags = u13
-                ap8(x9)
-            x4.topics = l7
-            n17 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x4._unknown_tags = u18
-            ap3(x4)
-        o.transactions = l2
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.v3_and_below_transactional_id != '':
         raise _EncodeError('field V3AndBelowTransactionalId is not in version 4 and not ignorable')
     if o.v3_and_below_producer_id != 0:
@@ -384,44 +314,37 @@ def _encode_v4(o, w):
         raise _EncodeError('field V3AndBelowTopics is not in version 4 and not ignorable')
     v1 = o.transactions
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.transactional_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S6.pack(x3.producer_id, x3.producer_epoch, x3.verify_only))
+        v4 = x3.transactional_id.encode()
+        k5 = len(v4)
+        ext(_R3[k5](k5 + 1, v4, x3.producer_id, x3.producer_epoch, x3.verify_only))
         v6 = x3.topics
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
             v11 = x8.partitions
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10, k12](k10 + 1, v9, k12 + 1, *v11))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10, k12](k10 + 1, v9, k12 + 1, *v11, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.v3_and_below_transactional_id != '':
         raise _EncodeError('field V3AndBelowTransactionalId is not in version 5 and not ignorable')
     if o.v3_and_below_producer_id != 0:
@@ -432,42 +355,33 @@ def _encode_v5(o, w):
         raise _EncodeError('field V3AndBelowTopics is not in version 5 and not ignorable')
     v1 = o.transactions
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.transactional_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S6.pack(x3.producer_id, x3.producer_epoch, x3.verify_only))
+        v4 = x3.transactional_id.encode()
+        k5 = len(v4)
+        ext(_R3[k5](k5 + 1, v4, x3.producer_id, x3.producer_epoch, x3.verify_only))
         v6 = x3.topics
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
             v11 = x8.partitions
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10, k12](k10 + 1, v9, k12 + 1, *v11))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10, k12](k10 + 1, v9, k12 + 1, *v11, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 AddPartitionsToTxnRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v4}
 AddPartitionsToTxnRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

@@ -4,32 +4,31 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ii')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
 _S3 = _StructFmt('>ih')
 _S4 = _StructFmt('>iB')
 _S5 = _StructFmt('>ihB')
+_R0 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
 
 
 class AddPartitionsToTxnPartitionResult(_Struct):
@@ -96,398 +95,300 @@ class AddPartitionsToTxnResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AddPartitionsToTxnResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AddPartitionsToTxnTopicResult)
-            n5, = _S1.unpack_from(b, p)
+        o.results_by_topic_v3_and_below = l3 = [*_map(_new, (AddPartitionsToTxnTopicResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(AddPartitionsToTxnPartitionResult)
-                x9.partition_index, x9.partition_error_code = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.results_by_partition = l7 = [*_map(_new, (AddPartitionsToTxnPartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.partition_error_code = _S3u(b, p)
                 p += 6
-                ap8(x9)
-            x4.results_by_partition = l7
-            ap3(x4)
-        o.results_by_topic_v3_and_below = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.results_by_transaction:
         raise _EncodeError('field ResultsByTransaction is not in version 0 and not ignorable')
     v1 = o.results_by_topic_v3_and_below
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.results_by_partition
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.partition_error_code))
+            ext(_S3p(x5.partition_index, x5.partition_error_code))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.results_by_transaction:
         raise _EncodeError('field ResultsByTransaction is not in version 1 and not ignorable')
     v1 = o.results_by_topic_v3_and_below
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.results_by_partition
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.partition_error_code))
+            ext(_S3p(x5.partition_index, x5.partition_error_code))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.results_by_transaction:
         raise _EncodeError('field ResultsByTransaction is not in version 2 and not ignorable')
     v1 = o.results_by_topic_v3_and_below
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.results_by_partition
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.partition_error_code))
+            ext(_S3p(x5.partition_index, x5.partition_error_code))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(AddPartitionsToTxnResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AddPartitionsToTxnTopicResult)
+        o.results_by_topic_v3_and_below = l3 = [*_map(_new, (AddPartitionsToTxnTopicResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(AddPartitionsToTxnPartitionResult)
-                x9.partition_index, x9.partition_error_code, n10 = _S5.unpack_from(b, p)
+            if n5 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.results_by_partition = l7 = [*_map(_new, (AddPartitionsToTxnPartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.partition_error_code, n8 = _S5u(b, p)
                 p += 7
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x9._unknown_tags = u11
-                ap8(x9)
-            x4.results_by_partition = l7
-            n15 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                x4._unknown_tags = u16
-            ap3(x4)
-        o.results_by_topic_v3_and_below = l2
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.results_by_transaction:
         raise _EncodeError('field ResultsByTransaction is not in version 3 and not ignorable')
-    w(_S2.pack(o.throttle_time_ms))
+    ext(_S2p(o.throttle_time_ms))
     v1 = o.results_by_topic_v3_and_below
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.results_by_partition
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S3.pack(x8.partition_index, x8.partition_error_code))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S3p(x8.partition_index, x8.partition_error_code))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S5p(x8.partition_index, x8.partition_error_code, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(AddPartitionsToTxnResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S5.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S5u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AddPartitionsToTxnResult)
+        o.results_by_transaction = l3 = [*_map(_new, (AddPartitionsToTxnResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.transactional_id = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.transactional_id = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(AddPartitionsToTxnTopicResult)
-                n10 = b[p]
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topic_results = l7 = [*_map(_new, (AddPartitionsToTxnTopicResult,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11 = b[p]
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(AddPartitionsToTxnPartitionResult)
-                    x14.partition_index, x14.partition_error_code, n15 = _S5.unpack_from(b, p)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.results_by_partition = l11 = [*_map(_new, (AddPartitionsToTxnPartitionResult,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.partition_error_code, n12 = _S5u(b, p)
                     p += 7
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
-                            if u16 is None: u16 = []
-                            u16.append((t17, bytes(b[p:e19])))
-                            p = e19
-                        x14._unknown_tags = u16
-                    ap13(x14)
-                x9.results_by_partition = l12
-                n20 = b[p]
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                if n20:
-                    u21 = None
-                    for _ in range(n20):
-                        t22, p = _read_uvarint(b, p)
-                        z23, p = _read_uvarint(b, p)
-                        e24 = p + z23
-                        if u21 is None: u21 = []
-                        u21.append((t22, bytes(b[p:e24])))
-                        p = e24
-                    x9._unknown_tags = u21
-                ap8(x9)
-            x4.topic_results = l7
-            n25 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            if n25:
-                u26 = None
-                for _ in range(n25):
-                    t27, p = _read_uvarint(b, p)
-                    z28, p = _read_uvarint(b, p)
-                    e29 = p + z28
-                    if u26 is None: u26 = []
-                    u26.append((t27, bytes(b[p:e29])))
-                    p = e29
-                x4._unknown_tags = u26
-            ap3(x4)
-        o.results_by_transaction = l2
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if u31 is None: u31 = []
-                u31.append((t32, bytes(b[p:e34])))
-                p = e34
-            o._unknown_tags = u31
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.results_by_topic_v3_and_below:
         raise _EncodeError('field ResultsByTopicV3AndBelow is not in version 4 and not ignorable')
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.results_by_transaction
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.transactional_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.transactional_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.topic_results
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R0[k10](k10 + 1, v9))
             v11 = x8.results_by_partition
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S3.pack(x13.partition_index, x13.partition_error_code))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S3p(x13.partition_index, x13.partition_error_code))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S5p(x13.partition_index, x13.partition_error_code, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.results_by_topic_v3_and_below:
         raise _EncodeError('field ResultsByTopicV3AndBelow is not in version 5 and not ignorable')
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.results_by_transaction
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.transactional_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.transactional_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.topic_results
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R0[k10](k10 + 1, v9))
             v11 = x8.results_by_partition
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S3.pack(x13.partition_index, x13.partition_error_code))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S3p(x13.partition_index, x13.partition_error_code))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S5p(x13.partition_index, x13.partition_error_code, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 AddPartitionsToTxnResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v4}
 AddPartitionsToTxnResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

@@ -4,30 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ii16sB')
-_S1 = _StructFmt('>HB')
-_S2 = _StructFmt('>ii16s')
-_S3 = _StructFmt('>H')
+_S0 = _StructFmt('>Bii16sB')
+_S1 = _StructFmt('>ii16sB')
+_S2 = _StructFmt('>HB')
+_S3 = _StructFmt('>ii16s')
+_R0 = _PackShapes('', 's', '', 's', 'H')
+_R1 = _PackShapes('', 's', '', 's', 'HB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
 
 
 class Listener(_Struct):
@@ -70,111 +63,85 @@ class AddRaftVoterRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AddRaftVoterRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.timeout_ms, o.voter_id, u2, n3 = _S0u(b, p)
+        if not n1:
             o.cluster_id = None
+            p += 26
+            o.voter_directory_id = _bnew(_Uuid, u2)
         else:
-            o.cluster_id = b[p:p + n1].decode()
-            p += n1
-        o.timeout_ms, o.voter_id, o.voter_directory_id, n2 = _S0.unpack_from(b, p)
-        p += 25
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        o.voter_directory_id = _bnew(_Uuid, o.voter_directory_id)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n2 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(Listener)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n1].decode()
+                p += n1
+            o.timeout_ms, o.voter_id, u2, n3 = _S1u(b, p)
+            p += 25
+            o.voter_directory_id = _bnew(_Uuid, u2)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.listeners = l5 = [*_map(_new, (Listener,) * n3)]
+        for x4 in l5:
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
+            x4.name = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.host = b[p:p + n7].decode()
+            x4.host = b[p:p + n7].decode()
             p += n7
-            x5.port, n8 = _S1.unpack_from(b, p)
+            x4.port, n8 = _S2u(b, p)
             p += 3
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
             if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.listeners = l3
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
+                p = _read_unknown_tags(b, p - 1, x4)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.cluster_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S2.pack(o.timeout_ms, o.voter_id, o.voter_directory_id))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S3p(o.timeout_ms, o.voter_id, o.voter_directory_id))
     v3 = o.listeners
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x5.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S3.pack(x5.port))
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        v8 = x5.host.encode()
+        k9 = len(v8)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            ext(_R0[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port))
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 AddRaftVoterRequest._decoders = {0: _decode_v0}
 AddRaftVoterRequest._encoders = {0: _encode_v0}

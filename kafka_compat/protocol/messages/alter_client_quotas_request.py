@@ -4,32 +4,35 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>d?')
 _S3 = _StructFmt('>?')
-_S4 = _StructFmt('>d?B')
-_S5 = _StructFmt('>?B')
+_S4 = _StructFmt('>BB')
+_S5 = _StructFmt('>d?B')
+_S6 = _StructFmt('>?B')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', 'd?')
+_R2 = _PackShapes('', 's', 'd?B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
 
 
 class EntityData(_Struct):
@@ -95,265 +98,200 @@ class AlterClientQuotasRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AlterClientQuotasRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(EntryData)
-            n5, = _S0.unpack_from(b, p)
+        o.entries = l3 = [*_map(_new, (EntryData,) * n1)]
+        for x2 in l3:
+            n4, = _S0u(b, p)
             p += 4
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n5 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(EntityData)
-                n9, = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n4 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.entity = l6 = [*_map(_new, (EntityData,) * n4)]
+            for x5 in l6:
+                n7, = _S1u(b, p)
                 p += 2
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.entity_type = b[p:p + n9].decode()
-                p += n9
-                n10, = _S1.unpack_from(b, p)
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.entity_type = b[p:p + n7].decode()
+                p += n7
+                n8, = _S1u(b, p)
                 p += 2
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x8.entity_name = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x5.entity_name = None
                 else:
-                    x8.entity_name = b[p:p + n10].decode()
-                    p += n10
-                ap7(x8)
-            x4.entity = l6
-            n11, = _S0.unpack_from(b, p)
+                    x5.entity_name = b[p:p + n8].decode()
+                    p += n8
+            n9, = _S0u(b, p)
             p += 4
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n11 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l12 = []
-            ap13 = l12.append
-            for _ in range(n11):
-                x14 = _new(OpData)
-                n15, = _S1.unpack_from(b, p)
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n9 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.ops = l11 = [*_map(_new, (OpData,) * n9)]
+            for x10 in l11:
+                n12, = _S1u(b, p)
                 p += 2
-                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.key = b[p:p + n15].decode()
-                p += n15
-                x14.value, x14.remove = _S2.unpack_from(b, p)
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x10.key = b[p:p + n12].decode()
+                p += n12
+                x10.value, x10.remove = _S2u(b, p)
                 p += 9
-                ap13(x14)
-            x4.ops = l12
-            ap3(x4)
-        o.entries = l2
-        o.validate_only, = _S3.unpack_from(b, p)
+        o.validate_only, = _S3u(b, p)
         p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.entries
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.entity
-        w(_S0.pack(len(v3)))
+        ext(_S0p(len(v3)))
         for x4 in v3:
             v5 = x4.entity_type.encode()
-            w(_S1.pack(len(v5)))
-            w(v5)
+            ext(_S1p(len(v5)))
+            ext(v5)
             v6 = x4.entity_name
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
+                ext(_S1p(len(v6)))
+                ext(v6)
         v7 = x2.ops
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.key.encode()
-            w(_S1.pack(len(v9)))
-            w(v9)
-            w(_S2.pack(x8.value, x8.remove))
-    w(_S3.pack(o.validate_only))
+            ext(_S1p(len(v9)))
+            ext(v9)
+            ext(_S2p(x8.value, x8.remove))
+    ext(_S3p(o.validate_only))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(AlterClientQuotasRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(EntryData)
-            n5 = b[p]
+        o.entries = l3 = [*_map(_new, (EntryData,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(EntityData)
-                n9 = b[p]
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n4 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.entity = l6 = [*_map(_new, (EntityData,) * n4)]
+            for x5 in l6:
+                n7 = b[p]
                 p += 1
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.entity_type = b[p:p + n9].decode()
-                p += n9
-                n10 = b[p]
-                p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0:
-                    x8.entity_name = None
+                if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.entity_type = b[p:p + n7].decode()
+                p += n7
+                n8, n9 = _S4u(b, p)
+                if not n8:
+                    x5.entity_name = None
+                    p += 2
                 else:
-                    x8.entity_name = b[p:p + n10].decode()
-                    p += n10
-                n11 = b[p]
-                p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    x8._unknown_tags = u12
-                ap7(x8)
-            x4.entity = l6
-            n16 = b[p]
+                    p += 1
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x5.entity_name = None
+                    else:
+                        x5.entity_name = b[p:p + n8].decode()
+                        p += n8
+                    n9 = b[p]
+                    p += 1
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, x5)
+            n10 = b[p]
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n16 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l17 = []
-            ap18 = l17.append
-            for _ in range(n16):
-                x19 = _new(OpData)
-                n20 = b[p]
+            if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+            n10 -= 1
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n10 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.ops = l12 = [*_map(_new, (OpData,) * n10)]
+            for x11 in l12:
+                n13 = b[p]
                 p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                n20 -= 1
-                if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x19.key = b[p:p + n20].decode()
-                p += n20
-                x19.value, x19.remove, n21 = _S4.unpack_from(b, p)
+                if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                n13 -= 1
+                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x11.key = b[p:p + n13].decode()
+                p += n13
+                x11.value, x11.remove, n14 = _S5u(b, p)
                 p += 10
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                if n21:
-                    u22 = None
-                    for _ in range(n21):
-                        t23, p = _read_uvarint(b, p)
-                        z24, p = _read_uvarint(b, p)
-                        e25 = p + z24
-                        if u22 is None: u22 = []
-                        u22.append((t23, bytes(b[p:e25])))
-                        p = e25
-                    x19._unknown_tags = u22
-                ap18(x19)
-            x4.ops = l17
-            n26 = b[p]
-            p += 1
-            if n26 & 0x80:
-                n26, p = _read_uvarint(b, p - 1)
-            if n26:
-                u27 = None
-                for _ in range(n26):
-                    t28, p = _read_uvarint(b, p)
-                    z29, p = _read_uvarint(b, p)
-                    e30 = p + z29
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-                x4._unknown_tags = u27
-            ap3(x4)
-        o.entries = l2
-        o.validate_only, n31 = _S5.unpack_from(b, p)
+                if n14:
+                    p = _read_unknown_tags(b, p - 1, x11)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.validate_only, n15 = _S6u(b, p)
         p += 2
-        if n31 & 0x80:
-            n31, p = _read_uvarint(b, p - 1)
-        if n31:
-            u32 = None
-            for _ in range(n31):
-                t33, p = _read_uvarint(b, p)
-                z34, p = _read_uvarint(b, p)
-                e35 = p + z34
-                if u32 is None: u32 = []
-                u32.append((t33, bytes(b[p:e35])))
-                p = e35
-            o._unknown_tags = u32
+        if n15:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.entries
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3.entity
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            v7 = x6.entity_type
-            v7 = v7.encode()
-            k8 = len(v7) + 1
-            w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-            w(v7)
+            v7 = x6.entity_type.encode()
+            k8 = len(v7)
+            ext(_R0[k8](k8 + 1, v7))
             v9 = x6.entity_name
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         v11 = x3.ops
         k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+        ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
         for x13 in v11:
-            v14 = x13.key
-            v14 = v14.encode()
-            k15 = len(v14) + 1
-            w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-            w(v14)
-            w(_S2.pack(x13.value, x13.remove))
+            v14 = x13.key.encode()
+            k15 = len(v14)
             if x13._unknown_tags:
-                _write_tags(w, (), x13._unknown_tags)
+                ext(_R1[k15](k15 + 1, v14, x13.value, x13.remove))
+                _write_tags(ext, (), x13._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k15](k15 + 1, v14, x13.value, x13.remove, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.validate_only))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S3p(o.validate_only))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S6p(o.validate_only, 0))
+    parts.append(buf)
 
 AlterClientQuotasRequest._decoders = {0: _decode_v0, 1: _decode_v1}
 AlterClientQuotasRequest._encoders = {0: _encode_v0, 1: _encode_v1}

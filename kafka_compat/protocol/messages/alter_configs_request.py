@@ -4,33 +4,34 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>bh')
 _S2 = _StructFmt('>h')
 _S3 = _StructFmt('>?')
 _S4 = _StructFmt('>bB')
-_S5 = _StructFmt('>?B')
-_S6 = _StructFmt('>b')
+_S5 = _StructFmt('>BB')
+_S6 = _StructFmt('>?B')
+_R0 = _PackShapes('b', 's', '')
+_R1 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
 
 
 class AlterableConfig(_Struct):
@@ -83,214 +84,168 @@ class AlterConfigsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AlterConfigsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AlterConfigsResource)
-            x4.resource_type, n5 = _S1.unpack_from(b, p)
+        o.resources = l3 = [*_map(_new, (AlterConfigsResource,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S1u(b, p)
             p += 3
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(AlterableConfig)
-                n10, = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l7 = [*_map(_new, (AlterableConfig,) * n5)]
+            for x6 in l7:
+                n8, = _S2u(b, p)
                 p += 2
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11, = _S2.unpack_from(b, p)
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9, = _S2u(b, p)
                 p += 2
-                if n11 < 0:
-                    if n11 != -1: raise _DecodeError('negative length', p)
-                    x9.value = None
+                if n9 < 0:
+                    if n9 != -1: raise _DecodeError('negative length', p)
+                    x6.value = None
                 else:
-                    x9.value = b[p:p + n11].decode()
-                    p += n11
-                ap8(x9)
-            x4.configs = l7
-            ap3(x4)
-        o.resources = l2
-        o.validate_only, = _S3.unpack_from(b, p)
+                    x6.value = b[p:p + n9].decode()
+                    p += n9
+        o.validate_only, = _S3u(b, p)
         p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.resources
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.resource_name.encode()
-        w(_S1.pack(x2.resource_type, len(v3)))
-        w(v3)
+        ext(_S1p(x2.resource_type, len(v3)))
+        ext(v3)
         v4 = x2.configs
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             v6 = x5.name.encode()
-            w(_S2.pack(len(v6)))
-            w(v6)
+            ext(_S2p(len(v6)))
+            ext(v6)
             v7 = x5.value
             if v7 is None:
-                w(_S2.pack(-1))
+                ext(_S2p(-1))
             else:
                 v7 = v7.encode()
-                w(_S2.pack(len(v7)))
-                w(v7)
-    w(_S3.pack(o.validate_only))
+                ext(_S2p(len(v7)))
+                ext(v7)
+    ext(_S3p(o.validate_only))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(AlterConfigsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AlterConfigsResource)
-            x4.resource_type, n5 = _S4.unpack_from(b, p)
+        o.resources = l3 = [*_map(_new, (AlterConfigsResource,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S4u(b, p)
             p += 2
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(AlterableConfig)
-                n10 = b[p]
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l7 = [*_map(_new, (AlterableConfig,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11 = b[p]
-                p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0:
-                    x9.value = None
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9, n10 = _S5u(b, p)
+                if not n9:
+                    x6.value = None
+                    p += 2
                 else:
-                    x9.value = b[p:p + n11].decode()
-                    p += n11
-                n12 = b[p]
+                    p += 1
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0:
+                        x6.value = None
+                    else:
+                        x6.value = b[p:p + n9].decode()
+                        p += n9
+                    n10 = b[p]
+                    p += 1
+                if n10:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                if n12:
-                    u13 = None
-                    for _ in range(n12):
-                        t14, p = _read_uvarint(b, p)
-                        z15, p = _read_uvarint(b, p)
-                        e16 = p + z15
-                        if u13 is None: u13 = []
-                        u13.append((t14, bytes(b[p:e16])))
-                        p = e16
-                    x9._unknown_tags = u13
-                ap8(x9)
-            x4.configs = l7
-            n17 = b[p]
-            p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x4._unknown_tags = u18
-            ap3(x4)
-        o.resources = l2
-        o.validate_only, n22 = _S5.unpack_from(b, p)
+        o.validate_only, n11 = _S6u(b, p)
         p += 2
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
+        if n11:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.resources
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S6.pack(x3.resource_type))
-        v4 = x3.resource_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.resource_name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.resource_type, k5 + 1, v4))
         v6 = x3.configs
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R1[k10](k10 + 1, v9))
             v11 = x8.value
             if v11 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v11 = v11.encode()
                 k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
+                ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+                ext(v11)
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.validate_only))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S3p(o.validate_only))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S6p(o.validate_only, 0))
+    parts.append(buf)
 
 AlterConfigsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2}
 AlterConfigsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2}

@@ -4,28 +4,18 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
+_S0 = _StructFmt('>ihBB')
 _S1 = _StructFmt('>ih')
+_R0 = _PackShapes('', 's', '')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
 
 
 class ReassignablePartitionResponse(_Struct):
@@ -80,150 +70,116 @@ class AlterPartitionReassignmentsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AlterPartitionReassignmentsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(ReassignableTopicResponse)
+        o.responses = l4 = [*_map(_new, (ReassignableTopicResponse,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(ReassignablePartitionResponse)
-                x10.partition_index, x10.error_code, n11 = _S0.unpack_from(b, p)
-                p += 7
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0:
-                    x10.error_message = None
+            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (ReassignablePartitionResponse,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.error_code, n9, n10 = _S0u(b, p)
+                if not n9:
+                    x7.error_message = None
+                    p += 8
                 else:
-                    x10.error_message = b[p:p + n11].decode()
-                    p += n11
-                n12 = b[p]
+                    p += 7
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0:
+                        x7.error_message = None
+                    else:
+                        x7.error_message = b[p:p + n9].decode()
+                        p += n9
+                    n10 = b[p]
+                    p += 1
+                if n10:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                if n12:
-                    u13 = None
-                    for _ in range(n12):
-                        t14, p = _read_uvarint(b, p)
-                        z15, p = _read_uvarint(b, p)
-                        e16 = p + z15
-                        if u13 is None: u13 = []
-                        u13.append((t14, bytes(b[p:e16])))
-                        p = e16
-                    x10._unknown_tags = u13
-                ap9(x10)
-            x5.partitions = l8
-            n17 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x5._unknown_tags = u18
-            ap4(x5)
-        o.responses = l3
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S1.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.responses
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.partitions
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S1.pack(x10.partition_index, x10.error_code))
+            ext(_S1p(x10.partition_index, x10.error_code))
             v11 = x10.error_message
             if v11 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v11 = v11.encode()
                 k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
+                ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+                ext(v11)
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 AlterPartitionReassignmentsResponse._decoders = {0: _decode_v0}
 AlterPartitionReassignmentsResponse._encoders = {0: _encode_v0}

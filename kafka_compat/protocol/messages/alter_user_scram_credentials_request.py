@@ -4,30 +4,30 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>bB')
-_S1 = _StructFmt('>biB')
-_S2 = _StructFmt('>b')
-_S3 = _StructFmt('>bi')
+_S1 = _StructFmt('>biBBB')
+_S2 = _StructFmt('>BBB')
+_S3 = _StructFmt('>B')
+_S4 = _StructFmt('>BB')
+_R0 = _PackShapes('', 's', 'b')
+_R1 = _PackShapes('', 's', 'bB')
+_R2 = _PackShapes('', 's', 'biB')
+_R3 = _PackShapes('', 's', 'biBB')
+_R4 = _PackShapes('', 's', 'biBBB')
+_R5 = _PackShapes('', 's', 'bi')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
 
 
 class ScramCredentialDeletion(_Struct):
@@ -84,149 +84,140 @@ def _decode_v0(b, p):
         o = _new(AlterUserScramCredentialsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ScramCredentialDeletion)
-            n5 = b[p]
+        o.deletions = l3 = [*_map(_new, (ScramCredentialDeletion,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.mechanism, n6 = _S0.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.mechanism, n5 = _S0u(b, p)
             p += 2
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.deletions = l2
-        n11 = b[p]
+            if n5:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n6 = b[p]
         p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        n11 -= 1
-        if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n11 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l12 = []
-        ap13 = l12.append
-        for _ in range(n11):
-            x14 = _new(ScramCredentialUpsertion)
-            n15 = b[p]
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+        n6 -= 1
+        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n6 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.upsertions = l8 = [*_map(_new, (ScramCredentialUpsertion,) * n6)]
+        for x7 in l8:
+            n9 = b[p]
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            n15 -= 1
-            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x14.name = b[p:p + n15].decode()
-            p += n15
-            x14.mechanism, x14.iterations, n16 = _S1.unpack_from(b, p)
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+            n9 -= 1
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x7.name = b[p:p + n9].decode()
+            p += n9
+            x7.mechanism, x7.iterations, n10, c11, d12 = _S1u(b, p)
             p += 6
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x14.salt = bytes(b[p:p + n16])
-            p += n16
-            n17 = b[p]
+            if n10 < 128:
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.salt = bytes(b[p:p + n10])
+                p += n10
+            else:
+                if c11 < 128:
+                    n10 += (c11 << 7) - 129
+                    p += 1
+                elif d12 < 128:
+                    n10 += (c11 << 7) + (d12 << 14) - 16513
+                    p += 2
+                else:
+                    n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                x7.salt = bytes(b[p:p + n10])
+                p += n10
+            n13, c14, d15 = _S2u(b, p)
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x14.salted_password = bytes(b[p:p + n17])
-            p += n17
-            n18 = b[p]
+            if n13 < 128:
+                n13 -= 1
+                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.salted_password = bytes(b[p:p + n13])
+                p += n13
+            else:
+                if c14 < 128:
+                    n13 += (c14 << 7) - 129
+                    p += 1
+                elif d15 < 128:
+                    n13 += (c14 << 7) + (d15 << 14) - 16513
+                    p += 2
+                else:
+                    n13, p = _read_uvarint(b, p - 1)
+                    n13 -= 1
+                x7.salted_password = bytes(b[p:p + n13])
+                p += n13
+            if b[p]:
+                p = _read_unknown_tags(b, p, x7)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x14._unknown_tags = u19
-            ap13(x14)
-        o.upsertions = l12
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.deletions
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S2.pack(x3.mechanism))
+        v4 = x3.name.encode()
+        k5 = len(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5](k5 + 1, v4, x3.mechanism))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5](k5 + 1, v4, x3.mechanism, 0))
     v6 = o.upsertions
     k7 = len(v6) + 1
-    w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+    ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
     for x8 in v6:
-        v9 = x8.name
-        v9 = v9.encode()
-        k10 = len(v9) + 1
-        w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-        w(v9)
-        w(_S3.pack(x8.mechanism, x8.iterations))
+        v9 = x8.name.encode()
+        k10 = len(v9)
         v11 = x8.salt
         k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
+        if k12 < 128:
+            ext(_R2[k10](k10 + 1, v9, x8.mechanism, x8.iterations, k12))
+        elif k12 < 16384:
+            ext(_R3[k10](k10 + 1, v9, x8.mechanism, x8.iterations, k12 & 127 | 128, k12 >> 7))
+        elif k12 < 2097152:
+            ext(_R4[k10](k10 + 1, v9, x8.mechanism, x8.iterations, k12 & 127 | 128, k12 >> 7 & 127 | 128, k12 >> 14))
+        else:
+            ext(_R5[k10](k10 + 1, v9, x8.mechanism, x8.iterations))
+            ext(_uvarint(k12))
+        ext(v11)
         v13 = x8.salted_password
         k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        if x8._unknown_tags:
-            _write_tags(w, (), x8._unknown_tags)
+        if k14 < 128:
+            ext(_S3p(k14))
+        elif k14 < 16384:
+            ext(_S4p(k14 & 127 | 128, k14 >> 7))
+        elif k14 < 2097152:
+            ext(_S2p(k14 & 127 | 128, k14 >> 7 & 127 | 128, k14 >> 14))
         else:
-            w(b'\x00')
+            ext(_uvarint(k14))
+        ext(v13)
+        if x8._unknown_tags:
+            _write_tags(ext, (), x8._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 AlterUserScramCredentialsRequest._decoders = {0: _decode_v0}
 AlterUserScramCredentialsRequest._encoders = {0: _encode_v0}

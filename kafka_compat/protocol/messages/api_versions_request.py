@@ -4,26 +4,15 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_R0 = _PackShapes('', 's', '', 's', '')
+_R1 = _PackShapes('', 's', '', 's', 'B')
 
 
 class ApiVersionsRequest(_Message):
@@ -53,61 +42,49 @@ def _decode_v0(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    pass
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(ApiVersionsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.client_software_name = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.client_software_version = b[p:p + n2].decode()
         p += n2
-        n3 = b[p]
-        p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        if n3:
-            u4 = None
-            for _ in range(n3):
-                t5, p = _read_uvarint(b, p)
-                z6, p = _read_uvarint(b, p)
-                e7 = p + z6
-                if u4 is None: u4 = []
-                u4.append((t5, bytes(b[p:e7])))
-                p = e7
-            o._unknown_tags = u4
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    v1 = o.client_software_name
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.client_software_version
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.client_software_name.encode()
+    k2 = len(v1)
+    v3 = o.client_software_version.encode()
+    k4 = len(v3)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_R0[k2, k4](k2 + 1, v1, k4 + 1, v3))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_R1[k2, k4](k2 + 1, v1, k4 + 1, v3, 0))
+    parts.append(buf)
 
 ApiVersionsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3}
 ApiVersionsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0, 3: _encode_v3, 4: _encode_v3}

@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hi')
 _S1 = _StructFmt('>hhh')
 _S2 = _StructFmt('>i')
@@ -34,7 +21,24 @@ _S6 = _StructFmt('>hhB')
 _S7 = _StructFmt('>q')
 _S8 = _StructFmt('>?')
 _S9 = _StructFmt('>h')
-_S10 = _StructFmt('>hh')
+_R0 = _PackShapes('', 's', 'hh')
+_R1 = _PackShapes('', 's', 'hhB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
 
 
 class ApiVersion(_Struct):
@@ -107,254 +111,201 @@ class ApiVersionsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ApiVersionsResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 6
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ApiVersion)
-            x4.api_key, x4.min_version, x4.max_version = _S1.unpack_from(b, p)
+        o.api_keys = l3 = [*_map(_new, (ApiVersion,) * n1)]
+        for x2 in l3:
+            x2.api_key, x2.min_version, x2.max_version = _S1u(b, p)
             p += 6
-            ap3(x4)
-        o.api_keys = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.api_keys
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
-        w(_S1.pack(x2.api_key, x2.min_version, x2.max_version))
+        ext(_S1p(x2.api_key, x2.min_version, x2.max_version))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(ApiVersionsResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 6
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ApiVersion)
-            x4.api_key, x4.min_version, x4.max_version = _S1.unpack_from(b, p)
+        o.api_keys = l3 = [*_map(_new, (ApiVersion,) * n1)]
+        for x2 in l3:
+            x2.api_key, x2.min_version, x2.max_version = _S1u(b, p)
             p += 6
-            ap3(x4)
-        o.api_keys = l2
-        o.throttle_time_ms, = _S2.unpack_from(b, p)
+        o.throttle_time_ms, = _S2u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.api_keys
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
-        w(_S1.pack(x2.api_key, x2.min_version, x2.max_version))
-    w(_S2.pack(o.throttle_time_ms))
+        ext(_S1p(x2.api_key, x2.min_version, x2.max_version))
+    ext(_S2p(o.throttle_time_ms))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(ApiVersionsResponse)
-        o.error_code, n1 = _S3.unpack_from(b, p)
+        o.error_code, n1 = _S3u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ApiVersion)
-            x4.api_key, x4.min_version, x4.max_version, n5 = _S4.unpack_from(b, p)
+        o.api_keys = l3 = [*_map(_new, (ApiVersion,) * n1)]
+        for x2 in l3:
+            x2.api_key, x2.min_version, x2.max_version, n4 = _S4u(b, p)
             p += 7
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            if n5:
-                u6 = None
-                for _ in range(n5):
-                    t7, p = _read_uvarint(b, p)
-                    z8, p = _read_uvarint(b, p)
-                    e9 = p + z8
-                    if u6 is None: u6 = []
-                    u6.append((t7, bytes(b[p:e9])))
-                    p = e9
-                x4._unknown_tags = u6
-            ap3(x4)
-        o.api_keys = l2
-        o.throttle_time_ms, n10 = _S5.unpack_from(b, p)
+            if n4:
+                p = _read_unknown_tags(b, p - 1, x2)
+        o.throttle_time_ms, n5 = _S5u(b, p)
         p += 5
-        if n10 & 0x80:
-            n10, p = _read_uvarint(b, p - 1)
-        if n10:
-            u11 = None
-            for _ in range(n10):
-                t12, p = _read_uvarint(b, p)
-                z13, p = _read_uvarint(b, p)
-                e14 = p + z13
-                if t12 == 0:
-                    n15 = b[p]
+        if n5:
+            n6, p = _read_uvarint(b, p - 1)
+            u7 = None
+            for _ in range(n6):
+                t8, p = _read_uvarint(b, p)
+                z9, p = _read_uvarint(b, p)
+                e10 = p + z9
+                if t8 == 0:
+                    n11 = b[p]
                     p += 1
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    n15 -= 1
-                    if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    if n15 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l16 = []
-                    ap17 = l16.append
-                    for _ in range(n15):
-                        x18 = _new(SupportedFeatureKey)
+                    if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                    n11 -= 1
+                    if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n11 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    o.supported_features = l13 = [*_map(_new, (SupportedFeatureKey,) * n11)]
+                    for x12 in l13:
+                        n14 = b[p]
+                        p += 1
+                        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+                        n14 -= 1
+                        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                        x12.name = b[p:p + n14].decode()
+                        p += n14
+                        x12.min_version, x12.max_version, n15 = _S6u(b, p)
+                        p += 5
+                        if n15:
+                            p = _read_unknown_tags(b, p - 1, x12)
+                    if p > e10: raise _DecodeError('tagged field longer than its size', p)
+                    p = e10
+                elif t8 == 1:
+                    o.finalized_features_epoch, = _S7u(b, p)
+                    p += 8
+                    if p > e10: raise _DecodeError('tagged field longer than its size', p)
+                    p = e10
+                elif t8 == 2:
+                    n16 = b[p]
+                    p += 1
+                    if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+                    n16 -= 1
+                    if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n16 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    o.finalized_features = l18 = [*_map(_new, (FinalizedFeatureKey,) * n16)]
+                    for x17 in l18:
                         n19 = b[p]
                         p += 1
-                        if n19 & 0x80:
-                            n19, p = _read_uvarint(b, p - 1)
+                        if n19 > 127: n19, p = _read_uvarint(b, p - 1)
                         n19 -= 1
                         if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                        x18.name = b[p:p + n19].decode()
+                        x17.name = b[p:p + n19].decode()
                         p += n19
-                        x18.min_version, x18.max_version, n20 = _S6.unpack_from(b, p)
+                        x17.max_version_level, x17.min_version_level, n20 = _S6u(b, p)
                         p += 5
-                        if n20 & 0x80:
-                            n20, p = _read_uvarint(b, p - 1)
                         if n20:
-                            u21 = None
-                            for _ in range(n20):
-                                t22, p = _read_uvarint(b, p)
-                                z23, p = _read_uvarint(b, p)
-                                e24 = p + z23
-                                if u21 is None: u21 = []
-                                u21.append((t22, bytes(b[p:e24])))
-                                p = e24
-                            x18._unknown_tags = u21
-                        ap17(x18)
-                    o.supported_features = l16
-                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
-                    p = e14
-                elif t12 == 1:
-                    o.finalized_features_epoch, = _S7.unpack_from(b, p)
-                    p += 8
-                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
-                    p = e14
-                elif t12 == 2:
-                    n25 = b[p]
+                            p = _read_unknown_tags(b, p - 1, x17)
+                    if p > e10: raise _DecodeError('tagged field longer than its size', p)
+                    p = e10
+                elif t8 == 3:
+                    o.zk_migration_ready, = _S8u(b, p)
                     p += 1
-                    if n25 & 0x80:
-                        n25, p = _read_uvarint(b, p - 1)
-                    n25 -= 1
-                    if n25 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    if n25 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l26 = []
-                    ap27 = l26.append
-                    for _ in range(n25):
-                        x28 = _new(FinalizedFeatureKey)
-                        n29 = b[p]
-                        p += 1
-                        if n29 & 0x80:
-                            n29, p = _read_uvarint(b, p - 1)
-                        n29 -= 1
-                        if n29 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                        x28.name = b[p:p + n29].decode()
-                        p += n29
-                        x28.max_version_level, x28.min_version_level, n30 = _S6.unpack_from(b, p)
-                        p += 5
-                        if n30 & 0x80:
-                            n30, p = _read_uvarint(b, p - 1)
-                        if n30:
-                            u31 = None
-                            for _ in range(n30):
-                                t32, p = _read_uvarint(b, p)
-                                z33, p = _read_uvarint(b, p)
-                                e34 = p + z33
-                                if u31 is None: u31 = []
-                                u31.append((t32, bytes(b[p:e34])))
-                                p = e34
-                            x28._unknown_tags = u31
-                        ap27(x28)
-                    o.finalized_features = l26
-                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
-                    p = e14
-                elif t12 == 3:
-                    o.zk_migration_ready, = _S8.unpack_from(b, p)
-                    p += 1
-                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
-                    p = e14
+                    if p > e10: raise _DecodeError('tagged field longer than its size', p)
+                    p = e10
                 else:
-                    if u11 is None: u11 = []
-                    u11.append((t12, bytes(b[p:e14])))
-                    p = e14
-            o._unknown_tags = u11
+                    if u7 is None: u7 = []
+                    u7.append((t8, bytes(b[p:e10])))
+                    p = e10
+            if u7 is not None: o._unknown_tags = u7
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    w(_S9.pack(o.error_code))
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.error_code))
     v1 = o.api_keys
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S1.pack(x3.api_key, x3.min_version, x3.max_version))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S1p(x3.api_key, x3.min_version, x3.max_version))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S2.pack(o.throttle_time_ms))
+            ext(_S4p(x3.api_key, x3.min_version, x3.max_version, 0))
+    ext(_S2p(o.throttle_time_ms))
     tg4 = []
     if o.supported_features:
-        sub5 = []
-        sw6 = sub5.append
+        sub5 = bytearray()
+        sw6 = sub5.extend
         v7 = o.supported_features
         k8 = len(v7) + 1
         sw6(_UV1[k8] if k8 < 128 else _uvarint(k8))
         for x9 in v7:
-            v10 = x9.name
-            v10 = v10.encode()
-            k11 = len(v10) + 1
-            sw6(_UV1[k11] if k11 < 128 else _uvarint(k11))
-            sw6(v10)
-            sw6(_S10.pack(x9.min_version, x9.max_version))
+            v10 = x9.name.encode()
+            k11 = len(v10)
             if x9._unknown_tags:
+                sw6(_R0[k11](k11 + 1, v10, x9.min_version, x9.max_version))
                 _write_tags(sw6, (), x9._unknown_tags)
             else:
-                sw6(b'\x00')
-        tg4.append((0, b''.join(sub5)))
+                sw6(_R1[k11](k11 + 1, v10, x9.min_version, x9.max_version, 0))
+        tg4.append((0, sub5))
     if o.finalized_features_epoch != -1:
-        sub12 = []
-        sw13 = sub12.append
-        sw13(_S7.pack(o.finalized_features_epoch))
-        tg4.append((1, b''.join(sub12)))
+        sub12 = bytearray()
+        sw13 = sub12.extend
+        sw13(_S7p(o.finalized_features_epoch))
+        tg4.append((1, sub12))
     if o.finalized_features:
-        sub14 = []
-        sw15 = sub14.append
+        sub14 = bytearray()
+        sw15 = sub14.extend
         v16 = o.finalized_features
         k17 = len(v16) + 1
         sw15(_UV1[k17] if k17 < 128 else _uvarint(k17))
         for x18 in v16:
-            v19 = x18.name
-            v19 = v19.encode()
-            k20 = len(v19) + 1
-            sw15(_UV1[k20] if k20 < 128 else _uvarint(k20))
-            sw15(v19)
-            sw15(_S10.pack(x18.max_version_level, x18.min_version_level))
+            v19 = x18.name.encode()
+            k20 = len(v19)
             if x18._unknown_tags:
+                sw15(_R0[k20](k20 + 1, v19, x18.max_version_level, x18.min_version_level))
                 _write_tags(sw15, (), x18._unknown_tags)
             else:
-                sw15(b'\x00')
-        tg4.append((2, b''.join(sub14)))
+                sw15(_R1[k20](k20 + 1, v19, x18.max_version_level, x18.min_version_level, 0))
+        tg4.append((2, sub14))
     if o.zk_migration_ready != False:
-        sub21 = []
-        sw22 = sub21.append
-        sw22(_S8.pack(o.zk_migration_ready))
-        tg4.append((3, b''.join(sub21)))
+        sub21 = bytearray()
+        sw22 = sub21.extend
+        sw22(_S8p(o.zk_migration_ready))
+        tg4.append((3, sub21))
     if tg4 or o._unknown_tags:
-        _write_tags(w, tg4, o._unknown_tags)
+        _write_tags(ext, tg4, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ApiVersionsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v3}
 ApiVersionsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1, 3: _encode_v3, 4: _encode_v3}

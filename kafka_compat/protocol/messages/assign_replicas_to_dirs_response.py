@@ -4,30 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ihB')
 _S1 = _StructFmt('>16sB')
 _S2 = _StructFmt('>ih')
 _S3 = _StructFmt('>16s')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3p = _S3.pack
 
 
 class PartitionData(_Struct):
@@ -93,140 +85,88 @@ class AssignReplicasToDirsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(AssignReplicasToDirsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DirectoryData)
-            x4.id, n5 = _S1.unpack_from(b, p)
+        o.directories = l3 = [*_map(_new, (DirectoryData,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S1u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.id = _bnew(_Uuid, x4.id)
+            x2.id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(TopicData)
-                x8.topic_id, n9 = _S1.unpack_from(b, p)
+            x2.topics = l7 = [*_map(_new, (TopicData,) * n5)]
+            for x6 in l7:
+                u8, n9 = _S1u(b, p)
                 p += 17
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                x8.topic_id = _bnew(_Uuid, x8.topic_id)
+                x6.topic_id = _bnew(_Uuid, u8)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
                 n9 -= 1
                 if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
                 if n9 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l10 = []
-                ap11 = l10.append
-                for _ in range(n9):
-                    x12 = _new(PartitionData)
-                    x12.partition_index, x12.error_code, n13 = _S0.unpack_from(b, p)
+                x6.partitions = l11 = [*_map(_new, (PartitionData,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.error_code, n12 = _S0u(b, p)
                     p += 7
-                    if n13 & 0x80:
-                        n13, p = _read_uvarint(b, p - 1)
-                    if n13:
-                        u14 = None
-                        for _ in range(n13):
-                            t15, p = _read_uvarint(b, p)
-                            z16, p = _read_uvarint(b, p)
-                            e17 = p + z16
-                            if u14 is None: u14 = []
-                            u14.append((t15, bytes(b[p:e17])))
-                            p = e17
-                        x12._unknown_tags = u14
-                    ap11(x12)
-                x8.partitions = l10
-                n18 = b[p]
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n18 & 0x80:
-                    n18, p = _read_uvarint(b, p - 1)
-                if n18:
-                    u19 = None
-                    for _ in range(n18):
-                        t20, p = _read_uvarint(b, p)
-                        z21, p = _read_uvarint(b, p)
-                        e22 = p + z21
-                        if u19 is None: u19 = []
-                        u19.append((t20, bytes(b[p:e22])))
-                        p = e22
-                    x8._unknown_tags = u19
-                ap7(x8)
-            x4.topics = l6
-            n23 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n23 & 0x80:
-                n23, p = _read_uvarint(b, p - 1)
-            if n23:
-                u24 = None
-                for _ in range(n23):
-                    t25, p = _read_uvarint(b, p)
-                    z26, p = _read_uvarint(b, p)
-                    e27 = p + z26
-                    if u24 is None: u24 = []
-                    u24.append((t25, bytes(b[p:e27])))
-                    p = e27
-                x4._unknown_tags = u24
-            ap3(x4)
-        o.directories = l2
-        n28 = b[p]
-        p += 1
-        if n28 & 0x80:
-            n28, p = _read_uvarint(b, p - 1)
-        if n28:
-            u29 = None
-            for _ in range(n28):
-                t30, p = _read_uvarint(b, p)
-                z31, p = _read_uvarint(b, p)
-                e32 = p + z31
-                if u29 is None: u29 = []
-                u29.append((t30, bytes(b[p:e32])))
-                p = e32
-            o._unknown_tags = u29
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.throttle_time_ms, o.error_code))
     v1 = o.directories
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S3.pack(x3.id))
+        ext(_S3p(x3.id))
         v4 = x3.topics
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S3.pack(x6.topic_id))
+            ext(_S3p(x6.topic_id))
             v7 = x6.partitions
             k8 = len(v7) + 1
-            w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+            ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
             for x9 in v7:
-                w(_S2.pack(x9.partition_index, x9.error_code))
                 if x9._unknown_tags:
-                    _write_tags(w, (), x9._unknown_tags)
+                    ext(_S2p(x9.partition_index, x9.error_code))
+                    _write_tags(ext, (), x9._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S0p(x9.partition_index, x9.error_code, 0))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 AssignReplicasToDirsResponse._decoders = {0: _decode_v0}
 AssignReplicasToDirsResponse._encoders = {0: _encode_v0}

@@ -4,34 +4,36 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>iii')
-_S3 = _StructFmt('>iB')
-_S4 = _StructFmt('>i16siiB')
-_S5 = _StructFmt('>HB')
-_S6 = _StructFmt('>i16sii')
-_S7 = _StructFmt('>H')
+_S3 = _StructFmt('>BiB')
+_S4 = _StructFmt('>iB')
+_S5 = _StructFmt('>i16siiB')
+_S6 = _StructFmt('>HB')
+_S7 = _StructFmt('>i16sii')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', '', 's', 'H')
+_R2 = _PackShapes('', 's', '', 's', 'HB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
 
 
 class PartitionData(_Struct):
@@ -101,7 +103,7 @@ class BeginQuorumEpochRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(BeginQuorumEpochRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -109,248 +111,183 @@ def _decode_v0(b, p):
         else:
             o.cluster_id = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(TopicData)
-            n6, = _S0.unpack_from(b, p)
+        o.topics = l4 = [*_map(_new, (TopicData,) * n2)]
+        for x3 in l4:
+            n5, = _S0u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.topic_name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.topic_name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S1u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(PartitionData)
-                x10.partition_index, x10.leader_id, x10.leader_epoch = _S2.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.leader_id, x7.leader_epoch = _S2u(b, p)
                 p += 12
-                ap9(x10)
-            x5.partitions = l8
-            ap4(x5)
-        o.topics = l3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.cluster_id
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v1 = v1.encode()
-        w(_S0.pack(len(v1)))
-        w(v1)
+        ext(_S0p(len(v1)))
+        ext(v1)
     v2 = o.topics
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.topic_name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partitions
-        w(_S1.pack(len(v5)))
+        ext(_S1p(len(v5)))
         for x6 in v5:
-            w(_S2.pack(x6.partition_index, x6.leader_id, x6.leader_epoch))
+            ext(_S2p(x6.partition_index, x6.leader_id, x6.leader_epoch))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(BeginQuorumEpochRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.voter_id, n2 = _S3u(b, p)
+        if not n1:
             o.cluster_id = None
+            p += 6
         else:
-            o.cluster_id = b[p:p + n1].decode()
-            p += n1
-        o.voter_id, n2 = _S3.unpack_from(b, p)
-        p += 5
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n1].decode()
+                p += n1
+            o.voter_id, n2 = _S4u(b, p)
+            p += 5
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(TopicData)
+        o.topics = l4 = [*_map(_new, (TopicData,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.topic_name = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.topic_name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(PartitionData)
-                x10.partition_index, x10.voter_directory_id, x10.leader_id, x10.leader_epoch, n11 = _S4.unpack_from(b, p)
+            if n6 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, u9, x7.leader_id, x7.leader_epoch, n10 = _S5u(b, p)
                 p += 29
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                x10.voter_directory_id = _bnew(_Uuid, x10.voter_directory_id)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    x10._unknown_tags = u12
-                ap9(x10)
-            x5.partitions = l8
-            n16 = b[p]
-            p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            if n16:
-                u17 = None
-                for _ in range(n16):
-                    t18, p = _read_uvarint(b, p)
-                    z19, p = _read_uvarint(b, p)
-                    e20 = p + z19
-                    if u17 is None: u17 = []
-                    u17.append((t18, bytes(b[p:e20])))
-                    p = e20
-                x5._unknown_tags = u17
-            ap4(x5)
-        o.topics = l3
-        n21 = b[p]
+                x7.voter_directory_id = _bnew(_Uuid, u9)
+                if n10:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        n11 = b[p]
         p += 1
-        if n21 & 0x80:
-            n21, p = _read_uvarint(b, p - 1)
-        n21 -= 1
-        if n21 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n21 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l22 = []
-        ap23 = l22.append
-        for _ in range(n21):
-            x24 = _new(LeaderEndpoint)
-            n25 = b[p]
+        if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+        n11 -= 1
+        if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n11 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.leader_endpoints = l13 = [*_map(_new, (LeaderEndpoint,) * n11)]
+        for x12 in l13:
+            n14 = b[p]
             p += 1
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            n25 -= 1
-            if n25 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x24.name = b[p:p + n25].decode()
-            p += n25
-            n26 = b[p]
+            if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+            n14 -= 1
+            if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x12.name = b[p:p + n14].decode()
+            p += n14
+            n15 = b[p]
             p += 1
-            if n26 & 0x80:
-                n26, p = _read_uvarint(b, p - 1)
-            n26 -= 1
-            if n26 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x24.host = b[p:p + n26].decode()
-            p += n26
-            x24.port, n27 = _S5.unpack_from(b, p)
+            if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+            n15 -= 1
+            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x12.host = b[p:p + n15].decode()
+            p += n15
+            x12.port, n16 = _S6u(b, p)
             p += 3
-            if n27 & 0x80:
-                n27, p = _read_uvarint(b, p - 1)
-            if n27:
-                u28 = None
-                for _ in range(n27):
-                    t29, p = _read_uvarint(b, p)
-                    z30, p = _read_uvarint(b, p)
-                    e31 = p + z30
-                    if u28 is None: u28 = []
-                    u28.append((t29, bytes(b[p:e31])))
-                    p = e31
-                x24._unknown_tags = u28
-            ap23(x24)
-        o.leader_endpoints = l22
-        n32 = b[p]
-        p += 1
-        if n32 & 0x80:
-            n32, p = _read_uvarint(b, p - 1)
-        if n32:
-            u33 = None
-            for _ in range(n32):
-                t34, p = _read_uvarint(b, p)
-                z35, p = _read_uvarint(b, p)
-                e36 = p + z35
-                if u33 is None: u33 = []
-                u33.append((t34, bytes(b[p:e36])))
-                p = e36
-            o._unknown_tags = u33
+            if n16:
+                p = _read_unknown_tags(b, p - 1, x12)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.cluster_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S1.pack(o.voter_id))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S1p(o.voter_id))
     v3 = o.topics
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.topic_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.topic_name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.partitions
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S6.pack(x10.partition_index, x10.voter_directory_id, x10.leader_id, x10.leader_epoch))
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                ext(_S7p(x10.partition_index, x10.voter_directory_id, x10.leader_id, x10.leader_epoch))
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S5p(x10.partition_index, x10.voter_directory_id, x10.leader_id, x10.leader_epoch, 0))
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v11 = o.leader_endpoints
     k12 = len(v11) + 1
-    w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+    ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
     for x13 in v11:
-        v14 = x13.name
-        v14 = v14.encode()
-        k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
-        v16 = x13.host
-        v16 = v16.encode()
-        k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
-        w(_S7.pack(x13.port))
+        v14 = x13.name.encode()
+        k15 = len(v14)
+        v16 = x13.host.encode()
+        k17 = len(v16)
         if x13._unknown_tags:
-            _write_tags(w, (), x13._unknown_tags)
+            ext(_R1[k15, k17](k15 + 1, v14, k17 + 1, v16, x13.port))
+            _write_tags(ext, (), x13._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R2[k15, k17](k15 + 1, v14, k17 + 1, v16, x13.port, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 BeginQuorumEpochRequest._decoders = {0: _decode_v0, 1: _decode_v1}
 BeginQuorumEpochRequest._encoders = {0: _encode_v0, 1: _encode_v1}

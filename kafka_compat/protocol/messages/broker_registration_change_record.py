@@ -4,30 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>iqB')
 _S1 = _StructFmt('>b')
 _S2 = _StructFmt('>iq')
 _S3 = _StructFmt('>16s')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
 
 
 class BrokerRegistrationChangeRecord(_Message):
@@ -56,175 +49,180 @@ class BrokerRegistrationChangeRecord(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(BrokerRegistrationChangeRecord)
-        o.broker_id, o.broker_epoch, n1 = _S0.unpack_from(b, p)
+        o.broker_id, o.broker_epoch, n1 = _S0u(b, p)
         p += 13
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
         if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if t3 == 0:
-                    o.fenced, = _S1.unpack_from(b, p)
+            n2, p = _read_uvarint(b, p - 1)
+            u3 = None
+            for _ in range(n2):
+                t4, p = _read_uvarint(b, p)
+                z5, p = _read_uvarint(b, p)
+                e6 = p + z5
+                if t4 == 0:
+                    o.fenced, = _S1u(b, p)
                     p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
                 else:
-                    if u2 is None: u2 = []
-                    u2.append((t3, bytes(b[p:e5])))
-                    p = e5
-            o._unknown_tags = u2
+                    if u3 is None: u3 = []
+                    u3.append((t4, bytes(b[p:e6])))
+                    p = e6
+            if u3 is not None: o._unknown_tags = u3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.in_controlled_shutdown != 0:
         raise _EncodeError('field InControlledShutdown is not in version 0 and not ignorable')
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 0 and not ignorable')
-    w(_S2.pack(o.broker_id, o.broker_epoch))
+    ext(_S2p(o.broker_id, o.broker_epoch))
     tg1 = []
     if o.fenced != 0:
-        sub2 = []
-        sw3 = sub2.append
-        sw3(_S1.pack(o.fenced))
-        tg1.append((0, b''.join(sub2)))
+        sub2 = bytearray()
+        sw3 = sub2.extend
+        sw3(_S1p(o.fenced))
+        tg1.append((0, sub2))
     if tg1 or o._unknown_tags:
-        _write_tags(w, tg1, o._unknown_tags)
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(BrokerRegistrationChangeRecord)
-        o.broker_id, o.broker_epoch, n1 = _S0.unpack_from(b, p)
+        o.broker_id, o.broker_epoch, n1 = _S0u(b, p)
         p += 13
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
         if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if t3 == 0:
-                    o.fenced, = _S1.unpack_from(b, p)
+            n2, p = _read_uvarint(b, p - 1)
+            u3 = None
+            for _ in range(n2):
+                t4, p = _read_uvarint(b, p)
+                z5, p = _read_uvarint(b, p)
+                e6 = p + z5
+                if t4 == 0:
+                    o.fenced, = _S1u(b, p)
                     p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 1:
-                    o.in_controlled_shutdown, = _S1.unpack_from(b, p)
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                elif t4 == 1:
+                    o.in_controlled_shutdown, = _S1u(b, p)
                     p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
                 else:
-                    if u2 is None: u2 = []
-                    u2.append((t3, bytes(b[p:e5])))
-                    p = e5
-            o._unknown_tags = u2
+                    if u3 is None: u3 = []
+                    u3.append((t4, bytes(b[p:e6])))
+                    p = e6
+            if u3 is not None: o._unknown_tags = u3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 1 and not ignorable')
-    w(_S2.pack(o.broker_id, o.broker_epoch))
+    ext(_S2p(o.broker_id, o.broker_epoch))
     tg1 = []
     if o.fenced != 0:
-        sub2 = []
-        sw3 = sub2.append
-        sw3(_S1.pack(o.fenced))
-        tg1.append((0, b''.join(sub2)))
+        sub2 = bytearray()
+        sw3 = sub2.extend
+        sw3(_S1p(o.fenced))
+        tg1.append((0, sub2))
     if o.in_controlled_shutdown != 0:
-        sub4 = []
-        sw5 = sub4.append
-        sw5(_S1.pack(o.in_controlled_shutdown))
-        tg1.append((1, b''.join(sub4)))
+        sub4 = bytearray()
+        sw5 = sub4.extend
+        sw5(_S1p(o.in_controlled_shutdown))
+        tg1.append((1, sub4))
     if tg1 or o._unknown_tags:
-        _write_tags(w, tg1, o._unknown_tags)
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(BrokerRegistrationChangeRecord)
-        o.broker_id, o.broker_epoch, n1 = _S0.unpack_from(b, p)
+        o.broker_id, o.broker_epoch, n1 = _S0u(b, p)
         p += 13
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
         if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if t3 == 0:
-                    o.fenced, = _S1.unpack_from(b, p)
+            n2, p = _read_uvarint(b, p - 1)
+            u3 = None
+            for _ in range(n2):
+                t4, p = _read_uvarint(b, p)
+                z5, p = _read_uvarint(b, p)
+                e6 = p + z5
+                if t4 == 0:
+                    o.fenced, = _S1u(b, p)
                     p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 1:
-                    o.in_controlled_shutdown, = _S1.unpack_from(b, p)
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                elif t4 == 1:
+                    o.in_controlled_shutdown, = _S1u(b, p)
                     p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 2:
-                    n6 = b[p]
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                elif t4 == 2:
+                    n7 = b[p]
                     p += 1
-                    if n6 & 0x80:
-                        n6, p = _read_uvarint(b, p - 1)
-                    n6 -= 1
-                    if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l7 = []
-                    ap8 = l7.append
-                    for _ in range(n6):
-                        x9, = _S3.unpack_from(b, p)
+                    if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                    n7 -= 1
+                    if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n7 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    l9 = []
+                    ap10 = l9.append
+                    for _ in range(n7):
+                        x8, = _S3u(b, p)
                         p += 16
-                        x9 = _bnew(_Uuid, x9)
-                        ap8(x9)
-                    o.log_dirs = l7
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
+                        x8 = _bnew(_Uuid, x8)
+                        ap10(x8)
+                    o.log_dirs = l9
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
                 else:
-                    if u2 is None: u2 = []
-                    u2.append((t3, bytes(b[p:e5])))
-                    p = e5
-            o._unknown_tags = u2
+                    if u3 is None: u3 = []
+                    u3.append((t4, bytes(b[p:e6])))
+                    p = e6
+            if u3 is not None: o._unknown_tags = u3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S2.pack(o.broker_id, o.broker_epoch))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.broker_id, o.broker_epoch))
     tg1 = []
     if o.fenced != 0:
-        sub2 = []
-        sw3 = sub2.append
-        sw3(_S1.pack(o.fenced))
-        tg1.append((0, b''.join(sub2)))
+        sub2 = bytearray()
+        sw3 = sub2.extend
+        sw3(_S1p(o.fenced))
+        tg1.append((0, sub2))
     if o.in_controlled_shutdown != 0:
-        sub4 = []
-        sw5 = sub4.append
-        sw5(_S1.pack(o.in_controlled_shutdown))
-        tg1.append((1, b''.join(sub4)))
+        sub4 = bytearray()
+        sw5 = sub4.extend
+        sw5(_S1p(o.in_controlled_shutdown))
+        tg1.append((1, sub4))
     if o.log_dirs:
-        sub6 = []
-        sw7 = sub6.append
+        sub6 = bytearray()
+        sw7 = sub6.extend
         v8 = o.log_dirs
         k9 = len(v8) + 1
         sw7(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            sw7(_S3.pack(x10))
-        tg1.append((2, b''.join(sub6)))
+            sw7(_S3p(x10))
+        tg1.append((2, sub6))
     if tg1 or o._unknown_tags:
-        _write_tags(w, tg1, o._unknown_tags)
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 BrokerRegistrationChangeRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
 BrokerRegistrationChangeRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

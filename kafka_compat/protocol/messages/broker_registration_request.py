@@ -4,38 +4,43 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>iB')
 _S1 = _StructFmt('>16sB')
 _S2 = _StructFmt('>HhB')
 _S3 = _StructFmt('>hhB')
-_S4 = _StructFmt('>i')
-_S5 = _StructFmt('>16s')
-_S6 = _StructFmt('>Hh')
-_S7 = _StructFmt('>hh')
-_S8 = _StructFmt('>?B')
-_S9 = _StructFmt('>?')
-_S10 = _StructFmt('>qB')
-_S11 = _StructFmt('>q')
+_S4 = _StructFmt('>BB')
+_S5 = _StructFmt('>B?B')
+_S6 = _StructFmt('>?B')
+_S7 = _StructFmt('>?')
+_S8 = _StructFmt('>16s')
+_S9 = _StructFmt('>qB')
+_S10 = _StructFmt('>q')
+_R0 = _PackShapes('i', 's', '16s')
+_R1 = _PackShapes('', 's', '', 's', 'Hh')
+_R2 = _PackShapes('', 's', '', 's', 'HhB')
+_R3 = _PackShapes('', 's', 'hh')
+_R4 = _PackShapes('', 's', 'hhB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
 
 
 class Listener(_Struct):
@@ -97,736 +102,530 @@ class BrokerRegistrationRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(BrokerRegistrationRequest)
-        o.broker_id, n1 = _S0.unpack_from(b, p)
+        o.broker_id, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.cluster_id = b[p:p + n1].decode()
         p += n1
-        o.incarnation_id, n2 = _S1.unpack_from(b, p)
+        u2, n3 = _S1u(b, p)
         p += 17
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(Listener)
+        o.incarnation_id = _bnew(_Uuid, u2)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.listeners = l5 = [*_map(_new, (Listener,) * n3)]
+        for x4 in l5:
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
+            x4.name = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.host = b[p:p + n7].decode()
+            x4.host = b[p:p + n7].decode()
             p += n7
-            x5.port, x5.security_protocol, n8 = _S2.unpack_from(b, p)
+            x4.port, x4.security_protocol, n8 = _S2u(b, p)
             p += 5
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
             if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.listeners = l3
-        n13 = b[p]
+                p = _read_unknown_tags(b, p - 1, x4)
+        n9 = b[p]
         p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(Feature)
-            n17 = b[p]
+        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+        n9 -= 1
+        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n9 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l11 = [*_map(_new, (Feature,) * n9)]
+        for x10 in l11:
+            n12 = b[p]
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x16.name = b[p:p + n17].decode()
-            p += n17
-            x16.min_supported_version, x16.max_supported_version, n18 = _S3.unpack_from(b, p)
+            if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+            n12 -= 1
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x10.name = b[p:p + n12].decode()
+            p += n12
+            x10.min_supported_version, x10.max_supported_version, n13 = _S3u(b, p)
             p += 5
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x16._unknown_tags = u19
-            ap15(x16)
-        o.features = l14
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        n23 -= 1
-        if n23 < 0:
+            if n13:
+                p = _read_unknown_tags(b, p - 1, x10)
+        n14, n15 = _S4u(b, p)
+        if not n14:
             o.rack = None
+            p += 2
         else:
-            o.rack = b[p:p + n23].decode()
-            p += n23
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        if n24:
-            u25 = None
-            for _ in range(n24):
-                t26, p = _read_uvarint(b, p)
-                z27, p = _read_uvarint(b, p)
-                e28 = p + z27
-                if u25 is None: u25 = []
-                u25.append((t26, bytes(b[p:e28])))
-                p = e28
-            o._unknown_tags = u25
+            p += 1
+            if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+            n14 -= 1
+            if n14 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n14].decode()
+                p += n14
+            n15 = b[p]
+            p += 1
+        if n15:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_migrating_zk_broker != False:
         raise _EncodeError('field IsMigratingZkBroker is not in version 0 and not ignorable')
-    w(_S4.pack(o.broker_id))
-    v1 = o.cluster_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S5.pack(o.incarnation_id))
+    v1 = o.cluster_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](o.broker_id, k2 + 1, v1, o.incarnation_id))
     v3 = o.listeners
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x5.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S6.pack(x5.port, x5.security_protocol))
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        v8 = x5.host.encode()
+        k9 = len(v8)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol))
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R2[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol, 0))
     v10 = o.features
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        v13 = x12.name
-        v13 = v13.encode()
-        k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        w(_S7.pack(x12.min_supported_version, x12.max_supported_version))
+        v13 = x12.name.encode()
+        k14 = len(v13)
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_R3[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version, 0))
     v15 = o.rack
     if v15 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v15 = v15.encode()
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-        w(v15)
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(v15)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(BrokerRegistrationRequest)
-        o.broker_id, n1 = _S0.unpack_from(b, p)
+        o.broker_id, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.cluster_id = b[p:p + n1].decode()
         p += n1
-        o.incarnation_id, n2 = _S1.unpack_from(b, p)
+        u2, n3 = _S1u(b, p)
         p += 17
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(Listener)
+        o.incarnation_id = _bnew(_Uuid, u2)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.listeners = l5 = [*_map(_new, (Listener,) * n3)]
+        for x4 in l5:
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
+            x4.name = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.host = b[p:p + n7].decode()
+            x4.host = b[p:p + n7].decode()
             p += n7
-            x5.port, x5.security_protocol, n8 = _S2.unpack_from(b, p)
+            x4.port, x4.security_protocol, n8 = _S2u(b, p)
             p += 5
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
             if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.listeners = l3
-        n13 = b[p]
+                p = _read_unknown_tags(b, p - 1, x4)
+        n9 = b[p]
         p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(Feature)
-            n17 = b[p]
+        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+        n9 -= 1
+        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n9 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l11 = [*_map(_new, (Feature,) * n9)]
+        for x10 in l11:
+            n12 = b[p]
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x16.name = b[p:p + n17].decode()
-            p += n17
-            x16.min_supported_version, x16.max_supported_version, n18 = _S3.unpack_from(b, p)
+            if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+            n12 -= 1
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x10.name = b[p:p + n12].decode()
+            p += n12
+            x10.min_supported_version, x10.max_supported_version, n13 = _S3u(b, p)
             p += 5
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x16._unknown_tags = u19
-            ap15(x16)
-        o.features = l14
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        n23 -= 1
-        if n23 < 0:
+            if n13:
+                p = _read_unknown_tags(b, p - 1, x10)
+        n14, o.is_migrating_zk_broker, n15 = _S5u(b, p)
+        if not n14:
             o.rack = None
+            p += 3
         else:
-            o.rack = b[p:p + n23].decode()
-            p += n23
-        o.is_migrating_zk_broker, n24 = _S8.unpack_from(b, p)
-        p += 2
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        if n24:
-            u25 = None
-            for _ in range(n24):
-                t26, p = _read_uvarint(b, p)
-                z27, p = _read_uvarint(b, p)
-                e28 = p + z27
-                if u25 is None: u25 = []
-                u25.append((t26, bytes(b[p:e28])))
-                p = e28
-            o._unknown_tags = u25
+            p += 1
+            if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+            n14 -= 1
+            if n14 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n14].decode()
+                p += n14
+            o.is_migrating_zk_broker, n15 = _S6u(b, p)
+            p += 2
+        if n15:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S4.pack(o.broker_id))
-    v1 = o.cluster_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S5.pack(o.incarnation_id))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.cluster_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](o.broker_id, k2 + 1, v1, o.incarnation_id))
     v3 = o.listeners
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x5.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S6.pack(x5.port, x5.security_protocol))
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        v8 = x5.host.encode()
+        k9 = len(v8)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol))
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R2[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol, 0))
     v10 = o.features
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        v13 = x12.name
-        v13 = v13.encode()
-        k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        w(_S7.pack(x12.min_supported_version, x12.max_supported_version))
+        v13 = x12.name.encode()
+        k14 = len(v13)
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_R3[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version, 0))
     v15 = o.rack
     if v15 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v15 = v15.encode()
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-        w(v15)
-    w(_S9.pack(o.is_migrating_zk_broker))
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(v15)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S7p(o.is_migrating_zk_broker))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S6p(o.is_migrating_zk_broker, 0))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(BrokerRegistrationRequest)
-        o.broker_id, n1 = _S0.unpack_from(b, p)
+        o.broker_id, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.cluster_id = b[p:p + n1].decode()
         p += n1
-        o.incarnation_id, n2 = _S1.unpack_from(b, p)
+        u2, n3 = _S1u(b, p)
         p += 17
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(Listener)
+        o.incarnation_id = _bnew(_Uuid, u2)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.listeners = l5 = [*_map(_new, (Listener,) * n3)]
+        for x4 in l5:
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
+            x4.name = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.host = b[p:p + n7].decode()
+            x4.host = b[p:p + n7].decode()
             p += n7
-            x5.port, x5.security_protocol, n8 = _S2.unpack_from(b, p)
+            x4.port, x4.security_protocol, n8 = _S2u(b, p)
             p += 5
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
             if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.listeners = l3
-        n13 = b[p]
+                p = _read_unknown_tags(b, p - 1, x4)
+        n9 = b[p]
         p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(Feature)
-            n17 = b[p]
+        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+        n9 -= 1
+        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n9 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l11 = [*_map(_new, (Feature,) * n9)]
+        for x10 in l11:
+            n12 = b[p]
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x16.name = b[p:p + n17].decode()
-            p += n17
-            x16.min_supported_version, x16.max_supported_version, n18 = _S3.unpack_from(b, p)
+            if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+            n12 -= 1
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x10.name = b[p:p + n12].decode()
+            p += n12
+            x10.min_supported_version, x10.max_supported_version, n13 = _S3u(b, p)
             p += 5
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x16._unknown_tags = u19
-            ap15(x16)
-        o.features = l14
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        n23 -= 1
-        if n23 < 0:
+            if n13:
+                p = _read_unknown_tags(b, p - 1, x10)
+        n14, o.is_migrating_zk_broker, n15 = _S5u(b, p)
+        if not n14:
             o.rack = None
+            p += 3
         else:
-            o.rack = b[p:p + n23].decode()
-            p += n23
-        o.is_migrating_zk_broker, n24 = _S8.unpack_from(b, p)
-        p += 2
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        n24 -= 1
-        if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n24 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l25 = []
-        ap26 = l25.append
-        for _ in range(n24):
-            x27, = _S5.unpack_from(b, p)
+            p += 1
+            if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+            n14 -= 1
+            if n14 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n14].decode()
+                p += n14
+            o.is_migrating_zk_broker, n15 = _S6u(b, p)
+            p += 2
+        if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+        n15 -= 1
+        if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n15 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+        l17 = []
+        ap18 = l17.append
+        for _ in range(n15):
+            x16, = _S8u(b, p)
             p += 16
-            x27 = _bnew(_Uuid, x27)
-            ap26(x27)
-        o.log_dirs = l25
-        n28 = b[p]
-        p += 1
-        if n28 & 0x80:
-            n28, p = _read_uvarint(b, p - 1)
-        if n28:
-            u29 = None
-            for _ in range(n28):
-                t30, p = _read_uvarint(b, p)
-                z31, p = _read_uvarint(b, p)
-                e32 = p + z31
-                if u29 is None: u29 = []
-                u29.append((t30, bytes(b[p:e32])))
-                p = e32
-            o._unknown_tags = u29
+            x16 = _bnew(_Uuid, x16)
+            ap18(x16)
+        o.log_dirs = l17
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S4.pack(o.broker_id))
-    v1 = o.cluster_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S5.pack(o.incarnation_id))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.cluster_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](o.broker_id, k2 + 1, v1, o.incarnation_id))
     v3 = o.listeners
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x5.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S6.pack(x5.port, x5.security_protocol))
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        v8 = x5.host.encode()
+        k9 = len(v8)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol))
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R2[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol, 0))
     v10 = o.features
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        v13 = x12.name
-        v13 = v13.encode()
-        k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        w(_S7.pack(x12.min_supported_version, x12.max_supported_version))
+        v13 = x12.name.encode()
+        k14 = len(v13)
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_R3[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version, 0))
     v15 = o.rack
     if v15 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v15 = v15.encode()
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-        w(v15)
-    w(_S9.pack(o.is_migrating_zk_broker))
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(v15)
+    ext(_S7p(o.is_migrating_zk_broker))
     v17 = o.log_dirs
     k18 = len(v17) + 1
-    w(_UV1[k18] if k18 < 128 else _uvarint(k18))
+    ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
     for x19 in v17:
-        w(_S5.pack(x19))
+        ext(_S8p(x19))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(BrokerRegistrationRequest)
-        o.broker_id, n1 = _S0.unpack_from(b, p)
+        o.broker_id, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.cluster_id = b[p:p + n1].decode()
         p += n1
-        o.incarnation_id, n2 = _S1.unpack_from(b, p)
+        u2, n3 = _S1u(b, p)
         p += 17
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(Listener)
+        o.incarnation_id = _bnew(_Uuid, u2)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.listeners = l5 = [*_map(_new, (Listener,) * n3)]
+        for x4 in l5:
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
+            x4.name = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.host = b[p:p + n7].decode()
+            x4.host = b[p:p + n7].decode()
             p += n7
-            x5.port, x5.security_protocol, n8 = _S2.unpack_from(b, p)
+            x4.port, x4.security_protocol, n8 = _S2u(b, p)
             p += 5
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
             if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.listeners = l3
-        n13 = b[p]
+                p = _read_unknown_tags(b, p - 1, x4)
+        n9 = b[p]
         p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(Feature)
-            n17 = b[p]
+        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+        n9 -= 1
+        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n9 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l11 = [*_map(_new, (Feature,) * n9)]
+        for x10 in l11:
+            n12 = b[p]
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x16.name = b[p:p + n17].decode()
-            p += n17
-            x16.min_supported_version, x16.max_supported_version, n18 = _S3.unpack_from(b, p)
+            if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+            n12 -= 1
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x10.name = b[p:p + n12].decode()
+            p += n12
+            x10.min_supported_version, x10.max_supported_version, n13 = _S3u(b, p)
             p += 5
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x16._unknown_tags = u19
-            ap15(x16)
-        o.features = l14
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        n23 -= 1
-        if n23 < 0:
+            if n13:
+                p = _read_unknown_tags(b, p - 1, x10)
+        n14, o.is_migrating_zk_broker, n15 = _S5u(b, p)
+        if not n14:
             o.rack = None
+            p += 3
         else:
-            o.rack = b[p:p + n23].decode()
-            p += n23
-        o.is_migrating_zk_broker, n24 = _S8.unpack_from(b, p)
-        p += 2
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        n24 -= 1
-        if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n24 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l25 = []
-        ap26 = l25.append
-        for _ in range(n24):
-            x27, = _S5.unpack_from(b, p)
+            p += 1
+            if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+            n14 -= 1
+            if n14 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n14].decode()
+                p += n14
+            o.is_migrating_zk_broker, n15 = _S6u(b, p)
+            p += 2
+        if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+        n15 -= 1
+        if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n15 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+        l17 = []
+        ap18 = l17.append
+        for _ in range(n15):
+            x16, = _S8u(b, p)
             p += 16
-            x27 = _bnew(_Uuid, x27)
-            ap26(x27)
-        o.log_dirs = l25
-        o.previous_broker_epoch, n28 = _S10.unpack_from(b, p)
+            x16 = _bnew(_Uuid, x16)
+            ap18(x16)
+        o.log_dirs = l17
+        o.previous_broker_epoch, n19 = _S9u(b, p)
         p += 9
-        if n28 & 0x80:
-            n28, p = _read_uvarint(b, p - 1)
-        if n28:
-            u29 = None
-            for _ in range(n28):
-                t30, p = _read_uvarint(b, p)
-                z31, p = _read_uvarint(b, p)
-                e32 = p + z31
-                if u29 is None: u29 = []
-                u29.append((t30, bytes(b[p:e32])))
-                p = e32
-            o._unknown_tags = u29
+        if n19:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    w(_S4.pack(o.broker_id))
-    v1 = o.cluster_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S5.pack(o.incarnation_id))
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.cluster_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](o.broker_id, k2 + 1, v1, o.incarnation_id))
     v3 = o.listeners
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x5.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S6.pack(x5.port, x5.security_protocol))
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        v8 = x5.host.encode()
+        k9 = len(v8)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol))
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R2[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, x5.security_protocol, 0))
     v10 = o.features
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        v13 = x12.name
-        v13 = v13.encode()
-        k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        w(_S7.pack(x12.min_supported_version, x12.max_supported_version))
+        v13 = x12.name.encode()
+        k14 = len(v13)
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_R3[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k14](k14 + 1, v13, x12.min_supported_version, x12.max_supported_version, 0))
     v15 = o.rack
     if v15 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v15 = v15.encode()
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-        w(v15)
-    w(_S9.pack(o.is_migrating_zk_broker))
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(v15)
+    ext(_S7p(o.is_migrating_zk_broker))
     v17 = o.log_dirs
     k18 = len(v17) + 1
-    w(_UV1[k18] if k18 < 128 else _uvarint(k18))
+    ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
     for x19 in v17:
-        w(_S5.pack(x19))
-    w(_S11.pack(o.previous_broker_epoch))
+        ext(_S8p(x19))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S10p(o.previous_broker_epoch))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S9p(o.previous_broker_epoch, 0))
+    parts.append(buf)
 
 BrokerRegistrationRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3}
 BrokerRegistrationRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3}

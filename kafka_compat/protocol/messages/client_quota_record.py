@@ -4,28 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>d?B')
-_S1 = _StructFmt('>d?')
+_S0 = _StructFmt('>BB')
+_S1 = _StructFmt('>d?B')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', 'd?')
+_R2 = _PackShapes('', 's', 'd?B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
 
 
 class EntityData(_Struct):
@@ -68,107 +60,81 @@ def _decode_v0(b, p):
         o = _new(ClientQuotaRecord)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(EntityData)
-            n5 = b[p]
+        o.entity = l3 = [*_map(_new, (EntityData,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.entity_type = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.entity_name = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.entity_type = b[p:p + n4].decode()
+            p += n4
+            n5, n6 = _S0u(b, p)
+            if not n5:
+                x2.entity_name = None
+                p += 2
             else:
-                x4.entity_name = b[p:p + n6].decode()
-                p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.entity = l2
-        n12 = b[p]
+                p += 1
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.entity_name = None
+                else:
+                    x2.entity_name = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n7 = b[p]
         p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.key = b[p:p + n12].decode()
-        p += n12
-        o.value, o.remove, n13 = _S0.unpack_from(b, p)
+        if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+        n7 -= 1
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.key = b[p:p + n7].decode()
+        p += n7
+        o.value, o.remove, n8 = _S1u(b, p)
         p += 10
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
+        if n8:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.entity
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.entity_type
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.entity_type.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.entity_name
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    v8 = o.key
-    v8 = v8.encode()
-    k9 = len(v8) + 1
-    w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-    w(v8)
-    w(_S1.pack(o.value, o.remove))
+            ext(b'\x00')
+    v8 = o.key.encode()
+    k9 = len(v8)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_R1[k9](k9 + 1, v8, o.value, o.remove))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_R2[k9](k9 + 1, v8, o.value, o.remove, 0))
+    parts.append(buf)
 
 ClientQuotaRecord._decoders = {0: _decode_v0}
 ClientQuotaRecord._encoders = {0: _encode_v0}

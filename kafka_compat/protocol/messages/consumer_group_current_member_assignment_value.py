@@ -4,30 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>iibB')
 _S1 = _StructFmt('>16sB')
 _S2 = _StructFmt('>iib')
-_S3 = _StructFmt('>16s')
+_R0 = _PackShapes('16s', 'i', '')
+_R1 = _PackShapes('16s', 'i', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class TopicPartitions(_Struct):
@@ -69,134 +61,85 @@ class ConsumerGroupCurrentMemberAssignmentValue(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ConsumerGroupCurrentMemberAssignmentValue)
-        o.member_epoch, o.previous_member_epoch, o.state, n1 = _S0.unpack_from(b, p)
+        o.member_epoch, o.previous_member_epoch, o.state, n1 = _S0u(b, p)
         p += 10
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicPartitions)
-            x4.topic_id, n5 = _S1.unpack_from(b, p)
+        o.assigned_partitions = l3 = [*_map(_new, (TopicPartitions,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S1u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.partitions = [*(_A_int32[n5] if n5 < 64 else _array_struct('i', n5)).unpack_from(b, p)]
-            p += 4 * n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.assigned_partitions = l2
-        n11 = b[p]
+            x2.topic_id = _bnew(_Uuid, u4)
+            if 0 < n5 < 65:
+                x2.partitions = [*_CU_int32[n5](b, p)]
+                p += 4 * n5 - 4
+            else:
+                x2.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n6 = b[p]
         p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        n11 -= 1
-        if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l12 = []
-        ap13 = l12.append
-        for _ in range(n11):
-            x14 = _new(TopicPartitions)
-            x14.topic_id, n15 = _S1.unpack_from(b, p)
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+        n6 -= 1
+        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n6 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.partitions_pending_revocation = l8 = [*_map(_new, (TopicPartitions,) * n6)]
+        for x7 in l8:
+            u9, n10 = _S1u(b, p)
             p += 17
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            x14.topic_id = _bnew(_Uuid, x14.topic_id)
-            n15 -= 1
-            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x14.partitions = [*(_A_int32[n15] if n15 < 64 else _array_struct('i', n15)).unpack_from(b, p)]
-            p += 4 * n15
-            n16 = b[p]
+            x7.topic_id = _bnew(_Uuid, u9)
+            if 0 < n10 < 65:
+                x7.partitions = [*_CU_int32[n10](b, p)]
+                p += 4 * n10 - 4
+            else:
+                x7.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x7)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            if n16:
-                u17 = None
-                for _ in range(n16):
-                    t18, p = _read_uvarint(b, p)
-                    z19, p = _read_uvarint(b, p)
-                    e20 = p + z19
-                    if u17 is None: u17 = []
-                    u17.append((t18, bytes(b[p:e20])))
-                    p = e20
-                x14._unknown_tags = u17
-            ap13(x14)
-        o.partitions_pending_revocation = l12
-        n21 = b[p]
-        p += 1
-        if n21 & 0x80:
-            n21, p = _read_uvarint(b, p - 1)
-        if n21:
-            u22 = None
-            for _ in range(n21):
-                t23, p = _read_uvarint(b, p)
-                z24, p = _read_uvarint(b, p)
-                e25 = p + z24
-                if u22 is None: u22 = []
-                u22.append((t23, bytes(b[p:e25])))
-                p = e25
-            o._unknown_tags = u22
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.member_epoch, o.previous_member_epoch, o.state))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.member_epoch, o.previous_member_epoch, o.state))
     v1 = o.assigned_partitions
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S3.pack(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4)
-        if k5 < 64:
-            w(_CA_int32[k5].pack(k5 + 1, *v4))
-        else:
-            w(_uvarint(k5 + 1))
-            w(_array_struct('i', k5).pack(*v4))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5](x3.topic_id, k5 + 1, *v4))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5](x3.topic_id, k5 + 1, *v4, 0))
     v6 = o.partitions_pending_revocation
     k7 = len(v6) + 1
-    w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+    ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
     for x8 in v6:
-        w(_S3.pack(x8.topic_id))
         v9 = x8.partitions
         k10 = len(v9)
-        if k10 < 64:
-            w(_CA_int32[k10].pack(k10 + 1, *v9))
-        else:
-            w(_uvarint(k10 + 1))
-            w(_array_struct('i', k10).pack(*v9))
         if x8._unknown_tags:
-            _write_tags(w, (), x8._unknown_tags)
+            ext(_R0[k10](x8.topic_id, k10 + 1, *v9))
+            _write_tags(ext, (), x8._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k10](x8.topic_id, k10 + 1, *v9, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ConsumerGroupCurrentMemberAssignmentValue._decoders = {0: _decode_v0}
 ConsumerGroupCurrentMemberAssignmentValue._encoders = {0: _encode_v0}

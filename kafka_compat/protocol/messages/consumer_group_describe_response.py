@@ -4,34 +4,34 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>hB')
+_S1 = _StructFmt('>hBB')
 _S2 = _StructFmt('>iiB')
-_S3 = _StructFmt('>16sB')
-_S4 = _StructFmt('>i')
-_S5 = _StructFmt('>h')
-_S6 = _StructFmt('>ii')
-_S7 = _StructFmt('>16s')
+_S3 = _StructFmt('>BB')
+_S4 = _StructFmt('>16sB')
+_S5 = _StructFmt('>i')
+_S6 = _StructFmt('>h')
+_R0 = _PackShapes('', 's', '', 's', 'ii', 's', '')
+_R1 = _PackShapes('', 's', '')
+_R2 = _PackShapes('i', 's', '', 's', '')
+_R3 = _PackShapes('16s', 's', '', 'i', '')
+_R4 = _PackShapes('16s', 's', '', 'i', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6p = _S6.pack
 
 
 class TopicPartitions(_Struct):
@@ -124,453 +124,325 @@ class ConsumerGroupDescribeResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ConsumerGroupDescribeResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedGroup)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
-            p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0:
-                x4.error_message = None
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4, n5 = _S1u(b, p)
+            if not n4:
+                x2.error_message = None
+                p += 4
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
+                p += 3
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n4].decode()
+                    p += n4
+                n5 = b[p]
+                p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n6].decode()
+            x2.group_state = b[p:p + n6].decode()
             p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            x2.group_epoch, x2.assignment_epoch, n7 = _S2u(b, p)
+            p += 9
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n7].decode()
+            x2.assignor_name = b[p:p + n7].decode()
             p += n7
-            x4.group_epoch, x4.assignment_epoch, n8 = _S2.unpack_from(b, p)
-            p += 9
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
+            n8 = b[p]
+            p += 1
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
             n8 -= 1
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.assignor_name = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(Member)
-                n13 = b[p]
+            if n8 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (Member,) * n8)]
+            for x9 in l10:
+                n11 = b[p]
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_id = b[p:p + n13].decode()
-                p += n13
-                n14 = b[p]
-                p += 1
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                n14 -= 1
-                if n14 < 0:
-                    x12.instance_id = None
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                n11 -= 1
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, n13 = _S3u(b, p)
+                if not n12:
+                    x9.instance_id = None
+                    p += 2
                 else:
-                    x12.instance_id = b[p:p + n14].decode()
-                    p += n14
+                    p += 1
+                    if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                    n12 -= 1
+                    if n12 < 0:
+                        x9.instance_id = None
+                    else:
+                        x9.instance_id = b[p:p + n12].decode()
+                        p += n12
+                    n13 = b[p]
+                    p += 1
+                if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                n13 -= 1
+                if n13 < 0:
+                    x9.rack_id = None
+                else:
+                    x9.rack_id = b[p:p + n13].decode()
+                    p += n13
+                x9.member_epoch, n14 = _S0u(b, p)
+                p += 5
+                if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+                n14 -= 1
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_id = b[p:p + n14].decode()
+                p += n14
                 n15 = b[p]
                 p += 1
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
+                if n15 > 127: n15, p = _read_uvarint(b, p - 1)
                 n15 -= 1
-                if n15 < 0:
-                    x12.rack_id = None
-                else:
-                    x12.rack_id = b[p:p + n15].decode()
-                    p += n15
-                x12.member_epoch, n16 = _S0.unpack_from(b, p)
-                p += 5
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
+                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_host = b[p:p + n15].decode()
+                p += n15
+                n16 = b[p]
+                p += 1
+                if n16 > 127: n16, p = _read_uvarint(b, p - 1)
                 n16 -= 1
                 if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_id = b[p:p + n16].decode()
-                p += n16
-                n17 = b[p]
-                p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                n17 -= 1
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_host = b[p:p + n17].decode()
-                p += n17
-                n18 = b[p]
-                p += 1
-                if n18 & 0x80:
-                    n18, p = _read_uvarint(b, p - 1)
-                n18 -= 1
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n18 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l19 = []
-                ap20 = l19.append
-                for _ in range(n18):
-                    n22 = b[p]
+                if n16 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                l18 = []
+                ap19 = l18.append
+                for _ in range(n16):
+                    n20 = b[p]
                     p += 1
-                    if n22 & 0x80:
-                        n22, p = _read_uvarint(b, p - 1)
-                    n22 -= 1
-                    if n22 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x21 = b[p:p + n22].decode()
-                    p += n22
-                    ap20(x21)
-                x12.subscribed_topic_names = l19
+                    if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                    n20 -= 1
+                    if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x17 = b[p:p + n20].decode()
+                    p += n20
+                    ap19(x17)
+                x9.subscribed_topic_names = l18
+                n21 = b[p]
+                p += 1
+                if n21 > 127: n21, p = _read_uvarint(b, p - 1)
+                n21 -= 1
+                if n21 < 0:
+                    x9.subscribed_topic_regex = None
+                else:
+                    x9.subscribed_topic_regex = b[p:p + n21].decode()
+                    p += n21
+                o22 = _new(Assignment)
                 n23 = b[p]
                 p += 1
-                if n23 & 0x80:
-                    n23, p = _read_uvarint(b, p - 1)
+                if n23 > 127: n23, p = _read_uvarint(b, p - 1)
                 n23 -= 1
-                if n23 < 0:
-                    x12.subscribed_topic_regex = None
+                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n23 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o22.topic_partitions = l25 = [*_map(_new, (TopicPartitions,) * n23)]
+                for x24 in l25:
+                    u26, n27 = _S4u(b, p)
+                    p += 17
+                    x24.topic_id = _bnew(_Uuid, u26)
+                    if n27 > 127: n27, p = _read_uvarint(b, p - 1)
+                    n27 -= 1
+                    if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x24.topic_name = b[p:p + n27].decode()
+                    p += n27
+                    n28 = b[p]
+                    p += 1
+                    if 0 < n28 < 65:
+                        x24.partitions = [*_CU_int32[n28](b, p)]
+                        p += 4 * n28 - 4
+                    else:
+                        x24.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x24)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, o22)
                 else:
-                    x12.subscribed_topic_regex = b[p:p + n23].decode()
-                    p += n23
-                o24 = _new(Assignment)
-                n25 = b[p]
+                    p += 1
+                x9.assignment = o22
+                o29 = _new(Assignment)
+                n30 = b[p]
                 p += 1
-                if n25 & 0x80:
-                    n25, p = _read_uvarint(b, p - 1)
-                n25 -= 1
-                if n25 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n25 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l26 = []
-                ap27 = l26.append
-                for _ in range(n25):
-                    x28 = _new(TopicPartitions)
-                    x28.topic_id, n29 = _S3.unpack_from(b, p)
+                if n30 > 127: n30, p = _read_uvarint(b, p - 1)
+                n30 -= 1
+                if n30 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n30 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o29.topic_partitions = l32 = [*_map(_new, (TopicPartitions,) * n30)]
+                for x31 in l32:
+                    u33, n34 = _S4u(b, p)
                     p += 17
-                    if n29 & 0x80:
-                        n29, p = _read_uvarint(b, p - 1)
-                    x28.topic_id = _bnew(_Uuid, x28.topic_id)
-                    n29 -= 1
-                    if n29 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x28.topic_name = b[p:p + n29].decode()
-                    p += n29
-                    n30 = b[p]
+                    x31.topic_id = _bnew(_Uuid, u33)
+                    if n34 > 127: n34, p = _read_uvarint(b, p - 1)
+                    n34 -= 1
+                    if n34 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x31.topic_name = b[p:p + n34].decode()
+                    p += n34
+                    n35 = b[p]
                     p += 1
-                    if n30 & 0x80:
-                        n30, p = _read_uvarint(b, p - 1)
-                    n30 -= 1
-                    if n30 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x28.partitions = [*(_A_int32[n30] if n30 < 64 else _array_struct('i', n30)).unpack_from(b, p)]
-                    p += 4 * n30
-                    n31 = b[p]
+                    if 0 < n35 < 65:
+                        x31.partitions = [*_CU_int32[n35](b, p)]
+                        p += 4 * n35 - 4
+                    else:
+                        x31.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x31)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, o29)
+                else:
                     p += 1
-                    if n31 & 0x80:
-                        n31, p = _read_uvarint(b, p - 1)
-                    if n31:
-                        u32 = None
-                        for _ in range(n31):
-                            t33, p = _read_uvarint(b, p)
-                            z34, p = _read_uvarint(b, p)
-                            e35 = p + z34
-                            if u32 is None: u32 = []
-                            u32.append((t33, bytes(b[p:e35])))
-                            p = e35
-                        x28._unknown_tags = u32
-                    ap27(x28)
-                o24.topic_partitions = l26
-                n36 = b[p]
-                p += 1
-                if n36 & 0x80:
-                    n36, p = _read_uvarint(b, p - 1)
-                if n36:
-                    u37 = None
-                    for _ in range(n36):
-                        t38, p = _read_uvarint(b, p)
-                        z39, p = _read_uvarint(b, p)
-                        e40 = p + z39
-                        if u37 is None: u37 = []
-                        u37.append((t38, bytes(b[p:e40])))
-                        p = e40
-                    o24._unknown_tags = u37
-                x12.assignment = o24
-                o41 = _new(Assignment)
-                n42 = b[p]
-                p += 1
-                if n42 & 0x80:
-                    n42, p = _read_uvarint(b, p - 1)
-                n42 -= 1
-                if n42 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n42 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l43 = []
-                ap44 = l43.append
-                for _ in range(n42):
-                    x45 = _new(TopicPartitions)
-                    x45.topic_id, n46 = _S3.unpack_from(b, p)
-                    p += 17
-                    if n46 & 0x80:
-                        n46, p = _read_uvarint(b, p - 1)
-                    x45.topic_id = _bnew(_Uuid, x45.topic_id)
-                    n46 -= 1
-                    if n46 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x45.topic_name = b[p:p + n46].decode()
-                    p += n46
-                    n47 = b[p]
+                x9.target_assignment = o29
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x9)
+                else:
                     p += 1
-                    if n47 & 0x80:
-                        n47, p = _read_uvarint(b, p - 1)
-                    n47 -= 1
-                    if n47 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x45.partitions = [*(_A_int32[n47] if n47 < 64 else _array_struct('i', n47)).unpack_from(b, p)]
-                    p += 4 * n47
-                    n48 = b[p]
-                    p += 1
-                    if n48 & 0x80:
-                        n48, p = _read_uvarint(b, p - 1)
-                    if n48:
-                        u49 = None
-                        for _ in range(n48):
-                            t50, p = _read_uvarint(b, p)
-                            z51, p = _read_uvarint(b, p)
-                            e52 = p + z51
-                            if u49 is None: u49 = []
-                            u49.append((t50, bytes(b[p:e52])))
-                            p = e52
-                        x45._unknown_tags = u49
-                    ap44(x45)
-                o41.topic_partitions = l43
-                n53 = b[p]
-                p += 1
-                if n53 & 0x80:
-                    n53, p = _read_uvarint(b, p - 1)
-                if n53:
-                    u54 = None
-                    for _ in range(n53):
-                        t55, p = _read_uvarint(b, p)
-                        z56, p = _read_uvarint(b, p)
-                        e57 = p + z56
-                        if u54 is None: u54 = []
-                        u54.append((t55, bytes(b[p:e57])))
-                        p = e57
-                    o41._unknown_tags = u54
-                x12.target_assignment = o41
-                n58 = b[p]
-                p += 1
-                if n58 & 0x80:
-                    n58, p = _read_uvarint(b, p - 1)
-                if n58:
-                    u59 = None
-                    for _ in range(n58):
-                        t60, p = _read_uvarint(b, p)
-                        z61, p = _read_uvarint(b, p)
-                        e62 = p + z61
-                        if u59 is None: u59 = []
-                        u59.append((t60, bytes(b[p:e62])))
-                        p = e62
-                    x12._unknown_tags = u59
-                ap11(x12)
-            x4.members = l10
-            x4.authorized_operations, n63 = _S0.unpack_from(b, p)
+            x2.authorized_operations, n36 = _S0u(b, p)
             p += 5
-            if n63 & 0x80:
-                n63, p = _read_uvarint(b, p - 1)
-            if n63:
-                u64 = None
-                for _ in range(n63):
-                    t65, p = _read_uvarint(b, p)
-                    z66, p = _read_uvarint(b, p)
-                    e67 = p + z66
-                    if u64 is None: u64 = []
-                    u64.append((t65, bytes(b[p:e67])))
-                    p = e67
-                x4._unknown_tags = u64
-            ap3(x4)
-        o.groups = l2
-        n68 = b[p]
-        p += 1
-        if n68 & 0x80:
-            n68, p = _read_uvarint(b, p - 1)
-        if n68:
-            u69 = None
-            for _ in range(n68):
-                t70, p = _read_uvarint(b, p)
-                z71, p = _read_uvarint(b, p)
-                e72 = p + z71
-                if u69 is None: u69 = []
-                u69.append((t70, bytes(b[p:e72])))
-                p = e72
-            o._unknown_tags = u69
+            if n36:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S4.pack(o.throttle_time_ms))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S5p(o.throttle_time_ms))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S5.pack(x3.error_code))
+        ext(_S6p(x3.error_code))
         v4 = x3.error_message
         if v4 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v4 = v4.encode()
             k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
-        v6 = x3.group_id
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x3.group_state
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S6.pack(x3.group_epoch, x3.assignment_epoch))
-        v10 = x3.assignor_name
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
+        v6 = x3.group_id.encode()
+        k7 = len(v6)
+        v8 = x3.group_state.encode()
+        k9 = len(v8)
+        v10 = x3.assignor_name.encode()
+        k11 = len(v10)
+        ext(_R0[k7, k9, k11](k7 + 1, v6, k9 + 1, v8, x3.group_epoch, x3.assignment_epoch, k11 + 1, v10))
         v12 = x3.members
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
         for x14 in v12:
-            v15 = x14.member_id
-            v15 = v15.encode()
-            k16 = len(v15) + 1
-            w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-            w(v15)
+            v15 = x14.member_id.encode()
+            k16 = len(v15)
+            ext(_R1[k16](k16 + 1, v15))
             v17 = x14.instance_id
             if v17 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v17 = v17.encode()
                 k18 = len(v17) + 1
-                w(_UV1[k18] if k18 < 128 else _uvarint(k18))
-                w(v17)
+                ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
+                ext(v17)
             v19 = x14.rack_id
             if v19 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v19 = v19.encode()
                 k20 = len(v19) + 1
-                w(_UV1[k20] if k20 < 128 else _uvarint(k20))
-                w(v19)
-            w(_S4.pack(x14.member_epoch))
-            v21 = x14.client_id
-            v21 = v21.encode()
-            k22 = len(v21) + 1
-            w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-            w(v21)
-            v23 = x14.client_host
-            v23 = v23.encode()
-            k24 = len(v23) + 1
-            w(_UV1[k24] if k24 < 128 else _uvarint(k24))
-            w(v23)
+                ext(_UV1[k20] if k20 < 128 else _uvarint(k20))
+                ext(v19)
+            v21 = x14.client_id.encode()
+            k22 = len(v21)
+            v23 = x14.client_host.encode()
+            k24 = len(v23)
+            ext(_R2[k22, k24](x14.member_epoch, k22 + 1, v21, k24 + 1, v23))
             v25 = x14.subscribed_topic_names
             k26 = len(v25) + 1
-            w(_UV1[k26] if k26 < 128 else _uvarint(k26))
+            ext(_UV1[k26] if k26 < 128 else _uvarint(k26))
             for x27 in v25:
                 v28 = x27
                 v28 = v28.encode()
                 k29 = len(v28) + 1
-                w(_UV1[k29] if k29 < 128 else _uvarint(k29))
-                w(v28)
+                ext(_UV1[k29] if k29 < 128 else _uvarint(k29))
+                ext(v28)
             v30 = x14.subscribed_topic_regex
             if v30 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v30 = v30.encode()
                 k31 = len(v30) + 1
-                w(_UV1[k31] if k31 < 128 else _uvarint(k31))
-                w(v30)
+                ext(_UV1[k31] if k31 < 128 else _uvarint(k31))
+                ext(v30)
             v32 = x14.assignment.topic_partitions
             k33 = len(v32) + 1
-            w(_UV1[k33] if k33 < 128 else _uvarint(k33))
+            ext(_UV1[k33] if k33 < 128 else _uvarint(k33))
             for x34 in v32:
-                w(_S7.pack(x34.topic_id))
-                v35 = x34.topic_name
-                v35 = v35.encode()
-                k36 = len(v35) + 1
-                w(_UV1[k36] if k36 < 128 else _uvarint(k36))
-                w(v35)
+                v35 = x34.topic_name.encode()
+                k36 = len(v35)
                 v37 = x34.partitions
                 k38 = len(v37)
-                if k38 < 64:
-                    w(_CA_int32[k38].pack(k38 + 1, *v37))
-                else:
-                    w(_uvarint(k38 + 1))
-                    w(_array_struct('i', k38).pack(*v37))
                 if x34._unknown_tags:
-                    _write_tags(w, (), x34._unknown_tags)
+                    ext(_R3[k36, k38](x34.topic_id, k36 + 1, v35, k38 + 1, *v37))
+                    _write_tags(ext, (), x34._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R4[k36, k38](x34.topic_id, k36 + 1, v35, k38 + 1, *v37, 0))
             if x14.assignment._unknown_tags:
-                _write_tags(w, (), x14.assignment._unknown_tags)
+                _write_tags(ext, (), x14.assignment._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
             v39 = x14.target_assignment.topic_partitions
             k40 = len(v39) + 1
-            w(_UV1[k40] if k40 < 128 else _uvarint(k40))
+            ext(_UV1[k40] if k40 < 128 else _uvarint(k40))
             for x41 in v39:
-                w(_S7.pack(x41.topic_id))
-                v42 = x41.topic_name
-                v42 = v42.encode()
-                k43 = len(v42) + 1
-                w(_UV1[k43] if k43 < 128 else _uvarint(k43))
-                w(v42)
+                v42 = x41.topic_name.encode()
+                k43 = len(v42)
                 v44 = x41.partitions
                 k45 = len(v44)
-                if k45 < 64:
-                    w(_CA_int32[k45].pack(k45 + 1, *v44))
-                else:
-                    w(_uvarint(k45 + 1))
-                    w(_array_struct('i', k45).pack(*v44))
                 if x41._unknown_tags:
-                    _write_tags(w, (), x41._unknown_tags)
+                    ext(_R3[k43, k45](x41.topic_id, k43 + 1, v42, k45 + 1, *v44))
+                    _write_tags(ext, (), x41._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R4[k43, k45](x41.topic_id, k43 + 1, v42, k45 + 1, *v44, 0))
             if x14.target_assignment._unknown_tags:
-                _write_tags(w, (), x14.target_assignment._unknown_tags)
+                _write_tags(ext, (), x14.target_assignment._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
             if x14._unknown_tags:
-                _write_tags(w, (), x14._unknown_tags)
+                _write_tags(ext, (), x14._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S4.pack(x3.authorized_operations))
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S5p(x3.authorized_operations))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S0p(x3.authorized_operations, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ConsumerGroupDescribeResponse._decoders = {0: _decode_v0}
 ConsumerGroupDescribeResponse._encoders = {0: _encode_v0}

@@ -4,30 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>16s')
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_S0 = _StructFmt('>iBB')
+_S1 = _StructFmt('>BB')
+_S2 = _StructFmt('>16sB')
+_S3 = _StructFmt('>i')
+_R0 = _PackShapes('', 's', '', 's', 'i')
+_R1 = _PackShapes('16s', 'i', '')
+_R2 = _PackShapes('16s', 'i', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
 
 
 class TopicPartitions(_Struct):
@@ -76,420 +71,361 @@ def _decode_v0(b, p):
         o = _new(ConsumerGroupHeartbeatRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        o.member_epoch, n3 = _S0.unpack_from(b, p)
-        p += 5
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0:
+        o.member_epoch, n3, n4 = _S0u(b, p)
+        if not n3:
             o.instance_id = None
+            p += 6
         else:
-            o.instance_id = b[p:p + n3].decode()
-            p += n3
-        n4 = b[p]
-        p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+            p += 5
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.instance_id = None
+            else:
+                o.instance_id = b[p:p + n3].decode()
+                p += n3
+            n4 = b[p]
+            p += 1
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0:
             o.rack_id = None
         else:
             o.rack_id = b[p:p + n4].decode()
             p += n4
-        o.rebalance_timeout_ms, n5 = _S0.unpack_from(b, p)
-        p += 5
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        n5 -= 1
-        if n5 < 0:
+        o.rebalance_timeout_ms, n5, n6 = _S0u(b, p)
+        if not n5:
             o.subscribed_topic_names = None
+            p += 6
         else:
-            if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                n9 = b[p]
-                p += 1
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8 = b[p:p + n9].decode()
-                p += n9
-                ap7(x8)
-            o.subscribed_topic_names = l6
-        n10 = b[p]
-        p += 1
-        if n10 & 0x80:
-            n10, p = _read_uvarint(b, p - 1)
-        n10 -= 1
-        if n10 < 0:
+            p += 5
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0:
+                o.subscribed_topic_names = None
+            else:
+                if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                l8 = []
+                ap9 = l8.append
+                for _ in range(n5):
+                    n10 = b[p]
+                    p += 1
+                    if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x7 = b[p:p + n10].decode()
+                    p += n10
+                    ap9(x7)
+                o.subscribed_topic_names = l8
+            n6 = b[p]
+            p += 1
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+        n6 -= 1
+        if n6 < 0:
             o.server_assignor = None
         else:
-            o.server_assignor = b[p:p + n10].decode()
-            p += n10
-        n11 = b[p]
-        p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        n11 -= 1
-        if n11 < 0:
+            o.server_assignor = b[p:p + n6].decode()
+            p += n6
+        n11, n12 = _S1u(b, p)
+        if not n11:
             o.topic_partitions = None
+            p += 2
         else:
-            if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l12 = []
-            ap13 = l12.append
-            for _ in range(n11):
-                x14 = _new(TopicPartitions)
-                x14.topic_id, n15 = _S1.unpack_from(b, p)
-                p += 17
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
-                x14.topic_id = _bnew(_Uuid, x14.topic_id)
-                n15 -= 1
-                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.partitions = [*(_A_int32[n15] if n15 < 64 else _array_struct('i', n15)).unpack_from(b, p)]
-                p += 4 * n15
-                n16 = b[p]
-                p += 1
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                if n16:
-                    u17 = None
-                    for _ in range(n16):
-                        t18, p = _read_uvarint(b, p)
-                        z19, p = _read_uvarint(b, p)
-                        e20 = p + z19
-                        if u17 is None: u17 = []
-                        u17.append((t18, bytes(b[p:e20])))
-                        p = e20
-                    x14._unknown_tags = u17
-                ap13(x14)
-            o.topic_partitions = l12
-        n21 = b[p]
-        p += 1
-        if n21 & 0x80:
-            n21, p = _read_uvarint(b, p - 1)
-        if n21:
-            u22 = None
-            for _ in range(n21):
-                t23, p = _read_uvarint(b, p)
-                z24, p = _read_uvarint(b, p)
-                e25 = p + z24
-                if u22 is None: u22 = []
-                u22.append((t23, bytes(b[p:e25])))
-                p = e25
-            o._unknown_tags = u22
+            p += 1
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0:
+                o.topic_partitions = None
+            else:
+                if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.topic_partitions = l14 = [*_map(_new, (TopicPartitions,) * n11)]
+                for x13 in l14:
+                    u15, n16 = _S2u(b, p)
+                    p += 17
+                    x13.topic_id = _bnew(_Uuid, u15)
+                    if 0 < n16 < 65:
+                        x13.partitions = [*_CU_int32[n16](b, p)]
+                        p += 4 * n16 - 4
+                    else:
+                        x13.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x13)
+                    else:
+                        p += 1
+            n12 = b[p]
+            p += 1
+        if n12:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.subscribed_topic_regex is not None:
         raise _EncodeError('field SubscribedTopicRegex is not in version 0 and not ignorable')
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.member_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S2.pack(o.member_epoch))
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    v3 = o.member_id.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, k4 + 1, v3, o.member_epoch))
     v5 = o.instance_id
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
     v7 = o.rack_id
     if v7 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v7 = v7.encode()
         k8 = len(v7) + 1
-        w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-        w(v7)
-    w(_S2.pack(o.rebalance_timeout_ms))
+        ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+        ext(v7)
+    ext(_S3p(o.rebalance_timeout_ms))
     v9 = o.subscribed_topic_names
     if v9 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k10 = len(v9) + 1
-        w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+        ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
         for x11 in v9:
             v12 = x11
             v12 = v12.encode()
             k13 = len(v12) + 1
-            w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-            w(v12)
+            ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+            ext(v12)
     v14 = o.server_assignor
     if v14 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v14 = v14.encode()
         k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
+        ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+        ext(v14)
     v16 = o.topic_partitions
     if v16 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
+        ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
         for x18 in v16:
-            w(_S3.pack(x18.topic_id))
             v19 = x18.partitions
             k20 = len(v19)
-            if k20 < 64:
-                w(_CA_int32[k20].pack(k20 + 1, *v19))
-            else:
-                w(_uvarint(k20 + 1))
-                w(_array_struct('i', k20).pack(*v19))
             if x18._unknown_tags:
-                _write_tags(w, (), x18._unknown_tags)
+                ext(_R1[k20](x18.topic_id, k20 + 1, *v19))
+                _write_tags(ext, (), x18._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k20](x18.topic_id, k20 + 1, *v19, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(ConsumerGroupHeartbeatRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        o.member_epoch, n3 = _S0.unpack_from(b, p)
-        p += 5
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0:
+        o.member_epoch, n3, n4 = _S0u(b, p)
+        if not n3:
             o.instance_id = None
+            p += 6
         else:
-            o.instance_id = b[p:p + n3].decode()
-            p += n3
-        n4 = b[p]
-        p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+            p += 5
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.instance_id = None
+            else:
+                o.instance_id = b[p:p + n3].decode()
+                p += n3
+            n4 = b[p]
+            p += 1
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0:
             o.rack_id = None
         else:
             o.rack_id = b[p:p + n4].decode()
             p += n4
-        o.rebalance_timeout_ms, n5 = _S0.unpack_from(b, p)
-        p += 5
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        n5 -= 1
-        if n5 < 0:
+        o.rebalance_timeout_ms, n5, n6 = _S0u(b, p)
+        if not n5:
             o.subscribed_topic_names = None
+            p += 6
         else:
-            if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                n9 = b[p]
-                p += 1
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8 = b[p:p + n9].decode()
-                p += n9
-                ap7(x8)
-            o.subscribed_topic_names = l6
-        n10 = b[p]
-        p += 1
-        if n10 & 0x80:
-            n10, p = _read_uvarint(b, p - 1)
-        n10 -= 1
-        if n10 < 0:
+            p += 5
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0:
+                o.subscribed_topic_names = None
+            else:
+                if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                l8 = []
+                ap9 = l8.append
+                for _ in range(n5):
+                    n10 = b[p]
+                    p += 1
+                    if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x7 = b[p:p + n10].decode()
+                    p += n10
+                    ap9(x7)
+                o.subscribed_topic_names = l8
+            n6 = b[p]
+            p += 1
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+        n6 -= 1
+        if n6 < 0:
             o.subscribed_topic_regex = None
         else:
-            o.subscribed_topic_regex = b[p:p + n10].decode()
-            p += n10
-        n11 = b[p]
-        p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        n11 -= 1
-        if n11 < 0:
+            o.subscribed_topic_regex = b[p:p + n6].decode()
+            p += n6
+        n11, n12 = _S1u(b, p)
+        if not n11:
             o.server_assignor = None
+            p += 2
         else:
-            o.server_assignor = b[p:p + n11].decode()
-            p += n11
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0:
+                o.server_assignor = None
+            else:
+                o.server_assignor = b[p:p + n11].decode()
+                p += n11
+            n12 = b[p]
+            p += 1
+        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
         n12 -= 1
         if n12 < 0:
             o.topic_partitions = None
         else:
             if n12 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l13 = []
-            ap14 = l13.append
-            for _ in range(n12):
-                x15 = _new(TopicPartitions)
-                x15.topic_id, n16 = _S1.unpack_from(b, p)
+            o.topic_partitions = l14 = [*_map(_new, (TopicPartitions,) * n12)]
+            for x13 in l14:
+                u15, n16 = _S2u(b, p)
                 p += 17
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                x15.topic_id = _bnew(_Uuid, x15.topic_id)
-                n16 -= 1
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x15.partitions = [*(_A_int32[n16] if n16 < 64 else _array_struct('i', n16)).unpack_from(b, p)]
-                p += 4 * n16
-                n17 = b[p]
-                p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                if n17:
-                    u18 = None
-                    for _ in range(n17):
-                        t19, p = _read_uvarint(b, p)
-                        z20, p = _read_uvarint(b, p)
-                        e21 = p + z20
-                        if u18 is None: u18 = []
-                        u18.append((t19, bytes(b[p:e21])))
-                        p = e21
-                    x15._unknown_tags = u18
-                ap14(x15)
-            o.topic_partitions = l13
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
+                x13.topic_id = _bnew(_Uuid, u15)
+                if 0 < n16 < 65:
+                    x13.partitions = [*_CU_int32[n16](b, p)]
+                    p += 4 * n16 - 4
+                else:
+                    x13.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x13)
+                else:
+                    p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.member_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S2.pack(o.member_epoch))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    v3 = o.member_id.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, k4 + 1, v3, o.member_epoch))
     v5 = o.instance_id
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
     v7 = o.rack_id
     if v7 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v7 = v7.encode()
         k8 = len(v7) + 1
-        w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-        w(v7)
-    w(_S2.pack(o.rebalance_timeout_ms))
+        ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+        ext(v7)
+    ext(_S3p(o.rebalance_timeout_ms))
     v9 = o.subscribed_topic_names
     if v9 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k10 = len(v9) + 1
-        w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+        ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
         for x11 in v9:
             v12 = x11
             v12 = v12.encode()
             k13 = len(v12) + 1
-            w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-            w(v12)
+            ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+            ext(v12)
     v14 = o.subscribed_topic_regex
     if v14 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v14 = v14.encode()
         k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
+        ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+        ext(v14)
     v16 = o.server_assignor
     if v16 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v16 = v16.encode()
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
+        ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
+        ext(v16)
     v18 = o.topic_partitions
     if v18 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k19 = len(v18) + 1
-        w(_UV1[k19] if k19 < 128 else _uvarint(k19))
+        ext(_UV1[k19] if k19 < 128 else _uvarint(k19))
         for x20 in v18:
-            w(_S3.pack(x20.topic_id))
             v21 = x20.partitions
             k22 = len(v21)
-            if k22 < 64:
-                w(_CA_int32[k22].pack(k22 + 1, *v21))
-            else:
-                w(_uvarint(k22 + 1))
-                w(_array_struct('i', k22).pack(*v21))
             if x20._unknown_tags:
-                _write_tags(w, (), x20._unknown_tags)
+                ext(_R1[k22](x20.topic_id, k22 + 1, *v21))
+                _write_tags(ext, (), x20._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k22](x20.topic_id, k22 + 1, *v21, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ConsumerGroupHeartbeatRequest._decoders = {0: _decode_v0, 1: _decode_v1}
 ConsumerGroupHeartbeatRequest._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -4,29 +4,30 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>b')
-_S2 = _StructFmt('>i')
+_S0 = _StructFmt('>BB')
+_S1 = _StructFmt('>BiB')
+_S2 = _StructFmt('>iB')
+_S3 = _StructFmt('>b')
+_S4 = _StructFmt('>BBB')
+_S5 = _StructFmt('>i')
+_R0 = _PackShapes('', 's', '', 's', '')
+_R1 = _PackShapes('', 's', 'B')
+_R2 = _PackShapes('', 's', 'BB')
+_R3 = _PackShapes('', 's', 'BBB')
+_R4 = _PackShapes('', 's', '')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
 
 
 class ClassicProtocol(_Struct):
@@ -85,20 +86,22 @@ class ConsumerGroupMemberMetadataValue(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ConsumerGroupMemberMetadataValue)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, n2 = _S0u(b, p)
+        if not n1:
             o.instance_id = None
+            p += 2
         else:
-            o.instance_id = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.instance_id = None
+            else:
+                o.instance_id = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.rack_id = None
@@ -107,134 +110,114 @@ def _decode_v0(b, p):
             p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.client_id = b[p:p + n3].decode()
         p += n3
         n4 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.client_host = b[p:p + n4].decode()
         p += n4
         n5 = b[p]
         p += 1
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
+        if n5 > 127: n5, p = _read_uvarint(b, p - 1)
         n5 -= 1
         if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l6 = []
-        ap7 = l6.append
+        l7 = []
+        ap8 = l7.append
         for _ in range(n5):
             n9 = b[p]
             p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
             n9 -= 1
             if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x8 = b[p:p + n9].decode()
+            x6 = b[p:p + n9].decode()
             p += n9
-            ap7(x8)
-        o.subscribed_topic_names = l6
-        n10 = b[p]
-        p += 1
-        if n10 & 0x80:
-            n10, p = _read_uvarint(b, p - 1)
-        n10 -= 1
-        if n10 < 0:
+            ap8(x6)
+        o.subscribed_topic_names = l7
+        n10, o.rebalance_timeout_ms, n11 = _S1u(b, p)
+        if not n10:
             o.subscribed_topic_regex = None
+            p += 6
         else:
-            o.subscribed_topic_regex = b[p:p + n10].decode()
-            p += n10
-        o.rebalance_timeout_ms, n11 = _S0.unpack_from(b, p)
-        p += 5
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+            n10 -= 1
+            if n10 < 0:
+                o.subscribed_topic_regex = None
+            else:
+                o.subscribed_topic_regex = b[p:p + n10].decode()
+                p += n10
+            o.rebalance_timeout_ms, n11 = _S2u(b, p)
+            p += 5
+        if n11 > 127: n11, p = _read_uvarint(b, p - 1)
         n11 -= 1
         if n11 < 0:
             o.server_assignor = None
         else:
             o.server_assignor = b[p:p + n11].decode()
             p += n11
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
+        if b[p]:
+            n12, p = _read_uvarint(b, p)
             u13 = None
             for _ in range(n12):
                 t14, p = _read_uvarint(b, p)
                 z15, p = _read_uvarint(b, p)
                 e16 = p + z15
                 if t14 == 0:
-                    n17, = _S1.unpack_from(b, p)
+                    n17, = _S3u(b, p)
                     p += 1
                     if n17 < 0:
                         o.classic_member_metadata = None
                     else:
                         o18 = _new(ClassicMemberMetadata)
-                        o18.session_timeout_ms, n19 = _S0.unpack_from(b, p)
+                        o18.session_timeout_ms, n19 = _S2u(b, p)
                         p += 5
-                        if n19 & 0x80:
-                            n19, p = _read_uvarint(b, p - 1)
+                        if n19 > 127: n19, p = _read_uvarint(b, p - 1)
                         n19 -= 1
                         if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
                         if n19 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-                        l20 = []
-                        ap21 = l20.append
-                        for _ in range(n19):
-                            x22 = _new(ClassicProtocol)
-                            n23 = b[p]
+                        o18.supported_protocols = l21 = [*_map(_new, (ClassicProtocol,) * n19)]
+                        for x20 in l21:
+                            n22 = b[p]
                             p += 1
-                            if n23 & 0x80:
-                                n23, p = _read_uvarint(b, p - 1)
-                            n23 -= 1
-                            if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                            x22.name = b[p:p + n23].decode()
-                            p += n23
-                            n24 = b[p]
+                            if n22 > 127: n22, p = _read_uvarint(b, p - 1)
+                            n22 -= 1
+                            if n22 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                            x20.name = b[p:p + n22].decode()
+                            p += n22
+                            n23, c24, d25 = _S4u(b, p)
                             p += 1
-                            if n24 & 0x80:
-                                n24, p = _read_uvarint(b, p - 1)
-                            n24 -= 1
-                            if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                            x22.metadata = bytes(b[p:p + n24])
-                            p += n24
-                            n25 = b[p]
+                            if n23 < 128:
+                                n23 -= 1
+                                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                                x20.metadata = bytes(b[p:p + n23])
+                                p += n23
+                            else:
+                                if c24 < 128:
+                                    n23 += (c24 << 7) - 129
+                                    p += 1
+                                elif d25 < 128:
+                                    n23 += (c24 << 7) + (d25 << 14) - 16513
+                                    p += 2
+                                else:
+                                    n23, p = _read_uvarint(b, p - 1)
+                                    n23 -= 1
+                                x20.metadata = bytes(b[p:p + n23])
+                                p += n23
+                            if b[p]:
+                                p = _read_unknown_tags(b, p, x20)
+                            else:
+                                p += 1
+                        if b[p]:
+                            p = _read_unknown_tags(b, p, o18)
+                        else:
                             p += 1
-                            if n25 & 0x80:
-                                n25, p = _read_uvarint(b, p - 1)
-                            if n25:
-                                u26 = None
-                                for _ in range(n25):
-                                    t27, p = _read_uvarint(b, p)
-                                    z28, p = _read_uvarint(b, p)
-                                    e29 = p + z28
-                                    if u26 is None: u26 = []
-                                    u26.append((t27, bytes(b[p:e29])))
-                                    p = e29
-                                x22._unknown_tags = u26
-                            ap21(x22)
-                        o18.supported_protocols = l20
-                        n30 = b[p]
-                        p += 1
-                        if n30 & 0x80:
-                            n30, p = _read_uvarint(b, p - 1)
-                        if n30:
-                            u31 = None
-                            for _ in range(n30):
-                                t32, p = _read_uvarint(b, p)
-                                z33, p = _read_uvarint(b, p)
-                                e34 = p + z33
-                                if u31 is None: u31 = []
-                                u31.append((t32, bytes(b[p:e34])))
-                                p = e34
-                            o18._unknown_tags = u31
                         o.classic_member_metadata = o18
                     if p > e16: raise _DecodeError('tagged field longer than its size', p)
                     p = e16
@@ -242,85 +225,89 @@ def _decode_v0(b, p):
                     if u13 is None: u13 = []
                     u13.append((t14, bytes(b[p:e16])))
                     p = e16
-            o._unknown_tags = u13
+            if u13 is not None: o._unknown_tags = u13
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.instance_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.rack_id
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
-    v5 = o.client_id
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    v7 = o.client_host
-    v7 = v7.encode()
-    k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-    w(v7)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    v5 = o.client_id.encode()
+    k6 = len(v5)
+    v7 = o.client_host.encode()
+    k8 = len(v7)
+    ext(_R0[k6, k8](k6 + 1, v5, k8 + 1, v7))
     v9 = o.subscribed_topic_names
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
         v12 = x11
         v12 = v12.encode()
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        ext(v12)
     v14 = o.subscribed_topic_regex
     if v14 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v14 = v14.encode()
         k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
-    w(_S2.pack(o.rebalance_timeout_ms))
+        ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+        ext(v14)
+    ext(_S5p(o.rebalance_timeout_ms))
     v16 = o.server_assignor
     if v16 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v16 = v16.encode()
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
+        ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
+        ext(v16)
     tg18 = []
     if o.classic_member_metadata is not None:
-        sub19 = []
-        sw20 = sub19.append
+        sub19 = bytearray()
+        sw20 = sub19.extend
         if o.classic_member_metadata is None:
             sw20(b'\xff')
         else:
             sw20(b'\x01')
-            sw20(_S2.pack(o.classic_member_metadata.session_timeout_ms))
+            sw20(_S5p(o.classic_member_metadata.session_timeout_ms))
             v21 = o.classic_member_metadata.supported_protocols
             k22 = len(v21) + 1
             sw20(_UV1[k22] if k22 < 128 else _uvarint(k22))
             for x23 in v21:
-                v24 = x23.name
-                v24 = v24.encode()
-                k25 = len(v24) + 1
-                sw20(_UV1[k25] if k25 < 128 else _uvarint(k25))
-                sw20(v24)
+                v24 = x23.name.encode()
+                k25 = len(v24)
                 v26 = x23.metadata
                 k27 = len(v26) + 1
-                sw20(_UV1[k27] if k27 < 128 else _uvarint(k27))
+                if k27 < 128:
+                    sw20(_R1[k25](k25 + 1, v24, k27))
+                elif k27 < 16384:
+                    sw20(_R2[k25](k25 + 1, v24, k27 & 127 | 128, k27 >> 7))
+                elif k27 < 2097152:
+                    sw20(_R3[k25](k25 + 1, v24, k27 & 127 | 128, k27 >> 7 & 127 | 128, k27 >> 14))
+                else:
+                    sw20(_R4[k25](k25 + 1, v24))
+                    sw20(_uvarint(k27))
                 sw20(v26)
                 if x23._unknown_tags:
                     _write_tags(sw20, (), x23._unknown_tags)
@@ -330,11 +317,12 @@ def _encode_v0(o, w):
                 _write_tags(sw20, (), o.classic_member_metadata._unknown_tags)
             else:
                 sw20(b'\x00')
-        tg18.append((0, b''.join(sub19)))
+        tg18.append((0, sub19))
     if tg18 or o._unknown_tags:
-        _write_tags(w, tg18, o._unknown_tags)
+        _write_tags(ext, tg18, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ConsumerGroupMemberMetadataValue._decoders = {0: _decode_v0}
 ConsumerGroupMemberMetadataValue._encoders = {0: _encode_v0}

@@ -4,28 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
 
 
 class TopicPartition(_Struct):
@@ -63,56 +55,58 @@ class ConsumerProtocolAssignment(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(ConsumerProtocolAssignment)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicPartition)
-            n5, = _S1.unpack_from(b, p)
+        o.assigned_partitions = l3 = [*_map(_new, (TopicPartition,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.partitions = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            ap3(x4)
-        o.assigned_partitions = l2
-        n7, = _S0.unpack_from(b, p)
+            if 0 <= n5 < 64:
+                x2.partitions = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
+            else:
+                x2.partitions, p = _read_array(b, p - 4, 'i', False, False)
+        n6, = _S0u(b, p)
         p += 4
-        if n7 < 0:
-            if n7 != -1: raise _DecodeError('negative length', p)
+        if n6 < 0:
+            if n6 != -1: raise _DecodeError('negative length', p)
             o.user_data = None
         else:
-            o.user_data = _view(b)[p:p + n7]
-            p += n7
+            o.user_data = mv[p:p + n6]
+            p += n6
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.assigned_partitions
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
     v5 = o.user_data
     if v5 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
+    parts.append(buf)
 
 ConsumerProtocolAssignment._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v0}
 ConsumerProtocolAssignment._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0, 3: _encode_v0}

@@ -4,29 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ih')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
 
 
 class TopicPartition(_Struct):
@@ -67,288 +60,298 @@ class ConsumerProtocolSubscription(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(ConsumerProtocolSubscription)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
-            n5, = _S1.unpack_from(b, p)
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.topics = l2
-        n6, = _S0.unpack_from(b, p)
+            ap4(x2)
+        o.topics = l3
+        n6, = _S0u(b, p)
         p += 4
         if n6 < 0:
             if n6 != -1: raise _DecodeError('negative length', p)
             o.user_data = None
         else:
-            o.user_data = _view(b)[p:p + n6]
+            o.user_data = mv[p:p + n6]
             p += n6
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
     v4 = o.user_data
     if v4 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
+        mv = _view(b)
         o = _new(ConsumerProtocolSubscription)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
-            n5, = _S1.unpack_from(b, p)
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.topics = l2
-        n6, = _S0.unpack_from(b, p)
+            ap4(x2)
+        o.topics = l3
+        n6, = _S0u(b, p)
         p += 4
         if n6 < 0:
             if n6 != -1: raise _DecodeError('negative length', p)
             o.user_data = None
         else:
-            o.user_data = _view(b)[p:p + n6]
+            o.user_data = mv[p:p + n6]
             p += n6
-        n7, = _S0.unpack_from(b, p)
+        n7, = _S0u(b, p)
         p += 4
         if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l8 = []
-        ap9 = l8.append
-        for _ in range(n7):
-            x10 = _new(TopicPartition)
-            n11, = _S1.unpack_from(b, p)
+        o.owned_partitions = l9 = [*_map(_new, (TopicPartition,) * n7)]
+        for x8 in l9:
+            n10, = _S1u(b, p)
             p += 2
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x10.topic = b[p:p + n11].decode()
-            p += n11
-            n12, = _S0.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.topic = b[p:p + n10].decode()
+            p += n10
+            n11, = _S0u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x10.partitions = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-            p += 4 * n12
-            ap9(x10)
-        o.owned_partitions = l8
+            if 0 <= n11 < 64:
+                x8.partitions = [*_AU_int32[n11](b, p)]
+                p += 4 * n11
+            else:
+                x8.partitions, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
     v4 = o.user_data
     if v4 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
     v5 = o.owned_partitions
-    w(_S0.pack(len(v5)))
+    ext(_S0p(len(v5)))
     for x6 in v5:
         v7 = x6.topic.encode()
-        w(_S1.pack(len(v7)))
-        w(v7)
+        ext(_S1p(len(v7)))
+        ext(v7)
         v8 = x6.partitions
-        w(_S0.pack(len(v8)))
+        ext(_S0p(len(v8)))
         if v8:
-            w(_array_struct('i', len(v8)).pack(*v8))
+            ext(_array_struct('i', len(v8)).pack(*v8))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
+        mv = _view(b)
         o = _new(ConsumerProtocolSubscription)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
-            n5, = _S1.unpack_from(b, p)
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.topics = l2
-        n6, = _S0.unpack_from(b, p)
+            ap4(x2)
+        o.topics = l3
+        n6, = _S0u(b, p)
         p += 4
         if n6 < 0:
             if n6 != -1: raise _DecodeError('negative length', p)
             o.user_data = None
         else:
-            o.user_data = _view(b)[p:p + n6]
+            o.user_data = mv[p:p + n6]
             p += n6
-        n7, = _S0.unpack_from(b, p)
+        n7, = _S0u(b, p)
         p += 4
         if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l8 = []
-        ap9 = l8.append
-        for _ in range(n7):
-            x10 = _new(TopicPartition)
-            n11, = _S1.unpack_from(b, p)
+        o.owned_partitions = l9 = [*_map(_new, (TopicPartition,) * n7)]
+        for x8 in l9:
+            n10, = _S1u(b, p)
             p += 2
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x10.topic = b[p:p + n11].decode()
-            p += n11
-            n12, = _S0.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.topic = b[p:p + n10].decode()
+            p += n10
+            n11, = _S0u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x10.partitions = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-            p += 4 * n12
-            ap9(x10)
-        o.owned_partitions = l8
-        o.generation_id, = _S0.unpack_from(b, p)
+            if 0 <= n11 < 64:
+                x8.partitions = [*_AU_int32[n11](b, p)]
+                p += 4 * n11
+            else:
+                x8.partitions, p = _read_array(b, p - 4, 'i', False, False)
+        o.generation_id, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
     v4 = o.user_data
     if v4 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
     v5 = o.owned_partitions
-    w(_S0.pack(len(v5)))
+    ext(_S0p(len(v5)))
     for x6 in v5:
         v7 = x6.topic.encode()
-        w(_S1.pack(len(v7)))
-        w(v7)
+        ext(_S1p(len(v7)))
+        ext(v7)
         v8 = x6.partitions
-        w(_S0.pack(len(v8)))
+        ext(_S0p(len(v8)))
         if v8:
-            w(_array_struct('i', len(v8)).pack(*v8))
-    w(_S0.pack(o.generation_id))
+            ext(_array_struct('i', len(v8)).pack(*v8))
+    ext(_S0p(o.generation_id))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
+        mv = _view(b)
         o = _new(ConsumerProtocolSubscription)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
-            n5, = _S1.unpack_from(b, p)
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.topics = l2
-        n6, = _S0.unpack_from(b, p)
+            ap4(x2)
+        o.topics = l3
+        n6, = _S0u(b, p)
         p += 4
         if n6 < 0:
             if n6 != -1: raise _DecodeError('negative length', p)
             o.user_data = None
         else:
-            o.user_data = _view(b)[p:p + n6]
+            o.user_data = mv[p:p + n6]
             p += n6
-        n7, = _S0.unpack_from(b, p)
+        n7, = _S0u(b, p)
         p += 4
         if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l8 = []
-        ap9 = l8.append
-        for _ in range(n7):
-            x10 = _new(TopicPartition)
-            n11, = _S1.unpack_from(b, p)
+        o.owned_partitions = l9 = [*_map(_new, (TopicPartition,) * n7)]
+        for x8 in l9:
+            n10, = _S1u(b, p)
             p += 2
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x10.topic = b[p:p + n11].decode()
-            p += n11
-            n12, = _S0.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.topic = b[p:p + n10].decode()
+            p += n10
+            n11, = _S0u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x10.partitions = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-            p += 4 * n12
-            ap9(x10)
-        o.owned_partitions = l8
-        o.generation_id, n13 = _S2.unpack_from(b, p)
+            if 0 <= n11 < 64:
+                x8.partitions = [*_AU_int32[n11](b, p)]
+                p += 4 * n11
+            else:
+                x8.partitions, p = _read_array(b, p - 4, 'i', False, False)
+        o.generation_id, n12 = _S2u(b, p)
         p += 6
-        if n13 < 0:
-            if n13 != -1: raise _DecodeError('negative length', p)
+        if n12 < 0:
+            if n12 != -1: raise _DecodeError('negative length', p)
             o.rack_id = None
         else:
-            o.rack_id = b[p:p + n13].decode()
-            p += n13
+            o.rack_id = b[p:p + n12].decode()
+            p += n12
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
     v4 = o.user_data
     if v4 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
     v5 = o.owned_partitions
-    w(_S0.pack(len(v5)))
+    ext(_S0p(len(v5)))
     for x6 in v5:
         v7 = x6.topic.encode()
-        w(_S1.pack(len(v7)))
-        w(v7)
+        ext(_S1p(len(v7)))
+        ext(v7)
         v8 = x6.partitions
-        w(_S0.pack(len(v8)))
+        ext(_S0p(len(v8)))
         if v8:
-            w(_array_struct('i', len(v8)).pack(*v8))
-    w(_S0.pack(o.generation_id))
+            ext(_array_struct('i', len(v8)).pack(*v8))
+    ext(_S0p(o.generation_id))
     v9 = o.rack_id
     if v9 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v9 = v9.encode()
-        w(_S1.pack(len(v9)))
-        w(v9)
+        ext(_S1p(len(v9)))
+        ext(v9)
+    parts.append(buf)
 
 ConsumerProtocolSubscription._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3}
 ConsumerProtocolSubscription._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3}

@@ -4,32 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i16s?B')
 _S1 = _StructFmt('>HhB')
 _S2 = _StructFmt('>hhB')
 _S3 = _StructFmt('>i16s?')
-_S4 = _StructFmt('>Hh')
-_S5 = _StructFmt('>hh')
+_R0 = _PackShapes('', 's', '', 's', 'Hh')
+_R1 = _PackShapes('', 's', '', 's', 'HhB')
+_R2 = _PackShapes('', 's', 'hh')
+_R3 = _PackShapes('', 's', 'hhB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
 
 
 class Listener(_Struct):
@@ -87,142 +80,93 @@ class ControllerRegistrationRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ControllerRegistrationRequest)
-        o.controller_id, o.incarnation_id, o.zk_migration_ready, n1 = _S0.unpack_from(b, p)
+        o.controller_id, u1, o.zk_migration_ready, n2 = _S0u(b, p)
         p += 22
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(Listener)
+        o.incarnation_id = _bnew(_Uuid, u1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.listeners = l4 = [*_map(_new, (Listener,) * n2)]
+        for x3 in l4:
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
+            x3.name = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n6].decode()
+            x3.host = b[p:p + n6].decode()
             p += n6
-            x4.port, x4.security_protocol, n7 = _S1.unpack_from(b, p)
+            x3.port, x3.security_protocol, n7 = _S1u(b, p)
             p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
             if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.listeners = l2
-        n12 = b[p]
+                p = _read_unknown_tags(b, p - 1, x3)
+        n8 = b[p]
         p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n12 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l13 = []
-        ap14 = l13.append
-        for _ in range(n12):
-            x15 = _new(Feature)
-            n16 = b[p]
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l10 = [*_map(_new, (Feature,) * n8)]
+        for x9 in l10:
+            n11 = b[p]
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x15.name = b[p:p + n16].decode()
-            p += n16
-            x15.min_supported_version, x15.max_supported_version, n17 = _S2.unpack_from(b, p)
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            x9.min_supported_version, x9.max_supported_version, n12 = _S2u(b, p)
             p += 5
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x15._unknown_tags = u18
-            ap14(x15)
-        o.features = l13
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
+            if n12:
+                p = _read_unknown_tags(b, p - 1, x9)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S3.pack(o.controller_id, o.incarnation_id, o.zk_migration_ready))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.controller_id, o.incarnation_id, o.zk_migration_ready))
     v1 = o.listeners
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S4.pack(x3.port, x3.security_protocol))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol, 0))
     v8 = o.features
     k9 = len(v8) + 1
-    w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+    ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
     for x10 in v8:
-        v11 = x10.name
-        v11 = v11.encode()
-        k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
-        w(_S5.pack(x10.min_supported_version, x10.max_supported_version))
+        v11 = x10.name.encode()
+        k12 = len(v11)
         if x10._unknown_tags:
-            _write_tags(w, (), x10._unknown_tags)
+            ext(_R2[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version))
+            _write_tags(ext, (), x10._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ControllerRegistrationRequest._decoders = {0: _decode_v0}
 ControllerRegistrationRequest._encoders = {0: _encode_v0}

@@ -4,28 +4,17 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
+_S0 = _StructFmt('>ihBB')
 _S1 = _StructFmt('>ih')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
 
 
 class ControllerRegistrationResponse(_Message):
@@ -52,48 +41,44 @@ class ControllerRegistrationResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ControllerRegistrationResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
         if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S1.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ControllerRegistrationResponse._decoders = {0: _decode_v0}
 ControllerRegistrationResponse._encoders = {0: _encode_v0}

@@ -4,33 +4,31 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>bh')
 _S2 = _StructFmt('>h')
 _S3 = _StructFmt('>bb')
 _S4 = _StructFmt('>bB')
 _S5 = _StructFmt('>bbB')
-_S6 = _StructFmt('>b')
+_R0 = _PackShapes('b', 's', 'b', 's', '', 's', 'bb')
+_R1 = _PackShapes('b', 's', 'b', 's', '', 's', 'bbB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
 
 
 class AclCreation(_Struct):
@@ -73,206 +71,168 @@ class CreateAclsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(CreateAclsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AclCreation)
-            x4.resource_type, n5 = _S1.unpack_from(b, p)
+        o.creations = l3 = [*_map(_new, (AclCreation,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S1u(b, p)
             p += 3
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
+            x2.principal = b[p:p + n5].decode()
             p += n5
-            n6, = _S2.unpack_from(b, p)
+            n6, = _S2u(b, p)
             p += 2
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal = b[p:p + n6].decode()
+            x2.host = b[p:p + n6].decode()
             p += n6
-            n7, = _S2.unpack_from(b, p)
+            x2.operation, x2.permission_type = _S3u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n7].decode()
-            p += n7
-            x4.operation, x4.permission_type = _S3.unpack_from(b, p)
-            p += 2
-            ap3(x4)
-        o.creations = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.creations
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         if x2.resource_pattern_type != 3:
             raise _EncodeError('field ResourcePatternType is not in version 0 and not ignorable')
         v3 = x2.resource_name.encode()
-        w(_S1.pack(x2.resource_type, len(v3)))
-        w(v3)
+        ext(_S1p(x2.resource_type, len(v3)))
+        ext(v3)
         v4 = x2.principal.encode()
-        w(_S2.pack(len(v4)))
-        w(v4)
+        ext(_S2p(len(v4)))
+        ext(v4)
         v5 = x2.host.encode()
-        w(_S2.pack(len(v5)))
-        w(v5)
-        w(_S3.pack(x2.operation, x2.permission_type))
+        ext(_S2p(len(v5)))
+        ext(v5)
+        ext(_S3p(x2.operation, x2.permission_type))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(CreateAclsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AclCreation)
-            x4.resource_type, n5 = _S1.unpack_from(b, p)
+        o.creations = l3 = [*_map(_new, (AclCreation,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S1u(b, p)
+            p += 3
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            x2.resource_pattern_type, n5 = _S1u(b, p)
             p += 3
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
+            x2.principal = b[p:p + n5].decode()
             p += n5
-            x4.resource_pattern_type, n6 = _S1.unpack_from(b, p)
-            p += 3
+            n6, = _S2u(b, p)
+            p += 2
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal = b[p:p + n6].decode()
+            x2.host = b[p:p + n6].decode()
             p += n6
-            n7, = _S2.unpack_from(b, p)
+            x2.operation, x2.permission_type = _S3u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n7].decode()
-            p += n7
-            x4.operation, x4.permission_type = _S3.unpack_from(b, p)
-            p += 2
-            ap3(x4)
-        o.creations = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.creations
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.resource_name.encode()
-        w(_S1.pack(x2.resource_type, len(v3)))
-        w(v3)
+        ext(_S1p(x2.resource_type, len(v3)))
+        ext(v3)
         v4 = x2.principal.encode()
-        w(_S1.pack(x2.resource_pattern_type, len(v4)))
-        w(v4)
+        ext(_S1p(x2.resource_pattern_type, len(v4)))
+        ext(v4)
         v5 = x2.host.encode()
-        w(_S2.pack(len(v5)))
-        w(v5)
-        w(_S3.pack(x2.operation, x2.permission_type))
+        ext(_S2p(len(v5)))
+        ext(v5)
+        ext(_S3p(x2.operation, x2.permission_type))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(CreateAclsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(AclCreation)
-            x4.resource_type, n5 = _S4.unpack_from(b, p)
+        o.creations = l3 = [*_map(_new, (AclCreation,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S4u(b, p)
             p += 2
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            x2.resource_pattern_type, n5 = _S4u(b, p)
+            p += 2
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
+            x2.principal = b[p:p + n5].decode()
             p += n5
-            x4.resource_pattern_type, n6 = _S4.unpack_from(b, p)
-            p += 2
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal = b[p:p + n6].decode()
+            x2.host = b[p:p + n6].decode()
             p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n7].decode()
-            p += n7
-            x4.operation, x4.permission_type, n8 = _S5.unpack_from(b, p)
+            x2.operation, x2.permission_type, n7 = _S5u(b, p)
             p += 3
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x4._unknown_tags = u9
-            ap3(x4)
-        o.creations = l2
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
+            if n7:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.creations
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S6.pack(x3.resource_type))
-        v4 = x3.resource_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S6.pack(x3.resource_pattern_type))
-        v6 = x3.principal
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x3.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S3.pack(x3.operation, x3.permission_type))
+        v4 = x3.resource_name.encode()
+        k5 = len(v4)
+        v6 = x3.principal.encode()
+        k7 = len(v6)
+        v8 = x3.host.encode()
+        k9 = len(v8)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7, k9](x3.resource_type, k5 + 1, v4, x3.resource_pattern_type, k7 + 1, v6, k9 + 1, v8, x3.operation, x3.permission_type))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7, k9](x3.resource_type, k5 + 1, v4, x3.resource_pattern_type, k7 + 1, v6, k9 + 1, v8, x3.operation, x3.permission_type, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 CreateAclsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2}
 CreateAclsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v2}

@@ -4,30 +4,29 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>q')
 _S3 = _StructFmt('>qB')
+_S4 = _StructFmt('>BB')
+_R0 = _PackShapes('', 's', '', 's', '')
+_R1 = _PackShapes('', 's', '', 's', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
 
 
 class CreatableRenewers(_Struct):
@@ -68,174 +67,149 @@ class CreateDelegationTokenRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(CreateDelegationTokenRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableRenewers)
-            n5, = _S1.unpack_from(b, p)
+        o.renewers = l3 = [*_map(_new, (CreatableRenewers,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
+            p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.principal_type = b[p:p + n4].decode()
+            p += n4
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_type = b[p:p + n5].decode()
+            x2.principal_name = b[p:p + n5].decode()
             p += n5
-            n6, = _S1.unpack_from(b, p)
-            p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_name = b[p:p + n6].decode()
-            p += n6
-            ap3(x4)
-        o.renewers = l2
-        o.max_lifetime_ms, = _S2.unpack_from(b, p)
+        o.max_lifetime_ms, = _S2u(b, p)
         p += 8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.owner_principal_type != '':
         raise _EncodeError('field OwnerPrincipalType is not in version 0 and not ignorable')
     if o.owner_principal_name != '':
         raise _EncodeError('field OwnerPrincipalName is not in version 0 and not ignorable')
     v1 = o.renewers
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.principal_type.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.principal_name.encode()
-        w(_S1.pack(len(v4)))
-        w(v4)
-    w(_S2.pack(o.max_lifetime_ms))
+        ext(_S1p(len(v4)))
+        ext(v4)
+    ext(_S2p(o.max_lifetime_ms))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.owner_principal_type != '':
         raise _EncodeError('field OwnerPrincipalType is not in version 1 and not ignorable')
     if o.owner_principal_name != '':
         raise _EncodeError('field OwnerPrincipalName is not in version 1 and not ignorable')
     v1 = o.renewers
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.principal_type.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.principal_name.encode()
-        w(_S1.pack(len(v4)))
-        w(v4)
-    w(_S2.pack(o.max_lifetime_ms))
+        ext(_S1p(len(v4)))
+        ext(v4)
+    ext(_S2p(o.max_lifetime_ms))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(CreateDelegationTokenRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableRenewers)
+        o.renewers = l3 = [*_map(_new, (CreatableRenewers,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.principal_type = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_type = b[p:p + n5].decode()
+            x2.principal_name = b[p:p + n5].decode()
             p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.renewers = l2
-        o.max_lifetime_ms, n12 = _S3.unpack_from(b, p)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.max_lifetime_ms, n6 = _S3u(b, p)
         p += 9
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
-            u13 = None
-            for _ in range(n12):
-                t14, p = _read_uvarint(b, p)
-                z15, p = _read_uvarint(b, p)
-                e16 = p + z15
-                if u13 is None: u13 = []
-                u13.append((t14, bytes(b[p:e16])))
-                p = e16
-            o._unknown_tags = u13
+        if n6:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.owner_principal_type != '':
         raise _EncodeError('field OwnerPrincipalType is not in version 2 and not ignorable')
     if o.owner_principal_name != '':
         raise _EncodeError('field OwnerPrincipalName is not in version 2 and not ignorable')
     v1 = o.renewers
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.principal_type
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.principal_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v4 = x3.principal_type.encode()
+        k5 = len(v4)
+        v6 = x3.principal_name.encode()
+        k7 = len(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S2.pack(o.max_lifetime_ms))
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S2p(o.max_lifetime_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S3p(o.max_lifetime_ms, 0))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(CreateDelegationTokenRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, n2 = _S4u(b, p)
+        if not n1:
             o.owner_principal_type = None
+            p += 2
         else:
-            o.owner_principal_type = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.owner_principal_type = None
+            else:
+                o.owner_principal_type = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.owner_principal_name = None
@@ -244,105 +218,76 @@ def _decode_v3(b, p):
             p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(CreatableRenewers)
+        o.renewers = l5 = [*_map(_new, (CreatableRenewers,) * n3)]
+        for x4 in l5:
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.principal_type = b[p:p + n6].decode()
+            p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.principal_type = b[p:p + n7].decode()
+            x4.principal_name = b[p:p + n7].decode()
             p += n7
-            n8 = b[p]
-            p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.principal_name = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            if n9:
-                u10 = None
-                for _ in range(n9):
-                    t11, p = _read_uvarint(b, p)
-                    z12, p = _read_uvarint(b, p)
-                    e13 = p + z12
-                    if u10 is None: u10 = []
-                    u10.append((t11, bytes(b[p:e13])))
-                    p = e13
-                x6._unknown_tags = u10
-            ap5(x6)
-        o.renewers = l4
-        o.max_lifetime_ms, n14 = _S3.unpack_from(b, p)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x4)
+            else:
+                p += 1
+        o.max_lifetime_ms, n8 = _S3u(b, p)
         p += 9
-        if n14 & 0x80:
-            n14, p = _read_uvarint(b, p - 1)
-        if n14:
-            u15 = None
-            for _ in range(n14):
-                t16, p = _read_uvarint(b, p)
-                z17, p = _read_uvarint(b, p)
-                e18 = p + z17
-                if u15 is None: u15 = []
-                u15.append((t16, bytes(b[p:e18])))
-                p = e18
-            o._unknown_tags = u15
+        if n8:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.owner_principal_type
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.owner_principal_name
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
     v5 = o.renewers
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
-        v8 = x7.principal_type
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        v10 = x7.principal_name
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v8 = x7.principal_type.encode()
+        k9 = len(v8)
+        v10 = x7.principal_name.encode()
+        k11 = len(v10)
         if x7._unknown_tags:
-            _write_tags(w, (), x7._unknown_tags)
+            ext(_R0[k9, k11](k9 + 1, v8, k11 + 1, v10))
+            _write_tags(ext, (), x7._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S2.pack(o.max_lifetime_ms))
+            ext(_R1[k9, k11](k9 + 1, v8, k11 + 1, v10, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S2p(o.max_lifetime_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S3p(o.max_lifetime_ms, 0))
+    parts.append(buf)
 
 CreateDelegationTokenRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3}
 CreateDelegationTokenRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3}

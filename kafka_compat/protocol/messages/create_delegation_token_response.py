@@ -4,34 +4,42 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hh')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>qqqh')
 _S3 = _StructFmt('>i')
 _S4 = _StructFmt('>hB')
 _S5 = _StructFmt('>qqqB')
-_S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>qqq')
+_S6 = _StructFmt('>BBB')
+_S7 = _StructFmt('>iB')
+_R0 = _PackShapes('h', 's', '', 's', 'qqq', 's', 'B')
+_R1 = _PackShapes('h', 's', '', 's', 'qqq', 's', 'BB')
+_R2 = _PackShapes('h', 's', '', 's', 'qqq', 's', 'BBB')
+_R3 = _PackShapes('h', 's', '', 's', 'qqq', 's', '')
+_R4 = _PackShapes('h', 's', '', 's', '', 's', '', 's', 'qqq', 's', 'B')
+_R5 = _PackShapes('h', 's', '', 's', '', 's', '', 's', 'qqq', 's', 'BB')
+_R6 = _PackShapes('h', 's', '', 's', '', 's', '', 's', 'qqq', 's', 'BBB')
+_R7 = _PackShapes('h', 's', '', 's', '', 's', '', 's', 'qqq', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
 
 
 class CreateDelegationTokenResponse(_Message):
@@ -66,261 +74,255 @@ class CreateDelegationTokenResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(CreateDelegationTokenResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.principal_type = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 2
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.principal_name = b[p:p + n2].decode()
         p += n2
-        o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, n3 = _S2.unpack_from(b, p)
+        o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, n3 = _S2u(b, p)
         p += 26
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.token_id = b[p:p + n3].decode()
         p += n3
-        n4, = _S3.unpack_from(b, p)
+        n4, = _S3u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.hmac = bytes(b[p:p + n4])
         p += n4
-        o.throttle_time_ms, = _S3.unpack_from(b, p)
+        o.throttle_time_ms, = _S3u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.token_requester_principal_type != '':
         raise _EncodeError('field TokenRequesterPrincipalType is not in version 0 and not ignorable')
     if o.token_requester_principal_name != '':
         raise _EncodeError('field TokenRequesterPrincipalName is not in version 0 and not ignorable')
     v1 = o.principal_type.encode()
-    w(_S0.pack(o.error_code, len(v1)))
-    w(v1)
+    ext(_S0p(o.error_code, len(v1)))
+    ext(v1)
     v2 = o.principal_name.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.token_id.encode()
-    w(_S2.pack(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, len(v3)))
-    w(v3)
+    ext(_S2p(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, len(v3)))
+    ext(v3)
     v4 = o.hmac
-    w(_S3.pack(len(v4)))
-    w(v4)
-    w(_S3.pack(o.throttle_time_ms))
+    ext(_S3p(len(v4)))
+    ext(v4)
+    ext(_S3p(o.throttle_time_ms))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.token_requester_principal_type != '':
         raise _EncodeError('field TokenRequesterPrincipalType is not in version 1 and not ignorable')
     if o.token_requester_principal_name != '':
         raise _EncodeError('field TokenRequesterPrincipalName is not in version 1 and not ignorable')
     v1 = o.principal_type.encode()
-    w(_S0.pack(o.error_code, len(v1)))
-    w(v1)
+    ext(_S0p(o.error_code, len(v1)))
+    ext(v1)
     v2 = o.principal_name.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.token_id.encode()
-    w(_S2.pack(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, len(v3)))
-    w(v3)
+    ext(_S2p(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, len(v3)))
+    ext(v3)
     v4 = o.hmac
-    w(_S3.pack(len(v4)))
-    w(v4)
-    w(_S3.pack(o.throttle_time_ms))
+    ext(_S3p(len(v4)))
+    ext(v4)
+    ext(_S3p(o.throttle_time_ms))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(CreateDelegationTokenResponse)
-        o.error_code, n1 = _S4.unpack_from(b, p)
+        o.error_code, n1 = _S4u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.principal_type = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.principal_name = b[p:p + n2].decode()
         p += n2
-        o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, n3 = _S5.unpack_from(b, p)
+        o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, n3 = _S5u(b, p)
         p += 25
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.token_id = b[p:p + n3].decode()
         p += n3
-        n4 = b[p]
+        n4, c5, d6 = _S6u(b, p)
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        n4 -= 1
-        if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.hmac = bytes(b[p:p + n4])
-        p += n4
-        o.throttle_time_ms, n5 = _S6.unpack_from(b, p)
+        if n4 < 128:
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.hmac = bytes(b[p:p + n4])
+            p += n4
+        else:
+            if c5 < 128:
+                n4 += (c5 << 7) - 129
+                p += 1
+            elif d6 < 128:
+                n4 += (c5 << 7) + (d6 << 14) - 16513
+                p += 2
+            else:
+                n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+            o.hmac = bytes(b[p:p + n4])
+            p += n4
+        o.throttle_time_ms, n7 = _S7u(b, p)
         p += 5
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        if n5:
-            u6 = None
-            for _ in range(n5):
-                t7, p = _read_uvarint(b, p)
-                z8, p = _read_uvarint(b, p)
-                e9 = p + z8
-                if u6 is None: u6 = []
-                u6.append((t7, bytes(b[p:e9])))
-                p = e9
-            o._unknown_tags = u6
+        if n7:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.token_requester_principal_type != '':
         raise _EncodeError('field TokenRequesterPrincipalType is not in version 2 and not ignorable')
     if o.token_requester_principal_name != '':
         raise _EncodeError('field TokenRequesterPrincipalName is not in version 2 and not ignorable')
-    w(_S1.pack(o.error_code))
-    v1 = o.principal_type
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.principal_name
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S7.pack(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms))
-    v5 = o.token_id
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
+    v1 = o.principal_type.encode()
+    k2 = len(v1)
+    v3 = o.principal_name.encode()
+    k4 = len(v3)
+    v5 = o.token_id.encode()
+    k6 = len(v5)
     v7 = o.hmac
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-    w(v7)
-    w(_S3.pack(o.throttle_time_ms))
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k8 < 128:
+        ext(_R0[k2, k4, k6](o.error_code, k2 + 1, v1, k4 + 1, v3, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k6 + 1, v5, k8))
+    elif k8 < 16384:
+        ext(_R1[k2, k4, k6](o.error_code, k2 + 1, v1, k4 + 1, v3, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k6 + 1, v5, k8 & 127 | 128, k8 >> 7))
+    elif k8 < 2097152:
+        ext(_R2[k2, k4, k6](o.error_code, k2 + 1, v1, k4 + 1, v3, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k6 + 1, v5, k8 & 127 | 128, k8 >> 7 & 127 | 128, k8 >> 14))
     else:
-        w(b'\x00')
+        ext(_R3[k2, k4, k6](o.error_code, k2 + 1, v1, k4 + 1, v3, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k6 + 1, v5))
+        ext(_uvarint(k8))
+    ext(v7)
+    if o._unknown_tags:
+        ext(_S3p(o.throttle_time_ms))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S7p(o.throttle_time_ms, 0))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(CreateDelegationTokenResponse)
-        o.error_code, n1 = _S4.unpack_from(b, p)
+        o.error_code, n1 = _S4u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.principal_type = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.principal_name = b[p:p + n2].decode()
         p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.token_requester_principal_type = b[p:p + n3].decode()
         p += n3
         n4 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.token_requester_principal_name = b[p:p + n4].decode()
         p += n4
-        o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, n5 = _S5.unpack_from(b, p)
+        o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, n5 = _S5u(b, p)
         p += 25
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
+        if n5 > 127: n5, p = _read_uvarint(b, p - 1)
         n5 -= 1
         if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.token_id = b[p:p + n5].decode()
         p += n5
-        n6 = b[p]
+        n6, c7, d8 = _S6u(b, p)
         p += 1
-        if n6 & 0x80:
-            n6, p = _read_uvarint(b, p - 1)
-        n6 -= 1
-        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.hmac = bytes(b[p:p + n6])
-        p += n6
-        o.throttle_time_ms, n7 = _S6.unpack_from(b, p)
+        if n6 < 128:
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.hmac = bytes(b[p:p + n6])
+            p += n6
+        else:
+            if c7 < 128:
+                n6 += (c7 << 7) - 129
+                p += 1
+            elif d8 < 128:
+                n6 += (c7 << 7) + (d8 << 14) - 16513
+                p += 2
+            else:
+                n6, p = _read_uvarint(b, p - 1)
+                n6 -= 1
+            o.hmac = bytes(b[p:p + n6])
+            p += n6
+        o.throttle_time_ms, n9 = _S7u(b, p)
         p += 5
-        if n7 & 0x80:
-            n7, p = _read_uvarint(b, p - 1)
-        if n7:
-            u8 = None
-            for _ in range(n7):
-                t9, p = _read_uvarint(b, p)
-                z10, p = _read_uvarint(b, p)
-                e11 = p + z10
-                if u8 is None: u8 = []
-                u8.append((t9, bytes(b[p:e11])))
-                p = e11
-            o._unknown_tags = u8
+        if n9:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    w(_S1.pack(o.error_code))
-    v1 = o.principal_type
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.principal_name
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    v5 = o.token_requester_principal_type
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    v7 = o.token_requester_principal_name
-    v7 = v7.encode()
-    k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-    w(v7)
-    w(_S7.pack(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms))
-    v9 = o.token_id
-    v9 = v9.encode()
-    k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-    w(v9)
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.principal_type.encode()
+    k2 = len(v1)
+    v3 = o.principal_name.encode()
+    k4 = len(v3)
+    v5 = o.token_requester_principal_type.encode()
+    k6 = len(v5)
+    v7 = o.token_requester_principal_name.encode()
+    k8 = len(v7)
+    v9 = o.token_id.encode()
+    k10 = len(v9)
     v11 = o.hmac
     k12 = len(v11) + 1
-    w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-    w(v11)
-    w(_S3.pack(o.throttle_time_ms))
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k12 < 128:
+        ext(_R4[k2, k4, k6, k8, k10](o.error_code, k2 + 1, v1, k4 + 1, v3, k6 + 1, v5, k8 + 1, v7, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k10 + 1, v9, k12))
+    elif k12 < 16384:
+        ext(_R5[k2, k4, k6, k8, k10](o.error_code, k2 + 1, v1, k4 + 1, v3, k6 + 1, v5, k8 + 1, v7, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k10 + 1, v9, k12 & 127 | 128, k12 >> 7))
+    elif k12 < 2097152:
+        ext(_R6[k2, k4, k6, k8, k10](o.error_code, k2 + 1, v1, k4 + 1, v3, k6 + 1, v5, k8 + 1, v7, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k10 + 1, v9, k12 & 127 | 128, k12 >> 7 & 127 | 128, k12 >> 14))
     else:
-        w(b'\x00')
+        ext(_R7[k2, k4, k6, k8, k10](o.error_code, k2 + 1, v1, k4 + 1, v3, k6 + 1, v5, k8 + 1, v7, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, k10 + 1, v9))
+        ext(_uvarint(k12))
+    ext(v11)
+    if o._unknown_tags:
+        ext(_S3p(o.throttle_time_ms))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S7p(o.throttle_time_ms, 0))
+    parts.append(buf)
 
 CreateDelegationTokenResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3}
 CreateDelegationTokenResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3}

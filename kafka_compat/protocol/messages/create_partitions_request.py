@@ -4,32 +4,34 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ii')
 _S3 = _StructFmt('>i?')
-_S4 = _StructFmt('>iB')
+_S4 = _StructFmt('>iBB')
 _S5 = _StructFmt('>i?B')
+_R0 = _PackShapes('', 's', 'i')
+_R1 = _PackShapes('', 'i', '')
+_R2 = _PackShapes('', 'i', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
 
 
 class CreatePartitionsAssignment(_Struct):
@@ -82,196 +84,151 @@ class CreatePartitionsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(CreatePartitionsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatePartitionsTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (CreatePartitionsTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.count, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.count, n5 = _S2u(b, p)
             p += 8
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.assignments = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.assignments = None
             else:
-                if n6 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l7 = []
-                ap8 = l7.append
-                for _ in range(n6):
-                    x9 = _new(CreatePartitionsAssignment)
-                    n10, = _S0.unpack_from(b, p)
+                if n5 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x2.assignments = l7 = [*_map(_new, (CreatePartitionsAssignment,) * n5)]
+                for x6 in l7:
+                    n8, = _S0u(b, p)
                     p += 4
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9.broker_ids = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                    p += 4 * n10
-                    ap8(x9)
-                x4.assignments = l7
-            ap3(x4)
-        o.topics = l2
-        o.timeout_ms, o.validate_only = _S3.unpack_from(b, p)
+                    if 0 <= n8 < 64:
+                        x6.broker_ids = [*_AU_int32[n8](b, p)]
+                        p += 4 * n8
+                    else:
+                        x6.broker_ids, p = _read_array(b, p - 4, 'i', False, False)
+        o.timeout_ms, o.validate_only = _S3u(b, p)
         p += 5
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S0.pack(x2.count))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S0p(x2.count))
         v4 = x2.assignments
         if v4 is None:
-            w(_S0.pack(-1))
+            ext(_S0p(-1))
         else:
-            w(_S0.pack(len(v4)))
+            ext(_S0p(len(v4)))
             for x5 in v4:
                 v6 = x5.broker_ids
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 if v6:
-                    w(_array_struct('i', len(v6)).pack(*v6))
-    w(_S3.pack(o.timeout_ms, o.validate_only))
+                    ext(_array_struct('i', len(v6)).pack(*v6))
+    ext(_S3p(o.timeout_ms, o.validate_only))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(CreatePartitionsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatePartitionsTopic)
-            n5 = b[p]
+        o.topics = l3 = [*_map(_new, (CreatePartitionsTopic,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.count, n6 = _S4.unpack_from(b, p)
-            p += 5
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.assignments = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.count, n5, n6 = _S4u(b, p)
+            if not n5:
+                x2.assignments = None
+                p += 6
             else:
-                if n6 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l7 = []
-                ap8 = l7.append
-                for _ in range(n6):
-                    x9 = _new(CreatePartitionsAssignment)
-                    n10 = b[p]
-                    p += 1
-                    if n10 & 0x80:
-                        n10, p = _read_uvarint(b, p - 1)
-                    n10 -= 1
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9.broker_ids = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                    p += 4 * n10
-                    n11 = b[p]
-                    p += 1
-                    if n11 & 0x80:
-                        n11, p = _read_uvarint(b, p - 1)
-                    if n11:
-                        u12 = None
-                        for _ in range(n11):
-                            t13, p = _read_uvarint(b, p)
-                            z14, p = _read_uvarint(b, p)
-                            e15 = p + z14
-                            if u12 is None: u12 = []
-                            u12.append((t13, bytes(b[p:e15])))
-                            p = e15
-                        x9._unknown_tags = u12
-                    ap8(x9)
-                x4.assignments = l7
-            n16 = b[p]
-            p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            if n16:
-                u17 = None
-                for _ in range(n16):
-                    t18, p = _read_uvarint(b, p)
-                    z19, p = _read_uvarint(b, p)
-                    e20 = p + z19
-                    if u17 is None: u17 = []
-                    u17.append((t18, bytes(b[p:e20])))
-                    p = e20
-                x4._unknown_tags = u17
-            ap3(x4)
-        o.topics = l2
-        o.timeout_ms, o.validate_only, n21 = _S5.unpack_from(b, p)
+                p += 5
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.assignments = None
+                else:
+                    if n5 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    x2.assignments = l8 = [*_map(_new, (CreatePartitionsAssignment,) * n5)]
+                    for x7 in l8:
+                        n9 = b[p]
+                        p += 1
+                        if 0 < n9 < 65:
+                            x7.broker_ids = [*_CU_int32[n9](b, p)]
+                            p += 4 * n9 - 4
+                        else:
+                            x7.broker_ids, p = _read_array(b, p - 1, 'i', True, False)
+                        if b[p]:
+                            p = _read_unknown_tags(b, p, x7)
+                        else:
+                            p += 1
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        o.timeout_ms, o.validate_only, n10 = _S5u(b, p)
         p += 6
-        if n21 & 0x80:
-            n21, p = _read_uvarint(b, p - 1)
-        if n21:
-            u22 = None
-            for _ in range(n21):
-                t23, p = _read_uvarint(b, p)
-                z24, p = _read_uvarint(b, p)
-                e25 = p + z24
-                if u22 is None: u22 = []
-                u22.append((t23, bytes(b[p:e25])))
-                p = e25
-            o._unknown_tags = u22
+        if n10:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S0.pack(x3.count))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4, x3.count))
         v6 = x3.assignments
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
             for x8 in v6:
                 v9 = x8.broker_ids
                 k10 = len(v9)
-                if k10 < 64:
-                    w(_CA_int32[k10].pack(k10 + 1, *v9))
-                else:
-                    w(_uvarint(k10 + 1))
-                    w(_array_struct('i', k10).pack(*v9))
                 if x8._unknown_tags:
-                    _write_tags(w, (), x8._unknown_tags)
+                    ext(_R1[k10](k10 + 1, *v9))
+                    _write_tags(ext, (), x8._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R2[k10](k10 + 1, *v9, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.timeout_ms, o.validate_only))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S3p(o.timeout_ms, o.validate_only))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S5p(o.timeout_ms, o.validate_only, 0))
+    parts.append(buf)
 
 CreatePartitionsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2}
 CreatePartitionsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v2}

@@ -4,26 +4,15 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ihi')
@@ -31,8 +20,27 @@ _S3 = _StructFmt('>ii')
 _S4 = _StructFmt('>i?')
 _S5 = _StructFmt('>ihB')
 _S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>i?B')
-_S8 = _StructFmt('>ih')
+_S7 = _StructFmt('>BB')
+_S8 = _StructFmt('>i?B')
+_R0 = _PackShapes('', 's', 'ih')
+_R1 = _PackShapes('i', 'i', '')
+_R2 = _PackShapes('i', 'i', 'B')
+_R3 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
 
 
 class CreatableReplicaAssignment(_Struct):
@@ -101,380 +109,304 @@ class CreateTopicsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(CreateTopicsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (CreatableTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.num_partitions, x4.replication_factor, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.num_partitions, x2.replication_factor, n5 = _S2u(b, p)
             p += 10
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(CreatableReplicaAssignment)
-                x9.partition_index, n10 = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.assignments = l7 = [*_map(_new, (CreatableReplicaAssignment,) * n5)]
+            for x6 in l7:
+                x6.partition_index, n8 = _S3u(b, p)
                 p += 8
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.broker_ids = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                ap8(x9)
-            x4.assignments = l7
-            n11, = _S0.unpack_from(b, p)
-            p += 4
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n11 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l12 = []
-            ap13 = l12.append
-            for _ in range(n11):
-                x14 = _new(CreatableTopicConfig)
-                n15, = _S1.unpack_from(b, p)
-                p += 2
-                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.name = b[p:p + n15].decode()
-                p += n15
-                n16, = _S1.unpack_from(b, p)
-                p += 2
-                if n16 < 0:
-                    if n16 != -1: raise _DecodeError('negative length', p)
-                    x14.value = None
+                if 0 <= n8 < 64:
+                    x6.broker_ids = [*_AU_int32[n8](b, p)]
+                    p += 4 * n8
                 else:
-                    x14.value = b[p:p + n16].decode()
-                    p += n16
-                ap13(x14)
-            x4.configs = l12
-            ap3(x4)
-        o.topics = l2
-        o.timeout_ms, = _S0.unpack_from(b, p)
+                    x6.broker_ids, p = _read_array(b, p - 4, 'i', False, False)
+            n9, = _S0u(b, p)
+            p += 4
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n9 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l11 = [*_map(_new, (CreatableTopicConfig,) * n9)]
+            for x10 in l11:
+                n12, = _S1u(b, p)
+                p += 2
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x10.name = b[p:p + n12].decode()
+                p += n12
+                n13, = _S1u(b, p)
+                p += 2
+                if n13 < 0:
+                    if n13 != -1: raise _DecodeError('negative length', p)
+                    x10.value = None
+                else:
+                    x10.value = b[p:p + n13].decode()
+                    p += n13
+        o.timeout_ms, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.validate_only != False:
         raise _EncodeError('field validateOnly is not in version 0 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.assignments
-        w(_S2.pack(x2.num_partitions, x2.replication_factor, len(v4)))
+        ext(_S2p(x2.num_partitions, x2.replication_factor, len(v4)))
         for x5 in v4:
             v6 = x5.broker_ids
-            w(_S3.pack(x5.partition_index, len(v6)))
+            ext(_S3p(x5.partition_index, len(v6)))
             if v6:
-                w(_array_struct('i', len(v6)).pack(*v6))
+                ext(_array_struct('i', len(v6)).pack(*v6))
         v7 = x2.configs
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.name.encode()
-            w(_S1.pack(len(v9)))
-            w(v9)
+            ext(_S1p(len(v9)))
+            ext(v9)
             v10 = x8.value
             if v10 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v10 = v10.encode()
-                w(_S1.pack(len(v10)))
-                w(v10)
-    w(_S0.pack(o.timeout_ms))
+                ext(_S1p(len(v10)))
+                ext(v10)
+    ext(_S0p(o.timeout_ms))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(CreateTopicsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (CreatableTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.num_partitions, x4.replication_factor, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.num_partitions, x2.replication_factor, n5 = _S2u(b, p)
             p += 10
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(CreatableReplicaAssignment)
-                x9.partition_index, n10 = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.assignments = l7 = [*_map(_new, (CreatableReplicaAssignment,) * n5)]
+            for x6 in l7:
+                x6.partition_index, n8 = _S3u(b, p)
                 p += 8
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.broker_ids = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                ap8(x9)
-            x4.assignments = l7
-            n11, = _S0.unpack_from(b, p)
-            p += 4
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n11 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l12 = []
-            ap13 = l12.append
-            for _ in range(n11):
-                x14 = _new(CreatableTopicConfig)
-                n15, = _S1.unpack_from(b, p)
-                p += 2
-                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.name = b[p:p + n15].decode()
-                p += n15
-                n16, = _S1.unpack_from(b, p)
-                p += 2
-                if n16 < 0:
-                    if n16 != -1: raise _DecodeError('negative length', p)
-                    x14.value = None
+                if 0 <= n8 < 64:
+                    x6.broker_ids = [*_AU_int32[n8](b, p)]
+                    p += 4 * n8
                 else:
-                    x14.value = b[p:p + n16].decode()
-                    p += n16
-                ap13(x14)
-            x4.configs = l12
-            ap3(x4)
-        o.topics = l2
-        o.timeout_ms, o.validate_only = _S4.unpack_from(b, p)
+                    x6.broker_ids, p = _read_array(b, p - 4, 'i', False, False)
+            n9, = _S0u(b, p)
+            p += 4
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n9 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l11 = [*_map(_new, (CreatableTopicConfig,) * n9)]
+            for x10 in l11:
+                n12, = _S1u(b, p)
+                p += 2
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x10.name = b[p:p + n12].decode()
+                p += n12
+                n13, = _S1u(b, p)
+                p += 2
+                if n13 < 0:
+                    if n13 != -1: raise _DecodeError('negative length', p)
+                    x10.value = None
+                else:
+                    x10.value = b[p:p + n13].decode()
+                    p += n13
+        o.timeout_ms, o.validate_only = _S4u(b, p)
         p += 5
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.assignments
-        w(_S2.pack(x2.num_partitions, x2.replication_factor, len(v4)))
+        ext(_S2p(x2.num_partitions, x2.replication_factor, len(v4)))
         for x5 in v4:
             v6 = x5.broker_ids
-            w(_S3.pack(x5.partition_index, len(v6)))
+            ext(_S3p(x5.partition_index, len(v6)))
             if v6:
-                w(_array_struct('i', len(v6)).pack(*v6))
+                ext(_array_struct('i', len(v6)).pack(*v6))
         v7 = x2.configs
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.name.encode()
-            w(_S1.pack(len(v9)))
-            w(v9)
+            ext(_S1p(len(v9)))
+            ext(v9)
             v10 = x8.value
             if v10 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v10 = v10.encode()
-                w(_S1.pack(len(v10)))
-                w(v10)
-    w(_S4.pack(o.timeout_ms, o.validate_only))
+                ext(_S1p(len(v10)))
+                ext(v10)
+    ext(_S4p(o.timeout_ms, o.validate_only))
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(CreateTopicsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopic)
-            n5 = b[p]
+        o.topics = l3 = [*_map(_new, (CreatableTopic,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.num_partitions, x2.replication_factor, n5 = _S5u(b, p)
+            p += 7
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.num_partitions, x4.replication_factor, n6 = _S5.unpack_from(b, p)
-            p += 7
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(CreatableReplicaAssignment)
-                x9.partition_index, n10 = _S6.unpack_from(b, p)
+            if n5 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.assignments = l7 = [*_map(_new, (CreatableReplicaAssignment,) * n5)]
+            for x6 in l7:
+                x6.partition_index, n8 = _S6u(b, p)
                 p += 5
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.broker_ids = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                n11 = b[p]
-                p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    x9._unknown_tags = u12
-                ap8(x9)
-            x4.assignments = l7
-            n16 = b[p]
-            p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n16 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l17 = []
-            ap18 = l17.append
-            for _ in range(n16):
-                x19 = _new(CreatableTopicConfig)
-                n20 = b[p]
-                p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                n20 -= 1
-                if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x19.name = b[p:p + n20].decode()
-                p += n20
-                n21 = b[p]
-                p += 1
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                n21 -= 1
-                if n21 < 0:
-                    x19.value = None
+                if 0 < n8 < 65:
+                    x6.broker_ids = [*_CU_int32[n8](b, p)]
+                    p += 4 * n8 - 4
                 else:
-                    x19.value = b[p:p + n21].decode()
-                    p += n21
-                n22 = b[p]
-                p += 1
-                if n22 & 0x80:
-                    n22, p = _read_uvarint(b, p - 1)
-                if n22:
-                    u23 = None
-                    for _ in range(n22):
-                        t24, p = _read_uvarint(b, p)
-                        z25, p = _read_uvarint(b, p)
-                        e26 = p + z25
-                        if u23 is None: u23 = []
-                        u23.append((t24, bytes(b[p:e26])))
-                        p = e26
-                    x19._unknown_tags = u23
-                ap18(x19)
-            x4.configs = l17
-            n27 = b[p]
+                    x6.broker_ids, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            n9 = b[p]
             p += 1
-            if n27 & 0x80:
-                n27, p = _read_uvarint(b, p - 1)
-            if n27:
-                u28 = None
-                for _ in range(n27):
-                    t29, p = _read_uvarint(b, p)
-                    z30, p = _read_uvarint(b, p)
-                    e31 = p + z30
-                    if u28 is None: u28 = []
-                    u28.append((t29, bytes(b[p:e31])))
-                    p = e31
-                x4._unknown_tags = u28
-            ap3(x4)
-        o.topics = l2
-        o.timeout_ms, o.validate_only, n32 = _S7.unpack_from(b, p)
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+            n9 -= 1
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n9 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l11 = [*_map(_new, (CreatableTopicConfig,) * n9)]
+            for x10 in l11:
+                n12 = b[p]
+                p += 1
+                if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                n12 -= 1
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x10.name = b[p:p + n12].decode()
+                p += n12
+                n13, n14 = _S7u(b, p)
+                if not n13:
+                    x10.value = None
+                    p += 2
+                else:
+                    p += 1
+                    if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                    n13 -= 1
+                    if n13 < 0:
+                        x10.value = None
+                    else:
+                        x10.value = b[p:p + n13].decode()
+                        p += n13
+                    n14 = b[p]
+                    p += 1
+                if n14:
+                    p = _read_unknown_tags(b, p - 1, x10)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.timeout_ms, o.validate_only, n15 = _S8u(b, p)
         p += 6
-        if n32 & 0x80:
-            n32, p = _read_uvarint(b, p - 1)
-        if n32:
-            u33 = None
-            for _ in range(n32):
-                t34, p = _read_uvarint(b, p)
-                z35, p = _read_uvarint(b, p)
-                e36 = p + z35
-                if u33 is None: u33 = []
-                u33.append((t34, bytes(b[p:e36])))
-                p = e36
-            o._unknown_tags = u33
+        if n15:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S8.pack(x3.num_partitions, x3.replication_factor))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4, x3.num_partitions, x3.replication_factor))
         v6 = x3.assignments
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S0.pack(x8.partition_index))
             v9 = x8.broker_ids
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10](x8.partition_index, k10 + 1, *v9))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10](x8.partition_index, k10 + 1, *v9, 0))
         v11 = x3.configs
         k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+        ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
         for x13 in v11:
-            v14 = x13.name
-            v14 = v14.encode()
-            k15 = len(v14) + 1
-            w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-            w(v14)
+            v14 = x13.name.encode()
+            k15 = len(v14)
+            ext(_R3[k15](k15 + 1, v14))
             v16 = x13.value
             if v16 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v16 = v16.encode()
                 k17 = len(v16) + 1
-                w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-                w(v16)
+                ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
+                ext(v16)
             if x13._unknown_tags:
-                _write_tags(w, (), x13._unknown_tags)
+                _write_tags(ext, (), x13._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S4.pack(o.timeout_ms, o.validate_only))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S4p(o.timeout_ms, o.validate_only))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S8p(o.timeout_ms, o.validate_only, 0))
+    parts.append(buf)
 
 CreateTopicsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v1, 5: _decode_v5, 6: _decode_v5, 7: _decode_v5}
 CreateTopicsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1, 3: _encode_v1, 4: _encode_v1, 5: _encode_v5, 6: _encode_v5, 7: _encode_v5}

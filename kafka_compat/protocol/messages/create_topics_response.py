@@ -4,38 +4,44 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>hh')
 _S3 = _StructFmt('>ii')
 _S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>hB')
+_S5 = _StructFmt('>hBihB')
 _S6 = _StructFmt('>ihB')
-_S7 = _StructFmt('>?b?B')
-_S8 = _StructFmt('>ih')
-_S9 = _StructFmt('>?b?')
-_S10 = _StructFmt('>16shB')
-_S11 = _StructFmt('>16sh')
+_S7 = _StructFmt('>B?b?B')
+_S8 = _StructFmt('>?b?B')
+_S9 = _StructFmt('>ih')
+_S10 = _StructFmt('>?b?')
+_S11 = _StructFmt('>16shBihB')
+_R0 = _PackShapes('', 's', 'h')
+_R1 = _PackShapes('', 's', '')
+_R2 = _PackShapes('', 's', '16sh')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S10p = _S10.pack
+_S11u = _S11.unpack_from
 
 
 class CreatableTopicConfigs(_Struct):
@@ -96,488 +102,428 @@ class CreateTopicsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(CreateTopicsResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopicResult)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (CreatableTopicResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, = _S1u(b, p)
             p += 2
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S1.pack(x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S1p(x2.error_code))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(CreateTopicsResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopicResult)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (CreatableTopicResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, n5 = _S2u(b, p)
             p += 4
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.error_message = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.topics = l2
+                x2.error_message = b[p:p + n5].decode()
+                p += n5
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S1.pack(x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S1p(x2.error_code))
         v4 = x2.error_message
         if v4 is None:
-            w(_S1.pack(-1))
+            ext(_S1p(-1))
         else:
             v4 = v4.encode()
-            w(_S1.pack(len(v4)))
-            w(v4)
+            ext(_S1p(len(v4)))
+            ext(v4)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(CreateTopicsResponse)
-        o.throttle_time_ms, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S3u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopicResult)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (CreatableTopicResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, n5 = _S2u(b, p)
             p += 4
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.error_message = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.topics = l2
+                x2.error_message = b[p:p + n5].decode()
+                p += n5
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S3.pack(o.throttle_time_ms, len(v1)))
+    ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S1.pack(x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S1p(x2.error_code))
         v4 = x2.error_message
         if v4 is None:
-            w(_S1.pack(-1))
+            ext(_S1p(-1))
         else:
             v4 = v4.encode()
-            w(_S1.pack(len(v4)))
-            w(v4)
+            ext(_S1p(len(v4)))
+            ext(v4)
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(CreateTopicsResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopicResult)
-            n5 = b[p]
+        o.topics = l3 = [*_map(_new, (CreatableTopicResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, n6 = _S5.unpack_from(b, p)
-            p += 3
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, n5, x2.num_partitions, x2.replication_factor, n6 = _S5u(b, p)
+            if not n5:
+                x2.error_message = None
+                p += 10
+            else:
+                p += 3
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n5].decode()
+                    p += n5
+                x2.num_partitions, x2.replication_factor, n6 = _S6u(b, p)
+                p += 7
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0:
-                x4.error_message = None
+                x2.configs = None
             else:
-                x4.error_message = b[p:p + n6].decode()
-                p += n6
-            x4.num_partitions, x4.replication_factor, n7 = _S6.unpack_from(b, p)
-            p += 7
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0:
-                x4.configs = None
-            else:
-                if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l8 = []
-                ap9 = l8.append
-                for _ in range(n7):
-                    x10 = _new(CreatableTopicConfigs)
-                    n11 = b[p]
+                if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x2.configs = l8 = [*_map(_new, (CreatableTopicConfigs,) * n6)]
+                for x7 in l8:
+                    n9 = b[p]
                     p += 1
-                    if n11 & 0x80:
-                        n11, p = _read_uvarint(b, p - 1)
-                    n11 -= 1
-                    if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x10.name = b[p:p + n11].decode()
-                    p += n11
-                    n12 = b[p]
-                    p += 1
-                    if n12 & 0x80:
-                        n12, p = _read_uvarint(b, p - 1)
-                    n12 -= 1
-                    if n12 < 0:
-                        x10.value = None
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x7.name = b[p:p + n9].decode()
+                    p += n9
+                    n10, x7.read_only, x7.config_source, x7.is_sensitive, n11 = _S7u(b, p)
+                    if not n10:
+                        x7.value = None
+                        p += 5
                     else:
-                        x10.value = b[p:p + n12].decode()
-                        p += n12
-                    x10.read_only, x10.config_source, x10.is_sensitive, n13 = _S7.unpack_from(b, p)
-                    p += 4
-                    if n13 & 0x80:
-                        n13, p = _read_uvarint(b, p - 1)
-                    if n13:
-                        u14 = None
-                        for _ in range(n13):
-                            t15, p = _read_uvarint(b, p)
-                            z16, p = _read_uvarint(b, p)
-                            e17 = p + z16
-                            if u14 is None: u14 = []
-                            u14.append((t15, bytes(b[p:e17])))
-                            p = e17
-                        x10._unknown_tags = u14
-                    ap9(x10)
-                x4.configs = l8
-            n18 = b[p]
-            p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if t20 == 0:
-                        x4.topic_config_error_code, = _S1.unpack_from(b, p)
+                        p += 1
+                        if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                        n10 -= 1
+                        if n10 < 0:
+                            x7.value = None
+                        else:
+                            x7.value = b[p:p + n10].decode()
+                            p += n10
+                        x7.read_only, x7.config_source, x7.is_sensitive, n11 = _S8u(b, p)
+                        p += 4
+                    if n11:
+                        p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                n12, p = _read_uvarint(b, p)
+                u13 = None
+                for _ in range(n12):
+                    t14, p = _read_uvarint(b, p)
+                    z15, p = _read_uvarint(b, p)
+                    e16 = p + z15
+                    if t14 == 0:
+                        x2.topic_config_error_code, = _S1u(b, p)
                         p += 2
-                        if p > e22: raise _DecodeError('tagged field longer than its size', p)
-                        p = e22
+                        if p > e16: raise _DecodeError('tagged field longer than its size', p)
+                        p = e16
                     else:
-                        if u19 is None: u19 = []
-                        u19.append((t20, bytes(b[p:e22])))
-                        p = e22
-                x4._unknown_tags = u19
-            ap3(x4)
-        o.topics = l2
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
+                        if u13 is None: u13 = []
+                        u13.append((t14, bytes(b[p:e16])))
+                        p = e16
+                if u13 is not None: x2._unknown_tags = u13
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S1.pack(x3.error_code))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4, x3.error_code))
         v6 = x3.error_message
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
-        w(_S8.pack(x3.num_partitions, x3.replication_factor))
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
+        ext(_S9p(x3.num_partitions, x3.replication_factor))
         v8 = x3.configs
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
             for x10 in v8:
-                v11 = x10.name
-                v11 = v11.encode()
-                k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
+                v11 = x10.name.encode()
+                k12 = len(v11)
+                ext(_R1[k12](k12 + 1, v11))
                 v13 = x10.value
                 if v13 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v13 = v13.encode()
                     k14 = len(v13) + 1
-                    w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-                    w(v13)
-                w(_S9.pack(x10.read_only, x10.config_source, x10.is_sensitive))
+                    ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+                    ext(v13)
                 if x10._unknown_tags:
-                    _write_tags(w, (), x10._unknown_tags)
+                    ext(_S10p(x10.read_only, x10.config_source, x10.is_sensitive))
+                    _write_tags(ext, (), x10._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S8p(x10.read_only, x10.config_source, x10.is_sensitive, 0))
         tg15 = []
         if x3.topic_config_error_code != 0:
-            sub16 = []
-            sw17 = sub16.append
-            sw17(_S1.pack(x3.topic_config_error_code))
-            tg15.append((0, b''.join(sub16)))
+            sub16 = bytearray()
+            sw17 = sub16.extend
+            sw17(_S1p(x3.topic_config_error_code))
+            tg15.append((0, sub16))
         if tg15 or x3._unknown_tags:
-            _write_tags(w, tg15, x3._unknown_tags)
+            _write_tags(ext, tg15, x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(CreateTopicsResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 28 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(CreatableTopicResult)
-            n5 = b[p]
+        o.topics = l3 = [*_map(_new, (CreatableTopicResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.topic_id, x4.error_code, n6 = _S10.unpack_from(b, p)
-            p += 19
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
-            n6 -= 1
-            if n6 < 0:
-                x4.error_message = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            u5, x2.error_code, n6, x2.num_partitions, x2.replication_factor, n7 = _S11u(b, p)
+            if not n6:
+                x2.error_message = None
+                p += 26
+                x2.topic_id = _bnew(_Uuid, u5)
             else:
-                x4.error_message = b[p:p + n6].decode()
-                p += n6
-            x4.num_partitions, x4.replication_factor, n7 = _S6.unpack_from(b, p)
-            p += 7
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+                p += 19
+                x2.topic_id = _bnew(_Uuid, u5)
+                if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                n6 -= 1
+                if n6 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n6].decode()
+                    p += n6
+                x2.num_partitions, x2.replication_factor, n7 = _S6u(b, p)
+                p += 7
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0:
-                x4.configs = None
+                x2.configs = None
             else:
                 if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l8 = []
-                ap9 = l8.append
-                for _ in range(n7):
-                    x10 = _new(CreatableTopicConfigs)
-                    n11 = b[p]
+                x2.configs = l9 = [*_map(_new, (CreatableTopicConfigs,) * n7)]
+                for x8 in l9:
+                    n10 = b[p]
                     p += 1
-                    if n11 & 0x80:
-                        n11, p = _read_uvarint(b, p - 1)
-                    n11 -= 1
-                    if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x10.name = b[p:p + n11].decode()
-                    p += n11
-                    n12 = b[p]
-                    p += 1
-                    if n12 & 0x80:
-                        n12, p = _read_uvarint(b, p - 1)
-                    n12 -= 1
-                    if n12 < 0:
-                        x10.value = None
+                    if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x8.name = b[p:p + n10].decode()
+                    p += n10
+                    n11, x8.read_only, x8.config_source, x8.is_sensitive, n12 = _S7u(b, p)
+                    if not n11:
+                        x8.value = None
+                        p += 5
                     else:
-                        x10.value = b[p:p + n12].decode()
-                        p += n12
-                    x10.read_only, x10.config_source, x10.is_sensitive, n13 = _S7.unpack_from(b, p)
-                    p += 4
-                    if n13 & 0x80:
-                        n13, p = _read_uvarint(b, p - 1)
-                    if n13:
-                        u14 = None
-                        for _ in range(n13):
-                            t15, p = _read_uvarint(b, p)
-                            z16, p = _read_uvarint(b, p)
-                            e17 = p + z16
-                            if u14 is None: u14 = []
-                            u14.append((t15, bytes(b[p:e17])))
-                            p = e17
-                        x10._unknown_tags = u14
-                    ap9(x10)
-                x4.configs = l8
-            n18 = b[p]
-            p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if t20 == 0:
-                        x4.topic_config_error_code, = _S1.unpack_from(b, p)
+                        p += 1
+                        if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                        n11 -= 1
+                        if n11 < 0:
+                            x8.value = None
+                        else:
+                            x8.value = b[p:p + n11].decode()
+                            p += n11
+                        x8.read_only, x8.config_source, x8.is_sensitive, n12 = _S8u(b, p)
+                        p += 4
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x8)
+            if b[p]:
+                n13, p = _read_uvarint(b, p)
+                u14 = None
+                for _ in range(n13):
+                    t15, p = _read_uvarint(b, p)
+                    z16, p = _read_uvarint(b, p)
+                    e17 = p + z16
+                    if t15 == 0:
+                        x2.topic_config_error_code, = _S1u(b, p)
                         p += 2
-                        if p > e22: raise _DecodeError('tagged field longer than its size', p)
-                        p = e22
+                        if p > e17: raise _DecodeError('tagged field longer than its size', p)
+                        p = e17
                     else:
-                        if u19 is None: u19 = []
-                        u19.append((t20, bytes(b[p:e22])))
-                        p = e22
-                x4._unknown_tags = u19
-            ap3(x4)
-        o.topics = l2
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
+                        if u14 is None: u14 = []
+                        u14.append((t15, bytes(b[p:e17])))
+                        p = e17
+                if u14 is not None: x2._unknown_tags = u14
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S11.pack(x3.topic_id, x3.error_code))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R2[k5](k5 + 1, v4, x3.topic_id, x3.error_code))
         v6 = x3.error_message
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
-        w(_S8.pack(x3.num_partitions, x3.replication_factor))
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
+        ext(_S9p(x3.num_partitions, x3.replication_factor))
         v8 = x3.configs
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
             for x10 in v8:
-                v11 = x10.name
-                v11 = v11.encode()
-                k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
+                v11 = x10.name.encode()
+                k12 = len(v11)
+                ext(_R1[k12](k12 + 1, v11))
                 v13 = x10.value
                 if v13 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v13 = v13.encode()
                     k14 = len(v13) + 1
-                    w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-                    w(v13)
-                w(_S9.pack(x10.read_only, x10.config_source, x10.is_sensitive))
+                    ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+                    ext(v13)
                 if x10._unknown_tags:
-                    _write_tags(w, (), x10._unknown_tags)
+                    ext(_S10p(x10.read_only, x10.config_source, x10.is_sensitive))
+                    _write_tags(ext, (), x10._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S8p(x10.read_only, x10.config_source, x10.is_sensitive, 0))
         tg15 = []
         if x3.topic_config_error_code != 0:
-            sub16 = []
-            sw17 = sub16.append
-            sw17(_S1.pack(x3.topic_config_error_code))
-            tg15.append((0, b''.join(sub16)))
+            sub16 = bytearray()
+            sw17 = sub16.extend
+            sw17(_S1p(x3.topic_config_error_code))
+            tg15.append((0, sub16))
         if tg15 or x3._unknown_tags:
-            _write_tags(w, tg15, x3._unknown_tags)
+            _write_tags(ext, tg15, x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 CreateTopicsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7}
 CreateTopicsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v2, 4: _encode_v2, 5: _encode_v5, 6: _encode_v5, 7: _encode_v7}

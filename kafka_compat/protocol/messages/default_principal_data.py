@@ -4,28 +4,17 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>?B')
-_S1 = _StructFmt('>?')
+_R0 = _PackShapes('', 's', '', 's', '?')
+_R1 = _PackShapes('', 's', '', 's', '?B')
+_S0u = _S0.unpack_from
 
 
 class DefaultPrincipalData(_Message):
@@ -54,54 +43,39 @@ def _decode_v0(b, p):
         o = _new(DefaultPrincipalData)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.type = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.name = b[p:p + n2].decode()
         p += n2
-        o.token_authenticated, n3 = _S0.unpack_from(b, p)
+        o.token_authenticated, n3 = _S0u(b, p)
         p += 2
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
         if n3:
-            u4 = None
-            for _ in range(n3):
-                t5, p = _read_uvarint(b, p)
-                z6, p = _read_uvarint(b, p)
-                e7 = p + z6
-                if u4 is None: u4 = []
-                u4.append((t5, bytes(b[p:e7])))
-                p = e7
-            o._unknown_tags = u4
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    v1 = o.type
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.name
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S1.pack(o.token_authenticated))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.type.encode()
+    k2 = len(v1)
+    v3 = o.name.encode()
+    k4 = len(v3)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_R0[k2, k4](k2 + 1, v1, k4 + 1, v3, o.token_authenticated))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_R1[k2, k4](k2 + 1, v1, k4 + 1, v3, o.token_authenticated, 0))
+    parts.append(buf)
 
 DefaultPrincipalData._decoders = {0: _decode_v0}
 DefaultPrincipalData._encoders = {0: _encode_v0}

@@ -4,28 +4,18 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>qqqB')
-_S1 = _StructFmt('>qqq')
+_R0 = _PackShapes('', 's', '', 's', '')
+_R1 = _PackShapes('qqq', 's', '')
+_R2 = _PackShapes('qqq', 's', 'B')
+_S0u = _S0.unpack_from
 
 
 class DelegationTokenRecord(_Message):
@@ -58,96 +48,76 @@ def _decode_v0(b, p):
         o = _new(DelegationTokenRecord)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.owner = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.requester = b[p:p + n2].decode()
         p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
+        l5 = []
+        ap6 = l5.append
         for _ in range(n3):
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6 = b[p:p + n7].decode()
+            x4 = b[p:p + n7].decode()
             p += n7
-            ap5(x6)
-        o.renewers = l4
-        o.issue_timestamp, o.max_timestamp, o.expiration_timestamp, n8 = _S0.unpack_from(b, p)
+            ap6(x4)
+        o.renewers = l5
+        o.issue_timestamp, o.max_timestamp, o.expiration_timestamp, n8 = _S0u(b, p)
         p += 25
-        if n8 & 0x80:
-            n8, p = _read_uvarint(b, p - 1)
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
         n8 -= 1
         if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.token_id = b[p:p + n8].decode()
         p += n8
-        n9 = b[p]
-        p += 1
-        if n9 & 0x80:
-            n9, p = _read_uvarint(b, p - 1)
-        if n9:
-            u10 = None
-            for _ in range(n9):
-                t11, p = _read_uvarint(b, p)
-                z12, p = _read_uvarint(b, p)
-                e13 = p + z12
-                if u10 is None: u10 = []
-                u10.append((t11, bytes(b[p:e13])))
-                p = e13
-            o._unknown_tags = u10
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    v1 = o.owner
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.requester
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.owner.encode()
+    k2 = len(v1)
+    v3 = o.requester.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, k4 + 1, v3))
     v5 = o.renewers
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
         v8 = x7
         v8 = v8.encode()
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-    w(_S1.pack(o.issue_timestamp, o.max_timestamp, o.expiration_timestamp))
-    v10 = o.token_id
-    v10 = v10.encode()
-    k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-    w(v10)
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(v8)
+    v10 = o.token_id.encode()
+    k11 = len(v10)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_R1[k11](o.issue_timestamp, o.max_timestamp, o.expiration_timestamp, k11 + 1, v10))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_R2[k11](o.issue_timestamp, o.max_timestamp, o.expiration_timestamp, k11 + 1, v10, 0))
+    parts.append(buf)
 
 DelegationTokenRecord._decoders = {0: _decode_v0}
 DelegationTokenRecord._encoders = {0: _encode_v0}

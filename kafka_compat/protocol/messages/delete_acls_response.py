@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ii')
 _S1 = _StructFmt('>hh')
 _S2 = _StructFmt('>i')
@@ -31,10 +18,28 @@ _S3 = _StructFmt('>bh')
 _S4 = _StructFmt('>h')
 _S5 = _StructFmt('>bb')
 _S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>hB')
-_S8 = _StructFmt('>bB')
-_S9 = _StructFmt('>bbB')
-_S10 = _StructFmt('>b')
+_S7 = _StructFmt('>hBB')
+_S8 = _StructFmt('>hBbB')
+_S9 = _StructFmt('>bB')
+_S10 = _StructFmt('>bbB')
+_R0 = _PackShapes('b', 's', 'b', 's', '', 's', 'bb')
+_R1 = _PackShapes('b', 's', 'b', 's', '', 's', 'bbB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10u = _S10.unpack_from
 
 
 class DeleteAclsMatchingAcl(_Struct):
@@ -94,370 +99,315 @@ class DeleteAclsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DeleteAclsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeleteAclsFilterResult)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.filter_results = l3 = [*_map(_new, (DeleteAclsFilterResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
-            if n5 < 0:
-                if n5 != -1: raise _DecodeError('negative length', p)
-                x4.error_message = None
+            if n4 < 0:
+                if n4 != -1: raise _DecodeError('negative length', p)
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
-            n6, = _S2.unpack_from(b, p)
+                x2.error_message = b[p:p + n4].decode()
+                p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DeleteAclsMatchingAcl)
-                x9.error_code, n10 = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.matching_acls = l7 = [*_map(_new, (DeleteAclsMatchingAcl,) * n5)]
+            for x6 in l7:
+                x6.error_code, n8 = _S1u(b, p)
                 p += 4
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.error_message = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.error_message = None
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                x9.resource_type, n11 = _S3.unpack_from(b, p)
+                    x6.error_message = b[p:p + n8].decode()
+                    p += n8
+                x6.resource_type, n9 = _S3u(b, p)
                 p += 3
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.resource_name = b[p:p + n9].decode()
+                p += n9
+                n10, = _S4u(b, p)
+                p += 2
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.principal = b[p:p + n10].decode()
+                p += n10
+                n11, = _S4u(b, p)
+                p += 2
                 if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.resource_name = b[p:p + n11].decode()
+                x6.host = b[p:p + n11].decode()
                 p += n11
-                n12, = _S4.unpack_from(b, p)
+                x6.operation, x6.permission_type = _S5u(b, p)
                 p += 2
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.principal = b[p:p + n12].decode()
-                p += n12
-                n13, = _S4.unpack_from(b, p)
-                p += 2
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.host = b[p:p + n13].decode()
-                p += n13
-                x9.operation, x9.permission_type = _S5.unpack_from(b, p)
-                p += 2
-                ap8(x9)
-            x4.matching_acls = l7
-            ap3(x4)
-        o.filter_results = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.filter_results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
-        w(_S4.pack(x2.error_code))
+        ext(_S4p(x2.error_code))
         v3 = x2.error_message
         if v3 is None:
-            w(_S4.pack(-1))
+            ext(_S4p(-1))
         else:
             v3 = v3.encode()
-            w(_S4.pack(len(v3)))
-            w(v3)
+            ext(_S4p(len(v3)))
+            ext(v3)
         v4 = x2.matching_acls
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.pattern_type != 3:
                 raise _EncodeError('field PatternType is not in version 0 and not ignorable')
-            w(_S4.pack(x5.error_code))
+            ext(_S4p(x5.error_code))
             v6 = x5.error_message
             if v6 is None:
-                w(_S4.pack(-1))
+                ext(_S4p(-1))
             else:
                 v6 = v6.encode()
-                w(_S4.pack(len(v6)))
-                w(v6)
+                ext(_S4p(len(v6)))
+                ext(v6)
             v7 = x5.resource_name.encode()
-            w(_S3.pack(x5.resource_type, len(v7)))
-            w(v7)
+            ext(_S3p(x5.resource_type, len(v7)))
+            ext(v7)
             v8 = x5.principal.encode()
-            w(_S4.pack(len(v8)))
-            w(v8)
+            ext(_S4p(len(v8)))
+            ext(v8)
             v9 = x5.host.encode()
-            w(_S4.pack(len(v9)))
-            w(v9)
-            w(_S5.pack(x5.operation, x5.permission_type))
+            ext(_S4p(len(v9)))
+            ext(v9)
+            ext(_S5p(x5.operation, x5.permission_type))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DeleteAclsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeleteAclsFilterResult)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.filter_results = l3 = [*_map(_new, (DeleteAclsFilterResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
-            if n5 < 0:
-                if n5 != -1: raise _DecodeError('negative length', p)
-                x4.error_message = None
+            if n4 < 0:
+                if n4 != -1: raise _DecodeError('negative length', p)
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
-            n6, = _S2.unpack_from(b, p)
+                x2.error_message = b[p:p + n4].decode()
+                p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DeleteAclsMatchingAcl)
-                x9.error_code, n10 = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.matching_acls = l7 = [*_map(_new, (DeleteAclsMatchingAcl,) * n5)]
+            for x6 in l7:
+                x6.error_code, n8 = _S1u(b, p)
                 p += 4
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.error_message = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.error_message = None
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                x9.resource_type, n11 = _S3.unpack_from(b, p)
+                    x6.error_message = b[p:p + n8].decode()
+                    p += n8
+                x6.resource_type, n9 = _S3u(b, p)
                 p += 3
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.resource_name = b[p:p + n9].decode()
+                p += n9
+                x6.pattern_type, n10 = _S3u(b, p)
+                p += 3
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.principal = b[p:p + n10].decode()
+                p += n10
+                n11, = _S4u(b, p)
+                p += 2
                 if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.resource_name = b[p:p + n11].decode()
+                x6.host = b[p:p + n11].decode()
                 p += n11
-                x9.pattern_type, n12 = _S3.unpack_from(b, p)
-                p += 3
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.principal = b[p:p + n12].decode()
-                p += n12
-                n13, = _S4.unpack_from(b, p)
+                x6.operation, x6.permission_type = _S5u(b, p)
                 p += 2
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.host = b[p:p + n13].decode()
-                p += n13
-                x9.operation, x9.permission_type = _S5.unpack_from(b, p)
-                p += 2
-                ap8(x9)
-            x4.matching_acls = l7
-            ap3(x4)
-        o.filter_results = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.filter_results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
-        w(_S4.pack(x2.error_code))
+        ext(_S4p(x2.error_code))
         v3 = x2.error_message
         if v3 is None:
-            w(_S4.pack(-1))
+            ext(_S4p(-1))
         else:
             v3 = v3.encode()
-            w(_S4.pack(len(v3)))
-            w(v3)
+            ext(_S4p(len(v3)))
+            ext(v3)
         v4 = x2.matching_acls
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S4.pack(x5.error_code))
+            ext(_S4p(x5.error_code))
             v6 = x5.error_message
             if v6 is None:
-                w(_S4.pack(-1))
+                ext(_S4p(-1))
             else:
                 v6 = v6.encode()
-                w(_S4.pack(len(v6)))
-                w(v6)
+                ext(_S4p(len(v6)))
+                ext(v6)
             v7 = x5.resource_name.encode()
-            w(_S3.pack(x5.resource_type, len(v7)))
-            w(v7)
+            ext(_S3p(x5.resource_type, len(v7)))
+            ext(v7)
             v8 = x5.principal.encode()
-            w(_S3.pack(x5.pattern_type, len(v8)))
-            w(v8)
+            ext(_S3p(x5.pattern_type, len(v8)))
+            ext(v8)
             v9 = x5.host.encode()
-            w(_S4.pack(len(v9)))
-            w(v9)
-            w(_S5.pack(x5.operation, x5.permission_type))
+            ext(_S4p(len(v9)))
+            ext(v9)
+            ext(_S5p(x5.operation, x5.permission_type))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(DeleteAclsResponse)
-        o.throttle_time_ms, n1 = _S6.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S6u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeleteAclsFilterResult)
-            x4.error_code, n5 = _S7.unpack_from(b, p)
-            p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0:
-                x4.error_message = None
+        o.filter_results = l3 = [*_map(_new, (DeleteAclsFilterResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4, n5 = _S7u(b, p)
+            if not n4:
+                x2.error_message = None
+                p += 4
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DeleteAclsMatchingAcl)
-                x9.error_code, n10 = _S7.unpack_from(b, p)
                 p += 3
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0:
-                    x9.error_message = None
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.error_message = None
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                x9.resource_type, n11 = _S8.unpack_from(b, p)
+                    x2.error_message = b[p:p + n4].decode()
+                    p += n4
+                n5 = b[p]
+                p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.matching_acls = l7 = [*_map(_new, (DeleteAclsMatchingAcl,) * n5)]
+            for x6 in l7:
+                x6.error_code, n8, x6.resource_type, n9 = _S8u(b, p)
+                if not n8:
+                    x6.error_message = None
+                    p += 5
+                else:
+                    p += 3
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n8].decode()
+                        p += n8
+                    x6.resource_type, n9 = _S9u(b, p)
+                    p += 2
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.resource_name = b[p:p + n9].decode()
+                p += n9
+                x6.pattern_type, n10 = _S9u(b, p)
                 p += 2
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.principal = b[p:p + n10].decode()
+                p += n10
+                n11 = b[p]
+                p += 1
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
                 n11 -= 1
                 if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.resource_name = b[p:p + n11].decode()
+                x6.host = b[p:p + n11].decode()
                 p += n11
-                x9.pattern_type, n12 = _S8.unpack_from(b, p)
-                p += 2
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.principal = b[p:p + n12].decode()
-                p += n12
-                n13 = b[p]
-                p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.host = b[p:p + n13].decode()
-                p += n13
-                x9.operation, x9.permission_type, n14 = _S9.unpack_from(b, p)
+                x6.operation, x6.permission_type, n12 = _S10u(b, p)
                 p += 3
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                if n14:
-                    u15 = None
-                    for _ in range(n14):
-                        t16, p = _read_uvarint(b, p)
-                        z17, p = _read_uvarint(b, p)
-                        e18 = p + z17
-                        if u15 is None: u15 = []
-                        u15.append((t16, bytes(b[p:e18])))
-                        p = e18
-                    x9._unknown_tags = u15
-                ap8(x9)
-            x4.matching_acls = l7
-            n19 = b[p]
+                if n12:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n19 & 0x80:
-                n19, p = _read_uvarint(b, p - 1)
-            if n19:
-                u20 = None
-                for _ in range(n19):
-                    t21, p = _read_uvarint(b, p)
-                    z22, p = _read_uvarint(b, p)
-                    e23 = p + z22
-                    if u20 is None: u20 = []
-                    u20.append((t21, bytes(b[p:e23])))
-                    p = e23
-                x4._unknown_tags = u20
-            ap3(x4)
-        o.filter_results = l2
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        if n24:
-            u25 = None
-            for _ in range(n24):
-                t26, p = _read_uvarint(b, p)
-                z27, p = _read_uvarint(b, p)
-                e28 = p + z27
-                if u25 is None: u25 = []
-                u25.append((t26, bytes(b[p:e28])))
-                p = e28
-            o._unknown_tags = u25
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S2.pack(o.throttle_time_ms))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.throttle_time_ms))
     v1 = o.filter_results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S4.pack(x3.error_code))
+        ext(_S4p(x3.error_code))
         v4 = x3.error_message
         if v4 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v4 = v4.encode()
             k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
         v6 = x3.matching_acls
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S4.pack(x8.error_code))
+            ext(_S4p(x8.error_code))
             v9 = x8.error_message
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
-            w(_S10.pack(x8.resource_type))
-            v11 = x8.resource_name
-            v11 = v11.encode()
-            k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-            w(v11)
-            w(_S10.pack(x8.pattern_type))
-            v13 = x8.principal
-            v13 = v13.encode()
-            k14 = len(v13) + 1
-            w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-            w(v13)
-            v15 = x8.host
-            v15 = v15.encode()
-            k16 = len(v15) + 1
-            w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-            w(v15)
-            w(_S5.pack(x8.operation, x8.permission_type))
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
+            v11 = x8.resource_name.encode()
+            k12 = len(v11)
+            v13 = x8.principal.encode()
+            k14 = len(v13)
+            v15 = x8.host.encode()
+            k16 = len(v15)
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R0[k12, k14, k16](x8.resource_type, k12 + 1, v11, x8.pattern_type, k14 + 1, v13, k16 + 1, v15, x8.operation, x8.permission_type))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R1[k12, k14, k16](x8.resource_type, k12 + 1, v11, x8.pattern_type, k14 + 1, v13, k16 + 1, v15, x8.operation, x8.permission_type, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DeleteAclsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2}
 DeleteAclsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v2}

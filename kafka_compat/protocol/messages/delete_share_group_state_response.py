@@ -4,30 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>16sB')
-_S1 = _StructFmt('>ihB')
+_S1 = _StructFmt('>ihBB')
 _S2 = _StructFmt('>16s')
 _S3 = _StructFmt('>ih')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3p = _S3.pack
 
 
 class PartitionResult(_Struct):
@@ -81,118 +72,84 @@ def _decode_v0(b, p):
         o = _new(DeleteShareGroupStateResponse)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeleteStateResult)
-            x4.topic_id, n5 = _S0.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DeleteStateResult,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S0u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(PartitionResult)
-                x8.partition, x8.error_code, n9 = _S1.unpack_from(b, p)
-                p += 7
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0:
-                    x8.error_message = None
+            x2.partitions = l7 = [*_map(_new, (PartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.error_code, n8, n9 = _S1u(b, p)
+                if not n8:
+                    x6.error_message = None
+                    p += 8
                 else:
-                    x8.error_message = b[p:p + n9].decode()
-                    p += n9
-                n10 = b[p]
+                    p += 7
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n8].decode()
+                        p += n8
+                    n9 = b[p]
+                    p += 1
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x8._unknown_tags = u11
-                ap7(x8)
-            x4.partitions = l6
-            n15 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                x4._unknown_tags = u16
-            ap3(x4)
-        o.results = l2
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S2.pack(x3.topic_id))
+        ext(_S2p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S3.pack(x6.partition, x6.error_code))
+            ext(_S3p(x6.partition, x6.error_code))
             v7 = x6.error_message
             if v7 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v7 = v7.encode()
                 k8 = len(v7) + 1
-                w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-                w(v7)
+                ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+                ext(v7)
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DeleteShareGroupStateResponse._decoders = {0: _decode_v0}
 DeleteShareGroupStateResponse._encoders = {0: _encode_v0}

@@ -4,31 +4,29 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>iB')
-_S3 = _StructFmt('>16sB')
-_S4 = _StructFmt('>16s')
+_S3 = _StructFmt('>B16sB')
+_S4 = _StructFmt('>16sB')
+_S5 = _StructFmt('>16s')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
 
 
 class DeleteTopicState(_Struct):
@@ -68,233 +66,221 @@ class DeleteTopicsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DeleteTopicsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
-            n5, = _S1.unpack_from(b, p)
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.topic_names = l2
-        o.timeout_ms, = _S0.unpack_from(b, p)
+            ap4(x2)
+        o.topic_names = l3
+        o.timeout_ms, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 0 and not ignorable')
     v1 = o.topic_names
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-    w(_S0.pack(o.timeout_ms))
+        ext(_S1p(len(v3)))
+        ext(v3)
+    ext(_S0p(o.timeout_ms))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 1 and not ignorable')
     v1 = o.topic_names
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-    w(_S0.pack(o.timeout_ms))
+        ext(_S1p(len(v3)))
+        ext(v3)
+    ext(_S0p(o.timeout_ms))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 2 and not ignorable')
     v1 = o.topic_names
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-    w(_S0.pack(o.timeout_ms))
+        ext(_S1p(len(v3)))
+        ext(v3)
+    ext(_S0p(o.timeout_ms))
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 3 and not ignorable')
     v1 = o.topic_names
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-    w(_S0.pack(o.timeout_ms))
+        ext(_S1p(len(v3)))
+        ext(v3)
+    ext(_S0p(o.timeout_ms))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(DeleteTopicsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.topic_names = l2
-        o.timeout_ms, n6 = _S2.unpack_from(b, p)
+            ap4(x2)
+        o.topic_names = l3
+        o.timeout_ms, n6 = _S2u(b, p)
         p += 5
-        if n6 & 0x80:
-            n6, p = _read_uvarint(b, p - 1)
         if n6:
-            u7 = None
-            for _ in range(n6):
-                t8, p = _read_uvarint(b, p)
-                z9, p = _read_uvarint(b, p)
-                e10 = p + z9
-                if u7 is None: u7 = []
-                u7.append((t8, bytes(b[p:e10])))
-                p = e10
-            o._unknown_tags = u7
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 4 and not ignorable')
     v1 = o.topic_names
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-    w(_S0.pack(o.timeout_ms))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S0p(o.timeout_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S2p(o.timeout_ms, 0))
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 5 and not ignorable')
     v1 = o.topic_names
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-    w(_S0.pack(o.timeout_ms))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S0p(o.timeout_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S2p(o.timeout_ms, 0))
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(DeleteTopicsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeleteTopicState)
-            n5 = b[p]
-            p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0:
-                x4.name = None
+        o.topics = l3 = [*_map(_new, (DeleteTopicState,) * n1)]
+        for x2 in l3:
+            n4, u5, n6 = _S3u(b, p)
+            if not n4:
+                x2.name = None
+                p += 18
+                x2.topic_id = _bnew(_Uuid, u5)
             else:
-                x4.name = b[p:p + n5].decode()
-                p += n5
-            x4.topic_id, n6 = _S3.unpack_from(b, p)
-            p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+                p += 1
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.name = None
+                else:
+                    x2.name = b[p:p + n4].decode()
+                    p += n4
+                u5, n6 = _S4u(b, p)
+                p += 17
+                x2.topic_id = _bnew(_Uuid, u5)
             if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.topics = l2
-        o.timeout_ms, n11 = _S2.unpack_from(b, p)
+                p = _read_unknown_tags(b, p - 1, x2)
+        o.timeout_ms, n7 = _S2u(b, p)
         p += 5
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+        if n7:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3.name
         if v4 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v4 = v4.encode()
             k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
-        w(_S4.pack(x3.topic_id))
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S5p(x3.topic_id))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S0.pack(o.timeout_ms))
+            ext(_S4p(x3.topic_id, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S0p(o.timeout_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S2p(o.timeout_ms, 0))
+    parts.append(buf)
 
 DeleteTopicsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v0, 4: _decode_v4, 5: _decode_v4, 6: _decode_v6}
 DeleteTopicsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6}

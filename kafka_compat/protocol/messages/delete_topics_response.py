@@ -4,33 +4,36 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ii')
 _S3 = _StructFmt('>iB')
 _S4 = _StructFmt('>hB')
-_S5 = _StructFmt('>16shB')
-_S6 = _StructFmt('>16sh')
+_S5 = _StructFmt('>hBB')
+_S6 = _StructFmt('>B16shB')
+_S7 = _StructFmt('>16shB')
+_S8 = _StructFmt('>16sh')
+_R0 = _PackShapes('', 's', 'h')
+_R1 = _PackShapes('', 's', 'hB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
 
 
 class DeletableTopicResult(_Struct):
@@ -71,341 +74,271 @@ class DeleteTopicsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DeleteTopicsResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeletableTopicResult)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (DeletableTopicResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, = _S1u(b, p)
             p += 2
-            ap3(x4)
-        o.responses = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S1.pack(x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S1p(x2.error_code))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DeleteTopicsResponse)
-        o.throttle_time_ms, n1 = _S2.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S2u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeletableTopicResult)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (DeletableTopicResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, = _S1u(b, p)
             p += 2
-            ap3(x4)
-        o.responses = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.responses
-    w(_S2.pack(o.throttle_time_ms, len(v1)))
+    ext(_S2p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S1.pack(x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S1p(x2.error_code))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(DeleteTopicsResponse)
-        o.throttle_time_ms, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S3u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeletableTopicResult)
-            n5 = b[p]
+        o.responses = l3 = [*_map(_new, (DeletableTopicResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, n6 = _S4.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, n5 = _S4u(b, p)
             p += 3
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.responses = l2
-        n11 = b[p]
-        p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            if n5:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S1.pack(x3.error_code))
+        v4 = x3.name.encode()
+        k5 = len(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5](k5 + 1, v4, x3.error_code))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5](k5 + 1, v4, x3.error_code, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(DeleteTopicsResponse)
-        o.throttle_time_ms, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S3u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeletableTopicResult)
-            n5 = b[p]
+        o.responses = l3 = [*_map(_new, (DeletableTopicResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            x4.error_code, n6 = _S4.unpack_from(b, p)
-            p += 3
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.error_message = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, n5, n6 = _S5u(b, p)
+            if not n5:
+                x2.error_message = None
+                p += 4
             else:
-                x4.error_message = b[p:p + n6].decode()
-                p += n6
-            n7 = b[p]
+                p += 3
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.responses = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
-            u13 = None
-            for _ in range(n12):
-                t14, p = _read_uvarint(b, p)
-                z15, p = _read_uvarint(b, p)
-                e16 = p + z15
-                if u13 is None: u13 = []
-                u13.append((t14, bytes(b[p:e16])))
-                p = e16
-            o._unknown_tags = u13
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S1.pack(x3.error_code))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4, x3.error_code))
         v6 = x3.error_message
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(DeleteTopicsResponse)
-        o.throttle_time_ms, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S3u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DeletableTopicResult)
-            n5 = b[p]
-            p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0:
-                x4.name = None
+        o.responses = l3 = [*_map(_new, (DeletableTopicResult,) * n1)]
+        for x2 in l3:
+            n4, u5, x2.error_code, n6 = _S6u(b, p)
+            if not n4:
+                x2.name = None
+                p += 20
+                x2.topic_id = _bnew(_Uuid, u5)
             else:
-                x4.name = b[p:p + n5].decode()
-                p += n5
-            x4.topic_id, x4.error_code, n6 = _S5.unpack_from(b, p)
-            p += 19
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+                p += 1
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.name = None
+                else:
+                    x2.name = b[p:p + n4].decode()
+                    p += n4
+                u5, x2.error_code, n6 = _S7u(b, p)
+                p += 19
+                x2.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0:
-                x4.error_message = None
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n6].decode()
+                x2.error_message = b[p:p + n6].decode()
                 p += n6
-            n7 = b[p]
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.responses = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
-            u13 = None
-            for _ in range(n12):
-                t14, p = _read_uvarint(b, p)
-                z15, p = _read_uvarint(b, p)
-                e16 = p + z15
-                if u13 is None: u13 = []
-                u13.append((t14, bytes(b[p:e16])))
-                p = e16
-            o._unknown_tags = u13
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3.name
         if v4 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v4 = v4.encode()
             k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
-        w(_S6.pack(x3.topic_id, x3.error_code))
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
+        ext(_S8p(x3.topic_id, x3.error_code))
         v6 = x3.error_message
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DeleteTopicsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v5, 6: _decode_v6}
 DeleteTopicsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1, 3: _encode_v1, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6}

@@ -4,32 +4,32 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>bh')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>bb')
 _S3 = _StructFmt('>b')
-_S4 = _StructFmt('>bB')
-_S5 = _StructFmt('>bbB')
+_S4 = _StructFmt('>bBbB')
+_S5 = _StructFmt('>bB')
+_S6 = _StructFmt('>BbbB')
+_S7 = _StructFmt('>bbB')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
 
 
 class DescribeAclsRequest(_Message):
@@ -60,7 +60,7 @@ class DescribeAclsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeAclsRequest)
-        o.resource_type_filter, n1 = _S0.unpack_from(b, p)
+        o.resource_type_filter, n1 = _S0u(b, p)
         p += 3
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -68,7 +68,7 @@ def _decode_v0(b, p):
         else:
             o.resource_name_filter = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 2
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
@@ -76,7 +76,7 @@ def _decode_v0(b, p):
         else:
             o.principal_filter = b[p:p + n2].decode()
             p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -84,43 +84,46 @@ def _decode_v0(b, p):
         else:
             o.host_filter = b[p:p + n3].decode()
             p += n3
-        o.operation, o.permission_type = _S2.unpack_from(b, p)
+        o.operation, o.permission_type = _S2u(b, p)
         p += 2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.pattern_type_filter != 3:
         raise _EncodeError('field PatternTypeFilter is not in version 0 and not ignorable')
-    w(_S3.pack(o.resource_type_filter))
+    ext(_S3p(o.resource_type_filter))
     v1 = o.resource_name_filter
     if v1 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v1 = v1.encode()
-        w(_S1.pack(len(v1)))
-        w(v1)
+        ext(_S1p(len(v1)))
+        ext(v1)
     v2 = o.principal_filter
     if v2 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v2 = v2.encode()
-        w(_S1.pack(len(v2)))
-        w(v2)
+        ext(_S1p(len(v2)))
+        ext(v2)
     v3 = o.host_filter
     if v3 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-    w(_S2.pack(o.operation, o.permission_type))
+        ext(_S1p(len(v3)))
+        ext(v3)
+    ext(_S2p(o.operation, o.permission_type))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeAclsRequest)
-        o.resource_type_filter, n1 = _S0.unpack_from(b, p)
+        o.resource_type_filter, n1 = _S0u(b, p)
         p += 3
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -128,7 +131,7 @@ def _decode_v1(b, p):
         else:
             o.resource_name_filter = b[p:p + n1].decode()
             p += n1
-        o.pattern_type_filter, n2 = _S0.unpack_from(b, p)
+        o.pattern_type_filter, n2 = _S0u(b, p)
         p += 3
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
@@ -136,7 +139,7 @@ def _decode_v1(b, p):
         else:
             o.principal_filter = b[p:p + n2].decode()
             p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -144,121 +147,122 @@ def _decode_v1(b, p):
         else:
             o.host_filter = b[p:p + n3].decode()
             p += n3
-        o.operation, o.permission_type = _S2.unpack_from(b, p)
+        o.operation, o.permission_type = _S2u(b, p)
         p += 2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S3.pack(o.resource_type_filter))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.resource_type_filter))
     v1 = o.resource_name_filter
     if v1 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v1 = v1.encode()
-        w(_S1.pack(len(v1)))
-        w(v1)
-    w(_S3.pack(o.pattern_type_filter))
+        ext(_S1p(len(v1)))
+        ext(v1)
+    ext(_S3p(o.pattern_type_filter))
     v2 = o.principal_filter
     if v2 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v2 = v2.encode()
-        w(_S1.pack(len(v2)))
-        w(v2)
+        ext(_S1p(len(v2)))
+        ext(v2)
     v3 = o.host_filter
     if v3 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-    w(_S2.pack(o.operation, o.permission_type))
+        ext(_S1p(len(v3)))
+        ext(v3)
+    ext(_S2p(o.operation, o.permission_type))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(DescribeAclsRequest)
-        o.resource_type_filter, n1 = _S4.unpack_from(b, p)
-        p += 2
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.resource_type_filter, n1, o.pattern_type_filter, n2 = _S4u(b, p)
+        if not n1:
             o.resource_name_filter = None
+            p += 4
         else:
-            o.resource_name_filter = b[p:p + n1].decode()
-            p += n1
-        o.pattern_type_filter, n2 = _S4.unpack_from(b, p)
-        p += 2
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 2
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.resource_name_filter = None
+            else:
+                o.resource_name_filter = b[p:p + n1].decode()
+                p += n1
+            o.pattern_type_filter, n2 = _S5u(b, p)
+            p += 2
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.principal_filter = None
         else:
             o.principal_filter = b[p:p + n2].decode()
             p += n2
-        n3 = b[p]
-        p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0:
+        n3, o.operation, o.permission_type, n4 = _S6u(b, p)
+        if not n3:
             o.host_filter = None
+            p += 4
         else:
-            o.host_filter = b[p:p + n3].decode()
-            p += n3
-        o.operation, o.permission_type, n4 = _S5.unpack_from(b, p)
-        p += 3
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.host_filter = None
+            else:
+                o.host_filter = b[p:p + n3].decode()
+                p += n3
+            o.operation, o.permission_type, n4 = _S7u(b, p)
+            p += 3
         if n4:
-            u5 = None
-            for _ in range(n4):
-                t6, p = _read_uvarint(b, p)
-                z7, p = _read_uvarint(b, p)
-                e8 = p + z7
-                if u5 is None: u5 = []
-                u5.append((t6, bytes(b[p:e8])))
-                p = e8
-            o._unknown_tags = u5
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S3.pack(o.resource_type_filter))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.resource_type_filter))
     v1 = o.resource_name_filter
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S3.pack(o.pattern_type_filter))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S3p(o.pattern_type_filter))
     v3 = o.principal_filter
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
     v5 = o.host_filter
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
-    w(_S2.pack(o.operation, o.permission_type))
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S2p(o.operation, o.permission_type))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S7p(o.operation, o.permission_type, 0))
+    parts.append(buf)
 
 DescribeAclsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2}
 DescribeAclsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v2}

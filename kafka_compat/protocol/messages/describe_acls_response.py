@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ihh')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>bh')
@@ -31,10 +18,27 @@ _S3 = _StructFmt('>h')
 _S4 = _StructFmt('>bb')
 _S5 = _StructFmt('>ih')
 _S6 = _StructFmt('>bi')
-_S7 = _StructFmt('>ihB')
+_S7 = _StructFmt('>ihBB')
 _S8 = _StructFmt('>bB')
 _S9 = _StructFmt('>bbB')
-_S10 = _StructFmt('>b')
+_R0 = _PackShapes('b', 's', 'b')
+_R1 = _PackShapes('', 's', '', 's', 'bb')
+_R2 = _PackShapes('', 's', '', 's', 'bbB')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
 
 
 class AclDescription(_Struct):
@@ -92,7 +96,7 @@ class DescribeAclsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeAclsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 8
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -100,79 +104,74 @@ def _decode_v0(b, p):
         else:
             o.error_message = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(DescribeAclsResource)
-            x5.resource_type, n6 = _S2.unpack_from(b, p)
+        o.resources = l4 = [*_map(_new, (DescribeAclsResource,) * n2)]
+        for x3 in l4:
+            x3.resource_type, n5 = _S2u(b, p)
             p += 3
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.resource_name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.resource_name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S1u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(AclDescription)
-                n11, = _S3.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.acls = l8 = [*_map(_new, (AclDescription,) * n6)]
+            for x7 in l8:
+                n9, = _S3u(b, p)
                 p += 2
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.principal = b[p:p + n11].decode()
-                p += n11
-                n12, = _S3.unpack_from(b, p)
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.principal = b[p:p + n9].decode()
+                p += n9
+                n10, = _S3u(b, p)
                 p += 2
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.host = b[p:p + n12].decode()
-                p += n12
-                x10.operation, x10.permission_type = _S4.unpack_from(b, p)
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.host = b[p:p + n10].decode()
+                p += n10
+                x7.operation, x7.permission_type = _S4u(b, p)
                 p += 2
-                ap9(x10)
-            x5.acls = l8
-            ap4(x5)
-        o.resources = l3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S5.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S5p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(_S3.pack(-1))
+        ext(_S3p(-1))
     else:
         v1 = v1.encode()
-        w(_S3.pack(len(v1)))
-        w(v1)
+        ext(_S3p(len(v1)))
+        ext(v1)
     v2 = o.resources
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         if x3.pattern_type != 3:
             raise _EncodeError('field PatternType is not in version 0 and not ignorable')
         v4 = x3.resource_name.encode()
-        w(_S2.pack(x3.resource_type, len(v4)))
-        w(v4)
+        ext(_S2p(x3.resource_type, len(v4)))
+        ext(v4)
         v5 = x3.acls
-        w(_S1.pack(len(v5)))
+        ext(_S1p(len(v5)))
         for x6 in v5:
             v7 = x6.principal.encode()
-            w(_S3.pack(len(v7)))
-            w(v7)
+            ext(_S3p(len(v7)))
+            ext(v7)
             v8 = x6.host.encode()
-            w(_S3.pack(len(v8)))
-            w(v8)
-            w(_S4.pack(x6.operation, x6.permission_type))
+            ext(_S3p(len(v8)))
+            ext(v8)
+            ext(_S4p(x6.operation, x6.permission_type))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeAclsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 8
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -180,230 +179,178 @@ def _decode_v1(b, p):
         else:
             o.error_message = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(DescribeAclsResource)
-            x5.resource_type, n6 = _S2.unpack_from(b, p)
+        o.resources = l4 = [*_map(_new, (DescribeAclsResource,) * n2)]
+        for x3 in l4:
+            x3.resource_type, n5 = _S2u(b, p)
             p += 3
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.resource_name = b[p:p + n6].decode()
-            p += n6
-            x5.pattern_type, n7 = _S6.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.resource_name = b[p:p + n5].decode()
+            p += n5
+            x3.pattern_type, n6 = _S6u(b, p)
             p += 5
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(AclDescription)
-                n11, = _S3.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.acls = l8 = [*_map(_new, (AclDescription,) * n6)]
+            for x7 in l8:
+                n9, = _S3u(b, p)
                 p += 2
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.principal = b[p:p + n11].decode()
-                p += n11
-                n12, = _S3.unpack_from(b, p)
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.principal = b[p:p + n9].decode()
+                p += n9
+                n10, = _S3u(b, p)
                 p += 2
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.host = b[p:p + n12].decode()
-                p += n12
-                x10.operation, x10.permission_type = _S4.unpack_from(b, p)
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.host = b[p:p + n10].decode()
+                p += n10
+                x7.operation, x7.permission_type = _S4u(b, p)
                 p += 2
-                ap9(x10)
-            x5.acls = l8
-            ap4(x5)
-        o.resources = l3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S5.pack(o.throttle_time_ms, o.error_code))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S5p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(_S3.pack(-1))
+        ext(_S3p(-1))
     else:
         v1 = v1.encode()
-        w(_S3.pack(len(v1)))
-        w(v1)
+        ext(_S3p(len(v1)))
+        ext(v1)
     v2 = o.resources
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.resource_name.encode()
-        w(_S2.pack(x3.resource_type, len(v4)))
-        w(v4)
+        ext(_S2p(x3.resource_type, len(v4)))
+        ext(v4)
         v5 = x3.acls
-        w(_S6.pack(x3.pattern_type, len(v5)))
+        ext(_S6p(x3.pattern_type, len(v5)))
         for x6 in v5:
             v7 = x6.principal.encode()
-            w(_S3.pack(len(v7)))
-            w(v7)
+            ext(_S3p(len(v7)))
+            ext(v7)
             v8 = x6.host.encode()
-            w(_S3.pack(len(v8)))
-            w(v8)
-            w(_S4.pack(x6.operation, x6.permission_type))
+            ext(_S3p(len(v8)))
+            ext(v8)
+            ext(_S4p(x6.operation, x6.permission_type))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(DescribeAclsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S7.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S7u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(DescribeAclsResource)
-            x5.resource_type, n6 = _S8.unpack_from(b, p)
+        o.resources = l4 = [*_map(_new, (DescribeAclsResource,) * n2)]
+        for x3 in l4:
+            x3.resource_type, n5 = _S8u(b, p)
             p += 2
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.resource_name = b[p:p + n5].decode()
+            p += n5
+            x3.pattern_type, n6 = _S8u(b, p)
+            p += 2
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.resource_name = b[p:p + n6].decode()
-            p += n6
-            x5.pattern_type, n7 = _S8.unpack_from(b, p)
-            p += 2
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(AclDescription)
-                n11 = b[p]
+            if n6 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.acls = l8 = [*_map(_new, (AclDescription,) * n6)]
+            for x7 in l8:
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.principal = b[p:p + n11].decode()
-                p += n11
-                n12 = b[p]
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.principal = b[p:p + n9].decode()
+                p += n9
+                n10 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.host = b[p:p + n12].decode()
-                p += n12
-                x10.operation, x10.permission_type, n13 = _S9.unpack_from(b, p)
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.host = b[p:p + n10].decode()
+                p += n10
+                x7.operation, x7.permission_type, n11 = _S9u(b, p)
                 p += 3
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                if n13:
-                    u14 = None
-                    for _ in range(n13):
-                        t15, p = _read_uvarint(b, p)
-                        z16, p = _read_uvarint(b, p)
-                        e17 = p + z16
-                        if u14 is None: u14 = []
-                        u14.append((t15, bytes(b[p:e17])))
-                        p = e17
-                    x10._unknown_tags = u14
-                ap9(x10)
-            x5.acls = l8
-            n18 = b[p]
+                if n11:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x5._unknown_tags = u19
-            ap4(x5)
-        o.resources = l3
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S5.pack(o.throttle_time_ms, o.error_code))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S5p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.resources
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        w(_S10.pack(x5.resource_type))
-        v6 = x5.resource_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S10.pack(x5.pattern_type))
+        v6 = x5.resource_name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](x5.resource_type, k7 + 1, v6, x5.pattern_type))
         v8 = x5.acls
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            v11 = x10.principal
-            v11 = v11.encode()
-            k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-            w(v11)
-            v13 = x10.host
-            v13 = v13.encode()
-            k14 = len(v13) + 1
-            w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-            w(v13)
-            w(_S4.pack(x10.operation, x10.permission_type))
+            v11 = x10.principal.encode()
+            k12 = len(v11)
+            v13 = x10.host.encode()
+            k14 = len(v13)
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                ext(_R1[k12, k14](k12 + 1, v11, k14 + 1, v13, x10.operation, x10.permission_type))
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k12, k14](k12 + 1, v11, k14 + 1, v13, x10.operation, x10.permission_type, 0))
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeAclsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2}
 DescribeAclsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v2}

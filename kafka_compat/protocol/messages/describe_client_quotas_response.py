@@ -4,33 +4,35 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ihh')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>h')
 _S3 = _StructFmt('>d')
 _S4 = _StructFmt('>ih')
-_S5 = _StructFmt('>ihB')
-_S6 = _StructFmt('>dB')
+_S5 = _StructFmt('>ihBB')
+_S6 = _StructFmt('>BB')
+_S7 = _StructFmt('>dB')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', 'd')
+_R2 = _PackShapes('', 's', 'dB')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
 
 
 class EntityData(_Struct):
@@ -97,7 +99,7 @@ class DescribeClientQuotasResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeClientQuotasResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 8
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -105,299 +107,237 @@ def _decode_v0(b, p):
         else:
             o.error_message = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
             o.entries = None
         else:
             if n2 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l3 = []
-            ap4 = l3.append
-            for _ in range(n2):
-                x5 = _new(EntryData)
-                n6, = _S1.unpack_from(b, p)
+            o.entries = l4 = [*_map(_new, (EntryData,) * n2)]
+            for x3 in l4:
+                n5, = _S1u(b, p)
                 p += 4
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n6 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l7 = []
-                ap8 = l7.append
-                for _ in range(n6):
-                    x9 = _new(EntityData)
-                    n10, = _S2.unpack_from(b, p)
+                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n5 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x3.entity = l7 = [*_map(_new, (EntityData,) * n5)]
+                for x6 in l7:
+                    n8, = _S2u(b, p)
                     p += 2
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9.entity_type = b[p:p + n10].decode()
-                    p += n10
-                    n11, = _S2.unpack_from(b, p)
+                    if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x6.entity_type = b[p:p + n8].decode()
+                    p += n8
+                    n9, = _S2u(b, p)
                     p += 2
-                    if n11 < 0:
-                        if n11 != -1: raise _DecodeError('negative length', p)
-                        x9.entity_name = None
+                    if n9 < 0:
+                        if n9 != -1: raise _DecodeError('negative length', p)
+                        x6.entity_name = None
                     else:
-                        x9.entity_name = b[p:p + n11].decode()
-                        p += n11
-                    ap8(x9)
-                x5.entity = l7
-                n12, = _S1.unpack_from(b, p)
+                        x6.entity_name = b[p:p + n9].decode()
+                        p += n9
+                n10, = _S1u(b, p)
                 p += 4
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n12 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l13 = []
-                ap14 = l13.append
-                for _ in range(n12):
-                    x15 = _new(ValueData)
-                    n16, = _S2.unpack_from(b, p)
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n10 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x3.values = l12 = [*_map(_new, (ValueData,) * n10)]
+                for x11 in l12:
+                    n13, = _S2u(b, p)
                     p += 2
-                    if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x15.key = b[p:p + n16].decode()
-                    p += n16
-                    x15.value, = _S3.unpack_from(b, p)
+                    if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x11.key = b[p:p + n13].decode()
+                    p += n13
+                    x11.value, = _S3u(b, p)
                     p += 8
-                    ap14(x15)
-                x5.values = l13
-                ap4(x5)
-            o.entries = l3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S4.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(_S2.pack(-1))
+        ext(_S2p(-1))
     else:
         v1 = v1.encode()
-        w(_S2.pack(len(v1)))
-        w(v1)
+        ext(_S2p(len(v1)))
+        ext(v1)
     v2 = o.entries
     if v2 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
-        w(_S1.pack(len(v2)))
+        ext(_S1p(len(v2)))
         for x3 in v2:
             v4 = x3.entity
-            w(_S1.pack(len(v4)))
+            ext(_S1p(len(v4)))
             for x5 in v4:
                 v6 = x5.entity_type.encode()
-                w(_S2.pack(len(v6)))
-                w(v6)
+                ext(_S2p(len(v6)))
+                ext(v6)
                 v7 = x5.entity_name
                 if v7 is None:
-                    w(_S2.pack(-1))
+                    ext(_S2p(-1))
                 else:
                     v7 = v7.encode()
-                    w(_S2.pack(len(v7)))
-                    w(v7)
+                    ext(_S2p(len(v7)))
+                    ext(v7)
             v8 = x3.values
-            w(_S1.pack(len(v8)))
+            ext(_S1p(len(v8)))
             for x9 in v8:
                 v10 = x9.key.encode()
-                w(_S2.pack(len(v10)))
-                w(v10)
-                w(_S3.pack(x9.value))
+                ext(_S2p(len(v10)))
+                ext(v10)
+                ext(_S3p(x9.value))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeClientQuotasResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S5.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S5u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.entries = None
         else:
             if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l3 = []
-            ap4 = l3.append
-            for _ in range(n2):
-                x5 = _new(EntryData)
-                n6 = b[p]
+            o.entries = l4 = [*_map(_new, (EntryData,) * n2)]
+            for x3 in l4:
+                n5 = b[p]
                 p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                n6 -= 1
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l7 = []
-                ap8 = l7.append
-                for _ in range(n6):
-                    x9 = _new(EntityData)
-                    n10 = b[p]
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x3.entity = l7 = [*_map(_new, (EntityData,) * n5)]
+                for x6 in l7:
+                    n8 = b[p]
                     p += 1
-                    if n10 & 0x80:
-                        n10, p = _read_uvarint(b, p - 1)
-                    n10 -= 1
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9.entity_type = b[p:p + n10].decode()
-                    p += n10
-                    n11 = b[p]
-                    p += 1
-                    if n11 & 0x80:
-                        n11, p = _read_uvarint(b, p - 1)
-                    n11 -= 1
-                    if n11 < 0:
-                        x9.entity_name = None
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x6.entity_type = b[p:p + n8].decode()
+                    p += n8
+                    n9, n10 = _S6u(b, p)
+                    if not n9:
+                        x6.entity_name = None
+                        p += 2
                     else:
-                        x9.entity_name = b[p:p + n11].decode()
-                        p += n11
-                    n12 = b[p]
-                    p += 1
-                    if n12 & 0x80:
-                        n12, p = _read_uvarint(b, p - 1)
-                    if n12:
-                        u13 = None
-                        for _ in range(n12):
-                            t14, p = _read_uvarint(b, p)
-                            z15, p = _read_uvarint(b, p)
-                            e16 = p + z15
-                            if u13 is None: u13 = []
-                            u13.append((t14, bytes(b[p:e16])))
-                            p = e16
-                        x9._unknown_tags = u13
-                    ap8(x9)
-                x5.entity = l7
-                n17 = b[p]
+                        p += 1
+                        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                        n9 -= 1
+                        if n9 < 0:
+                            x6.entity_name = None
+                        else:
+                            x6.entity_name = b[p:p + n9].decode()
+                            p += n9
+                        n10 = b[p]
+                        p += 1
+                    if n10:
+                        p = _read_unknown_tags(b, p - 1, x6)
+                n11 = b[p]
                 p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                n17 -= 1
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n17 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l18 = []
-                ap19 = l18.append
-                for _ in range(n17):
-                    x20 = _new(ValueData)
-                    n21 = b[p]
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                n11 -= 1
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n11 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x3.values = l13 = [*_map(_new, (ValueData,) * n11)]
+                for x12 in l13:
+                    n14 = b[p]
                     p += 1
-                    if n21 & 0x80:
-                        n21, p = _read_uvarint(b, p - 1)
-                    n21 -= 1
-                    if n21 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x20.key = b[p:p + n21].decode()
-                    p += n21
-                    x20.value, n22 = _S6.unpack_from(b, p)
+                    if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+                    n14 -= 1
+                    if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x12.key = b[p:p + n14].decode()
+                    p += n14
+                    x12.value, n15 = _S7u(b, p)
                     p += 9
-                    if n22 & 0x80:
-                        n22, p = _read_uvarint(b, p - 1)
-                    if n22:
-                        u23 = None
-                        for _ in range(n22):
-                            t24, p = _read_uvarint(b, p)
-                            z25, p = _read_uvarint(b, p)
-                            e26 = p + z25
-                            if u23 is None: u23 = []
-                            u23.append((t24, bytes(b[p:e26])))
-                            p = e26
-                        x20._unknown_tags = u23
-                    ap19(x20)
-                x5.values = l18
-                n27 = b[p]
-                p += 1
-                if n27 & 0x80:
-                    n27, p = _read_uvarint(b, p - 1)
-                if n27:
-                    u28 = None
-                    for _ in range(n27):
-                        t29, p = _read_uvarint(b, p)
-                        z30, p = _read_uvarint(b, p)
-                        e31 = p + z30
-                        if u28 is None: u28 = []
-                        u28.append((t29, bytes(b[p:e31])))
-                        p = e31
-                    x5._unknown_tags = u28
-                ap4(x5)
-            o.entries = l3
-        n32 = b[p]
-        p += 1
-        if n32 & 0x80:
-            n32, p = _read_uvarint(b, p - 1)
-        if n32:
-            u33 = None
-            for _ in range(n32):
-                t34, p = _read_uvarint(b, p)
-                z35, p = _read_uvarint(b, p)
-                e36 = p + z35
-                if u33 is None: u33 = []
-                u33.append((t34, bytes(b[p:e36])))
-                p = e36
-            o._unknown_tags = u33
+                    if n15:
+                        p = _read_unknown_tags(b, p - 1, x12)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x3)
+                else:
+                    p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S4.pack(o.throttle_time_ms, o.error_code))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.entries
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
         for x5 in v3:
             v6 = x5.entity
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
             for x8 in v6:
-                v9 = x8.entity_type
-                v9 = v9.encode()
-                k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
+                v9 = x8.entity_type.encode()
+                k10 = len(v9)
+                ext(_R0[k10](k10 + 1, v9))
                 v11 = x8.entity_name
                 if v11 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v11 = v11.encode()
                     k12 = len(v11) + 1
-                    w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                    w(v11)
+                    ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+                    ext(v11)
                 if x8._unknown_tags:
-                    _write_tags(w, (), x8._unknown_tags)
+                    _write_tags(ext, (), x8._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(b'\x00')
             v13 = x5.values
             k14 = len(v13) + 1
-            w(_UV1[k14] if k14 < 128 else _uvarint(k14))
+            ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
             for x15 in v13:
-                v16 = x15.key
-                v16 = v16.encode()
-                k17 = len(v16) + 1
-                w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-                w(v16)
-                w(_S3.pack(x15.value))
+                v16 = x15.key.encode()
+                k17 = len(v16)
                 if x15._unknown_tags:
-                    _write_tags(w, (), x15._unknown_tags)
+                    ext(_R1[k17](k17 + 1, v16, x15.value))
+                    _write_tags(ext, (), x15._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R2[k17](k17 + 1, v16, x15.value, 0))
             if x5._unknown_tags:
-                _write_tags(w, (), x5._unknown_tags)
+                _write_tags(ext, (), x5._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeClientQuotasResponse._decoders = {0: _decode_v0, 1: _decode_v1}
 DescribeClientQuotasResponse._encoders = {0: _encode_v0, 1: _encode_v1}

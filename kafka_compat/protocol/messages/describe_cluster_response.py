@@ -4,32 +4,31 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
+_S0 = _StructFmt('>ihBB')
 _S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>ih')
-_S3 = _StructFmt('>i')
-_S4 = _StructFmt('>bB')
-_S5 = _StructFmt('>b')
+_S2 = _StructFmt('>iBB')
+_S3 = _StructFmt('>ih')
+_S4 = _StructFmt('>i')
+_S5 = _StructFmt('>ihBbB')
+_S6 = _StructFmt('>bB')
+_R0 = _PackShapes('', 's', 'i')
+_R1 = _PackShapes('i', 's', 'i')
+_R2 = _PackShapes('b', 's', 'i')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
 
 
 class DescribeClusterBroker(_Struct):
@@ -76,263 +75,212 @@ class DescribeClusterResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeClusterResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.cluster_id = b[p:p + n2].decode()
         p += n2
-        o.controller_id, n3 = _S1.unpack_from(b, p)
+        o.controller_id, n3 = _S1u(b, p)
         p += 5
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(DescribeClusterBroker)
-            x6.broker_id, n7 = _S1.unpack_from(b, p)
+        o.brokers = l5 = [*_map(_new, (DescribeClusterBroker,) * n3)]
+        for x4 in l5:
+            x4.broker_id, n6 = _S1u(b, p)
             p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.host = b[p:p + n7].decode()
-            p += n7
-            x6.port, n8 = _S1.unpack_from(b, p)
-            p += 5
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0:
-                x6.rack = None
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.host = b[p:p + n6].decode()
+            p += n6
+            x4.port, n7, n8 = _S2u(b, p)
+            if not n7:
+                x4.rack = None
+                p += 6
             else:
-                x6.rack = b[p:p + n8].decode()
-                p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            if n9:
-                u10 = None
-                for _ in range(n9):
-                    t11, p = _read_uvarint(b, p)
-                    z12, p = _read_uvarint(b, p)
-                    e13 = p + z12
-                    if u10 is None: u10 = []
-                    u10.append((t11, bytes(b[p:e13])))
-                    p = e13
-                x6._unknown_tags = u10
-            ap5(x6)
-        o.brokers = l4
-        o.cluster_authorized_operations, n14 = _S1.unpack_from(b, p)
+                p += 5
+                if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+                if n7 < 0:
+                    x4.rack = None
+                else:
+                    x4.rack = b[p:p + n7].decode()
+                    p += n7
+                n8 = b[p]
+                p += 1
+            if n8:
+                p = _read_unknown_tags(b, p - 1, x4)
+        o.cluster_authorized_operations, n9 = _S1u(b, p)
         p += 5
-        if n14 & 0x80:
-            n14, p = _read_uvarint(b, p - 1)
-        if n14:
-            u15 = None
-            for _ in range(n14):
-                t16, p = _read_uvarint(b, p)
-                z17, p = _read_uvarint(b, p)
-                e18 = p + z17
-                if u15 is None: u15 = []
-                u15.append((t16, bytes(b[p:e18])))
-                p = e18
-            o._unknown_tags = u15
+        if n9:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.endpoint_type != 1:
         raise _EncodeError('field EndpointType is not in version 0 and not ignorable')
-    w(_S2.pack(o.throttle_time_ms, o.error_code))
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    v3 = o.cluster_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S3.pack(o.controller_id))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.cluster_id.encode()
+    k4 = len(v3)
+    ext(_R0[k4](k4 + 1, v3, o.controller_id))
     v5 = o.brokers
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
-        w(_S3.pack(x7.broker_id))
-        v8 = x7.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S3.pack(x7.port))
+        v8 = x7.host.encode()
+        k9 = len(v8)
+        ext(_R1[k9](x7.broker_id, k9 + 1, v8, x7.port))
         v10 = x7.rack
         if v10 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v10 = v10.encode()
             k11 = len(v10) + 1
-            w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-            w(v10)
+            ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
+            ext(v10)
         if x7._unknown_tags:
-            _write_tags(w, (), x7._unknown_tags)
+            _write_tags(ext, (), x7._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.cluster_authorized_operations))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S4p(o.cluster_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S1p(o.cluster_authorized_operations, 0))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeClusterResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, o.endpoint_type, n2 = _S5u(b, p)
+        if not n1:
             o.error_message = None
+            p += 9
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        o.endpoint_type, n2 = _S4.unpack_from(b, p)
-        p += 2
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            o.endpoint_type, n2 = _S6u(b, p)
+            p += 2
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.cluster_id = b[p:p + n2].decode()
         p += n2
-        o.controller_id, n3 = _S1.unpack_from(b, p)
+        o.controller_id, n3 = _S1u(b, p)
         p += 5
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(DescribeClusterBroker)
-            x6.broker_id, n7 = _S1.unpack_from(b, p)
+        o.brokers = l5 = [*_map(_new, (DescribeClusterBroker,) * n3)]
+        for x4 in l5:
+            x4.broker_id, n6 = _S1u(b, p)
             p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.host = b[p:p + n7].decode()
-            p += n7
-            x6.port, n8 = _S1.unpack_from(b, p)
-            p += 5
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0:
-                x6.rack = None
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.host = b[p:p + n6].decode()
+            p += n6
+            x4.port, n7, n8 = _S2u(b, p)
+            if not n7:
+                x4.rack = None
+                p += 6
             else:
-                x6.rack = b[p:p + n8].decode()
-                p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            if n9:
-                u10 = None
-                for _ in range(n9):
-                    t11, p = _read_uvarint(b, p)
-                    z12, p = _read_uvarint(b, p)
-                    e13 = p + z12
-                    if u10 is None: u10 = []
-                    u10.append((t11, bytes(b[p:e13])))
-                    p = e13
-                x6._unknown_tags = u10
-            ap5(x6)
-        o.brokers = l4
-        o.cluster_authorized_operations, n14 = _S1.unpack_from(b, p)
+                p += 5
+                if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+                if n7 < 0:
+                    x4.rack = None
+                else:
+                    x4.rack = b[p:p + n7].decode()
+                    p += n7
+                n8 = b[p]
+                p += 1
+            if n8:
+                p = _read_unknown_tags(b, p - 1, x4)
+        o.cluster_authorized_operations, n9 = _S1u(b, p)
         p += 5
-        if n14 & 0x80:
-            n14, p = _read_uvarint(b, p - 1)
-        if n14:
-            u15 = None
-            for _ in range(n14):
-                t16, p = _read_uvarint(b, p)
-                z17, p = _read_uvarint(b, p)
-                e18 = p + z17
-                if u15 is None: u15 = []
-                u15.append((t16, bytes(b[p:e18])))
-                p = e18
-            o._unknown_tags = u15
+        if n9:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S2.pack(o.throttle_time_ms, o.error_code))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S5.pack(o.endpoint_type))
-    v3 = o.cluster_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S3.pack(o.controller_id))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.cluster_id.encode()
+    k4 = len(v3)
+    ext(_R2[k4](o.endpoint_type, k4 + 1, v3, o.controller_id))
     v5 = o.brokers
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
-        w(_S3.pack(x7.broker_id))
-        v8 = x7.host
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S3.pack(x7.port))
+        v8 = x7.host.encode()
+        k9 = len(v8)
+        ext(_R1[k9](x7.broker_id, k9 + 1, v8, x7.port))
         v10 = x7.rack
         if v10 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v10 = v10.encode()
             k11 = len(v10) + 1
-            w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-            w(v10)
+            ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
+            ext(v10)
         if x7._unknown_tags:
-            _write_tags(w, (), x7._unknown_tags)
+            _write_tags(ext, (), x7._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.cluster_authorized_operations))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S4p(o.cluster_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S1p(o.cluster_authorized_operations, 0))
+    parts.append(buf)
 
 DescribeClusterResponse._decoders = {0: _decode_v0, 1: _decode_v1}
 DescribeClusterResponse._encoders = {0: _encode_v0, 1: _encode_v1}

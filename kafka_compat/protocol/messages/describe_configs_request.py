@@ -4,34 +4,36 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>bh')
 _S2 = _StructFmt('>h')
 _S3 = _StructFmt('>?')
 _S4 = _StructFmt('>??')
 _S5 = _StructFmt('>bB')
-_S6 = _StructFmt('>??B')
-_S7 = _StructFmt('>b')
+_S6 = _StructFmt('>BB')
+_S7 = _StructFmt('>??B')
+_R0 = _PackShapes('b', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
 
 
 class DescribeConfigsResource(_Struct):
@@ -72,317 +74,293 @@ class DescribeConfigsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeConfigsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResource)
-            x4.resource_type, n5 = _S1.unpack_from(b, p)
+        o.resources = l3 = [*_map(_new, (DescribeConfigsResource,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S1u(b, p)
             p += 3
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.configuration_keys = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.configuration_keys = None
             else:
-                if n6 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
                 l7 = []
                 ap8 = l7.append
-                for _ in range(n6):
-                    n10, = _S2.unpack_from(b, p)
+                for _ in range(n5):
+                    n9, = _S2u(b, p)
                     p += 2
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9 = b[p:p + n10].decode()
-                    p += n10
-                    ap8(x9)
-                x4.configuration_keys = l7
-            ap3(x4)
-        o.resources = l2
+                    if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x6 = b[p:p + n9].decode()
+                    p += n9
+                    ap8(x6)
+                x2.configuration_keys = l7
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_synonyms != False:
         raise _EncodeError('field IncludeSynonyms is not in version 0 and not ignorable')
     if o.include_documentation != False:
         raise _EncodeError('field IncludeDocumentation is not in version 0 and not ignorable')
     v1 = o.resources
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.resource_name.encode()
-        w(_S1.pack(x2.resource_type, len(v3)))
-        w(v3)
+        ext(_S1p(x2.resource_type, len(v3)))
+        ext(v3)
         v4 = x2.configuration_keys
         if v4 is None:
-            w(_S0.pack(-1))
+            ext(_S0p(-1))
         else:
-            w(_S0.pack(len(v4)))
+            ext(_S0p(len(v4)))
             for x5 in v4:
                 v6 = x5
                 v6 = v6.encode()
-                w(_S2.pack(len(v6)))
-                w(v6)
+                ext(_S2p(len(v6)))
+                ext(v6)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeConfigsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResource)
-            x4.resource_type, n5 = _S1.unpack_from(b, p)
+        o.resources = l3 = [*_map(_new, (DescribeConfigsResource,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S1u(b, p)
             p += 3
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.configuration_keys = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.configuration_keys = None
             else:
-                if n6 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
                 l7 = []
                 ap8 = l7.append
-                for _ in range(n6):
-                    n10, = _S2.unpack_from(b, p)
+                for _ in range(n5):
+                    n9, = _S2u(b, p)
                     p += 2
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9 = b[p:p + n10].decode()
-                    p += n10
-                    ap8(x9)
-                x4.configuration_keys = l7
-            ap3(x4)
-        o.resources = l2
-        o.include_synonyms, = _S3.unpack_from(b, p)
+                    if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x6 = b[p:p + n9].decode()
+                    p += n9
+                    ap8(x6)
+                x2.configuration_keys = l7
+        o.include_synonyms, = _S3u(b, p)
         p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_documentation != False:
         raise _EncodeError('field IncludeDocumentation is not in version 1 and not ignorable')
     v1 = o.resources
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.resource_name.encode()
-        w(_S1.pack(x2.resource_type, len(v3)))
-        w(v3)
+        ext(_S1p(x2.resource_type, len(v3)))
+        ext(v3)
         v4 = x2.configuration_keys
         if v4 is None:
-            w(_S0.pack(-1))
+            ext(_S0p(-1))
         else:
-            w(_S0.pack(len(v4)))
+            ext(_S0p(len(v4)))
             for x5 in v4:
                 v6 = x5
                 v6 = v6.encode()
-                w(_S2.pack(len(v6)))
-                w(v6)
-    w(_S3.pack(o.include_synonyms))
+                ext(_S2p(len(v6)))
+                ext(v6)
+    ext(_S3p(o.include_synonyms))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_documentation != False:
         raise _EncodeError('field IncludeDocumentation is not in version 2 and not ignorable')
     v1 = o.resources
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.resource_name.encode()
-        w(_S1.pack(x2.resource_type, len(v3)))
-        w(v3)
+        ext(_S1p(x2.resource_type, len(v3)))
+        ext(v3)
         v4 = x2.configuration_keys
         if v4 is None:
-            w(_S0.pack(-1))
+            ext(_S0p(-1))
         else:
-            w(_S0.pack(len(v4)))
+            ext(_S0p(len(v4)))
             for x5 in v4:
                 v6 = x5
                 v6 = v6.encode()
-                w(_S2.pack(len(v6)))
-                w(v6)
-    w(_S3.pack(o.include_synonyms))
+                ext(_S2p(len(v6)))
+                ext(v6)
+    ext(_S3p(o.include_synonyms))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(DescribeConfigsRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResource)
-            x4.resource_type, n5 = _S1.unpack_from(b, p)
+        o.resources = l3 = [*_map(_new, (DescribeConfigsResource,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S1u(b, p)
             p += 3
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.configuration_keys = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.configuration_keys = None
             else:
-                if n6 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
                 l7 = []
                 ap8 = l7.append
-                for _ in range(n6):
-                    n10, = _S2.unpack_from(b, p)
+                for _ in range(n5):
+                    n9, = _S2u(b, p)
                     p += 2
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9 = b[p:p + n10].decode()
-                    p += n10
-                    ap8(x9)
-                x4.configuration_keys = l7
-            ap3(x4)
-        o.resources = l2
-        o.include_synonyms, o.include_documentation = _S4.unpack_from(b, p)
+                    if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x6 = b[p:p + n9].decode()
+                    p += n9
+                    ap8(x6)
+                x2.configuration_keys = l7
+        o.include_synonyms, o.include_documentation = _S4u(b, p)
         p += 2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.resources
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.resource_name.encode()
-        w(_S1.pack(x2.resource_type, len(v3)))
-        w(v3)
+        ext(_S1p(x2.resource_type, len(v3)))
+        ext(v3)
         v4 = x2.configuration_keys
         if v4 is None:
-            w(_S0.pack(-1))
+            ext(_S0p(-1))
         else:
-            w(_S0.pack(len(v4)))
+            ext(_S0p(len(v4)))
             for x5 in v4:
                 v6 = x5
                 v6 = v6.encode()
-                w(_S2.pack(len(v6)))
-                w(v6)
-    w(_S4.pack(o.include_synonyms, o.include_documentation))
+                ext(_S2p(len(v6)))
+                ext(v6)
+    ext(_S4p(o.include_synonyms, o.include_documentation))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(DescribeConfigsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResource)
-            x4.resource_type, n5 = _S5.unpack_from(b, p)
+        o.resources = l3 = [*_map(_new, (DescribeConfigsResource,) * n1)]
+        for x2 in l3:
+            x2.resource_type, n4 = _S5u(b, p)
             p += 2
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.configuration_keys = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n4].decode()
+            p += n4
+            n5, n6 = _S6u(b, p)
+            if not n5:
+                x2.configuration_keys = None
+                p += 2
             else:
-                if n6 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l7 = []
-                ap8 = l7.append
-                for _ in range(n6):
-                    n10 = b[p]
-                    p += 1
-                    if n10 & 0x80:
-                        n10, p = _read_uvarint(b, p - 1)
-                    n10 -= 1
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9 = b[p:p + n10].decode()
-                    p += n10
-                    ap8(x9)
-                x4.configuration_keys = l7
-            n11 = b[p]
-            p += 1
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            if n11:
-                u12 = None
-                for _ in range(n11):
-                    t13, p = _read_uvarint(b, p)
-                    z14, p = _read_uvarint(b, p)
-                    e15 = p + z14
-                    if u12 is None: u12 = []
-                    u12.append((t13, bytes(b[p:e15])))
-                    p = e15
-                x4._unknown_tags = u12
-            ap3(x4)
-        o.resources = l2
-        o.include_synonyms, o.include_documentation, n16 = _S6.unpack_from(b, p)
+                p += 1
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.configuration_keys = None
+                else:
+                    if n5 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    l8 = []
+                    ap9 = l8.append
+                    for _ in range(n5):
+                        n10 = b[p]
+                        p += 1
+                        if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                        n10 -= 1
+                        if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                        x7 = b[p:p + n10].decode()
+                        p += n10
+                        ap9(x7)
+                    x2.configuration_keys = l8
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        o.include_synonyms, o.include_documentation, n11 = _S7u(b, p)
         p += 3
-        if n16 & 0x80:
-            n16, p = _read_uvarint(b, p - 1)
-        if n16:
-            u17 = None
-            for _ in range(n16):
-                t18, p = _read_uvarint(b, p)
-                z19, p = _read_uvarint(b, p)
-                e20 = p + z19
-                if u17 is None: u17 = []
-                u17.append((t18, bytes(b[p:e20])))
-                p = e20
-            o._unknown_tags = u17
+        if n11:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.resources
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S7.pack(x3.resource_type))
-        v4 = x3.resource_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.resource_name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.resource_type, k5 + 1, v4))
         v6 = x3.configuration_keys
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
             for x8 in v6:
                 v9 = x8
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S4.pack(o.include_synonyms, o.include_documentation))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S4p(o.include_synonyms, o.include_documentation))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S7p(o.include_synonyms, o.include_documentation, 0))
+    parts.append(buf)
 
 DescribeConfigsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4}
 DescribeConfigsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}

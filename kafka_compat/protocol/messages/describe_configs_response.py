@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ii')
 _S1 = _StructFmt('>hh')
 _S2 = _StructFmt('>bh')
@@ -33,10 +20,39 @@ _S5 = _StructFmt('>???')
 _S6 = _StructFmt('>?b?i')
 _S7 = _StructFmt('>b')
 _S8 = _StructFmt('>iB')
-_S9 = _StructFmt('>hB')
+_S9 = _StructFmt('>hBbB')
 _S10 = _StructFmt('>bB')
-_S11 = _StructFmt('>?b?B')
-_S12 = _StructFmt('>?b?')
+_S11 = _StructFmt('>B?b?B')
+_S12 = _StructFmt('>?b?B')
+_S13 = _StructFmt('>BbB')
+_S14 = _StructFmt('>bBB')
+_S15 = _StructFmt('>?b?')
+_R0 = _PackShapes('b', 's', '')
+_R1 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
+_S10u = _S10.unpack_from
+_S11u = _S11.unpack_from
+_S12u = _S12.unpack_from
+_S13u = _S13.unpack_from
+_S14u = _S14.unpack_from
+_S15p = _S15.pack
 
 
 class DescribeConfigsSynonym(_Struct):
@@ -112,645 +128,575 @@ class DescribeConfigsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeConfigsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResult)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DescribeConfigsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
-            if n5 < 0:
-                if n5 != -1: raise _DecodeError('negative length', p)
-                x4.error_message = None
+            if n4 < 0:
+                if n4 != -1: raise _DecodeError('negative length', p)
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
-            x4.resource_type, n6 = _S2.unpack_from(b, p)
+                x2.error_message = b[p:p + n4].decode()
+                p += n4
+            x2.resource_type, n5 = _S2u(b, p)
             p += 3
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S3u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(DescribeConfigsResourceResult)
-                n11, = _S4.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l8 = [*_map(_new, (DescribeConfigsResourceResult,) * n6)]
+            for x7 in l8:
+                n9, = _S4u(b, p)
                 p += 2
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.name = b[p:p + n11].decode()
-                p += n11
-                n12, = _S4.unpack_from(b, p)
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.name = b[p:p + n9].decode()
+                p += n9
+                n10, = _S4u(b, p)
                 p += 2
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x10.value = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x7.value = None
                 else:
-                    x10.value = b[p:p + n12].decode()
-                    p += n12
-                x10.read_only, x10.is_default, x10.is_sensitive = _S5.unpack_from(b, p)
+                    x7.value = b[p:p + n10].decode()
+                    p += n10
+                x7.read_only, x7.is_default, x7.is_sensitive = _S5u(b, p)
                 p += 3
-                ap9(x10)
-            x4.configs = l8
-            ap3(x4)
-        o.results = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
-        w(_S4.pack(x2.error_code))
+        ext(_S4p(x2.error_code))
         v3 = x2.error_message
         if v3 is None:
-            w(_S4.pack(-1))
+            ext(_S4p(-1))
         else:
             v3 = v3.encode()
-            w(_S4.pack(len(v3)))
-            w(v3)
+            ext(_S4p(len(v3)))
+            ext(v3)
         v4 = x2.resource_name.encode()
-        w(_S2.pack(x2.resource_type, len(v4)))
-        w(v4)
+        ext(_S2p(x2.resource_type, len(v4)))
+        ext(v4)
         v5 = x2.configs
-        w(_S3.pack(len(v5)))
+        ext(_S3p(len(v5)))
         for x6 in v5:
             v7 = x6.name.encode()
-            w(_S4.pack(len(v7)))
-            w(v7)
+            ext(_S4p(len(v7)))
+            ext(v7)
             v8 = x6.value
             if v8 is None:
-                w(_S4.pack(-1))
+                ext(_S4p(-1))
             else:
                 v8 = v8.encode()
-                w(_S4.pack(len(v8)))
-                w(v8)
-            w(_S5.pack(x6.read_only, x6.is_default, x6.is_sensitive))
+                ext(_S4p(len(v8)))
+                ext(v8)
+            ext(_S5p(x6.read_only, x6.is_default, x6.is_sensitive))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeConfigsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResult)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DescribeConfigsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
-            if n5 < 0:
-                if n5 != -1: raise _DecodeError('negative length', p)
-                x4.error_message = None
+            if n4 < 0:
+                if n4 != -1: raise _DecodeError('negative length', p)
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
-            x4.resource_type, n6 = _S2.unpack_from(b, p)
+                x2.error_message = b[p:p + n4].decode()
+                p += n4
+            x2.resource_type, n5 = _S2u(b, p)
             p += 3
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S3u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(DescribeConfigsResourceResult)
-                n11, = _S4.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l8 = [*_map(_new, (DescribeConfigsResourceResult,) * n6)]
+            for x7 in l8:
+                n9, = _S4u(b, p)
                 p += 2
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.name = b[p:p + n11].decode()
-                p += n11
-                n12, = _S4.unpack_from(b, p)
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.name = b[p:p + n9].decode()
+                p += n9
+                n10, = _S4u(b, p)
                 p += 2
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x10.value = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x7.value = None
                 else:
-                    x10.value = b[p:p + n12].decode()
-                    p += n12
-                x10.read_only, x10.config_source, x10.is_sensitive, n13 = _S6.unpack_from(b, p)
+                    x7.value = b[p:p + n10].decode()
+                    p += n10
+                x7.read_only, x7.config_source, x7.is_sensitive, n11 = _S6u(b, p)
                 p += 7
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n13 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l14 = []
-                ap15 = l14.append
-                for _ in range(n13):
-                    x16 = _new(DescribeConfigsSynonym)
-                    n17, = _S4.unpack_from(b, p)
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n11 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.synonyms = l13 = [*_map(_new, (DescribeConfigsSynonym,) * n11)]
+                for x12 in l13:
+                    n14, = _S4u(b, p)
                     p += 2
-                    if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x16.name = b[p:p + n17].decode()
-                    p += n17
-                    n18, = _S4.unpack_from(b, p)
+                    if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x12.name = b[p:p + n14].decode()
+                    p += n14
+                    n15, = _S4u(b, p)
                     p += 2
-                    if n18 < 0:
-                        if n18 != -1: raise _DecodeError('negative length', p)
-                        x16.value = None
+                    if n15 < 0:
+                        if n15 != -1: raise _DecodeError('negative length', p)
+                        x12.value = None
                     else:
-                        x16.value = b[p:p + n18].decode()
-                        p += n18
-                    x16.source, = _S7.unpack_from(b, p)
+                        x12.value = b[p:p + n15].decode()
+                        p += n15
+                    x12.source, = _S7u(b, p)
                     p += 1
-                    ap15(x16)
-                x10.synonyms = l14
-                ap9(x10)
-            x4.configs = l8
-            ap3(x4)
-        o.results = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
-        w(_S4.pack(x2.error_code))
+        ext(_S4p(x2.error_code))
         v3 = x2.error_message
         if v3 is None:
-            w(_S4.pack(-1))
+            ext(_S4p(-1))
         else:
             v3 = v3.encode()
-            w(_S4.pack(len(v3)))
-            w(v3)
+            ext(_S4p(len(v3)))
+            ext(v3)
         v4 = x2.resource_name.encode()
-        w(_S2.pack(x2.resource_type, len(v4)))
-        w(v4)
+        ext(_S2p(x2.resource_type, len(v4)))
+        ext(v4)
         v5 = x2.configs
-        w(_S3.pack(len(v5)))
+        ext(_S3p(len(v5)))
         for x6 in v5:
             if x6.is_default != False:
                 raise _EncodeError('field IsDefault is not in version 1 and not ignorable')
             v7 = x6.name.encode()
-            w(_S4.pack(len(v7)))
-            w(v7)
+            ext(_S4p(len(v7)))
+            ext(v7)
             v8 = x6.value
             if v8 is None:
-                w(_S4.pack(-1))
+                ext(_S4p(-1))
             else:
                 v8 = v8.encode()
-                w(_S4.pack(len(v8)))
-                w(v8)
+                ext(_S4p(len(v8)))
+                ext(v8)
             v9 = x6.synonyms
-            w(_S6.pack(x6.read_only, x6.config_source, x6.is_sensitive, len(v9)))
+            ext(_S6p(x6.read_only, x6.config_source, x6.is_sensitive, len(v9)))
             for x10 in v9:
                 v11 = x10.name.encode()
-                w(_S4.pack(len(v11)))
-                w(v11)
+                ext(_S4p(len(v11)))
+                ext(v11)
                 v12 = x10.value
                 if v12 is None:
-                    w(_S4.pack(-1))
+                    ext(_S4p(-1))
                 else:
                     v12 = v12.encode()
-                    w(_S4.pack(len(v12)))
-                    w(v12)
-                w(_S7.pack(x10.source))
+                    ext(_S4p(len(v12)))
+                    ext(v12)
+                ext(_S7p(x10.source))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
-        w(_S4.pack(x2.error_code))
+        ext(_S4p(x2.error_code))
         v3 = x2.error_message
         if v3 is None:
-            w(_S4.pack(-1))
+            ext(_S4p(-1))
         else:
             v3 = v3.encode()
-            w(_S4.pack(len(v3)))
-            w(v3)
+            ext(_S4p(len(v3)))
+            ext(v3)
         v4 = x2.resource_name.encode()
-        w(_S2.pack(x2.resource_type, len(v4)))
-        w(v4)
+        ext(_S2p(x2.resource_type, len(v4)))
+        ext(v4)
         v5 = x2.configs
-        w(_S3.pack(len(v5)))
+        ext(_S3p(len(v5)))
         for x6 in v5:
             if x6.is_default != False:
                 raise _EncodeError('field IsDefault is not in version 2 and not ignorable')
             v7 = x6.name.encode()
-            w(_S4.pack(len(v7)))
-            w(v7)
+            ext(_S4p(len(v7)))
+            ext(v7)
             v8 = x6.value
             if v8 is None:
-                w(_S4.pack(-1))
+                ext(_S4p(-1))
             else:
                 v8 = v8.encode()
-                w(_S4.pack(len(v8)))
-                w(v8)
+                ext(_S4p(len(v8)))
+                ext(v8)
             v9 = x6.synonyms
-            w(_S6.pack(x6.read_only, x6.config_source, x6.is_sensitive, len(v9)))
+            ext(_S6p(x6.read_only, x6.config_source, x6.is_sensitive, len(v9)))
             for x10 in v9:
                 v11 = x10.name.encode()
-                w(_S4.pack(len(v11)))
-                w(v11)
+                ext(_S4p(len(v11)))
+                ext(v11)
                 v12 = x10.value
                 if v12 is None:
-                    w(_S4.pack(-1))
+                    ext(_S4p(-1))
                 else:
                     v12 = v12.encode()
-                    w(_S4.pack(len(v12)))
-                    w(v12)
-                w(_S7.pack(x10.source))
+                    ext(_S4p(len(v12)))
+                    ext(v12)
+                ext(_S7p(x10.source))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(DescribeConfigsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResult)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DescribeConfigsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
-            if n5 < 0:
-                if n5 != -1: raise _DecodeError('negative length', p)
-                x4.error_message = None
+            if n4 < 0:
+                if n4 != -1: raise _DecodeError('negative length', p)
+                x2.error_message = None
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
-            x4.resource_type, n6 = _S2.unpack_from(b, p)
+                x2.error_message = b[p:p + n4].decode()
+                p += n4
+            x2.resource_type, n5 = _S2u(b, p)
             p += 3
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S3u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(DescribeConfigsResourceResult)
-                n11, = _S4.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l8 = [*_map(_new, (DescribeConfigsResourceResult,) * n6)]
+            for x7 in l8:
+                n9, = _S4u(b, p)
                 p += 2
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.name = b[p:p + n11].decode()
-                p += n11
-                n12, = _S4.unpack_from(b, p)
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.name = b[p:p + n9].decode()
+                p += n9
+                n10, = _S4u(b, p)
                 p += 2
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x10.value = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x7.value = None
                 else:
-                    x10.value = b[p:p + n12].decode()
-                    p += n12
-                x10.read_only, x10.config_source, x10.is_sensitive, n13 = _S6.unpack_from(b, p)
+                    x7.value = b[p:p + n10].decode()
+                    p += n10
+                x7.read_only, x7.config_source, x7.is_sensitive, n11 = _S6u(b, p)
                 p += 7
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n13 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l14 = []
-                ap15 = l14.append
-                for _ in range(n13):
-                    x16 = _new(DescribeConfigsSynonym)
-                    n17, = _S4.unpack_from(b, p)
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n11 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.synonyms = l13 = [*_map(_new, (DescribeConfigsSynonym,) * n11)]
+                for x12 in l13:
+                    n14, = _S4u(b, p)
                     p += 2
-                    if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x16.name = b[p:p + n17].decode()
-                    p += n17
-                    n18, = _S4.unpack_from(b, p)
+                    if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x12.name = b[p:p + n14].decode()
+                    p += n14
+                    n15, = _S4u(b, p)
                     p += 2
-                    if n18 < 0:
-                        if n18 != -1: raise _DecodeError('negative length', p)
-                        x16.value = None
+                    if n15 < 0:
+                        if n15 != -1: raise _DecodeError('negative length', p)
+                        x12.value = None
                     else:
-                        x16.value = b[p:p + n18].decode()
-                        p += n18
-                    x16.source, = _S7.unpack_from(b, p)
+                        x12.value = b[p:p + n15].decode()
+                        p += n15
+                    x12.source, = _S7u(b, p)
                     p += 1
-                    ap15(x16)
-                x10.synonyms = l14
-                x10.config_type, n19 = _S2.unpack_from(b, p)
+                x7.config_type, n16 = _S2u(b, p)
                 p += 3
-                if n19 < 0:
-                    if n19 != -1: raise _DecodeError('negative length', p)
-                    x10.documentation = None
+                if n16 < 0:
+                    if n16 != -1: raise _DecodeError('negative length', p)
+                    x7.documentation = None
                 else:
-                    x10.documentation = b[p:p + n19].decode()
-                    p += n19
-                ap9(x10)
-            x4.configs = l8
-            ap3(x4)
-        o.results = l2
+                    x7.documentation = b[p:p + n16].decode()
+                    p += n16
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
-        w(_S4.pack(x2.error_code))
+        ext(_S4p(x2.error_code))
         v3 = x2.error_message
         if v3 is None:
-            w(_S4.pack(-1))
+            ext(_S4p(-1))
         else:
             v3 = v3.encode()
-            w(_S4.pack(len(v3)))
-            w(v3)
+            ext(_S4p(len(v3)))
+            ext(v3)
         v4 = x2.resource_name.encode()
-        w(_S2.pack(x2.resource_type, len(v4)))
-        w(v4)
+        ext(_S2p(x2.resource_type, len(v4)))
+        ext(v4)
         v5 = x2.configs
-        w(_S3.pack(len(v5)))
+        ext(_S3p(len(v5)))
         for x6 in v5:
             if x6.is_default != False:
                 raise _EncodeError('field IsDefault is not in version 3 and not ignorable')
             v7 = x6.name.encode()
-            w(_S4.pack(len(v7)))
-            w(v7)
+            ext(_S4p(len(v7)))
+            ext(v7)
             v8 = x6.value
             if v8 is None:
-                w(_S4.pack(-1))
+                ext(_S4p(-1))
             else:
                 v8 = v8.encode()
-                w(_S4.pack(len(v8)))
-                w(v8)
+                ext(_S4p(len(v8)))
+                ext(v8)
             v9 = x6.synonyms
-            w(_S6.pack(x6.read_only, x6.config_source, x6.is_sensitive, len(v9)))
+            ext(_S6p(x6.read_only, x6.config_source, x6.is_sensitive, len(v9)))
             for x10 in v9:
                 v11 = x10.name.encode()
-                w(_S4.pack(len(v11)))
-                w(v11)
+                ext(_S4p(len(v11)))
+                ext(v11)
                 v12 = x10.value
                 if v12 is None:
-                    w(_S4.pack(-1))
+                    ext(_S4p(-1))
                 else:
                     v12 = v12.encode()
-                    w(_S4.pack(len(v12)))
-                    w(v12)
-                w(_S7.pack(x10.source))
-            w(_S7.pack(x6.config_type))
+                    ext(_S4p(len(v12)))
+                    ext(v12)
+                ext(_S7p(x10.source))
+            ext(_S7p(x6.config_type))
             v13 = x6.documentation
             if v13 is None:
-                w(_S4.pack(-1))
+                ext(_S4p(-1))
             else:
                 v13 = v13.encode()
-                w(_S4.pack(len(v13)))
-                w(v13)
+                ext(_S4p(len(v13)))
+                ext(v13)
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(DescribeConfigsResponse)
-        o.throttle_time_ms, n1 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S8u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeConfigsResult)
-            x4.error_code, n5 = _S9.unpack_from(b, p)
-            p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0:
-                x4.error_message = None
+        o.results = l3 = [*_map(_new, (DescribeConfigsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4, x2.resource_type, n5 = _S9u(b, p)
+            if not n4:
+                x2.error_message = None
+                p += 5
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
-            x4.resource_type, n6 = _S10.unpack_from(b, p)
-            p += 2
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+                p += 3
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n4].decode()
+                    p += n4
+                x2.resource_type, n5 = _S10u(b, p)
+                p += 2
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.resource_name = b[p:p + n5].decode()
+            p += n5
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.resource_name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(DescribeConfigsResourceResult)
-                n11 = b[p]
+            if n6 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.configs = l8 = [*_map(_new, (DescribeConfigsResourceResult,) * n6)]
+            for x7 in l8:
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.name = b[p:p + n9].decode()
+                p += n9
+                n10, x7.read_only, x7.config_source, x7.is_sensitive, n11 = _S11u(b, p)
+                if not n10:
+                    x7.value = None
+                    p += 5
+                else:
+                    p += 1
+                    if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                    if n10 < 0:
+                        x7.value = None
+                    else:
+                        x7.value = b[p:p + n10].decode()
+                        p += n10
+                    x7.read_only, x7.config_source, x7.is_sensitive, n11 = _S12u(b, p)
+                    p += 4
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
                 n11 -= 1
                 if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.name = b[p:p + n11].decode()
-                p += n11
-                n12 = b[p]
-                p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0:
-                    x10.value = None
-                else:
-                    x10.value = b[p:p + n12].decode()
-                    p += n12
-                x10.read_only, x10.config_source, x10.is_sensitive, n13 = _S11.unpack_from(b, p)
-                p += 4
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n13 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l14 = []
-                ap15 = l14.append
-                for _ in range(n13):
-                    x16 = _new(DescribeConfigsSynonym)
-                    n17 = b[p]
+                if n11 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.synonyms = l13 = [*_map(_new, (DescribeConfigsSynonym,) * n11)]
+                for x12 in l13:
+                    n14 = b[p]
                     p += 1
-                    if n17 & 0x80:
-                        n17, p = _read_uvarint(b, p - 1)
+                    if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+                    n14 -= 1
+                    if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x12.name = b[p:p + n14].decode()
+                    p += n14
+                    n15, x12.source, n16 = _S13u(b, p)
+                    if not n15:
+                        x12.value = None
+                        p += 3
+                    else:
+                        p += 1
+                        if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+                        n15 -= 1
+                        if n15 < 0:
+                            x12.value = None
+                        else:
+                            x12.value = b[p:p + n15].decode()
+                            p += n15
+                        x12.source, n16 = _S10u(b, p)
+                        p += 2
+                    if n16:
+                        p = _read_unknown_tags(b, p - 1, x12)
+                x7.config_type, n17, n18 = _S14u(b, p)
+                if not n17:
+                    x7.documentation = None
+                    p += 3
+                else:
+                    p += 2
+                    if n17 > 127: n17, p = _read_uvarint(b, p - 1)
                     n17 -= 1
-                    if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x16.name = b[p:p + n17].decode()
-                    p += n17
+                    if n17 < 0:
+                        x7.documentation = None
+                    else:
+                        x7.documentation = b[p:p + n17].decode()
+                        p += n17
                     n18 = b[p]
                     p += 1
-                    if n18 & 0x80:
-                        n18, p = _read_uvarint(b, p - 1)
-                    n18 -= 1
-                    if n18 < 0:
-                        x16.value = None
-                    else:
-                        x16.value = b[p:p + n18].decode()
-                        p += n18
-                    x16.source, n19 = _S10.unpack_from(b, p)
-                    p += 2
-                    if n19 & 0x80:
-                        n19, p = _read_uvarint(b, p - 1)
-                    if n19:
-                        u20 = None
-                        for _ in range(n19):
-                            t21, p = _read_uvarint(b, p)
-                            z22, p = _read_uvarint(b, p)
-                            e23 = p + z22
-                            if u20 is None: u20 = []
-                            u20.append((t21, bytes(b[p:e23])))
-                            p = e23
-                        x16._unknown_tags = u20
-                    ap15(x16)
-                x10.synonyms = l14
-                x10.config_type, n24 = _S10.unpack_from(b, p)
-                p += 2
-                if n24 & 0x80:
-                    n24, p = _read_uvarint(b, p - 1)
-                n24 -= 1
-                if n24 < 0:
-                    x10.documentation = None
-                else:
-                    x10.documentation = b[p:p + n24].decode()
-                    p += n24
-                n25 = b[p]
+                if n18:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n25 & 0x80:
-                    n25, p = _read_uvarint(b, p - 1)
-                if n25:
-                    u26 = None
-                    for _ in range(n25):
-                        t27, p = _read_uvarint(b, p)
-                        z28, p = _read_uvarint(b, p)
-                        e29 = p + z28
-                        if u26 is None: u26 = []
-                        u26.append((t27, bytes(b[p:e29])))
-                        p = e29
-                    x10._unknown_tags = u26
-                ap9(x10)
-            x4.configs = l8
-            n30 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n30 & 0x80:
-                n30, p = _read_uvarint(b, p - 1)
-            if n30:
-                u31 = None
-                for _ in range(n30):
-                    t32, p = _read_uvarint(b, p)
-                    z33, p = _read_uvarint(b, p)
-                    e34 = p + z33
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-                x4._unknown_tags = u31
-            ap3(x4)
-        o.results = l2
-        n35 = b[p]
-        p += 1
-        if n35 & 0x80:
-            n35, p = _read_uvarint(b, p - 1)
-        if n35:
-            u36 = None
-            for _ in range(n35):
-                t37, p = _read_uvarint(b, p)
-                z38, p = _read_uvarint(b, p)
-                e39 = p + z38
-                if u36 is None: u36 = []
-                u36.append((t37, bytes(b[p:e39])))
-                p = e39
-            o._unknown_tags = u36
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
-    w(_S3.pack(o.throttle_time_ms))
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms))
     v1 = o.results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S4.pack(x3.error_code))
+        ext(_S4p(x3.error_code))
         v4 = x3.error_message
         if v4 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v4 = v4.encode()
             k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
-        w(_S7.pack(x3.resource_type))
-        v6 = x3.resource_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
+        v6 = x3.resource_name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](x3.resource_type, k7 + 1, v6))
         v8 = x3.configs
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
             if x10.is_default != False:
                 raise _EncodeError('field IsDefault is not in version 4 and not ignorable')
-            v11 = x10.name
-            v11 = v11.encode()
-            k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-            w(v11)
+            v11 = x10.name.encode()
+            k12 = len(v11)
+            ext(_R1[k12](k12 + 1, v11))
             v13 = x10.value
             if v13 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v13 = v13.encode()
                 k14 = len(v13) + 1
-                w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-                w(v13)
-            w(_S12.pack(x10.read_only, x10.config_source, x10.is_sensitive))
+                ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+                ext(v13)
+            ext(_S15p(x10.read_only, x10.config_source, x10.is_sensitive))
             v15 = x10.synonyms
             k16 = len(v15) + 1
-            w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+            ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
             for x17 in v15:
-                v18 = x17.name
-                v18 = v18.encode()
-                k19 = len(v18) + 1
-                w(_UV1[k19] if k19 < 128 else _uvarint(k19))
-                w(v18)
+                v18 = x17.name.encode()
+                k19 = len(v18)
+                ext(_R1[k19](k19 + 1, v18))
                 v20 = x17.value
                 if v20 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v20 = v20.encode()
                     k21 = len(v20) + 1
-                    w(_UV1[k21] if k21 < 128 else _uvarint(k21))
-                    w(v20)
-                w(_S7.pack(x17.source))
+                    ext(_UV1[k21] if k21 < 128 else _uvarint(k21))
+                    ext(v20)
                 if x17._unknown_tags:
-                    _write_tags(w, (), x17._unknown_tags)
+                    ext(_S7p(x17.source))
+                    _write_tags(ext, (), x17._unknown_tags)
                 else:
-                    w(b'\x00')
-            w(_S7.pack(x10.config_type))
+                    ext(_S10p(x17.source, 0))
+            ext(_S7p(x10.config_type))
             v22 = x10.documentation
             if v22 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v22 = v22.encode()
                 k23 = len(v22) + 1
-                w(_UV1[k23] if k23 < 128 else _uvarint(k23))
-                w(v22)
+                ext(_UV1[k23] if k23 < 128 else _uvarint(k23))
+                ext(v22)
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeConfigsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4}
 DescribeConfigsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}

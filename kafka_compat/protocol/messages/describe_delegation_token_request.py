@@ -4,28 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
+_S2 = _StructFmt('>BB')
+_R0 = _PackShapes('', 's', '', 's', '')
+_R1 = _PackShapes('', 's', '', 's', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
 
 
 class DescribeDelegationTokenOwner(_Struct):
@@ -63,139 +58,113 @@ class DescribeDelegationTokenRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeDelegationTokenRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
             o.owners = None
         else:
             if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(DescribeDelegationTokenOwner)
-                n5, = _S1.unpack_from(b, p)
+            o.owners = l3 = [*_map(_new, (DescribeDelegationTokenOwner,) * n1)]
+            for x2 in l3:
+                n4, = _S1u(b, p)
+                p += 2
+                if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x2.principal_type = b[p:p + n4].decode()
+                p += n4
+                n5, = _S1u(b, p)
                 p += 2
                 if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.principal_type = b[p:p + n5].decode()
+                x2.principal_name = b[p:p + n5].decode()
                 p += n5
-                n6, = _S1.unpack_from(b, p)
-                p += 2
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.principal_name = b[p:p + n6].decode()
-                p += n6
-                ap3(x4)
-            o.owners = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.owners
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.principal_type.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
+            ext(_S1p(len(v3)))
+            ext(v3)
             v4 = x2.principal_name.encode()
-            w(_S1.pack(len(v4)))
-            w(v4)
+            ext(_S1p(len(v4)))
+            ext(v4)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(DescribeDelegationTokenRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, n2 = _S2u(b, p)
+        if not n1:
             o.owners = None
+            p += 2
         else:
-            if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(DescribeDelegationTokenOwner)
-                n5 = b[p]
-                p += 1
-                if n5 & 0x80:
-                    n5, p = _read_uvarint(b, p - 1)
-                n5 -= 1
-                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.principal_type = b[p:p + n5].decode()
-                p += n5
-                n6 = b[p]
-                p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                n6 -= 1
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.principal_name = b[p:p + n6].decode()
-                p += n6
-                n7 = b[p]
-                p += 1
-                if n7 & 0x80:
-                    n7, p = _read_uvarint(b, p - 1)
-                if n7:
-                    u8 = None
-                    for _ in range(n7):
-                        t9, p = _read_uvarint(b, p)
-                        z10, p = _read_uvarint(b, p)
-                        e11 = p + z10
-                        if u8 is None: u8 = []
-                        u8.append((t9, bytes(b[p:e11])))
-                        p = e11
-                    x4._unknown_tags = u8
-                ap3(x4)
-            o.owners = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
-            u13 = None
-            for _ in range(n12):
-                t14, p = _read_uvarint(b, p)
-                z15, p = _read_uvarint(b, p)
-                e16 = p + z15
-                if u13 is None: u13 = []
-                u13.append((t14, bytes(b[p:e16])))
-                p = e16
-            o._unknown_tags = u13
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.owners = None
+            else:
+                if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.owners = l4 = [*_map(_new, (DescribeDelegationTokenOwner,) * n1)]
+                for x3 in l4:
+                    n5 = b[p]
+                    p += 1
+                    if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                    n5 -= 1
+                    if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x3.principal_type = b[p:p + n5].decode()
+                    p += n5
+                    n6 = b[p]
+                    p += 1
+                    if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                    n6 -= 1
+                    if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x3.principal_name = b[p:p + n6].decode()
+                    p += n6
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x3)
+                    else:
+                        p += 1
+            n2 = b[p]
+            p += 1
+        if n2:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.owners
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
         for x3 in v1:
-            v4 = x3.principal_type
-            v4 = v4.encode()
-            k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
-            v6 = x3.principal_name
-            v6 = v6.encode()
-            k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            v4 = x3.principal_type.encode()
+            k5 = len(v4)
+            v6 = x3.principal_name.encode()
+            k7 = len(v6)
             if x3._unknown_tags:
-                _write_tags(w, (), x3._unknown_tags)
+                ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6))
+                _write_tags(ext, (), x3._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeDelegationTokenRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2}
 DescribeDelegationTokenRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v2}

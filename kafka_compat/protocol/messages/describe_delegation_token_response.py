@@ -4,34 +4,44 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hi')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>qqqh')
 _S3 = _StructFmt('>i')
 _S4 = _StructFmt('>hB')
 _S5 = _StructFmt('>qqqB')
-_S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>qqq')
+_S6 = _StructFmt('>BBB')
+_S7 = _StructFmt('>iB')
+_R0 = _PackShapes('', 's', '', 's', 'qqq', 's', 'B')
+_R1 = _PackShapes('', 's', '', 's', 'qqq', 's', 'BB')
+_R2 = _PackShapes('', 's', '', 's', 'qqq', 's', 'BBB')
+_R3 = _PackShapes('', 's', '', 's', 'qqq', 's', '')
+_R4 = _PackShapes('', 's', '', 's', '')
+_R5 = _PackShapes('', 's', '', 's', 'B')
+_R6 = _PackShapes('', 's', '', 's', '', 's', '', 's', 'qqq', 's', 'B')
+_R7 = _PackShapes('', 's', '', 's', '', 's', '', 's', 'qqq', 's', 'BB')
+_R8 = _PackShapes('', 's', '', 's', '', 's', '', 's', 'qqq', 's', 'BBB')
+_R9 = _PackShapes('', 's', '', 's', '', 's', '', 's', 'qqq', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
 
 
 class DescribedDelegationTokenRenewer(_Struct):
@@ -92,507 +102,421 @@ class DescribeDelegationTokenResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeDelegationTokenResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 6
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 38 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedDelegationToken)
-            n5, = _S1.unpack_from(b, p)
+        o.tokens = l3 = [*_map(_new, (DescribedDelegationToken,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
+            p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.principal_type = b[p:p + n4].decode()
+            p += n4
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_type = b[p:p + n5].decode()
+            x2.principal_name = b[p:p + n5].decode()
             p += n5
-            n6, = _S1.unpack_from(b, p)
-            p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_name = b[p:p + n6].decode()
-            p += n6
-            x4.issue_timestamp, x4.expiry_timestamp, x4.max_timestamp, n7 = _S2.unpack_from(b, p)
+            x2.issue_timestamp, x2.expiry_timestamp, x2.max_timestamp, n6 = _S2u(b, p)
             p += 26
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.token_id = b[p:p + n6].decode()
+            p += n6
+            n7, = _S3u(b, p)
+            p += 4
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.token_id = b[p:p + n7].decode()
+            x2.hmac = bytes(b[p:p + n7])
             p += n7
-            n8, = _S3.unpack_from(b, p)
+            n8, = _S3u(b, p)
             p += 4
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.hmac = bytes(b[p:p + n8])
-            p += n8
-            n9, = _S3.unpack_from(b, p)
-            p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(DescribedDelegationTokenRenewer)
-                n13, = _S1.unpack_from(b, p)
+            if n8 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.renewers = l10 = [*_map(_new, (DescribedDelegationTokenRenewer,) * n8)]
+            for x9 in l10:
+                n11, = _S1u(b, p)
                 p += 2
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.principal_type = b[p:p + n13].decode()
-                p += n13
-                n14, = _S1.unpack_from(b, p)
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.principal_type = b[p:p + n11].decode()
+                p += n11
+                n12, = _S1u(b, p)
                 p += 2
-                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.principal_name = b[p:p + n14].decode()
-                p += n14
-                ap11(x12)
-            x4.renewers = l10
-            ap3(x4)
-        o.tokens = l2
-        o.throttle_time_ms, = _S3.unpack_from(b, p)
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.principal_name = b[p:p + n12].decode()
+                p += n12
+        o.throttle_time_ms, = _S3u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.tokens
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         if x2.token_requester_principal_type != '':
             raise _EncodeError('field TokenRequesterPrincipalType is not in version 0 and not ignorable')
         if x2.token_requester_principal_name != '':
             raise _EncodeError('field TokenRequesterPrincipalName is not in version 0 and not ignorable')
         v3 = x2.principal_type.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.principal_name.encode()
-        w(_S1.pack(len(v4)))
-        w(v4)
+        ext(_S1p(len(v4)))
+        ext(v4)
         v5 = x2.token_id.encode()
-        w(_S2.pack(x2.issue_timestamp, x2.expiry_timestamp, x2.max_timestamp, len(v5)))
-        w(v5)
+        ext(_S2p(x2.issue_timestamp, x2.expiry_timestamp, x2.max_timestamp, len(v5)))
+        ext(v5)
         v6 = x2.hmac
-        w(_S3.pack(len(v6)))
-        w(v6)
+        ext(_S3p(len(v6)))
+        ext(v6)
         v7 = x2.renewers
-        w(_S3.pack(len(v7)))
+        ext(_S3p(len(v7)))
         for x8 in v7:
             v9 = x8.principal_type.encode()
-            w(_S1.pack(len(v9)))
-            w(v9)
+            ext(_S1p(len(v9)))
+            ext(v9)
             v10 = x8.principal_name.encode()
-            w(_S1.pack(len(v10)))
-            w(v10)
-    w(_S3.pack(o.throttle_time_ms))
+            ext(_S1p(len(v10)))
+            ext(v10)
+    ext(_S3p(o.throttle_time_ms))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.tokens
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         if x2.token_requester_principal_type != '':
             raise _EncodeError('field TokenRequesterPrincipalType is not in version 1 and not ignorable')
         if x2.token_requester_principal_name != '':
             raise _EncodeError('field TokenRequesterPrincipalName is not in version 1 and not ignorable')
         v3 = x2.principal_type.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.principal_name.encode()
-        w(_S1.pack(len(v4)))
-        w(v4)
+        ext(_S1p(len(v4)))
+        ext(v4)
         v5 = x2.token_id.encode()
-        w(_S2.pack(x2.issue_timestamp, x2.expiry_timestamp, x2.max_timestamp, len(v5)))
-        w(v5)
+        ext(_S2p(x2.issue_timestamp, x2.expiry_timestamp, x2.max_timestamp, len(v5)))
+        ext(v5)
         v6 = x2.hmac
-        w(_S3.pack(len(v6)))
-        w(v6)
+        ext(_S3p(len(v6)))
+        ext(v6)
         v7 = x2.renewers
-        w(_S3.pack(len(v7)))
+        ext(_S3p(len(v7)))
         for x8 in v7:
             v9 = x8.principal_type.encode()
-            w(_S1.pack(len(v9)))
-            w(v9)
+            ext(_S1p(len(v9)))
+            ext(v9)
             v10 = x8.principal_name.encode()
-            w(_S1.pack(len(v10)))
-            w(v10)
-    w(_S3.pack(o.throttle_time_ms))
+            ext(_S1p(len(v10)))
+            ext(v10)
+    ext(_S3p(o.throttle_time_ms))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(DescribeDelegationTokenResponse)
-        o.error_code, n1 = _S4.unpack_from(b, p)
+        o.error_code, n1 = _S4u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedDelegationToken)
+        o.tokens = l3 = [*_map(_new, (DescribedDelegationToken,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.principal_type = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_type = b[p:p + n5].decode()
+            x2.principal_name = b[p:p + n5].decode()
             p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            x2.issue_timestamp, x2.expiry_timestamp, x2.max_timestamp, n6 = _S5u(b, p)
+            p += 25
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_name = b[p:p + n6].decode()
+            x2.token_id = b[p:p + n6].decode()
             p += n6
-            x4.issue_timestamp, x4.expiry_timestamp, x4.max_timestamp, n7 = _S5.unpack_from(b, p)
-            p += 25
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.token_id = b[p:p + n7].decode()
-            p += n7
-            n8 = b[p]
+            n7, c8, d9 = _S6u(b, p)
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.hmac = bytes(b[p:p + n8])
-            p += n8
-            n9 = b[p]
+            if n7 < 128:
+                n7 -= 1
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x2.hmac = bytes(b[p:p + n7])
+                p += n7
+            else:
+                if c8 < 128:
+                    n7 += (c8 << 7) - 129
+                    p += 1
+                elif d9 < 128:
+                    n7 += (c8 << 7) + (d9 << 14) - 16513
+                    p += 2
+                else:
+                    n7, p = _read_uvarint(b, p - 1)
+                    n7 -= 1
+                x2.hmac = bytes(b[p:p + n7])
+                p += n7
+            n10 = b[p]
             p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(DescribedDelegationTokenRenewer)
+            if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+            n10 -= 1
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n10 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.renewers = l12 = [*_map(_new, (DescribedDelegationTokenRenewer,) * n10)]
+            for x11 in l12:
                 n13 = b[p]
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
+                if n13 > 127: n13, p = _read_uvarint(b, p - 1)
                 n13 -= 1
                 if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.principal_type = b[p:p + n13].decode()
+                x11.principal_type = b[p:p + n13].decode()
                 p += n13
                 n14 = b[p]
                 p += 1
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
+                if n14 > 127: n14, p = _read_uvarint(b, p - 1)
                 n14 -= 1
                 if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.principal_name = b[p:p + n14].decode()
+                x11.principal_name = b[p:p + n14].decode()
                 p += n14
-                n15 = b[p]
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x11)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
-                if n15:
-                    u16 = None
-                    for _ in range(n15):
-                        t17, p = _read_uvarint(b, p)
-                        z18, p = _read_uvarint(b, p)
-                        e19 = p + z18
-                        if u16 is None: u16 = []
-                        u16.append((t17, bytes(b[p:e19])))
-                        p = e19
-                    x12._unknown_tags = u16
-                ap11(x12)
-            x4.renewers = l10
-            n20 = b[p]
-            p += 1
-            if n20 & 0x80:
-                n20, p = _read_uvarint(b, p - 1)
-            if n20:
-                u21 = None
-                for _ in range(n20):
-                    t22, p = _read_uvarint(b, p)
-                    z23, p = _read_uvarint(b, p)
-                    e24 = p + z23
-                    if u21 is None: u21 = []
-                    u21.append((t22, bytes(b[p:e24])))
-                    p = e24
-                x4._unknown_tags = u21
-            ap3(x4)
-        o.tokens = l2
-        o.throttle_time_ms, n25 = _S6.unpack_from(b, p)
+        o.throttle_time_ms, n15 = _S7u(b, p)
         p += 5
-        if n25 & 0x80:
-            n25, p = _read_uvarint(b, p - 1)
-        if n25:
-            u26 = None
-            for _ in range(n25):
-                t27, p = _read_uvarint(b, p)
-                z28, p = _read_uvarint(b, p)
-                e29 = p + z28
-                if u26 is None: u26 = []
-                u26.append((t27, bytes(b[p:e29])))
-                p = e29
-            o._unknown_tags = u26
+        if n15:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S1.pack(o.error_code))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.error_code))
     v1 = o.tokens
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         if x3.token_requester_principal_type != '':
             raise _EncodeError('field TokenRequesterPrincipalType is not in version 2 and not ignorable')
         if x3.token_requester_principal_name != '':
             raise _EncodeError('field TokenRequesterPrincipalName is not in version 2 and not ignorable')
-        v4 = x3.principal_type
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.principal_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S7.pack(x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp))
-        v8 = x3.token_id
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
+        v4 = x3.principal_type.encode()
+        k5 = len(v4)
+        v6 = x3.principal_name.encode()
+        k7 = len(v6)
+        v8 = x3.token_id.encode()
+        k9 = len(v8)
         v10 = x3.hmac
         k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        if k11 < 128:
+            ext(_R0[k5, k7, k9](k5 + 1, v4, k7 + 1, v6, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k9 + 1, v8, k11))
+        elif k11 < 16384:
+            ext(_R1[k5, k7, k9](k5 + 1, v4, k7 + 1, v6, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k9 + 1, v8, k11 & 127 | 128, k11 >> 7))
+        elif k11 < 2097152:
+            ext(_R2[k5, k7, k9](k5 + 1, v4, k7 + 1, v6, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k9 + 1, v8, k11 & 127 | 128, k11 >> 7 & 127 | 128, k11 >> 14))
+        else:
+            ext(_R3[k5, k7, k9](k5 + 1, v4, k7 + 1, v6, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k9 + 1, v8))
+            ext(_uvarint(k11))
+        ext(v10)
         v12 = x3.renewers
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
         for x14 in v12:
-            v15 = x14.principal_type
-            v15 = v15.encode()
-            k16 = len(v15) + 1
-            w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-            w(v15)
-            v17 = x14.principal_name
-            v17 = v17.encode()
-            k18 = len(v17) + 1
-            w(_UV1[k18] if k18 < 128 else _uvarint(k18))
-            w(v17)
+            v15 = x14.principal_type.encode()
+            k16 = len(v15)
+            v17 = x14.principal_name.encode()
+            k18 = len(v17)
             if x14._unknown_tags:
-                _write_tags(w, (), x14._unknown_tags)
+                ext(_R4[k16, k18](k16 + 1, v15, k18 + 1, v17))
+                _write_tags(ext, (), x14._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R5[k16, k18](k16 + 1, v15, k18 + 1, v17, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.throttle_time_ms))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S3p(o.throttle_time_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S7p(o.throttle_time_ms, 0))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(DescribeDelegationTokenResponse)
-        o.error_code, n1 = _S4.unpack_from(b, p)
+        o.error_code, n1 = _S4u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 32 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedDelegationToken)
+        o.tokens = l3 = [*_map(_new, (DescribedDelegationToken,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.principal_type = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_type = b[p:p + n5].decode()
+            x2.principal_name = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.principal_name = b[p:p + n6].decode()
+            x2.token_requester_principal_type = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.token_requester_principal_type = b[p:p + n7].decode()
+            x2.token_requester_principal_name = b[p:p + n7].decode()
             p += n7
-            n8 = b[p]
-            p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
+            x2.issue_timestamp, x2.expiry_timestamp, x2.max_timestamp, n8 = _S5u(b, p)
+            p += 25
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
             n8 -= 1
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.token_requester_principal_name = b[p:p + n8].decode()
+            x2.token_id = b[p:p + n8].decode()
             p += n8
-            x4.issue_timestamp, x4.expiry_timestamp, x4.max_timestamp, n9 = _S5.unpack_from(b, p)
-            p += 25
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.token_id = b[p:p + n9].decode()
-            p += n9
-            n10 = b[p]
+            n9, c10, d11 = _S6u(b, p)
             p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
-            n10 -= 1
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.hmac = bytes(b[p:p + n10])
-            p += n10
-            n11 = b[p]
+            if n9 < 128:
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x2.hmac = bytes(b[p:p + n9])
+                p += n9
+            else:
+                if c10 < 128:
+                    n9 += (c10 << 7) - 129
+                    p += 1
+                elif d11 < 128:
+                    n9 += (c10 << 7) + (d11 << 14) - 16513
+                    p += 2
+                else:
+                    n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                x2.hmac = bytes(b[p:p + n9])
+                p += n9
+            n12 = b[p]
             p += 1
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            n11 -= 1
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n11 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l12 = []
-            ap13 = l12.append
-            for _ in range(n11):
-                x14 = _new(DescribedDelegationTokenRenewer)
+            if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+            n12 -= 1
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n12 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.renewers = l14 = [*_map(_new, (DescribedDelegationTokenRenewer,) * n12)]
+            for x13 in l14:
                 n15 = b[p]
                 p += 1
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
+                if n15 > 127: n15, p = _read_uvarint(b, p - 1)
                 n15 -= 1
                 if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.principal_type = b[p:p + n15].decode()
+                x13.principal_type = b[p:p + n15].decode()
                 p += n15
                 n16 = b[p]
                 p += 1
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
+                if n16 > 127: n16, p = _read_uvarint(b, p - 1)
                 n16 -= 1
                 if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.principal_name = b[p:p + n16].decode()
+                x13.principal_name = b[p:p + n16].decode()
                 p += n16
-                n17 = b[p]
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x13)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                if n17:
-                    u18 = None
-                    for _ in range(n17):
-                        t19, p = _read_uvarint(b, p)
-                        z20, p = _read_uvarint(b, p)
-                        e21 = p + z20
-                        if u18 is None: u18 = []
-                        u18.append((t19, bytes(b[p:e21])))
-                        p = e21
-                    x14._unknown_tags = u18
-                ap13(x14)
-            x4.renewers = l12
-            n22 = b[p]
-            p += 1
-            if n22 & 0x80:
-                n22, p = _read_uvarint(b, p - 1)
-            if n22:
-                u23 = None
-                for _ in range(n22):
-                    t24, p = _read_uvarint(b, p)
-                    z25, p = _read_uvarint(b, p)
-                    e26 = p + z25
-                    if u23 is None: u23 = []
-                    u23.append((t24, bytes(b[p:e26])))
-                    p = e26
-                x4._unknown_tags = u23
-            ap3(x4)
-        o.tokens = l2
-        o.throttle_time_ms, n27 = _S6.unpack_from(b, p)
+        o.throttle_time_ms, n17 = _S7u(b, p)
         p += 5
-        if n27 & 0x80:
-            n27, p = _read_uvarint(b, p - 1)
-        if n27:
-            u28 = None
-            for _ in range(n27):
-                t29, p = _read_uvarint(b, p)
-                z30, p = _read_uvarint(b, p)
-                e31 = p + z30
-                if u28 is None: u28 = []
-                u28.append((t29, bytes(b[p:e31])))
-                p = e31
-            o._unknown_tags = u28
+        if n17:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    w(_S1.pack(o.error_code))
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.error_code))
     v1 = o.tokens
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.principal_type
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.principal_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x3.token_requester_principal_type
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        v10 = x3.token_requester_principal_name
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
-        w(_S7.pack(x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp))
-        v12 = x3.token_id
-        v12 = v12.encode()
-        k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
+        v4 = x3.principal_type.encode()
+        k5 = len(v4)
+        v6 = x3.principal_name.encode()
+        k7 = len(v6)
+        v8 = x3.token_requester_principal_type.encode()
+        k9 = len(v8)
+        v10 = x3.token_requester_principal_name.encode()
+        k11 = len(v10)
+        v12 = x3.token_id.encode()
+        k13 = len(v12)
         v14 = x3.hmac
         k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
+        if k15 < 128:
+            ext(_R6[k5, k7, k9, k11, k13](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, k11 + 1, v10, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k13 + 1, v12, k15))
+        elif k15 < 16384:
+            ext(_R7[k5, k7, k9, k11, k13](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, k11 + 1, v10, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k13 + 1, v12, k15 & 127 | 128, k15 >> 7))
+        elif k15 < 2097152:
+            ext(_R8[k5, k7, k9, k11, k13](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, k11 + 1, v10, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k13 + 1, v12, k15 & 127 | 128, k15 >> 7 & 127 | 128, k15 >> 14))
+        else:
+            ext(_R9[k5, k7, k9, k11, k13](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, k11 + 1, v10, x3.issue_timestamp, x3.expiry_timestamp, x3.max_timestamp, k13 + 1, v12))
+            ext(_uvarint(k15))
+        ext(v14)
         v16 = x3.renewers
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
+        ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
         for x18 in v16:
-            v19 = x18.principal_type
-            v19 = v19.encode()
-            k20 = len(v19) + 1
-            w(_UV1[k20] if k20 < 128 else _uvarint(k20))
-            w(v19)
-            v21 = x18.principal_name
-            v21 = v21.encode()
-            k22 = len(v21) + 1
-            w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-            w(v21)
+            v19 = x18.principal_type.encode()
+            k20 = len(v19)
+            v21 = x18.principal_name.encode()
+            k22 = len(v21)
             if x18._unknown_tags:
-                _write_tags(w, (), x18._unknown_tags)
+                ext(_R4[k20, k22](k20 + 1, v19, k22 + 1, v21))
+                _write_tags(ext, (), x18._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R5[k20, k22](k20 + 1, v19, k22 + 1, v21, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.throttle_time_ms))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S3p(o.throttle_time_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S7p(o.throttle_time_ms, 0))
+    parts.append(buf)
 
 DescribeDelegationTokenResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3}
 DescribeDelegationTokenResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3}

@@ -4,32 +4,44 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>hh')
 _S2 = _StructFmt('>h')
 _S3 = _StructFmt('>ii')
 _S4 = _StructFmt('>iB')
 _S5 = _StructFmt('>hB')
+_S6 = _StructFmt('>BB')
+_S7 = _StructFmt('>BBB')
+_S8 = _StructFmt('>B')
+_R0 = _PackShapes('h', 's', '', 's', '', 's', '', 's', '')
+_R1 = _PackShapes('', 's', '')
+_R2 = _PackShapes('', 's', '', 's', 'B')
+_R3 = _PackShapes('', 's', '', 's', 'BB')
+_R4 = _PackShapes('', 's', '', 's', 'BBB')
+_R5 = _PackShapes('', 's', '', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
 
 
 class DescribedGroupMember(_Struct):
@@ -90,725 +102,684 @@ class DescribeGroupsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeGroupsResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedGroup)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.group_state = b[p:p + n5].decode()
             p += n5
-            n6, = _S2.unpack_from(b, p)
+            n6, = _S2u(b, p)
             p += 2
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n6].decode()
+            x2.protocol_type = b[p:p + n6].decode()
             p += n6
-            n7, = _S2.unpack_from(b, p)
+            n7, = _S2u(b, p)
             p += 2
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n7].decode()
+            x2.protocol_data = b[p:p + n7].decode()
             p += n7
-            n8, = _S2.unpack_from(b, p)
-            p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_data = b[p:p + n8].decode()
-            p += n8
-            n9, = _S0.unpack_from(b, p)
+            n8, = _S0u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(DescribedGroupMember)
-                n13, = _S2.unpack_from(b, p)
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n8 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (DescribedGroupMember,) * n8)]
+            for x9 in l10:
+                n11, = _S2u(b, p)
+                p += 2
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, = _S2u(b, p)
+                p += 2
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_id = b[p:p + n12].decode()
+                p += n12
+                n13, = _S2u(b, p)
                 p += 2
                 if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_id = b[p:p + n13].decode()
+                x9.client_host = b[p:p + n13].decode()
                 p += n13
-                n14, = _S2.unpack_from(b, p)
-                p += 2
+                n14, = _S0u(b, p)
+                p += 4
                 if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_id = b[p:p + n14].decode()
+                x9.member_metadata = bytes(b[p:p + n14])
                 p += n14
-                n15, = _S2.unpack_from(b, p)
-                p += 2
+                n15, = _S0u(b, p)
+                p += 4
                 if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_host = b[p:p + n15].decode()
+                x9.member_assignment = bytes(b[p:p + n15])
                 p += n15
-                n16, = _S0.unpack_from(b, p)
-                p += 4
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_metadata = bytes(b[p:p + n16])
-                p += n16
-                n17, = _S0.unpack_from(b, p)
-                p += 4
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_assignment = bytes(b[p:p + n17])
-                p += n17
-                ap11(x12)
-            x4.members = l10
-            ap3(x4)
-        o.groups = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.groups
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         if x2.authorized_operations != -2147483648:
             raise _EncodeError('field AuthorizedOperations is not in version 0 and not ignorable')
         v3 = x2.group_id.encode()
-        w(_S1.pack(x2.error_code, len(v3)))
-        w(v3)
+        ext(_S1p(x2.error_code, len(v3)))
+        ext(v3)
         v4 = x2.group_state.encode()
-        w(_S2.pack(len(v4)))
-        w(v4)
+        ext(_S2p(len(v4)))
+        ext(v4)
         v5 = x2.protocol_type.encode()
-        w(_S2.pack(len(v5)))
-        w(v5)
+        ext(_S2p(len(v5)))
+        ext(v5)
         v6 = x2.protocol_data.encode()
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
         v7 = x2.members
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.member_id.encode()
-            w(_S2.pack(len(v9)))
-            w(v9)
+            ext(_S2p(len(v9)))
+            ext(v9)
             v10 = x8.client_id.encode()
-            w(_S2.pack(len(v10)))
-            w(v10)
+            ext(_S2p(len(v10)))
+            ext(v10)
             v11 = x8.client_host.encode()
-            w(_S2.pack(len(v11)))
-            w(v11)
+            ext(_S2p(len(v11)))
+            ext(v11)
             v12 = x8.member_metadata
-            w(_S0.pack(len(v12)))
-            w(v12)
+            ext(_S0p(len(v12)))
+            ext(v12)
             v13 = x8.member_assignment
-            w(_S0.pack(len(v13)))
-            w(v13)
+            ext(_S0p(len(v13)))
+            ext(v13)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeGroupsResponse)
-        o.throttle_time_ms, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S3u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedGroup)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.group_state = b[p:p + n5].decode()
             p += n5
-            n6, = _S2.unpack_from(b, p)
+            n6, = _S2u(b, p)
             p += 2
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n6].decode()
+            x2.protocol_type = b[p:p + n6].decode()
             p += n6
-            n7, = _S2.unpack_from(b, p)
+            n7, = _S2u(b, p)
             p += 2
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n7].decode()
+            x2.protocol_data = b[p:p + n7].decode()
             p += n7
-            n8, = _S2.unpack_from(b, p)
-            p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_data = b[p:p + n8].decode()
-            p += n8
-            n9, = _S0.unpack_from(b, p)
+            n8, = _S0u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(DescribedGroupMember)
-                n13, = _S2.unpack_from(b, p)
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n8 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (DescribedGroupMember,) * n8)]
+            for x9 in l10:
+                n11, = _S2u(b, p)
+                p += 2
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, = _S2u(b, p)
+                p += 2
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_id = b[p:p + n12].decode()
+                p += n12
+                n13, = _S2u(b, p)
                 p += 2
                 if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_id = b[p:p + n13].decode()
+                x9.client_host = b[p:p + n13].decode()
                 p += n13
-                n14, = _S2.unpack_from(b, p)
-                p += 2
+                n14, = _S0u(b, p)
+                p += 4
                 if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_id = b[p:p + n14].decode()
+                x9.member_metadata = bytes(b[p:p + n14])
                 p += n14
-                n15, = _S2.unpack_from(b, p)
-                p += 2
+                n15, = _S0u(b, p)
+                p += 4
                 if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_host = b[p:p + n15].decode()
+                x9.member_assignment = bytes(b[p:p + n15])
                 p += n15
-                n16, = _S0.unpack_from(b, p)
-                p += 4
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_metadata = bytes(b[p:p + n16])
-                p += n16
-                n17, = _S0.unpack_from(b, p)
-                p += 4
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_assignment = bytes(b[p:p + n17])
-                p += n17
-                ap11(x12)
-            x4.members = l10
-            ap3(x4)
-        o.groups = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.groups
-    w(_S3.pack(o.throttle_time_ms, len(v1)))
+    ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         if x2.authorized_operations != -2147483648:
             raise _EncodeError('field AuthorizedOperations is not in version 1 and not ignorable')
         v3 = x2.group_id.encode()
-        w(_S1.pack(x2.error_code, len(v3)))
-        w(v3)
+        ext(_S1p(x2.error_code, len(v3)))
+        ext(v3)
         v4 = x2.group_state.encode()
-        w(_S2.pack(len(v4)))
-        w(v4)
+        ext(_S2p(len(v4)))
+        ext(v4)
         v5 = x2.protocol_type.encode()
-        w(_S2.pack(len(v5)))
-        w(v5)
+        ext(_S2p(len(v5)))
+        ext(v5)
         v6 = x2.protocol_data.encode()
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
         v7 = x2.members
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.member_id.encode()
-            w(_S2.pack(len(v9)))
-            w(v9)
+            ext(_S2p(len(v9)))
+            ext(v9)
             v10 = x8.client_id.encode()
-            w(_S2.pack(len(v10)))
-            w(v10)
+            ext(_S2p(len(v10)))
+            ext(v10)
             v11 = x8.client_host.encode()
-            w(_S2.pack(len(v11)))
-            w(v11)
+            ext(_S2p(len(v11)))
+            ext(v11)
             v12 = x8.member_metadata
-            w(_S0.pack(len(v12)))
-            w(v12)
+            ext(_S0p(len(v12)))
+            ext(v12)
             v13 = x8.member_assignment
-            w(_S0.pack(len(v13)))
-            w(v13)
+            ext(_S0p(len(v13)))
+            ext(v13)
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.groups
-    w(_S3.pack(o.throttle_time_ms, len(v1)))
+    ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         if x2.authorized_operations != -2147483648:
             raise _EncodeError('field AuthorizedOperations is not in version 2 and not ignorable')
         v3 = x2.group_id.encode()
-        w(_S1.pack(x2.error_code, len(v3)))
-        w(v3)
+        ext(_S1p(x2.error_code, len(v3)))
+        ext(v3)
         v4 = x2.group_state.encode()
-        w(_S2.pack(len(v4)))
-        w(v4)
+        ext(_S2p(len(v4)))
+        ext(v4)
         v5 = x2.protocol_type.encode()
-        w(_S2.pack(len(v5)))
-        w(v5)
+        ext(_S2p(len(v5)))
+        ext(v5)
         v6 = x2.protocol_data.encode()
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
         v7 = x2.members
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.member_id.encode()
-            w(_S2.pack(len(v9)))
-            w(v9)
+            ext(_S2p(len(v9)))
+            ext(v9)
             v10 = x8.client_id.encode()
-            w(_S2.pack(len(v10)))
-            w(v10)
+            ext(_S2p(len(v10)))
+            ext(v10)
             v11 = x8.client_host.encode()
-            w(_S2.pack(len(v11)))
-            w(v11)
+            ext(_S2p(len(v11)))
+            ext(v11)
             v12 = x8.member_metadata
-            w(_S0.pack(len(v12)))
-            w(v12)
+            ext(_S0p(len(v12)))
+            ext(v12)
             v13 = x8.member_assignment
-            w(_S0.pack(len(v13)))
-            w(v13)
+            ext(_S0p(len(v13)))
+            ext(v13)
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(DescribeGroupsResponse)
-        o.throttle_time_ms, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S3u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedGroup)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.group_state = b[p:p + n5].decode()
             p += n5
-            n6, = _S2.unpack_from(b, p)
+            n6, = _S2u(b, p)
             p += 2
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n6].decode()
+            x2.protocol_type = b[p:p + n6].decode()
             p += n6
-            n7, = _S2.unpack_from(b, p)
+            n7, = _S2u(b, p)
             p += 2
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n7].decode()
+            x2.protocol_data = b[p:p + n7].decode()
             p += n7
-            n8, = _S2.unpack_from(b, p)
-            p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_data = b[p:p + n8].decode()
-            p += n8
-            n9, = _S0.unpack_from(b, p)
+            n8, = _S0u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(DescribedGroupMember)
-                n13, = _S2.unpack_from(b, p)
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n8 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (DescribedGroupMember,) * n8)]
+            for x9 in l10:
+                n11, = _S2u(b, p)
+                p += 2
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, = _S2u(b, p)
+                p += 2
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_id = b[p:p + n12].decode()
+                p += n12
+                n13, = _S2u(b, p)
                 p += 2
                 if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_id = b[p:p + n13].decode()
+                x9.client_host = b[p:p + n13].decode()
                 p += n13
-                n14, = _S2.unpack_from(b, p)
-                p += 2
+                n14, = _S0u(b, p)
+                p += 4
                 if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_id = b[p:p + n14].decode()
+                x9.member_metadata = bytes(b[p:p + n14])
                 p += n14
-                n15, = _S2.unpack_from(b, p)
-                p += 2
+                n15, = _S0u(b, p)
+                p += 4
                 if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_host = b[p:p + n15].decode()
+                x9.member_assignment = bytes(b[p:p + n15])
                 p += n15
-                n16, = _S0.unpack_from(b, p)
-                p += 4
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_metadata = bytes(b[p:p + n16])
-                p += n16
-                n17, = _S0.unpack_from(b, p)
-                p += 4
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_assignment = bytes(b[p:p + n17])
-                p += n17
-                ap11(x12)
-            x4.members = l10
-            x4.authorized_operations, = _S0.unpack_from(b, p)
+            x2.authorized_operations, = _S0u(b, p)
             p += 4
-            ap3(x4)
-        o.groups = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.groups
-    w(_S3.pack(o.throttle_time_ms, len(v1)))
+    ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.group_id.encode()
-        w(_S1.pack(x2.error_code, len(v3)))
-        w(v3)
+        ext(_S1p(x2.error_code, len(v3)))
+        ext(v3)
         v4 = x2.group_state.encode()
-        w(_S2.pack(len(v4)))
-        w(v4)
+        ext(_S2p(len(v4)))
+        ext(v4)
         v5 = x2.protocol_type.encode()
-        w(_S2.pack(len(v5)))
-        w(v5)
+        ext(_S2p(len(v5)))
+        ext(v5)
         v6 = x2.protocol_data.encode()
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
         v7 = x2.members
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.member_id.encode()
-            w(_S2.pack(len(v9)))
-            w(v9)
+            ext(_S2p(len(v9)))
+            ext(v9)
             v10 = x8.client_id.encode()
-            w(_S2.pack(len(v10)))
-            w(v10)
+            ext(_S2p(len(v10)))
+            ext(v10)
             v11 = x8.client_host.encode()
-            w(_S2.pack(len(v11)))
-            w(v11)
+            ext(_S2p(len(v11)))
+            ext(v11)
             v12 = x8.member_metadata
-            w(_S0.pack(len(v12)))
-            w(v12)
+            ext(_S0p(len(v12)))
+            ext(v12)
             v13 = x8.member_assignment
-            w(_S0.pack(len(v13)))
-            w(v13)
-        w(_S0.pack(x2.authorized_operations))
+            ext(_S0p(len(v13)))
+            ext(v13)
+        ext(_S0p(x2.authorized_operations))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(DescribeGroupsResponse)
-        o.throttle_time_ms, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S3u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedGroup)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 4
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.group_state = b[p:p + n5].decode()
             p += n5
-            n6, = _S2.unpack_from(b, p)
+            n6, = _S2u(b, p)
             p += 2
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n6].decode()
+            x2.protocol_type = b[p:p + n6].decode()
             p += n6
-            n7, = _S2.unpack_from(b, p)
+            n7, = _S2u(b, p)
             p += 2
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n7].decode()
+            x2.protocol_data = b[p:p + n7].decode()
             p += n7
-            n8, = _S2.unpack_from(b, p)
-            p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_data = b[p:p + n8].decode()
-            p += n8
-            n9, = _S0.unpack_from(b, p)
+            n8, = _S0u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(DescribedGroupMember)
-                n13, = _S2.unpack_from(b, p)
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n8 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (DescribedGroupMember,) * n8)]
+            for x9 in l10:
+                n11, = _S2u(b, p)
+                p += 2
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, = _S2u(b, p)
+                p += 2
+                if n12 < 0:
+                    if n12 != -1: raise _DecodeError('negative length', p)
+                    x9.group_instance_id = None
+                else:
+                    x9.group_instance_id = b[p:p + n12].decode()
+                    p += n12
+                n13, = _S2u(b, p)
                 p += 2
                 if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_id = b[p:p + n13].decode()
+                x9.client_id = b[p:p + n13].decode()
                 p += n13
-                n14, = _S2.unpack_from(b, p)
+                n14, = _S2u(b, p)
                 p += 2
-                if n14 < 0:
-                    if n14 != -1: raise _DecodeError('negative length', p)
-                    x12.group_instance_id = None
-                else:
-                    x12.group_instance_id = b[p:p + n14].decode()
-                    p += n14
-                n15, = _S2.unpack_from(b, p)
-                p += 2
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_host = b[p:p + n14].decode()
+                p += n14
+                n15, = _S0u(b, p)
+                p += 4
                 if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_id = b[p:p + n15].decode()
+                x9.member_metadata = bytes(b[p:p + n15])
                 p += n15
-                n16, = _S2.unpack_from(b, p)
-                p += 2
+                n16, = _S0u(b, p)
+                p += 4
                 if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_host = b[p:p + n16].decode()
+                x9.member_assignment = bytes(b[p:p + n16])
                 p += n16
-                n17, = _S0.unpack_from(b, p)
-                p += 4
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_metadata = bytes(b[p:p + n17])
-                p += n17
-                n18, = _S0.unpack_from(b, p)
-                p += 4
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_assignment = bytes(b[p:p + n18])
-                p += n18
-                ap11(x12)
-            x4.members = l10
-            x4.authorized_operations, = _S0.unpack_from(b, p)
+            x2.authorized_operations, = _S0u(b, p)
             p += 4
-            ap3(x4)
-        o.groups = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.groups
-    w(_S3.pack(o.throttle_time_ms, len(v1)))
+    ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.group_id.encode()
-        w(_S1.pack(x2.error_code, len(v3)))
-        w(v3)
+        ext(_S1p(x2.error_code, len(v3)))
+        ext(v3)
         v4 = x2.group_state.encode()
-        w(_S2.pack(len(v4)))
-        w(v4)
+        ext(_S2p(len(v4)))
+        ext(v4)
         v5 = x2.protocol_type.encode()
-        w(_S2.pack(len(v5)))
-        w(v5)
+        ext(_S2p(len(v5)))
+        ext(v5)
         v6 = x2.protocol_data.encode()
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
         v7 = x2.members
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.member_id.encode()
-            w(_S2.pack(len(v9)))
-            w(v9)
+            ext(_S2p(len(v9)))
+            ext(v9)
             v10 = x8.group_instance_id
             if v10 is None:
-                w(_S2.pack(-1))
+                ext(_S2p(-1))
             else:
                 v10 = v10.encode()
-                w(_S2.pack(len(v10)))
-                w(v10)
+                ext(_S2p(len(v10)))
+                ext(v10)
             v11 = x8.client_id.encode()
-            w(_S2.pack(len(v11)))
-            w(v11)
+            ext(_S2p(len(v11)))
+            ext(v11)
             v12 = x8.client_host.encode()
-            w(_S2.pack(len(v12)))
-            w(v12)
+            ext(_S2p(len(v12)))
+            ext(v12)
             v13 = x8.member_metadata
-            w(_S0.pack(len(v13)))
-            w(v13)
+            ext(_S0p(len(v13)))
+            ext(v13)
             v14 = x8.member_assignment
-            w(_S0.pack(len(v14)))
-            w(v14)
-        w(_S0.pack(x2.authorized_operations))
+            ext(_S0p(len(v14)))
+            ext(v14)
+        ext(_S0p(x2.authorized_operations))
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(DescribeGroupsResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedGroup)
-            x4.error_code, n5 = _S5.unpack_from(b, p)
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S5u(b, p)
             p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.group_state = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n6].decode()
+            x2.protocol_type = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n7].decode()
+            x2.protocol_data = b[p:p + n7].decode()
             p += n7
             n8 = b[p]
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
             n8 -= 1
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_data = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(DescribedGroupMember)
-                n13 = b[p]
+            if n8 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (DescribedGroupMember,) * n8)]
+            for x9 in l10:
+                n11 = b[p]
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                n11 -= 1
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, n13 = _S6u(b, p)
+                if not n12:
+                    x9.group_instance_id = None
+                    p += 2
+                else:
+                    p += 1
+                    if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                    n12 -= 1
+                    if n12 < 0:
+                        x9.group_instance_id = None
+                    else:
+                        x9.group_instance_id = b[p:p + n12].decode()
+                        p += n12
+                    n13 = b[p]
+                    p += 1
+                if n13 > 127: n13, p = _read_uvarint(b, p - 1)
                 n13 -= 1
                 if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_id = b[p:p + n13].decode()
+                x9.client_id = b[p:p + n13].decode()
                 p += n13
                 n14 = b[p]
                 p += 1
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
+                if n14 > 127: n14, p = _read_uvarint(b, p - 1)
                 n14 -= 1
-                if n14 < 0:
-                    x12.group_instance_id = None
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_host = b[p:p + n14].decode()
+                p += n14
+                n15, c16, d17 = _S7u(b, p)
+                p += 1
+                if n15 < 128:
+                    n15 -= 1
+                    if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x9.member_metadata = bytes(b[p:p + n15])
+                    p += n15
                 else:
-                    x12.group_instance_id = b[p:p + n14].decode()
-                    p += n14
-                n15 = b[p]
+                    if c16 < 128:
+                        n15 += (c16 << 7) - 129
+                        p += 1
+                    elif d17 < 128:
+                        n15 += (c16 << 7) + (d17 << 14) - 16513
+                        p += 2
+                    else:
+                        n15, p = _read_uvarint(b, p - 1)
+                        n15 -= 1
+                    x9.member_metadata = bytes(b[p:p + n15])
+                    p += n15
+                n18, c19, d20 = _S7u(b, p)
                 p += 1
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
-                n15 -= 1
-                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_id = b[p:p + n15].decode()
-                p += n15
-                n16 = b[p]
-                p += 1
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                n16 -= 1
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_host = b[p:p + n16].decode()
-                p += n16
-                n17 = b[p]
-                p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                n17 -= 1
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_metadata = bytes(b[p:p + n17])
-                p += n17
-                n18 = b[p]
-                p += 1
-                if n18 & 0x80:
-                    n18, p = _read_uvarint(b, p - 1)
-                n18 -= 1
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_assignment = bytes(b[p:p + n18])
-                p += n18
-                n19 = b[p]
-                p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                if n19:
-                    u20 = None
-                    for _ in range(n19):
-                        t21, p = _read_uvarint(b, p)
-                        z22, p = _read_uvarint(b, p)
-                        e23 = p + z22
-                        if u20 is None: u20 = []
-                        u20.append((t21, bytes(b[p:e23])))
-                        p = e23
-                    x12._unknown_tags = u20
-                ap11(x12)
-            x4.members = l10
-            x4.authorized_operations, n24 = _S4.unpack_from(b, p)
+                if n18 < 128:
+                    n18 -= 1
+                    if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x9.member_assignment = bytes(b[p:p + n18])
+                    p += n18
+                else:
+                    if c19 < 128:
+                        n18 += (c19 << 7) - 129
+                        p += 1
+                    elif d20 < 128:
+                        n18 += (c19 << 7) + (d20 << 14) - 16513
+                        p += 2
+                    else:
+                        n18, p = _read_uvarint(b, p - 1)
+                        n18 -= 1
+                    x9.member_assignment = bytes(b[p:p + n18])
+                    p += n18
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x9)
+                else:
+                    p += 1
+            x2.authorized_operations, n21 = _S4u(b, p)
             p += 5
-            if n24 & 0x80:
-                n24, p = _read_uvarint(b, p - 1)
-            if n24:
-                u25 = None
-                for _ in range(n24):
-                    t26, p = _read_uvarint(b, p)
-                    z27, p = _read_uvarint(b, p)
-                    e28 = p + z27
-                    if u25 is None: u25 = []
-                    u25.append((t26, bytes(b[p:e28])))
-                    p = e28
-                x4._unknown_tags = u25
-            ap3(x4)
-        o.groups = l2
-        n29 = b[p]
-        p += 1
-        if n29 & 0x80:
-            n29, p = _read_uvarint(b, p - 1)
-        if n29:
-            u30 = None
-            for _ in range(n29):
-                t31, p = _read_uvarint(b, p)
-                z32, p = _read_uvarint(b, p)
-                e33 = p + z32
-                if u30 is None: u30 = []
-                u30.append((t31, bytes(b[p:e33])))
-                p = e33
-            o._unknown_tags = u30
+            if n21:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S2.pack(x3.error_code))
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.group_state
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x3.protocol_type
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        v10 = x3.protocol_data
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        v6 = x3.group_state.encode()
+        k7 = len(v6)
+        v8 = x3.protocol_type.encode()
+        k9 = len(v8)
+        v10 = x3.protocol_data.encode()
+        k11 = len(v10)
+        ext(_R0[k5, k7, k9, k11](x3.error_code, k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, k11 + 1, v10))
         v12 = x3.members
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
         for x14 in v12:
-            v15 = x14.member_id
-            v15 = v15.encode()
-            k16 = len(v15) + 1
-            w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-            w(v15)
+            v15 = x14.member_id.encode()
+            k16 = len(v15)
+            ext(_R1[k16](k16 + 1, v15))
             v17 = x14.group_instance_id
             if v17 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v17 = v17.encode()
                 k18 = len(v17) + 1
-                w(_UV1[k18] if k18 < 128 else _uvarint(k18))
-                w(v17)
-            v19 = x14.client_id
-            v19 = v19.encode()
-            k20 = len(v19) + 1
-            w(_UV1[k20] if k20 < 128 else _uvarint(k20))
-            w(v19)
-            v21 = x14.client_host
-            v21 = v21.encode()
-            k22 = len(v21) + 1
-            w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-            w(v21)
+                ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
+                ext(v17)
+            v19 = x14.client_id.encode()
+            k20 = len(v19)
+            v21 = x14.client_host.encode()
+            k22 = len(v21)
             v23 = x14.member_metadata
             k24 = len(v23) + 1
-            w(_UV1[k24] if k24 < 128 else _uvarint(k24))
-            w(v23)
+            if k24 < 128:
+                ext(_R2[k20, k22](k20 + 1, v19, k22 + 1, v21, k24))
+            elif k24 < 16384:
+                ext(_R3[k20, k22](k20 + 1, v19, k22 + 1, v21, k24 & 127 | 128, k24 >> 7))
+            elif k24 < 2097152:
+                ext(_R4[k20, k22](k20 + 1, v19, k22 + 1, v21, k24 & 127 | 128, k24 >> 7 & 127 | 128, k24 >> 14))
+            else:
+                ext(_R5[k20, k22](k20 + 1, v19, k22 + 1, v21))
+                ext(_uvarint(k24))
+            ext(v23)
             v25 = x14.member_assignment
             k26 = len(v25) + 1
-            w(_UV1[k26] if k26 < 128 else _uvarint(k26))
-            w(v25)
-            if x14._unknown_tags:
-                _write_tags(w, (), x14._unknown_tags)
+            if k26 < 128:
+                ext(_S8p(k26))
+            elif k26 < 16384:
+                ext(_S6p(k26 & 127 | 128, k26 >> 7))
+            elif k26 < 2097152:
+                ext(_S7p(k26 & 127 | 128, k26 >> 7 & 127 | 128, k26 >> 14))
             else:
-                w(b'\x00')
-        w(_S0.pack(x3.authorized_operations))
+                ext(_uvarint(k26))
+            ext(v25)
+            if x14._unknown_tags:
+                _write_tags(ext, (), x14._unknown_tags)
+            else:
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S0p(x3.authorized_operations))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S4p(x3.authorized_operations, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeGroupsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5}
 DescribeGroupsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

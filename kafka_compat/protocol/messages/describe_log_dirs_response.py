@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ii')
 _S1 = _StructFmt('>hh')
 _S2 = _StructFmt('>i')
@@ -36,6 +23,27 @@ _S8 = _StructFmt('>ihB')
 _S9 = _StructFmt('>ih')
 _S10 = _StructFmt('>qqB')
 _S11 = _StructFmt('>qq')
+_R0 = _PackShapes('h', 's', '')
+_R1 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S10p = _S10.pack
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
 
 
 class DescribeLogDirsPartition(_Struct):
@@ -106,553 +114,367 @@ class DescribeLogDirsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeLogDirsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeLogDirsResult)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DescribeLogDirsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
+            p += 4
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.log_dir = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.log_dir = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
-            p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DescribeLogDirsTopic)
-                n10, = _S3.unpack_from(b, p)
+            if n5 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (DescribeLogDirsTopic,) * n5)]
+            for x6 in l7:
+                n8, = _S3u(b, p)
                 p += 2
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11, = _S2.unpack_from(b, p)
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9, = _S2u(b, p)
                 p += 4
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(DescribeLogDirsPartition)
-                    x14.partition_index, x14.partition_size, x14.offset_lag, x14.is_future_key = _S4.unpack_from(b, p)
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.partitions = l11 = [*_map(_new, (DescribeLogDirsPartition,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.partition_size, x10.offset_lag, x10.is_future_key = _S4u(b, p)
                     p += 21
-                    ap13(x14)
-                x9.partitions = l12
-                ap8(x9)
-            x4.topics = l7
-            ap3(x4)
-        o.results = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.log_dir.encode()
-        w(_S1.pack(x2.error_code, len(v3)))
-        w(v3)
+        ext(_S1p(x2.error_code, len(v3)))
+        ext(v3)
         v4 = x2.topics
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             v6 = x5.name.encode()
-            w(_S3.pack(len(v6)))
-            w(v6)
+            ext(_S3p(len(v6)))
+            ext(v6)
             v7 = x5.partitions
-            w(_S2.pack(len(v7)))
+            ext(_S2p(len(v7)))
             for x8 in v7:
-                w(_S4.pack(x8.partition_index, x8.partition_size, x8.offset_lag, x8.is_future_key))
+                ext(_S4p(x8.partition_index, x8.partition_size, x8.offset_lag, x8.is_future_key))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(DescribeLogDirsResponse)
-        o.throttle_time_ms, n1 = _S5.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S5u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeLogDirsResult)
-            x4.error_code, n5 = _S6.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DescribeLogDirsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S6u(b, p)
             p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.log_dir = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.log_dir = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DescribeLogDirsTopic)
-                n10 = b[p]
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (DescribeLogDirsTopic,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11 = b[p]
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(DescribeLogDirsPartition)
-                    x14.partition_index, x14.partition_size, x14.offset_lag, x14.is_future_key, n15 = _S7.unpack_from(b, p)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.partitions = l11 = [*_map(_new, (DescribeLogDirsPartition,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.partition_size, x10.offset_lag, x10.is_future_key, n12 = _S7u(b, p)
                     p += 22
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
-                            if u16 is None: u16 = []
-                            u16.append((t17, bytes(b[p:e19])))
-                            p = e19
-                        x14._unknown_tags = u16
-                    ap13(x14)
-                x9.partitions = l12
-                n20 = b[p]
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                if n20:
-                    u21 = None
-                    for _ in range(n20):
-                        t22, p = _read_uvarint(b, p)
-                        z23, p = _read_uvarint(b, p)
-                        e24 = p + z23
-                        if u21 is None: u21 = []
-                        u21.append((t22, bytes(b[p:e24])))
-                        p = e24
-                    x9._unknown_tags = u21
-                ap8(x9)
-            x4.topics = l7
-            n25 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            if n25:
-                u26 = None
-                for _ in range(n25):
-                    t27, p = _read_uvarint(b, p)
-                    z28, p = _read_uvarint(b, p)
-                    e29 = p + z28
-                    if u26 is None: u26 = []
-                    u26.append((t27, bytes(b[p:e29])))
-                    p = e29
-                x4._unknown_tags = u26
-            ap3(x4)
-        o.results = l2
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if u31 is None: u31 = []
-                u31.append((t32, bytes(b[p:e34])))
-                p = e34
-            o._unknown_tags = u31
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S2.pack(o.throttle_time_ms))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.throttle_time_ms))
     v1 = o.results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S3.pack(x3.error_code))
-        v4 = x3.log_dir
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.log_dir.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.error_code, k5 + 1, v4))
         v6 = x3.topics
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R1[k10](k10 + 1, v9))
             v11 = x8.partitions
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S4.pack(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S4p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S7p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(DescribeLogDirsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S8u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeLogDirsResult)
-            x4.error_code, n5 = _S6.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DescribeLogDirsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S6u(b, p)
             p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.log_dir = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.log_dir = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DescribeLogDirsTopic)
-                n10 = b[p]
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (DescribeLogDirsTopic,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11 = b[p]
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(DescribeLogDirsPartition)
-                    x14.partition_index, x14.partition_size, x14.offset_lag, x14.is_future_key, n15 = _S7.unpack_from(b, p)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.partitions = l11 = [*_map(_new, (DescribeLogDirsPartition,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.partition_size, x10.offset_lag, x10.is_future_key, n12 = _S7u(b, p)
                     p += 22
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
-                            if u16 is None: u16 = []
-                            u16.append((t17, bytes(b[p:e19])))
-                            p = e19
-                        x14._unknown_tags = u16
-                    ap13(x14)
-                x9.partitions = l12
-                n20 = b[p]
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                if n20:
-                    u21 = None
-                    for _ in range(n20):
-                        t22, p = _read_uvarint(b, p)
-                        z23, p = _read_uvarint(b, p)
-                        e24 = p + z23
-                        if u21 is None: u21 = []
-                        u21.append((t22, bytes(b[p:e24])))
-                        p = e24
-                    x9._unknown_tags = u21
-                ap8(x9)
-            x4.topics = l7
-            n25 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            if n25:
-                u26 = None
-                for _ in range(n25):
-                    t27, p = _read_uvarint(b, p)
-                    z28, p = _read_uvarint(b, p)
-                    e29 = p + z28
-                    if u26 is None: u26 = []
-                    u26.append((t27, bytes(b[p:e29])))
-                    p = e29
-                x4._unknown_tags = u26
-            ap3(x4)
-        o.results = l2
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if u31 is None: u31 = []
-                u31.append((t32, bytes(b[p:e34])))
-                p = e34
-            o._unknown_tags = u31
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    w(_S9.pack(o.throttle_time_ms, o.error_code))
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.throttle_time_ms, o.error_code))
     v1 = o.results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S3.pack(x3.error_code))
-        v4 = x3.log_dir
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.log_dir.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.error_code, k5 + 1, v4))
         v6 = x3.topics
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R1[k10](k10 + 1, v9))
             v11 = x8.partitions
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S4.pack(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S4p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S7p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(DescribeLogDirsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S8u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeLogDirsResult)
-            x4.error_code, n5 = _S6.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (DescribeLogDirsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S6u(b, p)
             p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.log_dir = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.log_dir = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DescribeLogDirsTopic)
-                n10 = b[p]
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (DescribeLogDirsTopic,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11 = b[p]
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(DescribeLogDirsPartition)
-                    x14.partition_index, x14.partition_size, x14.offset_lag, x14.is_future_key, n15 = _S7.unpack_from(b, p)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.partitions = l11 = [*_map(_new, (DescribeLogDirsPartition,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.partition_size, x10.offset_lag, x10.is_future_key, n12 = _S7u(b, p)
                     p += 22
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
-                            if u16 is None: u16 = []
-                            u16.append((t17, bytes(b[p:e19])))
-                            p = e19
-                        x14._unknown_tags = u16
-                    ap13(x14)
-                x9.partitions = l12
-                n20 = b[p]
-                p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                if n20:
-                    u21 = None
-                    for _ in range(n20):
-                        t22, p = _read_uvarint(b, p)
-                        z23, p = _read_uvarint(b, p)
-                        e24 = p + z23
-                        if u21 is None: u21 = []
-                        u21.append((t22, bytes(b[p:e24])))
-                        p = e24
-                    x9._unknown_tags = u21
-                ap8(x9)
-            x4.topics = l7
-            x4.total_bytes, x4.usable_bytes, n25 = _S10.unpack_from(b, p)
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            x2.total_bytes, x2.usable_bytes, n13 = _S10u(b, p)
             p += 17
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            if n25:
-                u26 = None
-                for _ in range(n25):
-                    t27, p = _read_uvarint(b, p)
-                    z28, p = _read_uvarint(b, p)
-                    e29 = p + z28
-                    if u26 is None: u26 = []
-                    u26.append((t27, bytes(b[p:e29])))
-                    p = e29
-                x4._unknown_tags = u26
-            ap3(x4)
-        o.results = l2
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if u31 is None: u31 = []
-                u31.append((t32, bytes(b[p:e34])))
-                p = e34
-            o._unknown_tags = u31
+            if n13:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
-    w(_S9.pack(o.throttle_time_ms, o.error_code))
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.throttle_time_ms, o.error_code))
     v1 = o.results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S3.pack(x3.error_code))
-        v4 = x3.log_dir
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.log_dir.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.error_code, k5 + 1, v4))
         v6 = x3.topics
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R1[k10](k10 + 1, v9))
             v11 = x8.partitions
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S4.pack(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S4p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S7p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S11.pack(x3.total_bytes, x3.usable_bytes))
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S11p(x3.total_bytes, x3.usable_bytes))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S10p(x3.total_bytes, x3.usable_bytes, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeLogDirsResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4}
 DescribeLogDirsResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}

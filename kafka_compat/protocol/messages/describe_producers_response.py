@@ -4,32 +4,27 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>ihB')
+_S1 = _StructFmt('>ihBB')
 _S2 = _StructFmt('>qiiqiqB')
 _S3 = _StructFmt('>i')
 _S4 = _StructFmt('>ih')
 _S5 = _StructFmt('>qiiqiq')
+_R0 = _PackShapes('', 's', '')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S5p = _S5.pack
 
 
 class ProducerState(_Struct):
@@ -100,168 +95,116 @@ class DescribeProducersResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeProducersResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicResponse)
+        o.topics = l3 = [*_map(_new, (TopicResponse,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionResponse)
-                x9.partition_index, x9.error_code, n10 = _S1.unpack_from(b, p)
-                p += 7
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0:
-                    x9.error_message = None
+            if n5 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionResponse,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, n8, n9 = _S1u(b, p)
+                if not n8:
+                    x6.error_message = None
+                    p += 8
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                n11 = b[p]
-                p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(ProducerState)
-                    x14.producer_id, x14.producer_epoch, x14.last_sequence, x14.last_timestamp, x14.coordinator_epoch, x14.current_txn_start_offset, n15 = _S2.unpack_from(b, p)
+                    p += 7
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n8].decode()
+                        p += n8
+                    n9 = b[p]
+                    p += 1
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.active_producers = l11 = [*_map(_new, (ProducerState,) * n9)]
+                for x10 in l11:
+                    x10.producer_id, x10.producer_epoch, x10.last_sequence, x10.last_timestamp, x10.coordinator_epoch, x10.current_txn_start_offset, n12 = _S2u(b, p)
                     p += 37
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
-                            if u16 is None: u16 = []
-                            u16.append((t17, bytes(b[p:e19])))
-                            p = e19
-                        x14._unknown_tags = u16
-                    ap13(x14)
-                x9.active_producers = l12
-                n20 = b[p]
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                if n20:
-                    u21 = None
-                    for _ in range(n20):
-                        t22, p = _read_uvarint(b, p)
-                        z23, p = _read_uvarint(b, p)
-                        e24 = p + z23
-                        if u21 is None: u21 = []
-                        u21.append((t22, bytes(b[p:e24])))
-                        p = e24
-                    x9._unknown_tags = u21
-                ap8(x9)
-            x4.partitions = l7
-            n25 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            if n25:
-                u26 = None
-                for _ in range(n25):
-                    t27, p = _read_uvarint(b, p)
-                    z28, p = _read_uvarint(b, p)
-                    e29 = p + z28
-                    if u26 is None: u26 = []
-                    u26.append((t27, bytes(b[p:e29])))
-                    p = e29
-                x4._unknown_tags = u26
-            ap3(x4)
-        o.topics = l2
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if u31 is None: u31 = []
-                u31.append((t32, bytes(b[p:e34])))
-                p = e34
-            o._unknown_tags = u31
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S3.pack(o.throttle_time_ms))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S4.pack(x8.partition_index, x8.error_code))
+            ext(_S4p(x8.partition_index, x8.error_code))
             v9 = x8.error_message
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
             v11 = x8.active_producers
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S5.pack(x13.producer_id, x13.producer_epoch, x13.last_sequence, x13.last_timestamp, x13.coordinator_epoch, x13.current_txn_start_offset))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S5p(x13.producer_id, x13.producer_epoch, x13.last_sequence, x13.last_timestamp, x13.coordinator_epoch, x13.current_txn_start_offset))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S2p(x13.producer_id, x13.producer_epoch, x13.last_sequence, x13.last_timestamp, x13.coordinator_epoch, x13.current_txn_start_offset, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeProducersResponse._decoders = {0: _decode_v0}
 DescribeProducersResponse._encoders = {0: _encode_v0}

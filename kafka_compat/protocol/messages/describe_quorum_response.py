@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hB')
 _S1 = _StructFmt('>ihiiqB')
 _S2 = _StructFmt('>iqB')
@@ -32,16 +19,40 @@ _S4 = _StructFmt('>ihiiq')
 _S5 = _StructFmt('>iq')
 _S6 = _StructFmt('>iqqqB')
 _S7 = _StructFmt('>iqqq')
-_S8 = _StructFmt('>ihB')
-_S9 = _StructFmt('>iiqB')
-_S10 = _StructFmt('>i16sqqqB')
-_S11 = _StructFmt('>iB')
-_S12 = _StructFmt('>HB')
-_S13 = _StructFmt('>ih')
-_S14 = _StructFmt('>iiq')
-_S15 = _StructFmt('>i16sqqq')
-_S16 = _StructFmt('>i')
-_S17 = _StructFmt('>H')
+_S8 = _StructFmt('>hBB')
+_S9 = _StructFmt('>ihBiiqB')
+_S10 = _StructFmt('>iiqB')
+_S11 = _StructFmt('>i16sqqqB')
+_S12 = _StructFmt('>iB')
+_S13 = _StructFmt('>HB')
+_S14 = _StructFmt('>ih')
+_S15 = _StructFmt('>iiq')
+_S16 = _StructFmt('>i16sqqq')
+_S17 = _StructFmt('>i')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', '', 's', 'H')
+_R2 = _PackShapes('', 's', '', 's', 'HB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
+_S11u = _S11.unpack_from
+_S12u = _S12.unpack_from
+_S13u = _S13.unpack_from
+_S14p = _S14.pack
+_S15p = _S15.pack
+_S16p = _S16.pack
+_S17p = _S17.pack
 
 
 class ReplicaState(_Struct):
@@ -144,703 +155,461 @@ class DescribeQuorumResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeQuorumResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicData)
+        o.topics = l3 = [*_map(_new, (TopicData,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 25 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.leader_id, x9.leader_epoch, x9.high_watermark, n10 = _S1.unpack_from(b, p)
+            if n5 * 25 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.leader_id, x6.leader_epoch, x6.high_watermark, n8 = _S1u(b, p)
                 p += 23
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(ReplicaState)
-                    x13.replica_id, x13.log_end_offset, n14 = _S2.unpack_from(b, p)
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.current_voters = l10 = [*_map(_new, (ReplicaState,) * n8)]
+                for x9 in l10:
+                    x9.replica_id, x9.log_end_offset, n11 = _S2u(b, p)
                     p += 13
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    if n14:
-                        u15 = None
-                        for _ in range(n14):
-                            t16, p = _read_uvarint(b, p)
-                            z17, p = _read_uvarint(b, p)
-                            e18 = p + z17
-                            if u15 is None: u15 = []
-                            u15.append((t16, bytes(b[p:e18])))
-                            p = e18
-                        x13._unknown_tags = u15
-                    ap12(x13)
-                x9.current_voters = l11
-                n19 = b[p]
+                    if n11:
+                        p = _read_unknown_tags(b, p - 1, x9)
+                n12 = b[p]
                 p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                n19 -= 1
-                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n19 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l20 = []
-                ap21 = l20.append
-                for _ in range(n19):
-                    x22 = _new(ReplicaState)
-                    x22.replica_id, x22.log_end_offset, n23 = _S2.unpack_from(b, p)
+                if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                n12 -= 1
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n12 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.observers = l14 = [*_map(_new, (ReplicaState,) * n12)]
+                for x13 in l14:
+                    x13.replica_id, x13.log_end_offset, n15 = _S2u(b, p)
                     p += 13
-                    if n23 & 0x80:
-                        n23, p = _read_uvarint(b, p - 1)
-                    if n23:
-                        u24 = None
-                        for _ in range(n23):
-                            t25, p = _read_uvarint(b, p)
-                            z26, p = _read_uvarint(b, p)
-                            e27 = p + z26
-                            if u24 is None: u24 = []
-                            u24.append((t25, bytes(b[p:e27])))
-                            p = e27
-                        x22._unknown_tags = u24
-                    ap21(x22)
-                x9.observers = l20
-                n28 = b[p]
+                    if n15:
+                        p = _read_unknown_tags(b, p - 1, x13)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n28 & 0x80:
-                    n28, p = _read_uvarint(b, p - 1)
-                if n28:
-                    u29 = None
-                    for _ in range(n28):
-                        t30, p = _read_uvarint(b, p)
-                        z31, p = _read_uvarint(b, p)
-                        e32 = p + z31
-                        if u29 is None: u29 = []
-                        u29.append((t30, bytes(b[p:e32])))
-                        p = e32
-                    x9._unknown_tags = u29
-                ap8(x9)
-            x4.partitions = l7
-            n33 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n33 & 0x80:
-                n33, p = _read_uvarint(b, p - 1)
-            if n33:
-                u34 = None
-                for _ in range(n33):
-                    t35, p = _read_uvarint(b, p)
-                    z36, p = _read_uvarint(b, p)
-                    e37 = p + z36
-                    if u34 is None: u34 = []
-                    u34.append((t35, bytes(b[p:e37])))
-                    p = e37
-                x4._unknown_tags = u34
-            ap3(x4)
-        o.topics = l2
-        n38 = b[p]
-        p += 1
-        if n38 & 0x80:
-            n38, p = _read_uvarint(b, p - 1)
-        if n38:
-            u39 = None
-            for _ in range(n38):
-                t40, p = _read_uvarint(b, p)
-                z41, p = _read_uvarint(b, p)
-                e42 = p + z41
-                if u39 is None: u39 = []
-                u39.append((t40, bytes(b[p:e42])))
-                p = e42
-            o._unknown_tags = u39
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.nodes:
         raise _EncodeError('field Nodes is not in version 0 and not ignorable')
-    w(_S3.pack(o.error_code))
+    ext(_S3p(o.error_code))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S4.pack(x8.partition_index, x8.error_code, x8.leader_id, x8.leader_epoch, x8.high_watermark))
+            ext(_S4p(x8.partition_index, x8.error_code, x8.leader_id, x8.leader_epoch, x8.high_watermark))
             v9 = x8.current_voters
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
             for x11 in v9:
                 if x11.replica_directory_id != ZERO_UUID:
                     raise _EncodeError('field ReplicaDirectoryId is not in version 0 and not ignorable')
-                w(_S5.pack(x11.replica_id, x11.log_end_offset))
                 if x11._unknown_tags:
-                    _write_tags(w, (), x11._unknown_tags)
+                    ext(_S5p(x11.replica_id, x11.log_end_offset))
+                    _write_tags(ext, (), x11._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S2p(x11.replica_id, x11.log_end_offset, 0))
             v12 = x8.observers
             k13 = len(v12) + 1
-            w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+            ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
             for x14 in v12:
                 if x14.replica_directory_id != ZERO_UUID:
                     raise _EncodeError('field ReplicaDirectoryId is not in version 0 and not ignorable')
-                w(_S5.pack(x14.replica_id, x14.log_end_offset))
                 if x14._unknown_tags:
-                    _write_tags(w, (), x14._unknown_tags)
+                    ext(_S5p(x14.replica_id, x14.log_end_offset))
+                    _write_tags(ext, (), x14._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S2p(x14.replica_id, x14.log_end_offset, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(DescribeQuorumResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicData)
+        o.topics = l3 = [*_map(_new, (TopicData,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 25 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.leader_id, x9.leader_epoch, x9.high_watermark, n10 = _S1.unpack_from(b, p)
+            if n5 * 25 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.leader_id, x6.leader_epoch, x6.high_watermark, n8 = _S1u(b, p)
                 p += 23
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(ReplicaState)
-                    x13.replica_id, x13.log_end_offset, x13.last_fetch_timestamp, x13.last_caught_up_timestamp, n14 = _S6.unpack_from(b, p)
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.current_voters = l10 = [*_map(_new, (ReplicaState,) * n8)]
+                for x9 in l10:
+                    x9.replica_id, x9.log_end_offset, x9.last_fetch_timestamp, x9.last_caught_up_timestamp, n11 = _S6u(b, p)
                     p += 29
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    if n14:
-                        u15 = None
-                        for _ in range(n14):
-                            t16, p = _read_uvarint(b, p)
-                            z17, p = _read_uvarint(b, p)
-                            e18 = p + z17
-                            if u15 is None: u15 = []
-                            u15.append((t16, bytes(b[p:e18])))
-                            p = e18
-                        x13._unknown_tags = u15
-                    ap12(x13)
-                x9.current_voters = l11
-                n19 = b[p]
+                    if n11:
+                        p = _read_unknown_tags(b, p - 1, x9)
+                n12 = b[p]
                 p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                n19 -= 1
-                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n19 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l20 = []
-                ap21 = l20.append
-                for _ in range(n19):
-                    x22 = _new(ReplicaState)
-                    x22.replica_id, x22.log_end_offset, x22.last_fetch_timestamp, x22.last_caught_up_timestamp, n23 = _S6.unpack_from(b, p)
+                if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                n12 -= 1
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n12 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.observers = l14 = [*_map(_new, (ReplicaState,) * n12)]
+                for x13 in l14:
+                    x13.replica_id, x13.log_end_offset, x13.last_fetch_timestamp, x13.last_caught_up_timestamp, n15 = _S6u(b, p)
                     p += 29
-                    if n23 & 0x80:
-                        n23, p = _read_uvarint(b, p - 1)
-                    if n23:
-                        u24 = None
-                        for _ in range(n23):
-                            t25, p = _read_uvarint(b, p)
-                            z26, p = _read_uvarint(b, p)
-                            e27 = p + z26
-                            if u24 is None: u24 = []
-                            u24.append((t25, bytes(b[p:e27])))
-                            p = e27
-                        x22._unknown_tags = u24
-                    ap21(x22)
-                x9.observers = l20
-                n28 = b[p]
+                    if n15:
+                        p = _read_unknown_tags(b, p - 1, x13)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n28 & 0x80:
-                    n28, p = _read_uvarint(b, p - 1)
-                if n28:
-                    u29 = None
-                    for _ in range(n28):
-                        t30, p = _read_uvarint(b, p)
-                        z31, p = _read_uvarint(b, p)
-                        e32 = p + z31
-                        if u29 is None: u29 = []
-                        u29.append((t30, bytes(b[p:e32])))
-                        p = e32
-                    x9._unknown_tags = u29
-                ap8(x9)
-            x4.partitions = l7
-            n33 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n33 & 0x80:
-                n33, p = _read_uvarint(b, p - 1)
-            if n33:
-                u34 = None
-                for _ in range(n33):
-                    t35, p = _read_uvarint(b, p)
-                    z36, p = _read_uvarint(b, p)
-                    e37 = p + z36
-                    if u34 is None: u34 = []
-                    u34.append((t35, bytes(b[p:e37])))
-                    p = e37
-                x4._unknown_tags = u34
-            ap3(x4)
-        o.topics = l2
-        n38 = b[p]
-        p += 1
-        if n38 & 0x80:
-            n38, p = _read_uvarint(b, p - 1)
-        if n38:
-            u39 = None
-            for _ in range(n38):
-                t40, p = _read_uvarint(b, p)
-                z41, p = _read_uvarint(b, p)
-                e42 = p + z41
-                if u39 is None: u39 = []
-                u39.append((t40, bytes(b[p:e42])))
-                p = e42
-            o._unknown_tags = u39
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.nodes:
         raise _EncodeError('field Nodes is not in version 1 and not ignorable')
-    w(_S3.pack(o.error_code))
+    ext(_S3p(o.error_code))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S4.pack(x8.partition_index, x8.error_code, x8.leader_id, x8.leader_epoch, x8.high_watermark))
+            ext(_S4p(x8.partition_index, x8.error_code, x8.leader_id, x8.leader_epoch, x8.high_watermark))
             v9 = x8.current_voters
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
             for x11 in v9:
                 if x11.replica_directory_id != ZERO_UUID:
                     raise _EncodeError('field ReplicaDirectoryId is not in version 1 and not ignorable')
-                w(_S7.pack(x11.replica_id, x11.log_end_offset, x11.last_fetch_timestamp, x11.last_caught_up_timestamp))
                 if x11._unknown_tags:
-                    _write_tags(w, (), x11._unknown_tags)
+                    ext(_S7p(x11.replica_id, x11.log_end_offset, x11.last_fetch_timestamp, x11.last_caught_up_timestamp))
+                    _write_tags(ext, (), x11._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S6p(x11.replica_id, x11.log_end_offset, x11.last_fetch_timestamp, x11.last_caught_up_timestamp, 0))
             v12 = x8.observers
             k13 = len(v12) + 1
-            w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+            ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
             for x14 in v12:
                 if x14.replica_directory_id != ZERO_UUID:
                     raise _EncodeError('field ReplicaDirectoryId is not in version 1 and not ignorable')
-                w(_S7.pack(x14.replica_id, x14.log_end_offset, x14.last_fetch_timestamp, x14.last_caught_up_timestamp))
                 if x14._unknown_tags:
-                    _write_tags(w, (), x14._unknown_tags)
+                    ext(_S7p(x14.replica_id, x14.log_end_offset, x14.last_fetch_timestamp, x14.last_caught_up_timestamp))
+                    _write_tags(ext, (), x14._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S6p(x14.replica_id, x14.log_end_offset, x14.last_fetch_timestamp, x14.last_caught_up_timestamp, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(DescribeQuorumResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.error_code, n1, n2 = _S8u(b, p)
+        if not n1:
             o.error_message = None
+            p += 4
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 3
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(TopicData)
+        o.topics = l4 = [*_map(_new, (TopicData,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.topic_name = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.topic_name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(PartitionData)
-                x10.partition_index, x10.error_code, n11 = _S8.unpack_from(b, p)
-                p += 7
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0:
-                    x10.error_message = None
+            if n6 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.error_code, n9, x7.leader_id, x7.leader_epoch, x7.high_watermark, n10 = _S9u(b, p)
+                if not n9:
+                    x7.error_message = None
+                    p += 24
                 else:
-                    x10.error_message = b[p:p + n11].decode()
-                    p += n11
-                x10.leader_id, x10.leader_epoch, x10.high_watermark, n12 = _S9.unpack_from(b, p)
-                p += 17
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n12 * 45 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l13 = []
-                ap14 = l13.append
-                for _ in range(n12):
-                    x15 = _new(ReplicaState)
-                    x15.replica_id, x15.replica_directory_id, x15.log_end_offset, x15.last_fetch_timestamp, x15.last_caught_up_timestamp, n16 = _S10.unpack_from(b, p)
+                    p += 7
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0:
+                        x7.error_message = None
+                    else:
+                        x7.error_message = b[p:p + n9].decode()
+                        p += n9
+                    x7.leader_id, x7.leader_epoch, x7.high_watermark, n10 = _S10u(b, p)
+                    p += 17
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n10 * 45 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.current_voters = l12 = [*_map(_new, (ReplicaState,) * n10)]
+                for x11 in l12:
+                    x11.replica_id, u13, x11.log_end_offset, x11.last_fetch_timestamp, x11.last_caught_up_timestamp, n14 = _S11u(b, p)
                     p += 45
-                    if n16 & 0x80:
-                        n16, p = _read_uvarint(b, p - 1)
-                    x15.replica_directory_id = _bnew(_Uuid, x15.replica_directory_id)
-                    if n16:
-                        u17 = None
-                        for _ in range(n16):
-                            t18, p = _read_uvarint(b, p)
-                            z19, p = _read_uvarint(b, p)
-                            e20 = p + z19
-                            if u17 is None: u17 = []
-                            u17.append((t18, bytes(b[p:e20])))
-                            p = e20
-                        x15._unknown_tags = u17
-                    ap14(x15)
-                x10.current_voters = l13
-                n21 = b[p]
+                    x11.replica_directory_id = _bnew(_Uuid, u13)
+                    if n14:
+                        p = _read_unknown_tags(b, p - 1, x11)
+                n15 = b[p]
                 p += 1
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                n21 -= 1
-                if n21 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n21 * 45 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l22 = []
-                ap23 = l22.append
-                for _ in range(n21):
-                    x24 = _new(ReplicaState)
-                    x24.replica_id, x24.replica_directory_id, x24.log_end_offset, x24.last_fetch_timestamp, x24.last_caught_up_timestamp, n25 = _S10.unpack_from(b, p)
+                if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+                n15 -= 1
+                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n15 * 45 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.observers = l17 = [*_map(_new, (ReplicaState,) * n15)]
+                for x16 in l17:
+                    x16.replica_id, u18, x16.log_end_offset, x16.last_fetch_timestamp, x16.last_caught_up_timestamp, n19 = _S11u(b, p)
                     p += 45
-                    if n25 & 0x80:
-                        n25, p = _read_uvarint(b, p - 1)
-                    x24.replica_directory_id = _bnew(_Uuid, x24.replica_directory_id)
-                    if n25:
-                        u26 = None
-                        for _ in range(n25):
-                            t27, p = _read_uvarint(b, p)
-                            z28, p = _read_uvarint(b, p)
-                            e29 = p + z28
-                            if u26 is None: u26 = []
-                            u26.append((t27, bytes(b[p:e29])))
-                            p = e29
-                        x24._unknown_tags = u26
-                    ap23(x24)
-                x10.observers = l22
-                n30 = b[p]
+                    x16.replica_directory_id = _bnew(_Uuid, u18)
+                    if n19:
+                        p = _read_unknown_tags(b, p - 1, x16)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
                 p += 1
-                if n30 & 0x80:
-                    n30, p = _read_uvarint(b, p - 1)
-                if n30:
-                    u31 = None
-                    for _ in range(n30):
-                        t32, p = _read_uvarint(b, p)
-                        z33, p = _read_uvarint(b, p)
-                        e34 = p + z33
-                        if u31 is None: u31 = []
-                        u31.append((t32, bytes(b[p:e34])))
-                        p = e34
-                    x10._unknown_tags = u31
-                ap9(x10)
-            x5.partitions = l8
-            n35 = b[p]
-            p += 1
-            if n35 & 0x80:
-                n35, p = _read_uvarint(b, p - 1)
-            if n35:
-                u36 = None
-                for _ in range(n35):
-                    t37, p = _read_uvarint(b, p)
-                    z38, p = _read_uvarint(b, p)
-                    e39 = p + z38
-                    if u36 is None: u36 = []
-                    u36.append((t37, bytes(b[p:e39])))
-                    p = e39
-                x5._unknown_tags = u36
-            ap4(x5)
-        o.topics = l3
-        n40 = b[p]
+        n20 = b[p]
         p += 1
-        if n40 & 0x80:
-            n40, p = _read_uvarint(b, p - 1)
-        n40 -= 1
-        if n40 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n40 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l41 = []
-        ap42 = l41.append
-        for _ in range(n40):
-            x43 = _new(Node)
-            x43.node_id, n44 = _S11.unpack_from(b, p)
+        if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+        n20 -= 1
+        if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n20 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.nodes = l22 = [*_map(_new, (Node,) * n20)]
+        for x21 in l22:
+            x21.node_id, n23 = _S12u(b, p)
             p += 5
-            if n44 & 0x80:
-                n44, p = _read_uvarint(b, p - 1)
-            n44 -= 1
-            if n44 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n44 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l45 = []
-            ap46 = l45.append
-            for _ in range(n44):
-                x47 = _new(Listener)
-                n48 = b[p]
+            if n23 > 127: n23, p = _read_uvarint(b, p - 1)
+            n23 -= 1
+            if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n23 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x21.listeners = l25 = [*_map(_new, (Listener,) * n23)]
+            for x24 in l25:
+                n26 = b[p]
                 p += 1
-                if n48 & 0x80:
-                    n48, p = _read_uvarint(b, p - 1)
-                n48 -= 1
-                if n48 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x47.name = b[p:p + n48].decode()
-                p += n48
-                n49 = b[p]
+                if n26 > 127: n26, p = _read_uvarint(b, p - 1)
+                n26 -= 1
+                if n26 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x24.name = b[p:p + n26].decode()
+                p += n26
+                n27 = b[p]
                 p += 1
-                if n49 & 0x80:
-                    n49, p = _read_uvarint(b, p - 1)
-                n49 -= 1
-                if n49 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x47.host = b[p:p + n49].decode()
-                p += n49
-                x47.port, n50 = _S12.unpack_from(b, p)
+                if n27 > 127: n27, p = _read_uvarint(b, p - 1)
+                n27 -= 1
+                if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x24.host = b[p:p + n27].decode()
+                p += n27
+                x24.port, n28 = _S13u(b, p)
                 p += 3
-                if n50 & 0x80:
-                    n50, p = _read_uvarint(b, p - 1)
-                if n50:
-                    u51 = None
-                    for _ in range(n50):
-                        t52, p = _read_uvarint(b, p)
-                        z53, p = _read_uvarint(b, p)
-                        e54 = p + z53
-                        if u51 is None: u51 = []
-                        u51.append((t52, bytes(b[p:e54])))
-                        p = e54
-                    x47._unknown_tags = u51
-                ap46(x47)
-            x43.listeners = l45
-            n55 = b[p]
+                if n28:
+                    p = _read_unknown_tags(b, p - 1, x24)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x21)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n55 & 0x80:
-                n55, p = _read_uvarint(b, p - 1)
-            if n55:
-                u56 = None
-                for _ in range(n55):
-                    t57, p = _read_uvarint(b, p)
-                    z58, p = _read_uvarint(b, p)
-                    e59 = p + z58
-                    if u56 is None: u56 = []
-                    u56.append((t57, bytes(b[p:e59])))
-                    p = e59
-                x43._unknown_tags = u56
-            ap42(x43)
-        o.nodes = l41
-        n60 = b[p]
-        p += 1
-        if n60 & 0x80:
-            n60, p = _read_uvarint(b, p - 1)
-        if n60:
-            u61 = None
-            for _ in range(n60):
-                t62, p = _read_uvarint(b, p)
-                z63, p = _read_uvarint(b, p)
-                e64 = p + z63
-                if u61 is None: u61 = []
-                u61.append((t62, bytes(b[p:e64])))
-                p = e64
-            o._unknown_tags = u61
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S3.pack(o.error_code))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.topics
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.topic_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.topic_name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.partitions
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S13.pack(x10.partition_index, x10.error_code))
+            ext(_S14p(x10.partition_index, x10.error_code))
             v11 = x10.error_message
             if v11 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v11 = v11.encode()
                 k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
-            w(_S14.pack(x10.leader_id, x10.leader_epoch, x10.high_watermark))
+                ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+                ext(v11)
+            ext(_S15p(x10.leader_id, x10.leader_epoch, x10.high_watermark))
             v13 = x10.current_voters
             k14 = len(v13) + 1
-            w(_UV1[k14] if k14 < 128 else _uvarint(k14))
+            ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
             for x15 in v13:
-                w(_S15.pack(x15.replica_id, x15.replica_directory_id, x15.log_end_offset, x15.last_fetch_timestamp, x15.last_caught_up_timestamp))
                 if x15._unknown_tags:
-                    _write_tags(w, (), x15._unknown_tags)
+                    ext(_S16p(x15.replica_id, x15.replica_directory_id, x15.log_end_offset, x15.last_fetch_timestamp, x15.last_caught_up_timestamp))
+                    _write_tags(ext, (), x15._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S11p(x15.replica_id, x15.replica_directory_id, x15.log_end_offset, x15.last_fetch_timestamp, x15.last_caught_up_timestamp, 0))
             v16 = x10.observers
             k17 = len(v16) + 1
-            w(_UV1[k17] if k17 < 128 else _uvarint(k17))
+            ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
             for x18 in v16:
-                w(_S15.pack(x18.replica_id, x18.replica_directory_id, x18.log_end_offset, x18.last_fetch_timestamp, x18.last_caught_up_timestamp))
                 if x18._unknown_tags:
-                    _write_tags(w, (), x18._unknown_tags)
+                    ext(_S16p(x18.replica_id, x18.replica_directory_id, x18.log_end_offset, x18.last_fetch_timestamp, x18.last_caught_up_timestamp))
+                    _write_tags(ext, (), x18._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S11p(x18.replica_id, x18.replica_directory_id, x18.log_end_offset, x18.last_fetch_timestamp, x18.last_caught_up_timestamp, 0))
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v19 = o.nodes
     k20 = len(v19) + 1
-    w(_UV1[k20] if k20 < 128 else _uvarint(k20))
+    ext(_UV1[k20] if k20 < 128 else _uvarint(k20))
     for x21 in v19:
-        w(_S16.pack(x21.node_id))
+        ext(_S17p(x21.node_id))
         v22 = x21.listeners
         k23 = len(v22) + 1
-        w(_UV1[k23] if k23 < 128 else _uvarint(k23))
+        ext(_UV1[k23] if k23 < 128 else _uvarint(k23))
         for x24 in v22:
-            v25 = x24.name
-            v25 = v25.encode()
-            k26 = len(v25) + 1
-            w(_UV1[k26] if k26 < 128 else _uvarint(k26))
-            w(v25)
-            v27 = x24.host
-            v27 = v27.encode()
-            k28 = len(v27) + 1
-            w(_UV1[k28] if k28 < 128 else _uvarint(k28))
-            w(v27)
-            w(_S17.pack(x24.port))
+            v25 = x24.name.encode()
+            k26 = len(v25)
+            v27 = x24.host.encode()
+            k28 = len(v27)
             if x24._unknown_tags:
-                _write_tags(w, (), x24._unknown_tags)
+                ext(_R1[k26, k28](k26 + 1, v25, k28 + 1, v27, x24.port))
+                _write_tags(ext, (), x24._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k26, k28](k26 + 1, v25, k28 + 1, v27, x24.port, 0))
         if x21._unknown_tags:
-            _write_tags(w, (), x21._unknown_tags)
+            _write_tags(ext, (), x21._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeQuorumResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
 DescribeQuorumResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

@@ -4,29 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ib')
 _S1 = _StructFmt('>iB')
 _S2 = _StructFmt('>i')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', 'B')
+_R2 = _PackShapes('', 's', 'i')
+_R3 = _PackShapes('', 's', 'iB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class TopicRequest(_Struct):
@@ -80,119 +74,80 @@ def _decode_v0(b, p):
         o = _new(DescribeTopicPartitionsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicRequest)
-            n5 = b[p]
+        o.topics = l3 = [*_map(_new, (TopicRequest,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.topics = l2
-        o.response_partition_limit, n11 = _S0.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.response_partition_limit, n5 = _S0u(b, p)
         p += 5
-        if n11 < 0:
+        if n5 < 0:
             o.cursor = None
         else:
-            o12 = _new(Cursor)
-            n13 = b[p]
+            o6 = _new(Cursor)
+            n7 = b[p]
             p += 1
-            if n13 & 0x80:
-                n13, p = _read_uvarint(b, p - 1)
-            n13 -= 1
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            o12.topic_name = b[p:p + n13].decode()
-            p += n13
-            o12.partition_index, n14 = _S1.unpack_from(b, p)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o6.topic_name = b[p:p + n7].decode()
+            p += n7
+            o6.partition_index, n8 = _S1u(b, p)
             p += 5
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                o12._unknown_tags = u15
-            o.cursor = o12
-        n19 = b[p]
-        p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
-        if n19:
-            u20 = None
-            for _ in range(n19):
-                t21, p = _read_uvarint(b, p)
-                z22, p = _read_uvarint(b, p)
-                e23 = p + z22
-                if u20 is None: u20 = []
-                u20.append((t21, bytes(b[p:e23])))
-                p = e23
-            o._unknown_tags = u20
+            if n8:
+                p = _read_unknown_tags(b, p - 1, o6)
+            o.cursor = o6
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5](k5 + 1, v4))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S2.pack(o.response_partition_limit))
+            ext(_R1[k5](k5 + 1, v4, 0))
+    ext(_S2p(o.response_partition_limit))
     if o.cursor is None:
-        w(b'\xff')
+        ext(b'\xff')
     else:
-        w(b'\x01')
-        v6 = o.cursor.topic_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S2.pack(o.cursor.partition_index))
+        ext(b'\x01')
+        v6 = o.cursor.topic_name.encode()
+        k7 = len(v6)
         if o.cursor._unknown_tags:
-            _write_tags(w, (), o.cursor._unknown_tags)
+            ext(_R2[k7](k7 + 1, v6, o.cursor.partition_index))
+            _write_tags(ext, (), o.cursor._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k7](k7 + 1, v6, o.cursor.partition_index, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeTopicPartitionsRequest._decoders = {0: _decode_v0}
 DescribeTopicPartitionsRequest._encoders = {0: _encode_v0}

@@ -4,35 +4,39 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_CP_int32 = _COMPACT_ARRAY_PACK['i']
 _S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>hB')
+_S1 = _StructFmt('>hB16s?B')
 _S2 = _StructFmt('>16s?B')
 _S3 = _StructFmt('>hiiiB')
-_S4 = _StructFmt('>b')
-_S5 = _StructFmt('>i')
-_S6 = _StructFmt('>h')
-_S7 = _StructFmt('>16s?')
-_S8 = _StructFmt('>hiii')
+_S4 = _StructFmt('>BB')
+_S5 = _StructFmt('>b')
+_S6 = _StructFmt('>i')
+_S7 = _StructFmt('>h')
+_S8 = _StructFmt('>16s?')
+_R0 = _PackShapes('hiii', 'i', '', 'i', '')
+_R1 = _PackShapes('', 'i', '')
+_R2 = _PackShapes('', 'i', 'B')
+_R3 = _PackShapes('', 's', 'i')
+_R4 = _PackShapes('', 's', 'iB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S7p = _S7.pack
+_S8p = _S8.pack
 
 
 class DescribeTopicPartitionsResponsePartition(_Struct):
@@ -109,251 +113,185 @@ class DescribeTopicPartitionsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeTopicPartitionsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribeTopicPartitionsResponseTopic)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
-            p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0:
-                x4.name = None
+        o.topics = l3 = [*_map(_new, (DescribeTopicPartitionsResponseTopic,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4, u5, x2.is_internal, n6 = _S1u(b, p)
+            if not n4:
+                x2.name = None
+                p += 21
+                x2.topic_id = _bnew(_Uuid, u5)
             else:
-                x4.name = b[p:p + n5].decode()
-                p += n5
-            x4.topic_id, x4.is_internal, n6 = _S2.unpack_from(b, p)
-            p += 18
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+                p += 3
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.name = None
+                else:
+                    x2.name = b[p:p + n4].decode()
+                    p += n4
+                u5, x2.is_internal, n6 = _S2u(b, p)
+                p += 18
+                x2.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(DescribeTopicPartitionsResponsePartition)
-                x9.error_code, x9.partition_index, x9.leader_id, x9.leader_epoch, n10 = _S3.unpack_from(b, p)
+            x2.partitions = l8 = [*_map(_new, (DescribeTopicPartitionsResponsePartition,) * n6)]
+            for x7 in l8:
+                x7.error_code, x7.partition_index, x7.leader_id, x7.leader_epoch, n9 = _S3u(b, p)
                 p += 15
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replica_nodes = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                n11 = b[p]
-                p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr_nodes = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12 = b[p]
-                p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0:
-                    x9.eligible_leader_replicas = None
+                if 0 < n9 < 65:
+                    x7.replica_nodes = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
                 else:
-                    x9.eligible_leader_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                    p += 4 * n12
+                    x7.replica_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n10 = b[p]
+                p += 1
+                if 0 < n10 < 65:
+                    x7.isr_nodes = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.isr_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n11, n12 = _S4u(b, p)
+                if not n11:
+                    x7.eligible_leader_replicas = None
+                    p += 2
+                else:
+                    p += 1
+                    if 0 < n11 < 65:
+                        x7.eligible_leader_replicas = [*_CU_int32[n11](b, p)]
+                        p += 4 * n11 - 4
+                    else:
+                        x7.eligible_leader_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    n12 = b[p]
+                    p += 1
+                if 0 < n12 < 65:
+                    x7.last_known_elr = [*_CU_int32[n12](b, p)]
+                    p += 4 * n12 - 4
+                else:
+                    x7.last_known_elr, p = _read_array(b, p - 1, 'i', True, True)
                 n13 = b[p]
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0:
-                    x9.last_known_elr = None
+                if 0 < n13 < 65:
+                    x7.offline_replicas = [*_CU_int32[n13](b, p)]
+                    p += 4 * n13 - 4
                 else:
-                    x9.last_known_elr = [*(_A_int32[n13] if n13 < 64 else _array_struct('i', n13)).unpack_from(b, p)]
-                    p += 4 * n13
-                n14 = b[p]
-                p += 1
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                n14 -= 1
-                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.offline_replicas = [*(_A_int32[n14] if n14 < 64 else _array_struct('i', n14)).unpack_from(b, p)]
-                p += 4 * n14
-                n15 = b[p]
-                p += 1
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
-                if n15:
-                    u16 = None
-                    for _ in range(n15):
-                        t17, p = _read_uvarint(b, p)
-                        z18, p = _read_uvarint(b, p)
-                        e19 = p + z18
-                        if u16 is None: u16 = []
-                        u16.append((t17, bytes(b[p:e19])))
-                        p = e19
-                    x9._unknown_tags = u16
-                ap8(x9)
-            x4.partitions = l7
-            x4.topic_authorized_operations, n20 = _S0.unpack_from(b, p)
+                    x7.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            x2.topic_authorized_operations, n14 = _S0u(b, p)
             p += 5
-            if n20 & 0x80:
-                n20, p = _read_uvarint(b, p - 1)
-            if n20:
-                u21 = None
-                for _ in range(n20):
-                    t22, p = _read_uvarint(b, p)
-                    z23, p = _read_uvarint(b, p)
-                    e24 = p + z23
-                    if u21 is None: u21 = []
-                    u21.append((t22, bytes(b[p:e24])))
-                    p = e24
-                x4._unknown_tags = u21
-            ap3(x4)
-        o.topics = l2
-        n25, = _S4.unpack_from(b, p)
+            if n14:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n15, = _S5u(b, p)
         p += 1
-        if n25 < 0:
+        if n15 < 0:
             o.next_cursor = None
         else:
-            o26 = _new(Cursor)
-            n27 = b[p]
+            o16 = _new(Cursor)
+            n17 = b[p]
             p += 1
-            if n27 & 0x80:
-                n27, p = _read_uvarint(b, p - 1)
-            n27 -= 1
-            if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            o26.topic_name = b[p:p + n27].decode()
-            p += n27
-            o26.partition_index, n28 = _S0.unpack_from(b, p)
+            if n17 > 127: n17, p = _read_uvarint(b, p - 1)
+            n17 -= 1
+            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o16.topic_name = b[p:p + n17].decode()
+            p += n17
+            o16.partition_index, n18 = _S0u(b, p)
             p += 5
-            if n28 & 0x80:
-                n28, p = _read_uvarint(b, p - 1)
-            if n28:
-                u29 = None
-                for _ in range(n28):
-                    t30, p = _read_uvarint(b, p)
-                    z31, p = _read_uvarint(b, p)
-                    e32 = p + z31
-                    if u29 is None: u29 = []
-                    u29.append((t30, bytes(b[p:e32])))
-                    p = e32
-                o26._unknown_tags = u29
-            o.next_cursor = o26
-        n33 = b[p]
-        p += 1
-        if n33 & 0x80:
-            n33, p = _read_uvarint(b, p - 1)
-        if n33:
-            u34 = None
-            for _ in range(n33):
-                t35, p = _read_uvarint(b, p)
-                z36, p = _read_uvarint(b, p)
-                e37 = p + z36
-                if u34 is None: u34 = []
-                u34.append((t35, bytes(b[p:e37])))
-                p = e37
-            o._unknown_tags = u34
+            if n18:
+                p = _read_unknown_tags(b, p - 1, o16)
+            o.next_cursor = o16
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S5.pack(o.throttle_time_ms))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S6p(o.throttle_time_ms))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S6.pack(x3.error_code))
+        ext(_S7p(x3.error_code))
         v4 = x3.name
         if v4 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v4 = v4.encode()
             k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
-        w(_S7.pack(x3.topic_id, x3.is_internal))
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
+        ext(_S8p(x3.topic_id, x3.is_internal))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S8.pack(x8.error_code, x8.partition_index, x8.leader_id, x8.leader_epoch))
             v9 = x8.replica_nodes
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
             v11 = x8.isr_nodes
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
+            ext(_R0[k10, k12](x8.error_code, x8.partition_index, x8.leader_id, x8.leader_epoch, k10 + 1, *v9, k12 + 1, *v11))
             v13 = x8.eligible_leader_replicas
             if v13 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 k14 = len(v13)
                 if k14 < 64:
-                    w(_CA_int32[k14].pack(k14 + 1, *v13))
+                    ext(_CP_int32[k14](k14 + 1, *v13))
                 else:
-                    w(_uvarint(k14 + 1))
-                    w(_array_struct('i', k14).pack(*v13))
+                    ext(_uvarint(k14 + 1))
+                    ext(_array_struct('i', k14).pack(*v13))
             v15 = x8.last_known_elr
             if v15 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 k16 = len(v15)
                 if k16 < 64:
-                    w(_CA_int32[k16].pack(k16 + 1, *v15))
+                    ext(_CP_int32[k16](k16 + 1, *v15))
                 else:
-                    w(_uvarint(k16 + 1))
-                    w(_array_struct('i', k16).pack(*v15))
+                    ext(_uvarint(k16 + 1))
+                    ext(_array_struct('i', k16).pack(*v15))
             v17 = x8.offline_replicas
             k18 = len(v17)
-            if k18 < 64:
-                w(_CA_int32[k18].pack(k18 + 1, *v17))
-            else:
-                w(_uvarint(k18 + 1))
-                w(_array_struct('i', k18).pack(*v17))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k18](k18 + 1, *v17))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S5.pack(x3.topic_authorized_operations))
+                ext(_R2[k18](k18 + 1, *v17, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S6p(x3.topic_authorized_operations))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S0p(x3.topic_authorized_operations, 0))
     if o.next_cursor is None:
-        w(b'\xff')
+        ext(b'\xff')
     else:
-        w(b'\x01')
-        v19 = o.next_cursor.topic_name
-        v19 = v19.encode()
-        k20 = len(v19) + 1
-        w(_UV1[k20] if k20 < 128 else _uvarint(k20))
-        w(v19)
-        w(_S5.pack(o.next_cursor.partition_index))
+        ext(b'\x01')
+        v19 = o.next_cursor.topic_name.encode()
+        k20 = len(v19)
         if o.next_cursor._unknown_tags:
-            _write_tags(w, (), o.next_cursor._unknown_tags)
+            ext(_R3[k20](k20 + 1, v19, o.next_cursor.partition_index))
+            _write_tags(ext, (), o.next_cursor._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k20](k20 + 1, v19, o.next_cursor.partition_index, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeTopicPartitionsResponse._decoders = {0: _decode_v0}
 DescribeTopicPartitionsResponse._encoders = {0: _encode_v0}

@@ -4,32 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>iB')
 _S1 = _StructFmt('>hB')
 _S2 = _StructFmt('>iqqhB')
 _S3 = _StructFmt('>i')
-_S4 = _StructFmt('>h')
-_S5 = _StructFmt('>iqqh')
+_R0 = _PackShapes('h', 's', '', 's', 'iqqh')
+_R1 = _PackShapes('', 's', '', 'i', '')
+_R2 = _PackShapes('', 's', '', 'i', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
 
 
 class TopicData(_Struct):
@@ -87,156 +80,101 @@ class DescribeTransactionsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeTransactionsResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 28 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TransactionState)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
+        o.transaction_states = l3 = [*_map(_new, (TransactionState,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S1u(b, p)
             p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.transactional_id = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.transactional_id = b[p:p + n5].decode()
+            x2.transaction_state = b[p:p + n5].decode()
             p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            x2.transaction_timeout_ms, x2.transaction_start_time_ms, x2.producer_id, x2.producer_epoch, n6 = _S2u(b, p)
+            p += 23
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.transaction_state = b[p:p + n6].decode()
-            p += n6
-            x4.transaction_timeout_ms, x4.transaction_start_time_ms, x4.producer_id, x4.producer_epoch, n7 = _S2.unpack_from(b, p)
-            p += 23
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(TopicData)
-                n11 = b[p]
+            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l8 = [*_map(_new, (TopicData,) * n6)]
+            for x7 in l8:
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.topic = b[p:p + n11].decode()
-                p += n11
-                n12 = b[p]
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.topic = b[p:p + n9].decode()
+                p += n9
+                n10 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.partitions = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
+                if 0 < n10 < 65:
+                    x7.partitions = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                if n13:
-                    u14 = None
-                    for _ in range(n13):
-                        t15, p = _read_uvarint(b, p)
-                        z16, p = _read_uvarint(b, p)
-                        e17 = p + z16
-                        if u14 is None: u14 = []
-                        u14.append((t15, bytes(b[p:e17])))
-                        p = e17
-                    x10._unknown_tags = u14
-                ap9(x10)
-            x4.topics = l8
-            n18 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x4._unknown_tags = u19
-            ap3(x4)
-        o.transaction_states = l2
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S3.pack(o.throttle_time_ms))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms))
     v1 = o.transaction_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S4.pack(x3.error_code))
-        v4 = x3.transactional_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.transaction_state
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S5.pack(x3.transaction_timeout_ms, x3.transaction_start_time_ms, x3.producer_id, x3.producer_epoch))
+        v4 = x3.transactional_id.encode()
+        k5 = len(v4)
+        v6 = x3.transaction_state.encode()
+        k7 = len(v6)
+        ext(_R0[k5, k7](x3.error_code, k5 + 1, v4, k7 + 1, v6, x3.transaction_timeout_ms, x3.transaction_start_time_ms, x3.producer_id, x3.producer_epoch))
         v8 = x3.topics
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            v11 = x10.topic
-            v11 = v11.encode()
-            k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-            w(v11)
+            v11 = x10.topic.encode()
+            k12 = len(v11)
             v13 = x10.partitions
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                ext(_R1[k12, k14](k12 + 1, v11, k14 + 1, *v13))
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k12, k14](k12 + 1, v11, k14 + 1, *v13, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeTransactionsResponse._decoders = {0: _decode_v0}
 DescribeTransactionsResponse._encoders = {0: _encode_v0}

@@ -4,32 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
-_S1 = _StructFmt('>hB')
+_S0 = _StructFmt('>ihBB')
+_S1 = _StructFmt('>hBB')
 _S2 = _StructFmt('>biB')
 _S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>h')
-_S5 = _StructFmt('>bi')
+_S4 = _StructFmt('>bi')
+_R0 = _PackShapes('', 's', 'h')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
 
 
 class CredentialInfo(_Struct):
@@ -85,151 +78,116 @@ class DescribeUserScramCredentialsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(DescribeUserScramCredentialsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(DescribeUserScramCredentialsResult)
-            n6 = b[p]
+        o.results = l4 = [*_map(_new, (DescribeUserScramCredentialsResult,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.user = b[p:p + n6].decode()
-            p += n6
-            x5.error_code, n7 = _S1.unpack_from(b, p)
-            p += 3
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0:
-                x5.error_message = None
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.user = b[p:p + n5].decode()
+            p += n5
+            x3.error_code, n6, n7 = _S1u(b, p)
+            if not n6:
+                x3.error_message = None
+                p += 4
             else:
-                x5.error_message = b[p:p + n7].decode()
-                p += n7
-            n8 = b[p]
-            p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l9 = []
-            ap10 = l9.append
-            for _ in range(n8):
-                x11 = _new(CredentialInfo)
-                x11.mechanism, x11.iterations, n12 = _S2.unpack_from(b, p)
+                p += 3
+                if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                n6 -= 1
+                if n6 < 0:
+                    x3.error_message = None
+                else:
+                    x3.error_message = b[p:p + n6].decode()
+                    p += n6
+                n7 = b[p]
+                p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.credential_infos = l9 = [*_map(_new, (CredentialInfo,) * n7)]
+            for x8 in l9:
+                x8.mechanism, x8.iterations, n10 = _S2u(b, p)
                 p += 6
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                if n12:
-                    u13 = None
-                    for _ in range(n12):
-                        t14, p = _read_uvarint(b, p)
-                        z15, p = _read_uvarint(b, p)
-                        e16 = p + z15
-                        if u13 is None: u13 = []
-                        u13.append((t14, bytes(b[p:e16])))
-                        p = e16
-                    x11._unknown_tags = u13
-                ap10(x11)
-            x5.credential_infos = l9
-            n17 = b[p]
+                if n10:
+                    p = _read_unknown_tags(b, p - 1, x8)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x5._unknown_tags = u18
-            ap4(x5)
-        o.results = l3
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.results
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.user
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S4.pack(x5.error_code))
+        v6 = x5.user.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6, x5.error_code))
         v8 = x5.error_message
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v8 = v8.encode()
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-            w(v8)
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(v8)
         v10 = x5.credential_infos
         k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+        ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
         for x12 in v10:
-            w(_S5.pack(x12.mechanism, x12.iterations))
             if x12._unknown_tags:
-                _write_tags(w, (), x12._unknown_tags)
+                ext(_S4p(x12.mechanism, x12.iterations))
+                _write_tags(ext, (), x12._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S2p(x12.mechanism, x12.iterations, 0))
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 DescribeUserScramCredentialsResponse._decoders = {0: _decode_v0}
 DescribeUserScramCredentialsResponse._encoders = {0: _encode_v0}

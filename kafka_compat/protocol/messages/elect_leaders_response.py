@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ii')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
@@ -31,6 +18,20 @@ _S3 = _StructFmt('>ihh')
 _S4 = _StructFmt('>ih')
 _S5 = _StructFmt('>ihi')
 _S6 = _StructFmt('>ihB')
+_S7 = _StructFmt('>ihBB')
+_R0 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
 
 
 class PartitionResult(_Struct):
@@ -84,252 +85,205 @@ class ElectLeadersResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ElectLeadersResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ReplicaElectionResult)
-            n5, = _S1.unpack_from(b, p)
+        o.replica_election_results = l3 = [*_map(_new, (ReplicaElectionResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionResult)
-                x9.partition_id, x9.error_code, n10 = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_result = l7 = [*_map(_new, (PartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition_id, x6.error_code, n8 = _S3u(b, p)
                 p += 8
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.error_message = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.error_message = None
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                ap8(x9)
-            x4.partition_result = l7
-            ap3(x4)
-        o.replica_election_results = l2
+                    x6.error_message = b[p:p + n8].decode()
+                    p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.error_code != 0:
         raise _EncodeError('field ErrorCode is not in version 0 and not ignorable')
     v1 = o.replica_election_results
-    w(_S0.pack(o.throttle_time_ms, len(v1)))
+    ext(_S0p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_result
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S4.pack(x5.partition_id, x5.error_code))
+            ext(_S4p(x5.partition_id, x5.error_code))
             v6 = x5.error_message
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
+                ext(_S1p(len(v6)))
+                ext(v6)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(ElectLeadersResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S5.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S5u(b, p)
         p += 10
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ReplicaElectionResult)
-            n5, = _S1.unpack_from(b, p)
+        o.replica_election_results = l3 = [*_map(_new, (ReplicaElectionResult,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionResult)
-                x9.partition_id, x9.error_code, n10 = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_result = l7 = [*_map(_new, (PartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition_id, x6.error_code, n8 = _S3u(b, p)
                 p += 8
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.error_message = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.error_message = None
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                ap8(x9)
-            x4.partition_result = l7
-            ap3(x4)
-        o.replica_election_results = l2
+                    x6.error_message = b[p:p + n8].decode()
+                    p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.replica_election_results
-    w(_S5.pack(o.throttle_time_ms, o.error_code, len(v1)))
+    ext(_S5p(o.throttle_time_ms, o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_result
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S4.pack(x5.partition_id, x5.error_code))
+            ext(_S4p(x5.partition_id, x5.error_code))
             v6 = x5.error_message
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
+                ext(_S1p(len(v6)))
+                ext(v6)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(ElectLeadersResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S6.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S6u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ReplicaElectionResult)
+        o.replica_election_results = l3 = [*_map(_new, (ReplicaElectionResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionResult)
-                x9.partition_id, x9.error_code, n10 = _S6.unpack_from(b, p)
-                p += 7
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0:
-                    x9.error_message = None
+            if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_result = l7 = [*_map(_new, (PartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition_id, x6.error_code, n8, n9 = _S7u(b, p)
+                if not n8:
+                    x6.error_message = None
+                    p += 8
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                n11 = b[p]
+                    p += 7
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n8].decode()
+                        p += n8
+                    n9 = b[p]
+                    p += 1
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    x9._unknown_tags = u12
-                ap8(x9)
-            x4.partition_result = l7
-            n16 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            if n16:
-                u17 = None
-                for _ in range(n16):
-                    t18, p = _read_uvarint(b, p)
-                    z19, p = _read_uvarint(b, p)
-                    e20 = p + z19
-                    if u17 is None: u17 = []
-                    u17.append((t18, bytes(b[p:e20])))
-                    p = e20
-                x4._unknown_tags = u17
-            ap3(x4)
-        o.replica_election_results = l2
-        n21 = b[p]
-        p += 1
-        if n21 & 0x80:
-            n21, p = _read_uvarint(b, p - 1)
-        if n21:
-            u22 = None
-            for _ in range(n21):
-                t23, p = _read_uvarint(b, p)
-                z24, p = _read_uvarint(b, p)
-                e25 = p + z24
-                if u22 is None: u22 = []
-                u22.append((t23, bytes(b[p:e25])))
-                p = e25
-            o._unknown_tags = u22
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S4.pack(o.throttle_time_ms, o.error_code))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.throttle_time_ms, o.error_code))
     v1 = o.replica_election_results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partition_result
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S4.pack(x8.partition_id, x8.error_code))
+            ext(_S4p(x8.partition_id, x8.error_code))
             v9 = x8.error_message
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ElectLeadersResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
 ElectLeadersResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

@@ -4,35 +4,39 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>iiii')
-_S3 = _StructFmt('>iiiB')
-_S4 = _StructFmt('>i16sB')
-_S5 = _StructFmt('>HB')
-_S6 = _StructFmt('>iii')
-_S7 = _StructFmt('>i16s')
-_S8 = _StructFmt('>H')
+_S3 = _StructFmt('>BB')
+_S4 = _StructFmt('>iiiB')
+_S5 = _StructFmt('>i16sB')
+_S6 = _StructFmt('>HB')
+_S7 = _StructFmt('>iii')
+_S8 = _StructFmt('>i16s')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', '', 's', 'H')
+_R2 = _PackShapes('', 's', '', 's', 'HB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8p = _S8.pack
 
 
 class ReplicaInfo(_Struct):
@@ -115,7 +119,7 @@ class EndQuorumEpochRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(EndQuorumEpochRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -123,289 +127,211 @@ def _decode_v0(b, p):
         else:
             o.cluster_id = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(TopicData)
-            n6, = _S0.unpack_from(b, p)
+        o.topics = l4 = [*_map(_new, (TopicData,) * n2)]
+        for x3 in l4:
+            n5, = _S0u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.topic_name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.topic_name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S1u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(PartitionData)
-                x10.partition_index, x10.leader_id, x10.leader_epoch, n11 = _S2.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.leader_id, x7.leader_epoch, n9 = _S2u(b, p)
                 p += 16
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.preferred_successors = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                ap9(x10)
-            x5.partitions = l8
-            ap4(x5)
-        o.topics = l3
+                if 0 <= n9 < 64:
+                    x7.preferred_successors = [*_AU_int32[n9](b, p)]
+                    p += 4 * n9
+                else:
+                    x7.preferred_successors, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.cluster_id
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v1 = v1.encode()
-        w(_S0.pack(len(v1)))
-        w(v1)
+        ext(_S0p(len(v1)))
+        ext(v1)
     v2 = o.topics
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.topic_name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partitions
-        w(_S1.pack(len(v5)))
+        ext(_S1p(len(v5)))
         for x6 in v5:
             v7 = x6.preferred_successors
-            w(_S2.pack(x6.partition_index, x6.leader_id, x6.leader_epoch, len(v7)))
+            ext(_S2p(x6.partition_index, x6.leader_id, x6.leader_epoch, len(v7)))
             if v7:
-                w(_array_struct('i', len(v7)).pack(*v7))
+                ext(_array_struct('i', len(v7)).pack(*v7))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(EndQuorumEpochRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, n2 = _S3u(b, p)
+        if not n1:
             o.cluster_id = None
+            p += 2
         else:
-            o.cluster_id = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(TopicData)
+        o.topics = l4 = [*_map(_new, (TopicData,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.topic_name = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.topic_name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(PartitionData)
-                x10.partition_index, x10.leader_id, x10.leader_epoch, n11 = _S3.unpack_from(b, p)
+            if n6 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.leader_id, x7.leader_epoch, n9 = _S4u(b, p)
                 p += 13
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(ReplicaInfo)
-                    x14.candidate_id, x14.candidate_directory_id, n15 = _S4.unpack_from(b, p)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.preferred_candidates = l11 = [*_map(_new, (ReplicaInfo,) * n9)]
+                for x10 in l11:
+                    x10.candidate_id, u12, n13 = _S5u(b, p)
                     p += 21
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    x14.candidate_directory_id = _bnew(_Uuid, x14.candidate_directory_id)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
-                            if u16 is None: u16 = []
-                            u16.append((t17, bytes(b[p:e19])))
-                            p = e19
-                        x14._unknown_tags = u16
-                    ap13(x14)
-                x10.preferred_candidates = l12
-                n20 = b[p]
+                    x10.candidate_directory_id = _bnew(_Uuid, u12)
+                    if n13:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
                 p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                if n20:
-                    u21 = None
-                    for _ in range(n20):
-                        t22, p = _read_uvarint(b, p)
-                        z23, p = _read_uvarint(b, p)
-                        e24 = p + z23
-                        if u21 is None: u21 = []
-                        u21.append((t22, bytes(b[p:e24])))
-                        p = e24
-                    x10._unknown_tags = u21
-                ap9(x10)
-            x5.partitions = l8
-            n25 = b[p]
-            p += 1
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            if n25:
-                u26 = None
-                for _ in range(n25):
-                    t27, p = _read_uvarint(b, p)
-                    z28, p = _read_uvarint(b, p)
-                    e29 = p + z28
-                    if u26 is None: u26 = []
-                    u26.append((t27, bytes(b[p:e29])))
-                    p = e29
-                x5._unknown_tags = u26
-            ap4(x5)
-        o.topics = l3
-        n30 = b[p]
+        n14 = b[p]
         p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        n30 -= 1
-        if n30 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n30 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l31 = []
-        ap32 = l31.append
-        for _ in range(n30):
-            x33 = _new(LeaderEndpoint)
-            n34 = b[p]
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.leader_endpoints = l16 = [*_map(_new, (LeaderEndpoint,) * n14)]
+        for x15 in l16:
+            n17 = b[p]
             p += 1
-            if n34 & 0x80:
-                n34, p = _read_uvarint(b, p - 1)
-            n34 -= 1
-            if n34 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x33.name = b[p:p + n34].decode()
-            p += n34
-            n35 = b[p]
+            if n17 > 127: n17, p = _read_uvarint(b, p - 1)
+            n17 -= 1
+            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x15.name = b[p:p + n17].decode()
+            p += n17
+            n18 = b[p]
             p += 1
-            if n35 & 0x80:
-                n35, p = _read_uvarint(b, p - 1)
-            n35 -= 1
-            if n35 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x33.host = b[p:p + n35].decode()
-            p += n35
-            x33.port, n36 = _S5.unpack_from(b, p)
+            if n18 > 127: n18, p = _read_uvarint(b, p - 1)
+            n18 -= 1
+            if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x15.host = b[p:p + n18].decode()
+            p += n18
+            x15.port, n19 = _S6u(b, p)
             p += 3
-            if n36 & 0x80:
-                n36, p = _read_uvarint(b, p - 1)
-            if n36:
-                u37 = None
-                for _ in range(n36):
-                    t38, p = _read_uvarint(b, p)
-                    z39, p = _read_uvarint(b, p)
-                    e40 = p + z39
-                    if u37 is None: u37 = []
-                    u37.append((t38, bytes(b[p:e40])))
-                    p = e40
-                x33._unknown_tags = u37
-            ap32(x33)
-        o.leader_endpoints = l31
-        n41 = b[p]
-        p += 1
-        if n41 & 0x80:
-            n41, p = _read_uvarint(b, p - 1)
-        if n41:
-            u42 = None
-            for _ in range(n41):
-                t43, p = _read_uvarint(b, p)
-                z44, p = _read_uvarint(b, p)
-                e45 = p + z44
-                if u42 is None: u42 = []
-                u42.append((t43, bytes(b[p:e45])))
-                p = e45
-            o._unknown_tags = u42
+            if n19:
+                p = _read_unknown_tags(b, p - 1, x15)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.cluster_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.topics
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.topic_name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.topic_name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.partitions
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S6.pack(x10.partition_index, x10.leader_id, x10.leader_epoch))
+            ext(_S7p(x10.partition_index, x10.leader_id, x10.leader_epoch))
             v11 = x10.preferred_candidates
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S7.pack(x13.candidate_id, x13.candidate_directory_id))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S8p(x13.candidate_id, x13.candidate_directory_id))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S5p(x13.candidate_id, x13.candidate_directory_id, 0))
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v14 = o.leader_endpoints
     k15 = len(v14) + 1
-    w(_UV1[k15] if k15 < 128 else _uvarint(k15))
+    ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
     for x16 in v14:
-        v17 = x16.name
-        v17 = v17.encode()
-        k18 = len(v17) + 1
-        w(_UV1[k18] if k18 < 128 else _uvarint(k18))
-        w(v17)
-        v19 = x16.host
-        v19 = v19.encode()
-        k20 = len(v19) + 1
-        w(_UV1[k20] if k20 < 128 else _uvarint(k20))
-        w(v19)
-        w(_S8.pack(x16.port))
+        v17 = x16.name.encode()
+        k18 = len(v17)
+        v19 = x16.host.encode()
+        k20 = len(v19)
         if x16._unknown_tags:
-            _write_tags(w, (), x16._unknown_tags)
+            ext(_R1[k18, k20](k18 + 1, v17, k20 + 1, v19, x16.port))
+            _write_tags(ext, (), x16._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R2[k18, k20](k18 + 1, v17, k20 + 1, v19, x16.port, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 EndQuorumEpochRequest._decoders = {0: _decode_v0, 1: _decode_v1}
 EndQuorumEpochRequest._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -4,26 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_S0 = _StructFmt('>BBB')
+_S1 = _StructFmt('>B')
+_S2 = _StructFmt('>BB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S2p = _S2.pack
 
 
 class EnvelopeRequest(_Message):
@@ -49,71 +43,120 @@ class EnvelopeRequest(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(EnvelopeRequest)
-        n1 = b[p]
+        n1, c2, d3 = _S0u(b, p)
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.request_data = _view(b)[p:p + n1]
-        p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0:
-            o.request_principal = None
+        if n1 < 128:
+            n1 -= 1
+            if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.request_data = mv[p:p + n1]
+            p += n1
         else:
-            o.request_principal = bytes(b[p:p + n2])
-            p += n2
-        n3 = b[p]
+            if c2 < 128:
+                n1 += (c2 << 7) - 129
+                p += 1
+            elif d3 < 128:
+                n1 += (c2 << 7) + (d3 << 14) - 16513
+                p += 2
+            else:
+                n1, p = _read_uvarint(b, p - 1)
+                n1 -= 1
+            o.request_data = mv[p:p + n1]
+            p += n1
+        n4, c5, d6 = _S0u(b, p)
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.client_host_address = bytes(b[p:p + n3])
-        p += n3
-        n4 = b[p]
+        if n4 < 128:
+            n4 -= 1
+            if n4 < 0:
+                o.request_principal = None
+            else:
+                o.request_principal = bytes(b[p:p + n4])
+                p += n4
+        else:
+            if c5 < 128:
+                n4 += (c5 << 7) - 129
+                p += 1
+            elif d6 < 128:
+                n4 += (c5 << 7) + (d6 << 14) - 16513
+                p += 2
+            else:
+                n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+            o.request_principal = bytes(b[p:p + n4])
+            p += n4
+        n7 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        if n4:
-            u5 = None
-            for _ in range(n4):
-                t6, p = _read_uvarint(b, p)
-                z7, p = _read_uvarint(b, p)
-                e8 = p + z7
-                if u5 is None: u5 = []
-                u5.append((t6, bytes(b[p:e8])))
-                p = e8
-            o._unknown_tags = u5
+        if n7 < 128:
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.client_host_address = bytes(b[p:p + n7])
+            p += n7
+        else:
+            c8 = b[p]
+            if c8 < 128:
+                n7 += (c8 << 7) - 129
+                p += 1
+            elif b[p + 1] < 128:
+                n7 += (c8 << 7) + (b[p + 1] << 14) - 16513
+                p += 2
+            else:
+                n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+            o.client_host_address = bytes(b[p:p + n7])
+            p += n7
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.request_data
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
+    if k2 < 128:
+        ext(_S1p(k2))
+    elif k2 < 16384:
+        ext(_S2p(k2 & 127 | 128, k2 >> 7))
+    elif k2 < 2097152:
+        ext(_S0p(k2 & 127 | 128, k2 >> 7 & 127 | 128, k2 >> 14))
+    else:
+        ext(_uvarint(k2))
+    ext(v1)
     v3 = o.request_principal
     if v3 is None:
-        w(b'\x00')
+        ext(_S1p(0))
     else:
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
+        if k4 < 128:
+            ext(_S1p(k4))
+        elif k4 < 16384:
+            ext(_S2p(k4 & 127 | 128, k4 >> 7))
+        elif k4 < 2097152:
+            ext(_S0p(k4 & 127 | 128, k4 >> 7 & 127 | 128, k4 >> 14))
+        else:
+            ext(_uvarint(k4))
+        ext(v3)
     v5 = o.client_host_address
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k6 < 128:
+        ext(_S1p(k6))
+    elif k6 < 16384:
+        ext(_S2p(k6 & 127 | 128, k6 >> 7))
+    elif k6 < 2097152:
+        ext(_S0p(k6 & 127 | 128, k6 >> 7 & 127 | 128, k6 >> 14))
     else:
-        w(b'\x00')
+        ext(_uvarint(k6))
+    ext(v5)
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
 
 EnvelopeRequest._decoders = {0: _decode_v0}
 EnvelopeRequest._encoders = {0: _encode_v0}

@@ -4,29 +4,29 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>q')
-_S2 = _StructFmt('>qB')
+_S2 = _StructFmt('>BBB')
+_S3 = _StructFmt('>qB')
+_S4 = _StructFmt('>B')
+_S5 = _StructFmt('>BB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5p = _S5.pack
 
 
 class ExpireDelegationTokenRequest(_Message):
@@ -52,62 +52,76 @@ class ExpireDelegationTokenRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ExpireDelegationTokenRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.hmac = bytes(b[p:p + n1])
         p += n1
-        o.expiry_time_period_ms, = _S1.unpack_from(b, p)
+        o.expiry_time_period_ms, = _S1u(b, p)
         p += 8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.hmac
-    w(_S0.pack(len(v1)))
-    w(v1)
-    w(_S1.pack(o.expiry_time_period_ms))
+    ext(_S0p(len(v1)))
+    ext(v1)
+    ext(_S1p(o.expiry_time_period_ms))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(ExpireDelegationTokenRequest)
-        n1 = b[p]
+        n1, c2, d3 = _S2u(b, p)
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.hmac = bytes(b[p:p + n1])
-        p += n1
-        o.expiry_time_period_ms, n2 = _S2.unpack_from(b, p)
+        if n1 < 128:
+            n1 -= 1
+            if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.hmac = bytes(b[p:p + n1])
+            p += n1
+        else:
+            if c2 < 128:
+                n1 += (c2 << 7) - 129
+                p += 1
+            elif d3 < 128:
+                n1 += (c2 << 7) + (d3 << 14) - 16513
+                p += 2
+            else:
+                n1, p = _read_uvarint(b, p - 1)
+                n1 -= 1
+            o.hmac = bytes(b[p:p + n1])
+            p += n1
+        o.expiry_time_period_ms, n4 = _S3u(b, p)
         p += 9
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+        if n4:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.hmac
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S1.pack(o.expiry_time_period_ms))
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k2 < 128:
+        ext(_S4p(k2))
+    elif k2 < 16384:
+        ext(_S5p(k2 & 127 | 128, k2 >> 7))
+    elif k2 < 2097152:
+        ext(_S2p(k2 & 127 | 128, k2 >> 7 & 127 | 128, k2 >> 14))
     else:
-        w(b'\x00')
+        ext(_uvarint(k2))
+    ext(v1)
+    if o._unknown_tags:
+        ext(_S1p(o.expiry_time_period_ms))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S3p(o.expiry_time_period_ms, 0))
+    parts.append(buf)
 
 ExpireDelegationTokenRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2}
 ExpireDelegationTokenRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2}

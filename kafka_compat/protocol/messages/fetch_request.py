@@ -4,26 +4,15 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>iiii')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
@@ -43,6 +32,42 @@ _S15 = _StructFmt('>iiibiiB')
 _S16 = _StructFmt('>iqB')
 _S17 = _StructFmt('>iiibii')
 _S18 = _StructFmt('>iq')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', '', 'i', '')
+_R2 = _PackShapes('', 's', '', 'i', 'B')
+_R3 = _PackShapes('16s', 'i', '')
+_R4 = _PackShapes('16s', 'i', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
+_S12p = _S12.pack
+_S13u = _S13.unpack_from
+_S14p = _S14.pack
+_S14u = _S14.unpack_from
+_S15u = _S15.unpack_from
+_S16p = _S16.pack
+_S16u = _S16.unpack_from
+_S17p = _S17.pack
+_S18p = _S18.pack
 
 
 class ReplicaState(_Struct):
@@ -137,768 +162,682 @@ class FetchRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, n1 = _S0.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, n1 = _S0u(b, p)
         p += 16
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.fetch_offset, x9.partition_max_bytes = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.fetch_offset, x6.partition_max_bytes = _S3u(b, p)
                 p += 16
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 0 and not ignorable')
     if o.forgotten_topics_data:
         raise _EncodeError('field ForgottenTopicsData is not in version 0 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(o.replica_id, o.max_wait_ms, o.min_bytes, len(v1)))
+    ext(_S0p(o.replica_id, o.max_wait_ms, o.min_bytes, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 0 and not ignorable')
-            w(_S3.pack(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+            ext(_S3p(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 1 and not ignorable')
     if o.forgotten_topics_data:
         raise _EncodeError('field ForgottenTopicsData is not in version 1 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(o.replica_id, o.max_wait_ms, o.min_bytes, len(v1)))
+    ext(_S0p(o.replica_id, o.max_wait_ms, o.min_bytes, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 1 and not ignorable')
-            w(_S3.pack(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+            ext(_S3p(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 2 and not ignorable')
     if o.forgotten_topics_data:
         raise _EncodeError('field ForgottenTopicsData is not in version 2 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(o.replica_id, o.max_wait_ms, o.min_bytes, len(v1)))
+    ext(_S0p(o.replica_id, o.max_wait_ms, o.min_bytes, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 2 and not ignorable')
-            w(_S3.pack(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+            ext(_S3p(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, n1 = _S4.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, n1 = _S4u(b, p)
         p += 20
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.fetch_offset, x9.partition_max_bytes = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.fetch_offset, x6.partition_max_bytes = _S3u(b, p)
                 p += 16
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 3 and not ignorable')
     if o.forgotten_topics_data:
         raise _EncodeError('field ForgottenTopicsData is not in version 3 and not ignorable')
     v1 = o.topics
-    w(_S4.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, len(v1)))
+    ext(_S4p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 3 and not ignorable')
-            w(_S3.pack(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+            ext(_S3p(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, n1 = _S5.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, n1 = _S5u(b, p)
         p += 21
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.fetch_offset, x9.partition_max_bytes = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.fetch_offset, x6.partition_max_bytes = _S3u(b, p)
                 p += 16
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 4 and not ignorable')
     if o.forgotten_topics_data:
         raise _EncodeError('field ForgottenTopicsData is not in version 4 and not ignorable')
     v1 = o.topics
-    w(_S5.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(v1)))
+    ext(_S5p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 4 and not ignorable')
-            w(_S3.pack(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+            ext(_S3p(x5.partition, x5.fetch_offset, x5.partition_max_bytes))
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, n1 = _S5.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, n1 = _S5u(b, p)
         p += 21
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.fetch_offset, x9.log_start_offset, x9.partition_max_bytes = _S6.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.fetch_offset, x6.log_start_offset, x6.partition_max_bytes = _S6u(b, p)
                 p += 24
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 5 and not ignorable')
     if o.forgotten_topics_data:
         raise _EncodeError('field ForgottenTopicsData is not in version 5 and not ignorable')
     v1 = o.topics
-    w(_S5.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(v1)))
+    ext(_S5p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 5 and not ignorable')
-            w(_S6.pack(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+            ext(_S6p(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 6 and not ignorable')
     if o.forgotten_topics_data:
         raise _EncodeError('field ForgottenTopicsData is not in version 6 and not ignorable')
     v1 = o.topics
-    w(_S5.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(v1)))
+    ext(_S5p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 6 and not ignorable')
-            w(_S6.pack(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+            ext(_S6p(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S7.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S7u(b, p)
         p += 29
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 4
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
-            p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.fetch_offset, x9.log_start_offset, x9.partition_max_bytes = _S6.unpack_from(b, p)
+            if n5 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.fetch_offset, x6.log_start_offset, x6.partition_max_bytes = _S6u(b, p)
                 p += 24
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
-        n10, = _S2.unpack_from(b, p)
+        n8, = _S2u(b, p)
         p += 4
-        if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n10 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l11 = []
-        ap12 = l11.append
-        for _ in range(n10):
-            x13 = _new(ForgottenTopic)
-            n14, = _S1.unpack_from(b, p)
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l10 = [*_map(_new, (ForgottenTopic,) * n8)]
+        for x9 in l10:
+            n11, = _S1u(b, p)
             p += 2
-            if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x13.topic = b[p:p + n14].decode()
-            p += n14
-            n15, = _S2.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.topic = b[p:p + n11].decode()
+            p += n11
+            n12, = _S2u(b, p)
             p += 4
-            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x13.partitions = [*(_A_int32[n15] if n15 < 64 else _array_struct('i', n15)).unpack_from(b, p)]
-            p += 4 * n15
-            ap12(x13)
-        o.forgotten_topics_data = l11
+            if 0 <= n12 < 64:
+                x9.partitions = [*_AU_int32[n12](b, p)]
+                p += 4 * n12
+            else:
+                x9.partitions, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 7 and not ignorable')
     v1 = o.topics
-    w(_S7.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
+    ext(_S7p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 7 and not ignorable')
-            w(_S6.pack(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+            ext(_S6p(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
     v6 = o.forgotten_topics_data
-    w(_S2.pack(len(v6)))
+    ext(_S2p(len(v6)))
     for x7 in v6:
         v8 = x7.topic.encode()
-        w(_S1.pack(len(v8)))
-        w(v8)
+        ext(_S1p(len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S2.pack(len(v9)))
+        ext(_S2p(len(v9)))
         if v9:
-            w(_array_struct('i', len(v9)).pack(*v9))
+            ext(_array_struct('i', len(v9)).pack(*v9))
+    parts.append(buf)
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 8 and not ignorable')
     v1 = o.topics
-    w(_S7.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
+    ext(_S7p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 8 and not ignorable')
-            w(_S6.pack(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+            ext(_S6p(x5.partition, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
     v6 = o.forgotten_topics_data
-    w(_S2.pack(len(v6)))
+    ext(_S2p(len(v6)))
     for x7 in v6:
         v8 = x7.topic.encode()
-        w(_S1.pack(len(v8)))
-        w(v8)
+        ext(_S1p(len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S2.pack(len(v9)))
+        ext(_S2p(len(v9)))
         if v9:
-            w(_array_struct('i', len(v9)).pack(*v9))
+            ext(_array_struct('i', len(v9)).pack(*v9))
+    parts.append(buf)
 
 def _decode_v9(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S7.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S7u(b, p)
         p += 29
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 4
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
-            p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 28 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.current_leader_epoch, x9.fetch_offset, x9.log_start_offset, x9.partition_max_bytes = _S8.unpack_from(b, p)
+            if n5 * 28 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.log_start_offset, x6.partition_max_bytes = _S8u(b, p)
                 p += 28
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
-        n10, = _S2.unpack_from(b, p)
+        n8, = _S2u(b, p)
         p += 4
-        if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n10 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l11 = []
-        ap12 = l11.append
-        for _ in range(n10):
-            x13 = _new(ForgottenTopic)
-            n14, = _S1.unpack_from(b, p)
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l10 = [*_map(_new, (ForgottenTopic,) * n8)]
+        for x9 in l10:
+            n11, = _S1u(b, p)
             p += 2
-            if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x13.topic = b[p:p + n14].decode()
-            p += n14
-            n15, = _S2.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.topic = b[p:p + n11].decode()
+            p += n11
+            n12, = _S2u(b, p)
             p += 4
-            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x13.partitions = [*(_A_int32[n15] if n15 < 64 else _array_struct('i', n15)).unpack_from(b, p)]
-            p += 4 * n15
-            ap12(x13)
-        o.forgotten_topics_data = l11
+            if 0 <= n12 < 64:
+                x9.partitions = [*_AU_int32[n12](b, p)]
+                p += 4 * n12
+            else:
+                x9.partitions, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v9(o, w):
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 9 and not ignorable')
     v1 = o.topics
-    w(_S7.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
+    ext(_S7p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 9 and not ignorable')
-            w(_S8.pack(x5.partition, x5.current_leader_epoch, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+            ext(_S8p(x5.partition, x5.current_leader_epoch, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
     v6 = o.forgotten_topics_data
-    w(_S2.pack(len(v6)))
+    ext(_S2p(len(v6)))
     for x7 in v6:
         v8 = x7.topic.encode()
-        w(_S1.pack(len(v8)))
-        w(v8)
+        ext(_S1p(len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S2.pack(len(v9)))
+        ext(_S2p(len(v9)))
         if v9:
-            w(_array_struct('i', len(v9)).pack(*v9))
+            ext(_array_struct('i', len(v9)).pack(*v9))
+    parts.append(buf)
 
-def _encode_v10(o, w):
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 10 and not ignorable')
     v1 = o.topics
-    w(_S7.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
+    ext(_S7p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 10 and not ignorable')
-            w(_S8.pack(x5.partition, x5.current_leader_epoch, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+            ext(_S8p(x5.partition, x5.current_leader_epoch, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
     v6 = o.forgotten_topics_data
-    w(_S2.pack(len(v6)))
+    ext(_S2p(len(v6)))
     for x7 in v6:
         v8 = x7.topic.encode()
-        w(_S1.pack(len(v8)))
-        w(v8)
+        ext(_S1p(len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S2.pack(len(v9)))
+        ext(_S2p(len(v9)))
         if v9:
-            w(_array_struct('i', len(v9)).pack(*v9))
+            ext(_array_struct('i', len(v9)).pack(*v9))
+    parts.append(buf)
 
 def _decode_v11(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S7.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S7u(b, p)
         p += 29
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
+            p += 4
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
-            p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 28 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.current_leader_epoch, x9.fetch_offset, x9.log_start_offset, x9.partition_max_bytes = _S8.unpack_from(b, p)
+            if n5 * 28 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.log_start_offset, x6.partition_max_bytes = _S8u(b, p)
                 p += 28
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
-        n10, = _S2.unpack_from(b, p)
+        n8, = _S2u(b, p)
         p += 4
-        if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n10 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l11 = []
-        ap12 = l11.append
-        for _ in range(n10):
-            x13 = _new(ForgottenTopic)
-            n14, = _S1.unpack_from(b, p)
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l10 = [*_map(_new, (ForgottenTopic,) * n8)]
+        for x9 in l10:
+            n11, = _S1u(b, p)
             p += 2
-            if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x13.topic = b[p:p + n14].decode()
-            p += n14
-            n15, = _S2.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.topic = b[p:p + n11].decode()
+            p += n11
+            n12, = _S2u(b, p)
             p += 4
-            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x13.partitions = [*(_A_int32[n15] if n15 < 64 else _array_struct('i', n15)).unpack_from(b, p)]
-            p += 4 * n15
-            ap12(x13)
-        o.forgotten_topics_data = l11
-        n16, = _S1.unpack_from(b, p)
+            if 0 <= n12 < 64:
+                x9.partitions = [*_AU_int32[n12](b, p)]
+                p += 4 * n12
+            else:
+                x9.partitions, p = _read_array(b, p - 4, 'i', False, False)
+        n13, = _S1u(b, p)
         p += 2
-        if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.rack_id = b[p:p + n16].decode()
-        p += n16
+        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.rack_id = b[p:p + n13].decode()
+        p += n13
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v11(o, w):
+def _encode_v11(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 11 and not ignorable')
     v1 = o.topics
-    w(_S7.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
+    ext(_S7p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.last_fetched_epoch != -1:
                 raise _EncodeError('field LastFetchedEpoch is not in version 11 and not ignorable')
-            w(_S8.pack(x5.partition, x5.current_leader_epoch, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
+            ext(_S8p(x5.partition, x5.current_leader_epoch, x5.fetch_offset, x5.log_start_offset, x5.partition_max_bytes))
     v6 = o.forgotten_topics_data
-    w(_S2.pack(len(v6)))
+    ext(_S2p(len(v6)))
     for x7 in v6:
         v8 = x7.topic.encode()
-        w(_S1.pack(len(v8)))
-        w(v8)
+        ext(_S1p(len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S2.pack(len(v9)))
+        ext(_S2p(len(v9)))
         if v9:
-            w(_array_struct('i', len(v9)).pack(*v9))
+            ext(_array_struct('i', len(v9)).pack(*v9))
     v10 = o.rack_id.encode()
-    w(_S1.pack(len(v10)))
-    w(v10)
+    ext(_S1p(len(v10)))
+    ext(v10)
+    parts.append(buf)
 
 def _decode_v12(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S9.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S9u(b, p)
         p += 26
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(FetchPartition)
-                x9.partition, x9.current_leader_epoch, x9.fetch_offset, x9.last_fetched_epoch, x9.log_start_offset, x9.partition_max_bytes, n10 = _S10.unpack_from(b, p)
+            if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, n8 = _S10u(b, p)
                 p += 33
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x9._unknown_tags = u11
-                ap8(x9)
-            x4.partitions = l7
-            n15 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n9 = b[p]
+        p += 1
+        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+        n9 -= 1
+        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n9 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l11 = [*_map(_new, (ForgottenTopic,) * n9)]
+        for x10 in l11:
+            n12 = b[p]
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
+            if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+            n12 -= 1
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x10.topic = b[p:p + n12].decode()
+            p += n12
+            n13 = b[p]
+            p += 1
+            if 0 < n13 < 65:
+                x10.partitions = [*_CU_int32[n13](b, p)]
+                p += 4 * n13 - 4
+            else:
+                x10.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x10)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.rack_id = b[p:p + n14].decode()
+        p += n14
+        if b[p]:
+            n15, p = _read_uvarint(b, p)
+            u16 = None
+            for _ in range(n15):
+                t17, p = _read_uvarint(b, p)
+                z18, p = _read_uvarint(b, p)
+                e19 = p + z18
+                if t17 == 0:
+                    n20 = b[p]
+                    p += 1
+                    if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                    n20 -= 1
+                    if n20 < 0:
+                        o.cluster_id = None
+                    else:
+                        o.cluster_id = b[p:p + n20].decode()
+                        p += n20
+                    if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                    p = e19
+                else:
                     if u16 is None: u16 = []
                     u16.append((t17, bytes(b[p:e19])))
                     p = e19
-                x4._unknown_tags = u16
-            ap3(x4)
-        o.topics = l2
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        n20 -= 1
-        if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n20 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l21 = []
-        ap22 = l21.append
-        for _ in range(n20):
-            x23 = _new(ForgottenTopic)
-            n24 = b[p]
+            if u16 is not None: o._unknown_tags = u16
+        else:
             p += 1
-            if n24 & 0x80:
-                n24, p = _read_uvarint(b, p - 1)
-            n24 -= 1
-            if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x23.topic = b[p:p + n24].decode()
-            p += n24
-            n25 = b[p]
-            p += 1
-            if n25 & 0x80:
-                n25, p = _read_uvarint(b, p - 1)
-            n25 -= 1
-            if n25 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x23.partitions = [*(_A_int32[n25] if n25 < 64 else _array_struct('i', n25)).unpack_from(b, p)]
-            p += 4 * n25
-            n26 = b[p]
-            p += 1
-            if n26 & 0x80:
-                n26, p = _read_uvarint(b, p - 1)
-            if n26:
-                u27 = None
-                for _ in range(n26):
-                    t28, p = _read_uvarint(b, p)
-                    z29, p = _read_uvarint(b, p)
-                    e30 = p + z29
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-                x23._unknown_tags = u27
-            ap22(x23)
-        o.forgotten_topics_data = l21
-        n31 = b[p]
-        p += 1
-        if n31 & 0x80:
-            n31, p = _read_uvarint(b, p - 1)
-        n31 -= 1
-        if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.rack_id = b[p:p + n31].decode()
-        p += n31
-        n32 = b[p]
-        p += 1
-        if n32 & 0x80:
-            n32, p = _read_uvarint(b, p - 1)
-        if n32:
-            u33 = None
-            for _ in range(n32):
-                t34, p = _read_uvarint(b, p)
-                z35, p = _read_uvarint(b, p)
-                e36 = p + z35
-                if t34 == 0:
-                    n37 = b[p]
-                    p += 1
-                    if n37 & 0x80:
-                        n37, p = _read_uvarint(b, p - 1)
-                    n37 -= 1
-                    if n37 < 0:
-                        o.cluster_id = None
-                    else:
-                        o.cluster_id = b[p:p + n37].decode()
-                        p += n37
-                    if p > e36: raise _DecodeError('tagged field longer than its size', p)
-                    p = e36
-                else:
-                    if u33 is None: u33 = []
-                    u33.append((t34, bytes(b[p:e36])))
-                    p = e36
-            o._unknown_tags = u33
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v12(o, w):
+def _encode_v12(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 12 and not ignorable')
-    w(_S11.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
+    ext(_S11p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S12.pack(x8.partition, x8.current_leader_epoch, x8.fetch_offset, x8.last_fetched_epoch, x8.log_start_offset, x8.partition_max_bytes))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S12p(x8.partition, x8.current_leader_epoch, x8.fetch_offset, x8.last_fetched_epoch, x8.log_start_offset, x8.partition_max_bytes))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S10p(x8.partition, x8.current_leader_epoch, x8.fetch_offset, x8.last_fetched_epoch, x8.log_start_offset, x8.partition_max_bytes, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v9 = o.forgotten_topics_data
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
-        v12 = x11.topic
-        v12 = v12.encode()
-        k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
+        v12 = x11.topic.encode()
+        k13 = len(v12)
         v14 = x11.partitions
         k15 = len(v14)
-        if k15 < 64:
-            w(_CA_int32[k15].pack(k15 + 1, *v14))
-        else:
-            w(_uvarint(k15 + 1))
-            w(_array_struct('i', k15).pack(*v14))
         if x11._unknown_tags:
-            _write_tags(w, (), x11._unknown_tags)
+            ext(_R1[k13, k15](k13 + 1, v12, k15 + 1, *v14))
+            _write_tags(ext, (), x11._unknown_tags)
         else:
-            w(b'\x00')
-    v16 = o.rack_id
-    v16 = v16.encode()
-    k17 = len(v16) + 1
-    w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-    w(v16)
+            ext(_R2[k13, k15](k13 + 1, v12, k15 + 1, *v14, 0))
+    v16 = o.rack_id.encode()
+    k17 = len(v16)
+    ext(_R0[k17](k17 + 1, v16))
     tg18 = []
     if o.cluster_id is not None:
-        sub19 = []
-        sw20 = sub19.append
+        sub19 = bytearray()
+        sw20 = sub19.extend
         v21 = o.cluster_id
         if v21 is None:
             sw20(b'\x00')
@@ -907,193 +846,140 @@ def _encode_v12(o, w):
             k22 = len(v21) + 1
             sw20(_UV1[k22] if k22 < 128 else _uvarint(k22))
             sw20(v21)
-        tg18.append((0, b''.join(sub19)))
+        tg18.append((0, sub19))
     if tg18 or o._unknown_tags:
-        _write_tags(w, tg18, o._unknown_tags)
+        _write_tags(ext, tg18, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v13(b, p):
     try:
         o = _new(FetchRequest)
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S9.unpack_from(b, p)
+        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S9u(b, p)
         p += 26
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            x4.topic_id, n5 = _S13.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S13u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(FetchPartition)
-                x8.partition, x8.current_leader_epoch, x8.fetch_offset, x8.last_fetched_epoch, x8.log_start_offset, x8.partition_max_bytes, n9 = _S10.unpack_from(b, p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, n8 = _S10u(b, p)
                 p += 33
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                if n9:
-                    u10 = None
-                    for _ in range(n9):
-                        t11, p = _read_uvarint(b, p)
-                        z12, p = _read_uvarint(b, p)
-                        e13 = p + z12
-                        if u10 is None: u10 = []
-                        u10.append((t11, bytes(b[p:e13])))
-                        p = e13
-                    x8._unknown_tags = u10
-                ap7(x8)
-            x4.partitions = l6
-            n14 = b[p]
-            p += 1
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                x4._unknown_tags = u15
-            ap3(x4)
-        o.topics = l2
-        n19 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n9 = b[p]
         p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
-        n19 -= 1
-        if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n19 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l20 = []
-        ap21 = l20.append
-        for _ in range(n19):
-            x22 = _new(ForgottenTopic)
-            x22.topic_id, n23 = _S13.unpack_from(b, p)
+        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+        n9 -= 1
+        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n9 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l11 = [*_map(_new, (ForgottenTopic,) * n9)]
+        for x10 in l11:
+            u12, n13 = _S13u(b, p)
             p += 17
-            if n23 & 0x80:
-                n23, p = _read_uvarint(b, p - 1)
-            x22.topic_id = _bnew(_Uuid, x22.topic_id)
-            n23 -= 1
-            if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x22.partitions = [*(_A_int32[n23] if n23 < 64 else _array_struct('i', n23)).unpack_from(b, p)]
-            p += 4 * n23
-            n24 = b[p]
-            p += 1
-            if n24 & 0x80:
-                n24, p = _read_uvarint(b, p - 1)
-            if n24:
-                u25 = None
-                for _ in range(n24):
-                    t26, p = _read_uvarint(b, p)
-                    z27, p = _read_uvarint(b, p)
-                    e28 = p + z27
-                    if u25 is None: u25 = []
-                    u25.append((t26, bytes(b[p:e28])))
-                    p = e28
-                x22._unknown_tags = u25
-            ap21(x22)
-        o.forgotten_topics_data = l20
-        n29 = b[p]
+            x10.topic_id = _bnew(_Uuid, u12)
+            if 0 < n13 < 65:
+                x10.partitions = [*_CU_int32[n13](b, p)]
+                p += 4 * n13 - 4
+            else:
+                x10.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x10)
+            else:
+                p += 1
+        n14 = b[p]
         p += 1
-        if n29 & 0x80:
-            n29, p = _read_uvarint(b, p - 1)
-        n29 -= 1
-        if n29 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.rack_id = b[p:p + n29].decode()
-        p += n29
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if t32 == 0:
-                    n35 = b[p]
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.rack_id = b[p:p + n14].decode()
+        p += n14
+        if b[p]:
+            n15, p = _read_uvarint(b, p)
+            u16 = None
+            for _ in range(n15):
+                t17, p = _read_uvarint(b, p)
+                z18, p = _read_uvarint(b, p)
+                e19 = p + z18
+                if t17 == 0:
+                    n20 = b[p]
                     p += 1
-                    if n35 & 0x80:
-                        n35, p = _read_uvarint(b, p - 1)
-                    n35 -= 1
-                    if n35 < 0:
+                    if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                    n20 -= 1
+                    if n20 < 0:
                         o.cluster_id = None
                     else:
-                        o.cluster_id = b[p:p + n35].decode()
-                        p += n35
-                    if p > e34: raise _DecodeError('tagged field longer than its size', p)
-                    p = e34
+                        o.cluster_id = b[p:p + n20].decode()
+                        p += n20
+                    if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                    p = e19
                 else:
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-            o._unknown_tags = u31
+                    if u16 is None: u16 = []
+                    u16.append((t17, bytes(b[p:e19])))
+                    p = e19
+            if u16 is not None: o._unknown_tags = u16
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v13(o, w):
+def _encode_v13(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 13 and not ignorable')
-    w(_S11.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
+    ext(_S11p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S14.pack(x3.topic_id))
+        ext(_S14p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S12.pack(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_S12p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S10p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v7 = o.forgotten_topics_data
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        w(_S14.pack(x9.topic_id))
         v10 = x9.partitions
         k11 = len(v10)
-        if k11 < 64:
-            w(_CA_int32[k11].pack(k11 + 1, *v10))
-        else:
-            w(_uvarint(k11 + 1))
-            w(_array_struct('i', k11).pack(*v10))
         if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+            ext(_R3[k11](x9.topic_id, k11 + 1, *v10))
+            _write_tags(ext, (), x9._unknown_tags)
         else:
-            w(b'\x00')
-    v12 = o.rack_id
-    v12 = v12.encode()
-    k13 = len(v12) + 1
-    w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-    w(v12)
+            ext(_R4[k11](x9.topic_id, k11 + 1, *v10, 0))
+    v12 = o.rack_id.encode()
+    k13 = len(v12)
+    ext(_R0[k13](k13 + 1, v12))
     tg14 = []
     if o.cluster_id is not None:
-        sub15 = []
-        sw16 = sub15.append
+        sub15 = bytearray()
+        sw16 = sub15.extend
         v17 = o.cluster_id
         if v17 is None:
             sw16(b'\x00')
@@ -1102,59 +988,55 @@ def _encode_v13(o, w):
             k18 = len(v17) + 1
             sw16(_UV1[k18] if k18 < 128 else _uvarint(k18))
             sw16(v17)
-        tg14.append((0, b''.join(sub15)))
+        tg14.append((0, sub15))
     if tg14 or o._unknown_tags:
-        _write_tags(w, tg14, o._unknown_tags)
+        _write_tags(ext, tg14, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v14(o, w):
+def _encode_v14(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
         raise _EncodeError('field ReplicaState is not in version 14 and not ignorable')
-    w(_S11.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
+    ext(_S11p(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S14.pack(x3.topic_id))
+        ext(_S14p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S12.pack(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_S12p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S10p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v7 = o.forgotten_topics_data
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        w(_S14.pack(x9.topic_id))
         v10 = x9.partitions
         k11 = len(v10)
-        if k11 < 64:
-            w(_CA_int32[k11].pack(k11 + 1, *v10))
-        else:
-            w(_uvarint(k11 + 1))
-            w(_array_struct('i', k11).pack(*v10))
         if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+            ext(_R3[k11](x9.topic_id, k11 + 1, *v10))
+            _write_tags(ext, (), x9._unknown_tags)
         else:
-            w(b'\x00')
-    v12 = o.rack_id
-    v12 = v12.encode()
-    k13 = len(v12) + 1
-    w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-    w(v12)
+            ext(_R4[k11](x9.topic_id, k11 + 1, *v10, 0))
+    v12 = o.rack_id.encode()
+    k13 = len(v12)
+    ext(_R0[k13](k13 + 1, v12))
     tg14 = []
     if o.cluster_id is not None:
-        sub15 = []
-        sw16 = sub15.append
+        sub15 = bytearray()
+        sw16 = sub15.extend
         v17 = o.cluster_id
         if v17 is None:
             sw16(b'\x00')
@@ -1163,212 +1045,149 @@ def _encode_v14(o, w):
             k18 = len(v17) + 1
             sw16(_UV1[k18] if k18 < 128 else _uvarint(k18))
             sw16(v17)
-        tg14.append((0, b''.join(sub15)))
+        tg14.append((0, sub15))
     if tg14 or o._unknown_tags:
-        _write_tags(w, tg14, o._unknown_tags)
+        _write_tags(ext, tg14, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v15(b, p):
     try:
         o = _new(FetchRequest)
-        o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S15.unpack_from(b, p)
+        o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S15u(b, p)
         p += 22
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            x4.topic_id, n5 = _S13.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S13u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(FetchPartition)
-                x8.partition, x8.current_leader_epoch, x8.fetch_offset, x8.last_fetched_epoch, x8.log_start_offset, x8.partition_max_bytes, n9 = _S10.unpack_from(b, p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, n8 = _S10u(b, p)
                 p += 33
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                if n9:
-                    u10 = None
-                    for _ in range(n9):
-                        t11, p = _read_uvarint(b, p)
-                        z12, p = _read_uvarint(b, p)
-                        e13 = p + z12
-                        if u10 is None: u10 = []
-                        u10.append((t11, bytes(b[p:e13])))
-                        p = e13
-                    x8._unknown_tags = u10
-                ap7(x8)
-            x4.partitions = l6
-            n14 = b[p]
-            p += 1
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                x4._unknown_tags = u15
-            ap3(x4)
-        o.topics = l2
-        n19 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n9 = b[p]
         p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
-        n19 -= 1
-        if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n19 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l20 = []
-        ap21 = l20.append
-        for _ in range(n19):
-            x22 = _new(ForgottenTopic)
-            x22.topic_id, n23 = _S13.unpack_from(b, p)
+        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+        n9 -= 1
+        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n9 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l11 = [*_map(_new, (ForgottenTopic,) * n9)]
+        for x10 in l11:
+            u12, n13 = _S13u(b, p)
             p += 17
-            if n23 & 0x80:
-                n23, p = _read_uvarint(b, p - 1)
-            x22.topic_id = _bnew(_Uuid, x22.topic_id)
-            n23 -= 1
-            if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x22.partitions = [*(_A_int32[n23] if n23 < 64 else _array_struct('i', n23)).unpack_from(b, p)]
-            p += 4 * n23
-            n24 = b[p]
-            p += 1
-            if n24 & 0x80:
-                n24, p = _read_uvarint(b, p - 1)
-            if n24:
-                u25 = None
-                for _ in range(n24):
-                    t26, p = _read_uvarint(b, p)
-                    z27, p = _read_uvarint(b, p)
-                    e28 = p + z27
-                    if u25 is None: u25 = []
-                    u25.append((t26, bytes(b[p:e28])))
-                    p = e28
-                x22._unknown_tags = u25
-            ap21(x22)
-        o.forgotten_topics_data = l20
-        n29 = b[p]
+            x10.topic_id = _bnew(_Uuid, u12)
+            if 0 < n13 < 65:
+                x10.partitions = [*_CU_int32[n13](b, p)]
+                p += 4 * n13 - 4
+            else:
+                x10.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x10)
+            else:
+                p += 1
+        n14 = b[p]
         p += 1
-        if n29 & 0x80:
-            n29, p = _read_uvarint(b, p - 1)
-        n29 -= 1
-        if n29 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.rack_id = b[p:p + n29].decode()
-        p += n29
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if t32 == 0:
-                    n35 = b[p]
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.rack_id = b[p:p + n14].decode()
+        p += n14
+        if b[p]:
+            n15, p = _read_uvarint(b, p)
+            u16 = None
+            for _ in range(n15):
+                t17, p = _read_uvarint(b, p)
+                z18, p = _read_uvarint(b, p)
+                e19 = p + z18
+                if t17 == 0:
+                    n20 = b[p]
                     p += 1
-                    if n35 & 0x80:
-                        n35, p = _read_uvarint(b, p - 1)
-                    n35 -= 1
-                    if n35 < 0:
+                    if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                    n20 -= 1
+                    if n20 < 0:
                         o.cluster_id = None
                     else:
-                        o.cluster_id = b[p:p + n35].decode()
-                        p += n35
-                    if p > e34: raise _DecodeError('tagged field longer than its size', p)
-                    p = e34
-                elif t32 == 1:
-                    o36 = _new(ReplicaState)
-                    o36.replica_id, o36.replica_epoch, n37 = _S16.unpack_from(b, p)
+                        o.cluster_id = b[p:p + n20].decode()
+                        p += n20
+                    if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                    p = e19
+                elif t17 == 1:
+                    o21 = _new(ReplicaState)
+                    o21.replica_id, o21.replica_epoch, n22 = _S16u(b, p)
                     p += 13
-                    if n37 & 0x80:
-                        n37, p = _read_uvarint(b, p - 1)
-                    if n37:
-                        u38 = None
-                        for _ in range(n37):
-                            t39, p = _read_uvarint(b, p)
-                            z40, p = _read_uvarint(b, p)
-                            e41 = p + z40
-                            if u38 is None: u38 = []
-                            u38.append((t39, bytes(b[p:e41])))
-                            p = e41
-                        o36._unknown_tags = u38
-                    o.replica_state = o36
-                    if p > e34: raise _DecodeError('tagged field longer than its size', p)
-                    p = e34
+                    if n22:
+                        p = _read_unknown_tags(b, p - 1, o21)
+                    o.replica_state = o21
+                    if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                    p = e19
                 else:
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-            o._unknown_tags = u31
+                    if u16 is None: u16 = []
+                    u16.append((t17, bytes(b[p:e19])))
+                    p = e19
+            if u16 is not None: o._unknown_tags = u16
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v15(o, w):
+def _encode_v15(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.replica_id != -1:
         raise _EncodeError('field ReplicaId is not in version 15 and not ignorable')
-    w(_S17.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
+    ext(_S17p(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S14.pack(x3.topic_id))
+        ext(_S14p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S12.pack(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_S12p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S10p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v7 = o.forgotten_topics_data
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        w(_S14.pack(x9.topic_id))
         v10 = x9.partitions
         k11 = len(v10)
-        if k11 < 64:
-            w(_CA_int32[k11].pack(k11 + 1, *v10))
-        else:
-            w(_uvarint(k11 + 1))
-            w(_array_struct('i', k11).pack(*v10))
         if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+            ext(_R3[k11](x9.topic_id, k11 + 1, *v10))
+            _write_tags(ext, (), x9._unknown_tags)
         else:
-            w(b'\x00')
-    v12 = o.rack_id
-    v12 = v12.encode()
-    k13 = len(v12) + 1
-    w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-    w(v12)
+            ext(_R4[k11](x9.topic_id, k11 + 1, *v10, 0))
+    v12 = o.rack_id.encode()
+    k13 = len(v12)
+    ext(_R0[k13](k13 + 1, v12))
     tg14 = []
     if o.cluster_id is not None:
-        sub15 = []
-        sw16 = sub15.append
+        sub15 = bytearray()
+        sw16 = sub15.extend
         v17 = o.cluster_id
         if v17 is None:
             sw16(b'\x00')
@@ -1377,68 +1196,64 @@ def _encode_v15(o, w):
             k18 = len(v17) + 1
             sw16(_UV1[k18] if k18 < 128 else _uvarint(k18))
             sw16(v17)
-        tg14.append((0, b''.join(sub15)))
+        tg14.append((0, sub15))
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
-        sub19 = []
-        sw20 = sub19.append
-        sw20(_S18.pack(o.replica_state.replica_id, o.replica_state.replica_epoch))
+        sub19 = bytearray()
+        sw20 = sub19.extend
         if o.replica_state._unknown_tags:
+            sw20(_S18p(o.replica_state.replica_id, o.replica_state.replica_epoch))
             _write_tags(sw20, (), o.replica_state._unknown_tags)
         else:
-            sw20(b'\x00')
-        tg14.append((1, b''.join(sub19)))
+            sw20(_S16p(o.replica_state.replica_id, o.replica_state.replica_epoch, 0))
+        tg14.append((1, sub19))
     if tg14 or o._unknown_tags:
-        _write_tags(w, tg14, o._unknown_tags)
+        _write_tags(ext, tg14, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v16(o, w):
+def _encode_v16(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.replica_id != -1:
         raise _EncodeError('field ReplicaId is not in version 16 and not ignorable')
-    w(_S17.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
+    ext(_S17p(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S14.pack(x3.topic_id))
+        ext(_S14p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S12.pack(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_S12p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S10p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v7 = o.forgotten_topics_data
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        w(_S14.pack(x9.topic_id))
         v10 = x9.partitions
         k11 = len(v10)
-        if k11 < 64:
-            w(_CA_int32[k11].pack(k11 + 1, *v10))
-        else:
-            w(_uvarint(k11 + 1))
-            w(_array_struct('i', k11).pack(*v10))
         if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+            ext(_R3[k11](x9.topic_id, k11 + 1, *v10))
+            _write_tags(ext, (), x9._unknown_tags)
         else:
-            w(b'\x00')
-    v12 = o.rack_id
-    v12 = v12.encode()
-    k13 = len(v12) + 1
-    w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-    w(v12)
+            ext(_R4[k11](x9.topic_id, k11 + 1, *v10, 0))
+    v12 = o.rack_id.encode()
+    k13 = len(v12)
+    ext(_R0[k13](k13 + 1, v12))
     tg14 = []
     if o.cluster_id is not None:
-        sub15 = []
-        sw16 = sub15.append
+        sub15 = bytearray()
+        sw16 = sub15.extend
         v17 = o.cluster_id
         if v17 is None:
             sw16(b'\x00')
@@ -1447,234 +1262,180 @@ def _encode_v16(o, w):
             k18 = len(v17) + 1
             sw16(_UV1[k18] if k18 < 128 else _uvarint(k18))
             sw16(v17)
-        tg14.append((0, b''.join(sub15)))
+        tg14.append((0, sub15))
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
-        sub19 = []
-        sw20 = sub19.append
-        sw20(_S18.pack(o.replica_state.replica_id, o.replica_state.replica_epoch))
+        sub19 = bytearray()
+        sw20 = sub19.extend
         if o.replica_state._unknown_tags:
+            sw20(_S18p(o.replica_state.replica_id, o.replica_state.replica_epoch))
             _write_tags(sw20, (), o.replica_state._unknown_tags)
         else:
-            sw20(b'\x00')
-        tg14.append((1, b''.join(sub19)))
+            sw20(_S16p(o.replica_state.replica_id, o.replica_state.replica_epoch, 0))
+        tg14.append((1, sub19))
     if tg14 or o._unknown_tags:
-        _write_tags(w, tg14, o._unknown_tags)
+        _write_tags(ext, tg14, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v17(b, p):
     try:
         o = _new(FetchRequest)
-        o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S15.unpack_from(b, p)
+        o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S15u(b, p)
         p += 22
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchTopic)
-            x4.topic_id, n5 = _S13.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S13u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(FetchPartition)
-                x8.partition, x8.current_leader_epoch, x8.fetch_offset, x8.last_fetched_epoch, x8.log_start_offset, x8.partition_max_bytes, n9 = _S10.unpack_from(b, p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, n8 = _S10u(b, p)
                 p += 33
-                if n9 & 0x80:
+                if n8:
                     n9, p = _read_uvarint(b, p - 1)
-                if n9:
                     u10 = None
                     for _ in range(n9):
                         t11, p = _read_uvarint(b, p)
                         z12, p = _read_uvarint(b, p)
                         e13 = p + z12
                         if t11 == 0:
-                            x8.replica_directory_id, = _S14.unpack_from(b, p)
+                            x6.replica_directory_id, = _S14u(b, p)
                             p += 16
-                            x8.replica_directory_id = _bnew(_Uuid, x8.replica_directory_id)
+                            x6.replica_directory_id = _bnew(_Uuid, x6.replica_directory_id)
                             if p > e13: raise _DecodeError('tagged field longer than its size', p)
                             p = e13
                         else:
                             if u10 is None: u10 = []
                             u10.append((t11, bytes(b[p:e13])))
                             p = e13
-                    x8._unknown_tags = u10
-                ap7(x8)
-            x4.partitions = l6
-            n14 = b[p]
-            p += 1
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                x4._unknown_tags = u15
-            ap3(x4)
-        o.topics = l2
+                    if u10 is not None: x6._unknown_tags = u10
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l16 = [*_map(_new, (ForgottenTopic,) * n14)]
+        for x15 in l16:
+            u17, n18 = _S13u(b, p)
+            p += 17
+            x15.topic_id = _bnew(_Uuid, u17)
+            if 0 < n18 < 65:
+                x15.partitions = [*_CU_int32[n18](b, p)]
+                p += 4 * n18 - 4
+            else:
+                x15.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x15)
+            else:
+                p += 1
         n19 = b[p]
         p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
+        if n19 > 127: n19, p = _read_uvarint(b, p - 1)
         n19 -= 1
         if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n19 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l20 = []
-        ap21 = l20.append
-        for _ in range(n19):
-            x22 = _new(ForgottenTopic)
-            x22.topic_id, n23 = _S13.unpack_from(b, p)
-            p += 17
-            if n23 & 0x80:
-                n23, p = _read_uvarint(b, p - 1)
-            x22.topic_id = _bnew(_Uuid, x22.topic_id)
-            n23 -= 1
-            if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x22.partitions = [*(_A_int32[n23] if n23 < 64 else _array_struct('i', n23)).unpack_from(b, p)]
-            p += 4 * n23
-            n24 = b[p]
-            p += 1
-            if n24 & 0x80:
-                n24, p = _read_uvarint(b, p - 1)
-            if n24:
-                u25 = None
-                for _ in range(n24):
-                    t26, p = _read_uvarint(b, p)
-                    z27, p = _read_uvarint(b, p)
-                    e28 = p + z27
-                    if u25 is None: u25 = []
-                    u25.append((t26, bytes(b[p:e28])))
-                    p = e28
-                x22._unknown_tags = u25
-            ap21(x22)
-        o.forgotten_topics_data = l20
-        n29 = b[p]
-        p += 1
-        if n29 & 0x80:
-            n29, p = _read_uvarint(b, p - 1)
-        n29 -= 1
-        if n29 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.rack_id = b[p:p + n29].decode()
-        p += n29
-        n30 = b[p]
-        p += 1
-        if n30 & 0x80:
-            n30, p = _read_uvarint(b, p - 1)
-        if n30:
-            u31 = None
-            for _ in range(n30):
-                t32, p = _read_uvarint(b, p)
-                z33, p = _read_uvarint(b, p)
-                e34 = p + z33
-                if t32 == 0:
-                    n35 = b[p]
+        o.rack_id = b[p:p + n19].decode()
+        p += n19
+        if b[p]:
+            n20, p = _read_uvarint(b, p)
+            u21 = None
+            for _ in range(n20):
+                t22, p = _read_uvarint(b, p)
+                z23, p = _read_uvarint(b, p)
+                e24 = p + z23
+                if t22 == 0:
+                    n25 = b[p]
                     p += 1
-                    if n35 & 0x80:
-                        n35, p = _read_uvarint(b, p - 1)
-                    n35 -= 1
-                    if n35 < 0:
+                    if n25 > 127: n25, p = _read_uvarint(b, p - 1)
+                    n25 -= 1
+                    if n25 < 0:
                         o.cluster_id = None
                     else:
-                        o.cluster_id = b[p:p + n35].decode()
-                        p += n35
-                    if p > e34: raise _DecodeError('tagged field longer than its size', p)
-                    p = e34
-                elif t32 == 1:
-                    o36 = _new(ReplicaState)
-                    o36.replica_id, o36.replica_epoch, n37 = _S16.unpack_from(b, p)
+                        o.cluster_id = b[p:p + n25].decode()
+                        p += n25
+                    if p > e24: raise _DecodeError('tagged field longer than its size', p)
+                    p = e24
+                elif t22 == 1:
+                    o26 = _new(ReplicaState)
+                    o26.replica_id, o26.replica_epoch, n27 = _S16u(b, p)
                     p += 13
-                    if n37 & 0x80:
-                        n37, p = _read_uvarint(b, p - 1)
-                    if n37:
-                        u38 = None
-                        for _ in range(n37):
-                            t39, p = _read_uvarint(b, p)
-                            z40, p = _read_uvarint(b, p)
-                            e41 = p + z40
-                            if u38 is None: u38 = []
-                            u38.append((t39, bytes(b[p:e41])))
-                            p = e41
-                        o36._unknown_tags = u38
-                    o.replica_state = o36
-                    if p > e34: raise _DecodeError('tagged field longer than its size', p)
-                    p = e34
+                    if n27:
+                        p = _read_unknown_tags(b, p - 1, o26)
+                    o.replica_state = o26
+                    if p > e24: raise _DecodeError('tagged field longer than its size', p)
+                    p = e24
                 else:
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-            o._unknown_tags = u31
+                    if u21 is None: u21 = []
+                    u21.append((t22, bytes(b[p:e24])))
+                    p = e24
+            if u21 is not None: o._unknown_tags = u21
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v17(o, w):
+def _encode_v17(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.replica_id != -1:
         raise _EncodeError('field ReplicaId is not in version 17 and not ignorable')
-    w(_S17.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
+    ext(_S17p(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S14.pack(x3.topic_id))
+        ext(_S14p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S12.pack(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
+            ext(_S12p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
             tg7 = []
             if x6.replica_directory_id != ZERO_UUID:
-                sub8 = []
-                sw9 = sub8.append
-                sw9(_S14.pack(x6.replica_directory_id))
-                tg7.append((0, b''.join(sub8)))
+                sub8 = bytearray()
+                sw9 = sub8.extend
+                sw9(_S14p(x6.replica_directory_id))
+                tg7.append((0, sub8))
             if tg7 or x6._unknown_tags:
-                _write_tags(w, tg7, x6._unknown_tags)
+                _write_tags(ext, tg7, x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v10 = o.forgotten_topics_data
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        w(_S14.pack(x12.topic_id))
         v13 = x12.partitions
         k14 = len(v13)
-        if k14 < 64:
-            w(_CA_int32[k14].pack(k14 + 1, *v13))
-        else:
-            w(_uvarint(k14 + 1))
-            w(_array_struct('i', k14).pack(*v13))
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_R3[k14](x12.topic_id, k14 + 1, *v13))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
-    v15 = o.rack_id
-    v15 = v15.encode()
-    k16 = len(v15) + 1
-    w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-    w(v15)
+            ext(_R4[k14](x12.topic_id, k14 + 1, *v13, 0))
+    v15 = o.rack_id.encode()
+    k16 = len(v15)
+    ext(_R0[k16](k16 + 1, v15))
     tg17 = []
     if o.cluster_id is not None:
-        sub18 = []
-        sw19 = sub18.append
+        sub18 = bytearray()
+        sw19 = sub18.extend
         v20 = o.cluster_id
         if v20 is None:
             sw19(b'\x00')
@@ -1683,20 +1444,21 @@ def _encode_v17(o, w):
             k21 = len(v20) + 1
             sw19(_UV1[k21] if k21 < 128 else _uvarint(k21))
             sw19(v20)
-        tg17.append((0, b''.join(sub18)))
+        tg17.append((0, sub18))
     if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
-        sub22 = []
-        sw23 = sub22.append
-        sw23(_S18.pack(o.replica_state.replica_id, o.replica_state.replica_epoch))
+        sub22 = bytearray()
+        sw23 = sub22.extend
         if o.replica_state._unknown_tags:
+            sw23(_S18p(o.replica_state.replica_id, o.replica_state.replica_epoch))
             _write_tags(sw23, (), o.replica_state._unknown_tags)
         else:
-            sw23(b'\x00')
-        tg17.append((1, b''.join(sub22)))
+            sw23(_S16p(o.replica_state.replica_id, o.replica_state.replica_epoch, 0))
+        tg17.append((1, sub22))
     if tg17 or o._unknown_tags:
-        _write_tags(w, tg17, o._unknown_tags)
+        _write_tags(ext, tg17, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 FetchRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v7, 9: _decode_v9, 10: _decode_v9, 11: _decode_v11, 12: _decode_v12, 13: _decode_v13, 14: _decode_v13, 15: _decode_v15, 16: _decode_v15, 17: _decode_v17}
 FetchRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13, 14: _encode_v14, 15: _encode_v15, 16: _encode_v16, 17: _encode_v17}

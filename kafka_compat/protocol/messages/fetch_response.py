@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ihqi')
@@ -36,17 +23,58 @@ _S8 = _StructFmt('>ihqqqi')
 _S9 = _StructFmt('>ihqqq')
 _S10 = _StructFmt('>ihii')
 _S11 = _StructFmt('>ihiB')
-_S12 = _StructFmt('>ihqqqB')
+_S12 = _StructFmt('>ihqqqBiBBB')
 _S13 = _StructFmt('>qqB')
-_S14 = _StructFmt('>iB')
+_S14 = _StructFmt('>iBBB')
 _S15 = _StructFmt('>iqB')
 _S16 = _StructFmt('>iiB')
 _S17 = _StructFmt('>qiB')
 _S18 = _StructFmt('>ihi')
-_S19 = _StructFmt('>iq')
-_S20 = _StructFmt('>qi')
-_S21 = _StructFmt('>16sB')
-_S22 = _StructFmt('>16s')
+_S19 = _StructFmt('>iB')
+_S20 = _StructFmt('>iBB')
+_S21 = _StructFmt('>iq')
+_S22 = _StructFmt('>qi')
+_S23 = _StructFmt('>16sB')
+_S24 = _StructFmt('>16s')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('i', 's', 'i')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S10p = _S10.pack
+_S10u = _S10.unpack_from
+_S11u = _S11.unpack_from
+_S12u = _S12.unpack_from
+_S13p = _S13.pack
+_S13u = _S13.unpack_from
+_S14p = _S14.pack
+_S14u = _S14.unpack_from
+_S15p = _S15.pack
+_S15u = _S15.unpack_from
+_S16p = _S16.pack
+_S16u = _S16.unpack_from
+_S17p = _S17.pack
+_S17u = _S17.unpack_from
+_S18p = _S18.pack
+_S19p = _S19.pack
+_S19u = _S19.unpack_from
+_S20p = _S20.pack
+_S20u = _S20.unpack_from
+_S21p = _S21.pack
+_S22p = _S22.pack
+_S23u = _S23.unpack_from
+_S24p = _S24.pack
 
 
 class EpochEndOffset(_Struct):
@@ -177,57 +205,52 @@ class FetchResponse(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.high_watermark, n10 = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, n8 = _S2u(b, p)
                 p += 18
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.records = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.records = None
                 else:
-                    x9.records = _view(b)[p:p + n10]
-                    p += n10
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.responses = l2
+                    x6.records = mv[p:p + n8]
+                    p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.session_id != 0:
         raise _EncodeError('field SessionId is not in version 0 and not ignorable')
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 0 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 0 and not ignorable')
@@ -237,67 +260,65 @@ def _encode_v0(o, w):
                 raise _EncodeError('field SnapshotId is not in version 0 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 0 and not ignorable')
-            w(_S3.pack(x5.partition_index, x5.error_code, x5.high_watermark))
+            ext(_S3p(x5.partition_index, x5.error_code, x5.high_watermark))
             v6 = x5.records
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
-                w(v6)
+                ext(_S0p(len(v6)))
+                parts += buf, v6
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.high_watermark, n10 = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, n8 = _S2u(b, p)
                 p += 18
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.records = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.records = None
                 else:
-                    x9.records = _view(b)[p:p + n10]
-                    p += n10
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.responses = l2
+                    x6.records = mv[p:p + n8]
+                    p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.session_id != 0:
         raise _EncodeError('field SessionId is not in version 1 and not ignorable')
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 1 and not ignorable')
     v1 = o.responses
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 1 and not ignorable')
@@ -307,27 +328,32 @@ def _encode_v1(o, w):
                 raise _EncodeError('field SnapshotId is not in version 1 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 1 and not ignorable')
-            w(_S3.pack(x5.partition_index, x5.error_code, x5.high_watermark))
+            ext(_S3p(x5.partition_index, x5.error_code, x5.high_watermark))
             v6 = x5.records
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
-                w(v6)
+                ext(_S0p(len(v6)))
+                parts += buf, v6
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.session_id != 0:
         raise _EncodeError('field SessionId is not in version 2 and not ignorable')
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 2 and not ignorable')
     v1 = o.responses
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 2 and not ignorable')
@@ -337,27 +363,32 @@ def _encode_v2(o, w):
                 raise _EncodeError('field SnapshotId is not in version 2 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 2 and not ignorable')
-            w(_S3.pack(x5.partition_index, x5.error_code, x5.high_watermark))
+            ext(_S3p(x5.partition_index, x5.error_code, x5.high_watermark))
             v6 = x5.records
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
-                w(v6)
+                ext(_S0p(len(v6)))
+                parts += buf, v6
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.session_id != 0:
         raise _EncodeError('field SessionId is not in version 3 and not ignorable')
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 3 and not ignorable')
     v1 = o.responses
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 3 and not ignorable')
@@ -367,82 +398,76 @@ def _encode_v3(o, w):
                 raise _EncodeError('field SnapshotId is not in version 3 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 3 and not ignorable')
-            w(_S3.pack(x5.partition_index, x5.error_code, x5.high_watermark))
+            ext(_S3p(x5.partition_index, x5.error_code, x5.high_watermark))
             v6 = x5.records
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
-                w(v6)
+                ext(_S0p(len(v6)))
+                parts += buf, v6
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.high_watermark, x9.last_stable_offset, n10 = _S5.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, n8 = _S5u(b, p)
                 p += 26
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.aborted_transactions = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.aborted_transactions = None
                 else:
-                    if n10 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l11 = []
-                    ap12 = l11.append
-                    for _ in range(n10):
-                        x13 = _new(AbortedTransaction)
-                        x13.producer_id, x13.first_offset = _S6.unpack_from(b, p)
+                    if n8 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    x6.aborted_transactions = l10 = [*_map(_new, (AbortedTransaction,) * n8)]
+                    for x9 in l10:
+                        x9.producer_id, x9.first_offset = _S6u(b, p)
                         p += 16
-                        ap12(x13)
-                    x9.aborted_transactions = l11
-                n14, = _S0.unpack_from(b, p)
+                n11, = _S0u(b, p)
                 p += 4
-                if n14 < 0:
-                    if n14 != -1: raise _DecodeError('negative length', p)
-                    x9.records = None
+                if n11 < 0:
+                    if n11 != -1: raise _DecodeError('negative length', p)
+                    x6.records = None
                 else:
-                    x9.records = _view(b)[p:p + n14]
-                    p += n14
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.responses = l2
+                    x6.records = mv[p:p + n11]
+                    p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.session_id != 0:
         raise _EncodeError('field SessionId is not in version 4 and not ignorable')
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 4 and not ignorable')
     v1 = o.responses
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 4 and not ignorable')
@@ -452,89 +477,83 @@ def _encode_v4(o, w):
                 raise _EncodeError('field SnapshotId is not in version 4 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 4 and not ignorable')
-            w(_S7.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset))
+            ext(_S7p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 38 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.high_watermark, x9.last_stable_offset, x9.log_start_offset, n10 = _S8.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 38 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset, n8 = _S8u(b, p)
                 p += 34
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.aborted_transactions = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.aborted_transactions = None
                 else:
-                    if n10 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l11 = []
-                    ap12 = l11.append
-                    for _ in range(n10):
-                        x13 = _new(AbortedTransaction)
-                        x13.producer_id, x13.first_offset = _S6.unpack_from(b, p)
+                    if n8 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    x6.aborted_transactions = l10 = [*_map(_new, (AbortedTransaction,) * n8)]
+                    for x9 in l10:
+                        x9.producer_id, x9.first_offset = _S6u(b, p)
                         p += 16
-                        ap12(x13)
-                    x9.aborted_transactions = l11
-                n14, = _S0.unpack_from(b, p)
+                n11, = _S0u(b, p)
                 p += 4
-                if n14 < 0:
-                    if n14 != -1: raise _DecodeError('negative length', p)
-                    x9.records = None
+                if n11 < 0:
+                    if n11 != -1: raise _DecodeError('negative length', p)
+                    x6.records = None
                 else:
-                    x9.records = _view(b)[p:p + n14]
-                    p += n14
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.responses = l2
+                    x6.records = mv[p:p + n11]
+                    p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.session_id != 0:
         raise _EncodeError('field SessionId is not in version 5 and not ignorable')
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 5 and not ignorable')
     v1 = o.responses
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 5 and not ignorable')
@@ -544,34 +563,39 @@ def _encode_v5(o, w):
                 raise _EncodeError('field SnapshotId is not in version 5 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 5 and not ignorable')
-            w(_S9.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
+            ext(_S9p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.session_id != 0:
         raise _EncodeError('field SessionId is not in version 6 and not ignorable')
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 6 and not ignorable')
     v1 = o.responses
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 6 and not ignorable')
@@ -581,87 +605,81 @@ def _encode_v6(o, w):
                 raise _EncodeError('field SnapshotId is not in version 6 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 6 and not ignorable')
-            w(_S9.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
+            ext(_S9p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S10.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S10u(b, p)
         p += 14
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 38 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.high_watermark, x9.last_stable_offset, x9.log_start_offset, n10 = _S8.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 38 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset, n8 = _S8u(b, p)
                 p += 34
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.aborted_transactions = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.aborted_transactions = None
                 else:
-                    if n10 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l11 = []
-                    ap12 = l11.append
-                    for _ in range(n10):
-                        x13 = _new(AbortedTransaction)
-                        x13.producer_id, x13.first_offset = _S6.unpack_from(b, p)
+                    if n8 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    x6.aborted_transactions = l10 = [*_map(_new, (AbortedTransaction,) * n8)]
+                    for x9 in l10:
+                        x9.producer_id, x9.first_offset = _S6u(b, p)
                         p += 16
-                        ap12(x13)
-                    x9.aborted_transactions = l11
-                n14, = _S0.unpack_from(b, p)
+                n11, = _S0u(b, p)
                 p += 4
-                if n14 < 0:
-                    if n14 != -1: raise _DecodeError('negative length', p)
-                    x9.records = None
+                if n11 < 0:
+                    if n11 != -1: raise _DecodeError('negative length', p)
+                    x6.records = None
                 else:
-                    x9.records = _view(b)[p:p + n14]
-                    p += n14
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.responses = l2
+                    x6.records = mv[p:p + n11]
+                    p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 7 and not ignorable')
     v1 = o.responses
-    w(_S10.pack(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 7 and not ignorable')
@@ -671,32 +689,37 @@ def _encode_v7(o, w):
                 raise _EncodeError('field SnapshotId is not in version 7 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 7 and not ignorable')
-            w(_S9.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
+            ext(_S9p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 8 and not ignorable')
     v1 = o.responses
-    w(_S10.pack(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 8 and not ignorable')
@@ -706,32 +729,37 @@ def _encode_v8(o, w):
                 raise _EncodeError('field SnapshotId is not in version 8 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 8 and not ignorable')
-            w(_S9.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
+            ext(_S9p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v9(o, w):
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 9 and not ignorable')
     v1 = o.responses
-    w(_S10.pack(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 9 and not ignorable')
@@ -741,32 +769,37 @@ def _encode_v9(o, w):
                 raise _EncodeError('field SnapshotId is not in version 9 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 9 and not ignorable')
-            w(_S9.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
+            ext(_S9p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v10(o, w):
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 10 and not ignorable')
     v1 = o.responses
-    w(_S10.pack(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 10 and not ignorable')
@@ -776,87 +809,81 @@ def _encode_v10(o, w):
                 raise _EncodeError('field SnapshotId is not in version 10 and not ignorable')
             if x5.preferred_read_replica != -1:
                 raise _EncodeError('field PreferredReadReplica is not in version 10 and not ignorable')
-            w(_S9.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
+            ext(_S9p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v11(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S10.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S10u(b, p)
         p += 14
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 42 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.high_watermark, x9.last_stable_offset, x9.log_start_offset, n10 = _S8.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 42 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset, n8 = _S8u(b, p)
                 p += 34
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.aborted_transactions = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.aborted_transactions = None
                 else:
-                    if n10 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l11 = []
-                    ap12 = l11.append
-                    for _ in range(n10):
-                        x13 = _new(AbortedTransaction)
-                        x13.producer_id, x13.first_offset = _S6.unpack_from(b, p)
+                    if n8 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    x6.aborted_transactions = l10 = [*_map(_new, (AbortedTransaction,) * n8)]
+                    for x9 in l10:
+                        x9.producer_id, x9.first_offset = _S6u(b, p)
                         p += 16
-                        ap12(x13)
-                    x9.aborted_transactions = l11
-                x9.preferred_read_replica, n14 = _S4.unpack_from(b, p)
+                x6.preferred_read_replica, n11 = _S4u(b, p)
                 p += 8
-                if n14 < 0:
-                    if n14 != -1: raise _DecodeError('negative length', p)
-                    x9.records = None
+                if n11 < 0:
+                    if n11 != -1: raise _DecodeError('negative length', p)
+                    x6.records = None
                 else:
-                    x9.records = _view(b)[p:p + n14]
-                    p += n14
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.responses = l2
+                    x6.records = mv[p:p + n11]
+                    p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v11(o, w):
+def _encode_v11(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 11 and not ignorable')
     v1 = o.responses
-    w(_S10.pack(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.session_id, len(v1)))
     for x2 in v1:
         v3 = x2.topic.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.diverging_epoch.epoch != -1 or x5.diverging_epoch.end_offset != -1 or x5.diverging_epoch._unknown_tags):
                 raise _EncodeError('field DivergingEpoch is not in version 11 and not ignorable')
@@ -864,984 +891,855 @@ def _encode_v11(o, w):
                 raise _EncodeError('field CurrentLeader is not in version 11 and not ignorable')
             if (x5.snapshot_id.end_offset != -1 or x5.snapshot_id.epoch != -1 or x5.snapshot_id._unknown_tags):
                 raise _EncodeError('field SnapshotId is not in version 11 and not ignorable')
-            w(_S9.pack(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
+            ext(_S9p(x5.partition_index, x5.error_code, x5.high_watermark, x5.last_stable_offset, x5.log_start_offset))
             v6 = x5.aborted_transactions
             if v6 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v6)))
+                ext(_S0p(len(v6)))
                 for x7 in v6:
-                    w(_S6.pack(x7.producer_id, x7.first_offset))
-            w(_S0.pack(x5.preferred_read_replica))
+                    ext(_S6p(x7.producer_id, x7.first_offset))
+            ext(_S0p(x5.preferred_read_replica))
             v8 = x5.records
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                parts += buf, v8
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v12(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S11.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S11u(b, p)
         p += 11
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, x9.high_watermark, x9.last_stable_offset, x9.log_start_offset, n10 = _S12.unpack_from(b, p)
-                p += 31
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0:
-                    x9.aborted_transactions = None
+            if n5 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset, n8, x6.preferred_read_replica, n9, c10, d11 = _S12u(b, p)
+                if not n8:
+                    x6.aborted_transactions = None
+                    p += 36
                 else:
-                    if n10 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l11 = []
-                    ap12 = l11.append
-                    for _ in range(n10):
-                        x13 = _new(AbortedTransaction)
-                        x13.producer_id, x13.first_offset, n14 = _S13.unpack_from(b, p)
-                        p += 17
-                        if n14 & 0x80:
-                            n14, p = _read_uvarint(b, p - 1)
-                        if n14:
-                            u15 = None
-                            for _ in range(n14):
-                                t16, p = _read_uvarint(b, p)
-                                z17, p = _read_uvarint(b, p)
-                                e18 = p + z17
-                                if u15 is None: u15 = []
-                                u15.append((t16, bytes(b[p:e18])))
-                                p = e18
-                            x13._unknown_tags = u15
-                        ap12(x13)
-                    x9.aborted_transactions = l11
-                x9.preferred_read_replica, n19 = _S14.unpack_from(b, p)
-                p += 5
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                n19 -= 1
-                if n19 < 0:
-                    x9.records = None
+                    p += 31
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.aborted_transactions = None
+                    else:
+                        if n8 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        x6.aborted_transactions = l13 = [*_map(_new, (AbortedTransaction,) * n8)]
+                        for x12 in l13:
+                            x12.producer_id, x12.first_offset, n14 = _S13u(b, p)
+                            p += 17
+                            if n14:
+                                p = _read_unknown_tags(b, p - 1, x12)
+                    x6.preferred_read_replica, n9, c10, d11 = _S14u(b, p)
+                    p += 5
+                if n9 < 128:
+                    n9 -= 1
+                    if n9 < 0:
+                        x6.records = None
+                    else:
+                        x6.records = mv[p:p + n9]
+                        p += n9
                 else:
-                    x9.records = _view(b)[p:p + n19]
-                    p += n19
-                n20 = b[p]
-                p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                if n20:
-                    u21 = None
-                    for _ in range(n20):
-                        t22, p = _read_uvarint(b, p)
-                        z23, p = _read_uvarint(b, p)
-                        e24 = p + z23
-                        if t22 == 0:
-                            o25 = _new(EpochEndOffset)
-                            o25.epoch, o25.end_offset, n26 = _S15.unpack_from(b, p)
+                    if c10 < 128:
+                        n9 += (c10 << 7) - 129
+                        p += 1
+                    elif d11 < 128:
+                        n9 += (c10 << 7) + (d11 << 14) - 16513
+                        p += 2
+                    else:
+                        n9, p = _read_uvarint(b, p - 1)
+                        n9 -= 1
+                    x6.records = mv[p:p + n9]
+                    p += n9
+                if b[p]:
+                    n15, p = _read_uvarint(b, p)
+                    u16 = None
+                    for _ in range(n15):
+                        t17, p = _read_uvarint(b, p)
+                        z18, p = _read_uvarint(b, p)
+                        e19 = p + z18
+                        if t17 == 0:
+                            o20 = _new(EpochEndOffset)
+                            o20.epoch, o20.end_offset, n21 = _S15u(b, p)
                             p += 13
-                            if n26 & 0x80:
-                                n26, p = _read_uvarint(b, p - 1)
-                            if n26:
-                                u27 = None
-                                for _ in range(n26):
-                                    t28, p = _read_uvarint(b, p)
-                                    z29, p = _read_uvarint(b, p)
-                                    e30 = p + z29
-                                    if u27 is None: u27 = []
-                                    u27.append((t28, bytes(b[p:e30])))
-                                    p = e30
-                                o25._unknown_tags = u27
-                            x9.diverging_epoch = o25
-                            if p > e24: raise _DecodeError('tagged field longer than its size', p)
-                            p = e24
-                        elif t22 == 1:
-                            o31 = _new(LeaderIdAndEpoch)
-                            o31.leader_id, o31.leader_epoch, n32 = _S16.unpack_from(b, p)
+                            if n21:
+                                p = _read_unknown_tags(b, p - 1, o20)
+                            x6.diverging_epoch = o20
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        elif t17 == 1:
+                            o22 = _new(LeaderIdAndEpoch)
+                            o22.leader_id, o22.leader_epoch, n23 = _S16u(b, p)
                             p += 9
-                            if n32 & 0x80:
-                                n32, p = _read_uvarint(b, p - 1)
-                            if n32:
-                                u33 = None
-                                for _ in range(n32):
-                                    t34, p = _read_uvarint(b, p)
-                                    z35, p = _read_uvarint(b, p)
-                                    e36 = p + z35
-                                    if u33 is None: u33 = []
-                                    u33.append((t34, bytes(b[p:e36])))
-                                    p = e36
-                                o31._unknown_tags = u33
-                            x9.current_leader = o31
-                            if p > e24: raise _DecodeError('tagged field longer than its size', p)
-                            p = e24
-                        elif t22 == 2:
-                            o37 = _new(SnapshotId)
-                            o37.end_offset, o37.epoch, n38 = _S17.unpack_from(b, p)
+                            if n23:
+                                p = _read_unknown_tags(b, p - 1, o22)
+                            x6.current_leader = o22
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        elif t17 == 2:
+                            o24 = _new(SnapshotId)
+                            o24.end_offset, o24.epoch, n25 = _S17u(b, p)
                             p += 13
-                            if n38 & 0x80:
-                                n38, p = _read_uvarint(b, p - 1)
-                            if n38:
-                                u39 = None
-                                for _ in range(n38):
-                                    t40, p = _read_uvarint(b, p)
-                                    z41, p = _read_uvarint(b, p)
-                                    e42 = p + z41
-                                    if u39 is None: u39 = []
-                                    u39.append((t40, bytes(b[p:e42])))
-                                    p = e42
-                                o37._unknown_tags = u39
-                            x9.snapshot_id = o37
-                            if p > e24: raise _DecodeError('tagged field longer than its size', p)
-                            p = e24
+                            if n25:
+                                p = _read_unknown_tags(b, p - 1, o24)
+                            x6.snapshot_id = o24
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
                         else:
-                            if u21 is None: u21 = []
-                            u21.append((t22, bytes(b[p:e24])))
-                            p = e24
-                    x9._unknown_tags = u21
-                ap8(x9)
-            x4.partitions = l7
-            n43 = b[p]
+                            if u16 is None: u16 = []
+                            u16.append((t17, bytes(b[p:e19])))
+                            p = e19
+                    if u16 is not None: x6._unknown_tags = u16
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n43 & 0x80:
-                n43, p = _read_uvarint(b, p - 1)
-            if n43:
-                u44 = None
-                for _ in range(n43):
-                    t45, p = _read_uvarint(b, p)
-                    z46, p = _read_uvarint(b, p)
-                    e47 = p + z46
-                    if u44 is None: u44 = []
-                    u44.append((t45, bytes(b[p:e47])))
-                    p = e47
-                x4._unknown_tags = u44
-            ap3(x4)
-        o.responses = l2
-        n48 = b[p]
-        p += 1
-        if n48 & 0x80:
-            n48, p = _read_uvarint(b, p - 1)
-        if n48:
-            u49 = None
-            for _ in range(n48):
-                t50, p = _read_uvarint(b, p)
-                z51, p = _read_uvarint(b, p)
-                e52 = p + z51
-                if u49 is None: u49 = []
-                u49.append((t50, bytes(b[p:e52])))
-                p = e52
-            o._unknown_tags = u49
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v12(o, w):
+def _encode_v12(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 12 and not ignorable')
-    w(_S18.pack(o.throttle_time_ms, o.error_code, o.session_id))
+    ext(_S18p(o.throttle_time_ms, o.error_code, o.session_id))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S9.pack(x8.partition_index, x8.error_code, x8.high_watermark, x8.last_stable_offset, x8.log_start_offset))
+            ext(_S9p(x8.partition_index, x8.error_code, x8.high_watermark, x8.last_stable_offset, x8.log_start_offset))
             v9 = x8.aborted_transactions
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
                 for x11 in v9:
-                    w(_S6.pack(x11.producer_id, x11.first_offset))
                     if x11._unknown_tags:
-                        _write_tags(w, (), x11._unknown_tags)
+                        ext(_S6p(x11.producer_id, x11.first_offset))
+                        _write_tags(ext, (), x11._unknown_tags)
                     else:
-                        w(b'\x00')
-            w(_S0.pack(x8.preferred_read_replica))
+                        ext(_S13p(x11.producer_id, x11.first_offset, 0))
             v12 = x8.records
             if v12 is None:
-                w(b'\x00')
+                ext(_S19p(x8.preferred_read_replica, 0))
             else:
                 k13 = len(v12) + 1
-                w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-                w(v12)
+                if k13 < 128:
+                    ext(_S19p(x8.preferred_read_replica, k13))
+                elif k13 < 16384:
+                    ext(_S20p(x8.preferred_read_replica, k13 & 127 | 128, k13 >> 7))
+                elif k13 < 2097152:
+                    ext(_S14p(x8.preferred_read_replica, k13 & 127 | 128, k13 >> 7 & 127 | 128, k13 >> 14))
+                else:
+                    ext(_S0p(x8.preferred_read_replica))
+                    ext(_uvarint(k13))
+                parts += buf, v12
+                buf = bytearray()
+                ext = buf.extend
             tg14 = []
             if (x8.diverging_epoch.epoch != -1 or x8.diverging_epoch.end_offset != -1 or x8.diverging_epoch._unknown_tags):
-                sub15 = []
-                sw16 = sub15.append
-                sw16(_S19.pack(x8.diverging_epoch.epoch, x8.diverging_epoch.end_offset))
+                sub15 = bytearray()
+                sw16 = sub15.extend
                 if x8.diverging_epoch._unknown_tags:
+                    sw16(_S21p(x8.diverging_epoch.epoch, x8.diverging_epoch.end_offset))
                     _write_tags(sw16, (), x8.diverging_epoch._unknown_tags)
                 else:
-                    sw16(b'\x00')
-                tg14.append((0, b''.join(sub15)))
+                    sw16(_S15p(x8.diverging_epoch.epoch, x8.diverging_epoch.end_offset, 0))
+                tg14.append((0, sub15))
             if (x8.current_leader.leader_id != -1 or x8.current_leader.leader_epoch != -1 or x8.current_leader._unknown_tags):
-                sub17 = []
-                sw18 = sub17.append
-                sw18(_S4.pack(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                sub17 = bytearray()
+                sw18 = sub17.extend
                 if x8.current_leader._unknown_tags:
+                    sw18(_S4p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
                     _write_tags(sw18, (), x8.current_leader._unknown_tags)
                 else:
-                    sw18(b'\x00')
-                tg14.append((1, b''.join(sub17)))
+                    sw18(_S16p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
+                tg14.append((1, sub17))
             if (x8.snapshot_id.end_offset != -1 or x8.snapshot_id.epoch != -1 or x8.snapshot_id._unknown_tags):
-                sub19 = []
-                sw20 = sub19.append
-                sw20(_S20.pack(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+                sub19 = bytearray()
+                sw20 = sub19.extend
                 if x8.snapshot_id._unknown_tags:
+                    sw20(_S22p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
                     _write_tags(sw20, (), x8.snapshot_id._unknown_tags)
                 else:
-                    sw20(b'\x00')
-                tg14.append((2, b''.join(sub19)))
+                    sw20(_S17p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch, 0))
+                tg14.append((2, sub19))
             if tg14 or x8._unknown_tags:
-                _write_tags(w, tg14, x8._unknown_tags)
+                _write_tags(ext, tg14, x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v13(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S11.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S11u(b, p)
         p += 11
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            x4.topic_id, n5 = _S21.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S23u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(PartitionData)
-                x8.partition_index, x8.error_code, x8.high_watermark, x8.last_stable_offset, x8.log_start_offset, n9 = _S12.unpack_from(b, p)
-                p += 31
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0:
-                    x8.aborted_transactions = None
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset, n8, x6.preferred_read_replica, n9, c10, d11 = _S12u(b, p)
+                if not n8:
+                    x6.aborted_transactions = None
+                    p += 36
                 else:
-                    if n9 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l10 = []
-                    ap11 = l10.append
-                    for _ in range(n9):
-                        x12 = _new(AbortedTransaction)
-                        x12.producer_id, x12.first_offset, n13 = _S13.unpack_from(b, p)
-                        p += 17
-                        if n13 & 0x80:
-                            n13, p = _read_uvarint(b, p - 1)
-                        if n13:
-                            u14 = None
-                            for _ in range(n13):
-                                t15, p = _read_uvarint(b, p)
-                                z16, p = _read_uvarint(b, p)
-                                e17 = p + z16
-                                if u14 is None: u14 = []
-                                u14.append((t15, bytes(b[p:e17])))
-                                p = e17
-                            x12._unknown_tags = u14
-                        ap11(x12)
-                    x8.aborted_transactions = l10
-                x8.preferred_read_replica, n18 = _S14.unpack_from(b, p)
-                p += 5
-                if n18 & 0x80:
-                    n18, p = _read_uvarint(b, p - 1)
-                n18 -= 1
-                if n18 < 0:
-                    x8.records = None
+                    p += 31
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.aborted_transactions = None
+                    else:
+                        if n8 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        x6.aborted_transactions = l13 = [*_map(_new, (AbortedTransaction,) * n8)]
+                        for x12 in l13:
+                            x12.producer_id, x12.first_offset, n14 = _S13u(b, p)
+                            p += 17
+                            if n14:
+                                p = _read_unknown_tags(b, p - 1, x12)
+                    x6.preferred_read_replica, n9, c10, d11 = _S14u(b, p)
+                    p += 5
+                if n9 < 128:
+                    n9 -= 1
+                    if n9 < 0:
+                        x6.records = None
+                    else:
+                        x6.records = mv[p:p + n9]
+                        p += n9
                 else:
-                    x8.records = _view(b)[p:p + n18]
-                    p += n18
-                n19 = b[p]
-                p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                if n19:
-                    u20 = None
-                    for _ in range(n19):
-                        t21, p = _read_uvarint(b, p)
-                        z22, p = _read_uvarint(b, p)
-                        e23 = p + z22
-                        if t21 == 0:
-                            o24 = _new(EpochEndOffset)
-                            o24.epoch, o24.end_offset, n25 = _S15.unpack_from(b, p)
+                    if c10 < 128:
+                        n9 += (c10 << 7) - 129
+                        p += 1
+                    elif d11 < 128:
+                        n9 += (c10 << 7) + (d11 << 14) - 16513
+                        p += 2
+                    else:
+                        n9, p = _read_uvarint(b, p - 1)
+                        n9 -= 1
+                    x6.records = mv[p:p + n9]
+                    p += n9
+                if b[p]:
+                    n15, p = _read_uvarint(b, p)
+                    u16 = None
+                    for _ in range(n15):
+                        t17, p = _read_uvarint(b, p)
+                        z18, p = _read_uvarint(b, p)
+                        e19 = p + z18
+                        if t17 == 0:
+                            o20 = _new(EpochEndOffset)
+                            o20.epoch, o20.end_offset, n21 = _S15u(b, p)
                             p += 13
-                            if n25 & 0x80:
-                                n25, p = _read_uvarint(b, p - 1)
-                            if n25:
-                                u26 = None
-                                for _ in range(n25):
-                                    t27, p = _read_uvarint(b, p)
-                                    z28, p = _read_uvarint(b, p)
-                                    e29 = p + z28
-                                    if u26 is None: u26 = []
-                                    u26.append((t27, bytes(b[p:e29])))
-                                    p = e29
-                                o24._unknown_tags = u26
-                            x8.diverging_epoch = o24
-                            if p > e23: raise _DecodeError('tagged field longer than its size', p)
-                            p = e23
-                        elif t21 == 1:
-                            o30 = _new(LeaderIdAndEpoch)
-                            o30.leader_id, o30.leader_epoch, n31 = _S16.unpack_from(b, p)
+                            if n21:
+                                p = _read_unknown_tags(b, p - 1, o20)
+                            x6.diverging_epoch = o20
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        elif t17 == 1:
+                            o22 = _new(LeaderIdAndEpoch)
+                            o22.leader_id, o22.leader_epoch, n23 = _S16u(b, p)
                             p += 9
-                            if n31 & 0x80:
-                                n31, p = _read_uvarint(b, p - 1)
-                            if n31:
-                                u32 = None
-                                for _ in range(n31):
-                                    t33, p = _read_uvarint(b, p)
-                                    z34, p = _read_uvarint(b, p)
-                                    e35 = p + z34
-                                    if u32 is None: u32 = []
-                                    u32.append((t33, bytes(b[p:e35])))
-                                    p = e35
-                                o30._unknown_tags = u32
-                            x8.current_leader = o30
-                            if p > e23: raise _DecodeError('tagged field longer than its size', p)
-                            p = e23
-                        elif t21 == 2:
-                            o36 = _new(SnapshotId)
-                            o36.end_offset, o36.epoch, n37 = _S17.unpack_from(b, p)
+                            if n23:
+                                p = _read_unknown_tags(b, p - 1, o22)
+                            x6.current_leader = o22
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        elif t17 == 2:
+                            o24 = _new(SnapshotId)
+                            o24.end_offset, o24.epoch, n25 = _S17u(b, p)
                             p += 13
-                            if n37 & 0x80:
-                                n37, p = _read_uvarint(b, p - 1)
-                            if n37:
-                                u38 = None
-                                for _ in range(n37):
-                                    t39, p = _read_uvarint(b, p)
-                                    z40, p = _read_uvarint(b, p)
-                                    e41 = p + z40
-                                    if u38 is None: u38 = []
-                                    u38.append((t39, bytes(b[p:e41])))
-                                    p = e41
-                                o36._unknown_tags = u38
-                            x8.snapshot_id = o36
-                            if p > e23: raise _DecodeError('tagged field longer than its size', p)
-                            p = e23
+                            if n25:
+                                p = _read_unknown_tags(b, p - 1, o24)
+                            x6.snapshot_id = o24
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
                         else:
-                            if u20 is None: u20 = []
-                            u20.append((t21, bytes(b[p:e23])))
-                            p = e23
-                    x8._unknown_tags = u20
-                ap7(x8)
-            x4.partitions = l6
-            n42 = b[p]
+                            if u16 is None: u16 = []
+                            u16.append((t17, bytes(b[p:e19])))
+                            p = e19
+                    if u16 is not None: x6._unknown_tags = u16
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n42 & 0x80:
-                n42, p = _read_uvarint(b, p - 1)
-            if n42:
-                u43 = None
-                for _ in range(n42):
-                    t44, p = _read_uvarint(b, p)
-                    z45, p = _read_uvarint(b, p)
-                    e46 = p + z45
-                    if u43 is None: u43 = []
-                    u43.append((t44, bytes(b[p:e46])))
-                    p = e46
-                x4._unknown_tags = u43
-            ap3(x4)
-        o.responses = l2
-        n47 = b[p]
-        p += 1
-        if n47 & 0x80:
-            n47, p = _read_uvarint(b, p - 1)
-        if n47:
-            u48 = None
-            for _ in range(n47):
-                t49, p = _read_uvarint(b, p)
-                z50, p = _read_uvarint(b, p)
-                e51 = p + z50
-                if u48 is None: u48 = []
-                u48.append((t49, bytes(b[p:e51])))
-                p = e51
-            o._unknown_tags = u48
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v13(o, w):
+def _encode_v13(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 13 and not ignorable')
-    w(_S18.pack(o.throttle_time_ms, o.error_code, o.session_id))
+    ext(_S18p(o.throttle_time_ms, o.error_code, o.session_id))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S22.pack(x3.topic_id))
+        ext(_S24p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S9.pack(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
+            ext(_S9p(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
             v7 = x6.aborted_transactions
             if v7 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 k8 = len(v7) + 1
-                w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+                ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
                 for x9 in v7:
-                    w(_S6.pack(x9.producer_id, x9.first_offset))
                     if x9._unknown_tags:
-                        _write_tags(w, (), x9._unknown_tags)
+                        ext(_S6p(x9.producer_id, x9.first_offset))
+                        _write_tags(ext, (), x9._unknown_tags)
                     else:
-                        w(b'\x00')
-            w(_S0.pack(x6.preferred_read_replica))
+                        ext(_S13p(x9.producer_id, x9.first_offset, 0))
             v10 = x6.records
             if v10 is None:
-                w(b'\x00')
+                ext(_S19p(x6.preferred_read_replica, 0))
             else:
                 k11 = len(v10) + 1
-                w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-                w(v10)
+                if k11 < 128:
+                    ext(_S19p(x6.preferred_read_replica, k11))
+                elif k11 < 16384:
+                    ext(_S20p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7))
+                elif k11 < 2097152:
+                    ext(_S14p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7 & 127 | 128, k11 >> 14))
+                else:
+                    ext(_S0p(x6.preferred_read_replica))
+                    ext(_uvarint(k11))
+                parts += buf, v10
+                buf = bytearray()
+                ext = buf.extend
             tg12 = []
             if (x6.diverging_epoch.epoch != -1 or x6.diverging_epoch.end_offset != -1 or x6.diverging_epoch._unknown_tags):
-                sub13 = []
-                sw14 = sub13.append
-                sw14(_S19.pack(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
+                sub13 = bytearray()
+                sw14 = sub13.extend
                 if x6.diverging_epoch._unknown_tags:
+                    sw14(_S21p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
                     _write_tags(sw14, (), x6.diverging_epoch._unknown_tags)
                 else:
-                    sw14(b'\x00')
-                tg12.append((0, b''.join(sub13)))
+                    sw14(_S15p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset, 0))
+                tg12.append((0, sub13))
             if (x6.current_leader.leader_id != -1 or x6.current_leader.leader_epoch != -1 or x6.current_leader._unknown_tags):
-                sub15 = []
-                sw16 = sub15.append
-                sw16(_S4.pack(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
+                sub15 = bytearray()
+                sw16 = sub15.extend
                 if x6.current_leader._unknown_tags:
+                    sw16(_S4p(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
                     _write_tags(sw16, (), x6.current_leader._unknown_tags)
                 else:
-                    sw16(b'\x00')
-                tg12.append((1, b''.join(sub15)))
+                    sw16(_S16p(x6.current_leader.leader_id, x6.current_leader.leader_epoch, 0))
+                tg12.append((1, sub15))
             if (x6.snapshot_id.end_offset != -1 or x6.snapshot_id.epoch != -1 or x6.snapshot_id._unknown_tags):
-                sub17 = []
-                sw18 = sub17.append
-                sw18(_S20.pack(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
+                sub17 = bytearray()
+                sw18 = sub17.extend
                 if x6.snapshot_id._unknown_tags:
+                    sw18(_S22p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
                     _write_tags(sw18, (), x6.snapshot_id._unknown_tags)
                 else:
-                    sw18(b'\x00')
-                tg12.append((2, b''.join(sub17)))
+                    sw18(_S17p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch, 0))
+                tg12.append((2, sub17))
             if tg12 or x6._unknown_tags:
-                _write_tags(w, tg12, x6._unknown_tags)
+                _write_tags(ext, tg12, x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v14(o, w):
+def _encode_v14(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 14 and not ignorable')
-    w(_S18.pack(o.throttle_time_ms, o.error_code, o.session_id))
+    ext(_S18p(o.throttle_time_ms, o.error_code, o.session_id))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S22.pack(x3.topic_id))
+        ext(_S24p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S9.pack(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
+            ext(_S9p(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
             v7 = x6.aborted_transactions
             if v7 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 k8 = len(v7) + 1
-                w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+                ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
                 for x9 in v7:
-                    w(_S6.pack(x9.producer_id, x9.first_offset))
                     if x9._unknown_tags:
-                        _write_tags(w, (), x9._unknown_tags)
+                        ext(_S6p(x9.producer_id, x9.first_offset))
+                        _write_tags(ext, (), x9._unknown_tags)
                     else:
-                        w(b'\x00')
-            w(_S0.pack(x6.preferred_read_replica))
+                        ext(_S13p(x9.producer_id, x9.first_offset, 0))
             v10 = x6.records
             if v10 is None:
-                w(b'\x00')
+                ext(_S19p(x6.preferred_read_replica, 0))
             else:
                 k11 = len(v10) + 1
-                w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-                w(v10)
+                if k11 < 128:
+                    ext(_S19p(x6.preferred_read_replica, k11))
+                elif k11 < 16384:
+                    ext(_S20p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7))
+                elif k11 < 2097152:
+                    ext(_S14p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7 & 127 | 128, k11 >> 14))
+                else:
+                    ext(_S0p(x6.preferred_read_replica))
+                    ext(_uvarint(k11))
+                parts += buf, v10
+                buf = bytearray()
+                ext = buf.extend
             tg12 = []
             if (x6.diverging_epoch.epoch != -1 or x6.diverging_epoch.end_offset != -1 or x6.diverging_epoch._unknown_tags):
-                sub13 = []
-                sw14 = sub13.append
-                sw14(_S19.pack(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
+                sub13 = bytearray()
+                sw14 = sub13.extend
                 if x6.diverging_epoch._unknown_tags:
+                    sw14(_S21p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
                     _write_tags(sw14, (), x6.diverging_epoch._unknown_tags)
                 else:
-                    sw14(b'\x00')
-                tg12.append((0, b''.join(sub13)))
+                    sw14(_S15p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset, 0))
+                tg12.append((0, sub13))
             if (x6.current_leader.leader_id != -1 or x6.current_leader.leader_epoch != -1 or x6.current_leader._unknown_tags):
-                sub15 = []
-                sw16 = sub15.append
-                sw16(_S4.pack(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
+                sub15 = bytearray()
+                sw16 = sub15.extend
                 if x6.current_leader._unknown_tags:
+                    sw16(_S4p(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
                     _write_tags(sw16, (), x6.current_leader._unknown_tags)
                 else:
-                    sw16(b'\x00')
-                tg12.append((1, b''.join(sub15)))
+                    sw16(_S16p(x6.current_leader.leader_id, x6.current_leader.leader_epoch, 0))
+                tg12.append((1, sub15))
             if (x6.snapshot_id.end_offset != -1 or x6.snapshot_id.epoch != -1 or x6.snapshot_id._unknown_tags):
-                sub17 = []
-                sw18 = sub17.append
-                sw18(_S20.pack(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
+                sub17 = bytearray()
+                sw18 = sub17.extend
                 if x6.snapshot_id._unknown_tags:
+                    sw18(_S22p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
                     _write_tags(sw18, (), x6.snapshot_id._unknown_tags)
                 else:
-                    sw18(b'\x00')
-                tg12.append((2, b''.join(sub17)))
+                    sw18(_S17p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch, 0))
+                tg12.append((2, sub17))
             if tg12 or x6._unknown_tags:
-                _write_tags(w, tg12, x6._unknown_tags)
+                _write_tags(ext, tg12, x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v15(o, w):
+def _encode_v15(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 15 and not ignorable')
-    w(_S18.pack(o.throttle_time_ms, o.error_code, o.session_id))
+    ext(_S18p(o.throttle_time_ms, o.error_code, o.session_id))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S22.pack(x3.topic_id))
+        ext(_S24p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S9.pack(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
+            ext(_S9p(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
             v7 = x6.aborted_transactions
             if v7 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 k8 = len(v7) + 1
-                w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+                ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
                 for x9 in v7:
-                    w(_S6.pack(x9.producer_id, x9.first_offset))
                     if x9._unknown_tags:
-                        _write_tags(w, (), x9._unknown_tags)
+                        ext(_S6p(x9.producer_id, x9.first_offset))
+                        _write_tags(ext, (), x9._unknown_tags)
                     else:
-                        w(b'\x00')
-            w(_S0.pack(x6.preferred_read_replica))
+                        ext(_S13p(x9.producer_id, x9.first_offset, 0))
             v10 = x6.records
             if v10 is None:
-                w(b'\x00')
+                ext(_S19p(x6.preferred_read_replica, 0))
             else:
                 k11 = len(v10) + 1
-                w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-                w(v10)
+                if k11 < 128:
+                    ext(_S19p(x6.preferred_read_replica, k11))
+                elif k11 < 16384:
+                    ext(_S20p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7))
+                elif k11 < 2097152:
+                    ext(_S14p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7 & 127 | 128, k11 >> 14))
+                else:
+                    ext(_S0p(x6.preferred_read_replica))
+                    ext(_uvarint(k11))
+                parts += buf, v10
+                buf = bytearray()
+                ext = buf.extend
             tg12 = []
             if (x6.diverging_epoch.epoch != -1 or x6.diverging_epoch.end_offset != -1 or x6.diverging_epoch._unknown_tags):
-                sub13 = []
-                sw14 = sub13.append
-                sw14(_S19.pack(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
+                sub13 = bytearray()
+                sw14 = sub13.extend
                 if x6.diverging_epoch._unknown_tags:
+                    sw14(_S21p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
                     _write_tags(sw14, (), x6.diverging_epoch._unknown_tags)
                 else:
-                    sw14(b'\x00')
-                tg12.append((0, b''.join(sub13)))
+                    sw14(_S15p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset, 0))
+                tg12.append((0, sub13))
             if (x6.current_leader.leader_id != -1 or x6.current_leader.leader_epoch != -1 or x6.current_leader._unknown_tags):
-                sub15 = []
-                sw16 = sub15.append
-                sw16(_S4.pack(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
+                sub15 = bytearray()
+                sw16 = sub15.extend
                 if x6.current_leader._unknown_tags:
+                    sw16(_S4p(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
                     _write_tags(sw16, (), x6.current_leader._unknown_tags)
                 else:
-                    sw16(b'\x00')
-                tg12.append((1, b''.join(sub15)))
+                    sw16(_S16p(x6.current_leader.leader_id, x6.current_leader.leader_epoch, 0))
+                tg12.append((1, sub15))
             if (x6.snapshot_id.end_offset != -1 or x6.snapshot_id.epoch != -1 or x6.snapshot_id._unknown_tags):
-                sub17 = []
-                sw18 = sub17.append
-                sw18(_S20.pack(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
+                sub17 = bytearray()
+                sw18 = sub17.extend
                 if x6.snapshot_id._unknown_tags:
+                    sw18(_S22p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
                     _write_tags(sw18, (), x6.snapshot_id._unknown_tags)
                 else:
-                    sw18(b'\x00')
-                tg12.append((2, b''.join(sub17)))
+                    sw18(_S17p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch, 0))
+                tg12.append((2, sub17))
             if tg12 or x6._unknown_tags:
-                _write_tags(w, tg12, x6._unknown_tags)
+                _write_tags(ext, tg12, x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v16(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchResponse)
-        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S11.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.session_id, n1 = _S11u(b, p)
         p += 11
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FetchableTopicResponse)
-            x4.topic_id, n5 = _S21.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (FetchableTopicResponse,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S23u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(PartitionData)
-                x8.partition_index, x8.error_code, x8.high_watermark, x8.last_stable_offset, x8.log_start_offset, n9 = _S12.unpack_from(b, p)
-                p += 31
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0:
-                    x8.aborted_transactions = None
+            x2.partitions = l7 = [*_map(_new, (PartitionData,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset, n8, x6.preferred_read_replica, n9, c10, d11 = _S12u(b, p)
+                if not n8:
+                    x6.aborted_transactions = None
+                    p += 36
                 else:
-                    if n9 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l10 = []
-                    ap11 = l10.append
-                    for _ in range(n9):
-                        x12 = _new(AbortedTransaction)
-                        x12.producer_id, x12.first_offset, n13 = _S13.unpack_from(b, p)
-                        p += 17
-                        if n13 & 0x80:
-                            n13, p = _read_uvarint(b, p - 1)
-                        if n13:
-                            u14 = None
-                            for _ in range(n13):
-                                t15, p = _read_uvarint(b, p)
-                                z16, p = _read_uvarint(b, p)
-                                e17 = p + z16
-                                if u14 is None: u14 = []
-                                u14.append((t15, bytes(b[p:e17])))
-                                p = e17
-                            x12._unknown_tags = u14
-                        ap11(x12)
-                    x8.aborted_transactions = l10
-                x8.preferred_read_replica, n18 = _S14.unpack_from(b, p)
-                p += 5
-                if n18 & 0x80:
-                    n18, p = _read_uvarint(b, p - 1)
-                n18 -= 1
-                if n18 < 0:
-                    x8.records = None
+                    p += 31
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.aborted_transactions = None
+                    else:
+                        if n8 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        x6.aborted_transactions = l13 = [*_map(_new, (AbortedTransaction,) * n8)]
+                        for x12 in l13:
+                            x12.producer_id, x12.first_offset, n14 = _S13u(b, p)
+                            p += 17
+                            if n14:
+                                p = _read_unknown_tags(b, p - 1, x12)
+                    x6.preferred_read_replica, n9, c10, d11 = _S14u(b, p)
+                    p += 5
+                if n9 < 128:
+                    n9 -= 1
+                    if n9 < 0:
+                        x6.records = None
+                    else:
+                        x6.records = mv[p:p + n9]
+                        p += n9
                 else:
-                    x8.records = _view(b)[p:p + n18]
-                    p += n18
-                n19 = b[p]
-                p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                if n19:
-                    u20 = None
-                    for _ in range(n19):
-                        t21, p = _read_uvarint(b, p)
-                        z22, p = _read_uvarint(b, p)
-                        e23 = p + z22
-                        if t21 == 0:
-                            o24 = _new(EpochEndOffset)
-                            o24.epoch, o24.end_offset, n25 = _S15.unpack_from(b, p)
-                            p += 13
-                            if n25 & 0x80:
-                                n25, p = _read_uvarint(b, p - 1)
-                            if n25:
-                                u26 = None
-                                for _ in range(n25):
-                                    t27, p = _read_uvarint(b, p)
-                                    z28, p = _read_uvarint(b, p)
-                                    e29 = p + z28
-                                    if u26 is None: u26 = []
-                                    u26.append((t27, bytes(b[p:e29])))
-                                    p = e29
-                                o24._unknown_tags = u26
-                            x8.diverging_epoch = o24
-                            if p > e23: raise _DecodeError('tagged field longer than its size', p)
-                            p = e23
-                        elif t21 == 1:
-                            o30 = _new(LeaderIdAndEpoch)
-                            o30.leader_id, o30.leader_epoch, n31 = _S16.unpack_from(b, p)
-                            p += 9
-                            if n31 & 0x80:
-                                n31, p = _read_uvarint(b, p - 1)
-                            if n31:
-                                u32 = None
-                                for _ in range(n31):
-                                    t33, p = _read_uvarint(b, p)
-                                    z34, p = _read_uvarint(b, p)
-                                    e35 = p + z34
-                                    if u32 is None: u32 = []
-                                    u32.append((t33, bytes(b[p:e35])))
-                                    p = e35
-                                o30._unknown_tags = u32
-                            x8.current_leader = o30
-                            if p > e23: raise _DecodeError('tagged field longer than its size', p)
-                            p = e23
-                        elif t21 == 2:
-                            o36 = _new(SnapshotId)
-                            o36.end_offset, o36.epoch, n37 = _S17.unpack_from(b, p)
-                            p += 13
-                            if n37 & 0x80:
-                                n37, p = _read_uvarint(b, p - 1)
-                            if n37:
-                                u38 = None
-                                for _ in range(n37):
-                                    t39, p = _read_uvarint(b, p)
-                                    z40, p = _read_uvarint(b, p)
-                                    e41 = p + z40
-                                    if u38 is None: u38 = []
-                                    u38.append((t39, bytes(b[p:e41])))
-                                    p = e41
-                                o36._unknown_tags = u38
-                            x8.snapshot_id = o36
-                            if p > e23: raise _DecodeError('tagged field longer than its size', p)
-                            p = e23
-                        else:
-                            if u20 is None: u20 = []
-                            u20.append((t21, bytes(b[p:e23])))
-                            p = e23
-                    x8._unknown_tags = u20
-                ap7(x8)
-            x4.partitions = l6
-            n42 = b[p]
-            p += 1
-            if n42 & 0x80:
-                n42, p = _read_uvarint(b, p - 1)
-            if n42:
-                u43 = None
-                for _ in range(n42):
-                    t44, p = _read_uvarint(b, p)
-                    z45, p = _read_uvarint(b, p)
-                    e46 = p + z45
-                    if u43 is None: u43 = []
-                    u43.append((t44, bytes(b[p:e46])))
-                    p = e46
-                x4._unknown_tags = u43
-            ap3(x4)
-        o.responses = l2
-        n47 = b[p]
-        p += 1
-        if n47 & 0x80:
-            n47, p = _read_uvarint(b, p - 1)
-        if n47:
-            u48 = None
-            for _ in range(n47):
-                t49, p = _read_uvarint(b, p)
-                z50, p = _read_uvarint(b, p)
-                e51 = p + z50
-                if t49 == 0:
-                    n52 = b[p]
-                    p += 1
-                    if n52 & 0x80:
-                        n52, p = _read_uvarint(b, p - 1)
-                    n52 -= 1
-                    if n52 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    if n52 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l53 = []
-                    ap54 = l53.append
-                    for _ in range(n52):
-                        x55 = _new(NodeEndpoint)
-                        x55.node_id, n56 = _S14.unpack_from(b, p)
-                        p += 5
-                        if n56 & 0x80:
-                            n56, p = _read_uvarint(b, p - 1)
-                        n56 -= 1
-                        if n56 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                        x55.host = b[p:p + n56].decode()
-                        p += n56
-                        x55.port, n57 = _S14.unpack_from(b, p)
-                        p += 5
-                        if n57 & 0x80:
-                            n57, p = _read_uvarint(b, p - 1)
-                        n57 -= 1
-                        if n57 < 0:
-                            x55.rack = None
-                        else:
-                            x55.rack = b[p:p + n57].decode()
-                            p += n57
-                        n58 = b[p]
+                    if c10 < 128:
+                        n9 += (c10 << 7) - 129
                         p += 1
-                        if n58 & 0x80:
-                            n58, p = _read_uvarint(b, p - 1)
-                        if n58:
-                            u59 = None
-                            for _ in range(n58):
-                                t60, p = _read_uvarint(b, p)
-                                z61, p = _read_uvarint(b, p)
-                                e62 = p + z61
-                                if u59 is None: u59 = []
-                                u59.append((t60, bytes(b[p:e62])))
-                                p = e62
-                            x55._unknown_tags = u59
-                        ap54(x55)
-                    o.node_endpoints = l53
-                    if p > e51: raise _DecodeError('tagged field longer than its size', p)
-                    p = e51
+                    elif d11 < 128:
+                        n9 += (c10 << 7) + (d11 << 14) - 16513
+                        p += 2
+                    else:
+                        n9, p = _read_uvarint(b, p - 1)
+                        n9 -= 1
+                    x6.records = mv[p:p + n9]
+                    p += n9
+                if b[p]:
+                    n15, p = _read_uvarint(b, p)
+                    u16 = None
+                    for _ in range(n15):
+                        t17, p = _read_uvarint(b, p)
+                        z18, p = _read_uvarint(b, p)
+                        e19 = p + z18
+                        if t17 == 0:
+                            o20 = _new(EpochEndOffset)
+                            o20.epoch, o20.end_offset, n21 = _S15u(b, p)
+                            p += 13
+                            if n21:
+                                p = _read_unknown_tags(b, p - 1, o20)
+                            x6.diverging_epoch = o20
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        elif t17 == 1:
+                            o22 = _new(LeaderIdAndEpoch)
+                            o22.leader_id, o22.leader_epoch, n23 = _S16u(b, p)
+                            p += 9
+                            if n23:
+                                p = _read_unknown_tags(b, p - 1, o22)
+                            x6.current_leader = o22
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        elif t17 == 2:
+                            o24 = _new(SnapshotId)
+                            o24.end_offset, o24.epoch, n25 = _S17u(b, p)
+                            p += 13
+                            if n25:
+                                p = _read_unknown_tags(b, p - 1, o24)
+                            x6.snapshot_id = o24
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        else:
+                            if u16 is None: u16 = []
+                            u16.append((t17, bytes(b[p:e19])))
+                            p = e19
+                    if u16 is not None: x6._unknown_tags = u16
                 else:
-                    if u48 is None: u48 = []
-                    u48.append((t49, bytes(b[p:e51])))
-                    p = e51
-            o._unknown_tags = u48
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            n26, p = _read_uvarint(b, p)
+            u27 = None
+            for _ in range(n26):
+                t28, p = _read_uvarint(b, p)
+                z29, p = _read_uvarint(b, p)
+                e30 = p + z29
+                if t28 == 0:
+                    n31 = b[p]
+                    p += 1
+                    if n31 > 127: n31, p = _read_uvarint(b, p - 1)
+                    n31 -= 1
+                    if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n31 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    o.node_endpoints = l33 = [*_map(_new, (NodeEndpoint,) * n31)]
+                    for x32 in l33:
+                        x32.node_id, n34 = _S19u(b, p)
+                        p += 5
+                        if n34 > 127: n34, p = _read_uvarint(b, p - 1)
+                        n34 -= 1
+                        if n34 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                        x32.host = b[p:p + n34].decode()
+                        p += n34
+                        x32.port, n35, n36 = _S20u(b, p)
+                        if not n35:
+                            x32.rack = None
+                            p += 6
+                        else:
+                            p += 5
+                            if n35 > 127: n35, p = _read_uvarint(b, p - 1)
+                            n35 -= 1
+                            if n35 < 0:
+                                x32.rack = None
+                            else:
+                                x32.rack = b[p:p + n35].decode()
+                                p += n35
+                            n36 = b[p]
+                            p += 1
+                        if n36:
+                            p = _read_unknown_tags(b, p - 1, x32)
+                    if p > e30: raise _DecodeError('tagged field longer than its size', p)
+                    p = e30
+                else:
+                    if u27 is None: u27 = []
+                    u27.append((t28, bytes(b[p:e30])))
+                    p = e30
+            if u27 is not None: o._unknown_tags = u27
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v16(o, w):
-    w(_S18.pack(o.throttle_time_ms, o.error_code, o.session_id))
+def _encode_v16(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S18p(o.throttle_time_ms, o.error_code, o.session_id))
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S22.pack(x3.topic_id))
+        ext(_S24p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S9.pack(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
+            ext(_S9p(x6.partition_index, x6.error_code, x6.high_watermark, x6.last_stable_offset, x6.log_start_offset))
             v7 = x6.aborted_transactions
             if v7 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 k8 = len(v7) + 1
-                w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+                ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
                 for x9 in v7:
-                    w(_S6.pack(x9.producer_id, x9.first_offset))
                     if x9._unknown_tags:
-                        _write_tags(w, (), x9._unknown_tags)
+                        ext(_S6p(x9.producer_id, x9.first_offset))
+                        _write_tags(ext, (), x9._unknown_tags)
                     else:
-                        w(b'\x00')
-            w(_S0.pack(x6.preferred_read_replica))
+                        ext(_S13p(x9.producer_id, x9.first_offset, 0))
             v10 = x6.records
             if v10 is None:
-                w(b'\x00')
+                ext(_S19p(x6.preferred_read_replica, 0))
             else:
                 k11 = len(v10) + 1
-                w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-                w(v10)
+                if k11 < 128:
+                    ext(_S19p(x6.preferred_read_replica, k11))
+                elif k11 < 16384:
+                    ext(_S20p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7))
+                elif k11 < 2097152:
+                    ext(_S14p(x6.preferred_read_replica, k11 & 127 | 128, k11 >> 7 & 127 | 128, k11 >> 14))
+                else:
+                    ext(_S0p(x6.preferred_read_replica))
+                    ext(_uvarint(k11))
+                parts += buf, v10
+                buf = bytearray()
+                ext = buf.extend
             tg12 = []
             if (x6.diverging_epoch.epoch != -1 or x6.diverging_epoch.end_offset != -1 or x6.diverging_epoch._unknown_tags):
-                sub13 = []
-                sw14 = sub13.append
-                sw14(_S19.pack(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
+                sub13 = bytearray()
+                sw14 = sub13.extend
                 if x6.diverging_epoch._unknown_tags:
+                    sw14(_S21p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset))
                     _write_tags(sw14, (), x6.diverging_epoch._unknown_tags)
                 else:
-                    sw14(b'\x00')
-                tg12.append((0, b''.join(sub13)))
+                    sw14(_S15p(x6.diverging_epoch.epoch, x6.diverging_epoch.end_offset, 0))
+                tg12.append((0, sub13))
             if (x6.current_leader.leader_id != -1 or x6.current_leader.leader_epoch != -1 or x6.current_leader._unknown_tags):
-                sub15 = []
-                sw16 = sub15.append
-                sw16(_S4.pack(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
+                sub15 = bytearray()
+                sw16 = sub15.extend
                 if x6.current_leader._unknown_tags:
+                    sw16(_S4p(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
                     _write_tags(sw16, (), x6.current_leader._unknown_tags)
                 else:
-                    sw16(b'\x00')
-                tg12.append((1, b''.join(sub15)))
+                    sw16(_S16p(x6.current_leader.leader_id, x6.current_leader.leader_epoch, 0))
+                tg12.append((1, sub15))
             if (x6.snapshot_id.end_offset != -1 or x6.snapshot_id.epoch != -1 or x6.snapshot_id._unknown_tags):
-                sub17 = []
-                sw18 = sub17.append
-                sw18(_S20.pack(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
+                sub17 = bytearray()
+                sw18 = sub17.extend
                 if x6.snapshot_id._unknown_tags:
+                    sw18(_S22p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch))
                     _write_tags(sw18, (), x6.snapshot_id._unknown_tags)
                 else:
-                    sw18(b'\x00')
-                tg12.append((2, b''.join(sub17)))
+                    sw18(_S17p(x6.snapshot_id.end_offset, x6.snapshot_id.epoch, 0))
+                tg12.append((2, sub17))
             if tg12 or x6._unknown_tags:
-                _write_tags(w, tg12, x6._unknown_tags)
+                _write_tags(ext, tg12, x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     tg19 = []
     if o.node_endpoints:
-        sub20 = []
-        sw21 = sub20.append
+        sub20 = bytearray()
+        sw21 = sub20.extend
         v22 = o.node_endpoints
         k23 = len(v22) + 1
         sw21(_UV1[k23] if k23 < 128 else _uvarint(k23))
         for x24 in v22:
-            sw21(_S0.pack(x24.node_id))
-            v25 = x24.host
-            v25 = v25.encode()
-            k26 = len(v25) + 1
-            sw21(_UV1[k26] if k26 < 128 else _uvarint(k26))
-            sw21(v25)
-            sw21(_S0.pack(x24.port))
+            v25 = x24.host.encode()
+            k26 = len(v25)
+            sw21(_R1[k26](x24.node_id, k26 + 1, v25, x24.port))
             v27 = x24.rack
             if v27 is None:
                 sw21(b'\x00')
@@ -1854,11 +1752,12 @@ def _encode_v16(o, w):
                 _write_tags(sw21, (), x24._unknown_tags)
             else:
                 sw21(b'\x00')
-        tg19.append((0, b''.join(sub20)))
+        tg19.append((0, sub20))
     if tg19 or o._unknown_tags:
-        _write_tags(w, tg19, o._unknown_tags)
+        _write_tags(ext, tg19, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 FetchResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v7, 9: _decode_v7, 10: _decode_v7, 11: _decode_v11, 12: _decode_v12, 13: _decode_v13, 14: _decode_v13, 15: _decode_v13, 16: _decode_v16, 17: _decode_v16}
 FetchResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13, 14: _encode_v14, 15: _encode_v15, 16: _encode_v16, 17: _encode_v16}

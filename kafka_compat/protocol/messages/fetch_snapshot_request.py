@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>iiB')
 _S1 = _StructFmt('>ii')
 _S2 = _StructFmt('>qiB')
@@ -31,6 +18,18 @@ _S3 = _StructFmt('>qB')
 _S4 = _StructFmt('>qi')
 _S5 = _StructFmt('>q')
 _S6 = _StructFmt('>16s')
+_R0 = _PackShapes('', 's', '')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
 
 
 class SnapshotId(_Struct):
@@ -100,152 +99,109 @@ class FetchSnapshotRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(FetchSnapshotRequest)
-        o.replica_id, o.max_bytes, n1 = _S0.unpack_from(b, p)
+        o.replica_id, o.max_bytes, n1 = _S0u(b, p)
         p += 9
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicSnapshot)
+        o.topics = l3 = [*_map(_new, (TopicSnapshot,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionSnapshot)
-                x9.partition, x9.current_leader_epoch = _S1.unpack_from(b, p)
+            if n5 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionSnapshot,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch = _S1u(b, p)
                 p += 8
-                o10 = _new(SnapshotId)
-                o10.end_offset, o10.epoch, n11 = _S2.unpack_from(b, p)
+                o8 = _new(SnapshotId)
+                o8.end_offset, o8.epoch, n9 = _S2u(b, p)
                 p += 13
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    o10._unknown_tags = u12
-                x9.snapshot_id = o10
-                x9.position, n16 = _S3.unpack_from(b, p)
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, o8)
+                x6.snapshot_id = o8
+                x6.position, n10 = _S3u(b, p)
                 p += 9
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                if n16:
-                    u17 = None
-                    for _ in range(n16):
-                        t18, p = _read_uvarint(b, p)
-                        z19, p = _read_uvarint(b, p)
-                        e20 = p + z19
-                        if u17 is None: u17 = []
-                        u17.append((t18, bytes(b[p:e20])))
-                        p = e20
-                    x9._unknown_tags = u17
-                ap8(x9)
-            x4.partitions = l7
-            n21 = b[p]
-            p += 1
-            if n21 & 0x80:
-                n21, p = _read_uvarint(b, p - 1)
-            if n21:
-                u22 = None
-                for _ in range(n21):
-                    t23, p = _read_uvarint(b, p)
-                    z24, p = _read_uvarint(b, p)
-                    e25 = p + z24
-                    if u22 is None: u22 = []
-                    u22.append((t23, bytes(b[p:e25])))
-                    p = e25
-                x4._unknown_tags = u22
-            ap3(x4)
-        o.topics = l2
-        n26 = b[p]
-        p += 1
-        if n26 & 0x80:
-            n26, p = _read_uvarint(b, p - 1)
-        if n26:
-            u27 = None
-            for _ in range(n26):
-                t28, p = _read_uvarint(b, p)
-                z29, p = _read_uvarint(b, p)
-                e30 = p + z29
-                if t28 == 0:
-                    n31 = b[p]
+                if n10:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            n11, p = _read_uvarint(b, p)
+            u12 = None
+            for _ in range(n11):
+                t13, p = _read_uvarint(b, p)
+                z14, p = _read_uvarint(b, p)
+                e15 = p + z14
+                if t13 == 0:
+                    n16 = b[p]
                     p += 1
-                    if n31 & 0x80:
-                        n31, p = _read_uvarint(b, p - 1)
-                    n31 -= 1
-                    if n31 < 0:
+                    if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+                    n16 -= 1
+                    if n16 < 0:
                         o.cluster_id = None
                     else:
-                        o.cluster_id = b[p:p + n31].decode()
-                        p += n31
-                    if p > e30: raise _DecodeError('tagged field longer than its size', p)
-                    p = e30
+                        o.cluster_id = b[p:p + n16].decode()
+                        p += n16
+                    if p > e15: raise _DecodeError('tagged field longer than its size', p)
+                    p = e15
                 else:
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-            o._unknown_tags = u27
+                    if u12 is None: u12 = []
+                    u12.append((t13, bytes(b[p:e15])))
+                    p = e15
+            if u12 is not None: o._unknown_tags = u12
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S1.pack(o.replica_id, o.max_bytes))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.replica_id, o.max_bytes))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S1.pack(x8.partition, x8.current_leader_epoch))
-            w(_S4.pack(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+            ext(_S1p(x8.partition, x8.current_leader_epoch))
             if x8.snapshot_id._unknown_tags:
-                _write_tags(w, (), x8.snapshot_id._unknown_tags)
+                ext(_S4p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+                _write_tags(ext, (), x8.snapshot_id._unknown_tags)
             else:
-                w(b'\x00')
-            w(_S5.pack(x8.position))
+                ext(_S2p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S5p(x8.position))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S3p(x8.position, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     tg9 = []
     if o.cluster_id is not None:
-        sub10 = []
-        sw11 = sub10.append
+        sub10 = bytearray()
+        sw11 = sub10.extend
         v12 = o.cluster_id
         if v12 is None:
             sw11(b'\x00')
@@ -254,174 +210,141 @@ def _encode_v0(o, w):
             k13 = len(v12) + 1
             sw11(_UV1[k13] if k13 < 128 else _uvarint(k13))
             sw11(v12)
-        tg9.append((0, b''.join(sub10)))
+        tg9.append((0, sub10))
     if tg9 or o._unknown_tags:
-        _write_tags(w, tg9, o._unknown_tags)
+        _write_tags(ext, tg9, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(FetchSnapshotRequest)
-        o.replica_id, o.max_bytes, n1 = _S0.unpack_from(b, p)
+        o.replica_id, o.max_bytes, n1 = _S0u(b, p)
         p += 9
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicSnapshot)
+        o.topics = l3 = [*_map(_new, (TopicSnapshot,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionSnapshot)
-                x9.partition, x9.current_leader_epoch = _S1.unpack_from(b, p)
+            if n5 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionSnapshot,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch = _S1u(b, p)
                 p += 8
-                o10 = _new(SnapshotId)
-                o10.end_offset, o10.epoch, n11 = _S2.unpack_from(b, p)
+                o8 = _new(SnapshotId)
+                o8.end_offset, o8.epoch, n9 = _S2u(b, p)
                 p += 13
-                if n11 & 0x80:
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, o8)
+                x6.snapshot_id = o8
+                x6.position, n10 = _S3u(b, p)
+                p += 9
+                if n10:
                     n11, p = _read_uvarint(b, p - 1)
-                if n11:
                     u12 = None
                     for _ in range(n11):
                         t13, p = _read_uvarint(b, p)
                         z14, p = _read_uvarint(b, p)
                         e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    o10._unknown_tags = u12
-                x9.snapshot_id = o10
-                x9.position, n16 = _S3.unpack_from(b, p)
-                p += 9
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                if n16:
-                    u17 = None
-                    for _ in range(n16):
-                        t18, p = _read_uvarint(b, p)
-                        z19, p = _read_uvarint(b, p)
-                        e20 = p + z19
-                        if t18 == 0:
-                            x9.replica_directory_id, = _S6.unpack_from(b, p)
+                        if t13 == 0:
+                            x6.replica_directory_id, = _S6u(b, p)
                             p += 16
-                            x9.replica_directory_id = _bnew(_Uuid, x9.replica_directory_id)
-                            if p > e20: raise _DecodeError('tagged field longer than its size', p)
-                            p = e20
+                            x6.replica_directory_id = _bnew(_Uuid, x6.replica_directory_id)
+                            if p > e15: raise _DecodeError('tagged field longer than its size', p)
+                            p = e15
                         else:
-                            if u17 is None: u17 = []
-                            u17.append((t18, bytes(b[p:e20])))
-                            p = e20
-                    x9._unknown_tags = u17
-                ap8(x9)
-            x4.partitions = l7
-            n21 = b[p]
-            p += 1
-            if n21 & 0x80:
-                n21, p = _read_uvarint(b, p - 1)
-            if n21:
-                u22 = None
-                for _ in range(n21):
-                    t23, p = _read_uvarint(b, p)
-                    z24, p = _read_uvarint(b, p)
-                    e25 = p + z24
-                    if u22 is None: u22 = []
-                    u22.append((t23, bytes(b[p:e25])))
-                    p = e25
-                x4._unknown_tags = u22
-            ap3(x4)
-        o.topics = l2
-        n26 = b[p]
-        p += 1
-        if n26 & 0x80:
-            n26, p = _read_uvarint(b, p - 1)
-        if n26:
-            u27 = None
-            for _ in range(n26):
-                t28, p = _read_uvarint(b, p)
-                z29, p = _read_uvarint(b, p)
-                e30 = p + z29
-                if t28 == 0:
-                    n31 = b[p]
+                            if u12 is None: u12 = []
+                            u12.append((t13, bytes(b[p:e15])))
+                            p = e15
+                    if u12 is not None: x6._unknown_tags = u12
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            n16, p = _read_uvarint(b, p)
+            u17 = None
+            for _ in range(n16):
+                t18, p = _read_uvarint(b, p)
+                z19, p = _read_uvarint(b, p)
+                e20 = p + z19
+                if t18 == 0:
+                    n21 = b[p]
                     p += 1
-                    if n31 & 0x80:
-                        n31, p = _read_uvarint(b, p - 1)
-                    n31 -= 1
-                    if n31 < 0:
+                    if n21 > 127: n21, p = _read_uvarint(b, p - 1)
+                    n21 -= 1
+                    if n21 < 0:
                         o.cluster_id = None
                     else:
-                        o.cluster_id = b[p:p + n31].decode()
-                        p += n31
-                    if p > e30: raise _DecodeError('tagged field longer than its size', p)
-                    p = e30
+                        o.cluster_id = b[p:p + n21].decode()
+                        p += n21
+                    if p > e20: raise _DecodeError('tagged field longer than its size', p)
+                    p = e20
                 else:
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-            o._unknown_tags = u27
+                    if u17 is None: u17 = []
+                    u17.append((t18, bytes(b[p:e20])))
+                    p = e20
+            if u17 is not None: o._unknown_tags = u17
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S1.pack(o.replica_id, o.max_bytes))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.replica_id, o.max_bytes))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S1.pack(x8.partition, x8.current_leader_epoch))
-            w(_S4.pack(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+            ext(_S1p(x8.partition, x8.current_leader_epoch))
             if x8.snapshot_id._unknown_tags:
-                _write_tags(w, (), x8.snapshot_id._unknown_tags)
+                ext(_S4p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+                _write_tags(ext, (), x8.snapshot_id._unknown_tags)
             else:
-                w(b'\x00')
-            w(_S5.pack(x8.position))
+                ext(_S2p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch, 0))
+            ext(_S5p(x8.position))
             tg9 = []
             if x8.replica_directory_id != ZERO_UUID:
-                sub10 = []
-                sw11 = sub10.append
-                sw11(_S6.pack(x8.replica_directory_id))
-                tg9.append((0, b''.join(sub10)))
+                sub10 = bytearray()
+                sw11 = sub10.extend
+                sw11(_S6p(x8.replica_directory_id))
+                tg9.append((0, sub10))
             if tg9 or x8._unknown_tags:
-                _write_tags(w, tg9, x8._unknown_tags)
+                _write_tags(ext, tg9, x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     tg12 = []
     if o.cluster_id is not None:
-        sub13 = []
-        sw14 = sub13.append
+        sub13 = bytearray()
+        sw14 = sub13.extend
         v15 = o.cluster_id
         if v15 is None:
             sw14(b'\x00')
@@ -430,11 +353,12 @@ def _encode_v1(o, w):
             k16 = len(v15) + 1
             sw14(_UV1[k16] if k16 < 128 else _uvarint(k16))
             sw14(v15)
-        tg12.append((0, b''.join(sub13)))
+        tg12.append((0, sub13))
     if tg12 or o._unknown_tags:
-        _write_tags(w, tg12, o._unknown_tags)
+        _write_tags(ext, tg12, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 FetchSnapshotRequest._decoders = {0: _decode_v0, 1: _decode_v1}
 FetchSnapshotRequest._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -4,38 +4,44 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ihB')
 _S1 = _StructFmt('>ih')
 _S2 = _StructFmt('>qiB')
-_S3 = _StructFmt('>qqB')
+_S3 = _StructFmt('>qqBBB')
 _S4 = _StructFmt('>iiB')
 _S5 = _StructFmt('>qi')
-_S6 = _StructFmt('>qq')
-_S7 = _StructFmt('>ii')
-_S8 = _StructFmt('>iB')
-_S9 = _StructFmt('>HB')
-_S10 = _StructFmt('>i')
-_S11 = _StructFmt('>H')
+_S6 = _StructFmt('>qqB')
+_S7 = _StructFmt('>qqBB')
+_S8 = _StructFmt('>qq')
+_S9 = _StructFmt('>ii')
+_S10 = _StructFmt('>iB')
+_S11 = _StructFmt('>HB')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('i', 's', 'H')
+_R2 = _PackShapes('i', 's', 'HB')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S7p = _S7.pack
+_S8p = _S8.pack
+_S9p = _S9.pack
+_S10u = _S10.unpack_from
+_S11u = _S11.unpack_from
 
 
 class SnapshotId(_Struct):
@@ -133,420 +139,349 @@ class FetchSnapshotResponse(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchSnapshotResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicSnapshot)
+        o.topics = l3 = [*_map(_new, (TopicSnapshot,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionSnapshot)
-                x9.index, x9.error_code = _S1.unpack_from(b, p)
+            if n5 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionSnapshot,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code = _S1u(b, p)
                 p += 6
-                o10 = _new(SnapshotId)
-                o10.end_offset, o10.epoch, n11 = _S2.unpack_from(b, p)
+                o8 = _new(SnapshotId)
+                o8.end_offset, o8.epoch, n9 = _S2u(b, p)
                 p += 13
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    o10._unknown_tags = u12
-                x9.snapshot_id = o10
-                x9.size, x9.position, n16 = _S3.unpack_from(b, p)
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, o8)
+                x6.snapshot_id = o8
+                x6.size, x6.position, n10, c11, d12 = _S3u(b, p)
                 p += 17
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                n16 -= 1
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.unaligned_records = _view(b)[p:p + n16]
-                p += n16
-                n17 = b[p]
-                p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                if n17:
-                    u18 = None
-                    for _ in range(n17):
-                        t19, p = _read_uvarint(b, p)
-                        z20, p = _read_uvarint(b, p)
-                        e21 = p + z20
-                        if t19 == 0:
-                            o22 = _new(LeaderIdAndEpoch)
-                            o22.leader_id, o22.leader_epoch, n23 = _S4.unpack_from(b, p)
+                if n10 < 128:
+                    n10 -= 1
+                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x6.unaligned_records = mv[p:p + n10]
+                    p += n10
+                else:
+                    if c11 < 128:
+                        n10 += (c11 << 7) - 129
+                        p += 1
+                    elif d12 < 128:
+                        n10 += (c11 << 7) + (d12 << 14) - 16513
+                        p += 2
+                    else:
+                        n10, p = _read_uvarint(b, p - 1)
+                        n10 -= 1
+                    x6.unaligned_records = mv[p:p + n10]
+                    p += n10
+                if b[p]:
+                    n13, p = _read_uvarint(b, p)
+                    u14 = None
+                    for _ in range(n13):
+                        t15, p = _read_uvarint(b, p)
+                        z16, p = _read_uvarint(b, p)
+                        e17 = p + z16
+                        if t15 == 0:
+                            o18 = _new(LeaderIdAndEpoch)
+                            o18.leader_id, o18.leader_epoch, n19 = _S4u(b, p)
                             p += 9
-                            if n23 & 0x80:
-                                n23, p = _read_uvarint(b, p - 1)
-                            if n23:
-                                u24 = None
-                                for _ in range(n23):
-                                    t25, p = _read_uvarint(b, p)
-                                    z26, p = _read_uvarint(b, p)
-                                    e27 = p + z26
-                                    if u24 is None: u24 = []
-                                    u24.append((t25, bytes(b[p:e27])))
-                                    p = e27
-                                o22._unknown_tags = u24
-                            x9.current_leader = o22
-                            if p > e21: raise _DecodeError('tagged field longer than its size', p)
-                            p = e21
+                            if n19:
+                                p = _read_unknown_tags(b, p - 1, o18)
+                            x6.current_leader = o18
+                            if p > e17: raise _DecodeError('tagged field longer than its size', p)
+                            p = e17
                         else:
-                            if u18 is None: u18 = []
-                            u18.append((t19, bytes(b[p:e21])))
-                            p = e21
-                    x9._unknown_tags = u18
-                ap8(x9)
-            x4.partitions = l7
-            n28 = b[p]
+                            if u14 is None: u14 = []
+                            u14.append((t15, bytes(b[p:e17])))
+                            p = e17
+                    if u14 is not None: x6._unknown_tags = u14
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n28 & 0x80:
-                n28, p = _read_uvarint(b, p - 1)
-            if n28:
-                u29 = None
-                for _ in range(n28):
-                    t30, p = _read_uvarint(b, p)
-                    z31, p = _read_uvarint(b, p)
-                    e32 = p + z31
-                    if u29 is None: u29 = []
-                    u29.append((t30, bytes(b[p:e32])))
-                    p = e32
-                x4._unknown_tags = u29
-            ap3(x4)
-        o.topics = l2
-        n33 = b[p]
-        p += 1
-        if n33 & 0x80:
-            n33, p = _read_uvarint(b, p - 1)
-        if n33:
-            u34 = None
-            for _ in range(n33):
-                t35, p = _read_uvarint(b, p)
-                z36, p = _read_uvarint(b, p)
-                e37 = p + z36
-                if u34 is None: u34 = []
-                u34.append((t35, bytes(b[p:e37])))
-                p = e37
-            o._unknown_tags = u34
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 0 and not ignorable')
-    w(_S1.pack(o.throttle_time_ms, o.error_code))
+    ext(_S1p(o.throttle_time_ms, o.error_code))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S1.pack(x8.index, x8.error_code))
-            w(_S5.pack(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+            ext(_S1p(x8.index, x8.error_code))
             if x8.snapshot_id._unknown_tags:
-                _write_tags(w, (), x8.snapshot_id._unknown_tags)
+                ext(_S5p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+                _write_tags(ext, (), x8.snapshot_id._unknown_tags)
             else:
-                w(b'\x00')
-            w(_S6.pack(x8.size, x8.position))
+                ext(_S2p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch, 0))
             v9 = x8.unaligned_records
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            if k10 < 128:
+                ext(_S6p(x8.size, x8.position, k10))
+            elif k10 < 16384:
+                ext(_S7p(x8.size, x8.position, k10 & 127 | 128, k10 >> 7))
+            elif k10 < 2097152:
+                ext(_S3p(x8.size, x8.position, k10 & 127 | 128, k10 >> 7 & 127 | 128, k10 >> 14))
+            else:
+                ext(_S8p(x8.size, x8.position))
+                ext(_uvarint(k10))
+            parts += buf, v9
+            buf = bytearray()
+            ext = buf.extend
             tg11 = []
             if (x8.current_leader.leader_id != 0 or x8.current_leader.leader_epoch != 0 or x8.current_leader._unknown_tags):
-                sub12 = []
-                sw13 = sub12.append
-                sw13(_S7.pack(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                sub12 = bytearray()
+                sw13 = sub12.extend
                 if x8.current_leader._unknown_tags:
+                    sw13(_S9p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
                     _write_tags(sw13, (), x8.current_leader._unknown_tags)
                 else:
-                    sw13(b'\x00')
-                tg11.append((0, b''.join(sub12)))
+                    sw13(_S4p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
+                tg11.append((0, sub12))
             if tg11 or x8._unknown_tags:
-                _write_tags(w, tg11, x8._unknown_tags)
+                _write_tags(ext, tg11, x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
+        mv = _view(b)
         o = _new(FetchSnapshotResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicSnapshot)
+        o.topics = l3 = [*_map(_new, (TopicSnapshot,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionSnapshot)
-                x9.index, x9.error_code = _S1.unpack_from(b, p)
+            if n5 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionSnapshot,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code = _S1u(b, p)
                 p += 6
-                o10 = _new(SnapshotId)
-                o10.end_offset, o10.epoch, n11 = _S2.unpack_from(b, p)
+                o8 = _new(SnapshotId)
+                o8.end_offset, o8.epoch, n9 = _S2u(b, p)
                 p += 13
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    o10._unknown_tags = u12
-                x9.snapshot_id = o10
-                x9.size, x9.position, n16 = _S3.unpack_from(b, p)
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, o8)
+                x6.snapshot_id = o8
+                x6.size, x6.position, n10, c11, d12 = _S3u(b, p)
                 p += 17
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                n16 -= 1
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.unaligned_records = _view(b)[p:p + n16]
-                p += n16
-                n17 = b[p]
-                p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                if n17:
-                    u18 = None
-                    for _ in range(n17):
-                        t19, p = _read_uvarint(b, p)
-                        z20, p = _read_uvarint(b, p)
-                        e21 = p + z20
-                        if t19 == 0:
-                            o22 = _new(LeaderIdAndEpoch)
-                            o22.leader_id, o22.leader_epoch, n23 = _S4.unpack_from(b, p)
-                            p += 9
-                            if n23 & 0x80:
-                                n23, p = _read_uvarint(b, p - 1)
-                            if n23:
-                                u24 = None
-                                for _ in range(n23):
-                                    t25, p = _read_uvarint(b, p)
-                                    z26, p = _read_uvarint(b, p)
-                                    e27 = p + z26
-                                    if u24 is None: u24 = []
-                                    u24.append((t25, bytes(b[p:e27])))
-                                    p = e27
-                                o22._unknown_tags = u24
-                            x9.current_leader = o22
-                            if p > e21: raise _DecodeError('tagged field longer than its size', p)
-                            p = e21
-                        else:
-                            if u18 is None: u18 = []
-                            u18.append((t19, bytes(b[p:e21])))
-                            p = e21
-                    x9._unknown_tags = u18
-                ap8(x9)
-            x4.partitions = l7
-            n28 = b[p]
-            p += 1
-            if n28 & 0x80:
-                n28, p = _read_uvarint(b, p - 1)
-            if n28:
-                u29 = None
-                for _ in range(n28):
-                    t30, p = _read_uvarint(b, p)
-                    z31, p = _read_uvarint(b, p)
-                    e32 = p + z31
-                    if u29 is None: u29 = []
-                    u29.append((t30, bytes(b[p:e32])))
-                    p = e32
-                x4._unknown_tags = u29
-            ap3(x4)
-        o.topics = l2
-        n33 = b[p]
-        p += 1
-        if n33 & 0x80:
-            n33, p = _read_uvarint(b, p - 1)
-        if n33:
-            u34 = None
-            for _ in range(n33):
-                t35, p = _read_uvarint(b, p)
-                z36, p = _read_uvarint(b, p)
-                e37 = p + z36
-                if t35 == 0:
-                    n38 = b[p]
-                    p += 1
-                    if n38 & 0x80:
-                        n38, p = _read_uvarint(b, p - 1)
-                    n38 -= 1
-                    if n38 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    if n38 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l39 = []
-                    ap40 = l39.append
-                    for _ in range(n38):
-                        x41 = _new(NodeEndpoint)
-                        x41.node_id, n42 = _S8.unpack_from(b, p)
-                        p += 5
-                        if n42 & 0x80:
-                            n42, p = _read_uvarint(b, p - 1)
-                        n42 -= 1
-                        if n42 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                        x41.host = b[p:p + n42].decode()
-                        p += n42
-                        x41.port, n43 = _S9.unpack_from(b, p)
-                        p += 3
-                        if n43 & 0x80:
-                            n43, p = _read_uvarint(b, p - 1)
-                        if n43:
-                            u44 = None
-                            for _ in range(n43):
-                                t45, p = _read_uvarint(b, p)
-                                z46, p = _read_uvarint(b, p)
-                                e47 = p + z46
-                                if u44 is None: u44 = []
-                                u44.append((t45, bytes(b[p:e47])))
-                                p = e47
-                            x41._unknown_tags = u44
-                        ap40(x41)
-                    o.node_endpoints = l39
-                    if p > e37: raise _DecodeError('tagged field longer than its size', p)
-                    p = e37
+                if n10 < 128:
+                    n10 -= 1
+                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x6.unaligned_records = mv[p:p + n10]
+                    p += n10
                 else:
-                    if u34 is None: u34 = []
-                    u34.append((t35, bytes(b[p:e37])))
-                    p = e37
-            o._unknown_tags = u34
+                    if c11 < 128:
+                        n10 += (c11 << 7) - 129
+                        p += 1
+                    elif d12 < 128:
+                        n10 += (c11 << 7) + (d12 << 14) - 16513
+                        p += 2
+                    else:
+                        n10, p = _read_uvarint(b, p - 1)
+                        n10 -= 1
+                    x6.unaligned_records = mv[p:p + n10]
+                    p += n10
+                if b[p]:
+                    n13, p = _read_uvarint(b, p)
+                    u14 = None
+                    for _ in range(n13):
+                        t15, p = _read_uvarint(b, p)
+                        z16, p = _read_uvarint(b, p)
+                        e17 = p + z16
+                        if t15 == 0:
+                            o18 = _new(LeaderIdAndEpoch)
+                            o18.leader_id, o18.leader_epoch, n19 = _S4u(b, p)
+                            p += 9
+                            if n19:
+                                p = _read_unknown_tags(b, p - 1, o18)
+                            x6.current_leader = o18
+                            if p > e17: raise _DecodeError('tagged field longer than its size', p)
+                            p = e17
+                        else:
+                            if u14 is None: u14 = []
+                            u14.append((t15, bytes(b[p:e17])))
+                            p = e17
+                    if u14 is not None: x6._unknown_tags = u14
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            n20, p = _read_uvarint(b, p)
+            u21 = None
+            for _ in range(n20):
+                t22, p = _read_uvarint(b, p)
+                z23, p = _read_uvarint(b, p)
+                e24 = p + z23
+                if t22 == 0:
+                    n25 = b[p]
+                    p += 1
+                    if n25 > 127: n25, p = _read_uvarint(b, p - 1)
+                    n25 -= 1
+                    if n25 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n25 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    o.node_endpoints = l27 = [*_map(_new, (NodeEndpoint,) * n25)]
+                    for x26 in l27:
+                        x26.node_id, n28 = _S10u(b, p)
+                        p += 5
+                        if n28 > 127: n28, p = _read_uvarint(b, p - 1)
+                        n28 -= 1
+                        if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                        x26.host = b[p:p + n28].decode()
+                        p += n28
+                        x26.port, n29 = _S11u(b, p)
+                        p += 3
+                        if n29:
+                            p = _read_unknown_tags(b, p - 1, x26)
+                    if p > e24: raise _DecodeError('tagged field longer than its size', p)
+                    p = e24
+                else:
+                    if u21 is None: u21 = []
+                    u21.append((t22, bytes(b[p:e24])))
+                    p = e24
+            if u21 is not None: o._unknown_tags = u21
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S1.pack(o.throttle_time_ms, o.error_code))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.throttle_time_ms, o.error_code))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S1.pack(x8.index, x8.error_code))
-            w(_S5.pack(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+            ext(_S1p(x8.index, x8.error_code))
             if x8.snapshot_id._unknown_tags:
-                _write_tags(w, (), x8.snapshot_id._unknown_tags)
+                ext(_S5p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch))
+                _write_tags(ext, (), x8.snapshot_id._unknown_tags)
             else:
-                w(b'\x00')
-            w(_S6.pack(x8.size, x8.position))
+                ext(_S2p(x8.snapshot_id.end_offset, x8.snapshot_id.epoch, 0))
             v9 = x8.unaligned_records
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            if k10 < 128:
+                ext(_S6p(x8.size, x8.position, k10))
+            elif k10 < 16384:
+                ext(_S7p(x8.size, x8.position, k10 & 127 | 128, k10 >> 7))
+            elif k10 < 2097152:
+                ext(_S3p(x8.size, x8.position, k10 & 127 | 128, k10 >> 7 & 127 | 128, k10 >> 14))
+            else:
+                ext(_S8p(x8.size, x8.position))
+                ext(_uvarint(k10))
+            parts += buf, v9
+            buf = bytearray()
+            ext = buf.extend
             tg11 = []
             if (x8.current_leader.leader_id != 0 or x8.current_leader.leader_epoch != 0 or x8.current_leader._unknown_tags):
-                sub12 = []
-                sw13 = sub12.append
-                sw13(_S7.pack(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                sub12 = bytearray()
+                sw13 = sub12.extend
                 if x8.current_leader._unknown_tags:
+                    sw13(_S9p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
                     _write_tags(sw13, (), x8.current_leader._unknown_tags)
                 else:
-                    sw13(b'\x00')
-                tg11.append((0, b''.join(sub12)))
+                    sw13(_S4p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
+                tg11.append((0, sub12))
             if tg11 or x8._unknown_tags:
-                _write_tags(w, tg11, x8._unknown_tags)
+                _write_tags(ext, tg11, x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     tg14 = []
     if o.node_endpoints:
-        sub15 = []
-        sw16 = sub15.append
+        sub15 = bytearray()
+        sw16 = sub15.extend
         v17 = o.node_endpoints
         k18 = len(v17) + 1
         sw16(_UV1[k18] if k18 < 128 else _uvarint(k18))
         for x19 in v17:
-            sw16(_S10.pack(x19.node_id))
-            v20 = x19.host
-            v20 = v20.encode()
-            k21 = len(v20) + 1
-            sw16(_UV1[k21] if k21 < 128 else _uvarint(k21))
-            sw16(v20)
-            sw16(_S11.pack(x19.port))
+            v20 = x19.host.encode()
+            k21 = len(v20)
             if x19._unknown_tags:
+                sw16(_R1[k21](x19.node_id, k21 + 1, v20, x19.port))
                 _write_tags(sw16, (), x19._unknown_tags)
             else:
-                sw16(b'\x00')
-        tg14.append((0, b''.join(sub15)))
+                sw16(_R2[k21](x19.node_id, k21 + 1, v20, x19.port, 0))
+        tg14.append((0, sub15))
     if tg14 or o._unknown_tags:
-        _write_tags(w, tg14, o._unknown_tags)
+        _write_tags(ext, tg14, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 FetchSnapshotResponse._decoders = {0: _decode_v0, 1: _decode_v1}
 FetchSnapshotResponse._encoders = {0: _encode_v0, 1: _encode_v1}

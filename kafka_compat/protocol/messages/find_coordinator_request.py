@@ -4,29 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>b')
 _S2 = _StructFmt('>bB')
+_R0 = _PackShapes('', 's', 'b')
+_R1 = _PackShapes('', 's', 'bB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
 
 
 class FindCoordinatorRequest(_Message):
@@ -53,7 +47,7 @@ class FindCoordinatorRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(FindCoordinatorRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.key = b[p:p + n1].decode()
@@ -62,182 +56,177 @@ def _decode_v0(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.key_type != 0:
         raise _EncodeError('field KeyType is not in version 0 and not ignorable')
     if o.coordinator_keys:
         raise _EncodeError('field CoordinatorKeys is not in version 0 and not ignorable')
     v1 = o.key.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(FindCoordinatorRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.key = b[p:p + n1].decode()
         p += n1
-        o.key_type, = _S1.unpack_from(b, p)
+        o.key_type, = _S1u(b, p)
         p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.coordinator_keys:
         raise _EncodeError('field CoordinatorKeys is not in version 1 and not ignorable')
     v1 = o.key.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
-    w(_S1.pack(o.key_type))
+    ext(_S0p(len(v1)))
+    ext(v1)
+    ext(_S1p(o.key_type))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.coordinator_keys:
         raise _EncodeError('field CoordinatorKeys is not in version 2 and not ignorable')
     v1 = o.key.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
-    w(_S1.pack(o.key_type))
+    ext(_S0p(len(v1)))
+    ext(v1)
+    ext(_S1p(o.key_type))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(FindCoordinatorRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.key = b[p:p + n1].decode()
         p += n1
-        o.key_type, n2 = _S2.unpack_from(b, p)
+        o.key_type, n2 = _S2u(b, p)
         p += 2
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
         if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.coordinator_keys:
         raise _EncodeError('field CoordinatorKeys is not in version 3 and not ignorable')
-    v1 = o.key
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S1.pack(o.key_type))
+    v1 = o.key.encode()
+    k2 = len(v1)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_R0[k2](k2 + 1, v1, o.key_type))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_R1[k2](k2 + 1, v1, o.key_type, 0))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(FindCoordinatorRequest)
-        o.key_type, n1 = _S2.unpack_from(b, p)
+        o.key_type, n1 = _S2u(b, p)
         p += 2
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.coordinator_keys = l2
-        n6 = b[p]
-        p += 1
-        if n6 & 0x80:
-            n6, p = _read_uvarint(b, p - 1)
-        if n6:
-            u7 = None
-            for _ in range(n6):
-                t8, p = _read_uvarint(b, p)
-                z9, p = _read_uvarint(b, p)
-                e10 = p + z9
-                if u7 is None: u7 = []
-                u7.append((t8, bytes(b[p:e10])))
-                p = e10
-            o._unknown_tags = u7
+            ap4(x2)
+        o.coordinator_keys = l3
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.key != '':
         raise _EncodeError('field Key is not in version 4 and not ignorable')
-    w(_S1.pack(o.key_type))
+    ext(_S1p(o.key_type))
     v1 = o.coordinator_keys
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.key != '':
         raise _EncodeError('field Key is not in version 5 and not ignorable')
-    w(_S1.pack(o.key_type))
+    ext(_S1p(o.key_type))
     v1 = o.coordinator_keys
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.key != '':
         raise _EncodeError('field Key is not in version 6 and not ignorable')
-    w(_S1.pack(o.key_type))
+    ext(_S1p(o.key_type))
     v1 = o.coordinator_keys
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 FindCoordinatorRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4, 5: _decode_v4, 6: _decode_v4}
 FindCoordinatorRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6}

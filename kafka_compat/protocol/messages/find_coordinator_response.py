@@ -4,33 +4,35 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hih')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>ihh')
 _S3 = _StructFmt('>ih')
 _S4 = _StructFmt('>h')
-_S5 = _StructFmt('>ihB')
+_S5 = _StructFmt('>ihBiB')
 _S6 = _StructFmt('>iB')
+_S7 = _StructFmt('>ihBB')
+_R0 = _PackShapes('i', 's', 'i')
+_R1 = _PackShapes('i', 's', 'iB')
+_R2 = _PackShapes('', 's', 'i', 's', 'ih')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
 
 
 class Coordinator(_Struct):
@@ -78,29 +80,32 @@ class FindCoordinatorResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(FindCoordinatorResponse)
-        o.error_code, o.node_id, n1 = _S0.unpack_from(b, p)
+        o.error_code, o.node_id, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.host = b[p:p + n1].decode()
         p += n1
-        o.port, = _S1.unpack_from(b, p)
+        o.port, = _S1u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.coordinators:
         raise _EncodeError('field Coordinators is not in version 0 and not ignorable')
     v1 = o.host.encode()
-    w(_S0.pack(o.error_code, o.node_id, len(v1)))
-    w(v1)
-    w(_S1.pack(o.port))
+    ext(_S0p(o.error_code, o.node_id, len(v1)))
+    ext(v1)
+    ext(_S1p(o.port))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(FindCoordinatorResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S2.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S2u(b, p)
         p += 8
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -108,187 +113,162 @@ def _decode_v1(b, p):
         else:
             o.error_message = b[p:p + n1].decode()
             p += n1
-        o.node_id, n2 = _S3.unpack_from(b, p)
+        o.node_id, n2 = _S3u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.host = b[p:p + n2].decode()
         p += n2
-        o.port, = _S1.unpack_from(b, p)
+        o.port, = _S1u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.coordinators:
         raise _EncodeError('field Coordinators is not in version 1 and not ignorable')
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(_S4.pack(-1))
+        ext(_S4p(-1))
     else:
         v1 = v1.encode()
-        w(_S4.pack(len(v1)))
-        w(v1)
+        ext(_S4p(len(v1)))
+        ext(v1)
     v2 = o.host.encode()
-    w(_S3.pack(o.node_id, len(v2)))
-    w(v2)
-    w(_S1.pack(o.port))
+    ext(_S3p(o.node_id, len(v2)))
+    ext(v2)
+    ext(_S1p(o.port))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.coordinators:
         raise _EncodeError('field Coordinators is not in version 2 and not ignorable')
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(_S4.pack(-1))
+        ext(_S4p(-1))
     else:
         v1 = v1.encode()
-        w(_S4.pack(len(v1)))
-        w(v1)
+        ext(_S4p(len(v1)))
+        ext(v1)
     v2 = o.host.encode()
-    w(_S3.pack(o.node_id, len(v2)))
-    w(v2)
-    w(_S1.pack(o.port))
+    ext(_S3p(o.node_id, len(v2)))
+    ext(v2)
+    ext(_S1p(o.port))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(FindCoordinatorResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S5.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, o.node_id, n2 = _S5u(b, p)
+        if not n1:
             o.error_message = None
+            p += 12
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        o.node_id, n2 = _S6.unpack_from(b, p)
-        p += 5
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            o.node_id, n2 = _S6u(b, p)
+            p += 5
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.host = b[p:p + n2].decode()
         p += n2
-        o.port, n3 = _S6.unpack_from(b, p)
+        o.port, n3 = _S6u(b, p)
         p += 5
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
         if n3:
-            u4 = None
-            for _ in range(n3):
-                t5, p = _read_uvarint(b, p)
-                z6, p = _read_uvarint(b, p)
-                e7 = p + z6
-                if u4 is None: u4 = []
-                u4.append((t5, bytes(b[p:e7])))
-                p = e7
-            o._unknown_tags = u4
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.coordinators:
         raise _EncodeError('field Coordinators is not in version 3 and not ignorable')
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S1.pack(o.node_id))
-    v3 = o.host
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S1.pack(o.port))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.host.encode()
+    k4 = len(v3)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_R0[k4](o.node_id, k4 + 1, v3, o.port))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_R1[k4](o.node_id, k4 + 1, v3, o.port, 0))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(FindCoordinatorResponse)
-        o.throttle_time_ms, n1 = _S6.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S6u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(Coordinator)
-            n5 = b[p]
+        o.coordinators = l3 = [*_map(_new, (Coordinator,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.key = b[p:p + n4].decode()
+            p += n4
+            x2.node_id, n5 = _S6u(b, p)
+            p += 5
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.key = b[p:p + n5].decode()
+            x2.host = b[p:p + n5].decode()
             p += n5
-            x4.node_id, n6 = _S6.unpack_from(b, p)
-            p += 5
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n6].decode()
-            p += n6
-            x4.port, x4.error_code, n7 = _S5.unpack_from(b, p)
-            p += 7
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0:
-                x4.error_message = None
+            x2.port, x2.error_code, n6, n7 = _S7u(b, p)
+            if not n6:
+                x2.error_message = None
+                p += 8
             else:
-                x4.error_message = b[p:p + n7].decode()
-                p += n7
-            n8 = b[p]
+                p += 7
+                if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                n6 -= 1
+                if n6 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n6].decode()
+                    p += n6
+                n7 = b[p]
+                p += 1
+            if n7:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x4._unknown_tags = u9
-            ap3(x4)
-        o.coordinators = l2
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.error_code != 0:
         raise _EncodeError('field ErrorCode is not in version 4 and not ignorable')
     if o.node_id != 0:
@@ -297,41 +277,37 @@ def _encode_v4(o, w):
         raise _EncodeError('field Host is not in version 4 and not ignorable')
     if o.port != 0:
         raise _EncodeError('field Port is not in version 4 and not ignorable')
-    w(_S1.pack(o.throttle_time_ms))
+    ext(_S1p(o.throttle_time_ms))
     v1 = o.coordinators
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.key
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S1.pack(x3.node_id))
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S3.pack(x3.port, x3.error_code))
+        v4 = x3.key.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
+        ext(_R2[k5, k7](k5 + 1, v4, x3.node_id, k7 + 1, v6, x3.port, x3.error_code))
         v8 = x3.error_message
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v8 = v8.encode()
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-            w(v8)
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(v8)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.error_code != 0:
         raise _EncodeError('field ErrorCode is not in version 5 and not ignorable')
     if o.node_id != 0:
@@ -340,41 +316,37 @@ def _encode_v5(o, w):
         raise _EncodeError('field Host is not in version 5 and not ignorable')
     if o.port != 0:
         raise _EncodeError('field Port is not in version 5 and not ignorable')
-    w(_S1.pack(o.throttle_time_ms))
+    ext(_S1p(o.throttle_time_ms))
     v1 = o.coordinators
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.key
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S1.pack(x3.node_id))
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S3.pack(x3.port, x3.error_code))
+        v4 = x3.key.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
+        ext(_R2[k5, k7](k5 + 1, v4, x3.node_id, k7 + 1, v6, x3.port, x3.error_code))
         v8 = x3.error_message
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v8 = v8.encode()
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-            w(v8)
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(v8)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.error_code != 0:
         raise _EncodeError('field ErrorCode is not in version 6 and not ignorable')
     if o.node_id != 0:
@@ -383,39 +355,33 @@ def _encode_v6(o, w):
         raise _EncodeError('field Host is not in version 6 and not ignorable')
     if o.port != 0:
         raise _EncodeError('field Port is not in version 6 and not ignorable')
-    w(_S1.pack(o.throttle_time_ms))
+    ext(_S1p(o.throttle_time_ms))
     v1 = o.coordinators
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.key
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S1.pack(x3.node_id))
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S3.pack(x3.port, x3.error_code))
+        v4 = x3.key.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
+        ext(_R2[k5, k7](k5 + 1, v4, x3.node_id, k7 + 1, v6, x3.port, x3.error_code))
         v8 = x3.error_message
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v8 = v8.encode()
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-            w(v8)
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(v8)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 FindCoordinatorResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4, 5: _decode_v4, 6: _decode_v4}
 FindCoordinatorResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6}

@@ -4,30 +4,19 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int8 = _COMPACT_ARRAY_UNPACK['b']
 _S0 = _StructFmt('>ih16siB')
 _S1 = _StructFmt('>ii?B')
-_S2 = _StructFmt('>ih16si')
-_S3 = _StructFmt('>ii?')
+_R0 = _PackShapes('ih16si', 'b', 'ii?')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
 
 
 class GetTelemetrySubscriptionsResponse(_Message):
@@ -60,76 +49,60 @@ class GetTelemetrySubscriptionsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(GetTelemetrySubscriptionsResponse)
-        o.throttle_time_ms, o.error_code, o.client_instance_id, o.subscription_id, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, u1, o.subscription_id, n2 = _S0u(b, p)
         p += 27
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.client_instance_id = _bnew(_Uuid, o.client_instance_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.accepted_compression_types = [*(_A_int8[n1] if n1 < 64 else _array_struct('b', n1)).unpack_from(b, p)]
-        p += 1 * n1
-        o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality, n2 = _S1.unpack_from(b, p)
+        o.client_instance_id = _bnew(_Uuid, u1)
+        if 0 < n2 < 65:
+            o.accepted_compression_types = [*_CU_int8[n2](b, p)]
+            p += 1 * n2 - 1
+        else:
+            o.accepted_compression_types, p = _read_array(b, p - 1, 'b', True, False)
+        o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality, n3 = _S1u(b, p)
         p += 10
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n2 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            n6 = b[p]
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+        l5 = []
+        ap6 = l5.append
+        for _ in range(n3):
+            n7 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5 = b[p:p + n6].decode()
-            p += n6
-            ap4(x5)
-        o.requested_metrics = l3
-        n7 = b[p]
-        p += 1
-        if n7 & 0x80:
-            n7, p = _read_uvarint(b, p - 1)
-        if n7:
-            u8 = None
-            for _ in range(n7):
-                t9, p = _read_uvarint(b, p)
-                z10, p = _read_uvarint(b, p)
-                e11 = p + z10
-                if u8 is None: u8 = []
-                u8.append((t9, bytes(b[p:e11])))
-                p = e11
-            o._unknown_tags = u8
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4 = b[p:p + n7].decode()
+            p += n7
+            ap6(x4)
+        o.requested_metrics = l5
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.throttle_time_ms, o.error_code, o.client_instance_id, o.subscription_id))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.accepted_compression_types
     k2 = len(v1)
-    if k2 < 64:
-        w(_CA_int8[k2].pack(k2 + 1, *v1))
-    else:
-        w(_uvarint(k2 + 1))
-        w(_array_struct('b', k2).pack(*v1))
-    w(_S3.pack(o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality))
+    ext(_R0[k2](o.throttle_time_ms, o.error_code, o.client_instance_id, o.subscription_id, k2 + 1, *v1, o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality))
     v3 = o.requested_metrics
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
         v6 = x5
         v6 = v6.encode()
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(v6)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 GetTelemetrySubscriptionsResponse._decoders = {0: _decode_v0}
 GetTelemetrySubscriptionsResponse._encoders = {0: _encode_v0}

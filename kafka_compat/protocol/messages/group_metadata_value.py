@@ -4,36 +4,52 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>ih')
 _S2 = _StructFmt('>i')
 _S3 = _StructFmt('>ii')
 _S4 = _StructFmt('>iii')
 _S5 = _StructFmt('>qi')
-_S6 = _StructFmt('>iB')
+_S6 = _StructFmt('>iBB')
 _S7 = _StructFmt('>qB')
-_S8 = _StructFmt('>iiB')
-_S9 = _StructFmt('>q')
+_S8 = _StructFmt('>BB')
+_S9 = _StructFmt('>iiBBB')
+_S10 = _StructFmt('>BBB')
+_S11 = _StructFmt('>q')
+_S12 = _StructFmt('>B')
+_R0 = _PackShapes('', 's', 'i')
+_R1 = _PackShapes('', 's', '')
+_R2 = _PackShapes('', 's', '', 's', 'iiB')
+_R3 = _PackShapes('', 's', '', 's', 'iiBB')
+_R4 = _PackShapes('', 's', '', 's', 'iiBBB')
+_R5 = _PackShapes('', 's', '', 's', 'ii')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
+_S12p = _S12.pack
 
 
 class MemberMetadata(_Struct):
@@ -82,12 +98,12 @@ class GroupMetadataValue(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(GroupMetadataValue)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_type = b[p:p + n1].decode()
         p += n1
-        o.generation, n2 = _S1.unpack_from(b, p)
+        o.generation, n2 = _S1u(b, p)
         p += 6
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
@@ -95,7 +111,7 @@ def _decode_v0(b, p):
         else:
             o.protocol = b[p:p + n2].decode()
             p += n2
-        n3, = _S0.unpack_from(b, p)
+        n3, = _S0u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -103,92 +119,91 @@ def _decode_v0(b, p):
         else:
             o.leader = b[p:p + n3].decode()
             p += n3
-        n4, = _S2.unpack_from(b, p)
+        n4, = _S2u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(MemberMetadata)
-            n8, = _S0.unpack_from(b, p)
+        o.members = l6 = [*_map(_new, (MemberMetadata,) * n4)]
+        for x5 in l6:
+            n7, = _S0u(b, p)
+            p += 2
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S0u(b, p)
             p += 2
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
+            x5.client_id = b[p:p + n8].decode()
             p += n8
-            n9, = _S0.unpack_from(b, p)
+            n9, = _S0u(b, p)
             p += 2
             if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_id = b[p:p + n9].decode()
+            x5.client_host = b[p:p + n9].decode()
             p += n9
-            n10, = _S0.unpack_from(b, p)
-            p += 2
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_host = b[p:p + n10].decode()
-            p += n10
-            x7.session_timeout, n11 = _S3.unpack_from(b, p)
+            x5.session_timeout, n10 = _S3u(b, p)
             p += 8
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.subscription = bytes(b[p:p + n11])
-            p += n11
-            n12, = _S2.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.subscription = bytes(b[p:p + n10])
+            p += n10
+            n11, = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.assignment = bytes(b[p:p + n12])
-            p += n12
-            ap6(x7)
-        o.members = l5
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.assignment = bytes(b[p:p + n11])
+            p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.protocol_type.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
-    w(_S2.pack(o.generation))
+    ext(_S0p(len(v1)))
+    ext(v1)
+    ext(_S2p(o.generation))
     v2 = o.protocol
     if v2 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v2 = v2.encode()
-        w(_S0.pack(len(v2)))
-        w(v2)
+        ext(_S0p(len(v2)))
+        ext(v2)
     v3 = o.leader
     if v3 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v3 = v3.encode()
-        w(_S0.pack(len(v3)))
-        w(v3)
+        ext(_S0p(len(v3)))
+        ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S0.pack(len(v6)))
-        w(v6)
+        ext(_S0p(len(v6)))
+        ext(v6)
         v7 = x5.client_id.encode()
-        w(_S0.pack(len(v7)))
-        w(v7)
+        ext(_S0p(len(v7)))
+        ext(v7)
         v8 = x5.client_host.encode()
-        w(_S0.pack(len(v8)))
-        w(v8)
+        ext(_S0p(len(v8)))
+        ext(v8)
         v9 = x5.subscription
-        w(_S3.pack(x5.session_timeout, len(v9)))
-        w(v9)
+        ext(_S3p(x5.session_timeout, len(v9)))
+        ext(v9)
         v10 = x5.assignment
-        w(_S2.pack(len(v10)))
-        w(v10)
+        ext(_S2p(len(v10)))
+        ext(v10)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(GroupMetadataValue)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_type = b[p:p + n1].decode()
         p += n1
-        o.generation, n2 = _S1.unpack_from(b, p)
+        o.generation, n2 = _S1u(b, p)
         p += 6
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
@@ -196,7 +211,7 @@ def _decode_v1(b, p):
         else:
             o.protocol = b[p:p + n2].decode()
             p += n2
-        n3, = _S0.unpack_from(b, p)
+        n3, = _S0u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -204,92 +219,91 @@ def _decode_v1(b, p):
         else:
             o.leader = b[p:p + n3].decode()
             p += n3
-        n4, = _S2.unpack_from(b, p)
+        n4, = _S2u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(MemberMetadata)
-            n8, = _S0.unpack_from(b, p)
+        o.members = l6 = [*_map(_new, (MemberMetadata,) * n4)]
+        for x5 in l6:
+            n7, = _S0u(b, p)
+            p += 2
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S0u(b, p)
             p += 2
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
+            x5.client_id = b[p:p + n8].decode()
             p += n8
-            n9, = _S0.unpack_from(b, p)
+            n9, = _S0u(b, p)
             p += 2
             if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_id = b[p:p + n9].decode()
+            x5.client_host = b[p:p + n9].decode()
             p += n9
-            n10, = _S0.unpack_from(b, p)
-            p += 2
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_host = b[p:p + n10].decode()
-            p += n10
-            x7.rebalance_timeout, x7.session_timeout, n11 = _S4.unpack_from(b, p)
+            x5.rebalance_timeout, x5.session_timeout, n10 = _S4u(b, p)
             p += 12
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.subscription = bytes(b[p:p + n11])
-            p += n11
-            n12, = _S2.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.subscription = bytes(b[p:p + n10])
+            p += n10
+            n11, = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.assignment = bytes(b[p:p + n12])
-            p += n12
-            ap6(x7)
-        o.members = l5
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.assignment = bytes(b[p:p + n11])
+            p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.protocol_type.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
-    w(_S2.pack(o.generation))
+    ext(_S0p(len(v1)))
+    ext(v1)
+    ext(_S2p(o.generation))
     v2 = o.protocol
     if v2 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v2 = v2.encode()
-        w(_S0.pack(len(v2)))
-        w(v2)
+        ext(_S0p(len(v2)))
+        ext(v2)
     v3 = o.leader
     if v3 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v3 = v3.encode()
-        w(_S0.pack(len(v3)))
-        w(v3)
+        ext(_S0p(len(v3)))
+        ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S0.pack(len(v6)))
-        w(v6)
+        ext(_S0p(len(v6)))
+        ext(v6)
         v7 = x5.client_id.encode()
-        w(_S0.pack(len(v7)))
-        w(v7)
+        ext(_S0p(len(v7)))
+        ext(v7)
         v8 = x5.client_host.encode()
-        w(_S0.pack(len(v8)))
-        w(v8)
+        ext(_S0p(len(v8)))
+        ext(v8)
         v9 = x5.subscription
-        w(_S4.pack(x5.rebalance_timeout, x5.session_timeout, len(v9)))
-        w(v9)
+        ext(_S4p(x5.rebalance_timeout, x5.session_timeout, len(v9)))
+        ext(v9)
         v10 = x5.assignment
-        w(_S2.pack(len(v10)))
-        w(v10)
+        ext(_S2p(len(v10)))
+        ext(v10)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(GroupMetadataValue)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_type = b[p:p + n1].decode()
         p += n1
-        o.generation, n2 = _S1.unpack_from(b, p)
+        o.generation, n2 = _S1u(b, p)
         p += 6
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
@@ -297,7 +311,7 @@ def _decode_v2(b, p):
         else:
             o.protocol = b[p:p + n2].decode()
             p += n2
-        n3, = _S0.unpack_from(b, p)
+        n3, = _S0u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -305,92 +319,91 @@ def _decode_v2(b, p):
         else:
             o.leader = b[p:p + n3].decode()
             p += n3
-        o.current_state_timestamp, n4 = _S5.unpack_from(b, p)
+        o.current_state_timestamp, n4 = _S5u(b, p)
         p += 12
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(MemberMetadata)
-            n8, = _S0.unpack_from(b, p)
+        o.members = l6 = [*_map(_new, (MemberMetadata,) * n4)]
+        for x5 in l6:
+            n7, = _S0u(b, p)
+            p += 2
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S0u(b, p)
             p += 2
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
+            x5.client_id = b[p:p + n8].decode()
             p += n8
-            n9, = _S0.unpack_from(b, p)
+            n9, = _S0u(b, p)
             p += 2
             if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_id = b[p:p + n9].decode()
+            x5.client_host = b[p:p + n9].decode()
             p += n9
-            n10, = _S0.unpack_from(b, p)
-            p += 2
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_host = b[p:p + n10].decode()
-            p += n10
-            x7.rebalance_timeout, x7.session_timeout, n11 = _S4.unpack_from(b, p)
+            x5.rebalance_timeout, x5.session_timeout, n10 = _S4u(b, p)
             p += 12
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.subscription = bytes(b[p:p + n11])
-            p += n11
-            n12, = _S2.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.subscription = bytes(b[p:p + n10])
+            p += n10
+            n11, = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.assignment = bytes(b[p:p + n12])
-            p += n12
-            ap6(x7)
-        o.members = l5
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.assignment = bytes(b[p:p + n11])
+            p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.protocol_type.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
-    w(_S2.pack(o.generation))
+    ext(_S0p(len(v1)))
+    ext(v1)
+    ext(_S2p(o.generation))
     v2 = o.protocol
     if v2 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v2 = v2.encode()
-        w(_S0.pack(len(v2)))
-        w(v2)
+        ext(_S0p(len(v2)))
+        ext(v2)
     v3 = o.leader
     if v3 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v3 = v3.encode()
-        w(_S0.pack(len(v3)))
-        w(v3)
+        ext(_S0p(len(v3)))
+        ext(v3)
     v4 = o.members
-    w(_S5.pack(o.current_state_timestamp, len(v4)))
+    ext(_S5p(o.current_state_timestamp, len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S0.pack(len(v6)))
-        w(v6)
+        ext(_S0p(len(v6)))
+        ext(v6)
         v7 = x5.client_id.encode()
-        w(_S0.pack(len(v7)))
-        w(v7)
+        ext(_S0p(len(v7)))
+        ext(v7)
         v8 = x5.client_host.encode()
-        w(_S0.pack(len(v8)))
-        w(v8)
+        ext(_S0p(len(v8)))
+        ext(v8)
         v9 = x5.subscription
-        w(_S4.pack(x5.rebalance_timeout, x5.session_timeout, len(v9)))
-        w(v9)
+        ext(_S4p(x5.rebalance_timeout, x5.session_timeout, len(v9)))
+        ext(v9)
         v10 = x5.assignment
-        w(_S2.pack(len(v10)))
-        w(v10)
+        ext(_S2p(len(v10)))
+        ext(v10)
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(GroupMetadataValue)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_type = b[p:p + n1].decode()
         p += n1
-        o.generation, n2 = _S1.unpack_from(b, p)
+        o.generation, n2 = _S1u(b, p)
         p += 6
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
@@ -398,7 +411,7 @@ def _decode_v3(b, p):
         else:
             o.protocol = b[p:p + n2].decode()
             p += n2
-        n3, = _S0.unpack_from(b, p)
+        n3, = _S0u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -406,292 +419,295 @@ def _decode_v3(b, p):
         else:
             o.leader = b[p:p + n3].decode()
             p += n3
-        o.current_state_timestamp, n4 = _S5.unpack_from(b, p)
+        o.current_state_timestamp, n4 = _S5u(b, p)
         p += 12
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(MemberMetadata)
-            n8, = _S0.unpack_from(b, p)
+        o.members = l6 = [*_map(_new, (MemberMetadata,) * n4)]
+        for x5 in l6:
+            n7, = _S0u(b, p)
             p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9, = _S0.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S0u(b, p)
             p += 2
-            if n9 < 0:
-                if n9 != -1: raise _DecodeError('negative length', p)
-                x7.group_instance_id = None
+            if n8 < 0:
+                if n8 != -1: raise _DecodeError('negative length', p)
+                x5.group_instance_id = None
             else:
-                x7.group_instance_id = b[p:p + n9].decode()
-                p += n9
-            n10, = _S0.unpack_from(b, p)
+                x5.group_instance_id = b[p:p + n8].decode()
+                p += n8
+            n9, = _S0u(b, p)
+            p += 2
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.client_id = b[p:p + n9].decode()
+            p += n9
+            n10, = _S0u(b, p)
             p += 2
             if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_id = b[p:p + n10].decode()
+            x5.client_host = b[p:p + n10].decode()
             p += n10
-            n11, = _S0.unpack_from(b, p)
-            p += 2
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_host = b[p:p + n11].decode()
-            p += n11
-            x7.rebalance_timeout, x7.session_timeout, n12 = _S4.unpack_from(b, p)
+            x5.rebalance_timeout, x5.session_timeout, n11 = _S4u(b, p)
             p += 12
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.subscription = bytes(b[p:p + n12])
-            p += n12
-            n13, = _S2.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.subscription = bytes(b[p:p + n11])
+            p += n11
+            n12, = _S2u(b, p)
             p += 4
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.assignment = bytes(b[p:p + n13])
-            p += n13
-            ap6(x7)
-        o.members = l5
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.assignment = bytes(b[p:p + n12])
+            p += n12
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.protocol_type.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
-    w(_S2.pack(o.generation))
+    ext(_S0p(len(v1)))
+    ext(v1)
+    ext(_S2p(o.generation))
     v2 = o.protocol
     if v2 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v2 = v2.encode()
-        w(_S0.pack(len(v2)))
-        w(v2)
+        ext(_S0p(len(v2)))
+        ext(v2)
     v3 = o.leader
     if v3 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v3 = v3.encode()
-        w(_S0.pack(len(v3)))
-        w(v3)
+        ext(_S0p(len(v3)))
+        ext(v3)
     v4 = o.members
-    w(_S5.pack(o.current_state_timestamp, len(v4)))
+    ext(_S5p(o.current_state_timestamp, len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S0.pack(len(v6)))
-        w(v6)
+        ext(_S0p(len(v6)))
+        ext(v6)
         v7 = x5.group_instance_id
         if v7 is None:
-            w(_S0.pack(-1))
+            ext(_S0p(-1))
         else:
             v7 = v7.encode()
-            w(_S0.pack(len(v7)))
-            w(v7)
+            ext(_S0p(len(v7)))
+            ext(v7)
         v8 = x5.client_id.encode()
-        w(_S0.pack(len(v8)))
-        w(v8)
+        ext(_S0p(len(v8)))
+        ext(v8)
         v9 = x5.client_host.encode()
-        w(_S0.pack(len(v9)))
-        w(v9)
+        ext(_S0p(len(v9)))
+        ext(v9)
         v10 = x5.subscription
-        w(_S4.pack(x5.rebalance_timeout, x5.session_timeout, len(v10)))
-        w(v10)
+        ext(_S4p(x5.rebalance_timeout, x5.session_timeout, len(v10)))
+        ext(v10)
         v11 = x5.assignment
-        w(_S2.pack(len(v11)))
-        w(v11)
+        ext(_S2p(len(v11)))
+        ext(v11)
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(GroupMetadataValue)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_type = b[p:p + n1].decode()
         p += n1
-        o.generation, n2 = _S6.unpack_from(b, p)
-        p += 5
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0:
+        o.generation, n2, n3 = _S6u(b, p)
+        if not n2:
             o.protocol = None
+            p += 6
         else:
-            o.protocol = b[p:p + n2].decode()
-            p += n2
-        n3 = b[p]
-        p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+            p += 5
+            if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+            n2 -= 1
+            if n2 < 0:
+                o.protocol = None
+            else:
+                o.protocol = b[p:p + n2].decode()
+                p += n2
+            n3 = b[p]
+            p += 1
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0:
             o.leader = None
         else:
             o.leader = b[p:p + n3].decode()
             p += n3
-        o.current_state_timestamp, n4 = _S7.unpack_from(b, p)
+        o.current_state_timestamp, n4 = _S7u(b, p)
         p += 9
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 15 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(MemberMetadata)
-            n8 = b[p]
+        o.members = l6 = [*_map(_new, (MemberMetadata,) * n4)]
+        for x5 in l6:
+            n7 = b[p]
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0:
-                x7.group_instance_id = None
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, n9 = _S8u(b, p)
+            if not n8:
+                x5.group_instance_id = None
+                p += 2
             else:
-                x7.group_instance_id = b[p:p + n9].decode()
-                p += n9
+                p += 1
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0:
+                    x5.group_instance_id = None
+                else:
+                    x5.group_instance_id = b[p:p + n8].decode()
+                    p += n8
+                n9 = b[p]
+                p += 1
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+            n9 -= 1
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.client_id = b[p:p + n9].decode()
+            p += n9
             n10 = b[p]
             p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
+            if n10 > 127: n10, p = _read_uvarint(b, p - 1)
             n10 -= 1
             if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_id = b[p:p + n10].decode()
+            x5.client_host = b[p:p + n10].decode()
             p += n10
-            n11 = b[p]
-            p += 1
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            n11 -= 1
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.client_host = b[p:p + n11].decode()
-            p += n11
-            x7.rebalance_timeout, x7.session_timeout, n12 = _S8.unpack_from(b, p)
+            x5.rebalance_timeout, x5.session_timeout, n11, c12, d13 = _S9u(b, p)
             p += 9
-            if n12 & 0x80:
-                n12, p = _read_uvarint(b, p - 1)
-            n12 -= 1
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.subscription = bytes(b[p:p + n12])
-            p += n12
-            n13 = b[p]
+            if n11 < 128:
+                n11 -= 1
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.subscription = bytes(b[p:p + n11])
+                p += n11
+            else:
+                if c12 < 128:
+                    n11 += (c12 << 7) - 129
+                    p += 1
+                elif d13 < 128:
+                    n11 += (c12 << 7) + (d13 << 14) - 16513
+                    p += 2
+                else:
+                    n11, p = _read_uvarint(b, p - 1)
+                    n11 -= 1
+                x5.subscription = bytes(b[p:p + n11])
+                p += n11
+            n14, c15, d16 = _S10u(b, p)
             p += 1
-            if n13 & 0x80:
-                n13, p = _read_uvarint(b, p - 1)
-            n13 -= 1
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.assignment = bytes(b[p:p + n13])
-            p += n13
-            n14 = b[p]
+            if n14 < 128:
+                n14 -= 1
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.assignment = bytes(b[p:p + n14])
+                p += n14
+            else:
+                if c15 < 128:
+                    n14 += (c15 << 7) - 129
+                    p += 1
+                elif d16 < 128:
+                    n14 += (c15 << 7) + (d16 << 14) - 16513
+                    p += 2
+                else:
+                    n14, p = _read_uvarint(b, p - 1)
+                    n14 -= 1
+                x5.assignment = bytes(b[p:p + n14])
+                p += n14
+            if b[p]:
+                p = _read_unknown_tags(b, p, x5)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                x7._unknown_tags = u15
-            ap6(x7)
-        o.members = l5
-        n19 = b[p]
-        p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
-        if n19:
-            u20 = None
-            for _ in range(n19):
-                t21, p = _read_uvarint(b, p)
-                z22, p = _read_uvarint(b, p)
-                e23 = p + z22
-                if u20 is None: u20 = []
-                u20.append((t21, bytes(b[p:e23])))
-                p = e23
-            o._unknown_tags = u20
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
-    v1 = o.protocol_type
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S2.pack(o.generation))
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.protocol_type.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1, o.generation))
     v3 = o.protocol
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
     v5 = o.leader
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
-    w(_S9.pack(o.current_state_timestamp))
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
+    ext(_S11p(o.current_state_timestamp))
     v7 = o.members
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        v10 = x9.member_id
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v10 = x9.member_id.encode()
+        k11 = len(v10)
+        ext(_R1[k11](k11 + 1, v10))
         v12 = x9.group_instance_id
         if v12 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v12 = v12.encode()
             k13 = len(v12) + 1
-            w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-            w(v12)
-        v14 = x9.client_id
-        v14 = v14.encode()
-        k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
-        v16 = x9.client_host
-        v16 = v16.encode()
-        k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
-        w(_S3.pack(x9.rebalance_timeout, x9.session_timeout))
+            ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+            ext(v12)
+        v14 = x9.client_id.encode()
+        k15 = len(v14)
+        v16 = x9.client_host.encode()
+        k17 = len(v16)
         v18 = x9.subscription
         k19 = len(v18) + 1
-        w(_UV1[k19] if k19 < 128 else _uvarint(k19))
-        w(v18)
+        if k19 < 128:
+            ext(_R2[k15, k17](k15 + 1, v14, k17 + 1, v16, x9.rebalance_timeout, x9.session_timeout, k19))
+        elif k19 < 16384:
+            ext(_R3[k15, k17](k15 + 1, v14, k17 + 1, v16, x9.rebalance_timeout, x9.session_timeout, k19 & 127 | 128, k19 >> 7))
+        elif k19 < 2097152:
+            ext(_R4[k15, k17](k15 + 1, v14, k17 + 1, v16, x9.rebalance_timeout, x9.session_timeout, k19 & 127 | 128, k19 >> 7 & 127 | 128, k19 >> 14))
+        else:
+            ext(_R5[k15, k17](k15 + 1, v14, k17 + 1, v16, x9.rebalance_timeout, x9.session_timeout))
+            ext(_uvarint(k19))
+        ext(v18)
         v20 = x9.assignment
         k21 = len(v20) + 1
-        w(_UV1[k21] if k21 < 128 else _uvarint(k21))
-        w(v20)
-        if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+        if k21 < 128:
+            ext(_S12p(k21))
+        elif k21 < 16384:
+            ext(_S8p(k21 & 127 | 128, k21 >> 7))
+        elif k21 < 2097152:
+            ext(_S10p(k21 & 127 | 128, k21 >> 7 & 127 | 128, k21 >> 14))
         else:
-            w(b'\x00')
+            ext(_uvarint(k21))
+        ext(v20)
+        if x9._unknown_tags:
+            _write_tags(ext, (), x9._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 GroupMetadataValue._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4}
 GroupMetadataValue._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}

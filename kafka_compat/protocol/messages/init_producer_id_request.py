@@ -4,31 +4,31 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>i')
-_S2 = _StructFmt('>iB')
-_S3 = _StructFmt('>iqhB')
-_S4 = _StructFmt('>iqh')
+_S2 = _StructFmt('>BiB')
+_S3 = _StructFmt('>iB')
+_S4 = _StructFmt('>BiqhB')
+_S5 = _StructFmt('>iqhB')
+_S6 = _StructFmt('>iqh')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
 
 
 class InitProducerIdRequest(_Message):
@@ -56,7 +56,7 @@ class InitProducerIdRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(InitProducerIdRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -64,135 +64,133 @@ def _decode_v0(b, p):
         else:
             o.transactional_id = b[p:p + n1].decode()
             p += n1
-        o.transaction_timeout_ms, = _S1.unpack_from(b, p)
+        o.transaction_timeout_ms, = _S1u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.producer_id != -1:
         raise _EncodeError('field ProducerId is not in version 0 and not ignorable')
     if o.producer_epoch != -1:
         raise _EncodeError('field ProducerEpoch is not in version 0 and not ignorable')
     v1 = o.transactional_id
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v1 = v1.encode()
-        w(_S0.pack(len(v1)))
-        w(v1)
-    w(_S1.pack(o.transaction_timeout_ms))
+        ext(_S0p(len(v1)))
+        ext(v1)
+    ext(_S1p(o.transaction_timeout_ms))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.producer_id != -1:
         raise _EncodeError('field ProducerId is not in version 1 and not ignorable')
     if o.producer_epoch != -1:
         raise _EncodeError('field ProducerEpoch is not in version 1 and not ignorable')
     v1 = o.transactional_id
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v1 = v1.encode()
-        w(_S0.pack(len(v1)))
-        w(v1)
-    w(_S1.pack(o.transaction_timeout_ms))
+        ext(_S0p(len(v1)))
+        ext(v1)
+    ext(_S1p(o.transaction_timeout_ms))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(InitProducerIdRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.transaction_timeout_ms, n2 = _S2u(b, p)
+        if not n1:
             o.transactional_id = None
+            p += 6
         else:
-            o.transactional_id = b[p:p + n1].decode()
-            p += n1
-        o.transaction_timeout_ms, n2 = _S2.unpack_from(b, p)
-        p += 5
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.transactional_id = None
+            else:
+                o.transactional_id = b[p:p + n1].decode()
+                p += n1
+            o.transaction_timeout_ms, n2 = _S3u(b, p)
+            p += 5
         if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.producer_id != -1:
         raise _EncodeError('field ProducerId is not in version 2 and not ignorable')
     if o.producer_epoch != -1:
         raise _EncodeError('field ProducerEpoch is not in version 2 and not ignorable')
     v1 = o.transactional_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S1.pack(o.transaction_timeout_ms))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S1p(o.transaction_timeout_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S3p(o.transaction_timeout_ms, 0))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(InitProducerIdRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.transaction_timeout_ms, o.producer_id, o.producer_epoch, n2 = _S4u(b, p)
+        if not n1:
             o.transactional_id = None
+            p += 16
         else:
-            o.transactional_id = b[p:p + n1].decode()
-            p += n1
-        o.transaction_timeout_ms, o.producer_id, o.producer_epoch, n2 = _S3.unpack_from(b, p)
-        p += 15
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.transactional_id = None
+            else:
+                o.transactional_id = b[p:p + n1].decode()
+                p += n1
+            o.transaction_timeout_ms, o.producer_id, o.producer_epoch, n2 = _S5u(b, p)
+            p += 15
         if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.transactional_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S4.pack(o.transaction_timeout_ms, o.producer_id, o.producer_epoch))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S6p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S5p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch, 0))
+    parts.append(buf)
 
 InitProducerIdRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3}
 InitProducerIdRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3}

@@ -4,34 +4,46 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hih')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
 _S3 = _StructFmt('>ihih')
 _S4 = _StructFmt('>ihiB')
-_S5 = _StructFmt('>ihi')
-_S6 = _StructFmt('>?B')
-_S7 = _StructFmt('>?')
+_S5 = _StructFmt('>BBBB')
+_S6 = _StructFmt('>BBB')
+_S7 = _StructFmt('>B')
+_S8 = _StructFmt('>BB')
+_S9 = _StructFmt('>ihiBB')
+_S10 = _StructFmt('>ihi')
+_S11 = _StructFmt('>?B')
+_R0 = _PackShapes('ihi', 's', '', 's', '', 's', '')
+_R1 = _PackShapes('', 's', '')
+_R2 = _PackShapes('', 's', '', 's', '')
+_R3 = _PackShapes('', 's', '?', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8p = _S8.pack
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
+_S11u = _S11.unpack_from
 
 
 class JoinGroupResponseMember(_Struct):
@@ -78,440 +90,432 @@ class JoinGroupResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(JoinGroupResponse)
-        o.error_code, o.generation_id, n1 = _S0.unpack_from(b, p)
+        o.error_code, o.generation_id, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_name = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 2
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.leader = b[p:p + n2].decode()
         p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 2
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n3].decode()
         p += n3
-        n4, = _S2.unpack_from(b, p)
+        n4, = _S2u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(JoinGroupResponseMember)
-            n8, = _S1.unpack_from(b, p)
+        o.members = l6 = [*_map(_new, (JoinGroupResponseMember,) * n4)]
+        for x5 in l6:
+            n7, = _S1u(b, p)
             p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9, = _S2.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S2u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.metadata = bytes(b[p:p + n9])
-            p += n9
-            ap6(x7)
-        o.members = l5
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.metadata = bytes(b[p:p + n8])
+            p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 0 and not ignorable')
     v1 = o.protocol_name.encode()
-    w(_S0.pack(o.error_code, o.generation_id, len(v1)))
-    w(v1)
+    ext(_S0p(o.error_code, o.generation_id, len(v1)))
+    ext(v1)
     v2 = o.leader.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.member_id.encode()
-    w(_S1.pack(len(v3)))
-    w(v3)
+    ext(_S1p(len(v3)))
+    ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S1.pack(len(v6)))
-        w(v6)
+        ext(_S1p(len(v6)))
+        ext(v6)
         v7 = x5.metadata
-        w(_S2.pack(len(v7)))
-        w(v7)
+        ext(_S2p(len(v7)))
+        ext(v7)
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 1 and not ignorable')
     v1 = o.protocol_name.encode()
-    w(_S0.pack(o.error_code, o.generation_id, len(v1)))
-    w(v1)
+    ext(_S0p(o.error_code, o.generation_id, len(v1)))
+    ext(v1)
     v2 = o.leader.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.member_id.encode()
-    w(_S1.pack(len(v3)))
-    w(v3)
+    ext(_S1p(len(v3)))
+    ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S1.pack(len(v6)))
-        w(v6)
+        ext(_S1p(len(v6)))
+        ext(v6)
         v7 = x5.metadata
-        w(_S2.pack(len(v7)))
-        w(v7)
+        ext(_S2p(len(v7)))
+        ext(v7)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(JoinGroupResponse)
-        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S3u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_name = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 2
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.leader = b[p:p + n2].decode()
         p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 2
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n3].decode()
         p += n3
-        n4, = _S2.unpack_from(b, p)
+        n4, = _S2u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(JoinGroupResponseMember)
-            n8, = _S1.unpack_from(b, p)
+        o.members = l6 = [*_map(_new, (JoinGroupResponseMember,) * n4)]
+        for x5 in l6:
+            n7, = _S1u(b, p)
             p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9, = _S2.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S2u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.metadata = bytes(b[p:p + n9])
-            p += n9
-            ap6(x7)
-        o.members = l5
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.metadata = bytes(b[p:p + n8])
+            p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 2 and not ignorable')
     v1 = o.protocol_name.encode()
-    w(_S3.pack(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
-    w(v1)
+    ext(_S3p(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
+    ext(v1)
     v2 = o.leader.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.member_id.encode()
-    w(_S1.pack(len(v3)))
-    w(v3)
+    ext(_S1p(len(v3)))
+    ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S1.pack(len(v6)))
-        w(v6)
+        ext(_S1p(len(v6)))
+        ext(v6)
         v7 = x5.metadata
-        w(_S2.pack(len(v7)))
-        w(v7)
+        ext(_S2p(len(v7)))
+        ext(v7)
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 3 and not ignorable')
     v1 = o.protocol_name.encode()
-    w(_S3.pack(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
-    w(v1)
+    ext(_S3p(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
+    ext(v1)
     v2 = o.leader.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.member_id.encode()
-    w(_S1.pack(len(v3)))
-    w(v3)
+    ext(_S1p(len(v3)))
+    ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S1.pack(len(v6)))
-        w(v6)
+        ext(_S1p(len(v6)))
+        ext(v6)
         v7 = x5.metadata
-        w(_S2.pack(len(v7)))
-        w(v7)
+        ext(_S2p(len(v7)))
+        ext(v7)
+    parts.append(buf)
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 4 and not ignorable')
     v1 = o.protocol_name.encode()
-    w(_S3.pack(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
-    w(v1)
+    ext(_S3p(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
+    ext(v1)
     v2 = o.leader.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.member_id.encode()
-    w(_S1.pack(len(v3)))
-    w(v3)
+    ext(_S1p(len(v3)))
+    ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S1.pack(len(v6)))
-        w(v6)
+        ext(_S1p(len(v6)))
+        ext(v6)
         v7 = x5.metadata
-        w(_S2.pack(len(v7)))
-        w(v7)
+        ext(_S2p(len(v7)))
+        ext(v7)
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(JoinGroupResponse)
-        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S3u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_name = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 2
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.leader = b[p:p + n2].decode()
         p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 2
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n3].decode()
         p += n3
-        n4, = _S2.unpack_from(b, p)
+        n4, = _S2u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(JoinGroupResponseMember)
-            n8, = _S1.unpack_from(b, p)
+        o.members = l6 = [*_map(_new, (JoinGroupResponseMember,) * n4)]
+        for x5 in l6:
+            n7, = _S1u(b, p)
             p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9, = _S1.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S1u(b, p)
             p += 2
-            if n9 < 0:
-                if n9 != -1: raise _DecodeError('negative length', p)
-                x7.group_instance_id = None
+            if n8 < 0:
+                if n8 != -1: raise _DecodeError('negative length', p)
+                x5.group_instance_id = None
             else:
-                x7.group_instance_id = b[p:p + n9].decode()
-                p += n9
-            n10, = _S2.unpack_from(b, p)
+                x5.group_instance_id = b[p:p + n8].decode()
+                p += n8
+            n9, = _S2u(b, p)
             p += 4
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.metadata = bytes(b[p:p + n10])
-            p += n10
-            ap6(x7)
-        o.members = l5
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.metadata = bytes(b[p:p + n9])
+            p += n9
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 5 and not ignorable')
     v1 = o.protocol_name.encode()
-    w(_S3.pack(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
-    w(v1)
+    ext(_S3p(o.throttle_time_ms, o.error_code, o.generation_id, len(v1)))
+    ext(v1)
     v2 = o.leader.encode()
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
     v3 = o.member_id.encode()
-    w(_S1.pack(len(v3)))
-    w(v3)
+    ext(_S1p(len(v3)))
+    ext(v3)
     v4 = o.members
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S1.pack(len(v6)))
-        w(v6)
+        ext(_S1p(len(v6)))
+        ext(v6)
         v7 = x5.group_instance_id
         if v7 is None:
-            w(_S1.pack(-1))
+            ext(_S1p(-1))
         else:
             v7 = v7.encode()
-            w(_S1.pack(len(v7)))
-            w(v7)
+            ext(_S1p(len(v7)))
+            ext(v7)
         v8 = x5.metadata
-        w(_S2.pack(len(v8)))
-        w(v8)
+        ext(_S2p(len(v8)))
+        ext(v8)
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(JoinGroupResponse)
-        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S4u(b, p)
         p += 11
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.protocol_name = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.leader = b[p:p + n2].decode()
         p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n3].decode()
         p += n3
         n4 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(JoinGroupResponseMember)
-            n8 = b[p]
+        o.members = l6 = [*_map(_new, (JoinGroupResponseMember,) * n4)]
+        for x5 in l6:
+            n7 = b[p]
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0:
-                x7.group_instance_id = None
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, n9, c10, d11 = _S5u(b, p)
+            if not n8:
+                x5.group_instance_id = None
+                p += 2
             else:
-                x7.group_instance_id = b[p:p + n9].decode()
+                p += 1
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0:
+                    x5.group_instance_id = None
+                else:
+                    x5.group_instance_id = b[p:p + n8].decode()
+                    p += n8
+                n9, c10, d11 = _S6u(b, p)
+                p += 1
+            if n9 < 128:
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.metadata = bytes(b[p:p + n9])
                 p += n9
-            n10 = b[p]
+            else:
+                if c10 < 128:
+                    n9 += (c10 << 7) - 129
+                    p += 1
+                elif d11 < 128:
+                    n9 += (c10 << 7) + (d11 << 14) - 16513
+                    p += 2
+                else:
+                    n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                x5.metadata = bytes(b[p:p + n9])
+                p += n9
+            if b[p]:
+                p = _read_unknown_tags(b, p, x5)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
-            n10 -= 1
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.metadata = bytes(b[p:p + n10])
-            p += n10
-            n11 = b[p]
-            p += 1
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            if n11:
-                u12 = None
-                for _ in range(n11):
-                    t13, p = _read_uvarint(b, p)
-                    z14, p = _read_uvarint(b, p)
-                    e15 = p + z14
-                    if u12 is None: u12 = []
-                    u12.append((t13, bytes(b[p:e15])))
-                    p = e15
-                x7._unknown_tags = u12
-            ap6(x7)
-        o.members = l5
-        n16 = b[p]
-        p += 1
-        if n16 & 0x80:
-            n16, p = _read_uvarint(b, p - 1)
-        if n16:
-            u17 = None
-            for _ in range(n16):
-                t18, p = _read_uvarint(b, p)
-                z19, p = _read_uvarint(b, p)
-                e20 = p + z19
-                if u17 is None: u17 = []
-                u17.append((t18, bytes(b[p:e20])))
-                p = e20
-            o._unknown_tags = u17
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 6 and not ignorable')
-    w(_S5.pack(o.throttle_time_ms, o.error_code, o.generation_id))
-    v1 = o.protocol_name
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.leader
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    v5 = o.member_id
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
+    v1 = o.protocol_name.encode()
+    k2 = len(v1)
+    v3 = o.leader.encode()
+    k4 = len(v3)
+    v5 = o.member_id.encode()
+    k6 = len(v5)
+    ext(_R0[k2, k4, k6](o.throttle_time_ms, o.error_code, o.generation_id, k2 + 1, v1, k4 + 1, v3, k6 + 1, v5))
     v7 = o.members
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        v10 = x9.member_id
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v10 = x9.member_id.encode()
+        k11 = len(v10)
+        ext(_R1[k11](k11 + 1, v10))
         v12 = x9.group_instance_id
         if v12 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v12 = v12.encode()
             k13 = len(v12) + 1
-            w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-            w(v12)
+            ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+            ext(v12)
         v14 = x9.metadata
         k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
-        if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+        if k15 < 128:
+            ext(_S7p(k15))
+        elif k15 < 16384:
+            ext(_S8p(k15 & 127 | 128, k15 >> 7))
+        elif k15 < 2097152:
+            ext(_S6p(k15 & 127 | 128, k15 >> 7 & 127 | 128, k15 >> 14))
         else:
-            w(b'\x00')
+            ext(_uvarint(k15))
+        ext(v14)
+        if x9._unknown_tags:
+            _write_tags(ext, (), x9._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(JoinGroupResponse)
-        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S4.unpack_from(b, p)
-        p += 11
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, o.generation_id, n1, n2 = _S9u(b, p)
+        if not n1:
             o.protocol_type = None
+            p += 12
         else:
-            o.protocol_type = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 11
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.protocol_type = None
+            else:
+                o.protocol_type = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.protocol_name = None
@@ -520,228 +524,222 @@ def _decode_v7(b, p):
             p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.leader = b[p:p + n3].decode()
         p += n3
         n4 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n4].decode()
         p += n4
         n5 = b[p]
         p += 1
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
+        if n5 > 127: n5, p = _read_uvarint(b, p - 1)
         n5 -= 1
         if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n5 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l6 = []
-        ap7 = l6.append
-        for _ in range(n5):
-            x8 = _new(JoinGroupResponseMember)
-            n9 = b[p]
+        o.members = l7 = [*_map(_new, (JoinGroupResponseMember,) * n5)]
+        for x6 in l7:
+            n8 = b[p]
             p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x8.member_id = b[p:p + n9].decode()
-            p += n9
-            n10 = b[p]
-            p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
-            n10 -= 1
-            if n10 < 0:
-                x8.group_instance_id = None
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+            n8 -= 1
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x6.member_id = b[p:p + n8].decode()
+            p += n8
+            n9, n10, c11, d12 = _S5u(b, p)
+            if not n9:
+                x6.group_instance_id = None
+                p += 2
             else:
-                x8.group_instance_id = b[p:p + n10].decode()
+                p += 1
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0:
+                    x6.group_instance_id = None
+                else:
+                    x6.group_instance_id = b[p:p + n9].decode()
+                    p += n9
+                n10, c11, d12 = _S6u(b, p)
+                p += 1
+            if n10 < 128:
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.metadata = bytes(b[p:p + n10])
                 p += n10
-            n11 = b[p]
+            else:
+                if c11 < 128:
+                    n10 += (c11 << 7) - 129
+                    p += 1
+                elif d12 < 128:
+                    n10 += (c11 << 7) + (d12 << 14) - 16513
+                    p += 2
+                else:
+                    n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                x6.metadata = bytes(b[p:p + n10])
+                p += n10
+            if b[p]:
+                p = _read_unknown_tags(b, p, x6)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            n11 -= 1
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x8.metadata = bytes(b[p:p + n11])
-            p += n11
-            n12 = b[p]
-            p += 1
-            if n12 & 0x80:
-                n12, p = _read_uvarint(b, p - 1)
-            if n12:
-                u13 = None
-                for _ in range(n12):
-                    t14, p = _read_uvarint(b, p)
-                    z15, p = _read_uvarint(b, p)
-                    e16 = p + z15
-                    if u13 is None: u13 = []
-                    u13.append((t14, bytes(b[p:e16])))
-                    p = e16
-                x8._unknown_tags = u13
-            ap7(x8)
-        o.members = l6
-        n17 = b[p]
-        p += 1
-        if n17 & 0x80:
-            n17, p = _read_uvarint(b, p - 1)
-        if n17:
-            u18 = None
-            for _ in range(n17):
-                t19, p = _read_uvarint(b, p)
-                z20, p = _read_uvarint(b, p)
-                e21 = p + z20
-                if u18 is None: u18 = []
-                u18.append((t19, bytes(b[p:e21])))
-                p = e21
-            o._unknown_tags = u18
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 7 and not ignorable')
-    w(_S5.pack(o.throttle_time_ms, o.error_code, o.generation_id))
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.generation_id))
     v1 = o.protocol_type
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.protocol_name
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
-    v5 = o.leader
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    v7 = o.member_id
-    v7 = v7.encode()
-    k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-    w(v7)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    v5 = o.leader.encode()
+    k6 = len(v5)
+    v7 = o.member_id.encode()
+    k8 = len(v7)
+    ext(_R2[k6, k8](k6 + 1, v5, k8 + 1, v7))
     v9 = o.members
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
-        v12 = x11.member_id
-        v12 = v12.encode()
-        k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
+        v12 = x11.member_id.encode()
+        k13 = len(v12)
+        ext(_R1[k13](k13 + 1, v12))
         v14 = x11.group_instance_id
         if v14 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v14 = v14.encode()
             k15 = len(v14) + 1
-            w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-            w(v14)
+            ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+            ext(v14)
         v16 = x11.metadata
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
-        if x11._unknown_tags:
-            _write_tags(w, (), x11._unknown_tags)
+        if k17 < 128:
+            ext(_S7p(k17))
+        elif k17 < 16384:
+            ext(_S8p(k17 & 127 | 128, k17 >> 7))
+        elif k17 < 2097152:
+            ext(_S6p(k17 & 127 | 128, k17 >> 7 & 127 | 128, k17 >> 14))
         else:
-            w(b'\x00')
+            ext(_uvarint(k17))
+        ext(v16)
+        if x11._unknown_tags:
+            _write_tags(ext, (), x11._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.skip_assignment != False:
         raise _EncodeError('field SkipAssignment is not in version 8 and not ignorable')
-    w(_S5.pack(o.throttle_time_ms, o.error_code, o.generation_id))
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.generation_id))
     v1 = o.protocol_type
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.protocol_name
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
-    v5 = o.leader
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    v7 = o.member_id
-    v7 = v7.encode()
-    k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-    w(v7)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    v5 = o.leader.encode()
+    k6 = len(v5)
+    v7 = o.member_id.encode()
+    k8 = len(v7)
+    ext(_R2[k6, k8](k6 + 1, v5, k8 + 1, v7))
     v9 = o.members
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
-        v12 = x11.member_id
-        v12 = v12.encode()
-        k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
+        v12 = x11.member_id.encode()
+        k13 = len(v12)
+        ext(_R1[k13](k13 + 1, v12))
         v14 = x11.group_instance_id
         if v14 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v14 = v14.encode()
             k15 = len(v14) + 1
-            w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-            w(v14)
+            ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+            ext(v14)
         v16 = x11.metadata
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
-        if x11._unknown_tags:
-            _write_tags(w, (), x11._unknown_tags)
+        if k17 < 128:
+            ext(_S7p(k17))
+        elif k17 < 16384:
+            ext(_S8p(k17 & 127 | 128, k17 >> 7))
+        elif k17 < 2097152:
+            ext(_S6p(k17 & 127 | 128, k17 >> 7 & 127 | 128, k17 >> 14))
         else:
-            w(b'\x00')
+            ext(_uvarint(k17))
+        ext(v16)
+        if x11._unknown_tags:
+            _write_tags(ext, (), x11._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v9(b, p):
     try:
         o = _new(JoinGroupResponse)
-        o.throttle_time_ms, o.error_code, o.generation_id, n1 = _S4.unpack_from(b, p)
-        p += 11
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, o.generation_id, n1, n2 = _S9u(b, p)
+        if not n1:
             o.protocol_type = None
+            p += 12
         else:
-            o.protocol_type = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 11
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.protocol_type = None
+            else:
+                o.protocol_type = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.protocol_name = None
@@ -750,149 +748,137 @@ def _decode_v9(b, p):
             p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.leader = b[p:p + n3].decode()
         p += n3
-        o.skip_assignment, n4 = _S6.unpack_from(b, p)
+        o.skip_assignment, n4 = _S11u(b, p)
         p += 2
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n4].decode()
         p += n4
         n5 = b[p]
         p += 1
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
+        if n5 > 127: n5, p = _read_uvarint(b, p - 1)
         n5 -= 1
         if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n5 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l6 = []
-        ap7 = l6.append
-        for _ in range(n5):
-            x8 = _new(JoinGroupResponseMember)
-            n9 = b[p]
+        o.members = l7 = [*_map(_new, (JoinGroupResponseMember,) * n5)]
+        for x6 in l7:
+            n8 = b[p]
             p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x8.member_id = b[p:p + n9].decode()
-            p += n9
-            n10 = b[p]
-            p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
-            n10 -= 1
-            if n10 < 0:
-                x8.group_instance_id = None
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+            n8 -= 1
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x6.member_id = b[p:p + n8].decode()
+            p += n8
+            n9, n10, c11, d12 = _S5u(b, p)
+            if not n9:
+                x6.group_instance_id = None
+                p += 2
             else:
-                x8.group_instance_id = b[p:p + n10].decode()
+                p += 1
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0:
+                    x6.group_instance_id = None
+                else:
+                    x6.group_instance_id = b[p:p + n9].decode()
+                    p += n9
+                n10, c11, d12 = _S6u(b, p)
+                p += 1
+            if n10 < 128:
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.metadata = bytes(b[p:p + n10])
                 p += n10
-            n11 = b[p]
+            else:
+                if c11 < 128:
+                    n10 += (c11 << 7) - 129
+                    p += 1
+                elif d12 < 128:
+                    n10 += (c11 << 7) + (d12 << 14) - 16513
+                    p += 2
+                else:
+                    n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                x6.metadata = bytes(b[p:p + n10])
+                p += n10
+            if b[p]:
+                p = _read_unknown_tags(b, p, x6)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            n11 -= 1
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x8.metadata = bytes(b[p:p + n11])
-            p += n11
-            n12 = b[p]
-            p += 1
-            if n12 & 0x80:
-                n12, p = _read_uvarint(b, p - 1)
-            if n12:
-                u13 = None
-                for _ in range(n12):
-                    t14, p = _read_uvarint(b, p)
-                    z15, p = _read_uvarint(b, p)
-                    e16 = p + z15
-                    if u13 is None: u13 = []
-                    u13.append((t14, bytes(b[p:e16])))
-                    p = e16
-                x8._unknown_tags = u13
-            ap7(x8)
-        o.members = l6
-        n17 = b[p]
-        p += 1
-        if n17 & 0x80:
-            n17, p = _read_uvarint(b, p - 1)
-        if n17:
-            u18 = None
-            for _ in range(n17):
-                t19, p = _read_uvarint(b, p)
-                z20, p = _read_uvarint(b, p)
-                e21 = p + z20
-                if u18 is None: u18 = []
-                u18.append((t19, bytes(b[p:e21])))
-                p = e21
-            o._unknown_tags = u18
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v9(o, w):
-    w(_S5.pack(o.throttle_time_ms, o.error_code, o.generation_id))
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S10p(o.throttle_time_ms, o.error_code, o.generation_id))
     v1 = o.protocol_type
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.protocol_name
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
-    v5 = o.leader
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    w(_S7.pack(o.skip_assignment))
-    v7 = o.member_id
-    v7 = v7.encode()
-    k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-    w(v7)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    v5 = o.leader.encode()
+    k6 = len(v5)
+    v7 = o.member_id.encode()
+    k8 = len(v7)
+    ext(_R3[k6, k8](k6 + 1, v5, o.skip_assignment, k8 + 1, v7))
     v9 = o.members
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
-        v12 = x11.member_id
-        v12 = v12.encode()
-        k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
+        v12 = x11.member_id.encode()
+        k13 = len(v12)
+        ext(_R1[k13](k13 + 1, v12))
         v14 = x11.group_instance_id
         if v14 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v14 = v14.encode()
             k15 = len(v14) + 1
-            w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-            w(v14)
+            ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+            ext(v14)
         v16 = x11.metadata
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
-        if x11._unknown_tags:
-            _write_tags(w, (), x11._unknown_tags)
+        if k17 < 128:
+            ext(_S7p(k17))
+        elif k17 < 16384:
+            ext(_S8p(k17 & 127 | 128, k17 >> 7))
+        elif k17 < 2097152:
+            ext(_S6p(k17 & 127 | 128, k17 >> 7 & 127 | 128, k17 >> 14))
         else:
-            w(b'\x00')
+            ext(_uvarint(k17))
+        ext(v16)
+        if x11._unknown_tags:
+            _write_tags(ext, (), x11._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 JoinGroupResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v6, 7: _decode_v7, 8: _decode_v7, 9: _decode_v9}
 JoinGroupResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9}

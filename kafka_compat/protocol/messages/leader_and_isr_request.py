@@ -4,26 +4,15 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>iii')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>iiiii')
@@ -37,15 +26,47 @@ _S9 = _StructFmt('>iiiiB')
 _S10 = _StructFmt('>iB')
 _S11 = _StructFmt('>?B')
 _S12 = _StructFmt('>iiq')
-_S13 = _StructFmt('>iiii')
-_S14 = _StructFmt('>iiqbB')
-_S15 = _StructFmt('>16sB')
-_S16 = _StructFmt('>iiqb')
-_S17 = _StructFmt('>16s')
-_S18 = _StructFmt('>?bB')
-_S19 = _StructFmt('>?b')
-_S20 = _StructFmt('>i?iqbB')
-_S21 = _StructFmt('>i?iqb')
+_S13 = _StructFmt('>iiqbB')
+_S14 = _StructFmt('>16sB')
+_S15 = _StructFmt('>iiqb')
+_S16 = _StructFmt('>?bB')
+_S17 = _StructFmt('>i?iqbB')
+_S18 = _StructFmt('>i?iqb')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '', 'i', '?')
+_R2 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '', 'i', '?B')
+_R3 = _PackShapes('i', 's', 'i')
+_R4 = _PackShapes('i', 's', 'iB')
+_R5 = _PackShapes('', 's', '16s')
+_R6 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '', 'i', '?b')
+_R7 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '', 'i', '?bB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10u = _S10.unpack_from
+_S11u = _S11.unpack_from
+_S12p = _S12.pack
+_S13u = _S13.unpack_from
+_S14u = _S14.unpack_from
+_S15p = _S15.pack
+_S16u = _S16.unpack_from
+_S17u = _S17.unpack_from
+_S18p = _S18.pack
 
 
 class LeaderAndIsrPartitionState(_Struct):
@@ -128,53 +149,51 @@ class LeaderAndIsrRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.controller_epoch, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, n1 = _S0u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrPartitionState)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partition_states = l3 = [*_map(_new, (LeaderAndIsrPartitionState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.controller_epoch, x4.leader, x4.leader_epoch, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, n5 = _S2u(b, p)
             p += 20
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            x4.partition_epoch, n7 = _S3.unpack_from(b, p)
+            if 0 <= n5 < 64:
+                x2.isr = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
+            else:
+                x2.isr, p = _read_array(b, p - 4, 'i', False, False)
+            x2.partition_epoch, n6 = _S3u(b, p)
             p += 8
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            ap3(x4)
-        o.ungrouped_partition_states = l2
-        n8, = _S4.unpack_from(b, p)
+            if 0 <= n6 < 64:
+                x2.replicas = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x2.replicas, p = _read_array(b, p - 4, 'i', False, False)
+        n7, = _S4u(b, p)
         p += 4
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(LeaderAndIsrLiveLeader)
-            x11.broker_id, n12 = _S5.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l9 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n7)]
+        for x8 in l9:
+            x8.broker_id, n10 = _S5u(b, p)
             p += 6
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.host_name = b[p:p + n12].decode()
-            p += n12
-            x11.port, = _S4.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.host_name = b[p:p + n10].decode()
+            p += n10
+            x8.port, = _S4u(b, p)
             p += 4
-            ap10(x11)
-        o.live_leaders = l9
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 0 and not ignorable')
     if o.type != 0:
@@ -182,81 +201,80 @@ def _encode_v0(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 0 and not ignorable')
     v1 = o.ungrouped_partition_states
-    w(_S0.pack(o.controller_id, o.controller_epoch, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, len(v1)))
     for x2 in v1:
         if x2.leader_recovery_state != 0:
             raise _EncodeError('field LeaderRecoveryState is not in version 0 and not ignorable')
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.isr
-        w(_S2.pack(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
+        ext(_S2p(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
         v5 = x2.replicas
-        w(_S3.pack(x2.partition_epoch, len(v5)))
+        ext(_S3p(x2.partition_epoch, len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
     v6 = o.live_leaders
-    w(_S4.pack(len(v6)))
+    ext(_S4p(len(v6)))
     for x7 in v6:
         v8 = x7.host_name.encode()
-        w(_S5.pack(x7.broker_id, len(v8)))
-        w(v8)
-        w(_S4.pack(x7.port))
+        ext(_S5p(x7.broker_id, len(v8)))
+        ext(v8)
+        ext(_S4p(x7.port))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.controller_epoch, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, n1 = _S0u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 31 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrPartitionState)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partition_states = l3 = [*_map(_new, (LeaderAndIsrPartitionState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.controller_epoch, x4.leader, x4.leader_epoch, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, n5 = _S2u(b, p)
             p += 20
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            x4.partition_epoch, n7 = _S3.unpack_from(b, p)
+            if 0 <= n5 < 64:
+                x2.isr = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
+            else:
+                x2.isr, p = _read_array(b, p - 4, 'i', False, False)
+            x2.partition_epoch, n6 = _S3u(b, p)
             p += 8
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            x4.is_new, = _S6.unpack_from(b, p)
+            if 0 <= n6 < 64:
+                x2.replicas = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x2.replicas, p = _read_array(b, p - 4, 'i', False, False)
+            x2.is_new, = _S6u(b, p)
             p += 1
-            ap3(x4)
-        o.ungrouped_partition_states = l2
-        n8, = _S4.unpack_from(b, p)
+        n7, = _S4u(b, p)
         p += 4
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(LeaderAndIsrLiveLeader)
-            x11.broker_id, n12 = _S5.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l9 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n7)]
+        for x8 in l9:
+            x8.broker_id, n10 = _S5u(b, p)
             p += 6
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.host_name = b[p:p + n12].decode()
-            p += n12
-            x11.port, = _S4.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.host_name = b[p:p + n10].decode()
+            p += n10
+            x8.port, = _S4u(b, p)
             p += 4
-            ap10(x11)
-        o.live_leaders = l9
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 1 and not ignorable')
     if o.type != 0:
@@ -264,92 +282,87 @@ def _encode_v1(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 1 and not ignorable')
     v1 = o.ungrouped_partition_states
-    w(_S0.pack(o.controller_id, o.controller_epoch, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, len(v1)))
     for x2 in v1:
         if x2.leader_recovery_state != 0:
             raise _EncodeError('field LeaderRecoveryState is not in version 1 and not ignorable')
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.isr
-        w(_S2.pack(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
+        ext(_S2p(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
         v5 = x2.replicas
-        w(_S3.pack(x2.partition_epoch, len(v5)))
+        ext(_S3p(x2.partition_epoch, len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
-        w(_S6.pack(x2.is_new))
+            ext(_array_struct('i', len(v5)).pack(*v5))
+        ext(_S6p(x2.is_new))
     v6 = o.live_leaders
-    w(_S4.pack(len(v6)))
+    ext(_S4p(len(v6)))
     for x7 in v6:
         v8 = x7.host_name.encode()
-        w(_S5.pack(x7.broker_id, len(v8)))
-        w(v8)
-        w(_S4.pack(x7.port))
+        ext(_S5p(x7.broker_id, len(v8)))
+        ext(v8)
+        ext(_S4p(x7.port))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7u(b, p)
         p += 20
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrTopicState)
-            n5, = _S1.unpack_from(b, p)
+        o.topic_states = l3 = [*_map(_new, (LeaderAndIsrTopicState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S4u(b, p)
+            p += 4
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S4.unpack_from(b, p)
-            p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(LeaderAndIsrPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S2.unpack_from(b, p)
+            if n5 * 29 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_states = l7 = [*_map(_new, (LeaderAndIsrPartitionState,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.controller_epoch, x6.leader, x6.leader_epoch, n8 = _S2u(b, p)
                 p += 20
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.partition_epoch, n11 = _S3.unpack_from(b, p)
+                if 0 <= n8 < 64:
+                    x6.isr = [*_AU_int32[n8](b, p)]
+                    p += 4 * n8
+                else:
+                    x6.isr, p = _read_array(b, p - 4, 'i', False, False)
+                x6.partition_epoch, n9 = _S3u(b, p)
                 p += 8
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                x9.is_new, = _S6.unpack_from(b, p)
+                if 0 <= n9 < 64:
+                    x6.replicas = [*_AU_int32[n9](b, p)]
+                    p += 4 * n9
+                else:
+                    x6.replicas, p = _read_array(b, p - 4, 'i', False, False)
+                x6.is_new, = _S6u(b, p)
                 p += 1
-                ap8(x9)
-            x4.partition_states = l7
-            ap3(x4)
-        o.topic_states = l2
-        n12, = _S4.unpack_from(b, p)
+        n10, = _S4u(b, p)
         p += 4
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n12 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l13 = []
-        ap14 = l13.append
-        for _ in range(n12):
-            x15 = _new(LeaderAndIsrLiveLeader)
-            x15.broker_id, n16 = _S5.unpack_from(b, p)
+        if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n10 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l12 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n10)]
+        for x11 in l12:
+            x11.broker_id, n13 = _S5u(b, p)
             p += 6
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x15.host_name = b[p:p + n16].decode()
-            p += n16
-            x15.port, = _S4.unpack_from(b, p)
+            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x11.host_name = b[p:p + n13].decode()
+            p += n13
+            x11.port, = _S4u(b, p)
             p += 4
-            ap14(x15)
-        o.live_leaders = l13
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 2 and not ignorable')
     if o.type != 0:
@@ -357,105 +370,104 @@ def _encode_v2(o, w):
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 2 and not ignorable')
     v1 = o.topic_states
-    w(_S7.pack(o.controller_id, o.controller_epoch, o.broker_epoch, len(v1)))
+    ext(_S7p(o.controller_id, o.controller_epoch, o.broker_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_states
-        w(_S4.pack(len(v4)))
+        ext(_S4p(len(v4)))
         for x5 in v4:
             if x5.leader_recovery_state != 0:
                 raise _EncodeError('field LeaderRecoveryState is not in version 2 and not ignorable')
             v6 = x5.isr
-            w(_S2.pack(x5.partition_index, x5.controller_epoch, x5.leader, x5.leader_epoch, len(v6)))
+            ext(_S2p(x5.partition_index, x5.controller_epoch, x5.leader, x5.leader_epoch, len(v6)))
             if v6:
-                w(_array_struct('i', len(v6)).pack(*v6))
+                ext(_array_struct('i', len(v6)).pack(*v6))
             v7 = x5.replicas
-            w(_S3.pack(x5.partition_epoch, len(v7)))
+            ext(_S3p(x5.partition_epoch, len(v7)))
             if v7:
-                w(_array_struct('i', len(v7)).pack(*v7))
-            w(_S6.pack(x5.is_new))
+                ext(_array_struct('i', len(v7)).pack(*v7))
+            ext(_S6p(x5.is_new))
     v8 = o.live_leaders
-    w(_S4.pack(len(v8)))
+    ext(_S4p(len(v8)))
     for x9 in v8:
         v10 = x9.host_name.encode()
-        w(_S5.pack(x9.broker_id, len(v10)))
-        w(v10)
-        w(_S4.pack(x9.port))
+        ext(_S5p(x9.broker_id, len(v10)))
+        ext(v10)
+        ext(_S4p(x9.port))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7u(b, p)
         p += 20
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrTopicState)
-            n5, = _S1.unpack_from(b, p)
+        o.topic_states = l3 = [*_map(_new, (LeaderAndIsrTopicState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S4u(b, p)
+            p += 4
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S4.unpack_from(b, p)
-            p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(LeaderAndIsrPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S2.unpack_from(b, p)
+            if n5 * 37 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_states = l7 = [*_map(_new, (LeaderAndIsrPartitionState,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.controller_epoch, x6.leader, x6.leader_epoch, n8 = _S2u(b, p)
                 p += 20
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.partition_epoch, n11 = _S3.unpack_from(b, p)
+                if 0 <= n8 < 64:
+                    x6.isr = [*_AU_int32[n8](b, p)]
+                    p += 4 * n8
+                else:
+                    x6.isr, p = _read_array(b, p - 4, 'i', False, False)
+                x6.partition_epoch, n9 = _S3u(b, p)
                 p += 8
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12, = _S4.unpack_from(b, p)
+                if 0 <= n9 < 64:
+                    x6.replicas = [*_AU_int32[n9](b, p)]
+                    p += 4 * n9
+                else:
+                    x6.replicas, p = _read_array(b, p - 4, 'i', False, False)
+                n10, = _S4u(b, p)
                 p += 4
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.adding_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13, = _S4.unpack_from(b, p)
+                if 0 <= n10 < 64:
+                    x6.adding_replicas = [*_AU_int32[n10](b, p)]
+                    p += 4 * n10
+                else:
+                    x6.adding_replicas, p = _read_array(b, p - 4, 'i', False, False)
+                n11, = _S4u(b, p)
                 p += 4
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.removing_replicas = [*(_A_int32[n13] if n13 < 64 else _array_struct('i', n13)).unpack_from(b, p)]
-                p += 4 * n13
-                x9.is_new, = _S6.unpack_from(b, p)
+                if 0 <= n11 < 64:
+                    x6.removing_replicas = [*_AU_int32[n11](b, p)]
+                    p += 4 * n11
+                else:
+                    x6.removing_replicas, p = _read_array(b, p - 4, 'i', False, False)
+                x6.is_new, = _S6u(b, p)
                 p += 1
-                ap8(x9)
-            x4.partition_states = l7
-            ap3(x4)
-        o.topic_states = l2
-        n14, = _S4.unpack_from(b, p)
+        n12, = _S4u(b, p)
         p += 4
-        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n14 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l15 = []
-        ap16 = l15.append
-        for _ in range(n14):
-            x17 = _new(LeaderAndIsrLiveLeader)
-            x17.broker_id, n18 = _S5.unpack_from(b, p)
+        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n12 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l14 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n12)]
+        for x13 in l14:
+            x13.broker_id, n15 = _S5u(b, p)
             p += 6
-            if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x17.host_name = b[p:p + n18].decode()
-            p += n18
-            x17.port, = _S4.unpack_from(b, p)
+            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x13.host_name = b[p:p + n15].decode()
+            p += n15
+            x13.port, = _S4u(b, p)
             p += 4
-            ap16(x17)
-        o.live_leaders = l15
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 3 and not ignorable')
     if o.type != 0:
@@ -463,962 +475,616 @@ def _encode_v3(o, w):
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 3 and not ignorable')
     v1 = o.topic_states
-    w(_S7.pack(o.controller_id, o.controller_epoch, o.broker_epoch, len(v1)))
+    ext(_S7p(o.controller_id, o.controller_epoch, o.broker_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_states
-        w(_S4.pack(len(v4)))
+        ext(_S4p(len(v4)))
         for x5 in v4:
             if x5.leader_recovery_state != 0:
                 raise _EncodeError('field LeaderRecoveryState is not in version 3 and not ignorable')
             v6 = x5.isr
-            w(_S2.pack(x5.partition_index, x5.controller_epoch, x5.leader, x5.leader_epoch, len(v6)))
+            ext(_S2p(x5.partition_index, x5.controller_epoch, x5.leader, x5.leader_epoch, len(v6)))
             if v6:
-                w(_array_struct('i', len(v6)).pack(*v6))
+                ext(_array_struct('i', len(v6)).pack(*v6))
             v7 = x5.replicas
-            w(_S3.pack(x5.partition_epoch, len(v7)))
+            ext(_S3p(x5.partition_epoch, len(v7)))
             if v7:
-                w(_array_struct('i', len(v7)).pack(*v7))
+                ext(_array_struct('i', len(v7)).pack(*v7))
             v8 = x5.adding_replicas
-            w(_S4.pack(len(v8)))
+            ext(_S4p(len(v8)))
             if v8:
-                w(_array_struct('i', len(v8)).pack(*v8))
+                ext(_array_struct('i', len(v8)).pack(*v8))
             v9 = x5.removing_replicas
-            w(_S4.pack(len(v9)))
+            ext(_S4p(len(v9)))
             if v9:
-                w(_array_struct('i', len(v9)).pack(*v9))
-            w(_S6.pack(x5.is_new))
+                ext(_array_struct('i', len(v9)).pack(*v9))
+            ext(_S6p(x5.is_new))
     v10 = o.live_leaders
-    w(_S4.pack(len(v10)))
+    ext(_S4p(len(v10)))
     for x11 in v10:
         v12 = x11.host_name.encode()
-        w(_S5.pack(x11.broker_id, len(v12)))
-        w(v12)
-        w(_S4.pack(x11.port))
+        ext(_S5p(x11.broker_id, len(v12)))
+        ext(v12)
+        ext(_S4p(x11.port))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S8.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S8u(b, p)
         p += 17
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrTopicState)
+        o.topic_states = l3 = [*_map(_new, (LeaderAndIsrTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(LeaderAndIsrPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S9.unpack_from(b, p)
+            if n5 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_states = l7 = [*_map(_new, (LeaderAndIsrPartitionState,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.controller_epoch, x6.leader, x6.leader_epoch, n8 = _S9u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.partition_epoch, n11 = _S10.unpack_from(b, p)
+                if 0 < n8 < 65:
+                    x6.isr = [*_CU_int32[n8](b, p)]
+                    p += 4 * n8 - 4
+                else:
+                    x6.isr, p = _read_array(b, p - 1, 'i', True, False)
+                x6.partition_epoch, n9 = _S10u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12 = b[p]
+                if 0 < n9 < 65:
+                    x6.replicas = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x6.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n10 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.adding_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
+                if 0 < n10 < 65:
+                    x6.adding_replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x6.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n11 = b[p]
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.removing_replicas = [*(_A_int32[n13] if n13 < 64 else _array_struct('i', n13)).unpack_from(b, p)]
-                p += 4 * n13
-                x9.is_new, n14 = _S11.unpack_from(b, p)
+                if 0 < n11 < 65:
+                    x6.removing_replicas = [*_CU_int32[n11](b, p)]
+                    p += 4 * n11 - 4
+                else:
+                    x6.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                x6.is_new, n12 = _S11u(b, p)
                 p += 2
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                if n14:
-                    u15 = None
-                    for _ in range(n14):
-                        t16, p = _read_uvarint(b, p)
-                        z17, p = _read_uvarint(b, p)
-                        e18 = p + z17
-                        if u15 is None: u15 = []
-                        u15.append((t16, bytes(b[p:e18])))
-                        p = e18
-                    x9._unknown_tags = u15
-                ap8(x9)
-            x4.partition_states = l7
-            n19 = b[p]
+                if n12:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n13 = b[p]
+        p += 1
+        if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+        n13 -= 1
+        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n13 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l15 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n13)]
+        for x14 in l15:
+            x14.broker_id, n16 = _S10u(b, p)
+            p += 5
+            if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+            n16 -= 1
+            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x14.host_name = b[p:p + n16].decode()
+            p += n16
+            x14.port, n17 = _S10u(b, p)
+            p += 5
+            if n17:
+                p = _read_unknown_tags(b, p - 1, x14)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n19 & 0x80:
-                n19, p = _read_uvarint(b, p - 1)
-            if n19:
-                u20 = None
-                for _ in range(n19):
-                    t21, p = _read_uvarint(b, p)
-                    z22, p = _read_uvarint(b, p)
-                    e23 = p + z22
-                    if u20 is None: u20 = []
-                    u20.append((t21, bytes(b[p:e23])))
-                    p = e23
-                x4._unknown_tags = u20
-            ap3(x4)
-        o.topic_states = l2
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        n24 -= 1
-        if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n24 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l25 = []
-        ap26 = l25.append
-        for _ in range(n24):
-            x27 = _new(LeaderAndIsrLiveLeader)
-            x27.broker_id, n28 = _S10.unpack_from(b, p)
-            p += 5
-            if n28 & 0x80:
-                n28, p = _read_uvarint(b, p - 1)
-            n28 -= 1
-            if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x27.host_name = b[p:p + n28].decode()
-            p += n28
-            x27.port, n29 = _S10.unpack_from(b, p)
-            p += 5
-            if n29 & 0x80:
-                n29, p = _read_uvarint(b, p - 1)
-            if n29:
-                u30 = None
-                for _ in range(n29):
-                    t31, p = _read_uvarint(b, p)
-                    z32, p = _read_uvarint(b, p)
-                    e33 = p + z32
-                    if u30 is None: u30 = []
-                    u30.append((t31, bytes(b[p:e33])))
-                    p = e33
-                x27._unknown_tags = u30
-            ap26(x27)
-        o.live_leaders = l25
-        n34 = b[p]
-        p += 1
-        if n34 & 0x80:
-            n34, p = _read_uvarint(b, p - 1)
-        if n34:
-            u35 = None
-            for _ in range(n34):
-                t36, p = _read_uvarint(b, p)
-                z37, p = _read_uvarint(b, p)
-                e38 = p + z37
-                if u35 is None: u35 = []
-                u35.append((t36, bytes(b[p:e38])))
-                p = e38
-            o._unknown_tags = u35
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 4 and not ignorable')
     if o.type != 0:
         raise _EncodeError('field Type is not in version 4 and not ignorable')
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 4 and not ignorable')
-    w(_S12.pack(o.controller_id, o.controller_epoch, o.broker_epoch))
+    ext(_S12p(o.controller_id, o.controller_epoch, o.broker_epoch))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if x8.leader_recovery_state != 0:
                 raise _EncodeError('field LeaderRecoveryState is not in version 4 and not ignorable')
-            w(_S13.pack(x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch))
             v9 = x8.isr
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
-            w(_S4.pack(x8.partition_epoch))
             v11 = x8.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x8.adding_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             v15 = x8.removing_replicas
             k16 = len(v15)
-            if k16 < 64:
-                w(_CA_int32[k16].pack(k16 + 1, *v15))
-            else:
-                w(_uvarint(k16 + 1))
-                w(_array_struct('i', k16).pack(*v15))
-            w(_S6.pack(x8.is_new))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v17 = o.live_leaders
     k18 = len(v17) + 1
-    w(_UV1[k18] if k18 < 128 else _uvarint(k18))
+    ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
     for x19 in v17:
-        w(_S4.pack(x19.broker_id))
-        v20 = x19.host_name
-        v20 = v20.encode()
-        k21 = len(v20) + 1
-        w(_UV1[k21] if k21 < 128 else _uvarint(k21))
-        w(v20)
-        w(_S4.pack(x19.port))
+        v20 = x19.host_name.encode()
+        k21 = len(v20)
         if x19._unknown_tags:
-            _write_tags(w, (), x19._unknown_tags)
+            ext(_R3[k21](x19.broker_id, k21 + 1, v20, x19.port))
+            _write_tags(ext, (), x19._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k21](x19.broker_id, k21 + 1, v20, x19.port, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, o.type, n1 = _S14.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, o.type, n1 = _S13u(b, p)
         p += 18
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrTopicState)
-            n5 = b[p]
+        o.topic_states = l3 = [*_map(_new, (LeaderAndIsrTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.topic_id, n6 = _S15.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            u5, n6 = _S14u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(LeaderAndIsrPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S9.unpack_from(b, p)
+            x2.partition_states = l8 = [*_map(_new, (LeaderAndIsrPartitionState,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.controller_epoch, x7.leader, x7.leader_epoch, n9 = _S9u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.partition_epoch, n11 = _S10.unpack_from(b, p)
+                if 0 < n9 < 65:
+                    x7.isr = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x7.isr, p = _read_array(b, p - 1, 'i', True, False)
+                x7.partition_epoch, n10 = _S10u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
+                if 0 < n10 < 65:
+                    x7.replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n11 = b[p]
+                p += 1
+                if 0 < n11 < 65:
+                    x7.adding_replicas = [*_CU_int32[n11](b, p)]
+                    p += 4 * n11 - 4
+                else:
+                    x7.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
                 n12 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.adding_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
-                p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.removing_replicas = [*(_A_int32[n13] if n13 < 64 else _array_struct('i', n13)).unpack_from(b, p)]
-                p += 4 * n13
-                x9.is_new, n14 = _S11.unpack_from(b, p)
+                if 0 < n12 < 65:
+                    x7.removing_replicas = [*_CU_int32[n12](b, p)]
+                    p += 4 * n12 - 4
+                else:
+                    x7.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                x7.is_new, n13 = _S11u(b, p)
                 p += 2
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                if n14:
-                    u15 = None
-                    for _ in range(n14):
-                        t16, p = _read_uvarint(b, p)
-                        z17, p = _read_uvarint(b, p)
-                        e18 = p + z17
-                        if u15 is None: u15 = []
-                        u15.append((t16, bytes(b[p:e18])))
-                        p = e18
-                    x9._unknown_tags = u15
-                ap8(x9)
-            x4.partition_states = l7
-            n19 = b[p]
+                if n13:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l16 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n14)]
+        for x15 in l16:
+            x15.broker_id, n17 = _S10u(b, p)
+            p += 5
+            if n17 > 127: n17, p = _read_uvarint(b, p - 1)
+            n17 -= 1
+            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x15.host_name = b[p:p + n17].decode()
+            p += n17
+            x15.port, n18 = _S10u(b, p)
+            p += 5
+            if n18:
+                p = _read_unknown_tags(b, p - 1, x15)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n19 & 0x80:
-                n19, p = _read_uvarint(b, p - 1)
-            if n19:
-                u20 = None
-                for _ in range(n19):
-                    t21, p = _read_uvarint(b, p)
-                    z22, p = _read_uvarint(b, p)
-                    e23 = p + z22
-                    if u20 is None: u20 = []
-                    u20.append((t21, bytes(b[p:e23])))
-                    p = e23
-                x4._unknown_tags = u20
-            ap3(x4)
-        o.topic_states = l2
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        n24 -= 1
-        if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n24 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l25 = []
-        ap26 = l25.append
-        for _ in range(n24):
-            x27 = _new(LeaderAndIsrLiveLeader)
-            x27.broker_id, n28 = _S10.unpack_from(b, p)
-            p += 5
-            if n28 & 0x80:
-                n28, p = _read_uvarint(b, p - 1)
-            n28 -= 1
-            if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x27.host_name = b[p:p + n28].decode()
-            p += n28
-            x27.port, n29 = _S10.unpack_from(b, p)
-            p += 5
-            if n29 & 0x80:
-                n29, p = _read_uvarint(b, p - 1)
-            if n29:
-                u30 = None
-                for _ in range(n29):
-                    t31, p = _read_uvarint(b, p)
-                    z32, p = _read_uvarint(b, p)
-                    e33 = p + z32
-                    if u30 is None: u30 = []
-                    u30.append((t31, bytes(b[p:e33])))
-                    p = e33
-                x27._unknown_tags = u30
-            ap26(x27)
-        o.live_leaders = l25
-        n34 = b[p]
-        p += 1
-        if n34 & 0x80:
-            n34, p = _read_uvarint(b, p - 1)
-        if n34:
-            u35 = None
-            for _ in range(n34):
-                t36, p = _read_uvarint(b, p)
-                z37, p = _read_uvarint(b, p)
-                e38 = p + z37
-                if u35 is None: u35 = []
-                u35.append((t36, bytes(b[p:e38])))
-                p = e38
-            o._unknown_tags = u35
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 5 and not ignorable')
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 5 and not ignorable')
-    w(_S16.pack(o.controller_id, o.controller_epoch, o.broker_epoch, o.type))
+    ext(_S15p(o.controller_id, o.controller_epoch, o.broker_epoch, o.type))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S17.pack(x3.topic_id))
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R5[k5](k5 + 1, v4, x3.topic_id))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if x8.leader_recovery_state != 0:
                 raise _EncodeError('field LeaderRecoveryState is not in version 5 and not ignorable')
-            w(_S13.pack(x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch))
             v9 = x8.isr
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
-            w(_S4.pack(x8.partition_epoch))
             v11 = x8.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x8.adding_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             v15 = x8.removing_replicas
             k16 = len(v15)
-            if k16 < 64:
-                w(_CA_int32[k16].pack(k16 + 1, *v15))
-            else:
-                w(_uvarint(k16 + 1))
-                w(_array_struct('i', k16).pack(*v15))
-            w(_S6.pack(x8.is_new))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v17 = o.live_leaders
     k18 = len(v17) + 1
-    w(_UV1[k18] if k18 < 128 else _uvarint(k18))
+    ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
     for x19 in v17:
-        w(_S4.pack(x19.broker_id))
-        v20 = x19.host_name
-        v20 = v20.encode()
-        k21 = len(v20) + 1
-        w(_UV1[k21] if k21 < 128 else _uvarint(k21))
-        w(v20)
-        w(_S4.pack(x19.port))
+        v20 = x19.host_name.encode()
+        k21 = len(v20)
         if x19._unknown_tags:
-            _write_tags(w, (), x19._unknown_tags)
+            ext(_R3[k21](x19.broker_id, k21 + 1, v20, x19.port))
+            _write_tags(ext, (), x19._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k21](x19.broker_id, k21 + 1, v20, x19.port, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, o.type, n1 = _S14.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, o.type, n1 = _S13u(b, p)
         p += 18
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrTopicState)
-            n5 = b[p]
+        o.topic_states = l3 = [*_map(_new, (LeaderAndIsrTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.topic_id, n6 = _S15.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            u5, n6 = _S14u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 27 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(LeaderAndIsrPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S9.unpack_from(b, p)
+            x2.partition_states = l8 = [*_map(_new, (LeaderAndIsrPartitionState,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.controller_epoch, x7.leader, x7.leader_epoch, n9 = _S9u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.partition_epoch, n11 = _S10.unpack_from(b, p)
+                if 0 < n9 < 65:
+                    x7.isr = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x7.isr, p = _read_array(b, p - 1, 'i', True, False)
+                x7.partition_epoch, n10 = _S10u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
+                if 0 < n10 < 65:
+                    x7.replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n11 = b[p]
+                p += 1
+                if 0 < n11 < 65:
+                    x7.adding_replicas = [*_CU_int32[n11](b, p)]
+                    p += 4 * n11 - 4
+                else:
+                    x7.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
                 n12 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.adding_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
-                p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.removing_replicas = [*(_A_int32[n13] if n13 < 64 else _array_struct('i', n13)).unpack_from(b, p)]
-                p += 4 * n13
-                x9.is_new, x9.leader_recovery_state, n14 = _S18.unpack_from(b, p)
+                if 0 < n12 < 65:
+                    x7.removing_replicas = [*_CU_int32[n12](b, p)]
+                    p += 4 * n12 - 4
+                else:
+                    x7.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                x7.is_new, x7.leader_recovery_state, n13 = _S16u(b, p)
                 p += 3
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                if n14:
-                    u15 = None
-                    for _ in range(n14):
-                        t16, p = _read_uvarint(b, p)
-                        z17, p = _read_uvarint(b, p)
-                        e18 = p + z17
-                        if u15 is None: u15 = []
-                        u15.append((t16, bytes(b[p:e18])))
-                        p = e18
-                    x9._unknown_tags = u15
-                ap8(x9)
-            x4.partition_states = l7
-            n19 = b[p]
+                if n13:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l16 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n14)]
+        for x15 in l16:
+            x15.broker_id, n17 = _S10u(b, p)
+            p += 5
+            if n17 > 127: n17, p = _read_uvarint(b, p - 1)
+            n17 -= 1
+            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x15.host_name = b[p:p + n17].decode()
+            p += n17
+            x15.port, n18 = _S10u(b, p)
+            p += 5
+            if n18:
+                p = _read_unknown_tags(b, p - 1, x15)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n19 & 0x80:
-                n19, p = _read_uvarint(b, p - 1)
-            if n19:
-                u20 = None
-                for _ in range(n19):
-                    t21, p = _read_uvarint(b, p)
-                    z22, p = _read_uvarint(b, p)
-                    e23 = p + z22
-                    if u20 is None: u20 = []
-                    u20.append((t21, bytes(b[p:e23])))
-                    p = e23
-                x4._unknown_tags = u20
-            ap3(x4)
-        o.topic_states = l2
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        n24 -= 1
-        if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n24 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l25 = []
-        ap26 = l25.append
-        for _ in range(n24):
-            x27 = _new(LeaderAndIsrLiveLeader)
-            x27.broker_id, n28 = _S10.unpack_from(b, p)
-            p += 5
-            if n28 & 0x80:
-                n28, p = _read_uvarint(b, p - 1)
-            n28 -= 1
-            if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x27.host_name = b[p:p + n28].decode()
-            p += n28
-            x27.port, n29 = _S10.unpack_from(b, p)
-            p += 5
-            if n29 & 0x80:
-                n29, p = _read_uvarint(b, p - 1)
-            if n29:
-                u30 = None
-                for _ in range(n29):
-                    t31, p = _read_uvarint(b, p)
-                    z32, p = _read_uvarint(b, p)
-                    e33 = p + z32
-                    if u30 is None: u30 = []
-                    u30.append((t31, bytes(b[p:e33])))
-                    p = e33
-                x27._unknown_tags = u30
-            ap26(x27)
-        o.live_leaders = l25
-        n34 = b[p]
-        p += 1
-        if n34 & 0x80:
-            n34, p = _read_uvarint(b, p - 1)
-        if n34:
-            u35 = None
-            for _ in range(n34):
-                t36, p = _read_uvarint(b, p)
-                z37, p = _read_uvarint(b, p)
-                e38 = p + z37
-                if u35 is None: u35 = []
-                u35.append((t36, bytes(b[p:e38])))
-                p = e38
-            o._unknown_tags = u35
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 6 and not ignorable')
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 6 and not ignorable')
-    w(_S16.pack(o.controller_id, o.controller_epoch, o.broker_epoch, o.type))
+    ext(_S15p(o.controller_id, o.controller_epoch, o.broker_epoch, o.type))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S17.pack(x3.topic_id))
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R5[k5](k5 + 1, v4, x3.topic_id))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S13.pack(x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch))
             v9 = x8.isr
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
-            w(_S4.pack(x8.partition_epoch))
             v11 = x8.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x8.adding_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             v15 = x8.removing_replicas
             k16 = len(v15)
-            if k16 < 64:
-                w(_CA_int32[k16].pack(k16 + 1, *v15))
-            else:
-                w(_uvarint(k16 + 1))
-                w(_array_struct('i', k16).pack(*v15))
-            w(_S19.pack(x8.is_new, x8.leader_recovery_state))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R6[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new, x8.leader_recovery_state))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R7[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new, x8.leader_recovery_state, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v17 = o.live_leaders
     k18 = len(v17) + 1
-    w(_UV1[k18] if k18 < 128 else _uvarint(k18))
+    ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
     for x19 in v17:
-        w(_S4.pack(x19.broker_id))
-        v20 = x19.host_name
-        v20 = v20.encode()
-        k21 = len(v20) + 1
-        w(_UV1[k21] if k21 < 128 else _uvarint(k21))
-        w(v20)
-        w(_S4.pack(x19.port))
+        v20 = x19.host_name.encode()
+        k21 = len(v20)
         if x19._unknown_tags:
-            _write_tags(w, (), x19._unknown_tags)
+            ext(_R3[k21](x19.broker_id, k21 + 1, v20, x19.port))
+            _write_tags(ext, (), x19._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k21](x19.broker_id, k21 + 1, v20, x19.port, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(LeaderAndIsrRequest)
-        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type, n1 = _S20.unpack_from(b, p)
+        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type, n1 = _S17u(b, p)
         p += 19
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrTopicState)
-            n5 = b[p]
+        o.topic_states = l3 = [*_map(_new, (LeaderAndIsrTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.topic_id, n6 = _S15.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            u5, n6 = _S14u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 27 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(LeaderAndIsrPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S9.unpack_from(b, p)
+            x2.partition_states = l8 = [*_map(_new, (LeaderAndIsrPartitionState,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.controller_epoch, x7.leader, x7.leader_epoch, n9 = _S9u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.partition_epoch, n11 = _S10.unpack_from(b, p)
+                if 0 < n9 < 65:
+                    x7.isr = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x7.isr, p = _read_array(b, p - 1, 'i', True, False)
+                x7.partition_epoch, n10 = _S10u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
+                if 0 < n10 < 65:
+                    x7.replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n11 = b[p]
+                p += 1
+                if 0 < n11 < 65:
+                    x7.adding_replicas = [*_CU_int32[n11](b, p)]
+                    p += 4 * n11 - 4
+                else:
+                    x7.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
                 n12 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.adding_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
-                p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.removing_replicas = [*(_A_int32[n13] if n13 < 64 else _array_struct('i', n13)).unpack_from(b, p)]
-                p += 4 * n13
-                x9.is_new, x9.leader_recovery_state, n14 = _S18.unpack_from(b, p)
+                if 0 < n12 < 65:
+                    x7.removing_replicas = [*_CU_int32[n12](b, p)]
+                    p += 4 * n12 - 4
+                else:
+                    x7.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                x7.is_new, x7.leader_recovery_state, n13 = _S16u(b, p)
                 p += 3
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                if n14:
-                    u15 = None
-                    for _ in range(n14):
-                        t16, p = _read_uvarint(b, p)
-                        z17, p = _read_uvarint(b, p)
-                        e18 = p + z17
-                        if u15 is None: u15 = []
-                        u15.append((t16, bytes(b[p:e18])))
-                        p = e18
-                    x9._unknown_tags = u15
-                ap8(x9)
-            x4.partition_states = l7
-            n19 = b[p]
+                if n13:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_leaders = l16 = [*_map(_new, (LeaderAndIsrLiveLeader,) * n14)]
+        for x15 in l16:
+            x15.broker_id, n17 = _S10u(b, p)
+            p += 5
+            if n17 > 127: n17, p = _read_uvarint(b, p - 1)
+            n17 -= 1
+            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x15.host_name = b[p:p + n17].decode()
+            p += n17
+            x15.port, n18 = _S10u(b, p)
+            p += 5
+            if n18:
+                p = _read_unknown_tags(b, p - 1, x15)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n19 & 0x80:
-                n19, p = _read_uvarint(b, p - 1)
-            if n19:
-                u20 = None
-                for _ in range(n19):
-                    t21, p = _read_uvarint(b, p)
-                    z22, p = _read_uvarint(b, p)
-                    e23 = p + z22
-                    if u20 is None: u20 = []
-                    u20.append((t21, bytes(b[p:e23])))
-                    p = e23
-                x4._unknown_tags = u20
-            ap3(x4)
-        o.topic_states = l2
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        n24 -= 1
-        if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n24 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l25 = []
-        ap26 = l25.append
-        for _ in range(n24):
-            x27 = _new(LeaderAndIsrLiveLeader)
-            x27.broker_id, n28 = _S10.unpack_from(b, p)
-            p += 5
-            if n28 & 0x80:
-                n28, p = _read_uvarint(b, p - 1)
-            n28 -= 1
-            if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x27.host_name = b[p:p + n28].decode()
-            p += n28
-            x27.port, n29 = _S10.unpack_from(b, p)
-            p += 5
-            if n29 & 0x80:
-                n29, p = _read_uvarint(b, p - 1)
-            if n29:
-                u30 = None
-                for _ in range(n29):
-                    t31, p = _read_uvarint(b, p)
-                    z32, p = _read_uvarint(b, p)
-                    e33 = p + z32
-                    if u30 is None: u30 = []
-                    u30.append((t31, bytes(b[p:e33])))
-                    p = e33
-                x27._unknown_tags = u30
-            ap26(x27)
-        o.live_leaders = l25
-        n34 = b[p]
-        p += 1
-        if n34 & 0x80:
-            n34, p = _read_uvarint(b, p - 1)
-        if n34:
-            u35 = None
-            for _ in range(n34):
-                t36, p = _read_uvarint(b, p)
-                z37, p = _read_uvarint(b, p)
-                e38 = p + z37
-                if u35 is None: u35 = []
-                u35.append((t36, bytes(b[p:e38])))
-                p = e38
-            o._unknown_tags = u35
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 7 and not ignorable')
-    w(_S21.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type))
+    ext(_S18p(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S17.pack(x3.topic_id))
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R5[k5](k5 + 1, v4, x3.topic_id))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S13.pack(x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch))
             v9 = x8.isr
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
-            w(_S4.pack(x8.partition_epoch))
             v11 = x8.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x8.adding_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             v15 = x8.removing_replicas
             k16 = len(v15)
-            if k16 < 64:
-                w(_CA_int32[k16].pack(k16 + 1, *v15))
-            else:
-                w(_uvarint(k16 + 1))
-                w(_array_struct('i', k16).pack(*v15))
-            w(_S19.pack(x8.is_new, x8.leader_recovery_state))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R6[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new, x8.leader_recovery_state))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R7[k10, k12, k14, k16](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.partition_epoch, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, x8.is_new, x8.leader_recovery_state, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v17 = o.live_leaders
     k18 = len(v17) + 1
-    w(_UV1[k18] if k18 < 128 else _uvarint(k18))
+    ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
     for x19 in v17:
-        w(_S4.pack(x19.broker_id))
-        v20 = x19.host_name
-        v20 = v20.encode()
-        k21 = len(v20) + 1
-        w(_UV1[k21] if k21 < 128 else _uvarint(k21))
-        w(v20)
-        w(_S4.pack(x19.port))
+        v20 = x19.host_name.encode()
+        k21 = len(v20)
         if x19._unknown_tags:
-            _write_tags(w, (), x19._unknown_tags)
+            ext(_R3[k21](x19.broker_id, k21 + 1, v20, x19.port))
+            _write_tags(ext, (), x19._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R4[k21](x19.broker_id, k21 + 1, v20, x19.port, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 LeaderAndIsrRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5, 6: _decode_v6, 7: _decode_v7}
 LeaderAndIsrRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7}

@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hi')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ih')
@@ -31,6 +18,19 @@ _S3 = _StructFmt('>hB')
 _S4 = _StructFmt('>ihB')
 _S5 = _StructFmt('>16sB')
 _S6 = _StructFmt('>16s')
+_R0 = _PackShapes('', 's', 'ih')
+_R1 = _PackShapes('', 's', 'ihB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
 
 
 class LeaderAndIsrPartitionError(_Struct):
@@ -84,306 +84,257 @@ class LeaderAndIsrResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(LeaderAndIsrResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 6
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrPartitionError)
-            n5, = _S1.unpack_from(b, p)
+        o.partition_errors = l3 = [*_map(_new, (LeaderAndIsrPartitionError,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.error_code = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.error_code = _S2u(b, p)
             p += 6
-            ap3(x4)
-        o.partition_errors = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 0 and not ignorable')
     v1 = o.partition_errors
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S2.pack(x2.partition_index, x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S2p(x2.partition_index, x2.error_code))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 1 and not ignorable')
     v1 = o.partition_errors
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S2.pack(x2.partition_index, x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S2p(x2.partition_index, x2.error_code))
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 2 and not ignorable')
     v1 = o.partition_errors
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S2.pack(x2.partition_index, x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S2p(x2.partition_index, x2.error_code))
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 3 and not ignorable')
     v1 = o.partition_errors
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S2.pack(x2.partition_index, x2.error_code))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S2p(x2.partition_index, x2.error_code))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(LeaderAndIsrResponse)
-        o.error_code, n1 = _S3.unpack_from(b, p)
+        o.error_code, n1 = _S3u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrPartitionError)
-            n5 = b[p]
+        o.partition_errors = l3 = [*_map(_new, (LeaderAndIsrPartitionError,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.error_code, n6 = _S4.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.error_code, n5 = _S4u(b, p)
             p += 7
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.partition_errors = l2
-        n11 = b[p]
-        p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            if n5:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 4 and not ignorable')
-    w(_S1.pack(o.error_code))
+    ext(_S1p(o.error_code))
     v1 = o.partition_errors
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S2.pack(x3.partition_index, x3.error_code))
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5](k5 + 1, v4, x3.partition_index, x3.error_code))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5](k5 + 1, v4, x3.partition_index, x3.error_code, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(LeaderAndIsrResponse)
-        o.error_code, n1 = _S3.unpack_from(b, p)
+        o.error_code, n1 = _S3u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(LeaderAndIsrTopicError)
-            x4.topic_id, n5 = _S5.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (LeaderAndIsrTopicError,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S5u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(LeaderAndIsrPartitionError)
-                x8.partition_index, x8.error_code, n9 = _S4.unpack_from(b, p)
+            x2.partition_errors = l7 = [*_map(_new, (LeaderAndIsrPartitionError,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, n8 = _S4u(b, p)
                 p += 7
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                if n9:
-                    u10 = None
-                    for _ in range(n9):
-                        t11, p = _read_uvarint(b, p)
-                        z12, p = _read_uvarint(b, p)
-                        e13 = p + z12
-                        if u10 is None: u10 = []
-                        u10.append((t11, bytes(b[p:e13])))
-                        p = e13
-                    x8._unknown_tags = u10
-                ap7(x8)
-            x4.partition_errors = l6
-            n14 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                x4._unknown_tags = u15
-            ap3(x4)
-        o.topics = l2
-        n19 = b[p]
-        p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
-        if n19:
-            u20 = None
-            for _ in range(n19):
-                t21, p = _read_uvarint(b, p)
-                z22, p = _read_uvarint(b, p)
-                e23 = p + z22
-                if u20 is None: u20 = []
-                u20.append((t21, bytes(b[p:e23])))
-                p = e23
-            o._unknown_tags = u20
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.partition_errors:
         raise _EncodeError('field PartitionErrors is not in version 5 and not ignorable')
-    w(_S1.pack(o.error_code))
+    ext(_S1p(o.error_code))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S6.pack(x3.topic_id))
+        ext(_S6p(x3.topic_id))
         v4 = x3.partition_errors
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S2.pack(x6.partition_index, x6.error_code))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_S2p(x6.partition_index, x6.error_code))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S4p(x6.partition_index, x6.error_code, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.partition_errors:
         raise _EncodeError('field PartitionErrors is not in version 6 and not ignorable')
-    w(_S1.pack(o.error_code))
+    ext(_S1p(o.error_code))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S6.pack(x3.topic_id))
+        ext(_S6p(x3.topic_id))
         v4 = x3.partition_errors
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S2.pack(x6.partition_index, x6.error_code))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_S2p(x6.partition_index, x6.error_code))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S4p(x6.partition_index, x6.error_code, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.partition_errors:
         raise _EncodeError('field PartitionErrors is not in version 7 and not ignorable')
-    w(_S1.pack(o.error_code))
+    ext(_S1p(o.error_code))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S6.pack(x3.topic_id))
+        ext(_S6p(x3.topic_id))
         v4 = x3.partition_errors
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S2.pack(x6.partition_index, x6.error_code))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_S2p(x6.partition_index, x6.error_code))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S4p(x6.partition_index, x6.error_code, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 LeaderAndIsrResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v0, 4: _decode_v4, 5: _decode_v5, 6: _decode_v5, 7: _decode_v5}
 LeaderAndIsrResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7}

@@ -4,32 +4,27 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hiB')
 _S1 = _StructFmt('>iB')
 _S2 = _StructFmt('>hi')
 _S3 = _StructFmt('>i')
 _S4 = _StructFmt('>i16sB')
 _S5 = _StructFmt('>i16s')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
 
 
 class Voter(_Struct):
@@ -70,208 +65,134 @@ class LeaderChangeMessage(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(LeaderChangeMessage)
-        o.version, o.leader_id, n1 = _S0.unpack_from(b, p)
+        o.version, o.leader_id, n1 = _S0u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(Voter)
-            x4.voter_id, n5 = _S1.unpack_from(b, p)
+        o.voters = l3 = [*_map(_new, (Voter,) * n1)]
+        for x2 in l3:
+            x2.voter_id, n4 = _S1u(b, p)
             p += 5
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            if n5:
-                u6 = None
-                for _ in range(n5):
-                    t7, p = _read_uvarint(b, p)
-                    z8, p = _read_uvarint(b, p)
-                    e9 = p + z8
-                    if u6 is None: u6 = []
-                    u6.append((t7, bytes(b[p:e9])))
-                    p = e9
-                x4._unknown_tags = u6
-            ap3(x4)
-        o.voters = l2
-        n10 = b[p]
+            if n4:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n5 = b[p]
         p += 1
-        if n10 & 0x80:
-            n10, p = _read_uvarint(b, p - 1)
-        n10 -= 1
-        if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n10 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l11 = []
-        ap12 = l11.append
-        for _ in range(n10):
-            x13 = _new(Voter)
-            x13.voter_id, n14 = _S1.unpack_from(b, p)
+        if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+        n5 -= 1
+        if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n5 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.granting_voters = l7 = [*_map(_new, (Voter,) * n5)]
+        for x6 in l7:
+            x6.voter_id, n8 = _S1u(b, p)
             p += 5
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                x13._unknown_tags = u15
-            ap12(x13)
-        o.granting_voters = l11
-        n19 = b[p]
-        p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
-        if n19:
-            u20 = None
-            for _ in range(n19):
-                t21, p = _read_uvarint(b, p)
-                z22, p = _read_uvarint(b, p)
-                e23 = p + z22
-                if u20 is None: u20 = []
-                u20.append((t21, bytes(b[p:e23])))
-                p = e23
-            o._unknown_tags = u20
+            if n8:
+                p = _read_unknown_tags(b, p - 1, x6)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.version, o.leader_id))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.version, o.leader_id))
     v1 = o.voters
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         if x3.voter_directory_id != ZERO_UUID:
             raise _EncodeError('field VoterDirectoryId is not in version 0 and not ignorable')
-        w(_S3.pack(x3.voter_id))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S3p(x3.voter_id))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S1p(x3.voter_id, 0))
     v4 = o.granting_voters
     k5 = len(v4) + 1
-    w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+    ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
     for x6 in v4:
         if x6.voter_directory_id != ZERO_UUID:
             raise _EncodeError('field VoterDirectoryId is not in version 0 and not ignorable')
-        w(_S3.pack(x6.voter_id))
         if x6._unknown_tags:
-            _write_tags(w, (), x6._unknown_tags)
+            ext(_S3p(x6.voter_id))
+            _write_tags(ext, (), x6._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S1p(x6.voter_id, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(LeaderChangeMessage)
-        o.version, o.leader_id, n1 = _S0.unpack_from(b, p)
+        o.version, o.leader_id, n1 = _S0u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(Voter)
-            x4.voter_id, x4.voter_directory_id, n5 = _S4.unpack_from(b, p)
+        o.voters = l3 = [*_map(_new, (Voter,) * n1)]
+        for x2 in l3:
+            x2.voter_id, u4, n5 = _S4u(b, p)
             p += 21
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.voter_directory_id = _bnew(_Uuid, x4.voter_directory_id)
+            x2.voter_directory_id = _bnew(_Uuid, u4)
             if n5:
-                u6 = None
-                for _ in range(n5):
-                    t7, p = _read_uvarint(b, p)
-                    z8, p = _read_uvarint(b, p)
-                    e9 = p + z8
-                    if u6 is None: u6 = []
-                    u6.append((t7, bytes(b[p:e9])))
-                    p = e9
-                x4._unknown_tags = u6
-            ap3(x4)
-        o.voters = l2
-        n10 = b[p]
+                p = _read_unknown_tags(b, p - 1, x2)
+        n6 = b[p]
         p += 1
-        if n10 & 0x80:
-            n10, p = _read_uvarint(b, p - 1)
-        n10 -= 1
-        if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n10 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l11 = []
-        ap12 = l11.append
-        for _ in range(n10):
-            x13 = _new(Voter)
-            x13.voter_id, x13.voter_directory_id, n14 = _S4.unpack_from(b, p)
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+        n6 -= 1
+        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n6 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.granting_voters = l8 = [*_map(_new, (Voter,) * n6)]
+        for x7 in l8:
+            x7.voter_id, u9, n10 = _S4u(b, p)
             p += 21
-            if n14 & 0x80:
-                n14, p = _read_uvarint(b, p - 1)
-            x13.voter_directory_id = _bnew(_Uuid, x13.voter_directory_id)
-            if n14:
-                u15 = None
-                for _ in range(n14):
-                    t16, p = _read_uvarint(b, p)
-                    z17, p = _read_uvarint(b, p)
-                    e18 = p + z17
-                    if u15 is None: u15 = []
-                    u15.append((t16, bytes(b[p:e18])))
-                    p = e18
-                x13._unknown_tags = u15
-            ap12(x13)
-        o.granting_voters = l11
-        n19 = b[p]
-        p += 1
-        if n19 & 0x80:
-            n19, p = _read_uvarint(b, p - 1)
-        if n19:
-            u20 = None
-            for _ in range(n19):
-                t21, p = _read_uvarint(b, p)
-                z22, p = _read_uvarint(b, p)
-                e23 = p + z22
-                if u20 is None: u20 = []
-                u20.append((t21, bytes(b[p:e23])))
-                p = e23
-            o._unknown_tags = u20
+            x7.voter_directory_id = _bnew(_Uuid, u9)
+            if n10:
+                p = _read_unknown_tags(b, p - 1, x7)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S2.pack(o.version, o.leader_id))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.version, o.leader_id))
     v1 = o.voters
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S5.pack(x3.voter_id, x3.voter_directory_id))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S5p(x3.voter_id, x3.voter_directory_id))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S4p(x3.voter_id, x3.voter_directory_id, 0))
     v4 = o.granting_voters
     k5 = len(v4) + 1
-    w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+    ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
     for x6 in v4:
-        w(_S5.pack(x6.voter_id, x6.voter_directory_id))
         if x6._unknown_tags:
-            _write_tags(w, (), x6._unknown_tags)
+            ext(_S5p(x6.voter_id, x6.voter_directory_id))
+            _write_tags(ext, (), x6._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S4p(x6.voter_id, x6.voter_directory_id, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 LeaderChangeMessage._decoders = {0: _decode_v0, 1: _decode_v1}
 LeaderChangeMessage._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -4,28 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>i')
+_S2 = _StructFmt('>BB')
+_R0 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
 
 
 class MemberIdentity(_Struct):
@@ -66,12 +60,12 @@ class LeaveGroupRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(LeaveGroupRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S0.unpack_from(b, p)
+        n2, = _S0u(b, p)
         p += 2
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
@@ -80,324 +74,281 @@ def _decode_v0(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.members:
         raise _EncodeError('field Members is not in version 0 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S0.pack(len(v2)))
-    w(v2)
+    ext(_S0p(len(v2)))
+    ext(v2)
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.members:
         raise _EncodeError('field Members is not in version 1 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S0.pack(len(v2)))
-    w(v2)
+    ext(_S0p(len(v2)))
+    ext(v2)
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.members:
         raise _EncodeError('field Members is not in version 2 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S0.pack(len(v2)))
-    w(v2)
+    ext(_S0p(len(v2)))
+    ext(v2)
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(LeaveGroupRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(MemberIdentity)
-            n6, = _S0.unpack_from(b, p)
+        o.members = l4 = [*_map(_new, (MemberIdentity,) * n2)]
+        for x3 in l4:
+            n5, = _S0u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.member_id = b[p:p + n6].decode()
-            p += n6
-            n7, = _S0.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.member_id = b[p:p + n5].decode()
+            p += n5
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0:
-                if n7 != -1: raise _DecodeError('negative length', p)
-                x5.group_instance_id = None
+            if n6 < 0:
+                if n6 != -1: raise _DecodeError('negative length', p)
+                x3.group_instance_id = None
             else:
-                x5.group_instance_id = b[p:p + n7].decode()
-                p += n7
-            ap4(x5)
-        o.members = l3
+                x3.group_instance_id = b[p:p + n6].decode()
+                p += n6
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.member_id != '':
         raise _EncodeError('field MemberId is not in version 3 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.members
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.member_id.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.group_instance_id
         if v5 is None:
-            w(_S0.pack(-1))
+            ext(_S0p(-1))
         else:
             v5 = v5.encode()
-            w(_S0.pack(len(v5)))
-            w(v5)
+            ext(_S0p(len(v5)))
+            ext(v5)
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(LeaveGroupRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(MemberIdentity)
-            n6 = b[p]
+        o.members = l4 = [*_map(_new, (MemberIdentity,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.member_id = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0:
-                x5.group_instance_id = None
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.member_id = b[p:p + n5].decode()
+            p += n5
+            n6, n7 = _S2u(b, p)
+            if not n6:
+                x3.group_instance_id = None
+                p += 2
             else:
-                x5.group_instance_id = b[p:p + n7].decode()
-                p += n7
-            n8 = b[p]
+                p += 1
+                if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                n6 -= 1
+                if n6 < 0:
+                    x3.group_instance_id = None
+                else:
+                    x3.group_instance_id = b[p:p + n6].decode()
+                    p += n6
+                n7 = b[p]
+                p += 1
+            if n7:
+                p = _read_unknown_tags(b, p - 1, x3)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.members = l3
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.member_id != '':
         raise _EncodeError('field MemberId is not in version 4 and not ignorable')
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1))
     v3 = o.members
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.member_id
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.member_id.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.group_instance_id
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v8 = v8.encode()
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-            w(v8)
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(v8)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(LeaveGroupRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(MemberIdentity)
-            n6 = b[p]
+        o.members = l4 = [*_map(_new, (MemberIdentity,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.member_id = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.member_id = b[p:p + n5].decode()
+            p += n5
+            n6, n7 = _S2u(b, p)
+            if not n6:
+                x3.group_instance_id = None
+                p += 2
+            else:
+                p += 1
+                if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                n6 -= 1
+                if n6 < 0:
+                    x3.group_instance_id = None
+                else:
+                    x3.group_instance_id = b[p:p + n6].decode()
+                    p += n6
+                n7 = b[p]
+                p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0:
-                x5.group_instance_id = None
+                x3.reason = None
             else:
-                x5.group_instance_id = b[p:p + n7].decode()
+                x3.reason = b[p:p + n7].decode()
                 p += n7
-            n8 = b[p]
-            p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0:
-                x5.reason = None
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
             else:
-                x5.reason = b[p:p + n8].decode()
-                p += n8
-            n9 = b[p]
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            if n9:
-                u10 = None
-                for _ in range(n9):
-                    t11, p = _read_uvarint(b, p)
-                    z12, p = _read_uvarint(b, p)
-                    e13 = p + z12
-                    if u10 is None: u10 = []
-                    u10.append((t11, bytes(b[p:e13])))
-                    p = e13
-                x5._unknown_tags = u10
-            ap4(x5)
-        o.members = l3
-        n14 = b[p]
-        p += 1
-        if n14 & 0x80:
-            n14, p = _read_uvarint(b, p - 1)
-        if n14:
-            u15 = None
-            for _ in range(n14):
-                t16, p = _read_uvarint(b, p)
-                z17, p = _read_uvarint(b, p)
-                e18 = p + z17
-                if u15 is None: u15 = []
-                u15.append((t16, bytes(b[p:e18])))
-                p = e18
-            o._unknown_tags = u15
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.member_id != '':
         raise _EncodeError('field MemberId is not in version 5 and not ignorable')
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1))
     v3 = o.members
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.member_id
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.member_id.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.group_instance_id
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v8 = v8.encode()
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-            w(v8)
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(v8)
         v10 = x5.reason
         if v10 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v10 = v10.encode()
             k11 = len(v10) + 1
-            w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-            w(v10)
+            ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
+            ext(v10)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 LeaveGroupRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5}
 LeaveGroupRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

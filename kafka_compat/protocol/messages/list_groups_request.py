@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 
 
 class ListGroupsRequest(_Message):
@@ -53,197 +40,179 @@ def _decode_v0(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.states_filter:
         raise _EncodeError('field StatesFilter is not in version 0 and not ignorable')
     if o.types_filter:
         raise _EncodeError('field TypesFilter is not in version 0 and not ignorable')
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.states_filter:
         raise _EncodeError('field StatesFilter is not in version 1 and not ignorable')
     if o.types_filter:
         raise _EncodeError('field TypesFilter is not in version 1 and not ignorable')
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.states_filter:
         raise _EncodeError('field StatesFilter is not in version 2 and not ignorable')
     if o.types_filter:
         raise _EncodeError('field TypesFilter is not in version 2 and not ignorable')
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(ListGroupsRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if u2 is None: u2 = []
-                u2.append((t3, bytes(b[p:e5])))
-                p = e5
-            o._unknown_tags = u2
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.states_filter:
         raise _EncodeError('field StatesFilter is not in version 3 and not ignorable')
     if o.types_filter:
         raise _EncodeError('field TypesFilter is not in version 3 and not ignorable')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(ListGroupsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.states_filter = l2
-        n6 = b[p]
-        p += 1
-        if n6 & 0x80:
-            n6, p = _read_uvarint(b, p - 1)
-        if n6:
-            u7 = None
-            for _ in range(n6):
-                t8, p = _read_uvarint(b, p)
-                z9, p = _read_uvarint(b, p)
-                e10 = p + z9
-                if u7 is None: u7 = []
-                u7.append((t8, bytes(b[p:e10])))
-                p = e10
-            o._unknown_tags = u7
+            ap4(x2)
+        o.states_filter = l3
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.types_filter:
         raise _EncodeError('field TypesFilter is not in version 4 and not ignorable')
     v1 = o.states_filter
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(ListGroupsRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.states_filter = l2
+            ap4(x2)
+        o.states_filter = l3
         n6 = b[p]
         p += 1
-        if n6 & 0x80:
-            n6, p = _read_uvarint(b, p - 1)
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
         n6 -= 1
         if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n6 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l7 = []
-        ap8 = l7.append
+        l8 = []
+        ap9 = l8.append
         for _ in range(n6):
             n10 = b[p]
             p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
+            if n10 > 127: n10, p = _read_uvarint(b, p - 1)
             n10 -= 1
             if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x9 = b[p:p + n10].decode()
+            x7 = b[p:p + n10].decode()
             p += n10
-            ap8(x9)
-        o.types_filter = l7
-        n11 = b[p]
-        p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            ap9(x7)
+        o.types_filter = l8
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.states_filter
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     v6 = o.types_filter
     k7 = len(v6) + 1
-    w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+    ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
     for x8 in v6:
         v9 = x8
         v9 = v9.encode()
         k10 = len(v9) + 1
-        w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-        w(v9)
+        ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+        ext(v9)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ListGroupsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5}
 ListGroupsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

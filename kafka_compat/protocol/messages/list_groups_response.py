@@ -4,31 +4,32 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hi')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ihi')
 _S3 = _StructFmt('>ihB')
 _S4 = _StructFmt('>ih')
+_R0 = _PackShapes('', 's', '', 's', '')
+_R1 = _PackShapes('', 's', '', 's', 'B')
+_R2 = _PackShapes('', 's', '', 's', '', 's', '')
+_R3 = _PackShapes('', 's', '', 's', '', 's', 'B')
+_R4 = _PackShapes('', 's', '', 's', '', 's', '', 's', '')
+_R5 = _PackShapes('', 's', '', 's', '', 's', '', 's', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
 
 
 class ListedGroup(_Struct):
@@ -70,384 +71,283 @@ class ListGroupsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ListGroupsResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 6
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListedGroup)
-            n5, = _S1.unpack_from(b, p)
+        o.groups = l3 = [*_map(_new, (ListedGroup,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
+            p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.protocol_type = b[p:p + n5].decode()
             p += n5
-            n6, = _S1.unpack_from(b, p)
-            p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n6].decode()
-            p += n6
-            ap3(x4)
-        o.groups = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.groups
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2.group_id.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.protocol_type.encode()
-        w(_S1.pack(len(v4)))
-        w(v4)
+        ext(_S1p(len(v4)))
+        ext(v4)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(ListGroupsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S2.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S2u(b, p)
         p += 10
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListedGroup)
-            n5, = _S1.unpack_from(b, p)
+        o.groups = l3 = [*_map(_new, (ListedGroup,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
+            p += 2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.protocol_type = b[p:p + n5].decode()
             p += n5
-            n6, = _S1.unpack_from(b, p)
-            p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n6].decode()
-            p += n6
-            ap3(x4)
-        o.groups = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.groups
-    w(_S2.pack(o.throttle_time_ms, o.error_code, len(v1)))
+    ext(_S2p(o.throttle_time_ms, o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2.group_id.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.protocol_type.encode()
-        w(_S1.pack(len(v4)))
-        w(v4)
+        ext(_S1p(len(v4)))
+        ext(v4)
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(ListGroupsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S3u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListedGroup)
+        o.groups = l3 = [*_map(_new, (ListedGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.protocol_type = b[p:p + n5].decode()
             p += n5
-            n6 = b[p]
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.groups = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
-            u13 = None
-            for _ in range(n12):
-                t14, p = _read_uvarint(b, p)
-                z15, p = _read_uvarint(b, p)
-                e16 = p + z15
-                if u13 is None: u13 = []
-                u13.append((t14, bytes(b[p:e16])))
-                p = e16
-            o._unknown_tags = u13
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    w(_S4.pack(o.throttle_time_ms, o.error_code))
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.throttle_time_ms, o.error_code))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.protocol_type
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        v6 = x3.protocol_type.encode()
+        k7 = len(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(ListGroupsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S3u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListedGroup)
+        o.groups = l3 = [*_map(_new, (ListedGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.protocol_type = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n6].decode()
+            x2.group_state = b[p:p + n6].decode()
             p += n6
-            n7 = b[p]
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n7].decode()
-            p += n7
-            n8 = b[p]
-            p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x4._unknown_tags = u9
-            ap3(x4)
-        o.groups = l2
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
-    w(_S4.pack(o.throttle_time_ms, o.error_code))
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.throttle_time_ms, o.error_code))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.protocol_type
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x3.group_state
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        v6 = x3.protocol_type.encode()
+        k7 = len(v6)
+        v8 = x3.group_state.encode()
+        k9 = len(v8)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R2[k5, k7, k9](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k5, k7, k9](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(ListGroupsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S3.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S3u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListedGroup)
+        o.groups = l3 = [*_map(_new, (ListedGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
+            x2.protocol_type = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.protocol_type = b[p:p + n6].decode()
+            x2.group_state = b[p:p + n6].decode()
             p += n6
             n7 = b[p]
             p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n7].decode()
+            x2.group_type = b[p:p + n7].decode()
             p += n7
-            n8 = b[p]
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_type = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            if n9:
-                u10 = None
-                for _ in range(n9):
-                    t11, p = _read_uvarint(b, p)
-                    z12, p = _read_uvarint(b, p)
-                    e13 = p + z12
-                    if u10 is None: u10 = []
-                    u10.append((t11, bytes(b[p:e13])))
-                    p = e13
-                x4._unknown_tags = u10
-            ap3(x4)
-        o.groups = l2
-        n14 = b[p]
-        p += 1
-        if n14 & 0x80:
-            n14, p = _read_uvarint(b, p - 1)
-        if n14:
-            u15 = None
-            for _ in range(n14):
-                t16, p = _read_uvarint(b, p)
-                z17, p = _read_uvarint(b, p)
-                e18 = p + z17
-                if u15 is None: u15 = []
-                u15.append((t16, bytes(b[p:e18])))
-                p = e18
-            o._unknown_tags = u15
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
-    w(_S4.pack(o.throttle_time_ms, o.error_code))
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.throttle_time_ms, o.error_code))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.protocol_type
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x3.group_state
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        v10 = x3.group_type
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        v6 = x3.protocol_type.encode()
+        k7 = len(v6)
+        v8 = x3.group_state.encode()
+        k9 = len(v8)
+        v10 = x3.group_type.encode()
+        k11 = len(v10)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R4[k5, k7, k9, k11](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, k11 + 1, v10))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R5[k5, k7, k9, k11](k5 + 1, v4, k7 + 1, v6, k9 + 1, v8, k11 + 1, v10, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ListGroupsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5}
 ListGroupsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ii')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
@@ -35,6 +22,27 @@ _S7 = _StructFmt('>ibB')
 _S8 = _StructFmt('>iiqB')
 _S9 = _StructFmt('>ib')
 _S10 = _StructFmt('>iB')
+_R0 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S10p = _S10.pack
+_S10u = _S10.unpack_from
 
 
 class ListOffsetsPartition(_Struct):
@@ -90,546 +98,455 @@ class ListOffsetsRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ListOffsetsRequest)
-        o.replica_id, n1 = _S0.unpack_from(b, p)
+        o.replica_id, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListOffsetsTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (ListOffsetsTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(ListOffsetsPartition)
-                x9.partition_index, x9.timestamp, x9.max_num_offsets = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (ListOffsetsPartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.timestamp, x6.max_num_offsets = _S3u(b, p)
                 p += 16
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.isolation_level != 0:
         raise _EncodeError('field IsolationLevel is not in version 0 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(o.replica_id, len(v1)))
+    ext(_S0p(o.replica_id, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.timestamp, x5.max_num_offsets))
+            ext(_S3p(x5.partition_index, x5.timestamp, x5.max_num_offsets))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(ListOffsetsRequest)
-        o.replica_id, n1 = _S0.unpack_from(b, p)
+        o.replica_id, n1 = _S0u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListOffsetsTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (ListOffsetsTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(ListOffsetsPartition)
-                x9.partition_index, x9.timestamp = _S4.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (ListOffsetsPartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.timestamp = _S4u(b, p)
                 p += 12
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.isolation_level != 0:
         raise _EncodeError('field IsolationLevel is not in version 1 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(o.replica_id, len(v1)))
+    ext(_S0p(o.replica_id, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 1 and not ignorable')
-            w(_S4.pack(x5.partition_index, x5.timestamp))
+            ext(_S4p(x5.partition_index, x5.timestamp))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(ListOffsetsRequest)
-        o.replica_id, o.isolation_level, n1 = _S5.unpack_from(b, p)
+        o.replica_id, o.isolation_level, n1 = _S5u(b, p)
         p += 9
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListOffsetsTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (ListOffsetsTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(ListOffsetsPartition)
-                x9.partition_index, x9.timestamp = _S4.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (ListOffsetsPartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.timestamp = _S4u(b, p)
                 p += 12
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S5.pack(o.replica_id, o.isolation_level, len(v1)))
+    ext(_S5p(o.replica_id, o.isolation_level, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 2 and not ignorable')
-            w(_S4.pack(x5.partition_index, x5.timestamp))
+            ext(_S4p(x5.partition_index, x5.timestamp))
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S5.pack(o.replica_id, o.isolation_level, len(v1)))
+    ext(_S5p(o.replica_id, o.isolation_level, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 3 and not ignorable')
-            w(_S4.pack(x5.partition_index, x5.timestamp))
+            ext(_S4p(x5.partition_index, x5.timestamp))
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(ListOffsetsRequest)
-        o.replica_id, o.isolation_level, n1 = _S5.unpack_from(b, p)
+        o.replica_id, o.isolation_level, n1 = _S5u(b, p)
         p += 9
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListOffsetsTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (ListOffsetsTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(ListOffsetsPartition)
-                x9.partition_index, x9.current_leader_epoch, x9.timestamp = _S6.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (ListOffsetsPartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.current_leader_epoch, x6.timestamp = _S6u(b, p)
                 p += 16
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S5.pack(o.replica_id, o.isolation_level, len(v1)))
+    ext(_S5p(o.replica_id, o.isolation_level, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 4 and not ignorable')
-            w(_S6.pack(x5.partition_index, x5.current_leader_epoch, x5.timestamp))
+            ext(_S6p(x5.partition_index, x5.current_leader_epoch, x5.timestamp))
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
-    w(_S5.pack(o.replica_id, o.isolation_level, len(v1)))
+    ext(_S5p(o.replica_id, o.isolation_level, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
             if x5.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 5 and not ignorable')
-            w(_S6.pack(x5.partition_index, x5.current_leader_epoch, x5.timestamp))
+            ext(_S6p(x5.partition_index, x5.current_leader_epoch, x5.timestamp))
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(ListOffsetsRequest)
-        o.replica_id, o.isolation_level, n1 = _S7.unpack_from(b, p)
+        o.replica_id, o.isolation_level, n1 = _S7u(b, p)
         p += 6
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListOffsetsTopic)
+        o.topics = l3 = [*_map(_new, (ListOffsetsTopic,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(ListOffsetsPartition)
-                x9.partition_index, x9.current_leader_epoch, x9.timestamp, n10 = _S8.unpack_from(b, p)
+            if n5 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (ListOffsetsPartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.current_leader_epoch, x6.timestamp, n8 = _S8u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x9._unknown_tags = u11
-                ap8(x9)
-            x4.partitions = l7
-            n15 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                x4._unknown_tags = u16
-            ap3(x4)
-        o.topics = l2
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
-    w(_S9.pack(o.replica_id, o.isolation_level))
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.replica_id, o.isolation_level))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if x8.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 6 and not ignorable')
-            w(_S6.pack(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S6p(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S8p(x8.partition_index, x8.current_leader_epoch, x8.timestamp, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v7(o, w):
-    w(_S9.pack(o.replica_id, o.isolation_level))
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.replica_id, o.isolation_level))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if x8.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 7 and not ignorable')
-            w(_S6.pack(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S6p(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S8p(x8.partition_index, x8.current_leader_epoch, x8.timestamp, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v8(o, w):
-    w(_S9.pack(o.replica_id, o.isolation_level))
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.replica_id, o.isolation_level))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if x8.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 8 and not ignorable')
-            w(_S6.pack(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S6p(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S8p(x8.partition_index, x8.current_leader_epoch, x8.timestamp, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v9(o, w):
-    w(_S9.pack(o.replica_id, o.isolation_level))
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.replica_id, o.isolation_level))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if x8.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 9 and not ignorable')
-            w(_S6.pack(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S6p(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S8p(x8.partition_index, x8.current_leader_epoch, x8.timestamp, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v10(b, p):
     try:
         o = _new(ListOffsetsRequest)
-        o.replica_id, o.isolation_level, n1 = _S7.unpack_from(b, p)
+        o.replica_id, o.isolation_level, n1 = _S7u(b, p)
         p += 6
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ListOffsetsTopic)
+        o.topics = l3 = [*_map(_new, (ListOffsetsTopic,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(ListOffsetsPartition)
-                x9.partition_index, x9.current_leader_epoch, x9.timestamp, n10 = _S8.unpack_from(b, p)
+            if n5 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (ListOffsetsPartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.current_leader_epoch, x6.timestamp, n8 = _S8u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x9._unknown_tags = u11
-                ap8(x9)
-            x4.partitions = l7
-            n15 = b[p]
-            p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                x4._unknown_tags = u16
-            ap3(x4)
-        o.topics = l2
-        o.timeout_ms, n20 = _S10.unpack_from(b, p)
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.timeout_ms, n9 = _S10u(b, p)
         p += 5
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
+        if n9:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v10(o, w):
-    w(_S9.pack(o.replica_id, o.isolation_level))
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.replica_id, o.isolation_level))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if x8.max_num_offsets != 1:
                 raise _EncodeError('field MaxNumOffsets is not in version 10 and not ignorable')
-            w(_S6.pack(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S6p(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S8p(x8.partition_index, x8.current_leader_epoch, x8.timestamp, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S2.pack(o.timeout_ms))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S2p(o.timeout_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S10p(o.timeout_ms, 0))
+    parts.append(buf)
 
 ListOffsetsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v4, 5: _decode_v4, 6: _decode_v6, 7: _decode_v6, 8: _decode_v6, 9: _decode_v6, 10: _decode_v10}
 ListOffsetsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10}

@@ -4,30 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_S0 = _StructFmt('>ihBB')
 _S1 = _StructFmt('>iB')
 _S2 = _StructFmt('>ih')
-_S3 = _StructFmt('>i')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('i', 'i', '', 'i', '', 'i', '')
+_R2 = _PackShapes('i', 'i', '', 'i', '', 'i', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class OngoingPartitionReassignment(_Struct):
@@ -83,177 +76,122 @@ class ListPartitionReassignmentsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ListPartitionReassignmentsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(OngoingTopicReassignment)
+        o.topics = l4 = [*_map(_new, (OngoingTopicReassignment,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(OngoingPartitionReassignment)
-                x10.partition_index, n11 = _S1.unpack_from(b, p)
+            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (OngoingPartitionReassignment,) * n6)]
+            for x7 in l8:
+                x7.partition_index, n9 = _S1u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12 = b[p]
+                if 0 < n9 < 65:
+                    x7.replicas = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x7.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n10 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.adding_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
+                if 0 < n10 < 65:
+                    x7.adding_replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n11 = b[p]
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x10.removing_replicas = [*(_A_int32[n13] if n13 < 64 else _array_struct('i', n13)).unpack_from(b, p)]
-                p += 4 * n13
-                n14 = b[p]
+                if 0 < n11 < 65:
+                    x7.removing_replicas = [*_CU_int32[n11](b, p)]
+                    p += 4 * n11 - 4
+                else:
+                    x7.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
                 p += 1
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                if n14:
-                    u15 = None
-                    for _ in range(n14):
-                        t16, p = _read_uvarint(b, p)
-                        z17, p = _read_uvarint(b, p)
-                        e18 = p + z17
-                        if u15 is None: u15 = []
-                        u15.append((t16, bytes(b[p:e18])))
-                        p = e18
-                    x10._unknown_tags = u15
-                ap9(x10)
-            x5.partitions = l8
-            n19 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n19 & 0x80:
-                n19, p = _read_uvarint(b, p - 1)
-            if n19:
-                u20 = None
-                for _ in range(n19):
-                    t21, p = _read_uvarint(b, p)
-                    z22, p = _read_uvarint(b, p)
-                    e23 = p + z22
-                    if u20 is None: u20 = []
-                    u20.append((t21, bytes(b[p:e23])))
-                    p = e23
-                x5._unknown_tags = u20
-            ap4(x5)
-        o.topics = l3
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        if n24:
-            u25 = None
-            for _ in range(n24):
-                t26, p = _read_uvarint(b, p)
-                z27, p = _read_uvarint(b, p)
-                e28 = p + z27
-                if u25 is None: u25 = []
-                u25.append((t26, bytes(b[p:e28])))
-                p = e28
-            o._unknown_tags = u25
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.topics
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.partitions
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S3.pack(x10.partition_index))
             v11 = x10.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x10.adding_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             v15 = x10.removing_replicas
             k16 = len(v15)
-            if k16 < 64:
-                w(_CA_int32[k16].pack(k16 + 1, *v15))
-            else:
-                w(_uvarint(k16 + 1))
-                w(_array_struct('i', k16).pack(*v15))
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                ext(_R1[k12, k14, k16](x10.partition_index, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15))
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k12, k14, k16](x10.partition_index, k12 + 1, *v11, k14 + 1, *v13, k16 + 1, *v15, 0))
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ListPartitionReassignmentsResponse._decoders = {0: _decode_v0}
 ListPartitionReassignmentsResponse._encoders = {0: _encode_v0}

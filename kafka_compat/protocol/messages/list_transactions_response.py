@@ -4,30 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ihB')
 _S1 = _StructFmt('>qB')
 _S2 = _StructFmt('>ih')
-_S3 = _StructFmt('>q')
+_R0 = _PackShapes('', 's', 'q', 's', '')
+_R1 = _PackShapes('', 's', 'q', 's', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class TransactionState(_Struct):
@@ -69,121 +60,89 @@ class ListTransactionsResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ListTransactionsResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.unknown_state_filters = l2
+            ap4(x2)
+        o.unknown_state_filters = l3
         n6 = b[p]
         p += 1
-        if n6 & 0x80:
-            n6, p = _read_uvarint(b, p - 1)
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
         n6 -= 1
         if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n6 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l7 = []
-        ap8 = l7.append
-        for _ in range(n6):
-            x9 = _new(TransactionState)
-            n10 = b[p]
+        o.transaction_states = l8 = [*_map(_new, (TransactionState,) * n6)]
+        for x7 in l8:
+            n9 = b[p]
             p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+            n9 -= 1
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x7.transactional_id = b[p:p + n9].decode()
+            p += n9
+            x7.producer_id, n10 = _S1u(b, p)
+            p += 9
+            if n10 > 127: n10, p = _read_uvarint(b, p - 1)
             n10 -= 1
             if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x9.transactional_id = b[p:p + n10].decode()
+            x7.transaction_state = b[p:p + n10].decode()
             p += n10
-            x9.producer_id, n11 = _S1.unpack_from(b, p)
-            p += 9
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            n11 -= 1
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x9.transaction_state = b[p:p + n11].decode()
-            p += n11
-            n12 = b[p]
+            if b[p]:
+                p = _read_unknown_tags(b, p, x7)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n12 & 0x80:
-                n12, p = _read_uvarint(b, p - 1)
-            if n12:
-                u13 = None
-                for _ in range(n12):
-                    t14, p = _read_uvarint(b, p)
-                    z15, p = _read_uvarint(b, p)
-                    e16 = p + z15
-                    if u13 is None: u13 = []
-                    u13.append((t14, bytes(b[p:e16])))
-                    p = e16
-                x9._unknown_tags = u13
-            ap8(x9)
-        o.transaction_states = l7
-        n17 = b[p]
-        p += 1
-        if n17 & 0x80:
-            n17, p = _read_uvarint(b, p - 1)
-        if n17:
-            u18 = None
-            for _ in range(n17):
-                t19, p = _read_uvarint(b, p)
-                z20, p = _read_uvarint(b, p)
-                e21 = p + z20
-                if u18 is None: u18 = []
-                u18.append((t19, bytes(b[p:e21])))
-                p = e21
-            o._unknown_tags = u18
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.throttle_time_ms, o.error_code))
     v1 = o.unknown_state_filters
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         v4 = x3
         v4 = v4.encode()
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
     v6 = o.transaction_states
     k7 = len(v6) + 1
-    w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+    ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
     for x8 in v6:
-        v9 = x8.transactional_id
-        v9 = v9.encode()
-        k10 = len(v9) + 1
-        w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-        w(v9)
-        w(_S3.pack(x8.producer_id))
-        v11 = x8.transaction_state
-        v11 = v11.encode()
-        k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
+        v9 = x8.transactional_id.encode()
+        k10 = len(v9)
+        v11 = x8.transaction_state.encode()
+        k12 = len(v11)
         if x8._unknown_tags:
-            _write_tags(w, (), x8._unknown_tags)
+            ext(_R0[k10, k12](k10 + 1, v9, x8.producer_id, k12 + 1, v11))
+            _write_tags(ext, (), x8._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k10, k12](k10 + 1, v9, x8.producer_id, k12 + 1, v11, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ListTransactionsResponse._decoders = {0: _decode_v0, 1: _decode_v0}
 ListTransactionsResponse._encoders = {0: _encode_v0, 1: _encode_v0}

@@ -4,35 +4,43 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>?')
 _S3 = _StructFmt('>???')
-_S4 = _StructFmt('>???B')
-_S5 = _StructFmt('>16sB')
-_S6 = _StructFmt('>16s')
-_S7 = _StructFmt('>??B')
-_S8 = _StructFmt('>??')
+_S4 = _StructFmt('>B???B')
+_S5 = _StructFmt('>???B')
+_S6 = _StructFmt('>16sBB')
+_S7 = _StructFmt('>16s')
+_S8 = _StructFmt('>B??B')
+_S9 = _StructFmt('>??B')
+_S10 = _StructFmt('>??')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
 
 
 class MetadataRequestTopic(_Struct):
@@ -73,26 +81,24 @@ class MetadataRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(MetadataRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataRequestTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (MetadataRequestTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            ap3(x4)
-        o.topics = l2
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.allow_auto_topic_creation != True:
         raise _EncodeError('field AllowAutoTopicCreation is not in version 0 and not ignorable')
     if o.include_cluster_authorized_operations != False:
@@ -100,38 +106,37 @@ def _encode_v0(o, w):
     if o.include_topic_authorized_operations != False:
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 0 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(MetadataRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
             o.topics = None
         else:
             if n1 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(MetadataRequestTopic)
-                n5, = _S1.unpack_from(b, p)
+            o.topics = l3 = [*_map(_new, (MetadataRequestTopic,) * n1)]
+            for x2 in l3:
+                n4, = _S1u(b, p)
                 p += 2
-                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.name = b[p:p + n5].decode()
-                p += n5
-                ap3(x4)
-            o.topics = l2
+                if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x2.name = b[p:p + n4].decode()
+                p += n4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.allow_auto_topic_creation != True:
         raise _EncodeError('field AllowAutoTopicCreation is not in version 1 and not ignorable')
     if o.include_cluster_authorized_operations != False:
@@ -140,15 +145,18 @@ def _encode_v1(o, w):
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 1 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
+            ext(_S1p(len(v3)))
+            ext(v3)
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.allow_auto_topic_creation != True:
         raise _EncodeError('field AllowAutoTopicCreation is not in version 2 and not ignorable')
     if o.include_cluster_authorized_operations != False:
@@ -157,15 +165,18 @@ def _encode_v2(o, w):
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 2 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
+            ext(_S1p(len(v3)))
+            ext(v3)
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.allow_auto_topic_creation != True:
         raise _EncodeError('field AllowAutoTopicCreation is not in version 3 and not ignorable')
     if o.include_cluster_authorized_operations != False:
@@ -174,431 +185,393 @@ def _encode_v3(o, w):
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 3 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
+            ext(_S1p(len(v3)))
+            ext(v3)
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(MetadataRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
             o.topics = None
         else:
             if n1 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(MetadataRequestTopic)
-                n5, = _S1.unpack_from(b, p)
+            o.topics = l3 = [*_map(_new, (MetadataRequestTopic,) * n1)]
+            for x2 in l3:
+                n4, = _S1u(b, p)
                 p += 2
-                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.name = b[p:p + n5].decode()
-                p += n5
-                ap3(x4)
-            o.topics = l2
-        o.allow_auto_topic_creation, = _S2.unpack_from(b, p)
+                if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x2.name = b[p:p + n4].decode()
+                p += n4
+        o.allow_auto_topic_creation, = _S2u(b, p)
         p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_cluster_authorized_operations != False:
         raise _EncodeError('field IncludeClusterAuthorizedOperations is not in version 4 and not ignorable')
     if o.include_topic_authorized_operations != False:
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 4 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
-    w(_S2.pack(o.allow_auto_topic_creation))
+            ext(_S1p(len(v3)))
+            ext(v3)
+    ext(_S2p(o.allow_auto_topic_creation))
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_cluster_authorized_operations != False:
         raise _EncodeError('field IncludeClusterAuthorizedOperations is not in version 5 and not ignorable')
     if o.include_topic_authorized_operations != False:
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 5 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
-    w(_S2.pack(o.allow_auto_topic_creation))
+            ext(_S1p(len(v3)))
+            ext(v3)
+    ext(_S2p(o.allow_auto_topic_creation))
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_cluster_authorized_operations != False:
         raise _EncodeError('field IncludeClusterAuthorizedOperations is not in version 6 and not ignorable')
     if o.include_topic_authorized_operations != False:
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 6 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
-    w(_S2.pack(o.allow_auto_topic_creation))
+            ext(_S1p(len(v3)))
+            ext(v3)
+    ext(_S2p(o.allow_auto_topic_creation))
+    parts.append(buf)
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_cluster_authorized_operations != False:
         raise _EncodeError('field IncludeClusterAuthorizedOperations is not in version 7 and not ignorable')
     if o.include_topic_authorized_operations != False:
         raise _EncodeError('field IncludeTopicAuthorizedOperations is not in version 7 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
-    w(_S2.pack(o.allow_auto_topic_creation))
+            ext(_S1p(len(v3)))
+            ext(v3)
+    ext(_S2p(o.allow_auto_topic_creation))
+    parts.append(buf)
 
 def _decode_v8(b, p):
     try:
         o = _new(MetadataRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
             o.topics = None
         else:
             if n1 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(MetadataRequestTopic)
-                n5, = _S1.unpack_from(b, p)
+            o.topics = l3 = [*_map(_new, (MetadataRequestTopic,) * n1)]
+            for x2 in l3:
+                n4, = _S1u(b, p)
                 p += 2
-                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.name = b[p:p + n5].decode()
-                p += n5
-                ap3(x4)
-            o.topics = l2
-        o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations = _S3.unpack_from(b, p)
+                if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x2.name = b[p:p + n4].decode()
+                p += n4
+        o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations = _S3u(b, p)
         p += 3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     if v1 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
-        w(_S0.pack(len(v1)))
+        ext(_S0p(len(v1)))
         for x2 in v1:
             v3 = x2.name.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
-    w(_S3.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations))
+            ext(_S1p(len(v3)))
+            ext(v3)
+    ext(_S3p(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations))
+    parts.append(buf)
 
 def _decode_v9(b, p):
     try:
         o = _new(MetadataRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, n2 = _S4u(b, p)
+        if not n1:
             o.topics = None
+            p += 5
         else:
-            if n1 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(MetadataRequestTopic)
-                n5 = b[p]
-                p += 1
-                if n5 & 0x80:
-                    n5, p = _read_uvarint(b, p - 1)
-                n5 -= 1
-                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.name = b[p:p + n5].decode()
-                p += n5
-                n6 = b[p]
-                p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                if n6:
-                    u7 = None
-                    for _ in range(n6):
-                        t8, p = _read_uvarint(b, p)
-                        z9, p = _read_uvarint(b, p)
-                        e10 = p + z9
-                        if u7 is None: u7 = []
-                        u7.append((t8, bytes(b[p:e10])))
-                        p = e10
-                    x4._unknown_tags = u7
-                ap3(x4)
-            o.topics = l2
-        o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, n11 = _S4.unpack_from(b, p)
-        p += 4
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.topics = None
+            else:
+                if n1 * 2 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.topics = l4 = [*_map(_new, (MetadataRequestTopic,) * n1)]
+                for x3 in l4:
+                    n5 = b[p]
+                    p += 1
+                    if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                    n5 -= 1
+                    if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x3.name = b[p:p + n5].decode()
+                    p += n5
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x3)
+                    else:
+                        p += 1
+            o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, n2 = _S5u(b, p)
+            p += 4
+        if n2:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v9(o, w):
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
         for x3 in v1:
-            v4 = x3.name
-            v4 = v4.encode()
-            k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
+            v4 = x3.name.encode()
+            k5 = len(v4)
             if x3._unknown_tags:
-                _write_tags(w, (), x3._unknown_tags)
+                ext(_R0[k5](k5 + 1, v4))
+                _write_tags(ext, (), x3._unknown_tags)
             else:
-                w(b'\x00')
-    w(_S3.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations))
+                ext(_R1[k5](k5 + 1, v4, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S3p(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S5p(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, 0))
+    parts.append(buf)
 
 def _decode_v10(b, p):
     try:
         o = _new(MetadataRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, n2 = _S4u(b, p)
+        if not n1:
             o.topics = None
+            p += 5
         else:
-            if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(MetadataRequestTopic)
-                x4.topic_id, n5 = _S5.unpack_from(b, p)
-                p += 17
-                if n5 & 0x80:
-                    n5, p = _read_uvarint(b, p - 1)
-                x4.topic_id = _bnew(_Uuid, x4.topic_id)
-                n5 -= 1
-                if n5 < 0:
-                    x4.name = None
-                else:
-                    x4.name = b[p:p + n5].decode()
-                    p += n5
-                n6 = b[p]
-                p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                if n6:
-                    u7 = None
-                    for _ in range(n6):
-                        t8, p = _read_uvarint(b, p)
-                        z9, p = _read_uvarint(b, p)
-                        e10 = p + z9
-                        if u7 is None: u7 = []
-                        u7.append((t8, bytes(b[p:e10])))
-                        p = e10
-                    x4._unknown_tags = u7
-                ap3(x4)
-            o.topics = l2
-        o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, n11 = _S4.unpack_from(b, p)
-        p += 4
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.topics = None
+            else:
+                if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.topics = l4 = [*_map(_new, (MetadataRequestTopic,) * n1)]
+                for x3 in l4:
+                    u5, n6, n7 = _S6u(b, p)
+                    if not n6:
+                        x3.name = None
+                        p += 18
+                        x3.topic_id = _bnew(_Uuid, u5)
+                    else:
+                        p += 17
+                        x3.topic_id = _bnew(_Uuid, u5)
+                        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                        n6 -= 1
+                        if n6 < 0:
+                            x3.name = None
+                        else:
+                            x3.name = b[p:p + n6].decode()
+                            p += n6
+                        n7 = b[p]
+                        p += 1
+                    if n7:
+                        p = _read_unknown_tags(b, p - 1, x3)
+            o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, n2 = _S5u(b, p)
+            p += 4
+        if n2:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v10(o, w):
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
         for x3 in v1:
-            w(_S6.pack(x3.topic_id))
+            ext(_S7p(x3.topic_id))
             v4 = x3.name
             if v4 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v4 = v4.encode()
                 k5 = len(v4) + 1
-                w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-                w(v4)
+                ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+                ext(v4)
             if x3._unknown_tags:
-                _write_tags(w, (), x3._unknown_tags)
+                _write_tags(ext, (), x3._unknown_tags)
             else:
-                w(b'\x00')
-    w(_S3.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations))
+                ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S3p(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S5p(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations, 0))
+    parts.append(buf)
 
 def _decode_v11(b, p):
     try:
         o = _new(MetadataRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.allow_auto_topic_creation, o.include_topic_authorized_operations, n2 = _S8u(b, p)
+        if not n1:
             o.topics = None
+            p += 4
         else:
-            if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(MetadataRequestTopic)
-                x4.topic_id, n5 = _S5.unpack_from(b, p)
-                p += 17
-                if n5 & 0x80:
-                    n5, p = _read_uvarint(b, p - 1)
-                x4.topic_id = _bnew(_Uuid, x4.topic_id)
-                n5 -= 1
-                if n5 < 0:
-                    x4.name = None
-                else:
-                    x4.name = b[p:p + n5].decode()
-                    p += n5
-                n6 = b[p]
-                p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                if n6:
-                    u7 = None
-                    for _ in range(n6):
-                        t8, p = _read_uvarint(b, p)
-                        z9, p = _read_uvarint(b, p)
-                        e10 = p + z9
-                        if u7 is None: u7 = []
-                        u7.append((t8, bytes(b[p:e10])))
-                        p = e10
-                    x4._unknown_tags = u7
-                ap3(x4)
-            o.topics = l2
-        o.allow_auto_topic_creation, o.include_topic_authorized_operations, n11 = _S7.unpack_from(b, p)
-        p += 3
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.topics = None
+            else:
+                if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.topics = l4 = [*_map(_new, (MetadataRequestTopic,) * n1)]
+                for x3 in l4:
+                    u5, n6, n7 = _S6u(b, p)
+                    if not n6:
+                        x3.name = None
+                        p += 18
+                        x3.topic_id = _bnew(_Uuid, u5)
+                    else:
+                        p += 17
+                        x3.topic_id = _bnew(_Uuid, u5)
+                        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                        n6 -= 1
+                        if n6 < 0:
+                            x3.name = None
+                        else:
+                            x3.name = b[p:p + n6].decode()
+                            p += n6
+                        n7 = b[p]
+                        p += 1
+                    if n7:
+                        p = _read_unknown_tags(b, p - 1, x3)
+            o.allow_auto_topic_creation, o.include_topic_authorized_operations, n2 = _S9u(b, p)
+            p += 3
+        if n2:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v11(o, w):
+def _encode_v11(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_cluster_authorized_operations != False:
         raise _EncodeError('field IncludeClusterAuthorizedOperations is not in version 11 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
         for x3 in v1:
-            w(_S6.pack(x3.topic_id))
+            ext(_S7p(x3.topic_id))
             v4 = x3.name
             if v4 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v4 = v4.encode()
                 k5 = len(v4) + 1
-                w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-                w(v4)
+                ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+                ext(v4)
             if x3._unknown_tags:
-                _write_tags(w, (), x3._unknown_tags)
+                _write_tags(ext, (), x3._unknown_tags)
             else:
-                w(b'\x00')
-    w(_S8.pack(o.allow_auto_topic_creation, o.include_topic_authorized_operations))
+                ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S10p(o.allow_auto_topic_creation, o.include_topic_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S9p(o.allow_auto_topic_creation, o.include_topic_authorized_operations, 0))
+    parts.append(buf)
 
-def _encode_v12(o, w):
+def _encode_v12(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.include_cluster_authorized_operations != False:
         raise _EncodeError('field IncludeClusterAuthorizedOperations is not in version 12 and not ignorable')
     v1 = o.topics
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
         for x3 in v1:
-            w(_S6.pack(x3.topic_id))
+            ext(_S7p(x3.topic_id))
             v4 = x3.name
             if v4 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v4 = v4.encode()
                 k5 = len(v4) + 1
-                w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-                w(v4)
+                ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+                ext(v4)
             if x3._unknown_tags:
-                _write_tags(w, (), x3._unknown_tags)
+                _write_tags(ext, (), x3._unknown_tags)
             else:
-                w(b'\x00')
-    w(_S8.pack(o.allow_auto_topic_creation, o.include_topic_authorized_operations))
+                ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S10p(o.allow_auto_topic_creation, o.include_topic_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S9p(o.allow_auto_topic_creation, o.include_topic_authorized_operations, 0))
+    parts.append(buf)
 
 MetadataRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v4, 6: _decode_v4, 7: _decode_v4, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v11, 12: _decode_v11}
 MetadataRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12}

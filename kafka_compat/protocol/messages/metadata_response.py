@@ -4,26 +4,15 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>ih')
 _S2 = _StructFmt('>hh')
@@ -33,12 +22,45 @@ _S5 = _StructFmt('>?i')
 _S6 = _StructFmt('>h')
 _S7 = _StructFmt('>hiiii')
 _S8 = _StructFmt('>iB')
-_S9 = _StructFmt('>hB')
-_S10 = _StructFmt('>?B')
-_S11 = _StructFmt('>hiiiB')
-_S12 = _StructFmt('>?')
-_S13 = _StructFmt('>16s?B')
-_S14 = _StructFmt('>16s?')
+_S9 = _StructFmt('>iBB')
+_S10 = _StructFmt('>BiB')
+_S11 = _StructFmt('>hB')
+_S12 = _StructFmt('>?B')
+_S13 = _StructFmt('>hiiiB')
+_S14 = _StructFmt('>16s?B')
+_S15 = _StructFmt('>hB16s?B')
+_S16 = _StructFmt('>16s?')
+_R0 = _PackShapes('i', 's', 'i')
+_R1 = _PackShapes('h', 's', '?')
+_R2 = _PackShapes('hiii', 'i', '', 'i', '', 'i', '')
+_R3 = _PackShapes('hiii', 'i', '', 'i', '', 'i', 'B')
+_R4 = _PackShapes('h', 's', '16s?')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10u = _S10.unpack_from
+_S11u = _S11.unpack_from
+_S12u = _S12.unpack_from
+_S13u = _S13.unpack_from
+_S14u = _S14.unpack_from
+_S15u = _S15.unpack_from
+_S16p = _S16.pack
 
 
 class MetadataResponseBroker(_Struct):
@@ -118,1901 +140,1591 @@ class MetadataResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(MetadataResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S1.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S1u(b, p)
             p += 6
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, = _S0u(b, p)
             p += 4
-            ap3(x4)
-        o.brokers = l2
-        n6, = _S0.unpack_from(b, p)
+        n5, = _S0u(b, p)
         p += 4
-        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l7 = []
-        ap8 = l7.append
-        for _ in range(n6):
-            x9 = _new(MetadataResponseTopic)
-            x9.error_code, n10 = _S2.unpack_from(b, p)
+        if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l7 = [*_map(_new, (MetadataResponseTopic,) * n5)]
+        for x6 in l7:
+            x6.error_code, n8 = _S2u(b, p)
             p += 4
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x9.name = b[p:p + n10].decode()
-            p += n10
-            n11, = _S0.unpack_from(b, p)
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x6.name = b[p:p + n8].decode()
+            p += n8
+            n9, = _S0u(b, p)
             p += 4
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l12 = []
-            ap13 = l12.append
-            for _ in range(n11):
-                x14 = _new(MetadataResponsePartition)
-                x14.error_code, x14.partition_index, x14.leader_id, n15 = _S3.unpack_from(b, p)
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n9 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x6.partitions = l11 = [*_map(_new, (MetadataResponsePartition,) * n9)]
+            for x10 in l11:
+                x10.error_code, x10.partition_index, x10.leader_id, n12 = _S3u(b, p)
                 p += 14
-                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.replica_nodes = [*(_A_int32[n15] if n15 < 64 else _array_struct('i', n15)).unpack_from(b, p)]
-                p += 4 * n15
-                n16, = _S0.unpack_from(b, p)
+                if 0 <= n12 < 64:
+                    x10.replica_nodes = [*_AU_int32[n12](b, p)]
+                    p += 4 * n12
+                else:
+                    x10.replica_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n13, = _S0u(b, p)
                 p += 4
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x14.isr_nodes = [*(_A_int32[n16] if n16 < 64 else _array_struct('i', n16)).unpack_from(b, p)]
-                p += 4 * n16
-                ap13(x14)
-            x9.partitions = l12
-            ap8(x9)
-        o.topics = l7
+                if 0 <= n13 < 64:
+                    x10.isr_nodes = [*_AU_int32[n13](b, p)]
+                    p += 4 * n13
+                else:
+                    x10.isr_nodes, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 0 and not ignorable')
     v1 = o.brokers
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
     v4 = o.topics
-    w(_S0.pack(len(v4)))
+    ext(_S0p(len(v4)))
     for x5 in v4:
         if x5.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 0 and not ignorable')
         v6 = x5.name.encode()
-        w(_S2.pack(x5.error_code, len(v6)))
-        w(v6)
+        ext(_S2p(x5.error_code, len(v6)))
+        ext(v6)
         v7 = x5.partitions
-        w(_S0.pack(len(v7)))
+        ext(_S0p(len(v7)))
         for x8 in v7:
             v9 = x8.replica_nodes
-            w(_S3.pack(x8.error_code, x8.partition_index, x8.leader_id, len(v9)))
+            ext(_S3p(x8.error_code, x8.partition_index, x8.leader_id, len(v9)))
             if v9:
-                w(_array_struct('i', len(v9)).pack(*v9))
+                ext(_array_struct('i', len(v9)).pack(*v9))
             v10 = x8.isr_nodes
-            w(_S0.pack(len(v10)))
+            ext(_S0p(len(v10)))
             if v10:
-                w(_array_struct('i', len(v10)).pack(*v10))
+                ext(_array_struct('i', len(v10)).pack(*v10))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(MetadataResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S1.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S1u(b, p)
             p += 6
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5 = _S1u(b, p)
             p += 6
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.rack = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.rack = None
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.brokers = l2
-        o.controller_id, n7 = _S4.unpack_from(b, p)
+                x2.rack = b[p:p + n5].decode()
+                p += n5
+        o.controller_id, n6 = _S4u(b, p)
         p += 8
-        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n7 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l8 = []
-        ap9 = l8.append
-        for _ in range(n7):
-            x10 = _new(MetadataResponseTopic)
-            x10.error_code, n11 = _S2.unpack_from(b, p)
+        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n6 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l8 = [*_map(_new, (MetadataResponseTopic,) * n6)]
+        for x7 in l8:
+            x7.error_code, n9 = _S2u(b, p)
             p += 4
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x10.name = b[p:p + n11].decode()
-            p += n11
-            x10.is_internal, n12 = _S5.unpack_from(b, p)
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x7.name = b[p:p + n9].decode()
+            p += n9
+            x7.is_internal, n10 = _S5u(b, p)
             p += 5
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n12 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l13 = []
-            ap14 = l13.append
-            for _ in range(n12):
-                x15 = _new(MetadataResponsePartition)
-                x15.error_code, x15.partition_index, x15.leader_id, n16 = _S3.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n10 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x7.partitions = l12 = [*_map(_new, (MetadataResponsePartition,) * n10)]
+            for x11 in l12:
+                x11.error_code, x11.partition_index, x11.leader_id, n13 = _S3u(b, p)
                 p += 14
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x15.replica_nodes = [*(_A_int32[n16] if n16 < 64 else _array_struct('i', n16)).unpack_from(b, p)]
-                p += 4 * n16
-                n17, = _S0.unpack_from(b, p)
+                if 0 <= n13 < 64:
+                    x11.replica_nodes = [*_AU_int32[n13](b, p)]
+                    p += 4 * n13
+                else:
+                    x11.replica_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n14, = _S0u(b, p)
                 p += 4
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x15.isr_nodes = [*(_A_int32[n17] if n17 < 64 else _array_struct('i', n17)).unpack_from(b, p)]
-                p += 4 * n17
-                ap14(x15)
-            x10.partitions = l13
-            ap9(x10)
-        o.topics = l8
+                if 0 <= n14 < 64:
+                    x11.isr_nodes = [*_AU_int32[n14](b, p)]
+                    p += 4 * n14
+                else:
+                    x11.isr_nodes, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 1 and not ignorable')
     v1 = o.brokers
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.topics
-    w(_S4.pack(o.controller_id, len(v5)))
+    ext(_S4p(o.controller_id, len(v5)))
     for x6 in v5:
         if x6.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 1 and not ignorable')
         v7 = x6.name.encode()
-        w(_S2.pack(x6.error_code, len(v7)))
-        w(v7)
+        ext(_S2p(x6.error_code, len(v7)))
+        ext(v7)
         v8 = x6.partitions
-        w(_S5.pack(x6.is_internal, len(v8)))
+        ext(_S5p(x6.is_internal, len(v8)))
         for x9 in v8:
             v10 = x9.replica_nodes
-            w(_S3.pack(x9.error_code, x9.partition_index, x9.leader_id, len(v10)))
+            ext(_S3p(x9.error_code, x9.partition_index, x9.leader_id, len(v10)))
             if v10:
-                w(_array_struct('i', len(v10)).pack(*v10))
+                ext(_array_struct('i', len(v10)).pack(*v10))
             v11 = x9.isr_nodes
-            w(_S0.pack(len(v11)))
+            ext(_S0p(len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(MetadataResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S1.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S1u(b, p)
             p += 6
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5 = _S1u(b, p)
             p += 6
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.rack = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.rack = None
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.brokers = l2
-        n7, = _S6.unpack_from(b, p)
+                x2.rack = b[p:p + n5].decode()
+                p += n5
+        n6, = _S6u(b, p)
         p += 2
-        if n7 < 0:
-            if n7 != -1: raise _DecodeError('negative length', p)
+        if n6 < 0:
+            if n6 != -1: raise _DecodeError('negative length', p)
             o.cluster_id = None
         else:
-            o.cluster_id = b[p:p + n7].decode()
-            p += n7
-        o.controller_id, n8 = _S4.unpack_from(b, p)
+            o.cluster_id = b[p:p + n6].decode()
+            p += n6
+        o.controller_id, n7 = _S4u(b, p)
         p += 8
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(MetadataResponseTopic)
-            x11.error_code, n12 = _S2.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l9 = [*_map(_new, (MetadataResponseTopic,) * n7)]
+        for x8 in l9:
+            x8.error_code, n10 = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.name = b[p:p + n12].decode()
-            p += n12
-            x11.is_internal, n13 = _S5.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.name = b[p:p + n10].decode()
+            p += n10
+            x8.is_internal, n11 = _S5u(b, p)
             p += 5
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n13 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l14 = []
-            ap15 = l14.append
-            for _ in range(n13):
-                x16 = _new(MetadataResponsePartition)
-                x16.error_code, x16.partition_index, x16.leader_id, n17 = _S3.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.partitions = l13 = [*_map(_new, (MetadataResponsePartition,) * n11)]
+            for x12 in l13:
+                x12.error_code, x12.partition_index, x12.leader_id, n14 = _S3u(b, p)
                 p += 14
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.replica_nodes = [*(_A_int32[n17] if n17 < 64 else _array_struct('i', n17)).unpack_from(b, p)]
-                p += 4 * n17
-                n18, = _S0.unpack_from(b, p)
+                if 0 <= n14 < 64:
+                    x12.replica_nodes = [*_AU_int32[n14](b, p)]
+                    p += 4 * n14
+                else:
+                    x12.replica_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n15, = _S0u(b, p)
                 p += 4
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.isr_nodes = [*(_A_int32[n18] if n18 < 64 else _array_struct('i', n18)).unpack_from(b, p)]
-                p += 4 * n18
-                ap15(x16)
-            x11.partitions = l14
-            ap10(x11)
-        o.topics = l9
+                if 0 <= n15 < 64:
+                    x12.isr_nodes = [*_AU_int32[n15](b, p)]
+                    p += 4 * n15
+                else:
+                    x12.isr_nodes, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 2 and not ignorable')
     v1 = o.brokers
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.cluster_id
     if v5 is None:
-        w(_S6.pack(-1))
+        ext(_S6p(-1))
     else:
         v5 = v5.encode()
-        w(_S6.pack(len(v5)))
-        w(v5)
+        ext(_S6p(len(v5)))
+        ext(v5)
     v6 = o.topics
-    w(_S4.pack(o.controller_id, len(v6)))
+    ext(_S4p(o.controller_id, len(v6)))
     for x7 in v6:
         if x7.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 2 and not ignorable')
         v8 = x7.name.encode()
-        w(_S2.pack(x7.error_code, len(v8)))
-        w(v8)
+        ext(_S2p(x7.error_code, len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S5.pack(x7.is_internal, len(v9)))
+        ext(_S5p(x7.is_internal, len(v9)))
         for x10 in v9:
             v11 = x10.replica_nodes
-            w(_S3.pack(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
+            ext(_S3p(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
             v12 = x10.isr_nodes
-            w(_S0.pack(len(v12)))
+            ext(_S0p(len(v12)))
             if v12:
-                w(_array_struct('i', len(v12)).pack(*v12))
+                ext(_array_struct('i', len(v12)).pack(*v12))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S1.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S1u(b, p)
             p += 6
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5 = _S1u(b, p)
             p += 6
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.rack = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.rack = None
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.brokers = l2
-        n7, = _S6.unpack_from(b, p)
+                x2.rack = b[p:p + n5].decode()
+                p += n5
+        n6, = _S6u(b, p)
         p += 2
-        if n7 < 0:
-            if n7 != -1: raise _DecodeError('negative length', p)
+        if n6 < 0:
+            if n6 != -1: raise _DecodeError('negative length', p)
             o.cluster_id = None
         else:
-            o.cluster_id = b[p:p + n7].decode()
-            p += n7
-        o.controller_id, n8 = _S4.unpack_from(b, p)
+            o.cluster_id = b[p:p + n6].decode()
+            p += n6
+        o.controller_id, n7 = _S4u(b, p)
         p += 8
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(MetadataResponseTopic)
-            x11.error_code, n12 = _S2.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l9 = [*_map(_new, (MetadataResponseTopic,) * n7)]
+        for x8 in l9:
+            x8.error_code, n10 = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.name = b[p:p + n12].decode()
-            p += n12
-            x11.is_internal, n13 = _S5.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.name = b[p:p + n10].decode()
+            p += n10
+            x8.is_internal, n11 = _S5u(b, p)
             p += 5
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n13 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l14 = []
-            ap15 = l14.append
-            for _ in range(n13):
-                x16 = _new(MetadataResponsePartition)
-                x16.error_code, x16.partition_index, x16.leader_id, n17 = _S3.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.partitions = l13 = [*_map(_new, (MetadataResponsePartition,) * n11)]
+            for x12 in l13:
+                x12.error_code, x12.partition_index, x12.leader_id, n14 = _S3u(b, p)
                 p += 14
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.replica_nodes = [*(_A_int32[n17] if n17 < 64 else _array_struct('i', n17)).unpack_from(b, p)]
-                p += 4 * n17
-                n18, = _S0.unpack_from(b, p)
+                if 0 <= n14 < 64:
+                    x12.replica_nodes = [*_AU_int32[n14](b, p)]
+                    p += 4 * n14
+                else:
+                    x12.replica_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n15, = _S0u(b, p)
                 p += 4
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.isr_nodes = [*(_A_int32[n18] if n18 < 64 else _array_struct('i', n18)).unpack_from(b, p)]
-                p += 4 * n18
-                ap15(x16)
-            x11.partitions = l14
-            ap10(x11)
-        o.topics = l9
+                if 0 <= n15 < 64:
+                    x12.isr_nodes = [*_AU_int32[n15](b, p)]
+                    p += 4 * n15
+                else:
+                    x12.isr_nodes, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 3 and not ignorable')
     v1 = o.brokers
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.cluster_id
     if v5 is None:
-        w(_S6.pack(-1))
+        ext(_S6p(-1))
     else:
         v5 = v5.encode()
-        w(_S6.pack(len(v5)))
-        w(v5)
+        ext(_S6p(len(v5)))
+        ext(v5)
     v6 = o.topics
-    w(_S4.pack(o.controller_id, len(v6)))
+    ext(_S4p(o.controller_id, len(v6)))
     for x7 in v6:
         if x7.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 3 and not ignorable')
         v8 = x7.name.encode()
-        w(_S2.pack(x7.error_code, len(v8)))
-        w(v8)
+        ext(_S2p(x7.error_code, len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S5.pack(x7.is_internal, len(v9)))
+        ext(_S5p(x7.is_internal, len(v9)))
         for x10 in v9:
             v11 = x10.replica_nodes
-            w(_S3.pack(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
+            ext(_S3p(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
             v12 = x10.isr_nodes
-            w(_S0.pack(len(v12)))
+            ext(_S0p(len(v12)))
             if v12:
-                w(_array_struct('i', len(v12)).pack(*v12))
+                ext(_array_struct('i', len(v12)).pack(*v12))
+    parts.append(buf)
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 4 and not ignorable')
     v1 = o.brokers
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.cluster_id
     if v5 is None:
-        w(_S6.pack(-1))
+        ext(_S6p(-1))
     else:
         v5 = v5.encode()
-        w(_S6.pack(len(v5)))
-        w(v5)
+        ext(_S6p(len(v5)))
+        ext(v5)
     v6 = o.topics
-    w(_S4.pack(o.controller_id, len(v6)))
+    ext(_S4p(o.controller_id, len(v6)))
     for x7 in v6:
         if x7.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 4 and not ignorable')
         v8 = x7.name.encode()
-        w(_S2.pack(x7.error_code, len(v8)))
-        w(v8)
+        ext(_S2p(x7.error_code, len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S5.pack(x7.is_internal, len(v9)))
+        ext(_S5p(x7.is_internal, len(v9)))
         for x10 in v9:
             v11 = x10.replica_nodes
-            w(_S3.pack(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
+            ext(_S3p(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
             v12 = x10.isr_nodes
-            w(_S0.pack(len(v12)))
+            ext(_S0p(len(v12)))
             if v12:
-                w(_array_struct('i', len(v12)).pack(*v12))
+                ext(_array_struct('i', len(v12)).pack(*v12))
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S1.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S1u(b, p)
             p += 6
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5 = _S1u(b, p)
             p += 6
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.rack = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.rack = None
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.brokers = l2
-        n7, = _S6.unpack_from(b, p)
+                x2.rack = b[p:p + n5].decode()
+                p += n5
+        n6, = _S6u(b, p)
         p += 2
-        if n7 < 0:
-            if n7 != -1: raise _DecodeError('negative length', p)
+        if n6 < 0:
+            if n6 != -1: raise _DecodeError('negative length', p)
             o.cluster_id = None
         else:
-            o.cluster_id = b[p:p + n7].decode()
-            p += n7
-        o.controller_id, n8 = _S4.unpack_from(b, p)
+            o.cluster_id = b[p:p + n6].decode()
+            p += n6
+        o.controller_id, n7 = _S4u(b, p)
         p += 8
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(MetadataResponseTopic)
-            x11.error_code, n12 = _S2.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l9 = [*_map(_new, (MetadataResponseTopic,) * n7)]
+        for x8 in l9:
+            x8.error_code, n10 = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.name = b[p:p + n12].decode()
-            p += n12
-            x11.is_internal, n13 = _S5.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.name = b[p:p + n10].decode()
+            p += n10
+            x8.is_internal, n11 = _S5u(b, p)
             p += 5
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n13 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l14 = []
-            ap15 = l14.append
-            for _ in range(n13):
-                x16 = _new(MetadataResponsePartition)
-                x16.error_code, x16.partition_index, x16.leader_id, n17 = _S3.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n11 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.partitions = l13 = [*_map(_new, (MetadataResponsePartition,) * n11)]
+            for x12 in l13:
+                x12.error_code, x12.partition_index, x12.leader_id, n14 = _S3u(b, p)
                 p += 14
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.replica_nodes = [*(_A_int32[n17] if n17 < 64 else _array_struct('i', n17)).unpack_from(b, p)]
-                p += 4 * n17
-                n18, = _S0.unpack_from(b, p)
+                if 0 <= n14 < 64:
+                    x12.replica_nodes = [*_AU_int32[n14](b, p)]
+                    p += 4 * n14
+                else:
+                    x12.replica_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n15, = _S0u(b, p)
                 p += 4
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.isr_nodes = [*(_A_int32[n18] if n18 < 64 else _array_struct('i', n18)).unpack_from(b, p)]
-                p += 4 * n18
-                n19, = _S0.unpack_from(b, p)
+                if 0 <= n15 < 64:
+                    x12.isr_nodes = [*_AU_int32[n15](b, p)]
+                    p += 4 * n15
+                else:
+                    x12.isr_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n16, = _S0u(b, p)
                 p += 4
-                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.offline_replicas = [*(_A_int32[n19] if n19 < 64 else _array_struct('i', n19)).unpack_from(b, p)]
-                p += 4 * n19
-                ap15(x16)
-            x11.partitions = l14
-            ap10(x11)
-        o.topics = l9
+                if 0 <= n16 < 64:
+                    x12.offline_replicas = [*_AU_int32[n16](b, p)]
+                    p += 4 * n16
+                else:
+                    x12.offline_replicas, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 5 and not ignorable')
     v1 = o.brokers
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.cluster_id
     if v5 is None:
-        w(_S6.pack(-1))
+        ext(_S6p(-1))
     else:
         v5 = v5.encode()
-        w(_S6.pack(len(v5)))
-        w(v5)
+        ext(_S6p(len(v5)))
+        ext(v5)
     v6 = o.topics
-    w(_S4.pack(o.controller_id, len(v6)))
+    ext(_S4p(o.controller_id, len(v6)))
     for x7 in v6:
         if x7.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 5 and not ignorable')
         v8 = x7.name.encode()
-        w(_S2.pack(x7.error_code, len(v8)))
-        w(v8)
+        ext(_S2p(x7.error_code, len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S5.pack(x7.is_internal, len(v9)))
+        ext(_S5p(x7.is_internal, len(v9)))
         for x10 in v9:
             v11 = x10.replica_nodes
-            w(_S3.pack(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
+            ext(_S3p(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
             v12 = x10.isr_nodes
-            w(_S0.pack(len(v12)))
+            ext(_S0p(len(v12)))
             if v12:
-                w(_array_struct('i', len(v12)).pack(*v12))
+                ext(_array_struct('i', len(v12)).pack(*v12))
             v13 = x10.offline_replicas
-            w(_S0.pack(len(v13)))
+            ext(_S0p(len(v13)))
             if v13:
-                w(_array_struct('i', len(v13)).pack(*v13))
+                ext(_array_struct('i', len(v13)).pack(*v13))
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 6 and not ignorable')
     v1 = o.brokers
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.cluster_id
     if v5 is None:
-        w(_S6.pack(-1))
+        ext(_S6p(-1))
     else:
         v5 = v5.encode()
-        w(_S6.pack(len(v5)))
-        w(v5)
+        ext(_S6p(len(v5)))
+        ext(v5)
     v6 = o.topics
-    w(_S4.pack(o.controller_id, len(v6)))
+    ext(_S4p(o.controller_id, len(v6)))
     for x7 in v6:
         if x7.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 6 and not ignorable')
         v8 = x7.name.encode()
-        w(_S2.pack(x7.error_code, len(v8)))
-        w(v8)
+        ext(_S2p(x7.error_code, len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S5.pack(x7.is_internal, len(v9)))
+        ext(_S5p(x7.is_internal, len(v9)))
         for x10 in v9:
             v11 = x10.replica_nodes
-            w(_S3.pack(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
+            ext(_S3p(x10.error_code, x10.partition_index, x10.leader_id, len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
             v12 = x10.isr_nodes
-            w(_S0.pack(len(v12)))
+            ext(_S0p(len(v12)))
             if v12:
-                w(_array_struct('i', len(v12)).pack(*v12))
+                ext(_array_struct('i', len(v12)).pack(*v12))
             v13 = x10.offline_replicas
-            w(_S0.pack(len(v13)))
+            ext(_S0p(len(v13)))
             if v13:
-                w(_array_struct('i', len(v13)).pack(*v13))
+                ext(_array_struct('i', len(v13)).pack(*v13))
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S1.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S1u(b, p)
             p += 6
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5 = _S1u(b, p)
             p += 6
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.rack = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.rack = None
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.brokers = l2
-        n7, = _S6.unpack_from(b, p)
+                x2.rack = b[p:p + n5].decode()
+                p += n5
+        n6, = _S6u(b, p)
         p += 2
-        if n7 < 0:
-            if n7 != -1: raise _DecodeError('negative length', p)
+        if n6 < 0:
+            if n6 != -1: raise _DecodeError('negative length', p)
             o.cluster_id = None
         else:
-            o.cluster_id = b[p:p + n7].decode()
-            p += n7
-        o.controller_id, n8 = _S4.unpack_from(b, p)
+            o.cluster_id = b[p:p + n6].decode()
+            p += n6
+        o.controller_id, n7 = _S4u(b, p)
         p += 8
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(MetadataResponseTopic)
-            x11.error_code, n12 = _S2.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l9 = [*_map(_new, (MetadataResponseTopic,) * n7)]
+        for x8 in l9:
+            x8.error_code, n10 = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.name = b[p:p + n12].decode()
-            p += n12
-            x11.is_internal, n13 = _S5.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.name = b[p:p + n10].decode()
+            p += n10
+            x8.is_internal, n11 = _S5u(b, p)
             p += 5
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n13 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l14 = []
-            ap15 = l14.append
-            for _ in range(n13):
-                x16 = _new(MetadataResponsePartition)
-                x16.error_code, x16.partition_index, x16.leader_id, x16.leader_epoch, n17 = _S7.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n11 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.partitions = l13 = [*_map(_new, (MetadataResponsePartition,) * n11)]
+            for x12 in l13:
+                x12.error_code, x12.partition_index, x12.leader_id, x12.leader_epoch, n14 = _S7u(b, p)
                 p += 18
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.replica_nodes = [*(_A_int32[n17] if n17 < 64 else _array_struct('i', n17)).unpack_from(b, p)]
-                p += 4 * n17
-                n18, = _S0.unpack_from(b, p)
+                if 0 <= n14 < 64:
+                    x12.replica_nodes = [*_AU_int32[n14](b, p)]
+                    p += 4 * n14
+                else:
+                    x12.replica_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n15, = _S0u(b, p)
                 p += 4
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.isr_nodes = [*(_A_int32[n18] if n18 < 64 else _array_struct('i', n18)).unpack_from(b, p)]
-                p += 4 * n18
-                n19, = _S0.unpack_from(b, p)
+                if 0 <= n15 < 64:
+                    x12.isr_nodes = [*_AU_int32[n15](b, p)]
+                    p += 4 * n15
+                else:
+                    x12.isr_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n16, = _S0u(b, p)
                 p += 4
-                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.offline_replicas = [*(_A_int32[n19] if n19 < 64 else _array_struct('i', n19)).unpack_from(b, p)]
-                p += 4 * n19
-                ap15(x16)
-            x11.partitions = l14
-            ap10(x11)
-        o.topics = l9
+                if 0 <= n16 < 64:
+                    x12.offline_replicas = [*_AU_int32[n16](b, p)]
+                    p += 4 * n16
+                else:
+                    x12.offline_replicas, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 7 and not ignorable')
     v1 = o.brokers
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.cluster_id
     if v5 is None:
-        w(_S6.pack(-1))
+        ext(_S6p(-1))
     else:
         v5 = v5.encode()
-        w(_S6.pack(len(v5)))
-        w(v5)
+        ext(_S6p(len(v5)))
+        ext(v5)
     v6 = o.topics
-    w(_S4.pack(o.controller_id, len(v6)))
+    ext(_S4p(o.controller_id, len(v6)))
     for x7 in v6:
         if x7.topic_authorized_operations != -2147483648:
             raise _EncodeError('field TopicAuthorizedOperations is not in version 7 and not ignorable')
         v8 = x7.name.encode()
-        w(_S2.pack(x7.error_code, len(v8)))
-        w(v8)
+        ext(_S2p(x7.error_code, len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S5.pack(x7.is_internal, len(v9)))
+        ext(_S5p(x7.is_internal, len(v9)))
         for x10 in v9:
             v11 = x10.replica_nodes
-            w(_S7.pack(x10.error_code, x10.partition_index, x10.leader_id, x10.leader_epoch, len(v11)))
+            ext(_S7p(x10.error_code, x10.partition_index, x10.leader_id, x10.leader_epoch, len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
             v12 = x10.isr_nodes
-            w(_S0.pack(len(v12)))
+            ext(_S0p(len(v12)))
             if v12:
-                w(_array_struct('i', len(v12)).pack(*v12))
+                ext(_array_struct('i', len(v12)).pack(*v12))
             v13 = x10.offline_replicas
-            w(_S0.pack(len(v13)))
+            ext(_S0p(len(v13)))
             if v13:
-                w(_array_struct('i', len(v13)).pack(*v13))
+                ext(_array_struct('i', len(v13)).pack(*v13))
+    parts.append(buf)
 
 def _decode_v8(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S1.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S1u(b, p)
             p += 6
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S1.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5 = _S1u(b, p)
             p += 6
-            if n6 < 0:
-                if n6 != -1: raise _DecodeError('negative length', p)
-                x4.rack = None
+            if n5 < 0:
+                if n5 != -1: raise _DecodeError('negative length', p)
+                x2.rack = None
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            ap3(x4)
-        o.brokers = l2
-        n7, = _S6.unpack_from(b, p)
+                x2.rack = b[p:p + n5].decode()
+                p += n5
+        n6, = _S6u(b, p)
         p += 2
-        if n7 < 0:
-            if n7 != -1: raise _DecodeError('negative length', p)
+        if n6 < 0:
+            if n6 != -1: raise _DecodeError('negative length', p)
             o.cluster_id = None
         else:
-            o.cluster_id = b[p:p + n7].decode()
-            p += n7
-        o.controller_id, n8 = _S4.unpack_from(b, p)
+            o.cluster_id = b[p:p + n6].decode()
+            p += n6
+        o.controller_id, n7 = _S4u(b, p)
         p += 8
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(MetadataResponseTopic)
-            x11.error_code, n12 = _S2.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l9 = [*_map(_new, (MetadataResponseTopic,) * n7)]
+        for x8 in l9:
+            x8.error_code, n10 = _S2u(b, p)
             p += 4
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.name = b[p:p + n12].decode()
-            p += n12
-            x11.is_internal, n13 = _S5.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.name = b[p:p + n10].decode()
+            p += n10
+            x8.is_internal, n11 = _S5u(b, p)
             p += 5
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n13 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l14 = []
-            ap15 = l14.append
-            for _ in range(n13):
-                x16 = _new(MetadataResponsePartition)
-                x16.error_code, x16.partition_index, x16.leader_id, x16.leader_epoch, n17 = _S7.unpack_from(b, p)
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n11 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.partitions = l13 = [*_map(_new, (MetadataResponsePartition,) * n11)]
+            for x12 in l13:
+                x12.error_code, x12.partition_index, x12.leader_id, x12.leader_epoch, n14 = _S7u(b, p)
                 p += 18
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.replica_nodes = [*(_A_int32[n17] if n17 < 64 else _array_struct('i', n17)).unpack_from(b, p)]
-                p += 4 * n17
-                n18, = _S0.unpack_from(b, p)
+                if 0 <= n14 < 64:
+                    x12.replica_nodes = [*_AU_int32[n14](b, p)]
+                    p += 4 * n14
+                else:
+                    x12.replica_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n15, = _S0u(b, p)
                 p += 4
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.isr_nodes = [*(_A_int32[n18] if n18 < 64 else _array_struct('i', n18)).unpack_from(b, p)]
-                p += 4 * n18
-                n19, = _S0.unpack_from(b, p)
+                if 0 <= n15 < 64:
+                    x12.isr_nodes = [*_AU_int32[n15](b, p)]
+                    p += 4 * n15
+                else:
+                    x12.isr_nodes, p = _read_array(b, p - 4, 'i', False, False)
+                n16, = _S0u(b, p)
                 p += 4
-                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.offline_replicas = [*(_A_int32[n19] if n19 < 64 else _array_struct('i', n19)).unpack_from(b, p)]
-                p += 4 * n19
-                ap15(x16)
-            x11.partitions = l14
-            x11.topic_authorized_operations, = _S0.unpack_from(b, p)
+                if 0 <= n16 < 64:
+                    x12.offline_replicas = [*_AU_int32[n16](b, p)]
+                    p += 4 * n16
+                else:
+                    x12.offline_replicas, p = _read_array(b, p - 4, 'i', False, False)
+            x8.topic_authorized_operations, = _S0u(b, p)
             p += 4
-            ap10(x11)
-        o.topics = l9
-        o.cluster_authorized_operations, = _S0.unpack_from(b, p)
+        o.cluster_authorized_operations, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.brokers
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.host.encode()
-        w(_S1.pack(x2.node_id, len(v3)))
-        w(v3)
-        w(_S0.pack(x2.port))
+        ext(_S1p(x2.node_id, len(v3)))
+        ext(v3)
+        ext(_S0p(x2.port))
         v4 = x2.rack
         if v4 is None:
-            w(_S6.pack(-1))
+            ext(_S6p(-1))
         else:
             v4 = v4.encode()
-            w(_S6.pack(len(v4)))
-            w(v4)
+            ext(_S6p(len(v4)))
+            ext(v4)
     v5 = o.cluster_id
     if v5 is None:
-        w(_S6.pack(-1))
+        ext(_S6p(-1))
     else:
         v5 = v5.encode()
-        w(_S6.pack(len(v5)))
-        w(v5)
+        ext(_S6p(len(v5)))
+        ext(v5)
     v6 = o.topics
-    w(_S4.pack(o.controller_id, len(v6)))
+    ext(_S4p(o.controller_id, len(v6)))
     for x7 in v6:
         v8 = x7.name.encode()
-        w(_S2.pack(x7.error_code, len(v8)))
-        w(v8)
+        ext(_S2p(x7.error_code, len(v8)))
+        ext(v8)
         v9 = x7.partitions
-        w(_S5.pack(x7.is_internal, len(v9)))
+        ext(_S5p(x7.is_internal, len(v9)))
         for x10 in v9:
             v11 = x10.replica_nodes
-            w(_S7.pack(x10.error_code, x10.partition_index, x10.leader_id, x10.leader_epoch, len(v11)))
+            ext(_S7p(x10.error_code, x10.partition_index, x10.leader_id, x10.leader_epoch, len(v11)))
             if v11:
-                w(_array_struct('i', len(v11)).pack(*v11))
+                ext(_array_struct('i', len(v11)).pack(*v11))
             v12 = x10.isr_nodes
-            w(_S0.pack(len(v12)))
+            ext(_S0p(len(v12)))
             if v12:
-                w(_array_struct('i', len(v12)).pack(*v12))
+                ext(_array_struct('i', len(v12)).pack(*v12))
             v13 = x10.offline_replicas
-            w(_S0.pack(len(v13)))
+            ext(_S0p(len(v13)))
             if v13:
-                w(_array_struct('i', len(v13)).pack(*v13))
-        w(_S0.pack(x7.topic_authorized_operations))
-    w(_S0.pack(o.cluster_authorized_operations))
+                ext(_array_struct('i', len(v13)).pack(*v13))
+        ext(_S0p(x7.topic_authorized_operations))
+    ext(_S0p(o.cluster_authorized_operations))
+    parts.append(buf)
 
 def _decode_v9(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S8u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S8.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S8u(b, p)
             p += 5
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S8.unpack_from(b, p)
-            p += 5
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.rack = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5, n6 = _S9u(b, p)
+            if not n5:
+                x2.rack = None
+                p += 6
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.brokers = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0:
+                p += 5
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.rack = None
+                else:
+                    x2.rack = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n7, o.controller_id, n8 = _S10u(b, p)
+        if not n7:
             o.cluster_id = None
+            p += 6
         else:
-            o.cluster_id = b[p:p + n12].decode()
-            p += n12
-        o.controller_id, n13 = _S8.unpack_from(b, p)
-        p += 5
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(MetadataResponseTopic)
-            x16.error_code, n17 = _S9.unpack_from(b, p)
-            p += 3
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x16.name = b[p:p + n17].decode()
-            p += n17
-            x16.is_internal, n18 = _S10.unpack_from(b, p)
-            p += 2
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            n18 -= 1
-            if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n18 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l19 = []
-            ap20 = l19.append
-            for _ in range(n18):
-                x21 = _new(MetadataResponsePartition)
-                x21.error_code, x21.partition_index, x21.leader_id, x21.leader_epoch, n22 = _S11.unpack_from(b, p)
-                p += 15
-                if n22 & 0x80:
-                    n22, p = _read_uvarint(b, p - 1)
-                n22 -= 1
-                if n22 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.replica_nodes = [*(_A_int32[n22] if n22 < 64 else _array_struct('i', n22)).unpack_from(b, p)]
-                p += 4 * n22
-                n23 = b[p]
-                p += 1
-                if n23 & 0x80:
-                    n23, p = _read_uvarint(b, p - 1)
-                n23 -= 1
-                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.isr_nodes = [*(_A_int32[n23] if n23 < 64 else _array_struct('i', n23)).unpack_from(b, p)]
-                p += 4 * n23
-                n24 = b[p]
-                p += 1
-                if n24 & 0x80:
-                    n24, p = _read_uvarint(b, p - 1)
-                n24 -= 1
-                if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.offline_replicas = [*(_A_int32[n24] if n24 < 64 else _array_struct('i', n24)).unpack_from(b, p)]
-                p += 4 * n24
-                n25 = b[p]
-                p += 1
-                if n25 & 0x80:
-                    n25, p = _read_uvarint(b, p - 1)
-                if n25:
-                    u26 = None
-                    for _ in range(n25):
-                        t27, p = _read_uvarint(b, p)
-                        z28, p = _read_uvarint(b, p)
-                        e29 = p + z28
-                        if u26 is None: u26 = []
-                        u26.append((t27, bytes(b[p:e29])))
-                        p = e29
-                    x21._unknown_tags = u26
-                ap20(x21)
-            x16.partitions = l19
-            x16.topic_authorized_operations, n30 = _S8.unpack_from(b, p)
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n7].decode()
+                p += n7
+            o.controller_id, n8 = _S8u(b, p)
             p += 5
-            if n30 & 0x80:
-                n30, p = _read_uvarint(b, p - 1)
-            if n30:
-                u31 = None
-                for _ in range(n30):
-                    t32, p = _read_uvarint(b, p)
-                    z33, p = _read_uvarint(b, p)
-                    e34 = p + z33
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-                x16._unknown_tags = u31
-            ap15(x16)
-        o.topics = l14
-        o.cluster_authorized_operations, n35 = _S8.unpack_from(b, p)
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l10 = [*_map(_new, (MetadataResponseTopic,) * n8)]
+        for x9 in l10:
+            x9.error_code, n11 = _S11u(b, p)
+            p += 3
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            x9.is_internal, n12 = _S12u(b, p)
+            p += 2
+            if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+            n12 -= 1
+            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n12 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x9.partitions = l14 = [*_map(_new, (MetadataResponsePartition,) * n12)]
+            for x13 in l14:
+                x13.error_code, x13.partition_index, x13.leader_id, x13.leader_epoch, n15 = _S13u(b, p)
+                p += 15
+                if 0 < n15 < 65:
+                    x13.replica_nodes = [*_CU_int32[n15](b, p)]
+                    p += 4 * n15 - 4
+                else:
+                    x13.replica_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n16 = b[p]
+                p += 1
+                if 0 < n16 < 65:
+                    x13.isr_nodes = [*_CU_int32[n16](b, p)]
+                    p += 4 * n16 - 4
+                else:
+                    x13.isr_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n17 = b[p]
+                p += 1
+                if 0 < n17 < 65:
+                    x13.offline_replicas = [*_CU_int32[n17](b, p)]
+                    p += 4 * n17 - 4
+                else:
+                    x13.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x13)
+                else:
+                    p += 1
+            x9.topic_authorized_operations, n18 = _S8u(b, p)
+            p += 5
+            if n18:
+                p = _read_unknown_tags(b, p - 1, x9)
+        o.cluster_authorized_operations, n19 = _S8u(b, p)
         p += 5
-        if n35 & 0x80:
-            n35, p = _read_uvarint(b, p - 1)
-        if n35:
-            u36 = None
-            for _ in range(n35):
-                t37, p = _read_uvarint(b, p)
-                z38, p = _read_uvarint(b, p)
-                e39 = p + z38
-                if u36 is None: u36 = []
-                u36.append((t37, bytes(b[p:e39])))
-                p = e39
-            o._unknown_tags = u36
+        if n19:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v9(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.brokers
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S0.pack(x3.node_id))
-        v4 = x3.host
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S0.pack(x3.port))
+        v4 = x3.host.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.node_id, k5 + 1, v4, x3.port))
         v6 = x3.rack
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v8 = o.cluster_id
     if v8 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v8 = v8.encode()
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-    w(_S0.pack(o.controller_id))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(v8)
+    ext(_S0p(o.controller_id))
     v10 = o.topics
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        w(_S6.pack(x12.error_code))
-        v13 = x12.name
-        v13 = v13.encode()
-        k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        w(_S12.pack(x12.is_internal))
+        v13 = x12.name.encode()
+        k14 = len(v13)
+        ext(_R1[k14](x12.error_code, k14 + 1, v13, x12.is_internal))
         v15 = x12.partitions
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
         for x17 in v15:
-            w(_S3.pack(x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch))
             v18 = x17.replica_nodes
             k19 = len(v18)
-            if k19 < 64:
-                w(_CA_int32[k19].pack(k19 + 1, *v18))
-            else:
-                w(_uvarint(k19 + 1))
-                w(_array_struct('i', k19).pack(*v18))
             v20 = x17.isr_nodes
             k21 = len(v20)
-            if k21 < 64:
-                w(_CA_int32[k21].pack(k21 + 1, *v20))
-            else:
-                w(_uvarint(k21 + 1))
-                w(_array_struct('i', k21).pack(*v20))
             v22 = x17.offline_replicas
             k23 = len(v22)
-            if k23 < 64:
-                w(_CA_int32[k23].pack(k23 + 1, *v22))
-            else:
-                w(_uvarint(k23 + 1))
-                w(_array_struct('i', k23).pack(*v22))
             if x17._unknown_tags:
-                _write_tags(w, (), x17._unknown_tags)
+                ext(_R2[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22))
+                _write_tags(ext, (), x17._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S0.pack(x12.topic_authorized_operations))
+                ext(_R3[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22, 0))
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_S0p(x12.topic_authorized_operations))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S0.pack(o.cluster_authorized_operations))
+            ext(_S8p(x12.topic_authorized_operations, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S0p(o.cluster_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S8p(o.cluster_authorized_operations, 0))
+    parts.append(buf)
 
 def _decode_v10(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S8u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S8.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S8u(b, p)
             p += 5
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S8.unpack_from(b, p)
-            p += 5
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.rack = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5, n6 = _S9u(b, p)
+            if not n5:
+                x2.rack = None
+                p += 6
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.brokers = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0:
+                p += 5
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.rack = None
+                else:
+                    x2.rack = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n7, o.controller_id, n8 = _S10u(b, p)
+        if not n7:
             o.cluster_id = None
+            p += 6
         else:
-            o.cluster_id = b[p:p + n12].decode()
-            p += n12
-        o.controller_id, n13 = _S8.unpack_from(b, p)
-        p += 5
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(MetadataResponseTopic)
-            x16.error_code, n17 = _S9.unpack_from(b, p)
-            p += 3
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x16.name = b[p:p + n17].decode()
-            p += n17
-            x16.topic_id, x16.is_internal, n18 = _S13.unpack_from(b, p)
-            p += 18
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            x16.topic_id = _bnew(_Uuid, x16.topic_id)
-            n18 -= 1
-            if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n18 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l19 = []
-            ap20 = l19.append
-            for _ in range(n18):
-                x21 = _new(MetadataResponsePartition)
-                x21.error_code, x21.partition_index, x21.leader_id, x21.leader_epoch, n22 = _S11.unpack_from(b, p)
-                p += 15
-                if n22 & 0x80:
-                    n22, p = _read_uvarint(b, p - 1)
-                n22 -= 1
-                if n22 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.replica_nodes = [*(_A_int32[n22] if n22 < 64 else _array_struct('i', n22)).unpack_from(b, p)]
-                p += 4 * n22
-                n23 = b[p]
-                p += 1
-                if n23 & 0x80:
-                    n23, p = _read_uvarint(b, p - 1)
-                n23 -= 1
-                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.isr_nodes = [*(_A_int32[n23] if n23 < 64 else _array_struct('i', n23)).unpack_from(b, p)]
-                p += 4 * n23
-                n24 = b[p]
-                p += 1
-                if n24 & 0x80:
-                    n24, p = _read_uvarint(b, p - 1)
-                n24 -= 1
-                if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.offline_replicas = [*(_A_int32[n24] if n24 < 64 else _array_struct('i', n24)).unpack_from(b, p)]
-                p += 4 * n24
-                n25 = b[p]
-                p += 1
-                if n25 & 0x80:
-                    n25, p = _read_uvarint(b, p - 1)
-                if n25:
-                    u26 = None
-                    for _ in range(n25):
-                        t27, p = _read_uvarint(b, p)
-                        z28, p = _read_uvarint(b, p)
-                        e29 = p + z28
-                        if u26 is None: u26 = []
-                        u26.append((t27, bytes(b[p:e29])))
-                        p = e29
-                    x21._unknown_tags = u26
-                ap20(x21)
-            x16.partitions = l19
-            x16.topic_authorized_operations, n30 = _S8.unpack_from(b, p)
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n7].decode()
+                p += n7
+            o.controller_id, n8 = _S8u(b, p)
             p += 5
-            if n30 & 0x80:
-                n30, p = _read_uvarint(b, p - 1)
-            if n30:
-                u31 = None
-                for _ in range(n30):
-                    t32, p = _read_uvarint(b, p)
-                    z33, p = _read_uvarint(b, p)
-                    e34 = p + z33
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-                x16._unknown_tags = u31
-            ap15(x16)
-        o.topics = l14
-        o.cluster_authorized_operations, n35 = _S8.unpack_from(b, p)
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l10 = [*_map(_new, (MetadataResponseTopic,) * n8)]
+        for x9 in l10:
+            x9.error_code, n11 = _S11u(b, p)
+            p += 3
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            u12, x9.is_internal, n13 = _S14u(b, p)
+            p += 18
+            x9.topic_id = _bnew(_Uuid, u12)
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n13 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x9.partitions = l15 = [*_map(_new, (MetadataResponsePartition,) * n13)]
+            for x14 in l15:
+                x14.error_code, x14.partition_index, x14.leader_id, x14.leader_epoch, n16 = _S13u(b, p)
+                p += 15
+                if 0 < n16 < 65:
+                    x14.replica_nodes = [*_CU_int32[n16](b, p)]
+                    p += 4 * n16 - 4
+                else:
+                    x14.replica_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n17 = b[p]
+                p += 1
+                if 0 < n17 < 65:
+                    x14.isr_nodes = [*_CU_int32[n17](b, p)]
+                    p += 4 * n17 - 4
+                else:
+                    x14.isr_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n18 = b[p]
+                p += 1
+                if 0 < n18 < 65:
+                    x14.offline_replicas = [*_CU_int32[n18](b, p)]
+                    p += 4 * n18 - 4
+                else:
+                    x14.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x14)
+                else:
+                    p += 1
+            x9.topic_authorized_operations, n19 = _S8u(b, p)
+            p += 5
+            if n19:
+                p = _read_unknown_tags(b, p - 1, x9)
+        o.cluster_authorized_operations, n20 = _S8u(b, p)
         p += 5
-        if n35 & 0x80:
-            n35, p = _read_uvarint(b, p - 1)
-        if n35:
-            u36 = None
-            for _ in range(n35):
-                t37, p = _read_uvarint(b, p)
-                z38, p = _read_uvarint(b, p)
-                e39 = p + z38
-                if u36 is None: u36 = []
-                u36.append((t37, bytes(b[p:e39])))
-                p = e39
-            o._unknown_tags = u36
+        if n20:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v10(o, w):
-    w(_S0.pack(o.throttle_time_ms))
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.brokers
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S0.pack(x3.node_id))
-        v4 = x3.host
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S0.pack(x3.port))
+        v4 = x3.host.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.node_id, k5 + 1, v4, x3.port))
         v6 = x3.rack
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v8 = o.cluster_id
     if v8 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v8 = v8.encode()
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-    w(_S0.pack(o.controller_id))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(v8)
+    ext(_S0p(o.controller_id))
     v10 = o.topics
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        w(_S6.pack(x12.error_code))
-        v13 = x12.name
-        v13 = v13.encode()
-        k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        w(_S14.pack(x12.topic_id, x12.is_internal))
+        v13 = x12.name.encode()
+        k14 = len(v13)
+        ext(_R4[k14](x12.error_code, k14 + 1, v13, x12.topic_id, x12.is_internal))
         v15 = x12.partitions
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
         for x17 in v15:
-            w(_S3.pack(x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch))
             v18 = x17.replica_nodes
             k19 = len(v18)
-            if k19 < 64:
-                w(_CA_int32[k19].pack(k19 + 1, *v18))
-            else:
-                w(_uvarint(k19 + 1))
-                w(_array_struct('i', k19).pack(*v18))
             v20 = x17.isr_nodes
             k21 = len(v20)
-            if k21 < 64:
-                w(_CA_int32[k21].pack(k21 + 1, *v20))
-            else:
-                w(_uvarint(k21 + 1))
-                w(_array_struct('i', k21).pack(*v20))
             v22 = x17.offline_replicas
             k23 = len(v22)
-            if k23 < 64:
-                w(_CA_int32[k23].pack(k23 + 1, *v22))
-            else:
-                w(_uvarint(k23 + 1))
-                w(_array_struct('i', k23).pack(*v22))
             if x17._unknown_tags:
-                _write_tags(w, (), x17._unknown_tags)
+                ext(_R2[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22))
+                _write_tags(ext, (), x17._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S0.pack(x12.topic_authorized_operations))
+                ext(_R3[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22, 0))
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_S0p(x12.topic_authorized_operations))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S0.pack(o.cluster_authorized_operations))
+            ext(_S8p(x12.topic_authorized_operations, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S0p(o.cluster_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S8p(o.cluster_authorized_operations, 0))
+    parts.append(buf)
 
 def _decode_v11(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S8u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S8.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S8u(b, p)
             p += 5
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S8.unpack_from(b, p)
-            p += 5
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.rack = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5, n6 = _S9u(b, p)
+            if not n5:
+                x2.rack = None
+                p += 6
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.brokers = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0:
+                p += 5
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.rack = None
+                else:
+                    x2.rack = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n7, o.controller_id, n8 = _S10u(b, p)
+        if not n7:
             o.cluster_id = None
+            p += 6
         else:
-            o.cluster_id = b[p:p + n12].decode()
-            p += n12
-        o.controller_id, n13 = _S8.unpack_from(b, p)
-        p += 5
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(MetadataResponseTopic)
-            x16.error_code, n17 = _S9.unpack_from(b, p)
-            p += 3
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x16.name = b[p:p + n17].decode()
-            p += n17
-            x16.topic_id, x16.is_internal, n18 = _S13.unpack_from(b, p)
-            p += 18
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            x16.topic_id = _bnew(_Uuid, x16.topic_id)
-            n18 -= 1
-            if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n18 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l19 = []
-            ap20 = l19.append
-            for _ in range(n18):
-                x21 = _new(MetadataResponsePartition)
-                x21.error_code, x21.partition_index, x21.leader_id, x21.leader_epoch, n22 = _S11.unpack_from(b, p)
-                p += 15
-                if n22 & 0x80:
-                    n22, p = _read_uvarint(b, p - 1)
-                n22 -= 1
-                if n22 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.replica_nodes = [*(_A_int32[n22] if n22 < 64 else _array_struct('i', n22)).unpack_from(b, p)]
-                p += 4 * n22
-                n23 = b[p]
-                p += 1
-                if n23 & 0x80:
-                    n23, p = _read_uvarint(b, p - 1)
-                n23 -= 1
-                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.isr_nodes = [*(_A_int32[n23] if n23 < 64 else _array_struct('i', n23)).unpack_from(b, p)]
-                p += 4 * n23
-                n24 = b[p]
-                p += 1
-                if n24 & 0x80:
-                    n24, p = _read_uvarint(b, p - 1)
-                n24 -= 1
-                if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.offline_replicas = [*(_A_int32[n24] if n24 < 64 else _array_struct('i', n24)).unpack_from(b, p)]
-                p += 4 * n24
-                n25 = b[p]
-                p += 1
-                if n25 & 0x80:
-                    n25, p = _read_uvarint(b, p - 1)
-                if n25:
-                    u26 = None
-                    for _ in range(n25):
-                        t27, p = _read_uvarint(b, p)
-                        z28, p = _read_uvarint(b, p)
-                        e29 = p + z28
-                        if u26 is None: u26 = []
-                        u26.append((t27, bytes(b[p:e29])))
-                        p = e29
-                    x21._unknown_tags = u26
-                ap20(x21)
-            x16.partitions = l19
-            x16.topic_authorized_operations, n30 = _S8.unpack_from(b, p)
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n7].decode()
+                p += n7
+            o.controller_id, n8 = _S8u(b, p)
             p += 5
-            if n30 & 0x80:
-                n30, p = _read_uvarint(b, p - 1)
-            if n30:
-                u31 = None
-                for _ in range(n30):
-                    t32, p = _read_uvarint(b, p)
-                    z33, p = _read_uvarint(b, p)
-                    e34 = p + z33
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-                x16._unknown_tags = u31
-            ap15(x16)
-        o.topics = l14
-        n35 = b[p]
-        p += 1
-        if n35 & 0x80:
-            n35, p = _read_uvarint(b, p - 1)
-        if n35:
-            u36 = None
-            for _ in range(n35):
-                t37, p = _read_uvarint(b, p)
-                z38, p = _read_uvarint(b, p)
-                e39 = p + z38
-                if u36 is None: u36 = []
-                u36.append((t37, bytes(b[p:e39])))
-                p = e39
-            o._unknown_tags = u36
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l10 = [*_map(_new, (MetadataResponseTopic,) * n8)]
+        for x9 in l10:
+            x9.error_code, n11 = _S11u(b, p)
+            p += 3
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            u12, x9.is_internal, n13 = _S14u(b, p)
+            p += 18
+            x9.topic_id = _bnew(_Uuid, u12)
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n13 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x9.partitions = l15 = [*_map(_new, (MetadataResponsePartition,) * n13)]
+            for x14 in l15:
+                x14.error_code, x14.partition_index, x14.leader_id, x14.leader_epoch, n16 = _S13u(b, p)
+                p += 15
+                if 0 < n16 < 65:
+                    x14.replica_nodes = [*_CU_int32[n16](b, p)]
+                    p += 4 * n16 - 4
+                else:
+                    x14.replica_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n17 = b[p]
+                p += 1
+                if 0 < n17 < 65:
+                    x14.isr_nodes = [*_CU_int32[n17](b, p)]
+                    p += 4 * n17 - 4
+                else:
+                    x14.isr_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n18 = b[p]
+                p += 1
+                if 0 < n18 < 65:
+                    x14.offline_replicas = [*_CU_int32[n18](b, p)]
+                    p += 4 * n18 - 4
+                else:
+                    x14.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x14)
+                else:
+                    p += 1
+            x9.topic_authorized_operations, n19 = _S8u(b, p)
+            p += 5
+            if n19:
+                p = _read_unknown_tags(b, p - 1, x9)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v11(o, w):
+def _encode_v11(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 11 and not ignorable')
-    w(_S0.pack(o.throttle_time_ms))
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.brokers
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S0.pack(x3.node_id))
-        v4 = x3.host
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S0.pack(x3.port))
+        v4 = x3.host.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.node_id, k5 + 1, v4, x3.port))
         v6 = x3.rack
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v8 = o.cluster_id
     if v8 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v8 = v8.encode()
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-    w(_S0.pack(o.controller_id))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(v8)
+    ext(_S0p(o.controller_id))
     v10 = o.topics
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        w(_S6.pack(x12.error_code))
-        v13 = x12.name
-        v13 = v13.encode()
-        k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-        w(_S14.pack(x12.topic_id, x12.is_internal))
+        v13 = x12.name.encode()
+        k14 = len(v13)
+        ext(_R4[k14](x12.error_code, k14 + 1, v13, x12.topic_id, x12.is_internal))
         v15 = x12.partitions
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
         for x17 in v15:
-            w(_S3.pack(x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch))
             v18 = x17.replica_nodes
             k19 = len(v18)
-            if k19 < 64:
-                w(_CA_int32[k19].pack(k19 + 1, *v18))
-            else:
-                w(_uvarint(k19 + 1))
-                w(_array_struct('i', k19).pack(*v18))
             v20 = x17.isr_nodes
             k21 = len(v20)
-            if k21 < 64:
-                w(_CA_int32[k21].pack(k21 + 1, *v20))
-            else:
-                w(_uvarint(k21 + 1))
-                w(_array_struct('i', k21).pack(*v20))
             v22 = x17.offline_replicas
             k23 = len(v22)
-            if k23 < 64:
-                w(_CA_int32[k23].pack(k23 + 1, *v22))
-            else:
-                w(_uvarint(k23 + 1))
-                w(_array_struct('i', k23).pack(*v22))
             if x17._unknown_tags:
-                _write_tags(w, (), x17._unknown_tags)
+                ext(_R2[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22))
+                _write_tags(ext, (), x17._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S0.pack(x12.topic_authorized_operations))
+                ext(_R3[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22, 0))
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_S0p(x12.topic_authorized_operations))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S8p(x12.topic_authorized_operations, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v12(b, p):
     try:
         o = _new(MetadataResponse)
-        o.throttle_time_ms, n1 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S8u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(MetadataResponseBroker)
-            x4.node_id, n5 = _S8.unpack_from(b, p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S8u(b, p)
             p += 5
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n5].decode()
-            p += n5
-            x4.port, n6 = _S8.unpack_from(b, p)
-            p += 5
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.rack = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5, n6 = _S9u(b, p)
+            if not n5:
+                x2.rack = None
+                p += 6
             else:
-                x4.rack = b[p:p + n6].decode()
-                p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.brokers = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0:
+                p += 5
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.rack = None
+                else:
+                    x2.rack = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n7, o.controller_id, n8 = _S10u(b, p)
+        if not n7:
             o.cluster_id = None
+            p += 6
         else:
-            o.cluster_id = b[p:p + n12].decode()
-            p += n12
-        o.controller_id, n13 = _S8.unpack_from(b, p)
-        p += 5
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        n13 -= 1
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(MetadataResponseTopic)
-            x16.error_code, n17 = _S9.unpack_from(b, p)
-            p += 3
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            n17 -= 1
-            if n17 < 0:
-                x16.name = None
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0:
+                o.cluster_id = None
             else:
-                x16.name = b[p:p + n17].decode()
-                p += n17
-            x16.topic_id, x16.is_internal, n18 = _S13.unpack_from(b, p)
-            p += 18
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            x16.topic_id = _bnew(_Uuid, x16.topic_id)
-            n18 -= 1
-            if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n18 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l19 = []
-            ap20 = l19.append
-            for _ in range(n18):
-                x21 = _new(MetadataResponsePartition)
-                x21.error_code, x21.partition_index, x21.leader_id, x21.leader_epoch, n22 = _S11.unpack_from(b, p)
-                p += 15
-                if n22 & 0x80:
-                    n22, p = _read_uvarint(b, p - 1)
-                n22 -= 1
-                if n22 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.replica_nodes = [*(_A_int32[n22] if n22 < 64 else _array_struct('i', n22)).unpack_from(b, p)]
-                p += 4 * n22
-                n23 = b[p]
-                p += 1
-                if n23 & 0x80:
-                    n23, p = _read_uvarint(b, p - 1)
-                n23 -= 1
-                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.isr_nodes = [*(_A_int32[n23] if n23 < 64 else _array_struct('i', n23)).unpack_from(b, p)]
-                p += 4 * n23
-                n24 = b[p]
-                p += 1
-                if n24 & 0x80:
-                    n24, p = _read_uvarint(b, p - 1)
-                n24 -= 1
-                if n24 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x21.offline_replicas = [*(_A_int32[n24] if n24 < 64 else _array_struct('i', n24)).unpack_from(b, p)]
-                p += 4 * n24
-                n25 = b[p]
-                p += 1
-                if n25 & 0x80:
-                    n25, p = _read_uvarint(b, p - 1)
-                if n25:
-                    u26 = None
-                    for _ in range(n25):
-                        t27, p = _read_uvarint(b, p)
-                        z28, p = _read_uvarint(b, p)
-                        e29 = p + z28
-                        if u26 is None: u26 = []
-                        u26.append((t27, bytes(b[p:e29])))
-                        p = e29
-                    x21._unknown_tags = u26
-                ap20(x21)
-            x16.partitions = l19
-            x16.topic_authorized_operations, n30 = _S8.unpack_from(b, p)
+                o.cluster_id = b[p:p + n7].decode()
+                p += n7
+            o.controller_id, n8 = _S8u(b, p)
             p += 5
-            if n30 & 0x80:
-                n30, p = _read_uvarint(b, p - 1)
-            if n30:
-                u31 = None
-                for _ in range(n30):
-                    t32, p = _read_uvarint(b, p)
-                    z33, p = _read_uvarint(b, p)
-                    e34 = p + z33
-                    if u31 is None: u31 = []
-                    u31.append((t32, bytes(b[p:e34])))
-                    p = e34
-                x16._unknown_tags = u31
-            ap15(x16)
-        o.topics = l14
-        n35 = b[p]
-        p += 1
-        if n35 & 0x80:
-            n35, p = _read_uvarint(b, p - 1)
-        if n35:
-            u36 = None
-            for _ in range(n35):
-                t37, p = _read_uvarint(b, p)
-                z38, p = _read_uvarint(b, p)
-                e39 = p + z38
-                if u36 is None: u36 = []
-                u36.append((t37, bytes(b[p:e39])))
-                p = e39
-            o._unknown_tags = u36
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l10 = [*_map(_new, (MetadataResponseTopic,) * n8)]
+        for x9 in l10:
+            x9.error_code, n11, u12, x9.is_internal, n13 = _S15u(b, p)
+            if not n11:
+                x9.name = None
+                p += 21
+                x9.topic_id = _bnew(_Uuid, u12)
+            else:
+                p += 3
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                n11 -= 1
+                if n11 < 0:
+                    x9.name = None
+                else:
+                    x9.name = b[p:p + n11].decode()
+                    p += n11
+                u12, x9.is_internal, n13 = _S14u(b, p)
+                p += 18
+                x9.topic_id = _bnew(_Uuid, u12)
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n13 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x9.partitions = l15 = [*_map(_new, (MetadataResponsePartition,) * n13)]
+            for x14 in l15:
+                x14.error_code, x14.partition_index, x14.leader_id, x14.leader_epoch, n16 = _S13u(b, p)
+                p += 15
+                if 0 < n16 < 65:
+                    x14.replica_nodes = [*_CU_int32[n16](b, p)]
+                    p += 4 * n16 - 4
+                else:
+                    x14.replica_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n17 = b[p]
+                p += 1
+                if 0 < n17 < 65:
+                    x14.isr_nodes = [*_CU_int32[n17](b, p)]
+                    p += 4 * n17 - 4
+                else:
+                    x14.isr_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n18 = b[p]
+                p += 1
+                if 0 < n18 < 65:
+                    x14.offline_replicas = [*_CU_int32[n18](b, p)]
+                    p += 4 * n18 - 4
+                else:
+                    x14.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x14)
+                else:
+                    p += 1
+            x9.topic_authorized_operations, n19 = _S8u(b, p)
+            p += 5
+            if n19:
+                p = _read_unknown_tags(b, p - 1, x9)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v12(o, w):
+def _encode_v12(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_authorized_operations != -2147483648:
         raise _EncodeError('field ClusterAuthorizedOperations is not in version 12 and not ignorable')
-    w(_S0.pack(o.throttle_time_ms))
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.brokers
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S0.pack(x3.node_id))
-        v4 = x3.host
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S0.pack(x3.port))
+        v4 = x3.host.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.node_id, k5 + 1, v4, x3.port))
         v6 = x3.rack
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v8 = o.cluster_id
     if v8 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v8 = v8.encode()
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-    w(_S0.pack(o.controller_id))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(v8)
+    ext(_S0p(o.controller_id))
     v10 = o.topics
     k11 = len(v10) + 1
-    w(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
     for x12 in v10:
-        w(_S6.pack(x12.error_code))
+        ext(_S6p(x12.error_code))
         v13 = x12.name
         if v13 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v13 = v13.encode()
             k14 = len(v13) + 1
-            w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-            w(v13)
-        w(_S14.pack(x12.topic_id, x12.is_internal))
+            ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+            ext(v13)
+        ext(_S16p(x12.topic_id, x12.is_internal))
         v15 = x12.partitions
         k16 = len(v15) + 1
-        w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
         for x17 in v15:
-            w(_S3.pack(x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch))
             v18 = x17.replica_nodes
             k19 = len(v18)
-            if k19 < 64:
-                w(_CA_int32[k19].pack(k19 + 1, *v18))
-            else:
-                w(_uvarint(k19 + 1))
-                w(_array_struct('i', k19).pack(*v18))
             v20 = x17.isr_nodes
             k21 = len(v20)
-            if k21 < 64:
-                w(_CA_int32[k21].pack(k21 + 1, *v20))
-            else:
-                w(_uvarint(k21 + 1))
-                w(_array_struct('i', k21).pack(*v20))
             v22 = x17.offline_replicas
             k23 = len(v22)
-            if k23 < 64:
-                w(_CA_int32[k23].pack(k23 + 1, *v22))
-            else:
-                w(_uvarint(k23 + 1))
-                w(_array_struct('i', k23).pack(*v22))
             if x17._unknown_tags:
-                _write_tags(w, (), x17._unknown_tags)
+                ext(_R2[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22))
+                _write_tags(ext, (), x17._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S0.pack(x12.topic_authorized_operations))
+                ext(_R3[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22, 0))
         if x12._unknown_tags:
-            _write_tags(w, (), x12._unknown_tags)
+            ext(_S0p(x12.topic_authorized_operations))
+            _write_tags(ext, (), x12._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S8p(x12.topic_authorized_operations, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 MetadataResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v11, 12: _decode_v12}
 MetadataResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12}

@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>iqh')
@@ -35,7 +22,27 @@ _S7 = _StructFmt('>qi')
 _S8 = _StructFmt('>iqih')
 _S9 = _StructFmt('>iqi')
 _S10 = _StructFmt('>iB')
-_S11 = _StructFmt('>iqiB')
+_S11 = _StructFmt('>BB')
+_S12 = _StructFmt('>iqiBB')
+_R0 = _PackShapes('', 's', 'i', 's', '')
+_R1 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S10u = _S10.unpack_from
+_S11u = _S11.unpack_from
+_S12u = _S12.unpack_from
 
 
 class OffsetCommitRequestPartition(_Struct):
@@ -94,460 +101,441 @@ class OffsetCommitRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(OffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(OffsetCommitRequestTopic)
-            n6, = _S0.unpack_from(b, p)
+        o.topics = l4 = [*_map(_new, (OffsetCommitRequestTopic,) * n2)]
+        for x3 in l4:
+            n5, = _S0u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S1u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(OffsetCommitRequestPartition)
-                x10.partition_index, x10.committed_offset, n11 = _S2.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (OffsetCommitRequestPartition,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.committed_offset, n9 = _S2u(b, p)
                 p += 14
-                if n11 < 0:
-                    if n11 != -1: raise _DecodeError('negative length', p)
-                    x10.committed_metadata = None
+                if n9 < 0:
+                    if n9 != -1: raise _DecodeError('negative length', p)
+                    x7.committed_metadata = None
                 else:
-                    x10.committed_metadata = b[p:p + n11].decode()
-                    p += n11
-                ap9(x10)
-            x5.partitions = l8
-            ap4(x5)
-        o.topics = l3
+                    x7.committed_metadata = b[p:p + n9].decode()
+                    p += n9
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 0 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partitions
-        w(_S1.pack(len(v5)))
+        ext(_S1p(len(v5)))
         for x6 in v5:
             if x6.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 0 and not ignorable')
-            w(_S3.pack(x6.partition_index, x6.committed_offset))
+            ext(_S3p(x6.partition_index, x6.committed_offset))
             v7 = x6.committed_metadata
             if v7 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v7 = v7.encode()
-                w(_S0.pack(len(v7)))
-                w(v7)
+                ext(_S0p(len(v7)))
+                ext(v7)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(OffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id_or_member_epoch, n2 = _S4.unpack_from(b, p)
+        o.generation_id_or_member_epoch, n2 = _S4u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 4
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(OffsetCommitRequestTopic)
-            n7, = _S0.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (OffsetCommitRequestTopic,) * n3)]
+        for x4 in l5:
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.name = b[p:p + n7].decode()
-            p += n7
-            n8, = _S1.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.name = b[p:p + n6].decode()
+            p += n6
+            n7, = _S1u(b, p)
             p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n8 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l9 = []
-            ap10 = l9.append
-            for _ in range(n8):
-                x11 = _new(OffsetCommitRequestPartition)
-                x11.partition_index, x11.committed_offset, x11.commit_timestamp, n12 = _S5.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (OffsetCommitRequestPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, x8.committed_offset, x8.commit_timestamp, n10 = _S5u(b, p)
                 p += 22
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x11.committed_metadata = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x8.committed_metadata = None
                 else:
-                    x11.committed_metadata = b[p:p + n12].decode()
-                    p += n12
-                ap10(x11)
-            x6.partitions = l9
-            ap5(x6)
-        o.topics = l4
+                    x8.committed_metadata = b[p:p + n10].decode()
+                    p += n10
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 1 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S4.pack(o.generation_id_or_member_epoch, len(v2)))
-    w(v2)
+    ext(_S4p(o.generation_id_or_member_epoch, len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S1.pack(len(v3)))
+    ext(_S1p(len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S1.pack(len(v6)))
+        ext(_S1p(len(v6)))
         for x7 in v6:
-            w(_S6.pack(x7.partition_index, x7.committed_offset, x7.commit_timestamp))
+            ext(_S6p(x7.partition_index, x7.committed_offset, x7.commit_timestamp))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(OffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id_or_member_epoch, n2 = _S4.unpack_from(b, p)
+        o.generation_id_or_member_epoch, n2 = _S4u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        o.retention_time_ms, n3 = _S7.unpack_from(b, p)
+        o.retention_time_ms, n3 = _S7u(b, p)
         p += 12
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(OffsetCommitRequestTopic)
-            n7, = _S0.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (OffsetCommitRequestTopic,) * n3)]
+        for x4 in l5:
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.name = b[p:p + n7].decode()
-            p += n7
-            n8, = _S1.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.name = b[p:p + n6].decode()
+            p += n6
+            n7, = _S1u(b, p)
             p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n8 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l9 = []
-            ap10 = l9.append
-            for _ in range(n8):
-                x11 = _new(OffsetCommitRequestPartition)
-                x11.partition_index, x11.committed_offset, n12 = _S2.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (OffsetCommitRequestPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, x8.committed_offset, n10 = _S2u(b, p)
                 p += 14
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x11.committed_metadata = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x8.committed_metadata = None
                 else:
-                    x11.committed_metadata = b[p:p + n12].decode()
-                    p += n12
-                ap10(x11)
-            x6.partitions = l9
-            ap5(x6)
-        o.topics = l4
+                    x8.committed_metadata = b[p:p + n10].decode()
+                    p += n10
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 2 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S4.pack(o.generation_id_or_member_epoch, len(v2)))
-    w(v2)
+    ext(_S4p(o.generation_id_or_member_epoch, len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S7.pack(o.retention_time_ms, len(v3)))
+    ext(_S7p(o.retention_time_ms, len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S1.pack(len(v6)))
+        ext(_S1p(len(v6)))
         for x7 in v6:
             if x7.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 2 and not ignorable')
-            w(_S3.pack(x7.partition_index, x7.committed_offset))
+            ext(_S3p(x7.partition_index, x7.committed_offset))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 3 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S4.pack(o.generation_id_or_member_epoch, len(v2)))
-    w(v2)
+    ext(_S4p(o.generation_id_or_member_epoch, len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S7.pack(o.retention_time_ms, len(v3)))
+    ext(_S7p(o.retention_time_ms, len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S1.pack(len(v6)))
+        ext(_S1p(len(v6)))
         for x7 in v6:
             if x7.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 3 and not ignorable')
-            w(_S3.pack(x7.partition_index, x7.committed_offset))
+            ext(_S3p(x7.partition_index, x7.committed_offset))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 4 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S4.pack(o.generation_id_or_member_epoch, len(v2)))
-    w(v2)
+    ext(_S4p(o.generation_id_or_member_epoch, len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S7.pack(o.retention_time_ms, len(v3)))
+    ext(_S7p(o.retention_time_ms, len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S1.pack(len(v6)))
+        ext(_S1p(len(v6)))
         for x7 in v6:
             if x7.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 4 and not ignorable')
-            w(_S3.pack(x7.partition_index, x7.committed_offset))
+            ext(_S3p(x7.partition_index, x7.committed_offset))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(OffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id_or_member_epoch, n2 = _S4.unpack_from(b, p)
+        o.generation_id_or_member_epoch, n2 = _S4u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 4
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(OffsetCommitRequestTopic)
-            n7, = _S0.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (OffsetCommitRequestTopic,) * n3)]
+        for x4 in l5:
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.name = b[p:p + n7].decode()
-            p += n7
-            n8, = _S1.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.name = b[p:p + n6].decode()
+            p += n6
+            n7, = _S1u(b, p)
             p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n8 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l9 = []
-            ap10 = l9.append
-            for _ in range(n8):
-                x11 = _new(OffsetCommitRequestPartition)
-                x11.partition_index, x11.committed_offset, n12 = _S2.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (OffsetCommitRequestPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, x8.committed_offset, n10 = _S2u(b, p)
                 p += 14
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x11.committed_metadata = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x8.committed_metadata = None
                 else:
-                    x11.committed_metadata = b[p:p + n12].decode()
-                    p += n12
-                ap10(x11)
-            x6.partitions = l9
-            ap5(x6)
-        o.topics = l4
+                    x8.committed_metadata = b[p:p + n10].decode()
+                    p += n10
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 5 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S4.pack(o.generation_id_or_member_epoch, len(v2)))
-    w(v2)
+    ext(_S4p(o.generation_id_or_member_epoch, len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S1.pack(len(v3)))
+    ext(_S1p(len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S1.pack(len(v6)))
+        ext(_S1p(len(v6)))
         for x7 in v6:
             if x7.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 5 and not ignorable')
-            w(_S3.pack(x7.partition_index, x7.committed_offset))
+            ext(_S3p(x7.partition_index, x7.committed_offset))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(OffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id_or_member_epoch, n2 = _S4.unpack_from(b, p)
+        o.generation_id_or_member_epoch, n2 = _S4u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3, = _S1.unpack_from(b, p)
+        n3, = _S1u(b, p)
         p += 4
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(OffsetCommitRequestTopic)
-            n7, = _S0.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (OffsetCommitRequestTopic,) * n3)]
+        for x4 in l5:
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.name = b[p:p + n7].decode()
-            p += n7
-            n8, = _S1.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.name = b[p:p + n6].decode()
+            p += n6
+            n7, = _S1u(b, p)
             p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n8 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l9 = []
-            ap10 = l9.append
-            for _ in range(n8):
-                x11 = _new(OffsetCommitRequestPartition)
-                x11.partition_index, x11.committed_offset, x11.committed_leader_epoch, n12 = _S8.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (OffsetCommitRequestPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, x8.committed_offset, x8.committed_leader_epoch, n10 = _S8u(b, p)
                 p += 18
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x11.committed_metadata = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x8.committed_metadata = None
                 else:
-                    x11.committed_metadata = b[p:p + n12].decode()
-                    p += n12
-                ap10(x11)
-            x6.partitions = l9
-            ap5(x6)
-        o.topics = l4
+                    x8.committed_metadata = b[p:p + n10].decode()
+                    p += n10
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 6 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S4.pack(o.generation_id_or_member_epoch, len(v2)))
-    w(v2)
+    ext(_S4p(o.generation_id_or_member_epoch, len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S1.pack(len(v3)))
+    ext(_S1p(len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S1.pack(len(v6)))
+        ext(_S1p(len(v6)))
         for x7 in v6:
             if x7.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 6 and not ignorable')
-            w(_S9.pack(x7.partition_index, x7.committed_offset, x7.committed_leader_epoch))
+            ext(_S9p(x7.partition_index, x7.committed_offset, x7.committed_leader_epoch))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(OffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id_or_member_epoch, n2 = _S4.unpack_from(b, p)
+        o.generation_id_or_member_epoch, n2 = _S4u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3, = _S0.unpack_from(b, p)
+        n3, = _S0u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -555,309 +543,257 @@ def _decode_v7(b, p):
         else:
             o.group_instance_id = b[p:p + n3].decode()
             p += n3
-        n4, = _S1.unpack_from(b, p)
+        n4, = _S1u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(OffsetCommitRequestTopic)
-            n8, = _S0.unpack_from(b, p)
+        o.topics = l6 = [*_map(_new, (OffsetCommitRequestTopic,) * n4)]
+        for x5 in l6:
+            n7, = _S0u(b, p)
             p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.name = b[p:p + n8].decode()
-            p += n8
-            n9, = _S1.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.name = b[p:p + n7].decode()
+            p += n7
+            n8, = _S1u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(OffsetCommitRequestPartition)
-                x12.partition_index, x12.committed_offset, x12.committed_leader_epoch, n13 = _S8.unpack_from(b, p)
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n8 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x5.partitions = l10 = [*_map(_new, (OffsetCommitRequestPartition,) * n8)]
+            for x9 in l10:
+                x9.partition_index, x9.committed_offset, x9.committed_leader_epoch, n11 = _S8u(b, p)
                 p += 18
-                if n13 < 0:
-                    if n13 != -1: raise _DecodeError('negative length', p)
-                    x12.committed_metadata = None
+                if n11 < 0:
+                    if n11 != -1: raise _DecodeError('negative length', p)
+                    x9.committed_metadata = None
                 else:
-                    x12.committed_metadata = b[p:p + n13].decode()
-                    p += n13
-                ap11(x12)
-            x7.partitions = l10
-            ap6(x7)
-        o.topics = l5
+                    x9.committed_metadata = b[p:p + n11].decode()
+                    p += n11
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S4.pack(o.generation_id_or_member_epoch, len(v2)))
-    w(v2)
+    ext(_S4p(o.generation_id_or_member_epoch, len(v2)))
+    ext(v2)
     v3 = o.group_instance_id
     if v3 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v3 = v3.encode()
-        w(_S0.pack(len(v3)))
-        w(v3)
+        ext(_S0p(len(v3)))
+        ext(v3)
     v4 = o.topics
-    w(_S1.pack(len(v4)))
+    ext(_S1p(len(v4)))
     for x5 in v4:
         v6 = x5.name.encode()
-        w(_S0.pack(len(v6)))
-        w(v6)
+        ext(_S0p(len(v6)))
+        ext(v6)
         v7 = x5.partitions
-        w(_S1.pack(len(v7)))
+        ext(_S1p(len(v7)))
         for x8 in v7:
             if x8.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 7 and not ignorable')
-            w(_S9.pack(x8.partition_index, x8.committed_offset, x8.committed_leader_epoch))
+            ext(_S9p(x8.partition_index, x8.committed_offset, x8.committed_leader_epoch))
             v9 = x8.committed_metadata
             if v9 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v9 = v9.encode()
-                w(_S0.pack(len(v9)))
-                w(v9)
+                ext(_S0p(len(v9)))
+                ext(v9)
+    parts.append(buf)
 
 def _decode_v8(b, p):
     try:
         o = _new(OffsetCommitRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id_or_member_epoch, n2 = _S10.unpack_from(b, p)
+        o.generation_id_or_member_epoch, n2 = _S10u(b, p)
         p += 5
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3 = b[p]
-        p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0:
+        n3, n4 = _S11u(b, p)
+        if not n3:
             o.group_instance_id = None
+            p += 2
         else:
-            o.group_instance_id = b[p:p + n3].decode()
-            p += n3
-        n4 = b[p]
-        p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.group_instance_id = None
+            else:
+                o.group_instance_id = b[p:p + n3].decode()
+                p += n3
+            n4 = b[p]
+            p += 1
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(OffsetCommitRequestTopic)
+        o.topics = l6 = [*_map(_new, (OffsetCommitRequestTopic,) * n4)]
+        for x5 in l6:
+            n7 = b[p]
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.name = b[p:p + n7].decode()
+            p += n7
             n8 = b[p]
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
             n8 -= 1
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.name = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(OffsetCommitRequestPartition)
-                x12.partition_index, x12.committed_offset, x12.committed_leader_epoch, n13 = _S11.unpack_from(b, p)
-                p += 17
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                n13 -= 1
-                if n13 < 0:
-                    x12.committed_metadata = None
+            if n8 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x5.partitions = l10 = [*_map(_new, (OffsetCommitRequestPartition,) * n8)]
+            for x9 in l10:
+                x9.partition_index, x9.committed_offset, x9.committed_leader_epoch, n11, n12 = _S12u(b, p)
+                if not n11:
+                    x9.committed_metadata = None
+                    p += 18
                 else:
-                    x12.committed_metadata = b[p:p + n13].decode()
-                    p += n13
-                n14 = b[p]
+                    p += 17
+                    if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                    n11 -= 1
+                    if n11 < 0:
+                        x9.committed_metadata = None
+                    else:
+                        x9.committed_metadata = b[p:p + n11].decode()
+                        p += n11
+                    n12 = b[p]
+                    p += 1
+                if n12:
+                    p = _read_unknown_tags(b, p - 1, x9)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x5)
+            else:
                 p += 1
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                if n14:
-                    u15 = None
-                    for _ in range(n14):
-                        t16, p = _read_uvarint(b, p)
-                        z17, p = _read_uvarint(b, p)
-                        e18 = p + z17
-                        if u15 is None: u15 = []
-                        u15.append((t16, bytes(b[p:e18])))
-                        p = e18
-                    x12._unknown_tags = u15
-                ap11(x12)
-            x7.partitions = l10
-            n19 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n19 & 0x80:
-                n19, p = _read_uvarint(b, p - 1)
-            if n19:
-                u20 = None
-                for _ in range(n19):
-                    t21, p = _read_uvarint(b, p)
-                    z22, p = _read_uvarint(b, p)
-                    e23 = p + z22
-                    if u20 is None: u20 = []
-                    u20.append((t21, bytes(b[p:e23])))
-                    p = e23
-                x7._unknown_tags = u20
-            ap6(x7)
-        o.topics = l5
-        n24 = b[p]
-        p += 1
-        if n24 & 0x80:
-            n24, p = _read_uvarint(b, p - 1)
-        if n24:
-            u25 = None
-            for _ in range(n24):
-                t26, p = _read_uvarint(b, p)
-                z27, p = _read_uvarint(b, p)
-                e28 = p + z27
-                if u25 is None: u25 = []
-                u25.append((t26, bytes(b[p:e28])))
-                p = e28
-            o._unknown_tags = u25
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, w):
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S1.pack(o.generation_id_or_member_epoch))
-    v3 = o.member_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    v3 = o.member_id.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, o.generation_id_or_member_epoch, k4 + 1, v3))
     v5 = o.group_instance_id
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
     v7 = o.topics
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        v10 = x9.name
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v10 = x9.name.encode()
+        k11 = len(v10)
+        ext(_R1[k11](k11 + 1, v10))
         v12 = x9.partitions
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
         for x14 in v12:
             if x14.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 8 and not ignorable')
-            w(_S9.pack(x14.partition_index, x14.committed_offset, x14.committed_leader_epoch))
+            ext(_S9p(x14.partition_index, x14.committed_offset, x14.committed_leader_epoch))
             v15 = x14.committed_metadata
             if v15 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v15 = v15.encode()
                 k16 = len(v15) + 1
-                w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-                w(v15)
+                ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+                ext(v15)
             if x14._unknown_tags:
-                _write_tags(w, (), x14._unknown_tags)
+                _write_tags(ext, (), x14._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+            _write_tags(ext, (), x9._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v9(o, w):
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S1.pack(o.generation_id_or_member_epoch))
-    v3 = o.member_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    v3 = o.member_id.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, o.generation_id_or_member_epoch, k4 + 1, v3))
     v5 = o.group_instance_id
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
     v7 = o.topics
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        v10 = x9.name
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v10 = x9.name.encode()
+        k11 = len(v10)
+        ext(_R1[k11](k11 + 1, v10))
         v12 = x9.partitions
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
         for x14 in v12:
             if x14.commit_timestamp != -1:
                 raise _EncodeError('field CommitTimestamp is not in version 9 and not ignorable')
-            w(_S9.pack(x14.partition_index, x14.committed_offset, x14.committed_leader_epoch))
+            ext(_S9p(x14.partition_index, x14.committed_offset, x14.committed_leader_epoch))
             v15 = x14.committed_metadata
             if v15 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v15 = v15.encode()
                 k16 = len(v15) + 1
-                w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-                w(v15)
+                ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+                ext(v15)
             if x14._unknown_tags:
-                _write_tags(w, (), x14._unknown_tags)
+                _write_tags(ext, (), x14._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+            _write_tags(ext, (), x9._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 OffsetCommitRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v6, 7: _decode_v7, 8: _decode_v8, 9: _decode_v8}
 OffsetCommitRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9}

@@ -4,28 +4,19 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>i')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
 
 
 class OffsetDeleteRequestPartition(_Struct):
@@ -76,56 +67,51 @@ class OffsetDeleteRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(OffsetDeleteRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(OffsetDeleteRequestTopic)
-            n6, = _S0.unpack_from(b, p)
+        o.topics = l4 = [*_map(_new, (OffsetDeleteRequestTopic,) * n2)]
+        for x3 in l4:
+            n5, = _S0u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S1u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(OffsetDeleteRequestPartition)
-                x10.partition_index, = _S1.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 4 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (OffsetDeleteRequestPartition,) * n6)]
+            for x7 in l8:
+                x7.partition_index, = _S1u(b, p)
                 p += 4
-                ap9(x10)
-            x5.partitions = l8
-            ap4(x5)
-        o.topics = l3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partitions
-        w(_S1.pack(len(v5)))
+        ext(_S1p(len(v5)))
         for x6 in v5:
-            w(_S1.pack(x6.partition_index))
+            ext(_S1p(x6.partition_index))
+    parts.append(buf)
 
 OffsetDeleteRequest._decoders = {0: _decode_v0}
 OffsetDeleteRequest._encoders = {0: _encode_v0}

@@ -4,31 +4,37 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>i')
-_S2 = _StructFmt('>?B')
-_S3 = _StructFmt('>?')
-_S4 = _StructFmt('>iB')
+_S2 = _StructFmt('>BB')
+_S3 = _StructFmt('>B?B')
+_S4 = _StructFmt('>?B')
+_S5 = _StructFmt('>?')
+_S6 = _StructFmt('>BiB')
+_S7 = _StructFmt('>iB')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('', 's', '', 'i', '')
+_R2 = _PackShapes('', 's', '', 'i', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
 
 
 class OffsetFetchRequestTopic(_Struct):
@@ -97,733 +103,596 @@ class OffsetFetchRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(OffsetFetchRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(OffsetFetchRequestTopic)
-            n6, = _S0.unpack_from(b, p)
+        o.topics = l4 = [*_map(_new, (OffsetFetchRequestTopic,) * n2)]
+        for x3 in l4:
+            n5, = _S0u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S1.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S1u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.partition_indexes = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            ap4(x5)
-        o.topics = l3
+            if 0 <= n6 < 64:
+                x3.partition_indexes = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x3.partition_indexes, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 0 and not ignorable')
     if o.require_stable != False:
         raise _EncodeError('field RequireStable is not in version 0 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partition_indexes
-        w(_S1.pack(len(v5)))
+        ext(_S1p(len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 1 and not ignorable')
     if o.require_stable != False:
         raise _EncodeError('field RequireStable is not in version 1 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
-    w(_S1.pack(len(v2)))
+    ext(_S1p(len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S0.pack(len(v4)))
-        w(v4)
+        ext(_S0p(len(v4)))
+        ext(v4)
         v5 = x3.partition_indexes
-        w(_S1.pack(len(v5)))
+        ext(_S1p(len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(OffsetFetchRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0:
             if n2 != -1: raise _DecodeError('negative length', p)
             o.topics = None
         else:
             if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l3 = []
-            ap4 = l3.append
-            for _ in range(n2):
-                x5 = _new(OffsetFetchRequestTopic)
-                n6, = _S0.unpack_from(b, p)
+            o.topics = l4 = [*_map(_new, (OffsetFetchRequestTopic,) * n2)]
+            for x3 in l4:
+                n5, = _S0u(b, p)
                 p += 2
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x5.name = b[p:p + n6].decode()
-                p += n6
-                n7, = _S1.unpack_from(b, p)
+                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x3.name = b[p:p + n5].decode()
+                p += n5
+                n6, = _S1u(b, p)
                 p += 4
-                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x5.partition_indexes = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-                p += 4 * n7
-                ap4(x5)
-            o.topics = l3
+                if 0 <= n6 < 64:
+                    x3.partition_indexes = [*_AU_int32[n6](b, p)]
+                    p += 4 * n6
+                else:
+                    x3.partition_indexes, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 2 and not ignorable')
     if o.require_stable != False:
         raise _EncodeError('field RequireStable is not in version 2 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
     if v2 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
-        w(_S1.pack(len(v2)))
+        ext(_S1p(len(v2)))
         for x3 in v2:
             v4 = x3.name.encode()
-            w(_S0.pack(len(v4)))
-            w(v4)
+            ext(_S0p(len(v4)))
+            ext(v4)
             v5 = x3.partition_indexes
-            w(_S1.pack(len(v5)))
+            ext(_S1p(len(v5)))
             if v5:
-                w(_array_struct('i', len(v5)).pack(*v5))
+                ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 3 and not ignorable')
     if o.require_stable != False:
         raise _EncodeError('field RequireStable is not in version 3 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
     if v2 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
-        w(_S1.pack(len(v2)))
+        ext(_S1p(len(v2)))
         for x3 in v2:
             v4 = x3.name.encode()
-            w(_S0.pack(len(v4)))
-            w(v4)
+            ext(_S0p(len(v4)))
+            ext(v4)
             v5 = x3.partition_indexes
-            w(_S1.pack(len(v5)))
+            ext(_S1p(len(v5)))
             if v5:
-                w(_array_struct('i', len(v5)).pack(*v5))
+                ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 4 and not ignorable')
     if o.require_stable != False:
         raise _EncodeError('field RequireStable is not in version 4 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
     if v2 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
-        w(_S1.pack(len(v2)))
+        ext(_S1p(len(v2)))
         for x3 in v2:
             v4 = x3.name.encode()
-            w(_S0.pack(len(v4)))
-            w(v4)
+            ext(_S0p(len(v4)))
+            ext(v4)
             v5 = x3.partition_indexes
-            w(_S1.pack(len(v5)))
+            ext(_S1p(len(v5)))
             if v5:
-                w(_array_struct('i', len(v5)).pack(*v5))
+                ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 5 and not ignorable')
     if o.require_stable != False:
         raise _EncodeError('field RequireStable is not in version 5 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.topics
     if v2 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
-        w(_S1.pack(len(v2)))
+        ext(_S1p(len(v2)))
         for x3 in v2:
             v4 = x3.name.encode()
-            w(_S0.pack(len(v4)))
-            w(v4)
+            ext(_S0p(len(v4)))
+            ext(v4)
             v5 = x3.partition_indexes
-            w(_S1.pack(len(v5)))
+            ext(_S1p(len(v5)))
             if v5:
-                w(_array_struct('i', len(v5)).pack(*v5))
+                ext(_array_struct('i', len(v5)).pack(*v5))
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(OffsetFetchRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0:
+        n2, n3 = _S2u(b, p)
+        if not n2:
             o.topics = None
+            p += 2
         else:
-            if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l3 = []
-            ap4 = l3.append
-            for _ in range(n2):
-                x5 = _new(OffsetFetchRequestTopic)
-                n6 = b[p]
-                p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                n6 -= 1
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x5.name = b[p:p + n6].decode()
-                p += n6
-                n7 = b[p]
-                p += 1
-                if n7 & 0x80:
-                    n7, p = _read_uvarint(b, p - 1)
-                n7 -= 1
-                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x5.partition_indexes = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-                p += 4 * n7
-                n8 = b[p]
-                p += 1
-                if n8 & 0x80:
-                    n8, p = _read_uvarint(b, p - 1)
-                if n8:
-                    u9 = None
-                    for _ in range(n8):
-                        t10, p = _read_uvarint(b, p)
-                        z11, p = _read_uvarint(b, p)
-                        e12 = p + z11
-                        if u9 is None: u9 = []
-                        u9.append((t10, bytes(b[p:e12])))
-                        p = e12
-                    x5._unknown_tags = u9
-                ap4(x5)
-            o.topics = l3
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
+            p += 1
+            if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+            n2 -= 1
+            if n2 < 0:
+                o.topics = None
+            else:
+                if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.topics = l5 = [*_map(_new, (OffsetFetchRequestTopic,) * n2)]
+                for x4 in l5:
+                    n6 = b[p]
+                    p += 1
+                    if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                    n6 -= 1
+                    if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x4.name = b[p:p + n6].decode()
+                    p += n6
+                    n7 = b[p]
+                    p += 1
+                    if 0 < n7 < 65:
+                        x4.partition_indexes = [*_CU_int32[n7](b, p)]
+                        p += 4 * n7 - 4
+                    else:
+                        x4.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x4)
+                    else:
+                        p += 1
+            n3 = b[p]
+            p += 1
+        if n3:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 6 and not ignorable')
     if o.require_stable != False:
         raise _EncodeError('field RequireStable is not in version 6 and not ignorable')
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1))
     v3 = o.topics
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
         for x5 in v3:
-            v6 = x5.name
-            v6 = v6.encode()
-            k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            v6 = x5.name.encode()
+            k7 = len(v6)
             v8 = x5.partition_indexes
             k9 = len(v8)
-            if k9 < 64:
-                w(_CA_int32[k9].pack(k9 + 1, *v8))
-            else:
-                w(_uvarint(k9 + 1))
-                w(_array_struct('i', k9).pack(*v8))
             if x5._unknown_tags:
-                _write_tags(w, (), x5._unknown_tags)
+                ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, *v8))
+                _write_tags(ext, (), x5._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k7, k9](k7 + 1, v6, k9 + 1, *v8, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(OffsetFetchRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0:
+        n2, o.require_stable, n3 = _S3u(b, p)
+        if not n2:
             o.topics = None
+            p += 3
         else:
-            if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l3 = []
-            ap4 = l3.append
-            for _ in range(n2):
-                x5 = _new(OffsetFetchRequestTopic)
-                n6 = b[p]
-                p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                n6 -= 1
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x5.name = b[p:p + n6].decode()
-                p += n6
-                n7 = b[p]
-                p += 1
-                if n7 & 0x80:
-                    n7, p = _read_uvarint(b, p - 1)
-                n7 -= 1
-                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x5.partition_indexes = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-                p += 4 * n7
-                n8 = b[p]
-                p += 1
-                if n8 & 0x80:
-                    n8, p = _read_uvarint(b, p - 1)
-                if n8:
-                    u9 = None
-                    for _ in range(n8):
-                        t10, p = _read_uvarint(b, p)
-                        z11, p = _read_uvarint(b, p)
-                        e12 = p + z11
-                        if u9 is None: u9 = []
-                        u9.append((t10, bytes(b[p:e12])))
-                        p = e12
-                    x5._unknown_tags = u9
-                ap4(x5)
-            o.topics = l3
-        o.require_stable, n13 = _S2.unpack_from(b, p)
-        p += 2
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
+            p += 1
+            if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+            n2 -= 1
+            if n2 < 0:
+                o.topics = None
+            else:
+                if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.topics = l5 = [*_map(_new, (OffsetFetchRequestTopic,) * n2)]
+                for x4 in l5:
+                    n6 = b[p]
+                    p += 1
+                    if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                    n6 -= 1
+                    if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x4.name = b[p:p + n6].decode()
+                    p += n6
+                    n7 = b[p]
+                    p += 1
+                    if 0 < n7 < 65:
+                        x4.partition_indexes = [*_CU_int32[n7](b, p)]
+                        p += 4 * n7 - 4
+                    else:
+                        x4.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x4)
+                    else:
+                        p += 1
+            o.require_stable, n3 = _S4u(b, p)
+            p += 2
+        if n3:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 7 and not ignorable')
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1))
     v3 = o.topics
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
         for x5 in v3:
-            v6 = x5.name
-            v6 = v6.encode()
-            k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
+            v6 = x5.name.encode()
+            k7 = len(v6)
             v8 = x5.partition_indexes
             k9 = len(v8)
-            if k9 < 64:
-                w(_CA_int32[k9].pack(k9 + 1, *v8))
-            else:
-                w(_uvarint(k9 + 1))
-                w(_array_struct('i', k9).pack(*v8))
             if x5._unknown_tags:
-                _write_tags(w, (), x5._unknown_tags)
+                ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, *v8))
+                _write_tags(ext, (), x5._unknown_tags)
             else:
-                w(b'\x00')
-    w(_S3.pack(o.require_stable))
+                ext(_R2[k7, k9](k7 + 1, v6, k9 + 1, *v8, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S5p(o.require_stable))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S4p(o.require_stable, 0))
+    parts.append(buf)
 
 def _decode_v8(b, p):
     try:
         o = _new(OffsetFetchRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchRequestGroup)
-            n5 = b[p]
+        o.groups = l3 = [*_map(_new, (OffsetFetchRequestGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0:
-                x4.topics = None
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, n6 = _S2u(b, p)
+            if not n5:
+                x2.topics = None
+                p += 2
             else:
-                if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l7 = []
-                ap8 = l7.append
-                for _ in range(n6):
-                    x9 = _new(OffsetFetchRequestTopics)
-                    n10 = b[p]
-                    p += 1
-                    if n10 & 0x80:
-                        n10, p = _read_uvarint(b, p - 1)
-                    n10 -= 1
-                    if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9.name = b[p:p + n10].decode()
-                    p += n10
-                    n11 = b[p]
-                    p += 1
-                    if n11 & 0x80:
-                        n11, p = _read_uvarint(b, p - 1)
-                    n11 -= 1
-                    if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x9.partition_indexes = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                    p += 4 * n11
-                    n12 = b[p]
-                    p += 1
-                    if n12 & 0x80:
-                        n12, p = _read_uvarint(b, p - 1)
-                    if n12:
-                        u13 = None
-                        for _ in range(n12):
-                            t14, p = _read_uvarint(b, p)
-                            z15, p = _read_uvarint(b, p)
-                            e16 = p + z15
-                            if u13 is None: u13 = []
-                            u13.append((t14, bytes(b[p:e16])))
-                            p = e16
-                        x9._unknown_tags = u13
-                    ap8(x9)
-                x4.topics = l7
-            n17 = b[p]
-            p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x4._unknown_tags = u18
-            ap3(x4)
-        o.groups = l2
-        o.require_stable, n22 = _S2.unpack_from(b, p)
+                p += 1
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.topics = None
+                else:
+                    if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    x2.topics = l8 = [*_map(_new, (OffsetFetchRequestTopics,) * n5)]
+                    for x7 in l8:
+                        n9 = b[p]
+                        p += 1
+                        if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                        n9 -= 1
+                        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                        x7.name = b[p:p + n9].decode()
+                        p += n9
+                        n10 = b[p]
+                        p += 1
+                        if 0 < n10 < 65:
+                            x7.partition_indexes = [*_CU_int32[n10](b, p)]
+                            p += 4 * n10 - 4
+                        else:
+                            x7.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+                        if b[p]:
+                            p = _read_unknown_tags(b, p, x7)
+                        else:
+                            p += 1
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        o.require_stable, n11 = _S4u(b, p)
         p += 2
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
+        if n11:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_id != '':
         raise _EncodeError('field GroupId is not in version 8 and not ignorable')
     if o.topics:
         raise _EncodeError('field Topics is not in version 8 and not ignorable')
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.topics
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
             for x8 in v6:
-                v9 = x8.name
-                v9 = v9.encode()
-                k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
+                v9 = x8.name.encode()
+                k10 = len(v9)
                 v11 = x8.partition_indexes
                 k12 = len(v11)
-                if k12 < 64:
-                    w(_CA_int32[k12].pack(k12 + 1, *v11))
-                else:
-                    w(_uvarint(k12 + 1))
-                    w(_array_struct('i', k12).pack(*v11))
                 if x8._unknown_tags:
-                    _write_tags(w, (), x8._unknown_tags)
+                    ext(_R1[k10, k12](k10 + 1, v9, k12 + 1, *v11))
+                    _write_tags(ext, (), x8._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R2[k10, k12](k10 + 1, v9, k12 + 1, *v11, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.require_stable))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S5p(o.require_stable))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S4p(o.require_stable, 0))
+    parts.append(buf)
 
 def _decode_v9(b, p):
     try:
         o = _new(OffsetFetchRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchRequestGroup)
-            n5 = b[p]
+        o.groups = l3 = [*_map(_new, (OffsetFetchRequestGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, x2.member_epoch, n6 = _S6u(b, p)
+            if not n5:
+                x2.member_id = None
+                p += 6
+            else:
+                p += 1
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.member_id = None
+                else:
+                    x2.member_id = b[p:p + n5].decode()
+                    p += n5
+                x2.member_epoch, n6 = _S7u(b, p)
+                p += 5
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0:
-                x4.member_id = None
+                x2.topics = None
             else:
-                x4.member_id = b[p:p + n6].decode()
-                p += n6
-            x4.member_epoch, n7 = _S4.unpack_from(b, p)
-            p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0:
-                x4.topics = None
+                if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x2.topics = l8 = [*_map(_new, (OffsetFetchRequestTopics,) * n6)]
+                for x7 in l8:
+                    n9 = b[p]
+                    p += 1
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x7.name = b[p:p + n9].decode()
+                    p += n9
+                    n10 = b[p]
+                    p += 1
+                    if 0 < n10 < 65:
+                        x7.partition_indexes = [*_CU_int32[n10](b, p)]
+                        p += 4 * n10 - 4
+                    else:
+                        x7.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x7)
+                    else:
+                        p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
             else:
-                if n7 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l8 = []
-                ap9 = l8.append
-                for _ in range(n7):
-                    x10 = _new(OffsetFetchRequestTopics)
-                    n11 = b[p]
-                    p += 1
-                    if n11 & 0x80:
-                        n11, p = _read_uvarint(b, p - 1)
-                    n11 -= 1
-                    if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x10.name = b[p:p + n11].decode()
-                    p += n11
-                    n12 = b[p]
-                    p += 1
-                    if n12 & 0x80:
-                        n12, p = _read_uvarint(b, p - 1)
-                    n12 -= 1
-                    if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x10.partition_indexes = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                    p += 4 * n12
-                    n13 = b[p]
-                    p += 1
-                    if n13 & 0x80:
-                        n13, p = _read_uvarint(b, p - 1)
-                    if n13:
-                        u14 = None
-                        for _ in range(n13):
-                            t15, p = _read_uvarint(b, p)
-                            z16, p = _read_uvarint(b, p)
-                            e17 = p + z16
-                            if u14 is None: u14 = []
-                            u14.append((t15, bytes(b[p:e17])))
-                            p = e17
-                        x10._unknown_tags = u14
-                    ap9(x10)
-                x4.topics = l8
-            n18 = b[p]
-            p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x4._unknown_tags = u19
-            ap3(x4)
-        o.groups = l2
-        o.require_stable, n23 = _S2.unpack_from(b, p)
+                p += 1
+        o.require_stable, n11 = _S4u(b, p)
         p += 2
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
+        if n11:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v9(o, w):
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_id != '':
         raise _EncodeError('field GroupId is not in version 9 and not ignorable')
     if o.topics:
         raise _EncodeError('field Topics is not in version 9 and not ignorable')
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.member_id
         if v6 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v6 = v6.encode()
             k7 = len(v6) + 1
-            w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-            w(v6)
-        w(_S1.pack(x3.member_epoch))
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
+        ext(_S1p(x3.member_epoch))
         v8 = x3.topics
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
             for x10 in v8:
-                v11 = x10.name
-                v11 = v11.encode()
-                k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
+                v11 = x10.name.encode()
+                k12 = len(v11)
                 v13 = x10.partition_indexes
                 k14 = len(v13)
-                if k14 < 64:
-                    w(_CA_int32[k14].pack(k14 + 1, *v13))
-                else:
-                    w(_uvarint(k14 + 1))
-                    w(_array_struct('i', k14).pack(*v13))
                 if x10._unknown_tags:
-                    _write_tags(w, (), x10._unknown_tags)
+                    ext(_R1[k12, k14](k12 + 1, v11, k14 + 1, *v13))
+                    _write_tags(ext, (), x10._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R2[k12, k14](k12 + 1, v11, k14 + 1, *v13, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S3.pack(o.require_stable))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S5p(o.require_stable))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S4p(o.require_stable, 0))
+    parts.append(buf)
 
 OffsetFetchRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v2, 6: _decode_v6, 7: _decode_v7, 8: _decode_v8, 9: _decode_v9}
 OffsetFetchRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9}

@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>iqh')
@@ -32,8 +19,23 @@ _S4 = _StructFmt('>ii')
 _S5 = _StructFmt('>iqih')
 _S6 = _StructFmt('>iqi')
 _S7 = _StructFmt('>iB')
-_S8 = _StructFmt('>iqiB')
+_S8 = _StructFmt('>iqiBhB')
 _S9 = _StructFmt('>hB')
+_R0 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S9u = _S9.unpack_from
 
 
 class OffsetFetchResponsePartition(_Struct):
@@ -133,723 +135,617 @@ class OffsetFetchResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(OffsetFetchResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchResponseTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (OffsetFetchResponseTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(OffsetFetchResponsePartition)
-                x9.partition_index, x9.committed_offset, n10 = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (OffsetFetchResponsePartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.committed_offset, n8 = _S2u(b, p)
                 p += 14
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.metadata = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.metadata = None
                 else:
-                    x9.metadata = b[p:p + n10].decode()
-                    p += n10
-                x9.error_code, = _S1.unpack_from(b, p)
+                    x6.metadata = b[p:p + n8].decode()
+                    p += n8
+                x6.error_code, = _S1u(b, p)
                 p += 2
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 0 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.committed_offset))
+            ext(_S3p(x5.partition_index, x5.committed_offset))
             v6 = x5.metadata
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
-            w(_S1.pack(x5.error_code))
+                ext(_S1p(len(v6)))
+                ext(v6)
+            ext(_S1p(x5.error_code))
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 1 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.committed_offset))
+            ext(_S3p(x5.partition_index, x5.committed_offset))
             v6 = x5.metadata
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
-            w(_S1.pack(x5.error_code))
+                ext(_S1p(len(v6)))
+                ext(v6)
+            ext(_S1p(x5.error_code))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(OffsetFetchResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchResponseTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (OffsetFetchResponseTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(OffsetFetchResponsePartition)
-                x9.partition_index, x9.committed_offset, n10 = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (OffsetFetchResponsePartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.committed_offset, n8 = _S2u(b, p)
                 p += 14
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.metadata = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.metadata = None
                 else:
-                    x9.metadata = b[p:p + n10].decode()
-                    p += n10
-                x9.error_code, = _S1.unpack_from(b, p)
+                    x6.metadata = b[p:p + n8].decode()
+                    p += n8
+                x6.error_code, = _S1u(b, p)
                 p += 2
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
-        o.error_code, = _S1.unpack_from(b, p)
+        o.error_code, = _S1u(b, p)
         p += 2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 2 and not ignorable')
     v1 = o.topics
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.committed_offset))
+            ext(_S3p(x5.partition_index, x5.committed_offset))
             v6 = x5.metadata
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
-            w(_S1.pack(x5.error_code))
-    w(_S1.pack(o.error_code))
+                ext(_S1p(len(v6)))
+                ext(v6)
+            ext(_S1p(x5.error_code))
+    ext(_S1p(o.error_code))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(OffsetFetchResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchResponseTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (OffsetFetchResponseTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(OffsetFetchResponsePartition)
-                x9.partition_index, x9.committed_offset, n10 = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (OffsetFetchResponsePartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.committed_offset, n8 = _S2u(b, p)
                 p += 14
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.metadata = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.metadata = None
                 else:
-                    x9.metadata = b[p:p + n10].decode()
-                    p += n10
-                x9.error_code, = _S1.unpack_from(b, p)
+                    x6.metadata = b[p:p + n8].decode()
+                    p += n8
+                x6.error_code, = _S1u(b, p)
                 p += 2
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
-        o.error_code, = _S1.unpack_from(b, p)
+        o.error_code, = _S1u(b, p)
         p += 2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 3 and not ignorable')
     v1 = o.topics
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.committed_offset))
+            ext(_S3p(x5.partition_index, x5.committed_offset))
             v6 = x5.metadata
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
-            w(_S1.pack(x5.error_code))
-    w(_S1.pack(o.error_code))
+                ext(_S1p(len(v6)))
+                ext(v6)
+            ext(_S1p(x5.error_code))
+    ext(_S1p(o.error_code))
+    parts.append(buf)
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 4 and not ignorable')
     v1 = o.topics
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
-            w(_S3.pack(x5.partition_index, x5.committed_offset))
+            ext(_S3p(x5.partition_index, x5.committed_offset))
             v6 = x5.metadata
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
-            w(_S1.pack(x5.error_code))
-    w(_S1.pack(o.error_code))
+                ext(_S1p(len(v6)))
+                ext(v6)
+            ext(_S1p(x5.error_code))
+    ext(_S1p(o.error_code))
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(OffsetFetchResponse)
-        o.throttle_time_ms, n1 = _S4.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S4u(b, p)
         p += 8
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchResponseTopic)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (OffsetFetchResponseTopic,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(OffsetFetchResponsePartition)
-                x9.partition_index, x9.committed_offset, x9.committed_leader_epoch, n10 = _S5.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (OffsetFetchResponsePartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.committed_offset, x6.committed_leader_epoch, n8 = _S5u(b, p)
                 p += 18
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.metadata = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.metadata = None
                 else:
-                    x9.metadata = b[p:p + n10].decode()
-                    p += n10
-                x9.error_code, = _S1.unpack_from(b, p)
+                    x6.metadata = b[p:p + n8].decode()
+                    p += n8
+                x6.error_code, = _S1u(b, p)
                 p += 2
-                ap8(x9)
-            x4.partitions = l7
-            ap3(x4)
-        o.topics = l2
-        o.error_code, = _S1.unpack_from(b, p)
+        o.error_code, = _S1u(b, p)
         p += 2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 5 and not ignorable')
     v1 = o.topics
-    w(_S4.pack(o.throttle_time_ms, len(v1)))
+    ext(_S4p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partitions
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
-            w(_S6.pack(x5.partition_index, x5.committed_offset, x5.committed_leader_epoch))
+            ext(_S6p(x5.partition_index, x5.committed_offset, x5.committed_leader_epoch))
             v6 = x5.metadata
             if v6 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v6 = v6.encode()
-                w(_S1.pack(len(v6)))
-                w(v6)
-            w(_S1.pack(x5.error_code))
-    w(_S1.pack(o.error_code))
+                ext(_S1p(len(v6)))
+                ext(v6)
+            ext(_S1p(x5.error_code))
+    ext(_S1p(o.error_code))
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(OffsetFetchResponse)
-        o.throttle_time_ms, n1 = _S7.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S7u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchResponseTopic)
+        o.topics = l3 = [*_map(_new, (OffsetFetchResponseTopic,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(OffsetFetchResponsePartition)
-                x9.partition_index, x9.committed_offset, x9.committed_leader_epoch, n10 = _S8.unpack_from(b, p)
-                p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0:
-                    x9.metadata = None
+            if n5 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (OffsetFetchResponsePartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.committed_offset, x6.committed_leader_epoch, n8, x6.error_code, n9 = _S8u(b, p)
+                if not n8:
+                    x6.metadata = None
+                    p += 20
                 else:
-                    x9.metadata = b[p:p + n10].decode()
-                    p += n10
-                x9.error_code, n11 = _S9.unpack_from(b, p)
-                p += 3
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    x9._unknown_tags = u12
-                ap8(x9)
-            x4.partitions = l7
-            n16 = b[p]
-            p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            if n16:
-                u17 = None
-                for _ in range(n16):
-                    t18, p = _read_uvarint(b, p)
-                    z19, p = _read_uvarint(b, p)
-                    e20 = p + z19
-                    if u17 is None: u17 = []
-                    u17.append((t18, bytes(b[p:e20])))
-                    p = e20
-                x4._unknown_tags = u17
-            ap3(x4)
-        o.topics = l2
-        o.error_code, n21 = _S9.unpack_from(b, p)
+                    p += 17
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.metadata = None
+                    else:
+                        x6.metadata = b[p:p + n8].decode()
+                        p += n8
+                    x6.error_code, n9 = _S9u(b, p)
+                    p += 3
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.error_code, n10 = _S9u(b, p)
         p += 3
-        if n21 & 0x80:
-            n21, p = _read_uvarint(b, p - 1)
-        if n21:
-            u22 = None
-            for _ in range(n21):
-                t23, p = _read_uvarint(b, p)
-                z24, p = _read_uvarint(b, p)
-                e25 = p + z24
-                if u22 is None: u22 = []
-                u22.append((t23, bytes(b[p:e25])))
-                p = e25
-            o._unknown_tags = u22
+        if n10:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 6 and not ignorable')
-    w(_S0.pack(o.throttle_time_ms))
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S6.pack(x8.partition_index, x8.committed_offset, x8.committed_leader_epoch))
+            ext(_S6p(x8.partition_index, x8.committed_offset, x8.committed_leader_epoch))
             v9 = x8.metadata
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
-            w(_S1.pack(x8.error_code))
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S1p(x8.error_code))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S9p(x8.error_code, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S1.pack(o.error_code))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S1p(o.error_code))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S9p(o.error_code, 0))
+    parts.append(buf)
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.groups:
         raise _EncodeError('field Groups is not in version 7 and not ignorable')
-    w(_S0.pack(o.throttle_time_ms))
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S6.pack(x8.partition_index, x8.committed_offset, x8.committed_leader_epoch))
+            ext(_S6p(x8.partition_index, x8.committed_offset, x8.committed_leader_epoch))
             v9 = x8.metadata
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
-            w(_S1.pack(x8.error_code))
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S1p(x8.error_code))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S9p(x8.error_code, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S1.pack(o.error_code))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S1p(o.error_code))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S9p(o.error_code, 0))
+    parts.append(buf)
 
 def _decode_v8(b, p):
     try:
         o = _new(OffsetFetchResponse)
-        o.throttle_time_ms, n1 = _S7.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S7u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(OffsetFetchResponseGroup)
+        o.groups = l3 = [*_map(_new, (OffsetFetchResponseGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(OffsetFetchResponseTopics)
-                n10 = b[p]
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (OffsetFetchResponseTopics,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.name = b[p:p + n10].decode()
-                p += n10
-                n11 = b[p]
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9 = b[p]
                 p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(OffsetFetchResponsePartitions)
-                    x14.partition_index, x14.committed_offset, x14.committed_leader_epoch, n15 = _S8.unpack_from(b, p)
-                    p += 17
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    n15 -= 1
-                    if n15 < 0:
-                        x14.metadata = None
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.partitions = l11 = [*_map(_new, (OffsetFetchResponsePartitions,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.committed_offset, x10.committed_leader_epoch, n12, x10.error_code, n13 = _S8u(b, p)
+                    if not n12:
+                        x10.metadata = None
+                        p += 20
                     else:
-                        x14.metadata = b[p:p + n15].decode()
-                        p += n15
-                    x14.error_code, n16 = _S9.unpack_from(b, p)
-                    p += 3
-                    if n16 & 0x80:
-                        n16, p = _read_uvarint(b, p - 1)
-                    if n16:
-                        u17 = None
-                        for _ in range(n16):
-                            t18, p = _read_uvarint(b, p)
-                            z19, p = _read_uvarint(b, p)
-                            e20 = p + z19
-                            if u17 is None: u17 = []
-                            u17.append((t18, bytes(b[p:e20])))
-                            p = e20
-                        x14._unknown_tags = u17
-                    ap13(x14)
-                x9.partitions = l12
-                n21 = b[p]
-                p += 1
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                if n21:
-                    u22 = None
-                    for _ in range(n21):
-                        t23, p = _read_uvarint(b, p)
-                        z24, p = _read_uvarint(b, p)
-                        e25 = p + z24
-                        if u22 is None: u22 = []
-                        u22.append((t23, bytes(b[p:e25])))
-                        p = e25
-                    x9._unknown_tags = u22
-                ap8(x9)
-            x4.topics = l7
-            x4.error_code, n26 = _S9.unpack_from(b, p)
+                        p += 17
+                        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                        n12 -= 1
+                        if n12 < 0:
+                            x10.metadata = None
+                        else:
+                            x10.metadata = b[p:p + n12].decode()
+                            p += n12
+                        x10.error_code, n13 = _S9u(b, p)
+                        p += 3
+                    if n13:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            x2.error_code, n14 = _S9u(b, p)
             p += 3
-            if n26 & 0x80:
-                n26, p = _read_uvarint(b, p - 1)
-            if n26:
-                u27 = None
-                for _ in range(n26):
-                    t28, p = _read_uvarint(b, p)
-                    z29, p = _read_uvarint(b, p)
-                    e30 = p + z29
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-                x4._unknown_tags = u27
-            ap3(x4)
-        o.groups = l2
-        n31 = b[p]
-        p += 1
-        if n31 & 0x80:
-            n31, p = _read_uvarint(b, p - 1)
-        if n31:
-            u32 = None
-            for _ in range(n31):
-                t33, p = _read_uvarint(b, p)
-                z34, p = _read_uvarint(b, p)
-                e35 = p + z34
-                if u32 is None: u32 = []
-                u32.append((t33, bytes(b[p:e35])))
-                p = e35
-            o._unknown_tags = u32
+            if n14:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 8 and not ignorable')
-    w(_S0.pack(o.throttle_time_ms))
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.topics
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R0[k10](k10 + 1, v9))
             v11 = x8.partitions
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S6.pack(x13.partition_index, x13.committed_offset, x13.committed_leader_epoch))
+                ext(_S6p(x13.partition_index, x13.committed_offset, x13.committed_leader_epoch))
                 v14 = x13.metadata
                 if v14 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v14 = v14.encode()
                     k15 = len(v14) + 1
-                    w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-                    w(v14)
-                w(_S1.pack(x13.error_code))
+                    ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+                    ext(v14)
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S1p(x13.error_code))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S9p(x13.error_code, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S1.pack(x3.error_code))
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S1p(x3.error_code))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S9p(x3.error_code, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
-def _encode_v9(o, w):
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.topics:
         raise _EncodeError('field Topics is not in version 9 and not ignorable')
-    w(_S0.pack(o.throttle_time_ms))
+    ext(_S0p(o.throttle_time_ms))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.group_id
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.topics
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            v9 = x8.name
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R0[k10](k10 + 1, v9))
             v11 = x8.partitions
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S6.pack(x13.partition_index, x13.committed_offset, x13.committed_leader_epoch))
+                ext(_S6p(x13.partition_index, x13.committed_offset, x13.committed_leader_epoch))
                 v14 = x13.metadata
                 if v14 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v14 = v14.encode()
                     k15 = len(v14) + 1
-                    w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-                    w(v14)
-                w(_S1.pack(x13.error_code))
+                    ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+                    ext(v14)
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_S1p(x13.error_code))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S9p(x13.error_code, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S1.pack(x3.error_code))
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S1p(x3.error_code))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S9p(x3.error_code, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 OffsetFetchResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5, 6: _decode_v6, 7: _decode_v6, 8: _decode_v8, 9: _decode_v8}
 OffsetFetchResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9}

@@ -4,31 +4,28 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_CP_int32 = _COMPACT_ARRAY_PACK['i']
 _S0 = _StructFmt('>i16sB')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>b')
 _S3 = _StructFmt('>i16s')
 _S4 = _StructFmt('>16s')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
 
 
 class PartitionChangeRecord(_Message):
@@ -63,349 +60,327 @@ class PartitionChangeRecord(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(PartitionChangeRecord)
-        o.partition_id, o.topic_id, n1 = _S0.unpack_from(b, p)
+        o.partition_id, u1, n2 = _S0u(b, p)
         p += 21
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.topic_id = _bnew(_Uuid, o.topic_id)
-        if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if t3 == 0:
-                    n6 = b[p]
-                    p += 1
-                    if n6 & 0x80:
-                        n6, p = _read_uvarint(b, p - 1)
-                    n6 -= 1
-                    if n6 < 0:
-                        o.isr = None
-                    else:
-                        o.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-                        p += 4 * n6
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 1:
-                    o.leader, = _S1.unpack_from(b, p)
-                    p += 4
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 2:
-                    n7 = b[p]
-                    p += 1
-                    if n7 & 0x80:
-                        n7, p = _read_uvarint(b, p - 1)
-                    n7 -= 1
-                    if n7 < 0:
-                        o.replicas = None
-                    else:
-                        o.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-                        p += 4 * n7
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 3:
+        o.topic_id = _bnew(_Uuid, u1)
+        if n2:
+            n3, p = _read_uvarint(b, p - 1)
+            u4 = None
+            for _ in range(n3):
+                t5, p = _read_uvarint(b, p)
+                z6, p = _read_uvarint(b, p)
+                e7 = p + z6
+                if t5 == 0:
                     n8 = b[p]
                     p += 1
-                    if n8 & 0x80:
-                        n8, p = _read_uvarint(b, p - 1)
-                    n8 -= 1
-                    if n8 < 0:
-                        o.removing_replicas = None
+                    if 0 < n8 < 65:
+                        o.isr = [*_CU_int32[n8](b, p)]
+                        p += 4 * n8 - 4
                     else:
-                        o.removing_replicas = [*(_A_int32[n8] if n8 < 64 else _array_struct('i', n8)).unpack_from(b, p)]
-                        p += 4 * n8
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 4:
+                        o.isr, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 1:
+                    o.leader, = _S1u(b, p)
+                    p += 4
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 2:
                     n9 = b[p]
                     p += 1
-                    if n9 & 0x80:
-                        n9, p = _read_uvarint(b, p - 1)
-                    n9 -= 1
-                    if n9 < 0:
-                        o.adding_replicas = None
+                    if 0 < n9 < 65:
+                        o.replicas = [*_CU_int32[n9](b, p)]
+                        p += 4 * n9 - 4
                     else:
-                        o.adding_replicas = [*(_A_int32[n9] if n9 < 64 else _array_struct('i', n9)).unpack_from(b, p)]
-                        p += 4 * n9
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 5:
-                    o.leader_recovery_state, = _S2.unpack_from(b, p)
+                        o.replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 3:
+                    n10 = b[p]
                     p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
+                    if 0 < n10 < 65:
+                        o.removing_replicas = [*_CU_int32[n10](b, p)]
+                        p += 4 * n10 - 4
+                    else:
+                        o.removing_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 4:
+                    n11 = b[p]
+                    p += 1
+                    if 0 < n11 < 65:
+                        o.adding_replicas = [*_CU_int32[n11](b, p)]
+                        p += 4 * n11 - 4
+                    else:
+                        o.adding_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 5:
+                    o.leader_recovery_state, = _S2u(b, p)
+                    p += 1
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
                 else:
-                    if u2 is None: u2 = []
-                    u2.append((t3, bytes(b[p:e5])))
-                    p = e5
-            o._unknown_tags = u2
+                    if u4 is None: u4 = []
+                    u4.append((t5, bytes(b[p:e7])))
+                    p = e7
+            if u4 is not None: o._unknown_tags = u4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.directories is not None:
         raise _EncodeError('field Directories is not in version 0 and not ignorable')
     if o.eligible_leader_replicas is not None:
         raise _EncodeError('field EligibleLeaderReplicas is not in version 0 and not ignorable')
     if o.last_known_elr is not None:
         raise _EncodeError('field LastKnownElr is not in version 0 and not ignorable')
-    w(_S3.pack(o.partition_id, o.topic_id))
+    ext(_S3p(o.partition_id, o.topic_id))
     tg1 = []
     if o.isr is not None:
-        sub2 = []
-        sw3 = sub2.append
+        sub2 = bytearray()
+        sw3 = sub2.extend
         v4 = o.isr
         if v4 is None:
             sw3(b'\x00')
         else:
             k5 = len(v4)
             if k5 < 64:
-                sw3(_CA_int32[k5].pack(k5 + 1, *v4))
+                sw3(_CP_int32[k5](k5 + 1, *v4))
             else:
                 sw3(_uvarint(k5 + 1))
                 sw3(_array_struct('i', k5).pack(*v4))
-        tg1.append((0, b''.join(sub2)))
+        tg1.append((0, sub2))
     if o.leader != -2:
-        sub6 = []
-        sw7 = sub6.append
-        sw7(_S1.pack(o.leader))
-        tg1.append((1, b''.join(sub6)))
+        sub6 = bytearray()
+        sw7 = sub6.extend
+        sw7(_S1p(o.leader))
+        tg1.append((1, sub6))
     if o.replicas is not None:
-        sub8 = []
-        sw9 = sub8.append
+        sub8 = bytearray()
+        sw9 = sub8.extend
         v10 = o.replicas
         if v10 is None:
             sw9(b'\x00')
         else:
             k11 = len(v10)
             if k11 < 64:
-                sw9(_CA_int32[k11].pack(k11 + 1, *v10))
+                sw9(_CP_int32[k11](k11 + 1, *v10))
             else:
                 sw9(_uvarint(k11 + 1))
                 sw9(_array_struct('i', k11).pack(*v10))
-        tg1.append((2, b''.join(sub8)))
+        tg1.append((2, sub8))
     if o.removing_replicas is not None:
-        sub12 = []
-        sw13 = sub12.append
+        sub12 = bytearray()
+        sw13 = sub12.extend
         v14 = o.removing_replicas
         if v14 is None:
             sw13(b'\x00')
         else:
             k15 = len(v14)
             if k15 < 64:
-                sw13(_CA_int32[k15].pack(k15 + 1, *v14))
+                sw13(_CP_int32[k15](k15 + 1, *v14))
             else:
                 sw13(_uvarint(k15 + 1))
                 sw13(_array_struct('i', k15).pack(*v14))
-        tg1.append((3, b''.join(sub12)))
+        tg1.append((3, sub12))
     if o.adding_replicas is not None:
-        sub16 = []
-        sw17 = sub16.append
+        sub16 = bytearray()
+        sw17 = sub16.extend
         v18 = o.adding_replicas
         if v18 is None:
             sw17(b'\x00')
         else:
             k19 = len(v18)
             if k19 < 64:
-                sw17(_CA_int32[k19].pack(k19 + 1, *v18))
+                sw17(_CP_int32[k19](k19 + 1, *v18))
             else:
                 sw17(_uvarint(k19 + 1))
                 sw17(_array_struct('i', k19).pack(*v18))
-        tg1.append((4, b''.join(sub16)))
+        tg1.append((4, sub16))
     if o.leader_recovery_state != -1:
-        sub20 = []
-        sw21 = sub20.append
-        sw21(_S2.pack(o.leader_recovery_state))
-        tg1.append((5, b''.join(sub20)))
+        sub20 = bytearray()
+        sw21 = sub20.extend
+        sw21(_S2p(o.leader_recovery_state))
+        tg1.append((5, sub20))
     if tg1 or o._unknown_tags:
-        _write_tags(w, tg1, o._unknown_tags)
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(PartitionChangeRecord)
-        o.partition_id, o.topic_id, n1 = _S0.unpack_from(b, p)
+        o.partition_id, u1, n2 = _S0u(b, p)
         p += 21
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.topic_id = _bnew(_Uuid, o.topic_id)
-        if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if t3 == 0:
-                    n6 = b[p]
-                    p += 1
-                    if n6 & 0x80:
-                        n6, p = _read_uvarint(b, p - 1)
-                    n6 -= 1
-                    if n6 < 0:
-                        o.isr = None
-                    else:
-                        o.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-                        p += 4 * n6
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 1:
-                    o.leader, = _S1.unpack_from(b, p)
-                    p += 4
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 2:
-                    n7 = b[p]
-                    p += 1
-                    if n7 & 0x80:
-                        n7, p = _read_uvarint(b, p - 1)
-                    n7 -= 1
-                    if n7 < 0:
-                        o.replicas = None
-                    else:
-                        o.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-                        p += 4 * n7
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 3:
+        o.topic_id = _bnew(_Uuid, u1)
+        if n2:
+            n3, p = _read_uvarint(b, p - 1)
+            u4 = None
+            for _ in range(n3):
+                t5, p = _read_uvarint(b, p)
+                z6, p = _read_uvarint(b, p)
+                e7 = p + z6
+                if t5 == 0:
                     n8 = b[p]
                     p += 1
-                    if n8 & 0x80:
-                        n8, p = _read_uvarint(b, p - 1)
-                    n8 -= 1
-                    if n8 < 0:
-                        o.removing_replicas = None
+                    if 0 < n8 < 65:
+                        o.isr = [*_CU_int32[n8](b, p)]
+                        p += 4 * n8 - 4
                     else:
-                        o.removing_replicas = [*(_A_int32[n8] if n8 < 64 else _array_struct('i', n8)).unpack_from(b, p)]
-                        p += 4 * n8
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 4:
+                        o.isr, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 1:
+                    o.leader, = _S1u(b, p)
+                    p += 4
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 2:
                     n9 = b[p]
                     p += 1
-                    if n9 & 0x80:
-                        n9, p = _read_uvarint(b, p - 1)
-                    n9 -= 1
-                    if n9 < 0:
-                        o.adding_replicas = None
+                    if 0 < n9 < 65:
+                        o.replicas = [*_CU_int32[n9](b, p)]
+                        p += 4 * n9 - 4
                     else:
-                        o.adding_replicas = [*(_A_int32[n9] if n9 < 64 else _array_struct('i', n9)).unpack_from(b, p)]
-                        p += 4 * n9
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 5:
-                    o.leader_recovery_state, = _S2.unpack_from(b, p)
-                    p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 8:
+                        o.replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 3:
                     n10 = b[p]
                     p += 1
-                    if n10 & 0x80:
-                        n10, p = _read_uvarint(b, p - 1)
-                    n10 -= 1
-                    if n10 < 0:
+                    if 0 < n10 < 65:
+                        o.removing_replicas = [*_CU_int32[n10](b, p)]
+                        p += 4 * n10 - 4
+                    else:
+                        o.removing_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 4:
+                    n11 = b[p]
+                    p += 1
+                    if 0 < n11 < 65:
+                        o.adding_replicas = [*_CU_int32[n11](b, p)]
+                        p += 4 * n11 - 4
+                    else:
+                        o.adding_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 5:
+                    o.leader_recovery_state, = _S2u(b, p)
+                    p += 1
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 8:
+                    n12 = b[p]
+                    p += 1
+                    if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                    n12 -= 1
+                    if n12 < 0:
                         o.directories = None
                     else:
-                        if n10 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                        l11 = []
-                        ap12 = l11.append
-                        for _ in range(n10):
-                            x13, = _S4.unpack_from(b, p)
+                        if n12 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        l14 = []
+                        ap15 = l14.append
+                        for _ in range(n12):
+                            x13, = _S4u(b, p)
                             p += 16
                             x13 = _bnew(_Uuid, x13)
-                            ap12(x13)
-                        o.directories = l11
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
+                            ap15(x13)
+                        o.directories = l14
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
                 else:
-                    if u2 is None: u2 = []
-                    u2.append((t3, bytes(b[p:e5])))
-                    p = e5
-            o._unknown_tags = u2
+                    if u4 is None: u4 = []
+                    u4.append((t5, bytes(b[p:e7])))
+                    p = e7
+            if u4 is not None: o._unknown_tags = u4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.eligible_leader_replicas is not None:
         raise _EncodeError('field EligibleLeaderReplicas is not in version 1 and not ignorable')
     if o.last_known_elr is not None:
         raise _EncodeError('field LastKnownElr is not in version 1 and not ignorable')
-    w(_S3.pack(o.partition_id, o.topic_id))
+    ext(_S3p(o.partition_id, o.topic_id))
     tg1 = []
     if o.isr is not None:
-        sub2 = []
-        sw3 = sub2.append
+        sub2 = bytearray()
+        sw3 = sub2.extend
         v4 = o.isr
         if v4 is None:
             sw3(b'\x00')
         else:
             k5 = len(v4)
             if k5 < 64:
-                sw3(_CA_int32[k5].pack(k5 + 1, *v4))
+                sw3(_CP_int32[k5](k5 + 1, *v4))
             else:
                 sw3(_uvarint(k5 + 1))
                 sw3(_array_struct('i', k5).pack(*v4))
-        tg1.append((0, b''.join(sub2)))
+        tg1.append((0, sub2))
     if o.leader != -2:
-        sub6 = []
-        sw7 = sub6.append
-        sw7(_S1.pack(o.leader))
-        tg1.append((1, b''.join(sub6)))
+        sub6 = bytearray()
+        sw7 = sub6.extend
+        sw7(_S1p(o.leader))
+        tg1.append((1, sub6))
     if o.replicas is not None:
-        sub8 = []
-        sw9 = sub8.append
+        sub8 = bytearray()
+        sw9 = sub8.extend
         v10 = o.replicas
         if v10 is None:
             sw9(b'\x00')
         else:
             k11 = len(v10)
             if k11 < 64:
-                sw9(_CA_int32[k11].pack(k11 + 1, *v10))
+                sw9(_CP_int32[k11](k11 + 1, *v10))
             else:
                 sw9(_uvarint(k11 + 1))
                 sw9(_array_struct('i', k11).pack(*v10))
-        tg1.append((2, b''.join(sub8)))
+        tg1.append((2, sub8))
     if o.removing_replicas is not None:
-        sub12 = []
-        sw13 = sub12.append
+        sub12 = bytearray()
+        sw13 = sub12.extend
         v14 = o.removing_replicas
         if v14 is None:
             sw13(b'\x00')
         else:
             k15 = len(v14)
             if k15 < 64:
-                sw13(_CA_int32[k15].pack(k15 + 1, *v14))
+                sw13(_CP_int32[k15](k15 + 1, *v14))
             else:
                 sw13(_uvarint(k15 + 1))
                 sw13(_array_struct('i', k15).pack(*v14))
-        tg1.append((3, b''.join(sub12)))
+        tg1.append((3, sub12))
     if o.adding_replicas is not None:
-        sub16 = []
-        sw17 = sub16.append
+        sub16 = bytearray()
+        sw17 = sub16.extend
         v18 = o.adding_replicas
         if v18 is None:
             sw17(b'\x00')
         else:
             k19 = len(v18)
             if k19 < 64:
-                sw17(_CA_int32[k19].pack(k19 + 1, *v18))
+                sw17(_CP_int32[k19](k19 + 1, *v18))
             else:
                 sw17(_uvarint(k19 + 1))
                 sw17(_array_struct('i', k19).pack(*v18))
-        tg1.append((4, b''.join(sub16)))
+        tg1.append((4, sub16))
     if o.leader_recovery_state != -1:
-        sub20 = []
-        sw21 = sub20.append
-        sw21(_S2.pack(o.leader_recovery_state))
-        tg1.append((5, b''.join(sub20)))
+        sub20 = bytearray()
+        sw21 = sub20.extend
+        sw21(_S2p(o.leader_recovery_state))
+        tg1.append((5, sub20))
     if o.directories is not None:
-        sub22 = []
-        sw23 = sub22.append
+        sub22 = bytearray()
+        sw23 = sub22.extend
         v24 = o.directories
         if v24 is None:
             sw23(b'\x00')
@@ -413,244 +388,227 @@ def _encode_v1(o, w):
             k25 = len(v24) + 1
             sw23(_UV1[k25] if k25 < 128 else _uvarint(k25))
             for x26 in v24:
-                sw23(_S4.pack(x26))
-        tg1.append((8, b''.join(sub22)))
+                sw23(_S4p(x26))
+        tg1.append((8, sub22))
     if tg1 or o._unknown_tags:
-        _write_tags(w, tg1, o._unknown_tags)
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(PartitionChangeRecord)
-        o.partition_id, o.topic_id, n1 = _S0.unpack_from(b, p)
+        o.partition_id, u1, n2 = _S0u(b, p)
         p += 21
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.topic_id = _bnew(_Uuid, o.topic_id)
-        if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if t3 == 0:
-                    n6 = b[p]
-                    p += 1
-                    if n6 & 0x80:
-                        n6, p = _read_uvarint(b, p - 1)
-                    n6 -= 1
-                    if n6 < 0:
-                        o.isr = None
-                    else:
-                        o.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-                        p += 4 * n6
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 1:
-                    o.leader, = _S1.unpack_from(b, p)
-                    p += 4
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 2:
-                    n7 = b[p]
-                    p += 1
-                    if n7 & 0x80:
-                        n7, p = _read_uvarint(b, p - 1)
-                    n7 -= 1
-                    if n7 < 0:
-                        o.replicas = None
-                    else:
-                        o.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-                        p += 4 * n7
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 3:
+        o.topic_id = _bnew(_Uuid, u1)
+        if n2:
+            n3, p = _read_uvarint(b, p - 1)
+            u4 = None
+            for _ in range(n3):
+                t5, p = _read_uvarint(b, p)
+                z6, p = _read_uvarint(b, p)
+                e7 = p + z6
+                if t5 == 0:
                     n8 = b[p]
                     p += 1
-                    if n8 & 0x80:
-                        n8, p = _read_uvarint(b, p - 1)
-                    n8 -= 1
-                    if n8 < 0:
-                        o.removing_replicas = None
+                    if 0 < n8 < 65:
+                        o.isr = [*_CU_int32[n8](b, p)]
+                        p += 4 * n8 - 4
                     else:
-                        o.removing_replicas = [*(_A_int32[n8] if n8 < 64 else _array_struct('i', n8)).unpack_from(b, p)]
-                        p += 4 * n8
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 4:
+                        o.isr, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 1:
+                    o.leader, = _S1u(b, p)
+                    p += 4
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 2:
                     n9 = b[p]
                     p += 1
-                    if n9 & 0x80:
-                        n9, p = _read_uvarint(b, p - 1)
-                    n9 -= 1
-                    if n9 < 0:
-                        o.adding_replicas = None
+                    if 0 < n9 < 65:
+                        o.replicas = [*_CU_int32[n9](b, p)]
+                        p += 4 * n9 - 4
                     else:
-                        o.adding_replicas = [*(_A_int32[n9] if n9 < 64 else _array_struct('i', n9)).unpack_from(b, p)]
-                        p += 4 * n9
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 5:
-                    o.leader_recovery_state, = _S2.unpack_from(b, p)
-                    p += 1
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 6:
+                        o.replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 3:
                     n10 = b[p]
                     p += 1
-                    if n10 & 0x80:
-                        n10, p = _read_uvarint(b, p - 1)
-                    n10 -= 1
-                    if n10 < 0:
-                        o.eligible_leader_replicas = None
+                    if 0 < n10 < 65:
+                        o.removing_replicas = [*_CU_int32[n10](b, p)]
+                        p += 4 * n10 - 4
                     else:
-                        o.eligible_leader_replicas = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                        p += 4 * n10
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 7:
+                        o.removing_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 4:
                     n11 = b[p]
                     p += 1
-                    if n11 & 0x80:
-                        n11, p = _read_uvarint(b, p - 1)
-                    n11 -= 1
-                    if n11 < 0:
-                        o.last_known_elr = None
+                    if 0 < n11 < 65:
+                        o.adding_replicas = [*_CU_int32[n11](b, p)]
+                        p += 4 * n11 - 4
                     else:
-                        o.last_known_elr = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                        p += 4 * n11
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
-                elif t3 == 8:
+                        o.adding_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 5:
+                    o.leader_recovery_state, = _S2u(b, p)
+                    p += 1
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 6:
                     n12 = b[p]
                     p += 1
-                    if n12 & 0x80:
-                        n12, p = _read_uvarint(b, p - 1)
-                    n12 -= 1
-                    if n12 < 0:
+                    if 0 < n12 < 65:
+                        o.eligible_leader_replicas = [*_CU_int32[n12](b, p)]
+                        p += 4 * n12 - 4
+                    else:
+                        o.eligible_leader_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 7:
+                    n13 = b[p]
+                    p += 1
+                    if 0 < n13 < 65:
+                        o.last_known_elr = [*_CU_int32[n13](b, p)]
+                        p += 4 * n13 - 4
+                    else:
+                        o.last_known_elr, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                elif t5 == 8:
+                    n14 = b[p]
+                    p += 1
+                    if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+                    n14 -= 1
+                    if n14 < 0:
                         o.directories = None
                     else:
-                        if n12 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                        l13 = []
-                        ap14 = l13.append
-                        for _ in range(n12):
-                            x15, = _S4.unpack_from(b, p)
+                        if n14 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        l16 = []
+                        ap17 = l16.append
+                        for _ in range(n14):
+                            x15, = _S4u(b, p)
                             p += 16
                             x15 = _bnew(_Uuid, x15)
-                            ap14(x15)
-                        o.directories = l13
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
+                            ap17(x15)
+                        o.directories = l16
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
                 else:
-                    if u2 is None: u2 = []
-                    u2.append((t3, bytes(b[p:e5])))
-                    p = e5
-            o._unknown_tags = u2
+                    if u4 is None: u4 = []
+                    u4.append((t5, bytes(b[p:e7])))
+                    p = e7
+            if u4 is not None: o._unknown_tags = u4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S3.pack(o.partition_id, o.topic_id))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.partition_id, o.topic_id))
     tg1 = []
     if o.isr is not None:
-        sub2 = []
-        sw3 = sub2.append
+        sub2 = bytearray()
+        sw3 = sub2.extend
         v4 = o.isr
         if v4 is None:
             sw3(b'\x00')
         else:
             k5 = len(v4)
             if k5 < 64:
-                sw3(_CA_int32[k5].pack(k5 + 1, *v4))
+                sw3(_CP_int32[k5](k5 + 1, *v4))
             else:
                 sw3(_uvarint(k5 + 1))
                 sw3(_array_struct('i', k5).pack(*v4))
-        tg1.append((0, b''.join(sub2)))
+        tg1.append((0, sub2))
     if o.leader != -2:
-        sub6 = []
-        sw7 = sub6.append
-        sw7(_S1.pack(o.leader))
-        tg1.append((1, b''.join(sub6)))
+        sub6 = bytearray()
+        sw7 = sub6.extend
+        sw7(_S1p(o.leader))
+        tg1.append((1, sub6))
     if o.replicas is not None:
-        sub8 = []
-        sw9 = sub8.append
+        sub8 = bytearray()
+        sw9 = sub8.extend
         v10 = o.replicas
         if v10 is None:
             sw9(b'\x00')
         else:
             k11 = len(v10)
             if k11 < 64:
-                sw9(_CA_int32[k11].pack(k11 + 1, *v10))
+                sw9(_CP_int32[k11](k11 + 1, *v10))
             else:
                 sw9(_uvarint(k11 + 1))
                 sw9(_array_struct('i', k11).pack(*v10))
-        tg1.append((2, b''.join(sub8)))
+        tg1.append((2, sub8))
     if o.removing_replicas is not None:
-        sub12 = []
-        sw13 = sub12.append
+        sub12 = bytearray()
+        sw13 = sub12.extend
         v14 = o.removing_replicas
         if v14 is None:
             sw13(b'\x00')
         else:
             k15 = len(v14)
             if k15 < 64:
-                sw13(_CA_int32[k15].pack(k15 + 1, *v14))
+                sw13(_CP_int32[k15](k15 + 1, *v14))
             else:
                 sw13(_uvarint(k15 + 1))
                 sw13(_array_struct('i', k15).pack(*v14))
-        tg1.append((3, b''.join(sub12)))
+        tg1.append((3, sub12))
     if o.adding_replicas is not None:
-        sub16 = []
-        sw17 = sub16.append
+        sub16 = bytearray()
+        sw17 = sub16.extend
         v18 = o.adding_replicas
         if v18 is None:
             sw17(b'\x00')
         else:
             k19 = len(v18)
             if k19 < 64:
-                sw17(_CA_int32[k19].pack(k19 + 1, *v18))
+                sw17(_CP_int32[k19](k19 + 1, *v18))
             else:
                 sw17(_uvarint(k19 + 1))
                 sw17(_array_struct('i', k19).pack(*v18))
-        tg1.append((4, b''.join(sub16)))
+        tg1.append((4, sub16))
     if o.leader_recovery_state != -1:
-        sub20 = []
-        sw21 = sub20.append
-        sw21(_S2.pack(o.leader_recovery_state))
-        tg1.append((5, b''.join(sub20)))
+        sub20 = bytearray()
+        sw21 = sub20.extend
+        sw21(_S2p(o.leader_recovery_state))
+        tg1.append((5, sub20))
     if o.eligible_leader_replicas is not None:
-        sub22 = []
-        sw23 = sub22.append
+        sub22 = bytearray()
+        sw23 = sub22.extend
         v24 = o.eligible_leader_replicas
         if v24 is None:
             sw23(b'\x00')
         else:
             k25 = len(v24)
             if k25 < 64:
-                sw23(_CA_int32[k25].pack(k25 + 1, *v24))
+                sw23(_CP_int32[k25](k25 + 1, *v24))
             else:
                 sw23(_uvarint(k25 + 1))
                 sw23(_array_struct('i', k25).pack(*v24))
-        tg1.append((6, b''.join(sub22)))
+        tg1.append((6, sub22))
     if o.last_known_elr is not None:
-        sub26 = []
-        sw27 = sub26.append
+        sub26 = bytearray()
+        sw27 = sub26.extend
         v28 = o.last_known_elr
         if v28 is None:
             sw27(b'\x00')
         else:
             k29 = len(v28)
             if k29 < 64:
-                sw27(_CA_int32[k29].pack(k29 + 1, *v28))
+                sw27(_CP_int32[k29](k29 + 1, *v28))
             else:
                 sw27(_uvarint(k29 + 1))
                 sw27(_array_struct('i', k29).pack(*v28))
-        tg1.append((7, b''.join(sub26)))
+        tg1.append((7, sub26))
     if o.directories is not None:
-        sub30 = []
-        sw31 = sub30.append
+        sub30 = bytearray()
+        sw31 = sub30.extend
         v32 = o.directories
         if v32 is None:
             sw31(b'\x00')
@@ -658,12 +616,13 @@ def _encode_v2(o, w):
             k33 = len(v32) + 1
             sw31(_UV1[k33] if k33 < 128 else _uvarint(k33))
             for x34 in v32:
-                sw31(_S4.pack(x34))
-        tg1.append((8, b''.join(sub30)))
+                sw31(_S4p(x34))
+        tg1.append((8, sub30))
     if tg1 or o._unknown_tags:
-        _write_tags(w, tg1, o._unknown_tags)
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 PartitionChangeRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
 PartitionChangeRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

@@ -4,32 +4,26 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_CP_int32 = _COMPACT_ARRAY_PACK['i']
 _S0 = _StructFmt('>i16sB')
 _S1 = _StructFmt('>iiiB')
 _S2 = _StructFmt('>b')
-_S3 = _StructFmt('>i16s')
-_S4 = _StructFmt('>iii')
-_S5 = _StructFmt('>16s')
+_S3 = _StructFmt('>16s')
+_R0 = _PackShapes('i16s', 'i', '', 'i', '', 'i', '', 'i', 'iii')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
 
 
 class PartitionRecord(_Message):
@@ -66,412 +60,335 @@ class PartitionRecord(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(PartitionRecord)
-        o.partition_id, o.topic_id, n1 = _S0.unpack_from(b, p)
+        o.partition_id, u1, n2 = _S0u(b, p)
         p += 21
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.topic_id = _bnew(_Uuid, o.topic_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.replicas = [*(_A_int32[n1] if n1 < 64 else _array_struct('i', n1)).unpack_from(b, p)]
-        p += 4 * n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.isr = [*(_A_int32[n2] if n2 < 64 else _array_struct('i', n2)).unpack_from(b, p)]
-        p += 4 * n2
+        o.topic_id = _bnew(_Uuid, u1)
+        if 0 < n2 < 65:
+            o.replicas = [*_CU_int32[n2](b, p)]
+            p += 4 * n2 - 4
+        else:
+            o.replicas, p = _read_array(b, p - 1, 'i', True, False)
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.removing_replicas = [*(_A_int32[n3] if n3 < 64 else _array_struct('i', n3)).unpack_from(b, p)]
-        p += 4 * n3
+        if 0 < n3 < 65:
+            o.isr = [*_CU_int32[n3](b, p)]
+            p += 4 * n3 - 4
+        else:
+            o.isr, p = _read_array(b, p - 1, 'i', True, False)
         n4 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        n4 -= 1
-        if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.adding_replicas = [*(_A_int32[n4] if n4 < 64 else _array_struct('i', n4)).unpack_from(b, p)]
-        p += 4 * n4
-        o.leader, o.leader_epoch, o.partition_epoch, n5 = _S1.unpack_from(b, p)
+        if 0 < n4 < 65:
+            o.removing_replicas = [*_CU_int32[n4](b, p)]
+            p += 4 * n4 - 4
+        else:
+            o.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+        n5 = b[p]
+        p += 1
+        if 0 < n5 < 65:
+            o.adding_replicas = [*_CU_int32[n5](b, p)]
+            p += 4 * n5 - 4
+        else:
+            o.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
+        o.leader, o.leader_epoch, o.partition_epoch, n6 = _S1u(b, p)
         p += 13
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        if n5:
-            u6 = None
-            for _ in range(n5):
-                t7, p = _read_uvarint(b, p)
-                z8, p = _read_uvarint(b, p)
-                e9 = p + z8
-                if t7 == 0:
-                    o.leader_recovery_state, = _S2.unpack_from(b, p)
+        if n6:
+            n7, p = _read_uvarint(b, p - 1)
+            u8 = None
+            for _ in range(n7):
+                t9, p = _read_uvarint(b, p)
+                z10, p = _read_uvarint(b, p)
+                e11 = p + z10
+                if t9 == 0:
+                    o.leader_recovery_state, = _S2u(b, p)
                     p += 1
-                    if p > e9: raise _DecodeError('tagged field longer than its size', p)
-                    p = e9
+                    if p > e11: raise _DecodeError('tagged field longer than its size', p)
+                    p = e11
                 else:
-                    if u6 is None: u6 = []
-                    u6.append((t7, bytes(b[p:e9])))
-                    p = e9
-            o._unknown_tags = u6
+                    if u8 is None: u8 = []
+                    u8.append((t9, bytes(b[p:e11])))
+                    p = e11
+            if u8 is not None: o._unknown_tags = u8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.directories:
         raise _EncodeError('field Directories is not in version 0 and not ignorable')
     if o.eligible_leader_replicas is not None:
         raise _EncodeError('field EligibleLeaderReplicas is not in version 0 and not ignorable')
     if o.last_known_elr is not None:
         raise _EncodeError('field LastKnownElr is not in version 0 and not ignorable')
-    w(_S3.pack(o.partition_id, o.topic_id))
     v1 = o.replicas
     k2 = len(v1)
-    if k2 < 64:
-        w(_CA_int32[k2].pack(k2 + 1, *v1))
-    else:
-        w(_uvarint(k2 + 1))
-        w(_array_struct('i', k2).pack(*v1))
     v3 = o.isr
     k4 = len(v3)
-    if k4 < 64:
-        w(_CA_int32[k4].pack(k4 + 1, *v3))
-    else:
-        w(_uvarint(k4 + 1))
-        w(_array_struct('i', k4).pack(*v3))
     v5 = o.removing_replicas
     k6 = len(v5)
-    if k6 < 64:
-        w(_CA_int32[k6].pack(k6 + 1, *v5))
-    else:
-        w(_uvarint(k6 + 1))
-        w(_array_struct('i', k6).pack(*v5))
     v7 = o.adding_replicas
     k8 = len(v7)
-    if k8 < 64:
-        w(_CA_int32[k8].pack(k8 + 1, *v7))
-    else:
-        w(_uvarint(k8 + 1))
-        w(_array_struct('i', k8).pack(*v7))
-    w(_S4.pack(o.leader, o.leader_epoch, o.partition_epoch))
+    ext(_R0[k2, k4, k6, k8](o.partition_id, o.topic_id, k2 + 1, *v1, k4 + 1, *v3, k6 + 1, *v5, k8 + 1, *v7, o.leader, o.leader_epoch, o.partition_epoch))
     tg9 = []
     if o.leader_recovery_state != 0:
-        sub10 = []
-        sw11 = sub10.append
-        sw11(_S2.pack(o.leader_recovery_state))
-        tg9.append((0, b''.join(sub10)))
+        sub10 = bytearray()
+        sw11 = sub10.extend
+        sw11(_S2p(o.leader_recovery_state))
+        tg9.append((0, sub10))
     if tg9 or o._unknown_tags:
-        _write_tags(w, tg9, o._unknown_tags)
+        _write_tags(ext, tg9, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(PartitionRecord)
-        o.partition_id, o.topic_id, n1 = _S0.unpack_from(b, p)
+        o.partition_id, u1, n2 = _S0u(b, p)
         p += 21
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.topic_id = _bnew(_Uuid, o.topic_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.replicas = [*(_A_int32[n1] if n1 < 64 else _array_struct('i', n1)).unpack_from(b, p)]
-        p += 4 * n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.isr = [*(_A_int32[n2] if n2 < 64 else _array_struct('i', n2)).unpack_from(b, p)]
-        p += 4 * n2
+        o.topic_id = _bnew(_Uuid, u1)
+        if 0 < n2 < 65:
+            o.replicas = [*_CU_int32[n2](b, p)]
+            p += 4 * n2 - 4
+        else:
+            o.replicas, p = _read_array(b, p - 1, 'i', True, False)
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.removing_replicas = [*(_A_int32[n3] if n3 < 64 else _array_struct('i', n3)).unpack_from(b, p)]
-        p += 4 * n3
+        if 0 < n3 < 65:
+            o.isr = [*_CU_int32[n3](b, p)]
+            p += 4 * n3 - 4
+        else:
+            o.isr, p = _read_array(b, p - 1, 'i', True, False)
         n4 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        n4 -= 1
-        if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.adding_replicas = [*(_A_int32[n4] if n4 < 64 else _array_struct('i', n4)).unpack_from(b, p)]
-        p += 4 * n4
-        o.leader, o.leader_epoch, o.partition_epoch, n5 = _S1.unpack_from(b, p)
-        p += 13
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        n5 -= 1
-        if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l6 = []
-        ap7 = l6.append
-        for _ in range(n5):
-            x8, = _S5.unpack_from(b, p)
-            p += 16
-            x8 = _bnew(_Uuid, x8)
-            ap7(x8)
-        o.directories = l6
-        n9 = b[p]
+        if 0 < n4 < 65:
+            o.removing_replicas = [*_CU_int32[n4](b, p)]
+            p += 4 * n4 - 4
+        else:
+            o.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+        n5 = b[p]
         p += 1
-        if n9 & 0x80:
-            n9, p = _read_uvarint(b, p - 1)
-        if n9:
-            u10 = None
-            for _ in range(n9):
-                t11, p = _read_uvarint(b, p)
-                z12, p = _read_uvarint(b, p)
-                e13 = p + z12
-                if t11 == 0:
-                    o.leader_recovery_state, = _S2.unpack_from(b, p)
+        if 0 < n5 < 65:
+            o.adding_replicas = [*_CU_int32[n5](b, p)]
+            p += 4 * n5 - 4
+        else:
+            o.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
+        o.leader, o.leader_epoch, o.partition_epoch, n6 = _S1u(b, p)
+        p += 13
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+        n6 -= 1
+        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+        l8 = []
+        ap9 = l8.append
+        for _ in range(n6):
+            x7, = _S3u(b, p)
+            p += 16
+            x7 = _bnew(_Uuid, x7)
+            ap9(x7)
+        o.directories = l8
+        if b[p]:
+            n10, p = _read_uvarint(b, p)
+            u11 = None
+            for _ in range(n10):
+                t12, p = _read_uvarint(b, p)
+                z13, p = _read_uvarint(b, p)
+                e14 = p + z13
+                if t12 == 0:
+                    o.leader_recovery_state, = _S2u(b, p)
                     p += 1
-                    if p > e13: raise _DecodeError('tagged field longer than its size', p)
-                    p = e13
+                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
+                    p = e14
                 else:
-                    if u10 is None: u10 = []
-                    u10.append((t11, bytes(b[p:e13])))
-                    p = e13
-            o._unknown_tags = u10
+                    if u11 is None: u11 = []
+                    u11.append((t12, bytes(b[p:e14])))
+                    p = e14
+            if u11 is not None: o._unknown_tags = u11
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.eligible_leader_replicas is not None:
         raise _EncodeError('field EligibleLeaderReplicas is not in version 1 and not ignorable')
     if o.last_known_elr is not None:
         raise _EncodeError('field LastKnownElr is not in version 1 and not ignorable')
-    w(_S3.pack(o.partition_id, o.topic_id))
     v1 = o.replicas
     k2 = len(v1)
-    if k2 < 64:
-        w(_CA_int32[k2].pack(k2 + 1, *v1))
-    else:
-        w(_uvarint(k2 + 1))
-        w(_array_struct('i', k2).pack(*v1))
     v3 = o.isr
     k4 = len(v3)
-    if k4 < 64:
-        w(_CA_int32[k4].pack(k4 + 1, *v3))
-    else:
-        w(_uvarint(k4 + 1))
-        w(_array_struct('i', k4).pack(*v3))
     v5 = o.removing_replicas
     k6 = len(v5)
-    if k6 < 64:
-        w(_CA_int32[k6].pack(k6 + 1, *v5))
-    else:
-        w(_uvarint(k6 + 1))
-        w(_array_struct('i', k6).pack(*v5))
     v7 = o.adding_replicas
     k8 = len(v7)
-    if k8 < 64:
-        w(_CA_int32[k8].pack(k8 + 1, *v7))
-    else:
-        w(_uvarint(k8 + 1))
-        w(_array_struct('i', k8).pack(*v7))
-    w(_S4.pack(o.leader, o.leader_epoch, o.partition_epoch))
+    ext(_R0[k2, k4, k6, k8](o.partition_id, o.topic_id, k2 + 1, *v1, k4 + 1, *v3, k6 + 1, *v5, k8 + 1, *v7, o.leader, o.leader_epoch, o.partition_epoch))
     v9 = o.directories
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
-        w(_S5.pack(x11))
+        ext(_S3p(x11))
     tg12 = []
     if o.leader_recovery_state != 0:
-        sub13 = []
-        sw14 = sub13.append
-        sw14(_S2.pack(o.leader_recovery_state))
-        tg12.append((0, b''.join(sub13)))
+        sub13 = bytearray()
+        sw14 = sub13.extend
+        sw14(_S2p(o.leader_recovery_state))
+        tg12.append((0, sub13))
     if tg12 or o._unknown_tags:
-        _write_tags(w, tg12, o._unknown_tags)
+        _write_tags(ext, tg12, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(PartitionRecord)
-        o.partition_id, o.topic_id, n1 = _S0.unpack_from(b, p)
+        o.partition_id, u1, n2 = _S0u(b, p)
         p += 21
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.topic_id = _bnew(_Uuid, o.topic_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.replicas = [*(_A_int32[n1] if n1 < 64 else _array_struct('i', n1)).unpack_from(b, p)]
-        p += 4 * n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.isr = [*(_A_int32[n2] if n2 < 64 else _array_struct('i', n2)).unpack_from(b, p)]
-        p += 4 * n2
+        o.topic_id = _bnew(_Uuid, u1)
+        if 0 < n2 < 65:
+            o.replicas = [*_CU_int32[n2](b, p)]
+            p += 4 * n2 - 4
+        else:
+            o.replicas, p = _read_array(b, p - 1, 'i', True, False)
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.removing_replicas = [*(_A_int32[n3] if n3 < 64 else _array_struct('i', n3)).unpack_from(b, p)]
-        p += 4 * n3
+        if 0 < n3 < 65:
+            o.isr = [*_CU_int32[n3](b, p)]
+            p += 4 * n3 - 4
+        else:
+            o.isr, p = _read_array(b, p - 1, 'i', True, False)
         n4 = b[p]
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        n4 -= 1
-        if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.adding_replicas = [*(_A_int32[n4] if n4 < 64 else _array_struct('i', n4)).unpack_from(b, p)]
-        p += 4 * n4
-        o.leader, o.leader_epoch, o.partition_epoch, n5 = _S1.unpack_from(b, p)
-        p += 13
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        n5 -= 1
-        if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n5 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l6 = []
-        ap7 = l6.append
-        for _ in range(n5):
-            x8, = _S5.unpack_from(b, p)
-            p += 16
-            x8 = _bnew(_Uuid, x8)
-            ap7(x8)
-        o.directories = l6
-        n9 = b[p]
+        if 0 < n4 < 65:
+            o.removing_replicas = [*_CU_int32[n4](b, p)]
+            p += 4 * n4 - 4
+        else:
+            o.removing_replicas, p = _read_array(b, p - 1, 'i', True, False)
+        n5 = b[p]
         p += 1
-        if n9 & 0x80:
-            n9, p = _read_uvarint(b, p - 1)
-        if n9:
-            u10 = None
-            for _ in range(n9):
-                t11, p = _read_uvarint(b, p)
-                z12, p = _read_uvarint(b, p)
-                e13 = p + z12
-                if t11 == 0:
-                    o.leader_recovery_state, = _S2.unpack_from(b, p)
+        if 0 < n5 < 65:
+            o.adding_replicas = [*_CU_int32[n5](b, p)]
+            p += 4 * n5 - 4
+        else:
+            o.adding_replicas, p = _read_array(b, p - 1, 'i', True, False)
+        o.leader, o.leader_epoch, o.partition_epoch, n6 = _S1u(b, p)
+        p += 13
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+        n6 -= 1
+        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n6 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+        l8 = []
+        ap9 = l8.append
+        for _ in range(n6):
+            x7, = _S3u(b, p)
+            p += 16
+            x7 = _bnew(_Uuid, x7)
+            ap9(x7)
+        o.directories = l8
+        if b[p]:
+            n10, p = _read_uvarint(b, p)
+            u11 = None
+            for _ in range(n10):
+                t12, p = _read_uvarint(b, p)
+                z13, p = _read_uvarint(b, p)
+                e14 = p + z13
+                if t12 == 0:
+                    o.leader_recovery_state, = _S2u(b, p)
                     p += 1
-                    if p > e13: raise _DecodeError('tagged field longer than its size', p)
-                    p = e13
-                elif t11 == 1:
-                    n14 = b[p]
-                    p += 1
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    n14 -= 1
-                    if n14 < 0:
-                        o.eligible_leader_replicas = None
-                    else:
-                        o.eligible_leader_replicas = [*(_A_int32[n14] if n14 < 64 else _array_struct('i', n14)).unpack_from(b, p)]
-                        p += 4 * n14
-                    if p > e13: raise _DecodeError('tagged field longer than its size', p)
-                    p = e13
-                elif t11 == 2:
+                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
+                    p = e14
+                elif t12 == 1:
                     n15 = b[p]
                     p += 1
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    n15 -= 1
-                    if n15 < 0:
-                        o.last_known_elr = None
+                    if 0 < n15 < 65:
+                        o.eligible_leader_replicas = [*_CU_int32[n15](b, p)]
+                        p += 4 * n15 - 4
                     else:
-                        o.last_known_elr = [*(_A_int32[n15] if n15 < 64 else _array_struct('i', n15)).unpack_from(b, p)]
-                        p += 4 * n15
-                    if p > e13: raise _DecodeError('tagged field longer than its size', p)
-                    p = e13
+                        o.eligible_leader_replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
+                    p = e14
+                elif t12 == 2:
+                    n16 = b[p]
+                    p += 1
+                    if 0 < n16 < 65:
+                        o.last_known_elr = [*_CU_int32[n16](b, p)]
+                        p += 4 * n16 - 4
+                    else:
+                        o.last_known_elr, p = _read_array(b, p - 1, 'i', True, True)
+                    if p > e14: raise _DecodeError('tagged field longer than its size', p)
+                    p = e14
                 else:
-                    if u10 is None: u10 = []
-                    u10.append((t11, bytes(b[p:e13])))
-                    p = e13
-            o._unknown_tags = u10
+                    if u11 is None: u11 = []
+                    u11.append((t12, bytes(b[p:e14])))
+                    p = e14
+            if u11 is not None: o._unknown_tags = u11
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S3.pack(o.partition_id, o.topic_id))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.replicas
     k2 = len(v1)
-    if k2 < 64:
-        w(_CA_int32[k2].pack(k2 + 1, *v1))
-    else:
-        w(_uvarint(k2 + 1))
-        w(_array_struct('i', k2).pack(*v1))
     v3 = o.isr
     k4 = len(v3)
-    if k4 < 64:
-        w(_CA_int32[k4].pack(k4 + 1, *v3))
-    else:
-        w(_uvarint(k4 + 1))
-        w(_array_struct('i', k4).pack(*v3))
     v5 = o.removing_replicas
     k6 = len(v5)
-    if k6 < 64:
-        w(_CA_int32[k6].pack(k6 + 1, *v5))
-    else:
-        w(_uvarint(k6 + 1))
-        w(_array_struct('i', k6).pack(*v5))
     v7 = o.adding_replicas
     k8 = len(v7)
-    if k8 < 64:
-        w(_CA_int32[k8].pack(k8 + 1, *v7))
-    else:
-        w(_uvarint(k8 + 1))
-        w(_array_struct('i', k8).pack(*v7))
-    w(_S4.pack(o.leader, o.leader_epoch, o.partition_epoch))
+    ext(_R0[k2, k4, k6, k8](o.partition_id, o.topic_id, k2 + 1, *v1, k4 + 1, *v3, k6 + 1, *v5, k8 + 1, *v7, o.leader, o.leader_epoch, o.partition_epoch))
     v9 = o.directories
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
-        w(_S5.pack(x11))
+        ext(_S3p(x11))
     tg12 = []
     if o.leader_recovery_state != 0:
-        sub13 = []
-        sw14 = sub13.append
-        sw14(_S2.pack(o.leader_recovery_state))
-        tg12.append((0, b''.join(sub13)))
+        sub13 = bytearray()
+        sw14 = sub13.extend
+        sw14(_S2p(o.leader_recovery_state))
+        tg12.append((0, sub13))
     if o.eligible_leader_replicas is not None:
-        sub15 = []
-        sw16 = sub15.append
+        sub15 = bytearray()
+        sw16 = sub15.extend
         v17 = o.eligible_leader_replicas
         if v17 is None:
             sw16(b'\x00')
         else:
             k18 = len(v17)
             if k18 < 64:
-                sw16(_CA_int32[k18].pack(k18 + 1, *v17))
+                sw16(_CP_int32[k18](k18 + 1, *v17))
             else:
                 sw16(_uvarint(k18 + 1))
                 sw16(_array_struct('i', k18).pack(*v17))
-        tg12.append((1, b''.join(sub15)))
+        tg12.append((1, sub15))
     if o.last_known_elr is not None:
-        sub19 = []
-        sw20 = sub19.append
+        sub19 = bytearray()
+        sw20 = sub19.extend
         v21 = o.last_known_elr
         if v21 is None:
             sw20(b'\x00')
         else:
             k22 = len(v21)
             if k22 < 64:
-                sw20(_CA_int32[k22].pack(k22 + 1, *v21))
+                sw20(_CP_int32[k22](k22 + 1, *v21))
             else:
                 sw20(_uvarint(k22 + 1))
                 sw20(_array_struct('i', k22).pack(*v21))
-        tg12.append((2, b''.join(sub19)))
+        tg12.append((2, sub19))
     if tg12 or o._unknown_tags:
-        _write_tags(w, tg12, o._unknown_tags)
+        _write_tags(ext, tg12, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 PartitionRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
 PartitionRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

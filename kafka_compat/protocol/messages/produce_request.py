@@ -4,33 +4,38 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hii')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
 _S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>hiB')
-_S5 = _StructFmt('>iB')
-_S6 = _StructFmt('>hi')
+_S4 = _StructFmt('>BhiB')
+_S5 = _StructFmt('>hiB')
+_S6 = _StructFmt('>iBBB')
+_S7 = _StructFmt('>hi')
+_S8 = _StructFmt('>iB')
+_S9 = _StructFmt('>iBB')
+_R0 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8p = _S8.pack
+_S9p = _S9.pack
 
 
 class PartitionProduceData(_Struct):
@@ -83,108 +88,117 @@ class ProduceRequest(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(ProduceRequest)
-        o.acks, o.timeout_ms, n1 = _S0.unpack_from(b, p)
+        o.acks, o.timeout_ms, n1 = _S0u(b, p)
         p += 10
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceData)
-            n5, = _S1.unpack_from(b, p)
+        o.topic_data = l3 = [*_map(_new, (TopicProduceData,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceData)
-                x9.index, n10 = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_data = l7 = [*_map(_new, (PartitionProduceData,) * n5)]
+            for x6 in l7:
+                x6.index, n8 = _S3u(b, p)
                 p += 8
-                if n10 < 0:
-                    if n10 != -1: raise _DecodeError('negative length', p)
-                    x9.records = None
+                if n8 < 0:
+                    if n8 != -1: raise _DecodeError('negative length', p)
+                    x6.records = None
                 else:
-                    x9.records = _view(b)[p:p + n10]
-                    p += n10
-                ap8(x9)
-            x4.partition_data = l7
-            ap3(x4)
-        o.topic_data = l2
+                    x6.records = mv[p:p + n8]
+                    p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.transactional_id is not None:
         raise _EncodeError('field TransactionalId is not in version 0 and not ignorable')
     v1 = o.topic_data
-    w(_S0.pack(o.acks, o.timeout_ms, len(v1)))
+    ext(_S0p(o.acks, o.timeout_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_data
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S2.pack(x5.index))
+            ext(_S2p(x5.index))
             v6 = x5.records
             if v6 is None:
-                w(_S2.pack(-1))
+                ext(_S2p(-1))
             else:
-                w(_S2.pack(len(v6)))
-                w(v6)
+                ext(_S2p(len(v6)))
+                parts += buf, v6
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.transactional_id is not None:
         raise _EncodeError('field TransactionalId is not in version 1 and not ignorable')
     v1 = o.topic_data
-    w(_S0.pack(o.acks, o.timeout_ms, len(v1)))
+    ext(_S0p(o.acks, o.timeout_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_data
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S2.pack(x5.index))
+            ext(_S2p(x5.index))
             v6 = x5.records
             if v6 is None:
-                w(_S2.pack(-1))
+                ext(_S2p(-1))
             else:
-                w(_S2.pack(len(v6)))
-                w(v6)
+                ext(_S2p(len(v6)))
+                parts += buf, v6
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.transactional_id is not None:
         raise _EncodeError('field TransactionalId is not in version 2 and not ignorable')
     v1 = o.topic_data
-    w(_S0.pack(o.acks, o.timeout_ms, len(v1)))
+    ext(_S0p(o.acks, o.timeout_ms, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_data
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         for x5 in v4:
-            w(_S2.pack(x5.index))
+            ext(_S2p(x5.index))
             v6 = x5.records
             if v6 is None:
-                w(_S2.pack(-1))
+                ext(_S2p(-1))
             else:
-                w(_S2.pack(len(v6)))
-                w(v6)
+                ext(_S2p(len(v6)))
+                parts += buf, v6
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
+        mv = _view(b)
         o = _new(ProduceRequest)
-        n1, = _S1.unpack_from(b, p)
+        n1, = _S1u(b, p)
         p += 2
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -192,214 +206,195 @@ def _decode_v3(b, p):
         else:
             o.transactional_id = b[p:p + n1].decode()
             p += n1
-        o.acks, o.timeout_ms, n2 = _S0.unpack_from(b, p)
+        o.acks, o.timeout_ms, n2 = _S0u(b, p)
         p += 10
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(TopicProduceData)
-            n6, = _S1.unpack_from(b, p)
+        o.topic_data = l4 = [*_map(_new, (TopicProduceData,) * n2)]
+        for x3 in l4:
+            n5, = _S1u(b, p)
             p += 2
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7, = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
+            n6, = _S2u(b, p)
             p += 4
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(PartitionProduceData)
-                x10.index, n11 = _S3.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partition_data = l8 = [*_map(_new, (PartitionProduceData,) * n6)]
+            for x7 in l8:
+                x7.index, n9 = _S3u(b, p)
                 p += 8
-                if n11 < 0:
-                    if n11 != -1: raise _DecodeError('negative length', p)
-                    x10.records = None
+                if n9 < 0:
+                    if n9 != -1: raise _DecodeError('negative length', p)
+                    x7.records = None
                 else:
-                    x10.records = _view(b)[p:p + n11]
-                    p += n11
-                ap9(x10)
-            x5.partition_data = l8
-            ap4(x5)
-        o.topic_data = l3
+                    x7.records = mv[p:p + n9]
+                    p += n9
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.transactional_id
     if v1 is None:
-        w(_S1.pack(-1))
+        ext(_S1p(-1))
     else:
         v1 = v1.encode()
-        w(_S1.pack(len(v1)))
-        w(v1)
+        ext(_S1p(len(v1)))
+        ext(v1)
     v2 = o.topic_data
-    w(_S0.pack(o.acks, o.timeout_ms, len(v2)))
+    ext(_S0p(o.acks, o.timeout_ms, len(v2)))
     for x3 in v2:
         v4 = x3.name.encode()
-        w(_S1.pack(len(v4)))
-        w(v4)
+        ext(_S1p(len(v4)))
+        ext(v4)
         v5 = x3.partition_data
-        w(_S2.pack(len(v5)))
+        ext(_S2p(len(v5)))
         for x6 in v5:
-            w(_S2.pack(x6.index))
+            ext(_S2p(x6.index))
             v7 = x6.records
             if v7 is None:
-                w(_S2.pack(-1))
+                ext(_S2p(-1))
             else:
-                w(_S2.pack(len(v7)))
-                w(v7)
+                ext(_S2p(len(v7)))
+                parts += buf, v7
+                buf = bytearray()
+                ext = buf.extend
+    parts.append(buf)
 
 def _decode_v9(b, p):
     try:
+        mv = _view(b)
         o = _new(ProduceRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.acks, o.timeout_ms, n2 = _S4u(b, p)
+        if not n1:
             o.transactional_id = None
+            p += 8
         else:
-            o.transactional_id = b[p:p + n1].decode()
-            p += n1
-        o.acks, o.timeout_ms, n2 = _S4.unpack_from(b, p)
-        p += 7
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.transactional_id = None
+            else:
+                o.transactional_id = b[p:p + n1].decode()
+                p += n1
+            o.acks, o.timeout_ms, n2 = _S5u(b, p)
+            p += 7
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(TopicProduceData)
+        o.topic_data = l4 = [*_map(_new, (TopicProduceData,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.name = b[p:p + n6].decode()
-            p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(PartitionProduceData)
-                x10.index, n11 = _S5.unpack_from(b, p)
+            if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partition_data = l8 = [*_map(_new, (PartitionProduceData,) * n6)]
+            for x7 in l8:
+                x7.index, n9, c10, d11 = _S6u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0:
-                    x10.records = None
+                if n9 < 128:
+                    n9 -= 1
+                    if n9 < 0:
+                        x7.records = None
+                    else:
+                        x7.records = mv[p:p + n9]
+                        p += n9
                 else:
-                    x10.records = _view(b)[p:p + n11]
-                    p += n11
-                n12 = b[p]
+                    if c10 < 128:
+                        n9 += (c10 << 7) - 129
+                        p += 1
+                    elif d11 < 128:
+                        n9 += (c10 << 7) + (d11 << 14) - 16513
+                        p += 2
+                    else:
+                        n9, p = _read_uvarint(b, p - 1)
+                        n9 -= 1
+                    x7.records = mv[p:p + n9]
+                    p += n9
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                if n12:
-                    u13 = None
-                    for _ in range(n12):
-                        t14, p = _read_uvarint(b, p)
-                        z15, p = _read_uvarint(b, p)
-                        e16 = p + z15
-                        if u13 is None: u13 = []
-                        u13.append((t14, bytes(b[p:e16])))
-                        p = e16
-                    x10._unknown_tags = u13
-                ap9(x10)
-            x5.partition_data = l8
-            n17 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x5._unknown_tags = u18
-            ap4(x5)
-        o.topic_data = l3
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v9(o, w):
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.transactional_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S6.pack(o.acks, o.timeout_ms))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S7p(o.acks, o.timeout_ms))
     v3 = o.topic_data
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.name
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
         v8 = x5.partition_data
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S2.pack(x10.index))
             v11 = x10.records
             if v11 is None:
-                w(b'\x00')
+                ext(_S8p(x10.index, 0))
             else:
                 k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
+                if k12 < 128:
+                    ext(_S8p(x10.index, k12))
+                elif k12 < 16384:
+                    ext(_S9p(x10.index, k12 & 127 | 128, k12 >> 7))
+                elif k12 < 2097152:
+                    ext(_S6p(x10.index, k12 & 127 | 128, k12 >> 7 & 127 | 128, k12 >> 14))
+                else:
+                    ext(_S2p(x10.index))
+                    ext(_uvarint(k12))
+                parts += buf, v11
+                buf = bytearray()
+                ext = buf.extend
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ProduceRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3, 6: _decode_v3, 7: _decode_v3, 8: _decode_v3, 9: _decode_v9, 10: _decode_v9, 11: _decode_v9}
 ProduceRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3, 6: _encode_v3, 7: _encode_v3, 8: _encode_v3, 9: _encode_v9, 10: _encode_v9, 11: _encode_v9}

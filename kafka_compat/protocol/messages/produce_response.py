@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>ihq')
@@ -32,9 +19,34 @@ _S4 = _StructFmt('>ihqqq')
 _S5 = _StructFmt('>ihqqqi')
 _S6 = _StructFmt('>ih')
 _S7 = _StructFmt('>ihqqqB')
-_S8 = _StructFmt('>iB')
-_S9 = _StructFmt('>iiB')
-_S10 = _StructFmt('>ii')
+_S8 = _StructFmt('>iBB')
+_S9 = _StructFmt('>BB')
+_S10 = _StructFmt('>iB')
+_S11 = _StructFmt('>iiB')
+_S12 = _StructFmt('>ii')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('i', 's', 'i')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
+_S11u = _S11.unpack_from
+_S12p = _S12.pack
 
 
 class BatchIndexAndErrorMessage(_Struct):
@@ -134,835 +146,710 @@ class ProduceResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ProduceResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceResponse)
-                x9.index, x9.error_code, x9.base_offset = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset = _S2u(b, p)
                 p += 14
-                ap8(x9)
-            x4.partition_responses = l7
-            ap3(x4)
-        o.responses = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 0 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 0 and not ignorable')
-            w(_S2.pack(x5.index, x5.error_code, x5.base_offset))
+            ext(_S2p(x5.index, x5.error_code, x5.base_offset))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(ProduceResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceResponse)
-                x9.index, x9.error_code, x9.base_offset = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset = _S2u(b, p)
                 p += 14
-                ap8(x9)
-            x4.partition_responses = l7
-            ap3(x4)
-        o.responses = l2
-        o.throttle_time_ms, = _S0.unpack_from(b, p)
+        o.throttle_time_ms, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 1 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 1 and not ignorable')
-            w(_S2.pack(x5.index, x5.error_code, x5.base_offset))
-    w(_S0.pack(o.throttle_time_ms))
+            ext(_S2p(x5.index, x5.error_code, x5.base_offset))
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(ProduceResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceResponse)
-                x9.index, x9.error_code, x9.base_offset, x9.log_append_time_ms = _S3.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset, x6.log_append_time_ms = _S3u(b, p)
                 p += 22
-                ap8(x9)
-            x4.partition_responses = l7
-            ap3(x4)
-        o.responses = l2
-        o.throttle_time_ms, = _S0.unpack_from(b, p)
+        o.throttle_time_ms, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 2 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 2 and not ignorable')
-            w(_S3.pack(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms))
-    w(_S0.pack(o.throttle_time_ms))
+            ext(_S3p(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms))
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 3 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 3 and not ignorable')
-            w(_S3.pack(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms))
-    w(_S0.pack(o.throttle_time_ms))
+            ext(_S3p(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms))
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 4 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 4 and not ignorable')
-            w(_S3.pack(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms))
-    w(_S0.pack(o.throttle_time_ms))
+            ext(_S3p(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms))
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(ProduceResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceResponse)
-                x9.index, x9.error_code, x9.base_offset, x9.log_append_time_ms, x9.log_start_offset = _S4.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset, x6.log_append_time_ms, x6.log_start_offset = _S4u(b, p)
                 p += 30
-                ap8(x9)
-            x4.partition_responses = l7
-            ap3(x4)
-        o.responses = l2
-        o.throttle_time_ms, = _S0.unpack_from(b, p)
+        o.throttle_time_ms, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 5 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 5 and not ignorable')
-            w(_S4.pack(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset))
-    w(_S0.pack(o.throttle_time_ms))
+            ext(_S4p(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset))
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 6 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 6 and not ignorable')
-            w(_S4.pack(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset))
-    w(_S0.pack(o.throttle_time_ms))
+            ext(_S4p(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset))
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 7 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 7 and not ignorable')
-            w(_S4.pack(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset))
-    w(_S0.pack(o.throttle_time_ms))
+            ext(_S4p(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset))
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
 def _decode_v8(b, p):
     try:
         o = _new(ProduceResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceResponse)
-            n5, = _S1.unpack_from(b, p)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S0.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S0u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 36 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceResponse)
-                x9.index, x9.error_code, x9.base_offset, x9.log_append_time_ms, x9.log_start_offset, n10 = _S5.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 36 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset, x6.log_append_time_ms, x6.log_start_offset, n8 = _S5u(b, p)
                 p += 34
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(BatchIndexAndErrorMessage)
-                    x13.batch_index, n14 = _S6.unpack_from(b, p)
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.record_errors = l10 = [*_map(_new, (BatchIndexAndErrorMessage,) * n8)]
+                for x9 in l10:
+                    x9.batch_index, n11 = _S6u(b, p)
                     p += 6
-                    if n14 < 0:
-                        if n14 != -1: raise _DecodeError('negative length', p)
-                        x13.batch_index_error_message = None
+                    if n11 < 0:
+                        if n11 != -1: raise _DecodeError('negative length', p)
+                        x9.batch_index_error_message = None
                     else:
-                        x13.batch_index_error_message = b[p:p + n14].decode()
-                        p += n14
-                    ap12(x13)
-                x9.record_errors = l11
-                n15, = _S1.unpack_from(b, p)
+                        x9.batch_index_error_message = b[p:p + n11].decode()
+                        p += n11
+                n12, = _S1u(b, p)
                 p += 2
-                if n15 < 0:
-                    if n15 != -1: raise _DecodeError('negative length', p)
-                    x9.error_message = None
+                if n12 < 0:
+                    if n12 != -1: raise _DecodeError('negative length', p)
+                    x6.error_message = None
                 else:
-                    x9.error_message = b[p:p + n15].decode()
-                    p += n15
-                ap8(x9)
-            x4.partition_responses = l7
-            ap3(x4)
-        o.responses = l2
-        o.throttle_time_ms, = _S0.unpack_from(b, p)
+                    x6.error_message = b[p:p + n12].decode()
+                    p += n12
+        o.throttle_time_ms, = _S0u(b, p)
         p += 4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 8 and not ignorable')
     v1 = o.responses
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_responses
-        w(_S0.pack(len(v4)))
+        ext(_S0p(len(v4)))
         for x5 in v4:
             if (x5.current_leader.leader_id != -1 or x5.current_leader.leader_epoch != -1 or x5.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 8 and not ignorable')
             v6 = x5.record_errors
-            w(_S5.pack(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset, len(v6)))
+            ext(_S5p(x5.index, x5.error_code, x5.base_offset, x5.log_append_time_ms, x5.log_start_offset, len(v6)))
             for x7 in v6:
-                w(_S0.pack(x7.batch_index))
+                ext(_S0p(x7.batch_index))
                 v8 = x7.batch_index_error_message
                 if v8 is None:
-                    w(_S1.pack(-1))
+                    ext(_S1p(-1))
                 else:
                     v8 = v8.encode()
-                    w(_S1.pack(len(v8)))
-                    w(v8)
+                    ext(_S1p(len(v8)))
+                    ext(v8)
             v9 = x5.error_message
             if v9 is None:
-                w(_S1.pack(-1))
+                ext(_S1p(-1))
             else:
                 v9 = v9.encode()
-                w(_S1.pack(len(v9)))
-                w(v9)
-    w(_S0.pack(o.throttle_time_ms))
+                ext(_S1p(len(v9)))
+                ext(v9)
+    ext(_S0p(o.throttle_time_ms))
+    parts.append(buf)
 
 def _decode_v9(b, p):
     try:
         o = _new(ProduceResponse)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceResponse)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceResponse)
-                x9.index, x9.error_code, x9.base_offset, x9.log_append_time_ms, x9.log_start_offset, n10 = _S7.unpack_from(b, p)
+            if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset, x6.log_append_time_ms, x6.log_start_offset, n8 = _S7u(b, p)
                 p += 31
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(BatchIndexAndErrorMessage)
-                    x13.batch_index, n14 = _S8.unpack_from(b, p)
-                    p += 5
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    n14 -= 1
-                    if n14 < 0:
-                        x13.batch_index_error_message = None
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.record_errors = l10 = [*_map(_new, (BatchIndexAndErrorMessage,) * n8)]
+                for x9 in l10:
+                    x9.batch_index, n11, n12 = _S8u(b, p)
+                    if not n11:
+                        x9.batch_index_error_message = None
+                        p += 6
                     else:
-                        x13.batch_index_error_message = b[p:p + n14].decode()
-                        p += n14
-                    n15 = b[p]
-                    p += 1
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
-                            if u16 is None: u16 = []
-                            u16.append((t17, bytes(b[p:e19])))
-                            p = e19
-                        x13._unknown_tags = u16
-                    ap12(x13)
-                x9.record_errors = l11
-                n20 = b[p]
-                p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                n20 -= 1
-                if n20 < 0:
-                    x9.error_message = None
+                        p += 5
+                        if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                        n11 -= 1
+                        if n11 < 0:
+                            x9.batch_index_error_message = None
+                        else:
+                            x9.batch_index_error_message = b[p:p + n11].decode()
+                            p += n11
+                        n12 = b[p]
+                        p += 1
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x9)
+                n13, n14 = _S9u(b, p)
+                if not n13:
+                    x6.error_message = None
+                    p += 2
                 else:
-                    x9.error_message = b[p:p + n20].decode()
-                    p += n20
-                n21 = b[p]
+                    p += 1
+                    if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                    n13 -= 1
+                    if n13 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n13].decode()
+                        p += n13
+                    n14 = b[p]
+                    p += 1
+                if n14:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                if n21:
-                    u22 = None
-                    for _ in range(n21):
-                        t23, p = _read_uvarint(b, p)
-                        z24, p = _read_uvarint(b, p)
-                        e25 = p + z24
-                        if u22 is None: u22 = []
-                        u22.append((t23, bytes(b[p:e25])))
-                        p = e25
-                    x9._unknown_tags = u22
-                ap8(x9)
-            x4.partition_responses = l7
-            n26 = b[p]
-            p += 1
-            if n26 & 0x80:
-                n26, p = _read_uvarint(b, p - 1)
-            if n26:
-                u27 = None
-                for _ in range(n26):
-                    t28, p = _read_uvarint(b, p)
-                    z29, p = _read_uvarint(b, p)
-                    e30 = p + z29
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-                x4._unknown_tags = u27
-            ap3(x4)
-        o.responses = l2
-        o.throttle_time_ms, n31 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, n15 = _S10u(b, p)
         p += 5
-        if n31 & 0x80:
-            n31, p = _read_uvarint(b, p - 1)
-        if n31:
-            u32 = None
-            for _ in range(n31):
-                t33, p = _read_uvarint(b, p)
-                z34, p = _read_uvarint(b, p)
-                e35 = p + z34
-                if u32 is None: u32 = []
-                u32.append((t33, bytes(b[p:e35])))
-                p = e35
-            o._unknown_tags = u32
+        if n15:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v9(o, w):
+def _encode_v9(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.node_endpoints:
         raise _EncodeError('field NodeEndpoints is not in version 9 and not ignorable')
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partition_responses
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
             if (x8.current_leader.leader_id != -1 or x8.current_leader.leader_epoch != -1 or x8.current_leader._unknown_tags):
                 raise _EncodeError('field CurrentLeader is not in version 9 and not ignorable')
-            w(_S4.pack(x8.index, x8.error_code, x8.base_offset, x8.log_append_time_ms, x8.log_start_offset))
+            ext(_S4p(x8.index, x8.error_code, x8.base_offset, x8.log_append_time_ms, x8.log_start_offset))
             v9 = x8.record_errors
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
             for x11 in v9:
-                w(_S0.pack(x11.batch_index))
+                ext(_S0p(x11.batch_index))
                 v12 = x11.batch_index_error_message
                 if v12 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v12 = v12.encode()
                     k13 = len(v12) + 1
-                    w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-                    w(v12)
+                    ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+                    ext(v12)
                 if x11._unknown_tags:
-                    _write_tags(w, (), x11._unknown_tags)
+                    _write_tags(ext, (), x11._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(b'\x00')
             v14 = x8.error_message
             if v14 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v14 = v14.encode()
                 k15 = len(v14) + 1
-                w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-                w(v14)
+                ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+                ext(v14)
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S0.pack(o.throttle_time_ms))
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S0p(o.throttle_time_ms))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S10p(o.throttle_time_ms, 0))
+    parts.append(buf)
 
 def _decode_v10(b, p):
     try:
         o = _new(ProduceResponse)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicProduceResponse)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionProduceResponse)
-                x9.index, x9.error_code, x9.base_offset, x9.log_append_time_ms, x9.log_start_offset, n10 = _S7.unpack_from(b, p)
+            if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset, x6.log_append_time_ms, x6.log_start_offset, n8 = _S7u(b, p)
                 p += 31
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(BatchIndexAndErrorMessage)
-                    x13.batch_index, n14 = _S8.unpack_from(b, p)
-                    p += 5
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    n14 -= 1
-                    if n14 < 0:
-                        x13.batch_index_error_message = None
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.record_errors = l10 = [*_map(_new, (BatchIndexAndErrorMessage,) * n8)]
+                for x9 in l10:
+                    x9.batch_index, n11, n12 = _S8u(b, p)
+                    if not n11:
+                        x9.batch_index_error_message = None
+                        p += 6
                     else:
-                        x13.batch_index_error_message = b[p:p + n14].decode()
-                        p += n14
-                    n15 = b[p]
+                        p += 5
+                        if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                        n11 -= 1
+                        if n11 < 0:
+                            x9.batch_index_error_message = None
+                        else:
+                            x9.batch_index_error_message = b[p:p + n11].decode()
+                            p += n11
+                        n12 = b[p]
+                        p += 1
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x9)
+                n13, n14 = _S9u(b, p)
+                if not n13:
+                    x6.error_message = None
+                    p += 2
+                else:
                     p += 1
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    if n15:
-                        u16 = None
-                        for _ in range(n15):
-                            t17, p = _read_uvarint(b, p)
-                            z18, p = _read_uvarint(b, p)
-                            e19 = p + z18
+                    if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                    n13 -= 1
+                    if n13 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n13].decode()
+                        p += n13
+                    n14 = b[p]
+                    p += 1
+                if n14:
+                    n15, p = _read_uvarint(b, p - 1)
+                    u16 = None
+                    for _ in range(n15):
+                        t17, p = _read_uvarint(b, p)
+                        z18, p = _read_uvarint(b, p)
+                        e19 = p + z18
+                        if t17 == 0:
+                            o20 = _new(LeaderIdAndEpoch)
+                            o20.leader_id, o20.leader_epoch, n21 = _S11u(b, p)
+                            p += 9
+                            if n21:
+                                p = _read_unknown_tags(b, p - 1, o20)
+                            x6.current_leader = o20
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        else:
                             if u16 is None: u16 = []
                             u16.append((t17, bytes(b[p:e19])))
                             p = e19
-                        x13._unknown_tags = u16
-                    ap12(x13)
-                x9.record_errors = l11
-                n20 = b[p]
+                    if u16 is not None: x6._unknown_tags = u16
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n20 & 0x80:
-                    n20, p = _read_uvarint(b, p - 1)
-                n20 -= 1
-                if n20 < 0:
-                    x9.error_message = None
-                else:
-                    x9.error_message = b[p:p + n20].decode()
-                    p += n20
-                n21 = b[p]
-                p += 1
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                if n21:
-                    u22 = None
-                    for _ in range(n21):
-                        t23, p = _read_uvarint(b, p)
-                        z24, p = _read_uvarint(b, p)
-                        e25 = p + z24
-                        if t23 == 0:
-                            o26 = _new(LeaderIdAndEpoch)
-                            o26.leader_id, o26.leader_epoch, n27 = _S9.unpack_from(b, p)
-                            p += 9
-                            if n27 & 0x80:
-                                n27, p = _read_uvarint(b, p - 1)
-                            if n27:
-                                u28 = None
-                                for _ in range(n27):
-                                    t29, p = _read_uvarint(b, p)
-                                    z30, p = _read_uvarint(b, p)
-                                    e31 = p + z30
-                                    if u28 is None: u28 = []
-                                    u28.append((t29, bytes(b[p:e31])))
-                                    p = e31
-                                o26._unknown_tags = u28
-                            x9.current_leader = o26
-                            if p > e25: raise _DecodeError('tagged field longer than its size', p)
-                            p = e25
-                        else:
-                            if u22 is None: u22 = []
-                            u22.append((t23, bytes(b[p:e25])))
-                            p = e25
-                    x9._unknown_tags = u22
-                ap8(x9)
-            x4.partition_responses = l7
-            n32 = b[p]
-            p += 1
-            if n32 & 0x80:
-                n32, p = _read_uvarint(b, p - 1)
-            if n32:
-                u33 = None
-                for _ in range(n32):
-                    t34, p = _read_uvarint(b, p)
-                    z35, p = _read_uvarint(b, p)
-                    e36 = p + z35
-                    if u33 is None: u33 = []
-                    u33.append((t34, bytes(b[p:e36])))
-                    p = e36
-                x4._unknown_tags = u33
-            ap3(x4)
-        o.responses = l2
-        o.throttle_time_ms, n37 = _S8.unpack_from(b, p)
+        o.throttle_time_ms, n22 = _S10u(b, p)
         p += 5
-        if n37 & 0x80:
-            n37, p = _read_uvarint(b, p - 1)
-        if n37:
-            u38 = None
-            for _ in range(n37):
-                t39, p = _read_uvarint(b, p)
-                z40, p = _read_uvarint(b, p)
-                e41 = p + z40
-                if t39 == 0:
-                    n42 = b[p]
+        if n22:
+            n23, p = _read_uvarint(b, p - 1)
+            u24 = None
+            for _ in range(n23):
+                t25, p = _read_uvarint(b, p)
+                z26, p = _read_uvarint(b, p)
+                e27 = p + z26
+                if t25 == 0:
+                    n28 = b[p]
                     p += 1
-                    if n42 & 0x80:
-                        n42, p = _read_uvarint(b, p - 1)
-                    n42 -= 1
-                    if n42 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    if n42 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l43 = []
-                    ap44 = l43.append
-                    for _ in range(n42):
-                        x45 = _new(NodeEndpoint)
-                        x45.node_id, n46 = _S8.unpack_from(b, p)
+                    if n28 > 127: n28, p = _read_uvarint(b, p - 1)
+                    n28 -= 1
+                    if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n28 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    o.node_endpoints = l30 = [*_map(_new, (NodeEndpoint,) * n28)]
+                    for x29 in l30:
+                        x29.node_id, n31 = _S10u(b, p)
                         p += 5
-                        if n46 & 0x80:
-                            n46, p = _read_uvarint(b, p - 1)
-                        n46 -= 1
-                        if n46 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                        x45.host = b[p:p + n46].decode()
-                        p += n46
-                        x45.port, n47 = _S8.unpack_from(b, p)
-                        p += 5
-                        if n47 & 0x80:
-                            n47, p = _read_uvarint(b, p - 1)
-                        n47 -= 1
-                        if n47 < 0:
-                            x45.rack = None
+                        if n31 > 127: n31, p = _read_uvarint(b, p - 1)
+                        n31 -= 1
+                        if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                        x29.host = b[p:p + n31].decode()
+                        p += n31
+                        x29.port, n32, n33 = _S8u(b, p)
+                        if not n32:
+                            x29.rack = None
+                            p += 6
                         else:
-                            x45.rack = b[p:p + n47].decode()
-                            p += n47
-                        n48 = b[p]
-                        p += 1
-                        if n48 & 0x80:
-                            n48, p = _read_uvarint(b, p - 1)
-                        if n48:
-                            u49 = None
-                            for _ in range(n48):
-                                t50, p = _read_uvarint(b, p)
-                                z51, p = _read_uvarint(b, p)
-                                e52 = p + z51
-                                if u49 is None: u49 = []
-                                u49.append((t50, bytes(b[p:e52])))
-                                p = e52
-                            x45._unknown_tags = u49
-                        ap44(x45)
-                    o.node_endpoints = l43
-                    if p > e41: raise _DecodeError('tagged field longer than its size', p)
-                    p = e41
+                            p += 5
+                            if n32 > 127: n32, p = _read_uvarint(b, p - 1)
+                            n32 -= 1
+                            if n32 < 0:
+                                x29.rack = None
+                            else:
+                                x29.rack = b[p:p + n32].decode()
+                                p += n32
+                            n33 = b[p]
+                            p += 1
+                        if n33:
+                            p = _read_unknown_tags(b, p - 1, x29)
+                    if p > e27: raise _DecodeError('tagged field longer than its size', p)
+                    p = e27
                 else:
-                    if u38 is None: u38 = []
-                    u38.append((t39, bytes(b[p:e41])))
-                    p = e41
-            o._unknown_tags = u38
+                    if u24 is None: u24 = []
+                    u24.append((t25, bytes(b[p:e27])))
+                    p = e27
+            if u24 is not None: o._unknown_tags = u24
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v10(o, w):
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.responses
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partition_responses
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S4.pack(x8.index, x8.error_code, x8.base_offset, x8.log_append_time_ms, x8.log_start_offset))
+            ext(_S4p(x8.index, x8.error_code, x8.base_offset, x8.log_append_time_ms, x8.log_start_offset))
             v9 = x8.record_errors
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
             for x11 in v9:
-                w(_S0.pack(x11.batch_index))
+                ext(_S0p(x11.batch_index))
                 v12 = x11.batch_index_error_message
                 if v12 is None:
-                    w(b'\x00')
+                    ext(b'\x00')
                 else:
                     v12 = v12.encode()
                     k13 = len(v12) + 1
-                    w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-                    w(v12)
+                    ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+                    ext(v12)
                 if x11._unknown_tags:
-                    _write_tags(w, (), x11._unknown_tags)
+                    _write_tags(ext, (), x11._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(b'\x00')
             v14 = x8.error_message
             if v14 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v14 = v14.encode()
                 k15 = len(v14) + 1
-                w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-                w(v14)
+                ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+                ext(v14)
             tg16 = []
             if (x8.current_leader.leader_id != -1 or x8.current_leader.leader_epoch != -1 or x8.current_leader._unknown_tags):
-                sub17 = []
-                sw18 = sub17.append
-                sw18(_S10.pack(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                sub17 = bytearray()
+                sw18 = sub17.extend
                 if x8.current_leader._unknown_tags:
+                    sw18(_S12p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
                     _write_tags(sw18, (), x8.current_leader._unknown_tags)
                 else:
-                    sw18(b'\x00')
-                tg16.append((0, b''.join(sub17)))
+                    sw18(_S11p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
+                tg16.append((0, sub17))
             if tg16 or x8._unknown_tags:
-                _write_tags(w, tg16, x8._unknown_tags)
+                _write_tags(ext, tg16, x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S0.pack(o.throttle_time_ms))
+            ext(b'\x00')
+    ext(_S0p(o.throttle_time_ms))
     tg19 = []
     if o.node_endpoints:
-        sub20 = []
-        sw21 = sub20.append
+        sub20 = bytearray()
+        sw21 = sub20.extend
         v22 = o.node_endpoints
         k23 = len(v22) + 1
         sw21(_UV1[k23] if k23 < 128 else _uvarint(k23))
         for x24 in v22:
-            sw21(_S0.pack(x24.node_id))
-            v25 = x24.host
-            v25 = v25.encode()
-            k26 = len(v25) + 1
-            sw21(_UV1[k26] if k26 < 128 else _uvarint(k26))
-            sw21(v25)
-            sw21(_S0.pack(x24.port))
+            v25 = x24.host.encode()
+            k26 = len(v25)
+            sw21(_R1[k26](x24.node_id, k26 + 1, v25, x24.port))
             v27 = x24.rack
             if v27 is None:
                 sw21(b'\x00')
@@ -975,11 +862,12 @@ def _encode_v10(o, w):
                 _write_tags(sw21, (), x24._unknown_tags)
             else:
                 sw21(b'\x00')
-        tg19.append((0, b''.join(sub20)))
+        tg19.append((0, sub20))
     if tg19 or o._unknown_tags:
-        _write_tags(w, tg19, o._unknown_tags)
+        _write_tags(ext, tg19, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ProduceResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v5, 7: _decode_v5, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v10}
 ProduceResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v10}

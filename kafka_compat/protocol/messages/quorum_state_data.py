@@ -4,32 +4,26 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>iiiqB')
+_S0 = _StructFmt('>iiiqBB')
 _S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>iiiq')
-_S3 = _StructFmt('>i')
-_S4 = _StructFmt('>iii16sB')
-_S5 = _StructFmt('>iii16s')
+_S2 = _StructFmt('>i')
+_S3 = _StructFmt('>iii16sB')
+_S4 = _StructFmt('>iii16s')
+_R0 = _PackShapes('', 's', 'iiiq')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
 
 
 class Voter(_Struct):
@@ -74,119 +68,90 @@ def _decode_v0(b, p):
         o = _new(QuorumStateData)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.cluster_id = b[p:p + n1].decode()
         p += n1
-        o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset, n2 = _S0.unpack_from(b, p)
-        p += 21
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0:
+        o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset, n2, n3 = _S0u(b, p)
+        if not n2:
             o.current_voters = None
+            p += 22
         else:
-            if n2 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l3 = []
-            ap4 = l3.append
-            for _ in range(n2):
-                x5 = _new(Voter)
-                x5.voter_id, n6 = _S1.unpack_from(b, p)
-                p += 5
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                if n6:
-                    u7 = None
-                    for _ in range(n6):
-                        t8, p = _read_uvarint(b, p)
-                        z9, p = _read_uvarint(b, p)
-                        e10 = p + z9
-                        if u7 is None: u7 = []
-                        u7.append((t8, bytes(b[p:e10])))
-                        p = e10
-                    x5._unknown_tags = u7
-                ap4(x5)
-            o.current_voters = l3
-        n11 = b[p]
-        p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            p += 21
+            if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+            n2 -= 1
+            if n2 < 0:
+                o.current_voters = None
+            else:
+                if n2 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.current_voters = l5 = [*_map(_new, (Voter,) * n2)]
+                for x4 in l5:
+                    x4.voter_id, n6 = _S1u(b, p)
+                    p += 5
+                    if n6:
+                        p = _read_unknown_tags(b, p - 1, x4)
+            n3 = b[p]
+            p += 1
+        if n3:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.voted_directory_id != ZERO_UUID:
         raise _EncodeError('field VotedDirectoryId is not in version 0 and not ignorable')
-    v1 = o.cluster_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S2.pack(o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset))
+    v1 = o.cluster_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1, o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset))
     v3 = o.current_voters
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
         for x5 in v3:
-            w(_S3.pack(x5.voter_id))
             if x5._unknown_tags:
-                _write_tags(w, (), x5._unknown_tags)
+                ext(_S2p(x5.voter_id))
+                _write_tags(ext, (), x5._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S1p(x5.voter_id, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(QuorumStateData)
-        o.leader_id, o.leader_epoch, o.voted_id, o.voted_directory_id, n1 = _S4.unpack_from(b, p)
+        o.leader_id, o.leader_epoch, o.voted_id, u1, n2 = _S3u(b, p)
         p += 29
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.voted_directory_id = _bnew(_Uuid, o.voted_directory_id)
-        if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if u2 is None: u2 = []
-                u2.append((t3, bytes(b[p:e5])))
-                p = e5
-            o._unknown_tags = u2
+        o.voted_directory_id = _bnew(_Uuid, u1)
+        if n2:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.cluster_id != '':
         raise _EncodeError('field ClusterId is not in version 1 and not ignorable')
     if o.applied_offset != 0:
         raise _EncodeError('field AppliedOffset is not in version 1 and not ignorable')
     if o.current_voters:
         raise _EncodeError('field CurrentVoters is not in version 1 and not ignorable')
-    w(_S5.pack(o.leader_id, o.leader_epoch, o.voted_id, o.voted_directory_id))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S4p(o.leader_id, o.leader_epoch, o.voted_id, o.voted_directory_id))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S3p(o.leader_id, o.leader_epoch, o.voted_id, o.voted_directory_id, 0))
+    parts.append(buf)
 
 QuorumStateData._decoders = {0: _decode_v0, 1: _decode_v1}
 QuorumStateData._encoders = {0: _encode_v0, 1: _encode_v1}

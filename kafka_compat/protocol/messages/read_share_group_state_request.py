@@ -4,30 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>16sB')
 _S1 = _StructFmt('>iiB')
 _S2 = _StructFmt('>16s')
 _S3 = _StructFmt('>ii')
+_R0 = _PackShapes('', 's', '')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3p = _S3.pack
 
 
 class PartitionData(_Struct):
@@ -81,113 +74,73 @@ def _decode_v0(b, p):
         o = _new(ReadShareGroupStateRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(ReadStateData)
-            x5.topic_id, n6 = _S0.unpack_from(b, p)
+        o.topics = l4 = [*_map(_new, (ReadStateData,) * n2)]
+        for x3 in l4:
+            u5, n6 = _S0u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x5.topic_id = _bnew(_Uuid, x5.topic_id)
+            x3.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition, x9.leader_epoch, n10 = _S1.unpack_from(b, p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition, x7.leader_epoch, n9 = _S1u(b, p)
                 p += 9
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x9._unknown_tags = u11
-                ap8(x9)
-            x5.partitions = l7
-            n15 = b[p]
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                x5._unknown_tags = u16
-            ap4(x5)
-        o.topics = l3
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1))
     v3 = o.topics
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        w(_S2.pack(x5.topic_id))
+        ext(_S2p(x5.topic_id))
         v6 = x5.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S3.pack(x8.partition, x8.leader_epoch))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S3p(x8.partition, x8.leader_epoch))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S1p(x8.partition, x8.leader_epoch, 0))
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ReadShareGroupStateRequest._decoders = {0: _decode_v0}
 ReadShareGroupStateRequest._encoders = {0: _encode_v0}

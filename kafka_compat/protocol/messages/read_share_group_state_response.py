@@ -4,34 +4,30 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>16sB')
-_S1 = _StructFmt('>ihB')
+_S1 = _StructFmt('>ihBiqB')
 _S2 = _StructFmt('>iqB')
 _S3 = _StructFmt('>qqbhB')
 _S4 = _StructFmt('>16s')
 _S5 = _StructFmt('>ih')
 _S6 = _StructFmt('>iq')
 _S7 = _StructFmt('>qqbh')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S7p = _S7.pack
 
 
 class StateBatch(_Struct):
@@ -103,155 +99,106 @@ def _decode_v0(b, p):
         o = _new(ReadShareGroupStateResponse)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(ReadStateResult)
-            x4.topic_id, n5 = _S0.unpack_from(b, p)
+        o.results = l3 = [*_map(_new, (ReadStateResult,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S0u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 21 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(PartitionResult)
-                x8.partition, x8.error_code, n9 = _S1.unpack_from(b, p)
-                p += 7
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0:
-                    x8.error_message = None
-                else:
-                    x8.error_message = b[p:p + n9].decode()
-                    p += n9
-                x8.state_epoch, x8.start_offset, n10 = _S2.unpack_from(b, p)
-                p += 13
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(StateBatch)
-                    x13.first_offset, x13.last_offset, x13.delivery_state, x13.delivery_count, n14 = _S3.unpack_from(b, p)
+            x2.partitions = l7 = [*_map(_new, (PartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.error_code, n8, x6.state_epoch, x6.start_offset, n9 = _S1u(b, p)
+                if not n8:
+                    x6.error_message = None
                     p += 20
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    if n14:
-                        u15 = None
-                        for _ in range(n14):
-                            t16, p = _read_uvarint(b, p)
-                            z17, p = _read_uvarint(b, p)
-                            e18 = p + z17
-                            if u15 is None: u15 = []
-                            u15.append((t16, bytes(b[p:e18])))
-                            p = e18
-                        x13._unknown_tags = u15
-                    ap12(x13)
-                x8.state_batches = l11
-                n19 = b[p]
+                else:
+                    p += 7
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n8].decode()
+                        p += n8
+                    x6.state_epoch, x6.start_offset, n9 = _S2u(b, p)
+                    p += 13
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.state_batches = l11 = [*_map(_new, (StateBatch,) * n9)]
+                for x10 in l11:
+                    x10.first_offset, x10.last_offset, x10.delivery_state, x10.delivery_count, n12 = _S3u(b, p)
+                    p += 20
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                if n19:
-                    u20 = None
-                    for _ in range(n19):
-                        t21, p = _read_uvarint(b, p)
-                        z22, p = _read_uvarint(b, p)
-                        e23 = p + z22
-                        if u20 is None: u20 = []
-                        u20.append((t21, bytes(b[p:e23])))
-                        p = e23
-                    x8._unknown_tags = u20
-                ap7(x8)
-            x4.partitions = l6
-            n24 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n24 & 0x80:
-                n24, p = _read_uvarint(b, p - 1)
-            if n24:
-                u25 = None
-                for _ in range(n24):
-                    t26, p = _read_uvarint(b, p)
-                    z27, p = _read_uvarint(b, p)
-                    e28 = p + z27
-                    if u25 is None: u25 = []
-                    u25.append((t26, bytes(b[p:e28])))
-                    p = e28
-                x4._unknown_tags = u25
-            ap3(x4)
-        o.results = l2
-        n29 = b[p]
-        p += 1
-        if n29 & 0x80:
-            n29, p = _read_uvarint(b, p - 1)
-        if n29:
-            u30 = None
-            for _ in range(n29):
-                t31, p = _read_uvarint(b, p)
-                z32, p = _read_uvarint(b, p)
-                e33 = p + z32
-                if u30 is None: u30 = []
-                u30.append((t31, bytes(b[p:e33])))
-                p = e33
-            o._unknown_tags = u30
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.results
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S4.pack(x3.topic_id))
+        ext(_S4p(x3.topic_id))
         v4 = x3.partitions
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            w(_S5.pack(x6.partition, x6.error_code))
+            ext(_S5p(x6.partition, x6.error_code))
             v7 = x6.error_message
             if v7 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v7 = v7.encode()
                 k8 = len(v7) + 1
-                w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-                w(v7)
-            w(_S6.pack(x6.state_epoch, x6.start_offset))
+                ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+                ext(v7)
+            ext(_S6p(x6.state_epoch, x6.start_offset))
             v9 = x6.state_batches
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
             for x11 in v9:
-                w(_S7.pack(x11.first_offset, x11.last_offset, x11.delivery_state, x11.delivery_count))
                 if x11._unknown_tags:
-                    _write_tags(w, (), x11._unknown_tags)
+                    ext(_S7p(x11.first_offset, x11.last_offset, x11.delivery_state, x11.delivery_count))
+                    _write_tags(ext, (), x11._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S3p(x11.first_offset, x11.last_offset, x11.delivery_state, x11.delivery_count, 0))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ReadShareGroupStateResponse._decoders = {0: _decode_v0}
 ReadShareGroupStateResponse._encoders = {0: _encode_v0}

@@ -4,39 +4,46 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i16sqB')
 _S1 = _StructFmt('>HhB')
 _S2 = _StructFmt('>hhB')
-_S3 = _StructFmt('>?B')
-_S4 = _StructFmt('>i16sq')
-_S5 = _StructFmt('>Hh')
-_S6 = _StructFmt('>hh')
-_S7 = _StructFmt('>?')
+_S3 = _StructFmt('>B?B')
+_S4 = _StructFmt('>?B')
+_S5 = _StructFmt('>i16sq')
+_S6 = _StructFmt('>?')
+_S7 = _StructFmt('>B??B')
 _S8 = _StructFmt('>??B')
 _S9 = _StructFmt('>??')
 _S10 = _StructFmt('>i?16sqB')
 _S11 = _StructFmt('>i?16sq')
 _S12 = _StructFmt('>16s')
+_R0 = _PackShapes('', 's', '', 's', 'Hh')
+_R1 = _PackShapes('', 's', '', 's', 'HhB')
+_R2 = _PackShapes('', 's', 'hh')
+_R3 = _PackShapes('', 's', 'hhB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
+_S12p = _S12.pack
+_S12u = _S12.unpack_from
 
 
 class BrokerEndpoint(_Struct):
@@ -99,679 +106,503 @@ class RegisterBrokerRecord(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(RegisterBrokerRecord)
-        o.broker_id, o.incarnation_id, o.broker_epoch, n1 = _S0.unpack_from(b, p)
+        o.broker_id, u1, o.broker_epoch, n2 = _S0u(b, p)
         p += 29
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(BrokerEndpoint)
+        o.incarnation_id = _bnew(_Uuid, u1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.end_points = l4 = [*_map(_new, (BrokerEndpoint,) * n2)]
+        for x3 in l4:
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
+            x3.name = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n6].decode()
+            x3.host = b[p:p + n6].decode()
             p += n6
-            x4.port, x4.security_protocol, n7 = _S1.unpack_from(b, p)
+            x3.port, x3.security_protocol, n7 = _S1u(b, p)
             p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
             if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.end_points = l2
-        n12 = b[p]
+                p = _read_unknown_tags(b, p - 1, x3)
+        n8 = b[p]
         p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n12 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l13 = []
-        ap14 = l13.append
-        for _ in range(n12):
-            x15 = _new(BrokerFeature)
-            n16 = b[p]
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l10 = [*_map(_new, (BrokerFeature,) * n8)]
+        for x9 in l10:
+            n11 = b[p]
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x15.name = b[p:p + n16].decode()
-            p += n16
-            x15.min_supported_version, x15.max_supported_version, n17 = _S2.unpack_from(b, p)
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            x9.min_supported_version, x9.max_supported_version, n12 = _S2u(b, p)
             p += 5
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x15._unknown_tags = u18
-            ap14(x15)
-        o.features = l13
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        n22 -= 1
-        if n22 < 0:
+            if n12:
+                p = _read_unknown_tags(b, p - 1, x9)
+        n13, o.fenced, n14 = _S3u(b, p)
+        if not n13:
             o.rack = None
+            p += 3
         else:
-            o.rack = b[p:p + n22].decode()
-            p += n22
-        o.fenced, n23 = _S3.unpack_from(b, p)
-        p += 2
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
+            p += 1
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n13].decode()
+                p += n13
+            o.fenced, n14 = _S4u(b, p)
+            p += 2
+        if n14:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_migrating_zk_broker != False:
         raise _EncodeError('field IsMigratingZkBroker is not in version 0 and not ignorable')
     if o.in_controlled_shutdown != False:
         raise _EncodeError('field InControlledShutdown is not in version 0 and not ignorable')
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 0 and not ignorable')
-    w(_S4.pack(o.broker_id, o.incarnation_id, o.broker_epoch))
+    ext(_S5p(o.broker_id, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S5.pack(x3.port, x3.security_protocol))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol, 0))
     v8 = o.features
     k9 = len(v8) + 1
-    w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+    ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
     for x10 in v8:
-        v11 = x10.name
-        v11 = v11.encode()
-        k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
-        w(_S6.pack(x10.min_supported_version, x10.max_supported_version))
+        v11 = x10.name.encode()
+        k12 = len(v11)
         if x10._unknown_tags:
-            _write_tags(w, (), x10._unknown_tags)
+            ext(_R2[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version))
+            _write_tags(ext, (), x10._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version, 0))
     v13 = o.rack
     if v13 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v13 = v13.encode()
         k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-    w(_S7.pack(o.fenced))
+        ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+        ext(v13)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S6p(o.fenced))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S4p(o.fenced, 0))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(RegisterBrokerRecord)
-        o.broker_id, o.incarnation_id, o.broker_epoch, n1 = _S0.unpack_from(b, p)
+        o.broker_id, u1, o.broker_epoch, n2 = _S0u(b, p)
         p += 29
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(BrokerEndpoint)
+        o.incarnation_id = _bnew(_Uuid, u1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.end_points = l4 = [*_map(_new, (BrokerEndpoint,) * n2)]
+        for x3 in l4:
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
+            x3.name = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n6].decode()
+            x3.host = b[p:p + n6].decode()
             p += n6
-            x4.port, x4.security_protocol, n7 = _S1.unpack_from(b, p)
+            x3.port, x3.security_protocol, n7 = _S1u(b, p)
             p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
             if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.end_points = l2
-        n12 = b[p]
+                p = _read_unknown_tags(b, p - 1, x3)
+        n8 = b[p]
         p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n12 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l13 = []
-        ap14 = l13.append
-        for _ in range(n12):
-            x15 = _new(BrokerFeature)
-            n16 = b[p]
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l10 = [*_map(_new, (BrokerFeature,) * n8)]
+        for x9 in l10:
+            n11 = b[p]
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x15.name = b[p:p + n16].decode()
-            p += n16
-            x15.min_supported_version, x15.max_supported_version, n17 = _S2.unpack_from(b, p)
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            x9.min_supported_version, x9.max_supported_version, n12 = _S2u(b, p)
             p += 5
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x15._unknown_tags = u18
-            ap14(x15)
-        o.features = l13
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        n22 -= 1
-        if n22 < 0:
+            if n12:
+                p = _read_unknown_tags(b, p - 1, x9)
+        n13, o.fenced, o.in_controlled_shutdown, n14 = _S7u(b, p)
+        if not n13:
             o.rack = None
+            p += 4
         else:
-            o.rack = b[p:p + n22].decode()
-            p += n22
-        o.fenced, o.in_controlled_shutdown, n23 = _S8.unpack_from(b, p)
-        p += 3
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
+            p += 1
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n13].decode()
+                p += n13
+            o.fenced, o.in_controlled_shutdown, n14 = _S8u(b, p)
+            p += 3
+        if n14:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_migrating_zk_broker != False:
         raise _EncodeError('field IsMigratingZkBroker is not in version 1 and not ignorable')
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 1 and not ignorable')
-    w(_S4.pack(o.broker_id, o.incarnation_id, o.broker_epoch))
+    ext(_S5p(o.broker_id, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S5.pack(x3.port, x3.security_protocol))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol, 0))
     v8 = o.features
     k9 = len(v8) + 1
-    w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+    ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
     for x10 in v8:
-        v11 = x10.name
-        v11 = v11.encode()
-        k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
-        w(_S6.pack(x10.min_supported_version, x10.max_supported_version))
+        v11 = x10.name.encode()
+        k12 = len(v11)
         if x10._unknown_tags:
-            _write_tags(w, (), x10._unknown_tags)
+            ext(_R2[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version))
+            _write_tags(ext, (), x10._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version, 0))
     v13 = o.rack
     if v13 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v13 = v13.encode()
         k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-    w(_S9.pack(o.fenced, o.in_controlled_shutdown))
+        ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+        ext(v13)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S9p(o.fenced, o.in_controlled_shutdown))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S8p(o.fenced, o.in_controlled_shutdown, 0))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(RegisterBrokerRecord)
-        o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch, n1 = _S10.unpack_from(b, p)
+        o.broker_id, o.is_migrating_zk_broker, u1, o.broker_epoch, n2 = _S10u(b, p)
         p += 30
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(BrokerEndpoint)
+        o.incarnation_id = _bnew(_Uuid, u1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.end_points = l4 = [*_map(_new, (BrokerEndpoint,) * n2)]
+        for x3 in l4:
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
+            x3.name = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n6].decode()
+            x3.host = b[p:p + n6].decode()
             p += n6
-            x4.port, x4.security_protocol, n7 = _S1.unpack_from(b, p)
+            x3.port, x3.security_protocol, n7 = _S1u(b, p)
             p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
             if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.end_points = l2
-        n12 = b[p]
+                p = _read_unknown_tags(b, p - 1, x3)
+        n8 = b[p]
         p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n12 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l13 = []
-        ap14 = l13.append
-        for _ in range(n12):
-            x15 = _new(BrokerFeature)
-            n16 = b[p]
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l10 = [*_map(_new, (BrokerFeature,) * n8)]
+        for x9 in l10:
+            n11 = b[p]
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x15.name = b[p:p + n16].decode()
-            p += n16
-            x15.min_supported_version, x15.max_supported_version, n17 = _S2.unpack_from(b, p)
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            x9.min_supported_version, x9.max_supported_version, n12 = _S2u(b, p)
             p += 5
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x15._unknown_tags = u18
-            ap14(x15)
-        o.features = l13
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        n22 -= 1
-        if n22 < 0:
+            if n12:
+                p = _read_unknown_tags(b, p - 1, x9)
+        n13, o.fenced, o.in_controlled_shutdown, n14 = _S7u(b, p)
+        if not n13:
             o.rack = None
+            p += 4
         else:
-            o.rack = b[p:p + n22].decode()
-            p += n22
-        o.fenced, o.in_controlled_shutdown, n23 = _S8.unpack_from(b, p)
-        p += 3
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if u24 is None: u24 = []
-                u24.append((t25, bytes(b[p:e27])))
-                p = e27
-            o._unknown_tags = u24
+            p += 1
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n13].decode()
+                p += n13
+            o.fenced, o.in_controlled_shutdown, n14 = _S8u(b, p)
+            p += 3
+        if n14:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 2 and not ignorable')
-    w(_S11.pack(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch))
+    ext(_S11p(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S5.pack(x3.port, x3.security_protocol))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol, 0))
     v8 = o.features
     k9 = len(v8) + 1
-    w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+    ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
     for x10 in v8:
-        v11 = x10.name
-        v11 = v11.encode()
-        k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
-        w(_S6.pack(x10.min_supported_version, x10.max_supported_version))
+        v11 = x10.name.encode()
+        k12 = len(v11)
         if x10._unknown_tags:
-            _write_tags(w, (), x10._unknown_tags)
+            ext(_R2[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version))
+            _write_tags(ext, (), x10._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version, 0))
     v13 = o.rack
     if v13 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v13 = v13.encode()
         k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-    w(_S9.pack(o.fenced, o.in_controlled_shutdown))
+        ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+        ext(v13)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S9p(o.fenced, o.in_controlled_shutdown))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S8p(o.fenced, o.in_controlled_shutdown, 0))
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(RegisterBrokerRecord)
-        o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch, n1 = _S10.unpack_from(b, p)
+        o.broker_id, o.is_migrating_zk_broker, u1, o.broker_epoch, n2 = _S10u(b, p)
         p += 30
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.incarnation_id = _bnew(_Uuid, o.incarnation_id)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n1 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(BrokerEndpoint)
+        o.incarnation_id = _bnew(_Uuid, u1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.end_points = l4 = [*_map(_new, (BrokerEndpoint,) * n2)]
+        for x3 in l4:
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
+            x3.name = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.host = b[p:p + n6].decode()
+            x3.host = b[p:p + n6].decode()
             p += n6
-            x4.port, x4.security_protocol, n7 = _S1.unpack_from(b, p)
+            x3.port, x3.security_protocol, n7 = _S1u(b, p)
             p += 5
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
             if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.end_points = l2
-        n12 = b[p]
+                p = _read_unknown_tags(b, p - 1, x3)
+        n8 = b[p]
         p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n12 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l13 = []
-        ap14 = l13.append
-        for _ in range(n12):
-            x15 = _new(BrokerFeature)
-            n16 = b[p]
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l10 = [*_map(_new, (BrokerFeature,) * n8)]
+        for x9 in l10:
+            n11 = b[p]
             p += 1
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x15.name = b[p:p + n16].decode()
-            p += n16
-            x15.min_supported_version, x15.max_supported_version, n17 = _S2.unpack_from(b, p)
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            x9.min_supported_version, x9.max_supported_version, n12 = _S2u(b, p)
             p += 5
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x15._unknown_tags = u18
-            ap14(x15)
-        o.features = l13
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        n22 -= 1
-        if n22 < 0:
+            if n12:
+                p = _read_unknown_tags(b, p - 1, x9)
+        n13, o.fenced, o.in_controlled_shutdown, n14 = _S7u(b, p)
+        if not n13:
             o.rack = None
+            p += 4
         else:
-            o.rack = b[p:p + n22].decode()
-            p += n22
-        o.fenced, o.in_controlled_shutdown, n23 = _S8.unpack_from(b, p)
-        p += 3
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        if n23:
-            u24 = None
-            for _ in range(n23):
-                t25, p = _read_uvarint(b, p)
-                z26, p = _read_uvarint(b, p)
-                e27 = p + z26
-                if t25 == 0:
-                    n28 = b[p]
+            p += 1
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n13].decode()
+                p += n13
+            o.fenced, o.in_controlled_shutdown, n14 = _S8u(b, p)
+            p += 3
+        if n14:
+            n15, p = _read_uvarint(b, p - 1)
+            u16 = None
+            for _ in range(n15):
+                t17, p = _read_uvarint(b, p)
+                z18, p = _read_uvarint(b, p)
+                e19 = p + z18
+                if t17 == 0:
+                    n20 = b[p]
                     p += 1
-                    if n28 & 0x80:
-                        n28, p = _read_uvarint(b, p - 1)
-                    n28 -= 1
-                    if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    if n28 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
-                    l29 = []
-                    ap30 = l29.append
-                    for _ in range(n28):
-                        x31, = _S12.unpack_from(b, p)
+                    if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                    n20 -= 1
+                    if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n20 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    l22 = []
+                    ap23 = l22.append
+                    for _ in range(n20):
+                        x21, = _S12u(b, p)
                         p += 16
-                        x31 = _bnew(_Uuid, x31)
-                        ap30(x31)
-                    o.log_dirs = l29
-                    if p > e27: raise _DecodeError('tagged field longer than its size', p)
-                    p = e27
+                        x21 = _bnew(_Uuid, x21)
+                        ap23(x21)
+                    o.log_dirs = l22
+                    if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                    p = e19
                 else:
-                    if u24 is None: u24 = []
-                    u24.append((t25, bytes(b[p:e27])))
-                    p = e27
-            o._unknown_tags = u24
+                    if u16 is None: u16 = []
+                    u16.append((t17, bytes(b[p:e19])))
+                    p = e19
+            if u16 is not None: o._unknown_tags = u16
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    w(_S11.pack(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch))
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S11p(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        v6 = x3.host
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S5.pack(x3.port, x3.security_protocol))
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol, 0))
     v8 = o.features
     k9 = len(v8) + 1
-    w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+    ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
     for x10 in v8:
-        v11 = x10.name
-        v11 = v11.encode()
-        k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
-        w(_S6.pack(x10.min_supported_version, x10.max_supported_version))
+        v11 = x10.name.encode()
+        k12 = len(v11)
         if x10._unknown_tags:
-            _write_tags(w, (), x10._unknown_tags)
+            ext(_R2[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version))
+            _write_tags(ext, (), x10._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version, 0))
     v13 = o.rack
     if v13 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v13 = v13.encode()
         k14 = len(v13) + 1
-        w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-        w(v13)
-    w(_S9.pack(o.fenced, o.in_controlled_shutdown))
+        ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+        ext(v13)
+    ext(_S9p(o.fenced, o.in_controlled_shutdown))
     tg15 = []
     if o.log_dirs:
-        sub16 = []
-        sw17 = sub16.append
+        sub16 = bytearray()
+        sw17 = sub16.extend
         v18 = o.log_dirs
         k19 = len(v18) + 1
         sw17(_UV1[k19] if k19 < 128 else _uvarint(k19))
         for x20 in v18:
-            sw17(_S12.pack(x20))
-        tg15.append((0, b''.join(sub16)))
+            sw17(_S12p(x20))
+        tg15.append((0, sub16))
     if tg15 or o._unknown_tags:
-        _write_tags(w, tg15, o._unknown_tags)
+        _write_tags(ext, tg15, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 RegisterBrokerRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3}
 RegisterBrokerRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3}

@@ -4,28 +4,18 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>16sB')
 _S1 = _StructFmt('>16s')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
 
 
 class RemoveAccessControlEntryRecord(_Message):
@@ -50,31 +40,24 @@ class RemoveAccessControlEntryRecord(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(RemoveAccessControlEntryRecord)
-        o.id, n1 = _S0.unpack_from(b, p)
+        u1, n2 = _S0u(b, p)
         p += 17
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        o.id = _bnew(_Uuid, o.id)
-        if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if u2 is None: u2 = []
-                u2.append((t3, bytes(b[p:e5])))
-                p = e5
-            o._unknown_tags = u2
+        o.id = _bnew(_Uuid, u1)
+        if n2:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S1.pack(o.id))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S1p(o.id))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S0p(o.id, 0))
+    parts.append(buf)
 
 RemoveAccessControlEntryRecord._decoders = {0: _decode_v0}
 RemoveAccessControlEntryRecord._encoders = {0: _encode_v0}

@@ -4,28 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>i16sB')
-_S1 = _StructFmt('>i16s')
+_S0 = _StructFmt('>Bi16sB')
+_S1 = _StructFmt('>i16sB')
+_S2 = _StructFmt('>i16s')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class RemoveRaftVoterRequest(_Message):
@@ -52,49 +44,46 @@ class RemoveRaftVoterRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(RemoveRaftVoterRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, o.voter_id, u2, n3 = _S0u(b, p)
+        if not n1:
             o.cluster_id = None
+            p += 22
+            o.voter_directory_id = _bnew(_Uuid, u2)
         else:
-            o.cluster_id = b[p:p + n1].decode()
-            p += n1
-        o.voter_id, o.voter_directory_id, n2 = _S0.unpack_from(b, p)
-        p += 21
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        o.voter_directory_id = _bnew(_Uuid, o.voter_directory_id)
-        if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n1].decode()
+                p += n1
+            o.voter_id, u2, n3 = _S1u(b, p)
+            p += 21
+            o.voter_directory_id = _bnew(_Uuid, u2)
+        if n3:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.cluster_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
-    w(_S1.pack(o.voter_id, o.voter_directory_id))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S2p(o.voter_id, o.voter_directory_id))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S1p(o.voter_id, o.voter_directory_id, 0))
+    parts.append(buf)
 
 RemoveRaftVoterRequest._decoders = {0: _decode_v0}
 RemoveRaftVoterRequest._encoders = {0: _encode_v0}

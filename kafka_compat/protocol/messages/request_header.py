@@ -4,29 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hhi')
 _S1 = _StructFmt('>hhih')
 _S2 = _StructFmt('>h')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class RequestHeader(_Message):
@@ -54,19 +45,22 @@ class RequestHeader(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(RequestHeader)
-        o.request_api_key, o.request_api_version, o.correlation_id = _S0.unpack_from(b, p)
+        o.request_api_key, o.request_api_version, o.correlation_id = _S0u(b, p)
         p += 8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S0.pack(o.request_api_key, o.request_api_version, o.correlation_id))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.request_api_key, o.request_api_version, o.correlation_id))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(RequestHeader)
-        o.request_api_key, o.request_api_version, o.correlation_id, n1 = _S1.unpack_from(b, p)
+        o.request_api_key, o.request_api_version, o.correlation_id, n1 = _S1u(b, p)
         p += 10
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -78,20 +72,23 @@ def _decode_v1(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S0.pack(o.request_api_key, o.request_api_version, o.correlation_id))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.request_api_key, o.request_api_version, o.correlation_id))
     v1 = o.client_id
     if v1 is None:
-        w(_S2.pack(-1))
+        ext(_S2p(-1))
     else:
         v1 = v1.encode()
-        w(_S2.pack(len(v1)))
-        w(v1)
+        ext(_S2p(len(v1)))
+        ext(v1)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(RequestHeader)
-        o.request_api_key, o.request_api_version, o.correlation_id, n1 = _S1.unpack_from(b, p)
+        o.request_api_key, o.request_api_version, o.correlation_id, n1 = _S1u(b, p)
         p += 10
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -99,37 +96,30 @@ def _decode_v2(b, p):
         else:
             o.client_id = b[p:p + n1].decode()
             p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S0.pack(o.request_api_key, o.request_api_version, o.correlation_id))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.request_api_key, o.request_api_version, o.correlation_id))
     v1 = o.client_id
     if v1 is None:
-        w(_S2.pack(-1))
+        ext(_S2p(-1))
     else:
         v1 = v1.encode()
-        w(_S2.pack(len(v1)))
-        w(v1)
+        ext(_S2p(len(v1)))
+        ext(v1)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 RequestHeader._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
 RequestHeader._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

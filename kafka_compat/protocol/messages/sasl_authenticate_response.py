@@ -4,32 +4,35 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hh')
 _S1 = _StructFmt('>i')
 _S2 = _StructFmt('>h')
 _S3 = _StructFmt('>q')
-_S4 = _StructFmt('>hB')
-_S5 = _StructFmt('>qB')
+_S4 = _StructFmt('>hBBBB')
+_S5 = _StructFmt('>BBB')
+_S6 = _StructFmt('>qB')
+_S7 = _StructFmt('>B')
+_S8 = _StructFmt('>BB')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S8p = _S8.pack
 
 
 class SaslAuthenticateResponse(_Message):
@@ -57,7 +60,7 @@ class SaslAuthenticateResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(SaslAuthenticateResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 4
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -65,7 +68,7 @@ def _decode_v0(b, p):
         else:
             o.error_message = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.auth_bytes = bytes(b[p:p + n2])
@@ -74,23 +77,26 @@ def _decode_v0(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(_S2.pack(-1))
+        ext(_S2p(-1))
     else:
         v1 = v1.encode()
-        w(_S2.pack(len(v1)))
-        w(v1)
+        ext(_S2p(len(v1)))
+        ext(v1)
     v2 = o.auth_bytes
-    w(_S1.pack(len(v2)))
-    w(v2)
+    ext(_S1p(len(v2)))
+    ext(v2)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(SaslAuthenticateResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 4
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
@@ -98,89 +104,106 @@ def _decode_v1(b, p):
         else:
             o.error_message = b[p:p + n1].decode()
             p += n1
-        n2, = _S1.unpack_from(b, p)
+        n2, = _S1u(b, p)
         p += 4
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.auth_bytes = bytes(b[p:p + n2])
         p += n2
-        o.session_lifetime_ms, = _S3.unpack_from(b, p)
+        o.session_lifetime_ms, = _S3u(b, p)
         p += 8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S2.pack(o.error_code))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(_S2.pack(-1))
+        ext(_S2p(-1))
     else:
         v1 = v1.encode()
-        w(_S2.pack(len(v1)))
-        w(v1)
+        ext(_S2p(len(v1)))
+        ext(v1)
     v2 = o.auth_bytes
-    w(_S1.pack(len(v2)))
-    w(v2)
-    w(_S3.pack(o.session_lifetime_ms))
+    ext(_S1p(len(v2)))
+    ext(v2)
+    ext(_S3p(o.session_lifetime_ms))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(SaslAuthenticateResponse)
-        o.error_code, n1 = _S4.unpack_from(b, p)
-        p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.error_code, n1, n2, c3, d4 = _S4u(b, p)
+        if not n1:
             o.error_message = None
+            p += 4
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.auth_bytes = bytes(b[p:p + n2])
-        p += n2
-        o.session_lifetime_ms, n3 = _S5.unpack_from(b, p)
+            p += 3
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2, c3, d4 = _S5u(b, p)
+            p += 1
+        if n2 < 128:
+            n2 -= 1
+            if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.auth_bytes = bytes(b[p:p + n2])
+            p += n2
+        else:
+            if c3 < 128:
+                n2 += (c3 << 7) - 129
+                p += 1
+            elif d4 < 128:
+                n2 += (c3 << 7) + (d4 << 14) - 16513
+                p += 2
+            else:
+                n2, p = _read_uvarint(b, p - 1)
+                n2 -= 1
+            o.auth_bytes = bytes(b[p:p + n2])
+            p += n2
+        o.session_lifetime_ms, n5 = _S6u(b, p)
         p += 9
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        if n3:
-            u4 = None
-            for _ in range(n3):
-                t5, p = _read_uvarint(b, p)
-                z6, p = _read_uvarint(b, p)
-                e7 = p + z6
-                if u4 is None: u4 = []
-                u4.append((t5, bytes(b[p:e7])))
-                p = e7
-            o._unknown_tags = u4
+        if n5:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S2.pack(o.error_code))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.auth_bytes
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S3.pack(o.session_lifetime_ms))
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k4 < 128:
+        ext(_S7p(k4))
+    elif k4 < 16384:
+        ext(_S8p(k4 & 127 | 128, k4 >> 7))
+    elif k4 < 2097152:
+        ext(_S5p(k4 & 127 | 128, k4 >> 7 & 127 | 128, k4 >> 14))
     else:
-        w(b'\x00')
+        ext(_uvarint(k4))
+    ext(v3)
+    if o._unknown_tags:
+        ext(_S3p(o.session_lifetime_ms))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S6p(o.session_lifetime_ms, 0))
+    parts.append(buf)
 
 SaslAuthenticateResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
 SaslAuthenticateResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

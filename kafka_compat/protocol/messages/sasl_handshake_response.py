@@ -4,28 +4,19 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hi')
 _S1 = _StructFmt('>h')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
 
 
 class SaslHandshakeResponse(_Message):
@@ -51,32 +42,35 @@ class SaslHandshakeResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(SaslHandshakeResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 6
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
+        l3 = []
+        ap4 = l3.append
         for _ in range(n1):
-            n5, = _S1.unpack_from(b, p)
+            n5, = _S1u(b, p)
             p += 2
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4 = b[p:p + n5].decode()
+            x2 = b[p:p + n5].decode()
             p += n5
-            ap3(x4)
-        o.mechanisms = l2
+            ap4(x2)
+        o.mechanisms = l3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.mechanisms
-    w(_S0.pack(o.error_code, len(v1)))
+    ext(_S0p(o.error_code, len(v1)))
     for x2 in v1:
         v3 = x2
         v3 = v3.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
+    parts.append(buf)
 
 SaslHandshakeResponse._decoders = {0: _decode_v0, 1: _decode_v0}
 SaslHandshakeResponse._encoders = {0: _encode_v0, 1: _encode_v0}

@@ -4,32 +4,28 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>qqB')
-_S3 = _StructFmt('>i')
-_S4 = _StructFmt('>16s')
-_S5 = _StructFmt('>qq')
+_CU_int8 = _COMPACT_ARRAY_UNPACK['b']
+_S0 = _StructFmt('>BB')
+_S1 = _StructFmt('>iB')
+_S2 = _StructFmt('>16sB')
+_S3 = _StructFmt('>qqB')
+_S4 = _StructFmt('>i')
+_S5 = _StructFmt('>16s')
+_R0 = _PackShapes('qq', 'b', '')
+_R1 = _PackShapes('qq', 'b', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5p = _S5.pack
 
 
 class AcknowledgementBatch(_Struct):
@@ -97,190 +93,134 @@ class ShareAcknowledgeRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ShareAcknowledgeRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, n2 = _S0u(b, p)
+        if not n1:
             o.group_id = None
+            p += 2
         else:
-            o.group_id = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.group_id = None
+            else:
+                o.group_id = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.member_id = None
         else:
             o.member_id = b[p:p + n2].decode()
             p += n2
-        o.share_session_epoch, n3 = _S0.unpack_from(b, p)
+        o.share_session_epoch, n3 = _S1u(b, p)
         p += 5
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(AcknowledgeTopic)
-            x6.topic_id, n7 = _S1.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (AcknowledgeTopic,) * n3)]
+        for x4 in l5:
+            u6, n7 = _S2u(b, p)
             p += 17
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            x6.topic_id = _bnew(_Uuid, x6.topic_id)
+            x4.topic_id = _bnew(_Uuid, u6)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(AcknowledgePartition)
-                x10.partition_index, n11 = _S0.unpack_from(b, p)
+            x4.partitions = l9 = [*_map(_new, (AcknowledgePartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, n10 = _S1u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(AcknowledgementBatch)
-                    x14.first_offset, x14.last_offset, n15 = _S2.unpack_from(b, p)
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n10 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x8.acknowledgement_batches = l12 = [*_map(_new, (AcknowledgementBatch,) * n10)]
+                for x11 in l12:
+                    x11.first_offset, x11.last_offset, n13 = _S3u(b, p)
                     p += 17
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    n15 -= 1
-                    if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x14.acknowledge_types = [*(_A_int8[n15] if n15 < 64 else _array_struct('b', n15)).unpack_from(b, p)]
-                    p += 1 * n15
-                    n16 = b[p]
+                    if 0 < n13 < 65:
+                        x11.acknowledge_types = [*_CU_int8[n13](b, p)]
+                        p += 1 * n13 - 1
+                    else:
+                        x11.acknowledge_types, p = _read_array(b, p - 1, 'b', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x11)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x8)
+                else:
                     p += 1
-                    if n16 & 0x80:
-                        n16, p = _read_uvarint(b, p - 1)
-                    if n16:
-                        u17 = None
-                        for _ in range(n16):
-                            t18, p = _read_uvarint(b, p)
-                            z19, p = _read_uvarint(b, p)
-                            e20 = p + z19
-                            if u17 is None: u17 = []
-                            u17.append((t18, bytes(b[p:e20])))
-                            p = e20
-                        x14._unknown_tags = u17
-                    ap13(x14)
-                x10.acknowledgement_batches = l12
-                n21 = b[p]
+            if b[p]:
+                p = _read_unknown_tags(b, p, x4)
+            else:
                 p += 1
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                if n21:
-                    u22 = None
-                    for _ in range(n21):
-                        t23, p = _read_uvarint(b, p)
-                        z24, p = _read_uvarint(b, p)
-                        e25 = p + z24
-                        if u22 is None: u22 = []
-                        u22.append((t23, bytes(b[p:e25])))
-                        p = e25
-                    x10._unknown_tags = u22
-                ap9(x10)
-            x6.partitions = l8
-            n26 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n26 & 0x80:
-                n26, p = _read_uvarint(b, p - 1)
-            if n26:
-                u27 = None
-                for _ in range(n26):
-                    t28, p = _read_uvarint(b, p)
-                    z29, p = _read_uvarint(b, p)
-                    e30 = p + z29
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-                x6._unknown_tags = u27
-            ap5(x6)
-        o.topics = l4
-        n31 = b[p]
-        p += 1
-        if n31 & 0x80:
-            n31, p = _read_uvarint(b, p - 1)
-        if n31:
-            u32 = None
-            for _ in range(n31):
-                t33, p = _read_uvarint(b, p)
-                z34, p = _read_uvarint(b, p)
-                e35 = p + z34
-                if u32 is None: u32 = []
-                u32.append((t33, bytes(b[p:e35])))
-                p = e35
-            o._unknown_tags = u32
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.group_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.member_id
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
-    w(_S3.pack(o.share_session_epoch))
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    ext(_S4p(o.share_session_epoch))
     v5 = o.topics
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
-        w(_S4.pack(x7.topic_id))
+        ext(_S5p(x7.topic_id))
         v8 = x7.partitions
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S3.pack(x10.partition_index))
+            ext(_S4p(x10.partition_index))
             v11 = x10.acknowledgement_batches
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S5.pack(x13.first_offset, x13.last_offset))
                 v14 = x13.acknowledge_types
                 k15 = len(v14)
-                if k15 < 64:
-                    w(_CA_int8[k15].pack(k15 + 1, *v14))
-                else:
-                    w(_uvarint(k15 + 1))
-                    w(_array_struct('b', k15).pack(*v14))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_R0[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R1[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14, 0))
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x7._unknown_tags:
-            _write_tags(w, (), x7._unknown_tags)
+            _write_tags(ext, (), x7._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareAcknowledgeRequest._decoders = {0: _decode_v0}
 ShareAcknowledgeRequest._encoders = {0: _encode_v0}

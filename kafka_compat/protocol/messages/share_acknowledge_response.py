@@ -4,34 +4,33 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
+_S0 = _StructFmt('>ihBB')
 _S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>iiB')
-_S3 = _StructFmt('>iB')
-_S4 = _StructFmt('>ih')
-_S5 = _StructFmt('>16s')
-_S6 = _StructFmt('>ii')
-_S7 = _StructFmt('>i')
+_S2 = _StructFmt('>ihB')
+_S3 = _StructFmt('>iiB')
+_S4 = _StructFmt('>iB')
+_S5 = _StructFmt('>iBB')
+_S6 = _StructFmt('>ih')
+_S7 = _StructFmt('>16s')
+_S8 = _StructFmt('>ii')
+_R0 = _PackShapes('i', 's', 'i')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S7p = _S7.pack
+_S8p = _S8.pack
 
 
 class LeaderIdAndEpoch(_Struct):
@@ -116,228 +115,166 @@ class ShareAcknowledgeResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ShareAcknowledgeResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(ShareAcknowledgeTopicResponse)
-            x5.topic_id, n6 = _S1.unpack_from(b, p)
+        o.responses = l4 = [*_map(_new, (ShareAcknowledgeTopicResponse,) * n2)]
+        for x3 in l4:
+            u5, n6 = _S1u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x5.topic_id = _bnew(_Uuid, x5.topic_id)
+            x3.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, n10 = _S0.unpack_from(b, p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.error_code, n9 = _S2u(b, p)
                 p += 7
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0:
-                    x9.error_message = None
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0:
+                    x7.error_message = None
                 else:
-                    x9.error_message = b[p:p + n10].decode()
-                    p += n10
-                o11 = _new(LeaderIdAndEpoch)
-                o11.leader_id, o11.leader_epoch, n12 = _S2.unpack_from(b, p)
+                    x7.error_message = b[p:p + n9].decode()
+                    p += n9
+                o10 = _new(LeaderIdAndEpoch)
+                o10.leader_id, o10.leader_epoch, n11 = _S3u(b, p)
                 p += 9
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                if n12:
-                    u13 = None
-                    for _ in range(n12):
-                        t14, p = _read_uvarint(b, p)
-                        z15, p = _read_uvarint(b, p)
-                        e16 = p + z15
-                        if u13 is None: u13 = []
-                        u13.append((t14, bytes(b[p:e16])))
-                        p = e16
-                    o11._unknown_tags = u13
-                x9.current_leader = o11
+                if n11:
+                    p = _read_unknown_tags(b, p - 1, o10)
+                x7.current_leader = o10
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        n12 = b[p]
+        p += 1
+        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+        n12 -= 1
+        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n12 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.node_endpoints = l14 = [*_map(_new, (NodeEndpoint,) * n12)]
+        for x13 in l14:
+            x13.node_id, n15 = _S4u(b, p)
+            p += 5
+            if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+            n15 -= 1
+            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x13.host = b[p:p + n15].decode()
+            p += n15
+            x13.port, n16, n17 = _S5u(b, p)
+            if not n16:
+                x13.rack = None
+                p += 6
+            else:
+                p += 5
+                if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+                n16 -= 1
+                if n16 < 0:
+                    x13.rack = None
+                else:
+                    x13.rack = b[p:p + n16].decode()
+                    p += n16
                 n17 = b[p]
                 p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                if n17:
-                    u18 = None
-                    for _ in range(n17):
-                        t19, p = _read_uvarint(b, p)
-                        z20, p = _read_uvarint(b, p)
-                        e21 = p + z20
-                        if u18 is None: u18 = []
-                        u18.append((t19, bytes(b[p:e21])))
-                        p = e21
-                    x9._unknown_tags = u18
-                ap8(x9)
-            x5.partitions = l7
-            n22 = b[p]
+            if n17:
+                p = _read_unknown_tags(b, p - 1, x13)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n22 & 0x80:
-                n22, p = _read_uvarint(b, p - 1)
-            if n22:
-                u23 = None
-                for _ in range(n22):
-                    t24, p = _read_uvarint(b, p)
-                    z25, p = _read_uvarint(b, p)
-                    e26 = p + z25
-                    if u23 is None: u23 = []
-                    u23.append((t24, bytes(b[p:e26])))
-                    p = e26
-                x5._unknown_tags = u23
-            ap4(x5)
-        o.responses = l3
-        n27 = b[p]
-        p += 1
-        if n27 & 0x80:
-            n27, p = _read_uvarint(b, p - 1)
-        n27 -= 1
-        if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n27 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l28 = []
-        ap29 = l28.append
-        for _ in range(n27):
-            x30 = _new(NodeEndpoint)
-            x30.node_id, n31 = _S3.unpack_from(b, p)
-            p += 5
-            if n31 & 0x80:
-                n31, p = _read_uvarint(b, p - 1)
-            n31 -= 1
-            if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x30.host = b[p:p + n31].decode()
-            p += n31
-            x30.port, n32 = _S3.unpack_from(b, p)
-            p += 5
-            if n32 & 0x80:
-                n32, p = _read_uvarint(b, p - 1)
-            n32 -= 1
-            if n32 < 0:
-                x30.rack = None
-            else:
-                x30.rack = b[p:p + n32].decode()
-                p += n32
-            n33 = b[p]
-            p += 1
-            if n33 & 0x80:
-                n33, p = _read_uvarint(b, p - 1)
-            if n33:
-                u34 = None
-                for _ in range(n33):
-                    t35, p = _read_uvarint(b, p)
-                    z36, p = _read_uvarint(b, p)
-                    e37 = p + z36
-                    if u34 is None: u34 = []
-                    u34.append((t35, bytes(b[p:e37])))
-                    p = e37
-                x30._unknown_tags = u34
-            ap29(x30)
-        o.node_endpoints = l28
-        n38 = b[p]
-        p += 1
-        if n38 & 0x80:
-            n38, p = _read_uvarint(b, p - 1)
-        if n38:
-            u39 = None
-            for _ in range(n38):
-                t40, p = _read_uvarint(b, p)
-                z41, p = _read_uvarint(b, p)
-                e42 = p + z41
-                if u39 is None: u39 = []
-                u39.append((t40, bytes(b[p:e42])))
-                p = e42
-            o._unknown_tags = u39
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S4.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S6p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.responses
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        w(_S5.pack(x5.topic_id))
+        ext(_S7p(x5.topic_id))
         v6 = x5.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S4.pack(x8.partition_index, x8.error_code))
+            ext(_S6p(x8.partition_index, x8.error_code))
             v9 = x8.error_message
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
-            w(_S6.pack(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
             if x8.current_leader._unknown_tags:
-                _write_tags(w, (), x8.current_leader._unknown_tags)
+                ext(_S8p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                _write_tags(ext, (), x8.current_leader._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S3p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v11 = o.node_endpoints
     k12 = len(v11) + 1
-    w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+    ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
     for x13 in v11:
-        w(_S7.pack(x13.node_id))
-        v14 = x13.host
-        v14 = v14.encode()
-        k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
-        w(_S7.pack(x13.port))
+        v14 = x13.host.encode()
+        k15 = len(v14)
+        ext(_R0[k15](x13.node_id, k15 + 1, v14, x13.port))
         v16 = x13.rack
         if v16 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v16 = v16.encode()
             k17 = len(v16) + 1
-            w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-            w(v16)
+            ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
+            ext(v16)
         if x13._unknown_tags:
-            _write_tags(w, (), x13._unknown_tags)
+            _write_tags(ext, (), x13._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareAcknowledgeResponse._decoders = {0: _decode_v0}
 ShareAcknowledgeResponse._encoders = {0: _encode_v0}

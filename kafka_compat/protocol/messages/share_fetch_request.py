@@ -4,34 +4,35 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>iiiiB')
-_S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>iiB')
-_S3 = _StructFmt('>qqB')
-_S4 = _StructFmt('>iiii')
-_S5 = _StructFmt('>16s')
-_S6 = _StructFmt('>ii')
-_S7 = _StructFmt('>qq')
+_CU_int8 = _COMPACT_ARRAY_UNPACK['b']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_S0 = _StructFmt('>BB')
+_S1 = _StructFmt('>iiiiB')
+_S2 = _StructFmt('>16sB')
+_S3 = _StructFmt('>iiB')
+_S4 = _StructFmt('>qqB')
+_S5 = _StructFmt('>iiii')
+_S6 = _StructFmt('>16s')
+_S7 = _StructFmt('>ii')
+_R0 = _PackShapes('qq', 'b', '')
+_R1 = _PackShapes('qq', 'b', 'B')
+_R2 = _PackShapes('16s', 'i', '')
+_R3 = _PackShapes('16s', 'i', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S7p = _S7.pack
 
 
 class AcknowledgementBatch(_Struct):
@@ -117,242 +118,165 @@ class ShareFetchRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ShareFetchRequest)
-        n1 = b[p]
-        p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        n1, n2 = _S0u(b, p)
+        if not n1:
             o.group_id = None
+            p += 2
         else:
-            o.group_id = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.group_id = None
+            else:
+                o.group_id = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.member_id = None
         else:
             o.member_id = b[p:p + n2].decode()
             p += n2
-        o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes, n3 = _S0.unpack_from(b, p)
+        o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes, n3 = _S1u(b, p)
         p += 17
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(FetchTopic)
-            x6.topic_id, n7 = _S1.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (FetchTopic,) * n3)]
+        for x4 in l5:
+            u6, n7 = _S2u(b, p)
             p += 17
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            x6.topic_id = _bnew(_Uuid, x6.topic_id)
+            x4.topic_id = _bnew(_Uuid, u6)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n7 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l8 = []
-            ap9 = l8.append
-            for _ in range(n7):
-                x10 = _new(FetchPartition)
-                x10.partition_index, x10.partition_max_bytes, n11 = _S2.unpack_from(b, p)
+            x4.partitions = l9 = [*_map(_new, (FetchPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, x8.partition_max_bytes, n10 = _S3u(b, p)
                 p += 9
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n11 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l12 = []
-                ap13 = l12.append
-                for _ in range(n11):
-                    x14 = _new(AcknowledgementBatch)
-                    x14.first_offset, x14.last_offset, n15 = _S3.unpack_from(b, p)
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n10 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x8.acknowledgement_batches = l12 = [*_map(_new, (AcknowledgementBatch,) * n10)]
+                for x11 in l12:
+                    x11.first_offset, x11.last_offset, n13 = _S4u(b, p)
                     p += 17
-                    if n15 & 0x80:
-                        n15, p = _read_uvarint(b, p - 1)
-                    n15 -= 1
-                    if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x14.acknowledge_types = [*(_A_int8[n15] if n15 < 64 else _array_struct('b', n15)).unpack_from(b, p)]
-                    p += 1 * n15
-                    n16 = b[p]
+                    if 0 < n13 < 65:
+                        x11.acknowledge_types = [*_CU_int8[n13](b, p)]
+                        p += 1 * n13 - 1
+                    else:
+                        x11.acknowledge_types, p = _read_array(b, p - 1, 'b', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x11)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x8)
+                else:
                     p += 1
-                    if n16 & 0x80:
-                        n16, p = _read_uvarint(b, p - 1)
-                    if n16:
-                        u17 = None
-                        for _ in range(n16):
-                            t18, p = _read_uvarint(b, p)
-                            z19, p = _read_uvarint(b, p)
-                            e20 = p + z19
-                            if u17 is None: u17 = []
-                            u17.append((t18, bytes(b[p:e20])))
-                            p = e20
-                        x14._unknown_tags = u17
-                    ap13(x14)
-                x10.acknowledgement_batches = l12
-                n21 = b[p]
+            if b[p]:
+                p = _read_unknown_tags(b, p, x4)
+            else:
                 p += 1
-                if n21 & 0x80:
-                    n21, p = _read_uvarint(b, p - 1)
-                if n21:
-                    u22 = None
-                    for _ in range(n21):
-                        t23, p = _read_uvarint(b, p)
-                        z24, p = _read_uvarint(b, p)
-                        e25 = p + z24
-                        if u22 is None: u22 = []
-                        u22.append((t23, bytes(b[p:e25])))
-                        p = e25
-                    x10._unknown_tags = u22
-                ap9(x10)
-            x6.partitions = l8
-            n26 = b[p]
-            p += 1
-            if n26 & 0x80:
-                n26, p = _read_uvarint(b, p - 1)
-            if n26:
-                u27 = None
-                for _ in range(n26):
-                    t28, p = _read_uvarint(b, p)
-                    z29, p = _read_uvarint(b, p)
-                    e30 = p + z29
-                    if u27 is None: u27 = []
-                    u27.append((t28, bytes(b[p:e30])))
-                    p = e30
-                x6._unknown_tags = u27
-            ap5(x6)
-        o.topics = l4
-        n31 = b[p]
+        n14 = b[p]
         p += 1
-        if n31 & 0x80:
-            n31, p = _read_uvarint(b, p - 1)
-        n31 -= 1
-        if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n31 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l32 = []
-        ap33 = l32.append
-        for _ in range(n31):
-            x34 = _new(ForgottenTopic)
-            x34.topic_id, n35 = _S1.unpack_from(b, p)
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l16 = [*_map(_new, (ForgottenTopic,) * n14)]
+        for x15 in l16:
+            u17, n18 = _S2u(b, p)
             p += 17
-            if n35 & 0x80:
-                n35, p = _read_uvarint(b, p - 1)
-            x34.topic_id = _bnew(_Uuid, x34.topic_id)
-            n35 -= 1
-            if n35 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x34.partitions = [*(_A_int32[n35] if n35 < 64 else _array_struct('i', n35)).unpack_from(b, p)]
-            p += 4 * n35
-            n36 = b[p]
+            x15.topic_id = _bnew(_Uuid, u17)
+            if 0 < n18 < 65:
+                x15.partitions = [*_CU_int32[n18](b, p)]
+                p += 4 * n18 - 4
+            else:
+                x15.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x15)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n36 & 0x80:
-                n36, p = _read_uvarint(b, p - 1)
-            if n36:
-                u37 = None
-                for _ in range(n36):
-                    t38, p = _read_uvarint(b, p)
-                    z39, p = _read_uvarint(b, p)
-                    e40 = p + z39
-                    if u37 is None: u37 = []
-                    u37.append((t38, bytes(b[p:e40])))
-                    p = e40
-                x34._unknown_tags = u37
-            ap33(x34)
-        o.forgotten_topics_data = l32
-        n41 = b[p]
-        p += 1
-        if n41 & 0x80:
-            n41, p = _read_uvarint(b, p - 1)
-        if n41:
-            u42 = None
-            for _ in range(n41):
-                t43, p = _read_uvarint(b, p)
-                z44, p = _read_uvarint(b, p)
-                e45 = p + z44
-                if u42 is None: u42 = []
-                u42.append((t43, bytes(b[p:e45])))
-                p = e45
-            o._unknown_tags = u42
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.group_id
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.member_id
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
-    w(_S4.pack(o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes))
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    ext(_S5p(o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes))
     v5 = o.topics
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
-        w(_S5.pack(x7.topic_id))
+        ext(_S6p(x7.topic_id))
         v8 = x7.partitions
         k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
-            w(_S6.pack(x10.partition_index, x10.partition_max_bytes))
+            ext(_S7p(x10.partition_index, x10.partition_max_bytes))
             v11 = x10.acknowledgement_batches
             k12 = len(v11) + 1
-            w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
             for x13 in v11:
-                w(_S7.pack(x13.first_offset, x13.last_offset))
                 v14 = x13.acknowledge_types
                 k15 = len(v14)
-                if k15 < 64:
-                    w(_CA_int8[k15].pack(k15 + 1, *v14))
-                else:
-                    w(_uvarint(k15 + 1))
-                    w(_array_struct('b', k15).pack(*v14))
                 if x13._unknown_tags:
-                    _write_tags(w, (), x13._unknown_tags)
+                    ext(_R0[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14))
+                    _write_tags(ext, (), x13._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R1[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14, 0))
             if x10._unknown_tags:
-                _write_tags(w, (), x10._unknown_tags)
+                _write_tags(ext, (), x10._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x7._unknown_tags:
-            _write_tags(w, (), x7._unknown_tags)
+            _write_tags(ext, (), x7._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v16 = o.forgotten_topics_data
     k17 = len(v16) + 1
-    w(_UV1[k17] if k17 < 128 else _uvarint(k17))
+    ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
     for x18 in v16:
-        w(_S5.pack(x18.topic_id))
         v19 = x18.partitions
         k20 = len(v19)
-        if k20 < 64:
-            w(_CA_int32[k20].pack(k20 + 1, *v19))
-        else:
-            w(_uvarint(k20 + 1))
-            w(_array_struct('i', k20).pack(*v19))
         if x18._unknown_tags:
-            _write_tags(w, (), x18._unknown_tags)
+            ext(_R2[k20](x18.topic_id, k20 + 1, *v19))
+            _write_tags(ext, (), x18._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k20](x18.topic_id, k20 + 1, *v19, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareFetchRequest._decoders = {0: _decode_v0}
 ShareFetchRequest._encoders = {0: _encode_v0}

@@ -4,38 +4,49 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
+_S0 = _StructFmt('>ihBB')
 _S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>hB')
-_S3 = _StructFmt('>iiB')
-_S4 = _StructFmt('>qqhB')
-_S5 = _StructFmt('>iB')
-_S6 = _StructFmt('>ih')
-_S7 = _StructFmt('>16s')
-_S8 = _StructFmt('>h')
-_S9 = _StructFmt('>ii')
-_S10 = _StructFmt('>qqh')
-_S11 = _StructFmt('>i')
+_S2 = _StructFmt('>ihBhB')
+_S3 = _StructFmt('>hB')
+_S4 = _StructFmt('>iiB')
+_S5 = _StructFmt('>BBB')
+_S6 = _StructFmt('>qqhB')
+_S7 = _StructFmt('>iB')
+_S8 = _StructFmt('>iBB')
+_S9 = _StructFmt('>ih')
+_S10 = _StructFmt('>16s')
+_S11 = _StructFmt('>h')
+_S12 = _StructFmt('>ii')
+_S13 = _StructFmt('>B')
+_S14 = _StructFmt('>BB')
+_S15 = _StructFmt('>qqh')
+_R0 = _PackShapes('i', 's', 'i')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
+_S10p = _S10.pack
+_S11p = _S11.pack
+_S12p = _S12.pack
+_S13p = _S13.pack
+_S14p = _S14.pack
+_S15p = _S15.pack
 
 
 class LeaderIdAndEpoch(_Struct):
@@ -137,301 +148,248 @@ class ShareFetchResponse(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(ShareFetchResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(ShareFetchableTopicResponse)
-            x5.topic_id, n6 = _S1.unpack_from(b, p)
+        o.responses = l4 = [*_map(_new, (ShareFetchableTopicResponse,) * n2)]
+        for x3 in l4:
+            u5, n6 = _S1u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x5.topic_id = _bnew(_Uuid, x5.topic_id)
+            x3.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionData)
-                x9.partition_index, x9.error_code, n10 = _S0.unpack_from(b, p)
-                p += 7
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.error_code, n9, x7.acknowledge_error_code, n10 = _S2u(b, p)
+                if not n9:
+                    x7.error_message = None
+                    p += 10
+                else:
+                    p += 7
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0:
+                        x7.error_message = None
+                    else:
+                        x7.error_message = b[p:p + n9].decode()
+                        p += n9
+                    x7.acknowledge_error_code, n10 = _S3u(b, p)
+                    p += 3
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
                 n10 -= 1
                 if n10 < 0:
-                    x9.error_message = None
+                    x7.acknowledge_error_message = None
                 else:
-                    x9.error_message = b[p:p + n10].decode()
+                    x7.acknowledge_error_message = b[p:p + n10].decode()
                     p += n10
-                x9.acknowledge_error_code, n11 = _S2.unpack_from(b, p)
-                p += 3
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0:
-                    x9.acknowledge_error_message = None
-                else:
-                    x9.acknowledge_error_message = b[p:p + n11].decode()
-                    p += n11
-                o12 = _new(LeaderIdAndEpoch)
-                o12.leader_id, o12.leader_epoch, n13 = _S3.unpack_from(b, p)
+                o11 = _new(LeaderIdAndEpoch)
+                o11.leader_id, o11.leader_epoch, n12 = _S4u(b, p)
                 p += 9
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                if n13:
-                    u14 = None
-                    for _ in range(n13):
-                        t15, p = _read_uvarint(b, p)
-                        z16, p = _read_uvarint(b, p)
-                        e17 = p + z16
-                        if u14 is None: u14 = []
-                        u14.append((t15, bytes(b[p:e17])))
-                        p = e17
-                    o12._unknown_tags = u14
-                x9.current_leader = o12
-                n18 = b[p]
+                if n12:
+                    p = _read_unknown_tags(b, p - 1, o11)
+                x7.current_leader = o11
+                n13, c14, d15 = _S5u(b, p)
                 p += 1
-                if n18 & 0x80:
-                    n18, p = _read_uvarint(b, p - 1)
-                n18 -= 1
-                if n18 < 0:
-                    x9.records = None
+                if n13 < 128:
+                    n13 -= 1
+                    if n13 < 0:
+                        x7.records = None
+                    else:
+                        x7.records = mv[p:p + n13]
+                        p += n13
                 else:
-                    x9.records = _view(b)[p:p + n18]
-                    p += n18
-                n19 = b[p]
+                    if c14 < 128:
+                        n13 += (c14 << 7) - 129
+                        p += 1
+                    elif d15 < 128:
+                        n13 += (c14 << 7) + (d15 << 14) - 16513
+                        p += 2
+                    else:
+                        n13, p = _read_uvarint(b, p - 1)
+                        n13 -= 1
+                    x7.records = mv[p:p + n13]
+                    p += n13
+                n16 = b[p]
                 p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                n19 -= 1
-                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n19 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l20 = []
-                ap21 = l20.append
-                for _ in range(n19):
-                    x22 = _new(AcquiredRecords)
-                    x22.first_offset, x22.last_offset, x22.delivery_count, n23 = _S4.unpack_from(b, p)
+                if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+                n16 -= 1
+                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n16 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.acquired_records = l18 = [*_map(_new, (AcquiredRecords,) * n16)]
+                for x17 in l18:
+                    x17.first_offset, x17.last_offset, x17.delivery_count, n19 = _S6u(b, p)
                     p += 19
-                    if n23 & 0x80:
-                        n23, p = _read_uvarint(b, p - 1)
-                    if n23:
-                        u24 = None
-                        for _ in range(n23):
-                            t25, p = _read_uvarint(b, p)
-                            z26, p = _read_uvarint(b, p)
-                            e27 = p + z26
-                            if u24 is None: u24 = []
-                            u24.append((t25, bytes(b[p:e27])))
-                            p = e27
-                        x22._unknown_tags = u24
-                    ap21(x22)
-                x9.acquired_records = l20
-                n28 = b[p]
-                p += 1
-                if n28 & 0x80:
-                    n28, p = _read_uvarint(b, p - 1)
-                if n28:
-                    u29 = None
-                    for _ in range(n28):
-                        t30, p = _read_uvarint(b, p)
-                        z31, p = _read_uvarint(b, p)
-                        e32 = p + z31
-                        if u29 is None: u29 = []
-                        u29.append((t30, bytes(b[p:e32])))
-                        p = e32
-                    x9._unknown_tags = u29
-                ap8(x9)
-            x5.partitions = l7
-            n33 = b[p]
-            p += 1
-            if n33 & 0x80:
-                n33, p = _read_uvarint(b, p - 1)
-            if n33:
-                u34 = None
-                for _ in range(n33):
-                    t35, p = _read_uvarint(b, p)
-                    z36, p = _read_uvarint(b, p)
-                    e37 = p + z36
-                    if u34 is None: u34 = []
-                    u34.append((t35, bytes(b[p:e37])))
-                    p = e37
-                x5._unknown_tags = u34
-            ap4(x5)
-        o.responses = l3
-        n38 = b[p]
-        p += 1
-        if n38 & 0x80:
-            n38, p = _read_uvarint(b, p - 1)
-        n38 -= 1
-        if n38 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n38 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l39 = []
-        ap40 = l39.append
-        for _ in range(n38):
-            x41 = _new(NodeEndpoint)
-            x41.node_id, n42 = _S5.unpack_from(b, p)
-            p += 5
-            if n42 & 0x80:
-                n42, p = _read_uvarint(b, p - 1)
-            n42 -= 1
-            if n42 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x41.host = b[p:p + n42].decode()
-            p += n42
-            x41.port, n43 = _S5.unpack_from(b, p)
-            p += 5
-            if n43 & 0x80:
-                n43, p = _read_uvarint(b, p - 1)
-            n43 -= 1
-            if n43 < 0:
-                x41.rack = None
+                    if n19:
+                        p = _read_unknown_tags(b, p - 1, x17)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
             else:
-                x41.rack = b[p:p + n43].decode()
-                p += n43
-            n44 = b[p]
-            p += 1
-            if n44 & 0x80:
-                n44, p = _read_uvarint(b, p - 1)
-            if n44:
-                u45 = None
-                for _ in range(n44):
-                    t46, p = _read_uvarint(b, p)
-                    z47, p = _read_uvarint(b, p)
-                    e48 = p + z47
-                    if u45 is None: u45 = []
-                    u45.append((t46, bytes(b[p:e48])))
-                    p = e48
-                x41._unknown_tags = u45
-            ap40(x41)
-        o.node_endpoints = l39
-        n49 = b[p]
+                p += 1
+        n20 = b[p]
         p += 1
-        if n49 & 0x80:
-            n49, p = _read_uvarint(b, p - 1)
-        if n49:
-            u50 = None
-            for _ in range(n49):
-                t51, p = _read_uvarint(b, p)
-                z52, p = _read_uvarint(b, p)
-                e53 = p + z52
-                if u50 is None: u50 = []
-                u50.append((t51, bytes(b[p:e53])))
-                p = e53
-            o._unknown_tags = u50
+        if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+        n20 -= 1
+        if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n20 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.node_endpoints = l22 = [*_map(_new, (NodeEndpoint,) * n20)]
+        for x21 in l22:
+            x21.node_id, n23 = _S7u(b, p)
+            p += 5
+            if n23 > 127: n23, p = _read_uvarint(b, p - 1)
+            n23 -= 1
+            if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x21.host = b[p:p + n23].decode()
+            p += n23
+            x21.port, n24, n25 = _S8u(b, p)
+            if not n24:
+                x21.rack = None
+                p += 6
+            else:
+                p += 5
+                if n24 > 127: n24, p = _read_uvarint(b, p - 1)
+                n24 -= 1
+                if n24 < 0:
+                    x21.rack = None
+                else:
+                    x21.rack = b[p:p + n24].decode()
+                    p += n24
+                n25 = b[p]
+                p += 1
+            if n25:
+                p = _read_unknown_tags(b, p - 1, x21)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S6.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.responses
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        w(_S7.pack(x5.topic_id))
+        ext(_S10p(x5.topic_id))
         v6 = x5.partitions
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S6.pack(x8.partition_index, x8.error_code))
+            ext(_S9p(x8.partition_index, x8.error_code))
             v9 = x8.error_message
             if v9 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v9 = v9.encode()
                 k10 = len(v9) + 1
-                w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-                w(v9)
-            w(_S8.pack(x8.acknowledge_error_code))
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
+            ext(_S11p(x8.acknowledge_error_code))
             v11 = x8.acknowledge_error_message
             if v11 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v11 = v11.encode()
                 k12 = len(v11) + 1
-                w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-                w(v11)
-            w(_S9.pack(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+                ext(v11)
             if x8.current_leader._unknown_tags:
-                _write_tags(w, (), x8.current_leader._unknown_tags)
+                ext(_S12p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                _write_tags(ext, (), x8.current_leader._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S4p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
             v13 = x8.records
             if v13 is None:
-                w(b'\x00')
+                ext(_S13p(0))
             else:
                 k14 = len(v13) + 1
-                w(_UV1[k14] if k14 < 128 else _uvarint(k14))
-                w(v13)
+                if k14 < 128:
+                    ext(_S13p(k14))
+                elif k14 < 16384:
+                    ext(_S14p(k14 & 127 | 128, k14 >> 7))
+                elif k14 < 2097152:
+                    ext(_S5p(k14 & 127 | 128, k14 >> 7 & 127 | 128, k14 >> 14))
+                else:
+                    ext(_uvarint(k14))
+                parts += buf, v13
+                buf = bytearray()
+                ext = buf.extend
             v15 = x8.acquired_records
             k16 = len(v15) + 1
-            w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+            ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
             for x17 in v15:
-                w(_S10.pack(x17.first_offset, x17.last_offset, x17.delivery_count))
                 if x17._unknown_tags:
-                    _write_tags(w, (), x17._unknown_tags)
+                    ext(_S15p(x17.first_offset, x17.last_offset, x17.delivery_count))
+                    _write_tags(ext, (), x17._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S6p(x17.first_offset, x17.last_offset, x17.delivery_count, 0))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v18 = o.node_endpoints
     k19 = len(v18) + 1
-    w(_UV1[k19] if k19 < 128 else _uvarint(k19))
+    ext(_UV1[k19] if k19 < 128 else _uvarint(k19))
     for x20 in v18:
-        w(_S11.pack(x20.node_id))
-        v21 = x20.host
-        v21 = v21.encode()
-        k22 = len(v21) + 1
-        w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-        w(v21)
-        w(_S11.pack(x20.port))
+        v21 = x20.host.encode()
+        k22 = len(v21)
+        ext(_R0[k22](x20.node_id, k22 + 1, v21, x20.port))
         v23 = x20.rack
         if v23 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v23 = v23.encode()
             k24 = len(v23) + 1
-            w(_UV1[k24] if k24 < 128 else _uvarint(k24))
-            w(v23)
+            ext(_UV1[k24] if k24 < 128 else _uvarint(k24))
+            ext(v23)
         if x20._unknown_tags:
-            _write_tags(w, (), x20._unknown_tags)
+            _write_tags(ext, (), x20._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareFetchResponse._decoders = {0: _decode_v0}
 ShareFetchResponse._encoders = {0: _encode_v0}

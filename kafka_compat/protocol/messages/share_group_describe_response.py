@@ -4,34 +4,34 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>hB')
+_S1 = _StructFmt('>hBB')
 _S2 = _StructFmt('>iiB')
-_S3 = _StructFmt('>16sB')
-_S4 = _StructFmt('>i')
-_S5 = _StructFmt('>h')
-_S6 = _StructFmt('>ii')
-_S7 = _StructFmt('>16s')
+_S3 = _StructFmt('>BiB')
+_S4 = _StructFmt('>16sB')
+_S5 = _StructFmt('>i')
+_S6 = _StructFmt('>h')
+_R0 = _PackShapes('', 's', '', 's', 'ii', 's', '')
+_R1 = _PackShapes('', 's', '')
+_R2 = _PackShapes('i', 's', '', 's', '')
+_R3 = _PackShapes('16s', 's', '', 'i', '')
+_R4 = _PackShapes('16s', 's', '', 'i', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6p = _S6.pack
 
 
 class TopicPartitions(_Struct):
@@ -121,332 +121,241 @@ class ShareGroupDescribeResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ShareGroupDescribeResponse)
-        o.throttle_time_ms, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(DescribedGroup)
-            x4.error_code, n5 = _S1.unpack_from(b, p)
-            p += 3
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0:
-                x4.error_message = None
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4, n5 = _S1u(b, p)
+            if not n4:
+                x2.error_message = None
+                p += 4
             else:
-                x4.error_message = b[p:p + n5].decode()
-                p += n5
+                p += 3
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n4].decode()
+                    p += n4
+                n5 = b[p]
+                p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n5].decode()
+            p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_id = b[p:p + n6].decode()
+            x2.group_state = b[p:p + n6].decode()
             p += n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
+            x2.group_epoch, x2.assignment_epoch, n7 = _S2u(b, p)
+            p += 9
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
             n7 -= 1
             if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.group_state = b[p:p + n7].decode()
+            x2.assignor_name = b[p:p + n7].decode()
             p += n7
-            x4.group_epoch, x4.assignment_epoch, n8 = _S2.unpack_from(b, p)
-            p += 9
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
+            n8 = b[p]
+            p += 1
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
             n8 -= 1
             if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.assignor_name = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
-            p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n9 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l10 = []
-            ap11 = l10.append
-            for _ in range(n9):
-                x12 = _new(Member)
-                n13 = b[p]
+            if n8 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (Member,) * n8)]
+            for x9 in l10:
+                n11 = b[p]
                 p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                n11 -= 1
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, x9.member_epoch, n13 = _S3u(b, p)
+                if not n12:
+                    x9.rack_id = None
+                    p += 6
+                else:
+                    p += 1
+                    if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                    n12 -= 1
+                    if n12 < 0:
+                        x9.rack_id = None
+                    else:
+                        x9.rack_id = b[p:p + n12].decode()
+                        p += n12
+                    x9.member_epoch, n13 = _S0u(b, p)
+                    p += 5
+                if n13 > 127: n13, p = _read_uvarint(b, p - 1)
                 n13 -= 1
                 if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.member_id = b[p:p + n13].decode()
+                x9.client_id = b[p:p + n13].decode()
                 p += n13
                 n14 = b[p]
                 p += 1
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
+                if n14 > 127: n14, p = _read_uvarint(b, p - 1)
                 n14 -= 1
-                if n14 < 0:
-                    x12.rack_id = None
-                else:
-                    x12.rack_id = b[p:p + n14].decode()
-                    p += n14
-                x12.member_epoch, n15 = _S0.unpack_from(b, p)
-                p += 5
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_host = b[p:p + n14].decode()
+                p += n14
+                n15 = b[p]
+                p += 1
+                if n15 > 127: n15, p = _read_uvarint(b, p - 1)
                 n15 -= 1
                 if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_id = b[p:p + n15].decode()
-                p += n15
-                n16 = b[p]
-                p += 1
-                if n16 & 0x80:
-                    n16, p = _read_uvarint(b, p - 1)
-                n16 -= 1
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x12.client_host = b[p:p + n16].decode()
-                p += n16
-                n17 = b[p]
-                p += 1
-                if n17 & 0x80:
-                    n17, p = _read_uvarint(b, p - 1)
-                n17 -= 1
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n17 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l18 = []
-                ap19 = l18.append
-                for _ in range(n17):
-                    n21 = b[p]
+                if n15 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                l17 = []
+                ap18 = l17.append
+                for _ in range(n15):
+                    n19 = b[p]
                     p += 1
-                    if n21 & 0x80:
-                        n21, p = _read_uvarint(b, p - 1)
-                    n21 -= 1
-                    if n21 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x20 = b[p:p + n21].decode()
-                    p += n21
-                    ap19(x20)
-                x12.subscribed_topic_names = l18
-                o22 = _new(Assignment)
-                n23 = b[p]
+                    if n19 > 127: n19, p = _read_uvarint(b, p - 1)
+                    n19 -= 1
+                    if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x16 = b[p:p + n19].decode()
+                    p += n19
+                    ap18(x16)
+                x9.subscribed_topic_names = l17
+                o20 = _new(Assignment)
+                n21 = b[p]
                 p += 1
-                if n23 & 0x80:
-                    n23, p = _read_uvarint(b, p - 1)
-                n23 -= 1
-                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n23 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l24 = []
-                ap25 = l24.append
-                for _ in range(n23):
-                    x26 = _new(TopicPartitions)
-                    x26.topic_id, n27 = _S3.unpack_from(b, p)
+                if n21 > 127: n21, p = _read_uvarint(b, p - 1)
+                n21 -= 1
+                if n21 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n21 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o20.topic_partitions = l23 = [*_map(_new, (TopicPartitions,) * n21)]
+                for x22 in l23:
+                    u24, n25 = _S4u(b, p)
                     p += 17
-                    if n27 & 0x80:
-                        n27, p = _read_uvarint(b, p - 1)
-                    x26.topic_id = _bnew(_Uuid, x26.topic_id)
-                    n27 -= 1
-                    if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x26.topic_name = b[p:p + n27].decode()
-                    p += n27
-                    n28 = b[p]
+                    x22.topic_id = _bnew(_Uuid, u24)
+                    if n25 > 127: n25, p = _read_uvarint(b, p - 1)
+                    n25 -= 1
+                    if n25 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x22.topic_name = b[p:p + n25].decode()
+                    p += n25
+                    n26 = b[p]
                     p += 1
-                    if n28 & 0x80:
-                        n28, p = _read_uvarint(b, p - 1)
-                    n28 -= 1
-                    if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x26.partitions = [*(_A_int32[n28] if n28 < 64 else _array_struct('i', n28)).unpack_from(b, p)]
-                    p += 4 * n28
-                    n29 = b[p]
+                    if 0 < n26 < 65:
+                        x22.partitions = [*_CU_int32[n26](b, p)]
+                        p += 4 * n26 - 4
+                    else:
+                        x22.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x22)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, o20)
+                else:
                     p += 1
-                    if n29 & 0x80:
-                        n29, p = _read_uvarint(b, p - 1)
-                    if n29:
-                        u30 = None
-                        for _ in range(n29):
-                            t31, p = _read_uvarint(b, p)
-                            z32, p = _read_uvarint(b, p)
-                            e33 = p + z32
-                            if u30 is None: u30 = []
-                            u30.append((t31, bytes(b[p:e33])))
-                            p = e33
-                        x26._unknown_tags = u30
-                    ap25(x26)
-                o22.topic_partitions = l24
-                n34 = b[p]
-                p += 1
-                if n34 & 0x80:
-                    n34, p = _read_uvarint(b, p - 1)
-                if n34:
-                    u35 = None
-                    for _ in range(n34):
-                        t36, p = _read_uvarint(b, p)
-                        z37, p = _read_uvarint(b, p)
-                        e38 = p + z37
-                        if u35 is None: u35 = []
-                        u35.append((t36, bytes(b[p:e38])))
-                        p = e38
-                    o22._unknown_tags = u35
-                x12.assignment = o22
-                n39 = b[p]
-                p += 1
-                if n39 & 0x80:
-                    n39, p = _read_uvarint(b, p - 1)
-                if n39:
-                    u40 = None
-                    for _ in range(n39):
-                        t41, p = _read_uvarint(b, p)
-                        z42, p = _read_uvarint(b, p)
-                        e43 = p + z42
-                        if u40 is None: u40 = []
-                        u40.append((t41, bytes(b[p:e43])))
-                        p = e43
-                    x12._unknown_tags = u40
-                ap11(x12)
-            x4.members = l10
-            x4.authorized_operations, n44 = _S0.unpack_from(b, p)
+                x9.assignment = o20
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x9)
+                else:
+                    p += 1
+            x2.authorized_operations, n27 = _S0u(b, p)
             p += 5
-            if n44 & 0x80:
-                n44, p = _read_uvarint(b, p - 1)
-            if n44:
-                u45 = None
-                for _ in range(n44):
-                    t46, p = _read_uvarint(b, p)
-                    z47, p = _read_uvarint(b, p)
-                    e48 = p + z47
-                    if u45 is None: u45 = []
-                    u45.append((t46, bytes(b[p:e48])))
-                    p = e48
-                x4._unknown_tags = u45
-            ap3(x4)
-        o.groups = l2
-        n49 = b[p]
-        p += 1
-        if n49 & 0x80:
-            n49, p = _read_uvarint(b, p - 1)
-        if n49:
-            u50 = None
-            for _ in range(n49):
-                t51, p = _read_uvarint(b, p)
-                z52, p = _read_uvarint(b, p)
-                e53 = p + z52
-                if u50 is None: u50 = []
-                u50.append((t51, bytes(b[p:e53])))
-                p = e53
-            o._unknown_tags = u50
+            if n27:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S4.pack(o.throttle_time_ms))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S5p(o.throttle_time_ms))
     v1 = o.groups
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S5.pack(x3.error_code))
+        ext(_S6p(x3.error_code))
         v4 = x3.error_message
         if v4 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v4 = v4.encode()
             k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
-        v6 = x3.group_id
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        v8 = x3.group_state
-        v8 = v8.encode()
-        k9 = len(v8) + 1
-        w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-        w(v8)
-        w(_S6.pack(x3.group_epoch, x3.assignment_epoch))
-        v10 = x3.assignor_name
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
+        v6 = x3.group_id.encode()
+        k7 = len(v6)
+        v8 = x3.group_state.encode()
+        k9 = len(v8)
+        v10 = x3.assignor_name.encode()
+        k11 = len(v10)
+        ext(_R0[k7, k9, k11](k7 + 1, v6, k9 + 1, v8, x3.group_epoch, x3.assignment_epoch, k11 + 1, v10))
         v12 = x3.members
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
         for x14 in v12:
-            v15 = x14.member_id
-            v15 = v15.encode()
-            k16 = len(v15) + 1
-            w(_UV1[k16] if k16 < 128 else _uvarint(k16))
-            w(v15)
+            v15 = x14.member_id.encode()
+            k16 = len(v15)
+            ext(_R1[k16](k16 + 1, v15))
             v17 = x14.rack_id
             if v17 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v17 = v17.encode()
                 k18 = len(v17) + 1
-                w(_UV1[k18] if k18 < 128 else _uvarint(k18))
-                w(v17)
-            w(_S4.pack(x14.member_epoch))
-            v19 = x14.client_id
-            v19 = v19.encode()
-            k20 = len(v19) + 1
-            w(_UV1[k20] if k20 < 128 else _uvarint(k20))
-            w(v19)
-            v21 = x14.client_host
-            v21 = v21.encode()
-            k22 = len(v21) + 1
-            w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-            w(v21)
+                ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
+                ext(v17)
+            v19 = x14.client_id.encode()
+            k20 = len(v19)
+            v21 = x14.client_host.encode()
+            k22 = len(v21)
+            ext(_R2[k20, k22](x14.member_epoch, k20 + 1, v19, k22 + 1, v21))
             v23 = x14.subscribed_topic_names
             k24 = len(v23) + 1
-            w(_UV1[k24] if k24 < 128 else _uvarint(k24))
+            ext(_UV1[k24] if k24 < 128 else _uvarint(k24))
             for x25 in v23:
                 v26 = x25
                 v26 = v26.encode()
                 k27 = len(v26) + 1
-                w(_UV1[k27] if k27 < 128 else _uvarint(k27))
-                w(v26)
+                ext(_UV1[k27] if k27 < 128 else _uvarint(k27))
+                ext(v26)
             v28 = x14.assignment.topic_partitions
             k29 = len(v28) + 1
-            w(_UV1[k29] if k29 < 128 else _uvarint(k29))
+            ext(_UV1[k29] if k29 < 128 else _uvarint(k29))
             for x30 in v28:
-                w(_S7.pack(x30.topic_id))
-                v31 = x30.topic_name
-                v31 = v31.encode()
-                k32 = len(v31) + 1
-                w(_UV1[k32] if k32 < 128 else _uvarint(k32))
-                w(v31)
+                v31 = x30.topic_name.encode()
+                k32 = len(v31)
                 v33 = x30.partitions
                 k34 = len(v33)
-                if k34 < 64:
-                    w(_CA_int32[k34].pack(k34 + 1, *v33))
-                else:
-                    w(_uvarint(k34 + 1))
-                    w(_array_struct('i', k34).pack(*v33))
                 if x30._unknown_tags:
-                    _write_tags(w, (), x30._unknown_tags)
+                    ext(_R3[k32, k34](x30.topic_id, k32 + 1, v31, k34 + 1, *v33))
+                    _write_tags(ext, (), x30._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_R4[k32, k34](x30.topic_id, k32 + 1, v31, k34 + 1, *v33, 0))
             if x14.assignment._unknown_tags:
-                _write_tags(w, (), x14.assignment._unknown_tags)
+                _write_tags(ext, (), x14.assignment._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
             if x14._unknown_tags:
-                _write_tags(w, (), x14._unknown_tags)
+                _write_tags(ext, (), x14._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S4.pack(x3.authorized_operations))
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S5p(x3.authorized_operations))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S0p(x3.authorized_operations, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareGroupDescribeResponse._decoders = {0: _decode_v0}
 ShareGroupDescribeResponse._encoders = {0: _encode_v0}

@@ -4,32 +4,26 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_S0 = _StructFmt('>ihBB')
 _S1 = _StructFmt('>iib')
 _S2 = _StructFmt('>16sB')
 _S3 = _StructFmt('>ih')
 _S4 = _StructFmt('>ii')
-_S5 = _StructFmt('>16s')
+_R0 = _PackShapes('16s', 'i', '')
+_R1 = _PackShapes('16s', 'i', 'B')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
 
 
 class TopicPartitions(_Struct):
@@ -85,27 +79,29 @@ class ShareGroupHeartbeatResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(ShareGroupHeartbeatResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.member_id = None
         else:
             o.member_id = b[p:p + n2].decode()
             p += n2
-        o.member_epoch, o.heartbeat_interval_ms, n3 = _S1.unpack_from(b, p)
+        o.member_epoch, o.heartbeat_interval_ms, n3 = _S1u(b, p)
         p += 9
         if n3 < 0:
             o.assignment = None
@@ -113,120 +109,82 @@ def _decode_v0(b, p):
             o4 = _new(Assignment)
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(TopicPartitions)
-                x8.topic_id, n9 = _S2.unpack_from(b, p)
+            o4.topic_partitions = l7 = [*_map(_new, (TopicPartitions,) * n5)]
+            for x6 in l7:
+                u8, n9 = _S2u(b, p)
                 p += 17
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                x8.topic_id = _bnew(_Uuid, x8.topic_id)
-                n9 -= 1
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.partitions = [*(_A_int32[n9] if n9 < 64 else _array_struct('i', n9)).unpack_from(b, p)]
-                p += 4 * n9
-                n10 = b[p]
+                x6.topic_id = _bnew(_Uuid, u8)
+                if 0 < n9 < 65:
+                    x6.partitions = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x6.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, o4)
+            else:
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x8._unknown_tags = u11
-                ap7(x8)
-            o4.topic_partitions = l6
-            n15 = b[p]
-            p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                o4._unknown_tags = u16
             o.assignment = o4
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.member_id
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
-    w(_S4.pack(o.member_epoch, o.heartbeat_interval_ms))
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    ext(_S4p(o.member_epoch, o.heartbeat_interval_ms))
     if o.assignment is None:
-        w(b'\xff')
+        ext(b'\xff')
     else:
-        w(b'\x01')
+        ext(b'\x01')
         v5 = o.assignment.topic_partitions
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
         for x7 in v5:
-            w(_S5.pack(x7.topic_id))
             v8 = x7.partitions
             k9 = len(v8)
-            if k9 < 64:
-                w(_CA_int32[k9].pack(k9 + 1, *v8))
-            else:
-                w(_uvarint(k9 + 1))
-                w(_array_struct('i', k9).pack(*v8))
             if x7._unknown_tags:
-                _write_tags(w, (), x7._unknown_tags)
+                ext(_R0[k9](x7.topic_id, k9 + 1, *v8))
+                _write_tags(ext, (), x7._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R1[k9](x7.topic_id, k9 + 1, *v8, 0))
         if o.assignment._unknown_tags:
-            _write_tags(w, (), o.assignment._unknown_tags)
+            _write_tags(ext, (), o.assignment._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareGroupHeartbeatResponse._decoders = {0: _decode_v0}
 ShareGroupHeartbeatResponse._encoders = {0: _encode_v0}

@@ -4,30 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>16sB')
 _S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>16s')
-_S3 = _StructFmt('>i')
+_S2 = _StructFmt('>i')
+_R0 = _PackShapes('16s', 's', 'i')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class PartitionMetadata(_Struct):
@@ -82,143 +72,99 @@ def _decode_v0(b, p):
         o = _new(ShareGroupPartitionMetadataValue)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 23 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicMetadata)
-            x4.topic_id, n5 = _S0.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (TopicMetadata,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S0u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
+            x2.topic_name = b[p:p + n5].decode()
             p += n5
-            x4.num_partitions, n6 = _S1.unpack_from(b, p)
+            x2.num_partitions, n6 = _S1u(b, p)
             p += 5
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(PartitionMetadata)
-                x9.partition, n10 = _S1.unpack_from(b, p)
+            x2.partition_metadata = l8 = [*_map(_new, (PartitionMetadata,) * n6)]
+            for x7 in l8:
+                x7.partition, n9 = _S1u(b, p)
                 p += 5
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
                 l11 = []
                 ap12 = l11.append
-                for _ in range(n10):
-                    n14 = b[p]
+                for _ in range(n9):
+                    n13 = b[p]
                     p += 1
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    n14 -= 1
-                    if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    x13 = b[p:p + n14].decode()
-                    p += n14
-                    ap12(x13)
-                x9.racks = l11
-                n15 = b[p]
+                    if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                    n13 -= 1
+                    if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x10 = b[p:p + n13].decode()
+                    p += n13
+                    ap12(x10)
+                x7.racks = l11
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
-                if n15:
-                    u16 = None
-                    for _ in range(n15):
-                        t17, p = _read_uvarint(b, p)
-                        z18, p = _read_uvarint(b, p)
-                        e19 = p + z18
-                        if u16 is None: u16 = []
-                        u16.append((t17, bytes(b[p:e19])))
-                        p = e19
-                    x9._unknown_tags = u16
-                ap8(x9)
-            x4.partition_metadata = l7
-            n20 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n20 & 0x80:
-                n20, p = _read_uvarint(b, p - 1)
-            if n20:
-                u21 = None
-                for _ in range(n20):
-                    t22, p = _read_uvarint(b, p)
-                    z23, p = _read_uvarint(b, p)
-                    e24 = p + z23
-                    if u21 is None: u21 = []
-                    u21.append((t22, bytes(b[p:e24])))
-                    p = e24
-                x4._unknown_tags = u21
-            ap3(x4)
-        o.topics = l2
-        n25 = b[p]
-        p += 1
-        if n25 & 0x80:
-            n25, p = _read_uvarint(b, p - 1)
-        if n25:
-            u26 = None
-            for _ in range(n25):
-                t27, p = _read_uvarint(b, p)
-                z28, p = _read_uvarint(b, p)
-                e29 = p + z28
-                if u26 is None: u26 = []
-                u26.append((t27, bytes(b[p:e29])))
-                p = e29
-            o._unknown_tags = u26
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S2.pack(x3.topic_id))
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S3.pack(x3.num_partitions))
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.topic_id, k5 + 1, v4, x3.num_partitions))
         v6 = x3.partition_metadata
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S3.pack(x8.partition))
+            ext(_S2p(x8.partition))
             v9 = x8.racks
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
             for x11 in v9:
                 v12 = x11
                 v12 = v12.encode()
                 k13 = len(v12) + 1
-                w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-                w(v12)
+                ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+                ext(v12)
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareGroupPartitionMetadataValue._decoders = {0: _decode_v0}
 ShareGroupPartitionMetadataValue._encoders = {0: _encode_v0}

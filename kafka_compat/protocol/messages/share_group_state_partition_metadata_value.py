@@ -4,28 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>16sB')
-_S1 = _StructFmt('>16s')
+_R0 = _PackShapes('16s', 's', '', 'i', '')
+_R1 = _PackShapes('16s', 's', '', 'i', 'B')
+_R2 = _PackShapes('16s', 's', '')
+_R3 = _PackShapes('16s', 's', 'B')
+_S0u = _S0.unpack_from
 
 
 class TopicPartitionsInfo(_Struct):
@@ -80,142 +72,91 @@ def _decode_v0(b, p):
         o = _new(ShareGroupStatePartitionMetadataValue)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(TopicPartitionsInfo)
-            x4.topic_id, n5 = _S0.unpack_from(b, p)
+        o.initialized_topics = l3 = [*_map(_new, (TopicPartitionsInfo,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S0u(b, p)
             p += 17
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
+            x2.topic_name = b[p:p + n5].decode()
             p += n5
             n6 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.partitions = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.initialized_topics = l2
-        n12 = b[p]
+            if 0 < n6 < 65:
+                x2.partitions = [*_CU_int32[n6](b, p)]
+                p += 4 * n6 - 4
+            else:
+                x2.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n7 = b[p]
         p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        n12 -= 1
-        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n12 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l13 = []
-        ap14 = l13.append
-        for _ in range(n12):
-            x15 = _new(TopicInfo)
-            x15.topic_id, n16 = _S0.unpack_from(b, p)
+        if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+        n7 -= 1
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.deleting_topics = l9 = [*_map(_new, (TopicInfo,) * n7)]
+        for x8 in l9:
+            u10, n11 = _S0u(b, p)
             p += 17
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            x15.topic_id = _bnew(_Uuid, x15.topic_id)
-            n16 -= 1
-            if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x15.topic_name = b[p:p + n16].decode()
-            p += n16
-            n17 = b[p]
+            x8.topic_id = _bnew(_Uuid, u10)
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.topic_name = b[p:p + n11].decode()
+            p += n11
+            if b[p]:
+                p = _read_unknown_tags(b, p, x8)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                x15._unknown_tags = u18
-            ap14(x15)
-        o.deleting_topics = l13
-        n22 = b[p]
-        p += 1
-        if n22 & 0x80:
-            n22, p = _read_uvarint(b, p - 1)
-        if n22:
-            u23 = None
-            for _ in range(n22):
-                t24, p = _read_uvarint(b, p)
-                z25, p = _read_uvarint(b, p)
-                e26 = p + z25
-                if u23 is None: u23 = []
-                u23.append((t24, bytes(b[p:e26])))
-                p = e26
-            o._unknown_tags = u23
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.initialized_topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S1.pack(x3.topic_id))
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
         v6 = x3.partitions
         k7 = len(v6)
-        if k7 < 64:
-            w(_CA_int32[k7].pack(k7 + 1, *v6))
-        else:
-            w(_uvarint(k7 + 1))
-            w(_array_struct('i', k7).pack(*v6))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](x3.topic_id, k5 + 1, v4, k7 + 1, *v6))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](x3.topic_id, k5 + 1, v4, k7 + 1, *v6, 0))
     v8 = o.deleting_topics
     k9 = len(v8) + 1
-    w(_UV1[k9] if k9 < 128 else _uvarint(k9))
+    ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
     for x10 in v8:
-        w(_S1.pack(x10.topic_id))
-        v11 = x10.topic_name
-        v11 = v11.encode()
-        k12 = len(v11) + 1
-        w(_UV1[k12] if k12 < 128 else _uvarint(k12))
-        w(v11)
+        v11 = x10.topic_name.encode()
+        k12 = len(v11)
         if x10._unknown_tags:
-            _write_tags(w, (), x10._unknown_tags)
+            ext(_R2[k12](x10.topic_id, k12 + 1, v11))
+            _write_tags(ext, (), x10._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R3[k12](x10.topic_id, k12 + 1, v11, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 ShareGroupStatePartitionMetadataValue._decoders = {0: _decode_v0}
 ShareGroupStatePartitionMetadataValue._encoders = {0: _encode_v0}

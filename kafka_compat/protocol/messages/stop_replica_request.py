@@ -4,26 +4,15 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>ii?i')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
@@ -36,6 +25,26 @@ _S8 = _StructFmt('>iiq')
 _S9 = _StructFmt('>ii?')
 _S10 = _StructFmt('>i?iqB')
 _S11 = _StructFmt('>i?iq')
+_R0 = _PackShapes('', 's', '', 'i', '')
+_R1 = _PackShapes('', 's', '', 'i', 'B')
+_R2 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S9p = _S9.pack
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
 
 
 class StopReplicaPartitionV0(_Struct):
@@ -120,28 +129,26 @@ class StopReplicaRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(StopReplicaRequest)
-        o.controller_id, o.controller_epoch, o.delete_partitions, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.delete_partitions, n1 = _S0u(b, p)
         p += 13
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(StopReplicaPartitionV0)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partitions = l3 = [*_map(_new, (StopReplicaPartitionV0,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, = _S2u(b, p)
             p += 4
-            ap3(x4)
-        o.ungrouped_partitions = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 0 and not ignorable')
     if o.topics:
@@ -149,41 +156,42 @@ def _encode_v0(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 0 and not ignorable')
     v1 = o.ungrouped_partitions
-    w(_S0.pack(o.controller_id, o.controller_epoch, o.delete_partitions, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, o.delete_partitions, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
-        w(_S2.pack(x2.partition_index))
+        ext(_S1p(len(v3)))
+        ext(v3)
+        ext(_S2p(x2.partition_index))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(StopReplicaRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions, n1 = _S3.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions, n1 = _S3u(b, p)
         p += 21
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(StopReplicaTopicV1)
-            n5, = _S1.unpack_from(b, p)
+        o.topics = l3 = [*_map(_new, (StopReplicaTopicV1,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S2u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.partition_indexes = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            ap3(x4)
-        o.topics = l2
+            if 0 <= n5 < 64:
+                x2.partition_indexes = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
+            else:
+                x2.partition_indexes, p = _read_array(b, p - 4, 'i', False, False)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 1 and not ignorable')
     if o.ungrouped_partitions:
@@ -191,197 +199,128 @@ def _encode_v1(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 1 and not ignorable')
     v1 = o.topics
-    w(_S3.pack(o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions, len(v1)))
+    ext(_S3p(o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions, len(v1)))
     for x2 in v1:
         v3 = x2.name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_indexes
-        w(_S2.pack(len(v4)))
+        ext(_S2p(len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(StopReplicaRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions, n1 = _S4.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions, n1 = _S4u(b, p)
         p += 18
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(StopReplicaTopicV1)
+        o.topics = l3 = [*_map(_new, (StopReplicaTopicV1,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
+            if 0 < n5 < 65:
+                x2.partition_indexes = [*_CU_int32[n5](b, p)]
+                p += 4 * n5 - 4
+            else:
+                x2.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.partition_indexes = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            n7 = b[p]
-            p += 1
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            if n7:
-                u8 = None
-                for _ in range(n7):
-                    t9, p = _read_uvarint(b, p)
-                    z10, p = _read_uvarint(b, p)
-                    e11 = p + z10
-                    if u8 is None: u8 = []
-                    u8.append((t9, bytes(b[p:e11])))
-                    p = e11
-                x4._unknown_tags = u8
-            ap3(x4)
-        o.topics = l2
-        n12 = b[p]
-        p += 1
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
-            u13 = None
-            for _ in range(n12):
-                t14, p = _read_uvarint(b, p)
-                z15, p = _read_uvarint(b, p)
-                e16 = p + z15
-                if u13 is None: u13 = []
-                u13.append((t14, bytes(b[p:e16])))
-                p = e16
-            o._unknown_tags = u13
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 2 and not ignorable')
     if o.ungrouped_partitions:
         raise _EncodeError('field UngroupedPartitions is not in version 2 and not ignorable')
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 2 and not ignorable')
-    w(_S5.pack(o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions))
+    ext(_S5p(o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions))
     v1 = o.topics
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.name.encode()
+        k5 = len(v4)
         v6 = x3.partition_indexes
         k7 = len(v6)
-        if k7 < 64:
-            w(_CA_int32[k7].pack(k7 + 1, *v6))
-        else:
-            w(_uvarint(k7 + 1))
-            w(_array_struct('i', k7).pack(*v6))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, *v6))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, *v6, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(StopReplicaRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S6.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S6u(b, p)
         p += 17
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(StopReplicaTopicState)
+        o.topic_states = l3 = [*_map(_new, (StopReplicaTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(StopReplicaPartitionState)
-                x9.partition_index, x9.leader_epoch, x9.delete_partition, n10 = _S7.unpack_from(b, p)
+            if n5 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_states = l7 = [*_map(_new, (StopReplicaPartitionState,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.leader_epoch, x6.delete_partition, n8 = _S7u(b, p)
                 p += 10
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x9._unknown_tags = u11
-                ap8(x9)
-            x4.partition_states = l7
-            n15 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                x4._unknown_tags = u16
-            ap3(x4)
-        o.topic_states = l2
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 3 and not ignorable')
     if o.delete_partitions != False:
@@ -390,151 +329,110 @@ def _encode_v3(o, w):
         raise _EncodeError('field UngroupedPartitions is not in version 3 and not ignorable')
     if o.topics:
         raise _EncodeError('field Topics is not in version 3 and not ignorable')
-    w(_S8.pack(o.controller_id, o.controller_epoch, o.broker_epoch))
+    ext(_S8p(o.controller_id, o.controller_epoch, o.broker_epoch))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R2[k5](k5 + 1, v4))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S9.pack(x8.partition_index, x8.leader_epoch, x8.delete_partition))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S9p(x8.partition_index, x8.leader_epoch, x8.delete_partition))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S7p(x8.partition_index, x8.leader_epoch, x8.delete_partition, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(StopReplicaRequest)
-        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, n1 = _S10.unpack_from(b, p)
+        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, n1 = _S10u(b, p)
         p += 18
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(StopReplicaTopicState)
+        o.topic_states = l3 = [*_map(_new, (StopReplicaTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(StopReplicaPartitionState)
-                x9.partition_index, x9.leader_epoch, x9.delete_partition, n10 = _S7.unpack_from(b, p)
+            if n5 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_states = l7 = [*_map(_new, (StopReplicaPartitionState,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.leader_epoch, x6.delete_partition, n8 = _S7u(b, p)
                 p += 10
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                if n10:
-                    u11 = None
-                    for _ in range(n10):
-                        t12, p = _read_uvarint(b, p)
-                        z13, p = _read_uvarint(b, p)
-                        e14 = p + z13
-                        if u11 is None: u11 = []
-                        u11.append((t12, bytes(b[p:e14])))
-                        p = e14
-                    x9._unknown_tags = u11
-                ap8(x9)
-            x4.partition_states = l7
-            n15 = b[p]
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n15 & 0x80:
-                n15, p = _read_uvarint(b, p - 1)
-            if n15:
-                u16 = None
-                for _ in range(n15):
-                    t17, p = _read_uvarint(b, p)
-                    z18, p = _read_uvarint(b, p)
-                    e19 = p + z18
-                    if u16 is None: u16 = []
-                    u16.append((t17, bytes(b[p:e19])))
-                    p = e19
-                x4._unknown_tags = u16
-            ap3(x4)
-        o.topic_states = l2
-        n20 = b[p]
-        p += 1
-        if n20 & 0x80:
-            n20, p = _read_uvarint(b, p - 1)
-        if n20:
-            u21 = None
-            for _ in range(n20):
-                t22, p = _read_uvarint(b, p)
-                z23, p = _read_uvarint(b, p)
-                e24 = p + z23
-                if u21 is None: u21 = []
-                u21.append((t22, bytes(b[p:e24])))
-                p = e24
-            o._unknown_tags = u21
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.delete_partitions != False:
         raise _EncodeError('field DeletePartitions is not in version 4 and not ignorable')
     if o.ungrouped_partitions:
         raise _EncodeError('field UngroupedPartitions is not in version 4 and not ignorable')
     if o.topics:
         raise _EncodeError('field Topics is not in version 4 and not ignorable')
-    w(_S11.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch))
+    ext(_S11p(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R2[k5](k5 + 1, v4))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S9.pack(x8.partition_index, x8.leader_epoch, x8.delete_partition))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_S9p(x8.partition_index, x8.leader_epoch, x8.delete_partition))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_S7p(x8.partition_index, x8.leader_epoch, x8.delete_partition, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 StopReplicaRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4}
 StopReplicaRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}

@@ -4,30 +4,33 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>ih')
 _S2 = _StructFmt('>i')
 _S3 = _StructFmt('>iB')
+_S4 = _StructFmt('>BB')
+_S5 = _StructFmt('>BBB')
+_R0 = _PackShapes('', 's', 'i', 's', '')
+_R1 = _PackShapes('', 's', 'B')
+_R2 = _PackShapes('', 's', 'BB')
+_R3 = _PackShapes('', 's', 'BBB')
+_R4 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5u = _S5.unpack_from
 
 
 class SyncGroupRequestAssignment(_Struct):
@@ -71,111 +74,116 @@ class SyncGroupRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(SyncGroupRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id, n2 = _S1.unpack_from(b, p)
+        o.generation_id, n2 = _S1u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3, = _S2.unpack_from(b, p)
+        n3, = _S2u(b, p)
         p += 4
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(SyncGroupRequestAssignment)
-            n7, = _S0.unpack_from(b, p)
+        o.assignments = l5 = [*_map(_new, (SyncGroupRequestAssignment,) * n3)]
+        for x4 in l5:
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.member_id = b[p:p + n7].decode()
-            p += n7
-            n8, = _S2.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.member_id = b[p:p + n6].decode()
+            p += n6
+            n7, = _S2u(b, p)
             p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.assignment = bytes(b[p:p + n8])
-            p += n8
-            ap5(x6)
-        o.assignments = l4
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.assignment = bytes(b[p:p + n7])
+            p += n7
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 0 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S1.pack(o.generation_id, len(v2)))
-    w(v2)
+    ext(_S1p(o.generation_id, len(v2)))
+    ext(v2)
     v3 = o.assignments
-    w(_S2.pack(len(v3)))
+    ext(_S2p(len(v3)))
     for x4 in v3:
         v5 = x4.member_id.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.assignment
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 1 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S1.pack(o.generation_id, len(v2)))
-    w(v2)
+    ext(_S1p(o.generation_id, len(v2)))
+    ext(v2)
     v3 = o.assignments
-    w(_S2.pack(len(v3)))
+    ext(_S2p(len(v3)))
     for x4 in v3:
         v5 = x4.member_id.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.assignment
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
+    parts.append(buf)
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 2 and not ignorable')
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S1.pack(o.generation_id, len(v2)))
-    w(v2)
+    ext(_S1p(o.generation_id, len(v2)))
+    ext(v2)
     v3 = o.assignments
-    w(_S2.pack(len(v3)))
+    ext(_S2p(len(v3)))
     for x4 in v3:
         v5 = x4.member_id.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.assignment
-        w(_S2.pack(len(v6)))
-        w(v6)
+        ext(_S2p(len(v6)))
+        ext(v6)
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(SyncGroupRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id, n2 = _S1.unpack_from(b, p)
+        o.generation_id, n2 = _S1u(b, p)
         p += 6
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3, = _S0.unpack_from(b, p)
+        n3, = _S0u(b, p)
         p += 2
         if n3 < 0:
             if n3 != -1: raise _DecodeError('negative length', p)
@@ -183,353 +191,330 @@ def _decode_v3(b, p):
         else:
             o.group_instance_id = b[p:p + n3].decode()
             p += n3
-        n4, = _S2.unpack_from(b, p)
+        n4, = _S2u(b, p)
         p += 4
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(SyncGroupRequestAssignment)
-            n8, = _S0.unpack_from(b, p)
+        o.assignments = l6 = [*_map(_new, (SyncGroupRequestAssignment,) * n4)]
+        for x5 in l6:
+            n7, = _S0u(b, p)
             p += 2
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9, = _S2.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, = _S2u(b, p)
             p += 4
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.assignment = bytes(b[p:p + n9])
-            p += n9
-            ap6(x7)
-        o.assignments = l5
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.assignment = bytes(b[p:p + n8])
+            p += n8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.group_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.member_id.encode()
-    w(_S1.pack(o.generation_id, len(v2)))
-    w(v2)
+    ext(_S1p(o.generation_id, len(v2)))
+    ext(v2)
     v3 = o.group_instance_id
     if v3 is None:
-        w(_S0.pack(-1))
+        ext(_S0p(-1))
     else:
         v3 = v3.encode()
-        w(_S0.pack(len(v3)))
-        w(v3)
+        ext(_S0p(len(v3)))
+        ext(v3)
     v4 = o.assignments
-    w(_S2.pack(len(v4)))
+    ext(_S2p(len(v4)))
     for x5 in v4:
         v6 = x5.member_id.encode()
-        w(_S0.pack(len(v6)))
-        w(v6)
+        ext(_S0p(len(v6)))
+        ext(v6)
         v7 = x5.assignment
-        w(_S2.pack(len(v7)))
-        w(v7)
+        ext(_S2p(len(v7)))
+        ext(v7)
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(SyncGroupRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id, n2 = _S3.unpack_from(b, p)
+        o.generation_id, n2 = _S3u(b, p)
         p += 5
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3 = b[p]
-        p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0:
+        n3, n4 = _S4u(b, p)
+        if not n3:
             o.group_instance_id = None
+            p += 2
         else:
-            o.group_instance_id = b[p:p + n3].decode()
-            p += n3
-        n4 = b[p]
-        p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.group_instance_id = None
+            else:
+                o.group_instance_id = b[p:p + n3].decode()
+                p += n3
+            n4 = b[p]
+            p += 1
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n4 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l5 = []
-        ap6 = l5.append
-        for _ in range(n4):
-            x7 = _new(SyncGroupRequestAssignment)
-            n8 = b[p]
+        o.assignments = l6 = [*_map(_new, (SyncGroupRequestAssignment,) * n4)]
+        for x5 in l6:
+            n7 = b[p]
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            n8 -= 1
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.member_id = b[p:p + n8].decode()
-            p += n8
-            n9 = b[p]
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x5.member_id = b[p:p + n7].decode()
+            p += n7
+            n8, c9, d10 = _S5u(b, p)
             p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
-            n9 -= 1
-            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x7.assignment = bytes(b[p:p + n9])
-            p += n9
-            n10 = b[p]
+            if n8 < 128:
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.assignment = bytes(b[p:p + n8])
+                p += n8
+            else:
+                if c9 < 128:
+                    n8 += (c9 << 7) - 129
+                    p += 1
+                elif d10 < 128:
+                    n8 += (c9 << 7) + (d10 << 14) - 16513
+                    p += 2
+                else:
+                    n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                x5.assignment = bytes(b[p:p + n8])
+                p += n8
+            if b[p]:
+                p = _read_unknown_tags(b, p, x5)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
-            if n10:
-                u11 = None
-                for _ in range(n10):
-                    t12, p = _read_uvarint(b, p)
-                    z13, p = _read_uvarint(b, p)
-                    e14 = p + z13
-                    if u11 is None: u11 = []
-                    u11.append((t12, bytes(b[p:e14])))
-                    p = e14
-                x7._unknown_tags = u11
-            ap6(x7)
-        o.assignments = l5
-        n15 = b[p]
-        p += 1
-        if n15 & 0x80:
-            n15, p = _read_uvarint(b, p - 1)
-        if n15:
-            u16 = None
-            for _ in range(n15):
-                t17, p = _read_uvarint(b, p)
-                z18, p = _read_uvarint(b, p)
-                e19 = p + z18
-                if u16 is None: u16 = []
-                u16.append((t17, bytes(b[p:e19])))
-                p = e19
-            o._unknown_tags = u16
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S2.pack(o.generation_id))
-    v3 = o.member_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    v3 = o.member_id.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, o.generation_id, k4 + 1, v3))
     v5 = o.group_instance_id
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
     v7 = o.assignments
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
     for x9 in v7:
-        v10 = x9.member_id
-        v10 = v10.encode()
-        k11 = len(v10) + 1
-        w(_UV1[k11] if k11 < 128 else _uvarint(k11))
-        w(v10)
+        v10 = x9.member_id.encode()
+        k11 = len(v10)
         v12 = x9.assignment
         k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
-        if x9._unknown_tags:
-            _write_tags(w, (), x9._unknown_tags)
+        if k13 < 128:
+            ext(_R1[k11](k11 + 1, v10, k13))
+        elif k13 < 16384:
+            ext(_R2[k11](k11 + 1, v10, k13 & 127 | 128, k13 >> 7))
+        elif k13 < 2097152:
+            ext(_R3[k11](k11 + 1, v10, k13 & 127 | 128, k13 >> 7 & 127 | 128, k13 >> 14))
         else:
-            w(b'\x00')
+            ext(_R4[k11](k11 + 1, v10))
+            ext(_uvarint(k13))
+        ext(v12)
+        if x9._unknown_tags:
+            _write_tags(ext, (), x9._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(SyncGroupRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n1].decode()
         p += n1
-        o.generation_id, n2 = _S3.unpack_from(b, p)
+        o.generation_id, n2 = _S3u(b, p)
         p += 5
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n2].decode()
         p += n2
-        n3 = b[p]
-        p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0:
+        n3, n4 = _S4u(b, p)
+        if not n3:
             o.group_instance_id = None
+            p += 2
         else:
-            o.group_instance_id = b[p:p + n3].decode()
-            p += n3
-        n4 = b[p]
-        p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.group_instance_id = None
+            else:
+                o.group_instance_id = b[p:p + n3].decode()
+                p += n3
+            n4 = b[p]
+            p += 1
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
         n4 -= 1
         if n4 < 0:
             o.protocol_type = None
         else:
             o.protocol_type = b[p:p + n4].decode()
             p += n4
-        n5 = b[p]
-        p += 1
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        n5 -= 1
-        if n5 < 0:
+        n5, n6 = _S4u(b, p)
+        if not n5:
             o.protocol_name = None
+            p += 2
         else:
-            o.protocol_name = b[p:p + n5].decode()
-            p += n5
-        n6 = b[p]
-        p += 1
-        if n6 & 0x80:
-            n6, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0:
+                o.protocol_name = None
+            else:
+                o.protocol_name = b[p:p + n5].decode()
+                p += n5
+            n6 = b[p]
+            p += 1
+        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
         n6 -= 1
         if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n6 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l7 = []
-        ap8 = l7.append
-        for _ in range(n6):
-            x9 = _new(SyncGroupRequestAssignment)
-            n10 = b[p]
+        o.assignments = l8 = [*_map(_new, (SyncGroupRequestAssignment,) * n6)]
+        for x7 in l8:
+            n9 = b[p]
             p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
-            n10 -= 1
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x9.member_id = b[p:p + n10].decode()
-            p += n10
-            n11 = b[p]
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+            n9 -= 1
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x7.member_id = b[p:p + n9].decode()
+            p += n9
+            n10, c11, d12 = _S5u(b, p)
             p += 1
-            if n11 & 0x80:
-                n11, p = _read_uvarint(b, p - 1)
-            n11 -= 1
-            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x9.assignment = bytes(b[p:p + n11])
-            p += n11
-            n12 = b[p]
+            if n10 < 128:
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x7.assignment = bytes(b[p:p + n10])
+                p += n10
+            else:
+                if c11 < 128:
+                    n10 += (c11 << 7) - 129
+                    p += 1
+                elif d12 < 128:
+                    n10 += (c11 << 7) + (d12 << 14) - 16513
+                    p += 2
+                else:
+                    n10, p = _read_uvarint(b, p - 1)
+                    n10 -= 1
+                x7.assignment = bytes(b[p:p + n10])
+                p += n10
+            if b[p]:
+                p = _read_unknown_tags(b, p, x7)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n12 & 0x80:
-                n12, p = _read_uvarint(b, p - 1)
-            if n12:
-                u13 = None
-                for _ in range(n12):
-                    t14, p = _read_uvarint(b, p)
-                    z15, p = _read_uvarint(b, p)
-                    e16 = p + z15
-                    if u13 is None: u13 = []
-                    u13.append((t14, bytes(b[p:e16])))
-                    p = e16
-                x9._unknown_tags = u13
-            ap8(x9)
-        o.assignments = l7
-        n17 = b[p]
-        p += 1
-        if n17 & 0x80:
-            n17, p = _read_uvarint(b, p - 1)
-        if n17:
-            u18 = None
-            for _ in range(n17):
-                t19, p = _read_uvarint(b, p)
-                z20, p = _read_uvarint(b, p)
-                e21 = p + z20
-                if u18 is None: u18 = []
-                u18.append((t19, bytes(b[p:e21])))
-                p = e21
-            o._unknown_tags = u18
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
-    v1 = o.group_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S2.pack(o.generation_id))
-    v3 = o.member_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    v3 = o.member_id.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, o.generation_id, k4 + 1, v3))
     v5 = o.group_instance_id
     if v5 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v5 = v5.encode()
         k6 = len(v5) + 1
-        w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-        w(v5)
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
     v7 = o.protocol_type
     if v7 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v7 = v7.encode()
         k8 = len(v7) + 1
-        w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-        w(v7)
+        ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+        ext(v7)
     v9 = o.protocol_name
     if v9 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v9 = v9.encode()
         k10 = len(v9) + 1
-        w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-        w(v9)
+        ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+        ext(v9)
     v11 = o.assignments
     k12 = len(v11) + 1
-    w(_UV1[k12] if k12 < 128 else _uvarint(k12))
+    ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
     for x13 in v11:
-        v14 = x13.member_id
-        v14 = v14.encode()
-        k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
-        w(v14)
+        v14 = x13.member_id.encode()
+        k15 = len(v14)
         v16 = x13.assignment
         k17 = len(v16) + 1
-        w(_UV1[k17] if k17 < 128 else _uvarint(k17))
-        w(v16)
-        if x13._unknown_tags:
-            _write_tags(w, (), x13._unknown_tags)
+        if k17 < 128:
+            ext(_R1[k15](k15 + 1, v14, k17))
+        elif k17 < 16384:
+            ext(_R2[k15](k15 + 1, v14, k17 & 127 | 128, k17 >> 7))
+        elif k17 < 2097152:
+            ext(_R3[k15](k15 + 1, v14, k17 & 127 | 128, k17 >> 7 & 127 | 128, k17 >> 14))
         else:
-            w(b'\x00')
+            ext(_R4[k15](k15 + 1, v14))
+            ext(_uvarint(k17))
+        ext(v16)
+        if x13._unknown_tags:
+            _write_tags(ext, (), x13._unknown_tags)
+        else:
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 SyncGroupRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5}
 SyncGroupRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

@@ -4,30 +4,35 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hi')
 _S1 = _StructFmt('>ihi')
 _S2 = _StructFmt('>ihB')
-_S3 = _StructFmt('>ih')
+_S3 = _StructFmt('>ihBB')
+_S4 = _StructFmt('>ihBBB')
+_S5 = _StructFmt('>ih')
+_S6 = _StructFmt('>B')
+_S7 = _StructFmt('>BB')
+_S8 = _StructFmt('>BBB')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5p = _S5.pack
+_S6p = _S6.pack
+_S7p = _S7.pack
+_S8p = _S8.pack
 
 
 class SyncGroupResponse(_Message):
@@ -56,7 +61,7 @@ class SyncGroupResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(SyncGroupResponse)
-        o.error_code, n1 = _S0.unpack_from(b, p)
+        o.error_code, n1 = _S0u(b, p)
         p += 6
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.assignment = bytes(b[p:p + n1])
@@ -65,15 +70,18 @@ def _decode_v0(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.assignment
-    w(_S0.pack(o.error_code, len(v1)))
-    w(v1)
+    ext(_S0p(o.error_code, len(v1)))
+    ext(v1)
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(SyncGroupResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S1.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S1u(b, p)
         p += 10
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.assignment = bytes(b[p:p + n1])
@@ -82,68 +90,85 @@ def _decode_v1(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.assignment
-    w(_S1.pack(o.throttle_time_ms, o.error_code, len(v1)))
-    w(v1)
+    ext(_S1p(o.throttle_time_ms, o.error_code, len(v1)))
+    ext(v1)
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(SyncGroupResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S2.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S2u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.assignment = bytes(b[p:p + n1])
-        p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+        if n1 < 128:
+            n1 -= 1
+            if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.assignment = bytes(b[p:p + n1])
+            p += n1
+        else:
+            c2 = b[p]
+            if c2 < 128:
+                n1 += (c2 << 7) - 129
+                p += 1
+            elif b[p + 1] < 128:
+                n1 += (c2 << 7) + (b[p + 1] << 14) - 16513
+                p += 2
+            else:
+                n1, p = _read_uvarint(b, p - 1)
+                n1 -= 1
+            o.assignment = bytes(b[p:p + n1])
+            p += n1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.assignment
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k2 < 128:
+        ext(_S2p(o.throttle_time_ms, o.error_code, k2))
+    elif k2 < 16384:
+        ext(_S3p(o.throttle_time_ms, o.error_code, k2 & 127 | 128, k2 >> 7))
+    elif k2 < 2097152:
+        ext(_S4p(o.throttle_time_ms, o.error_code, k2 & 127 | 128, k2 >> 7 & 127 | 128, k2 >> 14))
     else:
-        w(b'\x00')
+        ext(_S5p(o.throttle_time_ms, o.error_code))
+        ext(_uvarint(k2))
+    ext(v1)
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(SyncGroupResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S2.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S3u(b, p)
+        if not n1:
             o.protocol_type = None
+            p += 8
         else:
-            o.protocol_type = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.protocol_type = None
+            else:
+                o.protocol_type = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0:
             o.protocol_name = None
@@ -152,56 +177,68 @@ def _decode_v5(b, p):
             p += n2
         n3 = b[p]
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.assignment = bytes(b[p:p + n3])
-        p += n3
-        n4 = b[p]
-        p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        if n4:
-            u5 = None
-            for _ in range(n4):
-                t6, p = _read_uvarint(b, p)
-                z7, p = _read_uvarint(b, p)
-                e8 = p + z7
-                if u5 is None: u5 = []
-                u5.append((t6, bytes(b[p:e8])))
-                p = e8
-            o._unknown_tags = u5
+        if n3 < 128:
+            n3 -= 1
+            if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.assignment = bytes(b[p:p + n3])
+            p += n3
+        else:
+            c4 = b[p]
+            if c4 < 128:
+                n3 += (c4 << 7) - 129
+                p += 1
+            elif b[p + 1] < 128:
+                n3 += (c4 << 7) + (b[p + 1] << 14) - 16513
+                p += 2
+            else:
+                n3, p = _read_uvarint(b, p - 1)
+                n3 -= 1
+            o.assignment = bytes(b[p:p + n3])
+            p += n3
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S5p(o.throttle_time_ms, o.error_code))
     v1 = o.protocol_type
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.protocol_name
     if v3 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v3 = v3.encode()
         k4 = len(v3) + 1
-        w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-        w(v3)
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
     v5 = o.assignment
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k6 < 128:
+        ext(_S6p(k6))
+    elif k6 < 16384:
+        ext(_S7p(k6 & 127 | 128, k6 >> 7))
+    elif k6 < 2097152:
+        ext(_S8p(k6 & 127 | 128, k6 >> 7 & 127 | 128, k6 >> 14))
     else:
-        w(b'\x00')
+        ext(_uvarint(k6))
+    ext(v5)
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
 
 SyncGroupResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v5}
 SyncGroupResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1, 3: _encode_v1, 4: _encode_v4, 5: _encode_v5}

@@ -4,34 +4,37 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>qhibi')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>i')
 _S3 = _StructFmt('>qq')
 _S4 = _StructFmt('>qhib')
-_S5 = _StructFmt('>qhibB')
+_S5 = _StructFmt('>qhibBqqB')
 _S6 = _StructFmt('>qqB')
 _S7 = _StructFmt('>q')
+_R0 = _PackShapes('', 's', '', 'i', '')
+_R1 = _PackShapes('', 's', '', 'i', 'B')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
 
 
 class PartitionsSchema(_Struct):
@@ -78,186 +81,169 @@ class TransactionLogValue(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(TransactionLogValue)
-        o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status, n1 = _S0.unpack_from(b, p)
+        o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status, n1 = _S0u(b, p)
         p += 19
         if n1 < 0:
             if n1 != -1: raise _DecodeError('negative length', p)
             o.transaction_partitions = None
         else:
             if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(PartitionsSchema)
-                n5, = _S1.unpack_from(b, p)
+            o.transaction_partitions = l3 = [*_map(_new, (PartitionsSchema,) * n1)]
+            for x2 in l3:
+                n4, = _S1u(b, p)
                 p += 2
-                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.topic = b[p:p + n5].decode()
-                p += n5
-                n6, = _S2.unpack_from(b, p)
+                if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x2.topic = b[p:p + n4].decode()
+                p += n4
+                n5, = _S2u(b, p)
                 p += 4
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.partition_ids = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-                p += 4 * n6
-                ap3(x4)
-            o.transaction_partitions = l2
-        o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms = _S3.unpack_from(b, p)
+                if 0 <= n5 < 64:
+                    x2.partition_ids = [*_AU_int32[n5](b, p)]
+                    p += 4 * n5
+                else:
+                    x2.partition_ids, p = _read_array(b, p - 4, 'i', False, False)
+        o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms = _S3u(b, p)
         p += 16
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.previous_producer_id != -1:
         raise _EncodeError('field PreviousProducerId is not in version 0 and not ignorable')
     if o.next_producer_id != -1:
         raise _EncodeError('field NextProducerId is not in version 0 and not ignorable')
     if o.client_transaction_version != 0:
         raise _EncodeError('field ClientTransactionVersion is not in version 0 and not ignorable')
-    w(_S4.pack(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status))
+    ext(_S4p(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status))
     v1 = o.transaction_partitions
     if v1 is None:
-        w(_S2.pack(-1))
+        ext(_S2p(-1))
     else:
-        w(_S2.pack(len(v1)))
+        ext(_S2p(len(v1)))
         for x2 in v1:
             v3 = x2.topic.encode()
-            w(_S1.pack(len(v3)))
-            w(v3)
+            ext(_S1p(len(v3)))
+            ext(v3)
             v4 = x2.partition_ids
-            w(_S2.pack(len(v4)))
+            ext(_S2p(len(v4)))
             if v4:
-                w(_array_struct('i', len(v4)).pack(*v4))
-    w(_S3.pack(o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms))
+                ext(_array_struct('i', len(v4)).pack(*v4))
+    ext(_S3p(o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(TransactionLogValue)
-        o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status, n1 = _S5.unpack_from(b, p)
-        p += 16
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status, n1, o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms, n2 = _S5u(b, p)
+        if not n1:
             o.transaction_partitions = None
+            p += 33
         else:
-            if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l2 = []
-            ap3 = l2.append
-            for _ in range(n1):
-                x4 = _new(PartitionsSchema)
-                n5 = b[p]
-                p += 1
-                if n5 & 0x80:
-                    n5, p = _read_uvarint(b, p - 1)
-                n5 -= 1
-                if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.topic = b[p:p + n5].decode()
-                p += n5
-                n6 = b[p]
-                p += 1
-                if n6 & 0x80:
-                    n6, p = _read_uvarint(b, p - 1)
-                n6 -= 1
-                if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x4.partition_ids = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-                p += 4 * n6
-                n7 = b[p]
-                p += 1
-                if n7 & 0x80:
-                    n7, p = _read_uvarint(b, p - 1)
-                if n7:
-                    u8 = None
-                    for _ in range(n7):
-                        t9, p = _read_uvarint(b, p)
-                        z10, p = _read_uvarint(b, p)
-                        e11 = p + z10
-                        if u8 is None: u8 = []
-                        u8.append((t9, bytes(b[p:e11])))
-                        p = e11
-                    x4._unknown_tags = u8
-                ap3(x4)
-            o.transaction_partitions = l2
-        o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms, n12 = _S6.unpack_from(b, p)
-        p += 17
-        if n12 & 0x80:
-            n12, p = _read_uvarint(b, p - 1)
-        if n12:
-            u13 = None
-            for _ in range(n12):
-                t14, p = _read_uvarint(b, p)
-                z15, p = _read_uvarint(b, p)
-                e16 = p + z15
-                if t14 == 0:
-                    o.previous_producer_id, = _S7.unpack_from(b, p)
+            p += 16
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.transaction_partitions = None
+            else:
+                if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o.transaction_partitions = l4 = [*_map(_new, (PartitionsSchema,) * n1)]
+                for x3 in l4:
+                    n5 = b[p]
+                    p += 1
+                    if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                    n5 -= 1
+                    if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x3.topic = b[p:p + n5].decode()
+                    p += n5
+                    n6 = b[p]
+                    p += 1
+                    if 0 < n6 < 65:
+                        x3.partition_ids = [*_CU_int32[n6](b, p)]
+                        p += 4 * n6 - 4
+                    else:
+                        x3.partition_ids, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x3)
+                    else:
+                        p += 1
+            o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms, n2 = _S6u(b, p)
+            p += 17
+        if n2:
+            n7, p = _read_uvarint(b, p - 1)
+            u8 = None
+            for _ in range(n7):
+                t9, p = _read_uvarint(b, p)
+                z10, p = _read_uvarint(b, p)
+                e11 = p + z10
+                if t9 == 0:
+                    o.previous_producer_id, = _S7u(b, p)
                     p += 8
-                    if p > e16: raise _DecodeError('tagged field longer than its size', p)
-                    p = e16
-                elif t14 == 1:
-                    o.next_producer_id, = _S7.unpack_from(b, p)
+                    if p > e11: raise _DecodeError('tagged field longer than its size', p)
+                    p = e11
+                elif t9 == 1:
+                    o.next_producer_id, = _S7u(b, p)
                     p += 8
-                    if p > e16: raise _DecodeError('tagged field longer than its size', p)
-                    p = e16
-                elif t14 == 2:
-                    o.client_transaction_version, = _S1.unpack_from(b, p)
+                    if p > e11: raise _DecodeError('tagged field longer than its size', p)
+                    p = e11
+                elif t9 == 2:
+                    o.client_transaction_version, = _S1u(b, p)
                     p += 2
-                    if p > e16: raise _DecodeError('tagged field longer than its size', p)
-                    p = e16
+                    if p > e11: raise _DecodeError('tagged field longer than its size', p)
+                    p = e11
                 else:
-                    if u13 is None: u13 = []
-                    u13.append((t14, bytes(b[p:e16])))
-                    p = e16
-            o._unknown_tags = u13
+                    if u8 is None: u8 = []
+                    u8.append((t9, bytes(b[p:e11])))
+                    p = e11
+            if u8 is not None: o._unknown_tags = u8
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S4.pack(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status))
     v1 = o.transaction_partitions
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
         for x3 in v1:
-            v4 = x3.topic
-            v4 = v4.encode()
-            k5 = len(v4) + 1
-            w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-            w(v4)
+            v4 = x3.topic.encode()
+            k5 = len(v4)
             v6 = x3.partition_ids
             k7 = len(v6)
-            if k7 < 64:
-                w(_CA_int32[k7].pack(k7 + 1, *v6))
-            else:
-                w(_uvarint(k7 + 1))
-                w(_array_struct('i', k7).pack(*v6))
             if x3._unknown_tags:
-                _write_tags(w, (), x3._unknown_tags)
+                ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, *v6))
+                _write_tags(ext, (), x3._unknown_tags)
             else:
-                w(b'\x00')
-    w(_S3.pack(o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms))
+                ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, *v6, 0))
+    ext(_S3p(o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms))
     tg8 = []
     if o.previous_producer_id != -1:
-        sub9 = []
-        sw10 = sub9.append
-        sw10(_S7.pack(o.previous_producer_id))
-        tg8.append((0, b''.join(sub9)))
+        sub9 = bytearray()
+        sw10 = sub9.extend
+        sw10(_S7p(o.previous_producer_id))
+        tg8.append((0, sub9))
     if o.next_producer_id != -1:
-        sub11 = []
-        sw12 = sub11.append
-        sw12(_S7.pack(o.next_producer_id))
-        tg8.append((1, b''.join(sub11)))
+        sub11 = bytearray()
+        sw12 = sub11.extend
+        sw12(_S7p(o.next_producer_id))
+        tg8.append((1, sub11))
     if o.client_transaction_version != 0:
-        sub13 = []
-        sw14 = sub13.append
-        sw14(_S1.pack(o.client_transaction_version))
-        tg8.append((2, b''.join(sub13)))
+        sub13 = bytearray()
+        sw14 = sub13.extend
+        sw14(_S1p(o.client_transaction_version))
+        tg8.append((2, sub13))
     if tg8 or o._unknown_tags:
-        _write_tags(w, tg8, o._unknown_tags)
+        _write_tags(ext, tg8, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 TransactionLogValue._decoders = {0: _decode_v0, 1: _decode_v1}
 TransactionLogValue._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>h')
 _S1 = _StructFmt('>qhi')
 _S2 = _StructFmt('>i')
@@ -32,7 +19,23 @@ _S4 = _StructFmt('>iq')
 _S5 = _StructFmt('>iqih')
 _S6 = _StructFmt('>iqi')
 _S7 = _StructFmt('>qhiB')
-_S8 = _StructFmt('>iqiB')
+_S8 = _StructFmt('>BB')
+_S9 = _StructFmt('>iqiBB')
+_R0 = _PackShapes('', 's', '', 's', 'qhi', 's', '')
+_R1 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
 
 
 class TxnOffsetCommitRequestPartition(_Struct):
@@ -92,54 +95,48 @@ class TxnOffsetCommitRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(TxnOffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.transactional_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S0.unpack_from(b, p)
+        n2, = _S0u(b, p)
         p += 2
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n2].decode()
         p += n2
-        o.producer_id, o.producer_epoch, n3 = _S1.unpack_from(b, p)
+        o.producer_id, o.producer_epoch, n3 = _S1u(b, p)
         p += 14
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(TxnOffsetCommitRequestTopic)
-            n7, = _S0.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (TxnOffsetCommitRequestTopic,) * n3)]
+        for x4 in l5:
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.name = b[p:p + n7].decode()
-            p += n7
-            n8, = _S2.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.name = b[p:p + n6].decode()
+            p += n6
+            n7, = _S2u(b, p)
             p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n8 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l9 = []
-            ap10 = l9.append
-            for _ in range(n8):
-                x11 = _new(TxnOffsetCommitRequestPartition)
-                x11.partition_index, x11.committed_offset, n12 = _S3.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 14 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (TxnOffsetCommitRequestPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, x8.committed_offset, n10 = _S3u(b, p)
                 p += 14
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x11.committed_metadata = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x8.committed_metadata = None
                 else:
-                    x11.committed_metadata = b[p:p + n12].decode()
-                    p += n12
-                ap10(x11)
-            x6.partitions = l9
-            ap5(x6)
-        o.topics = l4
+                    x8.committed_metadata = b[p:p + n10].decode()
+                    p += n10
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.generation_id != -1:
         raise _EncodeError('field GenerationId is not in version 0 and not ignorable')
     if o.member_id != '':
@@ -147,30 +144,33 @@ def _encode_v0(o, w):
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 0 and not ignorable')
     v1 = o.transactional_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.group_id.encode()
-    w(_S0.pack(len(v2)))
-    w(v2)
+    ext(_S0p(len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S1.pack(o.producer_id, o.producer_epoch, len(v3)))
+    ext(_S1p(o.producer_id, o.producer_epoch, len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S2.pack(len(v6)))
+        ext(_S2p(len(v6)))
         for x7 in v6:
-            w(_S4.pack(x7.partition_index, x7.committed_offset))
+            ext(_S4p(x7.partition_index, x7.committed_offset))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.generation_id != -1:
         raise _EncodeError('field GenerationId is not in version 1 and not ignorable')
     if o.member_id != '':
@@ -178,80 +178,75 @@ def _encode_v1(o, w):
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 1 and not ignorable')
     v1 = o.transactional_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.group_id.encode()
-    w(_S0.pack(len(v2)))
-    w(v2)
+    ext(_S0p(len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S1.pack(o.producer_id, o.producer_epoch, len(v3)))
+    ext(_S1p(o.producer_id, o.producer_epoch, len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S2.pack(len(v6)))
+        ext(_S2p(len(v6)))
         for x7 in v6:
-            w(_S4.pack(x7.partition_index, x7.committed_offset))
+            ext(_S4p(x7.partition_index, x7.committed_offset))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(TxnOffsetCommitRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 2
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.transactional_id = b[p:p + n1].decode()
         p += n1
-        n2, = _S0.unpack_from(b, p)
+        n2, = _S0u(b, p)
         p += 2
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n2].decode()
         p += n2
-        o.producer_id, o.producer_epoch, n3 = _S1.unpack_from(b, p)
+        o.producer_id, o.producer_epoch, n3 = _S1u(b, p)
         p += 14
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n3 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l4 = []
-        ap5 = l4.append
-        for _ in range(n3):
-            x6 = _new(TxnOffsetCommitRequestTopic)
-            n7, = _S0.unpack_from(b, p)
+        o.topics = l5 = [*_map(_new, (TxnOffsetCommitRequestTopic,) * n3)]
+        for x4 in l5:
+            n6, = _S0u(b, p)
             p += 2
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x6.name = b[p:p + n7].decode()
-            p += n7
-            n8, = _S2.unpack_from(b, p)
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.name = b[p:p + n6].decode()
+            p += n6
+            n7, = _S2u(b, p)
             p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n8 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l9 = []
-            ap10 = l9.append
-            for _ in range(n8):
-                x11 = _new(TxnOffsetCommitRequestPartition)
-                x11.partition_index, x11.committed_offset, x11.committed_leader_epoch, n12 = _S5.unpack_from(b, p)
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (TxnOffsetCommitRequestPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, x8.committed_offset, x8.committed_leader_epoch, n10 = _S5u(b, p)
                 p += 18
-                if n12 < 0:
-                    if n12 != -1: raise _DecodeError('negative length', p)
-                    x11.committed_metadata = None
+                if n10 < 0:
+                    if n10 != -1: raise _DecodeError('negative length', p)
+                    x8.committed_metadata = None
                 else:
-                    x11.committed_metadata = b[p:p + n12].decode()
-                    p += n12
-                ap10(x11)
-            x6.partitions = l9
-            ap5(x6)
-        o.topics = l4
+                    x8.committed_metadata = b[p:p + n10].decode()
+                    p += n10
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.generation_id != -1:
         raise _EncodeError('field GenerationId is not in version 2 and not ignorable')
     if o.member_id != '':
@@ -259,215 +254,170 @@ def _encode_v2(o, w):
     if o.group_instance_id is not None:
         raise _EncodeError('field GroupInstanceId is not in version 2 and not ignorable')
     v1 = o.transactional_id.encode()
-    w(_S0.pack(len(v1)))
-    w(v1)
+    ext(_S0p(len(v1)))
+    ext(v1)
     v2 = o.group_id.encode()
-    w(_S0.pack(len(v2)))
-    w(v2)
+    ext(_S0p(len(v2)))
+    ext(v2)
     v3 = o.topics
-    w(_S1.pack(o.producer_id, o.producer_epoch, len(v3)))
+    ext(_S1p(o.producer_id, o.producer_epoch, len(v3)))
     for x4 in v3:
         v5 = x4.name.encode()
-        w(_S0.pack(len(v5)))
-        w(v5)
+        ext(_S0p(len(v5)))
+        ext(v5)
         v6 = x4.partitions
-        w(_S2.pack(len(v6)))
+        ext(_S2p(len(v6)))
         for x7 in v6:
-            w(_S6.pack(x7.partition_index, x7.committed_offset, x7.committed_leader_epoch))
+            ext(_S6p(x7.partition_index, x7.committed_offset, x7.committed_leader_epoch))
             v8 = x7.committed_metadata
             if v8 is None:
-                w(_S0.pack(-1))
+                ext(_S0p(-1))
             else:
                 v8 = v8.encode()
-                w(_S0.pack(len(v8)))
-                w(v8)
+                ext(_S0p(len(v8)))
+                ext(v8)
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(TxnOffsetCommitRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.transactional_id = b[p:p + n1].decode()
         p += n1
         n2 = b[p]
         p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n2].decode()
         p += n2
-        o.producer_id, o.producer_epoch, o.generation_id, n3 = _S7.unpack_from(b, p)
+        o.producer_id, o.producer_epoch, o.generation_id, n3 = _S7u(b, p)
         p += 15
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
         if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.member_id = b[p:p + n3].decode()
         p += n3
-        n4 = b[p]
-        p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        n4 -= 1
-        if n4 < 0:
+        n4, n5 = _S8u(b, p)
+        if not n4:
             o.group_instance_id = None
+            p += 2
         else:
-            o.group_instance_id = b[p:p + n4].decode()
-            p += n4
-        n5 = b[p]
-        p += 1
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0:
+                o.group_instance_id = None
+            else:
+                o.group_instance_id = b[p:p + n4].decode()
+                p += n4
+            n5 = b[p]
+            p += 1
+        if n5 > 127: n5, p = _read_uvarint(b, p - 1)
         n5 -= 1
         if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l6 = []
-        ap7 = l6.append
-        for _ in range(n5):
-            x8 = _new(TxnOffsetCommitRequestTopic)
+        o.topics = l7 = [*_map(_new, (TxnOffsetCommitRequestTopic,) * n5)]
+        for x6 in l7:
+            n8 = b[p]
+            p += 1
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+            n8 -= 1
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x6.name = b[p:p + n8].decode()
+            p += n8
             n9 = b[p]
             p += 1
-            if n9 & 0x80:
-                n9, p = _read_uvarint(b, p - 1)
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
             n9 -= 1
             if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x8.name = b[p:p + n9].decode()
-            p += n9
-            n10 = b[p]
-            p += 1
-            if n10 & 0x80:
-                n10, p = _read_uvarint(b, p - 1)
-            n10 -= 1
-            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n10 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l11 = []
-            ap12 = l11.append
-            for _ in range(n10):
-                x13 = _new(TxnOffsetCommitRequestPartition)
-                x13.partition_index, x13.committed_offset, x13.committed_leader_epoch, n14 = _S8.unpack_from(b, p)
-                p += 17
-                if n14 & 0x80:
-                    n14, p = _read_uvarint(b, p - 1)
-                n14 -= 1
-                if n14 < 0:
-                    x13.committed_metadata = None
+            if n9 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x6.partitions = l11 = [*_map(_new, (TxnOffsetCommitRequestPartition,) * n9)]
+            for x10 in l11:
+                x10.partition_index, x10.committed_offset, x10.committed_leader_epoch, n12, n13 = _S9u(b, p)
+                if not n12:
+                    x10.committed_metadata = None
+                    p += 18
                 else:
-                    x13.committed_metadata = b[p:p + n14].decode()
-                    p += n14
-                n15 = b[p]
+                    p += 17
+                    if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                    n12 -= 1
+                    if n12 < 0:
+                        x10.committed_metadata = None
+                    else:
+                        x10.committed_metadata = b[p:p + n12].decode()
+                        p += n12
+                    n13 = b[p]
+                    p += 1
+                if n13:
+                    p = _read_unknown_tags(b, p - 1, x10)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x6)
+            else:
                 p += 1
-                if n15 & 0x80:
-                    n15, p = _read_uvarint(b, p - 1)
-                if n15:
-                    u16 = None
-                    for _ in range(n15):
-                        t17, p = _read_uvarint(b, p)
-                        z18, p = _read_uvarint(b, p)
-                        e19 = p + z18
-                        if u16 is None: u16 = []
-                        u16.append((t17, bytes(b[p:e19])))
-                        p = e19
-                    x13._unknown_tags = u16
-                ap12(x13)
-            x8.partitions = l11
-            n20 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n20 & 0x80:
-                n20, p = _read_uvarint(b, p - 1)
-            if n20:
-                u21 = None
-                for _ in range(n20):
-                    t22, p = _read_uvarint(b, p)
-                    z23, p = _read_uvarint(b, p)
-                    e24 = p + z23
-                    if u21 is None: u21 = []
-                    u21.append((t22, bytes(b[p:e24])))
-                    p = e24
-                x8._unknown_tags = u21
-            ap7(x8)
-        o.topics = l6
-        n25 = b[p]
-        p += 1
-        if n25 & 0x80:
-            n25, p = _read_uvarint(b, p - 1)
-        if n25:
-            u26 = None
-            for _ in range(n25):
-                t27, p = _read_uvarint(b, p)
-                z28, p = _read_uvarint(b, p)
-                e29 = p + z28
-                if u26 is None: u26 = []
-                u26.append((t27, bytes(b[p:e29])))
-                p = e29
-            o._unknown_tags = u26
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
-    v1 = o.transactional_id
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    v3 = o.group_id
-    v3 = v3.encode()
-    k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
-    w(_S1.pack(o.producer_id, o.producer_epoch, o.generation_id))
-    v5 = o.member_id
-    v5 = v5.encode()
-    k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.transactional_id.encode()
+    k2 = len(v1)
+    v3 = o.group_id.encode()
+    k4 = len(v3)
+    v5 = o.member_id.encode()
+    k6 = len(v5)
+    ext(_R0[k2, k4, k6](k2 + 1, v1, k4 + 1, v3, o.producer_id, o.producer_epoch, o.generation_id, k6 + 1, v5))
     v7 = o.group_instance_id
     if v7 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v7 = v7.encode()
         k8 = len(v7) + 1
-        w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-        w(v7)
+        ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+        ext(v7)
     v9 = o.topics
     k10 = len(v9) + 1
-    w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
     for x11 in v9:
-        v12 = x11.name
-        v12 = v12.encode()
-        k13 = len(v12) + 1
-        w(_UV1[k13] if k13 < 128 else _uvarint(k13))
-        w(v12)
+        v12 = x11.name.encode()
+        k13 = len(v12)
+        ext(_R1[k13](k13 + 1, v12))
         v14 = x11.partitions
         k15 = len(v14) + 1
-        w(_UV1[k15] if k15 < 128 else _uvarint(k15))
+        ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
         for x16 in v14:
-            w(_S6.pack(x16.partition_index, x16.committed_offset, x16.committed_leader_epoch))
+            ext(_S6p(x16.partition_index, x16.committed_offset, x16.committed_leader_epoch))
             v17 = x16.committed_metadata
             if v17 is None:
-                w(b'\x00')
+                ext(b'\x00')
             else:
                 v17 = v17.encode()
                 k18 = len(v17) + 1
-                w(_UV1[k18] if k18 < 128 else _uvarint(k18))
-                w(v17)
+                ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
+                ext(v17)
             if x16._unknown_tags:
-                _write_tags(w, (), x16._unknown_tags)
+                _write_tags(ext, (), x16._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x11._unknown_tags:
-            _write_tags(w, (), x11._unknown_tags)
+            _write_tags(ext, (), x11._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 TxnOffsetCommitRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3}
 TxnOffsetCommitRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3}

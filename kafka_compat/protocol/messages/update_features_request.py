@@ -4,34 +4,30 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>iB')
 _S1 = _StructFmt('>h?B')
 _S2 = _StructFmt('>i')
-_S3 = _StructFmt('>h?')
-_S4 = _StructFmt('>hbB')
-_S5 = _StructFmt('>?B')
-_S6 = _StructFmt('>hb')
-_S7 = _StructFmt('>?')
+_S3 = _StructFmt('>hbB')
+_S4 = _StructFmt('>?B')
+_S5 = _StructFmt('>?')
+_R0 = _PackShapes('', 's', 'h?')
+_R1 = _PackShapes('', 's', 'h?B')
+_R2 = _PackShapes('', 's', 'hb')
+_R3 = _PackShapes('', 's', 'hbB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
 
 
 class FeatureUpdateKey(_Struct):
@@ -73,187 +69,135 @@ class UpdateFeaturesRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(UpdateFeaturesRequest)
-        o.timeout_ms, n1 = _S0.unpack_from(b, p)
+        o.timeout_ms, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FeatureUpdateKey)
-            n5 = b[p]
+        o.feature_updates = l3 = [*_map(_new, (FeatureUpdateKey,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.feature = b[p:p + n5].decode()
-            p += n5
-            x4.max_version_level, x4.allow_downgrade, n6 = _S1.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.feature = b[p:p + n4].decode()
+            p += n4
+            x2.max_version_level, x2.allow_downgrade, n5 = _S1u(b, p)
             p += 4
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.feature_updates = l2
-        n11 = b[p]
-        p += 1
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+            if n5:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.validate_only != False:
         raise _EncodeError('field ValidateOnly is not in version 0 and not ignorable')
-    w(_S2.pack(o.timeout_ms))
+    ext(_S2p(o.timeout_ms))
     v1 = o.feature_updates
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         if x3.upgrade_type != 1:
             raise _EncodeError('field UpgradeType is not in version 0 and not ignorable')
-        v4 = x3.feature
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S3.pack(x3.max_version_level, x3.allow_downgrade))
+        v4 = x3.feature.encode()
+        k5 = len(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R0[k5](k5 + 1, v4, x3.max_version_level, x3.allow_downgrade))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_R1[k5](k5 + 1, v4, x3.max_version_level, x3.allow_downgrade, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(UpdateFeaturesRequest)
-        o.timeout_ms, n1 = _S0.unpack_from(b, p)
+        o.timeout_ms, n1 = _S0u(b, p)
         p += 5
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(FeatureUpdateKey)
-            n5 = b[p]
+        o.feature_updates = l3 = [*_map(_new, (FeatureUpdateKey,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.feature = b[p:p + n5].decode()
-            p += n5
-            x4.max_version_level, x4.upgrade_type, n6 = _S4.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.feature = b[p:p + n4].decode()
+            p += n4
+            x2.max_version_level, x2.upgrade_type, n5 = _S3u(b, p)
             p += 4
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            if n6:
-                u7 = None
-                for _ in range(n6):
-                    t8, p = _read_uvarint(b, p)
-                    z9, p = _read_uvarint(b, p)
-                    e10 = p + z9
-                    if u7 is None: u7 = []
-                    u7.append((t8, bytes(b[p:e10])))
-                    p = e10
-                x4._unknown_tags = u7
-            ap3(x4)
-        o.feature_updates = l2
-        o.validate_only, n11 = _S5.unpack_from(b, p)
+            if n5:
+                p = _read_unknown_tags(b, p - 1, x2)
+        o.validate_only, n6 = _S4u(b, p)
         p += 2
-        if n11 & 0x80:
-            n11, p = _read_uvarint(b, p - 1)
-        if n11:
-            u12 = None
-            for _ in range(n11):
-                t13, p = _read_uvarint(b, p)
-                z14, p = _read_uvarint(b, p)
-                e15 = p + z14
-                if u12 is None: u12 = []
-                u12.append((t13, bytes(b[p:e15])))
-                p = e15
-            o._unknown_tags = u12
+        if n6:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
-    w(_S2.pack(o.timeout_ms))
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.timeout_ms))
     v1 = o.feature_updates
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         if x3.allow_downgrade != False:
             raise _EncodeError('field AllowDowngrade is not in version 1 and not ignorable')
-        v4 = x3.feature
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S6.pack(x3.max_version_level, x3.upgrade_type))
+        v4 = x3.feature.encode()
+        k5 = len(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R2[k5](k5 + 1, v4, x3.max_version_level, x3.upgrade_type))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S7.pack(o.validate_only))
+            ext(_R3[k5](k5 + 1, v4, x3.max_version_level, x3.upgrade_type, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S5p(o.validate_only))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S4p(o.validate_only, 0))
+    parts.append(buf)
 
-def _encode_v2(o, w):
-    w(_S2.pack(o.timeout_ms))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.timeout_ms))
     v1 = o.feature_updates
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
         if x3.allow_downgrade != False:
             raise _EncodeError('field AllowDowngrade is not in version 2 and not ignorable')
-        v4 = x3.feature
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S6.pack(x3.max_version_level, x3.upgrade_type))
+        v4 = x3.feature.encode()
+        k5 = len(v4)
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_R2[k5](k5 + 1, v4, x3.max_version_level, x3.upgrade_type))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
-    w(_S7.pack(o.validate_only))
+            ext(_R3[k5](k5 + 1, v4, x3.max_version_level, x3.upgrade_type, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        ext(_S5p(o.validate_only))
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(_S4p(o.validate_only, 0))
+    parts.append(buf)
 
 UpdateFeaturesRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1}
 UpdateFeaturesRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

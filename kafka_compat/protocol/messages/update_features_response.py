@@ -4,30 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>ihB')
-_S1 = _StructFmt('>hB')
+_S0 = _StructFmt('>ihBB')
+_S1 = _StructFmt('>hBB')
 _S2 = _StructFmt('>ih')
-_S3 = _StructFmt('>h')
+_R0 = _PackShapes('', 's', 'h')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class UpdatableFeatureResult(_Struct):
@@ -69,161 +59,137 @@ class UpdateFeaturesResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(UpdateFeaturesResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
         n2 -= 1
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n2 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l3 = []
-        ap4 = l3.append
-        for _ in range(n2):
-            x5 = _new(UpdatableFeatureResult)
-            n6 = b[p]
+        o.results = l4 = [*_map(_new, (UpdatableFeatureResult,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
             p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x5.feature = b[p:p + n6].decode()
-            p += n6
-            x5.error_code, n7 = _S1.unpack_from(b, p)
-            p += 3
-            if n7 & 0x80:
-                n7, p = _read_uvarint(b, p - 1)
-            n7 -= 1
-            if n7 < 0:
-                x5.error_message = None
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.feature = b[p:p + n5].decode()
+            p += n5
+            x3.error_code, n6, n7 = _S1u(b, p)
+            if not n6:
+                x3.error_message = None
+                p += 4
             else:
-                x5.error_message = b[p:p + n7].decode()
-                p += n7
-            n8 = b[p]
+                p += 3
+                if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+                n6 -= 1
+                if n6 < 0:
+                    x3.error_message = None
+                else:
+                    x3.error_message = b[p:p + n6].decode()
+                    p += n6
+                n7 = b[p]
+                p += 1
+            if n7:
+                p = _read_unknown_tags(b, p - 1, x3)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n8 & 0x80:
-                n8, p = _read_uvarint(b, p - 1)
-            if n8:
-                u9 = None
-                for _ in range(n8):
-                    t10, p = _read_uvarint(b, p)
-                    z11, p = _read_uvarint(b, p)
-                    e12 = p + z11
-                    if u9 is None: u9 = []
-                    u9.append((t10, bytes(b[p:e12])))
-                    p = e12
-                x5._unknown_tags = u9
-            ap4(x5)
-        o.results = l3
-        n13 = b[p]
-        p += 1
-        if n13 & 0x80:
-            n13, p = _read_uvarint(b, p - 1)
-        if n13:
-            u14 = None
-            for _ in range(n13):
-                t15, p = _read_uvarint(b, p)
-                z16, p = _read_uvarint(b, p)
-                e17 = p + z16
-                if u14 is None: u14 = []
-                u14.append((t15, bytes(b[p:e17])))
-                p = e17
-            o._unknown_tags = u14
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S2.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     v3 = o.results
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
     for x5 in v3:
-        v6 = x5.feature
-        v6 = v6.encode()
-        k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
-        w(v6)
-        w(_S3.pack(x5.error_code))
+        v6 = x5.feature.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6, x5.error_code))
         v8 = x5.error_message
         if v8 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v8 = v8.encode()
             k9 = len(v8) + 1
-            w(_UV1[k9] if k9 < 128 else _uvarint(k9))
-            w(v8)
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            ext(v8)
         if x5._unknown_tags:
-            _write_tags(w, (), x5._unknown_tags)
+            _write_tags(ext, (), x5._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(UpdateFeaturesResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
-        p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0:
+        o.throttle_time_ms, o.error_code, n1, n2 = _S0u(b, p)
+        if not n1:
             o.error_message = None
+            p += 8
         else:
-            o.error_message = b[p:p + n1].decode()
-            p += n1
-        n2 = b[p]
-        p += 1
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
         if n2:
-            u3 = None
-            for _ in range(n2):
-                t4, p = _read_uvarint(b, p)
-                z5, p = _read_uvarint(b, p)
-                e6 = p + z5
-                if u3 is None: u3 = []
-                u3.append((t4, bytes(b[p:e6])))
-                p = e6
-            o._unknown_tags = u3
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
-    w(_S2.pack(o.throttle_time_ms, o.error_code))
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
-        w(b'\x00')
+        ext(b'\x00')
     else:
         v1 = v1.encode()
         k2 = len(v1) + 1
-        w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-        w(v1)
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 UpdateFeaturesResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2}
 UpdateFeaturesResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2}

@@ -4,26 +4,15 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>iii')
 _S1 = _StructFmt('>h')
 _S2 = _StructFmt('>iiiii')
@@ -35,13 +24,43 @@ _S7 = _StructFmt('>iiqB')
 _S8 = _StructFmt('>iiiiB')
 _S9 = _StructFmt('>iB')
 _S10 = _StructFmt('>hB')
-_S11 = _StructFmt('>iiq')
-_S12 = _StructFmt('>iiii')
+_S11 = _StructFmt('>BB')
+_S12 = _StructFmt('>iiq')
 _S13 = _StructFmt('>16sB')
-_S14 = _StructFmt('>16s')
-_S15 = _StructFmt('>i?iqB')
-_S16 = _StructFmt('>b')
-_S17 = _StructFmt('>i?iq')
+_S14 = _StructFmt('>i?iqB')
+_S15 = _StructFmt('>b')
+_S16 = _StructFmt('>i?iq')
+_R0 = _PackShapes('', 's', '')
+_R1 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '')
+_R2 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', 'B')
+_R3 = _PackShapes('i', 's', '', 's', 'h')
+_R4 = _PackShapes('i', 's', '', 's', 'hB')
+_R5 = _PackShapes('', 's', '16s')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10u = _S10.unpack_from
+_S11u = _S11.unpack_from
+_S12p = _S12.pack
+_S13u = _S13.unpack_from
+_S14u = _S14.unpack_from
+_S15p = _S15.pack
+_S15u = _S15.unpack_from
+_S16p = _S16.pack
 
 
 class UpdateMetadataPartitionState(_Struct):
@@ -138,53 +157,51 @@ class UpdateMetadataRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, n1 = _S0u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataPartitionState)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partition_states = l3 = [*_map(_new, (UpdateMetadataPartitionState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.controller_epoch, x4.leader, x4.leader_epoch, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, n5 = _S2u(b, p)
             p += 20
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            x4.zk_version, n7 = _S3.unpack_from(b, p)
+            if 0 <= n5 < 64:
+                x2.isr = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
+            else:
+                x2.isr, p = _read_array(b, p - 4, 'i', False, False)
+            x2.zk_version, n6 = _S3u(b, p)
             p += 8
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            ap3(x4)
-        o.ungrouped_partition_states = l2
-        n8, = _S4.unpack_from(b, p)
+            if 0 <= n6 < 64:
+                x2.replicas = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x2.replicas, p = _read_array(b, p - 4, 'i', False, False)
+        n7, = _S4u(b, p)
         p += 4
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(UpdateMetadataBroker)
-            x11.id, n12 = _S5.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l9 = [*_map(_new, (UpdateMetadataBroker,) * n7)]
+        for x8 in l9:
+            x8.id, n10 = _S5u(b, p)
             p += 6
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x11.v0_host = b[p:p + n12].decode()
-            p += n12
-            x11.v0_port, = _S4.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x8.v0_host = b[p:p + n10].decode()
+            p += n10
+            x8.v0_port, = _S4u(b, p)
             p += 4
-            ap10(x11)
-        o.live_brokers = l9
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 0 and not ignorable')
     if o.type != 0:
@@ -192,87 +209,82 @@ def _encode_v0(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 0 and not ignorable')
     v1 = o.ungrouped_partition_states
-    w(_S0.pack(o.controller_id, o.controller_epoch, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.isr
-        w(_S2.pack(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
+        ext(_S2p(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
         v5 = x2.replicas
-        w(_S3.pack(x2.zk_version, len(v5)))
+        ext(_S3p(x2.zk_version, len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
     v6 = o.live_brokers
-    w(_S4.pack(len(v6)))
+    ext(_S4p(len(v6)))
     for x7 in v6:
         v8 = x7.v0_host.encode()
-        w(_S5.pack(x7.id, len(v8)))
-        w(v8)
-        w(_S4.pack(x7.v0_port))
+        ext(_S5p(x7.id, len(v8)))
+        ext(v8)
+        ext(_S4p(x7.v0_port))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, n1 = _S0u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataPartitionState)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partition_states = l3 = [*_map(_new, (UpdateMetadataPartitionState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.controller_epoch, x4.leader, x4.leader_epoch, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, n5 = _S2u(b, p)
             p += 20
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            x4.zk_version, n7 = _S3.unpack_from(b, p)
+            if 0 <= n5 < 64:
+                x2.isr = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
+            else:
+                x2.isr, p = _read_array(b, p - 4, 'i', False, False)
+            x2.zk_version, n6 = _S3u(b, p)
             p += 8
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            ap3(x4)
-        o.ungrouped_partition_states = l2
-        n8, = _S4.unpack_from(b, p)
+            if 0 <= n6 < 64:
+                x2.replicas = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x2.replicas, p = _read_array(b, p - 4, 'i', False, False)
+        n7, = _S4u(b, p)
         p += 4
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(UpdateMetadataBroker)
-            x11.id, n12 = _S3.unpack_from(b, p)
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l9 = [*_map(_new, (UpdateMetadataBroker,) * n7)]
+        for x8 in l9:
+            x8.id, n10 = _S3u(b, p)
             p += 8
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n12 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l13 = []
-            ap14 = l13.append
-            for _ in range(n12):
-                x15 = _new(UpdateMetadataEndpoint)
-                x15.port, n16 = _S5.unpack_from(b, p)
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n10 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.endpoints = l12 = [*_map(_new, (UpdateMetadataEndpoint,) * n10)]
+            for x11 in l12:
+                x11.port, n13 = _S5u(b, p)
                 p += 6
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x15.host = b[p:p + n16].decode()
-                p += n16
-                x15.security_protocol, = _S1.unpack_from(b, p)
+                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x11.host = b[p:p + n13].decode()
+                p += n13
+                x11.security_protocol, = _S1u(b, p)
                 p += 2
-                ap14(x15)
-            x11.endpoints = l13
-            ap10(x11)
-        o.live_brokers = l9
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 1 and not ignorable')
     if o.type != 0:
@@ -280,98 +292,93 @@ def _encode_v1(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 1 and not ignorable')
     v1 = o.ungrouped_partition_states
-    w(_S0.pack(o.controller_id, o.controller_epoch, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.isr
-        w(_S2.pack(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
+        ext(_S2p(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
         v5 = x2.replicas
-        w(_S3.pack(x2.zk_version, len(v5)))
+        ext(_S3p(x2.zk_version, len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
     v6 = o.live_brokers
-    w(_S4.pack(len(v6)))
+    ext(_S4p(len(v6)))
     for x7 in v6:
         v8 = x7.endpoints
-        w(_S3.pack(x7.id, len(v8)))
+        ext(_S3p(x7.id, len(v8)))
         for x9 in v8:
             v10 = x9.host.encode()
-            w(_S5.pack(x9.port, len(v10)))
-            w(v10)
-            w(_S1.pack(x9.security_protocol))
+            ext(_S5p(x9.port, len(v10)))
+            ext(v10)
+            ext(_S1p(x9.security_protocol))
+    parts.append(buf)
 
 def _decode_v2(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, n1 = _S0u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataPartitionState)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partition_states = l3 = [*_map(_new, (UpdateMetadataPartitionState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.controller_epoch, x4.leader, x4.leader_epoch, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, n5 = _S2u(b, p)
             p += 20
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            x4.zk_version, n7 = _S3.unpack_from(b, p)
-            p += 8
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            ap3(x4)
-        o.ungrouped_partition_states = l2
-        n8, = _S4.unpack_from(b, p)
-        p += 4
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(UpdateMetadataBroker)
-            x11.id, n12 = _S3.unpack_from(b, p)
-            p += 8
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n12 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l13 = []
-            ap14 = l13.append
-            for _ in range(n12):
-                x15 = _new(UpdateMetadataEndpoint)
-                x15.port, n16 = _S5.unpack_from(b, p)
-                p += 6
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x15.host = b[p:p + n16].decode()
-                p += n16
-                x15.security_protocol, = _S1.unpack_from(b, p)
-                p += 2
-                ap14(x15)
-            x11.endpoints = l13
-            n17, = _S1.unpack_from(b, p)
-            p += 2
-            if n17 < 0:
-                if n17 != -1: raise _DecodeError('negative length', p)
-                x11.rack = None
+            if 0 <= n5 < 64:
+                x2.isr = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
             else:
-                x11.rack = b[p:p + n17].decode()
-                p += n17
-            ap10(x11)
-        o.live_brokers = l9
+                x2.isr, p = _read_array(b, p - 4, 'i', False, False)
+            x2.zk_version, n6 = _S3u(b, p)
+            p += 8
+            if 0 <= n6 < 64:
+                x2.replicas = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x2.replicas, p = _read_array(b, p - 4, 'i', False, False)
+        n7, = _S4u(b, p)
+        p += 4
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l9 = [*_map(_new, (UpdateMetadataBroker,) * n7)]
+        for x8 in l9:
+            x8.id, n10 = _S3u(b, p)
+            p += 8
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n10 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.endpoints = l12 = [*_map(_new, (UpdateMetadataEndpoint,) * n10)]
+            for x11 in l12:
+                x11.port, n13 = _S5u(b, p)
+                p += 6
+                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x11.host = b[p:p + n13].decode()
+                p += n13
+                x11.security_protocol, = _S1u(b, p)
+                p += 2
+            n14, = _S1u(b, p)
+            p += 2
+            if n14 < 0:
+                if n14 != -1: raise _DecodeError('negative length', p)
+                x8.rack = None
+            else:
+                x8.rack = b[p:p + n14].decode()
+                p += n14
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, w):
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 2 and not ignorable')
     if o.type != 0:
@@ -379,110 +386,105 @@ def _encode_v2(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 2 and not ignorable')
     v1 = o.ungrouped_partition_states
-    w(_S0.pack(o.controller_id, o.controller_epoch, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.isr
-        w(_S2.pack(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
+        ext(_S2p(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
         v5 = x2.replicas
-        w(_S3.pack(x2.zk_version, len(v5)))
+        ext(_S3p(x2.zk_version, len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
     v6 = o.live_brokers
-    w(_S4.pack(len(v6)))
+    ext(_S4p(len(v6)))
     for x7 in v6:
         v8 = x7.endpoints
-        w(_S3.pack(x7.id, len(v8)))
+        ext(_S3p(x7.id, len(v8)))
         for x9 in v8:
             v10 = x9.host.encode()
-            w(_S5.pack(x9.port, len(v10)))
-            w(v10)
-            w(_S1.pack(x9.security_protocol))
+            ext(_S5p(x9.port, len(v10)))
+            ext(v10)
+            ext(_S1p(x9.security_protocol))
         v11 = x7.rack
         if v11 is None:
-            w(_S1.pack(-1))
+            ext(_S1p(-1))
         else:
             v11 = v11.encode()
-            w(_S1.pack(len(v11)))
-            w(v11)
+            ext(_S1p(len(v11)))
+            ext(v11)
+    parts.append(buf)
 
 def _decode_v3(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, n1 = _S0u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 30 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataPartitionState)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partition_states = l3 = [*_map(_new, (UpdateMetadataPartitionState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.controller_epoch, x4.leader, x4.leader_epoch, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, n5 = _S2u(b, p)
             p += 20
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            x4.zk_version, n7 = _S3.unpack_from(b, p)
-            p += 8
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            ap3(x4)
-        o.ungrouped_partition_states = l2
-        n8, = _S4.unpack_from(b, p)
-        p += 4
-        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n8 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l9 = []
-        ap10 = l9.append
-        for _ in range(n8):
-            x11 = _new(UpdateMetadataBroker)
-            x11.id, n12 = _S3.unpack_from(b, p)
-            p += 8
-            if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n12 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l13 = []
-            ap14 = l13.append
-            for _ in range(n12):
-                x15 = _new(UpdateMetadataEndpoint)
-                x15.port, n16 = _S5.unpack_from(b, p)
-                p += 6
-                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x15.host = b[p:p + n16].decode()
-                p += n16
-                n17, = _S1.unpack_from(b, p)
-                p += 2
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x15.listener = b[p:p + n17].decode()
-                p += n17
-                x15.security_protocol, = _S1.unpack_from(b, p)
-                p += 2
-                ap14(x15)
-            x11.endpoints = l13
-            n18, = _S1.unpack_from(b, p)
-            p += 2
-            if n18 < 0:
-                if n18 != -1: raise _DecodeError('negative length', p)
-                x11.rack = None
+            if 0 <= n5 < 64:
+                x2.isr = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
             else:
-                x11.rack = b[p:p + n18].decode()
-                p += n18
-            ap10(x11)
-        o.live_brokers = l9
+                x2.isr, p = _read_array(b, p - 4, 'i', False, False)
+            x2.zk_version, n6 = _S3u(b, p)
+            p += 8
+            if 0 <= n6 < 64:
+                x2.replicas = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x2.replicas, p = _read_array(b, p - 4, 'i', False, False)
+        n7, = _S4u(b, p)
+        p += 4
+        if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n7 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l9 = [*_map(_new, (UpdateMetadataBroker,) * n7)]
+        for x8 in l9:
+            x8.id, n10 = _S3u(b, p)
+            p += 8
+            if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n10 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x8.endpoints = l12 = [*_map(_new, (UpdateMetadataEndpoint,) * n10)]
+            for x11 in l12:
+                x11.port, n13 = _S5u(b, p)
+                p += 6
+                if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x11.host = b[p:p + n13].decode()
+                p += n13
+                n14, = _S1u(b, p)
+                p += 2
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x11.listener = b[p:p + n14].decode()
+                p += n14
+                x11.security_protocol, = _S1u(b, p)
+                p += 2
+            n15, = _S1u(b, p)
+            p += 2
+            if n15 < 0:
+                if n15 != -1: raise _DecodeError('negative length', p)
+                x8.rack = None
+            else:
+                x8.rack = b[p:p + n15].decode()
+                p += n15
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, w):
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 3 and not ignorable')
     if o.type != 0:
@@ -490,118 +492,115 @@ def _encode_v3(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 3 and not ignorable')
     v1 = o.ungrouped_partition_states
-    w(_S0.pack(o.controller_id, o.controller_epoch, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.isr
-        w(_S2.pack(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
+        ext(_S2p(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
         v5 = x2.replicas
-        w(_S3.pack(x2.zk_version, len(v5)))
+        ext(_S3p(x2.zk_version, len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
     v6 = o.live_brokers
-    w(_S4.pack(len(v6)))
+    ext(_S4p(len(v6)))
     for x7 in v6:
         v8 = x7.endpoints
-        w(_S3.pack(x7.id, len(v8)))
+        ext(_S3p(x7.id, len(v8)))
         for x9 in v8:
             v10 = x9.host.encode()
-            w(_S5.pack(x9.port, len(v10)))
-            w(v10)
+            ext(_S5p(x9.port, len(v10)))
+            ext(v10)
             v11 = x9.listener.encode()
-            w(_S1.pack(len(v11)))
-            w(v11)
-            w(_S1.pack(x9.security_protocol))
+            ext(_S1p(len(v11)))
+            ext(v11)
+            ext(_S1p(x9.security_protocol))
         v12 = x7.rack
         if v12 is None:
-            w(_S1.pack(-1))
+            ext(_S1p(-1))
         else:
             v12 = v12.encode()
-            w(_S1.pack(len(v12)))
-            w(v12)
+            ext(_S1p(len(v12)))
+            ext(v12)
+    parts.append(buf)
 
 def _decode_v4(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, n1 = _S0.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, n1 = _S0u(b, p)
         p += 12
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 34 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataPartitionState)
-            n5, = _S1.unpack_from(b, p)
+        o.ungrouped_partition_states = l3 = [*_map(_new, (UpdateMetadataPartitionState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.partition_index, x4.controller_epoch, x4.leader, x4.leader_epoch, n6 = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, n5 = _S2u(b, p)
             p += 20
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.isr = [*(_A_int32[n6] if n6 < 64 else _array_struct('i', n6)).unpack_from(b, p)]
-            p += 4 * n6
-            x4.zk_version, n7 = _S3.unpack_from(b, p)
-            p += 8
-            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.replicas = [*(_A_int32[n7] if n7 < 64 else _array_struct('i', n7)).unpack_from(b, p)]
-            p += 4 * n7
-            n8, = _S4.unpack_from(b, p)
-            p += 4
-            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.offline_replicas = [*(_A_int32[n8] if n8 < 64 else _array_struct('i', n8)).unpack_from(b, p)]
-            p += 4 * n8
-            ap3(x4)
-        o.ungrouped_partition_states = l2
-        n9, = _S4.unpack_from(b, p)
-        p += 4
-        if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n9 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l10 = []
-        ap11 = l10.append
-        for _ in range(n9):
-            x12 = _new(UpdateMetadataBroker)
-            x12.id, n13 = _S3.unpack_from(b, p)
-            p += 8
-            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n13 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l14 = []
-            ap15 = l14.append
-            for _ in range(n13):
-                x16 = _new(UpdateMetadataEndpoint)
-                x16.port, n17 = _S5.unpack_from(b, p)
-                p += 6
-                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.host = b[p:p + n17].decode()
-                p += n17
-                n18, = _S1.unpack_from(b, p)
-                p += 2
-                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x16.listener = b[p:p + n18].decode()
-                p += n18
-                x16.security_protocol, = _S1.unpack_from(b, p)
-                p += 2
-                ap15(x16)
-            x12.endpoints = l14
-            n19, = _S1.unpack_from(b, p)
-            p += 2
-            if n19 < 0:
-                if n19 != -1: raise _DecodeError('negative length', p)
-                x12.rack = None
+            if 0 <= n5 < 64:
+                x2.isr = [*_AU_int32[n5](b, p)]
+                p += 4 * n5
             else:
-                x12.rack = b[p:p + n19].decode()
-                p += n19
-            ap11(x12)
-        o.live_brokers = l10
+                x2.isr, p = _read_array(b, p - 4, 'i', False, False)
+            x2.zk_version, n6 = _S3u(b, p)
+            p += 8
+            if 0 <= n6 < 64:
+                x2.replicas = [*_AU_int32[n6](b, p)]
+                p += 4 * n6
+            else:
+                x2.replicas, p = _read_array(b, p - 4, 'i', False, False)
+            n7, = _S4u(b, p)
+            p += 4
+            if 0 <= n7 < 64:
+                x2.offline_replicas = [*_AU_int32[n7](b, p)]
+                p += 4 * n7
+            else:
+                x2.offline_replicas, p = _read_array(b, p - 4, 'i', False, False)
+        n8, = _S4u(b, p)
+        p += 4
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l10 = [*_map(_new, (UpdateMetadataBroker,) * n8)]
+        for x9 in l10:
+            x9.id, n11 = _S3u(b, p)
+            p += 8
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n11 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x9.endpoints = l13 = [*_map(_new, (UpdateMetadataEndpoint,) * n11)]
+            for x12 in l13:
+                x12.port, n14 = _S5u(b, p)
+                p += 6
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x12.host = b[p:p + n14].decode()
+                p += n14
+                n15, = _S1u(b, p)
+                p += 2
+                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x12.listener = b[p:p + n15].decode()
+                p += n15
+                x12.security_protocol, = _S1u(b, p)
+                p += 2
+            n16, = _S1u(b, p)
+            p += 2
+            if n16 < 0:
+                if n16 != -1: raise _DecodeError('negative length', p)
+                x9.rack = None
+            else:
+                x9.rack = b[p:p + n16].decode()
+                p += n16
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v4(o, w):
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 4 and not ignorable')
     if o.type != 0:
@@ -609,132 +608,125 @@ def _encode_v4(o, w):
     if o.topic_states:
         raise _EncodeError('field TopicStates is not in version 4 and not ignorable')
     v1 = o.ungrouped_partition_states
-    w(_S0.pack(o.controller_id, o.controller_epoch, len(v1)))
+    ext(_S0p(o.controller_id, o.controller_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.isr
-        w(_S2.pack(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
+        ext(_S2p(x2.partition_index, x2.controller_epoch, x2.leader, x2.leader_epoch, len(v4)))
         if v4:
-            w(_array_struct('i', len(v4)).pack(*v4))
+            ext(_array_struct('i', len(v4)).pack(*v4))
         v5 = x2.replicas
-        w(_S3.pack(x2.zk_version, len(v5)))
+        ext(_S3p(x2.zk_version, len(v5)))
         if v5:
-            w(_array_struct('i', len(v5)).pack(*v5))
+            ext(_array_struct('i', len(v5)).pack(*v5))
         v6 = x2.offline_replicas
-        w(_S4.pack(len(v6)))
+        ext(_S4p(len(v6)))
         if v6:
-            w(_array_struct('i', len(v6)).pack(*v6))
+            ext(_array_struct('i', len(v6)).pack(*v6))
     v7 = o.live_brokers
-    w(_S4.pack(len(v7)))
+    ext(_S4p(len(v7)))
     for x8 in v7:
         v9 = x8.endpoints
-        w(_S3.pack(x8.id, len(v9)))
+        ext(_S3p(x8.id, len(v9)))
         for x10 in v9:
             v11 = x10.host.encode()
-            w(_S5.pack(x10.port, len(v11)))
-            w(v11)
+            ext(_S5p(x10.port, len(v11)))
+            ext(v11)
             v12 = x10.listener.encode()
-            w(_S1.pack(len(v12)))
-            w(v12)
-            w(_S1.pack(x10.security_protocol))
+            ext(_S1p(len(v12)))
+            ext(v12)
+            ext(_S1p(x10.security_protocol))
         v13 = x8.rack
         if v13 is None:
-            w(_S1.pack(-1))
+            ext(_S1p(-1))
         else:
             v13 = v13.encode()
-            w(_S1.pack(len(v13)))
-            w(v13)
+            ext(_S1p(len(v13)))
+            ext(v13)
+    parts.append(buf)
 
 def _decode_v5(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S6.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S6u(b, p)
         p += 20
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataTopicState)
-            n5, = _S1.unpack_from(b, p)
+        o.topic_states = l3 = [*_map(_new, (UpdateMetadataTopicState,) * n1)]
+        for x2 in l3:
+            n4, = _S1u(b, p)
             p += 2
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6, = _S4.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            n5, = _S4u(b, p)
             p += 4
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 32 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(UpdateMetadataPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S2.unpack_from(b, p)
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 32 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_states = l7 = [*_map(_new, (UpdateMetadataPartitionState,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.controller_epoch, x6.leader, x6.leader_epoch, n8 = _S2u(b, p)
                 p += 20
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.zk_version, n11 = _S3.unpack_from(b, p)
+                if 0 <= n8 < 64:
+                    x6.isr = [*_AU_int32[n8](b, p)]
+                    p += 4 * n8
+                else:
+                    x6.isr, p = _read_array(b, p - 4, 'i', False, False)
+                x6.zk_version, n9 = _S3u(b, p)
                 p += 8
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12, = _S4.unpack_from(b, p)
+                if 0 <= n9 < 64:
+                    x6.replicas = [*_AU_int32[n9](b, p)]
+                    p += 4 * n9
+                else:
+                    x6.replicas, p = _read_array(b, p - 4, 'i', False, False)
+                n10, = _S4u(b, p)
                 p += 4
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.offline_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                ap8(x9)
-            x4.partition_states = l7
-            ap3(x4)
-        o.topic_states = l2
-        n13, = _S4.unpack_from(b, p)
+                if 0 <= n10 < 64:
+                    x6.offline_replicas = [*_AU_int32[n10](b, p)]
+                    p += 4 * n10
+                else:
+                    x6.offline_replicas, p = _read_array(b, p - 4, 'i', False, False)
+        n11, = _S4u(b, p)
         p += 4
-        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n13 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l14 = []
-        ap15 = l14.append
-        for _ in range(n13):
-            x16 = _new(UpdateMetadataBroker)
-            x16.id, n17 = _S3.unpack_from(b, p)
+        if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n11 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l13 = [*_map(_new, (UpdateMetadataBroker,) * n11)]
+        for x12 in l13:
+            x12.id, n14 = _S3u(b, p)
             p += 8
-            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n17 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l18 = []
-            ap19 = l18.append
-            for _ in range(n17):
-                x20 = _new(UpdateMetadataEndpoint)
-                x20.port, n21 = _S5.unpack_from(b, p)
+            if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n14 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x12.endpoints = l16 = [*_map(_new, (UpdateMetadataEndpoint,) * n14)]
+            for x15 in l16:
+                x15.port, n17 = _S5u(b, p)
                 p += 6
-                if n21 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x20.host = b[p:p + n21].decode()
-                p += n21
-                n22, = _S1.unpack_from(b, p)
+                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x15.host = b[p:p + n17].decode()
+                p += n17
+                n18, = _S1u(b, p)
                 p += 2
-                if n22 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x20.listener = b[p:p + n22].decode()
-                p += n22
-                x20.security_protocol, = _S1.unpack_from(b, p)
+                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x15.listener = b[p:p + n18].decode()
+                p += n18
+                x15.security_protocol, = _S1u(b, p)
                 p += 2
-                ap19(x20)
-            x16.endpoints = l18
-            n23, = _S1.unpack_from(b, p)
+            n19, = _S1u(b, p)
             p += 2
-            if n23 < 0:
-                if n23 != -1: raise _DecodeError('negative length', p)
-                x16.rack = None
+            if n19 < 0:
+                if n19 != -1: raise _DecodeError('negative length', p)
+                x12.rack = None
             else:
-                x16.rack = b[p:p + n23].decode()
-                p += n23
-            ap15(x16)
-        o.live_brokers = l14
+                x12.rack = b[p:p + n19].decode()
+                p += n19
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, w):
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 5 and not ignorable')
     if o.type != 0:
@@ -742,901 +734,624 @@ def _encode_v5(o, w):
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 5 and not ignorable')
     v1 = o.topic_states
-    w(_S6.pack(o.controller_id, o.controller_epoch, o.broker_epoch, len(v1)))
+    ext(_S6p(o.controller_id, o.controller_epoch, o.broker_epoch, len(v1)))
     for x2 in v1:
         v3 = x2.topic_name.encode()
-        w(_S1.pack(len(v3)))
-        w(v3)
+        ext(_S1p(len(v3)))
+        ext(v3)
         v4 = x2.partition_states
-        w(_S4.pack(len(v4)))
+        ext(_S4p(len(v4)))
         for x5 in v4:
             v6 = x5.isr
-            w(_S2.pack(x5.partition_index, x5.controller_epoch, x5.leader, x5.leader_epoch, len(v6)))
+            ext(_S2p(x5.partition_index, x5.controller_epoch, x5.leader, x5.leader_epoch, len(v6)))
             if v6:
-                w(_array_struct('i', len(v6)).pack(*v6))
+                ext(_array_struct('i', len(v6)).pack(*v6))
             v7 = x5.replicas
-            w(_S3.pack(x5.zk_version, len(v7)))
+            ext(_S3p(x5.zk_version, len(v7)))
             if v7:
-                w(_array_struct('i', len(v7)).pack(*v7))
+                ext(_array_struct('i', len(v7)).pack(*v7))
             v8 = x5.offline_replicas
-            w(_S4.pack(len(v8)))
+            ext(_S4p(len(v8)))
             if v8:
-                w(_array_struct('i', len(v8)).pack(*v8))
+                ext(_array_struct('i', len(v8)).pack(*v8))
     v9 = o.live_brokers
-    w(_S4.pack(len(v9)))
+    ext(_S4p(len(v9)))
     for x10 in v9:
         v11 = x10.endpoints
-        w(_S3.pack(x10.id, len(v11)))
+        ext(_S3p(x10.id, len(v11)))
         for x12 in v11:
             v13 = x12.host.encode()
-            w(_S5.pack(x12.port, len(v13)))
-            w(v13)
+            ext(_S5p(x12.port, len(v13)))
+            ext(v13)
             v14 = x12.listener.encode()
-            w(_S1.pack(len(v14)))
-            w(v14)
-            w(_S1.pack(x12.security_protocol))
+            ext(_S1p(len(v14)))
+            ext(v14)
+            ext(_S1p(x12.security_protocol))
         v15 = x10.rack
         if v15 is None:
-            w(_S1.pack(-1))
+            ext(_S1p(-1))
         else:
             v15 = v15.encode()
-            w(_S1.pack(len(v15)))
-            w(v15)
+            ext(_S1p(len(v15)))
+            ext(v15)
+    parts.append(buf)
 
 def _decode_v6(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7u(b, p)
         p += 17
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataTopicState)
+        o.topic_states = l3 = [*_map(_new, (UpdateMetadataTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
             n5 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            n6 = b[p]
-            p += 1
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            n6 -= 1
-            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n6 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(UpdateMetadataPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S8.unpack_from(b, p)
+            if n5 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_states = l7 = [*_map(_new, (UpdateMetadataPartitionState,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.controller_epoch, x6.leader, x6.leader_epoch, n8 = _S8u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.zk_version, n11 = _S9.unpack_from(b, p)
+                if 0 < n8 < 65:
+                    x6.isr = [*_CU_int32[n8](b, p)]
+                    p += 4 * n8 - 4
+                else:
+                    x6.isr, p = _read_array(b, p - 1, 'i', True, False)
+                x6.zk_version, n9 = _S9u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12 = b[p]
+                if 0 < n9 < 65:
+                    x6.replicas = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x6.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n10 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.offline_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
-                p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                if n13:
-                    u14 = None
-                    for _ in range(n13):
-                        t15, p = _read_uvarint(b, p)
-                        z16, p = _read_uvarint(b, p)
-                        e17 = p + z16
-                        if u14 is None: u14 = []
-                        u14.append((t15, bytes(b[p:e17])))
-                        p = e17
-                    x9._unknown_tags = u14
-                ap8(x9)
-            x4.partition_states = l7
-            n18 = b[p]
-            p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x4._unknown_tags = u19
-            ap3(x4)
-        o.topic_states = l2
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        n23 -= 1
-        if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n23 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l24 = []
-        ap25 = l24.append
-        for _ in range(n23):
-            x26 = _new(UpdateMetadataBroker)
-            x26.id, n27 = _S9.unpack_from(b, p)
-            p += 5
-            if n27 & 0x80:
-                n27, p = _read_uvarint(b, p - 1)
-            n27 -= 1
-            if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n27 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l28 = []
-            ap29 = l28.append
-            for _ in range(n27):
-                x30 = _new(UpdateMetadataEndpoint)
-                x30.port, n31 = _S9.unpack_from(b, p)
-                p += 5
-                if n31 & 0x80:
-                    n31, p = _read_uvarint(b, p - 1)
-                n31 -= 1
-                if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x30.host = b[p:p + n31].decode()
-                p += n31
-                n32 = b[p]
-                p += 1
-                if n32 & 0x80:
-                    n32, p = _read_uvarint(b, p - 1)
-                n32 -= 1
-                if n32 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x30.listener = b[p:p + n32].decode()
-                p += n32
-                x30.security_protocol, n33 = _S10.unpack_from(b, p)
-                p += 3
-                if n33 & 0x80:
-                    n33, p = _read_uvarint(b, p - 1)
-                if n33:
-                    u34 = None
-                    for _ in range(n33):
-                        t35, p = _read_uvarint(b, p)
-                        z36, p = _read_uvarint(b, p)
-                        e37 = p + z36
-                        if u34 is None: u34 = []
-                        u34.append((t35, bytes(b[p:e37])))
-                        p = e37
-                    x30._unknown_tags = u34
-                ap29(x30)
-            x26.endpoints = l28
-            n38 = b[p]
-            p += 1
-            if n38 & 0x80:
-                n38, p = _read_uvarint(b, p - 1)
-            n38 -= 1
-            if n38 < 0:
-                x26.rack = None
+                if 0 < n10 < 65:
+                    x6.offline_replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x6.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
             else:
-                x26.rack = b[p:p + n38].decode()
-                p += n38
-            n39 = b[p]
-            p += 1
-            if n39 & 0x80:
-                n39, p = _read_uvarint(b, p - 1)
-            if n39:
-                u40 = None
-                for _ in range(n39):
-                    t41, p = _read_uvarint(b, p)
-                    z42, p = _read_uvarint(b, p)
-                    e43 = p + z42
-                    if u40 is None: u40 = []
-                    u40.append((t41, bytes(b[p:e43])))
-                    p = e43
-                x26._unknown_tags = u40
-            ap25(x26)
-        o.live_brokers = l24
-        n44 = b[p]
+                p += 1
+        n11 = b[p]
         p += 1
-        if n44 & 0x80:
-            n44, p = _read_uvarint(b, p - 1)
-        if n44:
-            u45 = None
-            for _ in range(n44):
-                t46, p = _read_uvarint(b, p)
-                z47, p = _read_uvarint(b, p)
-                e48 = p + z47
-                if u45 is None: u45 = []
-                u45.append((t46, bytes(b[p:e48])))
-                p = e48
-            o._unknown_tags = u45
+        if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+        n11 -= 1
+        if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n11 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l13 = [*_map(_new, (UpdateMetadataBroker,) * n11)]
+        for x12 in l13:
+            x12.id, n14 = _S9u(b, p)
+            p += 5
+            if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+            n14 -= 1
+            if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n14 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x12.endpoints = l16 = [*_map(_new, (UpdateMetadataEndpoint,) * n14)]
+            for x15 in l16:
+                x15.port, n17 = _S9u(b, p)
+                p += 5
+                if n17 > 127: n17, p = _read_uvarint(b, p - 1)
+                n17 -= 1
+                if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x15.host = b[p:p + n17].decode()
+                p += n17
+                n18 = b[p]
+                p += 1
+                if n18 > 127: n18, p = _read_uvarint(b, p - 1)
+                n18 -= 1
+                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x15.listener = b[p:p + n18].decode()
+                p += n18
+                x15.security_protocol, n19 = _S10u(b, p)
+                p += 3
+                if n19:
+                    p = _read_unknown_tags(b, p - 1, x15)
+            n20, n21 = _S11u(b, p)
+            if not n20:
+                x12.rack = None
+                p += 2
+            else:
+                p += 1
+                if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                n20 -= 1
+                if n20 < 0:
+                    x12.rack = None
+                else:
+                    x12.rack = b[p:p + n20].decode()
+                    p += n20
+                n21 = b[p]
+                p += 1
+            if n21:
+                p = _read_unknown_tags(b, p - 1, x12)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, w):
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 6 and not ignorable')
     if o.type != 0:
         raise _EncodeError('field Type is not in version 6 and not ignorable')
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 6 and not ignorable')
-    w(_S11.pack(o.controller_id, o.controller_epoch, o.broker_epoch))
+    ext(_S12p(o.controller_id, o.controller_epoch, o.broker_epoch))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S12.pack(x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch))
             v9 = x8.isr
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
-            w(_S4.pack(x8.zk_version))
             v11 = x8.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x8.offline_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10, k12, k14](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.zk_version, k12 + 1, *v11, k14 + 1, *v13))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10, k12, k14](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.zk_version, k12 + 1, *v11, k14 + 1, *v13, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v15 = o.live_brokers
     k16 = len(v15) + 1
-    w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+    ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
     for x17 in v15:
-        w(_S4.pack(x17.id))
+        ext(_S4p(x17.id))
         v18 = x17.endpoints
         k19 = len(v18) + 1
-        w(_UV1[k19] if k19 < 128 else _uvarint(k19))
+        ext(_UV1[k19] if k19 < 128 else _uvarint(k19))
         for x20 in v18:
-            w(_S4.pack(x20.port))
-            v21 = x20.host
-            v21 = v21.encode()
-            k22 = len(v21) + 1
-            w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-            w(v21)
-            v23 = x20.listener
-            v23 = v23.encode()
-            k24 = len(v23) + 1
-            w(_UV1[k24] if k24 < 128 else _uvarint(k24))
-            w(v23)
-            w(_S1.pack(x20.security_protocol))
+            v21 = x20.host.encode()
+            k22 = len(v21)
+            v23 = x20.listener.encode()
+            k24 = len(v23)
             if x20._unknown_tags:
-                _write_tags(w, (), x20._unknown_tags)
+                ext(_R3[k22, k24](x20.port, k22 + 1, v21, k24 + 1, v23, x20.security_protocol))
+                _write_tags(ext, (), x20._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R4[k22, k24](x20.port, k22 + 1, v21, k24 + 1, v23, x20.security_protocol, 0))
         v25 = x17.rack
         if v25 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v25 = v25.encode()
             k26 = len(v25) + 1
-            w(_UV1[k26] if k26 < 128 else _uvarint(k26))
-            w(v25)
+            ext(_UV1[k26] if k26 < 128 else _uvarint(k26))
+            ext(v25)
         if x17._unknown_tags:
-            _write_tags(w, (), x17._unknown_tags)
+            _write_tags(ext, (), x17._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v7(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7.unpack_from(b, p)
+        o.controller_id, o.controller_epoch, o.broker_epoch, n1 = _S7u(b, p)
         p += 17
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataTopicState)
-            n5 = b[p]
+        o.topic_states = l3 = [*_map(_new, (UpdateMetadataTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.topic_id, n6 = _S13.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            u5, n6 = _S13u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(UpdateMetadataPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S8.unpack_from(b, p)
+            x2.partition_states = l8 = [*_map(_new, (UpdateMetadataPartitionState,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.controller_epoch, x7.leader, x7.leader_epoch, n9 = _S8u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.zk_version, n11 = _S9.unpack_from(b, p)
+                if 0 < n9 < 65:
+                    x7.isr = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
+                else:
+                    x7.isr, p = _read_array(b, p - 1, 'i', True, False)
+                x7.zk_version, n10 = _S9u(b, p)
                 p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12 = b[p]
+                if 0 < n10 < 65:
+                    x7.replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n11 = b[p]
                 p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.offline_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
-                p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                if n13:
-                    u14 = None
-                    for _ in range(n13):
-                        t15, p = _read_uvarint(b, p)
-                        z16, p = _read_uvarint(b, p)
-                        e17 = p + z16
-                        if u14 is None: u14 = []
-                        u14.append((t15, bytes(b[p:e17])))
-                        p = e17
-                    x9._unknown_tags = u14
-                ap8(x9)
-            x4.partition_states = l7
-            n18 = b[p]
-            p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x4._unknown_tags = u19
-            ap3(x4)
-        o.topic_states = l2
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        n23 -= 1
-        if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n23 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l24 = []
-        ap25 = l24.append
-        for _ in range(n23):
-            x26 = _new(UpdateMetadataBroker)
-            x26.id, n27 = _S9.unpack_from(b, p)
-            p += 5
-            if n27 & 0x80:
-                n27, p = _read_uvarint(b, p - 1)
-            n27 -= 1
-            if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n27 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l28 = []
-            ap29 = l28.append
-            for _ in range(n27):
-                x30 = _new(UpdateMetadataEndpoint)
-                x30.port, n31 = _S9.unpack_from(b, p)
-                p += 5
-                if n31 & 0x80:
-                    n31, p = _read_uvarint(b, p - 1)
-                n31 -= 1
-                if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x30.host = b[p:p + n31].decode()
-                p += n31
-                n32 = b[p]
-                p += 1
-                if n32 & 0x80:
-                    n32, p = _read_uvarint(b, p - 1)
-                n32 -= 1
-                if n32 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x30.listener = b[p:p + n32].decode()
-                p += n32
-                x30.security_protocol, n33 = _S10.unpack_from(b, p)
-                p += 3
-                if n33 & 0x80:
-                    n33, p = _read_uvarint(b, p - 1)
-                if n33:
-                    u34 = None
-                    for _ in range(n33):
-                        t35, p = _read_uvarint(b, p)
-                        z36, p = _read_uvarint(b, p)
-                        e37 = p + z36
-                        if u34 is None: u34 = []
-                        u34.append((t35, bytes(b[p:e37])))
-                        p = e37
-                    x30._unknown_tags = u34
-                ap29(x30)
-            x26.endpoints = l28
-            n38 = b[p]
-            p += 1
-            if n38 & 0x80:
-                n38, p = _read_uvarint(b, p - 1)
-            n38 -= 1
-            if n38 < 0:
-                x26.rack = None
+                if 0 < n11 < 65:
+                    x7.offline_replicas = [*_CU_int32[n11](b, p)]
+                    p += 4 * n11 - 4
+                else:
+                    x7.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
             else:
-                x26.rack = b[p:p + n38].decode()
-                p += n38
-            n39 = b[p]
-            p += 1
-            if n39 & 0x80:
-                n39, p = _read_uvarint(b, p - 1)
-            if n39:
-                u40 = None
-                for _ in range(n39):
-                    t41, p = _read_uvarint(b, p)
-                    z42, p = _read_uvarint(b, p)
-                    e43 = p + z42
-                    if u40 is None: u40 = []
-                    u40.append((t41, bytes(b[p:e43])))
-                    p = e43
-                x26._unknown_tags = u40
-            ap25(x26)
-        o.live_brokers = l24
-        n44 = b[p]
+                p += 1
+        n12 = b[p]
         p += 1
-        if n44 & 0x80:
-            n44, p = _read_uvarint(b, p - 1)
-        if n44:
-            u45 = None
-            for _ in range(n44):
-                t46, p = _read_uvarint(b, p)
-                z47, p = _read_uvarint(b, p)
-                e48 = p + z47
-                if u45 is None: u45 = []
-                u45.append((t46, bytes(b[p:e48])))
-                p = e48
-            o._unknown_tags = u45
+        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+        n12 -= 1
+        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n12 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l14 = [*_map(_new, (UpdateMetadataBroker,) * n12)]
+        for x13 in l14:
+            x13.id, n15 = _S9u(b, p)
+            p += 5
+            if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+            n15 -= 1
+            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n15 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x13.endpoints = l17 = [*_map(_new, (UpdateMetadataEndpoint,) * n15)]
+            for x16 in l17:
+                x16.port, n18 = _S9u(b, p)
+                p += 5
+                if n18 > 127: n18, p = _read_uvarint(b, p - 1)
+                n18 -= 1
+                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x16.host = b[p:p + n18].decode()
+                p += n18
+                n19 = b[p]
+                p += 1
+                if n19 > 127: n19, p = _read_uvarint(b, p - 1)
+                n19 -= 1
+                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x16.listener = b[p:p + n19].decode()
+                p += n19
+                x16.security_protocol, n20 = _S10u(b, p)
+                p += 3
+                if n20:
+                    p = _read_unknown_tags(b, p - 1, x16)
+            n21, n22 = _S11u(b, p)
+            if not n21:
+                x13.rack = None
+                p += 2
+            else:
+                p += 1
+                if n21 > 127: n21, p = _read_uvarint(b, p - 1)
+                n21 -= 1
+                if n21 < 0:
+                    x13.rack = None
+                else:
+                    x13.rack = b[p:p + n21].decode()
+                    p += n21
+                n22 = b[p]
+                p += 1
+            if n22:
+                p = _read_unknown_tags(b, p - 1, x13)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v7(o, w):
+def _encode_v7(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.is_k_raft_controller != False:
         raise _EncodeError('field isKRaftController is not in version 7 and not ignorable')
     if o.type != 0:
         raise _EncodeError('field Type is not in version 7 and not ignorable')
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 7 and not ignorable')
-    w(_S11.pack(o.controller_id, o.controller_epoch, o.broker_epoch))
+    ext(_S12p(o.controller_id, o.controller_epoch, o.broker_epoch))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S14.pack(x3.topic_id))
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R5[k5](k5 + 1, v4, x3.topic_id))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S12.pack(x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch))
             v9 = x8.isr
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
-            w(_S4.pack(x8.zk_version))
             v11 = x8.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x8.offline_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10, k12, k14](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.zk_version, k12 + 1, *v11, k14 + 1, *v13))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10, k12, k14](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.zk_version, k12 + 1, *v11, k14 + 1, *v13, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v15 = o.live_brokers
     k16 = len(v15) + 1
-    w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+    ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
     for x17 in v15:
-        w(_S4.pack(x17.id))
+        ext(_S4p(x17.id))
         v18 = x17.endpoints
         k19 = len(v18) + 1
-        w(_UV1[k19] if k19 < 128 else _uvarint(k19))
+        ext(_UV1[k19] if k19 < 128 else _uvarint(k19))
         for x20 in v18:
-            w(_S4.pack(x20.port))
-            v21 = x20.host
-            v21 = v21.encode()
-            k22 = len(v21) + 1
-            w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-            w(v21)
-            v23 = x20.listener
-            v23 = v23.encode()
-            k24 = len(v23) + 1
-            w(_UV1[k24] if k24 < 128 else _uvarint(k24))
-            w(v23)
-            w(_S1.pack(x20.security_protocol))
+            v21 = x20.host.encode()
+            k22 = len(v21)
+            v23 = x20.listener.encode()
+            k24 = len(v23)
             if x20._unknown_tags:
-                _write_tags(w, (), x20._unknown_tags)
+                ext(_R3[k22, k24](x20.port, k22 + 1, v21, k24 + 1, v23, x20.security_protocol))
+                _write_tags(ext, (), x20._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R4[k22, k24](x20.port, k22 + 1, v21, k24 + 1, v23, x20.security_protocol, 0))
         v25 = x17.rack
         if v25 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v25 = v25.encode()
             k26 = len(v25) + 1
-            w(_UV1[k26] if k26 < 128 else _uvarint(k26))
-            w(v25)
+            ext(_UV1[k26] if k26 < 128 else _uvarint(k26))
+            ext(v25)
         if x17._unknown_tags:
-            _write_tags(w, (), x17._unknown_tags)
+            _write_tags(ext, (), x17._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 def _decode_v8(b, p):
     try:
         o = _new(UpdateMetadataRequest)
-        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, n1 = _S15.unpack_from(b, p)
+        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, n1 = _S14u(b, p)
         p += 18
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(UpdateMetadataTopicState)
-            n5 = b[p]
+        o.topic_states = l3 = [*_map(_new, (UpdateMetadataTopicState,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
             p += 1
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x4.topic_name = b[p:p + n5].decode()
-            p += n5
-            x4.topic_id, n6 = _S13.unpack_from(b, p)
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.topic_name = b[p:p + n4].decode()
+            p += n4
+            u5, n6 = _S13u(b, p)
             p += 17
-            if n6 & 0x80:
-                n6, p = _read_uvarint(b, p - 1)
-            x4.topic_id = _bnew(_Uuid, x4.topic_id)
+            x2.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
             n6 -= 1
             if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n6 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l7 = []
-            ap8 = l7.append
-            for _ in range(n6):
-                x9 = _new(UpdateMetadataPartitionState)
-                x9.partition_index, x9.controller_epoch, x9.leader, x9.leader_epoch, n10 = _S8.unpack_from(b, p)
+            x2.partition_states = l8 = [*_map(_new, (UpdateMetadataPartitionState,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.controller_epoch, x7.leader, x7.leader_epoch, n9 = _S8u(b, p)
                 p += 17
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.isr = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                x9.zk_version, n11 = _S9.unpack_from(b, p)
-                p += 5
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                n11 -= 1
-                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.replicas = [*(_A_int32[n11] if n11 < 64 else _array_struct('i', n11)).unpack_from(b, p)]
-                p += 4 * n11
-                n12 = b[p]
-                p += 1
-                if n12 & 0x80:
-                    n12, p = _read_uvarint(b, p - 1)
-                n12 -= 1
-                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x9.offline_replicas = [*(_A_int32[n12] if n12 < 64 else _array_struct('i', n12)).unpack_from(b, p)]
-                p += 4 * n12
-                n13 = b[p]
-                p += 1
-                if n13 & 0x80:
-                    n13, p = _read_uvarint(b, p - 1)
-                if n13:
-                    u14 = None
-                    for _ in range(n13):
-                        t15, p = _read_uvarint(b, p)
-                        z16, p = _read_uvarint(b, p)
-                        e17 = p + z16
-                        if u14 is None: u14 = []
-                        u14.append((t15, bytes(b[p:e17])))
-                        p = e17
-                    x9._unknown_tags = u14
-                ap8(x9)
-            x4.partition_states = l7
-            n18 = b[p]
-            p += 1
-            if n18 & 0x80:
-                n18, p = _read_uvarint(b, p - 1)
-            if n18:
-                u19 = None
-                for _ in range(n18):
-                    t20, p = _read_uvarint(b, p)
-                    z21, p = _read_uvarint(b, p)
-                    e22 = p + z21
-                    if u19 is None: u19 = []
-                    u19.append((t20, bytes(b[p:e22])))
-                    p = e22
-                x4._unknown_tags = u19
-            ap3(x4)
-        o.topic_states = l2
-        n23 = b[p]
-        p += 1
-        if n23 & 0x80:
-            n23, p = _read_uvarint(b, p - 1)
-        n23 -= 1
-        if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n23 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l24 = []
-        ap25 = l24.append
-        for _ in range(n23):
-            x26 = _new(UpdateMetadataBroker)
-            x26.id, n27 = _S9.unpack_from(b, p)
-            p += 5
-            if n27 & 0x80:
-                n27, p = _read_uvarint(b, p - 1)
-            n27 -= 1
-            if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n27 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l28 = []
-            ap29 = l28.append
-            for _ in range(n27):
-                x30 = _new(UpdateMetadataEndpoint)
-                x30.port, n31 = _S9.unpack_from(b, p)
-                p += 5
-                if n31 & 0x80:
-                    n31, p = _read_uvarint(b, p - 1)
-                n31 -= 1
-                if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x30.host = b[p:p + n31].decode()
-                p += n31
-                n32 = b[p]
-                p += 1
-                if n32 & 0x80:
-                    n32, p = _read_uvarint(b, p - 1)
-                n32 -= 1
-                if n32 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x30.listener = b[p:p + n32].decode()
-                p += n32
-                x30.security_protocol, n33 = _S10.unpack_from(b, p)
-                p += 3
-                if n33 & 0x80:
-                    n33, p = _read_uvarint(b, p - 1)
-                if n33:
-                    u34 = None
-                    for _ in range(n33):
-                        t35, p = _read_uvarint(b, p)
-                        z36, p = _read_uvarint(b, p)
-                        e37 = p + z36
-                        if u34 is None: u34 = []
-                        u34.append((t35, bytes(b[p:e37])))
-                        p = e37
-                    x30._unknown_tags = u34
-                ap29(x30)
-            x26.endpoints = l28
-            n38 = b[p]
-            p += 1
-            if n38 & 0x80:
-                n38, p = _read_uvarint(b, p - 1)
-            n38 -= 1
-            if n38 < 0:
-                x26.rack = None
-            else:
-                x26.rack = b[p:p + n38].decode()
-                p += n38
-            n39 = b[p]
-            p += 1
-            if n39 & 0x80:
-                n39, p = _read_uvarint(b, p - 1)
-            if n39:
-                u40 = None
-                for _ in range(n39):
-                    t41, p = _read_uvarint(b, p)
-                    z42, p = _read_uvarint(b, p)
-                    e43 = p + z42
-                    if u40 is None: u40 = []
-                    u40.append((t41, bytes(b[p:e43])))
-                    p = e43
-                x26._unknown_tags = u40
-            ap25(x26)
-        o.live_brokers = l24
-        n44 = b[p]
-        p += 1
-        if n44 & 0x80:
-            n44, p = _read_uvarint(b, p - 1)
-        if n44:
-            u45 = None
-            for _ in range(n44):
-                t46, p = _read_uvarint(b, p)
-                z47, p = _read_uvarint(b, p)
-                e48 = p + z47
-                if t46 == 0:
-                    o.type, = _S16.unpack_from(b, p)
-                    p += 1
-                    if p > e48: raise _DecodeError('tagged field longer than its size', p)
-                    p = e48
+                if 0 < n9 < 65:
+                    x7.isr = [*_CU_int32[n9](b, p)]
+                    p += 4 * n9 - 4
                 else:
-                    if u45 is None: u45 = []
-                    u45.append((t46, bytes(b[p:e48])))
-                    p = e48
-            o._unknown_tags = u45
+                    x7.isr, p = _read_array(b, p - 1, 'i', True, False)
+                x7.zk_version, n10 = _S9u(b, p)
+                p += 5
+                if 0 < n10 < 65:
+                    x7.replicas = [*_CU_int32[n10](b, p)]
+                    p += 4 * n10 - 4
+                else:
+                    x7.replicas, p = _read_array(b, p - 1, 'i', True, False)
+                n11 = b[p]
+                p += 1
+                if 0 < n11 < 65:
+                    x7.offline_replicas = [*_CU_int32[n11](b, p)]
+                    p += 4 * n11 - 4
+                else:
+                    x7.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n12 = b[p]
+        p += 1
+        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+        n12 -= 1
+        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n12 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.live_brokers = l14 = [*_map(_new, (UpdateMetadataBroker,) * n12)]
+        for x13 in l14:
+            x13.id, n15 = _S9u(b, p)
+            p += 5
+            if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+            n15 -= 1
+            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n15 * 9 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x13.endpoints = l17 = [*_map(_new, (UpdateMetadataEndpoint,) * n15)]
+            for x16 in l17:
+                x16.port, n18 = _S9u(b, p)
+                p += 5
+                if n18 > 127: n18, p = _read_uvarint(b, p - 1)
+                n18 -= 1
+                if n18 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x16.host = b[p:p + n18].decode()
+                p += n18
+                n19 = b[p]
+                p += 1
+                if n19 > 127: n19, p = _read_uvarint(b, p - 1)
+                n19 -= 1
+                if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x16.listener = b[p:p + n19].decode()
+                p += n19
+                x16.security_protocol, n20 = _S10u(b, p)
+                p += 3
+                if n20:
+                    p = _read_unknown_tags(b, p - 1, x16)
+            n21, n22 = _S11u(b, p)
+            if not n21:
+                x13.rack = None
+                p += 2
+            else:
+                p += 1
+                if n21 > 127: n21, p = _read_uvarint(b, p - 1)
+                n21 -= 1
+                if n21 < 0:
+                    x13.rack = None
+                else:
+                    x13.rack = b[p:p + n21].decode()
+                    p += n21
+                n22 = b[p]
+                p += 1
+            if n22:
+                p = _read_unknown_tags(b, p - 1, x13)
+        if b[p]:
+            n23, p = _read_uvarint(b, p)
+            u24 = None
+            for _ in range(n23):
+                t25, p = _read_uvarint(b, p)
+                z26, p = _read_uvarint(b, p)
+                e27 = p + z26
+                if t25 == 0:
+                    o.type, = _S15u(b, p)
+                    p += 1
+                    if p > e27: raise _DecodeError('tagged field longer than its size', p)
+                    p = e27
+                else:
+                    if u24 is None: u24 = []
+                    u24.append((t25, bytes(b[p:e27])))
+                    p = e27
+            if u24 is not None: o._unknown_tags = u24
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, w):
+def _encode_v8(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     if o.ungrouped_partition_states:
         raise _EncodeError('field UngroupedPartitionStates is not in version 8 and not ignorable')
-    w(_S17.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch))
+    ext(_S16p(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch))
     v1 = o.topic_states
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        v4 = x3.topic_name
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        w(v4)
-        w(_S14.pack(x3.topic_id))
+        v4 = x3.topic_name.encode()
+        k5 = len(v4)
+        ext(_R5[k5](k5 + 1, v4, x3.topic_id))
         v6 = x3.partition_states
         k7 = len(v6) + 1
-        w(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
         for x8 in v6:
-            w(_S12.pack(x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch))
             v9 = x8.isr
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
-            w(_S4.pack(x8.zk_version))
             v11 = x8.replicas
             k12 = len(v11)
-            if k12 < 64:
-                w(_CA_int32[k12].pack(k12 + 1, *v11))
-            else:
-                w(_uvarint(k12 + 1))
-                w(_array_struct('i', k12).pack(*v11))
             v13 = x8.offline_replicas
             k14 = len(v13)
-            if k14 < 64:
-                w(_CA_int32[k14].pack(k14 + 1, *v13))
-            else:
-                w(_uvarint(k14 + 1))
-                w(_array_struct('i', k14).pack(*v13))
             if x8._unknown_tags:
-                _write_tags(w, (), x8._unknown_tags)
+                ext(_R1[k10, k12, k14](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.zk_version, k12 + 1, *v11, k14 + 1, *v13))
+                _write_tags(ext, (), x8._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R2[k10, k12, k14](x8.partition_index, x8.controller_epoch, x8.leader, x8.leader_epoch, k10 + 1, *v9, x8.zk_version, k12 + 1, *v11, k14 + 1, *v13, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     v15 = o.live_brokers
     k16 = len(v15) + 1
-    w(_UV1[k16] if k16 < 128 else _uvarint(k16))
+    ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
     for x17 in v15:
-        w(_S4.pack(x17.id))
+        ext(_S4p(x17.id))
         v18 = x17.endpoints
         k19 = len(v18) + 1
-        w(_UV1[k19] if k19 < 128 else _uvarint(k19))
+        ext(_UV1[k19] if k19 < 128 else _uvarint(k19))
         for x20 in v18:
-            w(_S4.pack(x20.port))
-            v21 = x20.host
-            v21 = v21.encode()
-            k22 = len(v21) + 1
-            w(_UV1[k22] if k22 < 128 else _uvarint(k22))
-            w(v21)
-            v23 = x20.listener
-            v23 = v23.encode()
-            k24 = len(v23) + 1
-            w(_UV1[k24] if k24 < 128 else _uvarint(k24))
-            w(v23)
-            w(_S1.pack(x20.security_protocol))
+            v21 = x20.host.encode()
+            k22 = len(v21)
+            v23 = x20.listener.encode()
+            k24 = len(v23)
             if x20._unknown_tags:
-                _write_tags(w, (), x20._unknown_tags)
+                ext(_R3[k22, k24](x20.port, k22 + 1, v21, k24 + 1, v23, x20.security_protocol))
+                _write_tags(ext, (), x20._unknown_tags)
             else:
-                w(b'\x00')
+                ext(_R4[k22, k24](x20.port, k22 + 1, v21, k24 + 1, v23, x20.security_protocol, 0))
         v25 = x17.rack
         if v25 is None:
-            w(b'\x00')
+            ext(b'\x00')
         else:
             v25 = v25.encode()
             k26 = len(v25) + 1
-            w(_UV1[k26] if k26 < 128 else _uvarint(k26))
-            w(v25)
+            ext(_UV1[k26] if k26 < 128 else _uvarint(k26))
+            ext(v25)
         if x17._unknown_tags:
-            _write_tags(w, (), x17._unknown_tags)
+            _write_tags(ext, (), x17._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     tg27 = []
     if o.type != 0:
-        sub28 = []
-        sw29 = sub28.append
-        sw29(_S16.pack(o.type))
-        tg27.append((0, b''.join(sub28)))
+        sub28 = bytearray()
+        sw29 = sub28.extend
+        sw29(_S15p(o.type))
+        tg27.append((0, sub28))
     if tg27 or o._unknown_tags:
-        _write_tags(w, tg27, o._unknown_tags)
+        _write_tags(ext, tg27, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 UpdateMetadataRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5, 6: _decode_v6, 7: _decode_v7, 8: _decode_v8}
 UpdateMetadataRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8}

@@ -4,32 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>ihB')
 _S1 = _StructFmt('>iiB')
 _S2 = _StructFmt('>iB')
 _S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>ii')
-_S5 = _StructFmt('>i')
+_R0 = _PackShapes('ii', 's', 'i')
+_R1 = _PackShapes('ii', 's', 'iB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
 
 
 class CurrentLeader(_Struct):
@@ -71,74 +62,61 @@ class UpdateRaftVoterResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(UpdateRaftVoterResponse)
-        o.throttle_time_ms, o.error_code, n1 = _S0.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, n1 = _S0u(b, p)
         p += 7
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
         if n1:
-            u2 = None
-            for _ in range(n1):
-                t3, p = _read_uvarint(b, p)
-                z4, p = _read_uvarint(b, p)
-                e5 = p + z4
-                if t3 == 0:
-                    o6 = _new(CurrentLeader)
-                    o6.leader_id, o6.leader_epoch, n7 = _S1.unpack_from(b, p)
+            n2, p = _read_uvarint(b, p - 1)
+            u3 = None
+            for _ in range(n2):
+                t4, p = _read_uvarint(b, p)
+                z5, p = _read_uvarint(b, p)
+                e6 = p + z5
+                if t4 == 0:
+                    o7 = _new(CurrentLeader)
+                    o7.leader_id, o7.leader_epoch, n8 = _S1u(b, p)
                     p += 9
-                    if n7 & 0x80:
-                        n7, p = _read_uvarint(b, p - 1)
-                    n7 -= 1
-                    if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                    o6.host = b[p:p + n7].decode()
-                    p += n7
-                    o6.port, n8 = _S2.unpack_from(b, p)
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    o7.host = b[p:p + n8].decode()
+                    p += n8
+                    o7.port, n9 = _S2u(b, p)
                     p += 5
-                    if n8 & 0x80:
-                        n8, p = _read_uvarint(b, p - 1)
-                    if n8:
-                        u9 = None
-                        for _ in range(n8):
-                            t10, p = _read_uvarint(b, p)
-                            z11, p = _read_uvarint(b, p)
-                            e12 = p + z11
-                            if u9 is None: u9 = []
-                            u9.append((t10, bytes(b[p:e12])))
-                            p = e12
-                        o6._unknown_tags = u9
-                    o.current_leader = o6
-                    if p > e5: raise _DecodeError('tagged field longer than its size', p)
-                    p = e5
+                    if n9:
+                        p = _read_unknown_tags(b, p - 1, o7)
+                    o.current_leader = o7
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
                 else:
-                    if u2 is None: u2 = []
-                    u2.append((t3, bytes(b[p:e5])))
-                    p = e5
-            o._unknown_tags = u2
+                    if u3 is None: u3 = []
+                    u3.append((t4, bytes(b[p:e6])))
+                    p = e6
+            if u3 is not None: o._unknown_tags = u3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S3.pack(o.throttle_time_ms, o.error_code))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms, o.error_code))
     tg1 = []
     if (o.current_leader.leader_id != -1 or o.current_leader.leader_epoch != -1 or o.current_leader.host != '' or o.current_leader.port != 0 or o.current_leader._unknown_tags):
-        sub2 = []
-        sw3 = sub2.append
-        sw3(_S4.pack(o.current_leader.leader_id, o.current_leader.leader_epoch))
-        v4 = o.current_leader.host
-        v4 = v4.encode()
-        k5 = len(v4) + 1
-        sw3(_UV1[k5] if k5 < 128 else _uvarint(k5))
-        sw3(v4)
-        sw3(_S5.pack(o.current_leader.port))
+        sub2 = bytearray()
+        sw3 = sub2.extend
+        v4 = o.current_leader.host.encode()
+        k5 = len(v4)
         if o.current_leader._unknown_tags:
+            sw3(_R0[k5](o.current_leader.leader_id, o.current_leader.leader_epoch, k5 + 1, v4, o.current_leader.port))
             _write_tags(sw3, (), o.current_leader._unknown_tags)
         else:
-            sw3(b'\x00')
-        tg1.append((0, b''.join(sub2)))
+            sw3(_R1[k5](o.current_leader.leader_id, o.current_leader.leader_epoch, k5 + 1, v4, o.current_leader.port, 0))
+        tg1.append((0, sub2))
     if tg1 or o._unknown_tags:
-        _write_tags(w, tg1, o._unknown_tags)
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 UpdateRaftVoterResponse._decoders = {0: _decode_v0}
 UpdateRaftVoterResponse._encoders = {0: _encode_v0}

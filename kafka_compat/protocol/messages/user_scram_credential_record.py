@@ -4,30 +4,31 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
-_S0 = _StructFmt('>bB')
-_S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>b')
-_S3 = _StructFmt('>i')
+_S0 = _StructFmt('>bBBB')
+_S1 = _StructFmt('>BBB')
+_S2 = _StructFmt('>iB')
+_S3 = _StructFmt('>B')
+_S4 = _StructFmt('>BB')
+_S5 = _StructFmt('>i')
+_R0 = _PackShapes('', 's', 'bB')
+_R1 = _PackShapes('', 's', 'bBB')
+_R2 = _PackShapes('', 's', 'bBBB')
+_R3 = _PackShapes('', 's', 'b')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S4p = _S4.pack
+_S5p = _S5.pack
 
 
 class UserScramCredentialRecord(_Message):
@@ -59,78 +60,121 @@ def _decode_v0(b, p):
         o = _new(UserScramCredentialRecord)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.name = b[p:p + n1].decode()
         p += n1
-        o.mechanism, n2 = _S0.unpack_from(b, p)
+        o.mechanism, n2, c3, d4 = _S0u(b, p)
         p += 2
-        if n2 & 0x80:
-            n2, p = _read_uvarint(b, p - 1)
-        n2 -= 1
-        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.salt = bytes(b[p:p + n2])
-        p += n2
-        n3 = b[p]
+        if n2 < 128:
+            n2 -= 1
+            if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.salt = bytes(b[p:p + n2])
+            p += n2
+        else:
+            if c3 < 128:
+                n2 += (c3 << 7) - 129
+                p += 1
+            elif d4 < 128:
+                n2 += (c3 << 7) + (d4 << 14) - 16513
+                p += 2
+            else:
+                n2, p = _read_uvarint(b, p - 1)
+                n2 -= 1
+            o.salt = bytes(b[p:p + n2])
+            p += n2
+        n5, c6, d7 = _S1u(b, p)
         p += 1
-        if n3 & 0x80:
-            n3, p = _read_uvarint(b, p - 1)
-        n3 -= 1
-        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.stored_key = bytes(b[p:p + n3])
-        p += n3
-        n4 = b[p]
+        if n5 < 128:
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.stored_key = bytes(b[p:p + n5])
+            p += n5
+        else:
+            if c6 < 128:
+                n5 += (c6 << 7) - 129
+                p += 1
+            elif d7 < 128:
+                n5 += (c6 << 7) + (d7 << 14) - 16513
+                p += 2
+            else:
+                n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+            o.stored_key = bytes(b[p:p + n5])
+            p += n5
+        n8, c9, d10 = _S1u(b, p)
         p += 1
-        if n4 & 0x80:
-            n4, p = _read_uvarint(b, p - 1)
-        n4 -= 1
-        if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        o.server_key = bytes(b[p:p + n4])
-        p += n4
-        o.iterations, n5 = _S1.unpack_from(b, p)
+        if n8 < 128:
+            n8 -= 1
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            o.server_key = bytes(b[p:p + n8])
+            p += n8
+        else:
+            if c9 < 128:
+                n8 += (c9 << 7) - 129
+                p += 1
+            elif d10 < 128:
+                n8 += (c9 << 7) + (d10 << 14) - 16513
+                p += 2
+            else:
+                n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+            o.server_key = bytes(b[p:p + n8])
+            p += n8
+        o.iterations, n11 = _S2u(b, p)
         p += 5
-        if n5 & 0x80:
-            n5, p = _read_uvarint(b, p - 1)
-        if n5:
-            u6 = None
-            for _ in range(n5):
-                t7, p = _read_uvarint(b, p)
-                z8, p = _read_uvarint(b, p)
-                e9 = p + z8
-                if u6 is None: u6 = []
-                u6.append((t7, bytes(b[p:e9])))
-                p = e9
-            o._unknown_tags = u6
+        if n11:
+            p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    v1 = o.name
-    v1 = v1.encode()
-    k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    w(v1)
-    w(_S2.pack(o.mechanism))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.name.encode()
+    k2 = len(v1)
     v3 = o.salt
     k4 = len(v3) + 1
-    w(_UV1[k4] if k4 < 128 else _uvarint(k4))
-    w(v3)
+    if k4 < 128:
+        ext(_R0[k2](k2 + 1, v1, o.mechanism, k4))
+    elif k4 < 16384:
+        ext(_R1[k2](k2 + 1, v1, o.mechanism, k4 & 127 | 128, k4 >> 7))
+    elif k4 < 2097152:
+        ext(_R2[k2](k2 + 1, v1, o.mechanism, k4 & 127 | 128, k4 >> 7 & 127 | 128, k4 >> 14))
+    else:
+        ext(_R3[k2](k2 + 1, v1, o.mechanism))
+        ext(_uvarint(k4))
+    ext(v3)
     v5 = o.stored_key
     k6 = len(v5) + 1
-    w(_UV1[k6] if k6 < 128 else _uvarint(k6))
-    w(v5)
+    if k6 < 128:
+        ext(_S3p(k6))
+    elif k6 < 16384:
+        ext(_S4p(k6 & 127 | 128, k6 >> 7))
+    elif k6 < 2097152:
+        ext(_S1p(k6 & 127 | 128, k6 >> 7 & 127 | 128, k6 >> 14))
+    else:
+        ext(_uvarint(k6))
+    ext(v5)
     v7 = o.server_key
     k8 = len(v7) + 1
-    w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-    w(v7)
-    w(_S3.pack(o.iterations))
-    if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+    if k8 < 128:
+        ext(_S3p(k8))
+    elif k8 < 16384:
+        ext(_S4p(k8 & 127 | 128, k8 >> 7))
+    elif k8 < 2097152:
+        ext(_S1p(k8 & 127 | 128, k8 >> 7 & 127 | 128, k8 >> 14))
     else:
-        w(b'\x00')
+        ext(_uvarint(k8))
+    ext(v7)
+    if o._unknown_tags:
+        ext(_S5p(o.iterations))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S2p(o.iterations, 0))
+    parts.append(buf)
 
 UserScramCredentialRecord._decoders = {0: _decode_v0}
 UserScramCredentialRecord._encoders = {0: _encode_v0}

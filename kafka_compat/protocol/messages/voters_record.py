@@ -4,34 +4,30 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>hB')
 _S1 = _StructFmt('>i16sB')
 _S2 = _StructFmt('>HB')
 _S3 = _StructFmt('>hhB')
 _S4 = _StructFmt('>h')
 _S5 = _StructFmt('>i16s')
-_S6 = _StructFmt('>H')
-_S7 = _StructFmt('>hh')
+_S6 = _StructFmt('>hh')
+_R0 = _PackShapes('', 's', '', 's', 'H')
+_R1 = _PackShapes('', 's', '', 's', 'HB')
+_S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S5p = _S5.pack
+_S6p = _S6.pack
 
 
 class Endpoint(_Struct):
@@ -99,150 +95,95 @@ class VotersRecord(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(VotersRecord)
-        o.version, n1 = _S0.unpack_from(b, p)
+        o.version, n1 = _S0u(b, p)
         p += 3
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 27 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(Voter)
-            x4.voter_id, x4.voter_directory_id, n5 = _S1.unpack_from(b, p)
+        o.voters = l3 = [*_map(_new, (Voter,) * n1)]
+        for x2 in l3:
+            x2.voter_id, u4, n5 = _S1u(b, p)
             p += 21
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            x4.voter_directory_id = _bnew(_Uuid, x4.voter_directory_id)
+            x2.voter_directory_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             if n5 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(Endpoint)
+            x2.endpoints = l7 = [*_map(_new, (Endpoint,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
+                p += 1
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
                 n9 = b[p]
                 p += 1
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
                 n9 -= 1
                 if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.name = b[p:p + n9].decode()
+                x6.host = b[p:p + n9].decode()
                 p += n9
-                n10 = b[p]
-                p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.host = b[p:p + n10].decode()
-                p += n10
-                x8.port, n11 = _S2.unpack_from(b, p)
+                x6.port, n10 = _S2u(b, p)
                 p += 3
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    x8._unknown_tags = u12
-                ap7(x8)
-            x4.endpoints = l6
-            o16 = _new(KRaftVersionFeature)
-            o16.min_supported_version, o16.max_supported_version, n17 = _S3.unpack_from(b, p)
+                if n10:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            o11 = _new(KRaftVersionFeature)
+            o11.min_supported_version, o11.max_supported_version, n12 = _S3u(b, p)
             p += 5
-            if n17 & 0x80:
-                n17, p = _read_uvarint(b, p - 1)
-            if n17:
-                u18 = None
-                for _ in range(n17):
-                    t19, p = _read_uvarint(b, p)
-                    z20, p = _read_uvarint(b, p)
-                    e21 = p + z20
-                    if u18 is None: u18 = []
-                    u18.append((t19, bytes(b[p:e21])))
-                    p = e21
-                o16._unknown_tags = u18
-            x4.k_raft_version_feature = o16
-            n22 = b[p]
+            if n12:
+                p = _read_unknown_tags(b, p - 1, o11)
+            x2.k_raft_version_feature = o11
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n22 & 0x80:
-                n22, p = _read_uvarint(b, p - 1)
-            if n22:
-                u23 = None
-                for _ in range(n22):
-                    t24, p = _read_uvarint(b, p)
-                    z25, p = _read_uvarint(b, p)
-                    e26 = p + z25
-                    if u23 is None: u23 = []
-                    u23.append((t24, bytes(b[p:e26])))
-                    p = e26
-                x4._unknown_tags = u23
-            ap3(x4)
-        o.voters = l2
-        n27 = b[p]
-        p += 1
-        if n27 & 0x80:
-            n27, p = _read_uvarint(b, p - 1)
-        if n27:
-            u28 = None
-            for _ in range(n27):
-                t29, p = _read_uvarint(b, p)
-                z30, p = _read_uvarint(b, p)
-                e31 = p + z30
-                if u28 is None: u28 = []
-                u28.append((t29, bytes(b[p:e31])))
-                p = e31
-            o._unknown_tags = u28
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
-    w(_S4.pack(o.version))
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.version))
     v1 = o.voters
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S5.pack(x3.voter_id, x3.voter_directory_id))
+        ext(_S5p(x3.voter_id, x3.voter_directory_id))
         v4 = x3.endpoints
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            v7 = x6.name
-            v7 = v7.encode()
-            k8 = len(v7) + 1
-            w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-            w(v7)
-            v9 = x6.host
-            v9 = v9.encode()
-            k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
-            w(v9)
-            w(_S6.pack(x6.port))
+            v7 = x6.name.encode()
+            k8 = len(v7)
+            v9 = x6.host.encode()
+            k10 = len(v9)
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_R0[k8, k10](k8 + 1, v7, k10 + 1, v9, x6.port))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S7.pack(x3.k_raft_version_feature.min_supported_version, x3.k_raft_version_feature.max_supported_version))
+                ext(_R1[k8, k10](k8 + 1, v7, k10 + 1, v9, x6.port, 0))
         if x3.k_raft_version_feature._unknown_tags:
-            _write_tags(w, (), x3.k_raft_version_feature._unknown_tags)
+            ext(_S6p(x3.k_raft_version_feature.min_supported_version, x3.k_raft_version_feature.max_supported_version))
+            _write_tags(ext, (), x3.k_raft_version_feature._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S3p(x3.k_raft_version_feature.min_supported_version, x3.k_raft_version_feature.max_supported_version, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 VotersRecord._decoders = {0: _decode_v0}
 VotersRecord._encoders = {0: _encode_v0}

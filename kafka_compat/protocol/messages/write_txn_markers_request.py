@@ -4,32 +4,33 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
+_AU_int32 = _ARRAY_UNPACK['i']
+_CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>qh?i')
 _S2 = _StructFmt('>h')
 _S3 = _StructFmt('>qh?B')
 _S4 = _StructFmt('>iB')
 _S5 = _StructFmt('>qh?')
+_R0 = _PackShapes('', 's', '', 'i', '')
+_R1 = _PackShapes('', 's', '', 'i', 'B')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
 
 
 class WritableTxnMarkerTopic(_Struct):
@@ -83,184 +84,135 @@ class WriteTxnMarkersRequest(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(WriteTxnMarkersRequest)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(WritableTxnMarker)
-            x4.producer_id, x4.producer_epoch, x4.transaction_result, n5 = _S1.unpack_from(b, p)
+        o.markers = l3 = [*_map(_new, (WritableTxnMarker,) * n1)]
+        for x2 in l3:
+            x2.producer_id, x2.producer_epoch, x2.transaction_result, n4 = _S1u(b, p)
             p += 15
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n5 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(WritableTxnMarkerTopic)
-                n9, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n4 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l6 = [*_map(_new, (WritableTxnMarkerTopic,) * n4)]
+            for x5 in l6:
+                n7, = _S2u(b, p)
                 p += 2
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.name = b[p:p + n9].decode()
-                p += n9
-                n10, = _S0.unpack_from(b, p)
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.name = b[p:p + n7].decode()
+                p += n7
+                n8, = _S0u(b, p)
                 p += 4
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.partition_indexes = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                ap7(x8)
-            x4.topics = l6
-            x4.coordinator_epoch, = _S0.unpack_from(b, p)
+                if 0 <= n8 < 64:
+                    x5.partition_indexes = [*_AU_int32[n8](b, p)]
+                    p += 4 * n8
+                else:
+                    x5.partition_indexes, p = _read_array(b, p - 4, 'i', False, False)
+            x2.coordinator_epoch, = _S0u(b, p)
             p += 4
-            ap3(x4)
-        o.markers = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.markers
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.topics
-        w(_S1.pack(x2.producer_id, x2.producer_epoch, x2.transaction_result, len(v3)))
+        ext(_S1p(x2.producer_id, x2.producer_epoch, x2.transaction_result, len(v3)))
         for x4 in v3:
             v5 = x4.name.encode()
-            w(_S2.pack(len(v5)))
-            w(v5)
+            ext(_S2p(len(v5)))
+            ext(v5)
             v6 = x4.partition_indexes
-            w(_S0.pack(len(v6)))
+            ext(_S0p(len(v6)))
             if v6:
-                w(_array_struct('i', len(v6)).pack(*v6))
-        w(_S0.pack(x2.coordinator_epoch))
+                ext(_array_struct('i', len(v6)).pack(*v6))
+        ext(_S0p(x2.coordinator_epoch))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(WriteTxnMarkersRequest)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(WritableTxnMarker)
-            x4.producer_id, x4.producer_epoch, x4.transaction_result, n5 = _S3.unpack_from(b, p)
+        o.markers = l3 = [*_map(_new, (WritableTxnMarker,) * n1)]
+        for x2 in l3:
+            x2.producer_id, x2.producer_epoch, x2.transaction_result, n4 = _S3u(b, p)
             p += 12
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(WritableTxnMarkerTopic)
-                n9 = b[p]
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n4 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l6 = [*_map(_new, (WritableTxnMarkerTopic,) * n4)]
+            for x5 in l6:
+                n7 = b[p]
                 p += 1
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.name = b[p:p + n9].decode()
-                p += n9
-                n10 = b[p]
+                if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.name = b[p:p + n7].decode()
+                p += n7
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.partition_indexes = [*(_A_int32[n10] if n10 < 64 else _array_struct('i', n10)).unpack_from(b, p)]
-                p += 4 * n10
-                n11 = b[p]
-                p += 1
-                if n11 & 0x80:
-                    n11, p = _read_uvarint(b, p - 1)
-                if n11:
-                    u12 = None
-                    for _ in range(n11):
-                        t13, p = _read_uvarint(b, p)
-                        z14, p = _read_uvarint(b, p)
-                        e15 = p + z14
-                        if u12 is None: u12 = []
-                        u12.append((t13, bytes(b[p:e15])))
-                        p = e15
-                    x8._unknown_tags = u12
-                ap7(x8)
-            x4.topics = l6
-            x4.coordinator_epoch, n16 = _S4.unpack_from(b, p)
+                if 0 < n8 < 65:
+                    x5.partition_indexes = [*_CU_int32[n8](b, p)]
+                    p += 4 * n8 - 4
+                else:
+                    x5.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x5)
+                else:
+                    p += 1
+            x2.coordinator_epoch, n9 = _S4u(b, p)
             p += 5
-            if n16 & 0x80:
-                n16, p = _read_uvarint(b, p - 1)
-            if n16:
-                u17 = None
-                for _ in range(n16):
-                    t18, p = _read_uvarint(b, p)
-                    z19, p = _read_uvarint(b, p)
-                    e20 = p + z19
-                    if u17 is None: u17 = []
-                    u17.append((t18, bytes(b[p:e20])))
-                    p = e20
-                x4._unknown_tags = u17
-            ap3(x4)
-        o.markers = l2
-        n21 = b[p]
-        p += 1
-        if n21 & 0x80:
-            n21, p = _read_uvarint(b, p - 1)
-        if n21:
-            u22 = None
-            for _ in range(n21):
-                t23, p = _read_uvarint(b, p)
-                z24, p = _read_uvarint(b, p)
-                e25 = p + z24
-                if u22 is None: u22 = []
-                u22.append((t23, bytes(b[p:e25])))
-                p = e25
-            o._unknown_tags = u22
+            if n9:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.markers
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S5.pack(x3.producer_id, x3.producer_epoch, x3.transaction_result))
+        ext(_S5p(x3.producer_id, x3.producer_epoch, x3.transaction_result))
         v4 = x3.topics
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            v7 = x6.name
-            v7 = v7.encode()
-            k8 = len(v7) + 1
-            w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-            w(v7)
+            v7 = x6.name.encode()
+            k8 = len(v7)
             v9 = x6.partition_indexes
             k10 = len(v9)
-            if k10 < 64:
-                w(_CA_int32[k10].pack(k10 + 1, *v9))
-            else:
-                w(_uvarint(k10 + 1))
-                w(_array_struct('i', k10).pack(*v9))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                ext(_R0[k8, k10](k8 + 1, v7, k10 + 1, *v9))
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
-        w(_S0.pack(x3.coordinator_epoch))
+                ext(_R1[k8, k10](k8 + 1, v7, k10 + 1, *v9, 0))
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            ext(_S0p(x3.coordinator_epoch))
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(_S4p(x3.coordinator_epoch, 0))
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 WriteTxnMarkersRequest._decoders = {0: _decode_v0, 1: _decode_v1}
 WriteTxnMarkersRequest._encoders = {0: _encode_v0, 1: _encode_v1}

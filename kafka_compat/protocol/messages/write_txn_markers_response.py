@@ -4,26 +4,13 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY as _ARRAY, COMPACT_ARRAY as _COMPACT_ARRAY, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
+_map = map
 _NO = object()
-_A_int8 = _ARRAY['b']
-_A_int16 = _ARRAY['h']
-_A_int32 = _ARRAY['i']
-_A_int64 = _ARRAY['q']
-_A_uint16 = _ARRAY['H']
-_A_float64 = _ARRAY['d']
-_A_bool = _ARRAY['?']
-_CA_int8 = _COMPACT_ARRAY['b']
-_CA_int16 = _COMPACT_ARRAY['h']
-_CA_int32 = _COMPACT_ARRAY['i']
-_CA_int64 = _COMPACT_ARRAY['q']
-_CA_uint16 = _COMPACT_ARRAY['H']
-_CA_float64 = _COMPACT_ARRAY['d']
-_CA_bool = _COMPACT_ARRAY['?']
 _S0 = _StructFmt('>i')
 _S1 = _StructFmt('>qi')
 _S2 = _StructFmt('>h')
@@ -31,6 +18,19 @@ _S3 = _StructFmt('>ih')
 _S4 = _StructFmt('>qB')
 _S5 = _StructFmt('>ihB')
 _S6 = _StructFmt('>q')
+_R0 = _PackShapes('', 's', '')
+_S0p = _S0.pack
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
+_S3u = _S3.unpack_from
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
+_S5u = _S5.unpack_from
+_S6p = _S6.pack
 
 
 class WritableTxnMarkerPartitionResult(_Struct):
@@ -94,208 +94,144 @@ class WriteTxnMarkersResponse(_Message):
 def _decode_v0(b, p):
     try:
         o = _new(WriteTxnMarkersResponse)
-        n1, = _S0.unpack_from(b, p)
+        n1, = _S0u(b, p)
         p += 4
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(WritableTxnMarkerResult)
-            x4.producer_id, n5 = _S1.unpack_from(b, p)
+        o.markers = l3 = [*_map(_new, (WritableTxnMarkerResult,) * n1)]
+        for x2 in l3:
+            x2.producer_id, n4 = _S1u(b, p)
             p += 12
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n5 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(WritableTxnMarkerTopicResult)
-                n9, = _S2.unpack_from(b, p)
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n4 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l6 = [*_map(_new, (WritableTxnMarkerTopicResult,) * n4)]
+            for x5 in l6:
+                n7, = _S2u(b, p)
                 p += 2
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.name = b[p:p + n9].decode()
-                p += n9
-                n10, = _S0.unpack_from(b, p)
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.name = b[p:p + n7].decode()
+                p += n7
+                n8, = _S0u(b, p)
                 p += 4
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(WritableTxnMarkerPartitionResult)
-                    x13.partition_index, x13.error_code = _S3.unpack_from(b, p)
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x5.partitions = l10 = [*_map(_new, (WritableTxnMarkerPartitionResult,) * n8)]
+                for x9 in l10:
+                    x9.partition_index, x9.error_code = _S3u(b, p)
                     p += 6
-                    ap12(x13)
-                x8.partitions = l11
-                ap7(x8)
-            x4.topics = l6
-            ap3(x4)
-        o.markers = l2
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v0(o, w):
+def _encode_v0(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.markers
-    w(_S0.pack(len(v1)))
+    ext(_S0p(len(v1)))
     for x2 in v1:
         v3 = x2.topics
-        w(_S1.pack(x2.producer_id, len(v3)))
+        ext(_S1p(x2.producer_id, len(v3)))
         for x4 in v3:
             v5 = x4.name.encode()
-            w(_S2.pack(len(v5)))
-            w(v5)
+            ext(_S2p(len(v5)))
+            ext(v5)
             v6 = x4.partitions
-            w(_S0.pack(len(v6)))
+            ext(_S0p(len(v6)))
             for x7 in v6:
-                w(_S3.pack(x7.partition_index, x7.error_code))
+                ext(_S3p(x7.partition_index, x7.error_code))
+    parts.append(buf)
 
 def _decode_v1(b, p):
     try:
         o = _new(WriteTxnMarkersResponse)
         n1 = b[p]
         p += 1
-        if n1 & 0x80:
-            n1, p = _read_uvarint(b, p - 1)
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 10 > len(b) - p: raise _DecodeError('array count past the end', p)
-        l2 = []
-        ap3 = l2.append
-        for _ in range(n1):
-            x4 = _new(WritableTxnMarkerResult)
-            x4.producer_id, n5 = _S4.unpack_from(b, p)
+        o.markers = l3 = [*_map(_new, (WritableTxnMarkerResult,) * n1)]
+        for x2 in l3:
+            x2.producer_id, n4 = _S4u(b, p)
             p += 9
-            if n5 & 0x80:
-                n5, p = _read_uvarint(b, p - 1)
-            n5 -= 1
-            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
-            l6 = []
-            ap7 = l6.append
-            for _ in range(n5):
-                x8 = _new(WritableTxnMarkerTopicResult)
-                n9 = b[p]
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n4 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l6 = [*_map(_new, (WritableTxnMarkerTopicResult,) * n4)]
+            for x5 in l6:
+                n7 = b[p]
                 p += 1
-                if n9 & 0x80:
-                    n9, p = _read_uvarint(b, p - 1)
-                n9 -= 1
-                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                x8.name = b[p:p + n9].decode()
-                p += n9
-                n10 = b[p]
+                if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.name = b[p:p + n7].decode()
+                p += n7
+                n8 = b[p]
                 p += 1
-                if n10 & 0x80:
-                    n10, p = _read_uvarint(b, p - 1)
-                n10 -= 1
-                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-                if n10 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
-                l11 = []
-                ap12 = l11.append
-                for _ in range(n10):
-                    x13 = _new(WritableTxnMarkerPartitionResult)
-                    x13.partition_index, x13.error_code, n14 = _S5.unpack_from(b, p)
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x5.partitions = l10 = [*_map(_new, (WritableTxnMarkerPartitionResult,) * n8)]
+                for x9 in l10:
+                    x9.partition_index, x9.error_code, n11 = _S5u(b, p)
                     p += 7
-                    if n14 & 0x80:
-                        n14, p = _read_uvarint(b, p - 1)
-                    if n14:
-                        u15 = None
-                        for _ in range(n14):
-                            t16, p = _read_uvarint(b, p)
-                            z17, p = _read_uvarint(b, p)
-                            e18 = p + z17
-                            if u15 is None: u15 = []
-                            u15.append((t16, bytes(b[p:e18])))
-                            p = e18
-                        x13._unknown_tags = u15
-                    ap12(x13)
-                x8.partitions = l11
-                n19 = b[p]
+                    if n11:
+                        p = _read_unknown_tags(b, p - 1, x9)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x5)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
                 p += 1
-                if n19 & 0x80:
-                    n19, p = _read_uvarint(b, p - 1)
-                if n19:
-                    u20 = None
-                    for _ in range(n19):
-                        t21, p = _read_uvarint(b, p)
-                        z22, p = _read_uvarint(b, p)
-                        e23 = p + z22
-                        if u20 is None: u20 = []
-                        u20.append((t21, bytes(b[p:e23])))
-                        p = e23
-                    x8._unknown_tags = u20
-                ap7(x8)
-            x4.topics = l6
-            n24 = b[p]
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
             p += 1
-            if n24 & 0x80:
-                n24, p = _read_uvarint(b, p - 1)
-            if n24:
-                u25 = None
-                for _ in range(n24):
-                    t26, p = _read_uvarint(b, p)
-                    z27, p = _read_uvarint(b, p)
-                    e28 = p + z27
-                    if u25 is None: u25 = []
-                    u25.append((t26, bytes(b[p:e28])))
-                    p = e28
-                x4._unknown_tags = u25
-            ap3(x4)
-        o.markers = l2
-        n29 = b[p]
-        p += 1
-        if n29 & 0x80:
-            n29, p = _read_uvarint(b, p - 1)
-        if n29:
-            u30 = None
-            for _ in range(n29):
-                t31, p = _read_uvarint(b, p)
-                z32, p = _read_uvarint(b, p)
-                e33 = p + z32
-                if u30 is None: u30 = []
-                u30.append((t31, bytes(b[p:e33])))
-                p = e33
-            o._unknown_tags = u30
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v1(o, w):
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
     v1 = o.markers
     k2 = len(v1) + 1
-    w(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
-        w(_S6.pack(x3.producer_id))
+        ext(_S6p(x3.producer_id))
         v4 = x3.topics
         k5 = len(v4) + 1
-        w(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
         for x6 in v4:
-            v7 = x6.name
-            v7 = v7.encode()
-            k8 = len(v7) + 1
-            w(_UV1[k8] if k8 < 128 else _uvarint(k8))
-            w(v7)
+            v7 = x6.name.encode()
+            k8 = len(v7)
+            ext(_R0[k8](k8 + 1, v7))
             v9 = x6.partitions
             k10 = len(v9) + 1
-            w(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
             for x11 in v9:
-                w(_S3.pack(x11.partition_index, x11.error_code))
                 if x11._unknown_tags:
-                    _write_tags(w, (), x11._unknown_tags)
+                    ext(_S3p(x11.partition_index, x11.error_code))
+                    _write_tags(ext, (), x11._unknown_tags)
                 else:
-                    w(b'\x00')
+                    ext(_S5p(x11.partition_index, x11.error_code, 0))
             if x6._unknown_tags:
-                _write_tags(w, (), x6._unknown_tags)
+                _write_tags(ext, (), x6._unknown_tags)
             else:
-                w(b'\x00')
+                ext(b'\x00')
         if x3._unknown_tags:
-            _write_tags(w, (), x3._unknown_tags)
+            _write_tags(ext, (), x3._unknown_tags)
         else:
-            w(b'\x00')
+            ext(b'\x00')
     if o._unknown_tags:
-        _write_tags(w, (), o._unknown_tags)
+        _write_tags(ext, (), o._unknown_tags)
     else:
-        w(b'\x00')
+        ext(b'\x00')
+    parts.append(buf)
 
 WriteTxnMarkersResponse._decoders = {0: _decode_v0, 1: _decode_v1}
 WriteTxnMarkersResponse._encoders = {0: _encode_v0, 1: _encode_v1}
