@@ -13,6 +13,8 @@ group's records, so this must not drift.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _INT_MIN = -(1 << 31)
 
 
@@ -30,6 +32,7 @@ def kafka_abs(n: int) -> int:
     return 0 if n == _INT_MIN else abs(n)
 
 
+@lru_cache(maxsize=1 << 16)  # asked on every group request; the hash is a Python loop per character
 def partition_for(group_id: str, num_partitions: int) -> int:
     """The `__consumer_offsets` partition of `group_id` (Kafka's GroupCoordinator.partitionFor)."""
     return kafka_abs(java_string_hash(group_id)) % num_partitions

@@ -50,6 +50,7 @@ object for that version. If `run()` stops, parked requests are answered COORDINA
 from __future__ import annotations
 
 import inspect
+import math
 import time
 import uuid
 from collections import deque
@@ -100,6 +101,7 @@ class GroupCoordinatorRuntime:
         self._busy: set[int] = set()
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
+        self._sleeping_until = math.inf  # the machine deadline the timer loop sleeps until
         self._running = False
 
     # -- the task -----------------------------------------------------------------------------------
@@ -111,20 +113,20 @@ class GroupCoordinatorRuntime:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._running = True
+                for p, queue in self._queues.items():  # work queued before the task ran
+                    if queue:
+                        self._start_worker(p)
                 self._pump()
                 task_status.started(self)
                 while True:
                     deadline = self.machine.next_deadline()
-                    if deadline is None:
+                    self._sleeping_until = math.inf if deadline is None else deadline
+                    with trio.move_on_at(math.inf if deadline is None else
+                                         trio.current_time() + max(0, deadline - self._clock()) / 1000):
                         await self._wake.wait()
-                    else:
-                        with trio.move_on_after(max(0, deadline - self._clock()) / 1000):
-                            await self._wake.wait()
+                    self._wake = trio.Event()
                     self.machine.tick(self._clock())
                     self._pump()
-                    # Reset after pumping (which sets it): only input arriving from now on must wake
-                    # the loop early, and nothing can arrive between here and the next wait.
-                    self._wake = trio.Event()
         finally:
             self._running = False
             self._nursery = None
@@ -134,20 +136,24 @@ class GroupCoordinatorRuntime:
                     slot.event.set()
 
     def _pump(self) -> None:
-        """Hand the machine's outputs to whoever waits for them."""
+        """Hand the machine's outputs to whoever waits for them, and wake the timer loop if the
+        machine now has a deadline earlier than the one it sleeps until."""
         for job in self.machine.take_work():
             self._queues.setdefault(job.partition, deque()).append(job)
-        if self._nursery is not None:
-            for p, queue in self._queues.items():
-                if queue and p not in self._busy:
-                    self._busy.add(p)
-                    self._nursery.start_soon(self._worker, p)
+            self._start_worker(job.partition)
         for token, response in self.machine.take_completions():
             slot = self._waiting.get(token)
             if slot is not None and not slot.event.is_set():
                 slot.response = response
                 slot.event.set()
-        self._wake.set()
+        deadline = self.machine.next_deadline()
+        if deadline is not None and deadline < self._sleeping_until:
+            self._wake.set()
+
+    def _start_worker(self, partition: int) -> None:
+        if self._nursery is not None and partition not in self._busy:
+            self._busy.add(partition)
+            self._nursery.start_soon(self._worker, partition)
 
     async def _worker(self, partition: int) -> None:
         """Run one partition's appends and loads, in order (consecutive appends as one batch)."""
