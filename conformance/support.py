@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_compat.testing.waiting import wait_until  # noqa: F401 (scenarios import it from here)
+
 TIMEOUT = 15.0  # seconds: the longest any single wait in a scenario may take
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -86,18 +88,6 @@ def check_partition_order(sent: list[Rec], got: list[Got], first_offsets: dict[i
             assert (g.key, g.value, g.headers) == (r.key, r.value, r.headers), f"partition {p} offset {g.offset}"
             if check_timestamps and r.timestamp is not None:
                 assert g.timestamp == r.timestamp, f"partition {p} offset {g.offset}: timestamp"
-
-
-def wait_until(predicate, what: str, timeout: float = TIMEOUT, interval: float = 0.1):
-    """Poll `predicate` until it returns something truthy (returned), or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, configs: dict[str, str] | None = None) -> str:

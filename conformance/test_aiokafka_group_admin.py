@@ -5,12 +5,13 @@ stopped (its consumer committed and closed). aiokafka decodes DescribeGroups v3 
 v2 schema (it drops each group's authorized operations), so it can only describe one group a call."""
 
 import asyncio
-import struct
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
+
+from kafka_compat.protocol import messages as m
 
 from conformance.groups import produce, python_member, wait_consumed_once, wait_split
 from conformance.support import TIMEOUT, create_topic
@@ -20,16 +21,9 @@ STOPPED_AT = {0: 3, 1: 10, 2: 0, 3: 7}  # what the stopped group committed, of 1
 
 
 def _assignment(data: bytes) -> list[tuple[str, list[int]]]:
-    """A ConsumerProtocolAssignment (version, [topic, [partition]], user data)."""
-    (_version, n), pos, out = struct.unpack_from(">hi", data), 6, []
-    for _ in range(n):
-        (size,) = struct.unpack_from(">h", data, pos)
-        topic = data[pos + 2:pos + 2 + size].decode()
-        pos += 2 + size
-        (count,) = struct.unpack_from(">i", data, pos)
-        out.append((topic, list(struct.unpack_from(f">{count}i", data, pos + 4))))
-        pos += 4 + 4 * count
-    return out
+    """A ConsumerProtocolAssignment (an int16 version, then fields whose v0 prefix all versions share)."""
+    assignment, _ = m.ConsumerProtocolAssignment.decode_prefix(bytes(data), 0, 2)
+    return [(tp.topic, list(tp.partitions)) for tp in assignment.assigned_partitions]
 
 
 async def _stop_after_committing(bootstrap: str, topic: str, group: str) -> None:

@@ -37,7 +37,7 @@ from kafka_compat.server.connection import Connection, configure_socket
 from kafka_compat.server.controller_channel import ControllerChannel
 from kafka_compat.server.errors import item_error_response
 from kafka_compat.server.lifecycle import BrokerLifecycleManager
-from kafka_compat.server.quorum_controller import NotController, QuorumController, WriteTimeout
+from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_log import start_group_coordinator
 from kafka_compat.server.handlers import load_all
@@ -198,20 +198,6 @@ class Broker:
             with trio.move_on_after(CATCH_UP_WAIT_S):
                 await self.quorum.wait_for(lambda: seen(self.quorum.image, response))
         return response
-
-    async def controller_write(self, decide: Callable[[MetadataImage], tuple[list[Message], object]]):
-        """Run a controller decision on this node's own controller and commit its records; returns
-        the decision's response once they are applied. Only where this node's controller is the
-        active one (always on a single node); elsewhere KafkaError(NOT_CONTROLLER): requests that
-        must work on any broker go through `controller_request`, which forwards."""
-        if self.quorum_controller is None:
-            raise KafkaError(ErrorCode.NOT_CONTROLLER, "this node has no controller role")
-        try:
-            return await self.quorum_controller.write(decide)
-        except NotController:
-            raise KafkaError(ErrorCode.NOT_CONTROLLER, "this node's controller is not the active one") from None
-        except WriteTimeout:
-            raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, "the metadata change was not committed in time") from None
 
     async def new_producer_id(self) -> int:
         """A producer id never handed out before: the controller hands out blocks of them

@@ -6,10 +6,8 @@ import pytest
 import trio
 import trio.testing
 
-from kafka_compat.coordinator import GroupConfig
 from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.coordinator.runtime import GroupCoordinatorRuntime, batch_records, records_to_batch
-from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
 from kafka_compat.records import iter_headers
 

@@ -10,6 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from kafka_compat.raft.snapshots import parse_file_name
+from kafka_compat.testing import waiting
 from kafka_compat.testing.cluster_process import ClusterProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -70,12 +71,8 @@ def round_trip(bootstrap: str, topic: str, partitions: list[int]) -> None:
         consumer.close()
 
 
-def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return result
+def wait_until(predicate, what: str):
+    return waiting.wait_until(predicate, what, timeout=20.0)
 
 
 def all_back(cluster):
