@@ -39,7 +39,7 @@ specs-check: install
 	$(BIN)/kafka-compat specs generate --check
 
 test: test-deps specs-check
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	SPECS_SRC=$(SPECS_SRC) $(BIN)/pytest -q $(PYTEST_ARGS)
 
 fuzz: install
 	FUZZ_ITERATIONS=20000 $(BIN)/pytest -q tests/protocol/test_fuzz.py
