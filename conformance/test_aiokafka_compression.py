@@ -6,8 +6,18 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from conformance.support import (CODEC_IDS, CODECS, TIMEOUT, aiokafka_read, check_partition_order, confluent_read,
-                                 create_topic, log_dirs_of, sample_records, stored_batches)
+from conformance.support import (
+    CODEC_IDS,
+    CODECS,
+    TIMEOUT,
+    aiokafka_read,
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    log_dirs_of,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

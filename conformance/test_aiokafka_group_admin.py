@@ -11,10 +11,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from kafka_compat.protocol import messages as m
-
 from conformance.groups import produce, python_member, wait_consumed_once, wait_split
 from conformance.support import TIMEOUT, create_topic
+from kafka_compat.protocol import messages as m
 
 pytestmark = pytest.mark.timeout(90)
 STOPPED_AT = {0: 3, 1: 10, 2: 0, 3: 7}  # what the stopped group committed, of 10 records a partition

@@ -5,8 +5,15 @@ numbers per partition, and read back exactly once, in order."""
 import pytest
 from confluent_kafka import Producer
 
-from conformance.support import (TIMEOUT, check_partition_order, confluent_read, create_topic, log_dirs_of,
-                                 sample_records, stored_batches)
+from conformance.support import (
+    TIMEOUT,
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    log_dirs_of,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,8 +4,19 @@ CreateTimes); the broker keeps the producer's codec; confluent-kafka and kcat re
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from conformance.support import (CODEC_IDS, CODECS, TIMEOUT, check_partition_order, confluent_read, create_topic, kcat_read,
-                                 log_dirs_of, now_ms, sample_records, stored_batches)
+from conformance.support import (
+    CODEC_IDS,
+    CODECS,
+    TIMEOUT,
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    kcat_read,
+    log_dirs_of,
+    now_ms,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

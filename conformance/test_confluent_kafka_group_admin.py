@@ -8,8 +8,15 @@ stopped one (its consumer committed and closed)."""
 import time
 
 import pytest
-from confluent_kafka import (Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType,
-                             KafkaError, KafkaException, TopicPartition)
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    ConsumerGroupType,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from conformance.groups import SESSION_TIMEOUT_MS, produce, python_member, wait_consumed_once, wait_split

@@ -8,8 +8,16 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from conformance.support import (TIMEOUT, Got, check_partition_order, confluent_read, create_topic, log_dirs_of,
-                                 sample_records, stored_batches)
+from conformance.support import (
+    TIMEOUT,
+    Got,
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    log_dirs_of,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

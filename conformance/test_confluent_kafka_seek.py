@@ -5,7 +5,7 @@ in lz4 batches, so lookups and reads land inside compressed batches."""
 import pytest
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
 
-from conformance.support import (TIMEOUT, Got, check_partition_order, create_topic, now_ms, sample_records)
+from conformance.support import TIMEOUT, Got, check_partition_order, create_topic, now_ms, sample_records
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -3,8 +3,12 @@ partitions and configs, add partitions, alter configs, delete) and the errors it
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
-from kafka.errors import (InvalidConfigurationError, InvalidPartitionsError, TopicAlreadyExistsError,
-                          UnknownTopicOrPartitionError)
+from kafka.errors import (
+    InvalidConfigurationError,
+    InvalidPartitionsError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
 
 from conformance.support import wait_until
 

@@ -5,8 +5,19 @@ import pytest
 from kafka import KafkaProducer
 from kafka.codec import has_snappy
 
-from conformance.support import (CODEC_IDS, TIMEOUT, Rec, aiokafka_read, check_partition_order, confluent_read,
-                                 create_topic, kafka_python_read, log_dirs_of, sample_records, stored_batches)
+from conformance.support import (
+    CODEC_IDS,
+    TIMEOUT,
+    Rec,
+    aiokafka_read,
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    kafka_python_read,
+    log_dirs_of,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,8 +6,15 @@ next sequence numbers (the broker rebuilt its producer state from the log)."""
 import pytest
 from kafka import KafkaProducer
 
-from conformance.support import (TIMEOUT, check_partition_order, create_topic, kafka_python_read, log_dirs_of,
-                                 sample_records, stored_batches)
+from conformance.support import (
+    TIMEOUT,
+    check_partition_order,
+    create_topic,
+    kafka_python_read,
+    log_dirs_of,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -4,8 +4,16 @@ sequence numbers per partition; confluent-kafka reads them back exactly once, in
 
 import pytest
 
-from conformance.support import (check_partition_order, confluent_read, create_topic, log_dirs_of, records_json,
-                                 run_node, sample_records, stored_batches)
+from conformance.support import (
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    log_dirs_of,
+    records_json,
+    run_node,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -5,8 +5,18 @@ codec; confluent-kafka and aiokafka read it back (KafkaJS only consumes through 
 
 import pytest
 
-from conformance.support import (CODEC_IDS, aiokafka_read, check_partition_order, confluent_read, create_topic,
-                                 log_dirs_of, records_json, run_node, sample_records, stored_batches)
+from conformance.support import (
+    CODEC_IDS,
+    aiokafka_read,
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    log_dirs_of,
+    records_json,
+    run_node,
+    sample_records,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -4,8 +4,14 @@ same offsets (read by confluent-kafka), and KafkaJS appends after them."""
 
 import pytest
 
-from conformance.support import (check_partition_order, confluent_read, create_topic, records_json, run_node,
-                                 sample_records)
+from conformance.support import (
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    records_json,
+    run_node,
+    sample_records,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

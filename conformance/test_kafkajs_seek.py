@@ -5,8 +5,15 @@ KafkaJS produced (gzip) with CreateTimes; confluent-kafka then reads from the of
 
 import pytest
 
-from conformance.support import (check_partition_order, confluent_read, create_topic, now_ms, records_json, run_node,
-                                 sample_records)
+from conformance.support import (
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    now_ms,
+    records_json,
+    run_node,
+    sample_records,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

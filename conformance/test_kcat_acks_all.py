@@ -3,8 +3,15 @@ producer id InitProducerId handed out and gap-free sequence numbers; read back i
 
 import pytest
 
-from conformance.support import (check_partition_order, create_topic, kcat_produce, kcat_read, kcat_records,
-                                 log_dirs_of, stored_batches)
+from conformance.support import (
+    check_partition_order,
+    create_topic,
+    kcat_produce,
+    kcat_read,
+    kcat_records,
+    log_dirs_of,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

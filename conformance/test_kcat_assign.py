@@ -3,8 +3,15 @@ a topic from the beginning to the end, and from the end seeing nothing."""
 
 import pytest
 
-from conformance.support import (by_partition, check_partition_order, create_topic, kcat, kcat_json_records,
-                                 kcat_produce, kcat_records)
+from conformance.support import (
+    by_partition,
+    check_partition_order,
+    create_topic,
+    kcat,
+    kcat_json_records,
+    kcat_produce,
+    kcat_records,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

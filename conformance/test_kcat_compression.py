@@ -4,8 +4,19 @@ kcat and confluent-kafka read it all back."""
 
 import pytest
 
-from conformance.support import (CODEC_IDS, CODECS, check_partition_order, confluent_read, create_topic, kcat_produce,
-                                 kcat_read, kcat_records, log_dirs_of, now_ms, stored_batches)
+from conformance.support import (
+    CODEC_IDS,
+    CODECS,
+    check_partition_order,
+    confluent_read,
+    create_topic,
+    kcat_produce,
+    kcat_read,
+    kcat_records,
+    log_dirs_of,
+    now_ms,
+    stored_batches,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

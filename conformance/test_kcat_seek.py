@@ -5,8 +5,15 @@ batches (produced by confluent-kafka)."""
 import pytest
 from confluent_kafka import Producer
 
-from conformance.support import (TIMEOUT, check_partition_order, create_topic, kcat, kcat_json_records, now_ms,
-                                 sample_records)
+from conformance.support import (
+    TIMEOUT,
+    check_partition_order,
+    create_topic,
+    kcat,
+    kcat_json_records,
+    now_ms,
+    sample_records,
+)
 
 pytestmark = pytest.mark.timeout(60)
 

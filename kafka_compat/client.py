@@ -22,11 +22,12 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
-from kafka_compat.protocol import framing, messages as m
+from kafka_compat.protocol import framing
+from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid, join
 from kafka_compat.records import Record, iter_headers, iter_legacy_records, iter_records
@@ -76,7 +77,7 @@ class BrokerConnection:
         self._versions: dict[int, tuple[int, int]] | None = None
 
     @classmethod
-    def to(cls, bootstrap: str, **kw) -> "BrokerConnection":
+    def to(cls, bootstrap: str, **kw) -> BrokerConnection:
         return cls(*split_address(bootstrap), **kw)
 
     def _recv(self, n: int) -> bytes:
@@ -138,7 +139,7 @@ class BrokerConnection:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "BrokerConnection":
+    def __enter__(self) -> BrokerConnection:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -294,7 +295,7 @@ class Cluster:
             conn.close()
         self._conns.clear()
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         return self
 
     def __exit__(self, *exc) -> None:

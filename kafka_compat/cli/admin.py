@@ -7,8 +7,9 @@ The commands work against any Kafka-compatible cluster, so everything goes over 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, NoReturn, Sequence
+from typing import NoReturn
 
 import typer
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import BinaryIO, Callable, List, Optional
+from collections.abc import Callable
+from typing import BinaryIO
 
 import typer
 
@@ -113,19 +114,19 @@ def start_positions(cluster: Cluster, topic: str, partitions: list[int], offset:
 
 def consume(
     topic: str = typer.Argument(..., help="The topic to read."),
-    offset: Optional[str] = typer.Option(
+    offset: str | None = typer.Option(
         None, "--offset", "-o", metavar="beginning|end|N|-N",
         help="Where to start: beginning, end, offset N, or -N for the last N records of each partition. "
              "Default: the group's committed offset with --group, else beginning."),
-    timestamp: Optional[int] = typer.Option(
+    timestamp: int | None = typer.Option(
         None, "--timestamp", min=0, help="Start at the first record at or after this time (ms since the epoch)."),
-    partition: Optional[List[int]] = typer.Option(
+    partition: list[int] | None = typer.Option(
         None, "--partition", "-p", help="Read only this partition. Repeatable."),
-    num: Optional[int] = typer.Option(None, "--num", "-n", min=1, help="Stop after this many records."),
+    num: int | None = typer.Option(None, "--num", "-n", min=1, help="Stop after this many records."),
     follow: bool = typer.Option(
         False, "--follow/--no-follow", help="Keep waiting for new records instead of stopping at the end."),
     fmt: str = typer.Option("%v\\n", "--format", "-f", help=FORMAT_HELP),
-    group: Optional[str] = typer.Option(None, "--group", "-g", help="Start from and commit to this group's offsets."),
+    group: str | None = typer.Option(None, "--group", "-g", help="Start from and commit to this group's offsets."),
     brokers: str = BROKERS,
 ) -> None:
     """Print the records of TOPIC to stdout."""

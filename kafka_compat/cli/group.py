@@ -7,8 +7,6 @@ offsets that lag is measured against, OffsetCommit (as a simple consumer) for a 
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from kafka_compat.cli.admin import BROKERS, connect, fail, table
@@ -62,7 +60,7 @@ def _members(cluster: Cluster, group: str) -> tuple[str, str, list[tuple[str, st
 
 
 @app.command()
-def describe(groups: List[str] = typer.Argument(..., help="Groups to describe."), brokers: str = BROKERS) -> None:
+def describe(groups: list[str] = typer.Argument(..., help="Groups to describe."), brokers: str = BROKERS) -> None:
     """State, members and, per partition, the committed offset, log end offset and lag."""
     with connect(brokers) as cluster:
         for n, group in enumerate(groups):
@@ -97,7 +95,7 @@ def describe(groups: List[str] = typer.Argument(..., help="Groups to describe.")
 
 
 @app.command()
-def delete(groups: List[str] = typer.Argument(..., help="Groups to delete."), brokers: str = BROKERS) -> None:
+def delete(groups: list[str] = typer.Argument(..., help="Groups to delete."), brokers: str = BROKERS) -> None:
     """Delete empty groups and their committed offsets (DeleteGroups)."""
     failed = False
     with connect(brokers) as cluster:
@@ -131,13 +129,13 @@ def _topic_partitions(cluster: Cluster, spec: str) -> tuple[str, list[int]]:
 @app.command("reset-offsets")
 def reset_offsets(
     group: str = typer.Argument(..., help="The group, which must have no active members."),
-    topics: List[str] = typer.Option(..., "--topic", "-t", help="topic or topic:p,p,... Repeatable."),
+    topics: list[str] = typer.Option(..., "--topic", "-t", help="topic or topic:p,p,... Repeatable."),
     to_earliest: bool = typer.Option(False, "--to-earliest", help="To each partition's log start offset."),
     to_latest: bool = typer.Option(False, "--to-latest", help="To each partition's log end offset."),
-    to_offset: Optional[int] = typer.Option(None, "--to-offset", help="To this offset (kept within the log)."),
-    to_timestamp: Optional[int] = typer.Option(None, "--to-timestamp",
+    to_offset: int | None = typer.Option(None, "--to-offset", help="To this offset (kept within the log)."),
+    to_timestamp: int | None = typer.Option(None, "--to-timestamp",
                                                help="To the first record at or after this time (ms since the epoch)."),
-    shift_by: Optional[int] = typer.Option(None, "--shift-by", help="Move the committed offsets by N (may be < 0)."),
+    shift_by: int | None = typer.Option(None, "--shift-by", help="Move the committed offsets by N (may be < 0)."),
     execute: bool = typer.Option(False, "--execute", help="Commit the new offsets; without it, only show them."),
     brokers: str = BROKERS,
 ) -> None:

@@ -21,8 +21,11 @@ from kafka_compat.cli import dump_log as _dump_log  # noqa: E402
 
 app.command("dump-log")(_dump_log.dump_log)
 
-from kafka_compat.cli import cluster as _cluster, consume as _consume  # noqa: E402
-from kafka_compat.cli import group as _group, produce as _produce, topic as _topic  # noqa: E402
+from kafka_compat.cli import cluster as _cluster  # noqa: E402
+from kafka_compat.cli import consume as _consume
+from kafka_compat.cli import group as _group  # noqa: E402
+from kafka_compat.cli import produce as _produce
+from kafka_compat.cli import topic as _topic
 
 app.add_typer(_topic.app, name="topic")
 app.command("produce")(_produce.produce)

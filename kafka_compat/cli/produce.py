@@ -13,8 +13,9 @@ import os
 import random
 import select
 import time
+from collections.abc import Iterator
 from enum import Enum
-from typing import BinaryIO, Iterator, List, Optional
+from typing import BinaryIO
 
 import typer
 
@@ -136,17 +137,17 @@ class Producer:
 
 def produce(
     topic: str = typer.Argument(..., help="The topic to write to."),
-    key_separator: Optional[str] = typer.Option(
+    key_separator: str | None = typer.Option(
         None, "--key-separator", "-K", metavar="SEP",
         help="Split each line at the first SEP into key and value (a line without SEP gets a null key)."),
-    header: Optional[List[str]] = typer.Option(
+    header: list[str] | None = typer.Option(
         None, "--header", "-H", help="A header key=value for every record. Repeatable."),
-    partition: Optional[int] = typer.Option(
+    partition: int | None = typer.Option(
         None, "--partition", "-p", help="Write to this partition (default: by key, murmur2)."),
     compression: Compression = typer.Option(Compression.none, "--compression", "-z", help="Batch compression."),
     acks: Acks = typer.Option(
         Acks.all, "--acks", help="Acknowledgements to wait for: all (-1), 1 (the leader) or 0 (none)."),
-    timestamp: Optional[int] = typer.Option(
+    timestamp: int | None = typer.Option(
         None, "--timestamp", help="Record timestamp in ms since the epoch (default: now)."),
     brokers: str = BROKERS,
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -11,7 +10,7 @@ CONFIG = typer.Option(None, "--config", "-c", help="A server.properties file (Ka
 OVERRIDE = typer.Option(None, "--override", "-o", help="key=value, overriding the file and KAFKA_* variables. Repeatable.")
 
 
-def _config(config: Optional[Path], override: Optional[List[str]]):
+def _config(config: Path | None, override: list[str] | None):
     # Imported here: the broker's modules are heavy, and other commands should start fast.
     from kafka_compat.server.config import ConfigError, load_config
 
@@ -23,11 +22,11 @@ def _config(config: Optional[Path], override: Optional[List[str]]):
 
 
 def start(
-    config: Optional[Path] = CONFIG,
-    override: Optional[List[str]] = OVERRIDE,
+    config: Path | None = CONFIG,
+    override: list[str] | None = OVERRIDE,
     log_format: str = typer.Option("console", help="console (human) or json (one JSON object a line)."),
     log_level: str = typer.Option("info", help="debug shows one line per request."),
-    cluster_id: Optional[str] = typer.Option(
+    cluster_id: str | None = typer.Option(
         None, "--cluster-id", "-t", envvar="CLUSTER_ID",
         help="Format empty data directories for this cluster id (every node of a multi-node cluster needs the same)."),
 ) -> None:
@@ -36,7 +35,6 @@ def start(
 
     from kafka_compat import logs
     from kafka_compat.server.broker import Broker, run_until_signalled
-
     from kafka_compat.server.config import ConfigError
 
     cfg = _config(config, override)
@@ -54,9 +52,9 @@ def start(
 
 
 def format_(
-    config: Optional[Path] = CONFIG,
-    override: Optional[List[str]] = OVERRIDE,
-    cluster_id: Optional[str] = typer.Option(None, "--cluster-id", "-t", help="Cluster id (a new random one if omitted)."),
+    config: Path | None = CONFIG,
+    override: list[str] | None = OVERRIDE,
+    cluster_id: str | None = typer.Option(None, "--cluster-id", "-t", help="Cluster id (a new random one if omitted)."),
     ignore_formatted: bool = typer.Option(False, "--ignore-formatted", "-g", help="Succeed if already formatted."),
 ) -> None:
     """Write meta.properties into the node's log directories (as `kafka-storage format`)."""

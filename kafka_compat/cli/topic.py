@@ -6,8 +6,6 @@ that fails for some topics prints one `error:` line per failure and exits 1.
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from kafka_compat.cli.admin import BROKERS, connect, fail, key_values, table
@@ -49,11 +47,11 @@ def _controller(cluster: Cluster) -> int | None:
 
 @app.command()
 def create(
-    names: List[str] = typer.Argument(..., help="Topics to create."),
+    names: list[str] = typer.Argument(..., help="Topics to create."),
     partitions: int = typer.Option(-1, "--partitions", "-p", help="Partitions (-1: the broker's num.partitions)."),
     replication_factor: int = typer.Option(-1, "--replication-factor", "-r",
                                            help="Replicas per partition (-1: the broker's default.replication.factor)."),
-    config: Optional[List[str]] = typer.Option(None, "--config", "-c", help="A topic config key=value. Repeatable."),
+    config: list[str] | None = typer.Option(None, "--config", "-c", help="A topic config key=value. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the request; create nothing."),
     brokers: str = BROKERS,
 ) -> None:
@@ -145,7 +143,7 @@ def _ids(ids: list[int]) -> str:
 
 
 @app.command()
-def delete(names: List[str] = typer.Argument(..., help="Topics to delete."), brokers: str = BROKERS) -> None:
+def delete(names: list[str] = typer.Argument(..., help="Topics to delete."), brokers: str = BROKERS) -> None:
     """Delete topics (DeleteTopics)."""
     D = m.DeleteTopicsRequest
     with connect(brokers) as cluster:
@@ -163,10 +161,10 @@ def delete(names: List[str] = typer.Argument(..., help="Topics to delete."), bro
 @app.command("alter-config")
 def alter_config(
     name: str = typer.Argument(..., help="The topic."),
-    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="key=value to set. Repeatable."),
-    delete: Optional[List[str]] = typer.Option(None, "--delete", "-d", help="A key to reset to its default. Repeatable."),
-    append: Optional[List[str]] = typer.Option(None, "--append", help="key=value to add to a list config. Repeatable."),
-    subtract: Optional[List[str]] = typer.Option(
+    set_: list[str] | None = typer.Option(None, "--set", "-s", help="key=value to set. Repeatable."),
+    delete: list[str] | None = typer.Option(None, "--delete", "-d", help="A key to reset to its default. Repeatable."),
+    append: list[str] | None = typer.Option(None, "--append", help="key=value to add to a list config. Repeatable."),
+    subtract: list[str] | None = typer.Option(
         None, "--subtract", help="key=value to remove from a list config. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the change."),
     brokers: str = BROKERS,

@@ -17,8 +17,8 @@ every partition of a subscribed topic to exactly one member subscribed to that t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from kafka_compat.protocol.primitives import Uuid
 

@@ -18,8 +18,9 @@ timestamps come in as arguments.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable
 from enum import Enum
-from typing import Hashable, NamedTuple
+from typing import NamedTuple
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import DecodeError

@@ -18,7 +18,7 @@ Timer keys: ("hb", partition, group, member), ("join", partition, group), ("sync
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 import structlog
 
@@ -168,7 +168,7 @@ class ClassicManager:
             return (member is not None and member.awaiting_join) or group.awaiting_join_count < limit
         return member_id in group.members or len(group.members) < limit
 
-    def _join_new_member(self, group: ClassicGroup, join: "_Join"):
+    def _join_new_member(self, group: ClassicGroup, join: _Join):
         req, version = join.request, join.version
         if group.state is S.DEAD:
             return fit(join_group_error(req, version, E.COORDINATOR_NOT_AVAILABLE, ""), version)
@@ -192,7 +192,7 @@ class ClassicManager:
             return fit(join_group_error(req, version, E.MEMBER_ID_REQUIRED, new_id), version)
         return self._add_member_and_rebalance(group, join, new_id)
 
-    def _join_existing_member(self, group: ClassicGroup, join: "_Join"):
+    def _join_existing_member(self, group: ClassicGroup, join: _Join):
         req, version = join.request, join.version
         mid = req.member_id
 
@@ -225,7 +225,7 @@ class ClassicManager:
             return fit(self._join_response(group, mid, with_members=False), version)
         return error(E.UNKNOWN_MEMBER_ID)  # Empty: the member must start over
 
-    def _add_member_and_rebalance(self, group: ClassicGroup, join: "_Join", member_id: str):
+    def _add_member_and_rebalance(self, group: ClassicGroup, join: _Join, member_id: str):
         req = join.request
         member = ClassicMember(member_id, join.instance_id, join.client_id, join.client_host,
                                join.rebalance_timeout_ms, req.session_timeout_ms, req.protocol_type, join.protocols)
@@ -240,7 +240,7 @@ class ClassicManager:
         self._maybe_prepare_rebalance_or_complete_join(group, f"adding member {member_id}")
         return None
 
-    def _update_member_and_rebalance(self, group: ClassicGroup, member: ClassicMember, join: "_Join", reason: str):
+    def _update_member_and_rebalance(self, group: ClassicGroup, member: ClassicMember, join: _Join, reason: str):
         superseded = group.update_member(member, join.protocols, join.rebalance_timeout_ms,
                                          join.request.session_timeout_ms, join.waiter)
         if superseded is not None and superseded != join.waiter:
@@ -250,7 +250,7 @@ class ClassicManager:
         self._maybe_prepare_rebalance_or_complete_join(group, reason)
         return None
 
-    def _replace_static_member(self, group: ClassicGroup, join: "_Join", old_id: str, new_id: str):
+    def _replace_static_member(self, group: ClassicGroup, join: _Join, old_id: str, new_id: str):
         core = self.core
         req, version = join.request, join.version
         current_leader = group.leader_id

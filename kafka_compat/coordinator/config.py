@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 INT_MAX = (1 << 31) - 1
 
@@ -32,7 +33,7 @@ class GroupConfig:
     consumer_metadata_refresh_interval_ms: int = 5 * 60 * 1000
 
     @classmethod
-    def from_broker(cls, config: Mapping[str, Any] | Any) -> "GroupConfig":
+    def from_broker(cls, config: Mapping[str, Any] | Any) -> GroupConfig:
         """Read Kafka's keys from a broker config (anything with `.get(key, default)`)."""
 
         def get(key: str, default):

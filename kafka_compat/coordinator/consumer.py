@@ -19,9 +19,9 @@ changes it only by applying records, live and at load alike.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
-from typing import Callable, Iterable, Mapping
 
 from kafka_compat.protocol.primitives import Uuid
 
@@ -41,7 +41,7 @@ class MemberState(IntEnum):
     UNKNOWN = 127
 
     @classmethod
-    def from_value(cls, value: int) -> "MemberState":
+    def from_value(cls, value: int) -> MemberState:
         try:
             return cls(value)
         except ValueError:
@@ -86,7 +86,7 @@ class ConsumerMember:
     def is_reconciled_to(self, target_epoch: int) -> bool:
         return self.state is MemberState.STABLE and self.member_epoch == target_epoch
 
-    def with_epoch(self, epoch: int) -> "ConsumerMember":
+    def with_epoch(self, epoch: int) -> ConsumerMember:
         """Move to `epoch`, remembering the current one as the previous epoch."""
         return replace(self, member_epoch=epoch, previous_member_epoch=self.member_epoch)
 

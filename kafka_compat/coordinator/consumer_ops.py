@@ -21,8 +21,8 @@ Timer keys: ("session", partition, group, member), ("rebalance", partition, grou
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable
 from dataclasses import replace
-from typing import Callable, Hashable
 
 import structlog
 
@@ -30,8 +30,16 @@ from kafka_compat.coordinator import records as R
 from kafka_compat.coordinator.assignors import ASSIGNORS, MemberSpec
 from kafka_compat.coordinator.classic import ClassicGroup
 from kafka_compat.coordinator.consumer import (
-    LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, ConsumerGroup, ConsumerMember, Fenced, MemberState,
-    TopicMetadata, compile_regex, owned_is_subset, reconcile,
+    LEAVE_GROUP_MEMBER_EPOCH,
+    LEAVE_GROUP_STATIC_MEMBER_EPOCH,
+    ConsumerGroup,
+    ConsumerMember,
+    Fenced,
+    MemberState,
+    TopicMetadata,
+    compile_regex,
+    owned_is_subset,
+    reconcile,
 )
 from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS, fit
 from kafka_compat.protocol import messages as m

@@ -28,9 +28,10 @@ COORDINATOR_LOAD_IN_PROGRESS.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Hashable, Iterable, Mapping, NamedTuple
+from typing import NamedTuple
 
 import structlog
 

@@ -16,7 +16,7 @@ empty and has no offsets left is deleted.
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import structlog
 

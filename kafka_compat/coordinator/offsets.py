@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 NO_LEADER_EPOCH = -1
 NO_EXPIRE_TIMESTAMP = -1

@@ -25,8 +25,8 @@ tools, a Kafka broker taking over the log) understand it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from kafka_compat.coordinator.consumer import Assignment, ConsumerMember, MemberState, TopicMetadata
 from kafka_compat.coordinator.offsets import NO_EXPIRE_TIMESTAMP, OffsetAndMetadata

@@ -54,7 +54,8 @@ import math
 import time
 import uuid
 from collections import deque
-from typing import Any, Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any
 
 import structlog
 import trio

@@ -8,7 +8,7 @@ nothing here sleeps or reads a clock.
 from __future__ import annotations
 
 import heapq
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 
 class Timer:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage, SECURITY_PROTOCOLS
+from kafka_compat.metadata.image import BROKER_RESOURCE, SECURITY_PROTOCOLS, TOPIC_RESOURCE, MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -131,9 +131,9 @@ class Controller:
             if sorted(by_index) != list(range(len(by_index))):
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Partitions must be numbered consecutively from 0.", None
             plan = [by_index[i] for i in range(len(by_index))]
-            for i, replicas in enumerate(plan):
+            for _i, replicas in enumerate(plan):
                 if not replicas:
-                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes an empty replica list.", None
+                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes an empty replica list.", None
                 if len(set(replicas)) != len(replicas):
                     return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes the broker {replicas[0]} more than once.", None
                 unknown = [r for r in replicas if r not in image.brokers]

@@ -7,8 +7,8 @@ record costs in proportion to what it changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -113,7 +113,7 @@ class MetadataImage:
             out.append(m.ProducerIdsRecord(broker_id=-1, broker_epoch=-1, next_producer_id=self.next_producer_id))
         return out
 
-    def apply(self, records: Iterable[Message], offset: int | None = None) -> "MetadataImage":
+    def apply(self, records: Iterable[Message], offset: int | None = None) -> MetadataImage:
         """A new image with `records` applied in order (the last at `offset`)."""
         delta = _Delta(self)
         for record in records:

@@ -11,8 +11,8 @@ as a batch is on its own disk.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 import trio
 
@@ -25,6 +25,7 @@ from kafka_compat.raft.config import Endpoint, QuorumConfig
 from kafka_compat.raft.driver import RaftDriver
 from kafka_compat.raft.node import LeaderAndEpoch
 from kafka_compat.raft.states import Leader
+
 
 class MetadataQuorum:
     """This node's replica of the metadata log. `listen`: the controller listener to bind (None on a

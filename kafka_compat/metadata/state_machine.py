@@ -8,7 +8,7 @@ driver's task, before the next batch. Snapshots hold `image.records()`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import structlog
 

@@ -148,7 +148,7 @@ class ErrorCode(IntEnum):
         return self.name in _RETRIABLE
 
     @classmethod
-    def by_name(cls, name: str) -> "ErrorCode":
+    def by_name(cls, name: str) -> ErrorCode:
         return cls[name]
 
 _RETRIABLE = frozenset({

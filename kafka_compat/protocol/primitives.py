@@ -46,7 +46,7 @@ class Uuid(bytes):
         return bytes.__new__(cls, raw)
 
     @classmethod
-    def random(cls) -> "Uuid":
+    def random(cls) -> Uuid:
         """A random Uuid that is neither zero nor Kafka's reserved metadata topic id (1)."""
         while True:
             u = cls(os.urandom(16))
@@ -55,7 +55,7 @@ class Uuid(bytes):
                 return u
 
     @classmethod
-    def parse(cls, text: str) -> "Uuid":
+    def parse(cls, text: str) -> Uuid:
         return cls(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
 
     def __str__(self) -> str:

@@ -26,7 +26,7 @@ class Versions:
     hi: int
 
     @classmethod
-    def parse(cls, text: str | None, default: "Versions | None" = None) -> "Versions":
+    def parse(cls, text: str | None, default: Versions | None = None) -> Versions:
         if text is None:
             if default is None:
                 raise ValueError("missing version range")
@@ -48,7 +48,7 @@ class Versions:
     def empty(self) -> bool:
         return self.lo > self.hi
 
-    def intersect(self, other: "Versions") -> "Versions":
+    def intersect(self, other: Versions) -> Versions:
         return Versions(max(self.lo, other.lo), min(self.hi, other.hi))
 
     def __str__(self) -> str:
@@ -77,7 +77,7 @@ class FieldType:
     is_array: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> "FieldType":
+    def parse(cls, text: str) -> FieldType:
         text = text.strip()
         if text.startswith("[]"):
             return cls(text[2:], True)
@@ -109,7 +109,7 @@ class FieldSpec:
     entity_type: str | None = None
     flexible_versions: Versions | None = None  # a per-field override (RequestHeader.ClientId)
     zero_copy: bool = False  # bytes decoded as a view into the buffer, not a copy
-    fields: list["FieldSpec"] = field(default_factory=list)
+    fields: list[FieldSpec] = field(default_factory=list)
 
     @property
     def py_name(self) -> str:

@@ -8,8 +8,9 @@ negative ids -2, -3, ... (Kafka does the same), which the driver maps to their a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 ELECTION_TIMEOUT_MS = "controller.quorum.election.timeout.ms"
 FETCH_TIMEOUT_MS = "controller.quorum.fetch.timeout.ms"
@@ -80,7 +81,7 @@ class QuorumConfig:
     listener_name: str = "CONTROLLER"
 
     @classmethod
-    def from_properties(cls, props: Mapping[str, str], **overrides) -> "QuorumConfig":
+    def from_properties(cls, props: Mapping[str, str], **overrides) -> QuorumConfig:
         """Build from server.properties-style keys; unknown keys are ignored."""
         endpoints: dict[int, Endpoint] = {}
         voters = parse_voters(props.get(VOTERS, ""))

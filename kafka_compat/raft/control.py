@@ -10,7 +10,7 @@ transaction markers; KRaft adds 2 LeaderChange, 3 SnapshotHeader, 4 SnapshotFoot
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from collections.abc import Sequence
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.records.builder import build_batch

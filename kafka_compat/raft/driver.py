@@ -27,9 +27,9 @@ import itertools
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
 
 import structlog
 import trio

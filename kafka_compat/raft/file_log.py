@@ -9,8 +9,8 @@ snapshot), else the first segment's base offset.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from kafka_compat.raft.log import OffsetAndEpoch, RaftLog, StoredBatch, split_batches
 from kafka_compat.raft.snapshots import SnapshotStore

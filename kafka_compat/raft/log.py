@@ -14,7 +14,8 @@ lets the simulator drop an unflushed tail on a crash.
 from __future__ import annotations
 
 import bisect
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from kafka_compat.records.batch import iter_headers
 
@@ -26,7 +27,7 @@ class OffsetAndEpoch(NamedTuple):
     offset: int
     epoch: int
 
-    def up_to_date_with(self, other: "OffsetAndEpoch") -> bool:
+    def up_to_date_with(self, other: OffsetAndEpoch) -> bool:
         """Raft's rule: a later last epoch wins; within one epoch, the longer log."""
         return (self.epoch, self.offset) >= (other.epoch, other.offset)
 
@@ -246,7 +247,7 @@ class MemoryLog(RaftLog):
     def unflushed_batches(self) -> int:
         return len(self._batches) - self._flushed if self._durable is None else len(self._batches)
 
-    def crash(self, keep_unflushed: int = 0) -> "MemoryLog":
+    def crash(self, keep_unflushed: int = 0) -> MemoryLog:
         """The log a restarted process finds: the flushed image plus, when nothing was rewritten
         since the flush, up to `keep_unflushed` of the batches appended after it."""
         if self._durable is not None:

@@ -32,7 +32,8 @@ import structlog
 from kafka_compat.protocol.errors import ErrorCode as E
 from kafka_compat.protocol.messages import ApiKey
 from kafka_compat.protocol.primitives import Message
-from kafka_compat.raft import control, snapshots as snapshot_files, wire
+from kafka_compat.raft import control, wire
+from kafka_compat.raft import snapshots as snapshot_files
 from kafka_compat.raft.config import Endpoint, QuorumConfig
 from kafka_compat.raft.election import Election
 from kafka_compat.raft.log import OffsetAndEpoch, RaftLog, split_batches

@@ -14,8 +14,9 @@ old state or the new one.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.storage.checkpoint import write_atomically
@@ -35,7 +36,7 @@ class ElectionState(NamedTuple):
                                  current_voters=[m.QuorumStateData.Voter(voter_id=v) for v in sorted(voters)])
 
     @classmethod
-    def from_data(cls, data: m.QuorumStateData) -> "ElectionState":
+    def from_data(cls, data: m.QuorumStateData) -> ElectionState:
         return cls(data.leader_epoch, data.leader_id, data.voted_id)
 
 

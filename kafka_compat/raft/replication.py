@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode as E
 from kafka_compat.protocol.messages import ApiKey
-from kafka_compat.raft import snapshots as snapshot_files, wire
+from kafka_compat.raft import snapshots as snapshot_files
+from kafka_compat.raft import wire
 from kafka_compat.raft.log import OffsetAndEpoch, split_batches
 from kafka_compat.raft.ready import Outbound
 from kafka_compat.raft.states import Follower, Leader, ParkedFetch, ReplicaProgress, SnapshotFetch

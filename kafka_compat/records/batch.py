@@ -19,7 +19,8 @@ Nothing here copies records or looks at them: the header is read with one precom
 from __future__ import annotations
 
 import struct
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from crc32c import crc32c
 

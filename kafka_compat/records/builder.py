@@ -5,12 +5,25 @@ Never used on the produce or fetch path of plain batches (those bytes stay as th
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from kafka_compat.records import compression as codecs
 from kafka_compat.records.batch import (
-    CONTROL_BIT, CREATE_TIME, DELETE_HORIZON_BIT, HEADER, HEADER_SIZE, LOG_APPEND_TIME, LOG_OVERHEAD, NO_PARTITION_LEADER_EPOCH,
-    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT, crc_of,
+    CONTROL_BIT,
+    CREATE_TIME,
+    DELETE_HORIZON_BIT,
+    HEADER,
+    HEADER_SIZE,
+    LOG_APPEND_TIME,
+    LOG_OVERHEAD,
+    NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID,
+    NO_SEQUENCE,
+    NO_TIMESTAMP,
+    TIMESTAMP_TYPE_BIT,
+    TRANSACTIONAL_BIT,
+    crc_of,
 )
 from kafka_compat.records.record import Record, encode_record
 

@@ -18,11 +18,17 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Iterator, NamedTuple, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 from kafka_compat.records import compression as codecs
 from kafka_compat.records.batch import (
-    CREATE_TIME, LOG_APPEND_TIME, LOG_OVERHEAD, NO_TIMESTAMP, check_crc, iter_headers,
+    CREATE_TIME,
+    LOG_APPEND_TIME,
+    LOG_OVERHEAD,
+    NO_TIMESTAMP,
+    check_crc,
+    iter_headers,
 )
 from kafka_compat.records.errors import RecordsError, corrupt
 from kafka_compat.records.record import Record, iter_records

@@ -11,7 +11,7 @@ timestamp, the cleaner, tools and tests do.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from kafka_compat.records import compression
 from kafka_compat.records.batch import HEADER_SIZE, LOG_APPEND_TIME, MIN_RECORD_SIZE, NO_TIMESTAMP, BatchHeader

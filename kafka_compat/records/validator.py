@@ -16,19 +16,31 @@ INVALID_TIMESTAMP.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
-from kafka_compat.records import compression as codecs
 from crc32c import crc32c
 
+from kafka_compat.records import compression as codecs
 from kafka_compat.records.batch import (
-    ATTRIBUTES_OFFSET, CREATE_TIME, HEADER, HEADER_SIZE, MIN_RECORD_SIZE, LOG_APPEND_TIME, NO_TIMESTAMP, BatchHeader, check_crc, check_header, peek_magic, read_header,
+    ATTRIBUTES_OFFSET,
+    CREATE_TIME,
+    HEADER,
+    HEADER_SIZE,
+    LOG_APPEND_TIME,
+    MIN_RECORD_SIZE,
+    NO_TIMESTAMP,
+    BatchHeader,
+    check_crc,
+    check_header,
+    peek_magic,
+    read_header,
     set_log_append_time,
 )
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import RecordsError, corrupt, invalid
 from kafka_compat.records.legacy import iter_legacy_records
-from kafka_compat.records.record import Record, decode_records, batch_payload
+from kafka_compat.records.record import Record, batch_payload, decode_records
 
 CLIENT, COORDINATOR = "client", "coordinator"
 LONG_MAX = (1 << 63) - 1

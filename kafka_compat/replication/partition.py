@@ -6,7 +6,7 @@ lowest log end offset among the in-sync replicas (this broker's own, when it is 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from kafka_compat.metadata.image import PartitionImage
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -18,7 +18,7 @@ from kafka_compat.storage.producer_state import ProducerState, ProducerStateErro
 
 class Partition:
     def __init__(self, topic: str, index: int, topic_id: Uuid, log: Log, node_id: int,
-                 on_change: Callable[["Partition"], None]):
+                 on_change: Callable[[Partition], None]):
         self.topic, self.index, self.topic_id = topic, index, topic_id
         self.log = log
         self.node_id = node_id

@@ -8,7 +8,7 @@ partition calls `notify(key)`, which wakes exactly the waiters of that key. No p
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Iterable
+from collections.abc import Hashable, Iterable
 
 import trio
 

@@ -7,7 +7,7 @@ Handlers find partitions here and wait in its purgatory.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import structlog
 

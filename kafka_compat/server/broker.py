@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import structlog
 import trio
@@ -36,11 +36,11 @@ from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError
 from kafka_compat.server.connection import Connection, configure_socket
 from kafka_compat.server.controller_channel import ControllerChannel
 from kafka_compat.server.errors import item_error_response
-from kafka_compat.server.lifecycle import BrokerLifecycleManager
-from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_log import start_group_coordinator
 from kafka_compat.server.handlers import load_all
+from kafka_compat.server.lifecycle import BrokerLifecycleManager
+from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
@@ -64,7 +65,7 @@ class _Slot:
 
 
 class Connection:
-    def __init__(self, broker: "Broker", stream: trio.abc.Stream, listener: "Listener", peer: str):
+    def __init__(self, broker: Broker, stream: trio.abc.Stream, listener: Listener, peer: str):
         self.broker = broker
         self.stream = stream
         self.listener = listener

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import struct
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 import trio

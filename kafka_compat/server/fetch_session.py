@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable
 
 INITIAL_EPOCH = 0
 FINAL_EPOCH = -1

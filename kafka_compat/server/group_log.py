@@ -14,7 +14,8 @@ active controller (forwarded there from any broker).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 OFFSETS_TOPIC = "__consumer_offsets"
 
 
-async def start_group_coordinator(broker: "Broker", nursery: trio.Nursery) -> GroupCoordinatorRuntime:
+async def start_group_coordinator(broker: Broker, nursery: trio.Nursery) -> GroupCoordinatorRuntime:
     runtime = GroupCoordinatorRuntime(
         broker.config,
         append=lambda partition, records: _append(broker, partition, records),
@@ -54,7 +55,7 @@ async def start_group_coordinator(broker: "Broker", nursery: trio.Nursery) -> Gr
     return runtime
 
 
-async def ensure_offsets_topic(broker: "Broker") -> None:
+async def ensure_offsets_topic(broker: Broker) -> None:
     """Create `__consumer_offsets` (through the active controller) if it does not exist yet."""
     if OFFSETS_TOPIC in broker.metadata.topics:
         return
@@ -76,14 +77,14 @@ def _topics(image: MetadataImage) -> dict:
     return {name: (t.topic_id, len(t.partitions)) for name, t in image.topics.items()}
 
 
-def _led(broker: "Broker", image: MetadataImage) -> set[int]:
+def _led(broker: Broker, image: MetadataImage) -> set[int]:
     topic = image.topics.get(OFFSETS_TOPIC)
     if topic is None:
         return set()
     return {index for index, state in topic.partitions.items() if state.leader == broker.node_id}
 
 
-def _locate(broker: "Broker", partition: int, listener: str) -> tuple[int, str, int] | None:
+def _locate(broker: Broker, partition: int, listener: str) -> tuple[int, str, int] | None:
     image = broker.metadata
     topic = image.topics.get(OFFSETS_TOPIC)
     state = topic.partitions.get(partition) if topic is not None else None
@@ -94,7 +95,7 @@ def _locate(broker: "Broker", partition: int, listener: str) -> tuple[int, str, 
     return None if endpoint is None else (leader.node_id, endpoint.host, endpoint.port)
 
 
-async def _append(broker: "Broker", partition: int, records) -> None:
+async def _append(broker: Broker, partition: int, records) -> None:
     """Append one batch as the leader and return once the high watermark covers it (acks=all)."""
     p = broker.replicas.leader(OFFSETS_TOPIC, partition)
     min_isr = int(broker.metadata.topic_configs(OFFSETS_TOPIC).get("min.insync.replicas",
@@ -109,7 +110,7 @@ async def _append(broker: "Broker", partition: int, records) -> None:
             raise KafkaError(ErrorCode.REQUEST_TIMED_OUT)
 
 
-async def _read(broker: "Broker", partition: int) -> AsyncIterator[tuple[bytes | None, bytes | None]]:
+async def _read(broker: Broker, partition: int) -> AsyncIterator[tuple[bytes | None, bytes | None]]:
     """The partition's committed records, in order, read `offsets.load.buffer.size` at a time."""
     log = broker.replicas.get(OFFSETS_TOPIC, partition).log
     chunk = broker.config["offsets.load.buffer.size"]

@@ -18,7 +18,7 @@ NOT_CONTROLLER otherwise (brokers then retry at the new leader). While active it
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import structlog
 import trio

@@ -8,7 +8,13 @@ from kafka_compat.storage.config import TOPIC_CONFIGS, ConfigKey, LogConfig
 from kafka_compat.storage.errors import InvalidConfigError, OffsetOutOfRangeError, OffsetsOutOfOrderError, StorageError
 from kafka_compat.storage.file_slice import FileSlice
 from kafka_compat.storage.log import (
-    EARLIEST_LOCAL_TIMESTAMP, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, AppendInfo, Log, TimestampAndOffset,
+    EARLIEST_LOCAL_TIMESTAMP,
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    MAX_TIMESTAMP,
+    AppendInfo,
+    Log,
+    TimestampAndOffset,
 )
 from kafka_compat.storage.log_manager import LogManager
 

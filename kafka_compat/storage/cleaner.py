@@ -29,7 +29,7 @@ import structlog
 from kafka_compat.records.batch import LOG_APPEND_TIME, NO_TIMESTAMP, BatchHeader, read_header
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.control import ABORT, parse_control_record
-from kafka_compat.records.record import decode_records, batch_payload
+from kafka_compat.records.record import batch_payload, decode_records
 from kafka_compat.storage.log import Log
 from kafka_compat.storage.segment import CLEANED, INT32_MAX, SWAP, LogSegment
 
@@ -180,7 +180,7 @@ def clean(log_: Log, now_ms: int, *, force: bool = False, max_map_bytes: int = D
             end = s.base_offset
             segs = segs[:i]
             break
-        for pos, h, raw in s.batches():
+        for _pos, h, raw in s.batches():
             if h.is_control or h.last_offset < c.first_dirty or txns.is_aborted(h):
                 continue
             for r in decode_records(batch_payload(raw, 0, h, MAX_BATCH_BYTES), h):

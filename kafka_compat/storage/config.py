@@ -11,8 +11,9 @@ acknowledged write on disk. Kafka's nearest equivalent is flush.messages=1.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from kafka_compat.storage.errors import InvalidConfigError
 
@@ -180,13 +181,13 @@ class LogConfig:
             setattr(self, name.replace(".", "_"), value)
 
     @classmethod
-    def from_dict(cls, props: Mapping[str, str]) -> "LogConfig":
+    def from_dict(cls, props: Mapping[str, str]) -> LogConfig:
         """Parse string values (as in CreateTopics / AlterConfigs); unknown keys and bad values
         raise InvalidConfigError (error INVALID_CONFIG) with a one-line message naming the key."""
         return cls().with_overrides(props)
 
     @classmethod
-    def from_broker(cls, props: Mapping[str, str]) -> "LogConfig":
+    def from_broker(cls, props: Mapping[str, str]) -> LogConfig:
         """Broker-wide defaults from server.properties keys (log.segment.bytes, log.retention.ms,
         ...); keys that are not log defaults are ignored. Overrides are empty: these are defaults."""
         by_broker_key = {k.broker_key: k for k in TOPIC_CONFIGS.values() if k.broker_key}
@@ -203,7 +204,7 @@ class LogConfig:
                 values[ms_key] = parse_value(TOPIC_CONFIGS[ms_key], str(int(props[unit_key]) * factor))
         return cls(values)
 
-    def with_overrides(self, props: Mapping[str, str]) -> "LogConfig":
+    def with_overrides(self, props: Mapping[str, str]) -> LogConfig:
         values = dict(self._values)
         for name, text in props.items():
             key = TOPIC_CONFIGS.get(name)

@@ -18,8 +18,9 @@ import struct
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import structlog
 

@@ -20,8 +20,8 @@ import os
 import shutil
 import threading
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import structlog
 

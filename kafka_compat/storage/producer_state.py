@@ -80,7 +80,7 @@ class ProducerState:
                           first_offset + h.last_offset_delta))
 
     @classmethod
-    def from_log(cls, log) -> "ProducerState":
+    def from_log(cls, log) -> ProducerState:
         """Rebuild from the log's batch headers (one read per batch, no record decoding)."""
         state = cls()
         for seg in log.segments:

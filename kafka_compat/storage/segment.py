@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from crc32c import crc32c
 
 from kafka_compat.records.batch import (
-    ATTRIBUTES_OFFSET, HEADER_SIZE, MIN_BATCH_LENGTH, MIN_RECORD_SIZE, NO_TIMESTAMP, BatchHeader, read_header,
+    ATTRIBUTES_OFFSET,
+    HEADER_SIZE,
+    MIN_BATCH_LENGTH,
+    MIN_RECORD_SIZE,
+    NO_TIMESTAMP,
+    BatchHeader,
+    read_header,
 )
 from kafka_compat.records.errors import corrupt
 from kafka_compat.records.record import iter_records
@@ -68,7 +74,7 @@ class LogSegment:
 
     @classmethod
     def create(cls, directory: Path, base_offset: int, index_interval_bytes: int, index_max_bytes: int,
-               suffix: str = "") -> "LogSegment":
+               suffix: str = "") -> LogSegment:
         path = directory / file_name(base_offset, LOG_SUFFIX + suffix)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.close(fd)
@@ -81,7 +87,7 @@ class LogSegment:
 
     @classmethod
     def open(cls, directory: Path, base_offset: int, index_interval_bytes: int, index_max_bytes: int,
-             suffix: str = "") -> "LogSegment":
+             suffix: str = "") -> LogSegment:
         path = directory / file_name(base_offset, LOG_SUFFIX + suffix)
         return cls(directory, base_offset, index_interval_bytes, index_max_bytes, SegmentFile(path), suffix)
 

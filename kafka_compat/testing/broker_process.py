@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from kafka_compat.protocol import framing, messages as m
+from kafka_compat.protocol import framing
+from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import join
 
 CLI = str(Path(sys.executable).parent / "kafka-compat")
@@ -89,10 +90,10 @@ class BrokerProcess:
             cmd += ["--override", f"{k}={v}"]
         return cmd
 
-    def start(self, timeout: float = 30.0) -> "BrokerProcess":
+    def start(self, timeout: float = 30.0) -> BrokerProcess:
         return self.launch().wait_ready(timeout)
 
-    def launch(self) -> "BrokerProcess":
+    def launch(self) -> BrokerProcess:
         """Start the process without waiting for it (nodes of a quorum start together)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -100,7 +101,7 @@ class BrokerProcess:
         self.paused = False
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> "BrokerProcess":
+    def wait_ready(self, timeout: float = 30.0) -> BrokerProcess:
         """Return once the broker answers ApiVersions (it is registered and unfenced by then)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -142,7 +143,7 @@ class BrokerProcess:
         self.proc.send_signal(signal.SIGCONT)
         self.paused = False
 
-    def restart(self, *, clean: bool = True) -> "BrokerProcess":
+    def restart(self, *, clean: bool = True) -> BrokerProcess:
         self.stop() if clean else self.kill()
         return self.start()
 
@@ -157,7 +158,7 @@ class BrokerProcess:
         except OSError:
             return "(no log)"
 
-    def __enter__(self) -> "BrokerProcess":
+    def __enter__(self) -> BrokerProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -86,7 +86,7 @@ class ClusterProcess:
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self.brokers)
 
-    def start(self, timeout: float = 60.0) -> "ClusterProcess":
+    def start(self, timeout: float = 60.0) -> ClusterProcess:
         for n in self.nodes.values():
             n.launch()
         for n in self.nodes.values():
@@ -119,7 +119,7 @@ class ClusterProcess:
                 n.resume()
             n.kill()
 
-    def __enter__(self) -> "ClusterProcess":
+    def __enter__(self) -> ClusterProcess:
         try:
             return self.start()
         except BaseException:

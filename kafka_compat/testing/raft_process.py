@@ -31,7 +31,7 @@ class RaftProcess:
     def log_path(self) -> Path:
         return self.dir / "raft.log"
 
-    def start(self, timeout: float = 20.0) -> "RaftProcess":
+    def start(self, timeout: float = 20.0) -> RaftProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "kafka_compat.raft.standalone", "--node-id", str(self.id),
                "--voters", self.voters, "--dir", str(self.dir)] + self.extra_args
@@ -111,7 +111,7 @@ class RaftQuorum:
     def __getitem__(self, node_id: int) -> RaftProcess:
         return self.nodes[node_id]
 
-    def start(self) -> "RaftQuorum":
+    def start(self) -> RaftQuorum:
         for n in self.nodes.values():
             n.start()
         return self
@@ -120,7 +120,7 @@ class RaftQuorum:
         for n in self.nodes.values():
             n.kill()
 
-    def __enter__(self) -> "RaftQuorum":
+    def __enter__(self) -> RaftQuorum:
         try:
             return self.start()
         except BaseException:

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from kafka_compat.client import EARLIEST, Cluster
-from kafka_compat.records import iter_headers
 from kafka_compat.records import compression as codecs
+from kafka_compat.records import iter_headers
 from kafka_compat.testing.broker_process import CLI
 
 
@@ -144,8 +144,8 @@ def test_unknown_topic_and_unreachable_broker_through_the_executable(cli, unique
 def test_a_restarted_broker_is_reconnected_to(broker_factory, unique):
     """A Cluster outlives its connections: after the broker restarts, the next produce and fetch
     reconnect, refresh metadata and succeed."""
-    from kafka_compat.records import Record, build_batch
     from kafka_compat.client import iter_fetched
+    from kafka_compat.records import Record, build_batch
 
     b = broker_factory()
     topic = unique()

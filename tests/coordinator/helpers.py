@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import struct
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 from kafka_compat.coordinator import GroupConfig, GroupCoordinator
 from kafka_compat.coordinator.machine import Append, Load
@@ -113,7 +113,7 @@ class Harness:
                 out.append(R.decode(k, v))
         return out
 
-    def reload(self, config: GroupConfig | None = None) -> "Harness":
+    def reload(self, config: GroupConfig | None = None) -> Harness:
         """A fresh coordinator that loads this one's log (a restart)."""
         fresh = Harness.__new__(Harness)
         fresh.now = self.now

@@ -5,8 +5,7 @@ import pytest
 from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS
 from kafka_compat.protocol import messages as m
-
-from tests.coordinator.helpers import E, Harness, commit_req, fetch_req, fetched, join_req, leave_req
+from tests.coordinator.helpers import E, Harness, commit_req, fetch_req, fetched, leave_req
 from tests.coordinator.test_classic import join_dynamic, stable
 
 G = "group"

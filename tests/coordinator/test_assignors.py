@@ -2,7 +2,8 @@
 
 from collections import Counter
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kafka_compat.coordinator.assignors import MemberSpec, range_assignor, uniform
 from kafka_compat.protocol.primitives import Uuid
@@ -37,7 +38,7 @@ def groups(draw, homogeneous=None, disjoint_priors=False):
 
 def owners(result):
     out = Counter()
-    for mid, assignment in result.items():
+    for _mid, assignment in result.items():
         for t, ps in assignment.items():
             for p in ps:
                 out[(t, p)] += 1
@@ -100,7 +101,7 @@ def test_range_contiguous_balanced_per_topic_and_deterministic(group):
     members, topics = group
     result = range_assignor(members, topics)
     check_exactly_once(members, topics, result)
-    for t, n in topics.items():
+    for t, _n in topics.items():
         subs = [mid for mid, s in members.items() if t in s.topics]
         if not subs:
             continue

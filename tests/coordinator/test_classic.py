@@ -4,10 +4,14 @@ import pytest
 
 from kafka_compat.coordinator import GroupConfig
 from kafka_compat.coordinator.classic import ClassicGroup, ClassicState
-from kafka_compat.protocol import messages as m
-
 from tests.coordinator.helpers import (
-    E, Harness, hb_req, join_req, leave_req, subscription, sync_req,
+    E,
+    Harness,
+    hb_req,
+    join_req,
+    leave_req,
+    subscription,
+    sync_req,
 )
 
 S = ClassicState

@@ -9,9 +9,15 @@ from kafka_compat.coordinator import records as R
 from kafka_compat.coordinator.classic import ClassicGroup
 from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerGroupState, MemberState
 from kafka_compat.protocol import messages as m
-
 from tests.coordinator.helpers import (
-    E, Harness, commit_errors, commit_req, fetch_req_v8, join_req, topic_id, topics,
+    E,
+    Harness,
+    commit_errors,
+    commit_req,
+    fetch_req_v8,
+    join_req,
+    topic_id,
+    topics,
 )
 
 G = "cg"
@@ -133,7 +139,7 @@ def test_random_joins_and_leaves_never_double_assign_and_converge():
     h = Harness(topics=topics(foo=7, bar=5, baz=2))
     subs = [("foo",), ("foo", "bar"), ("bar", "baz"), ("foo", "bar", "baz")]
     clients = []
-    for step in range(40):
+    for _step in range(40):
         action = rnd.random()
         if action < 0.3 or not clients:
             clients.append(Client(h, names=rnd.choice(subs)))

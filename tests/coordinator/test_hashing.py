@@ -1,7 +1,8 @@
 """The group -> `__consumer_offsets` partition mapping must be Kafka's, bit for bit."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kafka_compat.coordinator.hashing import java_string_hash, kafka_abs, partition_for
 

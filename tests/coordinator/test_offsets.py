@@ -3,12 +3,19 @@
 import pytest
 
 from kafka_compat.coordinator import GroupConfig
-from kafka_compat.coordinator import records as R
 from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.protocol import messages as m
-
 from tests.coordinator.helpers import (
-    E, Harness, commit_errors, commit_req, fetch_req, fetch_req_v8, fetched, join_req, subscription, sync_req, topics,
+    E,
+    Harness,
+    commit_errors,
+    commit_req,
+    fetch_req,
+    fetch_req_v8,
+    fetched,
+    join_req,
+    subscription,
+    topics,
 )
 from tests.coordinator.test_classic import stable
 

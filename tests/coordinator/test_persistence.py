@@ -9,10 +9,9 @@ from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerMember, MemberState
 from kafka_compat.coordinator.offsets import OffsetAndMetadata
 from kafka_compat.protocol import messages as m
-
-from tests.coordinator.helpers import E, Harness, commit_req, fetch_req, fetched, join_req, leave_req, topic_id, topics
-from tests.coordinator.test_classic import join_dynamic, stable
-from tests.coordinator.test_consumer_protocol import Client, FOO
+from tests.coordinator.helpers import E, Harness, commit_req, fetch_req, fetched, join_req, leave_req, topics
+from tests.coordinator.test_classic import stable
+from tests.coordinator.test_consumer_protocol import FOO, Client
 
 
 def s16(text: str) -> bytes:

@@ -10,8 +10,7 @@ from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.coordinator.runtime import GroupCoordinatorRuntime, batch_records, records_to_batch
 from kafka_compat.protocol.errors import KafkaError
 from kafka_compat.records import iter_headers
-
-from tests.coordinator.helpers import E, START, commit_req, fetch_req, fetched, hb_req, join_req, sync_req
+from tests.coordinator.helpers import START, E, commit_req, fetch_req, fetched, hb_req, join_req, sync_req
 
 G = "group"
 

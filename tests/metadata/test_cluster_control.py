@@ -5,8 +5,8 @@ import random
 from kafka_compat.metadata.cluster_control import ClusterControl, registration_request
 from kafka_compat.metadata.controller import Controller, ControllerDefaults
 from kafka_compat.metadata.image import MetadataImage
-from kafka_compat.metadata.state_machine import MetadataStateMachine
 from kafka_compat.metadata.records import encode_record
+from kafka_compat.metadata.state_machine import MetadataStateMachine
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Uuid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -17,7 +17,7 @@ SPECS_DIR = Path(__file__).resolve().parents[2] / "protocol_specs"
 INTS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
 
 
-@lru_cache(maxsize=None)
+@cache
 def all_specs() -> tuple[MessageSpec, ...]:
     return tuple(load_specs(SPECS_DIR))
 

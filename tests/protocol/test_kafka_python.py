@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from kafka.protocol.api_message import ApiMessage
 
 from kafka_compat.protocol.codegen import attr
-from kafka_compat.protocol.primitives import Uuid
 
 from .strategies import all_specs, message, message_class
 

@@ -4,8 +4,17 @@ import pytest
 from crc32c import crc32c
 
 from kafka_compat.records.batch import (
-    CRC_OFFSET, HEADER_SIZE, LOG_APPEND_TIME, check_crc, check_header, crc_of, iter_headers, read_header,
-    set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    CRC_OFFSET,
+    HEADER_SIZE,
+    LOG_APPEND_TIME,
+    check_crc,
+    check_header,
+    crc_of,
+    iter_headers,
+    read_header,
+    set_base_offset,
+    set_log_append_time,
+    set_partition_leader_epoch,
 )
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import RecordsError

@@ -36,7 +36,7 @@ class _Snappy:
 
 
 class _XXHash:
-    class xxh32:  # noqa: N801 (xxhash's spelling)
+    class xxh32:
         def __init__(self, data):
             self.value = c.xxh32(bytes(data))
 

@@ -7,7 +7,13 @@ from kafka_compat.records.batch import LOG_APPEND_TIME, read_header
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.control import build_marker_batch
 from kafka_compat.records.errors import RecordsError
-from kafka_compat.records.legacy import _encode_message, build_message_set, down_convert, iter_legacy_records, iter_messages
+from kafka_compat.records.legacy import (
+    _encode_message,
+    build_message_set,
+    down_convert,
+    iter_legacy_records,
+    iter_messages,
+)
 from kafka_compat.records.record import Record
 
 

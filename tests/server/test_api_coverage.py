@@ -36,6 +36,7 @@ def test_unknown_api_version_gets_a_v0_answer_listing_what_is_served(broker):
         conn.send(m.ApiVersionsRequest(), 4)
         # Pretend to be a client from the future: version 99 of ApiVersions.
         import struct
+
         from kafka_compat.protocol import framing
 
         frame = struct.pack(">hhih", m.ApiKey.API_VERSIONS, 99, 7, -1)

@@ -8,8 +8,9 @@ import struct
 
 import pytest
 
-from kafka_compat.client import BrokerConnection, ConnectionClosed
-from kafka_compat.protocol import framing, messages as m
+from kafka_compat.client import BrokerConnection
+from kafka_compat.protocol import framing
+from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import Record, build_batch, iter_headers, iter_records
 from kafka_compat.records import compression as codecs
@@ -151,7 +152,7 @@ def test_random_and_mutated_frames_never_hurt_the_broker_or_its_data(broker, uni
             name=topic, partition_data=[P.PartitionProduceData(index=0, records=batch(b"fuzz"))])]), 9, 2, "fuzz")),
         b"".join(framing.request_frame(m.ApiVersionsRequest(client_software_name="f", client_software_version="1"), 3, 3, "fuzz")),
     )]
-    for i in range(150):
+    for _i in range(150):
         base = bytearray(rng.choice(good))
         kind = rng.randrange(4)
         if kind == 0:
@@ -173,7 +174,7 @@ def test_random_and_mutated_frames_never_hurt_the_broker_or_its_data(broker, uni
                 s.shutdown(socket.SHUT_WR)
                 while s.recv(65536):
                     pass
-            except (ConnectionResetError, socket.timeout, BrokenPipeError):
+            except (TimeoutError, ConnectionResetError, BrokenPipeError):
                 pass
     assert broker.alive
     with BrokerConnection.to(broker.bootstrap) as c:

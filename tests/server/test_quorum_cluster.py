@@ -181,7 +181,8 @@ def test_separate_roles_one_controller_two_brokers(tmp_path):
 
 
 def test_librdkafka_admin_creates_and_deletes_topics_through_any_broker(steady_cluster):
-    from confluent_kafka.admin import AdminClient, NewTopic as RdNewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin import NewTopic as RdNewTopic
     cluster = steady_cluster
     for i in cluster.nodes:
         admin = AdminClient({"bootstrap.servers": cluster[i].bootstrap})

@@ -7,8 +7,7 @@ from kafka_compat.records.builder import build_batch
 from kafka_compat.records.control import build_marker_batch
 from kafka_compat.records.record import Record, iter_records
 from kafka_compat.records.validator import COORDINATOR, validate_records
-from kafka_compat.storage import Log, LogConfig
-from kafka_compat.storage import cleaner
+from kafka_compat.storage import Log, LogConfig, cleaner
 
 NOW = 1_700_000_000_000
 DAY = 86_400_000

@@ -2,8 +2,7 @@
 
 import pytest
 
-from kafka_compat.storage import TOPIC_CONFIGS, InvalidConfigError, LogConfig
-from kafka_compat.storage import checkpoint
+from kafka_compat.storage import TOPIC_CONFIGS, InvalidConfigError, LogConfig, checkpoint
 from kafka_compat.storage.index import OffsetIndex, TimeIndex
 
 

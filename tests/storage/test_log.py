@@ -10,7 +10,13 @@ from kafka_compat.records.errors import RecordsError
 from kafka_compat.records.record import Record, iter_records
 from kafka_compat.records.validator import validate_records
 from kafka_compat.storage import (
-    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, Log, LogConfig, OffsetOutOfRangeError, OffsetsOutOfOrderError,
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    MAX_TIMESTAMP,
+    Log,
+    LogConfig,
+    OffsetOutOfRangeError,
+    OffsetsOutOfOrderError,
 )
 
 NOW = 1_700_000_000_000
@@ -66,7 +72,7 @@ def test_read_returns_whole_batch_holding_the_offset(tmp_path):
 
 def test_read_stops_at_a_batch_boundary_within_max_bytes(tmp_path):
     log = new_log(tmp_path)
-    for i in range(5):
+    for _i in range(5):
         produce(log, b"x" * 100)
     one = len(log.read_bytes(0, 1))
     assert batches(log.read_bytes(0, one * 2 + one // 2)) == [(0, 0), (1, 1)]

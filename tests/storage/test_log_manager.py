@@ -3,8 +3,7 @@
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.record import Record
 from kafka_compat.records.validator import validate_records
-from kafka_compat.storage import LogConfig, LogManager
-from kafka_compat.storage import checkpoint
+from kafka_compat.storage import LogConfig, LogManager, checkpoint
 from kafka_compat.storage.log_manager import CLEAN_SHUTDOWN_FILE
 
 NOW = 1_700_000_000_000
@@ -101,7 +100,7 @@ def test_maintenance_entry_points(tmp_path):
     m = LogManager([tmp_path / "d"], LogConfig.from_dict({"segment.bytes": "300", "retention.ms": "1000",
                                                          "file.delete.delay.ms": "0"}), clock=lambda: NOW)
     log = m.create("t", 0)
-    for i in range(6):
+    for _i in range(6):
         log.append(validate_records(build_batch([Record(b"k", b"x" * 80, NOW - 10_000)]), log.config, NOW), 0)
     log.high_watermark = log.log_end_offset
     assert m.flush_due(NOW) == 1

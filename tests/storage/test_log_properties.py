@@ -14,8 +14,7 @@ from kafka_compat.records.batch import iter_headers
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.record import Record, iter_records
 from kafka_compat.records.validator import validate_records
-from kafka_compat.storage import Log, LogConfig
-from kafka_compat.storage import cleaner
+from kafka_compat.storage import Log, LogConfig, cleaner
 
 NOW = 1_700_000_000_000
 CONFIG = LogConfig.from_dict({"segment.bytes": "400", "index.interval.bytes": "64", "cleanup.policy": "compact,delete",

@@ -10,8 +10,9 @@ code (`errors.error_response`); anything else is logged and the connection is cl
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kafka_compat.server.broker import Broker
@@ -35,7 +36,7 @@ FAMILIES = (
 class RequestContext:
     """What a handler knows about the request besides its body."""
 
-    broker: "Broker"
+    broker: Broker
     api_key: int
     api_version: int
     correlation_id: int
