@@ -78,7 +78,7 @@ def test_log_append_time_topics_stamp_the_broker_time(broker, unique, codec):
         reports = []
         for r in records:
             p.produce(topic, key=r.key, value=r.value, partition=0, headers=list(r.headers), timestamp=r.timestamp,
-                      on_delivery=lambda err, msg: reports.append((err, msg.timestamp())))
+                      on_delivery=lambda err, msg, reports=reports: reports.append((err, msg.timestamp())))
         assert p.flush(TIMEOUT) == 0
         after = now_ms()
         assert [e for e, _ in reports] == [None] * 6

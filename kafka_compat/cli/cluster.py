@@ -67,7 +67,7 @@ def up(
             cluster.start(timeout=120)
         except RuntimeError as e:
             typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         for n in cluster.nodes.values():
             typer.echo(f"  node {n.id}: clients 127.0.0.1:{n.broker_port}, controller 127.0.0.1:{n.controller_port}, "
                        f"log {n.log_path}")

@@ -148,7 +148,7 @@ def consume(
         except BrokenPipeError:  # the reader went away (| head): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except KeyboardInterrupt:
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
 
 
 def _loop(cluster: Cluster, topic: str, positions: dict[int, int], ends: dict[int, int], follow: bool,

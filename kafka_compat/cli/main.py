@@ -2,6 +2,16 @@
 
 import typer
 
+from kafka_compat.cli import cluster as _cluster
+from kafka_compat.cli import consume as _consume
+from kafka_compat.cli import dump_log as _dump_log
+from kafka_compat.cli import group as _group
+from kafka_compat.cli import produce as _produce
+from kafka_compat.cli import quorum as _quorum
+from kafka_compat.cli import server as _server
+from kafka_compat.cli import specs as _specs
+from kafka_compat.cli import topic as _topic
+
 app = typer.Typer(
     name="kafka-compat",
     help="A broker that speaks the Apache Kafka wire protocol, and tools to run and administer it.",
@@ -10,29 +20,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from kafka_compat.cli import server as _server  # noqa: E402
-from kafka_compat.cli import specs as _specs  # noqa: E402
-
 app.command("start")(_server.start)
 app.command("format")(_server.format_)
 app.add_typer(_specs.app, name="specs")
-
-from kafka_compat.cli import dump_log as _dump_log  # noqa: E402
-
 app.command("dump-log")(_dump_log.dump_log)
-
-from kafka_compat.cli import cluster as _cluster  # noqa: E402
-from kafka_compat.cli import consume as _consume
-from kafka_compat.cli import group as _group  # noqa: E402
-from kafka_compat.cli import produce as _produce
-from kafka_compat.cli import topic as _topic
-
 app.add_typer(_topic.app, name="topic")
 app.command("produce")(_produce.produce)
 app.command("consume")(_consume.consume)
 app.add_typer(_cluster.app, name="cluster")
 app.add_typer(_group.app, name="group")
-
-from kafka_compat.cli import quorum as _quorum  # noqa: E402
-
 app.add_typer(_quorum.app, name="quorum")

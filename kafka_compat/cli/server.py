@@ -18,7 +18,7 @@ def _config(config: Path | None, override: list[str] | None):
         return load_config(config, overrides=override or [])
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 def start(
@@ -43,7 +43,7 @@ def start(
         broker = Broker(cfg, cluster_id)
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     for key in cfg.unused:
         import structlog
 
@@ -71,5 +71,5 @@ def format_(
         cid = format_log_dirs(cfg, cluster_id, ignore_formatted=ignore_formatted)
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     typer.echo(f"Formatted {', '.join(cfg.log_dirs)} for cluster {cid}, node {cfg.node_id}")

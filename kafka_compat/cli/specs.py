@@ -22,7 +22,7 @@ def import_(
         counts = import_specs(source, dest)
     except SpecImportError as e:
         typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     for folder, n in counts.items():
         typer.echo(f"{folder}: {n} schemas")
 

@@ -252,7 +252,7 @@ class ClassicManager:
 
     def _replace_static_member(self, group: ClassicGroup, join: _Join, old_id: str, new_id: str):
         core = self.core
-        req, version = join.request, join.version
+        req = join.request
         current_leader = group.leader_id
         member, old_join, old_sync = group.replace_static_member(join.instance_id, old_id, new_id)
         self._complete(old_join, self._fenced_join(old_id))

@@ -279,7 +279,7 @@ class ConsumerManager:
             try:
                 compile_regex(regex)
             except re.error as e:
-                raise HeartbeatError(E.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex {regex!r} is invalid: {e}")
+                raise HeartbeatError(E.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex {regex!r} is invalid: {e}") from e
 
     @staticmethod
     def _check_epoch(member: ConsumerMember, epoch: int, owned) -> None:
@@ -412,7 +412,7 @@ class ConsumerManager:
                 reconciled = reconcile(member, group.assignment_epoch, group.member_target(mid),
                                        group.partition_epoch, owned)
             except Fenced as e:
-                raise HeartbeatError(E.FENCED_MEMBER_EPOCH, str(e))
+                raise HeartbeatError(E.FENCED_MEMBER_EPOCH, str(e)) from e
             if reconciled != member:
                 core.emit(gid, [R.consumer_group_current_assignment(gid, reconciled)])
                 if reconciled.state is MemberState.UNREVOKED_PARTITIONS:

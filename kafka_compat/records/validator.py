@@ -170,7 +170,7 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     if compacted or check_before or rebuild:
         decoded = [decode_records(batch_payload(view, p, h, max_uncompressed_bytes), h) if not h.is_control else None
                    for p, h in batches]
-        for (p, h), recs in zip(batches, decoded):
+        for (_, h), recs in zip(batches, decoded):
             if recs is None:
                 continue
             if compacted and any(r.key is None for r in recs):

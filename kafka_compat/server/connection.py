@@ -94,7 +94,7 @@ class Connection:
                 if other is not None:
                     log.error("connection_failed", peer=self.peer, exc_info=other)
                 if cancelled is not None:
-                    raise cancelled
+                    raise cancelled from None
         finally:
             while True:  # requests whose responses will never be written
                 try:

@@ -510,7 +510,8 @@ def test_static_member_rejoin_fences_old_parked_join():
 
 def test_static_member_joining_during_completing_rebalance_rebalances():
     h = Harness()
-    tokens = [h.call("join_group", join_req(G, instance=i), 5)[0] for i in ("i1", "i2")]
+    for i in ("i1", "i2"):
+        h.call("join_group", join_req(G, instance=i), 5)
     h.advance(0)
     assert h.group(G).state is S.COMPLETING_REBALANCE
     t, r = h.call("join_group", join_req(G, instance="i2"), 5)

@@ -118,11 +118,11 @@ def test_revocation_before_assignment():
     a, b = Client(h), Client(h)
     a.heartbeat()
     assert a.owned == {FOO: set(range(6))} and a.epoch == 1
-    r = b.heartbeat()  # epoch 2: target gives b half, but a still owns it
+    b.heartbeat()  # epoch 2: target gives b half, but a still owns it
     assert b.epoch == 2 and b.owned == {}
     assert h.group(G).members[b.member_id].state is MemberState.UNRELEASED_PARTITIONS
     assert h.group(G).state is ConsumerGroupState.RECONCILING
-    r = a.heartbeat()  # a is asked to revoke 3 partitions; it stays at epoch 1 until it does
+    a.heartbeat()  # a is asked to revoke 3 partitions; it stays at epoch 1 until it does
     assert a.epoch == 1 and len(a.owned[FOO]) == 3
     assert h.group(G).members[a.member_id].state is MemberState.UNREVOKED_PARTITIONS
     b.heartbeat()  # still not released: a has not confirmed
@@ -263,7 +263,7 @@ def test_rebalance_timeout_fences_member_that_does_not_revoke():
     a, b = Client(h), Client(h)
     a.heartbeat()
     b.heartbeat()
-    r = h.send("consumer_group_heartbeat", light(a.member_id, 1), 0)  # asked to revoke
+    h.send("consumer_group_heartbeat", light(a.member_id, 1), 0)  # asked to revoke
     assert h.group(G).members[a.member_id].state is MemberState.UNREVOKED_PARTITIONS
     for _ in range(7):  # a keeps heartbeating but never revokes
         h.advance(5000)

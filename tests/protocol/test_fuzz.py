@@ -24,7 +24,7 @@ def sample(spec, fields, version, owner, cls, rng):
         if not f.present(version):
             continue
         t = f.type
-        def one():
+        def one(t=t):
             if t.is_struct:
                 return sample(spec, spec.structs()[t.name].fields, version, getattr(cls, t.name), cls, rng)
             return {"int8": lambda: rng.randint(-128, 127), "int16": lambda: rng.randint(-300, 300),

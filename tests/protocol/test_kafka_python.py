@@ -93,7 +93,9 @@ def same(ours, theirs, spec, fields, version, path="") -> None:
             else:
                 same(mine, other, spec, sub, version, where)
         elif f.type.name == "uuid":
-            norm = lambda u: None if u is None else bytes(u.bytes if isinstance(u, uuid.UUID) else u)
+            def norm(u):
+                return None if u is None else bytes(u.bytes if isinstance(u, uuid.UUID) else u)
+
             if f.type.is_array:
                 assert [norm(u) for u in mine] == [norm(u) for u in other], where
             else:

@@ -167,7 +167,7 @@ def test_election_safety_one_leader_per_epoch_under_split_votes():
         leaders = {}
         for _ in range(300):
             c.tick(10)
-            c.deliver(lambda e: c.rng.random() < 0.7)  # the rest wait: reordering
+            c.deliver(lambda e, c=c: c.rng.random() < 0.7)  # the rest wait: reordering
             for mb in c.members.values():
                 if mb.node.is_leader:
                     assert leaders.setdefault(mb.node.epoch, mb.id) == mb.id
