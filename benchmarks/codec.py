@@ -74,43 +74,53 @@ def cases():
     # ProduceRequest v9: 1 topic x 10 partitions x 16 KiB of records.
     blobs = [os.urandom(16 * 1024) for _ in range(10)]
     P = m.ProduceRequest
-    ours = P(transactional_id=None, acks=-1, timeout_ms=30000, topic_data=[P.TopicProduceData(name="bench", partition_data=[
-        P.PartitionProduceData(index=i, records=blobs[i]) for i in range(10)])])
+    ours = P(transactional_id=None, acks=-1, timeout_ms=30000, topic_data=[P.TopicProduceData(
+        name="bench", partition_data=[P.PartitionProduceData(index=i, records=blobs[i]) for i in range(10)])])
     KP = KProduceRequest
-    theirs = KP(transactional_id=None, acks=-1, timeout_ms=30000, topic_data=[KP.TopicProduceData(name="bench", partition_data=[
-        KP.TopicProduceData.PartitionProduceData(index=i, records=blobs[i]) for i in range(10)])])
+    theirs = KP(transactional_id=None, acks=-1, timeout_ms=30000, topic_data=[KP.TopicProduceData(
+        name="bench", partition_data=[KP.TopicProduceData.PartitionProduceData(index=i, records=blobs[i])
+                                      for i in range(10)])])
     out.append(case("ProduceRequest v9", ours, theirs, 9, record_sets=10))
 
     # FetchResponse v12: 1 topic x 10 partitions x 64 KiB of records.
     blobs = [os.urandom(64 * 1024) for _ in range(10)]
     F = m.FetchResponse
-    ours = F(throttle_time_ms=0, error_code=0, session_id=7, responses=[F.FetchableTopicResponse(topic="bench", partitions=[
-        F.PartitionData(partition_index=i, error_code=0, high_watermark=1000, last_stable_offset=1000, log_start_offset=0,
-                        aborted_transactions=None, preferred_read_replica=-1, records=blobs[i]) for i in range(10)])])
+    ours = F(throttle_time_ms=0, error_code=0, session_id=7, responses=[F.FetchableTopicResponse(
+        topic="bench", partitions=[
+            F.PartitionData(partition_index=i, error_code=0, high_watermark=1000, last_stable_offset=1000,
+                            log_start_offset=0, aborted_transactions=None, preferred_read_replica=-1, records=blobs[i])
+            for i in range(10)])])
     KF = KFetchResponse
     KT = KF.FetchableTopicResponse
     theirs = KF(throttle_time_ms=0, error_code=0, session_id=7, responses=[KT(topic="bench", partitions=[
-        KT.PartitionData(partition_index=i, error_code=0, high_watermark=1000, last_stable_offset=1000, log_start_offset=0,
-                         aborted_transactions=None, preferred_read_replica=-1, records=blobs[i]) for i in range(10)])])
+        KT.PartitionData(partition_index=i, error_code=0, high_watermark=1000, last_stable_offset=1000,
+                         log_start_offset=0, aborted_transactions=None, preferred_read_replica=-1, records=blobs[i])
+        for i in range(10)])])
     out.append(case("FetchResponse v12", ours, theirs, 12, record_sets=10))
 
     # MetadataResponse v12: 100 topics x 10 partitions x 3 replicas.
     M = m.MetadataResponse
     ids = [Uuid.random() for _ in range(100)]
     ours = M(throttle_time_ms=0, cluster_id="bench-cluster", controller_id=1,
-             brokers=[M.MetadataResponseBroker(node_id=i, host="127.0.0.1", port=9092 + i, rack=None) for i in range(3)],
+             brokers=[M.MetadataResponseBroker(node_id=i, host="127.0.0.1", port=9092 + i, rack=None)
+                      for i in range(3)],
              topics=[M.MetadataResponseTopic(error_code=0, name=f"topic-{t}", topic_id=ids[t], is_internal=False,
-                     partitions=[M.MetadataResponsePartition(error_code=0, partition_index=p, leader_id=p % 3, leader_epoch=5,
-                                 replica_nodes=[0, 1, 2], isr_nodes=[0, 1, 2], offline_replicas=[]) for p in range(10)])
+                     partitions=[M.MetadataResponsePartition(error_code=0, partition_index=p, leader_id=p % 3,
+                                                             leader_epoch=5, replica_nodes=[0, 1, 2],
+                                                             isr_nodes=[0, 1, 2], offline_replicas=[])
+                                 for p in range(10)])
                      for t in range(100)])
     KM = KMetadataResponse
     KT = KM.MetadataResponseTopic
     theirs = KM(throttle_time_ms=0, cluster_id="bench-cluster", controller_id=1, error_code=0,
-                brokers=[KM.MetadataResponseBroker(node_id=i, host="127.0.0.1", port=9092 + i, rack=None) for i in range(3)],
+                brokers=[KM.MetadataResponseBroker(node_id=i, host="127.0.0.1", port=9092 + i, rack=None)
+                         for i in range(3)],
                 topics=[KT(error_code=0, name=f"topic-{t}", topic_id=uuid.UUID(bytes=bytes(ids[t])), is_internal=False,
                            authorized_operations=None,
-                           partitions=[KT.MetadataResponsePartition(error_code=0, partition_index=p, leader_id=p % 3, leader_epoch=5,
-                                       replica_nodes=[0, 1, 2], isr_nodes=[0, 1, 2], offline_replicas=[]) for p in range(10)])
+                           partitions=[KT.MetadataResponsePartition(error_code=0, partition_index=p, leader_id=p % 3,
+                                                                    leader_epoch=5, replica_nodes=[0, 1, 2],
+                                                                    isr_nodes=[0, 1, 2], offline_replicas=[])
+                                       for p in range(10)])
                         for t in range(100)])
     out.append(case("MetadataResponse v12", ours, theirs, 12))
     return out
@@ -126,7 +136,8 @@ def main() -> None:
             raise SystemExit(f"{name}: kafka-python encodes different bytes; the comparison would be unfair")
         kdec()  # and it must read ours
         if len(enc()) > 2 * record_sets + 1:
-            raise SystemExit(f"{name}: the project leaves {len(enc())} buffers to the socket layer; the comparison would be unfair")
+            raise SystemExit(f"{name}: the project leaves {len(enc())} buffers to the socket layer; "
+                             "the comparison would be unfair")
         for op, mine, theirs in (("encode", enc, kenc), ("decode", dec, kdec)):
             us, kus = best(mine, args.repeat), best(theirs, args.repeat)
             figures.append({"message": name, "op": op, "us": round(us, 2), "kafka_python_us": round(kus, 2),

@@ -107,8 +107,8 @@ class Controller:
         return m.PartitionRecord(partition_id=p, topic_id=topic_id, replicas=list(replicas), isr=list(replicas),
                                  leader=leader, leader_epoch=0, partition_epoch=0)
 
-    def check_new_topic(self, image: MetadataImage, name: str, partitions: int, rf: int,
-                        assignments: list, configs: dict[str, str]) -> tuple[ErrorCode, str | None, list[list[int]] | None]:
+    def check_new_topic(self, image: MetadataImage, name: str, partitions: int, rf: int, assignments: list,
+                        configs: dict[str, str]) -> tuple[ErrorCode, str | None, list[list[int]] | None]:
         """(error, message, replica assignment) for a topic to create."""
         problem = topic_name_problem(name)
         if problem:
@@ -126,21 +126,28 @@ class Controller:
         if assignments:
             if partitions != -1 or rf != -1:
                 return (ErrorCode.INVALID_REQUEST,
-                        "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.", None)
+                        "Both numPartitions or replicationFactor and replicasAssignments were set. "
+                        "Both cannot be used at the same time.", None)
             by_index = {a.partition_index: list(a.broker_ids) for a in assignments}
             if sorted(by_index) != list(range(len(by_index))):
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Partitions must be numbered consecutively from 0.", None
             plan = [by_index[i] for i in range(len(by_index))]
             for _i, replicas in enumerate(plan):
                 if not replicas:
-                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes an empty replica list.", None
+                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                            "The manual partition assignment includes an empty replica list.", None)
                 if len(set(replicas)) != len(replicas):
-                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes the broker {replicas[0]} more than once.", None
+                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                            f"The manual partition assignment includes the broker {replicas[0]} more than once.", None)
                 unknown = [r for r in replicas if r not in image.brokers]
                 if unknown:
-                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"The manual partition assignment includes broker {unknown[0]}, but no such broker is registered.", None
+                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                            f"The manual partition assignment includes broker {unknown[0]}, "
+                            "but no such broker is registered.", None)
                 if len(replicas) != len(plan[0]):
-                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "All partitions in the manual partition assignment must have the same number of replicas.", None
+                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                            "All partitions in the manual partition assignment must have the same number of replicas.",
+                            None)
             problem = replication_factor_problem(len(plan[0]), self.defaults.max_replication_factor)
             if problem:
                 return ErrorCode.INVALID_REPLICATION_FACTOR, problem, None
@@ -150,7 +157,8 @@ class Controller:
         if partitions <= 0:
             return ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.", None
         if rf <= 0:
-            return ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value.", None
+            return (ErrorCode.INVALID_REPLICATION_FACTOR,
+                    "Replication factor must be larger than 0, or -1 to use the default value.", None)
         if rf > len(live):
             return (ErrorCode.INVALID_REPLICATION_FACTOR,
                     f"Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be "
@@ -210,7 +218,8 @@ class Controller:
                     result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                     result.error_message = "This server does not host this topic-partition."
             else:
-                result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, "Neither topic name nor id was given."
+                result.error_code = ErrorCode.INVALID_REQUEST
+                result.error_message = "Neither topic name nor id was given."
             if topic is not None:
                 result.name, result.topic_id = topic.name, topic.topic_id
                 if not any(r.topic_id == topic.topic_id for r in records):
@@ -227,13 +236,15 @@ class Controller:
             results.append(result)
             topic = image.topics.get(t.name)
             if topic is None:
-                result.error_code, result.error_message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The topic does not exist."
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                result.error_message = "The topic does not exist."
                 continue
             current = len(topic.partitions)
             rf = len(next(iter(topic.partitions.values())).replicas)
             if t.count < current:
                 result.error_code = ErrorCode.INVALID_PARTITIONS
-                result.error_message = f"The topic {t.name} currently has {current} partition(s); {t.count} would not be an increase."
+                result.error_message = (f"The topic {t.name} currently has {current} partition(s); "
+                                        f"{t.count} would not be an increase.")
                 continue
             if t.count == current:
                 result.error_code = ErrorCode.INVALID_PARTITIONS
@@ -243,7 +254,8 @@ class Controller:
             if t.assignments is not None:
                 if len(t.assignments) != new:
                     result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
-                    result.error_message = f"Attempted to add {new} additional partition(s), but only {len(t.assignments)} assignment(s) were specified."
+                    result.error_message = (f"Attempted to add {new} additional partition(s), "
+                                            f"but only {len(t.assignments)} assignment(s) were specified.")
                     continue
                 plan = [list(a.broker_ids) for a in t.assignments]
                 bad = next((b for p in plan for b in p if b not in image.brokers), None)
@@ -254,11 +266,13 @@ class Controller:
             else:
                 if rf > len(live):
                     result.error_code = ErrorCode.INVALID_REPLICATION_FACTOR
-                    result.error_message = f"Unable to replicate the partition {rf} time(s): only {len(live)} broker(s) are registered."
+                    result.error_message = (f"Unable to replicate the partition {rf} time(s): "
+                                            f"only {len(live)} broker(s) are registered.")
                     continue
                 plan = self.place_replicas(image, new, rf, current)
             if not req.validate_only:
-                records += [self._partition(image, topic.topic_id, current + i, replicas) for i, replicas in enumerate(plan)]
+                records += [self._partition(image, topic.topic_id, current + i, replicas)
+                            for i, replicas in enumerate(plan)]
         return records, R(results=results)
 
     # -- configs ----------------------------------------------------------------------------
@@ -281,7 +295,8 @@ class Controller:
             return self.defaults.broker_key_check(key, value)
         return None
 
-    def _resource_error(self, image: MetadataImage, rtype: int, rname: str, node_id: int) -> tuple[ErrorCode, str] | None:
+    def _resource_error(self, image: MetadataImage, rtype: int, rname: str,
+                        node_id: int) -> tuple[ErrorCode, str] | None:
         if rtype == TOPIC_RESOURCE:
             if rname not in image.topics:
                 return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{rname}' does not exist."
@@ -304,7 +319,8 @@ class Controller:
                 result.error_code, result.error_message = err
                 continue
             new = {c.name: c.value for c in res.configs}
-            problem = next((p for k, v in new.items() if (p := self._check_config(image, res.resource_type, res.resource_name, k, v))), None)
+            problem = next((p for k, v in new.items()
+                            if (p := self._check_config(image, res.resource_type, res.resource_name, k, v))), None)
             if problem:
                 result.error_code, result.error_message = self._config_error(problem), problem
                 continue
@@ -312,16 +328,19 @@ class Controller:
             if not req.validate_only:
                 for key in old:
                     if key not in new:
-                        records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name, name=key, value=None))
+                        records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                      name=key, value=None))
                 for key, value in new.items():
-                    records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name, name=key, value=value))
+                    records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                  name=key, value=value))
         return records, R(responses=results)
 
     @staticmethod
     def _config_error(problem: str) -> ErrorCode:
         return ErrorCode.INVALID_REQUEST if problem.startswith("Cannot update") else ErrorCode.INVALID_CONFIG
 
-    def incremental_alter_configs(self, image: MetadataImage, req: Message, node_id: int) -> tuple[list[Message], Message]:
+    def incremental_alter_configs(self, image: MetadataImage, req: Message,
+                                  node_id: int) -> tuple[list[Message], Message]:
         R = m.IncrementalAlterConfigsResponse
         records, results = [], []
         for res in req.resources:
@@ -366,7 +385,8 @@ class Controller:
                 for key, value in changes.items():
                     if value is None and key not in current:
                         continue
-                    records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name, name=key, value=value))
+                    records.append(m.ConfigRecord(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                  name=key, value=value))
         return records, R(responses=results)
 
     # -- brokers and bootstrap --------------------------------------------------------------
@@ -375,7 +395,8 @@ class Controller:
         """Records a new cluster's log starts with."""
         return [m.FeatureLevelRecord(name="metadata.version", feature_level=METADATA_VERSION)]
 
-    def allocate_producer_ids(self, image: MetadataImage, req: m.AllocateProducerIdsRequest) -> tuple[list[Message], Message]:
+    def allocate_producer_ids(self, image: MetadataImage,
+                              req: m.AllocateProducerIdsRequest) -> tuple[list[Message], Message]:
         """A block of producer ids never handed out before (ProducerIdsRecord moves the mark)."""
         R = m.AllocateProducerIdsResponse
         broker = image.brokers.get(req.broker_id)
@@ -388,8 +409,8 @@ class Controller:
                                      next_producer_id=start + PRODUCER_ID_BLOCK)
         return [record], R(error_code=ErrorCode.NONE, producer_id_start=start, producer_id_len=PRODUCER_ID_BLOCK)
 
-    def register_broker(self, node_id: int, epoch: int, incarnation_id: Uuid, endpoints: list[tuple[str, str, int, str]],
-                        rack: str | None) -> list[Message]:
+    def register_broker(self, node_id: int, epoch: int, incarnation_id: Uuid,
+                        endpoints: list[tuple[str, str, int, str]], rack: str | None) -> list[Message]:
         """A broker registration that leaves it unfenced (a single node has nothing to catch up on)."""
         R = m.RegisterBrokerRecord
         return [

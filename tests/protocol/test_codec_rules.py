@@ -20,13 +20,16 @@ def test_tagged_field_at_its_default_is_not_written():
 
 def test_tagged_struct_at_its_default_is_not_written():
     P = m.FetchResponse.PartitionData
-    plain = m.FetchResponse(responses=[m.FetchResponse.FetchableTopicResponse(topic_id=Uuid.random(), partitions=[P()])])
+    plain = m.FetchResponse(responses=[
+        m.FetchResponse.FetchableTopicResponse(topic_id=Uuid.random(), partitions=[P()])])
     diverging = m.FetchResponse(responses=[m.FetchResponse.FetchableTopicResponse(
-        topic_id=plain.responses[0].topic_id, partitions=[P(diverging_epoch=m.FetchResponse.EpochEndOffset(epoch=3, end_offset=10))])])
+        topic_id=plain.responses[0].topic_id,
+        partitions=[P(diverging_epoch=m.FetchResponse.EpochEndOffset(epoch=3, end_offset=10))])])
     assert len(diverging.encode(13)) > len(plain.encode(13))
     back = m.FetchResponse.decode(diverging.encode(13), 13).responses[0].partitions[0]
     assert (back.diverging_epoch.epoch, back.diverging_epoch.end_offset) == (3, 10)
-    assert m.FetchResponse.decode(plain.encode(13), 13).responses[0].partitions[0].diverging_epoch == m.FetchResponse.EpochEndOffset()
+    plain_back = m.FetchResponse.decode(plain.encode(13), 13).responses[0].partitions[0]
+    assert plain_back.diverging_epoch == m.FetchResponse.EpochEndOffset()
 
 
 def test_unknown_tagged_fields_are_kept_and_written_back_unchanged():
@@ -41,7 +44,8 @@ def test_unknown_tagged_fields_are_kept_and_written_back_unchanged():
 def test_unknown_tagged_fields_survive_in_nested_structs():
     M = m.MetadataResponse
     part = M.MetadataResponsePartition(replica_nodes=[1, 2], isr_nodes=[1], _unknown_tags=[(7, b"seven"), (9, b"")])
-    topic = M.MetadataResponseTopic(name="t", partitions=[part, M.MetadataResponsePartition()], _unknown_tags=[(3, b"x")])
+    topic = M.MetadataResponseTopic(name="t", partitions=[part, M.MetadataResponsePartition()],
+                                    _unknown_tags=[(3, b"x")])
     resp = M(topics=[topic])
     data = resp.encode(12)
     back = M.decode(data, 12)
@@ -102,14 +106,17 @@ def test_encode_parts_passes_records_through_without_copying():
 def test_encode_parts_is_one_buffer_per_gap_between_record_sets():
     blobs = [bytes([i]) * (1000 + i) for i in range(5)]
     req = m.ProduceRequest(acks=-1, timeout_ms=1000, topic_data=[m.ProduceRequest.TopicProduceData(
-        name="t", partition_data=[m.ProduceRequest.PartitionProduceData(index=i, records=blob) for i, blob in enumerate(blobs)])])
+        name="t", partition_data=[m.ProduceRequest.PartitionProduceData(index=i, records=blob)
+                                  for i, blob in enumerate(blobs)])])
     parts = req.encode_parts(9)
-    assert len(parts) == 2 * len(blobs) + 1 and [p for p in parts[1::2]] == blobs and all(p is b for p, b in zip(parts[1::2], blobs))
+    assert len(parts) == 2 * len(blobs) + 1 and [p for p in parts[1::2]] == blobs
+    assert all(p is b for p, b in zip(parts[1::2], blobs))
     assert len(m.MetadataResponse(topics=[m.MetadataResponse.MetadataResponseTopic(name="t", partitions=[
         m.MetadataResponse.MetadataResponsePartition(replica_nodes=[1, 2])] * 50)]).encode_parts(12)) == 1
 
 
-@pytest.mark.parametrize("size", [0, 1, 126, 127, 128, 16382, 16383, 16384, (1 << 21) - 2, (1 << 21) - 1, 1 << 21, 3 << 20])
+@pytest.mark.parametrize("size", [0, 1, 126, 127, 128, 16382, 16383, 16384,
+                                  (1 << 21) - 2, (1 << 21) - 1, 1 << 21, 3 << 20])
 @pytest.mark.parametrize("version", [8, 9])
 def test_records_lengths_around_varint_boundaries(size, version):
     blob = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -129,7 +136,8 @@ def test_arrays_and_strings_of_any_length_in_one_run(n):
     M = m.MetadataResponse
     resp = M(brokers=[M.MetadataResponseBroker(node_id=1, host="h" * n, port=9092)], topics=[M.MetadataResponseTopic(
         name="t", partitions=[M.MetadataResponsePartition(partition_index=3, replica_nodes=list(range(n)),
-                                                          isr_nodes=list(range(-n, 0)), offline_replicas=[n] * (n % 3))])])
+                                                          isr_nodes=list(range(-n, 0)),
+                                                          offline_replicas=[n] * (n % 3))])])
     for version in (9, 12):
         data = resp.encode(version)
         back = M.decode(data, version)

@@ -23,7 +23,8 @@ def test_api_versions_lists_exactly_the_registered_handlers(broker):
     assert listed == {k: (h.min_version, h.max_version) for k, h in load_all().items()}
 
 
-@pytest.mark.parametrize(("api_key", "version"), [pytest.param(k, v, id=f"{m.ApiKey(k).name}-v{v}") for k, v in advertised()])
+@pytest.mark.parametrize(("api_key", "version"),
+                         [pytest.param(k, v, id=f"{m.ApiKey(k).name}-v{v}") for k, v in advertised()])
 def test_every_advertised_version_answers(broker, api_key, version):
     request = m.request_class(api_key)(**FIXUPS.get(api_key, {}))
     with BrokerConnection.to(broker.bootstrap, client_id="sweep") as conn:
@@ -60,8 +61,9 @@ def rich_requests(topic: str, version: int, api_key: int):
             P.PartitionProduceData(index=0, records=data)])])
     if api_key == K.FETCH:
         F = m.FetchRequest
-        return F(max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, topics=[F.FetchTopic(topic=topic, topic_id=TOPIC_IDS[topic], partitions=[
-            F.FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])])
+        return F(max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, topics=[F.FetchTopic(
+            topic=topic, topic_id=TOPIC_IDS[topic],
+            partitions=[F.FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])])
     if api_key == K.LIST_OFFSETS:
         L = m.ListOffsetsRequest
         return L(replica_id=-1, topics=[L.ListOffsetsTopic(name=topic, partitions=[
@@ -74,11 +76,13 @@ def rich_requests(topic: str, version: int, api_key: int):
             O.OffsetForLeaderPartition(partition=0, leader_epoch=0)])])
     if api_key == K.DESCRIBE_CONFIGS:
         D = m.DescribeConfigsRequest
-        return D(include_synonyms=version >= 1, resources=[D.DescribeConfigsResource(resource_type=2, resource_name=topic),
-                                                   D.DescribeConfigsResource(resource_type=4, resource_name="1")])
+        return D(include_synonyms=version >= 1,
+                 resources=[D.DescribeConfigsResource(resource_type=2, resource_name=topic),
+                            D.DescribeConfigsResource(resource_type=4, resource_name="1")])
     if api_key == K.DELETE_RECORDS:
         D = m.DeleteRecordsRequest
-        return D(topics=[D.DeleteRecordsTopic(name=topic, partitions=[D.DeleteRecordsPartition(partition_index=0, offset=0)])])
+        return D(topics=[D.DeleteRecordsTopic(name=topic, partitions=[
+            D.DeleteRecordsPartition(partition_index=0, offset=0)])])
     if api_key == K.DESCRIBE_LOG_DIRS:
         return m.DescribeLogDirsRequest(topics=None)
     if api_key == K.DESCRIBE_TOPIC_PARTITIONS:
@@ -94,18 +98,21 @@ def rich_requests(topic: str, version: int, api_key: int):
             A.AlterableConfig(name="retention.ms", value="7200000")])])
     if api_key == K.CREATE_PARTITIONS:
         C = m.CreatePartitionsRequest
-        return C(timeout_ms=1000, validate_only=True, topics=[C.CreatePartitionsTopic(name=topic, count=3, assignments=None)])
+        return C(timeout_ms=1000, validate_only=True,
+                 topics=[C.CreatePartitionsTopic(name=topic, count=3, assignments=None)])
     if api_key == K.CREATE_TOPICS:
         C = m.CreateTopicsRequest
         return C(timeout_ms=1000, validate_only=version >= 1, topics=[C.CreatableTopic(
-            name=topic + "-new", num_partitions=2, replication_factor=1, configs=[C.CreatableTopicConfig(name="cleanup.policy", value="compact")])])
+            name=topic + "-new", num_partitions=2, replication_factor=1,
+            configs=[C.CreatableTopicConfig(name="cleanup.policy", value="compact")])])
     return None
 
 
 TOPIC_IDS: dict = {}
-RICH_APIS = {m.ApiKey.PRODUCE, m.ApiKey.FETCH, m.ApiKey.LIST_OFFSETS, m.ApiKey.METADATA, m.ApiKey.OFFSET_FOR_LEADER_EPOCH,
-             m.ApiKey.DESCRIBE_CONFIGS, m.ApiKey.DELETE_RECORDS, m.ApiKey.DESCRIBE_LOG_DIRS, m.ApiKey.DESCRIBE_TOPIC_PARTITIONS,
-             m.ApiKey.INCREMENTAL_ALTER_CONFIGS, m.ApiKey.ALTER_CONFIGS, m.ApiKey.CREATE_PARTITIONS, m.ApiKey.CREATE_TOPICS}
+RICH_APIS = {m.ApiKey.PRODUCE, m.ApiKey.FETCH, m.ApiKey.LIST_OFFSETS, m.ApiKey.METADATA,
+             m.ApiKey.OFFSET_FOR_LEADER_EPOCH, m.ApiKey.DESCRIBE_CONFIGS, m.ApiKey.DELETE_RECORDS,
+             m.ApiKey.DESCRIBE_LOG_DIRS, m.ApiKey.DESCRIBE_TOPIC_PARTITIONS, m.ApiKey.INCREMENTAL_ALTER_CONFIGS,
+             m.ApiKey.ALTER_CONFIGS, m.ApiKey.CREATE_PARTITIONS, m.ApiKey.CREATE_TOPICS}
 RICH = [(k, v) for k, v in advertised() if k in RICH_APIS]
 
 
@@ -113,7 +120,8 @@ RICH = [(k, v) for k, v in advertised() if k in RICH_APIS]
 def sweep_topic(broker):
     C = m.CreateTopicsRequest
     with BrokerConnection.to(broker.bootstrap) as conn:
-        resp = conn.request(C(timeout_ms=5000, topics=[C.CreatableTopic(name="sweep-topic", num_partitions=2, replication_factor=1)]))
+        resp = conn.request(C(timeout_ms=5000, topics=[
+            C.CreatableTopic(name="sweep-topic", num_partitions=2, replication_factor=1)]))
         assert resp.topics[0].error_code in (0, 36)
         md = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name="sweep-topic")]))
         TOPIC_IDS["sweep-topic"] = md.topics[0].topic_id
