@@ -279,7 +279,8 @@ class ConsumerManager:
             try:
                 compile_regex(regex)
             except re.error as e:
-                raise HeartbeatError(E.INVALID_REGULAR_EXPRESSION, f"SubscribedTopicRegex {regex!r} is invalid: {e}") from e
+                raise HeartbeatError(E.INVALID_REGULAR_EXPRESSION,
+                                     f"SubscribedTopicRegex {regex!r} is invalid: {e}") from e
 
     @staticmethod
     def _check_epoch(member: ConsumerMember, epoch: int, owned) -> None:
@@ -294,7 +295,8 @@ class ConsumerManager:
             raise HeartbeatError(E.FENCED_MEMBER_EPOCH, f"The member epoch ({epoch}) is smaller than the "
                                  f"coordinator's ({member.member_epoch}); the member must rejoin.")
 
-    def _heartbeat(self, req: m.ConsumerGroupHeartbeatRequest, client_id: str, client_host: str) -> m.ConsumerGroupHeartbeatResponse:
+    def _heartbeat(self, req: m.ConsumerGroupHeartbeatRequest, client_id: str,
+                   client_host: str) -> m.ConsumerGroupHeartbeatResponse:
         core, cfg = self.core, self.core.config
         gid, mid, epoch = req.group_id, req.member_id, req.member_epoch
         joining = epoch == 0
@@ -373,7 +375,8 @@ class ConsumerManager:
             member,
             instance_id=iid if iid is not None else member.instance_id,
             rack_id=req.rack_id if req.rack_id is not None else member.rack_id,
-            rebalance_timeout_ms=req.rebalance_timeout_ms if req.rebalance_timeout_ms != -1 else member.rebalance_timeout_ms,
+            rebalance_timeout_ms=(req.rebalance_timeout_ms if req.rebalance_timeout_ms != -1
+                                  else member.rebalance_timeout_ms),
             server_assignor=req.server_assignor if req.server_assignor is not None else member.server_assignor,
             subscribed_topic_names=tuple(sorted(set(req.subscribed_topic_names)))
             if req.subscribed_topic_names is not None else member.subscribed_topic_names,
@@ -480,7 +483,8 @@ class ConsumerManager:
             members = [DR.Member(
                 member_id=mb.member_id, instance_id=mb.instance_id, rack_id=mb.rack_id, member_epoch=mb.member_epoch,
                 client_id=mb.client_id, client_host=mb.client_host,
-                subscribed_topic_names=list(mb.subscribed_topic_names), subscribed_topic_regex=mb.subscribed_topic_regex,
+                subscribed_topic_names=list(mb.subscribed_topic_names),
+                subscribed_topic_regex=mb.subscribed_topic_regex,
                 assignment=self._describe_assignment(mb.assigned),
                 target_assignment=self._describe_assignment(group.target_assignment.get(mb.member_id, {})))
                 for mb in group.members.values()]

@@ -391,7 +391,8 @@ class Decoder:
                 out(body, f"{target} = bytes(b[p:p + {n}])")
             out(body, f"p += {n}")
             return
-        min_size = 16 if elem == "uuid" else (1 if elem in ("string", "bytes", "records") else vi.min_size(vi.fields_of(f)))
+        min_size = (16 if elem == "uuid" else 1 if elem in ("string", "bytes", "records")
+                    else vi.min_size(vi.fields_of(f)))
         out(body, f"if {n} * {max(min_size, 1)} > len(b) - p: raise _DecodeError('array count past the end', p)")
         x = self.mod.var("x")
         if t.is_struct:
@@ -696,11 +697,13 @@ def class_source(name: str, fields: list[FieldSpec], base: str, extra: list[str]
             params.append(f"{attr(f)}={d}")
             body.append(f"        self.{attr(f)} = {attr(f)}")
     params.append("_unknown_tags=None")
-    values = {attr(f): f.default_repr() for f in fields if f.default_repr() != "[]" and not f.default_repr().endswith("()")}
+    values = {attr(f): f.default_repr() for f in fields
+              if f.default_repr() != "[]" and not f.default_repr().endswith("()")}
     factories = {attr(f): ("list" if f.default_repr() == "[]" else f.default_repr()[:-2])
                  for f in fields if attr(f) not in values}
     lines.append("    _versions = {" + ", ".join(f"{attr(f)!r}: {version_range(f.versions)!r}" for f in fields) + "}")
-    lines.append("    _defaults = {" + ", ".join(f"{k!r}: {v}" for k, v in list(values.items()) + [("_unknown_tags", "None")]) + "}")
+    defaults = list(values.items()) + [("_unknown_tags", "None")]
+    lines.append("    _defaults = {" + ", ".join(f"{k!r}: {v}" for k, v in defaults) + "}")
     lines.append("    _factories = {" + ", ".join(f"{k!r}: {v}" for k, v in factories.items()) + "}")
     lines.append(f"    def __init__(self, *, {', '.join(params)}):")
     lines += body
@@ -770,7 +773,8 @@ def generate_module(spec: MessageSpec) -> str:
     head.append(
         "from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, "
         "COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, "
-        "DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, "
+        "DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, "
+        "Struct as _Struct, "
         "Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, "
         "decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, "
         "read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags"
@@ -778,12 +782,14 @@ def generate_module(spec: MessageSpec) -> str:
     head += ["", "_new = object.__new__", "_bnew = bytes.__new__", "_view = memoryview", "_map = map", "_NO = object()"]
     text = "".join(functions)
     for t, c in ARRAY_CODES.items():
-        for prefix, table in (("_AU_", "_ARRAY_UNPACK"), ("_CU_", "_COMPACT_ARRAY_UNPACK"), ("_CP_", "_COMPACT_ARRAY_PACK")):
+        for prefix, table in (("_AU_", "_ARRAY_UNPACK"), ("_CU_", "_COMPACT_ARRAY_UNPACK"),
+                              ("_CP_", "_COMPACT_ARRAY_PACK")):
             if f"{prefix}{t}[" in text:
                 head.append(f"{prefix}{t} = {table}[{c!r}]")
     head += [f"{name} = _StructFmt({fmt!r})" for fmt, name in mod.structs.items()]
     head += [f"{name} = _PackShapes{pieces!r}" for pieces, name in mod.tables.items()]
-    head += [f"{name} = {s}.{method}" for name, (s, method) in sorted(mod.bound.items(), key=lambda kv: (int(kv[0][2:-1]), kv[0]))]
+    head += [f"{name} = {s}.{method}"
+             for name, (s, method) in sorted(mod.bound.items(), key=lambda kv: (int(kv[0][2:-1]), kv[0]))]
     tail = [
         f"{spec.name}._decoders = {{{', '.join(f'{v}: {n}' for v, n in decoders.items())}}}",
         f"{spec.name}._encoders = {{{', '.join(f'{v}: {n}' for v, n in encoders.items())}}}",

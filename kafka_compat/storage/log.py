@@ -271,7 +271,8 @@ class Log:
         else:
             old.on_roll()
             old.close()
-        new = LogSegment.create(self.dir, base_offset, self.config.index_interval_bytes, self.config.segment_index_bytes)
+        new = LogSegment.create(self.dir, base_offset, self.config.index_interval_bytes,
+                                self.config.segment_index_bytes)
         if self.fsync_on_append:
             checkpoint.fsync_dir(self.dir)  # the new file's name must survive a crash too
         self._segments.append(new)
@@ -316,7 +317,8 @@ class Log:
             offset = seg_end
         return result
 
-    def read_bytes(self, offset: int, max_bytes: int, max_offset: int | None = None, min_one_batch: bool = True) -> bytes:
+    def read_bytes(self, offset: int, max_bytes: int, max_offset: int | None = None,
+                   min_one_batch: bool = True) -> bytes:
         """`read` joined into bytes: for paths that cannot sendfile, and for tests."""
         return b"".join(s.read() for s in self.read(offset, max_bytes, max_offset, min_one_batch))
 
@@ -391,7 +393,8 @@ class Log:
             self._high_watermark = min(self._high_watermark, offset)
             self.clean_offset = min(self.clean_offset, offset)
             self.epochs.truncate_from_end(offset)
-            log.info("log_truncated", dir=self.dir.name, offset=offset, segments_deleted=len(doomed), bytes_removed=removed)
+            log.info("log_truncated", dir=self.dir.name, offset=offset, segments_deleted=len(doomed),
+                     bytes_removed=removed)
             return True
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
@@ -399,8 +402,10 @@ class Log:
         with self._lock:
             self.truncations += 1
             old = self._segments
-            new = LogSegment.create(self.dir, offset, self.config.index_interval_bytes, self.config.segment_index_bytes) \
-                if all(s.base_offset != offset for s in old) else None
+            new = None
+            if all(s.base_offset != offset for s in old):
+                new = LogSegment.create(self.dir, offset, self.config.index_interval_bytes,
+                                        self.config.segment_index_bytes)
             for s in old:
                 if new is None and s.base_offset == offset:
                     s.close()
@@ -409,7 +414,8 @@ class Log:
                 else:
                     self._retire(s, "truncation")
             if new is None:
-                new = LogSegment.create(self.dir, offset, self.config.index_interval_bytes, self.config.segment_index_bytes)
+                new = LogSegment.create(self.dir, offset, self.config.index_interval_bytes,
+                                        self.config.segment_index_bytes)
             self._segments, self._bases = [new], [offset]
             self._next_offset = self._log_start_offset = self._high_watermark = self._recovery_point = offset
             self.clean_offset = offset
@@ -455,8 +461,8 @@ class Log:
                     excess[0] -= seg.size
                     return True
                 deleted += self._delete_while(too_big, "retention_bytes")
-            deleted += self._delete_while(lambda seg, nxt: nxt is not None and nxt.base_offset <= self._log_start_offset,
-                                          "log_start_offset")
+            deleted += self._delete_while(
+                lambda seg, nxt: nxt is not None and nxt.base_offset <= self._log_start_offset, "log_start_offset")
             return deleted
 
     def _delete_while(self, predicate, reason: str) -> int:

@@ -20,7 +20,8 @@ class World:
 
     def __init__(self):
         self.cc = ClusterControl("c", SESSION, 21)
-        self.image = MetadataImage(cluster_id="c").apply([m.FeatureLevelRecord(name="metadata.version", feature_level=21)], 0)
+        self.image = MetadataImage(cluster_id="c").apply(
+            [m.FeatureLevelRecord(name="metadata.version", feature_level=21)], 0)
         self.offset = 1
         self.incarnations = {}
 
@@ -32,8 +33,8 @@ class World:
 
     def register(self, broker, now=0, incarnation=None, cluster="c"):
         self.incarnations[broker] = incarnation or self.incarnations.get(broker) or Uuid.random()
-        req = registration_request(broker, cluster, self.incarnations[broker], [("PLAINTEXT", "h", 9000 + broker, "PLAINTEXT")],
-                                   None, 21)
+        req = registration_request(broker, cluster, self.incarnations[broker],
+                                   [("PLAINTEXT", "h", 9000 + broker, "PLAINTEXT")], None, 21)
         records, resp = self.cc.register(self.image, req, self.offset, now)
         self.commit(records)
         return resp
@@ -174,9 +175,10 @@ def test_producer_id_blocks_never_overlap():
     w = World()
     w.live(1, 2)
     ctl = Controller()
-    a = ctl.allocate_producer_ids(w.image, m.AllocateProducerIdsRequest(broker_id=1, broker_epoch=w.image.brokers[1].epoch))
+    A = m.AllocateProducerIdsRequest
+    a = ctl.allocate_producer_ids(w.image, A(broker_id=1, broker_epoch=w.image.brokers[1].epoch))
     w.commit(a[0])
-    b = ctl.allocate_producer_ids(w.image, m.AllocateProducerIdsRequest(broker_id=2, broker_epoch=w.image.brokers[2].epoch))
+    b = ctl.allocate_producer_ids(w.image, A(broker_id=2, broker_epoch=w.image.brokers[2].epoch))
     assert (a[1].producer_id_start, b[1].producer_id_start) == (0, a[1].producer_id_len)
     stale = ctl.allocate_producer_ids(w.image, m.AllocateProducerIdsRequest(broker_id=1, broker_epoch=0))
     assert stale == ([], stale[1]) and stale[1].error_code == ErrorCode.STALE_BROKER_EPOCH
@@ -192,7 +194,8 @@ def test_replication_factors_above_the_limit_are_refused_honestly():
     assert "does not replicate partition data" in resp.topics[0].error_message
     manual = C.CreatableTopic(name="u", num_partitions=-1, replication_factor=-1,
                               assignments=[C.CreatableReplicaAssignment(partition_index=0, broker_ids=[1, 2])])
-    assert ctl.create_topics(w.image, C(topics=[manual]))[1].topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+    created = ctl.create_topics(w.image, C(topics=[manual]))[1]
+    assert created.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
 
 
 def test_an_image_rebuilt_from_its_snapshot_records_is_the_same_image():

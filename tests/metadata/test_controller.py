@@ -15,11 +15,12 @@ C = m.CreateTopicsRequest
 
 
 def cluster(brokers=(1,)) -> tuple[Controller, MetadataImage]:
-    ctl = Controller(ControllerDefaults(num_partitions=2, replication_factor=1, dynamic_broker_keys=frozenset({"num.partitions"})),
-                     random.Random(7))
+    ctl = Controller(ControllerDefaults(num_partitions=2, replication_factor=1,
+                                        dynamic_broker_keys=frozenset({"num.partitions"})), random.Random(7))
     image = MetadataImage(cluster_id="c")
     for b in brokers:
-        image = image.apply(ctl.register_broker(b, 10 + b, Uuid.random(), [("PLAINTEXT", "127.0.0.1", 9090 + b, "PLAINTEXT")], None))
+        endpoints = [("PLAINTEXT", "127.0.0.1", 9090 + b, "PLAINTEXT")]
+        image = image.apply(ctl.register_broker(b, 10 + b, Uuid.random(), endpoints, None))
     return ctl, image
 
 
@@ -30,8 +31,10 @@ def create(ctl, image, *topics, validate_only=False):
 
 def topic(name, partitions=-1, rf=-1, assignments=(), **configs):
     return C.CreatableTopic(name=name, num_partitions=partitions, replication_factor=rf,
-                            assignments=[C.CreatableReplicaAssignment(partition_index=i, broker_ids=b) for i, b in assignments],
-                            configs=[C.CreatableTopicConfig(name=k.replace("_", "."), value=v) for k, v in configs.items()])
+                            assignments=[C.CreatableReplicaAssignment(partition_index=i, broker_ids=b)
+                                         for i, b in assignments],
+                            configs=[C.CreatableTopicConfig(name=k.replace("_", "."), value=v)
+                                     for k, v in configs.items()])
 
 
 def test_created_topic_has_partitions_replicas_leaders_and_configs():
@@ -122,7 +125,8 @@ def test_delete_by_name_and_by_id():
     assert "a" not in image.topics
     D = m.DeleteTopicsRequest
     tid = image.topics["b"].topic_id
-    records, resp = ctl.delete_topics(image, D(topics=[D.DeleteTopicState(topic_id=tid), D.DeleteTopicState(topic_id=Uuid.random())]), 6)
+    records, resp = ctl.delete_topics(
+        image, D(topics=[D.DeleteTopicState(topic_id=tid), D.DeleteTopicState(topic_id=Uuid.random())]), 6)
     assert [r.error_code for r in resp.responses] == [0, ErrorCode.UNKNOWN_TOPIC_ID] and resp.responses[0].name == "b"
     assert image.apply(records).topics == {}
 
@@ -140,8 +144,9 @@ def test_create_partitions_only_grows():
     ctl, image = cluster()
     image, _ = create(ctl, image, topic("t", 2, 1))
     P = m.CreatePartitionsRequest
-    records, resp = ctl.create_partitions(image, P(topics=[P.CreatePartitionsTopic(name="t", count=5, assignments=None),
-                                                           P.CreatePartitionsTopic(name="t2", count=5, assignments=None)]))
+    records, resp = ctl.create_partitions(image, P(topics=[
+        P.CreatePartitionsTopic(name="t", count=5, assignments=None),
+        P.CreatePartitionsTopic(name="t2", count=5, assignments=None)]))
     assert [r.error_code for r in resp.results] == [0, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION]
     image = image.apply(records)
     assert sorted(image.topics["t"].partitions) == [0, 1, 2, 3, 4]
@@ -178,7 +183,8 @@ def test_broker_configs_must_be_dynamic_to_alter():
     req = A(resources=[A.AlterConfigsResource(resource_type=BROKER_RESOURCE, resource_name="1", configs=[
         A.AlterableConfig(name="num.partitions", value="3")])])
     records, resp = ctl.alter_configs(image, req, 1)
-    assert resp.responses[0].error_code == 0 and image.apply(records).configs[(BROKER_RESOURCE, "1")] == {"num.partitions": "3"}
+    assert resp.responses[0].error_code == 0
+    assert image.apply(records).configs[(BROKER_RESOURCE, "1")] == {"num.partitions": "3"}
     req.resources[0].configs[0].name = "log.dirs"
     _, resp = ctl.alter_configs(image, req, 1)
     assert resp.responses[0].error_code == ErrorCode.INVALID_REQUEST

@@ -25,8 +25,8 @@ async def describe_cluster(ctx: RequestContext, req: m.DescribeClusterRequest) -
         if e is not None:
             brokers.append(R.DescribeClusterBroker(broker_id=b.node_id, host=e.host, port=e.port, rack=b.rack))
     return R(error_code=ErrorCode.NONE, endpoint_type=1, cluster_id=image.cluster_id, controller_id=ctx.broker.node_id,
-             brokers=brokers,
-             cluster_authorized_operations=CLUSTER_OPERATIONS if req.include_cluster_authorized_operations else NO_OPERATIONS)
+             brokers=brokers, cluster_authorized_operations=(
+                 CLUSTER_OPERATIONS if req.include_cluster_authorized_operations else NO_OPERATIONS))
 
 
 @handles(m.ApiKey.DESCRIBE_LOG_DIRS, versions=(0, 4))
@@ -45,12 +45,14 @@ async def describe_log_dirs(ctx: RequestContext, req: m.DescribeLogDirsRequest) 
         st = os.statvfs(d)
         topics = [R.DescribeLogDirsTopic(name=t, partitions=parts) for t, parts in sorted(by_dir[str(d)].items())]
         results.append(R.DescribeLogDirsResult(error_code=ErrorCode.NONE, log_dir=str(d), topics=topics,
-                                               total_bytes=st.f_blocks * st.f_frsize, usable_bytes=st.f_bavail * st.f_frsize))
+                                               total_bytes=st.f_blocks * st.f_frsize,
+                                               usable_bytes=st.f_bavail * st.f_frsize))
     return R(throttle_time_ms=0, error_code=ErrorCode.NONE, results=results)
 
 
 @handles(m.ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(0, 4))
-async def offset_for_leader_epoch(ctx: RequestContext, req: m.OffsetForLeaderEpochRequest) -> m.OffsetForLeaderEpochResponse:
+async def offset_for_leader_epoch(ctx: RequestContext,
+                                  req: m.OffsetForLeaderEpochRequest) -> m.OffsetForLeaderEpochResponse:
     R = m.OffsetForLeaderEpochResponse
     topics = []
     for t in req.topics:
@@ -69,7 +71,8 @@ async def offset_for_leader_epoch(ctx: RequestContext, req: m.OffsetForLeaderEpo
 
 
 @handles(m.ApiKey.DESCRIBE_TOPIC_PARTITIONS, versions=(0, 0))
-async def describe_topic_partitions(ctx: RequestContext, req: m.DescribeTopicPartitionsRequest) -> m.DescribeTopicPartitionsResponse:
+async def describe_topic_partitions(ctx: RequestContext,
+                                    req: m.DescribeTopicPartitionsRequest) -> m.DescribeTopicPartitionsResponse:
     """Topics in name order from the cursor, at most `response_partition_limit` partitions."""
     R = m.DescribeTopicPartitionsResponse
     image = ctx.broker.metadata
@@ -83,7 +86,8 @@ async def describe_topic_partitions(ctx: RequestContext, req: m.DescribeTopicPar
     for name in names:
         topic = image.topics.get(name)
         if topic is None:
-            topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name))
+            topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                                                                 name=name))
             continue
         first = start_partition if name == start_topic else 0
         parts = []

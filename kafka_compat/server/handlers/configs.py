@@ -43,7 +43,8 @@ def broker_levels(ctx: RequestContext, image: MetadataImage, key: str) -> list[t
     return out
 
 
-def topic_levels(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str], key: str) -> list[tuple[str, str | None, int]]:
+def topic_levels(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str],
+                 key: str) -> list[tuple[str, str | None, int]]:
     spec = TOPIC_CONFIGS[key]
     out = []
     if key in overrides:
@@ -80,7 +81,8 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
                    for k, val, src, lv in topic_entries(ctx, image, dict(image.topic_configs(res.resource_name)), keys)]
     elif res.resource_type == BROKER_RESOURCE:
         if res.resource_name not in ("", str(ctx.broker.node_id)):
-            result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, f"Unexpected broker id {res.resource_name}"
+            result.error_code = ErrorCode.INVALID_REQUEST
+            result.error_message = f"Unexpected broker id {res.resource_name}"
             return result
         entries = []
         for k in sorted(BROKER_CONFIGS) if keys is None else keys:
@@ -94,7 +96,8 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
                     continue
             entries.append((k, levels[0][1], levels[0][2], levels, not spec.dynamic, spec.type))
     else:
-        result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}"
+        result.error_code = ErrorCode.INVALID_REQUEST
+        result.error_message = f"Unsupported resource type {res.resource_type}"
         return result
     for name, value, source, levels, read_only, kind in entries:
         c = R.DescribeConfigsResourceResult(name=name, value=value, read_only=read_only, is_sensitive=False)
@@ -122,5 +125,6 @@ async def alter_configs(ctx: RequestContext, req: m.AlterConfigsRequest) -> m.Al
 
 
 @handles(m.ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
-async def incremental_alter_configs(ctx: RequestContext, req: m.IncrementalAlterConfigsRequest) -> m.IncrementalAlterConfigsResponse:
+async def incremental_alter_configs(ctx: RequestContext,
+                                    req: m.IncrementalAlterConfigsRequest) -> m.IncrementalAlterConfigsResponse:
     return await ctx.broker.controller_request(ctx, req)

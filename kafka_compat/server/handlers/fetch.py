@@ -33,7 +33,8 @@ class _Read:
     __slots__ = ("entry", "error", "hw", "lso", "log_start", "records")
 
     def __init__(self, entry, error=ErrorCode.NONE, hw=-1, lso=-1, log_start=-1, records=b""):
-        self.entry, self.error, self.hw, self.lso, self.log_start, self.records = entry, error, hw, lso, log_start, records
+        self.entry, self.error, self.hw, self.lso = entry, error, hw, lso
+        self.log_start, self.records = log_start, records
 
 
 def _requested(ctx: RequestContext, req) -> list[CachedPartition]:
@@ -68,18 +69,20 @@ def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool
     if ctx.api_version < 4 and not log.config.message_downconversion_enable:
         return _Read(entry, ErrorCode.UNSUPPORTED_VERSION, hw, lso, log.log_start_offset)
     try:
-        slices = log.read(entry.fetch_offset, limit, max_offset=bound, min_one_batch=min_one) if limit > 0 or min_one else []
+        slices = (log.read(entry.fetch_offset, limit, max_offset=bound, min_one_batch=min_one)
+                  if limit > 0 or min_one else [])
     except OffsetOutOfRangeError:
         return _Read(entry, ErrorCode.OFFSET_OUT_OF_RANGE, hw, lso, log.log_start_offset)
     except RecordsError as e:  # the data on disk is damaged: the log directory's problem, not the client's
-        structlog.get_logger("kafka_compat.server").error("log_read_failed", topic=entry.topic, partition=entry.partition,
-                                                          reason=e.message)
+        structlog.get_logger("kafka_compat.server").error("log_read_failed", topic=entry.topic,
+                                                          partition=entry.partition, reason=e.message)
         return _Read(entry, ErrorCode.KAFKA_STORAGE_ERROR, hw, lso, log.log_start_offset)
     # One segment's range per fetch, as Kafka does: the next fetch continues in the next segment.
     return _Read(entry, ErrorCode.NONE, hw, lso, log.log_start_offset, slices[0] if slices else b"")
 
 
-def _read_all(ctx: RequestContext, entries: list[CachedPartition], max_bytes: int, isolation: int) -> tuple[list[_Read], int]:
+def _read_all(ctx: RequestContext, entries: list[CachedPartition], max_bytes: int,
+              isolation: int) -> tuple[list[_Read], int]:
     reads, total = [], 0
     for entry in entries:
         r = _read(ctx, entry, min(entry.max_bytes, max_bytes - total), total == 0, isolation)
