@@ -42,8 +42,10 @@ def info(brokers: str = BROKERS) -> None:
 @app.command()
 def up(
     nodes: int = typer.Option(3, "--nodes", "-n", min=1, help="How many broker+controller nodes."),
-    data_dir: Path = typer.Option(Path("cluster-data"), "--dir", "-d", help="Each node's data and log under DIR/node-<id>."),
-    port: int = typer.Option(9092, "--port", "-p", help="Node i listens for clients on PORT+2(i-1) and for the quorum on the next port."),
+    data_dir: Path = typer.Option(Path("cluster-data"), "--dir", "-d",
+                                  help="Each node's data and log under DIR/node-<id>."),
+    port: int = typer.Option(9092, "--port", "-p",
+                             help="Node i listens for clients on PORT+2(i-1) and for the quorum on the next port."),
     override: list[str] | None = typer.Option(None, "--override", "-o", help="key=value for every node. Repeatable."),
 ) -> None:
     """Start a local cluster (one process per node, sharing a Raft metadata quorum); Ctrl-C stops it.

@@ -100,11 +100,14 @@ def dump_segment(path: Path, records: bool) -> int:
         if records and crc_ok:
             try:
                 for r in iter_records(data, pos, h):
-                    line = (f"| offset: {r.offset} {'LogAppendTime' if a.log_append_time else 'CreateTime'}: {r.timestamp} "
-                            f"keySize: {-1 if r.key is None else len(r.key)} valueSize: {-1 if r.value is None else len(r.value)}")
+                    line = (f"| offset: {r.offset} "
+                            f"{'LogAppendTime' if a.log_append_time else 'CreateTime'}: {r.timestamp} "
+                            f"keySize: {-1 if r.key is None else len(r.key)} "
+                            f"valueSize: {-1 if r.value is None else len(r.value)}")
                     if a.control:
                         cr = parse_control_record(r)
-                        line += f" endTxnMarker: {'COMMIT' if cr.is_commit else 'ABORT'} coordinatorEpoch: {cr.coordinator_epoch}"
+                        line += (f" endTxnMarker: {'COMMIT' if cr.is_commit else 'ABORT'} "
+                                 f"coordinatorEpoch: {cr.coordinator_epoch}")
                     else:
                         headers = ", ".join(f"{k}={_show(v)}" for k, v in r.headers)
                         line += f" headers: [{headers}] key: {_show(r.key)} payload: {_show(r.value)}"

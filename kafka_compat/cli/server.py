@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 
-CONFIG = typer.Option(None, "--config", "-c", help="A server.properties file (Kafka's keys).", exists=True, dir_okay=False)
-OVERRIDE = typer.Option(None, "--override", "-o", help="key=value, overriding the file and KAFKA_* variables. Repeatable.")
+CONFIG = typer.Option(None, "--config", "-c", help="A server.properties file (Kafka's keys).", exists=True,
+                      dir_okay=False)
+OVERRIDE = typer.Option(None, "--override", "-o",
+                        help="key=value, overriding the file and KAFKA_* variables. Repeatable.")
 
 
 def _config(config: Path | None, override: list[str] | None):

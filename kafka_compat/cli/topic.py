@@ -49,8 +49,8 @@ def _controller(cluster: Cluster) -> int | None:
 def create(
     names: list[str] = typer.Argument(..., help="Topics to create."),
     partitions: int = typer.Option(-1, "--partitions", "-p", help="Partitions (-1: the broker's num.partitions)."),
-    replication_factor: int = typer.Option(-1, "--replication-factor", "-r",
-                                           help="Replicas per partition (-1: the broker's default.replication.factor)."),
+    replication_factor: int = typer.Option(
+        -1, "--replication-factor", "-r", help="Replicas per partition (-1: the broker's default.replication.factor)."),
     config: list[str] | None = typer.Option(None, "--config", "-c", help="A topic config key=value. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the request; create nothing."),
     brokers: str = BROKERS,

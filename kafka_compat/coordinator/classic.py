@@ -361,7 +361,8 @@ class ClassicGroup:
         return {mid: mb.assignment for mid, mb in self.members.items()}
 
     def __repr__(self) -> str:
-        return f"ClassicGroup({self.group_id!r}, {self.state}, generation={self.generation}, members={len(self.members)})"
+        return (f"ClassicGroup({self.group_id!r}, {self.state}, generation={self.generation}, "
+                f"members={len(self.members)})")
 
 
 def parse_subscription_topics(metadata: bytes) -> list[str] | None:

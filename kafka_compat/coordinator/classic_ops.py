@@ -68,7 +68,8 @@ class ClassicManager:
                                                             metadata=mb.metadata(group.protocol_name))
                        for mb in group.members.values()]
         return JoinResponse(error_code=E.NONE, generation_id=group.generation, protocol_type=group.protocol_type,
-                            protocol_name=group.protocol_name, leader=(group.leader_id if leader is None else leader) or "",
+                            protocol_name=group.protocol_name,
+                            leader=(group.leader_id if leader is None else leader) or "",
                             skip_assignment=skip_assignment, member_id=member_id, members=members)
 
     def _complete(self, waiter: Waiter | None, response) -> None:
@@ -586,7 +587,8 @@ class ClassicManager:
                 # Admin removal of a static member by instance id (KIP-345).
                 target = group.static_member_id(iid)
                 if target is None:
-                    results.append(LR.MemberResponse(member_id=mid, group_instance_id=iid, error_code=E.UNKNOWN_MEMBER_ID))
+                    results.append(LR.MemberResponse(member_id=mid, group_instance_id=iid,
+                                                     error_code=E.UNKNOWN_MEMBER_ID))
                     continue
                 self._remove_leaving_member(group, target)
                 left.append(target)

@@ -111,7 +111,8 @@ class OffsetManager:
             for p in topic.partitions:
                 if not core.topic_exists(topic.name, p.partition_index):
                     error = E.UNKNOWN_TOPIC_OR_PARTITION
-                elif p.committed_metadata is not None and _utf16_len(p.committed_metadata) > cfg.offset_metadata_max_bytes:
+                elif (p.committed_metadata is not None
+                      and _utf16_len(p.committed_metadata) > cfg.offset_metadata_max_bytes):
                     error = E.OFFSET_METADATA_TOO_LARGE
                 else:
                     error = E.NONE
@@ -306,7 +307,8 @@ def _shape_fetch(groups: list, asks: list, version: int) -> m.OffsetFetchRespons
             return FR(error_code=g.error_code, topics=[])
         requested = asks[0][1] or []
         return FR(topics=[FR.OffsetFetchResponseTopic(name=t.name, partitions=[
-            FR.OffsetFetchResponsePartition(partition_index=p, committed_offset=-1, metadata="", error_code=g.error_code)
+            FR.OffsetFetchResponsePartition(partition_index=p, committed_offset=-1, metadata="",
+                                            error_code=g.error_code)
             for p in t.partition_indexes]) for t in requested])
     return FR(error_code=E.NONE, topics=[FR.OffsetFetchResponseTopic(name=t.name, partitions=[
         FR.OffsetFetchResponsePartition(partition_index=p.partition_index, committed_offset=p.committed_offset,

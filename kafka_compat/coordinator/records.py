@@ -167,7 +167,8 @@ def group_metadata(group, assignment: Mapping[str, bytes]) -> CoordinatorRecord:
     return CoordinatorRecord(
         GROUP_METADATA, m.GroupMetadataKey(group=group.group_id),
         V(protocol_type=group.protocol_type or "", generation=group.generation, protocol=group.protocol_name,
-          leader=group.leader_id if members else None, current_state_timestamp=-1 if group.state_timestamp_ms is None else group.state_timestamp_ms,
+          leader=group.leader_id if members else None,
+          current_state_timestamp=-1 if group.state_timestamp_ms is None else group.state_timestamp_ms,
           members=members),
         GROUP_METADATA_VALUE_VERSION)
 
@@ -221,7 +222,8 @@ def consumer_group_target_assignment(group_id: str, member_id: str, assignment: 
     return CoordinatorRecord(
         CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER,
         m.ConsumerGroupTargetAssignmentMemberKey(group_id=group_id, member_id=member_id),
-        V(topic_partitions=[V.TopicPartition(topic_id=t, partitions=sorted(ps)) for t, ps in sorted(assignment.items())]),
+        V(topic_partitions=[V.TopicPartition(topic_id=t, partitions=sorted(ps))
+                            for t, ps in sorted(assignment.items())]),
         0)
 
 

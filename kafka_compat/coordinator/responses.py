@@ -71,7 +71,8 @@ def find_coordinator_error(request: m.FindCoordinatorRequest, version: int, code
                            message: str | None = None) -> m.FindCoordinatorResponse:
     R = m.FindCoordinatorResponse
     if version >= 4:
-        return R(coordinators=[R.Coordinator(key=k, node_id=-1, host="", port=-1, error_code=code, error_message=message)
+        return R(coordinators=[R.Coordinator(key=k, node_id=-1, host="", port=-1, error_code=code,
+                                             error_message=message)
                                for k in request.coordinator_keys])
     return R(error_code=code, error_message=message, node_id=-1, host="", port=-1)
 

@@ -51,7 +51,8 @@ class ClusterControl:
         if req.cluster_id != self.cluster_id:
             return [], R(error_code=ErrorCode.INCONSISTENT_CLUSTER_ID, broker_epoch=-1)
         mv = next((f for f in req.features if f.name == "metadata.version"), None)
-        if mv is None or not mv.min_supported_version <= image.features.get("metadata.version", 1) <= mv.max_supported_version:
+        level = image.features.get("metadata.version", 1)
+        if mv is None or not mv.min_supported_version <= level <= mv.max_supported_version:
             return [], R(error_code=ErrorCode.UNSUPPORTED_VERSION, broker_epoch=-1)
         existing = image.brokers.get(req.broker_id)
         self.sessions[req.broker_id] = now_ms + self.session_timeout_ms

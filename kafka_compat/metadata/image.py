@@ -158,7 +158,8 @@ class _Delta:
             parts = dict(topic.partitions)
             parts[r.partition_id] = PartitionImage(r.partition_id, tuple(r.replicas), tuple(r.isr), r.leader,
                                                    r.leader_epoch, r.partition_epoch,
-                                                   tuple(r.eligible_leader_replicas or ()), tuple(r.last_known_elr or ()))
+                                                   tuple(r.eligible_leader_replicas or ()),
+                                                   tuple(r.last_known_elr or ()))
             self._put_topic(replace(topic, partitions=parts))
         elif kind is m.PartitionChangeRecord:
             topics, by_id = self._topics()

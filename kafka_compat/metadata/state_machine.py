@@ -44,7 +44,8 @@ class MetadataStateMachine:
     def restore(self, end_offset: int, values: list[bytes]) -> None:
         self.end_offset = end_offset
         image = MetadataImage(cluster_id=self.cluster_id).apply(self._decode(values, -1), end_offset - 1)
-        log.info("metadata_snapshot_loaded", offset=end_offset - 1, topics=len(image.topics), brokers=len(image.brokers))
+        log.info("metadata_snapshot_loaded", offset=end_offset - 1, topics=len(image.topics),
+                 brokers=len(image.brokers))
         self._publish(image)
 
     @staticmethod
@@ -54,7 +55,8 @@ class MetadataStateMachine:
             try:
                 records.append(decode_record(value)[0])
             except DecodeError as e:  # a record type from a newer release: skipped, as it means nothing here
-                log.error("metadata_record_skipped", offset=base_offset + i if base_offset >= 0 else None, reason=str(e))
+                log.error("metadata_record_skipped", offset=base_offset + i if base_offset >= 0 else None,
+                          reason=str(e))
         return records
 
     def _publish(self, image: MetadataImage) -> None:

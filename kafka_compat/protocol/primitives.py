@@ -128,7 +128,8 @@ class PackShapes(dict):
             self.clear()
         pieces = self.pieces
         if max(lengths) < 127:
-            fmt = ">" + pieces[0] + "".join(f"B{n}{code}{fixed}" for n, code, fixed in zip(lengths, pieces[1::2], pieces[2::2]))
+            fmt = ">" + pieces[0] + "".join(f"B{n}{code}{fixed}"
+                                            for n, code, fixed in zip(lengths, pieces[1::2], pieces[2::2]))
             pack = Struct_(fmt).pack
         else:
             pack = _long_packer(pieces, lengths)

@@ -80,7 +80,8 @@ def _keep(obj: dict, keys: tuple[str, ...], nested: tuple[str, ...]) -> dict:
         out[k] = v
     unknown = set(obj) - set(keys) - {"about"}
     if unknown:
-        raise SpecImportError(f"{obj.get('name')}: unknown schema keys {sorted(unknown)}; teach specs_import about them")
+        raise SpecImportError(f"{obj.get('name')}: unknown schema keys {sorted(unknown)}; "
+                              "teach specs_import about them")
     return out
 
 
@@ -102,7 +103,8 @@ def import_specs(src: Path, dest: Path) -> dict[str, int]:
     folders = {ours: find_folder(src, ours) for ours in SOURCES}
     missing = [k for k, v in folders.items() if v is None]
     if missing:
-        raise SpecImportError(f"{src}: no schema folder for {', '.join(missing)} (looked for {[SOURCES[m] for m in missing]})")
+        raise SpecImportError(f"{src}: no schema folder for {', '.join(missing)} "
+                              f"(looked for {[SOURCES[m] for m in missing]})")
     tmp = dest.with_name(dest.name + ".importing")
     shutil.rmtree(tmp, ignore_errors=True)
     counts = {}

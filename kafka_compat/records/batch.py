@@ -128,7 +128,8 @@ def check_header(h: BatchHeader, available: int) -> None:
     `available` is how many bytes the buffer holds from the batch start. Raises CORRUPT_MESSAGE.
     """
     if h.batch_length < MIN_BATCH_LENGTH:
-        raise corrupt(f"batch at offset {h.base_offset} has length {h.batch_length}, below the {MIN_BATCH_LENGTH}-byte header")
+        raise corrupt(f"batch at offset {h.base_offset} has length {h.batch_length}, "
+                      f"below the {MIN_BATCH_LENGTH}-byte header")
     if h.size > available:
         raise corrupt(f"batch at offset {h.base_offset} claims {h.size} bytes but only {available} remain")
     if h.magic != 2:
@@ -137,7 +138,8 @@ def check_header(h: BatchHeader, available: int) -> None:
         raise corrupt(f"batch at offset {h.base_offset} has negative record count or offset delta")
     if (h.attributes & COMPRESSION_MASK) == compression.NONE and \
             h.record_count * MIN_RECORD_SIZE > h.size - HEADER_SIZE:
-        raise corrupt(f"batch at offset {h.base_offset} claims {h.record_count} records in {h.size - HEADER_SIZE} bytes")
+        raise corrupt(f"batch at offset {h.base_offset} claims {h.record_count} records "
+                      f"in {h.size - HEADER_SIZE} bytes")
 
 
 def crc_of(buf, position: int, size: int) -> int:

@@ -76,7 +76,8 @@ def _read_field(buf, pos: int, end: int) -> tuple[bytes | None, int]:
     return bytes(buf[pos:pos + n]), pos + n
 
 
-def iter_messages(buf, position: int = 0, end: int | None = None, *, check_crcs: bool = True) -> Iterator[LegacyMessage]:
+def iter_messages(buf, position: int = 0, end: int | None = None, *,
+                  check_crcs: bool = True) -> Iterator[LegacyMessage]:
     """Walk the entries of a legacy message set, shallowly (wrappers are not opened).
 
     Raises CORRUPT_MESSAGE for a truncated entry, a size below the minimum, an unknown magic, a
@@ -190,7 +191,8 @@ def down_convert(data, magic: int, *, first_offset: int = 0, max_size: int = 1 <
         if h.is_control:
             continue
         if h.compression == codecs.ZSTD:
-            raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE", "zstd batches cannot be down-converted for an old fetcher")
+            raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE",
+                               "zstd batches cannot be down-converted for an old fetcher")
         check_crc(view, pos, h)
         records = [r for r in iter_records(view, pos, h, max_size) if r.offset >= first_offset]
         if records:

@@ -30,8 +30,9 @@ class Record:
         self.key, self.value, self.timestamp, self.headers, self.offset = key, value, timestamp, headers, offset
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Record) and (self.offset, self.timestamp, self.key, self.value, list(self.headers)) == \
-            (other.offset, other.timestamp, other.key, other.value, list(other.headers))
+        return isinstance(other, Record) and (
+            (self.offset, self.timestamp, self.key, self.value, list(self.headers))
+            == (other.offset, other.timestamp, other.key, other.value, list(other.headers)))
 
     def __repr__(self) -> str:
         return (f"Record(offset={self.offset}, timestamp={self.timestamp}, key={self.key!r}, value={self.value!r}, "
@@ -109,7 +110,8 @@ def decode_records(payload, header: BatchHeader) -> list[Record]:
                 hvalue, pos = _read_bytes(payload, pos)
                 headers.append((hkey.decode("utf-8"), hvalue))
             if pos != end:
-                raise corrupt(f"record at offset {base_offset + offset_delta} has length {length} but fields of {length + end - pos}")
+                raise corrupt(f"record at offset {base_offset + offset_delta} has length {length} "
+                              f"but fields of {length + end - pos}")
             records.append(Record(key, value, append_time if append_time is not None else base_ts + ts_delta,
                                   headers, base_offset + offset_delta))
     except (IndexError, UnicodeDecodeError) as e:

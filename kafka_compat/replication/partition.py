@@ -55,7 +55,8 @@ class Partition:
 
     def update(self, state: PartitionImage) -> None:
         """Take the partition's state from the metadata image (leadership, ISR, epochs)."""
-        became_leader = state.leader == self.node_id and (self.leader != self.node_id or state.leader_epoch != self.leader_epoch)
+        became_leader = state.leader == self.node_id and (self.leader != self.node_id
+                                                          or state.leader_epoch != self.leader_epoch)
         self.leader, self.leader_epoch, self.partition_epoch = state.leader, state.leader_epoch, state.partition_epoch
         self.replicas, self.isr = state.replicas, state.isr
         if became_leader and self.log.epochs.latest_epoch < self.leader_epoch:
@@ -77,7 +78,8 @@ class Partition:
         self.check_leader()
         if acks == -1 and len(self.isr) < min_insync:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
-                             f"The size of the current ISR {len(self.isr)} is insufficient to satisfy the min.isr requirement of {min_insync}")
+                             f"The size of the current ISR {len(self.isr)} is insufficient to satisfy "
+                             f"the min.isr requirement of {min_insync}")
         validated = validate_records(records, self.log.config, now_ms, produce_version=produce_version)
         producers = self.producers
         try:

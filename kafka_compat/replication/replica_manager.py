@@ -59,8 +59,8 @@ class ReplicaManager:
     def apply_image(self, old: MetadataImage | None, new: MetadataImage) -> None:
         """Make local replicas match the image (called after each metadata change, and at start)."""
         self.image = new
-        defaults_changed = old is None or old.configs.get((BROKER_RESOURCE, "")) != new.configs.get((BROKER_RESOURCE, "")) \
-            or old.configs.get((BROKER_RESOURCE, str(self.node_id))) != new.configs.get((BROKER_RESOURCE, str(self.node_id)))
+        broker_keys = (BROKER_RESOURCE, ""), (BROKER_RESOURCE, str(self.node_id))
+        defaults_changed = old is None or any(old.configs.get(k) != new.configs.get(k) for k in broker_keys)
         for name, topic in new.topics.items():
             before = old.topics.get(name) if old is not None else None
             if before is not None and before.topic_id != topic.topic_id:

@@ -70,7 +70,8 @@ def format_log_dirs(config: BrokerConfig, cluster_id: str | None = None, *, igno
         raise ConfigError(f"log dirs are already formatted for cluster {formatted}")
     if not formatted and not cluster_id and not config.single_node:
         raise ConfigError(f"{dirs[0]} is not formatted: this node is one of several in a metadata quorum, so every "
-                          "node needs the same cluster id; pass --cluster-id (or run `kafka-compat format --cluster-id`)")
+                          "node needs the same cluster id; pass --cluster-id "
+                          "(or run `kafka-compat format --cluster-id`)")
     cluster = formatted or cluster_id or str(Uuid.random())
     for d, props in existing.items():
         if props is None:
@@ -210,7 +211,8 @@ class Broker:
                 try:
                     response = await self.forwarding.call(request, PRODUCER_IDS_VERSION, FORWARD_TIMEOUT_S)
                 except (trio.TooSlowError, WriteTimeout):
-                    raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, "no producer ids from the controller in time") from None
+                    raise KafkaError(ErrorCode.REQUEST_TIMED_OUT,
+                                     "no producer ids from the controller in time") from None
                 if response.error_code:
                     raise KafkaError(ErrorCode(response.error_code), "the controller handed out no producer ids")
                 start, end = response.producer_id_start, response.producer_id_start + response.producer_id_len
@@ -253,7 +255,8 @@ class Broker:
                     await nursery.start(self.quorum_controller.run)
                 if self.is_broker:
                     self.lifecycle.endpoints = [
-                        (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port, l.security_protocol)
+                        (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port,
+                         l.security_protocol)
                         for l in self.config.advertised_listeners]
                     await nursery.start(self.lifecycle.run)
                     self.groups = await start_group_coordinator(self, nursery)

@@ -315,7 +315,8 @@ class BrokerConfig:
             return [Listener(l.name, l.host if l.host not in ("", "0.0.0.0", "::") else "127.0.0.1", l.port,
                              l.security_protocol) for l in self.listeners if l.name not in controllers]
         protos = self.security_protocols()
-        return [Listener(n, h, p, protos.get(n, "PLAINTEXT")) for n, h, p in parse_listeners(entries, "advertised.listeners")]
+        return [Listener(n, h, p, protos.get(n, "PLAINTEXT"))
+                for n, h, p in parse_listeners(entries, "advertised.listeners")]
 
     @property
     def broker_listener_names(self) -> list[str]:
@@ -326,7 +327,8 @@ class BrokerConfig:
     def controller_listener(self) -> Listener | None:
         """The listener the controller serves (the first of controller.listener.names in listeners)."""
         by_name = {l.name: l for l in self.listeners}
-        return next((by_name[n.upper()] for n in self.values["controller.listener.names"] if n.upper() in by_name), None)
+        return next((by_name[n.upper()] for n in self.values["controller.listener.names"] if n.upper() in by_name),
+                    None)
 
     @property
     def voters(self) -> dict[int, Endpoint]:

@@ -74,7 +74,8 @@ def cleanable(log_: Log, now_ms: int) -> Cleanable | None:
     end = segs[-1].base_offset
     count = len(segs) - 1
     for i, s in enumerate(segs[:-1]):
-        if segs[i + 1].base_offset > hw or (cfg.min_compaction_lag_ms > 0 and s.max_timestamp > now_ms - cfg.min_compaction_lag_ms):
+        if segs[i + 1].base_offset > hw or (cfg.min_compaction_lag_ms > 0
+                                            and s.max_timestamp > now_ms - cfg.min_compaction_lag_ms):
             end, count = s.base_offset, i
             break
     if count == 0:

@@ -120,7 +120,8 @@ def parse_value(key: ConfigKey, text: str) -> Any:
         else:
             value = raw
     except ValueError:
-        raise InvalidConfigError(f"Invalid value {text!r} for configuration {key.name}: expected {key.type.lower()}") from None
+        raise InvalidConfigError(
+            f"Invalid value {text!r} for configuration {key.name}: expected {key.type.lower()}") from None
     problem = key.check(value) if key.check else None
     if problem:
         raise InvalidConfigError(f"Invalid value {text!r} for configuration {key.name}: {problem}")

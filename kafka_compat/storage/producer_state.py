@@ -30,7 +30,8 @@ class _Producer:
 
     def __init__(self, epoch: int):
         self.epoch = epoch
-        self.batches: deque[tuple[int, int, int, int]] = deque(maxlen=MAX_BATCHES_KEPT)  # first/last seq, first/last offset
+        # first/last sequence, first/last offset
+        self.batches: deque[tuple[int, int, int, int]] = deque(maxlen=MAX_BATCHES_KEPT)
 
     @property
     def last_seq(self) -> int:
@@ -63,7 +64,8 @@ class ProducerState:
                     return first_off, last_off
             if p.batches and not _in_sequence(p.last_seq, h.base_sequence):
                 raise ProducerStateError("OUT_OF_ORDER_SEQUENCE_NUMBER",
-                                         f"producer {h.producer_id}: sequence {h.base_sequence} does not follow {p.last_seq}")
+                                         f"producer {h.producer_id}: sequence {h.base_sequence} "
+                                         f"does not follow {p.last_seq}")
         elif h.base_sequence != 0 and p.epoch != NO_PRODUCER_EPOCH:
             raise ProducerStateError("OUT_OF_ORDER_SEQUENCE_NUMBER",
                                      f"producer {h.producer_id}: new epoch {h.producer_epoch} must start at sequence 0")

@@ -78,7 +78,8 @@ def load_segments(directory: Path, *, index_interval_bytes: int, index_max_bytes
     # Indexes (live or swap) whose log file is gone are rebuilt-or-dropped debris.
     for entry in os.listdir(directory):
         m = _SEGMENT_FILE.match(entry)
-        if m and m.group(2) in (INDEX_SUFFIX, TIME_INDEX_SUFFIX) and (m.group(3) == SWAP or int(m.group(1)) not in live):
+        if (m and m.group(2) in (INDEX_SUFFIX, TIME_INDEX_SUFFIX)
+                and (m.group(3) == SWAP or int(m.group(1)) not in live)):
             (directory / entry).unlink(missing_ok=True)
 
     segments = [LogSegment.open(directory, b, index_interval_bytes, index_max_bytes) for b in sorted(live)]

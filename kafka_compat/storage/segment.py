@@ -58,8 +58,10 @@ class LogSegment:
         self.file = file
         self.size = file.size()
         self.index_interval_bytes = index_interval_bytes
-        self.offset_index = OffsetIndex(directory / file_name(base_offset, INDEX_SUFFIX + suffix), base_offset, index_max_bytes)
-        self.time_index = TimeIndex(directory / file_name(base_offset, TIME_INDEX_SUFFIX + suffix), base_offset, index_max_bytes)
+        self.offset_index = OffsetIndex(directory / file_name(base_offset, INDEX_SUFFIX + suffix), base_offset,
+                                        index_max_bytes)
+        self.time_index = TimeIndex(directory / file_name(base_offset, TIME_INDEX_SUFFIX + suffix), base_offset,
+                                    index_max_bytes)
         self._max_timestamp = NO_TIMESTAMP
         self._offset_of_max_timestamp = base_offset
         self._max_known = False

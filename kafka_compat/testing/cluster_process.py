@@ -176,8 +176,10 @@ class ClusterProcess:
                                                          client_software_version="1"), 3)
         return {
             "brokers": sorted((b.node_id, b.host, b.port) for b in meta.brokers),
-            "topics": {t.name: (str(t.topic_id), {p.partition_index: (p.leader_id, p.leader_epoch, tuple(p.replica_nodes),
-                                                                      tuple(p.isr_nodes)) for p in t.partitions})
+            "topics": {t.name: (str(t.topic_id),
+                                {p.partition_index: (p.leader_id, p.leader_epoch, tuple(p.replica_nodes),
+                                                     tuple(p.isr_nodes))
+                                 for p in t.partitions})
                        for t in meta.topics if t.error_code == ErrorCode.NONE},
             "offset": versions.finalized_features_epoch,
         }

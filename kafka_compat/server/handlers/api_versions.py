@@ -22,7 +22,8 @@ def api_versions_response(error: ErrorCode = ErrorCode.NONE, finalized_epoch: in
     return R(
         error_code=error,
         api_keys=keys,
-        supported_features=[R.SupportedFeatureKey(name="metadata.version", min_version=1, max_version=METADATA_VERSION)],
+        supported_features=[R.SupportedFeatureKey(name="metadata.version", min_version=1,
+                                                  max_version=METADATA_VERSION)],
         finalized_features_epoch=finalized_epoch,
         finalized_features=[R.FinalizedFeatureKey(name="metadata.version", max_version_level=METADATA_VERSION,
                                                   min_version_level=METADATA_VERSION)] if finalized_epoch >= 0 else [],

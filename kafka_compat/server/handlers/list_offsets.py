@@ -52,6 +52,7 @@ def _one(ctx: RequestContext, topic: str, part, isolation: int) -> R.ListOffsets
 @handles(m.ApiKey.LIST_OFFSETS, versions=(0, 10))
 async def list_offsets(ctx: RequestContext, req: m.ListOffsetsRequest) -> R:
     isolation = req.isolation_level if ctx.api_version >= 2 else 0
-    topics = [R.ListOffsetsTopicResponse(name=t.name, partitions=[_one(ctx, t.name, p, isolation) for p in t.partitions])
+    topics = [R.ListOffsetsTopicResponse(name=t.name,
+                                         partitions=[_one(ctx, t.name, p, isolation) for p in t.partitions])
               for t in req.topics]
     return R(throttle_time_ms=0, topics=topics)

@@ -32,7 +32,8 @@ async def auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
     return ctx.broker.metadata
 
 
-def topic_metadata(ctx: RequestContext, image: MetadataImage, topic: TopicImage, include_ops: bool) -> R.MetadataResponseTopic:
+def topic_metadata(ctx: RequestContext, image: MetadataImage, topic: TopicImage,
+                   include_ops: bool) -> R.MetadataResponseTopic:
     parts = []
     live = {b.node_id for b in image.live_brokers()}
     for index in sorted(topic.partitions):
@@ -66,7 +67,8 @@ async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
     all_topics = req.topics is None or (v == 0 and not req.topics)
     topics = []
     if all_topics:
-        topics = [topic_metadata(ctx, image, t, include_ops) for t in sorted(image.topics.values(), key=lambda t: t.name)]
+        topics = [topic_metadata(ctx, image, t, include_ops)
+                  for t in sorted(image.topics.values(), key=lambda t: t.name)]
     else:
         allow_create = (v < 4 or req.allow_auto_topic_creation) and broker.config["auto.create.topics.enable"]
         missing = [t.name for t in req.topics if t.name is not None and t.name not in image.topics
@@ -93,5 +95,6 @@ async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
         cluster_id=image.cluster_id,
         controller_id=broker.node_id,  # KRaft brokers name a live broker; clients send admin requests there
         topics=topics,
-        cluster_authorized_operations=CLUSTER_OPERATIONS if (8 <= v <= 10 and req.include_cluster_authorized_operations) else NO_OPERATIONS,
+        cluster_authorized_operations=(CLUSTER_OPERATIONS if 8 <= v <= 10 and req.include_cluster_authorized_operations
+                                       else NO_OPERATIONS),
     )

@@ -44,7 +44,8 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
                 results.append(_result(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
                 continue
             if topic is not None and topic.internal:
-                results.append(_result(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {td.name}"))
+                results.append(_result(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                       f"Cannot append to internal topic {td.name}"))
                 continue
             try:
                 p = broker.replicas.get(td.name, pd.index)
@@ -55,8 +56,9 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
             except RecordsError as e:
                 results.append(_result(pd.index, ErrorCode[e.error], e.message))
                 continue
-            result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE, base_offset=info.first_offset,
-                                                log_append_time_ms=info.log_append_time, log_start_offset=info.log_start_offset)
+            result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE,
+                                                base_offset=info.first_offset, log_append_time_ms=info.log_append_time,
+                                                log_start_offset=info.log_start_offset)
             results.append(result)
             if acks == -1 and p.high_watermark <= info.last_offset:
                 waiting.append((p, info.last_offset + 1, result))

@@ -37,8 +37,10 @@ async def delete_topics(ctx: RequestContext, req: m.DeleteTopicsRequest) -> m.De
     broker = ctx.broker
     if not broker.config["delete.topic.enable"]:
         R = m.DeleteTopicsResponse
-        names = [(t.name, t.topic_id) for t in req.topics] if ctx.api_version >= 6 else [(n, None) for n in req.topic_names]
-        return R(responses=[R.DeletableTopicResult(name=n, topic_id=i or Uuid(), error_code=ErrorCode.TOPIC_DELETION_DISABLED)
+        names = ([(t.name, t.topic_id) for t in req.topics] if ctx.api_version >= 6
+                 else [(n, None) for n in req.topic_names])
+        return R(responses=[R.DeletableTopicResult(name=n, topic_id=i or Uuid(),
+                                                   error_code=ErrorCode.TOPIC_DELETION_DISABLED)
                             for n, i in names])
     return await broker.controller_request(ctx, req, seen=lambda image, response: all(
         r.name not in image.topics for r in response.responses if r.error_code == ErrorCode.NONE and r.name))
