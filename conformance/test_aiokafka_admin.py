@@ -38,8 +38,8 @@ async def lifecycle(bootstrap: str, name: str) -> None:
         [desc] = await admin.describe_topics([name])
         node = (await admin.describe_cluster())["brokers"][0]["node_id"]
         assert (desc["error_code"], desc["topic"], desc["is_internal"]) == (0, name, False)
-        assert [(p["partition"], p["error_code"], p["leader"], p["replicas"], p["isr"]) for p in desc["partitions"]] == \
-            [(0, 0, node, [node], [node]), (1, 0, node, [node], [node])]
+        assert [(p["partition"], p["error_code"], p["leader"], p["replicas"], p["isr"])
+                for p in desc["partitions"]] == [(0, 0, node, [node], [node]), (1, 0, node, [node], [node])]
 
         cfg = await _configs(admin, name)
         assert cfg["retention.ms"] == ("3600000", TOPIC_CONFIG)

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.timeout(60)
 def _produce(bootstrap: str, topic: str, records) -> None:
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for r in records:
-        p.produce(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers), timestamp=r.timestamp)
+        p.produce(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers),
+                  timestamp=r.timestamp)
     assert p.flush(TIMEOUT) == 0
 
 

@@ -85,7 +85,8 @@ def test_group_admin(broker_factory, unique):
             d = described[group]
             assert (d.group_id, d.state, d.type, d.partition_assignor, d.coordinator.id, d.is_simple_consumer_group) \
                 == (group, S.STABLE, kind, assignor, node, False)
-            assert {m.member_id: (m.client_id, m.host, [(tp.topic, tp.partition) for tp in m.assignment.topic_partitions])
+            assert {m.member_id: (m.client_id, m.host,
+                                  [(tp.topic, tp.partition) for tp in m.assignment.topic_partitions])
                     for m in d.members} == \
                 {mb.member_id: (f"cfk-{mb.name}", "/127.0.0.1", [(topic, p) for p in mb.assigned]) for mb in mbs}
         for m in described[consumer].members:  # KIP-848: the target assignment too (reached here)

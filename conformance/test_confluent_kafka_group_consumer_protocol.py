@@ -41,5 +41,5 @@ def test_group_splits_and_rebalances(broker_factory, unique):
             {mb.member_id: mb.assigned for mb in members}
 
     split_and_rebalance(b.bootstrap, topic, lambda name: python_member(
-        "confluent-kafka", b.bootstrap, topic, group, name, **{"client.id": f"cfk-{name}", "group.protocol": "consumer"}),
-        after_split=after_split)
+        "confluent-kafka", b.bootstrap, topic, group, name,
+        **{"client.id": f"cfk-{name}", "group.protocol": "consumer"}), after_split=after_split)

@@ -27,7 +27,8 @@ def test_seek_by_offset_and_timestamp(broker, unique):
     records = sample_records(20, partitions=2, ts0=ts0)  # partition 0: ts0, ts0+2s, ...; partition 1: ts0+1s, ...
     p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "compression.type": "lz4"})
     for r in records:
-        p.produce(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers), timestamp=r.timestamp)
+        p.produce(topic, key=r.key, value=r.value, partition=r.partition, headers=list(r.headers),
+                  timestamp=r.timestamp)
     assert p.flush(TIMEOUT) == 0
     p0 = [r for r in records if r.partition == 0]
 

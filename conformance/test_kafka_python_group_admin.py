@@ -57,7 +57,8 @@ def test_group_admin(broker, unique):
         assert (d[active]["group_state"], d[active]["protocol_type"], d[active]["protocol_data"]) == \
             ("Stable", "consumer", "range")
         described = {mb["member_id"]: (mb["client_id"], mb["client_host"], mb["member_metadata"]["topics"],
-                                       [p for a in mb["member_assignment"]["assigned_partitions"] for p in a["partitions"]])
+                                       [p for a in mb["member_assignment"]["assigned_partitions"]
+                                        for p in a["partitions"]])
                      for mb in d[active]["members"]}
         assert described == {mb.member_id: (f"kp-{mb.name}", "/127.0.0.1", [topic], mb.assigned) for mb in members}
         assert (d[stopped]["group_state"], d[stopped]["members"]) == ("Empty", [])

@@ -46,5 +46,6 @@ def test_acknowledged_records_survive_a_restart(broker_factory, unique, clean):
     for part in (0, 1):
         batches = stored_batches(log_dirs_of(b), topic, part)
         assert len({(x.producer_id, x.producer_epoch) for x in batches}) == 1, "one producer id and epoch throughout"
-        assert [x.base_sequence for x in batches] == [sum(y.record_count for y in batches[:i]) for i in range(len(batches))]
+        assert [x.base_sequence for x in batches] == [sum(y.record_count for y in batches[:i])
+                                                      for i in range(len(batches))]
         assert sum(x.record_count for x in batches) == 22

@@ -19,12 +19,15 @@ def test_topic_lifecycle(broker, unique):
     [b] = out["cluster"]["brokers"]
     assert f"{b['host']}:{b['port']}" == broker.bootstrap and out["cluster"]["controller"] == b["nodeId"]
     node = b["nodeId"]
-    assert out["partitions"] == [{"id": i, "error": 0, "leader": node, "replicas": [node], "isr": [node]} for i in (0, 1)]
+    assert out["partitions"] == [{"id": i, "error": 0, "leader": node, "replicas": [node], "isr": [node]}
+                                 for i in (0, 1)]
 
     assert out["configs"]["errorCode"] == 0
     entries = out["configs"]["entries"]
-    assert entries["retention.ms"] == {"value": "3600000", "source": TOPIC_CONFIG, "isDefault": False, "readOnly": False}
-    assert entries["cleanup.policy"] == {"value": "compact", "source": TOPIC_CONFIG, "isDefault": False, "readOnly": False}
+    assert entries["retention.ms"] == {"value": "3600000", "source": TOPIC_CONFIG, "isDefault": False,
+                                       "readOnly": False}
+    assert entries["cleanup.policy"] == {"value": "compact", "source": TOPIC_CONFIG, "isDefault": False,
+                                         "readOnly": False}
     assert entries["max.message.bytes"] == {"value": "1048588", "source": DEFAULT_CONFIG, "isDefault": True,
                                             "readOnly": False}
 

@@ -21,7 +21,8 @@ def test_acknowledged_records_survive_a_restart(broker_factory, unique, clean):
     b = broker_factory()
     topic = create_topic(b.bootstrap, unique("kjs-restart"), partitions=2)
     records = sample_records(40, partitions=2)
-    out = run_node("produce.js", b.bootstrap, topic, "--acks=-1", "--idempotent", "--chunk=10", input=records_json(records))
+    out = run_node("produce.js", b.bootstrap, topic, "--acks=-1", "--idempotent", "--chunk=10",
+                   input=records_json(records))
     assert out["acks"] == [[{"partition": p, "errorCode": 0, "baseOffset": 5 * i} for p in (0, 1)] for i in range(4)]
 
     b.restart(clean=clean)

@@ -27,5 +27,6 @@ def test_all_partitions_without_a_group(broker, unique):
 
     at_end = kcat("-b", broker.bootstrap, "-C", "-t", topic, "-o", "end", "-e", "-J")
     assert at_end.stdout == b""
-    two = kcat_json_records(kcat("-b", broker.bootstrap, "-C", "-t", topic, "-p", "2", "-o", "1", "-c", "2", "-J").stdout)
+    two = kcat_json_records(
+        kcat("-b", broker.bootstrap, "-C", "-t", topic, "-p", "2", "-o", "1", "-c", "2", "-J").stdout)
     check_partition_order([r for r in records if r.partition == 2][1:3], two, first_offsets={2: 1})

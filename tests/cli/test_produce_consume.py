@@ -44,7 +44,8 @@ def test_keys_headers_and_compression_round_trip(invoke, broker, unique, codec):
 def test_template_format(invoke, unique):
     topic = unique()
     invoke("topic", "create", topic, "-p", "1")
-    invoke("produce", topic, "-K", "=", "-H", "a=1", "-H", "b=2", "--timestamp", "1700000000000", input="k=v\nnull-key\n")
+    invoke("produce", topic, "-K", "=", "-H", "a=1", "-H", "b=2", "--timestamp", "1700000000000",
+           input="k=v\nnull-key\n")
     r = invoke("consume", topic, "-f", r"%t|%p|%o|%k|%v|%s|%K|%S|%T|%h|100%%\t.")
     assert r.stdout == (f"{topic}|0|0|k|v|v|1|1|1700000000000|a=1,b=2|100%\t.\n"
                         f"{topic}|0|1||null-key|null-key|-1|8|1700000000000|a=1,b=2|100%\t.\n")

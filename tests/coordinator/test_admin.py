@@ -67,7 +67,8 @@ def test_list_groups_with_filters():
     stable(h, 1, gid="stable")
     join_dynamic(h, gid="rebalancing")
     h.send("offset_commit", commit_req("simple", {("t", 0): 1}), 8)
-    everything = {("stable", "consumer", "Stable", "classic"), ("rebalancing", "consumer", "PreparingRebalance", "classic"),
+    everything = {("stable", "consumer", "Stable", "classic"),
+                  ("rebalancing", "consumer", "PreparingRebalance", "classic"),
                   ("simple", "", "Empty", "classic")}
     assert listed(h.send("list_groups", m.ListGroupsRequest(), 5)) == everything
     r = h.send("list_groups", m.ListGroupsRequest(states_filter=["stable", "EMPTY"]), 4)

@@ -31,8 +31,9 @@ def hb(member_id="", epoch=0, names=("foo",), owned=(), *, rebalance=30000, inst
     return HR(group_id=group, member_id=member_id, member_epoch=epoch, instance_id=instance, rack_id=rack,
               rebalance_timeout_ms=rebalance, subscribed_topic_names=None if names is None else list(names),
               subscribed_topic_regex=regex, server_assignor=assignor,
-              topic_partitions=None if owned is None else [HR.TopicPartitions(topic_id=t, partitions=sorted(ps))
-                                                           for t, ps in (owned.items() if isinstance(owned, dict) else owned)])
+              topic_partitions=None if owned is None else [
+                  HR.TopicPartitions(topic_id=t, partitions=sorted(ps))
+                  for t, ps in (owned.items() if isinstance(owned, dict) else owned)])
 
 
 def light(member_id, epoch, owned=None, group=G):
@@ -48,7 +49,8 @@ class Client:
     """An honest client: owns what the coordinator assigned, revokes what it took away."""
 
     def __init__(self, h: Harness, names=("foo",), instance=None, assignor=None, version=0, regex=None):
-        self.h, self.names, self.instance, self.assignor, self.version, self.regex = h, names, instance, assignor, version, regex
+        self.h, self.names, self.instance = h, names, instance
+        self.assignor, self.version, self.regex = assignor, version, regex
         self.member_id, self.epoch, self.owned = "", 0, {}
 
     def heartbeat(self, full=False):

@@ -59,7 +59,8 @@ def test_request_round_trip_through_a_frame():
 
 
 def test_response_round_trip_through_a_frame():
-    resp = m.ApiVersionsResponse(error_code=35, api_keys=[m.ApiVersionsResponse.ApiVersion(api_key=18, min_version=0, max_version=4)])
+    resp = m.ApiVersionsResponse(error_code=35, api_keys=[
+        m.ApiVersionsResponse.ApiVersion(api_key=18, min_version=0, max_version=4)])
     wire = join(framing.response_frame(resp, 3, correlation_id=9))
     assert framing.SIZE.unpack_from(wire)[0] == len(wire) - 4
     cid, back = framing.read_response(wire[4:], m.ApiKey.API_VERSIONS, 3)

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Kafka's own schema folders live outside the repository, beside the checkout (as `make specs-import`
 # expects them); the two import tests need them and say so where a checkout stands alone.
 SHARED = Path(os.environ.get("SPECS_SRC", ROOT.parent / "shared" / "kafka-specs"))
-needs_kafka_schemas = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no Kafka schema tree at {SHARED} (set SPECS_SRC)")
+needs_kafka_schemas = pytest.mark.skipif(not SHARED.is_dir(),
+                                         reason=f"no Kafka schema tree at {SHARED} (set SPECS_SRC)")
 
 
 def test_strip_comments_leaves_strings_alone():

@@ -135,7 +135,8 @@ def test_request_larger_than_socket_request_max_bytes_is_refused_before_reading(
 
 def test_malformed_body_closes_the_connection(broker):
     with socket.create_connection(("127.0.0.1", broker.port)) as s:
-        frame = struct.pack(">hhih", m.ApiKey.METADATA, 1, 5, -1) + struct.pack(">i", 3) + b"\x00"  # 3 topics, then nothing
+        # 3 topics, then nothing
+        frame = struct.pack(">hhih", m.ApiKey.METADATA, 1, 5, -1) + struct.pack(">i", 3) + b"\x00"
         s.sendall(framing.SIZE.pack(len(frame)) + frame)
         assert closed_by_broker(s)
 
@@ -150,7 +151,8 @@ def test_random_and_mutated_frames_never_hurt_the_broker_or_its_data(broker, uni
         b"".join(framing.request_frame(m.MetadataRequest(topics=None), 12, 1, "fuzz")),
         b"".join(framing.request_frame(P(acks=1, timeout_ms=100, topic_data=[P.TopicProduceData(
             name=topic, partition_data=[P.PartitionProduceData(index=0, records=batch(b"fuzz"))])]), 9, 2, "fuzz")),
-        b"".join(framing.request_frame(m.ApiVersionsRequest(client_software_name="f", client_software_version="1"), 3, 3, "fuzz")),
+        b"".join(framing.request_frame(m.ApiVersionsRequest(client_software_name="f", client_software_version="1"),
+                                       3, 3, "fuzz")),
     )]
     for _i in range(150):
         base = bytearray(rng.choice(good))

@@ -134,8 +134,11 @@ def test_incremental_fetch_session_sends_only_changed_partitions(broker, unique)
         tid = create(c, topic, 3)
         for p in range(3):
             produce(c, topic, b"p%d" % p, partition=p)
-        full = c.request(F(max_wait_ms=0, session_id=0, session_epoch=0, topics=[F.FetchTopic(topic=topic, topic_id=tid, partitions=[
-            F.FetchPartition(partition=p, fetch_offset=1, partition_max_bytes=1 << 20) for p in range(3)])]), 13)
+        full = c.request(F(max_wait_ms=0, session_id=0, session_epoch=0, topics=[F.FetchTopic(
+            topic=topic, topic_id=tid,
+            partitions=[F.FetchPartition(partition=p, fetch_offset=1, partition_max_bytes=1 << 20)
+                        for p in range(3)])]),
+            13)
         assert full.error_code == 0 and full.session_id != 0
         assert sorted(p.partition_index for p in full.responses[0].partitions) == [0, 1, 2]
         produce(c, topic, b"new", partition=1)
@@ -143,7 +146,8 @@ def test_incremental_fetch_session_sends_only_changed_partitions(broker, unique)
         assert inc.error_code == 0 and [p.partition_index for p in inc.responses[0].partitions] == [1]
         # The consumer moves partition 1 past what it got; nothing else changed, so nothing comes back.
         quiet = c.request(F(max_wait_ms=0, session_id=full.session_id, session_epoch=2, topics=[F.FetchTopic(
-            topic_id=tid, partitions=[F.FetchPartition(partition=1, fetch_offset=2, partition_max_bytes=1 << 20)])]), 13)
+            topic_id=tid, partitions=[F.FetchPartition(partition=1, fetch_offset=2, partition_max_bytes=1 << 20)])]),
+            13)
         assert quiet.responses == []
         stale = c.request(F(max_wait_ms=0, session_id=full.session_id, session_epoch=2, topics=[]), 13)  # epoch reused
         assert stale.error_code == ErrorCode.INVALID_FETCH_SESSION_EPOCH

@@ -16,7 +16,8 @@ def test_defaults_make_a_single_combined_node():
 def test_precedence_file_then_environment_then_overrides(tmp_path):
     props = tmp_path / "server.properties"
     props.write_text("# comment\nnum.partitions = 3\nlog.dirs=/from/file\n! other comment\nmessage.max.bytes: 2000\n")
-    c = load_config(props, env={"KAFKA_LOG_DIRS": "/from/env", "KAFKA_NUM_PARTITIONS": "4"}, overrides=["num.partitions=5"])
+    c = load_config(props, env={"KAFKA_LOG_DIRS": "/from/env", "KAFKA_NUM_PARTITIONS": "4"},
+                    overrides=["num.partitions=5"])
     assert c["num.partitions"] == 5 and c.log_dirs == ["/from/env"] and c["message.max.bytes"] == 2000
     assert not c.is_default("num.partitions") and c.is_default("default.replication.factor")
 
@@ -53,7 +54,8 @@ def test_bad_configuration_is_one_clear_line(override, message):
 
 
 def test_known_kafka_keys_that_are_not_used_are_accepted_and_reported():
-    c = load_config(env={}, overrides=["num.network.threads=8", "ssl.keystore.location=/x", "listener.name.plaintext.foo=1"])
+    c = load_config(env={}, overrides=["num.network.threads=8", "ssl.keystore.location=/x",
+                                       "listener.name.plaintext.foo=1"])
     assert c.unused == ["listener.name.plaintext.foo", "num.network.threads", "ssl.keystore.location"]
 
 
@@ -91,7 +93,8 @@ def test_kafka_kraft_settings_give_the_quorum_its_voters_and_controller_listener
     (["node.id=4", "controller.quorum.voters=1@h:1,2@h:2", "listeners=PLAINTEXT://:1,CONTROLLER://:2"],
      "the node id 4 must be included in the set of voters"),
     (["controller.quorum.voters=1@h:1,2@h:2"], "controller.listener.names must contain at least one value"),
-    (["process.roles=broker", "node.id=1", "controller.quorum.voters=1@h:1"], "must not be included in the set of voters"),
+    (["process.roles=broker", "node.id=1", "controller.quorum.voters=1@h:1"],
+     "must not be included in the set of voters"),
     (["process.roles=broker"], "either controller.quorum.bootstrap.servers must contain"),
     (["process.roles=broker", "node.id=3", "controller.quorum.voters=1@h:1",
       "listeners=PLAINTEXT://:1,CONTROLLER://:2"], "must not contain a value appearing in the 'listeners'"),

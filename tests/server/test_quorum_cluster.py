@@ -216,7 +216,8 @@ def test_only_the_active_controller_takes_controller_requests_on_its_listener(st
     for i in cluster.nodes:
         with BrokerConnection("127.0.0.1", cluster[i].controller_port) as conn:
             result = conn.request(request, 7).topics[0]
-            envelope = conn.request(m.EnvelopeRequest(request_data=request_bytes(m.DescribeClusterRequest(), 0, 9, "x")), 0)
+            envelope = conn.request(
+                m.EnvelopeRequest(request_data=request_bytes(m.DescribeClusterRequest(), 0, 9, "x")), 0)
         if i == leader:  # the controller's own API (KIP-919's admin path); then it exists
             assert result.error_code in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS)
         else:
