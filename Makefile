@@ -3,18 +3,24 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 SPECS_SRC ?= ../shared/kafka-specs
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-deps specs specs-import specs-check fuzz bench clean sim
+.PHONY: install run lint test test-deps specs specs-import specs-check fuzz bench clean sim
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The benchmarks' peers (the bench extra) only where benchmarks run.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 # The real clients the conformance suite drives: kcat (Debian) and KafkaJS (npm).
 test-deps: install
@@ -38,15 +44,18 @@ specs: install
 specs-check: install
 	$(BIN)/kafka-compat specs generate --check
 
-test: test-deps specs-check
+lint: install
+	$(BIN)/ruff check .
+
+test: test-deps specs-check lint
 	SPECS_SRC=$(SPECS_SRC) $(BIN)/pytest -q $(PYTEST_ARGS)
 
 fuzz: install
 	FUZZ_ITERATIONS=20000 $(BIN)/pytest -q tests/protocol/test_fuzz.py
 
-bench: install
-	$(BIN)/python benchmarks/codec.py
-	@for b in benchmarks/storage.py benchmarks/e2e.py; do [ ! -f $$b ] || $(BIN)/python $$b; done
+# Every benchmark, each with its defaults; each prints one JSON line.
+bench: $(BENCH_STAMP)
+	@set -e; for b in benchmarks/*.py; do echo "== $$b" >&2; $(BIN)/python $$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
