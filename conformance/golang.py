@@ -14,8 +14,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from conformance.groups import Member
-from conformance.support import TIMEOUT, Got, records_json
+from conformance.groups import Member, produce, wait_consumed_once, wait_split
+from conformance.support import TIMEOUT, Got, records_json, wait_until
+from kafka_compat.protocol.errors import ErrorCode
 
 GO_DIR = Path(__file__).parent / "go"
 KCGO = GO_DIR / "bin" / "kcgo"
@@ -33,8 +34,8 @@ def run_go(client: str, command: str, bootstrap: str, *args: str, input: bytes =
     exited 0."""
     r = subprocess.run(_kcgo(client, command, bootstrap, *args), input=input, capture_output=True, timeout=timeout)
     out = r.stdout.decode(errors="replace").strip()
-    assert r.returncode == 0 or not check, \
-        f"kcgo {client} {command} exited {r.returncode}\nstdout: {out}\nstderr: {r.stderr.decode(errors='replace')[-3000:]}"
+    err = r.stderr.decode(errors="replace")[-3000:]
+    assert r.returncode == 0 or not check, f"kcgo {client} {command} exited {r.returncode}\n{out}\nstderr: {err}"
     try:
         return json.loads(out.splitlines()[-1])
     except (ValueError, IndexError):
@@ -147,3 +148,137 @@ def check_idempotent_batches(batches: dict[int, list], codec_id: int) -> None:
         assert {b.producer_epoch for b in bs} == {0}
         pids |= {b.producer_id for b in bs}
     assert len(pids) == 1 and pids.pop() >= 0, "one producer id from InitProducerId"
+
+
+def check_error(answer: dict, code: ErrorCode) -> None:
+    """An error answer with Kafka's `code`, under Kafka's name where the client names it (franz-go
+    does; sarama has only the number and its own text)."""
+    assert "error" in answer, f"expected {code.name}, got {answer}"
+    err = answer["error"]
+    assert err["code"] == code, f"expected {code.name}, got {err}"
+    assert err["name"] in (None, code.name), err
+
+
+# -- the scenarios both Go clients run ---------------------------------------------------------------
+
+TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5  # DescribeConfigs config_source: DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG
+
+
+def topic_lifecycle(client: str, broker, name: str) -> None:
+    """A topic's whole life through the client's admin API, with the errors it surfaces on refusals:
+    create (with configs; again: TOPIC_ALREADY_EXISTS; replication factor 3 on one broker:
+    INVALID_REPLICATION_FACTOR; an unknown config: INVALID_CONFIG), list, describe the cluster and the
+    partitions, describe configs (overrides and defaults with their sources), add partitions
+    (shrinking: INVALID_PARTITIONS), alter configs incrementally (set and delete; a bad value:
+    INVALID_CONFIG) and not (the whole set of overrides is replaced), list offsets, delete records
+    (past the end: OFFSET_OUT_OF_RANGE), delete the topic (then: UNKNOWN_TOPIC_OR_PARTITION)."""
+    with Session(client, "admin", broker.bootstrap) as admin:
+        created = admin.ask("create_topic", name=name, partitions=2, rf=1,
+                            configs={"retention.ms": "3600000", "cleanup.policy": "compact"})
+        check_error(admin.ask("create_topic", check=False, name=name, partitions=1, rf=1),
+                    ErrorCode.TOPIC_ALREADY_EXISTS)
+        check_error(admin.ask("create_topic", check=False, name=name + "-rf3", partitions=1, rf=3),
+                    ErrorCode.INVALID_REPLICATION_FACTOR)
+        check_error(admin.ask("create_topic", check=False, name=name + "-bad", partitions=1, rf=1,
+                              configs={"no.such.config": "1"}), ErrorCode.INVALID_CONFIG)
+        listed = admin.ask("list_topics")["topics"]
+        assert name in listed and name + "-rf3" not in listed and name + "-bad" not in listed
+        if client == "franz-go":  # CreateTopics v5+ answers with what it created
+            assert (created["partitions"], created["rf"]) == (2, 1)
+
+        cluster = admin.ask("describe_cluster")
+        [b] = cluster["brokers"]
+        assert f"{b['host']}:{b['port']}" == broker.bootstrap and cluster["controller"] == b["id"]
+        node = b["id"]
+        assert admin.ask("describe_topic", name=name) == {"internal": False, "partitions": [
+            {"partition": p, "leader": node, "replicas": [node], "isr": [node]} for p in (0, 1)]}
+
+        def configs() -> dict:
+            described = admin.ask("describe_configs", name=name)["configs"]
+            return {k: (v["value"], v["source"]) for k, v in described.items()}
+
+        cfg = configs()
+        assert cfg["retention.ms"] == ("3600000", TOPIC_CONFIG)
+        assert cfg["cleanup.policy"] == ("compact", TOPIC_CONFIG)
+        assert cfg["max.message.bytes"] == ("1048588", DEFAULT_CONFIG)
+        assert cfg["segment.bytes"] == ("1073741824", DEFAULT_CONFIG)
+
+        admin.ask("create_partitions", name=name, partitions=4)
+        wait_until(lambda: len(admin.ask("describe_topic", name=name)["partitions"]) == 4, "4 partitions")
+        check_error(admin.ask("create_partitions", check=False, name=name, partitions=3), ErrorCode.INVALID_PARTITIONS)
+
+        admin.ask("alter_configs", name=name, incremental=True, configs={"retention.ms": "7200000"},
+                  delete=["cleanup.policy"])
+        cfg = configs()
+        assert (cfg["retention.ms"], cfg["cleanup.policy"]) == (("7200000", TOPIC_CONFIG), ("delete", DEFAULT_CONFIG))
+        check_error(admin.ask("alter_configs", check=False, name=name, incremental=True,
+                              configs={"retention.ms": "not-a-number"}), ErrorCode.INVALID_CONFIG)
+        admin.ask("alter_configs", name=name, incremental=False, configs={"max.message.bytes": "20000"})
+        cfg = configs()  # AlterConfigs replaces the whole set of overrides: retention.ms is back to its default
+        assert cfg["max.message.bytes"] == ("20000", TOPIC_CONFIG)
+        assert cfg["retention.ms"] == ("604800000", DEFAULT_CONFIG)
+
+        produce(broker.bootstrap, name, 4, 10, "x")
+        assert admin.ask("list_offsets", name=name, spec="earliest")["offsets"] == {str(p): 0 for p in range(4)}
+        assert admin.ask("list_offsets", name=name, spec="latest")["offsets"] == {str(p): 10 for p in range(4)}
+        deleted = admin.ask("delete_records", name=name, offsets={"0": 4, "3": 10})
+        if client == "franz-go":  # kadm answers with the new log start offsets
+            assert deleted["lowWatermarks"] == {"0": 4, "3": 10}
+        assert admin.ask("list_offsets", name=name, spec="earliest")["offsets"] == {"0": 4, "1": 0, "2": 0, "3": 10}
+        past_end = admin.ask("delete_records", check=False, name=name, offsets={"1": 11})
+        if client == "franz-go":
+            check_error(past_end["lowWatermarks"]["1"], ErrorCode.OFFSET_OUT_OF_RANGE)
+        else:
+            check_error(past_end, ErrorCode.OFFSET_OUT_OF_RANGE)
+
+        admin.ask("delete_topic", name=name)
+        wait_until(lambda: name not in admin.ask("list_topics")["topics"], "the topic to disappear")
+        check_error(admin.ask("describe_configs", check=False, name=name), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        check_error(admin.ask("delete_topic", check=False, name=name), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+
+
+def group_admin(client: str, broker, topic: str, group: str, never: str) -> None:
+    """Consumer groups through the client's admin API: two members of `group` (the client's own,
+    cooperative-sticky) split `topic`'s four partitions and consume ten records of each; then list
+    the groups, describe it (state, protocol, members with client ids, hosts and the assignments
+    they report) and a group that never existed (Dead, no members), fetch its committed offsets,
+    and delete both (NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND); once the members
+    left, the group is Empty and deletes, and its offsets are gone."""
+    prefix = "fgo" if client == "franz-go" else "sarama"
+    members = [go_member(client, broker.bootstrap, topic, group, n) for n in "ab"]
+    try:
+        with Session(client, "admin", broker.bootstrap) as admin:
+            owners = wait_split(members, 4)
+            sent = produce(broker.bootstrap, topic, 4, 10, "x")
+            wait_consumed_once(members, sent, "x", owners)
+
+            listed = admin.ask("list_groups")["groups"]
+            assert listed[group]["protocolType"] == "consumer" and never not in listed
+            if client == "franz-go":  # ListGroups v5: state and type; sarama keeps only the protocol type
+                assert (listed[group]["state"], listed[group]["type"]) == ("Stable", "classic")
+
+            d = admin.ask("describe_groups", names=[group, never])["groups"]
+            assert {k: v for k, v in d[group].items() if k != "members"} == \
+                {"state": "Stable", "protocolType": "consumer", "protocol": "cooperative-sticky"}
+            assert {m["memberId"]: (m["clientId"], m["clientHost"], m["assignment"]) for m in d[group]["members"]} == \
+                {mb.member_id: (f"{prefix}-{mb.name}", "/127.0.0.1", mb.assigned) for mb in members}
+            assert d[never] == {"state": "Dead", "protocolType": "", "protocol": "", "members": []}
+
+            # franz-go commits its member id as the offsets' metadata; sarama commits none
+            meta = {p: mb.member_id if client == "franz-go" else "" for mb in members for p in owners[mb.name]}
+            committed = admin.ask("fetch_offsets", name=group)["offsets"]
+            assert committed == {topic: {str(p): [10, meta[p]] for p in range(4)}}, committed
+
+            results = admin.ask("delete_groups", names=[group, never])["results"]
+            check_error(results[group], ErrorCode.NON_EMPTY_GROUP)
+            check_error(results[never], ErrorCode.GROUP_ID_NOT_FOUND)
+
+            for mb in members:
+                mb.close()
+            assert admin.ask("describe_groups", names=[group])["groups"][group]["state"] == "Empty"
+            assert admin.ask("delete_groups", names=[group])["results"] == {group: None}
+            assert group not in admin.ask("list_groups")["groups"]
+            assert admin.ask("fetch_offsets", name=group)["offsets"] == {}
+    finally:
+        for mb in members:
+            mb.kill()

@@ -488,7 +488,7 @@ func franzAdmin(ctx context.Context, bootstrap string, a args) any {
 			}
 			out := map[string]any{}
 			for _, cfg := range rs[0].Configs {
-				out[cfg.Key] = map[string]any{"value": cfg.Value, "source": cfg.Source, "sensitive": cfg.Sensitive}
+				out[cfg.Key] = map[string]any{"value": cfg.Value, "source": int8(cfg.Source), "sensitive": cfg.Sensitive}
 			}
 			return map[string]any{"configs": out}
 		},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"reflect"
 	"slices"
@@ -316,8 +317,8 @@ func saramaMember(ctx context.Context, bootstrap string, a args) any {
 }
 
 // saramaConsumer is a group member driven op by op, with the ops of franzConsumer: commits are
-// ResetOffset (which may go backwards) and Commit on the live session; committed offsets come
-// from the ClusterAdmin's ListConsumerGroupOffsets.
+// MarkOffset and ResetOffset (together they set any offset) and Commit on the live session;
+// committed offsets come from the ClusterAdmin's ListConsumerGroupOffsets.
 func saramaConsumer(ctx context.Context, bootstrap string, a args) any {
 	topic, group := a.pos[0], a.pos[1]
 	cfg := saramaGroupConfig(a, "sarama-offsets")
@@ -384,6 +385,8 @@ func saramaConsumer(ctx context.Context, bootstrap string, a args) any {
 			}
 			for k, v := range c.Commits {
 				p, _ := strconv.Atoi(k)
+				// sarama's MarkOffset only moves forward and ResetOffset only back (or stays)
+				s.MarkOffset(topic, int32(p), v.Offset, v.Metadata)
 				s.ResetOffset(topic, int32(p), v.Offset, v.Metadata)
 			}
 			s.Commit()
@@ -531,7 +534,7 @@ func saramaAdmin(ctx context.Context, bootstrap string, a args) any {
 			}
 			out := map[string]any{}
 			for _, e := range entries {
-				out[e.Name] = map[string]any{"value": e.Value, "source": e.Source, "sensitive": e.Sensitive,
+				out[e.Name] = map[string]any{"value": e.Value, "source": int8(e.Source), "sensitive": e.Sensitive,
 					"readOnly": e.ReadOnly, "default": e.Default}
 			}
 			return map[string]any{"configs": out}
@@ -567,7 +570,12 @@ func saramaAdmin(ctx context.Context, bootstrap string, a args) any {
 			}
 			out := []map[string]any{}
 			for _, b := range brokers {
-				out = append(out, map[string]any{"id": b.ID(), "addr": b.Addr()})
+				host, port, err := net.SplitHostPort(b.Addr())
+				if err != nil {
+					return failure(err)
+				}
+				n, _ := strconv.Atoi(port)
+				out = append(out, map[string]any{"id": b.ID(), "host": host, "port": n})
 			}
 			return map[string]any{"brokers": out, "controller": controller}
 		},
