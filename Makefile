@@ -25,7 +25,7 @@ test-deps: install
 	  else echo "kcat missing and not root: kcat scenarios will fail" >&2; fi; }
 	@if [ -f conformance/node/package.json ]; then \
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
-	@if command -v go >/dev/null 2>&1; then (cd conformance/go && go build -o bin/kcgo .); \
+	@if command -v go >/dev/null 2>&1; then (cd conformance/go && go build -buildvcs=false -o bin/kcgo .); \
 	  else echo "go missing: the franz-go and sarama scenarios will fail" >&2; fi
 
 # A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).

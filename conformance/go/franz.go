@@ -413,7 +413,9 @@ func franzSeeker(ctx context.Context, bootstrap string, a args) any {
 // (conformance/golang.py's Admin documents them). DescribeCluster, which kadm does not wrap, goes
 // through kmsg as a franz-go user sends any request.
 func franzAdmin(ctx context.Context, bootstrap string, a args) any {
-	cl := franzClient(bootstrap)
+	// kadm answers metadata (ListTopics, Metadata) from the client's cache for up to MetadataMinAge
+	// (5 s by default): a scenario waiting for a deleted topic to go waits that long.
+	cl := franzClient(bootstrap, kgo.MetadataMinAge(200*time.Millisecond))
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
 	partitionsOf := func(ps []int32) []int32 {
