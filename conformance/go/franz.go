@@ -409,9 +409,29 @@ func franzSeeker(ctx context.Context, bootstrap string, a args) any {
 	return nil
 }
 
-// franzAdmin is a kadm session; the ops and their answers are the same for both clients
-// (conformance/golang.py's Admin documents them). DescribeCluster, which kadm does not wrap, goes
-// through kmsg as a franz-go user sends any request.
+// franzAdmin is a kadm session. Its ops, the same for sarama's ClusterAdmin (an error answers
+// {"error": ...}, per item where the client answers per item):
+//
+//	create_topic {name, partitions, rf, configs}  -> {} ("partitions", "rf": what was created)
+//	delete_topic {name}                           -> {}
+//	list_topics                                   -> {"topics": [name...]} (no internal topics)
+//	describe_topic {name}                         -> {"partitions": [{partition, leader, replicas, isr}], "internal"}
+//	create_partitions {name, partitions}          -> {} : grow to that many partitions
+//	describe_configs {name}                       -> {"configs": {key: {value, source, sensitive}}}
+//	alter_configs {name, configs, delete, incremental} -> {} : set configs, delete keys (incremental), or
+//	                                                 replace the whole set of overrides with configs
+//	describe_cluster                              -> {"brokers": [{id, host, port}], "controller"}
+//	list_offsets {name, spec}                     -> {"offsets": {partition: offset}}; spec: earliest, latest
+//	                                                 or a time in ms (the first offset at or after it)
+//	delete_records {name, offsets}                -> {"lowWatermarks": {partition: offset or error}}
+//	list_groups                                   -> {"groups": {group: {protocolType, state, type}}}
+//	describe_groups {names}                       -> {"groups": {group: {state, protocolType, protocol,
+//	                                                 members: [{memberId, clientId, clientHost, assignment}]}}}
+//	describe_consumer_groups {names}              -> the same for KIP-848 groups (franz-go only)
+//	fetch_offsets {name}                          -> {"offsets": {topic: {partition: [offset, metadata]}}}
+//	delete_groups {names}                         -> {"results": {group: null or error}}
+//
+// DescribeCluster, which kadm does not wrap, goes through kmsg as a franz-go user sends any request.
 func franzAdmin(ctx context.Context, bootstrap string, a args) any {
 	// kadm answers metadata (ListTopics, Metadata) from the client's cache for up to MetadataMinAge
 	// (5 s by default): a scenario waiting for a deleted topic to go waits that long.

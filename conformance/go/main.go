@@ -17,7 +17,8 @@
 //	                                       them; SIGTERM closes it (it leaves the group)
 //	admin | consumer TOPIC GROUP | seeker TOPIC
 //	                                       a session: one JSON command a line on stdin ({"op": ...}),
-//	                                       one JSON answer a line on stdout (see the op tables)
+//	                                       one JSON answer a line on stdout (the op tables are at
+//	                                       franzAdmin, franzConsumer and franzSeeker)
 //
 // An error as data is {"code": Kafka error code or null, "name": the client's name for it or null,
 // "message": the client's text}.

@@ -307,9 +307,7 @@ func saramaMember(ctx context.Context, bootstrap string, a args) any {
 				for _, m := range batch {
 					seen = append(seen, [3]any{m.Partition, m.Offset, text(m.Value)})
 				}
-				mu.Lock()
 				emit(map[string]any{"records": seen})
-				mu.Unlock()
 			}
 		},
 	})
