@@ -20,7 +20,6 @@ from kafka_compat.protocol.errors import ErrorCode
 
 GO_DIR = Path(__file__).parent / "go"
 KCGO = GO_DIR / "bin" / "kcgo"
-CLIENTS = ("franz-go", "sarama")
 
 
 def _kcgo(client: str, command: str, bootstrap: str, *args: str) -> list[str]:
@@ -48,6 +47,7 @@ def go_produce(client: str, bootstrap: str, topic: str, records, *flags: str, ch
 
 
 def gots(records: list[dict]) -> list[Got]:
+    """Records as kcgo prints them (text, null kept null), as `Got`s."""
     enc = lambda s: None if s is None else s.encode()  # noqa: E731
     return [Got(r["partition"], r["offset"], enc(r["key"]), enc(r["value"]),
                 tuple((n, v.encode()) for n, v in r["headers"]), r["timestamp"]) for r in records]
@@ -120,12 +120,6 @@ class GroupConsumer(Session):
         return {int(p): tuple(v) for p, v in self.ask("committed")["committed"].items()}
 
 
-def error_code(answer: dict) -> int:
-    """The Kafka error code of an error answer."""
-    assert "error" in answer, f"expected an error, got {answer}"
-    return answer["error"]["code"]
-
-
 def offsets_in_order(records) -> list[list[int]]:
     """The [partition, offset] each record of `records` gets on empty partitions, in order sent."""
     seen: dict[int, int] = {}
@@ -170,7 +164,8 @@ def topic_lifecycle(client: str, broker, name: str) -> None:
     INVALID_REPLICATION_FACTOR; an unknown config: INVALID_CONFIG), list, describe the cluster and the
     partitions, describe configs (overrides and defaults with their sources), add partitions
     (shrinking: INVALID_PARTITIONS), alter configs incrementally (set and delete; a bad value:
-    INVALID_CONFIG) and not (the whole set of overrides is replaced), list offsets, delete records
+    INVALID_CONFIG) and not (the whole set of overrides is replaced), describe log dirs (the
+    partitions' sizes), list offsets, delete records
     (past the end: OFFSET_OUT_OF_RANGE), delete the topic (then: UNKNOWN_TOPIC_OR_PARTITION)."""
     with Session(client, "admin", broker.bootstrap) as admin:
         created = admin.ask("create_topic", name=name, partitions=2, rf=1,
@@ -219,6 +214,8 @@ def topic_lifecycle(client: str, broker, name: str) -> None:
         assert cfg["retention.ms"] == ("604800000", DEFAULT_CONFIG)
 
         produce(broker.bootstrap, name, 4, 10, "x")
+        [dirs] = admin.ask("describe_log_dirs", name=name)["dirs"].values()
+        assert sorted(dirs) == ["0", "1", "2", "3"] and all(size > 0 for size in dirs.values()), dirs
         assert admin.ask("list_offsets", name=name, spec="earliest")["offsets"] == {str(p): 0 for p in range(4)}
         assert admin.ask("list_offsets", name=name, spec="latest")["offsets"] == {str(p): 10 for p in range(4)}
         deleted = admin.ask("delete_records", name=name, offsets={"0": 4, "3": 10})
@@ -242,8 +239,10 @@ def group_admin(client: str, broker, topic: str, group: str, never: str) -> None
     cooperative-sticky) split `topic`'s four partitions and consume ten records of each; then list
     the groups, describe it (state, protocol, members with client ids, hosts and the assignments
     they report) and a group that never existed (Dead, no members), fetch its committed offsets,
-    and delete both (NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND); once the members
-    left, the group is Empty and deletes, and its offsets are gone."""
+    delete both (NON_EMPTY_GROUP while it has members, GROUP_ID_NOT_FOUND) and one partition's
+    offsets (OffsetDelete: GROUP_SUBSCRIBED_TO_TOPIC while members consume it); once the members
+    left, the group is Empty, that partition's offsets delete, the group deletes, and its offsets
+    are gone."""
     prefix = "fgo" if client == "franz-go" else "sarama"
     members = [go_member(client, broker.bootstrap, topic, group, n) for n in "ab"]
     try:
@@ -272,10 +271,15 @@ def group_admin(client: str, broker, topic: str, group: str, never: str) -> None
             results = admin.ask("delete_groups", names=[group, never])["results"]
             check_error(results[group], ErrorCode.NON_EMPTY_GROUP)
             check_error(results[never], ErrorCode.GROUP_ID_NOT_FOUND)
+            results = admin.ask("delete_offsets", name=group, topic=topic, parts=[0])["results"]
+            check_error(results["0"], ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC)
 
             for mb in members:
                 mb.close()
             assert admin.ask("describe_groups", names=[group])["groups"][group]["state"] == "Empty"
+            assert admin.ask("delete_offsets", name=group, topic=topic, parts=[0])["results"] == {"0": None}
+            committed = admin.ask("fetch_offsets", name=group)["offsets"]
+            assert committed == {topic: {str(p): [10, meta[p]] for p in (1, 2, 3)}}, committed
             assert admin.ask("delete_groups", names=[group])["results"] == {group: None}
             assert group not in admin.ask("list_groups")["groups"]
             assert admin.ask("fetch_offsets", name=group)["offsets"] == {}

@@ -1,7 +1,8 @@
 """franz-go's kadm on consumer groups (`golang.group_admin`): ListGroups (with state and type),
 DescribeGroups (members, client ids and hosts, assignments decoded by kadm), FetchOffsets,
 DeleteGroups (NON_EMPTY_GROUP while members are in, GROUP_ID_NOT_FOUND for a group that never
-existed), on a group of two franz-go members."""
+existed), DeleteOffsets (GROUP_SUBSCRIBED_TO_TOPIC while members consume the topic), on a group of
+two franz-go members."""
 
 import pytest
 

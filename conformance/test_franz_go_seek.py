@@ -1,9 +1,9 @@
 """franz-go seeking without a group, on records it produced (zstd, five a ProduceSync, with
 CreateTimes), so lookups and reads land inside compressed batches: consume from an explicit offset
-(ConsumePartitions), SetOffsets back on the running consumer, kadm's ListStart/EndOffsets and
-ListOffsetsAfterMilli (exact hit, between two records, before all; after all kadm answers the end
-offset), consume from a time (Offset.AfterMilli), and an offset past the end surfacing
-OFFSET_OUT_OF_RANGE as a fetch error (NoResetOffset)."""
+(ConsumePartitions), SetOffsets back on the running consumer, kadm's ListStart/EndOffsets,
+ListMaxTimestampOffsets and ListOffsetsAfterMilli (exact hit, between two records, before all;
+after all kadm answers the end offset), consume from a time (Offset.AfterMilli), and an offset
+past the end surfacing OFFSET_OUT_OF_RANGE as a fetch error (NoResetOffset)."""
 
 import pytest
 
@@ -27,6 +27,7 @@ def test_seek_by_offset_and_timestamp(broker, unique):
             return {int(p): o for p, o in admin.ask("list_offsets", name=topic, spec=str(spec))["offsets"].items()}
 
         assert (listed("earliest"), listed("latest")) == ({0: 0, 1: 0}, {0: 10, 1: 10})
+        assert listed("max") == {0: 9, 1: 9}  # ListOffsets v7's MAX_TIMESTAMP: the latest CreateTime's record
 
         seeker.ask("assign", offsets={"0": 7})
         check_partition_order(p0[7:], gots(seeker.ask("poll", n=3)["records"]), first_offsets={0: 7})

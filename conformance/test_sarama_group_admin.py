@@ -1,7 +1,8 @@
 """sarama's ClusterAdmin on consumer groups (`golang.group_admin`): ListConsumerGroups,
 DescribeConsumerGroups (members, client ids and hosts, assignments decoded by sarama),
 ListConsumerGroupOffsets, DeleteConsumerGroup (NON_EMPTY_GROUP while members are in,
-GROUP_ID_NOT_FOUND for a group that never existed), on a group of two sarama members."""
+GROUP_ID_NOT_FOUND for a group that never existed), DeleteConsumerGroupOffset
+(GROUP_SUBSCRIBED_TO_TOPIC while members consume the topic), on a group of two sarama members."""
 
 import pytest
 

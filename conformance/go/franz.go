@@ -421,8 +421,9 @@ func franzSeeker(ctx context.Context, bootstrap string, a args) any {
 //	alter_configs {name, configs, delete, incremental} -> {} : set configs, delete keys (incremental), or
 //	                                                 replace the whole set of overrides with configs
 //	describe_cluster                              -> {"brokers": [{id, host, port}], "controller"}
-//	list_offsets {name, spec}                     -> {"offsets": {partition: offset}}; spec: earliest, latest
-//	                                                 or a time in ms (the first offset at or after it)
+//	list_offsets {name, spec}                     -> {"offsets": {partition: offset}}; spec: earliest, latest,
+//	                                                 max (franz-go: the largest timestamp's) or a time in ms
+//	                                                 (the first offset at or after it)
 //	delete_records {name, offsets}                -> {"lowWatermarks": {partition: offset or error}}
 //	list_groups                                   -> {"groups": {group: {protocolType, state, type}}}
 //	describe_groups {names}                       -> {"groups": {group: {state, protocolType, protocol,
@@ -430,6 +431,9 @@ func franzSeeker(ctx context.Context, bootstrap string, a args) any {
 //	describe_consumer_groups {names}              -> the same for KIP-848 groups (franz-go only)
 //	fetch_offsets {name}                          -> {"offsets": {topic: {partition: [offset, metadata]}}}
 //	delete_groups {names}                         -> {"results": {group: null or error}}
+//	delete_offsets {name, topic, parts}           -> {"results": {partition: null or error}}: OffsetDelete of
+//	                                                 group name's offsets of these partitions
+//	describe_log_dirs {name}                      -> {"dirs": {dir: {partition: size}}}: topic name's partitions
 //
 // DescribeCluster, which kadm does not wrap, goes through kmsg as a franz-go user sends any request.
 func franzAdmin(ctx context.Context, bootstrap string, a args) any {
@@ -562,6 +566,8 @@ func franzAdmin(ctx context.Context, bootstrap string, a args) any {
 				l, err = adm.ListStartOffsets(ctx, c.Name)
 			case "latest":
 				l, err = adm.ListEndOffsets(ctx, c.Name)
+			case "max":
+				l, err = adm.ListMaxTimestampOffsets(ctx, c.Name)
 			default:
 				ts, perr := strconv.ParseInt(c.Spec, 10, 64)
 				if perr != nil {
@@ -692,6 +698,47 @@ func franzAdmin(ctx context.Context, bootstrap string, a args) any {
 				}
 			}
 			return map[string]any{"results": out}
+		},
+		"delete_offsets": func(c command) any {
+			topic := c.Topic
+			set := kadm.TopicsSet{topic: {}}
+			for _, p := range c.Parts {
+				set[topic][p] = struct{}{}
+			}
+			rs, err := adm.DeleteOffsets(ctx, c.Name, set)
+			if err != nil {
+				return failure(err)
+			}
+			out := map[string]any{}
+			for p, e := range rs[topic] {
+				out[strconv.Itoa(int(p))] = nil
+				if e != nil {
+					out[strconv.Itoa(int(p))] = failure(e)
+				}
+			}
+			return map[string]any{"results": out}
+		},
+		"describe_log_dirs": func(c command) any {
+			all, err := adm.DescribeAllLogDirs(ctx, nil) // every partition (a topic without partitions is none)
+			if err != nil {
+				return failure(err)
+			}
+			out := map[string]map[string]int64{}
+			for _, dirs := range all {
+				if err := dirs.Error(); err != nil {
+					return failure(err)
+				}
+				dirs.EachPartition(func(d kadm.DescribedLogDirPartition) {
+					if d.Topic != c.Name {
+						return
+					}
+					if out[d.Dir] == nil {
+						out[d.Dir] = map[string]int64{}
+					}
+					out[d.Dir][strconv.Itoa(int(d.Partition))] = d.Size
+				})
+			}
+			return map[string]any{"dirs": out}
 		},
 		"close": func(command) any { return map[string]any{} },
 	})

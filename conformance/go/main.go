@@ -192,6 +192,8 @@ type command struct {
 	Name       string            `json:"name"`
 	Names      []string          `json:"names"`
 	Partitions int32             `json:"partitions"`
+	Topic      string            `json:"topic"`
+	Parts      []int32           `json:"parts"`
 	RF         int16             `json:"rf"`
 	Configs    map[string]string `json:"configs"`
 	Keys       []string          `json:"keys"`

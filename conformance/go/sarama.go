@@ -676,6 +676,46 @@ func saramaAdmin(ctx context.Context, bootstrap string, a args) any {
 			}
 			return map[string]any{"results": out}
 		},
+		"delete_offsets": func(c command) any {
+			out := map[string]any{}
+			for _, p := range c.Parts {
+				out[strconv.Itoa(int(p))] = nil
+				if err := adm.DeleteConsumerGroupOffset(c.Name, c.Topic, p); err != nil {
+					out[strconv.Itoa(int(p))] = failure(err)
+				}
+			}
+			return map[string]any{"results": out}
+		},
+		"describe_log_dirs": func(c command) any {
+			var ids []int32
+			for _, b := range cl.Brokers() {
+				ids = append(ids, b.ID())
+			}
+			all, err := adm.DescribeLogDirs(ids)
+			if err != nil {
+				return failure(err)
+			}
+			out := map[string]map[string]int64{}
+			for _, dirs := range all {
+				for _, d := range dirs {
+					if d.ErrorCode != sarama.ErrNoError {
+						return failure(d.ErrorCode)
+					}
+					for _, t := range d.Topics {
+						if t.Topic != c.Name {
+							continue
+						}
+						if out[d.Path] == nil {
+							out[d.Path] = map[string]int64{}
+						}
+						for _, p := range t.Partitions {
+							out[d.Path][strconv.Itoa(int(p.PartitionID))] = p.Size
+						}
+					}
+				}
+			}
+			return map[string]any{"dirs": out}
+		},
 		"close": func(command) any { return map[string]any{} },
 	})
 	return nil
