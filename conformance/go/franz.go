@@ -230,38 +230,17 @@ func franzConsumer(ctx context.Context, bootstrap string, a args) any {
 	cl := franzClient(bootstrap, append(franzGroupOpts(topic, group, a.flag("protocol", "classic")),
 		kgo.ClientID("fgo-offsets"))...)
 	adm := kadm.NewClient(cl)
-	var mu sync.Mutex
-	buffered := [][3]any{}
+	var buffered consumed
 	polling, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for polling.Err() == nil {
-			fetches := cl.PollFetches(polling)
-			mu.Lock()
-			fetches.EachRecord(func(r *kgo.Record) { buffered = append(buffered, [3]any{r.Partition, r.Offset, text(r.Value)}) })
-			mu.Unlock()
+			cl.PollFetches(polling).EachRecord(func(r *kgo.Record) { buffered.add(r.Partition, r.Offset, r.Value) })
 		}
 	}()
 	session(map[string]func(command) any{
-		"consume": func(c command) any {
-			deadline := time.Now().Add(timeout)
-			for time.Now().Before(deadline) {
-				mu.Lock()
-				n := len(buffered)
-				mu.Unlock()
-				if n >= c.N {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			time.Sleep(300 * time.Millisecond) // anything more (a duplicate) arrives meanwhile
-			mu.Lock()
-			defer mu.Unlock()
-			out := buffered
-			buffered = [][3]any{}
-			return map[string]any{"records": out}
-		},
+		"consume": func(c command) any { return buffered.take(c.N) },
 		"commit": func(c command) any {
 			offsets, meta := map[int32]kgo.EpochOffset{}, map[int32]string{}
 			for k, v := range c.Commits {
@@ -319,45 +298,17 @@ func franzConsumer(ctx context.Context, bootstrap string, a args) any {
 	return nil
 }
 
-// franzSeeker consumes assigned partitions (no group), op by op:
+// franzSeeker consumes assigned partitions (no group), op by op (offsets are listed by the admin
+// session):
 //
-//	watermarks          -> {"watermarks": {"partition": [start, end]}} (kadm ListStart/EndOffsets)
 //	assign {offsets}    -> {} : a new consumer of these partitions at these offsets
 //	assign {times}      -> {} : ... at the first record at or after each time (Offset.AfterMilli)
 //	seek {offsets}      -> {} : SetOffsets on the running consumer
 //	poll {n}            -> {"records": [...]} or {"error": ...} (OFFSET_OUT_OF_RANGE: no reset)
-//	offsets_for_times {times} -> {"offsets": {"partition": offset}} (kadm ListOffsetsAfterMilli)
 func franzSeeker(ctx context.Context, bootstrap string, a args) any {
 	topic := a.pos[0]
-	adm := kadm.NewClient(franzClient(bootstrap))
-	defer adm.Close()
 	var cl *kgo.Client
-	listed := func(l kadm.ListedOffsets, err error) (map[string]int64, error) {
-		if err == nil {
-			err = l.Error()
-		}
-		out := map[string]int64{}
-		for _, o := range l[topic] {
-			out[strconv.Itoa(int(o.Partition))] = o.Offset
-		}
-		return out, err
-	}
 	session(map[string]func(command) any{
-		"watermarks": func(command) any {
-			starts, err := listed(adm.ListStartOffsets(ctx, topic))
-			if err != nil {
-				return failure(err)
-			}
-			ends, err := listed(adm.ListEndOffsets(ctx, topic))
-			if err != nil {
-				return failure(err)
-			}
-			out := map[string][2]int64{}
-			for p := range starts {
-				out[p] = [2]int64{starts[p], ends[p]}
-			}
-			return map[string]any{"watermarks": out}
-		},
 		"assign": func(c command) any {
 			if cl != nil {
 				cl.Close()
@@ -387,17 +338,6 @@ func franzSeeker(ctx context.Context, bootstrap string, a args) any {
 				return failure(err)
 			}
 			return map[string]any{"records": recs}
-		},
-		"offsets_for_times": func(c command) any {
-			out := map[string]int64{}
-			for p, t := range partitionOffsets(c.Times) {
-				found, err := listed(adm.ListOffsetsAfterMilli(ctx, t, topic))
-				if err != nil {
-					return failure(err)
-				}
-				out[strconv.Itoa(int(p))] = found[strconv.Itoa(int(p))]
-			}
-			return map[string]any{"offsets": out}
 		},
 		"close": func(command) any {
 			if cl != nil {

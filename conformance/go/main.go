@@ -257,3 +257,37 @@ func mustJSON(s string, v any) {
 		fail(fmt.Errorf("%q: %w", s, err))
 	}
 }
+
+// consumed buffers what a session's group member consumed, as [partition, offset, value], until
+// a consume op takes it.
+type consumed struct {
+	mu   sync.Mutex
+	recs [][3]any
+}
+
+func (c *consumed) add(partition int32, offset int64, value []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recs = append(c.recs, [3]any{partition, offset, text(value)})
+}
+
+// take answers a consume op: once n records are there (or the timeout passed), and 300 ms later,
+// so that a duplicate arriving right behind them shows, everything buffered.
+func (c *consumed) take(n int) any {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		have := len(c.recs)
+		c.mu.Unlock()
+		if have >= n {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.recs
+	c.recs = [][3]any{}
+	return map[string]any{"records": out}
+}

@@ -331,7 +331,7 @@ func saramaConsumer(ctx context.Context, bootstrap string, a args) any {
 	defer adm.Close()
 	var mu sync.Mutex
 	var live sarama.ConsumerGroupSession
-	buffered := [][3]any{}
+	var buffered consumed
 	consuming, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -341,32 +341,13 @@ func saramaConsumer(ctx context.Context, bootstrap string, a args) any {
 			cleanup: func(sarama.ConsumerGroupSession) { mu.Lock(); live = nil; mu.Unlock() },
 			claim: func(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) {
 				for m := range c.Messages() {
-					mu.Lock()
-					buffered = append(buffered, [3]any{m.Partition, m.Offset, text(m.Value)})
-					mu.Unlock()
+					buffered.add(m.Partition, m.Offset, m.Value)
 				}
 			},
 		})
 	}()
 	session(map[string]func(command) any{
-		"consume": func(c command) any {
-			deadline := time.Now().Add(timeout)
-			for time.Now().Before(deadline) {
-				mu.Lock()
-				n := len(buffered)
-				mu.Unlock()
-				if n >= c.N {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			time.Sleep(300 * time.Millisecond) // anything more (a duplicate) arrives meanwhile
-			mu.Lock()
-			defer mu.Unlock()
-			out := buffered
-			buffered = [][3]any{}
-			return map[string]any{"records": out}
-		},
+		"consume": func(c command) any { return buffered.take(c.N) },
 		"commit": func(c command) any {
 			var s sarama.ConsumerGroupSession
 			deadline := time.Now().Add(timeout)
