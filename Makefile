@@ -22,7 +22,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# The real clients the conformance suite drives: kcat (Debian) and KafkaJS (npm).
+# The real clients the conformance suite drives: kcat (Debian), KafkaJS (npm), and franz-go and
+# sarama (Go modules, pinned in conformance/go/go.sum, cached in the user's Go caches).
 test-deps: install
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -30,6 +31,8 @@ test-deps: install
 	  else echo "kcat missing and not root: kcat scenarios will fail" >&2; fi; }
 	@if [ -f conformance/node/package.json ]; then \
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
+	@if command -v go >/dev/null 2>&1; then (cd conformance/go && go build -buildvcs=false -o bin/kcgo .); \
+	  else echo "go missing: the franz-go and sarama scenarios will fail" >&2; fi
 
 # A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).
 run: install
