@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-# The real clients the conformance suite drives: kcat (Debian) and KafkaJS (npm).
+# The real clients the conformance suite drives: kcat (Debian), KafkaJS (npm), and the JVM side
+# (Apache Kafka, kafka-clients, its tools, Streams, Connect: Maven resolves the release pinned in
+# conformance/java/pom.xml into ~/.m2 and compiles the scenario drivers).
 test-deps: install
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -24,6 +26,7 @@ test-deps: install
 	  else echo "kcat missing and not root: kcat scenarios will fail" >&2; fi; }
 	@if [ -f conformance/node/package.json ]; then \
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
+	cd conformance/java && mvn -q -B compile
 
 # A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).
 run: install

@@ -1,0 +1,120 @@
+"""The JVM side of the suite: Apache Kafka's jars and the scenario drivers, as `make test-deps`
+built them in conformance/java (Maven: one pinned Kafka release, a classpath file, compiled drivers).
+
+`java(main, *args)` runs one main class of that classpath (a Kafka tool, a driver) to completion;
+`Driver` keeps one JVM running a scenario driver (`kc.Driver`) that takes one JSON command a line on
+stdin and answers one JSON line on stdout, so a scenario file pays for one JVM start, not one a step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from conformance.support import Got, Rec
+
+JAVA_DIR = Path(__file__).parent / "java"
+TARGET = JAVA_DIR / "target"
+JAVA_HOME = os.environ.get("JAVA_HOME")
+JAVA = str(Path(JAVA_HOME) / "bin" / "java") if JAVA_HOME else "java"
+# Short-lived JVMs: the client compiler only and one GC thread start fastest on a shared 2-core box.
+QUICK_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto", "-Xss512k"]
+CLIENT_LOG4J = JAVA_DIR / "log4j2-client.properties"
+
+
+def classpath() -> str:
+    """The drivers' classes and every jar of the pinned Kafka release."""
+    cp = TARGET / "classpath.txt"
+    assert cp.is_file() and (TARGET / "classes" / "kc").is_dir(), \
+        "the Java scenarios are not built: run `make test-deps` (Maven, conformance/java)"
+    return f"{TARGET / 'classes'}:{cp.read_text().strip()}"
+
+
+def java_command(main: str, *args: str, heap: str = "256m", jvm: list[str] | None = None) -> list[str]:
+    return [JAVA, f"-Xmx{heap}", *(QUICK_JVM if jvm is None else jvm), f"-Dlog4j2.configurationFile={CLIENT_LOG4J}",
+            "-cp", classpath(), main, *args]
+
+
+def java(main: str, *args: str, input: bytes | None = None, timeout: float = 60.0, check: bool = True,
+         heap: str = "256m") -> subprocess.CompletedProcess:
+    """Run a main class to its end; with `check`, fail with its output unless it exited 0."""
+    r = subprocess.run(java_command(main, *args, heap=heap), input=input, capture_output=True, timeout=timeout,
+                       stdin=None if input is not None else subprocess.DEVNULL)
+    if check:
+        assert r.returncode == 0, (f"{main} {' '.join(args)} exited {r.returncode}\n"
+                                   f"stdout: {r.stdout.decode(errors='replace')[-3000:]}\n"
+                                   f"stderr: {r.stderr.decode(errors='replace')[-3000:]}")
+    return r
+
+
+class JavaError(AssertionError):
+    """A driver command that raised in the JVM: `type` is the exception's simple class name (the
+    cause's, where the Java client wraps it in an ExecutionException)."""
+
+    def __init__(self, type: str, message: str):
+        super().__init__(f"{type}: {message}")
+        self.type, self.message = type, message
+
+
+class Driver:
+    """One `kc.Driver` JVM for a scenario file. `call(op, **args)` sends `{"op": op, ...args}` and
+    returns the answer's `result`, or raises `JavaError` with the exception the Java client threw."""
+
+    def __init__(self, bootstrap: str, heap: str = "256m"):
+        self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: client warnings never block the JVM
+        self.proc = subprocess.Popen(java_command("kc.Driver", bootstrap, heap=heap), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr)
+
+    def log(self) -> str:
+        """What the JVM wrote on stderr (its client logs) so far."""
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def call(self, op: str, **args):
+        self.proc.stdin.write(json.dumps({"op": op, **args}).encode() + b"\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            raise AssertionError(f"the Java driver exited {self.proc.returncode} during {op}:\n{self.log()[-3000:]}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise JavaError(answer["error"]["type"], answer["error"]["message"])
+        return answer["result"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.call("exit")
+            except (AssertionError, OSError):
+                pass
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.stderr):
+            f.close()
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def records_arg(records: list[Rec]) -> list[dict]:
+    """`Rec`s as the driver's `produce` takes them (text keys, values and header values)."""
+    text = lambda b: None if b is None else b.decode()  # noqa: E731
+    return [{"partition": r.partition, "key": text(r.key), "value": text(r.value),
+             "headers": [[n, v.decode()] for n, v in r.headers], "timestamp": r.timestamp} for r in records]
+
+
+def gots(records: list[dict]) -> list[Got]:
+    """The driver's consumed records as `Got`s."""
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    return [Got(r["partition"], r["offset"], enc(r["key"]), enc(r["value"]),
+                tuple((n, enc(v)) for n, v in r["headers"]), r["timestamp"]) for r in records]
