@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from conformance.support import Got, Rec
+from conformance.support import Got, Rec, wait_until
 
 JAVA_DIR = Path(__file__).parent / "java"
 TARGET = JAVA_DIR / "target"
@@ -118,3 +118,56 @@ def gots(records: list[dict]) -> list[Got]:
     enc = lambda s: None if s is None else s.encode()  # noqa: E731
     return [Got(r["partition"], r["offset"], enc(r["key"]), enc(r["value"]),
                 tuple((n, enc(v)) for n, v in r["headers"]), r["timestamp"]) for r in records]
+
+
+class JavaGroup:
+    """Named group members inside one driver JVM, polled in turn (each poll also runs the member's
+    rebalance and heartbeats). Per member it keeps the current assignment (partition numbers of
+    `topic`), the (partition, offset, value) of every record consumed and the rebalance listener's
+    events, in order."""
+
+    def __init__(self, driver: Driver, topic: str, group: str, **config: str):
+        self.driver, self.topic, self.group, self.config = driver, topic, group, config
+        self.assigned: dict[str, list[int] | None] = {}
+        self.records: dict[str, list[tuple[int, int, str]]] = {}
+        self.events: dict[str, list[tuple[str, list[int]]]] = {}
+        self.generation: dict[str, int] = {}
+
+    def join(self, name: str, **config: str) -> None:
+        conf = {"group.id": self.group, "client.id": name, "auto.offset.reset": "earliest",
+                "enable.auto.commit": "false", "fetch.max.wait.ms": "100", **self.config, **config}
+        self.driver.call("consumer.open", name=name, config=conf, topics=[self.topic])
+        self.assigned[name], self.records[name], self.events[name] = None, [], []
+
+    def poll(self, ms: int = 50) -> None:
+        for name, state in self.driver.call("consumer.poll", names=list(self.assigned), ms=ms).items():
+            self.assigned[name] = [p for _, p in state["assignment"]]
+            self.records[name] += [(r["partition"], r["offset"], r["value"]) for r in state["records"]]
+            self.events[name] += [(e["type"], [p for _, p in e["partitions"]]) for e in state["events"]]
+            self.generation[name] = state["generation"]
+
+    def poll_until(self, condition, what: str, timeout: float = 20.0):
+        """Poll every member until `condition(self)` holds."""
+        def step():
+            self.poll()
+            return condition(self)
+        return wait_until(step, what, timeout, interval=0)
+
+    def split(self, partitions: int) -> bool:
+        """Every member owns its share of `range(partitions)`, each partition exactly one member."""
+        owned = [p for parts in self.assigned.values() if parts for p in parts]
+        share = partitions // len(self.assigned)
+        return sorted(owned) == list(range(partitions)) and all(
+            parts is not None and len(parts) == share for parts in self.assigned.values())
+
+    def values(self) -> list[str]:
+        return sorted(v for recs in self.records.values() for _, _, v in recs)
+
+    def leave(self, name: str) -> None:
+        """close(): a dynamic member leaves the group (LeaveGroup, or a heartbeat with epoch -1)."""
+        self.driver.call("consumer.close", name=name)
+        del self.assigned[name]
+
+    def close(self) -> None:
+        for name in list(self.assigned):
+            self.leave(name)

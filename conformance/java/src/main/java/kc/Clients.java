@@ -38,9 +38,11 @@ final class Clients {
   private static final class Member {
     final KafkaConsumer<byte[], byte[]> consumer;
     final List<Map<String, Object>> events = new ArrayList<>();
+    final boolean grouped;
 
-    Member(KafkaConsumer<byte[], byte[]> consumer) {
+    Member(KafkaConsumer<byte[], byte[]> consumer, boolean grouped) {
       this.consumer = consumer;
+      this.grouped = grouped;
     }
 
     ConsumerRebalanceListener listener() {
@@ -182,7 +184,8 @@ final class Clients {
 
   private Object open(JsonNode a) {
     Map<String, Object> conf = driver.config(a);
-    Member m = new Member(new KafkaConsumer<>(conf, new ByteArrayDeserializer(), new ByteArrayDeserializer()));
+    Member m = new Member(new KafkaConsumer<>(conf, new ByteArrayDeserializer(), new ByteArrayDeserializer()),
+        conf.containsKey("group.id"));
     consumers.put(a.get("name").asText(), m);
     if (a.has("topics")) {
       List<String> topics = new ArrayList<>();
@@ -206,7 +209,7 @@ final class Clients {
       state.put("records", records);
       state.put("assignment", tps(m.consumer.assignment()));
       state.put("events", new ArrayList<>(m.events));
-      state.put("generation", m.consumer.groupMetadata().generationId());
+      state.put("generation", m.grouped ? m.consumer.groupMetadata().generationId() : null);
       m.events.clear();
       out.put(n.asText(), state);
     }
