@@ -331,6 +331,10 @@ class Controller:
             if err:
                 result.error_code, result.error_message = err
                 continue
+            if len({c.name for c in res.configs}) < len(res.configs):
+                result.error_code = ErrorCode.INVALID_REQUEST
+                result.error_message = "Error due to duplicate config keys"
+                continue
             current = dict(image.configs.get((res.resource_type, res.resource_name), {}))
             changes: dict[str, str | None] = {}
             problem = None
@@ -343,7 +347,8 @@ class Controller:
                 elif c.config_operation in (APPEND, SUBTRACT):
                     spec = TOPIC_CONFIGS.get(key) if res.resource_type == TOPIC_RESOURCE else None
                     if spec is None or spec.type != "LIST":
-                        problem = f"Config {key} does not support the APPEND or SUBTRACT operation (it is not a list)."
+                        op = "APPEND" if c.config_operation == APPEND else "SUBTRACT"
+                        problem = f"Can't {op} to key {key} because its type is not LIST."
                         break
                     base = changes.get(key, current.get(key))
                     items = [x for x in (base.split(",") if base else ",".join(spec.default).split(",")) if x]
