@@ -43,25 +43,35 @@ def broker_levels(ctx: RequestContext, image: MetadataImage, key: str) -> list[t
     return out
 
 
+# Broker keys that have no default of their own in Kafka (the effective default comes from
+# log.retention.hours, log.roll.hours, the flush scheduler): Kafka lists no default synonym for them.
+_NO_DEFAULT_SYNONYM = frozenset({"log.retention.ms", "log.roll.ms", "log.flush.interval.ms", "log.roll.jitter.ms"})
+
+
 def topic_levels(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str], key: str) -> list[tuple[str, str | None, int]]:
+    """A topic key's synonyms as Kafka lists them: the topic override, then the broker key that
+    supplies its default at every level that sets it (possibly none at all)."""
     spec = TOPIC_CONFIGS[key]
     out = []
     if key in overrides:
         out.append((key, overrides[key], TOPIC_CONFIG))
-    if spec.broker_key and spec.broker_key in BROKER_CONFIGS:
-        out += [lvl for lvl in broker_levels(ctx, image, spec.broker_key) if lvl[2] != DEFAULT]
-    out.append((key, _fmt(spec, spec.default), DEFAULT))
+    b = spec.broker_key
+    if b in BROKER_CONFIGS:
+        out += [lvl for lvl in broker_levels(ctx, image, b) if lvl[2] != DEFAULT or b not in _NO_DEFAULT_SYNONYM]
     return out
 
 
 def topic_entries(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str], keys=None):
-    """[(name, value, source, synonyms)] for a topic's configs."""
+    """[(name, value, source, synonyms)] for a topic's configs: the value and source of the first
+    synonym, or the topic default where there is none."""
     out = []
     for key in sorted(TOPIC_CONFIGS) if keys is None else keys:
         if key not in TOPIC_CONFIGS:
             continue
         levels = topic_levels(ctx, image, overrides, key)
-        out.append((key, levels[0][1], levels[0][2], levels))
+        spec = TOPIC_CONFIGS[key]
+        value, source = (levels[0][1], levels[0][2]) if levels else (_fmt(spec, spec.default), DEFAULT)
+        out.append((key, value, source, levels))
     return out
 
 
