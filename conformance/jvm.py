@@ -50,6 +50,36 @@ def java(main: str, *args: str, input: bytes | None = None, timeout: float = 60.
     return r
 
 
+# Kafka's bin/kafka-*.sh scripts, by script name: the main class each one runs.
+TOOLS = {
+    "kafka-topics": "org.apache.kafka.tools.TopicCommand",
+    "kafka-configs": "org.apache.kafka.tools.ConfigCommand",
+    "kafka-consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "kafka-console-producer": "org.apache.kafka.tools.ConsoleProducer",
+    "kafka-console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "kafka-get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+    "kafka-metadata-quorum": "org.apache.kafka.tools.MetadataQuorumCommand",
+    "kafka-log-dirs": "org.apache.kafka.tools.LogDirsCommand",
+    "kafka-delete-records": "org.apache.kafka.tools.DeleteRecordsCommand",
+    "kafka-broker-api-versions": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    "kafka-features": "org.apache.kafka.tools.FeatureCommand",
+    "kafka-cluster": "org.apache.kafka.tools.ClusterTool",
+    "kafka-leader-election": "org.apache.kafka.tools.LeaderElectionCommand",
+    "kafka-reassign-partitions": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+    "kafka-dump-log": "org.apache.kafka.tools.DumpLogSegments",
+    "kafka-metadata-shell": "org.apache.kafka.shell.MetadataShell",
+}
+
+
+def kafka_tool(script: str, *args: str, input: bytes | None = None, timeout: float = 60.0,
+               check: bool = True) -> subprocess.CompletedProcess:
+    """Run one of Kafka's command-line tools (by its script name, e.g. "kafka-topics") from the pinned
+    release's jars; stdout and stderr come back as text."""
+    r = java(TOOLS[script], *args, input=input, timeout=timeout, check=check)
+    r.stdout, r.stderr = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    return r
+
+
 class JavaError(AssertionError):
     """A driver command that raised in the JVM: `type` is the exception's simple class name (the
     cause's, where the Java client wraps it in an ExecutionException)."""

@@ -114,6 +114,7 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
             c.config_source = source
         if v >= 3:
             c.config_type = TYPES.get(kind, 0)
+            c.documentation = None  # no documentation is kept; Kafka sends null unless asked for it
         if v >= 1 and req.include_synonyms:
             c.synonyms = [R.DescribeConfigsSynonym(name=n, value=val, source=src) for n, val, src in levels]
         result.configs.append(c)
