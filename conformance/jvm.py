@@ -50,7 +50,7 @@ def java(main: str, *args: str, input: bytes | None = None, timeout: float = 60.
     return r
 
 
-# Kafka's bin/kafka-*.sh scripts, by script name: the main class each one runs.
+# Kafka's bin/kafka-*.sh scripts, by script name: the main class each one runs (`Driver.tool`).
 TOOLS = {
     "kafka-topics": "org.apache.kafka.tools.TopicCommand",
     "kafka-configs": "org.apache.kafka.tools.ConfigCommand",
@@ -69,15 +69,6 @@ TOOLS = {
     "kafka-dump-log": "org.apache.kafka.tools.DumpLogSegments",
     "kafka-metadata-shell": "org.apache.kafka.shell.MetadataShell",
 }
-
-
-def kafka_tool(script: str, *args: str, input: bytes | None = None, timeout: float = 60.0,
-               check: bool = True) -> subprocess.CompletedProcess:
-    """Run one of Kafka's command-line tools (by its script name, e.g. "kafka-topics") from the pinned
-    release's jars; stdout and stderr come back as text."""
-    r = java(TOOLS[script], *args, input=input, timeout=timeout, check=check)
-    r.stdout, r.stderr = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-    return r
 
 
 class JavaError(AssertionError):
@@ -114,6 +105,17 @@ class Driver:
         if "error" in answer:
             raise JavaError(answer["error"]["type"], answer["error"]["message"])
         return answer["result"]
+
+    def tool(self, script: str, *args: str, input: bytes = b"", check: bool = True) -> subprocess.CompletedProcess:
+        """Run one of Kafka's command-line tools (by its script name, e.g. "kafka-topics") in this JVM
+        (`kc.Tools`: its stdin given, stdout and stderr captured, its exit code returned); with
+        `check`, fail with its output unless it exited 0."""
+        r = self.call("tool", main=TOOLS[script], args=list(args), input=input.decode())
+        done = subprocess.CompletedProcess([script, *args], r["code"], r["stdout"], r["stderr"])
+        if check:
+            assert done.returncode == 0, f"{script} {' '.join(args)} exited {done.returncode}\n" \
+                                         f"stdout: {done.stdout[-3000:]}\nstderr: {done.stderr[-3000:]}"
+        return done
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -20,7 +20,8 @@ import java.util.concurrent.ExecutionException;
  * stdout line, {@code {"result": ...}} or {@code {"error": {"type": SimpleClassName, "message":
  * ...}}} with the exception the Kafka client raised (unwrapped from ExecutionException, as an
  * application sees it from {@code future.get()}'s cause). Logs go to stderr only. The operations
- * live in {@link Clients} (producers, consumers, groups) and {@link Admins} (the AdminClient).
+ * live in {@link Clients} (producers, consumers, groups), {@link Admins} (the AdminClient) and
+ * {@link Tools} (Kafka's command-line tools, run in this JVM).
  */
 public final class Driver {
   interface Op {
@@ -42,6 +43,7 @@ public final class Driver {
     Admins admins = new Admins(driver);
     clients.register(driver.ops);
     admins.register(driver.ops);
+    new Tools().register(driver.ops);
     PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
     System.setOut(System.err); // nothing but answers on the real stdout
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
