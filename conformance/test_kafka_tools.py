@@ -1,7 +1,7 @@
 """Kafka's own command-line tools (the bin/kafka-*.sh main classes of the pinned release, run in the
-scenario driver's JVM) against the broker, their output read as an operator reads it: kafka-topics (create with a config, the refusal
-of RF 3 on one broker, list, describe, add partitions, delete), kafka-configs (describe with
-synonyms, add and delete topic configs, a cluster-wide broker default), kafka-console-producer and
+scenario driver's JVM) against the broker, their output read as an operator reads it: kafka-topics
+(create with a config, the refusal of RF 3 on one broker, list, describe, add partitions, delete),
+kafka-configs (describe with synonyms, add and delete topic configs, a cluster-wide broker default), kafka-console-producer and
 -consumer (keys, a consumer group), kafka-consumer-groups (list, describe with lag, --state,
 reset-offsets to earliest and by shift, delete-offsets, delete), kafka-get-offsets (latest,
 earliest, by time), kafka-delete-records, kafka-metadata-quorum (status and replication),
@@ -40,8 +40,8 @@ def test_topics_configs_and_offsets(broker, java, unique, tmp_path):
 
     described = java.tool("kafka-topics", "--bootstrap-server", b, "--describe", "--topic", t).stdout
     summary, *parts = [ln for ln in described.splitlines() if ln.strip()]
-    assert re.match(rf"Topic: {t}\tTopicId: \S+\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: .*retention.ms=3600000",
-                    summary), summary
+    assert re.match(rf"Topic: {t}\tTopicId: \S+\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: "
+                    r".*retention.ms=3600000", summary), summary
     node = java.tool("kafka-metadata-quorum", "--bootstrap-server", b, "describe", "--status").stdout
     leader = re.search(r"LeaderId:\s+(\d+)", node)[1]
     assert [ln.split("\t")[1:] for ln in parts] == [
@@ -57,8 +57,8 @@ def test_topics_configs_and_offsets(broker, java, unique, tmp_path):
     out = java.tool("kafka-configs", *cfg, "--describe").stdout
     assert f"Dynamic configs for topic {t} are:" in out
     assert "  retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000}" in out
-    assert ("  cleanup.policy=compact,delete sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete, "
-            "DEFAULT_CONFIG:log.cleanup.policy=delete}") in out
+    assert ("  cleanup.policy=compact,delete sensitive=false synonyms={"
+            "DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete, DEFAULT_CONFIG:log.cleanup.policy=delete}") in out
     assert "retention.bytes" not in out
 
     # a cluster-wide broker default (set to Kafka's default value: other scenarios share this broker)
@@ -72,8 +72,9 @@ def test_topics_configs_and_offsets(broker, java, unique, tmp_path):
     # records in by the console producer (partition 0: parse.key), then the offsets of the log
     before = now_ms()
     java.tool("kafka-console-producer", "--bootstrap-server", b, "--topic", t, "--reader-property", "parse.key=true",
-               "--reader-property", "key.separator=:", "--producer-property", "partitioner.class="
-               "org.apache.kafka.clients.producer.RoundRobinPartitioner", input=b"".join(b"k%d:v%d\n" % (i, i) for i in range(8)))
+              "--reader-property", "key.separator=:", "--command-property",
+              "partitioner.class=org.apache.kafka.clients.producer.RoundRobinPartitioner",
+              input=b"".join(b"k%d:v%d\n" % (i, i) for i in range(8)))
     latest = java.tool("kafka-get-offsets", "--bootstrap-server", b, "--topic", t).stdout.split()
     assert sorted(latest) == [f"{t}:{p}:2" for p in range(4)]
     earliest = java.tool("kafka-get-offsets", "--bootstrap-server", b, "--topic", t, "--time", "-2").stdout.split()
@@ -153,7 +154,8 @@ def test_cluster_tools(broker, java, unique, tmp_path):
     assert re.search(r"Produce\(0\): \d+ to \d+ \[usable: \d+\]", versions)
     assert re.search(r"ConsumerGroupHeartbeat\(68\): \d+ to \d+ \[usable: \d+\]", versions)
     features = java.tool("kafka-features", "--bootstrap-server", b, "describe").stdout
-    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: .*FinalizedVersionLevel: \d\.\d+-IV\d", features)
+    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: .*FinalizedVersionLevel: \d\.\d+-IV\d",
+                     features)
 
     move = tmp_path / "move.json"
     move.write_text(json.dumps({"topics": [{"topic": t}], "version": 1}))
