@@ -1,12 +1,12 @@
 """Kafka's own command-line tools (the bin/kafka-*.sh main classes of the pinned release, run in the
 scenario driver's JVM) against the broker, their output read as an operator reads it: kafka-topics
 (create with a config, the refusal of RF 3 on one broker, list, describe, add partitions, delete),
-kafka-configs (describe with synonyms, add and delete topic configs, a cluster-wide broker default), kafka-console-producer and
--consumer (keys, a consumer group), kafka-consumer-groups (list, describe with lag, --state,
-reset-offsets to earliest and by shift, delete-offsets, delete), kafka-get-offsets (latest,
-earliest, by time), kafka-delete-records, kafka-metadata-quorum (status and replication),
-kafka-log-dirs, kafka-broker-api-versions, kafka-features, kafka-cluster cluster-id and
-kafka-reassign-partitions --generate. kafka-leader-election and kafka-reassign-partitions
+kafka-configs (describe with synonyms, add and delete topic configs, a cluster-wide broker default),
+kafka-console-producer and -consumer (keys, a consumer group), kafka-consumer-groups (list, describe
+with lag, --state, reset-offsets to earliest and by shift, delete-offsets, delete), kafka-get-
+offsets (latest, earliest, by time), kafka-delete-records, kafka-metadata-quorum (status and
+replication), kafka-log-dirs, kafka-broker-api-versions, kafka-features, kafka-cluster cluster-id
+and kafka-reassign-partitions --generate. kafka-leader-election and kafka-reassign-partitions
 --execute need ElectLeaders and AlterPartitionReassignments, which are not served yet: they fail
 with the client's UnsupportedVersionException."""
 
