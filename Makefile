@@ -26,7 +26,7 @@ test-deps: install
 	  else echo "kcat missing and not root: kcat scenarios will fail" >&2; fi; }
 	@if [ -f conformance/node/package.json ]; then \
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
-	cd conformance/java && mvn -q -B compile
+	cd conformance/java && mvn -q -B compile && mvn -q -B -f metadata-shell/pom.xml compile
 
 # A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).
 run: install

@@ -33,16 +33,26 @@ def classpath() -> str:
     return f"{TARGET / 'classes'}:{cp.read_text().strip()}"
 
 
-def java_command(main: str, *args: str, heap: str = "256m", jvm: list[str] | None = None) -> list[str]:
+def metadata_shell_classpath() -> str:
+    """kafka-metadata-shell's jars (conformance/java/metadata-shell/pom.xml: not served at the pinned
+    release, so resolved apart at its newest served one)."""
+    cp = TARGET / "metadata-shell-classpath.txt"
+    assert cp.is_file(), "kafka-metadata-shell is not resolved: run `make test-deps`"
+    return cp.read_text().strip()
+
+
+def java_command(main: str, *args: str, heap: str = "256m", jvm: list[str] | None = None,
+                 cp: str | None = None) -> list[str]:
     return [JAVA, f"-Xmx{heap}", *(QUICK_JVM if jvm is None else jvm), f"-Dlog4j2.configurationFile={CLIENT_LOG4J}",
-            "-cp", classpath(), main, *args]
+            "-cp", cp or classpath(), main, *args]
 
 
 def java(main: str, *args: str, input: bytes | None = None, timeout: float = 60.0, check: bool = True,
-         heap: str = "256m") -> subprocess.CompletedProcess:
-    """Run a main class to its end; with `check`, fail with its output unless it exited 0."""
-    r = subprocess.run(java_command(main, *args, heap=heap), input=input, capture_output=True, timeout=timeout,
-                       stdin=None if input is not None else subprocess.DEVNULL)
+         heap: str = "256m", cp: str | None = None) -> subprocess.CompletedProcess:
+    """Run a main class in a JVM of its own to its end; with `check`, fail with its output unless it
+    exited 0."""
+    r = subprocess.run(java_command(main, *args, heap=heap, cp=cp), input=input, capture_output=True,
+                       timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
     if check:
         assert r.returncode == 0, (f"{main} {' '.join(args)} exited {r.returncode}\n"
                                    f"stdout: {r.stdout.decode(errors='replace')[-3000:]}\n"
@@ -67,7 +77,6 @@ TOOLS = {
     "kafka-leader-election": "org.apache.kafka.tools.LeaderElectionCommand",
     "kafka-reassign-partitions": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
     "kafka-dump-log": "org.apache.kafka.tools.DumpLogSegments",
-    "kafka-metadata-shell": "org.apache.kafka.shell.MetadataShell",
 }
 
 

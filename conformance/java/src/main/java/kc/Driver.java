@@ -60,7 +60,7 @@ public final class Driver {
         try {
           if (op == null) throw new IllegalArgumentException("no such op: " + name);
           answer.put("result", op.apply(cmd));
-        } catch (Exception e) {
+        } catch (Exception | LinkageError e) {
           Throwable t = unwrap(e);
           answer.put("error", Map.of("type", t.getClass().getSimpleName(), "message", String.valueOf(t.getMessage())));
         }
