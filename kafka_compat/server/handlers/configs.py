@@ -39,7 +39,8 @@ def broker_levels(ctx: RequestContext, image: MetadataImage, key: str) -> list[t
         out.append((key, cluster[key], DYNAMIC_DEFAULT_BROKER))
     if not broker.config.is_default(key):
         out.append((key, _fmt(spec, broker.config[key]), STATIC_BROKER))
-    out.append((key, _fmt(spec, spec.default), DEFAULT))
+    if spec.default is not None:  # Kafka lists no synonym for a default that is null
+        out.append((key, _fmt(spec, spec.default), DEFAULT))
     return out
 
 
@@ -80,7 +81,7 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
     v = ctx.api_version
     result = R.DescribeConfigsResult(error_code=ErrorCode.NONE, resource_type=res.resource_type,
                                      resource_name=res.resource_name, configs=[])
-    keys = res.configuration_keys
+    keys = res.configuration_keys or None  # null and empty both mean every key, as in Kafka
     if res.resource_type == TOPIC_RESOURCE:
         if res.resource_name not in image.topics:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -102,7 +103,8 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
                 levels = [lv for lv in levels if lv[2] == DYNAMIC_DEFAULT_BROKER]
                 if not levels:
                     continue
-            entries.append((k, levels[0][1], levels[0][2], levels, not spec.dynamic, spec.type))
+            value, source = (levels[0][1], levels[0][2]) if levels else (None, DEFAULT)
+            entries.append((k, value, source, levels, not spec.dynamic, spec.type))
     else:
         result.error_code, result.error_message = ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}"
         return result
