@@ -29,6 +29,17 @@ def broker(tmp_path_factory):
     assert code == 0, f"the shared broker exited with {code} on SIGTERM:\n{proc.tail()}"
 
 
+@pytest.fixture(scope="session")
+def apache_kafka(tmp_path_factory):
+    """Apache Kafka (the pinned release, one combined node) for the whole session, started only if a
+    scenario asks for it: the differential suite's reference."""
+    from conformance.peers.apache_kafka import ApacheKafkaNode
+
+    node = ApacheKafkaNode(tmp_path_factory.mktemp("apache-kafka-peer")).start()
+    yield node
+    node.stop()
+
+
 def pytest_collection_modifyitems(config, items):
     if PEER == "apache-kafka":
         skip = pytest.mark.skip(reason="kafka-compat does not serve this API yet; Apache Kafka does")

@@ -297,7 +297,8 @@ class Controller:
         R = m.AlterConfigsResponse
         records, results = [], []
         for res in req.resources:
-            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                    error_message=None)
             results.append(result)
             err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
             if err:
@@ -325,7 +326,8 @@ class Controller:
         R = m.IncrementalAlterConfigsResponse
         records, results = [], []
         for res in req.resources:
-            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                    error_message=None)
             results.append(result)
             err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
             if err:
