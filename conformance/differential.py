@@ -361,11 +361,28 @@ def probe_delete_records(peer: Peer, version: int) -> dict:
 
 # -- groups, producers -----------------------------------------------------------------------------
 
+def _wait_for_coordinator(conn: BrokerConnection, group: str, timeout: float = 30.0) -> None:
+    """Until the group's coordinator (this single node) has loaded its `__consumer_offsets`
+    partition: a fresh Apache Kafka creates the topic on the first FindCoordinator."""
+    O = m.OffsetFetchRequest
+    deadline = time.monotonic() + timeout
+    while True:
+        conn.request(m.FindCoordinatorRequest(key=group, key_type=0),
+                     min(conn.version_for(m.FindCoordinatorRequest), 3))
+        resp = conn.request(O(group_id=group, topics=[]), min(conn.version_for(O), 7))
+        if resp.error_code not in (ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+                                   ErrorCode.COORDINATOR_NOT_AVAILABLE):
+            return
+        assert time.monotonic() < deadline, f"no coordinator for {group} within {timeout}s"
+        time.sleep(0.1)
+
+
 @probe()
 def probe_groups(peer: Peer, version=None) -> dict:
     out = {}
     with peer.connect() as conn:
         g = f"diff-{uuid.uuid4().hex[:8]}"
+        _wait_for_coordinator(conn, g)
         J = m.JoinGroupRequest
         jv = min(conn.version_for(J), 9)
         protocols = [J.JoinGroupRequestProtocol(name="range", metadata=b"")]
