@@ -312,7 +312,8 @@ class Controller:
         R = m.AlterConfigsResponse
         records, results = [], []
         for res in req.resources:
-            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                    error_message=None)
             results.append(result)
             err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
             if err:
@@ -344,11 +345,16 @@ class Controller:
         R = m.IncrementalAlterConfigsResponse
         records, results = [], []
         for res in req.resources:
-            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                    error_message=None)
             results.append(result)
             err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
             if err:
                 result.error_code, result.error_message = err
+                continue
+            if len({c.name for c in res.configs}) < len(res.configs):
+                result.error_code = ErrorCode.INVALID_REQUEST
+                result.error_message = "Error due to duplicate config keys"
                 continue
             current = dict(image.configs.get((res.resource_type, res.resource_name), {}))
             changes: dict[str, str | None] = {}
@@ -362,7 +368,8 @@ class Controller:
                 elif c.config_operation in (APPEND, SUBTRACT):
                     spec = TOPIC_CONFIGS.get(key) if res.resource_type == TOPIC_RESOURCE else None
                     if spec is None or spec.type != "LIST":
-                        problem = f"Config {key} does not support the APPEND or SUBTRACT operation (it is not a list)."
+                        op = "APPEND" if c.config_operation == APPEND else "SUBTRACT"
+                        problem = f"Can't {op} to key {key} because its type is not LIST."
                         break
                     base = changes.get(key, current.get(key))
                     items = [x for x in (base.split(",") if base else ",".join(spec.default).split(",")) if x]
