@@ -120,7 +120,7 @@ class ClusterControl:
         if broker.fenced:
             if req.want_shut_down:
                 fenced = shut_down = True
-            elif not req.want_fence and caught_up:
+            elif not req.want_fence and caught_up and not broker.in_controlled_shutdown:  # that one must register anew
                 records = self._unfence(image, b, broker.epoch)
             else:
                 fenced = True
