@@ -16,12 +16,8 @@ from dataclasses import dataclass
 from kafka_compat.metadata.alter_partition import alter_partition
 from kafka_compat.metadata.elections import elect_leaders, elect_unclean_leaders, rebalance_leaders
 from kafka_compat.metadata.image import BROKER_RESOURCE, SECURITY_PROTOCOLS, TOPIC_RESOURCE, MetadataImage
-from kafka_compat.metadata.placement import PlacementError, place, usable_brokers
-from kafka_compat.metadata.reassignment import (
-    alter_partition_reassignments,
-    assignment_problem,
-    list_partition_reassignments,
-)
+from kafka_compat.metadata.placement import PlacementError, assignment_problem, place, usable_brokers
+from kafka_compat.metadata.reassignment import alter_partition_reassignments, list_partition_reassignments
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -128,12 +124,14 @@ class Controller:
                 return (ErrorCode.INVALID_REQUEST,
                         "A manual partition assignment was specified, but numPartitions was not set to -1.", None)
             by_index: dict[int, list[int]] = {}
+            rf = None  # every partition has as many replicas as the one before
             for a in assignments:
                 if a.partition_index in by_index:
                     return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                             f"Found multiple manual partition assignments for partition {a.partition_index}", None)
                 replicas = list(a.broker_ids)
-                problem = assignment_problem(image, replicas, len(next(iter(by_index.values()), replicas)))
+                problem = assignment_problem(image, replicas, rf)
+                rf = len(replicas)
                 if problem:
                     return ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem, None
                 if not any(image.is_active(r) for r in replicas):

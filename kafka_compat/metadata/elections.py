@@ -12,7 +12,7 @@ partitions once a topic allows them.
 The rebalance is a pure decision over the image: for each broker, of the partitions whose first
 replica it is, the share it does not lead; above `leader.imbalance.per.broker.percentage`, those
 whose preferred replica can lead move back (not while they are being reassigned). Kafka's KRaft
-controller reads this setting but moves every such partition; we honour the documented ratio.
+controller ignores this setting and moves every such partition; we honour the documented ratio.
 The driver runs it every `leader.imbalance.check.interval.seconds`.
 """
 

@@ -12,7 +12,8 @@ been placed as there are unfenced brokers, racks and brokers are shuffled so tha
 do not repeat the same replica sets.
 
 Usable brokers are the registered ones that are not shutting down; fenced ones count (they get
-followers only), as in Kafka, whose error says "registered".
+followers only), as in Kafka, whose error says "registered". Manual assignments are checked by
+`assignment_problem` instead.
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ def place(brokers: list[UsableBroker], partitions: int, replication_factor: int,
         raise PlacementError(f"The target replication factor of {replication_factor} cannot be reached because "
                              f"only {racks.total} broker(s) are registered.")
     return [racks.place(replication_factor) for _ in range(partitions)]
+
+
+def assignment_problem(image: MetadataImage, replicas: list[int], replication_factor: int | None = None) -> str | None:
+    """Kafka's checks of a manual replica list (brokers in sorted order), or None if it is valid."""
+    if not replicas:
+        return "The manual partition assignment includes an empty replica list."
+    previous = None
+    for b in sorted(replicas):
+        if b not in image.brokers:
+            return f"The manual partition assignment includes broker {b}, but no such broker is registered."
+        if b == previous:
+            return f"The manual partition assignment includes the broker {b} more than once."
+        previous = b
+    if replication_factor is not None and len(replicas) != replication_factor:
+        return (f"The manual partition assignment includes a partition with {len(replicas)} replica(s), but this is "
+                f"not consistent with previous partitions, which have {replication_factor} replica(s).")
+    return None
 
 
 class _Cycle:

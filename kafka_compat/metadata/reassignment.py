@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from kafka_compat.metadata.image import MetadataImage, PartitionImage
 from kafka_compat.metadata.partition_change import Election, PartitionChange, unclean_enabled
+from kafka_compat.metadata.placement import assignment_problem
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Message
@@ -94,23 +95,6 @@ def _cancel(image: MetadataImage, topic_id, name: str, p: PartitionImage, unclea
     change = PartitionChange(p, topic_id, image.is_active, Election.UNCLEAN if unclean else Election.ONLINE)
     change.isr, change.replicas, change.adding, change.removing = isr, replicas, [], []
     return change.build()
-
-
-def assignment_problem(image: MetadataImage, replicas: list[int], replication_factor: int | None = None) -> str | None:
-    """Kafka's checks of a manual replica list (brokers in sorted order), or None if it is valid."""
-    if not replicas:
-        return "The manual partition assignment includes an empty replica list."
-    previous = None
-    for b in sorted(replicas):
-        if b not in image.brokers:
-            return f"The manual partition assignment includes broker {b}, but no such broker is registered."
-        if b == previous:
-            return f"The manual partition assignment includes the broker {b} more than once."
-        previous = b
-    if replication_factor is not None and len(replicas) != replication_factor:
-        return (f"The manual partition assignment includes a partition with {len(replicas)} replica(s), but this is "
-                f"not consistent with previous partitions, which have {replication_factor} replica(s).")
-    return None
 
 
 def list_partition_reassignments(image: MetadataImage, req: m.ListPartitionReassignmentsRequest) -> Message:
