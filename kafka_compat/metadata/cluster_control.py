@@ -29,7 +29,7 @@ KRaft does.
 
 from __future__ import annotations
 
-from kafka_compat.metadata.image import SECURITY_PROTOCOLS, MetadataImage
+from kafka_compat.metadata.image import SECURITY_PROTOCOLS, BrokerImage, MetadataImage
 from kafka_compat.metadata.partition_change import leader_and_isr_updates, leads_any
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
@@ -115,29 +115,39 @@ class ClusterControl:
         caught_up = req.current_metadata_offset >= broker.epoch
         self.offsets[b] = req.current_metadata_offset
         self.sessions[b] = now_ms + self.session_timeout_ms
-        records: list[Message] = []
-        fenced = shut_down = False
         if broker.fenced:
             if req.want_shut_down:
-                fenced = shut_down = True
-            elif not req.want_fence and caught_up and not broker.in_controlled_shutdown:  # that one must register anew
-                records = self._unfence(image, b, broker.epoch)
+                records, fenced, shut_down = [], True, True
+            elif req.want_fence or not caught_up or broker.in_controlled_shutdown:  # the last must register anew
+                records, fenced, shut_down = [], True, False
             else:
-                fenced = True
+                records, fenced, shut_down = self._unfence(image, b, broker.epoch), False, False
         elif b in self.shutdown_offsets or (req.want_shut_down and not req.want_fence and leads_any(image, b)):
-            if not broker.in_controlled_shutdown or leads_any(image, b):  # entering (or its records were lost)
-                if not broker.in_controlled_shutdown:
-                    records.append(m.BrokerRegistrationChangeRecord(broker_id=b, broker_epoch=broker.epoch,
-                                                                    in_controlled_shutdown=IN_CONTROLLED_SHUTDOWN))
-                records += self._leave(image, b)
-                end = image.offset + 1 if next_offset is None else next_offset
-                self.shutdown_offsets[b] = end + len(records) - 1
-            elif self.shutdown_offsets[b] <= self._lowest_active_offset(image):
-                records, fenced, shut_down = self._fence(image, b, broker.epoch), True, True
+            records, fenced, shut_down = self._shut_down(image, broker, next_offset)
         elif req.want_fence or req.want_shut_down:
             records, fenced, shut_down = self._fence(image, b, broker.epoch), True, req.want_shut_down
+        else:
+            records, fenced, shut_down = [], False, False
         return records, R(error_code=ErrorCode.NONE, is_caught_up=caught_up, is_fenced=fenced,
                           should_shut_down=shut_down)
+
+    def _shut_down(self, image: MetadataImage, broker: BrokerImage,
+                   next_offset: int | None) -> tuple[list[Message], bool, bool]:
+        """A controlled shutdown's step: (records, fenced, should shut down)."""
+        b = broker.node_id
+        if broker.in_controlled_shutdown and not leads_any(image, b):
+            if self.shutdown_offsets[b] <= self._lowest_active_offset(image):
+                return self._fence(image, b, broker.epoch), True, True
+            return [], False, False
+        # Entering (or its records were lost on the way): leaderships move away, ISRs let it go.
+        records: list[Message] = []
+        if not broker.in_controlled_shutdown:
+            records.append(m.BrokerRegistrationChangeRecord(broker_id=b, broker_epoch=broker.epoch,
+                                                            in_controlled_shutdown=IN_CONTROLLED_SHUTDOWN))
+        records += self._leave(image, b)
+        end = image.offset + 1 if next_offset is None else next_offset
+        self.shutdown_offsets[b] = end + len(records) - 1
+        return records, False, False
 
     def expire_sessions(self, image: MetadataImage, now_ms: int) -> list[Message]:
         """Fence every unfenced broker whose session ran out."""

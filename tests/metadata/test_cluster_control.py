@@ -152,3 +152,14 @@ def test_the_state_machine_applies_committed_batches_and_restores_from_its_snaps
     other = MetadataStateMachine("c")
     other.restore(end, snapshot)
     assert other.image.records() == sm.image.records() and other.end_offset == end
+
+
+def test_a_broker_that_asks_to_be_fenced_is_fenced_and_stays_so_while_it_asks():
+    w = World()
+    w.live(1, 2)
+    w.topic("t", [[1, 2]])
+    resp = w.heartbeat(1, want_fence=True)
+    assert resp.is_fenced and not resp.should_shut_down and w.image.brokers[1].fenced
+    assert (w.partition("t").leader, w.partition("t").isr) == (2, (2,))
+    assert w.heartbeat(1, want_fence=True).is_fenced
+    assert not w.heartbeat(1).is_fenced
