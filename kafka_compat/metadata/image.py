@@ -180,6 +180,7 @@ class _Delta:
         self.configs: dict | None = None
         self.features: dict | None = None
         self.next_producer_id = base.next_producer_id
+        self.parts: dict[Uuid, dict[int, PartitionImage]] = {}  # topics whose partitions this delta copied
 
     def _topics(self) -> tuple[dict, dict]:
         if self.topics is None:
@@ -196,29 +197,32 @@ class _Delta:
         topics[topic.name] = topic
         by_id[topic.topic_id] = topic
 
+    def _partitions(self, topic_id: Uuid) -> dict[int, PartitionImage]:
+        """The topic's partitions, copied once per delta (a batch of a thousand changes to one
+        topic copies its partitions once, not a thousand times)."""
+        parts = self.parts.get(topic_id)
+        if parts is None:
+            topic = self._topics()[1][topic_id]
+            parts = self.parts[topic_id] = dict(topic.partitions)
+            self._put_topic(replace(topic, partitions=parts))
+        return parts
+
     def apply(self, r: Message) -> None:
         kind = type(r)
         if kind is m.TopicRecord:
             self._put_topic(TopicImage(r.name, r.topic_id, {}))
         elif kind is m.PartitionRecord:
-            topics, by_id = self._topics()
-            topic = by_id[r.topic_id]
-            parts = dict(topic.partitions)
-            parts[r.partition_id] = PartitionImage(r.partition_id, tuple(r.replicas), tuple(r.isr), r.leader,
-                                                   r.leader_epoch, r.partition_epoch,
-                                                   tuple(r.eligible_leader_replicas or ()),
-                                                   tuple(r.last_known_elr or ()), tuple(r.adding_replicas),
-                                                   tuple(r.removing_replicas), r.leader_recovery_state)
-            self._put_topic(replace(topic, partitions=parts))
+            self._partitions(r.topic_id)[r.partition_id] = PartitionImage(
+                r.partition_id, tuple(r.replicas), tuple(r.isr), r.leader, r.leader_epoch, r.partition_epoch,
+                tuple(r.eligible_leader_replicas or ()), tuple(r.last_known_elr or ()), tuple(r.adding_replicas),
+                tuple(r.removing_replicas), r.leader_recovery_state)
         elif kind is m.PartitionChangeRecord:
-            topics, by_id = self._topics()
-            topic = by_id[r.topic_id]
-            parts = dict(topic.partitions)
+            parts = self._partitions(r.topic_id)
             parts[r.partition_id] = parts[r.partition_id].merge(r)
-            self._put_topic(replace(topic, partitions=parts))
         elif kind is m.RemoveTopicRecord:
             topics, by_id = self._topics()
             topic = by_id.pop(r.topic_id, None)
+            self.parts.pop(r.topic_id, None)
             if topic is not None:
                 topics.pop(topic.name, None)
                 if self.configs is None:
