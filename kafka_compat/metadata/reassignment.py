@@ -21,7 +21,7 @@ from kafka_compat.metadata.partition_change import Election, PartitionChange, un
 from kafka_compat.metadata.placement import assignment_problem
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.protocol.primitives import Message
+from kafka_compat.protocol.primitives import Message, Uuid
 
 R = m.AlterPartitionReassignmentsResponse
 
@@ -41,32 +41,34 @@ def alter_partition_reassignments(image: MetadataImage, req: m.AlterPartitionRea
         out = R.ReassignableTopicResponse(name=t.name, partitions=[])
         responses.append(out)
         for target in t.partitions:
+            key = (t.name, target.partition_index)
             code, message = ErrorCode.NONE, None
             try:
-                record = _reassign(image, t.name, target.partition_index, target.replicas, unclean_default, changed)
+                p, record = _reassign(image, t.name, target.partition_index, target.replicas, unclean_default,
+                                      changed.get(key))
             except ReassignmentError as e:
                 code, message = e.code, e.message
             else:
                 if record is not None:
                     records.append(record)
-                    key = (t.name, target.partition_index)
-                    changed[key] = changed.get(key, image.topics[t.name].partitions[key[1]]).merge(record)
+                    changed[key] = p.merge(record)
             out.partitions.append(R.ReassignablePartitionResponse(partition_index=target.partition_index,
                                                                   error_code=code, error_message=message))
     return records, R(error_code=ErrorCode.NONE, error_message=None, responses=responses)
 
 
 def _reassign(image: MetadataImage, name: str, index: int, target: list[int] | None, unclean_default: bool,
-              changed: dict[tuple[str, int], PartitionImage]) -> m.PartitionChangeRecord | None:
+              current: PartitionImage | None) -> tuple[PartitionImage, m.PartitionChangeRecord | None]:
+    """(the partition as it stands, the change); `current`: the partition as this request left it."""
     topic = image.topics.get(name)
     if topic is None:
         raise ReassignmentError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find a topic named {name}.")
-    p = changed.get((name, index)) or topic.partitions.get(index)
+    p = current or topic.partitions.get(index)
     if p is None:
         raise ReassignmentError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Unable to find partition {name}:{index}.")
     unclean = unclean_enabled(image, name, unclean_default)
     if target is None:
-        return _cancel(image, topic.topic_id, name, p, unclean)
+        return p, _cancel(image, topic.topic_id, name, p, unclean)
     problem = assignment_problem(image, target)
     if problem:
         raise ReassignmentError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem)
@@ -78,10 +80,11 @@ def _reassign(image: MetadataImage, name: str, index: int, target: list[int] | N
         change.removing = removing
     if adding:
         change.adding = adding
-    return change.build()
+    return p, change.build()
 
 
-def _cancel(image: MetadataImage, topic_id, name: str, p: PartitionImage, unclean: bool) -> m.PartitionChangeRecord:
+def _cancel(image: MetadataImage, topic_id: Uuid, name: str, p: PartitionImage,
+            unclean: bool) -> m.PartitionChangeRecord | None:
     if not p.reassigning:
         raise ReassignmentError(ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, None)
     replicas = [r for r in p.replicas if r not in p.adding_replicas]
