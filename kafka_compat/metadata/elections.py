@@ -45,22 +45,16 @@ def elect_leaders(image: MetadataImage, req: m.ElectLeadersRequest, version: int
                 for p in t.partitions]) for t in req.topic_partitions or ()])
     records: list[Message] = []
     elected: dict[tuple[str, int], PartitionImage] = {}
+    everything = req.topic_partitions is None
+    wanted = ([(name, sorted(image.topics[name].partitions)) for name in sorted(image.topics)] if everything
+              else [(t.topic, t.partitions) for t in req.topic_partitions])
     results = []
-    if req.topic_partitions is None:
-        for name in sorted(image.topics):
-            out = R.ReplicaElectionResult(topic=name, partition_result=[])
-            results.append(out)
-            for index in sorted(image.topics[name].partitions):
-                code, message = _elect(image, name, index, kind, records, elected)
-                if code != ErrorCode.ELECTION_NOT_NEEDED:
-                    out.partition_result.append(R.PartitionResult(partition_id=index, error_code=code,
-                                                                  error_message=message))
-    else:
-        for t in req.topic_partitions:
-            out = R.ReplicaElectionResult(topic=t.topic, partition_result=[])
-            results.append(out)
-            for index in t.partitions:
-                code, message = _elect(image, t.topic, index, kind, records, elected)
+    for name, indexes in wanted:
+        out = R.ReplicaElectionResult(topic=name, partition_result=[])
+        results.append(out)
+        for index in indexes:
+            code, message = _elect(image, name, index, kind, records, elected)
+            if not (everything and code == ErrorCode.ELECTION_NOT_NEEDED):
                 out.partition_result.append(R.PartitionResult(partition_id=index, error_code=code,
                                                               error_message=message))
     return records, R(error_code=ErrorCode.NONE, replica_election_results=results)
