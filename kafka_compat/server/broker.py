@@ -91,7 +91,8 @@ class Broker:
         dynamic = frozenset(k for k, v in BROKER_CONFIGS.items() if v.dynamic)
         self.controller = Controller(ControllerDefaults(
             num_partitions=config["num.partitions"], replication_factor=config["default.replication.factor"],
-            dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value, max_replication_factor=1))
+            dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value,
+            unclean_leader_election_enable=config["unclean.leader.election.enable"]))
         self.quorum_controller: QuorumController | None = None
         controller_listener = config.controller_listener if "controller" in config.roles else None
         listen = (controller_listener.bind_host, controller_listener.port) if controller_listener else None
