@@ -1,0 +1,109 @@
+"""Starting a node as users do (`kafka-compat start` processes): a second node on a live data
+directory, a taken port, and the other usual mistakes stop the start with one line and exit code 2,
+before anything on disk is touched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kafka_compat.client import Cluster
+from kafka_compat.testing.broker_process import CLI, BrokerProcess, free_port
+
+
+def start(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+          timeout: float = 30) -> subprocess.CompletedProcess:
+    """A `kafka-compat start` expected to stop by itself (with an error)."""
+    return subprocess.run([CLI, "start", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env={**os.environ, **(env or {})})
+
+
+def overrides(**settings: str) -> list[str]:
+    return [a for k, v in settings.items() for a in ("--override", f"{k.replace('_', '.')}={v}")]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under `root` (relative path -> sha256 of its bytes)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture
+def taken_port():
+    """A port with a listening socket on it (as another server would hold it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_a_second_node_on_a_live_data_directory_refuses_to_start_and_touches_nothing(tmp_path):
+    with BrokerProcess(tmp_path / "first") as first:
+        with Cluster(first.bootstrap) as c:
+            c.metadata(["before"], auto_create=True)
+        data = first.data_dir / "logs"
+        before = snapshot(data)
+        second = start(*overrides(listeners=f"PLAINTEXT://127.0.0.1:{free_port()}", log_dirs=str(data)))
+        assert second.returncode == 2
+        line = one_line(second.stderr)
+        assert line.startswith("error: ") and str(data) in line and "in use" in line
+        assert snapshot(data) == before  # no recovery, no election, no checkpoint, no clean-shutdown marker
+        with Cluster(first.bootstrap) as c:  # the first broker goes on, its metadata log intact
+            c.topic("after", auto_create=True)
+            assert {"before", "after"} <= set(c.metadata(None).topics)
+    assert first.proc.returncode == 0
+
+
+def test_the_metadata_log_directory_is_locked_too(tmp_path):
+    meta = tmp_path / "meta"
+    with BrokerProcess(tmp_path / "first", overrides={"metadata.log.dir": str(meta)}):
+        before = snapshot(meta)
+        second = start(*overrides(listeners=f"PLAINTEXT://127.0.0.1:{free_port()}",
+                                  log_dirs=str(tmp_path / "other"), metadata_log_dir=str(meta)))
+        assert second.returncode == 2
+        assert str(meta) in one_line(second.stderr)
+        assert snapshot(meta) == before
+
+
+def test_a_taken_port_is_one_line_and_a_fresh_data_directory_is_left_as_it_was(tmp_path, taken_port):
+    data = tmp_path / "new" / "data"
+    r = start(*overrides(listeners=f"PLAINTEXT://127.0.0.1:{taken_port}", log_dirs=str(data)))
+    assert r.returncode == 2
+    line = one_line(r.stderr)
+    assert line.startswith("error: ") and f"127.0.0.1:{taken_port}" in line and "in use" in line
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_taken_port_leaves_a_stopped_nodes_data_as_it_was(tmp_path, taken_port):
+    node = BrokerProcess(tmp_path / "node")
+    node.start().stop()
+    data = node.data_dir / "logs"
+    before = snapshot(data)
+    r = start(*overrides(listeners=f"PLAINTEXT://127.0.0.1:{taken_port}", log_dirs=str(data)))
+    assert r.returncode == 2 and "in use" in one_line(r.stderr)
+    assert snapshot(data) == before  # still marked clean: nothing was recovered or rewritten
+
+
+def test_a_taken_controller_port_is_one_line_before_formatting(tmp_path, taken_port):
+    data = tmp_path / "data"
+    port = free_port()
+    r = start("--cluster-id", "MkU3OEVBNTcwNTJENDM2Qk", *overrides(
+        node_id="1", process_roles="broker,controller", log_dirs=str(data),
+        listeners=f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{taken_port}",
+        controller_listener_names="CONTROLLER",
+        listener_security_protocol_map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        controller_quorum_voters=f"1@127.0.0.1:{taken_port},2@127.0.0.1:{free_port()}"))
+    assert r.returncode == 2
+    assert f"127.0.0.1:{taken_port}" in one_line(r.stderr)
+    assert not data.exists()
