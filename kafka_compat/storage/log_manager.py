@@ -73,6 +73,7 @@ class LogManager:
         starts = checkpoint.read_offsets(d / checkpoint.LOG_START_OFFSET)
         hws = checkpoint.read_offsets(d / checkpoint.HIGH_WATERMARK)
         cleaned = checkpoint.read_offsets(d / checkpoint.CLEANER_OFFSET)
+        loaded = 0
         for entry in sorted(os.listdir(d)):
             path = d / entry
             if not path.is_dir():
@@ -91,6 +92,9 @@ class LogManager:
                      clock=self.clock)
             lg.clean_offset = cleaned.get(tp, 0)
             self._logs[tp] = lg
+            loaded += 1
+        # One line a directory; a log that lost data in recovery has said so on its own line.
+        log.info("logs_loaded", dir=str(d), logs=loaded, clean_shutdown=clean)
         if clean:
             marker.unlink()
             checkpoint.fsync_dir(d)

@@ -5,6 +5,7 @@ before anything on disk is touched."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_compat.client import Cluster
+from kafka_compat.client import Cluster, iter_fetched
+from kafka_compat.records import Record, build_batch
 from kafka_compat.testing.broker_process import CLI, BrokerProcess, free_port
 
 
@@ -107,3 +109,24 @@ def test_a_taken_controller_port_is_one_line_before_formatting(tmp_path, taken_p
     assert r.returncode == 2
     assert f"127.0.0.1:{taken_port}" in one_line(r.stderr)
     assert not data.exists()
+
+
+def test_a_log_cut_short_after_a_clean_stop_is_truncated_with_one_line_and_the_broker_serves(tmp_path):
+    node = BrokerProcess(tmp_path / "node")
+    with node, Cluster(node.bootstrap) as c:
+        c.topic("events", auto_create=True)
+        for i in range(3):
+            c.produce("events", {0: build_batch([Record(None, b"v%d" % i, 1_700_000_000_000)])})
+    segment = node.data_dir / "logs" / "events-0" / "00000000000000000000.log"
+    assert (node.data_dir / "logs" / ".kafka_cleanshutdown").exists()
+    with open(segment, "r+b") as f:
+        f.truncate(segment.stat().st_size - 30)
+    logged = len(node.log_path.read_text().splitlines())
+    with node, Cluster(node.bootstrap) as c:
+        data = c.fetch("events", {0: 0})[0].records
+        assert [r.value for r in iter_fetched(data)] == [b"v0", b"v1"]
+        assert c.produce("events", {0: build_batch([Record(None, b"v3", 1_700_000_000_000)])})[0].base_offset == 2
+    lines = [json.loads(line) for line in node.log_path.read_text().splitlines()[logged:]]
+    about = [e for e in lines if "events-0" in json.dumps(e)]
+    assert [(e["event"], e["level"]) for e in about] == [("log_truncated", "warning")], about
+    assert about[0]["kept"] == "offsets 0-1" and about[0]["dropped"].endswith("bytes from offset 2 on")
