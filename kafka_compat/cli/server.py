@@ -41,7 +41,11 @@ def start(
     from kafka_compat.storage.dir_lock import DirLocked
 
     cfg = _config(config, override)
-    logs.configure(log_format, log_level)
+    try:
+        logs.configure(log_format, log_level)
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     try:
         broker = Broker(cfg, cluster_id)
     except (ConfigError, StartupError, DirLocked) as e:

@@ -187,9 +187,11 @@ def env_key(var: str) -> str | None:
     return name.lower().replace("___", "-").replace("__", "\0").replace("_", ".").replace("\0", "_")
 
 
-# Variables of Kafka's images that are not configs.
+# Variables of Kafka's images that are not configs, and this project's own (KAFKA_COMPAT_BROKERS
+# is the CLI's), as Kafka's images skip their own.
 _NOT_CONFIG_ENV = {"KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_LOG4J_OPTS",
                    "KAFKA_JMX_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_DEBUG", "KAFKA_VERSION", "KAFKA_HOME"}
+_NOT_CONFIG_ENV_PREFIX = "KAFKA_COMPAT_"
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -359,17 +361,19 @@ def load_config(properties: Path | None = None, env: Mapping[str, str] | None = 
                 overrides: Iterable[str] = ()) -> BrokerConfig:
     """Read, merge and check the configuration; raise ConfigError (one line) on any problem."""
     raw: dict[str, str] = {}
+    origin: dict[str, str] = {}  # key -> the environment variable that set it, named in errors
     if properties is not None:
         raw.update(read_properties(properties))
     for var, text in (os.environ if env is None else env).items():
         key = env_key(var)
-        if key and var not in _NOT_CONFIG_ENV:
-            raw[key] = text
+        if key and var not in _NOT_CONFIG_ENV and not var.startswith(_NOT_CONFIG_ENV_PREFIX):
+            raw[key], origin[key] = text, f" (from the environment variable {var})"
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override '{item}' is not key=value")
         raw[key.strip()] = text.strip()
+        origin.pop(key.strip(), None)
     values = {k.name: k.default for k in BROKER_CONFIGS.values()}
     unused = []
     for key, text in raw.items():
@@ -379,8 +383,11 @@ def load_config(properties: Path | None = None, env: Mapping[str, str] | None = 
                 unused.append(key)
                 values[key] = text
                 continue
-            raise ConfigError(f"unknown config key '{key}'")
-        values[key] = parse_value(spec, text)
+            raise ConfigError(f"unknown config key '{key}'{origin.get(key, '')}")
+        try:
+            values[key] = parse_value(spec, text)
+        except ConfigError as e:
+            raise ConfigError(f"{e}{origin.get(key, '')}") from None
     config = BrokerConfig(values, dict(raw), sorted(unused))
     _check(config)
     return config

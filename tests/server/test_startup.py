@@ -130,3 +130,27 @@ def test_a_log_cut_short_after_a_clean_stop_is_truncated_with_one_line_and_the_b
     about = [e for e in lines if "events-0" in json.dumps(e)]
     assert [(e["event"], e["level"]) for e in about] == [("log_truncated", "warning")], about
     assert about[0]["kept"] == "offsets 0-1" and about[0]["dropped"].endswith("bytes from offset 2 on")
+
+
+@pytest.mark.parametrize("args, env, named", [
+    (["--log-format", "xml"], {}, "'xml'"),
+    (["--log-level", "verbose"], {}, "'verbose'"),
+    (["--override", "num.partitons=3"], {}, "'num.partitons'"),
+    ([], {"KAFKA_NUM_PARTITONS": "3"}, "KAFKA_NUM_PARTITONS"),
+    ([], {"KAFKA_NUM_PARTITIONS": "three"}, "KAFKA_NUM_PARTITIONS"),
+], ids=["log-format", "log-level", "unknown-key", "unknown-key-from-env", "bad-value-from-env"])
+def test_usual_mistakes_stop_the_start_with_one_line_and_exit_code_2(tmp_path, args, env, named):
+    data = tmp_path / "data"
+    r = start(*args, *overrides(listeners=f"PLAINTEXT://127.0.0.1:{free_port()}", log_dirs=str(data)), env=env,
+              timeout=20)
+    assert r.returncode == 2
+    line = one_line(r.stderr)
+    assert line.startswith("error: ") and named in line
+    assert not data.exists()
+
+
+def test_the_clis_own_environment_variables_are_not_broker_configs(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKA_COMPAT_BROKERS", "127.0.0.1:1")  # what a user of the CLI has exported
+    monkeypatch.setenv("KAFKA_COMPAT_ANYTHING", "x")
+    with BrokerProcess(tmp_path / "node") as node, Cluster(node.bootstrap) as c:
+        assert c.metadata([]).nodes
