@@ -51,10 +51,10 @@ def start(
     except (ConfigError, StartupError, DirLocked) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    for key in cfg.unused:
+    if cfg.unused:
         import structlog
 
-        structlog.get_logger("kafka_compat.server").info("config_not_used", key=key)
+        structlog.get_logger("kafka_compat.server").warning("config_keys_ignored", keys=",".join(cfg.unused))
     trio.run(run_until_signalled, broker)
 
 

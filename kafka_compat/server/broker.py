@@ -323,15 +323,32 @@ class Broker:
                     self.groups = await start_group_coordinator(self, nursery)
                     nursery.start_soon(self._serve, listeners, nursery)
                     nursery.start_soon(self._maintenance)
-                log.info("broker_started" if self.is_broker else "controller_started", node_id=self.node_id,
-                         cluster_id=self.cluster_id, roles=sorted(self.config.roles),
-                         listeners={n: p for n, p in self.listening.items()}, controller_port=self.quorum.driver.port,
-                         topics=len(self.metadata.topics))
+                    await self.groups.wait_loaded()  # its summary line comes before the ready line
+                log.info(self.ready_line())
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
                 self.close()
+
+    def ready_line(self) -> str:
+        """`ready: PLAINTEXT://127.0.0.1:9092, controller ..., cluster id ..., data ./data`: the last
+        line of a start, saying where clients connect and where the controller and the data are."""
+        where = []
+        if self.is_broker:
+            where += [f"{l.name}://{host}:{port}" for l in self.config.advertised_listeners
+                      for host, port in [self.advertised(l.name)]]
+        listener = self.config.controller_listener
+        if "controller" not in self.config.roles:
+            where.append(f"controller quorum {','.join(self.config['controller.quorum.voters'])}"
+                         if self.config["controller.quorum.voters"]
+                         else f"controller bootstrap {','.join(self.config['controller.quorum.bootstrap.servers'])}")
+        elif listener is None:
+            where.append("controller in process")
+        else:
+            where.append(f"controller {listener.name}://{listener.host or listener.bind_host}:"
+                         f"{self.listening[listener.name]}")
+        return f"ready: {', '.join(where)}, cluster id {self.cluster_id}, data {', '.join(self.config.log_dirs)}"
 
     async def shutdown(self) -> None:
         """Before cancelling `run`: a controlled shutdown at the controller (this broker's

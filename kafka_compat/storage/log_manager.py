@@ -122,7 +122,7 @@ class LogManager:
             lg = Log(d / f"{topic}-{partition}", config or self._config(topic), clean_shutdown=True,
                      fsync_on_append=self.fsync_on_append, clock=self.clock)
             self._logs[(topic, partition)] = lg
-            log.info("log_created", topic=topic, partition=partition, dir=str(d))
+            log.debug("log_created", topic=topic, partition=partition, dir=str(d))
             return lg
 
     def delete(self, topic: str, partition: int) -> bool:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from kafka_compat.client import Cluster, iter_fetched
 from kafka_compat.records import Record, build_batch
 from kafka_compat.testing.broker_process import CLI, BrokerProcess, free_port
+from kafka_compat.testing.waiting import wait_until
 
 
 def start(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -154,3 +157,52 @@ def test_the_clis_own_environment_variables_are_not_broker_configs(tmp_path, mon
     monkeypatch.setenv("KAFKA_COMPAT_ANYTHING", "x")
     with BrokerProcess(tmp_path / "node") as node, Cluster(node.bootstrap) as c:
         assert c.metadata([]).nodes
+
+
+READY = re.compile(r"ready: PLAINTEXT://127\.0\.0\.1:(\d+), controller (.+), cluster id (\S+), data (\S+)$")
+
+
+def start_lines(node: BrokerProcess, skip: int) -> list[str]:
+    """The console lines of a start (after the first `skip` lines of the log file), up to and
+    including the ready line, once it is there; then the node is stopped and nothing may have
+    come between the ready line and the shutdown."""
+    lines = wait_until(lambda: (ls := node.log_path.read_text().splitlines()[skip:]) and any(
+        "ready: " in line for line in ls) and ls, "the ready line")
+    assert node.stop() == 0
+    after = node.log_path.read_text().splitlines()[skip + len(lines):]
+    assert after and "shutdown_requested" in after[0], after
+    return lines
+
+
+def test_the_start_log_ends_with_one_ready_line_saying_where(tmp_path):
+    node = BrokerProcess(tmp_path / "node", log_format="console").start()
+    lines = start_lines(node, 0)
+    ready = READY.search(lines[-1])
+    assert ready, lines[-1]
+    port, controller, cluster_id, data = ready.groups()
+    assert int(port) == node.port and data == str(node.data_dir / "logs")
+    assert controller == "in process" and len(cluster_id) == 22
+    assert not any("{'" in line for line in lines), lines  # nothing printed as a Python dict
+
+
+def test_a_restart_summarises_the_consumer_offsets_partitions(tmp_path):
+    node = BrokerProcess(tmp_path / "node", log_format="console", overrides={"offsets.topic.num.partitions": "50"})
+    with node, Cluster(node.bootstrap) as c:
+        c.topic("events", auto_create=True)
+        c.commit("readers", "events", {0: 0})
+    skip = len(node.log_path.read_text().splitlines())
+    node.start()
+    lines = start_lines(node, skip)
+    assert READY.search(lines[-1]), lines[-1]
+    events = [line.split("]", 1)[1].split()[0] for line in lines]
+    repeated = {e: n for e, n in Counter(events).items() if n > 2}
+    assert not repeated, lines
+    assert any("coordinator_loaded" in line and "partitions=50" in line and "groups=1" in line for line in lines)
+
+
+def test_kafka_keys_that_are_accepted_but_ignored_are_one_warning_line(tmp_path):
+    node = BrokerProcess(tmp_path / "node", log_format="console",
+                         overrides={"num.network.threads": "8", "ssl.keystore.location": "/x"}).start()
+    lines = start_lines(node, 0)
+    warned = [line for line in lines if "num.network.threads" in line]
+    assert len(warned) == 1 and "[warning" in warned[0] and "ssl.keystore.location" in warned[0]
