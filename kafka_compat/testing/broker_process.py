@@ -2,7 +2,7 @@
 
 The process gets its own data directory and a free port, writes JSON logs to `<data>/broker.log`,
 and is stopped with SIGTERM (or killed with SIGKILL, for crash tests). `start()` returns once the
-broker answers an ApiVersions request on its port.
+process has logged its ready line (so a port that another server answers on never passes for it).
 """
 
 from __future__ import annotations
@@ -97,18 +97,22 @@ class BrokerProcess:
         """Start the process without waiting for it (nodes of a quorum start together)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
+            self._log_start = log.tell()  # where this run's lines begin
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.paused = False
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> BrokerProcess:
-        """Return once the broker answers ApiVersions (it is registered and unfenced by then)."""
+        """Return once this run of the process logged its ready line (a broker is registered,
+        unfenced and serving by then)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.tail()}")
-            if api_versions_ok("127.0.0.1", self.port, 0.5):
-                return self
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                if b"ready: " in log.read():
+                    return self
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"broker did not answer within {timeout}s:\n{self.tail()}")
