@@ -7,6 +7,7 @@ process has logged its ready line (so a port that another server answers on neve
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -30,6 +31,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_range(n: int) -> int:
+    """The first of `n` consecutive ports free now, below Linux's ephemeral range (32768 and up),
+    where outgoing connections do not take them meanwhile (`cluster up --port` uses n from there)."""
+    for _ in range(100):
+        base = random.randrange(10000, 32768 - n)
+        socks = []
+        try:
+            for port in range(base, base + n):
+                socks.append(socket.socket())
+                socks[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports")
 
 
 def api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:

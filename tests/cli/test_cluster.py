@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kafka_compat.client import Cluster
-from kafka_compat.testing.broker_process import CLI, api_versions_ok
+from kafka_compat.testing.broker_process import CLI, api_versions_ok, free_port_range
 from kafka_compat.testing.waiting import wait_until
 
 
@@ -44,25 +43,6 @@ def test_help(invoke, command):
     assert r.code == 0 and "Usage:" in r.stdout
     if command and command[-1] not in ("topic", "cluster", "quorum"):
         assert "KAFKA_COMPAT_BROKERS" in r.stdout or "--brokers" in r.stdout
-
-
-def free_port_range(n: int) -> int:
-    """The first of `n` consecutive ports that are free now (`cluster up` takes PORT..PORT+n-1)."""
-    for _ in range(100):
-        base = random.randrange(20000, 60000)
-        socks = []
-        try:
-            for port in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no free port range")
 
 
 def processes_under(path: Path) -> list[int]:
