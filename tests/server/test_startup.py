@@ -64,6 +64,9 @@ def test_a_second_node_on_a_live_data_directory_refuses_to_start_and_touches_not
         line = one_line(second.stderr)
         assert line.startswith("error: ") and str(data) in line and "in use" in line
         assert snapshot(data) == before  # no recovery, no election, no checkpoint, no clean-shutdown marker
+        fmt = subprocess.run([CLI, "format", "--ignore-formatted", *overrides(log_dirs=str(data))],
+                             capture_output=True, text=True, timeout=30)
+        assert fmt.returncode == 1 and "in use" in one_line(fmt.stderr)
         with Cluster(first.bootstrap) as c:  # the first broker goes on, its metadata log intact
             c.topic("after", auto_create=True)
             assert {"before", "after"} <= set(c.metadata(None).topics)
@@ -88,6 +91,15 @@ def test_a_taken_port_is_one_line_and_a_fresh_data_directory_is_left_as_it_was(t
     line = one_line(r.stderr)
     assert line.startswith("error: ") and f"127.0.0.1:{taken_port}" in line and "in use" in line
     assert not (tmp_path / "new").exists()
+
+
+def test_a_listener_address_not_on_this_machine_is_one_line_and_leaves_nothing(tmp_path):
+    data = tmp_path / "data"
+    r = start(*overrides(listeners="PLAINTEXT://192.0.2.1:9092", log_dirs=str(data)))  # TEST-NET-1: not ours
+    assert r.returncode == 2
+    line = one_line(r.stderr)
+    assert line.startswith("error: ") and "192.0.2.1:9092" in line
+    assert not data.exists()
 
 
 def test_a_taken_port_leaves_a_stopped_nodes_data_as_it_was(tmp_path, taken_port):
