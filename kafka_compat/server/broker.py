@@ -82,9 +82,11 @@ def bind(listener: Listener) -> list[socket.socket]:
     except OSError as e:
         for s in socks:
             s.close()
-        what = "is already in use (another broker running?)" if e.errno == errno.EADDRINUSE else f": {e.strerror}"
-        raise StartupError(f"listener {listener.name}: {listener.bind_host}:{listener.port} {what}; "
-                           "stop what holds it or change listeners") from None
+        where = f"listener {listener.name}: {listener.bind_host}:{listener.port}"
+        if e.errno == errno.EADDRINUSE:
+            raise StartupError(f"{where} is already in use (another broker running?); stop what holds it "
+                               "or change listeners") from None
+        raise StartupError(f"{where}: cannot listen there ({e.strerror}); change listeners") from None
     return socks
 
 
