@@ -29,7 +29,7 @@ def list_(brokers: str = BROKERS) -> None:
     table(["group", "state", "type", "protocol-type"],
           [[g.group_id, g.group_state or "-", g.group_type or "-", g.protocol_type or "-"] for g in groups])
     for line in missed:
-        typer.echo(f"error: {line}; the groups it coordinates are not listed", err=True)
+        typer.echo(f"error: {line}; groups coordinated there are not listed", err=True)
     if missed:
         raise typer.Exit(1)
 

@@ -237,7 +237,7 @@ class GroupCoordinator:
         self.offsets.schedule_expiration(partition)
         if shard.groups:
             log.debug("coordinator_partition_loaded", partition=partition, groups=len(shard.groups),
-                     offsets=len(shard.committed))
+                      offsets=len(shard.committed))
         return True
 
     def unload(self, partition: int, now_ms: int | None = None) -> None:

@@ -143,13 +143,13 @@ class Broker:
         # Before anything reads or writes the directories: ours alone, and every port ours too
         # (a start that fails here leaves the disk as it was).
         self.dir_locks = DirLocks.acquire([*config.log_dirs, config.metadata_log_dir])
+        self._sockets: dict[str, list[socket.socket]] = {}
         try:
             self._sockets = bind_listeners(config)
             self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
         except BaseException:
-            for socks in getattr(self, "_sockets", {}).values():
-                for s in socks:
-                    s.close()
+            for s in (s for socks in self._sockets.values() for s in socks):
+                s.close()
             self.dir_locks.release(undo=True)
             raise
         self.listening: dict[str, int] = {name: socks[0].getsockname()[1] for name, socks in self._sockets.items()}
@@ -348,8 +348,7 @@ class Broker:
         elif listener is None:
             where.append("controller in process")
         else:
-            where.append(f"controller {listener.name}://{listener.host or listener.bind_host}:"
-                         f"{self.listening[listener.name]}")
+            where.append(f"controller {listener.name}://{listener.bind_host}:{self.listening[listener.name]}")
         return f"ready: {', '.join(where)}, cluster id {self.cluster_id}, data {', '.join(self.config.log_dirs)}"
 
     async def shutdown(self) -> None:

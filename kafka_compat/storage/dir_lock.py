@@ -70,10 +70,6 @@ class DirLocks:
                             "or give this one other log.dirs") from None
         self._held.append((path, fd, created))
 
-    @property
-    def dirs(self) -> list[Path]:
-        return [path.parent for path, _, _ in self._held]
-
     def release(self, *, undo: bool = False) -> None:
         """Unlock (idempotent). With `undo`, remove what `acquire` created, if still empty."""
         for path, fd, created in reversed(self._held):

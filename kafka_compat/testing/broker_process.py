@@ -135,7 +135,7 @@ class BrokerProcess:
                     return self
             time.sleep(0.05)
         self.kill()
-        raise RuntimeError(f"broker did not answer within {timeout}s:\n{self.tail()}")
+        raise RuntimeError(f"broker was not ready within {timeout}s:\n{self.tail()}")
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait: the graceful path (flush, checkpoint, clean-shutdown marker)."""
