@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 SPECS_SRC ?= ../shared/kafka-specs
 PYTEST_ARGS ?=
 
-.PHONY: install run lint test test-deps specs specs-import specs-check fuzz bench clean sim
+.PHONY: install run lint test test-deps specs specs-import specs-check docs fuzz bench clean sim
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ specs: install
 
 specs-check: install
 	$(BIN)/kafka-compat specs generate --check
+
+# The configuration page, from the tables the broker validates against (a test checks it is current).
+docs: install
+	$(BIN)/kafka-compat config keys --markdown > docs/configuration.md
 
 lint: install
 	$(BIN)/ruff check .

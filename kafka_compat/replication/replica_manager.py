@@ -71,6 +71,7 @@ class ReplicaManager:
             if before is topic and not defaults_changed and not configs_changed:
                 continue
             config = None
+            created = leading = 0
             for index, state in topic.partitions.items():
                 if self.node_id not in state.replicas:
                     if (name, index) in self.partitions:
@@ -84,9 +85,11 @@ class ReplicaManager:
                         lg.update_config(config)
                     p = Partition(name, index, topic.topic_id, lg, self.node_id, self._changed)
                     self.partitions[(name, index)] = p
-                    log.info("replica_created", topic=name, partition=index, leader=state.leader,
-                             leader_epoch=state.leader_epoch)
+                    created += 1
+                    leading += state.leader == self.node_id
                 p.update(state)
+            if created:  # one line a topic, not one a partition
+                log.info("replicas_created", topic=name, partitions=created, leading=leading)
             if before is not None and (defaults_changed or configs_changed):
                 config = config or self.log_config(new, name)
                 for index in topic.partitions:
