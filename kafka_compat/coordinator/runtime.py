@@ -42,9 +42,10 @@ The broker's three callables:
   COORDINATOR_NOT_AVAILABLE and clients retry). Create `__consumer_offsets` here if it does not
   exist (Kafka creates it on the first FindCoordinator).
 
-Handlers call one coroutine per API, passing the request and their `RequestContext`
-(`api_version`, `client_id`, `client_host`, `listener` are read from it); each returns the response
-object for that version. If `run()` stops, parked requests are answered COORDINATOR_NOT_AVAILABLE.
+Handlers call `handle(request, ctx)` for every group API but FindCoordinator
+(`find_coordinator(request, ctx)`), passing their `RequestContext` (`api_key`, `api_version`,
+`client_id`, `client_host`, `listener` are read from it); it returns the response object for that
+version. If `run()` stops, parked requests are answered COORDINATOR_NOT_AVAILABLE.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ import structlog
 import trio
 
 from kafka_compat.coordinator.config import GroupConfig
-from kafka_compat.coordinator.machine import Append, GroupCoordinator, Load
+from kafka_compat.coordinator.machine import Append, Client, GroupCoordinator, Load
 from kafka_compat.coordinator.responses import error_response
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -242,14 +243,16 @@ class GroupCoordinatorRuntime:
 
     # -- requests -----------------------------------------------------------------------------------
 
-    async def _call(self, api_key: m.ApiKey, method, request: Message, ctx, **extra) -> Message:
-        version = ctx.api_version
+    async def handle(self, request: Message, ctx) -> Message:
+        """Answer one request of a group API (`ctx.api_key`), at `ctx.api_version`."""
+        api_key, version = ctx.api_key, ctx.api_version
         self._next_token += 1
         token = self._next_token
         slot = _Slot(lambda: error_response(api_key, request, version, ErrorCode.COORDINATOR_NOT_AVAILABLE))
         self._waiting[token] = slot
         try:
-            response = method(token, request, version, self._clock(), _client_id(ctx), _client_host(ctx), **extra)
+            response = self.machine.handle(api_key, token, request, version, self._clock(),
+                                           Client(_client_id(ctx), _client_host(ctx)))
             self._pump()
             if response is not None:
                 return response
@@ -259,46 +262,6 @@ class GroupCoordinatorRuntime:
             return slot.response
         finally:
             self._waiting.pop(token, None)
-
-    async def join_group(self, request: m.JoinGroupRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.JOIN_GROUP, self.machine.join_group, request, ctx)
-
-    async def sync_group(self, request: m.SyncGroupRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.SYNC_GROUP, self.machine.sync_group, request, ctx)
-
-    async def heartbeat(self, request: m.HeartbeatRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.HEARTBEAT, self.machine.heartbeat, request, ctx)
-
-    async def leave_group(self, request: m.LeaveGroupRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.LEAVE_GROUP, self.machine.leave_group, request, ctx)
-
-    async def offset_commit(self, request: m.OffsetCommitRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.OFFSET_COMMIT, self.machine.offset_commit, request, ctx)
-
-    async def offset_fetch(self, request: m.OffsetFetchRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.OFFSET_FETCH, self.machine.offset_fetch, request, ctx)
-
-    async def offset_delete(self, request: m.OffsetDeleteRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.OFFSET_DELETE, self.machine.offset_delete, request, ctx)
-
-    async def list_groups(self, request: m.ListGroupsRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.LIST_GROUPS, self.machine.list_groups, request, ctx)
-
-    async def describe_groups(self, request: m.DescribeGroupsRequest, ctx,
-                              authorized_operations: Callable[[str], int] | None = None) -> Message:
-        return await self._call(m.ApiKey.DESCRIBE_GROUPS, self.machine.describe_groups, request, ctx,
-                                authorized_operations=authorized_operations)
-
-    async def delete_groups(self, request: m.DeleteGroupsRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.DELETE_GROUPS, self.machine.delete_groups, request, ctx)
-
-    async def consumer_group_heartbeat(self, request: m.ConsumerGroupHeartbeatRequest, ctx) -> Message:
-        return await self._call(m.ApiKey.CONSUMER_GROUP_HEARTBEAT, self.machine.consumer_group_heartbeat, request, ctx)
-
-    async def consumer_group_describe(self, request: m.ConsumerGroupDescribeRequest, ctx,
-                                      authorized_operations: Callable[[str], int] | None = None) -> Message:
-        return await self._call(m.ApiKey.CONSUMER_GROUP_DESCRIBE, self.machine.consumer_group_describe, request, ctx,
-                                authorized_operations=authorized_operations)
 
     def find_coordinator(self, request: m.FindCoordinatorRequest, ctx) -> Message:
         listener = getattr(ctx, "listener", "")

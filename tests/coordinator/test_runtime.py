@@ -8,16 +8,18 @@ import trio.testing
 
 from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.coordinator.runtime import GroupCoordinatorRuntime, batch_records, records_to_batch
+from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
 from kafka_compat.records import iter_headers
 from tests.coordinator.helpers import START, E, commit_req, fetch_req, fetched, hb_req, join_req, sync_req
 
 G = "group"
+A = m.ApiKey
 
 
-def ctx(version: int):
+def ctx(api_key: int, version: int):
     """What the runtime reads of a handler's RequestContext."""
-    return SimpleNamespace(api_version=version, client_id="rdkafka", client_host="10.1.2.3:40000",
+    return SimpleNamespace(api_key=api_key, api_version=version, client_id="rdkafka", client_host="10.1.2.3:40000",
                            listener="PLAINTEXT")
 
 
@@ -58,9 +60,9 @@ async def start(nursery, runtime, partitions=range(50)):
 
 
 async def join(runtime, results: list, version=5):
-    r = await runtime.join_group(join_req(G), ctx(version))
+    r = await runtime.handle(join_req(G), ctx(A.JOIN_GROUP, version))
     if r.error_code == E.MEMBER_ID_REQUIRED:
-        r = await runtime.join_group(join_req(G, r.member_id), ctx(version))
+        r = await runtime.handle(join_req(G, r.member_id), ctx(A.JOIN_GROUP, version))
     results.append((trio.current_time(), r))
 
 
@@ -86,7 +88,7 @@ async def test_join_group_parks_until_the_rebalance_completes(autojump_clock):
         got = []
 
         async def sync(r, assignments):
-            got.append(await runtime.sync_group(sync_req(G, 1, r.member_id, assignments), ctx(3)))
+            got.append(await runtime.handle(sync_req(G, 1, r.member_id, assignments), ctx(A.SYNC_GROUP, 3)))
 
         nursery.start_soon(sync, follower, {})
         await trio.testing.wait_all_tasks_blocked()
@@ -107,7 +109,7 @@ async def test_session_expiry_needs_no_requests(autojump_clock):
         results = []
         await join(runtime, results)
         (_, r) = results[0]
-        await runtime.sync_group(sync_req(G, 1, r.member_id, {r.member_id: b"x"}), ctx(3))
+        await runtime.handle(sync_req(G, 1, r.member_id, {r.member_id: b"x"}), ctx(A.SYNC_GROUP, 3))
         await trio.sleep(9.9)
         assert runtime.machine.group(G).members
         await trio.sleep(0.2)  # the 10 s session expired: the timer task acted on its own
@@ -124,17 +126,17 @@ async def test_commit_is_answered_only_after_its_append(autojump_clock):
         done = []
 
         async def commit():
-            done.append(await runtime.offset_commit(commit_req(G, {("t", 0): 42}), ctx(8)))
+            done.append(await runtime.handle(commit_req(G, {("t", 0): 42}), ctx(A.OFFSET_COMMIT, 8)))
 
         nursery.start_soon(commit)
         await trio.sleep(5)
         assert done == []
-        r = await runtime.offset_fetch(fetch_req(G, {"t": [0]}), ctx(7))
+        r = await runtime.handle(fetch_req(G, {"t": [0]}), ctx(A.OFFSET_FETCH, 7))
         assert fetched(r)[("t", 0)][0] == -1  # not durable yet: not visible
         log.gate.set()
         await trio.sleep(1)  # the append's own I/O time passes
         assert done and done[0].topics[0].partitions[0].error_code == E.NONE
-        r = await runtime.offset_fetch(fetch_req(G, {"t": [0]}), ctx(7))
+        r = await runtime.handle(fetch_req(G, {"t": [0]}), ctx(A.OFFSET_FETCH, 7))
         assert fetched(r)[("t", 0)][0] == 42
         nursery.cancel_scope.cancel()
 
@@ -144,13 +146,13 @@ async def test_append_failure_is_answered_and_the_partition_reloaded(autojump_cl
     runtime = make(log)
     async with trio.open_nursery() as nursery:
         await start(nursery, runtime)
-        await runtime.offset_commit(commit_req(G, {("t", 0): 1}), ctx(8))
+        await runtime.handle(commit_req(G, {("t", 0): 1}), ctx(A.OFFSET_COMMIT, 8))
         log.fail = KafkaError(E.NOT_LEADER_OR_FOLLOWER)
-        r = await runtime.offset_commit(commit_req(G, {("t", 0): 2}), ctx(8))
+        r = await runtime.handle(commit_req(G, {("t", 0): 2}), ctx(A.OFFSET_COMMIT, 8))
         assert r.topics[0].partitions[0].error_code == E.NOT_COORDINATOR
         log.fail = None
         await trio.testing.wait_all_tasks_blocked()
-        r = await runtime.offset_fetch(fetch_req(G, {"t": [0]}), ctx(7))
+        r = await runtime.handle(fetch_req(G, {"t": [0]}), ctx(A.OFFSET_FETCH, 7))
         assert fetched(r)[("t", 0)][0] == 1
         nursery.cancel_scope.cancel()
 
@@ -160,7 +162,7 @@ async def test_restart_loads_the_log_and_answers_load_in_progress_meanwhile(auto
     first = make(log)
     async with trio.open_nursery() as nursery:
         await start(nursery, first)
-        await first.offset_commit(commit_req(G, {("t", 0): 7, ("t", 1): 8}), ctx(8))
+        await first.handle(commit_req(G, {("t", 0): 7, ("t", 1): 8}), ctx(A.OFFSET_COMMIT, 8))
         nursery.cancel_scope.cancel()
     gate = trio.Event()
 
@@ -173,11 +175,11 @@ async def test_restart_loads_the_log_and_answers_load_in_progress_meanwhile(auto
                                      clock=lambda: START + int(trio.current_time() * 1000))
     async with trio.open_nursery() as nursery:
         await start(nursery, second)
-        r = await second.offset_fetch(fetch_req(G, {"t": [0]}), ctx(7))
+        r = await second.handle(fetch_req(G, {"t": [0]}), ctx(A.OFFSET_FETCH, 7))
         assert r.error_code == E.COORDINATOR_LOAD_IN_PROGRESS
         gate.set()
         await trio.testing.wait_all_tasks_blocked()
-        r = await second.offset_fetch(fetch_req(G, None), ctx(7))
+        r = await second.handle(fetch_req(G, None), ctx(A.OFFSET_FETCH, 7))
         assert fetched(r) == {("t", 0): (7, "", E.NONE), ("t", 1): (8, "", E.NONE)}
         nursery.cancel_scope.cancel()
 
@@ -193,7 +195,7 @@ async def test_losing_the_partition_answers_parked_requests(autojump_clock):
         runtime.on_partition_lost(runtime.partition_for(G))
         await trio.testing.wait_all_tasks_blocked()
         assert results[0][1].error_code == E.NOT_COORDINATOR
-        r = await runtime.heartbeat(hb_req(G, 1, "m"), ctx(3))
+        r = await runtime.handle(hb_req(G, 1, "m"), ctx(A.HEARTBEAT, 3))
         assert r.error_code == E.NOT_COORDINATOR
         nursery.cancel_scope.cancel()
 
