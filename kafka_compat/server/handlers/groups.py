@@ -1,5 +1,5 @@
 """The consumer-group family: the coordinator's APIs, served by `ctx.broker.groups`
-(`kafka_compat.coordinator.runtime.GroupCoordinatorRuntime`).
+(`kafka_compat.server.group_coordinator.GroupCoordinatorDriver`).
 
 One handler serves them all: it passes the decoded request on, and the coordinator's table
 (`GroupCoordinator.requests`) says which method decides each API. `COORDINATOR_APIS` lists the
@@ -16,7 +16,7 @@ from __future__ import annotations
 from kafka_compat.coordinator.responses import error_response
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.server.group_log import ensure_offsets_topic
+from kafka_compat.server.group_coordinator import ensure_offsets_topic
 from kafka_compat.server.handlers import RequestContext, handles
 
 A = m.ApiKey
