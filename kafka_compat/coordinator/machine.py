@@ -1,15 +1,16 @@
 """The group coordinator as a sans-I/O state machine (no trio, no sockets, no files).
 
-Inputs are method calls: requests (each with a driver-chosen `token`, the API version and the
-current time), `tick(now_ms)`, partition lifecycle (`begin_load` / `load_records` / `finish_load`
-/ `unload`), `append_done`, `set_topics`. Outputs are pulled by the driver:
+Inputs are method calls: requests (`handle(api_key, token, request, version, now, client)`, with
+a driver-chosen `token`; the `requests` table says which method decides each group API),
+`tick(now_ms)`, partition lifecycle (`begin_load` / `load_records` / `finish_load` / `unload`),
+`append_done`, `set_topics`. Outputs are pulled by the driver:
 
-- a request method returns its response, or None when the response is parked; it then comes out
-  of `take_completions()` as `(token, response)` later (a JoinGroup waiting for the rebalance, a
+- `handle` returns the response, or None when the response is parked; it then comes out of
+  `take_completions()` as `(token, response)` later (a JoinGroup waiting for the rebalance, a
   SyncGroup waiting for the leader, a commit waiting for its append);
 - `take_work()` returns, in order, the `Append`s to write to `__consumer_offsets` partitions and
-  the `Load`s to perform (read a partition and feed its records back). The driver runs one
-  partition's work strictly in order and reports each append with `append_done(id, error)`;
+  the `Load`s to perform (read a partition and feed its records back). The driver writes one
+  partition's appends in order and reports each with `append_done(append, error)`;
 - `next_deadline()` says when to call `tick` next.
 
 Responses are the generated message objects, already fitted to the request's version.
@@ -55,7 +56,7 @@ E = ErrorCode
 
 
 class Append(NamedTuple):
-    """Records to append to `__consumer_offsets` partition `partition`; report with append_done(id)."""
+    """Records to append to `__consumer_offsets` partition `partition`; report with append_done."""
 
     id: int
     partition: int
@@ -372,14 +373,12 @@ class GroupCoordinator:
         self._work.append(Append(pending.id, shard.partition, [r.to_bytes() for r in recs]))
         return pending
 
-    def append_done(self, append_id: int, error: ErrorCode | None = None, now_ms: int | None = None) -> None:
-        """The driver appended (error None: durable) or failed to append the `Append` `append_id`."""
+    def append_done(self, job: Append, error: ErrorCode | None = None, now_ms: int | None = None) -> None:
+        """The driver appended `job` (error None: durable) or failed to."""
         self._advance(now_ms)
-        for shard in self.shards.values():
-            pending = shard.pending.pop(append_id, None)
-            if pending is not None:
-                break
-        else:
+        shard = self.shards.get(job.partition)
+        pending = shard.pending.pop(job.id, None) if shard is not None else None
+        if pending is None:
             return  # the partition was unloaded meanwhile: its waiters were answered then
         if error is None or error == E.NONE:
             for rec in pending.records:

@@ -101,7 +101,7 @@ class _Parked:
 class _Unreplicated(NamedTuple):
     """Appends in the log that the high watermark does not cover yet."""
 
-    append_ids: list[int]
+    appends: list[Append]
     end_offset: int  # the high watermark that makes them durable
     deadline: float  # trio time
 
@@ -208,7 +208,7 @@ class GroupCoordinatorDriver:
         if waiting is None and partition.high_watermark > info.last_offset:
             return self._appended(jobs, None, now)
         deadline = trio.current_time() + self.config.offsets_commit_timeout_ms / 1000
-        entry = _Unreplicated([job.id for job in jobs], info.last_offset + 1, deadline)
+        entry = _Unreplicated(jobs, info.last_offset + 1, deadline)
         if waiting is not None:
             waiting.append(entry)
         else:
@@ -217,7 +217,7 @@ class GroupCoordinatorDriver:
 
     def _appended(self, jobs: list[Append], error: ErrorCode | None, now: int) -> None:
         for job in jobs:
-            self.machine.append_done(job.id, error, now)
+            self.machine.append_done(job, error, now)
 
     async def _await_replication(self, index: int, partition: Partition) -> None:
         """Report the partition's appends, in order, as the high watermark covers them."""
@@ -230,8 +230,7 @@ class GroupCoordinatorDriver:
                     continue  # the partition was lost meanwhile
                 waiting.popleft()
                 now = self._clock()
-                for append_id in entry.append_ids:
-                    self.machine.append_done(append_id, None if durable else ErrorCode.REQUEST_TIMED_OUT, now)
+                self._appended(entry.appends, None if durable else ErrorCode.REQUEST_TIMED_OUT, now)
                 self._pump()
         finally:
             del self._unreplicated[index]

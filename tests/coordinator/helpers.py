@@ -58,7 +58,7 @@ class Harness:
                     assert self.c.finish_load(job.partition, job.epoch, self.now)
                 elif self.auto_append:
                     self.log.setdefault(job.partition, []).extend(job.records)
-                    self.c.append_done(job.id, None, self.now)
+                    self.c.append_done(job, None, self.now)
                 else:
                     self.held.append(job)
         for token, response in self.c.take_completions():
@@ -72,7 +72,7 @@ class Harness:
         for job in jobs:
             if error is None:
                 self.log.setdefault(job.partition, []).extend(job.records)
-            self.c.append_done(job.id, error, self.now)
+            self.c.append_done(job, error, self.now)
         self.drain()
 
     def call(self, method: str, request, version: int, client_id: str = "client", client_host: str = "/127.0.0.1"):

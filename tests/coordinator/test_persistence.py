@@ -184,7 +184,7 @@ def test_append_failure_reloads_partition_from_log():
     # appends already queued.
     h.hold_loads = True
     first = h.held.pop(0)
-    h.c.append_done(first.id, E.NOT_ENOUGH_REPLICAS, h.now)
+    h.c.append_done(first, E.NOT_ENOUGH_REPLICAS, h.now)
     h.drain()
     assert {p.error_code for t in h.result(t1).topics for p in t.partitions} == {E.COORDINATOR_NOT_AVAILABLE}
     assert {p.error_code for t in h.result(t2).topics for p in t.partitions} == {E.NOT_COORDINATOR}
