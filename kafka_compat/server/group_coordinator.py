@@ -87,8 +87,8 @@ async def ensure_offsets_topic(broker: Broker) -> None:
         raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, result.error_message)
 
 
-class _Parked:
-    """A request in `handle`: its response once the machine completes it, `event` once awaited."""
+class _InFlight:
+    """A request in `handle`: its response once the machine completes it, `event` once it waits."""
 
     __slots__ = ("api_key", "request", "version", "response", "event")
 
@@ -117,7 +117,7 @@ class GroupCoordinatorDriver:
         self._clock = clock or (lambda: int(time.time() * 1000))
         self.machine = GroupCoordinator(config, new_uuid=new_uuid, now_ms=self._clock())
         self._image: MetadataImage | None = None
-        self._parked: dict[int, _Parked] = {}
+        self._in_flight: dict[int, _InFlight] = {}
         self._next_token = 0
         self._unreplicated: dict[int, deque[_Unreplicated]] = {}  # per partition, in append order
         self._nursery: trio.Nursery | None = None
@@ -148,12 +148,12 @@ class GroupCoordinatorDriver:
                     self._pump()
         finally:
             self._nursery = None
-            for parked in self._parked.values():
-                if parked.response is None:
-                    parked.response = error_response(parked.api_key, parked.request, parked.version,
-                                                     ErrorCode.COORDINATOR_NOT_AVAILABLE)
-                    if parked.event is not None:
-                        parked.event.set()
+            for request in self._in_flight.values():
+                if request.response is None:
+                    request.response = error_response(request.api_key, request.request, request.version,
+                                                      ErrorCode.COORDINATOR_NOT_AVAILABLE)
+                    if request.event is not None:
+                        request.event.set()
 
     def _start(self, fn, *args) -> None:
         if self._nursery is None:
@@ -168,11 +168,11 @@ class GroupCoordinatorDriver:
         while work := machine.take_work():
             self._run_work(work)
         for token, response in machine.take_completions():
-            parked = self._parked.get(token)
-            if parked is not None and parked.response is None:
-                parked.response = response
-                if parked.event is not None:
-                    parked.event.set()
+            request = self._in_flight.get(token)
+            if request is not None and request.response is None:
+                request.response = response
+                if request.event is not None:
+                    request.event.set()
         deadline = machine.next_deadline()
         if deadline is not None and deadline < self._sleeping_until:
             self._wake.set()
@@ -311,22 +311,22 @@ class GroupCoordinatorDriver:
         api_key, version = ctx.api_key, ctx.api_version
         self._next_token += 1
         token = self._next_token
-        parked = self._parked[token] = _Parked(api_key, request, version)
+        in_flight = self._in_flight[token] = _InFlight(api_key, request, version)
         try:
             response = self.machine.handle(api_key, token, request, version, self._clock(),
                                            Client(ctx.client_id or "", _client_host(ctx.client_host)))
-            self._pump()
+            self._pump()  # appends inline: a commit is often complete by now
             if response is None:
-                response = parked.response
+                response = in_flight.response
             if response is None:
                 if self._nursery is None:  # not running: nothing would complete it
                     return error_response(api_key, request, version, ErrorCode.COORDINATOR_NOT_AVAILABLE)
-                parked.event = trio.Event()
-                await parked.event.wait()
-                response = parked.response
+                in_flight.event = trio.Event()
+                await in_flight.event.wait()
+                response = in_flight.response
             return response
         finally:
-            del self._parked[token]
+            del self._in_flight[token]
 
     def find_coordinator(self, request: m.FindCoordinatorRequest, ctx) -> Message:
         return self.machine.find_coordinator(request, ctx.api_version,
