@@ -18,8 +18,7 @@ empty and has no offsets left is deleted.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import structlog
 
@@ -44,8 +43,7 @@ FR = m.OffsetFetchResponse
 NO_LEADER_EPOCH = -1
 
 
-@dataclass(frozen=True, slots=True)
-class OffsetAndMetadata:
+class OffsetAndMetadata(NamedTuple):  # a tuple: made several times per commit, cheaply
     """One committed offset, as an OffsetCommitValue record carries it."""
 
     offset: int
@@ -65,9 +63,8 @@ class OffsetAndMetadata:
     @classmethod
     def from_value(cls, value: m.OffsetCommitValue, version: int) -> OffsetAndMetadata:
         """What an OffsetCommitValue record of `version` carries."""
-        return cls(offset=value.offset, leader_epoch=value.leader_epoch if version >= 3 else -1,
-                   metadata=value.metadata or "", commit_timestamp_ms=value.commit_timestamp,
-                   expire_timestamp_ms=value.expire_timestamp if version == 1 else NO_EXPIRE_TIMESTAMP)
+        return cls(value.offset, value.leader_epoch if version >= 3 else -1, value.metadata or "",
+                   value.commit_timestamp, value.expire_timestamp if version == 1 else NO_EXPIRE_TIMESTAMP)
 
 
 class OffsetStore:
