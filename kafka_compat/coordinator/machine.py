@@ -453,9 +453,9 @@ class GroupCoordinator:
     # -- admin -------------------------------------------------------------------------------------
 
     def list_groups(self, token: Hashable, request: m.ListGroupsRequest, version: int, client: Client) -> Message:
-        R_ = m.ListGroupsResponse
+        Response = m.ListGroupsResponse
         if any(s.state is ShardState.LOADING for s in self.shards.values()):
-            return fit(R_(error_code=E.COORDINATOR_LOAD_IN_PROGRESS), version)
+            return fit(Response(error_code=E.COORDINATOR_LOAD_IN_PROGRESS), version)
         states = {s.strip().lower() for s in request.states_filter} if version >= 4 else set()
         types = {t.strip().lower() for t in request.types_filter} if version >= 5 else set()
         listed = []
@@ -466,42 +466,42 @@ class GroupCoordinator:
                 if types and group.type not in types:
                     continue
                 protocol_type = group.protocol_type or ""
-                listed.append(R_.ListedGroup(group_id=group.group_id, protocol_type=protocol_type,
+                listed.append(Response.ListedGroup(group_id=group.group_id, protocol_type=protocol_type,
                                              group_state=group.state_name, group_type=group.type))
-        return fit(R_(groups=listed), version)
+        return fit(Response(groups=listed), version)
 
     def describe_groups(self, token: Hashable, request: m.DescribeGroupsRequest, version: int,
                         client: Client) -> Message:
-        R_ = m.DescribeGroupsResponse
+        Response = m.DescribeGroupsResponse
         include_ops = version >= 3 and request.include_authorized_operations
         described = []
         for gid in request.groups:
             error = self.coordinator_error(gid)
             if error != E.NONE:
-                described.append(R_.DescribedGroup(group_id=gid, error_code=error))
+                described.append(Response.DescribedGroup(group_id=gid, error_code=error))
                 continue
             group = self.group(gid)
             if not isinstance(group, ClassicGroup):
                 # Unknown, or a consumer group (described by ConsumerGroupDescribe): Kafka says Dead.
-                d = R_.DescribedGroup(group_id=gid, group_state=ClassicState.DEAD.value)
+                d = Response.DescribedGroup(group_id=gid, group_state=ClassicState.DEAD.value)
             else:
                 stable = group.state is ClassicState.STABLE
-                members = [R_.DescribedGroupMember(
+                members = [Response.DescribedGroupMember(
                     member_id=mb.member_id, group_instance_id=mb.group_instance_id, client_id=mb.client_id,
                     client_host=mb.client_host,
                     member_metadata=mb.metadata(group.protocol_name) if stable else b"",
                     member_assignment=mb.assignment if stable else b"") for mb in group.members.values()]
-                d = R_.DescribedGroup(group_id=gid, group_state=group.state_name,
+                d = Response.DescribedGroup(group_id=gid, group_state=group.state_name,
                                       protocol_type=group.protocol_type or "",
                                       protocol_data=(group.protocol_name or "") if stable else "", members=members)
             if include_ops:
                 d.authorized_operations = GROUP_AUTHORIZED_OPERATIONS  # no authorizer restricts them yet
             described.append(d)
-        return fit(R_(groups=described), version)
+        return fit(Response(groups=described), version)
 
     def delete_groups(self, token: Hashable, request: m.DeleteGroupsRequest, version: int,
                       client: Client) -> Message | None:
-        R_ = m.DeleteGroupsResponse
+        Response = m.DeleteGroupsResponse
         results: dict[str, ErrorCode] = {}
         written: list[str] = []
         for gid in request.groups_names:
@@ -521,7 +521,7 @@ class GroupCoordinator:
             log.info("group_deleted", group_id=gid)
 
         def build(errors: dict[str, ErrorCode]) -> Message:
-            return R_(results=[R_.DeletableGroupResult(group_id=gid, error_code=errors.get(gid, code))
+            return Response(results=[Response.DeletableGroupResult(group_id=gid, error_code=errors.get(gid, code))
                                for gid, code in results.items()])
 
         return self.respond_many(written, token, version, build)
@@ -560,7 +560,7 @@ class GroupCoordinator:
                          locate: Callable[[int], tuple[int, str, int] | None]) -> Message:
         """Answer FindCoordinator: `locate(partition)` gives the (node id, host, port) leading a
         `__consumer_offsets` partition, or None when it has no leader (yet)."""
-        R_ = m.FindCoordinatorResponse
+        Response = m.FindCoordinatorResponse
         key_type = request.key_type if version >= 1 else 0
 
         def one(key: str) -> tuple[ErrorCode, tuple[int, str, int]]:
@@ -578,11 +578,12 @@ class GroupCoordinator:
             coordinators = []
             for key in request.coordinator_keys:
                 error, (node_id, host, port) = one(key)
-                coordinators.append(R_.Coordinator(key=key, node_id=node_id, host=host, port=port, error_code=error,
-                                                   error_message=None if error == E.NONE else _message(error)))
-            return fit(R_(coordinators=coordinators), version)
+                coordinators.append(Response.Coordinator(
+                    key=key, node_id=node_id, host=host, port=port, error_code=error,
+                    error_message=None if error == E.NONE else _message(error)))
+            return fit(Response(coordinators=coordinators), version)
         error, (node_id, host, port) = one(request.key)
-        return fit(R_(error_code=error, error_message=None if error == E.NONE else _message(error),
+        return fit(Response(error_code=error, error_message=None if error == E.NONE else _message(error),
                       node_id=node_id, host=host, port=port), version)
 
 
