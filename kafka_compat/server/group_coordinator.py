@@ -13,7 +13,8 @@ It owns the sans-I/O `GroupCoordinator` (kafka_compat.coordinator.machine) and d
   reports the appends in order;
 - loads: a partition this broker comes to lead is read back, from its log start to its high
   watermark, `offsets.load.buffer.size` bytes at a time, by a task; meanwhile its groups answer
-  COORDINATOR_LOAD_IN_PROGRESS;
+  COORDINATOR_LOAD_IN_PROGRESS. When none is loading any more, one line sums up those loaded
+  (`__consumer_offsets` has 50 partitions) and `wait_loaded()` returns;
 - time: one task sleeps until the machine's next deadline (session and rebalance timeouts, offset
   expiry), never polling;
 - metadata: `follow(old, new)`, a listener of the metadata image, gives the machine the topics
@@ -40,7 +41,7 @@ import structlog
 import trio
 
 from kafka_compat.coordinator.config import GroupConfig
-from kafka_compat.coordinator.machine import Append, Client, GroupCoordinator, Load
+from kafka_compat.coordinator.machine import Append, Client, GroupCoordinator, Load, ShardState
 from kafka_compat.coordinator.responses import error_response
 from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.protocol import messages as m
@@ -124,6 +125,9 @@ class GroupCoordinatorDriver:
         self._not_started: list[tuple] = []  # tasks asked for before run() started
         self._wake = trio.Event()
         self._sleeping_until = math.inf  # the machine deadline the timer loop sleeps until
+        self._loaded: list[int] = []  # partitions loaded since loading last went idle
+        self._loads_began = 0.0
+        self._loads_idle = trio.Event()
 
     # -- the task -----------------------------------------------------------------------------------
 
@@ -259,7 +263,8 @@ class GroupCoordinatorDriver:
                         pairs = []
                         await trio.sleep(0)
             if machine.load_records(index, epoch, pairs) and machine.finish_load(index, epoch, self._clock()):
-                log.info("coordinator_load_done", partition=index, seconds=round(time.monotonic() - started, 3))
+                self._loaded.append(index)
+                log.debug("coordinator_load_done", partition=index, seconds=round(time.monotonic() - started, 3))
         except Exception as e:
             log.error("coordinator_load_failed", partition=index, error=repr(e))
             shard = machine.shards.get(index)
@@ -267,6 +272,29 @@ class GroupCoordinatorDriver:
                 machine.unload(index, self._clock())
         finally:
             self._pump()
+            self._maybe_loads_idle()
+
+    def _loading(self) -> bool:
+        return any(shard.state is ShardState.LOADING for shard in self.machine.shards.values())
+
+    def _maybe_loads_idle(self) -> None:
+        """When no partition is loading any more: one line for those loaded meanwhile, and wake
+        `wait_loaded`."""
+        if self._loading():
+            return
+        shards = [self.machine.shards[p] for p in self._loaded if p in self.machine.shards]
+        if shards:
+            log.info("coordinator_loaded", partitions=len(shards), groups=sum(len(s.groups) for s in shards),
+                     offsets=sum(len(s.committed) for s in shards),
+                     seconds=round(time.monotonic() - self._loads_began, 3))
+        self._loaded.clear()
+        self._loads_idle.set()
+        self._loads_idle = trio.Event()
+
+    async def wait_loaded(self) -> None:
+        """Return once no `__consumer_offsets` partition this broker leads is still loading."""
+        while self._loading():
+            await self._loads_idle.wait()
 
     # -- metadata -----------------------------------------------------------------------------------
 
@@ -283,9 +311,12 @@ class GroupCoordinatorDriver:
             if waiting:
                 waiting.clear()  # the machine answers their requests NOT_COORDINATOR
             self.machine.unload(index, now)
+        if led - before and not self._loading():
+            self._loads_began = time.monotonic()
         for index in sorted(led - before):
             self.machine.begin_load(index, now)
         self._pump()
+        self._maybe_loads_idle()
 
     def _led(self, image: MetadataImage) -> set[int]:
         topic = image.topics.get(OFFSETS_TOPIC)

@@ -225,6 +225,17 @@ async def test_a_restart_loads_the_log_and_answers_load_in_progress_meanwhile(au
         nursery.cancel_scope.cancel()
 
 
+async def test_wait_loaded_returns_once_every_partition_led_here_is_loaded(autojump_clock, tmp_path):
+    node = Node(tmp_path, offsets_topic())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.driver.run)
+        node.driver.follow(None, node.image)
+        assert node.driver.machine.coordinator_error(G) == E.COORDINATOR_LOAD_IN_PROGRESS
+        await node.driver.wait_loaded()
+        assert all(node.driver.machine.is_loaded(p) for p in range(PARTITIONS))
+        nursery.cancel_scope.cancel()
+
+
 async def test_losing_the_partition_answers_parked_requests(autojump_clock, tmp_path):
     node = Node(tmp_path, offsets_topic())
     async with trio.open_nursery() as nursery:
