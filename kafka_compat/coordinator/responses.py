@@ -17,23 +17,41 @@ ApiKey = m.ApiKey
 
 def fit(obj: Struct, version: int) -> Struct:
     """Reset, in place, the fields `version` does not carry; return `obj`."""
-    cls = type(obj)
-    versions = cls._versions
-    for name in cls._fields:
-        lo, hi = versions.get(name, (0, -1))
-        if lo <= version <= hi:
-            value = getattr(obj, name)
-            if isinstance(value, list):
+    resets, children = _plan(type(obj), version)
+    for name, default, factory in resets:
+        setattr(obj, name, default if factory is None else factory())
+    for name in children:
+        value = getattr(obj, name)
+        if type(value) is list:
+            if value and isinstance(value[0], Struct) and _plan(type(value[0]), version) != _NOTHING:
                 for item in value:
-                    if isinstance(item, Struct):
-                        fit(item, version)
-            elif isinstance(value, Struct):
-                fit(value, version)
-        elif name in cls._defaults:
-            setattr(obj, name, cls._defaults[name])
-        elif name in cls._factories:
-            setattr(obj, name, cls._factories[name]())
+                    fit(item, version)
+        elif isinstance(value, Struct):
+            fit(value, version)
     return obj
+
+
+_NOTHING = ((), ())
+_PLANS: dict[tuple[type, int], tuple[tuple, tuple]] = {}
+
+
+def _plan(cls: type, version: int) -> tuple[tuple, tuple]:
+    """What `fit` does to a `cls` at `version`: the fields to reset (name, default, factory), and
+    the fields that may hold structs (lists and nullable fields). Computed once per pair."""
+    plan = _PLANS.get((cls, version))
+    if plan is None:
+        resets, children = [], []
+        for name in cls._fields:
+            lo, hi = cls._versions.get(name, (0, -1))
+            if lo <= version <= hi:
+                if cls._defaults.get(name) is None:  # a list or struct factory, or nullable
+                    children.append(name)
+            elif name in cls._defaults:
+                resets.append((name, cls._defaults[name], None))
+            elif name in cls._factories:
+                resets.append((name, None, cls._factories[name]))
+        plan = _PLANS[(cls, version)] = (tuple(resets), tuple(children)) if resets or children else _NOTHING
+    return plan
 
 
 def join_group_error(request: m.JoinGroupRequest | None, version: int, code: ErrorCode,

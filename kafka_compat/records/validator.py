@@ -3,7 +3,8 @@ ready for `Log.append`.
 
 For plain magic-2 input the work is per batch, never per record: read the 61-byte header, check
 lengths, magic, count and CRC-32C, and (for LogAppendTime topics) patch the max timestamp and CRC.
-Records are decoded only where the semantics need them: keys on compacted topics, the
+Records are decoded only where the semantics need them: keys on compacted topics (clients' input;
+not the batches the broker's coordinators build), the
 message.timestamp.before.max.ms bound, recompression to the topic's compression.type, and legacy
 magic 0/1 input (always converted to one magic-2 batch, as Kafka converts old producers' data).
 
@@ -112,9 +113,11 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     """Validate one partition's produce data and make it ready to append.
 
     `records` is bytes-like; if it is a writable buffer it is patched in place and becomes
-    `ValidatedRecords.buffer`, otherwise it is copied once. `origin` COORDINATOR allows control
-    batches (transaction markers the broker writes). `produce_version` (the ProduceRequest version)
-    enables its rules: v3+ carries exactly one magic-2 batch, zstd needs v7+.
+    `ValidatedRecords.buffer`, otherwise it is copied once. `origin` COORDINATOR is the broker's
+    own batches: control batches (transaction markers) are allowed, and records are not decoded
+    for the compacted-topic key check (the coordinators build every record with a key).
+    `produce_version` (the ProduceRequest version) enables its rules: v3+ carries exactly one
+    magic-2 batch, zstd needs v7+.
     Raises RecordsError; nothing is kept on error.
     """
     view = memoryview(records).cast("B") if not isinstance(records, memoryview) or records.format != "B" else records
@@ -122,8 +125,9 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     if n == 0:
         return ValidatedRecords(view, [], NO_TIMESTAMP, False)
     before, after = config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms
+    compacted = origin == CLIENT and "compact" in config.cleanup_policy
     if n >= HEADER_SIZE and before == LONG_MAX and after == LONG_MAX and config.compression_type == "producer" \
-            and config.message_timestamp_type == "CreateTime" and "compact" not in config.cleanup_policy:
+            and config.message_timestamp_type == "CreateTime" and not compacted:
         fast = _plain_single_batch(view, n, config.max_message_bytes, config.segment_bytes, origin, produce_version)
         if fast is not None:
             return fast
@@ -139,7 +143,6 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
         raise corrupt(f"unknown magic {magic}")
 
     append_time = config.message_timestamp_type == "LogAppendTime"
-    compacted = "compact" in config.cleanup_policy
     batches = []
     rebuild = False
     pos, total = 0, len(view)

@@ -12,6 +12,7 @@ from kafka_compat.metadata.image import PartitionImage
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import validate_records
+from kafka_compat.records.validator import CLIENT
 from kafka_compat.storage.log import AppendInfo, Log
 from kafka_compat.storage.producer_state import ProducerState, ProducerStateError
 
@@ -73,14 +74,16 @@ class Partition:
         if not self.is_leader:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
-    def append(self, records, acks: int, now_ms: int, produce_version: int | None, min_insync: int) -> AppendInfo:
-        """Validate and append produce data as the leader. Raises KafkaError or RecordsError."""
+    def append(self, records, acks: int, now_ms: int, produce_version: int | None, min_insync: int, *,
+               origin: str = CLIENT) -> AppendInfo:
+        """Validate and append produce data (or, with `origin` COORDINATOR, a coordinator's own
+        batch) as the leader. Raises KafkaError or RecordsError."""
         self.check_leader()
         if acks == -1 and len(self.isr) < min_insync:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
                              f"The size of the current ISR {len(self.isr)} is insufficient to satisfy "
                              f"the min.isr requirement of {min_insync}")
-        validated = validate_records(records, self.log.config, now_ms, produce_version=produce_version)
+        validated = validate_records(records, self.log.config, now_ms, origin=origin, produce_version=produce_version)
         producers = self.producers
         try:
             for _, h in validated.batches:

@@ -53,6 +53,14 @@ class ReplicaManager:
     def log_config(self, image: MetadataImage, topic: str) -> LogConfig:
         return self.broker_defaults(image).with_overrides(image.topic_configs(topic))
 
+    async def wait_for_high_watermark(self, partition: Partition, offset: int, deadline: float) -> bool:
+        """acks=all: wait until the partition's high watermark reaches `offset` (True), or the trio
+        `deadline` passes (False). Returns at once, without a checkpoint, when it already has."""
+        while partition.high_watermark < offset:
+            if not await self.purgatory.wait_any([partition.key], deadline):
+                return False
+        return True
+
     def _changed(self, partition: Partition) -> None:
         self.purgatory.notify(partition.key)
 

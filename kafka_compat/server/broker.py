@@ -39,7 +39,7 @@ from kafka_compat.server.connection import Connection, configure_socket
 from kafka_compat.server.controller_channel import ControllerChannel
 from kafka_compat.server.errors import item_error_response
 from kafka_compat.server.fetch_session import FetchSessionCache
-from kafka_compat.server.group_log import start_group_coordinator
+from kafka_compat.server.group_coordinator import start_group_coordinator
 from kafka_compat.server.handlers import load_all
 from kafka_compat.server.lifecycle import BrokerLifecycleManager
 from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
@@ -181,7 +181,7 @@ class Broker:
                                fsync_on_append=config["log.fsync.on.append"])
         self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
-        self.groups = None  # the group coordinator runtime, started in run()
+        self.groups = None  # the group coordinator driver, started in run()
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
         self._producer_ids_lock = trio.Lock()
         self.in_flight = 0  # requests read and not yet answered, across connections

@@ -134,6 +134,11 @@ def test_keyless_record_on_compacted_topic_is_invalid_record():
     assert validate_records(batch(b"a"), cfg(cleanup_policy="compact"), NOW).batches
 
 
+def test_a_coordinators_own_batch_on_a_compacted_topic_is_not_decoded_for_the_key_check():
+    v = validate_records(batch(b"a", keys=False), cfg(cleanup_policy="compact"), NOW, origin=COORDINATOR)
+    assert [h.record_count for _, h in v.batches] == [1]
+
+
 def test_keyless_record_in_compressed_batch_on_compacted_topic_is_invalid_record():
     assert refused(batch(b"a", keys=False, compression=c.LZ4), cfg(cleanup_policy="compact")) == "INVALID_RECORD"
 

@@ -75,10 +75,8 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     async def replicated() -> R:
         deadline = trio.current_time() + req.timeout_ms / 1000
         for p, offset, result in waiting:
-            while p.high_watermark < offset:
-                if not await broker.replicas.purgatory.wait_any([p.key], deadline):
-                    result.error_code = ErrorCode.REQUEST_TIMED_OUT
-                    break
+            if not await broker.replicas.wait_for_high_watermark(p, offset, deadline):
+                result.error_code = ErrorCode.REQUEST_TIMED_OUT
         return response
 
     return Deferred(replicated)
