@@ -26,7 +26,7 @@ import trio
 from kafka_compat.metadata.cluster_control import ClusterControl
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage
-from kafka_compat.metadata.quorum import MetadataQuorum, read_meta_properties, write_meta_properties
+from kafka_compat.metadata.quorum import MetadataQuorum
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -43,6 +43,7 @@ from kafka_compat.server.lifecycle import BrokerLifecycleManager
 from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
+from kafka_compat.storage.meta_properties import read_meta_properties, write_meta_properties
 
 log = structlog.get_logger("kafka_compat.server")
 
