@@ -17,8 +17,11 @@ from kafka_compat.storage.producer_state import ProducerState, ProducerStateErro
 
 
 class Partition:
+    """`on_change` is called when the high watermark moves; `sync`, with log.fsync.on.append,
+    asks for the log to be synced after an append (`synced` follows)."""
+
     def __init__(self, topic: str, index: int, topic_id: Uuid, log: Log, node_id: int,
-                 on_change: Callable[[Partition], None]):
+                 on_change: Callable[[Partition], None], sync: Callable[[Partition], None] | None = None):
         self.topic, self.index, self.topic_id = topic, index, topic_id
         self.log = log
         self.node_id = node_id
@@ -28,6 +31,7 @@ class Partition:
         self.replicas: tuple[int, ...] = ()
         self.isr: tuple[int, ...] = ()
         self._on_change = on_change  # wakes waiters (long-poll fetches, acks=all produces)
+        self._sync = sync
         self._producers: ProducerState | None = None
 
     @property
@@ -50,6 +54,16 @@ class Partition:
         return self.log.high_watermark
 
     @property
+    def appended_end(self) -> int:
+        """How far this replica's own log counts for acknowledgements: its end, or with
+        log.fsync.on.append what is synced of it."""
+        return self.log.recovery_point if self._sync is not None else self.log.log_end_offset
+
+    def acknowledged_end(self, acks: int) -> int:
+        """The offset an append must lie below to be acknowledged with `acks` (-1 or 1)."""
+        return self.high_watermark if acks == -1 else self.appended_end
+
+    @property
     def last_stable_offset(self) -> int:
         return self.log.high_watermark  # no open transactions yet: stable up to the high watermark
 
@@ -61,6 +75,8 @@ class Partition:
         self.replicas, self.isr = state.replicas, state.isr
         if became_leader and self.log.epochs.latest_epoch < self.leader_epoch:
             self.log.epochs.assign(self.leader_epoch, self.log.log_end_offset)
+        if became_leader and self._sync is not None and self.appended_end < self.log.log_end_offset:
+            self._sync(self)  # recovered after a crash, never known synced
         self._advance_high_watermark()
 
     def check_leader(self, current_leader_epoch: int = -1) -> None:
@@ -94,13 +110,20 @@ class Partition:
         for _, h in validated.batches:
             producers.update(h, offset)
             offset += h.last_offset_delta + 1
+        if self._sync is not None:
+            self._sync(self)
         self._advance_high_watermark()
         return info
+
+    def synced(self) -> None:
+        """The log was synced: appends up to its recovery point may be acknowledged."""
+        self._advance_high_watermark()
+        self._on_change(self)  # acks=1 waits for the sync, not for the high watermark
 
     def _advance_high_watermark(self) -> None:
         # The lowest log end offset among in-sync replicas; followers arrive with replication.
         if self.is_leader and self.isr == (self.node_id,):
-            new = self.log.log_end_offset
+            new = self.appended_end
             if new > self.log.high_watermark:
                 self.log.high_watermark = new
                 self._on_change(self)

@@ -13,6 +13,7 @@ import structlog
 
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage, TopicImage
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.replication.log_syncer import LogSyncer
 from kafka_compat.replication.partition import Partition
 from kafka_compat.replication.purgatory import Purgatory
 from kafka_compat.storage.config import LogConfig
@@ -28,6 +29,8 @@ class ReplicaManager:
         self.broker_defaults = broker_defaults  # static + dynamic broker-wide topic defaults
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.purgatory = Purgatory()
+        # log.fsync.on.append: appends acknowledged once synced, off the event loop (run by the broker)
+        self.syncer = LogSyncer(logs.log_dirs, Partition.synced) if logs.fsync_on_append else None
         self._topic_ids: dict[str, object] = {}
         self.image: MetadataImage | None = None  # the last one applied
 
@@ -82,7 +85,8 @@ class ReplicaManager:
                     lg = self.logs.create(name, index, config)
                     if lg.config != config:  # a log found on disk at start was opened with the defaults
                         lg.update_config(config)
-                    p = Partition(name, index, topic.topic_id, lg, self.node_id, self._changed)
+                    p = Partition(name, index, topic.topic_id, lg, self.node_id, self._changed,
+                                  self.syncer.request if self.syncer is not None else None)
                     self.partitions[(name, index)] = p
                     log.info("replica_created", topic=name, partition=index, leader=state.leader,
                              leader_epoch=state.leader_epoch)

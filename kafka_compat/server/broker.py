@@ -254,6 +254,8 @@ class Broker:
                 await nursery.start(self.quorum.run)
                 if self.quorum_controller is not None:
                     await nursery.start(self.quorum_controller.run)
+                if self.is_broker and self.replicas.syncer is not None:
+                    await nursery.start(self.replicas.syncer.run)
                 if self.is_broker:
                     self.lifecycle.endpoints = [
                         (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port,
@@ -310,7 +312,7 @@ class Broker:
         while True:
             await trio.sleep(MAINTENANCE_INTERVAL_S)
             now_ms, t = int(time.time() * 1000), time.monotonic()
-            self.logs.flush_due(now_ms)
+            await trio.to_thread.run_sync(self.logs.flush_due, now_ms)  # fsyncs: off the event loop
             self.logs.delete_expired_files(now_ms)
             if t - last_retention >= retention_every:
                 last_retention = t

@@ -3,8 +3,8 @@
 Thread model: one lock guards the segment list and the offsets. Appends, truncations, retention
 and the cleaner's segment swap take it; reads take it only to snapshot the segment list, then
 pread without it. fsyncs of log files run outside it. Synchronous: the broker calls these from
-its trio thread (appends, reads, cheap maintenance) or through `trio.to_thread` (compaction, big
-flushes); nothing here imports trio.
+its trio thread (appends, reads, cheap maintenance) or through `trio.to_thread` (compaction,
+flushes and syncs); nothing here imports trio.
 
 The high watermark belongs to the replication layer: it sets `high_watermark` (a single node sets
 it to the log end offset after each append). Retention and DeleteRecords never remove data above
@@ -29,7 +29,7 @@ from kafka_compat.records.validator import ValidatedRecords
 from kafka_compat.storage import checkpoint
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.errors import OffsetOutOfRangeError, OffsetsOutOfOrderError
-from kafka_compat.storage.file_slice import FileSlice
+from kafka_compat.storage.file_slice import FileSlice, SegmentFile
 from kafka_compat.storage.leader_epoch import LeaderEpochCache
 from kafka_compat.storage.recovery import load_segments
 from kafka_compat.storage.segment import DELETED, INT32_MAX, LogSegment
@@ -72,7 +72,8 @@ class Log:
     """The log of one partition, stored in `directory` (named `<topic>-<partition>`).
 
     Opening runs recovery (see storage.recovery); `clean_shutdown` skips re-validation.
-    `clock` returns milliseconds and drives segment.ms rolls and file deletion delays; tests
+    `fsync_on_append` (log.fsync.on.append): appends are left for `sync`, which the caller runs
+    before acknowledging them. `clock` returns milliseconds and drives segment.ms rolls and file deletion delays; tests
     pass a fake one. Raises OSError if the directory cannot be read (the caller fails the log dir).
     """
 
@@ -101,6 +102,10 @@ class Log:
         self._unflushed_messages = 0
         self._last_flush_ms = clock()
         self._pending_deletes: list[tuple[int, list[Path]]] = []
+        # With fsync_on_append: the segment files appended to, and whether a roll created one,
+        # since the last `sync`.
+        self._unsynced: list[SegmentFile] = []
+        self._unsynced_dir = False
         # Bumped by every truncation: a compaction started before one must not swap its result in.
         self.truncations = 0
         # First offset the cleaner has not cleaned (cleaner-offset-checkpoint); kept by LogManager.
@@ -222,9 +227,9 @@ class Log:
 
     def _after_append(self, seg: LogSegment, messages: int) -> None:
         if self.fsync_on_append:
-            # Every append reaches the disk before it is acknowledged, so the recovery point is the end.
-            os.fdatasync(seg.file.fd)
-            self._recovery_point = self._next_offset
+            # Synced by `sync`, off the caller's thread; acknowledged only once synced.
+            if not self._unsynced or self._unsynced[-1] is not seg.file:
+                self._unsynced.append(seg.file)
             return
         self._unflushed_messages += messages
         if self._unflushed_messages >= self.config.flush_messages:
@@ -274,7 +279,7 @@ class Log:
         new = LogSegment.create(self.dir, base_offset, self.config.index_interval_bytes,
                                 self.config.segment_index_bytes)
         if self.fsync_on_append:
-            checkpoint.fsync_dir(self.dir)  # the new file's name must survive a crash too
+            self._unsynced_dir = True  # the new file's name must survive a crash too
         self._segments.append(new)
         self._bases.append(base_offset)
         log.info("segment_rolled", dir=self.dir.name, base_offset=base_offset, previous_size=old.size)
@@ -551,6 +556,30 @@ class Log:
             if up_to >= self._next_offset:
                 self._unflushed_messages = 0
             self._last_flush_ms = self.clock()
+
+    def sync(self) -> int:
+        """`log.fsync.on.append`: fdatasync what was appended since the last sync (and the
+        directory after a roll) and move the recovery point over it; returns the recovery point.
+        Blocking: the broker runs it in a worker thread while appends go on (the next sync takes
+        those). OSError leaves the appends to the next sync."""
+        with self._lock:
+            end, truncations = self._next_offset, self.truncations
+            files, new_dir = self._unsynced, self._unsynced_dir
+            self._unsynced, self._unsynced_dir = [], False
+        try:
+            for f in files:
+                os.fdatasync(f.fd)
+            if new_dir:
+                checkpoint.fsync_dir(self.dir)
+        except OSError:
+            with self._lock:
+                self._unsynced[:0] = files
+                self._unsynced_dir = self._unsynced_dir or new_dir
+            raise
+        with self._lock:
+            if self.truncations == truncations:  # else the synced bytes may not be the log's any more
+                self._recovery_point = max(self._recovery_point, end)
+            return self._recovery_point
 
     def flush_due(self, now_ms: int) -> bool:
         """Periodic durability: fsync segments that were rolled (advancing the recovery point to

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
@@ -67,6 +68,32 @@ def test_topics_and_acknowledged_data_survive_a_restart(broker_factory, clean):
             resource_type=2, resource_name="kept", configuration_keys=["retention.ms"])]))
         assert cfg.results[0].configs[0].value == "86400000"
         assert produce(c, "kept", b"after") == 10  # offsets continue where they were
+
+
+def test_with_fsync_on_append_real_clients_are_acknowledged_and_their_data_survives_a_kill(broker_factory):
+    proc = broker_factory({"log.fsync.on.append": "true"})
+    with BrokerConnection.to(proc.bootstrap) as c:
+        create(c, "synced")
+    delivered = []
+    for acks in ("1", "all"):
+        producer = Producer({"bootstrap.servers": proc.bootstrap, "acks": acks})
+        for i in range(5):
+            producer.produce("synced", b"%s-%d" % (acks.encode(), i),
+                             on_delivery=lambda err, msg: delivered.append(err or msg.offset()))
+        assert producer.flush(30) == 0
+    assert delivered == list(range(10))
+    group = {"bootstrap.servers": proc.bootstrap, "group.id": "synced-group", "enable.auto.commit": False}
+    consumer = Consumer(group)
+    consumer.assign([TopicPartition("synced", 0, 0)])
+    consumer.commit(offsets=[TopicPartition("synced", 0, 7)], asynchronous=False)
+    consumer.close()
+    proc.restart(clean=False)
+    with BrokerConnection.to(proc.bootstrap) as c:
+        assert fetch_values(c, "synced") == [b"1-%d" % i for i in range(5)] + [b"all-%d" % i for i in range(5)]
+    consumer = Consumer(group)
+    [committed] = consumer.committed([TopicPartition("synced", 0)], timeout=30)
+    consumer.close()
+    assert committed.offset == 7
 
 
 def test_clean_shutdown_leaves_the_clean_marker_and_exit_code_zero(broker_factory):

@@ -1,8 +1,9 @@
 """Produce (v0-v11): validate each partition's batches from their headers and append them.
 
 acks=0 gets no response (and a failure closes the connection, as Kafka does, so the producer
-refreshes its metadata); acks=1 answers after the local append; acks=-1 (all) after the high
-watermark covers the append, or REQUEST_TIMED_OUT after `timeout_ms`. Requests on a connection are
+refreshes its metadata); acks=1 answers after the local append (synced, with log.fsync.on.append);
+acks=-1 (all) after the high watermark covers the append; either gets REQUEST_TIMED_OUT after
+`timeout_ms`. Requests on a connection are
 appended in arrival order.
 """
 
@@ -33,7 +34,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     acks = req.acks
     now_ms = int(time.time() * 1000)
     topics = []
-    waiting = []  # (partition, offset the high watermark must pass, result) for acks=-1
+    waiting = []  # (partition, offset its acknowledged end must reach, result)
     failed = False
     for td in req.topic_data:
         results = []
@@ -60,7 +61,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
                                                 base_offset=info.first_offset, log_append_time_ms=info.log_append_time,
                                                 log_start_offset=info.log_start_offset)
             results.append(result)
-            if acks == -1 and p.high_watermark <= info.last_offset:
+            if acks and p.acknowledged_end(acks) <= info.last_offset:
                 waiting.append((p, info.last_offset + 1, result))
         failed = failed or any(r.error_code for r in results)
         topics.append(R.TopicProduceResponse(name=td.name, partition_responses=results))
@@ -75,7 +76,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     async def replicated() -> R:
         deadline = trio.current_time() + req.timeout_ms / 1000
         for p, offset, result in waiting:
-            while p.high_watermark < offset:
+            while p.acknowledged_end(acks) < offset:
                 if not await broker.replicas.purgatory.wait_any([p.key], deadline):
                     result.error_code = ErrorCode.REQUEST_TIMED_OUT
                     break
