@@ -29,8 +29,13 @@ from kafka_compat.records.errors import corrupt
 
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
-LOG_OVERHEAD = 12  # baseOffset + batchLength: the bytes batchLength does not count
+# Its first fields, outside the CRC: the base offset and batch length that begin every message-set
+# entry, and the partition leader epoch, which a leader patches with the base offset in one pack.
+OFFSET_LENGTH = struct.Struct(HEADER.format[:3])
+OFFSET_LENGTH_EPOCH = struct.Struct(HEADER.format[:4])
+LOG_OVERHEAD = OFFSET_LENGTH.size  # 12: baseOffset + batchLength, the bytes batchLength does not count
 MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
+PARTITION_LEADER_EPOCH_OFFSET = LOG_OVERHEAD
 MAGIC_OFFSET = 16
 CRC_OFFSET = 17
 ATTRIBUTES_OFFSET = 21
@@ -56,7 +61,6 @@ _INT64 = struct.Struct(">q")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
-_OFFSET_LENGTH = struct.Struct(">qi")
 
 
 class BatchHeader(NamedTuple):
@@ -185,7 +189,7 @@ def set_base_offset(buf, position: int, base_offset: int) -> None:
 
 def set_partition_leader_epoch(buf, position: int, epoch: int) -> None:
     """Patch the partition leader epoch in place; also outside the CRC."""
-    _INT32.pack_into(buf, position + 12, epoch)
+    _INT32.pack_into(buf, position + PARTITION_LEADER_EPOCH_OFFSET, epoch)
 
 
 def set_log_append_time(buf, position: int, size: int, timestamp: int) -> None:
@@ -202,5 +206,5 @@ def set_log_append_time(buf, position: int, size: int, timestamp: int) -> None:
 
 def entry_offset_and_size(buf, position: int) -> tuple[int, int]:
     """(offset, total size) of any message-set entry, legacy or not, from its first 12 bytes."""
-    offset, length = _OFFSET_LENGTH.unpack_from(buf, position)
+    offset, length = OFFSET_LENGTH.unpack_from(buf, position)
     return offset, length + LOG_OVERHEAD

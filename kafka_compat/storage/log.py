@@ -14,7 +14,6 @@ it, as in Kafka.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 import time
 from bisect import bisect_right
@@ -24,7 +23,7 @@ from typing import NamedTuple
 
 import structlog
 
-from kafka_compat.records.batch import NO_TIMESTAMP, check_crc, iter_headers
+from kafka_compat.records.batch import NO_TIMESTAMP, OFFSET_LENGTH_EPOCH, check_crc, iter_headers
 from kafka_compat.records.validator import ValidatedRecords
 from kafka_compat.storage import checkpoint
 from kafka_compat.storage.config import LogConfig
@@ -37,7 +36,6 @@ from kafka_compat.storage.segment import DELETED, INT32_MAX, LogSegment
 log = structlog.get_logger("kafka_compat.storage")
 
 EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP = -2, -1, -3, -4
-_PATCH_OFFSET_EPOCH = struct.Struct(">qii")  # base offset, batch length, leader epoch
 
 
 def wall_clock_ms() -> int:
@@ -173,7 +171,7 @@ class Log:
         if not batches:
             return AppendInfo(-1, -1, validated.log_append_time, self._log_start_offset)
         buf = validated.buffer
-        pack = _PATCH_OFFSET_EPOCH.pack_into
+        pack = OFFSET_LENGTH_EPOCH.pack_into
         with self._lock:
             first = self._next_offset
             last = first + validated.offset_count - 1
