@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-NO_LEADER_EPOCH = -1
 NO_EXPIRE_TIMESTAMP = -1
 
 
@@ -57,14 +56,8 @@ class OffsetStore:
         """The group's offsets by topic and partition (empty if none); do not mutate."""
         return self._by_group.get(group, {})
 
-    def has_group(self, group: str) -> bool:
-        return group in self._by_group
-
     def groups(self) -> list[str]:
         return list(self._by_group)
-
-    def drop_group(self, group: str) -> None:
-        self._by_group.pop(group, None)
 
     def items(self, group: str) -> Iterator[tuple[str, int, OffsetAndMetadata]]:
         for topic, parts in self._by_group.get(group, {}).items():

@@ -255,21 +255,6 @@ def read_uvarint(buf, pos: int) -> tuple[int, int]:
     return value | x << 28, pos + 5
 
 
-def read_uvarlong(buf, pos: int) -> tuple[int, int]:
-    """Read an unsigned 64-bit varint (at most 10 bytes)."""
-    value = shift = 0
-    for i in range(pos, pos + 10):
-        try:
-            byte = buf[i]
-        except IndexError:
-            raise DecodeError("truncated varint", i) from None
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, i + 1
-        shift += 7
-    raise DecodeError("varlong longer than 10 bytes", pos)
-
-
 def write_tags(w, tags: list, unknown: list | None) -> None:
     """Write a tagged-field section: known (tag, bytes) pairs plus preserved unknown ones, by tag."""
     if unknown:

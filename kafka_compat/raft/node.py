@@ -318,7 +318,7 @@ class RaftNode(Election, Replication):
         for b in self.log.batches(self._next_apply, end):
             h = read_header(b.data)
             values = [] if h.is_control else [r.value for r in iter_records(b.data, 0, h)]
-            out.append(Batch(b.base_offset, b.last_offset, b.epoch, h.max_timestamp, values, h.is_control))
+            out.append(Batch(b.base_offset, b.last_offset, b.epoch, values, h.is_control))
             self._next_apply = b.next_offset
         return out
 

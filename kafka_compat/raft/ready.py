@@ -41,7 +41,6 @@ class Batch(NamedTuple):
     base_offset: int
     last_offset: int
     epoch: int
-    append_time_ms: int
     values: list[bytes]
     is_control: bool
 

@@ -29,13 +29,11 @@ from kafka_compat.records.errors import corrupt
 
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
-# Its first fields, outside the CRC: the base offset and batch length that begin every message-set
-# entry, and the partition leader epoch, which a leader patches with the base offset in one pack.
-OFFSET_LENGTH = struct.Struct(HEADER.format[:3])
+# Its first three fields, outside the CRC: a leader patches the base offset and partition leader
+# epoch in one pack (writing the batch length back as it was).
 OFFSET_LENGTH_EPOCH = struct.Struct(HEADER.format[:4])
-LOG_OVERHEAD = OFFSET_LENGTH.size  # 12: baseOffset + batchLength, the bytes batchLength does not count
+LOG_OVERHEAD = 12  # baseOffset + batchLength: the bytes batchLength does not count
 MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
-PARTITION_LEADER_EPOCH_OFFSET = LOG_OVERHEAD
 MAGIC_OFFSET = 16
 CRC_OFFSET = 17
 ATTRIBUTES_OFFSET = 21
@@ -58,7 +56,6 @@ NO_PARTITION_LEADER_EPOCH = -1
 MIN_RECORD_SIZE = 7
 
 _INT64 = struct.Struct(">q")
-_INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
 
@@ -182,16 +179,6 @@ def peek_magic(buf, position: int = 0) -> int:
     return buf[position + MAGIC_OFFSET]
 
 
-def set_base_offset(buf, position: int, base_offset: int) -> None:
-    """Patch the base offset in place; it is outside the CRC, so nothing else changes."""
-    _INT64.pack_into(buf, position, base_offset)
-
-
-def set_partition_leader_epoch(buf, position: int, epoch: int) -> None:
-    """Patch the partition leader epoch in place; also outside the CRC."""
-    _INT32.pack_into(buf, position + PARTITION_LEADER_EPOCH_OFFSET, epoch)
-
-
 def set_log_append_time(buf, position: int, size: int, timestamp: int) -> None:
     """Mark the batch LogAppendTime with max timestamp `timestamp` and recompute its CRC.
 
@@ -203,8 +190,3 @@ def set_log_append_time(buf, position: int, size: int, timestamp: int) -> None:
     _INT64.pack_into(buf, position + MAX_TIMESTAMP_OFFSET, timestamp)
     _UINT32.pack_into(buf, position + CRC_OFFSET, crc_of(buf, position, size))
 
-
-def entry_offset_and_size(buf, position: int) -> tuple[int, int]:
-    """(offset, total size) of any message-set entry, legacy or not, from its first 12 bytes."""
-    offset, length = OFFSET_LENGTH.unpack_from(buf, position)
-    return offset, length + LOG_OVERHEAD

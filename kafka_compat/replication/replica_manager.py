@@ -31,7 +31,6 @@ class ReplicaManager:
         self.purgatory = Purgatory()
         # log.fsync.on.append: appends acknowledged once synced, off the event loop (run by the broker)
         self.syncer = LogSyncer(logs.log_dirs, Partition.synced) if logs.fsync_on_append else None
-        self._topic_ids: dict[str, object] = {}
         self.image: MetadataImage | None = None  # the last one applied
 
     def __iter__(self) -> Iterator[Partition]:

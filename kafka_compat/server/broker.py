@@ -229,13 +229,6 @@ class Broker:
         except trio.TooSlowError:
             return m.DescribeQuorumResponse(error_code=ErrorCode.REQUEST_TIMED_OUT)
 
-    def advertised(self, listener: str) -> tuple[str, int]:
-        for l in self.config.advertised_listeners:
-            if l.name == listener:
-                return l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port
-        l = self.config.advertised_listeners[0]
-        return l.host, l.port
-
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

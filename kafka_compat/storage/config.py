@@ -217,10 +217,6 @@ class LogConfig:
     def get(self, name: str) -> Any:
         return self._values[name]
 
-    def to_dict(self) -> dict[str, str]:
-        """Every key with its value as Kafka would print it."""
-        return {name: format_value(TOPIC_CONFIGS[name], v) for name, v in self._values.items()}
-
     @property
     def compact(self) -> bool:
         return "compact" in self.cleanup_policy

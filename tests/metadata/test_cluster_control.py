@@ -218,8 +218,8 @@ def test_the_state_machine_applies_committed_batches_and_restores_from_its_snaps
     seen = []
     sm.add_listener(lambda old, new: seen.append((old.offset, new.offset)))
     values = [encode_record(r) for r in w.image.records()]
-    sm.apply(Batch(0, len(values) - 1, 1, 0, values, False))
-    sm.apply(Batch(len(values), len(values), 1, 0, [], True))  # a control batch moves the offset only
+    sm.apply(Batch(0, len(values) - 1, 1, values, False))
+    sm.apply(Batch(len(values), len(values), 1, [], True))  # a control batch moves the offset only
     assert sm.image.topics.keys() == {"t"} and sm.end_offset == len(values) + 1 and len(seen) == 1
     end, snapshot = sm.snapshot()
     other = MetadataStateMachine("c")

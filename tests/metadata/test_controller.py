@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from kafka_compat.metadata.controller import Controller, ControllerDefaults, topic_name_problem
+from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults, topic_name_problem
 from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage
 from kafka_compat.metadata.records import decode_record, encode_record
 from kafka_compat.protocol import messages as m
@@ -14,13 +14,22 @@ from kafka_compat.protocol.primitives import Uuid
 C = m.CreateTopicsRequest
 
 
+def registration(node_id: int) -> m.RegisterBrokerRecord:
+    """An unfenced broker with one PLAINTEXT endpoint."""
+    R = m.RegisterBrokerRecord
+    return R(broker_id=node_id, incarnation_id=Uuid.random(), broker_epoch=10 + node_id, fenced=False,
+             end_points=[R.BrokerEndpoint(name="PLAINTEXT", host="127.0.0.1", port=9090 + node_id,
+                                          security_protocol=0)],
+             features=[R.BrokerFeature(name="metadata.version", min_supported_version=1,
+                                       max_supported_version=METADATA_VERSION)])
+
+
 def cluster(brokers=(1,)) -> tuple[Controller, MetadataImage]:
     ctl = Controller(ControllerDefaults(num_partitions=2, replication_factor=1,
                                         dynamic_broker_keys=frozenset({"num.partitions"})), random.Random(7))
     image = MetadataImage(cluster_id="c")
     for b in brokers:
-        endpoints = [("PLAINTEXT", "127.0.0.1", 9090 + b, "PLAINTEXT")]
-        image = image.apply(ctl.register_broker(b, 10 + b, Uuid.random(), endpoints, None))
+        image = image.apply([registration(b)])
     return ctl, image
 
 

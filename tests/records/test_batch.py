@@ -7,14 +7,14 @@ from kafka_compat.records.batch import (
     CRC_OFFSET,
     HEADER_SIZE,
     LOG_APPEND_TIME,
+    LOG_OVERHEAD,
+    OFFSET_LENGTH_EPOCH,
     check_crc,
     check_header,
     crc_of,
     iter_headers,
     read_header,
-    set_base_offset,
     set_log_append_time,
-    set_partition_leader_epoch,
 )
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import RecordsError
@@ -82,8 +82,7 @@ def test_negative_record_count_is_corrupt_message():
 
 def test_base_offset_and_leader_epoch_patches_keep_the_crc_valid():
     b = batch(b"a", b"b")
-    set_base_offset(b, 0, 1234)
-    set_partition_leader_epoch(b, 0, 9)
+    OFFSET_LENGTH_EPOCH.pack_into(b, 0, 1234, len(b) - LOG_OVERHEAD, 9)  # as a leader's append patches them
     h = read_header(b)
     assert (h.base_offset, h.partition_leader_epoch) == (1234, 9)
     check_crc(b, 0, h)
