@@ -41,13 +41,24 @@ async def drivers(tmp_path, nursery):
     return started
 
 
-async def agreed_leader(drivers) -> RaftDriver:
-    with trio.fail_after(10):
-        while True:
-            views = {d.leader for d in drivers.values()}
-            if len(views) == 1 and (leader := views.pop()).leader_id in drivers:
-                return drivers[leader.leader_id]
-            await trio.sleep(0.02)
+async def until(drivers, predicate, timeout: float = 10) -> None:
+    """Wait until `predicate()` holds, checked whenever any of the drivers handled a Ready."""
+    with trio.fail_after(timeout):
+        async with trio.open_nursery() as nursery:
+            async def watch(d):
+                await d.wait_for(predicate)
+                nursery.cancel_scope.cancel()
+            for d in drivers.values():
+                nursery.start_soon(watch, d)
+
+
+async def agreed_leader(drivers, newer_than: int = 0) -> RaftDriver:
+    """The leader every driver names, in an epoch above `newer_than`."""
+    def agreed():
+        views = {d.leader for d in drivers.values()}
+        return len(views) == 1 and (v := next(iter(views))).leader_id in drivers and v.epoch > newer_than
+    await until(drivers, agreed)
+    return drivers[next(iter(drivers.values())).leader.leader_id]
 
 
 async def test_drivers_elect_a_leader_and_replicate_proposals(drivers):
@@ -82,12 +93,7 @@ async def test_graceful_resignation_moves_leadership(drivers):
     leader = await agreed_leader(drivers)
     epoch = leader.leader.epoch
     await leader.resign()
-    with trio.fail_after(5):
-        while True:
-            new = await agreed_leader(drivers)
-            if new.leader.epoch > epoch:
-                break
-            await trio.sleep(0.02)
+    new = await agreed_leader(drivers, newer_than=epoch)
     assert new is not leader
 
 
