@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from kafka_compat.client import EARLIEST, Cluster
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as codecs
 from kafka_compat.records import iter_headers
 from kafka_compat.testing.broker_process import CLI
@@ -151,7 +152,7 @@ def test_a_restarted_broker_is_reconnected_to(broker_factory, unique):
     topic = unique()
     with Cluster(b.bootstrap) as c:
         c.topic(topic, auto_create=True)
-        assert c.produce(topic, {0: bytes(build_batch([Record(value=b"before")]))})[0].error_code == 0
+        assert c.produce(topic, {0: bytes(build_batch([Record(value=b"before")]))})[0].error_code == ErrorCode.NONE
         b.restart()
         assert c.produce(topic, {0: bytes(build_batch([Record(value=b"after")]))})[0].base_offset == 1
         data = c.fetch(topic, {0: c.list_offsets(topic, {0: EARLIEST})[0]}, max_wait_ms=0)[0].records

@@ -64,7 +64,7 @@ class World:
 def test_a_broker_registers_fenced_with_the_offset_of_its_record_as_epoch():
     w = World()
     resp = w.register(1)
-    assert resp.error_code == 0 and resp.broker_epoch == 1
+    assert resp.error_code == ErrorCode.NONE and resp.broker_epoch == 1
     b = w.image.brokers[1]
     assert b.fenced and b.epoch == 1 and b.endpoints[0].port == 9001
 

@@ -49,7 +49,7 @@ def topic(name, partitions=-1, rf=-1, assignments=(), **configs):
 def test_created_topic_has_partitions_replicas_leaders_and_configs():
     ctl, image = cluster((1, 2, 3))
     image, resp = create(ctl, image, topic("orders", 6, 3, retention_ms="1000"))
-    assert resp.topics[0].error_code == 0 and resp.topics[0].num_partitions == 6
+    assert resp.topics[0].error_code == ErrorCode.NONE and resp.topics[0].num_partitions == 6
     t = image.topics["orders"]
     assert image.topics_by_id[t.topic_id] is t and len(t.partitions) == 6
     for p in t.partitions.values():
@@ -122,7 +122,7 @@ def test_bad_topic_config_is_invalid_config_and_creates_nothing():
 def test_validate_only_answers_without_records():
     ctl, image = cluster()
     records, resp = ctl.create_topics(image, C(topics=[topic("t")], validate_only=True))
-    assert records == [] and resp.topics[0].error_code == 0
+    assert records == [] and resp.topics[0].error_code == ErrorCode.NONE
 
 
 def test_delete_by_name_and_by_id():
@@ -192,7 +192,7 @@ def test_broker_configs_must_be_dynamic_to_alter():
     req = A(resources=[A.AlterConfigsResource(resource_type=BROKER_RESOURCE, resource_name="1", configs=[
         A.AlterableConfig(name="num.partitions", value="3")])])
     records, resp = ctl.alter_configs(image, req, 1)
-    assert resp.responses[0].error_code == 0
+    assert resp.responses[0].error_code == ErrorCode.NONE
     assert image.apply(records).configs[(BROKER_RESOURCE, "1")] == {"num.partitions": "3"}
     req.resources[0].configs[0].name = "log.dirs"
     _, resp = ctl.alter_configs(image, req, 1)

@@ -5,6 +5,7 @@ import trio
 
 from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.framing import FrameReader
 from kafka_compat.protocol.messages import ApiKey
 from kafka_compat.raft import wire
@@ -84,7 +85,7 @@ async def test_the_listener_answers_kafka_clients(drivers):
     for version in (0, 1, 2):
         described = await kafka_call(leader.port, wire.describe_quorum_request(), version)
         p = wire.partition_of(described)
-        assert (p.error_code, p.leader_id) == (0, leader.id)
+        assert (p.error_code, p.leader_id) == (ErrorCode.NONE, leader.id)
         assert sorted(v.replica_id for v in p.current_voters) == [1, 2, 3]
     assert [n.node_id for n in described.nodes] == [1, 2, 3]
 

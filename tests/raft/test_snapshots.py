@@ -29,9 +29,8 @@ def test_a_snapshot_is_framed_by_header_and_footer_control_records():
     batches = split_batches(data)
     first, last = (list(iter_records(b.data, 0, read_header(b.data))) for b in (batches[0], batches[-1]))
     assert read_header(batches[0].data).is_control and read_header(batches[-1].data).is_control
-    assert isinstance(control.parse(first[0]), m.SnapshotHeaderRecord)
-    assert control.parse(first[0]).last_contained_log_timestamp == 42
-    assert isinstance(control.parse(last[0]), m.SnapshotFooterRecord)
+    assert control.parse(first[0]) == m.SnapshotHeaderRecord(version=0, last_contained_log_timestamp=42)
+    assert control.parse(last[0]) == m.SnapshotFooterRecord(version=0)
     assert all(b.epoch == SID.epoch for b in batches)
     assert snapshots.read_values(data) == values
 
