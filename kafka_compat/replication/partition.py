@@ -13,7 +13,7 @@ from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import validate_records
 from kafka_compat.storage.log import AppendInfo, Log
-from kafka_compat.storage.producer_state import ProducerState, ProducerStateError
+from kafka_compat.storage.producer_state import ProducerState
 
 
 class Partition:
@@ -90,7 +90,7 @@ class Partition:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
     def append(self, records, acks: int, now_ms: int, produce_version: int | None, min_insync: int) -> AppendInfo:
-        """Validate and append produce data as the leader. Raises KafkaError or RecordsError."""
+        """Validate and append produce data as the leader. Raises KafkaError."""
         self.check_leader()
         if acks == -1 and len(self.isr) < min_insync:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
@@ -98,13 +98,10 @@ class Partition:
                              f"the min.isr requirement of {min_insync}")
         validated = validate_records(records, self.log.config, now_ms, produce_version=produce_version)
         producers = self.producers
-        try:
-            for _, h in validated.batches:
-                duplicate = producers.check(h)
-                if duplicate is not None:  # a retry of an appended batch: answer with its offsets
-                    return AppendInfo(duplicate[0], duplicate[1], -1, self.log.log_start_offset)
-        except ProducerStateError as e:
-            raise KafkaError(e.error, e.message) from None
+        for _, h in validated.batches:
+            duplicate = producers.check(h)
+            if duplicate is not None:  # a retry of an appended batch: answer with its offsets
+                return AppendInfo(duplicate[0], duplicate[1], -1, self.log.log_start_offset)
         info = self.log.append(validated, self.leader_epoch)
         offset = info.first_offset
         for _, h in validated.batches:

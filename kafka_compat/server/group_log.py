@@ -23,7 +23,7 @@ from kafka_compat.coordinator.runtime import GroupCoordinatorRuntime, records_to
 from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.records import RecordsError, iter_headers, iter_records
+from kafka_compat.records import iter_headers, iter_records
 
 if TYPE_CHECKING:
     from kafka_compat.server.broker import Broker
@@ -100,10 +100,8 @@ async def _append(broker: Broker, partition: int, records) -> None:
     p = broker.replicas.leader(OFFSETS_TOPIC, partition)
     min_isr = int(broker.metadata.topic_configs(OFFSETS_TOPIC).get("min.insync.replicas",
                                                                     broker.config["min.insync.replicas"]))
-    try:
-        info = p.append(records_to_batch(records), -1, int(time.time() * 1000), None, min_isr)
-    except RecordsError as e:  # e.g. a group's metadata larger than max.message.bytes
-        raise KafkaError(ErrorCode[e.error], e.message) from None
+    # Raises KafkaError, e.g. MESSAGE_TOO_LARGE for a group's metadata larger than max.message.bytes.
+    info = p.append(records_to_batch(records), -1, int(time.time() * 1000), None, min_isr)
     deadline = trio.current_time() + broker.config["offsets.commit.timeout.ms"] / 1000
     while p.high_watermark <= info.last_offset:
         if not await broker.replicas.purgatory.wait_any([p.key], deadline):

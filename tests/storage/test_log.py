@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records.batch import iter_headers
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import RecordsError
@@ -101,7 +102,7 @@ def test_read_at_log_end_is_empty_and_beyond_is_out_of_range(tmp_path):
     assert log.read(1, 100) == []
     with pytest.raises(OffsetOutOfRangeError) as e:
         log.read(2, 100)
-    assert e.value.error == "OFFSET_OUT_OF_RANGE"
+    assert e.value.code == ErrorCode.OFFSET_OUT_OF_RANGE
 
 
 def test_read_spans_segments(tmp_path):

@@ -15,7 +15,6 @@ import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.records import RecordsError
 from kafka_compat.server.connection import Deferred
 from kafka_compat.server.handlers import CloseConnection, RequestContext, handles
 
@@ -51,11 +50,8 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
             try:
                 p = broker.replicas.get(td.name, pd.index)
                 info = p.append(pd.records, acks, now_ms, ctx.api_version, min_isr)
-            except KafkaError as e:
+            except KafkaError as e:  # RecordsError among them
                 results.append(_result(pd.index, e.code, e.message))
-                continue
-            except RecordsError as e:
-                results.append(_result(pd.index, ErrorCode[e.error], e.message))
                 continue
             result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE,
                                                 base_offset=info.first_offset, log_append_time_ms=info.log_append_time,
