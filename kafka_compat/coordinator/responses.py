@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.protocol.primitives import Message, Struct
+from kafka_compat.protocol.primitives import Message, SchemaStruct
 
 ApiKey = m.ApiKey
 
 
-def fit(obj: Struct, version: int) -> Struct:
+def fit(obj: SchemaStruct, version: int) -> SchemaStruct:
     """Reset, in place, the fields `version` does not carry; return `obj`."""
     cls = type(obj)
     versions = cls._versions
@@ -25,9 +25,9 @@ def fit(obj: Struct, version: int) -> Struct:
             value = getattr(obj, name)
             if isinstance(value, list):
                 for item in value:
-                    if isinstance(item, Struct):
+                    if isinstance(item, SchemaStruct):
                         fit(item, version)
-            elif isinstance(value, Struct):
+            elif isinstance(value, SchemaStruct):
                 fit(value, version)
         elif name in cls._defaults:
             setattr(obj, name, cls._defaults[name])
