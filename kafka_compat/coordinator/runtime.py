@@ -62,7 +62,7 @@ import trio
 
 from kafka_compat.coordinator.config import GroupConfig
 from kafka_compat.coordinator.machine import Append, GroupCoordinator, Load
-from kafka_compat.coordinator.responses import error_response
+from kafka_compat.coordinator.responses import group_error_response
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -246,7 +246,7 @@ class GroupCoordinatorRuntime:
         version = ctx.api_version
         self._next_token += 1
         token = self._next_token
-        slot = _Slot(lambda: error_response(api_key, request, version, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+        slot = _Slot(lambda: group_error_response(api_key, request, version, ErrorCode.COORDINATOR_NOT_AVAILABLE))
         self._waiting[token] = slot
         try:
             response = method(token, request, version, self._clock(), _client_id(ctx), _client_host(ctx), **extra)

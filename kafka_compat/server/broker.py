@@ -35,7 +35,7 @@ from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, configure_socket
 from kafka_compat.server.controller_channel import ControllerChannel
-from kafka_compat.server.errors import item_error_response
+from kafka_compat.server.errors import error_response
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_log import start_group_coordinator
 from kafka_compat.server.handlers import load_all
@@ -192,10 +192,10 @@ class Broker:
                                                      client_id=client_id, principal=principal,
                                                      client_host=client_host, timeout=FORWARD_TIMEOUT_S)
         except (trio.TooSlowError, WriteTimeout):
-            return item_error_response(request, version, ErrorCode.REQUEST_TIMED_OUT,
-                                       "No active controller handled the request in time.")
+            return error_response(request.API_KEY, request, version, ErrorCode.REQUEST_TIMED_OUT,
+                                  "No active controller handled the request in time.")
         except KafkaError as e:
-            return item_error_response(request, version, e.code, e.message)
+            return error_response(request.API_KEY, request, version, e.code, e.message)
         if seen is not None:
             with trio.move_on_after(CATCH_UP_WAIT_S):
                 await self.quorum.wait_for(lambda: seen(self.quorum.image, response))
