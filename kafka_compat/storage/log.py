@@ -535,8 +535,11 @@ class Log:
 
     def flush(self, up_to: int | None = None) -> None:
         """fsync every segment holding offsets below `up_to` (default: all) and advance the
-        recovery point to it. The log file fsyncs run outside the lock."""
+        recovery point to it. The log file fsyncs run outside the lock. A log closed meanwhile
+        (deleted, its directory renamed) is left alone: its close flushed it."""
         with self._lock:
+            if self.closed:
+                return
             up_to = self._next_offset if up_to is None else min(up_to, self._next_offset)
             if up_to <= self._recovery_point and not any(s.needs_flush for s in self._segments):
                 return
@@ -546,6 +549,8 @@ class Log:
         for s in segs:
             os.fsync(s.file.fd)
         with self._lock:
+            if self.closed:
+                return
             for s in segs:
                 s.offset_index.file.flush()
                 s.time_index.file.flush()
@@ -559,8 +564,10 @@ class Log:
         """`log.fsync.on.append`: fdatasync what was appended since the last sync (and the
         directory after a roll) and move the recovery point over it; returns the recovery point.
         Blocking: the broker runs it in a worker thread while appends go on (the next sync takes
-        those). OSError leaves the appends to the next sync."""
+        those). OSError leaves the appends to the next sync. A closed log was flushed by its close."""
         with self._lock:
+            if self.closed:
+                return self._recovery_point
             end, truncations = self._next_offset, self.truncations
             files, new_dir = self._unsynced, self._unsynced_dir
             self._unsynced, self._unsynced_dir = [], False
