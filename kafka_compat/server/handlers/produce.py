@@ -3,8 +3,7 @@
 acks=0 gets no response (and a failure closes the connection, as Kafka does, so the producer
 refreshes its metadata); acks=1 answers after the local append (synced, with log.fsync.on.append);
 acks=-1 (all) after the high watermark covers the append; either gets REQUEST_TIMED_OUT after
-`timeout_ms`. Requests on a connection are
-appended in arrival order.
+`timeout_ms`. Requests on a connection are appended in arrival order.
 """
 
 from __future__ import annotations
