@@ -179,9 +179,6 @@ class ClassicGroup:
 
     # -- state ------------------------------------------------------------------------------
 
-    def is_in(self, *states: ClassicState) -> bool:
-        return self.state in states
-
     def transition_to(self, state: ClassicState, now_ms: int) -> None:
         if self.state not in VALID_PREVIOUS_STATES[state]:
             raise RuntimeError(f"group {self.group_id}: illegal transition {self.state} -> {state}")
@@ -199,18 +196,10 @@ class ClassicGroup:
     def state_name(self) -> str:
         return self.state.value
 
-    @property
-    def is_simple(self) -> bool:
-        """A group that only stores offsets (created by a commit with generation -1)."""
-        return self.protocol_type is None and not self.members and not self.pending_join_members
-
     def uses_consumer_protocol(self) -> bool:
         return self.protocol_type == CONSUMER_PROTOCOL_TYPE
 
     # -- membership --------------------------------------------------------------------------
-
-    def has_member(self, member_id: str) -> bool:
-        return member_id in self.members
 
     def is_leader(self, member_id: str) -> bool:
         return self.leader_id is not None and self.leader_id == member_id

@@ -42,7 +42,7 @@ from kafka_compat.coordinator.config import GroupConfig
 from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerGroups
 from kafka_compat.coordinator.hashing import partition_for
 from kafka_compat.coordinator.offsets import CommittedOffsets, OffsetAndMetadata, OffsetStore
-from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS, append_error, error_response, fit
+from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS, append_error, fit, group_error_response
 from kafka_compat.coordinator.timer import Timer
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
@@ -572,8 +572,8 @@ class GroupCoordinator:
             return E.NONE, node
 
         if key_type not in (0, 1):
-            return error_response(m.ApiKey.FIND_COORDINATOR, request, version, E.INVALID_REQUEST,
-                                  f"unknown coordinator key type {key_type}")
+            return group_error_response(m.ApiKey.FIND_COORDINATOR, request, version, E.INVALID_REQUEST,
+                                        f"unknown coordinator key type {key_type}")
         if version >= 4:
             coordinators = []
             for key in request.coordinator_keys:

@@ -40,8 +40,6 @@ CR = m.OffsetCommitResponse
 FR = m.OffsetFetchResponse
 
 
-NO_LEADER_EPOCH = -1
-
 
 class OffsetAndMetadata(NamedTuple):  # a tuple: made several times per commit, cheaply
     """One committed offset, as an OffsetCommitValue record carries it."""
@@ -96,14 +94,8 @@ class OffsetStore:
         """The group's offsets by topic and partition (empty if none); do not mutate."""
         return self._by_group.get(group, {})
 
-    def has_group(self, group: str) -> bool:
-        return group in self._by_group
-
     def groups(self) -> list[str]:
         return list(self._by_group)
-
-    def drop_group(self, group: str) -> None:
-        self._by_group.pop(group, None)
 
     def items(self, group: str) -> Iterator[tuple[str, int, OffsetAndMetadata]]:
         for topic, parts in self._by_group.get(group, {}).items():

@@ -10,7 +10,6 @@ as a batch is on its own disk.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -101,27 +100,3 @@ class MetadataQuorum:
         fetch timeout."""
         await self.driver.shutdown(timeout)
 
-
-def read_meta_properties(log_dir: Path) -> dict[str, str] | None:
-    """A log dir's `meta.properties` (node.id, cluster.id, directory.id, version), or None."""
-    path = Path(log_dir) / "meta.properties"
-    if not path.exists():
-        return None
-    out = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
-
-
-def write_meta_properties(log_dir: Path, node_id: int, cluster_id: str, directory_id: str) -> None:
-    """Format a log dir the way `kafka-storage format` does (atomically)."""
-    log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    tmp = log_dir / "meta.properties.tmp"
-    tmp.write_text(f"#\nnode.id={node_id}\ndirectory.id={directory_id}\nversion=1\ncluster.id={cluster_id}\n")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, log_dir / "meta.properties")

@@ -1,11 +1,12 @@
 """The trio driver: a RaftNode over real TCP between controller processes, with files on disk.
 
-One task owns the node (`_main_loop`): every input (a request from a peer, a response, a lost
-connection, a proposal) arrives on one channel, is fed to the node, and then the node's Ready is
-handled in the order the node requires: the quorum state is written atomically and the log is
-fsynced (both in a worker thread) before any message goes out, then committed batches reach the
-state machine, then `advance`. Inputs that arrive while a Ready is being persisted wait on the
-channel and are fed together, so one fsync covers them all.
+One task owns the node (`_main_loop`) and runs it on the trio thread: every input (a request
+from a peer, a response, a lost connection, a proposal, a snapshot) arrives on one channel, is fed
+to the node, and then the node's Ready is handled in the order the node requires: its writes (the
+quorum state, a snapshot and the log trim after it, the log fsync) are persisted in one worker
+thread before any message goes out, then committed batches reach the state machine, then
+`advance`. Inputs that arrive while a Ready is being persisted wait on the channel and are fed
+together, so one fsync covers them all.
 
 Outbound requests go through one connection per peer (`_Peer`), opened on first use, re-opened
 after a failure with a backoff; a failed connection fails its requests at once, so the node
@@ -48,6 +49,7 @@ from kafka_compat.raft.log import OffsetAndEpoch
 from kafka_compat.raft.node import Batch, LeaderAndEpoch, Outbound, RaftNode
 from kafka_compat.raft.quorum_state import FILE_NAME as QUORUM_STATE_FILE
 from kafka_compat.raft.quorum_state import FileQuorumStateStore
+from kafka_compat.raft.ready import persist
 from kafka_compat.raft.snapshots import FileSnapshotStore
 from kafka_compat.raft.state_machine import StateMachine, deliver
 
@@ -196,10 +198,8 @@ class RaftDriver:
         node = self.node
         while node.has_ready():
             rd = node.ready()
-            if rd.quorum_state is not None:
-                await trio.to_thread.run_sync(self.store.write, rd.quorum_state)
-            if rd.flush:
-                await trio.to_thread.run_sync(self.log.flush)
+            if rd.writes:
+                await trio.to_thread.run_sync(persist, rd, self.store, self.log, self.snapshots)
             for out in rd.messages:
                 self._route(out)
             deliver(rd, self.state_machine, self.snapshots)
@@ -236,9 +236,9 @@ class RaftDriver:
         self._applied_since_snapshot = self._applied_bytes_since_snapshot = 0
         self._snapshot_requested = False
         if end > self.log.start_offset and end <= self.node.applied_offset:
-            snapshot_id = await trio.to_thread.run_sync(self.node.create_snapshot, end, values, monotonic_ms())
+            snapshot_id = self.node.create_snapshot(end, values, monotonic_ms())
+            await self._process()  # the Ready stores it, then trims the log
             log.info("raft_snapshot_taken", node=self.id, snapshot=snapshot_id)
-            await self._process()
 
     # Outbound messages
 

@@ -8,7 +8,7 @@ not the batches the broker's coordinators build), the
 message.timestamp.before.max.ms bound, recompression to the topic's compression.type, and legacy
 magic 0/1 input (always converted to one magic-2 batch, as Kafka converts old producers' data).
 
-Errors are RecordsError with Kafka's names: CORRUPT_MESSAGE (CRC, lengths, structure),
+Errors are RecordsError with Kafka's codes: CORRUPT_MESSAGE (CRC, lengths, structure),
 INVALID_RECORD (semantics: keyless record on a compacted topic, inconsistent offsets or counts,
 client-written control batches, ...), MESSAGE_TOO_LARGE (a batch over max.message.bytes),
 RECORD_LIST_TOO_LARGE (the partition's data over segment.bytes), UNSUPPORTED_COMPRESSION_TYPE,
@@ -22,6 +22,7 @@ from typing import Protocol
 
 from crc32c import crc32c
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as codecs
 from kafka_compat.records.batch import (
     ATTRIBUTES_OFFSET,
@@ -132,7 +133,7 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
         if fast is not None:
             return fast
     if n > config.segment_bytes:
-        raise RecordsError("RECORD_LIST_TOO_LARGE",
+        raise RecordsError(ErrorCode.RECORD_LIST_TOO_LARGE,
                            f"{len(view)} bytes of records exceed segment.bytes {config.segment_bytes}")
     magic = peek_magic(view)
     if magic in (0, 1):
@@ -155,16 +156,17 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
         check_header(h, total - pos)
         check_crc(view, pos, h)
         if h.size > config.max_message_bytes:
-            raise RecordsError("MESSAGE_TOO_LARGE",
+            raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
                                f"batch of {h.size} bytes exceeds max.message.bytes {config.max_message_bytes}")
         codec = h.compression
         codecs.check_codec(codec)
         if codec == codecs.ZSTD and produce_version is not None and produce_version < 7:
-            raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE", f"zstd needs produce v7+, got v{produce_version}")
+            raise RecordsError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+                               f"zstd needs produce v7+, got v{produce_version}")
         _check_batch_semantics(h, origin)
         if (not append_time and h.timestamp_type == CREATE_TIME and after != LONG_MAX
                 and h.max_timestamp > now_ms + after):
-            raise RecordsError("INVALID_TIMESTAMP",
+            raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
                                f"timestamp {h.max_timestamp} is more than {after} ms after now ({now_ms})")
         if not h.is_control and target_codec(config, codec) != codec:
             rebuild = True
@@ -185,7 +187,7 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
             if check_before and h.timestamp_type == CREATE_TIME:
                 for r in recs:
                     if r.timestamp != NO_TIMESTAMP and r.timestamp < now_ms - before:
-                        raise RecordsError("INVALID_TIMESTAMP",
+                        raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
                                            f"timestamp {r.timestamp} is more than {before} ms before now ({now_ms})")
         if rebuild:
             return _recompress(view, batches, decoded, config, now_ms if append_time else NO_TIMESTAMP)
@@ -242,7 +244,7 @@ def _checked_sizes(batches: list[tuple[int, BatchHeader]], config: ValidationCon
     # Conversion and recompression change sizes, so the limit is checked again on what is stored.
     for _, h in batches:
         if h.size > config.max_message_bytes:
-            raise RecordsError("MESSAGE_TOO_LARGE",
+            raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
                                f"batch of {h.size} bytes exceeds max.message.bytes {config.max_message_bytes}")
 
 
@@ -272,7 +274,7 @@ def _finish(out: bytearray, config: ValidationConfig, append_time: int) -> Valid
         pos += h.size
     _checked_sizes(batches, config)
     if len(out) > config.segment_bytes:
-        raise RecordsError("RECORD_LIST_TOO_LARGE",
+        raise RecordsError(ErrorCode.RECORD_LIST_TOO_LARGE,
                            f"{len(out)} bytes of records exceed segment.bytes {config.segment_bytes}")
     return ValidatedRecords(memoryview(out), batches, append_time, True)
 
@@ -285,7 +287,7 @@ def _convert_legacy(view, config: ValidationConfig, now_ms: int, max_uncompresse
     before, after = config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms
     for message, record in iter_legacy_records(view, max_uncompressed):
         if message.size > config.max_message_bytes:
-            raise RecordsError("MESSAGE_TOO_LARGE",
+            raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
                                f"message of {message.size} bytes exceeds max.message.bytes {config.max_message_bytes}")
         codecs.check_codec(message.compression)
         source = message.compression
@@ -294,7 +296,7 @@ def _convert_legacy(view, config: ValidationConfig, now_ms: int, max_uncompresse
         ts = record.timestamp
         if not append_time and ts != NO_TIMESTAMP:
             if before != LONG_MAX and ts < now_ms - before or after != LONG_MAX and ts > now_ms + after:
-                raise RecordsError("INVALID_TIMESTAMP",
+                raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
                                    f"timestamp {ts} is outside the topic's allowed range around {now_ms}")
         record.offset = None  # the log assigns offsets; the producer's are not kept
         records.append(record)

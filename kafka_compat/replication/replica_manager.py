@@ -13,6 +13,7 @@ import structlog
 
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage, TopicImage
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.replication.log_syncer import LogSyncer
 from kafka_compat.replication.partition import Partition
 from kafka_compat.replication.purgatory import Purgatory
 from kafka_compat.storage.config import LogConfig
@@ -28,7 +29,8 @@ class ReplicaManager:
         self.broker_defaults = broker_defaults  # static + dynamic broker-wide topic defaults
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.purgatory = Purgatory()
-        self._topic_ids: dict[str, object] = {}
+        # log.fsync.on.append: appends acknowledged once synced, off the event loop (run by the broker)
+        self.syncer = LogSyncer(logs.log_dirs, Partition.synced) if logs.fsync_on_append else None
         self.image: MetadataImage | None = None  # the last one applied
 
     def __iter__(self) -> Iterator[Partition]:
@@ -53,10 +55,11 @@ class ReplicaManager:
     def log_config(self, image: MetadataImage, topic: str) -> LogConfig:
         return self.broker_defaults(image).with_overrides(image.topic_configs(topic))
 
-    async def wait_for_high_watermark(self, partition: Partition, offset: int, deadline: float) -> bool:
-        """acks=all: wait until the partition's high watermark reaches `offset` (True), or the trio
-        `deadline` passes (False). Returns at once, without a checkpoint, when it already has."""
-        while partition.high_watermark < offset:
+    async def wait_acknowledged(self, partition: Partition, offset: int, deadline: float, acks: int = -1) -> bool:
+        """Wait until an append ending at `offset` can be acknowledged with `acks` (-1: the high
+        watermark reached it; 1: it is appended, synced with log.fsync.on.append) (True), or the
+        trio `deadline` passes (False). Returns at once, without a checkpoint, when it already can."""
+        while partition.acknowledged_end(acks) < offset:
             if not await self.purgatory.wait_any([partition.key], deadline):
                 return False
         return True
@@ -91,7 +94,8 @@ class ReplicaManager:
                     lg = self.logs.create(name, index, config)
                     if lg.config != config:  # a log found on disk at start was opened with the defaults
                         lg.update_config(config)
-                    p = Partition(name, index, topic.topic_id, lg, self.node_id, self._changed)
+                    p = Partition(name, index, topic.topic_id, lg, self.node_id, self._changed,
+                                  self.syncer.request if self.syncer is not None else None)
                     self.partitions[(name, index)] = p
                     created += 1
                     leading += state.leader == self.node_id

@@ -28,7 +28,7 @@ import trio
 from kafka_compat.metadata.cluster_control import ClusterControl
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage
-from kafka_compat.metadata.quorum import MetadataQuorum, read_meta_properties, write_meta_properties
+from kafka_compat.metadata.quorum import MetadataQuorum
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -37,7 +37,7 @@ from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, configure_socket
 from kafka_compat.server.controller_channel import ControllerChannel
-from kafka_compat.server.errors import item_error_response
+from kafka_compat.server.errors import error_response
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_coordinator import start_group_coordinator
 from kafka_compat.server.handlers import load_all
@@ -46,6 +46,7 @@ from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.dir_lock import DirLocks
 from kafka_compat.storage.log_manager import LogManager
+from kafka_compat.storage.meta_properties import read_meta_properties, write_meta_properties
 
 log = structlog.get_logger("kafka_compat.server")
 
@@ -256,10 +257,10 @@ class Broker:
                                                      client_id=client_id, principal=principal,
                                                      client_host=client_host, timeout=FORWARD_TIMEOUT_S)
         except (trio.TooSlowError, WriteTimeout):
-            return item_error_response(request, version, ErrorCode.REQUEST_TIMED_OUT,
-                                       "No active controller handled the request in time.")
+            return error_response(request.API_KEY, request, version, ErrorCode.REQUEST_TIMED_OUT,
+                                  "No active controller handled the request in time.")
         except KafkaError as e:
-            return item_error_response(request, version, e.code, e.message)
+            return error_response(request.API_KEY, request, version, e.code, e.message)
         if seen is not None:
             with trio.move_on_after(CATCH_UP_WAIT_S):
                 await self.quorum.wait_for(lambda: seen(self.quorum.image, response))
@@ -293,13 +294,6 @@ class Broker:
         except trio.TooSlowError:
             return m.DescribeQuorumResponse(error_code=ErrorCode.REQUEST_TIMED_OUT)
 
-    def advertised(self, listener: str) -> tuple[str, int]:
-        for l in self.config.advertised_listeners:
-            if l.name == listener:
-                return l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port
-        l = self.config.advertised_listeners[0]
-        return l.host, l.port
-
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -317,6 +311,8 @@ class Broker:
                 await nursery.start(self.quorum.run)
                 if self.quorum_controller is not None:
                     await nursery.start(self.quorum_controller.run)
+                if self.is_broker and self.replicas.syncer is not None:
+                    await nursery.start(self.replicas.syncer.run)
                 if self.is_broker:
                     self.lifecycle.endpoints = [
                         (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port,
@@ -389,7 +385,7 @@ class Broker:
         while True:
             await trio.sleep(MAINTENANCE_INTERVAL_S)
             now_ms, t = int(time.time() * 1000), time.monotonic()
-            self.logs.flush_due(now_ms)
+            await trio.to_thread.run_sync(self.logs.flush_due, now_ms)  # fsyncs: off the event loop
             self.logs.delete_expired_files(now_ms)
             if t - last_retention >= retention_every:
                 last_retention = t

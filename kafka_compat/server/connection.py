@@ -159,14 +159,14 @@ class Connection:
             slot.done.set()
             raise
         except KafkaError as e:
-            result = errors.error_response(rf.api_key, rf.api_version, request, e.code, e.message)
+            result = errors.error_response(rf.api_key, request, rf.api_version, e.code, e.message)
             if result is None:
                 log.warning("request_failed", api=messages.ApiKey(rf.api_key).name, error=e.code.name, reason=e.message)
                 slot.close_after = True
         except Exception:
             log.exception("handler_crashed", api=messages.ApiKey(rf.api_key).name, version=rf.api_version,
                           client_id=rf.client_id)
-            result = errors.error_response(rf.api_key, rf.api_version, request, ErrorCode.UNKNOWN_SERVER_ERROR, None)
+            result = errors.error_response(rf.api_key, request, rf.api_version, ErrorCode.UNKNOWN_SERVER_ERROR)
             slot.close_after = result is None
         if isinstance(result, Deferred):
             nursery.start_soon(self._complete, slot, result)
@@ -205,7 +205,7 @@ class Connection:
             return
         response = None
         if rf.header is not None:
-            response = errors.error_response(rf.api_key, rf.api_version, None, ErrorCode.UNSUPPORTED_VERSION, None)
+            response = errors.error_response(rf.api_key, None, rf.api_version, ErrorCode.UNSUPPORTED_VERSION)
         if response is None:
             raise CloseConnection
         await self._enqueue(slot)

@@ -42,7 +42,7 @@ import trio
 
 from kafka_compat.coordinator.config import GroupConfig
 from kafka_compat.coordinator.machine import Append, Client, GroupCoordinator, Load, ShardState
-from kafka_compat.coordinator.responses import error_response
+from kafka_compat.coordinator.responses import group_error_response
 from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -154,7 +154,7 @@ class GroupCoordinatorDriver:
             self._nursery = None
             for request in self._in_flight.values():
                 if request.response is None:
-                    request.response = error_response(request.api_key, request.request, request.version,
+                    request.response = group_error_response(request.api_key, request.request, request.version,
                                                       ErrorCode.COORDINATOR_NOT_AVAILABLE)
                     if request.event is not None:
                         request.event.set()
@@ -229,7 +229,7 @@ class GroupCoordinatorDriver:
         try:
             while waiting:
                 entry = waiting[0]
-                durable = await self._replicas.wait_for_high_watermark(partition, entry.end_offset, entry.deadline)
+                durable = await self._replicas.wait_acknowledged(partition, entry.end_offset, entry.deadline)
                 if not waiting or waiting[0] is not entry:
                     continue  # the partition was lost meanwhile
                 waiting.popleft()
@@ -351,7 +351,7 @@ class GroupCoordinatorDriver:
                 response = in_flight.response
             if response is None:
                 if self._nursery is None:  # not running: nothing would complete it
-                    return error_response(api_key, request, version, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+                    return group_error_response(api_key, request, version, ErrorCode.COORDINATOR_NOT_AVAILABLE)
                 in_flight.event = trio.Event()
                 await in_flight.event.wait()
                 response = in_flight.response

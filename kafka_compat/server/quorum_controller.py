@@ -33,7 +33,7 @@ from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import DecodeError, Message, join
 from kafka_compat.raft.driver import CommitLost
 from kafka_compat.raft.node import NotLeaderError
-from kafka_compat.server.errors import item_error_response
+from kafka_compat.server.errors import error_response
 
 log = structlog.get_logger("kafka_compat.controller")
 
@@ -144,8 +144,8 @@ class QuorumController:
         except NotController:
             return m.EnvelopeResponse(error_code=ErrorCode.NOT_CONTROLLER)
         except WriteTimeout:
-            response = item_error_response(inner, rf.api_version, ErrorCode.REQUEST_TIMED_OUT,
-                                           "The metadata change was not committed in time.")
+            response = error_response(inner.API_KEY, inner, rf.api_version, ErrorCode.REQUEST_TIMED_OUT,
+                                      "The metadata change was not committed in time.")
         return m.EnvelopeResponse(response_data=response_bytes(response, rf.api_version, rf.correlation_id))
 
     def listener_apis(self) -> dict:
@@ -157,7 +157,7 @@ class QuorumController:
                 code, message = ErrorCode.NOT_CONTROLLER, "This is not the active controller."
             except WriteTimeout:
                 code, message = ErrorCode.REQUEST_TIMED_OUT, "The metadata change was not committed in time."
-            return item_error_response(request, version, code, message)
+            return error_response(request.API_KEY, request, version, code, message)
         return {k: (versions, serve) for k, versions in CONTROLLER_APIS.items()}
 
     # -- the active controller's own work ---------------------------------------------------

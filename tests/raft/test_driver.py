@@ -5,6 +5,7 @@ import trio
 
 from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.framing import FrameReader
 from kafka_compat.protocol.messages import ApiKey
 from kafka_compat.raft import wire
@@ -41,13 +42,24 @@ async def drivers(tmp_path, nursery):
     return started
 
 
-async def agreed_leader(drivers) -> RaftDriver:
-    with trio.fail_after(10):
-        while True:
-            views = {d.leader for d in drivers.values()}
-            if len(views) == 1 and (leader := views.pop()).leader_id in drivers:
-                return drivers[leader.leader_id]
-            await trio.sleep(0.02)
+async def until(drivers, predicate, timeout: float = 10) -> None:
+    """Wait until `predicate()` holds, checked whenever any of the drivers handled a Ready."""
+    with trio.fail_after(timeout):
+        async with trio.open_nursery() as nursery:
+            async def watch(d):
+                await d.wait_for(predicate)
+                nursery.cancel_scope.cancel()
+            for d in drivers.values():
+                nursery.start_soon(watch, d)
+
+
+async def agreed_leader(drivers, newer_than: int = 0) -> RaftDriver:
+    """The leader every driver names, in an epoch above `newer_than`."""
+    def agreed():
+        views = {d.leader for d in drivers.values()}
+        return len(views) == 1 and (v := next(iter(views))).leader_id in drivers and v.epoch > newer_than
+    await until(drivers, agreed)
+    return drivers[next(iter(drivers.values())).leader.leader_id]
 
 
 async def test_drivers_elect_a_leader_and_replicate_proposals(drivers):
@@ -73,7 +85,7 @@ async def test_the_listener_answers_kafka_clients(drivers):
     for version in (0, 1, 2):
         described = await kafka_call(leader.port, wire.describe_quorum_request(), version)
         p = wire.partition_of(described)
-        assert (p.error_code, p.leader_id) == (0, leader.id)
+        assert (p.error_code, p.leader_id) == (ErrorCode.NONE, leader.id)
         assert sorted(v.replica_id for v in p.current_voters) == [1, 2, 3]
     assert [n.node_id for n in described.nodes] == [1, 2, 3]
 
@@ -82,12 +94,7 @@ async def test_graceful_resignation_moves_leadership(drivers):
     leader = await agreed_leader(drivers)
     epoch = leader.leader.epoch
     await leader.resign()
-    with trio.fail_after(5):
-        while True:
-            new = await agreed_leader(drivers)
-            if new.leader.epoch > epoch:
-                break
-            await trio.sleep(0.02)
+    new = await agreed_leader(drivers, newer_than=epoch)
     assert new is not leader
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.server.handlers import load_all
 
 # Minimal valid fields where the schema default would not make a valid request.
@@ -44,7 +45,7 @@ def test_unknown_api_version_gets_a_v0_answer_listing_what_is_served(broker):
         conn.sock.sendall(framing.SIZE.pack(len(frame)) + frame)
         conn.receive(m.ApiKey.API_VERSIONS, 4)
         cid, resp = conn.receive(m.ApiKey.API_VERSIONS, 0)
-    assert cid == 7 and resp.error_code == 35  # UNSUPPORTED_VERSION
+    assert cid == 7 and resp.error_code == ErrorCode.UNSUPPORTED_VERSION
     assert any(k.api_key == m.ApiKey.FETCH for k in resp.api_keys)
 
 
@@ -122,7 +123,7 @@ def sweep_topic(broker):
     with BrokerConnection.to(broker.bootstrap) as conn:
         resp = conn.request(C(timeout_ms=5000, topics=[
             C.CreatableTopic(name="sweep-topic", num_partitions=2, replication_factor=1)]))
-        assert resp.topics[0].error_code in (0, 36)
+        assert resp.topics[0].error_code in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS)
         md = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name="sweep-topic")]))
         TOPIC_IDS["sweep-topic"] = md.topics[0].topic_id
     return "sweep-topic"
@@ -135,7 +136,7 @@ def test_every_advertised_version_answers_with_real_topics(broker, sweep_topic, 
         response = conn.request(request, version)
     assert type(response) is m.response_class(api_key)
     if api_key == m.ApiKey.PRODUCE:
-        assert response.responses[0].partition_responses[0].error_code == 0
+        assert response.responses[0].partition_responses[0].error_code == ErrorCode.NONE
     if api_key == m.ApiKey.FETCH:
         part = response.responses[0].partitions[0]
-        assert part.error_code == 0 and len(part.records) > 0
+        assert part.error_code == ErrorCode.NONE and len(part.records) > 0

@@ -23,7 +23,7 @@ FAMILIES = (
     "metadata",
     "produce",
     "fetch",
-    "list_offsets",
+    "log_offsets",
     "topics",
     "configs",
     "cluster",

@@ -13,9 +13,9 @@ COORDINATOR_NOT_AVAILABLE, which clients retry.
 
 from __future__ import annotations
 
-from kafka_compat.coordinator.responses import error_response
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.server.errors import error_response
 from kafka_compat.server.group_coordinator import ensure_offsets_topic
 from kafka_compat.server.handlers import RequestContext, handles
 

@@ -1,9 +1,9 @@
 """Produce (v0-v11): validate each partition's batches from their headers and append them.
 
 acks=0 gets no response (and a failure closes the connection, as Kafka does, so the producer
-refreshes its metadata); acks=1 answers after the local append; acks=-1 (all) after the high
-watermark covers the append, or REQUEST_TIMED_OUT after `timeout_ms`. Requests on a connection are
-appended in arrival order.
+refreshes its metadata); acks=1 answers after the local append (synced, with log.fsync.on.append);
+acks=-1 (all) after the high watermark covers the append; either gets REQUEST_TIMED_OUT after
+`timeout_ms`. Requests on a connection are appended in arrival order.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.records import RecordsError
 from kafka_compat.server.connection import Deferred
 from kafka_compat.server.handlers import CloseConnection, RequestContext, handles
 
@@ -33,7 +32,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     acks = req.acks
     now_ms = int(time.time() * 1000)
     topics = []
-    waiting = []  # (partition, offset the high watermark must pass, result) for acks=-1
+    waiting = []  # (partition, offset its acknowledged end must reach, result)
     failed = False
     for td in req.topic_data:
         results = []
@@ -50,17 +49,14 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
             try:
                 p = broker.replicas.get(td.name, pd.index)
                 info = p.append(pd.records, acks, now_ms, ctx.api_version, min_isr)
-            except KafkaError as e:
+            except KafkaError as e:  # RecordsError among them
                 results.append(_result(pd.index, e.code, e.message))
-                continue
-            except RecordsError as e:
-                results.append(_result(pd.index, ErrorCode[e.error], e.message))
                 continue
             result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE,
                                                 base_offset=info.first_offset, log_append_time_ms=info.log_append_time,
                                                 log_start_offset=info.log_start_offset)
             results.append(result)
-            if acks == -1 and p.high_watermark <= info.last_offset:
+            if acks and p.acknowledged_end(acks) <= info.last_offset:
                 waiting.append((p, info.last_offset + 1, result))
         failed = failed or any(r.error_code for r in results)
         topics.append(R.TopicProduceResponse(name=td.name, partition_responses=results))
@@ -75,7 +71,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     async def replicated() -> R:
         deadline = trio.current_time() + req.timeout_ms / 1000
         for p, offset, result in waiting:
-            if not await broker.replicas.wait_for_high_watermark(p, offset, deadline):
+            if not await broker.replicas.wait_acknowledged(p, offset, deadline, acks):
                 result.error_code = ErrorCode.REQUEST_TIMED_OUT
         return response
 
