@@ -335,8 +335,8 @@ class Broker:
         line of a start, saying where clients connect and where the controller and the data are."""
         where = []
         if self.is_broker:
-            where += [f"{l.name}://{host}:{port}" for l in self.config.advertised_listeners
-                      for host, port in [self.advertised(l.name)]]
+            where += [f"{l.name}://{l.host}:{self.listening.get(l.name, l.port) if l.port == 0 else l.port}"
+                      for l in self.config.advertised_listeners]
         listener = self.config.controller_listener
         if "controller" not in self.config.roles:
             where.append(f"controller quorum {','.join(self.config['controller.quorum.voters'])}"
