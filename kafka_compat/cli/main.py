@@ -2,6 +2,7 @@
 
 import typer
 
+from kafka_compat.cli import certs as _certs
 from kafka_compat.cli import cluster as _cluster
 from kafka_compat.cli import consume as _consume
 from kafka_compat.cli import dump_log as _dump_log
@@ -30,3 +31,4 @@ app.command("consume")(_consume.consume)
 app.add_typer(_cluster.app, name="cluster")
 app.add_typer(_group.app, name="group")
 app.add_typer(_quorum.app, name="quorum")
+app.add_typer(_certs.app, name="certs")
