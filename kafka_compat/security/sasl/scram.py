@@ -9,8 +9,8 @@ key and server key, never the password. The exchange:
 Only the "n" GS2 flag is accepted (no channel binding), so the final message's channel binding
 must be the base64 of the GS2 header. The `tokenauth=true` extension authenticates a delegation
 token: the user name is the token id, and `tokens` (token id -> owner, credential, expiry) is asked
-instead of the credentials. Kafka's rules: at least 4096 iterations, a client nonce the final message
-repeats, an authorization id (if any) equal to the user name.
+instead of the credentials. Kafka's rules: at least 4096 iterations, a final message whose nonce ends
+with the server's, an authorization id (if any) equal to the user name.
 """
 
 from __future__ import annotations
@@ -173,7 +173,9 @@ class ScramServer:
         m = CLIENT_FINAL.fullmatch(message)
         if m is None:
             raise SaslError(f"Invalid SCRAM client final message format: {message}")
-        if m["nonce"] != self._nonce_full:
+        # Kafka checks that the nonce ends with the one it sent (not that it equals it): librdkafka
+        # before 2.1 sends the client nonce twice.
+        if not m["nonce"].endswith(self._nonce_full):
             raise SaslError("Invalid client nonce in the final client message.")
         try:
             channel, proof = base64.b64decode(m["channel"]), base64.b64decode(m["proof"])
