@@ -35,7 +35,6 @@ class Front:
         self.mapper = SslPrincipalMapper()
         self.principals: list[str] = []
         self.failures: list[str] = []
-        self.details: list[str | None] = []
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -103,7 +102,6 @@ class Front:
                         client.sendall(_relay(upstream, bytes(frame)))
                     elif isinstance(event, Failed):
                         self.failures.append(event.reason)
-                        self.details.append(event.detail)
                         time.sleep(FAILED_AUTHENTICATION_DELAY_S)
                         if event.response:
                             client.sendall(join(event.response))

@@ -88,7 +88,7 @@ class SaslAuthenticator:
             raise ValueError("No SASL mechanisms are enabled")
         self._factories = dict(mechanisms)
         self._max_reauth = dict(max_reauth_ms or {})
-        self.max_receive_size = max_receive_size
+        self.max_frame = max_receive_size  # until authentication completes
         self.state = INITIAL
         self.headers = False  # SaslAuthenticate requests (v1 handshake) rather than raw tokens (v0)
         self.mechanism: str | None = None
@@ -105,10 +105,6 @@ class SaslAuthenticator:
     @property
     def complete(self) -> bool:
         return self.state == COMPLETE
-
-    @property
-    def max_frame(self) -> int:
-        return self.max_receive_size
 
     @property
     def _doing(self) -> str:
