@@ -1,12 +1,13 @@
 """Security costs. Now: the authorizer's decision time with 10,000 ACLs (the TLS and SASL throughput
 figures join this line when listeners speak them).
 
-The ACLs are applied as AccessControlEntryRecords to a metadata image, as a broker gets them: 1,000
-topics with literal ALLOW ACLs for ten principals each (WRITE, READ or DESCRIBE, some from one host),
-2,000 PREFIXED ACLs on prefixes of 2 to 12 characters, 500 DENY ACLs, 1,000 group ACLs, 500 wildcard
-ACLs. Decisions ask random (principal, host, operation, topic) questions, a third of them for topics
-covered only by prefixes; each is timed alone. The peer, measured in the same run on the same ACLs and
-questions: a decision that scans every ACL (what an authorizer without an index costs).
+The ACLs are applied as AccessControlEntryRecords to a metadata image, as a broker gets them, no
+two alike (as the controller keeps them): literal ALLOW ACLs on 1,000 topics for ten principals
+(WRITE, READ or DESCRIBE, some from one host), PREFIXED ACLs on prefixes of 2 to 12 characters, DENY
+ACLs, group ACLs and wildcard ACLs. Decisions ask random (principal, host, operation, topic)
+questions over the 1,000 topics and ~100 names that only prefixes cover; each is timed alone. The
+peer, measured in the same run on the same ACLs and questions: a decision that scans every ACL (what
+an authorizer without an index costs).
 
 Prints one JSON line: {"bench": "security", "acls", "decisions", "authorize_p50_us",
 "authorize_p99_us", "target_p99_us": 50, "peer": "scan", "peer_p50_us", "peer_p99_us"}.
@@ -42,16 +43,17 @@ def acl_records(n: int, rng: random.Random) -> list[m.AccessControlEntryRecord]:
                                           pattern_type=pat, principal=principal, host=host, operation=op,
                                           permission_type=perm)
 
-    out = []
+    out, seen = [], set()
     ops = (Op.WRITE, Op.READ, Op.DESCRIBE)
+    k = 0
     while len(out) < n:
-        k = len(out)
+        k += 1
         kind = k % 20
         if kind < 8:  # literal topic ACLs
             out.append(rec(Res.TOPIC, f"topic-{k % 1000}", Pat.LITERAL, f"User:p{k % 10}",
                            "*" if k % 3 else f"10.0.0.{k % 7}", ops[k % 3], Perm.ALLOW))
         elif kind < 12:  # prefixes
-            prefix = f"team-{k % 97}-"[: 2 + k % 11]
+            prefix = f"team-{k % 97}-{k % 13}"[: 2 + k % 11]
             out.append(rec(Res.TOPIC, prefix, Pat.PREFIXED, f"User:p{k % 10}", "*", ops[k % 3], Perm.ALLOW))
         elif kind < 13:
             out.append(rec(Res.TOPIC, f"topic-{k % 1000}", Pat.LITERAL, f"User:p{k % 10}", "*", Op.WRITE, Perm.DENY))
@@ -61,6 +63,11 @@ def acl_records(n: int, rng: random.Random) -> list[m.AccessControlEntryRecord]:
             out.append(rec(Res.TOPIC, "*", Pat.LITERAL, f"User:svc{k}", "*", Op.DESCRIBE, Perm.ALLOW))
         else:
             out.append(rec(Res.TOPIC, f"topic-{k % 1000}", Pat.LITERAL, f"User:q{k}", "*", Op.READ, Perm.ALLOW))
+        content = (out[-1].resource_type, out[-1].resource_name, out[-1].pattern_type, out[-1].principal,
+                   out[-1].host, out[-1].operation, out[-1].permission_type)
+        if content in seen:  # the controller never writes an ACL twice
+            out.pop()
+        seen.add(content)
     return out
 
 
