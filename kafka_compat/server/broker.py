@@ -7,6 +7,10 @@ combined node does both (the default, and with no voters configured a one-voter 
 controller runs in process). Admin requests that change metadata go to the active controller:
 in process when this node's controller is the active one, else forwarded in an Envelope.
 
+Every listener serves its connections through the same request pipeline (`server.pipeline`), with
+the handlers registered for its kind: the client listeners the "broker" handlers, the controller
+listener (`controller.listener.names`) the "controller" ones, Raft's RPCs among them.
+
 `Broker.run()` starts everything and serves until cancelled; `shutdown()` (on SIGTERM) stops
 accepting, lets in-flight requests finish (briefly), asks the controller for a controlled
 shutdown and hands quorum leadership over; on the way out every log is flushed and checkpointed
@@ -18,6 +22,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -31,16 +36,19 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
 from kafka_compat.raft import wire
+from kafka_compat.raft.driver import RaftDriver
 from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
-from kafka_compat.server.connection import Connection, configure_socket
+from kafka_compat.server.connection import Connection, RequestCount
 from kafka_compat.server.controller_channel import ControllerChannel
 from kafka_compat.server.errors import item_error_response
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_log import start_group_coordinator
-from kafka_compat.server.handlers import load_all
+from kafka_compat.server.handlers import BROKER, CONTROLLER
 from kafka_compat.server.lifecycle import BrokerLifecycleManager
+from kafka_compat.server.pipeline import RequestPipeline, apis
 from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
+from kafka_compat.server.socket_server import accept
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
 
@@ -86,23 +94,19 @@ class Broker:
         self.config = config
         self.node_id = config.node_id
         self.is_broker = "broker" in config.roles
-        load_all()
         self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
         dynamic = frozenset(k for k, v in BROKER_CONFIGS.items() if v.dynamic)
         self.controller = Controller(ControllerDefaults(
             num_partitions=config["num.partitions"], replication_factor=config["default.replication.factor"],
             dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value, max_replication_factor=1))
         self.quorum_controller: QuorumController | None = None
-        controller_listener = config.controller_listener if "controller" in config.roles else None
-        listen = (controller_listener.bind_host, controller_listener.port) if controller_listener else None
         self.quorum = MetadataQuorum(self.node_id, config.quorum_config(self.cluster_id), Path(config.metadata_log_dir),
-                                     self.cluster_id, listen=listen,
+                                     self.cluster_id,
                                      snapshot_every_bytes=config["metadata.log.max.record.bytes.between.snapshots"])
         if "controller" in config.roles:
             self.quorum_controller = QuorumController(
                 self.node_id, self.quorum, self.controller,
                 ClusterControl(self.cluster_id, config["broker.session.timeout.ms"], METADATA_VERSION))
-            self.quorum.serve(self.quorum_controller.listener_apis())
         # Two channels, as Kafka has: heartbeats never queue behind a slow forwarded request.
         self.forwarding = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "forwarding")
         self.lifecycle = BrokerLifecycleManager(
@@ -119,8 +123,7 @@ class Broker:
         self.listening: dict[str, int] = {}  # listener name -> bound port (port 0 picks one)
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
         self._producer_ids_lock = trio.Lock()
-        self.in_flight = 0  # requests read and not yet answered, across connections
-        self._drained = trio.Event()
+        self.requests = RequestCount()  # on the client listeners
         self._accepting = trio.CancelScope()
         if self.is_broker:
             self.quorum.add_listener(self.replicas.apply_image)
@@ -130,6 +133,15 @@ class Broker:
     @property
     def metadata(self) -> MetadataImage:
         return self.quorum.image
+
+    @property
+    def raft(self) -> RaftDriver:
+        return self.quorum.driver
+
+    @property
+    def in_flight(self) -> int:
+        """Requests read on the client listeners and not yet answered."""
+        return self.requests.value
 
     def _log_defaults(self, image: MetadataImage) -> LogConfig:
         """Broker-wide topic defaults: server.properties' log.* keys, then dynamic broker configs."""
@@ -145,21 +157,11 @@ class Broker:
             return str(e)
         return None
 
-    def request_started(self) -> None:
-        self.in_flight += 1
-
-    def request_finished(self) -> None:
-        self.in_flight -= 1
-        if self.in_flight == 0:
-            self._drained.set()
-            self._drained = trio.Event()
-
     async def drain(self, timeout: float) -> None:
-        """Stop accepting connections and wait (up to `timeout`) for in-flight requests."""
+        """Stop accepting client connections and wait (up to `timeout`) for in-flight requests."""
         self._accepting.cancel()
         with trio.move_on_after(timeout):
-            while self.in_flight:
-                await self._drained.wait()
+            await self.requests.wait_idle()
 
     async def controller_request(self, ctx, request: Message, *,
                                  seen: Callable[[MetadataImage, Message], bool] | None = None) -> Message:
@@ -242,15 +244,14 @@ class Broker:
         broker: once it is registered, caught up and unfenced)."""
         try:
             async with trio.open_nursery() as nursery:
-                listeners = []
-                if self.is_broker:
-                    for l in self.config.listeners:
-                        if l.name not in self.config.broker_listener_names:
-                            continue
-                        socks = await trio.open_tcp_listeners(l.port, host=l.bind_host)
-                        self.listening[l.name] = socks[0].socket.getsockname()[1]
-                        listeners.append((l, socks))
+                client_listeners = await self._bind(self.config.broker_listener_names if self.is_broker else [])
+                controller = self.config.controller_listener if "controller" in self.config.roles else None
+                controller_listeners = await self._bind([controller.name] if controller else [])
+                # The quorum's peers reach it through the controller listener, from the start.
+                nursery.start_soon(self._serve, controller_listeners, CONTROLLER, RequestCount(), trio.CancelScope())
                 await nursery.start(self.quorum.run)
+                await nursery.start(self.forwarding.run)
+                await nursery.start(self.lifecycle.channel.run)
                 if self.quorum_controller is not None:
                     await nursery.start(self.quorum_controller.run)
                 if self.is_broker:
@@ -260,12 +261,11 @@ class Broker:
                         for l in self.config.advertised_listeners]
                     await nursery.start(self.lifecycle.run)
                     self.groups = await start_group_coordinator(self, nursery)
-                    nursery.start_soon(self._serve, listeners, nursery)
+                    nursery.start_soon(self._serve, client_listeners, BROKER, self.requests, self._accepting)
                     nursery.start_soon(self._maintenance)
                 log.info("broker_started" if self.is_broker else "controller_started", node_id=self.node_id,
                          cluster_id=self.cluster_id, roles=sorted(self.config.roles),
-                         listeners={n: p for n, p in self.listening.items()}, controller_port=self.quorum.driver.port,
-                         topics=len(self.metadata.topics))
+                         listeners={n: p for n, p in self.listening.items()}, topics=len(self.metadata.topics))
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
@@ -279,26 +279,36 @@ class Broker:
             await self.lifecycle.shutdown()
         await self.quorum.shutdown()
 
-    async def _serve(self, listeners: list[tuple[Listener, list]], nursery: trio.Nursery) -> None:
-        async with trio.open_nursery() as conns:
-            with self._accepting:
-                async with trio.open_nursery() as accept:
+    async def _bind(self, names: list[str]) -> list[tuple[Listener, list[trio.SocketListener]]]:
+        """Open the sockets of the listeners named (port 0 picks one, recorded in `listening`)."""
+        bound = []
+        for l in self.config.listeners:
+            if l.name in names:
+                socks = await trio.open_tcp_listeners(l.port, host=l.bind_host)
+                self.listening[l.name] = socks[0].socket.getsockname()[1]
+                bound.append((l, socks))
+        return bound
+
+    async def _serve(self, listeners: list[tuple[Listener, list[trio.SocketListener]]], kind: str,
+                     requests: RequestCount, accepting: trio.CancelScope) -> None:
+        """Serve `listeners` with the handlers for `kind` ("broker" or "controller") until
+        cancelled; cancelling `accepting` stops taking new connections only."""
+        handlers = apis(kind)
+        max_request_bytes, idle_ms = self.config["socket.request.max.bytes"], self.config["connections.max.idle.ms"]
+        max_queued = self.config["queued.max.requests"]
+
+        async def connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
+            pipeline = RequestPipeline(self, handlers, listener, peer)
+            await Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
+                             max_queued=max_queued, requests=requests).run()
+
+        async with trio.open_nursery() as connections:
+            with accepting:
+                async with trio.open_nursery() as acceptors:
                     for listener, socks in listeners:
                         for sock in socks:
-                            accept.start_soon(self._accept_loop, sock, listener, conns)
-
-    async def _accept_loop(self, server: trio.SocketListener, listener: Listener, conns: trio.Nursery) -> None:
-        async with server:
-            while True:
-                try:
-                    stream = await server.accept()
-                except OSError as e:  # EMFILE and friends: back off, keep serving the others
-                    log.warning("accept_failed", error=str(e))
-                    await trio.sleep(0.1)
-                    continue
-                configure_socket(stream.socket)
-                peer = "%s:%s" % stream.socket.getpeername()[:2]
-                conns.start_soon(Connection(self, stream, listener, peer).serve)
+                            acceptors.start_soon(accept, sock, partial(connection, listener=listener.name),
+                                                 connections)
 
     async def _maintenance(self) -> None:
         """Retention, flushing, file deletion, checkpoints and compaction, on Kafka's intervals."""
@@ -330,8 +340,6 @@ class Broker:
         if getattr(self, "_closed", False):
             return
         self._closed = True
-        self.forwarding.close()
-        self.lifecycle.close()
         self.logs.close()
         log.info("broker_stopped", node_id=self.node_id)
 
