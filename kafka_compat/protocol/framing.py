@@ -55,7 +55,7 @@ class FrameBuffer:
 
     __slots__ = ("max_frame", "_buf", "_view", "_start", "_end", "_frame", "_got")
 
-    def __init__(self, max_frame: int, size: int = 64 * 1024):
+    def __init__(self, max_frame: int, size: int = 32 * 1024):
         self.max_frame = max_frame
         self._buf = bytearray(size)
         self._view = memoryview(self._buf)
