@@ -10,8 +10,7 @@ as a batch is on its own disk.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import trio
@@ -28,20 +27,16 @@ from kafka_compat.raft.states import Leader
 
 
 class MetadataQuorum:
-    """This node's replica of the metadata log. `listen`: the controller listener, to bind or already
-    bound (None on a broker-only node, and on a single node that needs none)."""
+    """This node's replica of the metadata log; the other replicas reach it (`driver`) through the
+    node's controller listener."""
 
     def __init__(self, node_id: int, config: QuorumConfig, directory: Path, cluster_id: str, *,
-                 listen: tuple[str, int] | list[socket.socket] | None = None, snapshot_every_bytes: int = 0):
+                 snapshot_every_bytes: int = 0):
         self.node_id = node_id
         self.config = config
         self.state = MetadataStateMachine(cluster_id)
-        self.driver = RaftDriver(node_id, config, Path(directory), self.state, listen=listen,
+        self.driver = RaftDriver(node_id, config, Path(directory), self.state,
                                  snapshot_every_bytes=snapshot_every_bytes)
-
-    def serve(self, apis: Mapping) -> None:
-        """Serve these APIs (the controller's) on the controller listener too, beside Raft's."""
-        self.driver.apis.update(apis)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         await self.driver.run(task_status=task_status)

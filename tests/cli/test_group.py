@@ -14,8 +14,12 @@ def rows(stdout: str) -> list[list[str]]:
 
 def member_of(bootstrap: str, topic: str, group: str, want: int) -> KafkaConsumer:
     """A kafka-python consumer in `group` that has consumed and committed `want` records."""
-    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id="lag-probe",
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, client_id="lag-probe",
                       auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=want)
+    # Learn the topic's partitions before joining: kafka-python 3.0 may otherwise join knowing none,
+    # rejoin once it learns them, and (when that races its poll timeout) never take the assignment.
+    assert c.partitions_for_topic(topic)
+    c.subscribe([topic])
     got = []
 
     def poll() -> list:  # never more than `want`

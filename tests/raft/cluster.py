@@ -17,9 +17,10 @@ from kafka_compat.raft.node import Outbound, RaftNode, Ready
 from kafka_compat.raft.quorum_state import MemoryQuorumStateStore
 from kafka_compat.raft.ready import persist
 from kafka_compat.raft.snapshots import MemorySnapshotStore
-from kafka_compat.raft.state_machine import KeyValueStateMachine, deliver
+from kafka_compat.raft.state_machine import deliver
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.record import Record
+from kafka_compat.testing.raft_peer import KeyValueStateMachine
 
 Q = "__cluster_metadata"
 

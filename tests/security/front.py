@@ -83,14 +83,14 @@ class Front:
                     s.close()
 
     def _authenticate(self, client, upstream, auth) -> str | None:
-        reader = framing.FrameReader(auth.max_frame)
+        buffer = framing.FrameBuffer(auth.max_frame)
         while True:
-            data = client.recv(65536)
-            if not data:
+            n = client.recv_into(buffer.space())
+            if not n:
                 return None
-            reader.feed(data)
+            buffer.received(n)
             try:
-                frames = list(iter(reader.next_frame, None))
+                frames = list(iter(buffer.next_frame, None))
             except framing.FrameTooLarge:
                 self.failures.append(auth.oversized().reason)
                 return None

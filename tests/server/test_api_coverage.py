@@ -5,7 +5,8 @@ import pytest
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.server.handlers import load_all
+from kafka_compat.server.handlers import BROKER
+from kafka_compat.server.pipeline import apis
 
 # Minimal valid fields where the schema default would not make a valid request.
 FIXUPS = {
@@ -15,13 +16,13 @@ FIXUPS = {
 
 
 def advertised():
-    return [(k, v) for k, h in sorted(load_all().items()) for v in range(h.min_version, h.max_version + 1)]
+    return [(k, v) for k, h in sorted(apis(BROKER).items()) for v in range(h.min_version, h.max_version + 1)]
 
 
 def test_api_versions_lists_exactly_the_registered_handlers(broker):
     with BrokerConnection.to(broker.bootstrap) as conn:
         listed = conn.versions()
-    assert listed == {k: (h.min_version, h.max_version) for k, h in load_all().items()}
+    assert listed == {k: (h.min_version, h.max_version) for k, h in apis(BROKER).items()}
 
 
 @pytest.mark.parametrize(("api_key", "version"),

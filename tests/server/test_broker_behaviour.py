@@ -110,10 +110,12 @@ def test_long_poll_fetch_returns_when_data_arrives(broker, unique):
     topic = unique()
     with BrokerConnection.to(broker.bootstrap) as c, BrokerConnection.to(broker.bootstrap) as p:
         create(c, topic)
-        threading.Timer(0.3, produce, (p, topic, b"late")).start()
+        producer = threading.Timer(0.3, produce, (p, topic, b"late"))
+        producer.start()
         t0 = time.monotonic()
         got = fetch_values(c, topic, max_wait_ms=10000, min_bytes=1)
         waited = time.monotonic() - t0
+        producer.join()  # its answer may come after the fetch's: read it before the connection closes
     assert got == [b"late"] and 0.2 < waited < 5
 
 

@@ -230,3 +230,14 @@ def test_only_the_active_controller_takes_controller_requests_on_its_listener(st
         else:
             assert result.error_code == ErrorCode.NOT_CONTROLLER
         assert envelope.error_code == ErrorCode.INVALID_REQUEST  # not an API brokers forward
+
+
+def test_the_controller_listener_advertises_exactly_the_controller_handlers(steady_cluster):
+    from kafka_compat.client import BrokerConnection
+    from kafka_compat.protocol import messages as m
+    from kafka_compat.server.handlers import CONTROLLER
+    from kafka_compat.server.pipeline import apis
+    with BrokerConnection("127.0.0.1", steady_cluster[1].controller_port) as conn:
+        listed = conn.versions()
+    assert listed == {k: (h.min_version, h.max_version) for k, h in apis(CONTROLLER).items()}
+    assert m.ApiKey.VOTE in listed and m.ApiKey.PRODUCE not in listed

@@ -17,9 +17,8 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import RecordsError, down_convert
-from kafka_compat.server.connection import Deferred
 from kafka_compat.server.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID, CachedPartition
-from kafka_compat.server.handlers import RequestContext, handles
+from kafka_compat.server.handlers import Deferred, RequestContext, handles
 from kafka_compat.storage.errors import OffsetOutOfRangeError
 
 R = m.FetchResponse

@@ -14,8 +14,7 @@ import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.server.connection import Deferred
-from kafka_compat.server.handlers import CloseConnection, RequestContext, handles
+from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
 
 R = m.ProduceResponse
 
