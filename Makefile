@@ -24,8 +24,9 @@ $(BENCH_STAMP): $(STAMP)
 
 # The real clients the conformance suite drives: kcat (Debian), KafkaJS (npm), franz-go and sarama
 # (Go modules, pinned in conformance/go/go.sum, cached in the user's Go caches), and the JVM side
-# (Apache Kafka, kafka-clients, its tools, Streams, Connect: Maven resolves the release pinned in
-# conformance/java/pom.xml into ~/.m2 and compiles the scenario drivers).
+# (Apache Kafka, kafka-clients, its tools, Streams: Maven resolves the release pinned in
+# conformance/java/pom.xml into ~/.m2 and compiles the scenario drivers; Connect and the metadata shell
+# are resolved apart, at the newest release that serves them).
 test-deps: install
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -35,7 +36,8 @@ test-deps: install
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
 	@if command -v go >/dev/null 2>&1; then (cd conformance/go && go build -buildvcs=false -o bin/kcgo .); \
 	  else echo "go missing: the franz-go and sarama scenarios will fail" >&2; fi
-	cd conformance/java && mvn -q -B compile && mvn -q -B -f metadata-shell/pom.xml compile
+	cd conformance/java && mvn -q -B compile && mvn -q -B -f metadata-shell/pom.xml compile && \
+	  mvn -q -B -f connect/pom.xml compile
 
 # A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).
 run: install

@@ -34,11 +34,12 @@ def classpath() -> str:
     return f"{TARGET / 'classes'}:{cp.read_text().strip()}"
 
 
-def metadata_shell_classpath() -> str:
-    """kafka-metadata-shell's jars (conformance/java/metadata-shell/pom.xml: not served at the pinned
-    release, so resolved apart at its newest served one)."""
-    cp = TARGET / "metadata-shell-classpath.txt"
-    assert cp.is_file(), "kafka-metadata-shell is not resolved: run `make test-deps`"
+def side_classpath(name: str) -> str:
+    """The jars of a tool resolved apart from the pinned release (conformance/java/<name>/pom.xml:
+    not served at that release, so resolved at the newest release that serves it): "metadata-shell"
+    (kafka-metadata-shell) or "connect" (the Connect worker and the FileStream connectors)."""
+    cp = TARGET / f"{name}-classpath.txt"
+    assert cp.is_file(), f"conformance/java/{name} is not resolved: run `make test-deps`"
     return cp.read_text().strip()
 
 
@@ -69,9 +70,9 @@ class JvmProcess:
     TERMINATED = 128 + signal.SIGTERM  # a JVM's exit code after SIGTERM, once its shutdown hooks ran
 
     def __init__(self, name: str, main: str, *args: str, log_dir: Path, heap: str = "256m",
-                 jvm: list[str] | None = None):
+                 cp: str | None = None):
         self.name, self.log_dir = name, Path(log_dir)
-        self.command = java_command(main, *args, heap=heap, jvm=jvm)
+        self.command = java_command(main, *args, heap=heap, cp=cp)
         self.proc: subprocess.Popen | None = None
 
     @property

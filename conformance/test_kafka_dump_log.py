@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.jvm import Driver, java, metadata_shell_classpath, records_arg
+from conformance.jvm import Driver, java, records_arg, side_classpath
 from conformance.support import create_topic, now_ms, sample_records, wait_until
 from kafka_compat.testing.broker_process import BrokerProcess
 
@@ -121,7 +121,7 @@ def test_metadata_log_and_snapshot_decode(dumped):
 def test_metadata_shell_reads_the_snapshot(dumped):
     def shell(*command: str) -> str:
         r = java("org.apache.kafka.shell.MetadataShell", "--snapshot", str(dumped["snapshot_file"]), *command,
-                 cp=metadata_shell_classpath())
+                 cp=side_classpath("metadata-shell"))
         return r.stdout.decode()
     topics = shell("ls", "/image/topics/byName").split()
     assert "dumped" in topics and "more-0" in topics
