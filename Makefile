@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-SPECS_SRC ?= ../shared/kafka-specs
+# The schema jars of the pinned Kafka release (resolved by test-deps): what protocol_specs/ follows.
+SPECS_JARS = $(shell tr ':' '\n' < conformance/java/target/classpath.txt 2>/dev/null | \
+  grep -E '/(kafka-clients|kafka-metadata|kafka-raft|kafka-group-coordinator|kafka-transaction-coordinator)-[0-9][^/]*\.jar$$')
 PYTEST_ARGS ?=
 
 .PHONY: install run lint test test-deps specs specs-import specs-check fuzz bench clean sim
@@ -43,8 +45,8 @@ test-deps: install
 run: install
 	$(BIN)/kafka-compat start --config config/server.properties
 
-specs-import: install
-	$(BIN)/kafka-compat specs import $(SPECS_SRC)
+specs-import: test-deps
+	$(BIN)/kafka-compat specs import $(SPECS_JARS)
 
 specs: install
 	$(BIN)/kafka-compat specs generate
@@ -56,7 +58,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: test-deps specs-check lint
-	SPECS_SRC=$(SPECS_SRC) $(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 fuzz: install
 	FUZZ_ITERATIONS=20000 $(BIN)/pytest -q tests/protocol/test_fuzz.py
