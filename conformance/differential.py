@@ -391,7 +391,8 @@ def probe_groups(peer: Peer, version=None) -> dict:
         out["join.tiny-session-timeout"] = error_name(join.error_code)
         D = m.DescribeGroupsRequest
         [d] = conn.request(D(groups=[g]), conn.version_for(D)).groups
-        out["describe.unknown"] = (error_name(d.error_code), d.group_state)
+        out["describe.unknown"] = (error_name(d.error_code), d.group_state,
+                                   d.error_message and d.error_message.replace(g, "<group>"))
         O = m.OffsetFetchRequest
         ov = min(conn.version_for(O), 7)
         topics = [O.OffsetFetchRequestTopic(name=peer.topic, partition_indexes=[0])]
@@ -408,7 +409,7 @@ def probe_groups(peer: Peer, version=None) -> dict:
         out["leave.unknown"] = (error_name(leave.error_code), [error_name(x.error_code) for x in leave.members])
         DG = m.DeleteGroupsRequest
         [dg] = conn.request(DG(groups_names=[g]), conn.version_for(DG)).results
-        out["delete.unknown"] = error_name(dg.error_code)
+        out["delete.unknown"] = (error_name(dg.error_code), dg.error_message)
     return out
 
 

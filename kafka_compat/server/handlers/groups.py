@@ -114,7 +114,7 @@ async def list_groups(ctx: RequestContext, request: m.ListGroupsRequest):
     return await groups.list_groups(request, ctx)
 
 
-@handles(A.DESCRIBE_GROUPS, versions=(0, 5))
+@handles(A.DESCRIBE_GROUPS, versions=(0, 6))
 async def describe_groups(ctx: RequestContext, request: m.DescribeGroupsRequest):
     groups = ctx.broker.groups
     if groups is None:
