@@ -138,7 +138,7 @@ async def consumer_group_heartbeat(ctx: RequestContext, request: m.ConsumerGroup
     return await groups.consumer_group_heartbeat(request, ctx)
 
 
-@handles(A.CONSUMER_GROUP_DESCRIBE, versions=(0, 0))
+@handles(A.CONSUMER_GROUP_DESCRIBE, versions=(0, 1))
 async def consumer_group_describe(ctx: RequestContext, request: m.ConsumerGroupDescribeRequest):
     groups = ctx.broker.groups
     if groups is None:
