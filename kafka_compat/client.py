@@ -35,6 +35,11 @@ from kafka_compat.records.batch import LOG_OVERHEAD, MAGIC_OFFSET
 
 EARLIEST = -2  # ListOffsets timestamps that mean "log start" and "high watermark"
 LATEST = -1
+# The newest versions this client speaks where the codecs go further: from the next version on,
+# these requests name topics by id only (Produce v13, OffsetCommit and OffsetFetch v10), and this
+# client names them.
+SPOKEN = {m.ApiKey.PRODUCE: 12, m.ApiKey.OFFSET_COMMIT: 9, m.ApiKey.OFFSET_FETCH: 9}
+MAX_VERSION = 0x7FFF
 
 
 class BrokerUnreachable(ConnectionError):
@@ -121,7 +126,7 @@ class BrokerConnection:
         name = cls.NAME.removesuffix("Request")
         if lo is None:
             raise UnsupportedApi(f"the broker at {self.address} does not support {name}")
-        ours_lo, ours_hi = cls.VALID_VERSIONS
+        ours_lo, ours_hi = cls.VALID_VERSIONS[0], min(cls.VALID_VERSIONS[1], SPOKEN.get(cls.API_KEY, MAX_VERSION))
         if ours_hi < lo or hi < ours_lo:
             raise UnsupportedApi(f"no common version of {name}: broker {lo}-{hi}, ours {ours_lo}-{ours_hi}")
         return min(hi, ours_hi)
@@ -563,15 +568,16 @@ class Cluster:
             groups += resp.groups
         return sorted(groups, key=lambda g: g.group_id)
 
-    def _group_answer(self, group: str, request: Message, pick: Callable[[Message], Message], what: str) -> Message:
+    def _group_answer(self, group: str, request: Message, pick: Callable[[Message], Message], what: str,
+                      also: ErrorCode = ErrorCode.NONE) -> Message:
         """Send `request` to `group`'s coordinator (again while it moves) and return the part of
-        the response that `pick` selects, whose error code must be NONE."""
+        the response that `pick` selects, whose error code must be NONE (or `also`)."""
         found = []
 
         def call(node: int) -> ErrorCode:
             part = pick(self.request(request, node))
             code = error_code(part.error_code)
-            if code == ErrorCode.NONE:
+            if code in (ErrorCode.NONE, also):
                 found.append(part)
             elif code not in COORDINATOR_MOVED:
                 raise KafkaError(code, getattr(part, "error_message", None) or f"{what} group {group!r}")
@@ -581,8 +587,10 @@ class Cluster:
         return found[0]
 
     def describe_group(self, group: str) -> m.DescribeGroupsResponse.DescribedGroup:
-        """A classic group's state and members (DescribeGroups); KIP-848 consumer groups answer Dead."""
-        return self._group_answer(group, m.DescribeGroupsRequest(groups=[group]), lambda r: r.groups[0], "describing")
+        """A classic group's state and members (DescribeGroups); unknown groups and KIP-848 consumer
+        groups answer Dead (from v6 with GROUP_ID_NOT_FOUND)."""
+        return self._group_answer(group, m.DescribeGroupsRequest(groups=[group]), lambda r: r.groups[0], "describing",
+                                  also=ErrorCode.GROUP_ID_NOT_FOUND)
 
     def describe_consumer_group(self, group: str) -> m.ConsumerGroupDescribeResponse.DescribedGroup:
         """A KIP-848 consumer group's members and assignments (ConsumerGroupDescribe)."""
