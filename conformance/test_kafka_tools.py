@@ -154,8 +154,8 @@ def test_cluster_tools(broker, java, unique, tmp_path):
     assert re.search(r"Produce\(0\): \d+ to \d+ \[usable: \d+\]", versions)
     assert re.search(r"ConsumerGroupHeartbeat\(68\): \d+ to \d+ \[usable: \d+\]", versions)
     features = java.tool("kafka-features", "--bootstrap-server", b, "describe").stdout
-    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: .*FinalizedVersionLevel: \d\.\d+-IV\d",
-                     features)
+    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: 3.3-IV3\s+SupportedMaxVersion: \d\.\d+-IV\d"
+                     r"\s+FinalizedVersionLevel: \d\.\d+-IV\d", features), features  # 3.3-IV3: Kafka 4's lowest
 
     move = tmp_path / "move.json"
     move.write_text(json.dumps({"topics": [{"topic": t}], "version": 1}))

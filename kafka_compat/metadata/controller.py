@@ -23,6 +23,8 @@ from kafka_compat.storage.errors import InvalidConfigError
 MAX_TOPIC_NAME = 249
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 METADATA_VERSION = 21  # metadata.version level written at bootstrap (Kafka 3.9's IBP_3_9_IV0)
+# The lowest metadata.version level supported: Kafka 4's (IBP_3_3_IV3); its tools know no level below.
+MINIMUM_METADATA_VERSION = 7
 PRODUCER_ID_BLOCK = 1000  # ids handed to a broker per AllocateProducerIds, as Kafka does
 
 # IncrementalAlterConfigs operation codes.
@@ -424,6 +426,6 @@ class Controller:
             R(broker_id=node_id, incarnation_id=incarnation_id, broker_epoch=epoch, rack=rack, fenced=False,
               end_points=[R.BrokerEndpoint(name=n, host=h, port=p, security_protocol=SECURITY_PROTOCOLS[sp])
                           for n, h, p, sp in endpoints],
-              features=[R.BrokerFeature(name="metadata.version", min_supported_version=1,
+              features=[R.BrokerFeature(name="metadata.version", min_supported_version=MINIMUM_METADATA_VERSION,
                                         max_supported_version=METADATA_VERSION)]),
         ]

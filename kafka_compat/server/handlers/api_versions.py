@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from kafka_compat.metadata.controller import METADATA_VERSION
+from kafka_compat.metadata.controller import METADATA_VERSION, MINIMUM_METADATA_VERSION
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.server.handlers import HANDLERS, RequestContext, handles
@@ -22,7 +22,7 @@ def api_versions_response(error: ErrorCode = ErrorCode.NONE, finalized_epoch: in
     return R(
         error_code=error,
         api_keys=keys,
-        supported_features=[R.SupportedFeatureKey(name="metadata.version", min_version=1,
+        supported_features=[R.SupportedFeatureKey(name="metadata.version", min_version=MINIMUM_METADATA_VERSION,
                                                   max_version=METADATA_VERSION)],
         finalized_features_epoch=finalized_epoch,
         finalized_features=[R.FinalizedFeatureKey(name="metadata.version", max_version_level=METADATA_VERSION,
