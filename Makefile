@@ -9,7 +9,7 @@ SPECS_JARS = $(shell tr ':' '\n' < conformance/java/target/classpath.txt 2>/dev/
   grep -E '/(kafka-clients|kafka-metadata|kafka-raft|kafka-group-coordinator|kafka-transaction-coordinator)-[0-9][^/]*\.jar$$')
 PYTEST_ARGS ?=
 
-.PHONY: install run lint test test-deps specs specs-import specs-check fuzz bench clean sim
+.PHONY: install run lint test test-deps java-deps specs specs-import specs-check fuzz bench clean sim
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ test-deps: install
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
 	@if command -v go >/dev/null 2>&1; then (cd conformance/go && go build -buildvcs=false -o bin/kcgo .); \
 	  else echo "go missing: the franz-go and sarama scenarios will fail" >&2; fi
+	$(MAKE) java-deps
+
+# The JVM side alone (Apache Kafka for the benchmarks needs only this).
+java-deps:
 	cd conformance/java && mvn -q -B compile && mvn -q -B -f metadata-shell/pom.xml compile && \
 	  mvn -q -B -f connect/pom.xml compile
 
@@ -63,8 +67,9 @@ test: test-deps specs-check lint
 fuzz: install
 	FUZZ_ITERATIONS=20000 $(BIN)/pytest -q tests/protocol/test_fuzz.py
 
-# Every benchmark, each with its defaults; each prints one JSON line.
-bench: $(BENCH_STAMP)
+# Every benchmark, each with its defaults; each prints one JSON line (Apache Kafka, the e2e peer,
+# comes from java-deps).
+bench: $(BENCH_STAMP) java-deps
 	@set -e; for b in benchmarks/*.py; do echo "== $$b" >&2; $(BIN)/python $$b; done
 
 clean:
