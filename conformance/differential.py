@@ -216,10 +216,11 @@ def _describe_configs(peer: Peer, version: int, rtype: int, name: str) -> m.Desc
                       include_synonyms=True, include_documentation=False), version).results[0]
 
 
-def _config_entries(result, skip=()) -> dict:
+def _config_entries(result, local=()) -> dict:
     out = {}
     for c in result.configs:
-        if c.name in skip:
+        if c.name in local:  # set differently on the two brokers: only what does not follow from the value
+            out[c.name] = (c.read_only, c.is_sensitive, c.config_type)
             continue
         out[c.name] = (c.value, SOURCES.get(c.config_source, c.config_source), c.read_only, c.is_sensitive,
                        c.config_type, c.documentation, [(s.name, s.value, SOURCES.get(s.source)) for s in c.synonyms])
@@ -246,7 +247,7 @@ def probe_describe_configs_broker(peer: Peer, version: int) -> dict:
     """Every broker config both brokers list (kafka-compat lists the settings it implements); the
     names Kafka lists beyond those count as one field."""
     result = _describe_configs(peer, version, BROKER_RESOURCE, peer.broker_id)
-    return _config_entries(result, skip=_BROKER_LOCAL)
+    return _config_entries(result, local=_BROKER_LOCAL)
 
 
 @probe(m.DescribeConfigsRequest)

@@ -24,7 +24,7 @@ from typing import Any
 
 from kafka_compat.raft.config import Endpoint, QuorumConfig, parse_bootstrap_servers, parse_voters
 from kafka_compat.storage import config as storage_config
-from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, STRING, TOPIC_CONFIGS
+from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, SHORT, STRING, TOPIC_CONFIGS
 from kafka_compat.storage.errors import InvalidConfigError
 
 
@@ -105,7 +105,7 @@ _KEYS = [
     BrokerKey("log.roll.hours", INT, 168, _at_least(1), dynamic=True),
     BrokerKey("min.insync.replicas", INT, 1, _at_least(1), dynamic=True),
     BrokerKey("offsets.topic.num.partitions", INT, 50, _at_least(1)),
-    BrokerKey("offsets.topic.replication.factor", INT, 1, _at_least(1)),
+    BrokerKey("offsets.topic.replication.factor", SHORT, 1, _at_least(1)),
     BrokerKey("offsets.topic.segment.bytes", INT, 104857600, _at_least(1)),
     BrokerKey("offsets.retention.minutes", INT, 10080, _at_least(1)),
     BrokerKey("offsets.retention.check.interval.ms", LONG, 600000, _at_least(1)),
@@ -121,7 +121,7 @@ _KEYS = [
     BrokerKey("group.consumer.heartbeat.interval.ms", INT, 5000, _at_least(1)),
     BrokerKey("group.consumer.assignors", LIST, ["uniform", "range"]),
     BrokerKey("group.consumer.max.size", INT, INT_MAX, _at_least(1)),
-    BrokerKey("transaction.state.log.replication.factor", INT, 1, _at_least(1)),
+    BrokerKey("transaction.state.log.replication.factor", SHORT, 1, _at_least(1)),
     BrokerKey("transaction.state.log.min.isr", INT, 1, _at_least(1)),
     BrokerKey("transaction.state.log.num.partitions", INT, 50, _at_least(1)),
     BrokerKey("replica.lag.time.max.ms", LONG, 30000, _at_least(0)),
