@@ -67,8 +67,8 @@ _KEYS = [
     BrokerKey("process.roles", LIST, ["broker", "controller"], _roles),
     BrokerKey("listeners", LIST, ["PLAINTEXT://127.0.0.1:9092"]),
     BrokerKey("advertised.listeners", LIST, []),
-    BrokerKey("listener.security.protocol.map", LIST,
-              ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"]),
+    BrokerKey("listener.security.protocol.map", STRING,  # Kafka's type: one string of name:protocol pairs
+              "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
     BrokerKey("inter.broker.listener.name", STRING, None),
     BrokerKey("controller.listener.names", LIST, ["CONTROLLER"]),
     BrokerKey("controller.quorum.voters", LIST, []),
@@ -81,7 +81,7 @@ _KEYS = [
     BrokerKey("broker.session.timeout.ms", INT, 9000, _at_least(1)),
     BrokerKey("broker.rack", STRING, None),
     BrokerKey("log.dirs", LIST, []),
-    BrokerKey("log.dir", STRING, "/tmp/kafka-logs"),
+    BrokerKey("log.dir", LIST, ["/tmp/kafka-logs"]),
     BrokerKey("metadata.log.dir", STRING, None),
     BrokerKey("metadata.log.max.record.bytes.between.snapshots", LONG, 20971520, _at_least(1)),
     BrokerKey("num.partitions", INT, 1, _at_least(1), dynamic=True),
@@ -282,7 +282,7 @@ class BrokerConfig:
 
     @property
     def log_dirs(self) -> list[str]:
-        return self.values["log.dirs"] or [self.values["log.dir"]]
+        return self.values["log.dirs"] or self.values["log.dir"]
 
     @property
     def metadata_log_dir(self) -> str:
@@ -294,7 +294,7 @@ class BrokerConfig:
 
     def security_protocols(self) -> dict[str, str]:
         out = {}
-        for entry in self.values["listener.security.protocol.map"]:
+        for entry in filter(None, (e.strip() for e in self.values["listener.security.protocol.map"].split(","))):
             name, _, proto = entry.partition(":")
             out[name.strip().upper()] = proto.strip().upper()
         for name in self.values["controller.listener.names"]:
