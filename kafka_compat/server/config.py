@@ -341,11 +341,13 @@ class BrokerConfig:
 
     def quorum_config(self, cluster_id: str | None) -> QuorumConfig:
         """The metadata quorum's configuration. With no voters configured this node is the only one
-        (the single-node default): it votes for itself and needs no controller listener."""
-        voters = self.voters or {self.node_id: None}
+        (the single-node default): it votes for itself and needs no controller listener; where it
+        has one, that is its endpoint (what DescribeQuorum shows)."""
+        listener = self.controller_listener
+        own = Endpoint(listener.host, listener.port) if listener is not None and listener.host else None
+        voters = self.voters or {self.node_id: own}
         bootstrap = parse_bootstrap_servers(",".join(self.values["controller.quorum.bootstrap.servers"]))
         endpoints = {**{i: e for i, e in voters.items() if e is not None}, **bootstrap}
-        listener = self.controller_listener
         return QuorumConfig(
             voters=frozenset(voters), endpoints=endpoints, bootstrap=tuple(bootstrap), cluster_id=cluster_id,
             election_timeout_ms=self.values["controller.quorum.election.timeout.ms"],
