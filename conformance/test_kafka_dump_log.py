@@ -116,6 +116,9 @@ def test_metadata_log_and_snapshot_decode(dumped):
     assert times and all(dumped["started"] - 5_000 <= t <= dumped["ended"] for t in times), "wall-clock times"
     assert "SnapshotHeader" in snap and "SnapshotFooter" in snap and '"type":"PARTITION_RECORD"' in snap
     assert "isvalid: true" in snap and "isvalid: false" not in log + snap
+    # the snapshot keeps what the broker registered with (its supported features), as the log did
+    [registered] = [ln for ln in snap.splitlines() if '"type":"REGISTER_BROKER_RECORD"' in ln]
+    assert '"features":[{"name":"metadata.version","minSupportedVersion":7,"maxSupportedVersion":21}]' in registered
 
 
 def test_metadata_shell_reads_the_snapshot(dumped):
