@@ -12,10 +12,10 @@
                                     member epoch checks v9
     OffsetDelete            v0
     ListGroups              v0-v5   states filter v4, types filter v5
-    DescribeGroups          v0-v5   authorized operations from v3
-    DeleteGroups            v0-v2
+    DescribeGroups          v0-v6   authorized operations from v3; GROUP_ID_NOT_FOUND with a message v6
+    DeleteGroups            v0-v3   ErrorMessage v3 (null: no refusal here needs more than its code)
     ConsumerGroupHeartbeat  v0-v1   KIP-848, server-side assignors uniform and range; topic regex v1
-    ConsumerGroupDescribe   v0
+    ConsumerGroupDescribe   v0-v1   MemberType v1
 
 Before the coordinator runs (`ctx.broker.groups` is None) every API answers
 COORDINATOR_NOT_AVAILABLE, which clients retry.
@@ -122,7 +122,7 @@ async def describe_groups(ctx: RequestContext, request: m.DescribeGroupsRequest)
     return await groups.describe_groups(request, ctx)
 
 
-@handles(A.DELETE_GROUPS, versions=(0, 2))
+@handles(A.DELETE_GROUPS, versions=(0, 3))
 async def delete_groups(ctx: RequestContext, request: m.DeleteGroupsRequest):
     groups = ctx.broker.groups
     if groups is None:
