@@ -5,9 +5,10 @@ configs, no partitions; list; describe by name and by id; add partitions; delete
 id), configs (describe with synonyms, incremental SET/DELETE/APPEND), records deletion (and its
 refusal on a compacted topic), listOffsets (earliest, latest, max timestamp, by time), the cluster,
 log dirs, the metadata quorum, features, consumer groups (list, describe, committed offsets:
-list, alter, delete; delete groups). The calls of APIs not served yet (ACLs, SCRAM users, quotas,
-transactions, producers, leader election, reassignments, feature updates) raise
-UnsupportedVersionException, which is what the client raises for a broker that lacks the API."""
+list, alter, delete; delete groups; a deleted group described raises GroupIdNotFoundException).
+The calls of APIs not served yet (ACLs, SCRAM users, quotas, transactions, producers, leader
+election, reassignments, feature updates) raise UnsupportedVersionException, which is what the
+client raises for a broker that lacks the API."""
 
 import pytest
 
@@ -168,6 +169,8 @@ def test_group_offsets(broker, java, unique):
         assert deleted[group] == {"value": True}
         assert [error(v) for k, v in deleted.items() if k != group] == ["GroupIdNotFoundException"]
         assert java.call("admin.listConsumerGroupOffsets", group=group) == {}
+        gone = java.call("admin.describeConsumerGroups", groups=[group])[group]
+        assert gone["error"] == {"type": "GroupIdNotFoundException", "message": f"Group {group} not found."}
     finally:
         java.call("consumer.close", name=name)
 
