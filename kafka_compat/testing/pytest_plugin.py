@@ -53,12 +53,13 @@ def _scope(fixture_name: str, config) -> str:
     return scope
 
 
-def _settings(config, **given) -> dict:
-    """The ini options, then what a marker gives."""
-    settings = {"nodes": int(config.getini("kafka_cluster_nodes")), "mode": config.getini("kafka_cluster_mode"),
-                "config": dict(line.split("=", 1) for line in config.getini("kafka_cluster_config"))}
-    settings["config"].update(given.pop("config", None) or {})
-    return {**settings, **given}
+def _settings(pytest_config, **marked) -> dict:
+    """KafkaCluster's arguments: the ini options, then what a marker gives."""
+    settings = {"nodes": int(pytest_config.getini("kafka_cluster_nodes")),
+                "mode": pytest_config.getini("kafka_cluster_mode"),
+                "config": dict(line.split("=", 1) for line in pytest_config.getini("kafka_cluster_config"))}
+    settings["config"].update(marked.pop("config", None) or {})
+    return {**settings, **marked}
 
 
 @pytest.fixture(scope=_scope)
@@ -94,7 +95,7 @@ def kafka_topic(kafka_cluster):
 
     created: list[str] = []
 
-    def create(prefix: str = "topic", *, partitions: int = 1, replication_factor: int | None = None,
+    def create(prefix: str = "topic", *, partitions: int | None = None, replication_factor: int | None = None,
                config: dict | None = None) -> str:
         name = kafka_cluster.create_topic(f"{prefix}-{uuid.uuid4().hex[:10]}", partitions,
                                           replication_factor=replication_factor, config=config)
