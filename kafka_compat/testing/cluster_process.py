@@ -17,6 +17,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
@@ -91,11 +92,14 @@ class ClusterProcess:
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self.brokers)
 
-    def start(self, timeout: float = 60.0) -> ClusterProcess:
+    def start(self, timeout: float = 60.0, on_ready: Callable[[ClusterNode], None] | None = None) -> ClusterProcess:
+        """Launch every node, then wait for each to be ready (`on_ready(node)` as each is)."""
         for n in self.nodes.values():
             n.launch()
         for n in self.nodes.values():
             n.wait_ready(timeout)
+            if on_ready is not None:
+                on_ready(n)
         return self
 
     def stop(self, timeout: float = 15.0) -> dict[int, int]:

@@ -30,7 +30,8 @@ def test_cluster_info_of_an_unreachable_cluster(invoke):
     r = invoke("cluster", "info", brokers="127.0.0.1:1,127.0.0.1:2")
     assert r.code == 1
     assert r.stderr.strip() == ("error: cannot connect to any bootstrap broker: cannot connect to 127.0.0.1:1: "
-                                "Connection refused; cannot connect to 127.0.0.1:2: Connection refused")
+                                "Connection refused; cannot connect to 127.0.0.1:2: Connection refused; is a broker "
+                                "running there? Give another address with -b host:port or KAFKA_COMPAT_BROKERS")
 
 
 @pytest.mark.parametrize("command", [

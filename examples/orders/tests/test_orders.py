@@ -3,7 +3,6 @@
 for a test that needs a cluster of its own, the `kafka_cluster` marker."""
 
 import pytest
-
 from orders import CustomerTotals, OrderPublisher
 
 ORDERS = [("o1", "ada", 1250), ("o2", "bob", 400), ("o3", "ada", 50), ("o4", "cy", 999), ("o5", "bob", 1)]
