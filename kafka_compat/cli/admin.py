@@ -36,7 +36,6 @@ HINTS = {
     ErrorCode.NOT_LEADER_OR_FOLLOWER: "retry: leadership moved",
     ErrorCode.COORDINATOR_NOT_AVAILABLE: "retry once the group's coordinator is up (`kafka-compat cluster status`)",
     ErrorCode.REQUEST_TIMED_OUT: "retry; `kafka-compat cluster status` shows whether the cluster is healthy",
-    ErrorCode.INVALID_REQUEST: "check the command's arguments (--help)",
 }
 UNREACHABLE_HINT = "is a broker running there? Give another address with -b host:port or KAFKA_COMPAT_BROKERS"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -103,14 +104,12 @@ def status(
     sections = [Section(None, list(overview), [list(overview.values())], one=True, fields=True, key="overview")]
     as_text = output == Format.text
     more = [
-        quorum_replicas(quorum, as_text=as_text) if quorum else None,
+        replace(quorum_replicas(quorum, as_text=as_text), title="quorum", key="quorum") if quorum else None,
         Section("offline partitions", ["topic", "partition", "replicas", "isr"], offline),
         Section("under-replicated partitions", ["topic", "partition", "leader", "replicas", "isr", "missing"], under),
         Section("lagging groups", ["group", "state", "total-lag", "partitions-lagging", "topics"], lagging)
         if groups else None,
     ]
-    if quorum:
-        more[0].title = "quorum"
     # Text shows what is there to see; JSON always has every list, empty or not.
     sections += [s for s in more if s is not None and (s.rows or not as_text)]
     show(output, *sections)

@@ -48,19 +48,19 @@ def _assignment(data: bytes) -> list[tuple[str, int]]:
     return [(tp.topic, p) for tp in a.assigned_partitions for p in tp.partitions]
 
 
-def _members(cluster: Cluster, group: str) -> tuple[str, str, list[tuple[str, str, str, list[tuple[str, int]]]]]:
+def _members(cluster: Cluster, group: str) -> tuple[str, str | None, list[tuple[str, str, str, list[tuple[str, int]]]]]:
     """(state, protocol, [(member id, client id, host, [(topic, partition)])])."""
     d = cluster.describe_group(group)
     if d.group_state != "Dead" or not cluster.supports(m.ConsumerGroupDescribeRequest):
         consumer = d.protocol_type in ("consumer", "")
-        return d.group_state, d.protocol_data or "-", [
+        return d.group_state, d.protocol_data or None, [
             (mb.member_id, mb.client_id, mb.client_host, _assignment(mb.member_assignment) if consumer else [])
             for mb in d.members]
     try:  # Dead to DescribeGroups: it may be a KIP-848 consumer group
         c = cluster.describe_consumer_group(group)
     except KafkaError:
-        return d.group_state, "-", []
-    return c.group_state, c.assignor_name or "-", [
+        return d.group_state, None, []
+    return c.group_state, c.assignor_name or None, [
         (mb.member_id, mb.client_id, mb.client_host,
          [(tp.topic_name, p) for tp in mb.assignment.topic_partitions for p in tp.partitions])
         for mb in c.members]

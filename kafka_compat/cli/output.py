@@ -121,6 +121,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, err: bool = 
 def _rich(sections: Sequence[Section], err: bool) -> None:
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(stderr=err, highlight=False)
@@ -128,32 +129,28 @@ def _rich(sections: Sequence[Section], err: bool) -> None:
         if n:
             console.print()
         if s.fields:
-            t = Table(box=None, show_header=False, title=s.title, title_justify="left", title_style="bold",
-                      pad_edge=False)
+            t = Table(box=None, show_header=False, title=s.title and s.title.upper(), title_justify="left",
+                      title_style="bold", pad_edge=False)
             t.add_column(style="bold")
             t.add_column()
             for name, value in zip(s.columns, s.rows[0] if s.rows else []):
-                t.add_row(name, cell(value))
+                t.add_row(name, _text(value))
         else:
-            t = Table(box=box.SIMPLE_HEAD, title=s.title and (s.title + (f"  [dim]{s.note}[/]" if s.note else "")),
+            t = Table(box=box.SIMPLE_HEAD,
+                      title=s.title and (s.title.upper() + (f"  [dim]{escape(s.note)}[/]" if s.note else "")),
                       title_justify="left", title_style="bold", header_style="bold cyan", pad_edge=False)
             for c in s.columns:
                 t.add_column(c, overflow="fold")
             for row in s.rows:
-                t.add_row(*(_styled(v) for v in row))
+                t.add_row(*(_text(v) for v in row))
         console.print(t)
 
 
-def _styled(value: Any):
+def _text(value: Any):
+    """A cell as rich text: never read as markup; a missing value dimmed."""
     from rich.text import Text
 
-    text = cell(value)
-    if value is None:
-        return Text(text, style="dim")
-    if isinstance(value, str) and value.isupper() and "_" in value and value.endswith(
-            ("_AVAILABLE", "_EXCEPTION", "_PARTITION", "_FOUND", "_ERROR")):
-        return Text(text, style="red")  # an error code in an error column
-    return Text(text)
+    return Text(cell(value), style="dim" if value is None else "")
 
 
 class Progress:
