@@ -168,19 +168,14 @@ class Progress:
             self._bar.update(self._task, **fields)
 
 
-def progress_wanted(output_elsewhere: bool = True) -> bool:
-    """A bar on stderr only if stderr is a terminal and the command's output is not on the same
-    terminal (records printed to it say how far it got)."""
-    return sys.stderr.isatty() and (output_elsewhere or not sys.stdout.isatty())
-
-
 @contextmanager
 def progress(description: str, total: float | None = None, *, unit: str = "", output_on_stdout: bool = False,
              when: bool = True) -> Iterator[Progress]:
     """A transient progress bar on stderr for a long operation (`total` None: a count without an
     end; `unit` "bytes" shows sizes and a rate). Nothing is drawn unless `when` and stderr is a
-    terminal, nor when `output_on_stdout` and stdout is that terminal too."""
-    if not (when and progress_wanted(not output_on_stdout)):
+    terminal, nor when `output_on_stdout` and stdout is that terminal too (what is printed there
+    shows how far it got)."""
+    if not (when and sys.stderr.isatty() and not (output_on_stdout and sys.stdout.isatty())):
         yield Progress()
         return
     from rich import progress as rp

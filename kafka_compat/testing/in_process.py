@@ -8,8 +8,9 @@ once. A node that fails while running
 stops the others; `stop()` then raises what it failed with.
 
 The broker logs through structlog. Unless the application configured structlog itself, its events
-go to the standard `logging` module under `kafka_compat.*` loggers (at INFO; pytest shows them for
-a failing test), not to the application's stdout.
+go to the standard `logging` module under `kafka_compat.*` loggers (INFO and up), not to the
+application's stdout; pytest shows them with a failing test's output where its log level lets
+INFO through (`log_level = INFO`).
 """
 
 from __future__ import annotations

@@ -68,8 +68,11 @@ def venv(request, tmp_path_factory, wheel) -> Path:
     for old in base.iterdir():  # venvs of earlier keys
         shutil.rmtree(old, ignore_errors=True)
     run([sys.executable, "-m", "venv", path])
-    # As the example's README says, with kafka-compat from the wheel rather than from an index.
-    run([*pip, "install", wheel, f"{EXAMPLE}[test]"])
+    # As the example's README says, with kafka-compat from the wheel rather than from an index; from
+    # a copy, since building the example writes into its directory.
+    app = tmp_path_factory.mktemp("orders-build") / "orders"
+    shutil.copytree(EXAMPLE, app, ignore=NO_BYTECODE)
+    run([*pip, "install", wheel, f"{app}[test]"])
     (path / ".complete").touch()
     return path
 
