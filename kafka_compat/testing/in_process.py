@@ -8,13 +8,15 @@ once. A node that fails while running
 stops the others; `stop()` then raises what it failed with.
 
 The broker logs through structlog. Unless the application configured structlog itself, its events
-go to the standard `logging` module under `kafka_compat.*` loggers (INFO and up), not to the
-application's stdout; pytest shows them with a failing test's output where its log level lets
-INFO through (`log_level = INFO`).
+go to the standard `logging` module under `kafka_compat.*` loggers (INFO and up) while a cluster
+runs, not to the application's stdout; pytest shows them with a failing test's output where its
+log level lets INFO through (`log_level = INFO`). The last cluster to stop puts structlog's
+defaults back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -25,17 +27,33 @@ import trio
 SHUTDOWN_GRACE_S = 5.0
 
 
-def route_logs_to_logging() -> None:
-    """Send structlog's events to the `logging` module, unless the application configured structlog."""
-    if structlog.is_configured():
-        return
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.format_exc_info,
-                    structlog.dev.ConsoleRenderer(colors=False)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        cache_logger_on_first_use=True,
-    )
+_routing = [0]  # clusters running whose broker events go to logging, under _routing_lock
+_routing_lock = threading.Lock()
+
+
+def route_logs_to_logging() -> bool:
+    """Send structlog's events to the `logging` module, unless the application configured structlog;
+    True if so (`unroute_logs` undoes it when the last cluster that asked stops)."""
+    with _routing_lock:
+        if not _routing[0]:
+            if structlog.is_configured():
+                return False
+            structlog.configure(
+                processors=[structlog.contextvars.merge_contextvars, structlog.processors.format_exc_info,
+                            structlog.dev.ConsoleRenderer(colors=False)],
+                wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+                logger_factory=structlog.stdlib.LoggerFactory(),
+                cache_logger_on_first_use=False,  # so that modules' loggers follow the defaults again later
+            )
+        _routing[0] += 1
+        return True
+
+
+def unroute_logs() -> None:
+    with _routing_lock:
+        _routing[0] -= 1
+        if not _routing[0]:
+            structlog.reset_defaults()
 
 
 class InProcessNodes:
@@ -50,43 +68,43 @@ class InProcessNodes:
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
         self._scope: trio.CancelScope | None = None
+        self._routed = False
 
     def start(self, timeout: float) -> InProcessNodes:
-        route_logs_to_logging()
+        self._routed = route_logs_to_logging()
         self._thread = threading.Thread(target=self._run, args=(timeout,), name="kafka-compat-cluster", daemon=True)
         self._thread.start()
-        if not self._started.wait(timeout + SHUTDOWN_GRACE_S):
-            self._cancel()
+        ready = self._started.wait(timeout + SHUTDOWN_GRACE_S)
+        if ready and self.error is None:
+            return self
+        error = self.error
+        with contextlib.suppress(RuntimeError):  # what stop() reports is what is raised here
+            self.stop()
+        if error is None:
             raise RuntimeError(f"the cluster was not ready within {timeout}s")
-        if self.error is not None:
-            raise RuntimeError(f"the cluster did not start: {self.error}") from self.error
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self.error is None
+        raise RuntimeError(f"the cluster did not start: {error}") from error
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop every node gracefully (forcefully after `timeout`); raise what a node failed with."""
         if self._thread is None:
             return
-        try:
-            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
-        except (trio.RunFinishedError, AttributeError):  # already over (a node failed) or never started
-            pass
+        self._in_loop(lambda: self._stop.set())
         self._thread.join(timeout)
         if self._thread.is_alive():
-            self._cancel()
+            self._in_loop(lambda: self._scope and self._scope.cancel())
             self._thread.join(SHUTDOWN_GRACE_S)
         self._thread = None
+        if self._routed:
+            self._routed = False
+            unroute_logs()
         if self.error is not None:
             raise RuntimeError(f"a node of the cluster failed: {self.error!r}") from self.error
 
-    def _cancel(self) -> None:
-        try:
-            trio.from_thread.run_sync(self._scope.cancel, trio_token=self._token)
-        except (trio.RunFinishedError, AttributeError):
-            pass
+    def _in_loop(self, call) -> None:
+        """`call()` in the cluster's trio loop, if it runs."""
+        if self._token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(call, trio_token=self._token)
 
     def _run(self, timeout: float) -> None:
         try:

@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+import structlog
 from confluent_kafka import Consumer, Producer
 
 from kafka_compat.client import Cluster
@@ -120,8 +121,11 @@ def test_a_bad_config_key_is_one_line_before_anything_starts(tmp_path):
         KafkaCluster(mode="docker")
 
 
-def test_broker_events_go_to_the_logging_module(caplog):
-    with caplog.at_level(logging.INFO, logger="kafka_compat"), KafkaCluster() as cluster:
+def test_broker_events_go_to_the_logging_module_while_a_cluster_runs(caplog, capsys):
+    assert not structlog.is_configured()
+    with caplog.at_level(logging.INFO, logger="kafka_compat"), KafkaCluster() as cluster, KafkaCluster():
         bootstrap = cluster.bootstrap_servers
     ready = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ready: ")]
-    assert ready and f"PLAINTEXT://{bootstrap}" in ready[0]
+    assert len(ready) == 2 and f"PLAINTEXT://{bootstrap}" in ready[0] + ready[1]
+    assert "ready: " not in capsys.readouterr().out
+    assert not structlog.is_configured()  # the application's structlog is as it was
