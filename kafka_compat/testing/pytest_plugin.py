@@ -55,9 +55,12 @@ def _scope(fixture_name: str, config) -> str:
 
 def _settings(pytest_config, **marked) -> dict:
     """KafkaCluster's arguments: the ini options, then what a marker gives."""
+    lines = pytest_config.getini("kafka_cluster_config")
+    if any("=" not in line for line in lines):
+        raise pytest.UsageError(f"kafka_cluster_config: {next(x for x in lines if '=' not in x)!r} is not key=value")
     settings = {"nodes": int(pytest_config.getini("kafka_cluster_nodes")),
                 "mode": pytest_config.getini("kafka_cluster_mode"),
-                "config": dict(line.split("=", 1) for line in pytest_config.getini("kafka_cluster_config"))}
+                "config": dict(line.split("=", 1) for line in lines)}
     settings["config"].update(marked.pop("config", None) or {})
     return {**settings, **marked}
 

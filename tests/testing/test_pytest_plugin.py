@@ -24,9 +24,9 @@ from kafka_compat.client import Cluster
 SEEN = Path(os.environ["SEEN"])
 
 
-def seen(test, cluster):
+def seen(test, cluster, *more):
     with SEEN.open("a") as f:
-        f.write(f"{test} {cluster.mode} {cluster.bootstrap_servers}\\n")
+        f.write(" ".join(map(str, [test, cluster.mode, cluster.bootstrap_servers, *more])) + "\\n")
 
 
 def test_first(kafka_cluster, kafka_bootstrap, kafka_topic):
@@ -39,9 +39,11 @@ def test_first(kafka_cluster, kafka_bootstrap, kafka_topic):
     seen("first", kafka_cluster)
 
 
-def test_second_sees_no_topic_of_the_first(kafka_cluster):
+def test_second_sees_no_topic_of_the_first(kafka_cluster, kafka_topic):
     assert kafka_cluster.topics() == []
-    seen("second", kafka_cluster)
+    with Cluster(kafka_cluster.bootstrap_servers) as admin:
+        partitions = len(admin.topic(kafka_topic()).partitions)  # the broker's num.partitions
+    seen("second", kafka_cluster, partitions)
 
 
 @pytest.mark.kafka_cluster(nodes=2, config={"num.partitions": 3})
@@ -69,14 +71,16 @@ def run_app_tests(tmp_path: Path, *options: str) -> list[list[str]]:
 
 def test_tests_share_one_cluster_and_a_marked_test_gets_its_own(tmp_path):
     (first, mode, shared), second, marked = run_app_tests(tmp_path)
-    assert mode == "thread" and second == ["second", "thread", shared]
+    assert mode == "thread" and second == ["second", "thread", shared, "1"]
     assert marked[2] != shared and len(marked[2].split(",")) == 2
 
 
-def test_function_scope_and_process_mode_from_the_ini_options(tmp_path):
-    first, second, marked = run_app_tests(tmp_path, "kafka_cluster_scope=function", "kafka_cluster_mode=process")
+def test_scope_mode_and_broker_config_from_the_ini_options(tmp_path):
+    first, second, marked = run_app_tests(tmp_path, "kafka_cluster_scope=function", "kafka_cluster_mode=process",
+                                          "kafka_cluster_config=num.partitions=2")
     assert first[1] == second[1] == marked[1] == "process"
     assert len({first[2], second[2], marked[2]}) == 3
+    assert second[3] == "2"
 
 
 def test_an_unknown_scope_is_a_usage_error(tmp_path):
