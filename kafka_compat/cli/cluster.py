@@ -24,7 +24,9 @@ from kafka_compat.raft import wire
 
 app = typer.Typer(help="Inspect the cluster, or run one locally.", no_args_is_help=True)
 
-VOTER_STALE_MS = 5_000  # a voter that has not fetched for this long is reported (Kafka's default fetch timeout: 2 s)
+# A voter that has not fetched from the leader for this long is reported: Kafka's default
+# controller.quorum.fetch.timeout.ms, after which a follower itself gives up on its leader.
+VOTER_STALE_MS = 2_000
 
 
 @app.command()

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from kafka_compat.client import Cluster
+from kafka_compat.testing import KafkaCluster
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,3 +46,15 @@ def test_a_healthy_cluster_with_a_lagging_group(cli, broker, unique):
 def test_without_groups_no_lag_is_measured(cli):
     doc = json.loads(cli("cluster", "status", "--no-groups", "--output", "json").stdout)
     assert doc["overview"]["lagging_groups"] is None and "lagging_groups" not in doc
+
+
+def test_three_healthy_nodes_and_their_voters(cli):
+    with KafkaCluster(3) as cluster:
+        cluster.create_topic("spread", 6)
+        r = cli("cluster", "status", "--output", "json", brokers=cluster.bootstrap_servers)
+    assert r.code == 0, r.stdout
+    doc = json.loads(r.stdout)
+    assert doc["overview"]["healthy"] is True and doc["overview"]["brokers"] == [1, 2, 3]
+    assert doc["overview"]["quorum_voters"] == [1, 2, 3] and doc["overview"]["partitions"] >= 6
+    assert sorted(v["node_id"] for v in doc["quorum"]) == [1, 2, 3]
+    assert [v["status"] for v in doc["quorum"]].count("Leader") == 1
