@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from kafka_compat.cli.admin import BROKERS, connect, explain, fail, with_leader
-from kafka_compat.cli.output import OUTPUT, Format, Section, emit_json, progress, show
+from kafka_compat.cli.output import OUTPUT, Format, Section, as_json, emit_json, progress, show
 from kafka_compat.client import LATEST, Cluster
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
@@ -106,7 +106,7 @@ def describe(groups: list[str] = typer.Argument(..., help="Groups to describe.")
                 Section(None, ["topic", "partition", "current-offset", "log-end-offset", "lag", "member-id",
                                "client-id", "host"], rows, key="partitions")])
     if output == Format.json:
-        emit_json([{s.key: (s.records()[0] if s.one else s.records()) for s in sections} for sections in described])
+        emit_json([as_json(sections) for sections in described])
         return
     for n, (summary, partitions) in enumerate(described):
         if n:

@@ -85,8 +85,8 @@ def as_json(sections: Sequence[Section]) -> Any:
     return doc
 
 
-def emit_json(doc: Any, *, err: bool = False) -> None:
-    typer.echo(json.dumps(doc, indent=2, default=str), err=err)
+def emit_json(doc: Any) -> None:
+    typer.echo(json.dumps(doc, indent=2, default=str))
 
 
 def show(fmt: Format, *sections: Section, err: bool = False) -> None:
