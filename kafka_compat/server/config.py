@@ -60,6 +60,14 @@ def _one_of(*allowed):
     return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
 
 
+def _api_names(v):
+    from kafka_compat.server.metrics import REQUEST_NAMES
+
+    known = {name.lower() for name in REQUEST_NAMES.values()}
+    bad = [a for a in v if a.lower() not in known]
+    return f"unknown request types: {', '.join(bad)} (use Kafka's names, such as Produce,Fetch)" if bad else None
+
+
 def _roles(v):
     bad = [r for r in v if r not in ("broker", "controller")]
     if bad or not v:
@@ -157,6 +165,18 @@ _KEYS = [
               _at_least(1024)),
     BrokerKey("max.incremental.fetch.session.cache.slots", INT, 1000,
               "Incremental fetch sessions (KIP-227) kept at once.", _at_least(0)),
+    # Observability: the HTTP endpoint (server.health) and the request log (server.metrics)
+    BrokerKey("metrics.port", INT, -1,
+              "Port of the node's HTTP endpoint: Prometheus metrics at /metrics, container probes at /health/live "
+              "and /health/ready (-1: no endpoint; 0: any free port).", _at_least(-1)),
+    BrokerKey("metrics.host", STRING, "127.0.0.1",
+              "Address the HTTP endpoint listens on (an empty host or 0.0.0.0: every interface)."),
+    BrokerKey("request.logger.apis", LIST, [],
+              "Request types to log, one line per request with its timings (Kafka's kafka.request.logger): "
+              "Kafka's names, such as Produce,Fetch,OffsetCommit.", _api_names),
+    BrokerKey("request.logger.slow.ms", LONG, 1000,
+              "Log a request, with its timings, when it took this long, not counting its wait for a long poll, "
+              "acks=all or a rebalance (-1: never).", _at_least(-1)),
     # Consumer groups and offsets
     BrokerKey("offsets.topic.num.partitions", INT, 50, "Partitions of __consumer_offsets, set when it is created.",
               _at_least(1)),
