@@ -385,7 +385,7 @@ class Broker:
         max_queued = self.config["queued.max.requests"]
 
         metrics = self.metrics
-        observe = metrics.requests.observe
+        observe = metrics.requests.observe if metrics.observing else None
 
         async def connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
             pipeline = RequestPipeline(self, handlers, listener, peer)

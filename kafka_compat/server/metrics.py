@@ -138,6 +138,8 @@ class NodeMetrics:
         names = {v.lower(): k for k, v in REQUEST_NAMES.items()}
         logged = frozenset(names[a.lower()] for a in config["request.logger.apis"])
         self.requests = RequestMetrics(logged, config["request.logger.slow.ms"])
+        # Whether the connections report each request: for the endpoint, or for the request log.
+        self.observing = config["metrics.port"] >= 0 or bool(logged) or config["request.logger.slow.ms"] >= 0
         self.topics: dict[str, TopicCounts] = {}
         self.connections: dict[str, int] = defaultdict(int)  # listener -> open connections
         self.connections_created: dict[str, int] = defaultdict(int)

@@ -34,13 +34,16 @@ class Scrape:
         self.samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
 
     def value(self, name: str, **labels) -> float:
-        found = [s.value for s in self.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+        found = self._matching(name, labels)
         assert len(found) == 1, f"{name}{labels}: {found}"
         return found[0]
 
     def total(self, name: str, **labels) -> float:
-        return sum(s.value for s in self.samples
-                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+        return sum(self._matching(name, labels))
+
+    def _matching(self, name: str, labels: dict) -> list[float]:
+        return [s.value for s in self.samples
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
 
     @property
     def names(self) -> set[str]:
