@@ -249,7 +249,8 @@ log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor log.cleaner.io.
 log.cleaner.io.max.bytes.per.second log.cleaner.threads log.dir.failure.timeout.ms
 log.initial.task.delay.ms log.message.format.version log.recovery.per.partition
 log.roll.jitter.hours max.connection.creation.rate max.connections max.connections.per.ip
-max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metadata.log.segment.bytes
+max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metrics.num.samples
+metrics.recording.level metrics.sample.window.ms metadata.log.segment.bytes
 metadata.log.segment.ms metadata.max.idle.interval.ms metadata.max.retention.bytes
 metadata.max.retention.ms num.io.threads num.network.threads num.recovery.threads.per.data.dir
 num.replica.alter.log.dirs.threads num.replica.fetchers offsets.commit.required.acks
@@ -266,8 +267,9 @@ transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interv
 transaction.state.log.load.buffer.size transaction.state.log.segment.bytes
 transactional.id.expiration.ms zookeeper.connect
 """.split())
-# Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL).
-KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.", "remote.log.")
+# Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL, metric reporters'
+# context); Kafka's metrics.* keys are listed above, beside this broker's own metrics.port/host.
+KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.context.", "remote.log.")
 
 
 def env_key(var: str) -> str | None:
