@@ -52,6 +52,34 @@ def test_broker_is_ready_only_while_its_controller_answers(tmp_path):
         cluster.close()
 
 
+def gauge(port: int, name: str) -> float | None:
+    status, text = probe(port, "/metrics")
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    return values[0] if status == 200 and values else None
+
+
+def test_controller_counts_a_broker_fenced_while_stopped(tmp_path):
+    """A broker stopped past its session timeout is fenced: the controller's metrics count it, and
+    the broker is ready again once it is back and unfenced."""
+    cluster = ClusterProcess(tmp_path, roles={1: "controller", 2: "broker"},
+                             overrides={"broker.session.timeout.ms": "2000", "broker.heartbeat.interval.ms": "300"})
+    controller_port, broker_port = free_port(), free_port()
+    cluster[1].overrides["metrics.port"] = str(controller_port)
+    cluster[2].overrides["metrics.port"] = str(broker_port)
+    with cluster:
+        assert gauge(controller_port, "kafka_controller_kafkacontroller_activecontrollercount") == 1
+        wait_until(lambda: gauge(controller_port, "kafka_controller_kafkacontroller_activebrokercount") == 1,
+                   "the broker counted active")
+        cluster[2].pause()
+        wait_until(lambda: gauge(controller_port, "kafka_controller_kafkacontroller_fencedbrokercount") == 1,
+                   "the broker fenced", timeout=20)
+        assert gauge(controller_port, "kafka_controller_kafkacontroller_activebrokercount") == 0
+        cluster[2].resume()
+        wait_until(lambda: gauge(controller_port, "kafka_controller_kafkacontroller_fencedbrokercount") == 0,
+                   "the broker unfenced", timeout=20)
+        wait_until(lambda: probe(broker_port, "/health/ready") == (200, "ready\n"), "the broker ready", timeout=20)
+
+
 def log_events(node: BrokerProcess) -> list[dict]:
     events = []
     for line in node.log_path.read_text().splitlines():
