@@ -175,8 +175,9 @@ _KEYS = [
               "Request types to log, one line per request with its timings (Kafka's kafka.request.logger): "
               "Kafka's names, such as Produce,Fetch,OffsetCommit.", _api_names),
     BrokerKey("request.logger.slow.ms", LONG, 1000,
-              "Log a request, with its timings, when it took this long, not counting its wait for a long poll, "
-              "acks=all or a rebalance (-1: never).", _at_least(-1)),
+              "Log a request, with its timings, when it took this long, not counting its wait for a long poll "
+              "or acks=all (JoinGroup and SyncGroup, which wait for a rebalance, never are; -1: never).",
+              _at_least(-1)),
     # Consumer groups and offsets
     BrokerKey("offsets.topic.num.partitions", INT, 50, "Partitions of __consumer_offsets, set when it is created.",
               _at_least(1)),

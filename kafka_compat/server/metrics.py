@@ -44,8 +44,11 @@ REQUEST_NAMES = {k.value: messages.request_class(k.value).__name__.removesuffix(
 BUCKETS_MS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 # RequestMetrics' time MBeans, in the order `RequestMetrics.observe` fills them.
 TIMES = ("totaltimems", "requestqueuetimems", "localtimems", "remotetimems", "responsesendtimems")
+# Requests the group coordinator parks inside their handler until a rebalance completes: their local
+# time includes that wait, so they are never "slow" (Kafka counts it as remote time).
+_PARKED_IN_HANDLER = frozenset({messages.ApiKey.JOIN_GROUP.value, messages.ApiKey.SYNC_GROUP.value})
 _TIME_DOCS = ("from the request read to its response written", "waiting for the connection's request queue",
-              "in its handler", "parked until it could complete (acks=all, long-poll fetch, rebalance)",
+              "in its handler", "parked until it could complete (acks=all, long-poll fetch)",
               "from its response built to it written (behind earlier responses, then the socket)")
 
 
@@ -123,7 +126,7 @@ class RequestMetrics:
         hs[2].observe(local)
         hs[3].observe(remote)
         hs[4].observe(send)
-        if api in self.logged_apis or total - remote >= self.slow_ms:
+        if api in self.logged_apis or (total - remote >= self.slow_ms and api not in _PARKED_IN_HANDLER):
             (log.info if api in self.logged_apis else log.warning)(
                 "request" if api in self.logged_apis else "slow_request", api=REQUEST_NAMES.get(api, api),
                 version=slot.api_version, total_ms=round(total, 3), queue_ms=round(queue, 3),
