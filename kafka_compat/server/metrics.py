@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -126,11 +127,15 @@ class RequestMetrics:
         hs[2].observe(local)
         hs[3].observe(remote)
         hs[4].observe(send)
-        if api in self.logged_apis or (total - remote >= self.slow_ms and api not in _PARKED_IN_HANDLER):
-            (log.info if api in self.logged_apis else log.warning)(
-                "request" if api in self.logged_apis else "slow_request", api=REQUEST_NAMES.get(api, api),
-                version=slot.api_version, total_ms=round(total, 3), queue_ms=round(queue, 3),
-                local_ms=round(local, 3), remote_ms=round(remote, 3), send_ms=round(send, 3), peer=peer)
+        if api in self.logged_apis:
+            emit = partial(log.info, "request")
+        elif total - remote >= self.slow_ms and api not in _PARKED_IN_HANDLER:
+            emit = partial(log.warning, "slow_request")
+        else:
+            return
+        emit(api=REQUEST_NAMES.get(api, api), version=slot.api_version, total_ms=round(total, 3),
+             queue_ms=round(queue, 3), local_ms=round(local, 3), remote_ms=round(remote, 3), send_ms=round(send, 3),
+             peer=peer)
 
 
 class NodeMetrics:
@@ -162,9 +167,12 @@ class NodeMetrics:
 
     def follow_image(self, old: MetadataImage | None, new: MetadataImage) -> None:
         """A metadata listener: counts ISR changes of the partitions this node leads (Kafka's
-        IsrShrinksPerSec / IsrExpandsPerSec, counted by the leader)."""
-        if old is None:
+        IsrShrinksPerSec / IsrExpandsPerSec, counted by the leader), and drops the counters of
+        topics that no longer exist (or never did: a produce to an unknown topic), as Kafka does."""
+        if old is None or old.topics is new.topics:
             return
+        for name in [t for t in self.topics if t not in new.topics]:
+            del self.topics[name]
         me = self._node_id
         for name, topic in new.topics.items():
             before = old.topics.get(name)
