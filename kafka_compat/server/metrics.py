@@ -211,6 +211,7 @@ class NodeCollector:
             yield from self._replicas()
             yield from self._logs()
             yield from self._groups()
+            yield from self._topic_offsets()
 
     def _requests(self):
         rm = self.metrics.requests
@@ -381,6 +382,10 @@ class NodeCollector:
                     current_sum.add_metric([group_id, topic], offsets)
                     lag_sum.add_metric([group_id, topic], lags)
         yield from (current, lag, current_sum, lag_sum, members)
+
+    def _topic_offsets(self):
+        """kafka-exporter's topic families."""
+        b = self.broker
         partitions = GaugeMetricFamily("kafka_topic_partitions", "Partitions of the topic.", labels=["topic"])
         for name, topic in sorted(b.metadata.topics.items()):
             partitions.add_metric([name], len(topic.partitions))

@@ -7,6 +7,8 @@ import json
 import urllib.error
 import urllib.request
 
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from kafka_compat.client import Cluster
 from kafka_compat.testing.broker_process import BrokerProcess, free_port
 from kafka_compat.testing.cluster_process import ClusterProcess
@@ -58,26 +60,34 @@ def gauge(port: int, name: str) -> float | None:
     return values[0] if status == 200 and values else None
 
 
-def test_controller_counts_a_broker_fenced_while_stopped(tmp_path):
-    """A broker stopped past its session timeout is fenced: the controller's metrics count it, and
-    the broker is ready again once it is back and unfenced."""
-    cluster = ClusterProcess(tmp_path, roles={1: "controller", 2: "broker"},
+def test_a_broker_fenced_while_stopped_shows_in_the_controller_and_replica_metrics(tmp_path):
+    """A broker stopped past its session timeout is fenced: the controller counts it, the other
+    broker leads both partitions of a two-replica topic with shrunken ISRs; the stopped broker is
+    ready again once it is back and unfenced."""
+    cluster = ClusterProcess(tmp_path, roles={1: "controller", 2: "broker", 3: "broker"},
                              overrides={"broker.session.timeout.ms": "2000", "broker.heartbeat.interval.ms": "300"})
-    controller_port, broker_port = free_port(), free_port()
-    cluster[1].overrides["metrics.port"] = str(controller_port)
-    cluster[2].overrides["metrics.port"] = str(broker_port)
+    ports = {i: free_port() for i in (1, 2, 3)}
+    for i, port in ports.items():
+        cluster[i].overrides["metrics.port"] = str(port)
     with cluster:
-        assert gauge(controller_port, "kafka_controller_kafkacontroller_activecontrollercount") == 1
-        wait_until(lambda: gauge(controller_port, "kafka_controller_kafkacontroller_activebrokercount") == 1,
-                   "the broker counted active")
-        cluster[2].pause()
-        wait_until(lambda: gauge(controller_port, "kafka_controller_kafkacontroller_fencedbrokercount") == 1,
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic("replicated", 2, 2)])["replicated"].result(30)
+        assert gauge(ports[1], "kafka_controller_kafkacontroller_activecontrollercount") == 1
+        wait_until(lambda: gauge(ports[1], "kafka_controller_kafkacontroller_globalpartitioncount") == 2,
+                   "the topic's partitions counted")
+        assert gauge(ports[2], "kafka_server_replicamanager_underreplicatedpartitions") == 0
+        cluster[3].pause()
+        wait_until(lambda: gauge(ports[1], "kafka_controller_kafkacontroller_fencedbrokercount") == 1,
                    "the broker fenced", timeout=20)
-        assert gauge(controller_port, "kafka_controller_kafkacontroller_activebrokercount") == 0
-        cluster[2].resume()
-        wait_until(lambda: gauge(controller_port, "kafka_controller_kafkacontroller_fencedbrokercount") == 0,
+        assert gauge(ports[1], "kafka_controller_kafkacontroller_activebrokercount") == 1
+        wait_until(lambda: gauge(ports[2], "kafka_server_replicamanager_underreplicatedpartitions") == 2,
+                   "broker 2 leading both partitions, alone in their ISRs")
+        assert gauge(ports[2], "kafka_server_replicamanager_leadercount") == 2
+        assert gauge(ports[2], "kafka_server_replicamanager_isrshrinks_total") >= 1
+        cluster[3].resume()
+        wait_until(lambda: gauge(ports[1], "kafka_controller_kafkacontroller_fencedbrokercount") == 0,
                    "the broker unfenced", timeout=20)
-        wait_until(lambda: probe(broker_port, "/health/ready") == (200, "ready\n"), "the broker ready", timeout=20)
+        wait_until(lambda: probe(ports[3], "/health/ready") == (200, "ready\n"), "the broker ready", timeout=20)
 
 
 def log_events(node: BrokerProcess) -> list[dict]:
