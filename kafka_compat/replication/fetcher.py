@@ -143,8 +143,7 @@ class Fetcher:
                 partition_max_bytes=c.replica_fetch_max_bytes))
         self._start(m.ApiKey.FETCH, now_ms + c.replica_fetch_wait_max_ms,
                     {k: (s.fetch_offset, s.current_leader_epoch) for k, s in states.items()})
-        return F(replica_id=self.node_id,
-                 replica_state=F.ReplicaState(replica_id=self.node_id, replica_epoch=broker_epoch),
+        return F(replica_state=F.ReplicaState(replica_id=self.node_id, replica_epoch=broker_epoch),
                  max_wait_ms=c.replica_fetch_wait_max_ms, min_bytes=c.replica_fetch_min_bytes,
                  max_bytes=c.replica_fetch_response_max_bytes, isolation_level=0, session_id=0, session_epoch=-1,
                  topics=list(by_topic.values()))

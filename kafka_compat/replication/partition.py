@@ -40,9 +40,10 @@ from kafka_compat.metadata.image import BrokerImage, PartitionImage
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import validate_records
+from kafka_compat.records.batch import read_header
 from kafka_compat.replication.config import RACK_AWARE_SELECTOR, ReplicationConfig
 from kafka_compat.replication.replica import ReplicaState
-from kafka_compat.storage.errors import OffsetOutOfRangeError
+from kafka_compat.storage.errors import OffsetOutOfRangeError, OffsetsOutOfOrderError
 from kafka_compat.storage.leader_epoch import UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
 from kafka_compat.storage.log import AppendInfo, Log
 from kafka_compat.storage.producer_state import ProducerState, ProducerStateError
@@ -414,7 +415,19 @@ class Partition:
         """Append the leader's batches as they came (header and CRC checked), then take its high
         watermark, bounded by this log's end. Raises RecordsError, OffsetsOutOfOrderError."""
         log = self.log
-        info = log.append_as_follower(records) if len(records) else None
+        info = None
+        if len(records):
+            try:
+                info = log.append_as_follower(records)
+            except OffsetsOutOfOrderError:
+                # A log started over at the leader's log start, which falls inside the first batch
+                # the leader sends (DeleteRecords): start it at that batch instead.
+                h = read_header(records)
+                empty = log.log_end_offset == log.log_start_offset
+                if not empty or not h.base_offset < log.log_end_offset <= h.last_offset:
+                    raise
+                self.truncate_fully_and_start_at(h.base_offset)
+                info = log.append_as_follower(records)
         hw = min(leader_high_watermark, log.log_end_offset)
         changed = hw != log.high_watermark
         if changed:
