@@ -25,6 +25,7 @@ R = m.AlterPartitionRequest
 
 @dataclass
 class _InFlight:
+    correlation_id: int
     deadline: int
     items: dict = field(default_factory=dict)  # (topic id, partition) -> (Partition, PendingIsr)
 
@@ -43,8 +44,10 @@ class AlterPartitionManager:
         self.queued[key] = (partition, partition.pending)
         return True
 
-    def request(self, now_ms: int, broker_id: int, broker_epoch: int) -> m.AlterPartitionRequest | None:
-        """Everything queued, if nothing is in flight and no retry backoff runs."""
+    def request(self, now_ms: int, broker_id: int, broker_epoch: int,
+                correlation_id: int) -> m.AlterPartitionRequest | None:
+        """Everything queued, if nothing is in flight and no retry backoff runs; its answer is
+        expected with `correlation_id`."""
         if self.in_flight is not None or not self.queued or now_ms < self.retry_at:
             return None
         topics: dict = {}
@@ -54,14 +57,15 @@ class AlterPartitionManager:
                 leader_recovery_state=0,
                 new_isr_with_epochs=[R.BrokerState(broker_id=b, broker_epoch=e)
                                      for b, e in zip(pending.isr, pending.broker_epochs)]))
-        self.in_flight = _InFlight(now_ms + self.config.controller_socket_timeout_ms, dict(self.queued))
+        self.in_flight = _InFlight(correlation_id, now_ms + self.config.controller_socket_timeout_ms, dict(self.queued))
         return R(broker_id=broker_id, broker_epoch=broker_epoch,
                  topics=[R.TopicData(topic_id=t, partitions=ps) for t, ps in topics.items()])
 
-    def on_response(self, response: m.AlterPartitionResponse, now_ms: int) -> None:
-        flight, self.in_flight = self.in_flight, None
-        if flight is None:
-            return
+    def on_response(self, correlation_id: int, response: m.AlterPartitionResponse, now_ms: int) -> None:
+        flight = self.in_flight
+        if flight is None or flight.correlation_id != correlation_id:
+            return  # late (given up on), duplicated or unknown
+        self.in_flight = None
         if response.error_code != ErrorCode.NONE:  # STALE_BROKER_EPOCH, NOT_CONTROLLER, ...: all again
             self.retry_at = now_ms + RETRY_BACKOFF_MS
             return
@@ -78,15 +82,19 @@ class AlterPartitionManager:
                                                 pd.partition_epoch, tuple(pd.isr)):
                     self.queued.setdefault(key, item)
 
-    def failed(self, now_ms: int) -> None:
-        """The request in flight was lost: send the queue again after the backoff."""
-        if self.in_flight is not None:
+    def failed(self, correlation_id: int, now_ms: int) -> None:
+        """The request in flight will get no answer: send the queue again after the backoff."""
+        if self.in_flight is not None and self.in_flight.correlation_id == correlation_id:
             self.in_flight = None
             self.retry_at = now_ms + RETRY_BACKOFF_MS
 
-    def expire(self, now_ms: int) -> None:
+    def expire(self, now_ms: int) -> int | None:
+        """Give up on the request in flight if its answer is overdue; returns its correlation id."""
         if self.in_flight is not None and self.in_flight.deadline <= now_ms:
-            self.failed(now_ms)
+            correlation_id = self.in_flight.correlation_id
+            self.failed(correlation_id, now_ms)
+            return correlation_id
+        return None
 
     def next_deadline(self) -> int | None:
         if self.in_flight is not None:

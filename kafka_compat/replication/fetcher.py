@@ -60,6 +60,7 @@ class PartitionFetchState:
 
 @dataclass
 class InFlight:
+    correlation_id: int
     api_key: int
     deadline: int
     sent: dict = field(default_factory=dict)  # partition key -> (fetch offset, current leader epoch)
@@ -76,6 +77,7 @@ class Fetcher:
         self.config = config
         self.states: dict[tuple[str, int], PartitionFetchState] = {}
         self.in_flight: InFlight | None = None
+        self._correlation_id = 0
 
     def __bool__(self) -> bool:
         return bool(self.states)
@@ -97,11 +99,13 @@ class Fetcher:
 
     # -- requests --------------------------------------------------------------------------
 
-    def request(self, now_ms: int, broker_epoch: int) -> Message | None:
+    def request(self, now_ms: int, broker_epoch: int, correlation_id: int) -> Message | None:
         """The next request for the leader, if none is in flight: OffsetForLeaderEpoch for
-        partitions truncating, ListOffsets for partitions resetting, else Fetch."""
+        partitions truncating, ListOffsets for partitions resetting, else Fetch. Its answer is
+        expected with `correlation_id`."""
         if self.in_flight is not None:
             return None
+        self._correlation_id = correlation_id
         ready = {k: s for k, s in self.states.items() if s.delayed_until <= now_ms}
         for s in ready.values():
             s.delayed_until = 0
@@ -126,7 +130,7 @@ class Fetcher:
         return None
 
     def _start(self, api_key: int, now_ms: int, sent: dict) -> None:
-        self.in_flight = InFlight(api_key, now_ms + self.config.replica_socket_timeout_ms, sent)
+        self.in_flight = InFlight(self._correlation_id, api_key, now_ms + self.config.replica_socket_timeout_ms, sent)
 
     def _fetch(self, states: dict, now_ms: int, broker_epoch: int) -> m.FetchRequest:
         c = self.config
@@ -170,10 +174,10 @@ class Fetcher:
         return R(replica_id=self.node_id, isolation_level=0,
                  topics=[R.ListOffsetsTopic(name=t, partitions=ps) for t, ps in by_topic.items()])
 
-    def failed(self, now_ms: int) -> None:
-        """The request in flight got no answer (timeout, lost connection): its partitions retry
-        after the backoff."""
-        if self.in_flight is not None:
+    def failed(self, correlation_id: int, now_ms: int) -> None:
+        """The request in flight will get no answer (timeout, lost connection): its partitions
+        retry after the backoff."""
+        if self.in_flight is not None and self.in_flight.correlation_id == correlation_id:
             self._delay(self.in_flight.sent, now_ms)
             self.in_flight = None
 
@@ -183,16 +187,21 @@ class Fetcher:
             return self.in_flight.deadline
         return min((s.delayed_until for s in self.states.values() if s.delayed_until > 0), default=None)
 
-    def expire(self, now_ms: int) -> None:
+    def expire(self, now_ms: int) -> int | None:
+        """Give up on the request in flight if its answer is overdue; returns its correlation id."""
         if self.in_flight is not None and self.in_flight.deadline <= now_ms:
-            self.failed(now_ms)
+            correlation_id = self.in_flight.correlation_id
+            self.failed(correlation_id, now_ms)
+            return correlation_id
+        return None
 
     # -- answers ---------------------------------------------------------------------------
 
-    def on_response(self, response: Message, now_ms: int) -> None:
-        flight, self.in_flight = self.in_flight, None
-        if flight is None or flight.api_key != response.API_KEY:
-            return
+    def on_response(self, correlation_id: int, response: Message, now_ms: int) -> None:
+        flight = self.in_flight
+        if flight is None or flight.correlation_id != correlation_id or flight.api_key != response.API_KEY:
+            return  # late (given up on), duplicated or unknown
+        self.in_flight = None
         if isinstance(response, m.FetchResponse):
             self._on_fetch(response, flight.sent, now_ms)
         elif isinstance(response, m.OffsetForLeaderEpochResponse):
@@ -276,8 +285,7 @@ class Fetcher:
                 offset, complete = min(end, leo), False  # the leader's epoch is unknown here: go one epoch back
             else:
                 offset = min(end, leader_end, leo)
-        if offset < leo:
-            p.truncate_to(offset)
+        p.truncate_to(offset)  # (even at the end: it drops an epoch entry this log has no data of)
         s.fetch_offset = p.log.log_end_offset
         s.last_fetched_epoch = p.latest_epoch
         s.phase = FETCHING if self.config.truncate_on_fetch or complete else TRUNCATING

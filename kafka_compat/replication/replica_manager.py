@@ -32,7 +32,7 @@ import structlog
 from kafka_compat.metadata.image import BROKER_RESOURCE, NO_LEADER, MetadataImage, TopicImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.protocol.primitives import Message, Uuid
+from kafka_compat.protocol.primitives import Message
 from kafka_compat.replication.alter_partition import AlterPartitionManager
 from kafka_compat.replication.config import ReplicationConfig
 from kafka_compat.replication.fetcher import Fetcher
@@ -60,6 +60,9 @@ def monotonic_ms() -> int:
 
 
 class ReplicaManager:
+    partition_class = Partition
+    fetcher_class = Fetcher
+
     def __init__(self, node_id: int, logs: LogManager, broker_defaults: Callable[[MetadataImage], LogConfig], *,
                  config: ReplicationConfig | None = None, waiters=None, clock: Callable[[], int] = monotonic_ms):
         self.node_id = node_id
@@ -150,7 +153,7 @@ class ReplicaManager:
                     lg = self.logs.create(name, index, config)
                     if lg.config != config:  # a log found on disk at start was opened with the defaults
                         lg.update_config(config)
-                    p = Partition(name, index, topic.topic_id, lg, self.node_id, self._changed, self)
+                    p = self.partition_class(name, index, topic.topic_id, lg, self.node_id, self._changed, self)
                     self.partitions[(name, index)] = p
                     log.info("replica_created", topic=name, partition=index, leader=state.leader,
                              leader_epoch=state.leader_epoch)
@@ -194,7 +197,7 @@ class ReplicaManager:
             self._stop_fetching(p.key)
         f = self.fetchers.get(fk)
         if f is None:
-            f = self.fetchers[fk] = Fetcher(self.node_id, p.leader, self.partitions.get, self.config)
+            f = self.fetchers[fk] = self.fetcher_class(self.node_id, p.leader, self.partitions.get, self.config)
         f.add(p)
         self._fetching[p.key] = fk
         log.info("replica_following", topic=p.topic, partition=p.index, leader=p.leader, leader_epoch=p.leader_epoch,
@@ -202,7 +205,7 @@ class ReplicaManager:
 
     def _stop_fetching(self, key: tuple[str, int]) -> None:
         fk = self._fetching.pop(key, None)
-        if fk is not None:
+        if fk is not None and fk in self.fetchers:  # (a fetcher that dropped all its partitions is gone)
             self.fetchers[fk].remove(key)
 
     # -- outbound requests ----------------------------------------------------------------------
@@ -216,14 +219,15 @@ class ReplicaManager:
                 if p.is_leader:
                     p.maybe_shrink_isr(now_ms)
         for fk, f in list(self.fetchers.items()):
-            f.expire(now_ms)
-            request = f.request(now_ms, self.broker_epoch)
+            self._in_flight.pop(f.expire(now_ms), None)
+            corr = self._next_correlation + 1
+            request = f.request(now_ms, self.broker_epoch, corr)
             if request is not None:
                 out.append(Outbound(fk[0], request, self._correlate(fk)))
             elif not f and f.in_flight is None:
                 del self.fetchers[fk]
-        self.alter_partition.expire(now_ms)
-        request = self.alter_partition.request(now_ms, self.node_id, self.broker_epoch)
+        self._in_flight.pop(self.alter_partition.expire(now_ms), None)
+        request = self.alter_partition.request(now_ms, self.node_id, self.broker_epoch, self._next_correlation + 1)
         if request is not None:
             out.append(Outbound(CONTROLLER, request, self._correlate(None)))
         return out
@@ -240,11 +244,9 @@ class ReplicaManager:
         target = self._in_flight.pop(correlation_id)
         if target is None:
             if isinstance(response, m.AlterPartitionResponse):
-                self.alter_partition.on_response(response, now_ms)
-        else:
-            f = self.fetchers.get(target)
-            if f is not None:
-                f.on_response(response, now_ms)
+                self.alter_partition.on_response(correlation_id, response, now_ms)
+        elif (f := self.fetchers.get(target)) is not None:
+            f.on_response(correlation_id, response, now_ms)
 
     def request_failed(self, correlation_id: int, now_ms: int) -> None:
         """A request `poll` returned will get no answer (no connection, no answer in time)."""
@@ -252,9 +254,9 @@ class ReplicaManager:
             return
         target = self._in_flight.pop(correlation_id)
         if target is None:
-            self.alter_partition.failed(now_ms)
+            self.alter_partition.failed(correlation_id, now_ms)
         elif (f := self.fetchers.get(target)) is not None:
-            f.failed(now_ms)
+            f.failed(correlation_id, now_ms)
 
     def next_deadline(self) -> int | None:
         """When `poll` must run again if nothing arrives (None: only on news)."""
@@ -357,9 +359,3 @@ class ReplicaManager:
                 parts.append(out)
             topics.append(R.ListOffsetsTopicResponse(name=t.name, partitions=parts))
         return R(throttle_time_ms=0, topics=topics)
-
-    # -- introspection --------------------------------------------------------------------------
-
-    def topic_id(self, topic: str) -> Uuid | None:
-        t = self.image.topics.get(topic) if self.image is not None else None
-        return t.topic_id if t is not None else None

@@ -153,3 +153,16 @@ def test_a_follower_of_a_new_leader_moves_to_its_fetcher(c):
     assert (TOPIC, 0) in c.rm[2].fetchers[(3, 0)].states
     assert not c.rm[2].fetchers[(1, 0)]
     assert c.rm[3].fetchers[(1, 0)].states == {}  # the new leader fetches no more
+
+
+def test_a_former_leader_that_wrote_nothing_in_its_epoch_forgets_that_epoch_and_follows(c):
+    c.produce(1, b"a")
+    c.exchange(2), c.exchange(3), c.exchange(2), c.exchange(3)
+    c.apply(c.image(FULL, (2, 3), leader=2, leader_epoch=1, partition_epoch=1), brokers=[2])  # leads, writes nothing
+    assert c.p(2).log.epochs.entries() == [(0, 0), (1, 1)]
+    c.apply(c.image(FULL, (1, 2, 3), leader=3, leader_epoch=2, partition_epoch=2))
+    c.produce(3, b"b")
+    c.exchange(2)  # last fetched epoch 1: the leader's epoch 0 ends at 1, where this log ends
+    assert c.p(2).log.epochs.entries() == [(0, 0)]
+    c.exchange(2)
+    assert c.p(2).log.read_bytes(0, 1 << 20) == c.p(3).log.read_bytes(0, 1 << 20)
