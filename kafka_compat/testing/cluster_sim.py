@@ -100,11 +100,12 @@ TOPIC = "sim"
 REPLICATION_FACTOR = 3
 MIN_INSYNC = 2
 SESSION_TIMEOUT_MS = 3000
-HEARTBEAT_INTERVAL_MS = 500
-LIFECYCLE_TIMEOUT_MS = 2000
+HEARTBEAT_INTERVAL_MS = 1000
+LIFECYCLE_TIMEOUT_MS = 1000
 PRODUCE_TIMEOUT_MS = 3000
 FLUSH_INTERVAL_MS = 500
 CHECKPOINT_INTERVAL_MS = 1000
+WARM_UP_MS = 8000
 VERSIONS = {**raft_wire.VERSIONS, **fetcher_module.VERSIONS, A.ALTER_PARTITION: alter_partition_module.VERSION,
             A.BROKER_REGISTRATION: 2, A.BROKER_HEARTBEAT: 1, A.PRODUCE: 9, A.CREATE_TOPICS: 7}
 RAFT_APIS = frozenset(raft_wire.VERSIONS)
@@ -133,7 +134,7 @@ class SimConfig:
     brokers: int = 3
     partitions: int = 2
     chaos_ms: int = 8_000
-    settle_ms: int = 7_000
+    settle_ms: int = 5_000
     partition_class: type = Partition  # tests plant broken ones
     fetcher_class: type = Fetcher
 
@@ -316,9 +317,12 @@ class Simulation:
         self.drop = r.choice([0.0, 0.01, 0.05])
         self.duplicate = r.choice([0.0, 0.02])
         self.max_delay = r.choice([2, 10, 40])
-        self.crash_every = r.choice([1500, 3000, 6000])
-        self.power_loss_share = r.choice([0.0, 0.3, 0.6])
-        self.partition_every = r.choice([2000, 5000])
+        # Each seed leans one way: network splits, process crashes, or power losses (which wait
+        # for a healthy cluster, so they come with nothing else).
+        self.mode = r.choice(["network", "crashes", "power"])
+        self.crash_every = {"network": 4000, "crashes": r.choice([1000, 2000]), "power": 1500}[self.mode]
+        self.power_loss_share = {"network": 0.0, "crashes": 0.3, "power": 1.0}[self.mode]
+        self.partition_every = {"network": r.choice([300, 1000]), "crashes": 4000, "power": 1 << 30}[self.mode]
         self.produce_every = r.choice([80, 200, 400])
         self.slow_messages = 0.005
         flush_messages = r.choice([None, 5, 50])  # Kafka's default never fsyncs but on segment roll
@@ -367,24 +371,40 @@ class Simulation:
         return self.now + 1 + int(self.rng.expovariate(1 / mean))
 
     def run(self) -> SimResult:
+        """Start the cluster, wait for the topic to be fully replicated, then the faults and the
+        clients begin; after `chaos_ms` the faults stop, after `settle_ms` more the run ends."""
         for h in self.hosts.values():
             self.start(h)
+        self.run_until(lambda: self.in_sync(), WARM_UP_MS)
+        if not self.in_sync():
+            self.fail(f"the topic was not fully replicated within {WARM_UP_MS} ms of the start")
         for p in self.producers[:-1]:
             self.at(self.exp(self.produce_every), "produce", p.id)
         self.at(self.exp(self.crash_every), "crash")
         self.at(self.exp(self.partition_every), "partition")
-        self.at(self.cfg.chaos_ms, "settle")
-        end = self.cfg.chaos_ms + self.cfg.settle_ms
-        while self.queue and self.queue[0][0] <= end:
-            when, _, kind, args = heapq.heappop(self.queue)
-            self.now = when
-            self.events += 1
-            getattr(self, "on_" + kind)(*args)
+        self.at(self.now + self.cfg.chaos_ms, "settle")
+        end = self.now + self.cfg.chaos_ms + self.cfg.settle_ms
+        self.run_until(lambda: False, end)
         self.now = end
         self.check_final()
         acked = sum(len(v) for a in self.acked.values() for v in a.values())
         return SimResult(self.cfg, self.events, acked, self.produced, self.crashes, self.power_losses,
                          len(self.leaders), end)
+
+    def run_until(self, done, end: int) -> None:
+        while self.queue and self.queue[0][0] <= end and not done():
+            when, _, kind, args = heapq.heappop(self.queue)
+            self.now = when
+            self.events += 1
+            getattr(self, "on_" + kind)(*args)
+
+    def in_sync(self) -> bool:
+        """The controller's image has the topic with every ISR complete, and every broker knows it."""
+        t = self.hosts[CONTROLLER_ID].sm.image.topics.get(TOPIC)
+        if t is None or any(set(p.isr) != set(p.replicas) or p.leader < 0 for p in t.partitions.values()):
+            return False
+        return all(self.hosts[b].rm.image is not None and TOPIC in self.hosts[b].rm.image.topics
+                   for b in self.broker_ids)
 
     def fail(self, reason: str) -> None:
         raise InvariantViolation(f"{reason} (event {self.events}, t={self.now} ms)")
@@ -498,7 +518,7 @@ class Simulation:
         keep = self.rng.randint(0, 3) if power_loss else 1 << 30
         h.raft_log = h.raft_log.crash(keep)
         h.node = h.sm = None
-        self.at(self.now + self.rng.randint(200, 2500), "restart", h.id)
+        self.at(self.now + self.rng.randint(200, 2000), "restart", h.id)
 
     def lose_unsynced(self, lg) -> None:
         """Power loss: keep a random prefix of what was written after the log's recovery point (its
@@ -634,9 +654,11 @@ class Simulation:
         node = h.node
         for _ in range(100):
             self.run_raft(h)
-            if not h.publishing and h.broker_epoch >= 0 and node.high_watermark > 0 \
-                    and node.applied_offset >= node.high_watermark:
-                h.publishing = True  # caught up with the metadata log: the image goes to the replicas at once
+            # Caught up: the image holds this incarnation's own registration (its broker epoch is that
+            # record's offset), which took the previous incarnation's leaderships away. An earlier
+            # image would make it lead with what it lost in the crash, as its previous incarnation.
+            if not h.publishing and 0 <= h.broker_epoch < h.sm.end_offset:
+                h.publishing = True
                 h.rm.broker_epoch = h.broker_epoch
                 h.rm.apply_image(None, h.sm.image, self.now)
             self.lifecycle(h)
@@ -873,12 +895,17 @@ class Simulation:
         return self.recovering is not None
 
     def on_crash(self) -> None:
+        """Kill a process (a partition leader more often than not), or cut a broker's power if the
+        cluster is healthy. Seeds that favour power loss wait for a healthy moment."""
         if not self.chaos or self.quiet():
             self.at(self.exp(self.crash_every), "crash")
             return
+        if self.power_loss_share == 1.0 and not self.healthy():
+            self.at(self.now + 200, "crash")
+            return
         up = [h for h in self.hosts.values() if h.up]
         if up:
-            if self.rng.random() < 0.15:
+            if self.rng.random() < 0.1 and self.power_loss_share < 1.0:
                 h = self.hosts[CONTROLLER_ID]
             else:
                 brokers = [h for h in up if h.id != CONTROLLER_ID]
@@ -900,14 +927,24 @@ class Simulation:
             self.start(h)
 
     def on_partition(self) -> None:
-        if not self.chaos or self.quiet():
+        """Split the cluster for a while (longer than a broker session, often), then heal."""
+        if not self.chaos or self.quiet() or self.groups:
             self.at(self.exp(self.partition_every), "partition")
             return
-        ids = [CONTROLLER_ID] + self.broker_ids
-        if self.groups or self.rng.random() < 0.3:
-            self.groups = {}
+        leaders = [h.id for h in self.hosts.values() if h.id != CONTROLLER_ID and h.up and h.publishing
+                   and any(p.is_leader for p in h.rm)]
+        if leaders and self.rng.random() < 0.5:
+            # Cut a leader off from everyone but its clients: it goes on appending what it cannot
+            # commit until a new leader is elected and it learns so.
+            self.groups = {self.rng.choice(leaders): 1}
         else:
-            self.groups = {i: self.rng.randint(0, 1) for i in ids}
+            ids = [CONTROLLER_ID] + self.broker_ids
+            cut = self.rng.sample(ids, self.rng.randint(1, len(ids) // 2))
+            self.groups = {i: 1 for i in cut}
+        self.at(self.now + self.rng.randint(300, 2 * SESSION_TIMEOUT_MS), "heal")
+
+    def on_heal(self) -> None:
+        self.groups = {}
         self.at(self.exp(self.partition_every), "partition")
 
     def on_settle(self) -> None:
