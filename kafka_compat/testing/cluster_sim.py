@@ -105,7 +105,8 @@ LIFECYCLE_TIMEOUT_MS = 1000
 PRODUCE_TIMEOUT_MS = 3000
 FLUSH_INTERVAL_MS = 500
 CHECKPOINT_INTERVAL_MS = 1000
-WARM_UP_MS = 8000
+WARM_UP_MS = 20000
+MODES = ("network", "crashes", "power")
 VERSIONS = {**raft_wire.VERSIONS, **fetcher_module.VERSIONS, A.ALTER_PARTITION: alter_partition_module.VERSION,
             A.BROKER_REGISTRATION: 2, A.BROKER_HEARTBEAT: 1, A.PRODUCE: 9, A.CREATE_TOPICS: 7}
 RAFT_APIS = frozenset(raft_wire.VERSIONS)
@@ -135,12 +136,14 @@ class SimConfig:
     partitions: int = 2
     chaos_ms: int = 8_000
     settle_ms: int = 5_000
+    mode: str | None = None  # "network", "crashes" or "power"; None: the seed picks
     partition_class: type = Partition  # tests plant broken ones
     fetcher_class: type = Fetcher
 
     def replay_command(self) -> str:
         return (f"python -m kafka_compat.testing.cluster_sim --seed {self.seed} --brokers {self.brokers} "
-                f"--partitions {self.partitions} --chaos-ms {self.chaos_ms} --settle-ms {self.settle_ms}")
+                f"--partitions {self.partitions} --chaos-ms {self.chaos_ms} --settle-ms {self.settle_ms}"
+                + (f" --mode {self.mode}" if self.mode else ""))
 
 
 @dataclass
@@ -319,7 +322,7 @@ class Simulation:
         self.max_delay = r.choice([2, 10, 40])
         # Each seed leans one way: network splits, process crashes, or power losses (which wait
         # for a healthy cluster, so they come with nothing else).
-        self.mode = r.choice(["network", "crashes", "power"])
+        self.mode = r.choice(MODES) if config.mode is None else config.mode
         self.crash_every = {"network": 4000, "crashes": r.choice([1000, 2000]), "power": 1500}[self.mode]
         self.power_loss_share = {"network": 0.0, "crashes": 0.3, "power": 1.0}[self.mode]
         self.partition_every = {"network": r.choice([300, 1000]), "crashes": 4000, "power": 1 << 30}[self.mode]
@@ -328,7 +331,7 @@ class Simulation:
         flush_messages = r.choice([None, 5, 50])  # Kafka's default never fsyncs but on segment roll
         self.replication = ReplicationConfig(
             replica_lag_time_max_ms=r.choice([1000, 2000]), replica_fetch_wait_max_ms=500,
-            replica_fetch_max_bytes=r.choice([300, 1 << 20]), replica_fetch_backoff_ms=100,
+            replica_fetch_max_bytes=r.choice([1, 1 << 20]), replica_fetch_backoff_ms=100,
             replica_socket_timeout_ms=1500, controller_socket_timeout_ms=1500,
             truncate_on_fetch=r.random() < 0.7)
         topic_configs = {"min.insync.replicas": str(MIN_INSYNC), "segment.bytes": str(r.choice([2048, 1 << 20])),
@@ -359,6 +362,8 @@ class Simulation:
         self.leaders: dict[tuple[int, int], int] = {}  # (partition, epoch) -> broker
         self.final_marks: dict[int, tuple[int, list[bytes]]] = {}
         self.recovering: int | None = None  # a broker that lost power and has not registered again
+        self.image_offset = -1  # the controller's, to tell a replay after its restart from news
+        self.partition_states: dict = {}
         self.listener_error: Exception | None = None
 
     # -- scheduling ------------------------------------------------------------------------------
@@ -734,20 +739,17 @@ class Simulation:
         self.pump_broker(h)
 
     def serve(self, h, src, src_inc, chan, request, correlation, version) -> None:
-        rm = h.rm
+        rm = h.rm  # (before it publishes an image it knows no partition: UNKNOWN_TOPIC_* answers)
         k = request.API_KEY
-        if not h.publishing:
-            if k == A.PRODUCE:
-                self.answer_produce(h, src, src_inc, correlation, version, request, ErrorCode.NOT_LEADER_OR_FOLLOWER)
-            return  # a replica request before this broker knows anything: the follower times out and retries
         if k == A.FETCH:
             response, done = rm.fetch_for_follower(request, version, self.now)
             if done:
                 records_of(response)
                 self.send(h.id, src, chan, response, correlation, src_inc)
             else:
-                keys = frozenset((rm.image.topics_by_id[t.topic_id].name, p.partition) for t in request.topics
-                                 if t.topic_id in rm.image.topics_by_id for p in t.partitions)
+                by_id = rm.image.topics_by_id
+                keys = frozenset((by_id[t.topic_id].name, p.partition) for t in request.topics
+                                 if t.topic_id in by_id for p in t.partitions)
                 h.parked.append(Parked(src, src_inc, correlation, version, request, keys,
                                        self.now + request.max_wait_ms))
         elif k == A.OFFSET_FOR_LEADER_EPOCH:
@@ -921,6 +923,11 @@ class Simulation:
                 self.crash(h, power)
         self.at(self.exp(self.crash_every), "crash")
 
+    def on_crash_host(self, host_id: int) -> None:
+        h = self.hosts[host_id]
+        if h.up and self.chaos and not self.quiet():
+            self.crash(h, False)
+
     def on_restart(self, host_id: int) -> None:
         h = self.hosts[host_id]
         if not h.up:
@@ -996,10 +1003,22 @@ class Simulation:
         t = image.topics.get(TOPIC)
         if t is None:
             return
+        replaying = image.offset <= self.image_offset
+        self.image_offset = max(self.image_offset, image.offset)
         for p in t.partitions.values():
             if p.leader >= 0 and p.leader not in p.isr:
                 self.fail(f"the controller's image has leader {p.leader} outside the ISR {list(p.isr)} "
                           f"of partition {p.partition}")
+            before = self.partition_states.get(p.partition)
+            self.partition_states[p.partition] = p
+            if replaying or before is None or self.mode != "crashes" or not self.chaos or self.recovering:
+                continue
+            # The moments after an ISR grows or a leader is elected are where replication bugs hide
+            # (a member that has not caught up elected, an epoch with nothing written in it): strike
+            # the leader then, now and again.
+            if (len(p.isr) > len(before.isr) or p.leader != before.leader) and p.leader >= 0 \
+                    and self.rng.random() < 0.3:
+                self.at(self.now + self.rng.randint(0, 300), "crash_host", p.leader)
 
     def check_broker(self, h: Host) -> None:
         if not h.publishing:
@@ -1163,9 +1182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=SimConfig.partitions)
     parser.add_argument("--chaos-ms", type=int, default=SimConfig.chaos_ms)
     parser.add_argument("--settle-ms", type=int, default=SimConfig.settle_ms)
+    parser.add_argument("--mode", choices=MODES)
     args = parser.parse_args(argv)
     seeds = [args.seed] if args.seed is not None else range(args.first_seed, args.first_seed + args.seeds)
     kw = {} if args.brokers is None else {"brokers": args.brokers}
+    if args.mode:
+        kw["mode"] = args.mode
     configs = [default_config(seed, partitions=args.partitions, chaos_ms=args.chaos_ms, settle_ms=args.settle_ms, **kw)
                for seed in seeds]
     started = time.perf_counter()
