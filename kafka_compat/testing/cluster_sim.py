@@ -58,15 +58,17 @@ import shutil
 import sys
 import tempfile
 import time
+from bisect import bisect_right
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import structlog
 
 from kafka_compat.metadata.cluster_control import NO_LEADER_CHANGE, ClusterControl, registration_request
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
-from kafka_compat.metadata.image import TOPIC_RESOURCE, MetadataImage
+from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.metadata.records import encode_record
 from kafka_compat.metadata.state_machine import MetadataStateMachine
 from kafka_compat.protocol import framing
@@ -108,8 +110,7 @@ CHECKPOINT_INTERVAL_MS = 1000
 WARM_UP_MS = 20000
 MODES = ("network", "crashes", "power")
 VERSIONS = {**raft_wire.VERSIONS, **fetcher_module.VERSIONS, A.ALTER_PARTITION: alter_partition_module.VERSION,
-            A.BROKER_REGISTRATION: 2, A.BROKER_HEARTBEAT: 1, A.PRODUCE: 9, A.CREATE_TOPICS: 7}
-RAFT_APIS = frozenset(raft_wire.VERSIONS)
+            A.BROKER_REGISTRATION: 2, A.BROKER_HEARTBEAT: 1, A.PRODUCE: 9}
 QUIET = structlog.wrap_logger(structlog.PrintLogger(sys.stderr),
                               wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
 
@@ -154,6 +155,7 @@ class SimResult:
     produced: int  # produce requests sent
     crashes: int
     power_losses: int
+    truncations: int  # replicas cutting a divergent suffix (or a leader-epoch entry with no data)
     leader_epochs: int  # (partition, epoch) pairs that had a leader
     virtual_ms: int
 
@@ -227,8 +229,8 @@ def alter_partition(image: MetadataImage, req: m.AlterPartitionRequest) -> tuple
                     records.append(change)
                     image = image.apply([change])
                     state = image.topics_by_id[t.topic_id].partitions[pd.partition_index]
-                out.leader_id, out.leader_epoch, out.partition_epoch = state.leader, state.leader_epoch, state.partition_epoch
-                out.isr = list(state.isr)
+                out.leader_id, out.isr = state.leader, list(state.isr)
+                out.leader_epoch, out.partition_epoch = state.leader_epoch, state.partition_epoch
     return records, R(error_code=ErrorCode.NONE, topics=topics)
 
 
@@ -303,12 +305,20 @@ class Host:
     topic_created: bool = False
 
 
+class Produce(NamedTuple):
+    correlation_id: int
+    partition: int
+    values: list[bytes]
+    deadline: int  # after which the client gives up: the outcome is unknown
+    marker: bool  # the liveness probe's
+
+
 @dataclass
 class Producer:
     id: int
     acks: int
     seq: int = 0
-    in_flight: tuple | None = None  # (correlation id, partition, values, deadline)
+    in_flight: Produce | None = None  # one request at a time, never retried
     corr: int = 0
 
 
@@ -354,7 +364,7 @@ class Simulation:
         self.seq = 0
         self.groups: dict[int, int] = {}
         self.chaos = True
-        self.crashes = self.power_losses = self.produced = 0
+        self.crashes = self.power_losses = self.produced = self.truncations = 0
         # Global truth.
         self.committed: dict[int, dict[int, tuple[int, bytes]]] = {}  # partition -> base -> (last, bytes)
         self.committed_end: dict[int, int] = {}
@@ -394,7 +404,7 @@ class Simulation:
         self.check_final()
         acked = sum(len(v) for a in self.acked.values() for v in a.values())
         return SimResult(self.cfg, self.events, acked, self.produced, self.crashes, self.power_losses,
-                         len(self.leaders), end)
+                         self.truncations, len(self.leaders), end)
 
     def run_until(self, done, end: int) -> None:
         while self.queue and self.queue[0][0] <= end and not done():
@@ -495,8 +505,7 @@ class Simulation:
         h.logs = LogManager([h.dir], defaults, clock=lambda: self.now)
         h.waiters = Waiters()
         rm_class = type("SimReplicaManager", (ReplicaManager,), {
-            "partition_class": type("CheckedPartition", (CheckedPartition, self.cfg.partition_class),
-                                    {"sim": self, "host": None}),
+            "partition_class": type("CheckedPartition", (CheckedPartition, self.cfg.partition_class), {"sim": self}),
             "fetcher_class": self.cfg.fetcher_class})
         h.rm = rm_class(h.id, h.logs, lambda image: defaults, config=self.replication, waiters=h.waiters,
                         clock=lambda: self.now)
@@ -526,35 +535,29 @@ class Simulation:
         self.at(self.now + self.rng.randint(200, 2000), "restart", h.id)
 
     def lose_unsynced(self, lg) -> None:
-        """Power loss: keep a random prefix of what was written after the log's recovery point (its
-        last fsync), cut anywhere, even inside a batch; later segment files are gone."""
+        """Power loss: of what a log wrote after its recovery point (its last fsync), a random prefix
+        survives, cut anywhere (a torn batch is for recovery to find); later segment files are gone."""
         segments = lg.segments
         durable = lg.recovery_point
-        start = next((i for i, s in enumerate(segments) if i + 1 == len(segments) or segments[i + 1].base_offset > durable), 0)
-        spans = []  # (segment, first byte that may be lost, size)
-        for i, s in enumerate(segments[start:]):
-            lo = 0
-            if i == 0:
-                data = s.log_path.read_bytes()[:s.size]
-                lo = next((pos for pos, hd in iter_headers(memoryview(data)) if hd.last_offset >= durable), len(data))
-            spans.append((s, lo, s.size))
-        total = sum(size - lo for _, lo, size in spans)
-        if total <= 0:
-            return
-        keep = self.rng.randint(0, total)
-        for s, lo, size in spans:
-            room = size - lo
-            if keep >= room:
-                keep -= room
+        first = max(bisect_right([s.base_offset for s in segments], durable) - 1, 0)  # holds the recovery point
+        spans = []  # (segment, where in its file the data that may be lost starts)
+        for s in segments[first:]:
+            start = 0
+            if s is segments[first]:
+                data = memoryview(s.log_path.read_bytes()[:s.size])
+                start = next((pos for pos, hd in iter_headers(data) if hd.last_offset >= durable), len(data))
+            spans.append((s, start))
+        keep = self.rng.randint(0, sum(s.size - start for s, start in spans))
+        for i, (s, start) in enumerate(spans):
+            if keep >= s.size - start:
+                keep -= s.size - start
                 continue
             with open(s.log_path, "r+b") as f:
-                f.truncate(lo + keep)
-            keep = -1
-            later = [x for x, _, _ in spans if x.base_offset > s.base_offset]
-            for x in later:
+                f.truncate(start + keep)
+            for later, _ in spans[i + 1:]:
                 for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-                    (lg.dir / file_name(x.base_offset, suffix)).unlink(missing_ok=True)
-            break
+                    (lg.dir / file_name(later.base_offset, suffix)).unlink(missing_ok=True)
+            return
 
     # -- the controller ----------------------------------------------------------------------------
 
@@ -629,9 +632,7 @@ class Simulation:
             return
         k = message.API_KEY
         if not self.controller_active(h):
-            response = {A.BROKER_REGISTRATION: lambda: m.BrokerRegistrationResponse(error_code=ErrorCode.NOT_CONTROLLER),
-                        A.BROKER_HEARTBEAT: lambda: m.BrokerHeartbeatResponse(error_code=ErrorCode.NOT_CONTROLLER),
-                        A.ALTER_PARTITION: lambda: m.AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER)}[k]()
+            response = m.response_class(k)(error_code=ErrorCode.NOT_CONTROLLER)
         else:
             image = h.sm.image
             if k == A.BROKER_REGISTRATION:
@@ -760,16 +761,17 @@ class Simulation:
             self.produce_at(h, src, src_inc, correlation, version, request)
 
     def produce_at(self, h, src, src_inc, correlation, version, request) -> None:
-        td = request.topic_data[0]
-        pd = td.partition_data[0]
-        R = m.ProduceResponse
-        result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE, base_offset=-1,
-                                            log_append_time_ms=-1, log_start_offset=-1)
+        """A client's produce (one batch for one partition): appended, then answered at once, or for
+        acks=all once `check_enough_replicas` says so (or the request times out)."""
+        pd = request.topic_data[0].partition_data[0]
+        result = m.ProduceResponse.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE, base_offset=-1,
+                                                            log_append_time_ms=-1, log_start_offset=-1)
         try:
-            p = h.rm.get(td.name, pd.index)
+            p = h.rm.get(TOPIC, pd.index)
             info = p.append(pd.records, request.acks, self.now, version)
         except KafkaError as e:
-            self.answer_produce(h, src, src_inc, correlation, version, request, e.code)
+            result.error_code = e.code
+            self.reply_produce(h, src, src_inc, correlation, result)
             return
         result.base_offset, result.log_start_offset = info.first_offset, info.log_start_offset
         if request.acks == -1:
@@ -777,18 +779,11 @@ class Simulation:
                                    self.now + request.timeout_ms, p, info.last_offset + 1, p.leader_epoch, result,
                                    bytes(pd.records)))
         else:
-            self.reply_produce(h, src, src_inc, correlation, version, td.name, result)
+            self.reply_produce(h, src, src_inc, correlation, result)
 
-    def answer_produce(self, h, src, src_inc, correlation, version, request, code) -> None:
-        td = request.topic_data[0]
+    def reply_produce(self, h, src, src_inc, correlation, result) -> None:
         R = m.ProduceResponse
-        result = R.PartitionProduceResponse(index=td.partition_data[0].index, error_code=code, base_offset=-1,
-                                            log_append_time_ms=-1, log_start_offset=-1)
-        self.reply_produce(h, src, src_inc, correlation, version, td.name, result)
-
-    def reply_produce(self, h, src, src_inc, correlation, version, topic, result) -> None:
-        R = m.ProduceResponse
-        response = R(responses=[R.TopicProduceResponse(name=topic, partition_responses=[result])])
+        response = R(responses=[R.TopicProduceResponse(name=TOPIC, partition_responses=[result])])
         self.send(h.id, src, "client", response, correlation, src_inc)
 
     def recheck_parked(self, h: Host) -> bool:
@@ -817,7 +812,7 @@ class Simulation:
             p.result.error_code = error if done else ErrorCode.REQUEST_TIMED_OUT
             if p.result.error_code == ErrorCode.NONE:
                 self.check_acknowledged(h, p)
-            self.reply_produce(h, p.src, p.src_inc, p.correlation_id, p.version, TOPIC, p.result)
+            self.reply_produce(h, p.src, p.src_inc, p.correlation_id, p.result)
             answered = True
         h.parked = still
         return answered
@@ -826,7 +821,7 @@ class Simulation:
 
     def on_produce(self, producer_id: int) -> None:
         c = self.producers[producer_id - CLIENT_BASE]
-        if c.in_flight is not None and c.in_flight[3] <= self.now:
+        if c.in_flight is not None and c.in_flight.deadline <= self.now:
             c.in_flight = None  # no answer: the outcome is unknown, the client moves on
         if c.in_flight is None:
             self.send_produce(c)
@@ -853,20 +848,20 @@ class Simulation:
         request = P(acks=c.acks, timeout_ms=PRODUCE_TIMEOUT_MS, topic_data=[P.TopicProduceData(
             name=TOPIC, partition_data=[P.PartitionProduceData(index=partition, records=batch)])])
         c.corr += 1
-        c.in_flight = (c.corr, partition, values, self.now + PRODUCE_TIMEOUT_MS + 2000, marker)
+        c.in_flight = Produce(c.corr, partition, values, self.now + PRODUCE_TIMEOUT_MS + 2000, marker)
         self.produced += 1
         self.send(c.id, leader, "client", request, c.corr)
 
     def on_produce_response(self, c: Producer, correlation: int, response) -> None:
-        if c.in_flight is None or c.in_flight[0] != correlation:
+        sent = c.in_flight
+        if sent is None or sent.correlation_id != correlation:
             return
-        _, partition, values, _, marker = c.in_flight
         c.in_flight = None
         result = response.responses[0].partition_responses[0]
         if result.error_code == ErrorCode.NONE and c.acks == -1:
-            self.acked.setdefault(partition, {})[result.base_offset] = values
-            if marker:
-                self.final_marks[partition] = (result.base_offset, values)
+            self.acked.setdefault(sent.partition, {})[result.base_offset] = sent.values
+            if sent.marker:
+                self.final_marks[sent.partition] = (result.base_offset, sent.values)
 
     # -- faults ------------------------------------------------------------------------------------
 
@@ -970,7 +965,7 @@ class Simulation:
         ctrl = self.hosts[CONTROLLER_ID]
         t = ctrl.sm.image.topics.get(TOPIC) if ctrl.up else None
         c = self.prober
-        if c.in_flight is not None and c.in_flight[3] <= self.now:
+        if c.in_flight is not None and c.in_flight.deadline <= self.now:
             c.in_flight = None
         if t is not None and c.in_flight is None:
             for index, p in sorted(t.partitions.items()):
@@ -1141,6 +1136,7 @@ class CheckedPartition:
 
     def truncate_to(self, offset: int) -> None:
         self.sim.check_truncation(self.node_id, self, offset)
+        self.sim.truncations += offset < self.log.log_end_offset
         super().truncate_to(offset)
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
