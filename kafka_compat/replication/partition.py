@@ -149,7 +149,7 @@ class Partition:
 
     # -- the role, from the metadata image -----------------------------------------------------
 
-    def update(self, state: PartitionImage, now_ms: int = 0) -> bool:
+    def update(self, state: PartitionImage, now_ms: int) -> bool:
         """Take the partition's state from the metadata image. Returns True when this replica must
         (re)start fetching: it follows a leader in a leader epoch it did not follow before."""
         if state == self.state or state.partition_epoch < self.partition_epoch:

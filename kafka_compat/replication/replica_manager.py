@@ -5,7 +5,10 @@ and sends what it returns.
 - `apply_image(old, new, now_ms)` after every metadata change: opens logs for new replicas,
   applies leadership and ISR changes (a follower of a new leader epoch starts fetching from that
   leader, a new leader stops), pushes config changes into the logs and deletes the logs of
-  removed topics.
+  removed topics. The first image must already hold this broker's own registration, and
+  `broker_epoch` be set from it: an older image still shows what the previous incarnation led,
+  and a restarted broker would lead it with whatever it lost in the crash (the simulator finds
+  acknowledged records lost that way).
 - As leader: `fetch_for_follower` answers a follower's Fetch, `offsets_for_leader_epoch` and
   `list_offsets_for_replica` its truncation questions; produce handlers append through
   `Partition.append` and complete acks=all with `Partition.check_enough_replicas`.

@@ -9,17 +9,25 @@ Processes, each the real cores with a simulated driver around them:
   subject; what brokers see of a controller failover (no controller for a while, then one that
   has forgotten their sessions) comes from crashing and restarting it.
 - brokers 1..N: a metadata observer (a real RaftNode fetching `__cluster_metadata` from the
-  controller) whose image is published to the real `ReplicaManager` once the broker is
-  registered and caught up; the partitions' logs are real `storage.Log`s in a temp dir. The
-  driver part: register and heartbeat, send what the core returns, park followers' fetches and
-  acks=all produces until their partitions change or time runs out.
-- producers: clients sending one batch at a time, with acks=all or acks=1, to the leader they
-  last looked up on some broker; topics have replication factor 3 and min.insync.replicas 2.
+  controller) whose image is published to the real `ReplicaManager` once it holds the broker's
+  own registration (before that it would show the leaderships of the previous incarnation); the
+  partitions' logs are real `storage.Log`s under a `LogManager` in a temp dir (real recovery
+  after a crash, real segment rolls, fsyncs, checkpoints: storage is about 15% of the run time).
+  The driver part: register and heartbeat, send what the core returns, park followers' fetches
+  and acks=all produces until their partitions change or time runs out.
+- producers: clients sending one batch at a time, never retried, with acks=all or acks=1, to
+  the leader they last looked up on some broker; the topic has replication factor 3 and
+  min.insync.replicas 2.
 
 Every message goes through the generated codecs and the request/response framing over a
 virtual network that delays (reordering), drops and duplicates messages between brokers and the
 controller, drops (never duplicates: a client's request is sent once) client traffic, and
-partitions the cluster. Time is virtual.
+partitions the cluster; a connection dies with the process at either end. Time is virtual.
+A run starts the cluster, waits until the topic is fully replicated, then faults strike for
+`chaos_ms`; each seed leans one way (network splits, often cutting a leader off with its
+clients; process crashes, often of a leader right after its ISR grew or it was elected; or power
+losses), with random loss rates, delays, fetch sizes, segment sizes, flush settings and
+truncation by Fetch (KIP-320) or by OffsetForLeaderEpoch.
 
 The fault model, which is what Kafka promises with fsync off (it relies on replication, not on
 the disk, for what it acknowledges):
