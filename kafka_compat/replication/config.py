@@ -1,9 +1,9 @@
-"""The replication settings a broker takes from server.properties, under Kafka's names and defaults."""
+"""The replication settings of a broker: Kafka's keys (`replica.lag.time.max.ms` is
+`replica_lag_time_max_ms`) with Kafka's defaults."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 RACK_AWARE_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
@@ -23,13 +23,3 @@ class ReplicationConfig:
     # Kafka's inter-broker protocol 2.7+ detects divergence in Fetch itself (KIP-320, the
     # response's diverging epoch); before it a follower first asked OffsetForLeaderEpoch.
     truncate_on_fetch: bool = True
-
-    @classmethod
-    def from_properties(cls, props: Mapping[str, object]) -> ReplicationConfig:
-        """From broker keys (`replica.lag.time.max.ms`, ...); absent keys keep Kafka's defaults."""
-        values = {}
-        for f in fields(cls):
-            key = f.name.replace("_", ".")
-            if key in props and props[key] is not None:
-                values[f.name] = props[key] if f.type == "str | None" else type(f.default)(props[key])
-        return cls(**values)

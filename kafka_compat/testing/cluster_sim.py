@@ -359,7 +359,6 @@ class Simulation:
         self.topic_configs = topic_configs
         self.quorum = QuorumConfig(voters=frozenset([CONTROLLER_ID]), cluster_id=CLUSTER_ID)
         self.broker_ids = list(range(1, config.brokers + 1))
-        self.root = root
         self.hosts: dict[int, Host] = {CONTROLLER_ID: Host(CONTROLLER_ID)}
         for b in self.broker_ids:
             self.hosts[b] = Host(b, dir=root / f"broker-{b}")
