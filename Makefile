@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 SPECS_SRC ?= ../shared/kafka-specs
 PYTEST_ARGS ?=
 
-.PHONY: install run lint test test-deps specs specs-import specs-check fuzz bench clean sim
+.PHONY: install run lint test test-deps specs specs-import specs-check docs fuzz bench clean sim
 
 install: $(STAMP)
 
@@ -22,7 +22,10 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# The real clients the conformance suite drives: kcat (Debian) and KafkaJS (npm).
+# The real clients the conformance suite drives: kcat (Debian), KafkaJS (npm), franz-go and sarama
+# (Go modules, pinned in conformance/go/go.sum, cached in the user's Go caches), and the JVM side
+# (Apache Kafka, kafka-clients, its tools, Streams, Connect: Maven resolves the release pinned in
+# conformance/java/pom.xml into ~/.m2 and compiles the scenario drivers).
 test-deps: install
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -30,6 +33,9 @@ test-deps: install
 	  else echo "kcat missing and not root: kcat scenarios will fail" >&2; fi; }
 	@if [ -f conformance/node/package.json ]; then \
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
+	@if command -v go >/dev/null 2>&1; then (cd conformance/go && go build -buildvcs=false -o bin/kcgo .); \
+	  else echo "go missing: the franz-go and sarama scenarios will fail" >&2; fi
+	cd conformance/java && mvn -q -B compile && mvn -q -B -f metadata-shell/pom.xml compile
 
 # A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).
 run: install
@@ -43,6 +49,10 @@ specs: install
 
 specs-check: install
 	$(BIN)/kafka-compat specs generate --check
+
+# The configuration page, from the tables the broker validates against (a test checks it is current).
+docs: install
+	$(BIN)/kafka-compat config keys --markdown > docs/configuration.md
 
 lint: install
 	$(BIN)/ruff check .

@@ -553,15 +553,27 @@ class Cluster:
 
     # group administration
 
-    def list_groups(self) -> list[m.ListGroupsResponse.ListedGroup]:
-        """Every group of the cluster: ListGroups to each broker, which lists those it coordinates."""
-        groups = []
-        for node in sorted(self.metadata([]).nodes):
-            resp = self.request(m.ListGroupsRequest(), node)
+    def list_groups(self) -> tuple[list[m.ListGroupsResponse.ListedGroup], list[str]]:
+        """Every group of the cluster: ListGroups to each broker, which lists those it coordinates;
+        and what could not be listed, a line each: brokers that failed to answer, and
+        `__consumer_offsets` partitions without a leader (their groups have no coordinator now)."""
+        groups, missed = [], []
+        meta = self.metadata(["__consumer_offsets"])
+        for node in sorted(meta.nodes):
+            try:
+                resp = self.request(m.ListGroupsRequest(), node)
+            except BrokerUnreachable as e:
+                missed.append(f"broker {node}: {e}")
+                continue
             if resp.error_code:
-                raise KafkaError(error_code(resp.error_code), f"listing the groups of broker {node}")
+                missed.append(f"broker {node}: {error_code(resp.error_code).name}")
             groups += resp.groups
-        return sorted(groups, key=lambda g: g.group_id)
+        offsets = meta.topics.get("__consumer_offsets")
+        leaderless = sorted(p for p, s in offsets.partitions.items() if s.leader < 0) if offsets else []
+        if leaderless:
+            missed.append(f"__consumer_offsets partitions {','.join(map(str, leaderless))}: "
+                          f"{ErrorCode.LEADER_NOT_AVAILABLE.name}")
+        return sorted(groups, key=lambda g: g.group_id), missed
 
     def _group_answer(self, group: str, request: Message, pick: Callable[[Message], Message], what: str) -> Message:
         """Send `request` to `group`'s coordinator (again while it moves) and return the part of

@@ -13,9 +13,10 @@ import structlog
 
 
 def configure(fmt: str = "console", level: str = "info") -> None:
+    """Raises ValueError (one line naming the choices) for an unknown format or level."""
     lvl = logging.getLevelName(level.upper())
     if not isinstance(lvl, int):
-        raise ValueError(f"unknown log level {level!r}")
+        raise ValueError(f"unknown log level {level!r}: use debug, info, warning or error")
     processors = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -27,7 +28,7 @@ def configure(fmt: str = "console", level: str = "info") -> None:
     elif fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     else:
-        raise ValueError(f"unknown log format {fmt!r} (console or json)")
+        raise ValueError(f"unknown log format {fmt!r}: use console or json")
     structlog.configure(
         processors=processors + [renderer],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

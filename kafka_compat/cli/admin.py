@@ -7,14 +7,14 @@ The commands work against any Kafka-compatible cluster, so everything goes over 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
 
 from kafka_compat.client import BrokerUnreachable, Cluster, UnsupportedApi
-from kafka_compat.protocol.errors import KafkaError
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import DecodeError
 from kafka_compat.records import RecordsError
 
@@ -40,6 +40,31 @@ def connect(brokers: str) -> Iterator[Cluster]:
             yield cluster
     except (KafkaError, BrokerUnreachable, UnsupportedApi, RecordsError, DecodeError) as e:
         fail(str(e))
+
+
+def with_leader(cluster: Cluster, topic: str, partitions: Iterable[int]) -> tuple[list[int], dict[int, KafkaError]]:
+    """Split `partitions` of `topic` into those whose leader is known and answers, and the others
+    with their error (LEADER_NOT_AVAILABLE, or NETWORK_EXCEPTION for a leader that does not answer),
+    so that a command serves the first and reports the others, partition by partition."""
+    meta = cluster.topic(topic, refresh=True)
+    up, down = [], {}
+    unreachable: dict[int, KafkaError | None] = {}
+    for p in partitions:
+        leader = meta.partitions[p].leader
+        if leader < 0:
+            down[p] = KafkaError(meta.partitions[p].error or ErrorCode.LEADER_NOT_AVAILABLE)
+            continue
+        if leader not in unreachable:
+            try:
+                cluster.connection(leader)
+                unreachable[leader] = None
+            except BrokerUnreachable as e:
+                unreachable[leader] = KafkaError(ErrorCode.NETWORK_EXCEPTION, f"leader {leader}: {e}")
+        if unreachable[leader] is None:
+            up.append(p)
+        else:
+            down[p] = unreachable[leader]
+    return up, down
 
 
 def key_values(pairs: Sequence[str] | None, what: str) -> list[tuple[str, str]]:

@@ -4,6 +4,8 @@ combined broker+controller processes on 127.0.0.1, for development."""
 
 from __future__ import annotations
 
+import signal
+import socket
 import time
 from pathlib import Path
 
@@ -61,9 +63,16 @@ def up(
         settings[key] = value
     existing = read_meta_properties(data_dir / "node-1" / "data")
     ports = {i: (port + 2 * (i - 1), port + 2 * (i - 1) + 1) for i in range(1, nodes + 1)}
+    for i, pair in ports.items():  # before any node starts: a taken port would answer for a node
+        for p, what in zip(pair, ("clients", "controller")):
+            if not _port_free(p):
+                typer.echo(f"error: port {p} (node {i}, {what}) is already in use; stop what holds it or choose "
+                           "another --port", err=True)
+                raise typer.Exit(2)
     cluster = ClusterProcess(data_dir, roles={i: COMBINED for i in ports}, overrides=settings, ports=ports,
                              cluster_id=existing["cluster.id"] if existing else None, log_format="console")
     typer.echo(f"Starting {nodes} nodes of cluster {cluster.cluster_id} under {data_dir}/ ...")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops every node, as Ctrl-C does
     try:
         try:
             cluster.start(timeout=120)
@@ -86,3 +95,13 @@ def up(
         cluster.stop()
     finally:
         cluster.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

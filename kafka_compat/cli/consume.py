@@ -4,7 +4,9 @@ A plain fetch loop over the chosen partitions: Fetch from each partition's leade
 print the records at or past the position (a compressed batch comes back whole), move on. Without
 `--follow` it stops at the high watermarks read when it started. With `--group` it acts as a simple
 consumer (no membership): it starts from the group's committed offsets (OffsetFetch) and commits
-its positions (OffsetCommit, generation -1) as it goes.
+its positions (OffsetCommit, generation -1) as it goes. A partition without a leader (or whose
+leader does not answer) is named on stderr with its error and the others are read; the exit code
+is then 1.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import BinaryIO
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail
+from kafka_compat.cli.admin import BROKERS, connect, fail, with_leader
 from kafka_compat.client import EARLIEST, Cluster, UnsupportedApi, error_code, fetched_end, iter_fetched
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import Record
@@ -141,6 +143,10 @@ def consume(
         missing = [p for p in partitions if p not in meta.partitions]
         if missing:
             fail(f"UNKNOWN_TOPIC_OR_PARTITION: topic {topic!r} has no partition {missing[0]}")
+        # As kcat does: read the partitions that have a leader, name each other one.
+        partitions, down = with_leader(cluster, topic, partitions)
+        for p, e in down.items():
+            typer.echo(f"error: {topic}[{p}]: {e} (not read)", err=True)
         committed = _group_call(group, lambda: cluster.committed(group, topic, partitions)) if group else {}
         positions, ends = start_positions(cluster, topic, partitions, start_spec, timestamp, committed)
         try:
@@ -149,6 +155,8 @@ def consume(
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
+    if down:
+        raise typer.Exit(1)
 
 
 def _loop(cluster: Cluster, topic: str, positions: dict[int, int], ends: dict[int, int], follow: bool,

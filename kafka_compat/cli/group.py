@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail, table
+from kafka_compat.cli.admin import BROKERS, connect, fail, table, with_leader
 from kafka_compat.client import LATEST, Cluster
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
@@ -22,11 +22,16 @@ INACTIVE = ("Empty", "Dead")
 
 @app.command("list")
 def list_(brokers: str = BROKERS) -> None:
-    """Every group in the cluster, with its state and type (ListGroups)."""
+    """Every group in the cluster, with its state and type (ListGroups); then, one line each, the
+    coordinators that could not be reached (exit code 1: the list is incomplete)."""
     with connect(brokers) as cluster:
-        groups = cluster.list_groups()
+        groups, missed = cluster.list_groups()
     table(["group", "state", "type", "protocol-type"],
           [[g.group_id, g.group_state or "-", g.group_type or "-", g.protocol_type or "-"] for g in groups])
+    for line in missed:
+        typer.echo(f"error: {line}; groups coordinated there are not listed", err=True)
+    if missed:
+        raise typer.Exit(1)
 
 
 def _assignment(data: bytes) -> list[tuple[str, int]]:
@@ -70,11 +75,12 @@ def describe(groups: list[str] = typer.Argument(..., help="Groups to describe.")
             partitions = sorted(set(committed) | set(owner))
             ends: dict[tuple[str, int], int] = {}
             for topic in sorted({t for t, _ in partitions}):
-                try:
-                    wanted = {p: LATEST for t, p in partitions if t == topic}
-                    ends.update({(topic, p): o for p, o in cluster.list_offsets(topic, wanted).items()})
+                try:  # partitions without a leader stay listed without an end, as those of a deleted topic
+                    up, _ = with_leader(cluster, topic, [p for t, p in partitions if t == topic])
+                    found = cluster.list_offsets(topic, dict.fromkeys(up, LATEST))
+                    ends.update({(topic, p): o for p, o in found.items()})
                 except KafkaError:
-                    pass  # a deleted topic: its offsets stay listed, without an end
+                    pass
             lags = {tp: ends[tp] - committed[tp] for tp in partitions if tp in committed and tp in ends}
             if n:
                 typer.echo("")

@@ -3,6 +3,7 @@
 import typer
 
 from kafka_compat.cli import cluster as _cluster
+from kafka_compat.cli import config as _config
 from kafka_compat.cli import consume as _consume
 from kafka_compat.cli import dump_log as _dump_log
 from kafka_compat.cli import group as _group
@@ -29,4 +30,5 @@ app.command("produce")(_produce.produce)
 app.command("consume")(_consume.consume)
 app.add_typer(_cluster.app, name="cluster")
 app.add_typer(_group.app, name="group")
+app.add_typer(_config.app, name="config")
 app.add_typer(_quorum.app, name="quorum")

@@ -3,7 +3,9 @@
 Lines are gathered into one batch per partition and sent together, one Produce request per leader,
 when a batch is full or stdin pauses (so piped files go in large batches and typed lines go at
 once). Partitioning follows the Java producer: an explicit partition, else murmur2 of the key, else
-a "sticky" partition for keyless records that changes after each send (KIP-480).
+a "sticky" partition for keyless records that changes after each send (KIP-480), chosen among the
+partitions that have a leader. Records for a partition without one are not sent: each such
+partition is named with its error and count, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import BinaryIO
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, key_values, table
+from kafka_compat.cli.admin import BROKERS, connect, key_values, table, with_leader
 from kafka_compat.client import Cluster, error_code, partition_for_key
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import Record, build_batch
@@ -78,6 +80,8 @@ class Producer:
         if partition is not None and not 0 <= partition < self.num_partitions:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                              f"topic {topic!r} has {self.num_partitions} partitions, no partition {partition}")
+        self.up, self.down = with_leader(cluster, topic, range(self.num_partitions))
+        self.lost: dict[int, int] = {}  # partition without a leader -> records not sent to it
         self.pending: dict[int, list[Record]] = {}
         self.sizes: dict[int, int] = {}
         self.pending_bytes = 0
@@ -92,11 +96,14 @@ class Producer:
         if key is not None:
             return partition_for_key(key, self.num_partitions)
         if self.sticky is None:
-            self.sticky = random.randrange(self.num_partitions)
+            self.sticky = random.choice(self.up) if self.up else random.randrange(self.num_partitions)
         return self.sticky
 
     def add(self, record: Record) -> None:
         p = self._choose(record.key)
+        if p in self.down:
+            self.lost[p] = self.lost.get(p, 0) + 1
+            return
         self.pending.setdefault(p, []).append(record)
         size = RECORD_OVERHEAD + len(record.key or b"") + len(record.value or b"") + sum(
             len(k) + len(v or b"") for k, v in record.headers)
@@ -182,5 +189,10 @@ def produce(
               [[p, count, first if first >= 0 else "-", last if last >= 0 else "-"]
                for p, (count, first, last) in sorted(producer.sent.items())],
               err=True)
+    for p, count in sorted(producer.lost.items()):
+        typer.echo(f"error: {topic}[{p}]: {producer.down[p]} ({count} record{'s' * (count != 1)} not produced)",
+                   err=True)
     if interrupted:
         raise typer.Exit(130)
+    if producer.lost:
+        raise typer.Exit(1)

@@ -36,20 +36,25 @@ def start(
     import trio
 
     from kafka_compat import logs
-    from kafka_compat.server.broker import Broker, run_until_signalled
+    from kafka_compat.server.broker import Broker, StartupError, run_until_signalled
     from kafka_compat.server.config import ConfigError
+    from kafka_compat.storage.dir_lock import DirLocked
 
     cfg = _config(config, override)
-    logs.configure(log_format, log_level)
     try:
-        broker = Broker(cfg, cluster_id)
-    except ConfigError as e:
+        logs.configure(log_format, log_level)
+    except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    for key in cfg.unused:
+    try:
+        broker = Broker(cfg, cluster_id)
+    except (ConfigError, StartupError, DirLocked) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if cfg.unused:
         import structlog
 
-        structlog.get_logger("kafka_compat.server").info("config_not_used", key=key)
+        structlog.get_logger("kafka_compat.server").warning("config_keys_ignored", keys=",".join(cfg.unused))
     trio.run(run_until_signalled, broker)
 
 
@@ -63,15 +68,23 @@ def format_(
     from kafka_compat.metadata.quorum import read_meta_properties
     from kafka_compat.server.broker import format_log_dirs
     from kafka_compat.server.config import ConfigError
+    from kafka_compat.storage.dir_lock import DirLocked, DirLocks
 
     cfg = _config(config, override)
-    already = [d for d in cfg.log_dirs if read_meta_properties(Path(d))]
-    if already and not ignore_formatted:
-        typer.echo(f"error: {already[0]} is already formatted (use --ignore-formatted)", err=True)
-        raise typer.Exit(1)
     try:
-        cid = format_log_dirs(cfg, cluster_id, ignore_formatted=ignore_formatted)
-    except ConfigError as e:
+        locks = DirLocks.acquire([*cfg.log_dirs, cfg.metadata_log_dir])  # not under a running node
+    except DirLocked as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
+    try:
+        already = [d for d in cfg.log_dirs if read_meta_properties(Path(d))]
+        if already and not ignore_formatted:
+            typer.echo(f"error: {already[0]} is already formatted (use --ignore-formatted)", err=True)
+            raise typer.Exit(1)
+        cid = format_log_dirs(cfg, cluster_id, ignore_formatted=ignore_formatted)
+    except ConfigError as e:
+        locks.release(undo=True)
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    locks.release()
     typer.echo(f"Formatted {', '.join(cfg.log_dirs)} for cluster {cid}, node {cfg.node_id}")

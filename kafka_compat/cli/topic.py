@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail, key_values, table
+from kafka_compat.cli.admin import BROKERS, connect, fail, key_values, table, with_leader
 from kafka_compat.client import BrokerUnreachable, Cluster, error_code
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
@@ -103,9 +103,10 @@ def describe(
     D = m.DescribeConfigsRequest
     with connect(brokers) as cluster:
         t = cluster.topic(name)
+        up, down = with_leader(cluster, name, t.partitions)  # watermarks of those with a leader
         try:
-            marks = cluster.watermarks(name, t.partitions)
-        except (KafkaError, BrokerUnreachable) as e:  # leaderless partitions: still show the rest
+            marks = cluster.watermarks(name, up)
+        except (KafkaError, BrokerUnreachable) as e:  # a leader lost meanwhile: still show the rest
             typer.echo(f"warning: no watermarks: {e}", err=True)
             marks = {}
         resp = cluster.request(D(resources=[D.DescribeConfigsResource(
@@ -125,13 +126,17 @@ def describe(
            for c in sorted(configs, key=lambda c: c.name)])
     typer.echo("\nPARTITIONS")
     rows = []
+    offline = any(p.offline for p in t.partitions.values())
     for p in t.partitions.values():
         low, high = marks.get(p.partition, ("-", "-"))
         row = [p.partition, p.leader, p.leader_epoch, _ids(p.replicas), _ids(p.isr), low, high]
-        rows.append(row + ([_ids(p.offline)] if p.offline else []))
-    offline = any(p.offline for p in t.partitions.values())
+        if offline:
+            row.append(_ids(p.offline))
+        if down:
+            row.append(down[p.partition].code.name if p.partition in down else "-")
+        rows.append(row)
     table(["partition", "leader", "epoch", "replicas", "isr", "low-watermark", "high-watermark"]
-          + (["offline"] if offline else []), rows)
+          + (["offline"] if offline else []) + (["error"] if down else []), rows)
 
 
 def _is_default(c) -> bool:

@@ -236,8 +236,8 @@ class GroupCoordinator:
                 self.consumer.on_loaded(group)
         self.offsets.schedule_expiration(partition)
         if shard.groups:
-            log.info("coordinator_partition_loaded", partition=partition, groups=len(shard.groups),
-                     offsets=len(shard.committed))
+            log.debug("coordinator_partition_loaded", partition=partition, groups=len(shard.groups),
+                      offsets=len(shard.committed))
         return True
 
     def unload(self, partition: int, now_ms: int | None = None) -> None:
@@ -247,7 +247,7 @@ class GroupCoordinator:
         if partition in self.shards:
             self._drop_shard(partition, E.NOT_COORDINATOR)
             self._epochs[partition] = self._epochs.get(partition, 0) + 1
-            log.info("coordinator_partition_unloaded", partition=partition)
+            log.debug("coordinator_partition_unloaded", partition=partition)
 
     def _drop_shard(self, partition: int, error: ErrorCode) -> None:
         shard = self.shards.pop(partition)

@@ -61,7 +61,7 @@ import structlog
 import trio
 
 from kafka_compat.coordinator.config import GroupConfig
-from kafka_compat.coordinator.machine import Append, GroupCoordinator, Load
+from kafka_compat.coordinator.machine import Append, GroupCoordinator, Load, ShardState
 from kafka_compat.coordinator.responses import error_response
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -104,6 +104,10 @@ class GroupCoordinatorRuntime:
         self._wake = trio.Event()
         self._sleeping_until = math.inf  # the machine deadline the timer loop sleeps until
         self._running = False
+        # Partitions loaded since loading last went idle, summarised in one line when it does.
+        self._loaded: list[int] = []
+        self._loads_began = 0.0
+        self._loads_idle = trio.Event()
 
     # -- the task -----------------------------------------------------------------------------------
 
@@ -209,18 +213,44 @@ class GroupCoordinatorRuntime:
                         await trio.sleep(0)
             if self.machine.load_records(p, epoch, chunk):
                 self.machine.finish_load(p, epoch, self._clock())
-                log.info("coordinator_load_done", partition=p, seconds=round(time.monotonic() - started, 3))
+                self._loaded.append(p)
+                log.debug("coordinator_load_done", partition=p, seconds=round(time.monotonic() - started, 3))
         except Exception as e:
             log.error("coordinator_load_failed", partition=p, error=repr(e))
             if p in self.machine.shards and self.machine.shards[p].epoch == epoch:
                 self.machine.unload(p, self._clock())
         finally:
             self._pump()
+            self._maybe_loads_idle()
+
+    def _loading(self) -> bool:
+        return any(shard.state is ShardState.LOADING for shard in self.machine.shards.values())
+
+    def _maybe_loads_idle(self) -> None:
+        """When no partition is loading any more: one line for those loaded meanwhile (not one
+        a partition: `__consumer_offsets` has 50), and wake `wait_loaded`."""
+        if self._loading():
+            return
+        shards = [self.machine.shards[p] for p in self._loaded if p in self.machine.shards]
+        if shards:
+            log.info("coordinator_loaded", partitions=len(shards), groups=sum(len(s.groups) for s in shards),
+                     offsets=sum(len(s.committed) for s in shards),
+                     seconds=round(time.monotonic() - self._loads_began, 3))
+        self._loaded.clear()
+        self._loads_idle.set()
+        self._loads_idle = trio.Event()
+
+    async def wait_loaded(self) -> None:
+        """Return once no `__consumer_offsets` partition this broker leads is still loading."""
+        while self._loading():
+            await self._loads_idle.wait()
 
     # -- the broker's hooks -------------------------------------------------------------------------
 
     def on_partition_leader(self, partition: int) -> None:
         """This broker leads `__consumer_offsets` partition `partition`: load it."""
+        if not self._loading():
+            self._loads_began = time.monotonic()
         self.machine.begin_load(partition, self._clock())
         self._pump()
 
@@ -231,6 +261,7 @@ class GroupCoordinatorRuntime:
             queue.clear()
         self.machine.unload(partition, self._clock())
         self._pump()
+        self._maybe_loads_idle()
 
     def set_topics(self, topics: Mapping[str, tuple[Uuid, int]]) -> None:
         """The current topics: {name: (topic id, partition count)}."""

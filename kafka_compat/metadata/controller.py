@@ -13,7 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kafka_compat.metadata.alter_partition import alter_partition
+from kafka_compat.metadata.elections import elect_leaders, elect_unclean_leaders, rebalance_leaders
 from kafka_compat.metadata.image import BROKER_RESOURCE, SECURITY_PROTOCOLS, TOPIC_RESOURCE, MetadataImage
+from kafka_compat.metadata.placement import PlacementError, assignment_problem, place, usable_brokers
+from kafka_compat.metadata.reassignment import alter_partition_reassignments, list_partition_reassignments
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -35,16 +39,7 @@ class ControllerDefaults:
     replication_factor: int = 1
     dynamic_broker_keys: frozenset[str] = frozenset()
     broker_key_check: Callable[[str, str], str | None] | None = None  # (key, value) -> problem
-    # The most replicas a partition may have (None: no limit). The broker sets 1: partition data is
-    # not replicated between brokers, so a second replica would only pretend to be one.
-    max_replication_factor: int | None = None
-
-
-def replication_factor_problem(rf: int, limit: int | None) -> str | None:
-    if limit is None or rf <= limit:
-        return None
-    return (f"Replication factor {rf} is not supported: this cluster does not replicate partition data between "
-            f"brokers, so a partition can have at most {limit} replica(s).")
+    unclean_leader_election_enable: bool = False  # the static broker default; topics may override it
 
 
 def topic_name_problem(name: str) -> str | None:
@@ -85,11 +80,9 @@ class Controller:
 
     # -- topics ---------------------------------------------------------------------------
 
-    def place_replicas(self, image: MetadataImage, partitions: int, rf: int, first: int = 0) -> list[list[int]]:
-        """Round-robin over live brokers from a random start (Kafka's striped placement, no racks)."""
-        brokers = sorted(b.node_id for b in image.live_brokers())
-        start = self.rng.randrange(len(brokers))
-        return [[brokers[(start + p + i) % len(brokers)] for i in range(rf)] for p in range(first, first + partitions)]
+    def place_replicas(self, image: MetadataImage, partitions: int, rf: int) -> list[list[int]]:
+        """Replica lists for new partitions (Kafka's striped placer); PlacementError if impossible."""
+        return place(usable_brokers(image), partitions, rf, self.rng)
 
     def new_topic(self, image: MetadataImage, name: str, assignment: list[list[int]], configs: dict[str, str],
                   topic_id: Uuid | None = None) -> list[Message]:
@@ -101,11 +94,12 @@ class Controller:
             records.append(self._partition(image, topic_id, p, replicas))
         return records
 
-    def _partition(self, image: MetadataImage, topic_id: Uuid, p: int, replicas: list[int]) -> Message:
-        live = {b.node_id for b in image.live_brokers()}
-        leader = next((r for r in replicas if r in live), -1)
-        return m.PartitionRecord(partition_id=p, topic_id=topic_id, replicas=list(replicas), isr=list(replicas),
-                                 leader=leader, leader_epoch=0, partition_epoch=0)
+    @staticmethod
+    def _partition(image: MetadataImage, topic_id: Uuid, p: int, replicas: list[int]) -> Message:
+        """A new partition: its ISR is the replicas that can serve now, led by the first of them."""
+        isr = [r for r in replicas if image.is_active(r)]
+        return m.PartitionRecord(partition_id=p, topic_id=topic_id, replicas=list(replicas), isr=isr, leader=isr[0],
+                                 leader_epoch=0, partition_epoch=0)
 
     def check_new_topic(self, image: MetadataImage, name: str, partitions: int, rf: int, assignments: list,
                         configs: dict[str, str]) -> tuple[ErrorCode, str | None, list[list[int]] | None]:
@@ -122,51 +116,44 @@ class Controller:
             LogConfig.from_dict(configs)
         except InvalidConfigError as e:
             return ErrorCode.INVALID_CONFIG, e.message, None
-        live = {b.node_id for b in image.live_brokers()}
         if assignments:
-            if partitions != -1 or rf != -1:
+            if rf != -1:
                 return (ErrorCode.INVALID_REQUEST,
-                        "Both numPartitions or replicationFactor and replicasAssignments were set. "
-                        "Both cannot be used at the same time.", None)
-            by_index = {a.partition_index: list(a.broker_ids) for a in assignments}
+                        "A manual partition assignment was specified, but replication factor was not set to -1.", None)
+            if partitions != -1:
+                return (ErrorCode.INVALID_REQUEST,
+                        "A manual partition assignment was specified, but numPartitions was not set to -1.", None)
+            by_index: dict[int, list[int]] = {}
+            rf = None  # every partition has as many replicas as the one before
+            for a in assignments:
+                if a.partition_index in by_index:
+                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                            f"Found multiple manual partition assignments for partition {a.partition_index}", None)
+                replicas = list(a.broker_ids)
+                problem = assignment_problem(image, replicas, rf)
+                rf = len(replicas)
+                if problem:
+                    return ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem, None
+                if not any(image.is_active(r) for r in replicas):
+                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                            f"All brokers specified in the manual partition assignment for partition "
+                            f"{a.partition_index} are fenced or in controlled shutdown.", None)
+                by_index[a.partition_index] = replicas
             if sorted(by_index) != list(range(len(by_index))):
-                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Partitions must be numbered consecutively from 0.", None
-            plan = [by_index[i] for i in range(len(by_index))]
-            for _i, replicas in enumerate(plan):
-                if not replicas:
-                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                            "The manual partition assignment includes an empty replica list.", None)
-                if len(set(replicas)) != len(replicas):
-                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                            f"The manual partition assignment includes the broker {replicas[0]} more than once.", None)
-                unknown = [r for r in replicas if r not in image.brokers]
-                if unknown:
-                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                            f"The manual partition assignment includes broker {unknown[0]}, "
-                            "but no such broker is registered.", None)
-                if len(replicas) != len(plan[0]):
-                    return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                            "All partitions in the manual partition assignment must have the same number of replicas.",
-                            None)
-            problem = replication_factor_problem(len(plan[0]), self.defaults.max_replication_factor)
-            if problem:
-                return ErrorCode.INVALID_REPLICATION_FACTOR, problem, None
-            return ErrorCode.NONE, None, plan
-        partitions = self.defaults.num_partitions if partitions == -1 else partitions
-        rf = self.defaults.replication_factor if rf == -1 else rf
-        if partitions <= 0:
-            return ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.", None
-        if rf <= 0:
+                return (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        "partitions should be a consecutive 0-based integer sequence", None)
+            return ErrorCode.NONE, None, [by_index[i] for i in range(len(by_index))]
+        if rf < -1 or rf == 0:
             return (ErrorCode.INVALID_REPLICATION_FACTOR,
                     "Replication factor must be larger than 0, or -1 to use the default value.", None)
-        if rf > len(live):
-            return (ErrorCode.INVALID_REPLICATION_FACTOR,
-                    f"Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be "
-                    f"reached because only {len(live)} broker(s) are registered.", None)
-        problem = replication_factor_problem(rf, self.defaults.max_replication_factor)
-        if problem:
-            return ErrorCode.INVALID_REPLICATION_FACTOR, problem, None
-        return ErrorCode.NONE, None, self.place_replicas(image, partitions, rf)
+        if partitions < -1 or partitions == 0:
+            return ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value.", None
+        partitions = self.defaults.num_partitions if partitions == -1 else partitions
+        rf = self.defaults.replication_factor if rf == -1 else rf
+        try:
+            return ErrorCode.NONE, None, self.place_replicas(image, partitions, rf)
+        except PlacementError as e:
+            return ErrorCode.INVALID_REPLICATION_FACTOR, f"Unable to replicate the partition {rf} time(s): {e}", None
 
     def create_topics(self, image: MetadataImage, req: Message) -> tuple[list[Message], Message]:
         R = m.CreateTopicsResponse
@@ -230,50 +217,72 @@ class Controller:
     def create_partitions(self, image: MetadataImage, req: Message) -> tuple[list[Message], Message]:
         R = m.CreatePartitionsResponse
         records, results = [], []
-        live = {b.node_id for b in image.live_brokers()}
         for t in req.topics:
             result = R.CreatePartitionsTopicResult(name=t.name)
             results.append(result)
-            topic = image.topics.get(t.name)
-            if topic is None:
-                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                result.error_message = "The topic does not exist."
-                continue
-            current = len(topic.partitions)
-            rf = len(next(iter(topic.partitions.values())).replicas)
-            if t.count < current:
-                result.error_code = ErrorCode.INVALID_PARTITIONS
-                result.error_message = (f"The topic {t.name} currently has {current} partition(s); "
-                                        f"{t.count} would not be an increase.")
-                continue
-            if t.count == current:
-                result.error_code = ErrorCode.INVALID_PARTITIONS
-                result.error_message = f"Topic already has {current} partition(s)."
-                continue
-            new = t.count - current
-            if t.assignments is not None:
-                if len(t.assignments) != new:
-                    result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
-                    result.error_message = (f"Attempted to add {new} additional partition(s), "
-                                            f"but only {len(t.assignments)} assignment(s) were specified.")
-                    continue
-                plan = [list(a.broker_ids) for a in t.assignments]
-                bad = next((b for p in plan for b in p if b not in image.brokers), None)
-                if bad is not None or any(len(p) != rf or len(set(p)) != len(p) for p in plan):
-                    result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
-                    result.error_message = "The manual partition assignment is invalid."
-                    continue
-            else:
-                if rf > len(live):
-                    result.error_code = ErrorCode.INVALID_REPLICATION_FACTOR
-                    result.error_message = (f"Unable to replicate the partition {rf} time(s): "
-                                            f"only {len(live)} broker(s) are registered.")
-                    continue
-                plan = self.place_replicas(image, new, rf, current)
-            if not req.validate_only:
-                records += [self._partition(image, topic.topic_id, current + i, replicas)
+            code, message, plan = self._check_new_partitions(image, t)
+            result.error_code, result.error_message = code, message
+            if code == ErrorCode.NONE and not req.validate_only:
+                topic = image.topics[t.name]
+                records += [self._partition(image, topic.topic_id, len(topic.partitions) + i, replicas)
                             for i, replicas in enumerate(plan)]
         return records, R(results=results)
+
+    def _check_new_partitions(self, image: MetadataImage, t) -> tuple[ErrorCode, str | None, list[list[int]] | None]:
+        topic = image.topics.get(t.name)
+        if topic is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None, None
+        current = len(topic.partitions)
+        if t.count == current:
+            return ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partition(s).", None
+        if t.count < current:
+            return (ErrorCode.INVALID_PARTITIONS, f"The topic {t.name} currently has {current} partition(s); "
+                    f"{t.count} would not be an increase.", None)
+        new = t.count - current
+        rf = len(topic.partitions[0].replicas)
+        if t.assignments is None:
+            try:
+                return ErrorCode.NONE, None, self.place_replicas(image, new, rf)
+            except PlacementError as e:
+                return ErrorCode.INVALID_REPLICATION_FACTOR, str(e), None
+        if len(t.assignments) != new:
+            return (ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Attempted to add {new} additional partition(s), but only "
+                    f"{len(t.assignments)} assignment(s) were specified.", None)
+        plan = [list(a.broker_ids) for a in t.assignments]
+        for i, replicas in enumerate(plan):
+            problem = assignment_problem(image, replicas, rf)
+            if problem:
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem, None
+            if not any(image.is_active(r) for r in replicas):
+                return (ErrorCode.INVALID_REPLICA_ASSIGNMENT, "All brokers specified in the manual partition "
+                        f"assignment for partition {current + i} are fenced or in controlled shutdown.", None)
+        return ErrorCode.NONE, None, plan
+
+    # -- replication -------------------------------------------------------------------------
+
+    def alter_partition(self, image: MetadataImage, req: m.AlterPartitionRequest,
+                        version: int) -> tuple[list[Message], Message]:
+        return alter_partition(image, req, version, self.defaults.unclean_leader_election_enable)
+
+    def elect_leaders(self, image: MetadataImage, req: m.ElectLeadersRequest,
+                      version: int) -> tuple[list[Message], Message]:
+        return elect_leaders(image, req, version)
+
+    def alter_partition_reassignments(self, image: MetadataImage,
+                                      req: m.AlterPartitionReassignmentsRequest) -> tuple[list[Message], Message]:
+        return alter_partition_reassignments(image, req, self.defaults.unclean_leader_election_enable)
+
+    def list_partition_reassignments(self, image: MetadataImage,
+                                     req: m.ListPartitionReassignmentsRequest) -> tuple[list[Message], Message]:
+        return [], list_partition_reassignments(image, req)
+
+    def rebalance_leaders(self, image: MetadataImage, imbalance_percentage: int) -> list[Message]:
+        """`auto.leader.rebalance.enable`'s periodic work: preferred leaders back where the
+        imbalance exceeds `leader.imbalance.per.broker.percentage`."""
+        return rebalance_leaders(image, imbalance_percentage)
+
+    def elect_unclean_leaders(self, image: MetadataImage) -> list[Message]:
+        return elect_unclean_leaders(image, self.defaults.unclean_leader_election_enable)
 
     # -- configs ----------------------------------------------------------------------------
 
@@ -312,7 +321,8 @@ class Controller:
         R = m.AlterConfigsResponse
         records, results = [], []
         for res in req.resources:
-            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                    error_message=None)
             results.append(result)
             err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
             if err:
@@ -344,11 +354,16 @@ class Controller:
         R = m.IncrementalAlterConfigsResponse
         records, results = [], []
         for res in req.resources:
-            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name)
+            result = R.AlterConfigsResourceResponse(resource_type=res.resource_type, resource_name=res.resource_name,
+                                                    error_message=None)
             results.append(result)
             err = self._resource_error(image, res.resource_type, res.resource_name, node_id)
             if err:
                 result.error_code, result.error_message = err
+                continue
+            if len({c.name for c in res.configs}) < len(res.configs):
+                result.error_code = ErrorCode.INVALID_REQUEST
+                result.error_message = "Error due to duplicate config keys"
                 continue
             current = dict(image.configs.get((res.resource_type, res.resource_name), {}))
             changes: dict[str, str | None] = {}
@@ -362,7 +377,8 @@ class Controller:
                 elif c.config_operation in (APPEND, SUBTRACT):
                     spec = TOPIC_CONFIGS.get(key) if res.resource_type == TOPIC_RESOURCE else None
                     if spec is None or spec.type != "LIST":
-                        problem = f"Config {key} does not support the APPEND or SUBTRACT operation (it is not a list)."
+                        op = "APPEND" if c.config_operation == APPEND else "SUBTRACT"
+                        problem = f"Can't {op} to key {key} because its type is not LIST."
                         break
                     base = changes.get(key, current.get(key))
                     items = [x for x in (base.split(",") if base else ",".join(spec.default).split(",")) if x]

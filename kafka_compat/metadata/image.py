@@ -18,10 +18,17 @@ TOPIC_RESOURCE = 2
 BROKER_RESOURCE = 4
 SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
 NO_LEADER = -1
+RECOVERED, RECOVERING = 0, 1  # leader recovery states: RECOVERING after an unclean election (KIP-704)
+# PartitionChangeRecord fields that replace the partition's field of the same name when not null.
+_LIST_CHANGES = ("isr", "replicas", "adding_replicas", "removing_replicas", "eligible_leader_replicas",
+                 "last_known_elr")
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionImage:
+    """A partition's replication state. During a reassignment `replicas` holds the target
+    replicas followed by the ones being removed; `adding_replicas` are catching up."""
+
     partition: int
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
@@ -30,6 +37,26 @@ class PartitionImage:
     partition_epoch: int
     eligible_leader_replicas: tuple[int, ...] = ()
     last_known_elr: tuple[int, ...] = ()
+    adding_replicas: tuple[int, ...] = ()
+    removing_replicas: tuple[int, ...] = ()
+    leader_recovery_state: int = RECOVERED
+
+    @property
+    def preferred_leader(self) -> int:
+        return self.replicas[0] if self.replicas else NO_LEADER
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding_replicas or self.removing_replicas)
+
+    def merge(self, r: m.PartitionChangeRecord) -> PartitionImage:
+        """This partition with a PartitionChangeRecord applied."""
+        changes = {f: tuple(v) for f in _LIST_CHANGES if (v := getattr(r, f)) is not None}
+        if r.leader_recovery_state != -1:  # -1: unchanged
+            changes["leader_recovery_state"] = r.leader_recovery_state
+        if r.leader != -2:  # -2: leader unchanged; a new leader (or none, or the same again) starts an epoch
+            changes["leader"], changes["leader_epoch"] = r.leader, self.leader_epoch + 1
+        return replace(self, partition_epoch=self.partition_epoch + 1, **changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +88,11 @@ class BrokerImage:
     fenced: bool
     in_controlled_shutdown: bool = False
 
+    @property
+    def active(self) -> bool:
+        """May lead and join ISRs: unfenced and not shutting down."""
+        return not self.fenced and not self.in_controlled_shutdown
+
     def endpoint(self, listener: str) -> Endpoint | None:
         for e in self.endpoints:
             if e.listener == listener:
@@ -85,6 +117,19 @@ class MetadataImage:
     def live_brokers(self) -> list[BrokerImage]:
         return [b for b in self.brokers.values() if not b.fenced]
 
+    def is_active(self, node_id: int) -> bool:
+        broker = self.brokers.get(node_id)
+        return broker is not None and broker.active
+
+    def offline_replicas(self, partition: PartitionImage, listener: str | None = None) -> tuple[int, ...]:
+        """Replicas on brokers that are unregistered, fenced, or (given one) lack the listener."""
+        out = []
+        for r in partition.replicas:
+            b = self.brokers.get(r)
+            if b is None or b.fenced or (listener is not None and b.endpoint(listener) is None):
+                out.append(r)
+        return tuple(out)
+
     def records(self) -> list[Message]:
         """Records that rebuild this image from an empty one: what a snapshot of the metadata
         log holds (`MetadataImage(cluster_id).apply(image.records(), image.offset)` equals it)."""
@@ -107,6 +152,9 @@ class MetadataImage:
                 out.append(m.PartitionRecord(partition_id=p.partition, topic_id=t.topic_id, replicas=list(p.replicas),
                                              isr=list(p.isr), leader=p.leader, leader_epoch=p.leader_epoch,
                                              partition_epoch=p.partition_epoch,
+                                             adding_replicas=list(p.adding_replicas),
+                                             removing_replicas=list(p.removing_replicas),
+                                             leader_recovery_state=p.leader_recovery_state,
                                              eligible_leader_replicas=list(p.eligible_leader_replicas),
                                              last_known_elr=list(p.last_known_elr)))
         if self.next_producer_id:
@@ -132,6 +180,7 @@ class _Delta:
         self.configs: dict | None = None
         self.features: dict | None = None
         self.next_producer_id = base.next_producer_id
+        self.parts: dict[Uuid, dict[int, PartitionImage]] = {}  # topics whose partitions this delta copied
 
     def _topics(self) -> tuple[dict, dict]:
         if self.topics is None:
@@ -148,41 +197,32 @@ class _Delta:
         topics[topic.name] = topic
         by_id[topic.topic_id] = topic
 
+    def _partitions(self, topic_id: Uuid) -> dict[int, PartitionImage]:
+        """The topic's partitions, copied once per delta (a batch of a thousand changes to one
+        topic copies its partitions once, not a thousand times)."""
+        parts = self.parts.get(topic_id)
+        if parts is None:
+            topic = self._topics()[1][topic_id]
+            parts = self.parts[topic_id] = dict(topic.partitions)
+            self._put_topic(replace(topic, partitions=parts))
+        return parts
+
     def apply(self, r: Message) -> None:
         kind = type(r)
         if kind is m.TopicRecord:
             self._put_topic(TopicImage(r.name, r.topic_id, {}))
         elif kind is m.PartitionRecord:
-            topics, by_id = self._topics()
-            topic = by_id[r.topic_id]
-            parts = dict(topic.partitions)
-            parts[r.partition_id] = PartitionImage(r.partition_id, tuple(r.replicas), tuple(r.isr), r.leader,
-                                                   r.leader_epoch, r.partition_epoch,
-                                                   tuple(r.eligible_leader_replicas or ()),
-                                                   tuple(r.last_known_elr or ()))
-            self._put_topic(replace(topic, partitions=parts))
+            self._partitions(r.topic_id)[r.partition_id] = PartitionImage(
+                r.partition_id, tuple(r.replicas), tuple(r.isr), r.leader, r.leader_epoch, r.partition_epoch,
+                tuple(r.eligible_leader_replicas or ()), tuple(r.last_known_elr or ()), tuple(r.adding_replicas),
+                tuple(r.removing_replicas), r.leader_recovery_state)
         elif kind is m.PartitionChangeRecord:
-            topics, by_id = self._topics()
-            topic = by_id[r.topic_id]
-            old = topic.partitions[r.partition_id]
-            new = old
-            if r.isr is not None:
-                new = replace(new, isr=tuple(r.isr))
-            if r.replicas is not None:
-                new = replace(new, replicas=tuple(r.replicas))
-            if r.leader != -2:  # -2: leader unchanged; a new leader (or none) starts a new epoch
-                new = replace(new, leader=r.leader, leader_epoch=old.leader_epoch + 1)
-            if r.eligible_leader_replicas is not None:
-                new = replace(new, eligible_leader_replicas=tuple(r.eligible_leader_replicas))
-            if r.last_known_elr is not None:
-                new = replace(new, last_known_elr=tuple(r.last_known_elr))
-            new = replace(new, partition_epoch=old.partition_epoch + 1)
-            parts = dict(topic.partitions)
-            parts[r.partition_id] = new
-            self._put_topic(replace(topic, partitions=parts))
+            parts = self._partitions(r.topic_id)
+            parts[r.partition_id] = parts[r.partition_id].merge(r)
         elif kind is m.RemoveTopicRecord:
             topics, by_id = self._topics()
             topic = by_id.pop(r.topic_id, None)
+            self.parts.pop(r.topic_id, None)
             if topic is not None:
                 topics.pop(topic.name, None)
                 if self.configs is None:

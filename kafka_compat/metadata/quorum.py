@@ -11,6 +11,7 @@ as a batch is on its own disk.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -28,11 +29,11 @@ from kafka_compat.raft.states import Leader
 
 
 class MetadataQuorum:
-    """This node's replica of the metadata log. `listen`: the controller listener to bind (None on a
-    broker-only node, and on a single node that needs none)."""
+    """This node's replica of the metadata log. `listen`: the controller listener, to bind or already
+    bound (None on a broker-only node, and on a single node that needs none)."""
 
     def __init__(self, node_id: int, config: QuorumConfig, directory: Path, cluster_id: str, *,
-                 listen: tuple[str, int] | None = None, snapshot_every_bytes: int = 0):
+                 listen: tuple[str, int] | list[socket.socket] | None = None, snapshot_every_bytes: int = 0):
         self.node_id = node_id
         self.config = config
         self.state = MetadataStateMachine(cluster_id)

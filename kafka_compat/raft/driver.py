@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,9 +92,9 @@ class RaftDriver:
     """Runs `__cluster_metadata-0` for node `node_id` with its files under `data_dir`.
 
     `state_machine` receives committed batches (and snapshots) from the driver's task, in order.
-    `listen` is the controller listener to bind (None when a broker routes raft requests to
-    `handle_request` itself). `snapshot_every` takes a snapshot of the state machine whenever
-    that many records were applied since the last one, `snapshot_every_bytes` whenever that many
+    `listen` is the controller listener to bind, or its sockets already bound (None when a broker
+    routes raft requests to `handle_request` itself). `snapshot_every` takes a snapshot of the state
+    machine whenever that many records were applied since the last one, `snapshot_every_bytes` whenever that many
     bytes of record values were (KRaft's metadata.log.max.record.bytes.between.snapshots);
     0: never (`snapshot()` takes one on demand).
     `on_leader_change` is called with a LeaderAndEpoch each time the known leader changes.
@@ -104,7 +105,8 @@ class RaftDriver:
     """
 
     def __init__(self, node_id: int, config: QuorumConfig, data_dir: Path, state_machine: StateMachine, *,
-                 listen: tuple[str, int] | None = None, snapshot_every: int = 0, snapshot_every_bytes: int = 0,
+                 listen: tuple[str, int] | list[socket.socket] | None = None, snapshot_every: int = 0,
+                 snapshot_every_bytes: int = 0,
                  on_leader_change: Callable[[LeaderAndEpoch], None] | None = None,
                  admin: Callable[[trio.SocketStream, bytes], Awaitable[None]] | None = None,
                  apis: Mapping[int, tuple[tuple[int, int], Callable[[object, int], Awaitable[object]]]] | None = None,
@@ -143,9 +145,12 @@ class RaftDriver:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                if self.listen is not None:
+                if isinstance(self.listen, list):
+                    listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in self.listen]
+                elif self.listen is not None:
                     host, port = self.listen
                     listeners = await trio.open_tcp_listeners(port, host=host)
+                if self.listen is not None:
                     self.port = listeners[0].socket.getsockname()[1]
                     nursery.start_soon(trio.serve_listeners, self.serve_connection, listeners)
                 await self._process()

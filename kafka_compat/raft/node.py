@@ -88,7 +88,8 @@ class RaftNode(Election, Replication):
         self.endpoints = dict(config.endpoints)
         self.is_voter = node_id in config.voters
         self.high_watermark = 0
-        # Added to timestamps in DescribeQuorum when `now` is a monotonic clock.
+        # Added to `now` where a wall-clock time leaves the node (record batch timestamps, snapshot
+        # headers, DescribeQuorum) when `now` is a monotonic clock.
         self.wall_clock_offset_ms = 0
         self._messages: list[Outbound] = []
         self._pending: dict[int, InFlight] = {}
@@ -224,7 +225,7 @@ class RaftNode(Election, Replication):
         if not values:
             raise ValueError("nothing to propose")
         base = self.log.end_offset
-        data = build_batch([Record(None, v, self.now) for v in values], base_offset=base,
+        data = build_batch([Record(None, v, self.now + self.wall_clock_offset_ms) for v in values], base_offset=base,
                            partition_leader_epoch=self.epoch)
         self._append(split_batches(data))
         self._complete_parked()
@@ -249,7 +250,8 @@ class RaftNode(Election, Replication):
             raise ValueError(f"snapshot end {end_offset} outside the applied log "
                              f"({self.log.start_offset}, {min(self._next_apply, self.high_watermark)}]")
         snapshot_id = OffsetAndEpoch(end_offset, self.log.epoch_of(end_offset - 1))
-        self.snapshots.write(snapshot_id, snapshot_files.build(snapshot_id, values, self.now))
+        wall_now = self.now + self.wall_clock_offset_ms
+        self.snapshots.write(snapshot_id, snapshot_files.build(snapshot_id, values, wall_now))
         if trim_log:
             self.log.trim_before(snapshot_id)
             self.snapshots.delete_before(snapshot_id)
@@ -398,7 +400,8 @@ class RaftNode(Election, Replication):
                         granting=frozenset(s.granted), unacknowledged=set(self.config.voters) - {self.id})
         self._transition(leader)
         message = control.leader_change(self.id, self.config.voters, leader.granting)
-        batch = control.control_batch(message, base_offset=start, epoch=leader.epoch, timestamp=self.now)
+        batch = control.control_batch(message, base_offset=start, epoch=leader.epoch,
+                                      timestamp=self.now + self.wall_clock_offset_ms)
         self._append(split_batches(batch))
         self.logger.info("raft_elected", epoch=leader.epoch, start_offset=start)
 

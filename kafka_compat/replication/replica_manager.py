@@ -145,6 +145,7 @@ class ReplicaManager:
             if before is topic and not defaults_changed and not configs_changed:
                 continue
             config = None
+            created = leading = 0
             for index, state in topic.partitions.items():
                 if self.node_id not in state.replicas:
                     if (name, index) in self.partitions:
@@ -158,12 +159,14 @@ class ReplicaManager:
                         lg.update_config(config)
                     p = self.partition_class(name, index, topic.topic_id, lg, self.node_id, self._changed, self)
                     self.partitions[(name, index)] = p
-                    log.info("replica_created", topic=name, partition=index, leader=state.leader,
-                             leader_epoch=state.leader_epoch)
+                    created += 1
+                    leading += state.leader == self.node_id
                 if p.update(state, now_ms):
                     self._follow(p)
                 elif p.is_leader or p.leader == NO_LEADER:
                     self._stop_fetching(p.key)
+            if created:  # one line a topic, not one a partition
+                log.info("replicas_created", topic=name, partitions=created, leading=leading)
             if before is not None and (defaults_changed or configs_changed):
                 config = config or self.log_config(new, name)
                 for index in topic.partitions:
@@ -203,7 +206,7 @@ class ReplicaManager:
             f = self.fetchers[fk] = self.fetcher_class(self.node_id, p.leader, self.partitions.get, self.config)
         f.add(p)
         self._fetching[p.key] = fk
-        log.info("replica_following", topic=p.topic, partition=p.index, leader=p.leader, leader_epoch=p.leader_epoch,
+        log.debug("replica_following", topic=p.topic, partition=p.index, leader=p.leader, leader_epoch=p.leader_epoch,
                  log_end_offset=p.log.log_end_offset)
 
     def _stop_fetching(self, key: tuple[str, int]) -> None:

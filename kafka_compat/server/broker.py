@@ -15,7 +15,9 @@ and the shutdown marked clean. Handlers reach everything through `ctx.broker`.
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +44,7 @@ from kafka_compat.server.handlers import load_all
 from kafka_compat.server.lifecycle import BrokerLifecycleManager
 from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.storage.config import LogConfig
+from kafka_compat.storage.dir_lock import DirLocks
 from kafka_compat.storage.log_manager import LogManager
 
 log = structlog.get_logger("kafka_compat.server")
@@ -52,6 +55,56 @@ FORWARD_TIMEOUT_S = 30.0  # how long a forwarded admin request may look for an a
 CATCH_UP_WAIT_S = 5.0  # how long a forwarding broker waits to see the change in its own image
 PRODUCER_IDS_VERSION = 0
 CREATE_TOPICS_VERSION = 7
+
+
+class StartupError(Exception):
+    """The node cannot start (a port in use, an address it cannot bind), as one line."""
+
+
+def bind(listener: Listener) -> list[socket.socket]:
+    """Listening sockets for `listener` (one per address its host resolves to), bound now so that
+    a port in use stops the start before the data directories are touched; trio serves them later."""
+    try:
+        infos = socket.getaddrinfo(listener.bind_host, listener.port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except OSError as e:
+        raise StartupError(f"listener {listener.name}: cannot resolve {listener.bind_host}: {e.strerror}") from None
+    socks: list[socket.socket] = []
+    try:
+        for family, type_, proto, _, address in infos:
+            s = socket.socket(family, type_, proto)
+            socks.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind(address)
+            s.listen(socket.SOMAXCONN)
+    except OSError as e:
+        for s in socks:
+            s.close()
+        where = f"listener {listener.name}: {listener.bind_host}:{listener.port}"
+        if e.errno == errno.EADDRINUSE:
+            raise StartupError(f"{where} is already in use (another broker running?); stop what holds it "
+                               "or change listeners") from None
+        raise StartupError(f"{where}: cannot listen there ({e.strerror}); change listeners") from None
+    return socks
+
+
+def bind_listeners(config: BrokerConfig) -> dict[str, list[socket.socket]]:
+    """Bind the listeners this node serves: a broker's client listeners, a controller's listener."""
+    controller = config.controller_listener if "controller" in config.roles else None
+    wanted = [l for l in config.listeners
+              if ("broker" in config.roles and l.name in config.broker_listener_names) or l == controller]
+    bound: dict[str, list[socket.socket]] = {}
+    try:
+        for l in wanted:
+            bound[l.name] = bind(l)
+    except StartupError:
+        for socks in bound.values():
+            for s in socks:
+                s.close()
+        raise
+    return bound
 
 
 def format_log_dirs(config: BrokerConfig, cluster_id: str | None = None, *, ignore_formatted: bool = True) -> str:
@@ -87,14 +140,27 @@ class Broker:
         self.node_id = config.node_id
         self.is_broker = "broker" in config.roles
         load_all()
-        self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
+        # Before anything reads or writes the directories: ours alone, and every port ours too
+        # (a start that fails here leaves the disk as it was).
+        self.dir_locks = DirLocks.acquire([*config.log_dirs, config.metadata_log_dir])
+        self._sockets: dict[str, list[socket.socket]] = {}
+        try:
+            self._sockets = bind_listeners(config)
+            self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
+        except BaseException:
+            for s in (s for socks in self._sockets.values() for s in socks):
+                s.close()
+            self.dir_locks.release(undo=True)
+            raise
+        self.listening: dict[str, int] = {name: socks[0].getsockname()[1] for name, socks in self._sockets.items()}
         dynamic = frozenset(k for k, v in BROKER_CONFIGS.items() if v.dynamic)
         self.controller = Controller(ControllerDefaults(
             num_partitions=config["num.partitions"], replication_factor=config["default.replication.factor"],
-            dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value, max_replication_factor=1))
+            dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value,
+            unclean_leader_election_enable=config["unclean.leader.election.enable"]))
         self.quorum_controller: QuorumController | None = None
         controller_listener = config.controller_listener if "controller" in config.roles else None
-        listen = (controller_listener.bind_host, controller_listener.port) if controller_listener else None
+        listen = self._sockets[controller_listener.name] if controller_listener else None
         self.quorum = MetadataQuorum(self.node_id, config.quorum_config(self.cluster_id), Path(config.metadata_log_dir),
                                      self.cluster_id, listen=listen,
                                      snapshot_every_bytes=config["metadata.log.max.record.bytes.between.snapshots"])
@@ -116,7 +182,6 @@ class Broker:
         self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.groups = None  # the group coordinator runtime, started in run()
-        self.listening: dict[str, int] = {}  # listener name -> bound port (port 0 picks one)
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
         self._producer_ids_lock = trio.Lock()
         self.in_flight = 0  # requests read and not yet answered, across connections
@@ -247,8 +312,7 @@ class Broker:
                     for l in self.config.listeners:
                         if l.name not in self.config.broker_listener_names:
                             continue
-                        socks = await trio.open_tcp_listeners(l.port, host=l.bind_host)
-                        self.listening[l.name] = socks[0].socket.getsockname()[1]
+                        socks = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in self._sockets[l.name]]
                         listeners.append((l, socks))
                 await nursery.start(self.quorum.run)
                 if self.quorum_controller is not None:
@@ -262,15 +326,31 @@ class Broker:
                     self.groups = await start_group_coordinator(self, nursery)
                     nursery.start_soon(self._serve, listeners, nursery)
                     nursery.start_soon(self._maintenance)
-                log.info("broker_started" if self.is_broker else "controller_started", node_id=self.node_id,
-                         cluster_id=self.cluster_id, roles=sorted(self.config.roles),
-                         listeners={n: p for n, p in self.listening.items()}, controller_port=self.quorum.driver.port,
-                         topics=len(self.metadata.topics))
+                    await self.groups.wait_loaded()  # its summary line comes before the ready line
+                log.info(self.ready_line())
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
                 self.close()
+
+    def ready_line(self) -> str:
+        """`ready: PLAINTEXT://127.0.0.1:9092, controller ..., cluster id ..., data ./data`: the last
+        line of a start, saying where clients connect and where the controller and the data are."""
+        where = []
+        if self.is_broker:
+            where += [f"{l.name}://{host}:{port}" for l in self.config.advertised_listeners
+                      for host, port in [self.advertised(l.name)]]
+        listener = self.config.controller_listener
+        if "controller" not in self.config.roles:
+            where.append(f"controller quorum {','.join(self.config['controller.quorum.voters'])}"
+                         if self.config["controller.quorum.voters"]
+                         else f"controller bootstrap {','.join(self.config['controller.quorum.bootstrap.servers'])}")
+        elif listener is None:
+            where.append("controller in process")
+        else:
+            where.append(f"controller {listener.name}://{listener.bind_host}:{self.listening[listener.name]}")
+        return f"ready: {', '.join(where)}, cluster id {self.cluster_id}, data {', '.join(self.config.log_dirs)}"
 
     async def shutdown(self) -> None:
         """Before cancelling `run`: a controlled shutdown at the controller (this broker's
@@ -333,6 +413,7 @@ class Broker:
         self.forwarding.close()
         self.lifecycle.close()
         self.logs.close()
+        self.dir_locks.release()
         log.info("broker_stopped", node_id=self.node_id)
 
 

@@ -5,7 +5,7 @@ Precedence, lowest first: the defaults below, the properties file, `KAFKA_*` env
 `__` -> `_`, `_` -> `.`), then `--override key=value`. Every key is checked: an unknown key or a
 bad value is a `ConfigError` naming it, raised before anything starts. Keys Kafka knows that this
 broker does not act on are accepted (a user's existing server.properties works) and reported as
-unused.
+unused. `kafka-compat config keys` (and docs/configuration.md) lists every key from these tables.
 
 Defaults are Kafka's, except where Kafka has none or assumes a multi-node cluster: a node started
 with nothing configured is a single combined broker+controller (node.id 1, listening on
@@ -34,9 +34,14 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class BrokerKey:
+    """One broker config: `type` is Kafka's ConfigDef type name, `default` the parsed default, `doc`
+    what it means here, `check` a validator returning an error sentence or None. `used=False`: a
+    key Kafka has that this broker accepts and does not act on (yet)."""
+
     name: str
     type: str
     default: Any
+    doc: str
     check: Callable[[Any], str | None] | None = None
     dynamic: bool = False  # settable at run time through AlterConfigs (Kafka: cluster-wide or per broker)
     used: bool = True
@@ -62,73 +67,138 @@ def _roles(v):
 
 
 _KEYS = [
-    BrokerKey("node.id", INT, 1, _at_least(0)),
-    BrokerKey("broker.id", INT, -1),
-    BrokerKey("process.roles", LIST, ["broker", "controller"], _roles),
-    BrokerKey("listeners", LIST, ["PLAINTEXT://127.0.0.1:9092"]),
-    BrokerKey("advertised.listeners", LIST, []),
+    # The node and its place in the cluster
+    BrokerKey("node.id", INT, 1, "This node's id, unique in the cluster (broker and controller alike).",
+              _at_least(0)),
+    BrokerKey("broker.id", INT, -1, "The old name of node.id; set only one of them."),
+    BrokerKey("process.roles", LIST, ["broker", "controller"],
+              "broker, controller or both: what this node runs (both: a combined node).", _roles),
+    BrokerKey("listeners", LIST, ["PLAINTEXT://127.0.0.1:9092"],
+              "NAME://host:port the node listens on (an empty host: every interface; port 0: any free port)."),
+    BrokerKey("advertised.listeners", LIST, [],
+              "NAME://host:port given to clients in Metadata (default: the listeners, 0.0.0.0 shown as 127.0.0.1)."),
     BrokerKey("listener.security.protocol.map", LIST,
-              ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"]),
-    BrokerKey("inter.broker.listener.name", STRING, None),
-    BrokerKey("controller.listener.names", LIST, ["CONTROLLER"]),
-    BrokerKey("controller.quorum.voters", LIST, []),
-    BrokerKey("controller.quorum.bootstrap.servers", LIST, []),
-    BrokerKey("controller.quorum.election.timeout.ms", INT, 1000, _at_least(1)),
-    BrokerKey("controller.quorum.fetch.timeout.ms", INT, 2000, _at_least(1)),
-    BrokerKey("controller.quorum.election.backoff.max.ms", INT, 1000, _at_least(1)),
-    BrokerKey("controller.quorum.request.timeout.ms", INT, 2000, _at_least(1)),
-    BrokerKey("broker.heartbeat.interval.ms", INT, 2000, _at_least(1)),
-    BrokerKey("broker.session.timeout.ms", INT, 9000, _at_least(1)),
-    BrokerKey("broker.rack", STRING, None),
-    BrokerKey("log.dirs", LIST, []),
-    BrokerKey("log.dir", STRING, "/tmp/kafka-logs"),
-    BrokerKey("metadata.log.dir", STRING, None),
-    BrokerKey("metadata.log.max.record.bytes.between.snapshots", LONG, 20971520, _at_least(1)),
-    BrokerKey("num.partitions", INT, 1, _at_least(1), dynamic=True),
-    BrokerKey("default.replication.factor", INT, 1, _at_least(1)),
-    BrokerKey("auto.create.topics.enable", BOOLEAN, True),
-    BrokerKey("delete.topic.enable", BOOLEAN, True),
-    BrokerKey("message.max.bytes", INT, 1048588, _at_least(0), dynamic=True),
-    BrokerKey("socket.request.max.bytes", INT, 104857600, _at_least(1)),
-    BrokerKey("connections.max.idle.ms", LONG, 600000, _at_least(-1)),
-    BrokerKey("queued.max.requests", INT, 500, _at_least(1)),
-    BrokerKey("fetch.max.bytes", INT, 57671680, _at_least(1024)),
-    BrokerKey("max.incremental.fetch.session.cache.slots", INT, 1000, _at_least(0)),
-    BrokerKey("log.retention.check.interval.ms", LONG, 300000, _at_least(1)),
-    BrokerKey("log.flush.scheduler.interval.ms", LONG, LONG_MAX, _at_least(0)),
-    BrokerKey("log.flush.offset.checkpoint.interval.ms", INT, 60000, _at_least(0)),
-    BrokerKey("log.cleaner.enable", BOOLEAN, True),
-    BrokerKey("log.cleaner.backoff.ms", LONG, 15000, _at_least(0)),
-    BrokerKey("log.fsync.on.append", BOOLEAN, False),  # not Kafka's: fsync every append before acking
-    BrokerKey("log.retention.hours", INT, 168, _at_least(-1), dynamic=True),
-    BrokerKey("log.retention.minutes", INT, None, dynamic=True),
-    BrokerKey("log.roll.hours", INT, 168, _at_least(1), dynamic=True),
-    BrokerKey("min.insync.replicas", INT, 1, _at_least(1), dynamic=True),
-    BrokerKey("offsets.topic.num.partitions", INT, 50, _at_least(1)),
-    BrokerKey("offsets.topic.replication.factor", INT, 1, _at_least(1)),
-    BrokerKey("offsets.topic.segment.bytes", INT, 104857600, _at_least(1)),
-    BrokerKey("offsets.retention.minutes", INT, 10080, _at_least(1)),
-    BrokerKey("offsets.retention.check.interval.ms", LONG, 600000, _at_least(1)),
-    BrokerKey("offsets.load.buffer.size", INT, 5242880, _at_least(1)),
-    BrokerKey("offset.metadata.max.bytes", INT, 4096),
-    BrokerKey("offsets.commit.timeout.ms", INT, 5000, _at_least(1)),
-    BrokerKey("group.initial.rebalance.delay.ms", INT, 3000, _at_least(0)),
-    BrokerKey("group.min.session.timeout.ms", INT, 6000),
-    BrokerKey("group.max.session.timeout.ms", INT, 1800000),
-    BrokerKey("group.max.size", INT, INT_MAX, _at_least(1)),
-    BrokerKey("group.coordinator.rebalance.protocols", LIST, ["classic", "consumer"]),
-    BrokerKey("group.consumer.session.timeout.ms", INT, 45000, _at_least(1)),
-    BrokerKey("group.consumer.heartbeat.interval.ms", INT, 5000, _at_least(1)),
-    BrokerKey("group.consumer.assignors", LIST, ["uniform", "range"]),
-    BrokerKey("group.consumer.max.size", INT, INT_MAX, _at_least(1)),
-    BrokerKey("transaction.state.log.replication.factor", INT, 1, _at_least(1)),
-    BrokerKey("transaction.state.log.min.isr", INT, 1, _at_least(1)),
-    BrokerKey("transaction.state.log.num.partitions", INT, 50, _at_least(1)),
-    BrokerKey("replica.lag.time.max.ms", LONG, 30000, _at_least(0)),
-    BrokerKey("replica.fetch.max.bytes", INT, 1048576, _at_least(0)),
-    BrokerKey("replica.fetch.wait.max.ms", INT, 500, _at_least(0)),
-    BrokerKey("unclean.leader.election.enable", BOOLEAN, False, dynamic=True),
-    BrokerKey("auto.leader.rebalance.enable", BOOLEAN, True),
+              ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"],
+              "NAME:PROTOCOL for each listener name (only PLAINTEXT is served yet)."),
+    BrokerKey("inter.broker.listener.name", STRING, None,
+              "The listener brokers use to talk to each other (no broker-to-broker traffic yet).", used=False),
+    BrokerKey("controller.listener.names", LIST, ["CONTROLLER"],
+              "Listener names that are controller listeners (the first one is served by a controller)."),
+    BrokerKey("controller.quorum.voters", LIST, [],
+              "id@host:port of every controller in the metadata quorum (empty: this node alone)."),
+    BrokerKey("controller.quorum.bootstrap.servers", LIST, [],
+              "host:port of controllers to find the quorum through, instead of listing the voters."),
+    BrokerKey("controller.quorum.election.timeout.ms", INT, 1000,
+              "How long a voter waits without a leader before it starts an election.", _at_least(1)),
+    BrokerKey("controller.quorum.fetch.timeout.ms", INT, 2000,
+              "How long a follower goes without a successful fetch before it looks for a new leader.", _at_least(1)),
+    BrokerKey("controller.quorum.election.backoff.max.ms", INT, 1000,
+              "The longest random wait before a new election after a failed one.", _at_least(1)),
+    BrokerKey("controller.quorum.request.timeout.ms", INT, 2000,
+              "How long a quorum request (and a broker's heartbeat) waits for its answer.", _at_least(1)),
+    BrokerKey("broker.heartbeat.interval.ms", INT, 2000,
+              "How often a broker heartbeats to the active controller.", _at_least(1)),
+    BrokerKey("broker.session.timeout.ms", INT, 9000,
+              "How long the controller waits for a broker's heartbeat before fencing it.", _at_least(1)),
+    BrokerKey("broker.rack", STRING, None, "The rack of this broker, reported to clients in Metadata."),
+    # Storage
+    BrokerKey("log.dirs", LIST, [], "The directories partition logs are kept in (default: log.dir)."),
+    BrokerKey("log.dir", STRING, "/tmp/kafka-logs", "The log directory when log.dirs is not set."),
+    BrokerKey("metadata.log.dir", STRING, None,
+              "Where the metadata log (__cluster_metadata) is kept (default: the first log dir)."),
+    BrokerKey("metadata.log.max.record.bytes.between.snapshots", LONG, 20971520,
+              "Bytes of metadata records applied after which a new metadata snapshot is taken.", _at_least(1)),
+    BrokerKey("log.retention.check.interval.ms", LONG, 300000,
+              "How often retention (time, size, log start offset) is applied.", _at_least(1)),
+    BrokerKey("log.flush.scheduler.interval.ms", LONG, LONG_MAX,
+              "How often logs are checked for flush.ms (they are checked every second).", _at_least(0), used=False),
+    BrokerKey("log.flush.offset.checkpoint.interval.ms", INT, 60000,
+              "How often recovery points, log start offsets and high watermarks are checkpointed.", _at_least(0)),
+    BrokerKey("log.cleaner.enable", BOOLEAN, True, "Whether compacted topics are compacted."),
+    BrokerKey("log.cleaner.backoff.ms", LONG, 15000,
+              "How long the cleaner waits before looking for a log to compact again.", _at_least(0)),
+    BrokerKey("log.fsync.on.append", BOOLEAN, False,
+              "Not Kafka's: fsync every append before acknowledging it (Kafka's nearest is flush.messages=1)."),
+    BrokerKey("log.retention.hours", INT, 168,
+              "Default retention of topics in hours, when log.retention.ms and .minutes are not set.",
+              _at_least(-1), dynamic=True),
+    BrokerKey("log.retention.minutes", INT, None,
+              "Default retention of topics in minutes, when log.retention.ms is not set.", dynamic=True),
+    BrokerKey("log.roll.hours", INT, 168, "Default segment.ms of topics in hours, when log.roll.ms is not set.",
+              _at_least(1), dynamic=True),
+    # Topics
+    BrokerKey("num.partitions", INT, 1, "Partitions of a topic created without a count (and auto-created ones).",
+              _at_least(1), dynamic=True),
+    BrokerKey("default.replication.factor", INT, 1, "Replicas of a topic created without a replication factor.",
+              _at_least(1)),
+    BrokerKey("auto.create.topics.enable", BOOLEAN, True,
+              "Whether Metadata and Produce for an unknown topic create it (when the client asks)."),
+    BrokerKey("delete.topic.enable", BOOLEAN, True, "Whether DeleteTopics is allowed."),
+    BrokerKey("message.max.bytes", INT, 1048588,
+              "The largest record batch a topic takes (the default of the topic's max.message.bytes).",
+              _at_least(0), dynamic=True),
+    BrokerKey("min.insync.replicas", INT, 1,
+              "Default of the topic config: replicas that must have a write before acks=all is answered.",
+              _at_least(1), dynamic=True),
+    BrokerKey("unclean.leader.election.enable", BOOLEAN, False,
+              "Default of the topic config: elect a leader outside the ISR (no replication yet).",
+              dynamic=True, used=False),
+    BrokerKey("auto.leader.rebalance.enable", BOOLEAN, True,
+              "Move leadership back to preferred replicas (no replication yet).", used=False),
+    # Requests and connections
+    BrokerKey("socket.request.max.bytes", INT, 104857600,
+              "The largest request frame; a bigger one closes the connection.", _at_least(1)),
+    BrokerKey("connections.max.idle.ms", LONG, 600000,
+              "Connections idle this long are closed (-1: never).", _at_least(-1)),
+    BrokerKey("queued.max.requests", INT, 500, "Requests queued before reading from sockets pauses.",
+              _at_least(1), used=False),
+    BrokerKey("fetch.max.bytes", INT, 57671680, "The most a Fetch response carries, whatever the client asks.",
+              _at_least(1024)),
+    BrokerKey("max.incremental.fetch.session.cache.slots", INT, 1000,
+              "Incremental fetch sessions (KIP-227) kept at once.", _at_least(0)),
+    # Consumer groups and offsets
+    BrokerKey("offsets.topic.num.partitions", INT, 50, "Partitions of __consumer_offsets, set when it is created.",
+              _at_least(1)),
+    BrokerKey("offsets.topic.replication.factor", INT, 1,
+              "Replicas of __consumer_offsets (Kafka's default is 3; 1 suits a single node).", _at_least(1)),
+    BrokerKey("offsets.topic.segment.bytes", INT, 104857600, "segment.bytes of __consumer_offsets.", _at_least(1)),
+    BrokerKey("offsets.retention.minutes", INT, 10080,
+              "How long committed offsets of an empty group are kept.", _at_least(1)),
+    BrokerKey("offsets.retention.check.interval.ms", LONG, 600000, "How often expired offsets are removed.",
+              _at_least(1)),
+    BrokerKey("offsets.load.buffer.size", INT, 5242880,
+              "Bytes read at a time when __consumer_offsets partitions are loaded.", _at_least(1)),
+    BrokerKey("offset.metadata.max.bytes", INT, 4096, "The longest metadata string an offset commit may carry."),
+    BrokerKey("offsets.commit.timeout.ms", INT, 5000,
+              "How long an offset commit waits for its write before it fails.", _at_least(1)),
+    BrokerKey("group.initial.rebalance.delay.ms", INT, 3000,
+              "How long a new classic group waits for more members before its first rebalance.", _at_least(0)),
+    BrokerKey("group.min.session.timeout.ms", INT, 6000, "The shortest session timeout a classic member may ask."),
+    BrokerKey("group.max.session.timeout.ms", INT, 1800000, "The longest session timeout a classic member may ask."),
+    BrokerKey("group.max.size", INT, INT_MAX, "The most members a classic group takes.", _at_least(1)),
+    BrokerKey("group.coordinator.rebalance.protocols", LIST, ["classic", "consumer"],
+              "The group protocols served: classic (JoinGroup/SyncGroup) and consumer (KIP-848)."),
+    BrokerKey("group.consumer.session.timeout.ms", INT, 45000,
+              "Session timeout of KIP-848 consumer group members.", _at_least(1)),
+    BrokerKey("group.consumer.heartbeat.interval.ms", INT, 5000,
+              "Heartbeat interval given to KIP-848 consumer group members.", _at_least(1)),
+    BrokerKey("group.consumer.assignors", LIST, ["uniform", "range"],
+              "Server-side assignors of KIP-848 consumer groups; the first is the default."),
+    BrokerKey("group.consumer.max.size", INT, INT_MAX, "The most members a KIP-848 consumer group takes.",
+              _at_least(1)),
+    # Not served yet: transactions, replication between brokers
+    BrokerKey("transaction.state.log.replication.factor", INT, 1, "Replicas of __transaction_state.", _at_least(1),
+              used=False),
+    BrokerKey("transaction.state.log.min.isr", INT, 1, "min.insync.replicas of __transaction_state.", _at_least(1),
+              used=False),
+    BrokerKey("transaction.state.log.num.partitions", INT, 50, "Partitions of __transaction_state.", _at_least(1),
+              used=False),
+    BrokerKey("replica.lag.time.max.ms", LONG, 30000, "How long a follower may lag before it leaves the ISR.",
+              _at_least(0), used=False),
+    BrokerKey("replica.fetch.max.bytes", INT, 1048576, "Bytes a follower fetches per partition.", _at_least(0),
+              used=False),
+    BrokerKey("replica.fetch.wait.max.ms", INT, 500, "How long a follower's fetch waits for data.", _at_least(0),
+              used=False),
 ]
 
 # Broker-wide defaults of topic configs (log.segment.bytes ...): same type and default as the
@@ -136,39 +206,39 @@ _KEYS = [
 _BY_NAME: dict[str, BrokerKey] = {k.name: k for k in _KEYS}
 for _t in TOPIC_CONFIGS.values():
     if _t.broker_key and _t.broker_key not in _BY_NAME:
-        _BY_NAME[_t.broker_key] = BrokerKey(_t.broker_key, _t.type, _t.default, _t.check, dynamic=True)
+        _BY_NAME[_t.broker_key] = BrokerKey(_t.broker_key, _t.type, _t.default,
+                                            f"Default of the topic config {_t.name}.", _t.check, dynamic=True,
+                                            used=_t.used)
 BROKER_CONFIGS: dict[str, BrokerKey] = _BY_NAME
 
-# Keys Kafka's broker knows that this broker accepts and does not act on (yet).
+# Keys Kafka's broker knows that this broker accepts and does not act on (yet), beyond the used=False
+# ones above; listed by `kafka-compat config keys` and named in one warning line at start when set.
 KNOWN_UNUSED = frozenset("""
 alter.config.policy.class.name alter.log.dirs.replication.quota.window.num
 alter.log.dirs.replication.quota.window.size.seconds authorizer.class.name background.threads
-broker.id.generation.enable client.quota.callback.class compression.gzip.level
-connection.failed.authentication.delay.ms connections.max.reauth.ms control.plane.listener.name
-controlled.shutdown.enable controlled.shutdown.max.retries controlled.shutdown.retry.backoff.ms
-controller.quota.window.num controller.quota.window.size.seconds controller.socket.timeout.ms
-create.topic.policy.class.name delegation.token.expiry.check.interval.ms
-delegation.token.expiry.time.ms delegation.token.max.lifetime.ms delegation.token.secret.key
-fetch.purgatory.purge.interval.requests group.coordinator.new.enable group.coordinator.threads
-initial.broker.registration.timeout.ms leader.imbalance.check.interval.seconds
-leader.imbalance.per.broker.percentage log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor
-log.cleaner.io.buffer.size log.cleaner.io.max.bytes.per.second log.cleaner.threads
-log.dir.failure.timeout.ms log.initial.task.delay.ms log.message.downconversion.enable
-log.message.format.version log.recovery.per.partition log.roll.jitter.hours
-max.connection.creation.rate max.connections max.connections.per.ip max.connections.per.ip.overrides
-metadata.log.max.snapshot.interval.ms
-metadata.log.segment.bytes metadata.log.segment.ms metadata.max.idle.interval.ms
-metadata.max.retention.bytes metadata.max.retention.ms metric.reporters metrics.num.samples
-metrics.recording.level metrics.sample.window.ms num.io.threads num.network.threads
-num.recovery.threads.per.data.dir num.replica.alter.log.dirs.threads num.replica.fetchers
-offsets.commit.required.acks principal.builder.class producer.id.expiration.check.interval.ms
-producer.id.expiration.ms producer.purgatory.purge.interval.requests queued.max.request.bytes
-quota.window.num quota.window.size.seconds remote.log.storage.system.enable replica.fetch.backoff.ms
-replica.fetch.min.bytes replica.fetch.response.max.bytes replica.high.watermark.checkpoint.interval.ms
+broker.id.generation.enable client.quota.callback.class connection.failed.authentication.delay.ms
+connections.max.reauth.ms control.plane.listener.name controlled.shutdown.enable
+controlled.shutdown.max.retries controlled.shutdown.retry.backoff.ms controller.quota.window.num
+controller.quota.window.size.seconds controller.socket.timeout.ms create.topic.policy.class.name
+delegation.token.expiry.check.interval.ms delegation.token.expiry.time.ms
+delegation.token.max.lifetime.ms delegation.token.secret.key fetch.purgatory.purge.interval.requests
+group.coordinator.new.enable group.coordinator.threads initial.broker.registration.timeout.ms
+leader.imbalance.check.interval.seconds leader.imbalance.per.broker.percentage
+log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor log.cleaner.io.buffer.size
+log.cleaner.io.max.bytes.per.second log.cleaner.threads log.dir.failure.timeout.ms
+log.initial.task.delay.ms log.message.format.version log.recovery.per.partition
+log.roll.jitter.hours max.connection.creation.rate max.connections max.connections.per.ip
+max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metadata.log.segment.bytes
+metadata.log.segment.ms metadata.max.idle.interval.ms metadata.max.retention.bytes
+metadata.max.retention.ms num.io.threads num.network.threads num.recovery.threads.per.data.dir
+num.replica.alter.log.dirs.threads num.replica.fetchers offsets.commit.required.acks
+principal.builder.class producer.id.expiration.check.interval.ms producer.id.expiration.ms
+producer.purgatory.purge.interval.requests queued.max.request.bytes quota.window.num
+quota.window.size.seconds replica.fetch.backoff.ms replica.fetch.min.bytes
+replica.fetch.response.max.bytes replica.high.watermark.checkpoint.interval.ms
 replica.selector.class replica.socket.receive.buffer.bytes replica.socket.timeout.ms
 replication.quota.window.num replication.quota.window.size.seconds request.timeout.ms
-reserved.broker.max.id sasl.enabled.mechanisms sasl.mechanism.controller.protocol
-sasl.mechanism.inter.broker.protocol security.inter.broker.protocol socket.connection.setup.timeout.max.ms
+reserved.broker.max.id security.inter.broker.protocol socket.connection.setup.timeout.max.ms
 socket.connection.setup.timeout.ms socket.listen.backlog.size socket.receive.buffer.bytes
 socket.send.buffer.bytes super.users transaction.abort.timed.out.transaction.cleanup.interval.ms
 transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interval.ms
@@ -187,9 +257,11 @@ def env_key(var: str) -> str | None:
     return name.lower().replace("___", "-").replace("__", "\0").replace("_", ".").replace("\0", "_")
 
 
-# Variables of Kafka's images that are not configs.
+# Variables of Kafka's images that are not configs, and this project's own (KAFKA_COMPAT_BROKERS
+# is the CLI's), as Kafka's images skip their own.
 _NOT_CONFIG_ENV = {"KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_LOG4J_OPTS",
                    "KAFKA_JMX_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_DEBUG", "KAFKA_VERSION", "KAFKA_HOME"}
+_NOT_CONFIG_ENV_PREFIX = "KAFKA_COMPAT_"
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -359,17 +431,19 @@ def load_config(properties: Path | None = None, env: Mapping[str, str] | None = 
                 overrides: Iterable[str] = ()) -> BrokerConfig:
     """Read, merge and check the configuration; raise ConfigError (one line) on any problem."""
     raw: dict[str, str] = {}
+    origin: dict[str, str] = {}  # key -> the environment variable that set it, named in errors
     if properties is not None:
         raw.update(read_properties(properties))
     for var, text in (os.environ if env is None else env).items():
         key = env_key(var)
-        if key and var not in _NOT_CONFIG_ENV:
-            raw[key] = text
+        if key and var not in _NOT_CONFIG_ENV and not var.startswith(_NOT_CONFIG_ENV_PREFIX):
+            raw[key], origin[key] = text, f" (from the environment variable {var})"
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override '{item}' is not key=value")
         raw[key.strip()] = text.strip()
+        origin.pop(key.strip(), None)
     values = {k.name: k.default for k in BROKER_CONFIGS.values()}
     unused = []
     for key, text in raw.items():
@@ -379,8 +453,13 @@ def load_config(properties: Path | None = None, env: Mapping[str, str] | None = 
                 unused.append(key)
                 values[key] = text
                 continue
-            raise ConfigError(f"unknown config key '{key}'")
-        values[key] = parse_value(spec, text)
+            raise ConfigError(f"unknown config key '{key}'{origin.get(key, '')}")
+        try:
+            values[key] = parse_value(spec, text)
+        except ConfigError as e:
+            raise ConfigError(f"{e}{origin.get(key, '')}") from None
+        if not spec.used:
+            unused.append(key)
     config = BrokerConfig(values, dict(raw), sorted(unused))
     _check(config)
     return config

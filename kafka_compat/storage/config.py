@@ -25,15 +25,18 @@ BOOLEAN, INT, LONG, DOUBLE, STRING, LIST = "BOOLEAN", "INT", "LONG", "DOUBLE", "
 
 @dataclass(frozen=True)
 class ConfigKey:
-    """One topic config: `type` is Kafka's ConfigDef type name, `default` the parsed default,
-    `check` a validator returning an error sentence or None, `broker_key` the broker-wide default's
-    name (DescribeConfigs reports it as a synonym)."""
+    """One topic config: `type` is Kafka's ConfigDef type name, `default` the parsed default, `doc`
+    what it means here, `check` a validator returning an error sentence or None, `broker_key` the
+    broker-wide default's name (DescribeConfigs reports it as a synonym). `used=False`: a key Kafka
+    has that this broker accepts and does not act on (yet)."""
 
     name: str
     type: str
     default: Any
+    doc: str
     check: Callable[[Any], str | None] | None = None
     broker_key: str | None = None
+    used: bool = True
 
 
 def _at_least(n):
@@ -64,39 +67,69 @@ def _gzip_level(v):
 _COMPRESSIONS = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 
 TOPIC_CONFIGS: dict[str, ConfigKey] = {k.name: k for k in [
-    ConfigKey("cleanup.policy", LIST, ["delete"], _subset_of("delete", "compact"), "log.cleanup.policy"),
-    ConfigKey("compression.type", STRING, "producer", _one_of(*_COMPRESSIONS), "compression.type"),
-    ConfigKey("compression.gzip.level", INT, -1, _gzip_level, "compression.gzip.level"),
-    ConfigKey("compression.lz4.level", INT, 9, _between(1, 17), "compression.lz4.level"),
-    ConfigKey("compression.zstd.level", INT, 3, _between(-131072, 22), "compression.zstd.level"),
-    ConfigKey("delete.retention.ms", LONG, 86400000, _at_least(0), "log.cleaner.delete.retention.ms"),
-    ConfigKey("file.delete.delay.ms", LONG, 60000, _at_least(0), "log.segment.delete.delay.ms"),
-    ConfigKey("flush.messages", LONG, LONG_MAX, _at_least(1), "log.flush.interval.messages"),
-    ConfigKey("flush.ms", LONG, LONG_MAX, _at_least(0), "log.flush.interval.ms"),
-    ConfigKey("follower.replication.throttled.replicas", LIST, [], None, "follower.replication.throttled.replicas"),
-    ConfigKey("index.interval.bytes", INT, 4096, _at_least(0), "log.index.interval.bytes"),
-    ConfigKey("leader.replication.throttled.replicas", LIST, [], None, "leader.replication.throttled.replicas"),
-    ConfigKey("local.retention.bytes", LONG, -2, _at_least(-2), "log.local.retention.bytes"),
-    ConfigKey("local.retention.ms", LONG, -2, _at_least(-2), "log.local.retention.ms"),
-    ConfigKey("max.compaction.lag.ms", LONG, LONG_MAX, _at_least(1), "log.cleaner.max.compaction.lag.ms"),
-    ConfigKey("max.message.bytes", INT, 1048588, _at_least(0), "message.max.bytes"),
-    ConfigKey("message.downconversion.enable", BOOLEAN, True, None, "log.message.downconversion.enable"),
-    ConfigKey("message.timestamp.after.max.ms", LONG, LONG_MAX, _at_least(0), "log.message.timestamp.after.max.ms"),
-    ConfigKey("message.timestamp.before.max.ms", LONG, LONG_MAX, _at_least(0), "log.message.timestamp.before.max.ms"),
-    ConfigKey("message.timestamp.type", STRING, "CreateTime", _one_of("CreateTime", "LogAppendTime"),
-              "log.message.timestamp.type"),
-    ConfigKey("min.cleanable.dirty.ratio", DOUBLE, 0.5, _between(0.0, 1.0), "log.cleaner.min.cleanable.ratio"),
-    ConfigKey("min.compaction.lag.ms", LONG, 0, _at_least(0), "log.cleaner.min.compaction.lag.ms"),
-    ConfigKey("min.insync.replicas", INT, 1, _at_least(1), "min.insync.replicas"),
-    ConfigKey("preallocate", BOOLEAN, False, None, "log.preallocate"),
-    ConfigKey("remote.storage.enable", BOOLEAN, False, None, None),
-    ConfigKey("retention.bytes", LONG, -1, None, "log.retention.bytes"),
-    ConfigKey("retention.ms", LONG, 604800000, _at_least(-1), "log.retention.ms"),
-    ConfigKey("segment.bytes", INT, 1073741824, _at_least(14), "log.segment.bytes"),
-    ConfigKey("segment.index.bytes", INT, 10485760, _at_least(8), "log.index.size.max.bytes"),
-    ConfigKey("segment.jitter.ms", LONG, 0, _at_least(0), "log.roll.jitter.ms"),
-    ConfigKey("segment.ms", LONG, 604800000, _at_least(1), "log.roll.ms"),
-    ConfigKey("unclean.leader.election.enable", BOOLEAN, False, None, "unclean.leader.election.enable"),
+    ConfigKey("cleanup.policy", LIST, ["delete"], "delete (retention removes old segments), compact (the "
+              "latest record of each key is kept) or both.", _subset_of("delete", "compact"), "log.cleanup.policy"),
+    ConfigKey("compression.type", STRING, "producer", "The codec batches are stored with: producer (as they "
+              "came), uncompressed, gzip, snappy, lz4 or zstd.", _one_of(*_COMPRESSIONS), "compression.type"),
+    ConfigKey("compression.gzip.level", INT, -1, "gzip level when the broker recompresses (-1: the codec's "
+              "default).", _gzip_level, "compression.gzip.level"),
+    ConfigKey("compression.lz4.level", INT, 9, "lz4 level when the broker recompresses.", _between(1, 17),
+              "compression.lz4.level"),
+    ConfigKey("compression.zstd.level", INT, 3, "zstd level when the broker recompresses.", _between(-131072, 22),
+              "compression.zstd.level"),
+    ConfigKey("delete.retention.ms", LONG, 86400000, "How long the tombstone of a key stays in a compacted topic.",
+              _at_least(0), "log.cleaner.delete.retention.ms"),
+    ConfigKey("file.delete.delay.ms", LONG, 60000, "How long removed segment files stay on disk (for reads in "
+              "progress) before they are deleted.", _at_least(0), "log.segment.delete.delay.ms"),
+    ConfigKey("flush.messages", LONG, LONG_MAX, "fsync the log after this many records (default: leave it to the "
+              "operating system).", _at_least(1), "log.flush.interval.messages"),
+    ConfigKey("flush.ms", LONG, LONG_MAX, "fsync the log when its oldest unflushed record is this old.",
+              _at_least(0), "log.flush.interval.ms"),
+    ConfigKey("follower.replication.throttled.replicas", LIST, [], "Replicas whose replication is throttled (no "
+              "replication yet).", None, None, used=False),
+    ConfigKey("index.interval.bytes", INT, 4096, "Bytes of batches between two offset index entries.",
+              _at_least(0), "log.index.interval.bytes"),
+    ConfigKey("leader.replication.throttled.replicas", LIST, [], "Replicas whose replication is throttled (no "
+              "replication yet).", None, None, used=False),
+    ConfigKey("local.retention.bytes", LONG, -2, "Local retention with tiered storage (no tiered storage).",
+              _at_least(-2), "log.local.retention.bytes", used=False),
+    ConfigKey("local.retention.ms", LONG, -2, "Local retention with tiered storage (no tiered storage).",
+              _at_least(-2), "log.local.retention.ms", used=False),
+    ConfigKey("max.compaction.lag.ms", LONG, LONG_MAX, "The longest a record may stay uncompacted.", _at_least(1),
+              "log.cleaner.max.compaction.lag.ms"),
+    ConfigKey("max.message.bytes", INT, 1048588, "The largest record batch the topic takes (after compression).",
+              _at_least(0), "message.max.bytes"),
+    ConfigKey("message.downconversion.enable", BOOLEAN, True, "Whether old fetch versions get newer batches "
+              "converted to their format.", None, "log.message.downconversion.enable"),
+    ConfigKey("message.timestamp.after.max.ms", LONG, LONG_MAX, "How far in the future a record's CreateTime may "
+              "be.", _at_least(0), "log.message.timestamp.after.max.ms"),
+    ConfigKey("message.timestamp.before.max.ms", LONG, LONG_MAX, "How far in the past a record's CreateTime may "
+              "be.", _at_least(0), "log.message.timestamp.before.max.ms"),
+    ConfigKey("message.timestamp.type", STRING, "CreateTime", "CreateTime (the producer's) or LogAppendTime (the "
+              "broker's clock at append).", _one_of("CreateTime", "LogAppendTime"), "log.message.timestamp.type"),
+    ConfigKey("min.cleanable.dirty.ratio", DOUBLE, 0.5, "Share of a compacted log not yet compacted at which "
+              "it is compacted.", _between(0.0, 1.0), "log.cleaner.min.cleanable.ratio"),
+    ConfigKey("min.compaction.lag.ms", LONG, 0, "The shortest a record stays uncompacted.", _at_least(0),
+              "log.cleaner.min.compaction.lag.ms"),
+    ConfigKey("min.insync.replicas", INT, 1, "Replicas that must have a write before acks=all is answered "
+              "(NOT_ENOUGH_REPLICAS otherwise).", _at_least(1), "min.insync.replicas"),
+    ConfigKey("preallocate", BOOLEAN, False, "Preallocate segment files when they are created.", None,
+              "log.preallocate", used=False),
+    ConfigKey("remote.storage.enable", BOOLEAN, False, "Tiered storage (not served).", None, None, used=False),
+    ConfigKey("retention.bytes", LONG, -1, "Size above which the oldest segments of a partition are deleted "
+              "(-1: no limit).", None, "log.retention.bytes"),
+    ConfigKey("retention.ms", LONG, 604800000, "Age after which segments are deleted (-1: forever).",
+              _at_least(-1), "log.retention.ms"),
+    ConfigKey("segment.bytes", INT, 1073741824, "Size at which a new segment file is started.", _at_least(14),
+              "log.segment.bytes"),
+    ConfigKey("segment.index.bytes", INT, 10485760, "The largest size of a segment's offset and time index.",
+              _at_least(8), "log.index.size.max.bytes"),
+    ConfigKey("segment.jitter.ms", LONG, 0, "Random time taken off segment.ms, so that segments do not all roll "
+              "at once.", _at_least(0), "log.roll.jitter.ms"),
+    ConfigKey("segment.ms", LONG, 604800000, "Age at which a new segment is started even if not full.",
+              _at_least(1), "log.roll.ms"),
+    ConfigKey("unclean.leader.election.enable", BOOLEAN, False, "Elect a leader outside the ISR, losing data (no "
+              "replication yet).", None, "unclean.leader.election.enable", used=False),
 ]}
 
 

@@ -73,6 +73,7 @@ class LogManager:
         starts = checkpoint.read_offsets(d / checkpoint.LOG_START_OFFSET)
         hws = checkpoint.read_offsets(d / checkpoint.HIGH_WATERMARK)
         cleaned = checkpoint.read_offsets(d / checkpoint.CLEANER_OFFSET)
+        loaded = 0
         for entry in sorted(os.listdir(d)):
             path = d / entry
             if not path.is_dir():
@@ -91,6 +92,9 @@ class LogManager:
                      clock=self.clock)
             lg.clean_offset = cleaned.get(tp, 0)
             self._logs[tp] = lg
+            loaded += 1
+        # One line a directory; a log that lost data in recovery has said so on its own line.
+        log.info("logs_loaded", dir=str(d), logs=loaded, clean_shutdown=clean)
         if clean:
             marker.unlink()
             checkpoint.fsync_dir(d)
@@ -118,7 +122,7 @@ class LogManager:
             lg = Log(d / f"{topic}-{partition}", config or self._config(topic), clean_shutdown=True,
                      fsync_on_append=self.fsync_on_append, clock=self.clock)
             self._logs[(topic, partition)] = lg
-            log.info("log_created", topic=topic, partition=partition, dir=str(d))
+            log.debug("log_created", topic=topic, partition=partition, dir=str(d))
             return lg
 
     def delete(self, topic: str, partition: int) -> bool:

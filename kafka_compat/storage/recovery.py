@@ -10,8 +10,11 @@ Rules, in order:
   batch by batch (header sanity, increasing offsets, CRC-32C). At the first invalid batch the
   file is truncated and any later segments are deleted (they follow a hole); indexes of the
   re-read segments are rebuilt. Everything before the first invalid batch is kept.
-- After a clean stop nothing is re-read; an index found missing or inconsistent when it is first
+- After a clean stop only the newest batches of the last segment (from its last index entry) are
+  re-read: a tail that does not check out (cut short, a bad CRC, garbage after it) sends that
+  segment through the recovery above. An index found missing or inconsistent when it is first
   used is rebuilt from its log file.
+- A log that loses data in recovery says so in one warning line: what was kept, what was dropped.
 """
 
 from __future__ import annotations
@@ -87,31 +90,42 @@ def load_segments(directory: Path, *, index_interval_bytes: int, index_max_bytes
         segments = [LogSegment.create(directory, log_start_offset, index_interval_bytes, index_max_bytes)]
         return Loaded(segments, log_start_offset, log_start_offset)
 
-    if not clean_shutdown:
-        first = 0
-        for i, seg in enumerate(segments):
-            if seg.base_offset <= recovery_point:
-                first = i
-        recovered = batches = truncated_bytes = 0
-        deleted: list[int] = []
-        for i in range(first, len(segments)):
-            seg = segments[i]
-            count, truncated = seg.rebuild(verify=True)
-            recovered += 1
-            batches += count
-            if truncated:
-                truncated_bytes += truncated
-                for later in segments[i + 1:]:
-                    later.close()
-                    for p in later.paths():
-                        p.unlink(missing_ok=True)
-                    deleted.append(later.base_offset)
-                del segments[i + 1:]
-                break
-        next_offset = segments[-1].next_offset()
-        log.info("log_recovered", dir=name, segments_recovered=recovered, batches=batches,
-                 bytes_truncated=truncated_bytes, segments_deleted=len(deleted), log_end_offset=next_offset)
-        return Loaded(segments, next_offset, next_offset)
-
-    segments[-1].ensure_indexes()
-    return Loaded(segments, segments[-1].next_offset(), recovery_point)
+    if clean_shutdown:
+        # The marker vouches for what was flushed before it was written, not for what happened to
+        # the files since: a last batch that does not check out sends its segment through recovery.
+        tail = next((i for i in range(len(segments) - 1, -1, -1) if segments[i].size), None)
+        if tail is None or segments[tail].tail_is_sound():
+            segments[-1].ensure_indexes()
+            return Loaded(segments, segments[-1].next_offset(), recovery_point)
+        first, reason = tail, "damaged last batch after a clean shutdown"
+    else:
+        first = max((i for i, seg in enumerate(segments) if seg.base_offset <= recovery_point), default=0)
+        reason = "unclean shutdown"
+    recovered = batches = dropped_bytes = 0
+    deleted: list[int] = []
+    for i in range(first, len(segments)):
+        seg = segments[i]
+        count, truncated = seg.rebuild(verify=True)
+        recovered += 1
+        batches += count
+        if truncated:
+            dropped_bytes += truncated
+            for later in segments[i + 1:]:
+                dropped_bytes += later.size
+                later.close()
+                for p in later.paths():
+                    p.unlink(missing_ok=True)
+                deleted.append(later.base_offset)
+            del segments[i + 1:]
+            break
+    next_offset = segments[-1].next_offset()
+    if dropped_bytes:
+        start = max(log_start_offset, segments[0].base_offset)
+        log.warning("log_truncated", dir=name, reason=reason,
+                    kept=f"offsets {start}-{next_offset - 1}" if next_offset > start else "nothing",
+                    dropped=f"{dropped_bytes} bytes from offset {next_offset} on"
+                    + (f" ({len(deleted)} later segments)" if deleted else ""))
+    else:
+        log.debug("log_recovered", dir=name, segments_recovered=recovered, batches=batches,
+                  log_end_offset=next_offset)
+    return Loaded(segments, next_offset, next_offset)

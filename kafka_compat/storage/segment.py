@@ -216,15 +216,15 @@ class LogSegment:
         self.first_batch_timestamp = first_ts
         return count, truncated
 
-    def batches(self, verify: bool = False) -> Iterator[tuple[int, BatchHeader, memoryview]]:
-        """(position, header, bytes) of the batches from the start of the file up to the first
-        invalid one, read in large chunks (recovery, index rebuilds, the cleaner).
+    def batches(self, verify: bool = False, start: int = 0) -> Iterator[tuple[int, BatchHeader, memoryview]]:
+        """(position, header, bytes) of the batches from file position `start` (a batch boundary)
+        up to the first invalid one, read in large chunks (recovery, index rebuilds, the cleaner).
 
         Valid: a sane header (length, magic 2, counts), the whole batch present, offsets above the
         previous batch's and within this segment's int32 range, and (with `verify`) the CRC.
         """
         fd, size = self.file.fd, self.size
-        pos, next_offset = 0, self.base_offset
+        pos, next_offset = start, self.base_offset
         while pos < size:
             data = memoryview(os.pread(fd, min(_RECOVERY_CHUNK, size - pos), pos))
             off = 0
@@ -253,6 +253,16 @@ class LogSegment:
                 next_offset = h.next_offset
                 off = h.size
             pos += off
+
+    def tail_is_sound(self) -> bool:
+        """Whether the batches after the last index entry (the newest few, the last among them)
+        are whole, sane and match their CRCs, ending exactly at the end of the file: the check a
+        clean-shutdown marker does not skip."""
+        self.ensure_indexes()
+        _, end = self.offset_index.lookup(1 << 62)
+        for pos, h, _ in self.batches(verify=True, start=end):
+            end = pos + h.size
+        return end == self.size
 
     def next_offset(self) -> int:
         """The offset after the segment's last batch (its base offset if it has none)."""

@@ -2,11 +2,12 @@
 
 The process gets its own data directory and a free port, writes JSON logs to `<data>/broker.log`,
 and is stopped with SIGTERM (or killed with SIGKILL, for crash tests). `start()` returns once the
-broker answers an ApiVersions request on its port.
+process has logged its ready line (so a port that another server answers on never passes for it).
 """
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -30,6 +31,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_range(n: int) -> int:
+    """The first of `n` consecutive ports free now, below Linux's ephemeral range (32768 and up),
+    where outgoing connections do not take them meanwhile (`cluster up --port` uses n from there)."""
+    for _ in range(100):
+        base = random.randrange(10000, 32768 - n)
+        socks = []
+        try:
+            for port in range(base, base + n):
+                socks.append(socket.socket())
+                socks[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports")
 
 
 def api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -97,21 +117,25 @@ class BrokerProcess:
         """Start the process without waiting for it (nodes of a quorum start together)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
+            self._log_start = log.tell()  # where this run's lines begin
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.paused = False
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> BrokerProcess:
-        """Return once the broker answers ApiVersions (it is registered and unfenced by then)."""
+        """Return once this run of the process logged its ready line (a broker is registered,
+        unfenced and serving by then)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.tail()}")
-            if api_versions_ok("127.0.0.1", self.port, 0.5):
-                return self
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                if b"ready: " in log.read():
+                    return self
             time.sleep(0.05)
         self.kill()
-        raise RuntimeError(f"broker did not answer within {timeout}s:\n{self.tail()}")
+        raise RuntimeError(f"broker was not ready within {timeout}s:\n{self.tail()}")
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait: the graceful path (flush, checkpoint, clean-shutdown marker)."""

@@ -1,10 +1,18 @@
-"""`kafka-compat cluster info`, and --help on every command."""
+"""`kafka-compat cluster info` and `cluster up`, and --help on every command."""
 
 from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from kafka_compat.client import Cluster
+from kafka_compat.testing.broker_process import CLI, api_versions_ok, free_port_range
+from kafka_compat.testing.waiting import wait_until
 
 
 def test_cluster_info_through_the_executable(cli, broker):
@@ -35,3 +43,56 @@ def test_help(invoke, command):
     assert r.code == 0 and "Usage:" in r.stdout
     if command and command[-1] not in ("topic", "cluster", "quorum"):
         assert "KAFKA_COMPAT_BROKERS" in r.stdout or "--brokers" in r.stdout
+
+
+def processes_under(path: Path) -> list[int]:
+    """Pids of processes whose command line mentions `path` (the nodes of a cluster under it)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(path).encode() in cmdline and b"cluster" not in cmdline.split(b"\0")[1:3]:
+                pids.append(int(entry))
+    return pids
+
+
+def test_cluster_up_on_a_taken_port_fails_with_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([CLI, "cluster", "up", "--nodes", "1", "--port", str(port), "--dir", str(tmp_path / "c")],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "Bootstrap" not in r.stdout
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("error: ") and str(port) in line and "in use" in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_sigterm_to_cluster_up_stops_every_node(tmp_path):
+    base = free_port_range(6)
+    data = tmp_path / "c"
+    up = subprocess.Popen([CLI, "cluster", "up", "--nodes", "3", "--port", str(base), "--dir", str(data)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Bootstrap servers"):
+            line = up.stdout.readline()
+            assert line, up.stderr.read()
+            lines.append(line)
+        assert lines[-1].split()[-1] == ",".join(f"127.0.0.1:{base + 2 * i}" for i in range(3))
+        nodes = processes_under(data)
+        assert len(nodes) == 3
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 0
+        wait_until(lambda: not processes_under(data), "every node to stop", timeout=30)
+        assert not any(api_versions_ok("127.0.0.1", base + 2 * i) for i in range(3))
+        assert all((data / f"node-{i}" / "data" / ".kafka_cleanshutdown").exists() for i in (1, 2, 3))
+    finally:
+        up.kill()
+        for pid in processes_under(data):
+            os.kill(pid, signal.SIGKILL)

@@ -1,9 +1,7 @@
 """Brokers joining, heartbeating, fenced and back, as the active controller decides it: one rule per test."""
 
-import random
-
 from kafka_compat.metadata.cluster_control import ClusterControl, registration_request
-from kafka_compat.metadata.controller import Controller, ControllerDefaults
+from kafka_compat.metadata.controller import Controller
 from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.metadata.records import encode_record
 from kafka_compat.metadata.state_machine import MetadataStateMachine
@@ -12,53 +10,7 @@ from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.raft.ready import Batch
 
-SESSION = 1000
-
-
-class World:
-    """An image, the decisions applied to it, and the offset the next record lands at."""
-
-    def __init__(self):
-        self.cc = ClusterControl("c", SESSION, 21)
-        self.image = MetadataImage(cluster_id="c").apply(
-            [m.FeatureLevelRecord(name="metadata.version", feature_level=21)], 0)
-        self.offset = 1
-        self.incarnations = {}
-
-    def commit(self, records):
-        if records:
-            self.image = self.image.apply(records, self.offset + len(records) - 1)
-            self.offset += len(records)
-        return records
-
-    def register(self, broker, now=0, incarnation=None, cluster="c"):
-        self.incarnations[broker] = incarnation or self.incarnations.get(broker) or Uuid.random()
-        req = registration_request(broker, cluster, self.incarnations[broker],
-                                   [("PLAINTEXT", "h", 9000 + broker, "PLAINTEXT")], None, 21)
-        records, resp = self.cc.register(self.image, req, self.offset, now)
-        self.commit(records)
-        return resp
-
-    def heartbeat(self, broker, now=0, offset=None, **flags):
-        b = self.image.brokers[broker]
-        req = m.BrokerHeartbeatRequest(broker_id=broker, broker_epoch=flags.pop("epoch", b.epoch),
-                                       current_metadata_offset=self.offset - 1 if offset is None else offset, **flags)
-        records, resp = self.cc.heartbeat(self.image, req, now)
-        self.commit(records)
-        return resp
-
-    def live(self, *brokers, now=0):
-        for b in brokers:
-            self.register(b, now)
-            self.heartbeat(b, now)
-
-    def topic(self, name, assignment):
-        ctl = Controller(ControllerDefaults(), random.Random(1))
-        self.commit(ctl.new_topic(self.image, name, assignment, {}))
-        return self.image.topics[name]
-
-    def partition(self, name, p):
-        return self.image.topics[name].partitions[p]
+from .world import SESSION, World
 
 
 def test_a_broker_registers_fenced_with_the_offset_of_its_record_as_epoch():
@@ -151,17 +103,6 @@ def test_a_broker_that_restarts_registers_again_and_its_leaderships_wait_for_it(
     assert w.partition("t", 0).leader == 1 and not w.image.brokers[1].fenced
 
 
-def test_controlled_shutdown_fences_the_broker_and_tells_it_to_go():
-    w = World()
-    w.live(1)
-    w.topic("t", [[1]])
-    resp = w.heartbeat(1, want_shut_down=True)
-    assert resp.should_shut_down and resp.is_fenced
-    b = w.image.brokers[1]
-    assert b.fenced and b.in_controlled_shutdown and w.partition("t", 0).leader == -1
-    assert w.cc.next_expiry(w.image) is None  # no session runs for it any more
-
-
 def test_a_new_active_controller_gives_every_unfenced_broker_a_full_session():
     w = World()
     w.live(1)
@@ -182,20 +123,6 @@ def test_producer_id_blocks_never_overlap():
     assert (a[1].producer_id_start, b[1].producer_id_start) == (0, a[1].producer_id_len)
     stale = ctl.allocate_producer_ids(w.image, m.AllocateProducerIdsRequest(broker_id=1, broker_epoch=0))
     assert stale == ([], stale[1]) and stale[1].error_code == ErrorCode.STALE_BROKER_EPOCH
-
-
-def test_replication_factors_above_the_limit_are_refused_honestly():
-    w = World()
-    w.live(1, 2, 3)
-    ctl = Controller(ControllerDefaults(max_replication_factor=1))
-    C = m.CreateTopicsRequest
-    _, resp = ctl.create_topics(w.image, C(topics=[C.CreatableTopic(name="t", num_partitions=1, replication_factor=3)]))
-    assert resp.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
-    assert "does not replicate partition data" in resp.topics[0].error_message
-    manual = C.CreatableTopic(name="u", num_partitions=-1, replication_factor=-1,
-                              assignments=[C.CreatableReplicaAssignment(partition_index=0, broker_ids=[1, 2])])
-    created = ctl.create_topics(w.image, C(topics=[manual]))[1]
-    assert created.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
 
 
 def test_an_image_rebuilt_from_its_snapshot_records_is_the_same_image():
@@ -225,3 +152,14 @@ def test_the_state_machine_applies_committed_batches_and_restores_from_its_snaps
     other = MetadataStateMachine("c")
     other.restore(end, snapshot)
     assert other.image.records() == sm.image.records() and other.end_offset == end
+
+
+def test_a_broker_that_asks_to_be_fenced_is_fenced_and_stays_so_while_it_asks():
+    w = World()
+    w.live(1, 2)
+    w.topic("t", [[1, 2]])
+    resp = w.heartbeat(1, want_fence=True)
+    assert resp.is_fenced and not resp.should_shut_down and w.image.brokers[1].fenced
+    assert (w.partition("t").leader, w.partition("t").isr) == (2, (2,))
+    assert w.heartbeat(1, want_fence=True).is_fenced
+    assert not w.heartbeat(1).is_fenced

@@ -75,32 +75,88 @@ def test_existing_and_colliding_names_are_refused():
     assert [t.error_code for t in resp.topics] == [ErrorCode.TOPIC_ALREADY_EXISTS, ErrorCode.INVALID_TOPIC_EXCEPTION]
 
 
-def test_replication_factor_above_live_brokers_is_refused():
+def test_any_replication_factor_up_to_the_registered_brokers_is_accepted():
+    ctl, image = cluster((1, 2, 3))
+    image, resp = create(ctl, image, topic("t", 4, 3), topic("u", 2, 2))
+    assert [(r.error_code, r.replication_factor) for r in resp.topics] == [(0, 3), (0, 2)]
+    assert all(len(p.replicas) == 2 for p in image.topics["u"].partitions.values())
+
+
+def test_replication_factor_above_the_registered_brokers_is_refused_with_kafkas_sentence():
     ctl, image = cluster((1, 2))
-    _, resp = create(ctl, image, topic("t", 1, 3))
+    image, resp = create(ctl, image, topic("t", 1, 3))
     assert resp.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
-    assert "only 2 broker(s)" in resp.topics[0].error_message
+    assert resp.topics[0].error_message == ("Unable to replicate the partition 3 time(s): The target replication "
+                                            "factor of 3 cannot be reached because only 2 broker(s) are registered.")
+    assert "t" not in image.topics
 
 
-@pytest.mark.parametrize("assignments, code", [
-    ([(0, [1]), (1, [2])], ErrorCode.NONE),
-    ([(0, [1]), (2, [2])], ErrorCode.INVALID_REPLICA_ASSIGNMENT),  # not consecutive
-    ([(0, [1, 1])], ErrorCode.INVALID_REPLICA_ASSIGNMENT),  # a broker twice
-    ([(0, [9])], ErrorCode.INVALID_REPLICA_ASSIGNMENT),  # unknown broker
-    ([(0, [1]), (1, [1, 2])], ErrorCode.INVALID_REPLICA_ASSIGNMENT),  # uneven
+def test_the_default_replication_factor_applies_to_minus_one():
+    ctl, image = cluster((1, 2, 3))
+    ctl.defaults.replication_factor = 3
+    image, resp = create(ctl, image, topic("t", 2))
+    assert resp.topics[0].replication_factor == 3 and len(image.topics["t"].partitions[1].replicas) == 3
+
+
+def test_consumer_offsets_with_kafkas_replication_factor_waits_for_enough_brokers():
+    ctl, image = cluster((1,))
+    offsets = topic("__consumer_offsets", 50, 3, cleanup_policy="compact")
+    _, resp = create(ctl, image, offsets)
+    assert resp.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+    assert "only 1 broker(s) are registered" in resp.topics[0].error_message
+    ctl, image = cluster((1, 2, 3))
+    image, resp = create(ctl, image, offsets)
+    assert resp.topics[0].error_code == 0 and len(image.topics["__consumer_offsets"].partitions[49].isr) == 3
+
+
+def test_a_new_partition_starts_with_the_replicas_that_can_serve_as_isr_led_by_the_first():
+    ctl, image = cluster((1, 2, 3))
+    image = image.apply([m.BrokerRegistrationChangeRecord(broker_id=1, broker_epoch=11, fenced=1)])
+    image, resp = create(ctl, image, topic("t", assignments=[(0, [1, 2, 3])]))
+    p = image.topics["t"].partitions[0]
+    assert (p.replicas, p.isr, p.leader) == ((1, 2, 3), (2, 3), 2)
+    assert image.offline_replicas(p) == (1,)
+
+
+def test_no_topic_is_placed_while_every_broker_is_fenced():
+    ctl, image = cluster((1, 2))
+    image = image.apply([m.BrokerRegistrationChangeRecord(broker_id=b, broker_epoch=10 + b, fenced=1) for b in (1, 2)])
+    _, resp = create(ctl, image, topic("t", 1, 1), topic("u", assignments=[(0, [1, 2])]))
+    assert [(r.error_code, r.error_message) for r in resp.topics] == [
+        (ErrorCode.INVALID_REPLICATION_FACTOR, "Unable to replicate the partition 1 time(s): All brokers are currently "
+                                               "fenced."),
+        (ErrorCode.INVALID_REPLICA_ASSIGNMENT, "All brokers specified in the manual partition assignment for "
+                                               "partition 0 are fenced or in controlled shutdown.")]
+
+
+@pytest.mark.parametrize("assignments, message", [
+    ([(0, [1]), (1, [2])], None),
+    ([(0, [1]), (2, [2])], "partitions should be a consecutive 0-based integer sequence"),
+    ([(0, [1]), (0, [2])], "Found multiple manual partition assignments for partition 0"),
+    ([(0, [2, 1, 2])], "The manual partition assignment includes the broker 2 more than once."),
+    ([(0, [9, 1])], "The manual partition assignment includes broker 9, but no such broker is registered."),
+    ([(0, [])], "The manual partition assignment includes an empty replica list."),
+    ([(0, [1]), (1, [1, 2])], "The manual partition assignment includes a partition with 2 replica(s), but this is not "
+                              "consistent with previous partitions, which have 1 replica(s)."),
 ])
-def test_manual_replica_assignments_are_checked(assignments, code):
+def test_manual_replica_assignments_are_checked(assignments, message):
     ctl, image = cluster((1, 2))
     image, resp = create(ctl, image, topic("t", assignments=assignments))
-    assert resp.topics[0].error_code == code
-    if code == ErrorCode.NONE:
+    result = resp.topics[0]
+    assert result.error_message == message
+    assert result.error_code == (ErrorCode.NONE if message is None else ErrorCode.INVALID_REPLICA_ASSIGNMENT)
+    if message is None:
         assert [image.topics["t"].partitions[i].replicas for i in (0, 1)] == [(1,), (2,)]
 
 
-def test_assignments_with_a_partition_count_is_invalid_request():
+@pytest.mark.parametrize("partitions, rf, message", [
+    (1, -1, "A manual partition assignment was specified, but numPartitions was not set to -1."),
+    (-1, 1, "A manual partition assignment was specified, but replication factor was not set to -1."),
+])
+def test_assignments_with_a_partition_count_or_replication_factor_is_invalid_request(partitions, rf, message):
     ctl, image = cluster()
-    _, resp = create(ctl, image, topic("t", 1, -1, assignments=[(0, [1])]))
-    assert resp.topics[0].error_code == ErrorCode.INVALID_REQUEST
+    _, resp = create(ctl, image, topic("t", partitions, rf, assignments=[(0, [1])]))
+    assert (resp.topics[0].error_code, resp.topics[0].error_message) == (ErrorCode.INVALID_REQUEST, message)
 
 
 def test_bad_topic_config_is_invalid_config_and_creates_nothing():
@@ -152,6 +208,48 @@ def test_create_partitions_only_grows():
     assert sorted(image.topics["t"].partitions) == [0, 1, 2, 3, 4]
     _, resp = ctl.create_partitions(image, P(topics=[P.CreatePartitionsTopic(name="t", count=3, assignments=None)]))
     assert resp.results[0].error_code == ErrorCode.INVALID_PARTITIONS
+
+
+def test_new_partitions_keep_the_topics_replication_factor():
+    ctl, image = cluster((1, 2, 3))
+    image, _ = create(ctl, image, topic("t", 1, 2))
+    P = m.CreatePartitionsRequest
+    req = P(topics=[P.CreatePartitionsTopic(name="t", count=7, assignments=None)])
+    records, resp = ctl.create_partitions(image, req)
+    image = image.apply(records)
+    assert resp.results[0].error_code == 0
+    assert all(len(set(p.replicas)) == 2 and p.isr == p.replicas for p in image.topics["t"].partitions.values())
+
+
+@pytest.mark.parametrize("assignments, code, message", [
+    ([[1, 2], [2, 3]], ErrorCode.NONE, None),
+    ([[1, 2]], ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+     "Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified."),
+    ([[1, 2], [3]], ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes a partition with "
+     "1 replica(s), but this is not consistent with previous partitions, which have 2 replica(s)."),
+    ([[1, 2], [3, 7]], ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+     "The manual partition assignment includes broker 7, but no such broker is registered."),
+])
+def test_manual_assignments_of_new_partitions_are_checked(assignments, code, message):
+    ctl, image = cluster((1, 2, 3))
+    image, _ = create(ctl, image, topic("t", 1, 2))
+    P = m.CreatePartitionsRequest
+    req = P(topics=[P.CreatePartitionsTopic(name="t", count=3, assignments=[
+        P.CreatePartitionsAssignment(broker_ids=b) for b in assignments])])
+    records, resp = ctl.create_partitions(image, req)
+    assert (resp.results[0].error_code, resp.results[0].error_message) == (code, message)
+    assert len(image.apply(records).topics["t"].partitions) == (3 if code == ErrorCode.NONE else 1)
+
+
+def test_new_partitions_beyond_the_registered_brokers_are_refused():
+    ctl, image = cluster((1, 2, 3))
+    image, _ = create(ctl, image, topic("t", 1, 3))
+    image = image.apply([m.UnregisterBrokerRecord(broker_id=3, broker_epoch=13)])
+    P = m.CreatePartitionsRequest
+    _, resp = ctl.create_partitions(image, P(topics=[P.CreatePartitionsTopic(name="t", count=2, assignments=None)]))
+    assert (resp.results[0].error_code, resp.results[0].error_message) == (
+        ErrorCode.INVALID_REPLICATION_FACTOR,
+        "The target replication factor of 3 cannot be reached because only 2 broker(s) are registered.")
 
 
 def test_incremental_alter_configs_set_delete_append_subtract():

@@ -188,8 +188,8 @@ def test_librdkafka_admin_creates_and_deletes_topics_through_any_broker(steady_c
         admin = AdminClient({"bootstrap.servers": cluster[i].bootstrap})
         name = f"rd-{i}"
         admin.create_topics([RdNewTopic(name, 3, 1)], request_timeout=30)[name].result(timeout=30)
-        refused = admin.create_topics([RdNewTopic(f"{name}-rf3", 1, 3)], request_timeout=30)[f"{name}-rf3"]
-        with pytest.raises(Exception, match="does not replicate partition data"):
+        refused = admin.create_topics([RdNewTopic(f"{name}-rf4", 1, 4)], request_timeout=30)[f"{name}-rf4"]
+        with pytest.raises(Exception, match=r"replication factor of 4 cannot be reached because only 3 broker\(s\)"):
             refused.result(timeout=30)
         assert name in admin.list_topics(timeout=10).topics
     view = cluster.wait_for_same_metadata()

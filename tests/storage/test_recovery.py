@@ -120,15 +120,54 @@ def test_recover_rebuilds_a_lost_or_corrupt_index(tmp_path, damage):
         log.close()
 
 
-def test_clean_restart_skips_revalidation(tmp_path):
+def test_clean_restart_rereads_only_the_last_batch(tmp_path):
+    path = tmp_path / "t-0"
+    filled_log(path).close()
+    first = sorted(path.glob("*.log"))[0]
+    data = bytearray(first.read_bytes())
+    data[-1] ^= 0xFF  # an older segment: trusted after a clean stop, as Kafka trusts it
+    first.write_bytes(data)
+    assert reopen(path, clean=True, recovery_point=12).log_end_offset == 12
+
+
+def _last_batch_size() -> int:
+    return len(build_batch([Record(b"k2", b"v2" * 10, NOW + 2)]))
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["clean-marker", "no-marker"])
+@pytest.mark.parametrize("cut", range(_last_batch_size() + 1))
+def test_a_last_batch_cut_short_is_dropped_and_the_rest_kept(tmp_path, clean, cut):
+    """Bytes cut off the end of the active segment (a disk that lost its tail, a copy cut short):
+    with or without the clean-shutdown marker the log opens, keeping every whole batch."""
+    path = tmp_path / "t-0"
+    filled_log(path, n=3, config=LogConfig()).close()  # checkpoints as a clean stop leaves them: recovery point 3
+    seg = last_segment(path)
+    data = seg.read_bytes()
+    last_start = [p for p, _ in iter_headers(data)][-1]
+    assert len(data) - last_start == _last_batch_size()
+    seg.write_bytes(data[:len(data) - cut])
+    log = reopen(path, clean=clean, recovery_point=3, config=LogConfig())
+    kept = 3 if cut == 0 else 2
+    assert log.log_end_offset == kept and offsets(log) == list(range(kept))
+    assert seg.stat().st_size == (len(data) if cut == 0 else last_start)
+    log.append(validate_records(build_batch([Record(b"k", b"after", NOW)]), LogConfig(), NOW), 0)
+    assert offsets(log) == list(range(kept + 1))  # appends go on from the last whole batch
+
+
+@pytest.mark.parametrize("damage", ["crc", "zeros", "garbage"])
+def test_a_damaged_last_batch_after_a_clean_stop_is_dropped(tmp_path, damage):
     path = tmp_path / "t-0"
     filled_log(path).close()
     seg = last_segment(path)
     data = bytearray(seg.read_bytes())
-    data[-1] ^= 0xFF
+    if damage == "crc":
+        data[-1] ^= 0xFF
+        expected = 11
+    else:
+        data += bytes(100) if damage == "zeros" else os.urandom(100)
+        expected = 12
     seg.write_bytes(data)
-    assert reopen(path, clean=True, recovery_point=0).log_end_offset == 12  # not re-read
-    assert reopen(path, clean=False, recovery_point=0).log_end_offset == 11  # re-read, last batch cut
+    assert reopen(path, clean=True, recovery_point=12).log_end_offset == expected
 
 
 def test_recover_after_crash_mid_compaction_discards_cleaned_files(tmp_path):

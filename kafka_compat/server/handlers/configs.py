@@ -39,30 +39,41 @@ def broker_levels(ctx: RequestContext, image: MetadataImage, key: str) -> list[t
         out.append((key, cluster[key], DYNAMIC_DEFAULT_BROKER))
     if not broker.config.is_default(key):
         out.append((key, _fmt(spec, broker.config[key]), STATIC_BROKER))
-    out.append((key, _fmt(spec, spec.default), DEFAULT))
+    if spec.default is not None:  # Kafka lists no synonym for a default that is null
+        out.append((key, _fmt(spec, spec.default), DEFAULT))
     return out
+
+
+# Broker keys that have no default of their own in Kafka (the effective default comes from
+# log.retention.hours, log.roll.hours, the flush scheduler): Kafka lists no default synonym for them.
+_NO_DEFAULT_SYNONYM = frozenset({"log.retention.ms", "log.roll.ms", "log.flush.interval.ms", "log.roll.jitter.ms"})
 
 
 def topic_levels(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str],
                  key: str) -> list[tuple[str, str | None, int]]:
+    """A topic key's synonyms as Kafka lists them: the topic override, then the broker key that
+    supplies its default at every level that sets it (possibly none at all)."""
     spec = TOPIC_CONFIGS[key]
     out = []
     if key in overrides:
         out.append((key, overrides[key], TOPIC_CONFIG))
-    if spec.broker_key and spec.broker_key in BROKER_CONFIGS:
-        out += [lvl for lvl in broker_levels(ctx, image, spec.broker_key) if lvl[2] != DEFAULT]
-    out.append((key, _fmt(spec, spec.default), DEFAULT))
+    b = spec.broker_key
+    if b in BROKER_CONFIGS:
+        out += [lvl for lvl in broker_levels(ctx, image, b) if lvl[2] != DEFAULT or b not in _NO_DEFAULT_SYNONYM]
     return out
 
 
 def topic_entries(ctx: RequestContext, image: MetadataImage, overrides: dict[str, str], keys=None):
-    """[(name, value, source, synonyms)] for a topic's configs."""
+    """[(name, value, source, synonyms)] for a topic's configs: the value and source of the first
+    synonym, or the topic default where there is none."""
     out = []
     for key in sorted(TOPIC_CONFIGS) if keys is None else keys:
         if key not in TOPIC_CONFIGS:
             continue
         levels = topic_levels(ctx, image, overrides, key)
-        out.append((key, levels[0][1], levels[0][2], levels))
+        spec = TOPIC_CONFIGS[key]
+        value, source = (levels[0][1], levels[0][2]) if levels else (_fmt(spec, spec.default), DEFAULT)
+        out.append((key, value, source, levels))
     return out
 
 
@@ -71,7 +82,7 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
     v = ctx.api_version
     result = R.DescribeConfigsResult(error_code=ErrorCode.NONE, resource_type=res.resource_type,
                                      resource_name=res.resource_name, configs=[])
-    keys = res.configuration_keys
+    keys = res.configuration_keys or None  # null and empty both mean every key, as in Kafka
     if res.resource_type == TOPIC_RESOURCE:
         if res.resource_name not in image.topics:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -94,7 +105,8 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
                 levels = [lv for lv in levels if lv[2] == DYNAMIC_DEFAULT_BROKER]
                 if not levels:
                     continue
-            entries.append((k, levels[0][1], levels[0][2], levels, not spec.dynamic, spec.type))
+            value, source = (levels[0][1], levels[0][2]) if levels else (None, DEFAULT)
+            entries.append((k, value, source, levels, not spec.dynamic, spec.type))
     else:
         result.error_code = ErrorCode.INVALID_REQUEST
         result.error_message = f"Unsupported resource type {res.resource_type}"
@@ -107,6 +119,7 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
             c.config_source = source
         if v >= 3:
             c.config_type = TYPES.get(kind, 0)
+            c.documentation = None  # no documentation is kept; Kafka sends null unless asked for it
         if v >= 1 and req.include_synonyms:
             c.synonyms = [R.DescribeConfigsSynonym(name=n, value=val, source=src) for n, val, src in levels]
         result.configs.append(c)

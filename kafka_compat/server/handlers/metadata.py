@@ -76,7 +76,7 @@ async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
         if allow_create and missing:
             image = await auto_create(ctx, missing)
         for t in req.topics:
-            if v >= 10 and t.topic_id != Uuid() and t.name is None:
+            if v >= 10 and t.topic_id != Uuid() and not t.name:  # the Java client sends "" beside an id
                 found = image.topics_by_id.get(t.topic_id)
                 if found is None:
                     topics.append(R.MetadataResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None,

@@ -67,7 +67,9 @@ async def delete_records(ctx: RequestContext, req: m.DeleteRecordsRequest) -> m.
                 partition = ctx.broker.replicas.leader(t.name, p.partition_index)
                 hw = partition.high_watermark
                 offset = hw if p.offset == -1 else p.offset
-                if offset < 0 or offset > hw:
+                if not partition.log.config.delete:  # checked first, as Kafka does
+                    out.error_code = ErrorCode.POLICY_VIOLATION
+                elif offset < 0 or offset > hw:
                     out.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
                 else:
                     out.low_watermark = partition.log.advance_log_start_offset(offset)
