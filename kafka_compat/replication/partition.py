@@ -347,8 +347,8 @@ class Partition:
     def _isr_eligible(self, follower: ReplicaState) -> bool:
         """Unfenced, not shutting down, and fetching with its registered broker epoch."""
         b = self.host.brokers.get(follower.replica_id)
-        return (b is not None and not b.fenced and not b.in_controlled_shutdown and follower.broker_epoch is not None
-                and follower.broker_epoch in (-1, b.epoch))
+        epoch = follower.broker_epoch
+        return b is not None and b.active and epoch is not None and epoch in (-1, b.epoch)
 
     def _maybe_expand_isr(self, follower: ReplicaState) -> None:
         if self.pending is not None or follower.replica_id in self.isr or not self._isr_eligible(follower):

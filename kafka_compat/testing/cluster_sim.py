@@ -4,10 +4,10 @@ loop, one seed.
 Processes, each the real cores with a simulated driver around them:
 - the controller (node 100): the metadata log in a one-voter quorum (a real RaftNode) and the
   controller's decisions on it: broker registration, heartbeats, fencing with leader moves
-  (`ClusterControl`), topic creation (`Controller`) and AlterPartition (`alter_partition` below,
-  in KRaft's shape). One voter, because the quorum's own failures are the Raft simulator's
-  subject; what brokers see of a controller failover (no controller for a while, then one that
-  has forgotten their sessions) comes from crashing and restarting it.
+  (`ClusterControl`), topic creation (`Controller`) and ISR changes (`alter_partition`). One
+  voter, because the quorum's own failures are the Raft simulator's subject; what brokers see
+  of a controller failover (no controller for a while, then one that has forgotten their
+  sessions) comes from crashing and restarting it.
 - brokers 1..N: a metadata observer (a real RaftNode fetching `__cluster_metadata` from the
   controller) whose image is published to the real `ReplicaManager` once it holds the broker's
   own registration (before that it would show the leaderships of the previous incarnation); the
@@ -74,7 +74,8 @@ from typing import NamedTuple
 
 import structlog
 
-from kafka_compat.metadata.cluster_control import NO_LEADER_CHANGE, ClusterControl, registration_request
+from kafka_compat.metadata.alter_partition import alter_partition
+from kafka_compat.metadata.cluster_control import ClusterControl, registration_request
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
 from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.metadata.records import encode_record
@@ -191,55 +192,6 @@ def batches(data) -> list[tuple[int, int, bytes]]:
 
 def values_of(batch: bytes) -> list[bytes]:
     return [r.value for r in iter_records(batch, 0, read_header(batch))]
-
-
-# -- the controller's AlterPartition (KRaft's ReplicationControlManager.alterPartition) ---------
-
-def alter_partition(image: MetadataImage, req: m.AlterPartitionRequest) -> tuple[list[Message], Message]:
-    """Validate each partition's ISR change in Kafka's order and record the accepted ones."""
-    R = m.AlterPartitionResponse
-    broker = image.brokers.get(req.broker_id)
-    if broker is None or broker.epoch != req.broker_epoch:
-        return [], R(error_code=ErrorCode.STALE_BROKER_EPOCH)
-    records: list[Message] = []
-    topics = []
-    for t in req.topics:
-        topic = image.topics_by_id.get(t.topic_id)
-        parts = []
-        topics.append(R.TopicData(topic_id=t.topic_id, partitions=parts))
-        for pd in t.partitions:
-            out = R.PartitionData(partition_index=pd.partition_index)
-            parts.append(out)
-            state = topic.partitions.get(pd.partition_index) if topic is not None else None
-            new_isr = [b.broker_id for b in pd.new_isr_with_epochs]
-            if topic is None:
-                out.error_code = ErrorCode.UNKNOWN_TOPIC_ID
-            elif state is None:
-                out.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            elif pd.leader_epoch > state.leader_epoch or pd.partition_epoch > state.partition_epoch:
-                out.error_code = ErrorCode.NOT_CONTROLLER
-            elif pd.leader_epoch < state.leader_epoch:
-                out.error_code = ErrorCode.FENCED_LEADER_EPOCH
-            elif req.broker_id != state.leader:
-                out.error_code = ErrorCode.INVALID_REQUEST
-            elif pd.partition_epoch < state.partition_epoch:
-                out.error_code = ErrorCode.INVALID_UPDATE_VERSION
-            elif len(set(new_isr)) != len(new_isr) or not set(new_isr) <= set(state.replicas) \
-                    or state.leader not in new_isr:
-                out.error_code = ErrorCode.INVALID_REQUEST
-            elif any((b := image.brokers.get(s.broker_id)) is None or b.fenced or b.in_controlled_shutdown
-                     or s.broker_epoch not in (-1, b.epoch) for s in pd.new_isr_with_epochs):
-                out.error_code = ErrorCode.INELIGIBLE_REPLICA
-            else:
-                if tuple(new_isr) != state.isr:
-                    change = m.PartitionChangeRecord(topic_id=t.topic_id, partition_id=pd.partition_index,
-                                                     isr=new_isr, leader=NO_LEADER_CHANGE)
-                    records.append(change)
-                    image = image.apply([change])
-                    state = image.topics_by_id[t.topic_id].partitions[pd.partition_index]
-                out.leader_id, out.isr = state.leader, list(state.isr)
-                out.leader_epoch, out.partition_epoch = state.leader_epoch, state.partition_epoch
-    return records, R(error_code=ErrorCode.NONE, topics=topics)
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -645,9 +597,9 @@ class Simulation:
             if k == A.BROKER_REGISTRATION:
                 records, response = h.cluster.register(image, message, h.raft_log.end_offset, self.now)
             elif k == A.BROKER_HEARTBEAT:
-                records, response = h.cluster.heartbeat(image, message, self.now)
+                records, response = h.cluster.heartbeat(image, message, self.now, h.raft_log.end_offset)
             else:
-                records, response = alter_partition(image, message)
+                records, response = alter_partition(image, message, version)
             if records:
                 self.propose(h, records)
         self.send(h.id, src, chan, response, correlation, src_inc)
