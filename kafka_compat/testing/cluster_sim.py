@@ -33,6 +33,9 @@ The fault model, which is what Kafka promises with fsync off (it relies on repli
 the disk, for what it acknowledges):
 - process crashes (kill -9) of any broker or the controller, at any time, any number at once:
   files keep everything written (the page cache belongs to the machine);
+- controlled shutdowns (SIGTERM) of brokers: the heartbeat asks to shut down, the controller
+  moves the broker's leaderships away, then it flushes, checkpoints and stops cleanly (after
+  5 s it stops anyway);
 - power loss of a broker: each log keeps only a random prefix of what was not fsynced (possibly
   tearing a batch), the metadata log likewise. It strikes only a healthy, fully connected
   cluster (every broker up, registered in its current incarnation and unfenced, every ISR
@@ -117,6 +120,7 @@ PRODUCE_TIMEOUT_MS = 3000
 FLUSH_INTERVAL_MS = 500
 CHECKPOINT_INTERVAL_MS = 1000
 WARM_UP_MS = 20000
+STOP_PATIENCE_MS = 5000  # how long a controlled shutdown may take before the broker stops anyway
 MODES = ("network", "crashes", "power")
 VERSIONS = {**raft_wire.VERSIONS, **fetcher_module.VERSIONS, A.ALTER_PARTITION: alter_partition_module.VERSION,
             A.BROKER_REGISTRATION: 2, A.BROKER_HEARTBEAT: 1, A.PRODUCE: 9}
@@ -164,6 +168,7 @@ class SimResult:
     produced: int  # produce requests sent
     crashes: int
     power_losses: int
+    controlled_shutdowns: int
     truncations: int  # replicas cutting a divergent suffix (or a leader-epoch entry with no data)
     leader_epochs: int  # (partition, epoch) pairs that had a leader
     virtual_ms: int
@@ -249,6 +254,7 @@ class Host:
     broker_epoch: int = -1
     publishing: bool = False
     lifecycle: tuple[int, int] | None = None  # (correlation id, deadline) of the request in flight
+    stopping: int | None = None  # a controlled shutdown's deadline (then it stops anyway)
     next_lifecycle: int = 0
     lifecycle_corr: int = 0
     parked: list[Parked] = field(default_factory=list)
@@ -323,7 +329,7 @@ class Simulation:
         self.seq = 0
         self.groups: dict[int, int] = {}
         self.chaos = True
-        self.crashes = self.power_losses = self.produced = self.truncations = 0
+        self.crashes = self.power_losses = self.controlled_shutdowns = self.produced = self.truncations = 0
         # Global truth.
         self.committed: dict[int, dict[int, tuple[int, bytes]]] = {}  # partition -> base -> (last, bytes)
         self.committed_end: dict[int, int] = {}
@@ -363,7 +369,7 @@ class Simulation:
         self.check_final()
         acked = sum(len(v) for a in self.acked.values() for v in a.values())
         return SimResult(self.cfg, self.events, acked, self.produced, self.crashes, self.power_losses,
-                         self.truncations, len(self.leaders), end)
+                         self.controlled_shutdowns, self.truncations, len(self.leaders), end)
 
     def run_until(self, done, end: int) -> None:
         while self.queue and self.queue[0][0] <= end and not done():
@@ -469,7 +475,7 @@ class Simulation:
         h.rm = rm_class(h.id, h.logs, lambda image: defaults, config=self.replication, waiters=h.waiters,
                         clock=lambda: self.now)
         h.incarnation_id = Uuid(rng.randbytes(16))
-        h.broker_epoch, h.publishing, h.lifecycle, h.next_lifecycle = -1, False, None, self.now
+        h.broker_epoch, h.publishing, h.lifecycle, h.next_lifecycle, h.stopping = -1, False, None, self.now, None
         h.parked = []
         h.next_flush, h.next_checkpoint = self.now + FLUSH_INTERVAL_MS, self.now + CHECKPOINT_INTERVAL_MS
         h.sm.add_listener(lambda old, new, h=h: self.publish(h, old, new))
@@ -492,6 +498,20 @@ class Simulation:
         h.raft_log = h.raft_log.crash(keep)
         h.node = h.sm = None
         self.at(self.now + self.rng.randint(200, 2000), "restart", h.id)
+
+    def stop(self, h: Host) -> None:
+        """The end of a controlled shutdown (or of its patience): everything flushed, checkpoints
+        and the clean-shutdown marker written, then the process is gone."""
+        h.logs.close()
+        h.raft_log.flush()
+        h.stopping = None
+        self.controlled_shutdowns += 1
+        self.crash(h, power_loss=False)
+
+    def on_stop_deadline(self, host_id: int, incarnation: int) -> None:
+        h = self.hosts[host_id]
+        if h.up and h.incarnation == incarnation and h.stopping is not None:
+            self.stop(h)
 
     def lose_unsynced(self, lg) -> None:
         """Power loss: of what a log wrote after its recovery point (its last fsync), a random prefix
@@ -664,7 +684,7 @@ class Simulation:
         else:
             request = m.BrokerHeartbeatRequest(broker_id=h.id, broker_epoch=h.broker_epoch,
                                                current_metadata_offset=h.sm.end_offset - 1,
-                                               want_fence=not h.publishing, want_shut_down=False)
+                                               want_fence=not h.publishing, want_shut_down=h.stopping is not None)
         h.lifecycle = (h.lifecycle_corr, self.now + LIFECYCLE_TIMEOUT_MS)
         self.send(h.id, CONTROLLER_ID, "lifecycle", request, h.lifecycle_corr)
 
@@ -681,8 +701,10 @@ class Simulation:
                 h.next_lifecycle = self.now + 100
         elif error in (ErrorCode.STALE_BROKER_EPOCH, ErrorCode.BROKER_ID_NOT_REGISTERED):
             self.fail(f"broker {h.id} lost its registration (epoch {h.broker_epoch}): {ErrorCode(error).name}")
+        elif h.stopping is not None and message.should_shut_down:
+            self.stop(h)
         else:
-            h.next_lifecycle = self.now + (100 if error else HEARTBEAT_INTERVAL_MS)
+            h.next_lifecycle = self.now + (100 if error or h.stopping is not None else HEARTBEAT_INTERVAL_MS)
 
     def broker_receive(self, h, src, src_inc, chan, is_request, message, correlation, version) -> None:
         if chan == "raft":
@@ -696,7 +718,8 @@ class Simulation:
                 h.rm.on_response(correlation, message, self.now)
         else:
             self.serve(h, src, src_inc, chan, message, correlation, version)
-        self.pump_broker(h)
+        if h.up:  # (a controlled shutdown may have just ended)
+            self.pump_broker(h)
 
     def serve(self, h, src, src_inc, chan, request, correlation, version) -> None:
         rm = h.rm  # (before it publishes an image it knows no partition: UNKNOWN_TOPIC_* answers)
@@ -868,7 +891,14 @@ class Simulation:
                 leaders = [h for h in brokers if h.publishing and any(p.is_leader for p in h.rm)]
                 pool = leaders if leaders and self.rng.random() < 0.6 else brokers
                 h = self.rng.choice(pool) if pool else None
-            if h is not None and h.up:
+            if h is not None and h.up and h.id != CONTROLLER_ID and h.publishing and h.stopping is None \
+                    and self.power_loss_share < 1.0 and self.rng.random() < 0.3:
+                # A controlled shutdown: leaderships move away first (SIGTERM, a rolling restart).
+                h.stopping = self.now
+                h.next_lifecycle = self.now
+                self.at(self.now + STOP_PATIENCE_MS, "stop_deadline", h.id, h.incarnation)
+                self.pump_broker(h)
+            elif h is not None and h.up:
                 power = h.id != CONTROLLER_ID and self.rng.random() < self.power_loss_share and self.healthy()
                 if power:
                     self.recovering = h.id
@@ -914,6 +944,8 @@ class Simulation:
         self.groups = {}
         self.drop = self.slow_messages = 0.0
         for h in self.hosts.values():
+            if h.up and h.stopping is not None:
+                self.stop(h)  # a controlled shutdown still under way ends now
             if not h.up:
                 self.start(h)
         self.at(self.now + 1000, "liveness_probe")

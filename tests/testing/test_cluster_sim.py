@@ -32,6 +32,7 @@ def test_the_faults_happen_and_replication_works_through_them():
     results = [cluster_sim.run(cluster_sim.default_config(seed)) for seed in range(12)]
     assert sum(r.crashes for r in results) > 20
     assert sum(r.power_losses for r in results) > 2
+    assert sum(r.controlled_shutdowns for r in results) > 2
     assert sum(r.truncations for r in results) >= 3  # divergent suffixes cut by followers
     assert sum(r.leader_epochs for r in results) > 3 * 12
     assert all(r.acked > 10 for r in results)
