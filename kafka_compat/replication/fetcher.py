@@ -15,7 +15,8 @@ epoch it follows, the epoch of the last batch it holds and a phase:
   is longer: truncate to it, as after an unclean election) and then its start (this log ends
   before the leader's start: start over there).
 
-A partition with an error is retried after replica.fetch.backoff.ms; one whose leader is at a
+A partition that got data goes to the back of the next Fetch, so that tight fetch limits starve
+none. A partition with an error is retried after replica.fetch.backoff.ms; one whose leader is at a
 newer epoch than the fetcher knows (FENCED_LEADER_EPOCH) is dropped until the metadata image
 brings that epoch (the ReplicaManager adds it again). One request is in flight at a time.
 """
@@ -267,6 +268,9 @@ class Fetcher:
         if info is not None:
             s.fetch_offset = p.log.log_end_offset
             s.last_fetched_epoch = p.latest_epoch
+            # To the back of the next Fetch: only its first partition is sure to get a batch when the
+            # limits are tight (KIP-74), and the others must get their turn.
+            self.states[key] = self.states.pop(key)
 
     def _truncate(self, s: PartitionFetchState, p: Partition, leader_epoch: int, leader_end: int) -> None:
         """Truncate to where the leader's (`leader_epoch`, `leader_end`) says the logs part

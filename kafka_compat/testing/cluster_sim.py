@@ -307,7 +307,7 @@ class Simulation:
         flush_messages = r.choice([None, 5, 50])  # Kafka's default never fsyncs but on segment roll
         self.replication = ReplicationConfig(
             replica_lag_time_max_ms=r.choice([1000, 2000]), replica_fetch_wait_max_ms=500,
-            replica_fetch_max_bytes=r.choice([1, 1 << 20]), replica_fetch_backoff_ms=100,
+            replica_fetch_max_bytes=r.choice([512, 1 << 20]), replica_fetch_backoff_ms=100,
             replica_socket_timeout_ms=1500, controller_socket_timeout_ms=1500,
             truncate_on_fetch=r.random() < 0.7)
         topic_configs = {"min.insync.replicas": str(MIN_INSYNC), "segment.bytes": str(r.choice([2048, 1 << 20])),
