@@ -166,3 +166,13 @@ def test_a_former_leader_that_wrote_nothing_in_its_epoch_forgets_that_epoch_and_
     assert c.p(2).log.epochs.entries() == [(0, 0)]
     c.exchange(2)
     assert c.p(2).log.read_bytes(0, 1 << 20) == c.p(3).log.read_bytes(0, 1 << 20)
+
+
+def test_partitions_take_turns_at_the_head_of_the_fetch(tmp_path):
+    c = Cluster(tmp_path, config=ReplicationConfig(replica_fetch_max_bytes=1, replica_fetch_wait_max_ms=0))
+    c.apply(c.image(FULL, FULL, leader=1, leader_epoch=0, partition_epoch=0, partitions=(0, 1)))
+    for _ in range(3):
+        c.produce(1, b"x", index=0)
+        c.produce(1, b"y", index=1)
+    c.exchange(2), c.exchange(2)  # only the first partition of a fetch is sure of a batch under this limit
+    assert (c.p(2, 0).log.log_end_offset, c.p(2, 1).log.log_end_offset) == (1, 1)
