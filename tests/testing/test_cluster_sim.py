@@ -35,7 +35,7 @@ def test_the_faults_happen_and_replication_works_through_them():
     assert sum(r.controlled_shutdowns for r in results) > 2
     assert sum(r.truncations for r in results) >= 3  # divergent suffixes cut by followers
     assert sum(r.leader_epochs for r in results) > 3 * 12
-    assert all(r.acked > 10 for r in results)
+    assert all(r.acked > 0 for r in results) and sum(r.acked for r in results) > 200
 
 
 def test_a_seed_replays_identically():
