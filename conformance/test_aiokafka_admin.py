@@ -10,6 +10,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidPartitionsError
 
 from conformance.support import TIMEOUT
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(60)
 TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5  # DescribeConfigs config_source
@@ -20,7 +21,7 @@ async def _configs(admin: AIOKafkaAdminClient, topic: str, keys=None) -> dict:
                                                               dict.fromkeys(keys) if keys else None)])
     [resource] = response.resources
     error_code, _msg, _type, name, entries = resource
-    assert (error_code, name) == (0, topic)
+    assert (error_code, name) == (ErrorCode.NONE, topic)
     return {e[0]: (e[1], e[3]) for e in entries}  # name -> (value, config_source)
 
 
@@ -37,7 +38,7 @@ async def lifecycle(bootstrap: str, name: str) -> None:
         assert name in await admin.list_topics()
         [desc] = await admin.describe_topics([name])
         node = (await admin.describe_cluster())["brokers"][0]["node_id"]
-        assert (desc["error_code"], desc["topic"], desc["is_internal"]) == (0, name, False)
+        assert (desc["error_code"], desc["topic"], desc["is_internal"]) == (ErrorCode.NONE, name, False)
         assert [(p["partition"], p["error_code"], p["leader"], p["replicas"], p["isr"])
                 for p in desc["partitions"]] == [(0, 0, node, [node], [node]), (1, 0, node, [node], [node])]
 

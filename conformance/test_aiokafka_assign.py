@@ -2,12 +2,11 @@
 everything from the beginning, then from the end see only records produced after."""
 
 import asyncio
-import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from conformance.support import TIMEOUT, Got, check_partition_order, create_topic, sample_records
+from conformance.support import TIMEOUT, Got, check_partition_order, collect_async, create_topic, sample_records
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,12 +23,11 @@ async def _produce(bootstrap: str, topic: str, records) -> None:
 
 
 async def _poll(c: AIOKafkaConsumer, n: int) -> list[Got]:
-    out: list[Got] = []
-    deadline = time.monotonic() + TIMEOUT
-    while len(out) < n and time.monotonic() < deadline:
-        for tp, msgs in (await c.getmany(timeout_ms=200)).items():
-            out += [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp) for m in msgs]
-    assert len(out) == n, f"got {len(out)} of {n} records"
+    async def poll() -> list[Got]:
+        return [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
+                for tp, msgs in (await c.getmany(timeout_ms=200)).items() for m in msgs]
+    out = await collect_async(poll, n, "records", TIMEOUT)
+    assert len(out) == n, f"got {len(out)} records, {n} expected"
     return out
 
 

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from conformance.support import TIMEOUT, aiokafka_read
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +28,7 @@ async def scenario(bootstrap: str, sent_to: str, asked_for: str) -> None:
         assert await asyncio.wait_for(p.partitions_for(asked_for), TIMEOUT) == {0}
         for name in (sent_to, asked_for):
             [desc] = await admin.describe_topics([name])
-            assert (desc["error_code"], [q["partition"] for q in desc["partitions"]]) == (0, [0])
+            assert (desc["error_code"], [q["partition"] for q in desc["partitions"]]) == (ErrorCode.NONE, [0])
     finally:
         await p.stop()
         await admin.close()

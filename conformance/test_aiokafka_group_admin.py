@@ -14,6 +14,7 @@ from aiokafka.structs import OffsetAndMetadata
 from conformance.groups import produce, python_member, wait_consumed_once, wait_split
 from conformance.support import TIMEOUT, create_topic
 from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 STOPPED_AT = {0: 3, 1: 10, 2: 0, 3: 7}  # what the stopped group committed, of 10 records a partition
@@ -52,7 +53,8 @@ async def scenario(bootstrap: str, topic: str, active: str, stopped: str, member
 
         [response] = await admin.describe_consumer_groups([active])
         [(error, group, state, protocol_type, protocol, described)] = response.groups
-        assert (error, group, state, protocol_type, protocol) == (0, active, "Stable", "consumer", "roundrobin")
+        assert (error, group, state, protocol_type, protocol) == \
+            (ErrorCode.NONE, active, "Stable", "consumer", "roundrobin")
         assert {mb[0]: (mb[1], mb[2], _assignment(mb[4])) for mb in described} == \
             {mb.member_id: (f"aio-{mb.name}", "/127.0.0.1", [(topic, mb.assigned)]) for mb in members}
         [response] = await admin.describe_consumer_groups([stopped])

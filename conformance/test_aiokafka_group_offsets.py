@@ -5,14 +5,13 @@ consumer runs on an event loop of its own, in a thread, so it heartbeats between
 
 import asyncio
 import threading
-import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from conformance.groups import committed_offsets_survive_restarts
-from conformance.support import TIMEOUT, create_topic
+from conformance.support import TIMEOUT, collect_async, create_topic
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -38,11 +37,10 @@ class Member:
         return c
 
     async def _consume(self, n: int) -> list:
-        out = []
-        deadline = time.monotonic() + TIMEOUT
-        while len(out) < n and time.monotonic() < deadline:
-            for tp, msgs in (await self.c.getmany(timeout_ms=200)).items():
-                out += [(tp.partition, m.offset, m.value.decode()) for m in msgs]
+        async def poll() -> list:
+            return [(tp.partition, m.offset, m.value.decode())
+                    for tp, msgs in (await self.c.getmany(timeout_ms=200)).items() for m in msgs]
+        out = await collect_async(poll, n, "records", TIMEOUT)
         for tp, msgs in (await self.c.getmany(timeout_ms=300)).items():
             out += [(tp.partition, m.offset, m.value.decode()) for m in msgs]  # nothing more may come
         return out

@@ -3,24 +3,24 @@ offsets_for_times (ListOffsets by timestamp) with the timestamp of the record fo
 sit in zstd batches, so lookups and reads land inside compressed batches."""
 
 import asyncio
-import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from conformance.support import TIMEOUT, Got, check_partition_order, create_topic, now_ms, sample_records
+from conformance.support import TIMEOUT, Got, check_partition_order, collect_async, create_topic, now_ms, sample_records
 
 pytestmark = pytest.mark.timeout(60)
 
 
 async def _poll(c: AIOKafkaConsumer, n: int) -> list[Got]:
-    out: list[Got] = []
-    deadline = time.monotonic() + TIMEOUT
-    while len(out) < n and time.monotonic() < deadline:
-        for tp, msgs in (await c.getmany(timeout_ms=200, max_records=n - len(out))).items():
-            out += [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp) for m in msgs]
-    assert len(out) == n, f"got {len(out)} of {n} records"
-    return out
+    got: list[Got] = []
+
+    async def poll() -> list[Got]:  # never more than the n asked for
+        batch = [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
+                 for tp, msgs in (await c.getmany(timeout_ms=200, max_records=n - len(got))).items() for m in msgs]
+        got.extend(batch)
+        return batch
+    return await collect_async(poll, n, "records", TIMEOUT)
 
 
 async def scenario(bootstrap: str, topic: str) -> None:

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
 from conformance.support import TIMEOUT, aiokafka_read, create_topic, log_dirs_of, stored_batches
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,7 +24,7 @@ async def scenario(bootstrap: str, small: str, roomy: str, logs) -> bytes:
         assert (await asyncio.wait_for(p.send_and_wait(roomy, big, key=b"k", partition=0), TIMEOUT)).offset == 0
         with pytest.raises(MessageSizeTooLargeError) as e:
             await asyncio.wait_for(p.send_and_wait(small, big, key=b"k", partition=0), TIMEOUT)
-        assert e.value.errno == 10
+        assert e.value.errno == ErrorCode.MESSAGE_TOO_LARGE
         assert stored_batches(logs, small, 0) == []
         fits = os.urandom(5_000)
         assert (await asyncio.wait_for(p.send_and_wait(small, fits, key=b"k", partition=0), TIMEOUT)).offset == 0

@@ -5,7 +5,6 @@ consumer lag (latest offset minus committed offset, per partition) from ListOffs
 Three groups: an active classic one, an active KIP-848 one (two member processes each) and a
 stopped one (its consumer committed and closed)."""
 
-import time
 
 import pytest
 from confluent_kafka import (
@@ -20,7 +19,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from conformance.groups import SESSION_TIMEOUT_MS, produce, python_member, wait_consumed_once, wait_split
-from conformance.support import TIMEOUT, create_topic, wait_until
+from conformance.support import TIMEOUT, collect, create_topic, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 STOPPED_AT = {0: 3, 1: 10, 2: 0, 3: 7}  # what the stopped group committed, of 10 records a partition
@@ -32,10 +31,7 @@ def _stop_after_committing(bootstrap: str, topic: str, group: str) -> None:
                   "auto.offset.reset": "earliest", "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
     try:
         c.subscribe([topic])
-        got, deadline = 0, time.monotonic() + TIMEOUT
-        while got < 40 and time.monotonic() < deadline:
-            got += len(c.consume(100, 0.2))
-        assert got == 40
+        assert len(collect(lambda: c.consume(100, 0.2), 40, "records", TIMEOUT)) == 40
         c.commit(offsets=[TopicPartition(topic, p, o, metadata=f"at-{o}") for p, o in STOPPED_AT.items()],
                  asynchronous=False)
     finally:

@@ -4,13 +4,12 @@ committing (see `groups.committed_offsets_survive_restarts`), in a classic group
 consumer group (OffsetCommit/OffsetFetch v9 with member epochs; the group is reloaded from
 `__consumer_offsets` with its members, epochs and assignments)."""
 
-import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from conformance.groups import SESSION_TIMEOUT_MS, committed_offsets_survive_restarts
-from conformance.support import TIMEOUT, create_topic
+from conformance.support import TIMEOUT, collect, create_topic
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -27,12 +26,11 @@ class Member:
         self.c.subscribe([topic])
 
     def consume(self, n: int) -> list:
-        out = []
-        deadline = time.monotonic() + TIMEOUT
-        while len(out) < n and time.monotonic() < deadline:
-            for msg in self.c.consume(100, 0.2):
-                assert msg.error() is None, msg.error()
-                out.append((msg.partition(), msg.offset(), msg.value().decode()))
+        def poll() -> list:
+            msgs = self.c.consume(100, 0.2)
+            assert all(msg.error() is None for msg in msgs), [msg.error() for msg in msgs]
+            return [(msg.partition(), msg.offset(), msg.value().decode()) for msg in msgs]
+        out = collect(poll, n, "records", TIMEOUT)
         out += [(m.partition(), m.offset(), m.value().decode()) for m in self.c.consume(100, 0.3)]
         return out
 

@@ -11,6 +11,7 @@ from kafka.errors import (
 )
 
 from conformance.support import wait_until
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,7 +60,7 @@ def test_topic_lifecycle(broker, unique):
             {"name": "log.cleanup.policy", "value": "delete", "source": "DEFAULT_CONFIG"}]
 
         # add partitions 2 -> 4; not down
-        assert admin.create_partitions({name: NewPartitions(4)}).results[0].error_code == 0
+        assert admin.create_partitions({name: NewPartitions(4)}).results[0].error_code == ErrorCode.NONE
         wait_until(lambda: len(admin.describe_topics([name])[0]["partitions"]) == 4, "4 partitions")
         with pytest.raises(InvalidPartitionsError):
             admin.create_partitions({name: NewPartitions(3)})
@@ -70,7 +71,7 @@ def test_topic_lifecycle(broker, unique):
         assert {k: v["value"] for k, v in _configs(admin, name).items()} == {"retention.ms": "7200000"}
         assert _configs(admin, name, config_filter="all")["cleanup.policy"]["value"] == "delete"
 
-        assert admin.delete_topics([name])["topics"][0]["error_code"] == 0
+        assert admin.delete_topics([name])["topics"][0]["error_code"] == ErrorCode.NONE
         wait_until(lambda: name not in admin.list_topics(), "the topic to disappear")
         with pytest.raises(UnknownTopicOrPartitionError):
             admin.delete_topics([name])

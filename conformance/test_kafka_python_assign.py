@@ -1,12 +1,11 @@
 """kafka-python consumer without a group (group_id=None): assign() every partition of a topic,
 read everything from the beginning, then from the end see only records produced after."""
 
-import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from conformance.support import TIMEOUT, Got, check_partition_order, create_topic, sample_records
+from conformance.support import TIMEOUT, Got, check_partition_order, collect, create_topic, sample_records
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,12 +21,9 @@ def _produce(bootstrap: str, topic: str, records) -> None:
 
 
 def _poll(c: KafkaConsumer, n: int) -> list[Got]:
-    out: list[Got] = []
-    deadline = time.monotonic() + TIMEOUT
-    while len(out) < n and time.monotonic() < deadline:
-        for tp, msgs in c.poll(timeout_ms=200).items():
-            out += [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp) for m in msgs]
-    assert len(out) == n, f"got {len(out)} of {n} records"
+    out = collect(lambda: [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
+                           for tp, msgs in c.poll(timeout_ms=200).items() for m in msgs], n, "records", TIMEOUT)
+    assert len(out) == n, f"got {len(out)} records, {n} expected"
     return out
 
 

@@ -7,6 +7,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from conformance.support import TIMEOUT, kafka_python_read
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,7 +25,7 @@ def test_produce_creates_the_topic(broker, unique):
         finally:
             p.close(TIMEOUT)
         [desc] = admin.describe_topics([topic])
-        assert (desc["error_code"], [q["partition_index"] for q in desc["partitions"]]) == (0, [0])
+        assert (desc["error_code"], [q["partition_index"] for q in desc["partitions"]]) == (ErrorCode.NONE, [0])
     finally:
         admin.close()
     [got] = kafka_python_read(broker.bootstrap, topic, {0: 0}, 1)
@@ -47,6 +48,6 @@ def test_consumer_metadata_request_creates_the_topic(broker, unique):
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
         [desc] = admin.describe_topics([topic])
-        assert (desc["error_code"], [q["partition_index"] for q in desc["partitions"]]) == (0, [0])
+        assert (desc["error_code"], [q["partition_index"] for q in desc["partitions"]]) == (ErrorCode.NONE, [0])
     finally:
         admin.close()

@@ -3,10 +3,10 @@ CreateTimes); the broker keeps the producer's codec; kafka-python and aiokafka r
 
 import pytest
 from kafka import KafkaProducer
-from kafka.codec import has_snappy
 
 from conformance.support import (
     CODEC_IDS,
+    CODECS,
     TIMEOUT,
     Rec,
     aiokafka_read,
@@ -20,12 +20,6 @@ from conformance.support import (
 )
 
 pytestmark = pytest.mark.timeout(60)
-
-CODECS = ["none", "gzip",
-          pytest.param("snappy", marks=pytest.mark.skipif(
-              not has_snappy(), reason="kafka-python's snappy codec needs python-snappy, not in the test extras")),
-          "lz4", "zstd"]
-
 
 @pytest.mark.parametrize("codec", CODECS)
 def test_compression_roundtrip(broker, unique, codec):

@@ -4,7 +4,6 @@ committed offsets, remove a member, delete groups; and consumer lag (latest offs
 offset, per partition) from ListOffsets and OffsetFetch. One group is active (two member
 processes), one stopped (its consumer committed and closed)."""
 
-import time
 
 import pytest
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
@@ -12,7 +11,7 @@ from kafka.admin import KafkaAdminClient, MemberToRemove, OffsetSpec
 from kafka.errors import GroupSubscribedToTopicError, NoError, UnknownMemberIdError
 
 from conformance.groups import produce, python_member, wait_consumed_once, wait_split
-from conformance.support import TIMEOUT, create_topic, wait_until
+from conformance.support import TIMEOUT, collect, create_topic, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 STOPPED_AT = {0: 3, 1: 10, 2: 0, 3: 7}  # what the stopped group committed, of 10 records a partition
@@ -22,10 +21,8 @@ def _stop_after_committing(bootstrap: str, topic: str, group: str) -> None:
     c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
                       auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=500)
     try:
-        got, deadline = 0, time.monotonic() + TIMEOUT
-        while got < 40 and time.monotonic() < deadline:
-            got += sum(len(msgs) for msgs in c.poll(timeout_ms=200).values())
-        assert got == 40
+        got = collect(lambda: [m for msgs in c.poll(timeout_ms=200).values() for m in msgs], 40, "records", TIMEOUT)
+        assert len(got) == 40
         c.commit({TopicPartition(topic, p): OffsetAndMetadata(o, f"at-{o}", -1) for p, o in STOPPED_AT.items()})
     finally:
         c.close()

@@ -2,13 +2,12 @@
 restart, a broker stop (SIGTERM) and a broker crash (SIGKILL) under a live group member, which goes
 on consuming and committing (see `groups.committed_offsets_survive_restarts`)."""
 
-import time
 
 import pytest
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 
 from conformance.groups import committed_offsets_survive_restarts
-from conformance.support import TIMEOUT, create_topic
+from conformance.support import TIMEOUT, collect, create_topic
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -22,14 +21,10 @@ class Member:
         self.tps = {p: TopicPartition(topic, p) for p in (0, 1)}
 
     def consume(self, n: int) -> list:
-        out = []
-        deadline = time.monotonic() + TIMEOUT
-        while len(out) < n and time.monotonic() < deadline:
-            for tp, msgs in self.c.poll(timeout_ms=200).items():
-                out += [(tp.partition, m.offset, m.value.decode()) for m in msgs]
-        out += [(tp.partition, m.offset, m.value.decode()) for tp, msgs in self.c.poll(timeout_ms=300).items()
-                for m in msgs]  # nothing more may come
-        return out
+        def poll(timeout_ms: int = 200) -> list:
+            return [(tp.partition, m.offset, m.value.decode())
+                    for tp, msgs in self.c.poll(timeout_ms=timeout_ms).items() for m in msgs]
+        return collect(poll, n, "records", TIMEOUT) + poll(300)  # nothing more may come
 
     def commit(self, offsets: dict) -> None:
         self.c.commit({self.tps[p]: OffsetAndMetadata(off, meta, -1) for p, (off, meta) in offsets.items()})

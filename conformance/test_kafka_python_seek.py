@@ -2,25 +2,25 @@
 offsets_for_times (ListOffsets by timestamp) with the timestamp of the record found; the records
 sit in gzip batches, so lookups and reads land inside compressed batches."""
 
-import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import OffsetOutOfRangeError
 
-from conformance.support import TIMEOUT, Got, check_partition_order, create_topic, now_ms, sample_records
+from conformance.support import TIMEOUT, Got, check_partition_order, collect, create_topic, now_ms, sample_records
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _poll(c: KafkaConsumer, n: int) -> list[Got]:
-    out: list[Got] = []
-    deadline = time.monotonic() + TIMEOUT
-    while len(out) < n and time.monotonic() < deadline:
-        for tp, msgs in c.poll(timeout_ms=200, max_records=n - len(out)).items():
-            out += [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp) for m in msgs]
-    assert len(out) == n, f"got {len(out)} of {n} records"
-    return out
+    got: list[Got] = []
+
+    def poll() -> list[Got]:  # never more than the n asked for
+        batch = [Got(tp.partition, m.offset, m.key, m.value, tuple(m.headers), m.timestamp)
+                 for tp, msgs in c.poll(timeout_ms=200, max_records=n - len(got)).items() for m in msgs]
+        got.extend(batch)
+        return batch
+    return collect(poll, n, "records", TIMEOUT)
 
 
 def test_seek_by_offset_and_timestamp(broker, unique):

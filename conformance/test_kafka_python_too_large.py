@@ -9,6 +9,7 @@ from kafka import KafkaProducer
 from kafka.errors import MessageSizeTooLargeError
 
 from conformance.support import TIMEOUT, create_topic, kafka_python_read, log_dirs_of, stored_batches
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,7 +26,7 @@ def test_record_above_topic_limit_is_refused_by_the_broker(broker, unique):
         future = p.send(small, key=b"k", value=big, partition=0)
         with pytest.raises(MessageSizeTooLargeError) as e:
             future.get(TIMEOUT)
-        assert e.value.errno == 10
+        assert e.value.errno == ErrorCode.MESSAGE_TOO_LARGE
         assert stored_batches(log_dirs_of(broker), small, 0) == []
     finally:
         p.close(TIMEOUT)

@@ -14,6 +14,7 @@ from conformance.support import (
     sample_records,
     stored_batches,
 )
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -23,7 +24,8 @@ def test_idempotent_acks_all(broker, unique):
     records = sample_records(30, partitions=3)
     out = run_node("produce.js", broker.bootstrap, topic, "--acks=-1", "--idempotent", "--chunk=6",
                    input=records_json(records))
-    assert out["acks"] == [[{"partition": p, "errorCode": 0, "baseOffset": 2 * i} for p in range(3)] for i in range(5)]
+    assert out["acks"] == [[{"partition": p, "errorCode": ErrorCode.NONE, "baseOffset": 2 * i} for p in range(3)]
+                           for i in range(5)]
 
     pids = set()
     for part in range(3):

@@ -4,6 +4,7 @@ add partitions, alter configs, delete) as node/admin.js sees it."""
 import pytest
 
 from conformance.support import run_node
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5  # DescribeConfigs config_source
@@ -22,7 +23,7 @@ def test_topic_lifecycle(broker, unique):
     assert out["partitions"] == [{"id": i, "error": 0, "leader": node, "replicas": [node], "isr": [node]}
                                  for i in (0, 1)]
 
-    assert out["configs"]["errorCode"] == 0
+    assert out["configs"]["errorCode"] == ErrorCode.NONE
     entries = out["configs"]["entries"]
     assert entries["retention.ms"] == {"value": "3600000", "source": TOPIC_CONFIG, "isDefault": False,
                                        "readOnly": False}
@@ -34,7 +35,7 @@ def test_topic_lifecycle(broker, unique):
     assert out["shrink"]["error"]["type"] == "INVALID_PARTITIONS"
     assert out["partitionsAfterGrowth"] == [0, 1, 2, 3]
 
-    assert out["altered"] == [{"errorCode": 0, "name": topic}]
+    assert out["altered"] == [{"errorCode": ErrorCode.NONE, "name": topic}]
     entries = out["configsAfterAlter"]["entries"]
     assert entries["retention.ms"]["value"] == "7200000"
     # AlterConfigs (not incremental) replaces the whole set of overrides

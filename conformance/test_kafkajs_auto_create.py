@@ -6,6 +6,7 @@ UNKNOWN_TOPIC_OR_PARTITION and creates nothing."""
 import pytest
 
 from conformance.support import confluent_read, run_node
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -14,7 +15,7 @@ def test_producer_creates_admin_does_not(broker, unique):
     sent_to, asked_for = unique("kjs-auto"), unique("kjs-no-auto")
     out = run_node("auto_create.js", broker.bootstrap, sent_to, asked_for)
     assert out["existedBefore"] is False
-    assert out["acks"] == [{"partition": 0, "errorCode": 0, "baseOffset": 0}]
+    assert out["acks"] == [{"partition": 0, "errorCode": ErrorCode.NONE, "baseOffset": 0}]
     assert out["created"] == [{"name": sent_to, "partitions": [0]}]
     assert out["askedError"]["type"] == "UNKNOWN_TOPIC_OR_PARTITION"
     assert out["listedAfter"] == {sent_to: True, asked_for: False}

@@ -17,6 +17,7 @@ from conformance.support import (
     sample_records,
     stored_batches,
 )
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -26,7 +27,8 @@ def test_compression_roundtrip(broker, unique, codec):
     topic = create_topic(broker.bootstrap, unique(f"kjs-{codec}"), partitions=2)
     records = sample_records(12, partitions=2, tag=codec)
     out = run_node("produce.js", broker.bootstrap, topic, f"--codec={codec}", "--chunk=6", input=records_json(records))
-    assert out["acks"] == [[{"partition": p, "errorCode": 0, "baseOffset": base} for p in (0, 1)] for base in (0, 3)]
+    assert out["acks"] == [[{"partition": p, "errorCode": ErrorCode.NONE, "baseOffset": base} for p in (0, 1)]
+                           for base in (0, 3)]
 
     batches = [b for part in (0, 1) for b in stored_batches(log_dirs_of(broker), topic, part)]
     assert [b.record_count for b in batches] == [3, 3, 3, 3]

@@ -8,6 +8,7 @@ import pytest
 
 from conformance.groups import node_member, produce, wait_consumed_once, wait_split
 from conformance.support import create_topic, run_node
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 STOPPED_AT = {0: 3, 1: 10, 2: 0, 3: 7}  # what the stopped group committed (node/group_admin.js)
@@ -26,12 +27,14 @@ def test_group_admin(broker, unique):
         assert (out["listed"][active], out["listed"][stopped]) == ("consumer", "consumer")
         d = out["described"]
         assert {k: v for k, v in d[active].items() if k != "members"} == \
-            {"errorCode": 0, "state": "Stable", "protocolType": "consumer", "protocol": "RoundRobinAssigner"}
+            {"errorCode": ErrorCode.NONE, "state": "Stable", "protocolType": "consumer",
+             "protocol": "RoundRobinAssigner"}
         assert {mb["memberId"]: (mb["clientId"], mb["clientHost"], mb["assignment"]) for mb in d[active]["members"]} \
             == {mb.member_id: (f"kjs-{mb.name}", "/127.0.0.1", {topic: mb.assigned}) for mb in members}
-        assert d[stopped] == {"errorCode": 0, "state": "Empty", "protocolType": "consumer", "protocol": "",
+        assert d[stopped] == {"errorCode": ErrorCode.NONE, "state": "Empty", "protocolType": "consumer", "protocol": "",
                               "members": []}
-        assert d[never] == {"errorCode": 0, "state": "Dead", "protocolType": "", "protocol": "", "members": []}
+        assert d[never] == {"errorCode": ErrorCode.NONE, "state": "Dead", "protocolType": "", "protocol": "",
+                            "members": []}
 
         assert out["committed"]["stopped"] == {str(p): [o, f"at-{o}"] for p, o in STOPPED_AT.items()}
         assert out["lag"] == {"active": {str(p): 0 for p in range(4)},
@@ -49,7 +52,7 @@ def test_group_admin(broker, unique):
         for mb in members:
             mb.close()
         out = run_node("group_admin.js", broker.bootstrap, topic, "--delete", active)
-        assert out["deleted"] == {"results": [{"groupId": active, "errorCode": 0}]}
+        assert out["deleted"] == {"results": [{"groupId": active, "errorCode": ErrorCode.NONE}]}
         assert active not in out["listed"]
     finally:
         for mb in members:

@@ -12,6 +12,7 @@ from conformance.support import (
     run_node,
     sample_records,
 )
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -23,12 +24,13 @@ def test_acknowledged_records_survive_a_restart(broker_factory, unique, clean):
     records = sample_records(40, partitions=2)
     out = run_node("produce.js", b.bootstrap, topic, "--acks=-1", "--idempotent", "--chunk=10",
                    input=records_json(records))
-    assert out["acks"] == [[{"partition": p, "errorCode": 0, "baseOffset": 5 * i} for p in (0, 1)] for i in range(4)]
+    assert out["acks"] == [[{"partition": p, "errorCode": ErrorCode.NONE, "baseOffset": 5 * i} for p in (0, 1)]
+                           for i in range(4)]
 
     b.restart(clean=clean)
 
     check_partition_order(records, confluent_read(b.bootstrap, topic, {0: 0, 1: 0}, 40))
     more = sample_records(4, partitions=2, tag="after")
     out = run_node("produce.js", b.bootstrap, topic, "--acks=-1", "--idempotent", input=records_json(more))
-    assert out["acks"] == [[{"partition": p, "errorCode": 0, "baseOffset": 20} for p in (0, 1)]]
+    assert out["acks"] == [[{"partition": p, "errorCode": ErrorCode.NONE, "baseOffset": 20} for p in (0, 1)]]
     check_partition_order(more, confluent_read(b.bootstrap, topic, {0: 20, 1: 20}, 4), first_offsets={0: 20, 1: 20})

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from conformance.support import Rec, confluent_read, create_topic, log_dirs_of, records_json, run_node, stored_batches
+from kafka_compat.protocol.errors import ErrorCode
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -17,7 +18,7 @@ def test_record_above_topic_limit_is_refused_by_the_broker(broker, unique):
     big = [Rec(0, b"k", os.urandom(10_000).hex().encode(), (), None)]  # 20000 bytes
 
     ok = run_node("produce.js", broker.bootstrap, roomy, input=records_json(big))
-    assert ok["acks"] == [[{"partition": 0, "errorCode": 0, "baseOffset": 0}]]
+    assert ok["acks"] == [[{"partition": 0, "errorCode": ErrorCode.NONE, "baseOffset": 0}]]
 
     refused = run_node("produce.js", broker.bootstrap, small, input=records_json(big), check=False)
     assert refused["ok"] is False
@@ -27,6 +28,6 @@ def test_record_above_topic_limit_is_refused_by_the_broker(broker, unique):
 
     fits = [Rec(0, b"k", os.urandom(2_500).hex().encode(), (), None)]
     ok = run_node("produce.js", broker.bootstrap, small, input=records_json(fits))
-    assert ok["acks"] == [[{"partition": 0, "errorCode": 0, "baseOffset": 0}]]
+    assert ok["acks"] == [[{"partition": 0, "errorCode": ErrorCode.NONE, "baseOffset": 0}]]
     [got] = confluent_read(broker.bootstrap, small, {0: 0}, 1)
     assert got.value == fits[0].value

@@ -16,7 +16,6 @@ import typer
 from kafka_compat.client import BrokerUnreachable, Cluster, UnsupportedApi
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import DecodeError
-from kafka_compat.records import RecordsError
 
 BROKERS = typer.Option(
     "127.0.0.1:9092", "--brokers", "-b", envvar="KAFKA_COMPAT_BROKERS",
@@ -38,7 +37,7 @@ def connect(brokers: str) -> Iterator[Cluster]:
     try:
         with cluster:
             yield cluster
-    except (KafkaError, BrokerUnreachable, UnsupportedApi, RecordsError, DecodeError) as e:
+    except (KafkaError, BrokerUnreachable, UnsupportedApi, DecodeError) as e:
         fail(str(e))
 
 

@@ -52,7 +52,7 @@ def up(
 ) -> None:
     """Start a local cluster (one process per node, sharing a Raft metadata quorum); Ctrl-C stops it.
     Data directories are kept, so the same command starts the same cluster again."""
-    from kafka_compat.metadata.quorum import read_meta_properties
+    from kafka_compat.storage.meta_properties import read_meta_properties
     from kafka_compat.testing.cluster_process import COMBINED, ClusterProcess
 
     settings = {}

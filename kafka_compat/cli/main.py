@@ -2,6 +2,7 @@
 
 import typer
 
+from kafka_compat.cli import certs as _certs
 from kafka_compat.cli import cluster as _cluster
 from kafka_compat.cli import config as _config
 from kafka_compat.cli import consume as _consume
@@ -32,3 +33,4 @@ app.add_typer(_cluster.app, name="cluster")
 app.add_typer(_group.app, name="group")
 app.add_typer(_config.app, name="config")
 app.add_typer(_quorum.app, name="quorum")
+app.add_typer(_certs.app, name="certs")

@@ -65,10 +65,10 @@ def format_(
     ignore_formatted: bool = typer.Option(False, "--ignore-formatted", "-g", help="Succeed if already formatted."),
 ) -> None:
     """Write meta.properties into the node's log directories (as `kafka-storage format`)."""
-    from kafka_compat.metadata.quorum import read_meta_properties
     from kafka_compat.server.broker import format_log_dirs
     from kafka_compat.server.config import ConfigError
     from kafka_compat.storage.dir_lock import DirLocked, DirLocks
+    from kafka_compat.storage.meta_properties import read_meta_properties
 
     cfg = _config(config, override)
     try:

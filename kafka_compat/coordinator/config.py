@@ -26,6 +26,8 @@ class GroupConfig:
     consumer_heartbeat_interval_ms: int = 5000
     consumer_assignors: tuple[str, ...] = ("uniform", "range")
     consumer_max_size: int = INT_MAX
+    offsets_commit_timeout_ms: int = 5000  # the wait for an append to be replicated
+    offsets_load_buffer_size: int = 5 * 1024 * 1024  # bytes read at a time when loading a partition
     # Not broker keys in Kafka either (internal constants there):
     # a new classic member's JoinGroup is dropped after this long (Kafka: 5 minutes) ...
     classic_new_member_join_timeout_ms: int = 5 * 60 * 1000
@@ -55,6 +57,8 @@ class GroupConfig:
             consumer_heartbeat_interval_ms=int(get("group.consumer.heartbeat.interval.ms", 5000)),
             consumer_assignors=tuple(_as_list(get("group.consumer.assignors", ["uniform", "range"]))),
             consumer_max_size=int(get("group.consumer.max.size", INT_MAX)),
+            offsets_commit_timeout_ms=int(get("offsets.commit.timeout.ms", 5000)),
+            offsets_load_buffer_size=int(get("offsets.load.buffer.size", 5 * 1024 * 1024)),
         )
 
     @property

@@ -1,15 +1,16 @@
 """The group coordinator as a sans-I/O state machine (no trio, no sockets, no files).
 
-Inputs are method calls: requests (each with a driver-chosen `token`, the API version and the
-current time), `tick(now_ms)`, partition lifecycle (`begin_load` / `load_records` / `finish_load`
-/ `unload`), `append_done`, `set_topics`. Outputs are pulled by the driver:
+Inputs are method calls: requests (`handle(api_key, token, request, version, now, client)`, with
+a driver-chosen `token`; the `requests` table says which method decides each group API),
+`tick(now_ms)`, partition lifecycle (`begin_load` / `load_records` / `finish_load` / `unload`),
+`append_done`, `set_topics`. Outputs are pulled by the driver:
 
-- a request method returns its response, or None when the response is parked; it then comes out
-  of `take_completions()` as `(token, response)` later (a JoinGroup waiting for the rebalance, a
+- `handle` returns the response, or None when the response is parked; it then comes out of
+  `take_completions()` as `(token, response)` later (a JoinGroup waiting for the rebalance, a
   SyncGroup waiting for the leader, a commit waiting for its append);
 - `take_work()` returns, in order, the `Append`s to write to `__consumer_offsets` partitions and
-  the `Load`s to perform (read a partition and feed its records back). The driver runs one
-  partition's work strictly in order and reports each append with `append_done(id, error)`;
+  the `Load`s to perform (read a partition and feed its records back). The driver writes one
+  partition's appends in order and reports each with `append_done(append, error)`;
 - `next_deadline()` says when to call `tick` next.
 
 Responses are the generated message objects, already fitted to the request's version.
@@ -35,13 +36,13 @@ from typing import NamedTuple
 
 import structlog
 
-from kafka_compat.coordinator import records as R
-from kafka_compat.coordinator.classic import ClassicGroup, ClassicMember, ClassicState
+from kafka_compat.coordinator import records
+from kafka_compat.coordinator.classic import ClassicGroup, ClassicGroups, ClassicState
 from kafka_compat.coordinator.config import GroupConfig
-from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerMember, MemberState, TopicMetadata
+from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerGroups
 from kafka_compat.coordinator.hashing import partition_for
-from kafka_compat.coordinator.offsets import OffsetStore
-from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS, append_error, error_response, fit
+from kafka_compat.coordinator.offsets import CommittedOffsets, OffsetAndMetadata, OffsetStore
+from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS, append_error, fit, group_error_response
 from kafka_compat.coordinator.timer import Timer
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
@@ -55,11 +56,18 @@ E = ErrorCode
 
 
 class Append(NamedTuple):
-    """Records to append to `__consumer_offsets` partition `partition`; report with append_done(id)."""
+    """Records to append to `__consumer_offsets` partition `partition`; report with append_done."""
 
     id: int
     partition: int
     records: list[tuple[bytes, bytes | None]]
+
+
+class Client(NamedTuple):
+    """Who sent a request, as DescribeGroups shows members: client id and "/host"."""
+
+    id: str = ""
+    host: str = ""
 
 
 class Load(NamedTuple):
@@ -78,7 +86,7 @@ class ShardState(Enum):
 @dataclass(eq=False)
 class PendingAppend:
     id: int
-    records: list[R.CoordinatorRecord]
+    records: list[records.CoordinatorRecord]
     callbacks: list[Callable[[ErrorCode | None], None]] = field(default_factory=list)
 
 
@@ -100,10 +108,6 @@ class GroupCoordinator:
 
     def __init__(self, config: GroupConfig | None = None, *, topics: TopicsMapping | None = None,
                  new_uuid: Callable[[], uuid.UUID] = uuid.uuid4, now_ms: int = 0):
-        from kafka_compat.coordinator.classic_ops import ClassicManager
-        from kafka_compat.coordinator.consumer_ops import ConsumerManager
-        from kafka_compat.coordinator.offset_ops import OffsetManager
-
         self.config = config or GroupConfig()
         self.now = now_ms
         self.new_uuid = new_uuid
@@ -115,9 +119,25 @@ class GroupCoordinator:
         self._next_append_id = 0
         self._work: list[Append | Load] = []
         self._completions: list[tuple[Hashable, Message]] = []
-        self.classic = ClassicManager(self)
-        self.consumer = ConsumerManager(self)
-        self.offsets = OffsetManager(self)
+        self.classic = ClassicGroups(self)
+        self.consumer = ConsumerGroups(self)
+        self.offsets = CommittedOffsets(self)
+        A = m.ApiKey
+        # Who decides each group API; every one takes (token, request, version, client).
+        self.requests: dict[int, Callable[[Hashable, Message, int, Client], Message | None]] = {
+            A.JOIN_GROUP: self.classic.join,
+            A.SYNC_GROUP: self.classic.sync,
+            A.HEARTBEAT: self.classic.heartbeat,
+            A.LEAVE_GROUP: self.classic.leave,
+            A.OFFSET_COMMIT: self.offsets.commit,
+            A.OFFSET_FETCH: self.offsets.fetch,
+            A.OFFSET_DELETE: self.offsets.delete,
+            A.LIST_GROUPS: self.list_groups,
+            A.DESCRIBE_GROUPS: self.describe_groups,
+            A.DELETE_GROUPS: self.delete_groups,
+            A.CONSUMER_GROUP_HEARTBEAT: self.consumer.heartbeat,
+            A.CONSUMER_GROUP_DESCRIBE: self.consumer.describe,
+        }
         if topics is not None:
             self.set_topics(topics, now_ms)
 
@@ -214,8 +234,8 @@ class GroupCoordinator:
             if key is None:
                 continue
             try:
-                rec = R.decode(key, value)
-            except R.RecordError as e:
+                rec = records.decode(key, value)
+            except records.RecordError as e:
                 log.warning("coordinator_record_skipped", partition=partition, error=str(e))
                 continue
             if rec is not None:
@@ -291,16 +311,16 @@ class GroupCoordinator:
 
     # == records ===================================================================================
 
-    def replay(self, shard: Shard, rec: R.CoordinatorRecord, *, committed: bool = False) -> None:
+    def replay(self, shard: Shard, rec: records.CoordinatorRecord, *, committed: bool = False) -> None:
         """Apply one record to the shard's state (at load, and live for the records whose effect
         is their replay). `committed` also applies offset records to the durable store."""
         t = rec.type
-        if t <= R.OFFSET_COMMIT:
+        if t <= records.OFFSET_COMMIT:
             k = rec.key
             if rec.value is not None:
                 if k.group not in shard.groups:
                     shard.groups[k.group] = ClassicGroup(k.group, self.now)
-                om = R.offset_from_value(rec.value, rec.value_version)
+                om = OffsetAndMetadata.from_value(rec.value, rec.value_version)
                 shard.offsets.put(k.group, k.topic, k.partition, om)
                 if committed:
                     shard.committed.put(k.group, k.topic, k.partition, om)
@@ -308,7 +328,7 @@ class GroupCoordinator:
                 shard.offsets.remove(k.group, k.topic, k.partition)
                 if committed:
                     shard.committed.remove(k.group, k.topic, k.partition)
-        elif t == R.GROUP_METADATA:
+        elif t == records.GROUP_METADATA:
             gid = rec.key.group
             if rec.value is None:
                 group = shard.groups.pop(gid, None)
@@ -319,16 +339,17 @@ class GroupCoordinator:
         else:
             self.consumer.replay(shard, rec)
 
-    def apply_committed(self, shard: Shard, rec: R.CoordinatorRecord) -> None:
+    def apply_committed(self, shard: Shard, rec: records.CoordinatorRecord) -> None:
         """A record is durable: offsets become visible to OffsetFetch."""
-        if rec.type <= R.OFFSET_COMMIT:
+        if rec.type <= records.OFFSET_COMMIT:
             k = rec.key
             if rec.value is not None:
-                shard.committed.put(k.group, k.topic, k.partition, R.offset_from_value(rec.value, rec.value_version))
+                om = OffsetAndMetadata.from_value(rec.value, rec.value_version)
+                shard.committed.put(k.group, k.topic, k.partition, om)
             else:
                 shard.committed.remove(k.group, k.topic, k.partition)
 
-    def emit(self, group_id: str, recs: list[R.CoordinatorRecord], *, replay: bool = True,
+    def emit(self, group_id: str, recs: list[records.CoordinatorRecord], *, replay: bool = True,
              on_done: Callable[[ErrorCode | None], None] | None = None) -> PendingAppend | None:
         """Queue `recs` for the group's partition. With `replay`, apply them to the state now (the
         effect of consumer-group and offset records is their replay; classic groups are changed
@@ -339,7 +360,7 @@ class GroupCoordinator:
             return None
         return self.emit_to(shard, recs, replay=replay, on_done=on_done)
 
-    def emit_to(self, shard: Shard, recs: list[R.CoordinatorRecord], *, replay: bool = True,
+    def emit_to(self, shard: Shard, recs: list[records.CoordinatorRecord], *, replay: bool = True,
                 on_done: Callable[[ErrorCode | None], None] | None = None) -> PendingAppend:
         if replay:
             for rec in recs:
@@ -352,14 +373,12 @@ class GroupCoordinator:
         self._work.append(Append(pending.id, shard.partition, [r.to_bytes() for r in recs]))
         return pending
 
-    def append_done(self, append_id: int, error: ErrorCode | None = None, now_ms: int | None = None) -> None:
-        """The driver appended (error None: durable) or failed to append the `Append` `append_id`."""
+    def append_done(self, job: Append, error: ErrorCode | None = None, now_ms: int | None = None) -> None:
+        """The driver appended `job` (error None: durable) or failed to."""
         self._advance(now_ms)
-        for shard in self.shards.values():
-            pending = shard.pending.pop(append_id, None)
-            if pending is not None:
-                break
-        else:
+        shard = self.shards.get(job.partition)
+        pending = shard.pending.pop(job.id, None) if shard is not None else None
+        if pending is None:
             return  # the partition was unloaded meanwhile: its waiters were answered then
         if error is None or error == E.NONE:
             for rec in pending.records:
@@ -423,63 +442,20 @@ class GroupCoordinator:
         return None
 
     # == requests ==================================================================================
-    # Each takes the driver's token, the request, its version, the time, and who sent it; each
-    # returns the response, or None when it will come out of take_completions() under `token`.
 
-    def join_group(self, token: Hashable, request: m.JoinGroupRequest, version: int, now_ms: int,
-                   client_id: str = "", client_host: str = "") -> Message | None:
+    def handle(self, api_key: int, token: Hashable, request: Message, version: int, now_ms: int,
+               client: Client = Client()) -> Message | None:
+        """Decide one request of a group API (the keys of `requests`): return its response, or None
+        when it is parked and will come out of take_completions() under `token`."""
         self._advance(now_ms)
-        return self.classic.join(token, request, version, client_id or "", client_host)
-
-    def sync_group(self, token: Hashable, request: m.SyncGroupRequest, version: int, now_ms: int,
-                   client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        return self.classic.sync(token, request, version)
-
-    def heartbeat(self, token: Hashable, request: m.HeartbeatRequest, version: int, now_ms: int,
-                  client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        return self.classic.heartbeat(token, request, version)
-
-    def leave_group(self, token: Hashable, request: m.LeaveGroupRequest, version: int, now_ms: int,
-                    client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        return self.classic.leave(token, request, version)
-
-    def offset_commit(self, token: Hashable, request: m.OffsetCommitRequest, version: int, now_ms: int,
-                      client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        return self.offsets.commit(token, request, version)
-
-    def offset_fetch(self, token: Hashable, request: m.OffsetFetchRequest, version: int, now_ms: int,
-                     client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        return self.offsets.fetch(token, request, version)
-
-    def offset_delete(self, token: Hashable, request: m.OffsetDeleteRequest, version: int, now_ms: int,
-                      client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        return self.offsets.delete(token, request, version)
-
-    def consumer_group_heartbeat(self, token: Hashable, request: m.ConsumerGroupHeartbeatRequest, version: int,
-                                 now_ms: int, client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        return self.consumer.heartbeat(token, request, version, client_id or "", client_host)
-
-    def consumer_group_describe(self, token: Hashable, request: m.ConsumerGroupDescribeRequest, version: int,
-                                now_ms: int, client_id: str = "", client_host: str = "",
-                                authorized_operations: Callable[[str], int] | None = None) -> Message | None:
-        self._advance(now_ms)
-        return self.consumer.describe(request, version, authorized_operations)
+        return self.requests[api_key](token, request, version, client)
 
     # -- admin -------------------------------------------------------------------------------------
 
-    def list_groups(self, token: Hashable, request: m.ListGroupsRequest, version: int, now_ms: int,
-                    client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        R_ = m.ListGroupsResponse
+    def list_groups(self, token: Hashable, request: m.ListGroupsRequest, version: int, client: Client) -> Message:
+        Response = m.ListGroupsResponse
         if any(s.state is ShardState.LOADING for s in self.shards.values()):
-            return fit(R_(error_code=E.COORDINATOR_LOAD_IN_PROGRESS), version)
+            return fit(Response(error_code=E.COORDINATOR_LOAD_IN_PROGRESS), version)
         states = {s.strip().lower() for s in request.states_filter} if version >= 4 else set()
         types = {t.strip().lower() for t in request.types_filter} if version >= 5 else set()
         listed = []
@@ -490,45 +466,42 @@ class GroupCoordinator:
                 if types and group.type not in types:
                     continue
                 protocol_type = group.protocol_type or ""
-                listed.append(R_.ListedGroup(group_id=group.group_id, protocol_type=protocol_type,
+                listed.append(Response.ListedGroup(group_id=group.group_id, protocol_type=protocol_type,
                                              group_state=group.state_name, group_type=group.type))
-        return fit(R_(groups=listed), version)
+        return fit(Response(groups=listed), version)
 
-    def describe_groups(self, token: Hashable, request: m.DescribeGroupsRequest, version: int, now_ms: int,
-                        client_id: str = "", client_host: str = "",
-                        authorized_operations: Callable[[str], int] | None = None) -> Message | None:
-        self._advance(now_ms)
-        R_ = m.DescribeGroupsResponse
+    def describe_groups(self, token: Hashable, request: m.DescribeGroupsRequest, version: int,
+                        client: Client) -> Message:
+        Response = m.DescribeGroupsResponse
         include_ops = version >= 3 and request.include_authorized_operations
         described = []
         for gid in request.groups:
             error = self.coordinator_error(gid)
             if error != E.NONE:
-                described.append(R_.DescribedGroup(group_id=gid, error_code=error))
+                described.append(Response.DescribedGroup(group_id=gid, error_code=error))
                 continue
             group = self.group(gid)
             if not isinstance(group, ClassicGroup):
                 # Unknown, or a consumer group (described by ConsumerGroupDescribe): Kafka says Dead.
-                d = R_.DescribedGroup(group_id=gid, group_state=ClassicState.DEAD.value)
+                d = Response.DescribedGroup(group_id=gid, group_state=ClassicState.DEAD.value)
             else:
                 stable = group.state is ClassicState.STABLE
-                members = [R_.DescribedGroupMember(
+                members = [Response.DescribedGroupMember(
                     member_id=mb.member_id, group_instance_id=mb.group_instance_id, client_id=mb.client_id,
                     client_host=mb.client_host,
                     member_metadata=mb.metadata(group.protocol_name) if stable else b"",
                     member_assignment=mb.assignment if stable else b"") for mb in group.members.values()]
-                d = R_.DescribedGroup(group_id=gid, group_state=group.state_name,
+                d = Response.DescribedGroup(group_id=gid, group_state=group.state_name,
                                       protocol_type=group.protocol_type or "",
                                       protocol_data=(group.protocol_name or "") if stable else "", members=members)
             if include_ops:
-                d.authorized_operations = (authorized_operations or _all_group_ops)(gid)
+                d.authorized_operations = GROUP_AUTHORIZED_OPERATIONS  # no authorizer restricts them yet
             described.append(d)
-        return fit(R_(groups=described), version)
+        return fit(Response(groups=described), version)
 
-    def delete_groups(self, token: Hashable, request: m.DeleteGroupsRequest, version: int, now_ms: int,
-                      client_id: str = "", client_host: str = "") -> Message | None:
-        self._advance(now_ms)
-        R_ = m.DeleteGroupsResponse
+    def delete_groups(self, token: Hashable, request: m.DeleteGroupsRequest, version: int,
+                      client: Client) -> Message | None:
+        Response = m.DeleteGroupsResponse
         results: dict[str, ErrorCode] = {}
         written: list[str] = []
         for gid in request.groups_names:
@@ -541,14 +514,14 @@ class GroupCoordinator:
             if error != E.NONE:
                 continue
             shard = self.shard_for(gid)
-            recs = [R.offset_commit_tombstone(gid, t, p) for t, p, _ in shard.offsets.items(gid)]
+            recs = [records.offset_commit_tombstone(gid, t, p) for t, p, _ in shard.offsets.items(gid)]
             recs += self.group_tombstones(self.group(gid))
             self.emit(gid, recs)
             written.append(gid)
             log.info("group_deleted", group_id=gid)
 
         def build(errors: dict[str, ErrorCode]) -> Message:
-            return R_(results=[R_.DeletableGroupResult(group_id=gid, error_code=errors.get(gid, code))
+            return Response(results=[Response.DeletableGroupResult(group_id=gid, error_code=errors.get(gid, code))
                                for gid, code in results.items()])
 
         return self.respond_many(written, token, version, build)
@@ -566,19 +539,19 @@ class GroupCoordinator:
             return E.NON_EMPTY_GROUP
         return E.NONE
 
-    def group_tombstones(self, group: Group | None) -> list[R.CoordinatorRecord]:
+    def group_tombstones(self, group: Group | None) -> list[records.CoordinatorRecord]:
         """The records that delete a group (not its offsets)."""
         if group is None:
             return []
         if isinstance(group, ClassicGroup):
-            return [R.group_metadata_tombstone(group.group_id)]
+            return [records.group_metadata_tombstone(group.group_id)]
         gid = group.group_id
-        recs = [R.consumer_group_current_assignment_tombstone(gid, mid) for mid in group.members]
-        recs += [R.consumer_group_target_assignment_tombstone(gid, mid) for mid in group.members]
-        recs.append(R.consumer_group_target_assignment_epoch_tombstone(gid))
-        recs += [R.consumer_group_member_subscription_tombstone(gid, mid) for mid in group.members]
-        recs.append(R.consumer_group_subscription_metadata_tombstone(gid))
-        recs.append(R.consumer_group_epoch_tombstone(gid))
+        recs = [records.consumer_group_current_assignment_tombstone(gid, mid) for mid in group.members]
+        recs += [records.consumer_group_target_assignment_tombstone(gid, mid) for mid in group.members]
+        recs.append(records.consumer_group_target_assignment_epoch_tombstone(gid))
+        recs += [records.consumer_group_member_subscription_tombstone(gid, mid) for mid in group.members]
+        recs.append(records.consumer_group_subscription_metadata_tombstone(gid))
+        recs.append(records.consumer_group_epoch_tombstone(gid))
         return recs
 
     # -- FindCoordinator ---------------------------------------------------------------------------
@@ -587,7 +560,7 @@ class GroupCoordinator:
                          locate: Callable[[int], tuple[int, str, int] | None]) -> Message:
         """Answer FindCoordinator: `locate(partition)` gives the (node id, host, port) leading a
         `__consumer_offsets` partition, or None when it has no leader (yet)."""
-        R_ = m.FindCoordinatorResponse
+        Response = m.FindCoordinatorResponse
         key_type = request.key_type if version >= 1 else 0
 
         def one(key: str) -> tuple[ErrorCode, tuple[int, str, int]]:
@@ -599,22 +572,19 @@ class GroupCoordinator:
             return E.NONE, node
 
         if key_type not in (0, 1):
-            return error_response(m.ApiKey.FIND_COORDINATOR, request, version, E.INVALID_REQUEST,
-                                  f"unknown coordinator key type {key_type}")
+            return group_error_response(m.ApiKey.FIND_COORDINATOR, request, version, E.INVALID_REQUEST,
+                                        f"unknown coordinator key type {key_type}")
         if version >= 4:
             coordinators = []
             for key in request.coordinator_keys:
                 error, (node_id, host, port) = one(key)
-                coordinators.append(R_.Coordinator(key=key, node_id=node_id, host=host, port=port, error_code=error,
-                                                   error_message=None if error == E.NONE else _message(error)))
-            return fit(R_(coordinators=coordinators), version)
+                coordinators.append(Response.Coordinator(
+                    key=key, node_id=node_id, host=host, port=port, error_code=error,
+                    error_message=None if error == E.NONE else _message(error)))
+            return fit(Response(coordinators=coordinators), version)
         error, (node_id, host, port) = one(request.key)
-        return fit(R_(error_code=error, error_message=None if error == E.NONE else _message(error),
+        return fit(Response(error_code=error, error_message=None if error == E.NONE else _message(error),
                       node_id=node_id, host=host, port=port), version)
-
-
-def _all_group_ops(group_id: str) -> int:
-    return GROUP_AUTHORIZED_OPERATIONS
 
 
 _MESSAGES = {
@@ -626,7 +596,3 @@ _MESSAGES = {
 
 def _message(error: ErrorCode) -> str:
     return _MESSAGES.get(error, error.name)
-
-
-__all__ = ["Append", "GroupCoordinator", "Load", "Shard", "ShardState", "TopicMetadata", "ConsumerMember",
-           "MemberState", "ClassicMember"]

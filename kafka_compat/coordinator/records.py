@@ -27,11 +27,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kafka_compat.coordinator.consumer import Assignment, ConsumerMember, MemberState, TopicMetadata
-from kafka_compat.coordinator.offsets import NO_EXPIRE_TIMESTAMP, OffsetAndMetadata
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import DecodeError, Message
+
+if TYPE_CHECKING:  # the state these records carry; its modules build and replay them
+    from kafka_compat.coordinator.consumer import Assignment, ConsumerMember, TopicMetadata
+    from kafka_compat.coordinator.offsets import OffsetAndMetadata
 
 _INT16 = struct.Struct(">h")
 
@@ -71,6 +74,7 @@ _VALUES: dict[int, type[Message]] = {
 GROUP_METADATA_VALUE_VERSION = 3
 OFFSET_COMMIT_VALUE_VERSION = 3
 OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY = 1
+NO_EXPIRE_TIMESTAMP = -1  # OffsetCommitValue.ExpireTimestamp when the commit set none
 
 
 class RecordError(Exception):
@@ -139,16 +143,6 @@ def offset_commit(group: str, topic: str, partition: int, om: OffsetAndMetadata)
 
 def offset_commit_tombstone(group: str, topic: str, partition: int) -> CoordinatorRecord:
     return CoordinatorRecord(OFFSET_COMMIT, m.OffsetCommitKey(group=group, topic=topic, partition=partition))
-
-
-def offset_from_value(value: m.OffsetCommitValue, version: int) -> OffsetAndMetadata:
-    return OffsetAndMetadata(
-        offset=value.offset,
-        leader_epoch=value.leader_epoch if version >= 3 else -1,
-        metadata=value.metadata or "",
-        commit_timestamp_ms=value.commit_timestamp,
-        expire_timestamp_ms=value.expire_timestamp if version == 1 else NO_EXPIRE_TIMESTAMP,
-    )
 
 
 # -- classic groups -----------------------------------------------------------------------------
@@ -261,11 +255,3 @@ def consumer_group_current_assignment(group_id: str, member: ConsumerMember) -> 
 def consumer_group_current_assignment_tombstone(group_id: str, member_id: str) -> CoordinatorRecord:
     return CoordinatorRecord(CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT,
                              m.ConsumerGroupCurrentMemberAssignmentKey(group_id=group_id, member_id=member_id))
-
-
-def assignment_from(topic_partitions) -> Assignment:
-    return {tp.topic_id: frozenset(tp.partitions) for tp in topic_partitions if tp.partitions}
-
-
-def member_state_of(value: m.ConsumerGroupCurrentMemberAssignmentValue) -> MemberState:
-    return MemberState.from_value(value.state)

@@ -2,38 +2,56 @@
 
 `fit(response, version)` resets every field the version does not carry to its default (nested
 structs too), so a response built with all the facts encodes at any version: fields a version
-lacks are never "non-ignorable but set". `error_response` answers any group API with one error
-code in the place that API carries it (top level, per partition, per group or per key).
+lacks are never "non-ignorable but set". `group_error_response` answers any group API with one
+error code in the place that API carries it (top level, per partition, per group or per key).
 """
 
 from __future__ import annotations
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.protocol.primitives import Message, Struct
+from kafka_compat.protocol.primitives import Message, SchemaStruct
 
 ApiKey = m.ApiKey
 
 
-def fit(obj: Struct, version: int) -> Struct:
+def fit(obj: SchemaStruct, version: int) -> SchemaStruct:
     """Reset, in place, the fields `version` does not carry; return `obj`."""
-    cls = type(obj)
-    versions = cls._versions
-    for name in cls._fields:
-        lo, hi = versions.get(name, (0, -1))
-        if lo <= version <= hi:
-            value = getattr(obj, name)
-            if isinstance(value, list):
+    resets, children = _plan(type(obj), version)
+    for name, default, factory in resets:
+        setattr(obj, name, default if factory is None else factory())
+    for name in children:
+        value = getattr(obj, name)
+        if type(value) is list:
+            if value and isinstance(value[0], SchemaStruct) and _plan(type(value[0]), version) != _NOTHING:
                 for item in value:
-                    if isinstance(item, Struct):
-                        fit(item, version)
-            elif isinstance(value, Struct):
-                fit(value, version)
-        elif name in cls._defaults:
-            setattr(obj, name, cls._defaults[name])
-        elif name in cls._factories:
-            setattr(obj, name, cls._factories[name]())
+                    fit(item, version)
+        elif isinstance(value, SchemaStruct):
+            fit(value, version)
     return obj
+
+
+_NOTHING = ((), ())
+_PLANS: dict[tuple[type, int], tuple[tuple, tuple]] = {}
+
+
+def _plan(cls: type, version: int) -> tuple[tuple, tuple]:
+    """What `fit` does to a `cls` at `version`: the fields to reset (name, default, factory), and
+    the fields that may hold structs (lists and nullable fields). Computed once per pair."""
+    plan = _PLANS.get((cls, version))
+    if plan is None:
+        resets, children = [], []
+        for name in cls._fields:
+            lo, hi = cls._versions.get(name, (0, -1))
+            if lo <= version <= hi:
+                if cls._defaults.get(name) is None:  # a list or struct factory, or nullable
+                    children.append(name)
+            elif name in cls._defaults:
+                resets.append((name, cls._defaults[name], None))
+            elif name in cls._factories:
+                resets.append((name, None, cls._factories[name]))
+        plan = _PLANS[(cls, version)] = (tuple(resets), tuple(children)) if resets or children else _NOTHING
+    return plan
 
 
 def join_group_error(request: m.JoinGroupRequest | None, version: int, code: ErrorCode,
@@ -77,9 +95,17 @@ def find_coordinator_error(request: m.FindCoordinatorRequest, version: int, code
     return R(error_code=code, error_message=message, node_id=-1, host="", port=-1)
 
 
-def error_response(api_key: int, request: Message, version: int, code: ErrorCode,
-                   message: str | None = None) -> Message:
-    """A response to `request` failing as a whole with `code`, fitted to `version`."""
+# The APIs `group_error_response` answers.
+GROUP_APIS = frozenset({
+    ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP, ApiKey.OFFSET_COMMIT,
+    ApiKey.OFFSET_FETCH, ApiKey.OFFSET_DELETE, ApiKey.FIND_COORDINATOR, ApiKey.LIST_GROUPS,
+    ApiKey.DESCRIBE_GROUPS, ApiKey.DELETE_GROUPS, ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.CONSUMER_GROUP_DESCRIBE,
+})
+
+
+def group_error_response(api_key: int, request: Message, version: int, code: ErrorCode,
+                         message: str | None = None) -> Message:
+    """A response to the group request `request` failing as a whole with `code`, fitted to `version`."""
     k = ApiKey(api_key)
     if k is ApiKey.JOIN_GROUP:
         r = join_group_error(request, version, code)

@@ -24,10 +24,6 @@ class Timer:
         self._entries[key] = (deadline_ms, self._seq, fn)
         heapq.heappush(self._heap, (deadline_ms, self._seq, key))
 
-    def schedule_if_absent(self, key: Hashable, deadline_ms: int, fn: Callable[[], None]) -> None:
-        if key not in self._entries:
-            self.schedule(key, deadline_ms, fn)
-
     def cancel(self, key: Hashable) -> None:
         self._entries.pop(key, None)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kafka_compat.metadata.alter_partition import alter_partition
 from kafka_compat.metadata.elections import elect_leaders, elect_unclean_leaders, rebalance_leaders
-from kafka_compat.metadata.image import BROKER_RESOURCE, SECURITY_PROTOCOLS, TOPIC_RESOURCE, MetadataImage
+from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage
 from kafka_compat.metadata.placement import PlacementError, assignment_problem, place, usable_brokers
 from kafka_compat.metadata.reassignment import alter_partition_reassignments, list_partition_reassignments
 from kafka_compat.protocol import messages as m
@@ -424,15 +424,3 @@ class Controller:
         record = m.ProducerIdsRecord(broker_id=req.broker_id, broker_epoch=req.broker_epoch,
                                      next_producer_id=start + PRODUCER_ID_BLOCK)
         return [record], R(error_code=ErrorCode.NONE, producer_id_start=start, producer_id_len=PRODUCER_ID_BLOCK)
-
-    def register_broker(self, node_id: int, epoch: int, incarnation_id: Uuid,
-                        endpoints: list[tuple[str, str, int, str]], rack: str | None) -> list[Message]:
-        """A broker registration that leaves it unfenced (a single node has nothing to catch up on)."""
-        R = m.RegisterBrokerRecord
-        return [
-            R(broker_id=node_id, incarnation_id=incarnation_id, broker_epoch=epoch, rack=rack, fenced=False,
-              end_points=[R.BrokerEndpoint(name=n, host=h, port=p, security_protocol=SECURITY_PROTOCOLS[sp])
-                          for n, h, p, sp in endpoints],
-              features=[R.BrokerFeature(name="metadata.version", min_supported_version=1,
-                                        max_supported_version=METADATA_VERSION)]),
-        ]

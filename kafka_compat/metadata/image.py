@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import Message, Uuid
+from kafka_compat.security.acls import Acl, AclIndex, AclIndexBuilder
+from kafka_compat.security.quotas import QuotaEntity, quota_entity
+from kafka_compat.security.sasl.scram import ScramCredential
 
 # ConfigResource types, as Kafka numbers them.
 TOPIC_RESOURCE = 2
@@ -110,6 +113,9 @@ class MetadataImage:
     configs: Mapping[tuple[int, str], Mapping[str, str]] = field(default_factory=dict)
     features: Mapping[str, int] = field(default_factory=dict)
     next_producer_id: int = 0
+    acls: AclIndex = field(default_factory=AclIndex)
+    scram: Mapping[tuple[str, int], ScramCredential] = field(default_factory=dict)  # (user, mechanism type)
+    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=dict)
 
     def topic_configs(self, topic: str) -> Mapping[str, str]:
         return self.configs.get((TOPIC_RESOURCE, topic), {})
@@ -159,6 +165,16 @@ class MetadataImage:
                                              last_known_elr=list(p.last_known_elr)))
         if self.next_producer_id:
             out.append(m.ProducerIdsRecord(broker_id=-1, broker_epoch=-1, next_producer_id=self.next_producer_id))
+        out += [m.AccessControlEntryRecord(id=i, resource_type=a.resource_type, resource_name=a.resource_name,
+                                           pattern_type=a.pattern_type, principal=a.principal, host=a.host,
+                                           operation=a.operation, permission_type=a.permission)
+                for i, a in self.acls]
+        out += [m.UserScramCredentialRecord(name=user, mechanism=mech, salt=c.salt, stored_key=c.stored_key,
+                                            server_key=c.server_key, iterations=c.iterations)
+                for (user, mech), c in sorted(self.scram.items())]
+        E = m.ClientQuotaRecord.EntityData
+        out += [m.ClientQuotaRecord(entity=[E(entity_type=t, entity_name=n) for t, n in entity], key=k, value=v)
+                for entity, values in self.client_quotas.items() for k, v in sorted(values.items())]
         return out
 
     def apply(self, records: Iterable[Message], offset: int | None = None) -> MetadataImage:
@@ -181,6 +197,9 @@ class _Delta:
         self.features: dict | None = None
         self.next_producer_id = base.next_producer_id
         self.parts: dict[Uuid, dict[int, PartitionImage]] = {}  # topics whose partitions this delta copied
+        self.acls: AclIndexBuilder | None = None
+        self.scram: dict | None = None
+        self.client_quotas: dict | None = None
 
     def _topics(self) -> tuple[dict, dict]:
         if self.topics is None:
@@ -269,8 +288,40 @@ class _Delta:
                 self.features[r.name] = r.feature_level
         elif kind is m.ProducerIdsRecord:
             self.next_producer_id = max(self.next_producer_id, r.next_producer_id)
-        # Other record types (ACLs, SCRAM, quotas, delegation tokens, NoOp) carry nothing
-        # this broker uses yet; they stay in the log for when it does.
+        elif kind is m.AccessControlEntryRecord:
+            self._acls().add(r.id, Acl.from_record(r))
+        elif kind is m.RemoveAccessControlEntryRecord:
+            self._acls().remove(r.id)
+        elif kind is m.UserScramCredentialRecord:
+            self._scram()[(r.name, r.mechanism)] = ScramCredential(bytes(r.salt), bytes(r.stored_key),
+                                                                   bytes(r.server_key), r.iterations)
+        elif kind is m.RemoveUserScramCredentialRecord:
+            self._scram().pop((r.name, r.mechanism), None)
+        elif kind is m.ClientQuotaRecord:
+            if self.client_quotas is None:
+                self.client_quotas = dict(self.base.client_quotas)
+            entity = quota_entity((e.entity_type, e.entity_name) for e in r.entity)
+            values = dict(self.client_quotas.get(entity, {}))
+            if r.remove:
+                values.pop(r.key, None)
+            else:
+                values[r.key] = r.value
+            if values:
+                self.client_quotas[entity] = values
+            else:
+                self.client_quotas.pop(entity, None)
+        # Other record types (delegation tokens, NoOp) carry nothing this broker uses yet; they
+        # stay in the log for when it does.
+
+    def _acls(self) -> AclIndexBuilder:
+        if self.acls is None:
+            self.acls = self.base.acls.builder()
+        return self.acls
+
+    def _scram(self) -> dict:
+        if self.scram is None:
+            self.scram = dict(self.base.scram)
+        return self.scram
 
     def image(self, offset: int) -> MetadataImage:
         b = self.base
@@ -283,4 +334,7 @@ class _Delta:
             configs=b.configs if self.configs is None else self.configs,
             features=b.features if self.features is None else self.features,
             next_producer_id=self.next_producer_id,
+            acls=b.acls if self.acls is None else self.acls.freeze(),
+            scram=b.scram if self.scram is None else self.scram,
+            client_quotas=b.client_quotas if self.client_quotas is None else self.client_quotas,
         )

@@ -10,9 +10,7 @@ as a batch is on its own disk.
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import trio
@@ -29,20 +27,16 @@ from kafka_compat.raft.states import Leader
 
 
 class MetadataQuorum:
-    """This node's replica of the metadata log. `listen`: the controller listener, to bind or already
-    bound (None on a broker-only node, and on a single node that needs none)."""
+    """This node's replica of the metadata log; the other replicas reach it (`driver`) through the
+    node's controller listener."""
 
     def __init__(self, node_id: int, config: QuorumConfig, directory: Path, cluster_id: str, *,
-                 listen: tuple[str, int] | list[socket.socket] | None = None, snapshot_every_bytes: int = 0):
+                 snapshot_every_bytes: int = 0):
         self.node_id = node_id
         self.config = config
         self.state = MetadataStateMachine(cluster_id)
-        self.driver = RaftDriver(node_id, config, Path(directory), self.state, listen=listen,
+        self.driver = RaftDriver(node_id, config, Path(directory), self.state,
                                  snapshot_every_bytes=snapshot_every_bytes)
-
-    def serve(self, apis: Mapping) -> None:
-        """Serve these APIs (the controller's) on the controller listener too, beside Raft's."""
-        self.driver.apis.update(apis)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         await self.driver.run(task_status=task_status)
@@ -101,27 +95,3 @@ class MetadataQuorum:
         fetch timeout."""
         await self.driver.shutdown(timeout)
 
-
-def read_meta_properties(log_dir: Path) -> dict[str, str] | None:
-    """A log dir's `meta.properties` (node.id, cluster.id, directory.id, version), or None."""
-    path = Path(log_dir) / "meta.properties"
-    if not path.exists():
-        return None
-    out = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip()
-    return out
-
-
-def write_meta_properties(log_dir: Path, node_id: int, cluster_id: str, directory_id: str) -> None:
-    """Format a log dir the way `kafka-storage format` does (atomically)."""
-    log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    tmp = log_dir / "meta.properties.tmp"
-    tmp.write_text(f"#\nnode.id={node_id}\ndirectory.id={directory_id}\nversion=1\ncluster.id={cluster_id}\n")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, log_dir / "meta.properties")

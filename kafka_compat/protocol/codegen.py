@@ -720,7 +720,7 @@ def generate_module(spec: MessageSpec) -> str:
     structs = spec.structs()
     classes: list[str] = []
     for sname, sspec in structs.items():
-        classes += class_source(sname, sspec.fields, "_Struct", []) + ["", ""]
+        classes += class_source(sname, sspec.fields, "_SchemaStruct", []) + ["", ""]
     extra = [
         f"NAME = {spec.name!r}",
         f"API_KEY = {spec.api_key!r}",
@@ -769,13 +769,12 @@ def generate_module(spec: MessageSpec) -> str:
                 functions.append(text.replace("{name}", fname, 1) + "\n\n")
             table[v] = seen[key]
 
-    head = [HEADER.format(source=spec.source), "# fmt: off", "# ruff: noqa", ""]
+    head = [HEADER.format(source=spec.source), "# fmt: off", "# ruff: noqa", "", "import struct as _struct"]
     head.append(
         "from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, "
         "COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, "
         "DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, "
-        "Struct as _Struct, "
-        "Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, "
+        "SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, "
         "decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, "
         "read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags"
     )
@@ -786,7 +785,7 @@ def generate_module(spec: MessageSpec) -> str:
                               ("_CP_", "_COMPACT_ARRAY_PACK")):
             if f"{prefix}{t}[" in text:
                 head.append(f"{prefix}{t} = {table}[{c!r}]")
-    head += [f"{name} = _StructFmt({fmt!r})" for fmt, name in mod.structs.items()]
+    head += [f"{name} = _struct.Struct({fmt!r})" for fmt, name in mod.structs.items()]
     head += [f"{name} = _PackShapes{pieces!r}" for pieces, name in mod.tables.items()]
     head += [f"{name} = {s}.{method}"
              for name, (s, method) in sorted(mod.bound.items(), key=lambda kv: (int(kv[0][2:-1]), kv[0]))]

@@ -1,6 +1,6 @@
 """Frames and headers: the 4-byte size prefix, request headers v0-v2, response headers v0-v1.
 
-Sans-I/O. `FrameReader` turns received bytes into whole frames (enforcing a maximum size before
+Sans-I/O. `FrameBuffer` turns received bytes into whole frames (enforcing a maximum size before
 anything is allocated for the frame); `read_request` splits a request frame into its header and the
 offset of its body; `response_frame`/`request_frame` put a message on the wire as a list of
 buffers with its size prefix, ready for a gather write.
@@ -43,59 +43,81 @@ def response_header_version(api_key: int, api_version: int) -> int:
     return 1 if messages.response_class(api_key).flexible(api_version) else 0
 
 
-class FrameReader:
-    """Reassembles size-prefixed frames from received chunks, copying each frame's bytes once."""
+class FrameBuffer:
+    """Reassembles size-prefixed frames from a byte stream, received in place.
 
-    def __init__(self, max_frame: int):
+    The caller receives into `space()` (a socket's `recv_into`) and reports how much arrived with
+    `received(n)`. Bytes land in one reused buffer; a frame too big for it is received straight
+    into its own bytearray, so a large frame is copied once, from the kernel. Each frame comes out
+    as a bytearray of its own: writable, so that produce data can be patched in place (offsets,
+    leader epochs) without another copy, and safe to keep while more is received.
+    """
+
+    __slots__ = ("max_frame", "_buf", "_view", "_start", "_end", "_frame", "_got")
+
+    def __init__(self, max_frame: int, size: int = 32 * 1024):
         self.max_frame = max_frame
-        self._chunks: list[bytes] = []
-        self._offset = 0  # bytes of _chunks[0] already consumed
-        self._buffered = 0
-        self._need: int | None = None  # body size of the frame being read
+        self._buf = bytearray(size)
+        self._view = memoryview(self._buf)
+        self._start = self._end = 0  # unread bytes: _buf[_start:_end]
+        self._frame: bytearray | None = None  # a big frame being received in place
+        self._got = 0  # bytes of it received
 
     @property
     def buffered(self) -> int:
-        return self._buffered
+        """Bytes received and not yet handed out in a frame."""
+        return self._got if self._frame is not None else self._end - self._start
 
-    def feed(self, data: bytes) -> None:
-        if data:
-            self._chunks.append(data)
-            self._buffered += len(data)
+    def space(self) -> memoryview:
+        """Where the next received bytes go (never empty)."""
+        if self._frame is not None:
+            return memoryview(self._frame)[self._got:]
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif len(self._buf) - self._end < len(self._buf) // 4:  # move the unread tail to the front
+            n = self._end - self._start
+            self._view[:n] = self._view[self._start:self._end]
+            self._start, self._end = 0, n
+        return self._view[self._end:]
+
+    def received(self, n: int) -> None:
+        if self._frame is not None:
+            self._got += n
+        else:
+            self._end += n
+
+    def feed(self, data) -> None:
+        """Copy `data` in (at most `len(space())` bytes): for streams that cannot receive into a buffer."""
+        n = len(data)
+        self.space()[:n] = data
+        self.received(n)
 
     def next_frame(self) -> bytearray | None:
         """The next whole frame body (without its size), or None until more data arrives.
 
         Raises FrameTooLarge as soon as a size above the limit is read, before buffering it."""
-        if self._need is None:
-            if self._buffered < 4:
+        frame = self._frame
+        if frame is not None:
+            if self._got < len(frame):
                 return None
-            (size,) = SIZE.unpack(self._take(4))
-            if size < 0 or size > self.max_frame:
-                raise FrameTooLarge(size, self.max_frame)
-            self._need = size
-        if self._buffered < self._need:
+            self._frame = None
+            return frame
+        available = self._end - self._start
+        if available < 4:
             return None
-        frame = self._take(self._need)
-        self._need = None
-        return frame
-
-    def _take(self, n: int) -> bytearray:
-        """The next `n` buffered bytes as a new bytearray: writable, so that produce data can be
-        patched in place (offsets, leader epochs) without another copy."""
-        out = bytearray(n)
-        view, got = memoryview(out), 0
-        while got < n:
-            first, off = self._chunks[0], self._offset
-            take = min(len(first) - off, n - got)
-            view[got:got + take] = memoryview(first)[off:off + take]
-            got += take
-            if off + take == len(first):
-                self._chunks.pop(0)
-                self._offset = 0
-            else:
-                self._offset = off + take
-        self._buffered -= n
-        return out
+        (size,) = SIZE.unpack_from(self._buf, self._start)
+        if size < 0 or size > self.max_frame:
+            raise FrameTooLarge(size, self.max_frame)
+        begin = self._start + 4
+        if available - 4 >= size:
+            self._start = begin + size
+            return self._buf[begin:begin + size]
+        if size > len(self._buf) // 4:  # receive the rest of it in place
+            self._frame = frame = bytearray(size)
+            self._got = available - 4
+            frame[:self._got] = self._view[begin:self._end]
+            self._start = self._end = 0
+        return None
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """What the generated codecs stand on: errors, the Uuid type, varints, struct tables, base classes.
 
 Generated code does no per-field interpretation at run time; it calls into this module only for
-tables of Structs and the rare or bulky cases (long varints, tagged-field sections, long arrays).
+tables of `struct.Struct`s and the rare or bulky cases (long varints, tagged-field sections, long arrays).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import struct
-
-Struct_ = struct.Struct
 
 
 class DecodeError(Exception):
@@ -69,30 +67,30 @@ ZERO_UUID = Uuid()
 METADATA_TOPIC_UUID = Uuid(bytes(15) + b"\x01")
 
 # Precompiled Structs for the fixed-width reads generated code does one at a time.
-INT8 = Struct_(">b")
-INT16 = Struct_(">h")
-INT32 = Struct_(">i")
-INT64 = Struct_(">q")
-UINT16 = Struct_(">H")
-FLOAT64 = Struct_(">d")
-BOOL = Struct_(">?")
-UUID_ = Struct_(">16s")
+INT8 = struct.Struct(">b")
+INT16 = struct.Struct(">h")
+INT32 = struct.Struct(">i")
+INT64 = struct.Struct(">q")
+UINT16 = struct.Struct(">H")
+FLOAT64 = struct.Struct(">d")
+BOOL = struct.Struct(">?")
+UUID_ = struct.Struct(">16s")
 
 _SMALL = 64
 
 
 def _table(code: str) -> list[struct.Struct]:
-    return [Struct_(f">{n}{code}") for n in range(_SMALL)]
+    return [struct.Struct(f">{n}{code}") for n in range(_SMALL)]
 
 
 # ARRAY[code][n] packs/unpacks n elements of a fixed-width type with one call; COMPACT_ARRAY[code][n]
 # the same preceded by a one-byte compact count (n + 1).
 ARRAY = {code: _table(code) for code in "bhiqHd?"}
-COMPACT_ARRAY = {code: [Struct_(f">B{n}{code}") for n in range(_SMALL)] for code in "bhiqHd?"}
+COMPACT_ARRAY = {code: [struct.Struct(f">B{n}{code}") for n in range(_SMALL)] for code in "bhiqHd?"}
 
 
 def array_struct(code: str, n: int) -> struct.Struct:
-    return ARRAY[code][n] if n < _SMALL else Struct_(f">{n}{code}")
+    return ARRAY[code][n] if n < _SMALL else struct.Struct(f">{n}{code}")
 
 
 # The same tables as bound methods, which generated code calls without a method lookup:
@@ -105,7 +103,7 @@ COMPACT_ARRAY_PACK = {code: [s.pack for s in table] for code, table in COMPACT_A
 
 
 class PackShapes(dict):
-    """`Struct.pack` functions for a run of fields (fixed-width values, compact arrays of fixed-width
+    """`struct.Struct.pack` functions for a run of fields (fixed-width values, compact arrays of fixed-width
     values, compact strings) by the shape of the run: the lengths of its arrays (elements) and
     strings (bytes), an int for one, a tuple for several. Each is made on first use; a shape with a
     length over 126 (a multi-byte count) gets a slower packer that writes varints. Generated encoders
@@ -130,7 +128,7 @@ class PackShapes(dict):
         if max(lengths) < 127:
             fmt = ">" + pieces[0] + "".join(f"B{n}{code}{fixed}"
                                             for n, code, fixed in zip(lengths, pieces[1::2], pieces[2::2]))
-            pack = Struct_(fmt).pack
+            pack = struct.Struct(fmt).pack
         else:
             pack = _long_packer(pieces, lengths)
         self[key] = pack
@@ -139,16 +137,16 @@ class PackShapes(dict):
 
 def _long_packer(pieces: tuple, lengths: tuple):
     """A packer for a shape with multi-byte counts: the same arguments, written piece by piece."""
-    steps = []  # (Struct, values taken) for fixed pieces; (None, n) for a count then n values
+    steps = []  # (struct.Struct, values taken) for fixed pieces; (None, n) for a count then n values
     for i, piece in enumerate(pieces):
         if i % 2 == 0:
             if piece:
-                fixed = Struct_(">" + piece)
+                fixed = struct.Struct(">" + piece)
                 steps.append((fixed, len(fixed.unpack(bytes(fixed.size)))))
         else:
             n = lengths[i // 2]
             steps.append((None, 0))
-            steps.append((Struct_(f">{n}{piece}"), 1 if piece == "s" else n))
+            steps.append((struct.Struct(f">{n}{piece}"), 1 if piece == "s" else n))
 
     def pack(*args):
         out = bytearray()
@@ -203,8 +201,8 @@ def read_unknown_tags(buf, pos: int, obj) -> int:
 
 # One-byte unsigned varints, pre-built: the lengths of almost every compact string and array.
 UVARINT1 = [bytes((i,)) for i in range(128)]
-_UV2 = Struct_(">BB").pack
-_UV3 = Struct_(">BBB").pack
+_UV2 = struct.Struct(">BB").pack
+_UV3 = struct.Struct(">BBB").pack
 
 
 def uvarint(value: int) -> bytes:
@@ -255,21 +253,6 @@ def read_uvarint(buf, pos: int) -> tuple[int, int]:
     return value | x << 28, pos + 5
 
 
-def read_uvarlong(buf, pos: int) -> tuple[int, int]:
-    """Read an unsigned 64-bit varint (at most 10 bytes)."""
-    value = shift = 0
-    for i in range(pos, pos + 10):
-        try:
-            byte = buf[i]
-        except IndexError:
-            raise DecodeError("truncated varint", i) from None
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, i + 1
-        shift += 7
-    raise DecodeError("varlong longer than 10 bytes", pos)
-
-
 def write_tags(w, tags: list, unknown: list | None) -> None:
     """Write a tagged-field section: known (tag, bytes) pairs plus preserved unknown ones, by tag."""
     if unknown:
@@ -289,8 +272,9 @@ def join(parts: list) -> bytes:
         return b"".join(p if isinstance(p, (bytes, bytearray, memoryview)) else bytes(p) for p in parts)
 
 
-class Struct:
-    """Base of every generated data class: slots, equality by value, a readable repr.
+class SchemaStruct:
+    """Base of every generated data class (a struct of a Kafka schema: a message, or a struct
+    nested in one): slots, equality by value, a readable repr.
 
     Decoders set only the fields they read. A field the decoded version lacks (or a tagged field
     that was not sent) is an unset slot until first read, which gives it its schema default.
@@ -332,7 +316,7 @@ class Struct:
         return f"{type(self).__name__}({body})"
 
 
-class Message(Struct):
+class Message(SchemaStruct):
     """Base of generated top-level messages: versioned encode/decode.
 
     `encode(version)` returns bytes; `encode_parts(version)` returns the buffers for a gather write:

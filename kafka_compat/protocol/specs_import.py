@@ -67,16 +67,16 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
-def _keep(obj: dict, keys: tuple[str, ...], nested: tuple[str, ...]) -> dict:
+def _keep(obj: dict, keys: tuple[str, ...]) -> dict:
     out = {}
     for k in keys:
         if k not in obj:
             continue
         v = obj[k]
         if k == "fields":
-            v = [_keep(f, FIELD_KEYS, FIELD_KEYS) for f in v]
+            v = [_keep(f, FIELD_KEYS) for f in v]
         elif k == "commonStructs":
-            v = [_keep(s, STRUCT_KEYS, FIELD_KEYS) for s in v]
+            v = [_keep(s, STRUCT_KEYS) for s in v]
         out[k] = v
     unknown = set(obj) - set(keys) - {"about"}
     if unknown:
@@ -118,7 +118,7 @@ def import_specs(src: Path, dest: Path) -> dict[str, int]:
                 obj = json.loads(strip_comments(path.read_text()))
             except json.JSONDecodeError as e:
                 raise SpecImportError(f"{path}: not JSON after stripping comments: {e}") from None
-            kept = _keep(obj, MESSAGE_KEYS, FIELD_KEYS)
+            kept = _keep(obj, MESSAGE_KEYS)
             (tmp / ours / path.name).write_text(json.dumps(kept, indent=1) + "\n")
             n += 1
         counts[ours] = n

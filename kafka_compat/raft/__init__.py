@@ -8,7 +8,8 @@
 - snapshots, quorum_state: snapshot files and the `quorum-state` file
 - state_machine: the seam to what is replicated (`StateMachine`, `deliver`)
 - wire, control, config: KRaft RPCs and control records, `controller.quorum.*` settings
-- driver (trio, not imported here): runs a node over TCP; standalone: a toy node process
+- driver (trio, not imported here): runs a node, its requests to the other replicas over TCP
+  (`kafka_compat.testing.raft_peer` runs one on its own, with a key/value toy)
 """
 
 from kafka_compat.raft.config import Endpoint, QuorumConfig, parse_bootstrap_servers, parse_voters
@@ -18,11 +19,11 @@ from kafka_compat.raft.node import NotLeaderError, RaftNode
 from kafka_compat.raft.quorum_state import ElectionState, FileQuorumStateStore, MemoryQuorumStateStore
 from kafka_compat.raft.ready import Batch, LeaderAndEpoch, Outbound, Ready
 from kafka_compat.raft.snapshots import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
-from kafka_compat.raft.state_machine import KeyValueStateMachine, StateMachine, deliver
+from kafka_compat.raft.state_machine import StateMachine, deliver
 
 __all__ = [
     "Batch", "ElectionState", "Endpoint", "FileLog", "FileQuorumStateStore", "FileSnapshotStore",
-    "KeyValueStateMachine", "LeaderAndEpoch", "MemoryLog", "MemoryQuorumStateStore", "MemorySnapshotStore",
+    "LeaderAndEpoch", "MemoryLog", "MemoryQuorumStateStore", "MemorySnapshotStore",
     "NotLeaderError", "OffsetAndEpoch", "Outbound", "QuorumConfig", "RaftLog", "RaftNode", "Ready", "SnapshotStore",
     "StateMachine", "deliver", "parse_bootstrap_servers", "parse_voters",
 ]

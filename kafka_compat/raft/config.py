@@ -12,13 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-ELECTION_TIMEOUT_MS = "controller.quorum.election.timeout.ms"
-FETCH_TIMEOUT_MS = "controller.quorum.fetch.timeout.ms"
-ELECTION_BACKOFF_MAX_MS = "controller.quorum.election.backoff.max.ms"
-REQUEST_TIMEOUT_MS = "controller.quorum.request.timeout.ms"
-RETRY_BACKOFF_MS = "controller.quorum.retry.backoff.ms"
 VOTERS = "controller.quorum.voters"
-BOOTSTRAP_SERVERS = "controller.quorum.bootstrap.servers"
 
 
 class Endpoint(NamedTuple):
@@ -79,23 +73,6 @@ class QuorumConfig:
     observer_session_timeout_ms: int = 300_000
     cluster_id: str | None = None
     listener_name: str = "CONTROLLER"
-
-    @classmethod
-    def from_properties(cls, props: Mapping[str, str], **overrides) -> QuorumConfig:
-        """Build from server.properties-style keys; unknown keys are ignored."""
-        endpoints: dict[int, Endpoint] = {}
-        voters = parse_voters(props.get(VOTERS, ""))
-        endpoints.update(voters)
-        bootstrap = parse_bootstrap_servers(props.get(BOOTSTRAP_SERVERS, ""))
-        endpoints.update(bootstrap)
-        kwargs: dict = dict(voters=frozenset(voters), endpoints=endpoints, bootstrap=tuple(bootstrap))
-        for key, name in ((ELECTION_TIMEOUT_MS, "election_timeout_ms"), (FETCH_TIMEOUT_MS, "fetch_timeout_ms"),
-                          (ELECTION_BACKOFF_MAX_MS, "election_backoff_max_ms"),
-                          (REQUEST_TIMEOUT_MS, "request_timeout_ms"), (RETRY_BACKOFF_MS, "retry_backoff_ms")):
-            if key in props:
-                kwargs[name] = int(props[key])
-        kwargs.update(overrides)
-        return cls(**kwargs)
 
     @property
     def majority(self) -> int:

@@ -243,10 +243,6 @@ class MemoryLog(RaftLog):
         self._durable = None
         self._flushed = len(self._batches)
 
-    @property
-    def unflushed_batches(self) -> int:
-        return len(self._batches) - self._flushed if self._durable is None else len(self._batches)
-
     def crash(self, keep_unflushed: int = 0) -> MemoryLog:
         """The log a restarted process finds: the flushed image plus, when nothing was rewritten
         since the flush, up to `keep_unflushed` of the batches appended after it."""

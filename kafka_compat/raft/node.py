@@ -5,7 +5,8 @@ arrives (the generated message objects), `tick(now_ms)` when the last Ready's de
 `request_failed` when the transport lost a request, and on the leader `propose(values)`.
 After inputs, the caller takes `ready()` and handles it in this order:
 
-1. persist: write `quorum_state` if set (atomically), flush the log if `flush`;
+1. persist (`ready.persist`): write `quorum_state` if set (atomically), store `snapshot_write`
+   if set and then trim or reset the log as it says, flush the log if `flush`;
 2. send `messages` (requests carry the node's correlation ids; a response carries the id of the
    request it answers, whatever transport id that stands for);
 3. load `snapshot` into the state machine if set, then apply `committed` in order;
@@ -19,7 +20,9 @@ have the offset, and only beyond the LeaderChangeMessage it wrote at the start o
 it resigns if a majority stops fetching for 1.5 fetch timeouts (check quorum).
 
 The log and snapshot store are passed in as interfaces (`log.RaftLog`, `snapshots.SnapshotStore`):
-the node reads and appends through them but leaves durability (flush) to the caller.
+the node reads both and appends to and truncates the log, but leaves durability to the caller:
+the log flush, and every snapshot write with the log trim or reset that must follow it (never
+precede it) go out in a Ready.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from kafka_compat.raft.config import Endpoint, QuorumConfig
 from kafka_compat.raft.election import Election
 from kafka_compat.raft.log import OffsetAndEpoch, RaftLog, split_batches
 from kafka_compat.raft.quorum_state import ElectionState
-from kafka_compat.raft.ready import Batch, LeaderAndEpoch, Outbound, Ready
+from kafka_compat.raft.ready import KEEP_LOG, RESET_LOG, TRIM_LOG, Batch, LeaderAndEpoch, Outbound, Ready, SnapshotWrite
 from kafka_compat.raft.replication import Replication
 from kafka_compat.raft.snapshots import SnapshotStore
 from kafka_compat.raft.states import Candidate, Follower, Leader, Prospective, ReplicaProgress, Resigned, Unattached
@@ -97,6 +100,7 @@ class RaftNode(Election, Replication):
         self._next_correlation = 0
         self._log_dirty = False
         self._snapshot_to_load: OffsetAndEpoch | None = None
+        self._snapshot_write: SnapshotWrite | None = None  # for the next Ready
         self._reported_leader: LeaderAndEpoch | None = None
         self._discovery_at = now_ms
         self._discovery_targets: list[int] = []
@@ -159,6 +163,11 @@ class RaftNode(Election, Replication):
     @property
     def is_leader(self) -> bool:
         return isinstance(self.state, Leader)
+
+    @property
+    def _installing(self) -> bool:
+        """A snapshot fetched from the leader waits for the next Ready to be stored."""
+        return self._snapshot_write is not None and self._snapshot_write.log_then == RESET_LOG
 
     @property
     def applied_offset(self) -> int:
@@ -240,30 +249,30 @@ class RaftNode(Election, Replication):
         self._poll()
 
     def create_snapshot(self, end_offset: int, values, now_ms: int, trim_log: bool = True) -> OffsetAndEpoch:
-        """Store the state machine's state as of `end_offset` (everything before it applied) and,
-        with `trim_log`, drop the log before it."""
+        """Snapshot the state machine's state as of `end_offset` (everything before it applied):
+        the next Ready stores it and, with `trim_log`, then drops the log before it."""
         self._advance_clock(now_ms)
-        latest = self.snapshots.latest()
+        staged = self._snapshot_write
+        if self._installing:
+            return staged.snapshot_id  # the leader's snapshot, about to be installed, is newer
+        latest = staged.snapshot_id if staged is not None else self.snapshots.latest()
         if latest is not None and end_offset <= latest.offset:
             return latest
         if not self.log.start_offset < end_offset <= min(self._next_apply, self.high_watermark):
             raise ValueError(f"snapshot end {end_offset} outside the applied log "
                              f"({self.log.start_offset}, {min(self._next_apply, self.high_watermark)}]")
         snapshot_id = OffsetAndEpoch(end_offset, self.log.epoch_of(end_offset - 1))
-        wall_now = self.now + self.wall_clock_offset_ms
-        self.snapshots.write(snapshot_id, snapshot_files.build(snapshot_id, values, wall_now))
-        if trim_log:
-            self.log.trim_before(snapshot_id)
-            self.snapshots.delete_before(snapshot_id)
-            self._log_dirty = True
+        self._snapshot_write = SnapshotWrite(snapshot_id, snapshot_files.build(snapshot_id, values,
+                                                                             self.now + self.wall_clock_offset_ms),
+                                             TRIM_LOG if trim_log else KEEP_LOG)
         return snapshot_id
 
     # Outputs
 
     def has_ready(self) -> bool:
         return bool(self._messages or self._log_dirty or self._snapshot_to_load is not None
-                    or self._election_state() != self._persisted or self._committed_available()
-                    or self._leader_and_epoch() != self._reported_leader)
+                    or self._snapshot_write is not None or self._election_state() != self._persisted
+                    or self._committed_available() or self._leader_and_epoch() != self._reported_leader)
 
     def _committed_available(self) -> bool:
         end = min(self.high_watermark, self.log.end_offset)
@@ -272,18 +281,22 @@ class RaftNode(Election, Replication):
     def ready(self) -> Ready:
         election = self._election_state()
         leader = self._leader_and_epoch()
+        write = self._snapshot_write
         rd = Ready(
             quorum_state=election if election != self._persisted else None,
-            flush=self._log_dirty,
+            flush=self._log_dirty or write is not None and write.log_then != KEEP_LOG,
             messages=self._messages,
             snapshot=self._snapshot_to_load,
             committed=self._take_committed(),
             leader=leader if leader != self._reported_leader else None,
             deadline_ms=self.next_deadline(),
-            log_end_offset=self.log.end_offset,
+            log_end_offset=write.snapshot_id.offset if write is not None and write.log_then == RESET_LOG
+            else self.log.end_offset,
+            snapshot_write=write,
         )
         self._messages = []
         self._snapshot_to_load = None
+        self._snapshot_write = None
         self._reported_leader = leader
         return rd
 
@@ -291,6 +304,9 @@ class RaftNode(Election, Replication):
         """`rd` was persisted, sent and applied."""
         if rd.quorum_state is not None:
             self._persisted = rd.quorum_state
+        write = rd.snapshot_write
+        if write is not None and write.log_then == RESET_LOG:
+            self._installed(write.snapshot_id)
         if rd.flush:
             self._log_dirty = False
             self._flushed_end = rd.log_end_offset
@@ -304,7 +320,7 @@ class RaftNode(Election, Replication):
         for b in self.log.batches(self._next_apply, end):
             h = read_header(b.data)
             values = [] if h.is_control else [r.value for r in iter_records(b.data, 0, h)]
-            out.append(Batch(b.base_offset, b.last_offset, b.epoch, h.max_timestamp, values, h.is_control))
+            out.append(Batch(b.base_offset, b.last_offset, b.epoch, values, h.is_control))
             self._next_apply = b.next_offset
         return out
 

@@ -35,10 +35,6 @@ class ElectionState(NamedTuple):
                                  voted_id=self.voted_id, applied_offset=0,
                                  current_voters=[m.QuorumStateData.Voter(voter_id=v) for v in sorted(voters)])
 
-    @classmethod
-    def from_data(cls, data: m.QuorumStateData) -> ElectionState:
-        return cls(data.leader_epoch, data.leader_id, data.voted_id)
-
 
 class QuorumStateStore:
     def read(self) -> ElectionState | None:

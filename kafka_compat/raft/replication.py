@@ -19,7 +19,7 @@ from kafka_compat.protocol.messages import ApiKey
 from kafka_compat.raft import snapshots as snapshot_files
 from kafka_compat.raft import wire
 from kafka_compat.raft.log import OffsetAndEpoch, split_batches
-from kafka_compat.raft.ready import Outbound
+from kafka_compat.raft.ready import RESET_LOG, Outbound, SnapshotWrite
 from kafka_compat.raft.states import Follower, Leader, ParkedFetch, ReplicaProgress, SnapshotFetch
 from kafka_compat.records.batch import check_crc, read_header
 from kafka_compat.records.errors import RecordsError
@@ -153,7 +153,8 @@ class Replication:
                 self._become_unattached(s.epoch)
             self._poll()
             return
-        if not self._can_send(s.leader_id, ApiKey.FETCH) or not self._can_send(s.leader_id, ApiKey.FETCH_SNAPSHOT):
+        if not self._can_send(s.leader_id, ApiKey.FETCH) or not self._can_send(s.leader_id, ApiKey.FETCH_SNAPSHOT) \
+                or self._installing:
             return
         if s.snapshot is not None:
             sid = s.snapshot.snapshot_id
@@ -299,11 +300,13 @@ class Replication:
         except (ValueError, RecordsError) as e:
             self.logger.warning("raft_snapshot_invalid", snapshot=sid, error=str(e))
             return
-        self.snapshots.write(sid, data)
-        self.log.reset(sid)
+        # Stored, and the log reset to it, by the next Ready; the node takes it as its state in
+        # `advance` (`_installed`), and fetches nothing more until then.
+        self._snapshot_write = SnapshotWrite(sid, data, RESET_LOG)
+
+    def _installed(self, sid: OffsetAndEpoch) -> None:
+        """A snapshot fetched from the leader is stored and the log starts at its end: load it."""
         self._flushed_end = sid.offset
-        self.snapshots.delete_before(sid)
-        self._log_dirty = True
         self.high_watermark = max(self.high_watermark, sid.offset)
         self._next_apply = sid.offset
         self._snapshot_to_load = sid

@@ -33,26 +33,3 @@ def deliver(ready: Ready, state_machine: StateMachine, snapshots: SnapshotStore)
     for batch in ready.committed:
         state_machine.apply(batch)
 
-
-class KeyValueStateMachine:
-    """A toy for the standalone node: records are `key=value`, the state the last value per key."""
-
-    def __init__(self):
-        self.data: dict[str, str] = {}
-        self.end_offset = 0
-
-    def apply(self, batch: Batch) -> None:
-        for value in batch.values:
-            key, _, v = value.decode().partition("=")
-            self.data[key] = v
-        self.end_offset = batch.last_offset + 1
-
-    def snapshot(self) -> tuple[int, list[bytes]]:
-        return self.end_offset, [f"{k}={v}".encode() for k, v in sorted(self.data.items())]
-
-    def restore(self, end_offset: int, values: list[bytes]) -> None:
-        self.data = {}
-        for value in values:
-            key, _, v = value.decode().partition("=")
-            self.data[key] = v
-        self.end_offset = end_offset

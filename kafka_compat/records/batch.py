@@ -29,6 +29,9 @@ from kafka_compat.records.errors import corrupt
 
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
+# Its first three fields, outside the CRC: a leader patches the base offset and partition leader
+# epoch in one pack (writing the batch length back as it was).
+OFFSET_LENGTH_EPOCH = struct.Struct(HEADER.format[:4])
 LOG_OVERHEAD = 12  # baseOffset + batchLength: the bytes batchLength does not count
 MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
 MAGIC_OFFSET = 16
@@ -53,10 +56,8 @@ NO_PARTITION_LEADER_EPOCH = -1
 MIN_RECORD_SIZE = 7
 
 _INT64 = struct.Struct(">q")
-_INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
-_OFFSET_LENGTH = struct.Struct(">qi")
 
 
 class BatchHeader(NamedTuple):
@@ -178,16 +179,6 @@ def peek_magic(buf, position: int = 0) -> int:
     return buf[position + MAGIC_OFFSET]
 
 
-def set_base_offset(buf, position: int, base_offset: int) -> None:
-    """Patch the base offset in place; it is outside the CRC, so nothing else changes."""
-    _INT64.pack_into(buf, position, base_offset)
-
-
-def set_partition_leader_epoch(buf, position: int, epoch: int) -> None:
-    """Patch the partition leader epoch in place; also outside the CRC."""
-    _INT32.pack_into(buf, position + 12, epoch)
-
-
 def set_log_append_time(buf, position: int, size: int, timestamp: int) -> None:
     """Mark the batch LogAppendTime with max timestamp `timestamp` and recompute its CRC.
 
@@ -199,8 +190,3 @@ def set_log_append_time(buf, position: int, size: int, timestamp: int) -> None:
     _INT64.pack_into(buf, position + MAX_TIMESTAMP_OFFSET, timestamp)
     _UINT32.pack_into(buf, position + CRC_OFFSET, crc_of(buf, position, size))
 
-
-def entry_offset_and_size(buf, position: int) -> tuple[int, int]:
-    """(offset, total size) of any message-set entry, legacy or not, from its first 12 bytes."""
-    offset, length = _OFFSET_LENGTH.unpack_from(buf, position)
-    return offset, length + LOG_OVERHEAD

@@ -25,6 +25,7 @@ import cramjam
 import lz4.frame
 import zstandard
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records.errors import RecordsError, corrupt
 
 NONE, GZIP, SNAPPY, LZ4, ZSTD = 0, 1, 2, 3, 4
@@ -45,7 +46,7 @@ def codec_name(codec: int) -> str:
 
 def check_codec(codec: int) -> None:
     if codec not in NAMES:
-        raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE", f"unknown compression codec {codec}")
+        raise RecordsError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {codec}")
 
 
 def compress(codec: int, data, *, level: int | None = None, magic: int = 2) -> bytes:
@@ -64,7 +65,7 @@ def compress(codec: int, data, *, level: int | None = None, magic: int = 2) -> b
         return zstandard.ZstdCompressor(level=3 if level is None else level).compress(data)
     if codec == NONE:
         return bytes(data)
-    raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE", f"unknown compression codec {codec}")
+    raise RecordsError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {codec}")
 
 
 def decompress(codec: int, data, max_size: int, *, magic: int = 2) -> bytes:
@@ -91,11 +92,11 @@ def decompress(codec: int, data, max_size: int, *, magic: int = 2) -> bytes:
         if len(data) > max_size:
             raise _too_large(max_size)
         return bytes(data)
-    raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE", f"unknown compression codec {codec}")
+    raise RecordsError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression codec {codec}")
 
 
 def _too_large(max_size: int) -> RecordsError:
-    return RecordsError("MESSAGE_TOO_LARGE", f"compressed records inflate past {max_size} bytes")
+    return RecordsError(ErrorCode.MESSAGE_TOO_LARGE, f"compressed records inflate past {max_size} bytes")
 
 
 def _gzip_compress(data, level: int) -> bytes:

@@ -1,25 +1,19 @@
-"""The one exception the records package raises: a Kafka error name and a human sentence."""
+"""The error the records package raises: a KafkaError with the code a producer or consumer gets."""
 
 from __future__ import annotations
 
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
 
-class RecordsError(Exception):
-    """Bad record bytes or a record the topic must refuse.
 
-    `error` is the Kafka error name in UPPER_SNAKE (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE,
-    RECORD_LIST_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE, INVALID_TIMESTAMP); the protocol layer turns
-    it into an error code. `message` says what was wrong, for the response's error message and logs.
-    """
-
-    def __init__(self, error: str, message: str):
-        self.error = error
-        self.message = message
-        super().__init__(f"{error}: {message}")
+class RecordsError(KafkaError):
+    """Bad record bytes or a record the topic must refuse: CORRUPT_MESSAGE, INVALID_RECORD,
+    MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE, UNSUPPORTED_COMPRESSION_TYPE or INVALID_TIMESTAMP,
+    with a message saying what was wrong (for the response's error message and logs)."""
 
 
 def corrupt(message: str) -> RecordsError:
-    return RecordsError("CORRUPT_MESSAGE", message)
+    return RecordsError(ErrorCode.CORRUPT_MESSAGE, message)
 
 
 def invalid(message: str) -> RecordsError:
-    return RecordsError("INVALID_RECORD", message)
+    return RecordsError(ErrorCode.INVALID_RECORD, message)

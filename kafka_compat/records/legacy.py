@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as codecs
 from kafka_compat.records.batch import (
     CREATE_TIME,
@@ -154,7 +155,7 @@ def build_message_set(records: Sequence[Record], magic: int, *, compression: int
     if magic not in (0, 1):
         raise ValueError(f"legacy magic is 0 or 1, not {magic}")
     if compression == codecs.ZSTD:
-        raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE", "zstd cannot be written in a legacy message set")
+        raise RecordsError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd cannot be written in a legacy message set")
     ts_bit = TIMESTAMP_TYPE_BIT if magic == 1 and timestamp_type == LOG_APPEND_TIME else 0
 
     def ts(r: Record) -> int:
@@ -191,7 +192,7 @@ def down_convert(data, magic: int, *, first_offset: int = 0, max_size: int = 1 <
         if h.is_control:
             continue
         if h.compression == codecs.ZSTD:
-            raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE",
+            raise RecordsError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
                                "zstd batches cannot be down-converted for an old fetcher")
         check_crc(view, pos, h)
         records = [r for r in iter_records(view, pos, h, max_size) if r.offset >= first_offset]

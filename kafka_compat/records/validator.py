@@ -3,11 +3,12 @@ ready for `Log.append`.
 
 For plain magic-2 input the work is per batch, never per record: read the 61-byte header, check
 lengths, magic, count and CRC-32C, and (for LogAppendTime topics) patch the max timestamp and CRC.
-Records are decoded only where the semantics need them: keys on compacted topics, the
+Records are decoded only where the semantics need them: keys on compacted topics (clients' input;
+not the batches the broker's coordinators build), the
 message.timestamp.before.max.ms bound, recompression to the topic's compression.type, and legacy
 magic 0/1 input (always converted to one magic-2 batch, as Kafka converts old producers' data).
 
-Errors are RecordsError with Kafka's names: CORRUPT_MESSAGE (CRC, lengths, structure),
+Errors are RecordsError with Kafka's codes: CORRUPT_MESSAGE (CRC, lengths, structure),
 INVALID_RECORD (semantics: keyless record on a compacted topic, inconsistent offsets or counts,
 client-written control batches, ...), MESSAGE_TOO_LARGE (a batch over max.message.bytes),
 RECORD_LIST_TOO_LARGE (the partition's data over segment.bytes), UNSUPPORTED_COMPRESSION_TYPE,
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from crc32c import crc32c
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as codecs
 from kafka_compat.records.batch import (
     ATTRIBUTES_OFFSET,
@@ -112,9 +114,11 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     """Validate one partition's produce data and make it ready to append.
 
     `records` is bytes-like; if it is a writable buffer it is patched in place and becomes
-    `ValidatedRecords.buffer`, otherwise it is copied once. `origin` COORDINATOR allows control
-    batches (transaction markers the broker writes). `produce_version` (the ProduceRequest version)
-    enables its rules: v3+ carries exactly one magic-2 batch, zstd needs v7+.
+    `ValidatedRecords.buffer`, otherwise it is copied once. `origin` COORDINATOR is the broker's
+    own batches: control batches (transaction markers) are allowed, and records are not decoded
+    for the compacted-topic key check (the coordinators build every record with a key).
+    `produce_version` (the ProduceRequest version) enables its rules: v3+ carries exactly one
+    magic-2 batch, zstd needs v7+.
     Raises RecordsError; nothing is kept on error.
     """
     view = memoryview(records).cast("B") if not isinstance(records, memoryview) or records.format != "B" else records
@@ -122,13 +126,14 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     if n == 0:
         return ValidatedRecords(view, [], NO_TIMESTAMP, False)
     before, after = config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms
+    compacted = origin == CLIENT and "compact" in config.cleanup_policy
     if n >= HEADER_SIZE and before == LONG_MAX and after == LONG_MAX and config.compression_type == "producer" \
-            and config.message_timestamp_type == "CreateTime" and "compact" not in config.cleanup_policy:
+            and config.message_timestamp_type == "CreateTime" and not compacted:
         fast = _plain_single_batch(view, n, config.max_message_bytes, config.segment_bytes, origin, produce_version)
         if fast is not None:
             return fast
     if n > config.segment_bytes:
-        raise RecordsError("RECORD_LIST_TOO_LARGE",
+        raise RecordsError(ErrorCode.RECORD_LIST_TOO_LARGE,
                            f"{len(view)} bytes of records exceed segment.bytes {config.segment_bytes}")
     magic = peek_magic(view)
     if magic in (0, 1):
@@ -139,7 +144,6 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
         raise corrupt(f"unknown magic {magic}")
 
     append_time = config.message_timestamp_type == "LogAppendTime"
-    compacted = "compact" in config.cleanup_policy
     batches = []
     rebuild = False
     pos, total = 0, len(view)
@@ -152,16 +156,17 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
         check_header(h, total - pos)
         check_crc(view, pos, h)
         if h.size > config.max_message_bytes:
-            raise RecordsError("MESSAGE_TOO_LARGE",
+            raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
                                f"batch of {h.size} bytes exceeds max.message.bytes {config.max_message_bytes}")
         codec = h.compression
         codecs.check_codec(codec)
         if codec == codecs.ZSTD and produce_version is not None and produce_version < 7:
-            raise RecordsError("UNSUPPORTED_COMPRESSION_TYPE", f"zstd needs produce v7+, got v{produce_version}")
+            raise RecordsError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+                               f"zstd needs produce v7+, got v{produce_version}")
         _check_batch_semantics(h, origin)
         if (not append_time and h.timestamp_type == CREATE_TIME and after != LONG_MAX
                 and h.max_timestamp > now_ms + after):
-            raise RecordsError("INVALID_TIMESTAMP",
+            raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
                                f"timestamp {h.max_timestamp} is more than {after} ms after now ({now_ms})")
         if not h.is_control and target_codec(config, codec) != codec:
             rebuild = True
@@ -182,7 +187,7 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
             if check_before and h.timestamp_type == CREATE_TIME:
                 for r in recs:
                     if r.timestamp != NO_TIMESTAMP and r.timestamp < now_ms - before:
-                        raise RecordsError("INVALID_TIMESTAMP",
+                        raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
                                            f"timestamp {r.timestamp} is more than {before} ms before now ({now_ms})")
         if rebuild:
             return _recompress(view, batches, decoded, config, now_ms if append_time else NO_TIMESTAMP)
@@ -239,7 +244,7 @@ def _checked_sizes(batches: list[tuple[int, BatchHeader]], config: ValidationCon
     # Conversion and recompression change sizes, so the limit is checked again on what is stored.
     for _, h in batches:
         if h.size > config.max_message_bytes:
-            raise RecordsError("MESSAGE_TOO_LARGE",
+            raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
                                f"batch of {h.size} bytes exceeds max.message.bytes {config.max_message_bytes}")
 
 
@@ -269,7 +274,7 @@ def _finish(out: bytearray, config: ValidationConfig, append_time: int) -> Valid
         pos += h.size
     _checked_sizes(batches, config)
     if len(out) > config.segment_bytes:
-        raise RecordsError("RECORD_LIST_TOO_LARGE",
+        raise RecordsError(ErrorCode.RECORD_LIST_TOO_LARGE,
                            f"{len(out)} bytes of records exceed segment.bytes {config.segment_bytes}")
     return ValidatedRecords(memoryview(out), batches, append_time, True)
 
@@ -282,7 +287,7 @@ def _convert_legacy(view, config: ValidationConfig, now_ms: int, max_uncompresse
     before, after = config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms
     for message, record in iter_legacy_records(view, max_uncompressed):
         if message.size > config.max_message_bytes:
-            raise RecordsError("MESSAGE_TOO_LARGE",
+            raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
                                f"message of {message.size} bytes exceeds max.message.bytes {config.max_message_bytes}")
         codecs.check_codec(message.compression)
         source = message.compression
@@ -291,7 +296,7 @@ def _convert_legacy(view, config: ValidationConfig, now_ms: int, max_uncompresse
         ts = record.timestamp
         if not append_time and ts != NO_TIMESTAMP:
             if before != LONG_MAX and ts < now_ms - before or after != LONG_MAX and ts > now_ms + after:
-                raise RecordsError("INVALID_TIMESTAMP",
+                raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
                                    f"timestamp {ts} is outside the topic's allowed range around {now_ms}")
         record.offset = None  # the log assigns offsets; the producer's are not kept
         records.append(record)

@@ -41,12 +41,13 @@ from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import validate_records
 from kafka_compat.records.batch import read_header
+from kafka_compat.records.validator import CLIENT
 from kafka_compat.replication.config import RACK_AWARE_SELECTOR, ReplicationConfig
 from kafka_compat.replication.replica import ReplicaState
 from kafka_compat.storage.errors import OffsetOutOfRangeError, OffsetsOutOfOrderError
 from kafka_compat.storage.leader_epoch import UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
 from kafka_compat.storage.log import AppendInfo, Log
-from kafka_compat.storage.producer_state import ProducerState, ProducerStateError
+from kafka_compat.storage.producer_state import ProducerState
 
 NO_LEADER = -1
 
@@ -84,8 +85,12 @@ class FollowerFetch(NamedTuple):
 
 
 class Partition:
+    """`sync`, with log.fsync.on.append, asks for the log to be synced after an append (`synced`
+    follows); only synced appends count as this replica's own for acknowledgements."""
+
     def __init__(self, topic: str, index: int, topic_id: Uuid, log: Log, node_id: int,
-                 on_change: Callable[[Partition], None], host: PartitionHost):
+                 on_change: Callable[[Partition], None], host: PartitionHost,
+                 sync: Callable[[Partition], None] | None = None):
         self.topic, self.index, self.topic_id = topic, index, topic_id
         self.log = log
         self.node_id = node_id
@@ -100,6 +105,7 @@ class Partition:
         self.followers: dict[int, ReplicaState] = {}  # as leader: what each follower has
         self.leader_epoch_start_offset: int | None = None  # as leader: where this epoch began
         self._on_change = on_change
+        self._sync = sync
         self._producers: ProducerState | None = None
 
     # -- introspection -------------------------------------------------------------------------
@@ -122,6 +128,16 @@ class Partition:
     @property
     def high_watermark(self) -> int:
         return self.log.high_watermark
+
+    @property
+    def appended_end(self) -> int:
+        """How far this replica's own log counts for acknowledgements: its end, or with
+        log.fsync.on.append what is synced of it."""
+        return self.log.recovery_point if self._sync is not None else self.log.log_end_offset
+
+    def acknowledged_end(self, acks: int) -> int:
+        """The offset an append must lie below to be acknowledged with `acks` (-1 or 1)."""
+        return self.high_watermark if acks == -1 else self.appended_end
 
     @property
     def last_stable_offset(self) -> int:
@@ -188,6 +204,8 @@ class Partition:
             self._producers = None  # appends as follower did not track producers
         self.partition_epoch = state.partition_epoch
         self.leader = self.node_id
+        if self._sync is not None and self.appended_end < self.log.log_end_offset:
+            self._sync(self)  # appended as follower or recovered after a crash, not known synced
         self._maybe_advance_high_watermark(now_ms)
         self._on_change(self)
 
@@ -205,29 +223,29 @@ class Partition:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
     def append(self, records, acks: int, now_ms: int, produce_version: int | None = None,
-               min_insync: int | None = None) -> AppendInfo:
-        """Validate and append produce data as the leader. Raises KafkaError or RecordsError.
-        `min_insync`: min.insync.replicas if the caller has it, else the log's config."""
+               min_insync: int | None = None, *, origin: str = CLIENT) -> AppendInfo:
+        """Validate and append produce data (or, with `origin` COORDINATOR, a coordinator's own
+        batch) as the leader. Raises KafkaError. `min_insync`: min.insync.replicas if the caller
+        has it, else the log's config."""
         self.check_leader()
         min_isr = self.min_isr if min_insync is None else min(min_insync, max(len(self.replicas), 1))
         if acks == -1 and len(self.isr) < min_isr:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
                              f"The size of the current ISR Set({', '.join(map(str, self.isr))}) is insufficient to "
                              f"satisfy the min.isr requirement of {min_isr} for partition {self.topic}-{self.index}")
-        validated = validate_records(records, self.log.config, now_ms, produce_version=produce_version)
+        validated = validate_records(records, self.log.config, now_ms, origin=origin, produce_version=produce_version)
         producers = self.producers
-        try:
-            for _, h in validated.batches:
-                duplicate = producers.check(h)
-                if duplicate is not None:  # a retry of an appended batch: answer with its offsets
-                    return AppendInfo(duplicate[0], duplicate[1], -1, self.log.log_start_offset)
-        except ProducerStateError as e:
-            raise KafkaError(e.error, e.message) from None
+        for _, h in validated.batches:
+            duplicate = producers.check(h)
+            if duplicate is not None:  # a retry of an appended batch: answer with its offsets
+                return AppendInfo(duplicate[0], duplicate[1], -1, self.log.log_start_offset)
         info = self.log.append(validated, self.leader_epoch)
         offset = info.first_offset
         for _, h in validated.batches:
             producers.update(h, offset)
             offset += h.last_offset_delta + 1
+        if self._sync is not None:
+            self._sync(self)
         self._maybe_advance_high_watermark(now_ms)
         self._on_change(self)  # followers' fetches waiting for data
         return info
@@ -327,12 +345,17 @@ class Partition:
 
     # -- leader: the high watermark and the ISR -------------------------------------------------
 
+    def synced(self, now_ms: int) -> None:
+        """The log was synced: appends up to its recovery point may be acknowledged."""
+        self._maybe_advance_high_watermark(now_ms)
+        self._on_change(self)  # acks=1 waits for the sync, not for the high watermark
+
     def _maybe_advance_high_watermark(self, now_ms: int) -> bool:
         if not self.is_leader or self.under_min_isr:
             return False
         log = self.log
         leo = log.log_end_offset
-        hw = leo
+        hw = self.appended_end  # the leader's own part: with log.fsync.on.append, what is synced
         maximal = self.maximal_isr
         lag = self.host.config.replica_lag_time_max_ms
         for f in self.followers.values():
@@ -428,6 +451,8 @@ class Partition:
                     raise
                 self.truncate_fully_and_start_at(h.base_offset)
                 info = log.append_as_follower(records)
+            if self._sync is not None:
+                self._sync(self)
         hw = min(leader_high_watermark, log.log_end_offset)
         changed = hw != log.high_watermark
         if changed:

@@ -39,6 +39,3 @@ class Purgatory:
     def notify(self, key: Hashable) -> None:
         for event in self._waiters.pop(key, ()):
             event.set()
-
-    def watched(self) -> int:
-        return sum(len(w) for w in self._waiters.values())

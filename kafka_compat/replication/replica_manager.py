@@ -78,6 +78,11 @@ class ReplicaManager:
         self.purgatory = waiters
         self.clock = clock  # for callers that do not pass the time (the trio server, for now)
         self.partitions: dict[tuple[str, int], Partition] = {}
+        # log.fsync.on.append: appends acknowledged once synced, off the event loop (run by the broker)
+        self.syncer = None
+        if logs.fsync_on_append:
+            from kafka_compat.replication.log_syncer import LogSyncer  # trio's; the simulator syncs nothing
+            self.syncer = LogSyncer(logs.log_dirs, lambda p: p.synced(self.clock()))
         self.image: MetadataImage | None = None  # the last one applied
         self.brokers: dict = {}  # registered brokers, from the last image (ISR eligibility, racks)
         self.broker_epoch = -1  # set by the driver once this broker is registered
@@ -118,6 +123,27 @@ class ReplicaManager:
     def log_config(self, image: MetadataImage, topic: str) -> LogConfig:
         return self.broker_defaults(image).with_overrides(image.topic_configs(topic))
 
+    async def wait_acknowledged(self, partition: Partition, offset: int, leader_epoch: int, deadline: float,
+                                acks: int = -1) -> ErrorCode:
+        """Wait until an append made in `leader_epoch` and ending at `offset` can be acknowledged
+        with `acks`: -1 as `Partition.check_enough_replicas` decides (NONE,
+        NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER), 1 once it is appended (synced,
+        with log.fsync.on.append); REQUEST_TIMED_OUT when the trio `deadline` passes first.
+        Returns at once, without a checkpoint, when it already can."""
+        while True:
+            if acks == -1:
+                done, code = partition.check_enough_replicas(offset, leader_epoch)
+            elif partition.acknowledged_end(acks) >= offset:
+                done, code = True, ErrorCode.NONE
+            elif not partition.is_leader or partition.leader_epoch != leader_epoch:
+                done, code = True, ErrorCode.NOT_LEADER_OR_FOLLOWER  # not synced, and maybe truncated
+            else:
+                done = False
+            if done:
+                return code
+            if not await self.purgatory.wait_any([partition.key], deadline):
+                return ErrorCode.REQUEST_TIMED_OUT
+
     def _changed(self, partition: Partition) -> None:
         self.purgatory.notify(partition.key)
 
@@ -157,7 +183,8 @@ class ReplicaManager:
                     lg = self.logs.create(name, index, config)
                     if lg.config != config:  # a log found on disk at start was opened with the defaults
                         lg.update_config(config)
-                    p = self.partition_class(name, index, topic.topic_id, lg, self.node_id, self._changed, self)
+                    p = self.partition_class(name, index, topic.topic_id, lg, self.node_id, self._changed, self,
+                                             self.syncer.request if self.syncer is not None else None)
                     self.partitions[(name, index)] = p
                     created += 1
                     leading += state.leader == self.node_id

@@ -7,6 +7,10 @@ combined node does both (the default, and with no voters configured a one-voter 
 controller runs in process). Admin requests that change metadata go to the active controller:
 in process when this node's controller is the active one, else forwarded in an Envelope.
 
+Every listener serves its connections through the same request pipeline (`server.pipeline`), with
+the handlers registered for its kind: the client listeners the "broker" handlers, the controller
+listener (`controller.listener.names`) the "controller" ones, Raft's RPCs among them.
+
 `Broker.run()` starts everything and serves until cancelled; `shutdown()` (on SIGTERM) stops
 accepting, lets in-flight requests finish (briefly), asks the controller for a controlled
 shutdown and hands quorum leadership over; on the way out every log is flushed and checkpointed
@@ -20,6 +24,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -28,24 +33,28 @@ import trio
 from kafka_compat.metadata.cluster_control import ClusterControl
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage
-from kafka_compat.metadata.quorum import MetadataQuorum, read_meta_properties, write_meta_properties
+from kafka_compat.metadata.quorum import MetadataQuorum
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
 from kafka_compat.raft import wire
+from kafka_compat.raft.driver import RaftDriver
 from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
-from kafka_compat.server.connection import Connection, configure_socket
+from kafka_compat.server.connection import Connection, RequestCount
 from kafka_compat.server.controller_channel import ControllerChannel
-from kafka_compat.server.errors import item_error_response
+from kafka_compat.server.errors import error_response
 from kafka_compat.server.fetch_session import FetchSessionCache
-from kafka_compat.server.group_log import start_group_coordinator
-from kafka_compat.server.handlers import load_all
+from kafka_compat.server.group_coordinator import start_group_coordinator
+from kafka_compat.server.handlers import BROKER, CONTROLLER
 from kafka_compat.server.lifecycle import BrokerLifecycleManager
+from kafka_compat.server.pipeline import RequestPipeline, apis
 from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
+from kafka_compat.server.socket_server import accept
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.dir_lock import DirLocks
 from kafka_compat.storage.log_manager import LogManager
+from kafka_compat.storage.meta_properties import read_meta_properties, write_meta_properties
 
 log = structlog.get_logger("kafka_compat.server")
 
@@ -139,7 +148,6 @@ class Broker:
         self.config = config
         self.node_id = config.node_id
         self.is_broker = "broker" in config.roles
-        load_all()
         # Before anything reads or writes the directories: ours alone, and every port ours too
         # (a start that fails here leaves the disk as it was).
         self.dir_locks = DirLocks.acquire([*config.log_dirs, config.metadata_log_dir])
@@ -159,16 +167,13 @@ class Broker:
             dynamic_broker_keys=dynamic, broker_key_check=self._check_broker_value,
             unclean_leader_election_enable=config["unclean.leader.election.enable"]))
         self.quorum_controller: QuorumController | None = None
-        controller_listener = config.controller_listener if "controller" in config.roles else None
-        listen = self._sockets[controller_listener.name] if controller_listener else None
         self.quorum = MetadataQuorum(self.node_id, config.quorum_config(self.cluster_id), Path(config.metadata_log_dir),
-                                     self.cluster_id, listen=listen,
+                                     self.cluster_id,
                                      snapshot_every_bytes=config["metadata.log.max.record.bytes.between.snapshots"])
         if "controller" in config.roles:
             self.quorum_controller = QuorumController(
                 self.node_id, self.quorum, self.controller,
                 ClusterControl(self.cluster_id, config["broker.session.timeout.ms"], METADATA_VERSION))
-            self.quorum.serve(self.quorum_controller.listener_apis())
         # Two channels, as Kafka has: heartbeats never queue behind a slow forwarded request.
         self.forwarding = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "forwarding")
         self.lifecycle = BrokerLifecycleManager(
@@ -181,11 +186,10 @@ class Broker:
                                fsync_on_append=config["log.fsync.on.append"])
         self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
-        self.groups = None  # the group coordinator runtime, started in run()
+        self.groups = None  # the group coordinator driver, started in run()
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
         self._producer_ids_lock = trio.Lock()
-        self.in_flight = 0  # requests read and not yet answered, across connections
-        self._drained = trio.Event()
+        self.requests = RequestCount()  # on the client listeners
         self._accepting = trio.CancelScope()
         if self.is_broker:
             self.quorum.add_listener(self.replicas.apply_image)
@@ -195,6 +199,15 @@ class Broker:
     @property
     def metadata(self) -> MetadataImage:
         return self.quorum.image
+
+    @property
+    def raft(self) -> RaftDriver:
+        return self.quorum.driver
+
+    @property
+    def in_flight(self) -> int:
+        """Requests read on the client listeners and not yet answered."""
+        return self.requests.value
 
     def _log_defaults(self, image: MetadataImage) -> LogConfig:
         """Broker-wide topic defaults: server.properties' log.* keys, then dynamic broker configs."""
@@ -210,21 +223,11 @@ class Broker:
             return str(e)
         return None
 
-    def request_started(self) -> None:
-        self.in_flight += 1
-
-    def request_finished(self) -> None:
-        self.in_flight -= 1
-        if self.in_flight == 0:
-            self._drained.set()
-            self._drained = trio.Event()
-
     async def drain(self, timeout: float) -> None:
-        """Stop accepting connections and wait (up to `timeout`) for in-flight requests."""
+        """Stop accepting client connections and wait (up to `timeout`) for in-flight requests."""
         self._accepting.cancel()
         with trio.move_on_after(timeout):
-            while self.in_flight:
-                await self._drained.wait()
+            await self.requests.wait_idle()
 
     async def controller_request(self, ctx, request: Message, *,
                                  seen: Callable[[MetadataImage, Message], bool] | None = None) -> Message:
@@ -256,10 +259,10 @@ class Broker:
                                                      client_id=client_id, principal=principal,
                                                      client_host=client_host, timeout=FORWARD_TIMEOUT_S)
         except (trio.TooSlowError, WriteTimeout):
-            return item_error_response(request, version, ErrorCode.REQUEST_TIMED_OUT,
-                                       "No active controller handled the request in time.")
+            return error_response(request.API_KEY, request, version, ErrorCode.REQUEST_TIMED_OUT,
+                                  "No active controller handled the request in time.")
         except KafkaError as e:
-            return item_error_response(request, version, e.code, e.message)
+            return error_response(request.API_KEY, request, version, e.code, e.message)
         if seen is not None:
             with trio.move_on_after(CATCH_UP_WAIT_S):
                 await self.quorum.wait_for(lambda: seen(self.quorum.image, response))
@@ -293,13 +296,6 @@ class Broker:
         except trio.TooSlowError:
             return m.DescribeQuorumResponse(error_code=ErrorCode.REQUEST_TIMED_OUT)
 
-    def advertised(self, listener: str) -> tuple[str, int]:
-        for l in self.config.advertised_listeners:
-            if l.name == listener:
-                return l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port
-        l = self.config.advertised_listeners[0]
-        return l.host, l.port
-
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -307,16 +303,18 @@ class Broker:
         broker: once it is registered, caught up and unfenced)."""
         try:
             async with trio.open_nursery() as nursery:
-                listeners = []
-                if self.is_broker:
-                    for l in self.config.listeners:
-                        if l.name not in self.config.broker_listener_names:
-                            continue
-                        socks = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in self._sockets[l.name]]
-                        listeners.append((l, socks))
+                client_listeners = self._listeners(self.config.broker_listener_names if self.is_broker else [])
+                controller = self.config.controller_listener if "controller" in self.config.roles else None
+                controller_listeners = self._listeners([controller.name] if controller else [])
+                # The quorum's peers reach it through the controller listener, from the start.
+                nursery.start_soon(self._serve, controller_listeners, CONTROLLER, RequestCount(), trio.CancelScope())
                 await nursery.start(self.quorum.run)
+                await nursery.start(self.forwarding.run)
+                await nursery.start(self.lifecycle.channel.run)
                 if self.quorum_controller is not None:
                     await nursery.start(self.quorum_controller.run)
+                if self.is_broker and self.replicas.syncer is not None:
+                    await nursery.start(self.replicas.syncer.run)
                 if self.is_broker:
                     self.lifecycle.endpoints = [
                         (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port,
@@ -324,7 +322,7 @@ class Broker:
                         for l in self.config.advertised_listeners]
                     await nursery.start(self.lifecycle.run)
                     self.groups = await start_group_coordinator(self, nursery)
-                    nursery.start_soon(self._serve, listeners, nursery)
+                    nursery.start_soon(self._serve, client_listeners, BROKER, self.requests, self._accepting)
                     nursery.start_soon(self._maintenance)
                     await self.groups.wait_loaded()  # its summary line comes before the ready line
                 log.info(self.ready_line())
@@ -339,8 +337,8 @@ class Broker:
         line of a start, saying where clients connect and where the controller and the data are."""
         where = []
         if self.is_broker:
-            where += [f"{l.name}://{host}:{port}" for l in self.config.advertised_listeners
-                      for host, port in [self.advertised(l.name)]]
+            where += [f"{l.name}://{l.host}:{self.listening.get(l.name, l.port) if l.port == 0 else l.port}"
+                      for l in self.config.advertised_listeners]
         listener = self.config.controller_listener
         if "controller" not in self.config.roles:
             where.append(f"controller quorum {','.join(self.config['controller.quorum.voters'])}"
@@ -359,26 +357,31 @@ class Broker:
             await self.lifecycle.shutdown()
         await self.quorum.shutdown()
 
-    async def _serve(self, listeners: list[tuple[Listener, list]], nursery: trio.Nursery) -> None:
-        async with trio.open_nursery() as conns:
-            with self._accepting:
-                async with trio.open_nursery() as accept:
+    def _listeners(self, names: list[str]) -> list[tuple[Listener, list[trio.SocketListener]]]:
+        """The listeners named, over their sockets bound in `__init__`, for trio to serve."""
+        return [(l, [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in self._sockets[l.name]])
+                for l in self.config.listeners if l.name in names]
+
+    async def _serve(self, listeners: list[tuple[Listener, list[trio.SocketListener]]], kind: str,
+                     requests: RequestCount, accepting: trio.CancelScope) -> None:
+        """Serve `listeners` with the handlers for `kind` ("broker" or "controller") until
+        cancelled; cancelling `accepting` stops taking new connections only."""
+        handlers = apis(kind)
+        max_request_bytes, idle_ms = self.config["socket.request.max.bytes"], self.config["connections.max.idle.ms"]
+        max_queued = self.config["queued.max.requests"]
+
+        async def connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
+            pipeline = RequestPipeline(self, handlers, listener, peer)
+            await Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
+                             max_queued=max_queued, requests=requests).run()
+
+        async with trio.open_nursery() as connections:
+            with accepting:
+                async with trio.open_nursery() as acceptors:
                     for listener, socks in listeners:
                         for sock in socks:
-                            accept.start_soon(self._accept_loop, sock, listener, conns)
-
-    async def _accept_loop(self, server: trio.SocketListener, listener: Listener, conns: trio.Nursery) -> None:
-        async with server:
-            while True:
-                try:
-                    stream = await server.accept()
-                except OSError as e:  # EMFILE and friends: back off, keep serving the others
-                    log.warning("accept_failed", error=str(e))
-                    await trio.sleep(0.1)
-                    continue
-                configure_socket(stream.socket)
-                peer = "%s:%s" % stream.socket.getpeername()[:2]
-                conns.start_soon(Connection(self, stream, listener, peer).serve)
+                            acceptors.start_soon(accept, sock, partial(connection, listener=listener.name),
+                                                 connections)
 
     async def _maintenance(self) -> None:
         """Retention, flushing, file deletion, checkpoints and compaction, on Kafka's intervals."""
@@ -389,7 +392,7 @@ class Broker:
         while True:
             await trio.sleep(MAINTENANCE_INTERVAL_S)
             now_ms, t = int(time.time() * 1000), time.monotonic()
-            self.logs.flush_due(now_ms)
+            await trio.to_thread.run_sync(self.logs.flush_due, now_ms)  # fsyncs: off the event loop
             self.logs.delete_expired_files(now_ms)
             if t - last_retention >= retention_every:
                 last_retention = t
@@ -410,8 +413,6 @@ class Broker:
         if getattr(self, "_closed", False):
             return
         self._closed = True
-        self.forwarding.close()
-        self.lifecycle.close()
         self.logs.close()
         self.dir_locks.release()
         log.info("broker_stopped", node_id=self.node_id)

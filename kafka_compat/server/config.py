@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafka_compat import properties
 from kafka_compat.raft.config import Endpoint, QuorumConfig, parse_bootstrap_servers, parse_voters
 from kafka_compat.storage import config as storage_config
 from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, STRING, TOPIC_CONFIGS
@@ -265,26 +266,13 @@ _NOT_CONFIG_ENV_PREFIX = "KAFKA_COMPAT_"
 
 
 def read_properties(path: Path) -> dict[str, str]:
-    """Java-style properties: `key=value` or `key: value`, `#`/`!` comments, `\\` continuations."""
-    out: dict[str, str] = {}
+    """A server.properties file (`kafka_compat.properties`), its problems as ConfigError."""
     try:
-        lines = Path(path).read_text().splitlines()
+        return properties.read(path)
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    pending = ""
-    for raw in lines:
-        line = pending + raw.strip()
-        pending = ""
-        if not line or line[0] in "#!":
-            continue
-        if line.endswith("\\"):
-            pending = line[:-1]
-            continue
-        sep = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
-        if sep < 0:
-            raise ConfigError(f"{path}: line '{raw.strip()}' is not key=value")
-        out[line[:sep].strip()] = line[sep + 1:].strip()
-    return out
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def parse_value(key: BrokerKey, text: str) -> Any:

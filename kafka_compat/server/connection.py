@@ -1,54 +1,70 @@
-"""One client connection: frames in, handlers in request order, responses out in request order.
+"""One client connection: frames in, each served in arrival order, responses out in request order.
 
-The reader decodes each frame as it arrives and calls its handler; handlers run one after another
-in arrival order (as Kafka's network layer does), so produce requests on one connection are
-appended in order. A handler that must wait (acks=all, long-poll fetch) returns a `Deferred`: the
-reader moves on to the next request while the deferred work completes in its own task. The writer
-sends responses strictly in request order, as gather writes, with `os.sendfile` for log data on
-plaintext sockets.
+The reader takes each frame as it arrives and hands it to `serve` (the listener's request pipeline,
+`server.pipeline`); frames are served one after another in arrival order (as Kafka's network layer
+does), so produce requests on one connection are appended in order. `serve` returns the response
+frame's buffers, None (no response: acks=0), CLOSE, or a function to await for a response that
+comes later (acks=all, long-poll fetch): the reader then moves on to the next frame while that
+completes in its own task. At most `max_queued` requests (`queued.max.requests`) may wait for their
+responses; then the reader stops reading until the oldest is written.
 
-A malformed frame, an unknown API key or an oversized request closes this connection only, with
-one log line; other connections are unaffected.
+The writer sends responses strictly in request order, as gather writes, with `os.sendfile` for log
+data on plaintext sockets. CLOSE closes the connection once the responses before it are written,
+as does a frame above `socket.request.max.bytes` (refused from its size alone). Either way only
+this connection ends.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import structlog
 import trio
 
+from kafka_compat.net import receive_into
 from kafka_compat.protocol import framing, messages
-from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.protocol.framing import FrameReader, FrameTooLarge
-from kafka_compat.protocol.primitives import DecodeError, EncodeError
-from kafka_compat.server import errors
-from kafka_compat.server.handlers import HANDLERS, CloseConnection, RequestContext
-
-if TYPE_CHECKING:
-    from kafka_compat.server.broker import Broker
-    from kafka_compat.server.config import Listener
+from kafka_compat.protocol.framing import FrameBuffer, FrameTooLarge
 
 log = structlog.get_logger("kafka_compat.server")
 
-_CLOSED = (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError, CloseConnection)
-MAX_IN_FLIGHT = 64  # responses queued per connection before the reader stops reading
-RECEIVE_SIZE = 256 * 1024
+_CLOSED = (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError)
 IOV_MAX = 512
+_API_NAMES = {k.value: k.name for k in messages.ApiKey}  # frames of unknown APIs are logged by number
 
 
-class Deferred:
-    """A response to be produced later: `await deferred.run()` returns it (or None for none)."""
+class _Close:
+    def __repr__(self) -> str:
+        return "CLOSE"
 
-    __slots__ = ("run",)
 
-    def __init__(self, run: Callable[[], Awaitable[object]]):
-        self.run = run
+CLOSE = _Close()  # what `serve` returns to close the connection after the responses before
+Reply = list | None | _Close  # a response frame's buffers, no response, or CLOSE
+Serve = Callable[[bytearray], Awaitable["Reply | Callable[[], Awaitable[Reply]]"]]
+
+
+class RequestCount:
+    """Requests read and not yet answered, across the connections that share it."""
+
+    def __init__(self):
+        self.value = 0
+        self._idle = trio.Event()
+
+    def started(self) -> None:
+        self.value += 1
+
+    def finished(self) -> None:
+        self.value -= 1
+        if self.value == 0:
+            self._idle.set()
+            self._idle = trio.Event()
+
+    async def wait_idle(self) -> None:
+        while self.value:
+            await self._idle.wait()
 
 
 @dataclass(slots=True)
@@ -57,7 +73,6 @@ class _Slot:
 
     api_key: int
     api_version: int
-    correlation_id: int
     started: float
     done: trio.Event = field(default_factory=trio.Event)
     parts: list | None = None  # None: nothing to send (acks=0), or the connection is closing
@@ -65,19 +80,19 @@ class _Slot:
 
 
 class Connection:
-    def __init__(self, broker: Broker, stream: trio.abc.Stream, listener: Listener, peer: str):
-        self.broker = broker
+    def __init__(self, stream: trio.abc.Stream, serve: Serve, peer: str, *, max_request_bytes: int,
+                 idle_ms: int = -1, max_queued: int = 500, requests: RequestCount | None = None):
         self.stream = stream
-        self.listener = listener
+        self.serve = serve
         self.peer = peer
-        self.peer_host = peer.rsplit(":", 1)[0]
+        self.idle_ms = idle_ms
+        self.requests = requests or RequestCount()
         self.sock = getattr(stream, "socket", None)  # plaintext: gather writes and sendfile
-        self.frames = FrameReader(broker.config["socket.request.max.bytes"])
-        self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](MAX_IN_FLIGHT)
-        self.last_active = time.monotonic()
+        self.frames = FrameBuffer(max_request_bytes)
+        self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
 
-    async def serve(self) -> None:
-        """Serve until the peer closes, an error closes us, or the broker shuts down."""
+    async def run(self) -> None:
+        """Serve until the peer closes, CLOSE closes us, or the broker shuts down."""
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_loop, nursery.cancel_scope)
@@ -101,25 +116,22 @@ class Connection:
                     self.receive_slots.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                     break
-                self.broker.request_finished()
+                self.requests.finished()
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self.stream)
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        idle_ms = self.broker.config["connections.max.idle.ms"]
-        idle = idle_ms / 1000 if idle_ms >= 0 else float("inf")
+        idle = self.idle_ms / 1000 if self.idle_ms >= 0 else math.inf
         while True:
             with trio.move_on_after(idle) as timer:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
+                received = await receive_into(self.stream, self.frames)
             if timer.cancelled_caught:
                 if self.send_slots.statistics().current_buffer_used == 0:
-                    log.info("connection_idle_closed", peer=self.peer, idle_ms=idle_ms)
+                    log.info("connection_idle_closed", peer=self.peer, idle_ms=self.idle_ms)
                     return
                 continue
-            if not data:
+            if not received:
                 return
-            self.last_active = time.monotonic()
-            self.frames.feed(data)
             while True:
                 try:
                     frame = self.frames.next_frame()
@@ -128,92 +140,39 @@ class Connection:
                     return
                 if frame is None:
                     break
-                await self._dispatch(frame, nursery)
+                if not await self._serve(frame, nursery):
+                    return
 
-    async def _dispatch(self, frame: bytes, nursery: trio.Nursery) -> None:
+    async def _serve(self, frame: bytearray, nursery: trio.Nursery) -> bool:
+        """Serve one frame; False once the connection is to close."""
+        api_key, api_version = framing.API_PREFIX.unpack_from(frame)[:2] if len(frame) >= 8 else (-1, -1)
+        slot = _Slot(api_key, api_version, time.perf_counter())
+        await self.send_slots.send(slot)
+        self.requests.started()
         try:
-            rf = framing.read_request(frame)
-        except DecodeError as e:
-            log.warning("malformed_request", peer=self.peer, reason=str(e))
-            raise CloseConnection from None
-        slot = _Slot(rf.api_key, rf.api_version, rf.correlation_id, time.perf_counter())
-        handler = HANDLERS.get(rf.api_key)
-        if rf.api_key not in messages.REQUESTS or handler is None:
-            log.warning("unknown_api", peer=self.peer, api_key=rf.api_key, client_id=rf.client_id)
-            raise CloseConnection
-        if rf.header is None or not handler.min_version <= rf.api_version <= handler.max_version:
-            await self._unsupported_version(rf, slot, handler)
-            return
-        try:
-            request = rf.decode_body(messages.request_class(rf.api_key))
-        except DecodeError as e:
-            log.warning("malformed_request", peer=self.peer, api=messages.ApiKey(rf.api_key).name,
-                        version=rf.api_version, client_id=rf.client_id, reason=str(e), head=bytes(frame[:64]).hex())
-            raise CloseConnection from None
-        ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
-                             self.peer_host, self.listener.name)
-        await self._enqueue(slot)
-        try:
-            result = await handler.fn(ctx, request)
-        except CloseConnection:
+            result = await self.serve(frame)
+        except BaseException:
             slot.done.set()
             raise
-        except KafkaError as e:
-            result = errors.error_response(rf.api_key, rf.api_version, request, e.code, e.message)
-            if result is None:
-                log.warning("request_failed", api=messages.ApiKey(rf.api_key).name, error=e.code.name, reason=e.message)
-                slot.close_after = True
-        except Exception:
-            log.exception("handler_crashed", api=messages.ApiKey(rf.api_key).name, version=rf.api_version,
-                          client_id=rf.client_id)
-            result = errors.error_response(rf.api_key, rf.api_version, request, ErrorCode.UNKNOWN_SERVER_ERROR, None)
-            slot.close_after = result is None
-        if isinstance(result, Deferred):
-            nursery.start_soon(self._complete, slot, result)
-        else:
+        if result is None or type(result) is list or result is CLOSE:
+            return self._finish(slot, result)
+        nursery.start_soon(self._complete, slot, result)
+        return True
+
+    async def _complete(self, slot: _Slot, later: Callable[[], Awaitable[Reply]]) -> None:
+        result = CLOSE
+        try:
+            result = await later()
+        finally:
             self._finish(slot, result)
 
-    async def _complete(self, slot: _Slot, deferred: Deferred) -> None:
-        try:
-            result = await deferred.run()
-        except Exception:
-            log.exception("handler_crashed", api=messages.ApiKey(slot.api_key).name, version=slot.api_version)
-            result, slot.close_after = None, True
-        self._finish(slot, result)
-
-    def _finish(self, slot: _Slot, response) -> None:
-        if response is not None:
-            try:
-                slot.parts = framing.response_frame(response, slot.api_version, slot.correlation_id)
-            except EncodeError as e:
-                log.error("response_encode_failed", api=messages.ApiKey(slot.api_key).name, version=slot.api_version,
-                          reason=str(e))
-                slot.close_after = True
+    def _finish(self, slot: _Slot, result: Reply) -> bool:
+        if result is CLOSE:
+            slot.close_after = True
+        else:
+            slot.parts = result
         slot.done.set()
-
-    async def _unsupported_version(self, rf, slot: _Slot, handler) -> None:
-        """ApiVersions answers with a v0 body listing what we serve; others get UNSUPPORTED_VERSION
-        where their response can say so at that version, else the connection is closed."""
-        log.info("unsupported_version", peer=self.peer, api=messages.ApiKey(rf.api_key).name,
-                 version=rf.api_version, client_id=rf.client_id)
-        if rf.api_key == messages.ApiKey.API_VERSIONS:
-            from kafka_compat.server.handlers.api_versions import api_versions_response
-
-            slot.api_version = 0
-            await self._enqueue(slot)
-            self._finish(slot, api_versions_response(ErrorCode.UNSUPPORTED_VERSION))
-            return
-        response = None
-        if rf.header is not None:
-            response = errors.error_response(rf.api_key, rf.api_version, None, ErrorCode.UNSUPPORTED_VERSION, None)
-        if response is None:
-            raise CloseConnection
-        await self._enqueue(slot)
-        self._finish(slot, response)
-
-    async def _enqueue(self, slot: _Slot) -> None:
-        await self.send_slots.send(slot)
-        self.broker.request_started()
+        return result is not CLOSE
 
     async def _write_loop(self, cancel: trio.CancelScope) -> None:
         """Write responses in request order. Responses already finished behind the one just
@@ -244,17 +203,16 @@ class Connection:
                         await self._write(parts)
                 finally:
                     for _ in batch:
-                        self.broker.request_finished()
-                self.last_active = time.monotonic()
+                        self.requests.finished()
                 for slot in batch:
-                    log.debug("request", api=messages.ApiKey(slot.api_key).name, version=slot.api_version,
+                    log.debug("request", api=_API_NAMES.get(slot.api_key, slot.api_key), version=slot.api_version,
                               latency_ms=round((time.perf_counter() - slot.started) * 1000, 3), peer=self.peer)
                 if batch[-1].close_after:
                     cancel.cancel()
                     return
         finally:
             if carried is not None:  # its response will never be written
-                self.broker.request_finished()
+                self.requests.finished()
 
     async def _write(self, parts: list) -> None:
         if self.sock is None:  # TLS and other wrapped streams: one buffer
@@ -302,12 +260,8 @@ async def _sendfile_all(sock, file_slice) -> None:
             continue
         if n == 0:  # the file was truncated under us: the frame cannot be completed
             log.warning("short_log_read", file=repr(file_slice), missing=remaining)
-            raise CloseConnection
+            raise trio.BrokenResourceError("a log file was truncated while being sent")
         offset += n
         remaining -= n
         if remaining:
             await trio.lowlevel.checkpoint()
-
-
-def configure_socket(sock: socket.socket) -> None:
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -2,9 +2,10 @@
 
 The active controller is the leader of the metadata quorum, as this node's own Raft replica knows
 it. When that is this node and its controller is active, a request is handled in process;
-otherwise it goes over one TCP connection to the leader's controller listener. A NOT_CONTROLLER
-answer, a lost connection or an unknown leader is retried with a short backoff (the quorum names
-the next leader) until the caller's deadline.
+otherwise it goes over one connection (`client.connection.Connection`, requests pipelined) to the
+leader's controller listener, replaced when the leader moves. A NOT_CONTROLLER answer, a lost
+connection or an unknown leader is retried with a short backoff (the quorum names the next leader)
+until the caller's deadline. `run` holds the connection: it runs in the node's nursery.
 
 `call` sends a controller API as is (BrokerRegistration, BrokerHeartbeat, AllocateProducerIds).
 `forward` carries a client's request to the controller inside an Envelope, with the client's
@@ -15,27 +16,25 @@ the config alterations and DescribeQuorum, and returns the controller's response
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import struct
 from collections.abc import Awaitable, Callable
 
 import structlog
 import trio
 
+from kafka_compat.client.connection import Connection
 from kafka_compat.metadata.quorum import MetadataQuorum
 from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.protocol.framing import FrameReader
-from kafka_compat.protocol.primitives import DecodeError, Message, join
+from kafka_compat.protocol.primitives import DecodeError, Message
 from kafka_compat.raft.config import Endpoint
 from kafka_compat.server.quorum_controller import NotController, QuorumController, request_bytes
 
 log = structlog.get_logger("kafka_compat.server")
 
-MAX_FRAME = 64 * 1024 * 1024
 BACKOFF_S = (0.05, 0.5)
-_LOST = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, DecodeError, framing.FrameTooLarge, EOFError)
+_LOST = (OSError, DecodeError)  # ConnectionLost is an OSError
 
 
 def says_not_controller(response: Message) -> bool:
@@ -64,30 +63,22 @@ def host_bytes(host: str) -> bytes:
         return b""
 
 
-class _Connection:
-    def __init__(self, endpoint: Endpoint, stream: trio.SocketStream):
-        self.endpoint = endpoint
-        self.stream = stream
-        self.reader = FrameReader(MAX_FRAME)
-
-    async def read_frame(self) -> bytearray:
-        while (frame := self.reader.next_frame()) is None:
-            data = await self.stream.receive_some(256 * 1024)
-            if not data:
-                raise EOFError("the controller closed the connection")
-            self.reader.feed(data)
-        return frame
-
-
 class ControllerChannel:
     def __init__(self, node_id: int, quorum: MetadataQuorum, local: QuorumController | None, name: str):
         self.node_id = node_id
         self.quorum = quorum
         self.local = local
         self.client_id = f"{name}-{node_id}"
-        self._conn: _Connection | None = None
-        self._lock = trio.Lock()
-        self._correlation = itertools.count(1)
+        self._conn: Connection | None = None
+        self._endpoint: Endpoint | None = None
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Hold the connection to the active controller (opened on first use) until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
 
     async def call(self, request: Message, version: int, timeout: float) -> Message:
         """Send a controller API request to the active controller; trio.TooSlowError if no
@@ -138,28 +129,11 @@ class ControllerChannel:
 
     async def _request(self, endpoint: Endpoint, request: Message, version: int) -> Message:
         """One request and its response over the connection to `endpoint` (opened as needed)."""
-        async with self._lock:
-            conn = self._conn
-            if conn is not None and conn.endpoint != endpoint:
-                self._close()
-                conn = None
-            try:
-                if conn is None:
-                    conn = self._conn = _Connection(endpoint, await trio.open_tcp_stream(endpoint.host, endpoint.port))
-                corr = next(self._correlation)
-                await conn.stream.send_all(join(framing.request_frame(request, version, corr, self.client_id)))
-                got, response = framing.read_response(await conn.read_frame(), request.API_KEY, version)
-                if got != corr:
-                    raise DecodeError(f"correlation id {got} answers no request (expected {corr})", 0)
-                return response
-            except BaseException:  # a request cut short (timeout, failure) leaves the stream unusable
-                self._close()
-                raise
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.stream.socket.close()  # no await: this also runs while being cancelled
-            self._conn = None
-
-    def close(self) -> None:
-        self._close()
+        if self._conn is None or self._endpoint != endpoint:
+            if self._conn is not None:
+                self._conn.close()
+            # No backoff of its own: `_retrying` paces the attempts.
+            self._conn = Connection(lambda: (endpoint.host, endpoint.port), self.client_id, backoff_ms=(0, 0))
+            self._endpoint = endpoint
+            self._nursery.start_soon(self._conn.run)
+        return await self._conn.request(request, version)

@@ -1,16 +1,26 @@
-"""Error responses for requests a handler could not answer item by item."""
+"""The response to a request that fails as a whole: Kafka's getErrorResponse, for every API."""
 
 from __future__ import annotations
 
+from kafka_compat.coordinator.responses import GROUP_APIS, group_error_response
 from kafka_compat.protocol import messages
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Message
 
 
-def error_response(api_key: int, version: int, request: Message | None, code: ErrorCode,
-                   message: str | None) -> Message | None:
-    """A response carrying `code` in its top-level error field, if that version has one; else
-    None (the caller closes the connection, as Kafka does when it cannot answer)."""
+def error_response(api_key: int, request: Message | None, version: int, code: ErrorCode,
+                   message: str | None = None) -> Message | None:
+    """A response of version `version` that fails `request` with `code`, where Kafka puts it: on
+    every item of a controller request (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+    IncrementalAlterConfigs) or a group request, else in the top-level error field. None when the
+    version has no place for it, or the request could not be decoded and its items are unknown:
+    the caller closes the connection, as Kafka does when it cannot answer."""
+    if request is not None:
+        if api_key in GROUP_APIS:
+            return group_error_response(api_key, request, version, code, message)
+        items = _item_error_response(api_key, request, version, code, message)
+        if items is not None:
+            return items
     cls = messages.response_class(api_key)
     if not cls.has_field("error_code", version):
         return None
@@ -20,11 +30,7 @@ def error_response(api_key: int, version: int, request: Message | None, code: Er
     return response
 
 
-def item_error_response(request: Message, version: int, code: ErrorCode, message: str | None) -> Message | None:
-    """A response to a controller request (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
-    IncrementalAlterConfigs) with `code` on every item, as Kafka's getErrorResponse builds it; other
-    APIs get `error_response`."""
-    k = request.API_KEY
+def _item_error_response(k: int, request: Message, version: int, code: ErrorCode, message: str | None):
     A = messages.ApiKey
     if k == A.CREATE_TOPICS:
         R = messages.CreateTopicsResponse
@@ -52,4 +58,4 @@ def item_error_response(request: Message, version: int, code: ErrorCode, message
         return R(responses=[R.AlterConfigsResourceResponse(error_code=code, error_message=message,
                                                            resource_type=r.resource_type, resource_name=r.resource_name)
                             for r in request.resources])
-    return error_response(k, version, request, code, message)
+    return None

@@ -10,7 +10,6 @@ watermark, last stable offset or log start offset. The cache holds
 from __future__ import annotations
 
 import random
-import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -45,17 +44,15 @@ class CachedPartition:
 
 
 class FetchSession:
-    __slots__ = ("id", "epoch", "partitions", "last_used")
+    __slots__ = ("id", "epoch", "partitions")
 
     def __init__(self, session_id: int):
         self.id = session_id
         self.epoch = INITIAL_EPOCH + 1  # the epoch the next incremental fetch must carry
         self.partitions: OrderedDict[Hashable, CachedPartition] = OrderedDict()
-        self.last_used = time.monotonic()
 
     def next_epoch(self) -> None:
         self.epoch = 1 if self.epoch >= 0x7FFFFFFF else self.epoch + 1
-        self.last_used = time.monotonic()
 
 
 class FetchSessionCache:

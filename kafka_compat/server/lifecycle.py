@@ -111,6 +111,3 @@ class BrokerLifecycleManager:
                     log.info("broker_controlled_shutdown", node=self.node_id, error=ErrorCode(response.error_code).name)
                     return
                 await trio.sleep(FENCED_HEARTBEAT_S)
-
-    def close(self) -> None:
-        self.channel.close()

@@ -1,13 +1,13 @@
 """The controller role: on the node that leads the metadata quorum, decide and commit.
 
 Every controller node runs one `QuorumController`; it acts only while its Raft replica is the
-leader and has applied the whole committed log (`MetadataQuorum.active`), and answers
-NOT_CONTROLLER otherwise (brokers then retry at the new leader). While active it
+leader and has applied the whole committed log (`MetadataQuorum.active`), and raises
+NotController otherwise (brokers then retry at the new leader). While active it
 
-- serves the controller APIs on the controller listener (and in process, to its own broker):
-  BrokerRegistration, BrokerHeartbeat, AllocateProducerIds, the admin requests brokers forward
-  (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs), and
-  Envelope, which wraps a client's request forwarded by a broker;
+- handles the controller APIs (served on the controller listener by `handlers.controller`, and in
+  process to its own broker): BrokerRegistration, BrokerHeartbeat, AllocateProducerIds, the admin
+  requests brokers forward (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+  IncrementalAlterConfigs) and DescribeQuorum;
 - decides each request against the current image with the sans-I/O `Controller` and
   `ClusterControl`, proposes the records and answers once they are committed and applied, one
   decision at a time (so that two requests never pass their checks against the same image);
@@ -29,21 +29,13 @@ from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.metadata.quorum import MetadataQuorum
 from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as m
-from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.protocol.primitives import DecodeError, Message, join
+from kafka_compat.protocol.primitives import Message, join
 from kafka_compat.raft.driver import CommitLost
 from kafka_compat.raft.node import NotLeaderError
-from kafka_compat.server.errors import item_error_response
 
 log = structlog.get_logger("kafka_compat.controller")
 
 A = m.ApiKey
-# Requests a broker forwards to the controller inside an Envelope.
-FORWARDED = {A.CREATE_TOPICS: (0, 7), A.DELETE_TOPICS: (0, 6), A.CREATE_PARTITIONS: (0, 3),
-             A.ALTER_CONFIGS: (0, 2), A.INCREMENTAL_ALTER_CONFIGS: (0, 1), A.DESCRIBE_QUORUM: (0, 2)}
-# What the controller listener serves besides Raft's APIs.
-CONTROLLER_APIS = {A.BROKER_REGISTRATION: (0, 4), A.BROKER_HEARTBEAT: (0, 1), A.ALLOCATE_PRODUCER_IDS: (0, 0),
-                   A.ENVELOPE: (0, 0), **{k: v for k, v in FORWARDED.items() if k != A.DESCRIBE_QUORUM}}
 WRITE_TIMEOUT_S = 10.0
 MAX_EXPIRY_CHECK_S = 1.0
 
@@ -105,8 +97,6 @@ class QuorumController:
         """Answer one controller request (the broker's own, or one from the controller listener)."""
         if request.API_KEY == A.DESCRIBE_QUORUM:
             return await self.quorum.describe_quorum(version)
-        if request.API_KEY == A.ENVELOPE:
-            return await self._envelope(request)
         return await self.write(lambda image: self._decide(image, request, version))
 
     def _decide(self, image: MetadataImage, request: Message, version: int) -> tuple[list[Message], Message]:
@@ -128,37 +118,6 @@ class QuorumController:
         if k == A.BROKER_HEARTBEAT:
             return self.cluster.heartbeat(image, request, now_ms())
         raise ValueError(f"not a controller API: {k}")
-
-    async def _envelope(self, envelope: m.EnvelopeRequest) -> m.EnvelopeResponse:
-        """A client's request forwarded by a broker: answered in full inside the envelope."""
-        try:
-            rf = framing.read_request(bytes(envelope.request_data))
-            lo, hi = FORWARDED.get(rf.api_key, (0, -1))
-            if rf.header is None or not lo <= rf.api_version <= hi:
-                return m.EnvelopeResponse(error_code=ErrorCode.INVALID_REQUEST)
-            inner = rf.decode_body(m.request_class(rf.api_key))
-        except DecodeError:
-            return m.EnvelopeResponse(error_code=ErrorCode.INVALID_REQUEST)
-        try:
-            response = await self.handle(inner, rf.api_version)
-        except NotController:
-            return m.EnvelopeResponse(error_code=ErrorCode.NOT_CONTROLLER)
-        except WriteTimeout:
-            response = item_error_response(inner, rf.api_version, ErrorCode.REQUEST_TIMED_OUT,
-                                           "The metadata change was not committed in time.")
-        return m.EnvelopeResponse(response_data=response_bytes(response, rf.api_version, rf.correlation_id))
-
-    def listener_apis(self) -> dict:
-        """The controller listener's APIs, for the Raft driver's listener."""
-        async def serve(request: Message, version: int) -> Message:
-            try:
-                return await self.handle(request, version)
-            except NotController:
-                code, message = ErrorCode.NOT_CONTROLLER, "This is not the active controller."
-            except WriteTimeout:
-                code, message = ErrorCode.REQUEST_TIMED_OUT, "The metadata change was not committed in time."
-            return item_error_response(request, version, code, message)
-        return {k: (versions, serve) for k, versions in CONTROLLER_APIS.items()}
 
     # -- the active controller's own work ---------------------------------------------------
 

@@ -5,7 +5,7 @@ sensitivity) and for validation. `LogConfig` holds parsed values as attributes n
 with dots as underscores (segment.bytes -> segment_bytes). Defaults are Kafka 3.9's.
 
 Not a Kafka key: the broker-level `log.fsync.on.append` (see `LogManager(fsync_on_append=...)`),
-which fsyncs every append before it is acknowledged, for single-node deployments that want each
+which syncs every append to disk before it is acknowledged, for single-node deployments that want each
 acknowledged write on disk. Kafka's nearest equivalent is flush.messages=1.
 """
 
@@ -249,10 +249,6 @@ class LogConfig:
 
     def get(self, name: str) -> Any:
         return self._values[name]
-
-    def to_dict(self) -> dict[str, str]:
-        """Every key with its value as Kafka would print it."""
-        return {name: format_value(TOPIC_CONFIGS[name], v) for name, v in self._values.items()}
 
     @property
     def compact(self) -> bool:

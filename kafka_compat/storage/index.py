@@ -20,8 +20,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
-_OFFSET_ENTRY = struct.Struct(">ii")
-_TIME_ENTRY = struct.Struct(">qi")
+OFFSET_ENTRY = struct.Struct(">ii")  # relative offset, position
+TIME_ENTRY = struct.Struct(">qi")  # timestamp, relative offset
 _LITTLE = sys.byteorder == "little"
 
 
@@ -103,7 +103,7 @@ class _IndexFile:
 class OffsetIndex:
     """offset -> file position of the batch to start scanning from."""
 
-    entry_size = _OFFSET_ENTRY.size
+    entry_size = OFFSET_ENTRY.size
 
     def __init__(self, path: Path, base_offset: int, max_bytes: int):
         self.file = _IndexFile(path)
@@ -140,7 +140,7 @@ class OffsetIndex:
         rel = offset - self.base_offset
         self._offsets.append(rel)
         self._positions.append(position)
-        self.file.write(_OFFSET_ENTRY.pack(rel, position))
+        self.file.write(OFFSET_ENTRY.pack(rel, position))
 
     def replace_all(self, entries: list[tuple[int, int]]) -> None:
         """Rewrite the index from (offset, position) pairs (a rebuild)."""
@@ -148,7 +148,7 @@ class OffsetIndex:
         self._offsets = array("i", [o - self.base_offset for o, _ in entries])
         self._positions = array("i", [p for _, p in entries])
         self.file.truncate(0)
-        self.file.write(b"".join(_OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in entries))
+        self.file.write(b"".join(OFFSET_ENTRY.pack(o - self.base_offset, p) for o, p in entries))
 
     def lookup(self, offset: int) -> tuple[int, int]:
         """The largest entry with offset <= `offset`, as (offset, position); (base, 0) if none."""
@@ -173,7 +173,7 @@ class OffsetIndex:
 class TimeIndex:
     """timestamp -> offset to start scanning from, for ListOffsets by timestamp."""
 
-    entry_size = _TIME_ENTRY.size
+    entry_size = TIME_ENTRY.size
 
     def __init__(self, path: Path, base_offset: int, max_bytes: int):
         self.file = _IndexFile(path)
@@ -190,7 +190,7 @@ class TimeIndex:
         self._timestamps, self._offsets = array("q"), array("i")
         if data is None or len(data) % self.entry_size:
             return False
-        entries = list(_TIME_ENTRY.iter_unpack(data))
+        entries = list(TIME_ENTRY.iter_unpack(data))
         ts = array("q", [t for t, _ in entries])
         offs = array("i", [o for _, o in entries])
         if entries and (offs[0] < 0 or not _strictly_increasing(ts) or any(x > y for x, y in zip(offs, offs[1:]))):
@@ -220,14 +220,14 @@ class TimeIndex:
         rel = offset - self.base_offset
         self._timestamps.append(timestamp)
         self._offsets.append(rel)
-        self.file.write(_TIME_ENTRY.pack(timestamp, rel))
+        self.file.write(TIME_ENTRY.pack(timestamp, rel))
 
     def replace_all(self, entries: list[tuple[int, int]]) -> None:
         self.loaded = True
         self._timestamps = array("q", [t for t, _ in entries])
         self._offsets = array("i", [o - self.base_offset for _, o in entries])
         self.file.truncate(0)
-        self.file.write(b"".join(_TIME_ENTRY.pack(t, o - self.base_offset) for t, o in entries))
+        self.file.write(b"".join(TIME_ENTRY.pack(t, o - self.base_offset) for t, o in entries))
 
     def offset_before(self, timestamp: int) -> int | None:
         """Offset of the newest entry with a timestamp < `timestamp`: every record up to that entry's

@@ -3,8 +3,8 @@
 Thread model: one lock guards the segment list and the offsets. Appends, truncations, retention
 and the cleaner's segment swap take it; reads take it only to snapshot the segment list, then
 pread without it. fsyncs of log files run outside it. Synchronous: the broker calls these from
-its trio thread (appends, reads, cheap maintenance) or through `trio.to_thread` (compaction, big
-flushes); nothing here imports trio.
+its trio thread (appends, reads, cheap maintenance) or through `trio.to_thread` (compaction,
+flushes and syncs); nothing here imports trio.
 
 The high watermark belongs to the replication layer: it sets `high_watermark` (a single node sets
 it to the log end offset after each append). Retention and DeleteRecords never remove data above
@@ -14,7 +14,6 @@ it, as in Kafka.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 import time
 from bisect import bisect_right
@@ -24,12 +23,12 @@ from typing import NamedTuple
 
 import structlog
 
-from kafka_compat.records.batch import NO_TIMESTAMP, check_crc, iter_headers
+from kafka_compat.records.batch import NO_TIMESTAMP, OFFSET_LENGTH_EPOCH, check_crc, iter_headers
 from kafka_compat.records.validator import ValidatedRecords
 from kafka_compat.storage import checkpoint
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.errors import OffsetOutOfRangeError, OffsetsOutOfOrderError
-from kafka_compat.storage.file_slice import FileSlice
+from kafka_compat.storage.file_slice import FileSlice, SegmentFile
 from kafka_compat.storage.leader_epoch import LeaderEpochCache
 from kafka_compat.storage.recovery import load_segments
 from kafka_compat.storage.segment import DELETED, INT32_MAX, LogSegment
@@ -37,7 +36,6 @@ from kafka_compat.storage.segment import DELETED, INT32_MAX, LogSegment
 log = structlog.get_logger("kafka_compat.storage")
 
 EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP = -2, -1, -3, -4
-_PATCH_OFFSET_EPOCH = struct.Struct(">qii")  # base offset, batch length, leader epoch
 
 
 def wall_clock_ms() -> int:
@@ -72,7 +70,8 @@ class Log:
     """The log of one partition, stored in `directory` (named `<topic>-<partition>`).
 
     Opening runs recovery (see storage.recovery); `clean_shutdown` skips re-validation.
-    `clock` returns milliseconds and drives segment.ms rolls and file deletion delays; tests
+    `fsync_on_append` (log.fsync.on.append): appends are left for `sync`, which the caller runs
+    before acknowledging them. `clock` returns milliseconds and drives segment.ms rolls and file deletion delays; tests
     pass a fake one. Raises OSError if the directory cannot be read (the caller fails the log dir).
     """
 
@@ -101,6 +100,10 @@ class Log:
         self._unflushed_messages = 0
         self._last_flush_ms = clock()
         self._pending_deletes: list[tuple[int, list[Path]]] = []
+        # With fsync_on_append: the segment files appended to, and whether a roll created one,
+        # since the last `sync`.
+        self._unsynced: list[SegmentFile] = []
+        self._unsynced_dir = False
         # Bumped by every truncation: a compaction started before one must not swap its result in.
         self.truncations = 0
         # First offset the cleaner has not cleaned (cleaner-offset-checkpoint); kept by LogManager.
@@ -168,7 +171,7 @@ class Log:
         if not batches:
             return AppendInfo(-1, -1, validated.log_append_time, self._log_start_offset)
         buf = validated.buffer
-        pack = _PATCH_OFFSET_EPOCH.pack_into
+        pack = OFFSET_LENGTH_EPOCH.pack_into
         with self._lock:
             first = self._next_offset
             last = first + validated.offset_count - 1
@@ -222,9 +225,9 @@ class Log:
 
     def _after_append(self, seg: LogSegment, messages: int) -> None:
         if self.fsync_on_append:
-            # Every append reaches the disk before it is acknowledged, so the recovery point is the end.
-            os.fdatasync(seg.file.fd)
-            self._recovery_point = self._next_offset
+            # Synced by `sync`, off the caller's thread; acknowledged only once synced.
+            if not self._unsynced or self._unsynced[-1] is not seg.file:
+                self._unsynced.append(seg.file)
             return
         self._unflushed_messages += messages
         if self._unflushed_messages >= self.config.flush_messages:
@@ -274,7 +277,7 @@ class Log:
         new = LogSegment.create(self.dir, base_offset, self.config.index_interval_bytes,
                                 self.config.segment_index_bytes)
         if self.fsync_on_append:
-            checkpoint.fsync_dir(self.dir)  # the new file's name must survive a crash too
+            self._unsynced_dir = True  # the new file's name must survive a crash too
         self._segments.append(new)
         self._bases.append(base_offset)
         log.info("segment_rolled", dir=self.dir.name, base_offset=base_offset, previous_size=old.size)
@@ -535,8 +538,11 @@ class Log:
 
     def flush(self, up_to: int | None = None) -> None:
         """fsync every segment holding offsets below `up_to` (default: all) and advance the
-        recovery point to it. The log file fsyncs run outside the lock."""
+        recovery point to it. The log file fsyncs run outside the lock. A log closed meanwhile
+        (deleted, its directory renamed) is left alone: its close flushed it."""
         with self._lock:
+            if self.closed:
+                return
             up_to = self._next_offset if up_to is None else min(up_to, self._next_offset)
             if up_to <= self._recovery_point and not any(s.needs_flush for s in self._segments):
                 return
@@ -546,6 +552,8 @@ class Log:
         for s in segs:
             os.fsync(s.file.fd)
         with self._lock:
+            if self.closed:
+                return
             for s in segs:
                 s.offset_index.file.flush()
                 s.time_index.file.flush()
@@ -554,6 +562,32 @@ class Log:
             if up_to >= self._next_offset:
                 self._unflushed_messages = 0
             self._last_flush_ms = self.clock()
+
+    def sync(self) -> int:
+        """`log.fsync.on.append`: fdatasync what was appended since the last sync (and the
+        directory after a roll) and move the recovery point over it; returns the recovery point.
+        Blocking: the broker runs it in a worker thread while appends go on (the next sync takes
+        those). OSError leaves the appends to the next sync. A closed log was flushed by its close."""
+        with self._lock:
+            if self.closed:
+                return self._recovery_point
+            end, truncations = self._next_offset, self.truncations
+            files, new_dir = self._unsynced, self._unsynced_dir
+            self._unsynced, self._unsynced_dir = [], False
+        try:
+            for f in files:
+                os.fdatasync(f.fd)
+            if new_dir:
+                checkpoint.fsync_dir(self.dir)
+        except OSError:
+            with self._lock:
+                self._unsynced[:0] = files
+                self._unsynced_dir = self._unsynced_dir or new_dir
+            raise
+        with self._lock:
+            if self.truncations == truncations:  # else the synced bytes may not be the log's any more
+                self._recovery_point = max(self._recovery_point, end)
+            return self._recovery_point
 
     def flush_due(self, now_ms: int) -> bool:
         """Periodic durability: fsync segments that were rolled (advancing the recovery point to

@@ -41,7 +41,7 @@ class LogManager:
 
     `config_for(topic)` gives a topic's LogConfig (its overrides on top of the broker defaults);
     topics it does not know get `default_config`. `fsync_on_append` is the broker-level
-    `log.fsync.on.append` option: every append is fdatasync'ed before it returns.
+    `log.fsync.on.append` option: every append is synced (`Log.sync`) before it is acknowledged.
     Raises OSError if a log directory cannot be read or created.
     """
 

@@ -11,18 +11,11 @@ from __future__ import annotations
 
 from collections import deque
 
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records.batch import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, BatchHeader
 
 MAX_BATCHES_KEPT = 5  # Kafka keeps (and idempotent producers keep in flight) at most five
 INT32_MAX = 0x7FFFFFFF
-
-
-class ProducerStateError(Exception):
-    """`error` is the Kafka error name: INVALID_PRODUCER_EPOCH or OUT_OF_ORDER_SEQUENCE_NUMBER."""
-
-    def __init__(self, error: str, message: str):
-        self.error, self.message = error, message
-        super().__init__(f"{error}: {message}")
 
 
 class _Producer:
@@ -48,27 +41,27 @@ class ProducerState:
 
     def check(self, h: BatchHeader) -> tuple[int, int] | None:
         """Check one batch before it is appended. None to append it; (first, last) offsets of the
-        original when it is a duplicate. Raises ProducerStateError."""
+        original when it is a duplicate. Raises KafkaError: INVALID_PRODUCER_EPOCH or
+        OUT_OF_ORDER_SEQUENCE_NUMBER."""
         if h.producer_id == NO_PRODUCER_ID or h.is_control:
             return None
         p = self.producers.get(h.producer_id)
         if p is None:
             return None  # unknown producer (new, or its data is gone): any sequence is accepted
         if h.producer_epoch < p.epoch:
-            raise ProducerStateError("INVALID_PRODUCER_EPOCH",
-                                     f"producer {h.producer_id} epoch {h.producer_epoch} is older than {p.epoch}")
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH,
+                             f"producer {h.producer_id} epoch {h.producer_epoch} is older than {p.epoch}")
         last_seq = h.base_sequence + h.last_offset_delta
         if h.producer_epoch == p.epoch:
             for first_seq, seq_end, first_off, last_off in p.batches:
                 if first_seq == h.base_sequence and seq_end == last_seq:
                     return first_off, last_off
             if p.batches and not _in_sequence(p.last_seq, h.base_sequence):
-                raise ProducerStateError("OUT_OF_ORDER_SEQUENCE_NUMBER",
-                                         f"producer {h.producer_id}: sequence {h.base_sequence} "
-                                         f"does not follow {p.last_seq}")
+                raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                 f"producer {h.producer_id}: sequence {h.base_sequence} does not follow {p.last_seq}")
         elif h.base_sequence != 0 and p.epoch != NO_PRODUCER_EPOCH:
-            raise ProducerStateError("OUT_OF_ORDER_SEQUENCE_NUMBER",
-                                     f"producer {h.producer_id}: new epoch {h.producer_epoch} must start at sequence 0")
+            raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                             f"producer {h.producer_id}: new epoch {h.producer_epoch} must start at sequence 0")
         return None
 
     def update(self, h: BatchHeader, first_offset: int) -> None:

@@ -168,12 +168,6 @@ class LogSegment:
             self.ensure_indexes()
         return self._max_timestamp
 
-    @property
-    def offset_of_max_timestamp(self) -> int:
-        if not self._max_known:
-            self.ensure_indexes()
-        return self._offset_of_max_timestamp
-
     def rebuild(self, verify: bool) -> tuple[int, int]:
         """Scan the log file and rebuild both indexes and the max timestamp.
 

@@ -25,6 +25,7 @@ from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.raft import wire
 from kafka_compat.testing.broker_process import BrokerProcess, free_port
+from kafka_compat.testing.waiting import wait_until
 
 COMBINED = "broker,controller"
 
@@ -154,18 +155,17 @@ class ClusterProcess:
                         poll: float = 0.02) -> tuple[int, int]:
         """(leader id, epoch) once every live controller in `among` names the same leader in the
         same epoch, above `newer_than`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ids = among if among is not None else [i for i, n in self.nodes.items()
-                                                   if n.alive and n.controller_port is not None]
-            views = [self.raft_view(i, timeout=0.5) for i in ids]
-            if all(views) and len(set(views)) == 1:
-                leader, epoch = views[0]
-                if leader in self.nodes and epoch > newer_than:
-                    return leader, epoch
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no agreed leader among {ids} within {timeout}s: {views}")
-            time.sleep(poll)
+        ids, views = [], []
+
+        def agreed():
+            ids[:] = among if among is not None else [i for i, n in self.nodes.items()
+                                                      if n.alive and n.controller_port is not None]
+            views[:] = [self.raft_view(i, timeout=0.5) for i in ids]
+            if all(views) and len(set(views)) == 1 and views[0][0] in self.nodes and views[0][1] > newer_than:
+                return views[0]
+            return None
+        return wait_until(agreed, lambda: f"a leader newer than epoch {newer_than} agreed by {ids} (saw {views})",
+                          timeout, poll)
 
     def metadata_view(self, node_id: int) -> dict:
         """What node `node_id`'s broker says about the cluster: live brokers, topics with their
@@ -186,15 +186,14 @@ class ClusterProcess:
 
     def wait_for_same_metadata(self, ids=None, timeout: float = 20.0, poll: float = 0.1) -> dict:
         """The metadata view once every broker in `ids` (default: all live brokers) has the same."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ids_now = ids if ids is not None else [n.id for n in self.brokers if n.alive]
+        ids_now, views = [], []
+
+        def same():
+            ids_now[:] = ids if ids is not None else [n.id for n in self.brokers if n.alive]
             try:
-                views = [self.metadata_view(i) for i in ids_now]
-            except (BrokerUnreachable, OSError):
-                views = [None, {}]
-            if all(v == views[0] for v in views):
-                return views[0]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"metadata differs between nodes {ids_now}: {views}")
-            time.sleep(poll)
+                views[:] = [self.metadata_view(i) for i in ids_now]
+            except (BrokerUnreachable, OSError) as e:
+                views[:] = [repr(e)]
+                return None
+            return views[0] if all(v == views[0] for v in views) else None
+        return wait_until(same, lambda: f"the same metadata on brokers {ids_now} (saw {views})", timeout, poll)

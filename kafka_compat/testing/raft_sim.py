@@ -1,10 +1,11 @@
 """A deterministic simulation of a Raft quorum: one process, one event loop, one seed.
 
 N voters and M observers run real `RaftNode`s over a virtual network that delays, reorders,
-drops and duplicates messages and partitions the nodes; nodes crash (sometimes halfway through
-persisting a Ready, losing the unflushed log tail and an unsaved quorum state) and restart from
-what was durable. Every message goes through the generated codecs and the request/response
-framing, so the codecs see real traffic.
+drops and duplicates messages and partitions the nodes; nodes take snapshots and trim their logs;
+nodes crash (sometimes halfway through persisting a Ready, losing the unflushed log tail, an
+unsaved quorum state, or a snapshot and the log trim after it) and restart from what was
+durable. Every message goes through the generated codecs and the request/response framing, so the
+codecs see real traffic.
 
 After every event the invariants are checked: one leader per epoch; observers never stand;
 epochs never go back on a node (nor on its disk); the high watermark never goes back on a leader within its leadership;
@@ -25,7 +26,7 @@ import random
 import sys
 import time
 from ast import literal_eval
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -36,9 +37,12 @@ from kafka_compat.raft.config import QuorumConfig
 from kafka_compat.raft.log import MemoryLog
 from kafka_compat.raft.node import Batch, RaftNode, Ready
 from kafka_compat.raft.quorum_state import MemoryQuorumStateStore
+from kafka_compat.raft.ready import persist
 from kafka_compat.raft.snapshots import MemorySnapshotStore, read_values
 
 VOTER_COUNTS = (1, 3, 5)
+# Where a crash may cut a Ready's writes short (see `Simulation.torn_persist`).
+TORN_CRASH_POINTS = ("before-state", "before-snapshot", "before-flush")
 MARKER = b"liveness-marker"
 # Nodes log only errors here: thousands of elections would drown a failure's report.
 QUIET = structlog.wrap_logger(structlog.PrintLogger(sys.stderr),
@@ -105,7 +109,7 @@ class Host:
     sm: HistoryStateMachine | None = None
     tick_generation: int = 0
     tick_at: int = -1
-    torn_crash: str | None = None  # crash halfway through the next Ready: "before-state" / "before-flush"
+    torn_crash: str | None = None  # crash halfway through the next Ready's writes: one of TORN_CRASH_POINTS
     last_epoch: int = 0
     disk_epoch: int = 0
     leader_hw: tuple[int, int] = (-1, -1)
@@ -205,18 +209,14 @@ class Simulation:
         node = h.node
         while node.has_ready():
             rd = node.ready()
-            if h.torn_crash is not None and (rd.quorum_state is not None or rd.flush):
-                if h.torn_crash == "before-flush" and rd.quorum_state is not None:
-                    h.store.write(rd.quorum_state)
-                self.crash(h, keep_unflushed=self.rng.randint(0, 2))
+            if h.torn_crash is not None and rd.writes:
+                self.torn_persist(h, rd)
                 return
             if rd.quorum_state is not None:
                 if rd.quorum_state.epoch < h.disk_epoch:
                     self.fail(f"node {h.id} persisted epoch {rd.quorum_state.epoch} after {h.disk_epoch}")
                 h.disk_epoch = rd.quorum_state.epoch
-                h.store.write(rd.quorum_state)
-            if rd.flush:
-                h.log.flush()
+            persist(rd, h.store, h.log, h.snapshots)
             for out in rd.messages:
                 self.send(h.id, out)
             self.record_committed(h)
@@ -228,6 +228,17 @@ class Simulation:
             h.tick_generation += 1
             h.tick_at = deadline
             self.at(deadline, "tick", h.id, h.tick_generation)
+
+    def torn_persist(self, h: Host, rd: Ready) -> None:
+        """Crash part-way through persisting `rd`, at the point `h.torn_crash` names: before the
+        quorum state, before the snapshot, or before the log flush (the snapshot stored and the
+        log trimmed or reset after it, but none of that flushed)."""
+        point = h.torn_crash
+        if point != "before-state" and rd.quorum_state is not None:
+            h.store.write(rd.quorum_state)
+        if point == "before-flush":
+            persist(replace(rd, quorum_state=None, flush=False), h.store, h.log, h.snapshots)
+        self.crash(h, keep_unflushed=self.rng.randint(0, 2))
 
     # Network
 
@@ -291,7 +302,7 @@ class Simulation:
             leaders = [h for h in up if h.node.is_leader]
             h = self.rng.choice(leaders if leaders and self.rng.random() < 0.5 else up)
             if self.rng.random() < 0.5:
-                h.torn_crash = self.rng.choice(["before-state", "before-flush"])
+                h.torn_crash = self.rng.choice(TORN_CRASH_POINTS)
             else:
                 self.crash(h)
         self.at(self.exp(self.crash_every), "crash")
@@ -322,6 +333,8 @@ class Simulation:
             end, values = h.sm.snapshot()
             if end > h.log.start_offset and end <= h.node.high_watermark:
                 h.node.create_snapshot(end, values, self.now, trim_log=self.rng.random() < 0.7)
+                if self.chaos and self.rng.random() < 0.2:
+                    h.torn_crash = self.rng.choice(TORN_CRASH_POINTS[1:])  # while storing the snapshot
                 self.process(h)
         self.at(self.exp(self.snapshot_every), "snapshot")
 

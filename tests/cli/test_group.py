@@ -1,9 +1,9 @@
 """`kafka-compat group ...` against the session broker, with a real kafka-python consumer in the group."""
 
-import time
-
 import pytest
 from kafka import KafkaConsumer
+
+from kafka_compat.testing.waiting import collect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -14,12 +14,19 @@ def rows(stdout: str) -> list[list[str]]:
 
 def member_of(bootstrap: str, topic: str, group: str, want: int) -> KafkaConsumer:
     """A kafka-python consumer in `group` that has consumed and committed `want` records."""
-    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id="lag-probe",
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, client_id="lag-probe",
                       auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=want)
-    got, deadline = 0, time.monotonic() + 30
-    while got < want and time.monotonic() < deadline:
-        got += sum(len(batch) for batch in c.poll(200, max_records=want - got).values())
-    assert got == want
+    # Learn the topic's partitions before joining: kafka-python 3.0 may otherwise join knowing none,
+    # rejoin once it learns them, and (when that races its poll timeout) never take the assignment.
+    assert c.partitions_for_topic(topic)
+    c.subscribe([topic])
+    got = []
+
+    def poll() -> list:  # never more than `want`
+        batch = [r for records in c.poll(200, max_records=want - len(got)).values() for r in records]
+        got.extend(batch)
+        return batch
+    collect(poll, want, "records consumed by the probe", 30)
     c.commit()
     return c
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 
 from kafka_compat.client import EARLIEST, Cluster
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as codecs
 from kafka_compat.records import iter_headers
 from kafka_compat.testing.broker_process import CLI
@@ -112,14 +112,14 @@ def test_follow_prints_records_as_they_arrive(cli, broker, unique):
     follower = subprocess.Popen([CLI, "consume", topic, "--follow", "-n", "4", "-f", "%v"], stdout=subprocess.PIPE,
                                 env=env)
     try:
-        time.sleep(0.5)
-        assert follower.poll() is None  # nothing to read yet: still waiting
         cli("produce", topic, "-K", ":", input="a:1\nb:2\n")
+        first = sorted(follower.stdout.readline().split() + follower.stdout.readline().split())
+        assert first == [b"1", b"2"] and follower.poll() is None  # caught up, and still waiting for more
         cli("produce", topic, "-K", ":", input="c:3\nd:4\n")
         out, _ = follower.communicate(timeout=20)
     finally:
         follower.kill()
-    assert follower.returncode == 0 and sorted(out.decode().split()) == ["1", "2", "3", "4"]
+    assert follower.returncode == 0 and sorted(out.decode().split()) == ["3", "4"]
 
 
 def test_group_offsets(invoke, unique):
@@ -152,7 +152,7 @@ def test_a_restarted_broker_is_reconnected_to(broker_factory, unique):
     topic = unique()
     with Cluster(b.bootstrap) as c:
         c.topic(topic, auto_create=True)
-        assert c.produce(topic, {0: bytes(build_batch([Record(value=b"before")]))})[0].error_code == 0
+        assert c.produce(topic, {0: bytes(build_batch([Record(value=b"before")]))})[0].error_code == ErrorCode.NONE
         b.restart()
         assert c.produce(topic, {0: bytes(build_batch([Record(value=b"after")]))})[0].base_offset == 1
         data = c.fetch(topic, {0: c.list_offsets(topic, {0: EARLIEST})[0]}, max_wait_ms=0)[0].records

@@ -5,11 +5,11 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
 from kafka_compat.testing.broker_process import CLI
+from kafka_compat.testing.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -43,10 +43,12 @@ def test_cluster_up_starts_three_nodes_that_quorum_describe_reports_and_ctrl_c_s
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
-        deadline = time.monotonic() + 60
-        while not lines or not lines[-1].startswith("Bootstrap servers:"):
-            assert time.monotonic() < deadline and up.poll() is None, "".join(lines) + up.stderr.read()
+
+        def bootstrap_printed() -> bool:
+            assert up.poll() is None, "".join(lines) + up.stderr.read()
             lines.append(up.stdout.readline())
+            return lines[-1].startswith("Bootstrap servers:")
+        wait_until(bootstrap_printed, "`cluster up` to print its bootstrap servers", 60, interval=0)
         bootstrap = lines[-1].split(":", 1)[1].strip()
         assert bootstrap == f"127.0.0.1:{port},127.0.0.1:{port + 2},127.0.0.1:{port + 4}"
 

@@ -8,8 +8,8 @@ import struct
 import uuid
 from collections.abc import Iterable
 
-from kafka_compat.coordinator import GroupConfig, GroupCoordinator
-from kafka_compat.coordinator.machine import Append, Load
+from kafka_compat.coordinator import GroupConfig, GroupCoordinator, records
+from kafka_compat.coordinator.machine import Append, Client, Load
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Uuid
@@ -58,7 +58,7 @@ class Harness:
                     assert self.c.finish_load(job.partition, job.epoch, self.now)
                 elif self.auto_append:
                     self.log.setdefault(job.partition, []).extend(job.records)
-                    self.c.append_done(job.id, None, self.now)
+                    self.c.append_done(job, None, self.now)
                 else:
                     self.held.append(job)
         for token, response in self.c.take_completions():
@@ -72,14 +72,15 @@ class Harness:
         for job in jobs:
             if error is None:
                 self.log.setdefault(job.partition, []).extend(job.records)
-            self.c.append_done(job.id, error, self.now)
+            self.c.append_done(job, error, self.now)
         self.drain()
 
-    def call(self, method: str, request, version: int, client_id: str = "client", client_host: str = "/127.0.0.1",
-             **extra):
-        """Send a request: returns (token, response) with response None while it is parked."""
+    def call(self, method: str, request, version: int, client_id: str = "client", client_host: str = "/127.0.0.1"):
+        """Send a request of the API named `method` (join_group: JOIN_GROUP): returns (token,
+        response) with response None while it is parked."""
         token = next(self._tokens)
-        response = getattr(self.c, method)(token, request, version, self.now, client_id, client_host, **extra)
+        response = self.c.handle(m.ApiKey[method.upper()], token, request, version, self.now,
+                                 Client(client_id, client_host))
         self.drain()
         if response is None:
             response = self.done.pop(token, None)
@@ -106,11 +107,10 @@ class Harness:
 
     def records(self):
         """Every appended record, decoded, in log order."""
-        from kafka_compat.coordinator import records as R
         out = []
         for p in sorted(self.log):
             for k, v in self.log[p]:
-                out.append(R.decode(k, v))
+                out.append(records.decode(k, v))
         return out
 
     def reload(self, config: GroupConfig | None = None) -> Harness:

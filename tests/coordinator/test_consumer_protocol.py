@@ -4,8 +4,7 @@ import random
 
 import pytest
 
-from kafka_compat.coordinator import GroupConfig
-from kafka_compat.coordinator import records as R
+from kafka_compat.coordinator import GroupConfig, records
 from kafka_compat.coordinator.classic import ClassicGroup
 from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerGroupState, MemberState
 from kafka_compat.protocol import messages as m
@@ -106,9 +105,10 @@ def test_first_member_gets_everything_and_records_are_written():
     g = h.group(G)
     assert isinstance(g, ConsumerGroup) and g.state is ConsumerGroupState.STABLE
     types = [rec.type for rec in h.records() if rec.group_id == G]
-    assert types == [R.CONSUMER_GROUP_MEMBER_METADATA, R.CONSUMER_GROUP_PARTITION_METADATA,
-                     R.CONSUMER_GROUP_METADATA, R.CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER,
-                     R.CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA, R.CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT]
+    assert types == [records.CONSUMER_GROUP_MEMBER_METADATA, records.CONSUMER_GROUP_PARTITION_METADATA,
+                     records.CONSUMER_GROUP_METADATA, records.CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER,
+                     records.CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA,
+                     records.CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT]
     # A heartbeat that changes nothing writes nothing and carries no assignment.
     n = len(h.records())
     r2 = h.send("consumer_group_heartbeat", light(r.member_id, 1), 0)

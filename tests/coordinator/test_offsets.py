@@ -28,7 +28,7 @@ def test_simple_commit_creates_a_simple_group_and_is_fetched():
     r = h.send("offset_commit", commit_req(G, {("t", 0): 5, ("t", 1): 7}, metadata="m", leader_epoch=3), 8)
     assert set(commit_errors(r).values()) == {E.NONE}
     g = h.group(G)
-    assert g.state is ClassicState.EMPTY and g.protocol_type is None and g.is_simple
+    assert g.state is ClassicState.EMPTY and g.protocol_type is None and not g.members
     f = h.send("offset_fetch", fetch_req(G, {"t": [0, 1, 2]}), 7)
     assert fetched(f) == {("t", 0): (5, "m", E.NONE), ("t", 1): (7, "m", E.NONE), ("t", 2): (-1, "", E.NONE)}
     assert f.topics[0].partitions[0].committed_leader_epoch == 3

@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from kafka_compat.coordinator import records as R
+from kafka_compat.coordinator import records
 from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerMember, MemberState
 from kafka_compat.coordinator.offsets import OffsetAndMetadata
@@ -20,18 +20,18 @@ def s16(text: str) -> bytes:
 
 
 def test_offset_commit_record_bytes_are_kafkas():
-    key, value = R.offset_commit("g", "t", 3, OffsetAndMetadata(42, 7, "meta", 1000)).to_bytes()
+    key, value = records.offset_commit("g", "t", 3, OffsetAndMetadata(42, 7, "meta", 1000)).to_bytes()
     assert key == struct.pack(">h", 1) + s16("g") + s16("t") + struct.pack(">i", 3)
     assert value == struct.pack(">h", 3) + struct.pack(">q", 42) + struct.pack(">i", 7) + s16("meta") + \
         struct.pack(">q", 1000)
-    key, value = R.offset_commit("g", "t", 3, OffsetAndMetadata(42, -1, "", 1000, 5000)).to_bytes()
+    key, value = records.offset_commit("g", "t", 3, OffsetAndMetadata(42, -1, "", 1000, 5000)).to_bytes()
     assert value == struct.pack(">h", 1) + struct.pack(">q", 42) + s16("") + struct.pack(">qq", 1000, 5000)
-    key, value = R.offset_commit_tombstone("g", "t", 3).to_bytes()
+    key, value = records.offset_commit_tombstone("g", "t", 3).to_bytes()
     assert value is None
 
 
 def test_group_metadata_record_bytes_are_kafkas():
-    key, value = R.group_metadata_tombstone("grp").to_bytes()
+    key, value = records.group_metadata_tombstone("grp").to_bytes()
     assert key == struct.pack(">h", 2) + s16("grp") and value is None
     h = Harness()
     stable(h, 1, gid="grp", instances=["i"])
@@ -39,7 +39,7 @@ def test_group_metadata_record_bytes_are_kafkas():
     k, v = rec.to_bytes()
     assert v[:2] == struct.pack(">h", 3)
     assert v[2:].startswith(s16("consumer") + struct.pack(">i", 1) + s16("range"))
-    back = R.decode(k, v)
+    back = records.decode(k, v)
     assert back.value.members[0].group_instance_id == "i" and back.value.members[0].assignment.startswith(b"a-")
 
 
@@ -48,19 +48,19 @@ def test_consumer_group_record_types():
                             subscribed_topic_names=("b", "a"), assigned={FOO: frozenset({1, 0})},
                             pending_revocation={FOO: frozenset({2})})
     recs = [
-        R.consumer_group_epoch("g", 5),
-        R.consumer_group_subscription_metadata("g", {}),
-        R.consumer_group_member_subscription("g", member),
-        R.consumer_group_target_assignment_epoch("g", 5),
-        R.consumer_group_target_assignment("g", "m", {FOO: frozenset({0, 1})}),
-        R.consumer_group_current_assignment("g", member),
+        records.consumer_group_epoch("g", 5),
+        records.consumer_group_subscription_metadata("g", {}),
+        records.consumer_group_member_subscription("g", member),
+        records.consumer_group_target_assignment_epoch("g", 5),
+        records.consumer_group_target_assignment("g", "m", {FOO: frozenset({0, 1})}),
+        records.consumer_group_current_assignment("g", member),
     ]
     assert [r.type for r in recs] == [3, 4, 5, 6, 7, 8]
     for rec in recs:
         k, v = rec.to_bytes()
         assert struct.unpack(">h", k[:2])[0] == rec.type and struct.unpack(">h", v[:2])[0] == 0
-        assert R.decode(k, v) == rec
-    cur = R.decode(*recs[-1].to_bytes()).value
+        assert records.decode(k, v) == rec
+    cur = records.decode(*recs[-1].to_bytes()).value
     assert (cur.member_epoch, cur.previous_member_epoch, cur.state) == (3, 2, 1)
     assert cur.assigned_partitions[0].partitions == [0, 1]
 
@@ -69,12 +69,12 @@ def test_decode_old_and_foreign_records():
     # OffsetCommitKey version 0 (old brokers) and OffsetCommitValue version 0.
     k = struct.pack(">h", 0) + s16("g") + s16("t") + struct.pack(">i", 1)
     v = struct.pack(">h", 0) + struct.pack(">q", 9) + s16("") + struct.pack(">q", 77)
-    rec = R.decode(k, v)
-    assert (rec.type, rec.value.offset, R.offset_from_value(rec.value, 0).leader_epoch) == (0, 9, -1)
+    rec = records.decode(k, v)
+    assert (rec.type, rec.value.offset, OffsetAndMetadata.from_value(rec.value, 0).leader_epoch) == (0, 9, -1)
     # Share-group records are read past.
-    assert R.decode(struct.pack(">h", 11) + b"\x02g\x00", b"\x00\x00\x00\x00\x00\x00\x00") is None
-    with pytest.raises(R.RecordError):
-        R.decode(struct.pack(">h", 1) + b"\x00", b"")
+    assert records.decode(struct.pack(">h", 11) + b"\x02g\x00", b"\x00\x00\x00\x00\x00\x00\x00") is None
+    with pytest.raises(records.RecordError):
+        records.decode(struct.pack(">h", 1) + b"\x00", b"")
 
 
 def test_replay_round_trip_gives_the_same_groups_and_offsets():
@@ -184,7 +184,7 @@ def test_append_failure_reloads_partition_from_log():
     # appends already queued.
     h.hold_loads = True
     first = h.held.pop(0)
-    h.c.append_done(first.id, E.NOT_ENOUGH_REPLICAS, h.now)
+    h.c.append_done(first, E.NOT_ENOUGH_REPLICAS, h.now)
     h.drain()
     assert {p.error_code for t in h.result(t1).topics for p in t.partitions} == {E.COORDINATOR_NOT_AVAILABLE}
     assert {p.error_code for t in h.result(t2).topics for p in t.partitions} == {E.NOT_COORDINATOR}

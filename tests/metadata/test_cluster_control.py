@@ -16,7 +16,7 @@ from .world import SESSION, World
 def test_a_broker_registers_fenced_with_the_offset_of_its_record_as_epoch():
     w = World()
     resp = w.register(1)
-    assert resp.error_code == 0 and resp.broker_epoch == 1
+    assert resp.error_code == ErrorCode.NONE and resp.broker_epoch == 1
     b = w.image.brokers[1]
     assert b.fenced and b.epoch == 1 and b.endpoints[0].port == 9001
 
@@ -145,8 +145,8 @@ def test_the_state_machine_applies_committed_batches_and_restores_from_its_snaps
     seen = []
     sm.add_listener(lambda old, new: seen.append((old.offset, new.offset)))
     values = [encode_record(r) for r in w.image.records()]
-    sm.apply(Batch(0, len(values) - 1, 1, 0, values, False))
-    sm.apply(Batch(len(values), len(values), 1, 0, [], True))  # a control batch moves the offset only
+    sm.apply(Batch(0, len(values) - 1, 1, values, False))
+    sm.apply(Batch(len(values), len(values), 1, [], True))  # a control batch moves the offset only
     assert sm.image.topics.keys() == {"t"} and sm.end_offset == len(values) + 1 and len(seen) == 1
     end, snapshot = sm.snapshot()
     other = MetadataStateMachine("c")

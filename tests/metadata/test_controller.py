@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from kafka_compat.metadata.controller import Controller, ControllerDefaults, topic_name_problem
+from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults, topic_name_problem
 from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage
 from kafka_compat.metadata.records import decode_record, encode_record
 from kafka_compat.protocol import messages as m
@@ -14,13 +14,22 @@ from kafka_compat.protocol.primitives import Uuid
 C = m.CreateTopicsRequest
 
 
+def registration(node_id: int) -> m.RegisterBrokerRecord:
+    """An unfenced broker with one PLAINTEXT endpoint."""
+    R = m.RegisterBrokerRecord
+    return R(broker_id=node_id, incarnation_id=Uuid.random(), broker_epoch=10 + node_id, fenced=False,
+             end_points=[R.BrokerEndpoint(name="PLAINTEXT", host="127.0.0.1", port=9090 + node_id,
+                                          security_protocol=0)],
+             features=[R.BrokerFeature(name="metadata.version", min_supported_version=1,
+                                       max_supported_version=METADATA_VERSION)])
+
+
 def cluster(brokers=(1,)) -> tuple[Controller, MetadataImage]:
     ctl = Controller(ControllerDefaults(num_partitions=2, replication_factor=1,
                                         dynamic_broker_keys=frozenset({"num.partitions"})), random.Random(7))
     image = MetadataImage(cluster_id="c")
     for b in brokers:
-        endpoints = [("PLAINTEXT", "127.0.0.1", 9090 + b, "PLAINTEXT")]
-        image = image.apply(ctl.register_broker(b, 10 + b, Uuid.random(), endpoints, None))
+        image = image.apply([registration(b)])
     return ctl, image
 
 
@@ -40,7 +49,7 @@ def topic(name, partitions=-1, rf=-1, assignments=(), **configs):
 def test_created_topic_has_partitions_replicas_leaders_and_configs():
     ctl, image = cluster((1, 2, 3))
     image, resp = create(ctl, image, topic("orders", 6, 3, retention_ms="1000"))
-    assert resp.topics[0].error_code == 0 and resp.topics[0].num_partitions == 6
+    assert resp.topics[0].error_code == ErrorCode.NONE and resp.topics[0].num_partitions == 6
     t = image.topics["orders"]
     assert image.topics_by_id[t.topic_id] is t and len(t.partitions) == 6
     for p in t.partitions.values():
@@ -169,7 +178,7 @@ def test_bad_topic_config_is_invalid_config_and_creates_nothing():
 def test_validate_only_answers_without_records():
     ctl, image = cluster()
     records, resp = ctl.create_topics(image, C(topics=[topic("t")], validate_only=True))
-    assert records == [] and resp.topics[0].error_code == 0
+    assert records == [] and resp.topics[0].error_code == ErrorCode.NONE
 
 
 def test_delete_by_name_and_by_id():
@@ -281,7 +290,7 @@ def test_broker_configs_must_be_dynamic_to_alter():
     req = A(resources=[A.AlterConfigsResource(resource_type=BROKER_RESOURCE, resource_name="1", configs=[
         A.AlterableConfig(name="num.partitions", value="3")])])
     records, resp = ctl.alter_configs(image, req, 1)
-    assert resp.responses[0].error_code == 0
+    assert resp.responses[0].error_code == ErrorCode.NONE
     assert image.apply(records).configs[(BROKER_RESOURCE, "1")] == {"num.partitions": "3"}
     req.resources[0].configs[0].name = "log.dirs"
     _, resp = ctl.alter_configs(image, req, 1)

@@ -9,33 +9,55 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import join
 
 
-def frames_of(data: bytes, reader: framing.FrameReader) -> list[bytes]:
-    out = []
-    while (f := reader.next_frame()) is not None:
-        out.append(f)
+def receive(buffer: framing.FrameBuffer, wire: bytes, chunk: int) -> list[bytes]:
+    """Frames out of `wire` received `chunk` bytes at a time (or less, where the buffer asks less)."""
+    out, i = [], 0
+    while i < len(wire):
+        space = buffer.space()
+        n = min(chunk, len(space), len(wire) - i)
+        space[:n] = wire[i:i + n]
+        buffer.received(n)
+        i += n
+        while (f := buffer.next_frame()) is not None:
+            out.append(f)
     return out
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 7, 4096])
-def test_frame_reader_reassembles_frames_split_anywhere(chunk):
-    frames = [os.urandom(n) for n in (0, 1, 10, 5000, 3)]
+@pytest.mark.parametrize("chunk", [1, 3, 7, 4096, 1 << 20])
+def test_frame_buffer_reassembles_frames_split_anywhere(chunk):
+    frames = [os.urandom(n) for n in (0, 1, 10, 5000, 3, 200_000, 16_000, 70_000, 2)]
     wire = b"".join(framing.SIZE.pack(len(f)) + f for f in frames)
-    reader, got = framing.FrameReader(1 << 20), []
-    for i in range(0, len(wire), chunk):
-        reader.feed(wire[i:i + chunk])
-        got += frames_of(wire, reader)
-    assert got == frames and reader.buffered == 0
+    buffer = framing.FrameBuffer(1 << 20, size=64 * 1024)
+    got = receive(buffer, wire, chunk)
+    assert got == frames and buffer.buffered == 0
+    assert all(type(f) is bytearray for f in got)
+
+
+def test_a_frame_bigger_than_the_buffer_is_received_in_place():
+    frame = os.urandom(100_000)
+    buffer = framing.FrameBuffer(1 << 20, size=4096)
+    buffer.feed(framing.SIZE.pack(len(frame)) + frame[:100])
+    assert buffer.next_frame() is None
+    space = buffer.space()
+    assert len(space) == len(frame) - 100  # the rest of the frame, straight into it
+    space[:] = frame[100:]
+    buffer.received(len(space))
+    assert buffer.next_frame() == frame
+
+
+def test_frames_handed_out_stay_intact_while_more_is_received():
+    frames = [bytes([i]) * 3000 for i in range(50)]
+    wire = b"".join(framing.SIZE.pack(len(f)) + f for f in frames)
+    buffer = framing.FrameBuffer(1 << 20, size=8192)
+    assert receive(buffer, wire, 5000) == frames
 
 
 def test_frame_larger_than_the_limit_is_rejected_from_its_size_alone():
-    reader = framing.FrameReader(100)
-    reader.feed(framing.SIZE.pack(101))
-    with pytest.raises(framing.FrameTooLarge):
-        reader.next_frame()
-    reader = framing.FrameReader(100)
-    reader.feed(framing.SIZE.pack(-1))
-    with pytest.raises(framing.FrameTooLarge):
-        reader.next_frame()
+    for size in (101, -1):
+        buffer = framing.FrameBuffer(100)
+        buffer.feed(framing.SIZE.pack(size))
+        with pytest.raises(framing.FrameTooLarge):
+            buffer.next_frame()
 
 
 def test_header_versions_follow_flexibility():
@@ -50,9 +72,9 @@ def test_request_round_trip_through_a_frame():
     req = m.ListOffsetsRequest(replica_id=-1, topics=[m.ListOffsetsRequest.ListOffsetsTopic(name="t", partitions=[
         m.ListOffsetsRequest.ListOffsetsPartition(partition_index=2, timestamp=-2)])])
     wire = join(framing.request_frame(req, 7, correlation_id=42, client_id="tester"))
-    reader = framing.FrameReader(1 << 20)
-    reader.feed(wire)
-    frame = reader.next_frame()
+    buffer = framing.FrameBuffer(1 << 20)
+    buffer.feed(wire)
+    frame = buffer.next_frame()
     rf = framing.read_request(frame)
     assert (rf.api_key, rf.api_version, rf.correlation_id, rf.client_id) == (2, 7, 42, "tester")
     assert rf.decode_body(m.ListOffsetsRequest) == req

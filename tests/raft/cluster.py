@@ -15,10 +15,12 @@ from kafka_compat.raft.config import QuorumConfig
 from kafka_compat.raft.log import MemoryLog, OffsetAndEpoch, split_batches
 from kafka_compat.raft.node import Outbound, RaftNode, Ready
 from kafka_compat.raft.quorum_state import MemoryQuorumStateStore
+from kafka_compat.raft.ready import persist
 from kafka_compat.raft.snapshots import MemorySnapshotStore
-from kafka_compat.raft.state_machine import KeyValueStateMachine, deliver
+from kafka_compat.raft.state_machine import deliver
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.record import Record
+from kafka_compat.testing.raft_peer import KeyValueStateMachine
 
 Q = "__cluster_metadata"
 
@@ -90,10 +92,7 @@ class Cluster:
         mb = self.members[node_id]
         while mb.node.has_ready():
             rd = mb.node.ready()
-            if rd.quorum_state is not None:
-                mb.store.write(rd.quorum_state)
-            if rd.flush:
-                mb.log.flush()
+            persist(rd, mb.store, mb.log, mb.snapshots)
             self.in_flight += [Envelope(node_id, out) for out in rd.messages]
             deliver(rd, mb.sm, mb.snapshots)
             mb.readies.append(rd)
@@ -189,10 +188,7 @@ def requests(rd_or_list, cls) -> list[Outbound]:
 def take(node: RaftNode, store: MemoryQuorumStateStore | None = None) -> Ready:
     """One Ready, acknowledged (for tests that drive a single node by hand)."""
     rd = node.ready()
-    if store is not None and rd.quorum_state is not None:
-        store.write(rd.quorum_state)
-    if rd.flush:
-        node.log.flush()
+    persist(rd, store or MemoryQuorumStateStore(), node.log, node.snapshots)
     node.advance(rd)
     return rd
 

@@ -5,7 +5,6 @@ import os
 
 import pytest
 
-from kafka_compat.protocol import messages as m
 from kafka_compat.raft.quorum_state import ElectionState, FileQuorumStateStore
 
 
@@ -26,12 +25,6 @@ def test_the_file_is_kafkas_json_line(tmp_path):
     assert text.count("\n") == 1
     assert json.loads(text) == {"clusterId": "", "leaderId": -1, "leaderEpoch": 5, "votedId": 3, "appliedOffset": 0,
                                 "currentVoters": [{"voterId": 1}, {"voterId": 2}, {"voterId": 3}], "data_version": 0}
-
-
-def test_election_state_is_quorum_state_data():
-    data = ElectionState(4, 1, 1).to_data([1, 2])
-    assert isinstance(data, m.QuorumStateData)
-    assert ElectionState.from_data(m.QuorumStateData.decode(data.encode(0), 0)) == ElectionState(4, 1, 1)
 
 
 def test_a_write_replaces_the_file_by_rename_and_leaves_no_temp(tmp_path):

@@ -7,11 +7,12 @@ from kafka_compat.raft import control, snapshots
 from kafka_compat.raft.config import QuorumConfig
 from kafka_compat.raft.log import OffsetAndEpoch, split_batches
 from kafka_compat.raft.node import RaftNode
+from kafka_compat.raft.ready import RESET_LOG, TRIM_LOG, SnapshotWrite, persist
 from kafka_compat.raft.snapshots import FileSnapshotStore, MemorySnapshotStore
 from kafka_compat.records.batch import read_header
 from kafka_compat.records.record import iter_records
 
-from .cluster import Cluster, log_with
+from .cluster import Cluster, log_with, requests
 
 SID = OffsetAndEpoch(1234, 5)
 
@@ -28,9 +29,8 @@ def test_a_snapshot_is_framed_by_header_and_footer_control_records():
     batches = split_batches(data)
     first, last = (list(iter_records(b.data, 0, read_header(b.data))) for b in (batches[0], batches[-1]))
     assert read_header(batches[0].data).is_control and read_header(batches[-1].data).is_control
-    assert isinstance(control.parse(first[0]), m.SnapshotHeaderRecord)
-    assert control.parse(first[0]).last_contained_log_timestamp == 42
-    assert isinstance(control.parse(last[0]), m.SnapshotFooterRecord)
+    assert control.parse(first[0]) == m.SnapshotHeaderRecord(version=0, last_contained_log_timestamp=42)
+    assert control.parse(last[0]) == m.SnapshotFooterRecord(version=0)
     assert all(b.epoch == SID.epoch for b in batches)
     assert snapshots.read_values(data) == values
 
@@ -80,9 +80,32 @@ def test_a_follower_behind_the_log_start_fetches_the_snapshot():
     c.run(4000)
     assert c.members[3].sm.data == c.members[1].sm.data and c.members[3].sm.data["after"] == "snapshot"
     assert c.members[3].snapshots.latest() == sid
-    assert any(rd.snapshot == sid for rd in c.members[3].readies)
-    fetches = [o for rd in c.members[3].readies for o in rd.messages if isinstance(o.message, m.FetchSnapshotRequest)]
+    readies = c.members[3].readies
+    fetches = [o for rd in readies for o in rd.messages if isinstance(o.message, m.FetchSnapshotRequest)]
     assert len(fetches) > 1  # 64-byte chunks
+    # The last chunk leaves the snapshot to the Ready: stored, then the log reset to it; nothing
+    # is fetched from the old log meanwhile, and the state machine loads it in the next Ready.
+    [i] = [i for i, rd in enumerate(readies) if rd.snapshot_write is not None]
+    assert readies[i].snapshot_write[::2] == (sid, RESET_LOG) and readies[i].flush
+    assert readies[i].log_end_offset == sid.offset
+    assert not requests(readies[i], m.FetchRequest) and readies[i + 1].snapshot == sid
+
+
+def test_a_snapshot_is_stored_by_the_ready_and_only_then_the_log_trimmed():
+    c = Cluster(voters=(1,))
+    c.run_until(lambda: c.leader() is not None)
+    for i in range(5):
+        c.propose(f"k{i}={i}")
+    mb = c.members[1]
+    end, values = mb.sm.snapshot()
+    sid = mb.node.create_snapshot(end, values, c.now)
+    assert mb.snapshots.latest() is None and mb.log.start_offset == 0  # the node wrote nothing
+    rd = mb.node.ready()
+    assert rd.snapshot_write == SnapshotWrite(sid, snapshots.build(sid, values, c.now), TRIM_LOG) and rd.flush
+    persist(rd, mb.store, mb.log, mb.snapshots)
+    mb.node.advance(rd)
+    assert mb.snapshots.latest() == sid and mb.log.start_offset == sid.offset == end
+    assert snapshots.read_values(mb.snapshots.read(sid)) == values
 
 
 def test_a_restarted_node_loads_its_latest_snapshot_first():

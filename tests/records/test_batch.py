@@ -3,18 +3,19 @@
 import pytest
 from crc32c import crc32c
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records.batch import (
     CRC_OFFSET,
     HEADER_SIZE,
     LOG_APPEND_TIME,
+    LOG_OVERHEAD,
+    OFFSET_LENGTH_EPOCH,
     check_crc,
     check_header,
     crc_of,
     iter_headers,
     read_header,
-    set_base_offset,
     set_log_append_time,
-    set_partition_leader_epoch,
 )
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import RecordsError
@@ -41,7 +42,7 @@ def test_crc_mismatch_is_corrupt_message():
     b[-1] ^= 1
     with pytest.raises(RecordsError) as e:
         check_crc(b, 0, read_header(b))
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_unknown_magic_is_corrupt_message():
@@ -49,7 +50,7 @@ def test_unknown_magic_is_corrupt_message():
     b[16] = 3
     with pytest.raises(RecordsError, match="magic") as e:
         check_header(read_header(b), len(b))
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_length_beyond_buffer_is_corrupt_message():
@@ -70,7 +71,7 @@ def test_record_count_larger_than_bytes_can_hold_is_corrupt_message():
     b[57:61] = (1000).to_bytes(4, "big")
     with pytest.raises(RecordsError, match="claims 1000 records") as e:
         check_header(read_header(b), len(b))
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_negative_record_count_is_corrupt_message():
@@ -82,8 +83,7 @@ def test_negative_record_count_is_corrupt_message():
 
 def test_base_offset_and_leader_epoch_patches_keep_the_crc_valid():
     b = batch(b"a", b"b")
-    set_base_offset(b, 0, 1234)
-    set_partition_leader_epoch(b, 0, 9)
+    OFFSET_LENGTH_EPOCH.pack_into(b, 0, 1234, len(b) - LOG_OVERHEAD, 9)  # as a leader's append patches them
     h = read_header(b)
     assert (h.base_offset, h.partition_leader_epoch) == (1234, 9)
     check_crc(b, 0, h)

@@ -8,6 +8,7 @@ import lz4.frame
 import pytest
 import zstandard
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as c
 from kafka_compat.records.errors import RecordsError
 
@@ -54,7 +55,7 @@ def test_decompression_bomb_is_refused_with_message_too_large(codec):
     assert len(bomb) < 4 * 1024 * 1024
     with pytest.raises(RecordsError, match="inflate past 1048576") as e:
         c.decompress(codec, bomb, 1024 * 1024)
-    assert e.value.error == "MESSAGE_TOO_LARGE"
+    assert e.value.code == ErrorCode.MESSAGE_TOO_LARGE
 
 
 def test_zstd_frame_with_content_size_is_still_bounded():
@@ -67,7 +68,7 @@ def test_zstd_frame_with_content_size_is_still_bounded():
 def test_garbage_is_corrupt_message(codec):
     with pytest.raises(RecordsError) as e:
         c.decompress(codec, b"\x82SNAPPY\x00" + os.urandom(100) if codec == c.SNAPPY else os.urandom(100), 10000)
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 @pytest.mark.parametrize("codec", [c.GZIP, c.LZ4, c.ZSTD])
@@ -75,10 +76,10 @@ def test_truncated_stream_is_corrupt_message(codec):
     data = c.compress(codec, DATA)
     with pytest.raises(RecordsError) as e:
         c.decompress(codec, data[: len(data) // 2], len(DATA))
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_unknown_codec_is_unsupported_compression_type():
     with pytest.raises(RecordsError) as e:
         c.decompress(6, b"x", 10)
-    assert e.value.error == "UNSUPPORTED_COMPRESSION_TYPE"
+    assert e.value.code == ErrorCode.UNSUPPORTED_COMPRESSION_TYPE

@@ -2,6 +2,7 @@
 
 import pytest
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as c
 from kafka_compat.records.batch import LOG_APPEND_TIME, read_header
 from kafka_compat.records.builder import build_batch
@@ -51,14 +52,14 @@ def test_legacy_crc_mismatch_is_corrupt_message():
     data[-1] ^= 0xFF
     with pytest.raises(RecordsError, match="CRC") as e:
         flat(data)
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_truncated_legacy_message_is_corrupt_message():
     data = build_message_set(recs(2), 0)
     with pytest.raises(RecordsError) as e:
         flat(data[:-3])
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_nested_compression_is_corrupt_message():
@@ -87,7 +88,7 @@ def test_down_conversion_skips_records_below_the_fetch_offset_and_a_cut_tail():
 def test_zstd_cannot_be_down_converted():
     with pytest.raises(RecordsError) as e:
         down_convert(build_batch(recs(1), compression=c.ZSTD), 1)
-    assert e.value.error == "UNSUPPORTED_COMPRESSION_TYPE"
+    assert e.value.code == ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
 
 
 def test_down_conversion_preserves_log_append_time():

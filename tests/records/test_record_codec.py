@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression
 from kafka_compat.records.batch import LOG_APPEND_TIME, NO_TIMESTAMP, read_header
 from kafka_compat.records.builder import build_batch
@@ -70,7 +71,7 @@ def test_record_count_disagreeing_with_records_is_corrupt_message():
     b[17:21] = crc_of(b, 0, len(b)).to_bytes(4, "big")
     with pytest.raises(RecordsError, match="after its 1 records") as e:
         records_of(b)
-    assert e.value.error == "CORRUPT_MESSAGE"
+    assert e.value.code == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_null_key_and_value_round_trip():

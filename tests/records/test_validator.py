@@ -2,6 +2,7 @@
 
 import pytest
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as c
 from kafka_compat.records.batch import LOG_APPEND_TIME, read_header
 from kafka_compat.records.builder import build_batch
@@ -23,10 +24,10 @@ def cfg(**props):
     return LogConfig.from_dict({k.replace("_", "."): str(v) for k, v in props.items()})
 
 
-def refused(data, config=None, **kw) -> str:
+def refused(data, config=None, **kw) -> ErrorCode:
     with pytest.raises(RecordsError) as e:
         validate_records(data, config or cfg(), NOW, **kw)
-    return e.value.error
+    return e.value.code
 
 
 def test_plain_batch_passes_untouched_and_writable_input_is_not_copied():
@@ -57,54 +58,54 @@ def test_empty_input_gives_nothing_to_append():
 def test_bad_crc_is_corrupt_message():
     data = batch(b"a")
     data[-1] ^= 1
-    assert refused(data) == "CORRUPT_MESSAGE"
+    assert refused(data) == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_truncated_batch_is_corrupt_message():
-    assert refused(batch(b"abc")[:-1]) == "CORRUPT_MESSAGE"
+    assert refused(batch(b"abc")[:-1]) == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_trailing_partial_header_is_corrupt_message():
-    assert refused(batch(b"abc") + b"\x00" * 20) == "CORRUPT_MESSAGE"
+    assert refused(batch(b"abc") + b"\x00" * 20) == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_wrong_magic_is_corrupt_message():
     data = batch(b"a")
     data[16] = 7
-    assert refused(data) == "CORRUPT_MESSAGE"
+    assert refused(data) == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_lying_record_count_is_refused():
     data = batch(b"a")
     data[57:61] = (5000).to_bytes(4, "big")
-    assert refused(data) == "CORRUPT_MESSAGE"
+    assert refused(data) == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_count_disagreeing_with_offset_range_is_invalid_record():
     data = build_batch([Record(b"k", b"v")], last_offset_delta=3)
-    assert refused(data) == "INVALID_RECORD"
+    assert refused(data) == ErrorCode.INVALID_RECORD
 
 
 def test_nonzero_base_offset_from_a_client_is_invalid_record():
-    assert refused(batch(b"a", base_offset=5)) == "INVALID_RECORD"
+    assert refused(batch(b"a", base_offset=5)) == ErrorCode.INVALID_RECORD
 
 
 def test_control_batch_from_a_client_is_invalid_record():
     marker = build_marker_batch(True, 1, 0, 0, NOW)
-    assert refused(marker) == "INVALID_RECORD"
+    assert refused(marker) == ErrorCode.INVALID_RECORD
     assert validate_records(marker, cfg(), NOW, origin=COORDINATOR).batches
 
 
 def test_transactional_batch_without_producer_id_is_invalid_record():
-    assert refused(batch(b"a", transactional=True)) == "INVALID_RECORD"
+    assert refused(batch(b"a", transactional=True)) == ErrorCode.INVALID_RECORD
 
 
 def test_batch_over_max_message_bytes_is_message_too_large():
-    assert refused(batch(b"x" * 2000), cfg(max_message_bytes=1000)) == "MESSAGE_TOO_LARGE"
+    assert refused(batch(b"x" * 2000), cfg(max_message_bytes=1000)) == ErrorCode.MESSAGE_TOO_LARGE
 
 
 def test_records_over_segment_bytes_are_record_list_too_large():
-    assert refused(batch(b"x" * 2000) + batch(b"y" * 2000), cfg(segment_bytes=3000)) == "RECORD_LIST_TOO_LARGE"
+    assert refused(batch(b"x" * 2000) + batch(b"y" * 2000), cfg(segment_bytes=3000)) == ErrorCode.RECORD_LIST_TOO_LARGE
 
 
 def test_unknown_codec_is_unsupported_compression_type():
@@ -112,40 +113,46 @@ def test_unknown_codec_is_unsupported_compression_type():
     data[22] |= 0x07
     from kafka_compat.records.batch import crc_of
     data[17:21] = crc_of(data, 0, len(data)).to_bytes(4, "big")
-    assert refused(data) == "UNSUPPORTED_COMPRESSION_TYPE"
+    assert refused(data) == ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
 
 
 def test_zstd_before_produce_v7_is_unsupported_compression_type():
     data = batch(b"a", compression=c.ZSTD)
-    assert refused(data, produce_version=6) == "UNSUPPORTED_COMPRESSION_TYPE"
+    assert refused(data, produce_version=6) == ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
     assert validate_records(data, cfg(), NOW, produce_version=7).batches
 
 
 def test_produce_v3_needs_exactly_one_batch():
-    assert refused(batch(b"a") + batch(b"b"), produce_version=3) == "INVALID_RECORD"
+    assert refused(batch(b"a") + batch(b"b"), produce_version=3) == ErrorCode.INVALID_RECORD
 
 
 def test_produce_v3_refuses_legacy_messages():
-    assert refused(build_message_set([Record(b"k", b"v", offset=0)], 1), produce_version=3) == "INVALID_RECORD"
+    assert refused(build_message_set([Record(b"k", b"v", offset=0)], 1), produce_version=3) == ErrorCode.INVALID_RECORD
 
 
 def test_keyless_record_on_compacted_topic_is_invalid_record():
-    assert refused(batch(b"a", keys=False), cfg(cleanup_policy="compact")) == "INVALID_RECORD"
+    assert refused(batch(b"a", keys=False), cfg(cleanup_policy="compact")) == ErrorCode.INVALID_RECORD
     assert validate_records(batch(b"a"), cfg(cleanup_policy="compact"), NOW).batches
 
 
+def test_a_coordinators_own_batch_on_a_compacted_topic_is_not_decoded_for_the_key_check():
+    v = validate_records(batch(b"a", keys=False), cfg(cleanup_policy="compact"), NOW, origin=COORDINATOR)
+    assert [h.record_count for _, h in v.batches] == [1]
+
+
 def test_keyless_record_in_compressed_batch_on_compacted_topic_is_invalid_record():
-    assert refused(batch(b"a", keys=False, compression=c.LZ4), cfg(cleanup_policy="compact")) == "INVALID_RECORD"
+    data = batch(b"a", keys=False, compression=c.LZ4)
+    assert refused(data, cfg(cleanup_policy="compact")) == ErrorCode.INVALID_RECORD
 
 
 def test_timestamp_too_far_ahead_is_invalid_timestamp():
     data = build_batch([Record(b"k", b"v", NOW + 10_000)])
-    assert refused(data, cfg(message_timestamp_after_max_ms=1000)) == "INVALID_TIMESTAMP"
+    assert refused(data, cfg(message_timestamp_after_max_ms=1000)) == ErrorCode.INVALID_TIMESTAMP
 
 
 def test_timestamp_too_old_is_invalid_timestamp():
     data = build_batch([Record(b"k", b"v", NOW - 10_000), Record(b"k", b"v", NOW)])
-    assert refused(data, cfg(message_timestamp_before_max_ms=1000)) == "INVALID_TIMESTAMP"
+    assert refused(data, cfg(message_timestamp_before_max_ms=1000)) == ErrorCode.INVALID_TIMESTAMP
 
 
 def test_log_append_time_topic_stamps_the_batch_and_keeps_it_valid():
@@ -179,7 +186,7 @@ def test_decompression_bomb_in_produce_is_refused():
     data = build_batch([Record(b"k", bytes(8 * 1024 * 1024))], compression=c.ZSTD)
     with pytest.raises(RecordsError) as e:
         validate_records(data, cfg(compression_type="gzip"), NOW, max_uncompressed_bytes=1024 * 1024)
-    assert e.value.error == "MESSAGE_TOO_LARGE"
+    assert e.value.code == ErrorCode.MESSAGE_TOO_LARGE
 
 
 @pytest.mark.parametrize("magic", [0, 1])
@@ -196,10 +203,10 @@ def test_legacy_messages_become_one_magic_2_batch(magic, codec):
 
 def test_legacy_keyless_message_on_compacted_topic_is_invalid_record():
     data = build_message_set([Record(None, b"v", NOW, offset=0)], 1)
-    assert refused(data, cfg(cleanup_policy="compact")) == "INVALID_RECORD"
+    assert refused(data, cfg(cleanup_policy="compact")) == ErrorCode.INVALID_RECORD
 
 
 def test_legacy_corrupt_crc_is_corrupt_message():
     data = bytearray(build_message_set([Record(b"k", b"v", NOW, offset=0)], 1))
     data[-1] ^= 1
-    assert refused(data) == "CORRUPT_MESSAGE"
+    assert refused(data) == ErrorCode.CORRUPT_MESSAGE

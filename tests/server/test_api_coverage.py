@@ -4,7 +4,9 @@ import pytest
 
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
-from kafka_compat.server.handlers import load_all
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.server.handlers import BROKER
+from kafka_compat.server.pipeline import apis
 
 # Minimal valid fields where the schema default would not make a valid request.
 FIXUPS = {
@@ -14,13 +16,13 @@ FIXUPS = {
 
 
 def advertised():
-    return [(k, v) for k, h in sorted(load_all().items()) for v in range(h.min_version, h.max_version + 1)]
+    return [(k, v) for k, h in sorted(apis(BROKER).items()) for v in range(h.min_version, h.max_version + 1)]
 
 
 def test_api_versions_lists_exactly_the_registered_handlers(broker):
     with BrokerConnection.to(broker.bootstrap) as conn:
         listed = conn.versions()
-    assert listed == {k: (h.min_version, h.max_version) for k, h in load_all().items()}
+    assert listed == {k: (h.min_version, h.max_version) for k, h in apis(BROKER).items()}
 
 
 @pytest.mark.parametrize(("api_key", "version"),
@@ -44,7 +46,7 @@ def test_unknown_api_version_gets_a_v0_answer_listing_what_is_served(broker):
         conn.sock.sendall(framing.SIZE.pack(len(frame)) + frame)
         conn.receive(m.ApiKey.API_VERSIONS, 4)
         cid, resp = conn.receive(m.ApiKey.API_VERSIONS, 0)
-    assert cid == 7 and resp.error_code == 35  # UNSUPPORTED_VERSION
+    assert cid == 7 and resp.error_code == ErrorCode.UNSUPPORTED_VERSION
     assert any(k.api_key == m.ApiKey.FETCH for k in resp.api_keys)
 
 
@@ -122,7 +124,7 @@ def sweep_topic(broker):
     with BrokerConnection.to(broker.bootstrap) as conn:
         resp = conn.request(C(timeout_ms=5000, topics=[
             C.CreatableTopic(name="sweep-topic", num_partitions=2, replication_factor=1)]))
-        assert resp.topics[0].error_code in (0, 36)
+        assert resp.topics[0].error_code in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS)
         md = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name="sweep-topic")]))
         TOPIC_IDS["sweep-topic"] = md.topics[0].topic_id
     return "sweep-topic"
@@ -135,7 +137,7 @@ def test_every_advertised_version_answers_with_real_topics(broker, sweep_topic, 
         response = conn.request(request, version)
     assert type(response) is m.response_class(api_key)
     if api_key == m.ApiKey.PRODUCE:
-        assert response.responses[0].partition_responses[0].error_code == 0
+        assert response.responses[0].partition_responses[0].error_code == ErrorCode.NONE
     if api_key == m.ApiKey.FETCH:
         part = response.responses[0].partitions[0]
-        assert part.error_code == 0 and len(part.records) > 0
+        assert part.error_code == ErrorCode.NONE and len(part.records) > 0

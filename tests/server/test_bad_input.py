@@ -23,7 +23,7 @@ def create(conn: BrokerConnection, name: str, **configs) -> None:
     resp = conn.request(C(timeout_ms=5000, topics=[C.CreatableTopic(
         name=name, num_partitions=1, replication_factor=1,
         configs=[C.CreatableTopicConfig(name=k.replace("_", "."), value=v) for k, v in configs.items()])]))
-    assert resp.topics[0].error_code == 0, resp
+    assert resp.topics[0].error_code == ErrorCode.NONE, resp
 
 
 def produce(conn: BrokerConnection, topic: str, data) -> m.ProduceResponse:

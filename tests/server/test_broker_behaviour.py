@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
@@ -20,7 +21,7 @@ def create(conn, name, partitions=1, **configs):
     resp = conn.request(C(timeout_ms=5000, topics=[C.CreatableTopic(
         name=name, num_partitions=partitions, replication_factor=1,
         configs=[C.CreatableTopicConfig(name=k.replace("_", "."), value=v) for k, v in configs.items()])]))
-    assert resp.topics[0].error_code == 0, resp
+    assert resp.topics[0].error_code == ErrorCode.NONE, resp
     md = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name=name)]))
     return md.topics[0].topic_id
 
@@ -34,7 +35,7 @@ def produce(conn, topic, *values, partition=0, acks=-1):
         return None
     resp = conn.request(req, 9)
     part = resp.responses[0].partition_responses[0]
-    assert part.error_code == 0, part
+    assert part.error_code == ErrorCode.NONE, part
     return part.base_offset
 
 
@@ -44,7 +45,7 @@ def fetch_values(conn, topic, offset=0, partitions=(0,), max_wait_ms=0, min_byte
                                  for p in partitions])]), 11)
     out = []
     for part in resp.responses[0].partitions:
-        assert part.error_code == 0, part
+        assert part.error_code == ErrorCode.NONE, part
         data = memoryview(part.records.read() if hasattr(part.records, "read") else bytes(part.records))
         out += [r.value for pos, h in iter_headers(data) for r in iter_records(data, pos, h) if r.offset >= offset]
     return out
@@ -69,6 +70,32 @@ def test_topics_and_acknowledged_data_survive_a_restart(broker_factory, clean):
         assert produce(c, "kept", b"after") == 10  # offsets continue where they were
 
 
+def test_with_fsync_on_append_real_clients_are_acknowledged_and_their_data_survives_a_kill(broker_factory):
+    proc = broker_factory({"log.fsync.on.append": "true"})
+    with BrokerConnection.to(proc.bootstrap) as c:
+        create(c, "synced")
+    delivered = []
+    for acks in ("1", "all"):
+        producer = Producer({"bootstrap.servers": proc.bootstrap, "acks": acks})
+        for i in range(5):
+            producer.produce("synced", b"%s-%d" % (acks.encode(), i),
+                             on_delivery=lambda err, msg: delivered.append(err or msg.offset()))
+        assert producer.flush(30) == 0
+    assert delivered == list(range(10))
+    group = {"bootstrap.servers": proc.bootstrap, "group.id": "synced-group", "enable.auto.commit": False}
+    consumer = Consumer(group)
+    consumer.assign([TopicPartition("synced", 0, 0)])
+    consumer.commit(offsets=[TopicPartition("synced", 0, 7)], asynchronous=False)
+    consumer.close()
+    proc.restart(clean=False)
+    with BrokerConnection.to(proc.bootstrap) as c:
+        assert fetch_values(c, "synced") == [b"1-%d" % i for i in range(5)] + [b"all-%d" % i for i in range(5)]
+    consumer = Consumer(group)
+    [committed] = consumer.committed([TopicPartition("synced", 0)], timeout=30)
+    consumer.close()
+    assert committed.offset == 7
+
+
 def test_clean_shutdown_leaves_the_clean_marker_and_exit_code_zero(broker_factory):
     proc = broker_factory()
     with BrokerConnection.to(proc.bootstrap) as c:
@@ -83,10 +110,12 @@ def test_long_poll_fetch_returns_when_data_arrives(broker, unique):
     topic = unique()
     with BrokerConnection.to(broker.bootstrap) as c, BrokerConnection.to(broker.bootstrap) as p:
         create(c, topic)
-        threading.Timer(0.3, produce, (p, topic, b"late")).start()
+        producer = threading.Timer(0.3, produce, (p, topic, b"late"))
+        producer.start()
         t0 = time.monotonic()
         got = fetch_values(c, topic, max_wait_ms=10000, min_bytes=1)
         waited = time.monotonic() - t0
+        producer.join()  # its answer may come after the fetch's: read it before the connection closes
     assert got == [b"late"] and 0.2 < waited < 5
 
 
@@ -139,11 +168,11 @@ def test_incremental_fetch_session_sends_only_changed_partitions(broker, unique)
             partitions=[F.FetchPartition(partition=p, fetch_offset=1, partition_max_bytes=1 << 20)
                         for p in range(3)])]),
             13)
-        assert full.error_code == 0 and full.session_id != 0
+        assert full.error_code == ErrorCode.NONE and full.session_id != 0
         assert sorted(p.partition_index for p in full.responses[0].partitions) == [0, 1, 2]
         produce(c, topic, b"new", partition=1)
         inc = c.request(F(max_wait_ms=0, session_id=full.session_id, session_epoch=1, topics=[]), 13)
-        assert inc.error_code == 0 and [p.partition_index for p in inc.responses[0].partitions] == [1]
+        assert inc.error_code == ErrorCode.NONE and [p.partition_index for p in inc.responses[0].partitions] == [1]
         # The consumer moves partition 1 past what it got; nothing else changed, so nothing comes back.
         quiet = c.request(F(max_wait_ms=0, session_id=full.session_id, session_epoch=2, topics=[F.FetchTopic(
             topic_id=tid, partitions=[F.FetchPartition(partition=1, fetch_offset=2, partition_max_bytes=1 << 20)])]),

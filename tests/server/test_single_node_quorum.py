@@ -6,12 +6,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from kafka_compat.client import Cluster
-from kafka_compat.metadata.quorum import write_meta_properties
 from kafka_compat.metadata.records import encode_record
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import Record, build_batch
 from kafka_compat.storage import Log, LogConfig
+from kafka_compat.storage.meta_properties import write_meta_properties
 from kafka_compat.testing.broker_process import free_port
 from kafka_compat.testing.cluster_process import ClusterProcess
 

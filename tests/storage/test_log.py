@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records.batch import iter_headers
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import RecordsError
@@ -101,7 +102,7 @@ def test_read_at_log_end_is_empty_and_beyond_is_out_of_range(tmp_path):
     assert log.read(1, 100) == []
     with pytest.raises(OffsetOutOfRangeError) as e:
         log.read(2, 100)
-    assert e.value.error == "OFFSET_OUT_OF_RANGE"
+    assert e.value.code == ErrorCode.OFFSET_OUT_OF_RANGE
 
 
 def test_read_spans_segments(tmp_path):
@@ -272,10 +273,14 @@ def test_slice_of_a_deleted_segment_stays_readable(tmp_path):
     assert s.read() == expected
 
 
-def test_fsync_on_append_moves_the_recovery_point_with_every_append(tmp_path):
+def test_fsync_on_append_leaves_appends_to_sync_which_moves_the_recovery_point_over_them(tmp_path):
     log = Log(tmp_path / "t-0", LogConfig(), fsync_on_append=True)
     produce(log, b"a")
-    assert log.recovery_point == 1
+    produce(log, b"b")
+    assert log.recovery_point == 0
+    assert log.sync() == 2 and log.recovery_point == 2
+    produce(log, b"c")
+    assert log.recovery_point == 2 and log.sync() == 3
 
 
 def test_flush_messages_flushes_inline_and_advances_recovery_point(tmp_path):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from kafka_compat.raft.log import OffsetAndEpoch
 from kafka_compat.raft.node import RaftNode
 from kafka_compat.testing import raft_sim
 
@@ -48,8 +49,20 @@ class CommitsAlone(RaftNode):
             self._complete_parked()
 
 
+class TrimsBeforeStoring(RaftNode):
+    """Broken on purpose: trims its log to a snapshot at once instead of leaving the snapshot and
+    then the trim to the Ready, so the snapshot is never stored."""
+
+    def create_snapshot(self, end_offset, values, now_ms, trim_log=True):
+        snapshot_id = OffsetAndEpoch(end_offset, self.log.epoch_of(end_offset - 1))
+        self.log.trim_before(snapshot_id)
+        self._log_dirty = True
+        return snapshot_id
+
+
 @pytest.mark.parametrize("broken, finding", [(VotesTwice, "two leaders in epoch"),
-                                             (CommitsAlone, "committed")])
+                                             (CommitsAlone, "committed"),
+                                             (TrimsBeforeStoring, "but there is no snapshot")])
 def test_the_invariants_catch_a_broken_node(broken, finding):
     report = []
     configs = [raft_sim.default_config(seed, voters=5, node_class=broken) for seed in range(40)]

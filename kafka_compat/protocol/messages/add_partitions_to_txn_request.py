@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,11 +14,11 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>h')
-_S1 = _StructFmt('>qhi')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>qhB')
-_S4 = _StructFmt('>qh?B')
+_S0 = _struct.Struct('>h')
+_S1 = _struct.Struct('>qhi')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>qhB')
+_S4 = _struct.Struct('>qh?B')
 _R0 = _PackShapes('', 's', 'qh')
 _R1 = _PackShapes('', 's', '', 'i', '')
 _R2 = _PackShapes('', 's', '', 'i', 'B')
@@ -32,7 +33,7 @@ _S3u = _S3.unpack_from
 _S4u = _S4.unpack_from
 
 
-class AddPartitionsToTxnTopic(_Struct):
+class AddPartitionsToTxnTopic(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
@@ -44,7 +45,7 @@ class AddPartitionsToTxnTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AddPartitionsToTxnTransaction(_Struct):
+class AddPartitionsToTxnTransaction(_SchemaStruct):
     __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics', '_unknown_tags')
     _fields = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics')
     _versions = {'transactional_id': (4, 32767), 'producer_id': (4, 32767), 'producer_epoch': (4, 32767), 'verify_only': (4, 32767), 'topics': (4, 32767)}

@@ -4,19 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>ihB')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>ih')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>ihB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -31,7 +32,7 @@ _S5p = _S5.pack
 _S5u = _S5.unpack_from
 
 
-class AddPartitionsToTxnPartitionResult(_Struct):
+class AddPartitionsToTxnPartitionResult(_SchemaStruct):
     __slots__ = ('partition_index', 'partition_error_code', '_unknown_tags')
     _fields = ('partition_index', 'partition_error_code')
     _versions = {'partition_index': (0, 32767), 'partition_error_code': (0, 32767)}
@@ -43,7 +44,7 @@ class AddPartitionsToTxnPartitionResult(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AddPartitionsToTxnTopicResult(_Struct):
+class AddPartitionsToTxnTopicResult(_SchemaStruct):
     __slots__ = ('name', 'results_by_partition', '_unknown_tags')
     _fields = ('name', 'results_by_partition')
     _versions = {'name': (0, 32767), 'results_by_partition': (0, 32767)}
@@ -55,7 +56,7 @@ class AddPartitionsToTxnTopicResult(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AddPartitionsToTxnResult(_Struct):
+class AddPartitionsToTxnResult(_SchemaStruct):
     __slots__ = ('transactional_id', 'topic_results', '_unknown_tags')
     _fields = ('transactional_id', 'topic_results')
     _versions = {'transactional_id': (4, 32767), 'topic_results': (4, 32767)}

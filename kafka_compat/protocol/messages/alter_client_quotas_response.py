@@ -4,20 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>hh')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>h')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>hBB')
-_S6 = _StructFmt('>BB')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>hh')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>h')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>hBB')
+_S6 = _struct.Struct('>BB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -31,7 +32,7 @@ _S5u = _S5.unpack_from
 _S6u = _S6.unpack_from
 
 
-class EntityData(_Struct):
+class EntityData(_SchemaStruct):
     __slots__ = ('entity_type', 'entity_name', '_unknown_tags')
     _fields = ('entity_type', 'entity_name')
     _versions = {'entity_type': (0, 32767), 'entity_name': (0, 32767)}
@@ -43,7 +44,7 @@ class EntityData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class EntryData(_Struct):
+class EntryData(_SchemaStruct):
     __slots__ = ('error_code', 'error_message', 'entity', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'entity')
     _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'entity': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,15 +13,15 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>iqB')
-_S1 = _StructFmt('>iiB')
-_S2 = _StructFmt('>iB')
-_S3 = _StructFmt('>iq')
-_S4 = _StructFmt('>biB')
-_S5 = _StructFmt('>16sB')
-_S6 = _StructFmt('>16s')
-_S7 = _StructFmt('>ii')
-_S8 = _StructFmt('>bi')
+_S0 = _struct.Struct('>iqB')
+_S1 = _struct.Struct('>iiB')
+_S2 = _struct.Struct('>iB')
+_S3 = _struct.Struct('>iq')
+_S4 = _struct.Struct('>biB')
+_S5 = _struct.Struct('>16sB')
+_S6 = _struct.Struct('>16s')
+_S7 = _struct.Struct('>ii')
+_S8 = _struct.Struct('>bi')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('ii', 'i', 'i')
 _R2 = _PackShapes('ii', 'i', 'iB')
@@ -39,7 +40,7 @@ _S7p = _S7.pack
 _S8p = _S8.pack
 
 
-class BrokerState(_Struct):
+class BrokerState(_SchemaStruct):
     __slots__ = ('broker_id', 'broker_epoch', '_unknown_tags')
     _fields = ('broker_id', 'broker_epoch')
     _versions = {'broker_id': (3, 32767), 'broker_epoch': (3, 32767)}
@@ -51,7 +52,7 @@ class BrokerState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch', '_unknown_tags')
     _fields = ('partition_index', 'leader_epoch', 'new_isr', 'new_isr_with_epochs', 'leader_recovery_state', 'partition_epoch')
     _versions = {'partition_index': (0, 32767), 'leader_epoch': (0, 32767), 'new_isr': (0, 2), 'new_isr_with_epochs': (3, 32767), 'leader_recovery_state': (1, 32767), 'partition_epoch': (0, 32767)}
@@ -67,7 +68,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_name', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partitions')
     _versions = {'topic_name': (0, 1), 'topic_id': (2, 32767), 'partitions': (0, 32767)}

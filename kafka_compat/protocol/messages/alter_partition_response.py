@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,13 +13,13 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>ihB')
-_S1 = _StructFmt('>ihiiB')
-_S2 = _StructFmt('>iB')
-_S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>biB')
-_S5 = _StructFmt('>16sB')
-_S6 = _StructFmt('>16s')
+_S0 = _struct.Struct('>ihB')
+_S1 = _struct.Struct('>ihiiB')
+_S2 = _struct.Struct('>iB')
+_S3 = _struct.Struct('>ih')
+_S4 = _struct.Struct('>biB')
+_S5 = _struct.Struct('>16sB')
+_S6 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('ihii', 'i', 'i')
 _R2 = _PackShapes('ihii', 'i', 'iB')
@@ -33,7 +34,7 @@ _S5u = _S5.unpack_from
 _S6p = _S6.pack
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'isr', 'leader_recovery_state', 'partition_epoch')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'isr': (0, 32767), 'leader_recovery_state': (1, 32767), 'partition_epoch': (0, 32767)}
@@ -50,7 +51,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_name', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partitions')
     _versions = {'topic_name': (0, 1), 'topic_id': (2, 32767), 'partitions': (0, 32767)}

@@ -4,18 +4,19 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>bB')
-_S1 = _StructFmt('>biBBB')
-_S2 = _StructFmt('>BBB')
-_S3 = _StructFmt('>B')
-_S4 = _StructFmt('>BB')
+_S0 = _struct.Struct('>bB')
+_S1 = _struct.Struct('>biBBB')
+_S2 = _struct.Struct('>BBB')
+_S3 = _struct.Struct('>B')
+_S4 = _struct.Struct('>BB')
 _R0 = _PackShapes('', 's', 'b')
 _R1 = _PackShapes('', 's', 'bB')
 _R2 = _PackShapes('', 's', 'biB')
@@ -30,7 +31,7 @@ _S3p = _S3.pack
 _S4p = _S4.pack
 
 
-class ScramCredentialDeletion(_Struct):
+class ScramCredentialDeletion(_SchemaStruct):
     __slots__ = ('name', 'mechanism', '_unknown_tags')
     _fields = ('name', 'mechanism')
     _versions = {'name': (0, 32767), 'mechanism': (0, 32767)}
@@ -42,7 +43,7 @@ class ScramCredentialDeletion(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ScramCredentialUpsertion(_Struct):
+class ScramCredentialUpsertion(_SchemaStruct):
     __slots__ = ('name', 'mechanism', 'iterations', 'salt', 'salted_password', '_unknown_tags')
     _fields = ('name', 'mechanism', 'iterations', 'salt', 'salted_password')
     _versions = {'name': (0, 32767), 'mechanism': (0, 32767), 'iterations': (0, 32767), 'salt': (0, 32767), 'salted_password': (0, 32767)}

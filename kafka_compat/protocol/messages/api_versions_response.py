@@ -4,23 +4,24 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hi')
-_S1 = _StructFmt('>hhh')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>hB')
-_S4 = _StructFmt('>hhhB')
-_S5 = _StructFmt('>iB')
-_S6 = _StructFmt('>hhB')
-_S7 = _StructFmt('>q')
-_S8 = _StructFmt('>?')
-_S9 = _StructFmt('>h')
+_S0 = _struct.Struct('>hi')
+_S1 = _struct.Struct('>hhh')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>hB')
+_S4 = _struct.Struct('>hhhB')
+_S5 = _struct.Struct('>iB')
+_S6 = _struct.Struct('>hhB')
+_S7 = _struct.Struct('>q')
+_S8 = _struct.Struct('>?')
+_S9 = _struct.Struct('>h')
 _R0 = _PackShapes('', 's', 'hh')
 _R1 = _PackShapes('', 's', 'hhB')
 _S0p = _S0.pack
@@ -41,7 +42,7 @@ _S8u = _S8.unpack_from
 _S9p = _S9.pack
 
 
-class ApiVersion(_Struct):
+class ApiVersion(_SchemaStruct):
     __slots__ = ('api_key', 'min_version', 'max_version', '_unknown_tags')
     _fields = ('api_key', 'min_version', 'max_version')
     _versions = {'api_key': (0, 32767), 'min_version': (0, 32767), 'max_version': (0, 32767)}
@@ -54,7 +55,7 @@ class ApiVersion(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class SupportedFeatureKey(_Struct):
+class SupportedFeatureKey(_SchemaStruct):
     __slots__ = ('name', 'min_version', 'max_version', '_unknown_tags')
     _fields = ('name', 'min_version', 'max_version')
     _versions = {'name': (3, 32767), 'min_version': (3, 32767), 'max_version': (3, 32767)}
@@ -67,7 +68,7 @@ class SupportedFeatureKey(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class FinalizedFeatureKey(_Struct):
+class FinalizedFeatureKey(_SchemaStruct):
     __slots__ = ('name', 'max_version_level', 'min_version_level', '_unknown_tags')
     _fields = ('name', 'max_version_level', 'min_version_level')
     _versions = {'name': (3, 32767), 'max_version_level': (3, 32767), 'min_version_level': (3, 32767)}

@@ -4,19 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>iqB')
-_S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>iB')
-_S3 = _StructFmt('>iq')
-_S4 = _StructFmt('>16s')
-_S5 = _StructFmt('>i')
+_S0 = _struct.Struct('>iqB')
+_S1 = _struct.Struct('>16sB')
+_S2 = _struct.Struct('>iB')
+_S3 = _struct.Struct('>iq')
+_S4 = _struct.Struct('>16s')
+_S5 = _struct.Struct('>i')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
 _S2p = _S2.pack
@@ -26,7 +27,7 @@ _S4p = _S4.pack
 _S5p = _S5.pack
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', '_unknown_tags')
     _fields = ('partition_index',)
     _versions = {'partition_index': (0, 32767)}
@@ -37,7 +38,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
@@ -49,7 +50,7 @@ class TopicData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DirectoryData(_Struct):
+class DirectoryData(_SchemaStruct):
     __slots__ = ('id', 'topics', '_unknown_tags')
     _fields = ('id', 'topics')
     _versions = {'id': (0, 32767), 'topics': (0, 32767)}

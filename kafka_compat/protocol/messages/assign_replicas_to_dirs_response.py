@@ -4,17 +4,18 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihB')
-_S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>ih')
-_S3 = _StructFmt('>16s')
+_S0 = _struct.Struct('>ihB')
+_S1 = _struct.Struct('>16sB')
+_S2 = _struct.Struct('>ih')
+_S3 = _struct.Struct('>16s')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -22,7 +23,7 @@ _S2p = _S2.pack
 _S3p = _S3.pack
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'error_code')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767)}
@@ -34,7 +35,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
@@ -46,7 +47,7 @@ class TopicData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DirectoryData(_Struct):
+class DirectoryData(_SchemaStruct):
     __slots__ = ('id', 'topics', '_unknown_tags')
     _fields = ('id', 'topics')
     _versions = {'id': (0, 32767), 'topics': (0, 32767)}

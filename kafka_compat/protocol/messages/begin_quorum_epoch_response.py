@@ -4,21 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hi')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>ihii')
-_S4 = _StructFmt('>hB')
-_S5 = _StructFmt('>ihiiB')
-_S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>HB')
+_S0 = _struct.Struct('>hi')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>ihii')
+_S4 = _struct.Struct('>hB')
+_S5 = _struct.Struct('>ihiiB')
+_S6 = _struct.Struct('>iB')
+_S7 = _struct.Struct('>HB')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('i', 's', 'H')
 _R2 = _PackShapes('i', 's', 'HB')
@@ -37,7 +38,7 @@ _S6u = _S6.unpack_from
 _S7u = _S7.unpack_from
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'leader_id', 'leader_epoch')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
@@ -51,7 +52,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
     _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
@@ -63,7 +64,7 @@ class TopicData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class NodeEndpoint(_Struct):
+class NodeEndpoint(_SchemaStruct):
     __slots__ = ('node_id', 'host', 'port', '_unknown_tags')
     _fields = ('node_id', 'host', 'port')
     _versions = {'node_id': (1, 32767), 'host': (1, 32767), 'port': (1, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,13 +13,13 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>hBB')
-_S2 = _StructFmt('>iiB')
-_S3 = _StructFmt('>BB')
-_S4 = _StructFmt('>16sB')
-_S5 = _StructFmt('>i')
-_S6 = _StructFmt('>h')
+_S0 = _struct.Struct('>iB')
+_S1 = _struct.Struct('>hBB')
+_S2 = _struct.Struct('>iiB')
+_S3 = _struct.Struct('>BB')
+_S4 = _struct.Struct('>16sB')
+_S5 = _struct.Struct('>i')
+_S6 = _struct.Struct('>h')
 _R0 = _PackShapes('', 's', '', 's', 'ii', 's', '')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('i', 's', '', 's', '')
@@ -34,7 +35,7 @@ _S5p = _S5.pack
 _S6p = _S6.pack
 
 
-class TopicPartitions(_Struct):
+class TopicPartitions(_SchemaStruct):
     __slots__ = ('topic_id', 'topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'topic_name', 'partitions')
     _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767), 'partitions': (0, 32767)}
@@ -47,7 +48,7 @@ class TopicPartitions(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class Assignment(_Struct):
+class Assignment(_SchemaStruct):
     __slots__ = ('topic_partitions', '_unknown_tags')
     _fields = ('topic_partitions',)
     _versions = {'topic_partitions': (0, 32767)}
@@ -58,7 +59,7 @@ class Assignment(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class Member(_Struct):
+class Member(_SchemaStruct):
     __slots__ = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment', '_unknown_tags')
     _fields = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment')
     _versions = {'member_id': (0, 32767), 'instance_id': (0, 32767), 'rack_id': (0, 32767), 'member_epoch': (0, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'subscribed_topic_names': (0, 32767), 'subscribed_topic_regex': (0, 32767), 'assignment': (0, 32767), 'target_assignment': (0, 32767)}
@@ -78,7 +79,7 @@ class Member(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribedGroup(_Struct):
+class DescribedGroup(_SchemaStruct):
     __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations')
     _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'group_id': (0, 32767), 'group_state': (0, 32767), 'group_epoch': (0, 32767), 'assignment_epoch': (0, 32767), 'assignor_name': (0, 32767), 'members': (0, 32767), 'authorized_operations': (0, 32767)}

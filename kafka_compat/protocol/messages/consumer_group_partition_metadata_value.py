@@ -4,23 +4,24 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>16sB')
-_S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>i')
+_S0 = _struct.Struct('>16sB')
+_S1 = _struct.Struct('>iB')
+_S2 = _struct.Struct('>i')
 _R0 = _PackShapes('16s', 's', 'i')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
 _S2p = _S2.pack
 
 
-class PartitionMetadata(_Struct):
+class PartitionMetadata(_SchemaStruct):
     __slots__ = ('partition', 'racks', '_unknown_tags')
     _fields = ('partition', 'racks')
     _versions = {'partition': (0, 32767), 'racks': (0, 32767)}
@@ -32,7 +33,7 @@ class PartitionMetadata(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicMetadata(_Struct):
+class TopicMetadata(_SchemaStruct):
     __slots__ = ('topic_id', 'topic_name', 'num_partitions', 'partition_metadata', '_unknown_tags')
     _fields = ('topic_id', 'topic_name', 'num_partitions', 'partition_metadata')
     _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767), 'num_partitions': (0, 32767), 'partition_metadata': (0, 32767)}

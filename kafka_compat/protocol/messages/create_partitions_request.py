@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,12 +14,12 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>ii')
-_S3 = _StructFmt('>i?')
-_S4 = _StructFmt('>iBB')
-_S5 = _StructFmt('>i?B')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>ii')
+_S3 = _struct.Struct('>i?')
+_S4 = _struct.Struct('>iBB')
+_S5 = _struct.Struct('>i?B')
 _R0 = _PackShapes('', 's', 'i')
 _R1 = _PackShapes('', 'i', '')
 _R2 = _PackShapes('', 'i', 'B')
@@ -34,7 +35,7 @@ _S5p = _S5.pack
 _S5u = _S5.unpack_from
 
 
-class CreatePartitionsAssignment(_Struct):
+class CreatePartitionsAssignment(_SchemaStruct):
     __slots__ = ('broker_ids', '_unknown_tags')
     _fields = ('broker_ids',)
     _versions = {'broker_ids': (0, 32767)}
@@ -45,7 +46,7 @@ class CreatePartitionsAssignment(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class CreatePartitionsTopic(_Struct):
+class CreatePartitionsTopic(_SchemaStruct):
     __slots__ = ('name', 'count', 'assignments', '_unknown_tags')
     _fields = ('name', 'count', 'assignments')
     _versions = {'name': (0, 32767), 'count': (0, 32767), 'assignments': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,15 +14,15 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>ihi')
-_S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>i?')
-_S5 = _StructFmt('>ihB')
-_S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>BB')
-_S8 = _StructFmt('>i?B')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>ihi')
+_S3 = _struct.Struct('>ii')
+_S4 = _struct.Struct('>i?')
+_S5 = _struct.Struct('>ihB')
+_S6 = _struct.Struct('>iB')
+_S7 = _struct.Struct('>BB')
+_S8 = _struct.Struct('>i?B')
 _R0 = _PackShapes('', 's', 'ih')
 _R1 = _PackShapes('i', 'i', '')
 _R2 = _PackShapes('i', 'i', 'B')
@@ -43,7 +44,7 @@ _S8p = _S8.pack
 _S8u = _S8.unpack_from
 
 
-class CreatableReplicaAssignment(_Struct):
+class CreatableReplicaAssignment(_SchemaStruct):
     __slots__ = ('partition_index', 'broker_ids', '_unknown_tags')
     _fields = ('partition_index', 'broker_ids')
     _versions = {'partition_index': (0, 32767), 'broker_ids': (0, 32767)}
@@ -55,7 +56,7 @@ class CreatableReplicaAssignment(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class CreatableTopicConfig(_Struct):
+class CreatableTopicConfig(_SchemaStruct):
     __slots__ = ('name', 'value', '_unknown_tags')
     _fields = ('name', 'value')
     _versions = {'name': (0, 32767), 'value': (0, 32767)}
@@ -67,7 +68,7 @@ class CreatableTopicConfig(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class CreatableTopic(_Struct):
+class CreatableTopic(_SchemaStruct):
     __slots__ = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs', '_unknown_tags')
     _fields = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs')
     _versions = {'name': (0, 32767), 'num_partitions': (0, 32767), 'replication_factor': (0, 32767), 'assignments': (0, 32767), 'configs': (0, 32767)}

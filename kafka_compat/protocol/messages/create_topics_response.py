@@ -4,25 +4,26 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>hh')
-_S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>hBihB')
-_S6 = _StructFmt('>ihB')
-_S7 = _StructFmt('>B?b?B')
-_S8 = _StructFmt('>?b?B')
-_S9 = _StructFmt('>ih')
-_S10 = _StructFmt('>?b?')
-_S11 = _StructFmt('>16shBihB')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>hh')
+_S3 = _struct.Struct('>ii')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>hBihB')
+_S6 = _struct.Struct('>ihB')
+_S7 = _struct.Struct('>B?b?B')
+_S8 = _struct.Struct('>?b?B')
+_S9 = _struct.Struct('>ih')
+_S10 = _struct.Struct('>?b?')
+_S11 = _struct.Struct('>16shBihB')
 _R0 = _PackShapes('', 's', 'h')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('', 's', '16sh')
@@ -44,7 +45,7 @@ _S10p = _S10.pack
 _S11u = _S11.unpack_from
 
 
-class CreatableTopicConfigs(_Struct):
+class CreatableTopicConfigs(_SchemaStruct):
     __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_sensitive', '_unknown_tags')
     _fields = ('name', 'value', 'read_only', 'config_source', 'is_sensitive')
     _versions = {'name': (5, 32767), 'value': (5, 32767), 'read_only': (5, 32767), 'config_source': (5, 32767), 'is_sensitive': (5, 32767)}
@@ -59,7 +60,7 @@ class CreatableTopicConfigs(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class CreatableTopicResult(_Struct):
+class CreatableTopicResult(_SchemaStruct):
     __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs', '_unknown_tags')
     _fields = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs')
     _versions = {'name': (0, 32767), 'topic_id': (7, 32767), 'error_code': (0, 32767), 'error_message': (1, 32767), 'topic_config_error_code': (5, 32767), 'num_partitions': (5, 32767), 'replication_factor': (5, 32767), 'configs': (5, 32767)}

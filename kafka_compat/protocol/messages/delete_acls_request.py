@@ -4,22 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>bh')
-_S2 = _StructFmt('>h')
-_S3 = _StructFmt('>bb')
-_S4 = _StructFmt('>b')
-_S5 = _StructFmt('>bBbB')
-_S6 = _StructFmt('>bB')
-_S7 = _StructFmt('>BbbB')
-_S8 = _StructFmt('>bbB')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>bh')
+_S2 = _struct.Struct('>h')
+_S3 = _struct.Struct('>bb')
+_S4 = _struct.Struct('>b')
+_S5 = _struct.Struct('>bBbB')
+_S6 = _struct.Struct('>bB')
+_S7 = _struct.Struct('>BbbB')
+_S8 = _struct.Struct('>bbB')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -35,7 +36,7 @@ _S8p = _S8.pack
 _S8u = _S8.unpack_from
 
 
-class DeleteAclsFilter(_Struct):
+class DeleteAclsFilter(_SchemaStruct):
     __slots__ = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type', '_unknown_tags')
     _fields = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type')
     _versions = {'resource_type_filter': (0, 32767), 'resource_name_filter': (0, 32767), 'pattern_type_filter': (1, 32767), 'principal_filter': (0, 32767), 'host_filter': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}

@@ -4,24 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>hh')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>bh')
-_S4 = _StructFmt('>h')
-_S5 = _StructFmt('>bb')
-_S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>hBB')
-_S8 = _StructFmt('>hBbB')
-_S9 = _StructFmt('>bB')
-_S10 = _StructFmt('>bbB')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>hh')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>bh')
+_S4 = _struct.Struct('>h')
+_S5 = _struct.Struct('>bb')
+_S6 = _struct.Struct('>iB')
+_S7 = _struct.Struct('>hBB')
+_S8 = _struct.Struct('>hBbB')
+_S9 = _struct.Struct('>bB')
+_S10 = _struct.Struct('>bbB')
 _R0 = _PackShapes('b', 's', 'b', 's', '', 's', 'bb')
 _R1 = _PackShapes('b', 's', 'b', 's', '', 's', 'bbB')
 _S0p = _S0.pack
@@ -42,7 +43,7 @@ _S9u = _S9.unpack_from
 _S10u = _S10.unpack_from
 
 
-class DeleteAclsMatchingAcl(_Struct):
+class DeleteAclsMatchingAcl(_SchemaStruct):
     __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type')
     _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'resource_type': (0, 32767), 'resource_name': (0, 32767), 'pattern_type': (1, 32767), 'principal': (0, 32767), 'host': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
@@ -61,7 +62,7 @@ class DeleteAclsMatchingAcl(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DeleteAclsFilterResult(_Struct):
+class DeleteAclsFilterResult(_SchemaStruct):
     __slots__ = ('error_code', 'error_message', 'matching_acls', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'matching_acls')
     _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'matching_acls': (0, 32767)}

@@ -4,19 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>iqh')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>iqhB')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>iqh')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>iqhB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -31,7 +32,7 @@ _S5p = _S5.pack
 _S5u = _S5.unpack_from
 
 
-class DeleteRecordsPartitionResult(_Struct):
+class DeleteRecordsPartitionResult(_SchemaStruct):
     __slots__ = ('partition_index', 'low_watermark', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'low_watermark', 'error_code')
     _versions = {'partition_index': (0, 32767), 'low_watermark': (0, 32767), 'error_code': (0, 32767)}
@@ -44,7 +45,7 @@ class DeleteRecordsPartitionResult(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DeleteRecordsTopicResult(_Struct):
+class DeleteRecordsTopicResult(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}

@@ -4,24 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>16sB')
-_S1 = _StructFmt('>ihBB')
-_S2 = _StructFmt('>16s')
-_S3 = _StructFmt('>ih')
+_S0 = _struct.Struct('>16sB')
+_S1 = _struct.Struct('>ihBB')
+_S2 = _struct.Struct('>16s')
+_S3 = _struct.Struct('>ih')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
 _S2p = _S2.pack
 _S3p = _S3.pack
 
 
-class PartitionResult(_Struct):
+class PartitionResult(_SchemaStruct):
     __slots__ = ('partition', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('partition', 'error_code', 'error_message')
     _versions = {'partition': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
@@ -34,7 +35,7 @@ class PartitionResult(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DeleteStateResult(_Struct):
+class DeleteStateResult(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}

@@ -4,22 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>ii')
-_S3 = _StructFmt('>iB')
-_S4 = _StructFmt('>hB')
-_S5 = _StructFmt('>hBB')
-_S6 = _StructFmt('>B16shB')
-_S7 = _StructFmt('>16shB')
-_S8 = _StructFmt('>16sh')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>ii')
+_S3 = _struct.Struct('>iB')
+_S4 = _struct.Struct('>hB')
+_S5 = _struct.Struct('>hBB')
+_S6 = _struct.Struct('>B16shB')
+_S7 = _struct.Struct('>16shB')
+_S8 = _struct.Struct('>16sh')
 _R0 = _PackShapes('', 's', 'h')
 _R1 = _PackShapes('', 's', 'hB')
 _S0p = _S0.pack
@@ -36,7 +37,7 @@ _S7u = _S7.unpack_from
 _S8p = _S8.pack
 
 
-class DeletableTopicResult(_Struct):
+class DeletableTopicResult(_SchemaStruct):
     __slots__ = ('name', 'topic_id', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('name', 'topic_id', 'error_code', 'error_message')
     _versions = {'name': (0, 32767), 'topic_id': (6, 32767), 'error_code': (0, 32767), 'error_message': (5, 32767)}

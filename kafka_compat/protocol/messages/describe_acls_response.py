@@ -4,23 +4,24 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihh')
-_S1 = _StructFmt('>i')
-_S2 = _StructFmt('>bh')
-_S3 = _StructFmt('>h')
-_S4 = _StructFmt('>bb')
-_S5 = _StructFmt('>ih')
-_S6 = _StructFmt('>bi')
-_S7 = _StructFmt('>ihBB')
-_S8 = _StructFmt('>bB')
-_S9 = _StructFmt('>bbB')
+_S0 = _struct.Struct('>ihh')
+_S1 = _struct.Struct('>i')
+_S2 = _struct.Struct('>bh')
+_S3 = _struct.Struct('>h')
+_S4 = _struct.Struct('>bb')
+_S5 = _struct.Struct('>ih')
+_S6 = _struct.Struct('>bi')
+_S7 = _struct.Struct('>ihBB')
+_S8 = _struct.Struct('>bB')
+_S9 = _struct.Struct('>bbB')
 _R0 = _PackShapes('b', 's', 'b')
 _R1 = _PackShapes('', 's', '', 's', 'bb')
 _R2 = _PackShapes('', 's', '', 's', 'bbB')
@@ -41,7 +42,7 @@ _S8u = _S8.unpack_from
 _S9u = _S9.unpack_from
 
 
-class AclDescription(_Struct):
+class AclDescription(_SchemaStruct):
     __slots__ = ('principal', 'host', 'operation', 'permission_type', '_unknown_tags')
     _fields = ('principal', 'host', 'operation', 'permission_type')
     _versions = {'principal': (0, 32767), 'host': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
@@ -55,7 +56,7 @@ class AclDescription(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribeAclsResource(_Struct):
+class DescribeAclsResource(_SchemaStruct):
     __slots__ = ('resource_type', 'resource_name', 'pattern_type', 'acls', '_unknown_tags')
     _fields = ('resource_type', 'resource_name', 'pattern_type', 'acls')
     _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'pattern_type': (1, 32767), 'acls': (0, 32767)}

@@ -4,20 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihBB')
-_S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>iBB')
-_S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>i')
-_S5 = _StructFmt('>ihBbB')
-_S6 = _StructFmt('>bB')
+_S0 = _struct.Struct('>ihBB')
+_S1 = _struct.Struct('>iB')
+_S2 = _struct.Struct('>iBB')
+_S3 = _struct.Struct('>ih')
+_S4 = _struct.Struct('>i')
+_S5 = _struct.Struct('>ihBbB')
+_S6 = _struct.Struct('>bB')
 _R0 = _PackShapes('', 's', 'i')
 _R1 = _PackShapes('i', 's', 'i')
 _R2 = _PackShapes('b', 's', 'i')
@@ -31,7 +32,7 @@ _S5u = _S5.unpack_from
 _S6u = _S6.unpack_from
 
 
-class DescribeClusterBroker(_Struct):
+class DescribeClusterBroker(_SchemaStruct):
     __slots__ = ('broker_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('broker_id', 'host', 'port', 'rack')
     _versions = {'broker_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767)}

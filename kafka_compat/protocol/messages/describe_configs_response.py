@@ -4,29 +4,30 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>hh')
-_S2 = _StructFmt('>bh')
-_S3 = _StructFmt('>i')
-_S4 = _StructFmt('>h')
-_S5 = _StructFmt('>???')
-_S6 = _StructFmt('>?b?i')
-_S7 = _StructFmt('>b')
-_S8 = _StructFmt('>iB')
-_S9 = _StructFmt('>hBbB')
-_S10 = _StructFmt('>bB')
-_S11 = _StructFmt('>B?b?B')
-_S12 = _StructFmt('>?b?B')
-_S13 = _StructFmt('>BbB')
-_S14 = _StructFmt('>bBB')
-_S15 = _StructFmt('>?b?')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>hh')
+_S2 = _struct.Struct('>bh')
+_S3 = _struct.Struct('>i')
+_S4 = _struct.Struct('>h')
+_S5 = _struct.Struct('>???')
+_S6 = _struct.Struct('>?b?i')
+_S7 = _struct.Struct('>b')
+_S8 = _struct.Struct('>iB')
+_S9 = _struct.Struct('>hBbB')
+_S10 = _struct.Struct('>bB')
+_S11 = _struct.Struct('>B?b?B')
+_S12 = _struct.Struct('>?b?B')
+_S13 = _struct.Struct('>BbB')
+_S14 = _struct.Struct('>bBB')
+_S15 = _struct.Struct('>?b?')
 _R0 = _PackShapes('b', 's', '')
 _R1 = _PackShapes('', 's', '')
 _S0p = _S0.pack
@@ -55,7 +56,7 @@ _S14u = _S14.unpack_from
 _S15p = _S15.pack
 
 
-class DescribeConfigsSynonym(_Struct):
+class DescribeConfigsSynonym(_SchemaStruct):
     __slots__ = ('name', 'value', 'source', '_unknown_tags')
     _fields = ('name', 'value', 'source')
     _versions = {'name': (1, 32767), 'value': (1, 32767), 'source': (1, 32767)}
@@ -68,7 +69,7 @@ class DescribeConfigsSynonym(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribeConfigsResourceResult(_Struct):
+class DescribeConfigsResourceResult(_SchemaStruct):
     __slots__ = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation', '_unknown_tags')
     _fields = ('name', 'value', 'read_only', 'is_default', 'config_source', 'is_sensitive', 'synonyms', 'config_type', 'documentation')
     _versions = {'name': (0, 32767), 'value': (0, 32767), 'read_only': (0, 32767), 'is_default': (0, 0), 'config_source': (1, 32767), 'is_sensitive': (0, 32767), 'synonyms': (1, 32767), 'config_type': (3, 32767), 'documentation': (3, 32767)}
@@ -87,7 +88,7 @@ class DescribeConfigsResourceResult(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribeConfigsResult(_Struct):
+class DescribeConfigsResult(_SchemaStruct):
     __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs', '_unknown_tags')
     _fields = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs')
     _versions = {'error_code': (0, 32767), 'error_message': (0, 32767), 'resource_type': (0, 32767), 'resource_name': (0, 32767), 'configs': (0, 32767)}

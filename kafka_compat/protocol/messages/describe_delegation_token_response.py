@@ -4,21 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hi')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>qqqh')
-_S3 = _StructFmt('>i')
-_S4 = _StructFmt('>hB')
-_S5 = _StructFmt('>qqqB')
-_S6 = _StructFmt('>BBB')
-_S7 = _StructFmt('>iB')
+_S0 = _struct.Struct('>hi')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>qqqh')
+_S3 = _struct.Struct('>i')
+_S4 = _struct.Struct('>hB')
+_S5 = _struct.Struct('>qqqB')
+_S6 = _struct.Struct('>BBB')
+_S7 = _struct.Struct('>iB')
 _R0 = _PackShapes('', 's', '', 's', 'qqq', 's', 'B')
 _R1 = _PackShapes('', 's', '', 's', 'qqq', 's', 'BB')
 _R2 = _PackShapes('', 's', '', 's', 'qqq', 's', 'BBB')
@@ -44,7 +45,7 @@ _S7p = _S7.pack
 _S7u = _S7.unpack_from
 
 
-class DescribedDelegationTokenRenewer(_Struct):
+class DescribedDelegationTokenRenewer(_SchemaStruct):
     __slots__ = ('principal_type', 'principal_name', '_unknown_tags')
     _fields = ('principal_type', 'principal_name')
     _versions = {'principal_type': (0, 32767), 'principal_name': (0, 32767)}
@@ -56,7 +57,7 @@ class DescribedDelegationTokenRenewer(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribedDelegationToken(_Struct):
+class DescribedDelegationToken(_SchemaStruct):
     __slots__ = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers', '_unknown_tags')
     _fields = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers')
     _versions = {'principal_type': (0, 32767), 'principal_name': (0, 32767), 'token_requester_principal_type': (3, 32767), 'token_requester_principal_name': (3, 32767), 'issue_timestamp': (0, 32767), 'expiry_timestamp': (0, 32767), 'max_timestamp': (0, 32767), 'token_id': (0, 32767), 'hmac': (0, 32767), 'renewers': (0, 32767)}

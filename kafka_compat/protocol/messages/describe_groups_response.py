@@ -4,22 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>hh')
-_S2 = _StructFmt('>h')
-_S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>hB')
-_S6 = _StructFmt('>BB')
-_S7 = _StructFmt('>BBB')
-_S8 = _StructFmt('>B')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>hh')
+_S2 = _struct.Struct('>h')
+_S3 = _struct.Struct('>ii')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>hB')
+_S6 = _struct.Struct('>BB')
+_S7 = _struct.Struct('>BBB')
+_S8 = _struct.Struct('>B')
 _R0 = _PackShapes('h', 's', '', 's', '', 's', '', 's', '')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('', 's', '', 's', 'B')
@@ -44,7 +45,7 @@ _S7u = _S7.unpack_from
 _S8p = _S8.pack
 
 
-class DescribedGroupMember(_Struct):
+class DescribedGroupMember(_SchemaStruct):
     __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment')
     _versions = {'member_id': (0, 32767), 'group_instance_id': (4, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'member_metadata': (0, 32767), 'member_assignment': (0, 32767)}
@@ -60,7 +61,7 @@ class DescribedGroupMember(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribedGroup(_Struct):
+class DescribedGroup(_SchemaStruct):
     __slots__ = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations')
     _versions = {'error_code': (0, 32767), 'group_id': (0, 32767), 'group_state': (0, 32767), 'protocol_type': (0, 32767), 'protocol_data': (0, 32767), 'members': (0, 32767), 'authorized_operations': (3, 32767)}

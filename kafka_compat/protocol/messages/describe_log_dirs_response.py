@@ -4,25 +4,26 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>hh')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>h')
-_S4 = _StructFmt('>iqq?')
-_S5 = _StructFmt('>iB')
-_S6 = _StructFmt('>hB')
-_S7 = _StructFmt('>iqq?B')
-_S8 = _StructFmt('>ihB')
-_S9 = _StructFmt('>ih')
-_S10 = _StructFmt('>qqB')
-_S11 = _StructFmt('>qq')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>hh')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>h')
+_S4 = _struct.Struct('>iqq?')
+_S5 = _struct.Struct('>iB')
+_S6 = _struct.Struct('>hB')
+_S7 = _struct.Struct('>iqq?B')
+_S8 = _struct.Struct('>ihB')
+_S9 = _struct.Struct('>ih')
+_S10 = _struct.Struct('>qqB')
+_S11 = _struct.Struct('>qq')
 _R0 = _PackShapes('h', 's', '')
 _R1 = _PackShapes('', 's', '')
 _S0p = _S0.pack
@@ -46,7 +47,7 @@ _S10u = _S10.unpack_from
 _S11p = _S11.pack
 
 
-class DescribeLogDirsPartition(_Struct):
+class DescribeLogDirsPartition(_SchemaStruct):
     __slots__ = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key', '_unknown_tags')
     _fields = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key')
     _versions = {'partition_index': (0, 32767), 'partition_size': (0, 32767), 'offset_lag': (0, 32767), 'is_future_key': (0, 32767)}
@@ -60,7 +61,7 @@ class DescribeLogDirsPartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribeLogDirsTopic(_Struct):
+class DescribeLogDirsTopic(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
@@ -72,7 +73,7 @@ class DescribeLogDirsTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribeLogDirsResult(_Struct):
+class DescribeLogDirsResult(_SchemaStruct):
     __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes', '_unknown_tags')
     _fields = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes')
     _versions = {'error_code': (0, 32767), 'log_dir': (0, 32767), 'topics': (0, 32767), 'total_bytes': (4, 32767), 'usable_bytes': (4, 32767)}

@@ -4,19 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>ihBB')
-_S2 = _StructFmt('>qiiqiqB')
-_S3 = _StructFmt('>i')
-_S4 = _StructFmt('>ih')
-_S5 = _StructFmt('>qiiqiq')
+_S0 = _struct.Struct('>iB')
+_S1 = _struct.Struct('>ihBB')
+_S2 = _struct.Struct('>qiiqiqB')
+_S3 = _struct.Struct('>i')
+_S4 = _struct.Struct('>ih')
+_S5 = _struct.Struct('>qiiqiq')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -27,7 +28,7 @@ _S4p = _S4.pack
 _S5p = _S5.pack
 
 
-class ProducerState(_Struct):
+class ProducerState(_SchemaStruct):
     __slots__ = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset', '_unknown_tags')
     _fields = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset')
     _versions = {'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'last_sequence': (0, 32767), 'last_timestamp': (0, 32767), 'coordinator_epoch': (0, 32767), 'current_txn_start_offset': (0, 32767)}
@@ -43,7 +44,7 @@ class ProducerState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionResponse(_Struct):
+class PartitionResponse(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'active_producers', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'active_producers')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'active_producers': (0, 32767)}
@@ -57,7 +58,7 @@ class PartitionResponse(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicResponse(_Struct):
+class TopicResponse(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}

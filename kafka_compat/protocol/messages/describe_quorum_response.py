@@ -4,31 +4,32 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hB')
-_S1 = _StructFmt('>ihiiqB')
-_S2 = _StructFmt('>iqB')
-_S3 = _StructFmt('>h')
-_S4 = _StructFmt('>ihiiq')
-_S5 = _StructFmt('>iq')
-_S6 = _StructFmt('>iqqqB')
-_S7 = _StructFmt('>iqqq')
-_S8 = _StructFmt('>hBB')
-_S9 = _StructFmt('>ihBiiqB')
-_S10 = _StructFmt('>iiqB')
-_S11 = _StructFmt('>i16sqqqB')
-_S12 = _StructFmt('>iB')
-_S13 = _StructFmt('>HB')
-_S14 = _StructFmt('>ih')
-_S15 = _StructFmt('>iiq')
-_S16 = _StructFmt('>i16sqqq')
-_S17 = _StructFmt('>i')
+_S0 = _struct.Struct('>hB')
+_S1 = _struct.Struct('>ihiiqB')
+_S2 = _struct.Struct('>iqB')
+_S3 = _struct.Struct('>h')
+_S4 = _struct.Struct('>ihiiq')
+_S5 = _struct.Struct('>iq')
+_S6 = _struct.Struct('>iqqqB')
+_S7 = _struct.Struct('>iqqq')
+_S8 = _struct.Struct('>hBB')
+_S9 = _struct.Struct('>ihBiiqB')
+_S10 = _struct.Struct('>iiqB')
+_S11 = _struct.Struct('>i16sqqqB')
+_S12 = _struct.Struct('>iB')
+_S13 = _struct.Struct('>HB')
+_S14 = _struct.Struct('>ih')
+_S15 = _struct.Struct('>iiq')
+_S16 = _struct.Struct('>i16sqqq')
+_S17 = _struct.Struct('>i')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('', 's', '', 's', 'H')
 _R2 = _PackShapes('', 's', '', 's', 'HB')
@@ -55,7 +56,7 @@ _S16p = _S16.pack
 _S17p = _S17.pack
 
 
-class ReplicaState(_Struct):
+class ReplicaState(_SchemaStruct):
     __slots__ = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp', '_unknown_tags')
     _fields = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp')
     _versions = {'replica_id': (0, 32767), 'replica_directory_id': (2, 32767), 'log_end_offset': (0, 32767), 'last_fetch_timestamp': (1, 32767), 'last_caught_up_timestamp': (1, 32767)}
@@ -70,7 +71,7 @@ class ReplicaState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (2, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'high_watermark': (0, 32767), 'current_voters': (0, 32767), 'observers': (0, 32767)}
@@ -88,7 +89,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
     _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
@@ -100,7 +101,7 @@ class TopicData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class Listener(_Struct):
+class Listener(_SchemaStruct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
     _versions = {'name': (2, 32767), 'host': (2, 32767), 'port': (2, 32767)}
@@ -113,7 +114,7 @@ class Listener(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class Node(_Struct):
+class Node(_SchemaStruct):
     __slots__ = ('node_id', 'listeners', '_unknown_tags')
     _fields = ('node_id', 'listeners')
     _versions = {'node_id': (2, 32767), 'listeners': (2, 32767)}

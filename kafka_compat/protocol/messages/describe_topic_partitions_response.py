@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,15 +14,15 @@ _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _CP_int32 = _COMPACT_ARRAY_PACK['i']
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>hB16s?B')
-_S2 = _StructFmt('>16s?B')
-_S3 = _StructFmt('>hiiiB')
-_S4 = _StructFmt('>BB')
-_S5 = _StructFmt('>b')
-_S6 = _StructFmt('>i')
-_S7 = _StructFmt('>h')
-_S8 = _StructFmt('>16s?')
+_S0 = _struct.Struct('>iB')
+_S1 = _struct.Struct('>hB16s?B')
+_S2 = _struct.Struct('>16s?B')
+_S3 = _struct.Struct('>hiiiB')
+_S4 = _struct.Struct('>BB')
+_S5 = _struct.Struct('>b')
+_S6 = _struct.Struct('>i')
+_S7 = _struct.Struct('>h')
+_S8 = _struct.Struct('>16s?')
 _R0 = _PackShapes('hiii', 'i', '', 'i', '')
 _R1 = _PackShapes('', 'i', '')
 _R2 = _PackShapes('', 'i', 'B')
@@ -39,7 +40,7 @@ _S7p = _S7.pack
 _S8p = _S8.pack
 
 
-class DescribeTopicPartitionsResponsePartition(_Struct):
+class DescribeTopicPartitionsResponsePartition(_SchemaStruct):
     __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas', '_unknown_tags')
     _fields = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas')
     _versions = {'error_code': (0, 32767), 'partition_index': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'replica_nodes': (0, 32767), 'isr_nodes': (0, 32767), 'eligible_leader_replicas': (0, 32767), 'last_known_elr': (0, 32767), 'offline_replicas': (0, 32767)}
@@ -58,7 +59,7 @@ class DescribeTopicPartitionsResponsePartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribeTopicPartitionsResponseTopic(_Struct):
+class DescribeTopicPartitionsResponseTopic(_SchemaStruct):
     __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations')
     _versions = {'error_code': (0, 32767), 'name': (0, 32767), 'topic_id': (0, 32767), 'is_internal': (0, 32767), 'partitions': (0, 32767), 'topic_authorized_operations': (0, 32767)}
@@ -74,7 +75,7 @@ class DescribeTopicPartitionsResponseTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class Cursor(_Struct):
+class Cursor(_SchemaStruct):
     __slots__ = ('topic_name', 'partition_index', '_unknown_tags')
     _fields = ('topic_name', 'partition_index')
     _versions = {'topic_name': (0, 32767), 'partition_index': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,10 +13,10 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>hB')
-_S2 = _StructFmt('>iqqhB')
-_S3 = _StructFmt('>i')
+_S0 = _struct.Struct('>iB')
+_S1 = _struct.Struct('>hB')
+_S2 = _struct.Struct('>iqqhB')
+_S3 = _struct.Struct('>i')
 _R0 = _PackShapes('h', 's', '', 's', 'iqqh')
 _R1 = _PackShapes('', 's', '', 'i', '')
 _R2 = _PackShapes('', 's', '', 'i', 'B')
@@ -25,7 +26,7 @@ _S2u = _S2.unpack_from
 _S3p = _S3.pack
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
     _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}
@@ -37,7 +38,7 @@ class TopicData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TransactionState(_Struct):
+class TransactionState(_SchemaStruct):
     __slots__ = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics', '_unknown_tags')
     _fields = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics')
     _versions = {'error_code': (0, 32767), 'transactional_id': (0, 32767), 'transaction_state': (0, 32767), 'transaction_timeout_ms': (0, 32767), 'transaction_start_time_ms': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'topics': (0, 32767)}

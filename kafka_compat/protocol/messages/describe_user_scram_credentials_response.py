@@ -4,18 +4,19 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihBB')
-_S1 = _StructFmt('>hBB')
-_S2 = _StructFmt('>biB')
-_S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>bi')
+_S0 = _struct.Struct('>ihBB')
+_S1 = _struct.Struct('>hBB')
+_S2 = _struct.Struct('>biB')
+_S3 = _struct.Struct('>ih')
+_S4 = _struct.Struct('>bi')
 _R0 = _PackShapes('', 's', 'h')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -25,7 +26,7 @@ _S3p = _S3.pack
 _S4p = _S4.pack
 
 
-class CredentialInfo(_Struct):
+class CredentialInfo(_SchemaStruct):
     __slots__ = ('mechanism', 'iterations', '_unknown_tags')
     _fields = ('mechanism', 'iterations')
     _versions = {'mechanism': (0, 32767), 'iterations': (0, 32767)}
@@ -37,7 +38,7 @@ class CredentialInfo(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class DescribeUserScramCredentialsResult(_Struct):
+class DescribeUserScramCredentialsResult(_SchemaStruct):
     __slots__ = ('user', 'error_code', 'error_message', 'credential_infos', '_unknown_tags')
     _fields = ('user', 'error_code', 'error_message', 'credential_infos')
     _versions = {'user': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'credential_infos': (0, 32767)}

@@ -4,21 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>ihh')
-_S4 = _StructFmt('>ih')
-_S5 = _StructFmt('>ihi')
-_S6 = _StructFmt('>ihB')
-_S7 = _StructFmt('>ihBB')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>ihh')
+_S4 = _struct.Struct('>ih')
+_S5 = _struct.Struct('>ihi')
+_S6 = _struct.Struct('>ihB')
+_S7 = _struct.Struct('>ihBB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -34,7 +35,7 @@ _S6u = _S6.unpack_from
 _S7u = _S7.unpack_from
 
 
-class PartitionResult(_Struct):
+class PartitionResult(_SchemaStruct):
     __slots__ = ('partition_id', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('partition_id', 'error_code', 'error_message')
     _versions = {'partition_id': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767)}
@@ -47,7 +48,7 @@ class PartitionResult(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ReplicaElectionResult(_Struct):
+class ReplicaElectionResult(_SchemaStruct):
     __slots__ = ('topic', 'partition_result', '_unknown_tags')
     _fields = ('topic', 'partition_result')
     _versions = {'topic': (0, 32767), 'partition_result': (0, 32767)}

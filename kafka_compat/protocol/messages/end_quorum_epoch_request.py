@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,15 +13,15 @@ _view = memoryview
 _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
-_S0 = _StructFmt('>h')
-_S1 = _StructFmt('>i')
-_S2 = _StructFmt('>iiii')
-_S3 = _StructFmt('>BB')
-_S4 = _StructFmt('>iiiB')
-_S5 = _StructFmt('>i16sB')
-_S6 = _StructFmt('>HB')
-_S7 = _StructFmt('>iii')
-_S8 = _StructFmt('>i16s')
+_S0 = _struct.Struct('>h')
+_S1 = _struct.Struct('>i')
+_S2 = _struct.Struct('>iiii')
+_S3 = _struct.Struct('>BB')
+_S4 = _struct.Struct('>iiiB')
+_S5 = _struct.Struct('>i16sB')
+_S6 = _struct.Struct('>HB')
+_S7 = _struct.Struct('>iii')
+_S8 = _struct.Struct('>i16s')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('', 's', '', 's', 'H')
 _R2 = _PackShapes('', 's', '', 's', 'HB')
@@ -39,7 +40,7 @@ _S7p = _S7.pack
 _S8p = _S8.pack
 
 
-class ReplicaInfo(_Struct):
+class ReplicaInfo(_SchemaStruct):
     __slots__ = ('candidate_id', 'candidate_directory_id', '_unknown_tags')
     _fields = ('candidate_id', 'candidate_directory_id')
     _versions = {'candidate_id': (1, 32767), 'candidate_directory_id': (1, 32767)}
@@ -51,7 +52,7 @@ class ReplicaInfo(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates', '_unknown_tags')
     _fields = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates')
     _versions = {'partition_index': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (0, 32767), 'preferred_successors': (0, 0), 'preferred_candidates': (1, 32767)}
@@ -66,7 +67,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
     _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}
@@ -78,7 +79,7 @@ class TopicData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class LeaderEndpoint(_Struct):
+class LeaderEndpoint(_SchemaStruct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
     _versions = {'name': (1, 32767), 'host': (1, 32767), 'port': (1, 32767)}

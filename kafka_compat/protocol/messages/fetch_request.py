@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,25 +14,25 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>iiii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>iqi')
-_S4 = _StructFmt('>iiiii')
-_S5 = _StructFmt('>iiiibi')
-_S6 = _StructFmt('>iqqi')
-_S7 = _StructFmt('>iiiibiii')
-_S8 = _StructFmt('>iiqqi')
-_S9 = _StructFmt('>iiiibiiB')
-_S10 = _StructFmt('>iiqiqiB')
-_S11 = _StructFmt('>iiiibii')
-_S12 = _StructFmt('>iiqiqi')
-_S13 = _StructFmt('>16sB')
-_S14 = _StructFmt('>16s')
-_S15 = _StructFmt('>iiibiiB')
-_S16 = _StructFmt('>iqB')
-_S17 = _StructFmt('>iiibii')
-_S18 = _StructFmt('>iq')
+_S0 = _struct.Struct('>iiii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>iqi')
+_S4 = _struct.Struct('>iiiii')
+_S5 = _struct.Struct('>iiiibi')
+_S6 = _struct.Struct('>iqqi')
+_S7 = _struct.Struct('>iiiibiii')
+_S8 = _struct.Struct('>iiqqi')
+_S9 = _struct.Struct('>iiiibiiB')
+_S10 = _struct.Struct('>iiqiqiB')
+_S11 = _struct.Struct('>iiiibii')
+_S12 = _struct.Struct('>iiqiqi')
+_S13 = _struct.Struct('>16sB')
+_S14 = _struct.Struct('>16s')
+_S15 = _struct.Struct('>iiibiiB')
+_S16 = _struct.Struct('>iqB')
+_S17 = _struct.Struct('>iiibii')
+_S18 = _struct.Struct('>iq')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('', 's', '', 'i', '')
 _R2 = _PackShapes('', 's', '', 'i', 'B')
@@ -70,7 +71,7 @@ _S17p = _S17.pack
 _S18p = _S18.pack
 
 
-class ReplicaState(_Struct):
+class ReplicaState(_SchemaStruct):
     __slots__ = ('replica_id', 'replica_epoch', '_unknown_tags')
     _fields = ('replica_id', 'replica_epoch')
     _versions = {'replica_id': (15, 32767), 'replica_epoch': (15, 32767)}
@@ -82,7 +83,7 @@ class ReplicaState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class FetchPartition(_Struct):
+class FetchPartition(_SchemaStruct):
     __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id', '_unknown_tags')
     _fields = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id')
     _versions = {'partition': (0, 32767), 'current_leader_epoch': (9, 32767), 'fetch_offset': (0, 32767), 'last_fetched_epoch': (12, 32767), 'log_start_offset': (5, 32767), 'partition_max_bytes': (0, 32767), 'replica_directory_id': (17, 32767)}
@@ -99,7 +100,7 @@ class FetchPartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class FetchTopic(_Struct):
+class FetchTopic(_SchemaStruct):
     __slots__ = ('topic', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic', 'topic_id', 'partitions')
     _versions = {'topic': (0, 12), 'topic_id': (13, 32767), 'partitions': (0, 32767)}
@@ -112,7 +113,7 @@ class FetchTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ForgottenTopic(_Struct):
+class ForgottenTopic(_SchemaStruct):
     __slots__ = ('topic', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic', 'topic_id', 'partitions')
     _versions = {'topic': (7, 12), 'topic_id': (13, 32767), 'partitions': (7, 32767)}

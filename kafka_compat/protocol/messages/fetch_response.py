@@ -4,38 +4,39 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>ihqi')
-_S3 = _StructFmt('>ihq')
-_S4 = _StructFmt('>ii')
-_S5 = _StructFmt('>ihqqi')
-_S6 = _StructFmt('>qq')
-_S7 = _StructFmt('>ihqq')
-_S8 = _StructFmt('>ihqqqi')
-_S9 = _StructFmt('>ihqqq')
-_S10 = _StructFmt('>ihii')
-_S11 = _StructFmt('>ihiB')
-_S12 = _StructFmt('>ihqqqBiBBB')
-_S13 = _StructFmt('>qqB')
-_S14 = _StructFmt('>iBBB')
-_S15 = _StructFmt('>iqB')
-_S16 = _StructFmt('>iiB')
-_S17 = _StructFmt('>qiB')
-_S18 = _StructFmt('>ihi')
-_S19 = _StructFmt('>iB')
-_S20 = _StructFmt('>iBB')
-_S21 = _StructFmt('>iq')
-_S22 = _StructFmt('>qi')
-_S23 = _StructFmt('>16sB')
-_S24 = _StructFmt('>16s')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>ihqi')
+_S3 = _struct.Struct('>ihq')
+_S4 = _struct.Struct('>ii')
+_S5 = _struct.Struct('>ihqqi')
+_S6 = _struct.Struct('>qq')
+_S7 = _struct.Struct('>ihqq')
+_S8 = _struct.Struct('>ihqqqi')
+_S9 = _struct.Struct('>ihqqq')
+_S10 = _struct.Struct('>ihii')
+_S11 = _struct.Struct('>ihiB')
+_S12 = _struct.Struct('>ihqqqBiBBB')
+_S13 = _struct.Struct('>qqB')
+_S14 = _struct.Struct('>iBBB')
+_S15 = _struct.Struct('>iqB')
+_S16 = _struct.Struct('>iiB')
+_S17 = _struct.Struct('>qiB')
+_S18 = _struct.Struct('>ihi')
+_S19 = _struct.Struct('>iB')
+_S20 = _struct.Struct('>iBB')
+_S21 = _struct.Struct('>iq')
+_S22 = _struct.Struct('>qi')
+_S23 = _struct.Struct('>16sB')
+_S24 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('i', 's', 'i')
 _S0p = _S0.pack
@@ -77,7 +78,7 @@ _S23u = _S23.unpack_from
 _S24p = _S24.pack
 
 
-class EpochEndOffset(_Struct):
+class EpochEndOffset(_SchemaStruct):
     __slots__ = ('epoch', 'end_offset', '_unknown_tags')
     _fields = ('epoch', 'end_offset')
     _versions = {'epoch': (12, 32767), 'end_offset': (12, 32767)}
@@ -89,7 +90,7 @@ class EpochEndOffset(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class LeaderIdAndEpoch(_Struct):
+class LeaderIdAndEpoch(_SchemaStruct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
     _versions = {'leader_id': (12, 32767), 'leader_epoch': (12, 32767)}
@@ -101,7 +102,7 @@ class LeaderIdAndEpoch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class SnapshotId(_Struct):
+class SnapshotId(_SchemaStruct):
     __slots__ = ('end_offset', 'epoch', '_unknown_tags')
     _fields = ('end_offset', 'epoch')
     _versions = {'end_offset': (0, 32767), 'epoch': (0, 32767)}
@@ -113,7 +114,7 @@ class SnapshotId(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AbortedTransaction(_Struct):
+class AbortedTransaction(_SchemaStruct):
     __slots__ = ('producer_id', 'first_offset', '_unknown_tags')
     _fields = ('producer_id', 'first_offset')
     _versions = {'producer_id': (4, 32767), 'first_offset': (4, 32767)}
@@ -125,7 +126,7 @@ class AbortedTransaction(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'high_watermark': (0, 32767), 'last_stable_offset': (4, 32767), 'log_start_offset': (5, 32767), 'diverging_epoch': (12, 32767), 'current_leader': (12, 32767), 'snapshot_id': (12, 32767), 'aborted_transactions': (4, 32767), 'preferred_read_replica': (11, 32767), 'records': (0, 32767)}
@@ -146,7 +147,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class FetchableTopicResponse(_Struct):
+class FetchableTopicResponse(_SchemaStruct):
     __slots__ = ('topic', 'topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic', 'topic_id', 'partitions')
     _versions = {'topic': (0, 12), 'topic_id': (13, 32767), 'partitions': (0, 32767)}
@@ -159,7 +160,7 @@ class FetchableTopicResponse(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class NodeEndpoint(_Struct):
+class NodeEndpoint(_SchemaStruct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
     _versions = {'node_id': (16, 32767), 'host': (16, 32767), 'port': (16, 32767), 'rack': (16, 32767)}

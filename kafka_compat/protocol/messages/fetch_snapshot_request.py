@@ -4,20 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>iiB')
-_S1 = _StructFmt('>ii')
-_S2 = _StructFmt('>qiB')
-_S3 = _StructFmt('>qB')
-_S4 = _StructFmt('>qi')
-_S5 = _StructFmt('>q')
-_S6 = _StructFmt('>16s')
+_S0 = _struct.Struct('>iiB')
+_S1 = _struct.Struct('>ii')
+_S2 = _struct.Struct('>qiB')
+_S3 = _struct.Struct('>qB')
+_S4 = _struct.Struct('>qi')
+_S5 = _struct.Struct('>q')
+_S6 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
@@ -32,7 +33,7 @@ _S6p = _S6.pack
 _S6u = _S6.unpack_from
 
 
-class SnapshotId(_Struct):
+class SnapshotId(_SchemaStruct):
     __slots__ = ('end_offset', 'epoch', '_unknown_tags')
     _fields = ('end_offset', 'epoch')
     _versions = {'end_offset': (0, 32767), 'epoch': (0, 32767)}
@@ -44,7 +45,7 @@ class SnapshotId(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionSnapshot(_Struct):
+class PartitionSnapshot(_SchemaStruct):
     __slots__ = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id', '_unknown_tags')
     _fields = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id')
     _versions = {'partition': (0, 32767), 'current_leader_epoch': (0, 32767), 'snapshot_id': (0, 32767), 'position': (0, 32767), 'replica_directory_id': (1, 32767)}
@@ -59,7 +60,7 @@ class PartitionSnapshot(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicSnapshot(_Struct):
+class TopicSnapshot(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}

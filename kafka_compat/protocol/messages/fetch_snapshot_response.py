@@ -4,25 +4,26 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihB')
-_S1 = _StructFmt('>ih')
-_S2 = _StructFmt('>qiB')
-_S3 = _StructFmt('>qqBBB')
-_S4 = _StructFmt('>iiB')
-_S5 = _StructFmt('>qi')
-_S6 = _StructFmt('>qqB')
-_S7 = _StructFmt('>qqBB')
-_S8 = _StructFmt('>qq')
-_S9 = _StructFmt('>ii')
-_S10 = _StructFmt('>iB')
-_S11 = _StructFmt('>HB')
+_S0 = _struct.Struct('>ihB')
+_S1 = _struct.Struct('>ih')
+_S2 = _struct.Struct('>qiB')
+_S3 = _struct.Struct('>qqBBB')
+_S4 = _struct.Struct('>iiB')
+_S5 = _struct.Struct('>qi')
+_S6 = _struct.Struct('>qqB')
+_S7 = _struct.Struct('>qqBB')
+_S8 = _struct.Struct('>qq')
+_S9 = _struct.Struct('>ii')
+_S10 = _struct.Struct('>iB')
+_S11 = _struct.Struct('>HB')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('i', 's', 'H')
 _R2 = _PackShapes('i', 's', 'HB')
@@ -44,7 +45,7 @@ _S10u = _S10.unpack_from
 _S11u = _S11.unpack_from
 
 
-class SnapshotId(_Struct):
+class SnapshotId(_SchemaStruct):
     __slots__ = ('end_offset', 'epoch', '_unknown_tags')
     _fields = ('end_offset', 'epoch')
     _versions = {'end_offset': (0, 32767), 'epoch': (0, 32767)}
@@ -56,7 +57,7 @@ class SnapshotId(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class LeaderIdAndEpoch(_Struct):
+class LeaderIdAndEpoch(_SchemaStruct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
     _versions = {'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
@@ -68,7 +69,7 @@ class LeaderIdAndEpoch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionSnapshot(_Struct):
+class PartitionSnapshot(_SchemaStruct):
     __slots__ = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records', '_unknown_tags')
     _fields = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records')
     _versions = {'index': (0, 32767), 'error_code': (0, 32767), 'snapshot_id': (0, 32767), 'current_leader': (0, 32767), 'size': (0, 32767), 'position': (0, 32767), 'unaligned_records': (0, 32767)}
@@ -85,7 +86,7 @@ class PartitionSnapshot(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicSnapshot(_Struct):
+class TopicSnapshot(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
@@ -97,7 +98,7 @@ class TopicSnapshot(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class NodeEndpoint(_Struct):
+class NodeEndpoint(_SchemaStruct):
     __slots__ = ('node_id', 'host', 'port', '_unknown_tags')
     _fields = ('node_id', 'host', 'port')
     _versions = {'node_id': (1, 32767), 'host': (1, 32767), 'port': (1, 32767)}

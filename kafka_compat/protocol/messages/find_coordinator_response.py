@@ -4,21 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hih')
-_S1 = _StructFmt('>i')
-_S2 = _StructFmt('>ihh')
-_S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>h')
-_S5 = _StructFmt('>ihBiB')
-_S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>ihBB')
+_S0 = _struct.Struct('>hih')
+_S1 = _struct.Struct('>i')
+_S2 = _struct.Struct('>ihh')
+_S3 = _struct.Struct('>ih')
+_S4 = _struct.Struct('>h')
+_S5 = _struct.Struct('>ihBiB')
+_S6 = _struct.Struct('>iB')
+_S7 = _struct.Struct('>ihBB')
 _R0 = _PackShapes('i', 's', 'i')
 _R1 = _PackShapes('i', 's', 'iB')
 _R2 = _PackShapes('', 's', 'i', 's', 'ih')
@@ -35,7 +36,7 @@ _S6u = _S6.unpack_from
 _S7u = _S7.unpack_from
 
 
-class Coordinator(_Struct):
+class Coordinator(_SchemaStruct):
     __slots__ = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message', '_unknown_tags')
     _fields = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message')
     _versions = {'key': (4, 32767), 'node_id': (4, 32767), 'host': (4, 32767), 'port': (4, 32767), 'error_code': (4, 32767), 'error_message': (4, 32767)}

@@ -4,26 +4,27 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>h')
-_S1 = _StructFmt('>ih')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>iii')
-_S5 = _StructFmt('>qi')
-_S6 = _StructFmt('>iBB')
-_S7 = _StructFmt('>qB')
-_S8 = _StructFmt('>BB')
-_S9 = _StructFmt('>iiBBB')
-_S10 = _StructFmt('>BBB')
-_S11 = _StructFmt('>q')
-_S12 = _StructFmt('>B')
+_S0 = _struct.Struct('>h')
+_S1 = _struct.Struct('>ih')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>ii')
+_S4 = _struct.Struct('>iii')
+_S5 = _struct.Struct('>qi')
+_S6 = _struct.Struct('>iBB')
+_S7 = _struct.Struct('>qB')
+_S8 = _struct.Struct('>BB')
+_S9 = _struct.Struct('>iiBBB')
+_S10 = _struct.Struct('>BBB')
+_S11 = _struct.Struct('>q')
+_S12 = _struct.Struct('>B')
 _R0 = _PackShapes('', 's', 'i')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('', 's', '', 's', 'iiB')
@@ -52,7 +53,7 @@ _S11p = _S11.pack
 _S12p = _S12.pack
 
 
-class MemberMetadata(_Struct):
+class MemberMetadata(_SchemaStruct):
     __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'rebalance_timeout', 'session_timeout', 'subscription', 'assignment', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'rebalance_timeout', 'session_timeout', 'subscription', 'assignment')
     _versions = {'member_id': (0, 32767), 'group_instance_id': (3, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'rebalance_timeout': (1, 32767), 'session_timeout': (0, 32767), 'subscription': (0, 32767), 'assignment': (0, 32767)}

@@ -4,21 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>bh')
-_S2 = _StructFmt('>h')
-_S3 = _StructFmt('>?')
-_S4 = _StructFmt('>b')
-_S5 = _StructFmt('>bB')
-_S6 = _StructFmt('>bBB')
-_S7 = _StructFmt('>?B')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>bh')
+_S2 = _struct.Struct('>h')
+_S3 = _struct.Struct('>?')
+_S4 = _struct.Struct('>b')
+_S5 = _struct.Struct('>bB')
+_S6 = _struct.Struct('>bBB')
+_S7 = _struct.Struct('>?B')
 _R0 = _PackShapes('b', 's', '')
 _R1 = _PackShapes('', 's', 'b')
 _S0p = _S0.pack
@@ -36,7 +37,7 @@ _S7p = _S7.pack
 _S7u = _S7.unpack_from
 
 
-class AlterableConfig(_Struct):
+class AlterableConfig(_SchemaStruct):
     __slots__ = ('name', 'config_operation', 'value', '_unknown_tags')
     _fields = ('name', 'config_operation', 'value')
     _versions = {'name': (0, 32767), 'config_operation': (0, 32767), 'value': (0, 32767)}
@@ -49,7 +50,7 @@ class AlterableConfig(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AlterConfigsResource(_Struct):
+class AlterConfigsResource(_SchemaStruct):
     __slots__ = ('resource_type', 'resource_name', 'configs', '_unknown_tags')
     _fields = ('resource_type', 'resource_name', 'configs')
     _versions = {'resource_type': (0, 32767), 'resource_name': (0, 32767), 'configs': (0, 32767)}

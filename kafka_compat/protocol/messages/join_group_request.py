@@ -4,20 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>h')
-_S1 = _StructFmt('>ih')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>iih')
-_S4 = _StructFmt('>iiB')
-_S5 = _StructFmt('>BB')
-_S6 = _StructFmt('>BBB')
+_S0 = _struct.Struct('>h')
+_S1 = _struct.Struct('>ih')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>iih')
+_S4 = _struct.Struct('>iiB')
+_S5 = _struct.Struct('>BB')
+_S6 = _struct.Struct('>BBB')
 _R0 = _PackShapes('', 's', 'ii', 's', '')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('', 's', 'B')
@@ -36,7 +37,7 @@ _S5u = _S5.unpack_from
 _S6u = _S6.unpack_from
 
 
-class JoinGroupRequestProtocol(_Struct):
+class JoinGroupRequestProtocol(_SchemaStruct):
     __slots__ = ('name', 'metadata', '_unknown_tags')
     _fields = ('name', 'metadata')
     _versions = {'name': (0, 32767), 'metadata': (0, 32767)}

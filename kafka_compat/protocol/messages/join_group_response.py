@@ -4,25 +4,26 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hih')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>ihih')
-_S4 = _StructFmt('>ihiB')
-_S5 = _StructFmt('>BBBB')
-_S6 = _StructFmt('>BBB')
-_S7 = _StructFmt('>B')
-_S8 = _StructFmt('>BB')
-_S9 = _StructFmt('>ihiBB')
-_S10 = _StructFmt('>ihi')
-_S11 = _StructFmt('>?B')
+_S0 = _struct.Struct('>hih')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>ihih')
+_S4 = _struct.Struct('>ihiB')
+_S5 = _struct.Struct('>BBBB')
+_S6 = _struct.Struct('>BBB')
+_S7 = _struct.Struct('>B')
+_S8 = _struct.Struct('>BB')
+_S9 = _struct.Struct('>ihiBB')
+_S10 = _struct.Struct('>ihi')
+_S11 = _struct.Struct('>?B')
 _R0 = _PackShapes('ihi', 's', '', 's', '', 's', '')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('', 's', '', 's', '')
@@ -46,7 +47,7 @@ _S10p = _S10.pack
 _S11u = _S11.unpack_from
 
 
-class JoinGroupResponseMember(_Struct):
+class JoinGroupResponseMember(_SchemaStruct):
     __slots__ = ('member_id', 'group_instance_id', 'metadata', '_unknown_tags')
     _fields = ('member_id', 'group_instance_id', 'metadata')
     _versions = {'member_id': (0, 32767), 'group_instance_id': (5, 32767), 'metadata': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,25 +14,25 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>iii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>iiiii')
-_S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>i')
-_S5 = _StructFmt('>ih')
-_S6 = _StructFmt('>?')
-_S7 = _StructFmt('>iiqi')
-_S8 = _StructFmt('>iiqB')
-_S9 = _StructFmt('>iiiiB')
-_S10 = _StructFmt('>iB')
-_S11 = _StructFmt('>?B')
-_S12 = _StructFmt('>iiq')
-_S13 = _StructFmt('>iiqbB')
-_S14 = _StructFmt('>16sB')
-_S15 = _StructFmt('>iiqb')
-_S16 = _StructFmt('>?bB')
-_S17 = _StructFmt('>i?iqbB')
-_S18 = _StructFmt('>i?iqb')
+_S0 = _struct.Struct('>iii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>iiiii')
+_S3 = _struct.Struct('>ii')
+_S4 = _struct.Struct('>i')
+_S5 = _struct.Struct('>ih')
+_S6 = _struct.Struct('>?')
+_S7 = _struct.Struct('>iiqi')
+_S8 = _struct.Struct('>iiqB')
+_S9 = _struct.Struct('>iiiiB')
+_S10 = _struct.Struct('>iB')
+_S11 = _struct.Struct('>?B')
+_S12 = _struct.Struct('>iiq')
+_S13 = _struct.Struct('>iiqbB')
+_S14 = _struct.Struct('>16sB')
+_S15 = _struct.Struct('>iiqb')
+_S16 = _struct.Struct('>?bB')
+_S17 = _struct.Struct('>i?iqbB')
+_S18 = _struct.Struct('>i?iqb')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '', 'i', '?')
 _R2 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '', 'i', '?B')
@@ -69,7 +70,7 @@ _S17u = _S17.unpack_from
 _S18p = _S18.pack
 
 
-class LeaderAndIsrPartitionState(_Struct):
+class LeaderAndIsrPartitionState(_SchemaStruct):
     __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state', '_unknown_tags')
     _fields = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state')
     _versions = {'topic_name': (0, 1), 'partition_index': (0, 32767), 'controller_epoch': (0, 32767), 'leader': (0, 32767), 'leader_epoch': (0, 32767), 'isr': (0, 32767), 'partition_epoch': (0, 32767), 'replicas': (0, 32767), 'adding_replicas': (3, 32767), 'removing_replicas': (3, 32767), 'is_new': (1, 32767), 'leader_recovery_state': (6, 32767)}
@@ -91,7 +92,7 @@ class LeaderAndIsrPartitionState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class LeaderAndIsrTopicState(_Struct):
+class LeaderAndIsrTopicState(_SchemaStruct):
     __slots__ = ('topic_name', 'topic_id', 'partition_states', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partition_states')
     _versions = {'topic_name': (2, 32767), 'topic_id': (5, 32767), 'partition_states': (2, 32767)}
@@ -104,7 +105,7 @@ class LeaderAndIsrTopicState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class LeaderAndIsrLiveLeader(_Struct):
+class LeaderAndIsrLiveLeader(_SchemaStruct):
     __slots__ = ('broker_id', 'host_name', 'port', '_unknown_tags')
     _fields = ('broker_id', 'host_name', 'port')
     _versions = {'broker_id': (0, 32767), 'host_name': (0, 32767), 'port': (0, 32767)}

@@ -4,24 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>iqi')
-_S4 = _StructFmt('>iq')
-_S5 = _StructFmt('>ibi')
-_S6 = _StructFmt('>iiq')
-_S7 = _StructFmt('>ibB')
-_S8 = _StructFmt('>iiqB')
-_S9 = _StructFmt('>ib')
-_S10 = _StructFmt('>iB')
+_S0 = _struct.Struct('>ii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>iqi')
+_S4 = _struct.Struct('>iq')
+_S5 = _struct.Struct('>ibi')
+_S6 = _struct.Struct('>iiq')
+_S7 = _struct.Struct('>ibB')
+_S8 = _struct.Struct('>iiqB')
+_S9 = _struct.Struct('>ib')
+_S10 = _struct.Struct('>iB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -45,7 +46,7 @@ _S10p = _S10.pack
 _S10u = _S10.unpack_from
 
 
-class ListOffsetsPartition(_Struct):
+class ListOffsetsPartition(_SchemaStruct):
     __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets', '_unknown_tags')
     _fields = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets')
     _versions = {'partition_index': (0, 32767), 'current_leader_epoch': (4, 32767), 'timestamp': (0, 32767), 'max_num_offsets': (0, 0)}
@@ -59,7 +60,7 @@ class ListOffsetsPartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ListOffsetsTopic(_Struct):
+class ListOffsetsTopic(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}

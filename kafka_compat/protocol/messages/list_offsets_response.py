@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,14 +13,14 @@ _view = memoryview
 _map = map
 _NO = object()
 _AU_int64 = _ARRAY_UNPACK['q']
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>ihi')
-_S3 = _StructFmt('>ihqq')
-_S4 = _StructFmt('>ii')
-_S5 = _StructFmt('>ihqqi')
-_S6 = _StructFmt('>iB')
-_S7 = _StructFmt('>ihqqiB')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>ihi')
+_S3 = _struct.Struct('>ihqq')
+_S4 = _struct.Struct('>ii')
+_S5 = _struct.Struct('>ihqqi')
+_S6 = _struct.Struct('>iB')
+_S7 = _struct.Struct('>ihqqiB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -38,7 +39,7 @@ _S7p = _S7.pack
 _S7u = _S7.unpack_from
 
 
-class ListOffsetsPartitionResponse(_Struct):
+class ListOffsetsPartitionResponse(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'old_style_offsets': (0, 0), 'timestamp': (1, 32767), 'offset': (1, 32767), 'leader_epoch': (4, 32767)}
@@ -54,7 +55,7 @@ class ListOffsetsPartitionResponse(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ListOffsetsTopicResponse(_Struct):
+class ListOffsetsTopicResponse(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,9 +13,9 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>ihBB')
-_S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>ih')
+_S0 = _struct.Struct('>ihBB')
+_S1 = _struct.Struct('>iB')
+_S2 = _struct.Struct('>ih')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('i', 'i', '', 'i', '', 'i', '')
 _R2 = _PackShapes('i', 'i', '', 'i', '', 'i', 'B')
@@ -23,7 +24,7 @@ _S1u = _S1.unpack_from
 _S2p = _S2.pack
 
 
-class OngoingPartitionReassignment(_Struct):
+class OngoingPartitionReassignment(_SchemaStruct):
     __slots__ = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas', '_unknown_tags')
     _fields = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas')
     _versions = {'partition_index': (0, 32767), 'replicas': (0, 32767), 'adding_replicas': (0, 32767), 'removing_replicas': (0, 32767)}
@@ -37,7 +38,7 @@ class OngoingPartitionReassignment(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OngoingTopicReassignment(_Struct):
+class OngoingTopicReassignment(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}

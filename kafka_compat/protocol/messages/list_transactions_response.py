@@ -4,16 +4,17 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihB')
-_S1 = _StructFmt('>qB')
-_S2 = _StructFmt('>ih')
+_S0 = _struct.Struct('>ihB')
+_S1 = _struct.Struct('>qB')
+_S2 = _struct.Struct('>ih')
 _R0 = _PackShapes('', 's', 'q', 's', '')
 _R1 = _PackShapes('', 's', 'q', 's', 'B')
 _S0u = _S0.unpack_from
@@ -21,7 +22,7 @@ _S1u = _S1.unpack_from
 _S2p = _S2.pack
 
 
-class TransactionState(_Struct):
+class TransactionState(_SchemaStruct):
     __slots__ = ('transactional_id', 'producer_id', 'transaction_state', '_unknown_tags')
     _fields = ('transactional_id', 'producer_id', 'transaction_state')
     _versions = {'transactional_id': (0, 32767), 'producer_id': (0, 32767), 'transaction_state': (0, 32767)}

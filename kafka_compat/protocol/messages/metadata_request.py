@@ -4,24 +4,25 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>?')
-_S3 = _StructFmt('>???')
-_S4 = _StructFmt('>B???B')
-_S5 = _StructFmt('>???B')
-_S6 = _StructFmt('>16sBB')
-_S7 = _StructFmt('>16s')
-_S8 = _StructFmt('>B??B')
-_S9 = _StructFmt('>??B')
-_S10 = _StructFmt('>??')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>?')
+_S3 = _struct.Struct('>???')
+_S4 = _struct.Struct('>B???B')
+_S5 = _struct.Struct('>???B')
+_S6 = _struct.Struct('>16sBB')
+_S7 = _struct.Struct('>16s')
+_S8 = _struct.Struct('>B??B')
+_S9 = _struct.Struct('>??B')
+_S10 = _struct.Struct('>??')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('', 's', 'B')
 _S0p = _S0.pack
@@ -43,7 +44,7 @@ _S9u = _S9.unpack_from
 _S10p = _S10.pack
 
 
-class MetadataRequestTopic(_Struct):
+class MetadataRequestTopic(_SchemaStruct):
     __slots__ = ('topic_id', 'name', '_unknown_tags')
     _fields = ('topic_id', 'name')
     _versions = {'topic_id': (10, 32767), 'name': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,23 +14,23 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>ih')
-_S2 = _StructFmt('>hh')
-_S3 = _StructFmt('>hiii')
-_S4 = _StructFmt('>ii')
-_S5 = _StructFmt('>?i')
-_S6 = _StructFmt('>h')
-_S7 = _StructFmt('>hiiii')
-_S8 = _StructFmt('>iB')
-_S9 = _StructFmt('>iBB')
-_S10 = _StructFmt('>BiB')
-_S11 = _StructFmt('>hB')
-_S12 = _StructFmt('>?B')
-_S13 = _StructFmt('>hiiiB')
-_S14 = _StructFmt('>16s?B')
-_S15 = _StructFmt('>hB16s?B')
-_S16 = _StructFmt('>16s?')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>ih')
+_S2 = _struct.Struct('>hh')
+_S3 = _struct.Struct('>hiii')
+_S4 = _struct.Struct('>ii')
+_S5 = _struct.Struct('>?i')
+_S6 = _struct.Struct('>h')
+_S7 = _struct.Struct('>hiiii')
+_S8 = _struct.Struct('>iB')
+_S9 = _struct.Struct('>iBB')
+_S10 = _struct.Struct('>BiB')
+_S11 = _struct.Struct('>hB')
+_S12 = _struct.Struct('>?B')
+_S13 = _struct.Struct('>hiiiB')
+_S14 = _struct.Struct('>16s?B')
+_S15 = _struct.Struct('>hB16s?B')
+_S16 = _struct.Struct('>16s?')
 _R0 = _PackShapes('i', 's', 'i')
 _R1 = _PackShapes('h', 's', '?')
 _R2 = _PackShapes('hiii', 'i', '', 'i', '', 'i', '')
@@ -63,7 +64,7 @@ _S15u = _S15.unpack_from
 _S16p = _S16.pack
 
 
-class MetadataResponseBroker(_Struct):
+class MetadataResponseBroker(_SchemaStruct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
     _versions = {'node_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (1, 32767)}
@@ -77,7 +78,7 @@ class MetadataResponseBroker(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class MetadataResponsePartition(_Struct):
+class MetadataResponsePartition(_SchemaStruct):
     __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas', '_unknown_tags')
     _fields = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas')
     _versions = {'error_code': (0, 32767), 'partition_index': (0, 32767), 'leader_id': (0, 32767), 'leader_epoch': (7, 32767), 'replica_nodes': (0, 32767), 'isr_nodes': (0, 32767), 'offline_replicas': (5, 32767)}
@@ -94,7 +95,7 @@ class MetadataResponsePartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class MetadataResponseTopic(_Struct):
+class MetadataResponseTopic(_SchemaStruct):
     __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations', '_unknown_tags')
     _fields = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations')
     _versions = {'error_code': (0, 32767), 'name': (0, 32767), 'topic_id': (10, 32767), 'is_internal': (1, 32767), 'partitions': (0, 32767), 'topic_authorized_operations': (8, 32767)}

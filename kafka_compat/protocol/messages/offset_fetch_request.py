@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,14 +14,14 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>h')
-_S1 = _StructFmt('>i')
-_S2 = _StructFmt('>BB')
-_S3 = _StructFmt('>B?B')
-_S4 = _StructFmt('>?B')
-_S5 = _StructFmt('>?')
-_S6 = _StructFmt('>BiB')
-_S7 = _StructFmt('>iB')
+_S0 = _struct.Struct('>h')
+_S1 = _struct.Struct('>i')
+_S2 = _struct.Struct('>BB')
+_S3 = _struct.Struct('>B?B')
+_S4 = _struct.Struct('>?B')
+_S5 = _struct.Struct('>?')
+_S6 = _struct.Struct('>BiB')
+_S7 = _struct.Struct('>iB')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('', 's', '', 'i', '')
 _R2 = _PackShapes('', 's', '', 'i', 'B')
@@ -37,7 +38,7 @@ _S6u = _S6.unpack_from
 _S7u = _S7.unpack_from
 
 
-class OffsetFetchRequestTopic(_Struct):
+class OffsetFetchRequestTopic(_SchemaStruct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
     _versions = {'name': (0, 7), 'partition_indexes': (0, 7)}
@@ -49,7 +50,7 @@ class OffsetFetchRequestTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OffsetFetchRequestTopics(_Struct):
+class OffsetFetchRequestTopics(_SchemaStruct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
     _versions = {'name': (8, 32767), 'partition_indexes': (8, 32767)}
@@ -61,7 +62,7 @@ class OffsetFetchRequestTopics(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OffsetFetchRequestGroup(_Struct):
+class OffsetFetchRequestGroup(_SchemaStruct):
     __slots__ = ('group_id', 'member_id', 'member_epoch', 'topics', '_unknown_tags')
     _fields = ('group_id', 'member_id', 'member_epoch', 'topics')
     _versions = {'group_id': (8, 32767), 'member_id': (9, 32767), 'member_epoch': (9, 32767), 'topics': (8, 32767)}

@@ -4,23 +4,24 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>iqh')
-_S3 = _StructFmt('>iq')
-_S4 = _StructFmt('>ii')
-_S5 = _StructFmt('>iqih')
-_S6 = _StructFmt('>iqi')
-_S7 = _StructFmt('>iB')
-_S8 = _StructFmt('>iqiBhB')
-_S9 = _StructFmt('>hB')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>iqh')
+_S3 = _struct.Struct('>iq')
+_S4 = _struct.Struct('>ii')
+_S5 = _struct.Struct('>iqih')
+_S6 = _struct.Struct('>iqi')
+_S7 = _struct.Struct('>iB')
+_S8 = _struct.Struct('>iqiBhB')
+_S9 = _struct.Struct('>hB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -38,7 +39,7 @@ _S9p = _S9.pack
 _S9u = _S9.unpack_from
 
 
-class OffsetFetchResponsePartition(_Struct):
+class OffsetFetchResponsePartition(_SchemaStruct):
     __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code')
     _versions = {'partition_index': (0, 7), 'committed_offset': (0, 7), 'committed_leader_epoch': (5, 7), 'metadata': (0, 7), 'error_code': (0, 7)}
@@ -53,7 +54,7 @@ class OffsetFetchResponsePartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OffsetFetchResponseTopic(_Struct):
+class OffsetFetchResponseTopic(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 7), 'partitions': (0, 7)}
@@ -65,7 +66,7 @@ class OffsetFetchResponseTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OffsetFetchResponsePartitions(_Struct):
+class OffsetFetchResponsePartitions(_SchemaStruct):
     __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', '_unknown_tags')
     _fields = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code')
     _versions = {'partition_index': (8, 32767), 'committed_offset': (8, 32767), 'committed_leader_epoch': (8, 32767), 'metadata': (8, 32767), 'error_code': (8, 32767)}
@@ -80,7 +81,7 @@ class OffsetFetchResponsePartitions(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OffsetFetchResponseTopics(_Struct):
+class OffsetFetchResponseTopics(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (8, 32767), 'partitions': (8, 32767)}
@@ -92,7 +93,7 @@ class OffsetFetchResponseTopics(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OffsetFetchResponseGroup(_Struct):
+class OffsetFetchResponseGroup(_SchemaStruct):
     __slots__ = ('group_id', 'topics', 'error_code', '_unknown_tags')
     _fields = ('group_id', 'topics', 'error_code')
     _versions = {'group_id': (8, 32767), 'topics': (8, 32767), 'error_code': (8, 32767)}

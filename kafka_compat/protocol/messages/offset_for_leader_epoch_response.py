@@ -4,20 +4,21 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>hiq')
-_S3 = _StructFmt('>hiiq')
-_S4 = _StructFmt('>ii')
-_S5 = _StructFmt('>iB')
-_S6 = _StructFmt('>hiiqB')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>hiq')
+_S3 = _struct.Struct('>hiiq')
+_S4 = _struct.Struct('>ii')
+_S5 = _struct.Struct('>iB')
+_S6 = _struct.Struct('>hiiqB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -34,7 +35,7 @@ _S6p = _S6.pack
 _S6u = _S6.unpack_from
 
 
-class EpochEndOffset(_Struct):
+class EpochEndOffset(_SchemaStruct):
     __slots__ = ('error_code', 'partition', 'leader_epoch', 'end_offset', '_unknown_tags')
     _fields = ('error_code', 'partition', 'leader_epoch', 'end_offset')
     _versions = {'error_code': (0, 32767), 'partition': (0, 32767), 'leader_epoch': (1, 32767), 'end_offset': (0, 32767)}
@@ -48,7 +49,7 @@ class EpochEndOffset(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class OffsetForLeaderTopicResult(_Struct):
+class OffsetForLeaderTopicResult(_SchemaStruct):
     __slots__ = ('topic', 'partitions', '_unknown_tags')
     _fields = ('topic', 'partitions')
     _versions = {'topic': (0, 32767), 'partitions': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,10 +14,10 @@ _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
 _CP_int32 = _COMPACT_ARRAY_PACK['i']
-_S0 = _StructFmt('>i16sB')
-_S1 = _StructFmt('>iiiB')
-_S2 = _StructFmt('>b')
-_S3 = _StructFmt('>16s')
+_S0 = _struct.Struct('>i16sB')
+_S1 = _struct.Struct('>iiiB')
+_S2 = _struct.Struct('>b')
+_S3 = _struct.Struct('>16s')
 _R0 = _PackShapes('i16s', 'i', '', 'i', '', 'i', '', 'i', 'iii')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from

@@ -4,23 +4,24 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>BhiB')
-_S5 = _StructFmt('>hiB')
-_S6 = _StructFmt('>iBBB')
-_S7 = _StructFmt('>hi')
-_S8 = _StructFmt('>iB')
-_S9 = _StructFmt('>iBB')
+_S0 = _struct.Struct('>hii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>ii')
+_S4 = _struct.Struct('>BhiB')
+_S5 = _struct.Struct('>hiB')
+_S6 = _struct.Struct('>iBBB')
+_S7 = _struct.Struct('>hi')
+_S8 = _struct.Struct('>iB')
+_S9 = _struct.Struct('>iBB')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -38,7 +39,7 @@ _S8p = _S8.pack
 _S9p = _S9.pack
 
 
-class PartitionProduceData(_Struct):
+class PartitionProduceData(_SchemaStruct):
     __slots__ = ('index', 'records', '_unknown_tags')
     _fields = ('index', 'records')
     _versions = {'index': (0, 32767), 'records': (0, 32767)}
@@ -50,7 +51,7 @@ class PartitionProduceData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicProduceData(_Struct):
+class TopicProduceData(_SchemaStruct):
     __slots__ = ('name', 'partition_data', '_unknown_tags')
     _fields = ('name', 'partition_data')
     _versions = {'name': (0, 32767), 'partition_data': (0, 32767)}

@@ -4,26 +4,27 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>ihq')
-_S3 = _StructFmt('>ihqq')
-_S4 = _StructFmt('>ihqqq')
-_S5 = _StructFmt('>ihqqqi')
-_S6 = _StructFmt('>ih')
-_S7 = _StructFmt('>ihqqqB')
-_S8 = _StructFmt('>iBB')
-_S9 = _StructFmt('>BB')
-_S10 = _StructFmt('>iB')
-_S11 = _StructFmt('>iiB')
-_S12 = _StructFmt('>ii')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>ihq')
+_S3 = _struct.Struct('>ihqq')
+_S4 = _struct.Struct('>ihqqq')
+_S5 = _struct.Struct('>ihqqqi')
+_S6 = _struct.Struct('>ih')
+_S7 = _struct.Struct('>ihqqqB')
+_S8 = _struct.Struct('>iBB')
+_S9 = _struct.Struct('>BB')
+_S10 = _struct.Struct('>iB')
+_S11 = _struct.Struct('>iiB')
+_S12 = _struct.Struct('>ii')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('i', 's', 'i')
 _S0p = _S0.pack
@@ -49,7 +50,7 @@ _S11u = _S11.unpack_from
 _S12p = _S12.pack
 
 
-class BatchIndexAndErrorMessage(_Struct):
+class BatchIndexAndErrorMessage(_SchemaStruct):
     __slots__ = ('batch_index', 'batch_index_error_message', '_unknown_tags')
     _fields = ('batch_index', 'batch_index_error_message')
     _versions = {'batch_index': (8, 32767), 'batch_index_error_message': (8, 32767)}
@@ -61,7 +62,7 @@ class BatchIndexAndErrorMessage(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class LeaderIdAndEpoch(_Struct):
+class LeaderIdAndEpoch(_SchemaStruct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
     _versions = {'leader_id': (10, 32767), 'leader_epoch': (10, 32767)}
@@ -73,7 +74,7 @@ class LeaderIdAndEpoch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionProduceResponse(_Struct):
+class PartitionProduceResponse(_SchemaStruct):
     __slots__ = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader', '_unknown_tags')
     _fields = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader')
     _versions = {'index': (0, 32767), 'error_code': (0, 32767), 'base_offset': (0, 32767), 'log_append_time_ms': (2, 32767), 'log_start_offset': (5, 32767), 'record_errors': (8, 32767), 'error_message': (8, 32767), 'current_leader': (10, 32767)}
@@ -91,7 +92,7 @@ class PartitionProduceResponse(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicProduceResponse(_Struct):
+class TopicProduceResponse(_SchemaStruct):
     __slots__ = ('name', 'partition_responses', '_unknown_tags')
     _fields = ('name', 'partition_responses')
     _versions = {'name': (0, 32767), 'partition_responses': (0, 32767)}
@@ -103,7 +104,7 @@ class TopicProduceResponse(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class NodeEndpoint(_Struct):
+class NodeEndpoint(_SchemaStruct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
     _versions = {'node_id': (10, 32767), 'host': (10, 32767), 'port': (10, 32767), 'rack': (10, 32767)}

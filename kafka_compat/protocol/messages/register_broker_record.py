@@ -4,26 +4,27 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>i16sqB')
-_S1 = _StructFmt('>HhB')
-_S2 = _StructFmt('>hhB')
-_S3 = _StructFmt('>B?B')
-_S4 = _StructFmt('>?B')
-_S5 = _StructFmt('>i16sq')
-_S6 = _StructFmt('>?')
-_S7 = _StructFmt('>B??B')
-_S8 = _StructFmt('>??B')
-_S9 = _StructFmt('>??')
-_S10 = _StructFmt('>i?16sqB')
-_S11 = _StructFmt('>i?16sq')
-_S12 = _StructFmt('>16s')
+_S0 = _struct.Struct('>i16sqB')
+_S1 = _struct.Struct('>HhB')
+_S2 = _struct.Struct('>hhB')
+_S3 = _struct.Struct('>B?B')
+_S4 = _struct.Struct('>?B')
+_S5 = _struct.Struct('>i16sq')
+_S6 = _struct.Struct('>?')
+_S7 = _struct.Struct('>B??B')
+_S8 = _struct.Struct('>??B')
+_S9 = _struct.Struct('>??')
+_S10 = _struct.Struct('>i?16sqB')
+_S11 = _struct.Struct('>i?16sq')
+_S12 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '', 's', 'Hh')
 _R1 = _PackShapes('', 's', '', 's', 'HhB')
 _R2 = _PackShapes('', 's', 'hh')
@@ -46,7 +47,7 @@ _S12p = _S12.pack
 _S12u = _S12.unpack_from
 
 
-class BrokerEndpoint(_Struct):
+class BrokerEndpoint(_SchemaStruct):
     __slots__ = ('name', 'host', 'port', 'security_protocol', '_unknown_tags')
     _fields = ('name', 'host', 'port', 'security_protocol')
     _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'security_protocol': (0, 32767)}
@@ -60,7 +61,7 @@ class BrokerEndpoint(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class BrokerFeature(_Struct):
+class BrokerFeature(_SchemaStruct):
     __slots__ = ('name', 'min_supported_version', 'max_supported_version', '_unknown_tags')
     _fields = ('name', 'min_supported_version', 'max_supported_version')
     _versions = {'name': (0, 32767), 'min_supported_version': (0, 32767), 'max_supported_version': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,12 +13,12 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int8 = _COMPACT_ARRAY_UNPACK['b']
-_S0 = _StructFmt('>BB')
-_S1 = _StructFmt('>iB')
-_S2 = _StructFmt('>16sB')
-_S3 = _StructFmt('>qqB')
-_S4 = _StructFmt('>i')
-_S5 = _StructFmt('>16s')
+_S0 = _struct.Struct('>BB')
+_S1 = _struct.Struct('>iB')
+_S2 = _struct.Struct('>16sB')
+_S3 = _struct.Struct('>qqB')
+_S4 = _struct.Struct('>i')
+_S5 = _struct.Struct('>16s')
 _R0 = _PackShapes('qq', 'b', '')
 _R1 = _PackShapes('qq', 'b', 'B')
 _S0u = _S0.unpack_from
@@ -28,7 +29,7 @@ _S4p = _S4.pack
 _S5p = _S5.pack
 
 
-class AcknowledgementBatch(_Struct):
+class AcknowledgementBatch(_SchemaStruct):
     __slots__ = ('first_offset', 'last_offset', 'acknowledge_types', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'acknowledge_types')
     _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'acknowledge_types': (0, 32767)}
@@ -41,7 +42,7 @@ class AcknowledgementBatch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AcknowledgePartition(_Struct):
+class AcknowledgePartition(_SchemaStruct):
     __slots__ = ('partition_index', 'acknowledgement_batches', '_unknown_tags')
     _fields = ('partition_index', 'acknowledgement_batches')
     _versions = {'partition_index': (0, 32767), 'acknowledgement_batches': (0, 32767)}
@@ -53,7 +54,7 @@ class AcknowledgePartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AcknowledgeTopic(_Struct):
+class AcknowledgeTopic(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}

@@ -4,22 +4,23 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihBB')
-_S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>ihB')
-_S3 = _StructFmt('>iiB')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>iBB')
-_S6 = _StructFmt('>ih')
-_S7 = _StructFmt('>16s')
-_S8 = _StructFmt('>ii')
+_S0 = _struct.Struct('>ihBB')
+_S1 = _struct.Struct('>16sB')
+_S2 = _struct.Struct('>ihB')
+_S3 = _struct.Struct('>iiB')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>iBB')
+_S6 = _struct.Struct('>ih')
+_S7 = _struct.Struct('>16s')
+_S8 = _struct.Struct('>ii')
 _R0 = _PackShapes('i', 's', 'i')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -33,7 +34,7 @@ _S7p = _S7.pack
 _S8p = _S8.pack
 
 
-class LeaderIdAndEpoch(_Struct):
+class LeaderIdAndEpoch(_SchemaStruct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
     _versions = {'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
@@ -45,7 +46,7 @@ class LeaderIdAndEpoch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'current_leader', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'current_leader')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'current_leader': (0, 32767)}
@@ -59,7 +60,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ShareAcknowledgeTopicResponse(_Struct):
+class ShareAcknowledgeTopicResponse(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
@@ -71,7 +72,7 @@ class ShareAcknowledgeTopicResponse(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class NodeEndpoint(_Struct):
+class NodeEndpoint(_SchemaStruct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
     _versions = {'node_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767)}

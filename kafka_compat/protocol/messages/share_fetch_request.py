@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,14 +14,14 @@ _map = map
 _NO = object()
 _CU_int8 = _COMPACT_ARRAY_UNPACK['b']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>BB')
-_S1 = _StructFmt('>iiiiB')
-_S2 = _StructFmt('>16sB')
-_S3 = _StructFmt('>iiB')
-_S4 = _StructFmt('>qqB')
-_S5 = _StructFmt('>iiii')
-_S6 = _StructFmt('>16s')
-_S7 = _StructFmt('>ii')
+_S0 = _struct.Struct('>BB')
+_S1 = _struct.Struct('>iiiiB')
+_S2 = _struct.Struct('>16sB')
+_S3 = _struct.Struct('>iiB')
+_S4 = _struct.Struct('>qqB')
+_S5 = _struct.Struct('>iiii')
+_S6 = _struct.Struct('>16s')
+_S7 = _struct.Struct('>ii')
 _R0 = _PackShapes('qq', 'b', '')
 _R1 = _PackShapes('qq', 'b', 'B')
 _R2 = _PackShapes('16s', 'i', '')
@@ -35,7 +36,7 @@ _S6p = _S6.pack
 _S7p = _S7.pack
 
 
-class AcknowledgementBatch(_Struct):
+class AcknowledgementBatch(_SchemaStruct):
     __slots__ = ('first_offset', 'last_offset', 'acknowledge_types', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'acknowledge_types')
     _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'acknowledge_types': (0, 32767)}
@@ -48,7 +49,7 @@ class AcknowledgementBatch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class FetchPartition(_Struct):
+class FetchPartition(_SchemaStruct):
     __slots__ = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches', '_unknown_tags')
     _fields = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches')
     _versions = {'partition_index': (0, 32767), 'partition_max_bytes': (0, 32767), 'acknowledgement_batches': (0, 32767)}
@@ -61,7 +62,7 @@ class FetchPartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class FetchTopic(_Struct):
+class FetchTopic(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
@@ -73,7 +74,7 @@ class FetchTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ForgottenTopic(_Struct):
+class ForgottenTopic(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}

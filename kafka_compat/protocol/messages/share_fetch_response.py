@@ -4,29 +4,30 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>ihBB')
-_S1 = _StructFmt('>16sB')
-_S2 = _StructFmt('>ihBhB')
-_S3 = _StructFmt('>hB')
-_S4 = _StructFmt('>iiB')
-_S5 = _StructFmt('>BBB')
-_S6 = _StructFmt('>qqhB')
-_S7 = _StructFmt('>iB')
-_S8 = _StructFmt('>iBB')
-_S9 = _StructFmt('>ih')
-_S10 = _StructFmt('>16s')
-_S11 = _StructFmt('>h')
-_S12 = _StructFmt('>ii')
-_S13 = _StructFmt('>B')
-_S14 = _StructFmt('>BB')
-_S15 = _StructFmt('>qqh')
+_S0 = _struct.Struct('>ihBB')
+_S1 = _struct.Struct('>16sB')
+_S2 = _struct.Struct('>ihBhB')
+_S3 = _struct.Struct('>hB')
+_S4 = _struct.Struct('>iiB')
+_S5 = _struct.Struct('>BBB')
+_S6 = _struct.Struct('>qqhB')
+_S7 = _struct.Struct('>iB')
+_S8 = _struct.Struct('>iBB')
+_S9 = _struct.Struct('>ih')
+_S10 = _struct.Struct('>16s')
+_S11 = _struct.Struct('>h')
+_S12 = _struct.Struct('>ii')
+_S13 = _struct.Struct('>B')
+_S14 = _struct.Struct('>BB')
+_S15 = _struct.Struct('>qqh')
 _R0 = _PackShapes('i', 's', 'i')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -49,7 +50,7 @@ _S14p = _S14.pack
 _S15p = _S15.pack
 
 
-class LeaderIdAndEpoch(_Struct):
+class LeaderIdAndEpoch(_SchemaStruct):
     __slots__ = ('leader_id', 'leader_epoch', '_unknown_tags')
     _fields = ('leader_id', 'leader_epoch')
     _versions = {'leader_id': (0, 32767), 'leader_epoch': (0, 32767)}
@@ -61,7 +62,7 @@ class LeaderIdAndEpoch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class AcquiredRecords(_Struct):
+class AcquiredRecords(_SchemaStruct):
     __slots__ = ('first_offset', 'last_offset', 'delivery_count', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'delivery_count')
     _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'delivery_count': (0, 32767)}
@@ -74,7 +75,7 @@ class AcquiredRecords(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records', '_unknown_tags')
     _fields = ('partition_index', 'error_code', 'error_message', 'acknowledge_error_code', 'acknowledge_error_message', 'current_leader', 'records', 'acquired_records')
     _versions = {'partition_index': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'acknowledge_error_code': (0, 32767), 'acknowledge_error_message': (0, 32767), 'current_leader': (0, 32767), 'records': (0, 32767), 'acquired_records': (0, 32767)}
@@ -92,7 +93,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class ShareFetchableTopicResponse(_Struct):
+class ShareFetchableTopicResponse(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
@@ -104,7 +105,7 @@ class ShareFetchableTopicResponse(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class NodeEndpoint(_Struct):
+class NodeEndpoint(_SchemaStruct):
     __slots__ = ('node_id', 'host', 'port', 'rack', '_unknown_tags')
     _fields = ('node_id', 'host', 'port', 'rack')
     _versions = {'node_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767)}

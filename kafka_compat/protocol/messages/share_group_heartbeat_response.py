@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,11 +13,11 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>ihBB')
-_S1 = _StructFmt('>iib')
-_S2 = _StructFmt('>16sB')
-_S3 = _StructFmt('>ih')
-_S4 = _StructFmt('>ii')
+_S0 = _struct.Struct('>ihBB')
+_S1 = _struct.Struct('>iib')
+_S2 = _struct.Struct('>16sB')
+_S3 = _struct.Struct('>ih')
+_S4 = _struct.Struct('>ii')
 _R0 = _PackShapes('16s', 'i', '')
 _R1 = _PackShapes('16s', 'i', 'B')
 _S0u = _S0.unpack_from
@@ -26,7 +27,7 @@ _S3p = _S3.pack
 _S4p = _S4.pack
 
 
-class TopicPartitions(_Struct):
+class TopicPartitions(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
@@ -38,7 +39,7 @@ class TopicPartitions(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class Assignment(_Struct):
+class Assignment(_SchemaStruct):
     __slots__ = ('topic_partitions', '_unknown_tags')
     _fields = ('topic_partitions',)
     _versions = {'topic_partitions': (0, 32767)}

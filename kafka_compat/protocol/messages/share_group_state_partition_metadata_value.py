@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -12,7 +13,7 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>16sB')
+_S0 = _struct.Struct('>16sB')
 _R0 = _PackShapes('16s', 's', '', 'i', '')
 _R1 = _PackShapes('16s', 's', '', 'i', 'B')
 _R2 = _PackShapes('16s', 's', '')
@@ -20,7 +21,7 @@ _R3 = _PackShapes('16s', 's', 'B')
 _S0u = _S0.unpack_from
 
 
-class TopicPartitionsInfo(_Struct):
+class TopicPartitionsInfo(_SchemaStruct):
     __slots__ = ('topic_id', 'topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'topic_name', 'partitions')
     _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767), 'partitions': (0, 32767)}
@@ -33,7 +34,7 @@ class TopicPartitionsInfo(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicInfo(_Struct):
+class TopicInfo(_SchemaStruct):
     __slots__ = ('topic_id', 'topic_name', '_unknown_tags')
     _fields = ('topic_id', 'topic_name')
     _versions = {'topic_id': (0, 32767), 'topic_name': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,18 +14,18 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>ii?i')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>iiq?i')
-_S4 = _StructFmt('>iiq?B')
-_S5 = _StructFmt('>iiq?')
-_S6 = _StructFmt('>iiqB')
-_S7 = _StructFmt('>ii?B')
-_S8 = _StructFmt('>iiq')
-_S9 = _StructFmt('>ii?')
-_S10 = _StructFmt('>i?iqB')
-_S11 = _StructFmt('>i?iq')
+_S0 = _struct.Struct('>ii?i')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>iiq?i')
+_S4 = _struct.Struct('>iiq?B')
+_S5 = _struct.Struct('>iiq?')
+_S6 = _struct.Struct('>iiqB')
+_S7 = _struct.Struct('>ii?B')
+_S8 = _struct.Struct('>iiq')
+_S9 = _struct.Struct('>ii?')
+_S10 = _struct.Struct('>i?iqB')
+_S11 = _struct.Struct('>i?iq')
 _R0 = _PackShapes('', 's', '', 'i', '')
 _R1 = _PackShapes('', 's', '', 'i', 'B')
 _R2 = _PackShapes('', 's', '')
@@ -47,7 +48,7 @@ _S10u = _S10.unpack_from
 _S11p = _S11.pack
 
 
-class StopReplicaPartitionV0(_Struct):
+class StopReplicaPartitionV0(_SchemaStruct):
     __slots__ = ('topic_name', 'partition_index', '_unknown_tags')
     _fields = ('topic_name', 'partition_index')
     _versions = {'topic_name': (0, 0), 'partition_index': (0, 0)}
@@ -59,7 +60,7 @@ class StopReplicaPartitionV0(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class StopReplicaTopicV1(_Struct):
+class StopReplicaTopicV1(_SchemaStruct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
     _versions = {'name': (1, 2), 'partition_indexes': (1, 2)}
@@ -71,7 +72,7 @@ class StopReplicaTopicV1(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class StopReplicaPartitionState(_Struct):
+class StopReplicaPartitionState(_SchemaStruct):
     __slots__ = ('partition_index', 'leader_epoch', 'delete_partition', '_unknown_tags')
     _fields = ('partition_index', 'leader_epoch', 'delete_partition')
     _versions = {'partition_index': (3, 32767), 'leader_epoch': (3, 32767), 'delete_partition': (3, 32767)}
@@ -84,7 +85,7 @@ class StopReplicaPartitionState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class StopReplicaTopicState(_Struct):
+class StopReplicaTopicState(_SchemaStruct):
     __slots__ = ('topic_name', 'partition_states', '_unknown_tags')
     _fields = ('topic_name', 'partition_states')
     _versions = {'topic_name': (3, 32767), 'partition_states': (3, 32767)}

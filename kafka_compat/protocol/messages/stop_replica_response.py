@@ -4,18 +4,19 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>hi')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>ih')
-_S3 = _StructFmt('>hB')
-_S4 = _StructFmt('>ihB')
+_S0 = _struct.Struct('>hi')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>ih')
+_S3 = _struct.Struct('>hB')
+_S4 = _struct.Struct('>ihB')
 _R0 = _PackShapes('', 's', 'ih')
 _R1 = _PackShapes('', 's', 'ihB')
 _S0p = _S0.pack
@@ -28,7 +29,7 @@ _S3u = _S3.unpack_from
 _S4u = _S4.unpack_from
 
 
-class StopReplicaPartitionError(_Struct):
+class StopReplicaPartitionError(_SchemaStruct):
     __slots__ = ('topic_name', 'partition_index', 'error_code', '_unknown_tags')
     _fields = ('topic_name', 'partition_index', 'error_code')
     _versions = {'topic_name': (0, 32767), 'partition_index': (0, 32767), 'error_code': (0, 32767)}

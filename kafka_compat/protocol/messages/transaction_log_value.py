@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,14 +14,14 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>qhibi')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>qq')
-_S4 = _StructFmt('>qhib')
-_S5 = _StructFmt('>qhibBqqB')
-_S6 = _StructFmt('>qqB')
-_S7 = _StructFmt('>q')
+_S0 = _struct.Struct('>qhibi')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>qq')
+_S4 = _struct.Struct('>qhib')
+_S5 = _struct.Struct('>qhibBqqB')
+_S6 = _struct.Struct('>qqB')
+_S7 = _struct.Struct('>q')
 _R0 = _PackShapes('', 's', '', 'i', '')
 _R1 = _PackShapes('', 's', '', 'i', 'B')
 _S0u = _S0.unpack_from
@@ -37,7 +38,7 @@ _S7p = _S7.pack
 _S7u = _S7.unpack_from
 
 
-class PartitionsSchema(_Struct):
+class PartitionsSchema(_SchemaStruct):
     __slots__ = ('topic', 'partition_ids', '_unknown_tags')
     _fields = ('topic', 'partition_ids')
     _versions = {'topic': (0, 32767), 'partition_ids': (0, 32767)}

@@ -4,23 +4,24 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>h')
-_S1 = _StructFmt('>qhi')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>iqh')
-_S4 = _StructFmt('>iq')
-_S5 = _StructFmt('>iqih')
-_S6 = _StructFmt('>iqi')
-_S7 = _StructFmt('>qhiB')
-_S8 = _StructFmt('>BB')
-_S9 = _StructFmt('>iqiBB')
+_S0 = _struct.Struct('>h')
+_S1 = _struct.Struct('>qhi')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>iqh')
+_S4 = _struct.Struct('>iq')
+_S5 = _struct.Struct('>iqih')
+_S6 = _struct.Struct('>iqi')
+_S7 = _struct.Struct('>qhiB')
+_S8 = _struct.Struct('>BB')
+_S9 = _struct.Struct('>iqiBB')
 _R0 = _PackShapes('', 's', '', 's', 'qhi', 's', '')
 _R1 = _PackShapes('', 's', '')
 _S0p = _S0.pack
@@ -38,7 +39,7 @@ _S8u = _S8.unpack_from
 _S9u = _S9.unpack_from
 
 
-class TxnOffsetCommitRequestPartition(_Struct):
+class TxnOffsetCommitRequestPartition(_SchemaStruct):
     __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata', '_unknown_tags')
     _fields = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata')
     _versions = {'partition_index': (0, 32767), 'committed_offset': (0, 32767), 'committed_leader_epoch': (2, 32767), 'committed_metadata': (0, 32767)}
@@ -52,7 +53,7 @@ class TxnOffsetCommitRequestPartition(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TxnOffsetCommitRequestTopic(_Struct):
+class TxnOffsetCommitRequestTopic(_SchemaStruct):
     __slots__ = ('name', 'partitions', '_unknown_tags')
     _fields = ('name', 'partitions')
     _versions = {'name': (0, 32767), 'partitions': (0, 32767)}

@@ -4,19 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>iB')
-_S1 = _StructFmt('>h?B')
-_S2 = _StructFmt('>i')
-_S3 = _StructFmt('>hbB')
-_S4 = _StructFmt('>?B')
-_S5 = _StructFmt('>?')
+_S0 = _struct.Struct('>iB')
+_S1 = _struct.Struct('>h?B')
+_S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>hbB')
+_S4 = _struct.Struct('>?B')
+_S5 = _struct.Struct('>?')
 _R0 = _PackShapes('', 's', 'h?')
 _R1 = _PackShapes('', 's', 'h?B')
 _R2 = _PackShapes('', 's', 'hb')
@@ -30,7 +31,7 @@ _S4u = _S4.unpack_from
 _S5p = _S5.pack
 
 
-class FeatureUpdateKey(_Struct):
+class FeatureUpdateKey(_SchemaStruct):
     __slots__ = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type', '_unknown_tags')
     _fields = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type')
     _versions = {'feature': (0, 32767), 'max_version_level': (0, 32767), 'allow_downgrade': (0, 0), 'upgrade_type': (1, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,23 +14,23 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>iii')
-_S1 = _StructFmt('>h')
-_S2 = _StructFmt('>iiiii')
-_S3 = _StructFmt('>ii')
-_S4 = _StructFmt('>i')
-_S5 = _StructFmt('>ih')
-_S6 = _StructFmt('>iiqi')
-_S7 = _StructFmt('>iiqB')
-_S8 = _StructFmt('>iiiiB')
-_S9 = _StructFmt('>iB')
-_S10 = _StructFmt('>hB')
-_S11 = _StructFmt('>BB')
-_S12 = _StructFmt('>iiq')
-_S13 = _StructFmt('>16sB')
-_S14 = _StructFmt('>i?iqB')
-_S15 = _StructFmt('>b')
-_S16 = _StructFmt('>i?iq')
+_S0 = _struct.Struct('>iii')
+_S1 = _struct.Struct('>h')
+_S2 = _struct.Struct('>iiiii')
+_S3 = _struct.Struct('>ii')
+_S4 = _struct.Struct('>i')
+_S5 = _struct.Struct('>ih')
+_S6 = _struct.Struct('>iiqi')
+_S7 = _struct.Struct('>iiqB')
+_S8 = _struct.Struct('>iiiiB')
+_S9 = _struct.Struct('>iB')
+_S10 = _struct.Struct('>hB')
+_S11 = _struct.Struct('>BB')
+_S12 = _struct.Struct('>iiq')
+_S13 = _struct.Struct('>16sB')
+_S14 = _struct.Struct('>i?iqB')
+_S15 = _struct.Struct('>b')
+_S16 = _struct.Struct('>i?iq')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', '')
 _R2 = _PackShapes('iiii', 'i', 'i', 'i', '', 'i', 'B')
@@ -63,7 +64,7 @@ _S15u = _S15.unpack_from
 _S16p = _S16.pack
 
 
-class UpdateMetadataPartitionState(_Struct):
+class UpdateMetadataPartitionState(_SchemaStruct):
     __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas', '_unknown_tags')
     _fields = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas')
     _versions = {'topic_name': (0, 4), 'partition_index': (0, 32767), 'controller_epoch': (0, 32767), 'leader': (0, 32767), 'leader_epoch': (0, 32767), 'isr': (0, 32767), 'zk_version': (0, 32767), 'replicas': (0, 32767), 'offline_replicas': (4, 32767)}
@@ -82,7 +83,7 @@ class UpdateMetadataPartitionState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class UpdateMetadataTopicState(_Struct):
+class UpdateMetadataTopicState(_SchemaStruct):
     __slots__ = ('topic_name', 'topic_id', 'partition_states', '_unknown_tags')
     _fields = ('topic_name', 'topic_id', 'partition_states')
     _versions = {'topic_name': (5, 32767), 'topic_id': (7, 32767), 'partition_states': (5, 32767)}
@@ -95,7 +96,7 @@ class UpdateMetadataTopicState(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class UpdateMetadataEndpoint(_Struct):
+class UpdateMetadataEndpoint(_SchemaStruct):
     __slots__ = ('port', 'host', 'listener', 'security_protocol', '_unknown_tags')
     _fields = ('port', 'host', 'listener', 'security_protocol')
     _versions = {'port': (1, 32767), 'host': (1, 32767), 'listener': (3, 32767), 'security_protocol': (1, 32767)}
@@ -109,7 +110,7 @@ class UpdateMetadataEndpoint(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class UpdateMetadataBroker(_Struct):
+class UpdateMetadataBroker(_SchemaStruct):
     __slots__ = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack', '_unknown_tags')
     _fields = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack')
     _versions = {'id': (0, 32767), 'v0_host': (0, 0), 'v0_port': (0, 0), 'endpoints': (1, 32767), 'rack': (2, 32767)}

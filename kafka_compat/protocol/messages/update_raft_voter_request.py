@@ -4,19 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>Bii16sB')
-_S1 = _StructFmt('>ii16sB')
-_S2 = _StructFmt('>HB')
-_S3 = _StructFmt('>hhB')
-_S4 = _StructFmt('>ii16s')
-_S5 = _StructFmt('>hh')
+_S0 = _struct.Struct('>Bii16sB')
+_S1 = _struct.Struct('>ii16sB')
+_S2 = _struct.Struct('>HB')
+_S3 = _struct.Struct('>hhB')
+_S4 = _struct.Struct('>ii16s')
+_S5 = _struct.Struct('>hh')
 _R0 = _PackShapes('', 's', '', 's', 'H')
 _R1 = _PackShapes('', 's', '', 's', 'HB')
 _S0u = _S0.unpack_from
@@ -28,7 +29,7 @@ _S4p = _S4.pack
 _S5p = _S5.pack
 
 
-class Listener(_Struct):
+class Listener(_SchemaStruct):
     __slots__ = ('name', 'host', 'port', '_unknown_tags')
     _fields = ('name', 'host', 'port')
     _versions = {'name': (0, 32767), 'host': (0, 32767), 'port': (0, 32767)}
@@ -41,7 +42,7 @@ class Listener(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class KRaftVersionFeature(_Struct):
+class KRaftVersionFeature(_SchemaStruct):
     __slots__ = ('min_supported_version', 'max_supported_version', '_unknown_tags')
     _fields = ('min_supported_version', 'max_supported_version')
     _versions = {'min_supported_version': (0, 32767), 'max_supported_version': (0, 32767)}

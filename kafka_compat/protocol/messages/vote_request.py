@@ -4,21 +4,22 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>BB')
-_S1 = _StructFmt('>iiiiqB')
-_S2 = _StructFmt('>iiiiq')
-_S3 = _StructFmt('>BiB')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>iii16s16siqB')
-_S6 = _StructFmt('>i')
-_S7 = _StructFmt('>iii16s16siq')
+_S0 = _struct.Struct('>BB')
+_S1 = _struct.Struct('>iiiiqB')
+_S2 = _struct.Struct('>iiiiq')
+_S3 = _struct.Struct('>BiB')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>iii16s16siqB')
+_S6 = _struct.Struct('>i')
+_S7 = _struct.Struct('>iii16s16siq')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
@@ -32,7 +33,7 @@ _S6p = _S6.pack
 _S7p = _S7.pack
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset', '_unknown_tags')
     _fields = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset')
     _versions = {'partition_index': (0, 32767), 'candidate_epoch': (0, 32767), 'candidate_id': (0, 32767), 'candidate_directory_id': (1, 32767), 'voter_directory_id': (1, 32767), 'last_offset_epoch': (0, 32767), 'last_offset': (0, 32767)}
@@ -49,7 +50,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class TopicData(_Struct):
+class TopicData(_SchemaStruct):
     __slots__ = ('topic_name', 'partitions', '_unknown_tags')
     _fields = ('topic_name', 'partitions')
     _versions = {'topic_name': (0, 32767), 'partitions': (0, 32767)}

@@ -4,19 +4,20 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _StructFmt('>16sB')
-_S1 = _StructFmt('>iiiqB')
-_S2 = _StructFmt('>qqbhB')
-_S3 = _StructFmt('>16s')
-_S4 = _StructFmt('>iiiq')
-_S5 = _StructFmt('>qqbh')
+_S0 = _struct.Struct('>16sB')
+_S1 = _struct.Struct('>iiiqB')
+_S2 = _struct.Struct('>qqbhB')
+_S3 = _struct.Struct('>16s')
+_S4 = _struct.Struct('>iiiq')
+_S5 = _struct.Struct('>qqbh')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -27,7 +28,7 @@ _S4p = _S4.pack
 _S5p = _S5.pack
 
 
-class StateBatch(_Struct):
+class StateBatch(_SchemaStruct):
     __slots__ = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count', '_unknown_tags')
     _fields = ('first_offset', 'last_offset', 'delivery_state', 'delivery_count')
     _versions = {'first_offset': (0, 32767), 'last_offset': (0, 32767), 'delivery_state': (0, 32767), 'delivery_count': (0, 32767)}
@@ -41,7 +42,7 @@ class StateBatch(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class PartitionData(_Struct):
+class PartitionData(_SchemaStruct):
     __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches', '_unknown_tags')
     _fields = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches')
     _versions = {'partition': (0, 32767), 'state_epoch': (0, 32767), 'leader_epoch': (0, 32767), 'start_offset': (0, 32767), 'state_batches': (0, 32767)}
@@ -56,7 +57,7 @@ class PartitionData(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class WriteStateData(_Struct):
+class WriteStateData(_SchemaStruct):
     __slots__ = ('topic_id', 'partitions', '_unknown_tags')
     _fields = ('topic_id', 'partitions')
     _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}

@@ -4,7 +4,8 @@
 # fmt: off
 # ruff: noqa
 
-from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, Struct as _Struct, Struct_ as _StructFmt, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
+import struct as _struct
+from kafka_compat.protocol.primitives import ARRAY_UNPACK as _ARRAY_UNPACK, COMPACT_ARRAY_PACK as _COMPACT_ARRAY_PACK, COMPACT_ARRAY_UNPACK as _COMPACT_ARRAY_UNPACK, DecodeError as _DecodeError, EncodeError as _EncodeError, Message as _Message, PackShapes as _PackShapes, SchemaStruct as _SchemaStruct, UVARINT1 as _UV1, Uuid as _Uuid, ZERO_UUID, array_struct as _array_struct, decode_failure as _decode_failure, read_array as _read_array, read_unknown_tags as _read_unknown_tags, read_uvarint as _read_uvarint, uvarint as _uvarint, write_tags as _write_tags
 
 _new = object.__new__
 _bnew = bytes.__new__
@@ -13,12 +14,12 @@ _map = map
 _NO = object()
 _AU_int32 = _ARRAY_UNPACK['i']
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
-_S0 = _StructFmt('>i')
-_S1 = _StructFmt('>qh?i')
-_S2 = _StructFmt('>h')
-_S3 = _StructFmt('>qh?B')
-_S4 = _StructFmt('>iB')
-_S5 = _StructFmt('>qh?')
+_S0 = _struct.Struct('>i')
+_S1 = _struct.Struct('>qh?i')
+_S2 = _struct.Struct('>h')
+_S3 = _struct.Struct('>qh?B')
+_S4 = _struct.Struct('>iB')
+_S5 = _struct.Struct('>qh?')
 _R0 = _PackShapes('', 's', '', 'i', '')
 _R1 = _PackShapes('', 's', '', 'i', 'B')
 _S0p = _S0.pack
@@ -33,7 +34,7 @@ _S4u = _S4.unpack_from
 _S5p = _S5.pack
 
 
-class WritableTxnMarkerTopic(_Struct):
+class WritableTxnMarkerTopic(_SchemaStruct):
     __slots__ = ('name', 'partition_indexes', '_unknown_tags')
     _fields = ('name', 'partition_indexes')
     _versions = {'name': (0, 32767), 'partition_indexes': (0, 32767)}
@@ -45,7 +46,7 @@ class WritableTxnMarkerTopic(_Struct):
         self._unknown_tags = _unknown_tags
 
 
-class WritableTxnMarker(_Struct):
+class WritableTxnMarker(_SchemaStruct):
     __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch', '_unknown_tags')
     _fields = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch')
     _versions = {'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'transaction_result': (0, 32767), 'topics': (0, 32767), 'coordinator_epoch': (0, 32767)}

@@ -1,24 +1,27 @@
-"""ApiVersions (v0-v4): the versions every registered handler serves, and the broker's features.
+"""ApiVersions (v0-v4), on every listener: the versions the listener's handlers serve, and the
+features.
 
-An ApiVersions request at a version we do not know is answered (by the connection) with a v0
-body carrying UNSUPPORTED_VERSION and this list, so the client can retry at a version we serve.
+An ApiVersions request at a version we do not know is answered (by the pipeline) with a v0 body
+carrying UNSUPPORTED_VERSION and this list, so the client can retry at a version we serve.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from kafka_compat.metadata.controller import METADATA_VERSION
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.server.handlers import HANDLERS, RequestContext, handles
+from kafka_compat.server.handlers import BROKER, CONTROLLER, Handler, RequestContext, handles
 
 R = m.ApiVersionsResponse
 
 
-def api_versions_response(error: ErrorCode = ErrorCode.NONE, finalized_epoch: int = -1) -> m.ApiVersionsResponse:
+def api_versions_response(apis: Mapping[int, Handler], error: ErrorCode = ErrorCode.NONE,
+                          finalized_epoch: int = -1) -> m.ApiVersionsResponse:
     keys = [R.ApiVersion(api_key=k, min_version=h.min_version, max_version=h.max_version)
-            for k, h in sorted(HANDLERS.items())]
+            for k, h in sorted(apis.items())]
     return R(
         error_code=error,
         api_keys=keys,
@@ -30,11 +33,11 @@ def api_versions_response(error: ErrorCode = ErrorCode.NONE, finalized_epoch: in
     )
 
 
-@handles(m.ApiKey.API_VERSIONS, versions=(0, 4))
+@handles(m.ApiKey.API_VERSIONS, versions=(0, 4), listeners=(BROKER, CONTROLLER))
 async def api_versions(ctx: RequestContext, request: m.ApiVersionsRequest) -> m.ApiVersionsResponse:
     if ctx.api_version >= 3 and not _valid_software(request):
         return R(error_code=ErrorCode.INVALID_REQUEST, api_keys=[])
-    return api_versions_response(finalized_epoch=max(ctx.broker.metadata.offset, 0))
+    return api_versions_response(ctx.apis, finalized_epoch=max(ctx.broker.metadata.offset, 0))
 
 
 _SOFTWARE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$")

@@ -17,9 +17,8 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import RecordsError, down_convert
-from kafka_compat.server.connection import Deferred
-from kafka_compat.server.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, CachedPartition
-from kafka_compat.server.handlers import RequestContext, handles
+from kafka_compat.server.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID, CachedPartition
+from kafka_compat.server.handlers import Deferred, RequestContext, handles
 from kafka_compat.storage.errors import OffsetOutOfRangeError
 
 R = m.FetchResponse
@@ -129,12 +128,12 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
     session = None
     incremental = False
     new_session = False
-    if v >= 7 and req.session_id != 0 and req.session_epoch not in (INITIAL_EPOCH, FINAL_EPOCH):
+    if v >= 7 and req.session_id != INVALID_SESSION_ID and req.session_epoch not in (INITIAL_EPOCH, FINAL_EPOCH):
         session = sessions.get(req.session_id)
         if session is None:
-            return R(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0, responses=[])
+            return R(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=INVALID_SESSION_ID, responses=[])
         if session.epoch != req.session_epoch:
-            return R(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=0, responses=[])
+            return R(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=INVALID_SESSION_ID, responses=[])
         incremental = True
         for e in _requested(ctx, req):
             cached = session.partitions.get(e.key)
@@ -148,7 +147,7 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
                 session.partitions.pop(((t.topic_id if v >= 13 else t.topic), index), None)
         entries = list(session.partitions.values())
     else:
-        if v >= 7 and req.session_id != 0:
+        if v >= 7 and req.session_id != INVALID_SESSION_ID:
             sessions.remove(req.session_id)
         new_session = v >= 7 and req.session_epoch == INITIAL_EPOCH
         entries = _requested(ctx, req)

@@ -1,21 +1,11 @@
 """The consumer-group family: the coordinator's APIs, served by `ctx.broker.groups`
-(`kafka_compat.coordinator.runtime.GroupCoordinatorRuntime`).
+(`kafka_compat.server.group_coordinator.GroupCoordinatorDriver`).
 
-    FindCoordinator         v0-v6   group keys; transaction keys: COORDINATOR_NOT_AVAILABLE (no
-                                    transaction coordinator yet); batched keys from v4
-    JoinGroup               v0-v9   MEMBER_ID_REQUIRED from v4, static members from v5, SkipAssignment v9
-    SyncGroup               v0-v5   protocol type/name checks from v5
-    Heartbeat               v0-v4
-    LeaveGroup              v0-v5   batch leave by member identity from v3
-    OffsetCommit            v0-v9   member epochs for consumer groups at v9
-    OffsetFetch             v0-v9   all partitions with null topics (v2+), require_stable v7, groups v8,
-                                    member epoch checks v9
-    OffsetDelete            v0
-    ListGroups              v0-v5   states filter v4, types filter v5
-    DescribeGroups          v0-v5   authorized operations from v3
-    DeleteGroups            v0-v2
-    ConsumerGroupHeartbeat  v0-v1   KIP-848, server-side assignors uniform and range; topic regex v1
-    ConsumerGroupDescribe   v0
+One handler serves them all: it passes the decoded request on, and the coordinator's table
+(`GroupCoordinator.requests`) says which method decides each API. `COORDINATOR_APIS` lists the
+versions served, with what each version adds. FindCoordinator (v0-v6: group keys; transaction keys
+answer COORDINATOR_NOT_AVAILABLE, no transaction coordinator yet; batched keys from v4) creates
+`__consumer_offsets` on the first group lookup, as Kafka does.
 
 Before the coordinator runs (`ctx.broker.groups` is None) every API answers
 COORDINATOR_NOT_AVAILABLE, which clients retry.
@@ -23,17 +13,17 @@ COORDINATOR_NOT_AVAILABLE, which clients retry.
 
 from __future__ import annotations
 
-from kafka_compat.coordinator.responses import error_response
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.server.group_log import ensure_offsets_topic
+from kafka_compat.server.errors import error_response
+from kafka_compat.server.group_coordinator import ensure_offsets_topic
 from kafka_compat.server.handlers import RequestContext, handles
 
 A = m.ApiKey
 
 
-def _unavailable(api_key: int, ctx: RequestContext, request):
-    return error_response(api_key, request, ctx.api_version, ErrorCode.COORDINATOR_NOT_AVAILABLE,
+def _unavailable(ctx: RequestContext, request):
+    return error_response(ctx.api_key, request, ctx.api_version, ErrorCode.COORDINATOR_NOT_AVAILABLE,
                           "The coordinator is not available.")
 
 
@@ -41,7 +31,7 @@ def _unavailable(api_key: int, ctx: RequestContext, request):
 async def find_coordinator(ctx: RequestContext, request: m.FindCoordinatorRequest):
     groups = ctx.broker.groups
     if groups is None:
-        return _unavailable(A.FIND_COORDINATOR, ctx, request)
+        return _unavailable(ctx, request)
     if request.key_type == 0:  # a group: Kafka creates the offsets topic on the first lookup
         try:
             await ensure_offsets_topic(ctx.broker)
@@ -50,97 +40,29 @@ async def find_coordinator(ctx: RequestContext, request: m.FindCoordinatorReques
     return groups.find_coordinator(request, ctx)
 
 
-@handles(A.JOIN_GROUP, versions=(0, 9))
-async def join_group(ctx: RequestContext, request: m.JoinGroupRequest):
+COORDINATOR_APIS = {
+    A.JOIN_GROUP: (0, 9),  # MEMBER_ID_REQUIRED from v4, static members from v5, SkipAssignment v9
+    A.SYNC_GROUP: (0, 5),  # protocol type/name checks from v5
+    A.HEARTBEAT: (0, 4),
+    A.LEAVE_GROUP: (0, 5),  # batch leave by member identity from v3
+    A.OFFSET_COMMIT: (0, 9),  # member epochs for consumer groups at v9
+    A.OFFSET_FETCH: (0, 9),  # all partitions with null topics (v2+), require_stable v7, groups v8, member epochs v9
+    A.OFFSET_DELETE: (0, 0),
+    A.LIST_GROUPS: (0, 5),  # states filter v4, types filter v5
+    A.DESCRIBE_GROUPS: (0, 5),  # authorized operations from v3
+    A.DELETE_GROUPS: (0, 2),
+    A.CONSUMER_GROUP_HEARTBEAT: (0, 1),  # KIP-848, server-side assignors uniform and range; topic regex v1
+    A.CONSUMER_GROUP_DESCRIBE: (0, 0),
+}
+
+
+async def coordinated(ctx: RequestContext, request):
+    """Every API of COORDINATOR_APIS: the coordinator decides."""
     groups = ctx.broker.groups
     if groups is None:
-        return _unavailable(A.JOIN_GROUP, ctx, request)
-    return await groups.join_group(request, ctx)
+        return _unavailable(ctx, request)
+    return await groups.handle(request, ctx)
 
 
-@handles(A.SYNC_GROUP, versions=(0, 5))
-async def sync_group(ctx: RequestContext, request: m.SyncGroupRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.SYNC_GROUP, ctx, request)
-    return await groups.sync_group(request, ctx)
-
-
-@handles(A.HEARTBEAT, versions=(0, 4))
-async def heartbeat(ctx: RequestContext, request: m.HeartbeatRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.HEARTBEAT, ctx, request)
-    return await groups.heartbeat(request, ctx)
-
-
-@handles(A.LEAVE_GROUP, versions=(0, 5))
-async def leave_group(ctx: RequestContext, request: m.LeaveGroupRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.LEAVE_GROUP, ctx, request)
-    return await groups.leave_group(request, ctx)
-
-
-@handles(A.OFFSET_COMMIT, versions=(0, 9))
-async def offset_commit(ctx: RequestContext, request: m.OffsetCommitRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.OFFSET_COMMIT, ctx, request)
-    return await groups.offset_commit(request, ctx)
-
-
-@handles(A.OFFSET_FETCH, versions=(0, 9))
-async def offset_fetch(ctx: RequestContext, request: m.OffsetFetchRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.OFFSET_FETCH, ctx, request)
-    return await groups.offset_fetch(request, ctx)
-
-
-@handles(A.OFFSET_DELETE, versions=(0, 0))
-async def offset_delete(ctx: RequestContext, request: m.OffsetDeleteRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.OFFSET_DELETE, ctx, request)
-    return await groups.offset_delete(request, ctx)
-
-
-@handles(A.LIST_GROUPS, versions=(0, 5))
-async def list_groups(ctx: RequestContext, request: m.ListGroupsRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.LIST_GROUPS, ctx, request)
-    return await groups.list_groups(request, ctx)
-
-
-@handles(A.DESCRIBE_GROUPS, versions=(0, 5))
-async def describe_groups(ctx: RequestContext, request: m.DescribeGroupsRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.DESCRIBE_GROUPS, ctx, request)
-    return await groups.describe_groups(request, ctx)
-
-
-@handles(A.DELETE_GROUPS, versions=(0, 2))
-async def delete_groups(ctx: RequestContext, request: m.DeleteGroupsRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.DELETE_GROUPS, ctx, request)
-    return await groups.delete_groups(request, ctx)
-
-
-@handles(A.CONSUMER_GROUP_HEARTBEAT, versions=(0, 1))
-async def consumer_group_heartbeat(ctx: RequestContext, request: m.ConsumerGroupHeartbeatRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.CONSUMER_GROUP_HEARTBEAT, ctx, request)
-    return await groups.consumer_group_heartbeat(request, ctx)
-
-
-@handles(A.CONSUMER_GROUP_DESCRIBE, versions=(0, 0))
-async def consumer_group_describe(ctx: RequestContext, request: m.ConsumerGroupDescribeRequest):
-    groups = ctx.broker.groups
-    if groups is None:
-        return _unavailable(A.CONSUMER_GROUP_DESCRIBE, ctx, request)
-    return await groups.consumer_group_describe(request, ctx)
+for _api_key, _versions in COORDINATOR_APIS.items():
+    handles(_api_key, _versions)(coordinated)

@@ -1,4 +1,5 @@
-"""Metadata (v0-v12): brokers on the caller's listener, topics by name or id, auto-creation.
+"""Metadata (v0-v12): brokers on the caller's listener, topics by name or id, auto-creation;
+DescribeTopicPartitions (v0): the topics' partitions in pages (KIP-966).
 
 v0 asks for all topics with an empty list; v1+ with null. A topic that does not exist is created
 when the request allows it (v4+ `allow_auto_topic_creation`, always before) and the broker's
@@ -98,3 +99,43 @@ async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
         cluster_authorized_operations=(CLUSTER_OPERATIONS if 8 <= v <= 10 and req.include_cluster_authorized_operations
                                        else NO_OPERATIONS),
     )
+
+
+@handles(m.ApiKey.DESCRIBE_TOPIC_PARTITIONS, versions=(0, 0))
+async def describe_topic_partitions(ctx: RequestContext,
+                                    req: m.DescribeTopicPartitionsRequest) -> m.DescribeTopicPartitionsResponse:
+    """Topics in name order from the cursor, at most `response_partition_limit` partitions."""
+    R = m.DescribeTopicPartitionsResponse
+    image = ctx.broker.metadata
+    live = {b.node_id for b in image.live_brokers()}
+    names = sorted(image.topics) if not req.topics else sorted(t.name for t in req.topics)
+    start_topic, start_partition = (req.cursor.topic_name, req.cursor.partition_index) if req.cursor else (None, 0)
+    if start_topic is not None:
+        names = [n for n in names if n >= start_topic]
+    budget = req.response_partition_limit
+    topics, cursor = [], None
+    for name in names:
+        topic = image.topics.get(name)
+        if topic is None:
+            topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                                                                 name=name))
+            continue
+        first = start_partition if name == start_topic else 0
+        parts = []
+        for index in sorted(i for i in topic.partitions if i >= first):
+            if budget == 0:
+                cursor = R.Cursor(topic_name=name, partition_index=index)
+                break
+            p = topic.partitions[index]
+            parts.append(R.DescribeTopicPartitionsResponsePartition(
+                error_code=ErrorCode.NONE, partition_index=index, leader_id=p.leader if p.leader in live else -1,
+                leader_epoch=p.leader_epoch, replica_nodes=list(p.replicas), isr_nodes=list(p.isr),
+                eligible_leader_replicas=list(p.eligible_leader_replicas), last_known_elr=list(p.last_known_elr),
+                offline_replicas=[]))
+            budget -= 1
+        topics.append(R.DescribeTopicPartitionsResponseTopic(
+            error_code=ErrorCode.NONE, name=name, topic_id=topic.topic_id, is_internal=topic.internal, partitions=parts,
+            topic_authorized_operations=TOPIC_OPERATIONS))
+        if cursor is not None:
+            break
+    return R(throttle_time_ms=0, topics=topics, next_cursor=cursor)

@@ -1,9 +1,10 @@
 """Produce (v0-v11): validate each partition's batches from their headers and append them.
 
 acks=0 gets no response (and a failure closes the connection, as Kafka does, so the producer
-refreshes its metadata); acks=1 answers after the local append; acks=-1 (all) after the high
-watermark covers the append, or REQUEST_TIMED_OUT after `timeout_ms`. Requests on a connection are
-appended in arrival order.
+refreshes its metadata); acks=1 answers after the local append (synced, with log.fsync.on.append);
+acks=-1 (all) after the high watermark covers the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the
+ISR shrank below min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER if the leadership moved);
+either gets REQUEST_TIMED_OUT after `timeout_ms`. Requests on a connection are appended in arrival order.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.records import RecordsError
-from kafka_compat.server.connection import Deferred
-from kafka_compat.server.handlers import CloseConnection, RequestContext, handles
+from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
 
 R = m.ProduceResponse
 
@@ -33,7 +32,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     acks = req.acks
     now_ms = int(time.time() * 1000)
     topics = []
-    waiting = []  # (partition, offset the high watermark must pass, result) for acks=-1
+    waiting = []  # (partition, offset its acknowledged end must reach, leader epoch of the append, result)
     failed = False
     for td in req.topic_data:
         results = []
@@ -50,18 +49,15 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
             try:
                 p = broker.replicas.get(td.name, pd.index)
                 info = p.append(pd.records, acks, now_ms, ctx.api_version, min_isr)
-            except KafkaError as e:
+            except KafkaError as e:  # RecordsError among them
                 results.append(_result(pd.index, e.code, e.message))
-                continue
-            except RecordsError as e:
-                results.append(_result(pd.index, ErrorCode[e.error], e.message))
                 continue
             result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE,
                                                 base_offset=info.first_offset, log_append_time_ms=info.log_append_time,
                                                 log_start_offset=info.log_start_offset)
             results.append(result)
-            if acks == -1 and p.high_watermark <= info.last_offset:
-                waiting.append((p, info.last_offset + 1, result))
+            if acks and p.acknowledged_end(acks) <= info.last_offset:
+                waiting.append((p, info.last_offset + 1, p.leader_epoch, result))
         failed = failed or any(r.error_code for r in results)
         topics.append(R.TopicProduceResponse(name=td.name, partition_responses=results))
     if acks == 0:
@@ -74,11 +70,10 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
 
     async def replicated() -> R:
         deadline = trio.current_time() + req.timeout_ms / 1000
-        for p, offset, result in waiting:
-            while p.high_watermark < offset:
-                if not await broker.replicas.purgatory.wait_any([p.key], deadline):
-                    result.error_code = ErrorCode.REQUEST_TIMED_OUT
-                    break
+        for p, offset, leader_epoch, result in waiting:
+            code = await broker.replicas.wait_acknowledged(p, offset, leader_epoch, deadline, acks)
+            if code != ErrorCode.NONE:
+                result.error_code, result.base_offset = code, -1
         return response
 
     return Deferred(replicated)

@@ -12,7 +12,6 @@ from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.server.handlers import RequestContext, handles
 from kafka_compat.server.handlers.configs import topic_entries
-from kafka_compat.storage.errors import StorageError
 
 
 @handles(m.ApiKey.CREATE_TOPICS, versions=(0, 7))
@@ -73,10 +72,8 @@ async def delete_records(ctx: RequestContext, req: m.DeleteRecordsRequest) -> m.
                     out.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
                 else:
                     out.low_watermark = partition.log.advance_log_start_offset(offset)
-            except KafkaError as e:
+            except KafkaError as e:  # StorageError among them
                 out.error_code = e.code
-            except StorageError as e:
-                out.error_code = ErrorCode[e.error]
             parts.append(out)
         topics.append(R.DeleteRecordsTopicResult(name=t.name, partitions=parts))
     return R(throttle_time_ms=0, topics=topics)

@@ -1,5 +1,9 @@
-"""ListOffsets (v0-v10): earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or
-the first offset whose timestamp is at least a given time.
+"""Offsets in a partition's log, found by time or by leader epoch.
+
+    ListOffsets           v0-v10  earliest (-2), latest (-1), max timestamp (-3), earliest local (-4),
+                                  or the first offset whose timestamp is at least a given time
+    OffsetForLeaderEpoch  v0-v4   where a leader epoch ends in the leader's log (clients check their
+                                  position after a leader change, KIP-320)
 
 Consumers see offsets up to the high watermark (the last stable offset with read_committed). An
 unknown timestamp answers offset -1 and timestamp -1. v0 answers with its old list of offsets.
@@ -55,4 +59,24 @@ async def list_offsets(ctx: RequestContext, req: m.ListOffsetsRequest) -> R:
     topics = [R.ListOffsetsTopicResponse(name=t.name,
                                          partitions=[_one(ctx, t.name, p, isolation) for p in t.partitions])
               for t in req.topics]
+    return R(throttle_time_ms=0, topics=topics)
+
+
+@handles(m.ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(0, 4))
+async def offset_for_leader_epoch(ctx: RequestContext,
+                                  req: m.OffsetForLeaderEpochRequest) -> m.OffsetForLeaderEpochResponse:
+    R = m.OffsetForLeaderEpochResponse
+    topics = []
+    for t in req.topics:
+        parts = []
+        for p in t.partitions:
+            out = R.EpochEndOffset(partition=p.partition, error_code=ErrorCode.NONE, leader_epoch=-1, end_offset=-1)
+            try:
+                partition = ctx.broker.replicas.leader(t.topic, p.partition, p.current_leader_epoch)
+                log = partition.log
+                out.leader_epoch, out.end_offset = log.epochs.end_offset_for_epoch(p.leader_epoch, log.log_end_offset)
+            except KafkaError as e:
+                out.error_code = e.code
+            parts.append(out)
+        topics.append(R.OffsetForLeaderTopicResult(topic=t.topic, partitions=parts))
     return R(throttle_time_ms=0, topics=topics)

@@ -1,152 +1,26 @@
-"""A small synchronous client for the Kafka protocol, built on the project's codecs.
+"""A whole cluster from a bootstrap list, over blocking connections (`BrokerConnection`).
 
-For the CLI's commands and for tests that speak the wire protocol directly. It talks to any
-Kafka-compatible cluster, not only this project's broker.
-
-- `BrokerConnection`: one TCP connection to one broker; requests go at the highest version both
-  sides support unless a version is given.
-- `Cluster`: connections to a whole cluster from a bootstrap list. It learns brokers and partition
-  leaders from Metadata, sends Produce, Fetch and ListOffsets to each partition's leader (retrying
-  after a metadata refresh when leadership moved), admin requests to any broker, and group offset
-  requests to the group's coordinator.
-- `murmur2` / `partition_for_key`: the Java producer's partitioner for keyed records.
-- `iter_fetched` / `fetched_end`: the records of a Fetch response's record bytes, whatever their
-  format, and where the next fetch starts.
-
-Failures surface as `KafkaError` (a Kafka error code, by name), `BrokerUnreachable` (naming the
-address) or `UnsupportedApi`.
+`Cluster` learns brokers and partition leaders from Metadata, sends Produce, Fetch and ListOffsets
+to each partition's leader (retrying after a metadata refresh when leadership moved), admin
+requests to any broker, and group offset requests to the group's coordinator. Failures surface as
+`KafkaError` (a Kafka error code, by name), `BrokerUnreachable` or `UnsupportedApi`.
 """
 
 from __future__ import annotations
 
-import socket
-import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from kafka_compat.protocol import framing
+from kafka_compat.client.blocking import BrokerConnection, BrokerUnreachable, UnsupportedApi, error_code, split_address
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
-from kafka_compat.protocol.primitives import Message, Uuid, join
-from kafka_compat.records import Record, iter_headers, iter_legacy_records, iter_records
-from kafka_compat.records.batch import LOG_OVERHEAD, MAGIC_OFFSET
+from kafka_compat.protocol.primitives import Message, Uuid
 
 EARLIEST = -2  # ListOffsets timestamps that mean "log start" and "high watermark"
 LATEST = -1
 
-
-class BrokerUnreachable(ConnectionError):
-    """A broker could not be reached, did not answer in time or dropped the connection."""
-
-
-class ConnectionClosed(BrokerUnreachable):
-    """The broker closed the connection instead of answering."""
-
-
-class UnsupportedApi(RuntimeError):
-    """The broker does not serve an API (or no version of it this client knows)."""
-
-
-def error_code(n: int) -> ErrorCode:
-    try:
-        return ErrorCode(n)
-    except ValueError:  # a code newer than this table
-        return ErrorCode.UNKNOWN_SERVER_ERROR
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """'host:port' (or '[v6]:port') -> (host, port); ValueError naming the address otherwise."""
-    host, _, port = address.strip().rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"bad broker address {address!r}: expected host:port")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
-class BrokerConnection:
-    def __init__(self, host: str, port: int, client_id: str = "kafka-compat", timeout: float = 30.0):
-        self.address = f"{host}:{port}"
-        try:
-            self.sock = socket.create_connection((host, port), timeout=timeout)
-        except OSError as e:
-            raise BrokerUnreachable(f"cannot connect to {self.address}: {e.strerror or e}") from None
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.client_id = client_id
-        self._cid = 0
-        self._versions: dict[int, tuple[int, int]] | None = None
-
-    @classmethod
-    def to(cls, bootstrap: str, **kw) -> BrokerConnection:
-        return cls(*split_address(bootstrap), **kw)
-
-    def _recv(self, n: int) -> bytes:
-        chunks, got = [], 0
-        while got < n:
-            try:
-                chunk = self.sock.recv(min(n - got, 1 << 20))
-            except TimeoutError:
-                raise BrokerUnreachable(f"{self.address} did not answer within {self.sock.gettimeout()}s") from None
-            except OSError as e:
-                raise BrokerUnreachable(f"lost the connection to {self.address}: {e.strerror or e}") from None
-            if not chunk:
-                raise ConnectionClosed(f"the broker at {self.address} closed the connection")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
-    def send(self, request: Message, version: int) -> int:
-        """Send without waiting for an answer; returns the correlation id."""
-        self._cid += 1
-        try:
-            self.sock.sendall(join(framing.request_frame(request, version, self._cid, self.client_id)))
-        except OSError as e:
-            raise BrokerUnreachable(f"lost the connection to {self.address}: {e.strerror or e}") from None
-        return self._cid
-
-    def receive(self, api_key: int, version: int) -> tuple[int, Message]:
-        (size,) = framing.SIZE.unpack(self._recv(4))
-        return framing.read_response(self._recv(size), api_key, version)
-
-    def versions(self) -> dict[int, tuple[int, int]]:
-        """The broker's ApiVersions, fetched once (v0: every broker answers it)."""
-        if self._versions is None:
-            self.send(m.ApiVersionsRequest(), 0)
-            _, resp = self.receive(m.ApiKey.API_VERSIONS, 0)
-            self._versions = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
-        return self._versions
-
-    def version_for(self, cls: type[Message]) -> int:
-        lo, hi = self.versions().get(cls.API_KEY, (None, None))
-        name = cls.NAME.removesuffix("Request")
-        if lo is None:
-            raise UnsupportedApi(f"the broker at {self.address} does not support {name}")
-        ours_lo, ours_hi = cls.VALID_VERSIONS
-        if ours_hi < lo or hi < ours_lo:
-            raise UnsupportedApi(f"no common version of {name}: broker {lo}-{hi}, ours {ours_lo}-{ours_hi}")
-        return min(hi, ours_hi)
-
-    def request(self, request: Message, version: int | None = None) -> Message:
-        """Send a request and return its response (a request version both sides support)."""
-        if version is None:
-            version = self.version_for(type(request))
-        cid = self.send(request, version)
-        got, response = self.receive(request.API_KEY, version)
-        if got != cid:
-            raise ConnectionError(f"response correlation id {got} does not match request {cid}")
-        return response
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> BrokerConnection:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-# --- cluster metadata ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Node:
@@ -604,80 +478,3 @@ class Cluster:
     def delete_group(self, group: str) -> None:
         """Delete an empty group and its offsets (DeleteGroups)."""
         self._group_answer(group, m.DeleteGroupsRequest(groups_names=[group]), lambda r: r.results[0], "deleting")
-
-
-# --- partitioning -------------------------------------------------------------------------------
-
-_M32 = 0xFFFFFFFF
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's `Utils.murmur2`: 32-bit MurmurHash2 with seed 0x9747b28c, as a signed int.
-
-    The Java producer's default partitioner and librdkafka's `murmur2_random` both put a keyed
-    record in `partition_for_key`, so matching this bit for bit keeps keys where other clients put
-    them.
-    """
-    m_, length = 0x5BD1E995, len(data)
-    h = (0x9747B28C ^ length) & _M32
-    n4 = length // 4
-    for k in struct.unpack_from(f"<{n4}I", data):
-        k = (k * m_) & _M32
-        k ^= k >> 24
-        h = ((h * m_) & _M32) ^ ((k * m_) & _M32)
-    tail = data[n4 * 4:]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h = ((h ^ tail[0]) * m_) & _M32
-    h ^= h >> 13
-    h = (h * m_) & _M32
-    h ^= h >> 15
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-def partition_for_key(key: bytes, num_partitions: int) -> int:
-    """The partition of a keyed record: `toPositive(murmur2(key)) % numPartitions`."""
-    return (murmur2(key) & 0x7FFFFFFF) % num_partitions
-
-
-# --- fetched records ----------------------------------------------------------------------------
-
-def _entries(data) -> Iterator[memoryview]:
-    """Each complete batch or legacy entry; a batch cut off at the end of a Fetch response (the
-    broker's size limit) is left out, as consumers leave it."""
-    view = memoryview(data or b"")
-    pos = 0
-    while pos + LOG_OVERHEAD <= len(view):
-        size = LOG_OVERHEAD + int.from_bytes(view[pos + 8:pos + 12], "big", signed=True)
-        if size <= MAGIC_OFFSET or pos + size > len(view):
-            return
-        yield view[pos:pos + size]
-        pos += size
-
-
-def iter_fetched(data) -> Iterator[Record]:
-    """The data records in a Fetch response's record bytes, in offset order; control batches
-    (transaction markers) are skipped. Legacy message sets (magic 0/1) from old brokers are read
-    too. Raises RecordsError for a corrupt batch."""
-    for entry in _entries(data):
-        if entry[MAGIC_OFFSET] < 2:
-            yield from (r for _, r in iter_legacy_records(entry, 1 << 30))
-            continue
-        for _, header in iter_headers(entry):  # checks the header's structure
-            if not header.is_control:
-                yield from iter_records(entry, 0, header)
-
-
-def fetched_end(data) -> int | None:
-    """The offset after the last complete batch in a Fetch response's record bytes (None if there
-    is none): where the next fetch starts even when the batch ended with no data records."""
-    last = None
-    for entry in _entries(data):
-        if entry[MAGIC_OFFSET] < 2:
-            last = int.from_bytes(entry[:8], "big", signed=True) + 1  # a wrapper carries its last offset
-        else:
-            last = next(iter_headers(entry))[1].next_offset
-    return last

@@ -1,0 +1,35 @@
+"""Socket helpers for both ends of a Kafka connection (the server's and the client's)."""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+
+from kafka_compat.protocol.framing import FrameBuffer
+
+
+def configure_socket(sock) -> None:
+    """Requests and responses are whole frames written at once: no Nagle delay."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> int:
+    """Receive what has arrived into `buffer`; return how many bytes (0: the peer closed).
+
+    A plain TCP stream receives straight into the buffer's space; other streams (TLS, the memory
+    streams of tests) through one copy. Socket errors surface as trio.BrokenResourceError, as
+    `receive_some` raises them."""
+    space = buffer.space()
+    sock = getattr(stream, "socket", None)
+    if sock is not None:
+        try:
+            n = await sock.recv_into(space)
+        except OSError as e:
+            raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
+    else:
+        data = await stream.receive_some(len(space))
+        n = len(data)
+        space[:n] = data
+    buffer.received(n)
+    return n

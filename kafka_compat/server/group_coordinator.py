@@ -1,0 +1,385 @@
+"""The group coordinator's trio driver: the broker's `broker.groups`, `__consumer_offsets` its log.
+
+It owns the sans-I/O `GroupCoordinator` (kafka_compat.coordinator.machine) and does its I/O:
+
+- requests: `handle(request, ctx)` gives each decoded group request to the machine and returns its
+  response; one the machine parks (a JoinGroup waiting for the rebalance, a commit waiting for its
+  records to be durable) is awaited until the machine completes it;
+- appends: the records the machine emits are appended to their `__consumer_offsets` partition at
+  once, by the task that caused them, as one batch per partition (a batch the coordinator built is
+  not decoded again to be validated). They are durable once the high watermark covers them: with
+  the leader alone in the ISR that is at once, so a commit is answered without a task switch;
+  otherwise one task per partition waits for the high watermark (`offsets.commit.timeout.ms`) and
+  reports the appends in order;
+- loads: a partition this broker comes to lead is read back, from its log start to its high
+  watermark, `offsets.load.buffer.size` bytes at a time, by a task; meanwhile its groups answer
+  COORDINATOR_LOAD_IN_PROGRESS. When none is loading any more, one line sums up those loaded
+  (`__consumer_offsets` has 50 partitions) and `wait_loaded()` returns;
+- time: one task sleeps until the machine's next deadline (session and rebalance timeouts, offset
+  expiry), never polling;
+- metadata: `follow(old, new)`, a listener of the metadata image, gives the machine the topics
+  (KIP-848 subscriptions) and the `__consumer_offsets` partitions this broker leads (loaded when
+  led, dropped when lost).
+
+`__consumer_offsets` is created on the first FindCoordinator, as Kafka does, with
+`offsets.topic.num.partitions`, `offsets.topic.replication.factor` and a compacted log, by the
+active controller (forwarded there from any broker). If `run()` stops, parked requests are
+answered COORDINATOR_NOT_AVAILABLE.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+import structlog
+import trio
+
+from kafka_compat.coordinator.config import GroupConfig
+from kafka_compat.coordinator.machine import Append, Client, GroupCoordinator, Load, ShardState
+from kafka_compat.coordinator.responses import group_error_response
+from kafka_compat.metadata.image import MetadataImage
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.protocol.primitives import Message
+from kafka_compat.records import Record, RecordsError, build_batch, iter_headers, iter_records
+from kafka_compat.records.validator import COORDINATOR
+
+if TYPE_CHECKING:
+    from kafka_compat.replication.partition import Partition
+    from kafka_compat.replication.replica_manager import ReplicaManager
+    from kafka_compat.server.broker import Broker
+
+log = structlog.get_logger("kafka_compat.coordinator")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+LOAD_CHUNK = 2000  # records replayed between checkpoints while loading
+
+
+async def start_group_coordinator(broker: Broker, nursery: trio.Nursery) -> GroupCoordinatorDriver:
+    """Start the coordinator on `broker`'s replicas and keep it in step with the metadata image."""
+    driver = GroupCoordinatorDriver(GroupConfig.from_broker(broker.config), broker.replicas, broker.node_id)
+    await nursery.start(driver.run)
+    driver.follow(None, broker.metadata)
+    broker.quorum.add_listener(driver.follow)  # after the replica manager's: the partition logs exist by then
+    return driver
+
+
+async def ensure_offsets_topic(broker: Broker) -> None:
+    """Create `__consumer_offsets` (through the active controller) if it does not exist yet."""
+    if OFFSETS_TOPIC in broker.metadata.topics:
+        return
+    cfg = broker.config
+    C = m.CreateTopicsRequest
+    configs = {"cleanup.policy": "compact", "compression.type": "producer",
+               "segment.bytes": str(cfg["offsets.topic.segment.bytes"])}
+    response = await broker.create_topics([C.CreatableTopic(
+        name=OFFSETS_TOPIC, num_partitions=cfg["offsets.topic.num.partitions"],
+        replication_factor=cfg["offsets.topic.replication.factor"],
+        configs=[C.CreatableTopicConfig(name=k, value=v) for k, v in configs.items()])])
+    (result,) = response.topics
+    if result.error_code not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
+        # e.g. fewer live brokers than the replication factor: clients retry FindCoordinator
+        raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, result.error_message)
+
+
+class _InFlight:
+    """A request in `handle`: its response once the machine completes it, `event` once it waits."""
+
+    __slots__ = ("api_key", "request", "version", "response", "event")
+
+    def __init__(self, api_key: int, request: Message, version: int):
+        self.api_key, self.request, self.version = api_key, request, version
+        self.response: Message | None = None
+        self.event: trio.Event | None = None
+
+
+class _Unreplicated(NamedTuple):
+    """Appends in the log that the high watermark does not cover yet."""
+
+    appends: list[Append]
+    end_offset: int  # the high watermark that makes them durable
+    leader_epoch: int  # the epoch they were appended in
+    deadline: float  # trio time
+
+
+class GroupCoordinatorDriver:
+    """See the module docstring. `clock` gives wall-clock milliseconds (the machine's time)."""
+
+    def __init__(self, config: GroupConfig, replicas: ReplicaManager, node_id: int, *,
+                 clock: Callable[[], int] | None = None, new_uuid: Callable[[], uuid.UUID] = uuid.uuid4):
+        self.config = config
+        self._replicas = replicas
+        self._node_id = node_id
+        self._clock = clock or (lambda: int(time.time() * 1000))
+        self.machine = GroupCoordinator(config, new_uuid=new_uuid, now_ms=self._clock())
+        self._image: MetadataImage | None = None
+        self._in_flight: dict[int, _InFlight] = {}
+        self._next_token = 0
+        self._unreplicated: dict[int, deque[_Unreplicated]] = {}  # per partition, in append order
+        self._nursery: trio.Nursery | None = None
+        self._not_started: list[tuple] = []  # tasks asked for before run() started
+        self._wake = trio.Event()
+        self._sleeping_until = math.inf  # the machine deadline the timer loop sleeps until
+        self._loaded: list[int] = []  # partitions loaded since loading last went idle
+        self._loads_began = 0.0
+        self._loads_idle = trio.Event()
+
+    # -- the task -----------------------------------------------------------------------------------
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Run the timers, loads and replication waits until cancelled; parked requests are then
+        answered COORDINATOR_NOT_AVAILABLE."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                for fn, *args in self._not_started:
+                    nursery.start_soon(fn, *args)
+                self._not_started.clear()
+                task_status.started(self)
+                while True:
+                    deadline = self.machine.next_deadline()
+                    self._sleeping_until = math.inf if deadline is None else deadline
+                    with trio.move_on_at(math.inf if deadline is None else
+                                         trio.current_time() + max(0, deadline - self._clock()) / 1000):
+                        await self._wake.wait()
+                    self._wake = trio.Event()
+                    self.machine.tick(self._clock())
+                    self._pump()
+        finally:
+            self._nursery = None
+            for request in self._in_flight.values():
+                if request.response is None:
+                    request.response = group_error_response(request.api_key, request.request, request.version,
+                                                      ErrorCode.COORDINATOR_NOT_AVAILABLE)
+                    if request.event is not None:
+                        request.event.set()
+
+    def _start(self, fn, *args) -> None:
+        if self._nursery is None:
+            self._not_started.append((fn, *args))
+        else:
+            self._nursery.start_soon(fn, *args)
+
+    def _pump(self) -> None:
+        """Carry out what the machine asked for: appends and loads, completed requests, and an
+        earlier deadline for the timer loop."""
+        machine = self.machine
+        while work := machine.take_work():
+            self._run_work(work)
+        for token, response in machine.take_completions():
+            request = self._in_flight.get(token)
+            if request is not None and request.response is None:
+                request.response = response
+                if request.event is not None:
+                    request.event.set()
+        deadline = machine.next_deadline()
+        if deadline is not None and deadline < self._sleeping_until:
+            self._wake.set()
+
+    def _run_work(self, work: list[Append | Load]) -> None:
+        appends: dict[int, list[Append]] = {}
+        for job in work:
+            if isinstance(job, Load):
+                self._start(self._load, job)  # it runs after these appends: it reads them back
+            else:
+                appends.setdefault(job.partition, []).append(job)
+        for partition, jobs in appends.items():
+            self._append(partition, jobs)
+
+    # -- appends ------------------------------------------------------------------------------------
+
+    def _append(self, index: int, jobs: list[Append]) -> None:
+        """Append the jobs' records to `__consumer_offsets` partition `index` as one batch."""
+        now = self._clock()
+        try:
+            partition = self._replicas.leader(OFFSETS_TOPIC, index)
+            batch = records_to_batch([record for job in jobs for record in job.records], now)
+            info = partition.append(batch, -1, now, None, partition.log.config.min_insync_replicas,
+                                    origin=COORDINATOR)
+        except KafkaError as e:
+            return self._appended(jobs, e.code, now)
+        except RecordsError as e:  # e.g. a group's metadata larger than max.message.bytes
+            return self._appended(jobs, ErrorCode[e.error], now)
+        except Exception as e:  # an I/O error or the broker's bug: the log is the truth
+            log.error("coordinator_append_error", partition=index, error=repr(e))
+            return self._appended(jobs, ErrorCode.UNKNOWN_SERVER_ERROR, now)
+        waiting = self._unreplicated.get(index)
+        if waiting is None and partition.high_watermark > info.last_offset:
+            return self._appended(jobs, None, now)
+        deadline = trio.current_time() + self.config.offsets_commit_timeout_ms / 1000
+        entry = _Unreplicated(jobs, info.last_offset + 1, partition.leader_epoch, deadline)
+        if waiting is not None:
+            waiting.append(entry)
+        else:
+            self._unreplicated[index] = deque([entry])
+            self._start(self._await_replication, index, partition)
+
+    def _appended(self, jobs: list[Append], error: ErrorCode | None, now: int) -> None:
+        for job in jobs:
+            self.machine.append_done(job, error, now)
+
+    async def _await_replication(self, index: int, partition: Partition) -> None:
+        """Report the partition's appends, in order, as the high watermark covers them."""
+        waiting = self._unreplicated[index]
+        try:
+            while waiting:
+                entry = waiting[0]
+                code = await self._replicas.wait_acknowledged(partition, entry.end_offset, entry.leader_epoch,
+                                                              entry.deadline)
+                if not waiting or waiting[0] is not entry:
+                    continue  # the partition was lost meanwhile
+                waiting.popleft()
+                now = self._clock()
+                self._appended(entry.appends, None if code == ErrorCode.NONE else code, now)
+                self._pump()
+        finally:
+            del self._unreplicated[index]
+
+    # -- loads --------------------------------------------------------------------------------------
+
+    async def _load(self, job: Load) -> None:
+        index, epoch = job
+        machine = self.machine
+        started = time.monotonic()
+        try:
+            log_ = self._replicas.get(OFFSETS_TOPIC, index).log
+            offset, end = log_.log_start_offset, log_.high_watermark
+            pairs: list = []
+            while offset < end:
+                view = memoryview(log_.read_bytes(offset, self.config.offsets_load_buffer_size, max_offset=end))
+                if not view:
+                    break
+                for position, header in iter_headers(view):
+                    if not header.is_control:
+                        pairs += [(record.key, record.value) for record in iter_records(view, position, header)]
+                    offset = header.last_offset + 1
+                    if len(pairs) >= LOAD_CHUNK:
+                        if not machine.load_records(index, epoch, pairs):
+                            return
+                        pairs = []
+                        await trio.sleep(0)
+            if machine.load_records(index, epoch, pairs) and machine.finish_load(index, epoch, self._clock()):
+                self._loaded.append(index)
+                log.debug("coordinator_load_done", partition=index, seconds=round(time.monotonic() - started, 3))
+        except Exception as e:
+            log.error("coordinator_load_failed", partition=index, error=repr(e))
+            shard = machine.shards.get(index)
+            if shard is not None and shard.epoch == epoch:
+                machine.unload(index, self._clock())
+        finally:
+            self._pump()
+            self._maybe_loads_idle()
+
+    def _loading(self) -> bool:
+        return any(shard.state is ShardState.LOADING for shard in self.machine.shards.values())
+
+    def _maybe_loads_idle(self) -> None:
+        """When no partition is loading any more: one line for those loaded meanwhile, and wake
+        `wait_loaded`."""
+        if self._loading():
+            return
+        shards = [self.machine.shards[p] for p in self._loaded if p in self.machine.shards]
+        if shards:
+            log.info("coordinator_loaded", partitions=len(shards), groups=sum(len(s.groups) for s in shards),
+                     offsets=sum(len(s.committed) for s in shards),
+                     seconds=round(time.monotonic() - self._loads_began, 3))
+        self._loaded.clear()
+        self._loads_idle.set()
+        self._loads_idle = trio.Event()
+
+    async def wait_loaded(self) -> None:
+        """Return once no `__consumer_offsets` partition this broker leads is still loading."""
+        while self._loading():
+            await self._loads_idle.wait()
+
+    # -- metadata -----------------------------------------------------------------------------------
+
+    def follow(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """A new metadata image: topics for consumer groups, and the partitions led here."""
+        self._image = new
+        now = self._clock()
+        if old is None or old.topics is not new.topics:
+            self.machine.set_topics({name: (t.topic_id, len(t.partitions)) for name, t in new.topics.items()}, now)
+        before = self._led(old) if old is not None else set()
+        led = self._led(new)
+        for index in sorted(before - led):
+            waiting = self._unreplicated.get(index)
+            if waiting:
+                waiting.clear()  # the machine answers their requests NOT_COORDINATOR
+            self.machine.unload(index, now)
+        if led - before and not self._loading():
+            self._loads_began = time.monotonic()
+        for index in sorted(led - before):
+            self.machine.begin_load(index, now)
+        self._pump()
+        self._maybe_loads_idle()
+
+    def _led(self, image: MetadataImage) -> set[int]:
+        topic = image.topics.get(OFFSETS_TOPIC)
+        if topic is None:
+            return set()
+        return {index for index, state in topic.partitions.items() if state.leader == self._node_id}
+
+    def _locate(self, index: int, listener: str) -> tuple[int, str, int] | None:
+        image = self._image
+        topic = image.topics.get(OFFSETS_TOPIC) if image is not None else None
+        state = topic.partitions.get(index) if topic is not None else None
+        leader = image.brokers.get(state.leader) if state is not None else None
+        if leader is None or leader.fenced:
+            return None
+        endpoint = leader.endpoint(listener)
+        return None if endpoint is None else (leader.node_id, endpoint.host, endpoint.port)
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    async def handle(self, request: Message, ctx) -> Message:
+        """Answer one request of a group API (`ctx.api_key`) at `ctx.api_version`; `ctx` is the
+        handler's RequestContext (its client id and host are what DescribeGroups shows)."""
+        api_key, version = ctx.api_key, ctx.api_version
+        self._next_token += 1
+        token = self._next_token
+        in_flight = self._in_flight[token] = _InFlight(api_key, request, version)
+        try:
+            response = self.machine.handle(api_key, token, request, version, self._clock(),
+                                           Client(ctx.client_id or "", _client_host(ctx.client_host)))
+            self._pump()  # appends inline: a commit is often complete by now
+            if response is None:
+                response = in_flight.response
+            if response is None:
+                if self._nursery is None:  # not running: nothing would complete it
+                    return group_error_response(api_key, request, version, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+                in_flight.event = trio.Event()
+                await in_flight.event.wait()
+                response = in_flight.response
+            return response
+        finally:
+            del self._in_flight[token]
+
+    def find_coordinator(self, request: m.FindCoordinatorRequest, ctx) -> Message:
+        return self.machine.find_coordinator(request, ctx.api_version,
+                                             lambda index: self._locate(index, ctx.listener))
+
+
+@functools.lru_cache(maxsize=1024)
+def _client_host(host: str | None) -> str:
+    """Kafka shows client hosts as Java's InetAddress.toString() does: "/10.0.0.1"."""
+    host = host or ""
+    if host.count(":") == 1:  # "ip:port"
+        host = host.rsplit(":", 1)[0]
+    if host.startswith("[") and "]" in host:  # "[ipv6]:port"
+        host = host[1:host.index("]")]
+    return host if not host or host.startswith("/") else "/" + host
+
+
+# -- the log format ---------------------------------------------------------------------------------
+
+def records_to_batch(records: list[tuple[bytes, bytes | None]], timestamp_ms: int) -> bytearray:
+    """One magic-2 batch (no compression, CreateTime, no producer) holding the records, as Kafka's
+    coordinator writes them."""
+    return build_batch([Record(key, value, timestamp_ms) for key, value in records])

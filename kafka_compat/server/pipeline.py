@@ -1,0 +1,146 @@
+"""The request pipeline, one for every listener: a frame in, its handler, a response frame out.
+
+`read_request` decodes the header; the listener's handler table (`apis(listener)`: the handlers
+registered for "broker" or "controller" listeners) picks the handler and says which versions it
+serves; the body is decoded, the handler called with a `RequestContext`, and its response encoded
+for the request's version and correlation id. What goes wrong is answered as Kafka answers it:
+
+- a malformed header or body, or an API the listener does not serve: the connection is closed
+  (CLOSE), with one log line;
+- a version the handler does not serve: ApiVersions answers with a v0 body carrying
+  UNSUPPORTED_VERSION and what the listener serves, so that the client can retry at a version it
+  knows; other APIs answer UNSUPPORTED_VERSION where their response can say so, else close;
+- `KafkaError` from a handler: that code, where the response has a top-level error code, else close;
+- any other exception: logged, UNKNOWN_SERVER_ERROR where the response can carry it, else close.
+
+A `Deferred` from a handler becomes a function the connection awaits in its own task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import TYPE_CHECKING
+
+import structlog
+
+from kafka_compat.protocol import framing, messages
+from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.protocol.primitives import DecodeError, EncodeError, Message
+from kafka_compat.server import errors
+from kafka_compat.server.connection import CLOSE, Reply
+from kafka_compat.server.handlers import (
+    HANDLERS,
+    CloseConnection,
+    Deferred,
+    Handler,
+    RequestContext,
+    api_versions,
+    cluster,
+    configs,
+    controller,
+    fetch,
+    groups,
+    log_offsets,
+    metadata,
+    produce,
+    quorum,
+    topics,
+)
+from kafka_compat.server.handlers.api_versions import api_versions_response
+
+if TYPE_CHECKING:
+    from kafka_compat.server.broker import Broker
+
+log = structlog.get_logger("kafka_compat.server")
+
+# Every family registers its handlers when imported: a family left out of here serves nothing.
+FAMILIES = (api_versions, cluster, configs, controller, fetch, groups, log_offsets, metadata, produce, quorum, topics)
+
+
+def apis(listener: str) -> Mapping[int, Handler]:
+    """The handlers a listener serves: "broker" (client listeners) or "controller"."""
+    return HANDLERS[listener]
+
+
+class RequestPipeline:
+    """The requests of one connection from `peer` (host:port) on `listener` (its name), served by
+    the handlers in `apis`. Called with each frame; returns what `server.connection` writes."""
+
+    __slots__ = ("broker", "apis", "listener", "peer", "client_host")
+
+    def __init__(self, broker: Broker, apis: Mapping[int, Handler], listener: str, peer: str):
+        self.broker = broker
+        self.apis = apis
+        self.listener = listener
+        self.peer = peer
+        self.client_host = peer.rsplit(":", 1)[0]
+
+    async def __call__(self, frame: bytearray):
+        try:
+            rf = framing.read_request(frame)
+        except DecodeError as e:
+            log.warning("malformed_request", peer=self.peer, reason=str(e))
+            return CLOSE
+        handler = self.apis.get(rf.api_key)
+        if handler is None:
+            log.warning("unknown_api", peer=self.peer, api_key=rf.api_key, client_id=rf.client_id,
+                        listener=self.listener)
+            return CLOSE
+        if rf.header is None or not handler.min_version <= rf.api_version <= handler.max_version:
+            return self._unsupported_version(rf)
+        try:
+            request = rf.decode_body(messages.request_class(rf.api_key))
+        except DecodeError as e:
+            log.warning("malformed_request", peer=self.peer, api=messages.ApiKey(rf.api_key).name,
+                        version=rf.api_version, client_id=rf.client_id, reason=str(e), head=bytes(frame[:64]).hex())
+            return CLOSE
+        ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
+                             self.client_host, self.listener, self.apis)
+        try:
+            result = await handler.fn(ctx, request)
+        except CloseConnection:
+            return CLOSE
+        except KafkaError as e:
+            result = errors.error_response(rf.api_key, request, rf.api_version, e.code, e.message)
+            if result is None:
+                log.warning("request_failed", api=messages.ApiKey(rf.api_key).name, error=e.code.name, reason=e.message)
+                return CLOSE
+        except Exception:
+            log.exception("handler_crashed", api=messages.ApiKey(rf.api_key).name, version=rf.api_version,
+                          client_id=rf.client_id)
+            result = errors.error_response(rf.api_key, request, rf.api_version, ErrorCode.UNKNOWN_SERVER_ERROR)
+            if result is None:
+                return CLOSE
+        if isinstance(result, Deferred):
+            return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id)
+        return _encode(result, rf.api_key, rf.api_version, rf.correlation_id)
+
+    async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int) -> Reply:
+        try:
+            result = await deferred.run()
+        except Exception:
+            log.exception("handler_crashed", api=messages.ApiKey(api_key).name, version=version)
+            return CLOSE
+        return _encode(result, api_key, version, correlation_id)
+
+    def _unsupported_version(self, rf: framing.RequestFrame) -> Reply:
+        log.info("unsupported_version", peer=self.peer, api=messages.ApiKey(rf.api_key).name,
+                 version=rf.api_version, client_id=rf.client_id)
+        if rf.api_key == messages.ApiKey.API_VERSIONS:
+            response = api_versions_response(self.apis, ErrorCode.UNSUPPORTED_VERSION)
+            return _encode(response, rf.api_key, 0, rf.correlation_id)
+        response = None
+        if rf.header is not None:
+            response = errors.error_response(rf.api_key, None, rf.api_version, ErrorCode.UNSUPPORTED_VERSION)
+        return CLOSE if response is None else _encode(response, rf.api_key, rf.api_version, rf.correlation_id)
+
+
+def _encode(response: Message | None, api_key: int, version: int, correlation_id: int) -> Reply:
+    if response is None:
+        return None
+    try:
+        return framing.response_frame(response, version, correlation_id)
+    except EncodeError as e:
+        log.error("response_encode_failed", api=messages.ApiKey(api_key).name, version=version, reason=str(e))
+        return CLOSE
