@@ -222,18 +222,18 @@ class Partition:
         if require_leader and not self.is_leader:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
-    def append(self, records, acks: int, now_ms: int, produce_version: int | None = None,
-               min_insync: int | None = None, *, origin: str = CLIENT) -> AppendInfo:
+    def append(self, records, acks: int, now_ms: int, produce_version: int | None = None, *,
+               origin: str = CLIENT) -> AppendInfo:
         """Validate and append produce data (or, with `origin` COORDINATOR, a coordinator's own
-        batch) as the leader. Raises KafkaError. `min_insync`: min.insync.replicas if the caller
-        has it, else the log's config."""
+        batch) as the leader. Raises KafkaError."""
         self.check_leader()
-        min_isr = self.min_isr if min_insync is None else min(min_insync, max(len(self.replicas), 1))
+        min_isr = self.min_isr
         if acks == -1 and len(self.isr) < min_isr:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
                              f"The size of the current ISR Set({', '.join(map(str, self.isr))}) is insufficient to "
                              f"satisfy the min.isr requirement of {min_isr} for partition {self.topic}-{self.index}")
-        validated = validate_records(records, self.log.config, now_ms, origin=origin, produce_version=produce_version)
+        validated = validate_records(records, self.log.config, now_ms, origin=origin, produce_version=produce_version,
+                                     topic_partition=f"{self.topic}-{self.index}")
         producers = self.producers
         for _, h in validated.batches:
             duplicate = producers.check(h)

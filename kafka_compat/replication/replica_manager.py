@@ -17,7 +17,8 @@ and sends what it returns.
   `num.replica.fetchers` slot, one request in flight each) and AlterPartition to the active
   controller (`CONTROLLER`); it also shrinks ISRs every replica.lag.time.max.ms / 2. Their
   answers go to `on_response`, their failures (no connection, no answer) to `request_failed`.
-  `next_deadline()` says when to poll again if nothing arrives.
+  `next_deadline()` says when to poll again if nothing arrives; `on_work()` is called when there
+  is something new to send before then (fetchers added, an ISR change queued).
 - Waiters: whenever a partition's high watermark moves, its leader log grows or its role
   changes, `waiters.notify(key)` wakes what waits on that partition (acks=all produces, long-poll
   fetches, followers' fetches parked at the leader).
@@ -56,6 +57,7 @@ class Outbound(NamedTuple):
     dest: int
     message: Message
     correlation_id: int
+    channel: int = 0  # the fetcher slot (num.replica.fetchers): each has a connection of its own
 
 
 def monotonic_ms() -> int:
@@ -92,6 +94,7 @@ class ReplicaManager:
         self._in_flight: dict[int, tuple[int, int] | None] = {}  # correlation id -> fetcher (None: AlterPartition)
         self._next_correlation = 0
         self._next_shrink_check: int | None = None
+        self.on_work: Callable[[], None] = lambda: None  # the driver's wake-up
 
     def __iter__(self) -> Iterator[Partition]:
         return iter(self.partitions.values())
@@ -150,7 +153,10 @@ class ReplicaManager:
     # -- PartitionHost --------------------------------------------------------------------------
 
     def submit_alter_partition(self, partition: Partition) -> bool:
-        return self.alter_partition.submit(partition)
+        if not self.alter_partition.submit(partition):
+            return False
+        self.on_work()
+        return True
 
     # -- the metadata image ---------------------------------------------------------------------
 
@@ -205,6 +211,7 @@ class ReplicaManager:
                 current = new.topics.get(name)
                 if current is None or current.topic_id != topic.topic_id:
                     self._drop_topic(topic)
+        self.on_work()
 
     def _drop_topic(self, topic: TopicImage) -> None:
         for index in topic.partitions:
@@ -256,7 +263,7 @@ class ReplicaManager:
             corr = self._next_correlation + 1
             request = f.request(now_ms, self.broker_epoch, corr)
             if request is not None:
-                out.append(Outbound(fk[0], request, self._correlate(fk)))
+                out.append(Outbound(fk[0], request, self._correlate(fk), fk[1]))
             elif not f and f.in_flight is None:
                 del self.fetchers[fk]
         self._in_flight.pop(self.alter_partition.expire(now_ms), None)

@@ -11,8 +11,9 @@ It owns the sans-I/O `GroupCoordinator` (kafka_compat.coordinator.machine) and d
   the leader alone in the ISR that is at once, so a commit is answered without a task switch;
   otherwise one task per partition waits for the high watermark (`offsets.commit.timeout.ms`) and
   reports the appends in order;
-- loads: a partition this broker comes to lead is read back, from its log start to its high
-  watermark, `offsets.load.buffer.size` bytes at a time, by a task; meanwhile its groups answer
+- loads: a partition this broker comes to lead is read back, from its log start to its log end
+  (a new leader's whole log becomes committed: its high watermark may still lag what its previous
+  leader acknowledged), `offsets.load.buffer.size` bytes at a time, by a task; meanwhile its groups answer
   COORDINATOR_LOAD_IN_PROGRESS. When none is loading any more, one line sums up those loaded
   (`__consumer_offsets` has 50 partitions) and `wait_loaded()` returns;
 - time: one task sleeps until the machine's next deadline (session and rebalance timeouts, offset
@@ -200,8 +201,7 @@ class GroupCoordinatorDriver:
         try:
             partition = self._replicas.leader(OFFSETS_TOPIC, index)
             batch = records_to_batch([record for job in jobs for record in job.records], now)
-            info = partition.append(batch, -1, now, None, partition.log.config.min_insync_replicas,
-                                    origin=COORDINATOR)
+            info = partition.append(batch, -1, now, origin=COORDINATOR)
         except KafkaError as e:
             return self._appended(jobs, e.code, now)
         except RecordsError as e:  # e.g. a group's metadata larger than max.message.bytes
@@ -249,7 +249,7 @@ class GroupCoordinatorDriver:
         started = time.monotonic()
         try:
             log_ = self._replicas.get(OFFSETS_TOPIC, index).log
-            offset, end = log_.log_start_offset, log_.high_watermark
+            offset, end = log_.log_start_offset, log_.log_end_offset
             pairs: list = []
             while offset < end:
                 view = memoryview(log_.read_bytes(offset, self.config.offsets_load_buffer_size, max_offset=end))

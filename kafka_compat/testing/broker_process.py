@@ -24,6 +24,7 @@ CLI = str(Path(sys.executable).parent / "kafka-compat")
 TEST_DEFAULTS = {
     "group.initial.rebalance.delay.ms": "0",
     "offsets.topic.num.partitions": "5",
+    "offsets.topic.replication.factor": "1",  # one broker (a cluster sets its own)
 }
 
 

@@ -699,7 +699,7 @@ class Simulation:
                 h.next_lifecycle = self.now
             else:
                 h.next_lifecycle = self.now + 100
-        elif error in (ErrorCode.STALE_BROKER_EPOCH, ErrorCode.BROKER_ID_NOT_REGISTERED):
+        elif error == ErrorCode.STALE_BROKER_EPOCH:
             self.fail(f"broker {h.id} lost its registration (epoch {h.broker_epoch}): {ErrorCode(error).name}")
         elif h.stopping is not None and message.should_shut_down:
             self.stop(h)

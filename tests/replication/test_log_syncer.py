@@ -51,7 +51,7 @@ def synced(p: Partition) -> None:
 
 def append(p: Partition, value: bytes, acks: int) -> int:
     batch = build_batch([Record(value=value, timestamp=int(time.time() * 1000))])
-    return p.append(bytearray(batch), acks, now_ms(), None, 1).last_offset
+    return p.append(bytearray(batch), acks, now_ms()).last_offset
 
 
 async def wait_acknowledged(purgatory: Purgatory, p: Partition, acks: int, offset: int) -> None:

@@ -5,6 +5,7 @@ refreshes its metadata); acks=1 answers after the local append (synced, with log
 acks=-1 (all) after the high watermark covers the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the
 ISR shrank below min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER if the leadership moved);
 either gets REQUEST_TIMED_OUT after `timeout_ms`. Requests on a connection are appended in arrival order.
+A batch refused because of some of its records names them (v8+ `record_errors`, KIP-467).
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.records import RecordsError
 from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
 
 R = m.ProduceResponse
 
 
-def _result(index: int, code: ErrorCode, message: str | None = None) -> R.PartitionProduceResponse:
+def _result(index: int, code: ErrorCode, message: str | None = None,
+            record_errors: list[tuple[int, str]] = ()) -> R.PartitionProduceResponse:
     return R.PartitionProduceResponse(index=index, error_code=code, base_offset=-1, log_append_time_ms=-1,
-                                      log_start_offset=-1, error_message=message)
+                                      log_start_offset=-1, error_message=message, record_errors=[
+                                          R.BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
+                                          for i, m in record_errors])
 
 
 @handles(m.ApiKey.PRODUCE, versions=(0, 11))
@@ -37,7 +42,6 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     for td in req.topic_data:
         results = []
         topic = image.topics.get(td.name)
-        min_isr = int(image.topic_configs(td.name).get("min.insync.replicas", broker.config["min.insync.replicas"]))
         for pd in td.partition_data:
             if acks not in (-1, 0, 1):
                 results.append(_result(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
@@ -48,8 +52,11 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
                 continue
             try:
                 p = broker.replicas.get(td.name, pd.index)
-                info = p.append(pd.records, acks, now_ms, ctx.api_version, min_isr)
-            except KafkaError as e:  # RecordsError among them
+                info = p.append(pd.records, acks, now_ms, ctx.api_version)
+            except RecordsError as e:
+                results.append(_result(pd.index, e.code, e.message, e.record_errors))
+                continue
+            except KafkaError as e:
                 results.append(_result(pd.index, e.code, e.message))
                 continue
             result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE,
