@@ -60,11 +60,13 @@ class ClusterNode(BrokerProcess):
 
 class ClusterProcess:
     """`nodes` combined nodes, or the roles given per node id (`{1: "controller", 2: "broker"}`).
-    `ports`: fixed broker/controller ports as {node id: (broker port, controller port)}."""
+    `ports`: fixed broker/controller ports as {node id: (broker port, controller port)};
+    `node_overrides`: settings of single nodes ({1: {"broker.rack": "a"}}), over `overrides`."""
 
     def __init__(self, base_dir: Path, nodes: int = 3, *, roles: dict[int, str] | None = None,
                  overrides: dict[str, str] | None = None, ports: dict[int, tuple[int, int]] | None = None,
-                 cluster_id: str | None = None, log_format: str = "json"):
+                 cluster_id: str | None = None, log_format: str = "json",
+                 node_overrides: dict[int, dict[str, str]] | None = None):
         roles = roles or {i: COMBINED for i in range(1, nodes + 1)}
         self.cluster_id = cluster_id or str(Uuid.random())
         ports = ports or {i: (free_port(), free_port()) for i in roles}
@@ -75,7 +77,8 @@ class ClusterProcess:
                   **(overrides or {})}
         self.nodes = {
             i: ClusterNode(i, r, Path(base_dir) / f"node-{i}", ports[i][0] if "broker" in r else None,
-                           controller_ports.get(i), {**common, "log.dirs": str(Path(base_dir) / f"node-{i}" / "data")},
+                           controller_ports.get(i), {**common, "log.dirs": str(Path(base_dir) / f"node-{i}" / "data"),
+                                                     **(node_overrides or {}).get(i, {})},
                            self.cluster_id, log_format)
             for i, r in sorted(roles.items())}
 

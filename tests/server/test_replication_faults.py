@@ -1,0 +1,280 @@
+"""Replication under faults, as real processes on 127.0.0.1: three nodes, topics with replication
+factor 3 and min.insync.replicas 2, a confluent-kafka (librdkafka) idempotent producer at
+acks=all. Leaders are killed with SIGKILL and restarted, or stopped with SIGTERM (a controlled
+shutdown); afterwards every acknowledged record is read back exactly once, in order, at the
+offset it was acknowledged at. A consumer group carries on when its coordinator's broker dies."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafka_compat.client import BrokerConnection
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.testing.cluster_process import ClusterProcess
+from kafka_compat.testing.ledger import Ledger, value
+from kafka_compat.testing.waiting import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+WAIT = 60.0  # any one wait, on a loaded two-core machine
+SESSION_MS = 2000
+FAST = {
+    "controller.quorum.fetch.timeout.ms": "1000",
+    "controller.quorum.election.timeout.ms": "500",
+    "broker.heartbeat.interval.ms": "250",
+    "broker.session.timeout.ms": str(SESSION_MS),
+    "replica.lag.time.max.ms": "3000",
+}
+REPLICATED = {"min.insync.replicas": "2"}
+
+
+def create_topic(bootstrap: str, name: str, partitions: int, rf: int = 3) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(name, partitions, rf, config=REPLICATED)]).values():
+        f.result(WAIT)
+
+
+def partition_state(cluster: ClusterProcess, topic: str, via: int | None = None) -> dict[int, tuple]:
+    """partition -> (leader, leader epoch, ISR, offline replicas), as a live broker's Metadata says."""
+    node = via if via is not None else next(n.id for n in cluster.brokers if n.alive)
+    with BrokerConnection("127.0.0.1", cluster[node].broker_port, client_id="test") as conn:
+        meta = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name=topic)],
+                                              allow_auto_topic_creation=False), 12)
+    (t,) = meta.topics
+    return {p.partition_index: (p.leader_id, p.leader_epoch, tuple(sorted(p.isr_nodes)), tuple(p.offline_replicas))
+            for p in t.partitions}
+
+
+def wait_in_sync(cluster: ClusterProcess, topic: str, replicas: int = 3) -> dict[int, tuple]:
+    state: dict = {}
+
+    def complete():
+        state.update(partition_state(cluster, topic))
+        return state if all(s[0] >= 0 and len(s[2]) == replicas for s in state.values()) else None
+    return wait_until(complete, lambda: f"every partition of {topic} led with a full ISR (saw {state})", WAIT)
+
+
+def wait_offline(cluster: ClusterProcess, topic: str, broker: int) -> dict[int, tuple]:
+    """The topic's state once Metadata shows `broker` as an offline replica, out of every ISR and
+    leading nothing."""
+    state: dict = {}
+
+    def gone():
+        state.update(partition_state(cluster, topic))
+        return all(broker in p[3] and broker not in p[2] and p[0] != broker for p in state.values())
+    wait_until(gone, lambda: f"broker {broker} offline in {topic} (saw {state})", WAIT)
+    return state
+
+
+class ProducerThread:
+    """A confluent-kafka idempotent producer at acks=all, sending `value("p", n)` for n = 0, 1, ...
+    round-robin over the partitions until stopped; delivery reports go to the ledger."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, ledger: Ledger):
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                                  "linger.ms": 5, "message.timeout.ms": 120000})
+        self.topic, self.partitions, self.ledger = topic, partitions, ledger
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.ack_times: list[float] = []
+
+    def _delivered(self, error, msg) -> None:
+        if error is not None:
+            self.ledger.failed(error)
+        else:
+            self.ledger.acknowledged(msg.partition(), msg.offset(), msg.value())
+            self.ack_times.append(time.monotonic())
+
+    def _run(self) -> None:
+        n = 0
+        while not self.stopping.is_set():
+            try:
+                self.producer.produce(self.topic, value("p", n), partition=n % self.partitions,
+                                      on_delivery=self._delivered)
+                n += 1
+            except BufferError:
+                pass
+            except KafkaException as e:  # fatal: e.g. the idempotent producer's sequences broken
+                self.ledger.failed(e)
+                return
+            self.producer.poll(0.002)
+        self.producer.flush(WAIT * 2)
+
+    def __enter__(self) -> ProducerThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+    def wait_acks(self, more: int) -> None:
+        target = len(self.ledger) + more
+        wait_until(lambda: len(self.ledger) >= target, lambda: f"{more} more acknowledgements "
+                   f"(have {len(self.ledger)} of {target}; errors {self.ledger.errors[:3]})", WAIT)
+
+
+def read_back(bootstrap: str, topic: str, partitions: int, ends: dict[int, int]) -> dict[int, list]:
+    """Every record of the topic, per partition, from offset 0 to `ends` (exclusive)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "read-back", "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    read: dict[int, list] = {p: [] for p in range(partitions)}
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+
+        def complete() -> bool:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error() is None:
+                    read[msg.partition()].append((msg.offset(), msg.value()))
+            return all((read[p][-1][0] + 1 if read[p] else 0) >= ends[p] for p in read)
+        wait_until(complete, lambda: f"{topic} read to {ends} (at {[len(r) for r in read.values()]})", WAIT, 0)
+    finally:
+        consumer.close()
+    return read
+
+
+def _committed(consumer: Consumer, topic: str, partitions: int) -> dict[int, int] | None:
+    try:
+        got = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=5)
+    except KafkaException:  # (the coordinator loading, or moving)
+        return None
+    return {tp.partition: tp.offset for tp in got}
+
+
+def ends_of(ledger: Ledger, partitions: int) -> dict[int, int]:
+    return {p: max((o + 1 for (q, o) in ledger.acked if q == p), default=0) for p in range(partitions)}
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with ClusterProcess(tmp_path, 3, overrides=FAST) as c:
+        yield c
+
+
+def test_acks_all_records_survive_kill_9_of_partition_leaders_exactly_once_and_in_order(tmp_path):
+    # Followers that fetch only every 200 ms: a leader that answered acks=all before they had the
+    # records would lose a few hundred of them to each kill.
+    lagging = {**FAST, "replica.fetch.min.bytes": str(1 << 20), "replica.fetch.wait.max.ms": "200"}
+    with ClusterProcess(tmp_path, 3, overrides=lagging) as cluster:
+        kill_leaders(cluster)
+
+
+def kill_leaders(cluster: ClusterProcess) -> None:
+    topic, partitions = "kills", 3
+    create_topic(cluster.bootstrap, topic, partitions)
+    wait_in_sync(cluster, topic)
+    ledger = Ledger()
+    faults = 0
+    with ProducerThread(cluster.bootstrap, topic, partitions, ledger) as producer:
+        producer.wait_acks(500)
+        for round_ in range(2):
+            leader = partition_state(cluster, topic)[round_][0]
+            cluster[leader].kill()
+            faults += 1
+            producer.wait_acks(500)  # with the leader dead, through the new leaders
+            state = wait_offline(cluster, topic, leader)
+            assert all(p[0] >= 0 for p in state.values()), state
+            cluster[leader].start()
+            wait_in_sync(cluster, topic)  # it caught up and rejoined every ISR
+            producer.wait_acks(500)
+    verdict = ledger.verdict(read_back(cluster.bootstrap, topic, partitions, ends_of(ledger, partitions)))
+    assert verdict.ok, verdict
+    assert not ledger.errors and faults == 2 and verdict.acknowledged >= 2500
+
+
+def test_a_consumer_group_carries_on_when_its_coordinators_broker_is_killed(cluster):
+    topic, partitions, group = "orders", 3, "survivors"
+    create_topic(cluster.bootstrap, topic, partitions)
+    wait_in_sync(cluster, topic)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True})
+    sent = 0
+
+    def produce(n: int) -> None:
+        nonlocal sent
+        for i in range(sent, sent + n):
+            producer.produce(topic, value("p", i), partition=i % partitions)
+        sent += n
+        assert producer.flush(WAIT) == 0
+
+    produce(300)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
+    consumer.subscribe([topic])
+    seen: set[bytes] = set()
+    uncommitted = False
+
+    def consume_until(count: int) -> None:
+        """Consume, committing after each batch, until `count` records were seen and committed."""
+        def enough() -> bool:
+            nonlocal uncommitted
+            msgs = [msg for msg in consumer.consume(500, 0.5) if msg.error() is None]
+            seen.update(msg.value() for msg in msgs)
+            if msgs or uncommitted:
+                try:
+                    consumer.commit(asynchronous=False)
+                    uncommitted = False
+                except KafkaException:  # the coordinator moving: committed again with the next batch
+                    uncommitted = True
+            return len(seen) >= count and not uncommitted
+        wait_until(enough, lambda: f"the group to consume {count} records (has {len(seen)})", WAIT, 0)
+
+    def committed(c: Consumer) -> dict[int, int]:
+        return wait_until(lambda: _committed(c, topic, partitions), "the group's committed offsets", WAIT)
+
+    try:
+        consume_until(300)
+        with BrokerConnection.to(cluster[1].bootstrap) as conn:
+            found = conn.request(m.FindCoordinatorRequest(key=group, key_type=0), 3)
+        coordinator = found.node_id
+        assert found.error_code == ErrorCode.NONE and coordinator in cluster.nodes
+        assert sum(committed(consumer).values()) == 300
+        cluster[coordinator].kill()
+        produce(300)
+        consume_until(600)  # commits go to the new coordinator after each batch
+        state = partition_state(cluster, "__consumer_offsets")
+        assert all(p[0] != coordinator and len(p[2]) == 2 for p in state.values()), state
+        after = committed(consumer)
+        assert sum(after.values()) == 600, after
+    finally:
+        consumer.close()
+    cluster[coordinator].start()
+    wait_in_sync(cluster, "__consumer_offsets")
+    # A new member of the group starts where the group's commits say, on whichever coordinator.
+    fresh = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        final = committed(fresh)
+    finally:
+        fresh.close()
+    assert final == after
+
+
+def test_sigterm_moves_a_nodes_leaderships_away_first_so_a_rolling_restart_costs_the_producer_nothing(tmp_path):
+    # A session timeout far beyond the waits below: only a controlled shutdown moves leaders this fast.
+    with ClusterProcess(tmp_path, 3, overrides={**FAST, "broker.session.timeout.ms": "60000"}) as cluster:
+        topic, partitions = "rolling", 3
+        create_topic(cluster.bootstrap, topic, partitions)
+        wait_in_sync(cluster, topic)
+        ledger = Ledger()
+        with ProducerThread(cluster.bootstrap, topic, partitions, ledger) as producer:
+            producer.wait_acks(300)
+            for node in cluster.brokers:
+                before = partition_state(cluster, topic)
+                assert node.stop() == 0
+                assert "broker_controlled_shutdown" in node.tail(200)
+                state = partition_state(cluster, topic)
+                assert all(p[0] not in (node.id, -1) and node.id not in p[2] for p in state.values()), state
+                assert all(state[i][1] > before[i][1] for i, p in before.items() if p[0] == node.id), (before, state)
+                producer.wait_acks(300)
+                node.start()
+                wait_in_sync(cluster, topic)
+                producer.wait_acks(300)
+        gaps = [b - a for a, b in zip(producer.ack_times, producer.ack_times[1:])]
+        verdict = ledger.verdict(read_back(cluster.bootstrap, topic, partitions, ends_of(ledger, partitions)))
+    assert verdict.ok, verdict
+    assert not ledger.errors
+    assert max(gaps) < 10, f"acknowledgements stopped for {max(gaps):.1f} s during the rolling restart"
