@@ -9,8 +9,9 @@ As leader it
 - appends produce data (`append`), refusing acks=all with NOT_ENOUGH_REPLICAS while the ISR is
   smaller than min.insync.replicas (capped at the replication factor);
 - answers followers' fetches (`fetch_for_follower`): the diverging epoch when the follower's
-  last fetched epoch ends below its fetch offset here (KIP-320), else records up to the log end,
-  and records the follower's progress (`replica.ReplicaState`);
+  last fetched epoch ends below its fetch offset here (KIP-320), else records up to the log end
+  and the high watermark (news to the follower is reason to answer a fetch without waiting), and
+  records the follower's progress (`replica.ReplicaState`);
 - keeps the high watermark: the lowest log end offset among the "maximal" ISR (the ISR plus a
   member being added) and the followers that are caught up and eligible, never moving back, and
   not at all while the ISR is smaller than min.insync.replicas (KAFKA-15583);
@@ -75,13 +76,15 @@ class PendingIsr:
 
 class FollowerFetch(NamedTuple):
     """What a follower's fetch of this partition gets: records (a file range, or b""), or the
-    point where its log diverges from this one, and the leader's offsets before the read."""
+    point where its log diverges from this one, and the leader's offsets (the high watermark
+    with the fetch's progress counted)."""
 
     records: object
     diverging_epoch: tuple[int, int] | None  # (epoch, end offset)
     high_watermark: int
     log_start_offset: int
     log_end_offset: int
+    news: bool = False  # a high watermark the follower was not told yet: worth answering at once
 
 
 class Partition:
@@ -307,7 +310,11 @@ class Partition:
             self._maybe_expand_isr(follower)
             if follower.log_end_offset != before and self._maybe_advance_high_watermark(now_ms):
                 self._on_change(self)
-        return FollowerFetch(slices[0] if slices else b"", None, hw, start, leo)
+        # The follower's own readers (KIP-392) wait for the high watermark it learns here.
+        hw = log.high_watermark
+        news = hw > follower.high_watermark_told
+        follower.high_watermark_told = max(hw, follower.high_watermark_told)
+        return FollowerFetch(slices[0] if slices else b"", None, hw, start, leo, news)
 
     def last_offset_for_leader_epoch(self, current_leader_epoch: int, epoch: int,
                                      require_leader: bool = True) -> tuple[int, int]:

@@ -312,7 +312,8 @@ class ReplicaManager:
     def fetch_for_follower(self, request: m.FetchRequest, version: int, now_ms: int,
                            update_state: bool = True) -> tuple[m.FetchResponse, bool]:
         """Answer a follower's Fetch. Returns (response, done): done when it must be sent now
-        (enough bytes, an error, a divergence, or no wait asked); otherwise the driver parks it
+        (enough bytes, an error, a divergence, a high watermark new to the follower, or no wait
+        asked); otherwise the driver parks it
         until one of its partitions changes or max_wait_ms passes, then calls again with
         `update_state` False and sends whatever it gets."""
         replica_id = request.replica_state.replica_id if version >= 15 else request.replica_id
@@ -354,6 +355,7 @@ class ReplicaManager:
                     epoch, end = got.diverging_epoch
                     pd.diverging_epoch = FR.EpochEndOffset(epoch=epoch, end_offset=end)
                     done = True
+                done = done or got.news
                 pd.records = got.records
                 total += len(got.records)
                 remaining = max(remaining - len(got.records), 0)

@@ -50,6 +50,16 @@ def partition_state(cluster: ClusterProcess, topic: str, via: int | None = None)
             for p in t.partitions}
 
 
+def described(cluster: ClusterProcess, topic: str) -> dict[int, tuple]:
+    """partition_state as DescribeTopicPartitions (KIP-966) tells it."""
+    D = m.DescribeTopicPartitionsRequest
+    node = next(n.id for n in cluster.brokers if n.alive)
+    with BrokerConnection("127.0.0.1", cluster[node].broker_port, client_id="test") as conn:
+        resp = conn.request(D(topics=[D.TopicRequest(name=topic)], response_partition_limit=2000), 0)
+    return {p.partition_index: (p.leader_id, p.leader_epoch, tuple(sorted(p.isr_nodes)), tuple(p.offline_replicas))
+            for p in resp.topics[0].partitions}
+
+
 def wait_in_sync(cluster: ClusterProcess, topic: str, replicas: int = 3) -> dict[int, tuple]:
     state: dict = {}
 
@@ -179,6 +189,7 @@ def kill_leaders(cluster: ClusterProcess) -> None:
             producer.wait_acks(500)  # with the leader dead, through the new leaders
             state = wait_offline(cluster, topic, leader)
             assert all(p[0] >= 0 for p in state.values()), state
+            assert described(cluster, topic) == {i: (p[0], p[1], p[2], p[3]) for i, p in state.items()}
             cluster[leader].start()
             wait_in_sync(cluster, topic)  # it caught up and rejoined every ISR
             producer.wait_acks(500)

@@ -202,7 +202,8 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
 
 def _follower_fetch(ctx: RequestContext, req: m.FetchRequest):
     """A follower's fetch: answered now when the core says so, else parked until one of its
-    partitions changes (an append, a new high watermark, a new role) or `max_wait_ms` passes."""
+    partitions changes so that the core says so (data for it, a new high watermark, a new role),
+    or `max_wait_ms` passes."""
     rm = ctx.broker.replicas
     v = ctx.api_version
     response, done = rm.fetch_for_follower(req, v, rm.clock())
