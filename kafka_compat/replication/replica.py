@@ -29,7 +29,7 @@ class ReplicaState:
     last_fetch_ms: int = 0
     last_caught_up_ms: int = 0
     broker_epoch: int | None = None  # from the follower's last Fetch (KIP-903); None before any
-    high_watermark_told: int = -1  # the highest high watermark a Fetch answer to it carried
+    high_watermark_told: int = 0  # the highest high watermark a Fetch answer to it carried
 
     def update_fetch(self, fetch_offset: int, log_start_offset: int, now_ms: int, leader_end_offset: int,
                      broker_epoch: int) -> None:
@@ -56,7 +56,8 @@ class ReplicaState:
         """
         self.last_caught_up_ms = now_ms if in_sync else 0
         if new_leader:
-            self.log_start_offset = self.log_end_offset = self.high_watermark_told = UNKNOWN_OFFSET
+            self.log_start_offset = self.log_end_offset = UNKNOWN_OFFSET
+            self.high_watermark_told = 0
             self.last_fetch_leader_log_end_offset = UNKNOWN_OFFSET
             self.last_fetch_ms = 0
             self.broker_epoch = None

@@ -287,6 +287,29 @@ def test_a_follower_fetch_with_nothing_new_waits(c):
     assert done
 
 
+def test_a_parked_follower_fetch_is_answered_when_the_high_watermark_is_news_to_it(c):
+    F = m.FetchRequest
+    c.produce(1, b"a")
+    sync(c, 2)  # broker 2 has the record; the high watermark waits for broker 3
+
+    def caught_up_fetch(broker):
+        return F(replica_state=F.ReplicaState(replica_id=broker, replica_epoch=c.epochs[broker]), max_wait_ms=500,
+                 min_bytes=1, topics=[F.FetchTopic(topic_id=TOPIC_ID, partitions=[
+                     F.FetchPartition(partition=0, current_leader_epoch=0, fetch_offset=1, last_fetched_epoch=0)])])
+    parked = caught_up_fetch(2)
+    response, done = c.rm[1].fetch_for_follower(parked, 17, c.now)
+    assert not done and response.responses[0].partitions[0].high_watermark == 0
+    # Broker 3's fetch moves the high watermark, and carries it to broker 3 itself.
+    response, done = c.rm[1].fetch_for_follower(caught_up_fetch(3), 17, c.now)
+    assert done and response.responses[0].partitions[0].high_watermark == 1
+    # The parked fetch wakes with it, though it has no records: its broker's readers wait for it.
+    response, done = c.rm[1].fetch_for_follower(parked, 17, c.now, update_state=False)
+    assert done and response.responses[0].partitions[0].high_watermark == 1
+    # Told once: the next fetch with nothing new waits again.
+    _, done = c.rm[1].fetch_for_follower(caught_up_fetch(2), 17, c.now)
+    assert not done
+
+
 def test_the_rack_aware_selector_points_a_consumer_to_an_in_sync_follower_in_its_rack(tmp_path):
     c = Cluster(tmp_path, config=ReplicationConfig(replica_selector_class=RACK_AWARE_SELECTOR),
                 racks={1: "a", 2: "b", 3: "c"})
