@@ -432,9 +432,12 @@ class Broker:
                                                  connections)
 
     async def _maintenance(self) -> None:
-        """Retention, flushing, file deletion, checkpoints and compaction, on Kafka's intervals."""
+        """Retention, flushing, file deletion, checkpoints and compaction, on Kafka's intervals
+        (the checkpoints as often as the first of them wants: high watermarks every
+        replica.high.watermark.checkpoint.interval.ms, which a restarted follower starts from)."""
         retention_every = self.config["log.retention.check.interval.ms"] / 1000
-        checkpoint_every = self.config["log.flush.offset.checkpoint.interval.ms"] / 1000
+        checkpoint_every = min(self.config["log.flush.offset.checkpoint.interval.ms"],
+                               self.config["replica.high.watermark.checkpoint.interval.ms"]) / 1000
         cleaner_every = self.config["log.cleaner.backoff.ms"] / 1000
         last_retention = last_checkpoint = last_clean = time.monotonic()
         while True:
