@@ -60,8 +60,10 @@ class Outbound(NamedTuple):
     channel: int = 0  # the fetcher slot (num.replica.fetchers): each has a connection of its own
 
 
-def monotonic_ms() -> int:
-    return int(time.monotonic() * 1000)
+def wall_clock_ms() -> int:
+    """The time of the trio server's replication: the wall clock, as Kafka's (produce handlers and
+    the group coordinator append with it, and the followers' catch-up times must compare to it)."""
+    return int(time.time() * 1000)
 
 
 class ReplicaManager:
@@ -69,7 +71,7 @@ class ReplicaManager:
     fetcher_class = Fetcher
 
     def __init__(self, node_id: int, logs: LogManager, broker_defaults: Callable[[MetadataImage], LogConfig], *,
-                 config: ReplicationConfig | None = None, waiters=None, clock: Callable[[], int] = monotonic_ms):
+                 config: ReplicationConfig | None = None, waiters=None, clock: Callable[[], int] = wall_clock_ms):
         self.node_id = node_id
         self.logs = logs
         self.broker_defaults = broker_defaults  # static + dynamic broker-wide topic defaults
@@ -78,7 +80,7 @@ class ReplicaManager:
             from kafka_compat.replication.purgatory import Purgatory  # the trio driver's; a simulator passes its own
             waiters = Purgatory()
         self.purgatory = waiters
-        self.clock = clock  # for callers that do not pass the time (the trio server, for now)
+        self.clock = clock  # for callers that do not pass the time
         self.partitions: dict[tuple[str, int], Partition] = {}
         # log.fsync.on.append: appends acknowledged once synced, off the event loop (run by the broker)
         self.syncer = None

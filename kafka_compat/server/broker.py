@@ -183,7 +183,7 @@ class Broker:
                 ClusterControl(self.cluster_id, config["broker.session.timeout.ms"], METADATA_VERSION,
                                unclean_leader_election_enable=config["unclean.leader.election.enable"]),
                 ControllerTimers.from_config(config))
-        # Channels as Kafka has them: heartbeats and ISR changes never queue behind a slow forwarded request.
+        # Channels as Kafka has them: heartbeats and ISR changes never wait behind a forwarded request.
         self.forwarding = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "forwarding")
         self.lifecycle = BrokerLifecycleManager(
             self.node_id, self.cluster_id, self.quorum,
@@ -356,11 +356,10 @@ class Broker:
                 await nursery.start(self.isr_channel.run)
                 if self.quorum_controller is not None:
                     await nursery.start(self.quorum_controller.run)
-                if self.is_broker and self.replicas.syncer is not None:
-                    await nursery.start(self.replicas.syncer.run)
                 if self.is_broker:
+                    if self.replicas.syncer is not None:
+                        await nursery.start(self.replicas.syncer.run)
                     await nursery.start(self.replication.run)
-                if self.is_broker:
                     self.lifecycle.endpoints = [
                         (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port,
                          l.security_protocol)

@@ -97,10 +97,10 @@ def test_a_reassignment_through_kafka_python_moves_a_partition_and_its_data(clus
     a, b, c = 1, 2, 3  # replicas [a, b] move to [b, c]
     create(cluster, "moving", [a, b], **{"min.insync.replicas": "2"})
     produce(cluster, "moving", 200)
-    admin = KafkaAdminClient(bootstrap_servers=cluster[a].bootstrap, request_timeout_ms=30000)
     tp = TopicPartition("moving", 0)
+    assert cluster[c].stop() == 0  # the replica being added cannot catch up: the move stays in progress
+    admin = KafkaAdminClient(bootstrap_servers=cluster[a].bootstrap, request_timeout_ms=30000)  # (it knows a, b)
     try:
-        assert cluster[c].stop() == 0  # the replica being added cannot catch up: the move stays in progress
         try:
             assert admin.alter_partition_reassignments({tp: [b, c]}) == {tp: None}
             ongoing = admin.list_partition_reassignments([tp])

@@ -2,7 +2,9 @@
 factor 3 and min.insync.replicas 2, a confluent-kafka (librdkafka) idempotent producer at
 acks=all. Leaders are killed with SIGKILL and restarted, or stopped with SIGTERM (a controlled
 shutdown); afterwards every acknowledged record is read back exactly once, in order, at the
-offset it was acknowledged at. A consumer group carries on when its coordinator's broker dies."""
+offset it was acknowledged at. A consumer group carries on when its coordinator's broker dies.
+Leaders go back to preferred replicas by themselves, and an offline partition gets an unclean
+leader once its topic allows one."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
@@ -289,3 +291,45 @@ def test_sigterm_moves_a_nodes_leaderships_away_first_so_a_rolling_restart_costs
     assert verdict.ok, verdict
     assert not ledger.errors
     assert max(gaps) < 10, f"acknowledgements stopped for {max(gaps):.1f} s during the rolling restart"
+
+
+def test_leadership_goes_back_to_the_preferred_replica_by_itself_after_it_returns(tmp_path):
+    with ClusterProcess(tmp_path, 3, overrides={**FAST, "leader.imbalance.check.interval.seconds": "1"}) as cluster:
+        create_topic(cluster.bootstrap, "homing", 3)
+        preferred = {i: p[0] for i, p in wait_in_sync(cluster, "homing").items()}  # leaders at creation
+        home = preferred[0]
+        assert cluster[home].stop() == 0  # a controlled shutdown: its leaderships move away
+        moved = partition_state(cluster, "homing")
+        assert all(p[0] != home for p in moved.values()), moved
+        cluster[home].start()
+        # Back in every ISR, the imbalance check moves its partitions back within a second or two.
+        wait_until(lambda: {i: p[0] for i, p in partition_state(cluster, "homing").items()} == preferred,
+                   f"the leaders back on their preferred replicas {preferred}", WAIT)
+
+
+def test_an_offline_partition_gets_an_unclean_leader_once_its_topic_allows_one(tmp_path):
+    # One controller, on node 3: the quorum must outlive brokers 1 and 2 both being down.
+    roles = {1: "broker", 2: "broker", 3: "broker,controller"}
+    with ClusterProcess(tmp_path, roles=roles, overrides=FAST) as cluster:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        for f in admin.create_topics([NewTopic("lossy", num_partitions=1, replica_assignment=[[1, 2]])]).values():
+            f.result(WAIT)
+        wait_in_sync(cluster, "lossy", 2)
+        assert cluster[2].stop() == 0  # leaves the ISR: broker 1 is its last member
+        cluster[1].kill()
+        offline = wait_until(lambda: (s := partition_state(cluster, "lossy", 3)[0])[0] == -1 and s,
+                             "the partition without a leader", WAIT)
+        assert offline[2:] == ((1,), (1, 2))  # ISR [1], both replicas offline
+        with BrokerConnection("127.0.0.1", cluster[3].broker_port, client_id="test") as conn:
+            meta = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name="lossy")]), 12)
+        assert meta.topics[0].partitions[0].error_code == ErrorCode.LEADER_NOT_AVAILABLE
+        cluster[2].start()
+        assert partition_state(cluster, "lossy", 3)[0][0] == -1  # not in the ISR: no clean election
+        admin = AdminClient({"bootstrap.servers": cluster[3].bootstrap})
+        resource = ConfigResource(ConfigResource.Type.TOPIC, "lossy", incremental_configs=[
+            ConfigEntry("unclean.leader.election.enable", "true", incremental_operation=AlterConfigOpType.SET)])
+        for f in admin.incremental_alter_configs([resource]).values():
+            f.result(WAIT)
+        elected = wait_until(lambda: (s := partition_state(cluster, "lossy", 3)[0])[0] == 2 and s,
+                             "broker 2 elected unclean leader", WAIT)
+        assert elected[2] == (2,)
