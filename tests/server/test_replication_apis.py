@@ -19,6 +19,7 @@ from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.replication.config import RACK_AWARE_SELECTOR
+from kafka_compat.testing.broker_process import BrokerProcess
 from kafka_compat.testing.cluster_process import ClusterProcess
 from kafka_compat.testing.waiting import wait_until
 
@@ -204,3 +205,15 @@ def test_kafkas_errors_for_a_stale_alter_partition_an_unknown_replica_and_a_fetc
     # Nothing was lost or moved: every record is there and the ISR is whole.
     assert fetch(cluster, 1, topic_id, 0).high_watermark == 5
     assert sorted(partition(cluster, "guarded").isr_nodes) == [1, 2, 3]
+
+
+def test_find_coordinator_answers_coordinator_not_available_while_too_few_brokers_for_the_offsets_topic(tmp_path):
+    # One broker, offsets.topic.replication.factor 3 (Kafka's default): __consumer_offsets cannot
+    # be created, so FindCoordinator says so (clients retry) and no topic appears.
+    with BrokerProcess(tmp_path / "node", overrides={"offsets.topic.replication.factor": "3"}) as node:
+        with BrokerConnection("127.0.0.1", node.port, client_id="test") as conn:
+            found = conn.request(m.FindCoordinatorRequest(key="g", key_type=0), 3)
+            meta = conn.request(m.MetadataRequest(topics=None, allow_auto_topic_creation=False), 12)
+    assert found.error_code == ErrorCode.COORDINATOR_NOT_AVAILABLE
+    assert found.node_id == -1
+    assert "__consumer_offsets" not in {t.name for t in meta.topics}
