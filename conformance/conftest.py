@@ -54,3 +54,23 @@ def java(broker):
     session's broker."""
     with Driver(broker.bootstrap) as driver:
         yield driver
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The client x capability table (conformance/capabilities.py) with each cell's outcome in this
+    run, printed when the run included any of its scenarios."""
+    from conformance.capabilities import report
+
+    outcomes: dict[str, str] = {}  # node id -> failed (in any phase), skipped or passed
+    for reports in terminalreporter.stats.values():
+        for r in reports:
+            if not hasattr(r, "when") or not r.nodeid.startswith("conformance/"):
+                continue
+            if r.failed:
+                outcomes[r.nodeid] = "failed"
+            elif r.when == "call" or r.skipped:
+                outcomes.setdefault(r.nodeid, r.outcome)
+    table = report(outcomes)
+    if table:
+        terminalreporter.write_sep("=", "client x capability (ok: its scenarios passed; .: not run)")
+        terminalreporter.write_line(table)

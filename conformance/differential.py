@@ -216,10 +216,11 @@ def _describe_configs(peer: Peer, version: int, rtype: int, name: str) -> m.Desc
                       include_synonyms=True, include_documentation=False), version).results[0]
 
 
-def _config_entries(result, skip=()) -> dict:
+def _config_entries(result, local=()) -> dict:
     out = {}
     for c in result.configs:
-        if c.name in skip:
+        if c.name in local:  # set differently on the two brokers: only what does not follow from the value
+            out[c.name] = (c.read_only, c.is_sensitive, c.config_type)
             continue
         out[c.name] = (c.value, SOURCES.get(c.config_source, c.config_source), c.read_only, c.is_sensitive,
                        c.config_type, c.documentation, [(s.name, s.value, SOURCES.get(s.source)) for s in c.synonyms])
@@ -246,7 +247,7 @@ def probe_describe_configs_broker(peer: Peer, version: int) -> dict:
     """Every broker config both brokers list (kafka-compat lists the settings it implements); the
     names Kafka lists beyond those count as one field."""
     result = _describe_configs(peer, version, BROKER_RESOURCE, peer.broker_id)
-    return _config_entries(result, skip=_BROKER_LOCAL)
+    return _config_entries(result, local=_BROKER_LOCAL)
 
 
 @probe(m.DescribeConfigsRequest)
@@ -391,7 +392,8 @@ def probe_groups(peer: Peer, version=None) -> dict:
         out["join.tiny-session-timeout"] = error_name(join.error_code)
         D = m.DescribeGroupsRequest
         [d] = conn.request(D(groups=[g]), conn.version_for(D)).groups
-        out["describe.unknown"] = (error_name(d.error_code), d.group_state)
+        out["describe.unknown"] = (error_name(d.error_code), d.group_state,
+                                   d.error_message and d.error_message.replace(g, "<group>"))
         O = m.OffsetFetchRequest
         ov = min(conn.version_for(O), 7)
         topics = [O.OffsetFetchRequestTopic(name=peer.topic, partition_indexes=[0])]
@@ -408,7 +410,7 @@ def probe_groups(peer: Peer, version=None) -> dict:
         out["leave.unknown"] = (error_name(leave.error_code), [error_name(x.error_code) for x in leave.members])
         DG = m.DeleteGroupsRequest
         [dg] = conn.request(DG(groups_names=[g]), conn.version_for(DG)).results
-        out["delete.unknown"] = error_name(dg.error_code)
+        out["delete.unknown"] = (error_name(dg.error_code), dg.error_message)
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -33,11 +34,12 @@ def classpath() -> str:
     return f"{TARGET / 'classes'}:{cp.read_text().strip()}"
 
 
-def metadata_shell_classpath() -> str:
-    """kafka-metadata-shell's jars (conformance/java/metadata-shell/pom.xml: not served at the pinned
-    release, so resolved apart at its newest served one)."""
-    cp = TARGET / "metadata-shell-classpath.txt"
-    assert cp.is_file(), "kafka-metadata-shell is not resolved: run `make test-deps`"
+def side_classpath(name: str) -> str:
+    """The jars of a tool resolved apart from the pinned release (conformance/java/<name>/pom.xml:
+    not served at that release, so resolved at the newest release that serves it): "metadata-shell"
+    (kafka-metadata-shell) or "connect" (the Connect worker and the FileStream connectors)."""
+    cp = TARGET / f"{name}-classpath.txt"
+    assert cp.is_file(), f"conformance/java/{name} is not resolved: run `make test-deps`"
     return cp.read_text().strip()
 
 
@@ -58,6 +60,59 @@ def java(main: str, *args: str, input: bytes | None = None, timeout: float = 60.
                                    f"stdout: {r.stdout.decode(errors='replace')[-3000:]}\n"
                                    f"stderr: {r.stderr.decode(errors='replace')[-3000:]}")
     return r
+
+
+class JvmProcess:
+    """A long-running JVM of its own (a Streams application, a Connect worker), its stdout and
+    stderr in `<log_dir>/<name>.out` and `.err`. `stop()` is SIGTERM (the JVM's shutdown hooks: a
+    clean close), `kill()` SIGKILL (a crash); either ends the process by its PID."""
+
+    TERMINATED = 128 + signal.SIGTERM  # a JVM's exit code after SIGTERM, once its shutdown hooks ran
+
+    def __init__(self, name: str, main: str, *args: str, log_dir: Path, heap: str = "256m",
+                 cp: str | None = None):
+        self.name, self.log_dir = name, Path(log_dir)
+        self.command = java_command(main, *args, heap=heap, cp=cp)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def out_path(self) -> Path:
+        return self.log_dir / f"{self.name}.out"
+
+    def start(self) -> JvmProcess:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_path, "ab") as out, open(self.log_dir / f"{self.name}.err", "ab") as err:
+            self.proc = subprocess.Popen(self.command, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        return self
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def tail(self, lines: int = 60) -> str:
+        err = (self.log_dir / f"{self.name}.err").read_text(errors="replace")
+        return "\n".join((self.output() + err).splitlines()[-lines:])
+
+    def wait_for(self, text: str, timeout: float = 60.0, after: int = 0) -> None:
+        """Until `text` appears in stdout at or after character `after`; fails at once if the JVM exits."""
+        def seen():
+            assert self.proc.poll() is None or text in self.output()[after:], \
+                f"{self.name} exited {self.proc.returncode} before printing {text!r}:\n{self.tail()}"
+            return text in self.output()[after:]
+        wait_until(seen, f"{self.name} to print {text!r}", timeout)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # Kafka's bin/kafka-*.sh scripts, by script name: the main class each one runs (`Driver.tool`).

@@ -25,7 +25,7 @@ def test_group_splits_and_rebalances(broker_factory, unique):
         versions = admin.api_versions()
     finally:
         admin.close()
-    assert versions[68] == (0, 1) and versions[69] == (0, 0)  # ConsumerGroupHeartbeat, ConsumerGroupDescribe
+    assert versions[68] == (0, 1) and versions[69] == (0, 1)  # ConsumerGroupHeartbeat, ConsumerGroupDescribe
 
     topic = create_topic(b.bootstrap, unique("cfk-cgroup"), partitions=6)
     group = unique("cfk-cgroup")

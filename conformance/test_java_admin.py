@@ -5,9 +5,10 @@ configs, no partitions; list; describe by name and by id; add partitions; delete
 id), configs (describe with synonyms, incremental SET/DELETE/APPEND), records deletion (and its
 refusal on a compacted topic), listOffsets (earliest, latest, max timestamp, by time), the cluster,
 log dirs, the metadata quorum, features, consumer groups (list, describe, committed offsets:
-list, alter, delete; delete groups). The calls of APIs not served yet (ACLs, SCRAM users, quotas,
-transactions, producers, leader election, reassignments, feature updates) raise
-UnsupportedVersionException, which is what the client raises for a broker that lacks the API."""
+list, alter, delete; delete groups; a deleted group described raises GroupIdNotFoundException).
+The calls of APIs not served yet (ACLs, SCRAM users, quotas, transactions, producers, leader
+election, reassignments, feature updates) raise UnsupportedVersionException, which is what the
+client raises for a broker that lacks the API."""
 
 import pytest
 
@@ -168,6 +169,8 @@ def test_group_offsets(broker, java, unique):
         assert deleted[group] == {"value": True}
         assert [error(v) for k, v in deleted.items() if k != group] == ["GroupIdNotFoundException"]
         assert java.call("admin.listConsumerGroupOffsets", group=group) == {}
+        gone = java.call("admin.describeConsumerGroups", groups=[group])[group]
+        assert gone["error"] == {"type": "GroupIdNotFoundException", "message": f"Group {group} not found."}
     finally:
         java.call("consumer.close", name=name)
 
@@ -175,7 +178,6 @@ def test_group_offsets(broker, java, unique):
 @pytest.mark.parametrize("op, args", [
     ("admin.describeAcls", {}), ("admin.describeUserScramCredentials", {}), ("admin.describeClientQuotas", {}),
     ("admin.listTransactions", {}), ("admin.describeProducers", {"partitions": [["{topic}", 0]]}),
-    ("admin.electLeaders", {"partitions": [["{topic}", 0]]}), ("admin.listPartitionReassignments", {}),
     ("admin.updateFeatures", {"features": {"metadata.version": 1}, "validateOnly": True}),
 ])
 @pytest.mark.not_served_yet
@@ -185,3 +187,11 @@ def test_calls_of_apis_not_served_yet_raise_unsupported_version(broker, java, un
     with pytest.raises(JavaError) as e:
         java.call(op, **args)
     assert e.value.type == "UnsupportedVersionException"
+
+
+def test_a_preferred_election_where_the_preferred_replica_leads_is_not_needed(broker, java, unique):
+    t = create_topic(broker.bootstrap, unique("java-elect"))
+    assert java.call("admin.electLeaders", partitions=[[t, 0]]) == {f"{t}/0": "ElectionNotNeededException"}
+    # A move to the replicas the partition has completes at once: nothing is left in progress.
+    assert java.call("admin.alterPartitionReassignments", reassignments=[[t, 0, [1]]]) == {f"{t}/0": {"value": True}}
+    assert f"{t}/0" not in java.call("admin.listPartitionReassignments")

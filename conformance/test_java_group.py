@@ -150,6 +150,7 @@ def test_consumer_protocol_group(broker, java, unique):
         assert (d["type"], d["state"], d["assignor"]) == ("CONSUMER", "STABLE", "uniform")
         assert {m["clientId"]: [p for _, p in m["assignment"]] for m in d["members"]} == g.assigned
         assert all(m["memberEpoch"] == d["groupEpoch"] for m in d["members"])
+        assert all(m["upgraded"] is True for m in d["members"]), "consumer-protocol members (MemberType 1)"
         commit_all(java, g)
 
         before = {n: list(g.assigned[n]) for n in "ab"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.jvm import Driver, java, metadata_shell_classpath, records_arg
+from conformance.jvm import Driver, java, records_arg, side_classpath
 from conformance.support import create_topic, now_ms, sample_records, wait_until
 from kafka_compat.testing.broker_process import BrokerProcess
 
@@ -116,12 +116,15 @@ def test_metadata_log_and_snapshot_decode(dumped):
     assert times and all(dumped["started"] - 5_000 <= t <= dumped["ended"] for t in times), "wall-clock times"
     assert "SnapshotHeader" in snap and "SnapshotFooter" in snap and '"type":"PARTITION_RECORD"' in snap
     assert "isvalid: true" in snap and "isvalid: false" not in log + snap
+    # the snapshot keeps what the broker registered with (its supported features), as the log did
+    [registered] = [ln for ln in snap.splitlines() if '"type":"REGISTER_BROKER_RECORD"' in ln]
+    assert '"features":[{"name":"metadata.version","minSupportedVersion":7,"maxSupportedVersion":21}]' in registered
 
 
 def test_metadata_shell_reads_the_snapshot(dumped):
     def shell(*command: str) -> str:
         r = java("org.apache.kafka.shell.MetadataShell", "--snapshot", str(dumped["snapshot_file"]), *command,
-                 cp=metadata_shell_classpath())
+                 cp=side_classpath("metadata-shell"))
         return r.stdout.decode()
     topics = shell("ls", "/image/topics/byName").split()
     assert "dumped" in topics and "more-0" in topics

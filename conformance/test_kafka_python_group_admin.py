@@ -95,13 +95,14 @@ def test_group_admin(broker, unique):
         wait_until(lambda: gone not in {mb["member_id"] for mb in admin.describe_groups([active])[active]["members"]},
                    "the removed member to be gone")
 
-        # delete groups: not while it has members; a deleted group is Dead and gone from the list
+        # delete groups: not while it has members; a deleted group is not found and gone from the list
         never = unique("kp-never")
         assert admin.delete_groups([active, stopped, never]) == {
             active: "NonEmptyGroupError", stopped: "OK", never: "GroupIdNotFoundError"}
         assert stopped not in {g["group_id"] for g in admin.list_groups()}
-        d = admin.describe_groups([stopped])[stopped]
-        assert (d["error"], d["group_state"], d["members"]) == (None, "Dead", [])
+        d = admin.describe_groups([stopped])[stopped]  # DescribeGroups v6 (KIP-1043): not found
+        assert (d["error"], d["group_state"], d["members"]) == (
+            f"[Error 69] GroupIdNotFoundError: Group {stopped} not found.", "Dead", [])
         assert admin.list_group_offsets({stopped: None})[stopped] == {}
         for mb in members:
             mb.close()

@@ -1,7 +1,8 @@
 """The README's walk-through, run top to bottom as a new user runs it: every `sh`, `python` and `js`
 block in order, against a fresh broker started as `make run` starts it (its data under ./data of
 the working directory), with the bootstrap address 127.0.0.1:9092 changed to the free port the
-test uses. A block that fails fails the README.
+test uses; a `python` block that defines tests runs under pytest, with the plugin's fixtures. A
+block that fails fails the README.
 
 Commands that serve until stopped are started in the background and stopped at the end
 (`SERVERS`); a few cannot run here and are named with the reason (`NOT_RUN`). Java fragments are
@@ -32,6 +33,7 @@ CLUSTER_PORT = "9192"  # the README's `cluster up --port`: its nodes take the 6 
 MAKE_RUN = "kafka-compat start --config config/server.properties"
 NOT_RUN = {
     "make test": "this is part of make test",
+    "pip install kafka-compat": "tests/testing/test_example_project.py installs a wheel built from this tree",
     "docker-compose up": "no docker where the tests run",
 }
 # KafkaJS's consumer runs until stopped: the block ends once it printed its first message.
@@ -69,6 +71,10 @@ class Walkthrough:
             for line in code.splitlines():
                 if line.strip() and not line.lstrip().startswith("#"):
                     self.shell(line)
+        elif lang == "python" and re.search(r"^def test_", code, re.M):
+            tests = self.cwd / "test_readme_block.py"
+            tests.write_text(code)
+            self.check([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], code)
         elif lang == "python":
             self.check([sys.executable, "-c", code], code)
         elif lang == "js":

@@ -1,5 +1,5 @@
 """What the commands that talk to a cluster share: the brokers option, turning failures into one
-line on stderr and a non-zero exit, key=value parsing, and plain tables.
+line on stderr that says what to do and a non-zero exit, and key=value parsing.
 
 The commands work against any Kafka-compatible cluster, so everything goes over the wire through
 `kafka_compat.client.Cluster`; nothing here imports the server.
@@ -22,6 +22,33 @@ BROKERS = typer.Option(
     help="Bootstrap brokers, host:port[,host:port...].")
 
 
+# What to do about an error, said after it (the error's name and message say what happened).
+HINTS = {
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: "`kafka-compat topic list` shows the topics",
+    ErrorCode.TOPIC_ALREADY_EXISTS: "choose another name, or delete it first (`kafka-compat topic delete`)",
+    ErrorCode.INVALID_CONFIG: "`kafka-compat config keys` lists the keys, their types and defaults",
+    ErrorCode.INVALID_PARTITIONS: "give a partition count of 1 or more",
+    ErrorCode.INVALID_REPLICATION_FACTOR: "give a replication factor from 1 up to the number of brokers",
+    ErrorCode.GROUP_ID_NOT_FOUND: "`kafka-compat group list` shows the groups",
+    ErrorCode.NON_EMPTY_GROUP: "stop the group's consumers first",
+    ErrorCode.LEADER_NOT_AVAILABLE: "retry once it has a leader; `kafka-compat cluster status` shows what is offline",
+    ErrorCode.NOT_LEADER_OR_FOLLOWER: "retry: leadership moved",
+    ErrorCode.COORDINATOR_NOT_AVAILABLE: "retry once the group's coordinator is up (`kafka-compat cluster status`)",
+    ErrorCode.REQUEST_TIMED_OUT: "retry; `kafka-compat cluster status` shows whether the cluster is healthy",
+}
+UNREACHABLE_HINT = "is a broker running there? Give another address with -b host:port or KAFKA_COMPAT_BROKERS"
+
+
+def explain(e: Exception) -> str:
+    """The one line for a failure: what happened, then what to do where that is known."""
+    if isinstance(e, BrokerUnreachable):
+        return f"{e}; {UNREACHABLE_HINT}"
+    if isinstance(e, UnsupportedApi):
+        return f"{e}; this command needs a broker that serves it"
+    hint = HINTS.get(e.code) if isinstance(e, KafkaError) else None
+    return f"{e}; {hint}" if hint else str(e)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -29,16 +56,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def connect(brokers: str) -> Iterator[Cluster]:
-    """A `Cluster` for the command's body; its failures become `error: ...` and exit code 1."""
+    """A `Cluster` for the command's body; its failures become one `error: ...` line and exit code 1."""
     try:
         cluster = Cluster(brokers)
     except ValueError as e:  # a malformed address
-        fail(str(e), 2)
+        fail(f"{e}; give brokers as host:port[,host:port...]", 2)
     try:
         with cluster:
             yield cluster
     except (KafkaError, BrokerUnreachable, UnsupportedApi, DecodeError) as e:
-        fail(str(e))
+        fail(explain(e))
 
 
 def with_leader(cluster: Cluster, topic: str, partitions: Iterable[int]) -> tuple[list[int], dict[int, KafkaError]]:
@@ -75,11 +102,3 @@ def key_values(pairs: Sequence[str] | None, what: str) -> list[tuple[str, str]]:
             raise typer.BadParameter(f"{pair!r} is not key=value", param_hint=what)
         out.append((key, value))
     return out
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, err: bool = False) -> None:
-    """Left-aligned columns two spaces apart, upper-case headers (rpk's look)."""
-    cells = [[str(h).upper() for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for row in cells:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), err=err)

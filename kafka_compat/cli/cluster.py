@@ -1,44 +1,161 @@
 """`kafka-compat cluster info`: what a cluster says about itself (DescribeCluster where the
-brokers serve it, else Metadata). `kafka-compat cluster up`: a local multi-node cluster of
-combined broker+controller processes on 127.0.0.1, for development."""
+brokers serve it, else Metadata). `kafka-compat cluster status`: its health at a glance, as rpk's
+`cluster health`. `kafka-compat cluster up`: a local multi-node cluster of combined
+broker+controller processes on 127.0.0.1, for development."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, table
-from kafka_compat.client import error_code
+from kafka_compat.cli.admin import BROKERS, connect
+from kafka_compat.cli.group import lags
+from kafka_compat.cli.output import OUTPUT, Format, Section, progress, show
+from kafka_compat.cli.quorum import replicas as quorum_replicas
+from kafka_compat.client import BrokerUnreachable, Cluster, UnsupportedApi, error_code
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
+from kafka_compat.raft import wire
 
-app = typer.Typer(help="Inspect the cluster.", no_args_is_help=True)
+app = typer.Typer(help="Inspect the cluster, or run one locally.", no_args_is_help=True)
+
+# A voter that has not fetched from the leader for this long is reported: Kafka's default
+# controller.quorum.fetch.timeout.ms, after which a follower itself gives up on its leader.
+VOTER_STALE_MS = 2_000
 
 
 @app.command()
-def info(brokers: str = BROKERS) -> None:
+def info(brokers: str = BROKERS, output: Format = OUTPUT) -> None:
     """Cluster id, controller, brokers (endpoints and racks) and topic count."""
     with connect(brokers) as cluster:
         meta = cluster.metadata(None)
-        cluster_id, controller = meta.cluster_id, meta.controller_id
-        nodes = [(n.node_id, n.host, n.port, n.rack) for n in meta.nodes.values()]
-        if cluster.supports(m.DescribeClusterRequest):
-            resp = cluster.request(m.DescribeClusterRequest())
-            if resp.error_code:
-                raise KafkaError(error_code(resp.error_code), resp.error_message or "DescribeCluster")
-            cluster_id, controller = resp.cluster_id, resp.controller_id
-            nodes = [(b.broker_id, b.host, b.port, b.rack) for b in resp.brokers]
+        cluster_id, controller, nodes = _describe_cluster(cluster, meta)
     internal = sum(t.internal for t in meta.topics.values())
-    typer.echo("CLUSTER")
-    table(["id", "controller", "brokers", "topics"],
-          [[cluster_id or "-", controller, len(nodes), f"{len(meta.topics) - internal} (+{internal} internal)"]])
-    typer.echo("\nBROKERS")
-    table(["id", "host", "port", "rack"],
-          [[f"{i}*" if i == controller else i, host, port, rack or "-"] for i, host, port, rack in sorted(nodes)])
+    topics = len(meta.topics) - internal
+    if output == Format.json:
+        show(output, Section("cluster", ["id", "controller", "brokers", "topics", "internal-topics"],
+                             [[cluster_id, controller, len(nodes), topics, internal]], one=True),
+             Section("brokers", ["id", "host", "port", "rack", "controller"],
+                     [[i, host, port, rack, i == controller] for i, host, port, rack in sorted(nodes)]))
+        return
+    show(output, Section("cluster", ["id", "controller", "brokers", "topics"],
+                         [[cluster_id, controller, len(nodes), f"{topics} (+{internal} internal)"]]),
+         Section("brokers", ["id", "host", "port", "rack"],  # the controller marked with a *
+                 [[f"{i}*" if i == controller else i, host, port, rack] for i, host, port, rack in sorted(nodes)]))
+
+
+def _describe_cluster(cluster: Cluster, meta) -> tuple[str | None, int, list[tuple[int, str, int, str | None]]]:
+    """(cluster id, controller id, [(broker id, host, port, rack)]): DescribeCluster where served."""
+    nodes = [(n.node_id, n.host, n.port, n.rack) for n in meta.nodes.values()]
+    if not cluster.supports(m.DescribeClusterRequest):
+        return meta.cluster_id, meta.controller_id, nodes
+    resp = cluster.request(m.DescribeClusterRequest())
+    if resp.error_code:
+        raise KafkaError(error_code(resp.error_code), resp.error_message or "DescribeCluster")
+    return resp.cluster_id, resp.controller_id, [(b.broker_id, b.host, b.port, b.rack) for b in resp.brokers]
+
+
+@app.command()
+def status(
+    brokers: str = BROKERS,
+    output: Format = OUTPUT,
+    groups: bool = typer.Option(True, "--groups/--no-groups", help="Measure every group's lag (one OffsetFetch "
+                                "per group and ListOffsets per topic)."),
+) -> None:
+    """The cluster's health at a glance: brokers up and down, the controller, the metadata quorum,
+    offline and under-replicated partitions, and groups that lag. Exit code 1 if it is not healthy."""
+    problems: list[str] = []
+    with connect(brokers) as cluster:
+        meta = cluster.metadata(None)
+        cluster_id, controller, nodes = _describe_cluster(cluster, meta)
+        quorum = _quorum(cluster, problems)
+        lagging = _lagging_groups(cluster, problems) if groups else []
+    live = sorted(n[0] for n in nodes)
+    offline, under = [], []
+    hosted: set[int] = set()
+    for t in sorted(meta.topics.values(), key=lambda t: t.name):
+        for p in t.partitions.values():
+            hosted.update(p.replicas)
+            if p.leader < 0:
+                offline.append([t.name, p.partition, p.replicas, p.isr])
+            elif len(p.isr) < len(p.replicas):
+                under.append([t.name, p.partition, p.leader, p.replicas, p.isr,
+                              sorted(set(p.replicas) - set(p.isr))])
+    down = sorted(hosted - set(live))
+    if down:
+        problems.insert(0, f"broker{'s' * (len(down) > 1)} {','.join(map(str, down))} down")
+    if offline:
+        problems.append(f"{len(offline)} partition{'s' * (len(offline) > 1)} offline")
+    if under:
+        problems.append(f"{len(under)} partition{'s' * (len(under) > 1)} under-replicated")
+    overview = {
+        "Healthy": not problems, "Problems": problems if output == Format.json else "; ".join(problems) or None,
+        "ClusterId": cluster_id, "Controller": controller, "Brokers": live, "BrokersDown": down,
+        "QuorumLeader": quorum.leader_id if quorum else None, "QuorumEpoch": quorum.leader_epoch if quorum else None,
+        "QuorumVoters": [v.replica_id for v in quorum.current_voters] if quorum else None,
+        "Topics": sum(not t.internal for t in meta.topics.values()),
+        "Partitions": sum(len(t.partitions) for t in meta.topics.values()),
+        "OfflinePartitions": len(offline), "UnderReplicated": len(under),
+        "LaggingGroups": len(lagging) if groups else None,
+    }
+    sections = [Section(None, list(overview), [list(overview.values())], one=True, fields=True, key="overview")]
+    as_text = output == Format.text
+    more = [
+        replace(quorum_replicas(quorum, as_text=as_text), title="quorum", key="quorum") if quorum else None,
+        Section("offline partitions", ["topic", "partition", "replicas", "isr"], offline),
+        Section("under-replicated partitions", ["topic", "partition", "leader", "replicas", "isr", "missing"], under),
+        Section("lagging groups", ["group", "state", "total-lag", "partitions-lagging", "topics"], lagging)
+        if groups else None,
+    ]
+    # Text shows what is there to see; JSON always has every list, empty or not.
+    sections += [s for s in more if s is not None and (s.rows or not as_text)]
+    show(output, *sections)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _quorum(cluster: Cluster, problems: list[str]):
+    """The metadata quorum's partition as its leader describes it, or None where DescribeQuorum is
+    not served (a ZooKeeper-based Kafka). Voters without a leader or behind are problems."""
+    try:
+        resp = cluster.request(wire.describe_quorum_request(), version=cluster.version(m.DescribeQuorumRequest))
+    except UnsupportedApi:
+        return None
+    p = resp.topics[0].partitions[0] if not resp.error_code and resp.topics else None
+    if p is None or p.error_code:
+        code = error_code(resp.error_code or (p.error_code if p else 0))
+        problems.append(f"the metadata quorum has no leader ({code.name})")
+        return None
+    now = int(time.time() * 1000)
+    for v in p.current_voters:
+        stale = v.last_fetch_timestamp < 0 or now - v.last_fetch_timestamp > VOTER_STALE_MS
+        if v.replica_id != p.leader_id and stale:
+            problems.append(f"voter {v.replica_id} is not fetching from the quorum leader")
+    return p
+
+
+def _lagging_groups(cluster: Cluster, problems: list[str]) -> list[list]:
+    """[group, state, total lag, partitions lagging, topics] for each group whose committed
+    offsets are behind the log end, most lagging first."""
+    listed, missed = cluster.list_groups()
+    problems += [f"groups not listed: {line}" for line in missed]
+    rows = []
+    for g in listed:
+        try:
+            _, _, lag = lags(cluster, g.group_id, ())
+        except (KafkaError, BrokerUnreachable, UnsupportedApi) as e:
+            problems.append(f"group {g.group_id}: {e}")
+            continue
+        behind = {tp: n for tp, n in lag.items() if n > 0}
+        if behind:
+            rows.append([g.group_id, g.group_state or None, sum(behind.values()), len(behind),
+                         sorted({t for t, _ in behind})])
+    return sorted(rows, key=lambda r: (-r[2], r[0]))
 
 
 @app.command()
@@ -75,7 +192,8 @@ def up(
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops every node, as Ctrl-C does
     try:
         try:
-            cluster.start(timeout=120)
+            with progress("nodes ready", nodes) as bar:
+                cluster.start(timeout=120, on_ready=lambda node: bar.advance())
         except RuntimeError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(1) from None

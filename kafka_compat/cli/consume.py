@@ -20,6 +20,7 @@ from typing import BinaryIO
 import typer
 
 from kafka_compat.cli.admin import BROKERS, connect, fail, with_leader
+from kafka_compat.cli.output import Progress, progress
 from kafka_compat.client import EARLIEST, Cluster, UnsupportedApi, error_code, fetched_end, iter_fetched
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import Record
@@ -149,8 +150,11 @@ def consume(
             typer.echo(f"error: {topic}[{p}]: {e} (not read)", err=True)
         committed = _group_call(group, lambda: cluster.committed(group, topic, partitions)) if group else {}
         positions, ends = start_positions(cluster, topic, partitions, start_spec, timestamp, committed)
+        # On a terminal, while the records go elsewhere: records of -n, else offsets up to the end.
+        total = num if num is not None else None if follow else sum(ends[p] - positions[p] for p in positions)
         try:
-            _loop(cluster, topic, positions, ends, follow, num, render, out, group)
+            with progress(f"consuming {topic}", total, unit="records", output_on_stdout=True) as bar:
+                _loop(cluster, topic, positions, ends, follow, num, render, out, group, bar)
         except BrokenPipeError:  # the reader went away (| head): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except KeyboardInterrupt:
@@ -160,9 +164,10 @@ def consume(
 
 
 def _loop(cluster: Cluster, topic: str, positions: dict[int, int], ends: dict[int, int], follow: bool,
-          num: int | None, render: Formatter, out: BinaryIO, group: str | None) -> None:
+          num: int | None, render: Formatter, out: BinaryIO, group: str | None, bar: Progress) -> None:
     active = {p for p in positions if follow or positions[p] < ends[p]}
     committed = dict(positions)
+    starts = dict(positions)
     printed = 0
     try:
         while active and printed != num:
@@ -186,6 +191,8 @@ def _loop(cluster: Cluster, topic: str, positions: dict[int, int], ends: dict[in
                 if not follow and positions[p] >= ends[p]:
                     active.discard(p)
             out.flush()
+            bar.update(completed=printed if num is not None or follow else
+                       sum(positions[p] - starts[p] for p in positions))
             if group and positions != committed:
                 _group_call(group, lambda: cluster.commit(group, topic, positions))
                 committed = dict(positions)

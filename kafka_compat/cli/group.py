@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail, table, with_leader
+from kafka_compat.cli.admin import BROKERS, connect, explain, fail, with_leader
+from kafka_compat.cli.output import OUTPUT, Format, Section, as_json, emit_json, progress, show
 from kafka_compat.client import LATEST, Cluster
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
@@ -21,13 +22,14 @@ INACTIVE = ("Empty", "Dead")
 
 
 @app.command("list")
-def list_(brokers: str = BROKERS) -> None:
+def list_(brokers: str = BROKERS, output: Format = OUTPUT) -> None:
     """Every group in the cluster, with its state and type (ListGroups); then, one line each, the
     coordinators that could not be reached (exit code 1: the list is incomplete)."""
     with connect(brokers) as cluster:
         groups, missed = cluster.list_groups()
-    table(["group", "state", "type", "protocol-type"],
-          [[g.group_id, g.group_state or "-", g.group_type or "-", g.protocol_type or "-"] for g in groups])
+    show(output, Section(None, ["group", "state", "type", "protocol-type"],
+                         [[g.group_id, g.group_state or None, g.group_type or None, g.protocol_type or None]
+                          for g in groups]))
     for line in missed:
         typer.echo(f"error: {line}; groups coordinated there are not listed", err=True)
     if missed:
@@ -46,73 +48,89 @@ def _assignment(data: bytes) -> list[tuple[str, int]]:
     return [(tp.topic, p) for tp in a.assigned_partitions for p in tp.partitions]
 
 
-def _members(cluster: Cluster, group: str) -> tuple[str, str, list[tuple[str, str, str, list[tuple[str, int]]]]]:
+def _members(cluster: Cluster, group: str) -> tuple[str, str | None, list[tuple[str, str, str, list[tuple[str, int]]]]]:
     """(state, protocol, [(member id, client id, host, [(topic, partition)])])."""
     d = cluster.describe_group(group)
     if d.group_state != "Dead" or not cluster.supports(m.ConsumerGroupDescribeRequest):
         consumer = d.protocol_type in ("consumer", "")
-        return d.group_state, d.protocol_data or "-", [
+        return d.group_state, d.protocol_data or None, [
             (mb.member_id, mb.client_id, mb.client_host, _assignment(mb.member_assignment) if consumer else [])
             for mb in d.members]
     try:  # Dead to DescribeGroups: it may be a KIP-848 consumer group
         c = cluster.describe_consumer_group(group)
     except KafkaError:
-        return d.group_state, "-", []
-    return c.group_state, c.assignor_name or "-", [
+        return d.group_state, None, []
+    return c.group_state, c.assignor_name or None, [
         (mb.member_id, mb.client_id, mb.client_host,
          [(tp.topic_name, p) for tp in mb.assignment.topic_partitions for p in tp.partitions])
         for mb in c.members]
 
 
+def lags(cluster: Cluster, group: str, partitions) -> tuple[dict, dict, dict]:
+    """(committed, log end offsets, lags) by (topic, partition) for `group`'s committed offsets and
+    `partitions`; partitions without a leader have no end and no lag, as those of a deleted topic."""
+    committed = cluster.group_offsets(group)
+    wanted = sorted(set(committed) | set(partitions))
+    ends: dict[tuple[str, int], int] = {}
+    for topic in sorted({t for t, _ in wanted}):
+        try:
+            up, _ = with_leader(cluster, topic, [p for t, p in wanted if t == topic])
+            found = cluster.list_offsets(topic, dict.fromkeys(up, LATEST))
+            ends.update({(topic, p): o for p, o in found.items()})
+        except KafkaError:
+            pass
+    return committed, ends, {tp: ends[tp] - committed[tp] for tp in wanted if tp in committed and tp in ends}
+
+
 @app.command()
-def describe(groups: list[str] = typer.Argument(..., help="Groups to describe."), brokers: str = BROKERS) -> None:
+def describe(groups: list[str] = typer.Argument(..., help="Groups to describe."), brokers: str = BROKERS,
+             output: Format = OUTPUT) -> None:
     """State, members and, per partition, the committed offset, log end offset and lag."""
+    described = []
     with connect(brokers) as cluster:
-        for n, group in enumerate(groups):
+        for group in groups:
             state, protocol, members = _members(cluster, group)
-            committed = cluster.group_offsets(group)
             owner = {tp: mb for mb in members for tp in mb[3]}
-            partitions = sorted(set(committed) | set(owner))
-            ends: dict[tuple[str, int], int] = {}
-            for topic in sorted({t for t, _ in partitions}):
-                try:  # partitions without a leader stay listed without an end, as those of a deleted topic
-                    up, _ = with_leader(cluster, topic, [p for t, p in partitions if t == topic])
-                    found = cluster.list_offsets(topic, dict.fromkeys(up, LATEST))
-                    ends.update({(topic, p): o for p, o in found.items()})
-                except KafkaError:
-                    pass
-            lags = {tp: ends[tp] - committed[tp] for tp in partitions if tp in committed and tp in ends}
-            if n:
-                typer.echo("")
-            table(["group", "coordinator", "state", "protocol", "members", "total-lag"],
-                  [[group, cluster.coordinator(group), state, protocol, len(members), sum(lags.values())]])
+            committed, ends, lag = lags(cluster, group, owner)
             rows = []
-            for tp in partitions:
-                member_id, client_id, host, _ = owner.get(tp, ("-", "-", "-", None))
-                rows.append([tp[0], tp[1], committed.get(tp, "-"), ends.get(tp, "-"), lags.get(tp, "-"),
-                             member_id, client_id, host])
+            for tp in sorted(set(committed) | set(owner)):
+                member_id, client_id, host, _ = owner.get(tp, (None, None, None, None))
+                rows.append([tp[0], tp[1], committed.get(tp), ends.get(tp), lag.get(tp), member_id, client_id, host])
             for member_id, client_id, host, assigned in members:
                 if not assigned:
-                    rows.append(["-", "-", "-", "-", "-", member_id, client_id, host])
-            if rows:
-                typer.echo("")
-                table(["topic", "partition", "current-offset", "log-end-offset", "lag", "member-id", "client-id",
-                       "host"], rows)
+                    rows.append([None, None, None, None, None, member_id, client_id, host])
+            described.append([
+                Section(None, ["group", "coordinator", "state", "protocol", "members", "total-lag"],
+                        [[group, cluster.coordinator(group), state, protocol, len(members), sum(lag.values())]],
+                        one=True, key="summary"),
+                Section(None, ["topic", "partition", "current-offset", "log-end-offset", "lag", "member-id",
+                               "client-id", "host"], rows, key="partitions")])
+    if output == Format.json:
+        emit_json([as_json(sections) for sections in described])
+        return
+    for n, (summary, partitions) in enumerate(described):
+        if n:
+            typer.echo("")
+        show(output, summary, *([partitions] if partitions.rows else []))
 
 
 @app.command()
-def delete(groups: list[str] = typer.Argument(..., help="Groups to delete."), brokers: str = BROKERS) -> None:
+def delete(groups: list[str] = typer.Argument(..., help="Groups to delete."), brokers: str = BROKERS,
+           output: Format = OUTPUT) -> None:
     """Delete empty groups and their committed offsets (DeleteGroups)."""
-    failed = False
+    deleted = []
     with connect(brokers) as cluster:
         for group in groups:
             try:
                 cluster.delete_group(group)
-                typer.echo(f"deleted {group}")
+                deleted.append(group)
+                if output == Format.text:
+                    typer.echo(f"deleted {group}")
             except KafkaError as e:
-                typer.echo(f"error: {e}", err=True)
-                failed = True
-    if failed:
+                typer.echo(f"error: {explain(e)}", err=True)
+    if output == Format.json:
+        show(output, Section(None, ["group", "status"], [[g, "deleted"] for g in deleted]))
+    if len(deleted) < len(groups):
         raise typer.Exit(1)
 
 
@@ -144,6 +162,7 @@ def reset_offsets(
     shift_by: int | None = typer.Option(None, "--shift-by", help="Move the committed offsets by N (may be < 0)."),
     execute: bool = typer.Option(False, "--execute", help="Commit the new offsets; without it, only show them."),
     brokers: str = BROKERS,
+    output: Format = OUTPUT,
 ) -> None:
     """Set a group's committed offsets (OffsetCommit), as kafka-consumer-groups --reset-offsets does."""
     chosen = [to_earliest, to_latest, to_offset is not None, to_timestamp is not None, shift_by is not None]
@@ -155,31 +174,35 @@ def reset_offsets(
             fail(f"assignments can only be reset if the group {group!r} is inactive, but the current state is {state}")
         committed = cluster.group_offsets(group) if shift_by is not None else {}
         plan: dict[str, dict[int, int]] = {}
-        for spec in topics:
-            topic, partitions = _topic_partitions(cluster, spec)
-            bounds = cluster.watermarks(topic, partitions)
-            if to_timestamp is not None:
-                found = cluster.list_offsets(topic, {p: to_timestamp for p in partitions})
-            new = {}
-            for p in partitions:
-                low, high = bounds[p]
-                if to_earliest:
-                    target = low
-                elif to_latest:
-                    target = high
-                elif to_offset is not None:
-                    target = to_offset
-                elif to_timestamp is not None:
-                    target = found[p] if found[p] >= 0 else high  # nothing at or after it: the end
-                else:
-                    target = committed.get((topic, p), low) + shift_by
-                new[p] = min(max(target, low), high)
-            plan.setdefault(topic, {}).update(new)
-        if execute:
-            for topic, offsets in plan.items():
-                cluster.commit(group, topic, offsets)
-    table(["group", "topic", "partition", "new-offset"],
-          [[group, topic, p, o] for topic, offsets in plan.items() for p, o in sorted(offsets.items())])
+        specs = [_topic_partitions(cluster, spec) for spec in topics]
+        count = sum(len(partitions) for _, partitions in specs)
+        with progress(f"{group}: partitions reset", count * (2 if execute else 1)) as bar:
+            for topic, partitions in specs:
+                bounds = cluster.watermarks(topic, partitions)
+                if to_timestamp is not None:
+                    found = cluster.list_offsets(topic, {p: to_timestamp for p in partitions})
+                new = {}
+                for p in partitions:
+                    low, high = bounds[p]
+                    if to_earliest:
+                        target = low
+                    elif to_latest:
+                        target = high
+                    elif to_offset is not None:
+                        target = to_offset
+                    elif to_timestamp is not None:
+                        target = found[p] if found[p] >= 0 else high  # nothing at or after it: the end
+                    else:
+                        target = committed.get((topic, p), low) + shift_by
+                    new[p] = min(max(target, low), high)
+                plan.setdefault(topic, {}).update(new)
+                bar.advance(len(new))
+            if execute:
+                for topic, offsets in plan.items():
+                    cluster.commit(group, topic, offsets)
+                    bar.advance(len(offsets))
+    show(output, Section(None, ["group", "topic", "partition", "new-offset"],
+                         [[group, topic, p, o] for topic, offsets in plan.items() for p, o in sorted(offsets.items())]))
     if not execute:
         typer.echo("dry run: nothing committed (add --execute)", err=True)
 

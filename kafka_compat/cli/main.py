@@ -1,6 +1,10 @@
-"""The `kafka-compat` command line: one typer app, one module per command family."""
+"""The `kafka-compat` command line: one typer app, one module per command family; `main` is the
+executable."""
+
+import sys
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from kafka_compat.cli import certs as _certs
 from kafka_compat.cli import cluster as _cluster
@@ -34,3 +38,17 @@ app.add_typer(_group.app, name="group")
 app.add_typer(_config.app, name="config")
 app.add_typer(_quorum.app, name="quorum")
 app.add_typer(_certs.app, name="certs")
+
+
+def main() -> None:
+    """Run the app; a usage mistake is one line (`error: ...; see COMMAND --help`) like every other
+    error, where typer would draw a box."""
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError:  # the help was shown
+        code = 2
+    except ClickException as e:
+        where = e.ctx.command_path if getattr(e, "ctx", None) else "kafka-compat"
+        typer.echo(f"error: {e.format_message().rstrip('.')}; see {where} --help", err=True)
+        code = e.exit_code
+    sys.exit(code if isinstance(code, int) else 0)

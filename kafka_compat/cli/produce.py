@@ -14,6 +14,7 @@ import io
 import os
 import random
 import select
+import stat
 import time
 from collections.abc import Iterator
 from enum import Enum
@@ -21,7 +22,8 @@ from typing import BinaryIO
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, key_values, table, with_leader
+from kafka_compat.cli.admin import BROKERS, connect, key_values, with_leader
+from kafka_compat.cli.output import OUTPUT, Format, Progress, Section, progress, show
 from kafka_compat.client import Cluster, error_code, partition_for_key
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import Record, build_batch
@@ -87,8 +89,8 @@ class Producer:
         self.pending_bytes = 0
         self.sticky: int | None = None
         self.sent: dict[int, list[int]] = {}  # partition -> [records, first offset, last offset]
-        self._progress_at = time.monotonic()
-        self.progress_shown = False
+        self.progress = Progress()  # moved to `read_bytes` after each send
+        self.read_bytes = 0  # of input turned into records, counted by the caller
 
     def _choose(self, key: bytes | None) -> int:
         if self.partition is not None:
@@ -132,10 +134,7 @@ class Producer:
         self.sizes.clear()
         self.pending_bytes = 0
         self.sticky = None
-        if time.monotonic() - self._progress_at > 1 and typer.get_text_stream("stderr").isatty():
-            typer.echo(f"\r{self.count} records produced...", err=True, nl=False)
-            self._progress_at = time.monotonic()
-            self.progress_shown = True
+        self.progress.update(completed=self.read_bytes)
 
     @property
     def count(self) -> int:
@@ -157,38 +156,47 @@ def produce(
     timestamp: int | None = typer.Option(
         None, "--timestamp", help="Record timestamp in ms since the epoch (default: now)."),
     brokers: str = BROKERS,
+    output: Format = OUTPUT,
 ) -> None:
-    """Produce the lines of stdin to TOPIC, one record a line; prints a summary to stderr."""
+    """Produce the lines of stdin to TOPIC, one record a line; prints a summary to stderr (to
+    stdout with --output json). A progress bar shows on a terminal while a file or pipe is read."""
     headers = [(k, v.encode()) for k, v in key_values(header, "--header")]
     sep = key_separator.encode() if key_separator else None
     codec = codecs.BY_TOPIC_NAME[compression.value]
     acks_n = -1 if acks == Acks.all else int(acks.value)
     interrupted = False
+    stdin = typer.get_binary_stream("stdin")
     with connect(brokers) as cluster:
         producer = Producer(cluster, topic, partition=partition, codec=codec, acks=acks_n)
-        try:
-            for line in read_lines(typer.get_binary_stream("stdin")):
-                if line is None:
-                    producer.flush()
-                    continue
-                key, value = None, line
-                if sep is not None and sep in line:
-                    key, value = line.split(sep, 1)
-                ts = timestamp if timestamp is not None else int(time.time() * 1000)
-                producer.add(Record(key=key, value=value, timestamp=ts, headers=headers))
-        except KeyboardInterrupt:  # Ctrl-C: send what was read, then stop
-            interrupted = True
-        producer.flush()
+        with progress(f"producing to {topic}", _size(stdin), unit="bytes", when=not _interactive(stdin)) as bar:
+            producer.progress = bar
+            try:
+                for line in read_lines(stdin):
+                    if line is None:
+                        producer.flush()
+                        continue
+                    producer.read_bytes += len(line) + 1
+                    key, value = None, line
+                    if sep is not None and sep in line:
+                        key, value = line.split(sep, 1)
+                    ts = timestamp if timestamp is not None else int(time.time() * 1000)
+                    producer.add(Record(key=key, value=value, timestamp=ts, headers=headers))
+            except KeyboardInterrupt:  # Ctrl-C: send what was read, then stop
+                interrupted = True
+            producer.flush()
     n = producer.count
-    if producer.progress_shown:
-        typer.echo("\r\033[K", err=True, nl=False)  # erase the progress line
-    typer.echo(f"Produced {n} record{'s' * (n != 1)} to {topic} (acks={acks.value}, compression={compression.value})",
-               err=True)
-    if producer.sent:
-        table(["partition", "records", "first-offset", "last-offset"],
-              [[p, count, first if first >= 0 else "-", last if last >= 0 else "-"]
-               for p, (count, first, last) in sorted(producer.sent.items())],
-              err=True)
+    rows = [[p, count, first if first >= 0 else None, last if last >= 0 else None]
+            for p, (count, first, last) in sorted(producer.sent.items())]
+    columns = ["partition", "records", "first-offset", "last-offset"]
+    if output == Format.json:
+        show(output, Section("summary", ["topic", "records", "acks", "compression"],
+                             [[topic, n, acks.value, compression.value]], one=True),
+             Section("partitions", columns, rows))
+    else:
+        typer.echo(f"Produced {n} record{'s' * (n != 1)} to {topic} (acks={acks.value}, "
+                   f"compression={compression.value})", err=True)
+        if rows:
+            show(output, Section(None, columns, rows), err=True)
     for p, count in sorted(producer.lost.items()):
         typer.echo(f"error: {topic}[{p}]: {producer.down[p]} ({count} record{'s' * (count != 1)} not produced)",
                    err=True)
@@ -196,3 +204,19 @@ def produce(
         raise typer.Exit(130)
     if producer.lost:
         raise typer.Exit(1)
+
+
+def _size(stream: BinaryIO) -> int | None:
+    """The size of a regular file on stdin (a pipe has none)."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _interactive(stream: BinaryIO) -> bool:
+    try:
+        return os.isatty(stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False

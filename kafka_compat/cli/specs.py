@@ -12,19 +12,22 @@ SPECS = ROOT / "protocol_specs"
 
 @app.command("import")
 def import_(
-    source: Path = typer.Argument(..., help="A Kafka source tree, or a folder holding its schema folders."),
+    sources: list[Path] = typer.Argument(..., help="Kafka jars of one release (kafka-clients, kafka-metadata, "
+                                         "kafka-raft, kafka-group-coordinator, kafka-transaction-coordinator), "
+                                         "a Kafka source tree, or a folder holding its schema folders."),
     dest: Path = typer.Option(SPECS, help="Where to write the project's copy."),
 ) -> None:
-    """Copy the facts of Kafka's JSON schemas (no prose) into protocol_specs/."""
+    """Copy the facts of Kafka's JSON schemas (no prose) into protocol_specs/; folders the sources
+    do not hold are kept as they are."""
     from kafka_compat.protocol.specs_import import SpecImportError, import_specs
 
     try:
-        counts = import_specs(source, dest)
+        counts = import_specs(sources, dest)
     except SpecImportError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     for folder, n in counts.items():
-        typer.echo(f"{folder}: {n} schemas")
+        typer.echo(f"{folder}: " + ("kept (not in the sources)" if n is None else f"{n} schemas"))
 
 
 @app.command("generate")

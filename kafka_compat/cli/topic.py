@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail, key_values, table, with_leader
+from kafka_compat.cli.admin import BROKERS, connect, explain, fail, key_values, with_leader
+from kafka_compat.cli.output import OUTPUT, Format, Section, show
 from kafka_compat.client import BrokerUnreachable, Cluster, error_code
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import KafkaError
@@ -25,15 +26,15 @@ SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3  # IncrementalAlterConfigs operations
 TIMEOUT_MS = 30_000
 
 
-def _report(headers: list[str], results: list[tuple[str, int, str | None, list]]) -> None:
+def _report(output: Format, headers: list[str], results: list[tuple[str, int, str | None, list]]) -> None:
     """Results are (topic, error code, error message, row): print the rows of the topics that
     worked, an error line for each that did not, and exit 1 if any did not."""
     ok = [row for _, code, _, row in results if not code]
-    if ok:
-        table(headers, ok)
+    if ok or output == Format.json:
+        show(output, Section(None, headers, ok))
     failed = [(name, code, msg) for name, code, msg, _ in results if code]
     for name, code, msg in failed:
-        typer.echo(f"error: {name}: {error_code(code).name}" + (f": {msg}" if msg else ""), err=True)
+        typer.echo(f"error: {name}: {explain(KafkaError(error_code(code), msg))}", err=True)
     if failed:
         raise typer.Exit(1)
 
@@ -54,6 +55,7 @@ def create(
     config: list[str] | None = typer.Option(None, "--config", "-c", help="A topic config key=value. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the request; create nothing."),
     brokers: str = BROKERS,
+    output: Format = OUTPUT,
 ) -> None:
     """Create topics (CreateTopics)."""
     C = m.CreateTopicsRequest
@@ -73,13 +75,14 @@ def create(
         count = t.num_partitions if t.num_partitions >= 0 else partitions
         replicas = t.replication_factor if t.replication_factor >= 0 else replication_factor
         results.append((t.name, t.error_code, t.error_message, [t.name, count, replicas, status]))
-    _report(["topic", "partitions", "replicas", "status"], results)
+    _report(output, ["topic", "partitions", "replicas", "status"], results)
 
 
 @app.command("list")
 def list_(
     internal: bool = typer.Option(False, "--internal", "-i", help="Include internal topics (__consumer_offsets, ...)."),
     brokers: str = BROKERS,
+    output: Format = OUTPUT,
 ) -> None:
     """List topics with their partition and replica counts."""
     with connect(brokers) as cluster:
@@ -89,8 +92,8 @@ def list_(
         if t.internal and not internal:
             continue
         replicas = max((len(p.replicas) for p in t.partitions.values()), default=0)
-        rows.append([t.name, len(t.partitions), replicas] + (["yes" if t.internal else "no"] if internal else []))
-    table(["name", "partitions", "replicas"] + (["internal"] if internal else []), rows)
+        rows.append([t.name, len(t.partitions), replicas] + ([t.internal] if internal else []))
+    show(output, Section(None, ["name", "partitions", "replicas"] + (["internal"] if internal else []), rows))
 
 
 @app.command()
@@ -98,6 +101,7 @@ def describe(
     name: str = typer.Argument(..., help="The topic."),
     all_configs: bool = typer.Option(False, "--all-configs", "-a", help="Show every config, defaults included."),
     brokers: str = BROKERS,
+    output: Format = OUTPUT,
 ) -> None:
     """Show a topic: summary, non-default configs and their source, partition leaders, replicas, ISR, watermarks."""
     D = m.DescribeConfigsRequest
@@ -117,38 +121,33 @@ def describe(
     configs = [c for c in res.configs if all_configs or not _is_default(c)]
 
     replicas = max((len(p.replicas) for p in t.partitions.values()), default=0)
-    typer.echo("SUMMARY")
-    table(["name", "id", "partitions", "replicas", "internal"],
-          [[name, t.topic_id, len(t.partitions), replicas, "yes" if t.internal else "no"]])
-    typer.echo("\nCONFIGS")
-    table(["key", "value", "source"],
-          [[c.name, "(sensitive)" if c.is_sensitive else c.value, SOURCES.get(c.config_source, c.config_source)]
-           for c in sorted(configs, key=lambda c: c.name)])
-    typer.echo("\nPARTITIONS")
     rows = []
     offline = any(p.offline for p in t.partitions.values())
     for p in t.partitions.values():
-        low, high = marks.get(p.partition, ("-", "-"))
-        row = [p.partition, p.leader, p.leader_epoch, _ids(p.replicas), _ids(p.isr), low, high]
+        low, high = marks.get(p.partition, (None, None))
+        row = [p.partition, p.leader, p.leader_epoch, p.replicas, p.isr, low, high]
         if offline:
-            row.append(_ids(p.offline))
+            row.append(p.offline)
         if down:
-            row.append(down[p.partition].code.name if p.partition in down else "-")
+            row.append(down[p.partition].code.name if p.partition in down else None)
         rows.append(row)
-    table(["partition", "leader", "epoch", "replicas", "isr", "low-watermark", "high-watermark"]
-          + (["offline"] if offline else []) + (["error"] if down else []), rows)
+    show(output,
+         Section("summary", ["name", "id", "partitions", "replicas", "internal"],
+                 [[name, str(t.topic_id), len(t.partitions), replicas, t.internal]], one=True),
+         Section("configs", ["key", "value", "source"],
+                 [[c.name, "(sensitive)" if c.is_sensitive else c.value, SOURCES.get(c.config_source, c.config_source)]
+                  for c in sorted(configs, key=lambda c: c.name)]),
+         Section("partitions", ["partition", "leader", "epoch", "replicas", "isr", "low-watermark", "high-watermark"]
+                 + (["offline"] if offline else []) + (["error"] if down else []), rows))
 
 
 def _is_default(c) -> bool:
     return c.config_source == DEFAULT_CONFIG if c.config_source >= 0 else c.is_default  # v0 has only is_default
 
 
-def _ids(ids: list[int]) -> str:
-    return "[" + ",".join(map(str, ids)) + "]"
-
-
 @app.command()
-def delete(names: list[str] = typer.Argument(..., help="Topics to delete."), brokers: str = BROKERS) -> None:
+def delete(names: list[str] = typer.Argument(..., help="Topics to delete."), brokers: str = BROKERS,
+           output: Format = OUTPUT) -> None:
     """Delete topics (DeleteTopics)."""
     D = m.DeleteTopicsRequest
     with connect(brokers) as cluster:
@@ -160,7 +159,8 @@ def delete(names: list[str] = typer.Argument(..., help="Topics to delete."), bro
         else:
             req.topic_names = names
         resp = cluster.request(req, node, version)
-    _report(["topic", "status"], [(r.name, r.error_code, r.error_message, [r.name, "OK"]) for r in resp.responses])
+    _report(output, ["topic", "status"],
+            [(r.name, r.error_code, r.error_message, [r.name, "OK"]) for r in resp.responses])
 
 
 @app.command("alter-config")
@@ -173,6 +173,7 @@ def alter_config(
         None, "--subtract", help="key=value to remove from a list config. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the change."),
     brokers: str = BROKERS,
+    output: Format = OUTPUT,
 ) -> None:
     """Change a topic's configs in place (IncrementalAlterConfigs): keys not named stay as they are."""
     A = m.IncrementalAlterConfigsRequest
@@ -187,7 +188,8 @@ def alter_config(
         resp = cluster.request(A(validate_only=dry_run, resources=[A.AlterConfigsResource(
             resource_type=TOPIC_RESOURCE, resource_name=name, configs=ops)]))
     r = resp.responses[0]
-    _report(["topic", "status"], [(name, r.error_code, r.error_message, [name, "OK (dry run)" if dry_run else "OK"])])
+    _report(output, ["topic", "status"],
+            [(name, r.error_code, r.error_message, [name, "OK (dry run)" if dry_run else "OK"])])
 
 
 @app.command("add-partitions")
@@ -195,6 +197,7 @@ def add_partitions(
     name: str = typer.Argument(..., help="The topic."),
     num: int = typer.Option(..., "--num", "-n", min=1, help="How many partitions to add."),
     brokers: str = BROKERS,
+    output: Format = OUTPUT,
 ) -> None:
     """Add partitions to a topic (CreatePartitions). Keys move: murmur2 placement depends on the count."""
     C = m.CreatePartitionsRequest
@@ -203,4 +206,4 @@ def add_partitions(
         resp = cluster.request(C(timeout_ms=TIMEOUT_MS, validate_only=False, topics=[
             C.CreatePartitionsTopic(name=name, count=total, assignments=None)]), _controller(cluster))
     r = resp.results[0]
-    _report(["topic", "partitions", "status"], [(name, r.error_code, r.error_message, [name, total, "OK"])])
+    _report(output, ["topic", "partitions", "status"], [(name, r.error_code, r.error_message, [name, total, "OK"])])

@@ -13,6 +13,11 @@ from kafka_compat.protocol.framing import FrameBuffer
 from kafka_compat.protocol.primitives import Message, join
 
 MAX_FRAME = 2**31 - 1  # whatever the broker sends: it was asked for
+# The newest versions this client speaks where the codecs go further: from the next version on,
+# these requests name topics by id only (Produce v13, OffsetCommit and OffsetFetch v10), and this
+# client names them.
+SPOKEN = {m.ApiKey.PRODUCE: 12, m.ApiKey.OFFSET_COMMIT: 9, m.ApiKey.OFFSET_FETCH: 9}
+MAX_VERSION = 0x7FFF
 
 
 class BrokerUnreachable(ConnectionError):
@@ -100,7 +105,7 @@ class BrokerConnection:
         name = cls.NAME.removesuffix("Request")
         if lo is None:
             raise UnsupportedApi(f"the broker at {self.address} does not support {name}")
-        ours_lo, ours_hi = cls.VALID_VERSIONS
+        ours_lo, ours_hi = cls.VALID_VERSIONS[0], min(cls.VALID_VERSIONS[1], SPOKEN.get(cls.API_KEY, MAX_VERSION))
         if ours_hi < lo or hi < ours_lo:
             raise UnsupportedApi(f"no common version of {name}: broker {lo}-{hi}, ours {ours_lo}-{ours_hi}")
         return min(hi, ours_hi)

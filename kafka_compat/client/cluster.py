@@ -449,15 +449,16 @@ class Cluster:
                           f"{ErrorCode.LEADER_NOT_AVAILABLE.name}")
         return sorted(groups, key=lambda g: g.group_id), missed
 
-    def _group_answer(self, group: str, request: Message, pick: Callable[[Message], Message], what: str) -> Message:
+    def _group_answer(self, group: str, request: Message, pick: Callable[[Message], Message], what: str,
+                      also: ErrorCode = ErrorCode.NONE) -> Message:
         """Send `request` to `group`'s coordinator (again while it moves) and return the part of
-        the response that `pick` selects, whose error code must be NONE."""
+        the response that `pick` selects, whose error code must be NONE (or `also`)."""
         found = []
 
         def call(node: int) -> ErrorCode:
             part = pick(self.request(request, node))
             code = error_code(part.error_code)
-            if code == ErrorCode.NONE:
+            if code in (ErrorCode.NONE, also):
                 found.append(part)
             elif code not in COORDINATOR_MOVED:
                 raise KafkaError(code, getattr(part, "error_message", None) or f"{what} group {group!r}")
@@ -467,8 +468,10 @@ class Cluster:
         return found[0]
 
     def describe_group(self, group: str) -> m.DescribeGroupsResponse.DescribedGroup:
-        """A classic group's state and members (DescribeGroups); KIP-848 consumer groups answer Dead."""
-        return self._group_answer(group, m.DescribeGroupsRequest(groups=[group]), lambda r: r.groups[0], "describing")
+        """A classic group's state and members (DescribeGroups); unknown groups and KIP-848 consumer
+        groups answer Dead (from v6 with GROUP_ID_NOT_FOUND)."""
+        return self._group_answer(group, m.DescribeGroupsRequest(groups=[group]), lambda r: r.groups[0], "describing",
+                                  also=ErrorCode.GROUP_ID_NOT_FOUND)
 
     def describe_consumer_group(self, group: str) -> m.ConsumerGroupDescribeResponse.DescribedGroup:
         """A KIP-848 consumer group's members and assignments (ConsumerGroupDescribe)."""

@@ -59,6 +59,9 @@ log = structlog.get_logger("kafka_compat.coordinator")
 E = ErrorCode
 HR = m.ConsumerGroupHeartbeatResponse
 DR = m.ConsumerGroupDescribeResponse
+# ConsumerGroupDescribe v1's MemberType (KIP-1099): 0 a classic member of a consumer group (an online
+# upgrade, not built here), 1 a consumer-protocol member.
+CONSUMER_MEMBER = 1
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
 
 Assignment = Mapping[Uuid, frozenset[int]]  # topic id -> partitions; never mutated once built
@@ -785,7 +788,8 @@ class ConsumerGroups:
                 subscribed_topic_names=list(mb.subscribed_topic_names),
                 subscribed_topic_regex=mb.subscribed_topic_regex,
                 assignment=self._describe_assignment(mb.assigned),
-                target_assignment=self._describe_assignment(group.target_assignment.get(mb.member_id, {})))
+                target_assignment=self._describe_assignment(group.target_assignment.get(mb.member_id, {})),
+                member_type=CONSUMER_MEMBER)
                 for mb in group.members.values()]
             d = DR.DescribedGroup(group_id=gid, group_state=group.state_name, group_epoch=group.group_epoch,
                                   assignment_epoch=group.assignment_epoch,

@@ -482,8 +482,13 @@ class GroupCoordinator:
                 continue
             group = self.group(gid)
             if not isinstance(group, ClassicGroup):
-                # Unknown, or a consumer group (described by ConsumerGroupDescribe): Kafka says Dead.
+                # Unknown, or a consumer group (described by ConsumerGroupDescribe): Kafka says Dead,
+                # and from v6 (KIP-1043) GROUP_ID_NOT_FOUND with why.
                 d = Response.DescribedGroup(group_id=gid, group_state=ClassicState.DEAD.value)
+                if version >= 6:
+                    d.error_code = E.GROUP_ID_NOT_FOUND
+                    d.error_message = f"Group {gid} not found." if group is None else \
+                        f"Group {gid} is not a classic group."
             else:
                 stable = group.state is ClassicState.STABLE
                 members = [Response.DescribedGroupMember(

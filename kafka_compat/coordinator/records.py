@@ -2,12 +2,12 @@
 
 Each record is a (key, value) byte pair (Kafka's CoordinatorRecordSerde):
 
-    key   = int16 record type (the key schema's version) + the key struct at that version
+    key   = int16 record type (the key schema's apiKey) + the key struct (version 0)
     value = int16 value version + the value struct at that version; None = tombstone
 
 Record types, as Kafka numbers them:
 
-    0, 1  OffsetCommitKey              (we write 1)  value OffsetCommitValue v3 (v1 when the commit
+    0, 1  (Legacy)OffsetCommitKey      (we write 1)  value OffsetCommitValue v3 (v1 when the commit
                                                      carries an explicit expire timestamp)
     2     GroupMetadataKey                           value GroupMetadataValue v3
     3     ConsumerGroupMetadataKey                   value v0 (group epoch)
@@ -83,7 +83,7 @@ class RecordError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CoordinatorRecord:
-    """A decoded record: its type (the key version), the key, and the value (None = tombstone)."""
+    """A decoded record: its type (the key schema's apiKey), the key, and the value (None = tombstone)."""
 
     type: int
     key: Message
@@ -91,7 +91,7 @@ class CoordinatorRecord:
     value_version: int = 0
 
     def to_bytes(self) -> tuple[bytes, bytes | None]:
-        key = _INT16.pack(self.type) + self.key.encode(self.type)
+        key = _INT16.pack(self.type) + self.key.encode(0)
         if self.value is None:
             return key, None
         return key, _INT16.pack(self.value_version) + self.value.encode(self.value_version)
@@ -111,7 +111,7 @@ def decode(key: bytes, value: bytes | None) -> CoordinatorRecord | None:
     if key_cls is None:
         return None
     try:
-        key_obj = key_cls.decode(bytes(key[2:]), rtype)
+        key_obj = key_cls.decode(bytes(key[2:]), 0)
         if value is None:
             return CoordinatorRecord(rtype, key_obj)
         if len(value) < 2:

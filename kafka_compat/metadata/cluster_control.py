@@ -29,6 +29,7 @@ KRaft does.
 
 from __future__ import annotations
 
+from kafka_compat.metadata.controller import MINIMUM_METADATA_VERSION
 from kafka_compat.metadata.image import SECURITY_PROTOCOLS, BrokerImage, MetadataImage
 from kafka_compat.metadata.partition_change import leader_and_isr_updates, leads_any
 from kafka_compat.protocol import messages as m
@@ -196,5 +197,5 @@ def registration_request(node_id: int, cluster_id: str, incarnation_id, endpoint
     return R(broker_id=node_id, cluster_id=cluster_id, incarnation_id=incarnation_id, rack=rack,
              listeners=[R.Listener(name=n, host=h, port=p, security_protocol=SECURITY_PROTOCOLS[sp])
                         for n, h, p, sp in endpoints],
-             features=[R.Feature(name="metadata.version", min_supported_version=1,
+             features=[R.Feature(name="metadata.version", min_supported_version=MINIMUM_METADATA_VERSION,
                                  max_supported_version=metadata_version)])

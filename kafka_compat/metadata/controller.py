@@ -27,6 +27,8 @@ from kafka_compat.storage.errors import InvalidConfigError
 MAX_TOPIC_NAME = 249
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 METADATA_VERSION = 21  # metadata.version level written at bootstrap (Kafka 3.9's IBP_3_9_IV0)
+# The lowest metadata.version level supported: Kafka 4's (IBP_3_3_IV3); its tools know no level below.
+MINIMUM_METADATA_VERSION = 7
 PRODUCER_ID_BLOCK = 1000  # ids handed to a broker per AllocateProducerIds, as Kafka does
 
 # IncrementalAlterConfigs operation codes.

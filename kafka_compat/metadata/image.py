@@ -90,6 +90,8 @@ class BrokerImage:
     rack: str | None
     fenced: bool
     in_controlled_shutdown: bool = False
+    features: tuple[tuple[str, int, int], ...] = ()  # (name, min, max) the broker supports
+    log_dirs: tuple[Uuid, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -145,7 +147,10 @@ class MetadataImage:
             out.append(R(broker_id=b.node_id, incarnation_id=b.incarnation_id, broker_epoch=b.epoch, rack=b.rack,
                          fenced=b.fenced, in_controlled_shutdown=b.in_controlled_shutdown,
                          end_points=[R.BrokerEndpoint(name=e.listener, host=e.host, port=e.port,
-                                                      security_protocol=e.security_protocol) for e in b.endpoints]))
+                                                      security_protocol=e.security_protocol) for e in b.endpoints],
+                         features=[R.BrokerFeature(name=n, min_supported_version=lo, max_supported_version=hi)
+                                   for n, lo, hi in b.features],
+                         log_dirs=list(b.log_dirs)))
         for (rtype, rname), entries in sorted(self.configs.items()):
             if rtype != TOPIC_RESOURCE:
                 out += [m.ConfigRecord(resource_type=rtype, resource_name=rname, name=k, value=v)
@@ -262,8 +267,10 @@ class _Delta:
                 self.configs.pop(key, None)
         elif kind is m.RegisterBrokerRecord:
             endpoints = tuple(Endpoint(e.name, e.host, e.port, e.security_protocol) for e in r.end_points)
+            features = tuple((f.name, f.min_supported_version, f.max_supported_version) for f in r.features)
             self._brokers()[r.broker_id] = BrokerImage(r.broker_id, r.broker_epoch, r.incarnation_id, endpoints,
-                                                       r.rack, r.fenced, r.in_controlled_shutdown)
+                                                       r.rack, r.fenced, r.in_controlled_shutdown, features,
+                                                       tuple(r.log_dirs or ()))
         elif kind is m.UnregisterBrokerRecord:
             self._brokers().pop(r.broker_id, None)
         elif kind in (m.FenceBrokerRecord, m.UnfenceBrokerRecord):
@@ -278,6 +285,8 @@ class _Delta:
                     b = replace(b, fenced=r.fenced == 1)
                 if r.in_controlled_shutdown:
                     b = replace(b, in_controlled_shutdown=True)
+                if r.log_dirs:
+                    b = replace(b, log_dirs=tuple(r.log_dirs))
                 brokers[r.broker_id] = b
         elif kind is m.FeatureLevelRecord:
             if self.features is None:

@@ -10,12 +10,16 @@ from kafka_compat.protocol import messages
 from kafka_compat.protocol.primitives import DecodeError, Message, read_uvarint, uvarint
 
 FRAME_VERSION = 1
+# The newest record versions the metadata.version written here (3.9-IV0) allows, where the schemas
+# go further (Kafka 4's log-dir cordoning: readers of 3.9 refuse the newer versions).
+MAX_RECORD_VERSIONS = {"RegisterBrokerRecord": 3, "BrokerRegistrationChangeRecord": 2}
 
 
 def encode_record(record: Message, version: int | None = None) -> bytes:
-    """Frame a metadata record (at its latest version unless told otherwise)."""
+    """Frame a metadata record (at the newest version metadata.version 3.9-IV0 allows unless told
+    otherwise)."""
     if version is None:
-        version = record.VALID_VERSIONS[1]
+        version = min(record.VALID_VERSIONS[1], MAX_RECORD_VERSIONS.get(record.NAME, record.VALID_VERSIONS[1]))
     return uvarint(FRAME_VERSION) + uvarint(record.API_KEY) + uvarint(version) + record.encode(version)
 
 

@@ -315,7 +315,7 @@ def _source(message, version: int) -> int | None:
     """The sending replica of a raft request, from its own fields."""
     p = wire.partition_of(message)
     if isinstance(message, m.VoteRequest):
-        return p.candidate_id if p is not None else None
+        return p.replica_id if p is not None else None
     if isinstance(message, (m.BeginQuorumEpochRequest, m.EndQuorumEpochRequest)):
         return p.leader_id if p is not None else None
     if isinstance(message, m.FetchRequest):

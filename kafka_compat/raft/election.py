@@ -27,7 +27,7 @@ class Election:
         p = wire.partition_of(req)
         if p is None:
             return wire.vote_response(E.INVALID_REQUEST, -1, -1, False)
-        candidate, epoch = p.candidate_id, p.candidate_epoch
+        candidate, epoch = p.replica_id, p.replica_epoch
         if not self.is_voter or candidate not in self.config.voters:
             return wire.vote_response(E.NONE, self.leader_id, self.epoch, False, E.INCONSISTENT_VOTER_SET)
         log_ok = OffsetAndEpoch(p.last_offset, p.last_offset_epoch).up_to_date_with(self.log.end)

@@ -61,8 +61,8 @@ def partition_of(message):
 
 def vote_request(cluster_id, candidate_id: int, epoch: int, last: OffsetAndEpoch, voter_id: int,
                  pre_vote: bool) -> m.VoteRequest:
-    p = m.VoteRequest.PartitionData(partition_index=METADATA_PARTITION, candidate_epoch=epoch,
-                                    candidate_id=candidate_id, last_offset_epoch=last.epoch, last_offset=last.offset,
+    p = m.VoteRequest.PartitionData(partition_index=METADATA_PARTITION, replica_epoch=epoch,
+                                    replica_id=candidate_id, last_offset_epoch=last.epoch, last_offset=last.offset,
                                     _unknown_tags=[(PRE_VOTE_TAG, b"\x01")] if pre_vote else None)
     return m.VoteRequest(cluster_id=cluster_id, voter_id=voter_id,
                          topics=[m.VoteRequest.TopicData(topic_name=METADATA_TOPIC, partitions=[p])])

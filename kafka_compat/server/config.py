@@ -26,7 +26,7 @@ from kafka_compat import properties
 from kafka_compat.raft.config import Endpoint, QuorumConfig, parse_bootstrap_servers, parse_voters
 from kafka_compat.replication.config import ReplicationConfig
 from kafka_compat.storage import config as storage_config
-from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, STRING, TOPIC_CONFIGS
+from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, SHORT, STRING, TOPIC_CONFIGS
 from kafka_compat.storage.errors import InvalidConfigError
 
 
@@ -79,8 +79,8 @@ _KEYS = [
               "NAME://host:port the node listens on (an empty host: every interface; port 0: any free port)."),
     BrokerKey("advertised.listeners", LIST, [],
               "NAME://host:port given to clients in Metadata (default: the listeners, 0.0.0.0 shown as 127.0.0.1)."),
-    BrokerKey("listener.security.protocol.map", LIST,
-              ["PLAINTEXT:PLAINTEXT", "SSL:SSL", "SASL_PLAINTEXT:SASL_PLAINTEXT", "SASL_SSL:SASL_SSL"],
+    BrokerKey("listener.security.protocol.map", STRING,  # Kafka's type: one string of name:protocol pairs
+              "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
               "NAME:PROTOCOL for each listener name (only PLAINTEXT is served yet)."),
     BrokerKey("inter.broker.listener.name", STRING, None,
               "The listener followers fetch from leaders through (default: PLAINTEXT, else the first advertised)."),
@@ -105,7 +105,7 @@ _KEYS = [
     BrokerKey("broker.rack", STRING, None, "The rack of this broker, reported to clients in Metadata."),
     # Storage
     BrokerKey("log.dirs", LIST, [], "The directories partition logs are kept in (default: log.dir)."),
-    BrokerKey("log.dir", STRING, "/tmp/kafka-logs", "The log directory when log.dirs is not set."),
+    BrokerKey("log.dir", LIST, ["/tmp/kafka-logs"], "The log directory when log.dirs is not set."),
     BrokerKey("metadata.log.dir", STRING, None,
               "Where the metadata log (__cluster_metadata) is kept (default: the first log dir)."),
     BrokerKey("metadata.log.max.record.bytes.between.snapshots", LONG, 20971520,
@@ -167,7 +167,7 @@ _KEYS = [
     # Consumer groups and offsets
     BrokerKey("offsets.topic.num.partitions", INT, 50, "Partitions of __consumer_offsets, set when it is created.",
               _at_least(1)),
-    BrokerKey("offsets.topic.replication.factor", INT, 3,
+    BrokerKey("offsets.topic.replication.factor", SHORT, 3,
               "Replicas of __consumer_offsets; groups wait until that many brokers are up (a single node sets 1).",
               _at_least(1)),
     BrokerKey("offsets.topic.segment.bytes", INT, 104857600, "segment.bytes of __consumer_offsets.", _at_least(1)),
@@ -196,7 +196,7 @@ _KEYS = [
     BrokerKey("group.consumer.max.size", INT, INT_MAX, "The most members a KIP-848 consumer group takes.",
               _at_least(1)),
     # Not served yet: transactions
-    BrokerKey("transaction.state.log.replication.factor", INT, 1, "Replicas of __transaction_state.", _at_least(1),
+    BrokerKey("transaction.state.log.replication.factor", SHORT, 1, "Replicas of __transaction_state.", _at_least(1),
               used=False),
     BrokerKey("transaction.state.log.min.isr", INT, 1, "min.insync.replicas of __transaction_state.", _at_least(1),
               used=False),
@@ -361,7 +361,7 @@ class BrokerConfig:
 
     @property
     def log_dirs(self) -> list[str]:
-        return self.values["log.dirs"] or [self.values["log.dir"]]
+        return self.values["log.dirs"] or self.values["log.dir"]
 
     @property
     def metadata_log_dir(self) -> str:
@@ -373,7 +373,7 @@ class BrokerConfig:
 
     def security_protocols(self) -> dict[str, str]:
         out = {}
-        for entry in self.values["listener.security.protocol.map"]:
+        for entry in filter(None, (e.strip() for e in self.values["listener.security.protocol.map"].split(","))):
             name, _, proto = entry.partition(":")
             out[name.strip().upper()] = proto.strip().upper()
         for name in self.values["controller.listener.names"]:
@@ -435,11 +435,13 @@ class BrokerConfig:
 
     def quorum_config(self, cluster_id: str | None) -> QuorumConfig:
         """The metadata quorum's configuration. With no voters configured this node is the only one
-        (the single-node default): it votes for itself and needs no controller listener."""
-        voters = self.voters or {self.node_id: None}
+        (the single-node default): it votes for itself and needs no controller listener; where it
+        has one, that is its endpoint (what DescribeQuorum shows)."""
+        listener = self.controller_listener
+        own = Endpoint(listener.host, listener.port) if listener is not None and listener.host else None
+        voters = self.voters or {self.node_id: own}
         bootstrap = parse_bootstrap_servers(",".join(self.values["controller.quorum.bootstrap.servers"]))
         endpoints = {**{i: e for i, e in voters.items() if e is not None}, **bootstrap}
-        listener = self.controller_listener
         return QuorumConfig(
             voters=frozenset(voters), endpoints=endpoints, bootstrap=tuple(bootstrap), cluster_id=cluster_id,
             election_timeout_ms=self.values["controller.quorum.election.timeout.ms"],

@@ -20,7 +20,7 @@ from kafka_compat.storage.errors import InvalidConfigError
 LONG_MAX = (1 << 63) - 1
 INT_MAX = (1 << 31) - 1
 
-BOOLEAN, INT, LONG, DOUBLE, STRING, LIST = "BOOLEAN", "INT", "LONG", "DOUBLE", "STRING", "LIST"
+BOOLEAN, SHORT, INT, LONG, DOUBLE, STRING, LIST = "BOOLEAN", "SHORT", "INT", "LONG", "DOUBLE", "STRING", "LIST"
 
 
 @dataclass(frozen=True)
@@ -141,9 +141,10 @@ def parse_value(key: ConfigKey, text: str) -> Any:
             if raw.lower() not in ("true", "false"):
                 raise ValueError
             value: Any = raw.lower() == "true"
-        elif key.type in (INT, LONG):
+        elif key.type in (SHORT, INT, LONG):
             value = int(raw)
-            lo, hi = (-(1 << 31), INT_MAX) if key.type == INT else (-(1 << 63), LONG_MAX)
+            bits = {SHORT: 15, INT: 31, LONG: 63}[key.type]
+            lo, hi = -(1 << bits), (1 << bits) - 1
             if not lo <= value <= hi:
                 raise ValueError
         elif key.type == DOUBLE:

@@ -20,6 +20,8 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import join
 
 CLI = str(Path(sys.executable).parent / "kafka-compat")
+# Where the script is not beside the interpreter (a user install, a system Python), the module is.
+COMMAND = [CLI] if Path(CLI).exists() else [sys.executable, "-m", "kafka_compat.cli"]
 # Settings that make a test broker quick to use (Kafka's own test harness does the same).
 TEST_DEFAULTS = {
     "group.initial.rebalance.delay.ms": "0",
@@ -104,7 +106,7 @@ class BrokerProcess:
             "log.dirs": str(self.data_dir / "logs"),
             **self.overrides,
         }
-        cmd = [CLI, "start", "--log-format", self.log_format]
+        cmd = [*COMMAND, "start", "--log-format", self.log_format]
         if self.cluster_id:
             cmd += ["--cluster-id", self.cluster_id]
         for k, v in settings.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
@@ -31,24 +32,29 @@ from kafka_compat.testing.waiting import wait_until
 COMBINED = "broker,controller"
 
 
+def node_settings(node_id: int, roles: str, broker_port: int | None, controller_port: int | None) -> dict[str, str]:
+    """The keys that make node `node_id` one node of a cluster on 127.0.0.1: its id and roles, a
+    PLAINTEXT listener for a broker (port 0: any free port) and a CONTROLLER listener for a voter."""
+    listeners = []
+    if broker_port is not None:
+        listeners.append(f"PLAINTEXT://127.0.0.1:{broker_port}")
+    if controller_port is not None:
+        listeners.append(f"CONTROLLER://127.0.0.1:{controller_port}")
+    return {
+        "node.id": str(node_id), "process.roles": roles, "listeners": ",".join(listeners),
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker_port}" if broker_port is not None else "",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    }
+
+
 class ClusterNode(BrokerProcess):
     def __init__(self, node_id: int, roles: str, data_dir: Path, broker_port: int | None, controller_port: int | None,
                  overrides: dict[str, str], cluster_id: str, log_format: str):
         self.id = node_id
         self.roles = roles
         self.broker_port, self.controller_port = broker_port, controller_port
-        listeners = []
-        if broker_port is not None:
-            listeners.append(f"PLAINTEXT://127.0.0.1:{broker_port}")
-        if controller_port is not None:
-            listeners.append(f"CONTROLLER://127.0.0.1:{controller_port}")
-        settings = {
-            "node.id": str(node_id), "process.roles": roles, "listeners": ",".join(listeners),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker_port}" if broker_port is not None else "",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            **overrides,
-        }
+        settings = {**node_settings(node_id, roles, broker_port, controller_port), **overrides}
         # A controller-only node answers ApiVersions on its controller listener: that is its port.
         super().__init__(data_dir, broker_port or controller_port, settings, cluster_id=cluster_id,
                          log_format=log_format)
@@ -93,11 +99,14 @@ class ClusterProcess:
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self.brokers)
 
-    def start(self, timeout: float = 60.0) -> ClusterProcess:
+    def start(self, timeout: float = 60.0, on_ready: Callable[[ClusterNode], None] | None = None) -> ClusterProcess:
+        """Launch every node, then wait for each to be ready (`on_ready(node)` as each is)."""
         for n in self.nodes.values():
             n.launch()
         for n in self.nodes.values():
             n.wait_ready(timeout)
+            if on_ready is not None:
+                on_ready(n)
         return self
 
     def stop(self, timeout: float = 15.0) -> dict[int, int]:

@@ -30,18 +30,20 @@ def test_cluster_info_of_an_unreachable_cluster(invoke):
     r = invoke("cluster", "info", brokers="127.0.0.1:1,127.0.0.1:2")
     assert r.code == 1
     assert r.stderr.strip() == ("error: cannot connect to any bootstrap broker: cannot connect to 127.0.0.1:1: "
-                                "Connection refused; cannot connect to 127.0.0.1:2: Connection refused")
+                                "Connection refused; cannot connect to 127.0.0.1:2: Connection refused; is a broker "
+                                "running there? Give another address with -b host:port or KAFKA_COMPAT_BROKERS")
 
 
 @pytest.mark.parametrize("command", [
     [], ["topic"], ["topic", "create"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"],
     ["topic", "alter-config"], ["topic", "add-partitions"], ["produce"], ["consume"], ["cluster"], ["cluster", "info"],
-    ["quorum"], ["quorum", "describe"],
+    ["quorum"], ["quorum", "describe"], ["cluster", "status"], ["config"], ["config", "get"], ["config", "set"],
+    ["config", "keys"],
 ])
 def test_help(invoke, command):
     r = invoke(*command, "--help")
     assert r.code == 0 and "Usage:" in r.stdout
-    if command and command[-1] not in ("topic", "cluster", "quorum"):
+    if command and command[-1] not in ("topic", "cluster", "quorum", "config", "keys"):
         assert "KAFKA_COMPAT_BROKERS" in r.stdout or "--brokers" in r.stdout
 
 

@@ -1,9 +1,11 @@
 """The commands on a 3-node cluster with one node killed: as Kafka's tools and kcat do, they read
-and write the partitions that have a leader and report each other partition with its error, and
-`group list` says which groups it could not reach instead of leaving them out."""
+and write the partitions that have a leader and report each other partition with its error,
+`group list` says which groups it could not reach instead of leaving them out, and `cluster status`
+says the cluster is not healthy and why."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -111,3 +113,29 @@ def test_group_describe_shows_the_lag_of_partitions_with_a_leader(degraded):
             assert row[3:5] == ["-", "-"], row
         else:
             assert int(row[3]) >= 1 and int(row[4]) == int(row[3]) - int(row[2]), row
+
+
+def test_cluster_status_names_the_node_down_and_the_partitions_it_took_offline(degraded):
+    _, live, down, lost_groups = degraded
+
+    def status() -> dict | None:  # once the leader has gone without a fetch from the dead voter long enough
+        r = run("cluster", "status", "--output", "json", brokers=live)
+        assert r.returncode == 1, r.stderr
+        doc = json.loads(r.stdout)
+        return doc if "voter 3 is not fetching from the quorum leader" in doc["overview"]["problems"] else None
+
+    doc = wait_until(status, "cluster status to report voter 3", timeout=30)
+    overview = doc["overview"]
+    assert overview["healthy"] is False and overview["brokers"] == [1, 2] and overview["brokers_down"] == [3]
+    offline = {(p["topic"], p["partition"]) for p in doc["offline_partitions"]}
+    assert {("spread", p) for p in down} <= offline and overview["offline_partitions"] == len(offline)
+    problems = overview["problems"]
+    assert problems[0] == "broker 3 down" and f"{len(offline)} partitions offline" in problems
+    assert any(p.startswith("groups not listed: ") for p in problems) == bool(lost_groups)
+
+    text = run("cluster", "status", brokers=live)
+    assert text.returncode == 1
+    assert text.stdout.splitlines()[0] == "Healthy:                no"
+    rows = [line.split() for line in text.stdout.split("\nOFFLINE PARTITIONS\n")[1].split("\n\n")[0].splitlines()]
+    assert rows[0] == ["TOPIC", "PARTITION", "REPLICAS", "ISR"]
+    assert ["spread", str(down[0]), "[3]", "[3]"] in rows[1:]

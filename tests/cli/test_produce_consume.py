@@ -139,7 +139,9 @@ def test_unknown_topic_and_unreachable_broker_through_the_executable(cli, unique
     r = cli("consume", unique())
     assert r.code == 1 and r.stderr.startswith("error: UNKNOWN_TOPIC_OR_PARTITION") and len(r.stderr.splitlines()) == 1
     r = cli("produce", "t", input="x\n", brokers="127.0.0.1:1")
-    assert r.code == 1 and r.stderr == "error: cannot connect to 127.0.0.1:1: Connection refused\n"
+    assert r.code == 1 and r.stderr == ("error: cannot connect to 127.0.0.1:1: Connection refused; is a broker "
+                                        "running there? Give another address with -b host:port or "
+                                        "KAFKA_COMPAT_BROKERS\n")
 
 
 def test_a_restarted_broker_is_reconnected_to(broker_factory, unique):

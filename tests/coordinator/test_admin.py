@@ -7,6 +7,7 @@ from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS
 from kafka_compat.protocol import messages as m
 from tests.coordinator.helpers import E, Harness, commit_req, fetch_req, fetched, leave_req
 from tests.coordinator.test_classic import join_dynamic, stable
+from tests.coordinator.test_consumer_protocol import harness, hb
 
 G = "group"
 
@@ -110,8 +111,19 @@ def test_describe_groups():
     assert (unknown.error_code, unknown.group_state, unknown.members) == (E.NONE, "Dead", [])
     r = h.send("describe_groups", m.DescribeGroupsRequest(groups=[G]), 5)
     assert r.groups[0].authorized_operations == -(1 << 31)
-    for v in range(6):
+    for v in range(7):
         h.send("describe_groups", m.DescribeGroupsRequest(groups=[G, "unknown"], include_authorized_operations=True), v)
+
+
+def test_describe_groups_v6_says_a_group_that_is_not_classic_is_not_found():
+    h = harness()
+    assert h.send("consumer_group_heartbeat", hb(group="modern"), 0).error_code == E.NONE
+    r = h.send("describe_groups", m.DescribeGroupsRequest(groups=["unknown", "modern"]), 6)
+    assert [(g.error_code, g.group_state, g.error_message) for g in r.groups] == [
+        (E.GROUP_ID_NOT_FOUND, "Dead", "Group unknown not found."),
+        (E.GROUP_ID_NOT_FOUND, "Dead", "Group modern is not a classic group.")]
+    r = h.send("describe_groups", m.DescribeGroupsRequest(groups=["unknown", "modern"]), 5)
+    assert [(g.error_code, g.group_state) for g in r.groups] == [(E.NONE, "Dead"), (E.NONE, "Dead")]
 
 
 def test_describe_groups_not_coordinator():

@@ -321,6 +321,8 @@ def test_assignor_choice_and_describe(assignor):
         if assignor == "range":  # co-partitioned: the same partition numbers of both topics
             assert {p for t, p in got if t == "foo"} == {p for t, p in got if t == "bar"}
     assert missing.error_code == E.GROUP_ID_NOT_FOUND and empty.error_code == E.INVALID_GROUP_ID
+    r = h.send("consumer_group_describe", m.ConsumerGroupDescribeRequest(group_ids=[G]), 1)
+    assert [mb.member_type for mb in r.groups[0].members] == [1, 1]  # KIP-1099: consumer-protocol members
 
 
 # -- static members ---------------------------------------------------------------------------------

@@ -137,6 +137,17 @@ def test_an_image_rebuilt_from_its_snapshot_records_is_the_same_image():
     assert MetadataImage(cluster_id="c").apply(w.image.records(), w.image.offset) == w.image
 
 
+def test_a_snapshot_keeps_what_each_broker_registered_with():
+    w = World()
+    w.live(1)
+    dirs = [Uuid.random()]
+    w.commit([m.BrokerRegistrationChangeRecord(broker_id=1, broker_epoch=w.image.brokers[1].epoch, log_dirs=dirs)])
+    [registered] = [r for r in w.image.records() if isinstance(r, m.RegisterBrokerRecord)]
+    assert [(f.name, f.min_supported_version, f.max_supported_version) for f in registered.features] == [
+        ("metadata.version", 7, 21)]
+    assert registered.log_dirs == dirs
+
+
 def test_the_state_machine_applies_committed_batches_and_restores_from_its_snapshot():
     w = World()
     w.live(1)

@@ -305,3 +305,13 @@ def test_records_survive_their_kraft_framing():
     decoded = [decode_record(f)[0] for f in framed]
     assert decoded == records
     assert image.apply(decoded).topics["t"] == image.apply(records).topics["t"]
+
+
+def test_broker_records_are_framed_at_the_versions_of_metadata_version_3_9():
+    """Kafka 4's schemas add log-dir cordoning (RegisterBrokerRecord v4, BrokerRegistrationChangeRecord
+    v3), which a reader of the metadata.version written here (3.9-IV0) refuses."""
+    register = m.RegisterBrokerRecord(broker_id=1, incarnation_id=Uuid.random(), broker_epoch=5)
+    assert encode_record(register)[:3] == bytes([1, m.RegisterBrokerRecord.API_KEY, 3])
+    change = m.BrokerRegistrationChangeRecord(broker_id=1, broker_epoch=5, fenced=1)
+    assert encode_record(change)[:3] == bytes([1, m.BrokerRegistrationChangeRecord.API_KEY, 2])
+    assert decode_record(encode_record(register)) == (register, 3)

@@ -193,6 +193,6 @@ def test_uuid_prints_as_kafka_does():
 
 def test_versions_and_api_keys_come_from_the_specs():
     assert m.ApiKey.PRODUCE == 0 and m.ApiKey.OFFSET_FOR_LEADER_EPOCH == 23 and m.ApiKey.DESCRIBE_TOPIC_PARTITIONS == 75
-    assert m.FetchRequest.VALID_VERSIONS == (0, 17) and m.FetchRequest.FLEXIBLE_VERSIONS == (12, 17)
+    assert m.FetchRequest.VALID_VERSIONS == (0, 18) and m.FetchRequest.FLEXIBLE_VERSIONS == (12, 18)
     assert m.request_class(3) is m.MetadataRequest and m.response_class(3) is m.MetadataResponse
     assert m.metadata_record_class(2) is m.TopicRecord

@@ -28,6 +28,8 @@ from .strategies import all_specs, message, message_class
 #   unsupported ApiVersions version with a v0 body). The spec encodes the body at the version of the
 #   request whatever the error, as the project does; the comparison uses error code 0 there.
 BITFIELDS = {"TopicAuthorizedOperations", "ClusterAuthorizedOperations", "AuthorizedOperations"}
+# Fields Kafka renamed after the schemas kafka-python copied (same layout): ours -> theirs.
+RENAMED = {("TxnOffsetCommitRequest", "generation_id_or_member_epoch"): "generation_id"}
 
 
 def kafka_python_classes() -> dict:
@@ -80,7 +82,7 @@ def same(ours, theirs, spec, fields, version, path="") -> None:
         if not f.present(version) or f.name in BITFIELDS:
             continue
         mine, name = getattr(ours, attr(f)), attr(f)
-        other = getattr(theirs, name)
+        other = getattr(theirs, RENAMED.get((spec.name, name), name))
         where = f"{path}.{name}"
         if f.type.is_struct:
             sub = spec.structs()[f.type.name].fields

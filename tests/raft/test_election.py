@@ -109,7 +109,7 @@ def test_pre_vote_does_not_bump_epochs():
     assert asking.role == "prospective" and asking.epoch == 3 and rd.quorum_state is None
     (pre, *_) = requests(rd, m.VoteRequest)
     p = wire.partition_of(pre.message)
-    assert wire.is_pre_vote(p) and p.candidate_epoch == 4
+    assert wire.is_pre_vote(p) and p.replica_epoch == 4
 
 
 def test_a_pre_vote_from_a_newer_epoch_brings_the_receiver_to_that_epoch_only():

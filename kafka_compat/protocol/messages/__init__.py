@@ -84,7 +84,7 @@ class ApiKey(IntEnum):
     GET_TELEMETRY_SUBSCRIPTIONS = 71
     PUSH_TELEMETRY = 72
     ASSIGN_REPLICAS_TO_DIRS = 73
-    LIST_CLIENT_METRICS_RESOURCES = 74
+    LIST_CONFIG_RESOURCES = 74
     DESCRIBE_TOPIC_PARTITIONS = 75
     SHARE_GROUP_HEARTBEAT = 76
     SHARE_GROUP_DESCRIBE = 77
@@ -98,10 +98,18 @@ class ApiKey(IntEnum):
     WRITE_SHARE_GROUP_STATE = 85
     DELETE_SHARE_GROUP_STATE = 86
     READ_SHARE_GROUP_STATE_SUMMARY = 87
+    STREAMS_GROUP_HEARTBEAT = 88
+    STREAMS_GROUP_DESCRIBE = 89
+    DESCRIBE_SHARE_GROUP_OFFSETS = 90
+    ALTER_SHARE_GROUP_OFFSETS = 91
+    DELETE_SHARE_GROUP_OFFSETS = 92
+    STREAMS_GROUP_TOPOLOGY_DESCRIPTION_UPDATE = 93
+    UNREGISTER_CONTROLLER = 94
 
 
 _MODULES = {
     'AbortTransactionRecord': 'abort_transaction_record',
+    'AbortedTxn': 'aborted_txn',
     'AccessControlEntryRecord': 'access_control_entry_record',
     'AddOffsetsToTxnRequest': 'add_offsets_to_txn_request',
     'AddOffsetsToTxnResponse': 'add_offsets_to_txn_response',
@@ -121,6 +129,8 @@ _MODULES = {
     'AlterPartitionResponse': 'alter_partition_response',
     'AlterReplicaLogDirsRequest': 'alter_replica_log_dirs_request',
     'AlterReplicaLogDirsResponse': 'alter_replica_log_dirs_response',
+    'AlterShareGroupOffsetsRequest': 'alter_share_group_offsets_request',
+    'AlterShareGroupOffsetsResponse': 'alter_share_group_offsets_response',
     'AlterUserScramCredentialsRequest': 'alter_user_scram_credentials_request',
     'AlterUserScramCredentialsResponse': 'alter_user_scram_credentials_response',
     'ApiVersionsRequest': 'api_versions_request',
@@ -135,6 +145,7 @@ _MODULES = {
     'BrokerRegistrationChangeRecord': 'broker_registration_change_record',
     'BrokerRegistrationRequest': 'broker_registration_request',
     'BrokerRegistrationResponse': 'broker_registration_response',
+    'ClearElrRecord': 'clear_elr_record',
     'ClientQuotaRecord': 'client_quota_record',
     'ConfigRecord': 'config_record',
     'ConsumerGroupCurrentMemberAssignmentKey': 'consumer_group_current_member_assignment_key',
@@ -149,12 +160,15 @@ _MODULES = {
     'ConsumerGroupMetadataValue': 'consumer_group_metadata_value',
     'ConsumerGroupPartitionMetadataKey': 'consumer_group_partition_metadata_key',
     'ConsumerGroupPartitionMetadataValue': 'consumer_group_partition_metadata_value',
+    'ConsumerGroupRegularExpressionKey': 'consumer_group_regular_expression_key',
+    'ConsumerGroupRegularExpressionValue': 'consumer_group_regular_expression_value',
     'ConsumerGroupTargetAssignmentMemberKey': 'consumer_group_target_assignment_member_key',
     'ConsumerGroupTargetAssignmentMemberValue': 'consumer_group_target_assignment_member_value',
     'ConsumerGroupTargetAssignmentMetadataKey': 'consumer_group_target_assignment_metadata_key',
     'ConsumerGroupTargetAssignmentMetadataValue': 'consumer_group_target_assignment_metadata_value',
     'ConsumerProtocolAssignment': 'consumer_protocol_assignment',
     'ConsumerProtocolSubscription': 'consumer_protocol_subscription',
+    'ControlRecordTypeSchema': 'control_record_type_schema',
     'ControlledShutdownRequest': 'controlled_shutdown_request',
     'ControlledShutdownResponse': 'controlled_shutdown_response',
     'ControllerRegistrationRequest': 'controller_registration_request',
@@ -175,6 +189,8 @@ _MODULES = {
     'DeleteGroupsResponse': 'delete_groups_response',
     'DeleteRecordsRequest': 'delete_records_request',
     'DeleteRecordsResponse': 'delete_records_response',
+    'DeleteShareGroupOffsetsRequest': 'delete_share_group_offsets_request',
+    'DeleteShareGroupOffsetsResponse': 'delete_share_group_offsets_response',
     'DeleteShareGroupStateRequest': 'delete_share_group_state_request',
     'DeleteShareGroupStateResponse': 'delete_share_group_state_response',
     'DeleteTopicsRequest': 'delete_topics_request',
@@ -197,6 +213,8 @@ _MODULES = {
     'DescribeProducersResponse': 'describe_producers_response',
     'DescribeQuorumRequest': 'describe_quorum_request',
     'DescribeQuorumResponse': 'describe_quorum_response',
+    'DescribeShareGroupOffsetsRequest': 'describe_share_group_offsets_request',
+    'DescribeShareGroupOffsetsResponse': 'describe_share_group_offsets_response',
     'DescribeTopicPartitionsRequest': 'describe_topic_partitions_request',
     'DescribeTopicPartitionsResponse': 'describe_topic_partitions_response',
     'DescribeTransactionsRequest': 'describe_transactions_request',
@@ -208,6 +226,7 @@ _MODULES = {
     'EndQuorumEpochRequest': 'end_quorum_epoch_request',
     'EndQuorumEpochResponse': 'end_quorum_epoch_response',
     'EndTransactionRecord': 'end_transaction_record',
+    'EndTxnMarker': 'end_txn_marker',
     'EndTxnRequest': 'end_txn_request',
     'EndTxnResponse': 'end_txn_response',
     'EnvelopeRequest': 'envelope_request',
@@ -242,8 +261,10 @@ _MODULES = {
     'LeaderChangeMessage': 'leader_change_message',
     'LeaveGroupRequest': 'leave_group_request',
     'LeaveGroupResponse': 'leave_group_response',
-    'ListClientMetricsResourcesRequest': 'list_client_metrics_resources_request',
-    'ListClientMetricsResourcesResponse': 'list_client_metrics_resources_response',
+    'LegacyOffsetCommitKey': 'legacy_offset_commit_key',
+    'LegacyOffsetCommitValue': 'legacy_offset_commit_value',
+    'ListConfigResourcesRequest': 'list_config_resources_request',
+    'ListConfigResourcesResponse': 'list_config_resources_response',
     'ListGroupsRequest': 'list_groups_request',
     'ListGroupsResponse': 'list_groups_response',
     'ListOffsetsRequest': 'list_offsets_request',
@@ -307,8 +328,6 @@ _MODULES = {
     'ShareGroupMemberMetadataValue': 'share_group_member_metadata_value',
     'ShareGroupMetadataKey': 'share_group_metadata_key',
     'ShareGroupMetadataValue': 'share_group_metadata_value',
-    'ShareGroupPartitionMetadataKey': 'share_group_partition_metadata_key',
-    'ShareGroupPartitionMetadataValue': 'share_group_partition_metadata_value',
     'ShareGroupStatePartitionMetadataKey': 'share_group_state_partition_metadata_key',
     'ShareGroupStatePartitionMetadataValue': 'share_group_state_partition_metadata_value',
     'ShareGroupTargetAssignmentMemberKey': 'share_group_target_assignment_member_key',
@@ -319,6 +338,24 @@ _MODULES = {
     'SnapshotHeaderRecord': 'snapshot_header_record',
     'StopReplicaRequest': 'stop_replica_request',
     'StopReplicaResponse': 'stop_replica_response',
+    'StreamsGroupCurrentMemberAssignmentKey': 'streams_group_current_member_assignment_key',
+    'StreamsGroupCurrentMemberAssignmentValue': 'streams_group_current_member_assignment_value',
+    'StreamsGroupDescribeRequest': 'streams_group_describe_request',
+    'StreamsGroupDescribeResponse': 'streams_group_describe_response',
+    'StreamsGroupHeartbeatRequest': 'streams_group_heartbeat_request',
+    'StreamsGroupHeartbeatResponse': 'streams_group_heartbeat_response',
+    'StreamsGroupMemberMetadataKey': 'streams_group_member_metadata_key',
+    'StreamsGroupMemberMetadataValue': 'streams_group_member_metadata_value',
+    'StreamsGroupMetadataKey': 'streams_group_metadata_key',
+    'StreamsGroupMetadataValue': 'streams_group_metadata_value',
+    'StreamsGroupTargetAssignmentMemberKey': 'streams_group_target_assignment_member_key',
+    'StreamsGroupTargetAssignmentMemberValue': 'streams_group_target_assignment_member_value',
+    'StreamsGroupTargetAssignmentMetadataKey': 'streams_group_target_assignment_metadata_key',
+    'StreamsGroupTargetAssignmentMetadataValue': 'streams_group_target_assignment_metadata_value',
+    'StreamsGroupTopologyDescriptionUpdateRequest': 'streams_group_topology_description_update_request',
+    'StreamsGroupTopologyDescriptionUpdateResponse': 'streams_group_topology_description_update_response',
+    'StreamsGroupTopologyKey': 'streams_group_topology_key',
+    'StreamsGroupTopologyValue': 'streams_group_topology_value',
     'SyncGroupRequest': 'sync_group_request',
     'SyncGroupResponse': 'sync_group_response',
     'TopicRecord': 'topic_record',
@@ -330,6 +367,9 @@ _MODULES = {
     'UnregisterBrokerRecord': 'unregister_broker_record',
     'UnregisterBrokerRequest': 'unregister_broker_request',
     'UnregisterBrokerResponse': 'unregister_broker_response',
+    'UnregisterControllerRecord': 'unregister_controller_record',
+    'UnregisterControllerRequest': 'unregister_controller_request',
+    'UnregisterControllerResponse': 'unregister_controller_response',
     'UpdateFeaturesRequest': 'update_features_request',
     'UpdateFeaturesResponse': 'update_features_response',
     'UpdateMetadataRequest': 'update_metadata_request',
@@ -346,9 +386,9 @@ _MODULES = {
     'WriteTxnMarkersResponse': 'write_txn_markers_response',
     'ZkMigrationStateRecord': 'zk_migration_state_record',
 }
-REQUESTS = {0: 'ProduceRequest', 1: 'FetchRequest', 2: 'ListOffsetsRequest', 3: 'MetadataRequest', 4: 'LeaderAndIsrRequest', 5: 'StopReplicaRequest', 6: 'UpdateMetadataRequest', 7: 'ControlledShutdownRequest', 8: 'OffsetCommitRequest', 9: 'OffsetFetchRequest', 10: 'FindCoordinatorRequest', 11: 'JoinGroupRequest', 12: 'HeartbeatRequest', 13: 'LeaveGroupRequest', 14: 'SyncGroupRequest', 15: 'DescribeGroupsRequest', 16: 'ListGroupsRequest', 17: 'SaslHandshakeRequest', 18: 'ApiVersionsRequest', 19: 'CreateTopicsRequest', 20: 'DeleteTopicsRequest', 21: 'DeleteRecordsRequest', 22: 'InitProducerIdRequest', 23: 'OffsetForLeaderEpochRequest', 24: 'AddPartitionsToTxnRequest', 25: 'AddOffsetsToTxnRequest', 26: 'EndTxnRequest', 27: 'WriteTxnMarkersRequest', 28: 'TxnOffsetCommitRequest', 29: 'DescribeAclsRequest', 30: 'CreateAclsRequest', 31: 'DeleteAclsRequest', 32: 'DescribeConfigsRequest', 33: 'AlterConfigsRequest', 34: 'AlterReplicaLogDirsRequest', 35: 'DescribeLogDirsRequest', 36: 'SaslAuthenticateRequest', 37: 'CreatePartitionsRequest', 38: 'CreateDelegationTokenRequest', 39: 'RenewDelegationTokenRequest', 40: 'ExpireDelegationTokenRequest', 41: 'DescribeDelegationTokenRequest', 42: 'DeleteGroupsRequest', 43: 'ElectLeadersRequest', 44: 'IncrementalAlterConfigsRequest', 45: 'AlterPartitionReassignmentsRequest', 46: 'ListPartitionReassignmentsRequest', 47: 'OffsetDeleteRequest', 48: 'DescribeClientQuotasRequest', 49: 'AlterClientQuotasRequest', 50: 'DescribeUserScramCredentialsRequest', 51: 'AlterUserScramCredentialsRequest', 52: 'VoteRequest', 53: 'BeginQuorumEpochRequest', 54: 'EndQuorumEpochRequest', 55: 'DescribeQuorumRequest', 56: 'AlterPartitionRequest', 57: 'UpdateFeaturesRequest', 58: 'EnvelopeRequest', 59: 'FetchSnapshotRequest', 60: 'DescribeClusterRequest', 61: 'DescribeProducersRequest', 62: 'BrokerRegistrationRequest', 63: 'BrokerHeartbeatRequest', 64: 'UnregisterBrokerRequest', 65: 'DescribeTransactionsRequest', 66: 'ListTransactionsRequest', 67: 'AllocateProducerIdsRequest', 68: 'ConsumerGroupHeartbeatRequest', 69: 'ConsumerGroupDescribeRequest', 70: 'ControllerRegistrationRequest', 71: 'GetTelemetrySubscriptionsRequest', 72: 'PushTelemetryRequest', 73: 'AssignReplicasToDirsRequest', 74: 'ListClientMetricsResourcesRequest', 75: 'DescribeTopicPartitionsRequest', 76: 'ShareGroupHeartbeatRequest', 77: 'ShareGroupDescribeRequest', 78: 'ShareFetchRequest', 79: 'ShareAcknowledgeRequest', 80: 'AddRaftVoterRequest', 81: 'RemoveRaftVoterRequest', 82: 'UpdateRaftVoterRequest', 83: 'InitializeShareGroupStateRequest', 84: 'ReadShareGroupStateRequest', 85: 'WriteShareGroupStateRequest', 86: 'DeleteShareGroupStateRequest', 87: 'ReadShareGroupStateSummaryRequest'}
-RESPONSES = {0: 'ProduceResponse', 1: 'FetchResponse', 2: 'ListOffsetsResponse', 3: 'MetadataResponse', 4: 'LeaderAndIsrResponse', 5: 'StopReplicaResponse', 6: 'UpdateMetadataResponse', 7: 'ControlledShutdownResponse', 8: 'OffsetCommitResponse', 9: 'OffsetFetchResponse', 10: 'FindCoordinatorResponse', 11: 'JoinGroupResponse', 12: 'HeartbeatResponse', 13: 'LeaveGroupResponse', 14: 'SyncGroupResponse', 15: 'DescribeGroupsResponse', 16: 'ListGroupsResponse', 17: 'SaslHandshakeResponse', 18: 'ApiVersionsResponse', 19: 'CreateTopicsResponse', 20: 'DeleteTopicsResponse', 21: 'DeleteRecordsResponse', 22: 'InitProducerIdResponse', 23: 'OffsetForLeaderEpochResponse', 24: 'AddPartitionsToTxnResponse', 25: 'AddOffsetsToTxnResponse', 26: 'EndTxnResponse', 27: 'WriteTxnMarkersResponse', 28: 'TxnOffsetCommitResponse', 29: 'DescribeAclsResponse', 30: 'CreateAclsResponse', 31: 'DeleteAclsResponse', 32: 'DescribeConfigsResponse', 33: 'AlterConfigsResponse', 34: 'AlterReplicaLogDirsResponse', 35: 'DescribeLogDirsResponse', 36: 'SaslAuthenticateResponse', 37: 'CreatePartitionsResponse', 38: 'CreateDelegationTokenResponse', 39: 'RenewDelegationTokenResponse', 40: 'ExpireDelegationTokenResponse', 41: 'DescribeDelegationTokenResponse', 42: 'DeleteGroupsResponse', 43: 'ElectLeadersResponse', 44: 'IncrementalAlterConfigsResponse', 45: 'AlterPartitionReassignmentsResponse', 46: 'ListPartitionReassignmentsResponse', 47: 'OffsetDeleteResponse', 48: 'DescribeClientQuotasResponse', 49: 'AlterClientQuotasResponse', 50: 'DescribeUserScramCredentialsResponse', 51: 'AlterUserScramCredentialsResponse', 52: 'VoteResponse', 53: 'BeginQuorumEpochResponse', 54: 'EndQuorumEpochResponse', 55: 'DescribeQuorumResponse', 56: 'AlterPartitionResponse', 57: 'UpdateFeaturesResponse', 58: 'EnvelopeResponse', 59: 'FetchSnapshotResponse', 60: 'DescribeClusterResponse', 61: 'DescribeProducersResponse', 62: 'BrokerRegistrationResponse', 63: 'BrokerHeartbeatResponse', 64: 'UnregisterBrokerResponse', 65: 'DescribeTransactionsResponse', 66: 'ListTransactionsResponse', 67: 'AllocateProducerIdsResponse', 68: 'ConsumerGroupHeartbeatResponse', 69: 'ConsumerGroupDescribeResponse', 70: 'ControllerRegistrationResponse', 71: 'GetTelemetrySubscriptionsResponse', 72: 'PushTelemetryResponse', 73: 'AssignReplicasToDirsResponse', 74: 'ListClientMetricsResourcesResponse', 75: 'DescribeTopicPartitionsResponse', 76: 'ShareGroupHeartbeatResponse', 77: 'ShareGroupDescribeResponse', 78: 'ShareFetchResponse', 79: 'ShareAcknowledgeResponse', 80: 'AddRaftVoterResponse', 81: 'RemoveRaftVoterResponse', 82: 'UpdateRaftVoterResponse', 83: 'InitializeShareGroupStateResponse', 84: 'ReadShareGroupStateResponse', 85: 'WriteShareGroupStateResponse', 86: 'DeleteShareGroupStateResponse', 87: 'ReadShareGroupStateSummaryResponse'}
-METADATA_RECORDS = {0: 'RegisterBrokerRecord', 1: 'UnregisterBrokerRecord', 2: 'TopicRecord', 3: 'PartitionRecord', 4: 'ConfigRecord', 5: 'PartitionChangeRecord', 7: 'FenceBrokerRecord', 8: 'UnfenceBrokerRecord', 9: 'RemoveTopicRecord', 10: 'DelegationTokenRecord', 11: 'UserScramCredentialRecord', 12: 'FeatureLevelRecord', 14: 'ClientQuotaRecord', 15: 'ProducerIdsRecord', 17: 'BrokerRegistrationChangeRecord', 18: 'AccessControlEntryRecord', 19: 'RemoveAccessControlEntryRecord', 20: 'NoOpRecord', 21: 'ZkMigrationStateRecord', 22: 'RemoveUserScramCredentialRecord', 23: 'BeginTransactionRecord', 24: 'EndTransactionRecord', 25: 'AbortTransactionRecord', 26: 'RemoveDelegationTokenRecord', 27: 'RegisterControllerRecord'}
+REQUESTS = {0: 'ProduceRequest', 1: 'FetchRequest', 2: 'ListOffsetsRequest', 3: 'MetadataRequest', 4: 'LeaderAndIsrRequest', 5: 'StopReplicaRequest', 6: 'UpdateMetadataRequest', 7: 'ControlledShutdownRequest', 8: 'OffsetCommitRequest', 9: 'OffsetFetchRequest', 10: 'FindCoordinatorRequest', 11: 'JoinGroupRequest', 12: 'HeartbeatRequest', 13: 'LeaveGroupRequest', 14: 'SyncGroupRequest', 15: 'DescribeGroupsRequest', 16: 'ListGroupsRequest', 17: 'SaslHandshakeRequest', 18: 'ApiVersionsRequest', 19: 'CreateTopicsRequest', 20: 'DeleteTopicsRequest', 21: 'DeleteRecordsRequest', 22: 'InitProducerIdRequest', 23: 'OffsetForLeaderEpochRequest', 24: 'AddPartitionsToTxnRequest', 25: 'AddOffsetsToTxnRequest', 26: 'EndTxnRequest', 27: 'WriteTxnMarkersRequest', 28: 'TxnOffsetCommitRequest', 29: 'DescribeAclsRequest', 30: 'CreateAclsRequest', 31: 'DeleteAclsRequest', 32: 'DescribeConfigsRequest', 33: 'AlterConfigsRequest', 34: 'AlterReplicaLogDirsRequest', 35: 'DescribeLogDirsRequest', 36: 'SaslAuthenticateRequest', 37: 'CreatePartitionsRequest', 38: 'CreateDelegationTokenRequest', 39: 'RenewDelegationTokenRequest', 40: 'ExpireDelegationTokenRequest', 41: 'DescribeDelegationTokenRequest', 42: 'DeleteGroupsRequest', 43: 'ElectLeadersRequest', 44: 'IncrementalAlterConfigsRequest', 45: 'AlterPartitionReassignmentsRequest', 46: 'ListPartitionReassignmentsRequest', 47: 'OffsetDeleteRequest', 48: 'DescribeClientQuotasRequest', 49: 'AlterClientQuotasRequest', 50: 'DescribeUserScramCredentialsRequest', 51: 'AlterUserScramCredentialsRequest', 52: 'VoteRequest', 53: 'BeginQuorumEpochRequest', 54: 'EndQuorumEpochRequest', 55: 'DescribeQuorumRequest', 56: 'AlterPartitionRequest', 57: 'UpdateFeaturesRequest', 58: 'EnvelopeRequest', 59: 'FetchSnapshotRequest', 60: 'DescribeClusterRequest', 61: 'DescribeProducersRequest', 62: 'BrokerRegistrationRequest', 63: 'BrokerHeartbeatRequest', 64: 'UnregisterBrokerRequest', 65: 'DescribeTransactionsRequest', 66: 'ListTransactionsRequest', 67: 'AllocateProducerIdsRequest', 68: 'ConsumerGroupHeartbeatRequest', 69: 'ConsumerGroupDescribeRequest', 70: 'ControllerRegistrationRequest', 71: 'GetTelemetrySubscriptionsRequest', 72: 'PushTelemetryRequest', 73: 'AssignReplicasToDirsRequest', 74: 'ListConfigResourcesRequest', 75: 'DescribeTopicPartitionsRequest', 76: 'ShareGroupHeartbeatRequest', 77: 'ShareGroupDescribeRequest', 78: 'ShareFetchRequest', 79: 'ShareAcknowledgeRequest', 80: 'AddRaftVoterRequest', 81: 'RemoveRaftVoterRequest', 82: 'UpdateRaftVoterRequest', 83: 'InitializeShareGroupStateRequest', 84: 'ReadShareGroupStateRequest', 85: 'WriteShareGroupStateRequest', 86: 'DeleteShareGroupStateRequest', 87: 'ReadShareGroupStateSummaryRequest', 88: 'StreamsGroupHeartbeatRequest', 89: 'StreamsGroupDescribeRequest', 90: 'DescribeShareGroupOffsetsRequest', 91: 'AlterShareGroupOffsetsRequest', 92: 'DeleteShareGroupOffsetsRequest', 93: 'StreamsGroupTopologyDescriptionUpdateRequest', 94: 'UnregisterControllerRequest'}
+RESPONSES = {0: 'ProduceResponse', 1: 'FetchResponse', 2: 'ListOffsetsResponse', 3: 'MetadataResponse', 4: 'LeaderAndIsrResponse', 5: 'StopReplicaResponse', 6: 'UpdateMetadataResponse', 7: 'ControlledShutdownResponse', 8: 'OffsetCommitResponse', 9: 'OffsetFetchResponse', 10: 'FindCoordinatorResponse', 11: 'JoinGroupResponse', 12: 'HeartbeatResponse', 13: 'LeaveGroupResponse', 14: 'SyncGroupResponse', 15: 'DescribeGroupsResponse', 16: 'ListGroupsResponse', 17: 'SaslHandshakeResponse', 18: 'ApiVersionsResponse', 19: 'CreateTopicsResponse', 20: 'DeleteTopicsResponse', 21: 'DeleteRecordsResponse', 22: 'InitProducerIdResponse', 23: 'OffsetForLeaderEpochResponse', 24: 'AddPartitionsToTxnResponse', 25: 'AddOffsetsToTxnResponse', 26: 'EndTxnResponse', 27: 'WriteTxnMarkersResponse', 28: 'TxnOffsetCommitResponse', 29: 'DescribeAclsResponse', 30: 'CreateAclsResponse', 31: 'DeleteAclsResponse', 32: 'DescribeConfigsResponse', 33: 'AlterConfigsResponse', 34: 'AlterReplicaLogDirsResponse', 35: 'DescribeLogDirsResponse', 36: 'SaslAuthenticateResponse', 37: 'CreatePartitionsResponse', 38: 'CreateDelegationTokenResponse', 39: 'RenewDelegationTokenResponse', 40: 'ExpireDelegationTokenResponse', 41: 'DescribeDelegationTokenResponse', 42: 'DeleteGroupsResponse', 43: 'ElectLeadersResponse', 44: 'IncrementalAlterConfigsResponse', 45: 'AlterPartitionReassignmentsResponse', 46: 'ListPartitionReassignmentsResponse', 47: 'OffsetDeleteResponse', 48: 'DescribeClientQuotasResponse', 49: 'AlterClientQuotasResponse', 50: 'DescribeUserScramCredentialsResponse', 51: 'AlterUserScramCredentialsResponse', 52: 'VoteResponse', 53: 'BeginQuorumEpochResponse', 54: 'EndQuorumEpochResponse', 55: 'DescribeQuorumResponse', 56: 'AlterPartitionResponse', 57: 'UpdateFeaturesResponse', 58: 'EnvelopeResponse', 59: 'FetchSnapshotResponse', 60: 'DescribeClusterResponse', 61: 'DescribeProducersResponse', 62: 'BrokerRegistrationResponse', 63: 'BrokerHeartbeatResponse', 64: 'UnregisterBrokerResponse', 65: 'DescribeTransactionsResponse', 66: 'ListTransactionsResponse', 67: 'AllocateProducerIdsResponse', 68: 'ConsumerGroupHeartbeatResponse', 69: 'ConsumerGroupDescribeResponse', 70: 'ControllerRegistrationResponse', 71: 'GetTelemetrySubscriptionsResponse', 72: 'PushTelemetryResponse', 73: 'AssignReplicasToDirsResponse', 74: 'ListConfigResourcesResponse', 75: 'DescribeTopicPartitionsResponse', 76: 'ShareGroupHeartbeatResponse', 77: 'ShareGroupDescribeResponse', 78: 'ShareFetchResponse', 79: 'ShareAcknowledgeResponse', 80: 'AddRaftVoterResponse', 81: 'RemoveRaftVoterResponse', 82: 'UpdateRaftVoterResponse', 83: 'InitializeShareGroupStateResponse', 84: 'ReadShareGroupStateResponse', 85: 'WriteShareGroupStateResponse', 86: 'DeleteShareGroupStateResponse', 87: 'ReadShareGroupStateSummaryResponse', 88: 'StreamsGroupHeartbeatResponse', 89: 'StreamsGroupDescribeResponse', 90: 'DescribeShareGroupOffsetsResponse', 91: 'AlterShareGroupOffsetsResponse', 92: 'DeleteShareGroupOffsetsResponse', 93: 'StreamsGroupTopologyDescriptionUpdateResponse', 94: 'UnregisterControllerResponse'}
+METADATA_RECORDS = {0: 'RegisterBrokerRecord', 1: 'UnregisterBrokerRecord', 2: 'TopicRecord', 3: 'PartitionRecord', 4: 'ConfigRecord', 5: 'PartitionChangeRecord', 7: 'FenceBrokerRecord', 8: 'UnfenceBrokerRecord', 9: 'RemoveTopicRecord', 10: 'DelegationTokenRecord', 11: 'UserScramCredentialRecord', 12: 'FeatureLevelRecord', 14: 'ClientQuotaRecord', 15: 'ProducerIdsRecord', 17: 'BrokerRegistrationChangeRecord', 18: 'AccessControlEntryRecord', 19: 'RemoveAccessControlEntryRecord', 20: 'NoOpRecord', 21: 'ZkMigrationStateRecord', 22: 'RemoveUserScramCredentialRecord', 23: 'BeginTransactionRecord', 24: 'EndTransactionRecord', 25: 'AbortTransactionRecord', 26: 'RemoveDelegationTokenRecord', 27: 'RegisterControllerRecord', 28: 'ClearElrRecord', 29: 'UnregisterControllerRecord'}
 
 
 def __getattr__(name):

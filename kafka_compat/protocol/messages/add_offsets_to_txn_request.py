@@ -34,7 +34,7 @@ class AddOffsetsToTxnRequest(_Message):
     FLEXIBLE_VERSIONS = (3, 4)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'transactional_id': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'group_id': (0, 32767)}
     _defaults = {'transactional_id': '', 'producer_id': 0, 'producer_epoch': 0, 'group_id': '', '_unknown_tags': None}
     _factories = {}

@@ -70,7 +70,7 @@ class AddPartitionsToTxnRequest(_Message):
     FLEXIBLE_VERSIONS = (3, 5)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     AddPartitionsToTxnTopic = AddPartitionsToTxnTopic
     AddPartitionsToTxnTransaction = AddPartitionsToTxnTransaction
     _versions = {'transactions': (4, 32767), 'v3_and_below_transactional_id': (0, 3), 'v3_and_below_producer_id': (0, 3), 'v3_and_below_producer_epoch': (0, 3), 'v3_and_below_topics': (0, 3)}

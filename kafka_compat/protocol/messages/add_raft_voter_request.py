@@ -16,12 +16,17 @@ _S0 = _struct.Struct('>Bii16sB')
 _S1 = _struct.Struct('>ii16sB')
 _S2 = _struct.Struct('>HB')
 _S3 = _struct.Struct('>ii16s')
+_S4 = _struct.Struct('>?B')
+_S5 = _struct.Struct('>?')
 _R0 = _PackShapes('', 's', '', 's', 'H')
 _R1 = _PackShapes('', 's', '', 's', 'HB')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
 _S2u = _S2.unpack_from
 _S3p = _S3.pack
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
 
 
 class Listener(_SchemaStruct):
@@ -38,26 +43,27 @@ class Listener(_SchemaStruct):
 
 
 class AddRaftVoterRequest(_Message):
-    __slots__ = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners', '_unknown_tags')
-    _fields = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners')
+    __slots__ = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners', 'ack_when_committed', '_unknown_tags')
+    _fields = ('cluster_id', 'timeout_ms', 'voter_id', 'voter_directory_id', 'listeners', 'ack_when_committed')
     NAME = 'AddRaftVoterRequest'
     API_KEY = 80
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('controller', 'broker')
     Listener = Listener
-    _versions = {'cluster_id': (0, 32767), 'timeout_ms': (0, 32767), 'voter_id': (0, 32767), 'voter_directory_id': (0, 32767), 'listeners': (0, 32767)}
-    _defaults = {'cluster_id': '', 'timeout_ms': 0, 'voter_id': 0, 'voter_directory_id': ZERO_UUID, '_unknown_tags': None}
+    _versions = {'cluster_id': (0, 32767), 'timeout_ms': (0, 32767), 'voter_id': (0, 32767), 'voter_directory_id': (0, 32767), 'listeners': (0, 32767), 'ack_when_committed': (1, 32767)}
+    _defaults = {'cluster_id': '', 'timeout_ms': 0, 'voter_id': 0, 'voter_directory_id': ZERO_UUID, 'ack_when_committed': True, '_unknown_tags': None}
     _factories = {'listeners': list}
-    def __init__(self, *, cluster_id='', timeout_ms=0, voter_id=0, voter_directory_id=ZERO_UUID, listeners=_NO, _unknown_tags=None):
+    def __init__(self, *, cluster_id='', timeout_ms=0, voter_id=0, voter_directory_id=ZERO_UUID, listeners=_NO, ack_when_committed=True, _unknown_tags=None):
         self.cluster_id = cluster_id
         self.timeout_ms = timeout_ms
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
         self.listeners = [] if listeners is _NO else listeners
+        self.ack_when_committed = ack_when_committed
         self._unknown_tags = _unknown_tags
 
 
@@ -116,6 +122,8 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.ack_when_committed != True:
+        raise _EncodeError('field AckWhenCommitted is not in version 0 and not ignorable')
     v1 = o.cluster_id
     if v1 is None:
         ext(b'\x00')
@@ -144,5 +152,89 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-AddRaftVoterRequest._decoders = {0: _decode_v0}
-AddRaftVoterRequest._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        o = _new(AddRaftVoterRequest)
+        n1, o.timeout_ms, o.voter_id, u2, n3 = _S0u(b, p)
+        if not n1:
+            o.cluster_id = None
+            p += 26
+            o.voter_directory_id = _bnew(_Uuid, u2)
+        else:
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n1].decode()
+                p += n1
+            o.timeout_ms, o.voter_id, u2, n3 = _S1u(b, p)
+            p += 25
+            o.voter_directory_id = _bnew(_Uuid, u2)
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.listeners = l5 = [*_map(_new, (Listener,) * n3)]
+        for x4 in l5:
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.name = b[p:p + n6].decode()
+            p += n6
+            n7 = b[p]
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.host = b[p:p + n7].decode()
+            p += n7
+            x4.port, n8 = _S2u(b, p)
+            p += 3
+            if n8:
+                p = _read_unknown_tags(b, p - 1, x4)
+        o.ack_when_committed, n9 = _S4u(b, p)
+        p += 2
+        if n9:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.cluster_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S3p(o.timeout_ms, o.voter_id, o.voter_directory_id))
+    v3 = o.listeners
+    k4 = len(v3) + 1
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    for x5 in v3:
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        v8 = x5.host.encode()
+        k9 = len(v8)
+        if x5._unknown_tags:
+            ext(_R0[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port))
+            _write_tags(ext, (), x5._unknown_tags)
+        else:
+            ext(_R1[k7, k9](k7 + 1, v6, k9 + 1, v8, x5.port, 0))
+    if o._unknown_tags:
+        ext(_S5p(o.ack_when_committed))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S4p(o.ack_when_committed, 0))
+    parts.append(buf)
+
+AddRaftVoterRequest._decoders = {0: _decode_v0, 1: _decode_v1}
+AddRaftVoterRequest._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -24,8 +24,8 @@ class AddRaftVoterResponse(_Message):
     NAME = 'AddRaftVoterResponse'
     API_KEY = 80
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -81,5 +81,5 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-AddRaftVoterResponse._decoders = {0: _decode_v0}
-AddRaftVoterResponse._encoders = {0: _encode_v0}
+AddRaftVoterResponse._decoders = {0: _decode_v0, 1: _decode_v0}
+AddRaftVoterResponse._encoders = {0: _encode_v0, 1: _encode_v0}

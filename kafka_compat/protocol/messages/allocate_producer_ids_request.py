@@ -29,7 +29,7 @@ class AllocateProducerIdsRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'controller')
+    LISTENERS = ('controller',)
     _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767)}
     _defaults = {'broker_id': 0, 'broker_epoch': -1, '_unknown_tags': None}
     _factories = {}

@@ -83,7 +83,7 @@ class AlterClientQuotasRequest(_Message):
     FLEXIBLE_VERSIONS = (1, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     EntityData = EntityData
     OpData = OpData
     EntryData = EntryData

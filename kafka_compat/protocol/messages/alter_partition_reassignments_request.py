@@ -17,10 +17,14 @@ _CP_int32 = _COMPACT_ARRAY_PACK['i']
 _S0 = _struct.Struct('>iB')
 _S1 = _struct.Struct('>iBB')
 _S2 = _struct.Struct('>i')
+_S3 = _struct.Struct('>i?B')
+_S4 = _struct.Struct('>i?')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
 _S2p = _S2.pack
+_S3u = _S3.unpack_from
+_S4p = _S4.pack
 
 
 class ReassignablePartition(_SchemaStruct):
@@ -48,23 +52,24 @@ class ReassignableTopic(_SchemaStruct):
 
 
 class AlterPartitionReassignmentsRequest(_Message):
-    __slots__ = ('timeout_ms', 'topics', '_unknown_tags')
-    _fields = ('timeout_ms', 'topics')
+    __slots__ = ('timeout_ms', 'allow_replication_factor_change', 'topics', '_unknown_tags')
+    _fields = ('timeout_ms', 'allow_replication_factor_change', 'topics')
     NAME = 'AlterPartitionReassignmentsRequest'
     API_KEY = 45
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('broker', 'controller', 'zkBroker')
+    LISTENERS = ('broker', 'controller')
     ReassignablePartition = ReassignablePartition
     ReassignableTopic = ReassignableTopic
-    _versions = {'timeout_ms': (0, 32767), 'topics': (0, 32767)}
-    _defaults = {'timeout_ms': 60000, '_unknown_tags': None}
+    _versions = {'timeout_ms': (0, 32767), 'allow_replication_factor_change': (1, 32767), 'topics': (0, 32767)}
+    _defaults = {'timeout_ms': 60000, 'allow_replication_factor_change': True, '_unknown_tags': None}
     _factories = {'topics': list}
-    def __init__(self, *, timeout_ms=60000, topics=_NO, _unknown_tags=None):
+    def __init__(self, *, timeout_ms=60000, allow_replication_factor_change=True, topics=_NO, _unknown_tags=None):
         self.timeout_ms = timeout_ms
+        self.allow_replication_factor_change = allow_replication_factor_change
         self.topics = [] if topics is _NO else topics
         self._unknown_tags = _unknown_tags
 
@@ -125,6 +130,8 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.allow_replication_factor_change != True:
+        raise _EncodeError('field AllowReplicationFactorChange is not in version 0 and not ignorable')
     ext(_S2p(o.timeout_ms))
     v1 = o.topics
     k2 = len(v1) + 1
@@ -162,5 +169,98 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-AlterPartitionReassignmentsRequest._decoders = {0: _decode_v0}
-AlterPartitionReassignmentsRequest._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        o = _new(AlterPartitionReassignmentsRequest)
+        o.timeout_ms, o.allow_replication_factor_change, n1 = _S3u(b, p)
+        p += 6
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l3 = [*_map(_new, (ReassignableTopic,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.name = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (ReassignablePartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, n8, n9 = _S1u(b, p)
+                if not n8:
+                    x6.replicas = None
+                    p += 6
+                else:
+                    p += 5
+                    if 0 < n8 < 65:
+                        x6.replicas = [*_CU_int32[n8](b, p)]
+                        p += 4 * n8 - 4
+                    else:
+                        x6.replicas, p = _read_array(b, p - 1, 'i', True, True)
+                    n9 = b[p]
+                    p += 1
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.timeout_ms, o.allow_replication_factor_change))
+    v1 = o.topics
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
+        v6 = x3.partitions
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            ext(_S2p(x8.partition_index))
+            v9 = x8.replicas
+            if v9 is None:
+                ext(b'\x00')
+            else:
+                k10 = len(v9)
+                if k10 < 64:
+                    ext(_CP_int32[k10](k10 + 1, *v9))
+                else:
+                    ext(_uvarint(k10 + 1))
+                    ext(_array_struct('i', k10).pack(*v9))
+            if x8._unknown_tags:
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+AlterPartitionReassignmentsRequest._decoders = {0: _decode_v0, 1: _decode_v1}
+AlterPartitionReassignmentsRequest._encoders = {0: _encode_v0, 1: _encode_v1}

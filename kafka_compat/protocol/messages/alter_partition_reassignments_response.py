@@ -14,9 +14,13 @@ _map = map
 _NO = object()
 _S0 = _struct.Struct('>ihBB')
 _S1 = _struct.Struct('>ih')
+_S2 = _struct.Struct('>i?hBB')
+_S3 = _struct.Struct('>i?h')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
 
 
 class ReassignablePartitionResponse(_SchemaStruct):
@@ -45,23 +49,24 @@ class ReassignableTopicResponse(_SchemaStruct):
 
 
 class AlterPartitionReassignmentsResponse(_Message):
-    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', '_unknown_tags')
-    _fields = ('throttle_time_ms', 'error_code', 'error_message', 'responses')
+    __slots__ = ('throttle_time_ms', 'allow_replication_factor_change', 'error_code', 'error_message', 'responses', '_unknown_tags')
+    _fields = ('throttle_time_ms', 'allow_replication_factor_change', 'error_code', 'error_message', 'responses')
     NAME = 'AlterPartitionReassignmentsResponse'
     API_KEY = 45
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     ReassignablePartitionResponse = ReassignablePartitionResponse
     ReassignableTopicResponse = ReassignableTopicResponse
-    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'responses': (0, 32767)}
-    _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
+    _versions = {'throttle_time_ms': (0, 32767), 'allow_replication_factor_change': (1, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'responses': (0, 32767)}
+    _defaults = {'throttle_time_ms': 0, 'allow_replication_factor_change': True, 'error_code': 0, 'error_message': '', '_unknown_tags': None}
     _factories = {'responses': list}
-    def __init__(self, *, throttle_time_ms=0, error_code=0, error_message='', responses=_NO, _unknown_tags=None):
+    def __init__(self, *, throttle_time_ms=0, allow_replication_factor_change=True, error_code=0, error_message='', responses=_NO, _unknown_tags=None):
         self.throttle_time_ms = throttle_time_ms
+        self.allow_replication_factor_change = allow_replication_factor_change
         self.error_code = error_code
         self.error_message = error_message
         self.responses = [] if responses is _NO else responses
@@ -182,5 +187,119 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-AlterPartitionReassignmentsResponse._decoders = {0: _decode_v0}
-AlterPartitionReassignmentsResponse._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        o = _new(AlterPartitionReassignmentsResponse)
+        o.throttle_time_ms, o.allow_replication_factor_change, o.error_code, n1, n2 = _S2u(b, p)
+        if not n1:
+            o.error_message = None
+            p += 9
+        else:
+            p += 8
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.responses = l4 = [*_map(_new, (ReassignableTopicResponse,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (ReassignablePartitionResponse,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.error_code, n9, n10 = _S0u(b, p)
+                if not n9:
+                    x7.error_message = None
+                    p += 8
+                else:
+                    p += 7
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0:
+                        x7.error_message = None
+                    else:
+                        x7.error_message = b[p:p + n9].decode()
+                        p += n9
+                    n10 = b[p]
+                    p += 1
+                if n10:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms, o.allow_replication_factor_change, o.error_code))
+    v1 = o.error_message
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.responses
+    k4 = len(v3) + 1
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    for x5 in v3:
+        v6 = x5.name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
+        v8 = x5.partitions
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        for x10 in v8:
+            ext(_S1p(x10.partition_index, x10.error_code))
+            v11 = x10.error_message
+            if v11 is None:
+                ext(b'\x00')
+            else:
+                v11 = v11.encode()
+                k12 = len(v11) + 1
+                ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+                ext(v11)
+            if x10._unknown_tags:
+                _write_tags(ext, (), x10._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x5._unknown_tags:
+            _write_tags(ext, (), x5._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+AlterPartitionReassignmentsResponse._decoders = {0: _decode_v0, 1: _decode_v1}
+AlterPartitionReassignmentsResponse._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -91,7 +91,7 @@ class AlterPartitionRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 3)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'controller')
+    LISTENERS = ('controller',)
     BrokerState = BrokerState
     PartitionData = PartitionData
     TopicData = TopicData

@@ -59,7 +59,7 @@ class AlterReplicaLogDirsRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 2)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     AlterReplicaLogDirTopic = AlterReplicaLogDirTopic
     AlterReplicaLogDir = AlterReplicaLogDir
     _versions = {'dirs': (0, 32767)}

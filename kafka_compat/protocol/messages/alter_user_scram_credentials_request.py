@@ -68,7 +68,7 @@ class AlterUserScramCredentialsRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     ScramCredentialDeletion = ScramCredentialDeletion
     ScramCredentialUpsertion = ScramCredentialUpsertion
     _versions = {'deletions': (0, 32767), 'upsertions': (0, 32767)}

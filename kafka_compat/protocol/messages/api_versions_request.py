@@ -12,27 +12,36 @@ _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
+_S0 = _struct.Struct('>BiB')
+_S1 = _struct.Struct('>iB')
+_S2 = _struct.Struct('>i')
 _R0 = _PackShapes('', 's', '', 's', '')
 _R1 = _PackShapes('', 's', '', 's', 'B')
+_S0u = _S0.unpack_from
+_S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class ApiVersionsRequest(_Message):
-    __slots__ = ('client_software_name', 'client_software_version', '_unknown_tags')
-    _fields = ('client_software_name', 'client_software_version')
+    __slots__ = ('client_software_name', 'client_software_version', 'cluster_id', 'node_id', '_unknown_tags')
+    _fields = ('client_software_name', 'client_software_version', 'cluster_id', 'node_id')
     NAME = 'ApiVersionsRequest'
     API_KEY = 18
     KIND = 'request'
-    VALID_VERSIONS = (0, 4)
-    FLEXIBLE_VERSIONS = (3, 4)
+    VALID_VERSIONS = (0, 5)
+    FLEXIBLE_VERSIONS = (3, 5)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
-    _versions = {'client_software_name': (3, 32767), 'client_software_version': (3, 32767)}
-    _defaults = {'client_software_name': '', 'client_software_version': '', '_unknown_tags': None}
+    LISTENERS = ('broker', 'controller')
+    _versions = {'client_software_name': (3, 32767), 'client_software_version': (3, 32767), 'cluster_id': (5, 32767), 'node_id': (5, 32767)}
+    _defaults = {'client_software_name': '', 'client_software_version': '', 'cluster_id': None, 'node_id': -1, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, client_software_name='', client_software_version='', _unknown_tags=None):
+    def __init__(self, *, client_software_name='', client_software_version='', cluster_id=None, node_id=-1, _unknown_tags=None):
         self.client_software_name = client_software_name
         self.client_software_version = client_software_version
+        self.cluster_id = cluster_id
+        self.node_id = node_id
         self._unknown_tags = _unknown_tags
 
 
@@ -87,5 +96,66 @@ def _encode_v3(o, parts):
         ext(_R1[k2, k4](k2 + 1, v1, k4 + 1, v3, 0))
     parts.append(buf)
 
-ApiVersionsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3}
-ApiVersionsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0, 3: _encode_v3, 4: _encode_v3}
+def _decode_v5(b, p):
+    try:
+        o = _new(ApiVersionsRequest)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.client_software_name = b[p:p + n1].decode()
+        p += n1
+        n2 = b[p]
+        p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.client_software_version = b[p:p + n2].decode()
+        p += n2
+        n3, o.node_id, n4 = _S0u(b, p)
+        if not n3:
+            o.cluster_id = None
+            p += 6
+        else:
+            p += 1
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n3].decode()
+                p += n3
+            o.node_id, n4 = _S1u(b, p)
+            p += 5
+        if n4:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.client_software_name.encode()
+    k2 = len(v1)
+    v3 = o.client_software_version.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, k4 + 1, v3))
+    v5 = o.cluster_id
+    if v5 is None:
+        ext(b'\x00')
+    else:
+        v5 = v5.encode()
+        k6 = len(v5) + 1
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
+    if o._unknown_tags:
+        ext(_S2p(o.node_id))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S1p(o.node_id, 0))
+    parts.append(buf)
+
+ApiVersionsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5}
+ApiVersionsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0, 3: _encode_v3, 4: _encode_v3, 5: _encode_v5}

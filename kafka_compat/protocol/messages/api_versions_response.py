@@ -87,8 +87,8 @@ class ApiVersionsResponse(_Message):
     NAME = 'ApiVersionsResponse'
     API_KEY = 18
     KIND = 'response'
-    VALID_VERSIONS = (0, 4)
-    FLEXIBLE_VERSIONS = (3, 4)
+    VALID_VERSIONS = (0, 5)
+    FLEXIBLE_VERSIONS = (3, 5)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -308,5 +308,5 @@ def _encode_v3(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ApiVersionsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v3}
-ApiVersionsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1, 3: _encode_v3, 4: _encode_v3}
+ApiVersionsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3}
+ApiVersionsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3}

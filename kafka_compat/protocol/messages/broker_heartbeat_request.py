@@ -23,26 +23,27 @@ _S2u = _S2.unpack_from
 
 
 class BrokerHeartbeatRequest(_Message):
-    __slots__ = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs', '_unknown_tags')
-    _fields = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs')
+    __slots__ = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs', 'cordoned_log_dirs', '_unknown_tags')
+    _fields = ('broker_id', 'broker_epoch', 'current_metadata_offset', 'want_fence', 'want_shut_down', 'offline_log_dirs', 'cordoned_log_dirs')
     NAME = 'BrokerHeartbeatRequest'
     API_KEY = 63
     KIND = 'request'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('controller',)
-    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'current_metadata_offset': (0, 32767), 'want_fence': (0, 32767), 'want_shut_down': (0, 32767), 'offline_log_dirs': (1, 32767)}
-    _defaults = {'broker_id': 0, 'broker_epoch': -1, 'current_metadata_offset': 0, 'want_fence': False, 'want_shut_down': False, '_unknown_tags': None}
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'current_metadata_offset': (0, 32767), 'want_fence': (0, 32767), 'want_shut_down': (0, 32767), 'offline_log_dirs': (1, 32767), 'cordoned_log_dirs': (2, 32767)}
+    _defaults = {'broker_id': 0, 'broker_epoch': -1, 'current_metadata_offset': 0, 'want_fence': False, 'want_shut_down': False, 'cordoned_log_dirs': None, '_unknown_tags': None}
     _factories = {'offline_log_dirs': list}
-    def __init__(self, *, broker_id=0, broker_epoch=-1, current_metadata_offset=0, want_fence=False, want_shut_down=False, offline_log_dirs=_NO, _unknown_tags=None):
+    def __init__(self, *, broker_id=0, broker_epoch=-1, current_metadata_offset=0, want_fence=False, want_shut_down=False, offline_log_dirs=_NO, cordoned_log_dirs=None, _unknown_tags=None):
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
         self.current_metadata_offset = current_metadata_offset
         self.want_fence = want_fence
         self.want_shut_down = want_shut_down
         self.offline_log_dirs = [] if offline_log_dirs is _NO else offline_log_dirs
+        self.cordoned_log_dirs = cordoned_log_dirs
         self._unknown_tags = _unknown_tags
 
 
@@ -62,6 +63,8 @@ def _encode_v0(o, parts):
     ext = buf.extend
     if o.offline_log_dirs:
         raise _EncodeError('field OfflineLogDirs is not in version 0 and not ignorable')
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 0 and not ignorable')
     if o._unknown_tags:
         ext(_S1p(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down))
         _write_tags(ext, (), o._unknown_tags)
@@ -110,6 +113,8 @@ def _decode_v1(b, p):
 def _encode_v1(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 1 and not ignorable')
     ext(_S1p(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down))
     tg1 = []
     if o.offline_log_dirs:
@@ -127,5 +132,94 @@ def _encode_v1(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-BrokerHeartbeatRequest._decoders = {0: _decode_v0, 1: _decode_v1}
-BrokerHeartbeatRequest._encoders = {0: _encode_v0, 1: _encode_v1}
+def _decode_v2(b, p):
+    try:
+        o = _new(BrokerHeartbeatRequest)
+        o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down, n1 = _S0u(b, p)
+        p += 23
+        if n1:
+            n2, p = _read_uvarint(b, p - 1)
+            u3 = None
+            for _ in range(n2):
+                t4, p = _read_uvarint(b, p)
+                z5, p = _read_uvarint(b, p)
+                e6 = p + z5
+                if t4 == 0:
+                    n7 = b[p]
+                    p += 1
+                    if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                    n7 -= 1
+                    if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n7 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    l9 = []
+                    ap10 = l9.append
+                    for _ in range(n7):
+                        x8, = _S2u(b, p)
+                        p += 16
+                        x8 = _bnew(_Uuid, x8)
+                        ap10(x8)
+                    o.offline_log_dirs = l9
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                elif t4 == 1:
+                    n11 = b[p]
+                    p += 1
+                    if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                    n11 -= 1
+                    if n11 < 0:
+                        o.cordoned_log_dirs = None
+                    else:
+                        if n11 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        l13 = []
+                        ap14 = l13.append
+                        for _ in range(n11):
+                            x12, = _S2u(b, p)
+                            p += 16
+                            x12 = _bnew(_Uuid, x12)
+                            ap14(x12)
+                        o.cordoned_log_dirs = l13
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                else:
+                    if u3 is None: u3 = []
+                    u3.append((t4, bytes(b[p:e6])))
+                    p = e6
+            if u3 is not None: o._unknown_tags = u3
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S1p(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down))
+    tg1 = []
+    if o.offline_log_dirs:
+        sub2 = bytearray()
+        sw3 = sub2.extend
+        v4 = o.offline_log_dirs
+        k5 = len(v4) + 1
+        sw3(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        for x6 in v4:
+            sw3(_S2p(x6))
+        tg1.append((0, sub2))
+    if o.cordoned_log_dirs is not None:
+        sub7 = bytearray()
+        sw8 = sub7.extend
+        v9 = o.cordoned_log_dirs
+        if v9 is None:
+            sw8(b'\x00')
+        else:
+            k10 = len(v9) + 1
+            sw8(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            for x11 in v9:
+                sw8(_S2p(x11))
+        tg1.append((1, sub7))
+    if tg1 or o._unknown_tags:
+        _write_tags(ext, tg1, o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+BrokerHeartbeatRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
+BrokerHeartbeatRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

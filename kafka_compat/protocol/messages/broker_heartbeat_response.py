@@ -25,8 +25,8 @@ class BrokerHeartbeatResponse(_Message):
     NAME = 'BrokerHeartbeatResponse'
     API_KEY = 63
     KIND = 'response'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -63,5 +63,5 @@ def _encode_v0(o, parts):
         ext(_S0p(o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down, 0))
     parts.append(buf)
 
-BrokerHeartbeatResponse._decoders = {0: _decode_v0, 1: _decode_v0}
-BrokerHeartbeatResponse._encoders = {0: _encode_v0, 1: _encode_v0}
+BrokerHeartbeatResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0}
+BrokerHeartbeatResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0}

@@ -25,25 +25,26 @@ _S3u = _S3.unpack_from
 
 
 class BrokerRegistrationChangeRecord(_Message):
-    __slots__ = ('broker_id', 'broker_epoch', 'fenced', 'in_controlled_shutdown', 'log_dirs', '_unknown_tags')
-    _fields = ('broker_id', 'broker_epoch', 'fenced', 'in_controlled_shutdown', 'log_dirs')
+    __slots__ = ('broker_id', 'broker_epoch', 'fenced', 'in_controlled_shutdown', 'log_dirs', 'cordoned_log_dirs', '_unknown_tags')
+    _fields = ('broker_id', 'broker_epoch', 'fenced', 'in_controlled_shutdown', 'log_dirs', 'cordoned_log_dirs')
     NAME = 'BrokerRegistrationChangeRecord'
     API_KEY = 17
     KIND = 'metadata'
-    VALID_VERSIONS = (0, 2)
-    FLEXIBLE_VERSIONS = (0, 2)
+    VALID_VERSIONS = (0, 3)
+    FLEXIBLE_VERSIONS = (0, 3)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'fenced': (0, 32767), 'in_controlled_shutdown': (1, 32767), 'log_dirs': (2, 32767)}
-    _defaults = {'broker_id': 0, 'broker_epoch': 0, 'fenced': 0, 'in_controlled_shutdown': 0, '_unknown_tags': None}
+    _versions = {'broker_id': (0, 32767), 'broker_epoch': (0, 32767), 'fenced': (0, 32767), 'in_controlled_shutdown': (1, 32767), 'log_dirs': (2, 32767), 'cordoned_log_dirs': (3, 32767)}
+    _defaults = {'broker_id': 0, 'broker_epoch': 0, 'fenced': 0, 'in_controlled_shutdown': 0, 'cordoned_log_dirs': None, '_unknown_tags': None}
     _factories = {'log_dirs': list}
-    def __init__(self, *, broker_id=0, broker_epoch=0, fenced=0, in_controlled_shutdown=0, log_dirs=_NO, _unknown_tags=None):
+    def __init__(self, *, broker_id=0, broker_epoch=0, fenced=0, in_controlled_shutdown=0, log_dirs=_NO, cordoned_log_dirs=None, _unknown_tags=None):
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
         self.fenced = fenced
         self.in_controlled_shutdown = in_controlled_shutdown
         self.log_dirs = [] if log_dirs is _NO else log_dirs
+        self.cordoned_log_dirs = cordoned_log_dirs
         self._unknown_tags = _unknown_tags
 
 
@@ -80,6 +81,8 @@ def _encode_v0(o, parts):
         raise _EncodeError('field InControlledShutdown is not in version 0 and not ignorable')
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 0 and not ignorable')
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 0 and not ignorable')
     ext(_S2p(o.broker_id, o.broker_epoch))
     tg1 = []
     if o.fenced != 0:
@@ -129,6 +132,8 @@ def _encode_v1(o, parts):
     ext = buf.extend
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 1 and not ignorable')
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 1 and not ignorable')
     ext(_S2p(o.broker_id, o.broker_epoch))
     tg1 = []
     if o.fenced != 0:
@@ -198,6 +203,8 @@ def _decode_v2(b, p):
 def _encode_v2(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 2 and not ignorable')
     ext(_S2p(o.broker_id, o.broker_epoch))
     tg1 = []
     if o.fenced != 0:
@@ -225,5 +232,114 @@ def _encode_v2(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-BrokerRegistrationChangeRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
-BrokerRegistrationChangeRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}
+def _decode_v3(b, p):
+    try:
+        o = _new(BrokerRegistrationChangeRecord)
+        o.broker_id, o.broker_epoch, n1 = _S0u(b, p)
+        p += 13
+        if n1:
+            n2, p = _read_uvarint(b, p - 1)
+            u3 = None
+            for _ in range(n2):
+                t4, p = _read_uvarint(b, p)
+                z5, p = _read_uvarint(b, p)
+                e6 = p + z5
+                if t4 == 0:
+                    o.fenced, = _S1u(b, p)
+                    p += 1
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                elif t4 == 1:
+                    o.in_controlled_shutdown, = _S1u(b, p)
+                    p += 1
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                elif t4 == 2:
+                    n7 = b[p]
+                    p += 1
+                    if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                    n7 -= 1
+                    if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n7 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    l9 = []
+                    ap10 = l9.append
+                    for _ in range(n7):
+                        x8, = _S3u(b, p)
+                        p += 16
+                        x8 = _bnew(_Uuid, x8)
+                        ap10(x8)
+                    o.log_dirs = l9
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                elif t4 == 3:
+                    n11 = b[p]
+                    p += 1
+                    if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                    n11 -= 1
+                    if n11 < 0:
+                        o.cordoned_log_dirs = None
+                    else:
+                        if n11 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        l13 = []
+                        ap14 = l13.append
+                        for _ in range(n11):
+                            x12, = _S3u(b, p)
+                            p += 16
+                            x12 = _bnew(_Uuid, x12)
+                            ap14(x12)
+                        o.cordoned_log_dirs = l13
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                else:
+                    if u3 is None: u3 = []
+                    u3.append((t4, bytes(b[p:e6])))
+                    p = e6
+            if u3 is not None: o._unknown_tags = u3
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S2p(o.broker_id, o.broker_epoch))
+    tg1 = []
+    if o.fenced != 0:
+        sub2 = bytearray()
+        sw3 = sub2.extend
+        sw3(_S1p(o.fenced))
+        tg1.append((0, sub2))
+    if o.in_controlled_shutdown != 0:
+        sub4 = bytearray()
+        sw5 = sub4.extend
+        sw5(_S1p(o.in_controlled_shutdown))
+        tg1.append((1, sub4))
+    if o.log_dirs:
+        sub6 = bytearray()
+        sw7 = sub6.extend
+        v8 = o.log_dirs
+        k9 = len(v8) + 1
+        sw7(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        for x10 in v8:
+            sw7(_S3p(x10))
+        tg1.append((2, sub6))
+    if o.cordoned_log_dirs is not None:
+        sub11 = bytearray()
+        sw12 = sub11.extend
+        v13 = o.cordoned_log_dirs
+        if v13 is None:
+            sw12(b'\x00')
+        else:
+            k14 = len(v13) + 1
+            sw12(_UV1[k14] if k14 < 128 else _uvarint(k14))
+            for x15 in v13:
+                sw12(_S3p(x15))
+        tg1.append((3, sub11))
+    if tg1 or o._unknown_tags:
+        _write_tags(ext, tg1, o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+BrokerRegistrationChangeRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3}
+BrokerRegistrationChangeRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3}

@@ -21,14 +21,14 @@ class ConsumerGroupCurrentMemberAssignmentKey(_Message):
     __slots__ = ('group_id', 'member_id', '_unknown_tags')
     _fields = ('group_id', 'member_id')
     NAME = 'ConsumerGroupCurrentMemberAssignmentKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (8, 8)
+    API_KEY = 8
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group_id': (8, 8), 'member_id': (8, 8)}
+    _versions = {'group_id': (0, 0), 'member_id': (0, 0)}
     _defaults = {'group_id': '', 'member_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', member_id='', _unknown_tags=None):
@@ -37,7 +37,7 @@ class ConsumerGroupCurrentMemberAssignmentKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v8(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(ConsumerGroupCurrentMemberAssignmentKey)
         n1, = _S0u(b, p)
@@ -54,7 +54,7 @@ def _decode_v8(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v8(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group_id.encode()
@@ -65,5 +65,5 @@ def _encode_v8(o, parts):
     ext(v2)
     parts.append(buf)
 
-ConsumerGroupCurrentMemberAssignmentKey._decoders = {8: _decode_v8}
-ConsumerGroupCurrentMemberAssignmentKey._encoders = {8: _encode_v8}
+ConsumerGroupCurrentMemberAssignmentKey._decoders = {0: _decode_v0}
+ConsumerGroupCurrentMemberAssignmentKey._encoders = {0: _encode_v0}

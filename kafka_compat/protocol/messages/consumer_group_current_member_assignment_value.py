@@ -13,25 +13,26 @@ _view = memoryview
 _map = map
 _NO = object()
 _CU_int32 = _COMPACT_ARRAY_UNPACK['i']
+_CP_int32 = _COMPACT_ARRAY_PACK['i']
 _S0 = _struct.Struct('>iibB')
 _S1 = _struct.Struct('>16sB')
 _S2 = _struct.Struct('>iib')
 _R0 = _PackShapes('16s', 'i', '')
-_R1 = _PackShapes('16s', 'i', 'B')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
 _S2p = _S2.pack
 
 
 class TopicPartitions(_SchemaStruct):
-    __slots__ = ('topic_id', 'partitions', '_unknown_tags')
-    _fields = ('topic_id', 'partitions')
-    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767)}
-    _defaults = {'topic_id': ZERO_UUID, '_unknown_tags': None}
+    __slots__ = ('topic_id', 'partitions', 'assignment_epochs', '_unknown_tags')
+    _fields = ('topic_id', 'partitions', 'assignment_epochs')
+    _versions = {'topic_id': (0, 32767), 'partitions': (0, 32767), 'assignment_epochs': (0, 32767)}
+    _defaults = {'topic_id': ZERO_UUID, 'assignment_epochs': None, '_unknown_tags': None}
     _factories = {'partitions': list}
-    def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
+    def __init__(self, *, topic_id=ZERO_UUID, partitions=_NO, assignment_epochs=None, _unknown_tags=None):
         self.topic_id = topic_id
         self.partitions = [] if partitions is _NO else partitions
+        self.assignment_epochs = assignment_epochs
         self._unknown_tags = _unknown_tags
 
 
@@ -39,8 +40,8 @@ class ConsumerGroupCurrentMemberAssignmentValue(_Message):
     __slots__ = ('member_epoch', 'previous_member_epoch', 'state', 'assigned_partitions', 'partitions_pending_revocation', '_unknown_tags')
     _fields = ('member_epoch', 'previous_member_epoch', 'state', 'assigned_partitions', 'partitions_pending_revocation')
     NAME = 'ConsumerGroupCurrentMemberAssignmentValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 8
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
@@ -79,27 +80,67 @@ def _decode_v0(b, p):
             else:
                 x2.partitions, p = _read_array(b, p - 1, 'i', True, False)
             if b[p]:
-                p = _read_unknown_tags(b, p, x2)
+                n6, p = _read_uvarint(b, p)
+                u7 = None
+                for _ in range(n6):
+                    t8, p = _read_uvarint(b, p)
+                    z9, p = _read_uvarint(b, p)
+                    e10 = p + z9
+                    if t8 == 0:
+                        n11 = b[p]
+                        p += 1
+                        if 0 < n11 < 65:
+                            x2.assignment_epochs = [*_CU_int32[n11](b, p)]
+                            p += 4 * n11 - 4
+                        else:
+                            x2.assignment_epochs, p = _read_array(b, p - 1, 'i', True, True)
+                        if p > e10: raise _DecodeError('tagged field longer than its size', p)
+                        p = e10
+                    else:
+                        if u7 is None: u7 = []
+                        u7.append((t8, bytes(b[p:e10])))
+                        p = e10
+                if u7 is not None: x2._unknown_tags = u7
             else:
                 p += 1
-        n6 = b[p]
+        n12 = b[p]
         p += 1
-        if n6 > 127: n6, p = _read_uvarint(b, p - 1)
-        n6 -= 1
-        if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n6 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        o.partitions_pending_revocation = l8 = [*_map(_new, (TopicPartitions,) * n6)]
-        for x7 in l8:
-            u9, n10 = _S1u(b, p)
+        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+        n12 -= 1
+        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n12 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.partitions_pending_revocation = l14 = [*_map(_new, (TopicPartitions,) * n12)]
+        for x13 in l14:
+            u15, n16 = _S1u(b, p)
             p += 17
-            x7.topic_id = _bnew(_Uuid, u9)
-            if 0 < n10 < 65:
-                x7.partitions = [*_CU_int32[n10](b, p)]
-                p += 4 * n10 - 4
+            x13.topic_id = _bnew(_Uuid, u15)
+            if 0 < n16 < 65:
+                x13.partitions = [*_CU_int32[n16](b, p)]
+                p += 4 * n16 - 4
             else:
-                x7.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                x13.partitions, p = _read_array(b, p - 1, 'i', True, False)
             if b[p]:
-                p = _read_unknown_tags(b, p, x7)
+                n17, p = _read_uvarint(b, p)
+                u18 = None
+                for _ in range(n17):
+                    t19, p = _read_uvarint(b, p)
+                    z20, p = _read_uvarint(b, p)
+                    e21 = p + z20
+                    if t19 == 0:
+                        n22 = b[p]
+                        p += 1
+                        if 0 < n22 < 65:
+                            x13.assignment_epochs = [*_CU_int32[n22](b, p)]
+                            p += 4 * n22 - 4
+                        else:
+                            x13.assignment_epochs, p = _read_array(b, p - 1, 'i', True, True)
+                        if p > e21: raise _DecodeError('tagged field longer than its size', p)
+                        p = e21
+                    else:
+                        if u18 is None: u18 = []
+                        u18.append((t19, bytes(b[p:e21])))
+                        p = e21
+                if u18 is not None: x13._unknown_tags = u18
             else:
                 p += 1
         if b[p]:
@@ -120,22 +161,52 @@ def _encode_v0(o, parts):
     for x3 in v1:
         v4 = x3.partitions
         k5 = len(v4)
-        if x3._unknown_tags:
-            ext(_R0[k5](x3.topic_id, k5 + 1, *v4))
-            _write_tags(ext, (), x3._unknown_tags)
+        ext(_R0[k5](x3.topic_id, k5 + 1, *v4))
+        tg6 = []
+        if x3.assignment_epochs is not None:
+            sub7 = bytearray()
+            sw8 = sub7.extend
+            v9 = x3.assignment_epochs
+            if v9 is None:
+                sw8(b'\x00')
+            else:
+                k10 = len(v9)
+                if k10 < 64:
+                    sw8(_CP_int32[k10](k10 + 1, *v9))
+                else:
+                    sw8(_uvarint(k10 + 1))
+                    sw8(_array_struct('i', k10).pack(*v9))
+            tg6.append((0, sub7))
+        if tg6 or x3._unknown_tags:
+            _write_tags(ext, tg6, x3._unknown_tags)
         else:
-            ext(_R1[k5](x3.topic_id, k5 + 1, *v4, 0))
-    v6 = o.partitions_pending_revocation
-    k7 = len(v6) + 1
-    ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
-    for x8 in v6:
-        v9 = x8.partitions
-        k10 = len(v9)
-        if x8._unknown_tags:
-            ext(_R0[k10](x8.topic_id, k10 + 1, *v9))
-            _write_tags(ext, (), x8._unknown_tags)
+            ext(b'\x00')
+    v11 = o.partitions_pending_revocation
+    k12 = len(v11) + 1
+    ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+    for x13 in v11:
+        v14 = x13.partitions
+        k15 = len(v14)
+        ext(_R0[k15](x13.topic_id, k15 + 1, *v14))
+        tg16 = []
+        if x13.assignment_epochs is not None:
+            sub17 = bytearray()
+            sw18 = sub17.extend
+            v19 = x13.assignment_epochs
+            if v19 is None:
+                sw18(b'\x00')
+            else:
+                k20 = len(v19)
+                if k20 < 64:
+                    sw18(_CP_int32[k20](k20 + 1, *v19))
+                else:
+                    sw18(_uvarint(k20 + 1))
+                    sw18(_array_struct('i', k20).pack(*v19))
+            tg16.append((0, sub17))
+        if tg16 or x13._unknown_tags:
+            _write_tags(ext, tg16, x13._unknown_tags)
         else:
-            ext(_R1[k10](x8.topic_id, k10 + 1, *v9, 0))
+            ext(b'\x00')
     if o._unknown_tags:
         _write_tags(ext, (), o._unknown_tags)
     else:

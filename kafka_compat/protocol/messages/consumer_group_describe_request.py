@@ -25,11 +25,11 @@ class ConsumerGroupDescribeRequest(_Message):
     NAME = 'ConsumerGroupDescribeRequest'
     API_KEY = 69
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'group_ids': (0, 32767), 'include_authorized_operations': (0, 32767)}
     _defaults = {'include_authorized_operations': False, '_unknown_tags': None}
     _factories = {'group_ids': list}
@@ -87,5 +87,5 @@ def _encode_v0(o, parts):
         ext(_S0p(o.include_authorized_operations, 0))
     parts.append(buf)
 
-ConsumerGroupDescribeRequest._decoders = {0: _decode_v0}
-ConsumerGroupDescribeRequest._encoders = {0: _encode_v0}
+ConsumerGroupDescribeRequest._decoders = {0: _decode_v0, 1: _decode_v0}
+ConsumerGroupDescribeRequest._encoders = {0: _encode_v0, 1: _encode_v0}

@@ -20,6 +20,8 @@ _S3 = _struct.Struct('>BB')
 _S4 = _struct.Struct('>16sB')
 _S5 = _struct.Struct('>i')
 _S6 = _struct.Struct('>h')
+_S7 = _struct.Struct('>bB')
+_S8 = _struct.Struct('>b')
 _R0 = _PackShapes('', 's', '', 's', 'ii', 's', '')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('i', 's', '', 's', '')
@@ -33,6 +35,9 @@ _S3u = _S3.unpack_from
 _S4u = _S4.unpack_from
 _S5p = _S5.pack
 _S6p = _S6.pack
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
 
 
 class TopicPartitions(_SchemaStruct):
@@ -60,12 +65,12 @@ class Assignment(_SchemaStruct):
 
 
 class Member(_SchemaStruct):
-    __slots__ = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment', '_unknown_tags')
-    _fields = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment')
-    _versions = {'member_id': (0, 32767), 'instance_id': (0, 32767), 'rack_id': (0, 32767), 'member_epoch': (0, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'subscribed_topic_names': (0, 32767), 'subscribed_topic_regex': (0, 32767), 'assignment': (0, 32767), 'target_assignment': (0, 32767)}
-    _defaults = {'member_id': '', 'instance_id': None, 'rack_id': None, 'member_epoch': 0, 'client_id': '', 'client_host': '', 'subscribed_topic_regex': None, '_unknown_tags': None}
+    __slots__ = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment', 'member_type', '_unknown_tags')
+    _fields = ('member_id', 'instance_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'assignment', 'target_assignment', 'member_type')
+    _versions = {'member_id': (0, 32767), 'instance_id': (0, 32767), 'rack_id': (0, 32767), 'member_epoch': (0, 32767), 'client_id': (0, 32767), 'client_host': (0, 32767), 'subscribed_topic_names': (0, 32767), 'subscribed_topic_regex': (0, 32767), 'assignment': (0, 32767), 'target_assignment': (0, 32767), 'member_type': (1, 32767)}
+    _defaults = {'member_id': '', 'instance_id': None, 'rack_id': None, 'member_epoch': 0, 'client_id': '', 'client_host': '', 'subscribed_topic_regex': None, 'member_type': -1, '_unknown_tags': None}
     _factories = {'subscribed_topic_names': list, 'assignment': Assignment, 'target_assignment': Assignment}
-    def __init__(self, *, member_id='', instance_id=None, rack_id=None, member_epoch=0, client_id='', client_host='', subscribed_topic_names=_NO, subscribed_topic_regex=None, assignment=_NO, target_assignment=_NO, _unknown_tags=None):
+    def __init__(self, *, member_id='', instance_id=None, rack_id=None, member_epoch=0, client_id='', client_host='', subscribed_topic_names=_NO, subscribed_topic_regex=None, assignment=_NO, target_assignment=_NO, member_type=-1, _unknown_tags=None):
         self.member_id = member_id
         self.instance_id = instance_id
         self.rack_id = rack_id
@@ -76,6 +81,7 @@ class Member(_SchemaStruct):
         self.subscribed_topic_regex = subscribed_topic_regex
         self.assignment = Assignment() if assignment is _NO else assignment
         self.target_assignment = Assignment() if target_assignment is _NO else target_assignment
+        self.member_type = member_type
         self._unknown_tags = _unknown_tags
 
 
@@ -104,8 +110,8 @@ class ConsumerGroupDescribeResponse(_Message):
     NAME = 'ConsumerGroupDescribeResponse'
     API_KEY = 69
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -445,5 +451,329 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ConsumerGroupDescribeResponse._decoders = {0: _decode_v0}
-ConsumerGroupDescribeResponse._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        o = _new(ConsumerGroupDescribeResponse)
+        o.throttle_time_ms, n1 = _S0u(b, p)
+        p += 5
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4, n5 = _S1u(b, p)
+            if not n4:
+                x2.error_message = None
+                p += 4
+            else:
+                p += 3
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n4].decode()
+                    p += n4
+                n5 = b[p]
+                p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n5].decode()
+            p += n5
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_state = b[p:p + n6].decode()
+            p += n6
+            x2.group_epoch, x2.assignment_epoch, n7 = _S2u(b, p)
+            p += 9
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.assignor_name = b[p:p + n7].decode()
+            p += n7
+            n8 = b[p]
+            p += 1
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+            n8 -= 1
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n8 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l10 = [*_map(_new, (Member,) * n8)]
+            for x9 in l10:
+                n11 = b[p]
+                p += 1
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                n11 -= 1
+                if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.member_id = b[p:p + n11].decode()
+                p += n11
+                n12, n13 = _S3u(b, p)
+                if not n12:
+                    x9.instance_id = None
+                    p += 2
+                else:
+                    p += 1
+                    if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                    n12 -= 1
+                    if n12 < 0:
+                        x9.instance_id = None
+                    else:
+                        x9.instance_id = b[p:p + n12].decode()
+                        p += n12
+                    n13 = b[p]
+                    p += 1
+                if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                n13 -= 1
+                if n13 < 0:
+                    x9.rack_id = None
+                else:
+                    x9.rack_id = b[p:p + n13].decode()
+                    p += n13
+                x9.member_epoch, n14 = _S0u(b, p)
+                p += 5
+                if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+                n14 -= 1
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_id = b[p:p + n14].decode()
+                p += n14
+                n15 = b[p]
+                p += 1
+                if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+                n15 -= 1
+                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x9.client_host = b[p:p + n15].decode()
+                p += n15
+                n16 = b[p]
+                p += 1
+                if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+                n16 -= 1
+                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n16 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+                l18 = []
+                ap19 = l18.append
+                for _ in range(n16):
+                    n20 = b[p]
+                    p += 1
+                    if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                    n20 -= 1
+                    if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x17 = b[p:p + n20].decode()
+                    p += n20
+                    ap19(x17)
+                x9.subscribed_topic_names = l18
+                n21 = b[p]
+                p += 1
+                if n21 > 127: n21, p = _read_uvarint(b, p - 1)
+                n21 -= 1
+                if n21 < 0:
+                    x9.subscribed_topic_regex = None
+                else:
+                    x9.subscribed_topic_regex = b[p:p + n21].decode()
+                    p += n21
+                o22 = _new(Assignment)
+                n23 = b[p]
+                p += 1
+                if n23 > 127: n23, p = _read_uvarint(b, p - 1)
+                n23 -= 1
+                if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n23 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o22.topic_partitions = l25 = [*_map(_new, (TopicPartitions,) * n23)]
+                for x24 in l25:
+                    u26, n27 = _S4u(b, p)
+                    p += 17
+                    x24.topic_id = _bnew(_Uuid, u26)
+                    if n27 > 127: n27, p = _read_uvarint(b, p - 1)
+                    n27 -= 1
+                    if n27 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x24.topic_name = b[p:p + n27].decode()
+                    p += n27
+                    n28 = b[p]
+                    p += 1
+                    if 0 < n28 < 65:
+                        x24.partitions = [*_CU_int32[n28](b, p)]
+                        p += 4 * n28 - 4
+                    else:
+                        x24.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x24)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, o22)
+                else:
+                    p += 1
+                x9.assignment = o22
+                o29 = _new(Assignment)
+                n30 = b[p]
+                p += 1
+                if n30 > 127: n30, p = _read_uvarint(b, p - 1)
+                n30 -= 1
+                if n30 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n30 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+                o29.topic_partitions = l32 = [*_map(_new, (TopicPartitions,) * n30)]
+                for x31 in l32:
+                    u33, n34 = _S4u(b, p)
+                    p += 17
+                    x31.topic_id = _bnew(_Uuid, u33)
+                    if n34 > 127: n34, p = _read_uvarint(b, p - 1)
+                    n34 -= 1
+                    if n34 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x31.topic_name = b[p:p + n34].decode()
+                    p += n34
+                    n35 = b[p]
+                    p += 1
+                    if 0 < n35 < 65:
+                        x31.partitions = [*_CU_int32[n35](b, p)]
+                        p += 4 * n35 - 4
+                    else:
+                        x31.partitions, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x31)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, o29)
+                else:
+                    p += 1
+                x9.target_assignment = o29
+                x9.member_type, n36 = _S7u(b, p)
+                p += 2
+                if n36:
+                    p = _read_unknown_tags(b, p - 1, x9)
+            x2.authorized_operations, n37 = _S0u(b, p)
+            p += 5
+            if n37:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S5p(o.throttle_time_ms))
+    v1 = o.groups
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        ext(_S6p(x3.error_code))
+        v4 = x3.error_message
+        if v4 is None:
+            ext(b'\x00')
+        else:
+            v4 = v4.encode()
+            k5 = len(v4) + 1
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
+        v6 = x3.group_id.encode()
+        k7 = len(v6)
+        v8 = x3.group_state.encode()
+        k9 = len(v8)
+        v10 = x3.assignor_name.encode()
+        k11 = len(v10)
+        ext(_R0[k7, k9, k11](k7 + 1, v6, k9 + 1, v8, x3.group_epoch, x3.assignment_epoch, k11 + 1, v10))
+        v12 = x3.members
+        k13 = len(v12) + 1
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        for x14 in v12:
+            v15 = x14.member_id.encode()
+            k16 = len(v15)
+            ext(_R1[k16](k16 + 1, v15))
+            v17 = x14.instance_id
+            if v17 is None:
+                ext(b'\x00')
+            else:
+                v17 = v17.encode()
+                k18 = len(v17) + 1
+                ext(_UV1[k18] if k18 < 128 else _uvarint(k18))
+                ext(v17)
+            v19 = x14.rack_id
+            if v19 is None:
+                ext(b'\x00')
+            else:
+                v19 = v19.encode()
+                k20 = len(v19) + 1
+                ext(_UV1[k20] if k20 < 128 else _uvarint(k20))
+                ext(v19)
+            v21 = x14.client_id.encode()
+            k22 = len(v21)
+            v23 = x14.client_host.encode()
+            k24 = len(v23)
+            ext(_R2[k22, k24](x14.member_epoch, k22 + 1, v21, k24 + 1, v23))
+            v25 = x14.subscribed_topic_names
+            k26 = len(v25) + 1
+            ext(_UV1[k26] if k26 < 128 else _uvarint(k26))
+            for x27 in v25:
+                v28 = x27
+                v28 = v28.encode()
+                k29 = len(v28) + 1
+                ext(_UV1[k29] if k29 < 128 else _uvarint(k29))
+                ext(v28)
+            v30 = x14.subscribed_topic_regex
+            if v30 is None:
+                ext(b'\x00')
+            else:
+                v30 = v30.encode()
+                k31 = len(v30) + 1
+                ext(_UV1[k31] if k31 < 128 else _uvarint(k31))
+                ext(v30)
+            v32 = x14.assignment.topic_partitions
+            k33 = len(v32) + 1
+            ext(_UV1[k33] if k33 < 128 else _uvarint(k33))
+            for x34 in v32:
+                v35 = x34.topic_name.encode()
+                k36 = len(v35)
+                v37 = x34.partitions
+                k38 = len(v37)
+                if x34._unknown_tags:
+                    ext(_R3[k36, k38](x34.topic_id, k36 + 1, v35, k38 + 1, *v37))
+                    _write_tags(ext, (), x34._unknown_tags)
+                else:
+                    ext(_R4[k36, k38](x34.topic_id, k36 + 1, v35, k38 + 1, *v37, 0))
+            if x14.assignment._unknown_tags:
+                _write_tags(ext, (), x14.assignment._unknown_tags)
+            else:
+                ext(b'\x00')
+            v39 = x14.target_assignment.topic_partitions
+            k40 = len(v39) + 1
+            ext(_UV1[k40] if k40 < 128 else _uvarint(k40))
+            for x41 in v39:
+                v42 = x41.topic_name.encode()
+                k43 = len(v42)
+                v44 = x41.partitions
+                k45 = len(v44)
+                if x41._unknown_tags:
+                    ext(_R3[k43, k45](x41.topic_id, k43 + 1, v42, k45 + 1, *v44))
+                    _write_tags(ext, (), x41._unknown_tags)
+                else:
+                    ext(_R4[k43, k45](x41.topic_id, k43 + 1, v42, k45 + 1, *v44, 0))
+            if x14.target_assignment._unknown_tags:
+                _write_tags(ext, (), x14.target_assignment._unknown_tags)
+            else:
+                ext(b'\x00')
+            if x14._unknown_tags:
+                ext(_S8p(x14.member_type))
+                _write_tags(ext, (), x14._unknown_tags)
+            else:
+                ext(_S7p(x14.member_type, 0))
+        if x3._unknown_tags:
+            ext(_S5p(x3.authorized_operations))
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(_S0p(x3.authorized_operations, 0))
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ConsumerGroupDescribeResponse._decoders = {0: _decode_v0, 1: _decode_v1}
+ConsumerGroupDescribeResponse._encoders = {0: _encode_v0, 1: _encode_v1}

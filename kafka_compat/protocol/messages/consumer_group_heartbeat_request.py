@@ -47,8 +47,8 @@ class ConsumerGroupHeartbeatRequest(_Message):
     VALID_VERSIONS = (0, 1)
     FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
-    LISTENERS = ('zkBroker', 'broker')
+    LATEST_VERSION_UNSTABLE = False
+    LISTENERS = ('broker',)
     TopicPartitions = TopicPartitions
     _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'member_epoch': (0, 32767), 'instance_id': (0, 32767), 'rack_id': (0, 32767), 'rebalance_timeout_ms': (0, 32767), 'subscribed_topic_names': (0, 32767), 'subscribed_topic_regex': (1, 32767), 'server_assignor': (0, 32767), 'topic_partitions': (0, 32767)}
     _defaults = {'group_id': '', 'member_id': '', 'member_epoch': 0, 'instance_id': None, 'rack_id': None, 'rebalance_timeout_ms': -1, 'subscribed_topic_names': None, 'subscribed_topic_regex': None, 'server_assignor': None, 'topic_partitions': None, '_unknown_tags': None}

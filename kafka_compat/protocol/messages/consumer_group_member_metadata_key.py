@@ -21,14 +21,14 @@ class ConsumerGroupMemberMetadataKey(_Message):
     __slots__ = ('group_id', 'member_id', '_unknown_tags')
     _fields = ('group_id', 'member_id')
     NAME = 'ConsumerGroupMemberMetadataKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (5, 5)
+    API_KEY = 5
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group_id': (5, 5), 'member_id': (5, 5)}
+    _versions = {'group_id': (0, 0), 'member_id': (0, 0)}
     _defaults = {'group_id': '', 'member_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', member_id='', _unknown_tags=None):
@@ -37,7 +37,7 @@ class ConsumerGroupMemberMetadataKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v5(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(ConsumerGroupMemberMetadataKey)
         n1, = _S0u(b, p)
@@ -54,7 +54,7 @@ def _decode_v5(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v5(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group_id.encode()
@@ -65,5 +65,5 @@ def _encode_v5(o, parts):
     ext(v2)
     parts.append(buf)
 
-ConsumerGroupMemberMetadataKey._decoders = {5: _decode_v5}
-ConsumerGroupMemberMetadataKey._encoders = {5: _encode_v5}
+ConsumerGroupMemberMetadataKey._decoders = {0: _decode_v0}
+ConsumerGroupMemberMetadataKey._encoders = {0: _encode_v0}

@@ -59,8 +59,8 @@ class ConsumerGroupMemberMetadataValue(_Message):
     __slots__ = ('instance_id', 'rack_id', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'rebalance_timeout_ms', 'server_assignor', 'classic_member_metadata', '_unknown_tags')
     _fields = ('instance_id', 'rack_id', 'client_id', 'client_host', 'subscribed_topic_names', 'subscribed_topic_regex', 'rebalance_timeout_ms', 'server_assignor', 'classic_member_metadata')
     NAME = 'ConsumerGroupMemberMetadataValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 5
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)

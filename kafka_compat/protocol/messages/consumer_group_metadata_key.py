@@ -21,14 +21,14 @@ class ConsumerGroupMetadataKey(_Message):
     __slots__ = ('group_id', '_unknown_tags')
     _fields = ('group_id',)
     NAME = 'ConsumerGroupMetadataKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (3, 3)
+    API_KEY = 3
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group_id': (3, 3)}
+    _versions = {'group_id': (0, 0)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', _unknown_tags=None):
@@ -36,7 +36,7 @@ class ConsumerGroupMetadataKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v3(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(ConsumerGroupMetadataKey)
         n1, = _S0u(b, p)
@@ -48,7 +48,7 @@ def _decode_v3(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v3(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group_id.encode()
@@ -56,5 +56,5 @@ def _encode_v3(o, parts):
     ext(v1)
     parts.append(buf)
 
-ConsumerGroupMetadataKey._decoders = {3: _decode_v3}
-ConsumerGroupMetadataKey._encoders = {3: _encode_v3}
+ConsumerGroupMetadataKey._decoders = {0: _decode_v0}
+ConsumerGroupMetadataKey._encoders = {0: _encode_v0}

@@ -13,28 +13,31 @@ _view = memoryview
 _map = map
 _NO = object()
 _S0 = _struct.Struct('>iB')
-_S1 = _struct.Struct('>i')
-_S0p = _S0.pack
+_S1 = _struct.Struct('>q')
+_S2 = _struct.Struct('>i')
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
+_S1u = _S1.unpack_from
+_S2p = _S2.pack
 
 
 class ConsumerGroupMetadataValue(_Message):
-    __slots__ = ('epoch', '_unknown_tags')
-    _fields = ('epoch',)
+    __slots__ = ('epoch', 'metadata_hash', '_unknown_tags')
+    _fields = ('epoch', 'metadata_hash')
     NAME = 'ConsumerGroupMetadataValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 3
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'epoch': (0, 32767)}
-    _defaults = {'epoch': 0, '_unknown_tags': None}
+    _versions = {'epoch': (0, 32767), 'metadata_hash': (0, 32767)}
+    _defaults = {'epoch': 0, 'metadata_hash': 0, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, epoch=0, _unknown_tags=None):
+    def __init__(self, *, epoch=0, metadata_hash=0, _unknown_tags=None):
         self.epoch = epoch
+        self.metadata_hash = metadata_hash
         self._unknown_tags = _unknown_tags
 
 
@@ -44,7 +47,22 @@ def _decode_v0(b, p):
         o.epoch, n1 = _S0u(b, p)
         p += 5
         if n1:
-            p = _read_unknown_tags(b, p - 1, o)
+            n2, p = _read_uvarint(b, p - 1)
+            u3 = None
+            for _ in range(n2):
+                t4, p = _read_uvarint(b, p)
+                z5, p = _read_uvarint(b, p)
+                e6 = p + z5
+                if t4 == 0:
+                    o.metadata_hash, = _S1u(b, p)
+                    p += 8
+                    if p > e6: raise _DecodeError('tagged field longer than its size', p)
+                    p = e6
+                else:
+                    if u3 is None: u3 = []
+                    u3.append((t4, bytes(b[p:e6])))
+                    p = e6
+            if u3 is not None: o._unknown_tags = u3
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
@@ -52,11 +70,17 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
-    if o._unknown_tags:
-        ext(_S1p(o.epoch))
-        _write_tags(ext, (), o._unknown_tags)
+    ext(_S2p(o.epoch))
+    tg1 = []
+    if o.metadata_hash != 0:
+        sub2 = bytearray()
+        sw3 = sub2.extend
+        sw3(_S1p(o.metadata_hash))
+        tg1.append((0, sub2))
+    if tg1 or o._unknown_tags:
+        _write_tags(ext, tg1, o._unknown_tags)
     else:
-        ext(_S0p(o.epoch, 0))
+        ext(b'\x00')
     parts.append(buf)
 
 ConsumerGroupMetadataValue._decoders = {0: _decode_v0}

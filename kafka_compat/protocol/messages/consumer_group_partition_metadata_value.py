@@ -51,8 +51,8 @@ class ConsumerGroupPartitionMetadataValue(_Message):
     __slots__ = ('topics', '_unknown_tags')
     _fields = ('topics',)
     NAME = 'ConsumerGroupPartitionMetadataValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 4
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)

@@ -35,8 +35,8 @@ class ConsumerGroupTargetAssignmentMemberValue(_Message):
     __slots__ = ('topic_partitions', '_unknown_tags')
     _fields = ('topic_partitions',)
     NAME = 'ConsumerGroupTargetAssignmentMemberValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 7
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)

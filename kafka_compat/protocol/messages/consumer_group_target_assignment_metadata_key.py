@@ -21,14 +21,14 @@ class ConsumerGroupTargetAssignmentMetadataKey(_Message):
     __slots__ = ('group_id', '_unknown_tags')
     _fields = ('group_id',)
     NAME = 'ConsumerGroupTargetAssignmentMetadataKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (6, 6)
+    API_KEY = 6
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group_id': (6, 6)}
+    _versions = {'group_id': (0, 0)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', _unknown_tags=None):
@@ -36,7 +36,7 @@ class ConsumerGroupTargetAssignmentMetadataKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v6(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(ConsumerGroupTargetAssignmentMetadataKey)
         n1, = _S0u(b, p)
@@ -48,7 +48,7 @@ def _decode_v6(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v6(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group_id.encode()
@@ -56,5 +56,5 @@ def _encode_v6(o, parts):
     ext(v1)
     parts.append(buf)
 
-ConsumerGroupTargetAssignmentMetadataKey._decoders = {6: _decode_v6}
-ConsumerGroupTargetAssignmentMetadataKey._encoders = {6: _encode_v6}
+ConsumerGroupTargetAssignmentMetadataKey._decoders = {0: _decode_v0}
+ConsumerGroupTargetAssignmentMetadataKey._encoders = {0: _encode_v0}

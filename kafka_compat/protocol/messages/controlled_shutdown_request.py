@@ -12,87 +12,25 @@ _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _struct.Struct('>i')
-_S1 = _struct.Struct('>iq')
-_S2 = _struct.Struct('>iqB')
-_S0p = _S0.pack
-_S0u = _S0.unpack_from
-_S1p = _S1.pack
-_S1u = _S1.unpack_from
-_S2p = _S2.pack
-_S2u = _S2.unpack_from
 
 
 class ControlledShutdownRequest(_Message):
-    __slots__ = ('broker_id', 'broker_epoch', '_unknown_tags')
-    _fields = ('broker_id', 'broker_epoch')
+    __slots__ = ('_unknown_tags',)
+    _fields = ()
     NAME = 'ControlledShutdownRequest'
     API_KEY = 7
     KIND = 'request'
-    VALID_VERSIONS = (0, 3)
-    FLEXIBLE_VERSIONS = (3, 3)
+    VALID_VERSIONS = (0, -1)
+    FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'controller')
-    _versions = {'broker_id': (0, 32767), 'broker_epoch': (2, 32767)}
-    _defaults = {'broker_id': 0, 'broker_epoch': -1, '_unknown_tags': None}
+    LISTENERS = ()
+    _versions = {}
+    _defaults = {'_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, broker_id=0, broker_epoch=-1, _unknown_tags=None):
-        self.broker_id = broker_id
-        self.broker_epoch = broker_epoch
+    def __init__(self, *, _unknown_tags=None):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v0(b, p):
-    try:
-        o = _new(ControlledShutdownRequest)
-        o.broker_id, = _S0u(b, p)
-        p += 4
-    except Exception as x:
-        raise _decode_failure(x, p) from None
-    return o, p
-
-def _encode_v0(o, parts):
-    buf = bytearray()
-    ext = buf.extend
-    ext(_S0p(o.broker_id))
-    parts.append(buf)
-
-def _decode_v2(b, p):
-    try:
-        o = _new(ControlledShutdownRequest)
-        o.broker_id, o.broker_epoch = _S1u(b, p)
-        p += 12
-    except Exception as x:
-        raise _decode_failure(x, p) from None
-    return o, p
-
-def _encode_v2(o, parts):
-    buf = bytearray()
-    ext = buf.extend
-    ext(_S1p(o.broker_id, o.broker_epoch))
-    parts.append(buf)
-
-def _decode_v3(b, p):
-    try:
-        o = _new(ControlledShutdownRequest)
-        o.broker_id, o.broker_epoch, n1 = _S2u(b, p)
-        p += 13
-        if n1:
-            p = _read_unknown_tags(b, p - 1, o)
-    except Exception as x:
-        raise _decode_failure(x, p) from None
-    return o, p
-
-def _encode_v3(o, parts):
-    buf = bytearray()
-    ext = buf.extend
-    if o._unknown_tags:
-        ext(_S1p(o.broker_id, o.broker_epoch))
-        _write_tags(ext, (), o._unknown_tags)
-    else:
-        ext(_S2p(o.broker_id, o.broker_epoch, 0))
-    parts.append(buf)
-
-ControlledShutdownRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3}
-ControlledShutdownRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v3}
+ControlledShutdownRequest._decoders = {}
+ControlledShutdownRequest._encoders = {}

@@ -59,7 +59,7 @@ class CreateAclsRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 3)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     AclCreation = AclCreation
     _versions = {'creations': (0, 32767)}
     _defaults = {'_unknown_tags': None}

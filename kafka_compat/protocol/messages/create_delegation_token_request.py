@@ -52,7 +52,7 @@ class CreateDelegationTokenRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 3)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     CreatableRenewers = CreatableRenewers
     _versions = {'owner_principal_type': (3, 32767), 'owner_principal_name': (3, 32767), 'renewers': (0, 32767), 'max_lifetime_ms': (0, 32767)}
     _defaults = {'owner_principal_type': '', 'owner_principal_name': '', 'max_lifetime_ms': 0, '_unknown_tags': None}

@@ -69,7 +69,7 @@ class CreatePartitionsRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 3)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     CreatePartitionsAssignment = CreatePartitionsAssignment
     CreatePartitionsTopic = CreatePartitionsTopic
     _versions = {'topics': (0, 32767), 'timeout_ms': (0, 32767), 'validate_only': (0, 32767)}

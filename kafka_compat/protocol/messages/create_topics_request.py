@@ -93,7 +93,7 @@ class CreateTopicsRequest(_Message):
     FLEXIBLE_VERSIONS = (5, 7)
     DEPRECATED_VERSIONS = (0, 1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     CreatableReplicaAssignment = CreatableReplicaAssignment
     CreatableTopicConfig = CreatableTopicConfig
     CreatableTopic = CreatableTopic

@@ -63,7 +63,7 @@ class DeleteAclsRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 3)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     DeleteAclsFilter = DeleteAclsFilter
     _versions = {'filters': (0, 32767)}
     _defaults = {'_unknown_tags': None}

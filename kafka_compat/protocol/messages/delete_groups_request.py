@@ -26,11 +26,11 @@ class DeleteGroupsRequest(_Message):
     NAME = 'DeleteGroupsRequest'
     API_KEY = 42
     KIND = 'request'
-    VALID_VERSIONS = (0, 2)
-    FLEXIBLE_VERSIONS = (2, 2)
-    DEPRECATED_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 3)
+    FLEXIBLE_VERSIONS = (2, 3)
+    DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'groups_names': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'groups_names': list}
@@ -119,5 +119,5 @@ def _encode_v2(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-DeleteGroupsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2}
-DeleteGroupsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2}
+DeleteGroupsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2}
+DeleteGroupsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v2}

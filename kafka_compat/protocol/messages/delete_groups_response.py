@@ -17,6 +17,7 @@ _S1 = _struct.Struct('>h')
 _S2 = _struct.Struct('>iB')
 _S3 = _struct.Struct('>hB')
 _S4 = _struct.Struct('>i')
+_S5 = _struct.Struct('>hBB')
 _R0 = _PackShapes('', 's', 'h')
 _R1 = _PackShapes('', 's', 'hB')
 _S0p = _S0.pack
@@ -26,17 +27,19 @@ _S1u = _S1.unpack_from
 _S2u = _S2.unpack_from
 _S3u = _S3.unpack_from
 _S4p = _S4.pack
+_S5u = _S5.unpack_from
 
 
 class DeletableGroupResult(_SchemaStruct):
-    __slots__ = ('group_id', 'error_code', '_unknown_tags')
-    _fields = ('group_id', 'error_code')
-    _versions = {'group_id': (0, 32767), 'error_code': (0, 32767)}
-    _defaults = {'group_id': '', 'error_code': 0, '_unknown_tags': None}
+    __slots__ = ('group_id', 'error_code', 'error_message', '_unknown_tags')
+    _fields = ('group_id', 'error_code', 'error_message')
+    _versions = {'group_id': (0, 32767), 'error_code': (0, 32767), 'error_message': (3, 32767)}
+    _defaults = {'group_id': '', 'error_code': 0, 'error_message': None, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, group_id='', error_code=0, _unknown_tags=None):
+    def __init__(self, *, group_id='', error_code=0, error_message=None, _unknown_tags=None):
         self.group_id = group_id
         self.error_code = error_code
+        self.error_message = error_message
         self._unknown_tags = _unknown_tags
 
 
@@ -46,8 +49,8 @@ class DeleteGroupsResponse(_Message):
     NAME = 'DeleteGroupsResponse'
     API_KEY = 42
     KIND = 'response'
-    VALID_VERSIONS = (0, 2)
-    FLEXIBLE_VERSIONS = (2, 2)
+    VALID_VERSIONS = (0, 3)
+    FLEXIBLE_VERSIONS = (2, 3)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -144,5 +147,77 @@ def _encode_v2(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-DeleteGroupsResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2}
-DeleteGroupsResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2}
+def _decode_v3(b, p):
+    try:
+        o = _new(DeleteGroupsResponse)
+        o.throttle_time_ms, n1 = _S2u(b, p)
+        p += 5
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.results = l3 = [*_map(_new, (DeletableGroupResult,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            x2.error_code, n5, n6 = _S5u(b, p)
+            if not n5:
+                x2.error_message = None
+                p += 4
+            else:
+                p += 3
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S4p(o.throttle_time_ms))
+    v1 = o.results
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4, x3.error_code))
+        v6 = x3.error_message
+        if v6 is None:
+            ext(b'\x00')
+        else:
+            v6 = v6.encode()
+            k7 = len(v6) + 1
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+DeleteGroupsResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3}
+DeleteGroupsResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v3}

@@ -64,7 +64,7 @@ class DeleteRecordsRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     DeleteRecordsPartition = DeleteRecordsPartition
     DeleteRecordsTopic = DeleteRecordsTopic
     _versions = {'topics': (0, 32767), 'timeout_ms': (0, 32767)}

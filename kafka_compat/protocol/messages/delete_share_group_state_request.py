@@ -56,7 +56,7 @@ class DeleteShareGroupStateRequest(_Message):
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     PartitionData = PartitionData
     DeleteStateData = DeleteStateData

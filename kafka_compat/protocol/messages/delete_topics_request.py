@@ -52,7 +52,7 @@ class DeleteTopicsRequest(_Message):
     FLEXIBLE_VERSIONS = (4, 6)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     DeleteTopicState = DeleteTopicState
     _versions = {'topics': (6, 32767), 'topic_names': (0, 5), 'timeout_ms': (0, 32767)}
     _defaults = {'timeout_ms': 0, '_unknown_tags': None}

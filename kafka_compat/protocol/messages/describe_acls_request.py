@@ -43,7 +43,7 @@ class DescribeAclsRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 3)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     _versions = {'resource_type_filter': (0, 32767), 'resource_name_filter': (0, 32767), 'pattern_type_filter': (1, 32767), 'principal_filter': (0, 32767), 'host_filter': (0, 32767), 'operation': (0, 32767), 'permission_type': (0, 32767)}
     _defaults = {'resource_type_filter': 0, 'resource_name_filter': '', 'pattern_type_filter': 3, 'principal_filter': '', 'host_filter': '', 'operation': 0, 'permission_type': 0, '_unknown_tags': None}
     _factories = {}

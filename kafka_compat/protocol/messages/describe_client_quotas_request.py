@@ -56,7 +56,7 @@ class DescribeClientQuotasRequest(_Message):
     FLEXIBLE_VERSIONS = (1, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     ComponentData = ComponentData
     _versions = {'components': (0, 32767), 'strict': (0, 32767)}
     _defaults = {'strict': False, '_unknown_tags': None}

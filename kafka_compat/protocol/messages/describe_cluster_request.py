@@ -16,31 +16,37 @@ _S0 = _struct.Struct('>?B')
 _S1 = _struct.Struct('>?')
 _S2 = _struct.Struct('>?bB')
 _S3 = _struct.Struct('>?b')
+_S4 = _struct.Struct('>?b?B')
+_S5 = _struct.Struct('>?b?')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
 _S2p = _S2.pack
 _S2u = _S2.unpack_from
 _S3p = _S3.pack
+_S4p = _S4.pack
+_S4u = _S4.unpack_from
+_S5p = _S5.pack
 
 
 class DescribeClusterRequest(_Message):
-    __slots__ = ('include_cluster_authorized_operations', 'endpoint_type', '_unknown_tags')
-    _fields = ('include_cluster_authorized_operations', 'endpoint_type')
+    __slots__ = ('include_cluster_authorized_operations', 'endpoint_type', 'include_fenced_brokers', '_unknown_tags')
+    _fields = ('include_cluster_authorized_operations', 'endpoint_type', 'include_fenced_brokers')
     NAME = 'DescribeClusterRequest'
     API_KEY = 60
     KIND = 'request'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
-    _versions = {'include_cluster_authorized_operations': (0, 32767), 'endpoint_type': (1, 32767)}
-    _defaults = {'include_cluster_authorized_operations': False, 'endpoint_type': 1, '_unknown_tags': None}
+    LISTENERS = ('broker', 'controller')
+    _versions = {'include_cluster_authorized_operations': (0, 32767), 'endpoint_type': (1, 32767), 'include_fenced_brokers': (2, 32767)}
+    _defaults = {'include_cluster_authorized_operations': False, 'endpoint_type': 1, 'include_fenced_brokers': False, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, include_cluster_authorized_operations=False, endpoint_type=1, _unknown_tags=None):
+    def __init__(self, *, include_cluster_authorized_operations=False, endpoint_type=1, include_fenced_brokers=False, _unknown_tags=None):
         self.include_cluster_authorized_operations = include_cluster_authorized_operations
         self.endpoint_type = endpoint_type
+        self.include_fenced_brokers = include_fenced_brokers
         self._unknown_tags = _unknown_tags
 
 
@@ -60,6 +66,8 @@ def _encode_v0(o, parts):
     ext = buf.extend
     if o.endpoint_type != 1:
         raise _EncodeError('field EndpointType is not in version 0 and not ignorable')
+    if o.include_fenced_brokers != False:
+        raise _EncodeError('field IncludeFencedBrokers is not in version 0 and not ignorable')
     if o._unknown_tags:
         ext(_S1p(o.include_cluster_authorized_operations))
         _write_tags(ext, (), o._unknown_tags)
@@ -81,6 +89,8 @@ def _decode_v1(b, p):
 def _encode_v1(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.include_fenced_brokers != False:
+        raise _EncodeError('field IncludeFencedBrokers is not in version 1 and not ignorable')
     if o._unknown_tags:
         ext(_S3p(o.include_cluster_authorized_operations, o.endpoint_type))
         _write_tags(ext, (), o._unknown_tags)
@@ -88,5 +98,26 @@ def _encode_v1(o, parts):
         ext(_S2p(o.include_cluster_authorized_operations, o.endpoint_type, 0))
     parts.append(buf)
 
-DescribeClusterRequest._decoders = {0: _decode_v0, 1: _decode_v1}
-DescribeClusterRequest._encoders = {0: _encode_v0, 1: _encode_v1}
+def _decode_v2(b, p):
+    try:
+        o = _new(DescribeClusterRequest)
+        o.include_cluster_authorized_operations, o.endpoint_type, o.include_fenced_brokers, n1 = _S4u(b, p)
+        p += 4
+        if n1:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o._unknown_tags:
+        ext(_S5p(o.include_cluster_authorized_operations, o.endpoint_type, o.include_fenced_brokers))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S4p(o.include_cluster_authorized_operations, o.endpoint_type, o.include_fenced_brokers, 0))
+    parts.append(buf)
+
+DescribeClusterRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
+DescribeClusterRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

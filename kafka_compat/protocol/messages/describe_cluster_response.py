@@ -19,6 +19,9 @@ _S3 = _struct.Struct('>ih')
 _S4 = _struct.Struct('>i')
 _S5 = _struct.Struct('>ihBbB')
 _S6 = _struct.Struct('>bB')
+_S7 = _struct.Struct('>iB?B')
+_S8 = _struct.Struct('>?B')
+_S9 = _struct.Struct('>?')
 _R0 = _PackShapes('', 's', 'i')
 _R1 = _PackShapes('i', 's', 'i')
 _R2 = _PackShapes('b', 's', 'i')
@@ -30,19 +33,24 @@ _S3p = _S3.pack
 _S4p = _S4.pack
 _S5u = _S5.unpack_from
 _S6u = _S6.unpack_from
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
 
 
 class DescribeClusterBroker(_SchemaStruct):
-    __slots__ = ('broker_id', 'host', 'port', 'rack', '_unknown_tags')
-    _fields = ('broker_id', 'host', 'port', 'rack')
-    _versions = {'broker_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767)}
-    _defaults = {'broker_id': 0, 'host': '', 'port': 0, 'rack': None, '_unknown_tags': None}
+    __slots__ = ('broker_id', 'host', 'port', 'rack', 'is_fenced', '_unknown_tags')
+    _fields = ('broker_id', 'host', 'port', 'rack', 'is_fenced')
+    _versions = {'broker_id': (0, 32767), 'host': (0, 32767), 'port': (0, 32767), 'rack': (0, 32767), 'is_fenced': (2, 32767)}
+    _defaults = {'broker_id': 0, 'host': '', 'port': 0, 'rack': None, 'is_fenced': False, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, broker_id=0, host='', port=0, rack=None, _unknown_tags=None):
+    def __init__(self, *, broker_id=0, host='', port=0, rack=None, is_fenced=False, _unknown_tags=None):
         self.broker_id = broker_id
         self.host = host
         self.port = port
         self.rack = rack
+        self.is_fenced = is_fenced
         self._unknown_tags = _unknown_tags
 
 
@@ -52,8 +60,8 @@ class DescribeClusterResponse(_Message):
     NAME = 'DescribeClusterResponse'
     API_KEY = 60
     KIND = 'response'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -157,6 +165,8 @@ def _encode_v0(o, parts):
     k6 = len(v5) + 1
     ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
+        if x7.is_fenced != False:
+            raise _EncodeError('field IsFenced is not in version 0 and not ignorable')
         v8 = x7.host.encode()
         k9 = len(v8)
         ext(_R1[k9](x7.broker_id, k9 + 1, v8, x7.port))
@@ -261,6 +271,8 @@ def _encode_v1(o, parts):
     k6 = len(v5) + 1
     ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
     for x7 in v5:
+        if x7.is_fenced != False:
+            raise _EncodeError('field IsFenced is not in version 1 and not ignorable')
         v8 = x7.host.encode()
         k9 = len(v8)
         ext(_R1[k9](x7.broker_id, k9 + 1, v8, x7.port))
@@ -283,5 +295,110 @@ def _encode_v1(o, parts):
         ext(_S1p(o.cluster_authorized_operations, 0))
     parts.append(buf)
 
-DescribeClusterResponse._decoders = {0: _decode_v0, 1: _decode_v1}
-DescribeClusterResponse._encoders = {0: _encode_v0, 1: _encode_v1}
+def _decode_v2(b, p):
+    try:
+        o = _new(DescribeClusterResponse)
+        o.throttle_time_ms, o.error_code, n1, o.endpoint_type, n2 = _S5u(b, p)
+        if not n1:
+            o.error_message = None
+            p += 9
+        else:
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            o.endpoint_type, n2 = _S6u(b, p)
+            p += 2
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.cluster_id = b[p:p + n2].decode()
+        p += n2
+        o.controller_id, n3 = _S1u(b, p)
+        p += 5
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 12 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.brokers = l5 = [*_map(_new, (DescribeClusterBroker,) * n3)]
+        for x4 in l5:
+            x4.broker_id, n6 = _S1u(b, p)
+            p += 5
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x4.host = b[p:p + n6].decode()
+            p += n6
+            x4.port, n7, x4.is_fenced, n8 = _S7u(b, p)
+            if not n7:
+                x4.rack = None
+                p += 7
+            else:
+                p += 5
+                if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+                if n7 < 0:
+                    x4.rack = None
+                else:
+                    x4.rack = b[p:p + n7].decode()
+                    p += n7
+                x4.is_fenced, n8 = _S8u(b, p)
+                p += 2
+            if n8:
+                p = _read_unknown_tags(b, p - 1, x4)
+        o.cluster_authorized_operations, n9 = _S1u(b, p)
+        p += 5
+        if n9:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S3p(o.throttle_time_ms, o.error_code))
+    v1 = o.error_message
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.cluster_id.encode()
+    k4 = len(v3)
+    ext(_R2[k4](o.endpoint_type, k4 + 1, v3, o.controller_id))
+    v5 = o.brokers
+    k6 = len(v5) + 1
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    for x7 in v5:
+        v8 = x7.host.encode()
+        k9 = len(v8)
+        ext(_R1[k9](x7.broker_id, k9 + 1, v8, x7.port))
+        v10 = x7.rack
+        if v10 is None:
+            ext(b'\x00')
+        else:
+            v10 = v10.encode()
+            k11 = len(v10) + 1
+            ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
+            ext(v10)
+        if x7._unknown_tags:
+            ext(_S9p(x7.is_fenced))
+            _write_tags(ext, (), x7._unknown_tags)
+        else:
+            ext(_S8p(x7.is_fenced, 0))
+    if o._unknown_tags:
+        ext(_S4p(o.cluster_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S1p(o.cluster_authorized_operations, 0))
+    parts.append(buf)
+
+DescribeClusterResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
+DescribeClusterResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

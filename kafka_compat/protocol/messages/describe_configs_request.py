@@ -60,7 +60,7 @@ class DescribeConfigsRequest(_Message):
     FLEXIBLE_VERSIONS = (4, 4)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     DescribeConfigsResource = DescribeConfigsResource
     _versions = {'resources': (0, 32767), 'include_synonyms': (1, 32767), 'include_documentation': (3, 32767)}
     _defaults = {'include_synonyms': False, 'include_documentation': False, '_unknown_tags': None}

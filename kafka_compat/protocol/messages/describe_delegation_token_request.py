@@ -46,7 +46,7 @@ class DescribeDelegationTokenRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 3)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     DescribeDelegationTokenOwner = DescribeDelegationTokenOwner
     _versions = {'owners': (0, 32767)}
     _defaults = {'_unknown_tags': None}

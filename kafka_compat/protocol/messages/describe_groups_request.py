@@ -32,11 +32,11 @@ class DescribeGroupsRequest(_Message):
     NAME = 'DescribeGroupsRequest'
     API_KEY = 15
     KIND = 'request'
-    VALID_VERSIONS = (0, 5)
-    FLEXIBLE_VERSIONS = (5, 5)
+    VALID_VERSIONS = (0, 6)
+    FLEXIBLE_VERSIONS = (5, 6)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'groups': (0, 32767), 'include_authorized_operations': (3, 32767)}
     _defaults = {'include_authorized_operations': False, '_unknown_tags': None}
     _factories = {'groups': list}
@@ -193,5 +193,5 @@ def _encode_v5(o, parts):
         ext(_S3p(o.include_authorized_operations, 0))
     parts.append(buf)
 
-DescribeGroupsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5}
-DescribeGroupsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v5}
+DescribeGroupsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5, 6: _decode_v5}
+DescribeGroupsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v5, 6: _encode_v5}

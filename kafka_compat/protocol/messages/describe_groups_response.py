@@ -21,12 +21,14 @@ _S5 = _struct.Struct('>hB')
 _S6 = _struct.Struct('>BB')
 _S7 = _struct.Struct('>BBB')
 _S8 = _struct.Struct('>B')
+_S9 = _struct.Struct('>hBB')
 _R0 = _PackShapes('h', 's', '', 's', '', 's', '', 's', '')
 _R1 = _PackShapes('', 's', '')
 _R2 = _PackShapes('', 's', '', 's', 'B')
 _R3 = _PackShapes('', 's', '', 's', 'BB')
 _R4 = _PackShapes('', 's', '', 's', 'BBB')
 _R5 = _PackShapes('', 's', '', 's', '')
+_R6 = _PackShapes('', 's', '', 's', '', 's', '', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
@@ -43,6 +45,7 @@ _S6u = _S6.unpack_from
 _S7p = _S7.pack
 _S7u = _S7.unpack_from
 _S8p = _S8.pack
+_S9u = _S9.unpack_from
 
 
 class DescribedGroupMember(_SchemaStruct):
@@ -62,13 +65,14 @@ class DescribedGroupMember(_SchemaStruct):
 
 
 class DescribedGroup(_SchemaStruct):
-    __slots__ = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations', '_unknown_tags')
-    _fields = ('error_code', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations')
-    _versions = {'error_code': (0, 32767), 'group_id': (0, 32767), 'group_state': (0, 32767), 'protocol_type': (0, 32767), 'protocol_data': (0, 32767), 'members': (0, 32767), 'authorized_operations': (3, 32767)}
-    _defaults = {'error_code': 0, 'group_id': '', 'group_state': '', 'protocol_type': '', 'protocol_data': '', 'authorized_operations': -2147483648, '_unknown_tags': None}
+    __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations', '_unknown_tags')
+    _fields = ('error_code', 'error_message', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations')
+    _versions = {'error_code': (0, 32767), 'error_message': (6, 32767), 'group_id': (0, 32767), 'group_state': (0, 32767), 'protocol_type': (0, 32767), 'protocol_data': (0, 32767), 'members': (0, 32767), 'authorized_operations': (3, 32767)}
+    _defaults = {'error_code': 0, 'error_message': None, 'group_id': '', 'group_state': '', 'protocol_type': '', 'protocol_data': '', 'authorized_operations': -2147483648, '_unknown_tags': None}
     _factories = {'members': list}
-    def __init__(self, *, error_code=0, group_id='', group_state='', protocol_type='', protocol_data='', members=_NO, authorized_operations=-2147483648, _unknown_tags=None):
+    def __init__(self, *, error_code=0, error_message=None, group_id='', group_state='', protocol_type='', protocol_data='', members=_NO, authorized_operations=-2147483648, _unknown_tags=None):
         self.error_code = error_code
+        self.error_message = error_message
         self.group_id = group_id
         self.group_state = group_state
         self.protocol_type = protocol_type
@@ -84,8 +88,8 @@ class DescribeGroupsResponse(_Message):
     NAME = 'DescribeGroupsResponse'
     API_KEY = 15
     KIND = 'response'
-    VALID_VERSIONS = (0, 5)
-    FLEXIBLE_VERSIONS = (5, 5)
+    VALID_VERSIONS = (0, 6)
+    FLEXIBLE_VERSIONS = (5, 6)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -170,6 +174,8 @@ def _encode_v0(o, parts):
     v1 = o.groups
     ext(_S0p(len(v1)))
     for x2 in v1:
+        if x2.error_message is not None:
+            raise _EncodeError('field ErrorMessage is not in version 0 and not ignorable')
         if x2.authorized_operations != -2147483648:
             raise _EncodeError('field AuthorizedOperations is not in version 0 and not ignorable')
         v3 = x2.group_id.encode()
@@ -274,6 +280,8 @@ def _encode_v1(o, parts):
     v1 = o.groups
     ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
+        if x2.error_message is not None:
+            raise _EncodeError('field ErrorMessage is not in version 1 and not ignorable')
         if x2.authorized_operations != -2147483648:
             raise _EncodeError('field AuthorizedOperations is not in version 1 and not ignorable')
         v3 = x2.group_id.encode()
@@ -314,6 +322,8 @@ def _encode_v2(o, parts):
     v1 = o.groups
     ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
+        if x2.error_message is not None:
+            raise _EncodeError('field ErrorMessage is not in version 2 and not ignorable')
         if x2.authorized_operations != -2147483648:
             raise _EncodeError('field AuthorizedOperations is not in version 2 and not ignorable')
         v3 = x2.group_id.encode()
@@ -420,6 +430,8 @@ def _encode_v3(o, parts):
     v1 = o.groups
     ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
+        if x2.error_message is not None:
+            raise _EncodeError('field ErrorMessage is not in version 3 and not ignorable')
         v3 = x2.group_id.encode()
         ext(_S1p(x2.error_code, len(v3)))
         ext(v3)
@@ -533,6 +545,8 @@ def _encode_v4(o, parts):
     v1 = o.groups
     ext(_S3p(o.throttle_time_ms, len(v1)))
     for x2 in v1:
+        if x2.error_message is not None:
+            raise _EncodeError('field ErrorMessage is not in version 4 and not ignorable')
         v3 = x2.group_id.encode()
         ext(_S1p(x2.error_code, len(v3)))
         ext(v3)
@@ -716,6 +730,8 @@ def _encode_v5(o, parts):
     k2 = len(v1) + 1
     ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
+        if x3.error_message is not None:
+            raise _EncodeError('field ErrorMessage is not in version 5 and not ignorable')
         v4 = x3.group_id.encode()
         k5 = len(v4)
         v6 = x3.group_state.encode()
@@ -782,5 +798,236 @@ def _encode_v5(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-DescribeGroupsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5}
-DescribeGroupsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}
+def _decode_v6(b, p):
+    try:
+        o = _new(DescribeGroupsResponse)
+        o.throttle_time_ms, n1 = _S4u(b, p)
+        p += 5
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 13 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.groups = l3 = [*_map(_new, (DescribedGroup,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4, n5 = _S9u(b, p)
+            if not n4:
+                x2.error_message = None
+                p += 4
+            else:
+                p += 3
+                if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+                n4 -= 1
+                if n4 < 0:
+                    x2.error_message = None
+                else:
+                    x2.error_message = b[p:p + n4].decode()
+                    p += n4
+                n5 = b[p]
+                p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n5].decode()
+            p += n5
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_state = b[p:p + n6].decode()
+            p += n6
+            n7 = b[p]
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.protocol_type = b[p:p + n7].decode()
+            p += n7
+            n8 = b[p]
+            p += 1
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+            n8 -= 1
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.protocol_data = b[p:p + n8].decode()
+            p += n8
+            n9 = b[p]
+            p += 1
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+            n9 -= 1
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n9 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.members = l11 = [*_map(_new, (DescribedGroupMember,) * n9)]
+            for x10 in l11:
+                n12 = b[p]
+                p += 1
+                if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                n12 -= 1
+                if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x10.member_id = b[p:p + n12].decode()
+                p += n12
+                n13, n14 = _S6u(b, p)
+                if not n13:
+                    x10.group_instance_id = None
+                    p += 2
+                else:
+                    p += 1
+                    if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                    n13 -= 1
+                    if n13 < 0:
+                        x10.group_instance_id = None
+                    else:
+                        x10.group_instance_id = b[p:p + n13].decode()
+                        p += n13
+                    n14 = b[p]
+                    p += 1
+                if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+                n14 -= 1
+                if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x10.client_id = b[p:p + n14].decode()
+                p += n14
+                n15 = b[p]
+                p += 1
+                if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+                n15 -= 1
+                if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x10.client_host = b[p:p + n15].decode()
+                p += n15
+                n16, c17, d18 = _S7u(b, p)
+                p += 1
+                if n16 < 128:
+                    n16 -= 1
+                    if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x10.member_metadata = bytes(b[p:p + n16])
+                    p += n16
+                else:
+                    if c17 < 128:
+                        n16 += (c17 << 7) - 129
+                        p += 1
+                    elif d18 < 128:
+                        n16 += (c17 << 7) + (d18 << 14) - 16513
+                        p += 2
+                    else:
+                        n16, p = _read_uvarint(b, p - 1)
+                        n16 -= 1
+                    x10.member_metadata = bytes(b[p:p + n16])
+                    p += n16
+                n19, c20, d21 = _S7u(b, p)
+                p += 1
+                if n19 < 128:
+                    n19 -= 1
+                    if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x10.member_assignment = bytes(b[p:p + n19])
+                    p += n19
+                else:
+                    if c20 < 128:
+                        n19 += (c20 << 7) - 129
+                        p += 1
+                    elif d21 < 128:
+                        n19 += (c20 << 7) + (d21 << 14) - 16513
+                        p += 2
+                    else:
+                        n19, p = _read_uvarint(b, p - 1)
+                        n19 -= 1
+                    x10.member_assignment = bytes(b[p:p + n19])
+                    p += n19
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x10)
+                else:
+                    p += 1
+            x2.authorized_operations, n22 = _S4u(b, p)
+            p += 5
+            if n22:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
+    v1 = o.groups
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        ext(_S2p(x3.error_code))
+        v4 = x3.error_message
+        if v4 is None:
+            ext(b'\x00')
+        else:
+            v4 = v4.encode()
+            k5 = len(v4) + 1
+            ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+            ext(v4)
+        v6 = x3.group_id.encode()
+        k7 = len(v6)
+        v8 = x3.group_state.encode()
+        k9 = len(v8)
+        v10 = x3.protocol_type.encode()
+        k11 = len(v10)
+        v12 = x3.protocol_data.encode()
+        k13 = len(v12)
+        ext(_R6[k7, k9, k11, k13](k7 + 1, v6, k9 + 1, v8, k11 + 1, v10, k13 + 1, v12))
+        v14 = x3.members
+        k15 = len(v14) + 1
+        ext(_UV1[k15] if k15 < 128 else _uvarint(k15))
+        for x16 in v14:
+            v17 = x16.member_id.encode()
+            k18 = len(v17)
+            ext(_R1[k18](k18 + 1, v17))
+            v19 = x16.group_instance_id
+            if v19 is None:
+                ext(b'\x00')
+            else:
+                v19 = v19.encode()
+                k20 = len(v19) + 1
+                ext(_UV1[k20] if k20 < 128 else _uvarint(k20))
+                ext(v19)
+            v21 = x16.client_id.encode()
+            k22 = len(v21)
+            v23 = x16.client_host.encode()
+            k24 = len(v23)
+            v25 = x16.member_metadata
+            k26 = len(v25) + 1
+            if k26 < 128:
+                ext(_R2[k22, k24](k22 + 1, v21, k24 + 1, v23, k26))
+            elif k26 < 16384:
+                ext(_R3[k22, k24](k22 + 1, v21, k24 + 1, v23, k26 & 127 | 128, k26 >> 7))
+            elif k26 < 2097152:
+                ext(_R4[k22, k24](k22 + 1, v21, k24 + 1, v23, k26 & 127 | 128, k26 >> 7 & 127 | 128, k26 >> 14))
+            else:
+                ext(_R5[k22, k24](k22 + 1, v21, k24 + 1, v23))
+                ext(_uvarint(k26))
+            ext(v25)
+            v27 = x16.member_assignment
+            k28 = len(v27) + 1
+            if k28 < 128:
+                ext(_S8p(k28))
+            elif k28 < 16384:
+                ext(_S6p(k28 & 127 | 128, k28 >> 7))
+            elif k28 < 2097152:
+                ext(_S7p(k28 & 127 | 128, k28 >> 7 & 127 | 128, k28 >> 14))
+            else:
+                ext(_uvarint(k28))
+            ext(v27)
+            if x16._unknown_tags:
+                _write_tags(ext, (), x16._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x3._unknown_tags:
+            ext(_S0p(x3.authorized_operations))
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(_S4p(x3.authorized_operations, 0))
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+DescribeGroupsResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5, 6: _decode_v6}
+DescribeGroupsResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6}

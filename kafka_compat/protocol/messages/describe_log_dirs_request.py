@@ -44,11 +44,11 @@ class DescribeLogDirsRequest(_Message):
     NAME = 'DescribeLogDirsRequest'
     API_KEY = 35
     KIND = 'request'
-    VALID_VERSIONS = (0, 4)
-    FLEXIBLE_VERSIONS = (2, 4)
+    VALID_VERSIONS = (0, 5)
+    FLEXIBLE_VERSIONS = (2, 5)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     DescribableLogDirTopic = DescribableLogDirTopic
     _versions = {'topics': (0, 32767)}
     _defaults = {'_unknown_tags': None}
@@ -172,5 +172,5 @@ def _encode_v2(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-DescribeLogDirsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2}
-DescribeLogDirsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v2, 4: _encode_v2}
+DescribeLogDirsRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v2}
+DescribeLogDirsRequest._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v2, 4: _encode_v2, 5: _encode_v2}

@@ -24,6 +24,8 @@ _S8 = _struct.Struct('>ihB')
 _S9 = _struct.Struct('>ih')
 _S10 = _struct.Struct('>qqB')
 _S11 = _struct.Struct('>qq')
+_S12 = _struct.Struct('>qq?B')
+_S13 = _struct.Struct('>qq?')
 _R0 = _PackShapes('h', 's', '')
 _R1 = _PackShapes('', 's', '')
 _S0p = _S0.pack
@@ -45,6 +47,9 @@ _S9p = _S9.pack
 _S10p = _S10.pack
 _S10u = _S10.unpack_from
 _S11p = _S11.pack
+_S12p = _S12.pack
+_S12u = _S12.unpack_from
+_S13p = _S13.pack
 
 
 class DescribeLogDirsPartition(_SchemaStruct):
@@ -74,17 +79,18 @@ class DescribeLogDirsTopic(_SchemaStruct):
 
 
 class DescribeLogDirsResult(_SchemaStruct):
-    __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes', '_unknown_tags')
-    _fields = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes')
-    _versions = {'error_code': (0, 32767), 'log_dir': (0, 32767), 'topics': (0, 32767), 'total_bytes': (4, 32767), 'usable_bytes': (4, 32767)}
-    _defaults = {'error_code': 0, 'log_dir': '', 'total_bytes': -1, 'usable_bytes': -1, '_unknown_tags': None}
+    __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes', 'is_cordoned', '_unknown_tags')
+    _fields = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes', 'is_cordoned')
+    _versions = {'error_code': (0, 32767), 'log_dir': (0, 32767), 'topics': (0, 32767), 'total_bytes': (4, 32767), 'usable_bytes': (4, 32767), 'is_cordoned': (5, 32767)}
+    _defaults = {'error_code': 0, 'log_dir': '', 'total_bytes': -1, 'usable_bytes': -1, 'is_cordoned': False, '_unknown_tags': None}
     _factories = {'topics': list}
-    def __init__(self, *, error_code=0, log_dir='', topics=_NO, total_bytes=-1, usable_bytes=-1, _unknown_tags=None):
+    def __init__(self, *, error_code=0, log_dir='', topics=_NO, total_bytes=-1, usable_bytes=-1, is_cordoned=False, _unknown_tags=None):
         self.error_code = error_code
         self.log_dir = log_dir
         self.topics = [] if topics is _NO else topics
         self.total_bytes = total_bytes
         self.usable_bytes = usable_bytes
+        self.is_cordoned = is_cordoned
         self._unknown_tags = _unknown_tags
 
 
@@ -94,8 +100,8 @@ class DescribeLogDirsResponse(_Message):
     NAME = 'DescribeLogDirsResponse'
     API_KEY = 35
     KIND = 'response'
-    VALID_VERSIONS = (0, 4)
-    FLEXIBLE_VERSIONS = (2, 4)
+    VALID_VERSIONS = (0, 5)
+    FLEXIBLE_VERSIONS = (2, 5)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -477,5 +483,108 @@ def _encode_v4(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-DescribeLogDirsResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4}
-DescribeLogDirsResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}
+def _decode_v5(b, p):
+    try:
+        o = _new(DescribeLogDirsResponse)
+        o.throttle_time_ms, o.error_code, n1 = _S8u(b, p)
+        p += 7
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.results = l3 = [*_map(_new, (DescribeLogDirsResult,) * n1)]
+        for x2 in l3:
+            x2.error_code, n4 = _S6u(b, p)
+            p += 3
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.log_dir = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (DescribeLogDirsTopic,) * n5)]
+            for x6 in l7:
+                n8 = b[p]
+                p += 1
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x6.name = b[p:p + n8].decode()
+                p += n8
+                n9 = b[p]
+                p += 1
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.partitions = l11 = [*_map(_new, (DescribeLogDirsPartition,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.partition_size, x10.offset_lag, x10.is_future_key, n12 = _S7u(b, p)
+                    p += 22
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            x2.total_bytes, x2.usable_bytes, x2.is_cordoned, n13 = _S12u(b, p)
+            p += 18
+            if n13:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.throttle_time_ms, o.error_code))
+    v1 = o.results
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.log_dir.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.error_code, k5 + 1, v4))
+        v6 = x3.topics
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            v9 = x8.name.encode()
+            k10 = len(v9)
+            ext(_R1[k10](k10 + 1, v9))
+            v11 = x8.partitions
+            k12 = len(v11) + 1
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            for x13 in v11:
+                if x13._unknown_tags:
+                    ext(_S4p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key))
+                    _write_tags(ext, (), x13._unknown_tags)
+                else:
+                    ext(_S7p(x13.partition_index, x13.partition_size, x13.offset_lag, x13.is_future_key, 0))
+            if x8._unknown_tags:
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x3._unknown_tags:
+            ext(_S13p(x3.total_bytes, x3.usable_bytes, x3.is_cordoned))
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(_S12p(x3.total_bytes, x3.usable_bytes, x3.is_cordoned, 0))
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+DescribeLogDirsResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5}
+DescribeLogDirsResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5}

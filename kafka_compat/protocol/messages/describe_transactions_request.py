@@ -24,7 +24,7 @@ class DescribeTransactionsRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'transactional_ids': (0, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'transactional_ids': list}

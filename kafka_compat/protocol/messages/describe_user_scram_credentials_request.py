@@ -39,7 +39,7 @@ class DescribeUserScramCredentialsRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     UserName = UserName
     _versions = {'users': (0, 32767)}
     _defaults = {'_unknown_tags': None}

@@ -55,7 +55,7 @@ class ElectLeadersRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     TopicPartitions = TopicPartitions
     _versions = {'election_type': (1, 32767), 'topic_partitions': (0, 32767), 'timeout_ms': (0, 32767)}
     _defaults = {'election_type': 0, 'timeout_ms': 60000, '_unknown_tags': None}

@@ -33,8 +33,8 @@ class EndTxnRequest(_Message):
     VALID_VERSIONS = (0, 5)
     FLEXIBLE_VERSIONS = (3, 5)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
-    LISTENERS = ('zkBroker', 'broker')
+    LATEST_VERSION_UNSTABLE = False
+    LISTENERS = ('broker',)
     _versions = {'transactional_id': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'committed': (0, 32767)}
     _defaults = {'transactional_id': '', 'producer_id': 0, 'producer_epoch': 0, 'committed': False, '_unknown_tags': None}
     _factories = {}

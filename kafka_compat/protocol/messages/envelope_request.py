@@ -31,7 +31,7 @@ class EnvelopeRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('controller', 'zkBroker')
+    LISTENERS = ('controller',)
     _versions = {'request_data': (0, 32767), 'request_principal': (0, 32767), 'client_host_address': (0, 32767)}
     _defaults = {'request_data': b'', 'request_principal': b'', 'client_host_address': b'', '_unknown_tags': None}
     _factories = {}

@@ -40,7 +40,7 @@ class ExpireDelegationTokenRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 2)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     _versions = {'hmac': (0, 32767), 'expiry_time_period_ms': (0, 32767)}
     _defaults = {'hmac': b'', 'expiry_time_period_ms': 0, '_unknown_tags': None}
     _factories = {}

@@ -33,6 +33,7 @@ _S15 = _struct.Struct('>iiibiiB')
 _S16 = _struct.Struct('>iqB')
 _S17 = _struct.Struct('>iiibii')
 _S18 = _struct.Struct('>iq')
+_S19 = _struct.Struct('>q')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('', 's', '', 'i', '')
 _R2 = _PackShapes('', 's', '', 'i', 'B')
@@ -69,6 +70,8 @@ _S16p = _S16.pack
 _S16u = _S16.unpack_from
 _S17p = _S17.pack
 _S18p = _S18.pack
+_S19p = _S19.pack
+_S19u = _S19.unpack_from
 
 
 class ReplicaState(_SchemaStruct):
@@ -84,12 +87,12 @@ class ReplicaState(_SchemaStruct):
 
 
 class FetchPartition(_SchemaStruct):
-    __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id', '_unknown_tags')
-    _fields = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id')
-    _versions = {'partition': (0, 32767), 'current_leader_epoch': (9, 32767), 'fetch_offset': (0, 32767), 'last_fetched_epoch': (12, 32767), 'log_start_offset': (5, 32767), 'partition_max_bytes': (0, 32767), 'replica_directory_id': (17, 32767)}
-    _defaults = {'partition': 0, 'current_leader_epoch': -1, 'fetch_offset': 0, 'last_fetched_epoch': -1, 'log_start_offset': -1, 'partition_max_bytes': 0, 'replica_directory_id': ZERO_UUID, '_unknown_tags': None}
+    __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id', 'high_watermark', '_unknown_tags')
+    _fields = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id', 'high_watermark')
+    _versions = {'partition': (0, 32767), 'current_leader_epoch': (9, 32767), 'fetch_offset': (0, 32767), 'last_fetched_epoch': (12, 32767), 'log_start_offset': (5, 32767), 'partition_max_bytes': (0, 32767), 'replica_directory_id': (17, 32767), 'high_watermark': (18, 32767)}
+    _defaults = {'partition': 0, 'current_leader_epoch': -1, 'fetch_offset': 0, 'last_fetched_epoch': -1, 'log_start_offset': -1, 'partition_max_bytes': 0, 'replica_directory_id': ZERO_UUID, 'high_watermark': 9223372036854775807, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, partition=0, current_leader_epoch=-1, fetch_offset=0, last_fetched_epoch=-1, log_start_offset=-1, partition_max_bytes=0, replica_directory_id=ZERO_UUID, _unknown_tags=None):
+    def __init__(self, *, partition=0, current_leader_epoch=-1, fetch_offset=0, last_fetched_epoch=-1, log_start_offset=-1, partition_max_bytes=0, replica_directory_id=ZERO_UUID, high_watermark=9223372036854775807, _unknown_tags=None):
         self.partition = partition
         self.current_leader_epoch = current_leader_epoch
         self.fetch_offset = fetch_offset
@@ -97,6 +100,7 @@ class FetchPartition(_SchemaStruct):
         self.log_start_offset = log_start_offset
         self.partition_max_bytes = partition_max_bytes
         self.replica_directory_id = replica_directory_id
+        self.high_watermark = high_watermark
         self._unknown_tags = _unknown_tags
 
 
@@ -132,11 +136,11 @@ class FetchRequest(_Message):
     NAME = 'FetchRequest'
     API_KEY = 1
     KIND = 'request'
-    VALID_VERSIONS = (0, 17)
-    FLEXIBLE_VERSIONS = (12, 17)
+    VALID_VERSIONS = (0, 18)
+    FLEXIBLE_VERSIONS = (12, 18)
     DEPRECATED_VERSIONS = (0, 3)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     ReplicaState = ReplicaState
     FetchPartition = FetchPartition
     FetchTopic = FetchTopic
@@ -1461,5 +1465,197 @@ def _encode_v17(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-FetchRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v7, 9: _decode_v9, 10: _decode_v9, 11: _decode_v11, 12: _decode_v12, 13: _decode_v13, 14: _decode_v13, 15: _decode_v15, 16: _decode_v15, 17: _decode_v17}
-FetchRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13, 14: _encode_v14, 15: _encode_v15, 16: _encode_v16, 17: _encode_v17}
+def _decode_v18(b, p):
+    try:
+        o = _new(FetchRequest)
+        o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, n1 = _S15u(b, p)
+        p += 22
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l3 = [*_map(_new, (FetchTopic,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S13u(b, p)
+            p += 17
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (FetchPartition,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes, n8 = _S10u(b, p)
+                p += 33
+                if n8:
+                    n9, p = _read_uvarint(b, p - 1)
+                    u10 = None
+                    for _ in range(n9):
+                        t11, p = _read_uvarint(b, p)
+                        z12, p = _read_uvarint(b, p)
+                        e13 = p + z12
+                        if t11 == 0:
+                            x6.replica_directory_id, = _S14u(b, p)
+                            p += 16
+                            x6.replica_directory_id = _bnew(_Uuid, x6.replica_directory_id)
+                            if p > e13: raise _DecodeError('tagged field longer than its size', p)
+                            p = e13
+                        elif t11 == 1:
+                            x6.high_watermark, = _S19u(b, p)
+                            p += 8
+                            if p > e13: raise _DecodeError('tagged field longer than its size', p)
+                            p = e13
+                        else:
+                            if u10 is None: u10 = []
+                            u10.append((t11, bytes(b[p:e13])))
+                            p = e13
+                    if u10 is not None: x6._unknown_tags = u10
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l16 = [*_map(_new, (ForgottenTopic,) * n14)]
+        for x15 in l16:
+            u17, n18 = _S13u(b, p)
+            p += 17
+            x15.topic_id = _bnew(_Uuid, u17)
+            if 0 < n18 < 65:
+                x15.partitions = [*_CU_int32[n18](b, p)]
+                p += 4 * n18 - 4
+            else:
+                x15.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x15)
+            else:
+                p += 1
+        n19 = b[p]
+        p += 1
+        if n19 > 127: n19, p = _read_uvarint(b, p - 1)
+        n19 -= 1
+        if n19 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.rack_id = b[p:p + n19].decode()
+        p += n19
+        if b[p]:
+            n20, p = _read_uvarint(b, p)
+            u21 = None
+            for _ in range(n20):
+                t22, p = _read_uvarint(b, p)
+                z23, p = _read_uvarint(b, p)
+                e24 = p + z23
+                if t22 == 0:
+                    n25 = b[p]
+                    p += 1
+                    if n25 > 127: n25, p = _read_uvarint(b, p - 1)
+                    n25 -= 1
+                    if n25 < 0:
+                        o.cluster_id = None
+                    else:
+                        o.cluster_id = b[p:p + n25].decode()
+                        p += n25
+                    if p > e24: raise _DecodeError('tagged field longer than its size', p)
+                    p = e24
+                elif t22 == 1:
+                    o26 = _new(ReplicaState)
+                    o26.replica_id, o26.replica_epoch, n27 = _S16u(b, p)
+                    p += 13
+                    if n27:
+                        p = _read_unknown_tags(b, p - 1, o26)
+                    o.replica_state = o26
+                    if p > e24: raise _DecodeError('tagged field longer than its size', p)
+                    p = e24
+                else:
+                    if u21 is None: u21 = []
+                    u21.append((t22, bytes(b[p:e24])))
+                    p = e24
+            if u21 is not None: o._unknown_tags = u21
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v18(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.replica_id != -1:
+        raise _EncodeError('field ReplicaId is not in version 18 and not ignorable')
+    ext(_S17p(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch))
+    v1 = o.topics
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        ext(_S14p(x3.topic_id))
+        v4 = x3.partitions
+        k5 = len(v4) + 1
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        for x6 in v4:
+            ext(_S12p(x6.partition, x6.current_leader_epoch, x6.fetch_offset, x6.last_fetched_epoch, x6.log_start_offset, x6.partition_max_bytes))
+            tg7 = []
+            if x6.replica_directory_id != ZERO_UUID:
+                sub8 = bytearray()
+                sw9 = sub8.extend
+                sw9(_S14p(x6.replica_directory_id))
+                tg7.append((0, sub8))
+            if x6.high_watermark != 9223372036854775807:
+                sub10 = bytearray()
+                sw11 = sub10.extend
+                sw11(_S19p(x6.high_watermark))
+                tg7.append((1, sub10))
+            if tg7 or x6._unknown_tags:
+                _write_tags(ext, tg7, x6._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    v12 = o.forgotten_topics_data
+    k13 = len(v12) + 1
+    ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+    for x14 in v12:
+        v15 = x14.partitions
+        k16 = len(v15)
+        if x14._unknown_tags:
+            ext(_R3[k16](x14.topic_id, k16 + 1, *v15))
+            _write_tags(ext, (), x14._unknown_tags)
+        else:
+            ext(_R4[k16](x14.topic_id, k16 + 1, *v15, 0))
+    v17 = o.rack_id.encode()
+    k18 = len(v17)
+    ext(_R0[k18](k18 + 1, v17))
+    tg19 = []
+    if o.cluster_id is not None:
+        sub20 = bytearray()
+        sw21 = sub20.extend
+        v22 = o.cluster_id
+        if v22 is None:
+            sw21(b'\x00')
+        else:
+            v22 = v22.encode()
+            k23 = len(v22) + 1
+            sw21(_UV1[k23] if k23 < 128 else _uvarint(k23))
+            sw21(v22)
+        tg19.append((0, sub20))
+    if (o.replica_state.replica_id != -1 or o.replica_state.replica_epoch != -1 or o.replica_state._unknown_tags):
+        sub24 = bytearray()
+        sw25 = sub24.extend
+        if o.replica_state._unknown_tags:
+            sw25(_S18p(o.replica_state.replica_id, o.replica_state.replica_epoch))
+            _write_tags(sw25, (), o.replica_state._unknown_tags)
+        else:
+            sw25(_S16p(o.replica_state.replica_id, o.replica_state.replica_epoch, 0))
+        tg19.append((1, sub24))
+    if tg19 or o._unknown_tags:
+        _write_tags(ext, tg19, o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+FetchRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v7, 9: _decode_v9, 10: _decode_v9, 11: _decode_v11, 12: _decode_v12, 13: _decode_v13, 14: _decode_v13, 15: _decode_v15, 16: _decode_v15, 17: _decode_v17, 18: _decode_v18}
+FetchRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13, 14: _encode_v14, 15: _encode_v15, 16: _encode_v16, 17: _encode_v17, 18: _encode_v18}

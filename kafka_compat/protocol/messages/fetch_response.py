@@ -180,8 +180,8 @@ class FetchResponse(_Message):
     NAME = 'FetchResponse'
     API_KEY = 1
     KIND = 'response'
-    VALID_VERSIONS = (0, 17)
-    FLEXIBLE_VERSIONS = (12, 17)
+    VALID_VERSIONS = (0, 18)
+    FLEXIBLE_VERSIONS = (12, 18)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -1760,5 +1760,5 @@ def _encode_v16(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-FetchResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v7, 9: _decode_v7, 10: _decode_v7, 11: _decode_v11, 12: _decode_v12, 13: _decode_v13, 14: _decode_v13, 15: _decode_v13, 16: _decode_v16, 17: _decode_v16}
-FetchResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13, 14: _encode_v14, 15: _encode_v15, 16: _encode_v16, 17: _encode_v16}
+FetchResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v7, 9: _decode_v7, 10: _decode_v7, 11: _decode_v11, 12: _decode_v12, 13: _decode_v13, 14: _decode_v13, 15: _decode_v13, 16: _decode_v16, 17: _decode_v16, 18: _decode_v16}
+FetchResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13, 14: _encode_v14, 15: _encode_v15, 16: _encode_v16, 17: _encode_v16, 18: _encode_v16}

@@ -32,9 +32,9 @@ class FindCoordinatorRequest(_Message):
     KIND = 'request'
     VALID_VERSIONS = (0, 6)
     FLEXIBLE_VERSIONS = (3, 6)
-    DEPRECATED_VERSIONS = (0, 0)
+    DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'key': (0, 3), 'key_type': (1, 32767), 'coordinator_keys': (4, 32767)}
     _defaults = {'key': '', 'key_type': 0, '_unknown_tags': None}
     _factories = {'coordinator_keys': list}

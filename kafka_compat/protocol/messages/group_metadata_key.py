@@ -21,14 +21,14 @@ class GroupMetadataKey(_Message):
     __slots__ = ('group', '_unknown_tags')
     _fields = ('group',)
     NAME = 'GroupMetadataKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (2, 2)
+    API_KEY = 2
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group': (2, 2)}
+    _versions = {'group': (0, 0)}
     _defaults = {'group': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group='', _unknown_tags=None):
@@ -36,7 +36,7 @@ class GroupMetadataKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v2(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(GroupMetadataKey)
         n1, = _S0u(b, p)
@@ -48,7 +48,7 @@ def _decode_v2(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v2(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group.encode()
@@ -56,5 +56,5 @@ def _encode_v2(o, parts):
     ext(v1)
     parts.append(buf)
 
-GroupMetadataKey._decoders = {2: _decode_v2}
-GroupMetadataKey._encoders = {2: _encode_v2}
+GroupMetadataKey._decoders = {0: _decode_v0}
+GroupMetadataKey._encoders = {0: _encode_v0}

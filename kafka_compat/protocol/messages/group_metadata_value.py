@@ -75,8 +75,8 @@ class GroupMetadataValue(_Message):
     __slots__ = ('protocol_type', 'generation', 'protocol', 'leader', 'current_state_timestamp', 'members', '_unknown_tags')
     _fields = ('protocol_type', 'generation', 'protocol', 'leader', 'current_state_timestamp', 'members')
     NAME = 'GroupMetadataValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 2
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 4)
     FLEXIBLE_VERSIONS = (4, 4)
     DEPRECATED_VERSIONS = (0, -1)

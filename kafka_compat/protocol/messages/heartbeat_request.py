@@ -35,7 +35,7 @@ class HeartbeatRequest(_Message):
     FLEXIBLE_VERSIONS = (4, 4)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'group_id': (0, 32767), 'generation_id': (0, 32767), 'member_id': (0, 32767), 'group_instance_id': (3, 32767)}
     _defaults = {'group_id': '', 'generation_id': 0, 'member_id': '', 'group_instance_id': None, '_unknown_tags': None}
     _factories = {}

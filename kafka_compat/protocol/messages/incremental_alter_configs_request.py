@@ -73,7 +73,7 @@ class IncrementalAlterConfigsRequest(_Message):
     FLEXIBLE_VERSIONS = (1, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     AlterableConfig = AlterableConfig
     AlterConfigsResource = AlterConfigsResource
     _versions = {'resources': (0, 32767), 'validate_only': (0, 32767)}

@@ -19,6 +19,9 @@ _S3 = _struct.Struct('>iB')
 _S4 = _struct.Struct('>BiqhB')
 _S5 = _struct.Struct('>iqhB')
 _S6 = _struct.Struct('>iqh')
+_S7 = _struct.Struct('>Biqh??B')
+_S8 = _struct.Struct('>iqh??B')
+_S9 = _struct.Struct('>iqh??')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
@@ -30,27 +33,33 @@ _S4u = _S4.unpack_from
 _S5p = _S5.pack
 _S5u = _S5.unpack_from
 _S6p = _S6.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
 
 
 class InitProducerIdRequest(_Message):
-    __slots__ = ('transactional_id', 'transaction_timeout_ms', 'producer_id', 'producer_epoch', '_unknown_tags')
-    _fields = ('transactional_id', 'transaction_timeout_ms', 'producer_id', 'producer_epoch')
+    __slots__ = ('transactional_id', 'transaction_timeout_ms', 'producer_id', 'producer_epoch', 'enable2_pc', 'keep_prepared_txn', '_unknown_tags')
+    _fields = ('transactional_id', 'transaction_timeout_ms', 'producer_id', 'producer_epoch', 'enable2_pc', 'keep_prepared_txn')
     NAME = 'InitProducerIdRequest'
     API_KEY = 22
     KIND = 'request'
-    VALID_VERSIONS = (0, 5)
-    FLEXIBLE_VERSIONS = (2, 5)
+    VALID_VERSIONS = (0, 6)
+    FLEXIBLE_VERSIONS = (2, 6)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
-    _versions = {'transactional_id': (0, 32767), 'transaction_timeout_ms': (0, 32767), 'producer_id': (3, 32767), 'producer_epoch': (3, 32767)}
-    _defaults = {'transactional_id': '', 'transaction_timeout_ms': 0, 'producer_id': -1, 'producer_epoch': -1, '_unknown_tags': None}
+    LATEST_VERSION_UNSTABLE = True
+    LISTENERS = ('broker',)
+    _versions = {'transactional_id': (0, 32767), 'transaction_timeout_ms': (0, 32767), 'producer_id': (3, 32767), 'producer_epoch': (3, 32767), 'enable2_pc': (6, 32767), 'keep_prepared_txn': (6, 32767)}
+    _defaults = {'transactional_id': '', 'transaction_timeout_ms': 0, 'producer_id': -1, 'producer_epoch': -1, 'enable2_pc': False, 'keep_prepared_txn': False, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, transactional_id='', transaction_timeout_ms=0, producer_id=-1, producer_epoch=-1, _unknown_tags=None):
+    def __init__(self, *, transactional_id='', transaction_timeout_ms=0, producer_id=-1, producer_epoch=-1, enable2_pc=False, keep_prepared_txn=False, _unknown_tags=None):
         self.transactional_id = transactional_id
         self.transaction_timeout_ms = transaction_timeout_ms
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
+        self.enable2_pc = enable2_pc
+        self.keep_prepared_txn = keep_prepared_txn
         self._unknown_tags = _unknown_tags
 
 
@@ -78,6 +87,10 @@ def _encode_v0(o, parts):
         raise _EncodeError('field ProducerId is not in version 0 and not ignorable')
     if o.producer_epoch != -1:
         raise _EncodeError('field ProducerEpoch is not in version 0 and not ignorable')
+    if o.enable2_pc != False:
+        raise _EncodeError('field Enable2Pc is not in version 0 and not ignorable')
+    if o.keep_prepared_txn != False:
+        raise _EncodeError('field KeepPreparedTxn is not in version 0 and not ignorable')
     v1 = o.transactional_id
     if v1 is None:
         ext(_S0p(-1))
@@ -95,6 +108,10 @@ def _encode_v1(o, parts):
         raise _EncodeError('field ProducerId is not in version 1 and not ignorable')
     if o.producer_epoch != -1:
         raise _EncodeError('field ProducerEpoch is not in version 1 and not ignorable')
+    if o.enable2_pc != False:
+        raise _EncodeError('field Enable2Pc is not in version 1 and not ignorable')
+    if o.keep_prepared_txn != False:
+        raise _EncodeError('field KeepPreparedTxn is not in version 1 and not ignorable')
     v1 = o.transactional_id
     if v1 is None:
         ext(_S0p(-1))
@@ -136,6 +153,10 @@ def _encode_v2(o, parts):
         raise _EncodeError('field ProducerId is not in version 2 and not ignorable')
     if o.producer_epoch != -1:
         raise _EncodeError('field ProducerEpoch is not in version 2 and not ignorable')
+    if o.enable2_pc != False:
+        raise _EncodeError('field Enable2Pc is not in version 2 and not ignorable')
+    if o.keep_prepared_txn != False:
+        raise _EncodeError('field KeepPreparedTxn is not in version 2 and not ignorable')
     v1 = o.transactional_id
     if v1 is None:
         ext(b'\x00')
@@ -178,6 +199,10 @@ def _decode_v3(b, p):
 def _encode_v3(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.enable2_pc != False:
+        raise _EncodeError('field Enable2Pc is not in version 3 and not ignorable')
+    if o.keep_prepared_txn != False:
+        raise _EncodeError('field KeepPreparedTxn is not in version 3 and not ignorable')
     v1 = o.transactional_id
     if v1 is None:
         ext(b'\x00')
@@ -193,5 +218,91 @@ def _encode_v3(o, parts):
         ext(_S5p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch, 0))
     parts.append(buf)
 
-InitProducerIdRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3}
-InitProducerIdRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3}
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.enable2_pc != False:
+        raise _EncodeError('field Enable2Pc is not in version 4 and not ignorable')
+    if o.keep_prepared_txn != False:
+        raise _EncodeError('field KeepPreparedTxn is not in version 4 and not ignorable')
+    v1 = o.transactional_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    if o._unknown_tags:
+        ext(_S6p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S5p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch, 0))
+    parts.append(buf)
+
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.enable2_pc != False:
+        raise _EncodeError('field Enable2Pc is not in version 5 and not ignorable')
+    if o.keep_prepared_txn != False:
+        raise _EncodeError('field KeepPreparedTxn is not in version 5 and not ignorable')
+    v1 = o.transactional_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    if o._unknown_tags:
+        ext(_S6p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S5p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch, 0))
+    parts.append(buf)
+
+def _decode_v6(b, p):
+    try:
+        o = _new(InitProducerIdRequest)
+        n1, o.transaction_timeout_ms, o.producer_id, o.producer_epoch, o.enable2_pc, o.keep_prepared_txn, n2 = _S7u(b, p)
+        if not n1:
+            o.transactional_id = None
+            p += 18
+        else:
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.transactional_id = None
+            else:
+                o.transactional_id = b[p:p + n1].decode()
+                p += n1
+            o.transaction_timeout_ms, o.producer_id, o.producer_epoch, o.enable2_pc, o.keep_prepared_txn, n2 = _S8u(b, p)
+            p += 17
+        if n2:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.transactional_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    if o._unknown_tags:
+        ext(_S9p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch, o.enable2_pc, o.keep_prepared_txn))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S8p(o.transaction_timeout_ms, o.producer_id, o.producer_epoch, o.enable2_pc, o.keep_prepared_txn, 0))
+    parts.append(buf)
+
+InitProducerIdRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3, 6: _decode_v6}
+InitProducerIdRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6}

@@ -14,31 +14,38 @@ _map = map
 _NO = object()
 _S0 = _struct.Struct('>ihqh')
 _S1 = _struct.Struct('>ihqhB')
+_S2 = _struct.Struct('>ihqhqhB')
+_S3 = _struct.Struct('>ihqhqh')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
 _S1u = _S1.unpack_from
+_S2p = _S2.pack
+_S2u = _S2.unpack_from
+_S3p = _S3.pack
 
 
 class InitProducerIdResponse(_Message):
-    __slots__ = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch', '_unknown_tags')
-    _fields = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch')
+    __slots__ = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch', 'ongoing_txn_producer_id', 'ongoing_txn_producer_epoch', '_unknown_tags')
+    _fields = ('throttle_time_ms', 'error_code', 'producer_id', 'producer_epoch', 'ongoing_txn_producer_id', 'ongoing_txn_producer_epoch')
     NAME = 'InitProducerIdResponse'
     API_KEY = 22
     KIND = 'response'
-    VALID_VERSIONS = (0, 5)
-    FLEXIBLE_VERSIONS = (2, 5)
+    VALID_VERSIONS = (0, 6)
+    FLEXIBLE_VERSIONS = (2, 6)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767)}
-    _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'producer_id': -1, 'producer_epoch': 0, '_unknown_tags': None}
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'ongoing_txn_producer_id': (6, 32767), 'ongoing_txn_producer_epoch': (6, 32767)}
+    _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'producer_id': -1, 'producer_epoch': 0, 'ongoing_txn_producer_id': -1, 'ongoing_txn_producer_epoch': -1, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, throttle_time_ms=0, error_code=0, producer_id=-1, producer_epoch=0, _unknown_tags=None):
+    def __init__(self, *, throttle_time_ms=0, error_code=0, producer_id=-1, producer_epoch=0, ongoing_txn_producer_id=-1, ongoing_txn_producer_epoch=-1, _unknown_tags=None):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
+        self.ongoing_txn_producer_id = ongoing_txn_producer_id
+        self.ongoing_txn_producer_epoch = ongoing_txn_producer_epoch
         self._unknown_tags = _unknown_tags
 
 
@@ -54,6 +61,20 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.ongoing_txn_producer_id != -1:
+        raise _EncodeError('field OngoingTxnProducerId is not in version 0 and not ignorable')
+    if o.ongoing_txn_producer_epoch != -1:
+        raise _EncodeError('field OngoingTxnProducerEpoch is not in version 0 and not ignorable')
+    ext(_S0p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch))
+    parts.append(buf)
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.ongoing_txn_producer_id != -1:
+        raise _EncodeError('field OngoingTxnProducerId is not in version 1 and not ignorable')
+    if o.ongoing_txn_producer_epoch != -1:
+        raise _EncodeError('field OngoingTxnProducerEpoch is not in version 1 and not ignorable')
     ext(_S0p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch))
     parts.append(buf)
 
@@ -71,6 +92,10 @@ def _decode_v2(b, p):
 def _encode_v2(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.ongoing_txn_producer_id != -1:
+        raise _EncodeError('field OngoingTxnProducerId is not in version 2 and not ignorable')
+    if o.ongoing_txn_producer_epoch != -1:
+        raise _EncodeError('field OngoingTxnProducerEpoch is not in version 2 and not ignorable')
     if o._unknown_tags:
         ext(_S0p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch))
         _write_tags(ext, (), o._unknown_tags)
@@ -78,5 +103,68 @@ def _encode_v2(o, parts):
         ext(_S1p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch, 0))
     parts.append(buf)
 
-InitProducerIdResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v2}
-InitProducerIdResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v2, 4: _encode_v2, 5: _encode_v2}
+def _encode_v3(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.ongoing_txn_producer_id != -1:
+        raise _EncodeError('field OngoingTxnProducerId is not in version 3 and not ignorable')
+    if o.ongoing_txn_producer_epoch != -1:
+        raise _EncodeError('field OngoingTxnProducerEpoch is not in version 3 and not ignorable')
+    if o._unknown_tags:
+        ext(_S0p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S1p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch, 0))
+    parts.append(buf)
+
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.ongoing_txn_producer_id != -1:
+        raise _EncodeError('field OngoingTxnProducerId is not in version 4 and not ignorable')
+    if o.ongoing_txn_producer_epoch != -1:
+        raise _EncodeError('field OngoingTxnProducerEpoch is not in version 4 and not ignorable')
+    if o._unknown_tags:
+        ext(_S0p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S1p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch, 0))
+    parts.append(buf)
+
+def _encode_v5(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.ongoing_txn_producer_id != -1:
+        raise _EncodeError('field OngoingTxnProducerId is not in version 5 and not ignorable')
+    if o.ongoing_txn_producer_epoch != -1:
+        raise _EncodeError('field OngoingTxnProducerEpoch is not in version 5 and not ignorable')
+    if o._unknown_tags:
+        ext(_S0p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S1p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch, 0))
+    parts.append(buf)
+
+def _decode_v6(b, p):
+    try:
+        o = _new(InitProducerIdResponse)
+        o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch, o.ongoing_txn_producer_id, o.ongoing_txn_producer_epoch, n1 = _S2u(b, p)
+        p += 27
+        if n1:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o._unknown_tags:
+        ext(_S3p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch, o.ongoing_txn_producer_id, o.ongoing_txn_producer_epoch))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S2p(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch, o.ongoing_txn_producer_id, o.ongoing_txn_producer_epoch, 0))
+    parts.append(buf)
+
+InitProducerIdResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v2, 6: _decode_v6}
+InitProducerIdResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6}

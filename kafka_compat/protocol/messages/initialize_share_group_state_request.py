@@ -58,7 +58,7 @@ class InitializeShareGroupStateRequest(_Message):
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     PartitionData = PartitionData
     InitializeStateData = InitializeStateData

@@ -57,9 +57,9 @@ class JoinGroupRequest(_Message):
     KIND = 'request'
     VALID_VERSIONS = (0, 9)
     FLEXIBLE_VERSIONS = (6, 9)
-    DEPRECATED_VERSIONS = (0, 1)
+    DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     JoinGroupRequestProtocol = JoinGroupRequestProtocol
     _versions = {'group_id': (0, 32767), 'session_timeout_ms': (0, 32767), 'rebalance_timeout_ms': (1, 32767), 'member_id': (0, 32767), 'group_instance_id': (5, 32767), 'protocol_type': (0, 32767), 'protocols': (0, 32767), 'reason': (8, 32767)}
     _defaults = {'group_id': '', 'session_timeout_ms': 0, 'rebalance_timeout_ms': -1, 'member_id': '', 'group_instance_id': None, 'protocol_type': '', 'reason': None, '_unknown_tags': None}

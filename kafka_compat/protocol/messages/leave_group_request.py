@@ -46,7 +46,7 @@ class LeaveGroupRequest(_Message):
     FLEXIBLE_VERSIONS = (4, 5)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     MemberIdentity = MemberIdentity
     _versions = {'group_id': (0, 32767), 'member_id': (0, 2), 'members': (3, 32767)}
     _defaults = {'group_id': '', 'member_id': '', '_unknown_tags': None}

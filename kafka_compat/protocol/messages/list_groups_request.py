@@ -24,7 +24,7 @@ class ListGroupsRequest(_Message):
     FLEXIBLE_VERSIONS = (3, 5)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     _versions = {'states_filter': (4, 32767), 'types_filter': (5, 32767)}
     _defaults = {'_unknown_tags': None}
     _factories = {'states_filter': list, 'types_filter': list}

@@ -78,11 +78,11 @@ class ListOffsetsRequest(_Message):
     NAME = 'ListOffsetsRequest'
     API_KEY = 2
     KIND = 'request'
-    VALID_VERSIONS = (0, 10)
-    FLEXIBLE_VERSIONS = (6, 10)
+    VALID_VERSIONS = (0, 11)
+    FLEXIBLE_VERSIONS = (6, 11)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     ListOffsetsPartition = ListOffsetsPartition
     ListOffsetsTopic = ListOffsetsTopic
     _versions = {'replica_id': (0, 32767), 'isolation_level': (2, 32767), 'topics': (0, 32767), 'timeout_ms': (10, 32767)}
@@ -549,5 +549,38 @@ def _encode_v10(o, parts):
         ext(_S10p(o.timeout_ms, 0))
     parts.append(buf)
 
-ListOffsetsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v4, 5: _decode_v4, 6: _decode_v6, 7: _decode_v6, 8: _decode_v6, 9: _decode_v6, 10: _decode_v10}
-ListOffsetsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10}
+def _encode_v11(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.replica_id, o.isolation_level))
+    v1 = o.topics
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
+        v6 = x3.partitions
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            if x8.max_num_offsets != 1:
+                raise _EncodeError('field MaxNumOffsets is not in version 11 and not ignorable')
+            if x8._unknown_tags:
+                ext(_S6p(x8.partition_index, x8.current_leader_epoch, x8.timestamp))
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(_S8p(x8.partition_index, x8.current_leader_epoch, x8.timestamp, 0))
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        ext(_S2p(o.timeout_ms))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S10p(o.timeout_ms, 0))
+    parts.append(buf)
+
+ListOffsetsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v4, 5: _decode_v4, 6: _decode_v6, 7: _decode_v6, 8: _decode_v6, 9: _decode_v6, 10: _decode_v10, 11: _decode_v10}
+ListOffsetsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11}

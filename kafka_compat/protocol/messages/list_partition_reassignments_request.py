@@ -43,7 +43,7 @@ class ListPartitionReassignmentsRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('broker', 'controller', 'zkBroker')
+    LISTENERS = ('broker', 'controller')
     ListPartitionReassignmentsTopics = ListPartitionReassignmentsTopics
     _versions = {'timeout_ms': (0, 32767), 'topics': (0, 32767)}
     _defaults = {'timeout_ms': 60000, 'topics': None, '_unknown_tags': None}

@@ -14,31 +14,34 @@ _map = map
 _NO = object()
 _CU_int64 = _COMPACT_ARRAY_UNPACK['q']
 _S0 = _struct.Struct('>qB')
+_S1 = _struct.Struct('>qBB')
 _R0 = _PackShapes('', 'q', '')
 _R1 = _PackShapes('', 'q', 'B')
 _R2 = _PackShapes('', 'q', 'q')
 _R3 = _PackShapes('', 'q', 'qB')
 _S0u = _S0.unpack_from
+_S1u = _S1.unpack_from
 
 
 class ListTransactionsRequest(_Message):
-    __slots__ = ('state_filters', 'producer_id_filters', 'duration_filter', '_unknown_tags')
-    _fields = ('state_filters', 'producer_id_filters', 'duration_filter')
+    __slots__ = ('state_filters', 'producer_id_filters', 'duration_filter', 'transactional_id_pattern', '_unknown_tags')
+    _fields = ('state_filters', 'producer_id_filters', 'duration_filter', 'transactional_id_pattern')
     NAME = 'ListTransactionsRequest'
     API_KEY = 66
     KIND = 'request'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
-    _versions = {'state_filters': (0, 32767), 'producer_id_filters': (0, 32767), 'duration_filter': (1, 32767)}
-    _defaults = {'duration_filter': -1, '_unknown_tags': None}
+    LISTENERS = ('broker',)
+    _versions = {'state_filters': (0, 32767), 'producer_id_filters': (0, 32767), 'duration_filter': (1, 32767), 'transactional_id_pattern': (2, 32767)}
+    _defaults = {'duration_filter': -1, 'transactional_id_pattern': None, '_unknown_tags': None}
     _factories = {'state_filters': list, 'producer_id_filters': list}
-    def __init__(self, *, state_filters=_NO, producer_id_filters=_NO, duration_filter=-1, _unknown_tags=None):
+    def __init__(self, *, state_filters=_NO, producer_id_filters=_NO, duration_filter=-1, transactional_id_pattern=None, _unknown_tags=None):
         self.state_filters = [] if state_filters is _NO else state_filters
         self.producer_id_filters = [] if producer_id_filters is _NO else producer_id_filters
         self.duration_filter = duration_filter
+        self.transactional_id_pattern = transactional_id_pattern
         self._unknown_tags = _unknown_tags
 
 
@@ -83,6 +86,8 @@ def _encode_v0(o, parts):
     ext = buf.extend
     if o.duration_filter != -1:
         raise _EncodeError('field DurationFilter is not in version 0 and not ignorable')
+    if o.transactional_id_pattern is not None:
+        raise _EncodeError('field TransactionalIdPattern is not in version 0 and not ignorable')
     v1 = o.state_filters
     k2 = len(v1) + 1
     ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
@@ -140,6 +145,8 @@ def _decode_v1(b, p):
 def _encode_v1(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.transactional_id_pattern is not None:
+        raise _EncodeError('field TransactionalIdPattern is not in version 1 and not ignorable')
     v1 = o.state_filters
     k2 = len(v1) + 1
     ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
@@ -158,5 +165,83 @@ def _encode_v1(o, parts):
         ext(_R3[k7](k7 + 1, *v6, o.duration_filter, 0))
     parts.append(buf)
 
-ListTransactionsRequest._decoders = {0: _decode_v0, 1: _decode_v1}
-ListTransactionsRequest._encoders = {0: _encode_v0, 1: _encode_v1}
+def _decode_v2(b, p):
+    try:
+        o = _new(ListTransactionsRequest)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 1 > len(b) - p: raise _DecodeError('array count past the end', p)
+        l3 = []
+        ap4 = l3.append
+        for _ in range(n1):
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2 = b[p:p + n5].decode()
+            p += n5
+            ap4(x2)
+        o.state_filters = l3
+        n6 = b[p]
+        p += 1
+        if 0 < n6 < 65:
+            o.producer_id_filters = [*_CU_int64[n6](b, p)]
+            p += 8 * n6 - 8
+        else:
+            o.producer_id_filters, p = _read_array(b, p - 1, 'q', True, False)
+        o.duration_filter, n7, n8 = _S1u(b, p)
+        if not n7:
+            o.transactional_id_pattern = None
+            p += 10
+        else:
+            p += 9
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0:
+                o.transactional_id_pattern = None
+            else:
+                o.transactional_id_pattern = b[p:p + n7].decode()
+                p += n7
+            n8 = b[p]
+            p += 1
+        if n8:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.state_filters
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3
+        v4 = v4.encode()
+        k5 = len(v4) + 1
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        ext(v4)
+    v6 = o.producer_id_filters
+    k7 = len(v6)
+    ext(_R2[k7](k7 + 1, *v6, o.duration_filter))
+    v8 = o.transactional_id_pattern
+    if v8 is None:
+        ext(b'\x00')
+    else:
+        v8 = v8.encode()
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(v8)
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ListTransactionsRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
+ListTransactionsRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

@@ -41,8 +41,8 @@ class ListTransactionsResponse(_Message):
     NAME = 'ListTransactionsResponse'
     API_KEY = 66
     KIND = 'response'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -145,5 +145,5 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ListTransactionsResponse._decoders = {0: _decode_v0, 1: _decode_v0}
-ListTransactionsResponse._encoders = {0: _encode_v0, 1: _encode_v0}
+ListTransactionsResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0}
+ListTransactionsResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0}

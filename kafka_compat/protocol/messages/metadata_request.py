@@ -62,11 +62,11 @@ class MetadataRequest(_Message):
     NAME = 'MetadataRequest'
     API_KEY = 3
     KIND = 'request'
-    VALID_VERSIONS = (0, 12)
-    FLEXIBLE_VERSIONS = (9, 12)
-    DEPRECATED_VERSIONS = (0, 3)
+    VALID_VERSIONS = (0, 13)
+    FLEXIBLE_VERSIONS = (9, 13)
+    DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     MetadataRequestTopic = MetadataRequestTopic
     _versions = {'topics': (0, 32767), 'allow_auto_topic_creation': (4, 32767), 'include_cluster_authorized_operations': (8, 10), 'include_topic_authorized_operations': (8, 32767)}
     _defaults = {'allow_auto_topic_creation': True, 'include_cluster_authorized_operations': False, 'include_topic_authorized_operations': False, '_unknown_tags': None}
@@ -574,5 +574,37 @@ def _encode_v12(o, parts):
         ext(_S9p(o.allow_auto_topic_creation, o.include_topic_authorized_operations, 0))
     parts.append(buf)
 
-MetadataRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v4, 6: _decode_v4, 7: _decode_v4, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v11, 12: _decode_v11}
-MetadataRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12}
+def _encode_v13(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.include_cluster_authorized_operations != False:
+        raise _EncodeError('field IncludeClusterAuthorizedOperations is not in version 13 and not ignorable')
+    v1 = o.topics
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        for x3 in v1:
+            ext(_S7p(x3.topic_id))
+            v4 = x3.name
+            if v4 is None:
+                ext(b'\x00')
+            else:
+                v4 = v4.encode()
+                k5 = len(v4) + 1
+                ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+                ext(v4)
+            if x3._unknown_tags:
+                _write_tags(ext, (), x3._unknown_tags)
+            else:
+                ext(b'\x00')
+    if o._unknown_tags:
+        ext(_S10p(o.allow_auto_topic_creation, o.include_topic_authorized_operations))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S9p(o.allow_auto_topic_creation, o.include_topic_authorized_operations, 0))
+    parts.append(buf)
+
+MetadataRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1, 3: _decode_v1, 4: _decode_v4, 5: _decode_v4, 6: _decode_v4, 7: _decode_v4, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v11, 12: _decode_v11, 13: _decode_v11}
+MetadataRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13}

@@ -56,6 +56,7 @@ _S8p = _S8.pack
 _S8u = _S8.unpack_from
 _S9u = _S9.unpack_from
 _S10u = _S10.unpack_from
+_S11p = _S11.pack
 _S11u = _S11.unpack_from
 _S12u = _S12.unpack_from
 _S13u = _S13.unpack_from
@@ -112,29 +113,30 @@ class MetadataResponseTopic(_SchemaStruct):
 
 
 class MetadataResponse(_Message):
-    __slots__ = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations', '_unknown_tags')
-    _fields = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations')
+    __slots__ = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations', 'error_code', '_unknown_tags')
+    _fields = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations', 'error_code')
     NAME = 'MetadataResponse'
     API_KEY = 3
     KIND = 'response'
-    VALID_VERSIONS = (0, 12)
-    FLEXIBLE_VERSIONS = (9, 12)
+    VALID_VERSIONS = (0, 13)
+    FLEXIBLE_VERSIONS = (9, 13)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     MetadataResponseBroker = MetadataResponseBroker
     MetadataResponsePartition = MetadataResponsePartition
     MetadataResponseTopic = MetadataResponseTopic
-    _versions = {'throttle_time_ms': (3, 32767), 'brokers': (0, 32767), 'cluster_id': (2, 32767), 'controller_id': (1, 32767), 'topics': (0, 32767), 'cluster_authorized_operations': (8, 10)}
-    _defaults = {'throttle_time_ms': 0, 'cluster_id': None, 'controller_id': -1, 'cluster_authorized_operations': -2147483648, '_unknown_tags': None}
+    _versions = {'throttle_time_ms': (3, 32767), 'brokers': (0, 32767), 'cluster_id': (2, 32767), 'controller_id': (1, 32767), 'topics': (0, 32767), 'cluster_authorized_operations': (8, 10), 'error_code': (13, 32767)}
+    _defaults = {'throttle_time_ms': 0, 'cluster_id': None, 'controller_id': -1, 'cluster_authorized_operations': -2147483648, 'error_code': 0, '_unknown_tags': None}
     _factories = {'brokers': list, 'topics': list}
-    def __init__(self, *, throttle_time_ms=0, brokers=_NO, cluster_id=None, controller_id=-1, topics=_NO, cluster_authorized_operations=-2147483648, _unknown_tags=None):
+    def __init__(self, *, throttle_time_ms=0, brokers=_NO, cluster_id=None, controller_id=-1, topics=_NO, cluster_authorized_operations=-2147483648, error_code=0, _unknown_tags=None):
         self.throttle_time_ms = throttle_time_ms
         self.brokers = [] if brokers is _NO else brokers
         self.cluster_id = cluster_id
         self.controller_id = controller_id
         self.topics = [] if topics is _NO else topics
         self.cluster_authorized_operations = cluster_authorized_operations
+        self.error_code = error_code
         self._unknown_tags = _unknown_tags
 
 
@@ -1727,5 +1729,196 @@ def _encode_v12(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-MetadataResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v11, 12: _decode_v12}
-MetadataResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12}
+def _decode_v13(b, p):
+    try:
+        o = _new(MetadataResponse)
+        o.throttle_time_ms, n1 = _S8u(b, p)
+        p += 5
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.brokers = l3 = [*_map(_new, (MetadataResponseBroker,) * n1)]
+        for x2 in l3:
+            x2.node_id, n4 = _S8u(b, p)
+            p += 5
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.host = b[p:p + n4].decode()
+            p += n4
+            x2.port, n5, n6 = _S9u(b, p)
+            if not n5:
+                x2.rack = None
+                p += 6
+            else:
+                p += 5
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.rack = None
+                else:
+                    x2.rack = b[p:p + n5].decode()
+                    p += n5
+                n6 = b[p]
+                p += 1
+            if n6:
+                p = _read_unknown_tags(b, p - 1, x2)
+        n7, o.controller_id, n8 = _S10u(b, p)
+        if not n7:
+            o.cluster_id = None
+            p += 6
+        else:
+            p += 1
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n7].decode()
+                p += n7
+            o.controller_id, n8 = _S8u(b, p)
+            p += 5
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l10 = [*_map(_new, (MetadataResponseTopic,) * n8)]
+        for x9 in l10:
+            x9.error_code, n11, u12, x9.is_internal, n13 = _S15u(b, p)
+            if not n11:
+                x9.name = None
+                p += 21
+                x9.topic_id = _bnew(_Uuid, u12)
+            else:
+                p += 3
+                if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                n11 -= 1
+                if n11 < 0:
+                    x9.name = None
+                else:
+                    x9.name = b[p:p + n11].decode()
+                    p += n11
+                u12, x9.is_internal, n13 = _S14u(b, p)
+                p += 18
+                x9.topic_id = _bnew(_Uuid, u12)
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n13 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x9.partitions = l15 = [*_map(_new, (MetadataResponsePartition,) * n13)]
+            for x14 in l15:
+                x14.error_code, x14.partition_index, x14.leader_id, x14.leader_epoch, n16 = _S13u(b, p)
+                p += 15
+                if 0 < n16 < 65:
+                    x14.replica_nodes = [*_CU_int32[n16](b, p)]
+                    p += 4 * n16 - 4
+                else:
+                    x14.replica_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n17 = b[p]
+                p += 1
+                if 0 < n17 < 65:
+                    x14.isr_nodes = [*_CU_int32[n17](b, p)]
+                    p += 4 * n17 - 4
+                else:
+                    x14.isr_nodes, p = _read_array(b, p - 1, 'i', True, False)
+                n18 = b[p]
+                p += 1
+                if 0 < n18 < 65:
+                    x14.offline_replicas = [*_CU_int32[n18](b, p)]
+                    p += 4 * n18 - 4
+                else:
+                    x14.offline_replicas, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x14)
+                else:
+                    p += 1
+            x9.topic_authorized_operations, n19 = _S8u(b, p)
+            p += 5
+            if n19:
+                p = _read_unknown_tags(b, p - 1, x9)
+        o.error_code, n20 = _S11u(b, p)
+        p += 3
+        if n20:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v13(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.cluster_authorized_operations != -2147483648:
+        raise _EncodeError('field ClusterAuthorizedOperations is not in version 13 and not ignorable')
+    ext(_S0p(o.throttle_time_ms))
+    v1 = o.brokers
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.host.encode()
+        k5 = len(v4)
+        ext(_R0[k5](x3.node_id, k5 + 1, v4, x3.port))
+        v6 = x3.rack
+        if v6 is None:
+            ext(b'\x00')
+        else:
+            v6 = v6.encode()
+            k7 = len(v6) + 1
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    v8 = o.cluster_id
+    if v8 is None:
+        ext(b'\x00')
+    else:
+        v8 = v8.encode()
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        ext(v8)
+    ext(_S0p(o.controller_id))
+    v10 = o.topics
+    k11 = len(v10) + 1
+    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
+    for x12 in v10:
+        ext(_S6p(x12.error_code))
+        v13 = x12.name
+        if v13 is None:
+            ext(b'\x00')
+        else:
+            v13 = v13.encode()
+            k14 = len(v13) + 1
+            ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+            ext(v13)
+        ext(_S16p(x12.topic_id, x12.is_internal))
+        v15 = x12.partitions
+        k16 = len(v15) + 1
+        ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+        for x17 in v15:
+            v18 = x17.replica_nodes
+            k19 = len(v18)
+            v20 = x17.isr_nodes
+            k21 = len(v20)
+            v22 = x17.offline_replicas
+            k23 = len(v22)
+            if x17._unknown_tags:
+                ext(_R2[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22))
+                _write_tags(ext, (), x17._unknown_tags)
+            else:
+                ext(_R3[k19, k21, k23](x17.error_code, x17.partition_index, x17.leader_id, x17.leader_epoch, k19 + 1, *v18, k21 + 1, *v20, k23 + 1, *v22, 0))
+        if x12._unknown_tags:
+            ext(_S0p(x12.topic_authorized_operations))
+            _write_tags(ext, (), x12._unknown_tags)
+        else:
+            ext(_S8p(x12.topic_authorized_operations, 0))
+    if o._unknown_tags:
+        ext(_S6p(o.error_code))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S11p(o.error_code, 0))
+    parts.append(buf)
+
+MetadataResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5, 6: _decode_v5, 7: _decode_v7, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v11, 12: _decode_v12, 13: _decode_v13}
+MetadataResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v11, 12: _encode_v12, 13: _encode_v13}

@@ -24,14 +24,14 @@ class OffsetCommitKey(_Message):
     __slots__ = ('group', 'topic', 'partition', '_unknown_tags')
     _fields = ('group', 'topic', 'partition')
     NAME = 'OffsetCommitKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (0, 1)
+    API_KEY = 1
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group': (0, 1), 'topic': (0, 1), 'partition': (0, 1)}
+    _versions = {'group': (0, 0), 'topic': (0, 0), 'partition': (0, 0)}
     _defaults = {'group': '', 'topic': '', 'partition': 0, '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group='', topic='', partition=0, _unknown_tags=None):
@@ -72,5 +72,5 @@ def _encode_v0(o, parts):
     ext(_S1p(o.partition))
     parts.append(buf)
 
-OffsetCommitKey._decoders = {0: _decode_v0, 1: _decode_v0}
-OffsetCommitKey._encoders = {0: _encode_v0, 1: _encode_v0}
+OffsetCommitKey._decoders = {0: _decode_v0}
+OffsetCommitKey._encoders = {0: _encode_v0}

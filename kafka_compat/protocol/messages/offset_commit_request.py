@@ -25,6 +25,8 @@ _S9 = _struct.Struct('>iqi')
 _S10 = _struct.Struct('>iB')
 _S11 = _struct.Struct('>BB')
 _S12 = _struct.Struct('>iqiBB')
+_S13 = _struct.Struct('>16sB')
+_S14 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', 'i', 's', '')
 _R1 = _PackShapes('', 's', '')
 _S0p = _S0.pack
@@ -44,6 +46,8 @@ _S9p = _S9.pack
 _S10u = _S10.unpack_from
 _S11u = _S11.unpack_from
 _S12u = _S12.unpack_from
+_S13u = _S13.unpack_from
+_S14p = _S14.pack
 
 
 class OffsetCommitRequestPartition(_SchemaStruct):
@@ -62,13 +66,14 @@ class OffsetCommitRequestPartition(_SchemaStruct):
 
 
 class OffsetCommitRequestTopic(_SchemaStruct):
-    __slots__ = ('name', 'partitions', '_unknown_tags')
-    _fields = ('name', 'partitions')
-    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
-    _defaults = {'name': '', '_unknown_tags': None}
+    __slots__ = ('name', 'topic_id', 'partitions', '_unknown_tags')
+    _fields = ('name', 'topic_id', 'partitions')
+    _versions = {'name': (0, 9), 'topic_id': (10, 32767), 'partitions': (0, 32767)}
+    _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
-    def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
+    def __init__(self, *, name='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
         self.name = name
+        self.topic_id = topic_id
         self.partitions = [] if partitions is _NO else partitions
         self._unknown_tags = _unknown_tags
 
@@ -79,11 +84,11 @@ class OffsetCommitRequest(_Message):
     NAME = 'OffsetCommitRequest'
     API_KEY = 8
     KIND = 'request'
-    VALID_VERSIONS = (0, 9)
-    FLEXIBLE_VERSIONS = (8, 9)
+    VALID_VERSIONS = (0, 10)
+    FLEXIBLE_VERSIONS = (8, 10)
     DEPRECATED_VERSIONS = (0, 1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     OffsetCommitRequestPartition = OffsetCommitRequestPartition
     OffsetCommitRequestTopic = OffsetCommitRequestTopic
     _versions = {'group_id': (0, 32767), 'generation_id_or_member_epoch': (1, 32767), 'member_id': (1, 32767), 'group_instance_id': (7, 32767), 'retention_time_ms': (2, 4), 'topics': (0, 32767)}
@@ -796,5 +801,131 @@ def _encode_v9(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-OffsetCommitRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v6, 7: _decode_v7, 8: _decode_v8, 9: _decode_v8}
-OffsetCommitRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9}
+def _decode_v10(b, p):
+    try:
+        o = _new(OffsetCommitRequest)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.group_id = b[p:p + n1].decode()
+        p += n1
+        o.generation_id_or_member_epoch, n2 = _S10u(b, p)
+        p += 5
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.member_id = b[p:p + n2].decode()
+        p += n2
+        n3, n4 = _S11u(b, p)
+        if not n3:
+            o.group_instance_id = None
+            p += 2
+        else:
+            p += 1
+            if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+            n3 -= 1
+            if n3 < 0:
+                o.group_instance_id = None
+            else:
+                o.group_instance_id = b[p:p + n3].decode()
+                p += n3
+            n4 = b[p]
+            p += 1
+        if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+        n4 -= 1
+        if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n4 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l6 = [*_map(_new, (OffsetCommitRequestTopic,) * n4)]
+        for x5 in l6:
+            u7, n8 = _S13u(b, p)
+            p += 17
+            x5.topic_id = _bnew(_Uuid, u7)
+            if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+            n8 -= 1
+            if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n8 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x5.partitions = l10 = [*_map(_new, (OffsetCommitRequestPartition,) * n8)]
+            for x9 in l10:
+                x9.partition_index, x9.committed_offset, x9.committed_leader_epoch, n11, n12 = _S12u(b, p)
+                if not n11:
+                    x9.committed_metadata = None
+                    p += 18
+                else:
+                    p += 17
+                    if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                    n11 -= 1
+                    if n11 < 0:
+                        x9.committed_metadata = None
+                    else:
+                        x9.committed_metadata = b[p:p + n11].decode()
+                        p += n11
+                    n12 = b[p]
+                    p += 1
+                if n12:
+                    p = _read_unknown_tags(b, p - 1, x9)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x5)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    v3 = o.member_id.encode()
+    k4 = len(v3)
+    ext(_R0[k2, k4](k2 + 1, v1, o.generation_id_or_member_epoch, k4 + 1, v3))
+    v5 = o.group_instance_id
+    if v5 is None:
+        ext(b'\x00')
+    else:
+        v5 = v5.encode()
+        k6 = len(v5) + 1
+        ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+        ext(v5)
+    v7 = o.topics
+    k8 = len(v7) + 1
+    ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+    for x9 in v7:
+        ext(_S14p(x9.topic_id))
+        v10 = x9.partitions
+        k11 = len(v10) + 1
+        ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
+        for x12 in v10:
+            if x12.commit_timestamp != -1:
+                raise _EncodeError('field CommitTimestamp is not in version 10 and not ignorable')
+            ext(_S9p(x12.partition_index, x12.committed_offset, x12.committed_leader_epoch))
+            v13 = x12.committed_metadata
+            if v13 is None:
+                ext(b'\x00')
+            else:
+                v13 = v13.encode()
+                k14 = len(v13) + 1
+                ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+                ext(v13)
+            if x12._unknown_tags:
+                _write_tags(ext, (), x12._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x9._unknown_tags:
+            _write_tags(ext, (), x9._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+OffsetCommitRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v6, 7: _decode_v7, 8: _decode_v8, 9: _decode_v8, 10: _decode_v10}
+OffsetCommitRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10}

@@ -18,6 +18,8 @@ _S2 = _struct.Struct('>ih')
 _S3 = _struct.Struct('>ii')
 _S4 = _struct.Struct('>iB')
 _S5 = _struct.Struct('>ihB')
+_S6 = _struct.Struct('>16sB')
+_S7 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -30,6 +32,8 @@ _S3u = _S3.unpack_from
 _S4u = _S4.unpack_from
 _S5p = _S5.pack
 _S5u = _S5.unpack_from
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
 
 
 class OffsetCommitResponsePartition(_SchemaStruct):
@@ -45,13 +49,14 @@ class OffsetCommitResponsePartition(_SchemaStruct):
 
 
 class OffsetCommitResponseTopic(_SchemaStruct):
-    __slots__ = ('name', 'partitions', '_unknown_tags')
-    _fields = ('name', 'partitions')
-    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
-    _defaults = {'name': '', '_unknown_tags': None}
+    __slots__ = ('name', 'topic_id', 'partitions', '_unknown_tags')
+    _fields = ('name', 'topic_id', 'partitions')
+    _versions = {'name': (0, 9), 'topic_id': (10, 32767), 'partitions': (0, 32767)}
+    _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
-    def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
+    def __init__(self, *, name='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
         self.name = name
+        self.topic_id = topic_id
         self.partitions = [] if partitions is _NO else partitions
         self._unknown_tags = _unknown_tags
 
@@ -62,8 +67,8 @@ class OffsetCommitResponse(_Message):
     NAME = 'OffsetCommitResponse'
     API_KEY = 8
     KIND = 'response'
-    VALID_VERSIONS = (0, 9)
-    FLEXIBLE_VERSIONS = (8, 9)
+    VALID_VERSIONS = (0, 10)
+    FLEXIBLE_VERSIONS = (8, 10)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -232,5 +237,69 @@ def _encode_v8(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-OffsetCommitResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3, 6: _decode_v3, 7: _decode_v3, 8: _decode_v8, 9: _decode_v8}
-OffsetCommitResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3, 6: _encode_v3, 7: _encode_v3, 8: _encode_v8, 9: _encode_v8}
+def _decode_v10(b, p):
+    try:
+        o = _new(OffsetCommitResponse)
+        o.throttle_time_ms, n1 = _S4u(b, p)
+        p += 5
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l3 = [*_map(_new, (OffsetCommitResponseTopic,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S6u(b, p)
+            p += 17
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (OffsetCommitResponsePartition,) * n5)]
+            for x6 in l7:
+                x6.partition_index, x6.error_code, n8 = _S5u(b, p)
+                p += 7
+                if n8:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S0p(o.throttle_time_ms))
+    v1 = o.topics
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        ext(_S7p(x3.topic_id))
+        v4 = x3.partitions
+        k5 = len(v4) + 1
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        for x6 in v4:
+            if x6._unknown_tags:
+                ext(_S2p(x6.partition_index, x6.error_code))
+                _write_tags(ext, (), x6._unknown_tags)
+            else:
+                ext(_S5p(x6.partition_index, x6.error_code, 0))
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+OffsetCommitResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3, 6: _decode_v3, 7: _decode_v3, 8: _decode_v8, 9: _decode_v8, 10: _decode_v10}
+OffsetCommitResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3, 6: _encode_v3, 7: _encode_v3, 8: _encode_v8, 9: _encode_v8, 10: _encode_v10}

@@ -18,8 +18,8 @@ _S2 = _struct.Struct('>qq')
 _S3 = _struct.Struct('>qih')
 _S4 = _struct.Struct('>qiB')
 _S5 = _struct.Struct('>qB')
+_S6 = _struct.Struct('>16s')
 _R0 = _PackShapes('qi', 's', 'q')
-_R1 = _PackShapes('qi', 's', 'qB')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
@@ -30,28 +30,31 @@ _S3p = _S3.pack
 _S3u = _S3.unpack_from
 _S4u = _S4.unpack_from
 _S5u = _S5.unpack_from
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
 
 
 class OffsetCommitValue(_Message):
-    __slots__ = ('offset', 'leader_epoch', 'metadata', 'commit_timestamp', 'expire_timestamp', '_unknown_tags')
-    _fields = ('offset', 'leader_epoch', 'metadata', 'commit_timestamp', 'expire_timestamp')
+    __slots__ = ('offset', 'leader_epoch', 'metadata', 'commit_timestamp', 'expire_timestamp', 'topic_id', '_unknown_tags')
+    _fields = ('offset', 'leader_epoch', 'metadata', 'commit_timestamp', 'expire_timestamp', 'topic_id')
     NAME = 'OffsetCommitValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 1
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 4)
     FLEXIBLE_VERSIONS = (4, 4)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'offset': (0, 32767), 'leader_epoch': (3, 32767), 'metadata': (0, 32767), 'commit_timestamp': (0, 32767), 'expire_timestamp': (1, 1)}
-    _defaults = {'offset': 0, 'leader_epoch': -1, 'metadata': '', 'commit_timestamp': 0, 'expire_timestamp': -1, '_unknown_tags': None}
+    _versions = {'offset': (0, 32767), 'leader_epoch': (3, 32767), 'metadata': (0, 32767), 'commit_timestamp': (0, 32767), 'expire_timestamp': (1, 1), 'topic_id': (4, 32767)}
+    _defaults = {'offset': 0, 'leader_epoch': -1, 'metadata': '', 'commit_timestamp': 0, 'expire_timestamp': -1, 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, offset=0, leader_epoch=-1, metadata='', commit_timestamp=0, expire_timestamp=-1, _unknown_tags=None):
+    def __init__(self, *, offset=0, leader_epoch=-1, metadata='', commit_timestamp=0, expire_timestamp=-1, topic_id=ZERO_UUID, _unknown_tags=None):
         self.offset = offset
         self.leader_epoch = leader_epoch
         self.metadata = metadata
         self.commit_timestamp = commit_timestamp
         self.expire_timestamp = expire_timestamp
+        self.topic_id = topic_id
         self._unknown_tags = _unknown_tags
 
 
@@ -137,7 +140,23 @@ def _decode_v4(b, p):
         o.commit_timestamp, n2 = _S5u(b, p)
         p += 9
         if n2:
-            p = _read_unknown_tags(b, p - 1, o)
+            n3, p = _read_uvarint(b, p - 1)
+            u4 = None
+            for _ in range(n3):
+                t5, p = _read_uvarint(b, p)
+                z6, p = _read_uvarint(b, p)
+                e7 = p + z6
+                if t5 == 0:
+                    o.topic_id, = _S6u(b, p)
+                    p += 16
+                    o.topic_id = _bnew(_Uuid, o.topic_id)
+                    if p > e7: raise _DecodeError('tagged field longer than its size', p)
+                    p = e7
+                else:
+                    if u4 is None: u4 = []
+                    u4.append((t5, bytes(b[p:e7])))
+                    p = e7
+            if u4 is not None: o._unknown_tags = u4
     except Exception as x:
         raise _decode_failure(x, p) from None
     return o, p
@@ -147,11 +166,17 @@ def _encode_v4(o, parts):
     ext = buf.extend
     v1 = o.metadata.encode()
     k2 = len(v1)
-    if o._unknown_tags:
-        ext(_R0[k2](o.offset, o.leader_epoch, k2 + 1, v1, o.commit_timestamp))
-        _write_tags(ext, (), o._unknown_tags)
+    ext(_R0[k2](o.offset, o.leader_epoch, k2 + 1, v1, o.commit_timestamp))
+    tg3 = []
+    if o.topic_id != ZERO_UUID:
+        sub4 = bytearray()
+        sw5 = sub4.extend
+        sw5(_S6p(o.topic_id))
+        tg3.append((0, sub4))
+    if tg3 or o._unknown_tags:
+        _write_tags(ext, tg3, o._unknown_tags)
     else:
-        ext(_R1[k2](o.offset, o.leader_epoch, k2 + 1, v1, o.commit_timestamp, 0))
+        ext(b'\x00')
     parts.append(buf)
 
 OffsetCommitValue._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v0, 3: _decode_v3, 4: _decode_v4}

@@ -53,7 +53,7 @@ class OffsetDeleteRequest(_Message):
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     OffsetDeleteRequestPartition = OffsetDeleteRequestPartition
     OffsetDeleteRequestTopic = OffsetDeleteRequestTopic
     _versions = {'group_id': (0, 32767), 'topics': (0, 32767)}

@@ -22,9 +22,12 @@ _S4 = _struct.Struct('>?B')
 _S5 = _struct.Struct('>?')
 _S6 = _struct.Struct('>BiB')
 _S7 = _struct.Struct('>iB')
+_S8 = _struct.Struct('>16sB')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('', 's', '', 'i', '')
 _R2 = _PackShapes('', 's', '', 'i', 'B')
+_R3 = _PackShapes('16s', 'i', '')
+_R4 = _PackShapes('16s', 'i', 'B')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
@@ -36,6 +39,7 @@ _S4u = _S4.unpack_from
 _S5p = _S5.pack
 _S6u = _S6.unpack_from
 _S7u = _S7.unpack_from
+_S8u = _S8.unpack_from
 
 
 class OffsetFetchRequestTopic(_SchemaStruct):
@@ -51,13 +55,14 @@ class OffsetFetchRequestTopic(_SchemaStruct):
 
 
 class OffsetFetchRequestTopics(_SchemaStruct):
-    __slots__ = ('name', 'partition_indexes', '_unknown_tags')
-    _fields = ('name', 'partition_indexes')
-    _versions = {'name': (8, 32767), 'partition_indexes': (8, 32767)}
-    _defaults = {'name': '', '_unknown_tags': None}
+    __slots__ = ('name', 'topic_id', 'partition_indexes', '_unknown_tags')
+    _fields = ('name', 'topic_id', 'partition_indexes')
+    _versions = {'name': (8, 9), 'topic_id': (10, 32767), 'partition_indexes': (8, 32767)}
+    _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partition_indexes': list}
-    def __init__(self, *, name='', partition_indexes=_NO, _unknown_tags=None):
+    def __init__(self, *, name='', topic_id=ZERO_UUID, partition_indexes=_NO, _unknown_tags=None):
         self.name = name
+        self.topic_id = topic_id
         self.partition_indexes = [] if partition_indexes is _NO else partition_indexes
         self._unknown_tags = _unknown_tags
 
@@ -82,11 +87,11 @@ class OffsetFetchRequest(_Message):
     NAME = 'OffsetFetchRequest'
     API_KEY = 9
     KIND = 'request'
-    VALID_VERSIONS = (0, 9)
-    FLEXIBLE_VERSIONS = (6, 9)
+    VALID_VERSIONS = (0, 10)
+    FLEXIBLE_VERSIONS = (6, 10)
     DEPRECATED_VERSIONS = (0, 0)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     OffsetFetchRequestTopic = OffsetFetchRequestTopic
     OffsetFetchRequestTopics = OffsetFetchRequestTopics
     OffsetFetchRequestGroup = OffsetFetchRequestGroup
@@ -695,5 +700,118 @@ def _encode_v9(o, parts):
         ext(_S4p(o.require_stable, 0))
     parts.append(buf)
 
-OffsetFetchRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v2, 6: _decode_v6, 7: _decode_v7, 8: _decode_v8, 9: _decode_v9}
-OffsetFetchRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9}
+def _decode_v10(b, p):
+    try:
+        o = _new(OffsetFetchRequest)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.groups = l3 = [*_map(_new, (OffsetFetchRequestGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5, x2.member_epoch, n6 = _S6u(b, p)
+            if not n5:
+                x2.member_id = None
+                p += 6
+            else:
+                p += 1
+                if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+                n5 -= 1
+                if n5 < 0:
+                    x2.member_id = None
+                else:
+                    x2.member_id = b[p:p + n5].decode()
+                    p += n5
+                x2.member_epoch, n6 = _S7u(b, p)
+                p += 5
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0:
+                x2.topics = None
+            else:
+                if n6 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x2.topics = l8 = [*_map(_new, (OffsetFetchRequestTopics,) * n6)]
+                for x7 in l8:
+                    u9, n10 = _S8u(b, p)
+                    p += 17
+                    x7.topic_id = _bnew(_Uuid, u9)
+                    if 0 < n10 < 65:
+                        x7.partition_indexes = [*_CU_int32[n10](b, p)]
+                        p += 4 * n10 - 4
+                    else:
+                        x7.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x7)
+                    else:
+                        p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.require_stable, n11 = _S4u(b, p)
+        p += 2
+        if n11:
+            p = _read_unknown_tags(b, p - 1, o)
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.group_id != '':
+        raise _EncodeError('field GroupId is not in version 10 and not ignorable')
+    if o.topics:
+        raise _EncodeError('field Topics is not in version 10 and not ignorable')
+    v1 = o.groups
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
+        v6 = x3.member_id
+        if v6 is None:
+            ext(b'\x00')
+        else:
+            v6 = v6.encode()
+            k7 = len(v6) + 1
+            ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+            ext(v6)
+        ext(_S1p(x3.member_epoch))
+        v8 = x3.topics
+        if v8 is None:
+            ext(b'\x00')
+        else:
+            k9 = len(v8) + 1
+            ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+            for x10 in v8:
+                v11 = x10.partition_indexes
+                k12 = len(v11)
+                if x10._unknown_tags:
+                    ext(_R3[k12](x10.topic_id, k12 + 1, *v11))
+                    _write_tags(ext, (), x10._unknown_tags)
+                else:
+                    ext(_R4[k12](x10.topic_id, k12 + 1, *v11, 0))
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        ext(_S5p(o.require_stable))
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(_S4p(o.require_stable, 0))
+    parts.append(buf)
+
+OffsetFetchRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v2, 6: _decode_v6, 7: _decode_v7, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10}
+OffsetFetchRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10}

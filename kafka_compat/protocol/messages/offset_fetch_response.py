@@ -22,6 +22,8 @@ _S6 = _struct.Struct('>iqi')
 _S7 = _struct.Struct('>iB')
 _S8 = _struct.Struct('>iqiBhB')
 _S9 = _struct.Struct('>hB')
+_S10 = _struct.Struct('>16sB')
+_S11 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -37,6 +39,8 @@ _S7u = _S7.unpack_from
 _S8u = _S8.unpack_from
 _S9p = _S9.pack
 _S9u = _S9.unpack_from
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
 
 
 class OffsetFetchResponsePartition(_SchemaStruct):
@@ -82,13 +86,14 @@ class OffsetFetchResponsePartitions(_SchemaStruct):
 
 
 class OffsetFetchResponseTopics(_SchemaStruct):
-    __slots__ = ('name', 'partitions', '_unknown_tags')
-    _fields = ('name', 'partitions')
-    _versions = {'name': (8, 32767), 'partitions': (8, 32767)}
-    _defaults = {'name': '', '_unknown_tags': None}
+    __slots__ = ('name', 'topic_id', 'partitions', '_unknown_tags')
+    _fields = ('name', 'topic_id', 'partitions')
+    _versions = {'name': (8, 9), 'topic_id': (10, 32767), 'partitions': (8, 32767)}
+    _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
-    def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
+    def __init__(self, *, name='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
         self.name = name
+        self.topic_id = topic_id
         self.partitions = [] if partitions is _NO else partitions
         self._unknown_tags = _unknown_tags
 
@@ -112,8 +117,8 @@ class OffsetFetchResponse(_Message):
     NAME = 'OffsetFetchResponse'
     API_KEY = 9
     KIND = 'response'
-    VALID_VERSIONS = (0, 9)
-    FLEXIBLE_VERSIONS = (6, 9)
+    VALID_VERSIONS = (0, 10)
+    FLEXIBLE_VERSIONS = (6, 10)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -748,5 +753,124 @@ def _encode_v9(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-OffsetFetchResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5, 6: _decode_v6, 7: _decode_v6, 8: _decode_v8, 9: _decode_v8}
-OffsetFetchResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9}
+def _decode_v10(b, p):
+    try:
+        o = _new(OffsetFetchResponse)
+        o.throttle_time_ms, n1 = _S7u(b, p)
+        p += 5
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 5 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.groups = l3 = [*_map(_new, (OffsetFetchResponseGroup,) * n1)]
+        for x2 in l3:
+            n4 = b[p]
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x2.group_id = b[p:p + n4].decode()
+            p += n4
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l7 = [*_map(_new, (OffsetFetchResponseTopics,) * n5)]
+            for x6 in l7:
+                u8, n9 = _S10u(b, p)
+                p += 17
+                x6.topic_id = _bnew(_Uuid, u8)
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.partitions = l11 = [*_map(_new, (OffsetFetchResponsePartitions,) * n9)]
+                for x10 in l11:
+                    x10.partition_index, x10.committed_offset, x10.committed_leader_epoch, n12, x10.error_code, n13 = _S8u(b, p)
+                    if not n12:
+                        x10.metadata = None
+                        p += 20
+                    else:
+                        p += 17
+                        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                        n12 -= 1
+                        if n12 < 0:
+                            x10.metadata = None
+                        else:
+                            x10.metadata = b[p:p + n12].decode()
+                            p += n12
+                        x10.error_code, n13 = _S9u(b, p)
+                        p += 3
+                    if n13:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x6)
+                else:
+                    p += 1
+            x2.error_code, n14 = _S9u(b, p)
+            p += 3
+            if n14:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v10(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.topics:
+        raise _EncodeError('field Topics is not in version 10 and not ignorable')
+    ext(_S0p(o.throttle_time_ms))
+    v1 = o.groups
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.group_id.encode()
+        k5 = len(v4)
+        ext(_R0[k5](k5 + 1, v4))
+        v6 = x3.topics
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            ext(_S11p(x8.topic_id))
+            v9 = x8.partitions
+            k10 = len(v9) + 1
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            for x11 in v9:
+                ext(_S6p(x11.partition_index, x11.committed_offset, x11.committed_leader_epoch))
+                v12 = x11.metadata
+                if v12 is None:
+                    ext(b'\x00')
+                else:
+                    v12 = v12.encode()
+                    k13 = len(v12) + 1
+                    ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+                    ext(v12)
+                if x11._unknown_tags:
+                    ext(_S1p(x11.error_code))
+                    _write_tags(ext, (), x11._unknown_tags)
+                else:
+                    ext(_S9p(x11.error_code, 0))
+            if x8._unknown_tags:
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x3._unknown_tags:
+            ext(_S1p(x3.error_code))
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(_S9p(x3.error_code, 0))
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+OffsetFetchResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v5, 6: _decode_v6, 7: _decode_v6, 8: _decode_v8, 9: _decode_v8, 10: _decode_v10}
+OffsetFetchResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10}

@@ -67,7 +67,7 @@ class OffsetForLeaderEpochRequest(_Message):
     FLEXIBLE_VERSIONS = (4, 4)
     DEPRECATED_VERSIONS = (0, 1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     OffsetForLeaderPartition = OffsetForLeaderPartition
     OffsetForLeaderTopic = OffsetForLeaderTopic
     _versions = {'replica_id': (3, 32767), 'topics': (0, 32767)}

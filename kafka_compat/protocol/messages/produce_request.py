@@ -22,6 +22,8 @@ _S6 = _struct.Struct('>iBBB')
 _S7 = _struct.Struct('>hi')
 _S8 = _struct.Struct('>iB')
 _S9 = _struct.Struct('>iBB')
+_S10 = _struct.Struct('>16sB')
+_S11 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
@@ -37,6 +39,8 @@ _S6u = _S6.unpack_from
 _S7p = _S7.pack
 _S8p = _S8.pack
 _S9p = _S9.pack
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
 
 
 class PartitionProduceData(_SchemaStruct):
@@ -52,13 +56,14 @@ class PartitionProduceData(_SchemaStruct):
 
 
 class TopicProduceData(_SchemaStruct):
-    __slots__ = ('name', 'partition_data', '_unknown_tags')
-    _fields = ('name', 'partition_data')
-    _versions = {'name': (0, 32767), 'partition_data': (0, 32767)}
-    _defaults = {'name': '', '_unknown_tags': None}
+    __slots__ = ('name', 'topic_id', 'partition_data', '_unknown_tags')
+    _fields = ('name', 'topic_id', 'partition_data')
+    _versions = {'name': (0, 12), 'topic_id': (13, 32767), 'partition_data': (0, 32767)}
+    _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partition_data': list}
-    def __init__(self, *, name='', partition_data=_NO, _unknown_tags=None):
+    def __init__(self, *, name='', topic_id=ZERO_UUID, partition_data=_NO, _unknown_tags=None):
         self.name = name
+        self.topic_id = topic_id
         self.partition_data = [] if partition_data is _NO else partition_data
         self._unknown_tags = _unknown_tags
 
@@ -69,11 +74,11 @@ class ProduceRequest(_Message):
     NAME = 'ProduceRequest'
     API_KEY = 0
     KIND = 'request'
-    VALID_VERSIONS = (0, 11)
-    FLEXIBLE_VERSIONS = (9, 11)
+    VALID_VERSIONS = (0, 13)
+    FLEXIBLE_VERSIONS = (9, 13)
     DEPRECATED_VERSIONS = (0, 6)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     PartitionProduceData = PartitionProduceData
     TopicProduceData = TopicProduceData
     _versions = {'transactional_id': (3, 32767), 'acks': (0, 32767), 'timeout_ms': (0, 32767), 'topic_data': (0, 32767)}
@@ -397,5 +402,128 @@ def _encode_v9(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ProduceRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3, 6: _decode_v3, 7: _decode_v3, 8: _decode_v3, 9: _decode_v9, 10: _decode_v9, 11: _decode_v9}
-ProduceRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3, 6: _encode_v3, 7: _encode_v3, 8: _encode_v3, 9: _encode_v9, 10: _encode_v9, 11: _encode_v9}
+def _decode_v13(b, p):
+    try:
+        mv = _view(b)
+        o = _new(ProduceRequest)
+        n1, o.acks, o.timeout_ms, n2 = _S4u(b, p)
+        if not n1:
+            o.transactional_id = None
+            p += 8
+        else:
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.transactional_id = None
+            else:
+                o.transactional_id = b[p:p + n1].decode()
+                p += n1
+            o.acks, o.timeout_ms, n2 = _S5u(b, p)
+            p += 7
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topic_data = l4 = [*_map(_new, (TopicProduceData,) * n2)]
+        for x3 in l4:
+            u5, n6 = _S10u(b, p)
+            p += 17
+            x3.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partition_data = l8 = [*_map(_new, (PartitionProduceData,) * n6)]
+            for x7 in l8:
+                x7.index, n9, c10, d11 = _S6u(b, p)
+                p += 5
+                if n9 < 128:
+                    n9 -= 1
+                    if n9 < 0:
+                        x7.records = None
+                    else:
+                        x7.records = mv[p:p + n9]
+                        p += n9
+                else:
+                    if c10 < 128:
+                        n9 += (c10 << 7) - 129
+                        p += 1
+                    elif d11 < 128:
+                        n9 += (c10 << 7) + (d11 << 14) - 16513
+                        p += 2
+                    else:
+                        n9, p = _read_uvarint(b, p - 1)
+                        n9 -= 1
+                    x7.records = mv[p:p + n9]
+                    p += n9
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v13(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.transactional_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S7p(o.acks, o.timeout_ms))
+    v3 = o.topic_data
+    k4 = len(v3) + 1
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    for x5 in v3:
+        ext(_S11p(x5.topic_id))
+        v6 = x5.partition_data
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            v9 = x8.records
+            if v9 is None:
+                ext(_S8p(x8.index, 0))
+            else:
+                k10 = len(v9) + 1
+                if k10 < 128:
+                    ext(_S8p(x8.index, k10))
+                elif k10 < 16384:
+                    ext(_S9p(x8.index, k10 & 127 | 128, k10 >> 7))
+                elif k10 < 2097152:
+                    ext(_S6p(x8.index, k10 & 127 | 128, k10 >> 7 & 127 | 128, k10 >> 14))
+                else:
+                    ext(_S2p(x8.index))
+                    ext(_uvarint(k10))
+                parts += buf, v9
+                buf = bytearray()
+                ext = buf.extend
+            if x8._unknown_tags:
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x5._unknown_tags:
+            _write_tags(ext, (), x5._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ProduceRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3, 6: _decode_v3, 7: _decode_v3, 8: _decode_v3, 9: _decode_v9, 10: _decode_v9, 11: _decode_v9, 12: _decode_v9, 13: _decode_v13}
+ProduceRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3, 6: _encode_v3, 7: _encode_v3, 8: _encode_v3, 9: _encode_v9, 10: _encode_v9, 11: _encode_v9, 12: _encode_v9, 13: _encode_v13}

@@ -25,6 +25,8 @@ _S9 = _struct.Struct('>BB')
 _S10 = _struct.Struct('>iB')
 _S11 = _struct.Struct('>iiB')
 _S12 = _struct.Struct('>ii')
+_S13 = _struct.Struct('>16sB')
+_S14 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '')
 _R1 = _PackShapes('i', 's', 'i')
 _S0p = _S0.pack
@@ -48,6 +50,8 @@ _S10u = _S10.unpack_from
 _S11p = _S11.pack
 _S11u = _S11.unpack_from
 _S12p = _S12.pack
+_S13u = _S13.unpack_from
+_S14p = _S14.pack
 
 
 class BatchIndexAndErrorMessage(_SchemaStruct):
@@ -93,13 +97,14 @@ class PartitionProduceResponse(_SchemaStruct):
 
 
 class TopicProduceResponse(_SchemaStruct):
-    __slots__ = ('name', 'partition_responses', '_unknown_tags')
-    _fields = ('name', 'partition_responses')
-    _versions = {'name': (0, 32767), 'partition_responses': (0, 32767)}
-    _defaults = {'name': '', '_unknown_tags': None}
+    __slots__ = ('name', 'topic_id', 'partition_responses', '_unknown_tags')
+    _fields = ('name', 'topic_id', 'partition_responses')
+    _versions = {'name': (0, 12), 'topic_id': (13, 32767), 'partition_responses': (0, 32767)}
+    _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partition_responses': list}
-    def __init__(self, *, name='', partition_responses=_NO, _unknown_tags=None):
+    def __init__(self, *, name='', topic_id=ZERO_UUID, partition_responses=_NO, _unknown_tags=None):
         self.name = name
+        self.topic_id = topic_id
         self.partition_responses = [] if partition_responses is _NO else partition_responses
         self._unknown_tags = _unknown_tags
 
@@ -124,8 +129,8 @@ class ProduceResponse(_Message):
     NAME = 'ProduceResponse'
     API_KEY = 0
     KIND = 'response'
-    VALID_VERSIONS = (0, 11)
-    FLEXIBLE_VERSIONS = (9, 11)
+    VALID_VERSIONS = (0, 13)
+    FLEXIBLE_VERSIONS = (9, 13)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -870,5 +875,230 @@ def _encode_v10(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ProduceResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v5, 7: _decode_v5, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v10}
-ProduceResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v10}
+def _decode_v13(b, p):
+    try:
+        o = _new(ProduceResponse)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.responses = l3 = [*_map(_new, (TopicProduceResponse,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S13u(b, p)
+            p += 17
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 33 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partition_responses = l7 = [*_map(_new, (PartitionProduceResponse,) * n5)]
+            for x6 in l7:
+                x6.index, x6.error_code, x6.base_offset, x6.log_append_time_ms, x6.log_start_offset, n8 = _S7u(b, p)
+                p += 31
+                if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                n8 -= 1
+                if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x6.record_errors = l10 = [*_map(_new, (BatchIndexAndErrorMessage,) * n8)]
+                for x9 in l10:
+                    x9.batch_index, n11, n12 = _S8u(b, p)
+                    if not n11:
+                        x9.batch_index_error_message = None
+                        p += 6
+                    else:
+                        p += 5
+                        if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+                        n11 -= 1
+                        if n11 < 0:
+                            x9.batch_index_error_message = None
+                        else:
+                            x9.batch_index_error_message = b[p:p + n11].decode()
+                            p += n11
+                        n12 = b[p]
+                        p += 1
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x9)
+                n13, n14 = _S9u(b, p)
+                if not n13:
+                    x6.error_message = None
+                    p += 2
+                else:
+                    p += 1
+                    if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+                    n13 -= 1
+                    if n13 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n13].decode()
+                        p += n13
+                    n14 = b[p]
+                    p += 1
+                if n14:
+                    n15, p = _read_uvarint(b, p - 1)
+                    u16 = None
+                    for _ in range(n15):
+                        t17, p = _read_uvarint(b, p)
+                        z18, p = _read_uvarint(b, p)
+                        e19 = p + z18
+                        if t17 == 0:
+                            o20 = _new(LeaderIdAndEpoch)
+                            o20.leader_id, o20.leader_epoch, n21 = _S11u(b, p)
+                            p += 9
+                            if n21:
+                                p = _read_unknown_tags(b, p - 1, o20)
+                            x6.current_leader = o20
+                            if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                            p = e19
+                        else:
+                            if u16 is None: u16 = []
+                            u16.append((t17, bytes(b[p:e19])))
+                            p = e19
+                    if u16 is not None: x6._unknown_tags = u16
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        o.throttle_time_ms, n22 = _S10u(b, p)
+        p += 5
+        if n22:
+            n23, p = _read_uvarint(b, p - 1)
+            u24 = None
+            for _ in range(n23):
+                t25, p = _read_uvarint(b, p)
+                z26, p = _read_uvarint(b, p)
+                e27 = p + z26
+                if t25 == 0:
+                    n28 = b[p]
+                    p += 1
+                    if n28 > 127: n28, p = _read_uvarint(b, p - 1)
+                    n28 -= 1
+                    if n28 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n28 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    o.node_endpoints = l30 = [*_map(_new, (NodeEndpoint,) * n28)]
+                    for x29 in l30:
+                        x29.node_id, n31 = _S10u(b, p)
+                        p += 5
+                        if n31 > 127: n31, p = _read_uvarint(b, p - 1)
+                        n31 -= 1
+                        if n31 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                        x29.host = b[p:p + n31].decode()
+                        p += n31
+                        x29.port, n32, n33 = _S8u(b, p)
+                        if not n32:
+                            x29.rack = None
+                            p += 6
+                        else:
+                            p += 5
+                            if n32 > 127: n32, p = _read_uvarint(b, p - 1)
+                            n32 -= 1
+                            if n32 < 0:
+                                x29.rack = None
+                            else:
+                                x29.rack = b[p:p + n32].decode()
+                                p += n32
+                            n33 = b[p]
+                            p += 1
+                        if n33:
+                            p = _read_unknown_tags(b, p - 1, x29)
+                    if p > e27: raise _DecodeError('tagged field longer than its size', p)
+                    p = e27
+                else:
+                    if u24 is None: u24 = []
+                    u24.append((t25, bytes(b[p:e27])))
+                    p = e27
+            if u24 is not None: o._unknown_tags = u24
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v13(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.responses
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        ext(_S14p(x3.topic_id))
+        v4 = x3.partition_responses
+        k5 = len(v4) + 1
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        for x6 in v4:
+            ext(_S4p(x6.index, x6.error_code, x6.base_offset, x6.log_append_time_ms, x6.log_start_offset))
+            v7 = x6.record_errors
+            k8 = len(v7) + 1
+            ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+            for x9 in v7:
+                ext(_S0p(x9.batch_index))
+                v10 = x9.batch_index_error_message
+                if v10 is None:
+                    ext(b'\x00')
+                else:
+                    v10 = v10.encode()
+                    k11 = len(v10) + 1
+                    ext(_UV1[k11] if k11 < 128 else _uvarint(k11))
+                    ext(v10)
+                if x9._unknown_tags:
+                    _write_tags(ext, (), x9._unknown_tags)
+                else:
+                    ext(b'\x00')
+            v12 = x6.error_message
+            if v12 is None:
+                ext(b'\x00')
+            else:
+                v12 = v12.encode()
+                k13 = len(v12) + 1
+                ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+                ext(v12)
+            tg14 = []
+            if (x6.current_leader.leader_id != -1 or x6.current_leader.leader_epoch != -1 or x6.current_leader._unknown_tags):
+                sub15 = bytearray()
+                sw16 = sub15.extend
+                if x6.current_leader._unknown_tags:
+                    sw16(_S12p(x6.current_leader.leader_id, x6.current_leader.leader_epoch))
+                    _write_tags(sw16, (), x6.current_leader._unknown_tags)
+                else:
+                    sw16(_S11p(x6.current_leader.leader_id, x6.current_leader.leader_epoch, 0))
+                tg14.append((0, sub15))
+            if tg14 or x6._unknown_tags:
+                _write_tags(ext, tg14, x6._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    ext(_S0p(o.throttle_time_ms))
+    tg17 = []
+    if o.node_endpoints:
+        sub18 = bytearray()
+        sw19 = sub18.extend
+        v20 = o.node_endpoints
+        k21 = len(v20) + 1
+        sw19(_UV1[k21] if k21 < 128 else _uvarint(k21))
+        for x22 in v20:
+            v23 = x22.host.encode()
+            k24 = len(v23)
+            sw19(_R1[k24](x22.node_id, k24 + 1, v23, x22.port))
+            v25 = x22.rack
+            if v25 is None:
+                sw19(b'\x00')
+            else:
+                v25 = v25.encode()
+                k26 = len(v25) + 1
+                sw19(_UV1[k26] if k26 < 128 else _uvarint(k26))
+                sw19(v25)
+            if x22._unknown_tags:
+                _write_tags(sw19, (), x22._unknown_tags)
+            else:
+                sw19(b'\x00')
+        tg17.append((0, sub18))
+    if tg17 or o._unknown_tags:
+        _write_tags(ext, tg17, o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ProduceResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2, 5: _decode_v5, 6: _decode_v5, 7: _decode_v5, 8: _decode_v8, 9: _decode_v9, 10: _decode_v10, 11: _decode_v10, 12: _decode_v10, 13: _decode_v13}
+ProduceResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4, 5: _encode_v5, 6: _encode_v6, 7: _encode_v7, 8: _encode_v8, 9: _encode_v9, 10: _encode_v10, 11: _encode_v10, 12: _encode_v10, 13: _encode_v13}

@@ -48,6 +48,7 @@ class PushTelemetryRequest(_Message):
 
 def _decode_v0(b, p):
     try:
+        mv = _view(b)
         o = _new(PushTelemetryRequest)
         u1, o.subscription_id, o.terminating, o.compression_type, n2 = _S0u(b, p)
         p += 23
@@ -55,7 +56,7 @@ def _decode_v0(b, p):
         if n2 < 128:
             n2 -= 1
             if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            o.metrics = bytes(b[p:p + n2])
+            o.metrics = mv[p:p + n2]
             p += n2
         else:
             c3 = b[p]
@@ -68,7 +69,7 @@ def _decode_v0(b, p):
             else:
                 n2, p = _read_uvarint(b, p - 1)
                 n2 -= 1
-            o.metrics = bytes(b[p:p + n2])
+            o.metrics = mv[p:p + n2]
             p += n2
         if b[p]:
             p = _read_unknown_tags(b, p, o)

@@ -57,7 +57,7 @@ class ReadShareGroupStateRequest(_Message):
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     PartitionData = PartitionData
     ReadStateData = ReadStateData

@@ -54,10 +54,10 @@ class ReadShareGroupStateSummaryRequest(_Message):
     NAME = 'ReadShareGroupStateSummaryRequest'
     API_KEY = 87
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     PartitionData = PartitionData
     ReadStateSummaryData = ReadStateSummaryData
@@ -143,5 +143,5 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ReadShareGroupStateSummaryRequest._decoders = {0: _decode_v0}
-ReadShareGroupStateSummaryRequest._encoders = {0: _encode_v0}
+ReadShareGroupStateSummaryRequest._decoders = {0: _decode_v0, 1: _decode_v0}
+ReadShareGroupStateSummaryRequest._encoders = {0: _encode_v0, 1: _encode_v0}

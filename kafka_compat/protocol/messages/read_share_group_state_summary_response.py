@@ -13,11 +13,14 @@ _view = memoryview
 _map = map
 _NO = object()
 _S0 = _struct.Struct('>16sB')
-_S1 = _struct.Struct('>ihBiqB')
-_S2 = _struct.Struct('>iqB')
+_S1 = _struct.Struct('>ihBiiqB')
+_S2 = _struct.Struct('>iiqB')
 _S3 = _struct.Struct('>16s')
 _S4 = _struct.Struct('>ih')
-_S5 = _struct.Struct('>iq')
+_S5 = _struct.Struct('>iiq')
+_S6 = _struct.Struct('>ihBiiqiB')
+_S7 = _struct.Struct('>iiqiB')
+_S8 = _struct.Struct('>iiqi')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
 _S2p = _S2.pack
@@ -25,20 +28,26 @@ _S2u = _S2.unpack_from
 _S3p = _S3.pack
 _S4p = _S4.pack
 _S5p = _S5.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
+_S7u = _S7.unpack_from
+_S8p = _S8.pack
 
 
 class PartitionResult(_SchemaStruct):
-    __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', '_unknown_tags')
-    _fields = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset')
-    _versions = {'partition': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'state_epoch': (0, 32767), 'start_offset': (0, 32767)}
-    _defaults = {'partition': 0, 'error_code': 0, 'error_message': None, 'state_epoch': 0, 'start_offset': 0, '_unknown_tags': None}
+    __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'leader_epoch', 'start_offset', 'delivery_complete_count', '_unknown_tags')
+    _fields = ('partition', 'error_code', 'error_message', 'state_epoch', 'leader_epoch', 'start_offset', 'delivery_complete_count')
+    _versions = {'partition': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'state_epoch': (0, 32767), 'leader_epoch': (0, 32767), 'start_offset': (0, 32767), 'delivery_complete_count': (1, 32767)}
+    _defaults = {'partition': 0, 'error_code': 0, 'error_message': None, 'state_epoch': 0, 'leader_epoch': 0, 'start_offset': 0, 'delivery_complete_count': -1, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, partition=0, error_code=0, error_message=None, state_epoch=0, start_offset=0, _unknown_tags=None):
+    def __init__(self, *, partition=0, error_code=0, error_message=None, state_epoch=0, leader_epoch=0, start_offset=0, delivery_complete_count=-1, _unknown_tags=None):
         self.partition = partition
         self.error_code = error_code
         self.error_message = error_message
         self.state_epoch = state_epoch
+        self.leader_epoch = leader_epoch
         self.start_offset = start_offset
+        self.delivery_complete_count = delivery_complete_count
         self._unknown_tags = _unknown_tags
 
 
@@ -60,8 +69,8 @@ class ReadShareGroupStateSummaryResponse(_Message):
     NAME = 'ReadShareGroupStateSummaryResponse'
     API_KEY = 87
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -92,13 +101,13 @@ def _decode_v0(b, p):
             if n5 > 127: n5, p = _read_uvarint(b, p - 1)
             n5 -= 1
             if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            if n5 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+            if n5 * 24 > len(b) - p: raise _DecodeError('array count past the end', p)
             x2.partitions = l7 = [*_map(_new, (PartitionResult,) * n5)]
             for x6 in l7:
-                x6.partition, x6.error_code, n8, x6.state_epoch, x6.start_offset, n9 = _S1u(b, p)
+                x6.partition, x6.error_code, n8, x6.state_epoch, x6.leader_epoch, x6.start_offset, n9 = _S1u(b, p)
                 if not n8:
                     x6.error_message = None
-                    p += 20
+                    p += 24
                 else:
                     p += 7
                     if n8 > 127: n8, p = _read_uvarint(b, p - 1)
@@ -108,8 +117,8 @@ def _decode_v0(b, p):
                     else:
                         x6.error_message = b[p:p + n8].decode()
                         p += n8
-                    x6.state_epoch, x6.start_offset, n9 = _S2u(b, p)
-                    p += 13
+                    x6.state_epoch, x6.leader_epoch, x6.start_offset, n9 = _S2u(b, p)
+                    p += 17
                 if n9:
                     p = _read_unknown_tags(b, p - 1, x6)
             if b[p]:
@@ -146,10 +155,10 @@ def _encode_v0(o, parts):
                 ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
                 ext(v7)
             if x6._unknown_tags:
-                ext(_S5p(x6.state_epoch, x6.start_offset))
+                ext(_S5p(x6.state_epoch, x6.leader_epoch, x6.start_offset))
                 _write_tags(ext, (), x6._unknown_tags)
             else:
-                ext(_S2p(x6.state_epoch, x6.start_offset, 0))
+                ext(_S2p(x6.state_epoch, x6.leader_epoch, x6.start_offset, 0))
         if x3._unknown_tags:
             _write_tags(ext, (), x3._unknown_tags)
         else:
@@ -160,5 +169,90 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ReadShareGroupStateSummaryResponse._decoders = {0: _decode_v0}
-ReadShareGroupStateSummaryResponse._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        o = _new(ReadShareGroupStateSummaryResponse)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.results = l3 = [*_map(_new, (ReadStateSummaryResult,) * n1)]
+        for x2 in l3:
+            u4, n5 = _S0u(b, p)
+            p += 17
+            x2.topic_id = _bnew(_Uuid, u4)
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n5 * 28 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.partitions = l7 = [*_map(_new, (PartitionResult,) * n5)]
+            for x6 in l7:
+                x6.partition, x6.error_code, n8, x6.state_epoch, x6.leader_epoch, x6.start_offset, x6.delivery_complete_count, n9 = _S6u(b, p)
+                if not n8:
+                    x6.error_message = None
+                    p += 28
+                else:
+                    p += 7
+                    if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+                    n8 -= 1
+                    if n8 < 0:
+                        x6.error_message = None
+                    else:
+                        x6.error_message = b[p:p + n8].decode()
+                        p += n8
+                    x6.state_epoch, x6.leader_epoch, x6.start_offset, x6.delivery_complete_count, n9 = _S7u(b, p)
+                    p += 21
+                if n9:
+                    p = _read_unknown_tags(b, p - 1, x6)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x2)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.results
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        ext(_S3p(x3.topic_id))
+        v4 = x3.partitions
+        k5 = len(v4) + 1
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        for x6 in v4:
+            ext(_S4p(x6.partition, x6.error_code))
+            v7 = x6.error_message
+            if v7 is None:
+                ext(b'\x00')
+            else:
+                v7 = v7.encode()
+                k8 = len(v7) + 1
+                ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+                ext(v7)
+            if x6._unknown_tags:
+                ext(_S8p(x6.state_epoch, x6.leader_epoch, x6.start_offset, x6.delivery_complete_count))
+                _write_tags(ext, (), x6._unknown_tags)
+            else:
+                ext(_S7p(x6.state_epoch, x6.leader_epoch, x6.start_offset, x6.delivery_complete_count, 0))
+        if x3._unknown_tags:
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ReadShareGroupStateSummaryResponse._decoders = {0: _decode_v0, 1: _decode_v1}
+ReadShareGroupStateSummaryResponse._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -75,22 +75,22 @@ class BrokerFeature(_SchemaStruct):
 
 
 class RegisterBrokerRecord(_Message):
-    __slots__ = ('broker_id', 'is_migrating_zk_broker', 'incarnation_id', 'broker_epoch', 'end_points', 'features', 'rack', 'fenced', 'in_controlled_shutdown', 'log_dirs', '_unknown_tags')
-    _fields = ('broker_id', 'is_migrating_zk_broker', 'incarnation_id', 'broker_epoch', 'end_points', 'features', 'rack', 'fenced', 'in_controlled_shutdown', 'log_dirs')
+    __slots__ = ('broker_id', 'is_migrating_zk_broker', 'incarnation_id', 'broker_epoch', 'end_points', 'features', 'rack', 'fenced', 'in_controlled_shutdown', 'log_dirs', 'cordoned_log_dirs', '_unknown_tags')
+    _fields = ('broker_id', 'is_migrating_zk_broker', 'incarnation_id', 'broker_epoch', 'end_points', 'features', 'rack', 'fenced', 'in_controlled_shutdown', 'log_dirs', 'cordoned_log_dirs')
     NAME = 'RegisterBrokerRecord'
     API_KEY = 0
     KIND = 'metadata'
-    VALID_VERSIONS = (0, 3)
-    FLEXIBLE_VERSIONS = (0, 3)
+    VALID_VERSIONS = (0, 4)
+    FLEXIBLE_VERSIONS = (0, 4)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     BrokerEndpoint = BrokerEndpoint
     BrokerFeature = BrokerFeature
-    _versions = {'broker_id': (0, 32767), 'is_migrating_zk_broker': (2, 32767), 'incarnation_id': (0, 32767), 'broker_epoch': (0, 32767), 'end_points': (0, 32767), 'features': (0, 32767), 'rack': (0, 32767), 'fenced': (0, 32767), 'in_controlled_shutdown': (1, 32767), 'log_dirs': (3, 32767)}
-    _defaults = {'broker_id': 0, 'is_migrating_zk_broker': False, 'incarnation_id': ZERO_UUID, 'broker_epoch': 0, 'rack': '', 'fenced': True, 'in_controlled_shutdown': False, '_unknown_tags': None}
+    _versions = {'broker_id': (0, 32767), 'is_migrating_zk_broker': (2, 32767), 'incarnation_id': (0, 32767), 'broker_epoch': (0, 32767), 'end_points': (0, 32767), 'features': (0, 32767), 'rack': (0, 32767), 'fenced': (0, 32767), 'in_controlled_shutdown': (1, 32767), 'log_dirs': (3, 32767), 'cordoned_log_dirs': (4, 32767)}
+    _defaults = {'broker_id': 0, 'is_migrating_zk_broker': False, 'incarnation_id': ZERO_UUID, 'broker_epoch': 0, 'rack': '', 'fenced': True, 'in_controlled_shutdown': False, 'cordoned_log_dirs': None, '_unknown_tags': None}
     _factories = {'end_points': list, 'features': list, 'log_dirs': list}
-    def __init__(self, *, broker_id=0, is_migrating_zk_broker=False, incarnation_id=ZERO_UUID, broker_epoch=0, end_points=_NO, features=_NO, rack='', fenced=True, in_controlled_shutdown=False, log_dirs=_NO, _unknown_tags=None):
+    def __init__(self, *, broker_id=0, is_migrating_zk_broker=False, incarnation_id=ZERO_UUID, broker_epoch=0, end_points=_NO, features=_NO, rack='', fenced=True, in_controlled_shutdown=False, log_dirs=_NO, cordoned_log_dirs=None, _unknown_tags=None):
         self.broker_id = broker_id
         self.is_migrating_zk_broker = is_migrating_zk_broker
         self.incarnation_id = incarnation_id
@@ -101,6 +101,7 @@ class RegisterBrokerRecord(_Message):
         self.fenced = fenced
         self.in_controlled_shutdown = in_controlled_shutdown
         self.log_dirs = [] if log_dirs is _NO else log_dirs
+        self.cordoned_log_dirs = cordoned_log_dirs
         self._unknown_tags = _unknown_tags
 
 
@@ -183,6 +184,8 @@ def _encode_v0(o, parts):
         raise _EncodeError('field InControlledShutdown is not in version 0 and not ignorable')
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 0 and not ignorable')
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 0 and not ignorable')
     ext(_S5p(o.broker_id, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
@@ -300,6 +303,8 @@ def _encode_v1(o, parts):
         raise _EncodeError('field IsMigratingZkBroker is not in version 1 and not ignorable')
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 1 and not ignorable')
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 1 and not ignorable')
     ext(_S5p(o.broker_id, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
@@ -415,6 +420,8 @@ def _encode_v2(o, parts):
     ext = buf.extend
     if o.log_dirs:
         raise _EncodeError('field LogDirs is not in version 2 and not ignorable')
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 2 and not ignorable')
     ext(_S11p(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
@@ -555,6 +562,8 @@ def _decode_v3(b, p):
 def _encode_v3(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.cordoned_log_dirs is not None:
+        raise _EncodeError('field CordonedLogDirs is not in version 3 and not ignorable')
     ext(_S11p(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch))
     v1 = o.end_points
     k2 = len(v1) + 1
@@ -605,5 +614,186 @@ def _encode_v3(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-RegisterBrokerRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3}
-RegisterBrokerRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3}
+def _decode_v4(b, p):
+    try:
+        o = _new(RegisterBrokerRecord)
+        o.broker_id, o.is_migrating_zk_broker, u1, o.broker_epoch, n2 = _S10u(b, p)
+        p += 30
+        o.incarnation_id = _bnew(_Uuid, u1)
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 7 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.end_points = l4 = [*_map(_new, (BrokerEndpoint,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.name = b[p:p + n5].decode()
+            p += n5
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.host = b[p:p + n6].decode()
+            p += n6
+            x3.port, x3.security_protocol, n7 = _S1u(b, p)
+            p += 5
+            if n7:
+                p = _read_unknown_tags(b, p - 1, x3)
+        n8 = b[p]
+        p += 1
+        if n8 > 127: n8, p = _read_uvarint(b, p - 1)
+        n8 -= 1
+        if n8 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n8 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.features = l10 = [*_map(_new, (BrokerFeature,) * n8)]
+        for x9 in l10:
+            n11 = b[p]
+            p += 1
+            if n11 > 127: n11, p = _read_uvarint(b, p - 1)
+            n11 -= 1
+            if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x9.name = b[p:p + n11].decode()
+            p += n11
+            x9.min_supported_version, x9.max_supported_version, n12 = _S2u(b, p)
+            p += 5
+            if n12:
+                p = _read_unknown_tags(b, p - 1, x9)
+        n13, o.fenced, o.in_controlled_shutdown, n14 = _S7u(b, p)
+        if not n13:
+            o.rack = None
+            p += 4
+        else:
+            p += 1
+            if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+            n13 -= 1
+            if n13 < 0:
+                o.rack = None
+            else:
+                o.rack = b[p:p + n13].decode()
+                p += n13
+            o.fenced, o.in_controlled_shutdown, n14 = _S8u(b, p)
+            p += 3
+        if n14:
+            n15, p = _read_uvarint(b, p - 1)
+            u16 = None
+            for _ in range(n15):
+                t17, p = _read_uvarint(b, p)
+                z18, p = _read_uvarint(b, p)
+                e19 = p + z18
+                if t17 == 0:
+                    n20 = b[p]
+                    p += 1
+                    if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+                    n20 -= 1
+                    if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    if n20 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                    l22 = []
+                    ap23 = l22.append
+                    for _ in range(n20):
+                        x21, = _S12u(b, p)
+                        p += 16
+                        x21 = _bnew(_Uuid, x21)
+                        ap23(x21)
+                    o.log_dirs = l22
+                    if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                    p = e19
+                elif t17 == 1:
+                    n24 = b[p]
+                    p += 1
+                    if n24 > 127: n24, p = _read_uvarint(b, p - 1)
+                    n24 -= 1
+                    if n24 < 0:
+                        o.cordoned_log_dirs = None
+                    else:
+                        if n24 * 16 > len(b) - p: raise _DecodeError('array count past the end', p)
+                        l26 = []
+                        ap27 = l26.append
+                        for _ in range(n24):
+                            x25, = _S12u(b, p)
+                            p += 16
+                            x25 = _bnew(_Uuid, x25)
+                            ap27(x25)
+                        o.cordoned_log_dirs = l26
+                    if p > e19: raise _DecodeError('tagged field longer than its size', p)
+                    p = e19
+                else:
+                    if u16 is None: u16 = []
+                    u16.append((t17, bytes(b[p:e19])))
+                    p = e19
+            if u16 is not None: o._unknown_tags = u16
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v4(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S11p(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch))
+    v1 = o.end_points
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        v4 = x3.name.encode()
+        k5 = len(v4)
+        v6 = x3.host.encode()
+        k7 = len(v6)
+        if x3._unknown_tags:
+            ext(_R0[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol))
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(_R1[k5, k7](k5 + 1, v4, k7 + 1, v6, x3.port, x3.security_protocol, 0))
+    v8 = o.features
+    k9 = len(v8) + 1
+    ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+    for x10 in v8:
+        v11 = x10.name.encode()
+        k12 = len(v11)
+        if x10._unknown_tags:
+            ext(_R2[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version))
+            _write_tags(ext, (), x10._unknown_tags)
+        else:
+            ext(_R3[k12](k12 + 1, v11, x10.min_supported_version, x10.max_supported_version, 0))
+    v13 = o.rack
+    if v13 is None:
+        ext(b'\x00')
+    else:
+        v13 = v13.encode()
+        k14 = len(v13) + 1
+        ext(_UV1[k14] if k14 < 128 else _uvarint(k14))
+        ext(v13)
+    ext(_S9p(o.fenced, o.in_controlled_shutdown))
+    tg15 = []
+    if o.log_dirs:
+        sub16 = bytearray()
+        sw17 = sub16.extend
+        v18 = o.log_dirs
+        k19 = len(v18) + 1
+        sw17(_UV1[k19] if k19 < 128 else _uvarint(k19))
+        for x20 in v18:
+            sw17(_S12p(x20))
+        tg15.append((0, sub16))
+    if o.cordoned_log_dirs is not None:
+        sub21 = bytearray()
+        sw22 = sub21.extend
+        v23 = o.cordoned_log_dirs
+        if v23 is None:
+            sw22(b'\x00')
+        else:
+            k24 = len(v23) + 1
+            sw22(_UV1[k24] if k24 < 128 else _uvarint(k24))
+            for x25 in v23:
+                sw22(_S12p(x25))
+        tg15.append((1, sub21))
+    if tg15 or o._unknown_tags:
+        _write_tags(ext, tg15, o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+RegisterBrokerRecord._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2, 3: _decode_v3, 4: _decode_v4}
+RegisterBrokerRecord._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v4}

@@ -55,6 +55,8 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.client_id != '':
+        raise _EncodeError('field ClientId is not in version 0 and not ignorable')
     ext(_S0p(o.request_api_key, o.request_api_version, o.correlation_id))
     parts.append(buf)
 

@@ -33,7 +33,7 @@ class SaslAuthenticateRequest(_Message):
     FLEXIBLE_VERSIONS = (2, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     _versions = {'auth_bytes': (0, 32767)}
     _defaults = {'auth_bytes': b'', '_unknown_tags': None}
     _factories = {}

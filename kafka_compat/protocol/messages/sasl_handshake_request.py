@@ -25,9 +25,9 @@ class SaslHandshakeRequest(_Message):
     KIND = 'request'
     VALID_VERSIONS = (0, 1)
     FLEXIBLE_VERSIONS = (0, -1)
-    DEPRECATED_VERSIONS = (0, 0)
+    DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     _versions = {'mechanism': (0, 32767)}
     _defaults = {'mechanism': '', '_unknown_tags': None}
     _factories = {}

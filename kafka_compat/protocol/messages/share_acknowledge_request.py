@@ -19,6 +19,8 @@ _S2 = _struct.Struct('>16sB')
 _S3 = _struct.Struct('>qqB')
 _S4 = _struct.Struct('>i')
 _S5 = _struct.Struct('>16s')
+_S6 = _struct.Struct('>i?B')
+_S7 = _struct.Struct('>i?')
 _R0 = _PackShapes('qq', 'b', '')
 _R1 = _PackShapes('qq', 'b', 'B')
 _S0u = _S0.unpack_from
@@ -27,6 +29,8 @@ _S2u = _S2.unpack_from
 _S3u = _S3.unpack_from
 _S4p = _S4.pack
 _S5p = _S5.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
 
 
 class AcknowledgementBatch(_SchemaStruct):
@@ -67,26 +71,27 @@ class AcknowledgeTopic(_SchemaStruct):
 
 
 class ShareAcknowledgeRequest(_Message):
-    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'topics', '_unknown_tags')
-    _fields = ('group_id', 'member_id', 'share_session_epoch', 'topics')
+    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'is_renew_ack', 'topics', '_unknown_tags')
+    _fields = ('group_id', 'member_id', 'share_session_epoch', 'is_renew_ack', 'topics')
     NAME = 'ShareAcknowledgeRequest'
     API_KEY = 79
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     AcknowledgementBatch = AcknowledgementBatch
     AcknowledgePartition = AcknowledgePartition
     AcknowledgeTopic = AcknowledgeTopic
-    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'share_session_epoch': (0, 32767), 'topics': (0, 32767)}
-    _defaults = {'group_id': None, 'member_id': '', 'share_session_epoch': 0, '_unknown_tags': None}
+    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'share_session_epoch': (0, 32767), 'is_renew_ack': (2, 32767), 'topics': (0, 32767)}
+    _defaults = {'group_id': None, 'member_id': '', 'share_session_epoch': 0, 'is_renew_ack': False, '_unknown_tags': None}
     _factories = {'topics': list}
-    def __init__(self, *, group_id=None, member_id='', share_session_epoch=0, topics=_NO, _unknown_tags=None):
+    def __init__(self, *, group_id=None, member_id='', share_session_epoch=0, is_renew_ack=False, topics=_NO, _unknown_tags=None):
         self.group_id = group_id
         self.member_id = member_id
         self.share_session_epoch = share_session_epoch
+        self.is_renew_ack = is_renew_ack
         self.topics = [] if topics is _NO else topics
         self._unknown_tags = _unknown_tags
 
@@ -171,6 +176,8 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.is_renew_ack != False:
+        raise _EncodeError('field IsRenewAck is not in version 0 and not ignorable')
     v1 = o.group_id
     if v1 is None:
         ext(b'\x00')
@@ -223,5 +230,194 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ShareAcknowledgeRequest._decoders = {0: _decode_v0}
-ShareAcknowledgeRequest._encoders = {0: _encode_v0}
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.is_renew_ack != False:
+        raise _EncodeError('field IsRenewAck is not in version 1 and not ignorable')
+    v1 = o.group_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.member_id
+    if v3 is None:
+        ext(b'\x00')
+    else:
+        v3 = v3.encode()
+        k4 = len(v3) + 1
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    ext(_S4p(o.share_session_epoch))
+    v5 = o.topics
+    k6 = len(v5) + 1
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    for x7 in v5:
+        ext(_S5p(x7.topic_id))
+        v8 = x7.partitions
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        for x10 in v8:
+            ext(_S4p(x10.partition_index))
+            v11 = x10.acknowledgement_batches
+            k12 = len(v11) + 1
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            for x13 in v11:
+                v14 = x13.acknowledge_types
+                k15 = len(v14)
+                if x13._unknown_tags:
+                    ext(_R0[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14))
+                    _write_tags(ext, (), x13._unknown_tags)
+                else:
+                    ext(_R1[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14, 0))
+            if x10._unknown_tags:
+                _write_tags(ext, (), x10._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x7._unknown_tags:
+            _write_tags(ext, (), x7._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+def _decode_v2(b, p):
+    try:
+        o = _new(ShareAcknowledgeRequest)
+        n1, n2 = _S0u(b, p)
+        if not n1:
+            o.group_id = None
+            p += 2
+        else:
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.group_id = None
+            else:
+                o.group_id = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0:
+            o.member_id = None
+        else:
+            o.member_id = b[p:p + n2].decode()
+            p += n2
+        o.share_session_epoch, o.is_renew_ack, n3 = _S6u(b, p)
+        p += 6
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l5 = [*_map(_new, (AcknowledgeTopic,) * n3)]
+        for x4 in l5:
+            u6, n7 = _S2u(b, p)
+            p += 17
+            x4.topic_id = _bnew(_Uuid, u6)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (AcknowledgePartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, n10 = _S1u(b, p)
+                p += 5
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n10 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x8.acknowledgement_batches = l12 = [*_map(_new, (AcknowledgementBatch,) * n10)]
+                for x11 in l12:
+                    x11.first_offset, x11.last_offset, n13 = _S3u(b, p)
+                    p += 17
+                    if 0 < n13 < 65:
+                        x11.acknowledge_types = [*_CU_int8[n13](b, p)]
+                        p += 1 * n13 - 1
+                    else:
+                        x11.acknowledge_types, p = _read_array(b, p - 1, 'b', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x11)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x8)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x4)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.member_id
+    if v3 is None:
+        ext(b'\x00')
+    else:
+        v3 = v3.encode()
+        k4 = len(v3) + 1
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    ext(_S7p(o.share_session_epoch, o.is_renew_ack))
+    v5 = o.topics
+    k6 = len(v5) + 1
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    for x7 in v5:
+        ext(_S5p(x7.topic_id))
+        v8 = x7.partitions
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        for x10 in v8:
+            ext(_S4p(x10.partition_index))
+            v11 = x10.acknowledgement_batches
+            k12 = len(v11) + 1
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            for x13 in v11:
+                v14 = x13.acknowledge_types
+                k15 = len(v14)
+                if x13._unknown_tags:
+                    ext(_R0[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14))
+                    _write_tags(ext, (), x13._unknown_tags)
+                else:
+                    ext(_R1[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14, 0))
+            if x10._unknown_tags:
+                _write_tags(ext, (), x10._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x7._unknown_tags:
+            _write_tags(ext, (), x7._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ShareAcknowledgeRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2}
+ShareAcknowledgeRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

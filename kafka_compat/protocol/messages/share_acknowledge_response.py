@@ -21,6 +21,8 @@ _S5 = _struct.Struct('>iBB')
 _S6 = _struct.Struct('>ih')
 _S7 = _struct.Struct('>16s')
 _S8 = _struct.Struct('>ii')
+_S9 = _struct.Struct('>ihBiB')
+_S10 = _struct.Struct('>i')
 _R0 = _PackShapes('i', 's', 'i')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -32,6 +34,8 @@ _S5u = _S5.unpack_from
 _S6p = _S6.pack
 _S7p = _S7.pack
 _S8p = _S8.pack
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
 
 
 class LeaderIdAndEpoch(_SchemaStruct):
@@ -87,13 +91,13 @@ class NodeEndpoint(_SchemaStruct):
 
 
 class ShareAcknowledgeResponse(_Message):
-    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints', '_unknown_tags')
-    _fields = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints')
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'acquisition_lock_timeout_ms', 'responses', 'node_endpoints', '_unknown_tags')
+    _fields = ('throttle_time_ms', 'error_code', 'error_message', 'acquisition_lock_timeout_ms', 'responses', 'node_endpoints')
     NAME = 'ShareAcknowledgeResponse'
     API_KEY = 79
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -101,13 +105,14 @@ class ShareAcknowledgeResponse(_Message):
     PartitionData = PartitionData
     ShareAcknowledgeTopicResponse = ShareAcknowledgeTopicResponse
     NodeEndpoint = NodeEndpoint
-    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'responses': (0, 32767), 'node_endpoints': (0, 32767)}
-    _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'acquisition_lock_timeout_ms': (2, 32767), 'responses': (0, 32767), 'node_endpoints': (0, 32767)}
+    _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, 'acquisition_lock_timeout_ms': 0, '_unknown_tags': None}
     _factories = {'responses': list, 'node_endpoints': list}
-    def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, responses=_NO, node_endpoints=_NO, _unknown_tags=None):
+    def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, acquisition_lock_timeout_ms=0, responses=_NO, node_endpoints=_NO, _unknown_tags=None):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
+        self.acquisition_lock_timeout_ms = acquisition_lock_timeout_ms
         self.responses = [] if responses is _NO else responses
         self.node_endpoints = [] if node_endpoints is _NO else node_endpoints
         self._unknown_tags = _unknown_tags
@@ -277,5 +282,170 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ShareAcknowledgeResponse._decoders = {0: _decode_v0}
-ShareAcknowledgeResponse._encoders = {0: _encode_v0}
+def _decode_v2(b, p):
+    try:
+        o = _new(ShareAcknowledgeResponse)
+        o.throttle_time_ms, o.error_code, n1, o.acquisition_lock_timeout_ms, n2 = _S9u(b, p)
+        if not n1:
+            o.error_message = None
+            p += 12
+        else:
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            o.acquisition_lock_timeout_ms, n2 = _S4u(b, p)
+            p += 5
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.responses = l4 = [*_map(_new, (ShareAcknowledgeTopicResponse,) * n2)]
+        for x3 in l4:
+            u5, n6 = _S1u(b, p)
+            p += 17
+            x3.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 17 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.error_code, n9 = _S2u(b, p)
+                p += 7
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0:
+                    x7.error_message = None
+                else:
+                    x7.error_message = b[p:p + n9].decode()
+                    p += n9
+                o10 = _new(LeaderIdAndEpoch)
+                o10.leader_id, o10.leader_epoch, n11 = _S3u(b, p)
+                p += 9
+                if n11:
+                    p = _read_unknown_tags(b, p - 1, o10)
+                x7.current_leader = o10
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        n12 = b[p]
+        p += 1
+        if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+        n12 -= 1
+        if n12 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n12 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.node_endpoints = l14 = [*_map(_new, (NodeEndpoint,) * n12)]
+        for x13 in l14:
+            x13.node_id, n15 = _S4u(b, p)
+            p += 5
+            if n15 > 127: n15, p = _read_uvarint(b, p - 1)
+            n15 -= 1
+            if n15 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x13.host = b[p:p + n15].decode()
+            p += n15
+            x13.port, n16, n17 = _S5u(b, p)
+            if not n16:
+                x13.rack = None
+                p += 6
+            else:
+                p += 5
+                if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+                n16 -= 1
+                if n16 < 0:
+                    x13.rack = None
+                else:
+                    x13.rack = b[p:p + n16].decode()
+                    p += n16
+                n17 = b[p]
+                p += 1
+            if n17:
+                p = _read_unknown_tags(b, p - 1, x13)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S6p(o.throttle_time_ms, o.error_code))
+    v1 = o.error_message
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S10p(o.acquisition_lock_timeout_ms))
+    v3 = o.responses
+    k4 = len(v3) + 1
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    for x5 in v3:
+        ext(_S7p(x5.topic_id))
+        v6 = x5.partitions
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            ext(_S6p(x8.partition_index, x8.error_code))
+            v9 = x8.error_message
+            if v9 is None:
+                ext(b'\x00')
+            else:
+                v9 = v9.encode()
+                k10 = len(v9) + 1
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
+            if x8.current_leader._unknown_tags:
+                ext(_S8p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                _write_tags(ext, (), x8.current_leader._unknown_tags)
+            else:
+                ext(_S3p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
+            if x8._unknown_tags:
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x5._unknown_tags:
+            _write_tags(ext, (), x5._unknown_tags)
+        else:
+            ext(b'\x00')
+    v11 = o.node_endpoints
+    k12 = len(v11) + 1
+    ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+    for x13 in v11:
+        v14 = x13.host.encode()
+        k15 = len(v14)
+        ext(_R0[k15](x13.node_id, k15 + 1, v14, x13.port))
+        v16 = x13.rack
+        if v16 is None:
+            ext(b'\x00')
+        else:
+            v16 = v16.encode()
+            k17 = len(v16) + 1
+            ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
+            ext(v16)
+        if x13._unknown_tags:
+            _write_tags(ext, (), x13._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ShareAcknowledgeResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2}
+ShareAcknowledgeResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2}

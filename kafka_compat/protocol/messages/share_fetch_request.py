@@ -22,6 +22,12 @@ _S4 = _struct.Struct('>qqB')
 _S5 = _struct.Struct('>iiii')
 _S6 = _struct.Struct('>16s')
 _S7 = _struct.Struct('>ii')
+_S8 = _struct.Struct('>iiiiiiB')
+_S9 = _struct.Struct('>iB')
+_S10 = _struct.Struct('>iiiiii')
+_S11 = _struct.Struct('>i')
+_S12 = _struct.Struct('>iiiiiib?B')
+_S13 = _struct.Struct('>iiiiiib?')
 _R0 = _PackShapes('qq', 'b', '')
 _R1 = _PackShapes('qq', 'b', 'B')
 _R2 = _PackShapes('16s', 'i', '')
@@ -34,6 +40,12 @@ _S4u = _S4.unpack_from
 _S5p = _S5.pack
 _S6p = _S6.pack
 _S7p = _S7.pack
+_S8u = _S8.unpack_from
+_S9u = _S9.unpack_from
+_S10p = _S10.pack
+_S11p = _S11.pack
+_S12u = _S12.unpack_from
+_S13p = _S13.pack
 
 
 class AcknowledgementBatch(_SchemaStruct):
@@ -52,7 +64,7 @@ class AcknowledgementBatch(_SchemaStruct):
 class FetchPartition(_SchemaStruct):
     __slots__ = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches', '_unknown_tags')
     _fields = ('partition_index', 'partition_max_bytes', 'acknowledgement_batches')
-    _versions = {'partition_index': (0, 32767), 'partition_max_bytes': (0, 32767), 'acknowledgement_batches': (0, 32767)}
+    _versions = {'partition_index': (0, 32767), 'partition_max_bytes': (0, 0), 'acknowledgement_batches': (0, 32767)}
     _defaults = {'partition_index': 0, 'partition_max_bytes': 0, '_unknown_tags': None}
     _factories = {'acknowledgement_batches': list}
     def __init__(self, *, partition_index=0, partition_max_bytes=0, acknowledgement_batches=_NO, _unknown_tags=None):
@@ -87,30 +99,34 @@ class ForgottenTopic(_SchemaStruct):
 
 
 class ShareFetchRequest(_Message):
-    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'topics', 'forgotten_topics_data', '_unknown_tags')
-    _fields = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'topics', 'forgotten_topics_data')
+    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'max_records', 'batch_size', 'share_acquire_mode', 'is_renew_ack', 'topics', 'forgotten_topics_data', '_unknown_tags')
+    _fields = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'max_records', 'batch_size', 'share_acquire_mode', 'is_renew_ack', 'topics', 'forgotten_topics_data')
     NAME = 'ShareFetchRequest'
     API_KEY = 78
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     AcknowledgementBatch = AcknowledgementBatch
     FetchPartition = FetchPartition
     FetchTopic = FetchTopic
     ForgottenTopic = ForgottenTopic
-    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'share_session_epoch': (0, 32767), 'max_wait_ms': (0, 32767), 'min_bytes': (0, 32767), 'max_bytes': (0, 32767), 'topics': (0, 32767), 'forgotten_topics_data': (0, 32767)}
-    _defaults = {'group_id': None, 'member_id': '', 'share_session_epoch': 0, 'max_wait_ms': 0, 'min_bytes': 0, 'max_bytes': 2147483647, '_unknown_tags': None}
+    _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'share_session_epoch': (0, 32767), 'max_wait_ms': (0, 32767), 'min_bytes': (0, 32767), 'max_bytes': (0, 32767), 'max_records': (1, 32767), 'batch_size': (1, 32767), 'share_acquire_mode': (2, 32767), 'is_renew_ack': (2, 32767), 'topics': (0, 32767), 'forgotten_topics_data': (0, 32767)}
+    _defaults = {'group_id': None, 'member_id': '', 'share_session_epoch': 0, 'max_wait_ms': 0, 'min_bytes': 0, 'max_bytes': 2147483647, 'max_records': 0, 'batch_size': 0, 'share_acquire_mode': 0, 'is_renew_ack': False, '_unknown_tags': None}
     _factories = {'topics': list, 'forgotten_topics_data': list}
-    def __init__(self, *, group_id=None, member_id='', share_session_epoch=0, max_wait_ms=0, min_bytes=0, max_bytes=2147483647, topics=_NO, forgotten_topics_data=_NO, _unknown_tags=None):
+    def __init__(self, *, group_id=None, member_id='', share_session_epoch=0, max_wait_ms=0, min_bytes=0, max_bytes=2147483647, max_records=0, batch_size=0, share_acquire_mode=0, is_renew_ack=False, topics=_NO, forgotten_topics_data=_NO, _unknown_tags=None):
         self.group_id = group_id
         self.member_id = member_id
         self.share_session_epoch = share_session_epoch
         self.max_wait_ms = max_wait_ms
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
+        self.max_records = max_records
+        self.batch_size = batch_size
+        self.share_acquire_mode = share_acquire_mode
+        self.is_renew_ack = is_renew_ack
         self.topics = [] if topics is _NO else topics
         self.forgotten_topics_data = [] if forgotten_topics_data is _NO else forgotten_topics_data
         self._unknown_tags = _unknown_tags
@@ -216,6 +232,12 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.max_records != 0:
+        raise _EncodeError('field MaxRecords is not in version 0 and not ignorable')
+    if o.batch_size != 0:
+        raise _EncodeError('field BatchSize is not in version 0 and not ignorable')
+    if o.is_renew_ack != False:
+        raise _EncodeError('field IsRenewAck is not in version 0 and not ignorable')
     v1 = o.group_id
     if v1 is None:
         ext(b'\x00')
@@ -279,5 +301,337 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ShareFetchRequest._decoders = {0: _decode_v0}
-ShareFetchRequest._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        o = _new(ShareFetchRequest)
+        n1, n2 = _S0u(b, p)
+        if not n1:
+            o.group_id = None
+            p += 2
+        else:
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.group_id = None
+            else:
+                o.group_id = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0:
+            o.member_id = None
+        else:
+            o.member_id = b[p:p + n2].decode()
+            p += n2
+        o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes, o.max_records, o.batch_size, n3 = _S8u(b, p)
+        p += 25
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l5 = [*_map(_new, (FetchTopic,) * n3)]
+        for x4 in l5:
+            u6, n7 = _S2u(b, p)
+            p += 17
+            x4.topic_id = _bnew(_Uuid, u6)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (FetchPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, n10 = _S9u(b, p)
+                p += 5
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n10 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x8.acknowledgement_batches = l12 = [*_map(_new, (AcknowledgementBatch,) * n10)]
+                for x11 in l12:
+                    x11.first_offset, x11.last_offset, n13 = _S4u(b, p)
+                    p += 17
+                    if 0 < n13 < 65:
+                        x11.acknowledge_types = [*_CU_int8[n13](b, p)]
+                        p += 1 * n13 - 1
+                    else:
+                        x11.acknowledge_types, p = _read_array(b, p - 1, 'b', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x11)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x8)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x4)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l16 = [*_map(_new, (ForgottenTopic,) * n14)]
+        for x15 in l16:
+            u17, n18 = _S2u(b, p)
+            p += 17
+            x15.topic_id = _bnew(_Uuid, u17)
+            if 0 < n18 < 65:
+                x15.partitions = [*_CU_int32[n18](b, p)]
+                p += 4 * n18 - 4
+            else:
+                x15.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x15)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    if o.is_renew_ack != False:
+        raise _EncodeError('field IsRenewAck is not in version 1 and not ignorable')
+    v1 = o.group_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.member_id
+    if v3 is None:
+        ext(b'\x00')
+    else:
+        v3 = v3.encode()
+        k4 = len(v3) + 1
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    ext(_S10p(o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes, o.max_records, o.batch_size))
+    v5 = o.topics
+    k6 = len(v5) + 1
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    for x7 in v5:
+        ext(_S6p(x7.topic_id))
+        v8 = x7.partitions
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        for x10 in v8:
+            if x10.partition_max_bytes != 0:
+                raise _EncodeError('field PartitionMaxBytes is not in version 1 and not ignorable')
+            ext(_S11p(x10.partition_index))
+            v11 = x10.acknowledgement_batches
+            k12 = len(v11) + 1
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            for x13 in v11:
+                v14 = x13.acknowledge_types
+                k15 = len(v14)
+                if x13._unknown_tags:
+                    ext(_R0[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14))
+                    _write_tags(ext, (), x13._unknown_tags)
+                else:
+                    ext(_R1[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14, 0))
+            if x10._unknown_tags:
+                _write_tags(ext, (), x10._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x7._unknown_tags:
+            _write_tags(ext, (), x7._unknown_tags)
+        else:
+            ext(b'\x00')
+    v16 = o.forgotten_topics_data
+    k17 = len(v16) + 1
+    ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
+    for x18 in v16:
+        v19 = x18.partitions
+        k20 = len(v19)
+        if x18._unknown_tags:
+            ext(_R2[k20](x18.topic_id, k20 + 1, *v19))
+            _write_tags(ext, (), x18._unknown_tags)
+        else:
+            ext(_R3[k20](x18.topic_id, k20 + 1, *v19, 0))
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+def _decode_v2(b, p):
+    try:
+        o = _new(ShareFetchRequest)
+        n1, n2 = _S0u(b, p)
+        if not n1:
+            o.group_id = None
+            p += 2
+        else:
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.group_id = None
+            else:
+                o.group_id = b[p:p + n1].decode()
+                p += n1
+            n2 = b[p]
+            p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0:
+            o.member_id = None
+        else:
+            o.member_id = b[p:p + n2].decode()
+            p += n2
+        o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes, o.max_records, o.batch_size, o.share_acquire_mode, o.is_renew_ack, n3 = _S12u(b, p)
+        p += 27
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n3 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l5 = [*_map(_new, (FetchTopic,) * n3)]
+        for x4 in l5:
+            u6, n7 = _S2u(b, p)
+            p += 17
+            x4.topic_id = _bnew(_Uuid, u6)
+            if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+            n7 -= 1
+            if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n7 * 6 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x4.partitions = l9 = [*_map(_new, (FetchPartition,) * n7)]
+            for x8 in l9:
+                x8.partition_index, n10 = _S9u(b, p)
+                p += 5
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n10 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x8.acknowledgement_batches = l12 = [*_map(_new, (AcknowledgementBatch,) * n10)]
+                for x11 in l12:
+                    x11.first_offset, x11.last_offset, n13 = _S4u(b, p)
+                    p += 17
+                    if 0 < n13 < 65:
+                        x11.acknowledge_types = [*_CU_int8[n13](b, p)]
+                        p += 1 * n13 - 1
+                    else:
+                        x11.acknowledge_types, p = _read_array(b, p - 1, 'b', True, False)
+                    if b[p]:
+                        p = _read_unknown_tags(b, p, x11)
+                    else:
+                        p += 1
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x8)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x4)
+            else:
+                p += 1
+        n14 = b[p]
+        p += 1
+        if n14 > 127: n14, p = _read_uvarint(b, p - 1)
+        n14 -= 1
+        if n14 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n14 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.forgotten_topics_data = l16 = [*_map(_new, (ForgottenTopic,) * n14)]
+        for x15 in l16:
+            u17, n18 = _S2u(b, p)
+            p += 17
+            x15.topic_id = _bnew(_Uuid, u17)
+            if 0 < n18 < 65:
+                x15.partitions = [*_CU_int32[n18](b, p)]
+                p += 4 * n18 - 4
+            else:
+                x15.partitions, p = _read_array(b, p - 1, 'i', True, False)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x15)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    v3 = o.member_id
+    if v3 is None:
+        ext(b'\x00')
+    else:
+        v3 = v3.encode()
+        k4 = len(v3) + 1
+        ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+        ext(v3)
+    ext(_S13p(o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes, o.max_records, o.batch_size, o.share_acquire_mode, o.is_renew_ack))
+    v5 = o.topics
+    k6 = len(v5) + 1
+    ext(_UV1[k6] if k6 < 128 else _uvarint(k6))
+    for x7 in v5:
+        ext(_S6p(x7.topic_id))
+        v8 = x7.partitions
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        for x10 in v8:
+            if x10.partition_max_bytes != 0:
+                raise _EncodeError('field PartitionMaxBytes is not in version 2 and not ignorable')
+            ext(_S11p(x10.partition_index))
+            v11 = x10.acknowledgement_batches
+            k12 = len(v11) + 1
+            ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+            for x13 in v11:
+                v14 = x13.acknowledge_types
+                k15 = len(v14)
+                if x13._unknown_tags:
+                    ext(_R0[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14))
+                    _write_tags(ext, (), x13._unknown_tags)
+                else:
+                    ext(_R1[k15](x13.first_offset, x13.last_offset, k15 + 1, *v14, 0))
+            if x10._unknown_tags:
+                _write_tags(ext, (), x10._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x7._unknown_tags:
+            _write_tags(ext, (), x7._unknown_tags)
+        else:
+            ext(b'\x00')
+    v16 = o.forgotten_topics_data
+    k17 = len(v16) + 1
+    ext(_UV1[k17] if k17 < 128 else _uvarint(k17))
+    for x18 in v16:
+        v19 = x18.partitions
+        k20 = len(v19)
+        if x18._unknown_tags:
+            ext(_R2[k20](x18.topic_id, k20 + 1, *v19))
+            _write_tags(ext, (), x18._unknown_tags)
+        else:
+            ext(_R3[k20](x18.topic_id, k20 + 1, *v19, 0))
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ShareFetchRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
+ShareFetchRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

@@ -28,6 +28,8 @@ _S12 = _struct.Struct('>ii')
 _S13 = _struct.Struct('>B')
 _S14 = _struct.Struct('>BB')
 _S15 = _struct.Struct('>qqh')
+_S16 = _struct.Struct('>ihBiB')
+_S17 = _struct.Struct('>i')
 _R0 = _PackShapes('i', 's', 'i')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -48,6 +50,8 @@ _S12p = _S12.pack
 _S13p = _S13.pack
 _S14p = _S14.pack
 _S15p = _S15.pack
+_S16u = _S16.unpack_from
+_S17p = _S17.pack
 
 
 class LeaderIdAndEpoch(_SchemaStruct):
@@ -120,13 +124,13 @@ class NodeEndpoint(_SchemaStruct):
 
 
 class ShareFetchResponse(_Message):
-    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints', '_unknown_tags')
-    _fields = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints')
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'acquisition_lock_timeout_ms', 'responses', 'node_endpoints', '_unknown_tags')
+    _fields = ('throttle_time_ms', 'error_code', 'error_message', 'acquisition_lock_timeout_ms', 'responses', 'node_endpoints')
     NAME = 'ShareFetchResponse'
     API_KEY = 78
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -135,13 +139,14 @@ class ShareFetchResponse(_Message):
     PartitionData = PartitionData
     ShareFetchableTopicResponse = ShareFetchableTopicResponse
     NodeEndpoint = NodeEndpoint
-    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'responses': (0, 32767), 'node_endpoints': (0, 32767)}
-    _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, '_unknown_tags': None}
+    _versions = {'throttle_time_ms': (0, 32767), 'error_code': (0, 32767), 'error_message': (0, 32767), 'acquisition_lock_timeout_ms': (1, 32767), 'responses': (0, 32767), 'node_endpoints': (0, 32767)}
+    _defaults = {'throttle_time_ms': 0, 'error_code': 0, 'error_message': None, 'acquisition_lock_timeout_ms': 0, '_unknown_tags': None}
     _factories = {'responses': list, 'node_endpoints': list}
-    def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, responses=_NO, node_endpoints=_NO, _unknown_tags=None):
+    def __init__(self, *, throttle_time_ms=0, error_code=0, error_message=None, acquisition_lock_timeout_ms=0, responses=_NO, node_endpoints=_NO, _unknown_tags=None):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
+        self.acquisition_lock_timeout_ms = acquisition_lock_timeout_ms
         self.responses = [] if responses is _NO else responses
         self.node_endpoints = [] if node_endpoints is _NO else node_endpoints
         self._unknown_tags = _unknown_tags
@@ -293,6 +298,8 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
+    if o.acquisition_lock_timeout_ms != 0:
+        raise _EncodeError('field AcquisitionLockTimeoutMs is not in version 0 and not ignorable')
     ext(_S9p(o.throttle_time_ms, o.error_code))
     v1 = o.error_message
     if v1 is None:
@@ -392,5 +399,246 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ShareFetchResponse._decoders = {0: _decode_v0}
-ShareFetchResponse._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        mv = _view(b)
+        o = _new(ShareFetchResponse)
+        o.throttle_time_ms, o.error_code, n1, o.acquisition_lock_timeout_ms, n2 = _S16u(b, p)
+        if not n1:
+            o.error_message = None
+            p += 12
+        else:
+            p += 7
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.error_message = None
+            else:
+                o.error_message = b[p:p + n1].decode()
+                p += n1
+            o.acquisition_lock_timeout_ms, n2 = _S7u(b, p)
+            p += 5
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.responses = l4 = [*_map(_new, (ShareFetchableTopicResponse,) * n2)]
+        for x3 in l4:
+            u5, n6 = _S1u(b, p)
+            p += 17
+            x3.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 22 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.error_code, n9, x7.acknowledge_error_code, n10 = _S2u(b, p)
+                if not n9:
+                    x7.error_message = None
+                    p += 10
+                else:
+                    p += 7
+                    if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                    n9 -= 1
+                    if n9 < 0:
+                        x7.error_message = None
+                    else:
+                        x7.error_message = b[p:p + n9].decode()
+                        p += n9
+                    x7.acknowledge_error_code, n10 = _S3u(b, p)
+                    p += 3
+                if n10 > 127: n10, p = _read_uvarint(b, p - 1)
+                n10 -= 1
+                if n10 < 0:
+                    x7.acknowledge_error_message = None
+                else:
+                    x7.acknowledge_error_message = b[p:p + n10].decode()
+                    p += n10
+                o11 = _new(LeaderIdAndEpoch)
+                o11.leader_id, o11.leader_epoch, n12 = _S4u(b, p)
+                p += 9
+                if n12:
+                    p = _read_unknown_tags(b, p - 1, o11)
+                x7.current_leader = o11
+                n13, c14, d15 = _S5u(b, p)
+                p += 1
+                if n13 < 128:
+                    n13 -= 1
+                    if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                    x7.records = mv[p:p + n13]
+                    p += n13
+                else:
+                    if c14 < 128:
+                        n13 += (c14 << 7) - 129
+                        p += 1
+                    elif d15 < 128:
+                        n13 += (c14 << 7) + (d15 << 14) - 16513
+                        p += 2
+                    else:
+                        n13, p = _read_uvarint(b, p - 1)
+                        n13 -= 1
+                    x7.records = mv[p:p + n13]
+                    p += n13
+                n16 = b[p]
+                p += 1
+                if n16 > 127: n16, p = _read_uvarint(b, p - 1)
+                n16 -= 1
+                if n16 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n16 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.acquired_records = l18 = [*_map(_new, (AcquiredRecords,) * n16)]
+                for x17 in l18:
+                    x17.first_offset, x17.last_offset, x17.delivery_count, n19 = _S6u(b, p)
+                    p += 19
+                    if n19:
+                        p = _read_unknown_tags(b, p - 1, x17)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        n20 = b[p]
+        p += 1
+        if n20 > 127: n20, p = _read_uvarint(b, p - 1)
+        n20 -= 1
+        if n20 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n20 * 11 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.node_endpoints = l22 = [*_map(_new, (NodeEndpoint,) * n20)]
+        for x21 in l22:
+            x21.node_id, n23 = _S7u(b, p)
+            p += 5
+            if n23 > 127: n23, p = _read_uvarint(b, p - 1)
+            n23 -= 1
+            if n23 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x21.host = b[p:p + n23].decode()
+            p += n23
+            x21.port, n24, n25 = _S8u(b, p)
+            if not n24:
+                x21.rack = None
+                p += 6
+            else:
+                p += 5
+                if n24 > 127: n24, p = _read_uvarint(b, p - 1)
+                n24 -= 1
+                if n24 < 0:
+                    x21.rack = None
+                else:
+                    x21.rack = b[p:p + n24].decode()
+                    p += n24
+                n25 = b[p]
+                p += 1
+            if n25:
+                p = _read_unknown_tags(b, p - 1, x21)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    ext(_S9p(o.throttle_time_ms, o.error_code))
+    v1 = o.error_message
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S17p(o.acquisition_lock_timeout_ms))
+    v3 = o.responses
+    k4 = len(v3) + 1
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    for x5 in v3:
+        ext(_S10p(x5.topic_id))
+        v6 = x5.partitions
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            ext(_S9p(x8.partition_index, x8.error_code))
+            v9 = x8.error_message
+            if v9 is None:
+                ext(b'\x00')
+            else:
+                v9 = v9.encode()
+                k10 = len(v9) + 1
+                ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+                ext(v9)
+            ext(_S11p(x8.acknowledge_error_code))
+            v11 = x8.acknowledge_error_message
+            if v11 is None:
+                ext(b'\x00')
+            else:
+                v11 = v11.encode()
+                k12 = len(v11) + 1
+                ext(_UV1[k12] if k12 < 128 else _uvarint(k12))
+                ext(v11)
+            if x8.current_leader._unknown_tags:
+                ext(_S12p(x8.current_leader.leader_id, x8.current_leader.leader_epoch))
+                _write_tags(ext, (), x8.current_leader._unknown_tags)
+            else:
+                ext(_S4p(x8.current_leader.leader_id, x8.current_leader.leader_epoch, 0))
+            v13 = x8.records
+            k14 = len(v13) + 1
+            if k14 < 128:
+                ext(_S13p(k14))
+            elif k14 < 16384:
+                ext(_S14p(k14 & 127 | 128, k14 >> 7))
+            elif k14 < 2097152:
+                ext(_S5p(k14 & 127 | 128, k14 >> 7 & 127 | 128, k14 >> 14))
+            else:
+                ext(_uvarint(k14))
+            parts += buf, v13
+            buf = bytearray()
+            ext = buf.extend
+            v15 = x8.acquired_records
+            k16 = len(v15) + 1
+            ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+            for x17 in v15:
+                if x17._unknown_tags:
+                    ext(_S15p(x17.first_offset, x17.last_offset, x17.delivery_count))
+                    _write_tags(ext, (), x17._unknown_tags)
+                else:
+                    ext(_S6p(x17.first_offset, x17.last_offset, x17.delivery_count, 0))
+            if x8._unknown_tags:
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x5._unknown_tags:
+            _write_tags(ext, (), x5._unknown_tags)
+        else:
+            ext(b'\x00')
+    v18 = o.node_endpoints
+    k19 = len(v18) + 1
+    ext(_UV1[k19] if k19 < 128 else _uvarint(k19))
+    for x20 in v18:
+        v21 = x20.host.encode()
+        k22 = len(v21)
+        ext(_R0[k22](x20.node_id, k22 + 1, v21, x20.port))
+        v23 = x20.rack
+        if v23 is None:
+            ext(b'\x00')
+        else:
+            v23 = v23.encode()
+            k24 = len(v23) + 1
+            ext(_UV1[k24] if k24 < 128 else _uvarint(k24))
+            ext(v23)
+        if x20._unknown_tags:
+            _write_tags(ext, (), x20._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+ShareFetchResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1}
+ShareFetchResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1}

@@ -39,8 +39,8 @@ class ShareGroupCurrentMemberAssignmentValue(_Message):
     __slots__ = ('member_epoch', 'previous_member_epoch', 'state', 'assigned_partitions', '_unknown_tags')
     _fields = ('member_epoch', 'previous_member_epoch', 'state', 'assigned_partitions')
     NAME = 'ShareGroupCurrentMemberAssignmentValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 14
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)

@@ -25,10 +25,10 @@ class ShareGroupDescribeRequest(_Message):
     NAME = 'ShareGroupDescribeRequest'
     API_KEY = 77
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     _versions = {'group_ids': (0, 32767), 'include_authorized_operations': (0, 32767)}
     _defaults = {'include_authorized_operations': False, '_unknown_tags': None}
@@ -87,5 +87,5 @@ def _encode_v0(o, parts):
         ext(_S0p(o.include_authorized_operations, 0))
     parts.append(buf)
 
-ShareGroupDescribeRequest._decoders = {0: _decode_v0}
-ShareGroupDescribeRequest._encoders = {0: _encode_v0}
+ShareGroupDescribeRequest._decoders = {0: _decode_v0, 1: _decode_v0}
+ShareGroupDescribeRequest._encoders = {0: _encode_v0, 1: _encode_v0}

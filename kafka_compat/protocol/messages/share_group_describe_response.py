@@ -101,8 +101,8 @@ class ShareGroupDescribeResponse(_Message):
     NAME = 'ShareGroupDescribeResponse'
     API_KEY = 77
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -358,5 +358,5 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ShareGroupDescribeResponse._decoders = {0: _decode_v0}
-ShareGroupDescribeResponse._encoders = {0: _encode_v0}
+ShareGroupDescribeResponse._decoders = {0: _decode_v0, 1: _decode_v0}
+ShareGroupDescribeResponse._encoders = {0: _encode_v0, 1: _encode_v0}

@@ -23,10 +23,10 @@ class ShareGroupHeartbeatRequest(_Message):
     NAME = 'ShareGroupHeartbeatRequest'
     API_KEY = 76
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     _versions = {'group_id': (0, 32767), 'member_id': (0, 32767), 'member_epoch': (0, 32767), 'rack_id': (0, 32767), 'subscribed_topic_names': (0, 32767)}
     _defaults = {'group_id': '', 'member_id': '', 'member_epoch': 0, 'rack_id': None, 'subscribed_topic_names': None, '_unknown_tags': None}
@@ -132,5 +132,5 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ShareGroupHeartbeatRequest._decoders = {0: _decode_v0}
-ShareGroupHeartbeatRequest._encoders = {0: _encode_v0}
+ShareGroupHeartbeatRequest._decoders = {0: _decode_v0, 1: _decode_v0}
+ShareGroupHeartbeatRequest._encoders = {0: _encode_v0, 1: _encode_v0}

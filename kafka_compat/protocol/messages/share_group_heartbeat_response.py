@@ -56,8 +56,8 @@ class ShareGroupHeartbeatResponse(_Message):
     NAME = 'ShareGroupHeartbeatResponse'
     API_KEY = 76
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -187,5 +187,5 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-ShareGroupHeartbeatResponse._decoders = {0: _decode_v0}
-ShareGroupHeartbeatResponse._encoders = {0: _encode_v0}
+ShareGroupHeartbeatResponse._decoders = {0: _decode_v0, 1: _decode_v0}
+ShareGroupHeartbeatResponse._encoders = {0: _encode_v0, 1: _encode_v0}

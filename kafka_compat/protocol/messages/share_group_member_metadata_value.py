@@ -21,8 +21,8 @@ class ShareGroupMemberMetadataValue(_Message):
     __slots__ = ('rack_id', 'client_id', 'client_host', 'subscribed_topic_names', '_unknown_tags')
     _fields = ('rack_id', 'client_id', 'client_host', 'subscribed_topic_names')
     NAME = 'ShareGroupMemberMetadataValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 10
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)

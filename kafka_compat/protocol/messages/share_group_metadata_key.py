@@ -21,14 +21,14 @@ class ShareGroupMetadataKey(_Message):
     __slots__ = ('group_id', '_unknown_tags')
     _fields = ('group_id',)
     NAME = 'ShareGroupMetadataKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (11, 11)
+    API_KEY = 11
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group_id': (11, 11)}
+    _versions = {'group_id': (0, 0)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', _unknown_tags=None):
@@ -36,7 +36,7 @@ class ShareGroupMetadataKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v11(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(ShareGroupMetadataKey)
         n1, = _S0u(b, p)
@@ -48,7 +48,7 @@ def _decode_v11(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v11(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group_id.encode()
@@ -56,5 +56,5 @@ def _encode_v11(o, parts):
     ext(v1)
     parts.append(buf)
 
-ShareGroupMetadataKey._decoders = {11: _decode_v11}
-ShareGroupMetadataKey._encoders = {11: _encode_v11}
+ShareGroupMetadataKey._decoders = {0: _decode_v0}
+ShareGroupMetadataKey._encoders = {0: _encode_v0}

@@ -12,37 +12,38 @@ _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _struct.Struct('>iB')
-_S1 = _struct.Struct('>i')
+_S0 = _struct.Struct('>iqB')
+_S1 = _struct.Struct('>iq')
 _S0p = _S0.pack
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
 
 
 class ShareGroupMetadataValue(_Message):
-    __slots__ = ('epoch', '_unknown_tags')
-    _fields = ('epoch',)
+    __slots__ = ('epoch', 'metadata_hash', '_unknown_tags')
+    _fields = ('epoch', 'metadata_hash')
     NAME = 'ShareGroupMetadataValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 11
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'epoch': (0, 32767)}
-    _defaults = {'epoch': 0, '_unknown_tags': None}
+    _versions = {'epoch': (0, 32767), 'metadata_hash': (0, 32767)}
+    _defaults = {'epoch': 0, 'metadata_hash': 0, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, epoch=0, _unknown_tags=None):
+    def __init__(self, *, epoch=0, metadata_hash=0, _unknown_tags=None):
         self.epoch = epoch
+        self.metadata_hash = metadata_hash
         self._unknown_tags = _unknown_tags
 
 
 def _decode_v0(b, p):
     try:
         o = _new(ShareGroupMetadataValue)
-        o.epoch, n1 = _S0u(b, p)
-        p += 5
+        o.epoch, o.metadata_hash, n1 = _S0u(b, p)
+        p += 13
         if n1:
             p = _read_unknown_tags(b, p - 1, o)
     except Exception as x:
@@ -53,10 +54,10 @@ def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     if o._unknown_tags:
-        ext(_S1p(o.epoch))
+        ext(_S1p(o.epoch, o.metadata_hash))
         _write_tags(ext, (), o._unknown_tags)
     else:
-        ext(_S0p(o.epoch, 0))
+        ext(_S0p(o.epoch, o.metadata_hash, 0))
     parts.append(buf)
 
 ShareGroupMetadataValue._decoders = {0: _decode_v0}

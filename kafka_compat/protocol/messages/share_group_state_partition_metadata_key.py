@@ -21,14 +21,14 @@ class ShareGroupStatePartitionMetadataKey(_Message):
     __slots__ = ('group_id', '_unknown_tags')
     _fields = ('group_id',)
     NAME = 'ShareGroupStatePartitionMetadataKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (15, 15)
+    API_KEY = 15
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group_id': (15, 15)}
+    _versions = {'group_id': (0, 0)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', _unknown_tags=None):
@@ -36,7 +36,7 @@ class ShareGroupStatePartitionMetadataKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v15(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(ShareGroupStatePartitionMetadataKey)
         n1, = _S0u(b, p)
@@ -48,7 +48,7 @@ def _decode_v15(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v15(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group_id.encode()
@@ -56,5 +56,5 @@ def _encode_v15(o, parts):
     ext(v1)
     parts.append(buf)
 
-ShareGroupStatePartitionMetadataKey._decoders = {15: _decode_v15}
-ShareGroupStatePartitionMetadataKey._encoders = {15: _encode_v15}
+ShareGroupStatePartitionMetadataKey._decoders = {0: _decode_v0}
+ShareGroupStatePartitionMetadataKey._encoders = {0: _encode_v0}

@@ -47,11 +47,11 @@ class TopicInfo(_SchemaStruct):
 
 
 class ShareGroupStatePartitionMetadataValue(_Message):
-    __slots__ = ('initialized_topics', 'deleting_topics', '_unknown_tags')
-    _fields = ('initialized_topics', 'deleting_topics')
+    __slots__ = ('initializing_topics', 'initialized_topics', 'deleting_topics', '_unknown_tags')
+    _fields = ('initializing_topics', 'initialized_topics', 'deleting_topics')
     NAME = 'ShareGroupStatePartitionMetadataValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 15
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, 0)
     DEPRECATED_VERSIONS = (0, -1)
@@ -59,10 +59,11 @@ class ShareGroupStatePartitionMetadataValue(_Message):
     LISTENERS = ()
     TopicPartitionsInfo = TopicPartitionsInfo
     TopicInfo = TopicInfo
-    _versions = {'initialized_topics': (0, 32767), 'deleting_topics': (0, 32767)}
+    _versions = {'initializing_topics': (0, 32767), 'initialized_topics': (0, 32767), 'deleting_topics': (0, 32767)}
     _defaults = {'_unknown_tags': None}
-    _factories = {'initialized_topics': list, 'deleting_topics': list}
-    def __init__(self, *, initialized_topics=_NO, deleting_topics=_NO, _unknown_tags=None):
+    _factories = {'initializing_topics': list, 'initialized_topics': list, 'deleting_topics': list}
+    def __init__(self, *, initializing_topics=_NO, initialized_topics=_NO, deleting_topics=_NO, _unknown_tags=None):
+        self.initializing_topics = [] if initializing_topics is _NO else initializing_topics
         self.initialized_topics = [] if initialized_topics is _NO else initialized_topics
         self.deleting_topics = [] if deleting_topics is _NO else deleting_topics
         self._unknown_tags = _unknown_tags
@@ -77,7 +78,7 @@ def _decode_v0(b, p):
         n1 -= 1
         if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         if n1 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
-        o.initialized_topics = l3 = [*_map(_new, (TopicPartitionsInfo,) * n1)]
+        o.initializing_topics = l3 = [*_map(_new, (TopicPartitionsInfo,) * n1)]
         for x2 in l3:
             u4, n5 = _S0u(b, p)
             p += 17
@@ -103,8 +104,8 @@ def _decode_v0(b, p):
         if n7 > 127: n7, p = _read_uvarint(b, p - 1)
         n7 -= 1
         if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n7 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
-        o.deleting_topics = l9 = [*_map(_new, (TopicInfo,) * n7)]
+        if n7 * 19 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.initialized_topics = l9 = [*_map(_new, (TopicPartitionsInfo,) * n7)]
         for x8 in l9:
             u10, n11 = _S0u(b, p)
             p += 17
@@ -114,8 +115,35 @@ def _decode_v0(b, p):
             if n11 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
             x8.topic_name = b[p:p + n11].decode()
             p += n11
+            n12 = b[p]
+            p += 1
+            if 0 < n12 < 65:
+                x8.partitions = [*_CU_int32[n12](b, p)]
+                p += 4 * n12 - 4
+            else:
+                x8.partitions, p = _read_array(b, p - 1, 'i', True, False)
             if b[p]:
                 p = _read_unknown_tags(b, p, x8)
+            else:
+                p += 1
+        n13 = b[p]
+        p += 1
+        if n13 > 127: n13, p = _read_uvarint(b, p - 1)
+        n13 -= 1
+        if n13 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n13 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.deleting_topics = l15 = [*_map(_new, (TopicInfo,) * n13)]
+        for x14 in l15:
+            u16, n17 = _S0u(b, p)
+            p += 17
+            x14.topic_id = _bnew(_Uuid, u16)
+            if n17 > 127: n17, p = _read_uvarint(b, p - 1)
+            n17 -= 1
+            if n17 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x14.topic_name = b[p:p + n17].decode()
+            p += n17
+            if b[p]:
+                p = _read_unknown_tags(b, p, x14)
             else:
                 p += 1
         if b[p]:
@@ -129,7 +157,7 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
-    v1 = o.initialized_topics
+    v1 = o.initializing_topics
     k2 = len(v1) + 1
     ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
     for x3 in v1:
@@ -142,17 +170,30 @@ def _encode_v0(o, parts):
             _write_tags(ext, (), x3._unknown_tags)
         else:
             ext(_R1[k5, k7](x3.topic_id, k5 + 1, v4, k7 + 1, *v6, 0))
-    v8 = o.deleting_topics
+    v8 = o.initialized_topics
     k9 = len(v8) + 1
     ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
     for x10 in v8:
         v11 = x10.topic_name.encode()
         k12 = len(v11)
+        v13 = x10.partitions
+        k14 = len(v13)
         if x10._unknown_tags:
-            ext(_R2[k12](x10.topic_id, k12 + 1, v11))
+            ext(_R0[k12, k14](x10.topic_id, k12 + 1, v11, k14 + 1, *v13))
             _write_tags(ext, (), x10._unknown_tags)
         else:
-            ext(_R3[k12](x10.topic_id, k12 + 1, v11, 0))
+            ext(_R1[k12, k14](x10.topic_id, k12 + 1, v11, k14 + 1, *v13, 0))
+    v15 = o.deleting_topics
+    k16 = len(v15) + 1
+    ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+    for x17 in v15:
+        v18 = x17.topic_name.encode()
+        k19 = len(v18)
+        if x17._unknown_tags:
+            ext(_R2[k19](x17.topic_id, k19 + 1, v18))
+            _write_tags(ext, (), x17._unknown_tags)
+        else:
+            ext(_R3[k19](x17.topic_id, k19 + 1, v18, 0))
     if o._unknown_tags:
         _write_tags(ext, (), o._unknown_tags)
     else:

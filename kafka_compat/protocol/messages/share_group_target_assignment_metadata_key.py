@@ -21,14 +21,14 @@ class ShareGroupTargetAssignmentMetadataKey(_Message):
     __slots__ = ('group_id', '_unknown_tags')
     _fields = ('group_id',)
     NAME = 'ShareGroupTargetAssignmentMetadataKey'
-    API_KEY = None
-    KIND = 'data'
-    VALID_VERSIONS = (12, 12)
+    API_KEY = 12
+    KIND = 'coordinator-key'
+    VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'group_id': (12, 12)}
+    _versions = {'group_id': (0, 0)}
     _defaults = {'group_id': '', '_unknown_tags': None}
     _factories = {}
     def __init__(self, *, group_id='', _unknown_tags=None):
@@ -36,7 +36,7 @@ class ShareGroupTargetAssignmentMetadataKey(_Message):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v12(b, p):
+def _decode_v0(b, p):
     try:
         o = _new(ShareGroupTargetAssignmentMetadataKey)
         n1, = _S0u(b, p)
@@ -48,7 +48,7 @@ def _decode_v12(b, p):
         raise _decode_failure(x, p) from None
     return o, p
 
-def _encode_v12(o, parts):
+def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
     v1 = o.group_id.encode()
@@ -56,5 +56,5 @@ def _encode_v12(o, parts):
     ext(v1)
     parts.append(buf)
 
-ShareGroupTargetAssignmentMetadataKey._decoders = {12: _decode_v12}
-ShareGroupTargetAssignmentMetadataKey._encoders = {12: _encode_v12}
+ShareGroupTargetAssignmentMetadataKey._decoders = {0: _decode_v0}
+ShareGroupTargetAssignmentMetadataKey._encoders = {0: _encode_v0}

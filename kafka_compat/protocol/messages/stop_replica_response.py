@@ -12,139 +12,25 @@ _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _struct.Struct('>hi')
-_S1 = _struct.Struct('>h')
-_S2 = _struct.Struct('>ih')
-_S3 = _struct.Struct('>hB')
-_S4 = _struct.Struct('>ihB')
-_R0 = _PackShapes('', 's', 'ih')
-_R1 = _PackShapes('', 's', 'ihB')
-_S0p = _S0.pack
-_S0u = _S0.unpack_from
-_S1p = _S1.pack
-_S1u = _S1.unpack_from
-_S2p = _S2.pack
-_S2u = _S2.unpack_from
-_S3u = _S3.unpack_from
-_S4u = _S4.unpack_from
-
-
-class StopReplicaPartitionError(_SchemaStruct):
-    __slots__ = ('topic_name', 'partition_index', 'error_code', '_unknown_tags')
-    _fields = ('topic_name', 'partition_index', 'error_code')
-    _versions = {'topic_name': (0, 32767), 'partition_index': (0, 32767), 'error_code': (0, 32767)}
-    _defaults = {'topic_name': '', 'partition_index': 0, 'error_code': 0, '_unknown_tags': None}
-    _factories = {}
-    def __init__(self, *, topic_name='', partition_index=0, error_code=0, _unknown_tags=None):
-        self.topic_name = topic_name
-        self.partition_index = partition_index
-        self.error_code = error_code
-        self._unknown_tags = _unknown_tags
 
 
 class StopReplicaResponse(_Message):
-    __slots__ = ('error_code', 'partition_errors', '_unknown_tags')
-    _fields = ('error_code', 'partition_errors')
+    __slots__ = ('_unknown_tags',)
+    _fields = ()
     NAME = 'StopReplicaResponse'
     API_KEY = 5
     KIND = 'response'
-    VALID_VERSIONS = (0, 4)
-    FLEXIBLE_VERSIONS = (2, 4)
+    VALID_VERSIONS = (0, -1)
+    FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    StopReplicaPartitionError = StopReplicaPartitionError
-    _versions = {'error_code': (0, 32767), 'partition_errors': (0, 32767)}
-    _defaults = {'error_code': 0, '_unknown_tags': None}
-    _factories = {'partition_errors': list}
-    def __init__(self, *, error_code=0, partition_errors=_NO, _unknown_tags=None):
-        self.error_code = error_code
-        self.partition_errors = [] if partition_errors is _NO else partition_errors
+    _versions = {}
+    _defaults = {'_unknown_tags': None}
+    _factories = {}
+    def __init__(self, *, _unknown_tags=None):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v0(b, p):
-    try:
-        o = _new(StopReplicaResponse)
-        o.error_code, n1 = _S0u(b, p)
-        p += 6
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        o.partition_errors = l3 = [*_map(_new, (StopReplicaPartitionError,) * n1)]
-        for x2 in l3:
-            n4, = _S1u(b, p)
-            p += 2
-            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x2.topic_name = b[p:p + n4].decode()
-            p += n4
-            x2.partition_index, x2.error_code = _S2u(b, p)
-            p += 6
-    except Exception as x:
-        raise _decode_failure(x, p) from None
-    return o, p
-
-def _encode_v0(o, parts):
-    buf = bytearray()
-    ext = buf.extend
-    v1 = o.partition_errors
-    ext(_S0p(o.error_code, len(v1)))
-    for x2 in v1:
-        v3 = x2.topic_name.encode()
-        ext(_S1p(len(v3)))
-        ext(v3)
-        ext(_S2p(x2.partition_index, x2.error_code))
-    parts.append(buf)
-
-def _decode_v2(b, p):
-    try:
-        o = _new(StopReplicaResponse)
-        o.error_code, n1 = _S3u(b, p)
-        p += 3
-        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
-        n1 -= 1
-        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-        if n1 * 8 > len(b) - p: raise _DecodeError('array count past the end', p)
-        o.partition_errors = l3 = [*_map(_new, (StopReplicaPartitionError,) * n1)]
-        for x2 in l3:
-            n4 = b[p]
-            p += 1
-            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
-            n4 -= 1
-            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
-            x2.topic_name = b[p:p + n4].decode()
-            p += n4
-            x2.partition_index, x2.error_code, n5 = _S4u(b, p)
-            p += 7
-            if n5:
-                p = _read_unknown_tags(b, p - 1, x2)
-        if b[p]:
-            p = _read_unknown_tags(b, p, o)
-        else:
-            p += 1
-    except Exception as x:
-        raise _decode_failure(x, p) from None
-    return o, p
-
-def _encode_v2(o, parts):
-    buf = bytearray()
-    ext = buf.extend
-    ext(_S1p(o.error_code))
-    v1 = o.partition_errors
-    k2 = len(v1) + 1
-    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
-    for x3 in v1:
-        v4 = x3.topic_name.encode()
-        k5 = len(v4)
-        if x3._unknown_tags:
-            ext(_R0[k5](k5 + 1, v4, x3.partition_index, x3.error_code))
-            _write_tags(ext, (), x3._unknown_tags)
-        else:
-            ext(_R1[k5](k5 + 1, v4, x3.partition_index, x3.error_code, 0))
-    if o._unknown_tags:
-        _write_tags(ext, (), o._unknown_tags)
-    else:
-        ext(b'\x00')
-    parts.append(buf)
-
-StopReplicaResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v2, 4: _decode_v2}
-StopReplicaResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v2, 3: _encode_v2, 4: _encode_v2}
+StopReplicaResponse._decoders = {}
+StopReplicaResponse._encoders = {}

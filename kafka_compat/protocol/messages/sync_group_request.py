@@ -56,7 +56,7 @@ class SyncGroupRequest(_Message):
     FLEXIBLE_VERSIONS = (4, 5)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     SyncGroupRequestAssignment = SyncGroupRequestAssignment
     _versions = {'group_id': (0, 32767), 'generation_id': (0, 32767), 'member_id': (0, 32767), 'group_instance_id': (3, 32767), 'protocol_type': (5, 32767), 'protocol_name': (5, 32767), 'assignments': (0, 32767)}
     _defaults = {'group_id': '', 'generation_id': 0, 'member_id': '', 'group_instance_id': None, 'protocol_type': None, 'protocol_name': None, '_unknown_tags': None}

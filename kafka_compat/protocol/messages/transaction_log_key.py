@@ -21,8 +21,8 @@ class TransactionLogKey(_Message):
     __slots__ = ('transactional_id', '_unknown_tags')
     _fields = ('transactional_id',)
     NAME = 'TransactionLogKey'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 0
+    KIND = 'coordinator-key'
     VALID_VERSIONS = (0, 0)
     FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)

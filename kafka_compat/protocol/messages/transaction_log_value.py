@@ -51,25 +51,26 @@ class PartitionsSchema(_SchemaStruct):
 
 
 class TransactionLogValue(_Message):
-    __slots__ = ('producer_id', 'previous_producer_id', 'next_producer_id', 'producer_epoch', 'transaction_timeout_ms', 'transaction_status', 'transaction_partitions', 'transaction_last_update_timestamp_ms', 'transaction_start_timestamp_ms', 'client_transaction_version', '_unknown_tags')
-    _fields = ('producer_id', 'previous_producer_id', 'next_producer_id', 'producer_epoch', 'transaction_timeout_ms', 'transaction_status', 'transaction_partitions', 'transaction_last_update_timestamp_ms', 'transaction_start_timestamp_ms', 'client_transaction_version')
+    __slots__ = ('producer_id', 'previous_producer_id', 'next_producer_id', 'producer_epoch', 'next_producer_epoch', 'transaction_timeout_ms', 'transaction_status', 'transaction_partitions', 'transaction_last_update_timestamp_ms', 'transaction_start_timestamp_ms', 'client_transaction_version', '_unknown_tags')
+    _fields = ('producer_id', 'previous_producer_id', 'next_producer_id', 'producer_epoch', 'next_producer_epoch', 'transaction_timeout_ms', 'transaction_status', 'transaction_partitions', 'transaction_last_update_timestamp_ms', 'transaction_start_timestamp_ms', 'client_transaction_version')
     NAME = 'TransactionLogValue'
-    API_KEY = None
-    KIND = 'data'
+    API_KEY = 0
+    KIND = 'coordinator-value'
     VALID_VERSIONS = (0, 1)
     FLEXIBLE_VERSIONS = (1, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
     PartitionsSchema = PartitionsSchema
-    _versions = {'producer_id': (0, 32767), 'previous_producer_id': (1, 32767), 'next_producer_id': (1, 32767), 'producer_epoch': (0, 32767), 'transaction_timeout_ms': (0, 32767), 'transaction_status': (0, 32767), 'transaction_partitions': (0, 32767), 'transaction_last_update_timestamp_ms': (0, 32767), 'transaction_start_timestamp_ms': (0, 32767), 'client_transaction_version': (1, 32767)}
-    _defaults = {'producer_id': 0, 'previous_producer_id': -1, 'next_producer_id': -1, 'producer_epoch': 0, 'transaction_timeout_ms': 0, 'transaction_status': 0, 'transaction_last_update_timestamp_ms': 0, 'transaction_start_timestamp_ms': 0, 'client_transaction_version': 0, '_unknown_tags': None}
+    _versions = {'producer_id': (0, 32767), 'previous_producer_id': (1, 32767), 'next_producer_id': (1, 32767), 'producer_epoch': (0, 32767), 'next_producer_epoch': (1, 32767), 'transaction_timeout_ms': (0, 32767), 'transaction_status': (0, 32767), 'transaction_partitions': (0, 32767), 'transaction_last_update_timestamp_ms': (0, 32767), 'transaction_start_timestamp_ms': (0, 32767), 'client_transaction_version': (1, 32767)}
+    _defaults = {'producer_id': 0, 'previous_producer_id': -1, 'next_producer_id': -1, 'producer_epoch': 0, 'next_producer_epoch': -1, 'transaction_timeout_ms': 0, 'transaction_status': 0, 'transaction_last_update_timestamp_ms': 0, 'transaction_start_timestamp_ms': 0, 'client_transaction_version': 0, '_unknown_tags': None}
     _factories = {'transaction_partitions': list}
-    def __init__(self, *, producer_id=0, previous_producer_id=-1, next_producer_id=-1, producer_epoch=0, transaction_timeout_ms=0, transaction_status=0, transaction_partitions=_NO, transaction_last_update_timestamp_ms=0, transaction_start_timestamp_ms=0, client_transaction_version=0, _unknown_tags=None):
+    def __init__(self, *, producer_id=0, previous_producer_id=-1, next_producer_id=-1, producer_epoch=0, next_producer_epoch=-1, transaction_timeout_ms=0, transaction_status=0, transaction_partitions=_NO, transaction_last_update_timestamp_ms=0, transaction_start_timestamp_ms=0, client_transaction_version=0, _unknown_tags=None):
         self.producer_id = producer_id
         self.previous_producer_id = previous_producer_id
         self.next_producer_id = next_producer_id
         self.producer_epoch = producer_epoch
+        self.next_producer_epoch = next_producer_epoch
         self.transaction_timeout_ms = transaction_timeout_ms
         self.transaction_status = transaction_status
         self.transaction_partitions = [] if transaction_partitions is _NO else transaction_partitions
@@ -116,6 +117,8 @@ def _encode_v0(o, parts):
         raise _EncodeError('field PreviousProducerId is not in version 0 and not ignorable')
     if o.next_producer_id != -1:
         raise _EncodeError('field NextProducerId is not in version 0 and not ignorable')
+    if o.next_producer_epoch != -1:
+        raise _EncodeError('field NextProducerEpoch is not in version 0 and not ignorable')
     if o.client_transaction_version != 0:
         raise _EncodeError('field ClientTransactionVersion is not in version 0 and not ignorable')
     ext(_S4p(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status))
@@ -194,6 +197,11 @@ def _decode_v1(b, p):
                     p += 2
                     if p > e11: raise _DecodeError('tagged field longer than its size', p)
                     p = e11
+                elif t9 == 3:
+                    o.next_producer_epoch, = _S1u(b, p)
+                    p += 2
+                    if p > e11: raise _DecodeError('tagged field longer than its size', p)
+                    p = e11
                 else:
                     if u8 is None: u8 = []
                     u8.append((t9, bytes(b[p:e11])))
@@ -240,6 +248,11 @@ def _encode_v1(o, parts):
         sw14 = sub13.extend
         sw14(_S1p(o.client_transaction_version))
         tg8.append((2, sub13))
+    if o.next_producer_epoch != -1:
+        sub15 = bytearray()
+        sw16 = sub15.extend
+        sw16(_S1p(o.next_producer_epoch))
+        tg8.append((3, sub15))
     if tg8 or o._unknown_tags:
         _write_tags(ext, tg8, o._unknown_tags)
     else:

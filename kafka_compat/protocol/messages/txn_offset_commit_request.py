@@ -22,6 +22,8 @@ _S6 = _struct.Struct('>iqi')
 _S7 = _struct.Struct('>qhiB')
 _S8 = _struct.Struct('>BB')
 _S9 = _struct.Struct('>iqiBB')
+_S10 = _struct.Struct('>16sB')
+_S11 = _struct.Struct('>16s')
 _R0 = _PackShapes('', 's', '', 's', 'qhi', 's', '')
 _R1 = _PackShapes('', 's', '')
 _S0p = _S0.pack
@@ -37,6 +39,8 @@ _S6p = _S6.pack
 _S7u = _S7.unpack_from
 _S8u = _S8.unpack_from
 _S9u = _S9.unpack_from
+_S10u = _S10.unpack_from
+_S11p = _S11.pack
 
 
 class TxnOffsetCommitRequestPartition(_SchemaStruct):
@@ -54,39 +58,40 @@ class TxnOffsetCommitRequestPartition(_SchemaStruct):
 
 
 class TxnOffsetCommitRequestTopic(_SchemaStruct):
-    __slots__ = ('name', 'partitions', '_unknown_tags')
-    _fields = ('name', 'partitions')
-    _versions = {'name': (0, 32767), 'partitions': (0, 32767)}
-    _defaults = {'name': '', '_unknown_tags': None}
+    __slots__ = ('name', 'topic_id', 'partitions', '_unknown_tags')
+    _fields = ('name', 'topic_id', 'partitions')
+    _versions = {'name': (0, 5), 'topic_id': (6, 32767), 'partitions': (0, 32767)}
+    _defaults = {'name': '', 'topic_id': ZERO_UUID, '_unknown_tags': None}
     _factories = {'partitions': list}
-    def __init__(self, *, name='', partitions=_NO, _unknown_tags=None):
+    def __init__(self, *, name='', topic_id=ZERO_UUID, partitions=_NO, _unknown_tags=None):
         self.name = name
+        self.topic_id = topic_id
         self.partitions = [] if partitions is _NO else partitions
         self._unknown_tags = _unknown_tags
 
 
 class TxnOffsetCommitRequest(_Message):
-    __slots__ = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id', 'member_id', 'group_instance_id', 'topics', '_unknown_tags')
-    _fields = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id', 'member_id', 'group_instance_id', 'topics')
+    __slots__ = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id_or_member_epoch', 'member_id', 'group_instance_id', 'topics', '_unknown_tags')
+    _fields = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id_or_member_epoch', 'member_id', 'group_instance_id', 'topics')
     NAME = 'TxnOffsetCommitRequest'
     API_KEY = 28
     KIND = 'request'
-    VALID_VERSIONS = (0, 4)
-    FLEXIBLE_VERSIONS = (3, 4)
+    VALID_VERSIONS = (0, 6)
+    FLEXIBLE_VERSIONS = (3, 6)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     TxnOffsetCommitRequestPartition = TxnOffsetCommitRequestPartition
     TxnOffsetCommitRequestTopic = TxnOffsetCommitRequestTopic
-    _versions = {'transactional_id': (0, 32767), 'group_id': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'generation_id': (3, 32767), 'member_id': (3, 32767), 'group_instance_id': (3, 32767), 'topics': (0, 32767)}
-    _defaults = {'transactional_id': '', 'group_id': '', 'producer_id': 0, 'producer_epoch': 0, 'generation_id': -1, 'member_id': '', 'group_instance_id': None, '_unknown_tags': None}
+    _versions = {'transactional_id': (0, 32767), 'group_id': (0, 32767), 'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'generation_id_or_member_epoch': (3, 32767), 'member_id': (3, 32767), 'group_instance_id': (3, 32767), 'topics': (0, 32767)}
+    _defaults = {'transactional_id': '', 'group_id': '', 'producer_id': 0, 'producer_epoch': 0, 'generation_id_or_member_epoch': -1, 'member_id': '', 'group_instance_id': None, '_unknown_tags': None}
     _factories = {'topics': list}
-    def __init__(self, *, transactional_id='', group_id='', producer_id=0, producer_epoch=0, generation_id=-1, member_id='', group_instance_id=None, topics=_NO, _unknown_tags=None):
+    def __init__(self, *, transactional_id='', group_id='', producer_id=0, producer_epoch=0, generation_id_or_member_epoch=-1, member_id='', group_instance_id=None, topics=_NO, _unknown_tags=None):
         self.transactional_id = transactional_id
         self.group_id = group_id
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
-        self.generation_id = generation_id
+        self.generation_id_or_member_epoch = generation_id_or_member_epoch
         self.member_id = member_id
         self.group_instance_id = group_instance_id
         self.topics = [] if topics is _NO else topics
@@ -138,8 +143,8 @@ def _decode_v0(b, p):
 def _encode_v0(o, parts):
     buf = bytearray()
     ext = buf.extend
-    if o.generation_id != -1:
-        raise _EncodeError('field GenerationId is not in version 0 and not ignorable')
+    if o.generation_id_or_member_epoch != -1:
+        raise _EncodeError('field GenerationIdOrMemberEpoch is not in version 0 and not ignorable')
     if o.member_id != '':
         raise _EncodeError('field MemberId is not in version 0 and not ignorable')
     if o.group_instance_id is not None:
@@ -172,8 +177,8 @@ def _encode_v0(o, parts):
 def _encode_v1(o, parts):
     buf = bytearray()
     ext = buf.extend
-    if o.generation_id != -1:
-        raise _EncodeError('field GenerationId is not in version 1 and not ignorable')
+    if o.generation_id_or_member_epoch != -1:
+        raise _EncodeError('field GenerationIdOrMemberEpoch is not in version 1 and not ignorable')
     if o.member_id != '':
         raise _EncodeError('field MemberId is not in version 1 and not ignorable')
     if o.group_instance_id is not None:
@@ -248,8 +253,8 @@ def _decode_v2(b, p):
 def _encode_v2(o, parts):
     buf = bytearray()
     ext = buf.extend
-    if o.generation_id != -1:
-        raise _EncodeError('field GenerationId is not in version 2 and not ignorable')
+    if o.generation_id_or_member_epoch != -1:
+        raise _EncodeError('field GenerationIdOrMemberEpoch is not in version 2 and not ignorable')
     if o.member_id != '':
         raise _EncodeError('field MemberId is not in version 2 and not ignorable')
     if o.group_instance_id is not None:
@@ -296,7 +301,7 @@ def _decode_v3(b, p):
         if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
         o.group_id = b[p:p + n2].decode()
         p += n2
-        o.producer_id, o.producer_epoch, o.generation_id, n3 = _S7u(b, p)
+        o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch, n3 = _S7u(b, p)
         p += 15
         if n3 > 127: n3, p = _read_uvarint(b, p - 1)
         n3 -= 1
@@ -377,7 +382,7 @@ def _encode_v3(o, parts):
     k4 = len(v3)
     v5 = o.member_id.encode()
     k6 = len(v5)
-    ext(_R0[k2, k4, k6](k2 + 1, v1, k4 + 1, v3, o.producer_id, o.producer_epoch, o.generation_id, k6 + 1, v5))
+    ext(_R0[k2, k4, k6](k2 + 1, v1, k4 + 1, v3, o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch, k6 + 1, v5))
     v7 = o.group_instance_id
     if v7 is None:
         ext(b'\x00')
@@ -420,5 +425,138 @@ def _encode_v3(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-TxnOffsetCommitRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3}
-TxnOffsetCommitRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3}
+def _decode_v6(b, p):
+    try:
+        o = _new(TxnOffsetCommitRequest)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.transactional_id = b[p:p + n1].decode()
+        p += n1
+        n2 = b[p]
+        p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.group_id = b[p:p + n2].decode()
+        p += n2
+        o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch, n3 = _S7u(b, p)
+        p += 15
+        if n3 > 127: n3, p = _read_uvarint(b, p - 1)
+        n3 -= 1
+        if n3 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.member_id = b[p:p + n3].decode()
+        p += n3
+        n4, n5 = _S8u(b, p)
+        if not n4:
+            o.group_instance_id = None
+            p += 2
+        else:
+            p += 1
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0:
+                o.group_instance_id = None
+            else:
+                o.group_instance_id = b[p:p + n4].decode()
+                p += n4
+            n5 = b[p]
+            p += 1
+        if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+        n5 -= 1
+        if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n5 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l7 = [*_map(_new, (TxnOffsetCommitRequestTopic,) * n5)]
+        for x6 in l7:
+            u8, n9 = _S10u(b, p)
+            p += 17
+            x6.topic_id = _bnew(_Uuid, u8)
+            if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+            n9 -= 1
+            if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n9 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x6.partitions = l11 = [*_map(_new, (TxnOffsetCommitRequestPartition,) * n9)]
+            for x10 in l11:
+                x10.partition_index, x10.committed_offset, x10.committed_leader_epoch, n12, n13 = _S9u(b, p)
+                if not n12:
+                    x10.committed_metadata = None
+                    p += 18
+                else:
+                    p += 17
+                    if n12 > 127: n12, p = _read_uvarint(b, p - 1)
+                    n12 -= 1
+                    if n12 < 0:
+                        x10.committed_metadata = None
+                    else:
+                        x10.committed_metadata = b[p:p + n12].decode()
+                        p += n12
+                    n13 = b[p]
+                    p += 1
+                if n13:
+                    p = _read_unknown_tags(b, p - 1, x10)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x6)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v6(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.transactional_id.encode()
+    k2 = len(v1)
+    v3 = o.group_id.encode()
+    k4 = len(v3)
+    v5 = o.member_id.encode()
+    k6 = len(v5)
+    ext(_R0[k2, k4, k6](k2 + 1, v1, k4 + 1, v3, o.producer_id, o.producer_epoch, o.generation_id_or_member_epoch, k6 + 1, v5))
+    v7 = o.group_instance_id
+    if v7 is None:
+        ext(b'\x00')
+    else:
+        v7 = v7.encode()
+        k8 = len(v7) + 1
+        ext(_UV1[k8] if k8 < 128 else _uvarint(k8))
+        ext(v7)
+    v9 = o.topics
+    k10 = len(v9) + 1
+    ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+    for x11 in v9:
+        ext(_S11p(x11.topic_id))
+        v12 = x11.partitions
+        k13 = len(v12) + 1
+        ext(_UV1[k13] if k13 < 128 else _uvarint(k13))
+        for x14 in v12:
+            ext(_S6p(x14.partition_index, x14.committed_offset, x14.committed_leader_epoch))
+            v15 = x14.committed_metadata
+            if v15 is None:
+                ext(b'\x00')
+            else:
+                v15 = v15.encode()
+                k16 = len(v15) + 1
+                ext(_UV1[k16] if k16 < 128 else _uvarint(k16))
+                ext(v15)
+            if x14._unknown_tags:
+                _write_tags(ext, (), x14._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x11._unknown_tags:
+            _write_tags(ext, (), x11._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+TxnOffsetCommitRequest._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v2, 3: _decode_v3, 4: _decode_v3, 5: _decode_v3, 6: _decode_v6}
+TxnOffsetCommitRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2, 3: _encode_v3, 4: _encode_v3, 5: _encode_v3, 6: _encode_v6}

@@ -55,7 +55,7 @@ class UpdateFeaturesRequest(_Message):
     FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker', 'controller')
+    LISTENERS = ('broker', 'controller')
     FeatureUpdateKey = FeatureUpdateKey
     _versions = {'timeout_ms': (0, 32767), 'feature_updates': (0, 32767), 'validate_only': (1, 32767)}
     _defaults = {'timeout_ms': 60000, 'validate_only': False, '_unknown_tags': None}

@@ -12,68 +12,25 @@ _bnew = bytes.__new__
 _view = memoryview
 _map = map
 _NO = object()
-_S0 = _struct.Struct('>h')
-_S1 = _struct.Struct('>hB')
-_S0p = _S0.pack
-_S0u = _S0.unpack_from
-_S1p = _S1.pack
-_S1u = _S1.unpack_from
 
 
 class UpdateMetadataResponse(_Message):
-    __slots__ = ('error_code', '_unknown_tags')
-    _fields = ('error_code',)
+    __slots__ = ('_unknown_tags',)
+    _fields = ()
     NAME = 'UpdateMetadataResponse'
     API_KEY = 6
     KIND = 'response'
-    VALID_VERSIONS = (0, 8)
-    FLEXIBLE_VERSIONS = (6, 8)
+    VALID_VERSIONS = (0, -1)
+    FLEXIBLE_VERSIONS = (0, -1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
-    _versions = {'error_code': (0, 32767)}
-    _defaults = {'error_code': 0, '_unknown_tags': None}
+    _versions = {}
+    _defaults = {'_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, error_code=0, _unknown_tags=None):
-        self.error_code = error_code
+    def __init__(self, *, _unknown_tags=None):
         self._unknown_tags = _unknown_tags
 
 
-def _decode_v0(b, p):
-    try:
-        o = _new(UpdateMetadataResponse)
-        o.error_code, = _S0u(b, p)
-        p += 2
-    except Exception as x:
-        raise _decode_failure(x, p) from None
-    return o, p
-
-def _encode_v0(o, parts):
-    buf = bytearray()
-    ext = buf.extend
-    ext(_S0p(o.error_code))
-    parts.append(buf)
-
-def _decode_v6(b, p):
-    try:
-        o = _new(UpdateMetadataResponse)
-        o.error_code, n1 = _S1u(b, p)
-        p += 3
-        if n1:
-            p = _read_unknown_tags(b, p - 1, o)
-    except Exception as x:
-        raise _decode_failure(x, p) from None
-    return o, p
-
-def _encode_v6(o, parts):
-    buf = bytearray()
-    ext = buf.extend
-    if o._unknown_tags:
-        ext(_S0p(o.error_code))
-        _write_tags(ext, (), o._unknown_tags)
-    else:
-        ext(_S1p(o.error_code, 0))
-    parts.append(buf)
-
-UpdateMetadataResponse._decoders = {0: _decode_v0, 1: _decode_v0, 2: _decode_v0, 3: _decode_v0, 4: _decode_v0, 5: _decode_v0, 6: _decode_v6, 7: _decode_v6, 8: _decode_v6}
-UpdateMetadataResponse._encoders = {0: _encode_v0, 1: _encode_v0, 2: _encode_v0, 3: _encode_v0, 4: _encode_v0, 5: _encode_v0, 6: _encode_v6, 7: _encode_v6, 8: _encode_v6}
+UpdateMetadataResponse._decoders = {}
+UpdateMetadataResponse._encoders = {}

@@ -20,6 +20,8 @@ _S4 = _struct.Struct('>iB')
 _S5 = _struct.Struct('>iii16s16siqB')
 _S6 = _struct.Struct('>i')
 _S7 = _struct.Struct('>iii16s16siq')
+_S8 = _struct.Struct('>iii16s16siq?B')
+_S9 = _struct.Struct('>iii16s16siq?')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1p = _S1.pack
@@ -31,22 +33,26 @@ _S5p = _S5.pack
 _S5u = _S5.unpack_from
 _S6p = _S6.pack
 _S7p = _S7.pack
+_S8p = _S8.pack
+_S8u = _S8.unpack_from
+_S9p = _S9.pack
 
 
 class PartitionData(_SchemaStruct):
-    __slots__ = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset', '_unknown_tags')
-    _fields = ('partition_index', 'candidate_epoch', 'candidate_id', 'candidate_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset')
-    _versions = {'partition_index': (0, 32767), 'candidate_epoch': (0, 32767), 'candidate_id': (0, 32767), 'candidate_directory_id': (1, 32767), 'voter_directory_id': (1, 32767), 'last_offset_epoch': (0, 32767), 'last_offset': (0, 32767)}
-    _defaults = {'partition_index': 0, 'candidate_epoch': 0, 'candidate_id': 0, 'candidate_directory_id': ZERO_UUID, 'voter_directory_id': ZERO_UUID, 'last_offset_epoch': 0, 'last_offset': 0, '_unknown_tags': None}
+    __slots__ = ('partition_index', 'replica_epoch', 'replica_id', 'replica_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset', 'pre_vote', '_unknown_tags')
+    _fields = ('partition_index', 'replica_epoch', 'replica_id', 'replica_directory_id', 'voter_directory_id', 'last_offset_epoch', 'last_offset', 'pre_vote')
+    _versions = {'partition_index': (0, 32767), 'replica_epoch': (0, 32767), 'replica_id': (0, 32767), 'replica_directory_id': (1, 32767), 'voter_directory_id': (1, 32767), 'last_offset_epoch': (0, 32767), 'last_offset': (0, 32767), 'pre_vote': (2, 32767)}
+    _defaults = {'partition_index': 0, 'replica_epoch': 0, 'replica_id': 0, 'replica_directory_id': ZERO_UUID, 'voter_directory_id': ZERO_UUID, 'last_offset_epoch': 0, 'last_offset': 0, 'pre_vote': False, '_unknown_tags': None}
     _factories = {}
-    def __init__(self, *, partition_index=0, candidate_epoch=0, candidate_id=0, candidate_directory_id=ZERO_UUID, voter_directory_id=ZERO_UUID, last_offset_epoch=0, last_offset=0, _unknown_tags=None):
+    def __init__(self, *, partition_index=0, replica_epoch=0, replica_id=0, replica_directory_id=ZERO_UUID, voter_directory_id=ZERO_UUID, last_offset_epoch=0, last_offset=0, pre_vote=False, _unknown_tags=None):
         self.partition_index = partition_index
-        self.candidate_epoch = candidate_epoch
-        self.candidate_id = candidate_id
-        self.candidate_directory_id = candidate_directory_id
+        self.replica_epoch = replica_epoch
+        self.replica_id = replica_id
+        self.replica_directory_id = replica_directory_id
         self.voter_directory_id = voter_directory_id
         self.last_offset_epoch = last_offset_epoch
         self.last_offset = last_offset
+        self.pre_vote = pre_vote
         self._unknown_tags = _unknown_tags
 
 
@@ -68,8 +74,8 @@ class VoteRequest(_Message):
     NAME = 'VoteRequest'
     API_KEY = 52
     KIND = 'request'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('controller',)
@@ -124,7 +130,7 @@ def _decode_v0(b, p):
             if n6 * 25 > len(b) - p: raise _DecodeError('array count past the end', p)
             x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
             for x7 in l8:
-                x7.partition_index, x7.candidate_epoch, x7.candidate_id, x7.last_offset_epoch, x7.last_offset, n9 = _S1u(b, p)
+                x7.partition_index, x7.replica_epoch, x7.replica_id, x7.last_offset_epoch, x7.last_offset, n9 = _S1u(b, p)
                 p += 25
                 if n9:
                     p = _read_unknown_tags(b, p - 1, x7)
@@ -162,11 +168,13 @@ def _encode_v0(o, parts):
         k9 = len(v8) + 1
         ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
+            if x10.pre_vote != False:
+                raise _EncodeError('field PreVote is not in version 0 and not ignorable')
             if x10._unknown_tags:
-                ext(_S2p(x10.partition_index, x10.candidate_epoch, x10.candidate_id, x10.last_offset_epoch, x10.last_offset))
+                ext(_S2p(x10.partition_index, x10.replica_epoch, x10.replica_id, x10.last_offset_epoch, x10.last_offset))
                 _write_tags(ext, (), x10._unknown_tags)
             else:
-                ext(_S1p(x10.partition_index, x10.candidate_epoch, x10.candidate_id, x10.last_offset_epoch, x10.last_offset, 0))
+                ext(_S1p(x10.partition_index, x10.replica_epoch, x10.replica_id, x10.last_offset_epoch, x10.last_offset, 0))
         if x5._unknown_tags:
             _write_tags(ext, (), x5._unknown_tags)
         else:
@@ -216,9 +224,9 @@ def _decode_v1(b, p):
             if n6 * 57 > len(b) - p: raise _DecodeError('array count past the end', p)
             x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
             for x7 in l8:
-                x7.partition_index, x7.candidate_epoch, x7.candidate_id, u9, u10, x7.last_offset_epoch, x7.last_offset, n11 = _S5u(b, p)
+                x7.partition_index, x7.replica_epoch, x7.replica_id, u9, u10, x7.last_offset_epoch, x7.last_offset, n11 = _S5u(b, p)
                 p += 57
-                x7.candidate_directory_id = _bnew(_Uuid, u9)
+                x7.replica_directory_id = _bnew(_Uuid, u9)
                 x7.voter_directory_id = _bnew(_Uuid, u10)
                 if n11:
                     p = _read_unknown_tags(b, p - 1, x7)
@@ -257,11 +265,13 @@ def _encode_v1(o, parts):
         k9 = len(v8) + 1
         ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
         for x10 in v8:
+            if x10.pre_vote != False:
+                raise _EncodeError('field PreVote is not in version 1 and not ignorable')
             if x10._unknown_tags:
-                ext(_S7p(x10.partition_index, x10.candidate_epoch, x10.candidate_id, x10.candidate_directory_id, x10.voter_directory_id, x10.last_offset_epoch, x10.last_offset))
+                ext(_S7p(x10.partition_index, x10.replica_epoch, x10.replica_id, x10.replica_directory_id, x10.voter_directory_id, x10.last_offset_epoch, x10.last_offset))
                 _write_tags(ext, (), x10._unknown_tags)
             else:
-                ext(_S5p(x10.partition_index, x10.candidate_epoch, x10.candidate_id, x10.candidate_directory_id, x10.voter_directory_id, x10.last_offset_epoch, x10.last_offset, 0))
+                ext(_S5p(x10.partition_index, x10.replica_epoch, x10.replica_id, x10.replica_directory_id, x10.voter_directory_id, x10.last_offset_epoch, x10.last_offset, 0))
         if x5._unknown_tags:
             _write_tags(ext, (), x5._unknown_tags)
         else:
@@ -272,5 +282,100 @@ def _encode_v1(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-VoteRequest._decoders = {0: _decode_v0, 1: _decode_v1}
-VoteRequest._encoders = {0: _encode_v0, 1: _encode_v1}
+def _decode_v2(b, p):
+    try:
+        o = _new(VoteRequest)
+        n1, o.voter_id, n2 = _S3u(b, p)
+        if not n1:
+            o.cluster_id = None
+            p += 6
+        else:
+            p += 1
+            if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+            n1 -= 1
+            if n1 < 0:
+                o.cluster_id = None
+            else:
+                o.cluster_id = b[p:p + n1].decode()
+                p += n1
+            o.voter_id, n2 = _S4u(b, p)
+            p += 5
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l4 = [*_map(_new, (TopicData,) * n2)]
+        for x3 in l4:
+            n5 = b[p]
+            p += 1
+            if n5 > 127: n5, p = _read_uvarint(b, p - 1)
+            n5 -= 1
+            if n5 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            x3.topic_name = b[p:p + n5].decode()
+            p += n5
+            n6 = b[p]
+            p += 1
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 58 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition_index, x7.replica_epoch, x7.replica_id, u9, u10, x7.last_offset_epoch, x7.last_offset, x7.pre_vote, n11 = _S8u(b, p)
+                p += 58
+                x7.replica_directory_id = _bnew(_Uuid, u9)
+                x7.voter_directory_id = _bnew(_Uuid, u10)
+                if n11:
+                    p = _read_unknown_tags(b, p - 1, x7)
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.cluster_id
+    if v1 is None:
+        ext(b'\x00')
+    else:
+        v1 = v1.encode()
+        k2 = len(v1) + 1
+        ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+        ext(v1)
+    ext(_S6p(o.voter_id))
+    v3 = o.topics
+    k4 = len(v3) + 1
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    for x5 in v3:
+        v6 = x5.topic_name.encode()
+        k7 = len(v6)
+        ext(_R0[k7](k7 + 1, v6))
+        v8 = x5.partitions
+        k9 = len(v8) + 1
+        ext(_UV1[k9] if k9 < 128 else _uvarint(k9))
+        for x10 in v8:
+            if x10._unknown_tags:
+                ext(_S9p(x10.partition_index, x10.replica_epoch, x10.replica_id, x10.replica_directory_id, x10.voter_directory_id, x10.last_offset_epoch, x10.last_offset, x10.pre_vote))
+                _write_tags(ext, (), x10._unknown_tags)
+            else:
+                ext(_S8p(x10.partition_index, x10.replica_epoch, x10.replica_id, x10.replica_directory_id, x10.voter_directory_id, x10.last_offset_epoch, x10.last_offset, x10.pre_vote, 0))
+        if x5._unknown_tags:
+            _write_tags(ext, (), x5._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+VoteRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
+VoteRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

@@ -76,8 +76,8 @@ class VoteResponse(_Message):
     NAME = 'VoteResponse'
     API_KEY = 52
     KIND = 'response'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (0, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (0, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -288,5 +288,5 @@ def _encode_v1(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-VoteResponse._decoders = {0: _decode_v0, 1: _decode_v1}
-VoteResponse._encoders = {0: _encode_v0, 1: _encode_v1}
+VoteResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1}
+VoteResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1}

@@ -18,6 +18,8 @@ _S2 = _struct.Struct('>qqbhB')
 _S3 = _struct.Struct('>16s')
 _S4 = _struct.Struct('>iiiq')
 _S5 = _struct.Struct('>qqbh')
+_S6 = _struct.Struct('>iiiqiB')
+_S7 = _struct.Struct('>iiiqi')
 _R0 = _PackShapes('', 's', '')
 _S0u = _S0.unpack_from
 _S1u = _S1.unpack_from
@@ -26,6 +28,8 @@ _S2u = _S2.unpack_from
 _S3p = _S3.pack
 _S4p = _S4.pack
 _S5p = _S5.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
 
 
 class StateBatch(_SchemaStruct):
@@ -43,16 +47,17 @@ class StateBatch(_SchemaStruct):
 
 
 class PartitionData(_SchemaStruct):
-    __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches', '_unknown_tags')
-    _fields = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches')
-    _versions = {'partition': (0, 32767), 'state_epoch': (0, 32767), 'leader_epoch': (0, 32767), 'start_offset': (0, 32767), 'state_batches': (0, 32767)}
-    _defaults = {'partition': 0, 'state_epoch': 0, 'leader_epoch': 0, 'start_offset': 0, '_unknown_tags': None}
+    __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'delivery_complete_count', 'state_batches', '_unknown_tags')
+    _fields = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'delivery_complete_count', 'state_batches')
+    _versions = {'partition': (0, 32767), 'state_epoch': (0, 32767), 'leader_epoch': (0, 32767), 'start_offset': (0, 32767), 'delivery_complete_count': (1, 32767), 'state_batches': (0, 32767)}
+    _defaults = {'partition': 0, 'state_epoch': 0, 'leader_epoch': 0, 'start_offset': 0, 'delivery_complete_count': -1, '_unknown_tags': None}
     _factories = {'state_batches': list}
-    def __init__(self, *, partition=0, state_epoch=0, leader_epoch=0, start_offset=0, state_batches=_NO, _unknown_tags=None):
+    def __init__(self, *, partition=0, state_epoch=0, leader_epoch=0, start_offset=0, delivery_complete_count=-1, state_batches=_NO, _unknown_tags=None):
         self.partition = partition
         self.state_epoch = state_epoch
         self.leader_epoch = leader_epoch
         self.start_offset = start_offset
+        self.delivery_complete_count = delivery_complete_count
         self.state_batches = [] if state_batches is _NO else state_batches
         self._unknown_tags = _unknown_tags
 
@@ -75,10 +80,10 @@ class WriteShareGroupStateRequest(_Message):
     NAME = 'WriteShareGroupStateRequest'
     API_KEY = 85
     KIND = 'request'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
-    LATEST_VERSION_UNSTABLE = True
+    LATEST_VERSION_UNSTABLE = False
     LISTENERS = ('broker',)
     StateBatch = StateBatch
     PartitionData = PartitionData
@@ -186,5 +191,99 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-WriteShareGroupStateRequest._decoders = {0: _decode_v0}
-WriteShareGroupStateRequest._encoders = {0: _encode_v0}
+def _decode_v1(b, p):
+    try:
+        o = _new(WriteShareGroupStateRequest)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        o.group_id = b[p:p + n1].decode()
+        p += n1
+        n2 = b[p]
+        p += 1
+        if n2 > 127: n2, p = _read_uvarint(b, p - 1)
+        n2 -= 1
+        if n2 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n2 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.topics = l4 = [*_map(_new, (WriteStateData,) * n2)]
+        for x3 in l4:
+            u5, n6 = _S0u(b, p)
+            p += 17
+            x3.topic_id = _bnew(_Uuid, u5)
+            if n6 > 127: n6, p = _read_uvarint(b, p - 1)
+            n6 -= 1
+            if n6 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n6 * 26 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x3.partitions = l8 = [*_map(_new, (PartitionData,) * n6)]
+            for x7 in l8:
+                x7.partition, x7.state_epoch, x7.leader_epoch, x7.start_offset, x7.delivery_complete_count, n9 = _S6u(b, p)
+                p += 25
+                if n9 > 127: n9, p = _read_uvarint(b, p - 1)
+                n9 -= 1
+                if n9 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                if n9 * 20 > len(b) - p: raise _DecodeError('array count past the end', p)
+                x7.state_batches = l11 = [*_map(_new, (StateBatch,) * n9)]
+                for x10 in l11:
+                    x10.first_offset, x10.last_offset, x10.delivery_state, x10.delivery_count, n12 = _S2u(b, p)
+                    p += 20
+                    if n12:
+                        p = _read_unknown_tags(b, p - 1, x10)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x7)
+                else:
+                    p += 1
+            if b[p]:
+                p = _read_unknown_tags(b, p, x3)
+            else:
+                p += 1
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v1(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.group_id.encode()
+    k2 = len(v1)
+    ext(_R0[k2](k2 + 1, v1))
+    v3 = o.topics
+    k4 = len(v3) + 1
+    ext(_UV1[k4] if k4 < 128 else _uvarint(k4))
+    for x5 in v3:
+        ext(_S3p(x5.topic_id))
+        v6 = x5.partitions
+        k7 = len(v6) + 1
+        ext(_UV1[k7] if k7 < 128 else _uvarint(k7))
+        for x8 in v6:
+            ext(_S7p(x8.partition, x8.state_epoch, x8.leader_epoch, x8.start_offset, x8.delivery_complete_count))
+            v9 = x8.state_batches
+            k10 = len(v9) + 1
+            ext(_UV1[k10] if k10 < 128 else _uvarint(k10))
+            for x11 in v9:
+                if x11._unknown_tags:
+                    ext(_S5p(x11.first_offset, x11.last_offset, x11.delivery_state, x11.delivery_count))
+                    _write_tags(ext, (), x11._unknown_tags)
+                else:
+                    ext(_S2p(x11.first_offset, x11.last_offset, x11.delivery_state, x11.delivery_count, 0))
+            if x8._unknown_tags:
+                _write_tags(ext, (), x8._unknown_tags)
+            else:
+                ext(b'\x00')
+        if x5._unknown_tags:
+            _write_tags(ext, (), x5._unknown_tags)
+        else:
+            ext(b'\x00')
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+WriteShareGroupStateRequest._decoders = {0: _decode_v0, 1: _decode_v1}
+WriteShareGroupStateRequest._encoders = {0: _encode_v0, 1: _encode_v1}

@@ -53,8 +53,8 @@ class WriteShareGroupStateResponse(_Message):
     NAME = 'WriteShareGroupStateResponse'
     API_KEY = 85
     KIND = 'response'
-    VALID_VERSIONS = (0, 0)
-    FLEXIBLE_VERSIONS = (0, 0)
+    VALID_VERSIONS = (0, 1)
+    FLEXIBLE_VERSIONS = (0, 1)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -152,5 +152,5 @@ def _encode_v0(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-WriteShareGroupStateResponse._decoders = {0: _decode_v0}
-WriteShareGroupStateResponse._encoders = {0: _encode_v0}
+WriteShareGroupStateResponse._decoders = {0: _decode_v0, 1: _decode_v0}
+WriteShareGroupStateResponse._encoders = {0: _encode_v0, 1: _encode_v0}

@@ -20,6 +20,8 @@ _S2 = _struct.Struct('>h')
 _S3 = _struct.Struct('>qh?B')
 _S4 = _struct.Struct('>iB')
 _S5 = _struct.Struct('>qh?')
+_S6 = _struct.Struct('>ibB')
+_S7 = _struct.Struct('>ib')
 _R0 = _PackShapes('', 's', '', 'i', '')
 _R1 = _PackShapes('', 's', '', 'i', 'B')
 _S0p = _S0.pack
@@ -32,6 +34,9 @@ _S3u = _S3.unpack_from
 _S4p = _S4.pack
 _S4u = _S4.unpack_from
 _S5p = _S5.pack
+_S6p = _S6.pack
+_S6u = _S6.unpack_from
+_S7p = _S7.pack
 
 
 class WritableTxnMarkerTopic(_SchemaStruct):
@@ -47,17 +52,18 @@ class WritableTxnMarkerTopic(_SchemaStruct):
 
 
 class WritableTxnMarker(_SchemaStruct):
-    __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch', '_unknown_tags')
-    _fields = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch')
-    _versions = {'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'transaction_result': (0, 32767), 'topics': (0, 32767), 'coordinator_epoch': (0, 32767)}
-    _defaults = {'producer_id': 0, 'producer_epoch': 0, 'transaction_result': False, 'coordinator_epoch': 0, '_unknown_tags': None}
+    __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch', 'transaction_version', '_unknown_tags')
+    _fields = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch', 'transaction_version')
+    _versions = {'producer_id': (0, 32767), 'producer_epoch': (0, 32767), 'transaction_result': (0, 32767), 'topics': (0, 32767), 'coordinator_epoch': (0, 32767), 'transaction_version': (2, 32767)}
+    _defaults = {'producer_id': 0, 'producer_epoch': 0, 'transaction_result': False, 'coordinator_epoch': 0, 'transaction_version': 0, '_unknown_tags': None}
     _factories = {'topics': list}
-    def __init__(self, *, producer_id=0, producer_epoch=0, transaction_result=False, topics=_NO, coordinator_epoch=0, _unknown_tags=None):
+    def __init__(self, *, producer_id=0, producer_epoch=0, transaction_result=False, topics=_NO, coordinator_epoch=0, transaction_version=0, _unknown_tags=None):
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
         self.transaction_result = transaction_result
         self.topics = [] if topics is _NO else topics
         self.coordinator_epoch = coordinator_epoch
+        self.transaction_version = transaction_version
         self._unknown_tags = _unknown_tags
 
 
@@ -67,11 +73,11 @@ class WriteTxnMarkersRequest(_Message):
     NAME = 'WriteTxnMarkersRequest'
     API_KEY = 27
     KIND = 'request'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (1, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (1, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
-    LISTENERS = ('zkBroker', 'broker')
+    LISTENERS = ('broker',)
     WritableTxnMarkerTopic = WritableTxnMarkerTopic
     WritableTxnMarker = WritableTxnMarker
     _versions = {'markers': (0, 32767)}
@@ -215,5 +221,86 @@ def _encode_v1(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-WriteTxnMarkersRequest._decoders = {0: _decode_v0, 1: _decode_v1}
-WriteTxnMarkersRequest._encoders = {0: _encode_v0, 1: _encode_v1}
+def _decode_v2(b, p):
+    try:
+        o = _new(WriteTxnMarkersRequest)
+        n1 = b[p]
+        p += 1
+        if n1 > 127: n1, p = _read_uvarint(b, p - 1)
+        n1 -= 1
+        if n1 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+        if n1 * 18 > len(b) - p: raise _DecodeError('array count past the end', p)
+        o.markers = l3 = [*_map(_new, (WritableTxnMarker,) * n1)]
+        for x2 in l3:
+            x2.producer_id, x2.producer_epoch, x2.transaction_result, n4 = _S3u(b, p)
+            p += 12
+            if n4 > 127: n4, p = _read_uvarint(b, p - 1)
+            n4 -= 1
+            if n4 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+            if n4 * 3 > len(b) - p: raise _DecodeError('array count past the end', p)
+            x2.topics = l6 = [*_map(_new, (WritableTxnMarkerTopic,) * n4)]
+            for x5 in l6:
+                n7 = b[p]
+                p += 1
+                if n7 > 127: n7, p = _read_uvarint(b, p - 1)
+                n7 -= 1
+                if n7 < 0: raise _DecodeError('null or negative length in a non-nullable field', p)
+                x5.name = b[p:p + n7].decode()
+                p += n7
+                n8 = b[p]
+                p += 1
+                if 0 < n8 < 65:
+                    x5.partition_indexes = [*_CU_int32[n8](b, p)]
+                    p += 4 * n8 - 4
+                else:
+                    x5.partition_indexes, p = _read_array(b, p - 1, 'i', True, False)
+                if b[p]:
+                    p = _read_unknown_tags(b, p, x5)
+                else:
+                    p += 1
+            x2.coordinator_epoch, x2.transaction_version, n9 = _S6u(b, p)
+            p += 6
+            if n9:
+                p = _read_unknown_tags(b, p - 1, x2)
+        if b[p]:
+            p = _read_unknown_tags(b, p, o)
+        else:
+            p += 1
+    except Exception as x:
+        raise _decode_failure(x, p) from None
+    return o, p
+
+def _encode_v2(o, parts):
+    buf = bytearray()
+    ext = buf.extend
+    v1 = o.markers
+    k2 = len(v1) + 1
+    ext(_UV1[k2] if k2 < 128 else _uvarint(k2))
+    for x3 in v1:
+        ext(_S5p(x3.producer_id, x3.producer_epoch, x3.transaction_result))
+        v4 = x3.topics
+        k5 = len(v4) + 1
+        ext(_UV1[k5] if k5 < 128 else _uvarint(k5))
+        for x6 in v4:
+            v7 = x6.name.encode()
+            k8 = len(v7)
+            v9 = x6.partition_indexes
+            k10 = len(v9)
+            if x6._unknown_tags:
+                ext(_R0[k8, k10](k8 + 1, v7, k10 + 1, *v9))
+                _write_tags(ext, (), x6._unknown_tags)
+            else:
+                ext(_R1[k8, k10](k8 + 1, v7, k10 + 1, *v9, 0))
+        if x3._unknown_tags:
+            ext(_S7p(x3.coordinator_epoch, x3.transaction_version))
+            _write_tags(ext, (), x3._unknown_tags)
+        else:
+            ext(_S6p(x3.coordinator_epoch, x3.transaction_version, 0))
+    if o._unknown_tags:
+        _write_tags(ext, (), o._unknown_tags)
+    else:
+        ext(b'\x00')
+    parts.append(buf)
+
+WriteTxnMarkersRequest._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v2}
+WriteTxnMarkersRequest._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v2}

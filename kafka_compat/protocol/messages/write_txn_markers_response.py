@@ -76,8 +76,8 @@ class WriteTxnMarkersResponse(_Message):
     NAME = 'WriteTxnMarkersResponse'
     API_KEY = 27
     KIND = 'response'
-    VALID_VERSIONS = (0, 1)
-    FLEXIBLE_VERSIONS = (1, 1)
+    VALID_VERSIONS = (0, 2)
+    FLEXIBLE_VERSIONS = (1, 2)
     DEPRECATED_VERSIONS = (0, -1)
     LATEST_VERSION_UNSTABLE = False
     LISTENERS = ()
@@ -234,5 +234,5 @@ def _encode_v1(o, parts):
         ext(b'\x00')
     parts.append(buf)
 
-WriteTxnMarkersResponse._decoders = {0: _decode_v0, 1: _decode_v1}
-WriteTxnMarkersResponse._encoders = {0: _encode_v0, 1: _encode_v1}
+WriteTxnMarkersResponse._decoders = {0: _decode_v0, 1: _decode_v1, 2: _decode_v1}
+WriteTxnMarkersResponse._encoders = {0: _encode_v0, 1: _encode_v1, 2: _encode_v1}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from kafka_compat.metadata.controller import METADATA_VERSION
+from kafka_compat.metadata.controller import METADATA_VERSION, MINIMUM_METADATA_VERSION
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.server.handlers import BROKER, CONTROLLER, Handler, RequestContext, handles
@@ -25,7 +25,7 @@ def api_versions_response(apis: Mapping[int, Handler], error: ErrorCode = ErrorC
     return R(
         error_code=error,
         api_keys=keys,
-        supported_features=[R.SupportedFeatureKey(name="metadata.version", min_version=1,
+        supported_features=[R.SupportedFeatureKey(name="metadata.version", min_version=MINIMUM_METADATA_VERSION,
                                                   max_version=METADATA_VERSION)],
         finalized_features_epoch=finalized_epoch,
         finalized_features=[R.FinalizedFeatureKey(name="metadata.version", max_version_level=METADATA_VERSION,

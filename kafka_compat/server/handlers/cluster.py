@@ -1,5 +1,6 @@
-"""DescribeCluster (v0-v1), DescribeLogDirs (v0-v4): what the cluster and its disks look like;
-UnregisterBroker (v0): a broker gone for good leaves the cluster (through the active controller)."""
+"""DescribeCluster (v0-v1), DescribeLogDirs (v0-v5; v5's IsCordoned is false: no log dir is
+cordoned here): what the cluster and its disks look like; UnregisterBroker (v0): a broker gone for
+good leaves the cluster (through the active controller)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ async def describe_cluster(ctx: RequestContext, req: m.DescribeClusterRequest) -
                  CLUSTER_OPERATIONS if req.include_cluster_authorized_operations else NO_OPERATIONS))
 
 
-@handles(m.ApiKey.DESCRIBE_LOG_DIRS, versions=(0, 4))
+@handles(m.ApiKey.DESCRIBE_LOG_DIRS, versions=(0, 5))
 async def describe_log_dirs(ctx: RequestContext, req: m.DescribeLogDirsRequest) -> m.DescribeLogDirsResponse:
     R = m.DescribeLogDirsResponse
     wanted = None if req.topics is None else {(t.topic, p) for t in req.topics for p in t.partitions}

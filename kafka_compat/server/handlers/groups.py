@@ -49,10 +49,10 @@ COORDINATOR_APIS = {
     A.OFFSET_FETCH: (0, 9),  # all partitions with null topics (v2+), require_stable v7, groups v8, member epochs v9
     A.OFFSET_DELETE: (0, 0),
     A.LIST_GROUPS: (0, 5),  # states filter v4, types filter v5
-    A.DESCRIBE_GROUPS: (0, 5),  # authorized operations from v3
-    A.DELETE_GROUPS: (0, 2),
+    A.DESCRIBE_GROUPS: (0, 6),  # authorized operations from v3; GROUP_ID_NOT_FOUND with a message v6
+    A.DELETE_GROUPS: (0, 3),  # ErrorMessage v3 (null: no refusal here needs more than its code)
     A.CONSUMER_GROUP_HEARTBEAT: (0, 1),  # KIP-848, server-side assignors uniform and range; topic regex v1
-    A.CONSUMER_GROUP_DESCRIBE: (0, 0),
+    A.CONSUMER_GROUP_DESCRIBE: (0, 1),  # MemberType v1
 }
 
 

@@ -1,4 +1,5 @@
-"""Metadata (v0-v12): brokers on the caller's listener, topics by name or id, auto-creation;
+"""Metadata (v0-v13): brokers on the caller's listener, topics by name or id, auto-creation;
+v13's top-level error code is NONE: this broker never asks a client to rebootstrap (KIP-1102).
 DescribeTopicPartitions (v0): the topics' partitions in pages (KIP-966).
 
 Partitions show their replicas, ISR and leader epoch as the metadata image has them, a leader
@@ -62,7 +63,7 @@ def brokers_on(ctx: RequestContext, image: MetadataImage) -> list:
     return out
 
 
-@handles(m.ApiKey.METADATA, versions=(0, 12))
+@handles(m.ApiKey.METADATA, versions=(0, 13))
 async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
     v = ctx.api_version
     broker = ctx.broker

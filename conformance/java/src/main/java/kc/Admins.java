@@ -230,6 +230,7 @@ final class Admins {
             row.put("host", mem.host());
             row.put("assignment", Clients.tps(mem.assignment().topicPartitions()));
             row.put("memberEpoch", mem.memberEpoch().orElse(null));
+            row.put("upgraded", mem.upgraded().orElse(null));
             members.add(row);
           });
           members.sort((x, y) -> x.toString().compareTo(y.toString()));
