@@ -217,3 +217,25 @@ def test_find_coordinator_answers_coordinator_not_available_while_too_few_broker
     assert found.error_code == ErrorCode.COORDINATOR_NOT_AVAILABLE
     assert found.node_id == -1
     assert "__consumer_offsets" not in {t.name for t in meta.topics}
+
+
+def test_acks_all_produces_to_every_leader_at_once_are_answered_without_waiting_out_follower_fetches(tmp_path):
+    # Followers' fetches wait up to 30 s for data: an append or high watermark that a parked fetch
+    # missed (one that came between its handler and its wait) would hold acks=all that long, past
+    # the produce's own timeout.
+    settings = {**SETTINGS, "replica.fetch.wait.max.ms": "30000", "replica.socket.timeout.ms": "30000"}
+    with ClusterProcess(tmp_path, 3, overrides=settings) as cluster:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        for f in admin.create_topics([NewTopic("everywhere", 3, 3, config={"min.insync.replicas": "2"})]).values():
+            f.result(WAIT)
+        wait_partition(cluster, "everywhere", "a full ISR", lambda p: len(p.isr_nodes) == 3)
+        # The produce's timeout (request.timeout.ms) is 10 s; not retried, so one that times out fails.
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 0, "retries": 0,
+                             "request.timeout.ms": 10000, "message.timeout.ms": 60000})
+        failed = []
+        for round_ in range(20):  # each round: one record to each leader, together
+            for p in range(3):
+                producer.produce("everywhere", b"%d" % round_, partition=p,
+                                 on_delivery=lambda e, _: e and failed.append(e))
+            assert producer.flush(WAIT) == 0
+        assert failed == []

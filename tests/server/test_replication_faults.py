@@ -8,13 +8,21 @@ leader once its topic allows one."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
+from conformance.replication import (
+    FAST,
+    WAIT,
+    ProducerThread,
+    create_topic,
+    ends_of,
+    partition_state,
+    read_back,
+    wait_in_sync,
+    wait_offline,
+)
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
@@ -23,33 +31,6 @@ from kafka_compat.testing.ledger import Ledger, value
 from kafka_compat.testing.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-WAIT = 60.0  # any one wait, on a loaded two-core machine
-SESSION_MS = 2000
-FAST = {
-    "controller.quorum.fetch.timeout.ms": "1000",
-    "controller.quorum.election.timeout.ms": "500",
-    "broker.heartbeat.interval.ms": "250",
-    "broker.session.timeout.ms": str(SESSION_MS),
-    "replica.lag.time.max.ms": "3000",
-}
-REPLICATED = {"min.insync.replicas": "2"}
-
-
-def create_topic(bootstrap: str, name: str, partitions: int, rf: int = 3) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(name, partitions, rf, config=REPLICATED)]).values():
-        f.result(WAIT)
-
-
-def partition_state(cluster: ClusterProcess, topic: str, via: int | None = None) -> dict[int, tuple]:
-    """partition -> (leader, leader epoch, ISR, offline replicas), as a live broker's Metadata says."""
-    node = via if via is not None else next(n.id for n in cluster.brokers if n.alive)
-    with BrokerConnection("127.0.0.1", cluster[node].broker_port, client_id="test") as conn:
-        meta = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name=topic)],
-                                              allow_auto_topic_creation=False), 12)
-    (t,) = meta.topics
-    return {p.partition_index: (p.leader_id, p.leader_epoch, tuple(sorted(p.isr_nodes)), tuple(p.offline_replicas))
-            for p in t.partitions}
 
 
 def described(cluster: ClusterProcess, topic: str) -> dict[int, tuple]:
@@ -62,104 +43,12 @@ def described(cluster: ClusterProcess, topic: str) -> dict[int, tuple]:
             for p in resp.topics[0].partitions}
 
 
-def wait_in_sync(cluster: ClusterProcess, topic: str, replicas: int = 3) -> dict[int, tuple]:
-    state: dict = {}
-
-    def complete():
-        state.update(partition_state(cluster, topic))
-        return state if all(s[0] >= 0 and len(s[2]) == replicas for s in state.values()) else None
-    return wait_until(complete, lambda: f"every partition of {topic} led with a full ISR (saw {state})", WAIT)
-
-
-def wait_offline(cluster: ClusterProcess, topic: str, broker: int) -> dict[int, tuple]:
-    """The topic's state once Metadata shows `broker` as an offline replica, out of every ISR and
-    leading nothing."""
-    state: dict = {}
-
-    def gone():
-        state.update(partition_state(cluster, topic))
-        return all(broker in p[3] and broker not in p[2] and p[0] != broker for p in state.values())
-    wait_until(gone, lambda: f"broker {broker} offline in {topic} (saw {state})", WAIT)
-    return state
-
-
-class ProducerThread:
-    """A confluent-kafka idempotent producer at acks=all, sending `value("p", n)` for n = 0, 1, ...
-    round-robin over the partitions until stopped; delivery reports go to the ledger."""
-
-    def __init__(self, bootstrap: str, topic: str, partitions: int, ledger: Ledger):
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "linger.ms": 5, "message.timeout.ms": 120000})
-        self.topic, self.partitions, self.ledger = topic, partitions, ledger
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.ack_times: list[float] = []
-
-    def _delivered(self, error, msg) -> None:
-        if error is not None:
-            self.ledger.failed(error)
-        else:
-            self.ledger.acknowledged(msg.partition(), msg.offset(), msg.value())
-            self.ack_times.append(time.monotonic())
-
-    def _run(self) -> None:
-        n = 0
-        while not self.stopping.is_set():
-            try:
-                self.producer.produce(self.topic, value("p", n), partition=n % self.partitions,
-                                      on_delivery=self._delivered)
-                n += 1
-            except BufferError:
-                pass
-            except KafkaException as e:  # fatal: e.g. the idempotent producer's sequences broken
-                self.ledger.failed(e)
-                return
-            self.producer.poll(0.002)
-        self.producer.flush(WAIT * 2)
-
-    def __enter__(self) -> ProducerThread:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopping.set()
-        self.thread.join()
-
-    def wait_acks(self, more: int) -> None:
-        target = len(self.ledger) + more
-        wait_until(lambda: len(self.ledger) >= target, lambda: f"{more} more acknowledgements "
-                   f"(have {len(self.ledger)} of {target}; errors {self.ledger.errors[:3]})", WAIT)
-
-
-def read_back(bootstrap: str, topic: str, partitions: int, ends: dict[int, int]) -> dict[int, list]:
-    """Every record of the topic, per partition, from offset 0 to `ends` (exclusive)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "read-back", "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest"})
-    read: dict[int, list] = {p: [] for p in range(partitions)}
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-
-        def complete() -> bool:
-            for msg in consumer.consume(1000, 0.5):
-                if msg.error() is None:
-                    read[msg.partition()].append((msg.offset(), msg.value()))
-            return all((read[p][-1][0] + 1 if read[p] else 0) >= ends[p] for p in read)
-        wait_until(complete, lambda: f"{topic} read to {ends} (at {[len(r) for r in read.values()]})", WAIT, 0)
-    finally:
-        consumer.close()
-    return read
-
-
 def _committed(consumer: Consumer, topic: str, partitions: int) -> dict[int, int] | None:
     try:
         got = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=5)
     except KafkaException:  # (the coordinator loading, or moving)
         return None
     return {tp.partition: tp.offset for tp in got}
-
-
-def ends_of(ledger: Ledger, partitions: int) -> dict[int, int]:
-    return {p: max((o + 1 for (q, o) in ledger.acked if q == p), default=0) for p in range(partitions)}
 
 
 @pytest.fixture

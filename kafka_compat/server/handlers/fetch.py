@@ -187,15 +187,14 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
     async def long_poll() -> R:
         deadline = trio.current_time() + req.max_wait_ms / 1000
         keys = [(e.topic, e.partition) for e in entries]
-        nonlocal reads
         while True:
-            if not await broker.replicas.purgatory.wait_any(keys, deadline):
-                break
+            # Read again before waiting: this task starts after the handler returned, and what
+            # changed in between notified no one (it would wait out max_wait_ms for nothing).
             reads, total = _read_all(ctx, entries, max_bytes, isolation, rack)
-            if total >= req.min_bytes or any(r.error or r.preferred >= 0 for r in reads):
+            if total >= req.min_bytes or any(r.error or r.preferred >= 0 for r in reads) \
+                    or trio.current_time() >= deadline:
                 return answer(reads)
-        reads, _ = _read_all(ctx, entries, max_bytes, isolation, rack)
-        return answer(reads)
+            await broker.replicas.purgatory.wait_any(keys, deadline)
 
     return Deferred(long_poll)
 
@@ -213,10 +212,12 @@ def _follower_fetch(ctx: RequestContext, req: m.FetchRequest):
 
     async def long_poll() -> R:
         deadline = trio.current_time() + req.max_wait_ms / 1000
-        while await rm.purgatory.wait_any(keys, deadline):
+        while True:
+            # Read again before waiting (as a consumer's long poll does): a change between the
+            # handler and this task notified no one.
             answer, done = rm.fetch_for_follower(req, v, rm.clock(), update_state=False)
-            if done:
+            if done or trio.current_time() >= deadline:
                 return answer
-        return rm.fetch_for_follower(req, v, rm.clock(), update_state=False)[0]
+            await rm.purgatory.wait_any(keys, deadline)
 
     return Deferred(long_poll)
