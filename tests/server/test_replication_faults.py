@@ -20,6 +20,7 @@ from conformance.replication import (
     ends_of,
     partition_state,
     read_back,
+    report,
     wait_in_sync,
     wait_offline,
 )
@@ -85,6 +86,7 @@ def kill_leaders(cluster: ClusterProcess) -> None:
             wait_in_sync(cluster, topic)  # it caught up and rejoined every ISR
             producer.wait_acks(500)
     verdict = ledger.verdict(read_back(cluster.bootstrap, topic, partitions, ends_of(ledger, partitions)))
+    report("confluent-kafka, lagging followers", verdict, ["kill -9"] * faults, ledger.errors)
     assert verdict.ok, verdict
     assert not ledger.errors and faults == 2 and verdict.acknowledged >= 2500
 
@@ -177,6 +179,7 @@ def test_sigterm_moves_a_nodes_leaderships_away_first_so_a_rolling_restart_costs
                 producer.wait_acks(300)
         gaps = [b - a for a, b in zip(producer.ack_times, producer.ack_times[1:])]
         verdict = ledger.verdict(read_back(cluster.bootstrap, topic, partitions, ends_of(ledger, partitions)))
+    report("confluent-kafka rolling restart", verdict, [f"SIGTERM {n.id}" for n in cluster.brokers], ledger.errors)
     assert verdict.ok, verdict
     assert not ledger.errors
     assert max(gaps) < 10, f"acknowledgements stopped for {max(gaps):.1f} s during the rolling restart"
