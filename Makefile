@@ -82,3 +82,4 @@ clean:
 SEEDS ?= 200
 sim: install
 	$(BIN)/python -m kafka_compat.testing.raft_sim --seeds $(SEEDS)
+	$(BIN)/python -m kafka_compat.testing.cluster_sim --seeds $(SEEDS)

@@ -178,7 +178,6 @@ def test_group_offsets(broker, java, unique):
 @pytest.mark.parametrize("op, args", [
     ("admin.describeAcls", {}), ("admin.describeUserScramCredentials", {}), ("admin.describeClientQuotas", {}),
     ("admin.listTransactions", {}), ("admin.describeProducers", {"partitions": [["{topic}", 0]]}),
-    ("admin.electLeaders", {"partitions": [["{topic}", 0]]}), ("admin.listPartitionReassignments", {}),
     ("admin.updateFeatures", {"features": {"metadata.version": 1}, "validateOnly": True}),
 ])
 @pytest.mark.not_served_yet
@@ -188,3 +187,11 @@ def test_calls_of_apis_not_served_yet_raise_unsupported_version(broker, java, un
     with pytest.raises(JavaError) as e:
         java.call(op, **args)
     assert e.value.type == "UnsupportedVersionException"
+
+
+def test_a_preferred_election_where_the_preferred_replica_leads_is_not_needed(broker, java, unique):
+    t = create_topic(broker.bootstrap, unique("java-elect"))
+    assert java.call("admin.electLeaders", partitions=[[t, 0]]) == {f"{t}/0": "ElectionNotNeededException"}
+    # A move to the replicas the partition has completes at once: nothing is left in progress.
+    assert java.call("admin.alterPartitionReassignments", reassignments=[[t, 0, [1]]]) == {f"{t}/0": {"value": True}}
+    assert f"{t}/0" not in java.call("admin.listPartitionReassignments")

@@ -108,9 +108,7 @@ class ClusterControl:
         offset just past the image."""
         R = m.BrokerHeartbeatResponse
         broker = image.brokers.get(req.broker_id)
-        if broker is None:
-            return [], R(error_code=ErrorCode.BROKER_ID_NOT_REGISTERED, is_fenced=True)
-        if broker.epoch != req.broker_epoch:
+        if broker is None or broker.epoch != req.broker_epoch:  # (Kafka: no registration is a stale epoch too)
             return [], R(error_code=ErrorCode.STALE_BROKER_EPOCH, is_fenced=True)
         b = broker.node_id
         caught_up = req.current_metadata_offset >= broker.epoch

@@ -12,7 +12,8 @@ Errors are RecordsError with Kafka's codes: CORRUPT_MESSAGE (CRC, lengths, struc
 INVALID_RECORD (semantics: keyless record on a compacted topic, inconsistent offsets or counts,
 client-written control batches, ...), MESSAGE_TOO_LARGE (a batch over max.message.bytes),
 RECORD_LIST_TOO_LARGE (the partition's data over segment.bytes), UNSUPPORTED_COMPRESSION_TYPE,
-INVALID_TIMESTAMP.
+INVALID_TIMESTAMP. Errors of single records (a keyless record on a compacted topic, a timestamp
+out of the topic's range) name every such record by its index in the batch (KIP-467), as Kafka's do.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from kafka_compat.records.batch import (
     set_log_append_time,
 )
 from kafka_compat.records.builder import build_batch
-from kafka_compat.records.errors import RecordsError, corrupt, invalid
+from kafka_compat.records.errors import RecordsError, corrupt, invalid, record_errors
 from kafka_compat.records.legacy import iter_legacy_records
 from kafka_compat.records.record import Record, batch_payload, decode_records
 
@@ -109,7 +110,7 @@ def _level(config: ValidationConfig, codec: int) -> int | None:
 
 
 def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: str = CLIENT,
-                     produce_version: int | None = None,
+                     produce_version: int | None = None, topic_partition: str = "",
                      max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BATCH_BYTES) -> ValidatedRecords:
     """Validate one partition's produce data and make it ready to append.
 
@@ -118,7 +119,7 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     own batches: control batches (transaction markers) are allowed, and records are not decoded
     for the compacted-topic key check (the coordinators build every record with a key).
     `produce_version` (the ProduceRequest version) enables its rules: v3+ carries exactly one
-    magic-2 batch, zstd needs v7+.
+    magic-2 batch, zstd needs v7+. `topic_partition` ("t-0") is for record errors' messages.
     Raises RecordsError; nothing is kept on error.
     """
     view = memoryview(records).cast("B") if not isinstance(records, memoryview) or records.format != "B" else records
@@ -139,13 +140,13 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     if magic in (0, 1):
         if produce_version is not None and produce_version >= 3:
             raise invalid(f"produce v{produce_version} requires magic 2 batches, got magic {magic}")
-        return _convert_legacy(view, config, now_ms, max_uncompressed_bytes)
+        return _convert_legacy(view, config, now_ms, max_uncompressed_bytes, topic_partition)
     if magic != 2:
         raise corrupt(f"unknown magic {magic}")
 
     append_time = config.message_timestamp_type == "LogAppendTime"
     batches = []
-    rebuild = False
+    rebuild = late = False
     pos, total = 0, len(view)
     while pos < total:
         if total - pos < HEADER_SIZE:
@@ -166,8 +167,7 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
         _check_batch_semantics(h, origin)
         if (not append_time and h.timestamp_type == CREATE_TIME and after != LONG_MAX
                 and h.max_timestamp > now_ms + after):
-            raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
-                               f"timestamp {h.max_timestamp} is more than {after} ms after now ({now_ms})")
+            late = True  # some record's timestamp is too late: which ones, the records say
         if not h.is_control and target_codec(config, codec) != codec:
             rebuild = True
         batches.append((pos, h))
@@ -176,19 +176,14 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
         raise invalid(f"produce v{produce_version} carries exactly one batch per partition, got {len(batches)}")
 
     check_before = not append_time and before != LONG_MAX
-    if compacted or check_before or rebuild:
+    if compacted or check_before or late or rebuild:
         decoded = [decode_records(batch_payload(view, p, h, max_uncompressed_bytes), h) if not h.is_control else None
                    for p, h in batches]
-        for (_, h), recs in zip(batches, decoded):
-            if recs is None:
-                continue
-            if compacted and any(r.key is None for r in recs):
-                raise invalid("compacted topic cannot accept a record without a key")
-            if check_before and h.timestamp_type == CREATE_TIME:
-                for r in recs:
-                    if r.timestamp != NO_TIMESTAMP and r.timestamp < now_ms - before:
-                        raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
-                                           f"timestamp {r.timestamp} is more than {before} ms before now ({now_ms})")
+        if compacted or check_before or late:
+            for (_, h), recs in zip(batches, decoded):
+                if recs is not None:
+                    _check_records(recs, compacted, not append_time and h.timestamp_type == CREATE_TIME, config, now_ms,
+                                   topic_partition)
         if rebuild:
             return _recompress(view, batches, decoded, config, now_ms if append_time else NO_TIMESTAMP)
 
@@ -279,27 +274,42 @@ def _finish(out: bytearray, config: ValidationConfig, append_time: int) -> Valid
     return ValidatedRecords(memoryview(out), batches, append_time, True)
 
 
-def _convert_legacy(view, config: ValidationConfig, now_ms: int, max_uncompressed: int) -> ValidatedRecords:
+def _check_records(records: list[Record], compacted: bool, timestamps: bool, config: ValidationConfig, now_ms: int,
+                   topic_partition: str) -> None:
+    """Raise the record errors of a batch's records: a missing key on a compacted topic, else a
+    CreateTime timestamp outside [now - message.timestamp.before.max.ms, now + ...after.max.ms]."""
+    low = now_ms - config.message_timestamp_before_max_ms
+    high = now_ms + config.message_timestamp_after_max_ms
+    errors: list[tuple[int, str]] = []
+    late = False
+    for i, r in enumerate(records):
+        if compacted and r.key is None:
+            errors.append((i, "Compacted topic cannot accept message without key in topic partition "
+                              f"{topic_partition}."))
+        elif timestamps and r.timestamp != NO_TIMESTAMP and not low <= r.timestamp <= high:
+            late = True
+            errors.append((i, f"Timestamp {r.timestamp} of message with offset {r.offset} is out of range. "
+                              f"The timestamp should be within [{low}, {high}]"))
+    if errors:
+        raise record_errors(errors, late)
+
+
+def _convert_legacy(view, config: ValidationConfig, now_ms: int, max_uncompressed: int,
+                    topic_partition: str) -> ValidatedRecords:
     records: list[Record] = []
     source = codecs.NONE
     compacted = "compact" in config.cleanup_policy
     append_time = config.message_timestamp_type == "LogAppendTime"
-    before, after = config.message_timestamp_before_max_ms, config.message_timestamp_after_max_ms
     for message, record in iter_legacy_records(view, max_uncompressed):
         if message.size > config.max_message_bytes:
             raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
                                f"message of {message.size} bytes exceeds max.message.bytes {config.max_message_bytes}")
         codecs.check_codec(message.compression)
         source = message.compression
-        if compacted and record.key is None:
-            raise invalid("compacted topic cannot accept a record without a key")
-        ts = record.timestamp
-        if not append_time and ts != NO_TIMESTAMP:
-            if before != LONG_MAX and ts < now_ms - before or after != LONG_MAX and ts > now_ms + after:
-                raise RecordsError(ErrorCode.INVALID_TIMESTAMP,
-                                   f"timestamp {ts} is outside the topic's allowed range around {now_ms}")
-        record.offset = None  # the log assigns offsets; the producer's are not kept
         records.append(record)
+    _check_records(records, compacted, not append_time, config, now_ms, topic_partition)
+    for record in records:
+        record.offset = None  # the log assigns offsets; the producer's are not kept
     codec = target_codec(config, source)
     out = build_batch(records, compression=codec, compression_level=_level(config, codec),
                       timestamp_type=LOG_APPEND_TIME if append_time else CREATE_TIME,

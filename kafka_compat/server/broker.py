@@ -11,10 +11,16 @@ Every listener serves its connections through the same request pipeline (`server
 the handlers registered for its kind: the client listeners the "broker" handlers, the controller
 listener (`controller.listener.names`) the "controller" ones, Raft's RPCs among them.
 
-`Broker.run()` starts everything and serves until cancelled; `shutdown()` (on SIGTERM) stops
-accepting, lets in-flight requests finish (briefly), asks the controller for a controlled
-shutdown and hands quorum leadership over; on the way out every log is flushed and checkpointed
-and the shutdown marked clean. Handlers reach everything through `ctx.broker`.
+A broker hands the metadata image to its replica manager once the image holds the broker's own
+registration (an older image still shows what its previous incarnation led, which it would lead
+again with whatever it lost in a crash); the replication driver then fetches what it follows and
+sends ISR changes to the controller.
+
+`Broker.run()` starts everything and serves until cancelled; `shutdown()` (on SIGTERM) asks the
+controller for a controlled shutdown (its leaderships move to the other replicas while clients
+are still served here), stops accepting, lets in-flight requests finish (briefly) and hands quorum
+leadership over; on the way out every log is flushed and checkpointed and the shutdown marked
+clean. Handlers reach everything through `ctx.broker`.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
 from kafka_compat.raft import wire
 from kafka_compat.raft.driver import RaftDriver
+from kafka_compat.replication.driver import ReplicationDriver
 from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, RequestCount
@@ -51,7 +58,7 @@ from kafka_compat.server.health import serve_http
 from kafka_compat.server.lifecycle import BrokerLifecycleManager
 from kafka_compat.server.metrics import NodeMetrics
 from kafka_compat.server.pipeline import RequestPipeline, apis
-from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
+from kafka_compat.server.quorum_controller import ControllerTimers, QuorumController, WriteTimeout
 from kafka_compat.server.socket_server import accept
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.dir_lock import DirLocks
@@ -178,8 +185,10 @@ class Broker:
         if "controller" in config.roles:
             self.quorum_controller = QuorumController(
                 self.node_id, self.quorum, self.controller,
-                ClusterControl(self.cluster_id, config["broker.session.timeout.ms"], METADATA_VERSION))
-        # Two channels, as Kafka has: heartbeats never queue behind a slow forwarded request.
+                ClusterControl(self.cluster_id, config["broker.session.timeout.ms"], METADATA_VERSION,
+                               unclean_leader_election_enable=config["unclean.leader.election.enable"]),
+                ControllerTimers.from_config(config))
+        # Channels as Kafka has them: heartbeats and ISR changes never wait behind a forwarded request.
         self.forwarding = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "forwarding")
         self.lifecycle = BrokerLifecycleManager(
             self.node_id, self.cluster_id, self.quorum,
@@ -189,7 +198,11 @@ class Broker:
         self.incarnation_id = self.lifecycle.incarnation_id
         self.logs = LogManager(config.log_dirs, self._log_defaults(self.quorum.image),
                                fsync_on_append=config["log.fsync.on.append"])
-        self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults)
+        self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults,
+                                       config=config.replication_config())
+        self.isr_channel = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "alter-partition")
+        self.replication = ReplicationDriver(self.replicas, self._broker_address,
+                                             partial(self._call_controller, self.isr_channel))
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.groups = None  # the group coordinator driver, started in run()
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
@@ -199,8 +212,9 @@ class Broker:
         self.serving = False  # started: the listeners accept (a broker: registered and unfenced first)
         self.metrics = NodeMetrics(self)
         if self.is_broker:
-            self.quorum.add_listener(self.replicas.apply_image)
+            self.quorum.add_listener(self._publish)
             self.quorum.add_listener(self.metrics.follow_image)
+            self.lifecycle.on_registered = lambda: self._publish(None, self.quorum.image)
 
     # -- what handlers use ------------------------------------------------------------------
 
@@ -223,6 +237,34 @@ class Broker:
         static.update(image.configs.get((BROKER_RESOURCE, ""), {}))
         static.update(image.configs.get((BROKER_RESOURCE, str(self.node_id)), {}))
         return LogConfig.from_broker(static)
+
+    def _publish(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """Hand `new` to the replica manager: from the first image that holds this broker's current
+        registration on."""
+        rm = self.replicas
+        epoch = self.lifecycle.epoch
+        if rm.image is None:
+            me = new.brokers.get(self.node_id)
+            if epoch < 0 or me is None or me.epoch != epoch:
+                return
+            log.info("replicas_published", metadata_offset=new.offset, broker_epoch=epoch)
+        if epoch >= 0:
+            rm.broker_epoch = epoch
+        rm.apply_image(rm.image, new)
+
+    def _broker_address(self, broker_id: int) -> tuple[str, int] | None:
+        """Where followers fetch from broker `broker_id`: its inter-broker listener."""
+        b = self.quorum.image.brokers.get(broker_id)
+        e = b.endpoint(self.config.inter_broker_listener) if b is not None else None
+        return (e.host, e.port) if e is not None else None
+
+    async def _call_controller(self, channel: ControllerChannel, request: Message, version: int,
+                               timeout: float) -> Message | None:
+        """`request` to the active controller through `channel`; None if none answered in time."""
+        try:
+            return await channel.call(request, version, timeout)
+        except (trio.TooSlowError, WriteTimeout):
+            return None
 
     def _check_broker_value(self, key: str, value: str) -> str | None:
         try:
@@ -322,11 +364,13 @@ class Broker:
                 await nursery.start(self.quorum.run)
                 await nursery.start(self.forwarding.run)
                 await nursery.start(self.lifecycle.channel.run)
+                await nursery.start(self.isr_channel.run)
                 if self.quorum_controller is not None:
                     await nursery.start(self.quorum_controller.run)
-                if self.is_broker and self.replicas.syncer is not None:
-                    await nursery.start(self.replicas.syncer.run)
                 if self.is_broker:
+                    if self.replicas.syncer is not None:
+                        await nursery.start(self.replicas.syncer.run)
+                    await nursery.start(self.replication.run)
                     self.lifecycle.endpoints = [
                         (l.name, l.host, self.listening.get(l.name, l.port) if l.port == 0 else l.port,
                          l.security_protocol)
@@ -364,11 +408,14 @@ class Broker:
             where.append(f"metrics http://{self.config['metrics.host'] or '0.0.0.0'}:{self.listening[METRICS]}/metrics")
         return f"ready: {', '.join(where)}, cluster id {self.cluster_id}, data {', '.join(self.config.log_dirs)}"
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, grace: float = SHUTDOWN_GRACE_S) -> None:
         """Before cancelling `run`: a controlled shutdown at the controller (this broker's
-        leaderships move away), then hand quorum leadership over."""
+        leaderships move away while its clients are still served, so that they find the new
+        leaders), then stop accepting and let requests in flight finish (up to `grace` seconds),
+        then hand quorum leadership over."""
         if self.is_broker:
             await self.lifecycle.shutdown()
+        await self.drain(grace)
         await self.quorum.shutdown()
 
     def _listeners(self, names: list[str]) -> list[tuple[Listener, list[trio.SocketListener]]]:
@@ -406,9 +453,12 @@ class Broker:
                                                  connections)
 
     async def _maintenance(self) -> None:
-        """Retention, flushing, file deletion, checkpoints and compaction, on Kafka's intervals."""
+        """Retention, flushing, file deletion, checkpoints and compaction, on Kafka's intervals
+        (the checkpoints as often as the first of them wants: high watermarks every
+        replica.high.watermark.checkpoint.interval.ms, which a restarted follower starts from)."""
         retention_every = self.config["log.retention.check.interval.ms"] / 1000
-        checkpoint_every = self.config["log.flush.offset.checkpoint.interval.ms"] / 1000
+        checkpoint_every = min(self.config["log.flush.offset.checkpoint.interval.ms"],
+                               self.config["replica.high.watermark.checkpoint.interval.ms"]) / 1000
         cleaner_every = self.config["log.cleaner.backoff.ms"] / 1000
         last_retention = last_checkpoint = last_clean = time.monotonic()
         while True:
@@ -441,13 +491,12 @@ class Broker:
 
 
 async def run_until_signalled(broker: Broker) -> None:
-    """Run the broker; SIGTERM or SIGINT stops accepting, lets requests finish, then shuts down."""
+    """Run the broker; SIGTERM or SIGINT shuts it down (`Broker.shutdown`)."""
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(broker.run)
             async for sig in signals:
                 log.info("shutdown_requested", signal=signal.Signals(sig).name, in_flight=broker.in_flight)
-                await broker.drain(SHUTDOWN_GRACE_S)
                 await broker.shutdown()
                 nursery.cancel_scope.cancel()
                 break

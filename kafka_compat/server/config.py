@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from kafka_compat import properties
 from kafka_compat.raft.config import Endpoint, QuorumConfig, parse_bootstrap_servers, parse_voters
+from kafka_compat.replication.config import ReplicationConfig
 from kafka_compat.storage import config as storage_config
 from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, SHORT, STRING, TOPIC_CONFIGS
 from kafka_compat.storage.errors import InvalidConfigError
@@ -90,7 +91,7 @@ _KEYS = [
               "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
               "NAME:PROTOCOL for each listener name (only PLAINTEXT is served yet)."),
     BrokerKey("inter.broker.listener.name", STRING, None,
-              "The listener brokers use to talk to each other (no broker-to-broker traffic yet).", used=False),
+              "The listener followers fetch from leaders through (default: PLAINTEXT, else the first advertised)."),
     BrokerKey("controller.listener.names", LIST, ["CONTROLLER"],
               "Listener names that are controller listeners (the first one is served by a controller)."),
     BrokerKey("controller.quorum.voters", LIST, [],
@@ -150,10 +151,16 @@ _KEYS = [
               "Default of the topic config: replicas that must have a write before acks=all is answered.",
               _at_least(1), dynamic=True),
     BrokerKey("unclean.leader.election.enable", BOOLEAN, False,
-              "Default of the topic config: elect a leader outside the ISR (no replication yet).",
-              dynamic=True, used=False),
+              "Default of the topic config: elect a leader outside the ISR when no ISR member is left.",
+              dynamic=True),
+    BrokerKey("unclean.leader.election.interval.ms", LONG, 300000,
+              "How often the controller elects unclean leaders where the topic allows it.", _at_least(1)),
     BrokerKey("auto.leader.rebalance.enable", BOOLEAN, True,
-              "Move leadership back to preferred replicas (no replication yet).", used=False),
+              "Move leadership back to preferred replicas where a broker's imbalance is too high."),
+    BrokerKey("leader.imbalance.check.interval.seconds", LONG, 300,
+              "How often the controller checks leader imbalance.", _at_least(1)),
+    BrokerKey("leader.imbalance.per.broker.percentage", INT, 10,
+              "The share of a broker's partitions led elsewhere that triggers a preferred election.", _at_least(0)),
     # Requests and connections
     BrokerKey("socket.request.max.bytes", INT, 104857600,
               "The largest request frame; a bigger one closes the connection.", _at_least(1)),
@@ -181,8 +188,9 @@ _KEYS = [
     # Consumer groups and offsets
     BrokerKey("offsets.topic.num.partitions", INT, 50, "Partitions of __consumer_offsets, set when it is created.",
               _at_least(1)),
-    BrokerKey("offsets.topic.replication.factor", SHORT, 1,
-              "Replicas of __consumer_offsets (Kafka's default is 3; 1 suits a single node).", _at_least(1)),
+    BrokerKey("offsets.topic.replication.factor", SHORT, 3,
+              "Replicas of __consumer_offsets; groups wait until that many brokers are up (a single node sets 1).",
+              _at_least(1)),
     BrokerKey("offsets.topic.segment.bytes", INT, 104857600, "segment.bytes of __consumer_offsets.", _at_least(1)),
     BrokerKey("offsets.retention.minutes", INT, 10080,
               "How long committed offsets of an empty group are kept.", _at_least(1)),
@@ -208,19 +216,33 @@ _KEYS = [
               "Server-side assignors of KIP-848 consumer groups; the first is the default."),
     BrokerKey("group.consumer.max.size", INT, INT_MAX, "The most members a KIP-848 consumer group takes.",
               _at_least(1)),
-    # Not served yet: transactions, replication between brokers
+    # Not served yet: transactions
     BrokerKey("transaction.state.log.replication.factor", SHORT, 1, "Replicas of __transaction_state.", _at_least(1),
               used=False),
     BrokerKey("transaction.state.log.min.isr", INT, 1, "min.insync.replicas of __transaction_state.", _at_least(1),
               used=False),
     BrokerKey("transaction.state.log.num.partitions", INT, 50, "Partitions of __transaction_state.", _at_least(1),
               used=False),
+    # Replication between brokers
     BrokerKey("replica.lag.time.max.ms", LONG, 30000, "How long a follower may lag before it leaves the ISR.",
-              _at_least(0), used=False),
-    BrokerKey("replica.fetch.max.bytes", INT, 1048576, "Bytes a follower fetches per partition.", _at_least(0),
-              used=False),
-    BrokerKey("replica.fetch.wait.max.ms", INT, 500, "How long a follower's fetch waits for data.", _at_least(0),
-              used=False),
+              _at_least(0)),
+    BrokerKey("replica.fetch.max.bytes", INT, 1048576, "Bytes a follower fetches per partition.", _at_least(0)),
+    BrokerKey("replica.fetch.wait.max.ms", INT, 500, "How long a follower's fetch waits for data.", _at_least(0)),
+    BrokerKey("replica.fetch.min.bytes", INT, 1, "Bytes a follower's fetch waits for.", _at_least(1)),
+    BrokerKey("replica.fetch.response.max.bytes", INT, 10485760, "Bytes a follower fetches per request.",
+              _at_least(0)),
+    BrokerKey("replica.fetch.backoff.ms", INT, 1000, "How long a follower waits after a failed fetch.", _at_least(0)),
+    BrokerKey("replica.socket.timeout.ms", INT, 30000, "How long a follower's request may go unanswered.",
+              _at_least(1)),
+    BrokerKey("num.replica.fetchers", INT, 1, "Fetchers (connections) per leader a follower fetches from.",
+              _at_least(1)),
+    BrokerKey("replica.selector.class", STRING, None,
+              "org.apache.kafka.common.replica.RackAwareReplicaSelector: consumers with client.rack read from a "
+              "replica in their rack (KIP-392)."),
+    BrokerKey("replica.high.watermark.checkpoint.interval.ms", LONG, 5000,
+              "How often high watermarks are written to replication-offset-checkpoint.", _at_least(1)),
+    BrokerKey("controller.socket.timeout.ms", INT, 30000, "How long an AlterPartition may go unanswered.",
+              _at_least(1)),
 ]
 
 # Broker-wide defaults of topic configs (log.segment.bytes ...): same type and default as the
@@ -241,11 +263,10 @@ alter.log.dirs.replication.quota.window.size.seconds authorizer.class.name backg
 broker.id.generation.enable client.quota.callback.class connection.failed.authentication.delay.ms
 connections.max.reauth.ms control.plane.listener.name controlled.shutdown.enable
 controlled.shutdown.max.retries controlled.shutdown.retry.backoff.ms controller.quota.window.num
-controller.quota.window.size.seconds controller.socket.timeout.ms create.topic.policy.class.name
+controller.quota.window.size.seconds create.topic.policy.class.name
 delegation.token.expiry.check.interval.ms delegation.token.expiry.time.ms
 delegation.token.max.lifetime.ms delegation.token.secret.key fetch.purgatory.purge.interval.requests
 group.coordinator.new.enable group.coordinator.threads initial.broker.registration.timeout.ms
-leader.imbalance.check.interval.seconds leader.imbalance.per.broker.percentage
 log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor log.cleaner.io.buffer.size
 log.cleaner.io.max.bytes.per.second log.cleaner.threads log.dir.failure.timeout.ms
 log.initial.task.delay.ms log.message.format.version log.recovery.per.partition
@@ -254,14 +275,12 @@ max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metrics.n
 metrics.recording.level metrics.sample.window.ms metadata.log.segment.bytes
 metadata.log.segment.ms metadata.max.idle.interval.ms metadata.max.retention.bytes
 metadata.max.retention.ms num.io.threads num.network.threads num.recovery.threads.per.data.dir
-num.replica.alter.log.dirs.threads num.replica.fetchers offsets.commit.required.acks
-principal.builder.class producer.id.expiration.check.interval.ms producer.id.expiration.ms
+num.replica.alter.log.dirs.threads offsets.commit.required.acks principal.builder.class
+producer.id.expiration.check.interval.ms producer.id.expiration.ms
 producer.purgatory.purge.interval.requests queued.max.request.bytes quota.window.num
-quota.window.size.seconds replica.fetch.backoff.ms replica.fetch.min.bytes
-replica.fetch.response.max.bytes replica.high.watermark.checkpoint.interval.ms
-replica.selector.class replica.socket.receive.buffer.bytes replica.socket.timeout.ms
-replication.quota.window.num replication.quota.window.size.seconds request.timeout.ms
-reserved.broker.max.id security.inter.broker.protocol socket.connection.setup.timeout.max.ms
+quota.window.size.seconds replica.socket.receive.buffer.bytes replication.quota.window.num
+replication.quota.window.size.seconds request.timeout.ms reserved.broker.max.id
+security.inter.broker.protocol socket.connection.setup.timeout.max.ms
 socket.connection.setup.timeout.ms socket.listen.backlog.size socket.receive.buffer.bytes
 socket.send.buffer.bytes super.users transaction.abort.timed.out.transaction.cleanup.interval.ms
 transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interval.ms
@@ -405,6 +424,21 @@ class BrokerConfig:
     def broker_listener_names(self) -> list[str]:
         controllers = {n.upper() for n in self.values["controller.listener.names"]}
         return [l.name for l in self.listeners if l.name not in controllers]
+
+    @property
+    def inter_broker_listener(self) -> str | None:
+        """The listener name followers reach leaders through: inter.broker.listener.name, else
+        PLAINTEXT (Kafka's default, by security.inter.broker.protocol) or the first advertised one."""
+        name = self.values["inter.broker.listener.name"]
+        if name:
+            return name.upper()
+        names = [l.name for l in self.advertised_listeners]
+        return "PLAINTEXT" if "PLAINTEXT" in names else next(iter(names), None)
+
+    def replication_config(self) -> ReplicationConfig:
+        """The replication settings: ReplicationConfig's fields are Kafka's keys, dots as underscores."""
+        keys = {f.name: f.name.replace("_", ".") for f in fields(ReplicationConfig)}
+        return ReplicationConfig(**{name: self.values[key] for name, key in keys.items() if key in self.values})
 
     @property
     def controller_listener(self) -> Listener | None:

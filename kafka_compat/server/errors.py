@@ -12,7 +12,7 @@ def error_response(api_key: int, request: Message | None, version: int, code: Er
                    message: str | None = None) -> Message | None:
     """A response of version `version` that fails `request` with `code`, where Kafka puts it: on
     every item of a controller request (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
-    IncrementalAlterConfigs) or a group request, else in the top-level error field. None when the
+    IncrementalAlterConfigs, ElectLeaders) or a group request, else in the top-level error field. None when the
     version has no place for it, or the request could not be decoded and its items are unknown:
     the caller closes the connection, as Kafka does when it cannot answer."""
     if request is not None:
@@ -58,4 +58,9 @@ def _item_error_response(k: int, request: Message, version: int, code: ErrorCode
         return R(responses=[R.AlterConfigsResourceResponse(error_code=code, error_message=message,
                                                            resource_type=r.resource_type, resource_name=r.resource_name)
                             for r in request.resources])
+    if k == A.ELECT_LEADERS and request.topic_partitions is not None:
+        R = messages.ElectLeadersResponse
+        return R(error_code=code, replica_election_results=[R.ReplicaElectionResult(
+            topic=t.topic, partition_result=[R.PartitionResult(partition_id=p, error_code=code, error_message=message)
+                                             for p in t.partitions]) for t in request.topic_partitions])
     return None

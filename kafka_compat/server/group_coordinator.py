@@ -11,8 +11,9 @@ It owns the sans-I/O `GroupCoordinator` (kafka_compat.coordinator.machine) and d
   the leader alone in the ISR that is at once, so a commit is answered without a task switch;
   otherwise one task per partition waits for the high watermark (`offsets.commit.timeout.ms`) and
   reports the appends in order;
-- loads: a partition this broker comes to lead is read back, from its log start to its high
-  watermark, `offsets.load.buffer.size` bytes at a time, by a task; meanwhile its groups answer
+- loads: a partition this broker comes to lead is read back, from its log start to its log end
+  (a new leader's whole log becomes committed: its high watermark may still lag what its previous
+  leader acknowledged), `offsets.load.buffer.size` bytes at a time, by a task; meanwhile its groups answer
   COORDINATOR_LOAD_IN_PROGRESS. When none is loading any more, one line sums up those loaded
   (`__consumer_offsets` has 50 partitions) and `wait_loaded()` returns;
 - time: one task sleeps until the machine's next deadline (session and rebalance timeouts, offset
@@ -104,6 +105,7 @@ class _Unreplicated(NamedTuple):
 
     appends: list[Append]
     end_offset: int  # the high watermark that makes them durable
+    leader_epoch: int  # the epoch they were appended in
     deadline: float  # trio time
 
 
@@ -199,8 +201,7 @@ class GroupCoordinatorDriver:
         try:
             partition = self._replicas.leader(OFFSETS_TOPIC, index)
             batch = records_to_batch([record for job in jobs for record in job.records], now)
-            info = partition.append(batch, -1, now, None, partition.log.config.min_insync_replicas,
-                                    origin=COORDINATOR)
+            info = partition.append(batch, -1, now, origin=COORDINATOR)
         except KafkaError as e:
             return self._appended(jobs, e.code, now)
         except RecordsError as e:  # e.g. a group's metadata larger than max.message.bytes
@@ -212,7 +213,7 @@ class GroupCoordinatorDriver:
         if waiting is None and partition.high_watermark > info.last_offset:
             return self._appended(jobs, None, now)
         deadline = trio.current_time() + self.config.offsets_commit_timeout_ms / 1000
-        entry = _Unreplicated(jobs, info.last_offset + 1, deadline)
+        entry = _Unreplicated(jobs, info.last_offset + 1, partition.leader_epoch, deadline)
         if waiting is not None:
             waiting.append(entry)
         else:
@@ -229,12 +230,13 @@ class GroupCoordinatorDriver:
         try:
             while waiting:
                 entry = waiting[0]
-                durable = await self._replicas.wait_acknowledged(partition, entry.end_offset, entry.deadline)
+                code = await self._replicas.wait_acknowledged(partition, entry.end_offset, entry.leader_epoch,
+                                                              entry.deadline)
                 if not waiting or waiting[0] is not entry:
                     continue  # the partition was lost meanwhile
                 waiting.popleft()
                 now = self._clock()
-                self._appended(entry.appends, None if durable else ErrorCode.REQUEST_TIMED_OUT, now)
+                self._appended(entry.appends, None if code == ErrorCode.NONE else code, now)
                 self._pump()
         finally:
             del self._unreplicated[index]
@@ -247,7 +249,7 @@ class GroupCoordinatorDriver:
         started = time.monotonic()
         try:
             log_ = self._replicas.get(OFFSETS_TOPIC, index).log
-            offset, end = log_.log_start_offset, log_.high_watermark
+            offset, end = log_.log_start_offset, log_.log_end_offset
             pairs: list = []
             while offset < end:
                 view = memoryview(log_.read_bytes(offset, self.config.offsets_load_buffer_size, max_offset=end))

@@ -4,12 +4,14 @@ controller, heartbeat, get unfenced once caught up, and shut down in a controlle
 `run` registers (BrokerRegistration, with the advertised endpoints and a new incarnation id),
 then heartbeats every `broker.heartbeat.interval.ms` with the offset of the metadata this node
 has applied; it reports started once the controller has unfenced the broker, which it does once
-that offset reaches the registration record. A heartbeat answered STALE_BROKER_EPOCH or
-BROKER_ID_NOT_REGISTERED (the controller replaced or lost the registration) registers again.
-While fenced, heartbeats go out quickly so that unfencing does not wait a whole interval.
+that offset reaches the registration record. A heartbeat answered STALE_BROKER_EPOCH (the
+controller replaced or lost the registration) registers again. While fenced, heartbeats go out
+quickly so that unfencing does not wait a whole interval.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import structlog
 import trio
@@ -46,6 +48,7 @@ class BrokerLifecycleManager:
         self.fenced = True
         self.answered_at = -float("inf")  # trio time of the last heartbeat the controller answered
         self.endpoints: list[tuple[str, str, int, str]] = []  # (listener, host, port, protocol), set before run
+        self.on_registered: Callable[[], None] = lambda: None  # called once `epoch` is a new registration's
         self._stopping = False
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -62,7 +65,7 @@ class BrokerLifecycleManager:
                     log.warning("controller_unreachable", node=self.node_id, leader=self.quorum.leader.leader_id)
                     waiting_since = trio.current_time()
                 continue
-            if response.error_code in (ErrorCode.STALE_BROKER_EPOCH, ErrorCode.BROKER_ID_NOT_REGISTERED):
+            if response.error_code == ErrorCode.STALE_BROKER_EPOCH:
                 log.info("broker_registration_lost", node=self.node_id, epoch=self.epoch,
                          error=ErrorCode(response.error_code).name)
                 self.epoch = -1
@@ -87,6 +90,7 @@ class BrokerLifecycleManager:
                 self.epoch, self.fenced = response.broker_epoch, True
                 log.info("broker_registered", node=self.node_id, epoch=self.epoch,
                          incarnation=str(self.incarnation_id))
+                self.on_registered()
                 return
             log.warning("broker_registration_failed", node=self.node_id, error=ErrorCode(response.error_code).name)
             await trio.sleep(self.interval)

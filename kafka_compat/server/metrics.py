@@ -307,8 +307,6 @@ class NodeCollector:
 
     def _replicas(self):
         b = self.broker
-        image = b.metadata
-        default_min_isr = b.config["min.insync.replicas"]
         count = leaders = under = under_min = at_min = 0
         for p in b.replicas:
             count += 1
@@ -316,9 +314,8 @@ class NodeCollector:
                 continue
             leaders += 1
             under += len(p.isr) < len(p.replicas)
-            min_isr = int(image.topic_configs(p.topic).get("min.insync.replicas", default_min_isr))
-            under_min += len(p.isr) < min_isr
-            at_min += len(p.isr) == min_isr
+            under_min += len(p.isr) < p.min_isr
+            at_min += len(p.isr) == p.min_isr
         prefix = "kafka_server_replicamanager_"
         yield _gauge(prefix + "partitioncount", "Partition replicas on this broker.", count)
         yield _gauge(prefix + "leadercount", "Partitions this broker leads.", leaders)

@@ -43,6 +43,7 @@ from kafka_compat.server.handlers import (
     groups,
     log_offsets,
     metadata,
+    partitions,
     produce,
     quorum,
     topics,
@@ -55,7 +56,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("kafka_compat.server")
 
 # Every family registers its handlers when imported: a family left out of here serves nothing.
-FAMILIES = (api_versions, cluster, configs, controller, fetch, groups, log_offsets, metadata, produce, quorum, topics)
+FAMILIES = (api_versions, cluster, configs, controller, fetch, groups, log_offsets, metadata, partitions, produce,
+            quorum, topics)
 
 
 def apis(listener: str) -> Mapping[int, Handler]:

@@ -5,20 +5,25 @@ leader and has applied the whole committed log (`MetadataQuorum.active`), and ra
 NotController otherwise (brokers then retry at the new leader). While active it
 
 - handles the controller APIs (served on the controller listener by `handlers.controller`, and in
-  process to its own broker): BrokerRegistration, BrokerHeartbeat, AllocateProducerIds, the admin
-  requests brokers forward (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
-  IncrementalAlterConfigs) and DescribeQuorum;
+  process to its own broker): BrokerRegistration, BrokerHeartbeat, UnregisterBroker,
+  AllocateProducerIds, AlterPartition (leaders' ISR changes), the admin requests brokers forward
+  (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs,
+  ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments) and DescribeQuorum;
 - decides each request against the current image with the sans-I/O `Controller` and
   `ClusterControl`, proposes the records and answers once they are committed and applied, one
   decision at a time (so that two requests never pass their checks against the same image);
 - fences brokers whose sessions expire, and on activation writes the bootstrap records of a new
-  cluster (metadata.version).
+  cluster (metadata.version);
+- moves leaderships back to preferred replicas every leader.imbalance.check.interval.seconds
+  (with auto.leader.rebalance.enable), and elects unclean leaders where topics allow it every
+  unclean.leader.election.interval.ms and right after a config change that may allow it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 import trio
@@ -61,13 +66,32 @@ def response_bytes(response: Message, version: int, correlation_id: int) -> byte
     return join(framing.response_frame(response, version, correlation_id)[1:])
 
 
+@dataclass(frozen=True)
+class ControllerTimers:
+    """The active controller's periodic elections (seconds; None: off)."""
+
+    rebalance_every_s: float | None = None
+    imbalance_percentage: int = 10
+    unclean_every_s: float = 300.0
+
+    @classmethod
+    def from_config(cls, config) -> ControllerTimers:
+        rebalance = config["auto.leader.rebalance.enable"]
+        return cls(config["leader.imbalance.check.interval.seconds"] if rebalance else None,
+                   config["leader.imbalance.per.broker.percentage"],
+                   config["unclean.leader.election.interval.ms"] / 1000)
+
+
 class QuorumController:
-    def __init__(self, node_id: int, quorum: MetadataQuorum, controller: Controller, cluster: ClusterControl):
+    def __init__(self, node_id: int, quorum: MetadataQuorum, controller: Controller, cluster: ClusterControl,
+                 timers: ControllerTimers | None = None):
         self.node_id = node_id
         self.quorum = quorum
         self.controller = controller
         self.cluster = cluster
+        self.timers = timers or ControllerTimers()
         self._lock = trio.Lock()
+        self._configs_changed = trio.Event()
 
     @property
     def active(self) -> bool:
@@ -97,7 +121,10 @@ class QuorumController:
         """Answer one controller request (the broker's own, or one from the controller listener)."""
         if request.API_KEY == A.DESCRIBE_QUORUM:
             return await self.quorum.describe_quorum(version)
-        return await self.write(lambda image: self._decide(image, request, version))
+        response = await self.write(lambda image: self._decide(image, request, version))
+        if request.API_KEY in (A.ALTER_CONFIGS, A.INCREMENTAL_ALTER_CONFIGS):
+            self._configs_changed.set()  # unclean.leader.election.enable may now allow an election
+        return response
 
     def _decide(self, image: MetadataImage, request: Message, version: int) -> tuple[list[Message], Message]:
         k, c = request.API_KEY, self.controller
@@ -116,7 +143,17 @@ class QuorumController:
         if k == A.BROKER_REGISTRATION:
             return self.cluster.register(image, request, self.quorum.next_offset, now_ms())
         if k == A.BROKER_HEARTBEAT:
-            return self.cluster.heartbeat(image, request, now_ms())
+            return self.cluster.heartbeat(image, request, now_ms(), self.quorum.next_offset)
+        if k == A.UNREGISTER_BROKER:
+            return self.cluster.unregister(image, request)
+        if k == A.ALTER_PARTITION:
+            return c.alter_partition(image, request, version)
+        if k == A.ELECT_LEADERS:
+            return c.elect_leaders(image, request, version)
+        if k == A.ALTER_PARTITION_REASSIGNMENTS:
+            return c.alter_partition_reassignments(image, request)
+        if k == A.LIST_PARTITION_REASSIGNMENTS:
+            return c.list_partition_reassignments(image, request)
         raise ValueError(f"not a controller API: {k}")
 
     # -- the active controller's own work ---------------------------------------------------
@@ -134,12 +171,25 @@ class QuorumController:
                 continue
             log.info("controller_activated", node=self.node_id, epoch=epoch, brokers=len(self.quorum.image.brokers),
                      topics=len(self.quorum.image.topics))
+            t = self.timers
+            next_rebalance = trio.current_time() + t.rebalance_every_s if t.rebalance_every_s else float("inf")
+            next_unclean = trio.current_time() + t.unclean_every_s
             while self.quorum.active and self.quorum.leader.epoch == epoch:
                 expiry = self.cluster.next_expiry(self.quorum.image)
                 delay = MAX_EXPIRY_CHECK_S if expiry is None else (expiry - now_ms()) / 1000
-                await trio.sleep(min(max(delay, 0.0), MAX_EXPIRY_CHECK_S))
+                delay = min(max(delay, 0.0), MAX_EXPIRY_CHECK_S, next_rebalance - trio.current_time(),
+                            next_unclean - trio.current_time())
+                with trio.move_on_after(max(delay, 0.0)):
+                    await self._configs_changed.wait()
                 try:
                     await self.write(self._expire)
+                    if trio.current_time() >= next_rebalance:
+                        next_rebalance = trio.current_time() + t.rebalance_every_s
+                        await self.write(self._rebalance)
+                    if self._configs_changed.is_set() or trio.current_time() >= next_unclean:
+                        self._configs_changed = trio.Event()
+                        next_unclean = trio.current_time() + t.unclean_every_s
+                        await self.write(self._elect_unclean)
                 except (NotController, WriteTimeout):
                     break
             log.info("controller_deactivated", node=self.node_id, epoch=epoch)
@@ -149,6 +199,18 @@ class QuorumController:
         if "metadata.version" not in image.features:
             return self.controller.bootstrap(), None
         return [], None
+
+    def _rebalance(self, image: MetadataImage):
+        records = self.controller.rebalance_leaders(image, self.timers.imbalance_percentage)
+        if records:
+            log.info("preferred_leaders_elected", partitions=len(records))
+        return records, None
+
+    def _elect_unclean(self, image: MetadataImage):
+        records = self.controller.elect_unclean_leaders(image)
+        if records:
+            log.warning("unclean_leaders_elected", partitions=len(records))
+        return records, None
 
     def _expire(self, image: MetadataImage):
         records = self.cluster.expire_sessions(image, now_ms())

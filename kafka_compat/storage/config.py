@@ -128,8 +128,8 @@ TOPIC_CONFIGS: dict[str, ConfigKey] = {k.name: k for k in [
               "at once.", _at_least(0), "log.roll.jitter.ms"),
     ConfigKey("segment.ms", LONG, 604800000, "Age at which a new segment is started even if not full.",
               _at_least(1), "log.roll.ms"),
-    ConfigKey("unclean.leader.election.enable", BOOLEAN, False, "Elect a leader outside the ISR, losing data (no "
-              "replication yet).", None, "unclean.leader.election.enable", used=False),
+    ConfigKey("unclean.leader.election.enable", BOOLEAN, False, "Elect a leader outside the ISR when no ISR member "
+              "is left, losing what it lacks.", None, "unclean.leader.election.enable"),
 ]}
 
 

@@ -86,6 +86,13 @@ class _IndexFile:
             os.close(self._fd)
             self._fd = -1
 
+    def __del__(self, _close=os.close):
+        # Dropped without close (the log was abandoned, as in a crash): the descriptor goes, the
+        # entries not yet written with it; a sparser index only costs lookups a longer scan.
+        fd, self._fd = getattr(self, "_fd", -1), -1
+        if fd >= 0:
+            _close(fd)
+
     def rename(self, path: Path) -> None:
         self._write_pending()
         if self.path.exists():

@@ -373,9 +373,12 @@ class Log:
         end offset. If `offset` falls inside a batch, the batch goes whole and the log ends at its
         base offset instead (what the files say, so a restart agrees; Kafka keeps `offset` in
         memory). Below the log start offset this is `truncate_fully_and_start_at`. Returns False
-        if there was nothing at or above `offset`."""
+        if there was nothing at or above `offset`; the leader-epoch cache is cut at the log end
+        even then (an epoch this replica started as leader but wrote nothing in would otherwise
+        stay, and conflict with what the new leader says)."""
         with self._lock:
             if offset >= self._next_offset:
+                self.epochs.truncate_from_end(self._next_offset)
                 return False
             if offset < self._log_start_offset:
                 self.truncate_fully_and_start_at(offset)

@@ -26,6 +26,7 @@ COMMAND = [CLI] if Path(CLI).exists() else [sys.executable, "-m", "kafka_compat.
 TEST_DEFAULTS = {
     "group.initial.rebalance.delay.ms": "0",
     "offsets.topic.num.partitions": "5",
+    "offsets.topic.replication.factor": "1",  # one broker (a cluster sets its own)
 }
 
 

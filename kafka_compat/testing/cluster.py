@@ -17,7 +17,10 @@ cluster started on it again is the same cluster, with its topics and records). T
 
 Either way clients connect over real sockets to `bootstrap_servers`. `config` sets broker keys
 (Kafka's names, as in server.properties) on every node; the test defaults are those of Kafka's
-own test harness (no initial rebalance delay, 5 `__consumer_offsets` partitions). The topic
+own test harness (no initial rebalance delay, 5 `__consumer_offsets` partitions). Several nodes
+replicate as Kafka's multi-node examples do: topics, `__consumer_offsets` included, get min(3, N)
+replicas, and from three nodes on `min.insync.replicas` is 2, so a test may stop or kill any one
+node and lose no acknowledged record, committed offset or consumer group (`config` changes them). The topic
 helpers go over the wire (CreateTopics, DeleteTopics) and return once every broker's metadata
 agrees, so a client created next sees the topic at once.
 """
@@ -47,6 +50,17 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def replicated_defaults(nodes: int) -> dict[str, str]:
+    """min(3, N) replicas for every topic, internal ones included, and from three nodes on acks=all
+    answered once two replicas have a record: one node may fail without losing it or stopping writes."""
+    rf = str(min(3, nodes))
+    defaults = {"default.replication.factor": rf, "offsets.topic.replication.factor": rf,
+                "transaction.state.log.replication.factor": rf}
+    if nodes >= 3:
+        defaults["min.insync.replicas"] = "2"
+    return defaults
+
+
 class KafkaCluster:
     """`nodes` nodes (broker and controller each) in `mode` "thread" or "process"; `config`: broker
     keys for every node; `data_dir`: where the nodes keep their data (default: a temporary
@@ -59,7 +73,8 @@ class KafkaCluster:
         if nodes < 1:
             raise ValueError(f"a cluster needs at least one node, not {nodes}")
         self.nodes, self.mode, self.start_timeout = nodes, mode, start_timeout
-        self.config = {**TEST_DEFAULTS, **{k: _text(v) for k, v in (config or {}).items()}}
+        given = {k: _text(v) for k, v in (config or {}).items()}
+        self.config = {**TEST_DEFAULTS, **replicated_defaults(nodes), **given}
         self._own_dir = data_dir is None
         self.data_dir: Path | None = None if data_dir is None else Path(data_dir)
         self.cluster_id: str | None = None

@@ -4,7 +4,8 @@ end-to-end tests, the election benchmark and `kafka-compat cluster up`.
 Node i (1..N) is a `BrokerProcess` with `node.id=i` and the roles it is given (combined
 `broker,controller` by default): a controller listens on `CONTROLLER://127.0.0.1:<port>` and is
 a voter in `controller.quorum.voters`; a broker listens on `PLAINTEXT://127.0.0.1:<port>`. All
-nodes share one cluster id. The nodes start together (a quorum needs a majority before any broker
+nodes share one cluster id; `__consumer_offsets` gets min(3, brokers) replicas, as Kafka's
+multi-node examples give it. The nodes start together (a quorum needs a majority before any broker
 can register) and `close()` kills whatever is still running.
 
 The queries here go over the wire with the project's own client: DescribeQuorum on a broker
@@ -65,20 +66,25 @@ class ClusterNode(BrokerProcess):
 
 class ClusterProcess:
     """`nodes` combined nodes, or the roles given per node id (`{1: "controller", 2: "broker"}`).
-    `ports`: fixed broker/controller ports as {node id: (broker port, controller port)}."""
+    `ports`: fixed broker/controller ports as {node id: (broker port, controller port)};
+    `node_overrides`: settings of single nodes ({1: {"broker.rack": "a"}}), over `overrides`."""
 
     def __init__(self, base_dir: Path, nodes: int = 3, *, roles: dict[int, str] | None = None,
                  overrides: dict[str, str] | None = None, ports: dict[int, tuple[int, int]] | None = None,
-                 cluster_id: str | None = None, log_format: str = "json"):
+                 cluster_id: str | None = None, log_format: str = "json",
+                 node_overrides: dict[int, dict[str, str]] | None = None):
         roles = roles or {i: COMBINED for i in range(1, nodes + 1)}
         self.cluster_id = cluster_id or str(Uuid.random())
         ports = ports or {i: (free_port(), free_port()) for i in roles}
         controller_ports = {i: ports[i][1] for i, r in roles.items() if "controller" in r}
         voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in sorted(controller_ports.items()))
-        common = {"controller.quorum.voters": voters, **(overrides or {})}
+        brokers = sum("broker" in r for r in roles.values())
+        common = {"controller.quorum.voters": voters, "offsets.topic.replication.factor": str(min(3, brokers)),
+                  **(overrides or {})}
         self.nodes = {
             i: ClusterNode(i, r, Path(base_dir) / f"node-{i}", ports[i][0] if "broker" in r else None,
-                           controller_ports.get(i), {**common, "log.dirs": str(Path(base_dir) / f"node-{i}" / "data")},
+                           controller_ports.get(i), {**common, "log.dirs": str(Path(base_dir) / f"node-{i}" / "data"),
+                                                     **(node_overrides or {}).get(i, {})},
                            self.cluster_id, log_format)
             for i, r in sorted(roles.items())}
 

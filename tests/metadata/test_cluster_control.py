@@ -48,7 +48,7 @@ def test_a_heartbeat_with_an_old_epoch_or_from_an_unknown_broker_is_refused():
     w.live(1)
     assert w.heartbeat(1, epoch=0).error_code == ErrorCode.STALE_BROKER_EPOCH
     req = m.BrokerHeartbeatRequest(broker_id=7, broker_epoch=1, current_metadata_offset=5)
-    assert w.cc.heartbeat(w.image, req, 0)[1].error_code == ErrorCode.BROKER_ID_NOT_REGISTERED
+    assert w.cc.heartbeat(w.image, req, 0)[1].error_code == ErrorCode.STALE_BROKER_EPOCH
 
 
 def test_a_broker_whose_heartbeats_stop_is_fenced_after_the_session_timeout():

@@ -2,12 +2,14 @@
 
 import threading
 import time
+from types import SimpleNamespace
 
 import trio
 
 from kafka_compat.metadata.image import PartitionImage
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import Record, build_batch
+from kafka_compat.replication.config import ReplicationConfig
 from kafka_compat.replication.log_syncer import LogSyncer
 from kafka_compat.replication.partition import Partition
 from kafka_compat.replication.purgatory import Purgatory
@@ -33,14 +35,23 @@ class GatedLog(Log):
 
 def leader(tmp_path, purgatory: Purgatory, syncer: LogSyncer, log_class=Log) -> Partition:
     log = log_class(tmp_path / "t-0", LogConfig(), fsync_on_append=True)
-    p = Partition("t", 0, Uuid.random(), log, 1, lambda p: purgatory.notify(p.key), syncer.request)
-    p.update(PartitionImage(0, (1,), (1,), 1, 0, 0))
+    host = SimpleNamespace(config=ReplicationConfig(), broker_epoch=1, brokers={})
+    p = Partition("t", 0, Uuid.random(), log, 1, lambda p: purgatory.notify(p.key), host, syncer.request)
+    p.update(PartitionImage(0, (1,), (1,), 1, 0, 0), now_ms())
     return p
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def synced(p: Partition) -> None:
+    p.synced(now_ms())
 
 
 def append(p: Partition, value: bytes, acks: int) -> int:
     batch = build_batch([Record(value=value, timestamp=int(time.time() * 1000))])
-    return p.append(bytearray(batch), acks, int(time.time() * 1000), None, 1).last_offset
+    return p.append(bytearray(batch), acks, now_ms()).last_offset
 
 
 async def wait_acknowledged(purgatory: Purgatory, p: Partition, acks: int, offset: int) -> None:
@@ -51,7 +62,7 @@ async def wait_acknowledged(purgatory: Purgatory, p: Partition, acks: int, offse
 
 async def test_an_append_is_acknowledged_only_once_synced(tmp_path):
     purgatory = Purgatory()
-    syncer = LogSyncer([tmp_path], Partition.synced)
+    syncer = LogSyncer([tmp_path], synced)
     p = leader(tmp_path, purgatory, syncer)
     offset = append(p, b"a", acks=1)
     assert (p.acknowledged_end(1), p.acknowledged_end(-1), p.log.recovery_point) == (0, 0, 0)
@@ -64,7 +75,7 @@ async def test_an_append_is_acknowledged_only_once_synced(tmp_path):
 
 async def test_appends_made_while_a_sync_runs_share_the_next_one(tmp_path):
     purgatory = Purgatory()
-    syncer = LogSyncer([tmp_path], Partition.synced)
+    syncer = LogSyncer([tmp_path], synced)
     p = leader(tmp_path, purgatory, syncer, GatedLog)
     async with trio.open_nursery() as nursery:
         await nursery.start(syncer.run)

@@ -5,6 +5,7 @@ import os
 import random
 import socket
 import struct
+import time
 
 import pytest
 
@@ -113,6 +114,37 @@ def test_compression_bomb_on_a_compacted_topic_is_refused_without_inflating(conn
     bomb = build_batch([Record(key=b"k", value=bytes(300 << 20), timestamp=1700000000000)], compression=codecs.ZSTD)
     assert len(bomb) < 64 << 10
     assert error_of(produce(conn, topic, bomb)) == ErrorCode.MESSAGE_TOO_LARGE
+
+
+def test_a_batch_refused_for_some_of_its_records_names_them_kip_467(conn, unique):
+    topic = unique()
+    create(conn, topic, cleanup_policy="compact")
+    keyless = build_batch([Record(key=b"a", value=b"1", timestamp=1700000000000),
+                           Record(key=None, value=b"2", timestamp=1700000000000),
+                           Record(key=b"c", value=b"3", timestamp=1700000000000),
+                           Record(key=None, value=b"4", timestamp=1700000000000)])
+    resp = conn.request(P(acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(
+        name=topic, partition_data=[P.PartitionProduceData(index=0, records=keyless)])]), 9)
+    (result,) = resp.responses[0].partition_responses
+    assert result.error_code == ErrorCode.INVALID_RECORD
+    assert [(e.batch_index, e.batch_index_error_message) for e in result.record_errors] == [
+        (i, f"Compacted topic cannot accept message without key in topic partition {topic}-0.") for i in (1, 3)]
+    assert result.error_message.startswith("One or more records have been rejected due to 2 record errors")
+    assert values(conn, topic) == []
+
+
+def test_records_with_timestamps_out_of_the_topics_range_are_named_with_invalid_timestamp(conn, unique):
+    topic = unique()
+    create(conn, topic, message_timestamp_after_max_ms="60000")
+    now = int(time.time() * 1000)
+    data = build_batch([Record(key=b"k", value=b"now", timestamp=now),
+                        Record(key=b"k", value=b"later", timestamp=now + 3_600_000)])
+    resp = conn.request(P(acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(
+        name=topic, partition_data=[P.PartitionProduceData(index=0, records=data)])]), 11)
+    (result,) = resp.responses[0].partition_responses
+    assert result.error_code == ErrorCode.INVALID_TIMESTAMP
+    assert [e.batch_index for e in result.record_errors] == [1]
+    assert result.record_errors[0].batch_index_error_message.startswith(f"Timestamp {now + 3_600_000} of message")
 
 
 def test_unknown_api_key_closes_only_that_connection(broker):

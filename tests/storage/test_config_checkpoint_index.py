@@ -1,5 +1,7 @@
 """LogConfig parsing, checkpoint files, and the sparse indexes."""
 
+import os
+
 import pytest
 
 from kafka_compat.protocol.errors import ErrorCode
@@ -78,6 +80,18 @@ def test_offset_index_lookup_and_truncate(tmp_path):
     assert idx.lookup(500) == (105, 50)
     again = OffsetIndex(tmp_path / "0.index", 100, 1024)
     assert again.load(300) and again.lookup(500) == (105, 50)
+
+
+def test_an_index_dropped_without_close_releases_its_descriptor(tmp_path):
+    idx = OffsetIndex(tmp_path / "0.index", 0, 1024)
+    idx.load(0)
+    idx.append(5, 50)
+    idx.file.flush()  # the entry is written: the file is open
+    fd = idx.file._fd
+    assert fd >= 0
+    del idx  # as when a crashed broker's logs are abandoned
+    with pytest.raises(OSError):
+        os.fstat(fd)
 
 
 def test_offset_index_with_a_torn_entry_or_bad_position_is_refused(tmp_path):

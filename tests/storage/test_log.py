@@ -199,6 +199,14 @@ def test_truncate_to_removes_whole_batches_and_epochs_above(tmp_path):
     assert produce(log, b"new")[:2] == (3, 3)
 
 
+def test_truncate_at_the_end_still_drops_an_epoch_with_no_data(tmp_path):
+    log = new_log(tmp_path)
+    produce(log, b"a", epoch=0)
+    log.epochs.assign(3, log.log_end_offset)  # led epoch 3, wrote nothing in it
+    assert not log.truncate_to(log.log_end_offset)
+    assert log.epochs.entries() == [(0, 0)]
+
+
 def test_truncate_fully_and_start_at(tmp_path):
     log = new_log(tmp_path)
     produce(log, b"a", b"b", epoch=1)

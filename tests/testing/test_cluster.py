@@ -53,15 +53,22 @@ def test_one_node_in_a_thread_serves_a_client_and_removes_its_data():
         _ = cluster.bootstrap_servers
 
 
-def test_three_nodes_in_threads_are_one_cluster_with_leaders_on_each():
+def test_three_nodes_in_threads_are_one_cluster_with_leaders_on_each_and_three_replicas():
     with KafkaCluster(3) as cluster:
         assert len(cluster.bootstrap_servers.split(",")) == 3
         cluster.create_topic("spread", 6)
-        with Cluster(cluster.bootstrap_servers) as admin:
-            meta = admin.metadata(["spread"])
-            assert sorted(meta.nodes) == [1, 2, 3]
-            assert {p.leader for p in meta.topics["spread"].partitions.values()} == {1, 2, 3}
         assert round_trip(cluster.bootstrap_servers, "spread", 30) == sorted(f"v{i}".encode() for i in range(30))
+        with Cluster(cluster.bootstrap_servers) as admin:
+            meta = admin.metadata(["spread", "__consumer_offsets"])
+            assert sorted(meta.nodes) == [1, 2, 3]
+            partitions = meta.topics["spread"].partitions.values()
+            assert {p.leader for p in partitions} == {1, 2, 3}
+            # Replicated by default, the group's offsets too: any one node may go.
+            assert {len(p.replicas) for t in meta.topics.values() for p in t.partitions.values()} == {3}
+            assert all(sorted(p.isr) == [1, 2, 3] for p in partitions)
+            resp = admin.request(DescribeConfigsRequest(resources=[DescribeConfigsRequest.DescribeConfigsResource(
+                resource_type=2, resource_name="spread", configuration_keys=["min.insync.replicas"])]))
+            assert [(c.name, c.value) for c in resp.results[0].configs] == [("min.insync.replicas", "2")]
 
 
 def test_process_mode_runs_each_node_as_its_own_process():

@@ -1,5 +1,6 @@
 """DescribeCluster (v0-v1), DescribeLogDirs (v0-v5; v5's IsCordoned is false: no log dir is
-cordoned here): what the cluster and its disks look like."""
+cordoned here): what the cluster and its disks look like; UnregisterBroker (v0): a broker gone for
+good leaves the cluster (through the active controller)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,9 @@ async def describe_log_dirs(ctx: RequestContext, req: m.DescribeLogDirsRequest) 
                                                total_bytes=st.f_blocks * st.f_frsize,
                                                usable_bytes=st.f_bavail * st.f_frsize))
     return R(throttle_time_ms=0, error_code=ErrorCode.NONE, results=results)
+
+
+@handles(m.ApiKey.UNREGISTER_BROKER, versions=(0, 0))
+async def unregister_broker(ctx: RequestContext, req: m.UnregisterBrokerRequest) -> m.UnregisterBrokerResponse:
+    return await ctx.broker.controller_request(ctx, req, seen=lambda image, response: (
+        response.error_code != ErrorCode.NONE or req.broker_id not in image.brokers))

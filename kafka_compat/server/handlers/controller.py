@@ -1,9 +1,11 @@
 """The controller's APIs, on controller listeners (Kafka's ControllerApis).
 
-BrokerRegistration (v0-v4), BrokerHeartbeat (v0-v1) and AllocateProducerIds (v0) from brokers;
-CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs and IncrementalAlterConfigs, from
-brokers forwarding a client's request or from clients that talk to the controller directly; and
-Envelope (v0): a client's request forwarded by a broker, answered in full inside the envelope.
+BrokerRegistration (v0-v4), BrokerHeartbeat (v0-v1), AllocateProducerIds (v0) and AlterPartition
+(v0-v3: a leader's ISR change) from brokers; CreateTopics, DeleteTopics, CreatePartitions,
+AlterConfigs, IncrementalAlterConfigs, ElectLeaders (v0-v2), AlterPartitionReassignments (v0),
+ListPartitionReassignments (v0) and UnregisterBroker (v0), from brokers forwarding a client's
+request or from clients that talk to the controller directly; and Envelope (v0): a client's
+request forwarded by a broker, answered in full inside the envelope.
 
 This node's `QuorumController` decides each one and commits its records. A controller that is not
 the active one answers NOT_CONTROLLER, one whose records did not commit in time
@@ -23,13 +25,19 @@ from kafka_compat.server.quorum_controller import NotController, WriteTimeout, r
 A = m.ApiKey
 # What a broker may forward inside an Envelope (Kafka's forwardable APIs that a controller serves).
 FORWARDABLE = frozenset({A.CREATE_TOPICS, A.DELETE_TOPICS, A.CREATE_PARTITIONS, A.ALTER_CONFIGS,
-                         A.INCREMENTAL_ALTER_CONFIGS, A.DESCRIBE_QUORUM})
+                         A.INCREMENTAL_ALTER_CONFIGS, A.DESCRIBE_QUORUM, A.ELECT_LEADERS,
+                         A.ALTER_PARTITION_REASSIGNMENTS, A.LIST_PARTITION_REASSIGNMENTS, A.UNREGISTER_BROKER})
 TIMED_OUT = "The metadata change was not committed in time."
 
 
 @handles(A.BROKER_REGISTRATION, versions=(0, 4), listeners=(CONTROLLER,))
 @handles(A.BROKER_HEARTBEAT, versions=(0, 1), listeners=(CONTROLLER,))
 @handles(A.ALLOCATE_PRODUCER_IDS, versions=(0, 0), listeners=(CONTROLLER,))
+@handles(A.ALTER_PARTITION, versions=(0, 3), listeners=(CONTROLLER,))
+@handles(A.UNREGISTER_BROKER, versions=(0, 0), listeners=(CONTROLLER,))
+@handles(A.ELECT_LEADERS, versions=(0, 2), listeners=(CONTROLLER,))
+@handles(A.ALTER_PARTITION_REASSIGNMENTS, versions=(0, 0), listeners=(CONTROLLER,))
+@handles(A.LIST_PARTITION_REASSIGNMENTS, versions=(0, 0), listeners=(CONTROLLER,))
 @handles(A.CREATE_TOPICS, versions=(0, 7), listeners=(CONTROLLER,))
 @handles(A.DELETE_TOPICS, versions=(0, 6), listeners=(CONTROLLER,))
 @handles(A.CREATE_PARTITIONS, versions=(0, 3), listeners=(CONTROLLER,))

@@ -1,4 +1,5 @@
-"""Fetch (v0-v17) for consumers: byte ranges of the log, sessions (KIP-227), long polling.
+"""Fetch (v0-v17) for consumers and for followers: byte ranges of the log, sessions (KIP-227),
+long polling.
 
 Each partition's data is a range of one segment file, cut at batch boundaries, sent with
 `sendfile` (the batch holding the fetch offset comes whole; clients skip what they already have).
@@ -6,6 +7,13 @@ The first partition with data may exceed the size limits by one batch (KIP-74), 
 always makes progress. With less than `min_bytes` available the request parks in the purgatory
 until an append to one of its partitions or `max_wait_ms`. Fetch v0-v3 clients get the data
 down-converted to magic 0/1.
+
+Consumers read up to the high watermark from the leader, and from v11 (KIP-392) from any replica;
+a leader with `replica.selector.class` set answers a consumer that gives its `rack_id` with the
+replica in that rack to read from (`preferred_read_replica`) and no records. A fetch with a
+replica id (a follower) is answered by the replication core (`ReplicaManager.fetch_for_follower`):
+records up to the log end or the point where the follower's log diverges, and the follower's
+progress recorded for the high watermark and the ISR.
 """
 
 from __future__ import annotations
@@ -29,11 +37,11 @@ READ_COMMITTED = 1
 class _Read:
     """One partition's answer: error, offsets and the records to send."""
 
-    __slots__ = ("entry", "error", "hw", "lso", "log_start", "records")
+    __slots__ = ("entry", "error", "hw", "lso", "log_start", "records", "preferred")
 
-    def __init__(self, entry, error=ErrorCode.NONE, hw=-1, lso=-1, log_start=-1, records=b""):
+    def __init__(self, entry, error=ErrorCode.NONE, hw=-1, lso=-1, log_start=-1, records=b"", preferred=-1):
         self.entry, self.error, self.hw, self.lso = entry, error, hw, lso
-        self.log_start, self.records = log_start, records
+        self.log_start, self.records, self.preferred = log_start, records, preferred
 
 
 def _requested(ctx: RequestContext, req) -> list[CachedPartition]:
@@ -54,16 +62,21 @@ def _requested(ctx: RequestContext, req) -> list[CachedPartition]:
     return out
 
 
-def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool, isolation: int) -> _Read:
+def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool, isolation: int,
+          rack: str | None) -> _Read:
     replicas = ctx.broker.replicas
     if entry.topic is None:
         return _Read(entry, ErrorCode.UNKNOWN_TOPIC_ID)
     try:
-        p = replicas.leader(entry.topic, entry.partition, entry.current_leader_epoch)
+        p = replicas.readable(entry.topic, entry.partition, entry.current_leader_epoch, ctx.api_version >= 11)
     except KafkaError as e:
         return _Read(entry, e.code)
     log = p.log
     hw, lso = p.high_watermark, p.last_stable_offset
+    if rack:
+        preferred = p.preferred_read_replica(rack, entry.fetch_offset, replicas.clock())
+        if preferred >= 0:
+            return _Read(entry, ErrorCode.NONE, hw, lso, log.log_start_offset, preferred=preferred)
     bound = lso if isolation == READ_COMMITTED else hw
     if ctx.api_version < 4 and not log.config.message_downconversion_enable:
         return _Read(entry, ErrorCode.UNSUPPORTED_VERSION, hw, lso, log.log_start_offset)
@@ -80,11 +93,11 @@ def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool
     return _Read(entry, ErrorCode.NONE, hw, lso, log.log_start_offset, slices[0] if slices else b"")
 
 
-def _read_all(ctx: RequestContext, entries: list[CachedPartition], max_bytes: int,
-              isolation: int) -> tuple[list[_Read], int]:
+def _read_all(ctx: RequestContext, entries: list[CachedPartition], max_bytes: int, isolation: int,
+              rack: str | None) -> tuple[list[_Read], int]:
     reads, total = [], 0
     for entry in entries:
-        r = _read(ctx, entry, min(entry.max_bytes, max_bytes - total), total == 0, isolation)
+        r = _read(ctx, entry, min(entry.max_bytes, max_bytes - total), total == 0, isolation, rack)
         total += len(r.records)
         reads.append(r)
     return reads, total
@@ -106,7 +119,7 @@ def _response(ctx: RequestContext, reads: list[_Read], session_id: int, isolatio
         part = R.PartitionData(partition_index=e.partition, error_code=r.error, high_watermark=r.hw,
                                last_stable_offset=r.lso, log_start_offset=r.log_start,
                                aborted_transactions=[] if isolation == READ_COMMITTED else None,
-                               preferred_read_replica=-1, records=records)
+                               preferred_read_replica=r.preferred, records=records)
         key = e.topic_id if v >= 13 else e.topic
         topic = topics.get(key)
         if topic is None:
@@ -122,8 +135,8 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
     v = ctx.api_version
     replica_id = req.replica_state.replica_id if v >= 15 else req.replica_id
     if replica_id >= 0:
-        # Follower fetches arrive with partition replication; until then no broker follows us.
-        raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "this broker has no followers")
+        return _follower_fetch(ctx, req)
+    rack = req.rack_id if v >= 11 else None
     isolation = req.isolation_level if v >= 4 else 0
     max_bytes = min(req.max_bytes if v >= 3 else INT_MAX, broker.config["fetch.max.bytes"])
 
@@ -169,21 +182,45 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
                     session.partitions[r.entry.key] = r.entry
         return _response(ctx, reads, session.id if session is not None else 0, isolation)
 
-    reads, total = _read_all(ctx, entries, max_bytes, isolation)
-    if total >= req.min_bytes or req.max_wait_ms <= 0 or any(r.error for r in reads) or not entries:
+    reads, total = _read_all(ctx, entries, max_bytes, isolation, rack)
+    if total >= req.min_bytes or req.max_wait_ms <= 0 or not entries or any(r.error or r.preferred >= 0
+                                                                            for r in reads):
         return answer(reads)
 
     async def long_poll() -> R:
         deadline = trio.current_time() + req.max_wait_ms / 1000
         keys = [(e.topic, e.partition) for e in entries]
-        nonlocal reads
         while True:
-            if not await broker.replicas.purgatory.wait_any(keys, deadline):
-                break
-            reads, total = _read_all(ctx, entries, max_bytes, isolation)
-            if total >= req.min_bytes or any(r.error for r in reads):
+            # Read again before waiting: this task starts after the handler returned, and what
+            # changed in between notified no one (it would wait out max_wait_ms for nothing).
+            reads, total = _read_all(ctx, entries, max_bytes, isolation, rack)
+            if total >= req.min_bytes or any(r.error or r.preferred >= 0 for r in reads) \
+                    or trio.current_time() >= deadline:
                 return answer(reads)
-        reads, _ = _read_all(ctx, entries, max_bytes, isolation)
-        return answer(reads)
+            await broker.replicas.purgatory.wait_any(keys, deadline)
+
+    return Deferred(long_poll)
+
+
+def _follower_fetch(ctx: RequestContext, req: m.FetchRequest):
+    """A follower's fetch: answered now when the core says so, else parked until one of its
+    partitions changes so that the core says so (data for it, a new high watermark, a new role),
+    or `max_wait_ms` passes."""
+    rm = ctx.broker.replicas
+    v = ctx.api_version
+    response, done = rm.fetch_for_follower(req, v, rm.clock())
+    if done:
+        return response
+    keys = [(t.topic, p.partition_index) for t in response.responses for p in t.partitions]
+
+    async def long_poll() -> R:
+        deadline = trio.current_time() + req.max_wait_ms / 1000
+        while True:
+            # Read again before waiting (as a consumer's long poll does): a change between the
+            # handler and this task notified no one.
+            answer, done = rm.fetch_for_follower(req, v, rm.clock(), update_state=False)
+            if done or trio.current_time() >= deadline:
+                return answer
+            await rm.purgatory.wait_any(keys, deadline)
 
     return Deferred(long_poll)

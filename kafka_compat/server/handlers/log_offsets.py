@@ -7,6 +7,8 @@
 
 Consumers see offsets up to the high watermark (the last stable offset with read_committed). An
 unknown timestamp answers offset -1 and timestamp -1. v0 answers with its old list of offsets.
+Followers (a replica id) are answered by the replication core: the leader's log end or start, and
+where their last epoch ends here, to find where their log diverges.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def _one(ctx: RequestContext, topic: str, part, isolation: int) -> R.ListOffsets
 
 @handles(m.ApiKey.LIST_OFFSETS, versions=(0, 10))
 async def list_offsets(ctx: RequestContext, req: m.ListOffsetsRequest) -> R:
+    if req.replica_id >= 0:
+        return ctx.broker.replicas.list_offsets_for_replica(req)
     isolation = req.isolation_level if ctx.api_version >= 2 else 0
     topics = [R.ListOffsetsTopicResponse(name=t.name,
                                          partitions=[_one(ctx, t.name, p, isolation) for p in t.partitions])
@@ -65,18 +69,4 @@ async def list_offsets(ctx: RequestContext, req: m.ListOffsetsRequest) -> R:
 @handles(m.ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(0, 4))
 async def offset_for_leader_epoch(ctx: RequestContext,
                                   req: m.OffsetForLeaderEpochRequest) -> m.OffsetForLeaderEpochResponse:
-    R = m.OffsetForLeaderEpochResponse
-    topics = []
-    for t in req.topics:
-        parts = []
-        for p in t.partitions:
-            out = R.EpochEndOffset(partition=p.partition, error_code=ErrorCode.NONE, leader_epoch=-1, end_offset=-1)
-            try:
-                partition = ctx.broker.replicas.leader(t.topic, p.partition, p.current_leader_epoch)
-                log = partition.log
-                out.leader_epoch, out.end_offset = log.epochs.end_offset_for_epoch(p.leader_epoch, log.log_end_offset)
-            except KafkaError as e:
-                out.error_code = e.code
-            parts.append(out)
-        topics.append(R.OffsetForLeaderTopicResult(topic=t.topic, partitions=parts))
-    return R(throttle_time_ms=0, topics=topics)
+    return ctx.broker.replicas.offsets_for_leader_epoch(req)

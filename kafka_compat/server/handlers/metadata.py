@@ -2,7 +2,10 @@
 v13's top-level error code is NONE: this broker never asks a client to rebootstrap (KIP-1102).
 DescribeTopicPartitions (v0): the topics' partitions in pages (KIP-966).
 
-v0 asks for all topics with an empty list; v1+ with null. A topic that does not exist is created
+Partitions show their replicas, ISR and leader epoch as the metadata image has them, a leader
+only if it is live (else LEADER_NOT_AVAILABLE), and as offline the replicas on brokers fenced,
+unregistered or without the caller's listener. v0 asks for all topics with an empty list; v1+
+with null. A topic that does not exist is created
 when the request allows it (v4+ `allow_auto_topic_creation`, always before) and the broker's
 `auto.create.topics.enable` is on; it is answered with its new metadata at once.
 """
@@ -45,7 +48,7 @@ def topic_metadata(ctx: RequestContext, image: MetadataImage, topic: TopicImage,
             error_code=ErrorCode.NONE if leader >= 0 else ErrorCode.LEADER_NOT_AVAILABLE,
             partition_index=index, leader_id=leader, leader_epoch=p.leader_epoch,
             replica_nodes=list(p.replicas), isr_nodes=list(p.isr),
-            offline_replicas=[r for r in p.replicas if r not in image.brokers]))
+            offline_replicas=list(image.offline_replicas(p, ctx.listener))))
     return R.MetadataResponseTopic(error_code=ErrorCode.NONE, name=topic.name, topic_id=topic.topic_id,
                                    is_internal=topic.internal, partitions=parts,
                                    topic_authorized_operations=TOPIC_OPERATIONS if include_ops else NO_OPERATIONS)
@@ -132,7 +135,7 @@ async def describe_topic_partitions(ctx: RequestContext,
                 error_code=ErrorCode.NONE, partition_index=index, leader_id=p.leader if p.leader in live else -1,
                 leader_epoch=p.leader_epoch, replica_nodes=list(p.replicas), isr_nodes=list(p.isr),
                 eligible_leader_replicas=list(p.eligible_leader_replicas), last_known_elr=list(p.last_known_elr),
-                offline_replicas=[]))
+                offline_replicas=list(image.offline_replicas(p, ctx.listener))))
             budget -= 1
         topics.append(R.DescribeTopicPartitionsResponseTopic(
             error_code=ErrorCode.NONE, name=name, topic_id=topic.topic_id, is_internal=topic.internal, partitions=parts,

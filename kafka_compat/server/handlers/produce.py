@@ -2,8 +2,10 @@
 
 acks=0 gets no response (and a failure closes the connection, as Kafka does, so the producer
 refreshes its metadata); acks=1 answers after the local append (synced, with log.fsync.on.append);
-acks=-1 (all) after the high watermark covers the append; either gets REQUEST_TIMED_OUT after
-`timeout_ms`. Requests on a connection are appended in arrival order.
+acks=-1 (all) after the high watermark covers the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the
+ISR shrank below min.insync.replicas meanwhile, NOT_LEADER_OR_FOLLOWER if the leadership moved);
+either gets REQUEST_TIMED_OUT after `timeout_ms`. Requests on a connection are appended in arrival order.
+A batch refused because of some of its records names them (v8+ `record_errors`, KIP-467).
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.records import RecordsError
 from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
 
 R = m.ProduceResponse
 
 
-def _result(index: int, code: ErrorCode, message: str | None = None) -> R.PartitionProduceResponse:
+def _result(index: int, code: ErrorCode, message: str | None = None,
+            record_errors: list[tuple[int, str]] = ()) -> R.PartitionProduceResponse:
     return R.PartitionProduceResponse(index=index, error_code=code, base_offset=-1, log_append_time_ms=-1,
-                                      log_start_offset=-1, error_message=message)
+                                      log_start_offset=-1, error_message=message, record_errors=[
+                                          R.BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
+                                          for i, m in record_errors])
 
 
 @handles(m.ApiKey.PRODUCE, versions=(0, 11))
@@ -31,12 +37,11 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     acks = req.acks
     now_ms = int(time.time() * 1000)
     topics = []
-    waiting = []  # (partition, offset its acknowledged end must reach, result)
+    waiting = []  # (partition, offset its acknowledged end must reach, leader epoch of the append, result)
     failed = False
     for td in req.topic_data:
         results = []
         topic = image.topics.get(td.name)
-        min_isr = int(image.topic_configs(td.name).get("min.insync.replicas", broker.config["min.insync.replicas"]))
         counts = broker.metrics.topic(td.name)
         for pd in td.partition_data:
             if acks not in (-1, 0, 1):
@@ -48,8 +53,12 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
                 continue
             try:
                 p = broker.replicas.get(td.name, pd.index)
-                info = p.append(pd.records, acks, now_ms, ctx.api_version, min_isr)
-            except KafkaError as e:  # RecordsError among them
+                info = p.append(pd.records, acks, now_ms, ctx.api_version)
+            except RecordsError as e:
+                results.append(_result(pd.index, e.code, e.message, e.record_errors))
+                counts.produce_failed()
+                continue
+            except KafkaError as e:
                 results.append(_result(pd.index, e.code, e.message))
                 counts.produce_failed()
                 continue
@@ -59,7 +68,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
                                                 log_start_offset=info.log_start_offset)
             results.append(result)
             if acks and p.acknowledged_end(acks) <= info.last_offset:
-                waiting.append((p, info.last_offset + 1, result))
+                waiting.append((p, info.last_offset + 1, p.leader_epoch, result))
         failed = failed or any(r.error_code for r in results)
         topics.append(R.TopicProduceResponse(name=td.name, partition_responses=results))
     if acks == 0:
@@ -72,9 +81,10 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
 
     async def replicated() -> R:
         deadline = trio.current_time() + req.timeout_ms / 1000
-        for p, offset, result in waiting:
-            if not await broker.replicas.wait_acknowledged(p, offset, deadline, acks):
-                result.error_code = ErrorCode.REQUEST_TIMED_OUT
+        for p, offset, leader_epoch, result in waiting:
+            code = await broker.replicas.wait_acknowledged(p, offset, leader_epoch, deadline, acks)
+            if code != ErrorCode.NONE:
+                result.error_code, result.base_offset = code, -1
         return response
 
     return Deferred(replicated)
