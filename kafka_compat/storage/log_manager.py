@@ -9,8 +9,9 @@ removed as soon as the logs are open, so any later crash counts as unclean and t
 re-validates data written after the recovery points.
 
 Maintenance is pull-based: the broker calls `run_retention`, `flush_due`, `delete_expired_files`,
-`remove_expired_producers` and `checkpoint` periodically from a trio task, and `clean_once` through `trio.to_thread` (it holds
-no lock while it reads and writes; logs keep taking appends and reads meanwhile).
+`remove_expired_producers` and `checkpoint` periodically from a trio task, and `clean_once` through
+`trio.to_thread` (it holds no lock while it reads and writes; logs keep taking appends and reads
+meanwhile).
 """
 
 from __future__ import annotations
