@@ -638,16 +638,20 @@ class GroupCoordinator:
     # -- FindCoordinator ---------------------------------------------------------------------------
 
     def find_coordinator(self, request: m.FindCoordinatorRequest, version: int,
-                         locate: Callable[[int], tuple[int, str, int] | None]) -> Message:
+                         locate: Callable[[int], tuple[int, str, int] | None],
+                         locate_transaction: Callable[[str], tuple[int, str, int] | None] | None = None) -> Message:
         """Answer FindCoordinator: `locate(partition)` gives the (node id, host, port) leading a
-        `__consumer_offsets` partition, or None when it has no leader (yet)."""
+        `__consumer_offsets` partition, or None when it has no leader (yet);
+        `locate_transaction(transactional_id)` the same for the leader of its `__transaction_state`
+        partition (without it, transaction keys answer COORDINATOR_NOT_AVAILABLE)."""
         Response = m.FindCoordinatorResponse
         key_type = request.key_type if version >= 1 else 0
 
         def one(key: str) -> tuple[ErrorCode, tuple[int, str, int]]:
-            if key_type == 1:  # TRANSACTION: no transaction coordinator yet
-                return E.COORDINATOR_NOT_AVAILABLE, (-1, "", -1)
-            node = locate(self.partition_for(key))
+            if key_type == 1:  # TRANSACTION
+                node = locate_transaction(key) if locate_transaction is not None else None
+            else:
+                node = locate(self.partition_for(key))
             if node is None:
                 return E.COORDINATOR_NOT_AVAILABLE, (-1, "", -1)
             return E.NONE, node
