@@ -92,20 +92,19 @@ def decode(key: bytes, value: bytes | None) -> tuple[str, TransactionMetadata | 
         client_version=v.client_transaction_version)
 
 
-def describe(key: bytes, value: bytes | None) -> str:
-    """One line as Kafka's transaction log decoder prints a record (kafka-dump-log
+def format_record(key: bytes, value: bytes | None) -> tuple[str, str | None]:
+    """(key, payload) as Kafka's transaction log decoder prints a record (kafka-dump-log
     --transaction-log-decoder)."""
     try:
         decoded = decode(key, value)
     except RecordError as e:
-        return f"undecodable: {e}"
+        return f"undecodable::{e}", None
     if decoded is None:
-        return f"unknown::version={_INT16.unpack_from(key)[0]}"
+        return f"unknown::version={_INT16.unpack_from(key)[0]}", None
     txn_id, md = decoded
-    head = f"transaction_metadata::transactionalId={txn_id}"
     if md is None:
-        return f"{head} payload: <DELETE>"
+        return f"transaction_metadata::transactionalId={txn_id}", "<DELETE>"
     parts = ",".join(f"{t}-{p}" for t, p in sorted(md.partitions))
-    return (f"{head} payload: producerId:{md.producer_id},producerEpoch:{md.producer_epoch},"
-            f"state={md.state.kafka_name},partitions=[{parts}],txnLastUpdateTimestamp={md.update_ms},"
-            f"txnTimeoutMs={md.timeout_ms}")
+    return (f"transaction_metadata::transactionalId={txn_id}",
+            f"producerId:{md.producer_id},producerEpoch:{md.producer_epoch},state={md.state.kafka_name},"
+            f"partitions=[{parts}],txnLastUpdateTimestamp={md.update_ms},txnTimeoutMs={md.timeout_ms}")
