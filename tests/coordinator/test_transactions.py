@@ -9,7 +9,7 @@ from kafka_compat.coordinator.transaction import records as txn_records
 from kafka_compat.coordinator.transaction.state import TransactionMetadata, TxnState, TxnTransit
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode as E
-from tests.coordinator.txn_harness import CONFIG, TxnHarness
+from tests.coordinator.txn_harness import CONFIG, START, TxnHarness
 
 TXN = "txn-a"
 
@@ -549,3 +549,14 @@ def test_transaction_log_records_round_trip_in_both_value_versions():
             ("id", 5, 3, TxnState.ONGOING, set(t.partitions), 10, 20)
         assert (md.prev_producer_id, md.next_producer_id, md.client_version) == ((4, 6, 2) if version else (-1, -1, 0))
     assert txn_records.decode(*txn_records.tombstone("id")) == ("id", None)
+
+
+def test_timed_out_transaction_at_the_last_epoch_is_aborted_without_overflowing():
+    t = TxnTransit(77, -1, -1, 32766, -1, 1000, TxnState.ONGOING, frozenset({("t", 0)}), START, START, 0)
+    h = TxnHarness(log={partition_for(TXN, CONFIG.transaction_state_log_num_partitions):
+                        [txn_records.record(TXN, t, 1)]})
+    h.advance(CONFIG.abort_timed_out_transaction_cleanup_interval_ms)
+    assert h.markers() == [(1, 77, 32767, False, [("t", 0)])]
+    assert h.states(TXN)[-1] == "CompleteAbort"
+    r = h.init(TXN)
+    assert r.error_code == E.NONE and r.producer_id != 77 and r.producer_epoch == 0

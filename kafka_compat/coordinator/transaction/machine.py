@@ -595,6 +595,8 @@ class TransactionCoordinator:
         if fence:  # make way for the abort, at the bumped epoch (never returned to a client)
             md.pending = None
             md.producer_epoch, md.last_producer_epoch = epoch, NO_PRODUCER_EPOCH
+            if epoch >= SHORT_MAX:
+                client_version = TV_0  # no epoch left to bump: the abort keeps the fenced one
         state = S.PREPARE_COMMIT if commit else S.PREPARE_ABORT
         return md.prepare_abort_or_commit(state, client_version, next_pid, self.now, no_partition_added)
 
@@ -762,7 +764,7 @@ class TransactionCoordinator:
         for txn_id in req.transactional_ids:
             shard, code = self._lookup(txn_id) if txn_id else (None, E.INVALID_REQUEST)
             md = shard.txns.get(txn_id) if code == E.NONE else None
-            if code == E.NONE and (md is None or md.state is S.DEAD or md.pending is S.DEAD):
+            if code == E.NONE and (md is None or md.state is S.DEAD):
                 code = E.TRANSACTIONAL_ID_NOT_FOUND
             if code != E.NONE:
                 states.append(R.TransactionState(error_code=code, transactional_id=txn_id))
