@@ -155,7 +155,6 @@ class GroupCoordinator:
             A.OFFSET_COMMIT: self.offsets.commit,
             A.OFFSET_FETCH: self.offsets.fetch,
             A.OFFSET_DELETE: self.offsets.delete,
-            A.TXN_OFFSET_COMMIT: self.offsets.txn_commit,
             A.LIST_GROUPS: self.list_groups,
             A.DESCRIBE_GROUPS: self.describe_groups,
             A.DELETE_GROUPS: self.delete_groups,

@@ -138,7 +138,10 @@ class ProducerState:
                 if b.first_seq == first and b.last_seq == last:
                     return b.first_offset, b.last_offset
         ongoing = p is not None and p.txn_first_offset >= 0
-        if h.is_transactional and not ongoing and self.config.transaction_verification_enabled:
+        # A batch of a newer epoch belongs to a new transaction (version 2 bumps the epoch per
+        # transaction): it is verified even while the previous one waits for its marker here.
+        if (h.is_transactional and not (ongoing and h.producer_epoch == p.epoch)
+                and self.config.transaction_verification_enabled):
             verifying = self._verifying.get(pid)
             if guard is None or verifying is None or verifying.guard is not guard:
                 raise KafkaError(ErrorCode.INVALID_TXN_STATE, "Record was not part of an ongoing transaction")
@@ -189,7 +192,7 @@ class ProducerState:
         coordinator whether this partition is in the producer's transaction; None when the
         producer's transaction is already ongoing here (nothing to verify)."""
         p = self.producers.get(producer_id)
-        if p is not None and p.txn_first_offset >= 0:
+        if p is not None and p.txn_first_offset >= 0 and p.epoch == epoch:
             return None
         v = self._verifying.get(producer_id)
         if v is None:

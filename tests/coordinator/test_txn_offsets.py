@@ -3,7 +3,7 @@ UNSTABLE_OFFSET_COMMIT for require_stable fetches, and replay of transactional b
 markers from `__consumer_offsets`."""
 
 from kafka_compat.coordinator.config import GroupConfig
-from kafka_compat.coordinator.machine import Append, Load
+from kafka_compat.coordinator.machine import Append, Client, Load
 from kafka_compat.protocol import messages as m
 from tests.coordinator.helpers import E, Harness, commit_req, fetch_req, fetched
 from tests.coordinator.test_classic import stable
@@ -43,9 +43,15 @@ class LogHarness(Harness):
         topics: dict[str, list] = {}
         for (topic, p), off in offsets.items():
             topics.setdefault(topic, []).append(P(partition_index=p, committed_offset=off, committed_metadata=""))
-        response = self.send("txn_offset_commit", m.TxnOffsetCommitRequest(
+        request = m.TxnOffsetCommitRequest(
             transactional_id="tx", group_id=group, producer_id=pid, producer_epoch=epoch, generation_id=generation,
-            member_id=member_id, topics=[T(name=t, partitions=ps) for t, ps in topics.items()]), version)
+            member_id=member_id, topics=[T(name=t, partitions=ps) for t, ps in topics.items()])
+        # Not in the machine's table until the broker serves TxnOffsetCommit: called directly.
+        token = ("txn-commit", len(self.done))
+        response = self.c.offsets.txn_commit(token, request, version, Client())
+        self.drain()
+        response = response if response is not None else self.done.pop(token)
+        response.encode(version)
         return {(t.name, p.partition_index): p.error_code for t in response.topics for p in t.partitions}
 
     def marker(self, group, commit, *, pid=PID, epoch=EPOCH, coordinator_epoch=1):

@@ -228,3 +228,11 @@ def test_idle_producers_expire_but_not_those_with_an_open_transaction():
     begin(state, 2, 1)
     assert state.remove_expired(NOW + ProducerStateConfig().producer_id_expiration_ms) == 1
     assert set(state.producers) == {2}
+
+
+def test_batch_of_a_newer_epoch_needs_verification_while_the_old_transaction_awaits_its_marker():
+    state = ProducerState()
+    begin(state, 1, 0, epoch=0)
+    assert code(state.check, header(epoch=1, seq=0, transactional=True)) == ErrorCode.INVALID_TXN_STATE
+    guard = state.verification_guard(1, 0, 1, NOW)
+    assert guard is not None and state.check(header(epoch=1, seq=0, transactional=True), guard=guard) is None
