@@ -45,7 +45,7 @@ from kafka_compat.coordinator.hashing import partition_for
 from kafka_compat.coordinator.responses import append_error, fit
 from kafka_compat.coordinator.timer import Timer
 from kafka_compat.coordinator.transaction import records
-from kafka_compat.coordinator.transaction.markers import NO_LEADER, Completion, MarkerChannel, MarkerEntry, SendMarkers
+from kafka_compat.coordinator.transaction.markers import Completion, SendMarkers, TxnMarkers
 from kafka_compat.coordinator.transaction.producer_ids import ProducerIdBlocks
 from kafka_compat.coordinator.transaction.state import (
     COMPLETED,
@@ -143,7 +143,7 @@ class TransactionCoordinator:
         self.now = now_ms
         self.shards: dict[int, _Shard] = {}
         self.producer_ids = ProducerIdBlocks()
-        self.markers = MarkerChannel()
+        self.markers = TxnMarkers(self)
         self.timer = Timer()
         self._pending: dict[int, _Pending] = {}
         self._next_append_id = 0
@@ -171,7 +171,7 @@ class TransactionCoordinator:
             self.producer_ids.requested = True
             self._work.append(AllocateProducerIds())
         work, self._work = self._work, []
-        return work + self.markers.take_requests()
+        return work + self.markers.channel.take_requests()
 
     def take_completions(self) -> list[tuple[Hashable, Message]]:
         done, self._completions = self._completions, []
@@ -253,7 +253,7 @@ class TransactionCoordinator:
     def _drop(self, partition: int) -> None:
         if self.shards.pop(partition, None) is None:
             return
-        self.markers.remove(lambda c: c.partition == partition)
+        self.markers.channel.remove(lambda c: c.partition == partition)
         for append_id in [i for i, p in self._pending.items() if p.partition == partition]:
             self._pending.pop(append_id).done(E.NOT_COORDINATOR)
 
@@ -509,6 +509,8 @@ class TransactionCoordinator:
         prepare = self._prepare_end_v2 if client_version >= TV_2 else self._prepare_end_v1
         transit = prepare(md, pid, epoch, commit, from_client, fence)
         if isinstance(transit, ErrorCode):
+            if fence:
+                md.pending = None  # the fence did not happen: nothing may stay blocked by it
             if transit == E.NONE and client_version >= TV_2:
                 return done(E.NONE, md.producer_id, md.producer_epoch)  # a retry of a completed EndTxn
             return done(transit, NO_PRODUCER_ID, NO_PRODUCER_EPOCH)
@@ -603,101 +605,37 @@ class TransactionCoordinator:
     # -- markers ------------------------------------------------------------------------------------
 
     def _send_markers(self, txn_id: str, shard: _Shard, md: TransactionMetadata, transit: TxnTransit) -> None:
-        completion = Completion(txn_id, shard.partition, shard.coordinator_epoch, md, transit,
-                                md.state is S.PREPARE_COMMIT, md.producer_id, md.producer_epoch)
-        self._route(completion, list(md.partitions))
-
-    def _route(self, c: Completion, partitions: list[TopicPartition]) -> None:
-        """Queue markers for `partitions` at their leaders of the moment; a partition that no
-        longer exists needs none."""
-        by_leader: dict[int, list[TopicPartition]] = {}
-        for tp in partitions:
-            leader = self.leader_of(*tp)
-            if leader is None:
-                log.info("transaction_marker_dropped", transactional_id=c.transactional_id, topic=tp[0],
-                         partition=tp[1], reason="the partition does not exist")
-                c.metadata.remove_partition(tp)
-            else:
-                by_leader.setdefault(leader if leader >= 0 else NO_LEADER, []).append(tp)
-        for leader, tps in by_leader.items():
-            if leader == NO_LEADER:
-                self._retry_later(MarkerEntry(c, tuple(tps)))
-            else:
-                self.markers.add(leader, MarkerEntry(c, tuple(tps)))
-        self._maybe_complete(c)
-
-    def metadata_changed(self, now_ms: int | None = None) -> None:
-        """Partition leaders may have changed: markers that had no leader go out again."""
-        self._advance(now_ms)
-        self.timer.cancel("markers")
-        for e in self.markers.take_unknown():
-            if self._current(e.completion):
-                self._route(e.completion, list(e.partitions))
-
-    def _current(self, c: Completion) -> bool:
-        """Whether `c` still belongs to this coordinator (same partition leadership, same state)."""
-        shard = self.shards.get(c.partition)
-        return (shard is not None and not shard.loading and shard.coordinator_epoch == c.coordinator_epoch
-                and shard.txns.get(c.transactional_id) is c.metadata and not c.markers_done)
+        self.markers.send(Completion(txn_id, shard.partition, shard.coordinator_epoch, md, transit,
+                                     md.state is S.PREPARE_COMMIT, md.producer_id, md.producer_epoch))
 
     def markers_sent(self, send: SendMarkers, response: m.WriteTxnMarkersResponse | None,
                      now_ms: int | None = None) -> None:
         """The answer to `send` (None: the broker could not be reached; everything is retried)."""
         self._advance(now_ms)
-        entries = self.markers.sent(send)
-        errors: dict[int, dict[TopicPartition, int]] = {}
-        for r in response.markers if response is not None else ():
-            errors.setdefault(r.producer_id, {}).update(
-                ((t.name, p.partition_index), p.error_code) for t in r.topics for p in t.partitions)
-        for e in entries:
-            c = e.completion
-            if not self._current(c):
-                continue
-            if response is None:
-                self._retry_later(MarkerEntry(c, e.partitions))
-                continue
-            got = errors.get(c.producer_id, {})
-            retry, give_up = [], False
-            for tp in e.partitions:
-                code = got.get(tp, E.UNKNOWN_SERVER_ERROR)
-                if code in (E.NONE, E.UNSUPPORTED_FOR_MESSAGE_FORMAT, E.UNSUPPORTED_VERSION):
-                    c.metadata.remove_partition(tp)  # written, or never writable there
-                elif code in (E.INVALID_PRODUCER_EPOCH, E.TRANSACTION_COORDINATOR_FENCED):
-                    give_up = True  # a newer producer or coordinator took over this transaction
-                else:
-                    if code not in _RETRIABLE_MARKER_ERRORS:
-                        log.warning("transaction_marker_failed", transactional_id=c.transactional_id, topic=tp[0],
-                                    partition=tp[1], error=ErrorCode(code).name)
-                    retry.append(tp)
-            if give_up:
-                log.info("transaction_markers_cancelled", transactional_id=c.transactional_id)
-                c.markers_done = True
-            elif retry:
-                self._retry_later(MarkerEntry(c, tuple(retry)))
-            else:
-                self._maybe_complete(c)
+        self.markers.sent(send, response)
 
-    def _retry_later(self, entry: MarkerEntry) -> None:
-        """Markers that failed go out again, to the leaders of the moment, when the metadata changes
-        or after a backoff (never in a tight loop against a broker that is down)."""
-        self.markers.add(NO_LEADER, entry)
-        if "markers" not in self.timer:
-            self.timer.schedule("markers", self.now + self.config.marker_retry_backoff_ms, self.metadata_changed)
+    def metadata_changed(self, now_ms: int | None = None) -> None:
+        """Partition leaders may have changed: markers waiting for one go out again."""
+        self._advance(now_ms)
+        self.markers.reroute()
 
-    def _maybe_complete(self, c: Completion) -> None:
-        if not c.markers_done and not c.metadata.partitions and self._current(c):
-            c.markers_done = True
-            self._write_completion(c)
+    def current(self, c: Completion) -> bool:
+        """Whether `c` still belongs to this coordinator (same partition leadership, same state)."""
+        shard = self.shards.get(c.partition)
+        return (shard is not None and not shard.loading and shard.coordinator_epoch == c.coordinator_epoch
+                and shard.txns.get(c.transactional_id) is c.metadata and not c.markers_done)
 
-    def _write_completion(self, c: Completion) -> None:
+    def write_completion(self, c: Completion) -> None:
+        """Every marker of `c` is written: write its CompleteCommit/CompleteAbort (again later when
+        replicas are missing; the next coordinator of the partition completes it otherwise)."""
         shard = self.shards.get(c.partition)
         if shard is None or shard.loading or shard.coordinator_epoch != c.coordinator_epoch:
-            return  # the partition's next coordinator completes it
+            return
 
         def written(error: ErrorCode | None) -> None:
-            if error == E.COORDINATOR_NOT_AVAILABLE:  # e.g. not enough replicas: write it again later
+            if error == E.COORDINATOR_NOT_AVAILABLE:
                 self.timer.schedule(("complete", c.transactional_id), self.now + self.config.marker_retry_backoff_ms,
-                                    lambda: self._write_completion(c))
+                                    lambda: self.write_completion(c))
             elif error is None:
                 log.debug("transaction_completed", transactional_id=c.transactional_id,
                           state=c.transit.state.kafka_name)
@@ -796,12 +734,6 @@ class TransactionCoordinator:
                 listed.append(R.TransactionState(transactional_id=txn_id, producer_id=md.producer_id,
                                                  transaction_state=md.state.kafka_name))
         return reply(R(unknown_state_filters=unknown, transaction_states=listed))
-
-
-_RETRIABLE_MARKER_ERRORS = frozenset({
-    E.UNKNOWN_TOPIC_OR_PARTITION, E.NOT_LEADER_OR_FOLLOWER, E.NOT_ENOUGH_REPLICAS, E.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-    E.REQUEST_TIMED_OUT, E.KAFKA_STORAGE_ERROR,
-})
 
 
 def _same_result(state: TxnState, commit: bool) -> ErrorCode:
