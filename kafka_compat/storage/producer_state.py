@@ -125,12 +125,14 @@ class ProducerState:
     def check(self, h: BatchHeader, *, client: bool = True, guard: object | None = None) -> tuple[int, int] | None:
         """Check a data batch before the leader writes it: None to append it, the (first, last)
         offsets of the original when it is a client's retry. `client` False is a coordinator's own
-        batch (no sequences). `guard` is the verification guard of the request, if any.
+        batch: no sequences (as a batch without a sequence, which only coordinators write). `guard`
+        is the verification guard of the request, if any.
 
         Raises KafkaError: INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_TXN_STATE."""
         pid = h.producer_id
         if pid == NO_PRODUCER_ID or h.is_control:
             return None
+        client = client and h.base_sequence != NO_SEQUENCE
         p = self.producers.get(pid)
         if p is not None and client and h.producer_epoch == p.epoch:
             first, last = h.base_sequence, h.last_sequence

@@ -87,6 +87,8 @@ def test_coordinator_batches_are_not_held_to_sequences():
     state = ProducerState()
     state.update(header(seq=0), 0)
     assert state.check(header(seq=42), client=False) is None
+    state.update(header(seq=-1), 1)  # TxnOffsetCommit batches carry no sequence
+    assert state.check(header(seq=-1)) is None
 
 
 def test_transaction_start_without_verification_is_invalid_txn_state():
