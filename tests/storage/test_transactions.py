@@ -284,3 +284,20 @@ def test_compaction_keeps_the_txnindex_entries_of_the_cleaned_segments(tmp_path)
     cleaner.clean(log, NOW, force=True)
     assert b"a" not in values(log.read_bytes(0, 1 << 20))  # the cleaned segment replaced the old one
     assert log.aborted_transactions(0, log.log_end_offset) == [AbortedTxn(1, 0, 1, 2)]
+
+
+def test_recovery_rebuilds_txnindex_from_the_snapshot_below_the_recovered_segments(tmp_path):
+    log = open_log(tmp_path)
+    p = Producer(log, 1)
+    p.send(b"a")
+    log.roll()  # snapshot at 1: producer 1's transaction is open there
+    p.send(b"b")
+    p.end(commit=False)
+    log.close()  # snapshot at 3 too
+    d = tmp_path / "t-0"
+    index = d / "00000000000000000001.txnindex"
+    index.unlink()
+    reopened = Log(d, LogConfig(), recovery_point=1, clock=lambda: NOW)  # unclean: segment 1 is re-read
+    reopened.flush()
+    assert txnindex_entries(index) == [(0, 1, 0, 2, 3)]
+    assert producer_snapshots.offsets(d) == [1, 3]
