@@ -160,6 +160,7 @@ class GroupCoordinator:
             A.DELETE_GROUPS: self.delete_groups,
             A.CONSUMER_GROUP_HEARTBEAT: self.consumer.heartbeat,
             A.CONSUMER_GROUP_DESCRIBE: self.consumer.describe,
+            A.TXN_OFFSET_COMMIT: self.offsets.txn_commit,
         }
         if topics is not None:
             self.set_topics(topics, now_ms)
