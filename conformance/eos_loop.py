@@ -20,6 +20,11 @@ import time
 from confluent_kafka import Consumer, Producer
 
 
+def _report(err, msg) -> None:
+    if err is not None:
+        print(f"delivery failed: {err}", file=sys.stderr, flush=True)
+
+
 def main(bootstrap: str, source: str, sink: str, group: str, txn_id: str, per_txn: int) -> None:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_committed",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
@@ -41,7 +46,8 @@ def main(bootstrap: str, source: str, sink: str, group: str, txn_id: str, per_tx
                 continue
         else:
             idle_since = time.monotonic()
-            producer.produce(sink, key=f"{msg.partition()}:{msg.offset()}".encode(), value=b"out:" + msg.value())
+            producer.produce(sink, key=f"{msg.partition()}:{msg.offset()}".encode(), value=b"out:" + msg.value(),
+                             on_delivery=_report)
             pending += 1
             if pending < per_txn:
                 continue
