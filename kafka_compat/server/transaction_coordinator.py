@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("kafka_compat.coordinator.transaction")
 
 TXN_TOPIC = "__transaction_state"
+OFFSETS_TOPIC = "__consumer_offsets"
 MARKERS_VERSION = 1
 VERIFY_VERSION = 5
 REQUEST_TIMEOUT_S = 30.0
@@ -279,7 +280,10 @@ class TransactionCoordinatorDriver:
         return None
 
     async def _send_markers(self, send: SendMarkers) -> None:
-        response = await self._call(send.broker, send.request, MARKERS_VERSION)
+        if send.broker == self._node_id:  # this broker leads the partitions: no round trip to itself
+            response = await write_markers(self.broker, send.request)
+        else:
+            response = await self._call(send.broker, send.request, MARKERS_VERSION)
         self.machine.markers_sent(send, response, self._clock())
         self._pump()
 
@@ -388,3 +392,49 @@ class TransactionCoordinatorDriver:
                     if p.partition_error_code:
                         code = ErrorCode(p.partition_error_code)
         return code if code in _PASSED_ON else ErrorCode.NOT_ENOUGH_REPLICAS
+
+
+async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:
+    """WriteTxnMarkers on a partition leader: write every marker on the partitions this broker
+    leads, with acks=all as Kafka does. Kafka's errors per partition (NOT_LEADER_OR_FOLLOWER,
+    UNKNOWN_TOPIC_OR_PARTITION, INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED,
+    NOT_ENOUGH_REPLICAS...), NONE once replicated."""
+    R = m.WriteTxnMarkersResponse
+    now_ms = int(time.time() * 1000)
+    deadline = trio.current_time() + REQUEST_TIMEOUT_S
+    markers = []
+    waits = []  # (partition, end offset, leader epoch, result)
+    offsets_markers = []  # (marker, partition index, result): written by the group coordinator
+    for marker in req.markers:
+        topics = []
+        for t in marker.topics:
+            results = []
+            for index in t.partition_indexes:
+                result = R.WritableTxnMarkerPartitionResult(partition_index=index, error_code=ErrorCode.NONE)
+                results.append(result)
+                if t.name == OFFSETS_TOPIC:
+                    offsets_markers.append((marker, index, result))
+                    continue
+                try:
+                    p = broker.replicas.leader(t.name, index)
+                    info = p.append_marker(marker.producer_id, marker.producer_epoch, marker.coordinator_epoch,
+                                           marker.transaction_result, now_ms)
+                except KafkaError as e:
+                    result.error_code = e.code
+                    continue
+                waits.append((p, info.last_offset + 1, p.leader_epoch, result))
+            topics.append(R.WritableTxnMarkerTopicResult(name=t.name, partitions=results))
+        markers.append(R.WritableTxnMarkerResult(producer_id=marker.producer_id, topics=topics))
+    for marker, index, result in offsets_markers:
+        if broker.groups is None:
+            result.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
+            continue
+        code = await broker.groups.complete_transaction(index, marker.producer_id, marker.producer_epoch,
+                                                        marker.coordinator_epoch, marker.transaction_result)
+        # The coordinator's own answers mean the leadership moved: the transaction coordinator retries.
+        result.error_code = (ErrorCode.NOT_LEADER_OR_FOLLOWER
+                             if code in (ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+                                         ErrorCode.COORDINATOR_NOT_AVAILABLE) else code)
+    for p, offset, leader_epoch, result in waits:
+        result.error_code = await broker.replicas.wait_acknowledged(p, offset, leader_epoch, deadline)
+    return R(markers=markers)

@@ -14,15 +14,11 @@ the group coordinator, which then commits or drops the producer's pending offset
 
 from __future__ import annotations
 
-import time
-
-import trio
-
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.server.errors import error_response
 from kafka_compat.server.handlers import RequestContext, handles
-from kafka_compat.server.transaction_coordinator import REQUEST_TIMEOUT_S, ensure_transaction_topic
+from kafka_compat.server.transaction_coordinator import ensure_transaction_topic, write_markers
 
 A = m.ApiKey
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -71,49 +67,8 @@ async def init_producer_id(ctx: RequestContext, req: m.InitProducerIdRequest) ->
 
 @handles(A.WRITE_TXN_MARKERS, versions=(0, 1))
 async def write_txn_markers(ctx: RequestContext, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:
-    """Write every marker on the partitions this broker leads: Kafka's errors per partition
-    (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, INVALID_PRODUCER_EPOCH,
-    TRANSACTION_COORDINATOR_FENCED, NOT_ENOUGH_REPLICAS...), NONE once replicated."""
-    R = m.WriteTxnMarkersResponse
-    broker = ctx.broker
-    now_ms = int(time.time() * 1000)
-    deadline = trio.current_time() + REQUEST_TIMEOUT_S
-    markers = []
-    waits = []  # (partition, end offset, leader epoch, result)
-    offsets_markers = []  # (marker, partition index, result): written by the group coordinator
-    for marker in req.markers:
-        topics = []
-        for t in marker.topics:
-            results = []
-            for index in t.partition_indexes:
-                result = R.WritableTxnMarkerPartitionResult(partition_index=index, error_code=ErrorCode.NONE)
-                results.append(result)
-                if t.name == OFFSETS_TOPIC:
-                    offsets_markers.append((marker, index, result))
-                    continue
-                try:
-                    p = broker.replicas.leader(t.name, index)
-                    info = p.append_marker(marker.producer_id, marker.producer_epoch, marker.coordinator_epoch,
-                                           marker.transaction_result, now_ms)
-                except KafkaError as e:
-                    result.error_code = e.code
-                    continue
-                waits.append((p, info.last_offset + 1, p.leader_epoch, result))
-            topics.append(R.WritableTxnMarkerTopicResult(name=t.name, partitions=results))
-        markers.append(R.WritableTxnMarkerResult(producer_id=marker.producer_id, topics=topics))
-    for marker, index, result in offsets_markers:
-        if broker.groups is None:
-            result.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
-            continue
-        code = await broker.groups.complete_transaction(index, marker.producer_id, marker.producer_epoch,
-                                                        marker.coordinator_epoch, marker.transaction_result)
-        # The coordinator's own answers mean the leadership moved: the transaction coordinator retries.
-        result.error_code = (ErrorCode.NOT_LEADER_OR_FOLLOWER
-                             if code in (ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
-                                         ErrorCode.COORDINATOR_NOT_AVAILABLE) else code)
-    for p, offset, leader_epoch, result in waits:
-        result.error_code = await broker.replicas.wait_acknowledged(p, offset, leader_epoch, deadline)
-    return R(markers=markers)
+    """From a transaction coordinator: write the markers on the partitions this broker leads."""
+    return await write_markers(ctx.broker, req)
 
 
 @handles(A.DESCRIBE_PRODUCERS, versions=(0, 0))
