@@ -391,6 +391,8 @@ class TransactionCoordinatorDriver:
                 for p in t.results_by_partition:
                     if p.partition_error_code:
                         code = ErrorCode(p.partition_error_code)
+        if code == ErrorCode.TRANSACTION_ABORTABLE:  # not in the transaction: what Produce before v12 knows
+            return ErrorCode.INVALID_TXN_STATE
         return code if code in _PASSED_ON else ErrorCode.NOT_ENOUGH_REPLICAS
 
 
