@@ -1,0 +1,29 @@
+"""The Java producer's transactions (kafka-clients of the pinned release): a committed transaction
+is read by the Java consumer with isolation.level=read_committed, an aborted one is not (a
+read_uncommitted Java consumer reads both)."""
+
+import pytest
+
+from conformance.support import create_topic
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def values(tag: str) -> list[str]:
+    return [f"{tag}-{i}" for i in range(6)]
+
+
+def read(java, topic: str, isolation: str, count: int) -> list[str]:
+    got = java.call("read", topic=topic, starts={"0": 0, "1": 0}, count=count, timeoutMs=5000,
+                    config={"isolation.level": isolation})
+    return sorted(r["value"] for r in got)
+
+
+def test_java_transactions_commit_and_abort(broker, java, unique):
+    topic = create_topic(broker.bootstrap, unique("java-txn"), partitions=2)
+    done = java.call("transactions", topic=topic, partitions=2, config={"transactional.id": unique("java-txn")},
+                     transactions=[{"values": values("committed"), "commit": True},
+                                   {"values": values("aborted"), "commit": False}])
+    assert done == 2
+    assert read(java, topic, "read_committed", 12) == values("committed")
+    assert read(java, topic, "read_uncommitted", 12) == sorted(values("committed") + values("aborted"))
