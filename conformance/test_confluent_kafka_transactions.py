@@ -118,3 +118,30 @@ def test_a_transaction_open_past_its_timeout_is_aborted(tmp_path, unique):
             values("stale", 6) + [b"after"])
     finally:
         broker.stop()
+
+
+def test_transactional_offsets_survive_a_restart_as_their_markers_decided(tmp_path, unique):
+    """Offsets sent with a committed transaction are the group's after the broker restarts (hard or
+    not), those of an aborted one are not: the group coordinator replays transactional batches and
+    markers when it loads __consumer_offsets."""
+    broker = BrokerProcess(tmp_path).start()
+    try:
+        topic = create_topic(broker.bootstrap, "offsets-in-txn", partitions=1)
+        p = transactional(broker.bootstrap, "offsets")
+        member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "readers"})  # not in the group
+        for offset, commit in ((5, True), (9, False)):
+            p.begin_transaction()
+            p.produce(topic, value=b"x", partition=0)
+            p.send_offsets_to_transaction([TopicPartition(topic, 0, offset)], member.consumer_group_metadata(), TIMEOUT)
+            assert p.flush(TIMEOUT) == 0
+            p.commit_transaction(TIMEOUT) if commit else p.abort_transaction(TIMEOUT)
+        member.close()
+        for clean in (True, False):
+            broker.restart(clean=clean)
+            c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "readers"})
+            try:
+                assert [tp.offset for tp in c.committed([TopicPartition(topic, 0)], TIMEOUT)] == [5]
+            finally:
+                c.close()
+    finally:
+        broker.stop()

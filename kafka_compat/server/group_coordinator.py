@@ -49,6 +49,7 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message
 from kafka_compat.records import Record, RecordsError, build_batch, iter_headers, iter_records
+from kafka_compat.records.control import read_marker
 from kafka_compat.records.validator import COORDINATOR
 
 if TYPE_CHECKING:
@@ -274,9 +275,15 @@ class GroupCoordinatorDriver:
                 if not view:
                     break
                 for position, header in iter_headers(view):
+                    offset = header.last_offset + 1
+                    if header.is_transactional:  # TxnOffsetCommit batches and their markers, in log order
+                        if not (machine.load_records(index, epoch, pairs) and self._load_transactional(
+                                index, epoch, view, position, header)):
+                            return
+                        pairs = []
+                        continue
                     if not header.is_control:
                         pairs += [(record.key, record.value) for record in iter_records(view, position, header)]
-                    offset = header.last_offset + 1
                     if len(pairs) >= LOAD_CHUNK:
                         if not machine.load_records(index, epoch, pairs):
                             return
@@ -293,6 +300,16 @@ class GroupCoordinatorDriver:
         finally:
             self._pump()
             self._maybe_loads_idle()
+
+    def _load_transactional(self, index: int, epoch: int, view: memoryview, position: int, header) -> bool:
+        """Replay a transactional batch (offsets waiting for their marker) or a marker."""
+        if not header.is_control:
+            pairs = [(r.key, r.value) for r in iter_records(view, position, header)]
+            return self.machine.load_records(index, epoch, pairs, producer_id=header.producer_id)
+        marker = read_marker(view, position, header)
+        if marker is None or not (marker.is_commit or marker.is_abort):
+            return True
+        return self.machine.load_marker(index, epoch, header.producer_id, marker.is_commit)
 
     def _loading(self) -> bool:
         return any(shard.state is ShardState.LOADING for shard in self.machine.shards.values())
