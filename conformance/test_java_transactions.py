@@ -27,3 +27,18 @@ def test_java_transactions_commit_and_abort(broker, java, unique):
     assert done == 2
     assert read(java, topic, "read_committed", 12) == values("committed")
     assert read(java, topic, "read_uncommitted", 12) == sorted(values("committed") + values("aborted"))
+
+
+def test_kafka_streams_exactly_once_v2(broker, java, unique):
+    """A Kafka Streams application with processing.guarantee=exactly_once_v2 (a transactional
+    producer per thread, offsets committed in its transactions) turns every input record into one
+    output record that read_committed readers see."""
+    source = create_topic(broker.bootstrap, unique("streams-in"), partitions=2)
+    sink = create_topic(broker.bootstrap, unique("streams-out"), partitions=2)
+    words = [f"word-{i}" for i in range(20)]
+    java.call("produce", topic=source, records=[{"partition": i % 2, "key": None, "value": w, "headers": []}
+                                                for i, w in enumerate(words)])
+    out = java.call("streams.upper", input=source, output=sink, count=20, partitions=2, timeoutMs=60000, config={
+        "application.id": unique("eos-app"), "processing.guarantee": "exactly_once_v2",
+        "commit.interval.ms": "100", "replication.factor": "1", "state.dir": str(broker.data_dir / "streams")})
+    assert sorted(out) == sorted(w.upper() for w in words)
