@@ -265,9 +265,9 @@ class CommittedOffsets:
         return E.NONE
 
     def txn_commit(self, token: Hashable, req: m.TxnOffsetCommitRequest, version: int, client: Client):
-        """TxnOffsetCommit v0-v4, like the APIs of the machine's `requests` table (which it joins
-        when the broker serves it). The batch is the producer's: the partition leader's log checks
-        its epoch, and KIP-890 verification of the partition with the transaction coordinator."""
+        """TxnOffsetCommit v0-v4 (in the machine's `requests` table). The batch is the producer's:
+        the partition leader's log checks its epoch. The client added the group's partition with
+        AddOffsetsToTxn first; the driver appends without asking the transaction coordinator again."""
         core, cfg = self.core, self.core.config
         TR = m.TxnOffsetCommitResponse
         gid = req.group_id
