@@ -27,7 +27,7 @@ def degraded(tmp_path_factory):
     whose coordinator is down) once the killed node is fenced."""
     fast = {"broker.heartbeat.interval.ms": "250", "broker.session.timeout.ms": "2000",
             "controller.quorum.fetch.timeout.ms": "1000", "controller.quorum.election.timeout.ms": "500",
-            "offsets.topic.num.partitions": "6"}
+            "offsets.topic.num.partitions": "6", "offsets.topic.replication.factor": "1"}  # one replica each
     with ClusterProcess(tmp_path_factory.mktemp("degraded"), 3, overrides=fast) as cluster, \
             Cluster(cluster.bootstrap) as c:
         assert run("topic", "create", "spread", "-p", str(PARTITIONS), brokers=cluster.bootstrap).returncode == 0
