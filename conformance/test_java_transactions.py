@@ -25,6 +25,8 @@ def test_java_transactions_commit_and_abort(broker, java, unique):
                      transactions=[{"values": values("committed"), "commit": True},
                                    {"values": values("aborted"), "commit": False}])
     assert done == 2
+    assert java.call("admin.listTransactions") >= 1  # ListTransactions to every broker
+    assert java.call("admin.describeProducers", partitions=[[topic, 0]]) == 1  # the partition described
     assert read(java, topic, "read_committed", 12) == values("committed")
     assert read(java, topic, "read_uncommitted", 12) == sorted(values("committed") + values("aborted"))
 
