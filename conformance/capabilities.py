@@ -91,6 +91,12 @@ ROWS: list[tuple[str, dict[str, Cell]]] = [
         **each("admin", "confluent kafka_python aiokafka kafkajs franz_go sarama"),
         **each("admin", "kcat", "metadata (-L)"),
         "tools": cell("kafka-topics, kafka-configs", "test_kafka_tools.py::topics_configs")}),
+    ("transactions, read_committed", {
+        "java": cell("yes (and Streams exactly_once_v2)", "test_java_transactions.py"),
+        "confluent": cell("yes (and exactly once, killed -9)", "test_confluent_kafka_transactions.py",
+                          "test_confluent_kafka_exactly_once.py"),
+        **each("transactions", "kafka_python aiokafka kafkajs"),
+        "tools": cell("kafka-transactions", "test_kafka_transactions_tool.py")}),
     ("records deletion, log dirs, quorum, features", {
         "java": yes("test_java_admin.py::records_offsets_and_cluster"),
         **each("admin", "franz_go sarama", "records deletion, log dirs"),

@@ -5,10 +5,9 @@ configs, no partitions; list; describe by name and by id; add partitions; delete
 id), configs (describe with synonyms, incremental SET/DELETE/APPEND), records deletion (and its
 refusal on a compacted topic), listOffsets (earliest, latest, max timestamp, by time), the cluster,
 log dirs, the metadata quorum, features, consumer groups (list, describe, committed offsets:
-list, alter, delete; delete groups; a deleted group described raises GroupIdNotFoundException).
-The calls of APIs not served yet (ACLs, SCRAM users, quotas, transactions, producers, leader
-election, reassignments, feature updates) raise UnsupportedVersionException, which is what the
-client raises for a broker that lacks the API."""
+list, alter, delete; delete groups). The calls of APIs not served yet (ACLs, SCRAM users, quotas,
+feature updates) raise UnsupportedVersionException, which is what the client raises for a broker
+that lacks the API. (Transactions and producers: test_java_transactions.py.)"""
 
 import pytest
 
@@ -177,7 +176,6 @@ def test_group_offsets(broker, java, unique):
 
 @pytest.mark.parametrize("op, args", [
     ("admin.describeAcls", {}), ("admin.describeUserScramCredentials", {}), ("admin.describeClientQuotas", {}),
-    ("admin.listTransactions", {}), ("admin.describeProducers", {"partitions": [["{topic}", 0]]}),
     ("admin.updateFeatures", {"features": {"metadata.version": 1}, "validateOnly": True}),
 ])
 @pytest.mark.not_served_yet

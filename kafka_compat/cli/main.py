@@ -17,6 +17,7 @@ from kafka_compat.cli import quorum as _quorum
 from kafka_compat.cli import server as _server
 from kafka_compat.cli import specs as _specs
 from kafka_compat.cli import topic as _topic
+from kafka_compat.cli import txn as _txn
 
 app = typer.Typer(
     name="kafka-compat",
@@ -38,6 +39,7 @@ app.add_typer(_group.app, name="group")
 app.add_typer(_config.app, name="config")
 app.add_typer(_quorum.app, name="quorum")
 app.add_typer(_certs.app, name="certs")
+app.add_typer(_txn.app, name="txn")
 
 
 def main() -> None:

@@ -70,3 +70,44 @@ def _as_list(value) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v).strip() for v in value]
+
+
+@dataclass(frozen=True)
+class TransactionConfig:
+    """What the transaction coordinator reads from the broker's configuration (Kafka's defaults)."""
+
+    transactional_id_expiration_ms: int = 604_800_000
+    transaction_max_timeout_ms: int = 900_000
+    transaction_state_log_num_partitions: int = 50
+    abort_timed_out_transaction_cleanup_interval_ms: int = 10_000
+    remove_expired_transaction_cleanup_interval_ms: int = 3_600_000
+    offsets_topic_num_partitions: int = 50  # AddOffsetsToTxn adds the group's __consumer_offsets partition
+    # The cluster's finalized `transaction.version` feature: 2 on a new Kafka 4 cluster. Versions
+    # 1+ write flexible transaction log values; the coordinator's own aborts use it.
+    transaction_version: int = 2
+    # Not a broker key in Kafka either: how long markers whose partition has no leader wait
+    # before the next try, and before a failed completion record is written again.
+    marker_retry_backoff_ms: int = 100
+
+    @classmethod
+    def from_broker(cls, config: Mapping[str, Any] | Any) -> TransactionConfig:
+        """Read Kafka's keys from a broker config (anything with `.get(key, default)`)."""
+
+        def get(key: str, default: int) -> int:
+            value = config.get(key, default)
+            return default if value is None else int(value)
+
+        d = cls()
+        return cls(
+            transactional_id_expiration_ms=get("transactional.id.expiration.ms", d.transactional_id_expiration_ms),
+            transaction_max_timeout_ms=get("transaction.max.timeout.ms", d.transaction_max_timeout_ms),
+            transaction_state_log_num_partitions=get("transaction.state.log.num.partitions",
+                                                     d.transaction_state_log_num_partitions),
+            abort_timed_out_transaction_cleanup_interval_ms=get(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                d.abort_timed_out_transaction_cleanup_interval_ms),
+            remove_expired_transaction_cleanup_interval_ms=get(
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                d.remove_expired_transaction_cleanup_interval_ms),
+            offsets_topic_num_partitions=get("offsets.topic.num.partitions", d.offsets_topic_num_partitions),
+        )

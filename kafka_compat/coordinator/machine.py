@@ -10,7 +10,10 @@ a driver-chosen `token`; the `requests` table says which method decides each gro
   SyncGroup waiting for the leader, a commit waiting for its append);
 - `take_work()` returns, in order, the `Append`s to write to `__consumer_offsets` partitions and
   the `Load`s to perform (read a partition and feed its records back). The driver writes one
-  partition's appends in order and reports each with `append_done(append, error)`;
+  partition's appends in order and reports each with `append_done(append, error)`. An append with
+  a producer id is a transactional batch of that producer (TxnOffsetCommit); one with a `marker`
+  is the COMMIT/ABORT marker that ends its transaction (`complete_transaction`, called for
+  WriteTxnMarkers on this partition: the coordinator writes its own markers, as Kafka 4's does);
 - `next_deadline()` says when to call `tick` next.
 
 Responses are the generated message objects, already fitted to the request's version.
@@ -24,6 +27,12 @@ the mapped error and the partition is reloaded from its log (the log is the trut
 Per `__consumer_offsets` partition, a `Shard` holds the groups and offsets that hash to it; a
 partition this coordinator does not lead answers NOT_COORDINATOR, one being loaded
 COORDINATOR_LOAD_IN_PROGRESS.
+
+Transactional offsets (TxnOffsetCommit) wait per producer in the shard until the marker that ends
+the producer's transaction is durable: a commit makes them committed offsets, an abort drops them.
+While they wait, OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT for them. A load
+replays transactional batches (`load_records` with the producer id) and markers (`load_marker`)
+in log order.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from kafka_compat.coordinator.classic import ClassicGroup, ClassicGroups, Classi
 from kafka_compat.coordinator.config import GroupConfig
 from kafka_compat.coordinator.consumer import ConsumerGroup, ConsumerGroups
 from kafka_compat.coordinator.hashing import partition_for
-from kafka_compat.coordinator.offsets import CommittedOffsets, OffsetAndMetadata, OffsetStore
+from kafka_compat.coordinator.offsets import CommittedOffsets, OffsetAndMetadata, OffsetStore, PendingTxnOffsets
 from kafka_compat.coordinator.responses import GROUP_AUTHORIZED_OPERATIONS, append_error, fit, group_error_response
 from kafka_compat.coordinator.timer import Timer
 from kafka_compat.protocol import messages as m
@@ -55,12 +64,22 @@ TopicsMapping = Mapping[str, tuple[Uuid, int]]  # topic name -> (topic id, parti
 E = ErrorCode
 
 
+class TxnMarker(NamedTuple):
+    commit: bool
+    coordinator_epoch: int
+
+
 class Append(NamedTuple):
-    """Records to append to `__consumer_offsets` partition `partition`; report with append_done."""
+    """Records to append to `__consumer_offsets` partition `partition`; report with append_done.
+    With `producer_id` (>= 0) they are a transactional batch of that producer and epoch (no
+    sequence); with `marker` the append is that producer's transaction marker instead."""
 
     id: int
     partition: int
     records: list[tuple[bytes, bytes | None]]
+    producer_id: int = -1
+    producer_epoch: int = -1
+    marker: TxnMarker | None = None
 
 
 class Client(NamedTuple):
@@ -88,6 +107,8 @@ class PendingAppend:
     id: int
     records: list[records.CoordinatorRecord]
     callbacks: list[Callable[[ErrorCode | None], None]] = field(default_factory=list)
+    producer_id: int = -1  # a transactional batch (or marker) of this producer
+    marker: TxnMarker | None = None
 
 
 @dataclass(eq=False)
@@ -101,6 +122,8 @@ class Shard:
     offsets: OffsetStore = field(default_factory=OffsetStore)  # latest (what was decided)
     committed: OffsetStore = field(default_factory=OffsetStore)  # durable (what OffsetFetch reads)
     pending: dict[int, PendingAppend] = field(default_factory=dict)  # in append order
+    txn_offsets: dict[int, PendingTxnOffsets] = field(default_factory=dict)  # producer id -> its pending offsets
+    open_txns: dict[str, set[int]] = field(default_factory=dict)  # group -> producers with pending offsets
 
 
 class GroupCoordinator:
@@ -118,7 +141,7 @@ class GroupCoordinator:
         self._epochs: dict[int, int] = {}
         self._next_append_id = 0
         self._work: list[Append | Load] = []
-        self._completions: list[tuple[Hashable, Message]] = []
+        self._completions: list[tuple[Hashable, Message | ErrorCode]] = []
         self.classic = ClassicGroups(self)
         self.consumer = ConsumerGroups(self)
         self.offsets = CommittedOffsets(self)
@@ -137,6 +160,7 @@ class GroupCoordinator:
             A.DELETE_GROUPS: self.delete_groups,
             A.CONSUMER_GROUP_HEARTBEAT: self.consumer.heartbeat,
             A.CONSUMER_GROUP_DESCRIBE: self.consumer.describe,
+            A.TXN_OFFSET_COMMIT: self.offsets.txn_commit,
         }
         if topics is not None:
             self.set_topics(topics, now_ms)
@@ -147,7 +171,7 @@ class GroupCoordinator:
         work, self._work = self._work, []
         return work
 
-    def take_completions(self) -> list[tuple[Hashable, Message]]:
+    def take_completions(self) -> list[tuple[Hashable, Message | ErrorCode]]:
         done, self._completions = self._completions, []
         return done
 
@@ -224,11 +248,13 @@ class GroupCoordinator:
         self.shards[partition] = Shard(partition, epoch)
         self._work.append(Load(partition, epoch))
 
-    def load_records(self, partition: int, epoch: int, pairs: Iterable[tuple[bytes | None, bytes | None]]) -> bool:
-        """Replay records read from the partition (in log order). False when this load is stale
-        (the partition was unloaded or reloaded meanwhile): stop reading."""
-        shard = self.shards.get(partition)
-        if shard is None or shard.epoch != epoch or shard.state is not ShardState.LOADING:
+    def load_records(self, partition: int, epoch: int, pairs: Iterable[tuple[bytes | None, bytes | None]],
+                     producer_id: int = -1) -> bool:
+        """Replay records read from the partition (in log order); `producer_id` is the producer of
+        a transactional batch. False when this load is stale (the partition was unloaded or
+        reloaded meanwhile): stop reading."""
+        shard = self._loading(partition, epoch)
+        if shard is None:
             return False
         for key, value in pairs:
             if key is None:
@@ -239,8 +265,22 @@ class GroupCoordinator:
                 log.warning("coordinator_record_skipped", partition=partition, error=str(e))
                 continue
             if rec is not None:
-                self.replay(shard, rec, committed=True)
+                self.replay(shard, rec, committed=True, producer_id=producer_id)
         return True
+
+    def load_marker(self, partition: int, epoch: int, producer_id: int, commit: bool) -> bool:
+        """Replay a transaction marker read from the partition."""
+        shard = self._loading(partition, epoch)
+        if shard is None:
+            return False
+        self.offsets.complete_txn(shard, producer_id, commit)
+        return True
+
+    def _loading(self, partition: int, epoch: int) -> Shard | None:
+        shard = self.shards.get(partition)
+        if shard is None or shard.epoch != epoch or shard.state is not ShardState.LOADING:
+            return None
+        return shard
 
     def finish_load(self, partition: int, epoch: int, now_ms: int | None = None) -> bool:
         """The whole partition was replayed: start serving its groups (timers, expiry job)."""
@@ -311,9 +351,11 @@ class GroupCoordinator:
 
     # == records ===================================================================================
 
-    def replay(self, shard: Shard, rec: records.CoordinatorRecord, *, committed: bool = False) -> None:
+    def replay(self, shard: Shard, rec: records.CoordinatorRecord, *, committed: bool = False,
+               producer_id: int = -1) -> None:
         """Apply one record to the shard's state (at load, and live for the records whose effect
-        is their replay). `committed` also applies offset records to the durable store."""
+        is their replay). `committed` also applies offset records to the durable store; an offset
+        record of a producer (`producer_id`) waits for its transaction's marker."""
         t = rec.type
         if t <= records.OFFSET_COMMIT:
             k = rec.key
@@ -321,6 +363,9 @@ class GroupCoordinator:
                 if k.group not in shard.groups:
                     shard.groups[k.group] = ClassicGroup(k.group, self.now)
                 om = OffsetAndMetadata.from_value(rec.value, rec.value_version)
+                if producer_id >= 0:
+                    self.offsets.replay_txn(shard, producer_id, k.group, k.topic, k.partition, om)
+                    return
                 shard.offsets.put(k.group, k.topic, k.partition, om)
                 if committed:
                     shard.committed.put(k.group, k.topic, k.partition, om)
@@ -328,6 +373,8 @@ class GroupCoordinator:
                 shard.offsets.remove(k.group, k.topic, k.partition)
                 if committed:
                     shard.committed.remove(k.group, k.topic, k.partition)
+            if k.group in shard.open_txns:
+                self.offsets.supersede_txn(shard, k.group, k.topic, k.partition, rec.value is None)
         elif t == records.GROUP_METADATA:
             gid = rec.key.group
             if rec.value is None:
@@ -340,7 +387,8 @@ class GroupCoordinator:
             self.consumer.replay(shard, rec)
 
     def apply_committed(self, shard: Shard, rec: records.CoordinatorRecord) -> None:
-        """A record is durable: offsets become visible to OffsetFetch."""
+        """A record is durable: offsets become visible to OffsetFetch (transactional ones wait for
+        their marker)."""
         if rec.type <= records.OFFSET_COMMIT:
             k = rec.key
             if rec.value is not None:
@@ -350,27 +398,31 @@ class GroupCoordinator:
                 shard.committed.remove(k.group, k.topic, k.partition)
 
     def emit(self, group_id: str, recs: list[records.CoordinatorRecord], *, replay: bool = True,
-             on_done: Callable[[ErrorCode | None], None] | None = None) -> PendingAppend | None:
+             on_done: Callable[[ErrorCode | None], None] | None = None,
+             producer: tuple[int, int] | None = None) -> PendingAppend | None:
         """Queue `recs` for the group's partition. With `replay`, apply them to the state now (the
         effect of consumer-group and offset records is their replay; classic groups are changed
         directly and write GroupMetadata with replay=False). `on_done(error)` runs when the
-        append completes (error None) or fails."""
+        append completes (error None) or fails. `producer` (id, epoch) makes the records a
+        transactional batch of that producer."""
         shard = self.shard_for(group_id)
         if shard is None or not recs:
             return None
-        return self.emit_to(shard, recs, replay=replay, on_done=on_done)
+        return self.emit_to(shard, recs, replay=replay, on_done=on_done, producer=producer)
 
     def emit_to(self, shard: Shard, recs: list[records.CoordinatorRecord], *, replay: bool = True,
-                on_done: Callable[[ErrorCode | None], None] | None = None) -> PendingAppend:
+                on_done: Callable[[ErrorCode | None], None] | None = None,
+                producer: tuple[int, int] | None = None, marker: TxnMarker | None = None) -> PendingAppend:
+        pid, epoch = producer or (-1, -1)
         if replay:
             for rec in recs:
-                self.replay(shard, rec)
+                self.replay(shard, rec, producer_id=pid)
         self._next_append_id += 1
-        pending = PendingAppend(self._next_append_id, list(recs))
+        pending = PendingAppend(self._next_append_id, list(recs), producer_id=pid, marker=marker)
         if on_done is not None:
             pending.callbacks.append(on_done)
         shard.pending[pending.id] = pending
-        self._work.append(Append(pending.id, shard.partition, [r.to_bytes() for r in recs]))
+        self._work.append(Append(pending.id, shard.partition, [r.to_bytes() for r in recs], pid, epoch, marker))
         return pending
 
     def append_done(self, job: Append, error: ErrorCode | None = None, now_ms: int | None = None) -> None:
@@ -381,8 +433,11 @@ class GroupCoordinator:
         if pending is None:
             return  # the partition was unloaded meanwhile: its waiters were answered then
         if error is None or error == E.NONE:
-            for rec in pending.records:
-                self.apply_committed(shard, rec)
+            if pending.marker is not None:
+                self.offsets.complete_txn(shard, pending.producer_id, pending.marker.commit)
+            elif pending.producer_id < 0:  # transactional offsets wait for their marker instead
+                for rec in pending.records:
+                    self.apply_committed(shard, rec)
             for cb in pending.callbacks:
                 cb(None)
             return
@@ -390,6 +445,8 @@ class GroupCoordinator:
         mapped = append_error(ErrorCode(error))
         for cb in pending.callbacks:
             cb(mapped)
+        if pending.marker is not None:
+            return  # a refused marker changed nothing here (its effect waits for it to be durable)
         # The in-memory state may now be ahead of the log: rebuild the partition from the log.
         self.begin_load(shard.partition)
 
@@ -449,6 +506,29 @@ class GroupCoordinator:
         when it is parked and will come out of take_completions() under `token`."""
         self._advance(now_ms)
         return self.requests[api_key](token, request, version, client)
+
+    # -- transaction markers ------------------------------------------------------------------------
+
+    def complete_transaction(self, token: Hashable, partition: int, producer_id: int, producer_epoch: int,
+                             coordinator_epoch: int, commit: bool, now_ms: int) -> ErrorCode | None:
+        """WriteTxnMarkers for `__consumer_offsets` partition `partition`: write the producer's
+        COMMIT or ABORT marker there; once durable its transactional offsets are committed (or
+        dropped). Returns the error at once (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS), or None:
+        the outcome (an ErrorCode, NONE when written) comes out of take_completions() under
+        `token`. The partition's log refuses stale producer or coordinator epochs."""
+        self._advance(now_ms)
+        shard = self.shards.get(partition)
+        if shard is None:
+            return E.NOT_COORDINATOR
+        if shard.state is ShardState.LOADING:
+            return E.COORDINATOR_LOAD_IN_PROGRESS
+
+        def done(error: ErrorCode | None) -> None:
+            self._completions.append((token, E.NONE if error is None else error))
+
+        self.emit_to(shard, [], producer=(producer_id, producer_epoch), marker=TxnMarker(commit, coordinator_epoch),
+                     on_done=done)
+        return None
 
     # -- admin -------------------------------------------------------------------------------------
 
@@ -519,7 +599,8 @@ class GroupCoordinator:
             if error != E.NONE:
                 continue
             shard = self.shard_for(gid)
-            recs = [records.offset_commit_tombstone(gid, t, p) for t, p, _ in shard.offsets.items(gid)]
+            recs = [records.offset_commit_tombstone(gid, t, p)
+                    for t, p in self.offsets.stored_and_pending(shard, gid)]
             recs += self.group_tombstones(self.group(gid))
             self.emit(gid, recs)
             written.append(gid)
@@ -562,16 +643,20 @@ class GroupCoordinator:
     # -- FindCoordinator ---------------------------------------------------------------------------
 
     def find_coordinator(self, request: m.FindCoordinatorRequest, version: int,
-                         locate: Callable[[int], tuple[int, str, int] | None]) -> Message:
+                         locate: Callable[[int], tuple[int, str, int] | None],
+                         locate_transaction: Callable[[str], tuple[int, str, int] | None] | None = None) -> Message:
         """Answer FindCoordinator: `locate(partition)` gives the (node id, host, port) leading a
-        `__consumer_offsets` partition, or None when it has no leader (yet)."""
+        `__consumer_offsets` partition, or None when it has no leader (yet);
+        `locate_transaction(transactional_id)` the same for the leader of its `__transaction_state`
+        partition (without it, transaction keys answer COORDINATOR_NOT_AVAILABLE)."""
         Response = m.FindCoordinatorResponse
         key_type = request.key_type if version >= 1 else 0
 
         def one(key: str) -> tuple[ErrorCode, tuple[int, str, int]]:
-            if key_type == 1:  # TRANSACTION: no transaction coordinator yet
-                return E.COORDINATOR_NOT_AVAILABLE, (-1, "", -1)
-            node = locate(self.partition_for(key))
+            if key_type == 1:  # TRANSACTION
+                node = locate_transaction(key) if locate_transaction is not None else None
+            else:
+                node = locate(self.partition_for(key))
             if node is None:
                 return E.COORDINATOR_NOT_AVAILABLE, (-1, "", -1)
             return E.NONE, node

@@ -1,12 +1,17 @@
 """Committed offsets: what one commit stores, the per-partition store of them, and the APIs that
-read and write them (OffsetCommit, OffsetFetch, OffsetDelete) with their expiry.
+read and write them (OffsetCommit, TxnOffsetCommit, OffsetFetch, OffsetDelete) with their expiry.
 
 Commits are validated against the group (generation and member for classic groups, member epoch
 for consumer groups, nothing for a group-less consumer committing with generation -1, which gets a
 "simple" group), written as OffsetCommit records and answered once durable. OffsetFetch reads the
 durable offsets only. With `require_stable` (v7+) the fetch waits for the partition's pending
-appends; UNSTABLE_OFFSET_COMMIT would be answered for partitions with pending *transactional*
-offsets, which do not exist until transactions do.
+appends, and answers UNSTABLE_OFFSET_COMMIT for partitions with transactional offsets waiting
+for their transaction's marker.
+
+TxnOffsetCommit writes the same records as a transactional batch of the producer; they wait per
+producer (`PendingTxnOffsets`) until its marker is durable: a commit makes them committed offsets
+(unless a plain commit of the same partition came after them, as Kafka keeps the later one), an
+abort drops them.
 
 Expiry (Kafka 2.1+ semantics), every `offsets.retention.check.interval.ms` per partition: an offset
 expires `offsets.retention.minutes` after the group became empty (classic groups), or after its
@@ -26,7 +31,12 @@ from kafka_compat.coordinator import records
 from kafka_compat.coordinator.classic import ClassicGroup, ClassicState
 from kafka_compat.coordinator.consumer import ConsumerGroup
 from kafka_compat.coordinator.records import NO_EXPIRE_TIMESTAMP
-from kafka_compat.coordinator.responses import fit, offset_commit_error, offset_fetch_group_error
+from kafka_compat.coordinator.responses import (
+    fit,
+    offset_commit_error,
+    offset_fetch_group_error,
+    txn_offset_commit_error,
+)
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 
@@ -104,6 +114,17 @@ class OffsetStore:
 
     def __len__(self) -> int:
         return sum(len(p) for t in self._by_group.values() for p in t.values())
+
+
+class PendingTxnOffsets:
+    """One producer's transactional offsets, waiting for its marker; `superseded` are those a
+    later plain commit of the same partition outdated (not applied on commit)."""
+
+    __slots__ = ("offsets", "superseded")
+
+    def __init__(self) -> None:
+        self.offsets = OffsetStore()
+        self.superseded: set[tuple[str, str, int]] = set()
 
 
 def _utf16_len(s: str) -> int:
@@ -208,6 +229,129 @@ class CommittedOffsets:
 
         return core.respond(gid, token, version, response, on_error)
 
+    # -- TxnOffsetCommit ----------------------------------------------------------------------------
+
+    def _validate_txn_commit(self, req: m.TxnOffsetCommitRequest, version: int) -> ErrorCode:
+        """Kafka's checks for a transactional commit: like OffsetCommit's, but member, generation
+        and instance are optional (v0-v2 carry none) and a rebalance does not refuse it."""
+        core = self.core
+        gid = req.group_id
+        generation = req.generation_id if version >= 3 else -1
+        member_id = req.member_id if version >= 3 else ""
+        instance_id = req.group_instance_id if version >= 3 else None
+        group = core.group(gid)
+        if group is None:
+            if generation < 0:
+                core.get_or_create_simple_group(gid)
+                return E.NONE
+            return E.ILLEGAL_GENERATION
+        if isinstance(group, ConsumerGroup):
+            if generation < 0 and (group.is_empty or (not member_id and instance_id is None)):
+                return E.NONE
+            member = group.member(member_id)
+            if member is None:
+                return E.UNKNOWN_MEMBER_ID
+            return E.NONE if generation == member.member_epoch else E.ILLEGAL_GENERATION
+        if group.state is S.DEAD:
+            return E.COORDINATOR_NOT_AVAILABLE
+        if generation < 0 and group.state is S.EMPTY:
+            return E.NONE
+        if generation >= 0 or member_id or instance_id is not None:
+            code = group.validate_member(member_id, instance_id)
+            if code is not None:
+                return E[code]
+            if generation != group.generation:
+                return E.ILLEGAL_GENERATION
+        return E.NONE
+
+    def txn_commit(self, token: Hashable, req: m.TxnOffsetCommitRequest, version: int, client: Client):
+        """TxnOffsetCommit v0-v4 (in the machine's `requests` table). The batch is the producer's:
+        the partition leader's log checks its epoch. The client added the group's partition with
+        AddOffsetsToTxn first; the driver appends without asking the transaction coordinator again."""
+        core, cfg = self.core, self.core.config
+        TR = m.TxnOffsetCommitResponse
+        gid = req.group_id
+        code = core.coordinator_error(gid)
+        if code == E.NONE:
+            code = self._validate_txn_commit(req, version)
+        if code != E.NONE:
+            return fit(txn_offset_commit_error(req, code), version)
+        recs, topics, written = [], [], []
+        for ti, topic in enumerate(req.topics):
+            parts = []
+            for p in topic.partitions:
+                metadata = p.committed_metadata
+                if metadata is not None and _utf16_len(metadata) > cfg.offset_metadata_max_bytes:
+                    error = E.OFFSET_METADATA_TOO_LARGE
+                else:
+                    error = E.NONE
+                    om = OffsetAndMetadata(p.committed_offset, p.committed_leader_epoch if version >= 2 else -1,
+                                           p.committed_metadata or "", core.now)
+                    recs.append(records.offset_commit(gid, topic.name, p.partition_index, om))
+                    written.append((ti, len(parts)))
+                parts.append(TR.TxnOffsetCommitResponsePartition(partition_index=p.partition_index, error_code=error))
+            topics.append(TR.TxnOffsetCommitResponseTopic(name=topic.name, partitions=parts))
+        response = TR(topics=topics)
+        if not recs:
+            return fit(response, version)
+        core.emit(gid, recs, producer=(req.producer_id, req.producer_epoch))
+
+        def on_error(error: ErrorCode) -> m.TxnOffsetCommitResponse:
+            for ti, pi in written:
+                response.topics[ti].partitions[pi].error_code = error
+            return response
+
+        return core.respond(gid, token, version, response, on_error)
+
+    def replay_txn(self, shard, producer_id: int, group: str, topic: str, partition: int,
+                   om: OffsetAndMetadata) -> None:
+        pending = shard.txn_offsets.get(producer_id)
+        if pending is None:
+            pending = shard.txn_offsets[producer_id] = PendingTxnOffsets()
+        pending.offsets.put(group, topic, partition, om)
+        pending.superseded.discard((group, topic, partition))
+        shard.open_txns.setdefault(group, set()).add(producer_id)
+
+    def supersede_txn(self, shard, group: str, topic: str, partition: int, deleted: bool) -> None:
+        """A plain commit (or a tombstone) of a partition with transactional offsets waiting."""
+        for pid in shard.open_txns.get(group, ()):
+            pending = shard.txn_offsets.get(pid)
+            if pending is None or pending.offsets.get(group, topic, partition) is None:
+                continue
+            if deleted:
+                pending.offsets.remove(group, topic, partition)
+            else:
+                pending.superseded.add((group, topic, partition))
+
+    def complete_txn(self, shard, producer_id: int, commit: bool) -> None:
+        """The producer's marker is durable: its offsets are committed, or dropped."""
+        pending = shard.txn_offsets.pop(producer_id, None)
+        if pending is None:
+            return
+        for group in pending.offsets.groups():
+            open_ = shard.open_txns.get(group)
+            if open_ is not None:
+                open_.discard(producer_id)
+                if not open_:
+                    del shard.open_txns[group]
+            if not commit:
+                continue
+            for topic, partition, om in pending.offsets.items(group):
+                if (group, topic, partition) not in pending.superseded:
+                    shard.offsets.put(group, topic, partition, om)
+                    shard.committed.put(group, topic, partition, om)
+
+    def has_pending(self, shard, group: str, topic: str, partition: int) -> bool:
+        return any(shard.txn_offsets[pid].offsets.get(group, topic, partition) is not None
+                   for pid in shard.open_txns.get(group, ()))
+
+    def stored_and_pending(self, shard, group: str) -> list[tuple[str, int]]:
+        """Every partition the group has an offset for, committed or waiting in a transaction."""
+        keys = {(t, p) for t, p, _ in shard.offsets.items(group)}
+        for pid in shard.open_txns.get(group, ()):
+            keys.update((t, p) for t, p, _ in shard.txn_offsets[pid].offsets.items(group))
+        return sorted(keys)
+
     # -- OffsetFetch --------------------------------------------------------------------------------
 
     def fetch(self, token: Hashable, req: m.OffsetFetchRequest, version: int, client: Client):
@@ -224,7 +368,7 @@ class CommittedOffsets:
                 if gid in append_errors:
                     groups.append(offset_fetch_group_error(gid, append_errors[gid]))
                 else:
-                    groups.append(self._fetch_group(gid, topics, member_id, member_epoch))
+                    groups.append(self._fetch_group(gid, topics, member_id, member_epoch, require_stable))
             return _shape_fetch(groups, asks, version)
 
         if require_stable:
@@ -232,7 +376,7 @@ class CommittedOffsets:
             return self.core.respond_many(serving, token, version, build)
         return fit(build({}), version)
 
-    def _fetch_group(self, gid: str, topics, member_id: str | None, member_epoch: int):
+    def _fetch_group(self, gid: str, topics, member_id: str | None, member_epoch: int, require_stable: bool):
         core = self.core
         code = core.coordinator_error(gid)
         if code != E.NONE:
@@ -248,15 +392,23 @@ class CommittedOffsets:
         known = group is not None and not (isinstance(group, ClassicGroup) and group.state is S.DEAD)
         offsets = shard.committed.group(gid) if known else {}
         out = []
+
+        def partition(topic: str, p: int, om: OffsetAndMetadata | None):
+            if require_stable and gid in shard.open_txns and self.has_pending(shard, gid, topic, p):
+                return FR.OffsetFetchResponsePartitions(partition_index=p, committed_offset=-1,
+                                                        committed_leader_epoch=-1, metadata="",
+                                                        error_code=E.UNSTABLE_OFFSET_COMMIT)
+            return _partition(p, om)
+
         if topics is None:
             for topic in sorted(offsets):
                 out.append(FR.OffsetFetchResponseTopics(name=topic, partitions=[
-                    _partition(p, om) for p, om in sorted(offsets[topic].items())]))
+                    partition(topic, p, om) for p, om in sorted(offsets[topic].items())]))
         else:
             for t in topics:
                 have = offsets.get(t.name, {})
                 out.append(FR.OffsetFetchResponseTopics(name=t.name, partitions=[
-                    _partition(p, have.get(p)) for p in t.partition_indexes]))
+                    partition(t.name, p, have.get(p)) for p in t.partition_indexes]))
         return FR.OffsetFetchResponseGroup(group_id=gid, topics=out, error_code=E.NONE)
 
     # -- OffsetDelete -------------------------------------------------------------------------------
@@ -287,7 +439,8 @@ class CommittedOffsets:
                                                                   error_code=E.GROUP_SUBSCRIBED_TO_TOPIC))
                     continue
                 parts.append(DR.OffsetDeleteResponsePartition(partition_index=p.partition_index, error_code=E.NONE))
-                if shard.offsets.get(gid, topic.name, p.partition_index) is not None:
+                if (shard.offsets.get(gid, topic.name, p.partition_index) is not None
+                        or self.has_pending(shard, gid, topic.name, p.partition_index)):
                     recs.append(records.offset_commit_tombstone(gid, topic.name, p.partition_index))
             topics.append(DR.OffsetDeleteResponseTopic(name=topic.name, partitions=parts))
         core.emit(gid, recs)
@@ -310,7 +463,7 @@ class CommittedOffsets:
             return 0
         recs: list[records.CoordinatorRecord] = []
         for gid in list(dict.fromkeys([*shard.groups, *shard.offsets.groups()])):
-            if self._expire_group_offsets(shard, gid, recs):
+            if self._expire_group_offsets(shard, gid, recs) and gid not in shard.open_txns:
                 group = shard.groups.get(gid)
                 if group is not None and group.is_empty:
                     recs.extend(core.group_tombstones(group))
@@ -336,7 +489,9 @@ class CommittedOffsets:
                 all_expired = False
                 continue
             for p, om in list(parts.items()):
-                if om.expired(now, base(om), retention):
+                if self.has_pending(shard, gid, topic, p):
+                    all_expired = False  # not while a transaction may still commit it
+                elif om.expired(now, base(om), retention):
                     recs.append(records.offset_commit_tombstone(gid, topic, p))
                 else:
                     all_expired = False

@@ -69,6 +69,13 @@ def offset_commit_error(request: m.OffsetCommitRequest, code: ErrorCode) -> m.Of
         for t in request.topics])
 
 
+def txn_offset_commit_error(request: m.TxnOffsetCommitRequest, code: ErrorCode) -> m.TxnOffsetCommitResponse:
+    R = m.TxnOffsetCommitResponse
+    return R(topics=[R.TxnOffsetCommitResponseTopic(name=t.name, partitions=[
+        R.TxnOffsetCommitResponsePartition(partition_index=p.partition_index, error_code=code) for p in t.partitions])
+        for t in request.topics])
+
+
 def offset_fetch_group_error(group_id: str, code: ErrorCode) -> m.OffsetFetchResponse.OffsetFetchResponseGroup:
     return m.OffsetFetchResponse.OffsetFetchResponseGroup(group_id=group_id, error_code=code, topics=[])
 
@@ -100,6 +107,7 @@ GROUP_APIS = frozenset({
     ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP, ApiKey.OFFSET_COMMIT,
     ApiKey.OFFSET_FETCH, ApiKey.OFFSET_DELETE, ApiKey.FIND_COORDINATOR, ApiKey.LIST_GROUPS,
     ApiKey.DESCRIBE_GROUPS, ApiKey.DELETE_GROUPS, ApiKey.CONSUMER_GROUP_HEARTBEAT, ApiKey.CONSUMER_GROUP_DESCRIBE,
+    ApiKey.TXN_OFFSET_COMMIT,
 })
 
 
@@ -117,6 +125,8 @@ def group_error_response(api_key: int, request: Message, version: int, code: Err
         r = m.LeaveGroupResponse(error_code=code)
     elif k is ApiKey.OFFSET_COMMIT:
         r = offset_commit_error(request, code)
+    elif k is ApiKey.TXN_OFFSET_COMMIT:
+        r = txn_offset_commit_error(request, code)
     elif k is ApiKey.OFFSET_FETCH:
         r = offset_fetch_error(request, version, code)
     elif k is ApiKey.OFFSET_DELETE:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from kafka_compat.records.batch import NO_SEQUENCE
+from kafka_compat.records.batch import NO_SEQUENCE, BatchHeader
 from kafka_compat.records.builder import build_batch
 from kafka_compat.records.errors import corrupt
-from kafka_compat.records.record import Record
+from kafka_compat.records.record import Record, iter_records
 
 ABORT, COMMIT = 0, 1
 _KEY = struct.Struct(">hh")
@@ -52,3 +52,11 @@ def parse_control_record(record: Record) -> ControlRecord:
     if kind in (ABORT, COMMIT) and record.value is not None and len(record.value) >= _MARKER_VALUE.size:
         _, epoch = _MARKER_VALUE.unpack_from(record.value)
     return ControlRecord(kind, version, epoch)
+
+
+def read_marker(buf, position: int, header: BatchHeader) -> ControlRecord | None:
+    """The control record of the control batch at `position` in `buf`; None for a batch the cleaner
+    emptied. Raises CORRUPT_MESSAGE for records that do not decode."""
+    for record in iter_records(buf, position, header):
+        return parse_control_record(record)
+    return None

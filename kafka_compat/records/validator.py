@@ -229,10 +229,11 @@ def _check_batch_semantics(h: BatchHeader, origin: str) -> None:
             raise invalid(f"produced batch has base offset {h.base_offset}, must be 0")
         if h.is_control:
             raise invalid("clients may not write control batches")
+        # A coordinator's transactional batches (TxnOffsetCommit) carry a producer but no sequence.
+        if h.producer_id >= 0 and (h.producer_epoch < 0 or h.base_sequence < 0):
+            raise invalid("batch with a producer id but no producer epoch or sequence")
     if h.is_transactional and h.producer_id < 0:
         raise invalid("transactional batch without a producer id")
-    if h.producer_id >= 0 and (h.producer_epoch < 0 or h.base_sequence < 0) and not h.is_control:
-        raise invalid("batch with a producer id but no producer epoch or sequence")
 
 
 def _checked_sizes(batches: list[tuple[int, BatchHeader]], config: ValidationConfig) -> None:

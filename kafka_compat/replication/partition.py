@@ -109,16 +109,14 @@ class Partition:
         self.leader_epoch_start_offset: int | None = None  # as leader: where this epoch began
         self._on_change = on_change
         self._sync = sync
-        self._producers: ProducerState | None = None
 
     # -- introspection -------------------------------------------------------------------------
 
     @property
     def producers(self) -> ProducerState:
-        """Idempotent producers' state, rebuilt from batch headers on first use as leader."""
-        if self._producers is None:
-            self._producers = ProducerState.from_log(self.log)
-        return self._producers
+        """Idempotent and transactional producers: the log keeps them on every append, as leader,
+        follower or recovery (a follower that becomes leader knows them already)."""
+        return self.log.producers
 
     @property
     def key(self) -> tuple[str, int]:
@@ -144,7 +142,7 @@ class Partition:
 
     @property
     def last_stable_offset(self) -> int:
-        return self.log.high_watermark  # no open transactions yet: stable up to the high watermark
+        return self.log.last_stable_offset
 
     @property
     def maximal_isr(self) -> tuple[int, ...]:
@@ -185,8 +183,6 @@ class Partition:
         self.isr = state.isr
         self.followers = {}
         self.leader_epoch_start_offset = None
-        if was_leader:
-            self._producers = None  # rebuilt from the log if this replica leads again
         if was_leader or new_epoch:
             self._on_change(self)  # waiting produces and fetches re-check: this replica no longer leads
         return new_epoch and state.leader != NO_LEADER
@@ -204,7 +200,6 @@ class Partition:
                 f.reset(now_ms, start, new_leader, f.replica_id in state.isr)
             self.leader_epoch = state.leader_epoch
             self.leader_epoch_start_offset = start
-            self._producers = None  # appends as follower did not track producers
         self.partition_epoch = state.partition_epoch
         self.leader = self.node_id
         if self._sync is not None and self.appended_end < self.log.log_end_offset:
@@ -226,27 +221,35 @@ class Partition:
             raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
     def append(self, records, acks: int, now_ms: int, produce_version: int | None = None, *,
-               origin: str = CLIENT) -> AppendInfo:
+               origin: str = CLIENT, verification_guard: object | None = None) -> AppendInfo:
         """Validate and append produce data (or, with `origin` COORDINATOR, a coordinator's own
-        batch) as the leader. Raises KafkaError."""
+        batch) as the leader; `verification_guard` is a transactional produce's KIP-890 guard
+        (`Log.verification_guard`). The log checks producers and answers a retried batch with its
+        original offsets. Raises KafkaError."""
         self.check_leader()
+        self._check_min_isr(acks)
+        validated = validate_records(records, self.log.config, now_ms, origin=origin, produce_version=produce_version,
+                                     topic_partition=f"{self.topic}-{self.index}")
+        return self._appended(self.log.append(validated, self.leader_epoch, origin=origin,
+                                              verification_guard=verification_guard), now_ms)
+
+    def append_marker(self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool,
+                      now_ms: int) -> AppendInfo:
+        """WriteTxnMarkers: the COMMIT or ABORT marker of `producer_id`'s transaction, as the leader
+        (Kafka writes markers with acks=all). Raises KafkaError."""
+        self.check_leader()
+        self._check_min_isr(-1)
+        return self._appended(self.log.append_marker(producer_id, producer_epoch, coordinator_epoch, commit,
+                                                     self.leader_epoch, now_ms), now_ms)
+
+    def _check_min_isr(self, acks: int) -> None:
         min_isr = self.min_isr
         if acks == -1 and len(self.isr) < min_isr:
             raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
                              f"The size of the current ISR Set({', '.join(map(str, self.isr))}) is insufficient to "
                              f"satisfy the min.isr requirement of {min_isr} for partition {self.topic}-{self.index}")
-        validated = validate_records(records, self.log.config, now_ms, origin=origin, produce_version=produce_version,
-                                     topic_partition=f"{self.topic}-{self.index}")
-        producers = self.producers
-        for _, h in validated.batches:
-            duplicate = producers.check(h)
-            if duplicate is not None:  # a retry of an appended batch: answer with its offsets
-                return AppendInfo(duplicate[0], duplicate[1], -1, self.log.log_start_offset)
-        info = self.log.append(validated, self.leader_epoch)
-        offset = info.first_offset
-        for _, h in validated.batches:
-            producers.update(h, offset)
-            offset += h.last_offset_delta + 1
+
+    def _appended(self, info: AppendInfo, now_ms: int) -> AppendInfo:
         if self._sync is not None:
             self._sync(self)
         self._maybe_advance_high_watermark(now_ms)
@@ -472,8 +475,6 @@ class Partition:
 
     def truncate_to(self, offset: int) -> None:
         self.log.truncate_to(offset)
-        self._producers = None
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
         self.log.truncate_fully_and_start_at(offset)
-        self._producers = None

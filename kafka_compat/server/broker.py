@@ -60,10 +60,12 @@ from kafka_compat.server.metrics import NodeMetrics
 from kafka_compat.server.pipeline import RequestPipeline, apis
 from kafka_compat.server.quorum_controller import ControllerTimers, QuorumController, WriteTimeout
 from kafka_compat.server.socket_server import accept
+from kafka_compat.server.transaction_coordinator import start_transaction_coordinator
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.dir_lock import DirLocks
 from kafka_compat.storage.log_manager import LogManager
 from kafka_compat.storage.meta_properties import read_meta_properties, write_meta_properties
+from kafka_compat.storage.producer_state import ProducerStateConfig
 
 log = structlog.get_logger("kafka_compat.server")
 
@@ -197,7 +199,8 @@ class Broker:
             request_timeout_ms=config["controller.quorum.request.timeout.ms"], rack=config["broker.rack"])
         self.incarnation_id = self.lifecycle.incarnation_id
         self.logs = LogManager(config.log_dirs, self._log_defaults(self.quorum.image),
-                               fsync_on_append=config["log.fsync.on.append"])
+                               fsync_on_append=config["log.fsync.on.append"], producer_config=ProducerStateConfig(
+                                   transaction_verification_enabled=config["transaction.partition.verification.enable"]))
         self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults,
                                        config=config.replication_config())
         self.isr_channel = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "alter-partition")
@@ -205,6 +208,7 @@ class Broker:
                                              partial(self._call_controller, self.isr_channel))
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.groups = None  # the group coordinator driver, started in run()
+        self.transactions = None  # the transaction coordinator driver, started in run()
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
         self._producer_ids_lock = trio.Lock()
         self.requests = RequestCount()  # on the client listeners
@@ -325,17 +329,21 @@ class Broker:
         async with self._producer_ids_lock:
             start, end = self._producer_ids
             if start >= end:
-                request = m.AllocateProducerIdsRequest(broker_id=self.node_id, broker_epoch=self.lifecycle.epoch)
-                try:
-                    response = await self.forwarding.call(request, PRODUCER_IDS_VERSION, FORWARD_TIMEOUT_S)
-                except (trio.TooSlowError, WriteTimeout):
-                    raise KafkaError(ErrorCode.REQUEST_TIMED_OUT,
-                                     "no producer ids from the controller in time") from None
-                if response.error_code:
-                    raise KafkaError(ErrorCode(response.error_code), "the controller handed out no producer ids")
-                start, end = response.producer_id_start, response.producer_id_start + response.producer_id_len
+                start, length = await self.allocate_producer_ids()
+                end = start + length
             self._producer_ids = (start + 1, end)
             return start
+
+    async def allocate_producer_ids(self) -> tuple[int, int]:
+        """A new block of producer ids from the active controller: (first id, length)."""
+        request = m.AllocateProducerIdsRequest(broker_id=self.node_id, broker_epoch=self.lifecycle.epoch)
+        try:
+            response = await self.forwarding.call(request, PRODUCER_IDS_VERSION, FORWARD_TIMEOUT_S)
+        except (trio.TooSlowError, WriteTimeout):
+            raise KafkaError(ErrorCode.REQUEST_TIMED_OUT, "no producer ids from the controller in time") from None
+        if response.error_code:
+            raise KafkaError(ErrorCode(response.error_code), "the controller handed out no producer ids")
+        return response.producer_id_start, response.producer_id_len
 
     async def describe_quorum(self, version: int) -> m.DescribeQuorumResponse:
         """The quorum as its leader describes it (Kafka brokers forward DescribeQuorum)."""
@@ -377,6 +385,7 @@ class Broker:
                         for l in self.config.advertised_listeners]
                     await nursery.start(self.lifecycle.run)
                     self.groups = await start_group_coordinator(self, nursery)
+                    self.transactions = await start_transaction_coordinator(self, nursery)
                     nursery.start_soon(self._serve, client_listeners, BROKER, self.requests, self._accepting)
                     nursery.start_soon(self._maintenance)
                     await self.groups.wait_loaded()  # its summary line comes before the ready line

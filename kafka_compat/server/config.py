@@ -216,13 +216,27 @@ _KEYS = [
               "Server-side assignors of KIP-848 consumer groups; the first is the default."),
     BrokerKey("group.consumer.max.size", INT, INT_MAX, "The most members a KIP-848 consumer group takes.",
               _at_least(1)),
-    # Not served yet: transactions
-    BrokerKey("transaction.state.log.replication.factor", SHORT, 1, "Replicas of __transaction_state.", _at_least(1),
-              used=False),
-    BrokerKey("transaction.state.log.min.isr", INT, 1, "min.insync.replicas of __transaction_state.", _at_least(1),
-              used=False),
-    BrokerKey("transaction.state.log.num.partitions", INT, 50, "Partitions of __transaction_state.", _at_least(1),
-              used=False),
+    # Transactions
+    BrokerKey("transaction.state.log.num.partitions", INT, 50,
+              "Partitions of __transaction_state, set when it is created.", _at_least(1)),
+    BrokerKey("transaction.state.log.replication.factor", INT, 3,
+              "Replicas of __transaction_state; transactional producers wait until that many brokers are up "
+              "(a single node sets 1).", _at_least(1)),
+    BrokerKey("transaction.state.log.min.isr", INT, 2, "min.insync.replicas of __transaction_state.", _at_least(1)),
+    BrokerKey("transaction.state.log.segment.bytes", INT, 104857600, "segment.bytes of __transaction_state.",
+              _at_least(1)),
+    BrokerKey("transaction.state.log.load.buffer.size", INT, 5242880,
+              "Bytes read at a time when __transaction_state partitions are loaded.", _at_least(1)),
+    BrokerKey("transaction.max.timeout.ms", INT, 900000,
+              "The longest transaction.timeout.ms a producer may ask for.", _at_least(1)),
+    BrokerKey("transactional.id.expiration.ms", INT, 604800000,
+              "How long a transactional id without a transaction is kept.", _at_least(1)),
+    BrokerKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", INT, 10000,
+              "How often transactions open longer than their timeout are aborted.", _at_least(1)),
+    BrokerKey("transaction.remove.expired.transaction.cleanup.interval.ms", INT, 3600000,
+              "How often expired transactional ids are removed.", _at_least(1)),
+    BrokerKey("transaction.partition.verification.enable", BOOLEAN, True,
+              "KIP-890: a partition leader asks the coordinator before a transaction's first write to it."),
     # Replication between brokers
     BrokerKey("replica.lag.time.max.ms", LONG, 30000, "How long a follower may lag before it leaves the ISR.",
               _at_least(0)),
@@ -282,10 +296,7 @@ quota.window.size.seconds replica.socket.receive.buffer.bytes replication.quota.
 replication.quota.window.size.seconds request.timeout.ms reserved.broker.max.id
 security.inter.broker.protocol socket.connection.setup.timeout.max.ms
 socket.connection.setup.timeout.ms socket.listen.backlog.size socket.receive.buffer.bytes
-socket.send.buffer.bytes super.users transaction.abort.timed.out.transaction.cleanup.interval.ms
-transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interval.ms
-transaction.state.log.load.buffer.size transaction.state.log.segment.bytes
-transactional.id.expiration.ms zookeeper.connect
+socket.send.buffer.bytes super.users zookeeper.connect
 """.split())
 # Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL, metric reporters'
 # context); Kafka's metrics.* keys are listed above, beside this broker's own metrics.port/host.

@@ -49,6 +49,7 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message
 from kafka_compat.records import Record, RecordsError, build_batch, iter_headers, iter_records
+from kafka_compat.records.control import read_marker
 from kafka_compat.records.validator import COORDINATOR
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class _InFlight:
 
     __slots__ = ("api_key", "request", "version", "response", "event")
 
-    def __init__(self, api_key: int, request: Message, version: int):
+    def __init__(self, api_key: int | None, request: Message | None, version: int):
         self.api_key, self.request, self.version = api_key, request, version
         self.response: Message | None = None
         self.event: trio.Event | None = None
@@ -156,8 +157,9 @@ class GroupCoordinatorDriver:
             self._nursery = None
             for request in self._in_flight.values():
                 if request.response is None:
-                    request.response = group_error_response(request.api_key, request.request, request.version,
-                                                      ErrorCode.COORDINATOR_NOT_AVAILABLE)
+                    request.response = ErrorCode.COORDINATOR_NOT_AVAILABLE if request.api_key is None else \
+                        group_error_response(request.api_key, request.request, request.version,
+                                             ErrorCode.COORDINATOR_NOT_AVAILABLE)
                     if request.event is not None:
                         request.event.set()
 
@@ -184,14 +186,20 @@ class GroupCoordinatorDriver:
             self._wake.set()
 
     def _run_work(self, work: list[Append | Load]) -> None:
-        appends: dict[int, list[Append]] = {}
+        appends: dict[int, list[list[Append]]] = {}  # per partition, in order: runs of one batch each
         for job in work:
             if isinstance(job, Load):
                 self._start(self._load, job)  # it runs after these appends: it reads them back
+                continue
+            runs = appends.setdefault(job.partition, [])
+            # A transactional batch or a marker is a producer's own batch; plain records share one.
+            if runs and job.producer_id < 0 and runs[-1][-1].producer_id < 0:
+                runs[-1].append(job)
             else:
-                appends.setdefault(job.partition, []).append(job)
-        for partition, jobs in appends.items():
-            self._append(partition, jobs)
+                runs.append([job])
+        for partition, runs in appends.items():
+            for jobs in runs:
+                self._append(partition, jobs)
 
     # -- appends ------------------------------------------------------------------------------------
 
@@ -200,8 +208,19 @@ class GroupCoordinatorDriver:
         now = self._clock()
         try:
             partition = self._replicas.leader(OFFSETS_TOPIC, index)
-            batch = records_to_batch([record for job in jobs for record in job.records], now)
-            info = partition.append(batch, -1, now, origin=COORDINATOR)
+            job = jobs[0]
+            if job.marker is not None:
+                info = partition.append_marker(job.producer_id, job.producer_epoch, job.marker.coordinator_epoch,
+                                               job.marker.commit, now)
+            elif job.producer_id >= 0:
+                # TxnOffsetCommit: the client added the group's partition with AddOffsetsToTxn first.
+                guard = partition.log.verification_guard(job.producer_id, 0, job.producer_epoch)
+                batch = build_batch([Record(k, v, now) for k, v in job.records], producer_id=job.producer_id,
+                                    producer_epoch=job.producer_epoch, transactional=True)
+                info = partition.append(batch, -1, now, origin=COORDINATOR, verification_guard=guard)
+            else:
+                batch = records_to_batch([record for job in jobs for record in job.records], now)
+                info = partition.append(batch, -1, now, origin=COORDINATOR)
         except KafkaError as e:
             return self._appended(jobs, e.code, now)
         except RecordsError as e:  # e.g. a group's metadata larger than max.message.bytes
@@ -256,9 +275,15 @@ class GroupCoordinatorDriver:
                 if not view:
                     break
                 for position, header in iter_headers(view):
+                    offset = header.last_offset + 1
+                    if header.is_transactional:  # TxnOffsetCommit batches and their markers, in log order
+                        if not (machine.load_records(index, epoch, pairs) and self._load_transactional(
+                                index, epoch, view, position, header)):
+                            return
+                        pairs = []
+                        continue
                     if not header.is_control:
                         pairs += [(record.key, record.value) for record in iter_records(view, position, header)]
-                    offset = header.last_offset + 1
                     if len(pairs) >= LOAD_CHUNK:
                         if not machine.load_records(index, epoch, pairs):
                             return
@@ -275,6 +300,16 @@ class GroupCoordinatorDriver:
         finally:
             self._pump()
             self._maybe_loads_idle()
+
+    def _load_transactional(self, index: int, epoch: int, view: memoryview, position: int, header) -> bool:
+        """Replay a transactional batch (offsets waiting for their marker) or a marker."""
+        if not header.is_control:
+            pairs = [(r.key, r.value) for r in iter_records(view, position, header)]
+            return self.machine.load_records(index, epoch, pairs, producer_id=header.producer_id)
+        marker = read_marker(view, position, header)
+        if marker is None or not (marker.is_commit or marker.is_abort):
+            return True
+        return self.machine.load_marker(index, epoch, header.producer_id, marker.is_commit)
 
     def _loading(self) -> bool:
         return any(shard.state is ShardState.LOADING for shard in self.machine.shards.values())
@@ -361,9 +396,31 @@ class GroupCoordinatorDriver:
         finally:
             del self._in_flight[token]
 
-    def find_coordinator(self, request: m.FindCoordinatorRequest, ctx) -> Message:
+    async def complete_transaction(self, partition: int, producer_id: int, producer_epoch: int,
+                                   coordinator_epoch: int, commit: bool) -> ErrorCode:
+        """WriteTxnMarkers for `__consumer_offsets` partition `partition`: the marker, written
+        by the group coordinator that holds the producer's pending offsets; NONE once durable."""
+        self._next_token += 1
+        token = self._next_token
+        in_flight = self._in_flight[token] = _InFlight(None, None, 0)
+        try:
+            code = self.machine.complete_transaction(token, partition, producer_id, producer_epoch,
+                                                     coordinator_epoch, commit, self._clock())
+            self._pump()
+            if code is not None:
+                return code
+            if in_flight.response is None:
+                if self._nursery is None:
+                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
+                in_flight.event = trio.Event()
+                await in_flight.event.wait()
+            return ErrorCode(in_flight.response)
+        finally:
+            del self._in_flight[token]
+
+    def find_coordinator(self, request: m.FindCoordinatorRequest, ctx, locate_transaction=None) -> Message:
         return self.machine.find_coordinator(request, ctx.api_version,
-                                             lambda index: self._locate(index, ctx.listener))
+                                             lambda index: self._locate(index, ctx.listener), locate_transaction)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -47,6 +47,7 @@ from kafka_compat.server.handlers import (
     produce,
     quorum,
     topics,
+    transactions,
 )
 from kafka_compat.server.handlers.api_versions import api_versions_response
 
@@ -57,7 +58,7 @@ log = structlog.get_logger("kafka_compat.server")
 
 # Every family registers its handlers when imported: a family left out of here serves nothing.
 FAMILIES = (api_versions, cluster, configs, controller, fetch, groups, log_offsets, metadata, partitions, produce,
-            quorum, topics)
+            quorum, topics, transactions)
 
 
 def apis(listener: str) -> Mapping[int, Handler]:

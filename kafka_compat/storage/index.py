@@ -1,9 +1,12 @@
-"""A segment's sparse indexes, kept in memory as arrays and appended to their files.
+"""A segment's indexes, kept in memory and appended to their files.
 
 `.index`: entries of (offset - segment base offset) int32, file position int32, big-endian; one
 entry per index.interval.bytes of log, for the last offset of the batch starting at that
 position. `.timeindex`: entries of timestamp int64, relative offset int32; an entry whenever a new
-largest timestamp is seen at an indexing point.
+largest timestamp is seen at an indexing point. `.txnindex`: one 34-byte entry per aborted
+transaction whose ABORT marker is in the segment (version int16 0, producer id int64, first
+offset int64, last offset int64 = the marker's, last stable offset int64 once it completed); the
+file exists only once there is an entry.
 
 Both are derived data: never checksummed, rebuilt from the log when missing or inconsistent (the
 caller, the segment, decides). Files are written append-only with no preallocation, so a file's
@@ -19,9 +22,12 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
+from typing import NamedTuple
 
 OFFSET_ENTRY = struct.Struct(">ii")  # relative offset, position
 TIME_ENTRY = struct.Struct(">qi")  # timestamp, relative offset
+ABORTED_TXN_ENTRY = struct.Struct(">hqqqq")  # version, producer id, first, last, last stable offset
+ABORTED_TXN_VERSION = 0
 _LITTLE = sys.byteorder == "little"
 
 
@@ -244,3 +250,64 @@ class TimeIndex:
         if i < len(self._offsets):
             del self._timestamps[i:], self._offsets[i:]
             self.file.truncate(i * self.entry_size)
+
+
+class AbortedTxn(NamedTuple):
+    producer_id: int
+    first_offset: int
+    last_offset: int  # the ABORT marker's offset
+    last_stable_offset: int  # the partition's LSO once this transaction completed
+
+
+class TransactionIndex:
+    """The aborted transactions whose markers are in one segment (Kafka's TransactionIndex),
+    read for read_committed fetches. Loaded on first use; entries are few."""
+
+    def __init__(self, path: Path):
+        self.file = _IndexFile(path)
+        self._entries: list[AbortedTxn] | None = None
+
+    @property
+    def entries(self) -> list[AbortedTxn]:
+        if self._entries is None:
+            data = self.file.read() or b""
+            whole = len(data) - len(data) % ABORTED_TXN_ENTRY.size
+            self._entries = [AbortedTxn(*e[1:]) for e in ABORTED_TXN_ENTRY.iter_unpack(data[:whole])
+                             if e[0] == ABORTED_TXN_VERSION]
+        return self._entries
+
+    def append(self, txn, last_stable_offset: int) -> None:
+        """Index the aborted `txn` (a CompletedTxn); markers come in offset order."""
+        entries = self.entries
+        if entries and txn.last_offset <= entries[-1].last_offset:
+            raise ValueError(f"{self.file.path.name}: marker at {txn.last_offset} is not after "
+                             f"{entries[-1].last_offset}")
+        entry = AbortedTxn(txn.producer_id, txn.first_offset, txn.last_offset, last_stable_offset)
+        self._entries = [*entries, entry]  # a new list: readers iterate the one they took
+        self.file.write(ABORTED_TXN_ENTRY.pack(ABORTED_TXN_VERSION, *entry))
+
+    def collect(self, fetch_offset: int, upper_bound: int) -> tuple[list[AbortedTxn], bool]:
+        """The aborted transactions overlapping [fetch_offset, upper_bound), and whether the search
+        is complete (an entry whose last stable offset reaches `upper_bound`: later segments'
+        markers cannot concern the range)."""
+        found = []
+        for e in self.entries:
+            if e.last_offset >= fetch_offset and e.first_offset < upper_bound:
+                found.append(e)
+            if e.last_stable_offset >= upper_bound:
+                return found, True
+        return found, False
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop the entries of markers at or after `offset`."""
+        entries = self.entries
+        keep = sum(1 for e in entries if e.last_offset < offset)
+        if keep < len(entries):
+            self._entries = entries[:keep]
+            self.file.truncate(keep * ABORTED_TXN_ENTRY.size)
+
+    def reset(self) -> None:
+        """Empty the index and remove its file (recovery rebuilds it)."""
+        self._entries = []
+        self.file.close()
+        self.file.path.unlink(missing_ok=True)

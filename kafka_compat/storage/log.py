@@ -9,6 +9,13 @@ flushes and syncs); nothing here imports trio.
 The high watermark belongs to the replication layer: it sets `high_watermark` (a single node sets
 it to the log end offset after each append). Retention and DeleteRecords never remove data above
 it, as in Kafka.
+
+Producers (`producers`, storage.producer_state) are the log's too: every append, as leader or
+follower, updates them from the batch headers; a transaction marker that ends an aborted
+transaction adds it to its segment's `.txnindex`. The last stable offset follows from them and the
+high watermark, and read_committed fetches read up to it with the aborted transactions of the
+range (`read_committed`). Producer state is snapshotted at every roll and at close, so opening a
+log replays only the batches after the newest snapshot.
 """
 
 from __future__ import annotations
@@ -23,13 +30,23 @@ from typing import NamedTuple
 
 import structlog
 
-from kafka_compat.records.batch import NO_TIMESTAMP, OFFSET_LENGTH_EPOCH, check_crc, iter_headers
-from kafka_compat.records.validator import ValidatedRecords
-from kafka_compat.storage import checkpoint
+from kafka_compat.records.batch import (
+    HEADER_SIZE,
+    NO_TIMESTAMP,
+    OFFSET_LENGTH_EPOCH,
+    check_crc,
+    iter_headers,
+    read_header,
+)
+from kafka_compat.records.control import build_marker_batch, read_marker
+from kafka_compat.records.validator import CLIENT, COORDINATOR, ValidatedRecords, validate_records
+from kafka_compat.storage import checkpoint, producer_snapshots
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.errors import OffsetOutOfRangeError, OffsetsOutOfOrderError
 from kafka_compat.storage.file_slice import FileSlice, SegmentFile
+from kafka_compat.storage.index import AbortedTxn
 from kafka_compat.storage.leader_epoch import LeaderEpochCache
+from kafka_compat.storage.producer_state import ProducerState, ProducerStateConfig
 from kafka_compat.storage.recovery import load_segments
 from kafka_compat.storage.segment import DELETED, INT32_MAX, LogSegment
 
@@ -72,12 +89,13 @@ class Log:
     Opening runs recovery (see storage.recovery); `clean_shutdown` skips re-validation.
     `fsync_on_append` (log.fsync.on.append): appends are left for `sync`, which the caller runs
     before acknowledging them. `clock` returns milliseconds and drives segment.ms rolls and file deletion delays; tests
-    pass a fake one. Raises OSError if the directory cannot be read (the caller fails the log dir).
+    pass a fake one. `producer_config` carries the broker's producer settings (expiration, KIP-890
+    verification). Raises OSError if the directory cannot be read (the caller fails the log dir).
     """
 
     def __init__(self, directory: Path, config: LogConfig, *, recovery_point: int = 0, log_start_offset: int = 0,
                  high_watermark: int = 0, clean_shutdown: bool = False, fsync_on_append: bool = False,
-                 clock: Callable[[], int] = wall_clock_ms):
+                 clock: Callable[[], int] = wall_clock_ms, producer_config: ProducerStateConfig | None = None):
         self.dir = Path(directory)
         self.topic, self.partition = parse_dir_name(self.dir.name)
         self.config = config
@@ -97,6 +115,8 @@ class Log:
         self.epochs = LeaderEpochCache(self.dir / checkpoint.LEADER_EPOCH)
         self.epochs.truncate_from_end(self._next_offset)
         self.epochs.truncate_from_start(self._log_start_offset)
+        self.producer_config = producer_config or ProducerStateConfig()
+        self.producers = self._load_producers(loaded.rebuilt_from)
         self._unflushed_messages = 0
         self._last_flush_ms = clock()
         self._pending_deletes: list[tuple[int, list[Path]]] = []
@@ -135,6 +155,15 @@ class Log:
         """Set by the replication layer; clamped to [log start offset, log end offset]."""
         with self._lock:
             self._high_watermark = min(max(offset, self._log_start_offset), self._next_offset)
+            self.producers.on_high_watermark(self._high_watermark)
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The first offset not yet decided (an open transaction's first offset, or one whose marker
+        the high watermark does not cover yet), at most the high watermark."""
+        with self._lock:
+            first, hw = self.producers.first_unstable_offset(), self._high_watermark
+            return hw if first is None or first >= hw else max(first, self._log_start_offset)
 
     @property
     def size_in_bytes(self) -> int:
@@ -159,13 +188,18 @@ class Log:
 
     # --- appends -----------------------------------------------------------------------------
 
-    def append(self, validated: ValidatedRecords, leader_epoch: int) -> AppendInfo:
+    def append(self, validated: ValidatedRecords, leader_epoch: int, *, origin: str = CLIENT,
+               verification_guard: object | None = None) -> AppendInfo:
         """Append validated produce data as the leader: assign offsets from the log end offset by
         patching each batch's base offset (and partition leader epoch) in `validated.buffer`, write
         all of it with one pwrite, index it. Rolls first if the active segment is full or old.
 
-        Raises OSError if the disk fails; the log is then unchanged as far as offsets go (a torn
-        write is cut away by recovery).
+        Batches of idempotent and transactional producers are checked first (storage.producer_state;
+        `origin` CLIENT checks sequences, COORDINATOR only epochs, `verification_guard` is the
+        request's KIP-890 guard); a client's retry of a written batch is answered with the original
+        offsets and nothing is written. Raises KafkaError for a refused batch (nothing written), or
+        OSError if the disk fails; the log is then unchanged as far as offsets go (a torn write is
+        cut away by recovery).
         """
         batches = validated.batches
         if not batches:
@@ -173,6 +207,19 @@ class Log:
         buf = validated.buffer
         pack = OFFSET_LENGTH_EPOCH.pack_into
         with self._lock:
+            producers = self.producers
+            markers = None
+            for pos, h in batches:
+                if h.producer_id < 0:
+                    continue
+                if h.is_control:
+                    marker = read_marker(buf, pos, h)
+                    if marker is not None:
+                        producers.check_marker(h, marker)
+                    markers = markers or {}
+                    markers[pos] = marker
+                elif (original := producers.check(h, client=origin == CLIENT, guard=verification_guard)) is not None:
+                    return AppendInfo(original[0], original[1], -1, self._log_start_offset)
             first = self._next_offset
             last = first + validated.offset_count - 1
             seg = self._segments[-1]
@@ -180,24 +227,57 @@ class Log:
                     or last > seg.fast_offset_limit):
                 seg = self._maybe_roll(len(buf), validated.max_timestamp, first, last)
             entries = []
+            written = []  # producers' batches and their offsets, applied once written
             offset = first
             for pos, h in batches:
                 pack(buf, pos, offset, h.batch_length, leader_epoch)
+                if h.producer_id >= 0:
+                    written.append((h, offset, markers.get(pos) if markers else None))
                 offset += h.last_offset_delta + 1
                 entries.append((pos, h.size, offset - 1, h.max_timestamp))
             seg.append(buf, entries)
+            for h, offset, marker in written:
+                self._update_producer(seg, h, offset, marker)
             if leader_epoch > self.epochs.latest_epoch:
                 self.epochs.assign(leader_epoch, first)
             self._next_offset = last + 1
             self._after_append(seg, validated.offset_count)
             return AppendInfo(first, last, validated.log_append_time, self._log_start_offset)
 
+    def append_marker(self, producer_id: int, producer_epoch: int, coordinator_epoch: int, commit: bool,
+                      leader_epoch: int, now_ms: int) -> AppendInfo:
+        """WriteTxnMarkers on the leader: write the COMMIT or ABORT marker that ends
+        `producer_id`'s transaction. A marker for a producer this partition does not know is written
+        anyway. Raises KafkaError INVALID_PRODUCER_EPOCH (an older producer epoch) or
+        TRANSACTION_COORDINATOR_FENCED (an older coordinator epoch)."""
+        batch = build_marker_batch(commit, producer_id, producer_epoch, coordinator_epoch, now_ms)
+        return self.append(validate_records(batch, self.config, now_ms, origin=COORDINATOR), leader_epoch,
+                           origin=COORDINATOR)
+
+    def verification_guard(self, producer_id: int, sequence: int, epoch: int) -> object | None:
+        """KIP-890: the guard a transactional produce carries while the leader verifies with the
+        coordinator that this partition is in the transaction; None when nothing needs verifying
+        (the producer's transaction is ongoing here)."""
+        with self._lock:
+            return self.producers.verification_guard(producer_id, sequence, epoch, self.clock())
+
+    def _update_producer(self, seg: LogSegment, h, offset: int, marker) -> None:
+        """A batch of a producer is written at `offset` in `seg`: a marker that ends an aborted
+        transaction goes into the segment's transaction index, with the LSO after it."""
+        producers = self.producers
+        done = producers.update(h, offset, marker)
+        if done is not None:
+            if done.aborted:
+                seg.txn_index.append(done, producers.completed_lso(done))
+            producers.complete(done)
+
     def append_as_follower(self, records) -> AppendInfo:
         """Append batches fetched from the leader, keeping their offsets and leader epochs.
 
         Batches are CRC-checked (RecordsError CORRUPT_MESSAGE); offsets must start at or after the
         log end offset and increase (OffsetsOutOfOrderError otherwise: the caller truncates and
-        refetches). Gaps, as left by the leader's compaction, are kept.
+        refetches). Gaps, as left by the leader's compaction, are kept. Producer state follows
+        without checks: the leader made them.
         """
         view = memoryview(records).cast("B") if not isinstance(records, memoryview) else records
         batches = []
@@ -216,9 +296,11 @@ class Log:
             first, last = batches[0][1].base_offset, batches[-1][1].last_offset
             seg = self._maybe_roll(len(view), max(h.max_timestamp for _, h in batches), first, last)
             seg.append(view, [(pos, h.size, h.last_offset, h.max_timestamp) for pos, h in batches])
-            for _, h in batches:
+            for pos, h in batches:
                 if h.partition_leader_epoch > self.epochs.latest_epoch:
                     self.epochs.assign(h.partition_leader_epoch, h.base_offset)
+                if h.producer_id >= 0:
+                    self._update_producer(seg, h, h.base_offset, read_marker(view, pos, h) if h.is_control else None)
             self._next_offset = last + 1
             self._after_append(seg, sum(h.last_offset_delta + 1 for _, h in batches))
             return AppendInfo(first, last, NO_TIMESTAMP, self._log_start_offset)
@@ -280,6 +362,8 @@ class Log:
             self._unsynced_dir = True  # the new file's name must survive a crash too
         self._segments.append(new)
         self._bases.append(base_offset)
+        if old.size:  # recovery of the new segment can start from here
+            producer_snapshots.write(self.dir, base_offset, self.producers)
         log.info("segment_rolled", dir=self.dir.name, base_offset=base_offset, previous_size=old.size)
         return new
 
@@ -324,6 +408,42 @@ class Log:
                    min_one_batch: bool = True) -> bytes:
         """`read` joined into bytes: for paths that cannot sendfile, and for tests."""
         return b"".join(s.read() for s in self.read(offset, max_bytes, max_offset, min_one_batch))
+
+    def read_committed(self, offset: int, max_bytes: int,
+                       min_one_batch: bool = True) -> tuple[list[FileSlice], list[AbortedTxn]]:
+        """A read_committed fetch: `read` below the last stable offset, with the aborted
+        transactions that overlap what it returns (the consumer skips their batches; a fetch
+        response carries them as producer id and first offset)."""
+        slices = self.read(offset, max_bytes, self.last_stable_offset, min_one_batch)
+        if not slices:
+            return slices, []
+        return slices, self.aborted_transactions(offset, self._offset_after(slices[-1]))
+
+    def aborted_transactions(self, start: int, upper: int) -> list[AbortedTxn]:
+        """The aborted transactions overlapping [start, upper), from the transaction indexes of the
+        segment holding `start` onwards (Kafka's collectAbortedTransactions)."""
+        with self._lock:
+            segs = self._segments[max(bisect_right(self._bases, start) - 1, 0):]
+        found: list[AbortedTxn] = []
+        for seg in segs:
+            txns, complete = seg.txn_index.collect(start, upper)
+            found += txns
+            if complete:
+                break
+        return found
+
+    def _offset_after(self, piece: FileSlice) -> int:
+        """The first offset after `piece` (it ends on a batch boundary of its segment)."""
+        with self._lock:
+            segs, leo = list(self._segments), self._next_offset
+        for i in range(len(segs) - 1, -1, -1):
+            seg = segs[i]
+            if seg.file is piece.file:
+                end = piece.position + piece.length
+                if end + HEADER_SIZE <= seg.size:
+                    return read_header(os.pread(seg.file.fd, HEADER_SIZE, end)).base_offset
+                return segs[i + 1].base_offset if i + 1 < len(segs) else leo
+        return leo  # the segment went meanwhile (retention, compaction): an upper bound still
 
     def offset_for_timestamp(self, timestamp: int, max_offset: int | None = None) -> TimestampAndOffset | None:
         """ListOffsets: -2 (earliest) and -4 (earliest local) -> log start offset; -1 (latest) ->
@@ -399,6 +519,8 @@ class Log:
             self._high_watermark = min(self._high_watermark, offset)
             self.clean_offset = min(self.clean_offset, offset)
             self.epochs.truncate_from_end(offset)
+            self.producers = self._load_producers(None)
+            self.producers.on_high_watermark(self._high_watermark)
             log.info("log_truncated", dir=self.dir.name, offset=offset, segments_deleted=len(doomed),
                      bytes_removed=removed)
             return True
@@ -426,6 +548,8 @@ class Log:
             self._next_offset = self._log_start_offset = self._high_watermark = self._recovery_point = offset
             self.clean_offset = offset
             self.epochs.clear()
+            producer_snapshots.delete(self.dir, producer_snapshots.offsets(self.dir))
+            self.producers = ProducerState(self.producer_config)
             log.info("log_truncated", dir=self.dir.name, offset=offset, segments_deleted=len(old), fully=True)
 
     def advance_log_start_offset(self, offset: int) -> int:
@@ -489,6 +613,8 @@ class Log:
             self._retire(seg, reason)
         self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
         self.epochs.truncate_from_start(self._log_start_offset)
+        first_base = self._segments[0].base_offset
+        producer_snapshots.delete(self.dir, [o for o in producer_snapshots.offsets(self.dir) if o < first_base])
         return len(doomed)
 
     def _retire(self, seg: LogSegment, reason: str) -> None:
@@ -527,12 +653,31 @@ class Log:
                 return False
             if self._segments[i:i + len(old)] != old or i + len(old) == len(self._segments):
                 return False
+            # The markers stay in the cleaned segment (until their horizon), so do their index entries.
+            for s in old:
+                for txn in s.txn_index.entries:
+                    new.txn_index.append(txn, txn.last_stable_offset)
+            new.txn_index.file.flush()
             for s in old:
                 self._retire(s, "compaction")
             new.rename_to("")
             self._segments[i:i + len(old)] = [new]
             self._bases[i:i + len(old)] = [new.base_offset]
             return True
+
+    # --- producers ---------------------------------------------------------------------------
+
+    def _load_producers(self, rebuild_index_from: int | None) -> ProducerState:
+        state = producer_snapshots.load(self.dir, self._segments, log_start_offset=self._log_start_offset,
+                                        end_offset=self._next_offset, rebuild_index_from=rebuild_index_from,
+                                        config=self.producer_config, now_ms=self.clock())
+        state.on_high_watermark(self._high_watermark)
+        return state
+
+    def remove_expired_producers(self, now_ms: int) -> int:
+        """Forget producers idle for producer.id.expiration.ms (Kafka's periodic check)."""
+        with self._lock:
+            return self.producers.remove_expired(now_ms)
 
     # --- flushing and closing ------------------------------------------------------------------
 
@@ -555,8 +700,7 @@ class Log:
             if self.closed:
                 return
             for s in segs:
-                s.offset_index.file.flush()
-                s.time_index.file.flush()
+                s.flush_indexes()
             checkpoint.fsync_dir(self.dir)
             self._recovery_point = max(self._recovery_point, up_to)
             if up_to >= self._next_offset:
@@ -611,6 +755,8 @@ class Log:
                 return
             self._segments[-1].on_roll()
             self._segments[-1].needs_flush = True
+            # Opening the log again starts from here instead of replaying the active segment.
+            producer_snapshots.write(self.dir, self._next_offset, self.producers, sync=True)
         self.flush()
         with self._lock:
             for s in self._segments:

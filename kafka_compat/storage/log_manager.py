@@ -8,9 +8,10 @@ The marker is written by `close()` after every log is flushed and every checkpoi
 removed as soon as the logs are open, so any later crash counts as unclean and the next start
 re-validates data written after the recovery points.
 
-Maintenance is pull-based: the broker calls `run_retention`, `flush_due`, `delete_expired_files`
-and `checkpoint` periodically from a trio task, and `clean_once` through `trio.to_thread` (it holds
-no lock while it reads and writes; logs keep taking appends and reads meanwhile).
+Maintenance is pull-based: the broker calls `run_retention`, `flush_due`, `delete_expired_files`,
+`remove_expired_producers` and `checkpoint` periodically from a trio task, and `clean_once` through
+`trio.to_thread` (it holds no lock while it reads and writes; logs keep taking appends and reads
+meanwhile).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import structlog
 from kafka_compat.storage import checkpoint, cleaner
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log import Log, parse_dir_name, wall_clock_ms
+from kafka_compat.storage.producer_state import ProducerStateConfig
 
 log = structlog.get_logger("kafka_compat.storage")
 
@@ -42,12 +44,14 @@ class LogManager:
     `config_for(topic)` gives a topic's LogConfig (its overrides on top of the broker defaults);
     topics it does not know get `default_config`. `fsync_on_append` is the broker-level
     `log.fsync.on.append` option: every append is synced (`Log.sync`) before it is acknowledged.
-    Raises OSError if a log directory cannot be read or created.
+    `producer_config` holds the broker's producer settings (producer.id.expiration.ms,
+    transaction.partition.verification.enable). Raises OSError if a log directory cannot be read
+    or created.
     """
 
     def __init__(self, log_dirs: Iterable[str | Path], default_config: LogConfig | None = None, *,
                  config_for: Callable[[str], LogConfig | None] | None = None, fsync_on_append: bool = False,
-                 clock: Callable[[], int] = wall_clock_ms):
+                 clock: Callable[[], int] = wall_clock_ms, producer_config: ProducerStateConfig | None = None):
         self.log_dirs = [Path(d) for d in log_dirs]
         if not self.log_dirs:
             raise ValueError("at least one log directory is needed")
@@ -55,6 +59,7 @@ class LogManager:
         self._config_for = config_for or (lambda topic: None)
         self.fsync_on_append = fsync_on_append
         self.clock = clock
+        self.producer_config = producer_config
         self._lock = threading.Lock()
         self._logs: dict[tuple[str, int], Log] = {}
         self._pending_dir_deletes: list[tuple[int, Path]] = []
@@ -89,7 +94,7 @@ class LogManager:
                 continue  # the metadata quorum's log, which the quorum opens itself
             lg = Log(path, self._config(tp[0]), recovery_point=recovery.get(tp, 0), log_start_offset=starts.get(tp, 0),
                      high_watermark=hws.get(tp, 0), clean_shutdown=clean, fsync_on_append=self.fsync_on_append,
-                     clock=self.clock)
+                     clock=self.clock, producer_config=self.producer_config)
             lg.clean_offset = cleaned.get(tp, 0)
             self._logs[tp] = lg
             loaded += 1
@@ -120,7 +125,7 @@ class LogManager:
                 counts[lg.dir.parent] = counts.get(lg.dir.parent, 0) + 1
             d = min(self.log_dirs, key=lambda x: counts.get(x, 0))
             lg = Log(d / f"{topic}-{partition}", config or self._config(topic), clean_shutdown=True,
-                     fsync_on_append=self.fsync_on_append, clock=self.clock)
+                     fsync_on_append=self.fsync_on_append, clock=self.clock, producer_config=self.producer_config)
             self._logs[(topic, partition)] = lg
             log.debug("log_created", topic=topic, partition=partition, dir=str(d))
             return lg
@@ -159,6 +164,11 @@ class LogManager:
     def flush_due(self, now_ms: int) -> int:
         """fsync rolled segments and logs past flush.ms; returns how many logs flushed."""
         return sum(1 for lg in self.logs() if lg.flush_due(now_ms))
+
+    def remove_expired_producers(self, now_ms: int) -> int:
+        """Forget producers idle for producer.id.expiration.ms in every log (Kafka checks every
+        producer.id.expiration.check.interval.ms); returns how many went."""
+        return sum(lg.remove_expired_producers(now_ms) for lg in self.logs())
 
     def delete_expired_files(self, now_ms: int) -> int:
         """Remove retired segment files and deleted partition directories whose delay passed."""

@@ -15,6 +15,8 @@ Rules, in order:
   segment through the recovery above. An index found missing or inconsistent when it is first
   used is rebuilt from its log file.
 - A log that loses data in recovery says so in one warning line: what was kept, what was dropped.
+- The segments re-read are reported (`rebuilt_from`): their transaction indexes are rebuilt too,
+  by the log, which has the producer state they need.
 """
 
 from __future__ import annotations
@@ -26,17 +28,30 @@ from typing import NamedTuple
 
 import structlog
 
-from kafka_compat.storage.segment import CLEANED, DELETED, INDEX_SUFFIX, LOG_SUFFIX, SWAP, TIME_INDEX_SUFFIX, LogSegment
+from kafka_compat.storage.segment import (
+    CLEANED,
+    DELETED,
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    SWAP,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    LogSegment,
+)
 
 log = structlog.get_logger("kafka_compat.storage")
 
 _SEGMENT_FILE = re.compile(r"^(\d{20})(\.log|\.index|\.timeindex|\.txnindex|\.snapshot)(\.swap|\.cleaned|\.deleted)?$")
 
 
+INDEX_SUFFIXES = (INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
+
+
 class Loaded(NamedTuple):
     segments: list[LogSegment]
     next_offset: int
     recovery_point: int
+    rebuilt_from: int | None = None  # base offset of the first segment recovery re-read
 
 
 def load_segments(directory: Path, *, index_interval_bytes: int, index_max_bytes: int, recovery_point: int,
@@ -71,7 +86,7 @@ def load_segments(directory: Path, *, index_interval_bytes: int, index_max_bytes
         end = swap.next_offset()
         for other in sorted(live):
             if base <= other < max(end, base + 1):
-                for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                for suffix in (LOG_SUFFIX, *INDEX_SUFFIXES):
                     (directory / f"{other:020d}{suffix}").unlink(missing_ok=True)
                 live.discard(other)
         swap.close()
@@ -81,7 +96,7 @@ def load_segments(directory: Path, *, index_interval_bytes: int, index_max_bytes
     # Indexes (live or swap) whose log file is gone are rebuilt-or-dropped debris.
     for entry in os.listdir(directory):
         m = _SEGMENT_FILE.match(entry)
-        if (m and m.group(2) in (INDEX_SUFFIX, TIME_INDEX_SUFFIX)
+        if (m and m.group(2) in INDEX_SUFFIXES
                 and (m.group(3) == SWAP or int(m.group(1)) not in live)):
             (directory / entry).unlink(missing_ok=True)
 
@@ -128,4 +143,4 @@ def load_segments(directory: Path, *, index_interval_bytes: int, index_max_bytes
     else:
         log.debug("log_recovered", dir=name, segments_recovered=recovered, batches=batches,
                   log_end_offset=next_offset)
-    return Loaded(segments, next_offset, next_offset)
+    return Loaded(segments, next_offset, next_offset, segments[first].base_offset)

@@ -1,4 +1,5 @@
-"""A log segment: `<base offset>.log` (raw magic-2 batches) with its `.index` and `.timeindex`.
+"""A log segment: `<base offset>.log` (raw magic-2 batches) with its `.index`, `.timeindex` and
+(once it holds an aborted transaction's marker) `.txnindex`.
 
 Appends are one positional write of the already validated bytes plus, at most once per batch, an
 index entry; no record is looked at. Reads find a batch boundary through the sparse index and a
@@ -30,9 +31,9 @@ from kafka_compat.records.batch import (
 from kafka_compat.records.errors import corrupt
 from kafka_compat.records.record import iter_records
 from kafka_compat.storage.file_slice import FileSlice, SegmentFile
-from kafka_compat.storage.index import OffsetIndex, TimeIndex
+from kafka_compat.storage.index import OffsetIndex, TimeIndex, TransactionIndex
 
-LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX = ".log", ".index", ".timeindex"
+LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX = ".log", ".index", ".timeindex", ".txnindex"
 CLEANED, SWAP, DELETED = ".cleaned", ".swap", ".deleted"
 _SCAN_CHUNK = 8192
 _RECOVERY_CHUNK = 8 * 1024 * 1024
@@ -62,6 +63,7 @@ class LogSegment:
                                         index_max_bytes)
         self.time_index = TimeIndex(directory / file_name(base_offset, TIME_INDEX_SUFFIX + suffix), base_offset,
                                     index_max_bytes)
+        self.txn_index = TransactionIndex(directory / file_name(base_offset, TXN_INDEX_SUFFIX + suffix))
         self._max_timestamp = NO_TIMESTAMP
         self._offset_of_max_timestamp = base_offset
         self._max_known = False
@@ -356,6 +358,7 @@ class LogSegment:
         self.size = position
         self.offset_index.truncate_to(offset)
         self.time_index.truncate_to(offset)
+        self.txn_index.truncate_to(offset)
         # The max timestamp and index spacing are recomputed from what remains after the last entry.
         last = self.time_index.last_entry
         self._max_timestamp, self._offset_of_max_timestamp = last if last else (NO_TIMESTAMP, self.base_offset)
@@ -373,8 +376,7 @@ class LogSegment:
     def flush(self) -> None:
         """fsync the log and index files."""
         os.fsync(self.file.fd)
-        self.offset_index.file.flush()
-        self.time_index.file.flush()
+        self.flush_indexes()
         self.needs_flush = False
 
     def last_modified_ms(self) -> int:
@@ -387,14 +389,21 @@ class LogSegment:
             self.on_roll()
         self.offset_index.file.close()
         self.time_index.file.close()
+        self.txn_index.file.close()
+
+    def flush_indexes(self) -> None:
+        self.offset_index.file.flush()
+        self.time_index.file.flush()
+        self.txn_index.file.flush()
 
     def paths(self) -> list[Path]:
-        return [self.log_path, self.offset_index.file.path, self.time_index.file.path]
+        return [self.log_path, self.offset_index.file.path, self.time_index.file.path, self.txn_index.file.path]
 
     def rename_to(self, suffix: str) -> None:
-        """Rename all three files to carry `suffix` instead of the current one ('' = live)."""
+        """Rename the segment's files to carry `suffix` instead of the current one ('' = live)."""
         base = file_name(self.base_offset, "")
-        for f, ext in ((self.offset_index.file, INDEX_SUFFIX), (self.time_index.file, TIME_INDEX_SUFFIX)):
+        for f, ext in ((self.offset_index.file, INDEX_SUFFIX), (self.time_index.file, TIME_INDEX_SUFFIX),
+                       (self.txn_index.file, TXN_INDEX_SUFFIX)):
             f.close()
             f.rename(self.dir / (base + ext + suffix))
         new_log = self.dir / (base + LOG_SUFFIX + suffix)

@@ -80,7 +80,8 @@ class ClusterProcess:
         voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in sorted(controller_ports.items()))
         brokers = sum("broker" in r for r in roles.values())
         common = {"controller.quorum.voters": voters, "offsets.topic.replication.factor": str(min(3, brokers)),
-                  **(overrides or {})}
+                  "transaction.state.log.replication.factor": str(min(3, brokers)),
+                  "transaction.state.log.min.isr": str(min(2, brokers)), **(overrides or {})}
         self.nodes = {
             i: ClusterNode(i, r, Path(base_dir) / f"node-{i}", ports[i][0] if "broker" in r else None,
                            controller_ports.get(i), {**common, "log.dirs": str(Path(base_dir) / f"node-{i}" / "data"),

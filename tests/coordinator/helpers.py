@@ -54,10 +54,9 @@ class Harness:
                 if isinstance(job, Load) and self.hold_loads:
                     self.held_loads.append(job)
                 elif isinstance(job, Load):
-                    assert self.c.load_records(job.partition, job.epoch, list(self.log.get(job.partition, [])))
-                    assert self.c.finish_load(job.partition, job.epoch, self.now)
+                    self.load(job)
                 elif self.auto_append:
-                    self.log.setdefault(job.partition, []).extend(job.records)
+                    self.store(job)
                     self.c.append_done(job, None, self.now)
                 else:
                     self.held.append(job)
@@ -71,9 +70,16 @@ class Harness:
         jobs, self.held = self.held[:n], self.held[n:]
         for job in jobs:
             if error is None:
-                self.log.setdefault(job.partition, []).extend(job.records)
+                self.store(job)
             self.c.append_done(job, error, self.now)
         self.drain()
+
+    def store(self, job: Append) -> None:
+        self.log.setdefault(job.partition, []).extend(job.records)
+
+    def load(self, job: Load) -> None:
+        assert self.c.load_records(job.partition, job.epoch, list(self.log.get(job.partition, [])))
+        assert self.c.finish_load(job.partition, job.epoch, self.now)
 
     def call(self, method: str, request, version: int, client_id: str = "client", client_host: str = "/127.0.0.1"):
         """Send a request of the API named `method` (join_group: JOIN_GROUP): returns (token,

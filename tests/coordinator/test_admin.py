@@ -45,10 +45,25 @@ def test_find_coordinator_batched(version):
     r.encode(version)
 
 
+def test_find_coordinator_transaction_keys_go_to_the_transaction_coordinator():
+    h = Harness()
+    asked = []
+
+    def locate_transaction(txn_id):
+        asked.append(txn_id)
+        return (2, "broker2", 9093) if txn_id == "t1" else None
+
+    r = h.c.find_coordinator(m.FindCoordinatorRequest(key_type=1, coordinator_keys=["t1", "t2"]), 4, locate_all,
+                             locate_transaction)
+    assert [(c.key, c.error_code, c.node_id) for c in r.coordinators] == [
+        ("t1", E.NONE, 2), ("t2", E.COORDINATOR_NOT_AVAILABLE, -1)]
+    assert asked == ["t1", "t2"]
+
+
 def test_find_coordinator_transaction_and_bad_key_types():
     h = Harness()
     r = h.c.find_coordinator(m.FindCoordinatorRequest(key="txn", key_type=1), 3, locate_all)
-    assert r.error_code == E.COORDINATOR_NOT_AVAILABLE
+    assert r.error_code == E.COORDINATOR_NOT_AVAILABLE  # no transaction coordinator to ask
     r = h.c.find_coordinator(m.FindCoordinatorRequest(key_type=1, coordinator_keys=["t1"]), 4, locate_all)
     assert r.coordinators[0].error_code == E.COORDINATOR_NOT_AVAILABLE
     r = h.c.find_coordinator(m.FindCoordinatorRequest(key="x", key_type=7), 2, locate_all)

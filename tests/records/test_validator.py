@@ -100,6 +100,13 @@ def test_transactional_batch_without_producer_id_is_invalid_record():
     assert refused(batch(b"a", transactional=True)) == ErrorCode.INVALID_RECORD
 
 
+def test_client_batch_with_a_producer_but_no_sequence_is_invalid_record():
+    data = batch(b"a", producer_id=7, producer_epoch=0, base_sequence=-1, transactional=True)
+    assert refused(data) == ErrorCode.INVALID_RECORD
+    # The group coordinator's transactional offset commits carry no sequence, as in Kafka.
+    assert validate_records(data, cfg(), NOW, origin=COORDINATOR).batches
+
+
 def test_batch_over_max_message_bytes_is_message_too_large():
     assert refused(batch(b"x" * 2000), cfg(max_message_bytes=1000)) == ErrorCode.MESSAGE_TOO_LARGE
 

@@ -21,7 +21,9 @@ def new_log(tmp_path, **props):
 
 def put(log, key, value, **kw):
     data = build_batch([Record(key, value, NOW)], **kw)
-    info = log.append(validate_records(data, log.config, NOW, origin=COORDINATOR), 0)
+    # A transaction's first batch is written once the coordinator vouched for it (KIP-890).
+    guard = log.verification_guard(kw["producer_id"], 0, 0) if kw.get("transactional") else None
+    info = log.append(validate_records(data, log.config, NOW, origin=COORDINATOR), 0, verification_guard=guard)
     log.high_watermark = log.log_end_offset
     return info.first_offset
 

@@ -37,11 +37,12 @@ READ_COMMITTED = 1
 class _Read:
     """One partition's answer: error, offsets and the records to send."""
 
-    __slots__ = ("entry", "error", "hw", "lso", "log_start", "records", "preferred")
+    __slots__ = ("entry", "error", "hw", "lso", "log_start", "records", "preferred", "aborted")
 
-    def __init__(self, entry, error=ErrorCode.NONE, hw=-1, lso=-1, log_start=-1, records=b"", preferred=-1):
+    def __init__(self, entry, error=ErrorCode.NONE, hw=-1, lso=-1, log_start=-1, records=b"", preferred=-1,
+                 aborted=()):
         self.entry, self.error, self.hw, self.lso = entry, error, hw, lso
-        self.log_start, self.records, self.preferred = log_start, records, preferred
+        self.log_start, self.records, self.preferred, self.aborted = log_start, records, preferred, aborted
 
 
 def _requested(ctx: RequestContext, req) -> list[CachedPartition]:
@@ -80,9 +81,15 @@ def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool
     bound = lso if isolation == READ_COMMITTED else hw
     if ctx.api_version < 4 and not log.config.message_downconversion_enable:
         return _Read(entry, ErrorCode.UNSUPPORTED_VERSION, hw, lso, log.log_start_offset)
+    aborted = ()
     try:
-        slices = (log.read(entry.fetch_offset, limit, max_offset=bound, min_one_batch=min_one)
-                  if limit > 0 or min_one else [])
+        if not (limit > 0 or min_one):
+            slices = []
+        elif isolation == READ_COMMITTED:
+            # The aborted transactions of what is read, which the consumer skips.
+            slices, aborted = log.read_committed(entry.fetch_offset, limit, min_one_batch=min_one)
+        else:
+            slices = log.read(entry.fetch_offset, limit, max_offset=bound, min_one_batch=min_one)
     except OffsetOutOfRangeError:
         return _Read(entry, ErrorCode.OFFSET_OUT_OF_RANGE, hw, lso, log.log_start_offset)
     except RecordsError as e:  # the data on disk is damaged: the log directory's problem, not the client's
@@ -90,7 +97,7 @@ def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool
                                                           partition=entry.partition, reason=e.message)
         return _Read(entry, ErrorCode.KAFKA_STORAGE_ERROR, hw, lso, log.log_start_offset)
     # One segment's range per fetch, as Kafka does: the next fetch continues in the next segment.
-    return _Read(entry, ErrorCode.NONE, hw, lso, log.log_start_offset, slices[0] if slices else b"")
+    return _Read(entry, ErrorCode.NONE, hw, lso, log.log_start_offset, slices[0] if slices else b"", aborted=aborted)
 
 
 def _read_all(ctx: RequestContext, entries: list[CachedPartition], max_bytes: int, isolation: int,
@@ -118,7 +125,9 @@ def _response(ctx: RequestContext, reads: list[_Read], session_id: int, isolatio
             metrics.topic(e.topic).fetched(len(records), r.error != ErrorCode.NONE)
         part = R.PartitionData(partition_index=e.partition, error_code=r.error, high_watermark=r.hw,
                                last_stable_offset=r.lso, log_start_offset=r.log_start,
-                               aborted_transactions=[] if isolation == READ_COMMITTED else None,
+                               aborted_transactions=[R.AbortedTransaction(producer_id=a.producer_id,
+                                                                          first_offset=a.first_offset)
+                                                     for a in r.aborted] if isolation == READ_COMMITTED else None,
                                preferred_read_replica=r.preferred, records=records)
         key = e.topic_id if v >= 13 else e.topic
         topic = topics.get(key)

@@ -3,9 +3,9 @@
 
 One handler serves them all: it passes the decoded request on, and the coordinator's table
 (`GroupCoordinator.requests`) says which method decides each API. `COORDINATOR_APIS` lists the
-versions served, with what each version adds. FindCoordinator (v0-v6: group keys; transaction keys
-answer COORDINATOR_NOT_AVAILABLE, no transaction coordinator yet; batched keys from v4) creates
-`__consumer_offsets` on the first group lookup, as Kafka does.
+versions served, with what each version adds. FindCoordinator (v0-v6: group keys, transaction keys
+from v1, batched keys from v4) creates `__consumer_offsets` on the first group lookup and
+`__transaction_state` on the first transaction lookup, as Kafka does.
 
 Before the coordinator runs (`ctx.broker.groups` is None) every API answers
 COORDINATOR_NOT_AVAILABLE, which clients retry.
@@ -18,6 +18,7 @@ from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.server.errors import error_response
 from kafka_compat.server.group_coordinator import ensure_offsets_topic
 from kafka_compat.server.handlers import RequestContext, handles
+from kafka_compat.server.transaction_coordinator import ensure_transaction_topic
 
 A = m.ApiKey
 
@@ -32,12 +33,17 @@ async def find_coordinator(ctx: RequestContext, request: m.FindCoordinatorReques
     groups = ctx.broker.groups
     if groups is None:
         return _unavailable(ctx, request)
-    if request.key_type == 0:  # a group: Kafka creates the offsets topic on the first lookup
-        try:
+    transactions = ctx.broker.transactions
+    key_type = request.key_type if ctx.api_version >= 1 else 0
+    try:  # Kafka creates the internal topic on the first lookup
+        if key_type == 0:
             await ensure_offsets_topic(ctx.broker)
-        except KafkaError as e:
-            return error_response(A.FIND_COORDINATOR, request, ctx.api_version, e.code, e.message)
-    return groups.find_coordinator(request, ctx)
+        elif key_type == 1 and transactions is not None:
+            await ensure_transaction_topic(ctx.broker)
+    except KafkaError as e:
+        return error_response(A.FIND_COORDINATOR, request, ctx.api_version, e.code, e.message)
+    locate = None if transactions is None else (lambda key: transactions.locate(key, ctx.listener))
+    return groups.find_coordinator(request, ctx, locate)
 
 
 COORDINATOR_APIS = {
@@ -53,6 +59,7 @@ COORDINATOR_APIS = {
     A.DELETE_GROUPS: (0, 3),  # ErrorMessage v3 (null: no refusal here needs more than its code)
     A.CONSUMER_GROUP_HEARTBEAT: (0, 1),  # KIP-848, server-side assignors uniform and range; topic regex v1
     A.CONSUMER_GROUP_DESCRIBE: (0, 1),  # MemberType v1
+    A.TXN_OFFSET_COMMIT: (0, 4),  # member id and generation from v3 (KIP-447)
 }
 
 

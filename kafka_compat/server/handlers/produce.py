@@ -1,5 +1,8 @@
 """Produce (v0-v11): validate each partition's batches from their headers and append them.
 
+A transaction's first batch on a partition is written only once the transaction coordinator says
+the partition is in the transaction (KIP-890 part 1; INVALID_TXN_STATE if it is not).
+
 acks=0 gets no response (and a failure closes the connection, as Kafka does, so the producer
 refreshes its metadata); acks=1 answers after the local append (synced, with log.fsync.on.append);
 acks=-1 (all) after the high watermark covers the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the
@@ -10,6 +13,7 @@ A batch refused because of some of its records names them (v8+ `record_errors`, 
 
 from __future__ import annotations
 
+import struct
 import time
 
 import trio
@@ -17,6 +21,7 @@ import trio
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import RecordsError
+from kafka_compat.records.batch import read_header
 from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
 
 R = m.ProduceResponse
@@ -53,7 +58,10 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
                 continue
             try:
                 p = broker.replicas.get(td.name, pd.index)
-                info = p.append(pd.records, acks, now_ms, ctx.api_version)
+                guard = None
+                if req.transactional_id is not None and len(pd.records):
+                    guard = await _verified(ctx, req.transactional_id, p, pd.records)
+                info = p.append(pd.records, acks, now_ms, ctx.api_version, verification_guard=guard)
             except RecordsError as e:
                 results.append(_result(pd.index, e.code, e.message, e.record_errors))
                 counts.produce_failed()
@@ -90,12 +98,24 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     return Deferred(replicated)
 
 
-@handles(m.ApiKey.INIT_PRODUCER_ID, versions=(0, 5))
-async def init_producer_id(ctx: RequestContext, req: m.InitProducerIdRequest) -> m.InitProducerIdResponse:
-    """A new producer id for an idempotent producer (Kafka always hands out a fresh one when there
-    is no transactional id). Transactional producers need the transaction coordinator, which this
-    broker does not have yet: they get COORDINATOR_NOT_AVAILABLE."""
-    R = m.InitProducerIdResponse
-    if req.transactional_id is not None:
-        return R(error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE, producer_id=-1, producer_epoch=-1)
-    return R(error_code=ErrorCode.NONE, producer_id=await ctx.broker.new_producer_id(), producer_epoch=0)
+
+async def _verified(ctx: RequestContext, transactional_id: str, p, records) -> object | None:
+    """KIP-890: the verification guard for a transactional produce's first batch on `p`, once the
+    coordinator confirmed the partition is in the transaction (None: nothing to verify, the
+    transaction is ongoing here). Raises KafkaError with the coordinator's answer."""
+    try:
+        h = read_header(records)
+    except (RecordsError, ValueError, struct.error):
+        return None  # validation refuses it
+    if h.magic != 2 or not h.is_transactional or h.producer_id < 0:
+        return None
+    guard = p.log.verification_guard(h.producer_id, h.base_sequence, h.producer_epoch)
+    if guard is None:
+        return None
+    transactions = ctx.broker.transactions
+    code = ErrorCode.NOT_ENOUGH_REPLICAS if transactions is None else await transactions.verify(
+        transactional_id, h.producer_id, h.producer_epoch, p.topic, p.index)
+    if code != ErrorCode.NONE:
+        raise KafkaError(code, "Partition was not added to the transaction" if code == ErrorCode.INVALID_TXN_STATE
+                         else None)
+    return guard

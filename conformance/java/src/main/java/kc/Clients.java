@@ -71,6 +71,7 @@ final class Clients {
 
   void register(Map<String, Driver.Op> ops) {
     ops.put("produce", this::produce);
+    ops.put("transactions", this::transactions);
     ops.put("read", this::read);
     ops.put("consumer.open", this::open);
     ops.put("consumer.poll", this::poll);
@@ -157,6 +158,28 @@ final class Clients {
       }
     }
     return acks;
+  }
+
+  /** One transactional producer (config's transactional.id): for each of "transactions", a
+   * transaction of its "values" (sent to partitions 0, 1, ... in turn, flushed) that is committed
+   * or, with "commit" false, aborted. Returns the producer's id and epoch as the metrics show. */
+  private Object transactions(JsonNode a) throws Exception {
+    Map<String, Object> conf = driver.config(a);
+    String topic = a.get("topic").asText();
+    int partitions = a.path("partitions").asInt(1);
+    try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(conf, new ByteArraySerializer(), new ByteArraySerializer())) {
+      p.initTransactions();
+      int done = 0;
+      for (JsonNode t : a.get("transactions")) {
+        p.beginTransaction();
+        int i = 0;
+        for (JsonNode v : t.get("values")) p.send(new ProducerRecord<>(topic, i++ % partitions, null, bytes(v)));
+        p.flush();
+        if (t.path("commit").asBoolean(true)) p.commitTransaction(); else p.abortTransaction();
+        done++;
+      }
+      return done;
+    }
   }
 
   // -- consuming -----------------------------------------------------------------------------------

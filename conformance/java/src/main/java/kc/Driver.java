@@ -44,6 +44,7 @@ public final class Driver {
     clients.register(driver.ops);
     admins.register(driver.ops);
     new Tools().register(driver.ops);
+    new Streams(driver).register(driver.ops);
     PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
     System.setOut(System.err); // nothing but answers on the real stdout
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));

@@ -1,0 +1,123 @@
+"""Transactions: confluent-kafka's transactional producer against kafka-compat, with the idempotent
+non-transactional producer as the peer in the same run.
+
+On one broker (a 3-partition topic, 512-byte records, acks=all, linger.ms=5): records/s of an
+idempotent producer for a bounded time; then records/s of a transactional producer committing
+every 1, 10 and 100 records, with the commit latency (commit_transaction's duration) p50/p99 at
+10 records per transaction; then records/s of a read_committed consumer reading every committed
+record back. The target (issue 13): at 100 records per transaction, at least 0.7x the idempotent
+figure. Prints one JSON line.
+
+Usage: python benchmarks/transactions.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kafka_compat.testing.broker_process import BrokerProcess
+
+PARTITIONS = 3
+VALUE = b"x" * 512
+
+
+def create(bootstrap: str, name: str) -> str:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])[name].result(30)
+    return name
+
+
+def idempotent_rate(bootstrap: str, topic: str, seconds: float) -> tuple[float, int]:
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+    sent, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(100):
+            while True:
+                try:
+                    p.produce(topic, value=VALUE)
+                    break
+                except BufferError:
+                    p.poll(0.01)
+        sent += 100
+        p.poll(0)
+    assert p.flush(60) == 0
+    return sent / (time.perf_counter() - start), sent
+
+
+def transactional_rate(bootstrap: str, topic: str, per_txn: int, seconds: float) -> tuple[float, list[float], int]:
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"bench-{per_txn}", "linger.ms": 5})
+    p.init_transactions(30)
+    sent, commits, start = 0, [], time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        p.begin_transaction()
+        for _ in range(per_txn):
+            p.produce(topic, value=VALUE)
+        t0 = time.perf_counter()
+        p.commit_transaction(30)  # flushes, then EndTxn
+        commits.append(time.perf_counter() - t0)
+        sent += per_txn
+    return sent / (time.perf_counter() - start), commits, sent
+
+
+def read_committed_rate(bootstrap: str, topic: str, expect: int) -> float:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-reader", "isolation.level": "read_committed",
+                  "enable.auto.commit": False, "fetch.max.bytes": 52428800})
+    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    got, start = 0, time.perf_counter()
+    while got < expect and time.perf_counter() - start < 120:
+        got += sum(1 for m in c.consume(1000, 1.0) if m.error() is None)
+    elapsed = time.perf_counter() - start
+    c.close()
+    assert got == expect, f"read {got} of {expect} committed records"
+    return got / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        broker = BrokerProcess(Path(d), log_format="json").start()
+        try:
+            bs = broker.bootstrap
+            idem, _ = idempotent_rate(bs, create(bs, "idempotent"), args.seconds)
+            rates, committed = {}, 0
+            txn_topic = create(bs, "transactional")
+            latencies: list[float] = []
+            for per_txn in (1, 10, 100):
+                rate, commits, sent = transactional_rate(bs, txn_topic, per_txn, args.seconds)
+                rates[per_txn] = rate
+                committed += sent
+                if per_txn == 10:
+                    latencies = commits
+            consume = read_committed_rate(bs, txn_topic, committed)
+        finally:
+            broker.stop()
+    print(json.dumps({
+        "benchmark": "transactions", "client": "confluent-kafka", "record_bytes": len(VALUE),
+        "idempotent_records_per_s": round(idem),
+        "transactional_records_per_s": {str(k): round(v) for k, v in rates.items()},
+        "ratio_at_100_per_txn": round(rates[100] / idem, 3), "target_ratio": 0.7,
+        "commit_latency_ms_p50": round(statistics.median(latencies) * 1000, 2),
+        "commit_latency_ms_p99": round(percentile(latencies, 0.99) * 1000, 2),
+        "read_committed_records_per_s": round(consume),
+    }))
+
+
+if __name__ == "__main__":
+    main()

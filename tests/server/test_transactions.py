@@ -1,0 +1,132 @@
+"""Transactions through the wire with bad or out-of-turn requests: Kafka's error codes, and nothing
+acknowledged lost (raw requests from the project's client against a real broker process)."""
+
+import time
+
+import pytest
+
+from kafka_compat.client import BrokerConnection
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.records import Record, build_batch, iter_headers, iter_records
+from kafka_compat.testing.waiting import wait_until
+from tests.server.test_bad_input import create
+
+pytestmark = pytest.mark.timeout(60)
+E = ErrorCode
+
+
+def now_ms() -> int:
+    """Record timestamps near the markers' (a marker is stamped now; older data would roll the
+    segment on segment.ms, and the helper reads one segment)."""
+    return int(time.time() * 1000)
+
+
+@pytest.fixture
+def conn(broker):
+    with BrokerConnection.to(broker.bootstrap) as c:
+        # __transaction_state is created by the first transaction lookup, as Kafka does
+        F = m.FindCoordinatorRequest
+        wait_until(lambda: c.request(F(key_type=1, coordinator_keys=["any"]), 4).coordinators[0].error_code == 0,
+                   "a transaction coordinator", timeout=30)
+        yield c
+
+
+def values(conn: BrokerConnection, topic: str) -> list[bytes]:
+    """The data records of partition 0 (read_uncommitted), control batches left out as clients do."""
+    F = m.FetchRequest
+    resp = conn.request(F(max_wait_ms=0, max_bytes=1 << 24, topics=[F.FetchTopic(topic=topic, partitions=[
+        F.FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 24)])]), 11)
+    data = resp.responses[0].partitions[0].records
+    view = memoryview(bytes(data.read() if hasattr(data, "read") else data))
+    return [r.value for pos, h in iter_headers(view) if not h.is_control for r in iter_records(view, pos, h)]
+
+
+def init(conn: BrokerConnection, txn_id: str) -> tuple[int, int]:
+    R = m.InitProducerIdRequest
+    resp = conn.request(R(transactional_id=txn_id, transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1), 4)
+    assert resp.error_code == E.NONE, resp
+    return resp.producer_id, resp.producer_epoch
+
+
+def add_partition(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, topic: str) -> int:
+    R = m.AddPartitionsToTxnRequest
+    resp = conn.request(R(v3_and_below_transactional_id=txn_id, v3_and_below_producer_id=pid,
+                          v3_and_below_producer_epoch=epoch,
+                          v3_and_below_topics=[R.AddPartitionsToTxnTopic(name=topic, partitions=[0])]), 3)
+    return resp.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+
+
+def txn_produce(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, topic: str, value: bytes,
+                seq: int = 0) -> int:
+    P = m.ProduceRequest
+    data = build_batch([Record(b"k", value, now_ms())], producer_id=pid, producer_epoch=epoch,
+                       base_sequence=seq, transactional=True)
+    resp = conn.request(P(transactional_id=txn_id, acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(
+        name=topic, partition_data=[P.PartitionProduceData(index=0, records=data)])]), 9)
+    return resp.responses[0].partition_responses[0].error_code
+
+
+def end_txn(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, commit: bool) -> int:
+    return conn.request(m.EndTxnRequest(transactional_id=txn_id, producer_id=pid, producer_epoch=epoch,
+                                        committed=commit), 3).error_code
+
+
+def test_end_txn_for_an_unknown_transactional_id_is_invalid_producer_id_mapping(conn, unique):
+    assert end_txn(conn, unique("nobody"), 12345, 0, True) == E.INVALID_PRODUCER_ID_MAPPING
+
+
+def test_add_partitions_with_a_stale_epoch_is_producer_fenced(conn, unique):
+    topic, txn_id = unique(), unique("txn")
+    create(conn, topic)
+    pid, epoch = init(conn, txn_id)
+    pid2, epoch2 = init(conn, txn_id)  # a second instance bumps the epoch
+    assert (pid2, epoch2) == (pid, epoch + 1)
+    assert add_partition(conn, txn_id, pid, epoch, topic) == E.PRODUCER_FENCED
+    assert add_partition(conn, txn_id, pid2, epoch2, topic) == E.NONE
+
+
+def test_transactional_produce_to_a_partition_not_added_is_invalid_txn_state(conn, unique):
+    topic, txn_id = unique(), unique("txn")
+    create(conn, topic)
+    pid, epoch = init(conn, txn_id)
+    assert txn_produce(conn, txn_id, pid, epoch, topic, b"unverified") == E.INVALID_TXN_STATE
+    assert values(conn, topic) == []
+    assert add_partition(conn, txn_id, pid, epoch, topic) == E.NONE
+    assert txn_produce(conn, txn_id, pid, epoch, topic, b"verified") == E.NONE
+    assert end_txn(conn, txn_id, pid, epoch, True) == E.NONE
+    wait_until(lambda: values(conn, topic) == [b"verified"], "the committed record")
+
+
+def test_markers_for_unknown_producers_are_written_and_lose_nothing(conn, unique):
+    topic = unique()
+    create(conn, topic)
+    P = m.ProduceRequest
+    conn.request(P(acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(name=topic, partition_data=[
+        P.PartitionProduceData(index=0, records=build_batch([Record(b"k", b"before", now_ms())]))])]))
+    W = m.WriteTxnMarkersRequest
+    resp = conn.request(W(markers=[W.WritableTxnMarker(
+        producer_id=987654, producer_epoch=3, transaction_result=False, coordinator_epoch=0,
+        topics=[W.WritableTxnMarkerTopic(name=topic, partition_indexes=[0]),
+                W.WritableTxnMarkerTopic(name=unique("missing"), partition_indexes=[0])])]), 1)
+    codes = [p.error_code for t in resp.markers[0].topics for p in t.partitions]
+    assert codes == [E.NONE, E.UNKNOWN_TOPIC_OR_PARTITION]
+    conn.request(P(acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(name=topic, partition_data=[
+        P.PartitionProduceData(index=0, records=build_batch([Record(b"k", b"after", now_ms())]))])]))
+    assert values(conn, topic) == [b"before", b"after"]  # the control batch is not a record to readers
+
+
+def test_describe_producers_shows_an_open_transaction(conn, unique):
+    topic, txn_id = unique(), unique("txn")
+    create(conn, topic)
+    pid, epoch = init(conn, txn_id)
+    assert add_partition(conn, txn_id, pid, epoch, topic) == E.NONE
+    assert txn_produce(conn, txn_id, pid, epoch, topic, b"open") == E.NONE
+    D = m.DescribeProducersRequest
+    resp = conn.request(D(topics=[D.TopicRequest(name=topic, partition_indexes=[0])]), 0)
+    (state,) = resp.topics[0].partitions[0].active_producers
+    assert (state.producer_id, state.producer_epoch, state.current_txn_start_offset) == (pid, epoch, 0)
+    T = m.DescribeTransactionsRequest
+    (described,) = conn.request(T(transactional_ids=[txn_id]), 0).transaction_states
+    assert (described.transaction_state, described.producer_id) == ("Ongoing", pid)
+    assert end_txn(conn, txn_id, pid, epoch, False) == E.NONE
