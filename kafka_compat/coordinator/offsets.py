@@ -236,7 +236,7 @@ class CommittedOffsets:
         and instance are optional (v0-v2 carry none) and a rebalance does not refuse it."""
         core = self.core
         gid = req.group_id
-        generation = req.generation_id if version >= 3 else -1
+        generation = req.generation_id_or_member_epoch if version >= 3 else -1
         member_id = req.member_id if version >= 3 else ""
         instance_id = req.group_instance_id if version >= 3 else None
         group = core.group(gid)

@@ -44,8 +44,9 @@ class LogHarness(Harness):
         for (topic, p), off in offsets.items():
             topics.setdefault(topic, []).append(P(partition_index=p, committed_offset=off, committed_metadata=""))
         request = m.TxnOffsetCommitRequest(
-            transactional_id="tx", group_id=group, producer_id=pid, producer_epoch=epoch, generation_id=generation,
-            member_id=member_id, topics=[T(name=t, partitions=ps) for t, ps in topics.items()])
+            transactional_id="tx", group_id=group, producer_id=pid, producer_epoch=epoch,
+            generation_id_or_member_epoch=generation, member_id=member_id,
+            topics=[T(name=t, partitions=ps) for t, ps in topics.items()])
         # Not in the machine's table until the broker serves TxnOffsetCommit: called directly.
         token = ("txn-commit", len(self.done))
         response = self.c.offsets.txn_commit(token, request, version, Client())
