@@ -45,7 +45,7 @@ stall), "sigterm_runs_ms", "catchup_mib", "catchup_rejoin_s", "catchup_startup_s
 
 Usage: python benchmarks/replication.py [--seconds 10] [--rate 1000] [--latency-seconds 5] [--runs 5]
                                         [--catchup-mib 1024] [--session-timeout-ms 9000]
-                                        [--partitions 1000] [--peer apache-kafka]
+                                        [--partitions 1000] [--dir DIR] [--peer apache-kafka]
 """
 
 from __future__ import annotations
@@ -216,6 +216,10 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float) -> dict:
     time.sleep(1)  # the consumer's first fetches park at the end of the log
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all", "compression.type": "lz4"})
     pad = os.urandom(RECORD - 8)
+    p.produce(topic, time.perf_counter_ns().to_bytes(8, "big") + pad, partition=0)  # connected, leaders known
+    p.flush(WAIT)
+    wait_until(lambda: latencies, "the warm-up record consumed", 30)
+    latencies.clear()
     n = int(rate * seconds)
     burst = max(rate // 1000, 1)
     t0 = time.perf_counter()
@@ -443,14 +447,17 @@ def main() -> None:
     ap.add_argument("--catchup-mib", type=int, default=1024, help="how far behind the restarted replica is")
     ap.add_argument("--session-timeout-ms", type=int, default=9000, help="broker.session.timeout.ms (Kafka's 9000)")
     ap.add_argument("--partitions", type=int, default=1000, help="the large topic's partitions")
+    ap.add_argument("--dir", help="where the nodes keep their data (default: a temporary directory in $TMPDIR)")
     ap.add_argument("--peer", choices=["apache-kafka"], help="also measure Apache Kafka in the same run")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, kafka_compat_nodes(Path(tmp), args.session_timeout_ms) as nodes:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp, \
+            kafka_compat_nodes(Path(tmp), args.session_timeout_ms) as nodes:
         line = {"bench": "replication", "target": "kafka-compat 3 x broker,controller, RF 3, min.insync.replicas 2",
                 **measure(nodes, args)}
     if args.peer:
         try:
-            with tempfile.TemporaryDirectory() as tmp, apache_kafka_nodes(Path(tmp), args.session_timeout_ms) as peer:
+            with tempfile.TemporaryDirectory(dir=args.dir) as tmp, \
+                    apache_kafka_nodes(Path(tmp), args.session_timeout_ms) as peer:
                 line["peer"] = {"name": "apache-kafka", **measure(peer, args)}
         except ImportError as e:
             line["peer"] = f"apache-kafka unavailable: {e}"
