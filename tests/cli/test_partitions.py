@@ -222,6 +222,13 @@ def test_elect_leaders_preferred_moves_leadership_to_the_first_replica(cluster, 
     assert [p.leader for p in partitions(cluster, "preferred").values()] == [2, 2]
 
 
+@pytest.mark.parametrize("command", [["partitions", "reassign", c] for c in ("plan", "execute", "verify", "cancel")]
+                         + [["partitions", "elect-leaders"]])
+def test_help(command):
+    r = CliRunner().invoke(app, [*command, "--help"])
+    assert r.exit_code == 0 and "Usage:" in r.stdout and "KAFKA_COMPAT_BROKERS" in r.stdout
+
+
 def test_elect_leaders_wants_one_way_of_naming_partitions(cluster, run):
     r = run("partitions", "elect-leaders", "--election-type", "preferred", "--all-topic-partitions", "--topic", "t",
             "--partition", 0)
