@@ -494,8 +494,7 @@ class Cluster:
                                                              for t, ps in by_topic.items()]))
         if resp.error_code:
             raise KafkaError(error_code(resp.error_code), resp.error_message or "AlterPartitionReassignments")
-        return {(t.name, p.partition_index): KafkaError(p.error_code, p.error_message) if p.error_code else None
-                for t in resp.responses for p in t.partitions}
+        return {(t.name, p.partition_index): _error(p) for t in resp.responses for p in t.partitions}
 
     def reassignments(self, partitions: Iterable[tuple[str, int]] | None = None, *, timeout_ms: int = 30_000
                       ) -> dict[tuple[str, int], m.ListPartitionReassignmentsResponse.OngoingPartitionReassignment]:
@@ -523,8 +522,12 @@ class Cluster:
                             version=version)
         if resp.error_code:
             raise KafkaError(error_code(resp.error_code), "ElectLeaders")
-        return {(r.topic, p.partition_id): KafkaError(p.error_code, p.error_message) if p.error_code else None
-                for r in resp.replica_election_results for p in r.partition_result}
+        return {(r.topic, p.partition_id): _error(p) for r in resp.replica_election_results for p in r.partition_result}
+
+
+def _error(part) -> KafkaError | None:
+    """A response part's error, None for NONE."""
+    return KafkaError(error_code(part.error_code), part.error_message) if part.error_code else None
 
 
 def _by_topic(partitions: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
