@@ -12,6 +12,7 @@ from kafka_compat.cli import config as _config
 from kafka_compat.cli import consume as _consume
 from kafka_compat.cli import dump_log as _dump_log
 from kafka_compat.cli import group as _group
+from kafka_compat.cli import partitions as _partitions
 from kafka_compat.cli import produce as _produce
 from kafka_compat.cli import quorum as _quorum
 from kafka_compat.cli import server as _server
@@ -32,6 +33,7 @@ app.command("format")(_server.format_)
 app.add_typer(_specs.app, name="specs")
 app.command("dump-log")(_dump_log.dump_log)
 app.add_typer(_topic.app, name="topic")
+app.add_typer(_partitions.app, name="partitions")
 app.command("produce")(_produce.produce)
 app.command("consume")(_consume.consume)
 app.add_typer(_cluster.app, name="cluster")

@@ -481,3 +481,60 @@ class Cluster:
     def delete_group(self, group: str) -> None:
         """Delete an empty group and its offsets (DeleteGroups)."""
         self._group_answer(group, m.DeleteGroupsRequest(groups_names=[group]), lambda r: r.results[0], "deleting")
+
+    # replica administration (AlterPartitionReassignments, ListPartitionReassignments, ElectLeaders):
+    # the controller's business, forwarded there by whichever broker gets them.
+
+    def reassign(self, moves: dict[tuple[str, int], list[int] | None], *,
+                 timeout_ms: int = 30_000) -> dict[tuple[str, int], KafkaError | None]:
+        """Start moving each (topic, partition) to its replica list, or cancel its move for None;
+        returns each partition's error (None: accepted)."""
+        A = m.AlterPartitionReassignmentsRequest
+        by_topic: dict[str, list] = {}
+        for (topic, p), replicas in moves.items():
+            by_topic.setdefault(topic, []).append(A.ReassignablePartition(partition_index=p, replicas=replicas))
+        resp = self.request(A(timeout_ms=timeout_ms, topics=[A.ReassignableTopic(name=t, partitions=ps)
+                                                             for t, ps in by_topic.items()]))
+        if resp.error_code:
+            raise KafkaError(error_code(resp.error_code), resp.error_message or "AlterPartitionReassignments")
+        return {(t.name, p.partition_index): _error(p) for t in resp.responses for p in t.partitions}
+
+    def reassignments(self, partitions: Iterable[tuple[str, int]] | None = None, *, timeout_ms: int = 30_000
+                      ) -> dict[tuple[str, int], m.ListPartitionReassignmentsResponse.OngoingPartitionReassignment]:
+        """The moves under way among `partitions` (every partition for None): (topic, partition) ->
+        its replicas, adding_replicas and removing_replicas."""
+        L = m.ListPartitionReassignmentsRequest
+        topics = None if partitions is None else [L.ListPartitionReassignmentsTopics(name=t, partition_indexes=ps)
+                                                  for t, ps in _by_topic(partitions).items()]
+        resp = self.request(L(timeout_ms=timeout_ms, topics=topics))
+        if resp.error_code:
+            raise KafkaError(error_code(resp.error_code), resp.error_message or "ListPartitionReassignments")
+        return {(t.name, p.partition_index): p for t in resp.topics for p in t.partitions}
+
+    def elect_leaders(self, election_type: int, partitions: Iterable[tuple[str, int]] | None = None, *,
+                      timeout_ms: int = 30_000) -> dict[tuple[str, int], KafkaError | None]:
+        """Elect leaders (0: preferred, 1: unclean) of `partitions` (every partition for None);
+        returns each partition's error (None: elected; ELECTION_NOT_NEEDED: it already had it)."""
+        E = m.ElectLeadersRequest
+        wanted = None if partitions is None else [E.TopicPartitions(topic=t, partitions=ps)
+                                                  for t, ps in _by_topic(partitions).items()]
+        version = self.version(E)
+        if election_type and version < 1:
+            raise UnsupportedApi(f"this broker's ElectLeaders (v{version}) has preferred elections only")
+        resp = self.request(E(election_type=election_type, topic_partitions=wanted, timeout_ms=timeout_ms),
+                            version=version)
+        if resp.error_code:
+            raise KafkaError(error_code(resp.error_code), "ElectLeaders")
+        return {(r.topic, p.partition_id): _error(p) for r in resp.replica_election_results for p in r.partition_result}
+
+
+def _error(part) -> KafkaError | None:
+    """A response part's error, None for NONE."""
+    return KafkaError(error_code(part.error_code), part.error_message) if part.error_code else None
+
+
+def _by_topic(partitions: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for topic, p in partitions:
+        out.setdefault(topic, []).append(p)
+    return out

@@ -120,15 +120,20 @@ class LogManager:
             existing = self._logs.get((topic, partition))
             if existing is not None:
                 return existing
-            counts = {d: 0 for d in self.log_dirs}
-            for lg in self._logs.values():
-                counts[lg.dir.parent] = counts.get(lg.dir.parent, 0) + 1
-            d = min(self.log_dirs, key=lambda x: counts.get(x, 0))
+            d = self.log_dirs[0] if len(self.log_dirs) == 1 else self._emptiest_dir()
             lg = Log(d / f"{topic}-{partition}", config or self._config(topic), clean_shutdown=True,
                      fsync_on_append=self.fsync_on_append, clock=self.clock, producer_config=self.producer_config)
             self._logs[(topic, partition)] = lg
             log.debug("log_created", topic=topic, partition=partition, dir=str(d))
             return lg
+
+    def _emptiest_dir(self) -> Path:
+        """The log directory holding the fewest logs. A pass over every log: only with several
+        directories (with one, creating 1,000 partitions would make a million passes)."""
+        counts = {d: 0 for d in self.log_dirs}
+        for lg in self._logs.values():
+            counts[lg.dir.parent] = counts.get(lg.dir.parent, 0) + 1
+        return min(self.log_dirs, key=lambda x: counts.get(x, 0))
 
     def delete(self, topic: str, partition: int) -> bool:
         """Close the log and rename its directory `<topic>-<partition>.<uuid>-delete`; the files

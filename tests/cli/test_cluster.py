@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kafka_compat.client import Cluster
+from kafka_compat.server.config import load_config
 from kafka_compat.testing.broker_process import CLI, api_versions_ok, free_port_range
 from kafka_compat.testing.waiting import wait_until
 
@@ -98,3 +100,44 @@ def test_sigterm_to_cluster_up_stops_every_node(tmp_path):
         up.kill()
         for pid in processes_under(data):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_cluster_up_gives_topics_three_replicas_and_min_insync_replicas_2(tmp_path):
+    base = free_port_range(6)
+    data = tmp_path / "c"
+    up = subprocess.Popen([CLI, "cluster", "up", "--nodes", "3", "--port", str(base), "--dir", str(data)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while not line.startswith("Bootstrap servers"):
+            line = up.stdout.readline()
+            assert line, up.stderr.read()
+        bootstrap = line.split()[-1]
+        env = {**os.environ, "KAFKA_COMPAT_BROKERS": bootstrap}
+        r = subprocess.run([CLI, "topic", "create", "defaults"], capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        with Cluster(bootstrap) as c:
+            parts = c.topic("defaults").partitions.values()
+        assert {len(p.replicas) for p in parts} == {3}
+        r = subprocess.run([CLI, "topic", "describe", "defaults"], capture_output=True, text=True, env=env, timeout=60)
+        configs = r.stdout.split("CONFIGS\n")[1].split("\n\n")[0].splitlines()[1:]
+        assert ["min.insync.replicas", "2", "STATIC_BROKER_CONFIG"] in [c.split() for c in configs]
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(60)
+        finally:
+            up.kill()
+            for pid in processes_under(data):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_docker_compose_nodes_replicate_every_topic_three_ways():
+    """docker-compose.yml's settings, as each node's configuration loads them (the file is checked
+    by loading it; `docker-compose config` needs the binary)."""
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    assert sorted(compose["services"]) == ["kafka-1", "kafka-2", "kafka-3"]
+    for service in compose["services"].values():
+        config = load_config(env={k: str(v) for k, v in service["environment"].items()})
+        assert [config[k] for k in ("default.replication.factor", "offsets.topic.replication.factor",
+                                    "transaction.state.log.replication.factor", "min.insync.replicas")] == [3, 3, 3, 2]
