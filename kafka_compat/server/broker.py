@@ -40,6 +40,8 @@ from kafka_compat.protocol.primitives import Message, Uuid
 from kafka_compat.raft import wire
 from kafka_compat.raft.driver import RaftDriver
 from kafka_compat.replication.replica_manager import ReplicaManager
+from kafka_compat.security.authorizer import Authorizer
+from kafka_compat.server.channel_security import ListenerSecurity
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, RequestCount
 from kafka_compat.server.controller_channel import ControllerChannel
@@ -154,6 +156,7 @@ class Broker:
         self._sockets: dict[str, list[socket.socket]] = {}
         try:
             self._sockets = bind_listeners(config)
+            self._secure(config)
             self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
         except BaseException:
             for s in (s for socks in self._sockets.values() for s in socks):
@@ -193,6 +196,17 @@ class Broker:
         self._accepting = trio.CancelScope()
         if self.is_broker:
             self.quorum.add_listener(self.replicas.apply_image)
+
+    def _secure(self, config: BrokerConfig) -> None:
+        """Each listener's TLS context and SASL setup, and the authorizer; ConfigError names a
+        setting that cannot work (at start, as Kafka refuses it)."""
+        try:
+            self.security = {l.name: ListenerSecurity.from_config(config.values, l.name, l.security_protocol,
+                                                                  lambda: self.quorum.image)
+                             for l in config.listeners if l.name in self._sockets}
+            self.authorizer = Authorizer.from_config(config.values, audit=True)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
     # -- what handlers use ------------------------------------------------------------------
 
@@ -371,9 +385,16 @@ class Broker:
         max_queued = self.config["queued.max.requests"]
 
         async def connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
-            pipeline = RequestPipeline(self, handlers, listener, peer)
-            await Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
-                             max_queued=max_queued, requests=requests).run()
+            security = self.security[listener]
+            secured = await security.accept(stream, peer)
+            if secured is None:
+                return
+            stream, principal = secured
+            pipeline = RequestPipeline(self, handlers, listener, peer, principal)
+            conn = Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
+                              max_queued=max_queued, requests=requests)
+            conn.serve = security.serve(pipeline, conn.frames)
+            await conn.run()
 
         async with trio.open_nursery() as connections:
             with accepting:

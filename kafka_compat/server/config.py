@@ -28,6 +28,9 @@ from kafka_compat.storage import config as storage_config
 from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, SHORT, STRING, TOPIC_CONFIGS
 from kafka_compat.storage.errors import InvalidConfigError
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+PASSWORD = "PASSWORD"  # Kafka's type for secrets: parsed as a string, never shown
+
 
 class ConfigError(Exception):
     """A configuration problem, as one line naming the key."""
@@ -80,7 +83,7 @@ _KEYS = [
               "NAME://host:port given to clients in Metadata (default: the listeners, 0.0.0.0 shown as 127.0.0.1)."),
     BrokerKey("listener.security.protocol.map", STRING,  # Kafka's type: one string of name:protocol pairs
               "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
-              "NAME:PROTOCOL for each listener name (only PLAINTEXT is served yet)."),
+              "NAME:PROTOCOL for each listener name: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."),
     BrokerKey("inter.broker.listener.name", STRING, None,
               "The listener brokers use to talk to each other (no broker-to-broker traffic yet).", used=False),
     BrokerKey("controller.listener.names", LIST, ["CONTROLLER"],
@@ -200,6 +203,54 @@ _KEYS = [
               used=False),
     BrokerKey("replica.fetch.wait.max.ms", INT, 500, "How long a follower's fetch waits for data.", _at_least(0),
               used=False),
+    # Security (TLS, SASL, authorizer, quotas, connection limits): each also as `listener.name.<name>.<key>`.
+    BrokerKey("ssl.keystore.type", STRING, "JKS", "PEM or PKCS12 (a JKS file written as PKCS12 is read too).",
+              dynamic=True),
+    BrokerKey("ssl.keystore.location", STRING, None, "The listener's key and certificate chain (PEM or PKCS12); "
+              "replaced at run time through IncrementalAlterConfigs on the broker.", dynamic=True),
+    BrokerKey("ssl.keystore.password", PASSWORD, None, "The PKCS12 keystore's password.", dynamic=True),
+    BrokerKey("ssl.key.password", PASSWORD, None, "The private key's password.", dynamic=True),
+    BrokerKey("ssl.keystore.certificate.chain", PASSWORD, None, "A PEM certificate chain, inline.", dynamic=True),
+    BrokerKey("ssl.keystore.key", PASSWORD, None, "A PEM private key, inline.", dynamic=True),
+    BrokerKey("ssl.truststore.type", STRING, "JKS", "PEM or PKCS12."),
+    BrokerKey("ssl.truststore.location", STRING, None, "The CAs client certificates are checked against."),
+    BrokerKey("ssl.truststore.password", PASSWORD, None, "The PKCS12 truststore's password."),
+    BrokerKey("ssl.truststore.certificates", PASSWORD, None, "PEM CA certificates, inline."),
+    BrokerKey("ssl.client.auth", STRING, "none", "none, requested or required: whether clients present a "
+              "certificate (its DN is then the principal).", _one_of("none", "requested", "required")),
+    BrokerKey("ssl.enabled.protocols", LIST, ["TLSv1.2", "TLSv1.3"], "TLS versions accepted."),
+    BrokerKey("ssl.protocol", STRING, "TLSv1.3", "Kafka's SSLContext protocol (the enabled protocols decide here)."),
+    BrokerKey("ssl.cipher.suites", LIST, [], "TLS 1.2 suites by their IANA names (default: OpenSSL's)."),
+    BrokerKey("ssl.endpoint.identification.algorithm", STRING, "https",
+              "https: brokers check the host name of the brokers they connect to."),
+    BrokerKey("ssl.principal.mapping.rules", STRING, "DEFAULT", "RULE:pattern/replacement/[LU] rules from a "
+              "certificate's distinguished name to a principal name."),
+    BrokerKey("sasl.enabled.mechanisms", LIST, ["GSSAPI"], "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER "
+              "(GSSAPI/Kerberos is not supported)."),
+    BrokerKey("sasl.mechanism.inter.broker.protocol", STRING, "GSSAPI",
+              "The mechanism brokers use on a SASL inter-broker listener."),
+    BrokerKey("sasl.mechanism.controller.protocol", STRING, "GSSAPI",
+              "The mechanism brokers and controllers use on a SASL controller listener."),
+    BrokerKey("sasl.jaas.config", PASSWORD, None, "JAAS: PlainLoginModule's user_<name>=\"<password>\" options; "
+              "the client credentials for inter-broker SASL (username, password)."),
+    BrokerKey("sasl.server.max.receive.size", INT, 524288, "The largest SASL frame before authentication."),
+    BrokerKey("sasl.server.callback.handler.class", STRING, None,
+              "OAUTHBEARER: OAuthBearerValidatorCallbackHandler checks signed tokens against a JWKS."),
+    BrokerKey("sasl.oauthbearer.jwks.endpoint.url", STRING, None, "A file: URL of the JWKS signed tokens are "
+              "checked against."),
+    BrokerKey("sasl.oauthbearer.expected.audience", LIST, [], "Audiences a token must name one of."),
+    BrokerKey("sasl.oauthbearer.expected.issuer", STRING, None, "The issuer a token must name."),
+    BrokerKey("sasl.oauthbearer.clock.skew.seconds", INT, 30, "Tolerated clock difference for token times."),
+    BrokerKey("sasl.oauthbearer.scope.claim.name", STRING, "scope", "The claim holding a token's scopes."),
+    BrokerKey("sasl.oauthbearer.sub.claim.name", STRING, "sub", "The claim holding a token's principal."),
+    BrokerKey("connections.max.reauth.ms", LONG, 0, "Longest SASL session before the client must "
+              "re-authenticate (0: no limit)."),
+    BrokerKey("connection.failed.authentication.delay.ms", INT, 100, "How long a failed authentication waits "
+              "before its answer and the close."),
+    BrokerKey("authorizer.class.name", STRING, "", "org.apache.kafka.metadata.authorizer.StandardAuthorizer "
+              "switches ACLs on (decisions logged on kafka.authorizer.logger)."),
+    BrokerKey("super.users", STRING, None, "Principals allowed everything, as User:a;User:b."),
+    BrokerKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "A resource no ACL names is open to everyone."),
 ]
 
 # Broker-wide defaults of topic configs (log.segment.bytes ...): same type and default as the
@@ -216,9 +267,8 @@ BROKER_CONFIGS: dict[str, BrokerKey] = _BY_NAME
 # ones above; listed by `kafka-compat config keys` and named in one warning line at start when set.
 KNOWN_UNUSED = frozenset("""
 alter.config.policy.class.name alter.log.dirs.replication.quota.window.num
-alter.log.dirs.replication.quota.window.size.seconds authorizer.class.name background.threads
-broker.id.generation.enable client.quota.callback.class connection.failed.authentication.delay.ms
-connections.max.reauth.ms control.plane.listener.name controlled.shutdown.enable
+alter.log.dirs.replication.quota.window.size.seconds background.threads broker.id.generation.enable
+client.quota.callback.class control.plane.listener.name controlled.shutdown.enable
 controlled.shutdown.max.retries controlled.shutdown.retry.backoff.ms controller.quota.window.num
 controller.quota.window.size.seconds controller.socket.timeout.ms create.topic.policy.class.name
 delegation.token.expiry.check.interval.ms delegation.token.expiry.time.ms
@@ -241,13 +291,15 @@ replica.selector.class replica.socket.receive.buffer.bytes replica.socket.timeou
 replication.quota.window.num replication.quota.window.size.seconds request.timeout.ms
 reserved.broker.max.id security.inter.broker.protocol socket.connection.setup.timeout.max.ms
 socket.connection.setup.timeout.ms socket.listen.backlog.size socket.receive.buffer.bytes
-socket.send.buffer.bytes super.users transaction.abort.timed.out.transaction.cleanup.interval.ms
+socket.send.buffer.bytes transaction.abort.timed.out.transaction.cleanup.interval.ms
 transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interval.ms
 transaction.state.log.load.buffer.size transaction.state.log.segment.bytes
 transactional.id.expiration.ms zookeeper.connect
 """.split())
 # Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL).
 KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.", "remote.log.")
+# Of those, the ones acted on: per-listener settings and the TLS and SASL keys not listed above.
+USED_PREFIXES = ("listener.name.", "ssl.", "sasl.")
 
 
 def env_key(var: str) -> str | None:
@@ -440,7 +492,8 @@ def load_config(properties: Path | None = None, env: Mapping[str, str] | None = 
         spec = BROKER_CONFIGS.get(key)
         if spec is None:
             if key in KNOWN_UNUSED or key.startswith(KNOWN_PREFIXES):
-                unused.append(key)
+                if not key.startswith(USED_PREFIXES):
+                    unused.append(key)
                 values[key] = text
                 continue
             raise ConfigError(f"unknown config key '{key}'{origin.get(key, '')}")
@@ -465,8 +518,9 @@ def _check(config: BrokerConfig) -> None:
     for l in listeners:
         if l.name not in protos:
             raise ConfigError(f"listener {l.name} has no entry in listener.security.protocol.map")
-        if l.security_protocol != "PLAINTEXT":
-            raise ConfigError(f"listener {l.name}: security protocol {l.security_protocol} is not supported yet")
+        if l.security_protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(f"listener {l.name}: unknown security protocol {l.security_protocol} in "
+                              f"listener.security.protocol.map (one of {', '.join(SECURITY_PROTOCOLS)})")
     for l in config.advertised_listeners:
         if l.name not in names:
             raise ConfigError(f"advertised.listeners names {l.name}, which is not in listeners")

@@ -42,7 +42,17 @@ class _Close:
 
 
 CLOSE = _Close()  # what `serve` returns to close the connection after the responses before
-Reply = list | None | _Close  # a response frame's buffers, no response, or CLOSE
+
+
+class LastReply(list):
+    """A response after which the connection closes (a failed authentication's answer); the peer
+    gets a moment to read it and hang up first, as some clients lose an answer that arrives with
+    the end of the stream."""
+
+
+LINGER_S = 1.0
+TLS_CHUNK = 256 * 1024  # log data over TLS: read into one reused buffer, encrypted and written per chunk
+Reply = list | None | _Close  # a response frame's buffers (a LastReply too), no response, or CLOSE
 Serve = Callable[[bytearray], Awaitable["Reply | Callable[[], Awaitable[Reply]]"]]
 
 
@@ -77,6 +87,7 @@ class _Slot:
     done: trio.Event = field(default_factory=trio.Event)
     parts: list | None = None  # None: nothing to send (acks=0), or the connection is closing
     close_after: bool = False
+    linger: bool = False
 
 
 class Connection:
@@ -88,6 +99,7 @@ class Connection:
         self.idle_ms = idle_ms
         self.requests = requests or RequestCount()
         self.sock = getattr(stream, "socket", None)  # plaintext: gather writes and sendfile
+        self._chunk: bytearray | None = None  # TLS: the reused buffer for log data
         self.frames = FrameBuffer(max_request_bytes)
         self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
 
@@ -154,7 +166,7 @@ class Connection:
         except BaseException:
             slot.done.set()
             raise
-        if result is None or type(result) is list or result is CLOSE:
+        if result is None or isinstance(result, list) or result is CLOSE:
             return self._finish(slot, result)
         nursery.start_soon(self._complete, slot, result)
         return True
@@ -171,8 +183,9 @@ class Connection:
             slot.close_after = True
         else:
             slot.parts = result
+            slot.close_after = slot.linger = type(result) is LastReply
         slot.done.set()
-        return result is not CLOSE
+        return not slot.close_after
 
     async def _write_loop(self, cancel: trio.CancelScope) -> None:
         """Write responses in request order. Responses already finished behind the one just
@@ -208,6 +221,10 @@ class Connection:
                     log.debug("request", api=_API_NAMES.get(slot.api_key, slot.api_key), version=slot.api_version,
                               latency_ms=round((time.perf_counter() - slot.started) * 1000, 3), peer=self.peer)
                 if batch[-1].close_after:
+                    if batch[-1].linger:  # the reader has stopped: until the peer hangs up, briefly
+                        with trio.move_on_after(LINGER_S):
+                            while await self.stream.receive_some():
+                                pass
                     cancel.cancel()
                     return
         finally:
@@ -215,8 +232,8 @@ class Connection:
                 self.requests.finished()
 
     async def _write(self, parts: list) -> None:
-        if self.sock is None:  # TLS and other wrapped streams: one buffer
-            await self.stream.send_all(b"".join(p if not hasattr(p, "fileno") else p.read() for p in parts))
+        if self.sock is None:
+            await self._write_stream(parts)
             return
         batch: list = []
         for part in parts:
@@ -232,6 +249,36 @@ class Connection:
                     batch = []
         if batch:
             await _sendmsg_all(self.sock, batch)
+
+    async def _write_stream(self, parts: list) -> None:
+        """TLS and other wrapped streams cannot sendfile: the parts are packed into one reused
+        buffer (log data read straight into it), and each full buffer is one encrypt and one write."""
+        if self._chunk is None:
+            self._chunk = bytearray(TLS_CHUNK)
+        chunk, view, used = self._chunk, memoryview(self._chunk), 0
+        for part in parts:
+            if hasattr(part, "fileno"):
+                fd, position, remaining = part.fileno(), part.position, len(part)
+                while remaining:
+                    if used == len(chunk):
+                        await self.stream.send_all(view)
+                        used = 0
+                    n = os.preadv(fd, [view[used:used + remaining]], position)
+                    if n == 0:
+                        log.warning("short_log_read", file=repr(part), missing=remaining)
+                        raise trio.BrokenResourceError("a log file was truncated while being sent")
+                    used, position, remaining = used + n, position + n, remaining - n
+                continue
+            data = memoryview(part).cast("B")
+            while len(data):
+                if used == len(chunk):
+                    await self.stream.send_all(view)
+                    used = 0
+                n = min(len(data), len(chunk) - used)
+                view[used:used + n] = data[:n]
+                used, data = used + n, data[n:]
+        if used:
+            await self.stream.send_all(view[:used])
 
 
 async def _sendmsg_all(sock, buffers: list) -> None:

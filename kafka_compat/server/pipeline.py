@@ -27,6 +27,7 @@ import structlog
 from kafka_compat.protocol import framing, messages
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import DecodeError, EncodeError, Message
+from kafka_compat.security.principal import ANONYMOUS
 from kafka_compat.server import errors
 from kafka_compat.server.connection import CLOSE, Reply
 from kafka_compat.server.handlers import (
@@ -45,6 +46,8 @@ from kafka_compat.server.handlers import (
     metadata,
     produce,
     quorum,
+    sasl,
+    security,
     topics,
 )
 from kafka_compat.server.handlers.api_versions import api_versions_response
@@ -55,7 +58,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("kafka_compat.server")
 
 # Every family registers its handlers when imported: a family left out of here serves nothing.
-FAMILIES = (api_versions, cluster, configs, controller, fetch, groups, log_offsets, metadata, produce, quorum, topics)
+FAMILIES = (api_versions, cluster, configs, controller, fetch, groups, log_offsets, metadata, produce, quorum, sasl,
+            security, topics)
 
 
 def apis(listener: str) -> Mapping[int, Handler]:
@@ -67,14 +71,16 @@ class RequestPipeline:
     """The requests of one connection from `peer` (host:port) on `listener` (its name), served by
     the handlers in `apis`. Called with each frame; returns what `server.connection` writes."""
 
-    __slots__ = ("broker", "apis", "listener", "peer", "client_host")
+    __slots__ = ("broker", "apis", "listener", "peer", "client_host", "principal")
 
-    def __init__(self, broker: Broker, apis: Mapping[int, Handler], listener: str, peer: str):
+    def __init__(self, broker: Broker, apis: Mapping[int, Handler], listener: str, peer: str,
+                 principal: str = ANONYMOUS):
         self.broker = broker
         self.apis = apis
         self.listener = listener
         self.peer = peer
         self.client_host = peer.rsplit(":", 1)[0]
+        self.principal = principal  # the TLS certificate's, or set by the SASL gate once authenticated
 
     async def __call__(self, frame: bytearray):
         try:
@@ -96,7 +102,7 @@ class RequestPipeline:
                         version=rf.api_version, client_id=rf.client_id, reason=str(e), head=bytes(frame[:64]).hex())
             return CLOSE
         ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
-                             self.client_host, self.listener, self.apis)
+                             self.client_host, self.listener, self.apis, self.principal)
         try:
             result = await handler.fn(ctx, request)
         except CloseConnection:

@@ -112,7 +112,10 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
         result.error_message = f"Unsupported resource type {res.resource_type}"
         return result
     for name, value, source, levels, read_only, kind in entries:
-        c = R.DescribeConfigsResourceResult(name=name, value=value, read_only=read_only, is_sensitive=False)
+        sensitive = kind == "PASSWORD"  # secrets are never shown, as Kafka's PASSWORD configs
+        if sensitive:
+            value, levels = None, [(n, None, src) for n, _, src in levels]
+        c = R.DescribeConfigsResourceResult(name=name, value=value, read_only=read_only, is_sensitive=sensitive)
         if v == 0:
             c.is_default = source == DEFAULT
         else:

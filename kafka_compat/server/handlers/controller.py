@@ -23,7 +23,8 @@ from kafka_compat.server.quorum_controller import NotController, WriteTimeout, r
 A = m.ApiKey
 # What a broker may forward inside an Envelope (Kafka's forwardable APIs that a controller serves).
 FORWARDABLE = frozenset({A.CREATE_TOPICS, A.DELETE_TOPICS, A.CREATE_PARTITIONS, A.ALTER_CONFIGS,
-                         A.INCREMENTAL_ALTER_CONFIGS, A.DESCRIBE_QUORUM})
+                         A.INCREMENTAL_ALTER_CONFIGS, A.DESCRIBE_QUORUM, A.CREATE_ACLS, A.DELETE_ACLS,
+                         A.ALTER_USER_SCRAM_CREDENTIALS, A.ALTER_CLIENT_QUOTAS})
 TIMED_OUT = "The metadata change was not committed in time."
 
 
@@ -35,6 +36,10 @@ TIMED_OUT = "The metadata change was not committed in time."
 @handles(A.CREATE_PARTITIONS, versions=(0, 3), listeners=(CONTROLLER,))
 @handles(A.ALTER_CONFIGS, versions=(0, 2), listeners=(CONTROLLER,))
 @handles(A.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1), listeners=(CONTROLLER,))
+@handles(A.CREATE_ACLS, versions=(0, 3), listeners=(CONTROLLER,))
+@handles(A.DELETE_ACLS, versions=(0, 3), listeners=(CONTROLLER,))
+@handles(A.ALTER_USER_SCRAM_CREDENTIALS, versions=(0, 0), listeners=(CONTROLLER,))
+@handles(A.ALTER_CLIENT_QUOTAS, versions=(0, 1), listeners=(CONTROLLER,))
 async def controller_request(ctx: RequestContext, request: Message) -> Message:
     try:
         return await ctx.broker.quorum_controller.handle(request, ctx.api_version)
