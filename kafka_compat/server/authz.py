@@ -10,14 +10,18 @@ shows every decision), with the API that asked.
 
 from __future__ import annotations
 
+import copy
+
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.security.acls import CLUSTER_NAME, SUPPORTED_OPERATIONS
 from kafka_compat.security.acls import AclOperation as Op
 from kafka_compat.security.acls import ResourceType as Res
+from kafka_compat.server.errors import error_response
 from kafka_compat.server.handlers import RequestContext
 
-__all__ = ["Op", "Res", "allowed", "allowed_any", "denied_error", "operations", "require", "filter_allowed"]
+__all__ = ["Op", "Res", "allowed", "allowed_any", "denied_error", "operations", "require", "filter_allowed", "split",
+           "refused"]
 
 DENIED = {Res.TOPIC: ErrorCode.TOPIC_AUTHORIZATION_FAILED, Res.GROUP: ErrorCode.GROUP_AUTHORIZATION_FAILED,
           Res.CLUSTER: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
@@ -55,6 +59,24 @@ def operations(ctx: RequestContext, rtype: Res, name: str = CLUSTER_NAME) -> int
     if authorizer is None:
         return ALL_OPERATIONS[rtype]
     return authorizer.authorized_operations(ctx.broker.metadata.acls, ctx.principal, ctx.client_host, rtype, name)
+
+
+def split(ctx: RequestContext, items, may) -> tuple[list, list]:
+    """(allowed, denied) items by `may(item)`."""
+    allowed_items, denied = [], []
+    for item in items:
+        (allowed_items if may(item) else denied).append(item)
+    return allowed_items, denied
+
+
+def refused(ctx: RequestContext, request, field: str, items: list, code: ErrorCode, result_field: str) -> list:
+    """The results a response lists for `items` (the `field` items of `request`) failed with `code`:
+    the API's own error response, for those items alone."""
+    if not items:
+        return []
+    part = copy.copy(request)
+    setattr(part, field, items)
+    return getattr(error_response(ctx.api_key, part, ctx.api_version, code), result_field)
 
 
 def denied_error(rtype: Res) -> ErrorCode:
