@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.server.authz import Op, Res, allowed
 from kafka_compat.server.handlers import RequestContext, handles
 from kafka_compat.storage.log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 
@@ -23,6 +24,9 @@ READ_COMMITTED = 1
 def _one(ctx: RequestContext, topic: str, part, isolation: int) -> R.ListOffsetsPartitionResponse:
     out = R.ListOffsetsPartitionResponse(partition_index=part.partition_index, error_code=ErrorCode.NONE)
     with_epoch = ctx.api_version >= 4
+    if not allowed(ctx, Op.DESCRIBE, Res.TOPIC, topic):
+        out.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        return out
     try:
         p = ctx.broker.replicas.leader(topic, part.partition_index, part.current_leader_epoch)
     except KafkaError as e:
@@ -67,10 +71,16 @@ async def offset_for_leader_epoch(ctx: RequestContext,
                                   req: m.OffsetForLeaderEpochRequest) -> m.OffsetForLeaderEpochResponse:
     R = m.OffsetForLeaderEpochResponse
     topics = []
+    follower = ctx.api_version >= 3 and req.replica_id >= 0 and allowed(ctx, Op.CLUSTER_ACTION)
     for t in req.topics:
         parts = []
+        may = follower or allowed(ctx, Op.DESCRIBE, Res.TOPIC, t.topic)
         for p in t.partitions:
             out = R.EpochEndOffset(partition=p.partition, error_code=ErrorCode.NONE, leader_epoch=-1, end_offset=-1)
+            if not may:
+                out.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                parts.append(out)
+                continue
             try:
                 partition = ctx.broker.replicas.leader(t.topic, p.partition, p.current_leader_epoch)
                 log = partition.log

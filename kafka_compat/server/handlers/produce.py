@@ -14,6 +14,7 @@ import trio
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.server.authz import Op, Res, allowed, allowed_any, require
 from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
 
 R = m.ProduceResponse
@@ -33,13 +34,20 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     topics = []
     waiting = []  # (partition, offset its acknowledged end must reach, result)
     failed = False
+    txn_denied = req.transactional_id is not None and not allowed(ctx, Op.WRITE, Res.TRANSACTIONAL_ID,
+                                                                  req.transactional_id)
     for td in req.topic_data:
         results = []
+        denied = (ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED if txn_denied
+                  else None if allowed(ctx, Op.WRITE, Res.TOPIC, td.name) else ErrorCode.TOPIC_AUTHORIZATION_FAILED)
         topic = image.topics.get(td.name)
         min_isr = int(image.topic_configs(td.name).get("min.insync.replicas", broker.config["min.insync.replicas"]))
         for pd in td.partition_data:
             if acks not in (-1, 0, 1):
                 results.append(_result(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            if denied is not None:
+                results.append(_result(pd.index, denied))
                 continue
             if topic is not None and topic.internal:
                 results.append(_result(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION,
@@ -83,6 +91,10 @@ async def init_producer_id(ctx: RequestContext, req: m.InitProducerIdRequest) ->
     is no transactional id). Transactional producers need the transaction coordinator, which this
     broker does not have yet: they get COORDINATOR_NOT_AVAILABLE."""
     R = m.InitProducerIdResponse
+    if req.transactional_id is not None:
+        require(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, req.transactional_id)
+    elif not allowed(ctx, Op.IDEMPOTENT_WRITE) and not allowed_any(ctx, Op.WRITE, Res.TOPIC):
+        raise KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.")
     if req.transactional_id is not None:
         return R(error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE, producer_id=-1, producer_epoch=-1)
     return R(error_code=ErrorCode.NONE, producer_id=await ctx.broker.new_producer_id(), producer_epoch=0)
