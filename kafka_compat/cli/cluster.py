@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect
 from kafka_compat.cli.group import lags
 from kafka_compat.cli.output import OUTPUT, Format, Section, progress, show
 from kafka_compat.cli.quorum import replicas as quorum_replicas
@@ -30,9 +30,9 @@ VOTER_STALE_MS = 2_000
 
 
 @app.command()
-def info(brokers: str = BROKERS, output: Format = OUTPUT) -> None:
+def info(brokers: str = BROKERS, command_config: str = COMMAND_CONFIG, output: Format = OUTPUT) -> None:
     """Cluster id, controller, brokers (endpoints and racks) and topic count."""
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         meta = cluster.metadata(None)
         cluster_id, controller, nodes = _describe_cluster(cluster, meta)
     internal = sum(t.internal for t in meta.topics.values())
@@ -62,7 +62,7 @@ def _describe_cluster(cluster: Cluster, meta) -> tuple[str | None, int, list[tup
 
 @app.command()
 def status(
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
     groups: bool = typer.Option(True, "--groups/--no-groups", help="Measure every group's lag (one OffsetFetch "
                                 "per group and ListOffsets per topic)."),
@@ -70,7 +70,7 @@ def status(
     """The cluster's health at a glance: brokers up and down, the controller, the metadata quorum,
     offline and under-replicated partitions, and groups that lag. Exit code 1 if it is not healthy."""
     problems: list[str] = []
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         meta = cluster.metadata(None)
         cluster_id, controller, nodes = _describe_cluster(cluster, meta)
         quorum = _quorum(cluster, problems)

@@ -30,6 +30,7 @@ from pathlib import Path
 import structlog
 import trio
 
+from kafka_compat.client.security import ClientSecurity
 from kafka_compat.metadata.cluster_control import ClusterControl
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage
@@ -196,6 +197,9 @@ class Broker:
         self._accepting = trio.CancelScope()
         if self.is_broker:
             self.quorum.add_listener(self.replicas.apply_image)
+        # The node's own connections to controller listeners speak their security protocol.
+        self.quorum.driver.security = self.forwarding.security = self.lifecycle.channel.security = \
+            self.controller_security
 
     def _secure(self, config: BrokerConfig) -> None:
         """Each listener's TLS context and SASL setup, and the authorizer; ConfigError names a
@@ -205,6 +209,15 @@ class Broker:
                                                                   lambda: self.quorum.image)
                              for l in config.listeners if l.name in self._sockets}
             self.authorizer = Authorizer.from_config(config.values, audit=True)
+            name = next(iter(config["controller.listener.names"]), "CONTROLLER").upper()
+            self.controller_security = ClientSecurity.for_listener(
+                config.values, name, config.security_protocols().get(name, "PLAINTEXT"),
+                "sasl.mechanism.controller.protocol")
+            inter = ((config["inter.broker.listener.name"] or "").upper()
+                     or next(iter(config.broker_listener_names), "PLAINTEXT"))
+            self.inter_broker_security = ClientSecurity.for_listener(  # for replication's fetchers
+                config.values, inter, config.security_protocols().get(inter, "PLAINTEXT"),
+                "sasl.mechanism.inter.broker.protocol")
         except ValueError as e:
             raise ConfigError(str(e)) from None
 

@@ -85,7 +85,8 @@ _KEYS = [
               "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
               "NAME:PROTOCOL for each listener name: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."),
     BrokerKey("inter.broker.listener.name", STRING, None,
-              "The listener brokers use to talk to each other (no broker-to-broker traffic yet).", used=False),
+              "The listener brokers use to talk to each other (default: the first broker listener); its "
+              "security settings are those of the node's own connections there."),
     BrokerKey("controller.listener.names", LIST, ["CONTROLLER"],
               "Listener names that are controller listeners (the first one is served by a controller)."),
     BrokerKey("controller.quorum.voters", LIST, [],
