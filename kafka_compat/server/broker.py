@@ -197,6 +197,7 @@ class Broker:
         self._accepting = trio.CancelScope()
         if self.is_broker:
             self.quorum.add_listener(self.replicas.apply_image)
+        self.quorum.add_listener(self._keystore_changed)
         # The node's own connections to controller listeners speak their security protocol.
         self.quorum.driver.security = self.forwarding.security = self.lifecycle.channel.security = \
             self.controller_security
@@ -220,6 +221,30 @@ class Broker:
                 "sasl.mechanism.inter.broker.protocol")
         except ValueError as e:
             raise ConfigError(str(e)) from None
+
+    def _keystore_changed(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """A dynamic `ssl.keystore.*` change (IncrementalAlterConfigs on this broker or on all):
+        new TLS connections use the new keystore, as Kafka's dynamic keystore update; one that
+        cannot be loaded is logged and the old one kept."""
+        def keystore(image: MetadataImage | None) -> dict[str, str]:
+            if image is None:
+                return {}
+            out = {}
+            for resource in ((BROKER_RESOURCE, ""), (BROKER_RESOURCE, str(self.node_id))):
+                out.update({k: v for k, v in image.configs.get(resource, {}).items() if k.startswith("ssl.key")})
+            return out
+        now = keystore(new)
+        if now == keystore(old):
+            return
+        merged = {**self.config.values, **now}
+        for security in self.security.values():
+            try:
+                security.reload_tls(merged)
+            except ValueError as e:
+                log.warning("keystore_update_failed", listener=security.name, reason=str(e))
+            else:
+                if security.tls is not None:
+                    log.info("keystore_updated", listener=security.name)
 
     # -- what handlers use ------------------------------------------------------------------
 

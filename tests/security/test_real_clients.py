@@ -2,6 +2,8 @@
 process whose listeners speak TLS and SASL: produce, consume in a group, admin; and refusals that
 fail cleanly on the client with the broker's reason while the broker goes on serving."""
 
+import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -14,6 +16,10 @@ from kafka.admin import KafkaAdminClient
 from kafka.admin import NewTopic as KpNewTopic
 from kafka.errors import KafkaError as KafkaPythonError
 
+from kafka_compat.client import BrokerConnection, BrokerUnreachable
+from kafka_compat.client.security import ClientSecurity
+from kafka_compat.protocol import messages as m
+from kafka_compat.testing.waiting import wait_until
 from tests.security.secure_broker import PASSWORD, SecureBroker, make_certs
 
 pytestmark = pytest.mark.timeout(120)
@@ -182,3 +188,55 @@ def test_a_client_without_a_certificate_is_refused_where_one_is_required(broker,
     errors = auth_errors(broker.bootstrap("MTLS"), {"security.protocol": "SSL",
                                                     "ssl.ca.location": str(certs["ca.pem"])})
     assert errors and errors[0].code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
+
+
+def test_a_new_keystore_set_at_run_time_serves_new_connections(broker, certs, tmp_path):
+    """Kafka's dynamic keystore update: IncrementalAlterConfigs on the broker; no restart."""
+    other = make_certs(tmp_path / "other")  # another CA: clients trusting only it see the switch
+    trusting_other = ClientSecurity.from_properties({"security.protocol": "SSL",
+                                                     "ssl.ca.location": str(other["ca.pem"])})
+
+    def alter(location: str) -> None:
+        A = m.IncrementalAlterConfigsRequest
+        with BrokerConnection.to(broker.bootstrap("PLAINTEXT")) as conn:
+            r = conn.request(A(resources=[A.AlterConfigsResource(resource_type=4, resource_name="1", configs=[
+                A.AlterableConfig(name="ssl.keystore.location", config_operation=0, value=location)])]))
+        assert [x.error_code for x in r.responses] == [0], r
+
+    with pytest.raises(BrokerUnreachable, match="SSL handshake failed"):
+        BrokerConnection.to(broker.bootstrap("SSL"), security=trusting_other)
+    alter(str(other["broker.p12"]))
+    try:
+        wait_until(lambda: _connects(broker.bootstrap("SSL"), trusting_other), "the new certificate", timeout=10)
+    finally:
+        alter(str(certs["broker.p12"]))
+    wait_until(lambda: not _connects(broker.bootstrap("SSL"), trusting_other), "the old certificate", timeout=10)
+
+
+def _connects(bootstrap: str, security) -> bool:
+    try:
+        with BrokerConnection.to(bootstrap, security=security) as conn:
+            return bool(conn.versions())
+    except BrokerUnreachable:
+        return False
+
+
+def test_a_certificate_from_an_untrusted_ca_is_refused_and_the_broker_goes_on(broker, certs, tmp_path):
+    stranger = make_certs(tmp_path / "stranger")
+    errors = auth_errors(broker.bootstrap("MTLS"), {
+        "security.protocol": "SSL", "ssl.ca.location": str(certs["ca.pem"]),
+        "ssl.keystore.location": str(stranger["alice.p12"]), "ssl.keystore.password": PASSWORD})
+    assert errors
+    assert any("SSL handshake failed" in f and "certificate" in f for f in broker.failures())
+    assert _connects(broker.bootstrap("PLAINTEXT"), None)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # TLSv1_1 itself, which is the point
+def test_a_tls_1_1_client_is_refused(broker, certs):
+    context = ssl.create_default_context(cafile=str(certs["ca.pem"]))
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection(("127.0.0.1", broker.ports["SSL"]), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(raw, server_hostname="127.0.0.1")
+    assert _connects(broker.bootstrap("PLAINTEXT"), None)
