@@ -54,6 +54,7 @@ from kafka_compat.server.lifecycle import BrokerLifecycleManager
 from kafka_compat.server.pipeline import RequestPipeline, apis
 from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.server.socket_server import accept
+from kafka_compat.server.throttling import ClientQuotas
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.dir_lock import DirLocks
 from kafka_compat.storage.log_manager import LogManager
@@ -189,6 +190,7 @@ class Broker:
         self.logs = LogManager(config.log_dirs, self._log_defaults(self.quorum.image),
                                fsync_on_append=config["log.fsync.on.append"])
         self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults)
+        self.quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"] * 1000)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.groups = None  # the group coordinator driver, started in run()
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds

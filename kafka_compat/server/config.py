@@ -252,6 +252,8 @@ _KEYS = [
               "switches ACLs on (decisions logged on kafka.authorizer.logger)."),
     BrokerKey("super.users", STRING, None, "Principals allowed everything, as User:a;User:b."),
     BrokerKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "A resource no ACL names is open to everyone."),
+    BrokerKey("quota.window.num", INT, 11, "Samples a client quota's rate is measured over.", _at_least(1)),
+    BrokerKey("quota.window.size.seconds", INT, 1, "Length of each quota sample.", _at_least(1)),
 ]
 
 # Broker-wide defaults of topic configs (log.segment.bytes ...): same type and default as the
@@ -285,12 +287,12 @@ metadata.log.segment.ms metadata.max.idle.interval.ms metadata.max.retention.byt
 metadata.max.retention.ms num.io.threads num.network.threads num.recovery.threads.per.data.dir
 num.replica.alter.log.dirs.threads num.replica.fetchers offsets.commit.required.acks
 principal.builder.class producer.id.expiration.check.interval.ms producer.id.expiration.ms
-producer.purgatory.purge.interval.requests queued.max.request.bytes quota.window.num
-quota.window.size.seconds replica.fetch.backoff.ms replica.fetch.min.bytes
-replica.fetch.response.max.bytes replica.high.watermark.checkpoint.interval.ms
-replica.selector.class replica.socket.receive.buffer.bytes replica.socket.timeout.ms
-replication.quota.window.num replication.quota.window.size.seconds request.timeout.ms
-reserved.broker.max.id security.inter.broker.protocol socket.connection.setup.timeout.max.ms
+producer.purgatory.purge.interval.requests queued.max.request.bytes replica.fetch.backoff.ms
+replica.fetch.min.bytes replica.fetch.response.max.bytes
+replica.high.watermark.checkpoint.interval.ms replica.selector.class
+replica.socket.receive.buffer.bytes replica.socket.timeout.ms replication.quota.window.num
+replication.quota.window.size.seconds request.timeout.ms reserved.broker.max.id
+security.inter.broker.protocol socket.connection.setup.timeout.max.ms
 socket.connection.setup.timeout.ms socket.listen.backlog.size socket.receive.buffer.bytes
 socket.send.buffer.bytes transaction.abort.timed.out.transaction.cleanup.interval.ms
 transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interval.ms

@@ -23,6 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
+import trio
 
 from kafka_compat.protocol import framing, messages
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -71,7 +72,7 @@ class RequestPipeline:
     """The requests of one connection from `peer` (host:port) on `listener` (its name), served by
     the handlers in `apis`. Called with each frame; returns what `server.connection` writes."""
 
-    __slots__ = ("broker", "apis", "listener", "peer", "client_host", "principal")
+    __slots__ = ("broker", "apis", "listener", "peer", "client_host", "principal", "muted_until")
 
     def __init__(self, broker: Broker, apis: Mapping[int, Handler], listener: str, peer: str,
                  principal: str = ANONYMOUS):
@@ -81,8 +82,12 @@ class RequestPipeline:
         self.peer = peer
         self.client_host = peer.rsplit(":", 1)[0]
         self.principal = principal  # the TLS certificate's, or set by the SASL gate once authenticated
+        self.muted_until = 0.0  # a throttled client's next request waits until then (trio time)
 
     async def __call__(self, frame: bytearray):
+        if self.muted_until:  # throttled: the channel reads nothing more until the time is served
+            await trio.sleep_until(self.muted_until)
+            self.muted_until = 0.0
         try:
             rf = framing.read_request(frame)
         except DecodeError as e:
@@ -119,16 +124,31 @@ class RequestPipeline:
             if result is None:
                 return CLOSE
         if isinstance(result, Deferred):
-            return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id)
+            return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
+                           len(frame))
+        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, len(frame))
         return _encode(result, rf.api_key, rf.api_version, rf.correlation_id)
 
-    async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int) -> Reply:
+    async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int,
+                        client_id: str | None, size: int) -> Reply:
         try:
             result = await deferred.run()
         except Exception:
             log.exception("handler_crashed", api=messages.ApiKey(api_key).name, version=version)
             return CLOSE
+        self._throttle(result, api_key, version, client_id, size)
         return _encode(result, api_key, version, correlation_id)
+
+    def _throttle(self, response: Message | None, api_key: int, version: int, client_id: str | None,
+                  size: int) -> None:
+        quotas = getattr(self.broker, "quotas", None)  # a node without client quotas (a Raft peer, tests)
+        if quotas is None:
+            return
+        ms = quotas.throttle_ms(self.broker.metadata.client_quotas, self.principal, client_id, api_key, size, response)
+        if ms > 0:
+            if response.has_field("throttle_time_ms", version):
+                response.throttle_time_ms = max(response.throttle_time_ms or 0, ms)
+            self.muted_until = max(self.muted_until, trio.current_time() + ms / 1000)
 
     def _unsupported_version(self, rf: framing.RequestFrame) -> Reply:
         log.info("unsupported_version", peer=self.peer, api=messages.ApiKey(rf.api_key).name,

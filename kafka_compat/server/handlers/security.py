@@ -71,7 +71,7 @@ async def alter_client_quotas(ctx: RequestContext, req: m.AlterClientQuotasReque
     R = m.AlterClientQuotasResponse
     if not allowed(ctx, Op.ALTER_CONFIGS):
         return R(entries=[R.EntryData(error_code=CLUSTER_DENIED, entity=[
-            R.EntryData.EntityData(entity_type=e.entity_type, entity_name=e.entity_name) for e in entry.entity])
+            R.EntityData(entity_type=e.entity_type, entity_name=e.entity_name) for e in entry.entity])
             for entry in req.entries])
     if req.validate_only:
         return await ctx.broker.controller_request(ctx, req)

@@ -1,0 +1,35 @@
+"""Client quotas on a broker (Kafka's ClientQuotaManager per quota type, KIP-13 / KIP-219).
+
+One `ClientQuotas` per broker records each Produce request's size against `producer_byte_rate`
+and each Fetch response's record bytes against `consumer_byte_rate`, for the quota entity the
+request's principal and client id fall under (the quotas in the metadata image). A client over its
+quota gets its answer at once with `throttle_time_ms`, and its connection serves nothing more until
+that time has passed (the channel muted, as KIP-219 has it).
+"""
+
+from __future__ import annotations
+
+import time
+
+from kafka_compat.protocol import messages as m
+from kafka_compat.security.quotas import CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, ClientQuotaManager
+
+_PRODUCE, _FETCH = m.ApiKey.PRODUCE, m.ApiKey.FETCH
+
+
+class ClientQuotas:
+    def __init__(self, window_num: int = 11, window_size_ms: int = 1000):
+        self.produce = ClientQuotaManager(PRODUCER_BYTE_RATE, window_num, window_size_ms)
+        self.fetch = ClientQuotaManager(CONSUMER_BYTE_RATE, window_num, window_size_ms)
+
+    def throttle_ms(self, quotas, principal: str, client_id: str | None, api_key: int, request_size: int,
+                    response) -> int:
+        """Record what the request costs; how long its client is to be throttled (0: not at all)."""
+        if not quotas or api_key not in (_PRODUCE, _FETCH) or response is None:
+            return 0
+        user = principal.split(":", 1)[1] if ":" in principal else principal
+        now_ms = int(time.time() * 1000)
+        if api_key == _PRODUCE:
+            return self.produce.record(quotas, user, client_id or "", request_size, now_ms)
+        size = sum(len(p.records) for t in response.responses for p in t.partitions if p.records is not None)
+        return self.fetch.record(quotas, user, client_id or "", size, now_ms)
