@@ -14,6 +14,7 @@ from kafka_compat.cli import dump_log as _dump_log
 from kafka_compat.cli import group as _group
 from kafka_compat.cli import produce as _produce
 from kafka_compat.cli import quorum as _quorum
+from kafka_compat.cli import security as _security
 from kafka_compat.cli import server as _server
 from kafka_compat.cli import specs as _specs
 from kafka_compat.cli import topic as _topic
@@ -38,6 +39,9 @@ app.add_typer(_group.app, name="group")
 app.add_typer(_config.app, name="config")
 app.add_typer(_quorum.app, name="quorum")
 app.add_typer(_certs.app, name="certs")
+app.add_typer(_security.acl_app, name="acl")
+app.add_typer(_security.user_app, name="user")
+app.add_typer(_security.quota_app, name="quota")
 
 
 def main() -> None:
