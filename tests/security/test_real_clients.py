@@ -1,7 +1,8 @@
-"""Real clients (librdkafka through confluent-kafka and kcat, kafka-python) against a real broker
+"""Real clients (librdkafka through confluent-kafka and kcat, kafka-python, aiokafka, KafkaJS) against a real broker
 process whose listeners speak TLS and SASL: produce, consume in a group, admin; and refusals that
 fail cleanly on the client with the broker's reason while the broker goes on serving."""
 
+import asyncio
 import socket
 import ssl
 import subprocess
@@ -9,6 +10,10 @@ import time
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import NewTopic as AioNewTopic
+from aiokafka.helpers import create_ssl_context
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
@@ -16,6 +21,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.admin import NewTopic as KpNewTopic
 from kafka.errors import KafkaError as KafkaPythonError
 
+from conformance.support import run_node
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
 from kafka_compat.client.security import ClientSecurity
 from kafka_compat.protocol import messages as m
@@ -240,3 +246,53 @@ def test_a_tls_1_1_client_is_refused(broker, certs):
         with pytest.raises(ssl.SSLError):
             context.wrap_socket(raw, server_hostname="127.0.0.1")
     assert _connects(broker.bootstrap("PLAINTEXT"), None)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_kafkajs_over_sasl_ssl(broker, certs, mechanism):
+    topic = f"sec-js-{uuid.uuid4().hex[:8]}"
+    out = run_node("secure.js", broker.bootstrap("SASL_SSL"), str(certs["ca.pem"]), mechanism, "alice", "alice-secret",
+                   topic)
+    assert out["values"] == ["a", "b", "c"] and topic in out["topics"]
+
+
+def test_kafkajs_reports_a_wrong_password(broker, certs):
+    out = run_node("secure.js", broker.bootstrap("SASL_SSL"), str(certs["ca.pem"]), "SCRAM-SHA-256", "alice", "nope",
+                   "never", check=False)
+    assert out["error"]["name"] == "KafkaJSSASLAuthenticationError"
+    assert "invalid credentials with SASL mechanism SCRAM-SHA-256" in out["error"]["message"]
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-512"])
+def test_aiokafka_over_sasl_ssl(broker, certs, mechanism):
+    async def round_trip():
+        topic = f"sec-aio-{uuid.uuid4().hex[:8]}"
+        config = dict(bootstrap_servers=broker.bootstrap("SASL_SSL"), security_protocol="SASL_SSL",
+                      ssl_context=create_ssl_context(cafile=str(certs["ca.pem"])), sasl_mechanism=mechanism,
+                      sasl_plain_username="alice", sasl_plain_password="alice-secret")
+        admin = AIOKafkaAdminClient(**config)
+        await admin.start()
+        try:
+            await admin.create_topics([AioNewTopic(topic, 1, 1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(**config)
+        await producer.start()
+        try:
+            for v in (b"x", b"y"):
+                await producer.send_and_wait(topic, v)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(topic, group_id=topic, auto_offset_reset="earliest", **config)
+        await consumer.start()
+        try:
+            got = []
+            async with asyncio.timeout(30):
+                async for msg in consumer:
+                    got.append(msg.value)
+                    if len(got) == 2:
+                        return got
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(round_trip()) == [b"x", b"y"]
