@@ -54,7 +54,7 @@ from kafka_compat.server.lifecycle import BrokerLifecycleManager
 from kafka_compat.server.pipeline import RequestPipeline, apis
 from kafka_compat.server.quorum_controller import QuorumController, WriteTimeout
 from kafka_compat.server.socket_server import accept
-from kafka_compat.server.throttling import ClientQuotas
+from kafka_compat.server.throttling import ClientQuotas, ConnectionQuotas
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.dir_lock import DirLocks
 from kafka_compat.storage.log_manager import LogManager
@@ -191,6 +191,8 @@ class Broker:
                                fsync_on_append=config["log.fsync.on.append"])
         self.replicas = ReplicaManager(self.node_id, self.logs, self._log_defaults)
         self.quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"] * 1000)
+        self.connection_quotas = ConnectionQuotas(config["max.connections"], config["max.connections.per.ip"],
+                                                  config["max.connections.per.ip.overrides"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.groups = None  # the group coordinator driver, started in run()
         self._producer_ids = (0, 0)  # [next, end) of the block of producer ids this broker holds
@@ -425,6 +427,20 @@ class Broker:
         max_queued = self.config["queued.max.requests"]
 
         async def connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
+            ip = peer.rsplit(":", 1)[0]
+            admitted, hold_s = self.connection_quotas.admit(ip, self.metadata.client_quotas)
+            if not admitted:
+                log.info("connection_refused", peer=peer, reason="max.connections or max.connections.per.ip reached")
+                await trio.aclose_forcefully(stream)
+                return
+            try:
+                if hold_s:  # over the ip's connection_creation_rate: held before it is served
+                    await trio.sleep(hold_s)
+                await secured_connection(stream, peer, listener)
+            finally:
+                self.connection_quotas.release(ip)
+
+        async def secured_connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
             security = self.security[listener]
             secured = await security.accept(stream, peer)
             if secured is None:

@@ -252,6 +252,11 @@ _KEYS = [
               "switches ACLs on (decisions logged on kafka.authorizer.logger)."),
     BrokerKey("super.users", STRING, None, "Principals allowed everything, as User:a;User:b."),
     BrokerKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "A resource no ACL names is open to everyone."),
+    BrokerKey("max.connections", INT, INT_MAX, "Connections the broker keeps at once; more are closed.",
+              _at_least(0)),
+    BrokerKey("max.connections.per.ip", INT, INT_MAX, "Connections one ip may keep at once; more are closed.",
+              _at_least(0)),
+    BrokerKey("max.connections.per.ip.overrides", STRING, "", "host:count pairs that replace max.connections.per.ip."),
     BrokerKey("quota.window.num", INT, 11, "Samples a client quota's rate is measured over.", _at_least(1)),
     BrokerKey("quota.window.size.seconds", INT, 1, "Length of each quota sample.", _at_least(1)),
 ]
@@ -281,14 +286,13 @@ leader.imbalance.check.interval.seconds leader.imbalance.per.broker.percentage
 log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor log.cleaner.io.buffer.size
 log.cleaner.io.max.bytes.per.second log.cleaner.threads log.dir.failure.timeout.ms
 log.initial.task.delay.ms log.message.format.version log.recovery.per.partition
-log.roll.jitter.hours max.connection.creation.rate max.connections max.connections.per.ip
-max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metadata.log.segment.bytes
-metadata.log.segment.ms metadata.max.idle.interval.ms metadata.max.retention.bytes
-metadata.max.retention.ms num.io.threads num.network.threads num.recovery.threads.per.data.dir
-num.replica.alter.log.dirs.threads num.replica.fetchers offsets.commit.required.acks
-principal.builder.class producer.id.expiration.check.interval.ms producer.id.expiration.ms
-producer.purgatory.purge.interval.requests queued.max.request.bytes replica.fetch.backoff.ms
-replica.fetch.min.bytes replica.fetch.response.max.bytes
+log.roll.jitter.hours max.connection.creation.rate metadata.log.max.snapshot.interval.ms
+metadata.log.segment.bytes metadata.log.segment.ms metadata.max.idle.interval.ms
+metadata.max.retention.bytes metadata.max.retention.ms num.io.threads num.network.threads
+num.recovery.threads.per.data.dir num.replica.alter.log.dirs.threads num.replica.fetchers
+offsets.commit.required.acks principal.builder.class producer.id.expiration.check.interval.ms
+producer.id.expiration.ms producer.purgatory.purge.interval.requests queued.max.request.bytes
+replica.fetch.backoff.ms replica.fetch.min.bytes replica.fetch.response.max.bytes
 replica.high.watermark.checkpoint.interval.ms replica.selector.class
 replica.socket.receive.buffer.bytes replica.socket.timeout.ms replication.quota.window.num
 replication.quota.window.size.seconds request.timeout.ms reserved.broker.max.id

@@ -7,9 +7,10 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from kafka_compat.client import BrokerConnection
+from kafka_compat.client import BrokerConnection, BrokerUnreachable
 from kafka_compat.protocol import messages as m
 from kafka_compat.testing.broker_process import BrokerProcess
+from kafka_compat.testing.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 QUOTA = 200_000  # bytes per second
@@ -19,7 +20,8 @@ QUOTA = 200_000  # bytes per second
 def broker(tmp_path_factory):
     # Three 1 s samples (Kafka's quota.window.num): a fresh client's credit is two seconds' worth,
     # not ten, so that ten seconds show the quota rather than the first burst.
-    with BrokerProcess(tmp_path_factory.mktemp("broker"), overrides={"quota.window.num": "3"}) as broker:
+    with BrokerProcess(tmp_path_factory.mktemp("broker"), overrides={"quota.window.num": "3",
+                                                                     "max.connections.per.ip": "4"}) as broker:
         yield broker
 
 
@@ -56,3 +58,26 @@ def test_a_producer_over_its_byte_rate_is_held_within_20_percent_of_the_quota(br
     in_window = [t for t in acked if t - start <= 10]
     rate = len(in_window) * len(value) / 10
     assert 0.8 * QUOTA <= rate <= 1.2 * QUOTA, f"{rate:.0f} B/s against a quota of {QUOTA}"
+
+
+def test_connections_over_max_connections_per_ip_are_closed_and_a_freed_slot_is_reused(broker):
+    conns = [BrokerConnection.to(broker.bootstrap) for _ in range(4)]
+    try:
+        assert all(c.versions() for c in conns)
+        extra = BrokerConnection.to(broker.bootstrap, timeout=5)
+        with pytest.raises(BrokerUnreachable):
+            extra.versions()
+        extra.close()
+        conns.pop().close()
+        wait_until(lambda: _answers(broker), "a freed connection slot")
+    finally:
+        for c in conns:
+            c.close()
+
+
+def _answers(broker) -> bool:
+    try:
+        with BrokerConnection.to(broker.bootstrap, timeout=5) as c:
+            return bool(c.versions())
+    except BrokerUnreachable:
+        return False
