@@ -9,9 +9,11 @@ completes in its own task. At most `max_queued` requests (`queued.max.requests`)
 responses; then the reader stops reading until the oldest is written.
 
 The writer sends responses strictly in request order, as gather writes, with `os.sendfile` for log
-data on plaintext sockets. CLOSE closes the connection once the responses before it are written,
-as does a frame above `socket.request.max.bytes` (refused from its size alone). Either way only
-this connection ends.
+data on plaintext sockets; over TLS, responses and log data are packed into one reused buffer and
+each full buffer is one encrypt and one write. CLOSE closes the connection once the responses
+before it are written, a `LastReply` once it is written (and the peer had a moment to read it);
+a frame above `socket.request.max.bytes` closes it too (refused from its size alone). Either way
+only this connection ends.
 """
 
 from __future__ import annotations
