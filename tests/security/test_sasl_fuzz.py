@@ -1,10 +1,12 @@
 """Fuzzed SASL exchanges over the wire against a real broker: truncated and mangled SCRAM
-messages, bad nonces, bad base64, random tokens, oversized frames, requests out of turn. Each
+messages, bad nonces, bad base64, random tokens, oversized frames, requests out of turn, an
+expired OAUTHBEARER token. Each
 fails its own connection (an error answer or a close); nothing crashes and the broker goes on
 authenticating everyone else."""
 
 import random
 import socket
+import time
 
 import pytest
 
@@ -12,7 +14,9 @@ from kafka_compat.client import BrokerConnection
 from kafka_compat.client.security import ClientSecurity
 from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import join
+from kafka_compat.security.sasl.oauthbearer import unsecured_token
 from tests.security.secure_broker import SecureBroker, make_certs
 
 pytestmark = pytest.mark.timeout(180)
@@ -116,3 +120,16 @@ def assert_healthy(broker) -> None:
 
 def test_the_broker_authenticates_after_the_fuzzing(broker):
     assert_healthy(broker)
+
+
+def oauth(token: str) -> bytes:
+    return f"n,,\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def test_an_expired_oauthbearer_token_is_refused_and_a_fresh_one_accepted(broker):
+    port = broker.ports["SASL_PLAINTEXT"]
+    expired = unsecured_token("carol", time.time() - 60, time.time() - 120)
+    codes = authenticate_tokens(port, "OAUTHBEARER", [oauth(expired), b"\x01"])
+    assert codes[0] == 0 and codes[-1] == ErrorCode.SASL_AUTHENTICATION_FAILED
+    fresh = unsecured_token("carol", time.time() + 600, time.time())
+    assert authenticate_tokens(port, "OAUTHBEARER", [oauth(fresh)]) == [0, 0]
