@@ -17,6 +17,7 @@ from kafka_compat.security.quotas import (
     PRODUCER_BYTE_RATE,
     ClientQuotaManager,
     ConnectionRateQuotaManager,
+    ControllerMutationQuotaManager,
 )
 
 _PRODUCE, _FETCH = m.ApiKey.PRODUCE, m.ApiKey.FETCH
@@ -26,18 +27,31 @@ class ClientQuotas:
     def __init__(self, window_num: int = 11, window_size_ms: int = 1000):
         self.produce = ClientQuotaManager(PRODUCER_BYTE_RATE, window_num, window_size_ms)
         self.fetch = ClientQuotaManager(CONSUMER_BYTE_RATE, window_num, window_size_ms)
+        self.mutations = ControllerMutationQuotaManager(window_num, window_size_ms)
+
+    def mutation_throttle_ms(self, quotas, principal: str, client_id: str | None) -> int:
+        """`controller_mutation_rate` (KIP-599): 0 while the client has credit for topic creations,
+        deletions and new partitions, else how long until it has."""
+        return self.mutations.throttle_ms(quotas, _user(principal), client_id or "", int(time.time() * 1000))
+
+    def record_mutations(self, quotas, principal: str, client_id: str | None, partitions: int) -> None:
+        self.mutations.record(quotas, _user(principal), client_id or "", partitions, int(time.time() * 1000))
 
     def throttle_ms(self, quotas, principal: str, client_id: str | None, api_key: int, request_size: int,
                     response) -> int:
         """Record what the request costs; how long its client is to be throttled (0: not at all)."""
         if not quotas or api_key not in (_PRODUCE, _FETCH) or response is None:
             return 0
-        user = principal.split(":", 1)[1] if ":" in principal else principal
+        user = _user(principal)
         now_ms = int(time.time() * 1000)
         if api_key == _PRODUCE:
             return self.produce.record(quotas, user, client_id or "", request_size, now_ms)
         size = sum(len(p.records) for t in response.responses for p in t.partitions if p.records is not None)
         return self.fetch.record(quotas, user, client_id or "", size, now_ms)
+
+
+def _user(principal: str) -> str:
+    return principal.split(":", 1)[1] if ":" in principal else principal
 
 
 class ConnectionQuotas:

@@ -9,6 +9,7 @@ from confluent_kafka import Producer
 
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
 from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.testing.broker_process import BrokerProcess
 from kafka_compat.testing.waiting import wait_until
 
@@ -87,3 +88,19 @@ def _answers(broker) -> bool:
             return bool(c.versions())
     except BrokerUnreachable:
         return False
+
+
+def test_topic_creation_over_the_controller_mutation_rate_is_refused_with_throttling_quota_exceeded(broker):
+    set_quota(broker, "mutator", "controller_mutation_rate", 1.0)
+    C = m.CreateTopicsRequest
+
+    def create(name: str, partitions: int):
+        with BrokerConnection.to(broker.bootstrap, client_id="mutator") as conn:
+            return conn.request(C(topics=[C.CreatableTopic(name=name, num_partitions=partitions, replication_factor=1)],
+                                  timeout_ms=30000), 7)
+
+    first = create("mutations-a", 30)  # within the credit of the window, leaving a debt
+    assert [t.error_code for t in first.topics] == [0]
+    second = create("mutations-b", 1)
+    assert [t.error_code for t in second.topics] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED]
+    assert second.throttle_time_ms > 0

@@ -19,6 +19,20 @@ from kafka_compat.server.handlers import RequestContext, handles
 from kafka_compat.server.handlers.configs import topic_entries
 
 DENIED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+STRICT = {m.ApiKey.CREATE_TOPICS: 6, m.ApiKey.DELETE_TOPICS: 5, m.ApiKey.CREATE_PARTITIONS: 3}  # KIP-599
+
+
+def mutation_throttle(ctx: RequestContext) -> tuple[int, bool]:
+    """(throttle ms, refuse): a client over its controller_mutation_rate is refused with
+    THROTTLING_QUOTA_EXCEEDED at the versions that know it, else only told to slow down."""
+    broker = ctx.broker
+    ms = broker.quotas.mutation_throttle_ms(broker.metadata.client_quotas, ctx.principal, ctx.client_id)
+    return ms, ms > 0 and ctx.api_version >= STRICT[ctx.api_key]
+
+
+def record_mutations(ctx: RequestContext, partitions: int) -> None:
+    broker = ctx.broker
+    broker.quotas.record_mutations(broker.metadata.client_quotas, ctx.principal, ctx.client_id, partitions)
 
 
 @handles(m.ApiKey.CREATE_TOPICS, versions=(0, 7))
@@ -27,11 +41,18 @@ async def create_topics(ctx: RequestContext, req: m.CreateTopicsRequest) -> m.Cr
     cluster = allowed(ctx, Op.CREATE, log_if_denied=False)
     req.topics, denied = split(ctx, req.topics, lambda t: cluster or allowed(ctx, Op.CREATE, Res.TOPIC, t.name))
     no = refused(ctx, req, "topics", denied, DENIED, "topics")
+    throttle, refuse = mutation_throttle(ctx)
+    if refuse:
+        no += refused(ctx, req, "topics", req.topics, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "topics")
+        req.topics = []
     if not req.topics:
-        return m.CreateTopicsResponse(topics=no)
+        return m.CreateTopicsResponse(topics=no, throttle_time_ms=throttle)
     response = await broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
         r.name in image.topics for r in response.topics if r.error_code == ErrorCode.NONE))
+    if not req.validate_only:
+        record_mutations(ctx, sum(max(r.num_partitions, 1) for r in response.topics if r.error_code == 0))
     response.topics += no
+    response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     if ctx.api_version >= 5:
         image = broker.metadata
         requested = {t.name: {c.name: c.value for c in t.configs} for t in req.topics}
