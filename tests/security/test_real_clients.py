@@ -296,3 +296,16 @@ def test_aiokafka_over_sasl_ssl(broker, certs, mechanism):
             await consumer.stop()
 
     assert asyncio.run(round_trip()) == [b"x", b"y"]
+
+
+def test_kcat_produces_and_consumes_in_a_group_over_sasl_ssl(broker, certs):
+    topic = f"sec-kcat-{uuid.uuid4().hex[:8]}"
+    auth = ["-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={certs['ca.pem']}",
+            "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret"]
+    produced = subprocess.run(["kcat", "-b", broker.bootstrap("SASL_SSL"), *auth, "-P", "-t", topic],
+                              input=b"one\ntwo\nthree\n", capture_output=True, timeout=60)
+    assert produced.returncode == 0, produced.stderr
+    consumed = subprocess.run(["kcat", "-b", broker.bootstrap("SASL_SSL"), *auth, "-G", topic, topic, "-o", "beginning",
+                               "-e", "-c", "3", "-q"], capture_output=True, timeout=60)
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout.split() == [b"one", b"two", b"three"]
