@@ -135,7 +135,7 @@ def _tables() -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
     ignored = sorted([[k.name, "broker", k.doc] for k in BROKER_CONFIGS.values() if not k.used]
                      + [[k.name, "topic", k.doc] for k in TOPIC_CONFIGS.values() if not k.used]
                      + [[k, "broker", None] for k in KNOWN_UNUSED]
-                     + [[p + "*", "broker", "a family of keys (listeners, TLS, SASL, metrics)"]
+                     + [[p + "*", "broker", "a family of keys (metrics, tiered storage)"]
                         for p in KNOWN_PREFIXES])
     return broker, topic, ignored
 

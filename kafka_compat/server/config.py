@@ -213,29 +213,31 @@ _KEYS = [
     BrokerKey("ssl.key.password", PASSWORD, None, "The private key's password.", dynamic=True),
     BrokerKey("ssl.keystore.certificate.chain", PASSWORD, None, "A PEM certificate chain, inline.", dynamic=True),
     BrokerKey("ssl.keystore.key", PASSWORD, None, "A PEM private key, inline.", dynamic=True),
-    BrokerKey("ssl.truststore.type", STRING, "JKS", "PEM or PKCS12."),
-    BrokerKey("ssl.truststore.location", STRING, None, "The CAs client certificates are checked against."),
-    BrokerKey("ssl.truststore.password", PASSWORD, None, "The PKCS12 truststore's password."),
-    BrokerKey("ssl.truststore.certificates", PASSWORD, None, "PEM CA certificates, inline."),
+    BrokerKey("ssl.truststore.type", STRING, "JKS", "PEM or PKCS12.", dynamic=True),
+    BrokerKey("ssl.truststore.location", STRING, None, "The CAs client certificates are checked against.",
+              dynamic=True),
+    BrokerKey("ssl.truststore.password", PASSWORD, None, "The PKCS12 truststore's password.", dynamic=True),
+    BrokerKey("ssl.truststore.certificates", PASSWORD, None, "PEM CA certificates, inline.", dynamic=True),
     BrokerKey("ssl.client.auth", STRING, "none", "none, requested or required: whether clients present a "
-              "certificate (its DN is then the principal).", _one_of("none", "requested", "required")),
-    BrokerKey("ssl.enabled.protocols", LIST, ["TLSv1.2", "TLSv1.3"], "TLS versions accepted."),
-    BrokerKey("ssl.protocol", STRING, "TLSv1.3", "Kafka's SSLContext protocol (the enabled protocols decide here)."),
-    BrokerKey("ssl.cipher.suites", LIST, [], "TLS 1.2 suites by their IANA names (default: OpenSSL's)."),
+              "certificate (its DN is then the principal).", _one_of("none", "requested", "required"), dynamic=True),
+    BrokerKey("ssl.enabled.protocols", LIST, ["TLSv1.2", "TLSv1.3"], "TLS versions accepted.", dynamic=True),
+    BrokerKey("ssl.protocol", STRING, "TLSv1.3", "Kafka's SSLContext protocol (the enabled protocols decide here).",
+              dynamic=True),
+    BrokerKey("ssl.cipher.suites", LIST, [], "TLS 1.2 suites by their IANA names (default: OpenSSL's).", dynamic=True),
     BrokerKey("ssl.endpoint.identification.algorithm", STRING, "https",
-              "https: brokers check the host name of the brokers they connect to."),
+              "https: brokers check the host name of the brokers they connect to.", dynamic=True),
     BrokerKey("ssl.principal.mapping.rules", STRING, "DEFAULT", "RULE:pattern/replacement/[LU] rules from a "
               "certificate's distinguished name to a principal name."),
     BrokerKey("sasl.enabled.mechanisms", LIST, ["GSSAPI"], "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER "
-              "(GSSAPI/Kerberos is not supported)."),
+              "(GSSAPI/Kerberos is not supported).", dynamic=True),
     BrokerKey("sasl.mechanism.inter.broker.protocol", STRING, "GSSAPI",
-              "The mechanism brokers use on a SASL inter-broker listener."),
+              "The mechanism brokers use on a SASL inter-broker listener.", dynamic=True),
     BrokerKey("sasl.mechanism.controller.protocol", STRING, "GSSAPI",
               "The mechanism brokers and controllers use on a SASL controller listener."),
     BrokerKey("sasl.jaas.config", PASSWORD, None, "JAAS: PlainLoginModule's user_<name>=\"<password>\" options; "
-              "the client credentials for inter-broker SASL (username, password)."),
+              "the client credentials for inter-broker SASL (username, password).", dynamic=True),
     BrokerKey("sasl.server.max.receive.size", INT, 524288, "The largest SASL frame before authentication."),
-    BrokerKey("sasl.server.callback.handler.class", STRING, None,
+    BrokerKey("sasl.server.callback.handler.class", "CLASS", None,
               "OAUTHBEARER: OAuthBearerValidatorCallbackHandler checks signed tokens against a JWKS."),
     BrokerKey("sasl.oauthbearer.jwks.endpoint.url", STRING, None, "A file: URL of the JWKS signed tokens are "
               "checked against."),
@@ -253,10 +255,11 @@ _KEYS = [
     BrokerKey("super.users", STRING, None, "Principals allowed everything, as User:a;User:b."),
     BrokerKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "A resource no ACL names is open to everyone."),
     BrokerKey("max.connections", INT, INT_MAX, "Connections the broker keeps at once; more are closed.",
-              _at_least(0)),
+              _at_least(0), dynamic=True),
     BrokerKey("max.connections.per.ip", INT, INT_MAX, "Connections one ip may keep at once; more are closed.",
-              _at_least(0)),
-    BrokerKey("max.connections.per.ip.overrides", STRING, "", "host:count pairs that replace max.connections.per.ip."),
+              _at_least(0), dynamic=True),
+    BrokerKey("max.connections.per.ip.overrides", STRING, "", "host:count pairs that replace max.connections.per.ip.",
+              dynamic=True),
     BrokerKey("quota.window.num", INT, 11, "Samples a client quota's rate is measured over.", _at_least(1)),
     BrokerKey("quota.window.size.seconds", INT, 1, "Length of each quota sample.", _at_least(1)),
 ]
@@ -303,9 +306,10 @@ transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interv
 transaction.state.log.load.buffer.size transaction.state.log.segment.bytes
 transactional.id.expiration.ms zookeeper.connect
 """.split())
-# Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL).
-KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.", "remote.log.")
-# Of those, the ones acted on: per-listener settings and the TLS and SASL keys not listed above.
+# Families of keys Kafka accepts by prefix and this broker does not act on (metrics, tiered storage).
+KNOWN_PREFIXES = ("metric.", "metrics.", "remote.log.")
+# Families it acts on beyond the keys listed above: per-listener settings (`listener.name.<name>.`),
+# mechanism-specific SASL keys (`sasl.`, as `plain.sasl.jaas.config` under a listener) and TLS keys.
 USED_PREFIXES = ("listener.name.", "ssl.", "sasl.")
 
 
@@ -498,7 +502,7 @@ def load_config(properties: Path | None = None, env: Mapping[str, str] | None = 
     for key, text in raw.items():
         spec = BROKER_CONFIGS.get(key)
         if spec is None:
-            if key in KNOWN_UNUSED or key.startswith(KNOWN_PREFIXES):
+            if key in KNOWN_UNUSED or key.startswith(KNOWN_PREFIXES + USED_PREFIXES):
                 if not key.startswith(USED_PREFIXES):
                     unused.append(key)
                 values[key] = text
