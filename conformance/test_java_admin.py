@@ -5,9 +5,11 @@ configs, no partitions; list; describe by name and by id; add partitions; delete
 id), configs (describe with synonyms, incremental SET/DELETE/APPEND), records deletion (and its
 refusal on a compacted topic), listOffsets (earliest, latest, max timestamp, by time), the cluster,
 log dirs, the metadata quorum, features, consumer groups (list, describe, committed offsets:
-list, alter, delete; delete groups). The calls of APIs not served yet (ACLs, SCRAM users, quotas,
-feature updates) raise UnsupportedVersionException, which is what the client raises for a broker
-that lacks the API. (Transactions and producers: test_java_transactions.py.)"""
+list, alter, delete; delete groups; a deleted group described raises GroupIdNotFoundException).
+SCRAM users and quotas are described, ACLs refused with SecurityDisabledException (no authorizer).
+The calls of APIs not served yet (feature updates) raise UnsupportedVersionException, which is what
+the client raises for a broker that lacks the API. (Transactions and producers:
+test_java_transactions.py.)"""
 
 import pytest
 
@@ -174,8 +176,16 @@ def test_group_offsets(broker, java, unique):
         java.call("consumer.close", name=name)
 
 
+def test_security_describes_answer_as_kafka_does_without_an_authorizer(broker, java):
+    """SCRAM users and quotas are listed (none here); ACLs need an authorizer: SecurityDisabledException."""
+    assert java.call("admin.describeUserScramCredentials") == 0
+    assert java.call("admin.describeClientQuotas") == 0
+    with pytest.raises(JavaError) as e:
+        java.call("admin.describeAcls")
+    assert e.value.type == "SecurityDisabledException"
+
+
 @pytest.mark.parametrize("op, args", [
-    ("admin.describeAcls", {}), ("admin.describeUserScramCredentials", {}), ("admin.describeClientQuotas", {}),
     ("admin.updateFeatures", {"features": {"metadata.version": 1}, "validateOnly": True}),
 ])
 @pytest.mark.not_served_yet

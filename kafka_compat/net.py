@@ -8,6 +8,8 @@ import trio
 
 from kafka_compat.protocol.framing import FrameBuffer
 
+STREAM_RECEIVE_BYTES = 64 * 1024  # per receive from a wrapped stream: TLS allocates the size asked for
+
 
 def configure_socket(sock) -> None:
     """Requests and responses are whole frames written at once: no Nagle delay."""
@@ -28,7 +30,7 @@ async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> i
         except OSError as e:
             raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
     else:
-        data = await stream.receive_some(len(space))
+        data = await stream.receive_some(min(len(space), STREAM_RECEIVE_BYTES))
         n = len(data)
         space[:n] = data
     buffer.received(n)

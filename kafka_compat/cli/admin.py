@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 
+from kafka_compat import properties
 from kafka_compat.client import BrokerUnreachable, Cluster, UnsupportedApi
+from kafka_compat.client.security import ClientSecurity
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import DecodeError
 
 BROKERS = typer.Option(
     "127.0.0.1:9092", "--brokers", "-b", envvar="KAFKA_COMPAT_BROKERS",
     help="Bootstrap brokers, host:port[,host:port...].")
+COMMAND_CONFIG = typer.Option(
+    None, "--command-config", envvar="KAFKA_COMPAT_COMMAND_CONFIG",
+    help="A client properties file with Kafka's security settings (security.protocol, ssl.truststore.location, "
+         "sasl.mechanism, sasl.jaas.config ...).")
 
 
 # What to do about an error, said after it (the error's name and message say what happened).
@@ -55,10 +62,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def connect(brokers: str) -> Iterator[Cluster]:
-    """A `Cluster` for the command's body; its failures become one `error: ...` line and exit code 1."""
+def connect(brokers: str, command_config: str | None = None) -> Iterator[Cluster]:
+    """A `Cluster` for the command's body (secured as `command_config` says); its failures become
+    one `error: ...` line and exit code 1."""
     try:
-        cluster = Cluster(brokers)
+        security = None
+        if command_config:
+            security = ClientSecurity.from_properties(properties.read(Path(command_config)))
+    except OSError as e:
+        fail(f"cannot read {command_config}: {e.strerror}", 2)
+    except ValueError as e:
+        fail(f"{command_config}: {e}", 2)
+    try:
+        cluster = Cluster(brokers, security=security)
     except ValueError as e:  # a malformed address
         fail(f"{e}; give brokers as host:port[,host:port...]", 2)
     try:

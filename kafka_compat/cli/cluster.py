@@ -5,6 +5,7 @@ broker+controller processes on 127.0.0.1, for development."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 import socket
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect
 from kafka_compat.cli.group import lags
 from kafka_compat.cli.output import OUTPUT, Format, Section, progress, show
 from kafka_compat.cli.quorum import replicas as quorum_replicas
@@ -30,9 +31,9 @@ VOTER_STALE_MS = 2_000
 
 
 @app.command()
-def info(brokers: str = BROKERS, output: Format = OUTPUT) -> None:
+def info(brokers: str = BROKERS, command_config: str = COMMAND_CONFIG, output: Format = OUTPUT) -> None:
     """Cluster id, controller, brokers (endpoints and racks) and topic count."""
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         meta = cluster.metadata(None)
         cluster_id, controller, nodes = _describe_cluster(cluster, meta)
     internal = sum(t.internal for t in meta.topics.values())
@@ -62,7 +63,7 @@ def _describe_cluster(cluster: Cluster, meta) -> tuple[str | None, int, list[tup
 
 @app.command()
 def status(
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
     groups: bool = typer.Option(True, "--groups/--no-groups", help="Measure every group's lag (one OffsetFetch "
                                 "per group and ListOffsets per topic)."),
@@ -70,7 +71,7 @@ def status(
     """The cluster's health at a glance: brokers up and down, the controller, the metadata quorum,
     offline and under-replicated partitions, and groups that lag. Exit code 1 if it is not healthy."""
     problems: list[str] = []
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         meta = cluster.metadata(None)
         cluster_id, controller, nodes = _describe_cluster(cluster, meta)
         quorum = _quorum(cluster, problems)
@@ -166,6 +167,8 @@ def up(
     port: int = typer.Option(9092, "--port", "-p",
                              help="Node i listens for clients on PORT+2(i-1) and for the quorum on the next port."),
     override: list[str] | None = typer.Option(None, "--override", "-o", help="key=value for every node. Repeatable."),
+    secure: bool = typer.Option(False, "--secure", help="SASL_SSL on every listener: development certificates, "
+                                "an admin (PLAIN) and a SCRAM-SHA-512 client user; prints the client settings."),
 ) -> None:
     """Start a local cluster (one process per node, sharing a Raft metadata quorum); Ctrl-C stops it.
     Data directories are kept, so the same command starts the same cluster again. Topics get
@@ -179,6 +182,8 @@ def up(
         if not sep:
             raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--override")
         settings[key] = value
+    if secure:
+        settings = {**secure_settings(data_dir), **settings}
     existing = read_meta_properties(data_dir / "node-1" / "data")
     ports = {i: (port + 2 * (i - 1), port + 2 * (i - 1) + 1) for i in range(1, nodes + 1)}
     for i, pair in ports.items():  # before any node starts: a taken port would answer for a node
@@ -202,6 +207,9 @@ def up(
             typer.echo(f"  node {n.id}: clients 127.0.0.1:{n.broker_port}, controller 127.0.0.1:{n.controller_port}, "
                        f"log {n.log_path}")
         typer.echo(f"Bootstrap servers: {cluster.bootstrap}")
+        if secure:
+            typer.echo(f"Client settings ({add_client_user(data_dir, cluster.bootstrap)}):\n"
+                       + (data_dir / "client.properties").read_text())
         typer.echo("Ctrl-C stops the cluster.", err=True)
         while True:
             time.sleep(0.5)
@@ -226,6 +234,55 @@ def replication_defaults(nodes: int) -> dict[str, str]:
     if nodes >= 3:
         defaults["min.insync.replicas"] = "2"
     return defaults
+
+
+def secure_settings(data_dir: Path) -> dict[str, str]:
+    """Every listener SASL_SSL: certificates under DIR/certs (made once), the nodes' own PLAIN user."""
+    from kafka_compat.cli.certs import dev_certs
+
+    certs_dir, secret = data_dir / "certs", data_dir / "secret"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not secret.exists():
+        secret.write_text(secrets.token_urlsafe(16))
+        secret.chmod(0o600)
+        dev_certs(certs_dir, ["localhost", "127.0.0.1"], [], secret.read_text())
+    password = secret.read_text()
+    jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="admin" password="{password}" user_admin="{password}";')
+    return {
+        "listener.security.protocol.map": "PLAINTEXT:SASL_SSL,CONTROLLER:SASL_SSL",
+        "ssl.keystore.type": "PKCS12", "ssl.keystore.location": str((certs_dir / "broker.p12").resolve()),
+        "ssl.keystore.password": password, "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str((certs_dir / "ca.pem").resolve()),
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512", "sasl.mechanism.controller.protocol": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.plaintext.plain.sasl.jaas.config": jaas, "listener.name.controller.plain.sasl.jaas.config": jaas,
+    }
+
+
+def add_client_user(data_dir: Path, bootstrap: str) -> str:
+    """A SCRAM-SHA-512 user `client` (set as the admin), and DIR/client.properties for it; returns the path."""
+    from kafka_compat.client import Cluster
+    from kafka_compat.client.security import ClientSecurity
+    from kafka_compat.protocol import messages as m
+    from kafka_compat.security.sasl.scram import SCRAM_SHA_512, salted_password
+
+    password, ca = (data_dir / "secret").read_text(), (data_dir / "certs" / "ca.pem").resolve()
+    admin = ClientSecurity.from_properties({"security.protocol": "SASL_SSL", "ssl.ca.location": str(ca),
+                                            "sasl.mechanism": "PLAIN", "sasl.username": "admin",
+                                            "sasl.password": password})
+    A, salt = m.AlterUserScramCredentialsRequest, secrets.token_bytes(24)
+    with Cluster(bootstrap, security=admin) as cluster:
+        cluster.request(A(upsertions=[A.ScramCredentialUpsertion(
+            name="client", mechanism=SCRAM_SHA_512.type, iterations=4096, salt=salt,
+            salted_password=salted_password(SCRAM_SHA_512, password, salt, 4096))]))
+    path = data_dir / "client.properties"
+    path.write_text(f"bootstrap.servers={bootstrap}\nsecurity.protocol=SASL_SSL\nssl.truststore.type=PEM\n"
+                    f"ssl.truststore.location={ca}\nssl.ca.location={ca}\nsasl.mechanism=SCRAM-SHA-512\n"
+                    "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+                    f'username="client" password="{password}";\n')
+    path.chmod(0o600)
+    return str(path)
 
 
 def _port_free(port: int) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, explain, fail, key_values
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect, explain, fail, key_values
 from kafka_compat.cli.output import OUTPUT, Format, Section, cell, show
 from kafka_compat.cli.topic import DEFAULT_CONFIG, DELETE, SET, TOPIC_RESOURCE
 from kafka_compat.cli.topic import SOURCES as CONFIG_SOURCES
@@ -69,13 +69,13 @@ def get(
     resource: str = typer.Argument(..., help=RESOURCE_HELP),
     keys: list[str] | None = typer.Argument(None, help="Only these keys (default: every key that is set)."),
     all_: bool = typer.Option(False, "--all", "-a", help="Keys at their default too."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """A topic's or broker's configs: value, source (DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG,
     DEFAULT_CONFIG, ...) and the synonyms behind it (DescribeConfigs)."""
     where = parse_resource(resource)
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         configs = describe(cluster, where, keys)
     if not keys and not all_:
         configs = [c for c in configs if c.config_source != DEFAULT_CONFIG]
@@ -90,7 +90,7 @@ def set_(
                                             help="A key to remove here, so that the next level's value applies. "
                                                  "Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the change."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """Set or remove configs of a topic or broker in place (IncrementalAlterConfigs); keys not named
@@ -102,7 +102,7 @@ def set_(
     if not ops:
         fail("nothing to change: give key=value pairs or --delete KEY", 2)
     kind, name, node = where
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         resp = cluster.request(A(validate_only=dry_run, resources=[A.AlterConfigsResource(
             resource_type=kind, resource_name=name, configs=ops)]), node)
         r = resp.responses[0]
@@ -135,7 +135,7 @@ def _tables() -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
     ignored = sorted([[k.name, "broker", k.doc] for k in BROKER_CONFIGS.values() if not k.used]
                      + [[k.name, "topic", k.doc] for k in TOPIC_CONFIGS.values() if not k.used]
                      + [[k, "broker", None] for k in KNOWN_UNUSED]
-                     + [[p + "*", "broker", "a family of keys (listeners, TLS, SASL, metrics)"]
+                     + [[p + "*", "broker", "a family of keys (metrics, tiered storage)"]
                         for p in KNOWN_PREFIXES])
     return broker, topic, ignored
 

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail, with_leader
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect, fail, with_leader
 from kafka_compat.cli.output import Progress, progress
 from kafka_compat.client import EARLIEST, Cluster, UnsupportedApi, error_code, fetched_end, iter_fetched
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -130,7 +130,7 @@ def consume(
         False, "--follow/--no-follow", help="Keep waiting for new records instead of stopping at the end."),
     fmt: str = typer.Option("%v\\n", "--format", "-f", help=FORMAT_HELP),
     group: str | None = typer.Option(None, "--group", "-g", help="Start from and commit to this group's offsets."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
 ) -> None:
     """Print the records of TOPIC to stdout."""
     start_spec = parse_offset(offset)
@@ -138,7 +138,7 @@ def consume(
         fail("give --offset or --timestamp, not both", 2)
     render = compile_format(fmt)
     out = typer.get_binary_stream("stdout")
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         meta = cluster.topic(topic)
         partitions = sorted(set(partition)) if partition else list(meta.partitions)
         missing = [p for p in partitions if p not in meta.partitions]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, explain, fail, with_leader
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect, explain, fail, with_leader
 from kafka_compat.cli.output import OUTPUT, Format, Section, as_json, emit_json, progress, show
 from kafka_compat.client import LATEST, Cluster
 from kafka_compat.protocol import messages as m
@@ -22,10 +22,10 @@ INACTIVE = ("Empty", "Dead")
 
 
 @app.command("list")
-def list_(brokers: str = BROKERS, output: Format = OUTPUT) -> None:
+def list_(brokers: str = BROKERS, command_config: str = COMMAND_CONFIG, output: Format = OUTPUT) -> None:
     """Every group in the cluster, with its state and type (ListGroups); then, one line each, the
     coordinators that could not be reached (exit code 1: the list is incomplete)."""
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         groups, missed = cluster.list_groups()
     show(output, Section(None, ["group", "state", "type", "protocol-type"],
                          [[g.group_id, g.group_state or None, g.group_type or None, g.protocol_type or None]
@@ -84,10 +84,10 @@ def lags(cluster: Cluster, group: str, partitions) -> tuple[dict, dict, dict]:
 
 @app.command()
 def describe(groups: list[str] = typer.Argument(..., help="Groups to describe."), brokers: str = BROKERS,
-             output: Format = OUTPUT) -> None:
+             command_config: str = COMMAND_CONFIG, output: Format = OUTPUT) -> None:
     """State, members and, per partition, the committed offset, log end offset and lag."""
     described = []
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         for group in groups:
             state, protocol, members = _members(cluster, group)
             owner = {tp: mb for mb in members for tp in mb[3]}
@@ -116,10 +116,10 @@ def describe(groups: list[str] = typer.Argument(..., help="Groups to describe.")
 
 @app.command()
 def delete(groups: list[str] = typer.Argument(..., help="Groups to delete."), brokers: str = BROKERS,
-           output: Format = OUTPUT) -> None:
+           command_config: str = COMMAND_CONFIG, output: Format = OUTPUT) -> None:
     """Delete empty groups and their committed offsets (DeleteGroups)."""
     deleted = []
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         for group in groups:
             try:
                 cluster.delete_group(group)
@@ -161,14 +161,14 @@ def reset_offsets(
                                                help="To the first record at or after this time (ms since the epoch)."),
     shift_by: int | None = typer.Option(None, "--shift-by", help="Move the committed offsets by N (may be < 0)."),
     execute: bool = typer.Option(False, "--execute", help="Commit the new offsets; without it, only show them."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """Set a group's committed offsets (OffsetCommit), as kafka-consumer-groups --reset-offsets does."""
     chosen = [to_earliest, to_latest, to_offset is not None, to_timestamp is not None, shift_by is not None]
     if sum(chosen) != 1:
         fail("give exactly one of --to-earliest, --to-latest, --to-offset, --to-timestamp, --shift-by", 2)
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         state, _, _ = _members(cluster, group)
         if state not in INACTIVE:
             fail(f"assignments can only be reset if the group {group!r} is inactive, but the current state is {state}")

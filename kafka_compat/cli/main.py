@@ -15,6 +15,7 @@ from kafka_compat.cli import group as _group
 from kafka_compat.cli import partitions as _partitions
 from kafka_compat.cli import produce as _produce
 from kafka_compat.cli import quorum as _quorum
+from kafka_compat.cli import security as _security
 from kafka_compat.cli import server as _server
 from kafka_compat.cli import specs as _specs
 from kafka_compat.cli import topic as _topic
@@ -42,6 +43,9 @@ app.add_typer(_config.app, name="config")
 app.add_typer(_quorum.app, name="quorum")
 app.add_typer(_certs.app, name="certs")
 app.add_typer(_txn.app, name="txn")
+app.add_typer(_security.acl_app, name="acl")
+app.add_typer(_security.user_app, name="user")
+app.add_typer(_security.quota_app, name="quota")
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, key_values, with_leader
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect, key_values, with_leader
 from kafka_compat.cli.output import OUTPUT, Format, Progress, Section, progress, show
 from kafka_compat.client import Cluster, error_code, partition_for_key
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -155,7 +155,7 @@ def produce(
         Acks.all, "--acks", help="Acknowledgements to wait for: all (-1), 1 (the leader) or 0 (none)."),
     timestamp: int | None = typer.Option(
         None, "--timestamp", help="Record timestamp in ms since the epoch (default: now)."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """Produce the lines of stdin to TOPIC, one record a line; prints a summary to stderr (to
@@ -166,7 +166,7 @@ def produce(
     acks_n = -1 if acks == Acks.all else int(acks.value)
     interrupted = False
     stdin = typer.get_binary_stream("stdin")
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         producer = Producer(cluster, topic, partition=partition, codec=codec, acks=acks_n)
         with progress(f"producing to {topic}", _size(stdin), unit="bytes", when=not _interactive(stdin)) as bar:
             producer.progress = bar

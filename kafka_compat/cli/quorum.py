@@ -7,7 +7,7 @@ import time
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, fail
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect, fail
 from kafka_compat.cli.output import OUTPUT, Format, Section, show
 from kafka_compat.client import error_code
 from kafka_compat.protocol import messages as m
@@ -18,13 +18,13 @@ app = typer.Typer(help="Inspect the metadata quorum.", no_args_is_help=True)
 
 @app.command()
 def describe(
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     status: bool = typer.Option(False, "--status", help="Only the summary (leader, epoch, high watermark, lags)."),
     replication: bool = typer.Option(False, "--replication", help="Only the table of voters and observers."),
     output: Format = OUTPUT,
 ) -> None:
     """Leader, epoch, high watermark, and each voter's and observer's log end offset and lag."""
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         cluster_id = cluster.metadata([]).cluster_id
         resp = cluster.request(wire.describe_quorum_request(), version=cluster.version(m.DescribeQuorumRequest))
     if resp.error_code:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from kafka_compat.cli.admin import BROKERS, connect, explain, fail, key_values, with_leader
+from kafka_compat.cli.admin import BROKERS, COMMAND_CONFIG, connect, explain, fail, key_values, with_leader
 from kafka_compat.cli.output import OUTPUT, Format, Section, show
 from kafka_compat.client import BrokerUnreachable, Cluster, error_code
 from kafka_compat.protocol import messages as m
@@ -54,13 +54,13 @@ def create(
         -1, "--replication-factor", "-r", help="Replicas per partition (-1: the broker's default.replication.factor)."),
     config: list[str] | None = typer.Option(None, "--config", "-c", help="A topic config key=value. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the request; create nothing."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """Create topics (CreateTopics)."""
     C = m.CreateTopicsRequest
     configs = [C.CreatableTopicConfig(name=k, value=v) for k, v in key_values(config, "--config")]
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         node = _controller(cluster)
         version = cluster.version(C, node)
         if version < 4 and (partitions < 0 or replication_factor < 0):
@@ -81,11 +81,11 @@ def create(
 @app.command("list")
 def list_(
     internal: bool = typer.Option(False, "--internal", "-i", help="Include internal topics (__consumer_offsets, ...)."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """List topics with their partition and replica counts."""
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         meta = cluster.metadata(None)
     rows = []
     for t in sorted(meta.topics.values(), key=lambda t: t.name):
@@ -100,12 +100,12 @@ def list_(
 def describe(
     name: str = typer.Argument(..., help="The topic."),
     all_configs: bool = typer.Option(False, "--all-configs", "-a", help="Show every config, defaults included."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """Show a topic: summary, non-default configs and their source, partition leaders, replicas, ISR, watermarks."""
     D = m.DescribeConfigsRequest
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         t = cluster.topic(name)
         up, down = with_leader(cluster, name, t.partitions)  # watermarks of those with a leader
         try:
@@ -147,10 +147,10 @@ def _is_default(c) -> bool:
 
 @app.command()
 def delete(names: list[str] = typer.Argument(..., help="Topics to delete."), brokers: str = BROKERS,
-           output: Format = OUTPUT) -> None:
+           command_config: str = COMMAND_CONFIG, output: Format = OUTPUT) -> None:
     """Delete topics (DeleteTopics)."""
     D = m.DeleteTopicsRequest
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         node = _controller(cluster)
         version = cluster.version(D, node)
         req = D(timeout_ms=TIMEOUT_MS)
@@ -172,7 +172,7 @@ def alter_config(
     subtract: list[str] | None = typer.Option(
         None, "--subtract", help="key=value to remove from a list config. Repeatable."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only validate the change."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """Change a topic's configs in place (IncrementalAlterConfigs): keys not named stay as they are."""
@@ -184,7 +184,7 @@ def alter_config(
     ops += [A.AlterableConfig(name=k, config_operation=DELETE, value=None) for k in delete or ()]
     if not ops:
         fail("nothing to change: give --set, --delete, --append or --subtract", 2)
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         resp = cluster.request(A(validate_only=dry_run, resources=[A.AlterConfigsResource(
             resource_type=TOPIC_RESOURCE, resource_name=name, configs=ops)]))
     r = resp.responses[0]
@@ -196,12 +196,12 @@ def alter_config(
 def add_partitions(
     name: str = typer.Argument(..., help="The topic."),
     num: int = typer.Option(..., "--num", "-n", min=1, help="How many partitions to add."),
-    brokers: str = BROKERS,
+    brokers: str = BROKERS, command_config: str = COMMAND_CONFIG,
     output: Format = OUTPUT,
 ) -> None:
     """Add partitions to a topic (CreatePartitions). Keys move: murmur2 placement depends on the count."""
     C = m.CreatePartitionsRequest
-    with connect(brokers) as cluster:
+    with connect(brokers, command_config) as cluster:
         total = len(cluster.topic(name).partitions) + num
         resp = cluster.request(C(timeout_ms=TIMEOUT_MS, validate_only=False, topics=[
             C.CreatePartitionsTopic(name=name, count=total, assignments=None)]), _controller(cluster))

@@ -1,10 +1,12 @@
 """A blocking connection to one broker, for the CLI's commands and for tests that speak the wire
-protocol directly; failures surface as `BrokerUnreachable` (naming the address) or `UnsupportedApi`."""
+protocol directly; failures surface as `BrokerUnreachable` (naming the address) or `UnsupportedApi`.
+With a `ClientSecurity` the connection speaks TLS and SASL first, as Kafka's clients do."""
 
 from __future__ import annotations
 
 import socket
 
+from kafka_compat.client.security import AuthenticationFailed, ClientSecurity
 from kafka_compat.net import configure_socket
 from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as m
@@ -52,13 +54,24 @@ class BrokerConnection:
     version both sides support unless a version is given. Frames are received as the node's own
     `client.connection.Connection` receives them (`FrameBuffer`), each request in one write."""
 
-    def __init__(self, host: str, port: int, client_id: str = "kafka-compat", timeout: float = 30.0):
+    def __init__(self, host: str, port: int, client_id: str = "kafka-compat", timeout: float = 30.0,
+                 security: ClientSecurity | None = None):
         self.address = f"{host}:{port}"
+        self.security = security
         try:
             self.sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
             raise BrokerUnreachable(f"cannot connect to {self.address}: {e.strerror or e}") from None
         configure_socket(self.sock)
+        if security is not None and not security.plaintext:
+            try:
+                self.sock = security.secure_socket(self.sock, host)
+            except AuthenticationFailed as e:
+                self.sock.close()
+                raise BrokerUnreachable(f"cannot authenticate to {self.address}: {e}") from None
+            except OSError as e:
+                self.sock.close()
+                raise BrokerUnreachable(f"lost the connection to {self.address}: {e.strerror or e}") from None
         self.client_id = client_id
         self._cid = 0
         self._frames = FrameBuffer(MAX_FRAME)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from kafka_compat.client.blocking import BrokerConnection, BrokerUnreachable, UnsupportedApi, error_code, split_address
+from kafka_compat.client.security import ClientSecurity
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message, Uuid
@@ -89,11 +90,12 @@ class Cluster:
     """
 
     def __init__(self, bootstrap: str, *, client_id: str = "kafka-compat", timeout: float = 30.0,
-                 retries: int = 6, backoff: float = 0.05):
+                 retries: int = 6, backoff: float = 0.05, security: ClientSecurity | None = None):
         self.bootstrap = [split_address(a) for a in bootstrap.split(",") if a.strip()]
         if not self.bootstrap:
             raise ValueError("no broker addresses given")
         self.client_id, self.timeout, self.retries, self.backoff = client_id, timeout, retries, backoff
+        self.security = security  # TLS and SASL on every connection (`--command-config`)
         self.nodes: dict[int, Node] = {}
         self.topics: dict[str, TopicMeta] = {}
         self._conns: dict[int | None, BrokerConnection] = {}  # None: the bootstrap connection
@@ -102,7 +104,7 @@ class Cluster:
     # connections
 
     def _open(self, host: str, port: int) -> BrokerConnection:
-        return BrokerConnection(host, port, client_id=self.client_id, timeout=self.timeout)
+        return BrokerConnection(host, port, client_id=self.client_id, timeout=self.timeout, security=self.security)
 
     def connection(self, node_id: int | None = None) -> BrokerConnection:
         """A connection to broker `node_id`, or to any broker for None."""

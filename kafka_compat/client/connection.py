@@ -5,6 +5,9 @@ follower fetchers will too). Requests go out in the order they are submitted, pi
 with a correlation id of its own; answers come back in that order and are matched to their
 requests, and one that does not match ends the connection, as Kafka's clients do.
 
+On SSL and SASL listeners (`security`) each connection is secured first, as a Kafka client does:
+the TLS handshake, then the SASL exchange; a refusal counts as a failed connect.
+
 The connection is opened when a request waits, and opened again after a loss, with an exponential
 backoff after each failed attempt. A loss fails every request sent and not yet answered at once
 (`ConnectionLost`), so that callers retry without waiting out a timeout; requests not yet written
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 import structlog
 import trio
 
+from kafka_compat.client.security import AuthenticationFailed, ClientSecurity
 from kafka_compat.net import configure_socket, receive_into
 from kafka_compat.protocol import framing
 from kafka_compat.protocol.framing import FrameBuffer, FrameTooLarge
@@ -60,8 +64,9 @@ class Connection:
 
     def __init__(self, address: Callable[[], tuple[str, int] | None], client_id: str, *,
                  connect_timeout: float = 30.0, backoff_ms: tuple[int, int] = (50, 1000),
-                 max_frame: int = 64 * 1024 * 1024):
+                 max_frame: int = 64 * 1024 * 1024, security: ClientSecurity | None = None):
         self.address = address
+        self.security = security if security is not None and not security.plaintext else None
         self.client_id = client_id
         self.connect_timeout = connect_timeout
         self.backoff_ms = backoff_ms
@@ -123,7 +128,7 @@ class Connection:
             self._wake = trio.Event()
             await self._wake.wait()
 
-    async def _connect(self) -> trio.SocketStream | None:
+    async def _connect(self) -> trio.abc.Stream | None:
         address = self.address()
         if address is None:
             return None
@@ -133,7 +138,14 @@ class Connection:
             except OSError:
                 return None
             configure_socket(stream.socket)
-            return stream
+            if self.security is None:
+                return stream
+            try:
+                return await self.security.secure(stream, address[0])
+            except (AuthenticationFailed, OSError, trio.BrokenResourceError) as e:
+                log.warning("outbound_authentication_failed", client_id=self.client_id, address=address, reason=str(e))
+                await trio.aclose_forcefully(stream)
+                return None
         return None
 
     async def _serve(self, stream: trio.SocketStream) -> str:

@@ -94,6 +94,7 @@ class RaftDriver:
                  rng: random.Random | None = None):
         self.id = node_id
         self.config = config
+        self.security = None  # ClientSecurity for the voters' controller listeners, set by the node
         self.dir = Path(data_dir) / DIR_NAME
         self.state_machine = state_machine
         self.snapshot_every = snapshot_every
@@ -215,7 +216,8 @@ class RaftDriver:
             if peer is None:
                 peer = self._peers[out.dest] = Connection(
                     partial(self._address, out.dest), f"raft-{self.id}",
-                    connect_timeout=self.config.request_timeout_ms / 1000, backoff_ms=RECONNECT_BACKOFF_MS)
+                    connect_timeout=self.config.request_timeout_ms / 1000, backoff_ms=RECONNECT_BACKOFF_MS,
+                    security=self.security)
                 self._nursery.start_soon(peer.run)
             version = wire.VERSIONS[out.message.API_KEY]
             peer.submit(out.message, version, partial(self._answered, out.dest, out.correlation_id, version))

@@ -42,6 +42,7 @@ class ReplicationDriver:
         self.address = address
         self.to_controller = to_controller
         self._connections: dict[tuple[int, int], Connection] = {}  # (leader, fetcher slot) -> its connection
+        self.security = None  # ClientSecurity for the inter-broker listener (TLS, SASL), set by the node
         self._waiting: dict[int, tuple[tuple[int, int], int]] = {}  # correlation id -> (connection, give-up ms)
         self._wake = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -80,7 +81,8 @@ class ReplicationDriver:
         conn = self._connections.get(key)
         if conn is None:
             conn = self._connections[key] = Connection(lambda dest=out.dest: self.address(dest),
-                                                       f"replica-fetcher-{self.replicas.node_id}-{out.dest}-{out.channel}")
+                                                       f"replica-fetcher-{self.replicas.node_id}-{out.dest}-{out.channel}",
+                                                       security=self.security)
             self._nursery.start_soon(conn.run)
         api_key = out.message.API_KEY
         wait = out.message.max_wait_ms if api_key == m.ApiKey.FETCH else 0

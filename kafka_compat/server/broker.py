@@ -36,6 +36,7 @@ from pathlib import Path
 import structlog
 import trio
 
+from kafka_compat.client.security import ClientSecurity
 from kafka_compat.metadata.cluster_control import ClusterControl
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
 from kafka_compat.metadata.image import BROKER_RESOURCE, MetadataImage
@@ -47,6 +48,8 @@ from kafka_compat.raft import wire
 from kafka_compat.raft.driver import RaftDriver
 from kafka_compat.replication.driver import ReplicationDriver
 from kafka_compat.replication.replica_manager import ReplicaManager
+from kafka_compat.security.authorizer import Authorizer
+from kafka_compat.server.channel_security import ListenerSecurity
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, RequestCount
 from kafka_compat.server.controller_channel import ControllerChannel
@@ -60,6 +63,7 @@ from kafka_compat.server.metrics import NodeMetrics
 from kafka_compat.server.pipeline import RequestPipeline, apis
 from kafka_compat.server.quorum_controller import ControllerTimers, QuorumController, WriteTimeout
 from kafka_compat.server.socket_server import accept
+from kafka_compat.server.throttling import ClientQuotas, ConnectionQuotas
 from kafka_compat.server.transaction_coordinator import start_transaction_coordinator
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.dir_lock import DirLocks
@@ -168,6 +172,7 @@ class Broker:
             self._sockets = bind_listeners(config)
             if config["metrics.port"] >= 0:
                 self._sockets[METRICS] = bind(Listener(METRICS, config["metrics.host"], config["metrics.port"], "HTTP"))
+            self._secure(config)
             self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
         except BaseException:
             for s in (s for socks in self._sockets.values() for s in socks):
@@ -206,6 +211,9 @@ class Broker:
         self.isr_channel = ControllerChannel(self.node_id, self.quorum, self.quorum_controller, "alter-partition")
         self.replication = ReplicationDriver(self.replicas, self._broker_address,
                                              partial(self._call_controller, self.isr_channel))
+        self.quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"] * 1000)
+        self.connection_quotas = ConnectionQuotas(config["max.connections"], config["max.connections.per.ip"],
+                                                  config["max.connections.per.ip.overrides"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.groups = None  # the group coordinator driver, started in run()
         self.transactions = None  # the transaction coordinator driver, started in run()
@@ -219,6 +227,54 @@ class Broker:
             self.quorum.add_listener(self._publish)
             self.quorum.add_listener(self.metrics.follow_image)
             self.lifecycle.on_registered = lambda: self._publish(None, self.quorum.image)
+        self.quorum.add_listener(self._keystore_changed)
+        # The node's own connections to controller listeners speak their security protocol.
+        self.quorum.driver.security = self.forwarding.security = self.lifecycle.channel.security = \
+            self.isr_channel.security = self.controller_security
+        self.replication.security = self.inter_broker_security
+
+    def _secure(self, config: BrokerConfig) -> None:
+        """Each listener's TLS context and SASL setup, and the authorizer; ConfigError names a
+        setting that cannot work (at start, as Kafka refuses it)."""
+        try:
+            self.security = {l.name: ListenerSecurity.from_config(config.values, l.name, l.security_protocol,
+                                                                  lambda: self.quorum.image)
+                             for l in config.listeners if l.name in self._sockets}
+            self.authorizer = Authorizer.from_config(config.values, audit=True)
+            name = next(iter(config["controller.listener.names"]), "CONTROLLER").upper()
+            self.controller_security = ClientSecurity.for_listener(
+                config.values, name, config.security_protocols().get(name, "PLAINTEXT"),
+                "sasl.mechanism.controller.protocol")
+            inter = config.inter_broker_listener or "PLAINTEXT"
+            self.inter_broker_security = ClientSecurity.for_listener(  # fetchers, transaction markers
+                config.values, inter, config.security_protocols().get(inter, "PLAINTEXT"),
+                "sasl.mechanism.inter.broker.protocol")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+    def _keystore_changed(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """A dynamic `ssl.keystore.*` change (IncrementalAlterConfigs on this broker or on all):
+        new TLS connections use the new keystore, as Kafka's dynamic keystore update; one that
+        cannot be loaded is logged and the old one kept."""
+        def keystore(image: MetadataImage | None) -> dict[str, str]:
+            if image is None:
+                return {}
+            out = {}
+            for resource in ((BROKER_RESOURCE, ""), (BROKER_RESOURCE, str(self.node_id))):
+                out.update({k: v for k, v in image.configs.get(resource, {}).items() if k.startswith("ssl.key")})
+            return out
+        now = keystore(new)
+        if now == keystore(old):
+            return
+        merged = {**self.config.values, **now}
+        for security in self.security.values():
+            try:
+                security.reload_tls(merged)
+            except ValueError as e:
+                log.warning("keystore_update_failed", listener=security.name, reason=str(e))
+            else:
+                if security.tls is not None:
+                    log.info("keystore_updated", listener=security.name)
 
     # -- what handlers use ------------------------------------------------------------------
 
@@ -444,14 +500,33 @@ class Broker:
         observe = metrics.requests.observe if metrics.observing else None
 
         async def connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
-            pipeline = RequestPipeline(self, handlers, listener, peer)
+            ip = peer.rsplit(":", 1)[0]
+            admitted, hold_s = self.connection_quotas.admit(ip, self.metadata.client_quotas)
+            if not admitted:
+                log.info("connection_refused", peer=peer, reason="max.connections or max.connections.per.ip reached")
+                await trio.aclose_forcefully(stream)
+                return
             metrics.connections_created[listener] += 1
             metrics.connections[listener] += 1
             try:
-                await Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
-                                 max_queued=max_queued, requests=requests, observe=observe).run()
+                if hold_s:  # over the ip's connection_creation_rate: held before it is served
+                    await trio.sleep(hold_s)
+                await secured_connection(stream, peer, listener)
             finally:
                 metrics.connections[listener] -= 1
+                self.connection_quotas.release(ip)
+
+        async def secured_connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
+            security = self.security[listener]
+            secured = await security.accept(stream, peer)
+            if secured is None:
+                return
+            stream, principal = secured
+            pipeline = RequestPipeline(self, handlers, listener, peer, principal)
+            conn = Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
+                              max_queued=max_queued, requests=requests, observe=observe)
+            conn.serve = security.serve(pipeline, conn.frames)
+            await conn.run()
 
         async with trio.open_nursery() as connections:
             with accepting:

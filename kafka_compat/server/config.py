@@ -29,6 +29,9 @@ from kafka_compat.storage import config as storage_config
 from kafka_compat.storage.config import BOOLEAN, INT, INT_MAX, LIST, LONG, LONG_MAX, SHORT, STRING, TOPIC_CONFIGS
 from kafka_compat.storage.errors import InvalidConfigError
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+PASSWORD = "PASSWORD"  # Kafka's type for secrets: parsed as a string, never shown
+
 
 class ConfigError(Exception):
     """A configuration problem, as one line naming the key."""
@@ -89,9 +92,11 @@ _KEYS = [
               "NAME://host:port given to clients in Metadata (default: the listeners, 0.0.0.0 shown as 127.0.0.1)."),
     BrokerKey("listener.security.protocol.map", STRING,  # Kafka's type: one string of name:protocol pairs
               "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
-              "NAME:PROTOCOL for each listener name (only PLAINTEXT is served yet)."),
+              "NAME:PROTOCOL for each listener name: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."),
     BrokerKey("inter.broker.listener.name", STRING, None,
-              "The listener followers fetch from leaders through (default: PLAINTEXT, else the first advertised)."),
+              "The listener brokers use to talk to each other, followers fetching from leaders through it "
+              "(default: PLAINTEXT, else the first advertised); its security settings are those of the "
+              "node's own connections there."),
     BrokerKey("controller.listener.names", LIST, ["CONTROLLER"],
               "Listener names that are controller listeners (the first one is served by a controller)."),
     BrokerKey("controller.quorum.voters", LIST, [],
@@ -257,6 +262,64 @@ _KEYS = [
               "How often high watermarks are written to replication-offset-checkpoint.", _at_least(1)),
     BrokerKey("controller.socket.timeout.ms", INT, 30000, "How long an AlterPartition may go unanswered.",
               _at_least(1)),
+    # Security (TLS, SASL, authorizer, quotas, connection limits): each also as `listener.name.<name>.<key>`.
+    BrokerKey("ssl.keystore.type", STRING, "JKS", "PEM or PKCS12 (a JKS file written as PKCS12 is read too).",
+              dynamic=True),
+    BrokerKey("ssl.keystore.location", STRING, None, "The listener's key and certificate chain (PEM or PKCS12); "
+              "replaced at run time through IncrementalAlterConfigs on the broker.", dynamic=True),
+    BrokerKey("ssl.keystore.password", PASSWORD, None, "The PKCS12 keystore's password.", dynamic=True),
+    BrokerKey("ssl.key.password", PASSWORD, None, "The private key's password.", dynamic=True),
+    BrokerKey("ssl.keystore.certificate.chain", PASSWORD, None, "A PEM certificate chain, inline.", dynamic=True),
+    BrokerKey("ssl.keystore.key", PASSWORD, None, "A PEM private key, inline.", dynamic=True),
+    BrokerKey("ssl.truststore.type", STRING, "JKS", "PEM or PKCS12.", dynamic=True),
+    BrokerKey("ssl.truststore.location", STRING, None, "The CAs client certificates are checked against.",
+              dynamic=True),
+    BrokerKey("ssl.truststore.password", PASSWORD, None, "The PKCS12 truststore's password.", dynamic=True),
+    BrokerKey("ssl.truststore.certificates", PASSWORD, None, "PEM CA certificates, inline.", dynamic=True),
+    BrokerKey("ssl.client.auth", STRING, "none", "none, requested or required: whether clients present a "
+              "certificate (its DN is then the principal).", _one_of("none", "requested", "required"), dynamic=True),
+    BrokerKey("ssl.enabled.protocols", LIST, ["TLSv1.2", "TLSv1.3"], "TLS versions accepted.", dynamic=True),
+    BrokerKey("ssl.protocol", STRING, "TLSv1.3", "Kafka's SSLContext protocol (the enabled protocols decide here).",
+              dynamic=True),
+    BrokerKey("ssl.cipher.suites", LIST, [], "TLS 1.2 suites by their IANA names (default: OpenSSL's).", dynamic=True),
+    BrokerKey("ssl.endpoint.identification.algorithm", STRING, "https",
+              "https: brokers check the host name of the brokers they connect to.", dynamic=True),
+    BrokerKey("ssl.principal.mapping.rules", STRING, "DEFAULT", "RULE:pattern/replacement/[LU] rules from a "
+              "certificate's distinguished name to a principal name."),
+    BrokerKey("sasl.enabled.mechanisms", LIST, ["GSSAPI"], "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER "
+              "(GSSAPI/Kerberos is not supported).", dynamic=True),
+    BrokerKey("sasl.mechanism.inter.broker.protocol", STRING, "GSSAPI",
+              "The mechanism brokers use on a SASL inter-broker listener.", dynamic=True),
+    BrokerKey("sasl.mechanism.controller.protocol", STRING, "GSSAPI",
+              "The mechanism brokers and controllers use on a SASL controller listener."),
+    BrokerKey("sasl.jaas.config", PASSWORD, None, "JAAS: PlainLoginModule's user_<name>=\"<password>\" options; "
+              "the client credentials for inter-broker SASL (username, password).", dynamic=True),
+    BrokerKey("sasl.server.max.receive.size", INT, 524288, "The largest SASL frame before authentication."),
+    BrokerKey("sasl.server.callback.handler.class", "CLASS", None,
+              "OAUTHBEARER: OAuthBearerValidatorCallbackHandler checks signed tokens against a JWKS."),
+    BrokerKey("sasl.oauthbearer.jwks.endpoint.url", STRING, None, "A file: URL of the JWKS signed tokens are "
+              "checked against."),
+    BrokerKey("sasl.oauthbearer.expected.audience", LIST, [], "Audiences a token must name one of."),
+    BrokerKey("sasl.oauthbearer.expected.issuer", STRING, None, "The issuer a token must name."),
+    BrokerKey("sasl.oauthbearer.clock.skew.seconds", INT, 30, "Tolerated clock difference for token times."),
+    BrokerKey("sasl.oauthbearer.scope.claim.name", STRING, "scope", "The claim holding a token's scopes."),
+    BrokerKey("sasl.oauthbearer.sub.claim.name", STRING, "sub", "The claim holding a token's principal."),
+    BrokerKey("connections.max.reauth.ms", LONG, 0, "Longest SASL session before the client must "
+              "re-authenticate (0: no limit)."),
+    BrokerKey("connection.failed.authentication.delay.ms", INT, 100, "How long a failed authentication waits "
+              "before its answer and the close."),
+    BrokerKey("authorizer.class.name", STRING, "", "org.apache.kafka.metadata.authorizer.StandardAuthorizer "
+              "switches ACLs on (decisions logged on kafka.authorizer.logger)."),
+    BrokerKey("super.users", STRING, None, "Principals allowed everything, as User:a;User:b."),
+    BrokerKey("allow.everyone.if.no.acl.found", BOOLEAN, False, "A resource no ACL names is open to everyone."),
+    BrokerKey("max.connections", INT, INT_MAX, "Connections the broker keeps at once; more are closed.",
+              _at_least(0), dynamic=True),
+    BrokerKey("max.connections.per.ip", INT, INT_MAX, "Connections one ip may keep at once; more are closed.",
+              _at_least(0), dynamic=True),
+    BrokerKey("max.connections.per.ip.overrides", STRING, "", "host:count pairs that replace max.connections.per.ip.",
+              dynamic=True),
+    BrokerKey("quota.window.num", INT, 11, "Samples a client quota's rate is measured over.", _at_least(1)),
+    BrokerKey("quota.window.size.seconds", INT, 1, "Length of each quota sample.", _at_least(1)),
 ]
 
 # Broker-wide defaults of topic configs (log.segment.bytes ...): same type and default as the
@@ -273,9 +336,8 @@ BROKER_CONFIGS: dict[str, BrokerKey] = _BY_NAME
 # ones above; listed by `kafka-compat config keys` and named in one warning line at start when set.
 KNOWN_UNUSED = frozenset("""
 alter.config.policy.class.name alter.log.dirs.replication.quota.window.num
-alter.log.dirs.replication.quota.window.size.seconds authorizer.class.name background.threads
-broker.id.generation.enable client.quota.callback.class connection.failed.authentication.delay.ms
-connections.max.reauth.ms control.plane.listener.name controlled.shutdown.enable
+alter.log.dirs.replication.quota.window.size.seconds background.threads broker.id.generation.enable
+client.quota.callback.class control.plane.listener.name controlled.shutdown.enable
 controlled.shutdown.max.retries controlled.shutdown.retry.backoff.ms controller.quota.window.num
 controller.quota.window.size.seconds create.topic.policy.class.name
 delegation.token.expiry.check.interval.ms delegation.token.expiry.time.ms
@@ -284,23 +346,26 @@ group.coordinator.new.enable group.coordinator.threads initial.broker.registrati
 log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor log.cleaner.io.buffer.size
 log.cleaner.io.max.bytes.per.second log.cleaner.threads log.dir.failure.timeout.ms
 log.initial.task.delay.ms log.message.format.version log.recovery.per.partition
-log.roll.jitter.hours max.connection.creation.rate max.connections max.connections.per.ip
-max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metrics.num.samples
-metrics.recording.level metrics.sample.window.ms metadata.log.segment.bytes
+log.roll.jitter.hours max.connection.creation.rate metadata.log.max.snapshot.interval.ms
+metrics.num.samples metrics.recording.level metrics.sample.window.ms metadata.log.segment.bytes
 metadata.log.segment.ms metadata.max.idle.interval.ms metadata.max.retention.bytes
 metadata.max.retention.ms num.io.threads num.network.threads num.recovery.threads.per.data.dir
 num.replica.alter.log.dirs.threads offsets.commit.required.acks principal.builder.class
 producer.id.expiration.check.interval.ms producer.id.expiration.ms
-producer.purgatory.purge.interval.requests queued.max.request.bytes quota.window.num
-quota.window.size.seconds replica.socket.receive.buffer.bytes replication.quota.window.num
+producer.purgatory.purge.interval.requests queued.max.request.bytes
+replica.socket.receive.buffer.bytes replication.quota.window.num
 replication.quota.window.size.seconds request.timeout.ms reserved.broker.max.id
 security.inter.broker.protocol socket.connection.setup.timeout.max.ms
 socket.connection.setup.timeout.ms socket.listen.backlog.size socket.receive.buffer.bytes
-socket.send.buffer.bytes super.users zookeeper.connect
+socket.send.buffer.bytes zookeeper.connect
 """.split())
-# Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL, metric reporters'
-# context); Kafka's metrics.* keys are listed above, beside this broker's own metrics.port/host.
-KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.context.", "remote.log.")
+# Families of keys Kafka accepts by prefix and this broker does not act on (metric reporters'
+# context, tiered storage); Kafka's metrics.* keys are listed above, beside this broker's own
+# metrics.port/host.
+KNOWN_PREFIXES = ("metric.", "metrics.context.", "remote.log.")
+# Families it acts on beyond the keys listed above: per-listener settings (`listener.name.<name>.`),
+# mechanism-specific SASL keys (`sasl.`, as `plain.sasl.jaas.config` under a listener) and TLS keys.
+USED_PREFIXES = ("listener.name.", "ssl.", "sasl.")
 
 
 def env_key(var: str) -> str | None:
@@ -507,8 +572,9 @@ def load_config(properties: Path | None = None, env: Mapping[str, str] | None = 
     for key, text in raw.items():
         spec = BROKER_CONFIGS.get(key)
         if spec is None:
-            if key in KNOWN_UNUSED or key.startswith(KNOWN_PREFIXES):
-                unused.append(key)
+            if key in KNOWN_UNUSED or key.startswith(KNOWN_PREFIXES + USED_PREFIXES):
+                if not key.startswith(USED_PREFIXES):
+                    unused.append(key)
                 values[key] = text
                 continue
             raise ConfigError(f"unknown config key '{key}'{origin.get(key, '')}")
@@ -533,8 +599,9 @@ def _check(config: BrokerConfig) -> None:
     for l in listeners:
         if l.name not in protos:
             raise ConfigError(f"listener {l.name} has no entry in listener.security.protocol.map")
-        if l.security_protocol != "PLAINTEXT":
-            raise ConfigError(f"listener {l.name}: security protocol {l.security_protocol} is not supported yet")
+        if l.security_protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(f"listener {l.name}: unknown security protocol {l.security_protocol} in "
+                              f"listener.security.protocol.map (one of {', '.join(SECURITY_PROTOCOLS)})")
     for l in config.advertised_listeners:
         if l.name not in names:
             raise ConfigError(f"advertised.listeners names {l.name}, which is not in listeners")

@@ -9,9 +9,11 @@ completes in its own task. At most `max_queued` requests (`queued.max.requests`)
 responses; then the reader stops reading until the oldest is written.
 
 The writer sends responses strictly in request order, as gather writes, with `os.sendfile` for log
-data on plaintext sockets. CLOSE closes the connection once the responses before it are written,
-as does a frame above `socket.request.max.bytes` (refused from its size alone). Either way only
-this connection ends.
+data on plaintext sockets; over TLS, responses and log data are packed into one reused buffer and
+each full buffer is one encrypt and one write. CLOSE closes the connection once the responses
+before it are written, a `LastReply` once it is written (and the peer had a moment to read it);
+a frame above `socket.request.max.bytes` closes it too (refused from its size alone). Either way
+only this connection ends.
 
 Each request's slot carries the times it was read, taken in, answered by its handler and
 completed; `observe(slot, written, peer)`, if given, is called once its response is written (the
@@ -45,7 +47,17 @@ class _Close:
 
 
 CLOSE = _Close()  # what `serve` returns to close the connection after the responses before
-Reply = list | None | _Close  # a response frame's buffers, no response, or CLOSE
+
+
+class LastReply(list):
+    """A response after which the connection closes (a failed authentication's answer); the peer
+    gets a moment to read it and hang up first, as some clients lose an answer that arrives with
+    the end of the stream."""
+
+
+LINGER_S = 1.0
+TLS_CHUNK = 256 * 1024  # log data over TLS: read into one reused buffer, encrypted and written per chunk
+Reply = list | None | _Close  # a response frame's buffers (a LastReply too), no response, or CLOSE
 Serve = Callable[[bytearray], Awaitable["Reply | Callable[[], Awaitable[Reply]]"]]
 
 
@@ -83,6 +95,7 @@ class _Slot:
     done: trio.Event = field(default_factory=trio.Event)
     parts: list | None = None  # None: nothing to send (acks=0), or the connection is closing
     close_after: bool = False
+    linger: bool = False
 
 
 class Connection:
@@ -96,6 +109,7 @@ class Connection:
         self.requests = requests or RequestCount()
         self.observe = observe
         self.sock = getattr(stream, "socket", None)  # plaintext: gather writes and sendfile
+        self._chunk: bytearray | None = None  # TLS: the reused buffer for log data
         self.frames = FrameBuffer(max_request_bytes)
         self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
 
@@ -164,7 +178,7 @@ class Connection:
             slot.done.set()
             raise
         slot.served = time.perf_counter()
-        if result is None or type(result) is list or result is CLOSE:
+        if result is None or isinstance(result, list) or result is CLOSE:
             return self._finish(slot, result)
         nursery.start_soon(self._complete, slot, result)
         return True
@@ -182,8 +196,9 @@ class Connection:
             slot.close_after = True
         else:
             slot.parts = result
+            slot.close_after = slot.linger = type(result) is LastReply
         slot.done.set()
-        return result is not CLOSE
+        return not slot.close_after
 
     async def _write_loop(self, cancel: trio.CancelScope) -> None:
         """Write responses in request order. Responses already finished behind the one just
@@ -220,6 +235,10 @@ class Connection:
                     for slot in batch:
                         self.observe(slot, written, self.peer)
                 if batch[-1].close_after:
+                    if batch[-1].linger:  # the reader has stopped: until the peer hangs up, briefly
+                        with trio.move_on_after(LINGER_S):
+                            while await self.stream.receive_some():
+                                pass
                     cancel.cancel()
                     return
         finally:
@@ -227,8 +246,8 @@ class Connection:
                 self.requests.finished()
 
     async def _write(self, parts: list) -> None:
-        if self.sock is None:  # TLS and other wrapped streams: one buffer
-            await self.stream.send_all(b"".join(p if not hasattr(p, "fileno") else p.read() for p in parts))
+        if self.sock is None:
+            await self._write_stream(parts)
             return
         batch: list = []
         for part in parts:
@@ -244,6 +263,36 @@ class Connection:
                     batch = []
         if batch:
             await _sendmsg_all(self.sock, batch)
+
+    async def _write_stream(self, parts: list) -> None:
+        """TLS and other wrapped streams cannot sendfile: the parts are packed into one reused
+        buffer (log data read straight into it), and each full buffer is one encrypt and one write."""
+        if self._chunk is None:
+            self._chunk = bytearray(TLS_CHUNK)
+        chunk, view, used = self._chunk, memoryview(self._chunk), 0
+        for part in parts:
+            if hasattr(part, "fileno"):
+                fd, position, remaining = part.fileno(), part.position, len(part)
+                while remaining:
+                    if used == len(chunk):
+                        await self.stream.send_all(view)
+                        used = 0
+                    n = os.preadv(fd, [view[used:used + remaining]], position)
+                    if n == 0:
+                        log.warning("short_log_read", file=repr(part), missing=remaining)
+                        raise trio.BrokenResourceError("a log file was truncated while being sent")
+                    used, position, remaining = used + n, position + n, remaining - n
+                continue
+            data = memoryview(part).cast("B")
+            while len(data):
+                if used == len(chunk):
+                    await self.stream.send_all(view)
+                    used = 0
+                n = min(len(data), len(chunk) - used)
+                view[used:used + n] = data[:n]
+                used, data = used + n, data[n:]
+        if used:
+            await self.stream.send_all(view[:used])
 
 
 async def _sendmsg_all(sock, buffers: list) -> None:

@@ -69,6 +69,7 @@ class ControllerChannel:
         self.quorum = quorum
         self.local = local
         self.client_id = f"{name}-{node_id}"
+        self.security = None  # ClientSecurity for the controller listener (TLS, SASL), set by the node
         self._conn: Connection | None = None
         self._endpoint: Endpoint | None = None
         self._nursery: trio.Nursery | None = None
@@ -133,7 +134,8 @@ class ControllerChannel:
             if self._conn is not None:
                 self._conn.close()
             # No backoff of its own: `_retrying` paces the attempts.
-            self._conn = Connection(lambda: (endpoint.host, endpoint.port), self.client_id, backoff_ms=(0, 0))
+            self._conn = Connection(lambda: (endpoint.host, endpoint.port), self.client_id, backoff_ms=(0, 0),
+                                    security=self.security)
             self._endpoint = endpoint
             self._nursery.start_soon(self._conn.run)
         return await self._conn.request(request, version)

@@ -23,10 +23,12 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
+import trio
 
 from kafka_compat.protocol import framing, messages
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import DecodeError, EncodeError, Message
+from kafka_compat.security.principal import ANONYMOUS
 from kafka_compat.server import errors
 from kafka_compat.server.connection import CLOSE, Reply
 from kafka_compat.server.handlers import (
@@ -46,6 +48,8 @@ from kafka_compat.server.handlers import (
     partitions,
     produce,
     quorum,
+    sasl,
+    security,
     topics,
     transactions,
 )
@@ -58,7 +62,7 @@ log = structlog.get_logger("kafka_compat.server")
 
 # Every family registers its handlers when imported: a family left out of here serves nothing.
 FAMILIES = (api_versions, cluster, configs, controller, fetch, groups, log_offsets, metadata, partitions, produce,
-            quorum, topics, transactions)
+            quorum, sasl, security, topics, transactions)
 
 
 def apis(listener: str) -> Mapping[int, Handler]:
@@ -70,16 +74,22 @@ class RequestPipeline:
     """The requests of one connection from `peer` (host:port) on `listener` (its name), served by
     the handlers in `apis`. Called with each frame; returns what `server.connection` writes."""
 
-    __slots__ = ("broker", "apis", "listener", "peer", "client_host")
+    __slots__ = ("broker", "apis", "listener", "peer", "client_host", "principal", "muted_until")
 
-    def __init__(self, broker: Broker, apis: Mapping[int, Handler], listener: str, peer: str):
+    def __init__(self, broker: Broker, apis: Mapping[int, Handler], listener: str, peer: str,
+                 principal: str = ANONYMOUS):
         self.broker = broker
         self.apis = apis
         self.listener = listener
         self.peer = peer
         self.client_host = peer.rsplit(":", 1)[0]
+        self.principal = principal  # the TLS certificate's, or set by the SASL gate once authenticated
+        self.muted_until = 0.0  # a throttled client's next request waits until then (trio time)
 
     async def __call__(self, frame: bytearray):
+        if self.muted_until:  # throttled: the channel reads nothing more until the time is served
+            await trio.sleep_until(self.muted_until)
+            self.muted_until = 0.0
         try:
             rf = framing.read_request(frame)
         except DecodeError as e:
@@ -99,7 +109,7 @@ class RequestPipeline:
                         version=rf.api_version, client_id=rf.client_id, reason=str(e), head=bytes(frame[:64]).hex())
             return CLOSE
         ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
-                             self.client_host, self.listener, self.apis)
+                             self.client_host, self.listener, self.apis, self.principal)
         try:
             result = await handler.fn(ctx, request)
         except CloseConnection:
@@ -116,16 +126,31 @@ class RequestPipeline:
             if result is None:
                 return CLOSE
         if isinstance(result, Deferred):
-            return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id)
+            return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
+                           len(frame))
+        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, len(frame))
         return _encode(result, rf.api_key, rf.api_version, rf.correlation_id)
 
-    async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int) -> Reply:
+    async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int,
+                        client_id: str | None, size: int) -> Reply:
         try:
             result = await deferred.run()
         except Exception:
             log.exception("handler_crashed", api=messages.ApiKey(api_key).name, version=version)
             return CLOSE
+        self._throttle(result, api_key, version, client_id, size)
         return _encode(result, api_key, version, correlation_id)
+
+    def _throttle(self, response: Message | None, api_key: int, version: int, client_id: str | None,
+                  size: int) -> None:
+        quotas = getattr(self.broker, "quotas", None)  # a node without client quotas (a Raft peer, tests)
+        if quotas is None:
+            return
+        ms = quotas.throttle_ms(self.broker.metadata.client_quotas, self.principal, client_id, api_key, size, response)
+        if ms > 0:
+            if response.has_field("throttle_time_ms", version):
+                response.throttle_time_ms = max(response.throttle_time_ms or 0, ms)
+            self.muted_until = max(self.muted_until, trio.current_time() + ms / 1000)
 
     def _unsupported_version(self, rf: framing.RequestFrame) -> Reply:
         log.info("unsupported_version", peer=self.peer, api=messages.ApiKey(rf.api_key).name,

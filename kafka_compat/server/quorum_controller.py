@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import structlog
 import trio
 
+from kafka_compat.metadata import acl_control, quota_control, scram_control
 from kafka_compat.metadata.cluster_control import ClusterControl
 from kafka_compat.metadata.controller import Controller
 from kafka_compat.metadata.image import MetadataImage
@@ -138,6 +139,14 @@ class QuorumController:
             return c.alter_configs(image, request, self.node_id)
         if k == A.INCREMENTAL_ALTER_CONFIGS:
             return c.incremental_alter_configs(image, request, self.node_id)
+        if k == A.CREATE_ACLS:
+            return acl_control.create_acls(image, request, version)
+        if k == A.DELETE_ACLS:
+            return acl_control.delete_acls(image, request, version)
+        if k == A.ALTER_USER_SCRAM_CREDENTIALS:
+            return scram_control.alter_user_scram_credentials(image, request)
+        if k == A.ALTER_CLIENT_QUOTAS:
+            return quota_control.alter_client_quotas(image, request)
         if k == A.ALLOCATE_PRODUCER_IDS:
             return c.allocate_producer_ids(image, request)
         if k == A.BROKER_REGISTRATION:

@@ -266,7 +266,8 @@ class TransactionCoordinatorDriver:
         conn = self._connections.get(broker_id)
         if conn is None:
             conn = self._connections[broker_id] = Connection(
-                lambda: self.broker._broker_address(broker_id), f"txn-coordinator-{self._node_id}-{broker_id}")
+                lambda: self.broker._broker_address(broker_id), f"txn-coordinator-{self._node_id}-{broker_id}",
+                security=self.broker.inter_broker_security)
             self._start(conn.run)
         return conn
 

@@ -141,3 +141,27 @@ def test_docker_compose_nodes_replicate_every_topic_three_ways():
         config = load_config(env={k: str(v) for k, v in service["environment"].items()})
         assert [config[k] for k in ("default.replication.factor", "offsets.topic.replication.factor",
                                     "transaction.state.log.replication.factor", "min.insync.replicas")] == [3, 3, 3, 2]
+
+
+def test_cluster_up_secure_prints_client_settings_that_a_client_uses(tmp_path):
+    base = free_port_range(2)
+    data = tmp_path / "c"
+    up = subprocess.Popen([CLI, "cluster", "up", "--secure", "--nodes", "1", "--port", str(base), "--dir", str(data)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("sasl.jaas.config"):
+            line = up.stdout.readline()
+            assert line, up.stderr.read()
+            lines.append(line)
+        assert any(line.startswith("security.protocol=SASL_SSL") for line in lines)
+        assert not api_versions_ok("127.0.0.1", base)  # nothing answers in the clear
+        listed = subprocess.run([CLI, "topic", "create", "t", "-b", f"127.0.0.1:{base}", "--command-config",
+                                 str(data / "client.properties")], capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(60) == 0
+    finally:
+        up.kill()
+        for pid in processes_under(data):
+            os.kill(pid, signal.SIGKILL)

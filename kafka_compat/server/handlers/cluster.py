@@ -1,6 +1,7 @@
 """DescribeCluster (v0-v1), DescribeLogDirs (v0-v5; v5's IsCordoned is false: no log dir is
-cordoned here): what the cluster and its disks look like; UnregisterBroker (v0): a broker gone for
-good leaves the cluster (through the active controller)."""
+cordoned here): what the cluster and its disks look like, DescribeLogDirs needing DESCRIBE on the
+cluster and DescribeCluster filling in the cluster's authorized operations when asked;
+UnregisterBroker (v0): a broker gone for good leaves the cluster (through the active controller)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections import defaultdict
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.server.authz import Op, Res, allowed, operations
 from kafka_compat.server.handlers import RequestContext, handles
-from kafka_compat.server.handlers.metadata import CLUSTER_OPERATIONS, NO_OPERATIONS
+from kafka_compat.server.handlers.metadata import NO_OPERATIONS
 
 
 @handles(m.ApiKey.DESCRIBE_CLUSTER, versions=(0, 1))
@@ -27,12 +29,14 @@ async def describe_cluster(ctx: RequestContext, req: m.DescribeClusterRequest) -
             brokers.append(R.DescribeClusterBroker(broker_id=b.node_id, host=e.host, port=e.port, rack=b.rack))
     return R(error_code=ErrorCode.NONE, endpoint_type=1, cluster_id=image.cluster_id, controller_id=ctx.broker.node_id,
              brokers=brokers, cluster_authorized_operations=(
-                 CLUSTER_OPERATIONS if req.include_cluster_authorized_operations else NO_OPERATIONS))
+                 operations(ctx, Res.CLUSTER) if req.include_cluster_authorized_operations else NO_OPERATIONS))
 
 
 @handles(m.ApiKey.DESCRIBE_LOG_DIRS, versions=(0, 5))
 async def describe_log_dirs(ctx: RequestContext, req: m.DescribeLogDirsRequest) -> m.DescribeLogDirsResponse:
     R = m.DescribeLogDirsResponse
+    if not allowed(ctx, Op.DESCRIBE):  # Kafka: DESCRIBE on the cluster, else nothing to see
+        return R(throttle_time_ms=0, error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, results=[])
     wanted = None if req.topics is None else {(t.topic, p) for t in req.topics for p in t.partitions}
     by_dir: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for p in ctx.broker.replicas:

@@ -4,6 +4,7 @@ A value is reported with where it came from, as Kafka reports it: a topic overri
 (TOPIC_CONFIG), a dynamic per-broker or cluster-wide broker config, server.properties
 (STATIC_BROKER_CONFIG) or the default; with `include_synonyms`, every level that sets it.
 Static broker configs are read-only; dynamic ones and all topic configs can be altered.
+Authorization: DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, or on the cluster for brokers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.server.authz import Op, Res, allowed, refused, split
 from kafka_compat.server.config import BROKER_CONFIGS
 from kafka_compat.server.handlers import RequestContext, handles
 from kafka_compat.storage.config import TOPIC_CONFIGS, format_value
@@ -112,7 +114,10 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
         result.error_message = f"Unsupported resource type {res.resource_type}"
         return result
     for name, value, source, levels, read_only, kind in entries:
-        c = R.DescribeConfigsResourceResult(name=name, value=value, read_only=read_only, is_sensitive=False)
+        sensitive = kind == "PASSWORD"  # secrets are never shown, as Kafka's PASSWORD configs
+        if sensitive:
+            value, levels = None, [(n, None, src) for n, _, src in levels]
+        c = R.DescribeConfigsResourceResult(name=name, value=value, read_only=read_only, is_sensitive=sensitive)
         if v == 0:
             c.is_default = source == DEFAULT
         else:
@@ -129,15 +134,36 @@ def _describe(ctx: RequestContext, req, image: MetadataImage, res):
 @handles(m.ApiKey.DESCRIBE_CONFIGS, versions=(0, 4))
 async def describe_configs(ctx: RequestContext, req: m.DescribeConfigsRequest) -> m.DescribeConfigsResponse:
     image = ctx.broker.metadata
-    return m.DescribeConfigsResponse(throttle_time_ms=0, results=[_describe(ctx, req, image, r) for r in req.resources])
+    R = m.DescribeConfigsResponse
+    results = []
+    for r in req.resources:
+        denied = _denied(ctx, Op.DESCRIBE_CONFIGS, r)
+        results.append(_describe(ctx, req, image, r) if denied is None else R.DescribeConfigsResult(
+            error_code=denied, resource_type=r.resource_type, resource_name=r.resource_name, configs=[]))
+    return R(throttle_time_ms=0, results=results)
+
+
+def _denied(ctx: RequestContext, op: Op, resource) -> ErrorCode | None:
+    if resource.resource_type == TOPIC_RESOURCE:
+        ok, code = allowed(ctx, op, Res.TOPIC, resource.resource_name), ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    else:
+        ok, code = allowed(ctx, op), ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    return None if ok else code
 
 
 @handles(m.ApiKey.ALTER_CONFIGS, versions=(0, 2))
-async def alter_configs(ctx: RequestContext, req: m.AlterConfigsRequest) -> m.AlterConfigsResponse:
-    return await ctx.broker.controller_request(ctx, req)
-
-
 @handles(m.ApiKey.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1))
-async def incremental_alter_configs(ctx: RequestContext,
-                                    req: m.IncrementalAlterConfigsRequest) -> m.IncrementalAlterConfigsResponse:
-    return await ctx.broker.controller_request(ctx, req)
+async def alter_configs(ctx: RequestContext, req):
+    """AlterConfigs and IncrementalAlterConfigs: to the active controller, what may be altered."""
+    denied: dict[int, list] = {}
+    for r in req.resources:
+        code = _denied(ctx, Op.ALTER_CONFIGS, r)
+        if code is not None:
+            denied.setdefault(code, []).append(r)
+    req.resources, _ = split(ctx, req.resources, lambda r: all(r not in rs for rs in denied.values()))
+    no = [x for code, rs in denied.items() for x in refused(ctx, req, "resources", rs, code, "responses")]
+    if not req.resources:
+        return m.response_class(ctx.api_key)(responses=no)
+    response = await ctx.broker.controller_request(ctx, req)
+    response.responses += no
+    return response

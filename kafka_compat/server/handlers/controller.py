@@ -18,6 +18,7 @@ from kafka_compat.protocol import framing
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import DecodeError, Message
+from kafka_compat.server.authz import Op, require
 from kafka_compat.server.errors import error_response
 from kafka_compat.server.handlers import CONTROLLER, RequestContext, handles
 from kafka_compat.server.quorum_controller import NotController, WriteTimeout, response_bytes
@@ -26,7 +27,9 @@ A = m.ApiKey
 # What a broker may forward inside an Envelope (Kafka's forwardable APIs that a controller serves).
 FORWARDABLE = frozenset({A.CREATE_TOPICS, A.DELETE_TOPICS, A.CREATE_PARTITIONS, A.ALTER_CONFIGS,
                          A.INCREMENTAL_ALTER_CONFIGS, A.DESCRIBE_QUORUM, A.ELECT_LEADERS,
-                         A.ALTER_PARTITION_REASSIGNMENTS, A.LIST_PARTITION_REASSIGNMENTS, A.UNREGISTER_BROKER})
+                         A.ALTER_PARTITION_REASSIGNMENTS, A.LIST_PARTITION_REASSIGNMENTS, A.UNREGISTER_BROKER,
+                         A.CREATE_ACLS, A.DELETE_ACLS, A.ALTER_USER_SCRAM_CREDENTIALS, A.ALTER_CLIENT_QUOTAS})
+BROKER_APIS = frozenset({A.BROKER_REGISTRATION, A.BROKER_HEARTBEAT, A.ALLOCATE_PRODUCER_IDS})  # CLUSTER_ACTION
 TIMED_OUT = "The metadata change was not committed in time."
 
 
@@ -43,7 +46,13 @@ TIMED_OUT = "The metadata change was not committed in time."
 @handles(A.CREATE_PARTITIONS, versions=(0, 3), listeners=(CONTROLLER,))
 @handles(A.ALTER_CONFIGS, versions=(0, 2), listeners=(CONTROLLER,))
 @handles(A.INCREMENTAL_ALTER_CONFIGS, versions=(0, 1), listeners=(CONTROLLER,))
+@handles(A.CREATE_ACLS, versions=(0, 3), listeners=(CONTROLLER,))
+@handles(A.DELETE_ACLS, versions=(0, 3), listeners=(CONTROLLER,))
+@handles(A.ALTER_USER_SCRAM_CREDENTIALS, versions=(0, 0), listeners=(CONTROLLER,))
+@handles(A.ALTER_CLIENT_QUOTAS, versions=(0, 1), listeners=(CONTROLLER,))
 async def controller_request(ctx: RequestContext, request: Message) -> Message:
+    if request.API_KEY in BROKER_APIS:
+        require(ctx, Op.CLUSTER_ACTION)
     try:
         return await ctx.broker.quorum_controller.handle(request, ctx.api_version)
     except NotController:
@@ -55,6 +64,7 @@ async def controller_request(ctx: RequestContext, request: Message) -> Message:
 
 @handles(A.ENVELOPE, versions=(0, 0), listeners=(CONTROLLER,))
 async def envelope(ctx: RequestContext, request: m.EnvelopeRequest) -> m.EnvelopeResponse:
+    require(ctx, Op.CLUSTER_ACTION)  # only brokers forward
     try:
         rf = framing.read_request(bytes(request.request_data))
         handler = ctx.apis.get(rf.api_key) if rf.api_key in FORWARDABLE else None

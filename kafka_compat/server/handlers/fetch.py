@@ -25,6 +25,7 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
 from kafka_compat.records import RecordsError, down_convert
+from kafka_compat.server.authz import Op, Res, allowed, require
 from kafka_compat.server.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, INVALID_SESSION_ID, CachedPartition
 from kafka_compat.server.handlers import Deferred, RequestContext, handles
 from kafka_compat.storage.errors import OffsetOutOfRangeError
@@ -68,6 +69,8 @@ def _read(ctx: RequestContext, entry: CachedPartition, limit: int, min_one: bool
     replicas = ctx.broker.replicas
     if entry.topic is None:
         return _Read(entry, ErrorCode.UNKNOWN_TOPIC_ID)
+    if not allowed(ctx, Op.READ, Res.TOPIC, entry.topic):
+        return _Read(entry, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     try:
         p = replicas.readable(entry.topic, entry.partition, entry.current_leader_epoch, ctx.api_version >= 11)
     except KafkaError as e:
@@ -144,6 +147,7 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
     v = ctx.api_version
     replica_id = req.replica_state.replica_id if v >= 15 else req.replica_id
     if replica_id >= 0:
+        require(ctx, Op.CLUSTER_ACTION)  # a follower: a broker's principal
         return _follower_fetch(ctx, req)
     rack = req.rack_id if v >= 11 else None
     isolation = req.isolation_level if v >= 4 else 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.server.authz import Op, Res, allowed, split
 from kafka_compat.server.handlers import RequestContext, handles
 from kafka_compat.storage.log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 
@@ -25,6 +26,9 @@ READ_COMMITTED = 1
 def _one(ctx: RequestContext, topic: str, part, isolation: int) -> R.ListOffsetsPartitionResponse:
     out = R.ListOffsetsPartitionResponse(partition_index=part.partition_index, error_code=ErrorCode.NONE)
     with_epoch = ctx.api_version >= 4
+    if not allowed(ctx, Op.DESCRIBE, Res.TOPIC, topic):
+        out.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        return out
     try:
         p = ctx.broker.replicas.leader(topic, part.partition_index, part.current_leader_epoch)
     except KafkaError as e:
@@ -69,4 +73,13 @@ async def list_offsets(ctx: RequestContext, req: m.ListOffsetsRequest) -> R:
 @handles(m.ApiKey.OFFSET_FOR_LEADER_EPOCH, versions=(0, 4))
 async def offset_for_leader_epoch(ctx: RequestContext,
                                   req: m.OffsetForLeaderEpochRequest) -> m.OffsetForLeaderEpochResponse:
-    return ctx.broker.replicas.offsets_for_leader_epoch(req)
+    follower = ctx.api_version >= 3 and req.replica_id >= 0 and allowed(ctx, Op.CLUSTER_ACTION)
+    if follower or ctx.broker.authorizer is None:
+        return ctx.broker.replicas.offsets_for_leader_epoch(req)
+    R = m.OffsetForLeaderEpochResponse
+    req.topics, denied = split(ctx, req.topics, lambda t: allowed(ctx, Op.DESCRIBE, Res.TOPIC, t.topic))
+    response = ctx.broker.replicas.offsets_for_leader_epoch(req)
+    response.topics += [R.OffsetForLeaderTopicResult(topic=t.topic, partitions=[
+        R.EpochEndOffset(partition=p.partition, error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, leader_epoch=-1,
+                         end_offset=-1) for p in t.partitions]) for t in denied]
+    return response

@@ -1,5 +1,8 @@
 """Metadata (v0-v13): brokers on the caller's listener, topics by name or id, auto-creation;
 v13's top-level error code is NONE: this broker never asks a client to rebootstrap (KIP-1102).
+Authorization as Kafka's: a topic without DESCRIBE is never shown (left out of "all topics",
+TOPIC_AUTHORIZATION_FAILED when named, whether it exists or not); auto-creation needs CREATE on
+the cluster or on the topic; the authorized-operations fields are filled in when asked for.
 DescribeTopicPartitions (v0): the topics' partitions in pages (KIP-966).
 
 Partitions show their replicas, ISR and leader epoch as the metadata image has them, a leader
@@ -17,13 +20,12 @@ from kafka_compat.metadata.image import MetadataImage, TopicImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Uuid
+from kafka_compat.server.authz import Op, Res, allowed, filter_allowed, operations
 from kafka_compat.server.handlers import RequestContext, handles
 
 R = m.MetadataResponse
 NO_OPERATIONS = -2147483648
-# READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: allowed without an authorizer.
-TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
-CLUSTER_OPERATIONS = sum(1 << op for op in (4, 5, 7, 8, 9, 10, 11, 12))
+DENIED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
 
 
 async def auto_create(ctx: RequestContext, names: list[str]) -> MetadataImage:
@@ -51,7 +53,8 @@ def topic_metadata(ctx: RequestContext, image: MetadataImage, topic: TopicImage,
             offline_replicas=list(image.offline_replicas(p, ctx.listener))))
     return R.MetadataResponseTopic(error_code=ErrorCode.NONE, name=topic.name, topic_id=topic.topic_id,
                                    is_internal=topic.internal, partitions=parts,
-                                   topic_authorized_operations=TOPIC_OPERATIONS if include_ops else NO_OPERATIONS)
+                                   topic_authorized_operations=(operations(ctx, Res.TOPIC, topic.name) if include_ops
+                                                                else NO_OPERATIONS))
 
 
 def brokers_on(ctx: RequestContext, image: MetadataImage) -> list:
@@ -72,21 +75,37 @@ async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
     all_topics = req.topics is None or (v == 0 and not req.topics)
     topics = []
     if all_topics:
-        topics = [topic_metadata(ctx, image, t, include_ops)
-                  for t in sorted(image.topics.values(), key=lambda t: t.name)]
+        visible = filter_allowed(ctx, Op.DESCRIBE, Res.TOPIC, image.topics, log_if_denied=False)
+        topics = [topic_metadata(ctx, image, image.topics[n], include_ops) for n in sorted(visible)]
     else:
         allow_create = (v < 4 or req.allow_auto_topic_creation) and broker.config["auto.create.topics.enable"]
+        by_id = [t for t in req.topics if v >= 10 and t.topic_id != Uuid() and not t.name]
+        describable = filter_allowed(ctx, Op.DESCRIBE, Res.TOPIC,
+                                     {t.name for t in req.topics if t.name} | {image.topics_by_id[t.topic_id].name
+                                                                               for t in by_id
+                                                                               if t.topic_id in image.topics_by_id})
         missing = [t.name for t in req.topics if t.name is not None and t.name not in image.topics
-                   and not (v >= 10 and t.topic_id != Uuid())]
+                   and not (v >= 10 and t.topic_id != Uuid()) and t.name in describable]
         if allow_create and missing:
-            image = await auto_create(ctx, missing)
+            if not allowed(ctx, Op.CREATE, log_if_denied=False):
+                creatable = filter_allowed(ctx, Op.CREATE, Res.TOPIC, missing)
+                describable -= set(missing) - creatable
+                missing = [n for n in missing if n in creatable]
+            if missing:
+                image = await auto_create(ctx, missing)
         for t in req.topics:
             if v >= 10 and t.topic_id != Uuid() and not t.name:  # the Java client sends "" beside an id
                 found = image.topics_by_id.get(t.topic_id)
+                if found is not None and found.name not in describable:
+                    topics.append(R.MetadataResponseTopic(error_code=DENIED, name=None, topic_id=t.topic_id))
+                    continue
                 if found is None:
                     topics.append(R.MetadataResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None,
                                                           topic_id=t.topic_id))
                     continue
+            elif t.name not in describable:
+                topics.append(R.MetadataResponseTopic(error_code=DENIED, name=t.name, is_internal=False))
+                continue
             else:
                 found = image.topics.get(t.name)
             if found is not None:
@@ -100,7 +119,8 @@ async def metadata(ctx: RequestContext, req: m.MetadataRequest) -> R:
         cluster_id=image.cluster_id,
         controller_id=broker.node_id,  # KRaft brokers name a live broker; clients send admin requests there
         topics=topics,
-        cluster_authorized_operations=(CLUSTER_OPERATIONS if 8 <= v <= 10 and req.include_cluster_authorized_operations
+        cluster_authorized_operations=(operations(ctx, Res.CLUSTER)
+                                       if 8 <= v <= 10 and req.include_cluster_authorized_operations
                                        else NO_OPERATIONS),
     )
 
@@ -112,7 +132,12 @@ async def describe_topic_partitions(ctx: RequestContext,
     R = m.DescribeTopicPartitionsResponse
     image = ctx.broker.metadata
     live = {b.node_id for b in image.live_brokers()}
-    names = sorted(image.topics) if not req.topics else sorted(t.name for t in req.topics)
+    if not req.topics:
+        names = sorted(filter_allowed(ctx, Op.DESCRIBE, Res.TOPIC, image.topics, log_if_denied=False))
+        describable = set(names)
+    else:
+        names = sorted(t.name for t in req.topics)
+        describable = filter_allowed(ctx, Op.DESCRIBE, Res.TOPIC, names)
     start_topic, start_partition = (req.cursor.topic_name, req.cursor.partition_index) if req.cursor else (None, 0)
     if start_topic is not None:
         names = [n for n in names if n >= start_topic]
@@ -120,9 +145,9 @@ async def describe_topic_partitions(ctx: RequestContext,
     topics, cursor = [], None
     for name in names:
         topic = image.topics.get(name)
-        if topic is None:
-            topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                                                                 name=name))
+        if topic is None or name not in describable:
+            code = DENIED if name not in describable else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            topics.append(R.DescribeTopicPartitionsResponseTopic(error_code=code, name=name))
             continue
         first = start_partition if name == start_topic else 0
         parts = []
@@ -139,7 +164,7 @@ async def describe_topic_partitions(ctx: RequestContext,
             budget -= 1
         topics.append(R.DescribeTopicPartitionsResponseTopic(
             error_code=ErrorCode.NONE, name=name, topic_id=topic.topic_id, is_internal=topic.internal, partitions=parts,
-            topic_authorized_operations=TOPIC_OPERATIONS))
+            topic_authorized_operations=operations(ctx, Res.TOPIC, name)))
         if cursor is not None:
             break
     return R(throttle_time_ms=0, topics=topics, next_cursor=cursor)

@@ -22,6 +22,7 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.records import RecordsError
 from kafka_compat.records.batch import read_header
+from kafka_compat.server.authz import Op, Res, allowed
 from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
 
 R = m.ProduceResponse
@@ -44,13 +45,20 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     topics = []
     waiting = []  # (partition, offset its acknowledged end must reach, leader epoch of the append, result)
     failed = False
+    txn_denied = req.transactional_id is not None and not allowed(ctx, Op.WRITE, Res.TRANSACTIONAL_ID,
+                                                                  req.transactional_id)
     for td in req.topic_data:
         results = []
+        denied = (ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED if txn_denied
+                  else None if allowed(ctx, Op.WRITE, Res.TOPIC, td.name) else ErrorCode.TOPIC_AUTHORIZATION_FAILED)
         topic = image.topics.get(td.name)
         counts = broker.metrics.topic(td.name)
         for pd in td.partition_data:
             if acks not in (-1, 0, 1):
                 results.append(_result(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            if denied is not None:
+                results.append(_result(pd.index, denied))
                 continue
             if topic is not None and topic.internal:
                 results.append(_result(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION,

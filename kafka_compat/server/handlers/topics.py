@@ -3,6 +3,10 @@
 The first three go to the active controller (forwarded if it runs on another node) and through
 the metadata log: the response is sent once the change is committed and applied here, so a
 Metadata request that follows sees it.
+
+Authorization as Kafka's: CreateTopics CREATE on the cluster or the topic (the configs shown need
+DESCRIBE_CONFIGS on it), DeleteTopics DESCRIBE and DELETE, CreatePartitions ALTER, DeleteRecords
+DELETE on the topic; what is denied answers TOPIC_AUTHORIZATION_FAILED and is never forwarded.
 """
 
 from __future__ import annotations
@@ -10,21 +14,54 @@ from __future__ import annotations
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
+from kafka_compat.server.authz import Op, Res, allowed, refused, split
 from kafka_compat.server.handlers import RequestContext, handles
 from kafka_compat.server.handlers.configs import topic_entries
+
+DENIED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+STRICT = {m.ApiKey.CREATE_TOPICS: 6, m.ApiKey.DELETE_TOPICS: 5, m.ApiKey.CREATE_PARTITIONS: 3}  # KIP-599
+
+
+def mutation_throttle(ctx: RequestContext) -> tuple[int, bool]:
+    """(throttle ms, refuse): a client over its controller_mutation_rate is refused with
+    THROTTLING_QUOTA_EXCEEDED at the versions that know it, else only told to slow down."""
+    broker = ctx.broker
+    ms = broker.quotas.mutation_throttle_ms(broker.metadata.client_quotas, ctx.principal, ctx.client_id)
+    return ms, ms > 0 and ctx.api_version >= STRICT[ctx.api_key]
+
+
+def record_mutations(ctx: RequestContext, partitions: int) -> None:
+    broker = ctx.broker
+    broker.quotas.record_mutations(broker.metadata.client_quotas, ctx.principal, ctx.client_id, partitions)
 
 
 @handles(m.ApiKey.CREATE_TOPICS, versions=(0, 7))
 async def create_topics(ctx: RequestContext, req: m.CreateTopicsRequest) -> m.CreateTopicsResponse:
     broker = ctx.broker
+    cluster = allowed(ctx, Op.CREATE, log_if_denied=False)
+    req.topics, denied = split(ctx, req.topics, lambda t: cluster or allowed(ctx, Op.CREATE, Res.TOPIC, t.name))
+    no = refused(ctx, req, "topics", denied, DENIED, "topics")
+    throttle, refuse = mutation_throttle(ctx)
+    if refuse:
+        no += refused(ctx, req, "topics", req.topics, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "topics")
+        req.topics = []
+    if not req.topics:
+        return m.CreateTopicsResponse(topics=no, throttle_time_ms=throttle)
     response = await broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
         r.name in image.topics for r in response.topics if r.error_code == ErrorCode.NONE))
+    if not req.validate_only:
+        record_mutations(ctx, sum(max(r.num_partitions, 1) for r in response.topics if r.error_code == 0))
+    response.topics += no
+    response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     if ctx.api_version >= 5:
         image = broker.metadata
         requested = {t.name: {c.name: c.value for c in t.configs} for t in req.topics}
         R = m.CreateTopicsResponse
         for result in response.topics:
-            if result.error_code == ErrorCode.NONE:
+            if result.error_code == ErrorCode.NONE and not allowed(ctx, Op.DESCRIBE_CONFIGS, Res.TOPIC, result.name,
+                                                                   log_if_denied=False):
+                result.topic_config_error_code = DENIED
+            elif result.error_code == ErrorCode.NONE:
                 result.configs = [R.CreatableTopicConfigs(name=k, value=val, read_only=False, config_source=src,
                                                           is_sensitive=False)
                                   for k, val, src, _ in topic_entries(ctx, image, requested.get(result.name, {}))]
@@ -41,16 +78,37 @@ async def delete_topics(ctx: RequestContext, req: m.DeleteTopicsRequest) -> m.De
         return R(responses=[R.DeletableTopicResult(name=n, topic_id=i or Uuid(),
                                                    error_code=ErrorCode.TOPIC_DELETION_DISABLED)
                             for n, i in names])
-    return await broker.controller_request(ctx, req, seen=lambda image, response: all(
+    image = broker.metadata
+
+    def may(item) -> bool:
+        name = item if ctx.api_version < 6 else item.name or (
+            image.topics_by_id[item.topic_id].name if item.topic_id in image.topics_by_id else None)
+        return name is None or (allowed(ctx, Op.DESCRIBE, Res.TOPIC, name)
+                                and allowed(ctx, Op.DELETE, Res.TOPIC, name))
+    field = "topics" if ctx.api_version >= 6 else "topic_names"
+    kept, denied = split(ctx, getattr(req, field), may)
+    setattr(req, field, kept)
+    no = refused(ctx, req, field, denied, DENIED, "responses")
+    if not kept:
+        return m.DeleteTopicsResponse(responses=no)
+    response = await broker.controller_request(ctx, req, seen=lambda image, response: all(
         r.name not in image.topics for r in response.responses if r.error_code == ErrorCode.NONE and r.name))
+    response.responses += no
+    return response
 
 
 @handles(m.ApiKey.CREATE_PARTITIONS, versions=(0, 3))
 async def create_partitions(ctx: RequestContext, req: m.CreatePartitionsRequest) -> m.CreatePartitionsResponse:
     counts = {t.name: t.count for t in req.topics}
-    return await ctx.broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
+    req.topics, denied = split(ctx, req.topics, lambda t: allowed(ctx, Op.ALTER, Res.TOPIC, t.name))
+    no = refused(ctx, req, "topics", denied, DENIED, "results")
+    if not req.topics:
+        return m.CreatePartitionsResponse(results=no)
+    response = await ctx.broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
         len(image.topics[r.name].partitions) >= counts[r.name] for r in response.results
         if r.error_code == ErrorCode.NONE and r.name in image.topics))
+    response.results += no
+    return response
 
 
 @handles(m.ApiKey.DELETE_RECORDS, versions=(0, 2))
@@ -59,9 +117,13 @@ async def delete_records(ctx: RequestContext, req: m.DeleteRecordsRequest) -> m.
     topics = []
     for t in req.topics:
         parts = []
+        may = allowed(ctx, Op.DELETE, Res.TOPIC, t.name)
         for p in t.partitions:
             out = R.DeleteRecordsPartitionResult(partition_index=p.partition_index, low_watermark=-1,
-                                                 error_code=ErrorCode.NONE)
+                                                 error_code=ErrorCode.NONE if may else DENIED)
+            if not may:
+                parts.append(out)
+                continue
             try:
                 partition = ctx.broker.replicas.leader(t.name, p.partition_index)
                 hw = partition.high_watermark

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
+from kafka_compat.server.authz import Op, Res, allowed, allowed_any, require, split
 from kafka_compat.server.errors import error_response
 from kafka_compat.server.handlers import RequestContext, handles
 from kafka_compat.server.transaction_coordinator import ensure_transaction_topic, write_markers
@@ -38,11 +39,37 @@ def _unavailable(ctx: RequestContext, request):
 
 
 async def coordinated(ctx: RequestContext, request):
-    """Every API of COORDINATOR_APIS: the transaction coordinator decides."""
+    """Every API of COORDINATOR_APIS: the transaction coordinator decides, on what the principal
+    may ask."""
     transactions = ctx.broker.transactions
     if transactions is None:
         return _unavailable(ctx, request)
-    return await transactions.handle(request, ctx)
+    if ctx.broker.authorizer is None:
+        return await transactions.handle(request, ctx)
+    k = ctx.api_key
+    if k == A.ADD_PARTITIONS_TO_TXN:
+        if ctx.api_version >= 4:  # batched: from partition leaders verifying (KIP-890)
+            require(ctx, Op.CLUSTER_ACTION)
+        else:
+            require(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, request.v3_and_below_transactional_id)
+            for t in request.v3_and_below_topics:
+                require(ctx, Op.WRITE, Res.TOPIC, t.name)
+    elif k in (A.ADD_OFFSETS_TO_TXN, A.END_TXN):
+        require(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, request.transactional_id)
+        if k == A.ADD_OFFSETS_TO_TXN:
+            require(ctx, Op.READ, Res.GROUP, request.group_id)
+    elif k == A.DESCRIBE_TRANSACTIONS:
+        request.transactional_ids, denied = split(
+            ctx, request.transactional_ids, lambda t: allowed(ctx, Op.DESCRIBE, Res.TRANSACTIONAL_ID, t))
+        response = await transactions.handle(request, ctx)
+        response.transaction_states += [m.DescribeTransactionsResponse.TransactionState(
+            error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, transactional_id=t) for t in denied]
+        return response
+    response = await transactions.handle(request, ctx)
+    if k == A.LIST_TRANSACTIONS:  # only the ids the principal may describe
+        response.transaction_states = [t for t in response.transaction_states if allowed(
+            ctx, Op.DESCRIBE, Res.TRANSACTIONAL_ID, t.transactional_id, log_if_denied=False)]
+    return response
 
 
 for _api_key, _versions in COORDINATOR_APIS.items():
@@ -54,6 +81,10 @@ async def init_producer_id(ctx: RequestContext, req: m.InitProducerIdRequest) ->
     """An idempotent producer gets a fresh producer id (Kafka always hands out a new one without a
     transactional id); a transactional one asks its coordinator."""
     R = m.InitProducerIdResponse
+    if req.transactional_id is not None:
+        require(ctx, Op.WRITE, Res.TRANSACTIONAL_ID, req.transactional_id)
+    elif not allowed(ctx, Op.IDEMPOTENT_WRITE) and not allowed_any(ctx, Op.WRITE, Res.TOPIC):
+        raise KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.")
     if req.transactional_id is None:
         return R(error_code=ErrorCode.NONE, producer_id=await ctx.broker.new_producer_id(), producer_epoch=0)
     if ctx.broker.transactions is None:
@@ -68,6 +99,7 @@ async def init_producer_id(ctx: RequestContext, req: m.InitProducerIdRequest) ->
 @handles(A.WRITE_TXN_MARKERS, versions=(0, 1))
 async def write_txn_markers(ctx: RequestContext, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:
     """From a transaction coordinator: write the markers on the partitions this broker leads."""
+    require(ctx, Op.CLUSTER_ACTION)
     return await write_markers(ctx.broker, req)
 
 
@@ -79,7 +111,12 @@ async def describe_producers(ctx: RequestContext, req: m.DescribeProducersReques
     topics = []
     for t in req.topics:
         parts = []
+        may = allowed(ctx, Op.READ, Res.TOPIC, t.name)
         for index in t.partition_indexes:
+            if not may:
+                parts.append(R.PartitionResponse(partition_index=index,
+                                                 error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+                continue
             try:
                 p = ctx.broker.replicas.leader(t.name, index)
             except KafkaError as e:

@@ -1,0 +1,106 @@
+"""Client quotas through a real producer (librdkafka): a producer over its `producer_byte_rate`
+(set with AlterClientQuotas, stored in the metadata log) is held near the quota; `throttle_time_ms`
+tells it how long to back off and its connection is muted that long (KIP-219)."""
+
+import time
+
+import pytest
+from confluent_kafka import Producer
+
+from kafka_compat.client import BrokerConnection, BrokerUnreachable
+from kafka_compat.protocol import messages as m
+from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.testing.broker_process import BrokerProcess
+from kafka_compat.testing.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(120)
+QUOTA = 200_000  # bytes per second
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    # Three 1 s samples (Kafka's quota.window.num): a fresh client's credit is two seconds' worth,
+    # not ten, so that ten seconds show the quota rather than the first burst.
+    with BrokerProcess(tmp_path_factory.mktemp("broker"), overrides={"quota.window.num": "3"}) as broker:
+        yield broker
+
+
+def set_quota(broker, client_id: str, key: str, value: float | None) -> None:
+    A = m.AlterClientQuotasRequest
+    with BrokerConnection.to(broker.bootstrap) as conn:
+        r = conn.request(A(entries=[A.EntryData(
+            entity=[A.EntityData(entity_type="client-id", entity_name=client_id)],
+            ops=[A.OpData(key=key, value=value or 0.0, remove=value is None)])], validate_only=False))
+    assert [e.error_code for e in r.entries] == [0], r
+
+
+def test_a_producer_over_its_byte_rate_is_held_within_20_percent_of_the_quota(broker):
+    set_quota(broker, "throttled", "producer_byte_rate", QUOTA)
+    with BrokerConnection.to(broker.bootstrap) as conn:
+        described = conn.request(m.DescribeClientQuotasRequest(components=[
+            m.DescribeClientQuotasRequest.ComponentData(entity_type="client-id", match_type=0, match="throttled")]))
+    assert [(v.key, v.value) for e in described.entries for v in e.values] == [("producer_byte_rate", QUOTA)]
+    p = Producer({"bootstrap.servers": broker.bootstrap, "client.id": "throttled", "linger.ms": 5,
+                  "batch.size": 64 * 1024, "acks": 1})
+    acked = []
+    value = b"x" * 1000
+    p.produce("quota-warmup", value)
+    p.flush(30)
+    start = time.monotonic()
+    while time.monotonic() - start < 10:
+        try:
+            p.produce("quota", value, on_delivery=lambda err, msg: err is None and acked.append(time.monotonic()))
+        except BufferError:
+            p.poll(0.05)
+        p.poll(0)
+    p.purge()  # what is still queued is beyond the ten seconds
+    p.flush(10)
+    in_window = [t for t in acked if t - start <= 10]
+    rate = len(in_window) * len(value) / 10
+    assert 0.8 * QUOTA <= rate <= 1.2 * QUOTA, f"{rate:.0f} B/s against a quota of {QUOTA}"
+
+
+@pytest.fixture
+def limited(tmp_path):
+    with BrokerProcess(tmp_path, overrides={"max.connections.per.ip": "4"}) as broker:
+        yield broker
+
+
+def test_connections_over_max_connections_per_ip_are_closed_and_a_freed_slot_is_reused(limited):
+    broker = limited
+    conns = [BrokerConnection.to(broker.bootstrap) for _ in range(4)]
+    try:
+        assert all(c.versions() for c in conns)
+        extra = BrokerConnection.to(broker.bootstrap, timeout=5)
+        with pytest.raises(BrokerUnreachable):
+            extra.versions()
+        extra.close()
+        conns.pop().close()
+        wait_until(lambda: _answers(broker), "a freed connection slot")
+    finally:
+        for c in conns:
+            c.close()
+
+
+def _answers(broker) -> bool:
+    try:
+        with BrokerConnection.to(broker.bootstrap, timeout=5) as c:
+            return bool(c.versions())
+    except BrokerUnreachable:
+        return False
+
+
+def test_topic_creation_over_the_controller_mutation_rate_is_refused_with_throttling_quota_exceeded(broker):
+    set_quota(broker, "mutator", "controller_mutation_rate", 1.0)
+    C = m.CreateTopicsRequest
+
+    def create(name: str, partitions: int):
+        with BrokerConnection.to(broker.bootstrap, client_id="mutator") as conn:
+            return conn.request(C(topics=[C.CreatableTopic(name=name, num_partitions=partitions, replication_factor=1)],
+                                  timeout_ms=30000), 7)
+
+    first = create("mutations-a", 30)  # within the credit of the window, leaving a debt
+    assert [t.error_code for t in first.topics] == [0]
+    second = create("mutations-b", 1)
+    assert [t.error_code for t in second.topics] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED]
+    assert second.throttle_time_ms > 0
