@@ -8,14 +8,18 @@ comes later (acks=all, long-poll fetch): the reader then moves on to the next fr
 completes in its own task. At most `max_queued` requests (`queued.max.requests`) may wait for their
 responses; then the reader stops reading until the oldest is written.
 
-The writer sends responses strictly in request order, as gather writes, with `os.sendfile` for log
-data on plaintext sockets. CLOSE closes the connection once the responses before it are written,
-as does a frame above `socket.request.max.bytes` (refused from its size alone). Either way only
-this connection ends.
+A response that is ready when its request has been served, with nothing ahead of it in the
+response order, is written by the reader at once (one non-blocking gather write on plaintext
+sockets): a client waiting for each answer costs one task switch per request, not several. What
+that write leaves over, and every other response, goes through the writer task, which sends them
+strictly in request order, as gather writes, with `os.sendfile` for log data on plaintext sockets.
+CLOSE closes the connection once the responses before it are written, as does a frame above
+`socket.request.max.bytes` (refused from its size alone). Either way only this connection ends.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -90,6 +94,8 @@ class Connection:
         self.sock = getattr(stream, "socket", None)  # plaintext: gather writes and sendfile
         self.frames = FrameBuffer(max_request_bytes)
         self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
+        self.unwritten = 0  # slots sent to the writer and not written yet: responses ahead in line
+        self.log_requests = _debug_enabled()  # one line per request at debug level: its arguments cost
 
     async def run(self) -> None:
         """Serve until the peer closes, CLOSE closes us, or the broker shuts down."""
@@ -146,18 +152,63 @@ class Connection:
     async def _serve(self, frame: bytearray, nursery: trio.Nursery) -> bool:
         """Serve one frame; False once the connection is to close."""
         api_key, api_version = framing.API_PREFIX.unpack_from(frame)[:2] if len(frame) >= 8 else (-1, -1)
-        slot = _Slot(api_key, api_version, time.perf_counter())
-        await self.send_slots.send(slot)
+        started = time.perf_counter()
+        if self.unwritten or self.sock is None:  # take a place in line first (waits while the line is full)
+            slot = _Slot(api_key, api_version, started)
+            await self.send_slots.send(slot)
+            self.unwritten += 1
+        else:
+            slot = None  # first in line on a plain socket: the response may go out from here
         self.requests.started()
         try:
             result = await self.serve(frame)
         except BaseException:
-            slot.done.set()
+            if slot is None:
+                self.requests.finished()
+            else:
+                slot.done.set()
             raise
+        if slot is None:
+            if type(result) is list:
+                result = self._send_now(result)
+            if result is None or result is CLOSE:
+                self.requests.finished()
+                if self.log_requests:
+                    self._log(api_key, api_version, started)
+                return result is not CLOSE
+            # not all written, or a response that comes later: the writer takes it from here
+            slot = _Slot(api_key, api_version, started)
+            self.send_slots.send_nowait(slot)  # the line is empty
+            self.unwritten += 1
         if result is None or type(result) is list or result is CLOSE:
             return self._finish(slot, result)
         nursery.start_soon(self._complete, slot, result)
         return True
+
+    def _send_now(self, parts: list) -> list | None:
+        """Write a response's buffers with one non-blocking gather write on the plain socket; what
+        the socket did not take (all of it for sendfile data), or None."""
+        if len(parts) > IOV_MAX:
+            return parts
+        for part in parts:
+            if hasattr(part, "fileno"):
+                return parts
+        try:
+            sent = os.writev(self.sock.fileno(), parts)
+        except BlockingIOError:
+            return parts
+        except OSError as e:
+            raise trio.BrokenResourceError(f"socket send failed: {e}") from e
+        for i, part in enumerate(parts):
+            n = len(part)
+            if sent < n:
+                return [memoryview(part)[sent:], *parts[i + 1:]]
+            sent -= n
+        return None
+
+    def _log(self, api_key: int, api_version: int, started: float) -> None:
+        log.debug("request", api=_API_NAMES.get(api_key, api_key), version=api_version,
+                  latency_ms=round((time.perf_counter() - started) * 1000, 3), peer=self.peer)
 
     async def _complete(self, slot: _Slot, later: Callable[[], Awaitable[Reply]]) -> None:
         result = CLOSE
@@ -202,11 +253,12 @@ class Connection:
                     if parts:
                         await self._write(parts)
                 finally:
+                    self.unwritten -= len(batch)
                     for _ in batch:
                         self.requests.finished()
-                for slot in batch:
-                    log.debug("request", api=_API_NAMES.get(slot.api_key, slot.api_key), version=slot.api_version,
-                              latency_ms=round((time.perf_counter() - slot.started) * 1000, 3), peer=self.peer)
+                if self.log_requests:
+                    for slot in batch:
+                        self._log(slot.api_key, slot.api_version, slot.started)
                 if batch[-1].close_after:
                     cancel.cancel()
                     return
@@ -232,6 +284,13 @@ class Connection:
                     batch = []
         if batch:
             await _sendmsg_all(self.sock, batch)
+
+
+def _debug_enabled() -> bool:
+    try:
+        return log.is_enabled_for(logging.DEBUG)
+    except AttributeError:  # a logger without levels logs everything
+        return True
 
 
 async def _sendmsg_all(sock, buffers: list) -> None:
