@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import trio
@@ -23,10 +24,17 @@ async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> i
     space = buffer.space()
     sock = getattr(stream, "socket", None)
     if sock is not None:
-        try:
-            n = await sock.recv_into(space)
-        except OSError as e:
-            raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
+        # Wait, then read: one pass through trio's scheduler per receive. (trio's recv_into tries
+        # first, fails when the peer waits for our answer, then waits; and checkpoints after.)
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                n = os.readv(sock.fileno(), [space])
+                break
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
     else:
         data = await stream.receive_some(len(space))
         n = len(data)

@@ -20,7 +20,6 @@ CLOSE closes the connection once the responses before it are written, as does a 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -95,6 +94,7 @@ class Connection:
         self.frames = FrameBuffer(max_request_bytes)
         self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
         self.unwritten = 0  # slots sent to the writer and not written yet: responses ahead in line
+        self.waiting_since: float | None = None  # when the reader began waiting for bytes, while it waits
         self.log_requests = _debug_enabled()  # one line per request at debug level: its arguments cost
 
     async def run(self) -> None:
@@ -127,27 +127,47 @@ class Connection:
                 await trio.aclose_forcefully(self.stream)
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        idle = self.idle_ms / 1000 if self.idle_ms >= 0 else math.inf
-        while True:
-            with trio.move_on_after(idle) as timer:
-                received = await receive_into(self.stream, self.frames)
-            if timer.cancelled_caught:
-                if self.send_slots.statistics().current_buffer_used == 0:
-                    log.info("connection_idle_closed", peer=self.peer, idle_ms=self.idle_ms)
-                    return
-                continue
-            if not received:
-                return
+        idle_timer = trio.CancelScope()
+        if self.idle_ms >= 0:
+            nursery.start_soon(self._close_when_idle, idle_timer, nursery.cancel_scope)
+        try:
             while True:
-                try:
-                    frame = self.frames.next_frame()
-                except FrameTooLarge as e:
-                    log.warning("request_too_large", peer=self.peer, size=e.size, limit=e.limit)
+                self.waiting_since = trio.current_time()
+                received = await receive_into(self.stream, self.frames)
+                self.waiting_since = None
+                if not received:
                     return
-                if frame is None:
-                    break
-                if not await self._serve(frame, nursery):
+                while True:
+                    try:
+                        frame = self.frames.next_frame()
+                    except FrameTooLarge as e:
+                        log.warning("request_too_large", peer=self.peer, size=e.size, limit=e.limit)
+                        return
+                    if frame is None:
+                        break
+                    if not await self._serve(frame, nursery):
+                        return
+        finally:
+            idle_timer.cancel()
+
+    async def _close_when_idle(self, timer: trio.CancelScope, connection: trio.CancelScope) -> None:
+        """Close the connection once it has waited `idle_ms` for a request with no response
+        owed (`connections.max.idle.ms`); `timer` stops this when the reading stops. A timer task,
+        not a timeout on every receive: that would cost each request a deadline set and cleared."""
+        idle = self.idle_ms / 1000
+        deadline = trio.current_time() + idle
+        with timer:
+            while True:
+                await trio.sleep_until(deadline)
+                since = self.waiting_since
+                if since is None or self.unwritten:  # busy now: idle one period from now at the earliest
+                    deadline = trio.current_time() + idle
+                elif trio.current_time() - since >= idle:
+                    log.info("connection_idle_closed", peer=self.peer, idle_ms=self.idle_ms)
+                    connection.cancel()
                     return
+                else:
+                    deadline = since + idle
 
     async def _serve(self, frame: bytearray, nursery: trio.Nursery) -> bool:
         """Serve one frame; False once the connection is to close."""
