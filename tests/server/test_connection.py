@@ -141,6 +141,22 @@ async def test_a_slow_consumer_stops_the_reading_at_queued_max_requests(nursery,
     assert len(h.handled) == 10
 
 
+def socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """Two ends of a real socket: responses are written by the reader when nothing is ahead of them."""
+    a, b = trio.socket.socketpair()
+    return trio.SocketStream(a), trio.SocketStream(b)
+
+
+async def test_responses_bigger_than_the_socket_takes_at_once_come_back_whole_and_in_order(nursery):
+    h = Handlers()
+    client, _ = await serve(nursery, h.table(), stream_pair=socket_pair)
+    big = "x" * 300_000  # more than a socket buffer: the reader's write is partial, the writer sends the rest
+    await client.send(*[named(f"now:{i}{big}") for i in range(3)], named("later:d:0"), named("now:e"))
+    got = [await client.receive() for _ in range(5)]
+    assert [cid for cid, _ in got] == [1, 2, 3, 4, 5]
+    assert [r.cluster_id for _, r in got] == [f"{i}{big}" for i in range(3)] + ["d", "e"]
+
+
 async def test_a_client_that_closes_mid_request_ends_the_connection_once_its_work_is_done(nursery, autojump_clock):
     h = Handlers()
     requests = RequestCount()
