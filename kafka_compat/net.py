@@ -27,6 +27,8 @@ async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> i
         # Wait, then read: one pass through trio's scheduler per receive. (trio's recv_into tries
         # first, fails when the peer waits for our answer, then waits; and checkpoints after.)
         while True:
+            if sock.fileno() < 0:
+                raise trio.ClosedResourceError("the socket was closed")
             await trio.lowlevel.wait_readable(sock)
             try:
                 n = os.readv(sock.fileno(), [space])

@@ -220,7 +220,7 @@ class Connection:
         except OSError as e:
             raise trio.BrokenResourceError(f"socket send failed: {e}") from e
         for i, part in enumerate(parts):
-            n = len(part)
+            n = part.nbytes if type(part) is memoryview else len(part)
             if sent < n:
                 return [memoryview(part)[sent:], *parts[i + 1:]]
             sent -= n
