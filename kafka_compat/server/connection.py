@@ -8,11 +8,12 @@ comes later (acks=all, long-poll fetch): the reader then moves on to the next fr
 completes in its own task. At most `max_queued` requests (`queued.max.requests`) may wait for their
 responses; then the reader stops reading until the oldest is written.
 
-A response that is ready when its request has been served, with nothing ahead of it in the
-response order, is written by the reader at once (one non-blocking gather write on plaintext
-sockets): a client waiting for each answer costs one task switch per request, not several. What
-that write leaves over, and every other response, goes through the writer task, which sends them
-strictly in request order, as gather writes, with `os.sendfile` for log data on plaintext sockets.
+Responses that are ready when their requests have been served, with nothing ahead of them in the
+response order, are written by the reader once it has served every whole frame received (one
+non-blocking gather write on plaintext sockets): a client waiting for each answer costs one task
+switch per request, not several, and a pipelined burst one write. What that write leaves over,
+and every other response, goes through the writer task, which sends them strictly in request
+order, as gather writes, with `os.sendfile` for log data on plaintext sockets.
 CLOSE closes the connection once the responses before it are written, as does a frame above
 `socket.request.max.bytes` (refused from its size alone). Either way only this connection ends.
 """
@@ -59,8 +60,8 @@ class RequestCount:
     def started(self) -> None:
         self.value += 1
 
-    def finished(self) -> None:
-        self.value -= 1
+    def finished(self, n: int = 1) -> None:
+        self.value -= n
         if self.value == 0:
             self._idle.set()
             self._idle = trio.Event()
@@ -80,6 +81,7 @@ class _Slot:
     done: trio.Event = field(default_factory=trio.Event)
     parts: list | None = None  # None: nothing to send (acks=0), or the connection is closing
     close_after: bool = False
+    answers: int = 1  # requests answered by `parts` (the reader hands over several at once)
 
 
 class Connection:
@@ -94,6 +96,8 @@ class Connection:
         self.frames = FrameBuffer(max_request_bytes)
         self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
         self.unwritten = 0  # slots sent to the writer and not written yet: responses ahead in line
+        self.ready: list = []  # buffers of the responses the reader answered, first in line, to write
+        self.ready_requests: list[tuple[int, int, float]] = []  # theirs: (api key, version, started)
         self.waiting_since: float | None = None  # when the reader began waiting for bytes, while it waits
         self.log_requests = _debug_enabled()  # one line per request at debug level: its arguments cost
 
@@ -117,12 +121,13 @@ class Connection:
                 if cancelled is not None:
                     raise cancelled from None
         finally:
-            while True:  # requests whose responses will never be written
+            self.requests.finished(len(self.ready_requests))  # requests whose responses will never be written
+            while True:
                 try:
-                    self.receive_slots.receive_nowait()
+                    slot = self.receive_slots.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                     break
-                self.requests.finished()
+                self.requests.finished(slot.answers)
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self.stream)
 
@@ -135,20 +140,27 @@ class Connection:
                 self.waiting_since = trio.current_time()
                 received = await receive_into(self.stream, self.frames)
                 self.waiting_since = None
-                if not received:
+                if not received or not await self._serve_received(nursery):
                     return
-                while True:
-                    try:
-                        frame = self.frames.next_frame()
-                    except FrameTooLarge as e:
-                        log.warning("request_too_large", peer=self.peer, size=e.size, limit=e.limit)
-                        return
-                    if frame is None:
-                        break
-                    if not await self._serve(frame, nursery):
-                        return
         finally:
             idle_timer.cancel()
+
+    async def _serve_received(self, nursery: trio.Nursery) -> bool:
+        """Serve every whole frame received, then write the responses ready by then; False once
+        the connection is to close."""
+        more = True
+        while more:
+            try:
+                frame = self.frames.next_frame()
+            except FrameTooLarge as e:
+                log.warning("request_too_large", peer=self.peer, size=e.size, limit=e.limit)
+                more = False
+                break
+            if frame is None:
+                break
+            more = await self._serve(frame, nursery)
+        self._write_ready()
+        return more
 
     async def _close_when_idle(self, timer: trio.CancelScope, connection: trio.CancelScope) -> None:
         """Close the connection once it has waited `idle_ms` for a request with no response
@@ -178,7 +190,7 @@ class Connection:
             await self.send_slots.send(slot)
             self.unwritten += 1
         else:
-            slot = None  # first in line on a plain socket: the response may go out from here
+            slot = None  # first in line on a plain socket: the reader may write the response
         self.requests.started()
         try:
             result = await self.serve(frame)
@@ -189,42 +201,50 @@ class Connection:
                 slot.done.set()
             raise
         if slot is None:
-            if type(result) is list:
-                result = self._send_now(result)
+            if type(result) is list and not any(hasattr(part, "fileno") for part in result):
+                self.ready += result
+                self.ready_requests.append((api_key, api_version, started))
+                return True
             if result is None or result is CLOSE:
                 self.requests.finished()
                 if self.log_requests:
                     self._log(api_key, api_version, started)
                 return result is not CLOSE
-            # not all written, or a response that comes later: the writer takes it from here
+            # log data to send from its file, or a response that comes later: the writer's job,
+            # after the responses ready before it
+            self._write_ready()
             slot = _Slot(api_key, api_version, started)
-            self.send_slots.send_nowait(slot)  # the line is empty
+            self.send_slots.send_nowait(slot)  # at most the rest of the ready responses are ahead
             self.unwritten += 1
         if result is None or type(result) is list or result is CLOSE:
             return self._finish(slot, result)
         nursery.start_soon(self._complete, slot, result)
         return True
 
-    def _send_now(self, parts: list) -> list | None:
-        """Write a response's buffers with one non-blocking gather write on the plain socket; what
-        the socket did not take (all of it for sendfile data), or None."""
-        if len(parts) > IOV_MAX:
-            return parts
-        for part in parts:
-            if hasattr(part, "fileno"):
-                return parts
+    def _write_ready(self) -> None:
+        """Write the ready responses with one non-blocking gather write; the writer task gets
+        what the socket does not take."""
+        parts, answered = self.ready, self.ready_requests
+        if not answered:
+            return
         try:
-            sent = os.writev(self.sock.fileno(), parts)
+            sent = os.writev(self.sock.fileno(), parts) if len(parts) <= IOV_MAX else 0
         except BlockingIOError:
-            return parts
+            sent = 0
         except OSError as e:
             raise trio.BrokenResourceError(f"socket send failed: {e}") from e
-        for i, part in enumerate(parts):
-            n = part.nbytes if type(part) is memoryview else len(part)
-            if sent < n:
-                return [memoryview(part)[sent:], *parts[i + 1:]]
-            sent -= n
-        return None
+        self.ready, self.ready_requests = [], []
+        rest = _unsent(parts, sent)
+        if rest is None:
+            self.requests.finished(len(answered))
+        else:
+            slot = _Slot(-1, -1, 0.0, parts=rest, answers=len(answered))
+            slot.done.set()
+            self.send_slots.send_nowait(slot)  # the line was empty: the ready responses were first
+            self.unwritten += 1
+        if self.log_requests:
+            for api_key, api_version, started in answered:
+                self._log(api_key, api_version, started)
 
     def _log(self, api_key: int, api_version: int, started: float) -> None:
         log.debug("request", api=_API_NAMES.get(api_key, api_key), version=api_version,
@@ -274,17 +294,18 @@ class Connection:
                         await self._write(parts)
                 finally:
                     self.unwritten -= len(batch)
-                    for _ in batch:
-                        self.requests.finished()
+                    for slot in batch:
+                        self.requests.finished(slot.answers)
                 if self.log_requests:
                     for slot in batch:
-                        self._log(slot.api_key, slot.api_version, slot.started)
+                        if slot.api_key >= 0:  # not the rest of responses the reader wrote (and logged)
+                            self._log(slot.api_key, slot.api_version, slot.started)
                 if batch[-1].close_after:
                     cancel.cancel()
                     return
         finally:
             if carried is not None:  # its response will never be written
-                self.requests.finished()
+                self.requests.finished(carried.answers)
 
     async def _write(self, parts: list) -> None:
         if self.sock is None:  # TLS and other wrapped streams: one buffer
@@ -304,6 +325,16 @@ class Connection:
                     batch = []
         if batch:
             await _sendmsg_all(self.sock, batch)
+
+
+def _unsent(parts: list, sent: int) -> list | None:
+    """What of `parts` is left after the first `sent` bytes went out; None if nothing."""
+    for i, part in enumerate(parts):
+        n = part.nbytes if type(part) is memoryview else len(part)
+        if sent < n:
+            return [memoryview(part)[sent:], *parts[i + 1:]] if sent else parts[i:]
+        sent -= n
+    return None
 
 
 def _debug_enabled() -> bool:

@@ -147,14 +147,16 @@ def socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
     return trio.SocketStream(a), trio.SocketStream(b)
 
 
-async def test_responses_bigger_than_the_socket_takes_at_once_come_back_whole_and_in_order(nursery):
+async def test_on_a_socket_responses_come_back_whole_and_in_order_however_they_are_written(nursery):
     h = Handlers()
     client, _ = await serve(nursery, h.table(), stream_pair=socket_pair)
     big = "x" * 300_000  # more than a socket buffer: the reader's write is partial, the writer sends the rest
-    await client.send(*[named(f"now:{i}{big}") for i in range(3)], named("later:d:0"), named("now:e"))
-    got = [await client.receive() for _ in range(5)]
-    assert [cid for cid, _ in got] == [1, 2, 3, 4, 5]
-    assert [r.cluster_id for _, r in got] == [f"{i}{big}" for i in range(3)] + ["d", "e"]
+    expected = [f"{i}" for i in range(20)] + [f"0{big}", "d", f"1{big}", f"2{big}", "e"]
+    await client.send(*[named(f"now:{i}") for i in range(20)], named(f"now:0{big}"),  # a burst, a big one,
+                      named("later:d:0"), named(f"now:1{big}"), named(f"now:2{big}"), named("now:e"))  # a Deferred
+    got = [await client.receive() for _ in expected]
+    assert [cid for cid, _ in got] == list(range(1, len(expected) + 1))
+    assert [r.cluster_id for _, r in got] == expected
 
 
 async def test_a_client_that_closes_mid_request_ends_the_connection_once_its_work_is_done(nursery, autojump_clock):
