@@ -214,7 +214,10 @@ class Connection:
             # after the responses ready before it
             self._write_ready()
             slot = _Slot(api_key, api_version, started)
-            self.send_slots.send_nowait(slot)  # at most the rest of the ready responses are ahead
+            try:
+                self.send_slots.send_nowait(slot)
+            except trio.WouldBlock:  # what the socket did not take of them fills the line
+                await self.send_slots.send(slot)
             self.unwritten += 1
         if result is None or type(result) is list or result is CLOSE:
             return self._finish(slot, result)
