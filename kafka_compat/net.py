@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import trio
@@ -25,10 +26,19 @@ async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> i
     space = buffer.space()
     sock = getattr(stream, "socket", None)
     if sock is not None:
-        try:
-            n = await sock.recv_into(space)
-        except OSError as e:
-            raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
+        # Wait, then read: one pass through trio's scheduler per receive. (trio's recv_into tries
+        # first, fails when the peer waits for our answer, then waits; and checkpoints after.)
+        while True:
+            if sock.fileno() < 0:
+                raise trio.ClosedResourceError("the socket was closed")
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                n = os.readv(sock.fileno(), [space])
+                break
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
     else:
         data = await stream.receive_some(min(len(space), STREAM_RECEIVE_BYTES))
         n = len(data)

@@ -8,21 +8,25 @@ comes later (acks=all, long-poll fetch): the reader then moves on to the next fr
 completes in its own task. At most `max_queued` requests (`queued.max.requests`) may wait for their
 responses; then the reader stops reading until the oldest is written.
 
-The writer sends responses strictly in request order, as gather writes, with `os.sendfile` for log
-data on plaintext sockets; over TLS, responses and log data are packed into one reused buffer and
-each full buffer is one encrypt and one write. CLOSE closes the connection once the responses
-before it are written, a `LastReply` once it is written (and the peer had a moment to read it);
-a frame above `socket.request.max.bytes` closes it too (refused from its size alone). Either way
-only this connection ends.
+Responses that are ready when their requests have been served, with nothing ahead of them in the
+response order, are written by the reader once it has served every whole frame received (one
+non-blocking gather write on plaintext sockets): a client waiting for each answer costs one task
+switch per request, not several, and a pipelined burst one write. What that write leaves over,
+and every other response, goes through the writer task, which sends them strictly in request
+order, as gather writes, with `os.sendfile` for log data on plaintext sockets; over TLS,
+responses and log data are packed into one reused buffer and each full buffer is one encrypt and
+one write. CLOSE closes the connection once the responses before it are written, a `LastReply`
+once it is written (and the peer had a moment to read it); a frame above
+`socket.request.max.bytes` closes it too (refused from its size alone). Either way only this
+connection ends.
 
-Each request's slot carries the times it was read, taken in, answered by its handler and
-completed; `observe(slot, written, peer)`, if given, is called once its response is written (the
-node's request metrics and request log, `server.metrics`).
+Each request carries the times it was read, taken in, answered by its handler and completed;
+`observe(slot, written, peer)`, if given, is called once its response is written (the node's
+request metrics and request log, `server.metrics`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -71,8 +75,8 @@ class RequestCount:
     def started(self) -> None:
         self.value += 1
 
-    def finished(self) -> None:
-        self.value -= 1
+    def finished(self, n: int = 1) -> None:
+        self.value -= n
         if self.value == 0:
             self._idle.set()
             self._idle = trio.Event()
@@ -96,6 +100,7 @@ class _Slot:
     parts: list | None = None  # None: nothing to send (acks=0), or the connection is closing
     close_after: bool = False
     linger: bool = False
+    answers: int = 1  # requests answered by `parts` (the reader hands over several at once)
 
 
 class Connection:
@@ -112,6 +117,10 @@ class Connection:
         self._chunk: bytearray | None = None  # TLS: the reused buffer for log data
         self.frames = FrameBuffer(max_request_bytes)
         self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
+        self.unwritten = 0  # slots sent to the writer and not written yet: responses ahead in line
+        self.ready: list = []  # buffers of the responses the reader answered, first in line, to write
+        self.ready_requests: list[tuple[int, int, float, float]] = []  # theirs: (api key, version, started, served)
+        self.waiting_since: float | None = None  # when the reader began waiting for bytes, while it waits
 
     async def run(self) -> None:
         """Serve until the peer closes, CLOSE closes us, or the broker shuts down."""
@@ -133,55 +142,142 @@ class Connection:
                 if cancelled is not None:
                     raise cancelled from None
         finally:
-            while True:  # requests whose responses will never be written
+            self.requests.finished(len(self.ready_requests))  # requests whose responses will never be written
+            while True:
                 try:
-                    self.receive_slots.receive_nowait()
+                    slot = self.receive_slots.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                     break
-                self.requests.finished()
+                self.requests.finished(slot.answers)
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self.stream)
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
-        idle = self.idle_ms / 1000 if self.idle_ms >= 0 else math.inf
-        while True:
-            with trio.move_on_after(idle) as timer:
-                received = await receive_into(self.stream, self.frames)
-            if timer.cancelled_caught:
-                if self.send_slots.statistics().current_buffer_used == 0:
-                    log.info("connection_idle_closed", peer=self.peer, idle_ms=self.idle_ms)
-                    return
-                continue
-            if not received:
-                return
+        idle_timer = trio.CancelScope()
+        if self.idle_ms >= 0:
+            nursery.start_soon(self._close_when_idle, idle_timer, nursery.cancel_scope)
+        try:
             while True:
-                try:
-                    frame = self.frames.next_frame()
-                except FrameTooLarge as e:
-                    log.warning("request_too_large", peer=self.peer, size=e.size, limit=e.limit)
+                self.waiting_since = trio.current_time()
+                received = await receive_into(self.stream, self.frames)
+                self.waiting_since = None
+                if not received or not await self._serve_received(nursery):
                     return
-                if frame is None:
-                    break
-                if not await self._serve(frame, nursery):
+        finally:
+            idle_timer.cancel()
+
+    async def _serve_received(self, nursery: trio.Nursery) -> bool:
+        """Serve every whole frame received, then write the responses ready by then; False once
+        the connection is to close."""
+        more = True
+        while more:
+            try:
+                frame = self.frames.next_frame()
+            except FrameTooLarge as e:
+                log.warning("request_too_large", peer=self.peer, size=e.size, limit=e.limit)
+                more = False
+                break
+            if frame is None:
+                break
+            more = await self._serve(frame, nursery)
+        self._write_ready()
+        return more
+
+    async def _close_when_idle(self, timer: trio.CancelScope, connection: trio.CancelScope) -> None:
+        """Close the connection once it has waited `idle_ms` for a request with no response
+        owed (`connections.max.idle.ms`); `timer` stops this when the reading stops. A timer task,
+        not a timeout on every receive: that would cost each request a deadline set and cleared."""
+        idle = self.idle_ms / 1000
+        deadline = trio.current_time() + idle
+        with timer:
+            while True:
+                await trio.sleep_until(deadline)
+                since = self.waiting_since
+                if since is None or self.unwritten:  # busy now: idle one period from now at the earliest
+                    deadline = trio.current_time() + idle
+                elif trio.current_time() - since >= idle:
+                    log.info("connection_idle_closed", peer=self.peer, idle_ms=self.idle_ms)
+                    connection.cancel()
                     return
+                else:
+                    deadline = since + idle
 
     async def _serve(self, frame: bytearray, nursery: trio.Nursery) -> bool:
         """Serve one frame; False once the connection is to close."""
         api_key, api_version = framing.API_PREFIX.unpack_from(frame)[:2] if len(frame) >= 8 else (-1, -1)
-        slot = _Slot(api_key, api_version, time.perf_counter())
-        await self.send_slots.send(slot)
+        started = time.perf_counter()
+        if self.unwritten or self.sock is None:  # take a place in line first (waits while the line is full)
+            slot = _Slot(api_key, api_version, started)
+            await self.send_slots.send(slot)
+            self.unwritten += 1
+        else:
+            slot = None  # first in line on a plain socket: the reader may write the response
         self.requests.started()
-        slot.dequeued = time.perf_counter()
+        if slot is not None:
+            slot.dequeued = time.perf_counter()
         try:
             result = await self.serve(frame)
         except BaseException:
-            slot.done.set()
+            if slot is None:
+                self.requests.finished()
+            else:
+                slot.done.set()
             raise
+        if slot is None:
+            if type(result) is list and not any(hasattr(part, "fileno") for part in result):
+                self.ready += result
+                self.ready_requests.append((api_key, api_version, started, time.perf_counter()))
+                return True
+            if result is None or result is CLOSE:
+                self.requests.finished()
+                if self.observe is not None:
+                    self._observe_inline([(api_key, api_version, started, time.perf_counter())])
+                return result is not CLOSE
+            # log data to send from its file, or a response that comes later: the writer's job,
+            # after the responses ready before it
+            self._write_ready()
+            slot = _Slot(api_key, api_version, started, dequeued=started)
+            try:
+                self.send_slots.send_nowait(slot)
+            except trio.WouldBlock:  # what the socket did not take of them fills the line
+                await self.send_slots.send(slot)
+            self.unwritten += 1
         slot.served = time.perf_counter()
         if result is None or isinstance(result, list) or result is CLOSE:
             return self._finish(slot, result)
         nursery.start_soon(self._complete, slot, result)
         return True
+
+    def _write_ready(self) -> None:
+        """Write the ready responses with one non-blocking gather write; the writer task gets
+        what the socket does not take."""
+        parts, answered = self.ready, self.ready_requests
+        if not answered:
+            return
+        try:
+            sent = os.writev(self.sock.fileno(), parts) if len(parts) <= IOV_MAX else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError as e:
+            raise trio.BrokenResourceError(f"socket send failed: {e}") from e
+        self.ready, self.ready_requests = [], []
+        rest = _unsent(parts, sent)
+        if rest is None:
+            self.requests.finished(len(answered))
+        else:
+            slot = _Slot(-1, -1, 0.0, parts=rest, answers=len(answered))
+            slot.done.set()
+            self.send_slots.send_nowait(slot)  # the line was empty: the ready responses were first
+            self.unwritten += 1
+        if self.observe is not None:
+            self._observe_inline(answered)
+
+    def _observe_inline(self, answered: list[tuple[int, int, float, float]]) -> None:
+        """`observe` the requests the reader answered (no queue wait; complete once served)."""
+        written = time.perf_counter()
+        for api_key, api_version, started, served in answered:
+            self.observe(_Slot(api_key, api_version, started, dequeued=started, served=served, completed=served),
+                         written, self.peer)
 
     async def _complete(self, slot: _Slot, later: Callable[[], Awaitable[Reply]]) -> None:
         result = CLOSE
@@ -228,12 +324,14 @@ class Connection:
                     if parts:
                         await self._write(parts)
                 finally:
-                    for _ in batch:
-                        self.requests.finished()
+                    self.unwritten -= len(batch)
+                    for slot in batch:
+                        self.requests.finished(slot.answers)
                 if self.observe is not None:
                     written = time.perf_counter()
                     for slot in batch:
-                        self.observe(slot, written, self.peer)
+                        if slot.api_key >= 0:  # not the rest of responses the reader wrote (and observed)
+                            self.observe(slot, written, self.peer)
                 if batch[-1].close_after:
                     if batch[-1].linger:  # the reader has stopped: until the peer hangs up, briefly
                         with trio.move_on_after(LINGER_S):
@@ -243,7 +341,7 @@ class Connection:
                     return
         finally:
             if carried is not None:  # its response will never be written
-                self.requests.finished()
+                self.requests.finished(carried.answers)
 
     async def _write(self, parts: list) -> None:
         if self.sock is None:
@@ -293,6 +391,17 @@ class Connection:
                 used, data = used + n, data[n:]
         if used:
             await self.stream.send_all(view[:used])
+
+
+def _unsent(parts: list, sent: int) -> list | None:
+    """What of `parts` is left after the first `sent` bytes went out; None if nothing."""
+    for i, part in enumerate(parts):
+        n = part.nbytes if type(part) is memoryview else len(part)
+        if sent < n:
+            return [memoryview(part)[sent:], *parts[i + 1:]] if sent else parts[i:]
+        sent -= n
+    return None
+
 
 
 async def _sendmsg_all(sock, buffers: list) -> None:

@@ -141,6 +141,24 @@ async def test_a_slow_consumer_stops_the_reading_at_queued_max_requests(nursery,
     assert len(h.handled) == 10
 
 
+def socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """Two ends of a real socket: responses are written by the reader when nothing is ahead of them."""
+    a, b = trio.socket.socketpair()
+    return trio.SocketStream(a), trio.SocketStream(b)
+
+
+async def test_on_a_socket_responses_come_back_whole_and_in_order_however_they_are_written(nursery):
+    h = Handlers()
+    client, _ = await serve(nursery, h.table(), stream_pair=socket_pair)
+    big = "x" * 300_000  # more than a socket buffer: the reader's write is partial, the writer sends the rest
+    expected = [f"{i}" for i in range(20)] + [f"0{big}", "d", f"1{big}", f"2{big}", "e"]
+    await client.send(*[named(f"now:{i}") for i in range(20)], named(f"now:0{big}"),  # a burst, a big one,
+                      named("later:d:0"), named(f"now:1{big}"), named(f"now:2{big}"), named("now:e"))  # a Deferred
+    got = [await client.receive() for _ in expected]
+    assert [cid for cid, _ in got] == list(range(1, len(expected) + 1))
+    assert [r.cluster_id for _, r in got] == expected
+
+
 async def test_a_client_that_closes_mid_request_ends_the_connection_once_its_work_is_done(nursery, autojump_clock):
     h = Handlers()
     requests = RequestCount()
