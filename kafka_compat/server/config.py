@@ -224,7 +224,7 @@ _KEYS = [
     # Transactions
     BrokerKey("transaction.state.log.num.partitions", INT, 50,
               "Partitions of __transaction_state, set when it is created.", _at_least(1)),
-    BrokerKey("transaction.state.log.replication.factor", INT, 3,
+    BrokerKey("transaction.state.log.replication.factor", SHORT, 3,
               "Replicas of __transaction_state; transactional producers wait until that many brokers are up "
               "(a single node sets 1).", _at_least(1)),
     BrokerKey("transaction.state.log.min.isr", INT, 2, "min.insync.replicas of __transaction_state.", _at_least(1)),

@@ -55,8 +55,8 @@ def test_bad_configuration_is_one_clear_line(override, message):
 
 def test_known_kafka_keys_that_are_not_used_are_accepted_and_reported():
     c = load_config(env={}, overrides=["num.network.threads=8", "ssl.keystore.location=/x",
-                                       "listener.name.plaintext.ssl.client.auth=required", "metrics.foo=1"])
-    assert c.unused == ["metrics.foo", "num.network.threads"]
+                                       "listener.name.plaintext.ssl.client.auth=required", "metrics.context.foo=1"])
+    assert c.unused == ["metrics.context.foo", "num.network.threads"]
     assert c["ssl.keystore.location"] == "/x" and c["listener.name.plaintext.ssl.client.auth"] == "required"
 
 

@@ -214,7 +214,7 @@ def test_a_restart_summarises_the_consumer_offsets_partitions(tmp_path):
 
 def test_kafka_keys_that_are_accepted_but_ignored_are_one_warning_line(tmp_path):
     node = BrokerProcess(tmp_path / "node", log_format="console",
-                         overrides={"num.network.threads": "8", "metrics.foo": "1"}).start()
+                         overrides={"num.network.threads": "8", "metrics.context.foo": "1"}).start()
     lines = start_lines(node, 0)
     warned = [line for line in lines if "num.network.threads" in line]
-    assert len(warned) == 1 and "[warning" in warned[0] and "metrics.foo" in warned[0]
+    assert len(warned) == 1 and "[warning" in warned[0] and "metrics.context.foo" in warned[0]
