@@ -10,5 +10,5 @@ RUN pip install --no-cache-dir . && rm -rf /src
 
 VOLUME /var/lib/kafka-compat
 ENV KAFKA_LOG_DIRS=/var/lib/kafka-compat/data
-EXPOSE 9092 9093
+EXPOSE 9092 9093 9404
 CMD ["kafka-compat", "start"]

@@ -17,8 +17,13 @@ from one consumer; and commits per second when 1,000 groups commit (simple-consu
 through the project's wire client, 4 threads of 250 groups each); for both, the broker's CPU per
 commit. `--only groups` runs this part alone (`--only data` the rest).
 
+Metrics (kafka-compat alone): the produce phase against a broker with its metrics endpoint off
+(`metrics.port` unset, no request log) and one with it on and scraped every second, alternating,
+`--metrics-rounds` of each; the best of each side and their ratio (the target: on >= 0.97x off).
+`--only metrics` runs this part alone.
+
 Usage: python benchmarks/e2e.py [--seconds 10] [--latency-seconds 5] [--rate 5000] [--commit-seconds 3]
-                                [--only data|groups] [--apache-kafka-heap 1g]
+                                [--only data|groups|metrics] [--metrics-rounds 2] [--apache-kafka-heap 1g]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -243,15 +249,58 @@ def bench(name: str, bootstrap: str, pid: int, args) -> dict:
     return out
 
 
+def scrape_every_second(port: int, stop: threading.Event, scrapes: list[int]) -> None:
+    """What Prometheus does, a little more often than its usual 15 s."""
+    while not stop.wait(1.0):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            r.read()
+        scrapes[0] += 1
+
+
+def metrics_phase(tmp: str, args) -> dict:
+    """Produce throughput with the metrics endpoint off and on (scraped every second)."""
+    best = {"off": 0, "on": 0}
+    scrapes = [0]
+    for rnd in range(args.metrics_rounds):
+        for mode in ("off", "on"):
+            port = free_port()
+            overrides = {"log.retention.check.interval.ms": "300000", "request.logger.slow.ms": "-1"}
+            if mode == "on":
+                overrides["metrics.port"] = str(port)
+            node = BrokerProcess(Path(tmp) / f"metrics-{mode}-{rnd}", overrides=overrides).start()
+            stop = threading.Event()
+            scraper = threading.Thread(target=scrape_every_second, args=(port, stop, scrapes), daemon=True)
+            try:
+                wait_for(node.bootstrap)
+                create_topic(node.bootstrap, "bench")
+                if mode == "on":
+                    scraper.start()
+                result = produce_phase(node.bootstrap, "bench", args.seconds, node.proc.pid)
+            finally:
+                stop.set()
+                if scraper.is_alive():
+                    scraper.join(15)
+                node.stop()
+            best[mode] = max(best[mode], result["produce_msgs_s"])
+    return {"metrics_off_produce_msgs_s": best["off"], "metrics_on_produce_msgs_s": best["on"],
+            "metrics_on_vs_off": round(best["on"] / best["off"], 3) if best["off"] else None, "scrapes": scrapes[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--latency-seconds", type=float, default=5)
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--commit-seconds", type=float, default=3)
-    ap.add_argument("--only", choices=("data", "groups"), help="run one part: produce/consume/latency, or groups")
+    ap.add_argument("--only", choices=("data", "groups", "metrics"),
+                    help="run one part: produce/consume/latency, groups, or metrics on vs off")
+    ap.add_argument("--metrics-rounds", type=int, default=2, help="runs with metrics off and on, each")
     ap.add_argument("--apache-kafka-heap", default="1g", help="Apache Kafka's JVM heap (-Xms and -Xmx)")
     args = ap.parse_args()
+    if args.only == "metrics":
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps({"bench": "e2e", "kafka_compat": metrics_phase(tmp, args)}))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         ours = BrokerProcess(Path(tmp) / "kafka-compat", overrides={"log.retention.check.interval.ms": "300000"})
         ours.start()
@@ -259,6 +308,8 @@ def main() -> None:
             mine = bench("kafka-compat", ours.bootstrap, ours.proc.pid, args)
         finally:
             ours.stop()
+        if args.only in (None, "data"):
+            mine.update(metrics_phase(tmp, args))
         kafka = ApacheKafkaNode(Path(tmp) / "apache-kafka", heap=args.apache_kafka_heap).start(timeout=120)
         try:
             reference = bench("apache-kafka", kafka.bootstrap, kafka.proc.pid, args)

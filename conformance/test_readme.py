@@ -85,9 +85,10 @@ class Walkthrough:
         if any(command.startswith(c) for c in NOT_RUN):
             return
         if command.startswith("make run"):
-            # What `make run` runs (checked below), here with ./data in the test's directory and its port.
+            # What `make run` runs (checked below), here with ./data in the test's directory and its
+            # ports (the metrics endpoint on any free one).
             self.serve([CLI, *MAKE_RUN.split()[1:], "-o", f"listeners=PLAINTEXT://{BOOTSTRAP}",
-                        "-o", f"advertised.listeners=PLAINTEXT://{BOOTSTRAP}"], "ready: ")
+                        "-o", f"advertised.listeners=PLAINTEXT://{BOOTSTRAP}", "-o", "metrics.port=0"], "ready: ")
         elif command.startswith("kafka-compat cluster up"):
             self.serve(["bash", "-c", command], "Bootstrap servers")
         else:

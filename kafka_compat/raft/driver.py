@@ -21,6 +21,7 @@ Disk layout under `data_dir`: `__cluster_metadata-0/` holding the log segments (
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
@@ -41,7 +42,7 @@ from kafka_compat.raft import wire
 from kafka_compat.raft.config import QuorumConfig
 from kafka_compat.raft.file_log import DIR_NAME, FileLog
 from kafka_compat.raft.log import OffsetAndEpoch
-from kafka_compat.raft.node import Batch, LeaderAndEpoch, Outbound, RaftNode
+from kafka_compat.raft.node import Batch, LeaderAndEpoch, NotLeaderError, Outbound, RaftNode
 from kafka_compat.raft.quorum_state import FILE_NAME as QUORUM_STATE_FILE
 from kafka_compat.raft.quorum_state import FileQuorumStateStore
 from kafka_compat.raft.ready import persist
@@ -286,7 +287,8 @@ class RaftDriver:
         """Stop the driver. A leader first resigns and waits (at most `timeout` seconds) until the
         voters acknowledged, so that they elect a successor without waiting out a fetch timeout."""
         if self.node.is_leader:
-            with trio.move_on_after(timeout):
+            # Leadership can be lost between the check and the resignation: nothing left to hand over.
+            with trio.move_on_after(timeout), contextlib.suppress(NotLeaderError):
                 await self.resign()
                 await self.wait_for(lambda: self.node.role != "resigned" or not self.node.state.unacknowledged)
         self._nursery.cancel_scope.cancel()

@@ -54,7 +54,9 @@ from kafka_compat.server.errors import error_response
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_coordinator import start_group_coordinator
 from kafka_compat.server.handlers import BROKER, CONTROLLER
+from kafka_compat.server.health import serve_http
 from kafka_compat.server.lifecycle import BrokerLifecycleManager
+from kafka_compat.server.metrics import NodeMetrics
 from kafka_compat.server.pipeline import RequestPipeline, apis
 from kafka_compat.server.quorum_controller import ControllerTimers, QuorumController, WriteTimeout
 from kafka_compat.server.socket_server import accept
@@ -65,6 +67,7 @@ from kafka_compat.storage.meta_properties import read_meta_properties, write_met
 
 log = structlog.get_logger("kafka_compat.server")
 
+METRICS = "metrics"  # the HTTP endpoint's socket, beside the listeners' (metrics.port)
 SHUTDOWN_GRACE_S = 5.0
 MAINTENANCE_INTERVAL_S = 1.0
 FORWARD_TIMEOUT_S = 30.0  # how long a forwarded admin request may look for an active controller
@@ -161,6 +164,8 @@ class Broker:
         self._sockets: dict[str, list[socket.socket]] = {}
         try:
             self._sockets = bind_listeners(config)
+            if config["metrics.port"] >= 0:
+                self._sockets[METRICS] = bind(Listener(METRICS, config["metrics.host"], config["metrics.port"], "HTTP"))
             self.cluster_id = format_log_dirs(config, cluster_id, ignore_formatted=cluster_id is None)
         except BaseException:
             for s in (s for socks in self._sockets.values() for s in socks):
@@ -204,8 +209,11 @@ class Broker:
         self._producer_ids_lock = trio.Lock()
         self.requests = RequestCount()  # on the client listeners
         self._accepting = trio.CancelScope()
+        self.serving = False  # started: the listeners accept (a broker: registered and unfenced first)
+        self.metrics = NodeMetrics(self)
         if self.is_broker:
             self.quorum.add_listener(self._publish)
+            self.quorum.add_listener(self.metrics.follow_image)
             self.lifecycle.on_registered = lambda: self._publish(None, self.quorum.image)
 
     # -- what handlers use ------------------------------------------------------------------
@@ -350,6 +358,9 @@ class Broker:
                 controller_listeners = self._listeners([controller.name] if controller else [])
                 # The quorum's peers reach it through the controller listener, from the start.
                 nursery.start_soon(self._serve, controller_listeners, CONTROLLER, RequestCount(), trio.CancelScope())
+                if METRICS in self._sockets:  # probes answer (not ready) while the node starts
+                    nursery.start_soon(serve_http, self, [trio.SocketListener(trio.socket.from_stdlib_socket(s))
+                                                          for s in self._sockets[METRICS]])
                 await nursery.start(self.quorum.run)
                 await nursery.start(self.forwarding.run)
                 await nursery.start(self.lifecycle.channel.run)
@@ -369,6 +380,7 @@ class Broker:
                     nursery.start_soon(self._serve, client_listeners, BROKER, self.requests, self._accepting)
                     nursery.start_soon(self._maintenance)
                     await self.groups.wait_loaded()  # its summary line comes before the ready line
+                self.serving = True
                 log.info(self.ready_line())
                 task_status.started(self)
                 await trio.sleep_forever()
@@ -392,6 +404,8 @@ class Broker:
             where.append("controller in process")
         else:
             where.append(f"controller {listener.name}://{listener.bind_host}:{self.listening[listener.name]}")
+        if METRICS in self.listening:
+            where.append(f"metrics http://{self.config['metrics.host'] or '0.0.0.0'}:{self.listening[METRICS]}/metrics")
         return f"ready: {', '.join(where)}, cluster id {self.cluster_id}, data {', '.join(self.config.log_dirs)}"
 
     async def shutdown(self, grace: float = SHUTDOWN_GRACE_S) -> None:
@@ -417,10 +431,18 @@ class Broker:
         max_request_bytes, idle_ms = self.config["socket.request.max.bytes"], self.config["connections.max.idle.ms"]
         max_queued = self.config["queued.max.requests"]
 
+        metrics = self.metrics
+        observe = metrics.requests.observe if metrics.observing else None
+
         async def connection(stream: trio.SocketStream, peer: str, listener: str) -> None:
             pipeline = RequestPipeline(self, handlers, listener, peer)
-            await Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
-                             max_queued=max_queued, requests=requests).run()
+            metrics.connections_created[listener] += 1
+            metrics.connections[listener] += 1
+            try:
+                await Connection(stream, pipeline, peer, max_request_bytes=max_request_bytes, idle_ms=idle_ms,
+                                 max_queued=max_queued, requests=requests, observe=observe).run()
+            finally:
+                metrics.connections[listener] -= 1
 
         async with trio.open_nursery() as connections:
             with accepting:

@@ -61,6 +61,14 @@ def _one_of(*allowed):
     return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
 
 
+def _api_names(v):
+    from kafka_compat.server.metrics import REQUEST_NAMES
+
+    known = {name.lower() for name in REQUEST_NAMES.values()}
+    bad = [a for a in v if a.lower() not in known]
+    return f"unknown request types: {', '.join(bad)} (use Kafka's names, such as Produce,Fetch)" if bad else None
+
+
 def _roles(v):
     bad = [r for r in v if r not in ("broker", "controller")]
     if bad or not v:
@@ -164,6 +172,19 @@ _KEYS = [
               _at_least(1024)),
     BrokerKey("max.incremental.fetch.session.cache.slots", INT, 1000,
               "Incremental fetch sessions (KIP-227) kept at once.", _at_least(0)),
+    # Observability: the HTTP endpoint (server.health) and the request log (server.metrics)
+    BrokerKey("metrics.port", INT, -1,
+              "Port of the node's HTTP endpoint: Prometheus metrics at /metrics, container probes at /health/live "
+              "and /health/ready (-1: no endpoint; 0: any free port).", _at_least(-1)),
+    BrokerKey("metrics.host", STRING, "127.0.0.1",
+              "Address the HTTP endpoint listens on (an empty host or 0.0.0.0: every interface)."),
+    BrokerKey("request.logger.apis", LIST, [],
+              "Request types to log, one line per request with its timings (Kafka's kafka.request.logger): "
+              "Kafka's names, such as Produce,Fetch,OffsetCommit.", _api_names),
+    BrokerKey("request.logger.slow.ms", LONG, 1000,
+              "Log a request, with its timings, when it took this long, not counting its wait for a long poll "
+              "or acks=all (JoinGroup and SyncGroup, which wait for a rebalance, never are; -1: never).",
+              _at_least(-1)),
     # Consumer groups and offsets
     BrokerKey("offsets.topic.num.partitions", INT, 50, "Partitions of __consumer_offsets, set when it is created.",
               _at_least(1)),
@@ -250,7 +271,8 @@ log.cleaner.dedupe.buffer.size log.cleaner.io.buffer.load.factor log.cleaner.io.
 log.cleaner.io.max.bytes.per.second log.cleaner.threads log.dir.failure.timeout.ms
 log.initial.task.delay.ms log.message.format.version log.recovery.per.partition
 log.roll.jitter.hours max.connection.creation.rate max.connections max.connections.per.ip
-max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metadata.log.segment.bytes
+max.connections.per.ip.overrides metadata.log.max.snapshot.interval.ms metrics.num.samples
+metrics.recording.level metrics.sample.window.ms metadata.log.segment.bytes
 metadata.log.segment.ms metadata.max.idle.interval.ms metadata.max.retention.bytes
 metadata.max.retention.ms num.io.threads num.network.threads num.recovery.threads.per.data.dir
 num.replica.alter.log.dirs.threads offsets.commit.required.acks principal.builder.class
@@ -265,8 +287,9 @@ transaction.max.timeout.ms transaction.remove.expired.transaction.cleanup.interv
 transaction.state.log.load.buffer.size transaction.state.log.segment.bytes
 transactional.id.expiration.ms zookeeper.connect
 """.split())
-# Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL).
-KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.", "remote.log.")
+# Families of keys Kafka accepts by prefix (per-listener settings, TLS, SASL, metric reporters'
+# context); Kafka's metrics.* keys are listed above, beside this broker's own metrics.port/host.
+KNOWN_PREFIXES = ("listener.name.", "ssl.", "sasl.", "metric.", "metrics.context.", "remote.log.")
 
 
 def env_key(var: str) -> str | None:

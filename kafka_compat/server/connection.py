@@ -12,6 +12,10 @@ The writer sends responses strictly in request order, as gather writes, with `os
 data on plaintext sockets. CLOSE closes the connection once the responses before it are written,
 as does a frame above `socket.request.max.bytes` (refused from its size alone). Either way only
 this connection ends.
+
+Each request's slot carries the times it was read, taken in, answered by its handler and
+completed; `observe(slot, written, peer)`, if given, is called once its response is written (the
+node's request metrics and request log, `server.metrics`).
 """
 
 from __future__ import annotations
@@ -26,14 +30,13 @@ import structlog
 import trio
 
 from kafka_compat.net import receive_into
-from kafka_compat.protocol import framing, messages
+from kafka_compat.protocol import framing
 from kafka_compat.protocol.framing import FrameBuffer, FrameTooLarge
 
 log = structlog.get_logger("kafka_compat.server")
 
 _CLOSED = (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError)
 IOV_MAX = 512
-_API_NAMES = {k.value: k.name for k in messages.ApiKey}  # frames of unknown APIs are logged by number
 
 
 class _Close:
@@ -73,7 +76,10 @@ class _Slot:
 
     api_key: int
     api_version: int
-    started: float
+    started: float  # read, waiting for room in the queue
+    dequeued: float = 0.0  # handed to the pipeline
+    served: float = 0.0  # the pipeline returned (a response, or one to come later)
+    completed: float = 0.0  # the response is ready to write
     done: trio.Event = field(default_factory=trio.Event)
     parts: list | None = None  # None: nothing to send (acks=0), or the connection is closing
     close_after: bool = False
@@ -81,12 +87,14 @@ class _Slot:
 
 class Connection:
     def __init__(self, stream: trio.abc.Stream, serve: Serve, peer: str, *, max_request_bytes: int,
-                 idle_ms: int = -1, max_queued: int = 500, requests: RequestCount | None = None):
+                 idle_ms: int = -1, max_queued: int = 500, requests: RequestCount | None = None,
+                 observe: Callable[[_Slot, float, str], None] | None = None):
         self.stream = stream
         self.serve = serve
         self.peer = peer
         self.idle_ms = idle_ms
         self.requests = requests or RequestCount()
+        self.observe = observe
         self.sock = getattr(stream, "socket", None)  # plaintext: gather writes and sendfile
         self.frames = FrameBuffer(max_request_bytes)
         self.send_slots, self.receive_slots = trio.open_memory_channel[_Slot](max_queued)
@@ -149,11 +157,13 @@ class Connection:
         slot = _Slot(api_key, api_version, time.perf_counter())
         await self.send_slots.send(slot)
         self.requests.started()
+        slot.dequeued = time.perf_counter()
         try:
             result = await self.serve(frame)
         except BaseException:
             slot.done.set()
             raise
+        slot.served = time.perf_counter()
         if result is None or type(result) is list or result is CLOSE:
             return self._finish(slot, result)
         nursery.start_soon(self._complete, slot, result)
@@ -167,6 +177,7 @@ class Connection:
             self._finish(slot, result)
 
     def _finish(self, slot: _Slot, result: Reply) -> bool:
+        slot.completed = time.perf_counter()
         if result is CLOSE:
             slot.close_after = True
         else:
@@ -204,9 +215,10 @@ class Connection:
                 finally:
                     for _ in batch:
                         self.requests.finished()
-                for slot in batch:
-                    log.debug("request", api=_API_NAMES.get(slot.api_key, slot.api_key), version=slot.api_version,
-                              latency_ms=round((time.perf_counter() - slot.started) * 1000, 3), peer=self.peer)
+                if self.observe is not None:
+                    written = time.perf_counter()
+                    for slot in batch:
+                        self.observe(slot, written, self.peer)
                 if batch[-1].close_after:
                     cancel.cancel()
                     return

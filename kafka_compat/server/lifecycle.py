@@ -46,6 +46,7 @@ class BrokerLifecycleManager:
         self.incarnation_id = Uuid.random()
         self.epoch = -1  # the broker epoch the controller gave the current registration
         self.fenced = True
+        self.answered_at = -float("inf")  # trio time of the last heartbeat the controller answered
         self.endpoints: list[tuple[str, str, int, str]] = []  # (listener, host, port, protocol), set before run
         self.on_registered: Callable[[], None] = lambda: None  # called once `epoch` is a new registration's
         self._stopping = False
@@ -58,6 +59,7 @@ class BrokerLifecycleManager:
                 if self.epoch < 0:
                     await self._register()
                 response = await self._heartbeat(want_shut_down=False)
+                self.answered_at = trio.current_time()
             except (trio.TooSlowError, WriteTimeout):
                 if trio.current_time() - waiting_since > 10:
                     log.warning("controller_unreachable", node=self.node_id, leader=self.quorum.leader.leader_id)

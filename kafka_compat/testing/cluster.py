@@ -91,6 +91,14 @@ class KafkaCluster:
         return self._bootstrap
 
     @property
+    def metrics_urls(self) -> list[str]:
+        """`http://127.0.0.1:<port>` of each node's HTTP endpoint (/metrics, /health/live,
+        /health/ready), for a cluster in threads started with `metrics.port` set (0: any free port)."""
+        if self.mode != "thread" or self._runner is None:
+            raise RuntimeError("metrics_urls: only for a running cluster in threads")
+        return [f"http://127.0.0.1:{b.listening['metrics']}" for b in self._runner.brokers if "metrics" in b.listening]
+
+    @property
     def running(self) -> bool:
         return self._runner is not None
 

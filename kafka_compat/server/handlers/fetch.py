@@ -107,12 +107,15 @@ def _response(ctx: RequestContext, reads: list[_Read], session_id: int, isolatio
     v = ctx.api_version
     magic = 0 if v <= 1 else 1 if v <= 3 else 2
     topics: dict = {}
+    metrics = ctx.broker.metrics
     for r in reads:
         e = r.entry
         records = r.records
         if magic < 2 and len(records):
             data = records.read() if hasattr(records, "read") else bytes(records)
             records = down_convert(data, magic, first_offset=e.fetch_offset)
+        if e.topic is not None:
+            metrics.topic(e.topic).fetched(len(records), r.error != ErrorCode.NONE)
         part = R.PartitionData(partition_index=e.partition, error_code=r.error, high_watermark=r.hw,
                                last_stable_offset=r.lso, log_start_offset=r.log_start,
                                aborted_transactions=[] if isolation == READ_COMMITTED else None,

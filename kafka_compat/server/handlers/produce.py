@@ -42,6 +42,7 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     for td in req.topic_data:
         results = []
         topic = image.topics.get(td.name)
+        counts = broker.metrics.topic(td.name)
         for pd in td.partition_data:
             if acks not in (-1, 0, 1):
                 results.append(_result(pd.index, ErrorCode.INVALID_REQUIRED_ACKS))
@@ -58,7 +59,9 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
                 continue
             except KafkaError as e:
                 results.append(_result(pd.index, e.code, e.message))
+                counts.produce_failed()
                 continue
+            counts.produced(info.last_offset - info.first_offset + 1, len(pd.records))
             result = R.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE,
                                                 base_offset=info.first_offset, log_append_time_ms=info.log_append_time,
                                                 log_start_offset=info.log_start_offset)
