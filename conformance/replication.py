@@ -57,7 +57,8 @@ def wait_in_sync(cluster: ClusterProcess, topic: str, replicas: int = 3) -> dict
 
     def complete():
         state.update(partition_state(cluster, topic))
-        return state if all(s[0] >= 0 and len(s[2]) == replicas for s in state.values()) else None
+        # (no partitions yet: the broker asked has not seen the topic)
+        return state if state and all(s[0] >= 0 and len(s[2]) == replicas for s in state.values()) else None
     return wait_until(complete, lambda: f"every partition of {topic} led with a full ISR (saw {state})", WAIT)
 
 

@@ -24,7 +24,9 @@ process.stdin.resume()
 async function main () {
   const kafka = new Kafka({ clientId: `conformance-kafkajs-${name}`, brokers: bootstrap.split(','),
     logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 3000, retry })
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry })
+  // Metadata at most a second old: a request that times out (a leader stopped with SIGSTOP keeps
+  // its connection open) makes KafkaJS retry without refreshing it, to the same stopped leader.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry, metadataMaxAge: 1000 })
   await producer.connect()
   let sent = 0
   const errors = []

@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from conformance.replication import wait_in_sync
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
@@ -228,7 +229,7 @@ def test_acks_all_produces_to_every_leader_at_once_are_answered_without_waiting_
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
         for f in admin.create_topics([NewTopic("everywhere", 3, 3, config={"min.insync.replicas": "2"})]).values():
             f.result(WAIT)
-        wait_partition(cluster, "everywhere", "a full ISR", lambda p: len(p.isr_nodes) == 3)
+        wait_in_sync(cluster, "everywhere")
         # The produce's timeout (request.timeout.ms) is 10 s; not retried, so one that times out fails.
         producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "linger.ms": 0, "retries": 0,
                              "request.timeout.ms": 10000, "message.timeout.ms": 60000})
