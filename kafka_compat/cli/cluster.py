@@ -174,9 +174,10 @@ def up(
     Data directories are kept, so the same command starts the same cluster again. Topics get
     min(3, N) replicas and, from three nodes on, min.insync.replicas=2 (--override changes them)."""
     from kafka_compat.storage.meta_properties import read_meta_properties
+    from kafka_compat.testing.cluster import replicated_defaults
     from kafka_compat.testing.cluster_process import COMBINED, ClusterProcess
 
-    settings = replication_defaults(nodes)
+    settings = replicated_defaults(nodes)
     for item in override or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -222,18 +223,6 @@ def up(
         cluster.stop()
     finally:
         cluster.close()
-
-
-def replication_defaults(nodes: int) -> dict[str, str]:
-    """What Kafka's multi-node examples set: min(3, N) replicas for every topic, internal ones
-    included, and from three nodes on, acks=all answered once two replicas have a record (so one
-    node may fail without losing it or stopping writes)."""
-    rf = str(min(3, nodes))
-    defaults = {"default.replication.factor": rf, "offsets.topic.replication.factor": rf,
-                "transaction.state.log.replication.factor": rf}
-    if nodes >= 3:
-        defaults["min.insync.replicas"] = "2"
-    return defaults
 
 
 def secure_settings(data_dir: Path) -> dict[str, str]:
