@@ -127,9 +127,13 @@ class PendingTxnOffsets:
         self.superseded: set[tuple[str, str, int]] = set()
 
 
-def _utf16_len(s: str) -> int:
-    """Java's String.length(): UTF-16 code units (what offset.metadata.max.bytes is compared to)."""
-    return len(s.encode("utf-16-le", "surrogatepass")) // 2
+def _metadata_too_large(metadata: str | None, limit: int) -> bool:
+    """Whether Java's String.length() of `metadata` (UTF-16 code units, what offset.metadata.max.bytes
+    is compared to) exceeds `limit`. A character is one or two units: most metadata is short enough
+    not to need encoding."""
+    if metadata is None or 2 * len(metadata) <= limit:
+        return False
+    return len(metadata.encode("utf-16-le", "surrogatepass")) // 2 > limit
 
 
 class CommittedOffsets:
@@ -205,8 +209,7 @@ class CommittedOffsets:
             for p in topic.partitions:
                 if not core.topic_exists(topic.name, p.partition_index):
                     error = E.UNKNOWN_TOPIC_OR_PARTITION
-                elif (p.committed_metadata is not None
-                      and _utf16_len(p.committed_metadata) > cfg.offset_metadata_max_bytes):
+                elif _metadata_too_large(p.committed_metadata, cfg.offset_metadata_max_bytes):
                     error = E.OFFSET_METADATA_TOO_LARGE
                 else:
                     error = E.NONE
@@ -281,7 +284,7 @@ class CommittedOffsets:
             parts = []
             for p in topic.partitions:
                 metadata = p.committed_metadata
-                if metadata is not None and _utf16_len(metadata) > cfg.offset_metadata_max_bytes:
+                if _metadata_too_large(metadata, cfg.offset_metadata_max_bytes):
                     error = E.OFFSET_METADATA_TOO_LARGE
                 else:
                     error = E.NONE
