@@ -92,13 +92,32 @@ def build_batch(
         attributes |= CONTROL_BIT
     if delete_horizon_ms is not None:
         attributes |= DELETE_HORIZON_BIT
+    return _framed(body, base_offset, partition_leader_epoch, attributes, last_offset_delta, base_timestamp,
+                   max_timestamp, producer_id, producer_epoch, base_sequence, len(records))
+
+
+def build_plain_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp: int) -> bytearray:
+    """`build_batch` of (key, value) pairs, all stamped `timestamp`, uncompressed, without headers
+    or producer: the coordinators' batches, built once per append without the general case's
+    bookkeeping."""
+    body = bytearray()
+    for delta, (key, value) in enumerate(records):
+        encode_record(body, delta, 0, key, value, ())
+    return _framed(body, 0, NO_PARTITION_LEADER_EPOCH, 0, len(records) - 1, timestamp, timestamp, NO_PRODUCER_ID,
+                   NO_PRODUCER_EPOCH, NO_SEQUENCE, len(records))
+
+
+def _framed(body, base_offset: int, partition_leader_epoch: int, attributes: int, last_offset_delta: int,
+            base_timestamp: int, max_timestamp: int, producer_id: int, producer_epoch: int, base_sequence: int,
+            count: int) -> bytearray:
+    """The batch: its header, CRC included, then `body` (the encoded records)."""
     size = HEADER_SIZE + len(body)
     out = bytearray(size)
+    out[HEADER_SIZE:] = body
     HEADER.pack_into(out, 0, base_offset, size - LOG_OVERHEAD, partition_leader_epoch, 2, 0, attributes,
                      last_offset_delta, base_timestamp, max_timestamp, producer_id, producer_epoch, base_sequence,
-                     len(records))
-    out[HEADER_SIZE:] = body
+                     count)
     HEADER.pack_into(out, 0, base_offset, size - LOG_OVERHEAD, partition_leader_epoch, 2, crc_of(out, 0, size),
                      attributes, last_offset_delta, base_timestamp, max_timestamp, producer_id, producer_epoch,
-                     base_sequence, len(records))
+                     base_sequence, count)
     return out

@@ -48,7 +48,7 @@ from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message
-from kafka_compat.records import Record, RecordsError, build_batch, iter_headers, iter_records
+from kafka_compat.records import Record, RecordsError, build_batch, build_plain_batch, iter_headers, iter_records
 from kafka_compat.records.control import read_marker
 from kafka_compat.records.validator import COORDINATOR
 
@@ -219,7 +219,7 @@ class GroupCoordinatorDriver:
                                     producer_epoch=job.producer_epoch, transactional=True)
                 info = partition.append(batch, -1, now, origin=COORDINATOR, verification_guard=guard)
             else:
-                batch = records_to_batch([record for job in jobs for record in job.records], now)
+                batch = build_plain_batch([record for job in jobs for record in job.records], now)
                 info = partition.append(batch, -1, now, origin=COORDINATOR)
         except KafkaError as e:
             return self._appended(jobs, e.code, now)
@@ -433,10 +433,3 @@ def _client_host(host: str | None) -> str:
         host = host[1:host.index("]")]
     return host if not host or host.startswith("/") else "/" + host
 
-
-# -- the log format ---------------------------------------------------------------------------------
-
-def records_to_batch(records: list[tuple[bytes, bytes | None]], timestamp_ms: int) -> bytearray:
-    """One magic-2 batch (no compression, CreateTime, no producer) holding the records, as Kafka's
-    coordinator writes them."""
-    return build_batch([Record(key, value, timestamp_ms) for key, value in records])

@@ -12,9 +12,9 @@ from kafka_compat.coordinator.classic import ClassicState
 from kafka_compat.metadata.image import TOPIC_RESOURCE, MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.primitives import Uuid
-from kafka_compat.records import iter_headers, iter_records
+from kafka_compat.records import Record, build_batch, build_plain_batch, iter_headers, iter_records
 from kafka_compat.replication.replica_manager import ReplicaManager
-from kafka_compat.server.group_coordinator import OFFSETS_TOPIC, GroupCoordinatorDriver, records_to_batch
+from kafka_compat.server.group_coordinator import OFFSETS_TOPIC, GroupCoordinatorDriver
 from kafka_compat.server.handlers.groups import COORDINATOR_APIS
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
@@ -265,7 +265,8 @@ async def test_stopping_answers_parked_requests_coordinator_not_available(autoju
 
 def test_the_coordinator_writes_plain_batches_as_kafka_does():
     pairs = [(b"k1", b"v1"), (b"k2", None)]
-    buf = records_to_batch(pairs, 123)
+    buf = build_plain_batch(pairs, 123)
+    assert buf == build_batch([Record(k, v, 123) for k, v in pairs])  # the general builder's bytes
     ((position, header),) = list(iter_headers(buf))
     assert (header.magic, header.compression, header.producer_id, header.record_count) == (2, 0, -1, 2)
     assert [(r.key, r.value, r.timestamp) for r in iter_records(buf, position, header)] == \
