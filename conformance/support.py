@@ -120,6 +120,14 @@ class StoredBatch:
         return self.attributes & 0x07
 
 
+def assert_codec_kept(batches, codec_id: int) -> None:
+    """The broker keeps each batch's codec as sent. librdkafka and franz-go send a batch uncompressed
+    when compressing does not shrink it (a lone small record, when batching splits under load), so
+    none may appear beside the producer's codec, which at least one batch carries."""
+    codecs = {b.codec for b in batches}
+    assert codec_id in codecs and codecs <= {codec_id, 0}, f"the broker must keep the producer's codec: {codecs}"
+
+
 def stored_batches(log_dirs: Path, topic: str, partition: int) -> list[StoredBatch]:
     """The batch headers in a partition's segment files, read straight from disk (the broker
     writes appends to its files before answering, so this sees every acknowledged batch)."""
