@@ -34,9 +34,8 @@ import functools
 import math
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
@@ -51,9 +50,9 @@ from kafka_compat.protocol.primitives import Message
 from kafka_compat.records import Record, RecordsError, build_batch, build_plain_batch, iter_headers, iter_records
 from kafka_compat.records.control import read_marker
 from kafka_compat.records.validator import COORDINATOR
+from kafka_compat.server.coordinator_appends import AppendWaits
 
 if TYPE_CHECKING:
-    from kafka_compat.replication.partition import Partition
     from kafka_compat.replication.replica_manager import ReplicaManager
     from kafka_compat.server.broker import Broker
 
@@ -101,15 +100,6 @@ class _InFlight:
         self.event: trio.Event | None = None
 
 
-class _Unreplicated(NamedTuple):
-    """Appends in the log that the high watermark does not cover yet."""
-
-    appends: list[Append]
-    end_offset: int  # the high watermark that makes them durable
-    leader_epoch: int  # the epoch they were appended in
-    deadline: float  # trio time
-
-
 class GroupCoordinatorDriver:
     """See the module docstring. `clock` gives wall-clock milliseconds (the machine's time)."""
 
@@ -123,7 +113,7 @@ class GroupCoordinatorDriver:
         self._image: MetadataImage | None = None
         self._in_flight: dict[int, _InFlight] = {}
         self._next_token = 0
-        self._unreplicated: dict[int, deque[_Unreplicated]] = {}  # per partition, in append order
+        self._unreplicated = AppendWaits(replicas, self._start, self._replicated)
         self._nursery: trio.Nursery | None = None
         self._not_started: list[tuple] = []  # tasks asked for before run() started
         self._wake = trio.Event()
@@ -228,37 +218,17 @@ class GroupCoordinatorDriver:
         except Exception as e:  # an I/O error or the broker's bug: the log is the truth
             log.error("coordinator_append_error", partition=index, error=repr(e))
             return self._appended(jobs, ErrorCode.UNKNOWN_SERVER_ERROR, now)
-        waiting = self._unreplicated.get(index)
-        if waiting is None and partition.high_watermark > info.last_offset:
-            return self._appended(jobs, None, now)
-        deadline = trio.current_time() + self.config.offsets_commit_timeout_ms / 1000
-        entry = _Unreplicated(jobs, info.last_offset + 1, partition.leader_epoch, deadline)
-        if waiting is not None:
-            waiting.append(entry)
-        else:
-            self._unreplicated[index] = deque([entry])
-            self._start(self._await_replication, index, partition)
+        if not self._unreplicated.add(index, partition, jobs, info.last_offset,
+                                      self.config.offsets_commit_timeout_ms / 1000):
+            self._appended(jobs, None, now)
 
     def _appended(self, jobs: list[Append], error: ErrorCode | None, now: int) -> None:
         for job in jobs:
             self.machine.append_done(job, error, now)
 
-    async def _await_replication(self, index: int, partition: Partition) -> None:
-        """Report the partition's appends, in order, as the high watermark covers them."""
-        waiting = self._unreplicated[index]
-        try:
-            while waiting:
-                entry = waiting[0]
-                code = await self._replicas.wait_acknowledged(partition, entry.end_offset, entry.leader_epoch,
-                                                              entry.deadline)
-                if not waiting or waiting[0] is not entry:
-                    continue  # the partition was lost meanwhile
-                waiting.popleft()
-                now = self._clock()
-                self._appended(entry.appends, None if code == ErrorCode.NONE else code, now)
-                self._pump()
-        finally:
-            del self._unreplicated[index]
+    def _replicated(self, jobs: list[Append], error: ErrorCode | None) -> None:
+        self._appended(jobs, error, self._clock())
+        self._pump()
 
     # -- loads --------------------------------------------------------------------------------------
 
@@ -344,9 +314,7 @@ class GroupCoordinatorDriver:
         before = self._led(old) if old is not None else set()
         led = self._led(new)
         for index in sorted(before - led):
-            waiting = self._unreplicated.get(index)
-            if waiting:
-                waiting.clear()  # the machine answers their requests NOT_COORDINATOR
+            self._unreplicated.drop(index)  # the machine answers their requests NOT_COORDINATOR
             self.machine.unload(index, now)
         if led - before and not self._loading():
             self._loads_began = time.monotonic()

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
@@ -46,10 +45,10 @@ from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message
 from kafka_compat.records import RecordsError, build_plain_batch, iter_headers, iter_records
 from kafka_compat.records.validator import COORDINATOR
+from kafka_compat.server.coordinator_appends import AppendWaits
 from kafka_compat.server.errors import error_response
 
 if TYPE_CHECKING:
-    from kafka_compat.replication.partition import Partition
     from kafka_compat.server.broker import Broker
 
 log = structlog.get_logger("kafka_compat.coordinator.transaction")
@@ -93,13 +92,6 @@ async def start_transaction_coordinator(broker: Broker, nursery: trio.Nursery) -
     return driver
 
 
-class _Unreplicated(NamedTuple):
-    appends: list[Append]
-    end_offset: int
-    leader_epoch: int
-    deadline: float
-
-
 class TransactionCoordinatorDriver:
     """See the module docstring."""
 
@@ -114,7 +106,7 @@ class TransactionCoordinatorDriver:
         self._waiting: dict[int, tuple[trio.Event, list]] = {}  # token -> (answered, [response])
         self._next_token = 0
         self._led: dict[int, int] = {}  # __transaction_state partition -> leader epoch it was loaded at
-        self._unreplicated: dict[int, deque[_Unreplicated]] = {}
+        self._unreplicated = AppendWaits(self._replicas, self._start, self._replicated)
         self._connections: dict[int, Connection] = {}
         self._nursery: trio.Nursery | None = None
         self._not_started: list[tuple] = []
@@ -195,35 +187,16 @@ class TransactionCoordinatorDriver:
         except Exception as e:  # an I/O error or a bug: the log is the truth
             log.error("transaction_log_append_error", partition=index, error=repr(e))
             return self._appended(jobs, ErrorCode.UNKNOWN_SERVER_ERROR, now)
-        waiting = self._unreplicated.get(index)
-        if waiting is None and partition.high_watermark > info.last_offset:
-            return self._appended(jobs, None, now)
-        deadline = trio.current_time() + REQUEST_TIMEOUT_S
-        entry = _Unreplicated(jobs, info.last_offset + 1, partition.leader_epoch, deadline)
-        if waiting is not None:
-            waiting.append(entry)
-        else:
-            self._unreplicated[index] = deque([entry])
-            self._start(self._await_replication, index, partition)
+        if not self._unreplicated.add(index, partition, jobs, info.last_offset, REQUEST_TIMEOUT_S):
+            self._appended(jobs, None, now)
 
     def _appended(self, jobs: list[Append], error: ErrorCode | None, now: int) -> None:
         for job in jobs:
             self.machine.append_done(job, error, now)
 
-    async def _await_replication(self, index: int, partition: Partition) -> None:
-        waiting = self._unreplicated[index]
-        try:
-            while waiting:
-                entry = waiting[0]
-                code = await self._replicas.wait_acknowledged(partition, entry.end_offset, entry.leader_epoch,
-                                                              entry.deadline)
-                if not waiting or waiting[0] is not entry:
-                    continue
-                waiting.popleft()
-                self._appended(entry.appends, None if code == ErrorCode.NONE else code, self._clock())
-                self._pump()
-        finally:
-            del self._unreplicated[index]
+    def _replicated(self, jobs: list[Append], error: ErrorCode | None) -> None:
+        self._appended(jobs, error, self._clock())
+        self._pump()
 
     # -- loads --------------------------------------------------------------------------------------
 
@@ -318,9 +291,7 @@ class TransactionCoordinatorDriver:
         led = {} if topic is None else {i: s.leader_epoch for i, s in topic.partitions.items()
                                         if s.leader == self._node_id}
         for index in [i for i in self._led if led.get(i) != self._led[i]]:
-            waiting = self._unreplicated.get(index)
-            if waiting:
-                waiting.clear()
+            self._unreplicated.drop(index)
             del self._led[index]
             self.machine.unload(index, now)
         for index, epoch in sorted(led.items()):
