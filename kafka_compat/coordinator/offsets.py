@@ -267,8 +267,8 @@ class CommittedOffsets:
 
     def txn_commit(self, token: Hashable, req: m.TxnOffsetCommitRequest, version: int, client: Client):
         """TxnOffsetCommit v0-v4 (in the machine's `requests` table). The batch is the producer's:
-        the partition leader's log checks its epoch. The client added the group's partition with
-        AddOffsetsToTxn first; the driver appends without asking the transaction coordinator again."""
+        the partition leader's log checks its epoch, and that the driver verified with the
+        transaction coordinator that AddOffsetsToTxn added the group's partition (KIP-890)."""
         core, cfg = self.core, self.core.config
         TR = m.TxnOffsetCommitResponse
         gid = req.group_id

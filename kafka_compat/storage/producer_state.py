@@ -192,7 +192,9 @@ class ProducerState:
     def verification_guard(self, producer_id: int, sequence: int, epoch: int, now_ms: int) -> object | None:
         """KIP-890: the guard a produce request carries while the leader asks the transaction
         coordinator whether this partition is in the producer's transaction; None when the
-        producer's transaction is already ongoing here (nothing to verify)."""
+        producer's transaction is already ongoing here, or verification is off (nothing to verify)."""
+        if not self.config.transaction_verification_enabled:
+            return None
         p = self.producers.get(producer_id)
         if p is not None and p.txn_first_offset >= 0 and p.epoch == epoch:
             return None

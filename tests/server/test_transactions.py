@@ -130,3 +130,38 @@ def test_describe_producers_shows_an_open_transaction(conn, unique):
     (described,) = conn.request(T(transactional_ids=[txn_id]), 0).transaction_states
     assert (described.transaction_state, described.producer_id) == ("Ongoing", pid)
     assert end_txn(conn, txn_id, pid, epoch, False) == E.NONE
+
+
+def txn_offset_commit(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, group: str, topic: str,
+                      offset: int, version: int) -> int:
+    T = m.TxnOffsetCommitRequest
+    resp = conn.request(T(transactional_id=txn_id, group_id=group, producer_id=pid, producer_epoch=epoch, topics=[
+        T.TxnOffsetCommitRequestTopic(name=topic, partitions=[
+            T.TxnOffsetCommitRequestPartition(partition_index=0, committed_offset=offset)])]), version)
+    return resp.topics[0].partitions[0].error_code
+
+
+def committed(conn: BrokerConnection, group: str, topic: str) -> int:
+    O = m.OffsetFetchRequest
+    resp = conn.request(O(group_id=group, topics=[O.OffsetFetchRequestTopic(name=topic, partition_indexes=[0])]), 5)
+    return resp.topics[0].partitions[0].committed_offset
+
+
+def test_txn_offset_commit_without_add_offsets_to_txn_is_refused_by_the_transaction_coordinator(conn, unique):
+    """KIP-890: the group coordinator verifies a transactional commit with the transaction
+    coordinator, as a transactional produce is: the group's __consumer_offsets partition must be in
+    the transaction. Clients that know TRANSACTION_ABORTABLE (v4) get it, older ones INVALID_TXN_STATE."""
+    topic, txn_id, group = unique(), unique("txn"), unique("group")
+    create(conn, topic)
+    F = m.FindCoordinatorRequest
+    wait_until(lambda: conn.request(F(key_type=0, coordinator_keys=[group]), 4).coordinators[0].error_code == 0,
+               "a group coordinator", timeout=30)
+    pid, epoch = init(conn, txn_id)
+    assert txn_offset_commit(conn, txn_id, pid, epoch, group, topic, 5, version=3) == E.INVALID_TXN_STATE
+    assert txn_offset_commit(conn, txn_id, pid, epoch, group, topic, 5, version=4) == E.TRANSACTION_ABORTABLE
+    A = m.AddOffsetsToTxnRequest
+    assert conn.request(A(transactional_id=txn_id, producer_id=pid, producer_epoch=epoch, group_id=group),
+                        3).error_code == E.NONE
+    assert txn_offset_commit(conn, txn_id, pid, epoch, group, topic, 7, version=4) == E.NONE
+    assert end_txn(conn, txn_id, pid, epoch, True) == E.NONE
+    wait_until(lambda: committed(conn, group, topic) == 7, "the transaction's offset, the group's")
