@@ -45,9 +45,10 @@ _SNAPSHOT_CRC_FROM = 6  # the CRC covers the bytes after version and crc
 _SNAPSHOT_ENTRY = struct.Struct(">qhiqiqiq")
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProducerStateConfig:
-    """The broker settings producer state follows (Kafka's keys and defaults)."""
+    """The broker settings producer state follows (Kafka's keys and defaults): one object that every
+    partition of a broker shares, changed in place when a dynamic setting changes."""
 
     producer_id_expiration_ms: int = 86_400_000  # producer.id.expiration.ms
     transaction_verification_enabled: bool = True  # transaction.partition.verification.enable

@@ -165,3 +165,44 @@ def test_txn_offset_commit_without_add_offsets_to_txn_is_refused_by_the_transact
     assert txn_offset_commit(conn, txn_id, pid, epoch, group, topic, 7, version=4) == E.NONE
     assert end_txn(conn, txn_id, pid, epoch, True) == E.NONE
     wait_until(lambda: committed(conn, group, topic) == 7, "the transaction's offset, the group's")
+
+
+def alter_broker_config(conn: BrokerConnection, node: str, key: str, value: str | None, effective: str) -> None:
+    """IncrementalAlterConfigs on broker `node` ("": the cluster-wide default): SET, or DELETE for
+    None; then wait until broker 1 describes `key` as `effective` (its metadata image has it)."""
+    A = m.IncrementalAlterConfigsRequest
+    r = conn.request(A(resources=[A.AlterConfigsResource(resource_type=4, resource_name=node, configs=[
+        A.AlterableConfig(name=key, config_operation=0 if value is not None else 1, value=value)])]))
+    assert [x.error_code for x in r.responses] == [E.NONE], r
+    D = m.DescribeConfigsRequest
+
+    def described() -> str:
+        r = conn.request(D(resources=[D.DescribeConfigsResource(resource_type=4, resource_name="1",
+                                                                configuration_keys=[key])]), 4)
+        return r.results[0].configs[0].value
+    wait_until(lambda: described() == effective, f"{key}={effective} on broker 1")
+
+
+def test_verification_is_switched_off_and_on_at_run_time(broker_factory, unique):
+    """transaction.partition.verification.enable is dynamic, as in Kafka: the cluster-wide default
+    and this broker's value apply to the next write, without a restart."""
+    key = "transaction.partition.verification.enable"
+    b = broker_factory()
+    with BrokerConnection.to(b.bootstrap) as conn:
+        F = m.FindCoordinatorRequest
+        wait_until(lambda: conn.request(F(key_type=1, coordinator_keys=["any"]), 4).coordinators[0].error_code == 0,
+                   "a transaction coordinator", timeout=30)
+        topic = unique()
+        create(conn, topic)
+        a_id, b_id, c_id = unique("txn"), unique("txn"), unique("txn")
+        (a_pid, a_epoch), (b_pid, b_epoch), (c_pid, c_epoch) = init(conn, a_id), init(conn, b_id), init(conn, c_id)
+        assert txn_produce(conn, a_id, a_pid, a_epoch, topic, b"refused") == E.INVALID_TXN_STATE
+
+        alter_broker_config(conn, "", key, "false", effective="false")
+        assert txn_produce(conn, a_id, a_pid, a_epoch, topic, b"unverified") == E.NONE
+        alter_broker_config(conn, "1", key, "true", effective="true")  # this broker's value wins over the cluster's
+        assert txn_produce(conn, b_id, b_pid, b_epoch, topic, b"refused again") == E.INVALID_TXN_STATE
+        alter_broker_config(conn, "1", key, None, effective="false")
+        alter_broker_config(conn, "", key, None, effective="true")  # back to server.properties' (Kafka's default)
+        assert txn_produce(conn, c_id, c_pid, c_epoch, topic, b"refused at last") == E.INVALID_TXN_STATE
+        assert values(conn, topic) == [b"unverified"]
