@@ -363,16 +363,12 @@ class GroupCoordinatorDriver:
         self._next_token += 1
         token = self._next_token
         in_flight = self._in_flight[token] = _InFlight(api_key, request, version)
+        if guarded is not None:
+            self._guards[guarded[0]] = guarded[1]
         try:
-            if guarded is not None:
-                self._guards[guarded[0]] = guarded[1]
-            try:
-                response = self.machine.handle(api_key, token, request, version, self._clock(),
-                                               Client(ctx.client_id or "", _client_host(ctx.client_host)))
-                self._pump()  # appends inline: a commit is often complete by now (a txn commit's always is)
-            finally:
-                if guarded is not None:
-                    self._guards.pop(guarded[0], None)
+            response = self.machine.handle(api_key, token, request, version, self._clock(),
+                                           Client(ctx.client_id or "", _client_host(ctx.client_host)))
+            self._pump()  # appends inline: a commit is often complete by now
             if response is None:
                 response = in_flight.response
             if response is None:
@@ -384,6 +380,8 @@ class GroupCoordinatorDriver:
             return response
         finally:
             del self._in_flight[token]
+            if guarded is not None:
+                self._guards.pop(guarded[0], None)
 
     async def _verified(self, req: m.TxnOffsetCommitRequest, version: int) -> tuple[tuple[int, int], object] | None:
         """KIP-890: before the machine writes a TxnOffsetCommit (as Kafka verifies before its write
