@@ -58,12 +58,12 @@ def add_partition(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, top
 
 
 def txn_produce(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, topic: str, value: bytes,
-                seq: int = 0) -> int:
+                seq: int = 0, version: int = 9) -> int:
     P = m.ProduceRequest
     data = build_batch([Record(b"k", value, now_ms())], producer_id=pid, producer_epoch=epoch,
                        base_sequence=seq, transactional=True)
     resp = conn.request(P(transactional_id=txn_id, acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(
-        name=topic, partition_data=[P.PartitionProduceData(index=0, records=data)])]), 9)
+        name=topic, partition_data=[P.PartitionProduceData(index=0, records=data)])]), version)
     return resp.responses[0].partition_responses[0].error_code
 
 
@@ -91,6 +91,8 @@ def test_transactional_produce_to_a_partition_not_added_is_invalid_txn_state(con
     create(conn, topic)
     pid, epoch = init(conn, txn_id)
     assert txn_produce(conn, txn_id, pid, epoch, topic, b"unverified") == E.INVALID_TXN_STATE
+    # v11 knows TRANSACTION_ABORTABLE (KIP-890): Kafka answers it what the coordinator said
+    assert txn_produce(conn, txn_id, pid, epoch, topic, b"unverified", version=11) == E.TRANSACTION_ABORTABLE
     assert values(conn, topic) == []
     assert add_partition(conn, txn_id, pid, epoch, topic) == E.NONE
     assert txn_produce(conn, txn_id, pid, epoch, topic, b"verified") == E.NONE
