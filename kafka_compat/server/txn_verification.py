@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kafka_compat.replication.partition import Partition
     from kafka_compat.server.broker import Broker
 
+
 async def verification_guard(broker: Broker, p: Partition, transactional_id: str, producer_id: int,
                              producer_epoch: int, sequence: int, *, abortable: bool) -> object | None:
     """The guard for a transactional append to `p` (None: nothing to verify), once the coordinator
