@@ -136,6 +136,22 @@ def _metadata_too_large(metadata: str | None, limit: int) -> bool:
     return len(metadata.encode("utf-16-le", "surrogatepass")) // 2 > limit
 
 
+def _classic_member_error(group: ClassicGroup, generation: int, member_id: str,
+                          instance_id: str | None) -> ErrorCode | None:
+    """The checks OffsetCommit and TxnOffsetCommit share for a classic group: a dead group, then
+    the member and generation the commit names. None when it names none (each API decides)."""
+    if group.state is S.DEAD:
+        return E.COORDINATOR_NOT_AVAILABLE
+    if generation < 0 and group.state is S.EMPTY:
+        return E.NONE
+    if generation < 0 and not member_id and instance_id is None:
+        return None
+    code = group.validate_member(member_id, instance_id)
+    if code is not None:
+        return E[code]
+    return E.NONE if generation == group.generation else E.ILLEGAL_GENERATION
+
+
 class CommittedOffsets:
     """OffsetCommit, OffsetFetch, OffsetDelete and expiry over the coordinator's shards."""
 
@@ -168,21 +184,12 @@ class CommittedOffsets:
             if generation != member.member_epoch:
                 return E.STALE_MEMBER_EPOCH
             return E.NONE
-        if group.state is S.DEAD:
-            return E.COORDINATOR_NOT_AVAILABLE
-        if generation < 0 and group.state is S.EMPTY:
-            return E.NONE
-        if generation >= 0 or member_id or instance_id is not None:
-            code = group.validate_member(member_id, instance_id)
-            if code is not None:
-                return E[code]
-            if generation != group.generation:
-                return E.ILLEGAL_GENERATION
-        elif group.state is not S.EMPTY:
-            return E.UNKNOWN_MEMBER_ID  # v0 commits (no member) only go to empty groups
-        if group.state is S.COMPLETING_REBALANCE:
+        code = _classic_member_error(group, generation, member_id, instance_id)
+        if code is None:  # v0 commits (no member) only go to empty groups
+            return E.NONE if group.state is S.EMPTY else E.UNKNOWN_MEMBER_ID
+        if code == E.NONE and group.state is S.COMPLETING_REBALANCE:
             return E.REBALANCE_IN_PROGRESS
-        return E.NONE
+        return code
 
     def commit(self, token: Hashable, req: m.OffsetCommitRequest, version: int, client: Client):
         core, cfg = self.core, self.core.config
@@ -255,22 +262,13 @@ class CommittedOffsets:
             if member is None:
                 return E.UNKNOWN_MEMBER_ID
             return E.NONE if generation == member.member_epoch else E.ILLEGAL_GENERATION
-        if group.state is S.DEAD:
-            return E.COORDINATOR_NOT_AVAILABLE
-        if generation < 0 and group.state is S.EMPTY:
-            return E.NONE
-        if generation >= 0 or member_id or instance_id is not None:
-            code = group.validate_member(member_id, instance_id)
-            if code is not None:
-                return E[code]
-            if generation != group.generation:
-                return E.ILLEGAL_GENERATION
-        return E.NONE
+        code = _classic_member_error(group, generation, member_id, instance_id)
+        return E.NONE if code is None else code
 
     def txn_commit(self, token: Hashable, req: m.TxnOffsetCommitRequest, version: int, client: Client):
         """TxnOffsetCommit v0-v4 (in the machine's `requests` table). The batch is the producer's:
-        the partition leader's log checks its epoch. The client added the group's partition with
-        AddOffsetsToTxn first; the driver appends without asking the transaction coordinator again."""
+        the partition leader's log checks its epoch, and that the driver verified with the
+        transaction coordinator that AddOffsetsToTxn added the group's partition (KIP-890)."""
         core, cfg = self.core, self.core.config
         TR = m.TxnOffsetCommitResponse
         gid = req.group_id

@@ -153,7 +153,10 @@ def group_error_response(api_key: int, request: Message, version: int, code: Err
 
 def append_error(code: ErrorCode) -> ErrorCode:
     """The error a client sees when the coordinator's append failed with `code` (Kafka's
-    mapping: the client should look for the coordinator again, or give up on a size error)."""
+    mapping: the client should look for the coordinator again, or give up on a size error). A
+    TxnOffsetCommit's verification that got no answer is retried without a coordinator lookup."""
+    if code == ErrorCode.NETWORK_EXCEPTION:
+        return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
     if code in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.NOT_ENOUGH_REPLICAS,
                 ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.REQUEST_TIMED_OUT,
                 ErrorCode.COORDINATOR_NOT_AVAILABLE):

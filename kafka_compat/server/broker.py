@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import structlog
 import trio
@@ -228,6 +229,7 @@ class Broker:
             self.quorum.add_listener(self.metrics.follow_image)
             self.lifecycle.on_registered = lambda: self._publish(None, self.quorum.image)
         self.quorum.add_listener(self._keystore_changed)
+        self.quorum.add_listener(self._producer_settings_changed)
         # The node's own connections to controller listeners speak their security protocol.
         self.quorum.driver.security = self.forwarding.security = self.lifecycle.channel.security = \
             self.isr_channel.security = self.controller_security
@@ -275,6 +277,26 @@ class Broker:
             else:
                 if security.tls is not None:
                     log.info("keystore_updated", listener=security.name)
+
+    def _producer_settings_changed(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """A dynamic `transaction.partition.verification.enable` (IncrementalAlterConfigs on this
+        broker or on all) applies to every partition at once, as Kafka's
+        DynamicProducerStateManagerConfig: verifications start or stop with the next write."""
+        key = "transaction.partition.verification.enable"
+        enabled = self._dynamic_value(new, key)
+        settings = self.logs.producer_config
+        if settings.transaction_verification_enabled != enabled:
+            log.info("broker_reconfigured", key=key, old=settings.transaction_verification_enabled, new=enabled)
+            settings.transaction_verification_enabled = enabled
+
+    def _dynamic_value(self, image: MetadataImage, key: str) -> Any:
+        """A dynamic broker key's value: this broker's, else the cluster-wide default, else the
+        static one."""
+        for resource in ((BROKER_RESOURCE, str(self.node_id)), (BROKER_RESOURCE, "")):
+            text = image.configs.get(resource, {}).get(key)
+            if text is not None:
+                return parse_value(BROKER_CONFIGS[key], text)
+        return self.config[key]
 
     # -- what handlers use ------------------------------------------------------------------
 

@@ -241,7 +241,8 @@ _KEYS = [
     BrokerKey("transaction.remove.expired.transaction.cleanup.interval.ms", INT, 3600000,
               "How often expired transactional ids are removed.", _at_least(1)),
     BrokerKey("transaction.partition.verification.enable", BOOLEAN, True,
-              "KIP-890: a partition leader asks the coordinator before a transaction's first write to it."),
+              "KIP-890: a partition leader asks the coordinator before a transaction's first write to it.",
+              dynamic=True),
     # Replication between brokers
     BrokerKey("replica.lag.time.max.ms", LONG, 30000, "How long a follower may lag before it leaves the ISR.",
               _at_least(0)),

@@ -4,7 +4,9 @@ It owns the sans-I/O `GroupCoordinator` (kafka_compat.coordinator.machine) and d
 
 - requests: `handle(request, ctx)` gives each decoded group request to the machine and returns its
   response; one the machine parks (a JoinGroup waiting for the rebalance, a commit waiting for its
-  records to be durable) is awaited until the machine completes it;
+  records to be durable) is awaited until the machine completes it. A TxnOffsetCommit is first
+  verified with the transaction coordinator (KIP-890, kafka_compat.server.txn_verification: the
+  group's partition must be in the transaction), its batch appended with the guard that gave;
 - appends: the records the machine emits are appended to their `__consumer_offsets` partition at
   once, by the task that caused them, as one batch per partition (a batch the coordinator built is
   not decoded again to be validated). They are durable once the high watermark covers them: with
@@ -34,7 +36,7 @@ import functools
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -42,15 +44,17 @@ import trio
 
 from kafka_compat.coordinator.config import GroupConfig
 from kafka_compat.coordinator.machine import Append, Client, GroupCoordinator, Load, ShardState
-from kafka_compat.coordinator.responses import group_error_response
+from kafka_compat.coordinator.responses import append_error, group_error_response
 from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message
 from kafka_compat.records import Record, RecordsError, build_batch, build_plain_batch, iter_headers, iter_records
+from kafka_compat.records.batch import NO_SEQUENCE
 from kafka_compat.records.control import read_marker
 from kafka_compat.records.validator import COORDINATOR
 from kafka_compat.server.coordinator_appends import AppendWaits
+from kafka_compat.server.txn_verification import verification_guard
 
 if TYPE_CHECKING:
     from kafka_compat.replication.replica_manager import ReplicaManager
@@ -64,7 +68,8 @@ LOAD_CHUNK = 2000  # records replayed between checkpoints while loading
 
 async def start_group_coordinator(broker: Broker, nursery: trio.Nursery) -> GroupCoordinatorDriver:
     """Start the coordinator on `broker`'s replicas and keep it in step with the metadata image."""
-    driver = GroupCoordinatorDriver(GroupConfig.from_broker(broker.config), broker.replicas, broker.node_id)
+    driver = GroupCoordinatorDriver(GroupConfig.from_broker(broker.config), broker.replicas, broker.node_id,
+                                    verify=functools.partial(verification_guard, broker))
     await nursery.start(driver.run)
     driver.follow(None, broker.metadata)
     broker.quorum.add_listener(driver.follow)  # after the replica manager's: the partition logs exist by then
@@ -101,16 +106,21 @@ class _InFlight:
 
 
 class GroupCoordinatorDriver:
-    """See the module docstring. `clock` gives wall-clock milliseconds (the machine's time)."""
+    """See the module docstring. `clock` gives wall-clock milliseconds (the machine's time);
+    `verify(partition, transactional_id, producer_id, producer_epoch, sequence, abortable=)` is
+    txn_verification.verification_guard on the broker (without it no guard is asked for)."""
 
     def __init__(self, config: GroupConfig, replicas: ReplicaManager, node_id: int, *,
-                 clock: Callable[[], int] | None = None, new_uuid: Callable[[], uuid.UUID] = uuid.uuid4):
+                 clock: Callable[[], int] | None = None, new_uuid: Callable[[], uuid.UUID] = uuid.uuid4,
+                 verify: Callable[..., Awaitable[object | None]] | None = None):
         self.config = config
         self._replicas = replicas
         self._node_id = node_id
         self._clock = clock or (lambda: int(time.time() * 1000))
         self.machine = GroupCoordinator(config, new_uuid=new_uuid, now_ms=self._clock())
         self._image: MetadataImage | None = None
+        self._verify = verify
+        self._guards: dict[tuple[int, int], object] = {}  # (partition, producer id): for the append under way
         self._in_flight: dict[int, _InFlight] = {}
         self._next_token = 0
         self._unreplicated = AppendWaits(replicas, self._start, self._replicated)
@@ -202,12 +212,11 @@ class GroupCoordinatorDriver:
             if job.marker is not None:
                 info = partition.append_marker(job.producer_id, job.producer_epoch, job.marker.coordinator_epoch,
                                                job.marker.commit, now)
-            elif job.producer_id >= 0:
-                # TxnOffsetCommit: the client added the group's partition with AddOffsetsToTxn first.
-                guard = partition.log.verification_guard(job.producer_id, 0, job.producer_epoch)
+            elif job.producer_id >= 0:  # TxnOffsetCommit, with the guard its verification gave
                 batch = build_batch([Record(k, v, now) for k, v in job.records], producer_id=job.producer_id,
                                     producer_epoch=job.producer_epoch, transactional=True)
-                info = partition.append(batch, -1, now, origin=COORDINATOR, verification_guard=guard)
+                info = partition.append(batch, -1, now, origin=COORDINATOR,
+                                        verification_guard=self._guards.get((index, job.producer_id)))
             else:
                 batch = build_plain_batch([record for job in jobs for record in job.records], now)
                 info = partition.append(batch, -1, now, origin=COORDINATOR)
@@ -345,9 +354,17 @@ class GroupCoordinatorDriver:
         """Answer one request of a group API (`ctx.api_key`) at `ctx.api_version`; `ctx` is the
         handler's RequestContext (its client id and host are what DescribeGroups shows)."""
         api_key, version = ctx.api_key, ctx.api_version
+        guarded = None
+        if api_key == m.ApiKey.TXN_OFFSET_COMMIT:
+            try:
+                guarded = await self._verified(request, version)
+            except KafkaError as e:
+                return group_error_response(api_key, request, version, append_error(e.code))
         self._next_token += 1
         token = self._next_token
         in_flight = self._in_flight[token] = _InFlight(api_key, request, version)
+        if guarded is not None:
+            self._guards[guarded[0]] = guarded[1]
         try:
             response = self.machine.handle(api_key, token, request, version, self._clock(),
                                            Client(ctx.client_id or "", _client_host(ctx.client_host)))
@@ -363,6 +380,20 @@ class GroupCoordinatorDriver:
             return response
         finally:
             del self._in_flight[token]
+            if guarded is not None:
+                self._guards.pop(guarded[0], None)
+
+    async def _verified(self, req: m.TxnOffsetCommitRequest, version: int) -> tuple[tuple[int, int], object] | None:
+        """KIP-890: before the machine writes a TxnOffsetCommit (as Kafka verifies before its write
+        operation), the transaction coordinator confirms the group's partition is in the
+        transaction; ((partition, producer id), guard) for the append, None if there is nothing to
+        verify or the machine refuses the request anyway. Raises KafkaError with the answer."""
+        if self._verify is None or self.machine.coordinator_error(req.group_id) != ErrorCode.NONE:
+            return None
+        index = self.machine.partition_for(req.group_id)
+        guard = await self._verify(self._replicas.leader(OFFSETS_TOPIC, index), req.transactional_id,
+                                   req.producer_id, req.producer_epoch, NO_SEQUENCE, abortable=version >= 4)
+        return None if guard is None else ((index, req.producer_id), guard)
 
     async def complete_transaction(self, partition: int, producer_id: int, producer_epoch: int,
                                    coordinator_epoch: int, commit: bool) -> ErrorCode:

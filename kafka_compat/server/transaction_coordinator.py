@@ -58,11 +58,6 @@ OFFSETS_TOPIC = "__consumer_offsets"
 MARKERS_VERSION = 1
 VERIFY_VERSION = 5
 REQUEST_TIMEOUT_S = 30.0
-# Coordinator errors a produce cannot act on: the producer retries (Kafka answers older produce
-# versions NOT_ENOUGH_REPLICAS for them).
-_PASSED_ON = frozenset({ErrorCode.NONE, ErrorCode.INVALID_TXN_STATE, ErrorCode.INVALID_PRODUCER_EPOCH,
-                        ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_ID_MAPPING,
-                        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})
 
 
 async def ensure_transaction_topic(broker: Broker) -> None:
@@ -341,30 +336,29 @@ class TransactionCoordinatorDriver:
     async def verify(self, transactional_id: str, producer_id: int, producer_epoch: int, topic: str,
                      partition: int) -> ErrorCode:
         """KIP-890 part 1: whether `topic`-`partition` is in the producer's ongoing transaction, as
-        its coordinator says (AddPartitionsToTxn with verify_only). Errors a producer cannot act on
-        come back as NOT_ENOUGH_REPLICAS (retriable), as Kafka answers."""
+        its coordinator answers AddPartitionsToTxn with verify_only (COORDINATOR_NOT_AVAILABLE when
+        there is none, NETWORK_EXCEPTION when it did not answer). What the writers make of it is
+        kafka_compat.server.txn_verification's."""
         R = m.AddPartitionsToTxnRequest
         request = R(transactions=[R.AddPartitionsToTxnTransaction(
             transactional_id=transactional_id, producer_id=producer_id, producer_epoch=producer_epoch,
             verify_only=True, topics=[R.AddPartitionsToTxnTopic(name=topic, partitions=[partition])])])
         where = self.locate(transactional_id, self.broker.config.inter_broker_listener)
         if where is None:
-            return ErrorCode.NOT_ENOUGH_REPLICAS
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if where[0] == self._node_id:
             response = await self._decide(m.ApiKey.ADD_PARTITIONS_TO_TXN, request, VERIFY_VERSION)
         else:
             response = await self._call(where[0], request, VERIFY_VERSION)
         if response is None:
-            return ErrorCode.NOT_ENOUGH_REPLICAS
+            return ErrorCode.NETWORK_EXCEPTION
         code = ErrorCode(response.error_code)
         for txn in response.results_by_transaction:
             for t in txn.topic_results:
                 for p in t.results_by_partition:
                     if p.partition_error_code:
                         code = ErrorCode(p.partition_error_code)
-        if code == ErrorCode.TRANSACTION_ABORTABLE:  # not in the transaction: what Produce before v12 knows
-            return ErrorCode.INVALID_TXN_STATE
-        return code if code in _PASSED_ON else ErrorCode.NOT_ENOUGH_REPLICAS
+        return code
 
 
 async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:

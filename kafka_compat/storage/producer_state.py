@@ -45,9 +45,10 @@ _SNAPSHOT_CRC_FROM = 6  # the CRC covers the bytes after version and crc
 _SNAPSHOT_ENTRY = struct.Struct(">qhiqiqiq")
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProducerStateConfig:
-    """The broker settings producer state follows (Kafka's keys and defaults)."""
+    """The broker settings producer state follows (Kafka's keys and defaults): one object that every
+    partition of a broker shares, changed in place when a dynamic setting changes."""
 
     producer_id_expiration_ms: int = 86_400_000  # producer.id.expiration.ms
     transaction_verification_enabled: bool = True  # transaction.partition.verification.enable
@@ -192,7 +193,9 @@ class ProducerState:
     def verification_guard(self, producer_id: int, sequence: int, epoch: int, now_ms: int) -> object | None:
         """KIP-890: the guard a produce request carries while the leader asks the transaction
         coordinator whether this partition is in the producer's transaction; None when the
-        producer's transaction is already ongoing here (nothing to verify)."""
+        producer's transaction is already ongoing here, or verification is off (nothing to verify)."""
+        if not self.config.transaction_verification_enabled:
+            return None
         p = self.producers.get(producer_id)
         if p is not None and p.txn_first_offset >= 0 and p.epoch == epoch:
             return None

@@ -1,6 +1,7 @@
 """The group coordinator's driver on a real `__consumer_offsets` (a replica manager over log files),
 with real tasks and trio's autojump clock; leadership and ISR change through metadata images."""
 
+import functools
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,7 @@ from kafka_compat.records import Record, build_batch, build_plain_batch, iter_he
 from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.server.group_coordinator import OFFSETS_TOPIC, GroupCoordinatorDriver
 from kafka_compat.server.handlers.groups import COORDINATOR_APIS
+from kafka_compat.server.txn_verification import verification_guard
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
 from tests.coordinator.helpers import START, E, commit_req, fetch_req, fetched, hb_req, join_req, sync_req
@@ -58,7 +60,8 @@ def changed(image: MetadataImage, partition: int, **change) -> MetadataImage:
 class Node:
     """Broker 1's replicas and its coordinator, fed the same metadata images as in a broker."""
 
-    def __init__(self, tmp_path, image: MetadataImage, replicas: ReplicaManager | None = None, **config):
+    def __init__(self, tmp_path, image: MetadataImage, replicas: ReplicaManager | None = None, verify=None,
+                 **config):
         self.image = image
         if replicas is None:
             replicas = ReplicaManager(1, LogManager([tmp_path]), lambda _: LogConfig())
@@ -66,7 +69,7 @@ class Node:
         self.replicas = replicas
         cfg = {"group.initial.rebalance.delay.ms": 3000, "offsets.topic.num.partitions": PARTITIONS, **config}
         self.driver = GroupCoordinatorDriver(GroupConfig.from_broker(cfg), replicas, 1,
-                                             clock=lambda: START + int(trio.current_time() * 1000))
+                                             clock=lambda: START + int(trio.current_time() * 1000), verify=verify)
 
     async def start(self, nursery) -> GroupCoordinatorDriver:
         await nursery.start(self.driver.run)
@@ -261,6 +264,79 @@ async def test_stopping_answers_parked_requests_coordinator_not_available(autoju
             await trio.testing.wait_all_tasks_blocked()
             inner.cancel_scope.cancel()
     assert results[0][1].error_code == E.COORDINATOR_NOT_AVAILABLE
+
+
+class TransactionCoordinator:
+    """The transaction coordinator as a partition leader sees it: AddPartitionsToTxn verify_only
+    answered after a round trip of a second, from the partitions its transactions hold."""
+
+    def __init__(self):
+        self.added: set[tuple[str, int]] = set()
+        self.asked = 0
+
+    async def verify(self, transactional_id, producer_id, producer_epoch, topic, partition) -> E:
+        self.asked += 1
+        await trio.sleep(1)
+        return E.NONE if (topic, partition) in self.added else E.TRANSACTION_ABORTABLE
+
+    def verifying(self):
+        return functools.partial(verification_guard, SimpleNamespace(transactions=self))
+
+
+def txn_commit_req(offset: int, producer_epoch: int = 0):
+    T = m.TxnOffsetCommitRequest
+    return T(transactional_id="tx", group_id=G, producer_id=7, producer_epoch=producer_epoch, topics=[
+        T.TxnOffsetCommitRequestTopic(name="t", partitions=[
+            T.TxnOffsetCommitRequestPartition(partition_index=0, committed_offset=offset)])])
+
+
+async def test_a_txn_offset_commit_is_written_only_once_the_transaction_coordinator_confirms_the_partition(
+        autojump_clock, tmp_path):
+    coordinator = TransactionCoordinator()
+    node = Node(tmp_path, offsets_topic(), verify=coordinator.verifying())
+    async with trio.open_nursery() as nursery:
+        driver = await node.start(nursery)
+        log = node.replicas.get(OFFSETS_TOPIC, node.partition_of(G)).log
+        started = trio.current_time()
+        r = await driver.handle(txn_commit_req(5), ctx(A.TXN_OFFSET_COMMIT, 3))
+        assert r.topics[0].partitions[0].error_code == E.INVALID_TXN_STATE
+        r = await driver.handle(txn_commit_req(5), ctx(A.TXN_OFFSET_COMMIT, 4))  # knows TRANSACTION_ABORTABLE
+        assert r.topics[0].partitions[0].error_code == E.TRANSACTION_ABORTABLE
+        assert trio.current_time() - started == pytest.approx(2.0, abs=0.01)  # each asked the coordinator
+        assert log.log_end_offset == 0  # nothing written
+
+        coordinator.added.add((OFFSETS_TOPIC, node.partition_of(G)))  # AddOffsetsToTxn
+        r = await driver.handle(txn_commit_req(7), ctx(A.TXN_OFFSET_COMMIT, 4))
+        assert r.topics[0].partitions[0].error_code == E.NONE
+        assert [h.is_transactional for _, h in iter_headers(memoryview(log.read_bytes(0, 1 << 20)))] == [True]
+        asked = coordinator.asked
+        r = await driver.handle(txn_commit_req(8), ctx(A.TXN_OFFSET_COMMIT, 4))
+        assert r.topics[0].partitions[0].error_code == E.NONE
+        assert coordinator.asked == asked  # the transaction is ongoing on the partition: nothing to verify
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_marker_written_while_a_txn_offset_commit_is_verified_makes_its_append_fail(autojump_clock, tmp_path):
+    """The append carries the guard its verification started with: a marker that ended the
+    producer's verification meanwhile (its previous transaction completing) leaves it stale."""
+    coordinator = TransactionCoordinator()
+    node = Node(tmp_path, offsets_topic(), verify=coordinator.verifying())
+    coordinator.added.add((OFFSETS_TOPIC, node.partition_of(G)))
+    async with trio.open_nursery() as nursery:
+        driver = await node.start(nursery)
+        done = []
+
+        async def commit():
+            done.append(await driver.handle(txn_commit_req(7), ctx(A.TXN_OFFSET_COMMIT, 4)))
+
+        nursery.start_soon(commit)
+        await trio.sleep(0.5)  # the coordinator has been asked
+        assert await driver.complete_transaction(node.partition_of(G), 7, 0, 0, commit=False) == E.NONE
+        await trio.sleep(1)
+        assert done[0].topics[0].partitions[0].error_code == E.INVALID_TXN_STATE
+        r = await driver.handle(fetch_req(G, {"t": [0]}), ctx(A.OFFSET_FETCH, 7))
+        assert fetched(r)[("t", 0)][0] == -1
+        nursery.cancel_scope.cancel()
 
 
 def test_the_coordinator_writes_plain_batches_as_kafka_does():

@@ -114,6 +114,35 @@ def test_group_lag_is_what_the_group_has_not_committed(workload):
     assert scrape.value("kafka_consumergroup_lag_sum", consumergroup=GROUP, topic=TOPIC) == UNCONSUMED
 
 
+def test_group_lag_counts_an_open_transaction_as_kafka_exporter_does():
+    """kafka-exporter measures lag to the newest offset (ListOffsets read_uncommitted: the high
+    watermark), as kafka-consumer-groups.sh does: a read_committed group caught up to the last
+    stable offset lags by the open transaction's records."""
+    with KafkaCluster(config={"metrics.port": 0}) as cluster:
+        b = cluster.bootstrap_servers
+        cluster.create_topic("open-txn", partitions=1)
+        txn = Producer({"bootstrap.servers": b, "transactional.id": "open"})
+        txn.init_transactions(30)
+        txn.begin_transaction()
+        txn.produce("open-txn", b"committed", partition=0)
+        txn.commit_transaction(30)  # offsets 0 and its marker 1
+        txn.begin_transaction()
+        for _ in range(3):
+            txn.produce("open-txn", b"open", partition=0)
+        assert txn.flush(30) == 0  # offsets 2-4, open
+        consumer = Consumer({"bootstrap.servers": b, "group.id": "committed-reader", "enable.auto.commit": False,
+                             "isolation.level": "read_committed"})
+        consumer.assign([TopicPartition("open-txn", 0, 0)])
+        msg = consumer.poll(10)
+        assert msg is not None and msg.value() == b"committed"
+        consumer.commit(offsets=[TopicPartition("open-txn", 0, 2)], asynchronous=False)  # the LSO
+        consumer.close()
+        _, text = get(cluster.metrics_urls[0] + "/metrics")
+        key = {"consumergroup": "committed-reader", "topic": "open-txn", "partition": "0"}
+        assert Scrape(text).value("kafka_consumergroup_lag", **key) == 3
+        txn.abort_transaction(30)
+
+
 def test_replicas_controller_and_quorum_of_a_single_node(workload):
     _, scrape = workload
     partitions = scrape.value("kafka_server_replicamanager_partitioncount")

@@ -58,12 +58,12 @@ def add_partition(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, top
 
 
 def txn_produce(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, topic: str, value: bytes,
-                seq: int = 0) -> int:
+                seq: int = 0, version: int = 9) -> int:
     P = m.ProduceRequest
     data = build_batch([Record(b"k", value, now_ms())], producer_id=pid, producer_epoch=epoch,
                        base_sequence=seq, transactional=True)
     resp = conn.request(P(transactional_id=txn_id, acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(
-        name=topic, partition_data=[P.PartitionProduceData(index=0, records=data)])]), 9)
+        name=topic, partition_data=[P.PartitionProduceData(index=0, records=data)])]), version)
     return resp.responses[0].partition_responses[0].error_code
 
 
@@ -91,6 +91,8 @@ def test_transactional_produce_to_a_partition_not_added_is_invalid_txn_state(con
     create(conn, topic)
     pid, epoch = init(conn, txn_id)
     assert txn_produce(conn, txn_id, pid, epoch, topic, b"unverified") == E.INVALID_TXN_STATE
+    # v11 knows TRANSACTION_ABORTABLE (KIP-890): Kafka answers it what the coordinator said
+    assert txn_produce(conn, txn_id, pid, epoch, topic, b"unverified", version=11) == E.TRANSACTION_ABORTABLE
     assert values(conn, topic) == []
     assert add_partition(conn, txn_id, pid, epoch, topic) == E.NONE
     assert txn_produce(conn, txn_id, pid, epoch, topic, b"verified") == E.NONE
@@ -130,3 +132,79 @@ def test_describe_producers_shows_an_open_transaction(conn, unique):
     (described,) = conn.request(T(transactional_ids=[txn_id]), 0).transaction_states
     assert (described.transaction_state, described.producer_id) == ("Ongoing", pid)
     assert end_txn(conn, txn_id, pid, epoch, False) == E.NONE
+
+
+def txn_offset_commit(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, group: str, topic: str,
+                      offset: int, version: int) -> int:
+    T = m.TxnOffsetCommitRequest
+    resp = conn.request(T(transactional_id=txn_id, group_id=group, producer_id=pid, producer_epoch=epoch, topics=[
+        T.TxnOffsetCommitRequestTopic(name=topic, partitions=[
+            T.TxnOffsetCommitRequestPartition(partition_index=0, committed_offset=offset)])]), version)
+    return resp.topics[0].partitions[0].error_code
+
+
+def committed(conn: BrokerConnection, group: str, topic: str) -> int:
+    O = m.OffsetFetchRequest
+    resp = conn.request(O(group_id=group, topics=[O.OffsetFetchRequestTopic(name=topic, partition_indexes=[0])]), 5)
+    return resp.topics[0].partitions[0].committed_offset
+
+
+def test_txn_offset_commit_without_add_offsets_to_txn_is_refused_by_the_transaction_coordinator(conn, unique):
+    """KIP-890: the group coordinator verifies a transactional commit with the transaction
+    coordinator, as a transactional produce is: the group's __consumer_offsets partition must be in
+    the transaction. Clients that know TRANSACTION_ABORTABLE (v4) get it, older ones INVALID_TXN_STATE."""
+    topic, txn_id, group = unique(), unique("txn"), unique("group")
+    create(conn, topic)
+    F = m.FindCoordinatorRequest
+    wait_until(lambda: conn.request(F(key_type=0, coordinator_keys=[group]), 4).coordinators[0].error_code == 0,
+               "a group coordinator", timeout=30)
+    pid, epoch = init(conn, txn_id)
+    assert txn_offset_commit(conn, txn_id, pid, epoch, group, topic, 5, version=3) == E.INVALID_TXN_STATE
+    assert txn_offset_commit(conn, txn_id, pid, epoch, group, topic, 5, version=4) == E.TRANSACTION_ABORTABLE
+    A = m.AddOffsetsToTxnRequest
+    assert conn.request(A(transactional_id=txn_id, producer_id=pid, producer_epoch=epoch, group_id=group),
+                        3).error_code == E.NONE
+    assert txn_offset_commit(conn, txn_id, pid, epoch, group, topic, 7, version=4) == E.NONE
+    assert end_txn(conn, txn_id, pid, epoch, True) == E.NONE
+    wait_until(lambda: committed(conn, group, topic) == 7, "the transaction's offset, the group's")
+
+
+def alter_broker_config(conn: BrokerConnection, node: str, key: str, value: str | None, effective: str) -> None:
+    """IncrementalAlterConfigs on broker `node` ("": the cluster-wide default): SET, or DELETE for
+    None; then wait until broker 1 describes `key` as `effective` (its metadata image has it)."""
+    A = m.IncrementalAlterConfigsRequest
+    r = conn.request(A(resources=[A.AlterConfigsResource(resource_type=4, resource_name=node, configs=[
+        A.AlterableConfig(name=key, config_operation=0 if value is not None else 1, value=value)])]))
+    assert [x.error_code for x in r.responses] == [E.NONE], r
+    D = m.DescribeConfigsRequest
+
+    def described() -> str:
+        r = conn.request(D(resources=[D.DescribeConfigsResource(resource_type=4, resource_name="1",
+                                                                configuration_keys=[key])]), 4)
+        return r.results[0].configs[0].value
+    wait_until(lambda: described() == effective, f"{key}={effective} on broker 1")
+
+
+def test_verification_is_switched_off_and_on_at_run_time(broker_factory, unique):
+    """transaction.partition.verification.enable is dynamic, as in Kafka: the cluster-wide default
+    and this broker's value apply to the next write, without a restart."""
+    key = "transaction.partition.verification.enable"
+    b = broker_factory()
+    with BrokerConnection.to(b.bootstrap) as conn:
+        F = m.FindCoordinatorRequest
+        wait_until(lambda: conn.request(F(key_type=1, coordinator_keys=["any"]), 4).coordinators[0].error_code == 0,
+                   "a transaction coordinator", timeout=30)
+        topic = unique()
+        create(conn, topic)
+        a_id, b_id, c_id = unique("txn"), unique("txn"), unique("txn")
+        (a_pid, a_epoch), (b_pid, b_epoch), (c_pid, c_epoch) = init(conn, a_id), init(conn, b_id), init(conn, c_id)
+        assert txn_produce(conn, a_id, a_pid, a_epoch, topic, b"refused") == E.INVALID_TXN_STATE
+
+        alter_broker_config(conn, "", key, "false", effective="false")
+        assert txn_produce(conn, a_id, a_pid, a_epoch, topic, b"unverified") == E.NONE
+        alter_broker_config(conn, "1", key, "true", effective="true")  # this broker's value wins over the cluster's
+        assert txn_produce(conn, b_id, b_pid, b_epoch, topic, b"refused again") == E.INVALID_TXN_STATE
+        alter_broker_config(conn, "1", key, None, effective="false")
+        alter_broker_config(conn, "", key, None, effective="true")  # back to server.properties' (Kafka's default)
+        assert txn_produce(conn, c_id, c_pid, c_epoch, topic, b"refused at last") == E.INVALID_TXN_STATE
+        assert values(conn, topic) == [b"unverified"]

@@ -24,6 +24,7 @@ from kafka_compat.records import RecordsError
 from kafka_compat.records.batch import read_header
 from kafka_compat.server.authz import Op, Res, allowed
 from kafka_compat.server.handlers import CloseConnection, Deferred, RequestContext, handles
+from kafka_compat.server.txn_verification import verification_guard
 
 R = m.ProduceResponse
 
@@ -106,24 +107,28 @@ async def produce(ctx: RequestContext, req: m.ProduceRequest):
     return Deferred(replicated)
 
 
+# Verification errors older producers may not retry: they retry NOT_ENOUGH_REPLICAS (as Kafka answers).
+_UNVERIFIED = frozenset({ErrorCode.CONCURRENT_TRANSACTIONS, ErrorCode.NETWORK_EXCEPTION,
+                         ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                         ErrorCode.NOT_COORDINATOR})
+
 
 async def _verified(ctx: RequestContext, transactional_id: str, p, records) -> object | None:
-    """KIP-890: the verification guard for a transactional produce's first batch on `p`, once the
-    coordinator confirmed the partition is in the transaction (None: nothing to verify, the
-    transaction is ongoing here). Raises KafkaError with the coordinator's answer."""
+    """KIP-890: the verification guard for a transactional produce's batch on `p` (None: nothing to
+    verify). Raises KafkaError with the coordinator's answer as a producer understands it."""
     try:
         h = read_header(records)
     except (RecordsError, ValueError, struct.error):
         return None  # validation refuses it
     if h.magic != 2 or not h.is_transactional or h.producer_id < 0:
         return None
-    guard = p.log.verification_guard(h.producer_id, h.base_sequence, h.producer_epoch)
-    if guard is None:
-        return None
-    transactions = ctx.broker.transactions
-    code = ErrorCode.NOT_ENOUGH_REPLICAS if transactions is None else await transactions.verify(
-        transactional_id, h.producer_id, h.producer_epoch, p.topic, p.index)
-    if code != ErrorCode.NONE:
-        raise KafkaError(code, "Partition was not added to the transaction" if code == ErrorCode.INVALID_TXN_STATE
-                         else None)
-    return guard
+    try:
+        return await verification_guard(ctx.broker, p, transactional_id, h.producer_id, h.producer_epoch,
+                                        h.base_sequence, abortable=ctx.api_version >= 11)
+    except KafkaError as e:
+        if e.code == ErrorCode.INVALID_TXN_STATE:
+            raise KafkaError(e.code, "Partition was not added to the transaction") from None
+        if e.code in _UNVERIFIED:
+            raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS, "Unable to verify the partition has been added to the "
+                             f"transaction. Underlying error: {e.code.name}") from None
+        raise
