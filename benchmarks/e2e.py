@@ -40,10 +40,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.harness.load import latencies, percentile, produce_for
 from conformance.peers.apache_kafka import ApacheKafkaNode
 from kafka_compat.client import Cluster
 from kafka_compat.testing.broker_process import BrokerProcess, free_port
@@ -79,32 +80,11 @@ def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> No
 
 
 def produce_phase(bootstrap: str, topic: str, seconds: float, pid: int) -> dict:
-    payloads = [os.urandom(RECORD // 2) * 2 for _ in range(64)]  # half-compressible, as real data tends to be
-    p = Producer({"bootstrap.servers": bootstrap, "compression.type": "lz4", "linger.ms": 5, "batch.size": 1 << 20,
-                  "acks": 1, "queue.buffering.max.messages": 500000, "queue.buffering.max.kbytes": 1 << 20})
-    delivered = [0, 0]
-
-    def on_delivery(err, msg):
-        if err is None:
-            delivered[0] += 1
-        else:
-            delivered[1] += 1
-
-    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
-    i = 0
-    while time.perf_counter() - t0 < seconds:
-        try:
-            p.produce(topic, payloads[i & 63], partition=i % PARTITIONS, on_delivery=on_delivery)
-            i += 1
-        except BufferError:
-            p.poll(0.005)
-        if i % 1000 == 0:
-            p.poll(0)
-    p.flush(60)
-    elapsed = time.perf_counter() - t0
+    cpu0 = cpu_seconds(pid)
+    delivered, failed, elapsed = produce_for(bootstrap, topic, seconds, acks=1, partitions=PARTITIONS, record=RECORD)
     cpu = cpu_seconds(pid) - cpu0
-    mb = delivered[0] * RECORD / 1e6
-    return {"produced": delivered[0], "failed": delivered[1], "produce_msgs_s": round(delivered[0] / elapsed),
+    mb = delivered * RECORD / 1e6
+    return {"produced": delivered, "failed": failed, "produce_msgs_s": round(delivered / elapsed),
             "produce_mb_s": round(mb / elapsed, 1), "broker_cpu_s_per_gb": round(cpu / (mb / 1000), 1) if mb else None}
 
 
@@ -130,50 +110,11 @@ def consume_phase(bootstrap: str, topic: str, expected: int) -> dict:
 
 
 def latency_phase(bootstrap: str, topic: str, rate: int, seconds: float) -> dict:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-unused", "enable.auto.commit": False,
-                  "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
-    ends = {}
-    for p in range(PARTITIONS):
-        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), 10)
-        ends[p] = hi
-    c.assign([TopicPartition(topic, p, ends[p]) for p in range(PARTITIONS)])
-    latencies: list[float] = []
-    done = threading.Event()
-
-    def consume():
-        # poll(), not consume(n, timeout): consume waits for n messages or the whole timeout,
-        # which would add up to the timeout to every figure.
-        while not done.is_set():
-            msg = c.poll(0.05)
-            if msg is not None and msg.error() is None:
-                latencies.append(time.perf_counter_ns() - int.from_bytes(msg.value()[:8], "big"))
-    t = threading.Thread(target=consume)
-    t.start()
-    time.sleep(1)  # let the consumer's first fetches park at the end of the log
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": 1, "compression.type": "lz4"})
-    pad = os.urandom(RECORD - 8)
-    t0 = time.perf_counter()
-    n = int(rate * seconds)
-    burst = max(rate // 1000, 1)  # a few records every millisecond; sleeping lets the consumer thread run
-    for i in range(0, n, burst):
-        delay = t0 + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        for j in range(i, min(i + burst, n)):
-            p.produce(topic, time.perf_counter_ns().to_bytes(8, "big") + pad, partition=j % PARTITIONS)
-        p.poll(0)
-    p.flush(30)
-    deadline = time.monotonic() + 10
-    while len(latencies) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    done.set()
-    t.join()
-    c.close()
-    lat = sorted(latencies)
+    lat = latencies(bootstrap, topic, rate, seconds, acks=1, partitions=PARTITIONS, record=RECORD, wait=10)
     if not lat:
         return {"latency_samples": 0}
-    return {"latency_samples": len(lat), "p50_ms": round(lat[len(lat) // 2] / 1e6, 2),
-            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1e6, 2)}
+    return {"latency_samples": len(lat), "p50_ms": round(percentile(lat, 0.5) / 1e6, 2),
+            "p99_ms": round(percentile(lat, 0.99) / 1e6, 2)}
 
 
 def group_phase(bootstrap: str, seconds: float, pid: int) -> dict:

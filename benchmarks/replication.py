@@ -63,10 +63,11 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.harness.load import latencies, percentile, produce_for
 from kafka_compat.client import BrokerConnection, BrokerUnreachable, Cluster
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
@@ -163,79 +164,24 @@ def caught_up(bootstrap: str, topic: str, expected: int) -> bool:
     return sum(high for _, high in marks.values()) >= expected
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 # -- the figures ---------------------------------------------------------------------------------
 
 def throughput(bootstrap: str, topic: str, acks: str, seconds: float) -> dict:
     create(bootstrap, topic, PARTITIONS)
-    payloads = [os.urandom(RECORD // 2) * 2 for _ in range(64)]
-    p = Producer({"bootstrap.servers": bootstrap, "compression.type": "lz4", "linger.ms": 5, "batch.size": 1 << 20,
-                  "acks": acks, "queue.buffering.max.messages": 500000, "queue.buffering.max.kbytes": 1 << 20})
-    delivered = [0, 0]
-
-    def on_delivery(err, msg):
-        delivered[err is not None] += 1
-
-    t0 = time.perf_counter()
-    i = 0
-    while time.perf_counter() - t0 < seconds:
-        try:
-            p.produce(topic, payloads[i & 63], partition=i % PARTITIONS, on_delivery=on_delivery)
-            i += 1
-        except BufferError:
-            p.poll(0.005)
-        if i % 1000 == 0:
-            p.poll(0)
-    p.flush(WAIT)
-    elapsed = time.perf_counter() - t0
+    delivered, failed, elapsed = produce_for(bootstrap, topic, seconds, acks=acks, partitions=PARTITIONS,
+                                             record=RECORD, flush_timeout=WAIT)
     # The followers catch up before anything else is measured.
-    wait_until(lambda: caught_up(bootstrap, topic, delivered[0]), f"{topic}'s high watermarks", WAIT)
-    return {"msgs_s": round(delivered[0] / elapsed), "mb_s": round(delivered[0] * RECORD / 1e6 / elapsed, 1),
-            "failed": delivered[1]}
+    wait_until(lambda: caught_up(bootstrap, topic, delivered), f"{topic}'s high watermarks", WAIT)
+    return {"msgs_s": round(delivered / elapsed), "mb_s": round(delivered * RECORD / 1e6 / elapsed, 1),
+            "failed": failed}
 
 
 def latency(bootstrap: str, topic: str, rate: int, seconds: float) -> dict:
     create(bootstrap, topic, PARTITIONS)
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-unused", "enable.auto.commit": False,
-                  "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
-    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    latencies: list[int] = []
-    done = threading.Event()
-
-    def consume():
-        while not done.is_set():
-            msg = c.poll(0.05)
-            if msg is not None and msg.error() is None:
-                latencies.append(time.perf_counter_ns() - int.from_bytes(msg.value()[:8], "big"))
-    t = threading.Thread(target=consume)
-    t.start()
-    time.sleep(1)  # the consumer's first fetches park at the end of the log
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all", "compression.type": "lz4"})
-    pad = os.urandom(RECORD - 8)
-    p.produce(topic, time.perf_counter_ns().to_bytes(8, "big") + pad, partition=0)  # connected, leaders known
-    p.flush(WAIT)
-    wait_until(lambda: latencies, "the warm-up record consumed", 30)
-    latencies.clear()
-    n = int(rate * seconds)
-    burst = max(rate // 1000, 1)
-    t0 = time.perf_counter()
-    for i in range(0, n, burst):
-        delay = t0 + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        for j in range(i, min(i + burst, n)):
-            p.produce(topic, time.perf_counter_ns().to_bytes(8, "big") + pad, partition=j % PARTITIONS)
-        p.poll(0)
-    p.flush(WAIT)
-    wait_until(lambda: len(latencies) >= n, "every latency record consumed", 30)
-    done.set()
-    t.join()
-    c.close()
-    lat = sorted(latencies)
+    lat = latencies(bootstrap, topic, rate, seconds, acks="all", partitions=PARTITIONS, record=RECORD, wait=WAIT)
+    expected = int(rate * seconds)
+    if len(lat) < expected:
+        raise AssertionError(f"{expected - len(lat)} of {expected} latency records never consumed")
     return {"samples": len(lat), "p50_ms": round(lat[len(lat) // 2] / 1e6, 2),
             "p99_ms": round(percentile(lat, 0.99) / 1e6, 2)}
 

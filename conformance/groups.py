@@ -113,10 +113,12 @@ def node_member(bootstrap: str, topic: str, group: str, name: str) -> Member:
 
 # -- checks ------------------------------------------------------------------------------------------
 
-def wait_split(members: list[Member], partitions: int, timeout: float = TIMEOUT) -> dict[str, list[int]]:
+def wait_split(members: list[Member], partitions: int, timeout: float = 2 * TIMEOUT) -> dict[str, list[int]]:
     """Wait until the members' assignments split `range(partitions)` evenly: each partition owned
     by exactly one member, every member owning as many (`partitions` is a multiple of their
-    number). Returns {member name: partitions}."""
+    number). Returns {member name: partitions}. The default bound covers a first split, which
+    includes starting the members' processes and their joins one after another (slow on a loaded
+    machine)."""
 
     def split():
         for mb in members:

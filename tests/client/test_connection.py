@@ -36,9 +36,13 @@ async def metadata(ctx, request: m.MetadataRequest):
     return m.MetadataResponse(cluster_id=name)
 
 
-async def listen(nursery, port: int = 0) -> int:
-    """A listener on 127.0.0.1 serving `metadata`; returns its port."""
-    handlers = {A.METADATA: Handler(A.METADATA, 0, VERSION, metadata)}
+async def listen(nursery, port: int = 0, arrived: trio.Event | None = None) -> int:
+    """A listener on 127.0.0.1 serving `metadata` (setting `arrived` as a request comes in); returns its port."""
+    async def serve_metadata(ctx, request):
+        if arrived is not None:
+            arrived.set()
+        return await metadata(ctx, request)
+    handlers = {A.METADATA: Handler(A.METADATA, 0, VERSION, serve_metadata)}
 
     async def serve(stream, peer):
         await ServerConnection(stream, RequestPipeline(None, handlers, "TEST", peer), peer,
@@ -117,11 +121,12 @@ async def test_requests_fail_while_nothing_listens_and_succeed_once_something_do
 
 
 async def test_closing_fails_the_requests_still_waiting(nursery):
-    conn = connect(nursery, await listen(nursery))
+    arrived = trio.Event()
+    conn = connect(nursery, await listen(nursery, arrived=arrived))
     async with trio.open_nursery() as callers:
         async def call():
             with pytest.raises(ConnectionLost):
                 await conn.request(named("slow:10:never"), VERSION)
         callers.start_soon(call)
-        await trio.sleep(0.2)
+        await arrived.wait()  # in flight: the broker has it and will not answer for 10 s
         conn.close()
