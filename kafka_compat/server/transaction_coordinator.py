@@ -341,31 +341,32 @@ class TransactionCoordinatorDriver:
     async def verify(self, transactional_id: str, producer_id: int, producer_epoch: int, topic: str,
                      partition: int) -> ErrorCode:
         """KIP-890 part 1: whether `topic`-`partition` is in the producer's ongoing transaction, as
-        its coordinator says (AddPartitionsToTxn with verify_only). Errors a producer cannot act on
-        come back as NOT_ENOUGH_REPLICAS (retriable), as Kafka answers."""
-        R = m.AddPartitionsToTxnRequest
-        request = R(transactions=[R.AddPartitionsToTxnTransaction(
-            transactional_id=transactional_id, producer_id=producer_id, producer_epoch=producer_epoch,
-            verify_only=True, topics=[R.AddPartitionsToTxnTopic(name=topic, partitions=[partition])])])
-        where = self.locate(transactional_id, self.broker.config.inter_broker_listener)
-        if where is None:
+        its coordinator says: this machine directly, another broker with AddPartitionsToTxn
+        `verify_only`. Errors a producer cannot act on come back as NOT_ENOUGH_REPLICAS
+        (retriable), as Kafka answers."""
+        coordinator = self._leader_of(TXN_TOPIC, self.machine.partition_for(transactional_id))
+        if coordinator == self._node_id:  # the common case: no request to build, decode or answer
+            code = self.machine.verify_partitions(transactional_id, producer_id, producer_epoch,
+                                                  [(topic, partition)])[topic, partition]
+        elif coordinator is None or coordinator < 0:
             return ErrorCode.NOT_ENOUGH_REPLICAS
-        if where[0] == self._node_id:
-            response = await self._decide(m.ApiKey.ADD_PARTITIONS_TO_TXN, request, VERIFY_VERSION)
         else:
-            response = await self._call(where[0], request, VERIFY_VERSION)
-        if response is None:
-            return ErrorCode.NOT_ENOUGH_REPLICAS
-        code = ErrorCode(response.error_code)
-        for txn in response.results_by_transaction:
-            for t in txn.topic_results:
-                for p in t.results_by_partition:
-                    if p.partition_error_code:
-                        code = ErrorCode(p.partition_error_code)
+            R = m.AddPartitionsToTxnRequest
+            request = R(transactions=[R.AddPartitionsToTxnTransaction(
+                transactional_id=transactional_id, producer_id=producer_id, producer_epoch=producer_epoch,
+                verify_only=True, topics=[R.AddPartitionsToTxnTopic(name=topic, partitions=[partition])])])
+            response = await self._call(coordinator, request, VERIFY_VERSION)
+            if response is None:
+                return ErrorCode.NOT_ENOUGH_REPLICAS
+            code = ErrorCode(response.error_code)
+            for txn in response.results_by_transaction:
+                for t in txn.topic_results:
+                    for p in t.results_by_partition:
+                        if p.partition_error_code:
+                            code = ErrorCode(p.partition_error_code)
         if code == ErrorCode.TRANSACTION_ABORTABLE:  # not in the transaction: what Produce before v12 knows
             return ErrorCode.INVALID_TXN_STATE
         return code if code in _PASSED_ON else ErrorCode.NOT_ENOUGH_REPLICAS
-
 
 async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:
     """WriteTxnMarkers on a partition leader: write every marker on the partitions this broker
