@@ -368,6 +368,7 @@ class TransactionCoordinatorDriver:
             return ErrorCode.INVALID_TXN_STATE
         return code if code in _PASSED_ON else ErrorCode.NOT_ENOUGH_REPLICAS
 
+
 async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:
     """WriteTxnMarkers on a partition leader: write every marker on the partitions this broker
     leads, with acks=all as Kafka does. Kafka's errors per partition (NOT_LEADER_OR_FOLLOWER,
