@@ -13,8 +13,13 @@ EndTxn) plus librdkafka's own hand-offs between its threads, whatever the broker
 figure is the floor to read the transactional rates against. The same harness then measures Apache
 Kafka (the release the conformance suite pins, started by conformance/peers/apache_kafka.py as
 benchmarks/e2e.py does; `make test-deps` resolves its jars), so that the ratio reads against what
-Kafka itself reaches. The brokers run one after the other. Prints one JSON line: kafka-compat's
-figures at the top level, Apache Kafka's under "apache_kafka".
+Kafka itself reaches. Kafka writes a transaction's markers after answering EndTxn, through its
+marker channel (a WriteTxnMarkers request, to itself here), so the next AddPartitionsToTxn mostly
+finds them pending and gets CONCURRENT_TRANSACTIONS, which librdkafka retries after 20 ms: its
+figure at one record per transaction is that backoff. kafka-compat, coordinator and leader at once,
+writes them straight to its log before the next request arrives. The brokers run one after the
+other. Prints one JSON line: kafka-compat's figures at the top level, Apache Kafka's under
+"apache_kafka".
 
 Usage: python benchmarks/transactions.py [--seconds 5] [--no-apache-kafka] [--apache-kafka-heap 1g]
 """
