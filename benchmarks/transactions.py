@@ -14,10 +14,10 @@ figure is the floor to read the transactional rates against. The same harness th
 Kafka (the release the conformance suite pins, started by conformance/peers/apache_kafka.py as
 benchmarks/e2e.py does; `make test-deps` resolves its jars), so that the ratio reads against what
 Kafka itself reaches. Kafka writes a transaction's markers after answering EndTxn, through its
-marker channel (a WriteTxnMarkers request, to itself here), so the next AddPartitionsToTxn mostly
-finds them pending and gets CONCURRENT_TRANSACTIONS, which librdkafka retries after 20 ms: its
-figure at one record per transaction is that backoff. kafka-compat, coordinator and leader at once,
-writes them straight to its log before the next request arrives. The brokers run one after the
+marker channel (a WriteTxnMarkers request, to itself here), so the next AddPartitionsToTxn often
+finds them pending and gets CONCURRENT_TRANSACTIONS, which librdkafka retries after 20 ms: that
+backoff dominates its figure at one record per transaction. kafka-compat, coordinator and leader at
+once, writes them straight to its log before the next request arrives. The brokers run one after the
 other. Prints one JSON line: kafka-compat's figures at the top level, Apache Kafka's under
 "apache_kafka".
 
