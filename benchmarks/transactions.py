@@ -70,7 +70,7 @@ def idempotent_rate(bootstrap: str, topic: str, seconds: float) -> tuple[float, 
 
 def round_trip_rate(bootstrap: str, topic: str, seconds: float) -> float:
     """Produce-and-flush of one record at a time with the idempotent producer: the client's round
-    trips per second to this broker, against which a transaction's (at least three) read."""
+    trips per second to this broker (a transaction takes at least three)."""
     p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
     p.produce(topic, value=VALUE)
     assert p.flush(30) == 0
