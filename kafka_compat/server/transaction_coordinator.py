@@ -336,20 +336,20 @@ class TransactionCoordinatorDriver:
     async def verify(self, transactional_id: str, producer_id: int, producer_epoch: int, topic: str,
                      partition: int) -> ErrorCode:
         """KIP-890 part 1: whether `topic`-`partition` is in the producer's ongoing transaction, as
-        its coordinator answers AddPartitionsToTxn with verify_only (COORDINATOR_NOT_AVAILABLE when
-        there is none, NETWORK_EXCEPTION when it did not answer). What the writers make of it is
-        kafka_compat.server.txn_verification's."""
+        its coordinator answers: this machine directly, another broker AddPartitionsToTxn with
+        `verify_only` (COORDINATOR_NOT_AVAILABLE when there is none, NETWORK_EXCEPTION when it did not
+        answer). What the writers make of it is kafka_compat.server.txn_verification's."""
+        coordinator = self._leader_of(TXN_TOPIC, self.machine.partition_for(transactional_id))
+        if coordinator == self._node_id:  # the common case: no request to build, decode or answer
+            return self.machine.verify_partitions(transactional_id, producer_id, producer_epoch,
+                                                  [(topic, partition)])[topic, partition]
+        if coordinator is None or coordinator < 0:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
         R = m.AddPartitionsToTxnRequest
         request = R(transactions=[R.AddPartitionsToTxnTransaction(
             transactional_id=transactional_id, producer_id=producer_id, producer_epoch=producer_epoch,
             verify_only=True, topics=[R.AddPartitionsToTxnTopic(name=topic, partitions=[partition])])])
-        where = self.locate(transactional_id, self.broker.config.inter_broker_listener)
-        if where is None:
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if where[0] == self._node_id:
-            response = await self._decide(m.ApiKey.ADD_PARTITIONS_TO_TXN, request, VERIFY_VERSION)
-        else:
-            response = await self._call(where[0], request, VERIFY_VERSION)
+        response = await self._call(coordinator, request, VERIFY_VERSION)
         if response is None:
             return ErrorCode.NETWORK_EXCEPTION
         code = ErrorCode(response.error_code)

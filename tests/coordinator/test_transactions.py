@@ -244,6 +244,18 @@ def test_verify_only_with_a_stale_epoch_is_producer_fenced():
     assert add_v4(h, (TXN, pid, epoch - 1, [("t", 0)]), verify_only=True) == {TXN: {("t", 0): E.PRODUCER_FENCED}}
 
 
+def test_a_partition_leader_of_this_broker_verifies_by_a_direct_call():
+    h = TxnHarness(auto_markers=False)
+    pid, epoch = h.begin(TXN, ("t", 0))
+    written = len(h.records(TXN))
+    assert h.c.verify_partitions(TXN, pid, epoch, [("t", 0), ("t", 1)]) == {
+        ("t", 0): E.NONE, ("t", 1): E.TRANSACTION_ABORTABLE}
+    assert h.c.verify_partitions(TXN, pid + 1, epoch, [("t", 0)]) == {("t", 0): E.INVALID_PRODUCER_ID_MAPPING}
+    h.end(TXN, pid, epoch)  # its markers are pending: a late first batch is not let in meanwhile
+    assert h.c.verify_partitions(TXN, pid, epoch, [("t", 0)]) == {("t", 0): E.CONCURRENT_TRANSACTIONS}
+    assert len(h.records(TXN)) == written + 1  # the PrepareCommit only: verifying writes nothing
+
+
 def test_add_offsets_adds_the_groups_offsets_partition():
     h = TxnHarness()
     r = h.init(TXN)

@@ -2,6 +2,7 @@
 acknowledged lost (raw requests from the project's client against a real broker process)."""
 
 import time
+import urllib.request
 
 import pytest
 
@@ -9,6 +10,7 @@ from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import Record, build_batch, iter_headers, iter_records
+from kafka_compat.testing.broker_process import free_port
 from kafka_compat.testing.waiting import wait_until
 from tests.server.test_bad_input import create
 
@@ -208,3 +210,39 @@ def test_verification_is_switched_off_and_on_at_run_time(broker_factory, unique)
         alter_broker_config(conn, "", key, None, effective="true")  # back to server.properties' (Kafka's default)
         assert txn_produce(conn, c_id, c_pid, c_epoch, topic, b"refused at last") == E.INVALID_TXN_STATE
         assert values(conn, topic) == [b"unverified"]
+
+
+def test_a_coordinator_writes_the_markers_of_partitions_it_leads_without_a_request_to_itself(broker_factory, unique):
+    """One broker is both coordinator and leader: the markers go straight to its replica manager,
+    so its listener answers no WriteTxnMarkers (Kafka's would, to itself), and the committed record
+    is readable once they are written."""
+    port = free_port()
+    broker = broker_factory({"metrics.port": str(port)})
+    topic, txn_id = unique(), unique("txn")
+    with BrokerConnection.to(broker.bootstrap) as c:
+        F = m.FindCoordinatorRequest
+        wait_until(lambda: c.request(F(key_type=1, coordinator_keys=[txn_id]), 4).coordinators[0].error_code == 0,
+                   "a transaction coordinator", timeout=30)
+        create(c, topic)
+        pid, epoch = init(c, txn_id)
+        assert add_partition(c, txn_id, pid, epoch, topic) == E.NONE
+        assert txn_produce(c, txn_id, pid, epoch, topic, b"committed") == E.NONE
+        assert end_txn(c, txn_id, pid, epoch, True) == E.NONE
+        T = m.DescribeTransactionsRequest
+        wait_until(lambda: c.request(T(transactional_ids=[txn_id]), 0).transaction_states[0].transaction_state
+                   == "CompleteCommit", "the transaction completed")
+        assert values(c, topic) == [b"committed"]
+    answered = requests_answered(port)
+    assert answered.get("EndTxn") == 1 and "WriteTxnMarkers" not in answered, answered
+
+
+def requests_answered(port: int) -> dict[str, float]:
+    """Requests answered by type, from the broker's /metrics (all versions together)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("kafka_network_requestmetrics_requests_total{"):
+            request = line.split('request="', 1)[1].split('"', 1)[0]
+            counts[request] = counts.get(request, 0) + float(line.rsplit(" ", 1)[1])
+    return counts

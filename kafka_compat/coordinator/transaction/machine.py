@@ -430,7 +430,7 @@ class TransactionCoordinator:
                 finish(txn_id, {tp: E.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else E.OPERATION_NOT_ATTEMPTED
                                 for tp in partitions})
             elif verify_only:
-                finish(txn_id, self._verify_partitions(txn_id, pid, epoch, partitions))
+                finish(txn_id, self.verify_partitions(txn_id, pid, epoch, partitions))
             else:
                 self._add_partitions(txn_id, pid, epoch, partitions, client_version,
                                      lambda code, i=txn_id, ps=partitions: finish(i, dict.fromkeys(ps, code)))
@@ -462,10 +462,11 @@ class TransactionCoordinator:
                      lambda error: done(error if error is not None else E.NONE))
         return None
 
-    def _verify_partitions(self, txn_id: str, pid: int, epoch: int,
-                           partitions: list[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
+    def verify_partitions(self, txn_id: str, pid: int, epoch: int,
+                          partitions: list[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
         """KIP-890: are these partitions in the producer's ongoing transaction? (No state changes;
-        the partition leader's append is the final check.)"""
+        the partition leader's append is the final check.) AddPartitionsToTxn `verify_only` from
+        another broker's partition, or a call from this broker's own."""
         code = E.INVALID_REQUEST if not txn_id else E.NONE
         if code == E.NONE:
             shard, code = self._lookup(txn_id)

@@ -51,11 +51,14 @@ class TxnState(IntEnum):
     @property
     def kafka_name(self) -> str:
         """The name DescribeTransactions and ListTransactions use ("PrepareCommit", ...)."""
-        return "".join(w.capitalize() for w in self.name.split("_"))
+        return _KAFKA_NAMES[self]
 
     @classmethod
     def from_kafka_name(cls, name: str) -> TxnState | None:
         return next((s for s in cls if s.kafka_name == name), None)
+
+
+_KAFKA_NAMES = {s: "".join(w.capitalize() for w in s.name.split("_")) for s in TxnState}
 
 
 S = TxnState
