@@ -104,3 +104,26 @@ def test_topic_creation_over_the_controller_mutation_rate_is_refused_with_thrott
     second = create("mutations-b", 1)
     assert [t.error_code for t in second.topics] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED]
     assert second.throttle_time_ms > 0
+
+
+def test_a_client_over_its_request_percentage_is_throttled_and_another_client_is_not(broker):
+    # 0.05% of the event loop over the window: a few milliseconds of handling in all, soon spent
+    set_quota(broker, "busy", "request_percentage", 0.05)
+    throttles = {"busy": [], "calm": []}
+
+    def producer(client_id: str) -> Producer:
+        return Producer({"bootstrap.servers": broker.bootstrap, "client.id": client_id, "linger.ms": 0, "acks": 1,
+                         "throttle_cb": lambda event: event.throttle_time > 0 and throttles[client_id].append(event)})
+
+    def produce_one(p: Producer, client_id: str) -> bool:
+        p.produce("request-time", b"x")
+        p.flush(30)
+        p.poll(0)  # throttle events are served by poll
+        return bool(throttles[client_id])
+
+    busy, calm = producer("busy"), producer("calm")
+    wait_until(lambda: produce_one(busy, "busy"), "the busy client throttled", timeout=60)
+    assert 0 < throttles["busy"][0].throttle_time <= 1000  # a request-time throttle is at most one window
+    for _ in range(50):
+        produce_one(calm, "calm")
+    assert throttles["calm"] == []
