@@ -155,6 +155,8 @@ class RequestPipeline:
             return
         ms = self.quotas.throttle_ms(self.broker.metadata.client_quotas, self.principal, client_id, api_key, request,
                                      size, response, watch)
+        # a throttle the handler set itself (controller_mutation_rate) mutes the channel as well
+        ms = max(ms, getattr(response, "throttle_time_ms", 0) or 0)
         if ms > 0:
             if response is not None and response.has_field("throttle_time_ms", version):
                 response.throttle_time_ms = max(response.throttle_time_ms or 0, ms)
