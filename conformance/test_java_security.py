@@ -135,3 +135,20 @@ def test_a_scram_user_made_by_kafka_configs_authenticates(secure, certs, tmp_pat
     with Driver(secure.bootstrap("SASL_SSL"), properties=wrong) as impostor, pytest.raises(JavaError) as refused:
         impostor.call("admin.listTopics")
     assert refused.value.type == "SaslAuthenticationException"
+
+
+def test_kafka_configs_changes_a_listener_truststore_and_is_refused_its_client_auth(secure, certs, tmp_path):
+    """Kafka's dynamic listener configs: the truststore changes at run time, ssl.client.auth does not."""
+    config = scram_properties(tmp_path, certs, "alice", USERS["alice"])
+    common = ["--bootstrap-server", secure.bootstrap("SASL_SSL"), "--command-config", str(config),
+              "--entity-type", "brokers", "--entity-name", "1", "--alter"]
+    with Driver(secure.bootstrap("SASL_SSL"), properties=config) as driver:
+        changed = driver.tool("kafka-configs", *common, "--add-config",
+                              f"listener.name.mtls.ssl.truststore.location={certs['ca.pem']}")
+        assert "Completed updating config for broker 1." in changed.stdout
+        refused = driver.tool("kafka-configs", *common, "--add-config", "listener.name.mtls.ssl.client.auth=none",
+                              check=False)
+        assert refused.returncode != 0
+        assert ("Configs cannot be updated dynamically for existing listener ListenerName(MTLS), restart broker or "
+                "create a new listener for update") in refused.stdout + refused.stderr
+        driver.tool("kafka-configs", *common, "--delete-config", "listener.name.mtls.ssl.truststore.location")
