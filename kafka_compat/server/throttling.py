@@ -59,9 +59,9 @@ def timed(coro, watch: Stopwatch):
         try:
             yielded = send(value)
         except StopIteration as done:
-            watch.ns += perf_counter_ns() - start
             return done.value
-        watch.ns += perf_counter_ns() - start
+        finally:
+            watch.ns += perf_counter_ns() - start
         try:
             value, send = (yield yielded), coro.send
         except BaseException as e:  # a cancellation or close: the coroutine deals with it
