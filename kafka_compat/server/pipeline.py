@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 import structlog
@@ -94,7 +93,6 @@ class RequestPipeline:
         if self.muted_until:  # throttled: the channel reads nothing more until the time is served
             await trio.sleep_until(self.muted_until)
             self.muted_until = 0.0
-        start = perf_counter_ns()
         try:
             rf = framing.read_request(frame)
         except DecodeError as e:
@@ -115,9 +113,9 @@ class RequestPipeline:
             return CLOSE
         ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
                              self.client_host, self.listener, self.apis, self.principal)
-        watch = None
-        if self.quotas is not None and self.quotas.measures_time(self.broker.metadata.client_quotas, rf.api_key):
-            watch = Stopwatch(perf_counter_ns() - start)  # the decoding counts too
+        client_quotas = self.broker.metadata.client_quotas if self.quotas is not None else None
+        # the handler's own time (Kafka's request-thread time), only while some client has a request quota
+        watch = Stopwatch() if client_quotas and self.quotas.measures_time(client_quotas, rf.api_key) else None
         try:
             result = await (handler.fn(ctx, request) if watch is None else timed(handler.fn(ctx, request), watch))
         except CloseConnection:
@@ -135,26 +133,29 @@ class RequestPipeline:
                 return CLOSE
         if isinstance(result, Deferred):
             return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
-                           request, len(frame), watch)
-        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, request, len(frame), watch)
+                           request, len(frame), client_quotas, watch)
+        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, request, len(frame), client_quotas, watch)
         return _encode(result, rf.api_key, rf.api_version, rf.correlation_id)
 
     async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int,
-                        client_id: str | None, request: Message, size: int, watch: Stopwatch | None) -> Reply:
+                        client_id: str | None, request: Message, size: int, client_quotas,
+                        watch: Stopwatch | None) -> Reply:
         try:
             result = await (deferred.run() if watch is None else timed(deferred.run(), watch))
         except Exception:
             log.exception("handler_crashed", api=messages.ApiKey(api_key).name, version=version)
             return CLOSE
-        self._throttle(result, api_key, version, client_id, request, size, watch)
+        self._throttle(result, api_key, version, client_id, request, size, client_quotas, watch)
         return _encode(result, api_key, version, correlation_id)
 
     def _throttle(self, response: Message | None, api_key: int, version: int, client_id: str | None,
-                  request: Message, size: int, watch: Stopwatch | None) -> None:
-        if self.quotas is None:
+                  request: Message, size: int, client_quotas, watch: Stopwatch | None) -> None:
+        """Record the request against its client's quotas (those of the image when it came in);
+        the throttle they or the handler ask for goes in the response and mutes the channel."""
+        if not client_quotas:
             return
-        ms = self.quotas.throttle_ms(self.broker.metadata.client_quotas, self.principal, client_id, api_key, request,
-                                     size, response, watch)
+        ms = self.quotas.throttle_ms(client_quotas, self.principal, client_id, api_key, request, size, response,
+                                     watch)
         # a throttle the handler set itself (controller_mutation_rate) mutes the channel as well
         ms = max(ms, getattr(response, "throttle_time_ms", 0) or 0)
         if ms > 0:

@@ -45,8 +45,8 @@ class Stopwatch:
 
     __slots__ = ("ns",)
 
-    def __init__(self, ns: int = 0):
-        self.ns = ns
+    def __init__(self):
+        self.ns = 0
 
 
 @types.coroutine
