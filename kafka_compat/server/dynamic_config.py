@@ -34,7 +34,9 @@ LISTENER_RECONFIGURABLE = frozenset({"max.connections", "max.connection.creation
 PER_BROKER = frozenset({
     "ssl.client.auth", "ssl.enabled.protocols", "ssl.protocol", "ssl.cipher.suites",
     "ssl.endpoint.identification.algorithm", "sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol",
-    "sasl.jaas.config", "listeners", "advertised.listeners", "listener.security.protocol.map"}) | RECONFIGURABLE_SSL
+    "sasl.jaas.config", "listeners", "advertised.listeners", "listener.security.protocol.map"})
+
+
 def _invalid(reason: str) -> str:
     # Kafka wraps a failed reconfiguration in ConfigException(name, value): this is its message
     return (f"Invalid value org.apache.kafka.common.config.ConfigException: {reason} "
