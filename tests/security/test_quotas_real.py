@@ -140,8 +140,8 @@ def create_topic(broker, name: str, partitions: int) -> None:
 def test_deletions_and_new_partitions_over_the_controller_mutation_rate_are_refused_at_new_versions(broker):
     from kafka.admin import KafkaAdminClient, NewPartitions
 
-    set_quota(broker, "strict-mutator", "controller_mutation_rate", 1.0)  # three partitions of credit
-    for name, partitions in (("strict-a", 8), ("strict-b", 1), ("strict-c", 1)):
+    set_quota(broker, "strict-mutator", "controller_mutation_rate", 1.0)  # three partitions of credit, 17 s of debt after
+    for name, partitions in (("strict-a", 20), ("strict-b", 1), ("strict-c", 1)):
         create_topic(broker, name, partitions)
 
     def admin(call):  # a fresh client each time: kafka-python pauses a connection its broker throttled (KIP-219)
