@@ -2,14 +2,17 @@
 the producer, a consumer group and the AdminClient over SASL_SSL with SCRAM-SHA-512 and over
 mutual TLS (the certificate's DN the principal); ACLs made, listed and removed by `kafka-acls.sh`
 with `--command-config` and by the AdminClient (createAcls, describeAcls, deleteAcls); a SCRAM user
-made by `kafka-configs.sh --add-config 'SCRAM-SHA-512=[password=...]'` then authenticating."""
+made by `kafka-configs.sh --add-config 'SCRAM-SHA-512=[password=...]'` then authenticating; a
+listener's truststore changed by kafka-configs.sh; the clients re-authenticating (KIP-368)."""
 
+import time
 import uuid
 
 import pytest
 
 from conformance.jvm import Driver, JavaError, JavaGroup
 from tests.security.secure_broker import PASSWORD, USERS, SecureBroker, make_certs
+from tests.security.test_reauthentication import log_events
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -152,3 +155,33 @@ def test_kafka_configs_changes_a_listener_truststore_and_is_refused_its_client_a
         assert ("Configs cannot be updated dynamically for existing listener ListenerName(MTLS), restart broker or "
                 "create a new listener for update") in refused.stdout + refused.stderr
         driver.tool("kafka-configs", *common, "--delete-config", "listener.name.mtls.ssl.truststore.location")
+
+
+@pytest.fixture(scope="module")
+def reauthenticating(tmp_path_factory, certs):
+    broker = SecureBroker(tmp_path_factory.mktemp("reauth-broker"), certs,
+                          **{"connections.max.reauth.ms": "1500"}).start()
+    yield broker
+    broker.stop()
+
+
+def test_the_java_clients_reauthenticate_and_go_on(reauthenticating, certs, tmp_path):
+    """KIP-368: sessions of 1.5 s; the producer, consumer and admin re-authenticate on their connections."""
+    broker = reauthenticating
+    config = scram_properties(tmp_path, certs, "alice", USERS["alice"])
+    topic = f"java-reauth-{uuid.uuid4().hex[:8]}"
+    with Driver(broker.bootstrap("SASL_SSL"), properties=config) as driver:
+        driver.call("admin.createTopics", topics=[{"name": topic, "partitions": 1, "replicationFactor": 1}])
+        group = JavaGroup(driver, topic, topic)
+        group.join("m1")
+        deadline, sent = time.monotonic() + 5, 0
+        while time.monotonic() < deadline:  # several sessions' worth of traffic
+            driver.call("produce", topic=topic, records=[{"partition": 0, "key": None, "value": f"v{sent}",
+                                                          "headers": []}])
+            sent += 1
+            group.poll()
+        group.poll_until(lambda g: len(g.values()) == sent, "every record consumed", timeout=60)
+        assert isinstance(driver.call("admin.listTopics"), list)
+    again = [e for e in log_events(broker, "authenticated") if e["principal"] == "User:alice"]
+    assert len(again) >= 2 and all(e["reauthentication"] for e in again)
+    assert log_events(broker, "sasl_session_expired") == []

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from confluent_kafka import Producer
+from kafka.admin import KafkaAdminClient, NewPartitions
 
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
 from kafka_compat.protocol import messages as m
@@ -138,9 +139,7 @@ def create_topic(broker, name: str, partitions: int) -> None:
 
 
 def test_deletions_and_new_partitions_over_the_controller_mutation_rate_are_refused_at_new_versions(broker):
-    from kafka.admin import KafkaAdminClient, NewPartitions
-
-    set_quota(broker, "strict-mutator", "controller_mutation_rate", 1.0)  # three partitions of credit, 17 s of debt after
+    set_quota(broker, "strict-mutator", "controller_mutation_rate", 1.0)  # 3 partitions of credit, then 17 s of debt
     for name, partitions in (("strict-a", 20), ("strict-b", 1), ("strict-c", 1)):
         create_topic(broker, name, partitions)
 
