@@ -103,6 +103,11 @@ ROWS: list[tuple[str, dict[str, Cell]]] = [
                       "test_kafka_tools.py::topics_configs", "test_kafka_tools.py::cluster_tools")}),
     ("on-disk formats read by Kafka's own readers", {
         "tools": cell("kafka-dump-log, kafka-metadata-shell", "test_kafka_dump_log.py")}),
+    ("security: SASL_SSL, mutual TLS, re-authentication, ACLs (other clients: tests/security)", {
+        "java": cell("SCRAM-SHA-512, mTLS, re-auth, ACL admin", "test_java_security.py::java_clients",
+                     "test_java_security.py::the_java"),
+        "tools": cell("kafka-acls, kafka-configs (SCRAM users, listener truststore)", "test_java_security.py::kafka_",
+                      "test_java_security.py::a_scram_user")}),
     ("Kafka Streams (at_least_once, restart, kill -9)", {"java": cell("Streams 4.4.0", "test_kafka_streams.py")}),
     ("Kafka Connect (distributed, FileStream connectors)", {"java": cell("Connect 4.3.1", "test_kafka_connect.py")}),
 ]

@@ -133,6 +133,7 @@ TOOLS = {
     "kafka-reassign-partitions": "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
     "kafka-dump-log": "org.apache.kafka.tools.DumpLogSegments",
     "kafka-transactions": "org.apache.kafka.tools.TransactionsCommand",
+    "kafka-acls": "org.apache.kafka.tools.AclCommand",
 }
 
 
@@ -149,9 +150,11 @@ class Driver:
     """One `kc.Driver` JVM for a scenario file. `call(op, **args)` sends `{"op": op, ...args}` and
     returns the answer's `result`, or raises `JavaError` with the exception the Java client threw."""
 
-    def __init__(self, bootstrap: str, heap: str = "256m"):
+    def __init__(self, bootstrap: str, heap: str = "256m", properties: Path | None = None):
+        """`properties`: a client.properties file (security settings) every client of the driver takes."""
         self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: client warnings never block the JVM
-        self.proc = subprocess.Popen(java_command("kc.Driver", bootstrap, heap=heap), stdin=subprocess.PIPE,
+        args = (bootstrap,) if properties is None else (bootstrap, str(properties))
+        self.proc = subprocess.Popen(java_command("kc.Driver", *args, heap=heap), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr)
 
     def log(self) -> str:

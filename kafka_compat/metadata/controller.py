@@ -21,6 +21,7 @@ from kafka_compat.metadata.reassignment import alter_partition_reassignments, li
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import Message, Uuid
+from kafka_compat.security.config import split_key
 from kafka_compat.storage.config import TOPIC_CONFIGS, LogConfig
 from kafka_compat.storage.errors import InvalidConfigError
 
@@ -300,10 +301,11 @@ class Controller:
                 except InvalidConfigError as e:
                     return e.message
             return None
-        if key not in self.defaults.dynamic_broker_keys:
+        base = split_key(key)[1]  # a listener's own setting (listener.name.<l>.<key>) is checked as <key>
+        if base not in self.defaults.dynamic_broker_keys:
             return f"Cannot update these configs dynamically: Set({key})"
         if value is not None and self.defaults.broker_key_check:
-            return self.defaults.broker_key_check(key, value)
+            return self.defaults.broker_key_check(base, value)
         return None
 
     def _resource_error(self, image: MetadataImage, rtype: int, rname: str,

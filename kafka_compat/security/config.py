@@ -7,8 +7,15 @@ further prefix (`listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config`), as Kaf
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+_LISTENER_KEY = re.compile(r"listener\.name\.([^.]*)\.(.*)")
+# Kafka's ListenerMechanismConfigs: under a listener they carry the mechanism too
+# (listener.name.sasl_ssl.plain.sasl.jaas.config)
+_MECHANISM_KEYS = ("sasl.jaas.config", "sasl.login.callback.handler.class", "sasl.login.class",
+                   "sasl.server.callback.handler.class", "connections.max.reauth.ms")
 
 
 def for_listener(config: Mapping[str, Any], listener: str | None) -> dict[str, Any]:
@@ -18,6 +25,15 @@ def for_listener(config: Mapping[str, Any], listener: str | None) -> dict[str, A
         prefix = f"listener.name.{listener.lower()}."
         out.update({k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)})
     return out
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """(listener or None, the key without its listener and mechanism prefixes)."""
+    found = _LISTENER_KEY.fullmatch(key)
+    if found is None:
+        return None, key
+    base = found[2]
+    return found[1], next((k for k in _MECHANISM_KEYS if base.endswith("." + k)), base)
 
 
 def for_mechanism(config: Mapping[str, Any], mechanism: str, key: str) -> Any:

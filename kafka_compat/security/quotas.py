@@ -176,11 +176,19 @@ class ClientQuotaManager:
         self._rates: dict[tuple[str | None, str | None], Rate] = {}
         self._quotas: Mapping | None = None
         self._resolved: dict[tuple[str, str], tuple[float | None, tuple[str | None, str | None]]] = {}
+        self._enabled = False
+
+    def enabled(self, quotas: Mapping[QuotaEntity, Mapping[str, float]]) -> bool:
+        """Whether any client has this quota (Kafka's quotasEnabled): what it costs to measure a
+        request is paid only then."""
+        if quotas is not self._quotas:
+            self._quotas, self._resolved = quotas, {}
+            self._enabled = any(self.key in values for values in quotas.values()) if quotas else False
+        return self._enabled
 
     def quota(self, quotas: Mapping[QuotaEntity, Mapping[str, float]], user: str,
               client_id: str) -> tuple[float | None, tuple[str | None, str | None]]:
-        if quotas is not self._quotas:  # a new image: resolve afresh
-            self._quotas, self._resolved = quotas, {}
+        self.enabled(quotas)  # a new image: resolve afresh
         found = self._resolved.get((user, client_id))
         if found is None:
             found = self._resolved[(user, client_id)] = resolve(quotas, self.key, user, client_id)

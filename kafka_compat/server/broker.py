@@ -54,6 +54,7 @@ from kafka_compat.server.channel_security import ListenerSecurity
 from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
 from kafka_compat.server.connection import Connection, RequestCount
 from kafka_compat.server.controller_channel import ControllerChannel
+from kafka_compat.server.dynamic_config import reconfigurable_tls
 from kafka_compat.server.errors import error_response
 from kafka_compat.server.fetch_session import FetchSessionCache
 from kafka_compat.server.group_coordinator import start_group_coordinator
@@ -228,7 +229,7 @@ class Broker:
             self.quorum.add_listener(self._publish)
             self.quorum.add_listener(self.metrics.follow_image)
             self.lifecycle.on_registered = lambda: self._publish(None, self.quorum.image)
-        self.quorum.add_listener(self._keystore_changed)
+        self.quorum.add_listener(self._tls_changed)
         self.quorum.add_listener(self._producer_settings_changed)
         # The node's own connections to controller listeners speak their security protocol.
         self.quorum.driver.security = self.forwarding.security = self.lifecycle.channel.security = \
@@ -254,19 +255,19 @@ class Broker:
         except ValueError as e:
             raise ConfigError(str(e)) from None
 
-    def _keystore_changed(self, old: MetadataImage | None, new: MetadataImage) -> None:
-        """A dynamic `ssl.keystore.*` change (IncrementalAlterConfigs on this broker or on all):
-        new TLS connections use the new keystore, as Kafka's dynamic keystore update; one that
-        cannot be loaded is logged and the old one kept."""
-        def keystore(image: MetadataImage | None) -> dict[str, str]:
+    def _tls_changed(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """A dynamic keystore or truststore change (`listener.name.<l>.ssl.keystore.*`,
+        `.ssl.truststore.*`: IncrementalAlterConfigs on this broker): new TLS connections use it,
+        as Kafka's dynamic SSL update; one that cannot be loaded is logged and the old one kept."""
+        def stores(image: MetadataImage | None) -> dict[str, str]:
             if image is None:
                 return {}
             out = {}
             for resource in ((BROKER_RESOURCE, ""), (BROKER_RESOURCE, str(self.node_id))):
-                out.update({k: v for k, v in image.configs.get(resource, {}).items() if k.startswith("ssl.key")})
+                out.update(reconfigurable_tls(image.configs.get(resource, {})))
             return out
-        now = keystore(new)
-        if now == keystore(old):
+        now = stores(new)
+        if now == stores(old):
             return
         merged = {**self.config.values, **now}
         for security in self.security.values():

@@ -130,8 +130,10 @@ class SaslGate:
             elif isinstance(event, Authenticated):
                 self.pipeline.principal = event.principal
                 self.frames.max_frame = self._max_request
-                log.debug("authenticated", peer=self.pipeline.peer, principal=event.principal,
-                          mechanism=event.mechanism, reauthentication=event.reauthentication)
+                # a re-authentication (KIP-368) is rare enough to be told at info
+                (log.info if event.reauthentication else log.debug)(
+                    "authenticated", peer=self.pipeline.peer, principal=event.principal, mechanism=event.mechanism,
+                    reauthentication=event.reauthentication)
             elif isinstance(event, Failed):
                 log.info("failed_authentication", peer=self.pipeline.peer, listener=self.listener,
                          reason=event.reason, detail=event.detail)

@@ -267,7 +267,8 @@ _KEYS = [
     BrokerKey("ssl.keystore.type", STRING, "JKS", "PEM or PKCS12 (a JKS file written as PKCS12 is read too).",
               dynamic=True),
     BrokerKey("ssl.keystore.location", STRING, None, "The listener's key and certificate chain (PEM or PKCS12); "
-              "replaced at run time through IncrementalAlterConfigs on the broker.", dynamic=True),
+              "replaced at run time per listener (listener.name.<l>.ssl.keystore.* through IncrementalAlterConfigs "
+              "on the broker), as the truststore.", dynamic=True),
     BrokerKey("ssl.keystore.password", PASSWORD, None, "The PKCS12 keystore's password.", dynamic=True),
     BrokerKey("ssl.key.password", PASSWORD, None, "The private key's password.", dynamic=True),
     BrokerKey("ssl.keystore.certificate.chain", PASSWORD, None, "A PEM certificate chain, inline.", dynamic=True),

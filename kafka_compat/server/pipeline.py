@@ -54,6 +54,7 @@ from kafka_compat.server.handlers import (
     transactions,
 )
 from kafka_compat.server.handlers.api_versions import api_versions_response
+from kafka_compat.server.throttling import Stopwatch, timed
 
 if TYPE_CHECKING:
     from kafka_compat.server.broker import Broker
@@ -74,7 +75,7 @@ class RequestPipeline:
     """The requests of one connection from `peer` (host:port) on `listener` (its name), served by
     the handlers in `apis`. Called with each frame; returns what `server.connection` writes."""
 
-    __slots__ = ("broker", "apis", "listener", "peer", "client_host", "principal", "muted_until")
+    __slots__ = ("broker", "apis", "listener", "peer", "client_host", "principal", "muted_until", "quotas")
 
     def __init__(self, broker: Broker, apis: Mapping[int, Handler], listener: str, peer: str,
                  principal: str = ANONYMOUS):
@@ -85,6 +86,8 @@ class RequestPipeline:
         self.client_host = peer.rsplit(":", 1)[0]
         self.principal = principal  # the TLS certificate's, or set by the SASL gate once authenticated
         self.muted_until = 0.0  # a throttled client's next request waits until then (trio time)
+        # client quotas; none on a controller listener (the cluster's own traffic) or a Raft peer
+        self.quotas = None if apis is HANDLERS["controller"] else getattr(broker, "quotas", None)
 
     async def __call__(self, frame: bytearray):
         if self.muted_until:  # throttled: the channel reads nothing more until the time is served
@@ -110,8 +113,11 @@ class RequestPipeline:
             return CLOSE
         ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
                              self.client_host, self.listener, self.apis, self.principal)
+        client_quotas = self.broker.metadata.client_quotas if self.quotas is not None else None
+        # the handler's own time (Kafka's request-thread time), only while some client has a request quota
+        watch = Stopwatch() if client_quotas and self.quotas.measures_time(client_quotas, rf.api_key) else None
         try:
-            result = await handler.fn(ctx, request)
+            result = await (handler.fn(ctx, request) if watch is None else timed(handler.fn(ctx, request), watch))
         except CloseConnection:
             return CLOSE
         except KafkaError as e:
@@ -127,28 +133,33 @@ class RequestPipeline:
                 return CLOSE
         if isinstance(result, Deferred):
             return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
-                           len(frame))
-        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, len(frame))
+                           request, len(frame), client_quotas, watch)
+        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, request, len(frame), client_quotas, watch)
         return _encode(result, rf.api_key, rf.api_version, rf.correlation_id)
 
     async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int,
-                        client_id: str | None, size: int) -> Reply:
+                        client_id: str | None, request: Message, size: int, client_quotas,
+                        watch: Stopwatch | None) -> Reply:
         try:
-            result = await deferred.run()
+            result = await (deferred.run() if watch is None else timed(deferred.run(), watch))
         except Exception:
             log.exception("handler_crashed", api=messages.ApiKey(api_key).name, version=version)
             return CLOSE
-        self._throttle(result, api_key, version, client_id, size)
+        self._throttle(result, api_key, version, client_id, request, size, client_quotas, watch)
         return _encode(result, api_key, version, correlation_id)
 
     def _throttle(self, response: Message | None, api_key: int, version: int, client_id: str | None,
-                  size: int) -> None:
-        quotas = getattr(self.broker, "quotas", None)  # a node without client quotas (a Raft peer, tests)
-        if quotas is None:
+                  request: Message, size: int, client_quotas, watch: Stopwatch | None) -> None:
+        """Record the request against its client's quotas (those of the image when it came in);
+        the throttle they or the handler ask for goes in the response and mutes the channel."""
+        if not client_quotas:
             return
-        ms = quotas.throttle_ms(self.broker.metadata.client_quotas, self.principal, client_id, api_key, size, response)
+        ms = self.quotas.throttle_ms(client_quotas, self.principal, client_id, api_key, request, size, response,
+                                     watch)
+        # a throttle the handler set itself (controller_mutation_rate) mutes the channel as well
+        ms = max(ms, getattr(response, "throttle_time_ms", 0) or 0)
         if ms > 0:
-            if response.has_field("throttle_time_ms", version):
+            if response is not None and response.has_field("throttle_time_ms", version):
                 response.throttle_time_ms = max(response.throttle_time_ms or 0, ms)
             self.muted_until = max(self.muted_until, trio.current_time() + ms / 1000)
 

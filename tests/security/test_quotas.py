@@ -1,7 +1,10 @@
 """Client quotas: AlterClientQuotas/DescribeClientQuotas against an image, Kafka's resolution order,
 its windowed rates and throttle times (on a simulated clock)."""
 
+import time
+
 import pytest
+import trio
 
 from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.metadata.quota_control import alter_client_quotas, describe_client_quotas
@@ -18,6 +21,7 @@ from kafka_compat.security.quotas import (
     quota_entity,
     resolve,
 )
+from kafka_compat.server.throttling import Stopwatch, timed
 
 A, D = m.AlterClientQuotasRequest, m.DescribeClientQuotasRequest
 
@@ -204,3 +208,22 @@ def test_connection_creation_is_rated_per_ip():
     assert all(manager.record(quotas, "10.0.0.1", 0) == 0 for _ in range(10))
     assert manager.record(quotas, "10.0.0.1", 0) > 0
     assert manager.record(quotas, "10.0.0.2", 0) == 0
+
+
+async def test_a_request_is_timed_for_the_steps_it_runs_not_the_time_it_waits():
+    async def waits_then_works():
+        await trio.sleep(0.3)
+        end = time.perf_counter() + 0.02
+        while time.perf_counter() < end:
+            pass
+        return "done"
+
+    watch = Stopwatch()
+    assert await timed(waits_then_works(), watch) == "done"
+    assert 0.02e9 <= watch.ns < 0.2e9
+
+
+def test_the_request_quota_is_enabled_only_while_some_client_has_one():
+    manager = ClientQuotaManager(REQUEST_PERCENTAGE)
+    assert not manager.enabled({quota_entity([("client-id", "c")]): {PRODUCER_BYTE_RATE: 10.0}})
+    assert manager.enabled({quota_entity([("client-id", "c")]): {REQUEST_PERCENTAGE: 10.0}})

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from confluent_kafka import Producer
+from kafka.admin import KafkaAdminClient, NewPartitions
 
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
 from kafka_compat.protocol import messages as m
@@ -104,3 +105,74 @@ def test_topic_creation_over_the_controller_mutation_rate_is_refused_with_thrott
     second = create("mutations-b", 1)
     assert [t.error_code for t in second.topics] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED]
     assert second.throttle_time_ms > 0
+
+
+def test_a_client_over_its_request_percentage_is_throttled_and_another_client_is_not(broker):
+    # 0.05% of the event loop over the window: a few milliseconds of handling in all, soon spent
+    set_quota(broker, "busy", "request_percentage", 0.05)
+    throttles = {"busy": [], "calm": []}
+
+    def producer(client_id: str) -> Producer:
+        return Producer({"bootstrap.servers": broker.bootstrap, "client.id": client_id, "linger.ms": 0, "acks": 1,
+                         "throttle_cb": lambda event: event.throttle_time > 0 and throttles[client_id].append(event)})
+
+    def produce_one(p: Producer, client_id: str) -> bool:
+        p.produce("request-time", b"x")
+        p.flush(30)
+        p.poll(0)  # throttle events are served by poll
+        return bool(throttles[client_id])
+
+    busy, calm = producer("busy"), producer("calm")
+    wait_until(lambda: produce_one(busy, "busy"), "the busy client throttled", timeout=60)
+    assert 0 < throttles["busy"][0].throttle_time <= 1000  # a request-time throttle is at most one window
+    for _ in range(50):
+        produce_one(calm, "calm")
+    assert throttles["calm"] == []
+
+
+def create_topic(broker, name: str, partitions: int) -> None:
+    C = m.CreateTopicsRequest
+    with BrokerConnection.to(broker.bootstrap) as conn:
+        r = conn.request(C(topics=[C.CreatableTopic(name=name, num_partitions=partitions, replication_factor=1)],
+                           timeout_ms=30000))
+    assert [t.error_code for t in r.topics] == [0], r
+
+
+def test_deletions_and_new_partitions_over_the_controller_mutation_rate_are_refused_at_new_versions(broker):
+    set_quota(broker, "strict-mutator", "controller_mutation_rate", 1.0)  # 3 partitions of credit, then 17 s of debt
+    for name, partitions in (("strict-a", 20), ("strict-b", 1), ("strict-c", 1)):
+        create_topic(broker, name, partitions)
+
+    def admin(call):  # a fresh client each time: kafka-python pauses a connection its broker throttled (KIP-219)
+        client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="strict-mutator")
+        try:
+            return call(client)
+        finally:
+            client.close()
+
+    deleted = admin(lambda a: a.delete_topics(["strict-a"], raise_errors=False))  # within the credit, into debt
+    assert [t["error_code"] for t in deleted["topics"]] == [ErrorCode.NONE]
+    refused = admin(lambda a: a.delete_topics(["strict-b"], raise_errors=False))
+    assert [t["error_code"] for t in refused["topics"]] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED]
+    grown = admin(lambda a: a.create_partitions({"strict-c": NewPartitions(4)}, raise_errors=False))
+    assert [t.error_code for t in grown.results] == [ErrorCode.THROTTLING_QUOTA_EXCEEDED]
+    topics = admin(lambda a: a.list_topics())
+    assert "strict-b" in topics and "strict-a" not in topics
+
+
+def test_deletions_and_new_partitions_over_the_controller_mutation_rate_are_throttled_at_old_versions(broker):
+    set_quota(broker, "old-mutator", "controller_mutation_rate", 1.0)
+    for name, partitions in (("old-a", 8), ("old-b", 1), ("old-c", 1)):
+        create_topic(broker, name, partitions)
+    with BrokerConnection.to(broker.bootstrap, client_id="old-mutator") as conn:
+        D, P = m.DeleteTopicsRequest, m.CreatePartitionsRequest
+        first = conn.request(D(topic_names=["old-a"], timeout_ms=30000), 4)
+        assert [r.error_code for r in first.responses] == [ErrorCode.NONE]
+        assert first.throttle_time_ms > 0  # in debt: told to back off
+        answered = time.monotonic()
+        second = conn.request(D(topic_names=["old-b"], timeout_ms=30000), 4)
+        assert time.monotonic() - answered >= first.throttle_time_ms / 1000 * 0.9  # the channel was muted
+        assert [r.error_code for r in second.responses] == [ErrorCode.NONE] and second.throttle_time_ms > 0
+        grown = conn.request(P(topics=[P.CreatePartitionsTopic(name="old-c", count=3, assignments=None)],
+                               timeout_ms=30000, validate_only=False), 2)
+        assert [r.error_code for r in grown.results] == [ErrorCode.NONE] and grown.throttle_time_ms > 0

@@ -197,7 +197,8 @@ def test_a_client_without_a_certificate_is_refused_where_one_is_required(broker,
 
 
 def test_a_new_keystore_set_at_run_time_serves_new_connections(broker, certs, tmp_path):
-    """Kafka's dynamic keystore update: IncrementalAlterConfigs on the broker; no restart."""
+    """Kafka's dynamic keystore update: IncrementalAlterConfigs of the listener's keystore on the broker;
+    no restart."""
     other = make_certs(tmp_path / "other")  # another CA: clients trusting only it see the switch
     trusting_other = ClientSecurity.from_properties({"security.protocol": "SSL",
                                                      "ssl.ca.location": str(other["ca.pem"])})
@@ -206,7 +207,8 @@ def test_a_new_keystore_set_at_run_time_serves_new_connections(broker, certs, tm
         A = m.IncrementalAlterConfigsRequest
         with BrokerConnection.to(broker.bootstrap("PLAINTEXT")) as conn:
             r = conn.request(A(resources=[A.AlterConfigsResource(resource_type=4, resource_name="1", configs=[
-                A.AlterableConfig(name="ssl.keystore.location", config_operation=0, value=location)])]))
+                A.AlterableConfig(name="listener.name.ssl.ssl.keystore.location", config_operation=0,
+                                  value=location)])]))
         assert [x.error_code for x in r.responses] == [0], r
 
     with pytest.raises(BrokerUnreachable, match="SSL handshake failed"):

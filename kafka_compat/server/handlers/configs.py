@@ -14,6 +14,7 @@ from typing import Any
 from kafka_compat.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE, MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.server import dynamic_config
 from kafka_compat.server.authz import Op, Res, allowed, refused, split
 from kafka_compat.server.config import BROKER_CONFIGS
 from kafka_compat.server.handlers import RequestContext, handles
@@ -21,6 +22,7 @@ from kafka_compat.storage.config import TOPIC_CONFIGS, format_value
 
 # ConfigSource and ConfigType codes of DescribeConfigs.
 TOPIC_CONFIG, DYNAMIC_BROKER, DYNAMIC_DEFAULT_BROKER, STATIC_BROKER, DEFAULT = 1, 2, 3, 4, 5
+SET, DELETE = 0, 1  # IncrementalAlterConfigs operations
 TYPES = {"BOOLEAN": 1, "STRING": 2, "INT": 3, "SHORT": 4, "LONG": 5, "DOUBLE": 6, "LIST": 7, "CLASS": 8, "PASSWORD": 9}
 
 
@@ -162,8 +164,43 @@ async def alter_configs(ctx: RequestContext, req):
             denied.setdefault(code, []).append(r)
     req.resources, _ = split(ctx, req.resources, lambda r: all(r not in rs for rs in denied.values()))
     no = [x for code, rs in denied.items() for x in refused(ctx, req, "resources", rs, code, "responses")]
+    R = m.response_class(ctx.api_key)
+    kept = []
+    for r in req.resources:
+        problem = _dynamic_problem(ctx, r)
+        if problem is None:
+            kept.append(r)
+        else:
+            no.append(R.AlterConfigsResourceResponse(error_code=ErrorCode.INVALID_REQUEST, error_message=problem,
+                                                     resource_type=r.resource_type, resource_name=r.resource_name))
+    req.resources = kept
     if not req.resources:
         return m.response_class(ctx.api_key)(responses=no)
     response = await ctx.broker.controller_request(ctx, req)
     response.responses += no
     return response
+
+
+def _dynamic_problem(ctx: RequestContext, resource) -> str | None:
+    """Why this broker refuses a change of its own (or the cluster-wide) broker configs, as Kafka's
+    DynamicBrokerConfig validation does before the change goes to the controller."""
+    broker = ctx.broker
+    if resource.resource_type != BROKER_RESOURCE or resource.resource_name not in ("", str(broker.node_id)):
+        return None
+    per_broker = resource.resource_name != ""
+    listeners = {listener.name.upper() for listener in broker.config.listeners}
+    for c in resource.configs:
+        problem = dynamic_config.key_problem(c.name, per_broker, listeners)
+        if problem:
+            return problem
+    deleted = {c.name for c in resource.configs if getattr(c, "config_operation", SET) == DELETE}
+    changes = {c.name: c.value for c in resource.configs if c.name not in deleted}
+    if not dynamic_config.reconfigurable_tls({**changes, **dict.fromkeys(deleted, "")}):
+        return None
+    image = broker.metadata
+    merged = {**broker.config.values, **image.configs.get((BROKER_RESOURCE, ""), {}),
+              **image.configs.get((BROKER_RESOURCE, str(broker.node_id)), {}), **changes}
+    for key in deleted:
+        merged.pop(key, None)
+    return dynamic_config.tls_problem(merged, [name for name, security in broker.security.items()
+                                               if security.tls is not None])

@@ -23,16 +23,20 @@ STRICT = {m.ApiKey.CREATE_TOPICS: 6, m.ApiKey.DELETE_TOPICS: 5, m.ApiKey.CREATE_
 
 
 def mutation_throttle(ctx: RequestContext) -> tuple[int, bool]:
-    """(throttle ms, refuse): a client over its controller_mutation_rate is refused with
-    THROTTLING_QUOTA_EXCEEDED at the versions that know it, else only told to slow down."""
+    """(throttle ms, refuse): a client over its controller_mutation_rate (partitions created or
+    deleted per second, KIP-599) is refused with THROTTLING_QUOTA_EXCEEDED at the versions that know
+    it, else only told to slow down; a request within it goes through whole, even into debt."""
     broker = ctx.broker
     ms = broker.quotas.mutation_throttle_ms(broker.metadata.client_quotas, ctx.principal, ctx.client_id)
     return ms, ms > 0 and ctx.api_version >= STRICT[ctx.api_key]
 
 
-def record_mutations(ctx: RequestContext, partitions: int) -> None:
+def record_mutations(ctx: RequestContext, partitions: int) -> int:
+    """Record the partitions a request created or deleted; the throttle its client is then due
+    (the response's throttle_time_ms, and the channel is muted that long)."""
     broker = ctx.broker
     broker.quotas.record_mutations(broker.metadata.client_quotas, ctx.principal, ctx.client_id, partitions)
+    return broker.quotas.mutation_throttle_ms(broker.metadata.client_quotas, ctx.principal, ctx.client_id)
 
 
 @handles(m.ApiKey.CREATE_TOPICS, versions=(0, 7))
@@ -50,7 +54,7 @@ async def create_topics(ctx: RequestContext, req: m.CreateTopicsRequest) -> m.Cr
     response = await broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
         r.name in image.topics for r in response.topics if r.error_code == ErrorCode.NONE))
     if not req.validate_only:
-        record_mutations(ctx, sum(max(r.num_partitions, 1) for r in response.topics if r.error_code == 0))
+        throttle = record_mutations(ctx, sum(max(r.num_partitions, 1) for r in response.topics if r.error_code == 0))
     response.topics += no
     response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     if ctx.api_version >= 5:
@@ -89,11 +93,18 @@ async def delete_topics(ctx: RequestContext, req: m.DeleteTopicsRequest) -> m.De
     kept, denied = split(ctx, getattr(req, field), may)
     setattr(req, field, kept)
     no = refused(ctx, req, field, denied, DENIED, "responses")
-    if not kept:
-        return m.DeleteTopicsResponse(responses=no)
+    throttle, refuse = mutation_throttle(ctx)
+    if refuse:
+        no += refused(ctx, req, field, kept, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "responses")
+        setattr(req, field, [])
+    if not getattr(req, field):
+        return m.DeleteTopicsResponse(responses=no, throttle_time_ms=throttle)
     response = await broker.controller_request(ctx, req, seen=lambda image, response: all(
         r.name not in image.topics for r in response.responses if r.error_code == ErrorCode.NONE and r.name))
+    throttle = record_mutations(ctx, sum(len(image.topics[r.name].partitions) for r in response.responses
+                                         if r.error_code == ErrorCode.NONE and r.name in image.topics))
     response.responses += no
+    response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     return response
 
 
@@ -102,12 +113,22 @@ async def create_partitions(ctx: RequestContext, req: m.CreatePartitionsRequest)
     counts = {t.name: t.count for t in req.topics}
     req.topics, denied = split(ctx, req.topics, lambda t: allowed(ctx, Op.ALTER, Res.TOPIC, t.name))
     no = refused(ctx, req, "topics", denied, DENIED, "results")
+    throttle, refuse = mutation_throttle(ctx)
+    if refuse:
+        no += refused(ctx, req, "topics", req.topics, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "results")
+        req.topics = []
     if not req.topics:
-        return m.CreatePartitionsResponse(results=no)
+        return m.CreatePartitionsResponse(results=no, throttle_time_ms=throttle)
+    topics = ctx.broker.metadata.topics
+    before = {t.name: len(topics[t.name].partitions) for t in req.topics if t.name in topics}
     response = await ctx.broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
         len(image.topics[r.name].partitions) >= counts[r.name] for r in response.results
         if r.error_code == ErrorCode.NONE and r.name in image.topics))
+    if not req.validate_only:  # the partitions added count, as Kafka's quota counts them
+        throttle = record_mutations(ctx, sum(counts[r.name] - before[r.name] for r in response.results
+                                             if r.error_code == ErrorCode.NONE and r.name in before))
     response.results += no
+    response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     return response
 
 

@@ -39,9 +39,18 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.TopicPartitionReplica;
 import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AccessControlEntryFilter;
+import org.apache.kafka.common.acl.AclBinding;
 import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.quota.ClientQuotaFilter;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourcePatternFilter;
+import org.apache.kafka.common.resource.ResourceType;
 
 /**
  * The AdminClient, one op per call, results as plain JSON. Calls that act on several items (topics,
@@ -60,6 +69,7 @@ final class Admins {
     if (admin == null) {
       Map<String, Object> conf = new HashMap<>();
       conf.put("bootstrap.servers", driver.bootstrap);
+      conf.putAll(driver.common);
       conf.put("request.timeout.ms", "10000");
       conf.put("default.api.timeout.ms", "20000");
       admin = Admin.create(conf);
@@ -277,6 +287,22 @@ final class Admins {
   /** Calls of APIs the broker does not serve yet: each answers with the exception the client raises. */
   private void registerNotYetServed(Map<String, Driver.Op> ops) {
     ops.put("admin.describeAcls", a -> admin().describeAcls(AclBindingFilter.ANY).values().get().size());
+    ops.put("admin.createAcls", a -> {
+      List<AclBinding> bindings = new ArrayList<>();
+      a.get("acls").forEach(b -> bindings.add(binding(b)));
+      admin().createAcls(bindings).all().get();
+      return null;
+    });
+    ops.put("admin.describeAclBindings", a -> {
+      List<Object> out = new ArrayList<>();
+      admin().describeAcls(bindingFilter(a.get("filter"))).values().get().forEach(b -> out.add(acl(b)));
+      return out;
+    });
+    ops.put("admin.deleteAcls", a -> {
+      List<Object> out = new ArrayList<>();
+      admin().deleteAcls(List.of(bindingFilter(a.get("filter")))).all().get().forEach(b -> out.add(acl(b)));
+      return out;
+    });
     ops.put("admin.describeUserScramCredentials", a -> admin().describeUserScramCredentials().all().get().size());
     ops.put("admin.describeClientQuotas", a -> admin().describeClientQuotas(ClientQuotaFilter.all()).entities().get().size());
     ops.put("admin.listTransactions", a -> admin().listTransactions().all().get().size());
@@ -467,6 +493,41 @@ final class Admins {
   static List<String> strings(JsonNode array) {
     List<String> out = new ArrayList<>();
     array.forEach(s -> out.add(s.asText()));
+    return out;
+  }
+
+  // -- ACLs: {resourceType, name, patternType, principal, host, operation, permission}, Kafka's enum names --
+
+  private static AclBinding binding(JsonNode b) {
+    return new AclBinding(
+        new ResourcePattern(ResourceType.fromString(b.get("resourceType").asText()), b.get("name").asText(),
+            PatternType.fromString(b.path("patternType").asText("LITERAL"))),
+        new AccessControlEntry(b.get("principal").asText(), b.path("host").asText("*"),
+            AclOperation.fromString(b.get("operation").asText()),
+            AclPermissionType.fromString(b.path("permission").asText("ALLOW"))));
+  }
+
+  /** A filter: what the object leaves out matches anything. */
+  private static AclBindingFilter bindingFilter(JsonNode f) {
+    return new AclBindingFilter(
+        new ResourcePatternFilter(ResourceType.fromString(f.path("resourceType").asText("ANY")),
+            f.hasNonNull("name") ? f.get("name").asText() : null,
+            PatternType.fromString(f.path("patternType").asText("ANY"))),
+        new AccessControlEntryFilter(f.hasNonNull("principal") ? f.get("principal").asText() : null,
+            f.hasNonNull("host") ? f.get("host").asText() : null,
+            AclOperation.fromString(f.path("operation").asText("ANY")),
+            AclPermissionType.fromString(f.path("permission").asText("ANY"))));
+  }
+
+  private static Map<String, Object> acl(AclBinding b) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("resourceType", b.pattern().resourceType().name());
+    out.put("name", b.pattern().name());
+    out.put("patternType", b.pattern().patternType().name());
+    out.put("principal", b.entry().principal());
+    out.put("host", b.entry().host());
+    out.put("operation", b.entry().operation().name());
+    out.put("permission", b.entry().permissionType().name());
     return out;
   }
 }

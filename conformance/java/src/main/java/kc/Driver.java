@@ -31,6 +31,8 @@ public final class Driver {
   static final ObjectMapper JSON = new ObjectMapper().disable(SerializationFeature.FAIL_ON_EMPTY_BEANS);
 
   final String bootstrap;
+  /** Client properties every client of this driver takes (security settings: Kafka's --command-config file). */
+  final Map<String, Object> common = new HashMap<>();
   final Map<String, Op> ops = new HashMap<>();
 
   Driver(String bootstrap) {
@@ -39,6 +41,13 @@ public final class Driver {
 
   public static void main(String[] argv) throws Exception {
     Driver driver = new Driver(argv[0]);
+    if (argv.length > 1) {
+      java.util.Properties props = new java.util.Properties();
+      try (var in = java.nio.file.Files.newInputStream(java.nio.file.Path.of(argv[1]))) {
+        props.load(in);
+      }
+      props.forEach((k, v) -> driver.common.put((String) k, v));
+    }
     Clients clients = new Clients(driver);
     Admins admins = new Admins(driver);
     clients.register(driver.ops);
@@ -80,10 +89,11 @@ public final class Driver {
     return t;
   }
 
-  /** A client configuration: the bootstrap servers, then the command's "config" object. */
+  /** A client configuration: the bootstrap servers, the common properties, then the command's "config" object. */
   Map<String, Object> config(JsonNode args) {
     Map<String, Object> conf = new HashMap<>();
     conf.put("bootstrap.servers", bootstrap);
+    conf.putAll(common);
     args.path("config").fields().forEachRemaining(e -> conf.put(e.getKey(), e.getValue().asText()));
     return conf;
   }
