@@ -362,7 +362,9 @@ class GroupCoordinator:
             if rec.value is not None:
                 if k.group not in shard.groups:
                     shard.groups[k.group] = ClassicGroup(k.group, self.now)
-                om = OffsetAndMetadata.from_value(rec.value, rec.value_version)
+                om = rec.offset  # set when this coordinator decided it: no need to read the value again
+                if om is None:
+                    om = OffsetAndMetadata.from_value(rec.value, rec.value_version)
                 if producer_id >= 0:
                     self.offsets.replay_txn(shard, producer_id, k.group, k.topic, k.partition, om)
                     return
@@ -392,7 +394,9 @@ class GroupCoordinator:
         if rec.type <= records.OFFSET_COMMIT:
             k = rec.key
             if rec.value is not None:
-                om = OffsetAndMetadata.from_value(rec.value, rec.value_version)
+                om = rec.offset
+                if om is None:
+                    om = OffsetAndMetadata.from_value(rec.value, rec.value_version)
                 shard.committed.put(k.group, k.topic, k.partition, om)
             else:
                 shard.committed.remove(k.group, k.topic, k.partition)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kafka_compat.protocol import messages as m
@@ -83,12 +83,14 @@ class RecordError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CoordinatorRecord:
-    """A decoded record: its type (the key schema's apiKey), the key, and the value (None = tombstone)."""
+    """A decoded record: its type (the key schema's apiKey), the key, and the value (None = tombstone).
+    `offset` is what an offset record the coordinator decided carries (decoded records have none)."""
 
     type: int
     key: Message
     value: Message | None = None
     value_version: int = 0
+    offset: OffsetAndMetadata | None = field(default=None, compare=False)
 
     def to_bytes(self) -> tuple[bytes, bytes | None]:
         key = _INT16.pack(self.type) + self.key.encode(0)
@@ -138,7 +140,7 @@ def offset_commit(group: str, topic: str, partition: int, om: OffsetAndMetadata)
         OFFSET_COMMIT, m.OffsetCommitKey(group=group, topic=topic, partition=partition),
         m.OffsetCommitValue(offset=om.offset, leader_epoch=om.leader_epoch, metadata=om.metadata,
                             commit_timestamp=om.commit_timestamp_ms, expire_timestamp=om.expire_timestamp_ms),
-        version)
+        version, om)
 
 
 def offset_commit_tombstone(group: str, topic: str, partition: int) -> CoordinatorRecord:

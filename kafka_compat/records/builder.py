@@ -5,11 +5,13 @@ Never used on the produce or fetch path of plain batches (those bytes stay as th
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 from kafka_compat.records import compression as codecs
 from kafka_compat.records.batch import (
     CONTROL_BIT,
+    CRC_OFFSET,
     CREATE_TIME,
     DELETE_HORIZON_BIT,
     HEADER,
@@ -25,7 +27,9 @@ from kafka_compat.records.batch import (
     TRANSACTIONAL_BIT,
     crc_of,
 )
-from kafka_compat.records.record import Record, encode_record
+from kafka_compat.records.record import Record, encode_record, write_varint
+
+_CRC = struct.Struct(">I")
 
 
 def build_batch(
@@ -102,7 +106,19 @@ def build_plain_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp: 
     bookkeeping."""
     body = bytearray()
     for delta, (key, value) in enumerate(records):
-        encode_record(body, delta, 0, key, value, ())
+        # attributes 0, timestamp delta 0, offset delta, key, value, no headers (varints: zigzag)
+        record = bytearray(b"\x00\x00")
+        write_varint(delta, record)
+        write_varint(len(key), record)
+        record += key
+        if value is None:
+            record.append(1)
+        else:
+            write_varint(len(value), record)
+            record += value
+        record.append(0)
+        write_varint(len(record), body)
+        body += record
     return _framed(body, 0, NO_PARTITION_LEADER_EPOCH, 0, len(records) - 1, timestamp, timestamp, NO_PRODUCER_ID,
                    NO_PRODUCER_EPOCH, NO_SEQUENCE, len(records))
 
@@ -117,7 +133,5 @@ def _framed(body, base_offset: int, partition_leader_epoch: int, attributes: int
     HEADER.pack_into(out, 0, base_offset, size - LOG_OVERHEAD, partition_leader_epoch, 2, 0, attributes,
                      last_offset_delta, base_timestamp, max_timestamp, producer_id, producer_epoch, base_sequence,
                      count)
-    HEADER.pack_into(out, 0, base_offset, size - LOG_OVERHEAD, partition_leader_epoch, 2, crc_of(out, 0, size),
-                     attributes, last_offset_delta, base_timestamp, max_timestamp, producer_id, producer_epoch,
-                     base_sequence, count)
+    _CRC.pack_into(out, CRC_OFFSET, crc_of(out, 0, size))  # over what follows it, packed above
     return out

@@ -40,7 +40,7 @@ from kafka_compat.records.batch import (
     read_header,
     set_log_append_time,
 )
-from kafka_compat.records.builder import build_batch
+from kafka_compat.records.builder import build_batch, build_plain_batch
 from kafka_compat.records.errors import RecordsError, corrupt, invalid, record_errors
 from kafka_compat.records.legacy import iter_legacy_records
 from kafka_compat.records.record import Record, batch_payload, decode_records
@@ -197,6 +197,27 @@ def validate_records(records, config: ValidationConfig, now_ms: int, *, origin: 
     if view.readonly:
         view = memoryview(bytearray(view))
     return ValidatedRecords(view, batches, NO_TIMESTAMP, False)
+
+
+def own_plain_batch(pairs: Sequence[tuple[bytes, bytes | None]], now_ms: int,
+                    config: ValidationConfig) -> ValidatedRecords:
+    """The coordinators' (key, value) records as one batch stamped `now_ms` (build_plain_batch),
+    ready to append without being read back: built here, its header, CRC and records are right by
+    construction, and its timestamps are now. Only the topic's size limits are checked; a topic that
+    rewrites batches (another compression.type, LogAppendTime) takes the general path. Raises
+    RecordsError as validate_records does."""
+    batch = build_plain_batch(pairs, now_ms)
+    if config.compression_type not in ("producer", "uncompressed") or config.message_timestamp_type != "CreateTime":
+        return validate_records(batch, config, now_ms, origin=COORDINATOR)
+    n = len(batch)
+    if n > config.segment_bytes:
+        raise RecordsError(ErrorCode.RECORD_LIST_TOO_LARGE,
+                           f"{n} bytes of records exceed segment.bytes {config.segment_bytes}")
+    if n > config.max_message_bytes:
+        raise RecordsError(ErrorCode.MESSAGE_TOO_LARGE,
+                           f"batch of {n} bytes exceeds max.message.bytes {config.max_message_bytes}")
+    count = len(pairs)
+    return ValidatedRecords(memoryview(batch), [(0, read_header(batch, 0))], NO_TIMESTAMP, False, count, now_ms)
 
 
 def _plain_single_batch(view, n: int, max_message_bytes: int, segment_bytes: int, origin: str,

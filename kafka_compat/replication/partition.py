@@ -40,7 +40,7 @@ from typing import NamedTuple, Protocol
 from kafka_compat.metadata.image import BrokerImage, PartitionImage
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Uuid
-from kafka_compat.records import validate_records
+from kafka_compat.records import ValidatedRecords, validate_records
 from kafka_compat.records.batch import read_header
 from kafka_compat.records.validator import CLIENT
 from kafka_compat.replication.config import RACK_AWARE_SELECTOR, ReplicationConfig
@@ -223,13 +223,17 @@ class Partition:
     def append(self, records, acks: int, now_ms: int, produce_version: int | None = None, *,
                origin: str = CLIENT, verification_guard: object | None = None) -> AppendInfo:
         """Validate and append produce data (or, with `origin` COORDINATOR, a coordinator's own
-        batch) as the leader; `verification_guard` is a transactional produce's KIP-890 guard
-        (`Log.verification_guard`). The log checks producers and answers a retried batch with its
-        original offsets. Raises KafkaError."""
+        batch, which may come validated already: `own_plain_batch`) as the leader;
+        `verification_guard` is a transactional produce's KIP-890 guard (`Log.verification_guard`).
+        The log checks producers and answers a retried batch with its original offsets. Raises
+        KafkaError."""
         self.check_leader()
         self._check_min_isr(acks)
-        validated = validate_records(records, self.log.config, now_ms, origin=origin, produce_version=produce_version,
-                                     topic_partition=f"{self.topic}-{self.index}")
+        if type(records) is ValidatedRecords:
+            validated = records
+        else:
+            validated = validate_records(records, self.log.config, now_ms, origin=origin,
+                                         produce_version=produce_version, topic_partition=f"{self.topic}-{self.index}")
         return self._appended(self.log.append(validated, self.leader_epoch, origin=origin,
                                               verification_guard=verification_guard), now_ms)
 

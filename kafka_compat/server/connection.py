@@ -70,19 +70,21 @@ class RequestCount:
 
     def __init__(self):
         self.value = 0
-        self._idle = trio.Event()
+        self._idle: trio.Event | None = None  # made by a waiter: going idle is every request's path
 
     def started(self) -> None:
         self.value += 1
 
     def finished(self, n: int = 1) -> None:
         self.value -= n
-        if self.value == 0:
+        if self.value == 0 and self._idle is not None:
             self._idle.set()
-            self._idle = trio.Event()
+            self._idle = None
 
     async def wait_idle(self) -> None:
         while self.value:
+            if self._idle is None:
+                self._idle = trio.Event()
             await self._idle.wait()
 
 

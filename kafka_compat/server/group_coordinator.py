@@ -9,10 +9,10 @@ It owns the sans-I/O `GroupCoordinator` (kafka_compat.coordinator.machine) and d
   group's partition must be in the transaction), its batch appended with the guard that gave;
 - appends: the records the machine emits are appended to their `__consumer_offsets` partition at
   once, by the task that caused them, as one batch per partition (a batch the coordinator built is
-  not decoded again to be validated). They are durable once the high watermark covers them: with
-  the leader alone in the ISR that is at once, so a commit is answered without a task switch;
-  otherwise one task per partition waits for the high watermark (`offsets.commit.timeout.ms`) and
-  reports the appends in order;
+  appended as built, not read back to be validated: `own_plain_batch`). They are durable once the
+  high watermark covers them: with the leader alone in the ISR that is at once, so a commit is
+  answered without a task switch; otherwise one task per partition waits for the high watermark
+  (`offsets.commit.timeout.ms`) and reports the appends in order;
 - loads: a partition this broker comes to lead is read back, from its log start to its log end
   (a new leader's whole log becomes committed: its high watermark may still lag what its previous
   leader acknowledged), `offsets.load.buffer.size` bytes at a time, by a task; meanwhile its groups answer
@@ -49,10 +49,10 @@ from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message
-from kafka_compat.records import Record, RecordsError, build_batch, build_plain_batch, iter_headers, iter_records
+from kafka_compat.records import Record, RecordsError, build_batch, iter_headers, iter_records
 from kafka_compat.records.batch import NO_SEQUENCE
 from kafka_compat.records.control import read_marker
-from kafka_compat.records.validator import COORDINATOR
+from kafka_compat.records.validator import COORDINATOR, own_plain_batch
 from kafka_compat.server.coordinator_appends import AppendWaits
 from kafka_compat.server.txn_verification import verification_guard
 
@@ -218,7 +218,7 @@ class GroupCoordinatorDriver:
                 info = partition.append(batch, -1, now, origin=COORDINATOR,
                                         verification_guard=self._guards.get((index, job.producer_id)))
             else:
-                batch = build_plain_batch([record for job in jobs for record in job.records], now)
+                batch = own_plain_batch([record for job in jobs for record in job.records], now, partition.log.config)
                 info = partition.append(batch, -1, now, origin=COORDINATOR)
         except KafkaError as e:
             return self._appended(jobs, e.code, now)

@@ -43,8 +43,8 @@ from kafka_compat.metadata.image import MetadataImage
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode, KafkaError
 from kafka_compat.protocol.primitives import Message
-from kafka_compat.records import RecordsError, build_plain_batch, iter_headers, iter_records
-from kafka_compat.records.validator import COORDINATOR
+from kafka_compat.records import RecordsError, iter_headers, iter_records
+from kafka_compat.records.validator import COORDINATOR, own_plain_batch
 from kafka_compat.server.coordinator_appends import AppendWaits
 from kafka_compat.server.errors import error_response
 
@@ -173,7 +173,7 @@ class TransactionCoordinatorDriver:
         now = self._clock()
         try:
             partition = self._replicas.leader(TXN_TOPIC, index)
-            batch = build_plain_batch([record for job in jobs for record in job.records], now)
+            batch = own_plain_batch([record for job in jobs for record in job.records], now, partition.log.config)
             info = partition.append(batch, -1, now, origin=COORDINATOR)
         except KafkaError as e:
             return self._appended(jobs, e.code, now)

@@ -17,7 +17,7 @@ from kafka_compat.records.batch import (
     read_header,
     set_log_append_time,
 )
-from kafka_compat.records.builder import build_batch
+from kafka_compat.records.builder import build_batch, build_plain_batch
 from kafka_compat.records.errors import RecordsError
 from kafka_compat.records.record import Record, iter_records
 
@@ -114,3 +114,12 @@ def test_iter_headers_rejects_a_truncated_tail():
 def test_crc_field_covers_attributes_to_end_only():
     b = batch(b"x")
     assert crc_of(b, 0, len(b)) == int.from_bytes(b[CRC_OFFSET:CRC_OFFSET + 4], "big")
+
+
+def test_a_plain_batch_is_the_batch_build_batch_makes_of_the_same_records():
+    # a value past 63 bytes takes a two-byte length varint, a tombstone a null value
+    pairs = [(b"\x00\x01k%d" % i, b"\x00\x03" + b"v" * (i * 50)) for i in range(4)] + [(b"\x00\x01gone", None)]
+    plain = build_plain_batch(pairs, 1_700_000_000_123)
+    assert plain == build_batch([Record(k, v, 1_700_000_000_123) for k, v in pairs])
+    records = iter_records(plain, 0, read_header(plain))
+    assert [(r.key, r.value, r.offset) for r in records] == [(k, v, i) for i, (k, v) in enumerate(pairs)]

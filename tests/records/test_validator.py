@@ -5,12 +5,12 @@ import pytest
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.records import compression as c
 from kafka_compat.records.batch import LOG_APPEND_TIME, read_header
-from kafka_compat.records.builder import build_batch
+from kafka_compat.records.builder import build_batch, build_plain_batch
 from kafka_compat.records.control import build_marker_batch
 from kafka_compat.records.errors import RecordsError
 from kafka_compat.records.legacy import build_message_set
 from kafka_compat.records.record import Record, iter_records
-from kafka_compat.records.validator import COORDINATOR, validate_records
+from kafka_compat.records.validator import COORDINATOR, own_plain_batch, validate_records
 from kafka_compat.storage.config import LogConfig
 
 NOW = 1_700_000_000_000
@@ -217,3 +217,29 @@ def test_legacy_corrupt_crc_is_corrupt_message():
     data = bytearray(build_message_set([Record(b"k", b"v", NOW, offset=0)], 1))
     data[-1] ^= 1
     assert refused(data) == ErrorCode.CORRUPT_MESSAGE
+
+
+PAIRS = [(b"\x00\x01group-key", b"\x00\x03value"), (b"\x00\x01other-key", None)]
+
+
+def test_a_coordinators_own_batch_is_what_validation_would_have_kept_without_reading_it_back():
+    own = own_plain_batch(PAIRS, NOW, cfg(cleanup_policy="compact"))
+    checked = validate_records(build_plain_batch(PAIRS, NOW), cfg(cleanup_policy="compact"), NOW, origin=COORDINATOR)
+    assert bytes(own.buffer) == bytes(checked.buffer)
+    assert own.batches == checked.batches and own.offset_count == checked.offset_count == 2
+    assert own.max_timestamp == checked.max_timestamp == NOW and own.log_append_time == checked.log_append_time == -1
+
+
+@pytest.mark.parametrize("limit, code", [("max_message_bytes", "MESSAGE_TOO_LARGE"),
+                                         ("segment_bytes", "RECORD_LIST_TOO_LARGE")])
+def test_a_coordinators_own_batch_over_the_topics_limits_is_refused_as_validation_refuses_it(limit, code):
+    with pytest.raises(RecordsError) as own:
+        own_plain_batch(PAIRS, NOW, cfg(**{limit: 80}))
+    assert own.value.code == refused(build_plain_batch(PAIRS, NOW), cfg(**{limit: 80}), origin=COORDINATOR) \
+        == ErrorCode[code]
+
+
+def test_a_coordinators_own_batch_on_a_log_append_time_topic_is_stamped_as_any_batch():
+    v = own_plain_batch(PAIRS, NOW - 5, cfg(message_timestamp_type="LogAppendTime"))
+    h = read_header(v.buffer)
+    assert h.timestamp_type == LOG_APPEND_TIME and h.max_timestamp == v.log_append_time == NOW - 5
