@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
 import trio
@@ -49,6 +49,8 @@ from kafka_compat.server.coordinator_appends import AppendWaits
 from kafka_compat.server.errors import error_response
 
 if TYPE_CHECKING:
+    from kafka_compat.replication.partition import Partition
+    from kafka_compat.replication.replica_manager import ReplicaManager
     from kafka_compat.server.broker import Broker
 
 log = structlog.get_logger("kafka_compat.coordinator.transaction")
@@ -337,41 +339,62 @@ class TransactionCoordinatorDriver:
                      partition: int) -> ErrorCode:
         """KIP-890 part 1: whether `topic`-`partition` is in the producer's ongoing transaction, as
         its coordinator answers: this machine directly, another broker AddPartitionsToTxn with
-        `verify_only` (COORDINATOR_NOT_AVAILABLE when there is none, NETWORK_EXCEPTION when it did not
-        answer). What the writers make of it is kafka_compat.server.txn_verification's."""
+        `verify_only` (`verify_request`, `verify_answer`; COORDINATOR_NOT_AVAILABLE when there is
+        none). What the writers make of it is kafka_compat.server.txn_verification's."""
         coordinator = self._leader_of(TXN_TOPIC, self.machine.partition_for(transactional_id))
         if coordinator == self._node_id:  # the common case: no request to build, decode or answer
             return self.machine.verify_partitions(transactional_id, producer_id, producer_epoch,
                                                   [(topic, partition)])[topic, partition]
         if coordinator is None or coordinator < 0:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        R = m.AddPartitionsToTxnRequest
-        request = R(transactions=[R.AddPartitionsToTxnTransaction(
-            transactional_id=transactional_id, producer_id=producer_id, producer_epoch=producer_epoch,
-            verify_only=True, topics=[R.AddPartitionsToTxnTopic(name=topic, partitions=[partition])])])
-        response = await self._call(coordinator, request, VERIFY_VERSION)
-        if response is None:
-            return ErrorCode.NETWORK_EXCEPTION
-        code = ErrorCode(response.error_code)
-        for txn in response.results_by_transaction:
-            for t in txn.topic_results:
-                for p in t.results_by_partition:
-                    if p.partition_error_code:
-                        code = ErrorCode(p.partition_error_code)
-        return code
+        request = verify_request(transactional_id, producer_id, producer_epoch, topic, partition)
+        return verify_answer(await self._call(coordinator, request, VERIFY_VERSION))
 
 
-async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:
-    """WriteTxnMarkers on a partition leader: write every marker on the partitions this broker
-    leads, with acks=all as Kafka does. Kafka's errors per partition (NOT_LEADER_OR_FOLLOWER,
+def verify_request(transactional_id: str, producer_id: int, producer_epoch: int, topic: str,
+                   partition: int) -> m.AddPartitionsToTxnRequest:
+    """What a partition leader asks the coordinator before a transaction's first batch there
+    (AddPartitionsToTxn `verify_only`, at VERIFY_VERSION)."""
+    R = m.AddPartitionsToTxnRequest
+    return R(transactions=[R.AddPartitionsToTxnTransaction(
+        transactional_id=transactional_id, producer_id=producer_id, producer_epoch=producer_epoch,
+        verify_only=True, topics=[R.AddPartitionsToTxnTopic(name=topic, partitions=[partition])])])
+
+
+def verify_answer(response: m.AddPartitionsToTxnResponse | None) -> ErrorCode:
+    """The coordinator's answer to `verify_request` (NETWORK_EXCEPTION when it did not answer)."""
+    if response is None:
+        return ErrorCode.NETWORK_EXCEPTION
+    code = ErrorCode(response.error_code)
+    for txn in response.results_by_transaction:
+        for t in txn.topic_results:
+            for p in t.results_by_partition:
+                if p.partition_error_code:
+                    code = ErrorCode(p.partition_error_code)
+    return code
+
+
+class MarkerWrites(NamedTuple):
+    """What `append_markers` did with a WriteTxnMarkersRequest: the response (its per-partition
+    results are final where an error is set), the appends that still wait for acks=all
+    (partition, end offset, leader epoch, result) and the `__consumer_offsets` markers, which the
+    group coordinator writes (marker, partition index, result)."""
+
+    response: m.WriteTxnMarkersResponse
+    unreplicated: list[tuple[Partition, int, int, Any]]
+    offsets: list[tuple[Any, int, Any]]
+
+
+def append_markers(replicas: ReplicaManager, req: m.WriteTxnMarkersRequest, now_ms: int) -> MarkerWrites:
+    """WriteTxnMarkers on a partition leader, the synchronous part: append every marker on the
+    partitions this broker leads (Kafka's errors per partition: NOT_LEADER_OR_FOLLOWER,
     UNKNOWN_TOPIC_OR_PARTITION, INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED,
-    NOT_ENOUGH_REPLICAS...), NONE once replicated."""
+    NOT_ENOUGH_REPLICAS...). A driver then awaits `unreplicated` (the cluster simulator drives
+    this too)."""
     R = m.WriteTxnMarkersResponse
-    now_ms = int(time.time() * 1000)
-    deadline = trio.current_time() + REQUEST_TIMEOUT_S
     markers = []
-    waits = []  # (partition, end offset, leader epoch, result)
-    offsets_markers = []  # (marker, partition index, result): written by the group coordinator
+    unreplicated = []
+    offsets = []
     for marker in req.markers:
         topics = []
         for t in marker.topics:
@@ -380,19 +403,28 @@ async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.Writ
                 result = R.WritableTxnMarkerPartitionResult(partition_index=index, error_code=ErrorCode.NONE)
                 results.append(result)
                 if t.name == OFFSETS_TOPIC:
-                    offsets_markers.append((marker, index, result))
+                    offsets.append((marker, index, result))
                     continue
                 try:
-                    p = broker.replicas.leader(t.name, index)
+                    p = replicas.leader(t.name, index)
                     info = p.append_marker(marker.producer_id, marker.producer_epoch, marker.coordinator_epoch,
                                            marker.transaction_result, now_ms)
                 except KafkaError as e:
                     result.error_code = e.code
                     continue
-                waits.append((p, info.last_offset + 1, p.leader_epoch, result))
+                unreplicated.append((p, info.last_offset + 1, p.leader_epoch, result))
             topics.append(R.WritableTxnMarkerTopicResult(name=t.name, partitions=results))
         markers.append(R.WritableTxnMarkerResult(producer_id=marker.producer_id, topics=topics))
-    for marker, index, result in offsets_markers:
+    return MarkerWrites(R(markers=markers), unreplicated, offsets)
+
+
+async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.WriteTxnMarkersResponse:
+    """WriteTxnMarkers on a partition leader: `append_markers`, then each marker acknowledged with
+    acks=all as Kafka does (NONE once replicated); a `__consumer_offsets` marker by the group
+    coordinator."""
+    deadline = trio.current_time() + REQUEST_TIMEOUT_S
+    writes = append_markers(broker.replicas, req, int(time.time() * 1000))
+    for marker, index, result in writes.offsets:
         if broker.groups is None:
             result.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
             continue
@@ -402,6 +434,6 @@ async def write_markers(broker: Broker, req: m.WriteTxnMarkersRequest) -> m.Writ
         result.error_code = (ErrorCode.NOT_LEADER_OR_FOLLOWER
                              if code in (ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
                                          ErrorCode.COORDINATOR_NOT_AVAILABLE) else code)
-    for p, offset, leader_epoch, result in waits:
+    for p, offset, leader_epoch, result in writes.unreplicated:
         result.error_code = await broker.replicas.wait_acknowledged(p, offset, leader_epoch, deadline)
-    return R(markers=markers)
+    return writes.response

@@ -37,12 +37,18 @@ async def verification_guard(broker: Broker, p: Partition, transactional_id: str
     transactions = broker.transactions
     code = ErrorCode.COORDINATOR_NOT_AVAILABLE if transactions is None else await transactions.verify(
         transactional_id, producer_id, producer_epoch, p.topic, p.index)
-    if code == ErrorCode.PRODUCER_FENCED:
-        code = ErrorCode.INVALID_PRODUCER_EPOCH
-    elif code == ErrorCode.TRANSACTION_ABORTABLE and not abortable:
-        code = ErrorCode.INVALID_TXN_STATE
-    elif code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED:  # the broker may not ask: not the client's to see
-        code = ErrorCode.INVALID_TXN_STATE
+    code = passed_on(code, abortable=abortable)
     if code != ErrorCode.NONE:
         raise KafkaError(code)
     return guard
+
+
+def passed_on(code: ErrorCode, *, abortable: bool) -> ErrorCode:
+    """The coordinator's answer to a verification as the writer gets it (see verification_guard)."""
+    if code == ErrorCode.PRODUCER_FENCED:
+        return ErrorCode.INVALID_PRODUCER_EPOCH
+    if code == ErrorCode.TRANSACTION_ABORTABLE and not abortable:
+        return ErrorCode.INVALID_TXN_STATE
+    if code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED:  # the broker may not ask: not the client's to see
+        return ErrorCode.INVALID_TXN_STATE
+    return code

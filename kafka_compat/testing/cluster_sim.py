@@ -18,6 +18,18 @@ Processes, each the real cores with a simulated driver around them:
 - producers: clients sending one batch at a time, never retried, with acks=all or acks=1, to
   the leader they last looked up on some broker; the topic has replication factor 3 and
   min.insync.replicas 2.
+- transactions (every tenth seed): each broker runs the real transaction coordinator machine
+  (`coordinator.transaction`) on the `__transaction_state` partitions it leads, replicated like
+  the topic (appends with acks=all, loads after a random delay when leadership arrives, unloads
+  when it leaves, so a crash mid-commit leaves the new leader a PrepareCommit to finish); its
+  producer ids come from the controller's blocks (AllocateProducerIds), its WriteTxnMarkers go
+  over the network to the leaders, which write them as the broker's handler does
+  (`server.transaction_coordinator.append_markers`, then acks=all) and which the machine retries
+  until every leader has its marker; a leader verifies a transaction's first batch with the
+  coordinator its image names (KIP-890: the log's guard, then `verify_request`, `verify_answer`,
+  `passed_on` and `unverified` of the broker's code). One or two transactional producers
+  (TxnProducer) run transactions over random partitions of the topic, each ending in commit or
+  abort.
 
 Every message goes through the generated codecs and the request/response framing over a
 virtual network that delays (reordering), drops and duplicates messages between brokers and the
@@ -56,6 +68,15 @@ required: every partition has a leader with a complete ISR, a new acks=all produ
 each, and every record acknowledged with acks=all is in every replica's log, exactly once, at
 the offset it was acknowledged at.
 
+With transactions, every second and at the end, on every replica: the last stable offset is at
+most the high watermark and never past the first offset of a transaction without a marker; a
+read_committed read of the whole log (`read_committed`: the real read up to the last stable
+offset with its aborted transactions, filtered as a client does) shows no record of a transaction
+its producer did not commit and none twice. At the end, once the producers are between
+transactions and every replica's high watermark has the last markers (TXN_SETTLE_MS at most),
+every committed transaction is there whole on every replica, one whose outcome the producer never
+learnt is there whole everywhere or nowhere, and no transaction is left open.
+
 `python -m kafka_compat.testing.cluster_sim --seeds N` runs seeds 0..N-1; a failure prints the
 one-line command that replays it.
 """
@@ -77,6 +98,10 @@ from typing import NamedTuple
 
 import structlog
 
+from kafka_compat.coordinator.config import TransactionConfig
+from kafka_compat.coordinator.hashing import partition_for
+from kafka_compat.coordinator.transaction import AllocateProducerIds, Append, Load, SendMarkers, TransactionCoordinator
+from kafka_compat.coordinator.transaction.state import PREPARED
 from kafka_compat.metadata.alter_partition import alter_partition
 from kafka_compat.metadata.cluster_control import ClusterControl, registration_request
 from kafka_compat.metadata.controller import METADATA_VERSION, Controller, ControllerDefaults
@@ -94,14 +119,19 @@ from kafka_compat.raft.node import RaftNode
 from kafka_compat.raft.quorum_state import MemoryQuorumStateStore
 from kafka_compat.raft.snapshots import MemorySnapshotStore, read_values
 from kafka_compat.records.batch import iter_headers, read_header
-from kafka_compat.records.builder import build_batch
+from kafka_compat.records.builder import build_batch, build_plain_batch
+from kafka_compat.records.control import read_marker
 from kafka_compat.records.record import Record, iter_records
+from kafka_compat.records.validator import COORDINATOR
 from kafka_compat.replication import alter_partition as alter_partition_module
 from kafka_compat.replication import fetcher as fetcher_module
 from kafka_compat.replication.config import ReplicationConfig
 from kafka_compat.replication.fetcher import Fetcher
 from kafka_compat.replication.partition import Partition
 from kafka_compat.replication.replica_manager import CONTROLLER, ReplicaManager
+from kafka_compat.server.handlers.produce import unverified
+from kafka_compat.server.transaction_coordinator import VERIFY_VERSION, append_markers, verify_answer, verify_request
+from kafka_compat.server.txn_verification import passed_on
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
 from kafka_compat.storage.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_name
@@ -122,8 +152,23 @@ CHECKPOINT_INTERVAL_MS = 1000
 WARM_UP_MS = 20000
 STOP_PATIENCE_MS = 5000  # how long a controlled shutdown may take before the broker stops anyway
 MODES = ("network", "crashes", "power")
+TXN_TOPIC = "__transaction_state"
+TXN_PARTITIONS = 1
+TXN_CLIENT_BASE = CLIENT_BASE + 10
+TXN_SETTLE_MS = 5000  # after the run, for the producers' last transactions to end everywhere
+CALL_TIMEOUT_MS = PRODUCE_TIMEOUT_MS + 2500  # a client's or the coordinator's patience (above any delay)
+TXN_CONFIG = TransactionConfig(transaction_state_log_num_partitions=TXN_PARTITIONS,
+                               abort_timed_out_transaction_cleanup_interval_ms=1000)
+TXN_APIS = frozenset({A.INIT_PRODUCER_ID, A.ADD_PARTITIONS_TO_TXN, A.END_TXN})
+# What a transactional client retries (looking the coordinator or leader up again).
+RETRIABLE = frozenset({ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR,
+                       ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, ErrorCode.CONCURRENT_TRANSACTIONS,
+                       ErrorCode.REQUEST_TIMED_OUT, ErrorCode.NOT_ENOUGH_REPLICAS,
+                       ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND, ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                       ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.OPERATION_NOT_ATTEMPTED})
 VERSIONS = {**raft_wire.VERSIONS, **fetcher_module.VERSIONS, A.ALTER_PARTITION: alter_partition_module.VERSION,
-            A.BROKER_REGISTRATION: 2, A.BROKER_HEARTBEAT: 1, A.PRODUCE: 9}
+            A.BROKER_REGISTRATION: 2, A.BROKER_HEARTBEAT: 1, A.PRODUCE: 9, A.WRITE_TXN_MARKERS: 1,
+            A.INIT_PRODUCER_ID: 4, A.ADD_PARTITIONS_TO_TXN: 3, A.END_TXN: 3, A.ALLOCATE_PRODUCER_IDS: 0}
 QUIET = structlog.wrap_logger(structlog.PrintLogger(sys.stderr),
                               wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
 
@@ -151,13 +196,14 @@ class SimConfig:
     chaos_ms: int = 8_000
     settle_ms: int = 5_000
     mode: str | None = None  # "network", "crashes" or "power"; None: the seed picks
+    transactions: bool = False  # transactional producers, the coordinator on the brokers
     partition_class: type = Partition  # tests plant broken ones
     fetcher_class: type = Fetcher
 
     def replay_command(self) -> str:
         return (f"python -m kafka_compat.testing.cluster_sim --seed {self.seed} --brokers {self.brokers} "
                 f"--partitions {self.partitions} --chaos-ms {self.chaos_ms} --settle-ms {self.settle_ms}"
-                + (f" --mode {self.mode}" if self.mode else ""))
+                + (f" --mode {self.mode}" if self.mode else "") + (" --transactions" if self.transactions else ""))
 
 
 @dataclass
@@ -172,12 +218,16 @@ class SimResult:
     truncations: int  # replicas cutting a divergent suffix (or a leader-epoch entry with no data)
     leader_epochs: int  # (partition, epoch) pairs that had a leader
     virtual_ms: int
+    committed_txns: int = 0  # transactions the producers saw committed
+    aborted_txns: int = 0
+    resumed_txns: int = 0  # PrepareCommit or PrepareAbort found by a coordinator taking a partition over
 
 
 def default_config(seed: int, **kw) -> SimConfig:
     """Seeds run 3 brokers mostly and 4 (RF 3 on 4 brokers: leaders and ISRs move more) every
-    fourth time, unless told."""
+    fourth time, and transactional producers every tenth time, unless told."""
     kw.setdefault("brokers", 4 if seed % 4 == 3 else 3)
+    kw.setdefault("transactions", seed % 10 == 1)
     return SimConfig(seed=seed, **kw)
 
 
@@ -193,6 +243,11 @@ def batches(data) -> list[tuple[int, int, bytes]]:
     """(base offset, last offset, bytes) of each batch in `data`."""
     view = memoryview(data)
     return [(h.base_offset, h.last_offset, bytes(view[pos:pos + h.size])) for pos, h in iter_headers(view)]
+
+
+def named(key: tuple[str, int]) -> str:
+    """A partition in a finding: its index for the topic the producers write, else topic-index."""
+    return str(key[1]) if key[0] == TOPIC else f"{key[0]}-{key[1]}"
 
 
 def values_of(batch: bytes) -> list[bytes]:
@@ -227,6 +282,19 @@ class Parked:
     leader_epoch: int = -1
     result: object = None
     batch: bytes = b""
+    done: object = None  # a coordinator's append: called with the outcome instead of answering a client
+
+
+@dataclass
+class ParkedMarkers:
+    """A WriteTxnMarkers request waiting for its markers to be acknowledged (acks=all)."""
+
+    src: int
+    src_inc: int
+    correlation_id: int
+    response: Message
+    waiting: list  # (partition, end offset, leader epoch, result) not decided yet
+    deadline: int
 
 
 @dataclass
@@ -264,6 +332,16 @@ class Host:
     checked_to: dict = field(default_factory=dict)
     seen_epoch: dict = field(default_factory=dict)
     seen_hw: dict = field(default_factory=dict)
+    # a broker's transaction coordinator
+    txn: TransactionCoordinator | None = None
+    txn_led: dict = field(default_factory=dict)  # __transaction_state partition -> leader epoch loaded at
+    txn_waiting: dict = field(default_factory=dict)  # token -> (requester, its incarnation, chan, corr, version)
+    verifying: dict = field(default_factory=dict)  # correlation id -> (deadline, the produce's arguments, guard)
+    txn_seq: int = 0  # the machine's request tokens, and correlation ids of what it sends
+    markers_out: dict = field(default_factory=dict)  # correlation id -> (SendMarkers, deadline)
+    pids_out: tuple | None = None  # (correlation id, deadline) of the AllocateProducerIds in flight
+    pids_retry: int | None = None  # when to tell the machine the last one failed
+    parked_markers: list[ParkedMarkers] = field(default_factory=list)
     # the controller's process
     controller: Controller | None = None
     cluster: ClusterControl | None = None
@@ -286,6 +364,44 @@ class Producer:
     seq: int = 0
     in_flight: Produce | None = None  # one request at a time, never retried
     corr: int = 0
+
+
+@dataclass(eq=False)
+class Txn:
+    """One transaction of a transactional producer and what its client learnt of it."""
+
+    producer_id: int
+    producer_epoch: int
+    values: dict[int, list[bytes]]  # partition -> its records (one batch, resent as is)
+    acked: set = field(default_factory=set)  # partitions whose batch was acknowledged
+    ending: bool | None = None  # what EndTxn asks for: commit (True) or abort (False)
+    outcome: str | None = None  # "commit" or "abort" once the client knows; None while it does not
+
+    @property
+    def may_commit(self) -> bool:
+        return self.ending is True and self.outcome != "abort"
+
+
+@dataclass
+class TxnProducer:
+    """A transactional producer as a Kafka client (transaction version 1) runs: InitProducerId,
+    then per transaction AddPartitionsToTxn, one batch per partition (acks=all, sequence numbers,
+    retried until acknowledged, at most one in flight per partition) and EndTxn, each sent to the
+    coordinator or leader it looks up (possibly stale) and retried on retriable errors. After an
+    abort it bumps its epoch (KIP-360), after being fenced it starts over as a new instance."""
+
+    id: int
+    transactional_id: str
+    timeout_ms: int
+    producer_id: int = -1
+    producer_epoch: int = -1
+    bump: bool = False
+    seqs: dict = field(default_factory=dict)  # partition -> next sequence
+    step: str = "init"  # init, idle, add, produce, end
+    txn: Txn | None = None
+    produce_until: int = 0
+    corr: int = 0
+    waiting: dict = field(default_factory=dict)  # correlation id -> (what, partition, deadline)
 
 
 class Simulation:
@@ -314,7 +430,16 @@ class Simulation:
                          "index.interval.bytes": str(r.choice([128, 1024]))}
         if flush_messages:
             topic_configs["flush.messages"] = str(flush_messages)
-        self.topic_configs = topic_configs
+        self.topics = {TOPIC: (config.partitions, topic_configs)}  # name -> (partitions, configs)
+        self.txn_producers: list[TxnProducer] = []
+        if config.transactions:
+            t = random.Random(config.seed * 7919 + 1)  # (the other choices stay what they were)
+            self.topics[TXN_TOPIC] = (TXN_PARTITIONS, {"min.insync.replicas": str(MIN_INSYNC),
+                                                       "cleanup.policy": "compact",
+                                                       "segment.bytes": topic_configs["segment.bytes"]})
+            self.txn_producers = [TxnProducer(TXN_CLIENT_BASE + i, f"txn-{i}", t.choice([2000, 10000]))
+                                  for i in range(t.choice([1, 2]))]
+            self.commit_share = t.choice([0.5, 0.8])
         self.quorum = QuorumConfig(voters=frozenset([CONTROLLER_ID]), cluster_id=CLUSTER_ID)
         self.broker_ids = list(range(1, config.brokers + 1))
         self.hosts: dict[int, Host] = {CONTROLLER_ID: Host(CONTROLLER_ID)}
@@ -328,7 +453,7 @@ class Simulation:
         self.queue: list = []
         self.seq = 0
         self.groups: dict[int, int] = {}
-        self.chaos = True
+        self.chaos = False  # the faults strike from the end of the warm-up until settle
         self.crashes = self.power_losses = self.controlled_shutdowns = self.produced = self.truncations = 0
         # Global truth.
         self.committed: dict[int, dict[int, tuple[int, bytes]]] = {}  # partition -> base -> (last, bytes)
@@ -340,6 +465,9 @@ class Simulation:
         self.image_offset = -1  # the controller's, to tell a replay after its restart from news
         self.partition_states: dict = {}
         self.listener_error: Exception | None = None
+        self.txns: list[Txn] = []
+        self.resumed = 0
+        self.txn_of_value: dict[bytes, Txn] = {}
 
     # -- scheduling ------------------------------------------------------------------------------
 
@@ -358,18 +486,27 @@ class Simulation:
         self.run_until(lambda: self.in_sync(), WARM_UP_MS)
         if not self.in_sync():
             self.fail(f"the topic was not fully replicated within {WARM_UP_MS} ms of the start")
+        self.chaos = True
         for p in self.producers[:-1]:
             self.at(self.exp(self.produce_every), "produce", p.id)
+        for c in self.txn_producers:
+            self.at(self.exp(200), "txn_step", c.id)
+        if self.txn_producers:
+            self.at(self.now + 1000, "txn_check")
         self.at(self.exp(self.crash_every), "crash")
         self.at(self.exp(self.partition_every), "partition")
         self.at(self.now + self.cfg.chaos_ms, "settle")
         end = self.now + self.cfg.chaos_ms + self.cfg.settle_ms
         self.run_until(lambda: False, end)
         self.now = end
+        if self.txn_producers:  # the last transactions, their markers and high watermarks may be under way
+            self.run_until(self.txns_settled, end + TXN_SETTLE_MS)
         self.check_final()
         acked = sum(len(v) for a in self.acked.values() for v in a.values())
         return SimResult(self.cfg, self.events, acked, self.produced, self.crashes, self.power_losses,
-                         self.controlled_shutdowns, self.truncations, len(self.leaders), end)
+                         self.controlled_shutdowns, self.truncations, len(self.leaders), end,
+                         sum(t.outcome == "commit" for t in self.txns), sum(t.outcome == "abort" for t in self.txns),
+                         self.resumed)
 
     def run_until(self, done, end: int) -> None:
         while self.queue and self.queue[0][0] <= end and not done():
@@ -380,11 +517,32 @@ class Simulation:
 
     def in_sync(self) -> bool:
         """The controller's image has the topic with every ISR complete, and every broker knows it."""
-        t = self.hosts[CONTROLLER_ID].sm.image.topics.get(TOPIC)
-        if t is None or any(set(p.isr) != set(p.replicas) or p.leader < 0 for p in t.partitions.values()):
+        topics = self.hosts[CONTROLLER_ID].sm.image.topics
+        if any(name not in topics or any(set(p.isr) != set(p.replicas) or p.leader < 0
+                                         for p in topics[name].partitions.values()) for name in self.topics):
             return False
-        return all(self.hosts[b].rm.image is not None and TOPIC in self.hosts[b].rm.image.topics
-                   for b in self.broker_ids)
+        return all(self.hosts[b].rm.image is not None and all(name in self.hosts[b].rm.image.topics
+                                                              for name in self.topics) for b in self.broker_ids)
+
+    def txns_settled(self) -> bool:
+        """The producers are between transactions and every replica of the topic has every marker
+        under its high watermark, the leader's."""
+        if any(c.txn is not None for c in self.txn_producers):
+            return False
+        ctrl = self.hosts[CONTROLLER_ID]
+        t = ctrl.sm.image.topics.get(TOPIC) if ctrl.up else None
+        if t is None:
+            return False
+        for index, state in t.partitions.items():
+            hosts = [self.hosts[r] for r in state.replicas]
+            if state.leader < 0 or not all(h.up and h.publishing for h in hosts):
+                return False
+            leader = self.hosts[state.leader].rm.partitions[(TOPIC, index)].log
+            if leader.log_end_offset != leader.high_watermark or any(
+                    (lg := h.rm.partitions[(TOPIC, index)].log).high_watermark != leader.high_watermark
+                    or lg.last_stable_offset != lg.high_watermark for h in hosts):
+                return False
+        return True
 
     def fail(self, reason: str) -> None:
         raise InvariantViolation(f"{reason} (event {self.events}, t={self.now} ms)")
@@ -403,15 +561,17 @@ class Simulation:
             return True
         return self.groups.get(a, 0) == self.groups.get(b, 0)
 
-    def send(self, src: int, dst: int, chan: str, message: Message, correlation_id: int, dst_inc: int | None = None):
-        """Put a request (or, with `dst_inc`, a response to that incarnation of `dst`) on the wire."""
+    def send(self, src: int, dst: int, chan: str, message: Message, correlation_id: int, dst_inc: int | None = None,
+             version: int | None = None):
+        """Put a request (or, with `dst_inc`, a response to that incarnation of `dst`) on the wire, at
+        `version` (default: VERSIONS')."""
         is_request = message.KIND == "request"
         target = self.hosts.get(dst)
         if target is not None:
             if not target.up or not self.connected(src, dst):
                 return
             dst_inc = target.incarnation if is_request else dst_inc
-        version = VERSIONS[message.API_KEY]
+        version = VERSIONS[message.API_KEY] if version is None else version
         if is_request:
             frame = framing.request_frame(message, version, correlation_id, f"node-{src}")
         else:
@@ -434,7 +594,10 @@ class Simulation:
         body = data[framing.SIZE.size:]
         if dst >= CLIENT_BASE:
             correlation, message = framing.read_response(body, api_key, version)
-            self.on_produce_response(self.producers[dst - CLIENT_BASE], correlation, message)
+            if dst >= TXN_CLIENT_BASE:
+                self.on_txn_response(self.txn_producers[dst - TXN_CLIENT_BASE], correlation, message)
+            else:
+                self.on_produce_response(self.producers[dst - CLIENT_BASE], correlation, message)
             return
         h = self.hosts[dst]
         if not h.up or h.incarnation != dst_inc:
@@ -476,7 +639,11 @@ class Simulation:
                         clock=lambda: self.now)
         h.incarnation_id = Uuid(rng.randbytes(16))
         h.broker_epoch, h.publishing, h.lifecycle, h.next_lifecycle, h.stopping = -1, False, None, self.now, None
-        h.parked = []
+        h.parked, h.parked_markers = [], []
+        if self.txn_producers:
+            h.txn = TransactionCoordinator(TXN_CONFIG, leader_of=lambda t, i, h=h: self.txn_leader_of(h, t, i),
+                                           now_ms=self.now)
+            h.txn_led, h.txn_waiting, h.verifying, h.markers_out, h.pids_out, h.pids_retry = {}, {}, {}, {}, None, None
         h.next_flush, h.next_checkpoint = self.now + FLUSH_INTERVAL_MS, self.now + CHECKPOINT_INTERVAL_MS
         h.sm.add_listener(lambda old, new, h=h: self.publish(h, old, new))
         self.pump_broker(h)
@@ -488,8 +655,8 @@ class Simulation:
         h.tick_at = -1
         if h.rm is not None:
             logs = list(h.logs.logs())
-            h.rm = h.logs = h.waiters = None
-            h.parked = []
+            h.rm = h.logs = h.waiters = h.txn = None
+            h.parked, h.parked_markers = [], []
             if power_loss:
                 self.power_losses += 1
                 for lg in logs:
@@ -583,10 +750,11 @@ class Simulation:
             image = h.sm.image
             if not h.topic_created and TOPIC not in image.topics and len(image.live_brokers()) == len(self.broker_ids):
                 C = m.CreateTopicsRequest
-                req = C(topics=[C.CreatableTopic(name=TOPIC, num_partitions=self.cfg.partitions,
+                req = C(topics=[C.CreatableTopic(name=name, num_partitions=partitions,
                                                  replication_factor=REPLICATION_FACTOR, assignments=[],
                                                  configs=[C.CreatableTopicConfig(name=k, value=v)
-                                                          for k, v in self.topic_configs.items()])])
+                                                          for k, v in configs.items()])
+                                for name, (partitions, configs) in self.topics.items()])
                 records, _ = h.controller.create_topics(image, req)
                 if records:
                     self.propose(h, records)
@@ -618,6 +786,8 @@ class Simulation:
                 records, response = h.cluster.register(image, message, h.raft_log.end_offset, self.now)
             elif k == A.BROKER_HEARTBEAT:
                 records, response = h.cluster.heartbeat(image, message, self.now, h.raft_log.end_offset)
+            elif k == A.ALLOCATE_PRODUCER_IDS:
+                records, response = h.controller.allocate_producer_ids(image, message)
             else:
                 records, response = alter_partition(image, message, version)
             if records:
@@ -631,6 +801,7 @@ class Simulation:
         if h.publishing:
             try:
                 h.rm.apply_image(old, new, self.now)
+                self.follow_txn(h, new)
             except Exception as e:  # the state machine would log and swallow it
                 self.listener_error = e
                 raise
@@ -646,12 +817,14 @@ class Simulation:
                 h.publishing = True
                 h.rm.broker_epoch = h.broker_epoch
                 h.rm.apply_image(None, h.sm.image, self.now)
+                self.follow_txn(h, h.sm.image)
             self.lifecycle(h)
             if h.publishing:
                 for out in h.rm.poll(self.now):
                     dst = CONTROLLER_ID if out.dest == CONTROLLER else out.dest
                     self.send(h.id, dst, "replication", out.message, out.correlation_id)
-            if not self.recheck_parked(h) and not node.has_ready():
+            coordinated = self.pump_txn(h)
+            if not self.recheck_parked(h) and not coordinated and not node.has_ready():
                 break
         if self.now >= h.next_flush:
             h.logs.flush_due(self.now)
@@ -665,6 +838,11 @@ class Simulation:
         if h.publishing and (t := h.rm.next_deadline()) is not None:
             times.append(t)
         times += [p.deadline for p in h.parked]
+        times += [p.deadline for p in h.parked_markers]
+        if h.txn is not None and h.publishing:
+            times += [deadline for _, deadline in h.markers_out.values()]
+            times += [deadline for deadline, _, _ in h.verifying.values()]
+            times += [t for t in (h.txn.next_deadline(), h.pids_retry, h.pids_out and h.pids_out[1]) if t is not None]
         self.schedule_tick(h, min(times))
 
     def lifecycle(self, h: Host) -> None:
@@ -713,6 +891,8 @@ class Simulation:
             h.node.step(src, message, correlation, self.now, version)
         elif chan == "lifecycle":
             self.on_lifecycle_response(h, correlation, message)
+        elif chan in ("markers", "pids", "verify") and not is_request:
+            self.on_coordinator_response(h, chan, correlation, message)
         elif not is_request:
             if h.publishing:
                 h.rm.on_response(correlation, message, self.now)
@@ -741,16 +921,42 @@ class Simulation:
             self.send(h.id, src, chan, rm.list_offsets_for_replica(request), correlation, src_inc)
         elif k == A.PRODUCE:
             self.produce_at(h, src, src_inc, correlation, version, request)
+        elif k == A.WRITE_TXN_MARKERS:  # the partition leader's part, as the broker's handler does it
+            writes = append_markers(rm, request, self.now)
+            if writes.offsets:
+                self.fail("a WriteTxnMarkers for __consumer_offsets, which nothing here adds to a transaction")
+            h.parked_markers.append(ParkedMarkers(src, src_inc, correlation, writes.response, writes.unreplicated,
+                                                  self.now + PRODUCE_TIMEOUT_MS))
+        elif k in TXN_APIS and h.txn is not None:
+            h.txn_seq += 1
+            response = h.txn.handle(k, h.txn_seq, request, version, self.now)
+            if response is None:
+                h.txn_waiting[h.txn_seq] = (src, src_inc, chan, correlation, version)
+            else:
+                self.send(h.id, src, chan, response, correlation, src_inc, version)
 
-    def produce_at(self, h, src, src_inc, correlation, version, request) -> None:
+    def produce_at(self, h, src, src_inc, correlation, version, request, verification: ErrorCode | None = None,
+                   guard: object | None = None) -> None:
         """A client's produce (one batch for one partition): appended, then answered at once, or for
-        acks=all once `check_enough_replicas` says so (or the request times out)."""
+        acks=all once `check_enough_replicas` says so (or the request times out). A transaction's
+        first batch here is verified with its coordinator first (KIP-890, as the broker's handler:
+        `verification` is the answer)."""
         pd = request.topic_data[0].partition_data[0]
         result = m.ProduceResponse.PartitionProduceResponse(index=pd.index, error_code=ErrorCode.NONE, base_offset=-1,
                                                             log_append_time_ms=-1, log_start_offset=-1)
         try:
             p = h.rm.get(TOPIC, pd.index)
-            info = p.append(pd.records, request.acks, self.now, version)
+            if verification is None and request.transactional_id is not None:
+                hd = read_header(pd.records)
+                guard = p.log.verification_guard(hd.producer_id, hd.base_sequence, hd.producer_epoch)
+                if guard is not None:
+                    self.verify(h, (h, src, src_inc, correlation, version, request), guard, p, hd)
+                    return
+            elif verification is not None:
+                code = passed_on(verification, abortable=version >= 11)
+                if code != ErrorCode.NONE:
+                    raise unverified(code)
+            info = p.append(pd.records, request.acks, self.now, version, verification_guard=guard)
         except KafkaError as e:
             result.error_code = e.code
             self.reply_produce(h, src, src_inc, correlation, result)
@@ -762,6 +968,19 @@ class Simulation:
                                    bytes(pd.records)))
         else:
             self.reply_produce(h, src, src_inc, correlation, result)
+
+    def verify(self, h: Host, produce: tuple, guard: object, p: Partition, hd) -> None:
+        """Ask the transactional id's coordinator (as this broker's image has it) whether the
+        partition is in the producer's transaction."""
+        transactional_id = produce[-1].transactional_id
+        coordinator = self.coordinator_seen_by(h, transactional_id)
+        if coordinator < 0 or h.txn is None:
+            self.produce_at(*produce, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+            return
+        h.txn_seq += 1
+        h.verifying[h.txn_seq] = (self.now + CALL_TIMEOUT_MS, produce, guard)
+        request = verify_request(transactional_id, hd.producer_id, hd.producer_epoch, p.topic, p.index)
+        self.send(h.id, coordinator, "verify", request, h.txn_seq, version=VERIFY_VERSION)
 
     def reply_produce(self, h, src, src_inc, correlation, result) -> None:
         R = m.ProduceResponse
@@ -794,9 +1013,30 @@ class Simulation:
             p.result.error_code = error if done else ErrorCode.REQUEST_TIMED_OUT
             if p.result.error_code == ErrorCode.NONE:
                 self.check_acknowledged(h, p)
-            self.reply_produce(h, p.src, p.src_inc, p.correlation_id, p.result)
+            if p.done is not None:
+                p.done(p.result.error_code)
+            else:
+                self.reply_produce(h, p.src, p.src_inc, p.correlation_id, p.result)
             answered = True
         h.parked = still
+        markers = []
+        for pm in h.parked_markers:
+            due = pm.deadline <= self.now
+            waiting = []
+            for w in pm.waiting:
+                partition, offset, leader_epoch, result = w
+                done, error = partition.check_enough_replicas(offset, leader_epoch)
+                if done or due:
+                    result.error_code = error if done else ErrorCode.REQUEST_TIMED_OUT
+                else:
+                    waiting.append(w)
+            pm.waiting = waiting
+            if waiting:
+                markers.append(pm)
+            else:
+                self.send(h.id, pm.src, "markers", pm.response, pm.correlation_id, pm.src_inc)
+                answered = True
+        h.parked_markers = markers
         return answered
 
     # -- clients -----------------------------------------------------------------------------------
@@ -845,6 +1085,261 @@ class Simulation:
             if sent.marker:
                 self.final_marks[sent.partition] = (result.base_offset, sent.values)
 
+    # -- the transaction coordinator (on every broker) ---------------------------------------------
+
+    def txn_leader_of(self, h: Host, topic: str, partition: int) -> int | None:
+        """The coordinator's `leader_of`, from this broker's image (as the real driver's)."""
+        image = h.rm.image
+        t = image.topics.get(topic) if image is not None else None
+        state = t.partitions.get(partition) if t is not None else None
+        if state is None:
+            return None
+        leader = image.brokers.get(state.leader)
+        return state.leader if leader is not None and not leader.fenced else -1
+
+    def follow_txn(self, h: Host, image: MetadataImage) -> None:
+        """A new image: load the `__transaction_state` partitions led here (again at a new leader
+        epoch, the coordinator epoch), unload the others, retry markers that waited for a leader."""
+        if h.txn is None:
+            return
+        topic = image.topics.get(TXN_TOPIC)
+        led = {} if topic is None else {i: s.leader_epoch for i, s in topic.partitions.items() if s.leader == h.id}
+        for index in [i for i in h.txn_led if led.get(i) != h.txn_led[i]]:
+            del h.txn_led[index]
+            # its appends still waiting are the machine's to answer now (as AppendWaits.drop)
+            h.parked = [p for p in h.parked if p.done is None or p.partition.key != (TXN_TOPIC, index)]
+            h.txn.unload(index, self.now)
+        for index, epoch in sorted(led.items()):
+            if index not in h.txn_led:
+                h.txn_led[index] = epoch
+                h.txn.begin_load(index, epoch, self.now)
+        h.txn.metadata_changed(self.now)
+
+    def pump_txn(self, h: Host) -> bool:
+        """Do what the machine asks (appends, loads, markers, producer ids) and answer the clients
+        whose requests it decided. True if anything happened."""
+        machine = h.txn
+        if machine is None or not h.publishing:
+            return False
+        busy = False
+        for corr, (deadline, produce, _) in list(h.verifying.items()):
+            if deadline <= self.now:
+                del h.verifying[corr]
+                self.produce_at(*produce, verify_answer(None))
+        for corr, (send, deadline) in list(h.markers_out.items()):
+            if deadline <= self.now:  # unanswered: the connection is as good as dead
+                del h.markers_out[corr]
+                machine.markers_sent(send, None, self.now)
+        if h.pids_out is not None and h.pids_out[1] <= self.now:
+            h.pids_out, h.pids_retry = None, self.now
+        if h.pids_retry is not None and h.pids_retry <= self.now:
+            h.pids_retry = None
+            machine.producer_ids_failed()
+        if (deadline := machine.next_deadline()) is not None and deadline <= self.now:
+            machine.tick(self.now)
+        while work := machine.take_work():
+            busy = True
+            appends: dict[int, list[Append]] = {}
+            # (markers in the order of their brokers: the machine's follows its sets' hashing, and a
+            # seed must replay the same in every process)
+            work.sort(key=lambda job: job.broker if isinstance(job, SendMarkers) else -1)
+            for job in work:
+                if isinstance(job, Append):
+                    appends.setdefault(job.partition, []).append(job)
+                elif isinstance(job, Load):
+                    self.at(self.now + self.rng.randint(0, 100), "txn_load", h.id, h.incarnation, *job)
+                elif isinstance(job, SendMarkers):
+                    h.txn_seq += 1
+                    h.markers_out[h.txn_seq] = (job, self.now + CALL_TIMEOUT_MS)
+                    self.send(h.id, job.broker, "markers", job.request, h.txn_seq)
+                elif isinstance(job, AllocateProducerIds) and h.pids_out is None:
+                    h.txn_seq += 1
+                    h.pids_out = (h.txn_seq, self.now + CALL_TIMEOUT_MS)
+                    self.send(h.id, CONTROLLER_ID, "pids", m.AllocateProducerIdsRequest(
+                        broker_id=h.id, broker_epoch=h.broker_epoch), h.txn_seq)
+            for index, jobs in appends.items():
+                self.append_txn(h, index, jobs)
+        for token, response in machine.take_completions():
+            busy = True
+            src, src_inc, chan, correlation, version = h.txn_waiting.pop(token)
+            self.send(h.id, src, chan, response, correlation, src_inc, version)
+        return busy
+
+    def append_txn(self, h: Host, index: int, jobs: list[Append]) -> None:
+        """The machine's records, one batch, to the partition it leads, with acks=all."""
+        try:
+            p = h.rm.leader(TXN_TOPIC, index)
+            batch = build_plain_batch([record for job in jobs for record in job.records], self.now)
+            info = p.append(batch, -1, self.now, origin=COORDINATOR)
+        except KafkaError as e:
+            for job in jobs:
+                h.txn.append_done(job, e.code, self.now)
+            return
+
+        def done(error: ErrorCode, machine=h.txn) -> None:
+            for job in jobs:
+                machine.append_done(job, None if error == ErrorCode.NONE else error, self.now)
+
+        result = m.ProduceResponse.PartitionProduceResponse(index=index, error_code=ErrorCode.NONE,
+                                                            base_offset=info.first_offset)
+        h.parked.append(Parked(h.id, h.incarnation, -1, -1, None, frozenset([p.key]), self.now + PRODUCE_TIMEOUT_MS,
+                               p, info.last_offset + 1, p.leader_epoch, result, bytes(batch), done))
+
+    def on_txn_load(self, host_id: int, incarnation: int, index: int, coordinator_epoch: int) -> None:
+        """Read a `__transaction_state` partition back from its log start to its log end."""
+        h = self.hosts[host_id]
+        if not h.up or h.incarnation != incarnation or h.txn_led.get(index) != coordinator_epoch:
+            return
+        log_ = h.rm.get(TXN_TOPIC, index).log
+        view = memoryview(log_.read_bytes(log_.log_start_offset, 1 << 30, max_offset=log_.log_end_offset))
+        pairs = [(r.key, r.value) for pos, hd in iter_headers(view) if not hd.is_control
+                 for r in iter_records(view, pos, hd)]
+        machine = h.txn
+        if machine.load_records(index, coordinator_epoch, pairs) and machine.finish_load(index, coordinator_epoch,
+                                                                                         self.now):
+            # a commit or abort the previous coordinator left half done: this one sends its markers
+            self.resumed += sum(md.state in PREPARED for md in machine.shards[index].txns.values())
+        self.pump_broker(h)
+
+    def on_coordinator_response(self, h: Host, chan: str, correlation: int, message) -> None:
+        if h.txn is None:
+            return
+        if chan == "verify":
+            waiting = h.verifying.pop(correlation, None)
+            if waiting is not None:
+                self.produce_at(*waiting[1], verify_answer(message), waiting[2])
+        elif chan == "markers":
+            sent = h.markers_out.pop(correlation, None)
+            if sent is not None:
+                h.txn.markers_sent(sent[0], message, self.now)
+        elif h.pids_out is not None and h.pids_out[0] == correlation:
+            h.pids_out = None
+            if message.error_code == ErrorCode.NONE:
+                h.txn.producer_ids_allocated(message.producer_id_start, message.producer_id_len)
+            else:
+                h.pids_retry = self.now + TXN_CONFIG.marker_retry_backoff_ms
+
+    # -- transactional clients ------------------------------------------------------------------------
+
+    def coordinator_seen_by(self, h: Host, transactional_id: str) -> int:
+        """The coordinator of `transactional_id` as broker `h`'s image has it (FindCoordinator's
+        answer there); -1 when none is known or it is fenced."""
+        image = h.rm.image
+        t = image.topics.get(TXN_TOPIC) if image is not None else None
+        state = t.partitions.get(partition_for(transactional_id, TXN_PARTITIONS)) if t is not None else None
+        leader = image.brokers.get(state.leader) if state is not None else None
+        return -1 if leader is None or leader.fenced else leader.node_id
+
+    def coordinator_of(self, c: TxnProducer) -> int:
+        """What FindCoordinator on some broker would say (possibly stale)."""
+        brokers = [self.hosts[b] for b in self.broker_ids if self.hosts[b].up and self.hosts[b].publishing]
+        return self.coordinator_seen_by(self.rng.choice(brokers), c.transactional_id) if brokers else -1
+
+    def txn_call(self, c: TxnProducer, what: str, dst: int, request: Message, partition: int = -1) -> None:
+        if dst < 0:  # nobody to ask yet
+            self.at(self.now + 100, "txn_step", c.id)
+            return
+        c.corr += 1
+        c.waiting[c.corr] = (what, partition, self.now + CALL_TIMEOUT_MS)
+        self.at(self.now + CALL_TIMEOUT_MS, "txn_step", c.id)
+        self.send(c.id, dst, "client", request, c.corr)
+
+    def on_txn_step(self, client_id: int) -> None:
+        """Move the client on: time out what went unanswered, send what is due."""
+        c = self.txn_producers[client_id - TXN_CLIENT_BASE]
+        for corr, (_, _, deadline) in list(c.waiting.items()):
+            if deadline <= self.now:
+                del c.waiting[corr]  # no answer: it is sent again (a produce as it was)
+        in_flight = {what for what, _, _ in c.waiting.values()}
+        txn = c.txn
+        if c.step == "idle" and self.chaos:
+            parts = sorted(self.rng.sample(range(self.cfg.partitions), self.rng.randint(1, self.cfg.partitions)))
+            n = len(self.txns)
+            txn = c.txn = Txn(c.producer_id, c.producer_epoch, {
+                part: [f"t{c.id}-{n}-{part}-{i}".encode() for i in range(self.rng.randint(1, 3))] for part in parts})
+            self.txns.append(txn)
+            for values in txn.values.values():
+                self.txn_of_value.update(dict.fromkeys(values, txn))
+            c.step = "add"
+        if c.step == "produce":
+            producing = {part for what, part, _ in c.waiting.values() if what == "produce"}
+            if len(txn.acked) == len(txn.values) and not producing:
+                c.step, txn.ending = "end", self.rng.random() < self.commit_share
+            elif self.now >= c.produce_until and not producing:
+                c.step, txn.ending = "end", False  # given up (or an abortable error): abort
+            elif self.now < c.produce_until:
+                for part, values in txn.values.items():
+                    if part not in txn.acked and part not in producing:
+                        self.send_txn_batch(c, part, values)
+        if c.step in ("init", "add", "end") and c.step not in in_flight:
+            coordinator = self.coordinator_of(c)
+            if c.step == "init":
+                bump = c.producer_id if c.bump else -1, c.producer_epoch if c.bump else -1
+                request = m.InitProducerIdRequest(transactional_id=c.transactional_id,
+                                                  transaction_timeout_ms=c.timeout_ms, producer_id=bump[0],
+                                                  producer_epoch=bump[1])
+            elif c.step == "add":
+                R = m.AddPartitionsToTxnRequest
+                request = R(v3_and_below_transactional_id=c.transactional_id, v3_and_below_producer_id=c.producer_id,
+                            v3_and_below_producer_epoch=c.producer_epoch,
+                            v3_and_below_topics=[R.AddPartitionsToTxnTopic(name=TOPIC, partitions=list(txn.values))])
+            else:
+                request = m.EndTxnRequest(transactional_id=c.transactional_id, producer_id=c.producer_id,
+                                          producer_epoch=c.producer_epoch, committed=txn.ending)
+            self.txn_call(c, c.step, coordinator, request)
+
+    def send_txn_batch(self, c: TxnProducer, partition: int, values: list[bytes]) -> None:
+        batch = build_batch([Record(None, v, self.now) for v in values], producer_id=c.producer_id,
+                            producer_epoch=c.producer_epoch, base_sequence=c.seqs.get(partition, 0), transactional=True)
+        P = m.ProduceRequest
+        request = P(transactional_id=c.transactional_id, acks=-1, timeout_ms=PRODUCE_TIMEOUT_MS, topic_data=[
+            P.TopicProduceData(name=TOPIC, partition_data=[P.PartitionProduceData(index=partition, records=batch)])])
+        self.produced += 1
+        self.txn_call(c, "produce", self.leader_of(partition), request, partition)
+
+    def on_txn_response(self, c: TxnProducer, correlation: int, response) -> None:
+        sent = c.waiting.pop(correlation, None)
+        if sent is None:
+            return
+        what, partition, _ = sent
+        txn = c.txn
+        backoff = self.now + self.rng.randint(20, 100)
+        if what == "produce":
+            code = response.responses[0].partition_responses[0].error_code
+            if code in (ErrorCode.NONE, ErrorCode.DUPLICATE_SEQUENCE_NUMBER):
+                txn.acked.add(partition)
+                c.seqs[partition] = c.seqs.get(partition, 0) + len(txn.values[partition])
+                backoff = self.now
+            elif code not in RETRIABLE:
+                c.produce_until = self.now  # an abortable error: the transaction aborts
+        elif what == "init":
+            code = response.error_code
+            if code == ErrorCode.NONE:
+                c.producer_id, c.producer_epoch, c.bump, c.seqs, c.step = \
+                    response.producer_id, response.producer_epoch, False, {}, "idle"
+                backoff = self.now
+            elif code not in RETRIABLE:
+                c.bump = False  # fenced: start over as a new instance
+        elif what == "add":
+            codes = {p.partition_error_code for t in response.results_by_topic_v3_and_below
+                     for p in t.results_by_partition}
+            if codes == {ErrorCode.NONE}:
+                c.step, c.produce_until = "produce", self.now + 2 * PRODUCE_TIMEOUT_MS
+                backoff = self.now
+            elif not codes <= RETRIABLE:  # fenced before anything was produced
+                txn.ending, txn.outcome, c.txn, c.step, c.bump = False, "abort", None, "init", False
+        else:
+            code = response.error_code
+            if code == ErrorCode.NONE:
+                txn.outcome = "commit" if txn.ending else "abort"
+                c.txn, c.step, c.bump = None, "init" if not txn.ending else "idle", not txn.ending
+            elif code in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH, ErrorCode.INVALID_TXN_STATE):
+                # The coordinator aborted it (it timed out) and fenced this epoch.
+                txn.outcome, c.txn, c.step, c.bump = "abort", None, "init", False
+            elif code not in RETRIABLE:
+                c.txn, c.step, c.bump = None, "init", False  # the outcome stays unknown
+        self.at(backoff, "txn_step", c.id)
+
     # -- faults ------------------------------------------------------------------------------------
 
     def healthy(self) -> bool:
@@ -859,8 +1354,9 @@ class Simulation:
             reg = image.brokers.get(b)
             if not h.up or reg is None or reg.fenced or reg.incarnation_id != h.incarnation_id or not h.publishing:
                 return False
-        t = image.topics.get(TOPIC)
-        return t is not None and all(set(p.isr) == set(p.replicas) for p in t.partitions.values())
+        return all(name in image.topics and all(set(p.isr) == set(p.replicas)
+                                                for p in image.topics[name].partitions.values())
+                   for name in self.topics)
 
     def quiet(self) -> bool:
         """While a broker recovers from a power loss, nothing else fails."""
@@ -986,17 +1482,14 @@ class Simulation:
             raise
 
     def _check_controller_image(self, image: MetadataImage) -> None:
-        t = image.topics.get(TOPIC)
-        if t is None:
-            return
         replaying = image.offset <= self.image_offset
         self.image_offset = max(self.image_offset, image.offset)
-        for p in t.partitions.values():
+        for name, p in [(n, p) for n in self.topics if n in image.topics for p in image.topics[n].partitions.values()]:
             if p.leader >= 0 and p.leader not in p.isr:
                 self.fail(f"the controller's image has leader {p.leader} outside the ISR {list(p.isr)} "
-                          f"of partition {p.partition}")
-            before = self.partition_states.get(p.partition)
-            self.partition_states[p.partition] = p
+                          f"of partition {name}-{p.partition}")
+            before = self.partition_states.get((name, p.partition))
+            self.partition_states[(name, p.partition)] = p
             if replaying or before is None or self.mode != "crashes" or not self.chaos or self.recovering:
                 continue
             # The moments after an ISR grows or a leader is elected are where replication bugs hide
@@ -1010,25 +1503,25 @@ class Simulation:
         if not h.publishing:
             return
         for p in h.rm:
-            key = p.index
+            key = p.key
             if p.leader_epoch < h.seen_epoch.get(key, -1):
                 self.fail(f"broker {h.id} went back from leader epoch {h.seen_epoch[key]} to {p.leader_epoch} "
-                          f"on partition {key}")
+                          f"on partition {named(key)}")
             h.seen_epoch[key] = p.leader_epoch
             if p.is_leader:
                 self.check_high_watermark(h, p, "leader")
                 if self.leaders.setdefault((key, p.leader_epoch), h.id) != h.id:
-                    self.fail(f"two leaders of partition {key} in epoch {p.leader_epoch}: "
+                    self.fail(f"two leaders of partition {named(key)} in epoch {p.leader_epoch}: "
                               f"{self.leaders[(key, p.leader_epoch)]} and {h.id}")
                 if h.id not in p.isr:
-                    self.fail(f"leader {h.id} of partition {key} is not in its ISR {list(p.isr)}")
+                    self.fail(f"leader {h.id} of partition {named(key)} is not in its ISR {list(p.isr)}")
             self.check_committed(h, p)
 
     def check_high_watermark(self, h: Host, p: Partition, role: str) -> None:
         """A leader's high watermark never goes back while it leads; a follower's never goes back
         between two answers of its leader in one epoch (the first answer of a new leader may
         bring a lower one: a new leader learns the high watermark only from its followers)."""
-        key, hw = (p.index, role), p.high_watermark
+        key, hw = (p.key, role), p.high_watermark
         epoch, before = h.seen_hw.get(key, (-1, -1))
         if epoch == p.leader_epoch and hw < before:
             self.fail(f"{role} {h.id} high watermark of partition {p.index} went back from {before} to {hw} "
@@ -1038,7 +1531,7 @@ class Simulation:
     def check_committed(self, h: Host, p: Partition) -> None:
         """Everything below a replica's high watermark is committed: it must be what the committed
         log holds there, or extend it."""
-        key = p.index
+        key = p.key
         hw = p.high_watermark
         start = h.checked_to.get(key, p.log.log_start_offset)
         if hw <= start:
@@ -1050,14 +1543,15 @@ class Simulation:
             if known is None:
                 if base < end:
                     self.fail(f"broker {h.id} holds a batch at {base} below its high watermark {hw} on partition "
-                              f"{key}, inside the committed log but not a committed batch")
+                              f"{named(key)}, inside the committed log but not a committed batch")
                 if base != end:
-                    self.fail(f"broker {h.id} commits a batch at {base} on partition {key}, after a gap from {end}")
+                    self.fail(f"broker {h.id} commits a batch at {base} on partition {named(key)}, after a gap from "
+                              f"{end}")
                 committed[base] = (last, data)
                 end = last + 1
             elif known != (last, data):
-                self.fail(f"broker {h.id} holds a batch at {base} below its high watermark {hw} on partition {key} "
-                          f"that differs from the committed one")
+                self.fail(f"broker {h.id} holds a batch at {base} below its high watermark {hw} on partition "
+                          f"{named(key)} that differs from the committed one")
         self.committed_end[key] = end
         h.checked_to[key] = hw
 
@@ -1066,24 +1560,105 @@ class Simulation:
         if offset < p.high_watermark:
             self.fail(f"broker {h_id} truncates partition {p.index} to {offset}, below its high watermark "
                       f"{p.high_watermark}")
-        committed = self.committed.get(p.index, {})
-        if offset >= self.committed_end.get(p.index, 0):
+        committed = self.committed.get(p.key, {})
+        if offset >= self.committed_end.get(p.key, 0):
             return
         for base, last, data in batches(p.log.read_bytes(offset, 1 << 30)):
             known = committed.get(base)
             if known == (last, data):
                 self.fail(f"broker {h_id} truncates committed batch at offset {base} of partition {p.index}")
         h = self.hosts[h_id]
-        h.checked_to[p.index] = min(h.checked_to.get(p.index, 0), offset)
+        h.checked_to[p.key] = min(h.checked_to.get(p.key, 0), offset)
 
     def check_acknowledged(self, h: Host, parked: Parked) -> None:
         """An acks=all produce answered without error is committed, as sent."""
-        key = parked.partition.index
+        key = parked.partition.key
         base = parked.result.base_offset
         self.check_committed(h, parked.partition)
         known = self.committed.get(key, {}).get(base)
         if known is None or values_of(known[1]) != values_of(parked.batch):
-            self.fail(f"broker {h.id} acknowledges a produce at offset {base} of partition {key} that is not committed")
+            self.fail(f"broker {h.id} acknowledges a produce at offset {base} of partition {named(key)} that is not "
+                      f"committed")
+
+    def on_txn_check(self) -> None:
+        for b in self.broker_ids:
+            h = self.hosts[b]
+            if h.up and h.publishing:
+                for p in h.rm:
+                    if p.topic == TOPIC:
+                        self.check_transactions(h, p)
+        if self.chaos:
+            self.at(self.now + 1000, "txn_check")
+
+    def check_transactions(self, h: Host, p: Partition) -> dict[Txn, int]:
+        """On one replica: the last stable offset is at most the high watermark and no later than the
+        first offset of a transaction without a marker in this log; a read_committed read shows no
+        record of a transaction its producer did not commit, and no record twice. Returns how many
+        of each transaction's records it shows.
+
+        (A marker above the high watermark does not hold the last stable offset back after a
+        restart: producer state snapshots do not keep it, in Kafka neither. The decision it
+        records is final: the coordinator writes it again if it is truncated.)"""
+        log_ = p.log
+        hw, lso = log_.high_watermark, log_.last_stable_offset
+        if lso > hw:
+            self.fail(f"broker {h.id}'s last stable offset {lso} of partition {p.index} is above its high "
+                      f"watermark {hw}")
+        open_at: dict[int, int] = {}  # producer id -> its open transaction's first offset
+        for _, hd in iter_headers(memoryview(log_.read_bytes(log_.log_start_offset, 1 << 30))):
+            if hd.is_transactional:
+                if hd.is_control:
+                    open_at.pop(hd.producer_id, None)
+                else:
+                    open_at.setdefault(hd.producer_id, hd.base_offset)
+        if open_at and lso > min(open_at.values()):
+            self.fail(f"broker {h.id}'s last stable offset {lso} of partition {p.index} passed the open transaction "
+                      f"at {min(open_at.values())}")
+        seen: dict[bytes, int] = {}
+        shown: dict[Txn, int] = {}
+        for v in read_committed(log_):
+            txn = self.txn_of_value.get(v)
+            if txn is None:
+                continue
+            if v in seen:
+                self.fail(f"a read_committed read of partition {p.index} on broker {h.id} shows {v!r} twice")
+            seen[v] = 1
+            if not txn.may_commit:
+                self.fail(f"a read_committed read of partition {p.index} on broker {h.id} shows {v!r} of a "
+                          f"transaction that was {'aborted' if txn.ending is False else 'never committed'}")
+            shown[txn] = shown.get(txn, 0) + 1
+        return shown
+
+    def check_final_transactions(self, t) -> None:
+        """Every replica's read_committed read holds every committed transaction whole, and of a
+        transaction whose outcome its producer never learnt all records or none; once the producers
+        are done, no transaction is left open."""
+        idle = all(c.txn is None for c in self.txn_producers)
+        shown_anywhere: dict[Txn, set] = {}
+        for index, state in sorted(t.partitions.items()):
+            for r in state.replicas:
+                h = self.hosts[r]
+                p = h.rm.partitions[(TOPIC, index)]
+                shown = self.check_transactions(h, p)
+                if idle and p.log.last_stable_offset != p.log.high_watermark:
+                    self.fail(f"a transaction is still open on partition {index} of broker {r} after the producers "
+                              f"finished: last stable offset {p.log.last_stable_offset}, high watermark "
+                              f"{p.log.high_watermark}")
+                for txn in self.txns:
+                    if index not in txn.values:
+                        continue
+                    count, whole = shown.get(txn, 0), len(txn.values[index])
+                    if count not in (0, whole):
+                        self.fail(f"broker {r} shows {count} of the {whole} records of a transaction on partition "
+                                  f"{index} to read_committed")
+                    if txn.outcome == "commit" and count == 0:
+                        self.fail(f"a committed transaction's records are missing from partition {index} on broker "
+                                  f"{r}")
+                    shown_anywhere.setdefault(txn, set()).add(count > 0)
+        for txn, shown in shown_anywhere.items():
+            if len(shown) > 1:
+                self.fail(f"a transaction (outcome {txn.outcome or 'unknown'}) is visible on some partitions or "
+                          f"replicas and not on others")
 
     def check_final(self) -> None:
         ctrl = self.hosts[CONTROLLER_ID]
@@ -1112,6 +1687,35 @@ class Simulation:
                     if any(counts.get(v, 0) != 1 for v in values):
                         self.fail(f"record acknowledged at offset {base} of partition {index} is duplicated on "
                                   f"broker {r}")
+        if self.txn_producers:
+            for name in self.topics:
+                for index, p in sorted(ctrl.sm.image.topics[name].partitions.items()):
+                    if p.leader < 0 or set(p.isr) != set(p.replicas):
+                        self.fail(f"partition {index} of {name} did not recover: leader {p.leader}, ISR {list(p.isr)}")
+            self.check_final_transactions(t)
+
+
+def read_committed(log_) -> list[bytes]:
+    """What a read_committed consumer of the whole log gets: the real read (up to the last stable
+    offset, with the aborted transactions of the range), filtered as Kafka's clients do: a batch of
+    a producer whose aborted transaction started at or before it is skipped until its ABORT marker;
+    control batches are skipped."""
+    slices, aborted = log_.read_committed(log_.log_start_offset, 1 << 30)
+    data = memoryview(b"".join(s.read() for s in slices))
+    pending = sorted((a.first_offset, a.producer_id) for a in aborted)
+    aborting: set[int] = set()
+    values, i = [], 0
+    for pos, h in iter_headers(data):
+        while i < len(pending) and pending[i][0] <= h.last_offset:
+            aborting.add(pending[i][1])
+            i += 1
+        if h.is_control:
+            marker = read_marker(data, pos, h)
+            if marker is not None and not marker.is_commit:
+                aborting.discard(h.producer_id)
+        elif not (h.is_transactional and h.producer_id in aborting):
+            values += [r.value for r in iter_records(data, pos, h)]
+    return values
 
 
 class CheckedPartition:
@@ -1170,11 +1774,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos-ms", type=int, default=SimConfig.chaos_ms)
     parser.add_argument("--settle-ms", type=int, default=SimConfig.settle_ms)
     parser.add_argument("--mode", choices=MODES)
+    parser.add_argument("--transactions", action=argparse.BooleanOptionalAction,
+                        help="transactional producers (default: every tenth seed)")
     args = parser.parse_args(argv)
     seeds = [args.seed] if args.seed is not None else range(args.first_seed, args.first_seed + args.seeds)
     kw = {} if args.brokers is None else {"brokers": args.brokers}
     if args.mode:
         kw["mode"] = args.mode
+    if args.transactions is not None:
+        kw["transactions"] = args.transactions
     configs = [default_config(seed, partitions=args.partitions, chaos_ms=args.chaos_ms, settle_ms=args.settle_ms, **kw)
                for seed in seeds]
     started = time.perf_counter()

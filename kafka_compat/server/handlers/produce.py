@@ -126,9 +126,14 @@ async def _verified(ctx: RequestContext, transactional_id: str, p, records) -> o
         return await verification_guard(ctx.broker, p, transactional_id, h.producer_id, h.producer_epoch,
                                         h.base_sequence, abortable=ctx.api_version >= 11)
     except KafkaError as e:
-        if e.code == ErrorCode.INVALID_TXN_STATE:
-            raise KafkaError(e.code, "Partition was not added to the transaction") from None
-        if e.code in _UNVERIFIED:
-            raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS, "Unable to verify the partition has been added to the "
-                             f"transaction. Underlying error: {e.code.name}") from None
-        raise
+        raise unverified(e.code) from None
+
+
+def unverified(code: ErrorCode) -> KafkaError:
+    """A failed verification (txn_verification's error) as a producer understands it."""
+    if code == ErrorCode.INVALID_TXN_STATE:
+        return KafkaError(code, "Partition was not added to the transaction")
+    if code in _UNVERIFIED:
+        return KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS, "Unable to verify the partition has been added to the "
+                          f"transaction. Underlying error: {code.name}")
+    return KafkaError(code)
