@@ -15,8 +15,10 @@ record is buffered: the peer, having sent its request, would wait for our answer
 Errors are trio's, so callers treat both streams alike: an ssl error (a refused handshake, a corrupt
 record, the end of the stream without close_notify) raises trio.BrokenResourceError from it, a
 closed stream trio.ClosedResourceError. What OpenSSL writes while reading (a TLS 1.3 key update's
-answer) is sent before the read returns; every send goes through one FIFO lock, so bytes reach the
-wire in the order OpenSSL produced them. One task receives at a time.
+answer) is sent before the read returns. Whatever an SSL call writes is taken from the outgoing BIO
+before anything is awaited and sent through one FIFO lock: bytes reach the wire in the order they
+were made, and a receive never waits to send a writer's bytes (with both peers sending more than the
+sockets hold, that would stop both from reading). One task receives at a time.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class TlsStream(trio.abc.Stream):
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._ssl = context.wrap_bio(self._incoming, self._outgoing, server_side=server_side,
                                      server_hostname=server_hostname)
-        self._send_lock = trio.StrictFIFOLock()
+        self._send_lock, self._handshake_lock = trio.StrictFIFOLock(), trio.Lock()
         self._handshook = self._eof = self._broken = self._closed = False
 
     def getpeercert(self, binary_form: bool = False):
@@ -63,18 +65,19 @@ class TlsStream(trio.abc.Stream):
         self._check()
         if self._handshook:
             return
-        while True:
-            try:
-                self._ssl.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                await self._flush()
-                await self._fill()
-            except ssl.SSLError as e:
-                self._broken = True
-                raise trio.BrokenResourceError(f"TLS handshake failed: {e}") from e
-        self._handshook = True
-        await self._flush()  # the last flight (and TLS 1.3 session tickets, on the server)
+        async with self._handshake_lock:  # a sender and a receiver may both start it
+            while not self._handshook:
+                self._check()
+                try:
+                    self._ssl.do_handshake()
+                    self._handshook = True
+                except ssl.SSLWantReadError:
+                    await self._flush()
+                    await self._fill()
+                except ssl.SSLError as e:
+                    self._broken = True
+                    raise trio.BrokenResourceError(f"TLS handshake failed: {e}") from e
+            await self._flush()  # the last flight (and TLS 1.3 session tickets, on the server)
 
     async def receive_into(self, view: memoryview) -> int:
         """Decrypt every whole record buffered into `view` (waiting for the socket only while none is);
@@ -166,12 +169,15 @@ class TlsStream(trio.abc.Stream):
             self._incoming.write_eof()  # the next read: close_notify seen, or SSLEOFError (truncated)
 
     async def _flush(self) -> None:
-        """Send what OpenSSL has written to the outgoing BIO, in order."""
+        """Send what the SSL call just made wrote to the outgoing BIO. Taken out before the first await,
+        so each task sends only its own bytes (a receive never waits behind a send for the peer to read)
+        and the FIFO lock keeps them in the order they were made."""
+        data = self._outgoing.read()
+        if not data:
+            return
         async with self._send_lock:
-            data = self._outgoing.read()
-            if data:
-                try:
-                    await self.transport.send_all(data)
-                except BaseException:
-                    self._broken = True  # an unknown part was sent: the record stream is cut
-                    raise
+            try:
+                await self.transport.send_all(data)
+            except BaseException:
+                self._broken = True  # an unknown part was sent: the record stream is cut
+                raise
