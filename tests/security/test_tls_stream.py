@@ -211,7 +211,10 @@ async def served_peer(certs, drive) -> tuple[object, object]:
         peer = Peer(port, client_ctx(certs))
         try:
             return drive(peer)
-        finally:
+        finally:  # end with a FIN, not a reset: unread session tickets would make the close a reset
+            peer.sock.shutdown(socket.SHUT_WR)
+            while peer.sock.recv(65536):
+                pass
             peer.sock.close()
 
     async with trio.open_nursery() as nursery:
