@@ -21,9 +21,9 @@ def configure_socket(sock) -> None:
 async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> int:
     """Receive what has arrived into `buffer`; return how many bytes (0: the peer closed).
 
-    A plain TCP stream receives straight into the buffer's space, TLS decrypts into it; other
-    streams (the memory streams of tests) through one copy. Socket errors surface as trio.BrokenResourceError, as
-    `receive_some` raises them."""
+    A plain TCP stream receives straight into the buffer's space, a TlsStream decrypts into it;
+    other streams (the memory streams of tests) through one copy. Socket errors surface as
+    trio.BrokenResourceError, as `receive_some` raises them."""
     space = buffer.space()
     sock = getattr(stream, "socket", None)
     if sock is not None:

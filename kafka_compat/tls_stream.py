@@ -83,6 +83,8 @@ class TlsStream(trio.abc.Stream):
         """Decrypt every whole record buffered into `view` (waiting for the socket only while none is);
         how many bytes, 0 once the peer closed with close_notify."""
         await self.do_handshake()
+        if self._eof:
+            return 0
         read, size, n = self._ssl.read, len(view), 0
         while True:
             try:
