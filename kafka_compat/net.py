@@ -8,8 +8,9 @@ import socket
 import trio
 
 from kafka_compat.protocol.framing import FrameBuffer
+from kafka_compat.tls_stream import TlsStream
 
-STREAM_RECEIVE_BYTES = 64 * 1024  # per receive from a wrapped stream: TLS allocates the size asked for
+STREAM_RECEIVE_BYTES = 64 * 1024  # per receive from another stream: it allocates the size asked for
 
 
 def configure_socket(sock) -> None:
@@ -20,9 +21,9 @@ def configure_socket(sock) -> None:
 async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> int:
     """Receive what has arrived into `buffer`; return how many bytes (0: the peer closed).
 
-    A plain TCP stream receives straight into the buffer's space; other streams (TLS, the memory
-    streams of tests) through one copy. Socket errors surface as trio.BrokenResourceError, as
-    `receive_some` raises them."""
+    A plain TCP stream receives straight into the buffer's space, a TlsStream decrypts into it;
+    other streams (the memory streams of tests) through one copy. Socket errors surface as
+    trio.BrokenResourceError, as `receive_some` raises them."""
     space = buffer.space()
     sock = getattr(stream, "socket", None)
     if sock is not None:
@@ -39,6 +40,8 @@ async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> i
                 continue
             except OSError as e:
                 raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
+    elif type(stream) is TlsStream:
+        n = await stream.receive_into(space)
     else:
         data = await stream.receive_some(min(len(space), STREAM_RECEIVE_BYTES))
         n = len(data)

@@ -33,6 +33,7 @@ from kafka_compat.security.jaas import parse_jaas
 from kafka_compat.security.sasl import SaslError
 from kafka_compat.security.sasl.client import client_exchange
 from kafka_compat.security.tls import client_context
+from kafka_compat.tls_stream import TlsStream
 
 CLIENT_ID = "kafka-compat-sasl"
 MAX_FRAME = 1024 * 1024
@@ -97,7 +98,7 @@ class ClientSecurity:
     async def secure(self, stream: trio.abc.Stream, host: str) -> trio.abc.Stream:
         """The stream after the TLS handshake and the SASL exchange; AuthenticationFailed if refused."""
         if self.tls is not None:
-            stream = trio.SSLStream(stream, self.tls, server_hostname=host)
+            stream = TlsStream(stream, self.tls, server_hostname=host)
             try:
                 await stream.do_handshake()
             except trio.BrokenResourceError as e:

@@ -1,6 +1,6 @@
 """TLS contexts from Kafka's `ssl.*` settings: a pure function from the settings to an `ssl.SSLContext`.
 
-    server_context(for_listener(config, "SSL"))    a listener's (trio.SSLStream(..., server_side=True))
+    server_context(for_listener(config, "SSL"))    a listener's (TlsStream(..., server_side=True))
     client_context(config)                         a client's (inter-broker, tools)
 
 Keystores: `ssl.keystore.type` PEM (a `ssl.keystore.location` file holding the private key and the

@@ -5,7 +5,7 @@ builders and SaslServerAuthenticator driver).
     secured = await security.accept(stream, peer)      # TLS handshake; None: refused, closed
     serve = security.serve(pipeline, connection)       # the SASL gate in front of the pipeline
 
-SSL and SASL_SSL listeners wrap the stream in `trio.SSLStream` with the listener's context
+SSL and SASL_SSL listeners wrap the stream in a `TlsStream` with the listener's context
 (`security.tls.server_context` from its `ssl.*` keys; `reload_tls` swaps it for new connections
 after a dynamic `ssl.keystore.*` change). The principal is the client certificate's (mapped by
 `ssl.principal.mapping.rules`), else `User:ANONYMOUS`. SASL_PLAINTEXT and SASL_SSL listeners put a
@@ -36,6 +36,7 @@ from kafka_compat.security.sasl.authenticator import Authenticated, Failed, Sasl
 from kafka_compat.security.sasl.listener import authenticators
 from kafka_compat.security.tls import server_context
 from kafka_compat.server.connection import CLOSE, LastReply
+from kafka_compat.tls_stream import TlsStream
 
 log = structlog.get_logger("kafka_compat.server")
 
@@ -77,7 +78,7 @@ class ListenerSecurity:
         """The stream to serve and its principal; None after a failed TLS handshake (closed, logged)."""
         if self.tls is None:
             return stream, ANONYMOUS
-        tls = trio.SSLStream(stream, self.tls, server_side=True)
+        tls = TlsStream(stream, self.tls, server_side=True)
         try:
             with trio.fail_after(HANDSHAKE_TIMEOUT_S):
                 await tls.do_handshake()

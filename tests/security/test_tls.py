@@ -1,5 +1,5 @@
-"""TLS contexts from Kafka's ssl.* settings, tried in real handshakes: trio.SSLStream on a listening
-socket (as a listener will use it) against Python's ssl client, over loopback."""
+"""TLS contexts from Kafka's ssl.* settings, tried in real handshakes: TlsStream on a listening
+socket (as a listener uses it) against Python's ssl client, over loopback."""
 
 import datetime
 import socket
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from kafka_compat.cli.certs import dev_certs, issue, key_pem, new_ca, pem
 from kafka_compat.security.principal import SslPrincipalMapper, ssl_principal
 from kafka_compat.security.tls import TLS12_SUITES, TlsConfigError, client_context, server_context
+from kafka_compat.tls_stream import TlsStream
 
 PASSWORD = "changeit"
 
@@ -44,7 +45,7 @@ async def handshake(server_ctx, client_ctx, host="localhost"):
 
     async def serve():
         stream = await listeners[0].accept()
-        tls = trio.SSLStream(stream, server_ctx, server_side=True)
+        tls = TlsStream(stream, server_ctx, server_side=True)
         try:
             await tls.do_handshake()
             outcome["server"] = (tls.getpeercert(binary_form=True), tls.cipher()[0])
