@@ -89,7 +89,6 @@ import random
 import shutil
 import sys
 import tempfile
-import time
 from bisect import bisect_right
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -135,6 +134,7 @@ from kafka_compat.server.txn_verification import passed_on
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
 from kafka_compat.storage.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_name
+from kafka_compat.testing import seeds
 
 A = m.ApiKey
 CONTROLLER_ID = 100
@@ -1751,46 +1751,26 @@ def run(config: SimConfig) -> SimResult:
 
 def run_many(configs, out=print) -> tuple[list[SimConfig], int]:
     """Run every config; print a failure with its replay command. Returns (failed, events)."""
-    failures, events = [], 0
-    for cfg in configs:
-        try:
-            events += run(cfg).events
-        except Exception as e:  # any exception is a finding: print the replay line
-            failures.append(cfg)
-            out(f"FAIL seed {cfg.seed} ({cfg.brokers} brokers): {type(e).__name__}: {e}")
-            out(f"  replay: {cfg.replay_command()}")
-    return failures, events
+    return seeds.run_many(configs, run, lambda cfg: f"{cfg.brokers} brokers", out)
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m kafka_compat.testing.cluster_sim",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=100, help="run seeds 0..N-1")
-    parser.add_argument("--seed", type=int, help="run (replay) one seed")
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser = seeds.parser("kafka_compat.testing.cluster_sim", __doc__, "run seeds 0..N-1", SimConfig)
     parser.add_argument("--brokers", type=int)
     parser.add_argument("--partitions", type=int, default=SimConfig.partitions)
-    parser.add_argument("--chaos-ms", type=int, default=SimConfig.chaos_ms)
-    parser.add_argument("--settle-ms", type=int, default=SimConfig.settle_ms)
     parser.add_argument("--mode", choices=MODES)
     parser.add_argument("--transactions", action=argparse.BooleanOptionalAction,
                         help="transactional producers (default: every tenth seed)")
     args = parser.parse_args(argv)
-    seeds = [args.seed] if args.seed is not None else range(args.first_seed, args.first_seed + args.seeds)
     kw = {} if args.brokers is None else {"brokers": args.brokers}
     if args.mode:
         kw["mode"] = args.mode
     if args.transactions is not None:
         kw["transactions"] = args.transactions
-    configs = [default_config(seed, partitions=args.partitions, chaos_ms=args.chaos_ms, settle_ms=args.settle_ms, **kw)
-               for seed in seeds]
-    started = time.perf_counter()
-    failures, events = run_many(configs)
-    elapsed = time.perf_counter() - started
-    print(f"{len(configs)} seeds ({configs[0].seed}..{configs[-1].seed}), {len(failures)} failed, {events} events, "
-          f"{elapsed:.1f} s" + (f"; failing seeds: {' '.join(str(c.seed) for c in failures)}" if failures else ""))
-    return 1 if failures else 0
+    return seeds.run_and_report([default_config(seed, partitions=args.partitions, chaos_ms=args.chaos_ms,
+                                                settle_ms=args.settle_ms, **kw) for seed in seeds.chosen(args)],
+                                run_many)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import heapq
 import logging
 import random
 import sys
-import time
 from ast import literal_eval
 from dataclasses import dataclass, field, replace
 
@@ -39,6 +38,7 @@ from kafka_compat.raft.node import Batch, RaftNode, Ready
 from kafka_compat.raft.quorum_state import MemoryQuorumStateStore
 from kafka_compat.raft.ready import persist
 from kafka_compat.raft.snapshots import MemorySnapshotStore, read_values
+from kafka_compat.testing import seeds
 
 VOTER_COUNTS = (1, 3, 5)
 # Where a crash may cut a Ready's writes short (see `Simulation.torn_persist`).
@@ -474,39 +474,19 @@ def default_config(seed: int, voters: int | None = None, observers: int | None =
 
 def run_many(configs, out=print) -> tuple[list[SimConfig], int]:
     """Run every config; print a failure with its replay command. Returns (failed, events)."""
-    failures, events = [], 0
-    for cfg in configs:
-        try:
-            events += run(cfg).events
-        except Exception as e:  # any exception is a finding: print the replay line
-            failures.append(cfg)
-            out(f"FAIL seed {cfg.seed} ({cfg.voters} voters, {cfg.observers} observers): {type(e).__name__}: {e}")
-            out(f"  replay: {cfg.replay_command()}")
-    return failures, events
+    return seeds.run_many(configs, run, lambda cfg: f"{cfg.voters} voters, {cfg.observers} observers", out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m kafka_compat.testing.raft_sim", description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=100, help="run seeds 0..N-1 across 1, 3 and 5 voters")
-    parser.add_argument("--seed", type=int, help="run (replay) one seed")
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser = seeds.parser("kafka_compat.testing.raft_sim", __doc__, "run seeds 0..N-1 across 1, 3 and 5 voters",
+                          SimConfig)
     parser.add_argument("--voters", type=int)
     parser.add_argument("--observers", type=int)
-    parser.add_argument("--chaos-ms", type=int, default=SimConfig.chaos_ms)
-    parser.add_argument("--settle-ms", type=int, default=SimConfig.settle_ms)
     args = parser.parse_args(argv)
-    seeds = [args.seed] if args.seed is not None else range(args.first_seed, args.first_seed + args.seeds)
     configs = [default_config(seed, args.voters, args.observers, chaos_ms=args.chaos_ms, settle_ms=args.settle_ms)
-               for seed in seeds]
-    started = time.perf_counter()
-    failures, events = run_many(configs)
-    elapsed = time.perf_counter() - started
-    print(f"{len(configs)} seeds ({configs[0].seed}..{configs[-1].seed}; "
-          f"{', '.join(f'{v} voters' for v in sorted({c.voters for c in configs}))}), "
-          f"{len(failures)} failed, {events} events, {elapsed:.1f} s"
-          + (f"; failing seeds: {' '.join(str(c.seed) for c in failures)}" if failures else ""))
-    return 1 if failures else 0
+               for seed in seeds.chosen(args)]
+    voters = ", ".join(f"{v} voters" for v in sorted({c.voters for c in configs}))
+    return seeds.run_and_report(configs, run_many, f"; {voters}")
 
 
 if __name__ == "__main__":
