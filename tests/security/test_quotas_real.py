@@ -1,11 +1,12 @@
-"""Client quotas through a real producer (librdkafka): a producer over its `producer_byte_rate`
-(set with AlterClientQuotas, stored in the metadata log) is held near the quota; `throttle_time_ms`
-tells it how long to back off and its connection is muted that long (KIP-219)."""
+"""Client quotas through real clients (librdkafka) and the wire: a producer over its
+`producer_byte_rate` or a consumer over its `consumer_byte_rate` (set with AlterClientQuotas, stored
+in the metadata log) is held near the quota; `throttle_time_ms` tells it how long to back off and
+its connection is muted that long (KIP-219); a throttled fetch answers no records."""
 
 import time
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewPartitions
 
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
@@ -58,6 +59,66 @@ def test_a_producer_over_its_byte_rate_is_held_within_20_percent_of_the_quota(br
     p.flush(10)
     in_window = [t for t in acked if t - start <= 10]
     rate = len(in_window) * len(value) / 10
+    assert 0.8 * QUOTA <= rate <= 1.2 * QUOTA, f"{rate:.0f} B/s against a quota of {QUOTA}"
+
+
+def fill(broker, topic: str, count: int, value: bytes) -> None:
+    # small batches: a fetch capped at one quota window still ends at a batch boundary within it
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5, "batch.num.messages": 5, "acks": 1})
+    for _ in range(count):
+        while True:
+            try:
+                p.produce(topic, value)
+                break
+            except BufferError:
+                p.poll(0.05)
+    assert p.flush(30) == 0
+
+
+def fetch(conn, topic: str, offset: int, partition_max_bytes: int = 1 << 24) -> m.FetchResponse:
+    F = m.FetchRequest
+    return conn.request(F(max_wait_ms=0, max_bytes=1 << 24, session_id=0, session_epoch=-1, topics=[F.FetchTopic(
+        topic=topic, partitions=[F.FetchPartition(partition=0, fetch_offset=offset,
+                                                  partition_max_bytes=partition_max_bytes)])]), 12)
+
+
+def test_a_fetch_over_the_consumer_byte_rate_answers_no_records_and_its_bytes_do_not_count(broker):
+    set_quota(broker, "greedy", "consumer_byte_rate", 10_000)  # 20 kB in the two seconds a fresh client has
+    fill(broker, "greedy-topic", 200, b"y" * 1000)
+    with BrokerConnection.to(broker.bootstrap, client_id="greedy") as conn:
+        one = fetch(conn, "greedy-topic", 0, partition_max_bytes=1)  # one batch of 5 kB
+        assert one.throttle_time_ms == 0 and 0 < len(one.responses[0].partitions[0].records) < 10_000
+        big = fetch(conn, "greedy-topic", 5)
+        assert big.throttle_time_ms > 0 and big.error_code == ErrorCode.NONE
+        assert big.responses == []  # Kafka's throttled fetch: nothing read is sent
+        answered = time.monotonic()
+        # the unsent bytes were taken back: with them 5 kB more would still be over the quota
+        again = fetch(conn, "greedy-topic", 5, partition_max_bytes=1)
+        assert time.monotonic() - answered >= big.throttle_time_ms / 1000 * 0.9  # the channel was muted
+        assert again.throttle_time_ms == 0 and len(again.responses[0].partitions[0].records) > 0
+
+
+def test_a_consumer_over_its_byte_rate_is_held_within_20_percent_of_the_quota(broker):
+    set_quota(broker, "slow-reader", "consumer_byte_rate", QUOTA)
+    value = b"z" * 1000
+    fill(broker, "consumer-quota", 16 * QUOTA // len(value), value)  # more than 15 s at the quota
+    # A throttled fetch is answered empty and waits out a throttle that counted its bytes, which it
+    # then did not get: each throttle loses up to one fetch's worth (on Kafka too), so fetches
+    # are kept small beside the quota.
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "client.id": "slow-reader", "group.id": "slow-reader",
+                  "enable.auto.commit": False, "max.partition.fetch.bytes": 16 * 1024})
+    try:
+        c.assign([TopicPartition("consumer-quota", 0, OFFSET_BEGINNING)])
+        start, received = time.monotonic(), []
+        while time.monotonic() - start < 13:
+            msg = c.poll(0.1)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                received.append(time.monotonic())
+    finally:
+        c.close()
+    # the first three seconds spend a fresh client's credit; the next ten show the quota
+    rate = len([t for t in received if 3 < t - start <= 13]) * len(value) / 10
     assert 0.8 * QUOTA <= rate <= 1.2 * QUOTA, f"{rate:.0f} B/s against a quota of {QUOTA}"
 
 
