@@ -8,6 +8,8 @@ quota gets its answer at once with `throttle_time_ms` (the largest of its thrott
 connection serves nothing more until that time has passed (the channel muted, as KIP-219 has it).
 A consumer's fetch is recorded by the fetch handler before it answers (`fetch_throttle_ms`): a
 throttled fetch answers no records, and its bytes are taken back (Kafka's KafkaApis does so).
+An acks=0 produce counts against `producer_byte_rate` too; with no response to carry the
+throttle, the muted channel is all its producer sees (as in Kafka).
 What Kafka exempts from throttling is exempt here: the cluster's own requests (replication,
 controller, transaction markers), acks=0 produces from the request quota.
 `ConnectionQuotas` limits connections.
@@ -103,7 +105,7 @@ class ClientQuotas:
         ms = 0
         if watch is not None and not (api_key == _PRODUCE and request.acks == 0):
             ms = self.request.record(quotas, user, client_id, watch.ns * NANOS_TO_PERCENTAGE, now_ms)
-        if api_key == _PRODUCE and response is not None:
+        if api_key == _PRODUCE and (response is not None or request.acks == 0):
             ms = max(ms, self.produce.record(quotas, user, client_id, request_size, now_ms))
         return ms
 

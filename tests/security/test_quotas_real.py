@@ -12,6 +12,7 @@ from kafka.admin import KafkaAdminClient, NewPartitions
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
+from kafka_compat.records import Record, build_batch
 from kafka_compat.testing.broker_process import BrokerProcess
 from kafka_compat.testing.waiting import wait_until
 
@@ -120,6 +121,27 @@ def test_a_consumer_over_its_byte_rate_is_held_within_20_percent_of_the_quota(br
     # the first three seconds spend a fresh client's credit; the next ten show the quota
     rate = len([t for t in received if 3 < t - start <= 13]) * len(value) / 10
     assert 0.8 * QUOTA <= rate <= 1.2 * QUOTA, f"{rate:.0f} B/s against a quota of {QUOTA}"
+
+
+def test_acks_0_produce_bytes_count_against_the_producer_byte_rate_and_mute_the_channel(broker):
+    set_quota(broker, "fire-and-forget", "producer_byte_rate", 50_000)  # 100 kB of credit for a fresh client
+    create_topic(broker, "acks-0", 1)
+    P = m.ProduceRequest
+    batch = build_batch([Record(key=None, value=b"a" * 1000, timestamp=1700000000000 + i) for i in range(300)])
+    throttles = []
+    p = Producer({"bootstrap.servers": broker.bootstrap, "client.id": "fire-and-forget", "acks": 1,
+                  "throttle_cb": lambda event: throttles.append(event.throttle_time)})
+    p.produce("acks-0", b"b")  # connected before the acks=0 bytes come
+    assert p.flush(30) == 0
+    with BrokerConnection.to(broker.bootstrap, client_id="fire-and-forget") as conn:
+        conn.send(P(acks=0, timeout_ms=5000, topic_data=[P.TopicProduceData(name="acks-0", partition_data=[
+            P.PartitionProduceData(index=0, records=batch)])]), 9)  # 300 kB: no response to carry the throttle
+        sent = time.monotonic()
+        # the bytes counted for the client id: its producer (acks=1, another connection) is told to back off
+        wait_until(lambda: p.produce("acks-0", b"b") or p.flush(30) == 0 and throttles, "a throttled producer")
+        assert throttles[0] > 0
+        conn.request(m.MetadataRequest(topics=[]))  # the channel was muted: read once the throttle is served
+        assert time.monotonic() - sent >= 2.0  # (300 kB / 2 s - 50 kB/s) / 50 kB/s * 2 s = 4 s
 
 
 @pytest.fixture
