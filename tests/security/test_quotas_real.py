@@ -190,6 +190,43 @@ def test_topic_creation_over_the_controller_mutation_rate_is_refused_with_thrott
     assert second.throttle_time_ms > 0
 
 
+def test_the_controller_mutation_rate_admits_topics_of_one_request_until_it_is_exceeded(broker):
+    """Kafka's strict quota decides topic by topic: admitted while the client is not in debt (the
+    topic that puts it in debt included), the rest refused; the same in CreateTopics, CreatePartitions
+    and DeleteTopics."""
+    set_quota(broker, "one-by-one", "controller_mutation_rate", 1.0)  # a credit of 3 partitions
+    C, P, D = m.CreateTopicsRequest, m.CreatePartitionsRequest, m.DeleteTopicsRequest
+    with BrokerConnection.to(broker.bootstrap, client_id="one-by-one") as conn:
+        created = conn.request(C(topics=[C.CreatableTopic(name=f"one-by-one-{n}", num_partitions=2,
+                                                          replication_factor=1) for n in "abc"], timeout_ms=30000), 7)
+        assert [(t.name, t.error_code) for t in created.topics] == [
+            ("one-by-one-a", ErrorCode.NONE), ("one-by-one-b", ErrorCode.NONE),
+            ("one-by-one-c", ErrorCode.THROTTLING_QUOTA_EXCEEDED)]
+        assert created.throttle_time_ms > 0
+    wait_until(lambda: _mutations_allowed(broker, "one-by-one"), "the debt paid back", timeout=30)
+    with BrokerConnection.to(broker.bootstrap, client_id="one-by-one") as conn:
+        grown = conn.request(P(topics=[P.CreatePartitionsTopic(name=f"one-by-one-{n}", count=4, assignments=None)
+                                       for n in "ab"], timeout_ms=30000, validate_only=False), 3)
+        assert [(r.name, r.error_code) for r in grown.results] == [
+            ("one-by-one-a", ErrorCode.NONE), ("one-by-one-b", ErrorCode.THROTTLING_QUOTA_EXCEEDED)]
+    wait_until(lambda: _mutations_allowed(broker, "one-by-one"), "the debt paid back", timeout=30)
+    with BrokerConnection.to(broker.bootstrap, client_id="one-by-one") as conn:
+        deleted = conn.request(D(topic_names=["one-by-one-a", "one-by-one-b"], timeout_ms=30000), 5)
+        assert [(r.name, r.error_code) for r in deleted.responses] == [
+            ("one-by-one-a", ErrorCode.NONE), ("one-by-one-b", ErrorCode.THROTTLING_QUOTA_EXCEEDED)]
+        md = conn.request(m.MetadataRequest(topics=None))
+    assert {t.name for t in md.topics} & {"one-by-one-a", "one-by-one-b", "one-by-one-c"} == {"one-by-one-b"}
+
+
+def _mutations_allowed(broker, client_id: str) -> bool:
+    """A validate-only CreateTopics of one partition is throttled only while the client is in debt."""
+    C = m.CreateTopicsRequest
+    with BrokerConnection.to(broker.bootstrap, client_id=client_id) as conn:
+        r = conn.request(C(topics=[C.CreatableTopic(name="probe", num_partitions=1, replication_factor=1)],
+                           timeout_ms=30000, validate_only=True), 7)
+    return r.throttle_time_ms == 0
+
+
 def test_a_client_over_its_request_percentage_is_throttled_and_another_client_is_not(broker):
     # 0.05% of the event loop over the window: a few milliseconds of handling in all, soon spent
     set_quota(broker, "busy", "request_percentage", 0.05)
