@@ -99,6 +99,32 @@ def test_a_fetch_over_the_consumer_byte_rate_answers_no_records_and_its_bytes_do
         assert again.throttle_time_ms == 0 and len(again.responses[0].partitions[0].records) > 0
 
 
+def test_a_throttled_fetch_in_a_session_keeps_the_session_and_moves_its_epoch(broker):
+    set_quota(broker, "session-reader", "consumer_byte_rate", 10_000)
+    fill(broker, "session-topic", 100, b"s" * 1000)
+    F = m.FetchRequest
+    with BrokerConnection.to(broker.bootstrap, client_id="session-reader") as conn:
+        md = conn.request(m.MetadataRequest(topics=[m.MetadataRequest.MetadataRequestTopic(name="session-topic")]))
+        tid = md.topics[0].topic_id
+
+        def fetch_in_session(session_id: int, epoch: int, offset: int, partition_max_bytes: int):
+            return conn.request(F(max_wait_ms=0, max_bytes=1 << 24, session_id=session_id, session_epoch=epoch,
+                                  topics=[F.FetchTopic(topic_id=tid, partitions=[F.FetchPartition(
+                                      partition=0, fetch_offset=offset, partition_max_bytes=partition_max_bytes)])]),
+                                13)
+
+        full = fetch_in_session(0, 0, 0, 1)  # one batch of 5 kB opens the session
+        assert full.session_id != 0 and full.throttle_time_ms == 0
+        throttled = fetch_in_session(full.session_id, 1, 5, 1 << 24)
+        assert throttled.error_code == ErrorCode.NONE and throttled.throttle_time_ms > 0
+        assert throttled.session_id == full.session_id and throttled.responses == []
+        # the throttled fetch used epoch 1: the next is 2, and the partition comes back with its records
+        after = fetch_in_session(full.session_id, 2, 5, 1)
+        assert after.error_code == ErrorCode.NONE and after.throttle_time_ms == 0
+        assert [p.partition_index for t in after.responses for p in t.partitions] == [0]
+        assert len(after.responses[0].partitions[0].records) > 0
+
+
 def test_a_consumer_over_its_byte_rate_is_held_within_20_percent_of_the_quota(broker):
     set_quota(broker, "slow-reader", "consumer_byte_rate", QUOTA)
     value = b"z" * 1000
