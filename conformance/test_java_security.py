@@ -72,6 +72,16 @@ def test_java_clients_over_mutual_tls(secure, certs, tmp_path):
         assert round_trip(driver) == [f"v{i}" for i in range(6)]
 
 
+def test_a_java_client_without_a_certificate_gets_an_ssl_authentication_exception(secure, certs, tmp_path):
+    """The listener requires a certificate: the broker's TLS alert reaches the client, which fails
+    at once with Kafka's SslAuthenticationException rather than retrying until it times out."""
+    config = properties(tmp_path / "no-certificate.properties", **{
+        "security.protocol": "SSL", "ssl.truststore.type": "PEM", "ssl.truststore.location": str(certs["ca.pem"])})
+    with Driver(secure.bootstrap("MTLS"), properties=config) as driver, pytest.raises(JavaError) as refused:
+        driver.call("admin.listTopics")
+    assert refused.value.type == "SslAuthenticationException"
+
+
 def test_kafka_acls_creates_lists_and_removes_acls_with_command_config(secure, certs, tmp_path):
     config = scram_properties(tmp_path, certs, "alice", USERS["alice"])
     topic = f"acl-tool-{uuid.uuid4().hex[:8]}"

@@ -14,11 +14,14 @@ record is buffered: the peer, having sent its request, would wait for our answer
 
 Errors are trio's, so callers treat both streams alike: an ssl error (a refused handshake, a corrupt
 record, the end of the stream without close_notify) raises trio.BrokenResourceError from it, a
-closed stream trio.ClosedResourceError. What OpenSSL writes while reading (a TLS 1.3 key update's
-answer) is sent before the read returns. Whatever an SSL call writes is taken from the outgoing BIO
-before anything is awaited and sent through one FIFO lock: bytes reach the wire in the order they
-were made, and a receive never waits to send a writer's bytes (with both peers sending more than the
-sockets hold, that would stop both from reading). One task receives at a time.
+closed stream trio.ClosedResourceError. A refused handshake first sends the peer the alert OpenSSL
+made (best effort, briefly), as Kafka's SslTransportLayer does, so that the peer learns why (a Java
+client without the certificate a listener requires gets an SslAuthenticationException, not a
+timeout). What OpenSSL writes while reading (a TLS 1.3 key update's answer) is sent before the
+read returns. Whatever an SSL call writes is taken from the outgoing BIO before anything is awaited
+and sent through one FIFO lock: bytes reach the wire in the order they were made, and a receive
+never waits to send a writer's bytes (with both peers sending more than the sockets hold, that
+would stop both from reading). One task receives at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import threading
 import trio
 
 RECEIVE_BYTES = 256 * 1024  # per socket read: sixteen full records
+ALERT_SEND_S = 1.0  # how long a refused handshake may spend telling the peer why
 _local = threading.local()  # each thread's receive buffer: a read is copied into the BIO before any await
 
 
@@ -76,6 +80,7 @@ class TlsStream(trio.abc.Stream):
                     await self._fill()
                 except ssl.SSLError as e:
                     self._broken = True
+                    await self._send_alert()
                     raise trio.BrokenResourceError(f"TLS handshake failed: {e}") from e
             await self._flush()  # the last flight (and TLS 1.3 session tickets, on the server)
 
@@ -169,6 +174,18 @@ class TlsStream(trio.abc.Stream):
             self._incoming.write(buf[:n])
         else:
             self._incoming.write_eof()  # the next read: close_notify seen, or SSLEOFError (truncated)
+
+    async def _send_alert(self) -> None:
+        """Send what a failed handshake left in the outgoing BIO (its alert), if the socket takes it soon."""
+        data = self._outgoing.read()
+        if not data:
+            return
+        with trio.move_on_after(ALERT_SEND_S):
+            async with self._send_lock:
+                try:
+                    await self.transport.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the peer is gone: it will not hear why
 
     async def _flush(self) -> None:
         """Send what the SSL call just made wrote to the outgoing BIO. Taken out before the first await,

@@ -111,11 +111,11 @@ class RequestPipeline:
             log.warning("malformed_request", peer=self.peer, api=messages.ApiKey(rf.api_key).name,
                         version=rf.api_version, client_id=rf.client_id, reason=str(e), head=bytes(frame[:64]).hex())
             return CLOSE
-        ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
-                             self.client_host, self.listener, self.apis, self.principal)
         client_quotas = self.broker.metadata.client_quotas if self.quotas is not None else None
         # the handler's own time (Kafka's request-thread time), only while some client has a request quota
         watch = Stopwatch() if client_quotas and self.quotas.measures_time(client_quotas, rf.api_key) else None
+        ctx = RequestContext(self.broker, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
+                             self.client_host, self.listener, self.apis, self.principal, watch)
         try:
             result = await (handler.fn(ctx, request) if watch is None else timed(handler.fn(ctx, request), watch))
         except CloseConnection:
@@ -132,21 +132,21 @@ class RequestPipeline:
             if result is None:
                 return CLOSE
         if isinstance(result, Deferred):
-            return partial(self._complete, result, rf.api_key, rf.api_version, rf.correlation_id, rf.client_id,
-                           request, len(frame), client_quotas, watch)
-        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, request, len(frame), client_quotas, watch)
+            return partial(self._complete, result, ctx, request, len(frame), client_quotas, watch)
+        self._throttle(result, rf.api_key, rf.api_version, rf.client_id, request, len(frame), client_quotas, ctx.watch)
         return _encode(result, rf.api_key, rf.api_version, rf.correlation_id)
 
-    async def _complete(self, deferred: Deferred, api_key: int, version: int, correlation_id: int,
-                        client_id: str | None, request: Message, size: int, client_quotas,
+    async def _complete(self, deferred: Deferred, ctx: RequestContext, request: Message, size: int, client_quotas,
                         watch: Stopwatch | None) -> Reply:
+        api_key, version = ctx.api_key, ctx.api_version
         try:
             result = await (deferred.run() if watch is None else timed(deferred.run(), watch))
         except Exception:
             log.exception("handler_crashed", api=messages.ApiKey(api_key).name, version=version)
             return CLOSE
-        self._throttle(result, api_key, version, client_id, request, size, client_quotas, watch)
-        return _encode(result, api_key, version, correlation_id)
+        # ctx.watch is None when the handler recorded its time itself (a fetch: see throttling)
+        self._throttle(result, api_key, version, ctx.client_id, request, size, client_quotas, ctx.watch)
+        return _encode(result, api_key, version, ctx.correlation_id)
 
     def _throttle(self, response: Message | None, api_key: int, version: int, client_id: str | None,
                   request: Message, size: int, client_quotas, watch: Stopwatch | None) -> None:

@@ -6,6 +6,10 @@ request against `request_percentage` (100 is one event loop's whole time), for t
 request's principal and client id fall under (the quotas in the metadata image). A client over a
 quota gets its answer at once with `throttle_time_ms` (the largest of its throttles), and its
 connection serves nothing more until that time has passed (the channel muted, as KIP-219 has it).
+A consumer's fetch is recorded by the fetch handler before it answers (`fetch_throttle_ms`): a
+throttled fetch answers no records, and its bytes are taken back (Kafka's KafkaApis does so).
+An acks=0 produce counts against `producer_byte_rate` too; with no response to carry the
+throttle, the muted channel is all its producer sees (as in Kafka).
 What Kafka exempts from throttling is exempt here: the cluster's own requests (replication,
 controller, transaction markers), acks=0 produces from the request quota.
 `ConnectionQuotas` limits connections.
@@ -90,8 +94,9 @@ class ClientQuotas:
 
     def throttle_ms(self, quotas, principal: str, client_id: str | None, api_key: int, request, request_size: int,
                     response, watch: Stopwatch | None) -> int:
-        """Record what the request costs; how long its client is to be throttled (0: not at all)."""
-        if not quotas or api_key in EXEMPT or (watch is None and api_key not in (_PRODUCE, _FETCH)):
+        """Record what the request costs; how long its client is to be throttled (0: not at all).
+        A consumer's fetch bytes are not recorded here: its handler did (`fetch_throttle_ms`)."""
+        if not quotas or api_key in EXEMPT or (watch is None and api_key != _PRODUCE):
             return 0
         user, client_id = _user(principal), client_id or ""
         now_ms = int(time.time() * 1000)
@@ -100,11 +105,27 @@ class ClientQuotas:
         ms = 0
         if watch is not None and not (api_key == _PRODUCE and request.acks == 0):
             ms = self.request.record(quotas, user, client_id, watch.ns * NANOS_TO_PERCENTAGE, now_ms)
-        if api_key == _PRODUCE and response is not None:
+        if api_key == _PRODUCE and (response is not None or request.acks == 0):
             ms = max(ms, self.produce.record(quotas, user, client_id, request_size, now_ms))
-        elif api_key == _FETCH and response is not None:
-            size = sum(len(p.records) for t in response.responses for p in t.partitions if p.records is not None)
-            ms = max(ms, self.fetch.record(quotas, user, client_id, size, now_ms))
+        return ms
+
+    def fetch_max_bytes(self, quotas, principal: str, client_id: str | None) -> float:
+        """The most a consumer's fetch may return: what its quota allows in one window (Kafka's
+        maxQuotaWindowBytes), so that a fetch answered empty for being too big cannot recur forever."""
+        return self.fetch.max_value_in_window(quotas, _user(principal), client_id or "") if quotas else float("inf")
+
+    def fetch_throttle_ms(self, quotas, principal: str, client_id: str | None, size: int,
+                          watch: Stopwatch | None) -> int:
+        """Record a consumer's fetch (its request time, its `size` record bytes) before it is
+        answered; when this throttles it, the answer carries no records, so its bytes are taken back."""
+        if not quotas:
+            return 0
+        user, client_id = _user(principal), client_id or ""
+        now_ms = int(time.time() * 1000)
+        ms = self.request.record(quotas, user, client_id, watch.ns * NANOS_TO_PERCENTAGE, now_ms) if watch else 0
+        ms = max(ms, self.fetch.record(quotas, user, client_id, size, now_ms))
+        if ms > 0:
+            self.fetch.unrecord(quotas, user, client_id, size, now_ms)
         return ms
 
 

@@ -42,6 +42,8 @@ class RequestContext:
     listener: str
     apis: Mapping[int, Handler]  # what this listener serves
     principal: str = "User:ANONYMOUS"
+    # the handler's request-thread time so far, while some client has a request_percentage quota
+    watch: Any = None
 
 
 @dataclass(frozen=True, slots=True)

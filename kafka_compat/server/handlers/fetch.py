@@ -6,7 +6,9 @@ Each partition's data is a range of one segment file, cut at batch boundaries, s
 The first partition with data may exceed the size limits by one batch (KIP-74), so a consumer
 always makes progress. With less than `min_bytes` available the request parks in the purgatory
 until an append to one of its partitions or `max_wait_ms`. Fetch v0-v3 clients get the data
-down-converted to magic 0/1.
+down-converted to magic 0/1. A consumer's fetch is capped at what its `consumer_byte_rate` lets
+through in one quota window; one that its quotas throttle is answered as Kafka answers it, with
+`throttle_time_ms` and no partitions (its bytes not counted).
 
 Consumers read up to the high watermark from the leader, and from v11 (KIP-392) from any replica;
 a leader with `replica.selector.class` set answers a consumer that gives its `rack_id` with the
@@ -152,6 +154,10 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
     rack = req.rack_id if v >= 11 else None
     isolation = req.isolation_level if v >= 4 else 0
     max_bytes = min(req.max_bytes if v >= 3 else INT_MAX, broker.config["fetch.max.bytes"])
+    quotas = broker.metadata.client_quotas
+    if quotas:  # no more than the consumer's byte-rate quota lets through in one window
+        max_bytes = int(min(max_bytes, broker.quotas.fetch_max_bytes(quotas, ctx.principal, ctx.client_id)))
+    min_bytes = min(req.min_bytes, max_bytes)
 
     sessions = broker.fetch_sessions
     session = None
@@ -183,6 +189,14 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
 
     def answer(reads: list[_Read]) -> R:
         nonlocal session
+        throttle = _throttle(ctx, reads)
+        if throttle:
+            # Kafka's throttled fetch: no partitions at all (what was read is neither sent nor
+            # counted), no new session, and the session's record of what its client was told unchanged
+            if incremental:
+                session.next_epoch()
+            return R(throttle_time_ms=throttle, error_code=ErrorCode.NONE,
+                     session_id=session.id if incremental else INVALID_SESSION_ID, responses=[])
         if incremental:
             session.next_epoch()
             keep = [r for r in reads if r.entry.changed(r.hw, r.lso, r.log_start) or len(r.records) or r.error]
@@ -196,7 +210,7 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
         return _response(ctx, reads, session.id if session is not None else 0, isolation)
 
     reads, total = _read_all(ctx, entries, max_bytes, isolation, rack)
-    if total >= req.min_bytes or req.max_wait_ms <= 0 or not entries or any(r.error or r.preferred >= 0
+    if total >= min_bytes or req.max_wait_ms <= 0 or not entries or any(r.error or r.preferred >= 0
                                                                             for r in reads):
         return answer(reads)
 
@@ -207,12 +221,23 @@ async def fetch(ctx: RequestContext, req: m.FetchRequest):
             # Read again before waiting: this task starts after the handler returned, and what
             # changed in between notified no one (it would wait out max_wait_ms for nothing).
             reads, total = _read_all(ctx, entries, max_bytes, isolation, rack)
-            if total >= req.min_bytes or any(r.error or r.preferred >= 0 for r in reads) \
+            if total >= min_bytes or any(r.error or r.preferred >= 0 for r in reads) \
                     or trio.current_time() >= deadline:
                 return answer(reads)
             await broker.replicas.purgatory.wait_any(keys, deadline)
 
     return Deferred(long_poll)
+
+
+def _throttle(ctx: RequestContext, reads: list[_Read]) -> int:
+    """A consumer's fetch recorded against its quotas (its handling time too: the pipeline does
+    not record it again); how long it is throttled."""
+    watch, ctx.watch = ctx.watch, None
+    quotas = ctx.broker.metadata.client_quotas
+    if not quotas:
+        return 0
+    size = sum(len(r.records) for r in reads)
+    return ctx.broker.quotas.fetch_throttle_ms(quotas, ctx.principal, ctx.client_id, size, watch)
 
 
 def _follower_fetch(ctx: RequestContext, req: m.FetchRequest):

@@ -22,20 +22,46 @@ DENIED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
 STRICT = {m.ApiKey.CREATE_TOPICS: 6, m.ApiKey.DELETE_TOPICS: 5, m.ApiKey.CREATE_PARTITIONS: 3}  # KIP-599
 
 
-def mutation_throttle(ctx: RequestContext) -> tuple[int, bool]:
-    """(throttle ms, refuse): a client over its controller_mutation_rate (partitions created or
-    deleted per second, KIP-599) is refused with THROTTLING_QUOTA_EXCEEDED at the versions that know
-    it, else only told to slow down; a request within it goes through whole, even into debt."""
-    broker = ctx.broker
-    ms = broker.quotas.mutation_throttle_ms(broker.metadata.client_quotas, ctx.principal, ctx.client_id)
-    return ms, ms > 0 and ctx.api_version >= STRICT[ctx.api_key]
+def strict_mutations(ctx: RequestContext, validate_only: bool = False) -> bool:
+    """Whether the request's version knows THROTTLING_QUOTA_EXCEEDED (KIP-599's strict quota): a
+    client over its controller_mutation_rate is then refused topic by topic; older versions go
+    through whole and are only told to slow down."""
+    return ctx.api_version >= STRICT[ctx.api_key] and not validate_only
 
 
-def record_mutations(ctx: RequestContext, partitions: int) -> int:
-    """Record the partitions a request created or deleted; the throttle its client is then due
-    (the response's throttle_time_ms, and the channel is muted that long)."""
+def admit_mutations(ctx: RequestContext, items: list, partitions) -> tuple[list, list, int]:
+    """(admitted, refused, recorded) as Kafka's strict controller mutation quota decides, in request
+    order: an item is admitted, its `partitions(item)` recorded at once, while the client's token
+    bucket is not in debt; once a recording puts it in debt, the rest are refused. An item that
+    mutates no partition (an unknown topic) is not the quota's to refuse."""
     broker = ctx.broker
-    broker.quotas.record_mutations(broker.metadata.client_quotas, ctx.principal, ctx.client_id, partitions)
+    quotas = broker.metadata.client_quotas
+    admitted, over, recorded = [], [], 0
+    for item in items:
+        n = partitions(item)
+        if n > 0:
+            if broker.quotas.mutation_throttle_ms(quotas, ctx.principal, ctx.client_id) > 0:
+                over.append(item)
+                continue
+            broker.quotas.record_mutations(quotas, ctx.principal, ctx.client_id, n)
+            recorded += n
+        admitted.append(item)
+    return admitted, over, recorded
+
+
+def settle_mutations(ctx: RequestContext, mutated: int, recorded: int) -> int:
+    """Record what the request mutated beyond what its admission recorded (less, where an admitted
+    item failed); the throttle its client is then due (the response's throttle_time_ms, and the
+    channel is muted that long)."""
+    broker = ctx.broker
+    quotas = broker.metadata.client_quotas
+    if mutated != recorded:
+        broker.quotas.record_mutations(quotas, ctx.principal, ctx.client_id, mutated - recorded)
+    return broker.quotas.mutation_throttle_ms(quotas, ctx.principal, ctx.client_id)
+
+
+def mutation_throttle(ctx: RequestContext) -> int:
+    broker = ctx.broker
     return broker.quotas.mutation_throttle_ms(broker.metadata.client_quotas, ctx.principal, ctx.client_id)
 
 
@@ -45,16 +71,20 @@ async def create_topics(ctx: RequestContext, req: m.CreateTopicsRequest) -> m.Cr
     cluster = allowed(ctx, Op.CREATE, log_if_denied=False)
     req.topics, denied = split(ctx, req.topics, lambda t: cluster or allowed(ctx, Op.CREATE, Res.TOPIC, t.name))
     no = refused(ctx, req, "topics", denied, DENIED, "topics")
-    throttle, refuse = mutation_throttle(ctx)
-    if refuse:
-        no += refused(ctx, req, "topics", req.topics, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "topics")
-        req.topics = []
+    recorded = 0
+    if strict_mutations(ctx, req.validate_only):
+        default = broker.config["num.partitions"]
+        req.topics, over, recorded = admit_mutations(ctx, req.topics, lambda t: len(t.assignments) if t.assignments
+                                                     else default if t.num_partitions == -1 else t.num_partitions)
+        no += refused(ctx, req, "topics", over, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "topics")
+    throttle = mutation_throttle(ctx)
     if not req.topics:
         return m.CreateTopicsResponse(topics=no, throttle_time_ms=throttle)
     response = await broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
         r.name in image.topics for r in response.topics if r.error_code == ErrorCode.NONE))
     if not req.validate_only:
-        throttle = record_mutations(ctx, sum(max(r.num_partitions, 1) for r in response.topics if r.error_code == 0))
+        throttle = settle_mutations(ctx, sum(max(r.num_partitions, 1) for r in response.topics if r.error_code == 0),
+                                    recorded)
     response.topics += no
     response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     if ctx.api_version >= 5:
@@ -93,16 +123,22 @@ async def delete_topics(ctx: RequestContext, req: m.DeleteTopicsRequest) -> m.De
     kept, denied = split(ctx, getattr(req, field), may)
     setattr(req, field, kept)
     no = refused(ctx, req, field, denied, DENIED, "responses")
-    throttle, refuse = mutation_throttle(ctx)
-    if refuse:
-        no += refused(ctx, req, field, kept, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "responses")
-        setattr(req, field, [])
+    recorded = 0
+    if strict_mutations(ctx):
+        def partitions(item) -> int:
+            topic = image.topics.get(item) if ctx.api_version < 6 else (
+                image.topics.get(item.name) if item.name else image.topics_by_id.get(item.topic_id))
+            return len(topic.partitions) if topic is not None else 0
+        kept, over, recorded = admit_mutations(ctx, kept, partitions)
+        setattr(req, field, kept)
+        no += refused(ctx, req, field, over, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "responses")
+    throttle = mutation_throttle(ctx)
     if not getattr(req, field):
         return m.DeleteTopicsResponse(responses=no, throttle_time_ms=throttle)
     response = await broker.controller_request(ctx, req, seen=lambda image, response: all(
         r.name not in image.topics for r in response.responses if r.error_code == ErrorCode.NONE and r.name))
-    throttle = record_mutations(ctx, sum(len(image.topics[r.name].partitions) for r in response.responses
-                                         if r.error_code == ErrorCode.NONE and r.name in image.topics))
+    throttle = settle_mutations(ctx, sum(len(image.topics[r.name].partitions) for r in response.responses
+                                         if r.error_code == ErrorCode.NONE and r.name in image.topics), recorded)
     response.responses += no
     response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     return response
@@ -113,20 +149,21 @@ async def create_partitions(ctx: RequestContext, req: m.CreatePartitionsRequest)
     counts = {t.name: t.count for t in req.topics}
     req.topics, denied = split(ctx, req.topics, lambda t: allowed(ctx, Op.ALTER, Res.TOPIC, t.name))
     no = refused(ctx, req, "topics", denied, DENIED, "results")
-    throttle, refuse = mutation_throttle(ctx)
-    if refuse:
-        no += refused(ctx, req, "topics", req.topics, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "results")
-        req.topics = []
-    if not req.topics:
-        return m.CreatePartitionsResponse(results=no, throttle_time_ms=throttle)
     topics = ctx.broker.metadata.topics
     before = {t.name: len(topics[t.name].partitions) for t in req.topics if t.name in topics}
+    recorded = 0
+    if strict_mutations(ctx, req.validate_only):
+        req.topics, over, recorded = admit_mutations(ctx, req.topics, lambda t: t.count - before.get(t.name, t.count))
+        no += refused(ctx, req, "topics", over, ErrorCode.THROTTLING_QUOTA_EXCEEDED, "results")
+    throttle = mutation_throttle(ctx)
+    if not req.topics:
+        return m.CreatePartitionsResponse(results=no, throttle_time_ms=throttle)
     response = await ctx.broker.controller_request(ctx, req, seen=lambda image, response: req.validate_only or all(
         len(image.topics[r.name].partitions) >= counts[r.name] for r in response.results
         if r.error_code == ErrorCode.NONE and r.name in image.topics))
     if not req.validate_only:  # the partitions added count, as Kafka's quota counts them
-        throttle = record_mutations(ctx, sum(counts[r.name] - before[r.name] for r in response.results
-                                             if r.error_code == ErrorCode.NONE and r.name in before))
+        throttle = settle_mutations(ctx, sum(counts[r.name] - before[r.name] for r in response.results
+                                             if r.error_code == ErrorCode.NONE and r.name in before), recorded)
     response.results += no
     response.throttle_time_ms = max(response.throttle_time_ms or 0, throttle)
     return response
