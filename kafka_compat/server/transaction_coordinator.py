@@ -271,13 +271,7 @@ class TransactionCoordinatorDriver:
     # -- metadata -----------------------------------------------------------------------------------
 
     def _leader_of(self, topic: str, partition: int) -> int | None:
-        image = self._image
-        t = image.topics.get(topic) if image is not None else None
-        state = t.partitions.get(partition) if t is not None else None
-        if state is None:
-            return None
-        leader = image.brokers.get(state.leader)
-        return state.leader if leader is not None and not leader.fenced else -1
+        return live_leader(self._image, topic, partition)
 
     def follow(self, old: MetadataImage | None, new: MetadataImage) -> None:
         """A new image: load the `__transaction_state` partitions led here (again at a new leader
@@ -373,6 +367,17 @@ def verify_answer(response: m.AddPartitionsToTxnResponse | None) -> ErrorCode:
                     code = ErrorCode(p.partition_error_code)
     return code
 
+
+
+def live_leader(image: MetadataImage | None, topic: str, partition: int) -> int | None:
+    """The machine's `leader_of`: the partition's leader in `image`, -1 when that broker is fenced or
+    unknown (markers wait), None when there is no such partition."""
+    t = image.topics.get(topic) if image is not None else None
+    state = t.partitions.get(partition) if t is not None else None
+    if state is None:
+        return None
+    leader = image.brokers.get(state.leader)
+    return state.leader if leader is not None and not leader.fenced else -1
 
 class MarkerWrites(NamedTuple):
     """What `append_markers` did with a WriteTxnMarkersRequest: the response (its per-partition

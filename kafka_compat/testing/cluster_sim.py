@@ -129,7 +129,13 @@ from kafka_compat.replication.fetcher import Fetcher
 from kafka_compat.replication.partition import Partition
 from kafka_compat.replication.replica_manager import CONTROLLER, ReplicaManager
 from kafka_compat.server.handlers.produce import unverified
-from kafka_compat.server.transaction_coordinator import VERIFY_VERSION, append_markers, verify_answer, verify_request
+from kafka_compat.server.transaction_coordinator import (
+    VERIFY_VERSION,
+    append_markers,
+    live_leader,
+    verify_answer,
+    verify_request,
+)
 from kafka_compat.server.txn_verification import passed_on
 from kafka_compat.storage.config import LogConfig
 from kafka_compat.storage.log_manager import LogManager
@@ -641,7 +647,7 @@ class Simulation:
         h.broker_epoch, h.publishing, h.lifecycle, h.next_lifecycle, h.stopping = -1, False, None, self.now, None
         h.parked, h.parked_markers = [], []
         if self.txn_producers:
-            h.txn = TransactionCoordinator(TXN_CONFIG, leader_of=lambda t, i, h=h: self.txn_leader_of(h, t, i),
+            h.txn = TransactionCoordinator(TXN_CONFIG, leader_of=lambda t, i, h=h: live_leader(h.rm.image, t, i),
                                            now_ms=self.now)
             h.txn_led, h.txn_waiting, h.verifying, h.markers_out, h.pids_out, h.pids_retry = {}, {}, {}, {}, None, None
         h.next_flush, h.next_checkpoint = self.now + FLUSH_INTERVAL_MS, self.now + CHECKPOINT_INTERVAL_MS
@@ -1086,16 +1092,6 @@ class Simulation:
                 self.final_marks[sent.partition] = (result.base_offset, sent.values)
 
     # -- the transaction coordinator (on every broker) ---------------------------------------------
-
-    def txn_leader_of(self, h: Host, topic: str, partition: int) -> int | None:
-        """The coordinator's `leader_of`, from this broker's image (as the real driver's)."""
-        image = h.rm.image
-        t = image.topics.get(topic) if image is not None else None
-        state = t.partitions.get(partition) if t is not None else None
-        if state is None:
-            return None
-        leader = image.brokers.get(state.leader)
-        return state.leader if leader is not None and not leader.fenced else -1
 
     def follow_txn(self, h: Host, image: MetadataImage) -> None:
         """A new image: load the `__transaction_state` partitions led here (again at a new leader
