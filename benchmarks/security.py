@@ -3,6 +3,26 @@ process with the three listeners, librdkafka as the client, the same run), SCRAM
 authentications per second (connect, handshake, exchange, over the wire), and the authorizer's
 decision time with 10,000 ACLs.
 
+Throughput is measured on a broker at steady state, as one in service runs: each listener's topic
+has 64 MiB segments, 256 MiB of retention and no file delete delay, and the broker checks retention
+every second, so its writes land in page-cache pages it recycled. On this machine (a VM) the first
+touch of a guest page is dear: `dd` of 2 GB into a fresh file costs ~5 ms/MB of system time, into
+reused pages ~0.3 ms/MB, so a log that only grows makes each phase pay for the ones before it and
+the ratios follow the phase order, not the listener. After an unmeasured warm-up (2 s per listener:
+the logs fill to their retention, a JVM compiles its hot paths) the listeners run one after the
+other, `--rounds` times; each figure is the median over the rounds (with the default 2, the mean
+of the two), the figures of every round under "rounds". A produce phase sends 1,000-byte records
+with acks=1 for `--seconds`; a consume phase then reads the newest 244 MB of that topic (what
+retention keeps for sure), from a fresh consumer whose fetches are not held back by librdkafka's
+fetch.queue.backoff.ms (1 s by default once 100,000 records are queued, which idles it at this
+record size). CPU per MB: the broker process's (utime+stime from /proc; its system time alone for
+produce) and this process's, the client's, over the same phase.
+
+The same phases then run against Apache Kafka (the release the conformance suite pins, started by
+conformance/peers/apache_kafka.py; `make test-deps` resolves its jars) with the same listeners,
+PKCS12 keystore, SCRAM user, topic settings and clients, after kafka-compat has stopped: what a JVM
+broker reaches on this machine with the same client, under "apache_kafka".
+
 The ACLs are applied as AccessControlEntryRecords to a metadata image, as a broker gets them, no
 two alike (as the controller keeps them): literal ALLOW ACLs on 1,000 topics for ten principals
 (WRITE, READ or DESCRIBE, some from one host), PREFIXED ACLs on prefixes of 2 to 12 characters, DENY
@@ -13,10 +33,14 @@ an authorizer without an index costs).
 
 Prints one JSON line: {"bench": "security", "produce_mb_s": {listener: MB/s}, "consume_mb_s": {...},
 "tls_produce_ratio", "tls_consume_ratio", "sasl_ssl_produce_ratio", "sasl_ssl_consume_ratio",
-"target_ratio": 0.5, "scram_auths_per_s", "acls", "decisions", "authorize_p50_us", "authorize_p99_us",
-"target_p99_us": 50, "peer": "scan", "peer_p50_us", "peer_p99_us"}.
+"target_ratio": 0.5, "scram_auths_per_s", "broker_produce_cpu_ms_per_mb": {listener: ms},
+"broker_produce_sys_ms_per_mb", "client_produce_cpu_ms_per_mb", "consumed_mb",
+"broker_consume_cpu_ms_per_mb", "client_consume_cpu_ms_per_mb", "rounds": [{listener: {...}}],
+"apache_kafka": {the same throughput keys}, "acls", "decisions", "authorize_p50_us",
+"authorize_p99_us", "target_p99_us": 50, "peer": "scan", "peer_p50_us", "peer_p99_us"}.
 
-Usage: python benchmarks/security.py [--acls N] [--decisions N] [--seconds S]
+Usage: python benchmarks/security.py [--acls N] [--decisions N] [--seconds S] [--rounds N]
+       [--no-apache-kafka] [--apache-kafka-heap 1g]
 """
 
 from __future__ import annotations
@@ -127,6 +151,9 @@ PASSWORD = "bench-secret"
 # land in recycled page-cache pages (see the module docstring).
 TOPIC_CONFIG = {"segment.bytes": str(64 << 20), "retention.bytes": str(256 << 20), "file.delete.delay.ms": "0"}
 RETENTION_CHECK = {"log.retention.check.interval.ms": "1000"}
+# Records a consume phase reads: what retention.bytes keeps for sure (a record takes ~1,010 bytes in
+# the log).
+RETAINED = (256 << 20) // 1100
 CONSUMER_DEADLINE_S = 60.0
 
 
@@ -158,13 +185,14 @@ def kafka_broker(tmp: Path, certs: dict[str, Path], heap: str) -> tuple[ApacheKa
     """Apache Kafka with the same three listeners (its controller listener stays PLAINTEXT)."""
     ports, controller = {name: free_port() for name in LISTENERS}, free_port()
     listeners = listener_settings(ports)
-    node = ApacheKafkaNode(tmp / "apache-kafka", port=ports["PLAINTEXT"], controller_port=controller, heap=heap,
-                           overrides={
+    overrides = {
         "listeners": f"{listeners},CONTROLLER://127.0.0.1:{controller}", "advertised.listeners": listeners,
         "listener.security.protocol.map": ",".join(f"{n}:{n}" for n in LISTENERS) + ",CONTROLLER:PLAINTEXT",
         "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
             "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-        **ssl_settings(certs), **RETENTION_CHECK})
+        **ssl_settings(certs), **RETENTION_CHECK}
+    node = ApacheKafkaNode(tmp / "apache-kafka", port=ports["PLAINTEXT"], controller_port=controller, heap=heap,
+                           overrides=overrides)
     return node, {n: f"127.0.0.1:{p}" for n, p in ports.items()}
 
 
@@ -214,13 +242,15 @@ def produce(bootstrap: str, config: dict, topic: str, seconds: float, pid: int) 
 
 
 def consume(bootstrap: str, config: dict, topic: str, pid: int) -> dict[str, float]:
-    """Read what the log holds, from its start offset to its end (retention removed the rest)."""
+    """Read the newest records the log holds, up to RETAINED of them: retention deletes only what lies
+    beyond retention.bytes, so none of them goes while it is read."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{topic}", "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False, **config})
+                  "enable.auto.commit": False, "fetch.queue.backoff.ms": 1, **config})
     low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)  # connected and authenticated here
-    read, last = 0, low - 1
+    first = max(low, high - RETAINED)
+    read, last = 0, first - 1
     before, start = cpu_seconds(pid), time.monotonic()
-    c.assign([TopicPartition(topic, 0, low)])  # earliest again if retention moves the start meanwhile
+    c.assign([TopicPartition(topic, 0, first)])
     while last < high - 1 and time.monotonic() - start < CONSUMER_DEADLINE_S:
         for msg in c.consume(10_000, 1.0):
             if msg.error() is None:
@@ -229,7 +259,7 @@ def consume(bootstrap: str, config: dict, topic: str, pid: int) -> dict[str, flo
     elapsed, (user, system, client) = time.monotonic() - start, map(sub, cpu_seconds(pid), before)
     c.close()
     if last < high - 1:
-        raise RuntimeError(f"{topic}: read up to offset {last} of {low}..{high - 1} in {CONSUMER_DEADLINE_S:.0f} s")
+        raise RuntimeError(f"{topic}: read up to offset {last} of {first}..{high - 1} in {CONSUMER_DEADLINE_S:.0f} s")
     mb = read * len(VALUE) / 1e6
     return {"consume_mb_s": mb / elapsed, "consumed_mb": mb, "broker_consume_cpu_ms_per_mb": (user + system) * 1e3 / mb,
             "client_consume_cpu_ms_per_mb": client * 1e3 / mb}
@@ -251,6 +281,8 @@ def throughput(bootstraps: dict[str, str], configs: dict[str, dict], pid: int, r
     admin = AdminClient({"bootstrap.servers": bootstraps["PLAINTEXT"]})
     for future in admin.create_topics([NewTopic(t, 1, 1, config=TOPIC_CONFIG) for t in topics.values()]).values():
         future.result(30)
+    for name in LISTENERS:  # unmeasured: fills each log to its retention size and warms a JVM's JIT
+        produce(bootstraps[name], configs[name], topics[name], min(seconds, 2.0), pid)
     per_round = [{name: {**produce(bootstraps[name], configs[name], topics[name], seconds, pid),
                          **consume(bootstraps[name], configs[name], topics[name], pid)}
                   for name in LISTENERS} for _ in range(rounds)]
