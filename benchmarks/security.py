@@ -8,10 +8,10 @@ has 64 MiB segments, 256 MiB of retention and no file delete delay, and the brok
 every second, so its writes land in page-cache pages it recycled. On this machine (a VM) the first
 touch of a guest page is dear: `dd` of 2 GB into a fresh file costs ~5 ms/MB of system time, into
 reused pages ~0.3 ms/MB, so a log that only grows makes each phase pay for the ones before it and
-the ratios follow the phase order, not the listener. After an unmeasured warm-up (2 s per listener:
-the logs fill to their retention, a JVM compiles its hot paths) the listeners run one after the
-other, `--rounds` times; each figure is the median over the rounds (with the default 2, the mean
-of the two), the figures of every round under "rounds". A produce phase sends 1,000-byte records
+the ratios follow the phase order, not the listener. After an unmeasured warm-up (each listener
+sends 384 MiB, until retention has deleted from every log; a JVM compiles its hot paths) the
+listeners run one after the other, `--rounds` times; each figure is the median over the rounds (with
+the default 2, the mean of the two), the figures of every round under "rounds". A produce phase sends 1,000-byte records
 with acks=1 for `--seconds`; a consume phase then reads the newest 244 MB of that topic (what
 retention keeps for sure), from a fresh consumer whose fetches are not held back by librdkafka's
 fetch.queue.backoff.ms (1 s by default once 100,000 records are queued, which idles it at this
@@ -154,6 +154,7 @@ RETENTION_CHECK = {"log.retention.check.interval.ms": "1000"}
 # Records a consume phase reads: what retention.bytes keeps for sure (a record takes ~1,010 bytes in
 # the log).
 RETAINED = (256 << 20) // 1100
+WARM_UP_RECORDS = (384 << 20) // len(VALUE)
 CONSUMER_DEADLINE_S = 60.0
 
 
@@ -224,16 +225,40 @@ def cpu_seconds(pid: int) -> tuple[float, float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick, ours.user + ours.system
 
 
+def producer(bootstrap: str, config: dict) -> Producer:
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 1 << 20, "acks": 1, **config})
+
+
+def send(p: Producer, topic: str) -> None:
+    while True:
+        try:
+            return p.produce(topic, VALUE)
+        except BufferError:
+            p.poll(0.01)
+
+
+def warm_up(bootstraps: dict[str, str], configs: dict[str, dict], topics: dict[str, str]) -> None:
+    """Unmeasured: each listener sends retention.bytes and two segments more, until retention has
+    deleted from every log (its page cache recycles from then on); a JVM compiles its hot paths."""
+    for name, topic in topics.items():
+        p = producer(bootstraps[name], configs[name])
+        for _ in range(WARM_UP_RECORDS):
+            send(p, topic)
+        assert p.flush(60) == 0, "records left unacknowledged after 60 s"
+    c = Consumer({"bootstrap.servers": bootstraps["PLAINTEXT"], "group.id": "bench-warm-up"})
+    for topic in topics.values():
+        wait_until(lambda t=topic: c.get_watermark_offsets(TopicPartition(t, 0), timeout=10)[0] > 0,
+                   f"retention to delete from {topic}", timeout=30)
+    c.close()
+
+
 def produce(bootstrap: str, config: dict, topic: str, seconds: float, pid: int) -> dict[str, float]:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 1 << 20, "acks": 1, **config})
+    p = producer(bootstrap, config)
     sent = 0
     before, start = cpu_seconds(pid), time.monotonic()
     while time.monotonic() - start < seconds:
-        try:
-            p.produce(topic, VALUE)
-            sent += 1
-        except BufferError:
-            p.poll(0.01)
+        send(p, topic)
+        sent += 1
     assert p.flush(60) == 0, "records left unacknowledged after 60 s"
     elapsed, (user, system, client) = time.monotonic() - start, map(sub, cpu_seconds(pid), before)
     mb = sent * len(VALUE) / 1e6
@@ -281,8 +306,7 @@ def throughput(bootstraps: dict[str, str], configs: dict[str, dict], pid: int, r
     admin = AdminClient({"bootstrap.servers": bootstraps["PLAINTEXT"]})
     for future in admin.create_topics([NewTopic(t, 1, 1, config=TOPIC_CONFIG) for t in topics.values()]).values():
         future.result(30)
-    for name in LISTENERS:  # unmeasured: fills each log to its retention size and warms a JVM's JIT
-        produce(bootstraps[name], configs[name], topics[name], min(seconds, 2.0), pid)
+    warm_up(bootstraps, configs, topics)
     per_round = [{name: {**produce(bootstraps[name], configs[name], topics[name], seconds, pid),
                          **consume(bootstraps[name], configs[name], topics[name], pid)}
                   for name in LISTENERS} for _ in range(rounds)]
