@@ -11,12 +11,12 @@ reused pages ~0.3 ms/MB, so a log that only grows makes each phase pay for the o
 the ratios follow the phase order, not the listener. After an unmeasured warm-up (each listener
 sends 384 MiB, until retention has deleted from every log; a JVM compiles its hot paths) the
 listeners run one after the other, `--rounds` times; each figure is the median over the rounds (with
-the default 2, the mean of the two), the figures of every round under "rounds". A produce phase sends 1,000-byte records
-with acks=1 for `--seconds`; a consume phase then reads the newest 244 MB of that topic (what
-retention keeps for sure), from a fresh consumer whose fetches are not held back by librdkafka's
-fetch.queue.backoff.ms (1 s by default once 100,000 records are queued, which idles it at this
-record size). CPU per MB: the broker process's (utime+stime from /proc; its system time alone for
-produce) and this process's, the client's, over the same phase.
+the default 2, the mean of the two), the figures of every round under "rounds". A produce phase
+sends 1,000-byte records with acks=1 for `--seconds`; a consume phase then reads the newest 244 MB
+of that topic (what retention keeps for sure), from a fresh consumer whose fetches are not held back
+by librdkafka's fetch.queue.backoff.ms (1 s by default once 100,000 records are queued, which idles
+it at this record size). CPU per MB: the broker process's (utime+stime from /proc; its system time
+alone for produce) and this process's, the client's, over the same phase.
 
 The same phases then run against Apache Kafka (the release the conformance suite pins, started by
 conformance/peers/apache_kafka.py; `make test-deps` resolves its jars) with the same listeners,
