@@ -13,10 +13,11 @@ sends 384 MiB, until retention has deleted from every log; a JVM compiles its ho
 listeners run one after the other, `--rounds` times; each figure is the median over the rounds (with
 the default 2, the mean of the two), the figures of every round under "rounds". A produce phase
 sends 1,000-byte records with acks=1 for `--seconds`; a consume phase then reads the newest 244 MB
-of that topic (what retention keeps for sure), from a fresh consumer whose fetches are not held back
-by librdkafka's fetch.queue.backoff.ms (1 s by default once 100,000 records are queued, which idles
-it at this record size). CPU per MB: the broker process's (utime+stime from /proc; its system time
-alone for produce) and this process's, the client's, over the same phase.
+of that topic (what retention keeps for sure) with a fresh consumer, asking librdkafka for no more
+records than remain (a batch call waits out its timeout for the rest) and with
+fetch.queue.backoff.ms at 1 ms (1 s by default once queued.min.messages, 100,000 records, are
+queued). CPU per MB: the broker process's (utime+stime from /proc; its system time alone for
+produce) and this process's, the client's, over the same phase.
 
 The same phases then run against Apache Kafka (the release the conformance suite pins, started by
 conformance/peers/apache_kafka.py; `make test-deps` resolves its jars) with the same listeners,
@@ -277,7 +278,7 @@ def consume(bootstrap: str, config: dict, topic: str, pid: int) -> dict[str, flo
     before, start = cpu_seconds(pid), time.monotonic()
     c.assign([TopicPartition(topic, 0, first)])
     while last < high - 1 and time.monotonic() - start < CONSUMER_DEADLINE_S:
-        for msg in c.consume(10_000, 1.0):
+        for msg in c.consume(min(10_000, high - 1 - last), 1.0):  # more would wait out the timeout
             if msg.error() is None:
                 read += 1
                 last = msg.offset()
