@@ -13,11 +13,11 @@ sends 384 MiB, until retention has deleted from every log; a JVM compiles its ho
 listeners run one after the other, `--rounds` times; each figure is the median over the rounds (with
 the default 2, the mean of the two), the figures of every round under "rounds". A produce phase
 sends 1,000-byte records with acks=1 for `--seconds`; a consume phase then reads the newest 244 MB
-of that topic (what retention keeps for sure) with a fresh consumer, asking librdkafka for no more
-records than remain (a batch call waits out its timeout for the rest) and with
-fetch.queue.backoff.ms at 1 ms (1 s by default once queued.min.messages, 100,000 records, are
-queued). CPU per MB: the broker process's (utime+stime from /proc; its system time alone for
-produce) and this process's, the client's, over the same phase.
+of that topic (what retention keeps for sure) again and again for as long, with a fresh consumer
+that asks librdkafka for no more records than remain (a batch call waits out its timeout for the
+rest) and sets fetch.queue.backoff.ms to 1 ms (1 s by default once queued.min.messages, 100,000
+records, are queued). CPU per MB: the broker process's (utime+stime from /proc; its system time
+alone for produce) and this process's, the client's, over the same phase.
 
 The same phases then run against Apache Kafka (the release the conformance suite pins, started by
 conformance/peers/apache_kafka.py; `make test-deps` resolves its jars) with the same listeners,
@@ -267,25 +267,31 @@ def produce(bootstrap: str, config: dict, topic: str, seconds: float, pid: int) 
             "broker_produce_sys_ms_per_mb": system * 1e3 / mb, "client_produce_cpu_ms_per_mb": client * 1e3 / mb}
 
 
-def consume(bootstrap: str, config: dict, topic: str, pid: int) -> dict[str, float]:
-    """Read the newest records the log holds, up to RETAINED of them: retention deletes only what lies
-    beyond retention.bytes, so none of them goes while it is read."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{topic}", "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False, "fetch.queue.backoff.ms": 1, **config})
+def consume(bootstrap: str, config: dict, topic: str, seconds: float, pid: int) -> dict[str, float]:
+    """Read the newest records the log holds, up to RETAINED of them (retention deletes only what lies
+    beyond retention.bytes, so none of them goes), again and again for `seconds`."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{topic}", "enable.auto.commit": False,
+                  "fetch.queue.backoff.ms": 1, "fetch.wait.max.ms": 5, **config})
     low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)  # connected and authenticated here
     first = max(low, high - RETAINED)
-    read, last = 0, first - 1
+    read = 0
     before, start = cpu_seconds(pid), time.monotonic()
     c.assign([TopicPartition(topic, 0, first)])
-    while last < high - 1 and time.monotonic() - start < CONSUMER_DEADLINE_S:
-        for msg in c.consume(min(10_000, high - 1 - last), 1.0):  # more would wait out the timeout
-            if msg.error() is None:
-                read += 1
-                last = msg.offset()
+    while True:
+        last, deadline = first - 1, time.monotonic() + CONSUMER_DEADLINE_S
+        while last < high - 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: read up to offset {last} of {first}..{high - 1} in "
+                                   f"{CONSUMER_DEADLINE_S:.0f} s")
+            for msg in c.consume(min(10_000, high - 1 - last), 1.0):  # more would wait out the timeout
+                if msg.error() is None:
+                    read += 1
+                    last = msg.offset()
+        if time.monotonic() - start >= seconds:
+            break
+        c.seek(TopicPartition(topic, 0, first))
     elapsed, (user, system, client) = time.monotonic() - start, map(sub, cpu_seconds(pid), before)
     c.close()
-    if last < high - 1:
-        raise RuntimeError(f"{topic}: read up to offset {last} of {first}..{high - 1} in {CONSUMER_DEADLINE_S:.0f} s")
     mb = read * len(VALUE) / 1e6
     return {"consume_mb_s": mb / elapsed, "consumed_mb": mb, "broker_consume_cpu_ms_per_mb": (user + system) * 1e3 / mb,
             "client_consume_cpu_ms_per_mb": client * 1e3 / mb}
@@ -309,7 +315,7 @@ def throughput(bootstraps: dict[str, str], configs: dict[str, dict], pid: int, r
         future.result(30)
     warm_up(bootstraps, configs, topics)
     per_round = [{name: {**produce(bootstraps[name], configs[name], topics[name], seconds, pid),
-                         **consume(bootstraps[name], configs[name], topics[name], pid)}
+                         **consume(bootstraps[name], configs[name], topics[name], seconds, pid)}
                   for name in LISTENERS} for _ in range(rounds)]
     median = {key: {name: round(statistics.median(r[name][key] for r in per_round), 2) for name in LISTENERS}
               for key in per_round[0]["PLAINTEXT"]}
