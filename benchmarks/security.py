@@ -15,7 +15,8 @@ the default 2, the mean of the two), the figures of every round under "rounds". 
 sends 1,000-byte records with acks=1 for `--seconds`; a consume phase then reads the newest 244 MB
 of that topic (what retention keeps for sure) again and again for as long, with a fresh consumer
 that asks librdkafka for no more records than remain (a batch call waits out its timeout for the
-rest) and sets fetch.queue.backoff.ms to 1 ms (1 s by default once queued.min.messages, 100,000
+rest), sets fetch.wait.max.ms to 5 ms (the fetch it sends at the log end would hold up the next pass
+for 500 ms) and fetch.queue.backoff.ms to 1 ms (1 s by default once queued.min.messages, 100,000
 records, are queued). CPU per MB: the broker process's (utime+stime from /proc; its system time
 alone for produce) and this process's, the client's, over the same phase.
 
