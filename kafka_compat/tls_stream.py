@@ -32,7 +32,10 @@ import threading
 
 import trio
 
+from kafka_compat.net import wait_readable
+
 RECEIVE_BYTES = 256 * 1024  # per socket read: sixteen full records
+MAX_RECORD = 5 + (1 << 14) + 2048  # a TLS 1.2 or 1.3 record on the wire: header, fragment, expansion
 ALERT_SEND_S = 1.0  # how long a refused handshake may spend telling the peer why
 _local = threading.local()  # each thread's receive buffer: a read is copied into the BIO before any await
 
@@ -84,9 +87,10 @@ class TlsStream(trio.abc.Stream):
                     raise trio.BrokenResourceError(f"TLS handshake failed: {e}") from e
             await self._flush()  # the last flight (and TLS 1.3 session tickets, on the server)
 
-    async def receive_into(self, view: memoryview) -> int:
+    async def receive_into(self, view: memoryview, coming: int = 0) -> int:
         """Decrypt every whole record buffered into `view` (waiting for the socket only while none is);
-        how many bytes, 0 once the peer closed with close_notify."""
+        how many bytes, 0 once the peer closed with close_notify. `coming`: plaintext bytes certain to
+        arrive (the rest of the frame `view` is part of), so that a wait can be for many records."""
         await self.do_handshake()
         if self._eof:
             return 0
@@ -108,7 +112,7 @@ class TlsStream(trio.abc.Stream):
                 await self._flush()
             if n or self._eof:
                 return n
-            await self._fill()
+            await self._fill(coming)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytearray:
         data = bytearray(max_bytes or RECEIVE_BYTES)
@@ -155,13 +159,15 @@ class TlsStream(trio.abc.Stream):
         if self._broken:
             raise trio.BrokenResourceError("the TLS stream is broken")
 
-    async def _fill(self) -> None:
-        """Wait for the socket, then move what it holds (up to RECEIVE_BYTES) into the incoming BIO."""
+    async def _fill(self, coming: int = 0) -> None:
+        """Wait for the socket, then move what it holds (up to RECEIVE_BYTES) into the incoming BIO.
+        Of `coming` plaintext bytes, the ciphertext already here may hold all but what is still due:
+        the incoming BIO's bytes and one partial record that OpenSSL has taken from it."""
         sock, buf = self.transport.socket, _receive_buffer()
         while True:
             if sock.fileno() < 0:
                 raise trio.ClosedResourceError("the socket was closed")
-            await trio.lowlevel.wait_readable(sock)
+            await wait_readable(sock, coming - self._incoming.pending - MAX_RECORD)
             try:
                 n = os.readv(sock.fileno(), [buf])
                 break

@@ -80,6 +80,11 @@ class FrameBuffer:
             self._start, self._end = 0, n
         return self._view[self._end:]
 
+    def coming(self) -> int:
+        """Bytes of the big frame being received still to arrive (0 when none is): the peer sends them
+        before it waits for an answer."""
+        return len(self._frame) - self._got if self._frame is not None else 0
+
     def received(self, n: int) -> None:
         if self._frame is not None:
             self._got += n

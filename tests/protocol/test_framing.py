@@ -39,10 +39,11 @@ def test_a_frame_bigger_than_the_buffer_is_received_in_place():
     buffer.feed(framing.SIZE.pack(len(frame)) + frame[:100])
     assert buffer.next_frame() is None
     space = buffer.space()
-    assert len(space) == len(frame) - 100  # the rest of the frame, straight into it
+    assert len(space) == buffer.coming() == len(frame) - 100  # the rest of the frame, straight into it
     space[:] = frame[100:]
     buffer.received(len(space))
     assert buffer.next_frame() == frame
+    assert buffer.coming() == 0  # nothing is certain to come until the next big frame's size is read
 
 
 def test_frames_handed_out_stay_intact_while_more_is_received():

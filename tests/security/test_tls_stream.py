@@ -2,9 +2,12 @@
 frames in both directions at once), and against a hand-driven peer (an ssl.SSLObject whose records
 are sent as we choose: a byte at a time, cut short, corrupted) and a plaintext one."""
 
+import fcntl
 import os
 import socket
 import ssl
+import struct
+import termios
 
 import pytest
 import trio
@@ -236,6 +239,41 @@ async def test_a_peer_that_sends_one_byte_at_a_time_is_read_whole(certs):
 
     got, answer = await served_peer(certs, drive)
     assert got == sent[4:] and answer == b"ok"
+
+
+def unread(sock) -> int:
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
+async def test_the_rest_of_a_big_frame_cut_mid_record_is_awaited_for_no_more_than_comes(certs):
+    """The wait for the rest of a big frame asks the kernel for as many bytes as are certain to come
+    (SO_RCVLOWAT). The part of a record that OpenSSL has already taken from the incoming BIO does not
+    come again: counted as coming, the wait asked for more than the peer sends, and both waited forever."""
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        connecting = nursery.start_soon
+        peers: list[Peer] = []
+        connecting(lambda: trio.to_thread.run_sync(lambda: peers.append(Peer(port, client_ctx(certs)))))
+        server = TlsStream(await listener.accept(), server_ctx(certs), server_side=True)
+        await server.do_handshake()
+    await listener.aclose()
+    peer, sent, buffer, got = peers[0], frame(100_000), FrameBuffer(1 << 20), []
+    wire = peer.records(sent)  # 16 KiB records
+    peer.sock.sendall(wire[:41_000])  # two whole records and half the third
+
+    async def read():
+        got.append(await next_frame(server, buffer))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            while unread(server.transport.socket) or not buffer.coming():  # until it waits for the rest
+                await trio.sleep(0.01)
+            peer.sock.sendall(wire[41_000:])
+    assert got == [sent[4:]]
+    peer.sock.close()
+    await server.aclose()
 
 
 async def test_a_connection_closed_mid_record_is_broken_not_ended(certs):

@@ -2,6 +2,8 @@
 order under pipelining, late and slow work, slow consumers, and clients that go away mid-request.
 (The same code over real sockets: test_bad_input, test_broker_behaviour, test_api_coverage.)"""
 
+import socket
+
 import pytest
 import structlog
 import trio
@@ -157,6 +159,30 @@ async def test_on_a_socket_responses_come_back_whole_and_in_order_however_they_a
     got = [await client.receive() for _ in expected]
     assert [cid for cid, _ in got] == list(range(1, len(expected) + 1))
     assert [r.cluster_id for _, r in got] == expected
+
+
+def tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+    return (trio.SocketStream(trio.socket.from_stdlib_socket(client)),
+            trio.SocketStream(trio.socket.from_stdlib_socket(accepted)))
+
+
+async def test_on_tcp_a_big_request_sent_in_small_pieces_and_a_small_one_after_it_are_both_answered(nursery):
+    """The rest of a big frame is awaited in one wake-up (SO_RCVLOWAT): it must ask for no more than the
+    client sends before it waits for its answer, and the next wait (for a 4-byte size) for one byte again."""
+    client, _ = await serve(nursery, Handlers().table(), stream_pair=tcp_pair)
+    big = "x" * 300_000
+    frame = join(framing.request_frame(named(f"now:{big}"), METADATA_VERSION, 1, "test"))
+    with trio.fail_after(10):
+        for i in range(0, len(frame), 4096):
+            await client.stream.send_all(frame[i:i + 4096])
+            await trio.sleep(0.001)
+        client.correlation_id = 1
+        await client.send(named("now:small"))
+        assert [(cid, r.cluster_id) for cid, r in [await client.receive(), await client.receive()]] == [
+            (1, big), (2, "small")]
 
 
 async def test_a_client_that_closes_mid_request_ends_the_connection_once_its_work_is_done(nursery, autojump_clock):
