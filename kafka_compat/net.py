@@ -12,7 +12,7 @@ from kafka_compat.protocol.framing import FrameBuffer
 STREAM_RECEIVE_BYTES = 64 * 1024  # per receive from another stream: it allocates the size asked for
 # Bytes certain to arrive (the rest of a big frame) are awaited in one wake-up, up to LOWAT_MAX;
 # below LOWAT_MIN the two setsockopt calls would cost more than the wake-ups they save.
-LOWAT_MIN, LOWAT_MAX = 32 * 1024, 256 * 1024
+LOWAT_MIN, LOWAT_MAX = 32 * 1024, 1 << 20
 
 
 def configure_socket(sock) -> None:

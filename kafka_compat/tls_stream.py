@@ -7,7 +7,7 @@
 
 Why not `trio.SSLStream`: its `receive_some` decrypts one TLS record (16 KiB at most) per call into a
 new bytes object and passes through trio's scheduler each time, so a 1 MiB produce request cost ~64
-round trips and a copy per record more. Here each wait for the socket reads up to 256 KiB into a
+round trips and a copy per record more. Here each wait for the socket reads up to 1 MiB into a
 reused buffer, and every whole record then buffered is decrypted straight into the caller's buffer
 (the frame being received) before the call returns. It never waits for the socket while a whole
 record is buffered: the peer, having sent its request, would wait for our answer, and we for it.
@@ -32,9 +32,9 @@ import threading
 
 import trio
 
-from kafka_compat.net import wait_readable
+from kafka_compat.net import LOWAT_MAX, wait_readable
 
-RECEIVE_BYTES = 256 * 1024  # per socket read: sixteen full records
+RECEIVE_BYTES = LOWAT_MAX  # per socket read: as much as a wait may have asked for
 MAX_RECORD = 5 + (1 << 14) + 2048  # a TLS 1.2 or 1.3 record on the wire: header, fragment, expansion
 ALERT_SEND_S = 1.0  # how long a refused handshake may spend telling the peer why
 _local = threading.local()  # each thread's receive buffer: a read is copied into the BIO before any await
