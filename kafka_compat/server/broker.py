@@ -51,7 +51,7 @@ from kafka_compat.replication.driver import ReplicationDriver
 from kafka_compat.replication.replica_manager import ReplicaManager
 from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.server.channel_security import ListenerSecurity
-from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, parse_value
+from kafka_compat.server.config import BROKER_CONFIGS, BrokerConfig, ConfigError, Listener, ip_overrides, parse_value
 from kafka_compat.server.connection import Connection, RequestCount
 from kafka_compat.server.controller_channel import ControllerChannel
 from kafka_compat.server.dynamic_config import reconfigurable_tls
@@ -214,8 +214,7 @@ class Broker:
         self.replication = ReplicationDriver(self.replicas, self._broker_address,
                                              partial(self._call_controller, self.isr_channel))
         self.quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"] * 1000)
-        self.connection_quotas = ConnectionQuotas(config["max.connections"], config["max.connections.per.ip"],
-                                                  config["max.connections.per.ip.overrides"])
+        self.connection_quotas = ConnectionQuotas(*self._connection_limits(self.quorum.image))
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.groups = None  # the group coordinator driver, started in run()
         self.transactions = None  # the transaction coordinator driver, started in run()
@@ -231,6 +230,7 @@ class Broker:
             self.lifecycle.on_registered = lambda: self._publish(None, self.quorum.image)
         self.quorum.add_listener(self._tls_changed)
         self.quorum.add_listener(self._producer_settings_changed)
+        self.quorum.add_listener(self._connection_limits_changed)
         # The node's own connections to controller listeners speak their security protocol.
         self.quorum.driver.security = self.forwarding.security = self.lifecycle.channel.security = \
             self.isr_channel.security = self.controller_security
@@ -289,6 +289,21 @@ class Broker:
         if settings.transaction_verification_enabled != enabled:
             log.info("broker_reconfigured", key=key, old=settings.transaction_verification_enabled, new=enabled)
             settings.transaction_verification_enabled = enabled
+
+    def _connection_limits(self, image: MetadataImage) -> tuple[int, int, dict[str, int]]:
+        value = partial(self._dynamic_value, image)
+        return (value("max.connections"), value("max.connections.per.ip"),
+                ip_overrides(value("max.connections.per.ip.overrides")))
+
+    def _connection_limits_changed(self, old: MetadataImage | None, new: MetadataImage) -> None:
+        """A dynamic `max.connections`, `max.connections.per.ip` or `.overrides` (on this broker or
+        on all), as Kafka's DynamicConnectionQuota: new connections meet the new limits, open ones stay."""
+        cq = self.connection_quotas
+        limits = self._connection_limits(new)
+        if limits != (cq.max_connections, cq.per_ip, cq.overrides):
+            log.info("broker_reconfigured", key="max.connections*", old=(cq.max_connections, cq.per_ip, cq.overrides),
+                     new=limits)
+            cq.update(*limits)
 
     def _dynamic_value(self, image: MetadataImage, key: str) -> Any:
         """A dynamic broker key's value: this broker's, else the cluster-wide default, else the

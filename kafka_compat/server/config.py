@@ -56,6 +56,29 @@ def _at_least(n):
     return lambda v: None if v >= n else f"must be at least {n}"
 
 
+def ip_overrides(text: str | None) -> dict[str, int]:
+    """`max.connections.per.ip.overrides`, "host:count,...", as {host: count}; ValueError when an
+    entry is not host:count (Kafka parses it as a CSV map of ints)."""
+    out = {}
+    for entry in filter(None, (e.strip() for e in (text or "").split(","))):
+        host, colon, count = entry.rpartition(":")
+        if not colon or not host.strip():
+            raise ValueError(f"Map entry '{entry}' is improperly formatted. It should be of the form key:value")
+        try:
+            out[host.strip()] = int(count)
+        except ValueError:
+            raise ValueError(f'For input string: "{count.strip()}"') from None
+    return out
+
+
+def _ip_overrides_problem(text: str) -> str | None:
+    try:
+        ip_overrides(text)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _between(lo, hi):
     return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
 
@@ -319,7 +342,7 @@ _KEYS = [
     BrokerKey("max.connections.per.ip", INT, INT_MAX, "Connections one ip may keep at once; more are closed.",
               _at_least(0), dynamic=True),
     BrokerKey("max.connections.per.ip.overrides", STRING, "", "host:count pairs that replace max.connections.per.ip.",
-              dynamic=True),
+              _ip_overrides_problem, dynamic=True),
     BrokerKey("quota.window.num", INT, 11, "Samples a client quota's rate is measured over.", _at_least(1)),
     BrokerKey("quota.window.size.seconds", INT, 1, "Length of each quota sample.", _at_least(1)),
 ]

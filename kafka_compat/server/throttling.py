@@ -138,18 +138,18 @@ class ConnectionQuotas:
     "host:count,..."), and the `connection_creation_rate` quota of an ip (Kafka's ConnectionQuotas):
     `admit(ip)` says whether a new connection may stay (else it is closed at once, as Kafka closes
     one over the per-ip limit) and how long to hold it first (over its creation rate);
-    `release(ip)` when it closes."""
+    `release(ip)` when it closes. The limits may change at any time (`update`, dynamic configs):
+    a lower one refuses new connections only, as in Kafka; those open stay."""
 
-    def __init__(self, max_connections: int, per_ip: int, overrides: str | None, window_num: int = 11,
+    def __init__(self, max_connections: int, per_ip: int, overrides: dict[str, int], window_num: int = 11,
                  window_size_ms: int = 1000):
-        self.max_connections, self.per_ip = max_connections, per_ip
-        self.overrides = {}
-        for entry in filter(None, (e.strip() for e in (overrides or "").split(","))):
-            host, _, count = entry.rpartition(":")
-            self.overrides[host] = int(count)
+        self.update(max_connections, per_ip, overrides)
         self.rate = ConnectionRateQuotaManager(window_num, window_size_ms)
         self.total = 0
         self.by_ip: dict[str, int] = {}
+
+    def update(self, max_connections: int, per_ip: int, overrides: dict[str, int]) -> None:
+        self.max_connections, self.per_ip, self.overrides = max_connections, per_ip, overrides
 
     def admit(self, ip: str, quotas) -> tuple[bool, float]:
         if self.total >= self.max_connections or self.by_ip.get(ip, 0) >= self.overrides.get(ip, self.per_ip):

@@ -6,7 +6,8 @@ its connection is muted that long (KIP-219); a throttled fetch answers no record
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from kafka.admin import KafkaAdminClient, NewPartitions
 
 from kafka_compat.client import BrokerConnection, BrokerUnreachable
@@ -190,6 +191,41 @@ def test_connections_over_max_connections_per_ip_are_closed_and_a_freed_slot_is_
     finally:
         for c in conns:
             c.close()
+
+
+def _alter_broker(broker, key: str, value: str) -> None:
+    """`key` set on broker 1 (per broker, dynamic) through librdkafka's IncrementalAlterConfigs."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.BROKER, "1", incremental_configs=[
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])
+    for f in admin.incremental_alter_configs([resource]).values():
+        f.result(30)
+
+
+def test_a_dynamic_max_connections_per_ip_refuses_new_connections_and_keeps_open_ones(tmp_path):
+    with BrokerProcess(tmp_path) as broker:
+        conns = [BrokerConnection.to(broker.bootstrap) for _ in range(4)]
+        try:
+            assert all(c.versions() for c in conns) and _answers(broker)
+            _alter_broker(broker, "max.connections.per.ip", "2")
+            wait_until(lambda: not _answers(broker), "new connections refused over the lowered limit")
+            assert all(c.versions() for c in conns)  # the four open ones, over the limit, are kept
+            # raised through one of them: librdkafka could not connect now
+            A = m.IncrementalAlterConfigsRequest
+            r = conns[0].request(A(resources=[A.AlterConfigsResource(resource_type=4, resource_name="1", configs=[
+                A.AlterableConfig(name="max.connections.per.ip", config_operation=0, value="100")])]))
+            assert [x.error_code for x in r.responses] == [ErrorCode.NONE]
+            wait_until(lambda: _answers(broker), "new connections admitted under the raised limit")
+        finally:
+            for c in conns:
+                c.close()
+
+
+def test_a_malformed_max_connections_per_ip_overrides_is_refused_with_invalid_config(broker):
+    with pytest.raises(KafkaException) as refused:
+        _alter_broker(broker, "max.connections.per.ip.overrides", "127.0.0.1=3")
+    assert refused.value.args[0].code() == ErrorCode.INVALID_CONFIG
+    assert _answers(broker)
 
 
 def _answers(broker) -> bool:
