@@ -11,6 +11,7 @@ import termios
 
 import pytest
 import trio
+import trio.testing
 
 from kafka_compat.cli.certs import dev_certs
 from kafka_compat.net import receive_into
@@ -268,8 +269,8 @@ async def test_the_rest_of_a_big_frame_cut_mid_record_is_awaited_for_no_more_tha
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read)
-            while unread(server.transport.socket) or not buffer.coming():  # until it waits for the rest
-                await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()  # the reader waits for the rest of the frame
+            assert buffer.coming() and not unread(server.transport.socket)
             peer.sock.sendall(wire[41_000:])
     assert got == [sent[4:]]
     peer.sock.close()

@@ -178,7 +178,7 @@ async def test_on_tcp_a_big_request_sent_in_small_pieces_and_a_small_one_after_i
     with trio.fail_after(10):
         for i in range(0, len(frame), 4096):
             await client.stream.send_all(frame[i:i + 4096])
-            await trio.sleep(0.001)
+            await trio.testing.wait_all_tasks_blocked()  # the server has seen this piece, or waits for more
         client.correlation_id = 1
         await client.send(named("now:small"))
         assert [(cid, r.cluster_id) for cid, r in [await client.receive(), await client.receive()]] == [
