@@ -36,6 +36,22 @@ async def wait_readable(sock, coming: int = 0) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
 
 
+async def read_into(sock, view, coming: int = 0) -> int:
+    """Wait (see `wait_readable`), then read what `sock` holds into `view`: one pass through trio's
+    scheduler per read. (trio's recv_into tries first, fails when the peer waits for our answer, then
+    waits; and checkpoints after.) 0: the peer closed. Socket errors raise trio.BrokenResourceError."""
+    while True:
+        if sock.fileno() < 0:
+            raise trio.ClosedResourceError("the socket was closed")
+        await wait_readable(sock, coming)
+        try:
+            return os.readv(sock.fileno(), [view])
+        except BlockingIOError:
+            continue
+        except OSError as e:
+            raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
+
+
 async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> int:
     """Receive what has arrived into `buffer`; return how many bytes (0: the peer closed).
 
@@ -46,19 +62,7 @@ async def receive_into(stream: trio.abc.ReceiveStream, buffer: FrameBuffer) -> i
     space = buffer.space()
     sock = getattr(stream, "socket", None)
     if sock is not None:
-        # Wait, then read: one pass through trio's scheduler per receive. (trio's recv_into tries
-        # first, fails when the peer waits for our answer, then waits; and checkpoints after.)
-        while True:
-            if sock.fileno() < 0:
-                raise trio.ClosedResourceError("the socket was closed")
-            await wait_readable(sock, buffer.coming())
-            try:
-                n = os.readv(sock.fileno(), [space])
-                break
-            except BlockingIOError:
-                continue
-            except OSError as e:
-                raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
+        n = await read_into(sock, space, buffer.coming())
     elif (tls_receive_into := getattr(stream, "receive_into", None)) is not None:  # a TlsStream
         n = await tls_receive_into(space, buffer.coming())
     else:

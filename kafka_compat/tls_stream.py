@@ -26,13 +26,12 @@ would stop both from reading). One task receives at a time.
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
 
 import trio
 
-from kafka_compat.net import LOWAT_MAX, wait_readable
+from kafka_compat.net import LOWAT_MAX, read_into
 
 RECEIVE_BYTES = LOWAT_MAX  # per socket read: as much as a wait may have asked for
 MAX_RECORD = 5 + (1 << 14) + 2048  # a TLS 1.2 or 1.3 record on the wire: header, fragment, expansion
@@ -163,19 +162,12 @@ class TlsStream(trio.abc.Stream):
         """Wait for the socket, then move what it holds (up to RECEIVE_BYTES) into the incoming BIO.
         Of `coming` plaintext bytes, the ciphertext already here may hold all but what is still due:
         the incoming BIO's bytes and one partial record that OpenSSL has taken from it."""
-        sock, buf = self.transport.socket, _receive_buffer()
-        while True:
-            if sock.fileno() < 0:
-                raise trio.ClosedResourceError("the socket was closed")
-            await wait_readable(sock, coming - self._incoming.pending - MAX_RECORD)
-            try:
-                n = os.readv(sock.fileno(), [buf])
-                break
-            except BlockingIOError:
-                continue
-            except OSError as e:
-                self._broken = True
-                raise trio.BrokenResourceError(f"socket receive failed: {e}") from e
+        buf = _receive_buffer()
+        try:
+            n = await read_into(self.transport.socket, buf, coming - self._incoming.pending - MAX_RECORD)
+        except trio.BrokenResourceError:
+            self._broken = True
+            raise
         if n:
             self._incoming.write(buf[:n])
         else:
