@@ -27,7 +27,7 @@ from kafka_compat.records.batch import (
     TRANSACTIONAL_BIT,
     crc_of,
 )
-from kafka_compat.records.record import Record, encode_record, write_varint
+from kafka_compat.records.record import Record, encode_record
 
 _CRC = struct.Struct(">I")
 
@@ -106,19 +106,7 @@ def build_plain_batch(records: Sequence[tuple[bytes, bytes | None]], timestamp: 
     bookkeeping."""
     body = bytearray()
     for delta, (key, value) in enumerate(records):
-        # attributes 0, timestamp delta 0, offset delta, key, value, no headers (varints: zigzag)
-        record = bytearray(b"\x00\x00")
-        write_varint(delta, record)
-        write_varint(len(key), record)
-        record += key
-        if value is None:
-            record.append(1)
-        else:
-            write_varint(len(value), record)
-            record += value
-        record.append(0)
-        write_varint(len(record), body)
-        body += record
+        encode_record(body, delta, 0, key, value, ())
     return _framed(body, 0, NO_PARTITION_LEADER_EPOCH, 0, len(records) - 1, timestamp, timestamp, NO_PRODUCER_ID,
                    NO_PRODUCER_EPOCH, NO_SEQUENCE, len(records))
 
