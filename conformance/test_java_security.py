@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conformance.jvm import Driver, JavaError, JavaGroup
-from tests.security.secure_broker import PASSWORD, USERS, SecureBroker, make_certs
+from tests.security.secure_broker import PASSWORD, USERS, make_certs, running_broker
 from tests.security.test_reauthentication import log_events
 
 pytestmark = pytest.mark.timeout(180)
@@ -24,9 +24,7 @@ def certs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory, certs):
-    broker = SecureBroker(tmp_path_factory.mktemp("broker"), certs).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory, certs)
 
 
 def properties(path, **settings: str):
@@ -169,10 +167,7 @@ def test_kafka_configs_changes_a_listener_truststore_and_is_refused_its_client_a
 
 @pytest.fixture(scope="module")
 def reauthenticating(tmp_path_factory, certs):
-    broker = SecureBroker(tmp_path_factory.mktemp("reauth-broker"), certs,
-                          **{"connections.max.reauth.ms": "1500"}).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory, certs, "reauth-broker", **{"connections.max.reauth.ms": "1500"})
 
 
 def test_the_java_clients_reauthenticate_and_go_on(reauthenticating, certs, tmp_path):

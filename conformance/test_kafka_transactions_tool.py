@@ -6,12 +6,8 @@ transaction's start offset, after which read_committed readers get past it."""
 import pytest
 
 from kafka_compat.client import BrokerConnection
-from kafka_compat.protocol import messages as m
-from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.testing.waiting import wait_until
 from tests.cli.test_txn import read_committed_end
-from tests.server.test_bad_input import create
-from tests.server.test_transactions import add_partition, init, txn_produce
+from tests.server.test_transactions import open_transaction
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,13 +19,7 @@ def table(text: str) -> list[list[str]]:
 def test_kafka_transactions_finds_and_aborts_a_hanging_transaction(broker, java, unique):
     b, topic, txn_id = broker.bootstrap, unique("hang"), unique("hanging")
     with BrokerConnection.to(b) as conn:
-        F = m.FindCoordinatorRequest
-        wait_until(lambda: conn.request(F(key_type=1, coordinator_keys=[txn_id]), 4).coordinators[0].error_code == 0,
-                   "a transaction coordinator", timeout=30)
-        create(conn, topic)
-        pid, epoch = init(conn, txn_id)
-        assert add_partition(conn, txn_id, pid, epoch, topic) == ErrorCode.NONE
-        assert txn_produce(conn, txn_id, pid, epoch, topic, b"left open") == ErrorCode.NONE
+        pid, epoch = open_transaction(conn, txn_id, topic, b"left open")
 
         listed = table(java.tool("kafka-transactions", "--bootstrap-server", b, "list").stdout)
         assert listed[0][:4] == ["TransactionalId", "Coordinator", "ProducerId", "TransactionState"]

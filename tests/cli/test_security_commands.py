@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from confluent_kafka import KafkaError, Producer
 
-from tests.security.secure_broker import SecureBroker, make_certs
+from tests.security.secure_broker import running_broker
 
 pytestmark = pytest.mark.timeout(120)
 CLI = ".venv/bin/kafka-compat"
@@ -14,9 +14,7 @@ CLI = ".venv/bin/kafka-compat"
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    broker = SecureBroker(tmp_path_factory.mktemp("broker"), make_certs(tmp_path_factory.mktemp("certs"))).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory)
 
 
 def run(broker, *args, listener="PLAINTEXT", config=None) -> subprocess.CompletedProcess:

@@ -6,10 +6,7 @@ import pytest
 
 from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
-from kafka_compat.protocol.errors import ErrorCode
-from kafka_compat.testing.waiting import wait_until
-from tests.server.test_bad_input import create
-from tests.server.test_transactions import add_partition, init, txn_produce
+from tests.server.test_transactions import open_transaction
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,13 +25,7 @@ def read_committed_end(conn: BrokerConnection, topic: str) -> int:
 def test_a_hanging_transaction_is_listed_described_and_aborted(broker, cli, unique):
     topic, txn_id = unique(), unique("hanging")
     with BrokerConnection.to(broker.bootstrap) as conn:
-        F = m.FindCoordinatorRequest
-        wait_until(lambda: conn.request(F(key_type=1, coordinator_keys=[txn_id]), 4).coordinators[0].error_code == 0,
-                   "a transaction coordinator", timeout=30)
-        create(conn, topic)
-        pid, epoch = init(conn, txn_id)
-        assert add_partition(conn, txn_id, pid, epoch, topic) == ErrorCode.NONE
-        assert txn_produce(conn, txn_id, pid, epoch, topic, b"left open") == ErrorCode.NONE
+        pid, epoch = open_transaction(conn, txn_id, topic, b"left open")
         assert read_committed_end(conn, topic) == 0  # the last stable offset stops at the open transaction
 
         listed = cli("txn", "list")

@@ -33,6 +33,17 @@ def make_certs(directory):
     return dev_certs(directory, ["localhost", "127.0.0.1"], ["alice", "mallory"], PASSWORD)
 
 
+def running_broker(tmp_path_factory, certs: dict | None = None, name: str = "broker", **more: str):
+    """A module fixture's body: a started SecureBroker (certificates made unless given), stopped
+    after the module's tests. `yield from running_broker(tmp_path_factory, ...)`."""
+    certs = certs or make_certs(tmp_path_factory.mktemp("certs"))
+    broker = SecureBroker(tmp_path_factory.mktemp(name), certs, **more).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 class SecureBroker:
     def __init__(self, data_dir, certs: dict, **more: str):
         self.certs = certs

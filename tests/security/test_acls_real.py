@@ -19,7 +19,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.security.secure_broker import PASSWORD, SecureBroker, make_certs
+from tests.security.secure_broker import PASSWORD, running_broker
 
 pytestmark = pytest.mark.timeout(120)
 ALICE, BOB, CERT_ALICE = "User:alice", "User:bob", "User:CN=alice,O=kafka-compat dev"
@@ -27,10 +27,7 @@ ALICE, BOB, CERT_ALICE = "User:alice", "User:bob", "User:CN=alice,O=kafka-compat
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    certs = make_certs(tmp_path_factory.mktemp("certs"))
-    broker = SecureBroker(tmp_path_factory.mktemp("broker"), certs).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory)
 
 
 def as_user(broker, user: str) -> dict:

@@ -10,7 +10,7 @@ from kafka_compat.client.security import ClientSecurity
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.testing.waiting import wait_until
-from tests.security.secure_broker import PASSWORD, SecureBroker, make_certs
+from tests.security.secure_broker import PASSWORD, make_certs, running_broker
 
 pytestmark = pytest.mark.timeout(120)
 A = m.IncrementalAlterConfigsRequest
@@ -19,10 +19,7 @@ SET, DELETE = 0, 1
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    certs = make_certs(tmp_path_factory.mktemp("certs"))
-    broker = SecureBroker(tmp_path_factory.mktemp("broker"), certs).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory)
 
 
 def alter(broker, key: str, value: str | None, resource: str = "1", validate_only: bool = False):

@@ -26,7 +26,7 @@ from kafka_compat.client import BrokerConnection, BrokerUnreachable
 from kafka_compat.client.security import ClientSecurity
 from kafka_compat.protocol import messages as m
 from kafka_compat.testing.waiting import wait_until
-from tests.security.secure_broker import PASSWORD, SecureBroker, make_certs
+from tests.security.secure_broker import PASSWORD, make_certs, running_broker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,9 +38,7 @@ def certs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory, certs):
-    broker = SecureBroker(tmp_path_factory.mktemp("broker"), certs).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory, certs)
 
 
 def sasl(mechanism: str, user: str = "alice", password: str = "alice-secret", tls: bool = False, certs=None) -> dict:

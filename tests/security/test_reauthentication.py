@@ -14,7 +14,7 @@ from kafka_compat.client import BrokerConnection
 from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.testing.waiting import wait_until
-from tests.security.secure_broker import USERS, SecureBroker, make_certs
+from tests.security.secure_broker import USERS, running_broker
 
 pytestmark = pytest.mark.timeout(120)
 REAUTH_MS = 2000
@@ -22,11 +22,7 @@ REAUTH_MS = 2000
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    certs = make_certs(tmp_path_factory.mktemp("certs"))
-    broker = SecureBroker(tmp_path_factory.mktemp("broker"), certs,
-                          **{"connections.max.reauth.ms": str(REAUTH_MS)}).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory, **{"connections.max.reauth.ms": str(REAUTH_MS)})
 
 
 def scram(user: str, password: str) -> dict:

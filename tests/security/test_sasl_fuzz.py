@@ -17,16 +17,14 @@ from kafka_compat.protocol import messages as m
 from kafka_compat.protocol.errors import ErrorCode
 from kafka_compat.protocol.primitives import join
 from kafka_compat.security.sasl.oauthbearer import unsecured_token
-from tests.security.secure_broker import SecureBroker, make_certs
+from tests.security.secure_broker import running_broker
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    broker = SecureBroker(tmp_path_factory.mktemp("broker"), make_certs(tmp_path_factory.mktemp("certs"))).start()
-    yield broker
-    broker.stop()
+    yield from running_broker(tmp_path_factory)
 
 
 def recv_frame(s: socket.socket) -> bytes | None:

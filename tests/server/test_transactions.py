@@ -24,13 +24,18 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def wait_for_coordinator(conn: BrokerConnection, txn_id: str = "any") -> None:
+    """Until `txn_id` has a transaction coordinator (__transaction_state is created by the first
+    transaction lookup, as Kafka does)."""
+    F = m.FindCoordinatorRequest
+    wait_until(lambda: conn.request(F(key_type=1, coordinator_keys=[txn_id]), 4).coordinators[0].error_code == 0,
+               "a transaction coordinator", timeout=30)
+
+
 @pytest.fixture
 def conn(broker):
     with BrokerConnection.to(broker.bootstrap) as c:
-        # __transaction_state is created by the first transaction lookup, as Kafka does
-        F = m.FindCoordinatorRequest
-        wait_until(lambda: c.request(F(key_type=1, coordinator_keys=["any"]), 4).coordinators[0].error_code == 0,
-                   "a transaction coordinator", timeout=30)
+        wait_for_coordinator(c)
         yield c
 
 
@@ -67,6 +72,17 @@ def txn_produce(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, topic
     resp = conn.request(P(transactional_id=txn_id, acks=-1, timeout_ms=5000, topic_data=[P.TopicProduceData(
         name=topic, partition_data=[P.PartitionProduceData(index=0, records=data)])]), version)
     return resp.responses[0].partition_responses[0].error_code
+
+
+def open_transaction(conn: BrokerConnection, txn_id: str, topic: str, value: bytes) -> tuple[int, int]:
+    """A new `topic` and a transaction of `txn_id` holding one record (`value`) in its partition 0,
+    left open: (producer id, epoch)."""
+    wait_for_coordinator(conn, txn_id)
+    create(conn, topic)
+    pid, epoch = init(conn, txn_id)
+    assert add_partition(conn, txn_id, pid, epoch, topic) == E.NONE
+    assert txn_produce(conn, txn_id, pid, epoch, topic, value) == E.NONE
+    return pid, epoch
 
 
 def end_txn(conn: BrokerConnection, txn_id: str, pid: int, epoch: int, commit: bool) -> int:
@@ -220,13 +236,7 @@ def test_a_coordinator_writes_the_markers_of_partitions_it_leads_without_a_reque
     broker = broker_factory({"metrics.port": str(port)})
     topic, txn_id = unique(), unique("txn")
     with BrokerConnection.to(broker.bootstrap) as c:
-        F = m.FindCoordinatorRequest
-        wait_until(lambda: c.request(F(key_type=1, coordinator_keys=[txn_id]), 4).coordinators[0].error_code == 0,
-                   "a transaction coordinator", timeout=30)
-        create(c, topic)
-        pid, epoch = init(c, txn_id)
-        assert add_partition(c, txn_id, pid, epoch, topic) == E.NONE
-        assert txn_produce(c, txn_id, pid, epoch, topic, b"committed") == E.NONE
+        pid, epoch = open_transaction(c, txn_id, topic, b"committed")
         assert end_txn(c, txn_id, pid, epoch, True) == E.NONE
         T = m.DescribeTransactionsRequest
         wait_until(lambda: c.request(T(transactional_ids=[txn_id]), 0).transaction_states[0].transaction_state
